@@ -1,0 +1,769 @@
+"""The catalog: one DuckDB file, the only module that speaks SQL to the catalog tables.
+
+DuckDB lets one process at a time open a file. The portal and ``countersign sync`` are separate processes, so
+nobody keeps the file open: every operation opens a short-lived connection, does its work in one transaction
+and closes it. Opening retries with back-off while another process holds the lock (``busy_timeout`` seconds),
+then raises :class:`CatalogBusy`. Slow work (calling AWS, computing drift) happens with the file closed.
+Within one process DuckDB shares a single database instance between connections, so threads are safe.
+
+Schema changes are numbered migrations recorded in ``schema_migrations``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from connectors.base import Snapshot, SyncIssue, canonical_json, record_hash
+from governance.errors import CatalogBusy, InputError, NotFound
+
+# Numbered migrations. Never edit a released one: add the next number.
+MIGRATIONS: tuple[tuple[int, str, str], ...] = (
+    (
+        1,
+        "initial catalog",
+        """
+        CREATE TABLE accounts (
+            name TEXT PRIMARY KEY, environment TEXT NOT NULL, connector TEXT NOT NULL,
+            location TEXT, config JSON, updated_at TIMESTAMP
+        );
+        CREATE TABLE models (
+            name TEXT PRIMARY KEY, description TEXT, owner TEXT, risk_tier TEXT, intended_use TEXT,
+            tags JSON, updated_at TIMESTAMP
+        );
+        CREATE TABLE versions (
+            version_id TEXT PRIMARY KEY, account TEXT NOT NULL, environment TEXT NOT NULL, model TEXT NOT NULL,
+            version INTEGER NOT NULL, source_ref TEXT NOT NULL, approval_status TEXT NOT NULL,
+            approval_description TEXT, created_at TIMESTAMP, created_by TEXT, modified_at TIMESTAMP,
+            artifact_uri TEXT, artifact_sha256 TEXT, framework TEXT, image TEXT,
+            data_uris JSON, report_uris JSON, metrics JSON, metadata JSON,
+            run_id TEXT, source_version_id TEXT, source_ref_hint TEXT, model_card_id TEXT,
+            raw JSON, record_hash TEXT NOT NULL, synced_at TIMESTAMP
+        );
+        CREATE TABLE runs (
+            run_id TEXT PRIMARY KEY, account TEXT NOT NULL, kind TEXT, name TEXT, status TEXT,
+            started_at TIMESTAMP, ended_at TIMESTAMP, params JSON, metrics JSON, inputs JSON, experiment TEXT,
+            raw JSON, record_hash TEXT NOT NULL
+        );
+        CREATE TABLE deployments (
+            deployment_id TEXT PRIMARY KEY, account TEXT NOT NULL, environment TEXT NOT NULL, endpoint TEXT,
+            variant TEXT, status TEXT, model TEXT, version_id TEXT, model_data_uri TEXT, weight DOUBLE,
+            updated_at TIMESTAMP, raw JSON, record_hash TEXT NOT NULL
+        );
+        CREATE TABLE model_cards (
+            card_id TEXT PRIMARY KEY, account TEXT NOT NULL, model TEXT, version_id TEXT, status TEXT,
+            content JSON, updated_at TIMESTAMP, record_hash TEXT NOT NULL
+        );
+        CREATE TABLE sync_runs (
+            sync_id TEXT PRIMARY KEY, account TEXT NOT NULL, started_at TIMESTAMP, finished_at TIMESTAMP,
+            status TEXT NOT NULL, error TEXT, counts JSON, issues JSON, watermark TEXT, full_sync BOOLEAN,
+            calls INTEGER, throttled INTEGER, actor TEXT
+        );
+        CREATE TABLE evidence (
+            evidence_id TEXT PRIMARY KEY, kind TEXT NOT NULL, version_id TEXT, input_hash TEXT NOT NULL,
+            config_hash TEXT NOT NULL, result JSON, summary JSON, software JSON, inputs JSON,
+            computed_at TIMESTAMP, computed_by TEXT
+        );
+        CREATE TABLE promotion_requests (
+            request_id TEXT PRIMARY KEY, version_id TEXT NOT NULL, model TEXT NOT NULL, from_env TEXT NOT NULL,
+            to_env TEXT NOT NULL, target_account TEXT, requester TEXT NOT NULL, reason TEXT, status TEXT NOT NULL,
+            created_at TIMESTAMP NOT NULL, updated_at TIMESTAMP, execution_state TEXT, execution_error TEXT,
+            target_version_id TEXT, payload JSON
+        );
+        CREATE TABLE decisions (
+            decision_id TEXT PRIMARY KEY, request_id TEXT NOT NULL, actor TEXT NOT NULL, kind TEXT NOT NULL,
+            comment TEXT, created_at TIMESTAMP NOT NULL, expires_at TIMESTAMP, payload JSON, ledger_hash TEXT
+        );
+        CREATE TABLE ledger (
+            seq BIGINT PRIMARY KEY, at TIMESTAMP NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+            subject TEXT, payload TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL
+        );
+        CREATE INDEX versions_model ON versions(model);
+        CREATE INDEX versions_account ON versions(account);
+        """,
+    ),
+)
+
+_LOCK_MARKERS = ("could not set lock", "conflicting lock", "database is locked", "lock on file")
+
+
+def utcnow() -> dt.datetime:
+    """The current UTC time, naive (the catalog stores UTC without zone)."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+
+
+def _naive_utc(value: dt.datetime | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value
+
+
+def version_id_for(account: str, model: str, version: int) -> str:
+    """The catalog id of a version: ``account:model:version``."""
+    return f"{account}:{model}:{version}"
+
+
+@dataclass(frozen=True)
+class SyncCounts:
+    """What one snapshot changed in the catalog."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    by_table: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Version:
+    """One version as the catalog holds it."""
+
+    version_id: str
+    account: str
+    environment: str
+    model: str
+    version: int
+    source_ref: str
+    approval_status: str
+    approval_description: str | None
+    created_at: dt.datetime | None
+    created_by: str | None
+    modified_at: dt.datetime | None
+    artifact_uri: str | None
+    artifact_sha256: str | None
+    framework: str | None
+    image: str | None
+    data_uris: dict[str, str]
+    report_uris: dict[str, str]
+    metrics: dict[str, float]
+    metadata: dict[str, str]
+    run_id: str | None
+    source_version_id: str | None
+    model_card_id: str | None
+    raw: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Model:
+    """One logical model across accounts."""
+
+    name: str
+    description: str | None
+    owner: str | None
+    risk_tier: str | None
+    intended_use: str | None
+    tags: dict[str, str]
+
+
+@dataclass(frozen=True)
+class InventoryFilter:
+    """Filters of the inventory listing; empty values mean 'any'."""
+
+    environments: tuple[str, ...] = ()
+    accounts: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    risk_tiers: tuple[str, ...] = ()
+    owners: tuple[str, ...] = ()
+    text: str = ""
+    model: str | None = None
+
+
+def _j(value: Any) -> str | None:
+    return None if value is None else canonical_json(value)
+
+
+def _load(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return json.loads(value)
+    return value
+
+
+class Catalog:
+    """The workspace catalog file; every method opens and closes its own connection."""
+
+    # One in-process lock serialises writers from different threads; DuckDB would also, but with
+    # transaction conflicts the caller would have to retry.
+    _write_locks: dict[str, threading.RLock] = {}
+    _write_locks_guard = threading.Lock()
+
+    def __init__(self, path: Path, *, busy_timeout: float = 30.0) -> None:
+        self.path = Path(path)
+        self.busy_timeout = busy_timeout
+        with self._write_locks_guard:
+            self._write_lock = self._write_locks.setdefault(str(self.path.resolve()), threading.RLock())
+
+    # -- connections -------------------------------------------------------------------------------
+
+    @contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A short-lived connection; waits while another process holds the file."""
+        deadline = time.monotonic() + self.busy_timeout
+        delay = 0.02
+        while True:
+            try:
+                con = duckdb.connect(str(self.path))
+                break
+            except duckdb.IOException as exc:
+                text = str(exc).lower()
+                if not any(m in text for m in _LOCK_MARKERS):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise CatalogBusy(
+                        f"{self.path}: the catalog stayed locked by another process for {self.busy_timeout:.0f} s "
+                        f"({exc}). Wait for it to finish and try again."
+                    ) from None
+                time.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 0.5)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection inside one transaction: committed on success, rolled back on any error."""
+        with self._write_lock, self.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+
+    def query_df(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
+        """Run one read query and return a DataFrame."""
+        with self.connect() as con:
+            return con.execute(sql, params or []).df()
+
+    # -- schema ------------------------------------------------------------------------------------
+
+    def migrate(self) -> list[int]:
+        """Apply the migrations not yet recorded; return the numbers applied."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        applied: list[int] = []
+        with self.transaction() as con:
+            con.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations "
+                "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMP NOT NULL)"
+            )
+            done = {r[0] for r in con.execute("SELECT version FROM schema_migrations").fetchall()}
+            for number, name, sql in MIGRATIONS:
+                if number in done:
+                    continue
+                for statement in (s.strip() for s in sql.split(";")):
+                    if statement:
+                        con.execute(statement)
+                con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [number, name, utcnow()])
+                applied.append(number)
+        return applied
+
+    def schema_version(self) -> int:
+        """The highest migration number applied (0 for a new file)."""
+        with self.connect() as con:
+            exists = con.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+            ).fetchone()[0]
+            if not exists:
+                return 0
+            return con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0]
+
+    # -- accounts and sync -------------------------------------------------------------------------
+
+    def upsert_accounts(self, accounts: Iterable[Any]) -> None:
+        """Record the configured accounts (``AccountConfig`` objects)."""
+        rows = [
+            (a.name, a.environment, a.connector, a.path or a.region, _j(a.model_dump(exclude_none=True)), utcnow())
+            for a in accounts
+        ]
+        with self.transaction() as con:
+            for row in rows:
+                con.execute("INSERT OR REPLACE INTO accounts VALUES (?, ?, ?, ?, ?, ?)", list(row))
+
+    def last_watermark(self, account: str) -> str | None:
+        """The watermark of the newest successful sync of ``account``."""
+        with self.connect() as con:
+            row = con.execute(
+                "SELECT watermark FROM sync_runs WHERE account = ? AND status IN ('ok', 'partial') "
+                "ORDER BY finished_at DESC, sync_id DESC LIMIT 1",
+                [account],
+            ).fetchone()
+        return row[0] if row else None
+
+    def record_sync_failure(
+        self, *, sync_id: str, account: str, started_at: dt.datetime, error: str, full: bool, actor: str
+    ) -> None:
+        """Record a sync of ``account`` that failed as a whole; its data stays as it was."""
+        with self.transaction() as con:
+            con.execute(
+                "INSERT OR REPLACE INTO sync_runs VALUES (?, ?, ?, ?, 'failed', ?, NULL, NULL, NULL, ?, 0, 0, ?)",
+                [sync_id, account, started_at, utcnow(), error, full, actor],
+            )
+
+    def apply_snapshot(
+        self,
+        *,
+        sync_id: str,
+        account: str,
+        environment: str,
+        snapshot: Snapshot,
+        started_at: dt.datetime,
+        full: bool,
+        actor: str,
+        model_overrides: dict[str, dict[str, Any]] | None = None,
+    ) -> SyncCounts:
+        """Write one account's snapshot and its sync run in a single transaction (all or nothing)."""
+        now = utcnow()
+        overrides = model_overrides or {}
+        version_rows: dict[str, tuple[Any, ...]] = {}
+        ref_to_id: dict[str, str] = {}
+        for v in snapshot.versions:
+            vid = version_id_for(account, v.model, v.version)
+            ref_to_id[v.source_ref] = vid
+        for v in snapshot.versions:
+            vid = ref_to_id[v.source_ref]
+            body = {
+                "approval_status": v.approval_status,
+                "approval_description": v.approval_description,
+                "created_at": v.created_at,
+                "created_by": v.created_by,
+                "modified_at": v.modified_at,
+                "artifact_uri": v.artifact_uri,
+                "artifact_sha256": v.artifact_sha256,
+                "framework": v.framework,
+                "image": v.image,
+                "data_uris": v.data_uris,
+                "report_uris": v.report_uris,
+                "metrics": v.metrics,
+                "metadata": v.metadata,
+                "run_ref": v.run_ref,
+                "source": [v.source_account, v.source_version_ref],
+                "card": v.model_card_ref,
+                "ref": v.source_ref,
+            }
+            run_id = f"{account}:{v.run_ref}" if v.run_ref else None
+            card_id = f"{account}:{v.model_card_ref}" if v.model_card_ref else None
+            version_rows[vid] = (
+                vid, account, environment, v.model, v.version, v.source_ref, v.approval_status,
+                v.approval_description, _naive_utc(v.created_at), v.created_by, _naive_utc(v.modified_at),
+                v.artifact_uri, v.artifact_sha256, v.framework, v.image, _j(v.data_uris), _j(v.report_uris),
+                _j(v.metrics), _j(v.metadata), run_id, None,
+                canonical_json([v.source_account, v.source_version_ref]) if v.source_version_ref else None,
+                card_id, _j(v.raw), record_hash(body), now,
+            )
+        run_rows = {
+            f"{account}:{r.run_ref}": (
+                f"{account}:{r.run_ref}", account, r.kind, r.name, r.status, _naive_utc(r.started_at),
+                _naive_utc(r.ended_at), _j(r.params), _j(r.metrics), _j(r.inputs), r.experiment, _j(r.raw),
+                record_hash([r.kind, r.name, r.status, r.started_at, r.ended_at, r.params, r.metrics, r.inputs,
+                             r.experiment]),
+            )
+            for r in snapshot.runs
+        }
+        card_rows = {
+            f"{account}:{c.card_ref}": (
+                f"{account}:{c.card_ref}", account, c.model, ref_to_id.get(c.version_ref or ""), c.status,
+                _j(c.content), _naive_utc(c.updated_at),
+                record_hash([c.model, c.version_ref, c.status, c.content, c.updated_at]),
+            )
+            for c in snapshot.model_cards
+        }
+
+        with self.transaction() as con:
+            # versions not in this snapshot (incremental sync) still resolve for deployments and cards
+            known = dict(
+                con.execute("SELECT source_ref, version_id FROM versions WHERE account = ?", [account]).fetchall()
+            )
+            known.update(ref_to_id)
+            by_artifact = dict(
+                con.execute(
+                    "SELECT artifact_uri, version_id FROM versions WHERE account = ? AND artifact_uri IS NOT NULL",
+                    [account],
+                ).fetchall()
+            )
+            by_artifact.update({r[11]: r[0] for r in version_rows.values() if r[11]})
+            deployment_rows = {}
+            for d in snapshot.deployments:
+                did = f"{account}:{d.endpoint}:{d.variant}"
+                vid = known.get(d.version_ref or "") or by_artifact.get(d.model_data_uri or "")
+                model = d.model or (vid.split(":")[1] if vid else None)
+                deployment_rows[did] = (
+                    did, account, environment, d.endpoint, d.variant, d.status, model, vid, d.model_data_uri,
+                    d.weight, _naive_utc(d.updated_at), _j(d.raw),
+                    record_hash([d.endpoint, d.variant, d.status, model, vid, d.model_data_uri, d.weight]),
+                )
+            for card_id, row in list(card_rows.items()):
+                if row[3] is None and snapshot.model_cards:
+                    ref = next((c.version_ref for c in snapshot.model_cards if f"{account}:{c.card_ref}" == card_id), None)
+                    if ref and ref in known:
+                        card_rows[card_id] = row[:3] + (known[ref],) + row[4:]
+
+            by_table: dict[str, dict[str, int]] = {}
+            tables = (
+                ("versions", "version_id", version_rows, 24),
+                ("runs", "run_id", run_rows, 12),
+                ("deployments", "deployment_id", deployment_rows, 12),
+                ("model_cards", "card_id", card_rows, 7),
+            )
+            for table, key, rows, hash_pos in tables:
+                by_table[table] = self._upsert_rows(
+                    con, table, key, account, rows, hash_pos, delete_missing=full and snapshot.complete
+                )
+            self._resolve_lineage(con, account)
+            self._upsert_models(con, snapshot, overrides, now)
+            totals = {k: sum(t[k] for t in by_table.values()) for k in ("added", "updated", "unchanged", "deleted")}
+            status = "partial" if snapshot.issues else "ok"
+            con.execute(
+                "INSERT OR REPLACE INTO sync_runs VALUES (?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    sync_id, account, started_at, utcnow(), status, _j(by_table),
+                    _j([{"ref": i.ref, "message": i.message} for i in snapshot.issues]),
+                    snapshot.watermark, full, snapshot.calls, snapshot.throttled, actor,
+                ],
+            )
+        return SyncCounts(by_table=by_table, **totals)
+
+    @staticmethod
+    def _upsert_rows(
+        con: duckdb.DuckDBPyConnection,
+        table: str,
+        key: str,
+        account: str,
+        rows: dict[str, tuple[Any, ...]],
+        hash_pos: int,
+        *,
+        delete_missing: bool,
+    ) -> dict[str, int]:
+        existing = dict(con.execute(f"SELECT {key}, record_hash FROM {table} WHERE account = ?", [account]).fetchall())
+        added = [r for k, r in rows.items() if k not in existing]
+        changed = [r for k, r in rows.items() if k in existing and existing[k] != r[hash_pos]]
+        unchanged = len(rows) - len(added) - len(changed)
+        gone = [k for k in existing if k not in rows] if delete_missing else []
+        stale = [r[0] for r in changed] + gone
+        if stale:
+            con.execute(f"DELETE FROM {table} WHERE {key} IN (SELECT unnest(?))", [stale])
+        fresh = added + changed
+        if fresh:
+            width = len(fresh[0])
+            con.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * width)})", [list(r) for r in fresh])
+        return {"added": len(added), "updated": len(changed), "unchanged": unchanged, "deleted": len(gone)}
+
+    @staticmethod
+    def _resolve_lineage(con: duckdb.DuckDBPyConnection, account: str) -> None:
+        # A promoted version names its source by (account, ref); resolve it to a catalog id once both are known.
+        con.execute(
+            """
+            UPDATE versions AS v SET source_version_id = s.version_id
+            FROM versions AS s
+            WHERE v.source_ref_hint IS NOT NULL
+              AND s.account = json_extract_string(v.source_ref_hint, '$[0]')
+              AND s.source_ref = json_extract_string(v.source_ref_hint, '$[1]')
+              AND v.source_version_id IS DISTINCT FROM s.version_id
+            """
+        )
+
+    @staticmethod
+    def _upsert_models(
+        con: duckdb.DuckDBPyConnection, snapshot: Snapshot, overrides: dict[str, dict[str, Any]], now: dt.datetime
+    ) -> None:
+        names = {m.name for m in snapshot.models} | {v.model for v in snapshot.versions}
+        records = {m.name: m for m in snapshot.models}
+        for name in sorted(names):
+            current = con.execute(
+                "SELECT description, owner, risk_tier, intended_use, tags FROM models WHERE name = ?", [name]
+            ).fetchone()
+            m = records.get(name)
+            o = overrides.get(name, {})
+            merged = {
+                "description": (m.description if m else None) or (current[0] if current else None),
+                "owner": o.get("owner") or (m.owner if m else None) or (current[1] if current else None),
+                "risk_tier": o.get("risk_tier") or (m.risk_tier if m else None) or (current[2] if current else None),
+                "intended_use": o.get("intended_use") or (m.intended_use if m else None) or (current[3] if current else None),
+                "tags": {**(_load(current[4]) or {} if current else {}), **(m.tags if m else {})},
+            }
+            if current and (current[0], current[1], current[2], current[3], _load(current[4]) or {}) == (
+                merged["description"], merged["owner"], merged["risk_tier"], merged["intended_use"], merged["tags"]
+            ):
+                continue
+            con.execute("DELETE FROM models WHERE name = ?", [name])
+            con.execute(
+                "INSERT INTO models VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [name, merged["description"], merged["owner"], merged["risk_tier"], merged["intended_use"],
+                 _j(merged["tags"]), now],
+            )
+
+    # -- reads -------------------------------------------------------------------------------------
+
+    def inventory(self, flt: InventoryFilter = InventoryFilter()) -> pd.DataFrame:
+        """Every version across accounts with its model, deployments and sync freshness, newest first."""
+        where, params = ["TRUE"], []
+        for column, values in (
+            ("v.environment", flt.environments),
+            ("v.account", flt.accounts),
+            ("v.approval_status", flt.statuses),
+            ("m.risk_tier", flt.risk_tiers),
+            ("m.owner", flt.owners),
+        ):
+            if values:
+                where.append(f"{column} IN (SELECT unnest(?))")
+                params.append(list(values))
+        if flt.model:
+            where.append("v.model = ?")
+            params.append(flt.model)
+        if flt.text.strip():
+            where.append(
+                "(v.model ILIKE ? OR v.version_id ILIKE ? OR coalesce(v.created_by, '') ILIKE ? "
+                "OR coalesce(m.owner, '') ILIKE ? OR coalesce(m.description, '') ILIKE ?)"
+            )
+            params.extend([f"%{flt.text.strip()}%"] * 5)
+        sql = f"""
+            WITH dep AS (
+                SELECT version_id, string_agg(endpoint, ', ' ORDER BY endpoint) AS deployed_on,
+                       bool_or(status = 'InService') AS serving
+                FROM deployments WHERE version_id IS NOT NULL GROUP BY version_id
+            ), fresh AS (
+                SELECT account, max(finished_at) AS last_sync FROM sync_runs
+                WHERE status IN ('ok', 'partial') GROUP BY account
+            )
+            SELECT v.version_id, v.model, v.version, v.environment, v.account, v.approval_status,
+                   m.risk_tier, m.owner, v.created_by, v.created_at, dep.deployed_on,
+                   coalesce(dep.serving, FALSE) AS serving,
+                   coalesce(dep.serving, FALSE) AND v.approval_status <> 'Approved' AS unapproved_deployment,
+                   v.source_version_id, v.metrics, fresh.last_sync
+            FROM versions v
+            LEFT JOIN models m ON m.name = v.model
+            LEFT JOIN dep ON dep.version_id = v.version_id
+            LEFT JOIN fresh ON fresh.account = v.account
+            WHERE {' AND '.join(where)}
+            ORDER BY v.model, v.environment, v.version DESC, v.account
+        """
+        return self.query_df(sql, params)
+
+    def filter_values(self) -> dict[str, list[str]]:
+        """Distinct values for the inventory filters."""
+        with self.connect() as con:
+            def col(sql: str) -> list[str]:
+                return [r[0] for r in con.execute(sql).fetchall() if r[0] is not None]
+
+            return {
+                "environments": col("SELECT DISTINCT environment FROM versions ORDER BY 1"),
+                "accounts": col("SELECT DISTINCT account FROM versions ORDER BY 1"),
+                "statuses": col("SELECT DISTINCT approval_status FROM versions ORDER BY 1"),
+                "risk_tiers": col("SELECT DISTINCT risk_tier FROM models ORDER BY 1"),
+                "owners": col("SELECT DISTINCT owner FROM models ORDER BY 1"),
+                "models": col("SELECT name FROM models ORDER BY 1"),
+            }
+
+    def models(self) -> pd.DataFrame:
+        """One row per logical model with its version count and environments present."""
+        return self.query_df(
+            """
+            SELECT m.name, m.owner, m.risk_tier, m.intended_use, m.description,
+                   count(v.version_id) AS versions,
+                   string_agg(DISTINCT v.environment, ', ' ORDER BY v.environment) AS environments,
+                   max(v.created_at) AS latest_version_at
+            FROM models m LEFT JOIN versions v ON v.model = m.name
+            GROUP BY ALL ORDER BY m.name
+            """
+        )
+
+    def model(self, name: str) -> Model:
+        """The model called ``name``."""
+        with self.connect() as con:
+            row = con.execute(
+                "SELECT name, description, owner, risk_tier, intended_use, tags FROM models WHERE name = ?", [name]
+            ).fetchone()
+            if row is None:
+                known = [r[0] for r in con.execute("SELECT name FROM models ORDER BY 1 LIMIT 20").fetchall()]
+        if row is None:
+            raise NotFound(f"unknown model {name!r} (known: {', '.join(known) or 'none — run countersign sync'})")
+        return Model(*row[:5], tags=_load(row[5]) or {})
+
+    _VERSION_COLS = (
+        "version_id, account, environment, model, version, source_ref, approval_status, approval_description, "
+        "created_at, created_by, modified_at, artifact_uri, artifact_sha256, framework, image, data_uris, "
+        "report_uris, metrics, metadata, run_id, source_version_id, model_card_id, raw"
+    )
+
+    @staticmethod
+    def _version(row: tuple[Any, ...]) -> Version:
+        vals = list(row)
+        for i in (15, 16, 17, 18, 22):
+            vals[i] = _load(vals[i]) or {}
+        return Version(*vals)
+
+    def version(self, version_id: str) -> Version:
+        """The version with catalog id ``version_id`` (``account:model:version``)."""
+        with self.connect() as con:
+            row = con.execute(f"SELECT {self._VERSION_COLS} FROM versions WHERE version_id = ?", [version_id]).fetchone()
+        if row is None:
+            raise NotFound(f"unknown version {version_id!r}: expected ACCOUNT:MODEL:VERSION as listed by 'countersign models'")
+        return self._version(row)
+
+    def find_version(self, model: str, version: int | str, environment: str | None = None) -> Version:
+        """A version by model name and number (newest environment first when several accounts hold it)."""
+        try:
+            number = int(version)
+        except (TypeError, ValueError):
+            raise InputError(f"version must be a number, got {version!r}") from None
+        sql = f"SELECT {self._VERSION_COLS} FROM versions WHERE model = ? AND version = ?"
+        params: list[Any] = [model, number]
+        if environment:
+            sql += " AND environment = ?"
+            params.append(environment)
+        with self.connect() as con:
+            rows = con.execute(sql + " ORDER BY created_at DESC", params).fetchall()
+        if not rows:
+            self.model(model)  # raises NotFound for an unknown model
+            where = f" in {environment}" if environment else ""
+            raise NotFound(f"model {model!r} has no version {number}{where}")
+        return self._version(rows[0])
+
+    def versions_of(self, model: str) -> list[Version]:
+        """All versions of ``model`` across accounts."""
+        with self.connect() as con:
+            rows = con.execute(
+                f"SELECT {self._VERSION_COLS} FROM versions WHERE model = ? ORDER BY environment, version", [model]
+            ).fetchall()
+        return [self._version(r) for r in rows]
+
+    def lineage(self, version_id: str) -> list[Version]:
+        """The chain from ``version_id`` back through the versions it was promoted from (itself first)."""
+        chain: list[Version] = []
+        seen: set[str] = set()
+        current: str | None = version_id
+        while current and current not in seen:
+            seen.add(current)
+            v = self.version(current)
+            chain.append(v)
+            current = v.source_version_id
+        return chain
+
+    def descendants(self, version_id: str) -> list[str]:
+        """Ids of versions promoted from ``version_id`` (directly or further down)."""
+        with self.connect() as con:
+            rows = con.execute(
+                """
+                WITH RECURSIVE d(id) AS (
+                    SELECT version_id FROM versions WHERE source_version_id = ?
+                    UNION SELECT v.version_id FROM versions v JOIN d ON v.source_version_id = d.id
+                ) SELECT id FROM d ORDER BY id
+                """,
+                [version_id],
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def run(self, run_id: str) -> dict[str, Any] | None:
+        """One run as a dict, or None."""
+        with self.connect() as con:
+            cur = con.execute("SELECT * FROM runs WHERE run_id = ?", [run_id])
+            row = cur.fetchone()
+            if row is None:
+                return None
+            names = [d[0] for d in cur.description]
+        out = dict(zip(names, row, strict=True))
+        for k in ("params", "metrics", "inputs", "raw"):
+            out[k] = _load(out[k]) or {}
+        return out
+
+    def deployments(self, model: str | None = None) -> pd.DataFrame:
+        """Deployments, optionally of one model, with the served version's approval status."""
+        sql = """
+            SELECT d.deployment_id, d.account, d.environment, d.endpoint, d.variant, d.status, d.model,
+                   d.version_id, v.version, v.approval_status, d.weight, d.updated_at
+            FROM deployments d LEFT JOIN versions v ON v.version_id = d.version_id
+        """
+        params: list[Any] = []
+        if model:
+            sql += " WHERE d.model = ?"
+            params.append(model)
+        return self.query_df(sql + " ORDER BY d.environment, d.endpoint", params)
+
+    def model_card(self, model: str) -> dict[str, Any] | None:
+        """The newest model card of ``model`` across accounts, as a dict."""
+        with self.connect() as con:
+            row = con.execute(
+                "SELECT card_id, account, status, content, updated_at FROM model_cards WHERE model = ? "
+                "ORDER BY updated_at DESC NULLS LAST, card_id LIMIT 1",
+                [model],
+            ).fetchone()
+        if row is None:
+            return None
+        return {"card_id": row[0], "account": row[1], "status": row[2], "content": _load(row[3]) or {}, "updated_at": row[4]}
+
+    def sync_status(self) -> pd.DataFrame:
+        """The newest sync run per account (every configured account, synced or not)."""
+        return self.query_df(
+            """
+            WITH last AS (
+                SELECT *, row_number() OVER (PARTITION BY account ORDER BY started_at DESC, sync_id DESC) AS rn
+                FROM sync_runs
+            ), last_ok AS (
+                SELECT account, max(finished_at) AS last_success FROM sync_runs
+                WHERE status IN ('ok', 'partial') GROUP BY account
+            )
+            SELECT a.name AS account, a.environment, a.connector, a.location, l.status, l.started_at,
+                   l.finished_at, l.error, l.counts, l.issues, l.calls, l.throttled, l.full_sync,
+                   o.last_success,
+                   (SELECT count(*) FROM versions v WHERE v.account = a.name) AS versions
+            FROM accounts a
+            LEFT JOIN last l ON l.account = a.name AND l.rn = 1
+            LEFT JOIN last_ok o ON o.account = a.name
+            ORDER BY a.environment, a.name
+            """
+        )
+
+    def sync_runs(self, account: str | None = None, limit: int = 50) -> pd.DataFrame:
+        """Recent sync runs, newest first."""
+        sql = "SELECT * FROM sync_runs"
+        params: list[Any] = []
+        if account:
+            sql += " WHERE account = ?"
+            params.append(account)
+        return self.query_df(sql + " ORDER BY started_at DESC, sync_id DESC LIMIT ?", [*params, limit])
+
+    def counts(self) -> dict[str, int]:
+        """Row counts of the main tables."""
+        with self.connect() as con:
+            return {
+                t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                for t in ("accounts", "models", "versions", "runs", "deployments", "model_cards", "sync_runs",
+                          "evidence", "promotion_requests", "decisions", "ledger")
+            }
+
+    def table_digest(self, tables: Sequence[str] = ("models", "versions", "runs", "deployments", "model_cards")) -> str:
+        """A sha256 over the content of ``tables`` (ordered, without sync timestamps): equal content, equal digest."""
+        parts = []
+        with self.connect() as con:
+            for t in tables:
+                cols = [
+                    r[0]
+                    for r in con.execute(
+                        "SELECT column_name FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position",
+                        [t],
+                    ).fetchall()
+                    if r[0] not in ("synced_at", "updated_at")
+                ]
+                rows = con.execute(f"SELECT {', '.join(cols)} FROM {t} ORDER BY ALL").fetchall()
+                parts.append([t, cols, rows])
+        return record_hash(parts)
+
+
+def issues_as_text(issues: Sequence[SyncIssue]) -> list[str]:
+    """One line per sync issue."""
+    return [f"{i.ref}: {i.message}" for i in issues]

@@ -1,0 +1,57 @@
+"""The ``countersign`` command line. Each area registers its sub-commands from its own module.
+
+Exit status: 0 success, 1 a finding that fails (tampered ledger, invalid signature), 2 bad input with a
+one-line reason on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from governance.errors import CountersignError
+
+# Modules with a ``register(subparsers)`` function, in help order. Built-ins are listed like any other.
+COMMAND_MODULES: tuple[str, ...] = (
+    "governance.commands.catalog",
+    "governance.commands.analytics",
+    "governance.commands.signoff",
+    "governance.commands.reports",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every registered sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="countersign", description="Model governance: inventory, evidence, sign-off, ledger, signed reports."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # an area not built yet
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; return its exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except CountersignError as exc:
+        print(f"countersign {args.command}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""What every CLI command shares: the workspace argument, opening a workspace, JSON output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from connectors.base import _default
+from governance.catalog import Catalog
+from governance.config import Settings, Workspace, load_settings, resolve_workspace
+from governance.identity import Identity, cli_identity
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A workspace opened for one command: paths, settings, catalog and the acting identity."""
+
+    workspace: Workspace
+    settings: Settings
+    catalog: Catalog
+    actor: Identity
+
+
+def add_workspace_arg(parser: argparse.ArgumentParser, *, actor: bool = True) -> None:
+    """Add ``--workspace`` (and ``--actor``) to a sub-command."""
+    parser.add_argument("--workspace", metavar="DIR", help="workspace folder (default: $COUNTERSIGN_WORKSPACE or ./workspace)")
+    if actor:
+        parser.add_argument(
+            "--actor", metavar="EMAIL", default=None,
+            help="act as this person, with the roles [roles] grants (default: the local operator, as admin)",
+        )
+
+
+def open_workspace(args: argparse.Namespace, *, migrate: bool = True) -> Opened:
+    """Resolve, validate and open the workspace named by ``args`` (config read once, here at the edge)."""
+    ws = resolve_workspace(getattr(args, "workspace", None), os.environ)
+    settings = load_settings(ws)
+    catalog = Catalog(ws.catalog_path)
+    if migrate:
+        catalog.migrate()
+    actor = cli_identity(settings, getattr(args, "actor", None) or os.environ.get("COUNTERSIGN_ACTOR"))
+    return Opened(ws, settings, catalog, actor)
+
+
+def print_json(obj: Any) -> None:
+    """Print one JSON document on stdout."""
+    json.dump(obj, sys.stdout, indent=2, sort_keys=True, default=_default, allow_nan=False)
+    sys.stdout.write("\n")
+
+
+def progress_printer(enabled: bool = True):
+    """A progress callback drawing a one-line bar on stderr (only on a terminal)."""
+    tty = enabled and sys.stderr.isatty()
+
+    def report(message: str, fraction: float) -> None:
+        if not tty:
+            return
+        width = 30
+        filled = int(max(0.0, min(1.0, fraction)) * width)
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {fraction:5.0%} {message[:60]:<60}")
+        if fraction >= 1:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return report

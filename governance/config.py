@@ -1,0 +1,281 @@
+"""The workspace folder and its one configuration file, ``countersign.toml``, read once at the edge.
+
+A workspace holds one installation::
+
+    countersign.toml   accounts, environments, roles, policy tiers, signing
+    catalog.duckdb     the catalog and the ledger
+    cache/             artifacts and datasets fetched from accounts, content-addressed (sha256)
+    checkpoints/       signed ledger checkpoints, outside the database
+    exports/           PDFs and audit packs
+    keys/              signing key and certificate
+
+``load_settings`` turns the file into one validated, frozen :class:`Settings`; everything deeper receives values
+from it and never reads the environment itself.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from governance.errors import ConfigError
+
+CONFIG_FILE = "countersign.toml"
+ROLES = ("viewer", "data_scientist", "ml_engineer", "risk_officer", "auditor", "admin")
+KNOWN_CONNECTORS = ("folder", "sagemaker")  # checked against connectors.REGISTRY in tests
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Paths of one workspace folder."""
+
+    root: Path
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / CONFIG_FILE
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.root / "catalog.duckdb"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.root / "cache"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.root / "exports"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.root / "keys"
+
+    def ensure_dirs(self) -> None:
+        """Create the workspace sub-folders that do not exist yet."""
+        for d in (self.root, self.cache_dir, self.checkpoints_dir, self.exports_dir, self.keys_dir):
+            d.mkdir(parents=True, exist_ok=True)
+
+
+def resolve_workspace(arg: str | os.PathLike[str] | None, environ: Mapping[str, str]) -> Workspace:
+    """``--workspace DIR``, else ``COUNTERSIGN_WORKSPACE``, else ``./workspace``."""
+    value = arg or environ.get("COUNTERSIGN_WORKSPACE") or "workspace"
+    return Workspace(Path(value).expanduser().resolve())
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EnvironmentsConfig(_Strict):
+    order: tuple[str, ...] = ("dev", "staging", "prod")
+
+    @field_validator("order")
+    @classmethod
+    def _unique(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if not v:
+            raise ValueError("must name at least one environment")
+        if len(set(v)) != len(v):
+            raise ValueError(f"environments repeat: {list(v)}")
+        return v
+
+
+class AccountConfig(_Strict):
+    """One source account: a SageMaker account/region or a folder registry."""
+
+    name: str = Field(min_length=1)
+    environment: str
+    connector: str
+    # folder connector
+    path: str | None = None
+    # sagemaker connector
+    region: str | None = None
+    role_arn: str | None = None
+    external_id: str | None = None
+    profile: str | None = None
+    promotion_role_arn: str | None = None
+    monitoring_prefix: str | None = None
+    artifact_bucket: str | None = None
+    model_tag: str | None = None
+    max_concurrency: int = Field(default=2, ge=1, le=16)
+
+    @model_validator(mode="after")
+    def _connector_fields(self) -> AccountConfig:
+        if self.connector not in KNOWN_CONNECTORS:
+            raise ValueError(f"unknown connector {self.connector!r} (known: {', '.join(KNOWN_CONNECTORS)})")
+        if self.connector == "folder" and not self.path:
+            raise ValueError("a folder account needs 'path'")
+        if self.connector == "sagemaker" and not self.region:
+            raise ValueError("a sagemaker account needs 'region'")
+        return self
+
+
+class TierPolicy(_Strict):
+    """The rules one risk tier must pass before promotion."""
+
+    approvals_required: int = Field(default=1, ge=1, le=10)
+    max_drift_share: float | None = Field(default=None, ge=0, le=1)
+    min_disparate_impact: float | None = Field(default=None, ge=0, le=1)
+    min_metrics: dict[str, float] = Field(default_factory=dict)
+    max_metrics: dict[str, float] = Field(default_factory=dict)
+    required_card_fields: tuple[str, ...] = ()
+    evidence_max_age_days: int | None = Field(default=None, ge=1)
+    # environment -> gate names that apply when promoting into it; absent = every gate
+    gates: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+
+
+class PolicyConfig(_Strict):
+    default_tier: str = "medium"
+    tiers: dict[str, TierPolicy] = Field(default_factory=lambda: {"medium": TierPolicy()})
+
+    @model_validator(mode="after")
+    def _default_exists(self) -> PolicyConfig:
+        if self.default_tier not in self.tiers:
+            raise ValueError(f"default_tier {self.default_tier!r} is not one of the tiers {sorted(self.tiers)}")
+        return self
+
+
+class ModelConfig(_Strict):
+    """Per-model facts the registries may not carry."""
+
+    owner: str | None = None
+    risk_tier: str | None = None
+    intended_use: str | None = None
+    protected_attributes: tuple[str, ...] = ()
+    label: str | None = None
+    positive_label: str | None = None
+
+
+class AuthConfig(_Strict):
+    """How the portal learns who the user is (besides ``st.login``)."""
+
+    trusted_headers: bool = False
+    email_header: str = "X-Forwarded-Email"
+    groups_header: str | None = None
+    groups_claim: str = "groups"
+
+
+class SigningConfig(_Strict):
+    key: str = "keys/signing-key.pem"
+    certificate: str = "keys/signing-cert.pem"
+    signer_name: str | None = None
+
+
+class WorkspaceSection(_Strict):
+    name: str = "Countersign"
+    demo: bool = False
+
+
+class Settings(_Strict):
+    """The validated content of ``countersign.toml`` plus the workspace it came from."""
+
+    workspace: WorkspaceSection = Field(default_factory=WorkspaceSection)
+    environments: EnvironmentsConfig = Field(default_factory=EnvironmentsConfig)
+    accounts: tuple[AccountConfig, ...] = ()
+    roles: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    models: dict[str, ModelConfig] = Field(default_factory=dict)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    signing: SigningConfig = Field(default_factory=SigningConfig)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Settings:
+        seen: set[str] = set()
+        for i, acc in enumerate(self.accounts):
+            if acc.name in seen:
+                raise ValueError(f"accounts[{i}].name: duplicate account name {acc.name!r}")
+            seen.add(acc.name)
+            if acc.environment not in self.environments.order:
+                raise ValueError(
+                    f"accounts[{i}].environment: {acc.environment!r} is not in [environments].order "
+                    f"{list(self.environments.order)}"
+                )
+        for who, roles in self.roles.items():
+            bad = [r for r in roles if r not in ROLES]
+            if bad:
+                raise ValueError(f"roles.{who}: unknown role {bad[0]!r} (known: {', '.join(ROLES)})")
+        for name, m in self.models.items():
+            if m.risk_tier and m.risk_tier not in self.policy.tiers:
+                raise ValueError(f"models.{name}.risk_tier: {m.risk_tier!r} is not a policy tier {sorted(self.policy.tiers)}")
+        return self
+
+    def account(self, name: str) -> AccountConfig:
+        """The account called ``name``."""
+        for acc in self.accounts:
+            if acc.name == name:
+                return acc
+        from governance.errors import NotFound
+
+        raise NotFound(f"no account named {name!r} in {CONFIG_FILE} (known: {', '.join(a.name for a in self.accounts) or 'none'})")
+
+    def tier(self, name: str | None) -> TierPolicy:
+        """The policy of tier ``name`` (the default tier when unknown or empty)."""
+        return self.policy.tiers.get(name or "", self.policy.tiers[self.policy.default_tier])
+
+    def roles_for(self, email: str | None, groups: tuple[str, ...] = ()) -> frozenset[str]:
+        """Roles granted to an e-mail address and to ``group:NAME`` entries for its groups."""
+        out: set[str] = set()
+        if email:
+            for key, roles in self.roles.items():
+                if key.lower() == email.lower():
+                    out.update(roles)
+        for g in groups:
+            out.update(self.roles.get(f"group:{g}", ()))
+        return frozenset(out)
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def parse_settings(data: Mapping[str, Any], source: str = CONFIG_FILE) -> Settings:
+    """Validate a parsed TOML document; raise :class:`ConfigError` naming the file, key and problem."""
+    try:
+        return Settings.model_validate(dict(data))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = _loc(tuple(err["loc"]))
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "missing":
+            msg = "required key is missing"
+        elif err["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling)"
+        if key:
+            # Errors raised by a model validator carry their own key prefix in the message.
+            return_msg = f"{source}: {key}: {msg}"
+        else:
+            return_msg = f"{source}: {msg}"
+        raise ConfigError(return_msg) from None
+
+
+def load_settings(workspace: Workspace) -> Settings:
+    """Read and validate ``countersign.toml`` of ``workspace``."""
+    path = workspace.config_path
+    if not path.exists():
+        raise ConfigError(
+            f"{path}: no configuration file. Create one (see README) or run "
+            f"'countersign demo --workspace {workspace.root}' for a demo workspace."
+        )
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: TOML syntax error: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    return parse_settings(data, str(path))

@@ -1,0 +1,73 @@
+"""The one error hierarchy of Countersign.
+
+Every error a user can meet derives from :class:`CountersignError` and carries a message that says what
+was wrong and what to do about it. The CLI maps them to exit status 2 (bad input, configuration, access)
+or 1 (a finding: a tampered ledger, an invalid signature).
+
+    CountersignError
+    ├── ConfigError          countersign.toml or the workspace is wrong (names file, key, problem)
+    ├── InputError           a file, column, value or argument given by the user is wrong
+    │   └── UnsafeArtifact   an artifact would run code when loaded (pickle, joblib, unknown types)
+    ├── NotFound             an unknown model, version, request, account or evidence id
+    ├── AccessDenied         the acting identity lacks the role for an action, or breaks four eyes
+    ├── ConflictError        the action does not fit the current state (already decided, already executing)
+    ├── ConnectorError       an account could not be reached or answered something unusable
+    ├── CatalogBusy          the catalog stayed locked by another process for longer than the retry budget
+    └── Finding              a verification found a problem (exit status 1)
+        ├── LedgerTampered   the ledger chain or its checkpoint does not verify
+        └── SignatureInvalid a PDF signature is broken, invalid or untrusted
+"""
+
+from __future__ import annotations
+
+
+class CountersignError(Exception):
+    """Base of every error Countersign raises on purpose."""
+
+    exit_code = 2
+
+
+class ConfigError(CountersignError):
+    """The workspace configuration is missing or invalid."""
+
+
+class InputError(CountersignError):
+    """A user-supplied file, column, value or argument is invalid."""
+
+
+class UnsafeArtifact(InputError):
+    """A model artifact would execute code when loaded, so it is refused."""
+
+
+class NotFound(CountersignError):
+    """An object the user named does not exist."""
+
+
+class AccessDenied(CountersignError):
+    """The acting identity may not perform this action."""
+
+
+class ConflictError(CountersignError):
+    """The action conflicts with the current state of the object."""
+
+
+class ConnectorError(CountersignError):
+    """A source account could not be reached or returned unusable data."""
+
+
+class CatalogBusy(CountersignError):
+    """The catalog file stayed locked by another process beyond the retry budget."""
+
+
+class Finding(CountersignError):
+    """A verification failed; the CLI exits with status 1."""
+
+    exit_code = 1
+
+
+class LedgerTampered(Finding):
+    """The ledger does not verify against its chain or its newest signed checkpoint."""
+
+
+class SignatureInvalid(Finding):
+    """A signed document failed verification."""

@@ -1,0 +1,141 @@
+"""Bring every configured account's registry into the catalog.
+
+Each account is extracted with the catalog file closed (the slow part: AWS calls, reading folders), then
+written in one transaction with its sync run, so a failure or a crash leaves that account's previous state
+and never touches the others. Accounts run in parallel, a few at a time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import traceback
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from connectors import build_connector
+from connectors.base import ProgressFn, no_progress
+from governance.catalog import Catalog, SyncCounts, utcnow
+from governance.config import AccountConfig, Settings, Workspace
+from governance.errors import CountersignError
+from governance.identity import Identity, require
+
+AfterSync = Callable[["AccountResult"], None]
+
+
+@dataclass(frozen=True)
+class AccountResult:
+    """How one account's sync ended."""
+
+    account: str
+    sync_id: str
+    status: str  # ok | partial | failed
+    counts: SyncCounts | None
+    issues: tuple[str, ...]
+    error: str | None
+    calls: int
+    throttled: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    """The results of one ``sync`` over several accounts."""
+
+    results: tuple[AccountResult, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(r.status != "failed" for r in self.results)
+
+
+def _model_overrides(settings: Settings) -> dict[str, dict[str, str]]:
+    return {name: m.model_dump(exclude_none=True) for name, m in settings.models.items()}
+
+
+def sync_account(
+    workspace: Workspace,
+    settings: Settings,
+    catalog: Catalog,
+    account: AccountConfig,
+    *,
+    actor: Identity,
+    full: bool = False,
+    progress: ProgressFn = no_progress,
+) -> AccountResult:
+    """Extract one account and write it atomically; errors are recorded, not raised."""
+    require(actor, "sync")
+    started = utcnow()
+    clock = dt.datetime.now()
+    sync_id = f"{account.name}-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    try:
+        connector = build_connector(account, root=workspace.root, cache_dir=workspace.cache_dir)
+        since = None if full else catalog.last_watermark(account.name)
+        snapshot = connector.extract(since, full=full or since is None, progress=progress)
+        counts = catalog.apply_snapshot(
+            sync_id=sync_id,
+            account=account.name,
+            environment=account.environment,
+            snapshot=snapshot,
+            started_at=started,
+            full=full or since is None,
+            actor=actor.email,
+            model_overrides=_model_overrides(settings),
+        )
+    except Exception as exc:  # one account's failure must not stop the others
+        message = str(exc) if isinstance(exc, CountersignError) else f"{type(exc).__name__}: {exc}"
+        if not isinstance(exc, CountersignError):
+            message += " | " + traceback.format_exc(limit=3).replace("\n", " ")[-400:]
+        catalog.record_sync_failure(
+            sync_id=sync_id, account=account.name, started_at=started, error=message, full=full, actor=actor.email
+        )
+        return AccountResult(account.name, sync_id, "failed", None, (), message, 0, 0,
+                             (dt.datetime.now() - clock).total_seconds())
+    issues = tuple(f"{i.ref}: {i.message}" for i in snapshot.issues)
+    return AccountResult(
+        account.name, sync_id, "partial" if issues else "ok", counts, issues, None, snapshot.calls,
+        snapshot.throttled, (dt.datetime.now() - clock).total_seconds(),
+    )
+
+
+def sync(
+    workspace: Workspace,
+    settings: Settings,
+    catalog: Catalog,
+    *,
+    actor: Identity,
+    accounts: Sequence[str] | None = None,
+    full: bool = False,
+    progress: ProgressFn = no_progress,
+    max_workers: int = 4,
+    after_account: AfterSync | None = None,
+) -> SyncReport:
+    """Sync the named accounts (all when None) in parallel; one account's failure leaves the others intact."""
+    require(actor, "sync")
+    chosen = [settings.account(n) for n in accounts] if accounts else list(settings.accounts)
+    catalog.upsert_accounts(settings.accounts)
+    total = max(len(chosen), 1)
+    done: list[AccountResult] = []
+    lock = threading.Lock()
+
+    def one(acc: AccountConfig) -> AccountResult:
+        def sub(message: str, fraction: float) -> None:
+            with lock:
+                base = len(done)
+            progress(f"{acc.name}: {message}", min(1.0, (base + fraction) / total))
+
+        result = sync_account(workspace, settings, catalog, acc, actor=actor, full=full, progress=sub)
+        with lock:
+            done.append(result)
+            progress(f"{acc.name}: {result.status}", len(done) / total)
+        if after_account is not None:
+            after_account(result)
+        return result
+
+    if not chosen:
+        return SyncReport(())
+    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(chosen)))) as pool:
+        results = list(pool.map(one, chosen))
+    return SyncReport(tuple(results))
