@@ -86,7 +86,7 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
             comment TEXT, created_at TIMESTAMP NOT NULL, expires_at TIMESTAMP, payload JSON, ledger_hash TEXT
         );
         CREATE TABLE ledger (
-            seq BIGINT PRIMARY KEY, at TIMESTAMP NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+            seq BIGINT PRIMARY KEY, recorded_at TIMESTAMP NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
             subject TEXT, payload TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL
         );
         CREATE INDEX versions_model ON versions(model);

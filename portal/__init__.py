@@ -1,0 +1,1 @@
+"""The Streamlit edge: session context and shared widgets. Only app.py and pages/ import this package."""
