@@ -1,0 +1,122 @@
+"""CLI: ``demo``, ``sync`` and ``models``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from governance.catalog import InventoryFilter
+from governance.cliutil import add_workspace_arg, open_workspace, print_json, progress_printer
+from governance.config import resolve_workspace
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the catalog commands."""
+    p = sub.add_parser("demo", help="build the demo workspace (idempotent, fixed seed)")
+    p.add_argument("--workspace", metavar="DIR", help="where to build it (default: $COUNTERSIGN_WORKSPACE or ./workspace)")
+    p.add_argument("--force", action="store_true", help="rebuild even if the demo workspace exists")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("sync", help="pull every account's registry into the catalog")
+    add_workspace_arg(p)
+    p.add_argument("--account", action="append", metavar="NAME", help="only this account (repeatable)")
+    p.add_argument("--full", action="store_true", help="ignore watermarks: full pass that also notices deletions")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=cmd_sync)
+
+    p = sub.add_parser("models", help="list models and versions across accounts")
+    add_workspace_arg(p, actor=False)
+    p.add_argument("--environment", action="append", metavar="ENV", help="only this environment (repeatable)")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(func=cmd_models)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from governance.demo import build_demo
+
+    ws = resolve_workspace(args.workspace, os.environ)
+    build_demo(Path(ws.root), progress=progress_printer(), force=args.force)
+    print(f"demo workspace ready: {ws.root}")
+    print(f"open it with: streamlit run app.py -- --workspace {ws.root}")
+    return 0
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from governance.sync import sync
+
+    opened = open_workspace(args)
+    report = sync(
+        opened.workspace, opened.settings, opened.catalog, actor=opened.actor, accounts=args.account,
+        full=args.full, progress=progress_printer(not args.json),
+    )
+    if args.json:
+        print_json(
+            {
+                "ok": report.ok,
+                "accounts": [
+                    {
+                        "account": r.account, "status": r.status, "error": r.error, "issues": list(r.issues),
+                        "calls": r.calls, "throttled": r.throttled, "seconds": round(r.seconds, 3),
+                        "counts": None if r.counts is None else {
+                            "added": r.counts.added, "updated": r.counts.updated,
+                            "unchanged": r.counts.unchanged, "deleted": r.counts.deleted,
+                        },
+                    }
+                    for r in report.results
+                ],
+            }
+        )
+    else:
+        for r in report.results:
+            if r.counts is None:
+                print(f"{r.account:<20} FAILED  {r.error}")
+                continue
+            c = r.counts
+            print(f"{r.account:<20} {r.status:<8} +{c.added} ~{c.updated} ={c.unchanged} -{c.deleted}  "
+                  f"{r.calls} calls, {r.seconds:.2f} s")
+            for issue in r.issues:
+                print(f"    ! {issue}")
+    if not report.ok:
+        print("some accounts failed to sync; their previous state is kept", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    opened = open_workspace(args)
+    df = opened.catalog.inventory(InventoryFilter(environments=tuple(args.environment or ())))
+    if args.json:
+        models = opened.catalog.models()
+        versions = []
+        for row in df.itertuples(index=False):
+            versions.append(
+                {
+                    "version_id": row.version_id, "model": row.model, "version": int(row.version),
+                    "environment": row.environment, "account": row.account, "approval_status": row.approval_status,
+                    "risk_tier": row.risk_tier, "owner": row.owner, "created_by": row.created_by,
+                    "created_at": None if row.created_at is None else row.created_at.isoformat(),
+                    "deployed_on": row.deployed_on, "unapproved_deployment": bool(row.unapproved_deployment),
+                    "source_version_id": row.source_version_id,
+                }
+            )
+        print_json(
+            {
+                "models": [
+                    {"name": m.name, "owner": m.owner, "risk_tier": m.risk_tier, "versions": int(m.versions),
+                     "environments": (m.environments or "").split(", ") if m.environments else []}
+                    for m in models.itertuples(index=False)
+                ],
+                "versions": versions,
+            }
+        )
+        return 0
+    if df.empty:
+        print("no versions in the catalog yet: run 'countersign sync'")
+        return 0
+    print(f"{'VERSION':<36} {'ENV':<8} {'STATUS':<22} {'DEPLOYED ON':<26} FLAG")
+    for row in df.itertuples(index=False):
+        flag = "UNAPPROVED DEPLOYMENT" if row.unapproved_deployment else ""
+        print(f"{row.version_id:<36} {row.environment:<8} {row.approval_status:<22} {(row.deployed_on or ''):<26} {flag}")
+    return 0
