@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import duckdb
 import pandas as pd
@@ -198,8 +198,8 @@ class Catalog:
 
     # One in-process lock serialises writers from different threads; DuckDB would also, but with
     # transaction conflicts the caller would have to retry.
-    _write_locks: dict[str, threading.RLock] = {}
-    _write_locks_guard = threading.Lock()
+    _write_locks: ClassVar[dict[str, threading.RLock]] = {}
+    _write_locks_guard: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self, path: Path, *, busy_timeout: float = 30.0) -> None:
         self.path = Path(path)
@@ -411,7 +411,7 @@ class Catalog:
                 if row[3] is None and snapshot.model_cards:
                     ref = next((c.version_ref for c in snapshot.model_cards if f"{account}:{c.card_ref}" == card_id), None)
                     if ref and ref in known:
-                        card_rows[card_id] = row[:3] + (known[ref],) + row[4:]
+                        card_rows[card_id] = (*row[:3], known[ref], *row[4:])
 
             by_table: dict[str, dict[str, int]] = {}
             tables = (

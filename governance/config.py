@@ -256,12 +256,8 @@ def parse_settings(data: Mapping[str, Any], source: str = CONFIG_FILE) -> Settin
             msg = "required key is missing"
         elif err["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling)"
-        if key:
-            # Errors raised by a model validator carry their own key prefix in the message.
-            return_msg = f"{source}: {key}: {msg}"
-        else:
-            return_msg = f"{source}: {msg}"
-        raise ConfigError(return_msg) from None
+        # Errors raised by a model validator have no location and name their key in the message.
+        raise ConfigError(f"{source}: {key}: {msg}" if key else f"{source}: {msg}") from None
 
 
 def load_settings(workspace: Workspace) -> Settings:
