@@ -1,0 +1,100 @@
+"""Countersign portal: reads the workspace once, signs the user in, and routes over one page table.
+
+Run: ``streamlit run app.py -- --workspace DIR`` (or set ``COUNTERSIGN_WORKSPACE``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from governance.catalog import Catalog
+from governance.config import Settings, Workspace, load_settings, resolve_workspace
+from governance.errors import CountersignError
+from portal.auth import resolve_identity
+from portal.context import PortalContext, set_context
+
+HERE = Path(__file__).parent
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    """One entry of the page table."""
+
+    path: str
+    title: str
+    icon: str
+    section: str
+    default: bool = False
+
+
+PAGES: tuple[PageSpec, ...] = (
+    PageSpec("pages/inventory.py", "Inventory", ":material/inventory_2:", "Models", default=True),
+    PageSpec("pages/model.py", "Model", ":material/account_tree:", "Models"),
+    PageSpec("pages/review.py", "Review", ":material/query_stats:", "Models"),
+    PageSpec("pages/requests.py", "Requests", ":material/approval:", "Sign-off"),
+    PageSpec("pages/export.py", "Export", ":material/picture_as_pdf:", "Sign-off"),
+    PageSpec("pages/audit.py", "Audit", ":material/verified:", "Sign-off"),
+    PageSpec("pages/accounts.py", "Accounts", ":material/cloud_sync:", "Admin"),
+)
+
+
+def _workspace_arg(argv: list[str]) -> str | None:
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--workspace")
+    known, _ = parser.parse_known_args(argv)
+    return known.workspace
+
+
+@st.cache_resource(show_spinner=False)
+def _open(root: str, config_mtime: float) -> tuple[Workspace, Settings, Catalog]:
+    # config_mtime is part of the key: editing countersign.toml takes effect on the next rerun
+    ws = Workspace(Path(root))
+    settings = load_settings(ws)
+    catalog = Catalog(ws.catalog_path)
+    catalog.migrate()
+    return ws, settings, catalog
+
+
+def main() -> None:
+    """Entry point of every Streamlit run."""
+    st.set_page_config(page_title="Countersign", page_icon=":material/verified_user:", layout="wide")
+    ws = resolve_workspace(_workspace_arg(sys.argv[1:]), os.environ)
+    try:
+        mtime = ws.config_path.stat().st_mtime if ws.config_path.exists() else 0.0
+        ws, settings, catalog = _open(str(ws.root), mtime)
+    except CountersignError as exc:
+        st.title("Countersign cannot open its workspace")
+        st.error(str(exc))
+        st.info("Build a demo with `countersign demo --workspace demo-workspace`, or point `--workspace` at yours.")
+        st.stop()
+
+    identity = resolve_identity(settings)
+    if identity is None:
+        st.stop()
+    if settings.workspace.demo:
+        st.warning(
+            f"**Demo workspace** — generated data. Acting as **{identity.label}** "
+            f"({', '.join(sorted(identity.roles))}). Switch persona in the sidebar.",
+            icon=":material/science:",
+        )
+    set_context(PortalContext(workspace=ws, settings=settings, catalog=catalog, identity=identity))
+    st.sidebar.caption(f"{settings.workspace.name} · `{ws.root.name}` · {identity.email}")
+
+    sections: dict[str, list[st.Page]] = {}
+    for spec in PAGES:
+        if not (HERE / spec.path).exists():  # an area not built yet
+            continue
+        sections.setdefault(spec.section, []).append(
+            st.Page(spec.path, title=spec.title, icon=spec.icon, default=spec.default,
+                    url_path=Path(spec.path).stem)
+        )
+    st.navigation(sections).run()
+
+
+main()

@@ -1,0 +1,66 @@
+"""Accounts: configured sources, last sync per account, and Sync now."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from governance.sync import sync
+from portal import context
+
+ctx = context.get()
+catalog = ctx.catalog
+st.title("Accounts")
+
+if not ctx.settings.accounts:
+    st.info("No accounts are configured. Add `[[accounts]]` entries to `countersign.toml` (see README).")
+    st.stop()
+
+catalog.upsert_accounts(ctx.settings.accounts)
+status = catalog.sync_status()
+st.dataframe(
+    status,
+    hide_index=True,
+    width="stretch",
+    column_order=["account", "environment", "connector", "location", "status", "last_success", "finished_at",
+                  "versions", "calls", "throttled", "error"],
+    column_config={
+        "last_success": st.column_config.DatetimeColumn("Last good sync", format="YYYY-MM-DD HH:mm:ss"),
+        "finished_at": st.column_config.DatetimeColumn("Last attempt", format="YYYY-MM-DD HH:mm:ss"),
+    },
+    key="accounts.table",
+)
+failed = status[status["status"] == "failed"]
+for row in failed.itertuples():
+    st.error(f"**{row.account}**: last sync failed — {row.error}")
+
+names = [a.name for a in ctx.settings.accounts]
+if ctx.identity.can("sync"):
+    c1, c2, c3 = st.columns([3, 1, 1])
+    chosen = c1.multiselect("Accounts to sync (empty = all)", names, key="accounts.chosen")
+    full = c2.toggle("Full pass", help="Ignore watermarks and notice deletions", key="accounts.full")
+    if c3.button("Sync now", type="primary", icon=":material/sync:", key="accounts.sync"):
+        with st.status("Syncing…", expanded=True) as box:
+            bar = st.progress(0.0)
+
+            def progress(message: str, fraction: float) -> None:
+                bar.progress(min(max(fraction, 0.0), 1.0), text=message)
+
+            report = sync(ctx.workspace, ctx.settings, catalog, actor=ctx.identity, accounts=chosen or None,
+                          full=full, progress=progress)
+            for r in report.results:
+                if r.counts is None:
+                    st.write(f"❌ **{r.account}** failed: {r.error}")
+                else:
+                    c = r.counts
+                    st.write(f"✅ **{r.account}** {r.status}: +{c.added} new, {c.updated} changed, "
+                             f"{c.unchanged} unchanged, {c.deleted} deleted ({r.seconds:.1f} s)")
+                    for issue in r.issues:
+                        st.write(f"⚠️ {issue}")
+            box.update(label="Sync finished" if report.ok else "Sync finished with errors",
+                       state="complete" if report.ok else "error")
+else:
+    st.caption(f"Syncing needs the ml_engineer or admin role; you are {', '.join(sorted(ctx.identity.roles))}.")
+
+with st.expander("Recent sync runs"):
+    runs = catalog.sync_runs(limit=30)
+    st.dataframe(runs, hide_index=True, width="stretch")

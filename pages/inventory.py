@@ -1,0 +1,107 @@
+"""Inventory: every model and version across accounts and environments."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from governance.catalog import InventoryFilter
+from portal import context
+from portal.context import SELECTED_MODEL, SELECTED_VERSION
+
+ctx = context.get()
+catalog = ctx.catalog
+st.title("Model inventory")
+
+values = catalog.filter_values()
+if not values["models"]:
+    st.info(
+        "The catalog is empty. Add accounts to `countersign.toml`, then sync them from the **Accounts** page "
+        "or with `countersign sync`."
+    )
+    st.page_link("pages/accounts.py", label="Go to Accounts", icon=":material/cloud_sync:")
+    st.stop()
+
+order = list(ctx.settings.environments.order)
+envs = [e for e in order if e in values["environments"]] + [e for e in values["environments"] if e not in order]
+c1, c2, c3, c4, c5, c6 = st.columns([1.2, 1.2, 1.2, 1, 1.4, 1.6])
+flt = InventoryFilter(
+    environments=tuple(c1.multiselect("Environment", envs, key="inv.env")),
+    accounts=tuple(c2.multiselect("Account", values["accounts"], key="inv.account")),
+    statuses=tuple(c3.multiselect("Status", values["statuses"], key="inv.status")),
+    risk_tiers=tuple(c4.multiselect("Risk tier", values["risk_tiers"], key="inv.tier")),
+    owners=tuple(c5.multiselect("Owner", values["owners"], key="inv.owner")),
+    text=c6.text_input("Search", placeholder="model, version, person…", key="inv.text"),
+)
+df = catalog.inventory(flt)
+
+flagged = df[df["unapproved_deployment"]]
+m1, m2, m3, m4 = st.columns(4)
+m1.metric("Models", df["model"].nunique())
+m2.metric("Versions", len(df))
+m3.metric("Serving", int(df["serving"].sum()))
+m4.metric("Unapproved deployments", len(flagged), delta=None if flagged.empty else "needs attention",
+          delta_color="inverse")
+if not flagged.empty:
+    lines = "\n".join(
+        f"- **{r.model} v{r.version}** ({r.account}, {r.environment}) serves on `{r.deployed_on}` "
+        f"but its registry status is **{r.approval_status}**"
+        for r in flagged.itertuples()
+    )
+    st.error(f"Deployments serving versions that were never approved:\n{lines}", icon=":material/gpp_bad:")
+
+if df.empty:
+    st.info("No version matches these filters.")
+    st.stop()
+
+view = df.assign(
+    flag=df["unapproved_deployment"].map({True: "⚠ unapproved deployment", False: ""}),
+)
+event = st.dataframe(
+    view,
+    hide_index=True,
+    width="stretch",
+    height=min(38 + 35 * len(view), 560),
+    key="inv.table",
+    on_select="rerun",
+    selection_mode="single-row",
+    column_order=["version_id", "model", "version", "environment", "account", "approval_status", "risk_tier", "owner",
+                  "deployed_on", "flag", "created_by", "created_at", "source_version_id", "last_sync"],
+    column_config={
+        "version_id": st.column_config.TextColumn("Version id"),
+        "model": "Model",
+        "version": st.column_config.NumberColumn("Version", format="%d"),
+        "environment": "Env",
+        "approval_status": "Registry status",
+        "risk_tier": "Tier",
+        "deployed_on": "Deployed on",
+        "flag": "Flag",
+        "created_by": "Created by",
+        "created_at": st.column_config.DatetimeColumn("Created", format="YYYY-MM-DD"),
+        "source_version_id": "Promoted from",
+        "last_sync": st.column_config.DatetimeColumn("Last sync", format="YYYY-MM-DD HH:mm"),
+        "account": "Account",
+        "owner": "Owner",
+    },
+)
+rows = event.selection.rows if event is not None else []
+if rows:
+    chosen = view.iloc[rows[0]]
+    st.write(f"Selected **{chosen['version_id']}**")
+    b1, b2, _ = st.columns([1, 1, 4])
+    if b1.button("Open model", key="inv.open_model", icon=":material/account_tree:"):
+        context.select(SELECTED_MODEL, chosen["model"])
+        context.select(SELECTED_VERSION, chosen["version_id"])
+        st.switch_page("pages/model.py")
+    if b2.button("Review version", key="inv.review", icon=":material/query_stats:"):
+        context.select(SELECTED_MODEL, chosen["model"])
+        context.select(SELECTED_VERSION, chosen["version_id"])
+        st.switch_page("pages/review.py")
+else:
+    st.caption("Select a row to open its model or review the version.")
+
+with st.expander("Sync freshness per account"):
+    status = catalog.sync_status()
+    st.dataframe(
+        status[["account", "environment", "connector", "status", "last_success", "versions", "error"]],
+        hide_index=True, width="stretch",
+    )

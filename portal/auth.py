@@ -1,0 +1,99 @@
+"""Who is using the portal: OIDC via ``st.login``, trusted proxy headers (only when enabled), or the demo personas.
+
+Returns an :class:`Identity` or ``None``; when ``None`` it has already drawn what the visitor should see
+(a sign-in button, a no-role notice, or how to configure sign-in), and the app shows no data.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from governance.config import Settings
+from governance.identity import Identity, identity_for
+
+PERSONA_KEY = "cs.persona"
+
+
+def oidc_configured() -> bool:
+    """Whether ``.streamlit/secrets.toml`` has an ``[auth]`` section for ``st.login``."""
+    try:
+        return "auth" in st.secrets
+    except Exception:  # no secrets file at all
+        return False
+
+
+def _groups(value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return tuple(g.strip() for g in value.split(",") if g.strip())
+    if isinstance(value, list | tuple):
+        return tuple(str(g) for g in value)
+    return ()
+
+
+def _no_role(identity: Identity) -> None:
+    st.title("No access yet")
+    st.warning(
+        f"You are signed in as **{identity.email}**, but this workspace grants that account no role. "
+        "Ask an administrator to add you under `[roles]` in `countersign.toml`."
+    )
+
+
+def _persona_switcher(settings: Settings) -> Identity | None:
+    from governance.demo import PERSONAS
+
+    emails = list(settings.roles)
+    if not emails:
+        return None
+    labels = {e: PERSONAS.get(e, (e, ""))[0] for e in emails}
+    st.sidebar.markdown(":orange-badge[DEMO] Demo workspace: switch persona freely, no sign-in.")
+    email = st.sidebar.selectbox("Acting as", emails, format_func=lambda e: labels[e], key=PERSONA_KEY)
+    return identity_for(settings, email, name=labels[email], source="demo")
+
+
+def resolve_identity(settings: Settings) -> Identity | None:
+    """The signed-in identity, or None after drawing the sign-in / configuration screen."""
+    if oidc_configured():
+        if not st.user.is_logged_in:
+            st.title(settings.workspace.name)
+            st.write("Sign in to see the model inventory, reviews and approvals.")
+            st.button("Sign in", on_click=st.login, type="primary", key="cs.login")
+            return None
+        email = str(st.user.get("email") or "")
+        identity = identity_for(
+            settings, email, name=st.user.get("name"), groups=_groups(st.user.get(settings.auth.groups_claim)),
+            source="oidc",
+        )
+        st.sidebar.button("Sign out", on_click=st.logout, key="cs.logout")
+        if not identity.roles:
+            _no_role(identity)
+            return None
+        return identity
+    if settings.auth.trusted_headers:
+        headers = st.context.headers
+        email = headers.get(settings.auth.email_header)
+        if email:
+            groups = _groups(headers.get(settings.auth.groups_header)) if settings.auth.groups_header else ()
+            identity = identity_for(settings, email, groups=groups, source="header")
+            if not identity.roles:
+                _no_role(identity)
+                return None
+            return identity
+        if not settings.workspace.demo:
+            st.title("Not signed in")
+            st.error(f"Trusted-header sign-in is on, but the request carried no `{settings.auth.email_header}` header.")
+            return None
+    if settings.workspace.demo:
+        return _persona_switcher(settings)
+    st.title("Sign-in is not configured")
+    st.markdown(
+        """
+Countersign shows nothing until it knows who you are. Choose one:
+
+1. **OpenID Connect** (Okta, Entra ID, Cognito, Google…): add an `[auth]` section to `.streamlit/secrets.toml`
+   (see `docs/auth.md`), then restart the portal.
+2. **A trusted reverse proxy** that authenticates users and sets a header: set `[auth] trusted_headers = true`
+   and `email_header` in `countersign.toml`. Only do this when the proxy strips that header from clients.
+3. **Just looking?** Run `countersign demo --workspace demo-workspace` and open the demo workspace.
+"""
+    )
+    return None
