@@ -1,0 +1,987 @@
+"""Build a report PDF with reportlab platypus, byte-for-byte deterministic for the same facts and template.
+
+The template's sections name *blocks*; each block is a function from :class:`ReportFacts` to flowables,
+registered once in :data:`BLOCKS`. A block whose evidence is missing prints "Evidence missing: ..." and adds a
+row to the gaps table at the front: nothing is dropped silently.
+
+Determinism: reportlab's invariant mode fixes the creation date and document id; every date printed comes from
+the facts; dictionaries are rendered in sorted order; charts are PNGs from vl-convert, which is deterministic.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from xml.sax.saxutils import escape
+
+import pandas as pd
+from reportlab import rl_config
+from reportlab.lib import colors
+from reportlab.lib.enums import TA_CENTER
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
+from reportlab.lib.units import cm
+from reportlab.pdfgen import canvas as rl_canvas
+from reportlab.platypus import (
+    BaseDocTemplate,
+    Flowable,
+    Frame,
+    Image,
+    KeepTogether,
+    PageBreak,
+    PageTemplate,
+    Paragraph,
+    Spacer,
+    Table,
+    TableStyle,
+)
+from reportlab.platypus.tableofcontents import TableOfContents
+
+from governance.reports import charts
+from governance.reports.model import EvidenceItem, ReportFacts
+from governance.reports.templates import Section, Template
+
+PAGE_W, PAGE_H = A4
+MARGIN = 2 * cm
+BODY_W = PAGE_W - 2 * MARGIN
+MISSING = "Evidence missing: "
+
+_ss = getSampleStyleSheet()
+STYLES = {
+    "title": ParagraphStyle("cs-title", parent=_ss["Title"], fontSize=22, leading=27, spaceAfter=14),
+    "subtitle": ParagraphStyle("cs-subtitle", parent=_ss["Normal"], fontSize=12, leading=16, alignment=TA_CENTER),
+    "h1": ParagraphStyle("cs-h1", parent=_ss["Heading1"], fontSize=15, leading=19, spaceBefore=10, spaceAfter=6),
+    "h2": ParagraphStyle("cs-h2", parent=_ss["Heading2"], fontSize=11.5, leading=14, spaceBefore=8, spaceAfter=4),
+    "body": ParagraphStyle("cs-body", parent=_ss["BodyText"], fontSize=9.5, leading=12.5),
+    "small": ParagraphStyle("cs-small", parent=_ss["BodyText"], fontSize=7.5, leading=9.5),
+    "mono": ParagraphStyle("cs-mono", parent=_ss["Code"], fontSize=6.5, leading=8, fontName="Courier"),
+    "guidance": ParagraphStyle(
+        "cs-guidance", parent=_ss["BodyText"], fontSize=8.5, leading=11, textColor=colors.HexColor("#444444"),
+        fontName="Helvetica-Oblique",
+    ),
+    "missing": ParagraphStyle(
+        "cs-missing", parent=_ss["BodyText"], fontSize=9.5, leading=12.5, textColor=colors.HexColor("#9c1c1c"),
+        fontName="Helvetica-Bold",
+    ),
+    "cell": ParagraphStyle("cs-cell", parent=_ss["BodyText"], fontSize=7.5, leading=9),
+    "cellhead": ParagraphStyle("cs-cellhead", parent=_ss["BodyText"], fontSize=7.5, leading=9, fontName="Helvetica-Bold"),
+}
+
+# Characters outside the standard PDF fonts' encoding, replaced so no glyph prints as a black box.
+_REPLACE = {"≥": ">=", "≤": "<=", "→": "->", "←": "<-", "≠": "!=", "σ": "sigma", "✓": "yes", "✗": "no", "…": "..."}
+
+
+class Missing(Exception):
+    """Raised by a block when the evidence it needs does not exist."""
+
+
+def clean(text: Any) -> str:
+    """``text`` as safe paragraph markup in the standard fonts' character set."""
+    s = "" if text is None else str(text)
+    for a, b in _REPLACE.items():
+        s = s.replace(a, b)
+    s = s.encode("cp1252", "replace").decode("cp1252")
+    return escape(s)
+
+
+def fmt(value: Any) -> str:
+    """A value as printed in tables: 4 significant decimals, ISO dates, JSON for containers."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "-"
+        if value != 0 and (abs(value) >= 1e6 or abs(value) < 1e-3):
+            return f"{value:.4g}"
+        return f"{value:.4f}".rstrip("0").rstrip(".") if "." in f"{value:.4f}" else f"{value:.4f}"
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S") + (" UTC" if value.tzinfo is None else "")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, dict | list | tuple):
+        return json.dumps(value, sort_keys=True, default=str)
+    return str(value)
+
+
+def _scalar(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool | dt.datetime | dt.date)
+
+
+@dataclass(frozen=True)
+class Gap:
+    """One piece of evidence a section needed and did not find."""
+
+    section: str
+    block: str
+    what: str
+
+
+@dataclass
+class Renderer:
+    """Shared state while the story is assembled: the gaps found and the current section."""
+
+    facts: ReportFacts
+    section: str = ""
+    gaps: list[Gap] = field(default_factory=list)
+    charts: int = 0
+
+    def missing(self, block: str, what: str) -> Paragraph:
+        """The visible "Evidence missing" line for ``what``, recorded in the gaps table."""
+        self.gaps.append(Gap(self.section, block, what))
+        return Paragraph(clean(MISSING + what), STYLES["missing"])
+
+
+def para(text: Any, style: str = "body") -> Paragraph:
+    """A paragraph of plain text."""
+    return Paragraph(clean(text), STYLES[style])
+
+
+def table(
+    header: Sequence[str], rows: Iterable[Sequence[Any]], widths: Sequence[float] | None = None, *, mono: Sequence[int] = ()
+) -> Table:
+    """A wrapped table with a repeated header row; ``mono`` columns print in Courier (hashes, ids)."""
+    body = [[Paragraph(clean(h), STYLES["cellhead"]) for h in header]]
+    for row in rows:
+        body.append(
+            [Paragraph(clean(fmt(v)), STYLES["mono"] if i in mono else STYLES["cell"]) for i, v in enumerate(row)]
+        )
+    if widths is None:
+        widths = [BODY_W / len(header)] * len(header)
+    t = Table(body, colWidths=list(widths), repeatRows=1, hAlign="LEFT")
+    t.setStyle(
+        TableStyle(
+            [
+                ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8ecf2")),
+                ("GRID", (0, 0), (-1, -1), 0.3, colors.HexColor("#9aa3ad")),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("TOPPADDING", (0, 0), (-1, -1), 2),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
+            ]
+        )
+    )
+    return t
+
+
+def kv_table(pairs: Iterable[tuple[str, Any]], *, mono: bool = False) -> Table:
+    """A two-column key/value table."""
+    return table(("Field", "Value"), list(pairs), (BODY_W * 0.3, BODY_W * 0.7), mono=(1,) if mono else ())
+
+
+def records_table(
+    records: Sequence[dict[str, Any]], prefer: Sequence[str] = (), *, limit_cols: int = 8, limit_rows: int = 60
+) -> Table:
+    """A table of dict records: preferred keys first, then the other scalar keys in sorted order."""
+    keys: list[str] = [k for k in prefer if any(k in r for r in records)]
+    others = sorted({k for r in records for k, v in r.items() if _scalar(v)} - set(keys))
+    keys = (keys + others)[:limit_cols]
+    rows = [[r.get(k) for k in keys] for r in records[:limit_rows]]
+    out = table(keys, rows)
+    return out
+
+
+def chart_image(r: Renderer, spec: dict[str, Any], width: float = BODY_W * 0.9) -> Image:
+    """A chart spec as an image scaled to ``width`` points."""
+    png = charts.render_png(spec)
+    img = Image(io.BytesIO(png))
+    ratio = img.imageHeight / img.imageWidth
+    img.drawWidth = width
+    img.drawHeight = min(width * ratio, PAGE_H * 0.55)
+    if img.drawHeight < width * ratio:  # very tall chart: keep its proportions
+        img.drawWidth = img.drawHeight / ratio
+    r.charts += 1
+    return img
+
+
+def ev_caption(item: EvidenceItem) -> Paragraph:
+    """The line citing an evidence row under a table or chart."""
+    return para(
+        f"Source: evidence {item.evidence_id} ({item.kind}), computed {fmt(item.computed_at)} by "
+        f"{item.computed_by or 'unknown'}; input hash {item.input_hash[:16]}, config hash {item.config_hash[:16]}.",
+        "small",
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Normalising analytics results. Analytics owns their shape; these accept the usual layouts (a list of
+# records, or a dict keyed by column / attribute / feature) so the report does not break on small changes.
+
+
+def _records_from(value: Any, key_name: str) -> list[dict[str, Any]]:
+    if isinstance(value, list):
+        return [v if isinstance(v, dict) else {key_name: v} for v in value]
+    if isinstance(value, dict):
+        out = []
+        for k in sorted(value):
+            v = value[k]
+            out.append({key_name: k, **v} if isinstance(v, dict) else {key_name: k, "value": v})
+        return out
+    return []
+
+
+def _first(d: dict[str, Any], *keys: str) -> Any:
+    for k in keys:
+        if k in d and d[k] is not None:
+            return d[k]
+    return None
+
+
+def drift_records(item: EvidenceItem) -> list[dict[str, Any]]:
+    """Per-column drift rows of a drift evidence result."""
+    res = item.result
+    for key in ("columns", "per_column", "features", "metrics"):
+        if key in res:
+            rows = _records_from(res[key], "column")
+            if rows:
+                return rows
+    return []
+
+
+def bias_attributes(item: EvidenceItem) -> list[tuple[str, list[dict[str, Any]], dict[str, Any], dict[str, Any]]]:
+    """(attribute, per-group rows, attribute-level scalar metrics, Clarify metrics) of a bias evidence result."""
+    res = item.result
+    out = []
+    attrs = res.get("attributes")
+    if attrs is not None:
+        for a in _records_from(attrs, "attribute"):
+            name = str(_first(a, "attribute", "name") or "?")
+            groups = _records_from(_first(a, "groups", "by_group", "per_group") or [], "group")
+            clarify = _first(a, "clarify", "clarify_metrics") or {}
+            scalars = {k: v for k, v in a.items() if _scalar(v) and k not in ("attribute", "name")}
+            out.append((name, groups, scalars, clarify if isinstance(clarify, dict) else {}))
+        return out
+    groups = res.get("groups")
+    if isinstance(groups, list):
+        by: dict[str, list[dict[str, Any]]] = {}
+        for g in groups:
+            by.setdefault(str(g.get("attribute", "?")), []).append(g)
+        for name in sorted(by):
+            out.append((name, by[name], {}, {}))
+    return out
+
+
+def importance_records(item: EvidenceItem) -> list[dict[str, Any]]:
+    """Global feature importance rows (feature, mean |SHAP|) of an explainability evidence result, largest first."""
+    res = item.result
+    for key in ("global", "importance", "mean_abs_shap", "global_importance", "features"):
+        if key in res:
+            rows = _records_from(res[key], "feature")
+            for r in rows:
+                if "importance" not in r:
+                    r["importance"] = _first(r, "mean_abs_shap", "value", "mean_abs")
+            rows = [r for r in rows if isinstance(r.get("importance"), int | float)]
+            return sorted(rows, key=lambda r: (-float(r["importance"]), str(r.get("feature"))))
+    return []
+
+
+def gate_records(f: ReportFacts) -> tuple[list[dict[str, Any]], str | None]:
+    """Gate verdicts from the newest gate evidence, else from the newest promotion request's payload."""
+    item = f.evidence.get("gates")
+    if item is not None:
+        rows = _records_from(_first(item.result, "gates", "results") or [], "gate")
+        if rows:
+            return rows, f"evidence {item.evidence_id} computed {fmt(item.computed_at)}"
+    for req in reversed(f.requests):
+        payload = req.get("payload")
+        if isinstance(payload, str):
+            try:
+                payload = json.loads(payload)
+            except ValueError:
+                payload = None
+        if isinstance(payload, dict) and payload.get("gates"):
+            return _records_from(payload["gates"], "gate"), f"promotion request {req['request_id']}"
+    return [], None
+
+
+def _verdict(row: dict[str, Any]) -> str:
+    v = _first(row, "verdict", "status", "passed", "ok")
+    if isinstance(v, bool):
+        return "PASS" if v else "FAIL"
+    return str(v).upper() if v is not None else "?"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Blocks. Each returns flowables or raises Missing(what) when it has nothing to show.
+
+BlockFn = Callable[[ReportFacts, Renderer], list[Flowable]]
+
+
+@dataclass(frozen=True)
+class Block:
+    """A unit of report content: a title, a renderer and what evidence it needs (for docs and gaps)."""
+
+    title: str
+    render: BlockFn
+    needs: str
+
+
+def b_identity(f: ReportFacts, r: Renderer) -> list[Flowable]:
+    v = f.version
+    return [
+        kv_table(
+            [
+                ("Model", v.model),
+                ("Version id", v.version_id),
+                ("Version number", v.version),
+                ("Account / environment", f"{v.account} / {v.environment}"),
+                ("Registry reference", v.source_ref),
+                ("Approval status", v.approval_status),
+                ("Created", f"{fmt(v.created_at)} by {v.created_by or 'unknown'}"),
+                ("Framework / image", f"{v.framework or '-'} / {v.image or '-'}"),
+                ("Artifact", v.artifact_uri),
+                ("Risk tier", f.tier),
+            ]
+        )
+    ]
+
+
+def b_provider(f: ReportFacts, r: Renderer) -> list[Flowable]:
+    owner = f.model.owner or f.model_config.get("owner")
+    if not owner:
+        raise Missing(f"accountable owner of model {f.model.name} (set [models.{f.model.name}] owner)")
+    return [kv_table([("Provider / organisation", f.workspace_name), ("Accountable owner", owner),
+                      ("Developer of this version", f.version.created_by or "unknown")])]
+
+
+def b_intended_use(f: ReportFacts, r: Renderer) -> list[Flowable]:
+    content = (f.card or {}).get("content", {})
+    use = f.model.intended_use or f.model_config.get("intended_use") or _first(
+        content, "intended_uses", "intended_use", "purpose"
+    )
+    if not use:
+        raise Missing("intended use of the model (model card or [models] intended_use)")
+    out = [para(use if isinstance(use, str) else fmt(use))]
+    if f.model.description:
+        out.append(para(f.model.description))
+    return out
+
+
+def b_model_card(f: ReportFacts, r: Renderer) -> list[Flowable]:
+    if not f.card or not f.card.get("content"):
+        raise Missing(f"model card for {f.model.name}")
+    content = f.card["content"]
+    pairs = [(k.replace("_", " "), content[k]) for k in sorted(content)]
+    return [kv_table(pairs), para(f"Card {f.card['card_id']} (status {f.card.get('status') or '-'}), "
+                                  f"updated {fmt(f.card.get('updated_at'))}.", "small")]
+
+
+def b_lineage(f: ReportFacts, r: Renderer) -> list[Flowable]:
+    rows = [(v.version_id, v.environment, v.approval_status, v.created_at, v.artifact_sha256) for v in f.lineage]
+    out: list[Flowable] = [
+        para("The version and the versions it was promoted from, newest first:"),
+        table(("Version", "Environment", "Status", "Created", "Artifact sha256"), rows,
+              (BODY_W * 0.25, BODY_W * 0.1, BODY_W * 0.12, BODY_W * 0.16, BODY_W * 0.37), mono=(4,)),
+    ]
+    if f.descendants:
+        out.append(para("Promoted onward to: " + ", ".join(f.descendants)))
+    return out
+
+
+def b_lineage_changes(f: ReportFacts, r: Renderer) -> list[Flowable]:
+    rows = [(v.version_id, v.created_at, v.modified_at, v.approval_status, v.approval_description) for v in f.peers]
+    if len(rows) <= 1 and not f.requests:
+        raise Missing("lifecycle history: no earlier or later version of this lineage and no promotion request")
+    out: list[Flowable] = [table(("Version", "Created", "Modified", "Status", "Status note"), rows)]
+    if f.requests:
+        out.append(Spacer(1, 4))
+        out.append(records_table(f.requests, ("request_id", "version_id", "from_env", "to_env", "requester",
+                                              "status", "created_at", "execution_state")))
+    return out
+
+
+def b_deployments(f: ReportFacts, r: Renderer) -> list[Flowable]:
+    if not f.deployments:
+        return [para(f"No deployment of {f.model.name} is recorded in any synced account.")]
+    rows = [(d.get("endpoint"), d.get("environment"), d.get("account"), d.get("version_id"), d.get("status"),
+             d.get("approval_status")) for d in f.deployments]
+    return [table(("Endpoint", "Environment", "Account", "Serves version", "Status", "Version approval"), rows)]
+
+
+def b_inventory(f: ReportFacts, r: Renderer) -> list[Flowable]:
+    m = f.model
+    pairs = [("Model", m.name), ("Owner", m.owner or f.model_config.get("owner")), ("Risk tier", f.tier),
+             ("Description", m.description), ("Versions in this lineage", len(f.peers))]
+    pairs += [(f"tag: {k}", m.tags[k]) for k in sorted(m.tags)]
+    return [kv_table(pairs)]
+
+
+def b_development(f: ReportFacts, r: Renderer) -> list[Flowable]:
+    if not f.run:
+        raise Missing(f"training run record for {f.version.version_id} (no run linked in the registry)")
+    run = f.run
+    out: list[Flowable] = [kv_table([("Run", run.get("run_id")), ("Kind", run.get("kind")), ("Name", run.get("name")),
+                                     ("Status", run.get("status")), ("Started", run.get("started_at")),
+                                     ("Ended", run.get("ended_at")), ("Experiment", run.get("experiment"))])]
+    params = run.get("params") or {}
+    if params:
+        out += [para("Hyper-parameters", "h2"), table(("Parameter", "Value"), [(k, params[k]) for k in sorted(params)])]
+    metrics = run.get("metrics") or {}
+    if metrics:
+        out += [para("Training metrics", "h2"), table(("Metric", "Value"), [(k, metrics[k]) for k in sorted(metrics)])]
+    return out
+
+
+def b_data(f: ReportFacts, r: Renderer) -> list[Flowable]:
+    if not f.version.data_uris:
+        raise Missing(f"dataset locations of {f.version.version_id} (reference / validation / current)")
+    rows = [(k, f.version.data_uris[k], f.datasets.get(k, "-")) for k in sorted(f.version.data_uris)]
+    out: list[Flowable] = [table(("Dataset", "Location", "sha256"), rows,
+                                 (BODY_W * 0.14, BODY_W * 0.43, BODY_W * 0.43), mono=(2,))]
+    cfg = f.model_config
+    if cfg.get("label") or cfg.get("protected_attributes"):
+        out.append(para(f"Label column: {cfg.get('label') or '-'} (positive value {cfg.get('positive_label') or '-'}); "
+                        f"protected attributes: {', '.join(cfg.get('protected_attributes') or ()) or 'none declared'}."))
+    return out
+
+
+def b_human_oversight(f: ReportFacts, r: Renderer) -> list[Flowable]:
+    n = f.policy.get("approvals_required", 1)
+    return [para(
+        f"Promotion of a {f.tier}-tier version requires {n} approval(s) by distinct risk officers. Four eyes: an "
+        f"approver is neither the requester nor the creator of the version. Failing policy gates block approval "
+        f"unless a risk officer records a risk acceptance with a justification. Every request, decision and export "
+        f"is a hash-chained ledger entry; approvals recorded for this version are listed under approvals."
+    )]
+
+
+def b_performance(f: ReportFacts, r: Renderer) -> list[Flowable]:
+    with_metrics = [v for v in f.peers if v.metrics] or ([f.version] if f.version.metrics else [])
+    if not with_metrics:
+        raise Missing(f"performance metrics of {f.version.version_id} (none registered)")
+    names = sorted({k for v in with_metrics for k in v.metrics})
+    rows = [[n, *(v.metrics.get(n) for v in with_metrics)] for n in names]
+    header = ["Metric", *(f"{v.environment} v{v.version}" for v in with_metrics)]
+    out: list[Flowable] = [para("Registered metrics of this version and of the same lineage in other environments:"),
+                           table(header, rows)]
+    mins, maxs = f.policy.get("min_metrics") or {}, f.policy.get("max_metrics") or {}
+    if mins or maxs:
+        lim = [(k, ">=", mins[k], f.version.metrics.get(k)) for k in sorted(mins)]
+        lim += [(k, "<=", maxs[k], f.version.metrics.get(k)) for k in sorted(maxs)]
+        out += [Spacer(1, 4), table(("Metric", "Rule", "Threshold", "This version"), lim)]
+    return out
+
+
+def b_group_accuracy(f: ReportFacts, r: Renderer) -> list[Flowable]:
+    item = f.evidence.get("bias")
+    if item is None:
+        raise Missing(f"accuracy per group: {f.evidence_notes.get('bias', 'no bias evidence')}")
+    out: list[Flowable] = []
+    for name, groups, _scalars, _clarify in bias_attributes(item):
+        if groups:
+            out += [para(f"Attribute {name}", "h2"),
+                    records_table(groups, ("group", "n", "count", "accuracy", "tpr", "fpr", "precision",
+                                           "selection_rate"))]
+    if not out:
+        raise Missing(f"per-group metrics in bias evidence {item.evidence_id}")
+    return [*out, ev_caption(item)]
+
+
+def b_bias(f: ReportFacts, r: Renderer) -> list[Flowable]:
+    item = f.evidence.get("bias")
+    if item is None:
+        raise Missing(f"bias analysis: {f.evidence_notes.get('bias', 'no bias evidence')}")
+    threshold = f.policy.get("min_disparate_impact") or 0.8
+    attrs = bias_attributes(item)
+    out: list[Flowable] = []
+    summary = [(k, item.summary[k]) for k in sorted(item.summary) if _scalar(item.summary[k])]
+    if summary:
+        out.append(kv_table(summary))
+    rows = []
+    for name, groups, scalars, _clarify in attrs:
+        ratio = _first(scalars, "demographic_parity_ratio", "disparate_impact", "di", "four_fifths_ratio")
+        if ratio is None and groups:
+            rates = [g.get("selection_rate") for g in groups if isinstance(g.get("selection_rate"), int | float)]
+            ratio = (min(rates) / max(rates)) if rates and max(rates) > 0 else None
+        diff = _first(scalars, "demographic_parity_difference", "dp_difference")
+        eod = _first(scalars, "equalized_odds_difference", "eo_difference")
+        verdict = "-" if ratio is None else ("PASS" if ratio >= threshold else "FAIL")
+        rows.append((name, ratio, diff, eod, verdict))
+    if rows:
+        out += [para(f"Four-fifths rule (selection-rate ratio >= {fmt(threshold)}):"),
+                table(("Attribute", "Selection-rate ratio", "Parity difference", "Equalized odds diff.", "Verdict"),
+                      rows)]
+    spec = charts.analytics_chart("bias_chart", item.result, attrs[0][0]) if attrs else None
+    if spec is None:
+        frame = pd.DataFrame(
+            [{"group": f"{name}={g.get('group')}", "selection_rate": float(g["selection_rate"]), "attribute": name}
+             for name, groups, _s, _c in attrs for g in groups if isinstance(g.get("selection_rate"), int | float)]
+        )
+        if not frame.empty:
+            spec = charts.bar_spec(frame, x="selection_rate", y="group", color="attribute",
+                                   title="Selection rate by group", x_title="selection rate")
+    if spec is not None:
+        out.append(chart_image(r, spec, BODY_W * 0.8))
+    if not out:
+        raise Missing(f"bias metrics in evidence {item.evidence_id}")
+    warnings = _first(item.result, "warnings", "small_groups")
+    if warnings:
+        out.append(para("Warnings: " + fmt(warnings), "small"))
+    return [*out, ev_caption(item)]
+
+
+def b_clarify(f: ReportFacts, r: Renderer) -> list[Flowable]:
+    item = f.evidence.get("bias")
+    if item is None:
+        raise Missing(f"SageMaker Clarify metrics: {f.evidence_notes.get('bias', 'no bias evidence')}")
+    out: list[Flowable] = []
+    for name, _groups, _scalars, clarify in bias_attributes(item):
+        if not clarify:
+            continue
+        recs = []
+        for metric in sorted(clarify):
+            v = clarify[metric]
+            if isinstance(v, dict):
+                recs += [{"metric": metric, "facet": k, "value": v[k]} for k in sorted(v) if _scalar(v[k])]
+            else:
+                recs.append({"metric": metric, "facet": "-", "value": v})
+        out += [para(f"Attribute {name}", "h2"), records_table(recs, ("metric", "facet", "value"))]
+    if not out:
+        raise Missing(f"Clarify metrics (CI, DPL, DI, ...) in bias evidence {item.evidence_id}")
+    return [*out, ev_caption(item)]
+
+
+def b_explain(f: ReportFacts, r: Renderer) -> list[Flowable]:
+    item = f.evidence.get("explain")
+    if item is None:
+        raise Missing(f"SHAP feature importance: {f.evidence_notes.get('explain', 'no explainability evidence')}")
+    rows = importance_records(item)
+    if not rows:
+        raise Missing(f"global importance values in explainability evidence {item.evidence_id}")
+    spec = charts.analytics_chart("importance_chart", item.result)
+    if spec is None:
+        frame = pd.DataFrame([{"feature": str(x["feature"]), "importance": float(x["importance"])} for x in rows[:20]])
+        spec = charts.bar_spec(frame, x="importance", y="feature", title="Global importance (mean |SHAP|)",
+                               x_title="mean |SHAP value|")
+    method = _first(item.result, "method", "explainer") or _first(item.summary, "method", "explainer")
+    return [
+        para(f"Explainer: {method or 'not recorded'}. Ten most important features:"),
+        table(("Feature", "Mean |SHAP|"), [(x["feature"], x["importance"]) for x in rows[:10]],
+              (BODY_W * 0.6, BODY_W * 0.4)),
+        chart_image(r, spec, BODY_W * 0.8),
+        ev_caption(item),
+    ]
+
+
+def b_drift(f: ReportFacts, r: Renderer) -> list[Flowable]:
+    item = f.evidence.get("drift")
+    if item is None:
+        raise Missing(f"data drift analysis: {f.evidence_notes.get('drift', 'no drift evidence')}")
+    rows = drift_records(item)
+    out: list[Flowable] = []
+    summary = [(k, item.summary[k]) for k in sorted(item.summary) if _scalar(item.summary[k])]
+    if summary:
+        out.append(kv_table(summary))
+    if rows:
+        out += [Spacer(1, 4), records_table(rows, ("column", "method", "stattest", "score", "statistic", "value",
+                                                    "threshold", "psi", "drifted", "drift_detected"))]
+    spec = charts.analytics_chart("drift_chart", item.result)
+    if spec is None and rows:
+        frame = pd.DataFrame(
+            [{"column": str(x.get("column")), "score": float(v), "drifted": str(bool(_first(x, "drifted", "drift_detected")))}
+             for x in rows if isinstance(v := _first(x, "score", "statistic", "value", "psi"), int | float)]
+        )
+        if not frame.empty:
+            spec = charts.bar_spec(frame, x="score", y="column", color="drifted", title="Drift score by column")
+    if spec is not None:
+        out.append(chart_image(r, spec, BODY_W * 0.8))
+    if not out:
+        raise Missing(f"per-column drift results in evidence {item.evidence_id}")
+    return [*out, ev_caption(item)]
+
+
+def b_monitoring(f: ReportFacts, r: Renderer) -> list[Flowable]:
+    current = f.version.data_uris.get("current")
+    max_age = f.policy.get("evidence_max_age_days")
+    out: list[Flowable] = [para(
+        "Post-market monitoring compares the production input distribution (monitoring data capture) with the "
+        "reference data per column, computes the dataset drift share, and re-runs the policy gates before any "
+        f"further promotion. Evidence older than {max_age or 'the configured'} days is recomputed "
+        "before a decision."
+    )]
+    if not current:
+        out.append(r.missing("monitoring", f"monitoring data (a 'current' dataset) for {f.version.version_id}"))
+    else:
+        out.append(para(f"Monitoring data: {current}"))
+    drift = f.evidence.get("drift")
+    if drift is not None:
+        out.append(para(f"Latest drift evidence {drift.evidence_id} computed {fmt(drift.computed_at)}; "
+                        f"drift share limit for tier {f.tier}: {fmt(f.policy.get('max_drift_share'))}."))
+    return out
+
+
+def b_limitations(f: ReportFacts, r: Renderer) -> list[Flowable]:
+    content = (f.card or {}).get("content", {})
+    lim = _first(content, "limitations", "known_limitations", "caveats", "risks", "ethical_considerations")
+    out: list[Flowable] = []
+    if lim:
+        out.append(para(lim if isinstance(lim, str) else fmt(lim)))
+    else:
+        out.append(r.missing("limitations", "documented limitations (model card field 'limitations')"))
+    findings = []
+    rows, _src = gate_records(f)
+    findings += [f"gate {x.get('gate') or x.get('name')} failed" for x in rows if _verdict(x) in ("FAIL", "FAILED")]
+    drift = f.evidence.get("drift")
+    if drift is not None:
+        drifted = [str(x.get("column")) for x in drift_records(drift) if _first(x, "drifted", "drift_detected") is True]
+        if drifted:
+            findings.append("drift detected in " + ", ".join(drifted))
+    if findings:
+        out.append(para("Foreseeable risks shown by the evidence: " + "; ".join(findings) + "."))
+    return out
+
+
+def b_gates(f: ReportFacts, r: Renderer) -> list[Flowable]:
+    rows, source = gate_records(f)
+    if not rows:
+        raise Missing(f"policy gate results for {f.version.version_id} (no gate evaluation or promotion request)")
+    recs = [{**x, "verdict": _verdict(x)} for x in rows]
+    return [records_table(recs, ("gate", "name", "verdict", "value", "threshold", "message", "detail")),
+            para(f"Source: {source}.", "small")]
+
+
+def b_policy(f: ReportFacts, r: Renderer) -> list[Flowable]:
+    pairs = [(k, f.policy[k]) for k in sorted(f.policy) if f.policy[k] not in (None, {}, (), [])]
+    return [para(f"Policy of risk tier '{f.tier}' in force when this report was built:"), kv_table(pairs)]
+
+
+def b_policy_reference(f: ReportFacts, r: Renderer) -> list[Flowable]:
+    return [para(f"Risk tier {f.tier}: {f.policy.get('approvals_required', 1)} approval(s) required; "
+                 f"thresholds as listed in the appendix (policy in force).")]
+
+
+def _decision_rows(decisions: Iterable[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    return [(d.get("created_at"), d.get("actor"), d.get("kind"), d.get("request_id"), d.get("comment"),
+             d.get("ledger_hash")) for d in decisions]
+
+
+def b_approvals(f: ReportFacts, r: Renderer) -> list[Flowable]:
+    if not f.requests and not f.decisions:
+        raise Missing(f"approval record: no promotion request or decision for {f.version.version_id}")
+    out: list[Flowable] = []
+    for req in f.requests:
+        out.append(para(f"Request {req['request_id']}: {req.get('version_id')} {req.get('from_env')} -> "
+                        f"{req.get('to_env')}, requested by {req.get('requester')} on {fmt(req.get('created_at'))}, "
+                        f"status {req.get('status')}. Reason: {req.get('reason') or '-'}"))
+    if f.decisions:
+        out.append(table(("When", "Who", "Decision", "Request", "Comment", "Ledger entry hash"),
+                         _decision_rows(f.decisions),
+                         (BODY_W * 0.13, BODY_W * 0.17, BODY_W * 0.1, BODY_W * 0.12, BODY_W * 0.2, BODY_W * 0.28),
+                         mono=(5,)))
+    else:
+        out.append(r.missing("approvals", "no approval or rejection decision recorded yet"))
+    return out
+
+
+def b_risk_acceptances(f: ReportFacts, r: Renderer) -> list[Flowable]:
+    if not f.requests:
+        raise Missing(f"risk acceptance record: no promotion request for {f.version.version_id}")
+    acc = [d for d in f.decisions if "accept" in str(d.get("kind", "")).lower() or "risk" in str(d.get("kind", ""))]
+    if not acc:
+        return [para("No risk acceptance was recorded: no failing gate was accepted for this version.")]
+    out: list[Flowable] = []
+    for d in acc:
+        payload = d.get("payload")
+        if isinstance(payload, str):
+            try:
+                payload = json.loads(payload)
+            except ValueError:
+                payload = {"text": payload}
+        out.append(kv_table([("Accepted by", d.get("actor")), ("When", d.get("created_at")),
+                             ("Expires", d.get("expires_at")), ("Justification", d.get("comment")),
+                             ("Details", payload), ("Ledger entry", d.get("ledger_hash"))]))
+    return out
+
+
+def b_evidence_log(f: ReportFacts, r: Renderer) -> list[Flowable]:
+    if not f.evidence:
+        raise Missing(f"test log: no evidence computed for {f.version.version_id}")
+    rows = [(e.kind, e.evidence_id, e.computed_at, e.computed_by, e.input_hash) for _k, e in sorted(f.evidence.items())]
+    return [para("Validation and test runs, dated and attributed to the person who ran them; this report's "
+                 "signature covers the log."),
+            table(("Test", "Evidence id", "Run at", "Run by", "Input hash"), rows,
+                  (BODY_W * 0.1, BODY_W * 0.22, BODY_W * 0.16, BODY_W * 0.2, BODY_W * 0.32), mono=(1, 4))]
+
+
+def b_cybersecurity(f: ReportFacts, r: Renderer) -> list[Flowable]:
+    v = f.version
+    if not v.artifact_sha256:
+        raise Missing(f"sha256 of the model artifact of {v.version_id}")
+    return [para(
+        "The model artifact is identified by its sha256 and loaded only through a reviewed allow-list of types "
+        "(skops) or native formats; pickle and joblib are refused because loading them runs code. Reports are "
+        "signed (PAdES) and the ledger is hash-chained with signed checkpoints outside the database."
+    ), kv_table([("Artifact", v.artifact_uri), ("Artifact sha256", v.artifact_sha256)], mono=True)]
+
+
+def b_ledger(f: ReportFacts, r: Renderer) -> list[Flowable]:
+    out: list[Flowable] = []
+    if f.ledger:
+        out.append(table(("Seq", "Recorded", "Actor", "Action", "Subject", "Entry hash"),
+                         [(e["seq"], e["recorded_at"], e["actor"], e["action"], e["subject"], e["hash"]) for e in f.ledger],
+                         (BODY_W * 0.06, BODY_W * 0.14, BODY_W * 0.18, BODY_W * 0.13, BODY_W * 0.17, BODY_W * 0.32),
+                         mono=(5,)))
+    else:
+        out.append(r.missing("ledger", f"ledger entries about {f.version.version_id} or its requests"))
+    if f.checkpoint:
+        cp = f.checkpoint
+        pairs = [("File", cp.file), ("File sha256", cp.sha256)]
+        pairs += [(k, cp.content[k]) for k in sorted(cp.content) if _scalar(cp.content[k])]
+        out += [para("Newest signed ledger checkpoint:", "h2"), kv_table(pairs, mono=True)]
+    else:
+        out.append(r.missing("ledger", "signed ledger checkpoint (run 'countersign ledger checkpoint')"))
+    return out
+
+
+BLOCKS: dict[str, Block] = {
+    "identity": Block("Identification", b_identity, "the catalog version"),
+    "provider": Block("Provider and accountable owner", b_provider, "model owner"),
+    "intended_use": Block("Intended purpose", b_intended_use, "model intended_use or model card"),
+    "model_card": Block("Model card", b_model_card, "a synced model card"),
+    "lineage": Block("Lineage across accounts", b_lineage, "the catalog lineage"),
+    "lineage_changes": Block("Versions and promotions", b_lineage_changes, "other versions or requests"),
+    "deployments": Block("Deployments", b_deployments, "synced deployments"),
+    "inventory": Block("Model inventory entry", b_inventory, "the catalog model"),
+    "development": Block("Development process", b_development, "the training run linked to the version"),
+    "data": Block("Data provenance", b_data, "the version's data URIs"),
+    "human_oversight": Block("Human oversight", b_human_oversight, "the tier policy"),
+    "performance": Block("Performance across environments", b_performance, "registered metrics"),
+    "group_accuracy": Block("Accuracy per group", b_group_accuracy, "bias evidence"),
+    "bias": Block("Discriminatory impact (four-fifths rule)", b_bias, "bias evidence"),
+    "clarify": Block("Bias metrics (SageMaker Clarify definitions)", b_clarify, "bias evidence with Clarify metrics"),
+    "explain": Block("Explainability (SHAP)", b_explain, "explainability evidence"),
+    "drift": Block("Data drift", b_drift, "drift evidence"),
+    "monitoring": Block("Post-market monitoring", b_monitoring, "a 'current' dataset, drift evidence"),
+    "limitations": Block("Limitations and foreseeable risks", b_limitations, "model card limitations"),
+    "gates": Block("Policy gate verdicts", b_gates, "gate evidence or a promotion request"),
+    "policy": Block("Metrics and thresholds in force", b_policy, "the tier policy"),
+    "policy_reference": Block("Policy applied", b_policy_reference, "the tier policy"),
+    "approvals": Block("Approvals", b_approvals, "promotion requests and decisions"),
+    "risk_acceptances": Block("Risk acceptances", b_risk_acceptances, "decisions of kind accept_risk"),
+    "evidence_log": Block("Test log", b_evidence_log, "evidence rows"),
+    "cybersecurity": Block("Cybersecurity", b_cybersecurity, "the artifact sha256"),
+    "ledger": Block("Ledger entries and checkpoint", b_ledger, "ledger entries and a checkpoint"),
+}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Document assembly
+
+
+class _Doc(BaseDocTemplate):
+    """A document that feeds headings into the table of contents and PDF outline."""
+
+    def __init__(self, buf: io.BytesIO, header: str, **kw: Any) -> None:
+        super().__init__(buf, pagesize=A4, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN,
+                         bottomMargin=MARGIN, invariant=1, **kw)
+        self.header = header
+        frame = Frame(MARGIN, MARGIN, BODY_W, PAGE_H - 2 * MARGIN, id="body")
+        self.addPageTemplates([PageTemplate(id="page", frames=[frame], onPage=self._decorate)])
+
+    def _decorate(self, canv: rl_canvas.Canvas, doc: BaseDocTemplate) -> None:
+        canv.saveState()
+        canv.setFont("Helvetica", 7.5)
+        canv.setFillColor(colors.HexColor("#555555"))
+        canv.drawString(MARGIN, PAGE_H - MARGIN + 14, self.header)
+        canv.line(MARGIN, PAGE_H - MARGIN + 10, PAGE_W - MARGIN, PAGE_H - MARGIN + 10)
+        canv.restoreState()
+
+    def afterFlowable(self, flowable: Flowable) -> None:
+        if isinstance(flowable, Paragraph) and getattr(flowable, "_toc_level", None) is not None:
+            level = flowable._toc_level
+            text = flowable.getPlainText()
+            key = f"h{level}-{self.seq.nextf('heading')}"
+            self.canv.bookmarkPage(key)
+            self.canv.addOutlineEntry(text, key, level=level, closed=level > 0)
+            self.notify("TOCEntry", (level, text, self.page, key))
+
+
+def _numbered_canvas(footer: str) -> type[rl_canvas.Canvas]:
+    class NumberedCanvas(rl_canvas.Canvas):
+        """Draws "Page N of M" once the page count is known."""
+
+        def __init__(self, *args: Any, **kw: Any) -> None:
+            super().__init__(*args, **kw)
+            self._pages: list[dict[str, Any]] = []
+
+        def showPage(self) -> None:
+            self._pages.append(dict(self.__dict__))
+            self._startPage()
+
+        def save(self) -> None:
+            total = len(self._pages)
+            for state in self._pages:
+                self.__dict__.update(state)
+                self.setFont("Helvetica", 7.5)
+                self.setFillColor(colors.HexColor("#555555"))
+                self.drawString(MARGIN, MARGIN - 18, footer)
+                self.drawRightString(PAGE_W - MARGIN, MARGIN - 18, f"Page {self._pageNumber} of {total}")
+                super().showPage()
+            super().save()
+
+    return NumberedCanvas
+
+
+def heading(text: str, level: int) -> Paragraph:
+    """A heading that appears in the table of contents (level 0 sections, level 1 blocks)."""
+    p = Paragraph(clean(text), STYLES["h1" if level == 0 else "h2"])
+    p._toc_level = level
+    return p
+
+
+@dataclass(frozen=True)
+class BuiltReport:
+    """An unsigned report PDF and what went into it."""
+
+    pdf: bytes
+    sha256: str
+    pages: int
+    gaps: tuple[Gap, ...]
+    charts: int
+    template_id: str
+    template_version: str
+    facts_fingerprint: str
+
+
+def render_section(section: Section, f: ReportFacts, r: Renderer) -> list[Flowable]:
+    """The flowables of one template section, with gaps recorded for blocks lacking evidence."""
+    r.section = section.title
+    out: list[Flowable] = [heading(section.title, 0)]
+    if section.reference:
+        out.append(para(f"Reference: {section.reference}", "guidance"))
+    if section.guidance:
+        out.append(para(section.guidance, "guidance"))
+    if section.text:
+        out.append(para(section.text))
+    for name in section.blocks:
+        block = BLOCKS[name]
+        try:
+            body = block.render(f, r)
+        except Missing as exc:
+            body = [r.missing(block.title, str(exc))]
+        out.append(KeepTogether([heading(block.title, 1), *body[:1]]))
+        out.extend(body[1:])
+    return out
+
+
+def _gate_summary(f: ReportFacts) -> list[Flowable]:
+    rows, source = gate_records(f)
+    if not rows:
+        return [para("No policy gate evaluation is recorded for this version; see the gaps table.")]
+    counts: dict[str, int] = {}
+    for x in rows:
+        counts[_verdict(x)] = counts.get(_verdict(x), 0) + 1
+    line = ", ".join(f"{counts[k]} {k}" for k in sorted(counts))
+    return [para(f"Gate verdicts ({source}): {line}."),
+            table(("Gate", "Verdict"), [(x.get("gate") or x.get("name"), _verdict(x)) for x in rows],
+                  (BODY_W * 0.6, BODY_W * 0.4))]
+
+
+def _appendix(f: ReportFacts, template: Template) -> list[Flowable]:
+    v = f.version
+    out: list[Flowable] = [PageBreak(), heading("Appendix", 0)]
+    hashes = [("model artifact", v.artifact_uri, v.artifact_sha256)]
+    hashes += [(f"dataset: {k}", v.data_uris.get(k), f.datasets[k]) for k in sorted(f.datasets)]
+    out += [heading("A. Hashes of the artifact and datasets", 1),
+            table(("Item", "Location", "sha256"), hashes, (BODY_W * 0.16, BODY_W * 0.42, BODY_W * 0.42), mono=(2,))]
+    ev = [(e.kind, e.evidence_id, e.computed_at, e.computed_by, e.input_hash, e.config_hash)
+          for _k, e in sorted(f.evidence.items())]
+    out.append(heading("B. Evidence cited", 1))
+    if ev:
+        out.append(table(("Kind", "Evidence id", "Computed", "By", "Input hash", "Config hash"), ev,
+                         (BODY_W * 0.08, BODY_W * 0.2, BODY_W * 0.14, BODY_W * 0.16, BODY_W * 0.21, BODY_W * 0.21),
+                         mono=(1, 4, 5)))
+    else:
+        out.append(para("No evidence rows are cited (see the gaps table)."))
+    sw = dict(f.software)
+    for e in f.evidence.values():
+        for k in sorted(e.software):
+            if _scalar(e.software[k]):
+                sw.setdefault(f"{k} (evidence {e.kind})", str(e.software[k]))
+    out += [heading("C. Software versions", 1), table(("Package", "Version"), sorted(sw.items()),
+                                                      (BODY_W * 0.6, BODY_W * 0.4))]
+    out += [heading("D. Policy in force", 1), *b_policy(f, Renderer(f))]
+    out += [heading("E. Template", 1), kv_table([("Template", template.id), ("Version", template.version),
+                                                 ("Effective", template.effective), ("Regulation", template.regulation),
+                                                 ("Template file sha256", template.sha256)], mono=False)]
+    out += [heading("F. How to verify this document", 1), para(
+        "The document carries a PAdES signature. Check it with 'countersign pdf verify FILE --trust CERT.pem' or any "
+        "PAdES-aware reader. Every evidence id above can be re-queried in the audit pack's Parquet snapshot or in the "
+        "workspace catalog; ledger entry hashes can be checked with 'countersign ledger verify'."
+    )]
+    return out
+
+
+def build_pdf(facts: ReportFacts, template: Template) -> BuiltReport:
+    """Build the unsigned report PDF for ``facts`` laid out by ``template`` (deterministic bytes)."""
+    import hashlib
+
+    rl_config.invariant = 1  # fixed creation date and document id: equal input, equal bytes
+    f = facts
+    v = f.version
+    r = Renderer(f)
+
+    sections: list[Flowable] = []
+    for s in template.sections:
+        sections.extend(render_section(s, f, r))
+    appendix = _appendix(f, template)
+
+    cover: list[Flowable] = [
+        Spacer(1, 2.5 * cm),
+        Paragraph(clean(template.title), STYLES["title"]),
+        Paragraph(clean(template.regulation), STYLES["subtitle"]),
+        Spacer(1, 1 * cm),
+        kv_table([
+            ("Model", v.model),
+            ("Version", v.version_id),
+            ("Account / environment", f"{v.account} / {v.environment}"),
+            ("Accounts in lineage", ", ".join(sorted({x.account for x in f.lineage} | {x.account for x in f.peers}))),
+            ("Risk tier", f.tier),
+            ("Template", f"{template.id} version {template.version}"),
+            ("Generated at", f"{fmt(f.generated_at)} (newest record the report cites)"),
+            ("Generated by", f.generated_by),
+            ("Organisation", f.workspace_name),
+            ("Facts fingerprint", f.fingerprint),
+            ("Evidence gaps", len(r.gaps)),
+        ]),
+        Spacer(1, 0.8 * cm),
+        para(template.description, "guidance"),
+        PageBreak(),
+    ]
+    toc = TableOfContents()
+    toc.levelStyles = [
+        ParagraphStyle("toc0", fontName="Helvetica-Bold", fontSize=9.5, leading=12, leftIndent=10, firstLineIndent=-10),
+        ParagraphStyle("toc1", fontName="Helvetica", fontSize=8.5, leading=10.5, leftIndent=24, firstLineIndent=-10),
+    ]
+    front: list[Flowable] = [Paragraph("Contents", STYLES["h1"]), toc, PageBreak(), heading("Evidence gaps", 0)]
+    if r.gaps:
+        front += [para(f"{len(r.gaps)} item(s) of evidence the template asks for were not found. Each is also "
+                       f"marked 'Evidence missing' where it belongs."),
+                  table(("Section", "Item", "Missing evidence"), [(g.section, g.block, g.what) for g in r.gaps],
+                        (BODY_W * 0.3, BODY_W * 0.22, BODY_W * 0.48))]
+    else:
+        front.append(para("None: every section of the template is backed by stored evidence."))
+    front += [heading("Summary of gate verdicts", 0), *_gate_summary(f), PageBreak()]
+
+    buf = io.BytesIO()
+    header = f"{template.title} - {v.version_id}"
+    doc = _Doc(buf, header, title=f"{template.title}: {v.version_id}", author=f.workspace_name,
+               subject=f"{template.id} {template.version}", creator="Countersign", producer="Countersign (reportlab)")
+    doc.multiBuild([*cover, *front, *sections, *appendix],
+                   canvasmaker=_numbered_canvas(f"{f.workspace_name} - generated {fmt(f.generated_at)}"))
+    pdf = buf.getvalue()
+    return BuiltReport(
+        pdf=pdf,
+        sha256=hashlib.sha256(pdf).hexdigest(),
+        pages=doc.page,
+        gaps=tuple(r.gaps),
+        charts=r.charts,
+        template_id=template.id,
+        template_version=template.version,
+        facts_fingerprint=f.fingerprint,
+    )

@@ -1,0 +1,173 @@
+"""The signing key and certificate of a workspace: the demo's self-signed pair, or an organisation's own.
+
+``[signing]`` in ``countersign.toml`` names the files (relative to the workspace): a PEM key and a PEM
+certificate, or one PKCS#12 bundle (``.p12``/``.pfx``) given as ``key`` with ``certificate`` pointing at the same
+file. The certificate's subject carries the signer's name (CN) and role (title); both end up in the signature.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from governance.config import Settings, Workspace
+from governance.errors import ConfigError
+
+DEMO_SIGNER_NAME = "Countersign Demo Risk Office"
+DEMO_SIGNER_ROLE = "Model Risk Officer"
+_PKCS12 = (".p12", ".pfx")
+
+
+@dataclass(frozen=True)
+class KeyPaths:
+    """Where a workspace's signing key and certificate live, and whether they were just created."""
+
+    key: Path
+    certificate: Path
+    created: bool
+
+
+@dataclass(frozen=True)
+class SignerInfo:
+    """Who a certificate names: common name, role (X.509 title), organisation, e-mail."""
+
+    name: str
+    role: str | None
+    organisation: str | None
+    email: str | None
+    fingerprint_sha256: str
+
+
+def key_paths(workspace: Workspace, settings: Settings) -> tuple[Path, Path]:
+    """The key and certificate paths of ``[signing]``, resolved against the workspace root."""
+    return (workspace.root / settings.signing.key, workspace.root / settings.signing.certificate)
+
+
+def generate_self_signed(
+    key_path: Path,
+    cert_path: Path,
+    *,
+    name: str,
+    role: str | None = None,
+    organisation: str | None = None,
+    email: str | None = None,
+    valid_days: int = 3650,
+) -> None:
+    """Write a new P-256 key and a self-signed certificate naming ``name`` and ``role``."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    attrs = [x509.NameAttribute(NameOID.COMMON_NAME, name)]
+    if role:
+        attrs.append(x509.NameAttribute(NameOID.TITLE, role))
+    if organisation:
+        attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organisation))
+    if email:
+        attrs.append(x509.NameAttribute(NameOID.EMAIL_ADDRESS, email))
+    subject = x509.Name(attrs)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        # a day of slack so a signature made right away validates on a machine whose clock runs a bit behind
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=valid_days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True, content_commitment=True, key_cert_sign=True, crl_sign=False,
+                key_encipherment=False, data_encipherment=False, key_agreement=False, encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    key_path.parent.mkdir(parents=True, exist_ok=True)
+    cert_path.parent.mkdir(parents=True, exist_ok=True)
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    key_path.chmod(0o600)
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def ensure_demo_keys(workspace: Workspace, settings: Settings) -> KeyPaths:
+    """Create the demo workspace's self-signed key and certificate unless they exist (idempotent)."""
+    key_path, cert_path = key_paths(workspace, settings)
+    if key_path.exists() and cert_path.exists():
+        return KeyPaths(key_path, cert_path, created=False)
+    generate_self_signed(
+        key_path,
+        cert_path,
+        name=settings.signing.signer_name or DEMO_SIGNER_NAME,
+        role=DEMO_SIGNER_ROLE,
+        organisation=settings.workspace.name,
+        email="risk.officer@demo.countersign.dev",
+    )
+    return KeyPaths(key_path, cert_path, created=True)
+
+
+def load_certificate(path: Path) -> x509.Certificate:
+    """A PEM or DER certificate from ``path``; a clear error when it is neither."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: certificate file not found") from None
+    try:
+        if b"-----BEGIN" in data:
+            return x509.load_pem_x509_certificate(data)
+        return x509.load_der_x509_certificate(data)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: not a PEM or DER X.509 certificate ({exc})") from None
+
+
+def signer_info(cert: x509.Certificate) -> SignerInfo:
+    """The name, role, organisation and e-mail a certificate's subject states."""
+
+    def first(oid: x509.ObjectIdentifier) -> str | None:
+        values = cert.subject.get_attributes_for_oid(oid)
+        return str(values[0].value) if values else None
+
+    return SignerInfo(
+        name=first(NameOID.COMMON_NAME) or cert.subject.rfc4514_string(),
+        role=first(NameOID.TITLE),
+        organisation=first(NameOID.ORGANIZATION_NAME),
+        email=first(NameOID.EMAIL_ADDRESS),
+        fingerprint_sha256=cert.fingerprint(hashes.SHA256()).hex(),
+    )
+
+
+def load_signer(workspace: Workspace, settings: Settings, *, passphrase: bytes | None = None):
+    """A pyHanko signer from the workspace's ``[signing]`` files (PEM pair or PKCS#12)."""
+    from pyhanko.sign import signers
+
+    key_path, cert_path = key_paths(workspace, settings)
+    hint = (
+        f"Set [signing] key and certificate in {workspace.config_path} (see docs/reports.md), "
+        f"or run 'countersign demo' for a demo workspace with a self-signed pair."
+    )
+    if not key_path.exists():
+        raise ConfigError(f"{key_path}: signing key not found. {hint}")
+    if key_path.suffix.lower() in _PKCS12:
+        signer = signers.SimpleSigner.load_pkcs12(str(key_path), passphrase=passphrase)
+    else:
+        if not cert_path.exists():
+            raise ConfigError(f"{cert_path}: signing certificate not found. {hint}")
+        signer = signers.SimpleSigner.load(str(key_path), str(cert_path), key_passphrase=passphrase)
+    if signer is None:
+        # pyHanko logs the reason and returns None for a wrong passphrase or a malformed file
+        raise ConfigError(
+            f"{key_path}: could not load the signing key and certificate (wrong passphrase, or not a matching "
+            f"PEM key/certificate pair). Set COUNTERSIGN_SIGNING_PASSPHRASE for an encrypted key."
+        )
+    return signer

@@ -1,0 +1,345 @@
+"""The facts of one report, collected from the catalog, the evidence, the sign-off tables and the ledger.
+
+Everything the PDF prints comes from :class:`ReportFacts`, and every date in it comes from those records (never
+the clock), so the same records give the same bytes. Analytics evidence and the ledger module are imported lazily:
+a workspace without them still gets a report, with the missing evidence listed as gaps.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import importlib
+import importlib.metadata
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from governance.catalog import Catalog, Model, Version
+from governance.config import Settings, Workspace
+from governance.identity import Identity
+
+# Evidence kinds the report reads, with the names analytics may store them under (first match wins).
+EVIDENCE_KINDS: dict[str, tuple[str, ...]] = {
+    "drift": ("drift",),
+    "bias": ("bias", "fairness"),
+    "explain": ("explain", "shap", "explainability", "importance"),
+    "gates": ("gates", "policy"),
+}
+# Ledger actions written by exports themselves: left out of the report so re-exporting does not change it.
+EXPORT_ACTIONS = ("report.export", "pack.export")
+SOFTWARE = (
+    "countersign", "reportlab", "pyhanko", "vl-convert-python", "altair", "duckdb", "pandas", "scikit-learn",
+    "skops", "evidently", "fairlearn", "shap",
+)
+
+
+@dataclass(frozen=True)
+class EvidenceItem:
+    """One stored evidence row the report cites."""
+
+    evidence_id: str
+    kind: str
+    version_id: str | None
+    input_hash: str
+    config_hash: str
+    computed_at: dt.datetime | None
+    computed_by: str | None
+    summary: dict[str, Any]
+    result: dict[str, Any]
+    software: dict[str, Any]
+    inputs: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The newest signed ledger checkpoint file."""
+
+    file: str
+    sha256: str
+    content: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ReportFacts:
+    """Everything one report states, gathered once."""
+
+    workspace_name: str
+    model: Model
+    version: Version
+    tier: str
+    policy: dict[str, Any]
+    lineage: tuple[Version, ...]
+    descendants: tuple[str, ...]
+    peers: tuple[Version, ...]
+    run: dict[str, Any] | None
+    card: dict[str, Any] | None
+    deployments: tuple[dict[str, Any], ...]
+    evidence: dict[str, EvidenceItem]
+    evidence_notes: dict[str, str]
+    requests: tuple[dict[str, Any], ...]
+    decisions: tuple[dict[str, Any], ...]
+    ledger: tuple[dict[str, Any], ...]
+    checkpoint: Checkpoint | None
+    datasets: dict[str, str]
+    model_config: dict[str, Any]
+    generated_by: str
+    generated_at: dt.datetime
+    software: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def fingerprint(self) -> str:
+        """A sha256 over the facts: equal facts, equal fingerprint."""
+        from connectors.base import canonical_json
+
+        def plain(v: Any) -> Any:
+            if hasattr(v, "__dataclass_fields__"):
+                return {k: plain(getattr(v, k)) for k in v.__dataclass_fields__}
+            if isinstance(v, dict):
+                return {str(k): plain(x) for k, x in v.items()}
+            if isinstance(v, list | tuple):
+                return [plain(x) for x in v]
+            return v
+
+        return hashlib.sha256(canonical_json(plain(self)).encode()).hexdigest()
+
+
+def _load(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    loaded = _load(value)
+    if isinstance(loaded, dict):
+        return loaded
+    if loaded is None:
+        return {}
+    return {"value": loaded}
+
+
+def _records(df) -> list[dict[str, Any]]:
+    out = []
+    for row in df.to_dict("records"):
+        clean = {}
+        for k, v in row.items():
+            if hasattr(v, "to_pydatetime"):
+                v = v.to_pydatetime()
+            try:
+                if v != v:  # NaN / NaT
+                    v = None
+            except (TypeError, ValueError):
+                pass
+            clean[k] = v
+        out.append(clean)
+    return out
+
+
+def _evidence_row(row: dict[str, Any]) -> EvidenceItem:
+    return EvidenceItem(
+        evidence_id=str(row["evidence_id"]),
+        kind=str(row["kind"]),
+        version_id=row.get("version_id"),
+        input_hash=str(row.get("input_hash") or ""),
+        config_hash=str(row.get("config_hash") or ""),
+        computed_at=row.get("computed_at"),
+        computed_by=row.get("computed_by"),
+        summary=_as_dict(row.get("summary")),
+        result=_as_dict(row.get("result")),
+        software=_as_dict(row.get("software")),
+        inputs=_as_dict(row.get("inputs")),
+    )
+
+
+def _from_analytics(obj: Any) -> EvidenceItem:
+    def get(name: str, default: Any = None) -> Any:
+        return getattr(obj, name, default)
+
+    return EvidenceItem(
+        evidence_id=str(get("evidence_id")),
+        kind=str(get("kind", "")),
+        version_id=get("version_id"),
+        input_hash=str(get("input_hash", "") or ""),
+        config_hash=str(get("config_hash", "") or ""),
+        computed_at=get("computed_at"),
+        computed_by=get("computed_by"),
+        summary=_as_dict(get("summary")),
+        result=_as_dict(get("result")),
+        software=_as_dict(get("software")),
+        inputs=_as_dict(get("inputs")),
+    )
+
+
+def latest_evidence(catalog: Catalog, version_id: str, kinds: tuple[str, ...]) -> EvidenceItem | None:
+    """The newest evidence of one of ``kinds`` for the version (through governance.analytics when present)."""
+    try:
+        analytics = importlib.import_module("governance.analytics.evidence")
+    except ModuleNotFoundError:
+        analytics = None
+    if analytics is not None and hasattr(analytics, "latest_evidence"):
+        for kind in kinds:
+            found = analytics.latest_evidence(catalog, version_id, kind)
+            if found is not None:
+                return _from_analytics(found)
+        return None
+    df = catalog.query_df(
+        "SELECT * FROM evidence WHERE version_id = ? AND kind IN (SELECT unnest(?)) "
+        "ORDER BY computed_at DESC NULLS LAST, evidence_id DESC LIMIT 1",
+        [version_id, list(kinds)],
+    )
+    rows = _records(df)
+    return _evidence_row(rows[0]) if rows else None
+
+
+def _newest_checkpoint(workspace: Workspace) -> Checkpoint | None:
+    d = workspace.checkpoints_dir
+    if not d.is_dir():
+        return None
+    files = sorted(p for p in d.iterdir() if p.is_file() and not p.name.startswith("."))
+    if not files:
+        return None
+    # checkpoint files are named so that the newest sorts last (sequence number or timestamp first)
+    p = files[-1]
+    raw = p.read_bytes()
+    try:
+        content = json.loads(raw)
+        if not isinstance(content, dict):
+            content = {"value": content}
+    except ValueError:
+        content = {"text": raw[:2000].decode("utf-8", "replace")}
+    return Checkpoint(file=p.name, sha256=hashlib.sha256(raw).hexdigest(), content=content)
+
+
+def _dataset_hashes(workspace: Workspace, settings: Settings, version: Version) -> dict[str, str]:
+    """sha256 of each dataset of the version, fetched through its account's connector."""
+    from governance.errors import CountersignError
+    from governance.sources import version_file
+
+    out: dict[str, str] = {}
+    for key in sorted(version.data_uris):
+        try:
+            out[key] = file_sha256(version_file(workspace, settings, version, key))
+        except (CountersignError, OSError, ImportError) as exc:
+            out[key] = f"unavailable: {exc}"
+    return out
+
+
+def _software() -> dict[str, str]:
+    out = {}
+    for name in SOFTWARE:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def _max_date(*values: Any) -> dt.datetime:
+    dates = [v for v in values if isinstance(v, dt.datetime)]
+    if not dates:
+        return dt.datetime(1970, 1, 1)
+    return max(d.replace(tzinfo=None) if d.tzinfo is None else d.astimezone(dt.UTC).replace(tzinfo=None) for d in dates)
+
+
+def collect_facts(
+    workspace: Workspace, settings: Settings, catalog: Catalog, version_id: str, identity: Identity
+) -> ReportFacts:
+    """Gather every fact the report of ``version_id`` states (read only)."""
+    version = catalog.version(version_id)
+    model = catalog.model(version.model)
+    lineage = tuple(catalog.lineage(version_id))
+    descendants = tuple(catalog.descendants(version_id))
+    root = lineage[-1].version_id
+    family = {version_id, root, *descendants, *(v.version_id for v in lineage)}
+    peers = tuple(v for v in catalog.versions_of(version.model) if v.version_id in family)
+    run = catalog.run(version.run_id) if version.run_id else None
+    card = catalog.model_card(version.model)
+    deployments = tuple(_records(catalog.deployments(version.model)))
+
+    evidence: dict[str, EvidenceItem] = {}
+    notes: dict[str, str] = {}
+    for key, kinds in EVIDENCE_KINDS.items():
+        item = latest_evidence(catalog, version_id, kinds)
+        if item is not None:
+            evidence[key] = item
+        else:
+            notes[key] = f"no {' / '.join(kinds)} evidence stored for {version_id}"
+
+    requests = tuple(
+        _records(
+            catalog.query_df(
+                "SELECT * FROM promotion_requests WHERE version_id IN (SELECT unnest(?)) "
+                "ORDER BY created_at, request_id",
+                [sorted(family)],
+            )
+        )
+    )
+    request_ids = [r["request_id"] for r in requests]
+    decisions = tuple(
+        _records(
+            catalog.query_df(
+                "SELECT * FROM decisions WHERE request_id IN (SELECT unnest(?)) ORDER BY created_at, decision_id",
+                [request_ids],
+            )
+        )
+    )
+    subjects = sorted({*family, *request_ids, version.model})
+    ledger = tuple(
+        _records(
+            catalog.query_df(
+                "SELECT seq, recorded_at, actor, action, subject, payload, prev_hash, hash FROM ledger "
+                "WHERE (subject IN (SELECT unnest(?)) OR hash IN (SELECT unnest(?))) "
+                "AND action NOT IN (SELECT unnest(?)) ORDER BY seq",
+                [subjects, [d["ledger_hash"] for d in decisions if d.get("ledger_hash")], list(EXPORT_ACTIONS)],
+            )
+        )
+    )
+    tier = model.risk_tier or settings.policy.default_tier
+    policy = settings.tier(tier).model_dump()
+    model_cfg = settings.models.get(version.model)
+    generated_at = _max_date(
+        version.created_at, version.modified_at,
+        *(e.computed_at for e in evidence.values()),
+        *(r.get("created_at") for r in requests), *(r.get("updated_at") for r in requests),
+        *(d.get("created_at") for d in decisions), *(e.get("recorded_at") for e in ledger),
+    )
+    return ReportFacts(
+        workspace_name=settings.workspace.name,
+        model=model,
+        version=version,
+        tier=tier,
+        policy=policy,
+        lineage=lineage,
+        descendants=descendants,
+        peers=peers,
+        run=run,
+        card=card,
+        deployments=deployments,
+        evidence=evidence,
+        evidence_notes=notes,
+        requests=requests,
+        decisions=decisions,
+        ledger=ledger,
+        checkpoint=_newest_checkpoint(workspace),
+        datasets=_dataset_hashes(workspace, settings, version),
+        model_config=model_cfg.model_dump() if model_cfg else {},
+        generated_by=identity.label,
+        generated_at=generated_at,
+        software=_software(),
+    )
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -1,0 +1,134 @@
+"""Report templates: versioned TOML data files mapping a regulation's sections to report blocks.
+
+A template lives in ``governance/templates/`` (shipped) or ``<workspace>/templates/`` (an organisation's own; it
+wins over a shipped one of the same id). Adding a template is adding a file; see docs/reports.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from governance.errors import ConfigError, NotFound
+
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "templates"
+
+
+@dataclass(frozen=True)
+class Section:
+    """One section of a template: heading, regulatory reference, guidance and the blocks that fill it."""
+
+    number: str
+    heading: str
+    reference: str
+    guidance: str
+    blocks: tuple[str, ...]
+    text: str | None = None
+
+    @property
+    def title(self) -> str:
+        return f"{self.number}. {self.heading}" if self.number else self.heading
+
+
+@dataclass(frozen=True)
+class Template:
+    """A parsed template file."""
+
+    id: str
+    title: str
+    version: str
+    effective: str | None
+    regulation: str
+    description: str
+    sections: tuple[Section, ...]
+    path: str
+    sha256: str
+
+
+def template_dirs(workspace_root: Path | None = None) -> tuple[Path, ...]:
+    """Folders searched for templates, the workspace's own first."""
+    dirs = [SHIPPED_DIR]
+    if workspace_root is not None:
+        dirs.insert(0, workspace_root / "templates")
+    return tuple(dirs)
+
+
+def parse_template(path: Path, known_blocks: frozenset[str]) -> Template:
+    """Read and validate one template file; a :class:`ConfigError` names the file, key and problem."""
+    raw = path.read_bytes()
+    try:
+        doc = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not a valid UTF-8 TOML file ({exc})") from None
+    head = doc.get("template")
+    if not isinstance(head, dict):
+        raise ConfigError(f"{path}: missing [template] table (id, title, version, regulation)")
+    for key in ("id", "title", "version", "regulation"):
+        if not isinstance(head.get(key), str) or not head[key].strip():
+            raise ConfigError(f"{path}: template.{key}: required text is missing")
+    if head["id"] != path.stem:
+        raise ConfigError(f"{path}: template.id {head['id']!r} must equal the file name {path.stem!r}")
+    raw_sections = doc.get("sections")
+    if not isinstance(raw_sections, list) or not raw_sections:
+        raise ConfigError(f"{path}: needs at least one [[sections]] entry")
+    sections = []
+    for i, s in enumerate(raw_sections):
+        where = f"{path}: sections[{i}]"
+        if not isinstance(s, dict) or not isinstance(s.get("heading"), str):
+            raise ConfigError(f"{where}.heading: required text is missing")
+        blocks = s.get("blocks", [])
+        if not isinstance(blocks, list) or not all(isinstance(b, str) for b in blocks):
+            raise ConfigError(f"{where}.blocks: must be a list of block names")
+        unknown = [b for b in blocks if b not in known_blocks]
+        if unknown:
+            raise ConfigError(f"{where}.blocks: unknown block {unknown[0]!r} (known: {', '.join(sorted(known_blocks))})")
+        if not blocks and not s.get("text"):
+            raise ConfigError(f"{where}: a section needs blocks or text")
+        sections.append(
+            Section(
+                number=str(s.get("number", "")),
+                heading=s["heading"],
+                reference=str(s.get("reference", "")),
+                guidance=str(s.get("guidance", "")),
+                blocks=tuple(blocks),
+                text=s.get("text"),
+            )
+        )
+    return Template(
+        id=head["id"],
+        title=head["title"],
+        version=head["version"],
+        effective=head.get("effective"),
+        regulation=head["regulation"],
+        description=str(head.get("description", "")),
+        sections=tuple(sections),
+        path=str(path),
+        sha256=hashlib.sha256(raw).hexdigest(),
+    )
+
+
+def list_templates(workspace_root: Path | None = None) -> list[Template]:
+    """Every available template, sorted by id (a workspace template overrides a shipped one)."""
+    from governance.reports.build import BLOCKS
+
+    found: dict[str, Template] = {}
+    for d in reversed(template_dirs(workspace_root)):
+        if d.is_dir():
+            for p in sorted(d.glob("*.toml")):
+                t = parse_template(p, frozenset(BLOCKS))
+                found[t.id] = t
+    return [found[k] for k in sorted(found)]
+
+
+def load_template(template_id: str, workspace_root: Path | None = None) -> Template:
+    """The template called ``template_id``."""
+    from governance.reports.build import BLOCKS
+
+    for d in template_dirs(workspace_root):
+        p = d / f"{template_id}.toml"
+        if p.is_file():
+            return parse_template(p, frozenset(BLOCKS))
+    known = ", ".join(t.id for t in list_templates(workspace_root)) or "none"
+    raise NotFound(f"unknown report template {template_id!r} (known: {known})")
