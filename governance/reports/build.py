@@ -281,7 +281,9 @@ def importance_records(item: EvidenceItem) -> list[dict[str, Any]]:
 
 
 def gate_records(f: ReportFacts) -> tuple[list[dict[str, Any]], str | None]:
-    """Gate verdicts from the newest gate evidence, else from the newest promotion request's payload."""
+    """Gate verdicts: the policy evaluated as of the report date, else gate evidence, else a request's payload."""
+    if f.gates:
+        return [dict(g) for g in f.gates], f.gates_note
     item = f.evidence.get("gates")
     if item is not None:
         rows = _records_from(_first(item.result, "gates", "results") or [], "gate")
@@ -294,8 +296,9 @@ def gate_records(f: ReportFacts) -> tuple[list[dict[str, Any]], str | None]:
                 payload = json.loads(payload)
             except ValueError:
                 payload = None
-        if isinstance(payload, dict) and payload.get("gates"):
-            return _records_from(payload["gates"], "gate"), f"promotion request {req['request_id']}"
+        gates = payload.get("gates") or payload.get("results") if isinstance(payload, dict) else None
+        if gates:
+            return _records_from(gates, "gate"), f"promotion request {req['request_id']}"
     return [], None
 
 
@@ -641,7 +644,7 @@ def b_gates(f: ReportFacts, r: Renderer) -> list[Flowable]:
     if not rows:
         raise Missing(f"policy gate results for {f.version.version_id} (no gate evaluation or promotion request)")
     recs = [{**x, "verdict": _verdict(x)} for x in rows]
-    return [records_table(recs, ("gate", "name", "verdict", "value", "threshold", "message", "detail")),
+    return [records_table(recs, ("gate", "name", "verdict", "message", "threshold", "observed", "value")),
             para(f"Source: {source}.", "small")]
 
 

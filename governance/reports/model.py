@@ -83,6 +83,8 @@ class ReportFacts:
     ledger: tuple[dict[str, Any], ...]
     checkpoint: Checkpoint | None
     datasets: dict[str, str]
+    gates: tuple[dict[str, Any], ...]
+    gates_note: str
     model_config: dict[str, Any]
     generated_by: str
     generated_at: dt.datetime
@@ -198,23 +200,52 @@ def latest_evidence(catalog: Catalog, version_id: str, kinds: tuple[str, ...]) -
     return _evidence_row(rows[0]) if rows else None
 
 
-def _newest_checkpoint(workspace: Workspace) -> Checkpoint | None:
+def covering_checkpoint(workspace: Workspace, seq: int) -> Checkpoint | None:
+    """The oldest checkpoint that seals ledger entry ``seq`` (stable as later checkpoints are added)."""
     d = workspace.checkpoints_dir
     if not d.is_dir():
         return None
-    files = sorted(p for p in d.iterdir() if p.is_file() and not p.name.startswith("."))
-    if not files:
+    best: tuple[int, str, Path, bytes, dict[str, Any]] | None = None
+    for p in sorted(d.glob("ledger-*.json")):
+        raw = p.read_bytes()
+        try:
+            content = json.loads(raw)
+            length = int(content["length"])
+        except (ValueError, KeyError, TypeError):
+            continue  # unreadable checkpoints are reported by 'countersign ledger verify'
+        if length >= seq and (best is None or (length, p.name) < best[:2]):
+            best = (length, p.name, p, raw, content)
+    if best is None:
         return None
-    # checkpoint files are named so that the newest sorts last (sequence number or timestamp first)
-    p = files[-1]
-    raw = p.read_bytes()
+    return Checkpoint(file=best[1], sha256=hashlib.sha256(best[3]).hexdigest(), content=best[4])
+
+
+def next_environment(settings: Settings, environment: str) -> str:
+    """The environment a version in ``environment`` would be promoted into (itself when it is the last)."""
+    order = list(settings.environments.order)
+    if environment not in order:
+        return order[-1]
+    i = order.index(environment)
+    return order[min(i + 1, len(order) - 1)]
+
+
+def evaluate_gates(
+    catalog: Catalog, settings: Settings, version: Version, at: dt.datetime
+) -> tuple[tuple[dict[str, Any], ...], str]:
+    """Gate verdicts of the version's tier as of ``at`` (the report date, so the verdicts are reproducible)."""
+    from governance.errors import CountersignError
+
     try:
-        content = json.loads(raw)
-        if not isinstance(content, dict):
-            content = {"value": content}
-    except ValueError:
-        content = {"text": raw[:2000].decode("utf-8", "replace")}
-    return Checkpoint(file=p.name, sha256=hashlib.sha256(raw).hexdigest(), content=content)
+        policy = importlib.import_module("governance.policy")
+    except ModuleNotFoundError:
+        return (), "the policy module is not installed"
+    to_env = next_environment(settings, version.environment)
+    try:
+        checklist = policy.evaluate(catalog, settings, version.version_id, to_env, now=at)
+    except CountersignError as exc:
+        return (), f"gates could not be evaluated: {exc}"
+    rows = tuple(dict(r.as_dict()) for r in checklist.results)
+    return rows, f"policy gates of tier {checklist.tier_name} for promotion into {to_env}, as of {at:%Y-%m-%d %H:%M:%S}"
 
 
 def _dataset_hashes(workspace: Workspace, settings: Settings, version: Version) -> dict[str, str]:
@@ -290,14 +321,15 @@ def collect_facts(
             )
         )
     )
-    subjects = sorted({*family, *request_ids, version.model})
+    # Subjects name their object in different ways ("request:R-1", a bare version id): match by containment.
+    needles = sorted({*family, *request_ids})
     ledger = tuple(
         _records(
             catalog.query_df(
                 "SELECT seq, recorded_at, actor, action, subject, payload, prev_hash, hash FROM ledger "
-                "WHERE (subject IN (SELECT unnest(?)) OR hash IN (SELECT unnest(?))) "
-                "AND action NOT IN (SELECT unnest(?)) ORDER BY seq",
-                [subjects, [d["ledger_hash"] for d in decisions if d.get("ledger_hash")], list(EXPORT_ACTIONS)],
+                "WHERE (list_has_any(?, [subject]) OR len(list_filter(?, lambda n: contains(coalesce(subject, ''), n))) > 0 "
+                "OR hash IN (SELECT unnest(?))) AND action NOT IN (SELECT unnest(?)) ORDER BY seq",
+                [needles, needles, [d["ledger_hash"] for d in decisions if d.get("ledger_hash")], list(EXPORT_ACTIONS)],
             )
         )
     )
@@ -310,6 +342,7 @@ def collect_facts(
         *(r.get("created_at") for r in requests), *(r.get("updated_at") for r in requests),
         *(d.get("created_at") for d in decisions), *(e.get("recorded_at") for e in ledger),
     )
+    gates, gates_note = evaluate_gates(catalog, settings, version, generated_at)
     return ReportFacts(
         workspace_name=settings.workspace.name,
         model=model,
@@ -327,8 +360,10 @@ def collect_facts(
         requests=requests,
         decisions=decisions,
         ledger=ledger,
-        checkpoint=_newest_checkpoint(workspace),
+        checkpoint=covering_checkpoint(workspace, max((e["seq"] for e in ledger), default=0)),
         datasets=_dataset_hashes(workspace, settings, version),
+        gates=gates,
+        gates_note=gates_note,
         model_config=model_cfg.model_dump() if model_cfg else {},
         generated_by=identity.label,
         generated_at=generated_at,

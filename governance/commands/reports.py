@@ -1,0 +1,169 @@
+"""CLI: ``report``, ``pdf verify`` and ``pack``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from pathlib import Path
+
+from governance.cliutil import add_workspace_arg, open_workspace, print_json, progress_printer
+from governance.errors import InputError, SignatureInvalid
+
+PASSPHRASE_ENV = "COUNTERSIGN_SIGNING_PASSPHRASE"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the report commands."""
+    p = sub.add_parser("report", help="build and sign a regulatory PDF report of a version")
+    add_workspace_arg(p)
+    _version_args(p)
+    p.add_argument("--out", metavar="FILE.pdf", help="where to write it (default: the workspace's exports/)")
+    p.add_argument("--unsigned", action="store_true", help="skip the signature (the deterministic PDF)")
+    p.add_argument("--list-templates", action="store_true", help="list the available templates and exit")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("pdf", help="signed PDF tools")
+    pdf_sub = p.add_subparsers(dest="pdf_command", metavar="ACTION", required=True)
+    v = pdf_sub.add_parser("verify", help="verify a signed report: integrity, signature, signer (exit 1 if not)")
+    v.add_argument("file", metavar="FILE", help="the PDF to check")
+    v.add_argument("--trust", action="append", metavar="CERT.pem", default=[],
+                   help="trust anchor certificate (repeatable); without it the signer is not checked against one")
+    v.add_argument("--json", action="store_true", help="print one JSON document")
+    v.set_defaults(func=cmd_pdf_verify)
+
+    p = sub.add_parser("pack", help="write the audit pack zip of a version (signed PDF, evidence, catalog, ledger)")
+    add_workspace_arg(p)
+    _version_args(p)
+    p.add_argument("--out", metavar="FILE.zip", help="where to write it (default: the workspace's exports/)")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(func=cmd_pack)
+
+
+def _version_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", metavar="NAME", help="model name")
+    p.add_argument("--version", metavar="V", help="version number, or a full id ACCOUNT:MODEL:VERSION")
+    p.add_argument("--environment", metavar="ENV", help="which environment's copy when several accounts hold V")
+    p.add_argument("--template", metavar="NAME", default="eu-ai-act-annex-iv",
+                   help="report template (default: eu-ai-act-annex-iv; see --list-templates)")
+
+
+def _version_id(opened, args: argparse.Namespace) -> str:
+    if args.version and args.version.count(":") == 2:
+        return opened.catalog.version(args.version).version_id
+    if not args.model or not args.version:
+        raise InputError("name the version: --model NAME --version V (or --version ACCOUNT:MODEL:VERSION)")
+    return opened.catalog.find_version(args.model, args.version, args.environment).version_id
+
+
+def _passphrase() -> bytes | None:
+    value = os.environ.get(PASSPHRASE_ENV)
+    return value.encode() if value else None
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from governance.reports.export import default_filename, export_report
+    from governance.reports.templates import list_templates
+
+    opened = open_workspace(args)
+    if args.list_templates:
+        templates = list_templates(opened.workspace.root)
+        if args.json:
+            print_json([{"id": t.id, "title": t.title, "version": t.version, "regulation": t.regulation,
+                         "sections": len(t.sections)} for t in templates])
+        else:
+            for t in templates:
+                print(f"{t.id:<22} {t.version:<8} {t.title}")
+        return 0
+    vid = _version_id(opened, args)
+    out = Path(args.out) if args.out else opened.workspace.exports_dir / default_filename(vid, args.template)
+    result = export_report(
+        opened.workspace, opened.settings, opened.catalog, opened.actor, vid, args.template, out=out,
+        sign=not args.unsigned, passphrase=_passphrase(), progress=progress_printer(not args.json),
+    )
+    if args.json:
+        print_json({
+            "version_id": vid, "template": result.template_id, "template_version": result.template_version,
+            "file": str(result.path), "sha256": result.sha256, "unsigned_sha256": result.unsigned_sha256,
+            "signed": result.signed, "signer": result.signer, "signer_role": result.signer_role,
+            "pages": result.pages, "charts": result.charts,
+            "gaps": [{"section": g.section, "item": g.block, "missing": g.what} for g in result.gaps],
+            "ledger_seq": result.ledger_seq, "ledger_hash": result.ledger_hash,
+            "seconds": {k: round(v, 3) for k, v in result.seconds.items()},
+        })
+        return 0
+    signed = f"signed by {result.signer}" + (f" ({result.signer_role})" if result.signer_role else "")
+    print(f"{result.path}: {result.pages} pages, {signed if result.signed else 'unsigned'}, sha256 {result.sha256}")
+    print(f"template {result.template_id} {result.template_version}; {len(result.gaps)} evidence gap(s)")
+    for g in result.gaps:
+        print(f"  Evidence missing ({g.section} / {g.block}): {g.what}")
+    if result.ledger_seq is not None:
+        print(f"ledger entry {result.ledger_seq}: {result.ledger_hash}")
+    return 0
+
+
+def cmd_pdf_verify(args: argparse.Namespace) -> int:
+    from governance.reports.sign import verify_file
+
+    # pyHanko logs untrusted or broken certificates with a traceback; the verdict below says it in one line.
+    logging.getLogger("pyhanko").setLevel(logging.CRITICAL)
+    logging.getLogger("pyhanko_certvalidator").setLevel(logging.CRITICAL)
+    try:
+        result = verify_file(Path(args.file), trust=tuple(Path(t) for t in args.trust))
+    except SignatureInvalid as exc:
+        if args.json:
+            print_json({"file": args.file, "ok": False, "verdict": f"FAILED: {exc}", "signatures": []})
+            return exc.exit_code
+        raise
+    if args.json:
+        print_json({
+            "file": args.file, "ok": result.ok, "verdict": result.verdict,
+            "signatures": [
+                {"field": s.field, "signer": s.signer, "role": s.signer_role, "organisation": s.signer_organisation,
+                 "certificate_sha256": s.certificate_sha256, "signed_at": s.signed_at, "reason": s.reason,
+                 "coverage": s.coverage, "intact": s.intact, "valid": s.valid, "trusted": s.trusted,
+                 "trust_checked": s.trust_checked, "modification": s.modification, "bottom_line": s.bottom_line}
+                for s in result.signatures
+            ],
+        })
+    else:
+        for s in result.signatures:
+            role = f" ({s.signer_role})" if s.signer_role else ""
+            org = f", {s.signer_organisation}" if s.signer_organisation else ""
+            print(f"signature {s.field}")
+            print(f"  signer:   {s.signer}{role}{org}")
+            print(f"  cert:     sha256 {s.certificate_sha256}")
+            print(f"  time:     {s.signed_at.isoformat() if s.signed_at else 'not stated'} (signer's clock)")
+            print(f"  reason:   {s.reason or '-'}")
+            print(f"  coverage: {s.coverage}; intact {s.intact}; valid {s.valid}; "
+                  f"trusted {s.trusted if s.trust_checked else 'not checked'}")
+        print(f"verdict: {result.verdict}")
+    return 0 if result.ok else 1
+
+
+def cmd_pack(args: argparse.Namespace) -> int:
+    from governance.reports.export import default_filename
+    from governance.reports.pack import build_pack
+
+    opened = open_workspace(args)
+    vid = _version_id(opened, args)
+    out = Path(args.out) if args.out else opened.workspace.exports_dir / default_filename(vid, args.template, ".zip")
+    pack = build_pack(
+        opened.workspace, opened.settings, opened.catalog, opened.actor, vid, args.template, out=out,
+        passphrase=_passphrase(), progress=progress_printer(not args.json),
+    )
+    if args.json:
+        print_json({
+            "version_id": vid, "file": str(pack.path), "sha256": pack.sha256,
+            "files": [{"name": f.name, "sha256": f.sha256, "size": f.size} for f in pack.files],
+            "report_sha256": pack.report.sha256, "gaps": len(pack.report.gaps),
+            "ledger_range": list(pack.ledger_range) if pack.ledger_range else None,
+            "ledger_seq": pack.ledger_seq, "ledger_hash": pack.ledger_hash, "seconds": round(pack.seconds, 3),
+        })
+        return 0
+    print(f"{pack.path}: {len(pack.files) + 1} files, sha256 {pack.sha256}")
+    print(f"report {pack.report.sha256} ({pack.report.pages} pages, {len(pack.report.gaps)} evidence gap(s))")
+    if pack.ledger_seq is not None:
+        print(f"ledger entry {pack.ledger_seq}: {pack.ledger_hash}")
+    return 0

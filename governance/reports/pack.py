@@ -1,0 +1,239 @@
+"""The audit pack: one zip an examiner can verify and query offline.
+
+    report/<version>__<template>.pdf   the signed report
+    report/signing-cert.pem            the certificate it was signed with (check it against one obtained independently)
+    evidence/<kind>-<id>.json          every evidence row of the model's versions in the lineage
+    catalog/<table>.parquet            the catalog rows of the model: models, versions, runs, deployments,
+                                       model_cards, evidence, promotion_requests, decisions
+    ledger/entries.parquet + .jsonl    the ledger from the first entry about the model to the head, unmodified
+    ledger/checkpoint-*.json           the checkpoints sealing that range, and the ledger's public key
+    README.md                          how to verify and query it
+    SHA256SUMS                         sha256 of every other file (``sha256sum -c SHA256SUMS``)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from connectors.base import ProgressFn, canonical_json, no_progress
+from governance.catalog import Catalog
+from governance.config import Settings, Workspace
+from governance.identity import Identity, require
+from governance.reports.export import DEFAULT_TEMPLATE, ReportExport, default_filename, export_report, record_export
+from governance.reports.keys import key_paths
+
+# Zip members carry a fixed date (the format's epoch) rather than the clock: the pack's dates are in its files.
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+CATALOG_TABLES = ("models", "versions", "runs", "deployments", "model_cards", "evidence", "promotion_requests",
+                  "decisions")
+
+
+@dataclass(frozen=True)
+class PackFile:
+    """One member of the pack."""
+
+    name: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class AuditPack:
+    """A written audit pack."""
+
+    path: Path
+    sha256: str
+    files: tuple[PackFile, ...]
+    report: ReportExport
+    ledger_range: tuple[int, int] | None
+    ledger_seq: int | None
+    ledger_hash: str | None
+    seconds: float
+
+
+def _table_rows(catalog: Catalog, table: str, model: str, version_ids: list[str]) -> pd.DataFrame:
+    # Each table names the model differently; every query is bound to the model's rows only.
+    where = {
+        "models": ("name = ?", [model]),
+        "versions": ("model = ?", [model]),
+        "runs": ("run_id IN (SELECT run_id FROM versions WHERE model = ?)", [model]),
+        "deployments": ("model = ? OR version_id IN (SELECT unnest(?))", [model, version_ids]),
+        "model_cards": ("model = ?", [model]),
+        "evidence": ("version_id IN (SELECT unnest(?))", [version_ids]),
+        "promotion_requests": ("model = ?", [model]),
+        "decisions": ("request_id IN (SELECT request_id FROM promotion_requests WHERE model = ?)", [model]),
+    }[table]
+    order = {"models": "name", "versions": "version_id", "runs": "run_id", "deployments": "deployment_id",
+             "model_cards": "card_id", "evidence": "evidence_id", "promotion_requests": "request_id",
+             "decisions": "decision_id"}[table]
+    return catalog.query_df(f"SELECT * FROM {table} WHERE {where[0]} ORDER BY {order}", where[1])
+
+
+def _parquet(df: pd.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    df.to_parquet(buf, index=False)
+    return buf.getvalue()
+
+
+def _ledger_slice(catalog: Catalog, needles: list[str]) -> pd.DataFrame:
+    """Ledger rows from the first entry about the model to the head: a contiguous run whose chain re-verifies."""
+    return catalog.query_df(
+        "SELECT * FROM ledger WHERE seq >= (SELECT coalesce(min(seq), 1) FROM ledger "
+        "WHERE len(list_filter(?, lambda n: contains(coalesce(subject, ''), n))) > 0) ORDER BY seq",
+        [needles],
+    )
+
+
+README = """# Audit pack: {version_id}
+
+Built by Countersign for {organisation}, exported by {who}.
+Report template: {template} version {template_version}. Report sha256: {report_sha256}.
+
+## 1. Check that no file was changed
+
+    sha256sum -c SHA256SUMS
+
+## 2. Check the report's signature
+
+    countersign pdf verify {report_name} --trust CERT.pem
+
+Use a certificate of the signing organisation obtained independently (not only `report/signing-cert.pem`, which
+travels with the pack). Exit status 0 means intact, valid and trusted; any PAdES-aware reader works too.
+
+## 3. Re-query the evidence and the catalog offline
+
+    duckdb -c "SELECT evidence_id, kind, computed_at, summary FROM 'catalog/evidence.parquet'"
+    duckdb -c "SELECT version_id, environment, approval_status, metrics FROM 'catalog/versions.parquet'"
+    duckdb -c "SELECT r.request_id, d.actor, d.kind, d.comment, d.ledger_hash
+               FROM 'catalog/decisions.parquet' d JOIN 'catalog/promotion_requests.parquet' r USING (request_id)"
+
+Every evidence id printed in the report is a row of `catalog/evidence.parquet` and a file under `evidence/`.
+
+## 4. Re-verify the ledger slice
+
+`ledger/entries.parquet` holds entries {ledger_range} unmodified. Each entry's hash is the sha256 of its fields joined
+by newlines, and each entry stores the previous entry's hash. This query must return no row:
+
+    duckdb -c "SELECT seq FROM 'ledger/entries.parquet' e
+      WHERE sha256(concat(seq::VARCHAR, chr(10), strftime(recorded_at, '%Y-%m-%dT%H:%M:%S.%f'), chr(10), actor,
+              chr(10), action, chr(10), coalesce(subject, ''), chr(10), prev_hash, chr(10), payload)) <> hash
+         OR prev_hash <> coalesce((SELECT hash FROM 'ledger/entries.parquet' p WHERE p.seq = e.seq - 1), prev_hash)"
+
+The checkpoint files in `ledger/` state the ledger length and head hash at a moment, signed with the workspace's
+Ed25519 key (`ledger/ledger-ed25519.pub.pem`). The entry whose `seq` equals a checkpoint's `length` must carry its
+`head_hash`. In the workspace itself, `countersign ledger verify` does all of this.
+"""
+
+
+def build_pack(
+    workspace: Workspace,
+    settings: Settings,
+    catalog: Catalog,
+    identity: Identity,
+    version_id: str,
+    template_id: str = DEFAULT_TEMPLATE,
+    *,
+    out: Path | None = None,
+    passphrase: bytes | None = None,
+    progress: ProgressFn = no_progress,
+) -> AuditPack:
+    """Write the audit pack of ``version_id`` (signed report, evidence, catalog snapshot, ledger slice)."""
+    t0 = time.perf_counter()
+    require(identity, "export")
+
+    def sub(message: str, fraction: float) -> None:
+        progress(message, fraction * 0.6)
+
+    report = export_report(workspace, settings, catalog, identity, version_id, template_id, sign=True,
+                           passphrase=passphrase, progress=sub)
+    progress("snapshotting the catalog", 0.65)
+    version = catalog.version(version_id)
+    model = version.model
+    version_ids = [v.version_id for v in catalog.versions_of(model)]
+    members: dict[str, bytes] = {}
+    report_name = f"report/{default_filename(version_id, template_id)}"
+    members[report_name] = report.pdf
+    _key, cert = key_paths(workspace, settings)
+    if cert.exists():
+        members["report/signing-cert.pem"] = cert.read_bytes()
+
+    for table in CATALOG_TABLES:
+        df = _table_rows(catalog, table, model, version_ids)
+        members[f"catalog/{table}.parquet"] = _parquet(df)
+        if table == "evidence":
+            for row in df.to_dict("records"):
+                doc = {k: (json.loads(v) if k in ("result", "summary", "software", "inputs") and isinstance(v, str)
+                           else v) for k, v in row.items()}
+                members[f"evidence/{row['kind']}-{row['evidence_id']}.json"] = (
+                    json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n"
+                ).encode()
+
+    progress("copying the ledger slice and checkpoints", 0.8)
+    requests = _table_rows(catalog, "promotion_requests", model, version_ids)
+    needles = sorted({*version_ids, *requests["request_id"].astype(str).tolist(), model})
+    ledger = _ledger_slice(catalog, needles)
+    ledger_range = (int(ledger["seq"].min()), int(ledger["seq"].max())) if len(ledger) else None
+    members["ledger/entries.parquet"] = _parquet(ledger)
+    lines = [canonical_json({k: (v.to_pydatetime() if hasattr(v, "to_pydatetime") else v) for k, v in row.items()})
+             for row in ledger.to_dict("records")]
+    members["ledger/entries.jsonl"] = ("\n".join(lines) + ("\n" if lines else "")).encode()
+    if workspace.checkpoints_dir.is_dir():
+        for p in sorted(workspace.checkpoints_dir.glob("ledger-*.json")):
+            try:
+                length = int(json.loads(p.read_text(encoding="utf-8"))["length"])
+            except (ValueError, KeyError, TypeError):
+                continue
+            if ledger_range is None or length >= ledger_range[0]:
+                members[f"ledger/{p.name}"] = p.read_bytes()
+    pub = workspace.keys_dir / "ledger-ed25519.pub.pem"
+    if pub.exists():
+        members["ledger/ledger-ed25519.pub.pem"] = pub.read_bytes()
+
+    members["README.md"] = README.format(
+        version_id=version_id, organisation=settings.workspace.name, who=identity.label, template=report.template_id,
+        template_version=report.template_version, report_sha256=report.sha256, report_name=report_name,
+        ledger_range=(f"{ledger_range[0]} to {ledger_range[1]}" if ledger_range else "(none)"),
+    ).encode()
+    files = tuple(PackFile(n, hashlib.sha256(b).hexdigest(), len(b)) for n, b in sorted(members.items()))
+    members["SHA256SUMS"] = "".join(f"{f.sha256}  {f.name}\n" for f in files).encode()
+
+    progress("writing the zip", 0.9)
+    path = Path(out) if out is not None else workspace.exports_dir / default_filename(version_id, template_id, ".zip")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stamp = ZIP_EPOCH
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name in sorted(members):
+            info = zipfile.ZipInfo(name, date_time=stamp)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, members[name])
+    tmp.replace(path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    seq, entry_hash = record_export(
+        catalog, identity, "pack.export", version_id,
+        {"template": report.template_id, "file": path.name, "sha256": digest, "report_sha256": report.sha256,
+         "files": len(files) + 1, "ledger_range": list(ledger_range) if ledger_range else None},
+    )
+    progress("done", 1.0)
+    return AuditPack(path=path, sha256=digest, files=files, report=report, ledger_range=ledger_range,
+                     ledger_seq=seq, ledger_hash=entry_hash, seconds=time.perf_counter() - t0)
+
+
+def read_sums(data: bytes) -> dict[str, str]:
+    """Parse a SHA256SUMS file into name → sha256."""
+    out: dict[str, Any] = {}
+    for line in data.decode().splitlines():
+        if line.strip():
+            digest, _, name = line.partition("  ")
+            out[name] = digest
+    return out
