@@ -91,13 +91,27 @@ def sync_account(
         catalog.record_sync_failure(
             sync_id=sync_id, account=account.name, started_at=started, error=message, full=full, actor=actor.email
         )
+        _ledger_sync(catalog, actor, account.name, sync_id, "failed", {"error": message[:500]})
         return AccountResult(account.name, sync_id, "failed", None, (), message, 0, 0,
                              (dt.datetime.now() - clock).total_seconds())
     issues = tuple(f"{i.ref}: {i.message}" for i in snapshot.issues)
+    status = "partial" if issues else "ok"
+    _ledger_sync(catalog, actor, account.name, sync_id, status,
+                 {"added": counts.added, "updated": counts.updated, "deleted": counts.deleted,
+                  "issues": len(issues), "watermark": snapshot.watermark, "full": full or since is None})
     return AccountResult(
-        account.name, sync_id, "partial" if issues else "ok", counts, issues, None, snapshot.calls,
+        account.name, sync_id, status, counts, issues, None, snapshot.calls,
         snapshot.throttled, (dt.datetime.now() - clock).total_seconds(),
     )
+
+
+def _ledger_sync(catalog: Catalog, actor: Identity, account: str, sync_id: str, status: str,
+                 details: dict[str, object]) -> None:
+    # Every sync is a ledger entry (issue 5): what the catalog knew, and when, is part of the audit trail.
+    from governance import ledger
+
+    ledger.append(catalog, actor=actor.email, action="sync.account", subject=f"account:{account}",
+                  payload={"sync_id": sync_id, "status": status, **details})
 
 
 def sync(

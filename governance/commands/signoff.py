@@ -1,0 +1,210 @@
+"""CLI: ``ledger verify|checkpoint``, ``request``, ``approve``, ``reject``, ``cancel``, ``execute``, ``requests``."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from dataclasses import asdict
+from typing import Any
+
+from governance.cliutil import add_workspace_arg, open_workspace, print_json
+from governance.errors import InputError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the sign-off commands."""
+    p = sub.add_parser("ledger", help="verify the ledger or sign a checkpoint of it")
+    lsub = p.add_subparsers(dest="ledger_command", metavar="ACTION", required=True)
+    v = lsub.add_parser("verify", help="recompute the hash chain and compare it with the signed checkpoints")
+    add_workspace_arg(v)
+    v.add_argument("--public-key", metavar="PEM", help="trust only checkpoints signed with this Ed25519 public key")
+    v.add_argument("--json", action="store_true", help="print one JSON document")
+    v.set_defaults(func=cmd_verify)
+    c = lsub.add_parser("checkpoint", help="sign the current head and store it in checkpoints/")
+    add_workspace_arg(c)
+    c.add_argument("--json", action="store_true", help="print one JSON document")
+    c.set_defaults(func=cmd_checkpoint)
+
+    p = sub.add_parser("request", help="ask to promote a version into a later environment")
+    add_workspace_arg(p)
+    p.add_argument("--version", required=True, metavar="ID", help="version id ACCOUNT:MODEL:N")
+    p.add_argument("--to", required=True, metavar="ENV", help="target environment")
+    p.add_argument("--reason", required=True, help="why this version should be promoted")
+    p.add_argument("--target-account", metavar="NAME", help="target account when the environment has several")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(func=cmd_request)
+
+    p = sub.add_parser("approve", help="approve a pending request (four eyes), executing it once approved")
+    add_workspace_arg(p)
+    p.add_argument("request_id", metavar="REQUEST")
+    p.add_argument("--comment", required=True)
+    p.add_argument("--accept-risk", metavar="GATE", action="append", help="accept this failing gate (repeatable)")
+    p.add_argument("--justification", help="why the risk is accepted (required with --accept-risk)")
+    p.add_argument("--expires", metavar="YYYY-MM-DD", help="when the risk acceptance lapses (required with it)")
+    p.add_argument("--no-execute", action="store_true", help="leave execution to a later 'countersign execute'")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(func=cmd_approve)
+
+    p = sub.add_parser("reject", help="reject a pending request")
+    add_workspace_arg(p)
+    p.add_argument("request_id", metavar="REQUEST")
+    p.add_argument("--comment", required=True)
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(func=cmd_reject)
+
+    p = sub.add_parser("cancel", help="withdraw your own request before it executes")
+    add_workspace_arg(p)
+    p.add_argument("request_id", metavar="REQUEST")
+    p.add_argument("--comment", default="")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(func=cmd_cancel)
+
+    p = sub.add_parser("execute", help="execute or retry an approved request through the connectors")
+    add_workspace_arg(p)
+    p.add_argument("request_id", metavar="REQUEST")
+    p.add_argument("--takeover", action="store_true", help="resume a request whose executor died mid-way")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(func=cmd_execute)
+
+    p = sub.add_parser("requests", help="list promotion requests")
+    add_workspace_arg(p, actor=False)
+    p.add_argument("--status", action="append", metavar="STATUS", help="only this status (repeatable)")
+    p.add_argument("--model", metavar="NAME")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(func=cmd_requests)
+
+
+def request_dict(request: Any) -> dict[str, Any]:
+    """A JSON-ready rendering of a request and its decisions."""
+    out = asdict(request)
+    out["approvers"] = list(request.approvers)
+    out["approvals_required"] = request.approvals_required
+    return out
+
+
+def _show(request: Any, as_json: bool) -> None:
+    if as_json:
+        print_json(request_dict(request))
+        return
+    print(f"{request.request_id}  {request.version_id} → {request.to_env} ({request.target_account})  "
+          f"{request.status}" + (f" [{request.execution_state}]" if request.execution_state else ""))
+    print(f"  approvals {len(request.approvers)}/{request.approvals_required}: {', '.join(request.approvers) or '-'}")
+    for d in request.risk_acceptances:
+        print(f"  risk accepted by {d.actor} for {', '.join(d.payload.get('gates', []))} until "
+              f"{d.expires_at:%Y-%m-%d}: {d.comment}")
+    if request.target_version_id:
+        print(f"  target version: {request.target_version_id}")
+    if request.execution_error:
+        print(f"  error: {request.execution_error}")
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from governance import ledger
+
+    opened = open_workspace(args)
+    report = ledger.verify(opened.workspace, opened.catalog, opened.actor,
+                           public_key=Path(args.public_key) if args.public_key else None)
+    if args.json:
+        print_json(report.as_dict())
+    else:
+        print(report.summary())
+        for w in report.warnings:
+            print(f"warning: {w}")
+    if not report.ok:
+        for p in report.problems:
+            print(f"countersign ledger verify: {p.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_checkpoint(args: argparse.Namespace) -> int:
+    from governance import ledger
+
+    opened = open_workspace(args)
+    cp = ledger.checkpoint(opened.workspace, opened.catalog, opened.actor)
+    if args.json:
+        print_json({"length": cp.length, "head_hash": cp.head_hash, "path": cp.path, "key_id": cp.key_id})
+    else:
+        print(f"checkpoint of {cp.length} entries (head {cp.head_hash[:16]}) signed with key {cp.key_id}: {cp.path}")
+    return 0
+
+
+def cmd_request(args: argparse.Namespace) -> int:
+    from governance.promotion import create_request
+
+    o = open_workspace(args)
+    request = create_request(o.workspace, o.settings, o.catalog, o.actor, args.version, args.to, args.reason,
+                             target_account=args.target_account)
+    _show(request, args.json)
+    return 0
+
+
+def _date(text: str) -> dt.datetime:
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"--expires must be a date YYYY-MM-DD, got {text!r}") from None
+
+
+def cmd_approve(args: argparse.Namespace) -> int:
+    from governance.promotion import RiskAcceptance, approve, execute
+
+    o = open_workspace(args)
+    acceptance = None
+    if args.accept_risk:
+        if not args.justification or not args.expires:
+            raise InputError("--accept-risk needs --justification and --expires")
+        acceptance = RiskAcceptance(tuple(args.accept_risk), args.justification, _date(args.expires))
+    elif args.justification or args.expires:
+        raise InputError("--justification and --expires only go with --accept-risk GATE")
+    request = approve(o.workspace, o.settings, o.catalog, o.actor, args.request_id, args.comment,
+                      risk_acceptance=acceptance)
+    if request.status == "approved" and not args.no_execute and o.actor.can("execute"):
+        request = execute(o.workspace, o.settings, o.catalog, o.actor, args.request_id)
+    _show(request, args.json)
+    return 1 if request.status == "failed" else 0
+
+
+def cmd_reject(args: argparse.Namespace) -> int:
+    from governance.promotion import reject
+
+    o = open_workspace(args)
+    _show(reject(o.workspace, o.settings, o.catalog, o.actor, args.request_id, args.comment), args.json)
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    from governance.promotion import cancel
+
+    o = open_workspace(args)
+    _show(cancel(o.workspace, o.settings, o.catalog, o.actor, args.request_id, args.comment), args.json)
+    return 0
+
+
+def cmd_execute(args: argparse.Namespace) -> int:
+    from governance.promotion import execute
+
+    o = open_workspace(args)
+    request = execute(o.workspace, o.settings, o.catalog, o.actor, args.request_id, takeover=args.takeover)
+    _show(request, args.json)
+    return 1 if request.status == "failed" else 0
+
+
+def cmd_requests(args: argparse.Namespace) -> int:
+    from governance.promotion import list_requests
+
+    o = open_workspace(args)
+    df = list_requests(o.catalog, statuses=tuple(args.status or ()), model=args.model)
+    if args.json:
+        print_json(df.to_dict(orient="records"))
+        return 0
+    if df.empty:
+        print("no promotion requests")
+        return 0
+    for r in df.itertuples():
+        print(f"{r.request_id}  {r.version_id:<34} → {r.to_env:<8} {r.status:<10} "
+              f"{r.approvals}/{r.approvals_required}  by {r.requester}")
+    return 0

@@ -1,0 +1,516 @@
+"""The tamper-evident ledger: an append-only hash chain in the catalog, sealed by signed checkpoints outside it.
+
+Every request, decision, execution step, sync and export is one entry. :func:`append` is the only code that
+writes the ``ledger`` table; nothing updates or deletes its rows.
+
+Each entry's ``hash`` is the sha256 of its own fields and of the previous entry's hash (:func:`entry_hash`), so
+editing, deleting or reordering an entry breaks the chain from that entry on. Somebody who can write the database
+could rewrite the whole chain, or restore an older copy of the file; a *checkpoint* catches both: the ledger length
+and head hash at a moment, signed with the workspace's Ed25519 key and written as a small JSON file to
+``checkpoints/``, outside the database. :func:`verify` recomputes the chain in one DuckDB query (the hashes are
+independent of each other once ``prev_hash`` is stored, so no Python loop over a million rows) and compares it
+with every checkpoint.
+
+The hashed text is the fields joined by newlines, payload last; actor, action and subject may not contain
+control characters, and the payload is canonical JSON (which escapes newlines), so the text is unambiguous.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from connectors.base import canonical_json
+from governance.catalog import Catalog
+from governance.config import Workspace
+from governance.errors import ConfigError, InputError, LedgerTampered
+from governance.identity import Identity, require
+
+GENESIS_HASH = "0" * 64
+CHECKPOINT_FORMAT = "countersign-ledger-checkpoint/1"
+PRIVATE_KEY_FILE = "ledger-ed25519.pem"
+PUBLIC_KEY_FILE = "ledger-ed25519.pub.pem"
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"  # the same text from Python's strftime and DuckDB's strftime
+_ACTION = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+# The chain check as one query. Row hashes do not depend on each other (prev_hash is stored), so DuckDB computes
+# them in parallel; the link to the previous entry is a self-join on seq - 1.
+_VERIFY_SQL = f"""
+    WITH computed AS (
+        SELECT seq,
+               sha256(concat(seq::VARCHAR, chr(10), strftime(recorded_at, '{_TIME_FORMAT}'), chr(10), actor, chr(10),
+                             action, chr(10), coalesce(subject, ''), chr(10), prev_hash, chr(10), payload)) <> hash
+                   AS bad_hash
+        FROM ledger
+    ), links AS (
+        SELECT b.seq,
+               CASE WHEN b.seq = 1 THEN b.prev_hash <> '{GENESIS_HASH}'
+                    ELSE a.seq IS NULL OR a.hash <> b.prev_hash END AS bad_link,
+               b.seq > 1 AND a.seq IS NULL AS gap
+        FROM ledger b LEFT JOIN ledger a ON a.seq = b.seq - 1
+    )
+    SELECT (SELECT count(*) FROM ledger),
+           (SELECT min(seq) FROM ledger),
+           (SELECT max(seq) FROM ledger),
+           (SELECT min(seq) FILTER (WHERE bad_hash) FROM computed),
+           (SELECT count(*) FILTER (WHERE bad_hash) FROM computed),
+           (SELECT min(seq) FILTER (WHERE bad_link) FROM links),
+           (SELECT min(seq) FILTER (WHERE gap) FROM links)
+"""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One ledger entry as stored."""
+
+    seq: int
+    recorded_at: dt.datetime
+    actor: str
+    action: str
+    subject: str
+    payload: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A signed statement: 'the ledger had ``length`` entries ending in ``head_hash``'."""
+
+    length: int
+    head_hash: str
+    created_at: dt.datetime
+    created_by: str
+    key_id: str
+    signature: str
+    path: Path | None = None
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing verification found wrong; ``seq`` is the first entry concerned when it is known."""
+
+    kind: str  # edited | broken_link | missing | truncated | rewritten | bad_signature | unknown_key | bad_start
+    seq: int | None
+    message: str
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """The outcome of :func:`verify`."""
+
+    length: int
+    head_hash: str
+    checkpoints_checked: int
+    newest_checkpoint: Checkpoint | None
+    problems: tuple[Problem, ...]
+    warnings: tuple[str, ...]
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def first_bad(self) -> Problem | None:
+        """The problem with the lowest entry number (the first place the record can no longer be trusted)."""
+        if not self.problems:
+            return None
+        return min(self.problems, key=lambda p: (p.seq is None, p.seq or 0))
+
+    def summary(self) -> str:
+        """One line for people."""
+        if self.ok:
+            cp = self.newest_checkpoint
+            sealed = (
+                f"; matches {self.checkpoints_checked} signed checkpoint(s), newest at entry {cp.length} "
+                f"({cp.created_at:%Y-%m-%d %H:%M} UTC)"
+                if cp
+                else "; no signed checkpoint yet (run 'countersign ledger checkpoint')"
+            )
+            return f"ledger intact: {self.length} entries, head {self.head_hash[:16]}{sealed}"
+        bad = self.first_bad
+        assert bad is not None
+        return f"ledger TAMPERED: {bad.message}" + (
+            f" (+{len(self.problems) - 1} more problem(s))" if len(self.problems) > 1 else ""
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready rendering."""
+        cp = self.newest_checkpoint
+        return {
+            "ok": self.ok,
+            "length": self.length,
+            "head_hash": self.head_hash,
+            "checkpoints_checked": self.checkpoints_checked,
+            "newest_checkpoint": None
+            if cp is None
+            else {"length": cp.length, "head_hash": cp.head_hash, "created_at": cp.created_at, "path": cp.path},
+            "first_bad_seq": self.first_bad.seq if self.first_bad else None,
+            "problems": [{"kind": p.kind, "seq": p.seq, "message": p.message} for p in self.problems],
+            "warnings": list(self.warnings),
+            "seconds": round(self.seconds, 4),
+        }
+
+
+# -- the chain ---------------------------------------------------------------------------------------------
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def entry_hash(
+    seq: int, recorded_at: dt.datetime, actor: str, action: str, subject: str, prev_hash: str, payload: str
+) -> str:
+    """The hash of one entry: sha256 over its fields joined by newlines (payload text last)."""
+    text = "\n".join((str(seq), recorded_at.strftime(_TIME_FORMAT), actor, action, subject, prev_hash, payload))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _check_field(name: str, value: str, *, allow_empty: bool = False) -> str:
+    if not isinstance(value, str):
+        raise InputError(f"ledger {name} must be text, got {type(value).__name__}")
+    if not value and not allow_empty:
+        raise InputError(f"ledger {name} must not be empty")
+    if _CONTROL.search(value):
+        raise InputError(f"ledger {name} {value!r} contains a control character (newline, tab…)")
+    return value
+
+
+def append(
+    target: Catalog | duckdb.DuckDBPyConnection,
+    *,
+    actor: str,
+    action: str,
+    subject: str = "",
+    payload: Mapping[str, Any] | None = None,
+    at: dt.datetime | None = None,
+) -> Entry:
+    """Append one entry (the only write path of the ledger); returns it with its hash.
+
+    Given a :class:`Catalog`, the entry is committed in its own transaction. Given a connection, it joins the
+    caller's open transaction, so the entry commits or rolls back together with the change it records.
+    """
+    _check_field("actor", actor)
+    _check_field("subject", subject, allow_empty=True)
+    if not _ACTION.match(action or ""):
+        raise InputError(f"ledger action {action!r} must look like 'request.approve' (lower case, dots)")
+    text = canonical_json(dict(payload or {}))
+    recorded = at or _now()
+    if recorded.tzinfo is not None:
+        recorded = recorded.astimezone(dt.UTC).replace(tzinfo=None)
+    if isinstance(target, Catalog):
+        with target.transaction() as con:
+            return _insert(con, actor, action, subject, text, recorded)
+    return _insert(target, actor, action, subject, text, recorded)
+
+
+def _insert(con: duckdb.DuckDBPyConnection, actor: str, action: str, subject: str, text: str,
+            recorded: dt.datetime) -> Entry:
+    head = con.execute("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
+    seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
+    digest = entry_hash(seq, recorded, actor, action, subject, prev, text)
+    # seq is the primary key: a concurrent writer that read the same head fails here instead of forking the chain.
+    con.execute("INSERT INTO ledger VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [seq, recorded, actor, action, subject, text,
+                                                                        prev, digest])
+    return Entry(seq, recorded, actor, action, subject, json.loads(text), prev, digest)
+
+
+def head(catalog: Catalog) -> tuple[int, str]:
+    """The ledger's length and head hash (``0, GENESIS_HASH`` when empty)."""
+    with catalog.connect() as con:
+        row = con.execute("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
+    return (row[0], row[1]) if row else (0, GENESIS_HASH)
+
+
+def _entry(row: Sequence[Any]) -> Entry:
+    seq, at, actor, action, subject, payload, prev, digest = row
+    return Entry(seq, at, actor, action, subject or "", json.loads(payload), prev, digest)
+
+
+def entries_for(catalog: Catalog, subject: str) -> list[Entry]:
+    """Every entry about ``subject`` (e.g. ``request:R-…``), oldest first."""
+    with catalog.connect() as con:
+        rows = con.execute(
+            "SELECT seq, recorded_at, actor, action, subject, payload, prev_hash, hash FROM ledger "
+            "WHERE subject = ? ORDER BY seq",
+            [subject],
+        ).fetchall()
+    return [_entry(r) for r in rows]
+
+
+def entry(catalog: Catalog, seq: int) -> Entry:
+    """The entry number ``seq``."""
+    with catalog.connect() as con:
+        row = con.execute(
+            "SELECT seq, recorded_at, actor, action, subject, payload, prev_hash, hash FROM ledger WHERE seq = ?",
+            [seq],
+        ).fetchone()
+    if row is None:
+        from governance.errors import NotFound
+
+        raise NotFound(f"the ledger has no entry {seq}")
+    return _entry(row)
+
+
+@dataclass(frozen=True)
+class LedgerFilter:
+    """Filters of the ledger listing; empty values mean 'any'."""
+
+    actions: tuple[str, ...] = ()
+    actor: str = ""
+    subject: str = ""
+    text: str = ""
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+
+
+def listing(catalog: Catalog, flt: LedgerFilter = LedgerFilter(), *, limit: int = 500) -> pd.DataFrame:
+    """Ledger entries matching ``flt``, newest first, at most ``limit`` rows."""
+    where: list[str] = ["TRUE"]
+    params: list[Any] = []
+    if flt.actions:
+        where.append("action IN (SELECT unnest(?))")
+        params.append(list(flt.actions))
+    for column, value in (("actor", flt.actor), ("subject", flt.subject)):
+        if value.strip():
+            where.append(f"{column} ILIKE ?")
+            params.append(f"%{value.strip()}%")
+    if flt.text.strip():
+        where.append("payload ILIKE ?")
+        params.append(f"%{flt.text.strip()}%")
+    if flt.since:
+        where.append("recorded_at >= ?")
+        params.append(flt.since)
+    if flt.until:
+        where.append("recorded_at < ?")
+        params.append(flt.until)
+    return catalog.query_df(
+        f"SELECT seq, recorded_at, actor, action, subject, payload, hash FROM ledger WHERE {' AND '.join(where)} "
+        "ORDER BY seq DESC LIMIT ?",
+        [*params, int(limit)],
+    )
+
+
+def actions(catalog: Catalog) -> list[str]:
+    """The distinct actions in the ledger, for filters."""
+    with catalog.connect() as con:
+        return [r[0] for r in con.execute("SELECT DISTINCT action FROM ledger ORDER BY 1").fetchall()]
+
+
+# -- keys and checkpoints --------------------------------------------------------------------------------------
+
+
+def key_id(public_key: Ed25519PublicKey) -> str:
+    """A short fingerprint of a public key (sha256 of its raw bytes, 16 hex digits)."""
+    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def _signing_key(workspace: Workspace) -> Ed25519PrivateKey:
+    """The workspace's checkpoint key, created on first use (private key readable by the owner only)."""
+    private = workspace.keys_dir / PRIVATE_KEY_FILE
+    public = workspace.keys_dir / PUBLIC_KEY_FILE
+    if private.exists():
+        try:
+            key = serialization.load_pem_private_key(private.read_bytes(), password=None)
+        except ValueError as exc:
+            raise ConfigError(f"{private}: not a PEM private key ({exc})") from None
+        if not isinstance(key, Ed25519PrivateKey):
+            raise ConfigError(f"{private}: the ledger key must be Ed25519, found {type(key).__name__}")
+        return key
+    workspace.keys_dir.mkdir(parents=True, exist_ok=True)
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(pem)
+    public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                     serialization.PublicFormat.SubjectPublicKeyInfo))
+    return key
+
+
+def load_public_key(path: Path) -> Ed25519PublicKey:
+    """An Ed25519 public key from a PEM file."""
+    try:
+        key = serialization.load_pem_public_key(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: cannot read the ledger public key ({exc})") from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise ConfigError(f"{path}: the ledger key must be Ed25519, found {type(key).__name__}")
+    return key
+
+
+def _signed_text(length: int, head_hash: str, created_at: dt.datetime, created_by: str, kid: str) -> bytes:
+    return canonical_json(
+        {"format": CHECKPOINT_FORMAT, "length": length, "head_hash": head_hash,
+         "created_at": created_at.strftime(_TIME_FORMAT), "created_by": created_by, "key_id": kid}
+    ).encode()
+
+
+def seal(workspace: Workspace, catalog: Catalog, *, by: str) -> Checkpoint:
+    """Sign the current head and write it to ``checkpoints/``; called after an authorised write (no role check)."""
+    key = _signing_key(workspace)
+    length, head_hash = head(catalog)
+    created = _now()
+    kid = key_id(key.public_key())
+    signature = base64.b64encode(key.sign(_signed_text(length, head_hash, created, by, kid))).decode()
+    doc = {
+        "format": CHECKPOINT_FORMAT, "length": length, "head_hash": head_hash,
+        "created_at": created.strftime(_TIME_FORMAT), "created_by": by, "key_id": kid, "signature": signature,
+    }
+    workspace.checkpoints_dir.mkdir(parents=True, exist_ok=True)
+    path = workspace.checkpoints_dir / f"ledger-{length:012d}-{created:%Y%m%dT%H%M%S%f}.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, path)  # a reader never sees half a checkpoint
+    return Checkpoint(length, head_hash, created, by, kid, signature, path)
+
+
+def checkpoint(workspace: Workspace, catalog: Catalog, actor: Identity) -> Checkpoint:
+    """Sign and store the current head on demand (``countersign ledger checkpoint``)."""
+    require(actor, "checkpoint")
+    # The request is an entry too, and the checkpoint seals it, so the ledger shows who sealed when.
+    append(catalog, actor=actor.email, action="ledger.checkpoint", subject="ledger", payload={"on_demand": True})
+    return seal(workspace, catalog, by=actor.email)
+
+
+def read_checkpoints(workspace: Workspace) -> tuple[list[Checkpoint], list[Problem]]:
+    """Every checkpoint file, parsed, oldest first; files that cannot be parsed come back as problems."""
+    out: list[Checkpoint] = []
+    problems: list[Problem] = []
+    folder = workspace.checkpoints_dir
+    if not folder.is_dir():
+        return out, problems
+    for path in sorted(folder.glob("ledger-*.json")):
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            if doc.get("format") != CHECKPOINT_FORMAT:
+                raise ValueError(f"unknown format {doc.get('format')!r}")
+            out.append(Checkpoint(int(doc["length"]), str(doc["head_hash"]),
+                                  dt.datetime.strptime(doc["created_at"], _TIME_FORMAT), str(doc["created_by"]),
+                                  str(doc["key_id"]), str(doc["signature"]), path))
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+            problems.append(Problem("bad_signature", None, f"checkpoint {path.name} is unreadable ({exc})"))
+    out.sort(key=lambda c: (c.length, c.created_at))
+    return out, problems
+
+
+def verify(workspace: Workspace, catalog: Catalog, actor: Identity, *,
+           public_key: Path | None = None) -> VerifyReport:
+    """Recompute the chain and compare it with every signed checkpoint (``countersign ledger verify``).
+
+    ``public_key`` pins the key checkpoints must be signed with (default: the workspace's own public key file).
+    """
+    require(actor, "verify_ledger")
+    return verify_unchecked(workspace, catalog, public_key=public_key)
+
+
+def verify_unchecked(workspace: Workspace, catalog: Catalog, *, public_key: Path | None = None) -> VerifyReport:
+    """:func:`verify` without the role check, for benchmarks and internal callers that already checked."""
+    started = time.perf_counter()
+    problems: list[Problem] = []
+    warnings: list[str] = []
+    with catalog.connect() as con:
+        count, low, high, bad_hash, n_bad_hash, bad_link, gap = con.execute(_VERIFY_SQL).fetchone()
+        head_row = con.execute("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
+
+        def describe(seq: int) -> str:
+            row = con.execute("SELECT action, actor, recorded_at FROM ledger WHERE seq = ?", [seq]).fetchone()
+            return f"entry {seq} ({row[0]} by {row[1]} at {row[2]:%Y-%m-%d %H:%M:%S})" if row else f"entry {seq}"
+
+        if count and low != 1:
+            problems.append(Problem("missing", 1, f"entries 1..{low - 1} are missing: the start was deleted"))
+        if bad_hash is not None:
+            problems.append(Problem("edited", bad_hash, f"{describe(bad_hash)}: stored hash does not match its "
+                                    f"content — the entry was edited ({n_bad_hash} entr{'y' if n_bad_hash == 1 else 'ies'} "
+                                    "affected)"))
+        if gap is not None:
+            problems.append(Problem("missing", gap - 1, f"entry {gap - 1} is missing: deleted from the ledger"))
+        elif bad_link is not None:
+            problems.append(Problem("broken_link", bad_link, f"{describe(bad_link)} does not follow entry "
+                                    f"{bad_link - 1}: entries were deleted, inserted or reordered"))
+        length = int(high or 0)
+        head_hash = head_row[1] if head_row else GENESIS_HASH
+
+        checkpoints, cp_problems = read_checkpoints(workspace)
+        problems.extend(cp_problems)
+        valid: list[Checkpoint] = []
+        if checkpoints:
+            key_path = public_key or workspace.keys_dir / PUBLIC_KEY_FILE
+            if not key_path.exists():
+                problems.append(Problem("unknown_key", None, f"{len(checkpoints)} checkpoint(s) exist but the public "
+                                        f"key {key_path} is missing: their signatures cannot be checked"))
+            else:
+                pub = load_public_key(key_path)
+                kid = key_id(pub)
+                for cp in checkpoints:
+                    if cp.key_id != kid:
+                        problems.append(Problem("unknown_key", None, f"checkpoint {cp.path.name if cp.path else ''} "
+                                                f"was signed by key {cp.key_id}, not the trusted key {kid}"))
+                        continue
+                    try:
+                        pub.verify(base64.b64decode(cp.signature),
+                                   _signed_text(cp.length, cp.head_hash, cp.created_at, cp.created_by, cp.key_id))
+                    except (InvalidSignature, ValueError):
+                        problems.append(Problem("bad_signature", None, f"checkpoint {cp.path.name if cp.path else ''} "
+                                                "has an invalid signature: it was altered"))
+                        continue
+                    valid.append(cp)
+        else:
+            warnings.append("no signed checkpoint: a rewrite of the whole chain or a rollback would go unnoticed")
+
+        newest = valid[-1] if valid else None
+        if newest is not None and newest.length > length:
+            problems.append(Problem(
+                "truncated", length + 1,
+                f"the ledger ends at entry {length} but a checkpoint signed at {newest.created_at:%Y-%m-%d %H:%M:%S} "
+                f"by {newest.created_by} covers {newest.length} entries: entries {length + 1}..{newest.length} were "
+                "removed, or the database was rolled back to an older copy",
+            ))
+        if valid:
+            lengths = sorted({cp.length for cp in valid if 0 < cp.length <= length})
+            stored = dict(
+                con.execute("SELECT seq, hash FROM ledger WHERE seq IN (SELECT unnest(?))", [lengths]).fetchall()
+            ) if lengths else {}
+            good_below = 0
+            for cp in valid:
+                if cp.length == 0 or cp.length > length:
+                    continue
+                if stored.get(cp.length) != cp.head_hash:
+                    problems.append(Problem(
+                        "rewritten", good_below + 1,
+                        f"entry {cp.length} no longer has the hash signed in checkpoint "
+                        f"{cp.path.name if cp.path else ''}: the chain was rewritten after entry {good_below} "
+                        f"(the last entry a checkpoint still vouches for)",
+                    ))
+                    break
+                good_below = cp.length
+    return VerifyReport(length, head_hash, len(valid), newest, tuple(problems), tuple(warnings),
+                        time.perf_counter() - started)
+
+
+def verify_or_raise(workspace: Workspace, catalog: Catalog, actor: Identity) -> VerifyReport:
+    """:func:`verify`, raising :class:`LedgerTampered` with the first bad entry when it fails."""
+    report = verify(workspace, catalog, actor)
+    if not report.ok:
+        raise LedgerTampered(report.summary())
+    return report

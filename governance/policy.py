@@ -1,0 +1,323 @@
+"""Policy as code: the gates a version must pass before it is promoted, registered in one table.
+
+A gate is a pure function of a :class:`GateContext` (the version, its tier's policy, its model card and an
+evidence lookup) returning a :class:`GateResult`: ``pass``, ``fail`` or ``missing`` (the evidence it needs does
+not exist, or is older than the tier allows), together with the evidence it used. Which gates apply comes from
+the tier (``countersign.toml`` ``[policy.tiers.NAME]``): a gate whose threshold is not set does not apply, and
+``gates = { prod = ["metrics", "fairness"] }`` narrows the gates for promotions into one environment.
+
+Adding a gate is a function and one line in :data:`GATES`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from governance.catalog import Catalog, Version
+from governance.config import ModelConfig, Settings, TierPolicy
+from governance.errors import InputError
+
+Status = Literal["pass", "fail", "missing"]
+
+
+@dataclass(frozen=True)
+class EvidenceRef:
+    """The evidence a gate looked at: its id, kind, age and summary."""
+
+    evidence_id: str
+    kind: str
+    computed_at: dt.datetime | None
+    summary: dict[str, Any]
+
+
+EvidenceLookup = Callable[[str, str], "EvidenceRef | None"]
+"""(version_id, kind) → the newest evidence of that kind, or None."""
+
+
+@dataclass(frozen=True)
+class GateContext:
+    """Everything a gate may look at."""
+
+    version: Version
+    tier_name: str
+    tier: TierPolicy
+    model_config: ModelConfig
+    card: dict[str, Any] | None
+    evidence: EvidenceLookup
+    now: dt.datetime
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """One line of the checklist."""
+
+    gate: str
+    status: Status
+    message: str
+    threshold: Any = None
+    observed: Any = None
+    evidence: tuple[EvidenceRef, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready rendering (evidence by id and time, without the summaries)."""
+        return {
+            "gate": self.gate, "status": self.status, "message": self.message, "threshold": self.threshold,
+            "observed": self.observed,
+            "evidence": [{"evidence_id": e.evidence_id, "kind": e.kind, "computed_at": e.computed_at}
+                         for e in self.evidence],
+        }
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A registered gate: its name, when it applies, the check, and help for people."""
+
+    name: str
+    applies: Callable[[TierPolicy], bool]
+    check: Callable[[GateContext], GateResult]
+    help: str
+
+
+@dataclass(frozen=True)
+class Checklist:
+    """The gate results of one version for one promotion target."""
+
+    version_id: str
+    to_env: str
+    tier_name: str
+    approvals_required: int
+    results: tuple[GateResult, ...]
+    evaluated_at: dt.datetime
+
+    @property
+    def passed(self) -> bool:
+        return all(r.status == "pass" for r in self.results)
+
+    @property
+    def blocking(self) -> tuple[GateResult, ...]:
+        """Gates that fail or lack evidence: approval needs a risk acceptance for each."""
+        return tuple(r for r in self.results if r.status != "pass")
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready rendering."""
+        return {
+            "version_id": self.version_id, "to_env": self.to_env, "tier": self.tier_name,
+            "approvals_required": self.approvals_required, "passed": self.passed,
+            "evaluated_at": self.evaluated_at, "results": [r.as_dict() for r in self.results],
+        }
+
+
+# -- evidence ---------------------------------------------------------------------------------------------------
+
+
+def _field(obj: Any, name: str) -> Any:
+    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
+
+
+def catalog_evidence(catalog: Catalog) -> EvidenceLookup:
+    """The evidence lookup of the analytics package (``latest_evidence``); no evidence while it is not installed."""
+
+    def lookup(version_id: str, kind: str) -> EvidenceRef | None:
+        try:
+            from governance.analytics.evidence import latest_evidence
+        except ImportError:
+            return None
+        found = latest_evidence(catalog, version_id, kind)
+        if found is None:
+            return None
+        summary = _field(found, "summary")
+        return EvidenceRef(
+            evidence_id=str(_field(found, "evidence_id") or ""),
+            kind=kind,
+            computed_at=_field(found, "computed_at"),
+            summary=dict(summary) if isinstance(summary, dict) else {},
+        )
+
+    return lookup
+
+
+def _fresh(ctx: GateContext, gate: str, kind: str) -> tuple[EvidenceRef | None, GateResult | None]:
+    """The evidence of ``kind``, or the 'missing' result explaining why it cannot be used."""
+    ev = ctx.evidence(ctx.version.version_id, kind)
+    if ev is None:
+        return None, GateResult(gate, "missing", f"no {kind} evidence for {ctx.version.version_id}: compute it "
+                                f"on the version page or with 'countersign {kind}'")
+    limit = ctx.tier.evidence_max_age_days
+    if limit is not None and ev.computed_at is not None:
+        age = (ctx.now - ev.computed_at).total_seconds() / 86400
+        if age > limit:
+            return ev, GateResult(gate, "missing", f"{kind} evidence is {age:.0f} days old; tier {ctx.tier_name} "
+                                  f"accepts at most {limit} days: compute it again", evidence=(ev,))
+    return ev, None
+
+
+# -- the gates ----------------------------------------------------------------------------------------------------
+
+
+def gate_metrics(ctx: GateContext) -> GateResult:
+    """Registered metrics of the version against the tier's minimum and maximum values."""
+    metrics = ctx.version.metrics
+    fails, missing, observed = [], [], {}
+    for name, bound in ctx.tier.min_metrics.items():
+        value = metrics.get(name)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            missing.append(name)
+            continue
+        observed[name] = value
+        if value < bound:
+            fails.append(f"{name} {value:.4g} < {bound:g}")
+    for name, bound in ctx.tier.max_metrics.items():
+        value = metrics.get(name)
+        if value is None:
+            missing.append(name)
+            continue
+        observed[name] = value
+        if value > bound:
+            fails.append(f"{name} {value:.4g} > {bound:g}")
+    threshold = {"min": dict(ctx.tier.min_metrics), "max": dict(ctx.tier.max_metrics)}
+    if fails:
+        return GateResult("metrics", "fail", "; ".join(fails), threshold, observed)
+    if missing:
+        return GateResult("metrics", "missing", f"the version does not report {', '.join(missing)}", threshold,
+                          observed)
+    return GateResult("metrics", "pass", ", ".join(f"{k} {v:.4g}" for k, v in observed.items()), threshold, observed)
+
+
+def gate_drift(ctx: GateContext) -> GateResult:
+    """Share of drifted columns (current vs reference data) at or below the tier's limit."""
+    ev, missing = _fresh(ctx, "drift", "drift")
+    if missing:
+        return missing
+    assert ev is not None
+    share = ev.summary.get("drift_share")
+    limit = ctx.tier.max_drift_share
+    if share is None:
+        return GateResult("drift", "missing", "drift evidence has no drift_share", limit, None, (ev,))
+    cols = ev.summary.get("drifted_columns") or []
+    detail = f" (drifted: {', '.join(map(str, cols))})" if cols else ""
+    status: Status = "pass" if share <= limit else "fail"
+    sign = "≤" if status == "pass" else ">"
+    return GateResult("drift", status, f"drift share {share:.2f} {sign} {limit:g}{detail}", limit, share, (ev,))
+
+
+def gate_fairness(ctx: GateContext) -> GateResult:
+    """Disparate impact (demographic parity ratio) per protected attribute at or above the tier's minimum."""
+    ev, missing = _fresh(ctx, "fairness", "bias")
+    if missing:
+        return missing
+    assert ev is not None
+    limit = ctx.tier.min_disparate_impact
+    attrs: dict[str, Any] = ev.summary.get("attributes") or {}
+    ratios = {a: (v or {}).get("demographic_parity_ratio") for a, v in attrs.items()}
+    wanted = ctx.model_config.protected_attributes or tuple(attrs)
+    uncovered = [a for a in wanted if ratios.get(a) is None]
+    low = {a: r for a, r in ratios.items() if r is not None and r < limit}
+    if low:
+        text = ", ".join(f"{a} {r:.2f}" for a, r in sorted(low.items()))
+        return GateResult("fairness", "fail", f"disparate impact below {limit:g}: {text}", limit, ratios, (ev,))
+    if uncovered or not wanted:
+        what = ", ".join(uncovered) if uncovered else "any protected attribute"
+        return GateResult("fairness", "missing", f"bias evidence does not cover {what}", limit, ratios, (ev,))
+    text = ", ".join(f"{a} {ratios[a]:.2f}" for a in wanted)
+    return GateResult("fairness", "pass", f"disparate impact ≥ {limit:g}: {text}", limit, ratios, (ev,))
+
+
+def gate_explainability(ctx: GateContext) -> GateResult:
+    """An explanation (global SHAP importance) exists for the version."""
+    ev, missing = _fresh(ctx, "explainability", "explain")
+    if missing:
+        return missing
+    assert ev is not None
+    top = ev.summary.get("top_features") or []
+    return GateResult("explainability", "pass", "explanation on record" + (f" (top: {', '.join(map(str, top[:3]))})"
+                      if top else ""), None, None, (ev,))
+
+
+def gate_model_card(ctx: GateContext) -> GateResult:
+    """The model card fills every field the tier requires."""
+    required = ctx.tier.required_card_fields
+    if ctx.card is None:
+        return GateResult("model_card", "missing", f"model {ctx.version.model} has no model card", list(required))
+    content = ctx.card.get("content") or {}
+    empty = [f for f in required if not str(content.get(f) or "").strip()]
+    if empty:
+        return GateResult("model_card", "fail", f"model card lacks {', '.join(empty)}", list(required),
+                          sorted(k for k, v in content.items() if v))
+    return GateResult("model_card", "pass", f"model card has {', '.join(required)}", list(required), list(required))
+
+
+# name, applies to a tier when, check, help. Built-in gates are registered like any other.
+GATES: tuple[Gate, ...] = (
+    Gate("metrics", lambda t: bool(t.min_metrics or t.max_metrics), gate_metrics,
+         "Registered validation metrics meet the tier's min_metrics / max_metrics."),
+    Gate("drift", lambda t: t.max_drift_share is not None, gate_drift,
+         "Share of drifted columns between reference and current data is at most max_drift_share."),
+    Gate("fairness", lambda t: t.min_disparate_impact is not None, gate_fairness,
+         "Demographic parity ratio of every protected attribute is at least min_disparate_impact (four-fifths)."),
+    Gate("explainability", lambda t: False, gate_explainability,
+         "A SHAP explanation is on record. Applies only where a tier's gates list names it."),
+    Gate("model_card", lambda t: bool(t.required_card_fields), gate_model_card,
+         "The model card fills every field in required_card_fields."),
+)
+
+
+def gate(name: str) -> Gate:
+    """The registered gate called ``name``."""
+    for g in GATES:
+        if g.name == name:
+            return g
+    raise InputError(f"unknown gate {name!r} (known: {', '.join(g.name for g in GATES)})")
+
+
+def gates_for(tier: TierPolicy, to_env: str) -> tuple[Gate, ...]:
+    """The gates that apply to a promotion into ``to_env`` under ``tier``."""
+    if to_env in tier.gates:
+        return tuple(gate(n) for n in tier.gates[to_env])
+    return tuple(g for g in GATES if g.applies(tier))
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    version: Version
+    tier_name: str
+    tier: TierPolicy
+    model_config: ModelConfig
+    card: dict[str, Any] | None = field(default=None)
+
+
+def _inputs(catalog: Catalog, settings: Settings, version_id: str) -> _Inputs:
+    version = catalog.version(version_id)
+    model_config = settings.models.get(version.model, ModelConfig())
+    tier_name = model_config.risk_tier
+    if not tier_name:
+        try:
+            tier_name = catalog.model(version.model).risk_tier
+        except Exception:  # an unknown model row only means no tier: the default applies
+            tier_name = None
+    if not tier_name or tier_name not in settings.policy.tiers:
+        tier_name = settings.policy.default_tier
+    return _Inputs(version, tier_name, settings.tier(tier_name), model_config, catalog.model_card(version.model))
+
+
+def evaluate(
+    catalog: Catalog,
+    settings: Settings,
+    version_id: str,
+    to_env: str,
+    *,
+    evidence: EvidenceLookup | None = None,
+    now: dt.datetime | None = None,
+) -> Checklist:
+    """Run every gate of the version's tier for a promotion into ``to_env``; return the checklist."""
+    if to_env not in settings.environments.order:
+        raise InputError(f"unknown environment {to_env!r} (known: {', '.join(settings.environments.order)})")
+    inputs = _inputs(catalog, settings, version_id)
+    moment = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    ctx = GateContext(inputs.version, inputs.tier_name, inputs.tier, inputs.model_config, inputs.card,
+                      evidence or catalog_evidence(catalog), moment)
+    results = tuple(g.check(ctx) for g in gates_for(inputs.tier, to_env))
+    return Checklist(version_id, to_env, inputs.tier_name, inputs.tier.approvals_required, results, moment)

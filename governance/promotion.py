@@ -1,0 +1,639 @@
+"""Promotion requests: ask, decide (four eyes, N approvers, risk acceptance), execute through the connector.
+
+Life of a request::
+
+    pending ──approve×N──▶ approved ──execute──▶ executing ──▶ executed
+       │                      │                     │
+       ├──reject──▶ rejected  └──cancel──▶ cancelled └──error──▶ failed ──execute (retry)──▶ executing
+
+Every transition happens in one catalog transaction that first re-reads the request's status (compare and set),
+so two officers approving at the same moment produce one decision, and two executors produce one execution.
+Each transition appends its ledger entry in that same transaction and then seals a signed checkpoint.
+
+Execution is a resumable state machine recorded in ``execution_state``:
+``queued → source_approved → target_registered → done``. Each step is idempotent on its own (setting an approval
+twice is harmless; ``register_copy`` finds the copy it made by request id; a copy already in the target account
+from the same source version is adopted), so a crash at any point followed by a retry ends with exactly one
+target version. A process that died mid-step leaves ``executing``; a retry takes over once the lease expired or
+when asked to (``takeover=True``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from connectors.base import Connector, Promoter, PromotionRef, VersionRecord
+from governance import ledger
+from governance.catalog import Catalog, Version, version_id_for
+from governance.config import Settings, Workspace
+from governance.errors import AccessDenied, ConflictError, ConnectorError, CountersignError, InputError, NotFound
+from governance.identity import Identity, require
+from governance.policy import EvidenceLookup, evaluate
+
+OPEN_STATUSES = ("pending", "approved", "executing", "failed")
+FINAL_STATUSES = ("executed", "rejected", "cancelled")
+STEPS = ("queued", "source_approved", "target_registered", "done")
+LEASE = dt.timedelta(minutes=10)
+MAX_ACCEPTANCE = dt.timedelta(days=366)
+
+ConnectorFactory = Callable[[str], Connector]
+"""account name → its connector (default: the configured one)."""
+
+
+@dataclass(frozen=True)
+class _Superseded(ConflictError):
+    """Another executor took the request over (or it was cancelled) while this one ran a step."""
+
+
+@dataclass(frozen=True)
+class RiskAcceptance:
+    """A risk officer's acceptance of failing or missing gates: which, why, until when."""
+
+    gates: tuple[str, ...]
+    justification: str
+    expires_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One recorded decision on a request: approve, reject, cancel or risk_acceptance."""
+
+    decision_id: str
+    request_id: str
+    actor: str
+    kind: str
+    comment: str | None
+    created_at: dt.datetime
+    expires_at: dt.datetime | None
+    payload: dict[str, Any]
+    ledger_hash: str | None
+
+    def expired(self, now: dt.datetime) -> bool:
+        """Whether this (risk acceptance) decision has passed its expiry."""
+        return self.expires_at is not None and self.expires_at <= now
+
+
+@dataclass(frozen=True)
+class Request:
+    """A promotion request with its decisions."""
+
+    request_id: str
+    version_id: str
+    model: str
+    from_env: str
+    to_env: str
+    target_account: str
+    requester: str
+    reason: str
+    status: str
+    created_at: dt.datetime
+    updated_at: dt.datetime | None
+    execution_state: str | None
+    execution_error: str | None
+    target_version_id: str | None
+    payload: dict[str, Any]
+    decisions: tuple[Decision, ...] = field(default=())
+
+    @property
+    def approvers(self) -> tuple[str, ...]:
+        return tuple(d.actor for d in self.decisions if d.kind == "approve")
+
+    @property
+    def approvals_required(self) -> int:
+        return int(self.payload.get("approvals_required", 1))
+
+    @property
+    def risk_acceptances(self) -> tuple[Decision, ...]:
+        return tuple(d for d in self.decisions if d.kind == "risk_acceptance")
+
+    @property
+    def attempts(self) -> int:
+        return int(self.payload.get("attempts", 0))
+
+
+# -- reading --------------------------------------------------------------------------------------------------
+
+_REQUEST_COLS = (
+    "request_id, version_id, model, from_env, to_env, target_account, requester, reason, status, created_at, "
+    "updated_at, execution_state, execution_error, target_version_id, payload"
+)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+
+
+def _request(row: tuple[Any, ...], decisions: tuple[Decision, ...] = ()) -> Request:
+    vals = list(row)
+    vals[14] = json.loads(vals[14]) if vals[14] else {}
+    return Request(*vals, decisions=decisions)
+
+
+def _decision(row: tuple[Any, ...]) -> Decision:
+    vals = list(row)
+    vals[7] = json.loads(vals[7]) if vals[7] else {}
+    return Decision(*vals)
+
+
+def get_request(catalog: Catalog, request_id: str) -> Request:
+    """The request ``request_id`` with its decisions, oldest first."""
+    with catalog.connect() as con:
+        row = con.execute(f"SELECT {_REQUEST_COLS} FROM promotion_requests WHERE request_id = ?",
+                          [request_id]).fetchone()
+        if row is None:
+            raise NotFound(f"unknown promotion request {request_id!r} (list them with 'countersign requests')")
+        decisions = con.execute(
+            "SELECT decision_id, request_id, actor, kind, comment, created_at, expires_at, payload, ledger_hash "
+            "FROM decisions WHERE request_id = ? ORDER BY created_at, decision_id",
+            [request_id],
+        ).fetchall()
+    return _request(row, tuple(_decision(d) for d in decisions))
+
+
+def list_requests(catalog: Catalog, *, statuses: tuple[str, ...] = (), model: str | None = None) -> pd.DataFrame:
+    """Requests (newest first) with their approval count, for the queue."""
+    where, params = ["TRUE"], []
+    if statuses:
+        where.append("r.status IN (SELECT unnest(?))")
+        params.append(list(statuses))
+    if model:
+        where.append("r.model = ?")
+        params.append(model)
+    return catalog.query_df(
+        f"""
+        SELECT r.request_id, r.version_id, r.model, r.from_env, r.to_env, r.target_account, r.requester,
+               r.status, r.execution_state, r.created_at, r.updated_at, r.target_version_id, r.reason,
+               count(d.decision_id) FILTER (WHERE d.kind = 'approve') AS approvals,
+               coalesce(TRY_CAST(json_extract(r.payload, '$.approvals_required') AS INTEGER), 1)
+                   AS approvals_required,
+               string_agg(d.actor, ', ' ORDER BY d.created_at) FILTER (WHERE d.kind = 'approve') AS approvers,
+               count(d.decision_id) FILTER (WHERE d.kind = 'risk_acceptance') AS risk_acceptances
+        FROM promotion_requests r LEFT JOIN decisions d ON d.request_id = r.request_id
+        WHERE {' AND '.join(where)}
+        GROUP BY ALL ORDER BY r.created_at DESC, r.request_id DESC
+        """,
+        params,
+    )
+
+
+def four_eyes_problem(email: str, request: Request, version: Version) -> str | None:
+    """Why ``email`` may not approve ``request`` under four eyes, or None when they may."""
+    who = email.lower()
+    if who == request.requester.lower():
+        return f"{email} requested this promotion and may not approve it (four eyes)"
+    if version.created_by and who == version.created_by.lower():
+        return f"{email} created version {version.version_id} and may not approve its promotion (four eyes)"
+    if who in {a.lower() for a in request.approvers}:
+        return f"{email} already approved this request; tier needs {request.approvals_required} distinct approvers"
+    return None
+
+
+def allowed_actions(identity: Identity, request: Request, version: Version) -> frozenset[str]:
+    """What ``identity`` may do to ``request`` now (the pages show only these; governance checks again)."""
+    out: set[str] = set()
+    if request.status == "pending":
+        if identity.can("approve") and four_eyes_problem(identity.email, request, version) is None:
+            out.add("approve")
+            if identity.can("accept_risk"):
+                out.add("accept_risk")
+        if identity.can("reject"):
+            out.add("reject")
+    if request.status in ("pending", "approved", "failed") and _may_cancel(identity, request):
+        out.add("cancel")
+    if request.status in ("approved", "failed", "executing") and identity.can("execute"):
+        out.add("execute")
+    return frozenset(out)
+
+
+def _may_cancel(identity: Identity, request: Request) -> bool:
+    if "admin" in identity.roles:
+        return True
+    return identity.can("cancel_request") and identity.email.lower() == request.requester.lower()
+
+
+# -- writing --------------------------------------------------------------------------------------------------
+
+
+def _text(value: str | None, what: str, *, minimum: int = 1) -> str:
+    text = (value or "").strip()
+    if len(text) < minimum:
+        raise InputError(f"{what} is required" + (f" (at least {minimum} characters)" if minimum > 1 else ""))
+    return text
+
+
+def _status_in_txn(con: Any, request_id: str) -> tuple[str, str | None, dt.datetime | None, dict[str, Any]]:
+    row = con.execute(
+        "SELECT status, execution_state, updated_at, payload FROM promotion_requests WHERE request_id = ?",
+        [request_id],
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"unknown promotion request {request_id!r}")
+    return row[0], row[1], row[2], json.loads(row[3]) if row[3] else {}
+
+
+def _set(con: Any, request_id: str, now: dt.datetime, **columns: Any) -> None:
+    if "payload" in columns:
+        columns["payload"] = json.dumps(columns["payload"], sort_keys=True, default=str)
+    sets = ", ".join(f"{k} = ?" for k in columns)
+    con.execute(f"UPDATE promotion_requests SET {sets}, updated_at = ? WHERE request_id = ?",
+                [*columns.values(), now, request_id])
+
+
+def _add_decision(con: Any, request_id: str, actor: str, kind: str, comment: str | None, now: dt.datetime,
+                  expires_at: dt.datetime | None, payload: dict[str, Any], entry: ledger.Entry) -> str:
+    decision_id = f"D-{uuid.uuid4().hex[:12]}"
+    con.execute(
+        "INSERT INTO decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [decision_id, request_id, actor, kind, comment, now, expires_at,
+         json.dumps(payload, sort_keys=True, default=str), entry.hash],
+    )
+    return decision_id
+
+
+def _subject(request_id: str) -> str:
+    return f"request:{request_id}"
+
+
+def create_request(
+    workspace: Workspace,
+    settings: Settings,
+    catalog: Catalog,
+    actor: Identity,
+    version_id: str,
+    to_env: str,
+    reason: str,
+    *,
+    target_account: str | None = None,
+    evidence: EvidenceLookup | None = None,
+    now: dt.datetime | None = None,
+) -> Request:
+    """Ask to promote ``version_id`` into ``to_env``; the gate checklist at this moment is recorded with it."""
+    require(actor, "request_promotion")
+    reason = _text(reason, "a reason for the promotion")
+    version = catalog.version(version_id)
+    order = settings.environments.order
+    if to_env not in order:
+        raise InputError(f"unknown environment {to_env!r} (known: {', '.join(order)})")
+    if version.environment not in order or order.index(to_env) <= order.index(version.environment):
+        raise InputError(f"{version_id} is in {version.environment}; a promotion goes to a later environment "
+                         f"({' → '.join(order)}), not {to_env}")
+    source_account = settings.account(version.account)
+    candidates = [a for a in settings.accounts if a.environment == to_env and a.connector == source_account.connector]
+    if target_account:
+        target = settings.account(target_account)
+        if target.environment != to_env:
+            raise InputError(f"account {target_account} is in {target.environment}, not {to_env}")
+        if target.connector != source_account.connector:
+            raise InputError(f"account {target_account} is a {target.connector} registry; {version_id} lives in a "
+                             f"{source_account.connector} registry and can only be promoted to one of that kind")
+    elif len(candidates) == 1:
+        target = candidates[0]
+    elif not candidates:
+        raise InputError(f"no {source_account.connector} account in {to_env} to promote {version_id} into")
+    else:
+        raise InputError(f"several accounts in {to_env} could receive {version_id} "
+                         f"({', '.join(a.name for a in candidates)}): name one with target_account")
+    moment = now or _now()
+    checklist = evaluate(catalog, settings, version_id, to_env, evidence=evidence, now=moment)
+    request_id = f"PR-{moment:%Y%m%d}-{uuid.uuid4().hex[:6]}"
+    payload = {
+        "approvals_required": checklist.approvals_required,
+        "tier": checklist.tier_name,
+        "artifact_sha256": version.artifact_sha256,
+        "source_ref": version.source_ref,
+        "created_by": version.created_by,
+        "checklist": checklist.as_dict(),
+        "attempts": 0,
+    }
+    with catalog.transaction() as con:
+        dup = con.execute(
+            "SELECT request_id FROM promotion_requests WHERE version_id = ? AND target_account = ? "
+            "AND status IN (SELECT unnest(?))",
+            [version_id, target.name, list(OPEN_STATUSES)],
+        ).fetchone()
+        if dup:
+            raise ConflictError(f"{version_id} already has an open request to {target.name}: {dup[0]}")
+        entry = ledger.append(con, actor=actor.email, action="request.create", subject=_subject(request_id), at=moment,
+                              payload={"version_id": version_id, "from_env": version.environment, "to_env": to_env,
+                                       "target_account": target.name, "reason": reason,
+                                       "artifact_sha256": version.artifact_sha256, "tier": checklist.tier_name,
+                                       "gates": {r.gate: r.status for r in checklist.results}})
+        payload["ledger_hash"] = entry.hash
+        con.execute(
+            f"INSERT INTO promotion_requests ({_REQUEST_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [request_id, version_id, version.model, version.environment, to_env, target.name, actor.email, reason,
+             "pending", moment, moment, None, None, None, json.dumps(payload, sort_keys=True, default=str)],
+        )
+    ledger.seal(workspace, catalog, by=actor.email)
+    return get_request(catalog, request_id)
+
+
+def approve(
+    workspace: Workspace,
+    settings: Settings,
+    catalog: Catalog,
+    actor: Identity,
+    request_id: str,
+    comment: str,
+    *,
+    risk_acceptance: RiskAcceptance | None = None,
+    evidence: EvidenceLookup | None = None,
+    now: dt.datetime | None = None,
+) -> Request:
+    """Approve a pending request (four eyes); failing gates need a risk acceptance. Returns the request."""
+    require(actor, "approve")
+    comment = _text(comment, "an approval comment")
+    moment = now or _now()
+    request = get_request(catalog, request_id)
+    if request.status != "pending":
+        raise ConflictError(f"request {request_id} is {request.status}; only a pending request can be approved")
+    version = catalog.version(request.version_id)
+    problem = four_eyes_problem(actor.email, request, version)
+    if problem:
+        raise AccessDenied(problem)
+    checklist = evaluate(catalog, settings, request.version_id, request.to_env, evidence=evidence, now=moment)
+    covered = {g for d in request.risk_acceptances if not d.expired(moment) for g in d.payload.get("gates", [])}
+    blocking = [r for r in checklist.blocking if r.gate not in covered]
+    if risk_acceptance is not None:
+        require(actor, "accept_risk")
+        _check_acceptance(risk_acceptance, moment)
+        unknown = set(risk_acceptance.gates) - {r.gate for r in checklist.blocking}
+        if unknown:
+            raise InputError(f"risk acceptance names gates that do not block: {', '.join(sorted(unknown))}")
+        blocking = [r for r in blocking if r.gate not in risk_acceptance.gates]
+    if blocking:
+        text = "; ".join(f"{r.gate} {r.status}: {r.message}" for r in blocking)
+        raise ConflictError(f"gates block approval of {request_id} ({text}). Reject it, or record a risk "
+                            "acceptance with a justification and an expiry for these gates")
+    with catalog.transaction() as con:
+        status, _, _, payload = _status_in_txn(con, request_id)
+        if status != "pending":
+            raise ConflictError(f"request {request_id} is {status}; only a pending request can be approved")
+        approvers = {r[0].lower() for r in con.execute(
+            "SELECT actor FROM decisions WHERE request_id = ? AND kind = 'approve'", [request_id]).fetchall()}
+        if actor.email.lower() in approvers:
+            raise AccessDenied(f"{actor.email} already approved request {request_id}")
+        acceptance_id = None
+        if risk_acceptance is not None:
+            acc = {"gates": sorted(risk_acceptance.gates), "justification": risk_acceptance.justification.strip(),
+                   "expires_at": risk_acceptance.expires_at,
+                   "results": [r.as_dict() for r in checklist.results if r.gate in risk_acceptance.gates]}
+            entry = ledger.append(con, actor=actor.email, action="request.accept_risk",
+                                  subject=_subject(request_id), payload=acc, at=moment)
+            acceptance_id = _add_decision(con, request_id, actor.email, "risk_acceptance",
+                                          risk_acceptance.justification.strip(), moment, risk_acceptance.expires_at,
+                                          acc, entry)
+        body = {"comment": comment, "version_id": request.version_id, "checklist": checklist.as_dict(),
+                "risk_acceptance": acceptance_id, "approval_number": len(approvers) + 1,
+                "approvals_required": request.approvals_required}
+        entry = ledger.append(con, actor=actor.email, action="request.approve", subject=_subject(request_id),
+                              payload={k: v for k, v in body.items() if k != "checklist"}
+                              | {"gates": {r.gate: r.status for r in checklist.results}}, at=moment)
+        _add_decision(con, request_id, actor.email, "approve", comment, moment, None, body, entry)
+        if len(approvers) + 1 >= request.approvals_required:
+            payload["approval_ledger_hash"] = entry.hash
+            ledger.append(con, actor=actor.email, action="request.approved", subject=_subject(request_id), at=moment,
+                          payload={"approvers": sorted(approvers | {actor.email.lower()}),
+                                   "approvals_required": request.approvals_required})
+            _set(con, request_id, moment, status="approved", execution_state="queued", payload=payload)
+        else:
+            _set(con, request_id, moment)
+    ledger.seal(workspace, catalog, by=actor.email)
+    return get_request(catalog, request_id)
+
+
+def _check_acceptance(acc: RiskAcceptance, now: dt.datetime) -> None:
+    if not acc.gates:
+        raise InputError("a risk acceptance must name the gates it accepts")
+    _text(acc.justification, "a justification for the risk acceptance", minimum=20)
+    expires = acc.expires_at
+    if expires.tzinfo is not None:
+        raise InputError("risk acceptance expiry must be a naive UTC date-time")
+    if expires <= now:
+        raise InputError(f"risk acceptance expiry {expires:%Y-%m-%d} is not in the future")
+    if expires - now > MAX_ACCEPTANCE:
+        raise InputError(f"a risk acceptance may last at most {MAX_ACCEPTANCE.days} days")
+
+
+def reject(workspace: Workspace, settings: Settings, catalog: Catalog, actor: Identity, request_id: str,
+           comment: str, *, now: dt.datetime | None = None) -> Request:
+    """Reject a pending request with a mandatory comment."""
+    require(actor, "reject")
+    comment = _text(comment, "a rejection comment")
+    moment = now or _now()
+    with catalog.transaction() as con:
+        status, _, _, _ = _status_in_txn(con, request_id)
+        if status != "pending":
+            raise ConflictError(f"request {request_id} is {status}; only a pending request can be rejected")
+        entry = ledger.append(con, actor=actor.email, action="request.reject", subject=_subject(request_id),
+                              payload={"comment": comment}, at=moment)
+        _add_decision(con, request_id, actor.email, "reject", comment, moment, None, {}, entry)
+        _set(con, request_id, moment, status="rejected")
+    ledger.seal(workspace, catalog, by=actor.email)
+    return get_request(catalog, request_id)
+
+
+def cancel(workspace: Workspace, settings: Settings, catalog: Catalog, actor: Identity, request_id: str,
+           comment: str = "", *, now: dt.datetime | None = None) -> Request:
+    """Withdraw a request that has not executed (its requester, or an admin)."""
+    if "admin" not in actor.roles:
+        require(actor, "cancel_request")
+    request = get_request(catalog, request_id)
+    if not _may_cancel(actor, request):
+        raise AccessDenied(f"only the requester {request.requester} (or an admin) may cancel {request_id}")
+    moment = now or _now()
+    with catalog.transaction() as con:
+        status, _, _, _ = _status_in_txn(con, request_id)
+        if status not in ("pending", "approved", "failed"):
+            raise ConflictError(f"request {request_id} is {status}; it can no longer be cancelled")
+        entry = ledger.append(con, actor=actor.email, action="request.cancel", subject=_subject(request_id),
+                              payload={"comment": comment.strip(), "status_before": status}, at=moment)
+        _add_decision(con, request_id, actor.email, "cancel", comment.strip() or None, moment, None, {}, entry)
+        _set(con, request_id, moment, status="cancelled")
+    ledger.seal(workspace, catalog, by=actor.email)
+    return get_request(catalog, request_id)
+
+
+# -- execution ------------------------------------------------------------------------------------------------
+
+
+def _record_of(v: Version) -> VersionRecord:
+    """The connector's view of a catalog version (what the Promoter protocol takes)."""
+    source_account, source_ref = None, None
+    src = v.raw.get("source") if isinstance(v.raw, dict) else None
+    if isinstance(src, dict):
+        source_account, source_ref = src.get("account"), src.get("ref")
+    return VersionRecord(
+        model=v.model, version=v.version, source_ref=v.source_ref, approval_status=v.approval_status,
+        created_at=v.created_at or dt.datetime(1970, 1, 1), created_by=v.created_by, modified_at=v.modified_at,
+        approval_description=v.approval_description, artifact_uri=v.artifact_uri, artifact_sha256=v.artifact_sha256,
+        framework=v.framework, image=v.image, data_uris=dict(v.data_uris), report_uris=dict(v.report_uris),
+        metrics=dict(v.metrics), metadata=dict(v.metadata), source_version_ref=source_ref,
+        source_account=source_account, raw=dict(v.raw),
+    )
+
+
+def _promoter(conn: Connector, account: str) -> Promoter:
+    if not isinstance(conn, Promoter):
+        raise ConnectorError(f"the connector of account {account} ({type(conn).__name__}) cannot execute "
+                             "promotions; promote by hand and record it, or use a connector with a Promoter")
+    return conn
+
+
+def execute(
+    workspace: Workspace,
+    settings: Settings,
+    catalog: Catalog,
+    actor: Identity,
+    request_id: str,
+    *,
+    takeover: bool = False,
+    connectors: ConnectorFactory | None = None,
+    refresh: bool = True,
+    now: dt.datetime | None = None,
+) -> Request:
+    """Execute (or resume) an approved request through the connectors; returns it ``executed`` or ``failed``.
+
+    Raises :class:`ConflictError` when the request is not approved, already executed, or being executed by
+    someone else (``takeover=True`` resumes one whose executor died).
+    """
+    require(actor, "execute")
+    factory = connectors or (lambda name: _default_connector(workspace, settings, name))
+    moment = now or _now()
+    request = get_request(catalog, request_id)
+    expired = [d for d in request.risk_acceptances if d.expired(moment)]
+    if expired:
+        raise ConflictError(f"the risk acceptance by {expired[0].actor} expired on {expired[0].expires_at:%Y-%m-%d}: "
+                            "the request needs a new decision before it can execute")
+    with catalog.transaction() as con:
+        status, state, updated, payload = _status_in_txn(con, request_id)
+        stale = updated is not None and _now() - updated > LEASE
+        if status == "executing" and not (takeover or stale):
+            raise ConflictError(f"request {request_id} is already executing (since {updated:%H:%M:%S}); if that "
+                                "process died, retry with takeover")
+        if status not in ("approved", "failed", "executing"):
+            raise ConflictError(f"request {request_id} is {status}; only an approved or failed request executes")
+        payload["attempts"] = int(payload.get("attempts", 0)) + 1
+        ledger.append(con, actor=actor.email, action="execute.start", subject=_subject(request_id), at=moment,
+                      payload={"attempt": payload["attempts"], "resume_from": state or "queued",
+                               "takeover": status == "executing"})
+        _set(con, request_id, moment, status="executing", execution_state=state or "queued", execution_error=None,
+             payload=payload)
+    state = state or "queued"
+    step = "source_approved"
+    try:
+        version = catalog.version(request.version_id)
+        record = _record_of(version)
+        source = factory(version.account)
+        approval_hash = payload.get("approval_ledger_hash")
+        approvers = tuple(request.approvers)
+        if STEPS.index(state) < STEPS.index("source_approved"):
+            description = (f"Approved in Countersign request {request_id} by {', '.join(approvers)}"
+                           f" (ledger {str(approval_hash)[:16]})")
+            after = _promoter(source, version.account).set_approval(record, "Approved", description)
+            _advance(catalog, actor, request_id, "source_approved", "execute.source_approved",
+                     {"account": version.account, "ref": after.source_ref, "status": after.approval_status})
+            state = "source_approved"
+        step = "target_registered"
+        if STEPS.index(state) < STEPS.index("target_registered"):
+            adopted = _existing_copy(catalog, request.version_id, request.target_account)
+            if adopted is not None:
+                target_id, target_ref = adopted.version_id, adopted.source_ref
+            else:
+                target = _promoter(factory(request.target_account), request.target_account).register_copy(
+                    record, source,
+                    PromotionRef(request_id=request_id, ledger_hash=approval_hash, source_account=version.account,
+                                 source_ref=version.source_ref, approved_by=approvers),
+                )
+                target_id = version_id_for(request.target_account, target.model, target.version)
+                target_ref = target.source_ref
+            _advance(catalog, actor, request_id, "target_registered", "execute.target_registered",
+                     {"target_account": request.target_account, "target_version_id": target_id,
+                      "target_ref": target_ref, "adopted": adopted is not None},
+                     target_version_id=target_id)
+            state = "target_registered"
+        step = "done"
+        refreshed = _refresh(workspace, settings, catalog, (version.account, request.target_account)) if refresh else []
+        with catalog.transaction() as con:
+            status, _, _, _ = _status_in_txn(con, request_id)
+            if status != "executing":
+                raise _Superseded(f"request {request_id} changed to {status} during execution")
+            target_id = con.execute("SELECT target_version_id FROM promotion_requests WHERE request_id = ?",
+                                    [request_id]).fetchone()[0]
+            ledger.append(con, actor=actor.email, action="execute.done", subject=_subject(request_id),
+                          payload={"target_version_id": target_id, "refreshed": refreshed})
+            _set(con, request_id, _now(), status="executed", execution_state="done")
+    except _Superseded:
+        raise
+    except Exception as exc:  # a failed step is recorded and can be retried; a crash (BaseException) is not caught
+        message = str(exc) if isinstance(exc, CountersignError) else f"{type(exc).__name__}: {exc}"
+        with catalog.transaction() as con:
+            ledger.append(con, actor=actor.email, action="execute.failed", subject=_subject(request_id),
+                          payload={"step": step, "error": message[:2000]})
+            _set(con, request_id, _now(), status="failed", execution_error=f"{step}: {message}"[:4000])
+    ledger.seal(workspace, catalog, by=actor.email)
+    return get_request(catalog, request_id)
+
+
+def _default_connector(workspace: Workspace, settings: Settings, account: str) -> Connector:
+    from governance.sources import connector_for
+
+    return connector_for(workspace, settings, account)
+
+
+def _advance(catalog: Catalog, actor: Identity, request_id: str, state: str, action: str, payload: dict[str, Any],
+             **columns: Any) -> None:
+    with catalog.transaction() as con:
+        status, _, _, _ = _status_in_txn(con, request_id)
+        if status != "executing":  # someone took over or cancelled meanwhile: stop without writing
+            raise _Superseded(f"request {request_id} changed to {status} during execution")
+        ledger.append(con, actor=actor.email, action=action, subject=_subject(request_id), payload=payload)
+        _set(con, request_id, _now(), execution_state=state, **columns)
+
+
+def _existing_copy(catalog: Catalog, version_id: str, target_account: str) -> Version | None:
+    """A version already in the target account that was promoted from ``version_id`` (adopted, not copied again)."""
+    with catalog.connect() as con:
+        row = con.execute(
+            "SELECT version_id FROM versions WHERE account = ? AND source_version_id = ? ORDER BY version LIMIT 1",
+            [target_account, version_id],
+        ).fetchone()
+    return catalog.version(row[0]) if row else None
+
+
+def _refresh(workspace: Workspace, settings: Settings, catalog: Catalog, accounts: tuple[str, ...]) -> list[str]:
+    """Sync the two accounts an execution touched, so the catalog shows the result at once (best effort)."""
+    from governance.sync import sync_account
+
+    # Execution is authorised already; re-reading the accounts it wrote is part of it, not a separate sync right.
+    system = Identity(email="system:execution", roles=frozenset({"admin"}), source="system")
+    done = []
+    for name in dict.fromkeys(accounts):
+        result = sync_account(workspace, settings, catalog, settings.account(name), actor=system)
+        done.append(f"{name}:{result.status}")
+    return done
+
+
+def unapproved_deployments(catalog: Catalog, environment: str = "prod") -> pd.DataFrame:
+    """Serving deployments in ``environment`` whose version is not approved in the registry or in Countersign."""
+    return catalog.query_df(
+        """
+        SELECT d.deployment_id, d.endpoint, d.account, d.model, d.version_id, v.approval_status,
+               v.approval_status = 'Approved' AS approved_in_registry,
+               r.request_id IS NOT NULL AS approved_in_countersign, r.request_id
+        FROM deployments d
+        LEFT JOIN versions v ON v.version_id = d.version_id
+        LEFT JOIN promotion_requests r ON r.target_version_id = d.version_id AND r.status = 'executed'
+        WHERE d.environment = ? AND d.status = 'InService'
+          AND (v.approval_status IS DISTINCT FROM 'Approved' OR r.request_id IS NULL)
+        ORDER BY d.endpoint
+        """,
+        [environment],
+    )
