@@ -241,8 +241,8 @@ def _status_in_txn(con: Any, request_id: str) -> tuple[str, str | None, dt.datet
 def _set(con: Any, request_id: str, now: dt.datetime, **columns: Any) -> None:
     if "payload" in columns:
         columns["payload"] = json.dumps(columns["payload"], sort_keys=True, default=str)
-    sets = ", ".join(f"{k} = ?" for k in columns)
-    con.execute(f"UPDATE promotion_requests SET {sets}, updated_at = ? WHERE request_id = ?",
+    sets = "".join(f"{k} = ?, " for k in columns)
+    con.execute(f"UPDATE promotion_requests SET {sets}updated_at = ? WHERE request_id = ?",
                 [*columns.values(), now, request_id])
 
 
@@ -507,6 +507,10 @@ def execute(
     require(actor, "execute")
     factory = connectors or (lambda name: _default_connector(workspace, settings, name))
     moment = now or _now()
+
+    def clock() -> dt.datetime:  # a given ``now`` (replayed history) stamps every step; otherwise real time
+        return now or _now()
+
     request = get_request(catalog, request_id)
     expired = [d for d in request.risk_acceptances if d.expired(moment)]
     if expired:
@@ -538,7 +542,7 @@ def execute(
             description = (f"Approved in Countersign request {request_id} by {', '.join(approvers)}"
                            f" (ledger {str(approval_hash)[:16]})")
             after = _promoter(source, version.account).set_approval(record, "Approved", description)
-            _advance(catalog, actor, request_id, "source_approved", "execute.source_approved",
+            _advance(catalog, actor, request_id, clock(), "source_approved", "execute.source_approved",
                      {"account": version.account, "ref": after.source_ref, "status": after.approval_status})
             state = "source_approved"
         step = "target_registered"
@@ -554,7 +558,7 @@ def execute(
                 )
                 target_id = version_id_for(request.target_account, target.model, target.version)
                 target_ref = target.source_ref
-            _advance(catalog, actor, request_id, "target_registered", "execute.target_registered",
+            _advance(catalog, actor, request_id, clock(), "target_registered", "execute.target_registered",
                      {"target_account": request.target_account, "target_version_id": target_id,
                       "target_ref": target_ref, "adopted": adopted is not None},
                      target_version_id=target_id)
@@ -568,16 +572,16 @@ def execute(
             target_id = con.execute("SELECT target_version_id FROM promotion_requests WHERE request_id = ?",
                                     [request_id]).fetchone()[0]
             ledger.append(con, actor=actor.email, action="execute.done", subject=_subject(request_id),
-                          payload={"target_version_id": target_id, "refreshed": refreshed})
-            _set(con, request_id, _now(), status="executed", execution_state="done")
+                          payload={"target_version_id": target_id, "refreshed": refreshed}, at=clock())
+            _set(con, request_id, clock(), status="executed", execution_state="done")
     except _Superseded:
         raise
     except Exception as exc:  # a failed step is recorded and can be retried; a crash (BaseException) is not caught
         message = str(exc) if isinstance(exc, CountersignError) else f"{type(exc).__name__}: {exc}"
         with catalog.transaction() as con:
             ledger.append(con, actor=actor.email, action="execute.failed", subject=_subject(request_id),
-                          payload={"step": step, "error": message[:2000]})
-            _set(con, request_id, _now(), status="failed", execution_error=f"{step}: {message}"[:4000])
+                          payload={"step": step, "error": message[:2000]}, at=clock())
+            _set(con, request_id, clock(), status="failed", execution_error=f"{step}: {message}"[:4000])
     ledger.seal(workspace, catalog, by=actor.email)
     return get_request(catalog, request_id)
 
@@ -588,14 +592,14 @@ def _default_connector(workspace: Workspace, settings: Settings, account: str) -
     return connector_for(workspace, settings, account)
 
 
-def _advance(catalog: Catalog, actor: Identity, request_id: str, state: str, action: str, payload: dict[str, Any],
-             **columns: Any) -> None:
+def _advance(catalog: Catalog, actor: Identity, request_id: str, at: dt.datetime, state: str, action: str,
+             payload: dict[str, Any], **columns: Any) -> None:
     with catalog.transaction() as con:
         status, _, _, _ = _status_in_txn(con, request_id)
         if status != "executing":  # someone took over or cancelled meanwhile: stop without writing
             raise _Superseded(f"request {request_id} changed to {status} during execution")
-        ledger.append(con, actor=actor.email, action=action, subject=_subject(request_id), payload=payload)
-        _set(con, request_id, _now(), execution_state=state, **columns)
+        ledger.append(con, actor=actor.email, action=action, subject=_subject(request_id), payload=payload, at=at)
+        _set(con, request_id, at, execution_state=state, **columns)
 
 
 def _existing_copy(catalog: Catalog, version_id: str, target_account: str) -> Version | None:
