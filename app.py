@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
@@ -18,30 +17,9 @@ from governance.config import Settings, Workspace, load_settings, resolve_worksp
 from governance.errors import CountersignError
 from portal.auth import resolve_identity
 from portal.context import PortalContext, set_context
+from portal.pages import PAGES
 
 HERE = Path(__file__).parent
-
-
-@dataclass(frozen=True)
-class PageSpec:
-    """One entry of the page table."""
-
-    path: str
-    title: str
-    icon: str
-    section: str
-    default: bool = False
-
-
-PAGES: tuple[PageSpec, ...] = (
-    PageSpec("pages/inventory.py", "Inventory", ":material/inventory_2:", "Models", default=True),
-    PageSpec("pages/model.py", "Model", ":material/account_tree:", "Models"),
-    PageSpec("pages/review.py", "Review", ":material/query_stats:", "Models"),
-    PageSpec("pages/requests.py", "Requests", ":material/approval:", "Sign-off"),
-    PageSpec("pages/export.py", "Export", ":material/picture_as_pdf:", "Sign-off"),
-    PageSpec("pages/audit.py", "Audit", ":material/verified:", "Sign-off"),
-    PageSpec("pages/accounts.py", "Accounts", ":material/cloud_sync:", "Admin"),
-)
 
 
 def _workspace_arg(argv: list[str]) -> str | None:

@@ -413,16 +413,20 @@ class Catalog:
                     if ref and ref in known:
                         card_rows[card_id] = (*row[:3], known[ref], *row[4:])
 
+            # An item the connector could not read is kept as it was: bad input never deletes stored data.
+            kept_versions = {known[i.ref] for i in snapshot.issues if i.ref in known}
+            other_issues = any(i.ref not in known for i in snapshot.issues)
             by_table: dict[str, dict[str, int]] = {}
             tables = (
-                ("versions", "version_id", version_rows, 24),
-                ("runs", "run_id", run_rows, 12),
-                ("deployments", "deployment_id", deployment_rows, 12),
-                ("model_cards", "card_id", card_rows, 7),
+                ("versions", "version_id", version_rows, 24, kept_versions, True),
+                ("runs", "run_id", run_rows, 12, set(), not snapshot.issues),
+                ("deployments", "deployment_id", deployment_rows, 12, set(), not other_issues),
+                ("model_cards", "card_id", card_rows, 7, set(), not other_issues),
             )
-            for table, key, rows, hash_pos in tables:
+            for table, key, rows, hash_pos, keep, may_delete in tables:
                 by_table[table] = self._upsert_rows(
-                    con, table, key, account, rows, hash_pos, delete_missing=full and snapshot.complete
+                    con, table, key, account, rows, hash_pos,
+                    delete_missing=full and snapshot.complete and may_delete, keep=keep,
                 )
             self._resolve_lineage(con, account)
             self._upsert_models(con, snapshot, overrides, now)
@@ -448,12 +452,13 @@ class Catalog:
         hash_pos: int,
         *,
         delete_missing: bool,
+        keep: set[str] | frozenset[str] = frozenset(),
     ) -> dict[str, int]:
         existing = dict(con.execute(f"SELECT {key}, record_hash FROM {table} WHERE account = ?", [account]).fetchall())
         added = [r for k, r in rows.items() if k not in existing]
         changed = [r for k, r in rows.items() if k in existing and existing[k] != r[hash_pos]]
         unchanged = len(rows) - len(added) - len(changed)
-        gone = [k for k in existing if k not in rows] if delete_missing else []
+        gone = [k for k in existing if k not in rows and k not in keep] if delete_missing else []
         stale = [r[0] for r in changed] + gone
         if stale:
             con.execute(f"DELETE FROM {table} WHERE {key} IN (SELECT unnest(?))", [stale])

@@ -364,6 +364,9 @@ def deterministic_skops(blob: bytes) -> bytes:
     order = sorted(members, key=lambda m: (schema.find(f'"{m}"'), m))
     rename = {old: f"{i:05d}{Path(old).suffix}" for i, old in enumerate(order)}
     schema = re.sub(r'"([^"/]+\.(?:npy|json|bin))"', lambda m: f'"{rename.get(m.group(1), m.group(1))}"', schema)
+    # object ids (memory addresses) identify shared objects inside the file: renumber them consistently
+    ids: dict[str, int] = {}
+    schema = re.sub(r'"__id__": (\d+)', lambda m: f'"__id__": {ids.setdefault(m.group(1), len(ids) + 1)}', schema)
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as dst:
         for name, data in [("schema.json", schema.encode())] + [(rename[m], src.read(m)) for m in order]:

@@ -6,6 +6,7 @@ import streamlit as st
 
 from governance.sync import sync
 from portal import context
+from portal.widgets import run_with_progress
 
 ctx = context.get()
 catalog = ctx.catalog
@@ -39,25 +40,21 @@ if ctx.identity.can("sync"):
     chosen = c1.multiselect("Accounts to sync (empty = all)", names, key="accounts.chosen")
     full = c2.toggle("Full pass", help="Ignore watermarks and notice deletions", key="accounts.full")
     if c3.button("Sync now", type="primary", icon=":material/sync:", key="accounts.sync"):
-        with st.status("Syncing…", expanded=True) as box:
-            bar = st.progress(0.0)
-
-            def progress(message: str, fraction: float) -> None:
-                bar.progress(min(max(fraction, 0.0), 1.0), text=message)
-
-            report = sync(ctx.workspace, ctx.settings, catalog, actor=ctx.identity, accounts=chosen or None,
-                          full=full, progress=progress)
-            for r in report.results:
-                if r.counts is None:
-                    st.write(f"❌ **{r.account}** failed: {r.error}")
-                else:
-                    c = r.counts
-                    st.write(f"✅ **{r.account}** {r.status}: +{c.added} new, {c.updated} changed, "
-                             f"{c.unchanged} unchanged, {c.deleted} deleted ({r.seconds:.1f} s)")
-                    for issue in r.issues:
-                        st.write(f"⚠️ {issue}")
-            box.update(label="Sync finished" if report.ok else "Sync finished with errors",
-                       state="complete" if report.ok else "error")
+        report = run_with_progress(
+            "Syncing…",
+            lambda progress: sync(ctx.workspace, ctx.settings, catalog, actor=ctx.identity,
+                                  accounts=chosen or None, full=full, progress=progress),
+            done_label="Sync finished",
+        )
+        for r in report.results:
+            if r.counts is None:
+                st.error(f"**{r.account}** failed: {r.error}")
+            else:
+                c = r.counts
+                st.success(f"**{r.account}** {r.status}: +{c.added} new, {c.updated} changed, "
+                           f"{c.unchanged} unchanged, {c.deleted} deleted ({r.seconds:.1f} s)")
+                for issue in r.issues:
+                    st.warning(issue)
 else:
     st.caption(f"Syncing needs the ml_engineer or admin role; you are {', '.join(sorted(ctx.identity.roles))}.")
 

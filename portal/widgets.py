@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import queue
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
 import streamlit as st
+
+from connectors.base import ProgressFn
+
+T = TypeVar("T")
 
 STATUS_BADGE = {
     "Approved": ":green-badge[Approved]",
@@ -19,3 +28,29 @@ def status_badge(status: str) -> str:
 def show_error(exc: Exception) -> None:
     """Show a Countersign error as one clear message."""
     st.error(str(exc), icon=":material/error:")
+
+
+def run_with_progress(label: str, work: Callable[[ProgressFn], T], *, done_label: str = "Done") -> T:
+    """Run ``work(progress)`` in a worker thread and draw its progress here, in the script thread.
+
+    Streamlit elements may only be updated from the script's own thread; governance code reports progress
+    from wherever it runs (sync uses a thread pool), so reports travel through a queue.
+    """
+    reports: queue.Queue[tuple[str, float]] = queue.Queue()
+    with st.status(label, expanded=True) as box, ThreadPoolExecutor(max_workers=1) as pool:
+        bar = st.progress(0.0, text="starting…")
+        future = pool.submit(work, lambda message, fraction: reports.put((message, fraction)))
+        while True:
+            try:
+                message, fraction = reports.get(timeout=0.05)
+                bar.progress(min(max(fraction, 0.0), 1.0), text=message)
+            except queue.Empty:
+                if future.done():
+                    break
+        try:
+            result = future.result()
+        except Exception:
+            box.update(label=f"{label} failed", state="error")
+            raise
+        box.update(label=done_label, state="complete")
+    return result

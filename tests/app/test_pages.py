@@ -1,0 +1,111 @@
+"""Every page of the page table, as every demo persona and as a visitor who is not signed in."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from governance.demo import PERSONAS
+from portal.pages import PAGES
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILT = [p for p in PAGES if (ROOT / p.path).exists()]
+
+
+def texts(at) -> str:
+    parts = [e.value for kind in ("markdown", "title", "header", "subheader", "caption", "error", "warning", "info",
+                                  "success") for e in getattr(at, kind)]
+    return "\n".join(str(p) for p in parts)
+
+
+@pytest.mark.parametrize("persona", sorted(PERSONAS), ids=lambda e: e.split("@")[0])
+def test_every_page_renders_for_every_persona(demo_workspace, app_factory, persona: str) -> None:
+    at = app_factory(demo_workspace.root, persona=persona).run()
+    assert not at.exception, at.exception
+    assert "Demo workspace" in texts(at)
+    for page in BUILT:
+        at.switch_page(page.path).run()
+        assert not at.exception, (page.path, at.exception)
+
+
+def test_inventory_shows_models_across_environments_and_the_flag(demo_workspace, app_factory) -> None:
+    at = app_factory(demo_workspace.root, persona="risk.officer@demo.countersign.dev").run()
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Models"] == "3"
+    assert metrics["Versions"] == "23"
+    assert metrics["Unapproved deployments"] == "1"
+    assert "repair-cost v2" in at.error[0].value
+    df = at.dataframe[0].value
+    assert set(df["environment"]) == {"dev", "staging", "prod"}
+
+
+def test_inventory_filters_narrow_the_table(demo_workspace, app_factory) -> None:
+    at = app_factory(demo_workspace.root, persona="auditor@demo.countersign.dev").run()
+    at.multiselect(key="inv.env").set_value(["prod"]).run()
+    df = at.dataframe[0].value
+    assert set(df["environment"]) == {"prod"} and len(df) == 5
+    at.text_input(key="inv.text").set_value("repair").run()
+    assert set(at.dataframe[0].value["model"]) == {"repair-cost"}
+
+
+def test_model_page_compares_metrics_and_shows_lineage(demo_workspace, app_factory) -> None:
+    at = app_factory(demo_workspace.root, persona="data.scientist@demo.countersign.dev").run()
+    at.switch_page("pages/model.py").run()
+    at.selectbox(key="model.name").set_value("claims-fraud").run()
+    at.selectbox(key="model.version").set_value("lab-prod:claims-fraud:2").run()
+    assert not at.exception
+    chart = at.get("vega_lite_chart")
+    assert chart, "metrics chart missing"
+    graph = at.get("graphviz_chart")[0].proto.spec
+    assert "lab-dev:claims-fraud:2" in graph and "claims-fraud-prod" in graph
+    assert "Intended uses" in texts(at)
+
+
+def test_accounts_page_sync_now_for_an_engineer_only(demo_copy, app_factory) -> None:
+    at = app_factory(demo_copy.root, persona="ml.engineer@demo.countersign.dev").run()
+    at.switch_page("pages/accounts.py").run()
+    at.button(key="accounts.sync").click().run()
+    assert not at.exception
+    assert "lab-prod" in texts(at)
+    viewer = app_factory(demo_copy.root, persona="auditor@demo.countersign.dev").run()
+    viewer.switch_page("pages/accounts.py").run()
+    assert not [b for b in viewer.button if b.key == "accounts.sync"]
+    assert "Syncing needs the ml_engineer or admin role" in texts(viewer)
+
+
+@pytest.fixture
+def private_workspace(demo_workspace, tmp_path: Path) -> Path:
+    """The demo data in a workspace that is not marked as a demo: no persona switcher."""
+    root = tmp_path / "ws"
+    shutil.copytree(demo_workspace.root, root)
+    cfg = root / "countersign.toml"
+    cfg.write_text(cfg.read_text().replace("demo = true", "demo = false"))
+    return root
+
+
+def test_a_visitor_without_sign_in_sees_no_data(private_workspace: Path, app_factory) -> None:
+    at = app_factory(private_workspace).run()
+    assert not at.exception
+    assert "Sign-in is not configured" in texts(at)
+    assert not at.dataframe and not at.metric
+    assert not [s for s in at.sidebar.selectbox if s.key == "cs.persona"]
+    assert "Demo workspace" not in texts(at)
+
+
+def test_oidc_user_without_role_sees_no_data_and_with_role_sees_inventory(private_workspace: Path, app_factory) -> None:
+    at = app_factory(private_workspace)
+    at.secrets["auth"] = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32,
+                          "client_id": "c", "client_secret": "s",
+                          "server_metadata_url": "http://127.0.0.1:9/.well-known/openid-configuration"}
+    at.run()
+    assert "Sign in" in [b.label for b in at.button]
+    assert not at.dataframe
+    at.user = {"is_logged_in": True, "email": "stranger@bank.example"}  # type: ignore[assignment]
+    at.run()
+    assert "No access yet" in texts(at) and not at.dataframe
+    at.user = {"is_logged_in": True, "email": "risk.officer@demo.countersign.dev"}  # type: ignore[assignment]
+    at.run()
+    assert not at.exception
+    assert {m.label: m.value for m in at.metric}["Models"] == "3"

@@ -1,0 +1,159 @@
+"""The folder registry connector: good, corrupt and partial registries; safe URIs; idempotent promotion."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from connectors.base import PromotionRef
+from connectors.folder import FolderConnector
+from governance.catalog import Catalog
+from governance.config import AccountConfig, Workspace, load_settings
+from governance.errors import ConnectorError, InputError, NotFound
+from governance.identity import Identity
+from governance.sync import sync
+
+ADMIN = Identity("admin@x", frozenset({"admin"}))
+
+
+def connector(path: Path, name: str = "acc") -> FolderConnector:
+    return FolderConnector(AccountConfig(name=name, environment="dev", connector="folder", path=str(path)),
+                           root=path.parent, cache_dir=path.parent / "cache")
+
+
+def make_version(base: Path, model: str, n: int, **meta) -> Path:
+    vdir = base / model / str(n)
+    vdir.mkdir(parents=True)
+    (vdir / "model.skops").write_bytes(b"not really a model")
+    (vdir / "reference.parquet").write_bytes(b"PAR1")
+    body = {"approval_status": "Approved", "created_at": "2026-05-01T10:00:00Z", "created_by": "ds@x",
+            "metrics": {"auc": 0.8}, **meta}
+    (vdir / "metadata.json").write_text(json.dumps(body))
+    return vdir
+
+
+def test_good_registry_yields_every_version(tmp_path: Path) -> None:
+    base = tmp_path / "reg"
+    make_version(base, "fraud", 1)
+    make_version(base, "fraud", 2, approval_status="PendingManualApproval",
+                 run={"name": "train-2", "params": {"depth": 3}, "metrics": {"auc": 0.81}})
+    (base / "fraud" / "model.json").write_text(json.dumps({"owner": "team@x", "risk_tier": "high"}))
+    (base / "deployments.json").write_text(json.dumps([{"endpoint": "ep", "model": "fraud", "version": 2}]))
+    snap = connector(base).extract(None)
+    assert [(v.model, v.version, v.approval_status) for v in snap.versions] == [
+        ("fraud", 1, "Approved"), ("fraud", 2, "PendingManualApproval")]
+    assert snap.issues == ()
+    v2 = snap.versions[1]
+    assert v2.data_uris == {"reference": "folder://acc/fraud/2/reference.parquet"}
+    assert v2.run_ref == "run/train-2" and snap.runs[0].params == {"depth": "3"}
+    assert snap.models[0].owner == "team@x"
+    assert snap.deployments[0].version_ref == "fraud/2"
+    assert len(v2.artifact_sha256) == 64
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda v: (v / "metadata.json").write_text("{not json"), "metadata.json is not valid JSON"),
+        (lambda v: (v / "metadata.json").unlink(), "metadata.json is missing (partial version folder)"),
+        (lambda v: (v / "model.skops").unlink(), "artifact model.skops is missing"),
+        (lambda v: (v / "metadata.json").write_text(json.dumps({"approval_status": "Maybe", "created_at": "2026-01-01"})),
+         "approval_status 'Maybe' is not one of"),
+        (lambda v: (v / "metadata.json").write_text(json.dumps({"approval_status": "Approved"})),
+         "metadata.json lacks created_at"),
+        (lambda v: (v / "metadata.json").write_bytes(b'{"a": "\xff"}'), "not UTF-8"),
+        (lambda v: (v / "metadata.json").write_text(json.dumps({"approval_status": "Approved", "created_at": "yesterday"})),
+         "created_at is not an ISO date-time"),
+    ],
+    ids=["corrupt-json", "partial", "no-artifact", "bad-status", "missing-key", "not-utf8", "bad-date"],
+)
+def test_a_broken_version_is_reported_and_skipped_the_rest_syncs(tmp_path: Path, damage, message: str) -> None:
+    base = tmp_path / "reg"
+    make_version(base, "fraud", 1)
+    damage(make_version(base, "fraud", 2))
+    snap = connector(base).extract(None)
+    assert [v.version for v in snap.versions] == [1]
+    assert len(snap.issues) == 1 and snap.issues[0].ref == "fraud/2"
+    assert message in snap.issues[0].message
+
+
+def test_a_missing_registry_folder_is_a_connector_error(tmp_path: Path) -> None:
+    with pytest.raises(ConnectorError, match="does not exist"):
+        connector(tmp_path / "absent").extract(None)
+
+
+@pytest.mark.parametrize("uri", ["folder://acc/../secret.txt", "folder://other/fraud/1/model.skops", "/etc/passwd",
+                                 "folder://acc/fraud/1/../../../secret.txt"])
+def test_fetch_refuses_paths_outside_the_registry(tmp_path: Path, uri: str) -> None:
+    base = tmp_path / "reg"
+    make_version(base, "fraud", 1)
+    (tmp_path / "secret.txt").write_text("s")
+    with pytest.raises(InputError):
+        connector(base).fetch(uri)
+
+
+def test_fetch_of_a_missing_file_is_not_found(tmp_path: Path) -> None:
+    base = tmp_path / "reg"
+    make_version(base, "fraud", 1)
+    with pytest.raises(NotFound):
+        connector(base).fetch("folder://acc/fraud/1/current.parquet")
+    assert connector(base).fetch("folder://acc/fraud/1/model.skops").read_bytes() == b"not really a model"
+
+
+def test_sync_records_issues_without_losing_good_versions(demo_copy: Workspace) -> None:
+    settings = load_settings(demo_copy)
+    cat = Catalog(demo_copy.catalog_path)
+    before = cat.counts()["versions"]
+    (demo_copy.root / "registry" / "dev" / "claims-fraud" / "3" / "metadata.json").write_text("{broken")
+    report = sync(demo_copy, settings, cat, actor=ADMIN, accounts=["lab-dev"])
+    (result,) = report.results
+    assert result.status == "partial"
+    assert any("claims-fraud/3" in i and "not valid JSON" in i for i in result.issues)
+    # the corrupt version keeps its previously synced record: bad input loses nothing already stored
+    assert cat.counts()["versions"] == before
+    assert cat.version("lab-dev:claims-fraud:3").approval_status == "Approved"
+
+
+def test_promotion_copies_once_per_request_even_after_a_crash(tmp_path: Path) -> None:
+    src_base, dst_base = tmp_path / "dev", tmp_path / "prod"
+    make_version(src_base, "fraud", 1)
+    dst_base.mkdir()
+    src, dst = connector(src_base, "dev"), connector(dst_base, "prod")
+    (source,) = src.extract(None).versions
+    ref = PromotionRef(request_id="req-1", ledger_hash="abc", source_account="dev", source_ref=source.source_ref,
+                       approved_by=("ro@x",))
+    # a crash mid-copy leaves a hidden staging folder; a retry cleans it up and finishes
+    (dst_base / "fraud" / ".promote-req-1").mkdir(parents=True)
+    (dst_base / "fraud" / ".promote-req-1" / "junk").write_text("half-copied")
+    first = dst.register_copy(source, src, ref)
+    again = dst.register_copy(source, src, ref)
+    assert first.version == again.version == 1
+    assert [v.version for v in dst.extract(None).versions] == [1]
+    assert first.source_account == "dev" and first.source_version_ref == "fraud/1"
+    assert first.approval_status == "Approved" and first.artifact_sha256 == source.artifact_sha256
+    other = dst.register_copy(source, src, PromotionRef("req-2", None, "dev", source.source_ref))
+    assert other.version == 2
+    assert not (dst_base / "fraud" / ".promote-req-1").exists()
+
+
+def test_set_approval_writes_back_and_rereads(tmp_path: Path) -> None:
+    base = tmp_path / "reg"
+    make_version(base, "fraud", 1, approval_status="PendingManualApproval")
+    con = connector(base)
+    (v,) = con.extract(None).versions
+    updated = con.set_approval(v, "Approved", "approved by req-9")
+    assert updated.approval_status == "Approved"
+    assert updated.approval_description == "approved by req-9"
+    assert con.extract(None).versions[0].approval_status == "Approved"
+    with pytest.raises(InputError):
+        con.set_approval(v, "Sure", "x")
+
+
+def test_empty_registry_is_fine(tmp_path: Path) -> None:
+    (tmp_path / "reg").mkdir()
+    snap = connector(tmp_path / "reg").extract(None)
+    assert snap.versions == () and snap.issues == ()
+    shutil.rmtree(tmp_path / "reg")

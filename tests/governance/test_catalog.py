@@ -1,0 +1,216 @@
+"""The catalog file: migrations, idempotent upserts, deletions on full sync, lineage, and one writer at a time."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from connectors.base import DeploymentRecord, Snapshot, VersionRecord
+from governance import catalog as catalog_module
+from governance.catalog import Catalog, InventoryFilter
+from governance.errors import CatalogBusy, NotFound
+
+T0 = dt.datetime(2026, 5, 1, 12, 0)
+
+
+def version(n: int, status: str = "Approved", **kw) -> VersionRecord:
+    return VersionRecord(model="m", version=n, source_ref=f"m/{n}", approval_status=status, created_at=T0,
+                         created_by="ds@x", metrics={"auc": 0.7 + n / 100}, **kw)
+
+
+def apply(cat: Catalog, snap: Snapshot, account: str = "acc", env: str = "dev", full: bool = True):
+    return cat.apply_snapshot(sync_id=f"s{time.monotonic_ns()}", account=account, environment=env, snapshot=snap,
+                              started_at=T0, full=full, actor="test")
+
+
+def test_migrations_from_empty_are_recorded_and_rerun_is_a_no_op(tmp_path: Path) -> None:
+    cat = Catalog(tmp_path / "c.duckdb")
+    assert cat.schema_version() == 0
+    assert cat.migrate() == [n for n, _, _ in catalog_module.MIGRATIONS]
+    assert cat.migrate() == []
+    assert cat.schema_version() == catalog_module.MIGRATIONS[-1][0]
+    assert set(cat.counts()) >= {"versions", "evidence", "promotion_requests", "ledger", "sync_runs"}
+
+
+def test_an_older_catalog_is_upgraded_without_losing_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cat = Catalog(tmp_path / "c.duckdb")
+    cat.migrate()
+    apply(cat, Snapshot(versions=(version(1),)))
+    newer = (*catalog_module.MIGRATIONS, (999, "test: add a column", "ALTER TABLE versions ADD COLUMN note TEXT"))
+    monkeypatch.setattr(catalog_module, "MIGRATIONS", newer)
+    assert cat.migrate() == [999]
+    with cat.connect() as con:
+        assert con.execute("SELECT version_id, note FROM versions").fetchall() == [("acc:m:1", None)]
+        assert con.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] == 999
+
+
+def test_a_failing_migration_rolls_back_entirely(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cat = Catalog(tmp_path / "c.duckdb")
+    cat.migrate()
+    bad = (*catalog_module.MIGRATIONS, (998, "broken", "ALTER TABLE versions ADD COLUMN x INT; SELECT * FROM nope"))
+    monkeypatch.setattr(catalog_module, "MIGRATIONS", bad)
+    with pytest.raises(duckdb.CatalogException):
+        cat.migrate()
+    with cat.connect() as con:
+        cols = [r[0] for r in con.execute("DESCRIBE versions").fetchall()]
+    assert "x" not in cols
+    assert cat.schema_version() < 998
+
+
+def test_upserts_are_idempotent_and_count_changes(tmp_path: Path) -> None:
+    cat = Catalog(tmp_path / "c.duckdb")
+    cat.migrate()
+    snap = Snapshot(versions=(version(1), version(2, "PendingManualApproval")),
+                    deployments=(DeploymentRecord(endpoint="ep", variant="v", status="InService", version_ref="m/2"),))
+    first = apply(cat, snap)
+    assert (first.added, first.updated, first.unchanged) == (3, 0, 0)
+    digest = cat.table_digest()
+    second = apply(cat, snap)
+    assert (second.added, second.updated, second.unchanged, second.deleted) == (0, 0, 3, 0)
+    assert cat.table_digest() == digest
+    changed = Snapshot(versions=(version(1), version(2, "Approved")), deployments=snap.deployments)
+    third = apply(cat, changed)
+    assert (third.added, third.updated, third.unchanged) == (0, 1, 2)
+    assert cat.version("acc:m:2").approval_status == "Approved"
+
+
+def test_full_sync_deletes_what_the_source_no_longer_has_incremental_does_not(tmp_path: Path) -> None:
+    cat = Catalog(tmp_path / "c.duckdb")
+    cat.migrate()
+    apply(cat, Snapshot(versions=(version(1), version(2))))
+    apply(cat, Snapshot(versions=(version(1),), complete=False), full=False)
+    assert cat.counts()["versions"] == 2
+    res = apply(cat, Snapshot(versions=(version(1),)), full=True)
+    assert res.deleted == 1
+    with pytest.raises(NotFound):
+        cat.version("acc:m:2")
+
+
+def test_accounts_are_isolated_and_lineage_resolves_across_them(tmp_path: Path) -> None:
+    cat = Catalog(tmp_path / "c.duckdb")
+    cat.migrate()
+    apply(cat, Snapshot(versions=(version(1),)), account="dev-acc", env="dev")
+    promoted = VersionRecord(model="m", version=1, source_ref="m/1", approval_status="Approved", created_at=T0,
+                             source_account="dev-acc", source_version_ref="m/1")
+    apply(cat, Snapshot(versions=(promoted,)), account="prod-acc", env="prod")
+    # a full sync of one account never deletes another account's rows
+    apply(cat, Snapshot(versions=()), account="other", env="dev", full=True)
+    assert [v.version_id for v in cat.lineage("prod-acc:m:1")] == ["prod-acc:m:1", "dev-acc:m:1"]
+    assert cat.descendants("dev-acc:m:1") == ["prod-acc:m:1"]
+    assert len(cat.inventory(InventoryFilter(environments=("prod",)))) == 1
+
+
+def test_inventory_flags_a_deployment_serving_an_unapproved_version(tmp_path: Path) -> None:
+    cat = Catalog(tmp_path / "c.duckdb")
+    cat.migrate()
+    snap = Snapshot(
+        versions=(version(1), version(2, "PendingManualApproval")),
+        deployments=(DeploymentRecord(endpoint="ep", variant="v", status="InService", version_ref="m/2"),),
+    )
+    apply(cat, snap, env="prod")
+    inv = cat.inventory()
+    flagged = inv[inv["unapproved_deployment"]]
+    assert flagged["version_id"].tolist() == ["acc:m:2"]
+    assert cat.inventory(InventoryFilter(text="no-such-thing")).empty
+
+
+def test_unknown_ids_raise_not_found_with_a_hint(tmp_path: Path) -> None:
+    cat = Catalog(tmp_path / "c.duckdb")
+    cat.migrate()
+    with pytest.raises(NotFound, match="ACCOUNT:MODEL:VERSION"):
+        cat.version("nope")
+    with pytest.raises(NotFound, match="unknown model 'ghost'"):
+        cat.find_version("ghost", 1)
+
+
+# -- one writer at a time ---------------------------------------------------------------------------------
+
+HOLDER = textwrap.dedent(
+    """
+    import sys, time, duckdb
+    con = duckdb.connect(sys.argv[1])
+    con.execute("SELECT count(*) FROM versions").fetchall()
+    print("holding", flush=True)
+    time.sleep(float(sys.argv[2]))
+    con.close()
+    """
+)
+
+PORTAL_LIKE = textwrap.dedent(
+    """
+    import sys, time
+    from governance.catalog import Catalog
+    cat = Catalog(sys.argv[1])
+    end = time.monotonic() + float(sys.argv[2])
+    n = 0
+    while time.monotonic() < end:
+        cat.inventory()          # short-lived connections, as the portal's pages do
+        n += 1
+    print(n, flush=True)
+    """
+)
+
+
+def _start(code: str, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+
+
+def test_writer_waits_for_another_process_then_succeeds(tmp_path: Path) -> None:
+    cat = Catalog(tmp_path / "c.duckdb", busy_timeout=20)
+    cat.migrate()
+    holder = _start(HOLDER, str(cat.path), "1.5")
+    assert holder.stdout.readline().strip() == "holding"
+    started = time.monotonic()
+    res = apply(cat, Snapshot(versions=(version(1),)))
+    waited = time.monotonic() - started
+    holder.wait(10)
+    assert res.added == 1
+    assert waited > 0.5  # it really had to wait for the other process
+    assert cat.version("acc:m:1").version == 1
+
+
+def test_writer_gives_up_with_catalog_busy_and_writes_nothing(tmp_path: Path) -> None:
+    cat = Catalog(tmp_path / "c.duckdb", busy_timeout=0.5)
+    cat.migrate()
+    holder = _start(HOLDER, str(cat.path), "3")
+    assert holder.stdout.readline().strip() == "holding"
+    with pytest.raises(CatalogBusy, match="locked by another process"):
+        apply(cat, Snapshot(versions=(version(1),)))
+    holder.wait(10)
+    assert cat.counts()["versions"] == 0
+
+
+def test_cli_sync_while_the_portal_reads_loses_no_write(demo_copy) -> None:
+    portal = _start(PORTAL_LIKE, str(demo_copy.catalog_path), "6")
+    # the registry changes while the portal keeps reading: the sync must land all of it
+    meta_path = demo_copy.root / "registry" / "dev" / "claims-fraud" / "4" / "metadata.json"
+    meta = json.loads(meta_path.read_text())
+    meta["approval_status"] = "Approved"
+    meta_path.write_text(json.dumps(meta))
+    results = []
+    for _ in range(3):
+        proc = subprocess.run(
+            [sys.executable, "-m", "governance.cli", "sync", "--workspace", str(demo_copy.root), "--json"],
+            capture_output=True, text=True, timeout=120,
+        )
+        assert proc.returncode == 0, proc.stderr
+        results.append(json.loads(proc.stdout))
+    reads = int(portal.stdout.readline())
+    portal.wait(30)
+    assert reads > 10  # the portal kept working during the syncs
+    assert all(r["ok"] for r in results)
+    cat = Catalog(demo_copy.catalog_path)
+    assert cat.version("lab-dev:claims-fraud:4").approval_status == "Approved"
+    runs = cat.sync_runs(limit=100)
+    assert (runs["status"] == "failed").sum() == 0
+    assert len(runs) == 3 + 3 * 3  # the demo build's sync plus three more, all recorded

@@ -1,0 +1,107 @@
+"""countersign.toml: one clear message naming the file, the key and the problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import connectors
+from governance.config import KNOWN_CONNECTORS, Workspace, load_settings, resolve_workspace
+from governance.errors import ConfigError
+
+GOOD = """
+[environments]
+order = ["dev", "staging", "prod"]
+
+[[accounts]]
+name = "lab"
+environment = "dev"
+connector = "folder"
+path = "registry/lab"
+
+[[accounts]]
+name = "ml-prod"
+environment = "prod"
+connector = "sagemaker"
+region = "eu-west-1"
+role_arn = "arn:aws:iam::333333333333:role/CountersignReader"
+
+[roles]
+"risk.officer@bank.example" = ["risk_officer"]
+"group:validators" = ["risk_officer", "auditor"]
+
+[policy.tiers.high]
+approvals_required = 2
+max_drift_share = 0.3
+min_disparate_impact = 0.8
+min_metrics = { auc = 0.75 }
+
+[policy.tiers.medium]
+"""
+
+
+def write(tmp_path: Path, text: str) -> Workspace:
+    ws = Workspace(tmp_path)
+    ws.config_path.write_text(text, encoding="utf-8")
+    return ws
+
+
+def test_good_config_parses_into_settings(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, GOOD))
+    assert [a.name for a in settings.accounts] == ["lab", "ml-prod"]
+    assert settings.tier("high").approvals_required == 2
+    assert settings.tier("high").min_metrics == {"auc": 0.75}
+    assert settings.tier("unknown").approvals_required == 1  # falls back to the default tier
+    assert settings.roles_for("Risk.Officer@bank.example") == {"risk_officer"}
+    assert settings.roles_for("someone@bank.example", ("validators",)) == {"risk_officer", "auditor"}
+    assert settings.roles_for("nobody@bank.example") == frozenset()
+
+
+BAD = [
+    ("syntax", 'accounts = [\n', "TOML syntax error"),
+    ("unknown connector", '[[accounts]]\nname="a"\nenvironment="dev"\nconnector="mlflowx"\n',
+     "accounts[0]: unknown connector 'mlflowx' (known: folder, sagemaker)"),
+    ("duplicate account",
+     '[[accounts]]\nname="a"\nenvironment="dev"\nconnector="folder"\npath="x"\n'
+     '[[accounts]]\nname="a"\nenvironment="prod"\nconnector="folder"\npath="y"\n',
+     "accounts[1].name: duplicate account name 'a'"),
+    ("environment not in order", '[[accounts]]\nname="a"\nenvironment="qa"\nconnector="folder"\npath="x"\n',
+     "accounts[0].environment: 'qa' is not in [environments].order ['dev', 'staging', 'prod']"),
+    ("missing required key", '[[accounts]]\nname="a"\nconnector="folder"\npath="x"\n',
+     "accounts[0].environment: required key is missing"),
+    ("folder without path", '[[accounts]]\nname="a"\nenvironment="dev"\nconnector="folder"\n',
+     "accounts[0]: a folder account needs 'path'"),
+    ("typo key", '[[accounts]]\nname="a"\nenvironment="dev"\nconnector="folder"\npath="x"\nregoin="eu"\n',
+     "accounts[0].regoin: unknown key (check the spelling)"),
+    ("unknown role", '[roles]\n"a@b.c" = ["approver"]\n', "roles.a@b.c: unknown role 'approver'"),
+    ("wrong type", '[policy.tiers.medium]\napprovals_required = "two"\n',
+     "policy.tiers.medium.approvals_required: Input should be a valid integer"),
+    ("repeated environments", '[environments]\norder = ["dev", "dev"]\n', "environments.order: environments repeat"),
+]
+
+
+@pytest.mark.parametrize(("case", "text", "message"), BAD, ids=[b[0] for b in BAD])
+def test_bad_config_names_file_key_and_problem(tmp_path: Path, case: str, text: str, message: str) -> None:
+    ws = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_settings(ws)
+    text_of = str(err.value)
+    assert text_of.startswith(str(ws.config_path)), text_of
+    assert message in text_of
+    assert "\n" not in text_of.strip() or case == "syntax"
+
+
+def test_missing_config_says_how_to_start(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="countersign demo --workspace"):
+        load_settings(Workspace(tmp_path))
+
+
+def test_workspace_resolution_order(tmp_path: Path) -> None:
+    assert resolve_workspace(tmp_path / "a", {"COUNTERSIGN_WORKSPACE": str(tmp_path / "b")}).root == tmp_path / "a"
+    assert resolve_workspace(None, {"COUNTERSIGN_WORKSPACE": str(tmp_path / "b")}).root == tmp_path / "b"
+    assert resolve_workspace(None, {}).root == Path("workspace").resolve()
+
+
+def test_known_connectors_match_the_registry() -> None:
+    assert set(KNOWN_CONNECTORS) == set(connectors.REGISTRY)
