@@ -26,6 +26,7 @@ from reportlab.lib.enums import TA_CENTER
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import cm
+from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen import canvas as rl_canvas
 from reportlab.platypus import (
     BaseDocTemplate,
@@ -147,17 +148,19 @@ def table(
     header: Sequence[str], rows: Iterable[Sequence[Any]], widths: Sequence[float] | None = None, *, mono: Sequence[int] = ()
 ) -> Table:
     """A wrapped table with a repeated header row; ``mono`` columns print in Courier (hashes, ids)."""
-    body = [[Paragraph(clean(h), STYLES["cellhead"]) for h in header]]
-    for row in rows:
-        body.append(
-            [Paragraph(clean(fmt(v)), STYLES["mono"] if i in mono else STYLES["cell"]) for i, v in enumerate(row)]
-        )
     if widths is None:
         widths = [BODY_W / len(header)] * len(header)
+    body: list[list[Any]] = [[_cell(h, STYLES["cellhead"], widths[i]) for i, h in enumerate(header)]]
+    for row in rows:
+        body.append([_cell(fmt(v), STYLES["mono"] if i in mono else STYLES["cell"], widths[i]) for i, v in enumerate(row)])
     t = Table(body, colWidths=list(widths), repeatRows=1, hAlign="LEFT")
     t.setStyle(
         TableStyle(
             [
+                ("FONT", (0, 1), (-1, -1), STYLES["cell"].fontName, STYLES["cell"].fontSize, STYLES["cell"].leading),
+                ("FONT", (0, 0), (-1, 0), STYLES["cellhead"].fontName, STYLES["cellhead"].fontSize,
+                 STYLES["cellhead"].leading),
+                *[("FONT", (i, 1), (i, -1), "Courier", STYLES["mono"].fontSize, STYLES["mono"].leading) for i in mono],
                 ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8ecf2")),
                 ("GRID", (0, 0), (-1, -1), 0.3, colors.HexColor("#9aa3ad")),
                 ("VALIGN", (0, 0), (-1, -1), "TOP"),
@@ -167,6 +170,14 @@ def table(
         )
     )
     return t
+
+
+def _cell(text: str, style: ParagraphStyle, width: float) -> Any:
+    # A plain string is laid out far faster than a Paragraph; only text that must wrap becomes one.
+    plain = clean(text)
+    if "\n" not in text and stringWidth(text, style.fontName, style.fontSize) <= width - 8 and plain == text:
+        return text
+    return Paragraph(plain, style)
 
 
 def kv_table(pairs: Iterable[tuple[str, Any]], *, mono: bool = False) -> Table:
@@ -182,8 +193,10 @@ def records_table(
     others = sorted({k for r in records for k, v in r.items() if _scalar(v)} - set(keys))
     keys = (keys + others)[:limit_cols]
     rows = [[r.get(k) for k in keys] for r in records[:limit_rows]]
-    out = table(keys, rows)
-    return out
+    if len(records) > limit_rows:
+        rows.append([f"(+{len(records) - limit_rows} more rows: see the evidence JSON in the audit pack)"]
+                    + [None] * (len(keys) - 1))
+    return table(keys, rows)
 
 
 def chart_image(r: Renderer, spec: dict[str, Any], width: float = BODY_W * 0.9) -> Image:
@@ -244,17 +257,20 @@ def drift_records(item: EvidenceItem) -> list[dict[str, Any]]:
 
 
 def bias_attributes(item: EvidenceItem) -> list[tuple[str, list[dict[str, Any]], dict[str, Any], dict[str, Any]]]:
-    """(attribute, per-group rows, attribute-level scalar metrics, Clarify metrics) of a bias evidence result."""
+    """(attribute, per-group rows, attribute-level scalar metrics, Clarify metrics) of a bias evidence result.
+
+    Single attributes come first, then intersections (``gender x age_band``) when the result has them.
+    """
     res = item.result
     out = []
-    attrs = res.get("attributes")
-    if attrs is not None:
-        for a in _records_from(attrs, "attribute"):
-            name = str(_first(a, "attribute", "name") or "?")
-            groups = _records_from(_first(a, "groups", "by_group", "per_group") or [], "group")
-            clarify = _first(a, "clarify", "clarify_metrics") or {}
-            scalars = {k: v for k, v in a.items() if _scalar(v) and k not in ("attribute", "name")}
-            out.append((name, groups, scalars, clarify if isinstance(clarify, dict) else {}))
+    if res.get("attributes") is not None:
+        for key in ("attributes", "intersections"):
+            for a in _records_from(res.get(key) or [], "attribute"):
+                name = str(_first(a, "attribute", "name") or "?")
+                groups = _records_from(_first(a, "groups", "by_group", "per_group") or [], "group")
+                clarify = _first(a, "clarify", "clarify_metrics") or {}
+                scalars = {k: v for k, v in a.items() if _scalar(v) and k not in ("attribute", "name")}
+                out.append((name, groups, scalars, clarify if isinstance(clarify, dict) else {}))
         return out
     groups = res.get("groups")
     if isinstance(groups, list):
@@ -264,6 +280,19 @@ def bias_attributes(item: EvidenceItem) -> list[tuple[str, list[dict[str, Any]],
         for name in sorted(by):
             out.append((name, by[name], {}, {}))
     return out
+
+
+def clarify_table(clarify: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    """Clarify metrics as (header, rows): one row per metric, one column per facet (group)."""
+    if clarify and all(isinstance(v, dict) for v in clarify.values()):
+        outer = sorted(clarify)
+        inner = sorted({k for v in clarify.values() for k in v})
+        # Clarify metric names are upper-case abbreviations (CI, DPL, DI ...): put them on the rows.
+        if all(k.isupper() for k in outer) and not all(k.isupper() for k in inner):
+            outer, inner = inner, outer
+            return ["Metric", *outer], [[m, *(clarify[m].get(f) for f in outer)] for m in inner]
+        return ["Metric", *outer], [[m, *(clarify[f].get(m) for f in outer)] for m in inner]
+    return ["Metric", "Value"], [[k, clarify[k]] for k in sorted(clarify)]
 
 
 def importance_records(item: EvidenceItem) -> list[dict[str, Any]]:
@@ -532,19 +561,19 @@ def b_clarify(f: ReportFacts, r: Renderer) -> list[Flowable]:
     item = f.evidence.get("bias")
     if item is None:
         raise Missing(f"SageMaker Clarify metrics: {f.evidence_notes.get('bias', 'no bias evidence')}")
-    out: list[Flowable] = []
+    out: list[Flowable] = [para(
+        "Per facet (group) against the rest: pre-training CI, DPL, KL, JS, LP, TVD, KS; post-training DPPL, DI, "
+        "DCA, DCR, RD, SD, DAR, DRR, AD, TE, as defined by SageMaker Clarify.", "small")]
     for name, _groups, _scalars, clarify in bias_attributes(item):
         if not clarify:
             continue
-        recs = []
-        for metric in sorted(clarify):
-            v = clarify[metric]
-            if isinstance(v, dict):
-                recs += [{"metric": metric, "facet": k, "value": v[k]} for k in sorted(v) if _scalar(v[k])]
-            else:
-                recs.append({"metric": metric, "facet": "-", "value": v})
-        out += [para(f"Attribute {name}", "h2"), records_table(recs, ("metric", "facet", "value"))]
-    if not out:
+        header, rows = clarify_table(clarify)
+        out.append(para(f"Attribute {name}", "h2"))
+        # Many facets (intersections) do not fit one table width: print them eight at a time.
+        for start in range(1, len(header), 8):
+            cols = [0, *range(start, min(start + 8, len(header)))]
+            out.append(table([header[c] for c in cols], [[r[c] for c in cols] for r in rows]))
+    if len(out) == 1:
         raise Missing(f"Clarify metrics (CI, DPL, DI, ...) in bias evidence {item.evidence_id}")
     return [*out, ev_caption(item)]
 
@@ -925,6 +954,7 @@ def build_pdf(facts: ReportFacts, template: Template) -> BuiltReport:
     import hashlib
 
     rl_config.invariant = 1  # fixed creation date and document id: equal input, equal bytes
+    rl_config.useA85 = 0  # binary streams: ASCII85 only grows the file and costs a third of the build time
     f = facts
     v = f.version
     r = Renderer(f)
