@@ -203,7 +203,7 @@ def test_file_errors(tmp_path):
     header_only = tmp_path / "header.csv"
     header_only.write_text("a\n")
     latin = tmp_path / "latin.csv"
-    latin.write_bytes("name,v\n" .encode() + "Müller,1\nJosé,2\n".encode("latin-1"))
+    latin.write_bytes(b"name,v\n" + "Müller,1\nJosé,2\n".encode("latin-1"))
     big = tmp_path / "huge.parquet"
     with open(big, "wb") as f:  # a 5 GB sparse file: the reader must refuse it from its footer, not read it all
         f.truncate(5 * 1024**3)
@@ -215,8 +215,9 @@ def test_file_errors(tmp_path):
         drift_files(latin, good)
     with pytest.raises(InputError, match="no such file"):
         drift_files(tmp_path / "nope.csv", good)
+    (tmp_path / "x.xlsx").write_text("x")
     with pytest.raises(InputError, match="unsupported file type"):
-        drift_files(tmp_path / "x.xlsx", good) if (tmp_path / "x.xlsx").write_text("x") else None
+        drift_files(tmp_path / "x.xlsx", good)
     with pytest.raises(InputError, match="not a valid Parquet"):
         drift_files(big, good)
 

@@ -1,0 +1,261 @@
+"""Which features drive a model: SHAP values, globally, per protected group and for one row.
+
+The explainer follows the model: shap's ``TreeExplainer`` for tree ensembles (scikit-learn, XGBoost, LightGBM),
+``LinearExplainer`` for linear models, and a ``PermutationExplainer`` on a bounded sample with a bounded background
+for anything else. Additivity (contributions + base value = the model's output in the explainer's space) is checked
+on every explained row against the model's own output, computed independently. Work runs with one native thread
+(``threadpool_limits(1)``) because HistGradientBoosting's predictions jitter with OpenMP threads, and in chunks so a
+time budget can stop it early with a progress callback.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from connectors.base import ProgressFn, no_progress
+from governance.analytics.artifacts import LoadedModel, XGBoostModel
+from governance.errors import InputError
+
+_TREE_TYPES = (
+    "GradientBoostingClassifier", "GradientBoostingRegressor", "RandomForestClassifier", "RandomForestRegressor",
+    "ExtraTreesClassifier", "ExtraTreesRegressor", "DecisionTreeClassifier", "DecisionTreeRegressor",
+    "HistGradientBoostingClassifier", "HistGradientBoostingRegressor", "IsolationForest",
+)
+_LINEAR_TYPES = ("LogisticRegression", "LinearRegression", "Ridge", "Lasso", "ElasticNet", "SGDClassifier",
+                 "SGDRegressor", "LinearSVC", "RidgeClassifier")
+
+
+@dataclass(frozen=True)
+class ExplainConfig:
+    """How much to explain. Every field is part of the evidence's configuration hash.
+
+    Args:
+        max_rows: rows of the data explained (a deterministic sample when there are more).
+        background_rows: background rows for the linear and permutation explainers.
+        permutation_max_rows: row cap when the permutation fallback is used (it is ~100× slower).
+        budget_seconds: stop explaining further chunks after this long (the rows done so far are kept).
+        local_row: index (in the explained sample) of the row whose local explanation is kept.
+        seed: sampling seed.
+    """
+
+    max_rows: int = 2000
+    background_rows: int = 100
+    permutation_max_rows: int = 200
+    budget_seconds: float = 20.0
+    local_row: int = 0
+    seed: int = 42
+
+
+@dataclass(frozen=True)
+class ExplainResult:
+    """SHAP importances of one model on one data sample."""
+
+    explainer: str
+    output: str  # log-odds | probability | value
+    features: tuple[str, ...]
+    n_rows: int
+    background_rows: int
+    importance: tuple[tuple[str, float], ...]
+    group_importance: dict[str, dict[str, dict[str, float]]]
+    local: dict[str, Any]
+    additivity_max_error: float
+    seconds: float
+    stopped_early: bool = False
+    rows_per_second: float = 0.0
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    def summary(self, top: int = 10) -> dict[str, Any]:
+        """The small dict stored as the evidence summary."""
+        return {
+            "top_features": [[name, value] for name, value in self.importance[:top]],
+            "additivity_max_error": self.additivity_max_error,
+            "explainer": self.explainer,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything, JSON-ready."""
+        d = asdict(self)
+        d["importance"] = [list(x) for x in self.importance]
+        return d
+
+
+def result_from_dict(d: Mapping[str, Any]) -> ExplainResult:
+    """Rebuild an :class:`ExplainResult` from :meth:`ExplainResult.to_dict` output (stored evidence)."""
+    return ExplainResult(**{
+        **d, "features": tuple(d["features"]), "importance": tuple((n, v) for n, v in d["importance"]),
+        "warnings": tuple(d.get("warnings", ())),
+    })
+
+
+def _estimator(model: Any) -> Any:
+    return model.steps[-1][1] if hasattr(model, "steps") else model
+
+
+def _choose(loaded: LoadedModel) -> str:
+    model = loaded.model
+    if isinstance(model, XGBoostModel) or loaded.format == "lightgbm":
+        return "tree"
+    name = type(model).__name__
+    if name in _TREE_TYPES:
+        return "tree"
+    if name in _LINEAR_TYPES:
+        return "linear"
+    return "permutation"
+
+
+def _model_output(loaded: LoadedModel, how: str) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
+    """The model's own output in the space the explainer explains, and that space's name."""
+    m = loaded.model
+    classifier = loaded.kind == "classifier"
+    if isinstance(m, XGBoostModel):
+        import xgboost as xgb
+
+        return (lambda X: m.booster.predict(xgb.DMatrix(X), output_margin=True)), \
+            ("log-odds" if classifier else "value")
+    if loaded.format == "lightgbm":
+        return (lambda X: m.predict(X, raw_score=True)), ("log-odds" if classifier else "value")
+    if not classifier:
+        return m.predict, "value"
+    if how in ("tree", "linear") and hasattr(m, "decision_function") and type(m).__name__ not in (
+            "RandomForestClassifier", "ExtraTreesClassifier", "DecisionTreeClassifier"):
+        return (lambda X: np.asarray(m.decision_function(X)).reshape(len(X), -1)[:, -1]), "log-odds"
+    return (lambda X: m.predict_proba(X)[:, 1]), "probability"
+
+
+def _positive_class(values: Any, base: Any) -> tuple[np.ndarray, np.ndarray]:
+    v = np.asarray(values)
+    b = np.asarray(base, dtype=float)
+    if v.ndim == 3:  # (rows, features, classes): explain the positive class
+        v = v[:, :, -1]
+        b = b[..., -1] if b.ndim >= 1 and b.shape[-1] > 1 else b
+    return v, np.broadcast_to(b.reshape(-1) if b.ndim else b, (v.shape[0],)).astype(float)
+
+
+def explain_model(
+    loaded: LoadedModel,
+    data: pd.DataFrame,
+    features: Sequence[str],
+    *,
+    groups: pd.DataFrame | None = None,
+    config: ExplainConfig = ExplainConfig(),
+    progress: ProgressFn = no_progress,
+) -> ExplainResult:
+    """SHAP values of ``loaded`` on ``data[features]``.
+
+    Args:
+        loaded: a model from :func:`governance.analytics.artifacts.load_model`.
+        data: rows to explain (already sampled to at most ``config.max_rows``; more are sampled here).
+        features: the model's input columns, in the model's order.
+        groups: protected attribute columns aligned with ``data`` (need not be model inputs).
+        config: sample sizes, time budget and the local row.
+        progress: called with a message and a fraction in [0, 1].
+
+    Returns:
+        An :class:`ExplainResult` with global, per-group and local explanations and the additivity error.
+
+    Raises:
+        InputError: a feature is missing or not numeric, or there are no rows.
+    """
+    import shap
+    from threadpoolctl import threadpool_limits
+
+    started = time.perf_counter()
+    missing = [f for f in features if f not in data.columns]
+    if missing:
+        raise InputError(f"the data lacks model feature(s) {', '.join(missing)}")
+    if data.empty:
+        raise InputError("no rows to explain")
+    try:
+        X_all = data[list(features)].to_numpy(dtype=float)
+    except (TypeError, ValueError):
+        bad = [f for f in features if not pd.api.types.is_numeric_dtype(data[f])]
+        raise InputError(f"model feature(s) {', '.join(bad)} are not numeric; encode them as the model expects") from None
+    how = _choose(loaded)
+    cap = min(config.max_rows, config.permutation_max_rows) if how == "permutation" else config.max_rows
+    rng = np.random.default_rng(config.seed)
+    idx = np.sort(rng.choice(len(X_all), size=cap, replace=False)) if len(X_all) > cap else np.arange(len(X_all))
+    X = X_all[idx]
+    bg_idx = rng.choice(len(X_all), size=min(config.background_rows, len(X_all)), replace=False)
+    background = X_all[np.sort(bg_idx)]
+    f_out, space = _model_output(loaded, how)
+    warnings: list[str] = []
+
+    with threadpool_limits(limits=1):
+        progress(f"building the {how} explainer", 0.05)
+        model = loaded.model
+        if how == "tree":
+            target = model.booster if isinstance(model, XGBoostModel) else model
+            explainer = shap.TreeExplainer(target)
+            name = "TreeExplainer"
+        elif how == "linear":
+            explainer = shap.LinearExplainer(model, shap.maskers.Independent(background, max_samples=len(background)))
+            name = "LinearExplainer"
+        else:
+            explainer = shap.PermutationExplainer(f_out, shap.maskers.Independent(background,
+                                                                                  max_samples=len(background)))
+            name = "PermutationExplainer"
+        chunk = 20 if how == "permutation" else 500
+        values: list[np.ndarray] = []
+        bases: list[np.ndarray] = []
+        done = 0
+        stopped = False
+        while done < len(X):
+            part = X[done:done + chunk]
+            if how == "tree":
+                raw = explainer.shap_values(part, check_additivity=False)
+                base = explainer.expected_value
+            else:
+                exp = explainer(part) if how == "linear" else explainer(part, max_evals=2 * X.shape[1] + 1, silent=True)
+                raw, base = exp.values, exp.base_values
+            v, b = _positive_class(raw, base)
+            values.append(v)
+            bases.append(b)
+            done += len(part)
+            progress(f"explained {done} of {len(X)} rows", 0.05 + 0.85 * done / len(X))
+            if done < len(X) and time.perf_counter() - started > config.budget_seconds:
+                stopped = True
+                warnings.append(f"time budget of {config.budget_seconds:g} s reached after {done} of {len(X)} rows")
+                break
+        shap_values = np.vstack(values)
+        base_values = np.concatenate(bases)
+        X = X[:done]
+        explained_idx = idx[:done]
+        progress("checking additivity", 0.92)
+        output = np.asarray(f_out(X), dtype=float).reshape(-1)
+    additivity = float(np.max(np.abs(shap_values.sum(axis=1) + base_values - output)))
+
+    names = tuple(features)
+    mean_abs = np.abs(shap_values).mean(axis=0)
+    order = np.argsort(-mean_abs, kind="stable")
+    importance = tuple((names[i], float(mean_abs[i])) for i in order)
+    group_importance: dict[str, dict[str, dict[str, float]]] = {}
+    if groups is not None:
+        g = groups.iloc[explained_idx].reset_index(drop=True)
+        for attr in g.columns:
+            keys = g[attr].astype("string").fillna("(missing)").to_numpy()
+            group_importance[attr] = {
+                str(k): {names[i]: float(np.abs(shap_values[keys == k, i]).mean()) for i in order}
+                for k in sorted(set(keys))
+            }
+    r = min(max(config.local_row, 0), len(X) - 1)
+    local = {
+        "row": int(explained_idx[r]),
+        "values": {n: float(X[r, i]) for i, n in enumerate(names)},
+        "contributions": {n: float(shap_values[r, i]) for i, n in enumerate(names)},
+        "base_value": float(base_values[r]),
+        "output": float(output[r]),
+    }
+    seconds = time.perf_counter() - started
+    progress("done", 1.0)
+    return ExplainResult(
+        explainer=name, output=space, features=names, n_rows=int(done), background_rows=len(background),
+        importance=importance, group_importance=group_importance, local=local, additivity_max_error=additivity,
+        seconds=seconds, stopped_early=stopped, rows_per_second=done / seconds if seconds else 0.0,
+        warnings=tuple(warnings),
+    )
