@@ -464,8 +464,14 @@ class Catalog:
             con.execute(f"DELETE FROM {table} WHERE {key} IN (SELECT unnest(?))", [stale])
         fresh = added + changed
         if fresh:
-            width = len(fresh[0])
-            con.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * width)})", [list(r) for r in fresh])
+            # one columnar insert: executemany costs ~2 ms a row, this ~2 ms for thousands
+            columns = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
+            frame = pd.DataFrame.from_records(fresh, columns=columns)
+            con.register("_fresh_rows", frame)
+            try:
+                con.execute(f"INSERT INTO {table} SELECT * FROM _fresh_rows")
+            finally:
+                con.unregister("_fresh_rows")
         return {"added": len(added), "updated": len(changed), "unchanged": unchanged, "deleted": len(gone)}
 
     @staticmethod
