@@ -81,14 +81,14 @@ class ExplainResult:
     def to_dict(self) -> dict[str, Any]:
         """Everything, JSON-ready."""
         d = asdict(self)
-        d["importance"] = [list(x) for x in self.importance]
+        d["importance"] = [{"feature": n, "mean_abs_shap": v} for n, v in self.importance]
         return d
 
 
 def result_from_dict(d: Mapping[str, Any]) -> ExplainResult:
     """Rebuild an :class:`ExplainResult` from :meth:`ExplainResult.to_dict` output (stored evidence)."""
     return ExplainResult(**{
-        **d, "features": tuple(d["features"]), "importance": tuple((n, v) for n, v in d["importance"]),
+        **d, "features": tuple(d["features"]), "importance": tuple((x["feature"], x["mean_abs_shap"]) for x in d["importance"]),
         "warnings": tuple(d.get("warnings", ())),
     })
 

@@ -1,0 +1,463 @@
+"""Evidence rows: each analytics result stored once, keyed by the sha256 of its inputs and of its configuration.
+
+This module owns the SQL of the ``evidence`` table. Rows are only ever inserted (``INSERT OR IGNORE`` on a key
+derived from kind, version, input hash and configuration hash), so recomputing never overwrites what is stored,
+and the same inputs with the same configuration return the stored row instantly. :func:`review_version` is the one
+call the Review page, the CLI and the reports make: it loads what exists and computes (with the
+``compute_evidence`` permission) only what is missing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+import platform
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from connectors.base import ProgressFn, canonical_json, no_progress
+from governance.analytics import bias as bias_mod
+from governance.analytics import drift as drift_mod
+from governance.analytics import explain as explain_mod
+from governance.catalog import Catalog, Version, utcnow
+from governance.config import ModelConfig, Settings, Workspace
+from governance.errors import AccessDenied, CountersignError, InputError, NotFound
+from governance.identity import Identity, require
+from governance.sources import version_file
+
+KINDS = ("drift", "bias", "explain")
+# Bump when a change to the engines changes their numbers: stored evidence then no longer matches the key.
+ENGINE_VERSION = "1"
+_SOFTWARE = ("countersign", "duckdb", "numpy", "scipy", "pandas", "scikit-learn", "shap", "skops", "xgboost")
+_OUTPUT_COLUMNS = ("prediction", "score")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One stored analytics result."""
+
+    evidence_id: str
+    kind: str
+    version_id: str | None
+    input_hash: str
+    config_hash: str
+    result: dict[str, Any]
+    summary: dict[str, Any]
+    software: dict[str, Any]
+    computed_at: dt.datetime
+    computed_by: str
+    inputs: dict[str, Any] = field(default_factory=dict)
+
+
+_HASHES: dict[tuple[str, int, int], str] = {}
+_HASHES_LOCK = threading.Lock()
+
+
+def sha256_file(path: Path) -> str:
+    """sha256 of a file's bytes (remembered per path, size and modification time within the process)."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    with _HASHES_LOCK:
+        if key in _HASHES:
+            return _HASHES[key]
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    digest = h.hexdigest()
+    with _HASHES_LOCK:
+        _HASHES[key] = digest
+    return digest
+
+
+def sha256_json(obj: Any) -> str:
+    """sha256 of the canonical JSON of ``obj``."""
+    return hashlib.sha256(canonical_json(obj).encode()).hexdigest()
+
+
+def software_versions() -> dict[str, str]:
+    """Versions of Python and of the packages that compute evidence."""
+    out = {"python": platform.python_version(), "engine": ENGINE_VERSION}
+    for name in _SOFTWARE:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def _clean(obj: Any) -> Any:
+    """JSON-safe copy: non-finite floats become None, tuples lists, numpy scalars Python numbers."""
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_clean(v) for v in obj]
+    if hasattr(obj, "item") and not isinstance(obj, str | bytes):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def _evidence_id(kind: str, version_id: str | None, input_hash: str, config_hash: str) -> str:
+    return "ev-" + sha256_json([kind, version_id, input_hash, config_hash])[:24]
+
+
+_COLS = "evidence_id, kind, version_id, input_hash, config_hash, result, summary, software, inputs, computed_at, computed_by"
+
+
+def _row(r: Sequence[Any]) -> Evidence:
+    def j(v: Any) -> Any:
+        return json.loads(v) if isinstance(v, str) else (v or {})
+
+    return Evidence(
+        evidence_id=r[0], kind=r[1], version_id=r[2], input_hash=r[3], config_hash=r[4], result=j(r[5]),
+        summary=j(r[6]), software=j(r[7]), inputs=j(r[8]), computed_at=r[9], computed_by=r[10],
+    )
+
+
+def store_evidence(
+    catalog: Catalog, *, kind: str, version_id: str | None, input_hash: str, config_hash: str,
+    result: Mapping[str, Any], summary: Mapping[str, Any], inputs: Mapping[str, Any], actor: Identity,
+) -> Evidence:
+    """Insert one evidence row (the stored row wins when the same key already exists) and return what is stored."""
+    require(actor, "compute_evidence")
+    eid = _evidence_id(kind, version_id, input_hash, config_hash)
+    with catalog.transaction() as con:
+        con.execute(
+            f"INSERT OR IGNORE INTO evidence ({_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [eid, kind, version_id, input_hash, config_hash, canonical_json(_clean(dict(result))),
+             canonical_json(_clean(dict(summary))), canonical_json(software_versions()),
+             canonical_json(_clean(dict(inputs))), utcnow(), actor.email],
+        ).fetchall()
+    found = evidence_by_id(catalog, eid)
+    assert found is not None
+    return found
+
+
+def evidence_by_id(catalog: Catalog, evidence_id: str) -> Evidence | None:
+    """The evidence row ``evidence_id``, or None."""
+    with catalog.connect() as con:
+        rows = con.execute(f"SELECT {_COLS} FROM evidence WHERE evidence_id = ?", [evidence_id]).fetchall()
+    return _row(rows[0]) if rows else None
+
+
+def find_evidence(catalog: Catalog, kind: str, version_id: str | None, input_hash: str, config_hash: str) -> Evidence | None:
+    """The stored evidence for exactly these inputs and configuration, or None."""
+    return evidence_by_id(catalog, _evidence_id(kind, version_id, input_hash, config_hash))
+
+
+def latest_evidence(catalog: Catalog, version_id: str, kind: str) -> Evidence | None:
+    """The newest evidence of ``kind`` for ``version_id``, or None."""
+    with catalog.connect() as con:
+        rows = con.execute(
+            f"SELECT {_COLS} FROM evidence WHERE version_id = ? AND kind = ? "
+            "ORDER BY computed_at DESC, evidence_id DESC LIMIT 1",
+            [version_id, kind],
+        ).fetchall()
+    return _row(rows[0]) if rows else None
+
+
+def list_evidence(catalog: Catalog, version_id: str | None = None) -> list[Evidence]:
+    """Every evidence row (of one version), newest first."""
+    where, params = ("WHERE version_id = ?", [version_id]) if version_id else ("", [])
+    with catalog.connect() as con:
+        rows = con.execute(f"SELECT {_COLS} FROM evidence {where} ORDER BY computed_at DESC, evidence_id DESC",
+                           params).fetchall()
+    return [_row(r) for r in rows]
+
+
+# -- review of one version ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """The outcome of one kind of evidence in a review."""
+
+    kind: str
+    status: str  # cached | computed | missing | not_applicable | denied | error
+    evidence: Evidence | None = None
+    message: str | None = None
+    error: CountersignError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.evidence is not None
+
+
+@dataclass(frozen=True)
+class ReviewResult:
+    """Evidence of one version: what was loaded, computed, or could not be."""
+
+    version_id: str
+    items: dict[str, ReviewItem]
+
+    def item(self, kind: str) -> ReviewItem:
+        """The outcome of ``kind`` (``missing`` when it was not asked for)."""
+        return self.items.get(kind, ReviewItem(kind, "missing", message=f"{kind} was not requested"))
+
+    @property
+    def drift(self) -> drift_mod.DriftResult | None:
+        ev = self.item("drift").evidence
+        return drift_mod.result_from_dict(ev.result) if ev else None
+
+    @property
+    def bias(self) -> bias_mod.BiasResult | None:
+        ev = self.item("bias").evidence
+        return bias_mod.result_from_dict(ev.result) if ev else None
+
+    @property
+    def explain(self) -> explain_mod.ExplainResult | None:
+        ev = self.item("explain").evidence
+        return explain_mod.result_from_dict(ev.result) if ev else None
+
+
+def _model_config(settings: Settings, version: Version) -> ModelConfig:
+    return settings.models.get(version.model) or ModelConfig()
+
+
+def _label(settings: Settings, version: Version) -> str:
+    return _model_config(settings, version).label or version.metadata.get("label") or "label"
+
+
+def drift_plan(settings: Settings, version: Version) -> drift_mod.DriftConfig:
+    """The drift configuration used for ``version``: model outputs and the label are not features."""
+    return drift_mod.DriftConfig(exclude=(_label(settings, version), *_OUTPUT_COLUMNS))
+
+
+def bias_plan(settings: Settings, version: Version, columns: Sequence[str]) -> bias_mod.BiasConfig:
+    """The bias configuration of ``version`` from ``[models.NAME]`` and the validation file's columns."""
+    cfg = _model_config(settings, version)
+    if not cfg.protected_attributes:
+        raise _NotApplicable(f"no protected attributes are configured for model {version.model!r} "
+                             f"([models.{version.model}] protected_attributes in countersign.toml)")
+    if version.metadata.get("task") == "regression":
+        raise _NotApplicable(f"{version.model} is a regression model; outcome fairness metrics need a classifier")
+    pred = "prediction" if "prediction" in columns else None
+    score = None if pred else ("score" if "score" in columns else None)
+    if pred is None and score is None:
+        raise InputError(f"the validation data of {version.version_id} has neither a 'prediction' nor a 'score' column")
+    return bias_mod.BiasConfig(label=_label(settings, version), protected=tuple(cfg.protected_attributes),
+                               prediction=pred, score=score, positive_label=cfg.positive_label)
+
+
+class _NotApplicable(Exception):
+    pass
+
+
+def _file_input(workspace: Workspace, settings: Settings, version: Version, key: str) -> tuple[Path, dict[str, Any]]:
+    path = version_file(workspace, settings, version, key)
+    uri = version.artifact_uri if key == "artifact" else version.data_uris.get(key)
+    return path, {"uri": uri, "sha256": sha256_file(path), "bytes": path.stat().st_size, "path": str(path)}
+
+
+def review_version(
+    workspace: Workspace,
+    settings: Settings,
+    catalog: Catalog,
+    version_id: str,
+    *,
+    actor: Identity,
+    kinds: Sequence[str] = KINDS,
+    progress: ProgressFn = no_progress,
+    current_path: Path | None = None,
+    explain_config: explain_mod.ExplainConfig | None = None,
+) -> ReviewResult:
+    """Load or compute the drift, bias and explainability evidence of one version.
+
+    Args:
+        workspace, settings, catalog: the opened workspace.
+        version_id: ``account:model:version``.
+        actor: who asks; "view" to load, "compute_evidence" when something must be computed.
+        kinds: which evidence kinds (drift: reference vs current; bias: on validation; explain: model on validation).
+        progress: called with a message and a fraction in [0, 1].
+        current_path: a local file used as current data instead of the version's ``current`` URI (an upload).
+        explain_config: sample sizes and time budget of the explainer.
+
+    Returns:
+        A :class:`ReviewResult`; one kind failing (missing data, bad input, no permission) does not stop the others.
+
+    Raises:
+        NotFound: the version does not exist.
+        AccessDenied: the actor may not even view.
+    """
+    require(actor, "view")
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown:
+        raise InputError(f"unknown evidence kind(s) {', '.join(unknown)} (known: {', '.join(KINDS)})")
+    version = catalog.version(version_id)
+    items: dict[str, ReviewItem] = {}
+    for i, kind in enumerate(kinds):
+        lo, hi = i / len(kinds), (i + 1) / len(kinds)
+
+        def sub(message: str, fraction: float, _k: str = kind, _lo: float = lo, _hi: float = hi) -> None:
+            progress(f"{_k}: {message}", _lo + (_hi - _lo) * max(0.0, min(1.0, fraction)))
+
+        try:
+            items[kind] = _review_one(workspace, settings, catalog, version, kind, actor, sub, current_path,
+                                      explain_config or explain_mod.ExplainConfig())
+        except _NotApplicable as exc:
+            items[kind] = ReviewItem(kind, "not_applicable", message=str(exc))
+        except AccessDenied as exc:
+            items[kind] = ReviewItem(kind, "denied", message=f"no stored {kind} evidence, and {exc}", error=exc)
+        except NotFound as exc:
+            items[kind] = ReviewItem(kind, "missing", message=str(exc), error=exc)
+        except CountersignError as exc:
+            items[kind] = ReviewItem(kind, "error", message=str(exc), error=exc)
+    progress("done", 1.0)
+    return ReviewResult(version_id=version_id, items=items)
+
+
+def _review_one(
+    workspace: Workspace, settings: Settings, catalog: Catalog, version: Version, kind: str, actor: Identity,
+    progress: ProgressFn, current_path: Path | None, explain_config: explain_mod.ExplainConfig,
+) -> ReviewItem:
+    from governance.analytics.io import opened
+
+    progress("fetching inputs", 0.02)
+    if kind == "drift":
+        ref, ref_info = _file_input(workspace, settings, version, "reference")
+        if current_path is not None:
+            cur = Path(current_path)
+            if not cur.exists():
+                raise InputError(f"{cur}: no such file")
+            cur_info = {"uri": f"upload:{cur.name}", "sha256": sha256_file(cur), "bytes": cur.stat().st_size,
+                        "path": str(cur)}
+        else:
+            cur, cur_info = _file_input(workspace, settings, version, "current")
+        config = drift_plan(settings, version)
+        inputs = {"reference": ref_info, "current": cur_info}
+        config_doc = {"kind": kind, "engine": ENGINE_VERSION, "config": config.as_dict()}
+    elif kind == "bias":
+        val, val_info = _file_input(workspace, settings, version, "validation")
+        with opened(data=val) as (_, infos):
+            columns = list(infos["data"].columns)
+        config = bias_plan(settings, version, columns)
+        inputs = {"validation": val_info}
+        config_doc = {"kind": kind, "engine": ENGINE_VERSION, "config": _dataclass_doc(config)}
+    else:
+        art, art_info = _file_input(workspace, settings, version, "artifact")
+        val, val_info = _file_input(workspace, settings, version, "validation")
+        inputs = {"artifact": art_info, "validation": val_info}
+        features = [f for f in (version.metadata.get("features") or "").split(",") if f]
+        config = explain_config
+        config_doc = {"kind": kind, "engine": ENGINE_VERSION, "config": _dataclass_doc(config), "features": features,
+                      "groups": list(_model_config(settings, version).protected_attributes)}
+
+    # content only: the same bytes give the same key wherever the files live
+    input_hash = sha256_json({k: v["sha256"] for k, v in inputs.items()})
+    config_hash = sha256_json(config_doc)
+    found = find_evidence(catalog, kind, version.version_id, input_hash, config_hash)
+    if found is not None:
+        progress("loaded stored evidence", 1.0)
+        return ReviewItem(kind, "cached", found, message=f"stored {found.computed_at:%Y-%m-%d %H:%M} UTC by {found.computed_by}")
+    require(actor, "compute_evidence")
+
+    if kind == "drift":
+        res: Any = drift_mod.drift_files(ref, cur, config, progress=progress)
+    elif kind == "bias":
+        res = bias_mod.bias_file(val, config, progress=progress)
+    else:
+        res = _explain_version(art, val, features, list(config_doc["groups"]), config, progress)
+    ev = store_evidence(catalog, kind=kind, version_id=version.version_id, input_hash=input_hash,
+                        config_hash=config_hash, result=res.to_dict(), summary=res.summary(),
+                        inputs={**inputs, "config": config_doc}, actor=actor)
+    return ReviewItem(kind, "computed", ev, message=f"computed in {getattr(res, 'seconds', 0):.1f} s")
+
+
+def _dataclass_doc(obj: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return _clean(asdict(obj))
+
+
+def _explain_version(
+    artifact: Path, validation: Path, features: list[str], groups: list[str],
+    config: explain_mod.ExplainConfig, progress: ProgressFn,
+) -> explain_mod.ExplainResult:
+    from governance.analytics.artifacts import load_model
+    from governance.analytics.io import opened, quote
+
+    loaded = load_model(artifact)
+    with opened(data=validation) as (con, infos):
+        info = infos["data"]
+        if not features:
+            features = list(loaded.feature_names or [])
+        if not features:
+            skip = {"label", *_OUTPUT_COLUMNS, *groups}
+            features = [c for c in info.columns if c not in skip and info.is_numeric(c)]
+        cols = list(dict.fromkeys([*features, *(g for g in groups if g in info.columns)]))
+        missing = [c for c in features if c not in info.columns]
+        if missing:
+            raise InputError(f"the validation data lacks model feature(s) {', '.join(missing)}")
+        # order by a hash of the row number: a deterministic sample that does not depend on thread scheduling
+        limit = max(config.max_rows, config.background_rows) * 2
+        frame = con.execute(
+            f"SELECT {', '.join(quote(c) for c in cols)} FROM (SELECT *, row_number() OVER () AS rn FROM data) "
+            f"ORDER BY hash(rn + {int(config.seed)}) LIMIT {int(limit)}"
+        ).df()
+    present = [g for g in groups if g in frame.columns]
+    return explain_mod.explain_model(loaded, frame, features, groups=frame[present] if present else None,
+                                     config=config, progress=progress)
+
+
+def save_upload(workspace: Workspace, filename: str, data: bytes) -> Path:
+    """Store an uploaded data file in the workspace cache (content-addressed) and return its path."""
+    from governance.analytics.io import file_format
+
+    suffix = "".join(Path(filename).suffixes[-2:]) or ".csv"
+    file_format(Path(f"x{suffix}"))  # refuse unsupported types before writing anything
+    if not data:
+        raise InputError(f"{filename}: the uploaded file is empty")
+    digest = hashlib.sha256(data).hexdigest()
+    folder = workspace.cache_dir / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{digest}{suffix.lower()}"
+    if not path.exists():
+        tmp = path.with_suffix(path.suffix + ".part")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    return path
+
+
+def drift_report_html(workspace: Workspace, evidence: Evidence, *, max_rows: int = 100_000) -> Path:
+    """Evidently's interactive drift report for a drift evidence row (≤ ``max_rows`` per side), cached by evidence id."""
+    if evidence.kind != "drift":
+        raise InputError(f"{evidence.evidence_id} is {evidence.kind} evidence, not drift")
+    out = workspace.cache_dir / "reports" / f"{evidence.evidence_id}-evidently.html"
+    if out.exists():
+        return out
+    paths = []
+    for side in ("reference", "current"):
+        info = evidence.inputs.get(side) or {}
+        path = _locate(workspace, info)
+        if path is None:
+            raise NotFound(f"the {side} file of {evidence.evidence_id} ({info.get('uri')}) is no longer available")
+        paths.append(path)
+    html = drift_mod.evidently_report_html(paths[0], paths[1], drift_mod.result_from_dict(evidence.result),
+                                           max_rows=max_rows)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".part")
+    tmp.write_text(html, encoding="utf-8")
+    tmp.replace(out)
+    return out
+
+
+def _locate(workspace: Workspace, info: Mapping[str, Any]) -> Path | None:
+    """A local file with the recorded sha256: an upload in the cache, or the version's file via its URI."""
+    digest = info.get("sha256")
+    if not digest:
+        return None
+    recorded = Path(str(info.get("path") or ""))
+    if info.get("path") and recorded.is_file() and sha256_file(recorded) == digest:
+        return recorded
+    for candidate in sorted((workspace.cache_dir / "uploads").glob(f"{digest}*")):
+        if not candidate.name.endswith(".part"):
+            return candidate
+    return None
