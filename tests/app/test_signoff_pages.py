@@ -1,0 +1,88 @@
+"""The Requests and Audit pages through AppTest, as the demo personas: decisions, hidden actions, verification."""
+
+from __future__ import annotations
+
+from governance.catalog import Catalog
+from governance.demo_history import open_request_id
+from governance.promotion import get_request
+
+D = "demo.countersign.dev"
+
+
+def texts(at) -> str:
+    parts = [e.value for kind in ("markdown", "title", "subheader", "caption", "error", "warning", "info", "success")
+             for e in getattr(at, kind)]
+    return "\n".join(str(p) for p in parts)
+
+
+def open_requests_page(app_factory, root, persona: str):
+    at = app_factory(root, persona=f"{persona}@{D}").run()
+    at.switch_page("pages/requests.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def keys(at, kind: str) -> set[str]:
+    return {w.key for w in getattr(at, kind)}
+
+
+def test_risk_officer_sees_the_open_request_and_can_decide(demo_workspace, app_factory) -> None:
+    rid = open_request_id(Catalog(demo_workspace.catalog_path))
+    at = open_requests_page(app_factory, demo_workspace.root, "risk.officer")
+    at.selectbox(key="req.id").set_value(rid).run()
+    assert "Policy gates" in texts(at)
+    assert {"req.approve", "req.reject"} <= keys(at, "button")
+    assert "req.cancel" not in keys(at, "button")
+
+
+def test_requester_and_auditor_get_no_approve_button(demo_workspace, app_factory) -> None:
+    rid = open_request_id(Catalog(demo_workspace.catalog_path))
+    eng = open_requests_page(app_factory, demo_workspace.root, "ml.engineer")
+    eng.selectbox(key="req.id").set_value(rid).run()
+    assert "req.approve" not in keys(eng, "button") and "req.cancel" in keys(eng, "button")
+    aud = open_requests_page(app_factory, demo_workspace.root, "auditor")
+    aud.selectbox(key="req.id").set_value(rid).run()
+    assert not ({"req.approve", "req.reject", "req.cancel", "req.execute"} & keys(aud, "button"))
+    assert "You have no action on this request." in texts(aud)
+
+
+def test_reject_needs_a_comment_then_records_it(demo_copy, app_factory) -> None:
+    catalog = Catalog(demo_copy.catalog_path)
+    rid = open_request_id(catalog)
+    at = open_requests_page(app_factory, demo_copy.root, "risk.officer")
+    at.selectbox(key="req.id").set_value(rid).run()
+    at.button(key="req.reject").click().run()
+    assert "comment is required" in texts(at)
+    assert get_request(catalog, rid).status == "pending"
+    at.text_area(key="req.comment").set_value("Drift evidence missing for v3.").run()
+    at.button(key="req.reject").click().run()
+    assert not at.exception
+    assert get_request(catalog, rid).status == "rejected"
+
+
+def test_approve_with_risk_acceptance_executes(demo_copy, app_factory) -> None:
+    catalog = Catalog(demo_copy.catalog_path)
+    rid = open_request_id(catalog)
+    at = open_requests_page(app_factory, demo_copy.root, "risk.officer")
+    at.selectbox(key="req.id").set_value(rid).run()
+    at.text_area(key="req.comment").set_value("Shadow results reviewed.").run()
+    at.checkbox(key="req.accept").check().run()
+    at.text_area(key="req.accept.why").set_value("Evidence jobs run next week; the shadow period showed no drift.").run()
+    at.button(key="req.approve").click().run()
+    assert not at.exception, at.exception
+    r = get_request(catalog, rid)
+    assert r.status == "executed" and r.target_version_id
+
+
+def test_audit_page_verifies_and_checkpoints(demo_copy, app_factory) -> None:
+    at = app_factory(demo_copy.root, persona=f"auditor@{D}").run()
+    at.switch_page("pages/audit.py").run()
+    at.button(key="audit.verify").click().run()
+    assert "ledger intact" in texts(at)
+    at.button(key="audit.checkpoint").click().run()
+    assert "Checkpoint of" in texts(at)
+    at.multiselect(key="audit.actions").set_value(["request.reject"]).run()
+    assert set(at.dataframe[0].value["action"]) == {"request.reject"}
+    viewer = app_factory(demo_copy.root, persona=f"data.scientist@{D}").run()
+    viewer.switch_page("pages/audit.py").run()
+    assert "audit.checkpoint" not in keys(viewer, "button")
