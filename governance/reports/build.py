@@ -193,10 +193,13 @@ def records_table(
     others = sorted({k for r in records for k, v in r.items() if _scalar(v)} - set(keys))
     keys = (keys + others)[:limit_cols]
     rows = [[r.get(k) for k in keys] for r in records[:limit_rows]]
+    # Column widths follow the longest text in each column (capped), so short numbers leave room for names.
+    longest = [min(max([len(k), *(len(fmt(r[i])) for r in rows)]), 40) + 3 for i, k in enumerate(keys)]
+    widths = [BODY_W * n / sum(longest) for n in longest]
     if len(records) > limit_rows:
         rows.append([f"(+{len(records) - limit_rows} more rows: see the evidence JSON in the audit pack)"]
                     + [None] * (len(keys) - 1))
-    return table(keys, rows)
+    return table(keys, rows, widths)
 
 
 def chart_image(r: Renderer, spec: dict[str, Any], width: float = BODY_W * 0.9) -> Image:

@@ -135,7 +135,7 @@ def add_decisions(world: World, version_id: str, *, seal: bool = True) -> dict[s
             con.execute(
                 "INSERT INTO decisions (decision_id, request_id, actor, kind, comment, created_at, payload, ledger_hash) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [f"D-{i}", request_id, who, kind, comment, when, json.dumps({"gates": ["fairness"]}), e.hash],
+                [f"D-test-{i}", request_id, who, kind, comment, when, json.dumps({"gates": ["fairness"]}), e.hash],
             )
         hashes[f"{kind}-{i}"] = e.hash
     if seal:
@@ -155,5 +155,7 @@ def pdf_text(data: bytes | Path) -> str:
 
 
 def four(x: float) -> str:
-    """A number as the report prints it: four decimals, trailing zeros dropped."""
+    """A number as the report prints it: four decimals, trailing zeros dropped; 4 significant digits when tiny."""
+    if x != 0 and abs(x) < 1e-3:
+        return f"{x:.4g}"
     return f"{x:.4f}".rstrip("0").rstrip(".")

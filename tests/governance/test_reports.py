@@ -1,0 +1,316 @@
+"""Report PDFs: template sections, evidence numbers against independent oracles, gaps, determinism, rendering."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from governance.config import Workspace
+from governance.errors import AccessDenied, ConfigError, NotFound
+from governance.reports.build import MISSING
+from governance.reports.export import build_unsigned, export_report
+from governance.reports.templates import list_templates, load_template
+from tests.governance.report_world import (
+    AUDITOR,
+    BIASED,
+    OFFICER,
+    SCIENTIST,
+    add_bias,
+    add_decisions,
+    add_drift,
+    add_explain,
+    four,
+    frame,
+    open_world,
+    pdf_text,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATES = ("eu-ai-act-annex-iv", "sr-11-7", "pra-ss1-23")
+IMPORTANCE = {"income": 0.3125, "debt_to_income": 0.2219, "loan_amount": 0.1187, "credit_history_years": 0.0412}
+
+
+@pytest.fixture(scope="module")
+def world(demo_workspace: Workspace, tmp_path_factory: pytest.TempPathFactory):
+    """A copy of the demo with drift, bias and explainability evidence, decisions and a checkpoint for BIASED."""
+    target = tmp_path_factory.mktemp("reports") / "ws"
+    shutil.copytree(demo_workspace.root, target)
+    w = open_world(Workspace(target))
+    drift = add_drift(w, BIASED)
+    bias = add_bias(w, BIASED)
+    add_explain(w, BIASED, IMPORTANCE)
+    hashes = add_decisions(w, BIASED)
+    return w, drift, bias, hashes
+
+
+@pytest.fixture(scope="module")
+def annex(world):
+    w = world[0]
+    return build_unsigned(w.workspace, w.settings, w.catalog, w.who(OFFICER), BIASED, "eu-ai-act-annex-iv")
+
+
+def squeeze(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+@pytest.mark.parametrize("template_id", TEMPLATES)
+def test_every_section_heading_of_the_template_is_in_the_pdf(world, template_id: str) -> None:
+    w = world[0]
+    built = build_unsigned(w.workspace, w.settings, w.catalog, w.who(OFFICER), BIASED, template_id)
+    text = pdf_text(built.pdf)
+    template = load_template(template_id)
+    for section in template.sections:
+        assert section.title in text, section.title
+    assert template.title in text and f"{template_id} version {template.version}" in text
+    for heading in ("Contents", "Evidence gaps", "Summary of gate verdicts", "Appendix"):
+        assert heading in text
+
+
+def test_four_fifths_numbers_match_fairlearn(world, annex) -> None:
+    from fairlearn.metrics import demographic_parity_difference, demographic_parity_ratio
+
+    w = world[0]
+    data = frame(w, BIASED, "validation")
+    y, p = data["label"].astype(int), data["prediction"].astype(int)
+    text = pdf_text(annex.pdf)
+    verdict = {}
+    for attribute in ("gender", "age_band"):
+        ratio = demographic_parity_ratio(y, p, sensitive_features=data[attribute])
+        diff = demographic_parity_difference(y, p, sensitive_features=data[attribute])
+        row = re.search(rf"{attribute} {re.escape(four(ratio))} {re.escape(four(diff))} \S+ (PASS|FAIL)", text)
+        assert row, (attribute, four(ratio), four(diff))
+        verdict[attribute] = row.group(1)
+    # the planted truth of the demo: gender fails the four-fifths rule, age band does not
+    assert verdict == {"gender": "FAIL", "age_band": "PASS"}
+
+
+def test_per_group_selection_rates_match_pandas(world, annex) -> None:
+    w = world[0]
+    data = frame(w, BIASED, "validation")
+    rates = data.groupby("gender")["prediction"].mean()
+    counts = data.groupby("gender").size()
+    text = pdf_text(annex.pdf)
+    for group in ("female", "male"):
+        assert re.search(rf"{group} {counts[group]} .*?{re.escape(four(rates[group]))}", text), group
+
+
+def test_metrics_hashes_evidence_ids_and_ledger_hashes_are_cited(world, annex) -> None:
+    w, _drift, _bias, hashes = world
+    v = w.catalog.version(BIASED)
+    text = pdf_text(annex.pdf)
+    flat = squeeze(text)
+    for name, value in v.metrics.items():
+        assert f"{name} {four(value)}" in text, name
+    assert v.artifact_sha256 in flat
+    ids = w.catalog.query_df("SELECT evidence_id FROM evidence WHERE version_id = ?", [BIASED])["evidence_id"]
+    assert len(ids) == 3 and all(i in flat for i in ids)
+    for h in hashes.values():
+        if h != hashes["request"]:
+            assert h in flat  # decisions print their ledger entry hash
+    assert "Gender gap accepted until the Q3 retrain" in text  # the risk acceptance and its justification
+    checkpoint = sorted(w.workspace.checkpoints_dir.glob("ledger-*.json"))[-1]  # sealed right after the decisions
+    assert hashlib.sha256(checkpoint.read_bytes()).hexdigest() in flat
+
+
+def test_dataset_hashes_match_the_files(world, annex) -> None:
+    from governance.sources import version_file
+
+    w = world[0]
+    v = w.catalog.version(BIASED)
+    flat = squeeze(pdf_text(annex.pdf))
+    for key in v.data_uris:
+        digest = hashlib.sha256(version_file(w.workspace, w.settings, v, key).read_bytes()).hexdigest()
+        assert digest in flat, key
+
+
+def test_drift_table_and_importance_are_printed(world, annex) -> None:
+    _w, drift, _bias, _h = world
+    text = pdf_text(annex.pdf)
+    assert f"drift_share {four(drift['drift_share'])}" in text
+    for col in drift["columns"]:
+        row = f"{col['column']} {col['method']} {four(col['score'])} {four(col['threshold'])} {four(col['psi'])}"
+        assert row in text, row
+    for feature, value in IMPORTANCE.items():
+        assert f"{feature} {four(value)}" in text
+    assert annex.charts == 3 and annex.pages >= 10
+
+
+def test_no_gap_for_evidence_that_exists_and_gaps_when_removed(world, demo_copy: Workspace) -> None:
+    w = world[0]
+    full = build_unsigned(w.workspace, w.settings, w.catalog, w.who(OFFICER), BIASED)
+    assert not [g for g in full.gaps if "bias" in g.what or "drift" in g.what or "SHAP" in g.what]
+
+    # the same version without any evidence: every evidence-backed block is a gap, visible and listed
+    bare = open_world(demo_copy)
+    built = build_unsigned(bare.workspace, bare.settings, bare.catalog, bare.who(OFFICER), BIASED)
+    text = pdf_text(built.pdf)
+    missing = {g.block for g in built.gaps}
+    assert {"Data drift", "Discriminatory impact (four-fifths rule)", "Explainability (SHAP)",
+            "Accuracy per group"} <= missing
+    assert text.count(MISSING.strip()) >= len(built.gaps)
+    found = re.search(r"(\d+) item\(s\) of evidence the template asks for were not found", text)
+    assert found and int(found.group(1)) == len(built.gaps)
+    gaps_page = text[found.start():text.index("Summary of gate verdicts", found.start())]
+    assert "Data drift" in gaps_page and "Explainability (SHAP)" in gaps_page
+
+
+def test_removing_one_evidence_row_adds_exactly_its_gaps(world, demo_copy: Workspace) -> None:
+    w = open_world(demo_copy)
+    add_drift(w, BIASED)
+    add_bias(w, BIASED)
+    before = build_unsigned(w.workspace, w.settings, w.catalog, w.who(OFFICER), BIASED)
+    with w.catalog.transaction() as con:
+        con.execute("DELETE FROM evidence WHERE kind = 'bias'")
+    after = build_unsigned(w.workspace, w.settings, w.catalog, w.who(OFFICER), BIASED)
+    new = {g.block for g in after.gaps} - {g.block for g in before.gaps}
+    assert new == {"Discriminatory impact (four-fifths rule)", "Bias metrics (SageMaker Clarify definitions)",
+                   "Accuracy per group"}
+
+
+_BUILD = """
+import hashlib, sys
+from pathlib import Path
+from governance.catalog import Catalog
+from governance.config import Workspace, load_settings
+from governance.identity import identity_for
+from governance.reports.export import build_unsigned
+ws = Workspace(Path(sys.argv[1])); s = load_settings(ws)
+b = build_unsigned(ws, s, Catalog(ws.catalog_path), identity_for(s, sys.argv[2], source="cli"), sys.argv[3], sys.argv[4])
+print(hashlib.sha256(b.pdf).hexdigest())
+"""
+
+
+def test_two_builds_in_two_processes_are_byte_identical(world, annex) -> None:
+    w = world[0]
+    digests = []
+    for _ in range(2):
+        out = subprocess.run(
+            [sys.executable, "-c", _BUILD, str(w.workspace.root), OFFICER, BIASED, "eu-ai-act-annex-iv"],
+            capture_output=True, text=True, cwd=ROOT, timeout=120, check=True,
+        )
+        digests.append(out.stdout.strip())
+    assert digests[0] == digests[1] == hashlib.sha256(annex.pdf).hexdigest()
+
+
+def test_export_is_reproducible_and_recorded_in_the_ledger(world, tmp_path: Path) -> None:
+    from governance import ledger
+
+    w = world[0]
+    first = export_report(w.workspace, w.settings, w.catalog, w.who(OFFICER), BIASED, sign=False,
+                          out=tmp_path / "a.pdf")
+    second = export_report(w.workspace, w.settings, w.catalog, w.who(OFFICER), BIASED, sign=False,
+                           out=tmp_path / "b.pdf")
+    # an export's own ledger entry does not change the next report
+    assert (tmp_path / "a.pdf").read_bytes() == (tmp_path / "b.pdf").read_bytes()
+    entries = [e for e in ledger.entries_for(w.catalog, f"version:{BIASED}") if e.action == "report.export"]
+    assert [e.hash for e in entries[-2:]] == [first.ledger_hash, second.ledger_hash]
+    assert entries[-1].payload["sha256"] == hashlib.sha256((tmp_path / "b.pdf").read_bytes()).hexdigest()
+    assert entries[-1].actor == OFFICER
+    assert ledger.verify(w.workspace, w.catalog, w.who(AUDITOR)).ok
+
+
+def test_export_needs_the_export_role(world) -> None:
+    w = world[0]
+    with pytest.raises(AccessDenied, match="may not export"):
+        export_report(w.workspace, w.settings, w.catalog, w.who(SCIENTIST), BIASED, sign=False)
+
+
+def test_unknown_version_and_template_are_clear_errors(world) -> None:
+    w = world[0]
+    with pytest.raises(NotFound, match="unknown version"):
+        build_unsigned(w.workspace, w.settings, w.catalog, w.who(OFFICER), "lab-dev:nope:1")
+    with pytest.raises(NotFound, match=r"unknown report template 'sox'.*eu-ai-act-annex-iv"):
+        build_unsigned(w.workspace, w.settings, w.catalog, w.who(OFFICER), BIASED, "sox")
+
+
+def test_templates_are_data_files_and_a_new_file_is_a_new_template(world, demo_copy: Workspace) -> None:
+    assert [t.id for t in list_templates()] == sorted(TEMPLATES)
+    w = open_world(demo_copy)
+    (demo_copy.root / "templates").mkdir()
+    (demo_copy.root / "templates" / "internal-audit.toml").write_text(
+        '[template]\nid = "internal-audit"\ntitle = "Internal Audit Memo"\nversion = "0.1"\n'
+        'regulation = "Group internal audit charter"\n\n'
+        '[[sections]]\nnumber = "A"\nheading = "Scope"\nblocks = ["identity", "drift"]\n',
+        encoding="utf-8",
+    )
+    assert "internal-audit" in [t.id for t in list_templates(demo_copy.root)]
+    built = build_unsigned(w.workspace, w.settings, w.catalog, w.who(OFFICER), BIASED, "internal-audit")
+    text = pdf_text(built.pdf)
+    assert "Internal Audit Memo" in text and "A. Scope" in text
+    assert [g.block for g in built.gaps] == ["Data drift"]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ('[template]\nid = "x"\ntitle = "X"\nversion = "1"\nregulation = "R"\n[[sections]]\nheading = "S"\n'
+         'blocks = ["driftt"]\n', "unknown block 'driftt'"),
+        ('[template]\nid = "x"\ntitle = "X"\nversion = "1"\n[[sections]]\nheading = "S"\nblocks = ["drift"]\n',
+         "template.regulation: required"),
+        ('[template]\nid = "y"\ntitle = "X"\nversion = "1"\nregulation = "R"\n[[sections]]\nheading = "S"\n'
+         'blocks = ["drift"]\n', "must equal the file name"),
+        ("[template\n", "not a valid UTF-8 TOML"),
+    ],
+)
+def test_broken_templates_are_refused_with_the_reason(tmp_path: Path, body: str, message: str) -> None:
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "x.toml").write_text(body, encoding="utf-8")
+    with pytest.raises(ConfigError, match=message):
+        load_template("x", tmp_path)
+
+
+def test_page_one_renders_with_poppler(annex, tmp_path: Path) -> None:
+    if not shutil.which("pdftoppm"):
+        pytest.skip("pdftoppm (Debian poppler-utils) is not installed: make system-deps")
+    pdf = tmp_path / "r.pdf"
+    pdf.write_bytes(annex.pdf)
+    subprocess.run(["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", str(pdf), str(tmp_path / "p")],
+                   check=True, capture_output=True, timeout=60)
+    from PIL import Image
+
+    png = next(tmp_path.glob("p-*.png"))
+    img = Image.open(png)
+    assert img.size[0] > 400 and img.size[1] > 500
+    # something was drawn: the page is not blank
+    assert img.convert("L").getextrema()[0] < 100
+
+
+def test_cli_report_writes_a_signed_pdf(world, tmp_path: Path, capsys) -> None:
+    from governance.cli import main
+
+    w = world[0]
+    out = tmp_path / "r.pdf"
+    code = main(["report", "--workspace", str(w.workspace.root), "--actor", OFFICER, "--model", "credit-approval",
+                 "--version", "3", "--environment", "staging", "--template", "sr-11-7", "--out", str(out), "--json"])
+    assert code == 0
+    import json
+
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["signed"] and doc["file"] == str(out) and doc["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
+    assert doc["version_id"] == BIASED and doc["template"] == "sr-11-7"
+
+
+def test_cli_report_bad_input_exits_2(world, capsys) -> None:
+    from governance.cli import main
+
+    w = world[0]
+    assert main(["report", "--workspace", str(w.workspace.root), "--model", "credit-approval"]) == 2
+    assert "--model NAME --version V" in capsys.readouterr().err
+    assert main(["report", "--workspace", str(w.workspace.root), "--model", "credit-approval", "--version",
+                 "99"]) == 2
+    assert "has no version 99" in capsys.readouterr().err
+
+
+def test_text_outside_the_pdf_fonts_is_replaced_not_dropped() -> None:
+    from governance.reports.build import clean
+
+    assert clean("ratio ≥ 0.8 → ok <b>") == "ratio &gt;= 0.8 -&gt; ok &lt;b&gt;"
+    from governance.reports.build import fmt
+
+    assert fmt(float("nan")) == "-" and fmt(0.33310820) == "0.3331" and fmt(True) == "yes"
