@@ -193,3 +193,24 @@ def test_missing_values_form_their_own_group_and_unlabelled_rows_are_counted(sco
     result = bias_file(df, BiasConfig(label="label", prediction="prediction", protected=("gender",)))
     assert result.attribute("gender").group("(missing)").n == 10
     assert result.dropped_rows == 5 and result.n == len(df) - 5
+
+
+def test_cli_bias_json_and_exit_codes(tmp_path, scored, capsys):
+    import json
+
+    from governance.cli import main
+
+    scored.to_parquet(tmp_path / "scored.parquet")
+    args = ["bias", "--data", str(tmp_path / "scored.parquet"), "--label", "label", "--protected", "gender,age_band"]
+    assert main([*args, "--prediction", "prediction", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    gender = doc["attributes"]["gender"]
+    assert {"demographic_parity_difference", "demographic_parity_ratio", "equalized_odds_difference"} <= set(gender)
+    assert {"n", "selection_rate", "tpr", "fpr"} <= set(gender["groups"]["F"])
+    assert {"CI", "DPL", "KL", "JS", "LP", "TVD", "KS", "DPPL", "DI", "DCA", "DCR", "RD", "SD", "DAR", "DRR", "AD",
+            "TE"} == set(gender["clarify"]["F"])
+    assert "gender×age_band" in doc["intersections"]
+    assert main([*args, "--score", "score", "--threshold", "0.5", "--fail-on-four-fifths"]) == 1
+    capsys.readouterr()
+    assert main([*args, "--prediction", "prediction", "--positive", "9"]) == 2
+    assert "never occurs" in capsys.readouterr().err

@@ -240,3 +240,29 @@ def test_sturges_edges_equal_numpy():
     for a in (rng.normal(size=1234), rng.integers(0, 30, 5000), np.array([2.5] * 10)):
         edges = drift.sturges_edges(a.min(), a.max(), a.size, np.issubdtype(a.dtype, np.integer))
         assert np.array_equal(edges, np.histogram_bin_edges(a, bins="sturges"))
+
+
+# -- CLI ---------------------------------------------------------------------------------------------------------
+
+
+def test_cli_drift_json_and_exit_codes(tmp_path, large, capsys):
+    import json
+
+    from governance.cli import main
+
+    ref, cur = large
+    ref.to_parquet(tmp_path / "ref.parquet")
+    cur.to_csv(tmp_path / "cur.csv", index=False)
+    args = ["drift", "--reference", str(tmp_path / "ref.parquet"), "--current", str(tmp_path / "cur.csv")]
+    assert main([*args, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert {"drift_share", "dataset_drifted", "columns"} <= set(doc)
+    col = next(c for c in doc["columns"] if c["column"] == "a_shift")
+    assert {"method", "score", "threshold", "drifted", "psi"} <= set(col) and col["drifted"] is True
+    assert main([*args, "--drift-share", "0.3", "--fail-on-drift"]) == 1
+    assert "DATASET DRIFT" in capsys.readouterr().out
+    assert main([*args, "--method", "a_shift"]) == 2
+    assert "COLUMN=VALUE" in capsys.readouterr().err
+    assert main(["drift", "--reference", str(tmp_path / "missing.csv"), "--current", str(tmp_path / "cur.csv")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no such file" in err and len(err.splitlines()) == 1

@@ -122,3 +122,21 @@ def test_bad_input(tmp_path, data):
         explain_model(loaded, data.assign(noise3="x"), FEATURES)
     with pytest.raises(InputError, match="no rows"):
         explain_model(loaded, data.iloc[:0], FEATURES)
+
+
+def test_cli_explain_on_a_workspace_version(demo_copy, capsys, monkeypatch):
+    import json
+
+    from governance.cli import main
+
+    monkeypatch.setenv("COUNTERSIGN_ACTOR", "risk.officer@demo.countersign.dev")
+    args = ["explain", "--workspace", str(demo_copy.root), "--version", "lab-staging:credit-approval:3", "--json"]
+    assert main(args) == 0
+    doc = json.loads(capsys.readouterr().out)
+    item = doc["evidence"]["explain"]
+    assert item["status"] == "computed" and item["summary"]["top_features"][0][0] == "gender_female"
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["evidence"]["explain"]["status"] == "cached"
+    monkeypatch.setenv("COUNTERSIGN_ACTOR", "auditor@demo.countersign.dev")
+    assert main(["explain", "--workspace", str(demo_copy.root), "--version", "lab-dev:claims-fraud:1"]) == 2
+    assert "may not compute evidence" in capsys.readouterr().err
