@@ -1,0 +1,274 @@
+"""Drive the real portal: start ``streamlit run app.py`` on a free loopback port and Debian's Chromium via Playwright.
+
+Shared by the browser tests (``tests/browser/conftest.py``) and ``benchmarks/ui.py``, so both measure the same thing.
+Chromium is the Debian package at ``/usr/bin/chromium`` (``make system-deps``); Playwright never downloads a browser.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, Playwright, expect
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+CHROMIUM = Path(os.environ.get("COUNTERSIGN_CHROMIUM", "/usr/bin/chromium"))
+# FACTS.md: the flags that keep Debian's Chromium headless, offline and quiet in a container
+CHROMIUM_FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+)
+# Streamlit scrolls inside its own container, so a full-page screenshot is only the viewport: make it tall
+VIEWPORT = {"width": 1440, "height": 2600}
+SCREENSHOTS = ROOT / "test-output" / "screenshots"
+EMAIL_HEADER = "X-Forwarded-Email"
+
+DEMO = "demo.countersign.dev"
+RISK_OFFICER = f"risk.officer@{DEMO}"
+VALIDATOR = f"validator@{DEMO}"
+ML_ENGINEER = f"ml.engineer@{DEMO}"
+DATA_SCIENTIST = f"data.scientist@{DEMO}"
+AUDITOR = f"auditor@{DEMO}"
+
+# Streamlit shows this while a script run is in progress; elements of the previous run are marked stale
+RUNNING = '[data-testid="stStatusWidget"]'
+STALE = '[data-stale="true"]'
+EXCEPTION = '[data-testid="stException"]'
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now (the OS picks it)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def chromium_missing() -> str | None:
+    """Why Chromium cannot run here, or None when it can."""
+    if not CHROMIUM.exists():
+        return f"Chromium not found at {CHROMIUM}: run `make system-deps` (apt-get install -y chromium)"
+    return None
+
+
+@dataclass
+class Server:
+    """A running ``streamlit run`` process and where it listens."""
+
+    process: subprocess.Popen[bytes]
+    url: str
+    log: Path
+    started: float = field(default_factory=time.perf_counter)
+    healthy_after: float = 0.0
+
+    def log_tail(self, lines: int = 40) -> str:
+        """The last lines Streamlit printed (for failure messages)."""
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        """Terminate the server this harness started, then reap it."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+
+
+def start_portal(
+    workspace: Path,
+    *,
+    log: Path,
+    secrets: Path,
+    cwd: Path = ROOT,
+    app: Path = ROOT / "app.py",
+    extra_args: Sequence[str] = (),
+    env: dict[str, str] | None = None,
+    timeout: float = 30.0,
+) -> Server:
+    """Start the portal on a free 127.0.0.1 port and wait until ``/_stcore/health`` answers.
+
+    ``secrets`` is the only secrets file Streamlit reads (``--secrets.files``): the test server never picks up a
+    developer's ``.streamlit/secrets.toml``. The file watcher is off because other people edit the checkout while
+    tests run, and a reload mid-test would be a flaky failure, not a finding.
+    """
+    port = free_port()
+    cmd = [
+        str(VENV_BIN / "streamlit"), "run", str(app),
+        "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
+        "--server.fileWatcherType", "none", "--server.runOnSave", "false",
+        "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer",
+        "--secrets.files", str(secrets),
+        *extra_args,
+        "--", "--workspace", str(workspace),
+    ]
+    log.parent.mkdir(parents=True, exist_ok=True)
+    out = log.open("wb")
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=env or os.environ.copy())
+    out.close()
+    server = Server(process=proc, url=f"http://127.0.0.1:{port}", log=log, started=started)
+    deadline = started + timeout
+    while time.perf_counter() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {proc.returncode}:\n{server.log_tail()}")
+        try:
+            with urllib.request.urlopen(f"{server.url}/_stcore/health", timeout=1) as r:
+                if r.status == 200:
+                    server.healthy_after = time.perf_counter() - started
+                    return server
+        except OSError:
+            time.sleep(0.05)
+    server.stop()
+    raise RuntimeError(f"streamlit not healthy after {timeout:.0f} s:\n{server.log_tail()}")
+
+
+def launch_chromium(pw: Playwright) -> Browser:
+    """Debian's Chromium, headless, with the flags from FACTS.md."""
+    return pw.chromium.launch(executable_path=str(CHROMIUM), args=list(CHROMIUM_FLAGS), headless=True)
+
+
+def new_context(browser: Browser, email: str | None = None, **kwargs) -> BrowserContext:
+    """A fresh browser profile (own cookies, own Streamlit session); ``email`` is sent as the trusted header."""
+    headers = {EMAIL_HEADER: email} if email else {}
+    ctx = browser.new_context(viewport=VIEWPORT, extra_http_headers=headers, accept_downloads=True, **kwargs)
+    # Streamlit saves a table's CSV through the File System Access API when the browser has it, which opens a
+    # native dialog headless Chromium never answers; without it Streamlit falls back to an ordinary download
+    ctx.add_init_script("window.showSaveFilePicker = undefined;")
+    return ctx
+
+
+def settle(page: Page, timeout: float = 30_000) -> None:
+    """Wait until the current script run has finished and no element of the previous run is left on screen."""
+    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout)
+    # the status widget appears a moment after a widget event; give it the chance before waiting it out
+    page.wait_for_timeout(150)
+    page.wait_for_selector(RUNNING, state="detached", timeout=timeout)
+    page.wait_for_function(f"document.querySelectorAll('{STALE}').length === 0", timeout=timeout)
+
+
+def open_page(page: Page, base_url: str, path: str = "", *, expect_text: str | None = None,
+              timeout: float = 45_000) -> None:
+    """Load ``base_url/path`` and wait for the run to finish (and for ``expect_text`` when given)."""
+    page.goto(f"{base_url}/{path.lstrip('/')}", wait_until="domcontentloaded")
+    if expect_text:
+        page.get_by_text(expect_text).first.wait_for(timeout=timeout)
+    settle(page, timeout)
+
+
+def assert_no_exception(page: Page) -> None:
+    """No Streamlit exception box anywhere on the screen (a traceback shown to a user is always a bug)."""
+    boxes = page.locator(EXCEPTION)
+    if boxes.count():
+        raise AssertionError(f"Streamlit exception on {page.url}:\n{boxes.first.inner_text()[:2000]}")
+
+
+def screenshot(page: Page, name: str) -> Path:
+    """Save the screen for humans under test-output/screenshots/NAME.png."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{re.sub(r'[^A-Za-z0-9_.-]+', '-', name)}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def main_area(page: Page) -> Locator:
+    """The page body (not the sidebar)."""
+    return page.locator('[data-testid="stMain"]')
+
+
+def sidebar(page: Page) -> Locator:
+    """The sidebar."""
+    return page.locator('[data-testid="stSidebar"]')
+
+
+def widget(page: Page, testid: str, label: str) -> Locator:
+    """The Streamlit widget of kind ``testid`` (e.g. ``stMultiSelect``) whose label is exactly ``label``."""
+    return page.locator(f'[data-testid="{testid}"]').filter(
+        has=page.locator('[data-testid="stWidgetLabel"]').get_by_text(label, exact=True)
+    )
+
+
+def choose(page: Page, testid: str, label: str, option: str) -> None:
+    """Pick ``option`` in the selectbox or multiselect labelled ``label`` and wait for the rerun."""
+    box = widget(page, testid, label)
+    expect(box).to_have_count(1)
+    box.locator("input").first.click()
+    page.get_by_role("option", name=option, exact=True).first.click()
+    if testid == "stMultiSelect":
+        page.keyboard.press("Escape")
+    settle(page)
+
+
+def fill(page: Page, testid: str, label: str, text: str) -> None:
+    """Type ``text`` into the text input / area labelled ``label`` and commit it (Tab), then wait for the rerun."""
+    box = widget(page, testid, label)
+    field_ = box.locator("textarea, input").first
+    field_.fill(text)
+    if testid == "stTextArea":
+        field_.press("Control+Enter")
+    else:
+        field_.press("Enter")
+    settle(page)
+
+
+def click_button(page: Page, name: str, *, exact: bool = False) -> None:
+    """Click the button called ``name`` in the main area and wait for the rerun."""
+    main_area(page).get_by_role("button", name=name, exact=exact).first.click()
+    settle(page)
+
+
+def dataframe(page: Page, index: int = 0) -> Locator:
+    """The ``index``-th ``st.dataframe`` of the main area."""
+    return main_area(page).locator('[data-testid="stDataFrame"]').nth(index)
+
+
+def table_csv(page: Page, index: int = 0) -> pd.DataFrame:
+    """The rows of a table as the user downloads them with the table's own "Download as CSV" button.
+
+    The grid draws on a canvas, so its cells are not in the DOM; the download is what a user can take away.
+    """
+    grid = dataframe(page, index)
+    grid.scroll_into_view_if_needed()
+    grid.hover()
+    with page.expect_download(timeout=15_000) as dl:
+        grid.get_by_role("button", name="Download as CSV").click()
+    return pd.read_csv(dl.value.path(), encoding="utf-8-sig", dtype=str, keep_default_na=False)
+
+
+# glide-data-grid geometry at Streamlit's default theme: a 36 px header, then 35 px rows
+_HEADER_PX, _ROW_PX = 36, 35
+
+
+def select_row(page: Page, row: int, index: int = 0) -> None:
+    """Tick row ``row`` (0-based, as displayed) of a selectable table by clicking its selection column."""
+    grid = dataframe(page, index)
+    grid.scroll_into_view_if_needed()
+    box = grid.locator('canvas[data-testid="data-grid-canvas"]').bounding_box()
+    assert box is not None, "the table is not on screen"
+    page.mouse.click(box["x"] + 15, box["y"] + _HEADER_PX + _ROW_PX * row + _ROW_PX / 2)
+    settle(page)
+
+
+@contextmanager
+def timed() -> Iterator[list[float]]:
+    """``with timed() as t: ...`` then ``t[0]`` is the elapsed seconds."""
+    out: list[float] = []
+    start = time.perf_counter()
+    try:
+        yield out
+    finally:
+        out.append(time.perf_counter() - start)
