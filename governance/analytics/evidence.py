@@ -268,6 +268,7 @@ def review_version(
     progress: ProgressFn = no_progress,
     current_path: Path | None = None,
     explain_config: explain_mod.ExplainConfig | None = None,
+    compute: bool = True,
 ) -> ReviewResult:
     """Load or compute the drift, bias and explainability evidence of one version.
 
@@ -279,6 +280,7 @@ def review_version(
         progress: called with a message and a fraction in [0, 1].
         current_path: a local file used as current data instead of the version's ``current`` URI (an upload).
         explain_config: sample sizes and time budget of the explainer.
+        compute: when False only stored evidence is loaded; a missing one is reported as ``missing``.
 
     Returns:
         A :class:`ReviewResult`; one kind failing (missing data, bad input, no permission) does not stop the others.
@@ -301,7 +303,7 @@ def review_version(
 
         try:
             items[kind] = _review_one(workspace, settings, catalog, version, kind, actor, sub, current_path,
-                                      explain_config or explain_mod.ExplainConfig())
+                                      explain_config or explain_mod.ExplainConfig(), compute)
         except _NotApplicable as exc:
             items[kind] = ReviewItem(kind, "not_applicable", message=str(exc))
         except AccessDenied as exc:
@@ -316,7 +318,7 @@ def review_version(
 
 def _review_one(
     workspace: Workspace, settings: Settings, catalog: Catalog, version: Version, kind: str, actor: Identity,
-    progress: ProgressFn, current_path: Path | None, explain_config: explain_mod.ExplainConfig,
+    progress: ProgressFn, current_path: Path | None, explain_config: explain_mod.ExplainConfig, compute: bool,
 ) -> ReviewItem:
     from governance.analytics.io import opened
 
@@ -356,7 +358,10 @@ def _review_one(
     found = find_evidence(catalog, kind, version.version_id, input_hash, config_hash)
     if found is not None:
         progress("loaded stored evidence", 1.0)
-        return ReviewItem(kind, "cached", found, message=f"stored {found.computed_at:%Y-%m-%d %H:%M} UTC by {found.computed_by}")
+        return ReviewItem(kind, "cached", found,
+                          message=f"stored {found.computed_at:%Y-%m-%d %H:%M} UTC by {found.computed_by}")
+    if not compute:
+        return ReviewItem(kind, "missing", message=f"no stored {kind} evidence for these inputs yet")
     require(actor, "compute_evidence")
 
     if kind == "drift":

@@ -1,0 +1,158 @@
+"""Altair chart builders for analytics results: pure functions of a result, no streamlit.
+
+Each accepts the typed result or its stored dict (evidence rows hold dicts), so the Review page and the PDF
+report (which renders the same Vega-Lite specs through vl-convert) draw identical charts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import altair as alt
+import pandas as pd
+
+from governance.analytics import bias as bias_mod
+from governance.analytics import drift as drift_mod
+from governance.analytics import explain as explain_mod
+
+WIDTH = 520
+DRIFT_COLORS = alt.Scale(domain=[False, True], range=["#4c78a8", "#e45756"])
+
+
+def _drift(result: drift_mod.DriftResult | Mapping[str, Any]) -> drift_mod.DriftResult:
+    return result if isinstance(result, drift_mod.DriftResult) else drift_mod.result_from_dict(result)
+
+
+def _bias(result: bias_mod.BiasResult | Mapping[str, Any]) -> bias_mod.BiasResult:
+    return result if isinstance(result, bias_mod.BiasResult) else bias_mod.result_from_dict(result)
+
+
+def _explain(result: explain_mod.ExplainResult | Mapping[str, Any]) -> explain_mod.ExplainResult:
+    return result if isinstance(result, explain_mod.ExplainResult) else explain_mod.result_from_dict(result)
+
+
+def drift_chart(result: drift_mod.DriftResult | Mapping[str, Any]) -> alt.LayerChart:
+    """Per column: score relative to its threshold (1 = at the threshold; p-value methods inverted), drifted in red."""
+    r = _drift(result)
+    rows = []
+    for c in r.columns:
+        spec = drift_mod.METHODS_BY_NAME[c.method]
+        p = c.p_value_adjusted if c.p_value_adjusted is not None else c.score
+        # p-values drift when small: show threshold / p so that "further right" always means "more drift"
+        rel = (c.threshold / max(p, 1e-12)) if spec.p_value else (c.score / c.threshold if c.threshold else 0.0)
+        rows.append({"column": c.column, "relative": min(rel, 10.0), "score": c.score, "method": c.method,
+                     "threshold": c.threshold, "psi": c.psi, "drifted": c.drifted})
+    frame = pd.DataFrame(rows)
+    base = alt.Chart(frame).encode(y=alt.Y("column:N", sort="-x", title=None))
+    bars = base.mark_bar().encode(
+        x=alt.X("relative:Q", title="score ÷ threshold (p-value tests: threshold ÷ p), capped at 10"),
+        color=alt.Color("drifted:N", scale=DRIFT_COLORS, legend=alt.Legend(title="drifted")),
+        tooltip=["column", "method", alt.Tooltip("score:Q", format=".4g"), "threshold", alt.Tooltip("psi:Q", format=".3f"),
+                 "drifted"],
+    )
+    rule = alt.Chart(pd.DataFrame({"x": [1.0]})).mark_rule(strokeDash=[4, 3], color="black").encode(x="x:Q")
+    return alt.layer(bars, rule).properties(
+        width=WIDTH, title=f"Drift by column — {len(r.drifted_columns)} of {len(r.columns)} drifted "
+                           f"(share {r.drift_share:.0%}, dataset threshold {r.drift_share_threshold:.0%})")
+
+
+def column_chart(column: drift_mod.ColumnDrift | Mapping[str, Any]) -> alt.Chart:
+    """Reference vs current distribution of one column (shares per bin or per value)."""
+    c = column if isinstance(column, drift_mod.ColumnDrift) else drift_mod.ColumnDrift(**column)
+    ch = c.chart
+    if not ch:
+        return alt.Chart(pd.DataFrame({"x": []})).mark_bar()
+    if ch["type"] == "bins":
+        labels = [f"{lo:.4g}–{hi:.4g}" for lo, hi in zip(ch["lower"], ch["upper"], strict=True)]
+        order = labels
+    else:
+        labels = list(ch["values"])
+        order = labels
+    frame = pd.DataFrame({
+        "bin": labels * 2, "share": list(ch["reference"]) + list(ch["current"]),
+        "side": ["reference"] * len(labels) + ["current"] * len(labels),
+    })
+    return alt.Chart(frame).mark_bar(opacity=0.8).encode(
+        x=alt.X("bin:N", sort=order, title=None), xOffset="side:N", y=alt.Y("share:Q", axis=alt.Axis(format="%")),
+        color=alt.Color("side:N", scale=alt.Scale(domain=["reference", "current"], range=["#9ecae9", "#e45756"])),
+        tooltip=["bin", "side", alt.Tooltip("share:Q", format=".2%")],
+    ).properties(width=WIDTH, title=f"{c.column}: {c.method} {c.score:.4g} (threshold {c.threshold:g})")
+
+
+def bias_chart(result: bias_mod.BiasResult | Mapping[str, Any], attribute: str) -> alt.LayerChart:
+    """Selection rate per group with 95 % Wilson intervals and the four-fifths line (0.8 × the highest rate)."""
+    a = _bias(result).attribute(attribute)
+    rows = [{"group": g.group, "selection_rate": g.selection_rate, "n": g.n,
+             "lo": g.selection_rate_ci[0] if g.selection_rate_ci else g.selection_rate,
+             "hi": g.selection_rate_ci[1] if g.selection_rate_ci else g.selection_rate,
+             "tpr": g.tpr, "fpr": g.fpr, "small": g.small} for g in a.groups]
+    frame = pd.DataFrame(rows)
+    line = 0.8 * max(g.selection_rate for g in a.groups)
+    base = alt.Chart(frame).encode(y=alt.Y("group:N", title=None))
+    bars = base.mark_bar().encode(
+        x=alt.X("selection_rate:Q", title="selection rate (predicted positive)", axis=alt.Axis(format="%")),
+        color=alt.condition(alt.datum.selection_rate < line, alt.value("#e45756"), alt.value("#4c78a8")),
+        tooltip=["group", "n", alt.Tooltip("selection_rate:Q", format=".3f"), alt.Tooltip("lo:Q", format=".3f"),
+                 alt.Tooltip("hi:Q", format=".3f"), alt.Tooltip("tpr:Q", format=".3f"),
+                 alt.Tooltip("fpr:Q", format=".3f"), "small"],
+    )
+    errors = base.mark_rule(color="black").encode(x="lo:Q", x2="hi:Q")
+    rule = alt.Chart(pd.DataFrame({"x": [line]})).mark_rule(strokeDash=[4, 3], color="#e45756").encode(x="x:Q")
+    ratio = "n/a" if a.demographic_parity_ratio is None else f"{a.demographic_parity_ratio:.2f}"
+    verdict = "passes" if a.four_fifths_pass else "fails"
+    return alt.layer(bars, errors, rule).properties(
+        width=WIDTH, title=f"{attribute}: parity ratio {ratio} — {verdict} the four-fifths rule")
+
+
+def importance_chart(result: explain_mod.ExplainResult | Mapping[str, Any], top: int = 15) -> alt.Chart:
+    """Global importance: mean |SHAP| per feature, largest first."""
+    r = _explain(result)
+    frame = pd.DataFrame([{"feature": n, "mean_abs_shap": v} for n, v in r.importance[:top]])
+    return alt.Chart(frame).mark_bar(color="#4c78a8").encode(
+        x=alt.X("mean_abs_shap:Q", title=f"mean |SHAP| ({r.output})"),
+        y=alt.Y("feature:N", sort="-x", title=None),
+        tooltip=["feature", alt.Tooltip("mean_abs_shap:Q", format=".4g")],
+    ).properties(width=WIDTH, title=f"Global importance — {r.explainer}, {r.n_rows} rows")
+
+
+def group_importance_chart(result: explain_mod.ExplainResult | Mapping[str, Any], attribute: str,
+                           top: int = 10) -> alt.Chart:
+    """Mean |SHAP| per feature within each group of a protected attribute."""
+    r = _explain(result)
+    features = [n for n, _ in r.importance[:top]]
+    rows = [{"group": g, "feature": f, "mean_abs_shap": vals[f]}
+            for g, vals in r.group_importance.get(attribute, {}).items() for f in features if f in vals]
+    return alt.Chart(pd.DataFrame(rows)).mark_bar().encode(
+        x=alt.X("mean_abs_shap:Q", title=f"mean |SHAP| ({r.output})"),
+        y=alt.Y("feature:N", sort=features, title=None), yOffset="group:N",
+        color=alt.Color("group:N", title=attribute),
+        tooltip=["group", "feature", alt.Tooltip("mean_abs_shap:Q", format=".4g")],
+    ).properties(width=WIDTH, title=f"Importance by {attribute}")
+
+
+def waterfall_chart(result: explain_mod.ExplainResult | Mapping[str, Any], top: int = 12) -> alt.Chart:
+    """One row's local explanation: from the base value, each feature's contribution, to the model output."""
+    r = _explain(result)
+    local = r.local
+    contrib = sorted(local["contributions"].items(), key=lambda kv: -abs(kv[1]))
+    shown, rest = contrib[:top], contrib[top:]
+    steps = [(f"{name} = {local['values'][name]:.4g}", value) for name, value in shown]
+    if rest:
+        steps.append((f"{len(rest)} other features", sum(v for _, v in rest)))
+    rows, level = [], local["base_value"]
+    rows.append({"step": "base value", "start": 0.0, "end": level, "kind": "total", "order": 0})
+    for i, (label, value) in enumerate(steps, start=1):
+        rows.append({"step": label, "start": level, "end": level + value, "kind": "up" if value >= 0 else "down",
+                     "order": i})
+        level += value
+    rows.append({"step": "model output", "start": 0.0, "end": local["output"], "kind": "total",
+                 "order": len(steps) + 1})
+    frame = pd.DataFrame(rows)
+    return alt.Chart(frame).mark_bar().encode(
+        y=alt.Y("step:N", sort=alt.EncodingSortField("order"), title=None),
+        x=alt.X("start:Q", title=f"model output ({r.output})"), x2="end:Q",
+        color=alt.Color("kind:N", scale=alt.Scale(domain=["up", "down", "total"],
+                                                 range=["#e45756", "#4c78a8", "#bab0ac"]), legend=None),
+        tooltip=["step", alt.Tooltip("start:Q", format=".4g"), alt.Tooltip("end:Q", format=".4g")],
+    ).properties(width=WIDTH, title=f"Local explanation of row {local['row']}")
