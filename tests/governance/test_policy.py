@@ -1,0 +1,92 @@
+"""Policy gates: table-driven on evidence summaries, plus the fairness gate fed by the real bias engine on the
+planted biased version, with fairlearn as the oracle for the ratio."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from governance.catalog import Catalog
+from governance.config import load_settings
+from governance.policy import GATES, EvidenceRef, evaluate, gates_for
+
+NOW = dt.datetime(2026, 11, 1)
+
+
+def lookup(**by_kind):
+    def find(version_id: str, kind: str):
+        summary = by_kind.get(kind)
+        if summary is None:
+            return None
+        age = summary.pop("_age_days", 1) if isinstance(summary, dict) else 1
+        return EvidenceRef(f"ev-{kind}", kind, NOW - dt.timedelta(days=age), summary)
+
+    return find
+
+
+def statuses(demo_workspace, version_id: str, to_env: str, **evidence) -> dict[str, str]:
+    checklist = evaluate(Catalog(demo_workspace.catalog_path), load_settings(demo_workspace), version_id, to_env,
+                         evidence=lookup(**evidence), now=NOW)
+    return {r.gate: r.status for r in checklist.results}
+
+
+GOOD_BIAS = {"attributes": {"gender": {"demographic_parity_ratio": 0.93},
+                            "age_band": {"demographic_parity_ratio": 0.88}}}
+
+
+@pytest.mark.parametrize(
+    ("evidence", "expected"),
+    [
+        ({}, {"drift": "missing", "fairness": "missing"}),
+        ({"drift": {"drift_share": 0.2}, "bias": GOOD_BIAS}, {"drift": "pass", "fairness": "pass"}),
+        ({"drift": {"drift_share": 0.31}, "bias": GOOD_BIAS}, {"drift": "fail", "fairness": "pass"}),
+        ({"drift": {"drift_share": 0.3}, "bias": {"attributes": {"gender": {"demographic_parity_ratio": 0.79},
+                                                                 "age_band": {"demographic_parity_ratio": 0.9}}}},
+         {"drift": "pass", "fairness": "fail"}),
+        ({"drift": {"drift_share": 0.1}, "bias": {"attributes": {"gender": {"demographic_parity_ratio": 0.9}}}},
+         {"drift": "pass", "fairness": "missing"}),  # age_band is a protected attribute the evidence lacks
+        ({"drift": {"drift_share": 0.1, "_age_days": 31}, "bias": GOOD_BIAS},
+         {"drift": "missing", "fairness": "pass"}),  # high tier accepts evidence up to 30 days old
+    ],
+)
+def test_gates_table(demo_workspace, evidence, expected) -> None:
+    got = statuses(demo_workspace, "lab-staging:credit-approval:2", "prod", **evidence)
+    assert {k: got[k] for k in expected} == expected
+    assert got["model_card"] == "pass"
+
+
+def test_metrics_gate_compares_registered_metrics(demo_workspace) -> None:
+    catalog = Catalog(demo_workspace.catalog_path)
+    v = catalog.version("lab-staging:credit-approval:2")
+    got = statuses(demo_workspace, v.version_id, "prod")
+    assert got["metrics"] == ("pass" if v.metrics["auc"] >= 0.75 else "fail")
+
+
+def test_gate_registry_and_environment_override() -> None:
+    from governance.config import TierPolicy
+
+    assert len({g.name for g in GATES}) == len(GATES) and all(g.help for g in GATES)
+    tier = TierPolicy(max_drift_share=0.3, min_disparate_impact=0.8, gates={"staging": ("metrics",)})
+    assert [g.name for g in gates_for(tier, "prod")] == ["drift", "fairness"]
+    assert [g.name for g in gates_for(tier, "staging")] == ["metrics"]
+
+
+def test_planted_bias_fails_the_fairness_gate(demo_workspace) -> None:
+    import pandas as pd
+    from fairlearn.metrics import demographic_parity_ratio
+
+    from governance.analytics.bias import BiasConfig, bias_file
+    from governance.sources import version_file
+
+    settings = load_settings(demo_workspace)
+    catalog = Catalog(demo_workspace.catalog_path)
+    v = catalog.version("lab-staging:credit-approval:3")
+    path = version_file(demo_workspace, settings, v, "validation")
+    result = bias_file(path, BiasConfig(label="label", protected=("gender", "age_band"), prediction="prediction",
+                                        positive_label="1"))
+    frame = pd.read_parquet(path)
+    oracle = demographic_parity_ratio(frame["label"], frame["prediction"], sensitive_features=frame["gender"])
+    assert result.summary()["attributes"]["gender"]["demographic_parity_ratio"] == pytest.approx(oracle)
+    got = statuses(demo_workspace, v.version_id, "prod", bias=result.summary(), drift={"drift_share": 0.0})
+    assert got["fairness"] == "fail"
