@@ -520,8 +520,11 @@ class Catalog:
 
     # -- reads -------------------------------------------------------------------------------------
 
-    def inventory(self, flt: InventoryFilter = InventoryFilter()) -> pd.DataFrame:
-        """Every version across accounts with its model, deployments and sync freshness, newest first."""
+    def inventory(self, flt: InventoryFilter = InventoryFilter(), environment_order: Sequence[str] = ()) -> pd.DataFrame:
+        """Every version across accounts with its model, deployments and sync freshness.
+
+        Sorted by model, then environment in ``environment_order`` (promotion order), then newest version first.
+        """
         where, params = ["TRUE"], []
         for column, values in (
             ("v.environment", flt.environments),
@@ -561,9 +564,9 @@ class Catalog:
             LEFT JOIN dep ON dep.version_id = v.version_id
             LEFT JOIN fresh ON fresh.account = v.account
             WHERE {' AND '.join(where)}
-            ORDER BY v.model, v.environment, v.version DESC, v.account
+            ORDER BY v.model, coalesce(list_position(?, v.environment), 999), v.environment, v.version DESC, v.account
         """
-        return self.query_df(sql, params)
+        return self.query_df(sql, [*params, list(environment_order)])
 
     def filter_values(self) -> dict[str, list[str]]:
         """Distinct values for the inventory filters."""

@@ -32,7 +32,7 @@ flt = InventoryFilter(
     owners=tuple(c5.multiselect("Owner", values["owners"], key="inv.owner")),
     text=c6.text_input("Search", placeholder="model, version, person…", key="inv.text"),
 )
-df = catalog.inventory(flt)
+df = catalog.inventory(flt, environment_order=order)
 
 flagged = df[df["unapproved_deployment"]]
 m1, m2, m3, m4 = st.columns(4)
@@ -64,8 +64,8 @@ event = st.dataframe(
     key="inv.table",
     on_select="rerun",
     selection_mode="single-row",
-    column_order=["version_id", "model", "version", "environment", "account", "approval_status", "risk_tier", "owner",
-                  "deployed_on", "flag", "created_by", "created_at", "source_version_id", "last_sync"],
+    column_order=["version_id", "environment", "approval_status", "deployed_on", "flag", "risk_tier", "owner",
+                  "created_by", "created_at", "source_version_id", "account", "model", "version", "last_sync"],
     column_config={
         "version_id": st.column_config.TextColumn("Version id"),
         "model": "Model",

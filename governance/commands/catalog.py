@@ -86,7 +86,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 def cmd_models(args: argparse.Namespace) -> int:
     opened = open_workspace(args)
-    df = opened.catalog.inventory(InventoryFilter(environments=tuple(args.environment or ())))
+    df = opened.catalog.inventory(InventoryFilter(environments=tuple(args.environment or ())),
+                                  environment_order=opened.settings.environments.order)
     if args.json:
         models = opened.catalog.models()
         versions = []
