@@ -431,11 +431,21 @@ def save_upload(workspace: Workspace, filename: str, data: bytes) -> Path:
     return path
 
 
+def _report_path(workspace: Workspace, evidence: Evidence) -> Path:
+    return workspace.cache_dir / "reports" / f"{evidence.evidence_id}-evidently.html"
+
+
+def cached_drift_report(workspace: Workspace, evidence: Evidence) -> Path | None:
+    """The Evidently report already built for a drift evidence row, or None."""
+    path = _report_path(workspace, evidence)
+    return path if path.exists() else None
+
+
 def drift_report_html(workspace: Workspace, evidence: Evidence, *, max_rows: int = 100_000) -> Path:
     """Evidently's interactive drift report for a drift evidence row (≤ ``max_rows`` per side), cached by evidence id."""
     if evidence.kind != "drift":
         raise InputError(f"{evidence.evidence_id} is {evidence.kind} evidence, not drift")
-    out = workspace.cache_dir / "reports" / f"{evidence.evidence_id}-evidently.html"
+    out = _report_path(workspace, evidence)
     if out.exists():
         return out
     paths = []

@@ -1,0 +1,65 @@
+"""The Review page: loads stored evidence, computes on request with progress, never computes for viewers."""
+
+from __future__ import annotations
+
+import json
+
+from governance.analytics.evidence import list_evidence
+from governance.catalog import Catalog
+from portal.context import SELECTED_VERSION
+
+OFFICER = "risk.officer@demo.countersign.dev"
+AUDITOR = "auditor@demo.countersign.dev"
+PAGE = "pages/review.py"
+
+
+def _open(app_factory, workspace, persona, version):
+    at = app_factory(workspace, persona=persona).run()
+    at.session_state[SELECTED_VERSION] = version
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _specs(at) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+
+
+def test_opening_the_page_never_computes(demo_workspace, app_factory):
+    at = _open(app_factory, demo_workspace.root, OFFICER, "lab-prod:claims-fraud:2")
+    assert any("no stored drift evidence" in i.value for i in at.info)
+    assert list_evidence(Catalog(demo_workspace.catalog_path), "lab-prod:claims-fraud:2") == []
+
+
+def test_compute_then_reopen_from_evidence(demo_copy, app_factory):
+    vid = "lab-prod:claims-fraud:2"
+    at = _open(app_factory, demo_copy.root, OFFICER, vid)
+    at.button(key="review.compute").click().run(timeout=120)
+    assert not at.exception, at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Drifted columns"] == "2 of 10"
+    assert metrics["Dataset drift"] == "no"
+    titles = " ".join(str(s.get("title", "")) for s in _specs(at))
+    assert "Drift by column" in titles and "Global importance" in titles and "parity ratio" in titles
+    drift_rows = next(s for s in _specs(at) if "Drift by column" in str(s.get("title")))
+    assert drift_rows  # the chart spec carries the per-column data
+    kinds = {e.kind for e in list_evidence(Catalog(demo_copy.catalog_path), vid)}
+    assert kinds == {"drift", "bias", "explain"}
+
+    again = _open(app_factory, demo_copy.root, AUDITOR, vid)  # a viewer sees the stored evidence
+    assert {m.label: m.value for m in again.metric}["Drifted columns"] == "2 of 10"
+    assert any("cached" in c.value for c in again.caption)
+
+
+def test_biased_version_fails_four_fifths_on_the_page(demo_copy, app_factory):
+    at = _open(app_factory, demo_copy.root, OFFICER, "lab-staging:credit-approval:3")
+    at.button(key="review.compute").click().run(timeout=120)
+    assert not at.exception, at.exception
+    values = [m.value for m in at.metric if m.label == "Four-fifths rule"]
+    assert values[0] == "FAILS"  # gender comes first
+
+
+def test_viewer_cannot_compute(demo_copy, app_factory):
+    at = _open(app_factory, demo_copy.root, AUDITOR, "lab-prod:claims-fraud:2")
+    assert at.button(key="review.compute").disabled
+    assert any("Ask a data scientist" in i.value for i in at.info)
