@@ -443,7 +443,7 @@ def reject(workspace: Workspace, settings: Settings, catalog: Catalog, actor: Id
 def cancel(workspace: Workspace, settings: Settings, catalog: Catalog, actor: Identity, request_id: str,
            comment: str = "", *, now: dt.datetime | None = None) -> Request:
     """Withdraw a request that has not executed (its requester, or an admin)."""
-    if "admin" not in actor.roles:
+    if actor is None or "admin" not in actor.roles:
         require(actor, "cancel_request")
     request = get_request(catalog, request_id)
     if not _may_cancel(actor, request):
