@@ -1,0 +1,151 @@
+"""Audit packs: checksums, Parquet snapshots that open in DuckDB, the ledger slice, the signed report, the ledger entry."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import zipfile
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from governance.config import Workspace
+from governance.errors import AccessDenied
+from governance.reports.pack import build_pack, read_sums
+from governance.reports.sign import verify_pdf
+from tests.governance.report_world import (
+    AUDITOR,
+    BIASED,
+    SCIENTIST,
+    add_bias,
+    add_decisions,
+    add_drift,
+    open_world,
+)
+
+
+@pytest.fixture(scope="module")
+def packed(demo_workspace: Workspace, tmp_path_factory: pytest.TempPathFactory):
+    import shutil
+
+    target = tmp_path_factory.mktemp("pack") / "ws"
+    shutil.copytree(demo_workspace.root, target)
+    w = open_world(Workspace(target))
+    add_drift(w, BIASED)
+    add_bias(w, BIASED)
+    add_decisions(w, BIASED)
+    out = target.parent / "pack.zip"
+    pack = build_pack(w.workspace, w.settings, w.catalog, w.who(AUDITOR), BIASED, "sr-11-7", out=out)
+    extracted = target.parent / "unzipped"
+    with zipfile.ZipFile(out) as zf:
+        zf.extractall(extracted)
+    return w, pack, extracted
+
+
+def test_sha256sums_list_and_match_every_file(packed) -> None:
+    _w, pack, root = packed
+    sums = read_sums((root / "SHA256SUMS").read_bytes())
+    files = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+    assert sorted(sums) == [f for f in files if f != "SHA256SUMS"]
+    for name, digest in sums.items():
+        assert hashlib.sha256((root / name).read_bytes()).hexdigest() == digest, name
+    assert pack.sha256 == hashlib.sha256(pack.path.read_bytes()).hexdigest()
+
+
+def test_a_changed_file_no_longer_matches_its_checksum(packed, tmp_path: Path) -> None:
+    _w, pack, _root = packed
+    with zipfile.ZipFile(pack.path) as zf:
+        sums = read_sums(zf.read("SHA256SUMS"))
+        data = bytearray(zf.read("catalog/versions.parquet"))
+    data[len(data) // 2] ^= 0x01
+    assert hashlib.sha256(bytes(data)).hexdigest() != sums["catalog/versions.parquet"]
+
+
+def test_parquet_snapshot_opens_in_duckdb_and_matches_the_catalog(packed) -> None:
+    w, _pack, root = packed
+    con = duckdb.connect()
+    versions = con.execute(f"SELECT version_id FROM '{root}/catalog/versions.parquet' ORDER BY 1").fetchall()
+    expected = sorted(v.version_id for v in w.catalog.versions_of("credit-approval"))
+    assert [r[0] for r in versions] == expected
+    ev = con.execute(f"SELECT kind, evidence_id FROM '{root}/catalog/evidence.parquet' ORDER BY 1").fetchall()
+    assert {"bias", "drift"} <= {k for k, _ in ev}
+    for kind, evidence_id in ev:
+        assert (root / "evidence" / f"{kind}-{evidence_id}.json").exists()
+    n_dec = con.execute(f"SELECT count(*) FROM '{root}/catalog/decisions.parquet' WHERE request_id = 'R-test-1'").fetchone()
+    assert n_dec[0] == 3
+    for table in ("models", "runs", "deployments", "model_cards", "promotion_requests"):
+        con.execute(f"SELECT * FROM '{root}/catalog/{table}.parquet'").fetchall()
+    # only this model's rows travel in the pack
+    assert con.execute(f"SELECT DISTINCT model FROM '{root}/catalog/deployments.parquet'").fetchall() == [
+        ("credit-approval",)]
+
+
+def test_the_readme_ledger_query_finds_no_broken_entry_and_the_checkpoint_matches(packed) -> None:
+    _w, pack, root = packed
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    query = re.search(r'duckdb -c "(SELECT seq FROM .ledger/entries.parquet. e.*?)"', readme, re.S).group(1)
+    con = duckdb.connect()
+    bad = con.execute(query.replace("'ledger/", f"'{root}/ledger/")).fetchall()
+    entries = con.execute(f"SELECT seq, hash FROM '{root}/ledger/entries.parquet' ORDER BY seq").fetchall()
+    assert entries and bad == []
+    assert pack.ledger_range == (entries[0][0], entries[-1][0])
+    heads = dict(entries)
+    import json
+
+    checkpoints = sorted(root.glob("ledger/ledger-*.json"))
+    assert checkpoints and (root / "ledger" / "ledger-ed25519.pub.pem").exists()
+    for cp in checkpoints:
+        doc = json.loads(cp.read_text())
+        if doc["length"] in heads:
+            assert heads[doc["length"]] == doc["head_hash"]
+
+
+def test_an_edited_ledger_row_is_found_by_the_readme_query(packed, tmp_path: Path) -> None:
+    _w, _pack, root = packed
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    query = re.search(r'duckdb -c "(SELECT seq FROM .ledger/entries.parquet. e.*?)"', readme, re.S).group(1)
+    con = duckdb.connect()
+    edited = tmp_path / "entries.parquet"
+    con.execute(f"COPY (SELECT * REPLACE (CASE WHEN seq = (SELECT max(seq) FROM '{root}/ledger/entries.parquet') "
+                f"THEN replace(payload, 'a', 'b') ELSE payload END AS payload) "
+                f"FROM '{root}/ledger/entries.parquet') TO '{edited}' (FORMAT parquet)")
+    bad = con.execute(query.replace("'ledger/entries.parquet'", f"'{edited}'")).fetchall()
+    assert len(bad) >= 1
+
+
+def test_the_pdf_in_the_pack_is_signed_and_verifies(packed) -> None:
+    _w, pack, root = packed
+    pdfs = list((root / "report").glob("*.pdf"))
+    assert len(pdfs) == 1 and hashlib.sha256(pdfs[0].read_bytes()).hexdigest() == pack.report.sha256
+    result = verify_pdf(pdfs[0].read_bytes(), trust=(root / "report" / "signing-cert.pem",))
+    assert result.ok
+
+
+def test_pack_is_a_ledger_entry_and_the_ledger_still_verifies(packed) -> None:
+    from governance import ledger
+
+    w, pack, _root = packed
+    entries = ledger.entries_for(w.catalog, f"version:{BIASED}")
+    actions = [e.action for e in entries]
+    assert "report.export" in actions and actions[-1] == "pack.export"
+    assert entries[-1].hash == pack.ledger_hash and entries[-1].payload["sha256"] == pack.sha256
+    assert ledger.verify(w.workspace, w.catalog, w.who(AUDITOR)).ok
+
+
+def test_pack_needs_the_export_role(packed, tmp_path: Path) -> None:
+    w, _pack, _root = packed
+    with pytest.raises(AccessDenied):
+        build_pack(w.workspace, w.settings, w.catalog, w.who(SCIENTIST), BIASED, out=tmp_path / "x.zip")
+    assert not (tmp_path / "x.zip").exists()
+
+
+def test_cli_pack(packed, tmp_path: Path, capsys) -> None:
+    from governance.cli import main
+
+    w, _pack, _root = packed
+    out = tmp_path / "p.zip"
+    code = main(["pack", "--workspace", str(w.workspace.root), "--actor", AUDITOR, "--model", "credit-approval",
+                 "--version", "3", "--environment", "staging", "--out", str(out)])
+    assert code == 0 and zipfile.ZipFile(out).testzip() is None
+    assert str(out) in capsys.readouterr().out
