@@ -360,6 +360,8 @@ class SageMakerConnector:
             def botocore_session() -> Any:
                 core = botocore.session.Session(profile=acc.profile) if acc.profile else botocore.session.Session()
                 core.user_agent_extra = "countersign"
+                # service models are large JSON files; one loader (and its cache) serves every session
+                core.register_component("data_loader", _shared_loader())
                 return core
 
             core = botocore_session()
@@ -451,7 +453,8 @@ class SageMakerConnector:
             else:
                 model = old.groups[name]
             new.groups[name] = model
-            models.append(ModelRecord(name=model, description=g.get("ModelPackageGroupDescription"), tags=tags))
+            if not incremental or name not in old.groups:
+                models.append(ModelRecord(name=model, description=g.get("ModelPackageGroupDescription"), tags=tags))
 
         progress("listing model packages", 0.08)
         try:
@@ -1131,6 +1134,20 @@ class SageMakerConnector:
         except (ClientError, BotoCoreError) as exc:
             raise self._fail(f"cannot register the copy of {source.source_ref} in {group}", exc) from exc
         return self._light_record(self._describe(arn), source.model)
+
+
+_LOADER: Any = None
+_LOADER_LOCK = threading.Lock()
+
+
+def _shared_loader() -> Any:
+    global _LOADER
+    with _LOADER_LOCK:
+        if _LOADER is None:
+            from botocore.loaders import create_loader
+
+            _LOADER = create_loader()
+        return _LOADER
 
 
 def _package_key(arn: str) -> str:

@@ -3,8 +3,8 @@
 Fixtures others reuse:
 
 - ``moto_server`` (session): a :class:`MotoServer` with ``url`` and ``reset()``.
-- ``aws_env`` (function): fake credentials, region and ``AWS_ENDPOINT_URL`` pointing boto3 at the server, a fresh
-  moto state, and no shared config files; yields the server. Reach an account with
+- ``aws_base_env`` (session): fake credentials, region and ``AWS_ENDPOINT_URL`` pointing boto3 at the server, no
+  shared config files; ``aws_env`` (function): the same with a freshly reset moto state. Reach an account with
   ``tests.connectors.sagemaker_seed.session_for(account_id)`` (STS AssumeRole, like the connector does).
 - ``fault_proxy`` (function): a :class:`FaultProxy` forwarding to moto; ``fail(operation, status, code, times)``
   and ``delay(operation, seconds)`` make chosen calls throttle, fail or hang. Point one account at it with a
@@ -53,27 +53,36 @@ def moto_server() -> Iterator[MotoServer]:
     server.stop()
 
 
-@pytest.fixture
-def aws_env(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
-            ) -> Iterator[MotoServer]:
-    """boto3 pointed at a freshly reset moto server through its ordinary configuration (environment only)."""
+@pytest.fixture(scope="session")
+def aws_base_env(moto_server: MotoServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    """boto3 pointed at the moto server through its ordinary configuration (environment only), for the session.
+
+    Fake credentials and region, ``AWS_ENDPOINT_URL``, no shared config files, two attempts per call (moto answers
+    unimplemented operations with HTTP 500, which botocore retries). Does not reset moto: see ``aws_env``.
+    """
     empty = tmp_path_factory.mktemp("aws") / "none"
     empty.write_text("")
-    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "MOTO_ACCOUNT_ID",
-                 "AWS_ENDPOINT_URL_SAGEMAKER", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_STS", "AWS_ROLE_ARN",
-                 "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server.url)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(empty))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    # moto answers unimplemented operations with HTTP 500, which botocore retries: fail fast
-    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
-    moto_server.reset()
-    yield moto_server
+    with pytest.MonkeyPatch.context() as mp:
+        for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
+                     "MOTO_ACCOUNT_ID", "AWS_ENDPOINT_URL_SAGEMAKER", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_STS",
+                     "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"):
+            mp.delenv(name, raising=False)
+        mp.setenv("AWS_ACCESS_KEY_ID", "testing")
+        mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        mp.setenv("AWS_DEFAULT_REGION", REGION)
+        mp.setenv("AWS_ENDPOINT_URL", moto_server.url)
+        mp.setenv("AWS_CONFIG_FILE", str(empty))
+        mp.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty))
+        mp.setenv("AWS_EC2_METADATA_DISABLED", "true")
+        mp.setenv("AWS_MAX_ATTEMPTS", "2")
+        yield moto_server
+
+
+@pytest.fixture
+def aws_env(aws_base_env: MotoServer) -> MotoServer:
+    """``aws_base_env`` with a freshly reset moto server: every account starts empty."""
+    aws_base_env.reset()
+    return aws_base_env
 
 
 # -- fault proxy -----------------------------------------------------------------------------------------
@@ -167,15 +176,21 @@ def _handler(proxy: FaultProxy) -> type[http.server.BaseHTTPRequestHandler]:
             self.wfile.write(data)
             conn.close()
 
-        do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = _relay
+        def _safe_relay(self) -> None:
+            try:
+                self._relay()
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client went away (a test killed it on purpose)
+
+        do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = _safe_relay
 
     return Handler
 
 
 @pytest.fixture
-def fault_proxy(aws_env: MotoServer) -> Iterator[FaultProxy]:
+def fault_proxy(aws_base_env: MotoServer) -> Iterator[FaultProxy]:
     """A fault-injecting proxy in front of the moto server, on its own port of 127.0.0.1."""
-    proxy = FaultProxy(upstream=aws_env.url)
+    proxy = FaultProxy(upstream=aws_base_env.url)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(proxy))
     server.daemon_threads = True
     proxy.url = f"http://127.0.0.1:{server.server_address[1]}"
@@ -187,7 +202,7 @@ def fault_proxy(aws_env: MotoServer) -> Iterator[FaultProxy]:
 
 
 @pytest.fixture
-def aws_profiles(aws_env: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def aws_profiles(aws_base_env: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """Write an AWS config file with named profiles ``{name: endpoint_url}`` (credentials 'testing').
 
     Endpoints then come from the profiles: ``AWS_ENDPOINT_URL`` is removed (it would win over a profile).
@@ -196,7 +211,7 @@ def aws_profiles(aws_env: MotoServer, tmp_path: Path, monkeypatch: pytest.Monkey
 
     def write(profiles: dict[str, str]) -> Path:
         path = tmp_path / "aws-config"
-        lines = [f"[default]\nregion = {REGION}\nendpoint_url = {aws_env.url}\n"]
+        lines = [f"[default]\nregion = {REGION}\nendpoint_url = {aws_base_env.url}\n"]
         for name, url in profiles.items():
             lines.append(f"[profile {name}]\nregion = {REGION}\nendpoint_url = {url}\n"
                          "aws_access_key_id = testing\naws_secret_access_key = testing\n")

@@ -36,7 +36,8 @@ def role_arn(account_id: str, name: str = "CountersignReader") -> str:
 
 def session_for(account_id: str, region: str = REGION) -> boto3.Session:
     """A boto3 session acting in ``account_id`` (AssumeRole on the moto server)."""
-    creds = boto3.client("sts", region_name=region, config=FAST).assume_role(
+    # a fresh session each time: boto3's default session would keep a configuration read earlier
+    creds = boto3.Session(region_name=region).client("sts", config=FAST).assume_role(
         RoleArn=role_arn(account_id, "Seeder"), RoleSessionName="seeder"
     )["Credentials"]
     return boto3.Session(
@@ -158,7 +159,9 @@ def seed_group(sm: Any, s3: Any, scenario: Scenario, account: str, group: str, n
     out = []
     for i in range(1, n + 1):
         status = STATUSES[(i - 1) % 3]
-        artifact = put(s3, bucket, f"models/{group}/{i}/model.tar.gz", f"model {account} {group} {i}".encode())
+        key = f"models/{group}/{i}/model.tar.gz"
+        # sync never reads artifacts, so groups without documents skip the upload (faster seeding)
+        artifact = put(s3, bucket, key, f"model {account} {group} {i}".encode()) if docs else f"s3://{bucket}/{key}"
         params: dict[str, Any] = {
             "ModelPackageGroupName": group, "ModelApprovalStatus": status,
             "ModelPackageDescription": f"{group} v{i}",
@@ -315,7 +318,6 @@ def seed_scenario(big: int = 105) -> Scenario:
     seed_reported_version(sm, s3, sc, "ml-dev", "credit-approval", status="PendingManualApproval", auc=0.81,
                           bias=(0.12, 0.74), shap={"income": 0.31, "age": 0.05})
     seed_experiment(sm, sc, "ml-dev", "credit-approval-exp", 2)
-    seed_card(sm, sc, "ml-dev", "credit-approval-card", credit[0], "High")
 
     sm, s3 = clients(ACCOUNTS["ml-staging"][0])
     seed_group(sm, s3, sc, "ml-staging", "credit-approval", 2, tags={"team": "risk"})
@@ -329,7 +331,8 @@ def seed_scenario(big: int = 105) -> Scenario:
     rows = [[50000.0 + 1000 * i, round(0.1 + 0.01 * i, 2), 30.0 + i % 40, float(i % 60)] for i in range(40)]
     seed_endpoint(sm, s3, sc, "ml-prod", "credit-approval-prod", reported, capture_rows=rows)
     seed_endpoint(sm, s3, sc, "ml-prod", "repair-cost-prod", repair[2])  # serves a PendingManualApproval version
-    del prod
+    seed_card(sm, sc, "ml-prod", "credit-approval-card", prod[0], "High")
+    del credit
     return sc
 
 
