@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import altair as alt
 import pandas as pd
 
-from governance.catalog import Version
+from governance.catalog import Catalog, Version
 
 
 def metrics_frame(versions: Sequence[Version], order: Sequence[str]) -> pd.DataFrame:
@@ -40,3 +41,34 @@ def metrics_chart(versions: Sequence[Version], order: Sequence[str]) -> alt.Char
         .resolve_scale(y="independent")
         .properties(width=150, height=180)
     )
+
+
+def lineage_dot(catalog: Catalog, version_id: str) -> str:
+    """Graphviz DOT of run → version → source versions → endpoints, plus versions promoted from this one."""
+    chain = catalog.lineage(version_id)
+    root = chain[-1]
+    run = catalog.run(root.run_id) if root.run_id else None
+    lines = ["digraph {", "rankdir=LR;", 'node [shape=box, style=rounded, fontname="Helvetica"];']
+
+    def node(v: Version, style: str = "rounded") -> None:
+        lines.append(f'"{v.version_id}" [label="{v.account}\\n{v.model} v{v.version}\\n{v.approval_status}", style="{style}"];')
+
+    if run:
+        lines.append(f'"run" [label="training run\\n{run["name"]}", shape=ellipse];')
+        lines.append(f'"run" -> "{root.version_id}";')
+    for v in chain:
+        node(v, "rounded,bold" if v.version_id == version_id else "rounded")
+    for newer, older in itertools.pairwise(chain):
+        lines.append(f'"{older.version_id}" -> "{newer.version_id}" [label="promoted"];')
+    for child_id in catalog.descendants(version_id):
+        child = catalog.version(child_id)
+        node(child, "rounded,dashed")
+        lines.append(f'"{child.source_version_id}" -> "{child_id}" [label="promoted"];')
+    shown = {v.version_id for v in chain} | set(catalog.descendants(version_id))
+    deployments = catalog.deployments(root.model)
+    for d in deployments.itertuples():
+        if d.version_id in shown:
+            lines.append(f'"ep:{d.deployment_id}" [label="endpoint\\n{d.endpoint}\\n{d.status}", shape=cds];')
+            lines.append(f'"{d.version_id}" -> "ep:{d.deployment_id}" [label="serves"];')
+    lines.append("}")
+    return "\n".join(lines)

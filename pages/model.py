@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
-from governance.charts import metrics_chart
+from governance.charts import lineage_dot, metrics_chart
 from governance.errors import CountersignError
 from portal import context
 from portal.context import SELECTED_MODEL, SELECTED_VERSION
@@ -64,36 +66,23 @@ wanted_v = context.selected(SELECTED_VERSION)
 vid = st.selectbox("Version", ids, index=ids.index(wanted_v) if wanted_v in ids else 0, key="model.version")
 context.select(SELECTED_VERSION, vid)
 chain = catalog.lineage(vid)
-root = chain[-1]
-run = catalog.run(root.run_id) if root.run_id else None
-dot = ["digraph { rankdir=LR; node [shape=box, style=rounded, fontname=Helvetica];"]
-if run:
-    dot.append(f'"run" [label="training run\\n{run["name"]}", shape=ellipse];')
-    dot.append(f'"run" -> "{root.version_id}";')
-for v in reversed(chain):
-    dot.append(f'"{v.version_id}" [label="{v.environment} v{v.version}\\n{v.approval_status}"];')
-for newer, older in zip(chain, chain[1:], strict=False):
-    dot.append(f'"{older.version_id}" -> "{newer.version_id}" [label="promoted"];')
-for d in deployments.itertuples():
-    if d.version_id in {v.version_id for v in chain}:
-        dot.append(f'"ep:{d.endpoint}" [label="endpoint\\n{d.endpoint}", shape=cds];')
-        dot.append(f'"{d.version_id}" -> "ep:{d.endpoint}" [label="serves"];')
-for child in catalog.descendants(vid):
-    dot.append(f'"{child}" [label="{child}", style=dashed];')
-dot.append("}")
-# edges from the selected version down to its descendants
-for child in catalog.descendants(vid):
-    parent = catalog.version(child).source_version_id
-    dot.insert(-1, f'"{parent}" -> "{child}" [label="promoted"];')
-st.graphviz_chart("\n".join(dot))
-
+st.graphviz_chart(lineage_dot(catalog, vid))
 selected = chain[0]
+actions = [("Review evidence", "pages/review.py", ":material/query_stats:"),
+           ("Promotion requests", "pages/requests.py", ":material/approval:"),
+           ("Export report", "pages/export.py", ":material/picture_as_pdf:")]
+buttons = st.columns(len(actions) + 2)
+for col, (label, target, icon) in zip(buttons, actions, strict=False):
+    if Path(target).exists() and col.button(label, icon=icon, key=f"model.go.{Path(target).stem}"):
+        context.select(SELECTED_VERSION, selected.version_id)
+        st.switch_page(target)
 with st.expander(f"Details of {selected.version_id}", expanded=False):
     a, b = st.columns(2)
     a.write({"created_by": selected.created_by, "created_at": str(selected.created_at),
              "approval_status": selected.approval_status, "artifact_uri": selected.artifact_uri,
              "artifact_sha256": selected.artifact_sha256, "framework": selected.framework})
     b.write({"metrics": selected.metrics, "data": selected.data_uris, "metadata": selected.metadata})
+    run = catalog.run(chain[-1].run_id) if chain[-1].run_id else None
     if run:
         st.write({"run": run["name"], "params": run["params"], "metrics": run["metrics"]})
 

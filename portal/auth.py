@@ -53,7 +53,7 @@ def _persona_switcher(settings: Settings) -> Identity | None:
 def resolve_identity(settings: Settings) -> Identity | None:
     """The signed-in identity, or None after drawing the sign-in / configuration screen."""
     if oidc_configured():
-        if not st.user.is_logged_in:
+        if not st.user.get("is_logged_in", False):
             st.title(settings.workspace.name)
             st.write("Sign in to see the model inventory, reviews and approvals.")
             st.button("Sign in", on_click=st.login, type="primary", key="cs.login")
