@@ -1112,11 +1112,10 @@ class SageMakerConnector:
             META_SOURCE_ARN: ref.source_ref,
             META_SOURCE_ACCOUNT: ref.source_account,
             META_APPROVED_BY: ",".join(ref.approved_by)[:256],
+            META_LEDGER: ref.ledger_hash or "",
+            META_CREATED_BY: (source.created_by or "")[:256],
         })
-        if ref.ledger_hash:
-            meta[META_LEDGER] = ref.ledger_hash
-        if source.created_by:
-            meta[META_CREATED_BY] = source.created_by[:256]
+        meta = {k: v for k, v in meta.items() if v}  # AWS refuses empty values
         params: dict[str, Any] = {
             "ModelPackageGroupName": group,
             "ModelPackageDescription": self.promotion_description(ref),
