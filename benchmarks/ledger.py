@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/ledger.py [--quick]
 
 Appends: each one its own committed transaction on a held connection (what ``ledger.append(con, …)`` costs),
-then batches of 10 per transaction, then through ``ledger.append(catalog, …)`` which opens a short-lived
+then batches of 10 and 100 per transaction (``ledger.append_many``), then through ``ledger.append(catalog, …)`` which opens a short-lived
 connection per call (the CLI/portal path). The competitor is the same hash chain in SQLite (WAL,
 synchronous=FULL, one transaction per append). Verification: the DuckDB query of ``ledger.verify`` against the
 obvious alternative, a Python loop recomputing every hash with hashlib over rows fetched from the same file.
@@ -16,6 +16,7 @@ import argparse
 import datetime as dt
 import hashlib
 import json
+import os
 import sqlite3
 import sys
 import tempfile
@@ -63,14 +64,14 @@ def bench_appends(root: Path, n: int) -> dict[str, float]:
                           payload=PAYLOAD)
             con.commit()
         out["duckdb_txn_per_append"] = n / (time.perf_counter() - t)
-        t = time.perf_counter()
-        for b in range(n // 10):
-            con.begin()
-            for i in range(10):
-                ledger.append(con, actor="risk.officer@bank.example", action="request.approve",
-                              subject=f"request:{b}-{i}", payload=PAYLOAD)
-            con.commit()
-        out["duckdb_batches_of_10"] = (n // 10 * 10) / (time.perf_counter() - t)
+        for size in (10, 100):
+            t = time.perf_counter()
+            for b in range(n // size):
+                con.begin()
+                ledger.append_many(con, [ledger.NewEntry("risk.officer@bank.example", "request.approve",
+                                                         f"request:{b}-{i}", PAYLOAD) for i in range(size)])
+                con.commit()
+            out[f"duckdb_append_many_batches_of_{size}"] = (n // size * size) / (time.perf_counter() - t)
     m = max(50, n // 10)
     t = time.perf_counter()
     for i in range(m):
@@ -138,6 +139,8 @@ def main() -> None:
     args = parser.parse_args()
     n_append = 300 if args.quick else 3000
     sizes = (100_000,) if args.quick else (100_000, 1_000_000)
+    print(f"load average before the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
+          "(other work on the machine slows every figure; the ratios are measured side by side)")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         a = bench_appends(root, n_append)
@@ -145,8 +148,9 @@ def main() -> None:
         for k, v in a.items():
             print(f"  {k:<40} {v:9.0f} /s")
         print(f"  ratio duckdb (txn per append) / sqlite       {a['duckdb_txn_per_append'] / a['sqlite_txn_per_append']:9.2f}")
-        print(f"  goal ≥ 1,000/s: per-append {'met' if a['duckdb_txn_per_append'] >= 1000 else 'NOT met'}, "
-              f"batched {'met' if a['duckdb_batches_of_10'] >= 1000 else 'NOT met'}")
+        print(f"  goal ≥ 1,000/s: one transaction per append {'met' if a['duckdb_txn_per_append'] >= 1000 else 'NOT met'}"
+              f", batches of 10 {'met' if a['duckdb_append_many_batches_of_10'] >= 1000 else 'NOT met'}"
+              f", batches of 100 {'met' if a['duckdb_append_many_batches_of_100'] >= 1000 else 'NOT met'}")
         for n in sizes:
             v = bench_verify(root, n)
             print(f"verify {n:,} entries: duckdb {v['duckdb_verify_s']:.2f} s, python loop "

@@ -25,7 +25,7 @@ import os
 import re
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,29 +49,27 @@ _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"  # the same text from Python's strftime an
 _ACTION = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
-# The chain check as one query. Row hashes do not depend on each other (prev_hash is stored), so DuckDB computes
-# them in parallel; the link to the previous entry is a self-join on seq - 1.
-_VERIFY_SQL = f"""
-    WITH computed AS (
+# The chain check. Row hashes do not depend on each other (prev_hash is stored), so DuckDB computes them in
+# parallel in one pass; the link to the previous entry is a self-join on seq - 1, a second pass.
+_HASH_SQL = f"""
+    SELECT count(*), min(seq), max(seq), min(seq) FILTER (WHERE bad), count(*) FILTER (WHERE bad)
+    FROM (
         SELECT seq,
                sha256(concat(seq::VARCHAR, chr(10), strftime(recorded_at, '{_TIME_FORMAT}'), chr(10), actor, chr(10),
                              action, chr(10), coalesce(subject, ''), chr(10), prev_hash, chr(10), payload)) <> hash
-                   AS bad_hash
+                   AS bad
         FROM ledger
-    ), links AS (
+    )
+"""
+_LINK_SQL = f"""
+    SELECT min(seq) FILTER (WHERE bad_link), min(seq) FILTER (WHERE gap)
+    FROM (
         SELECT b.seq,
                CASE WHEN b.seq = 1 THEN b.prev_hash <> '{GENESIS_HASH}'
                     ELSE a.seq IS NULL OR a.hash <> b.prev_hash END AS bad_link,
                b.seq > 1 AND a.seq IS NULL AS gap
         FROM ledger b LEFT JOIN ledger a ON a.seq = b.seq - 1
     )
-    SELECT (SELECT count(*) FROM ledger),
-           (SELECT min(seq) FROM ledger),
-           (SELECT max(seq) FROM ledger),
-           (SELECT min(seq) FILTER (WHERE bad_hash) FROM computed),
-           (SELECT count(*) FILTER (WHERE bad_hash) FROM computed),
-           (SELECT min(seq) FILTER (WHERE bad_link) FROM links),
-           (SELECT min(seq) FILTER (WHERE gap) FROM links)
 """
 
 
@@ -194,6 +192,17 @@ def _check_field(name: str, value: str, *, allow_empty: bool = False) -> str:
     return value
 
 
+@dataclass(frozen=True)
+class NewEntry:
+    """An entry to append: who did what to which subject, with details."""
+
+    actor: str
+    action: str
+    subject: str = ""
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    at: dt.datetime | None = None
+
+
 def append(
     target: Catalog | duckdb.DuckDBPyConnection,
     *,
@@ -203,34 +212,58 @@ def append(
     payload: Mapping[str, Any] | None = None,
     at: dt.datetime | None = None,
 ) -> Entry:
-    """Append one entry (the only write path of the ledger); returns it with its hash.
+    """Append one entry; returns it with its hash. See :func:`append_many` (the one write path)."""
+    return append_many(target, [NewEntry(actor, action, subject, payload or {}, at)])[0]
 
-    Given a :class:`Catalog`, the entry is committed in its own transaction. Given a connection, it joins the
-    caller's open transaction, so the entry commits or rolls back together with the change it records.
+
+def append_many(target: Catalog | duckdb.DuckDBPyConnection, items: Sequence[NewEntry]) -> list[Entry]:
+    """Append entries in order, in one statement (the only write path of the ledger); returns them with hashes.
+
+    Given a :class:`Catalog`, the entries are committed in their own transaction. Given a connection, they join
+    the caller's open transaction, so they commit or roll back together with the change they record.
     """
-    _check_field("actor", actor)
-    _check_field("subject", subject, allow_empty=True)
-    if not _ACTION.match(action or ""):
-        raise InputError(f"ledger action {action!r} must look like 'request.approve' (lower case, dots)")
-    text = canonical_json(dict(payload or {}))
-    recorded = at or _now()
-    if recorded.tzinfo is not None:
-        recorded = recorded.astimezone(dt.UTC).replace(tzinfo=None)
+    prepared = [_prepare(item) for item in items]
+    if not prepared:
+        return []
     if isinstance(target, Catalog):
         with target.transaction() as con:
-            return _insert(con, actor, action, subject, text, recorded)
-    return _insert(target, actor, action, subject, text, recorded)
+            return _insert(con, prepared)
+    return _insert(target, prepared)
 
 
-def _insert(con: duckdb.DuckDBPyConnection, actor: str, action: str, subject: str, text: str,
-            recorded: dt.datetime) -> Entry:
-    head = con.execute("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
-    seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
-    digest = entry_hash(seq, recorded, actor, action, subject, prev, text)
+def _prepare(item: NewEntry) -> tuple[str, str, str, str, dict[str, Any], dt.datetime]:
+    _check_field("actor", item.actor)
+    _check_field("subject", item.subject, allow_empty=True)
+    if not isinstance(item.action, str) or not _ACTION.match(item.action):
+        raise InputError(f"ledger action {item.action!r} must look like 'request.approve' (lower case, dots)")
+    payload = dict(item.payload)
+    recorded = item.at or _now()
+    if recorded.tzinfo is not None:
+        recorded = recorded.astimezone(dt.UTC).replace(tzinfo=None)
+    return item.actor, item.action, item.subject, canonical_json(payload), payload, recorded
+
+
+_CHUNK = 256  # rows per INSERT statement (DuckDB binds 8 parameters per row)
+
+
+def _insert(con: duckdb.DuckDBPyConnection, prepared: list[tuple[str, str, str, str, dict[str, Any], dt.datetime]]
+            ) -> list[Entry]:
+    head_row = con.execute("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
+    seq, prev = (head_row[0], head_row[1]) if head_row else (0, GENESIS_HASH)
+    out: list[Entry] = []
+    for actor, action, subject, text, payload, recorded in prepared:
+        seq += 1
+        digest = entry_hash(seq, recorded, actor, action, subject, prev, text)
+        out.append(Entry(seq, recorded, actor, action, subject, payload, prev, digest))
+        prev = digest
     # seq is the primary key: a concurrent writer that read the same head fails here instead of forking the chain.
-    con.execute("INSERT INTO ledger VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [seq, recorded, actor, action, subject, text,
-                                                                        prev, digest])
-    return Entry(seq, recorded, actor, action, subject, json.loads(text), prev, digest)
+    for i in range(0, len(out), _CHUNK):
+        chunk = out[i : i + _CHUNK]
+        params: list[Any] = []
+        for e, p in zip(chunk, prepared[i : i + _CHUNK], strict=True):
+            params.extend((e.seq, e.recorded_at, e.actor, e.action, e.subject, p[3], e.prev_hash, e.hash))
+        con.execute("INSERT INTO ledger VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk)), params)
+    return out
 
 
 def head(catalog: Catalog) -> tuple[int, str]:
@@ -430,7 +463,8 @@ def verify_unchecked(workspace: Workspace, catalog: Catalog, *, public_key: Path
     problems: list[Problem] = []
     warnings: list[str] = []
     with catalog.connect() as con:
-        count, low, high, bad_hash, n_bad_hash, bad_link, gap = con.execute(_VERIFY_SQL).fetchone()
+        count, low, high, bad_hash, n_bad_hash = con.execute(_HASH_SQL).fetchone()
+        bad_link, gap = con.execute(_LINK_SQL).fetchone()
         head_row = con.execute("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
 
         def describe(seq: int) -> str:

@@ -309,3 +309,19 @@ def test_100k_entries_verify_and_an_edit_deep_inside_is_found(ws: Workspace, cat
     assert report.ok and report.length == 100_001
     _tamper(catalog, ("UPDATE ledger SET payload = replace(payload, 'ok', 'OK') WHERE seq = 73_123", []))
     assert _first_bad(ws, catalog) == 73_123
+
+
+def test_append_many_continues_the_same_chain(ws: Workspace, catalog: Catalog) -> None:
+    fill(catalog, 2)
+    batch = [ledger.NewEntry(f"user{i}@example.org", "test.batch", f"thing:{i}", {"i": i}) for i in range(600)]
+    out = ledger.append_many(catalog, batch)
+    assert [e.seq for e in out] == list(range(3, 603))
+    stored = rows(catalog)
+    prev = "0" * 64
+    for seq, at, actor, action, subject, payload, prev_hash, digest in stored:
+        assert prev_hash == prev and digest == oracle_hash(seq, at, actor, action, subject, prev_hash, payload)
+        prev = digest
+    assert ledger.append_many(catalog, []) == []
+    with pytest.raises(InputError):  # one bad entry refuses the whole batch
+        ledger.append_many(catalog, [ledger.NewEntry("a@example.org", "test.ok"), ledger.NewEntry("", "test.ok")])
+    assert len(rows(catalog)) == 602
