@@ -1,0 +1,69 @@
+"""Executing an approved request against SageMaker (moto server): approval written in the source account, one
+registration in the target account, even when the target fails mid-way and the request is retried."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from governance import ledger
+from governance.config import load_settings
+from governance.errors import ConflictError
+from governance.identity import identity_for
+from governance.promotion import approve, create_request, execute, get_request
+from tests.connectors import sagemaker_seed as seed
+from tests.connectors.test_sagemaker_sync import make_workspace, run_sync
+
+
+def packages(sm, group: str) -> list[dict]:
+    try:
+        return sm.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"]
+    except sm.exceptions.ClientError:
+        return []
+
+
+@pytest.fixture
+def world(aws_env, fault_proxy, aws_profiles, tmp_path: Path):
+    sc = seed.Scenario()
+    sm_s, s3_s = seed.clients(seed.ACCOUNTS["ml-staging"][0])
+    seed.seed_group(sm_s, s3_s, sc, "ml-staging", "credit-approval", 2)
+    _, s3_p = seed.clients(seed.ACCOUNTS["ml-prod"][0])
+    seed.ensure_bucket(s3_p, seed.bucket_for(seed.ACCOUNTS["ml-prod"][0]))
+    aws_profiles({"prod": fault_proxy.url})
+    ws, catalog = make_workspace(tmp_path, {"ml-prod": {"profile": "prod"}})
+    run_sync(ws, catalog, accounts=["ml-staging"])
+    return sc, ws, load_settings(ws), catalog
+
+
+def test_execution_fails_on_the_target_then_a_retry_registers_once(world, fault_proxy) -> None:
+    sc, ws, settings, catalog = world
+    src = next(v for v in sc.versions if v.status != "Approved")
+    vid = f"ml-staging:credit-approval:{src.version}"
+    engineer = identity_for(settings, "ml.engineer@example.com", source="cli")
+    officer = identity_for(settings, "risk.officer@example.com", source="cli")
+    rid = create_request(ws, settings, catalog, engineer, vid, "prod", "SageMaker promotion").request_id
+    assert approve(ws, settings, catalog, officer, rid, "reviewed").status == "approved"
+
+    fault_proxy.fail("CreateModelPackage", status=500, code="InternalFailure", times=2)
+    r = execute(ws, settings, catalog, officer, rid)
+    assert r.status == "failed" and r.execution_state == "source_approved"
+    sm_s, _ = seed.clients(seed.ACCOUNTS["ml-staging"][0])
+    sm_p, _ = seed.clients(seed.ACCOUNTS["ml-prod"][0])
+    described = sm_s.describe_model_package(ModelPackageName=src.arn)
+    assert described["ModelApprovalStatus"] == "Approved" and rid in described.get("ApprovalDescription", "")
+    assert packages(sm_p, "credit-approval") == []
+
+    r = execute(ws, settings, catalog, officer, rid)
+    assert r.status == "executed", r.execution_error
+    prod = packages(sm_p, "credit-approval")
+    assert len(prod) == 1
+    assert r.target_version_id == f"ml-prod:credit-approval:{prod[0]['ModelPackageVersion']}"
+    assert catalog.version(r.target_version_id).source_version_id == vid
+    with pytest.raises(ConflictError):
+        execute(ws, settings, catalog, officer, rid)
+    assert len(packages(sm_p, "credit-approval")) == 1
+    actions = [e.action for e in ledger.entries_for(catalog, f"request:{rid}")]
+    assert actions.count("execute.failed") == 1 and actions.count("execute.target_registered") == 1
+    assert get_request(catalog, rid).attempts == 2
+    assert ledger.verify_unchecked(ws, catalog).ok
