@@ -541,8 +541,10 @@ def b_bias(f: ReportFacts, r: Renderer) -> list[Flowable]:
         out += [para(f"Four-fifths rule (selection-rate ratio >= {fmt(threshold)}):"),
                 table(("Attribute", "Selection-rate ratio", "Parity difference", "Equalized odds diff.", "Verdict"),
                       rows)]
-    spec = charts.analytics_chart("bias_chart", item.result, attrs[0][0]) if attrs else None
-    if spec is None:
+    singles = [str(_first(a, "attribute", "name")) for a in _records_from(item.result.get("attributes") or [], "attribute")][:3]
+    specs = [s for s in (charts.analytics_chart("bias_chart", item.result, name) for name in singles) if s]
+    spec = None
+    if not specs:
         frame = pd.DataFrame(
             [{"group": f"{name}={g.get('group')}", "selection_rate": float(g["selection_rate"]), "attribute": name}
              for name, groups, _s, _c in attrs for g in groups if isinstance(g.get("selection_rate"), int | float)]
@@ -551,7 +553,8 @@ def b_bias(f: ReportFacts, r: Renderer) -> list[Flowable]:
             spec = charts.bar_spec(frame, x="selection_rate", y="group", color="attribute",
                                    title="Selection rate by group", x_title="selection rate")
     if spec is not None:
-        out.append(chart_image(r, spec, BODY_W * 0.8))
+        specs = [spec]
+    out += [chart_image(r, s, BODY_W * 0.8) for s in specs]
     if not out:
         raise Missing(f"bias metrics in evidence {item.evidence_id}")
     warnings = _first(item.result, "warnings", "small_groups")
@@ -593,7 +596,7 @@ def b_explain(f: ReportFacts, r: Renderer) -> list[Flowable]:
         frame = pd.DataFrame([{"feature": str(x["feature"]), "importance": float(x["importance"])} for x in rows[:20]])
         spec = charts.bar_spec(frame, x="importance", y="feature", title="Global importance (mean |SHAP|)",
                                x_title="mean |SHAP value|")
-    method = _first(item.result, "method", "explainer") or _first(item.summary, "method", "explainer")
+    method = _first(item.result, "explainer", "method") or _first(item.summary, "explainer", "method")
     return [
         para(f"Explainer: {method or 'not recorded'}. Ten most important features:"),
         table(("Feature", "Mean |SHAP|"), [(x["feature"], x["importance"]) for x in rows[:10]],

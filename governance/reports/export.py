@@ -142,3 +142,33 @@ def export_report(
         unsigned_sha256=built.sha256, signed=sign, signer=signer_name, signer_role=signer_role, pages=built.pages,
         charts=built.charts, gaps=built.gaps, path=path, ledger_seq=seq, ledger_hash=entry_hash, seconds=seconds,
     )
+
+
+@dataclass(frozen=True)
+class ExportRecord:
+    """One past export of a version, as the ledger recorded it."""
+
+    seq: int
+    recorded_at: Any
+    actor: str
+    action: str
+    template: str | None
+    file: str | None
+    sha256: str | None
+    hash: str
+
+
+def export_history(catalog: Catalog, version_id: str) -> list[ExportRecord]:
+    """Reports and packs exported for ``version_id``, newest first (from the ledger)."""
+    try:
+        ledger = importlib.import_module("governance.ledger")
+    except ModuleNotFoundError:
+        return []
+    out = [
+        ExportRecord(e.seq, e.recorded_at, e.actor, e.action, e.payload.get("template"), e.payload.get("file"),
+                     e.payload.get("sha256"), e.hash)
+        for e in ledger.entries_for(catalog, f"version:{version_id}")
+        if e.action in ("report.export", "pack.export")
+    ]
+    return sorted(out, key=lambda r: -r.seq)
+

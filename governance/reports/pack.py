@@ -154,7 +154,8 @@ def build_pack(
         progress(message, fraction * 0.6)
 
     report = export_report(workspace, settings, catalog, identity, version_id, template_id, sign=True,
-                           passphrase=passphrase, progress=sub)
+                           passphrase=passphrase, progress=sub,
+                           out=workspace.exports_dir / default_filename(version_id, template_id))
     progress("snapshotting the catalog", 0.65)
     version = catalog.version(version_id)
     model = version.model

@@ -99,11 +99,14 @@ def add_bias(world: World, version_id: str) -> dict:
 
 
 def add_explain(world: World, version_id: str, importance: dict[str, float]) -> None:
-    """An explainability evidence row with the given global importance."""
+    """An explainability evidence row with the given global importance, in the analytics result's shape."""
+    from governance.analytics.explain import ExplainResult
+
     top = sorted(importance, key=lambda k: -importance[k])
-    store_evidence(world, version_id, "explain",
-                   {"method": "TreeExplainer", "global": [{"feature": k, "mean_abs_shap": importance[k]} for k in top]},
-                   {"top_features": top[:5], "method": "TreeExplainer"})
+    res = ExplainResult(explainer="tree", output="log-odds", features=tuple(top), n_rows=500, background_rows=100,
+                        importance=tuple((k, importance[k]) for k in top), group_importance={}, local={},
+                        additivity_max_error=1e-9, seconds=0.1)
+    store_evidence(world, version_id, "explain", res.to_dict(), res.summary())
 
 
 def add_decisions(world: World, version_id: str, *, seal: bool = True) -> dict[str, str]:

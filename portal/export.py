@@ -1,0 +1,106 @@
+"""A reusable export widget: template picker, build + sign with progress, downloads and a page-1 preview.
+
+The Export page shows it for any version; the review and request pages can call :func:`export_panel` with the
+version they show. Every export goes through ``governance.reports`` (role check, signature, ledger entry).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from governance.errors import CountersignError
+from governance.reports.export import ReportExport, default_filename, export_report
+from governance.reports.pack import AuditPack, build_pack
+from governance.reports.preview import can_preview, page_png
+from governance.reports.templates import list_templates
+from portal.context import PortalContext
+from portal.widgets import run_with_progress, show_error
+
+
+@dataclass(frozen=True)
+class _Last:
+    """The newest export of this widget, kept under a session key no widget owns."""
+
+    version_id: str
+    template_id: str
+    report: ReportExport
+    pack: AuditPack | None = None
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _preview(path: str, sha256: str) -> bytes | None:
+    # keyed by the file and its sha256: a rebuilt report has a new digest, so a stale preview cannot show
+    return page_png(Path(path).read_bytes(), page=1, dpi=70)
+
+
+def export_panel(ctx: PortalContext, version_id: str, *, key: str = "export", preview: bool = True) -> None:
+    """Template picker, "Build and sign PDF" / "Build audit pack" buttons, downloads and a page-1 preview."""
+    try:
+        templates = list_templates(ctx.workspace.root)
+    except CountersignError as exc:
+        show_error(exc)
+        return
+    titles = {t.id: f"{t.title} (v{t.version})" for t in templates}
+    template_id = st.selectbox("Template", list(titles), format_func=titles.__getitem__, key=f"{key}.template")
+    can = ctx.identity.can("export")
+    why = None if can else "Exports are signed and recorded: risk officers, auditors and admins may export."
+    c1, c2 = st.columns(2)
+    build = c1.button("Build and sign PDF", type="primary", disabled=not can, help=why, key=f"{key}.build",
+                      icon=":material/picture_as_pdf:")
+    pack = c2.button("Build audit pack", disabled=not can, help=why, key=f"{key}.pack", icon=":material/folder_zip:")
+    state = f"cs.{key}.last"
+    try:
+        if build:
+            report = run_with_progress(
+                f"Building {template_id} for {version_id}",
+                lambda progress: export_report(
+                    ctx.workspace, ctx.settings, ctx.catalog, ctx.identity, version_id, template_id,
+                    out=ctx.workspace.exports_dir / default_filename(version_id, template_id), progress=progress),
+                done_label="Report built and signed",
+            )
+            st.session_state[state] = _Last(version_id, template_id, report)
+        if pack:
+            result = run_with_progress(
+                f"Building the audit pack of {version_id}",
+                lambda progress: build_pack(ctx.workspace, ctx.settings, ctx.catalog, ctx.identity, version_id,
+                                            template_id, progress=progress),
+                done_label="Audit pack written",
+            )
+            st.session_state[state] = _Last(version_id, template_id, result.report, result)
+    except CountersignError as exc:
+        show_error(exc)
+
+    last: _Last | None = st.session_state.get(state)
+    if last is None or last.version_id != version_id or last.template_id != template_id:
+        if not can:
+            st.info("Your role may read past exports below but not build new ones.")
+        return
+    r = last.report
+    signer = f"signed by **{r.signer}**" + (f" ({r.signer_role})" if r.signer_role else "") if r.signed else "unsigned"
+    st.success(f"{r.pages} pages, {signer}. sha256 `{r.sha256}` · ledger entry {r.ledger_seq}", icon=":material/verified:")
+    if r.gaps:
+        with st.expander(f"{len(r.gaps)} evidence gap(s) listed in the report", icon=":material/warning:"):
+            for g in r.gaps:
+                st.markdown(f"- **{g.section}** / {g.block}: Evidence missing: {g.what}")
+    d1, d2 = st.columns(2)
+    d1.download_button("Download PDF", r.pdf, file_name=default_filename(r.version_id, r.template_id),
+                       mime="application/pdf", on_click="ignore", key=f"{key}.download_pdf",
+                       icon=":material/download:")
+    if last.pack is not None and last.pack.path.exists():
+        d2.download_button("Download audit pack", last.pack.path.read_bytes(), file_name=last.pack.path.name,
+                           mime="application/zip", on_click="ignore", key=f"{key}.download_pack",
+                           icon=":material/download:")
+    if preview:
+        if not can_preview():
+            st.caption("Page previews need poppler (Debian package poppler-utils).")
+        elif r.path is not None:
+            try:
+                png = _preview(str(r.path), r.sha256)
+            except CountersignError as exc:
+                show_error(exc)
+                png = None
+            if png:
+                st.image(png, caption="Page 1", width=420)

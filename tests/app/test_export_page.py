@@ -1,0 +1,59 @@
+"""The Export page: build and sign a report, build an audit pack, download, preview, and who may do it."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from governance.reports.export import default_filename
+from governance.reports.sign import verify_pdf
+
+VERSION = "lab-staging:credit-approval:3"
+OFFICER = "risk.officer@demo.countersign.dev"
+
+
+def elements(at, name: str) -> list:
+    return [e for e in at.main if type(e).__name__ == name]
+
+
+def open_export(app_factory, root, persona: str):
+    at = app_factory(root, persona=persona).run()
+    at.switch_page("pages/export.py").run()
+    assert not at.exception, at.exception
+    at.selectbox(key="export.version").set_value(VERSION).run()
+    return at
+
+
+def test_officer_builds_a_signed_report_and_downloads_it(demo_copy, app_factory) -> None:
+    at = open_export(app_factory, demo_copy.root, OFFICER)
+    at.selectbox(key="export.template").set_value("sr-11-7").run()
+    at.button(key="export.build").click().run()
+    assert not at.exception, at.exception
+    assert "signed by" in at.success[0].value
+    written = demo_copy.exports_dir / default_filename(VERSION, "sr-11-7")
+    assert verify_pdf(written.read_bytes()).ok
+    downloads = at.get("download_button")
+    assert [d.label for d in downloads] == ["Download PDF"]
+    if shutil.which("pdftoppm"):
+        assert elements(at, "Image"), "page-1 preview missing"
+    # the export is in the page's history, read back from the ledger
+    history = at.dataframe[0].value
+    assert list(history["what"]) == ["report.export"] and list(history["template"]) == ["sr-11-7"]
+    assert history["who"].iloc[0] == OFFICER
+
+
+def test_auditor_builds_an_audit_pack(demo_copy, app_factory) -> None:
+    at = open_export(app_factory, demo_copy.root, "auditor@demo.countersign.dev")
+    at.button(key="export.pack").click().run()
+    assert not at.exception, at.exception
+    assert [d.label for d in at.get("download_button")] == ["Download PDF", "Download audit pack"]
+    assert (demo_copy.exports_dir / default_filename(VERSION, "eu-ai-act-annex-iv", ".zip")).exists()
+    assert set(at.dataframe[0].value["what"]) == {"report.export", "pack.export"}
+
+
+@pytest.mark.parametrize("persona", ["data.scientist@demo.countersign.dev", "ml.engineer@demo.countersign.dev"])
+def test_roles_without_export_see_disabled_buttons(demo_workspace, app_factory, persona: str) -> None:
+    at = open_export(app_factory, demo_workspace.root, persona)
+    assert at.button(key="export.build").disabled and at.button(key="export.pack").disabled
+    assert any("may read past exports" in i.value for i in at.info)
