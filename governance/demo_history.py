@@ -4,7 +4,8 @@
 timeline, the promotions that put today's production versions there (each adopted by execution, since the copy
 already exists), a rejection, a risk acceptance, and one open request waiting for the risk officer. Every step
 goes through :mod:`governance.promotion`, so the ledger, the decisions and the checkpoints are the real thing and
-``countersign ledger verify`` passes on a fresh demo.
+``countersign ledger verify`` passes on a fresh demo. Evidence is computed first where the data allows (bias
+for the past promotions; drift, bias and SHAP for the open request), so the gates have something to judge.
 """
 
 from __future__ import annotations
@@ -48,11 +49,28 @@ def _day(day: float) -> dt.datetime:
     return EPOCH + dt.timedelta(days=day)
 
 
+NO_TRAFFIC = (
+    "No production traffic exists before the first deployment, so drift against live data cannot be measured yet; "
+    "data capture starts on deployment and drift is reviewed after 30 days."
+)
+
+
 def _acceptance(settings: Settings, catalog: Catalog, version_id: str, to_env: str, day: float) -> RiskAcceptance | None:
     blocking = evaluate(catalog, settings, version_id, to_env, now=_day(day)).blocking
     if not blocking:
         return None
-    return RiskAcceptance(tuple(r.gate for r in blocking), LEGACY, _day(day + 365))
+    gates = tuple(r.gate for r in blocking)
+    return RiskAcceptance(gates, NO_TRAFFIC if gates == ("drift",) else LEGACY, _day(day + 365))
+
+
+def _compute_evidence(workspace: Workspace, settings: Settings, catalog: Catalog, version_id: str,
+                      kinds: tuple[str, ...]) -> None:
+    """Evidence the data scientist computed before the request (skipped while the analytics package is absent)."""
+    try:
+        from governance.analytics.evidence import review_version
+    except ImportError:
+        return
+    review_version(workspace, settings, catalog, version_id, actor=_persona(settings, "data.scientist"), kinds=kinds)
 
 
 def seed_history(workspace: Workspace, settings: Settings, catalog: Catalog) -> None:
@@ -61,6 +79,7 @@ def seed_history(workspace: Workspace, settings: Settings, catalog: Catalog) -> 
         return
     engineer = _persona(settings, "ml.engineer")
     for version_id, to_env, day, reason, approvals in PAST_PROMOTIONS:
+        _compute_evidence(workspace, settings, catalog, version_id, ("bias",))
         request = create_request(workspace, settings, catalog, engineer, version_id, to_env, reason, now=_day(day))
         for who, when, comment in approvals:
             officer = _persona(settings, who)
@@ -79,6 +98,7 @@ def seed_history(workspace: Workspace, settings: Settings, catalog: Catalog) -> 
 
     # The open request the demo user finds in the queue: claims-fraud v3 to prod, waiting for a risk officer.
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    _compute_evidence(workspace, settings, catalog, "lab-staging:claims-fraud:3", ("drift", "bias", "explain"))
     try:
         create_request(workspace, settings, catalog, engineer, "lab-staging:claims-fraud:3", "prod",
                        "v3 adds the online-channel flag; better recall on staged claims in shadow mode.",

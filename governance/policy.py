@@ -232,9 +232,9 @@ def gate_explainability(ctx: GateContext) -> GateResult:
     if missing:
         return missing
     assert ev is not None
-    top = ev.summary.get("top_features") or []
+    top = [t[0] if isinstance(t, list | tuple) and t else t for t in ev.summary.get("top_features") or []]
     return GateResult("explainability", "pass", "explanation on record" + (f" (top: {', '.join(map(str, top[:3]))})"
-                      if top else ""), None, None, (ev,))
+                      if top else ""), None, top[:3], (ev,))
 
 
 def gate_model_card(ctx: GateContext) -> GateResult:

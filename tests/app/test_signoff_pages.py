@@ -60,9 +60,29 @@ def test_reject_needs_a_comment_then_records_it(demo_copy, app_factory) -> None:
     assert get_request(catalog, rid).status == "rejected"
 
 
-def test_approve_with_risk_acceptance_executes(demo_copy, app_factory) -> None:
+def test_approve_open_request_executes(demo_copy, app_factory) -> None:
     catalog = Catalog(demo_copy.catalog_path)
     rid = open_request_id(catalog)
+    at = open_requests_page(app_factory, demo_copy.root, "risk.officer")
+    at.selectbox(key="req.id").set_value(rid).run()
+    assert not [c for c in at.checkbox if c.key == "req.accept"]  # every gate passes on the demo's evidence
+    at.text_area(key="req.comment").set_value("Evidence reviewed.").run()
+    at.button(key="req.approve").click().run()
+    assert not at.exception, at.exception
+    r = get_request(catalog, rid)
+    assert r.status == "executed" and r.target_version_id
+
+
+def test_request_then_approve_with_risk_acceptance(demo_copy, app_factory) -> None:
+    catalog = Catalog(demo_copy.catalog_path)
+    eng = open_requests_page(app_factory, demo_copy.root, "ml.engineer")
+    eng.selectbox(key="req.new.version").set_value("lab-dev:claims-fraud:4").run()
+    eng.selectbox(key="req.new.to").set_value("staging").run()
+    eng.text_area(key="req.new.reason").set_value("v4 for staging soak").run()
+    eng.button(key="req.new.submit").click().run()
+    assert not eng.exception, eng.exception
+    rid = catalog.query_df("SELECT request_id FROM promotion_requests WHERE version_id = 'lab-dev:claims-fraud:4'"
+                           )["request_id"][0]
     at = open_requests_page(app_factory, demo_copy.root, "risk.officer")
     at.selectbox(key="req.id").set_value(rid).run()
     at.text_area(key="req.comment").set_value("Shadow results reviewed.").run()

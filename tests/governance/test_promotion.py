@@ -54,9 +54,11 @@ class World:
         return create_request(self.ws, self.settings, self.catalog, self.who("ml.engineer"), version_id, to,
                               "tests").request_id
 
-    def accept_all(self, request_id: str, days: int = 30) -> RiskAcceptance:
+    def accept_all(self, request_id: str, days: int = 30) -> RiskAcceptance | None:
         r = get_request(self.catalog, request_id)
         gates = [g for g, s in self.gates(r.version_id, r.to_env).items() if s != "pass"]
+        if not gates:
+            return None
         return RiskAcceptance(tuple(gates), "Accepted for the test: evidence is computed by another suite.",
                               dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(days=days))
 
@@ -107,7 +109,7 @@ def test_request_approve_execute_promotes_exactly_once(world: World) -> None:
     meta = json.loads((world.ws.root / "registry/prod/claims-fraud" / str(after[-1]) / "metadata.json").read_text())
     assert meta["promotion"]["request_id"] == rid
     actions = [e.action for e in ledger.entries_for(world.catalog, f"request:{rid}")]
-    assert actions == ["request.create", "request.accept_risk", "request.approve", "request.approved",
+    assert actions == ["request.create", "request.approve", "request.approved",
                        "execute.start", "execute.source_approved", "execute.target_registered", "execute.done"]
     assert world.verify().ok
     with pytest.raises(ConflictError):  # executed once: a second run is refused
@@ -138,8 +140,18 @@ def test_high_tier_needs_two_distinct_approvers(world: World) -> None:
     assert r.status == "approved" and set(r.approvers) == {f"risk.officer@{D}", f"validator@{D}"}
 
 
-def test_blocking_gates_need_a_valid_risk_acceptance(world: World) -> None:
+BLOCKED = ("lab-dev:claims-fraud:4", "staging")  # no evidence computed: drift and fairness are missing
+
+
+def test_open_demo_request_passes_every_gate_on_computed_evidence(world: World) -> None:
     rid = world.request()
+    assert set(world.gates("lab-staging:claims-fraud:3", "prod").values()) == {"pass"}
+    r = approve(world.ws, world.settings, world.catalog, world.who("risk.officer"), rid, "all gates pass")
+    assert r.status == "approved" and r.risk_acceptances == ()
+
+
+def test_blocking_gates_need_a_valid_risk_acceptance(world: World) -> None:
+    rid = world.request(*BLOCKED)
     officer = world.who("risk.officer")
     with pytest.raises(ConflictError, match="risk acceptance"):
         approve(world.ws, world.settings, world.catalog, officer, rid, "fine")
@@ -160,7 +172,7 @@ def test_blocking_gates_need_a_valid_risk_acceptance(world: World) -> None:
 
 
 def test_expired_risk_acceptance_stops_execution(world: World) -> None:
-    rid = world.request()
+    rid = world.request(*BLOCKED)
     world.approve(rid)
     later = dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(days=60)
     with pytest.raises(ConflictError, match="expired"):
@@ -348,8 +360,9 @@ def test_cli_request_approve_execute(world: World, capsys) -> None:
     from governance.cli import main
 
     ws = str(world.ws.root)
-    rid = world.request()
+    rid = world.request(*BLOCKED)
     acc = world.accept_all(rid)
+    assert acc is not None
     args = ["approve", rid, "--workspace", ws, "--actor", f"risk.officer@{D}", "--comment", "ok", "--json"]
     assert main(args) == 2  # gates block without a risk acceptance
     for g in acc.gates:
@@ -358,6 +371,6 @@ def test_cli_request_approve_execute(world: World, capsys) -> None:
     capsys.readouterr()
     assert main(args) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["status"] == "executed" and doc["target_version_id"].startswith("lab-prod:claims-fraud:")
+    assert doc["status"] == "executed" and doc["target_version_id"].startswith("lab-staging:claims-fraud:")
     assert main(["requests", "--workspace", ws, "--json"]) == 0
     assert main(["ledger", "verify", "--workspace", ws]) == 0
