@@ -1,0 +1,160 @@
+"""Benchmark: SageMaker sync against the bare boto3 floor, on a moto server with 3 accounts.
+
+Seeds 3 accounts × 20 groups × 10 versions (``--quick``: 3 × 5 × 4), then times in one run:
+
+  (a) the floor: the minimum list + describe calls as a plain boto3 loop (per account: AssumeRole, list groups,
+      list each group's packages, describe every package), writing nothing;
+  (b) ``countersign sync --full`` (governance.sync.sync): the same plus tags, endpoints, experiments, model cards,
+      training jobs, documents, and the catalog write;
+  (c) a re-sync with no change at the source.
+
+Each figure is the best of ``--repeat`` runs (fresh catalog for every full run). Goals: (b) ≤ 1.2 × (a) and
+(b) ≥ 10 × (c).
+
+    .venv/bin/python benchmarks/sync.py [--quick] [--repeat N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def start_moto() -> object:
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    os.environ.update(
+        AWS_ENDPOINT_URL=f"http://{host}:{port}", AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="eu-west-1", AWS_EC2_METADATA_DISABLED="true",
+    )
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "MOTO_ACCOUNT_ID"):
+        os.environ.pop(name, None)
+    return server
+
+
+def floor(accounts: dict[str, tuple[str, str]]) -> tuple[float, int]:
+    """The bare boto3 loop: AssumeRole, list groups, list packages per group, describe each package."""
+    import boto3
+    import botocore.session
+    from botocore.config import Config
+    from botocore.loaders import create_loader
+
+    from tests.connectors.sagemaker_seed import role_arn
+
+    calls = 0
+
+    def count(**_: object) -> None:
+        nonlocal calls
+        calls += 1
+
+    # the floor gets every advantage: one botocore loader (service models parsed once) for all sessions
+    loader = create_loader()
+
+    def session(**kw: str) -> boto3.Session:
+        core = botocore.session.Session()
+        core.register_component("data_loader", loader)
+        return boto3.Session(botocore_session=core, region_name="eu-west-1", **kw)
+
+    start = time.perf_counter()
+    for account_id, _env in accounts.values():
+        sts = session().client("sts")
+        sts.meta.events.register("before-send", count)
+        creds = sts.assume_role(RoleArn=role_arn(account_id), RoleSessionName="floor")["Credentials"]
+        sm = session(aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                     aws_session_token=creds["SessionToken"]).client(
+            "sagemaker", config=Config(retries={"mode": "standard"}))
+        sm.meta.events.register("before-send", count)
+        for page in sm.get_paginator("list_model_package_groups").paginate():
+            for group in page["ModelPackageGroupSummaryList"]:
+                for ppage in sm.get_paginator("list_model_packages").paginate(
+                        ModelPackageGroupName=group["ModelPackageGroupName"]):
+                    for summary in ppage["ModelPackageSummaryList"]:
+                        sm.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
+    return time.perf_counter() - start, calls
+
+
+def countersign_sync(ws_root: Path, *, full: bool) -> tuple[float, int, int]:
+    """One ``sync`` of every account; returns seconds, calls and versions changed."""
+    from governance.catalog import Catalog
+    from governance.config import Workspace, load_settings
+    from governance.identity import Identity
+    from governance.sync import sync
+
+    ws = Workspace(ws_root)
+    catalog = Catalog(ws.catalog_path)
+    catalog.migrate()
+    actor = Identity("benchmark@example.com", frozenset({"admin"}), source="cli")
+    start = time.perf_counter()
+    report = sync(ws, load_settings(ws), catalog, actor=actor, full=full)
+    seconds = time.perf_counter() - start
+    bad = [r for r in report.results if r.status != "ok"]
+    if bad:
+        raise SystemExit(f"sync failed: {[(r.account, r.error, r.issues) for r in bad]}")
+    changed = sum((r.counts.added + r.counts.updated + r.counts.deleted) if r.counts else 0 for r in report.results)
+    return seconds, sum(r.calls for r in report.results), changed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="3 accounts × 5 groups × 4 versions")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per figure; the best is reported (default 3)")
+    args = parser.parse_args(argv)
+    groups, versions = (5, 4) if args.quick else (20, 10)
+
+    server = start_moto()
+    try:
+        from tests.connectors import sagemaker_seed as seed
+
+        t = time.perf_counter()
+        seed.seed_benchmark(groups=groups, versions=versions)
+        total = len(seed.ACCOUNTS) * groups * versions
+        print(f"seeded {len(seed.ACCOUNTS)} accounts × {groups} groups × {versions} versions = {total} versions "
+              f"in {time.perf_counter() - t:.2f} s")
+
+        tmp = Path(tempfile.mkdtemp(prefix="countersign-bench-"))
+
+        def workspace(name: str) -> Path:
+            root = tmp / name
+            root.mkdir()
+            (root / "countersign.toml").write_text(seed.workspace_toml())
+            return root
+
+        # warm-up outside the timings: botocore loads its service models once per process for either side
+        floor(seed.ACCOUNTS)
+        countersign_sync(workspace("warm"), full=True)
+
+        floor_runs = [floor(seed.ACCOUNTS) for _ in range(args.repeat)]
+        full_runs = [countersign_sync(workspace(f"full{i}"), full=True) for i in range(args.repeat)]
+        shared = workspace("resync")
+        countersign_sync(shared, full=True)
+        again_runs = [countersign_sync(shared, full=False) for _ in range(args.repeat)]
+
+        floor_s, floor_calls = min(floor_runs)
+        full_s, full_calls, full_changed = min(full_runs)
+        again_s, again_calls, again_changed = min(again_runs)
+        print(f"(a) boto3 floor (list + describe)     {floor_s:7.3f} s  {floor_calls:5d} calls")
+        print(f"(b) countersign sync --full           {full_s:7.3f} s  {full_calls:5d} calls  "
+              f"{full_changed} rows written")
+        print(f"(c) countersign sync, no change       {again_s:7.3f} s  {again_calls:5d} calls  "
+              f"{again_changed} rows changed")
+        print(f"full / floor      = {full_s / floor_s:5.2f}×   (goal ≤ 1.2×)  calls {full_calls / floor_calls:.2f}×")
+        print(f"full / no-change  = {full_s / again_s:5.1f}×   (goal ≥ 10×)   calls {full_calls / again_calls:.1f}×")
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
