@@ -501,14 +501,15 @@ class SageMakerConnector:
         for c in cards:
             intended = c.content.get("intended_uses") or {}
             risk = str(intended.get("risk_rating") or "").lower() or None
-            if intended or risk:
+            # a card only describes a model the registry has; settings ([models.X]) still win in the catalog
+            if (intended or risk) and c.model in new.groups.values():
                 models.append(ModelRecord(
                     name=c.model, intended_use=intended.get("intended_uses") or intended.get("purpose_of_model"),
                     risk_tier=risk if risk not in (None, "unknown") else None,
                 ))
         progress("done", 1.0)
         return Snapshot(
-            models=tuple(models), versions=tuple(versions), runs=tuple(runs) + tuple(runs_tc),
+            models=_merge_models(models), versions=tuple(versions), runs=tuple(runs) + tuple(runs_tc),
             deployments=tuple(deployments), model_cards=tuple(cards), issues=tuple(issues), watermark=new.dump(),
             complete=complete and not incremental, calls=self.meter.calls, throttled=self.meter.throttled,
         )
@@ -1133,6 +1134,19 @@ class SageMakerConnector:
         except (ClientError, BotoCoreError) as exc:
             raise self._fail(f"cannot register the copy of {source.source_ref} in {group}", exc) from exc
         return self._light_record(self._describe(arn), source.model)
+
+
+def _merge_models(records: list[ModelRecord]) -> tuple[ModelRecord, ...]:
+    """One record per logical model (several groups may name the same model by tag; a card adds its fields)."""
+    merged: dict[str, ModelRecord] = {}
+    for r in records:
+        m = merged.get(r.name)
+        merged[r.name] = r if m is None else ModelRecord(
+            name=r.name, description=m.description or r.description, owner=m.owner or r.owner,
+            risk_tier=r.risk_tier or m.risk_tier, intended_use=r.intended_use or m.intended_use,
+            tags={**m.tags, **r.tags},
+        )
+    return tuple(merged[n] for n in sorted(merged))
 
 
 _LOADER: Any = None
