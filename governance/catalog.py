@@ -553,16 +553,22 @@ class Catalog:
             ), fresh AS (
                 SELECT account, max(finished_at) AS last_sync FROM sync_runs
                 WHERE status IN ('ok', 'partial') GROUP BY account
+            ), signed AS (  -- versions a Countersign promotion request put where they are
+                SELECT DISTINCT target_version_id AS version_id FROM promotion_requests
+                WHERE status = 'executed' AND target_version_id IS NOT NULL
             )
             SELECT v.version_id, v.model, v.version, v.environment, v.account, v.approval_status,
                    m.risk_tier, m.owner, v.created_by, v.created_at, dep.deployed_on,
                    coalesce(dep.serving, FALSE) AS serving,
                    coalesce(dep.serving, FALSE) AND v.approval_status <> 'Approved' AS unapproved_deployment,
-                   v.source_version_id, v.metrics, fresh.last_sync
+                   v.source_version_id, v.metrics, fresh.last_sync,
+                   signed.version_id IS NOT NULL AS approved_in_countersign,
+                   coalesce(dep.serving, FALSE) AND signed.version_id IS NULL AS serving_without_countersign
             FROM versions v
             LEFT JOIN models m ON m.name = v.model
             LEFT JOIN dep ON dep.version_id = v.version_id
             LEFT JOIN fresh ON fresh.account = v.account
+            LEFT JOIN signed ON signed.version_id = v.version_id
             WHERE {' AND '.join(where)}
             ORDER BY v.model, coalesce(list_position(?, v.environment), 999), v.environment, v.version DESC, v.account
         """

@@ -93,6 +93,9 @@ def test_demo_history_is_verifiable_and_has_an_open_request(world: World) -> Non
     # the planted unapproved deployment, and only it, is flagged
     flagged = unapproved_deployments(world.catalog)
     assert flagged["version_id"].tolist() == ["lab-prod:repair-cost:2"]
+    inv = world.catalog.inventory()
+    prod = inv[(inv["environment"] == "prod") & inv["serving"]]
+    assert prod.loc[prod["serving_without_countersign"], "version_id"].tolist() == ["lab-prod:repair-cost:2"]
 
 
 def test_request_approve_execute_promotes_exactly_once(world: World) -> None:
