@@ -313,14 +313,9 @@ def importance_records(item: EvidenceItem) -> list[dict[str, Any]]:
 
 
 def gate_records(f: ReportFacts) -> tuple[list[dict[str, Any]], str | None]:
-    """Gate verdicts: the policy evaluated as of the report date, else gate evidence, else a request's payload."""
+    """Gate verdicts: the policy evaluated as of the report date, else those a promotion request recorded."""
     if f.gates:
         return [dict(g) for g in f.gates], f.gates_note
-    item = f.evidence.get("gates")
-    if item is not None:
-        rows = _records_from(_first(item.result, "gates", "results") or [], "gate")
-        if rows:
-            return rows, f"evidence {item.evidence_id} computed {fmt(item.computed_at)}"
     for req in reversed(f.requests):
         payload = req.get("payload")
         if isinstance(payload, str):
@@ -465,9 +460,10 @@ def b_development(f: ReportFacts, r: Renderer) -> list[Flowable]:
 def b_data(f: ReportFacts, r: Renderer) -> list[Flowable]:
     if not f.version.data_uris:
         raise Missing(f"dataset locations of {f.version.version_id} (reference / validation / current)")
-    rows = [(k, f.version.data_uris[k], f.datasets.get(k, "-")) for k in sorted(f.version.data_uris)]
-    out: list[Flowable] = [table(("Dataset", "Location", "sha256"), rows,
-                                 (BODY_W * 0.14, BODY_W * 0.43, BODY_W * 0.43), mono=(2,))]
+    rows = [(k, f.version.data_uris[k], f.datasets.get(k, "-"), f.dataset_sources.get(k, "-"))
+            for k in sorted(f.version.data_uris)]
+    out: list[Flowable] = [table(("Dataset", "Location", "sha256", "Hashed by"), rows,
+                                 (BODY_W * 0.12, BODY_W * 0.33, BODY_W * 0.37, BODY_W * 0.18), mono=(2,))]
     cfg = f.model_config
     if cfg.get("label") or cfg.get("protected_attributes"):
         out.append(para(f"Label column: {cfg.get('label') or '-'} (positive value {cfg.get('positive_label') or '-'}); "
@@ -796,7 +792,7 @@ BLOCKS: dict[str, Block] = {
     "drift": Block("Data drift", b_drift, "drift evidence"),
     "monitoring": Block("Post-market monitoring", b_monitoring, "a 'current' dataset, drift evidence"),
     "limitations": Block("Limitations and foreseeable risks", b_limitations, "model card limitations"),
-    "gates": Block("Policy gate verdicts", b_gates, "gate evidence or a promotion request"),
+    "gates": Block("Policy gate verdicts", b_gates, "governance.policy, or a promotion request's gates"),
     "policy": Block("Metrics and thresholds in force", b_policy, "the tier policy"),
     "policy_reference": Block("Policy applied", b_policy_reference, "the tier policy"),
     "approvals": Block("Approvals", b_approvals, "promotion requests and decisions"),

@@ -25,7 +25,6 @@ EVIDENCE_KINDS: dict[str, tuple[str, ...]] = {
     "drift": ("drift",),
     "bias": ("bias", "fairness"),
     "explain": ("explain", "shap", "explainability", "importance"),
-    "gates": ("gates", "policy"),
 }
 # Ledger actions written by exports themselves: left out of the report so re-exporting does not change it.
 EXPORT_ACTIONS = ("report.export", "pack.export")
@@ -83,6 +82,7 @@ class ReportFacts:
     ledger: tuple[dict[str, Any], ...]
     checkpoint: Checkpoint | None
     datasets: dict[str, str]
+    dataset_sources: dict[str, str]
     gates: tuple[dict[str, Any], ...]
     gates_note: str
     model_config: dict[str, Any]
@@ -248,18 +248,34 @@ def evaluate_gates(
     return rows, f"policy gates of tier {checklist.tier_name} for promotion into {to_env}, as of {at:%Y-%m-%d %H:%M:%S}"
 
 
-def _dataset_hashes(workspace: Workspace, settings: Settings, version: Version) -> dict[str, str]:
-    """sha256 of each dataset of the version, fetched through its account's connector."""
+def dataset_hashes(
+    workspace: Workspace, settings: Settings, version: Version, evidence: dict[str, EvidenceItem]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """sha256 of each dataset of the version and where it comes from.
+
+    The hash an evidence row recorded for its input is the one the report's numbers rest on, so it is taken
+    from there; a dataset no evidence used is fetched through its account's connector and hashed.
+    """
     from governance.errors import CountersignError
     from governance.sources import version_file
 
-    out: dict[str, str] = {}
+    recorded: dict[str, tuple[str, str]] = {}
+    for item in sorted(evidence.values(), key=lambda e: e.evidence_id):
+        for info in item.inputs.values():
+            if isinstance(info, dict) and info.get("uri") and isinstance(info.get("sha256"), str):
+                recorded.setdefault(info["uri"], (info["sha256"], f"evidence {item.evidence_id}"))
+    hashes: dict[str, str] = {}
+    sources: dict[str, str] = {}
     for key in sorted(version.data_uris):
+        uri = version.data_uris[key]
+        if uri in recorded:
+            hashes[key], sources[key] = recorded[uri]
+            continue
         try:
-            out[key] = file_sha256(version_file(workspace, settings, version, key))
+            hashes[key], sources[key] = file_sha256(version_file(workspace, settings, version, key)), "file"
         except (CountersignError, OSError, ImportError) as exc:
-            out[key] = f"unavailable: {exc}"
-    return out
+            hashes[key], sources[key] = f"unavailable: {exc}", "-"
+    return hashes, sources
 
 
 def _software() -> dict[str, str]:
@@ -277,6 +293,31 @@ def _max_date(*values: Any) -> dt.datetime:
     if not dates:
         return dt.datetime(1970, 1, 1)
     return max(d.replace(tzinfo=None) if d.tzinfo is None else d.astimezone(dt.UTC).replace(tzinfo=None) for d in dates)
+
+
+def signoff_records(
+    catalog: Catalog, version_ids: list[str]
+) -> tuple[tuple[dict[str, Any], ...], tuple[dict[str, Any], ...], tuple[dict[str, Any], ...]]:
+    """Promotion requests of the versions, their decisions, and the ledger entries about either (one connection)."""
+    with catalog.connect() as con:
+        requests = _records(con.execute(
+            "SELECT * FROM promotion_requests WHERE version_id IN (SELECT unnest(?)) ORDER BY created_at, request_id",
+            [version_ids],
+        ).df())
+        request_ids = [r["request_id"] for r in requests]
+        decisions = _records(con.execute(
+            "SELECT * FROM decisions WHERE request_id IN (SELECT unnest(?)) ORDER BY created_at, decision_id",
+            [request_ids],
+        ).df())
+        # Subjects name their object as "request:R-1", "version:acct:model:3" or bare: match the whole id at the end.
+        needles = sorted({*version_ids, *request_ids})
+        ledger = _records(con.execute(
+            "SELECT seq, recorded_at, actor, action, subject, payload, prev_hash, hash FROM ledger "
+            "WHERE (len(list_filter(?, lambda n: subject = n OR ends_with(subject, ':' || n))) > 0 "
+            "OR hash IN (SELECT unnest(?))) AND action NOT IN (SELECT unnest(?)) ORDER BY seq",
+            [needles, [d["ledger_hash"] for d in decisions if d.get("ledger_hash")], list(EXPORT_ACTIONS)],
+        ).df())
+    return tuple(requests), tuple(decisions), tuple(ledger)
 
 
 def collect_facts(
@@ -303,36 +344,7 @@ def collect_facts(
         else:
             notes[key] = f"no {' / '.join(kinds)} evidence stored for {version_id}"
 
-    requests = tuple(
-        _records(
-            catalog.query_df(
-                "SELECT * FROM promotion_requests WHERE version_id IN (SELECT unnest(?)) "
-                "ORDER BY created_at, request_id",
-                [sorted(family)],
-            )
-        )
-    )
-    request_ids = [r["request_id"] for r in requests]
-    decisions = tuple(
-        _records(
-            catalog.query_df(
-                "SELECT * FROM decisions WHERE request_id IN (SELECT unnest(?)) ORDER BY created_at, decision_id",
-                [request_ids],
-            )
-        )
-    )
-    # Subjects name their object in different ways ("request:R-1", a bare version id): match by containment.
-    needles = sorted({*family, *request_ids})
-    ledger = tuple(
-        _records(
-            catalog.query_df(
-                "SELECT seq, recorded_at, actor, action, subject, payload, prev_hash, hash FROM ledger "
-                "WHERE (list_has_any(?, [subject]) OR len(list_filter(?, lambda n: contains(coalesce(subject, ''), n))) > 0 "
-                "OR hash IN (SELECT unnest(?))) AND action NOT IN (SELECT unnest(?)) ORDER BY seq",
-                [needles, needles, [d["ledger_hash"] for d in decisions if d.get("ledger_hash")], list(EXPORT_ACTIONS)],
-            )
-        )
-    )
+    requests, decisions, ledger = signoff_records(catalog, sorted(family))
     tier = model.risk_tier or settings.policy.default_tier
     policy = settings.tier(tier).model_dump()
     model_cfg = settings.models.get(version.model)
@@ -343,6 +355,7 @@ def collect_facts(
         *(d.get("created_at") for d in decisions), *(e.get("recorded_at") for e in ledger),
     )
     gates, gates_note = evaluate_gates(catalog, settings, version, generated_at)
+    datasets, dataset_sources = dataset_hashes(workspace, settings, version, evidence)
     return ReportFacts(
         workspace_name=settings.workspace.name,
         model=model,
@@ -361,7 +374,8 @@ def collect_facts(
         decisions=decisions,
         ledger=ledger,
         checkpoint=covering_checkpoint(workspace, max((e["seq"] for e in ledger), default=0)),
-        datasets=_dataset_hashes(workspace, settings, version),
+        datasets=datasets,
+        dataset_sources=dataset_sources,
         gates=gates,
         gates_note=gates_note,
         model_config=model_cfg.model_dump() if model_cfg else {},
