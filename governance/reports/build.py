@@ -215,10 +215,13 @@ def chart_image(r: Renderer, spec: dict[str, Any], width: float = BODY_W * 0.9) 
     return img
 
 
-def ev_caption(item: EvidenceItem) -> Paragraph:
+def ev_caption(item: EvidenceItem, f: ReportFacts | None = None) -> Paragraph:
     """The line citing an evidence row under a table or chart."""
+    origin = ""
+    if f is not None and item.version_id and item.version_id != f.version.version_id:
+        origin = f" for {item.version_id}, which this version was promoted from (same artifact sha256)"
     return para(
-        f"Source: evidence {item.evidence_id} ({item.kind}), computed {fmt(item.computed_at)} by "
+        f"Source: evidence {item.evidence_id} ({item.kind}){origin}, computed {fmt(item.computed_at)} by "
         f"{item.computed_by or 'unknown'}; input hash {item.input_hash[:16]}, config hash {item.config_hash[:16]}.",
         "small",
     )
@@ -323,7 +326,10 @@ def gate_records(f: ReportFacts) -> tuple[list[dict[str, Any]], str | None]:
                 payload = json.loads(payload)
             except ValueError:
                 payload = None
-        gates = payload.get("gates") or payload.get("results") if isinstance(payload, dict) else None
+        if not isinstance(payload, dict):
+            continue
+        checklist = payload.get("checklist")
+        gates = (checklist.get("results") if isinstance(checklist, dict) else None) or payload.get("gates")
         if gates:
             return _records_from(gates, "gate"), f"promotion request {req['request_id']}"
     return [], None
@@ -510,7 +516,7 @@ def b_group_accuracy(f: ReportFacts, r: Renderer) -> list[Flowable]:
                                            "selection_rate"))]
     if not out:
         raise Missing(f"per-group metrics in bias evidence {item.evidence_id}")
-    return [*out, ev_caption(item)]
+    return [*out, ev_caption(item, f)]
 
 
 def b_bias(f: ReportFacts, r: Renderer) -> list[Flowable]:
@@ -556,7 +562,7 @@ def b_bias(f: ReportFacts, r: Renderer) -> list[Flowable]:
     warnings = _first(item.result, "warnings", "small_groups")
     if warnings:
         out.append(para("Warnings: " + fmt(warnings), "small"))
-    return [*out, ev_caption(item)]
+    return [*out, ev_caption(item, f)]
 
 
 def b_clarify(f: ReportFacts, r: Renderer) -> list[Flowable]:
@@ -577,7 +583,7 @@ def b_clarify(f: ReportFacts, r: Renderer) -> list[Flowable]:
             out.append(table([header[c] for c in cols], [[r[c] for c in cols] for r in rows]))
     if len(out) == 1:
         raise Missing(f"Clarify metrics (CI, DPL, DI, ...) in bias evidence {item.evidence_id}")
-    return [*out, ev_caption(item)]
+    return [*out, ev_caption(item, f)]
 
 
 def b_explain(f: ReportFacts, r: Renderer) -> list[Flowable]:
@@ -598,7 +604,7 @@ def b_explain(f: ReportFacts, r: Renderer) -> list[Flowable]:
         table(("Feature", "Mean |SHAP|"), [(x["feature"], x["importance"]) for x in rows[:10]],
               (BODY_W * 0.6, BODY_W * 0.4)),
         chart_image(r, spec, BODY_W * 0.8),
-        ev_caption(item),
+        ev_caption(item, f),
     ]
 
 
@@ -626,7 +632,7 @@ def b_drift(f: ReportFacts, r: Renderer) -> list[Flowable]:
         out.append(chart_image(r, spec, BODY_W * 0.8))
     if not out:
         raise Missing(f"per-column drift results in evidence {item.evidence_id}")
-    return [*out, ev_caption(item)]
+    return [*out, ev_caption(item, f)]
 
 
 def b_monitoring(f: ReportFacts, r: Renderer) -> list[Flowable]:
@@ -674,7 +680,8 @@ def b_gates(f: ReportFacts, r: Renderer) -> list[Flowable]:
     rows, source = gate_records(f)
     if not rows:
         raise Missing(f"policy gate results for {f.version.version_id} (no gate evaluation or promotion request)")
-    recs = [{**x, "verdict": _verdict(x)} for x in rows]
+    recs = [{**{k: v for k, v in x.items() if k not in ("status", "passed", "ok")}, "verdict": _verdict(x)}
+            for x in rows]
     return [records_table(recs, ("gate", "name", "verdict", "message", "threshold", "observed", "value")),
             para(f"Source: {source}.", "small")]
 
@@ -690,8 +697,8 @@ def b_policy_reference(f: ReportFacts, r: Renderer) -> list[Flowable]:
 
 
 def _decision_rows(decisions: Iterable[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    return [(d.get("created_at"), d.get("actor"), d.get("kind"), d.get("request_id"), d.get("comment"),
-             d.get("ledger_hash")) for d in decisions]
+    return [(d.get("created_at"), d.get("actor"), d.get("kind"), d.get("request_id"),
+             d.get("comment") or _payload(d).get("justification"), d.get("ledger_hash")) for d in decisions]
 
 
 def b_approvals(f: ReportFacts, r: Renderer) -> list[Flowable]:
@@ -702,6 +709,13 @@ def b_approvals(f: ReportFacts, r: Renderer) -> list[Flowable]:
         out.append(para(f"Request {req['request_id']}: {req.get('version_id')} {req.get('from_env')} -> "
                         f"{req.get('to_env')}, requested by {req.get('requester')} on {fmt(req.get('created_at'))}, "
                         f"status {req.get('status')}. Reason: {req.get('reason') or '-'}"))
+        checklist = _payload(req).get("checklist")
+        if isinstance(checklist, dict) and checklist.get("results"):
+            out.append(para(f"Gate checklist the approvers saw (evaluated {fmt(checklist.get('evaluated_at'))}):",
+                            "small"))
+            out.append(table(("Gate", "Status", "Message"),
+                             [(g.get("gate"), _verdict(g), g.get("message")) for g in checklist["results"]],
+                             (BODY_W * 0.18, BODY_W * 0.12, BODY_W * 0.7)))
     if f.decisions:
         out.append(table(("When", "Who", "Decision", "Request", "Comment", "Ledger entry hash"),
                          _decision_rows(f.decisions),
@@ -712,6 +726,16 @@ def b_approvals(f: ReportFacts, r: Renderer) -> list[Flowable]:
     return out
 
 
+def _payload(d: dict[str, Any]) -> dict[str, Any]:
+    payload = d.get("payload")
+    if isinstance(payload, str):
+        try:
+            payload = json.loads(payload)
+        except ValueError:
+            payload = {"text": payload}
+    return payload if isinstance(payload, dict) else {}
+
+
 def b_risk_acceptances(f: ReportFacts, r: Renderer) -> list[Flowable]:
     if not f.requests:
         raise Missing(f"risk acceptance record: no promotion request for {f.version.version_id}")
@@ -720,15 +744,17 @@ def b_risk_acceptances(f: ReportFacts, r: Renderer) -> list[Flowable]:
         return [para("No risk acceptance was recorded: no failing gate was accepted for this version.")]
     out: list[Flowable] = []
     for d in acc:
-        payload = d.get("payload")
-        if isinstance(payload, str):
-            try:
-                payload = json.loads(payload)
-            except ValueError:
-                payload = {"text": payload}
-        out.append(kv_table([("Accepted by", d.get("actor")), ("When", d.get("created_at")),
-                             ("Expires", d.get("expires_at")), ("Justification", d.get("comment")),
-                             ("Details", payload), ("Ledger entry", d.get("ledger_hash"))]))
+        payload = _payload(d)
+        out.append(kv_table([
+            ("Request", d.get("request_id")),
+            ("Accepted by", d.get("actor")),
+            ("When", d.get("created_at")),
+            ("Gates accepted", ", ".join(map(str, payload.get("gates") or [])) or "-"),
+            ("Justification", payload.get("justification") or d.get("comment")),
+            ("Expires", d.get("expires_at") or payload.get("expires_at")),
+            ("Ledger entry hash", d.get("ledger_hash")),
+        ]))
+        out.append(Spacer(1, 4))
     return out
 
 

@@ -26,6 +26,9 @@ EVIDENCE_KINDS: dict[str, tuple[str, ...]] = {
     "bias": ("bias", "fairness"),
     "explain": ("explain", "shap", "explainability", "importance"),
 }
+# Evidence about the artifact and its validation data holds for a promoted copy with the same artifact hash; drift
+# does not, because each environment has its own monitoring data.
+LINEAGE_KINDS = ("bias", "explain")
 # Ledger actions written by exports themselves: left out of the report so re-exporting does not change it.
 EXPORT_ACTIONS = ("report.export", "pack.export")
 SOFTWARE = (
@@ -295,6 +298,18 @@ def _max_date(*values: Any) -> dt.datetime:
     return max(d.replace(tzinfo=None) if d.tzinfo is None else d.astimezone(dt.UTC).replace(tzinfo=None) for d in dates)
 
 
+def _inherited(catalog: Catalog, version: Version, lineage: tuple[Version, ...],
+               kinds: tuple[str, ...]) -> EvidenceItem | None:
+    """Evidence of the version this one was promoted from, when both carry the same artifact (sha256)."""
+    for source in lineage[1:]:
+        if not version.artifact_sha256 or source.artifact_sha256 != version.artifact_sha256:
+            break
+        item = latest_evidence(catalog, source.version_id, kinds)
+        if item is not None:
+            return item
+    return None
+
+
 def signoff_records(
     catalog: Catalog, version_ids: list[str]
 ) -> tuple[tuple[dict[str, Any], ...], tuple[dict[str, Any], ...], tuple[dict[str, Any], ...]]:
@@ -339,6 +354,8 @@ def collect_facts(
     notes: dict[str, str] = {}
     for key, kinds in EVIDENCE_KINDS.items():
         item = latest_evidence(catalog, version_id, kinds)
+        if item is None and key in LINEAGE_KINDS:
+            item = _inherited(catalog, version, lineage, kinds)
         if item is not None:
             evidence[key] = item
         else:

@@ -29,6 +29,7 @@ from tests.governance.report_world import (
     frame,
     open_world,
     pdf_text,
+    store_evidence,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -172,6 +173,26 @@ def test_removing_one_evidence_row_adds_exactly_its_gaps(world, demo_copy: Works
     new = {g.block for g in after.gaps} - {g.block for g in before.gaps}
     assert new == {"Discriminatory impact (four-fifths rule)", "Bias metrics (SageMaker Clarify definitions)",
                    "Accuracy per group"}
+
+
+def test_a_promoted_copy_cites_its_sources_bias_evidence_but_not_its_drift(demo_copy: Workspace) -> None:
+    w = open_world(demo_copy)
+    prod, staging = "lab-prod:claims-fraud:2", "lab-staging:claims-fraud:2"
+    assert w.catalog.version(prod).source_version_id == staging
+    assert w.catalog.version(prod).artifact_sha256 == w.catalog.version(staging).artifact_sha256
+    with w.catalog.transaction() as con:
+        con.execute("DELETE FROM evidence WHERE version_id IN (?, ?)", [prod, staging])
+    add_bias(w, staging)
+    store_evidence(w, staging, "drift", {"columns": [{"column": "claim_amount", "method": "wasserstein", "score": 0.01,
+                                                     "threshold": 0.1, "psi": 0.0, "drifted": False}]},
+                   {"drift_share": 0.0, "drifted_columns": []})
+    built = build_unsigned(w.workspace, w.settings, w.catalog, w.who(OFFICER), prod)
+    text = pdf_text(built.pdf)
+    missing = {g.block for g in built.gaps}
+    assert "Discriminatory impact (four-fifths rule)" not in missing
+    assert f"for {staging}, which this version was promoted from (same artifact sha256)" in text
+    # drift depends on each environment's own monitoring data: the staging result is not reused for prod
+    assert "Data drift" in missing
 
 
 _BUILD = """
