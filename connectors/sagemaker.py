@@ -492,7 +492,12 @@ class SageMakerConnector:
                 todo.append(s)
 
         serving = self._serving(new)
+        before_issues = len(issues)
         versions, runs = self._describe_versions(todo, new, serving, issues, progress)
+        # a version or run that could not be described is missing from the snapshot, not gone from the source
+        complete &= len(versions) == len(todo) and not any(
+            "describe failed" in i.message for i in issues[before_issues:]
+        )
 
         progress("reading experiments and model cards", 0.9)
         runs_tc, runs_ok = self._trial_components(old, new, incremental, issues)

@@ -234,3 +234,15 @@ def test_cli_sync_populates_the_catalog(scenario, tmp_path) -> None:
     assert done.returncode == 0, done.stderr
     assert len(versions(catalog)) == len(scenario.of("ml-prod"))
     assert last_runs(catalog)["ml-prod"]["full_sync"]
+
+
+def test_a_version_that_cannot_be_described_is_kept_by_a_full_sync(scenario, fault_proxy, aws_profiles, tmp_path):
+    aws_profiles({"prod-via-proxy": fault_proxy.url})
+    ws, catalog = make_workspace(tmp_path, {"ml-prod": {"profile": "prod-via-proxy", "max_concurrency": 1}})
+    run_sync(ws, catalog, accounts=["ml-prod"])
+    before = set(versions(catalog).version_id)
+    fault_proxy.fail("DescribeModelPackage", status=500, code="InternalFailure", times=2)  # one call, both attempts
+    result = run_sync(ws, catalog, accounts=["ml-prod"], full=True).results[0]
+    assert result.status == "partial" and sum("describe failed" in i for i in result.issues) == 1
+    assert set(versions(catalog).version_id) == before == {
+        f"ml-prod:{v.group}:{v.version}" for v in scenario.of("ml-prod")}
