@@ -72,7 +72,7 @@ def portal(browser_workspace: Path, empty_secrets: Path, browser: Browser) -> It
                                   secrets=empty_secrets)
     try:
         ctx = harness.new_context(browser, harness.AUDITOR)
-        harness.open_page(ctx.new_page(), server.url, "", expect_text="Model inventory")
+        harness.open_page(ctx.new_page(), server.url, "", title="Model inventory")
         ctx.close()
         yield server
     finally:
@@ -88,14 +88,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 
 
 @pytest.fixture
-def open_as(browser: Browser, portal: Server, request: pytest.FixtureRequest) -> Iterator[Callable[[str], Page]]:
-    """``open_as(email)`` → a new page in that persona's own browser context (closed after the test).
+def new_page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Callable[..., Page]]:
+    """``new_page(email=None)`` → a page in its own fresh browser context (its own cookies and Streamlit session).
 
-    When the test fails, every page it opened is saved under test-output/screenshots/FAILED-*.png.
+    With ``email`` the context sends it as the trusted header. Contexts close after the test; when the test
+    failed, every page it opened is saved under test-output/screenshots/FAILED-*.png first.
     """
     contexts: list[BrowserContext] = []
 
-    def _open(email: str) -> Page:
+    def _open(email: str | None = None) -> Page:
         ctx = harness.new_context(browser, email)
         ctx.set_default_timeout(30_000)
         contexts.append(ctx)
@@ -111,3 +112,9 @@ def open_as(browser: Browser, portal: Server, request: pytest.FixtureRequest) ->
                 except Exception:  # a crashed page must not hide the test's own failure
                     pass
         ctx.close()
+
+
+@pytest.fixture
+def open_as(new_page: Callable[..., Page], portal: Server) -> Callable[[str], Page]:
+    """``open_as(email)`` → a new page of that persona on the session's demo portal."""
+    return new_page

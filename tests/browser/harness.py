@@ -41,8 +41,9 @@ ML_ENGINEER = f"ml.engineer@{DEMO}"
 DATA_SCIENTIST = f"data.scientist@{DEMO}"
 AUDITOR = f"auditor@{DEMO}"
 
-# Streamlit shows this while a script run is in progress; elements of the previous run are marked stale
-RUNNING = '[data-testid="stStatusWidget"]'
+# stApp carries the script-run state (initial, running, rerunRequested, notRunning, ...); elements of the previous
+# run stay on screen marked stale until the new run replaces them
+BUSY_STATES = ("initial", "running", "rerunRequested")
 STALE = '[data-stale="true"]'
 EXCEPTION = '[data-testid="stException"]'
 
@@ -98,6 +99,7 @@ def start_portal(
     app: Path = ROOT / "app.py",
     extra_args: Sequence[str] = (),
     env: dict[str, str] | None = None,
+    port: int | None = None,
     timeout: float = 30.0,
 ) -> Server:
     """Start the portal on a free 127.0.0.1 port and wait until ``/_stcore/health`` answers.
@@ -106,7 +108,7 @@ def start_portal(
     developer's ``.streamlit/secrets.toml``. The file watcher is off because other people edit the checkout while
     tests run, and a reload mid-test would be a flaky failure, not a finding.
     """
-    port = free_port()
+    port = port or free_port()
     cmd = [
         str(VENV_BIN / "streamlit"), "run", str(app),
         "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
@@ -155,18 +157,24 @@ def new_context(browser: Browser, email: str | None = None, **kwargs) -> Browser
 def settle(page: Page, timeout: float = 30_000) -> None:
     """Wait until the current script run has finished and no element of the previous run is left on screen."""
     page.wait_for_selector('[data-testid="stApp"]', timeout=timeout)
-    # the status widget appears a moment after a widget event; give it the chance before waiting it out
-    page.wait_for_timeout(150)
-    page.wait_for_selector(RUNNING, state="detached", timeout=timeout)
-    page.wait_for_function(f"document.querySelectorAll('{STALE}').length === 0", timeout=timeout)
+    # a widget event reaches the server a moment after the click: give the rerun the chance to start
+    page.wait_for_timeout(100)
+    page.wait_for_function(
+        """([busy, stale]) => {
+            const app = document.querySelector('[data-testid="stApp"]');
+            return app && !busy.includes(app.dataset.testScriptState) && !document.querySelector(stale);
+        }""",
+        arg=[list(BUSY_STATES), STALE],
+        timeout=timeout,
+    )
 
 
-def open_page(page: Page, base_url: str, path: str = "", *, expect_text: str | None = None,
+def open_page(page: Page, base_url: str, path: str = "", *, title: str | None = None,
               timeout: float = 45_000) -> None:
-    """Load ``base_url/path`` and wait for the run to finish (and for ``expect_text`` when given)."""
+    """Load ``base_url/path`` and wait for the run to finish (and for the heading ``title`` when given)."""
     page.goto(f"{base_url}/{path.lstrip('/')}", wait_until="domcontentloaded")
-    if expect_text:
-        page.get_by_text(expect_text).first.wait_for(timeout=timeout)
+    if title:
+        heading(page, title).first.wait_for(timeout=timeout)
     settle(page, timeout)
 
 
@@ -183,6 +191,16 @@ def screenshot(page: Page, name: str) -> Path:
     path = SCREENSHOTS / f"{re.sub(r'[^A-Za-z0-9_.-]+', '-', name)}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def heading(page: Page, text: str) -> Locator:
+    """A heading whose text is exactly ``text`` (``get_by_text`` alone matches substrings, case-insensitively)."""
+    return page.get_by_role("heading", name=text, exact=True)
+
+
+def demo_banner(page: Page) -> Locator:
+    """The demo workspace's banner, which names who is acting and with which roles."""
+    return main_area(page).locator('[data-testid="stAlert"]').filter(has_text="Demo workspace")
 
 
 def main_area(page: Page) -> Locator:

@@ -61,11 +61,10 @@ def test_journey_1_inventory_prod_flags_unapproved_deployment(
     """A risk officer filters the inventory to prod and sees repair-cost v2 flagged as an unapproved deployment."""
     page = open_as(h.RISK_OFFICER)
     # the default page lives at "/" (Streamlit ignores url_path for the default page)
-    h.open_page(page, portal.url, "", expect_text="Model inventory")
+    h.open_page(page, portal.url, "", title="Model inventory")
     h.assert_no_exception(page)
     # the demo banner names who is acting, so nobody mistakes generated data for real data
-    expect(page.get_by_text("Demo workspace")).to_be_visible()
-    expect(page.get_by_text(f"Acting as {h.RISK_OFFICER}")).to_be_visible()
+    expect(h.demo_banner(page)).to_contain_text(f"Acting as {h.RISK_OFFICER} (risk_officer)")
 
     h.choose(page, "stMultiSelect", "Environment", "prod")
     h.assert_no_exception(page)
@@ -110,7 +109,7 @@ def test_deep_link_right_after_start(browser_workspace: Path, empty_secrets: Pat
         page.wait_for_selector(f'{h.EXCEPTION}, [data-testid="stHeading"]')
         h.settle(page)
         h.assert_no_exception(page)
-        expect(page.get_by_text("Demo workspace")).to_be_visible()
+        expect(h.demo_banner(page)).to_be_visible()
     finally:
         ctx.close()
         server.stop()
