@@ -14,7 +14,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "sync": frozenset({"ml_engineer", "admin"}),
     "compute_evidence": frozenset({"data_scientist", "ml_engineer", "risk_officer", "admin"}),
     "request_promotion": frozenset({"ml_engineer"}),
-    "cancel_request": frozenset({"ml_engineer"}),
+    "cancel_request": frozenset({"ml_engineer", "admin"}),  # the requester's own request; an admin any request
     "approve": frozenset({"risk_officer"}),
     "reject": frozenset({"risk_officer"}),
     "accept_risk": frozenset({"risk_officer"}),
