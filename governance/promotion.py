@@ -358,6 +358,7 @@ def approve(
     problem = four_eyes_problem(actor.email, request, version)
     if problem:
         raise AccessDenied(problem)
+    _same_artifact(request, version)
     checklist = evaluate(catalog, settings, request.version_id, request.to_env, evidence=evidence, now=moment)
     covered = {g for d in request.risk_acceptances if not d.expired(moment) for g in d.payload.get("gates", [])}
     blocking = [r for r in checklist.blocking if r.gate not in covered]
@@ -407,6 +408,16 @@ def approve(
             _set(con, request_id, moment)
     ledger.seal(workspace, catalog, by=actor.email)
     return get_request(catalog, request_id)
+
+
+def _same_artifact(request: Request, version: Version) -> None:
+    """Refuse to decide on or ship an artifact other than the one the request was made for."""
+    asked = request.payload.get("artifact_sha256")
+    if asked and version.artifact_sha256 and asked != version.artifact_sha256:
+        raise ConflictError(
+            f"the artifact of {version.version_id} changed since request {request.request_id} was made "
+            f"(sha256 {asked[:12]}… then, {version.artifact_sha256[:12]}… now): cancel it and request again"
+        )
 
 
 def _check_acceptance(acc: RiskAcceptance, now: dt.datetime) -> None:
@@ -533,6 +544,7 @@ def execute(
     step = "source_approved"
     try:
         version = catalog.version(request.version_id)
+        _same_artifact(request, version)
         record = _record_of(version)
         source = factory(version.account)
         approval_hash = payload.get("approval_ledger_hash")

@@ -377,3 +377,14 @@ def test_cli_request_approve_execute(world: World, capsys) -> None:
     assert doc["status"] == "executed" and doc["target_version_id"].startswith("lab-staging:claims-fraud:")
     assert main(["requests", "--workspace", ws, "--json"]) == 0
     assert main(["ledger", "verify", "--workspace", ws]) == 0
+
+
+def test_a_changed_artifact_cannot_be_approved(world: World) -> None:
+    from governance.sync import sync
+
+    rid = world.request()
+    artifact = world.ws.root / "registry/staging/claims-fraud/3/model.skops"
+    artifact.write_bytes(artifact.read_bytes() + b"\0")  # swapped behind the request's back
+    sync(world.ws, world.settings, world.catalog, actor=world.who("ml.engineer"), accounts=["lab-staging"])
+    with pytest.raises(ConflictError, match=r"artifact .* changed"):
+        approve(world.ws, world.settings, world.catalog, world.who("risk.officer"), rid, "ok")
