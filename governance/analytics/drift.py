@@ -376,52 +376,82 @@ def result_from_dict(d: Mapping[str, Any]) -> DriftResult:
 # -- SQL: the aggregates ---------------------------------------------------------------------------------------
 
 
-def _finite(expr: str) -> str:
-    return f"({expr} IS NOT NULL AND isfinite({expr}))"
+def _side_stats(
+    con: duckdb.DuckDBPyConnection, table: str, cols: Sequence[tuple[str, str]], *, reference: bool
+) -> dict[str, dict[str, Any]]:
+    """Per column non-null count, nulls, min and max (one scan; Parquet answers these from its metadata), plus
+    for the reference side the population standard deviation and an estimate of the number of distinct values.
 
-
-def _side_stats(con: duckdb.DuckDBPyConnection, table: str, cols: Sequence[tuple[str, str]]) -> dict[str, dict[str, Any]]:
-    """One scan of ``table``: per column non-null count, nulls, min, max, population std, approximate distinct."""
-    parts: list[str] = []
+    NaN and ±inf show up as a non-finite min or max; such a column is measured again without them, as Evidently
+    drops them. The distinct estimate comes from the first 200,000 rows: it only decides whether exact value
+    counts are cheap, and the value counts themselves are always exact.
+    """
+    if not cols:
+        return {}
+    parts: list[str] = ["count(*)"]
     for col, kind in cols:
         q = quote(col)
         if kind == NUMERIC:
-            x = f"{q}::DOUBLE"
-            ok = _finite(x)
-            parts += [
-                f"count(*) FILTER (WHERE {ok})", f"count(*) FILTER (WHERE NOT {ok} OR {q} IS NULL)",
-                f"min({x}) FILTER (WHERE {ok})", f"max({x}) FILTER (WHERE {ok})",
-                f"stddev_pop({x}) FILTER (WHERE {ok})", f"approx_count_distinct({x}) FILTER (WHERE {ok})",
-            ]
+            parts += [f"count({q})", f"min({q})", f"max({q})", f"stddev_pop({q}::DOUBLE)" if reference else "NULL"]
         else:
-            parts += [f"count({q})", f"count(*) - count({q})", "NULL", "NULL", "NULL", f"approx_count_distinct({q})"]
-    row = con.execute(f"SELECT {', '.join(parts)} FROM {table}").fetchall()[0] if parts else ()
+            parts += [f"count({q})", "NULL", "NULL", "NULL"]
+    total, *row = con.execute(f"SELECT {', '.join(parts)} FROM {table}").fetchall()[0]
+    approx: list[Any] = [None] * len(cols)
+    if reference:
+        approx = list(con.execute(
+            "SELECT " + ", ".join(f"approx_count_distinct({quote(c)})" for c, _ in cols)
+            + f" FROM (SELECT * FROM {table} LIMIT 200000) s"
+        ).fetchall()[0])
     out: dict[str, dict[str, Any]] = {}
-    for i, (col, _) in enumerate(cols):
-        n, nulls, lo, hi, std, approx = row[i * 6:(i + 1) * 6]
-        out[col] = {"n": int(n), "nulls": int(nulls), "min": lo, "max": hi, "std": std, "approx": int(approx or 0)}
+    for i, (col, kind) in enumerate(cols):
+        n, lo, hi, std = row[i * 4:(i + 1) * 4]
+        nonfinite = 0
+        if kind == NUMERIC and n and not (math.isfinite(float(lo)) and math.isfinite(float(hi))):
+            x = f"{quote(col)}::DOUBLE"
+            n, lo, hi, std, nonfinite = con.execute(
+                f"SELECT count({x}) FILTER (WHERE isfinite({x})), min({x}) FILTER (WHERE isfinite({x})), "
+                f"max({x}) FILTER (WHERE isfinite({x})), stddev_pop({x}) FILTER (WHERE isfinite({x})), "
+                f"count(*) FILTER (WHERE NOT isfinite({x})) FROM {table}"
+            ).fetchall()[0]
+        out[col] = {"n": int(n), "nulls": int(total) - int(n) - int(nonfinite),
+                    "min": None if lo is None or kind != NUMERIC else float(lo),
+                    "max": None if hi is None or kind != NUMERIC else float(hi),
+                    "std": None if std is None else float(std), "approx": approx[i],
+                    "nonfinite": int(nonfinite)}
     return out
 
 
-def _union(ref: str, cur: str, col: str, kind: str) -> str:
+def _values_sql(table: str, col: str, kind: str, nonfinite: int) -> str:
+    """The non-null (and, for numbers, finite) values of one column of one table, as ``x``."""
     q = quote(col)
     if kind == NUMERIC:
         x = f"{q}::DOUBLE"
-        return (f"(SELECT 0 AS side, {x} AS x FROM {ref} WHERE {_finite(x)} "
-                f"UNION ALL SELECT 1 AS side, {x} AS x FROM {cur} WHERE {_finite(x)})")
-    x = f"{q}::VARCHAR"
-    return (f"(SELECT 0 AS side, {x} AS x FROM {ref} WHERE {q} IS NOT NULL "
-            f"UNION ALL SELECT 1 AS side, {x} AS x FROM {cur} WHERE {q} IS NOT NULL)")
+        where = f"isfinite({x})" if nonfinite else f"{q} IS NOT NULL"
+        return f"(SELECT {x} AS x FROM {table} WHERE {where})"
+    return f"(SELECT {q}::VARCHAR AS x FROM {table} WHERE {q} IS NOT NULL)"
 
 
-def _value_counts(con: duckdb.DuckDBPyConnection, union: str) -> tuple[tuple[Any, ...], np.ndarray, np.ndarray]:
-    rows = con.execute(
-        f"SELECT x, count(*) FILTER (WHERE side = 0), count(*) FILTER (WHERE side = 1) FROM {union} u "
-        "GROUP BY x ORDER BY x"
-    ).fetchnumpy()
-    values = tuple(v.item() if hasattr(v, "item") else v for v in rows["x"])
-    cols = list(rows)
-    return values, np.asarray(rows[cols[1]], dtype=np.int64), np.asarray(rows[cols[2]], dtype=np.int64)
+def _value_counts(
+    con: duckdb.DuckDBPyConnection, ref_sql: str, cur_sql: str
+) -> tuple[tuple[Any, ...], np.ndarray, np.ndarray]:
+    """Counts per distinct value on each side (one GROUP BY per side), merged on the sorted union of values."""
+    sides = []
+    for sql in (ref_sql, cur_sql):
+        rows = con.execute(f"SELECT x, count(*) AS n FROM {sql} v GROUP BY x").fetchnumpy()
+        sides.append((np.asarray(rows["x"]), np.asarray(rows["n"], dtype=np.int64)))
+    (rx, rn), (cx, cn) = sides
+    if rx.dtype.kind in "fiu" and cx.dtype.kind in "fiu":
+        values = np.union1d(rx, cx)
+        vref = np.zeros(len(values), dtype=np.int64)
+        vcur = np.zeros(len(values), dtype=np.int64)
+        vref[np.searchsorted(values, rx)] = rn
+        vcur[np.searchsorted(values, cx)] = cn
+        return tuple(values.tolist()), vref, vcur
+    ref_map = dict(zip(rx.tolist(), rn.tolist(), strict=True))
+    cur_map = dict(zip(cx.tolist(), cn.tolist(), strict=True))
+    keys = tuple(sorted(set(ref_map) | set(cur_map)))
+    return (keys, np.array([ref_map.get(k, 0) for k in keys], dtype=np.int64),
+            np.array([cur_map.get(k, 0) for k in keys], dtype=np.int64))
 
 
 def sturges_edges(lo: float, hi: float, n: int, integer: bool) -> np.ndarray:
@@ -440,47 +470,48 @@ def sturges_edges(lo: float, hi: float, n: int, integer: bool) -> np.ndarray:
 
 
 def _histograms(
-    con: duckdb.DuckDBPyConnection, union: str, edges: np.ndarray | None, fine: tuple[float, float, int] | None
-) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None, np.ndarray | None]:
-    """Counts per Sturges bin (numpy's half-open bins, last closed) and per fine bin, per side, in one scan."""
-    keys: list[str] = []
-    params: dict[str, Any] = {}
-    if edges is not None:
-        nb = len(edges) - 1
-        params.update(e=[float(v) for v in edges], lo=float(edges[0]), k=nb / (float(edges[-1]) - float(edges[0])))
-        guess = f"least(greatest(floor((x - $lo) * $k), 0), {nb - 1})::BIGINT"
-        # one correction step against the true edges, exactly as numpy does after its own floor estimate
-        keys.append(
-            f"(g - (x < list_extract($e, g + 1))::BIGINT + ((x >= list_extract($e, g + 2)) AND g < {nb - 1})::BIGINT)"
-            " AS sb"
-        )
-    else:
-        guess = "0"
-        keys.append("0 AS sb")
-    if fine is not None:
-        flo, fhi, fb = fine
-        params.update(flo=float(flo), fk=fb / (float(fhi) - float(flo)) if fhi > flo else 0.0)
-        keys.append(f"least(greatest(floor((x - $flo) * $fk), 0), {fb - 1})::BIGINT AS fb")
-    else:
-        keys.append("0 AS fb")
-    sql = (f"SELECT side, sb, fb, count(*) AS n FROM (SELECT side, x, {keys[0]}, {keys[1]} FROM "
-           f"(SELECT side, x, {guess} AS g FROM {union} u)) GROUP BY ALL")
-    rows = con.execute(sql, params).fetchnumpy()
-    side, sb, fb, n = (np.asarray(rows[k]) for k in ("side", "sb", "fb", "n"))
-    sref = scur = fref = fcur = None
-    if edges is not None:
-        nb = len(edges) - 1
-        sref = np.bincount(sb[side == 0], weights=n[side == 0], minlength=nb)[:nb]
-        scur = np.bincount(sb[side == 1], weights=n[side == 1], minlength=nb)[:nb]
-    if fine is not None:
-        fref = np.bincount(fb[side == 0], weights=n[side == 0], minlength=fine[2])
-        fcur = np.bincount(fb[side == 1], weights=n[side == 1], minlength=fine[2])
-    return sref, scur, fref, fcur
+    con: duckdb.DuckDBPyConnection, side_sql: str, edges: np.ndarray, per_bin: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Counts of one side per Sturges bin (exactly numpy's bins: half-open, the last closed) and per fine bin.
 
-
-def _merged_runs(con: duckdb.DuckDBPyConnection, union: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    values, ref, cur = _value_counts(con, union)
-    return np.asarray(values, dtype=float), ref, cur
+    The fine grid splits every Sturges bin into ``per_bin`` equal parts, so one ``floor`` per row is the only
+    per-row work in SQL (a single grouping key; DuckDB runs that several times faster than comparing each row with
+    its bin's edges). Rounding may put a value lying within ~1e-15 of a Sturges edge on the wrong side: the min and
+    max of the fine bins next to each edge show it, and only then are the values around that edge fetched and
+    re-binned with numpy's own rule.
+    """
+    nb = len(edges) - 1
+    lo, hi = float(edges[0]), float(edges[-1])
+    total = nb * per_bin
+    scale = total / (hi - lo)
+    rows = con.execute(
+        f"SELECT least(greatest(floor((x - $lo) * $k), 0), {total - 1})::BIGINT AS f, count(*) AS n, "
+        f"min(x) AS lo, max(x) AS hi FROM {side_sql} v GROUP BY ALL",
+        {"lo": lo, "k": scale},
+    ).fetchnumpy()
+    f = np.asarray(rows["f"])
+    fine = np.bincount(f, weights=np.asarray(rows["n"]), minlength=total)[:total]
+    sturges = fine.reshape(nb, per_bin).sum(axis=1)
+    bin_min = np.full(total, np.inf)
+    bin_max = np.full(total, -np.inf)
+    bin_min[f], bin_max[f] = np.asarray(rows["lo"], dtype=float), np.asarray(rows["hi"], dtype=float)
+    suspect = [i for i in range(1, nb)
+               if bin_max[i * per_bin - 1] >= edges[i] or bin_min[i * per_bin] < edges[i]]
+    if suspect:
+        band = 1e-9 * (hi - lo)
+        params: dict[str, Any] = {}
+        conds = []
+        for j, i in enumerate(suspect):
+            params[f"a{j}"], params[f"b{j}"] = float(edges[i]) - band, float(edges[i]) + band
+            conds.append(f"(x BETWEEN $a{j} AND $b{j})")
+        near = np.asarray(con.execute(f"SELECT x FROM {side_sql} v WHERE {' OR '.join(conds)}", params)
+                          .fetchnumpy()["x"], dtype=float)
+        # the bin SQL gave them (same IEEE arithmetic) and the bin numpy gives them
+        given = np.clip(np.floor((near - lo) * scale), 0, total - 1).astype(np.int64) // per_bin
+        right = np.clip(np.searchsorted(edges, near, side="right") - 1, 0, nb - 1)
+        np.subtract.at(sturges, given, 1)
+        np.add.at(sturges, right, 1)
+    return sturges, fine
 
 
 def _cdf_from_counts(x: np.ndarray, ref: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -555,8 +586,8 @@ def compute_drift(
         else:
             kinds.append((col, kr))
     progress("reading column statistics", 0.02)
-    rstats = _side_stats(con, reference.name, kinds)
-    cstats = _side_stats(con, current.name, kinds)
+    rstats = _side_stats(con, reference.name, kinds, reference=True)
+    cstats = _side_stats(con, current.name, kinds, reference=False)
 
     results: list[ColumnDrift] = []
     for i, (col, kind) in enumerate(kinds):
@@ -588,14 +619,16 @@ def _column(
     con: duckdb.DuckDBPyConnection, reference: TableInfo, current: TableInfo, col: str, kind: str,
     rs: dict[str, Any], cs: dict[str, Any], config: DriftConfig,
 ) -> ColumnDrift:
-    union = _union(reference.name, current.name, col, kind)
+    ref_sql = _values_sql(reference.name, col, kind, rs["nonfinite"])
+    cur_sql = _values_sql(current.name, col, kind, cs["nonfinite"])
     n_ref, n_cur = rs["n"], cs["n"]
-    values = vref = vcur = None
-    if kind == CATEGORICAL or rs["approx"] <= _FEW_VALUES or cs["approx"] <= _FEW_VALUES:
-        values, vref, vcur = _value_counts(con, union)
+    values: tuple[Any, ...] | None = None
+    vref = vcur = None
+    if kind == CATEGORICAL or (rs["approx"] or 0) <= _FEW_VALUES:
+        values, vref, vcur = _value_counts(con, ref_sql, cur_sql)
         n_unique_ref, n_unique = int((vref > 0).sum()), len(values)
-    else:  # both sides have far more than 20 distinct values; the exact number changes no rule
-        n_unique_ref, n_unique = rs["approx"], max(rs["approx"], cs["approx"])
+    else:  # the reference has far more than 20 distinct values; the exact number changes no rule
+        n_unique_ref = n_unique = int(rs["approx"])
 
     name = config.methods.get(col) or (config.num_method if kind == NUMERIC else config.cat_method)
     name = name or default_method(kind, n_ref, n_unique)
@@ -608,25 +641,39 @@ def _column(
     need_cdf = m.needs == "cdf"
     exact = True
     edges = bref = bcur = cx = cref = ccur = None
-    fine: tuple[float, float, int] | None = None
+    per_bin = 1
+    if need_bins:
+        integer = reference.is_integer(col) and current.is_integer(col) and rs["nulls"] == 0 and cs["nulls"] == 0
+        edges = sturges_edges(min(rs["min"], cs["min"]), max(rs["max"], cs["max"]), n_ref + n_cur, integer)
+        per_bin = max(1, -(-config.hist_bins // (len(edges) - 1)))
     if need_cdf:
         if values is not None:
             cx, cref, ccur = _cdf_from_counts(np.asarray(values, dtype=float), vref, vcur)
         elif n_ref + n_cur <= config.exact_max_rows:
-            cx, cref, ccur = _cdf_from_counts(*_merged_runs(con, union))
+            merged, mref, mcur = _value_counts(con, ref_sql, cur_sql)
+            cx, cref, ccur = _cdf_from_counts(np.asarray(merged, dtype=float), mref, mcur)
         else:
             exact = False
-            fine = (min(rs["min"], cs["min"]), max(rs["max"], cs["max"]), config.hist_bins)
-    if need_bins:
-        integer = reference.is_integer(col) and current.is_integer(col) and rs["nulls"] == 0 and cs["nulls"] == 0
-        edges = sturges_edges(min(rs["min"], cs["min"]), max(rs["max"], cs["max"]), n_ref + n_cur, integer)
-    if need_bins or fine is not None:
-        bref, bcur, fref, fcur = _histograms(con, union, edges, fine)
-        if fine is not None:
-            flo, fhi, fb = fine
-            cx = np.linspace(flo, fhi, fb + 1)
+    if need_bins and values is not None:
+        # exact counts are at hand: bin them in numpy, no further scan
+        assert edges is not None and vref is not None and vcur is not None
+        x = np.asarray(values, dtype=float)
+        bref = np.histogram(x, edges, weights=vref)[0].astype(np.int64)
+        bcur = np.histogram(x, edges, weights=vcur)[0].astype(np.int64)
+    elif need_bins or not exact:
+        if edges is None:  # K-S/Wasserstein on a column binned by value: a plain fine grid
+            edges = np.linspace(min(rs["min"], cs["min"]), max(rs["max"], cs["max"]), 2)
+            per_bin = config.hist_bins
+        if edges[-1] == edges[0]:
+            edges = np.array([edges[0] - 0.5, edges[0] + 0.5])
+        bref, fref = _histograms(con, ref_sql, edges, per_bin)
+        bcur, fcur = _histograms(con, cur_sql, edges, per_bin)
+        if not exact:
+            cx = np.linspace(float(edges[0]), float(edges[-1]), len(fref) + 1)
             cref = np.concatenate([[0.0], np.cumsum(fref) / n_ref])
             ccur = np.concatenate([[0.0], np.cumsum(fcur) / n_cur])
+        if not need_bins:
+            bref = bcur = None
 
     agg = Aggregates(
         column=col, kind=kind, n_reference=n_ref, n_current=n_cur, n_unique_reference=n_unique_ref,

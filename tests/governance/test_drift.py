@@ -266,3 +266,31 @@ def test_cli_drift_json_and_exit_codes(tmp_path, large, capsys):
     assert main(["drift", "--reference", str(tmp_path / "missing.csv"), "--current", str(tmp_path / "cur.csv")]) == 2
     err = capsys.readouterr().err.strip()
     assert "no such file" in err and len(err.splitlines()) == 1
+
+
+def test_values_on_bin_edges_are_binned_as_numpy_does():
+    # many distinct values (histogram path) that sit exactly on Sturges edges: rounding must not move them
+    rng = np.random.default_rng(9)
+    ref = pd.DataFrame({"price": np.round(rng.uniform(0, 100, 40_000), 2)})
+    cur = pd.DataFrame({"price": np.round(rng.uniform(0, 100, 30_000), 2)})
+    ours = drift_files(ref, cur, DriftConfig(num_method="psi", hist_bins=64))
+    theirs, _ = evidently_drift(ref, cur, ["price"], [], num_method="psi")
+    assert ours.column("price").score == pytest.approx(theirs["price"][1], rel=1e-12)
+    merged = pd.concat([ref.price, cur.price]).to_numpy()
+    edges = np.histogram_bin_edges(merged, bins="sturges")
+    assert np.isin(edges[1:-1], merged).any()  # the case under test really occurs
+
+
+def test_nan_and_infinite_values_are_left_out_like_evidently():
+    rng = np.random.default_rng(4)
+    ref = pd.DataFrame({"x": rng.normal(size=3000)})
+    cur = pd.DataFrame({"x": rng.normal(0.3, 1, 2500)})
+    dirty_ref, dirty_cur = ref.copy(), cur.copy()
+    dirty_ref.loc[:9, "x"] = np.inf
+    dirty_cur.loc[:4, "x"] = np.nan
+    dirty_cur.loc[5:7, "x"] = -np.inf
+    clean = drift_files(dirty_ref.replace([np.inf, -np.inf], np.nan).dropna(),
+                        dirty_cur.replace([np.inf, -np.inf], np.nan).dropna())
+    dirty = drift_files(dirty_ref, dirty_cur)
+    assert dirty.column("x").score == pytest.approx(clean.column("x").score, rel=1e-12)
+    assert dirty.column("x").n_reference == 2990 and dirty.column("x").n_current == 2492
