@@ -163,7 +163,7 @@ def load_signer(workspace: Workspace, settings: Settings, *, passphrase: bytes |
     else:
         if not cert_path.exists():
             raise ConfigError(f"{cert_path}: signing certificate not found. {hint}")
-        signer = signers.SimpleSigner.load(str(key_path), str(cert_path), key_passphrase=passphrase)
+        signer = _load_pem_signer(key_path, cert_path, passphrase)
     if signer is None:
         # pyHanko logs the reason and returns None for a wrong passphrase or a malformed file
         raise ConfigError(
@@ -171,3 +171,29 @@ def load_signer(workspace: Workspace, settings: Settings, *, passphrase: bytes |
             f"PEM key/certificate pair). Set COUNTERSIGN_SIGNING_PASSPHRASE for an encrypted key."
         )
     return signer
+
+
+def _load_pem_signer(key_path: Path, cert_path: Path, passphrase: bytes | None):
+    """A signer from a PEM key and a PEM file holding the signing certificate, optionally followed by its CA chain."""
+    from pyhanko.keys import load_certs_from_pemder, load_private_key_from_pemder
+    from pyhanko.sign import signers
+    from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+    try:
+        key = load_private_key_from_pemder(str(key_path), passphrase=passphrase)
+        certs = list(load_certs_from_pemder([str(cert_path)]))
+    except (ValueError, TypeError, OSError) as exc:
+        raise ConfigError(
+            f"{key_path} / {cert_path}: could not load the signing key and certificate ({exc}). A wrong or missing "
+            f"passphrase? Set COUNTERSIGN_SIGNING_PASSPHRASE for an encrypted key."
+        ) from None
+    if not certs:
+        raise ConfigError(f"{cert_path}: no certificate in the file")
+    public = serialization.load_der_private_key(key.dump(), password=None).public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    if public != certs[0].public_key.dump():
+        raise ConfigError(f"{key_path}: this key does not belong to the first certificate in {cert_path}")
+    # the first certificate signs; the ones after it (issuing CAs) are embedded so verifiers can build the path
+    return signers.SimpleSigner(signing_cert=certs[0], signing_key=key,
+                                cert_registry=SimpleCertificateStore.from_certs(certs))
+

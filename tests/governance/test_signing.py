@@ -200,6 +200,14 @@ def test_missing_key_is_a_config_error_that_says_what_to_do(demo_copy: Workspace
         load_signer(demo_copy, settings)
 
 
+def test_a_key_that_does_not_match_the_certificate_is_refused(demo_copy: Workspace, keys) -> None:
+    settings = load_settings(demo_copy)
+    key, _cert = key_paths(demo_copy, settings)
+    key.write_bytes(keys["other_key"].read_bytes())
+    with pytest.raises(ConfigError, match="does not belong to the first certificate"):
+        load_signer(demo_copy, settings)
+
+
 def test_an_organisation_pkcs12_with_a_passphrase_signs_reports(demo_copy: Workspace, keys, tmp_path: Path,
                                                                  capsys, monkeypatch) -> None:
     """The documented route for an organisation's certificate: a .p12 named in [signing], passphrase in the env."""
@@ -223,3 +231,47 @@ def test_an_organisation_pkcs12_with_a_passphrase_signs_reports(demo_copy: Works
     doc = json.loads(capsys.readouterr().out)
     assert code == 0 and doc["signer"] == "Ada Validator" and doc["signer_role"] == "Head of Model Validation"
     assert verify_pdf(out.read_bytes(), trust=(keys["cert"],)).ok
+
+
+def _issue(ca_key, ca_cert, name: str, role: str):
+    """A signing certificate issued by ``ca_cert`` (what an organisation's PKI hands a signer)."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name),
+                                 x509.NameAttribute(NameOID.TITLE, role)]))
+        .issuer_name(ca_cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=True, key_cert_sign=False,
+                                     crl_sign=False, key_encipherment=False, data_encipherment=False,
+                                     key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    return key, cert
+
+
+def test_an_organisation_ca_issued_certificate_verifies_against_the_ca(demo_copy: Workspace, keys, tmp_path: Path,
+                                                                       capsys) -> None:
+    """[signing] certificate = the signer's PEM followed by its CA; examiners trust the CA, not the signer."""
+    ca_key = serialization.load_pem_private_key(keys["key"].read_bytes(), password=None)
+    ca_cert = load_cert(keys["cert"])  # self-signed with CA=true: stands in for the organisation's CA
+    key, cert = _issue(ca_key, ca_cert, "Grace Officer", "Chief Risk Officer")
+    (demo_copy.keys_dir / "signing-key.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    (demo_copy.keys_dir / "signing-cert.pem").write_bytes(
+        cert.public_bytes(serialization.Encoding.PEM) + ca_cert.public_bytes(serialization.Encoding.PEM))
+    out = tmp_path / "ca.pdf"
+    assert main(["report", "--workspace", str(demo_copy.root), "--actor", OFFICER, "--version",
+                 "lab-prod:claims-fraud:2", "--out", str(out)]) == 0
+    capsys.readouterr()
+    code, text = verify_cli(out, keys["cert"], capsys=capsys)
+    assert code == 0 and "Grace Officer (Chief Risk Officer)" in text
+    code, _text = verify_cli(out, keys["other_cert"], capsys=capsys)
+    assert code == 1
