@@ -106,3 +106,34 @@ def test_audit_page_verifies_and_checkpoints(demo_copy, app_factory) -> None:
     viewer = app_factory(demo_copy.root, persona=f"data.scientist@{D}").run()
     viewer.switch_page("pages/audit.py").run()
     assert "audit.checkpoint" not in keys(viewer, "button")
+
+
+def _expected_buttons(email: str, role: str) -> set[str]:
+    """What the table of permissions says this persona may do to the open request (independent of the page)."""
+    from governance.identity import PERMISSIONS
+
+    requester = f"ml.engineer@{D}"
+    creator = f"data.scientist@{D}"
+    out = set()
+    if role in PERMISSIONS["approve"] and email not in (requester, creator):
+        out.add("req.approve")
+    if role in PERMISSIONS["reject"]:
+        out.add("req.reject")
+    if role in PERMISSIONS["cancel_request"] and (email == requester or role == "admin"):
+        out.add("req.cancel")
+    if role in PERMISSIONS["request_promotion"]:
+        out.add("req.new.submit")
+    return out
+
+
+def test_every_persona_sees_exactly_the_actions_it_may_take(demo_workspace, app_factory) -> None:
+    from governance.demo import PERSONAS
+
+    rid = open_request_id(Catalog(demo_workspace.catalog_path))
+    for email, (_, role) in sorted(PERSONAS.items()):
+        at = app_factory(demo_workspace.root, persona=email).run()
+        at.switch_page("pages/requests.py").run()
+        at.selectbox(key="req.id").set_value(rid).run()
+        assert not at.exception, (email, at.exception)
+        shown = keys(at, "button") & {"req.approve", "req.reject", "req.cancel", "req.execute", "req.new.submit"}
+        assert shown == _expected_buttons(email, role), email
