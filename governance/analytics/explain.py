@@ -46,8 +46,8 @@ class ExplainConfig:
 
     max_rows: int = 2000
     background_rows: int = 100
-    permutation_max_rows: int = 200
-    budget_seconds: float = 20.0
+    permutation_max_rows: int = 100
+    budget_seconds: float = 5.0
     local_row: int = 0
     seed: int = 42
 
@@ -200,7 +200,7 @@ def explain_model(
             explainer = shap.PermutationExplainer(f_out, shap.maskers.Independent(background,
                                                                                   max_samples=len(background)))
             name = "PermutationExplainer"
-        chunk = 20 if how == "permutation" else 500
+        chunk = 10 if how == "permutation" else 500
         values: list[np.ndarray] = []
         bases: list[np.ndarray] = []
         done = 0

@@ -28,6 +28,7 @@ def _csv(value: str | None) -> tuple[str, ...]:
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the analytics commands."""
     from governance.analytics.drift import CORRECTIONS, METHODS_BY_NAME
+    from governance.analytics.explain import ExplainConfig
 
     methods = ", ".join(METHODS_BY_NAME)
     p = sub.add_parser("drift", help="data drift between a reference and a current file (CSV, Parquet, Arrow)",
@@ -73,8 +74,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--model", metavar="NAME", help="model name when --version is a number")
         p.add_argument("--environment", metavar="ENV", help="environment when --version is a number")
         p.add_argument("--current", metavar="FILE", help="current data instead of the version's (drift)")
-        p.add_argument("--max-rows", type=int, default=2000, help="rows explained (2000)")
-        p.add_argument("--budget", type=float, default=20.0, help="explainer time budget in seconds (20)")
+        # the page's defaults, so the CLI and the page find each other's evidence
+        p.add_argument("--max-rows", type=int, default=ExplainConfig().max_rows,
+                       help=f"rows explained ({ExplainConfig().max_rows})")
+        p.add_argument("--budget", type=float, default=ExplainConfig().budget_seconds,
+                       help=f"explainer time budget in seconds ({ExplainConfig().budget_seconds:g})")
         p.add_argument("--json", action="store_true", help="print one JSON document")
         p.set_defaults(func=cmd_review, kinds=kinds)
 
