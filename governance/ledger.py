@@ -403,6 +403,7 @@ def seal(workspace: Workspace, catalog: Catalog, *, by: str) -> Checkpoint:
     """Sign the current head and write it to ``checkpoints/``; called after an authorised write (no role check)."""
     key = _signing_key(workspace)
     length, head_hash = head(catalog)
+    _refuse_unless_extending(workspace, catalog, key.public_key(), length)
     created = _now()
     kid = key_id(key.public_key())
     signature = base64.b64encode(key.sign(_signed_text(length, head_hash, created, by, kid))).decode()
@@ -416,6 +417,31 @@ def seal(workspace: Workspace, catalog: Catalog, *, by: str) -> Checkpoint:
     tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     os.replace(tmp, path)  # a reader never sees half a checkpoint
     return Checkpoint(length, head_hash, created, by, kid, signature, path)
+
+
+def _refuse_unless_extending(workspace: Workspace, catalog: Catalog, public: Ed25519PublicKey, length: int) -> None:
+    """Never sign a chain that does not extend the newest checkpoint: that would vouch for a rewrite or rollback."""
+    folder = workspace.checkpoints_dir
+    names = sorted(folder.glob("ledger-*.json")) if folder.is_dir() else []
+    if not names:
+        return
+    newest = names[-1]  # names sort by length, then time
+    try:
+        doc = json.loads(newest.read_text(encoding="utf-8"))
+        cp_length, cp_hash = int(doc["length"]), str(doc["head_hash"])
+        public.verify(base64.b64decode(doc["signature"]), _signed_text(
+            cp_length, cp_hash, dt.datetime.strptime(doc["created_at"], _TIME_FORMAT), str(doc["created_by"]),
+            str(doc["key_id"])))
+    except (ValueError, KeyError, TypeError, InvalidSignature) as exc:
+        raise LedgerTampered(f"refusing to sign a checkpoint: the newest one, {newest.name}, does not verify "
+                             f"({type(exc).__name__}); run 'countersign ledger verify'") from None
+    if cp_length == 0:
+        return
+    with catalog.connect() as con:
+        row = con.execute("SELECT hash FROM ledger WHERE seq = ?", [cp_length]).fetchone()
+    if cp_length > length or row is None or row[0] != cp_hash:
+        raise LedgerTampered(f"refusing to sign a checkpoint: the ledger ({length} entries) no longer extends "
+                             f"{newest.name} ({cp_length} entries); run 'countersign ledger verify'")
 
 
 def checkpoint(workspace: Workspace, catalog: Catalog, actor: Identity) -> Checkpoint:

@@ -325,3 +325,18 @@ def test_append_many_continues_the_same_chain(ws: Workspace, catalog: Catalog) -
     with pytest.raises(InputError):  # one bad entry refuses the whole batch
         ledger.append_many(catalog, [ledger.NewEntry("a@example.org", "test.ok"), ledger.NewEntry("", "test.ok")])
     assert len(rows(catalog)) == 602
+
+
+def test_no_checkpoint_is_signed_over_a_rolled_back_or_rewritten_ledger(ws: Workspace, catalog: Catalog,
+                                                                         tmp_path: Path) -> None:
+    fill(catalog, 4)
+    backup = tmp_path / "old.duckdb"
+    shutil.copyfile(ws.catalog_path, backup)
+    fill(catalog, 2, 4)
+    ledger.checkpoint(ws, catalog, AUDITOR)
+    before = sorted(ws.checkpoints_dir.iterdir())
+    shutil.copyfile(backup, ws.catalog_path)
+    fill(catalog, 5, 10)  # longer than the checkpoint again, but a different history
+    with pytest.raises(LedgerTampered, match="no longer extends"):
+        ledger.seal(ws, catalog, by="x@example.org")
+    assert sorted(ws.checkpoints_dir.iterdir()) == before
