@@ -977,6 +977,16 @@ def _appendix(f: ReportFacts, template: Template) -> list[Flowable]:
     return out
 
 
+def _headings(story: Iterable[Flowable]) -> list[tuple[int, str]]:
+    out: list[tuple[int, str]] = []
+    for fl in story:
+        if isinstance(fl, KeepTogether):
+            out += _headings(fl._content)
+        elif isinstance(fl, Paragraph) and getattr(fl, "_toc_level", None) is not None:
+            out.append((fl._toc_level, fl.getPlainText()))
+    return out
+
+
 def build_pdf(facts: ReportFacts, template: Template) -> BuiltReport:
     """Build the unsigned report PDF for ``facts`` laid out by ``template`` (deterministic bytes)."""
     import hashlib
@@ -1029,12 +1039,16 @@ def build_pdf(facts: ReportFacts, template: Template) -> BuiltReport:
         front.append(para("None: every section of the template is backed by stored evidence."))
     front += [heading("Summary of gate verdicts", 0), *_gate_summary(f), PageBreak()]
 
+    story = [*cover, *front, *sections, *appendix]
+    # The contents pages take the same room whatever the page numbers: seeding them with every heading makes
+    # the first layout pass final in shape, so reportlab needs two passes instead of three.
+    toc._entries = [(level, text, 99, None) for level, text in _headings(story)]
+
     buf = io.BytesIO()
     header = f"{template.title} - {v.version_id}"
     doc = _Doc(buf, header, title=f"{template.title}: {v.version_id}", author=f.workspace_name,
                subject=f"{template.id} {template.version}", creator="Countersign", producer="Countersign (reportlab)")
-    doc.multiBuild([*cover, *front, *sections, *appendix],
-                   canvasmaker=_numbered_canvas(f"{f.workspace_name} - generated {fmt(f.generated_at)}"))
+    doc.multiBuild(story, canvasmaker=_numbered_canvas(f"{f.workspace_name} - generated {fmt(f.generated_at)}"))
     pdf = buf.getvalue()
     return BuiltReport(
         pdf=pdf,
