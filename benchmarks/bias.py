@@ -9,6 +9,7 @@ Wilson intervals and Clarify's metrics in the same call; fairlearn is asked only
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -36,6 +37,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="100k rows instead of 1M")
     args = parser.parse_args()
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start (other work inflates timings)")
     rows = 100_000 if args.quick else 1_000_000
     df = scored(rows)
     attrs = ("gender", "age_band")

@@ -169,6 +169,7 @@ def main() -> None:
     if args.child:
         child(*args.child)
         return
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start (other work inflates timings)")
     vs_rows, big_rows = (100_000, 1_000_000) if args.quick else (1_000_000, 10_000_000)
     with tempfile.TemporaryDirectory(prefix="cs-bench-drift-") as tmp:
         folder = Path(tmp)
