@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+import botocore.session
 from botocore.config import Config
+from botocore.loaders import create_loader
 
 REGION = "eu-west-1"
 STATUSES = ("Approved", "Rejected", "PendingManualApproval")
@@ -34,13 +36,22 @@ def role_arn(account_id: str, name: str = "CountersignReader") -> str:
     return f"arn:aws:iam::{account_id}:role/{name}"
 
 
+_LOADER = create_loader()  # service models parsed once for every session the seeding opens
+
+
+def _session(**kw: str) -> boto3.Session:
+    core = botocore.session.Session()
+    core.register_component("data_loader", _LOADER)
+    return boto3.Session(botocore_session=core, **kw)
+
+
 def session_for(account_id: str, region: str = REGION) -> boto3.Session:
     """A boto3 session acting in ``account_id`` (AssumeRole on the moto server)."""
     # a fresh session each time: boto3's default session would keep a configuration read earlier
-    creds = boto3.Session(region_name=region).client("sts", config=FAST).assume_role(
+    creds = _session(region_name=region).client("sts", config=FAST).assume_role(
         RoleArn=role_arn(account_id, "Seeder"), RoleSessionName="seeder"
     )["Credentials"]
-    return boto3.Session(
+    return _session(
         aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
         aws_session_token=creds["SessionToken"], region_name=region,
     )

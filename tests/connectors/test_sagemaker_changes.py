@@ -35,7 +35,8 @@ def new_package(sm, group: str, uri: str) -> str:
 def test_incremental_sync_sees_new_and_changed_versions(aws_env, tmp_path: Path) -> None:
     sc = small("ml-staging", {"credit-approval": 3, "repair-cost": 2})
     ws, catalog = make_workspace(tmp_path)
-    run_sync(ws, catalog, accounts=["ml-staging"])
+    first = run_sync(ws, catalog, accounts=["ml-staging"]).results[0]
+    assert first.status == "ok", first
     sm, _ = seed.clients(seed.ACCOUNTS["ml-staging"][0])
     pending = next(v for v in sc.versions if v.status == "PendingManualApproval")
     meta = sm.describe_model_package(ModelPackageName=pending.arn)["CustomerMetadataProperties"]
@@ -45,10 +46,10 @@ def test_incremental_sync_sees_new_and_changed_versions(aws_env, tmp_path: Path)
     before = versions(catalog).set_index("version_id")
 
     report = run_sync(ws, catalog, accounts=["ml-staging"])
-    assert report.results[0].status == "ok"
+    assert report.results[0].status == "ok", report.results[0]
     run = last_runs(catalog)["ml-staging"]
-    assert not run["full_sync"]
-    assert json.loads(run["counts"])["versions"] == {"added": 1, "updated": 1, "unchanged": 0, "deleted": 0}
+    assert not run["full_sync"], run
+    assert json.loads(run["counts"])["versions"] == {"added": 1, "updated": 1, "unchanged": 0, "deleted": 0}, run
     after = versions(catalog).set_index("version_id")
     changed_id = f"ml-staging:{pending.group}:{pending.version}"
     assert after.loc[changed_id, "approval_status"] == "Approved"
@@ -57,7 +58,7 @@ def test_incremental_sync_sees_new_and_changed_versions(aws_env, tmp_path: Path)
     untouched = [i for i in before.index if i != changed_id]
     assert after.loc[untouched, "record_hash"].equals(before.loc[untouched, "record_hash"])
     # only the two changed packages were described again
-    assert run["calls"] < len(sc.versions) + 8
+    assert run["calls"] < len(sc.versions) + 8, run
 
 
 def test_full_sync_notices_deletions_incremental_keeps_rows(aws_env, tmp_path: Path) -> None:
