@@ -224,7 +224,10 @@ def choose(page: Page, testid: str, label: str, option: str) -> None:
     """Pick ``option`` in the selectbox or multiselect labelled ``label`` and wait for the rerun."""
     box = widget(page, testid, label)
     expect(box).to_have_count(1)
-    box.locator("input").first.click()
+    field_ = box.locator("input").first
+    field_.click()
+    # long option lists are virtualised: type to filter so the option is rendered at all
+    field_.press_sequentially(option, delay=5)
     page.get_by_role("option", name=option, exact=True).first.click()
     if testid == "stMultiSelect":
         page.keyboard.press("Escape")
@@ -243,10 +246,26 @@ def fill(page: Page, testid: str, label: str, text: str) -> None:
     settle(page)
 
 
-def click_button(page: Page, name: str, *, exact: bool = False) -> None:
+def click_button(page: Page, name: str, *, exact: bool = False, timeout: float = 30_000) -> None:
     """Click the button called ``name`` in the main area and wait for the rerun."""
     main_area(page).get_by_role("button", name=name, exact=exact).first.click()
-    settle(page)
+    settle(page, timeout)
+
+
+def alerts(page: Page, kind: str) -> Locator:
+    """The main area's alerts of one kind: Success, Info, Warning or Error."""
+    return main_area(page).locator(f'[data-testid="stAlertContent{kind}"]')
+
+
+def charts(page: Page) -> Locator:
+    """Every Vega-Lite (Altair) chart drawn in the main area."""
+    return main_area(page).locator('[data-testid="stVegaLiteChart"]')
+
+
+def open_tab(page: Page, name: str) -> Locator:
+    """Select the tab ``name`` (no rerun) and return its panel."""
+    page.get_by_role("tab", name=name, exact=True).click()
+    return page.get_by_role("tabpanel", name=name)
 
 
 def dataframe(page: Page, index: int = 0) -> Locator:
