@@ -49,15 +49,16 @@ def default_filename(version_id: str, template_id: str, suffix: str = ".pdf") ->
     return f"{version_id.replace(':', '_')}__{template_id}{suffix}"
 
 
-def record_export(catalog: Catalog, identity: Identity, action: str, version_id: str,
+def record_export(workspace: Workspace, catalog: Catalog, identity: Identity, action: str, version_id: str,
                   payload: dict[str, Any]) -> tuple[int | None, str | None]:
-    """Append the export to the ledger (when the ledger module is installed); return its seq and hash."""
+    """Append the export to the ledger and seal it in a checkpoint, like every other write; return seq and hash."""
     try:
         ledger = importlib.import_module("governance.ledger")
     except ModuleNotFoundError:
         return None, None
     entry = ledger.append(catalog, actor=identity.email, action=action, subject=f"version:{version_id}",
                           payload=payload)
+    ledger.seal(workspace, catalog, by=identity.email)
     return entry.seq, entry.hash
 
 
@@ -130,7 +131,7 @@ def export_report(
     digest = hashlib.sha256(pdf).hexdigest()
     progress("recording the export in the ledger", 0.95)
     seq, entry_hash = record_export(
-        catalog, identity, "report.export", version_id,
+        workspace, catalog, identity, "report.export", version_id,
         {"template": template.id, "template_version": template.version, "sha256": digest,
          "unsigned_sha256": built.sha256, "signed": sign, "signer": signer_name, "pages": built.pages,
          "gaps": len(built.gaps), "file": path.name if path else None, "facts": built.facts_fingerprint},

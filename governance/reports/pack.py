@@ -221,7 +221,7 @@ def build_pack(
     tmp.replace(path)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     seq, entry_hash = record_export(
-        catalog, identity, "pack.export", version_id,
+        workspace, catalog, identity, "pack.export", version_id,
         {"template": report.template_id, "file": path.name, "sha256": digest, "report_sha256": report.sha256,
          "files": len(files) + 1, "ledger_range": list(ledger_range) if ledger_range else None},
     )
