@@ -130,12 +130,13 @@ class Renderer:
 
     facts: ReportFacts
     section: str = ""
+    block: str = ""
     gaps: list[Gap] = field(default_factory=list)
     charts: int = 0
 
-    def missing(self, block: str, what: str) -> Paragraph:
-        """The visible "Evidence missing" line for ``what``, recorded in the gaps table."""
-        self.gaps.append(Gap(self.section, block, what))
+    def missing(self, what: str) -> Paragraph:
+        """The visible "Evidence missing" line for ``what`` in the current block, recorded in the gaps table."""
+        self.gaps.append(Gap(self.section, self.block, what))
         return Paragraph(clean(MISSING + what), STYLES["missing"])
 
 
@@ -645,7 +646,7 @@ def b_monitoring(f: ReportFacts, r: Renderer) -> list[Flowable]:
         "before a decision."
     )]
     if not current:
-        out.append(r.missing("monitoring", f"monitoring data (a 'current' dataset) for {f.version.version_id}"))
+        out.append(r.missing(f"monitoring data (a 'current' dataset) for {f.version.version_id}"))
     else:
         out.append(para(f"Monitoring data: {current}"))
     drift = f.evidence.get("drift")
@@ -662,7 +663,7 @@ def b_limitations(f: ReportFacts, r: Renderer) -> list[Flowable]:
     if lim:
         out.append(para(lim if isinstance(lim, str) else fmt(lim)))
     else:
-        out.append(r.missing("limitations", "documented limitations (model card field 'limitations')"))
+        out.append(r.missing("documented limitations (model card field 'limitations')"))
     findings = []
     rows, _src = gate_records(f)
     findings += [f"gate {x.get('gate') or x.get('name')} failed" for x in rows if _verdict(x) in ("FAIL", "FAILED")]
@@ -722,7 +723,7 @@ def b_approvals(f: ReportFacts, r: Renderer) -> list[Flowable]:
                          (BODY_W * 0.13, BODY_W * 0.17, BODY_W * 0.1, BODY_W * 0.12, BODY_W * 0.2, BODY_W * 0.28),
                          mono=(5,)))
     else:
-        out.append(r.missing("approvals", "no approval or rejection decision recorded yet"))
+        out.append(r.missing("no approval or rejection decision recorded yet"))
     return out
 
 
@@ -787,14 +788,14 @@ def b_ledger(f: ReportFacts, r: Renderer) -> list[Flowable]:
                          (BODY_W * 0.06, BODY_W * 0.14, BODY_W * 0.18, BODY_W * 0.13, BODY_W * 0.17, BODY_W * 0.32),
                          mono=(5,)))
     else:
-        out.append(r.missing("ledger", f"ledger entries about {f.version.version_id} or its requests"))
+        out.append(r.missing(f"ledger entries about {f.version.version_id} or its requests"))
     if f.checkpoint:
         cp = f.checkpoint
         pairs = [("File", cp.file), ("File sha256", cp.sha256)]
         pairs += [(k, cp.content[k]) for k in sorted(cp.content) if _scalar(cp.content[k])]
         out += [para("Newest signed ledger checkpoint:", "h2"), kv_table(pairs, mono=True)]
     else:
-        out.append(r.missing("ledger", "signed ledger checkpoint (run 'countersign ledger checkpoint')"))
+        out.append(r.missing("signed ledger checkpoint (run 'countersign ledger checkpoint')"))
     return out
 
 
@@ -920,10 +921,11 @@ def render_section(section: Section, f: ReportFacts, r: Renderer) -> list[Flowab
         out.append(para(section.text))
     for name in section.blocks:
         block = BLOCKS[name]
+        r.block = block.title
         try:
             body = block.render(f, r)
         except Missing as exc:
-            body = [r.missing(block.title, str(exc))]
+            body = [r.missing(str(exc))]
         out.append(KeepTogether([heading(block.title, 1), *body[:1]]))
         out.extend(body[1:])
     return out

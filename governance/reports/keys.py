@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from governance.config import Settings, Workspace
-from governance.errors import ConfigError
+from governance.errors import ConfigError, InputError
 
 DEMO_SIGNER_NAME = "Countersign Demo Risk Office"
 DEMO_SIGNER_ROLE = "Model Risk Officer"
@@ -122,13 +122,13 @@ def load_certificate(path: Path) -> x509.Certificate:
     try:
         data = Path(path).read_bytes()
     except FileNotFoundError:
-        raise ConfigError(f"{path}: certificate file not found") from None
+        raise InputError(f"{path}: certificate file not found") from None
     try:
         if b"-----BEGIN" in data:
             return x509.load_pem_x509_certificate(data)
         return x509.load_der_x509_certificate(data)
     except ValueError as exc:
-        raise ConfigError(f"{path}: not a PEM or DER X.509 certificate ({exc})") from None
+        raise InputError(f"{path}: not a PEM or DER X.509 certificate ({exc})") from None
 
 
 def signer_info(cert: x509.Certificate) -> SignerInfo:

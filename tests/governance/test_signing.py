@@ -125,6 +125,10 @@ def test_cli_verify_exit_codes(signed: bytes, unsigned: bytes, keys, tmp_path: P
     assert code == 2 and "not a PDF" in out
     code, out = verify_cli(tmp_path / "absent.pdf", capsys=capsys)
     assert code == 2 and "no such file" in out
+    code, out = verify_cli(good, tmp_path / "absent.pem", capsys=capsys)
+    assert code == 2 and "certificate file not found" in out
+    code, out = verify_cli(good, notpdf, capsys=capsys)
+    assert code == 2 and "not a PEM or DER X.509 certificate" in out
 
 
 @pytest.mark.parametrize("where", [0.2, 0.4, 0.6, 0.8])
