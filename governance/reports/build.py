@@ -91,7 +91,7 @@ def clean(text: Any) -> str:
 
 
 def fmt(value: Any) -> str:
-    """A value as printed in tables: 4 significant decimals, ISO dates, JSON for containers."""
+    """A value as printed: 4 decimals (4 significant digits when tiny), UTC dates, JSON for containers."""
     if value is None:
         return "-"
     if isinstance(value, bool):
@@ -99,11 +99,16 @@ def fmt(value: Any) -> str:
     if isinstance(value, float):
         if math.isnan(value):
             return "-"
-        if value != 0 and (abs(value) >= 1e6 or abs(value) < 1e-3):
+        if abs(value) >= 1e6:
+            return f"{value:,.0f}"
+        if value != 0 and abs(value) < 1e-3:
             return f"{value:.4g}"
-        return f"{value:.4f}".rstrip("0").rstrip(".") if "." in f"{value:.4f}" else f"{value:.4f}"
+        return f"{value:.4f}".rstrip("0").rstrip(".")
     if isinstance(value, dt.datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S") + (" UTC" if value.tzinfo is None else "")
+        # the catalog stores naive UTC; an aware value is converted so every date in the report reads as UTC
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
+        return value.strftime("%Y-%m-%d %H:%M:%S") + " UTC"
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, dict | list | tuple):
