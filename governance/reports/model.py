@@ -20,12 +20,8 @@ from governance.catalog import Catalog, Model, Version
 from governance.config import Settings, Workspace
 from governance.identity import Identity
 
-# Evidence kinds the report reads, with the names analytics may store them under (first match wins).
-EVIDENCE_KINDS: dict[str, tuple[str, ...]] = {
-    "drift": ("drift",),
-    "bias": ("bias", "fairness"),
-    "explain": ("explain", "shap", "explainability", "importance"),
-}
+# Evidence kinds the report reads, as governance.analytics stores them.
+EVIDENCE_KINDS: dict[str, tuple[str, ...]] = {"drift": ("drift",), "bias": ("bias",), "explain": ("explain",)}
 # Evidence about the artifact and its validation data holds for a promoted copy with the same artifact hash; drift
 # does not, because each environment has its own monitoring data.
 LINEAGE_KINDS = ("bias", "explain")
@@ -359,7 +355,8 @@ def collect_facts(
         if item is not None:
             evidence[key] = item
         else:
-            notes[key] = f"no {' / '.join(kinds)} evidence stored for {version_id}"
+            notes[key] = (f"no {key} evidence stored for {version_id} (compute it on the Review page or with "
+                          f"'countersign review --version {version_id}')")
 
     requests, decisions, ledger = signoff_records(catalog, sorted(family))
     tier = model.risk_tier or settings.policy.default_tier
