@@ -130,7 +130,21 @@ by newlines, and each entry stores the previous entry's hash. This query must re
 
 The checkpoint files in `ledger/` state the ledger length and head hash at a moment, signed with the workspace's
 Ed25519 key (`ledger/ledger-ed25519.pub.pem`). The entry whose `seq` equals a checkpoint's `length` must carry its
-`head_hash`. In the workspace itself, `countersign ledger verify` does all of this.
+`head_hash`. A checkpoint's signature covers its other fields as compact JSON with sorted keys:
+
+```python
+import base64, glob, json
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+key = load_pem_public_key(open("ledger/ledger-ed25519.pub.pem", "rb").read())
+for name in sorted(glob.glob("ledger/ledger-*.json")):
+    doc = json.load(open(name))
+    signature = base64.b64decode(doc.pop("signature"))
+    key.verify(signature, json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode())
+    print(name, "signature OK", doc["length"], doc["head_hash"])
+```
+
+In the workspace itself, `countersign ledger verify` does all of this.
 """
 
 

@@ -101,6 +101,30 @@ def test_the_readme_ledger_query_finds_no_broken_entry_and_the_checkpoint_matche
             assert heads[doc["length"]] == doc["head_hash"]
 
 
+def test_the_readme_checkpoint_check_runs_and_catches_a_forged_checkpoint(packed, tmp_path: Path) -> None:
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    _w, _pack, root = packed
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    snippet = re.search(r"```python\n(.*?)```", readme, re.S).group(1)
+    copy = tmp_path / "pack"
+    shutil.copytree(root, copy)
+    ok = subprocess.run([sys.executable, "-c", snippet], cwd=copy, capture_output=True, text=True, timeout=60,
+                        env={**os.environ, "PYTHONPATH": ""})
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.count("signature OK") == len(list(copy.glob("ledger/ledger-*.json"))) > 0
+    forged = sorted(copy.glob("ledger/ledger-*.json"))[-1]
+    doc = json.loads(forged.read_text())
+    doc["length"] += 1
+    forged.write_text(json.dumps(doc))
+    bad = subprocess.run([sys.executable, "-c", snippet], cwd=copy, capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0 and "InvalidSignature" in bad.stderr
+
+
 def test_an_edited_ledger_row_is_found_by_the_readme_query(packed, tmp_path: Path) -> None:
     _w, _pack, root = packed
     readme = (root / "README.md").read_text(encoding="utf-8")
