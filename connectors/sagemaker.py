@@ -361,7 +361,7 @@ class SageMakerConnector:
                 core = botocore.session.Session(profile=acc.profile) if acc.profile else botocore.session.Session()
                 core.user_agent_extra = "countersign"
                 # service models are large JSON files; one loader (and its cache) serves every session
-                core.register_component("data_loader", _shared_loader())
+                core.register_component("data_loader", botocore_loader())
                 return core
 
             core = botocore_session()
@@ -1158,7 +1158,8 @@ _LOADER: Any = None
 _LOADER_LOCK = threading.Lock()
 
 
-def _shared_loader() -> Any:
+def botocore_loader() -> Any:
+    """The one botocore loader of this process: service models are parsed once for every session."""
     global _LOADER
     with _LOADER_LOCK:
         if _LOADER is None:

@@ -16,7 +16,8 @@ from typing import Any
 import boto3
 import botocore.session
 from botocore.config import Config
-from botocore.loaders import create_loader
+
+from connectors.sagemaker import botocore_loader
 
 REGION = "eu-west-1"
 STATUSES = ("Approved", "Rejected", "PendingManualApproval")
@@ -36,7 +37,7 @@ def role_arn(account_id: str, name: str = "CountersignReader") -> str:
     return f"arn:aws:iam::{account_id}:role/{name}"
 
 
-_LOADER = create_loader()  # service models parsed once for every session the seeding opens
+_LOADER = botocore_loader()  # service models parsed once per process, shared with the connector
 
 
 def _session(**kw: str) -> boto3.Session:

@@ -159,3 +159,17 @@ def test_shipped_iam_policies_cover_every_call(aws_env, tmp_path: Path) -> None:
     assert not any(a.split(":")[1].startswith(("Create", "Update", "Delete", "Put")) for a in _allowed(sync_policy))
     trust = json.loads((ROOT / "docs/iam/trust-policy.json").read_text())
     assert trust["Statement"][0]["Action"] == "sts:AssumeRole"
+
+
+def test_assumed_role_credentials_are_refreshable_and_reused(aws_env, fault_proxy, aws_profiles, tmp_path) -> None:
+    from botocore.credentials import RefreshableCredentials
+
+    aws_profiles({"via-proxy": fault_proxy.url})
+    con = prod_connector(tmp_path, profile="via-proxy", external_id="ext-1")
+    con.extract(None, full=True)
+    con.extract(None, full=True)
+    assert fault_proxy.count("AssumeRole") == 1  # one assumption serves the connector while it is valid
+    creds = con._session("sync").get_credentials()
+    # botocore owns the expiry: it refreshes these before they run out (15 minutes ahead), not we
+    assert isinstance(creds, RefreshableCredentials) and creds.method == "assume-role"
+    assert not creds.refresh_needed() and creds.refresh_needed(refresh_in=2 * 3600)
