@@ -77,6 +77,14 @@ _THROTTLE_CODES = frozenset({
 })
 _DATASET_SUFFIXES = (".csv", ".parquet", ".pq", ".jsonl", ".json")
 _BIAS_SECTIONS = ("pre_training_bias_metrics", "post_training_bias_metrics")
+# (ModelMetrics section, key) -> the parser of metrics_from_document
+_DOCUMENT_KINDS = {
+    ("ModelQuality", "Statistics"): "quality",
+    ("Bias", "Report"): "bias",
+    ("Bias", "PreTrainingReport"): "bias",
+    ("Bias", "PostTrainingReport"): "bias",
+    ("Explainability", "Report"): "explainability",
+}
 
 
 # -- small helpers ---------------------------------------------------------------------------------
@@ -616,11 +624,10 @@ class SageMakerConnector:
                 for key, ref in (body or {}).items():
                     if isinstance(ref, dict) and ref.get("S3Uri"):
                         name = f"{prefix}{_snake(section)}_{_snake(key)}"
-                        kind = {"Bias": "bias", "Explainability": "explainability"}.get(section, "")
-                        if section == "ModelQuality" and key == "Statistics":
-                            kind = "quality"
-                        if key == "Statistics" and section == "ModelDataQuality":
-                            kind = "statistics"
+                        # only documents whose format we know are parsed; constraints and configs are kept as URIs
+                        kind = "statistics" if (section, key) == ("ModelDataQuality", "Statistics") else ""
+                        if top == "ModelMetrics":
+                            kind = _DOCUMENT_KINDS.get((section, key), kind)
                         out[name] = (ref["S3Uri"], kind)
         if "model_quality_statistics" in out:
             out["model_metrics"] = out["model_quality_statistics"]
@@ -662,7 +669,7 @@ class SageMakerConnector:
                 if kind == "statistics":
                     columns = columns or feature_names_from_statistics(doc)
                 else:
-                    metrics.update(metrics_from_document({"quality": "quality"}.get(kind, kind), doc))
+                    metrics.update(metrics_from_document(kind, doc))
             except (ValueError, UnicodeDecodeError) as exc:
                 problems.append(SyncIssue(arn, f"{name} document {uri} is malformed: {exc}"))
             except ConnectorError as exc:

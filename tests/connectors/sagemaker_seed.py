@@ -234,16 +234,20 @@ def seed_reported_version(sm: Any, s3: Any, scenario: Scenario, account: str, gr
     b = put(s3, bucket, f"{base}/bias/analysis.json", json.dumps(bias_doc(*bias)))
     e = put(s3, bucket, f"{base}/explainability/analysis.json", json.dumps(shap_doc(shap)))
     st = put(s3, bucket, f"{base}/baseline/statistics.json", json.dumps(statistics_doc(features)))
+    # constraints files have their own formats: recorded as report URIs, never parsed as metrics
+    qc = put(s3, bucket, f"{base}/quality/constraints.json", json.dumps({"version": 0.0, "auc": {"threshold": 0.7}}))
+    bc = put(s3, bucket, f"{base}/bias/constraints.json", json.dumps({"version": "1.0", "facets": ["gender"]}))
     artifact = put(s3, bucket, f"models/{group}/{n}/model.tar.gz", f"model {account} {group} {n}".encode())
     doc = {"ContentType": "application/json"}
     arn = sm.create_model_package(
         ModelPackageGroupName=group, ModelApprovalStatus=status, ModelPackageDescription=f"{group} v{n}",
         InferenceSpecification={"Containers": [{"Image": IMAGE, "ModelDataUrl": artifact}],
                                 "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]},
-        ModelMetrics={"ModelQuality": {"Statistics": {**doc, "S3Uri": q}},
+        ModelMetrics={"ModelQuality": {"Statistics": {**doc, "S3Uri": q}, "Constraints": {**doc, "S3Uri": qc}},
                       "Bias": {"Report": {**doc, "S3Uri": b}},
                       "Explainability": {"Report": {**doc, "S3Uri": e}}},
-        DriftCheckBaselines={"ModelDataQuality": {"Statistics": {**doc, "S3Uri": st}}},
+        DriftCheckBaselines={"ModelDataQuality": {"Statistics": {**doc, "S3Uri": st}},
+                             "Bias": {"PostTrainingConstraints": {**doc, "S3Uri": bc}}},
         CustomerMetadataProperties={"countersign:created-by": "data.scientist@example.com"},
     )["ModelPackageArn"]
     metrics = {"auc": auc, "accuracy": 0.9, "bias.gender=F.DPPL": bias[0], "bias.gender=F.DI": bias[1],
@@ -251,7 +255,8 @@ def seed_reported_version(sm: Any, s3: Any, scenario: Scenario, account: str, gr
     sv = SeededVersion(account, group, n, arn, status, artifact, "data.scientist@example.com", metrics, None,
                        {"model_quality_statistics": q, "model_metrics": q, "bias_report": b,
                         "explainability_report": e, "drift_model_data_quality_statistics": st,
-                        "baseline_statistics": st})
+                        "baseline_statistics": st, "model_quality_constraints": qc,
+                        "drift_bias_post_training_constraints": bc})
     scenario.versions.append(sv)
     return sv
 
