@@ -66,10 +66,11 @@ def write_data(path: Path, rows: int, *, current: bool, n_num: int = N_NUM, n_ca
 
 def child(engine: str, ref: str, cur: str, methods: str | None) -> None:
     """Run one engine and print JSON: seconds, per-column flags and scores."""
-    started = time.perf_counter()
+    # imports happen before the clock starts for both engines (Evidently's alone takes 3-5 s)
     if engine == "ours":
         from governance.analytics.drift import DriftConfig, drift_files
 
+        started = time.perf_counter()
         result = drift_files(Path(ref), Path(cur), DriftConfig())
         out = {c.column: {"method": c.method, "score": c.score, "drifted": c.drifted} for c in result.columns}
     else:
@@ -77,6 +78,7 @@ def child(engine: str, ref: str, cur: str, methods: str | None) -> None:
         from evidently import DataDefinition, Dataset, Report
         from evidently.presets import DataDriftPreset
 
+        started = time.perf_counter()
         per_column = json.loads(methods or "{}")
         reference, current = pd.read_parquet(ref), pd.read_parquet(cur)
         num = [c for c in reference.columns if c.startswith("num_")]
@@ -147,7 +149,7 @@ def end_to_end(folder: Path, rows: int, n_cols: int = 20) -> None:
     print(f"drifted                 {', '.join(drifted)} (planted: {', '.join(sorted(SHIFTED_NUM))})")
     print("\nhistogram approximation vs exact merged sorted values (same data):")
     print(f"{'column':<8} {'method':<12} {'exact':>12} {'approx':>12} {'rel. error':>11} {'exact s':>8}")
-    for col in ("num_00", "num_01", "num_02"):
+    for col in ("num_01",):  # exact K-S/Wasserstein on 20M values takes about a minute per method
         rows_out = []
         for method in ("wasserstein", "ks"):
             started = time.perf_counter()

@@ -380,7 +380,7 @@ def _side_stats(
     con: duckdb.DuckDBPyConnection, table: str, cols: Sequence[tuple[str, str]], *, reference: bool
 ) -> dict[str, dict[str, Any]]:
     """Per column non-null count, nulls, min and max (one scan; Parquet answers these from its metadata), plus
-    for the reference side the population standard deviation and an estimate of the number of distinct values.
+    for the reference side an estimate of the number of distinct values.
 
     NaN and ±inf show up as a non-finite min or max; such a column is measured again without them, as Evidently
     drops them. The distinct estimate comes from the first 200,000 rows: it only decides whether exact value
@@ -392,7 +392,7 @@ def _side_stats(
     for col, kind in cols:
         q = quote(col)
         if kind == NUMERIC:
-            parts += [f"count({q})", f"min({q})", f"max({q})", f"stddev_pop({q}::DOUBLE)" if reference else "NULL"]
+            parts += [f"count({q})", f"min({q})", f"max({q})", "NULL"]
         else:
             parts += [f"count({q})", "NULL", "NULL", "NULL"]
     total, *row = con.execute(f"SELECT {', '.join(parts)} FROM {table}").fetchall()[0]
@@ -408,10 +408,9 @@ def _side_stats(
         nonfinite = 0
         if kind == NUMERIC and n and not (math.isfinite(float(lo)) and math.isfinite(float(hi))):
             x = f"{quote(col)}::DOUBLE"
-            n, lo, hi, std, nonfinite = con.execute(
+            n, lo, hi, nonfinite = con.execute(
                 f"SELECT count({x}) FILTER (WHERE isfinite({x})), min({x}) FILTER (WHERE isfinite({x})), "
-                f"max({x}) FILTER (WHERE isfinite({x})), stddev_pop({x}) FILTER (WHERE isfinite({x})), "
-                f"count(*) FILTER (WHERE NOT isfinite({x})) FROM {table}"
+                f"max({x}) FILTER (WHERE isfinite({x})), count(*) FILTER (WHERE NOT isfinite({x})) FROM {table}"
             ).fetchall()[0]
         out[col] = {"n": int(n), "nulls": int(total) - int(n) - int(nonfinite),
                     "min": None if lo is None or kind != NUMERIC else float(lo),
@@ -470,31 +469,34 @@ def sturges_edges(lo: float, hi: float, n: int, integer: bool) -> np.ndarray:
 
 
 def _histograms(
-    con: duckdb.DuckDBPyConnection, side_sql: str, edges: np.ndarray, per_bin: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Counts of one side per Sturges bin (exactly numpy's bins: half-open, the last closed) and per fine bin.
+    con: duckdb.DuckDBPyConnection, side_sql: str, edges: np.ndarray, per_bin: int, *, moments: bool = False
+) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float] | None]:
+    """Counts of one side per Sturges bin (exactly numpy's bins: half-open, the last closed) and per fine bin,
+    and optionally (n, Σ(x-lo), Σ(x-lo)²) for the standard deviation, all from one ``GROUP BY``.
 
     The fine grid splits every Sturges bin into ``per_bin`` equal parts, so one ``floor`` per row is the only
-    per-row work in SQL (a single grouping key; DuckDB runs that several times faster than comparing each row with
-    its bin's edges). Rounding may put a value lying within ~1e-15 of a Sturges edge on the wrong side: the min and
-    max of the fine bins next to each edge show it, and only then are the values around that edge fetched and
-    re-binned with numpy's own rule.
+    per-row work in SQL (a single integer key, clamped in Python: DuckDB runs that several times faster than
+    comparing each row with its bin's edges). Rounding may put a value lying within ~1e-15 of a Sturges edge on the
+    wrong side: the min and max of the fine bins next to each edge show it, and only then are the values around
+    that edge fetched and re-binned with numpy's own rule.
     """
     nb = len(edges) - 1
     lo, hi = float(edges[0]), float(edges[-1])
     total = nb * per_bin
     scale = total / (hi - lo)
+    extra = ", sum(x - $lo) AS s1, sum((x - $lo) * (x - $lo)) AS s2" if moments else ""
     rows = con.execute(
-        f"SELECT least(greatest(floor((x - $lo) * $k), 0), {total - 1})::BIGINT AS f, count(*) AS n, "
-        f"min(x) AS lo, max(x) AS hi FROM {side_sql} v GROUP BY ALL",
+        f"SELECT floor((x - $lo) * $k)::INTEGER AS f, count(*) AS n, min(x) AS lo, max(x) AS hi{extra} "
+        f"FROM {side_sql} v GROUP BY ALL",
         {"lo": lo, "k": scale},
     ).fetchnumpy()
-    f = np.asarray(rows["f"])
+    f = np.clip(np.asarray(rows["f"], dtype=np.int64), 0, total - 1)  # x = max lands on `total`: the last bin
     fine = np.bincount(f, weights=np.asarray(rows["n"]), minlength=total)[:total]
     sturges = fine.reshape(nb, per_bin).sum(axis=1)
     bin_min = np.full(total, np.inf)
     bin_max = np.full(total, -np.inf)
-    bin_min[f], bin_max[f] = np.asarray(rows["lo"], dtype=float), np.asarray(rows["hi"], dtype=float)
+    np.minimum.at(bin_min, f, np.asarray(rows["lo"], dtype=float))
+    np.maximum.at(bin_max, f, np.asarray(rows["hi"], dtype=float))
     suspect = [i for i in range(1, nb)
                if bin_max[i * per_bin - 1] >= edges[i] or bin_min[i * per_bin] < edges[i]]
     if suspect:
@@ -506,12 +508,22 @@ def _histograms(
             conds.append(f"(x BETWEEN $a{j} AND $b{j})")
         near = np.asarray(con.execute(f"SELECT x FROM {side_sql} v WHERE {' OR '.join(conds)}", params)
                           .fetchnumpy()["x"], dtype=float)
-        # the bin SQL gave them (same IEEE arithmetic) and the bin numpy gives them
+        # the bin SQL gave them (same IEEE arithmetic, same clamp) and the bin numpy gives them
         given = np.clip(np.floor((near - lo) * scale), 0, total - 1).astype(np.int64) // per_bin
         right = np.clip(np.searchsorted(edges, near, side="right") - 1, 0, nb - 1)
         np.subtract.at(sturges, given, 1)
         np.add.at(sturges, right, 1)
-    return sturges, fine
+    stats = None
+    if moments:
+        stats = (float(np.sum(rows["n"])), float(np.sum(rows["s1"])), float(np.sum(rows["s2"])))
+    return sturges, fine, stats
+
+
+def _weighted_std(x: np.ndarray, counts: np.ndarray) -> float:
+    """Population standard deviation of values ``x`` repeated ``counts`` times (two passes, as numpy)."""
+    n = counts.sum()
+    mean = float(np.dot(x, counts) / n)
+    return float(np.sqrt(np.dot(counts, (x - mean) ** 2) / n))
 
 
 def _cdf_from_counts(x: np.ndarray, ref: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -636,6 +648,8 @@ def _column(
     if kind not in m.kinds:
         raise InputError(f"method {name!r} does not apply to {kind} column {col!r} (it takes {', '.join(m.kinds)})")
     threshold = float(config.thresholds.get(col, m.default_threshold))
+    if m.needs == "values" and values is None:  # a value-count test chosen for a many-valued column
+        values, vref, vcur = _value_counts(con, ref_sql, cur_sql)
 
     need_bins = kind == NUMERIC and n_unique_ref > 20
     need_cdf = m.needs == "cdf"
@@ -646,12 +660,16 @@ def _column(
         integer = reference.is_integer(col) and current.is_integer(col) and rs["nulls"] == 0 and cs["nulls"] == 0
         edges = sturges_edges(min(rs["min"], cs["min"]), max(rs["max"], cs["max"]), n_ref + n_cur, integer)
         per_bin = max(1, -(-config.hist_bins // (len(edges) - 1)))
+    std_ref: float | None = None
+    moments: tuple[float, float, float] | None = None
+    merged: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
     if need_cdf:
         if values is not None:
             cx, cref, ccur = _cdf_from_counts(np.asarray(values, dtype=float), vref, vcur)
         elif n_ref + n_cur <= config.exact_max_rows:
-            merged, mref, mcur = _value_counts(con, ref_sql, cur_sql)
-            cx, cref, ccur = _cdf_from_counts(np.asarray(merged, dtype=float), mref, mcur)
+            mvals, mref, mcur = _value_counts(con, ref_sql, cur_sql)
+            merged = (np.asarray(mvals, dtype=float), mref, mcur)
+            cx, cref, ccur = _cdf_from_counts(*merged)
         else:
             exact = False
     if need_bins and values is not None:
@@ -666,18 +684,30 @@ def _column(
             per_bin = config.hist_bins
         if edges[-1] == edges[0]:
             edges = np.array([edges[0] - 0.5, edges[0] + 0.5])
-        bref, fref = _histograms(con, ref_sql, edges, per_bin)
-        bcur, fcur = _histograms(con, cur_sql, edges, per_bin)
+        want_moments = name == "wasserstein" and values is None and merged is None
+        bref, fref, moments = _histograms(con, ref_sql, edges, per_bin, moments=want_moments)
+        bcur, fcur, _ = _histograms(con, cur_sql, edges, per_bin)
         if not exact:
             cx = np.linspace(float(edges[0]), float(edges[-1]), len(fref) + 1)
             cref = np.concatenate([[0.0], np.cumsum(fref) / n_ref])
             ccur = np.concatenate([[0.0], np.cumsum(fcur) / n_cur])
         if not need_bins:
             bref = bcur = None
+    if name == "wasserstein":
+        if values is not None:
+            assert vref is not None
+            std_ref = _weighted_std(np.asarray(values, dtype=float), vref)
+        elif merged is not None:
+            std_ref = _weighted_std(merged[0], merged[1])
+        else:
+            assert moments is not None
+            n, s1, s2 = moments
+            # shifted by the bin origin (the minimum), so the one-pass formula keeps ~1e-12 precision
+            std_ref = math.sqrt(max(s2 / n - (s1 / n) ** 2, 0.0))
 
     agg = Aggregates(
         column=col, kind=kind, n_reference=n_ref, n_current=n_cur, n_unique_reference=n_unique_ref,
-        n_unique=n_unique, std_reference=rs["std"], values=values, value_ref=vref, value_cur=vcur,
+        n_unique=n_unique, std_reference=std_ref, values=values, value_ref=vref, value_cur=vcur,
         bin_edges=edges, bins_ref=bref, bins_cur=bcur, cdf_x=cx, cdf_ref=cref, cdf_cur=ccur, cdf_exact=exact,
     )
     score = m.func(agg)

@@ -155,9 +155,11 @@ def test_adjust_p_values_against_statsmodels():
 
 def test_per_column_override_of_method_threshold_and_type(large):
     ref, cur = large
-    config = DriftConfig(methods={"b_same": "psi"}, thresholds={"a_shift": 10.0}, column_types={"g_int": "categorical"})
+    config = DriftConfig(methods={"b_same": "psi", "d_same": "chisquare"}, thresholds={"a_shift": 10.0},
+                         column_types={"g_int": "categorical"})
     result = drift_files(ref, cur, config)
     assert result.column("b_same").method == "psi"
+    assert result.column("d_same").method == "chisquare" and 0 <= result.column("d_same").score <= 1
     assert result.column("a_shift").threshold == 10.0 and not result.column("a_shift").drifted
     assert result.column("g_int").column_type == "categorical"
     with pytest.raises(InputError, match="does not apply"):
