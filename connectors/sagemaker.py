@@ -439,45 +439,52 @@ class SageMakerConnector:
         new = _State()
         issues: list[SyncIssue] = []
         complete = True
-        progress("listing model package groups", 0.02)
-
-        try:
-            groups = list(self._paginate("sagemaker", "list_model_package_groups", "ModelPackageGroupSummaryList"))
-        except (ClientError, BotoCoreError) as exc:
-            raise self._fail("cannot list model package groups (check the role and its policy docs/iam/sync-policy.json)",
-                             exc) from exc
-
+        progress("listing groups, packages, endpoints and experiments", 0.02)
         models: list[ModelRecord] = []
-        for g in groups:
-            name = g["ModelPackageGroupName"]
-            tags: dict[str, str] = {}
-            if not incremental or name not in old.groups:
-                try:
-                    tags = {t["Key"]: t["Value"] for t in self.client("sagemaker").list_tags(
-                        ResourceArn=g["ModelPackageGroupArn"]).get("Tags", [])}
-                except (ClientError, BotoCoreError) as exc:
-                    issues.append(SyncIssue(g["ModelPackageGroupArn"], f"tags not read: {_error_text(exc)}"))
-                model = tags.get(self.account.model_tag, name) if self.account.model_tag else name
-            else:
-                model = old.groups[name]
-            new.groups[name] = model
-            if not incremental or name not in old.groups:
-                models.append(ModelRecord(name=model, description=g.get("ModelPackageGroupDescription"), tags=tags))
 
-        progress("listing model packages", 0.08)
-        try:
-            summaries = [
-                s for s in self._paginate("sagemaker", "list_model_packages", "ModelPackageSummaryList",
-                                          ModelPackageType="Versioned", SortBy="CreationTime", SortOrder="Ascending",
-                                          PaginationConfig={"PageSize": 100})
-                if s.get("ModelPackageGroupName") in new.groups
-            ]
-        except (ClientError, BotoCoreError) as exc:
-            raise self._fail("cannot list model packages", exc) from exc
+        def groups_and_tags() -> None:
+            try:
+                groups = list(self._paginate("sagemaker", "list_model_package_groups", "ModelPackageGroupSummaryList"))
+            except (ClientError, BotoCoreError) as exc:
+                raise self._fail("cannot list model package groups (check the role and its policy "
+                                 "docs/iam/sync-policy.json)", exc) from exc
+            for g in groups:
+                name = g["ModelPackageGroupName"]
+                tags: dict[str, str] = {}
+                known = incremental and name in old.groups
+                if not known:
+                    try:
+                        tags = {t["Key"]: t["Value"] for t in self.client("sagemaker").list_tags(
+                            ResourceArn=g["ModelPackageGroupArn"]).get("Tags", [])}
+                    except (ClientError, BotoCoreError) as exc:
+                        issues.append(SyncIssue(g["ModelPackageGroupArn"], f"tags not read: {_error_text(exc)}"))
+                model = old.groups[name] if known else (
+                    tags.get(self.account.model_tag, name) if self.account.model_tag else name)
+                new.groups[name] = model
+                if not known:
+                    models.append(ModelRecord(name=model, description=g.get("ModelPackageGroupDescription"),
+                                              tags=tags))
 
-        progress("reading endpoints", 0.15)
-        deployments, endpoints_ok = self._endpoints(old, new, incremental, issues)
-        complete &= endpoints_ok
+        def packages() -> list[dict[str, Any]]:
+            try:
+                return list(self._paginate("sagemaker", "list_model_packages", "ModelPackageSummaryList",
+                                           ModelPackageType="Versioned", SortBy="CreationTime", SortOrder="Ascending",
+                                           PaginationConfig={"PageSize": 100}))
+            except (ClientError, BotoCoreError) as exc:
+                raise self._fail("cannot list model packages", exc) from exc
+
+        # the listings are independent: run them side by side, within the account's concurrency bound
+        self.client("sagemaker")  # credentials and client made once, before the threads need them
+        with ThreadPoolExecutor(max_workers=self.account.max_concurrency) as pool:
+            f_groups = pool.submit(groups_and_tags)
+            f_packages = pool.submit(packages)
+            f_endpoints = pool.submit(self._endpoints, old, new, incremental, issues)
+            f_trials = pool.submit(self._trial_components, old, new, incremental, issues)
+            f_groups.result()
+            summaries = [s for s in f_packages.result() if s.get("ModelPackageGroupName") in new.groups]
+            deployments, endpoints_ok = f_endpoints.result()
+            runs_tc, runs_ok = f_trials.result()
+        complete &= endpoints_ok and runs_ok
 
         # which packages to describe: all on a full pass; else new, changed, or served by a changed endpoint
         changed_endpoints = {e for e in new.endpoints if old.endpoints.get(e) != new.endpoints.get(e)}
@@ -507,10 +514,9 @@ class SageMakerConnector:
             "describe failed" in i.message for i in issues[before_issues:]
         )
 
-        progress("reading experiments and model cards", 0.9)
-        runs_tc, runs_ok = self._trial_components(old, new, incremental, issues)
+        progress("reading model cards", 0.95)
         cards, cards_ok = self._model_cards(old, new, incremental, issues, summaries)
-        complete &= runs_ok and cards_ok
+        complete &= cards_ok
         for c in cards:
             intended = c.content.get("intended_uses") or {}
             risk = str(intended.get("risk_rating") or "").lower() or None
