@@ -119,8 +119,9 @@ def versus_evidently(folder: Path, rows: int) -> None:
     theirs = run_child("evidently", ref, cur, methods)
     same = [c for c in ours["columns"] if ours["columns"][c]["drifted"] == theirs["columns"][c]["drifted"]]
     drifted = sorted(c for c, v in ours["columns"].items() if v["drifted"])
-    worst = max(abs(ours["columns"][c]["score"] - theirs["columns"][c]["score"]) /
-                max(abs(theirs["columns"][c]["score"]), 1e-12) for c in ours["columns"])
+    diffs = {c: abs(ours["columns"][c]["score"] - theirs["columns"][c]["score"]) for c in ours["columns"]}
+    worst_abs = max(diffs.values())
+    worst_rel = max(diffs[c] / max(abs(theirs["columns"][c]["score"]), 1e-12) for c in drifted)
     print(f"\n== {rows:,} + {rows:,} rows × {N_NUM + N_CAT} columns ({N_NUM} numeric, {N_CAT} categorical) ==")
     print(f"methods used            {sorted(set(methods.values()))} (Evidently's defaults, passed to both)")
     print(f"Countersign             {ours['seconds']:8.2f} s   peak RSS {ours['rss_mb']:7.0f} MB")
@@ -128,8 +129,9 @@ def versus_evidently(folder: Path, rows: int) -> None:
     print(f"speed-up                {theirs['seconds'] / ours['seconds']:8.1f}×   (goal ≥ 50×)")
     print(f"memory ratio            {ours['rss_mb'] / theirs['rss_mb']:8.2f}    (goal ≤ 0.33)")
     print(f"identical drift flags   {len(same)} of {len(ours['columns'])}; drifted: {', '.join(drifted)}")
-    print(f"largest relative score difference {worst:.2e} (histogram approximation of Wasserstein above "
-          f"the exact limit)")
+    print(f"score differences       largest absolute {worst_abs:.1e} (thresholds are 0.1); largest relative on "
+          f"drifted columns {worst_rel:.1e}")
+    print("                        (Wasserstein from the 4,096-bin histogram above 1M rows; Evidently is exact)")
 
 
 def end_to_end(folder: Path, rows: int, n_cols: int = 20) -> None:
