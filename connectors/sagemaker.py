@@ -949,7 +949,11 @@ class SageMakerConnector:
         except (ClientError, BotoCoreError) as exc:
             raise self._fail(f"cannot read {uri}", exc) from exc
         suffix = "".join(Path(key).suffixes[-2:])[:24]
-        path = self._store(lambda fh: [fh.write(c) for c in iter(lambda: body.read(1 << 20), b"")], suffix)
+        def copy(fh: io.BufferedWriter) -> None:
+            for chunk in iter(lambda: body.read(1 << 20), b""):
+                fh.write(chunk)
+
+        path = self._store(copy, suffix)
         self._remember(marker, path)
         return path
 
