@@ -594,11 +594,16 @@ class SageMakerConnector:
             versions.append(record)
 
         runs: list[RunRecord] = []
+        dropped: set[int] = set()
         for job, positions in sorted(jobs.items()):
             try:
                 tj = sm.describe_training_job(TrainingJobName=job)
             except (ClientError, BotoCoreError) as exc:
                 issues.append(SyncIssue(f"training-job/{job}", f"describe failed: {_error_text(exc)}"))
+                # without its run a version would lose its datasets: keep the catalog's row, retry next sync
+                for i in positions:
+                    dropped.add(i)
+                    state.packages.pop(_package_key(versions[i].source_ref), None)
                 continue
             run = self._training_run(tj)
             runs.append(run)
@@ -610,7 +615,7 @@ class SageMakerConnector:
                     if uri and key not in data and uri.lower().endswith(_DATASET_SUFFIXES):
                         data[key] = uri
                 versions[i] = dataclasses.replace(v, data_uris=data)
-        return versions, runs
+        return [v for i, v in enumerate(versions) if i not in dropped], runs
 
     @staticmethod
     def _training_job_name(desc: dict[str, Any]) -> str | None:

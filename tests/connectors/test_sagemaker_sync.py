@@ -246,3 +246,21 @@ def test_a_version_that_cannot_be_described_is_kept_by_a_full_sync(scenario, fau
     assert result.status == "partial" and sum("describe failed" in i for i in result.issues) == 1
     assert set(versions(catalog).version_id) == before == {
         f"ml-prod:{v.group}:{v.version}" for v in scenario.of("ml-prod")}
+
+
+def test_a_training_job_that_cannot_be_read_leaves_its_version_as_it_was(scenario, fault_proxy, aws_profiles,
+                                                                          tmp_path) -> None:
+    aws_profiles({"prod-via-proxy": fault_proxy.url})
+    ws, catalog = make_workspace(tmp_path, {"ml-prod": {"profile": "prod-via-proxy"}})
+    run_sync(ws, catalog, accounts=["ml-prod"])
+    trained = next(v for v in scenario.of("ml-prod") if v.training_job)
+    before = catalog.version(f"ml-prod:{trained.group}:{trained.version}")
+    assert before.data_uris["reference"]
+    digest = catalog.table_digest(("versions",))
+    fault_proxy.fail("DescribeTrainingJob", status=500, code="InternalFailure", times=2)
+    result = run_sync(ws, catalog, accounts=["ml-prod"], full=True).results[0]
+    assert result.status == "partial" and any(trained.training_job in i for i in result.issues)
+    assert catalog.table_digest(("versions",)) == digest
+    # the next sync retries that version and completes
+    assert run_sync(ws, catalog, accounts=["ml-prod"]).results[0].status == "ok"
+    assert catalog.version(before.version_id).data_uris == before.data_uris
