@@ -152,3 +152,34 @@ def test_killed_mid_sync_leaves_previous_state_and_rerun_completes(aws_env, faul
     assert all(r.status == "ok" for r in report.results)
     assert catalog.version(f"ml-dev:{target.group}:{target.version}").approval_status == "Approved"
     assert len(versions(catalog)) == 30
+
+
+def test_incremental_sync_follows_an_endpoint_to_its_new_version(aws_env, tmp_path: Path) -> None:
+    sc = small("ml-prod", {"credit-approval": 2})
+    sm, s3 = seed.clients(seed.ACCOUNTS["ml-prod"][0])
+    old, new = sc.versions
+    seed.seed_endpoint(sm, s3, sc, "ml-prod", "live", old, capture_rows=[[1.0, 2.0, 3.0, 4.0]] * 2)
+    ws, catalog = make_workspace(tmp_path)
+    run_sync(ws, catalog, accounts=["ml-prod"])
+    assert "current" in catalog.version("ml-prod:credit-approval:1").data_uris
+    assert catalog.deployments().version_id.tolist() == ["ml-prod:credit-approval:1"]
+
+    # blue/green by hand: the endpoint is re-created on the next version (moto has no UpdateEndpoint)
+    sm.delete_endpoint(EndpointName="live")
+    sm.create_model(ModelName="live-v2", ExecutionRoleArn=seed.role_arn(seed.ACCOUNTS["ml-prod"][0], "Exec"),
+                    PrimaryContainer={"ModelPackageName": new.arn})
+    sm.create_endpoint_config(EndpointConfigName="live-v2-config", ProductionVariants=[{
+        "VariantName": "AllTraffic", "ModelName": "live-v2", "InitialInstanceCount": 1,
+        "InstanceType": "ml.m5.large", "InitialVariantWeight": 1.0}],
+        DataCaptureConfig={"EnableCapture": True, "InitialSamplingPercentage": 100,
+                           "DestinationS3Uri": f"s3://{seed.bucket_for(seed.ACCOUNTS['ml-prod'][0], 'capture')}/dc",
+                           "CaptureOptions": [{"CaptureMode": "Input"}]})
+    sm.create_endpoint(EndpointName="live", EndpointConfigName="live-v2-config")
+
+    result = run_sync(ws, catalog, accounts=["ml-prod"]).results[0]
+    assert result.status == "ok"
+    assert not last_runs(catalog)["ml-prod"]["full_sync"]
+    assert catalog.deployments().version_id.tolist() == ["ml-prod:credit-approval:2"]
+    assert "current" not in catalog.version("ml-prod:credit-approval:1").data_uris
+    assert catalog.version("ml-prod:credit-approval:2").data_uris["current"].startswith("capture+s3://")
+    assert "/dc/live/AllTraffic/" in catalog.version("ml-prod:credit-approval:2").data_uris["current"]
