@@ -119,6 +119,25 @@ def test_journey_1_inventory_prod_flags_unapproved_deployment(
     h.screenshot(page, "journey-1-inventory-prod")
 
 
+def test_demo_persona_switcher(new_page: Callable[..., Page], portal: Server) -> None:
+    """Without a sign-in header, the demo workspace offers its persona switcher, and switching changes who acts."""
+    page = new_page()  # no header: the demo's own "Acting as" selector decides
+    h.open_page(page, portal.url, "", title="Model inventory")
+    h.assert_no_exception(page)
+    expect(h.sidebar(page)).to_contain_text("DEMO")
+    h.choose(page, "stSelectbox", "Acting as", "Mia Chen (ML engineer)")
+    expect(h.demo_banner(page)).to_contain_text(f"{h.ML_ENGINEER}")
+    expect(h.demo_banner(page)).to_contain_text("(ml_engineer)")
+    # the persona sticks when the user moves to another page of the same session
+    h.sidebar(page).get_by_role("link", name="Requests").click()
+    h.heading(page, "Promotion requests").wait_for()
+    h.settle(page)
+    expect(h.demo_banner(page)).to_contain_text("(ml_engineer)")
+    expect(h.main_area(page).get_by_text("Request a promotion", exact=True)).to_be_visible()
+    h.assert_no_exception(page)
+    h.screenshot(page, "demo-persona-switcher")
+
+
 # -- journey 2 ----------------------------------------------------------------------------------------------------
 
 
