@@ -9,15 +9,34 @@ anchor the verifier chose.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import io
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from governance.errors import InputError, SignatureInvalid
 from governance.reports.keys import load_certificate, signer_info
 
 SIGNATURE_FIELD = "CountersignSignature"
+T = TypeVar("T")
+
+
+def outside_event_loop(fn: Callable[[], T]) -> T:
+    """Run ``fn`` here, or in a worker thread when this thread already runs an asyncio loop.
+
+    pyHanko's synchronous API calls ``asyncio.run``, which refuses to start inside a running loop (a notebook, an
+    async server, a test session driving a browser); a fresh thread has no loop.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return fn()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cs-pdf-sign") as pool:
+        return pool.submit(fn).result()
 
 
 @dataclass(frozen=True)
@@ -82,8 +101,7 @@ def sign_pdf(
         docmdp_permissions=fields.MDPPerm.NO_CHANGES,
     )
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
-    out = signers.sign_pdf(writer, meta, signer=signer)
-    return out.getvalue()
+    return outside_event_loop(lambda: signers.sign_pdf(writer, meta, signer=signer).getvalue())
 
 
 def _text(value) -> str | None:
@@ -111,7 +129,11 @@ def verify_pdf(data: bytes, *, trust: tuple[Path, ...] = (), path: str | None = 
         cert = sig.signer_cert
         roots = anchors or [cert]
         try:
-            status = validate_pdf_signature(sig, ValidationContext(trust_roots=roots, allow_fetching=False))
+            status = outside_event_loop(
+                lambda sig=sig, roots=roots: validate_pdf_signature(
+                    sig, ValidationContext(trust_roots=roots, allow_fetching=False)
+                )
+            )
         except Exception as exc:
             raise SignatureInvalid(f"{path or 'PDF'}: signature {sig.field_name!r} could not be validated ({exc})") from None
         who = signer_info(cx509.load_der_x509_certificate(cert.dump()))

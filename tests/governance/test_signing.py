@@ -279,3 +279,18 @@ def test_an_organisation_ca_issued_certificate_verifies_against_the_ca(demo_copy
     assert code == 0 and "Grace Officer (Chief Risk Officer)" in text
     code, _text = verify_cli(out, keys["other_cert"], capsys=capsys)
     assert code == 1
+
+
+def test_signing_and_verifying_work_inside_a_running_event_loop(unsigned: bytes, keys) -> None:
+    """pyHanko's sync API calls asyncio.run; callers inside a loop (notebooks, async servers) must still work."""
+    import asyncio
+
+    from pyhanko.sign import signers
+
+    signer = signers.SimpleSigner.load(str(keys["key"]), str(keys["cert"]))
+
+    async def inside() -> bool:
+        signed = sign_pdf(unsigned, signer, name="Ada Validator", reason="inside a loop")
+        return verify_pdf(signed, trust=(keys["cert"],)).ok
+
+    assert asyncio.run(inside())
