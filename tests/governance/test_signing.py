@@ -290,7 +290,12 @@ def test_signing_and_verifying_work_inside_a_running_event_loop(unsigned: bytes,
     signer = signers.SimpleSigner.load(str(keys["key"]), str(keys["cert"]))
 
     async def inside() -> bool:
+        asyncio.get_running_loop()  # we are inside a running loop here
         signed = sign_pdf(unsigned, signer, name="Ada Validator", reason="inside a loop")
         return verify_pdf(signed, trust=(keys["cert"],)).ok
 
-    assert asyncio.run(inside())
+    # a thread of its own, so the test does not depend on whether this session already runs a loop
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        assert pool.submit(lambda: asyncio.new_event_loop().run_until_complete(inside())).result()
