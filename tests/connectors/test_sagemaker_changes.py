@@ -47,7 +47,7 @@ def test_incremental_sync_sees_new_and_changed_versions(aws_env, tmp_path: Path)
 
     report = run_sync(ws, catalog, accounts=["ml-staging"])
     assert report.results[0].status == "ok", report.results[0]
-    run = last_runs(catalog)["ml-staging"]
+    run = last_runs(catalog, report)["ml-staging"]
     assert not run["full_sync"], run
     assert json.loads(run["counts"])["versions"] == {"added": 1, "updated": 1, "unchanged": 0, "deleted": 0}, run
     after = versions(catalog).set_index("version_id")
@@ -176,9 +176,9 @@ def test_incremental_sync_follows_an_endpoint_to_its_new_version(aws_env, tmp_pa
                            "CaptureOptions": [{"CaptureMode": "Input"}]})
     sm.create_endpoint(EndpointName="live", EndpointConfigName="live-v2-config")
 
-    result = run_sync(ws, catalog, accounts=["ml-prod"]).results[0]
-    assert result.status == "ok"
-    assert not last_runs(catalog)["ml-prod"]["full_sync"]
+    report = run_sync(ws, catalog, accounts=["ml-prod"])
+    assert report.results[0].status == "ok"
+    assert not last_runs(catalog, report)["ml-prod"]["full_sync"]
     assert catalog.deployments().version_id.tolist() == ["ml-prod:credit-approval:2"]
     assert "current" not in catalog.version("ml-prod:credit-approval:1").data_uris
     assert catalog.version("ml-prod:credit-approval:2").data_uris["current"].startswith("capture+s3://")

@@ -45,10 +45,14 @@ def versions(catalog: Catalog) -> pd.DataFrame:
     return catalog.query_df("SELECT * FROM versions ORDER BY version_id")
 
 
-def last_runs(catalog: Catalog) -> dict[str, dict]:
-    df = catalog.query_df(
-        "SELECT * FROM sync_runs QUALIFY row_number() OVER (PARTITION BY account ORDER BY started_at DESC, sync_id DESC) = 1"
-    )
+def last_runs(catalog: Catalog, report=None) -> dict[str, dict]:
+    """The sync run rows of ``report`` (by sync id: sync_runs times have one-second resolution), else the newest."""
+    if report is not None:
+        ids = [r.sync_id for r in report.results]
+        df = catalog.query_df("SELECT * FROM sync_runs WHERE sync_id IN (SELECT unnest(?))", [ids])
+    else:
+        df = catalog.query_df("SELECT * FROM sync_runs QUALIFY row_number() OVER "
+                              "(PARTITION BY account ORDER BY started_at DESC, sync_id DESC) = 1")
     return {r["account"]: r for r in df.to_dict("records")}
 
 
@@ -75,9 +79,9 @@ def synced(scenario: seed.Scenario, tmp_path_factory: pytest.TempPathFactory) ->
     ws, catalog = make_workspace(tmp_path_factory.mktemp("synced"))
     report = run_sync(ws, catalog)
     assert [r.status for r in report.results] == ["ok", "ok", "ok"], [r.error or r.issues for r in report.results]
-    first, digest = last_runs(catalog), catalog.table_digest()
+    first, digest = last_runs(catalog, report), catalog.table_digest()
     again = run_sync(ws, catalog)
-    return Synced(ws, catalog, first, last_runs(catalog), digest, catalog.table_digest(),
+    return Synced(ws, catalog, first, last_runs(catalog, again), digest, catalog.table_digest(),
                   tuple(r.status for r in again.results))
 
 
@@ -191,12 +195,12 @@ def test_failed_role_assumption_is_recorded_and_others_sync(scenario, fault_prox
     ws, catalog = make_workspace(tmp_path, {"ml-staging": {"profile": "staging-via-proxy"}})
     report = run_sync(ws, catalog, accounts=["ml-staging", "ml-prod"])
     status = {r.account: r for r in report.results}
+    assert last_runs(catalog, report)["ml-staging"]["status"] == "failed"
     assert status["ml-staging"].status == "failed" and "AccessDenied" in status["ml-staging"].error
     assert status["ml-prod"].status == "ok"
     rows = versions(catalog)
     assert "ml-staging" not in set(rows.account)
     assert len(rows) == len(scenario.of("ml-prod"))
-    assert last_runs(catalog)["ml-staging"]["status"] == "failed"
     assert fault_proxy.count("AssumeRole") >= 1
 
 
@@ -219,9 +223,10 @@ def test_throttling_is_backed_off_and_counted(scenario, fault_proxy, aws_profile
     aws_profiles({"prod-via-proxy": fault_proxy.url})
     fault_proxy.fail("ListModelPackages", status=400, code="ThrottlingException", times=1)
     ws, catalog = make_workspace(tmp_path, {"ml-prod": {"profile": "prod-via-proxy"}})
-    result = run_sync(ws, catalog, accounts=["ml-prod"]).results[0]
+    report = run_sync(ws, catalog, accounts=["ml-prod"])
+    result = report.results[0]
     assert result.status == "ok" and result.throttled == 1
-    assert last_runs(catalog)["ml-prod"]["throttled"] == 1
+    assert last_runs(catalog, report)["ml-prod"]["throttled"] == 1
     assert len(versions(catalog)) == len(scenario.of("ml-prod"))
 
 
