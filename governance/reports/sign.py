@@ -145,7 +145,10 @@ def verify_pdf(data: bytes, *, trust: tuple[Path, ...] = (), path: str | None = 
         elif not status.valid:
             verdict = "FAILED: the cryptographic signature does not match the signer's certificate"
         elif not status.trusted:
-            verdict = "FAILED: the signer's certificate does not chain to the trusted certificate given"
+            # pyHanko says why (no path to an anchor, expired, revoked ...): pass its indication on
+            why = getattr(status.trust_problem_indic, "name", None)
+            verdict = ("FAILED: the signer's certificate does not chain to the trusted certificate given"
+                       if anchors else "FAILED: the signer's certificate is not valid") + (f" ({why})" if why else "")
         elif not status.bottom_line:
             verdict = f"FAILED: the document was modified after signing ({mod or 'unknown change'})"
         elif anchors:
