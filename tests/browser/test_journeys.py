@@ -2,8 +2,9 @@
 
 Each journey asserts what its user sees (text, table rows, charts, no Streamlit exception box) against an oracle
 that does not go through the portal: the demo's folder registry read directly, the CLI, or the ledger verifier.
-Journeys 2 → 3 → 4 are one story on one request and run in file order; each still finds its request by itself.
-A journey whose feature has not landed is skipped with the issue it waits for.
+They run in file order on one session server: 2 → 3 → 6 follow the request journey 2 creates (the biased
+credit-approval v3), 4 → 5 the demo's open request (claims-fraud v3 to prod). Each looks its request up through the
+CLI rather than through state kept by the previous test. Every feature they need has landed, so none is skipped.
 """
 
 from __future__ import annotations
