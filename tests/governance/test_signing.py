@@ -154,7 +154,8 @@ def test_a_change_inside_the_signature_value_fails(signed: bytes, tmp_path: Path
     # flip one hex digit near the end of the DER signature value (inside the real signature bytes)
     hex_text = signed[sig_start:int(m.group(3)) - 1].rstrip(b"0")
     pos = sig_start + len(hex_text) - 4
-    data[pos] = ord("a") if data[pos] != ord("a") else ord("b")
+    # a different nibble value (hex is case-insensitive: 'A' -> 'a' would change nothing)
+    data[pos] = ord(format(int(chr(data[pos]), 16) ^ 0x1, "x"))
     bad = tmp_path / "bad.pdf"
     bad.write_bytes(bytes(data))
     code, out = verify_cli(bad, capsys=capsys)
