@@ -13,10 +13,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
 from tests.browser import harness
 from tests.browser.harness import Server
+
+# expect() retries until this timeout: generous, because CI machines run other suites at the same time
+expect.set_options(timeout=15_000)
 
 
 @pytest.fixture(scope="session")
