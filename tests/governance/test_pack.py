@@ -150,10 +150,12 @@ def test_pack_is_a_ledger_entry_and_the_ledger_still_verifies(packed) -> None:
     from governance import ledger
 
     w, pack, _root = packed
-    entries = ledger.entries_for(w.catalog, f"version:{BIASED}")
-    actions = [e.action for e in entries]
-    assert "report.export" in actions and actions[-1] == "pack.export"
-    assert entries[-1].hash == pack.ledger_hash and entries[-1].payload["sha256"] == pack.sha256
+    entries = {e.hash: e for e in ledger.entries_for(w.catalog, f"version:{BIASED}")}
+    entry = entries[pack.ledger_hash]
+    assert entry.action == "pack.export" and entry.payload["sha256"] == pack.sha256
+    assert entry.actor == AUDITOR and entry.payload["report_sha256"] == pack.report.sha256
+    report_entry = entries[pack.report.ledger_hash]
+    assert report_entry.action == "report.export" and report_entry.seq < entry.seq
     assert ledger.verify(w.workspace, w.catalog, w.who(AUDITOR)).ok
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import shutil
 import subprocess
@@ -115,8 +116,12 @@ def test_metrics_hashes_evidence_ids_and_ledger_hashes_are_cited(world, annex) -
         if h != hashes["request"]:
             assert h in flat  # decisions print their ledger entry hash
     assert "Gender gap accepted until the Q3 retrain" in text  # the risk acceptance and its justification
-    checkpoint = sorted(w.workspace.checkpoints_dir.glob("ledger-*.json"))[-1]  # sealed right after the decisions
-    assert hashlib.sha256(checkpoint.read_bytes()).hexdigest() in flat
+    # the checkpoint that seals the last decision: the oldest one whose length reaches its entry
+    last = w.catalog.query_df("SELECT seq FROM ledger WHERE hash = ?", [hashes["approve-2"]])["seq"].iloc[0]
+    covering = min((json.loads(p.read_text())["length"], p.name, p)
+                   for p in w.workspace.checkpoints_dir.glob("ledger-*.json")
+                   if json.loads(p.read_text())["length"] >= last)
+    assert hashlib.sha256(covering[2].read_bytes()).hexdigest() in flat
 
 
 def test_dataset_hashes_match_the_files(world, annex) -> None:
@@ -315,8 +320,6 @@ def test_cli_report_writes_a_signed_pdf(world, tmp_path: Path, capsys) -> None:
     code = main(["report", "--workspace", str(w.workspace.root), "--actor", OFFICER, "--model", "credit-approval",
                  "--version", "3", "--environment", "staging", "--template", "sr-11-7", "--out", str(out), "--json"])
     assert code == 0
-    import json
-
     doc = json.loads(capsys.readouterr().out)
     assert doc["signed"] and doc["file"] == str(out) and doc["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
     assert doc["version_id"] == BIASED and doc["template"] == "sr-11-7"
