@@ -343,3 +343,20 @@ def test_text_outside_the_pdf_fonts_is_replaced_not_dropped() -> None:
     from governance.reports.build import fmt
 
     assert fmt(float("nan")) == "-" and fmt(0.33310820) == "0.3331" and fmt(True) == "yes"
+
+
+def test_contents_page_numbers_point_at_the_pages_with_the_headings(annex) -> None:
+    import io
+
+    from pypdf import PdfReader
+
+    pages = [p.extract_text() or "" for p in PdfReader(io.BytesIO(annex.pdf)).pages]
+    contents = " ".join(" ".join(pages[1:3]).split())
+    for heading in ("1. General description of the AI system", "4. Appropriateness of the performance metrics",
+                    "8. Post-market monitoring plan", "A. Hashes of the artifact and datasets"):
+        listed = re.search(re.escape(heading) + r"[ .]*?(\d+)", contents)
+        assert listed, heading
+        page = int(listed.group(1))
+        first = next(i + 1 for i, text in enumerate(pages) if i > 2 and heading in " ".join(text.split()))
+        assert page == first, (heading, page, first)
+    assert f"Page {len(pages)} of {len(pages)}" in pages[-1]
