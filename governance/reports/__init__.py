@@ -1,0 +1,12 @@
+"""Regulatory reports: facts → deterministic PDF → PAdES signature → audit pack.
+
+    templates.py  versioned TOML templates (governance/templates/, <workspace>/templates/) mapping sections to blocks
+    model.py      ReportFacts: everything a report states, collected from catalog, evidence, policy and ledger
+    build.py      the reportlab layout, the block registry (BLOCKS) and the gaps table; byte-identical output
+    charts.py     altair specs (governance.analytics.charts) rendered to PNG with vl-convert
+    keys.py       the demo's self-signed signer, an organisation's PEM/PKCS#12 material
+    sign.py       PAdES signing and verification deciding on pyHanko's bottom_line
+    export.py     export_report: role check, build, sign, write, ledger entry (what the CLI and the portal call)
+    pack.py       build_pack: the audit pack zip
+    preview.py    page 1 as PNG through poppler's pdftoppm
+"""
