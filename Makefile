@@ -35,6 +35,7 @@ run: demo
 	  --browser.gatherUsageStats false -- --workspace $(WORKSPACE)
 
 test: install system-deps
+	npm ci --prefix tests/browser/oidc --no-audit --no-fund --loglevel=error
 	$(BIN)/python -m pytest
 
 test-fast: install

@@ -39,6 +39,17 @@ def _open(root: str, config_mtime: float) -> tuple[Workspace, Settings, Catalog]
     return ws, settings, catalog
 
 
+def _nothing() -> None:
+    """The only page a visitor who is not signed in can reach: what app.py already drew."""
+
+
+def _gate_only() -> None:
+    # Declare navigation even on the sign-in screen: until st.navigation runs, Streamlit would treat the
+    # pages/ folder as an old-style multipage app and list (and run) every page for anonymous visitors.
+    st.navigation([st.Page(_nothing, title="Sign in", default=True)], position="hidden")
+    st.stop()
+
+
 def main() -> None:
     """Entry point of every Streamlit run."""
     st.set_page_config(page_title="Countersign", page_icon=":material/verified_user:", layout="wide")
@@ -50,15 +61,16 @@ def main() -> None:
         st.title("Countersign cannot open its workspace")
         st.error(str(exc))
         st.info("Build a demo with `countersign demo --workspace demo-workspace`, or point `--workspace` at yours.")
-        st.stop()
+        _gate_only()
 
     identity = resolve_identity(settings)
     if identity is None:
-        st.stop()
+        _gate_only()
     if settings.workspace.demo:
         st.warning(
             f"**Demo workspace** — generated data. Acting as **{identity.label}** "
-            f"({', '.join(sorted(identity.roles))}). Switch persona in the sidebar.",
+            f"({', '.join(sorted(identity.roles))})."
+            + (" Switch persona in the sidebar." if identity.source == "demo" else ""),
             icon=":material/science:",
         )
     set_context(PortalContext(workspace=ws, settings=settings, catalog=catalog, identity=identity))

@@ -41,7 +41,14 @@ def set_context(ctx: PortalContext) -> None:
 
 
 def get() -> PortalContext:
-    """The context of this session (app.py guarantees it exists before any page runs)."""
+    """The context of this session, set by app.py before any page runs.
+
+    Right after a server start, a deep link (``/accounts``) can reach a page file before any session has
+    declared ``st.navigation``; Streamlit then runs the page without app.py. Send such a visitor through
+    app.py (sign-in, roles) instead of failing.
+    """
+    if _KEY not in st.session_state:
+        st.switch_page("app.py")
     return st.session_state[_KEY]
 
 

@@ -373,12 +373,6 @@ def test_journey_5_export_annex_iv_pdf_verifies(
 # -- the first visit after a (re)start ----------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="app.py: a folder named pages/ next to app.py makes Streamlit run a deep-linked page as a v1 "
-           "multipage app (without app.py, so no context) until some session has run st.navigation; "
-           "renaming pages/ fixes it — reported to the lead",
-)
 def test_deep_link_right_after_start(browser_workspace: Path, empty_secrets: Path, browser, tmp_path: Path) -> None:
     """After a restart, a bookmarked /accounts (or an open tab reconnecting) shows the page, not a traceback."""
     server = h.start_portal(browser_workspace, log=tmp_path / "portal.log", secrets=empty_secrets)

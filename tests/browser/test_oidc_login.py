@@ -136,12 +136,6 @@ def sign_in(page: Page, portal: Server, email: str) -> None:
     h.settle(page)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="app.py: with a folder named pages/ next to app.py and no st.navigation call on the sign-in screen, "
-           "Streamlit falls back to a v1 multipage app: the sidebar lists every page file to anonymous visitors "
-           "and /inventory runs the page without app.py (a traceback) — reported to the lead",
-)
 def test_oidc_anonymous_visitor_sees_no_pages(new_page: Callable[..., Page], oidc_portal: Server) -> None:
     """Before signing in, the sidebar lists no pages and a deep link shows the sign-in screen, not a traceback.
 
