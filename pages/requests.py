@@ -41,6 +41,7 @@ if me.can("request_promotion"):
             try:
                 r = create_request(ctx.workspace, ctx.settings, catalog, me, vid, to_env, reason)
                 context.select(SELECTED_REQUEST, r.request_id)
+                st.session_state["req.id"] = r.request_id  # the picker below is not drawn yet: show the new one
                 st.success(f"Request {r.request_id} created.")
             except CountersignError as exc:
                 show_error(exc)
@@ -54,7 +55,7 @@ if queue.empty:
 st.dataframe(
     queue[["request_id", "version_id", "to_env", "status", "approvals", "approvals_required", "requester",
            "created_at", "target_version_id"]],
-    hide_index=True, use_container_width=True,
+    hide_index=True, width="stretch",
 )
 
 ids = queue["request_id"].tolist()
@@ -105,7 +106,7 @@ st.subheader("Decisions and ledger")
 history = [{"seq": e.seq, "at": e.recorded_at, "actor": e.actor, "action": e.action,
             "comment": e.payload.get("comment") or e.payload.get("justification") or e.payload.get("error") or ""}
            for e in ledger.entries_for(catalog, f"request:{rid}")]
-st.dataframe(history, hide_index=True, use_container_width=True)
+st.dataframe(history, hide_index=True, width="stretch")
 
 can = allowed_actions(me, request, version)
 if not can:
