@@ -16,7 +16,7 @@ import json
 import random
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,7 +101,7 @@ _LOCK_MARKERS = ("could not set lock", "conflicting lock", "database is locked",
 
 def utcnow() -> dt.datetime:
     """The current UTC time, naive (the catalog stores UTC without zone)."""
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def _naive_utc(value: dt.datetime | None) -> dt.datetime | None:
@@ -327,8 +327,13 @@ class Catalog:
         full: bool,
         actor: str,
         model_overrides: dict[str, dict[str, Any]] | None = None,
+        before_commit: Callable[[duckdb.DuckDBPyConnection, SyncCounts, str], None] | None = None,
     ) -> SyncCounts:
-        """Write one account's snapshot and its sync run in a single transaction (all or nothing)."""
+        """Write one account's snapshot and its sync run in a single transaction (all or nothing).
+
+        ``before_commit(con, counts, status)`` runs inside that transaction (the sync's ledger entry uses it, so
+        the record of a sync commits or rolls back with the sync itself).
+        """
         now = utcnow()
         overrides = model_overrides or {}
         version_rows: dict[str, tuple[Any, ...]] = {}
@@ -441,7 +446,10 @@ class Catalog:
                     snapshot.watermark, full, snapshot.calls, snapshot.throttled, actor,
                 ],
             )
-        return SyncCounts(by_table=by_table, **totals)
+            counts = SyncCounts(by_table=by_table, **totals)
+            if before_commit is not None:
+                before_commit(con, counts, status)
+        return counts
 
     @staticmethod
     def _upsert_rows(
@@ -485,6 +493,19 @@ class Catalog:
               AND v.source_version_id IS DISTINCT FROM s.version_id
             """
         )
+        # Without provenance metadata, the same artifact registered earlier in another account is the source.
+        con.execute(
+            """
+            UPDATE versions AS v SET source_version_id = c.src FROM (
+                SELECT v2.version_id AS vid, arg_max(s.version_id, s.created_at) AS src
+                FROM versions v2 JOIN versions s
+                  ON s.artifact_uri = v2.artifact_uri AND s.account <> v2.account AND s.created_at < v2.created_at
+                WHERE v2.source_ref_hint IS NULL AND v2.artifact_uri LIKE 's3://%'
+                GROUP BY v2.version_id
+            ) AS c
+            WHERE v.version_id = c.vid AND v.source_version_id IS NULL
+            """
+        )
 
     @staticmethod
     def _upsert_models(
@@ -492,10 +513,15 @@ class Catalog:
     ) -> None:
         names = {m.name for m in snapshot.models} | {v.model for v in snapshot.versions}
         records = {m.name: m for m in snapshot.models}
+        stored = {
+            r[0]: r[1:]
+            for r in con.execute(
+                "SELECT name, description, owner, risk_tier, intended_use, tags FROM models WHERE name IN (SELECT unnest(?))",
+                [sorted(names)],
+            ).fetchall()
+        }
         for name in sorted(names):
-            current = con.execute(
-                "SELECT description, owner, risk_tier, intended_use, tags FROM models WHERE name = ?", [name]
-            ).fetchone()
+            current = stored.get(name)
             m = records.get(name)
             o = overrides.get(name, {})
             merged = {

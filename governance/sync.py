@@ -8,12 +8,15 @@ and never touches the others. Accounts run in parallel, a few at a time.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import threading
 import traceback
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+
+import duckdb
 
 from connectors import build_connector
 from connectors.base import ProgressFn, no_progress
@@ -74,15 +77,24 @@ def sync_account(
         connector = build_connector(account, root=workspace.root, cache_dir=workspace.cache_dir)
         since = None if full else catalog.last_watermark(account.name)
         snapshot = connector.extract(since, full=full or since is None, progress=progress)
+        is_full = full or since is None
+
+        def record(con, counts: SyncCounts, status: str) -> None:
+            _ledger_sync(con, actor, account.name, sync_id, status,
+                         {"added": counts.added, "updated": counts.updated, "deleted": counts.deleted,
+                          "issues": len(snapshot.issues), "watermark_sha256": _digest(snapshot.watermark),
+                          "full": is_full})
+
         counts = catalog.apply_snapshot(
             sync_id=sync_id,
             account=account.name,
             environment=account.environment,
             snapshot=snapshot,
             started_at=started,
-            full=full or since is None,
+            full=is_full,
             actor=actor.email,
             model_overrides=_model_overrides(settings),
+            before_commit=record,
         )
     except Exception as exc:  # one account's failure must not stop the others
         message = str(exc) if isinstance(exc, CountersignError) else f"{type(exc).__name__}: {exc}"
@@ -96,16 +108,18 @@ def sync_account(
                              (dt.datetime.now() - clock).total_seconds())
     issues = tuple(f"{i.ref}: {i.message}" for i in snapshot.issues)
     status = "partial" if issues else "ok"
-    _ledger_sync(catalog, actor, account.name, sync_id, status,
-                 {"added": counts.added, "updated": counts.updated, "deleted": counts.deleted,
-                  "issues": len(issues), "watermark": snapshot.watermark, "full": full or since is None})
     return AccountResult(
         account.name, sync_id, status, counts, issues, None, snapshot.calls,
         snapshot.throttled, (dt.datetime.now() - clock).total_seconds(),
     )
 
 
-def _ledger_sync(catalog: Catalog, actor: Identity, account: str, sync_id: str, status: str,
+def _digest(value: str | None) -> str | None:
+    # watermarks can be kilobytes (a state per item); the ledger keeps their digest
+    return None if value is None else hashlib.sha256(value.encode()).hexdigest()
+
+
+def _ledger_sync(catalog: Catalog | duckdb.DuckDBPyConnection, actor: Identity, account: str, sync_id: str, status: str,
                  details: dict[str, object]) -> None:
     # Every sync is a ledger entry (issue 5): what the catalog knew, and when, is part of the audit trail.
     from governance import ledger
