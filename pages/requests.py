@@ -22,6 +22,7 @@ from governance.promotion import (
 )
 from portal import context
 from portal.context import SELECTED_REQUEST, SELECTED_VERSION
+from portal.export import export_panel
 from portal.widgets import show_error
 
 ctx = context.get()
@@ -112,6 +113,9 @@ can = allowed_actions(me, request, version)
 if not can:
     st.caption("You have no action on this request.")
     st.stop()
+with st.expander("Export a signed report of this version", icon=":material/picture_as_pdf:"):
+    export_panel(ctx, request.version_id, key=f"request.{request.request_id}.export", preview=False)
+
 st.subheader("Your decision")
 comment = st.text_area("Comment (required)", key="req.comment")
 acceptance = None

@@ -11,6 +11,7 @@ from governance.analytics.evidence import cached_drift_report, drift_report_html
 from governance.errors import CountersignError
 from portal import context
 from portal.context import SELECTED_VERSION
+from portal.export import export_panel
 from portal.widgets import run_with_progress, show_error
 
 ctx = context.get()
@@ -163,3 +164,7 @@ with explain_tab:
             attr = st.selectbox("Protected attribute", attrs, key="review.group_attr")
             st.altair_chart(charts.group_importance_chart(x, attr), key="review.group_importance")
         st.altair_chart(charts.waterfall_chart(x), key="review.waterfall")
+
+st.divider()
+with st.expander("Export a signed report of this version", icon=":material/picture_as_pdf:"):
+    export_panel(ctx, vid, key="review.export", preview=False)
