@@ -123,10 +123,10 @@ def catalog_evidence(catalog: Catalog) -> EvidenceLookup:
 
     def lookup(version_id: str, kind: str) -> EvidenceRef | None:
         try:
-            from governance.analytics.evidence import latest_evidence
+            from governance.analytics.evidence import evidence_through_lineage
         except ImportError:
             return None
-        found = latest_evidence(catalog, version_id, kind)
+        found = evidence_through_lineage(catalog, version_id, kind)
         if found is None:
             return None
         summary = _field(found, "summary")

@@ -164,6 +164,26 @@ def latest_evidence(catalog: Catalog, version_id: str, kind: str) -> Evidence | 
     return _row(rows[0]) if rows else None
 
 
+# Evidence about the artifact and its validation data holds for a promoted copy carrying the same artifact (sha256);
+# drift does not, because every environment has its own monitoring data.
+LINEAGE_KINDS = ("bias", "explain")
+
+
+def evidence_through_lineage(catalog: Catalog, version_id: str, kind: str) -> Evidence | None:
+    """The version's own newest evidence, else (bias, explain) that of the source it was promoted from unchanged."""
+    found = latest_evidence(catalog, version_id, kind)
+    if found is not None or kind not in LINEAGE_KINDS:
+        return found
+    chain = catalog.lineage(version_id)
+    for source in chain[1:]:
+        if not chain[0].artifact_sha256 or source.artifact_sha256 != chain[0].artifact_sha256:
+            break
+        found = latest_evidence(catalog, source.version_id, kind)
+        if found is not None:
+            return found
+    return None
+
+
 def list_evidence(catalog: Catalog, version_id: str | None = None) -> list[Evidence]:
     """Every evidence row (of one version), newest first."""
     where, params = ("WHERE version_id = ?", [version_id]) if version_id else ("", [])

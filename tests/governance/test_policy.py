@@ -90,3 +90,25 @@ def test_planted_bias_fails_the_fairness_gate(demo_workspace) -> None:
     assert result.summary()["attributes"]["gender"]["demographic_parity_ratio"] == pytest.approx(oracle)
     got = statuses(demo_workspace, v.version_id, "prod", bias=result.summary(), drift={"drift_share": 0.0})
     assert got["fairness"] == "fail"
+
+
+def test_a_promoted_copy_uses_its_source_bias_evidence_but_not_its_drift(demo_copy) -> None:
+    """Same artifact, same validation data: the fairness verdict carries over a promotion; drift never does."""
+    from governance.analytics.evidence import evidence_through_lineage, latest_evidence
+    from governance.catalog import Catalog
+
+    cat = Catalog(demo_copy.catalog_path)
+    target = None
+    # find a prod version without own bias evidence whose staging source has some
+    for v in cat.inventory()[lambda d: d["environment"] == "prod"]["version_id"]:
+        if latest_evidence(cat, v, "bias") is None and cat.version(v).source_version_id:
+            src = cat.lineage(v)[1]
+            if latest_evidence(cat, src.version_id, "bias") is not None:
+                target = v
+                break
+    assert target is not None, "the demo history computes evidence on staging versions that reached prod"
+    inherited = evidence_through_lineage(cat, target, "bias")
+    assert inherited is not None and inherited.version_id != target
+    assert cat.version(inherited.version_id).artifact_sha256 == cat.version(target).artifact_sha256
+    if latest_evidence(cat, target, "drift") is None:
+        assert evidence_through_lineage(cat, target, "drift") is None
