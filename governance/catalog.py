@@ -286,15 +286,28 @@ class Catalog:
 
     # -- accounts and sync -------------------------------------------------------------------------
 
-    def upsert_accounts(self, accounts: Iterable[Any]) -> None:
-        """Record the configured accounts (``AccountConfig`` objects)."""
+    def upsert_accounts(self, accounts: Iterable[Any]) -> dict[str, str | None]:
+        """Record the configured accounts (``AccountConfig`` objects); return each one's last watermark.
+
+        One transaction for both, because a sync needs both and every connection costs an open of the file.
+        """
         rows = [
-            (a.name, a.environment, a.connector, a.path or a.region, _j(a.model_dump(exclude_none=True)), utcnow())
+            (a.name, a.environment, a.connector, a.path or a.region, _j(a.model_dump(exclude_none=True)))
             for a in accounts
         ]
         with self.transaction() as con:
+            stored = {r[0]: tuple(r[1:5]) for r in con.execute(
+                "SELECT name, environment, connector, location, config FROM accounts").fetchall()}
             for row in rows:
-                con.execute("INSERT OR REPLACE INTO accounts VALUES (?, ?, ?, ?, ?, ?)", list(row))
+                old = stored.get(row[0])
+                if old is None or old[:3] != row[1:4] or _load(old[3]) != _load(row[4]):
+                    con.execute("INSERT OR REPLACE INTO accounts VALUES (?, ?, ?, ?, ?, ?)", [*row, utcnow()])
+            return dict(
+                con.execute(
+                    "SELECT account, arg_max(watermark, (finished_at, sync_id)) FROM sync_runs "
+                    "WHERE status IN ('ok', 'partial') GROUP BY account"
+                ).fetchall()
+            )
 
     def last_watermark(self, account: str) -> str | None:
         """The watermark of the newest successful sync of ``account``."""

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from types import EllipsisType
 
 import duckdb
 
@@ -67,15 +68,21 @@ def sync_account(
     actor: Identity,
     full: bool = False,
     progress: ProgressFn = no_progress,
+    watermark: str | EllipsisType | None = ...,
 ) -> AccountResult:
-    """Extract one account and write it atomically; errors are recorded, not raised."""
+    """Extract one account and write it atomically; errors are recorded, not raised.
+
+    ``watermark`` is the account's last watermark when the caller already read it (``...``: read it here).
+    """
     require(actor, "sync")
     started = utcnow()
     clock = dt.datetime.now()
     sync_id = f"{account.name}-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     try:
         connector = build_connector(account, root=workspace.root, cache_dir=workspace.cache_dir)
-        since = None if full else catalog.last_watermark(account.name)
+        if watermark is ...:
+            watermark = catalog.last_watermark(account.name)
+        since = None if full else watermark
         snapshot = connector.extract(since, full=full or since is None, progress=progress)
         is_full = full or since is None
 
@@ -143,7 +150,7 @@ def sync(
     """Sync the named accounts (all when None) in parallel; one account's failure leaves the others intact."""
     require(actor, "sync")
     chosen = [settings.account(n) for n in accounts] if accounts else list(settings.accounts)
-    catalog.upsert_accounts(settings.accounts)
+    watermarks = catalog.upsert_accounts(settings.accounts)
     total = max(len(chosen), 1)
     done: list[AccountResult] = []
     lock = threading.Lock()
@@ -154,7 +161,8 @@ def sync(
                 base = len(done)
             progress(f"{acc.name}: {message}", min(1.0, (base + fraction) / total))
 
-        result = sync_account(workspace, settings, catalog, acc, actor=actor, full=full, progress=sub)
+        result = sync_account(workspace, settings, catalog, acc, actor=actor, full=full, progress=sub,
+                              watermark=watermarks.get(acc.name))
         with lock:
             done.append(result)
             progress(f"{acc.name}: {result.status}", len(done) / total)
