@@ -36,17 +36,30 @@ flt = InventoryFilter(
 )
 df = catalog.inventory(flt, environment_order=order)
 
-flagged = df[df["unapproved_deployment"]]
+# Serving in the last environment (prod) needs both: approval in the registry and a Countersign sign-off.
+last_env = order[-1] if order else None
+no_signoff = df["serving_without_countersign"] & (df["environment"] == last_env)
+flagged = df[df["unapproved_deployment"] | no_signoff]
 m1, m2, m3, m4 = st.columns(4)
 m1.metric("Models", df["model"].nunique())
 m2.metric("Versions", len(df))
 m3.metric("Serving", int(df["serving"].sum()))
 m4.metric("Unapproved deployments", len(flagged), delta=None if flagged.empty else "needs attention",
           delta_color="inverse")
+
+
+def _why(r) -> str:
+    reasons = []
+    if r.approval_status != "Approved":
+        reasons.append(f"its registry status is **{r.approval_status}**")
+    if r.serving_without_countersign and r.environment == last_env:
+        reasons.append("no Countersign promotion was signed off for it")
+    return " and ".join(reasons)
+
+
 if not flagged.empty:
     lines = "\n".join(
-        f"- **{r.model} v{r.version}** ({r.account}, {r.environment}) serves on `{r.deployed_on}` "
-        f"but its registry status is **{r.approval_status}**"
+        f"- **{r.model} v{r.version}** ({r.account}, {r.environment}) serves on `{r.deployed_on}` but {_why(r)}"
         for r in flagged.itertuples()
     )
     st.error(f"Deployments serving versions that were never approved:\n{lines}", icon=":material/gpp_bad:")
@@ -56,7 +69,8 @@ if df.empty:
     st.stop()
 
 view = df.assign(
-    flag=df["unapproved_deployment"].map({True: "⚠ unapproved deployment", False: ""}),
+    flag=df["unapproved_deployment"].map({True: "⚠ unapproved deployment", False: ""}).where(
+        ~(no_signoff & ~df["unapproved_deployment"]), "⚠ no Countersign sign-off"),
 )
 event = st.dataframe(
     view,

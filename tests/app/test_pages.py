@@ -109,3 +109,29 @@ def test_oidc_user_without_role_sees_no_data_and_with_role_sees_inventory(privat
     at.run()
     assert not at.exception
     assert {m.label: m.value for m in at.metric}["Models"] == "3"
+
+
+def test_prod_deployment_approved_in_the_registry_but_not_in_countersign_is_flagged(demo_copy, app_factory) -> None:
+    import json
+
+    from governance.catalog import Catalog
+    from governance.config import load_settings
+    from governance.identity import Identity
+    from governance.sync import sync
+
+    # someone approves repair-cost v2 directly in the registry, bypassing Countersign
+    meta_path = demo_copy.root / "registry" / "prod" / "repair-cost" / "2" / "metadata.json"
+    meta = json.loads(meta_path.read_text())
+    meta["approval_status"] = "Approved"
+    meta_path.write_text(json.dumps(meta))
+    sync(demo_copy, load_settings(demo_copy), Catalog(demo_copy.catalog_path),
+         actor=Identity("admin@x", frozenset({"admin"})))
+    at = app_factory(demo_copy.root, persona="auditor@demo.countersign.dev").run()
+    assert {m.label: m.value for m in at.metric}["Unapproved deployments"] == "1"
+    assert "repair-cost v2" in at.error[0].value
+    assert "no Countersign promotion was signed off" in at.error[0].value
+    assert "registry status" not in at.error[0].value
+    df = at.dataframe[0].value
+    flags = dict(zip(df["version_id"], df["flag"], strict=True))
+    assert flags["lab-prod:repair-cost:2"] == "⚠ no Countersign sign-off"
+    assert flags["lab-prod:claims-fraud:2"] == ""  # promoted through Countersign
