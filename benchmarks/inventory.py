@@ -22,23 +22,12 @@ sys.path.insert(0, str(ROOT))
 from connectors.base import DeploymentRecord, ModelRecord, Snapshot, VersionRecord  # noqa: E402
 from governance.catalog import Catalog  # noqa: E402
 
-CONFIG = """
-[workspace]
-name = "Benchmark"
-demo = true
-[[accounts]]
-name = "acc-{i}"
-environment = "{env}"
-connector = "folder"
-path = "registry/{i}"
-"""
-
 
 def build(root: Path, n_versions: int) -> Catalog:
     """A workspace with ``n_versions`` synthetic versions over 3 accounts, written through apply_snapshot."""
     envs = ["dev", "staging", "prod"]
     cfg = '[workspace]\nname = "Benchmark"\ndemo = true\n[roles]\n"risk.officer@demo.countersign.dev" = ["risk_officer"]\n'
-    for i, env in enumerate(envs):
+    for env in envs:
         cfg += f'[[accounts]]\nname = "acc-{env}"\nenvironment = "{env}"\nconnector = "folder"\npath = "registry/{env}"\n'
         (root / "registry" / env).mkdir(parents=True)
     (root / "countersign.toml").write_text(cfg)
@@ -121,7 +110,7 @@ def main() -> None:
         assert len(proc.stdout) > 1000
 
         page = time_page(root, args.runs)
-        p95 = sorted(page)[max(0, int(round(0.95 * len(page))) - 1)]
+        p95 = sorted(page)[max(0, round(0.95 * len(page)) - 1)]
         print(f"catalog: {n} versions (written in {build_s:.2f} s through Catalog.apply_snapshot)")
         print(f"Catalog.inventory() query:         {ours * 1000:7.1f} ms  ({ours / floor:.2f}x a bare SELECT * of versions)")
         print(f"countersign models --json (process): {cli_s:7.2f} s  (includes Python start-up and imports)")
