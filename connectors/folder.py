@@ -362,12 +362,3 @@ class FolderConnector:
         else:  # pragma: no cover - only under a storm of concurrent promotions
             raise ConnectorError(f"account {self.account.name}: could not allocate a version number for {source.model}")
         return self._read_version(source.model, target)[0]
-
-    def set_deployment(self, endpoint: str, model: str, version: int, *, status: str = "InService") -> None:
-        """Point ``endpoint`` at a version (used by the demo; a real deploy pipeline does this)."""
-        path = self.base / "deployments.json"
-        data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
-        data = [d for d in data if d.get("endpoint") != endpoint]
-        data.append({"endpoint": endpoint, "variant": "AllTraffic", "model": model, "version": version,
-                     "status": status, "weight": 1.0})
-        _write_json_atomic(path, sorted(data, key=lambda d: d["endpoint"]))

@@ -26,7 +26,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from connectors.base import Snapshot, SyncIssue, canonical_json, record_hash
+from connectors.base import Snapshot, canonical_json, record_hash
 from governance.errors import CatalogBusy, InputError, NotFound
 
 # Numbered migrations. Never edit a released one: add the next number.
@@ -819,8 +819,3 @@ class Catalog:
                 rows = con.execute(f"SELECT {', '.join(cols)} FROM {t} ORDER BY ALL").fetchall()
                 parts.append([t, cols, rows])
         return record_hash(parts)
-
-
-def issues_as_text(issues: Sequence[SyncIssue]) -> list[str]:
-    """One line per sync issue."""
-    return [f"{i.ref}: {i.message}" for i in issues]
