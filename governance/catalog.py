@@ -403,52 +403,59 @@ class Catalog:
             for c in snapshot.model_cards
         }
 
+        # An incremental snapshot that found nothing new changes no rows: only the sync run is recorded.
+        nothing_new = not full and not (snapshot.models or snapshot.versions or snapshot.runs
+                                         or snapshot.deployments or snapshot.model_cards)
         with self.transaction() as con:
-            # versions not in this snapshot (incremental sync) still resolve for deployments and cards
-            known = dict(
-                con.execute("SELECT source_ref, version_id FROM versions WHERE account = ?", [account]).fetchall()
-            )
-            known.update(ref_to_id)
-            by_artifact = dict(
-                con.execute(
-                    "SELECT artifact_uri, version_id FROM versions WHERE account = ? AND artifact_uri IS NOT NULL",
-                    [account],
-                ).fetchall()
-            )
-            by_artifact.update({r[11]: r[0] for r in version_rows.values() if r[11]})
-            deployment_rows = {}
-            for d in snapshot.deployments:
-                did = f"{account}:{d.endpoint}:{d.variant}"
-                vid = known.get(d.version_ref or "") or by_artifact.get(d.model_data_uri or "")
-                model = d.model or (vid.split(":")[1] if vid else None)
-                deployment_rows[did] = (
-                    did, account, environment, d.endpoint, d.variant, d.status, model, vid, d.model_data_uri,
-                    d.weight, _naive_utc(d.updated_at), _j(d.raw),
-                    record_hash([d.endpoint, d.variant, d.status, model, vid, d.model_data_uri, d.weight]),
+            if nothing_new:
+                by_table = {t: {"added": 0, "updated": 0, "unchanged": 0, "deleted": 0}
+                            for t in ("versions", "runs", "deployments", "model_cards")}
+            else:
+                # versions not in this snapshot (incremental sync) still resolve for deployments and cards
+                known = dict(
+                    con.execute("SELECT source_ref, version_id FROM versions WHERE account = ?", [account]).fetchall()
                 )
-            for card_id, row in list(card_rows.items()):
-                if row[3] is None and snapshot.model_cards:
-                    ref = next((c.version_ref for c in snapshot.model_cards if f"{account}:{c.card_ref}" == card_id), None)
-                    if ref and ref in known:
-                        card_rows[card_id] = (*row[:3], known[ref], *row[4:])
+                known.update(ref_to_id)
+                by_artifact = dict(
+                    con.execute(
+                        "SELECT artifact_uri, version_id FROM versions WHERE account = ? AND artifact_uri IS NOT NULL",
+                        [account],
+                    ).fetchall()
+                )
+                by_artifact.update({r[11]: r[0] for r in version_rows.values() if r[11]})
+                deployment_rows = {}
+                for d in snapshot.deployments:
+                    did = f"{account}:{d.endpoint}:{d.variant}"
+                    vid = known.get(d.version_ref or "") or by_artifact.get(d.model_data_uri or "")
+                    model = d.model or (vid.split(":")[1] if vid else None)
+                    deployment_rows[did] = (
+                        did, account, environment, d.endpoint, d.variant, d.status, model, vid, d.model_data_uri,
+                        d.weight, _naive_utc(d.updated_at), _j(d.raw),
+                        record_hash([d.endpoint, d.variant, d.status, model, vid, d.model_data_uri, d.weight]),
+                    )
+                for card_id, row in list(card_rows.items()):
+                    if row[3] is None and snapshot.model_cards:
+                        ref = next((c.version_ref for c in snapshot.model_cards if f"{account}:{c.card_ref}" == card_id), None)
+                        if ref and ref in known:
+                            card_rows[card_id] = (*row[:3], known[ref], *row[4:])
 
-            # An item the connector could not read is kept as it was: bad input never deletes stored data.
-            kept_versions = {known[i.ref] for i in snapshot.issues if i.ref in known}
-            other_issues = any(i.ref not in known for i in snapshot.issues)
-            by_table: dict[str, dict[str, int]] = {}
-            tables = (
-                ("versions", "version_id", version_rows, 24, kept_versions, True),
-                ("runs", "run_id", run_rows, 12, set(), not snapshot.issues),
-                ("deployments", "deployment_id", deployment_rows, 12, set(), not other_issues),
-                ("model_cards", "card_id", card_rows, 7, set(), not other_issues),
-            )
-            for table, key, rows, hash_pos, keep, may_delete in tables:
-                by_table[table] = self._upsert_rows(
-                    con, table, key, account, rows, hash_pos,
-                    delete_missing=full and snapshot.complete and may_delete, keep=keep,
+                # An item the connector could not read is kept as it was: bad input never deletes stored data.
+                kept_versions = {known[i.ref] for i in snapshot.issues if i.ref in known}
+                other_issues = any(i.ref not in known for i in snapshot.issues)
+                by_table: dict[str, dict[str, int]] = {}
+                tables = (
+                    ("versions", "version_id", version_rows, 24, kept_versions, True),
+                    ("runs", "run_id", run_rows, 12, set(), not snapshot.issues),
+                    ("deployments", "deployment_id", deployment_rows, 12, set(), not other_issues),
+                    ("model_cards", "card_id", card_rows, 7, set(), not other_issues),
                 )
-            self._resolve_lineage(con, account)
-            self._upsert_models(con, snapshot, overrides, now)
+                for table, key, rows, hash_pos, keep, may_delete in tables:
+                    by_table[table] = self._upsert_rows(
+                        con, table, key, account, rows, hash_pos,
+                        delete_missing=full and snapshot.complete and may_delete, keep=keep,
+                    )
+                self._resolve_lineage(con, account)
+                self._upsert_models(con, snapshot, overrides, now)
             totals = {k: sum(t[k] for t in by_table.values()) for k in ("added", "updated", "unchanged", "deleted")}
             status = "partial" if snapshot.issues else "ok"
             con.execute(
