@@ -16,15 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from governance.analytics.evidence import LINEAGE_KINDS
 from governance.catalog import Catalog, Model, Version
 from governance.config import Settings, Workspace
 from governance.identity import Identity
 
 # Evidence kinds the report reads, as governance.analytics stores them.
 EVIDENCE_KINDS: dict[str, tuple[str, ...]] = {"drift": ("drift",), "bias": ("bias",), "explain": ("explain",)}
-# Evidence about the artifact and its validation data holds for a promoted copy with the same artifact hash; drift
-# does not, because each environment has its own monitoring data.
-LINEAGE_KINDS = ("bias", "explain")
 # Ledger actions written by exports themselves: left out of the report so re-exporting does not change it.
 EXPORT_ACTIONS = ("report.export", "pack.export")
 SOFTWARE = (
@@ -294,15 +292,14 @@ def _max_date(*values: Any) -> dt.datetime:
     return max(d.replace(tzinfo=None) if d.tzinfo is None else d.astimezone(dt.UTC).replace(tzinfo=None) for d in dates)
 
 
-def _inherited(catalog: Catalog, version: Version, lineage: tuple[Version, ...],
-               kinds: tuple[str, ...]) -> EvidenceItem | None:
-    """Evidence of the version this one was promoted from, when both carry the same artifact (sha256)."""
-    for source in lineage[1:]:
-        if not version.artifact_sha256 or source.artifact_sha256 != version.artifact_sha256:
-            break
-        item = latest_evidence(catalog, source.version_id, kinds)
-        if item is not None:
-            return item
+def _inherited(catalog: Catalog, version_id: str, kinds: tuple[str, ...]) -> EvidenceItem | None:
+    """Evidence of the version this one was promoted from unchanged (the rule the policy gates apply too)."""
+    from governance.analytics.evidence import evidence_through_lineage
+
+    for kind in kinds:
+        found = evidence_through_lineage(catalog, version_id, kind)
+        if found is not None:
+            return _from_analytics(found)
     return None
 
 
@@ -350,8 +347,8 @@ def collect_facts(
     notes: dict[str, str] = {}
     for key, kinds in EVIDENCE_KINDS.items():
         item = latest_evidence(catalog, version_id, kinds)
-        if item is None and key in LINEAGE_KINDS:
-            item = _inherited(catalog, version, lineage, kinds)
+        if item is None and key in LINEAGE_KINDS:  # bias and SHAP carry over a promotion; drift never
+            item = _inherited(catalog, version_id, kinds)
         if item is not None:
             evidence[key] = item
         else:

@@ -62,6 +62,17 @@ def chromium_missing() -> str | None:
     return None
 
 
+def terminate(process: subprocess.Popen) -> None:
+    """Ask a child process to stop, kill it after 10 s, and reap it."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
 @dataclass
 class Server:
     """A running ``streamlit run`` process and where it listens."""
@@ -81,13 +92,7 @@ class Server:
 
     def stop(self) -> None:
         """Terminate the server this harness started, then reap it."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
+        terminate(self.process)
 
 
 def start_portal(

@@ -68,13 +68,7 @@ class Provider:
 
     def stop(self) -> None:
         """Stop the node process this fixture started."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
+        h.terminate(self.process)
 
 
 @pytest.fixture(scope="module")

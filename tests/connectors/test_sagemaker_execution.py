@@ -13,26 +13,12 @@ from governance.errors import ConflictError
 from governance.identity import identity_for
 from governance.promotion import approve, create_request, execute, get_request
 from tests.connectors import sagemaker_seed as seed
-from tests.connectors.test_sagemaker_sync import make_workspace, run_sync
-
-
-def packages(sm, group: str) -> list[dict]:
-    try:
-        return sm.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"]
-    except sm.exceptions.ClientError:
-        return []
+from tests.connectors.test_sagemaker_promote import packages, promotion_world
 
 
 @pytest.fixture
 def world(aws_env, fault_proxy, aws_profiles, tmp_path: Path):
-    sc = seed.Scenario()
-    sm_s, s3_s = seed.clients(seed.ACCOUNTS["ml-staging"][0])
-    seed.seed_group(sm_s, s3_s, sc, "ml-staging", "credit-approval", 2)
-    _, s3_p = seed.clients(seed.ACCOUNTS["ml-prod"][0])
-    seed.ensure_bucket(s3_p, seed.bucket_for(seed.ACCOUNTS["ml-prod"][0]))
-    aws_profiles({"prod": fault_proxy.url})
-    ws, catalog = make_workspace(tmp_path, {"ml-prod": {"profile": "prod"}})
-    run_sync(ws, catalog, accounts=["ml-staging"])
+    sc, ws, catalog = promotion_world(fault_proxy, aws_profiles, tmp_path)
     return sc, ws, load_settings(ws), catalog
 
 

@@ -35,8 +35,7 @@ def packages(sm, group: str) -> list[dict]:
         return []
 
 
-@pytest.fixture
-def promo(aws_env, fault_proxy, aws_profiles, tmp_path: Path):
+def promotion_world(fault_proxy, aws_profiles, tmp_path: Path):
     """Staging holds credit-approval v1..v2 (synced); prod is reached through the fault proxy."""
     sc = seed.Scenario()
     sm_s, s3_s = seed.clients(seed.ACCOUNTS["ml-staging"][0])
@@ -46,6 +45,12 @@ def promo(aws_env, fault_proxy, aws_profiles, tmp_path: Path):
     aws_profiles({"prod": fault_proxy.url})
     ws, catalog = make_workspace(tmp_path, {"ml-prod": {"profile": "prod"}})
     run_sync(ws, catalog, accounts=["ml-staging"])
+    return sc, ws, catalog
+
+
+@pytest.fixture
+def promo(aws_env, fault_proxy, aws_profiles, tmp_path: Path):
+    sc, ws, catalog = promotion_world(fault_proxy, aws_profiles, tmp_path)
     settings = load_settings(ws)
     return sc, ws, catalog, connector_for(ws, settings, "ml-staging"), connector_for(ws, settings, "ml-prod")
 
