@@ -22,6 +22,7 @@ URI reads the JSON lines and writes one Parquet file into the cache.
 from __future__ import annotations
 
 import base64
+import collections
 import csv
 import dataclasses
 import datetime as dt
@@ -34,7 +35,7 @@ import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, quote, unquote, urlsplit
@@ -322,6 +323,57 @@ class _Meter:
                 self.throttled += 1
 
 
+@dataclasses.dataclass
+class _Handles:
+    """The boto3 sessions and clients of one account configuration, and the meter counting their calls."""
+
+    sessions: dict[str, Any] = dataclasses.field(default_factory=dict)
+    clients: dict[tuple[str, str], Any] = dataclasses.field(default_factory=dict)
+    # boto3 sessions are not thread-safe while creating clients: one re-entrant lock guards both
+    lock: threading.RLock = dataclasses.field(default_factory=threading.RLock)
+    meter: _Meter = dataclasses.field(default_factory=lambda: _Meter())
+
+
+_HANDLES: collections.OrderedDict[str, _Handles] = collections.OrderedDict()
+_HANDLES_LOCK = threading.Lock()
+_HANDLES_KEPT = 32
+
+
+def _handles_for(account: AccountConfig) -> _Handles:
+    """The shared handles for ``account`` as configured now (its settings and the AWS_* environment).
+
+    Creating a session and a client costs tens of milliseconds of CPU, and the first call of a session assumes
+    the role; a re-sync reuses both. Credentials stay botocore's refreshable ones, renewed before expiry. A
+    changed account setting or AWS_* variable (another endpoint, profile or key) gets fresh handles. A sync
+    counts its calls as the meter's growth, so two syncs of the same account at once count each other's.
+    """
+    key = _handles_key(account)
+    with _HANDLES_LOCK:
+        handles = _HANDLES.get(key)
+        if handles is None:
+            handles = _HANDLES[key] = _Handles()
+            while len(_HANDLES) > _HANDLES_KEPT:
+                _HANDLES.popitem(last=False)
+        else:
+            _HANDLES.move_to_end(key)
+        return handles
+
+
+def _handles_key(account: AccountConfig) -> str:
+    env = sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_"))
+    return hashlib.sha256(canonical_json({"account": account.model_dump(mode="json"), "env": env}).encode()).hexdigest()
+
+
+def forget_clients(account: AccountConfig | None = None) -> None:
+    """Drop the shared sessions and clients of ``account`` (of every account when None); the next connector
+    creates new ones and assumes its role again."""
+    with _HANDLES_LOCK:
+        if account is None:
+            _HANDLES.clear()
+        else:
+            _HANDLES.pop(_handles_key(account), None)
+
+
 def _error_text(exc: Exception) -> str:
     response = getattr(exc, "response", None)
     if isinstance(response, dict) and response.get("Error"):
@@ -346,11 +398,13 @@ class SageMakerConnector:
         self.account = account
         self.root = Path(root)
         self.cache_dir = Path(cache_dir)
-        self._sessions: dict[str, Any] = {}
-        self._clients: dict[tuple[str, str], Any] = {}
-        # boto3 sessions are not thread-safe while creating clients: one re-entrant lock guards both
-        self._lock = threading.RLock()
-        self.meter = _Meter()
+        # sessions, clients (and the STS credentials they hold) are shared by every connector built for the same
+        # account configuration in this process: the portal's next "Sync now" reuses them
+        handles = _handles_for(account)
+        self._sessions = handles.sessions
+        self._clients = handles.clients
+        self._lock = handles.lock
+        self.meter = handles.meter
 
     # -- sessions and clients ------------------------------------------------------------------------
 
@@ -425,6 +479,8 @@ class SageMakerConnector:
             yield from page.get(key, [])
 
     def _fail(self, what: str, exc: Exception) -> ConnectorError:
+        # whatever broke (a revoked session, a changed role), the next attempt starts from fresh credentials
+        forget_clients(self.account)
         return ConnectorError(f"account {self.account.name!r} ({self.account.region}): {what}: {_error_text(exc)}")
 
     # -- extract -------------------------------------------------------------------------------------
@@ -433,6 +489,7 @@ class SageMakerConnector:
         """Records changed since the watermark ``since`` (all of them when ``full`` or ``since`` is None)."""
         from botocore.exceptions import BotoCoreError, ClientError
 
+        calls_before, throttled_before = self.meter.calls, self.meter.throttled
         before = _State.load(None if full else since)
         incremental = before is not None
         old = before or _State()
@@ -480,6 +537,7 @@ class SageMakerConnector:
             f_packages = pool.submit(packages)
             f_endpoints = pool.submit(self._endpoints, old, new, incremental, issues)
             f_trials = pool.submit(self._trial_components, old, new, incremental, issues)
+            f_cards = pool.submit(lambda: list(self._paginate("sagemaker", "list_model_cards", "ModelCardSummaries")))
             f_groups.result()
             summaries = [s for s in f_packages.result() if s.get("ModelPackageGroupName") in new.groups]
             deployments, endpoints_ok = f_endpoints.result()
@@ -515,7 +573,7 @@ class SageMakerConnector:
         )
 
         progress("reading model cards", 0.95)
-        cards, cards_ok = self._model_cards(old, new, incremental, issues, summaries)
+        cards, cards_ok = self._model_cards(old, new, incremental, issues, summaries, f_cards)
         complete &= cards_ok
         for c in cards:
             intended = c.content.get("intended_uses") or {}
@@ -530,7 +588,8 @@ class SageMakerConnector:
         return Snapshot(
             models=_merge_models(models), versions=tuple(versions), runs=tuple(runs) + tuple(runs_tc),
             deployments=tuple(deployments), model_cards=tuple(cards), issues=tuple(issues), watermark=new.dump(),
-            complete=complete and not incremental, calls=self.meter.calls, throttled=self.meter.throttled,
+            complete=complete and not incremental, calls=self.meter.calls - calls_before,
+            throttled=self.meter.throttled - throttled_before,
         )
 
     # -- versions --------------------------------------------------------------------------------------
@@ -855,13 +914,15 @@ class SageMakerConnector:
     # -- model cards --------------------------------------------------------------------------------------
 
     def _model_cards(
-        self, old: _State, new: _State, incremental: bool, issues: list[SyncIssue], summaries: list[dict[str, Any]]
+        self, old: _State, new: _State, incremental: bool, issues: list[SyncIssue], summaries: list[dict[str, Any]],
+        listing: Future[list[dict[str, Any]]],
     ) -> tuple[list[ModelCardRecord], bool]:
+        """Cards new or changed since the last sync (``listing``: the card list, fetched alongside the others)."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         sm = self.client("sagemaker")
         try:
-            listed = list(self._paginate("sagemaker", "list_model_cards", "ModelCardSummaries"))
+            listed = listing.result()
         except (ClientError, BotoCoreError) as exc:
             issues.append(SyncIssue("model-cards", f"not listed: {_error_text(exc)}"))
             new.cards.update(old.cards)

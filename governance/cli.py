@@ -7,10 +7,12 @@ one-line reason on stderr.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
 from collections.abc import Sequence
 
+from governance.cliutil import command_scope
 from governance.errors import CountersignError
 
 # Modules with a ``register(subparsers)`` function, in help order. Built-ins are listed like any other.
@@ -43,14 +45,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return its exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    scope = contextlib.ExitStack()
+    token = command_scope.set(scope)
     try:
-        return int(args.func(args) or 0)
+        with scope:
+            return int(args.func(args) or 0)
     except CountersignError as exc:
         print(f"countersign {args.command}: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        command_scope.reset(token)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import contextvars
 import json
 import os
 import sys
@@ -35,11 +37,20 @@ def add_workspace_arg(parser: argparse.ArgumentParser, *, actor: bool = True) ->
         )
 
 
+# The command being run: the catalog a command opens stays open between its operations until the command ends
+# (or it has been idle for the linger, so a long drift computation still leaves the file to the portal).
+command_scope: contextvars.ContextVar[contextlib.ExitStack | None] = contextvars.ContextVar(
+    "command_scope", default=None)
+
+
 def open_workspace(args: argparse.Namespace, *, migrate: bool = True) -> Opened:
     """Resolve, validate and open the workspace named by ``args`` (config read once, here at the edge)."""
     ws = resolve_workspace(getattr(args, "workspace", None), os.environ)
     settings = load_settings(ws)
     catalog = Catalog(ws.catalog_path)
+    scope = command_scope.get()
+    if scope is not None:
+        scope.enter_context(catalog.keep_open())
     if migrate:
         catalog.migrate()
     actor = cli_identity(settings, getattr(args, "actor", None) or os.environ.get("COUNTERSIGN_ACTOR"))

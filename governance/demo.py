@@ -548,16 +548,17 @@ def build_demo(root: Path, *, progress: ProgressFn = no_progress, force: bool = 
     write_registry(ws.root / "registry", lambda m, f: progress(m, 0.8 * f))
     settings = load_settings(ws)
     catalog = Catalog(ws.catalog_path)
-    catalog.migrate()
-    admin = Identity(email=f"admin@{DEMO_DOMAIN}", roles=frozenset({"admin"}), source="demo")
-    progress("syncing the three accounts", 0.85)
-    report = sync(ws, settings, catalog, actor=admin)
-    if not report.ok:
-        from governance.errors import ConnectorError
+    with catalog.keep_open():  # hundreds of short operations: open the file once
+        catalog.migrate()
+        admin = Identity(email=f"admin@{DEMO_DOMAIN}", roles=frozenset({"admin"}), source="demo")
+        progress("syncing the three accounts", 0.85)
+        report = sync(ws, settings, catalog, actor=admin)
+        if not report.ok:
+            from governance.errors import ConnectorError
 
-        raise ConnectorError("demo sync failed: " + "; ".join(r.error or "" for r in report.results if r.error))
-    for step in _extra_steps():
-        step(ws, settings, catalog, progress)
+            raise ConnectorError("demo sync failed: " + "; ".join(r.error or "" for r in report.results if r.error))
+        for step in _extra_steps():
+            step(ws, settings, catalog, progress)
     marker.write_text("built by countersign demo\n", encoding="utf-8")
     progress("demo workspace ready", 1.0)
     return ws

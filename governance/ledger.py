@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import re
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -217,21 +218,26 @@ def append(
 
 
 def append_many(target: Catalog | duckdb.DuckDBPyConnection, items: Sequence[NewEntry]) -> list[Entry]:
-    """Append entries in order, in one statement (the only write path of the ledger); returns them with hashes.
+    """Append entries in order (the only write path of the ledger); returns them with their hashes.
 
-    Given a :class:`Catalog`, the entries are committed in their own transaction. Given a connection, they join
-    the caller's open transaction, so they commit or roll back together with the change they record.
+    Given a connection, the entries join the caller's open transaction, so they commit or roll back together
+    with the change they record. Given a :class:`Catalog`, they are durable when this returns: appends from
+    concurrent threads are *group-committed* (whoever holds the write lock writes everything queued so far in one
+    statement, one commit), and while the file is kept open (:meth:`Catalog.keep_open`) the head of the chain
+    comes from memory instead of a query.
     """
     prepared = [_prepare(item) for item in items]
     if not prepared:
         return []
     if isinstance(target, Catalog):
-        with target.transaction() as con:
-            return _insert(con, prepared)
+        return _group_commit(target, prepared)
     return _insert(target, prepared)
 
 
-def _prepare(item: NewEntry) -> tuple[str, str, str, str, dict[str, Any], dt.datetime]:
+_Prepared = tuple[str, str, str, str, dict[str, Any], dt.datetime]
+
+
+def _prepare(item: NewEntry) -> _Prepared:
     _check_field("actor", item.actor)
     _check_field("subject", item.subject, allow_empty=True)
     if not isinstance(item.action, str) or not _ACTION.match(item.action):
@@ -244,26 +250,142 @@ def _prepare(item: NewEntry) -> tuple[str, str, str, str, dict[str, Any], dt.dat
 
 
 _CHUNK = 256  # rows per INSERT statement (DuckDB binds 8 parameters per row)
+_HEAD_KEY = "ledger.head"
 
 
-def _insert(con: duckdb.DuckDBPyConnection, prepared: list[tuple[str, str, str, str, dict[str, Any], dt.datetime]]
-            ) -> list[Entry]:
-    head_row = con.execute("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
-    seq, prev = (head_row[0], head_row[1]) if head_row else (0, GENESIS_HASH)
+def _read_head(con: duckdb.DuckDBPyConnection) -> tuple[int, str]:
+    row = con.execute("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
+    return (row[0], row[1]) if row else (0, GENESIS_HASH)
+
+
+def _chain(head_: tuple[int, str], prepared: Sequence[_Prepared]) -> list[Entry]:
+    seq, prev = head_
     out: list[Entry] = []
     for actor, action, subject, text, payload, recorded in prepared:
         seq += 1
         digest = entry_hash(seq, recorded, actor, action, subject, prev, text)
         out.append(Entry(seq, recorded, actor, action, subject, payload, prev, digest))
         prev = digest
-    # seq is the primary key: a concurrent writer that read the same head fails here instead of forking the chain.
-    for i in range(0, len(out), _CHUNK):
-        chunk = out[i : i + _CHUNK]
+    return out
+
+
+def _write(con: duckdb.DuckDBPyConnection, entries: list[Entry], prepared: Sequence[_Prepared]) -> None:
+    # seq is the primary key: a writer that started from a stale head fails here instead of forking the chain.
+    for i in range(0, len(entries), _CHUNK):
+        chunk = entries[i : i + _CHUNK]
         params: list[Any] = []
         for e, p in zip(chunk, prepared[i : i + _CHUNK], strict=True):
             params.extend((e.seq, e.recorded_at, e.actor, e.action, e.subject, p[3], e.prev_hash, e.hash))
         con.execute("INSERT INTO ledger VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk)), params)
-    return out
+
+
+def _insert(con: duckdb.DuckDBPyConnection, prepared: Sequence[_Prepared]) -> list[Entry]:
+    """Append inside the caller's transaction."""
+    entries = _chain(_read_head(con), prepared)
+    _write(con, entries, prepared)
+    return entries
+
+
+@dataclass
+class _Ticket:
+    """One caller's entries waiting for a group commit."""
+
+    prepared: list[_Prepared]
+    entries: list[Entry] | None = None
+    error: BaseException | None = None
+    lead: bool = False  # set when this caller must write the next batch
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
+class _Queue:
+    """Appends waiting for the writer of one catalog file in this process."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    waiting: list[_Ticket] = field(default_factory=list)
+    busy: bool = False  # a leader is writing
+
+
+_queues: dict[Path, _Queue] = {}
+_queues_guard = threading.Lock()
+
+
+def _group_commit(catalog: Catalog, prepared: list[_Prepared]) -> list[Entry]:
+    """Append ``prepared`` durably, sharing the commit with whoever else is appending right now.
+
+    The first caller becomes the leader and writes everything queued when it starts, in one statement (one
+    commit, one fsync); callers arriving meanwhile queue up and sleep; when the leader is done it wakes its batch
+    and hands the lead to the oldest waiting caller, who writes the next batch. Every caller returns only once its
+    own entries are committed.
+    """
+    with _queues_guard:
+        queue = _queues.setdefault(catalog.path, _Queue())
+    ticket = _Ticket(prepared)
+    with queue.lock:
+        queue.waiting.append(ticket)
+        ticket.lead = not queue.busy
+        queue.busy = True
+    if not ticket.lead:
+        ticket.done.wait()
+    if ticket.lead:
+        with queue.lock:
+            batch, queue.waiting = queue.waiting, []
+        try:
+            with catalog.write_lock:
+                _flush(catalog, batch)
+        finally:
+            with queue.lock:
+                if queue.waiting:
+                    queue.waiting[0].lead = True
+                    queue.waiting[0].done.set()
+                else:
+                    queue.busy = False
+            for t in batch:
+                t.done.set()
+    if ticket.error is not None:
+        raise ticket.error
+    assert ticket.entries is not None
+    return ticket.entries
+
+
+def _flush(catalog: Catalog, batch: list[_Ticket]) -> None:
+    rows = [p for t in batch for p in t.prepared]
+    try:
+        with catalog.connect() as con:
+            cache = catalog.kept_cache()
+            head_ = cache.get(_HEAD_KEY) if cache is not None else None
+            for attempt in range(3):
+                if head_ is None:
+                    head_ = _read_head(con)
+                entries = _chain(head_, rows)
+                try:
+                    if len(rows) <= _CHUNK:
+                        _write(con, entries, rows)  # one statement: its own transaction, durable on return
+                    else:
+                        con.execute("BEGIN TRANSACTION")
+                        try:
+                            _write(con, entries, rows)
+                        except BaseException:
+                            con.execute("ROLLBACK")
+                            raise
+                        con.execute("COMMIT")
+                    break
+                except duckdb.ConstraintException:
+                    # the cached head was behind (another writer appended since): read it again and re-chain
+                    if attempt == 2:
+                        raise
+                    head_ = None
+        cache = catalog.kept_cache()
+        if cache is not None:
+            cache[_HEAD_KEY] = (entries[-1].seq, entries[-1].hash)
+    except BaseException as exc:
+        for t in batch:
+            t.error = exc
+        return
+    i = 0
+    for t in batch:
+        t.entries = entries[i : i + len(t.prepared)]
+        i += len(t.prepared)
 
 
 def head(catalog: Catalog) -> tuple[int, str]:

@@ -150,6 +150,25 @@ def sync(
     """Sync the named accounts (all when None) in parallel; one account's failure leaves the others intact."""
     require(actor, "sync")
     chosen = [settings.account(n) for n in accounts] if accounts else list(settings.accounts)
+    # the file stays open between the accounts' writes while they come close together (a quick re-sync), and
+    # is released to other processes whenever the AWS calls take longer than the linger
+    with catalog.keep_open(linger=0.5):
+        return _sync(workspace, settings, catalog, chosen, actor=actor, full=full, progress=progress,
+                     max_workers=max_workers, after_account=after_account)
+
+
+def _sync(
+    workspace: Workspace,
+    settings: Settings,
+    catalog: Catalog,
+    chosen: list[AccountConfig],
+    *,
+    actor: Identity,
+    full: bool,
+    progress: ProgressFn,
+    max_workers: int,
+    after_account: AfterSync | None,
+) -> SyncReport:
     watermarks = catalog.upsert_accounts(settings.accounts)
     total = max(len(chosen), 1)
     done: list[AccountResult] = []

@@ -40,6 +40,11 @@ class MotoServer:
     def reset(self) -> None:
         """Forget every resource in every account (assume roles again afterwards)."""
         urllib.request.urlopen(urllib.request.Request(f"{self.url}/moto-api/reset", method="POST"), timeout=10).read()
+        # moto forgets the credentials it issued too (AWS would honour them until they expire): the connectors'
+        # shared sessions must assume their roles again
+        from connectors.sagemaker import forget_clients
+
+        forget_clients()
 
 
 @pytest.fixture(scope="session")

@@ -183,3 +183,23 @@ def test_incremental_sync_follows_an_endpoint_to_its_new_version(aws_env, tmp_pa
     assert "current" not in catalog.version("ml-prod:credit-approval:1").data_uris
     assert catalog.version("ml-prod:credit-approval:2").data_uris["current"].startswith("capture+s3://")
     assert "/dc/live/AllTraffic/" in catalog.version("ml-prod:credit-approval:2").data_uris["current"]
+
+
+def test_a_resync_reuses_the_session_and_a_failed_one_assumes_the_role_again(
+    aws_env, fault_proxy, aws_profiles, tmp_path: Path
+) -> None:
+    small("ml-dev", {"claims-fraud": 2}, docs=False)
+    aws_profiles({"dev-via-proxy": fault_proxy.url})
+    ws, catalog = make_workspace(tmp_path, {"ml-dev": {"profile": "dev-via-proxy"}})
+    assert run_sync(ws, catalog, accounts=["ml-dev"]).results[0].status == "ok"
+    assert fault_proxy.count("AssumeRole") == 1
+    # the portal's next "Sync now": same process, same settings → the same credentials, no new AssumeRole
+    seen = len(fault_proxy.seen)
+    again = run_sync(ws, catalog, accounts=["ml-dev"]).results[0]
+    assert again.status == "ok" and fault_proxy.count("AssumeRole") == 1
+    assert again.calls == len(fault_proxy.seen) - seen  # its own calls only, not the first sync's as well
+    # a sync that fails drops the shared session: the next one authenticates afresh
+    fault_proxy.fail("ListModelPackageGroups", status=403, code="ExpiredTokenException", times=1)
+    assert run_sync(ws, catalog, accounts=["ml-dev"]).results[0].status == "failed"
+    assert run_sync(ws, catalog, accounts=["ml-dev"]).results[0].status == "ok"
+    assert fault_proxy.count("AssumeRole") == 2

@@ -6,6 +6,7 @@ independently of ``governance.ledger.entry_hash``.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -105,6 +106,70 @@ def test_concurrent_appends_keep_one_chain(catalog: Catalog) -> None:
     stored = rows(catalog)
     assert [r[0] for r in stored] == list(range(1, 41))
     assert all(stored[i][6] == stored[i - 1][7] for i in range(1, 40))
+
+
+@pytest.mark.parametrize("kept", [False, True], ids=["file-per-append", "kept-open"])
+def test_appends_from_many_threads_share_commits_and_keep_one_chain(catalog: Catalog, kept: bool) -> None:
+    # group commit: each caller gets back exactly its own entries, committed, in its own order
+    results: dict[int, list[ledger.Entry]] = {}
+
+    def work(k: int) -> None:
+        results[k] = [ledger.append(catalog, actor=f"user{k}@example.org", action="test.event",
+                                    subject=f"thread:{k}", payload={"i": i}) for i in range(25)]
+
+    with catalog.keep_open() if kept else contextlib.nullcontext():
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    stored = {r[0]: r for r in rows(catalog)}
+    assert sorted(stored) == list(range(1, 201))
+    for k, entries in results.items():
+        assert [e.payload["i"] for e in entries] == list(range(25))
+        assert [e.seq for e in entries] == sorted(e.seq for e in entries)
+        for e in entries:
+            assert stored[e.seq][2] == f"user{k}@example.org" and stored[e.seq][7] == e.hash
+    seqs = sorted(stored)
+    assert all(stored[s][6] == stored[s - 1][7] for s in seqs[1:])
+    for s in seqs:
+        r = stored[s]
+        assert r[7] == oracle_hash(r[0], r[1], r[2], r[3], r[4], r[6], r[5])
+
+
+def test_a_cached_head_left_behind_by_another_writer_is_corrected(ws: Workspace, catalog: Catalog) -> None:
+    with catalog.keep_open():
+        fill(catalog, 3)
+        assert catalog.kept_cache()  # the head now comes from memory
+        # a decision commits its entry inside its own transaction, behind the cache's back
+        with catalog.transaction() as con:
+            ledger.append(con, actor="officer@example.org", action="request.approve", subject="request:R-1")
+        # a second Catalog on the same file (another part of the program) appends too
+        ledger.append(Catalog(ws.catalog_path), actor="x@example.org", action="test.event", subject="other")
+        after = fill(catalog, 2, start=10)
+    assert [e.seq for e in after] == [6, 7]
+    assert ledger.verify_unchecked(ws, catalog).ok
+
+
+def test_an_append_that_cannot_be_written_fails_for_its_callers_and_the_next_one_succeeds(
+    ws: Workspace, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fill(catalog, 2)
+    real = ledger._write
+    calls = {"n": 0}
+
+    def broken(con, entries, prepared):  # a storage failure (disk full) no local server can play on demand
+        calls["n"] += 1
+        raise duckdb.IOException("disk full")
+
+    monkeypatch.setattr(ledger, "_write", broken)
+    with pytest.raises(duckdb.IOException, match="disk full"):
+        ledger.append(catalog, actor="a@example.org", action="test.event", subject="lost")
+    monkeypatch.setattr(ledger, "_write", real)
+    entry = ledger.append(catalog, actor="a@example.org", action="test.event", subject="kept")
+    assert calls["n"] == 1 and entry.seq == 3
+    assert [r[4] for r in rows(catalog)] == ["thing:0", "thing:1", "kept"]
+    assert ledger.verify_unchecked(ws, catalog).ok
 
 
 def test_untouched_ledger_verifies(ws: Workspace, catalog: Catalog) -> None:
