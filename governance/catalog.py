@@ -259,6 +259,20 @@ class _Keeper:
                 self._close()
 
 
+@dataclass(frozen=True)
+class SyncMark:
+    """Where an account's syncs stand: the newest successful sync's watermark, the start of the last full pass."""
+
+    watermark: str | None
+    last_full_at: dt.datetime | None
+
+
+_SYNC_MARKS_SQL = """
+    SELECT account, arg_max(watermark, (finished_at, sync_id)), max(started_at) FILTER (WHERE full_sync)
+    FROM sync_runs WHERE status IN ('ok', 'partial') GROUP BY account
+"""
+
+
 class Catalog:
     """The workspace catalog file; every method opens and closes its own connection."""
 
@@ -389,8 +403,8 @@ class Catalog:
 
     # -- accounts and sync -------------------------------------------------------------------------
 
-    def upsert_accounts(self, accounts: Iterable[Any]) -> dict[str, str | None]:
-        """Record the configured accounts (``AccountConfig`` objects); return each one's last watermark.
+    def upsert_accounts(self, accounts: Iterable[Any]) -> dict[str, SyncMark]:
+        """Record the configured accounts (``AccountConfig`` objects); return where each one's syncs stand.
 
         One transaction for both, because a sync needs both and every connection costs an open of the file.
         """
@@ -405,22 +419,13 @@ class Catalog:
                 old = stored.get(row[0])
                 if old is None or old[:3] != row[1:4] or _load(old[3]) != _load(row[4]):
                     con.execute("INSERT OR REPLACE INTO accounts VALUES (?, ?, ?, ?, ?, ?)", [*row, utcnow()])
-            return dict(
-                con.execute(
-                    "SELECT account, arg_max(watermark, (finished_at, sync_id)) FROM sync_runs "
-                    "WHERE status IN ('ok', 'partial') GROUP BY account"
-                ).fetchall()
-            )
+            return {r[0]: SyncMark(r[1], r[2]) for r in con.execute(_SYNC_MARKS_SQL).fetchall()}
 
-    def last_watermark(self, account: str) -> str | None:
-        """The watermark of the newest successful sync of ``account``."""
+    def sync_mark(self, account: str) -> SyncMark:
+        """The watermark of the newest successful sync of ``account`` and when its last full pass started."""
         with self.connect() as con:
-            row = con.execute(
-                "SELECT watermark FROM sync_runs WHERE account = ? AND status IN ('ok', 'partial') "
-                "ORDER BY finished_at DESC, sync_id DESC LIMIT 1",
-                [account],
-            ).fetchone()
-        return row[0] if row else None
+            row = con.execute(_SYNC_MARKS_SQL.replace("GROUP BY", "AND account = ? GROUP BY"), [account]).fetchone()
+        return SyncMark(row[1], row[2]) if row else SyncMark(None, None)
 
     def record_sync_failure(
         self, *, sync_id: str, account: str, started_at: dt.datetime, error: str, full: bool, actor: str
@@ -881,12 +886,13 @@ class Catalog:
                 SELECT *, row_number() OVER (PARTITION BY account ORDER BY started_at DESC, sync_id DESC) AS rn
                 FROM sync_runs
             ), last_ok AS (
-                SELECT account, max(finished_at) AS last_success FROM sync_runs
-                WHERE status IN ('ok', 'partial') GROUP BY account
+                SELECT account, max(finished_at) AS last_success,
+                       max(finished_at) FILTER (WHERE full_sync) AS last_full_pass
+                FROM sync_runs WHERE status IN ('ok', 'partial') GROUP BY account
             )
             SELECT a.name AS account, a.environment, a.connector, a.location, l.status, l.started_at,
                    l.finished_at, l.error, l.counts, l.issues, l.calls, l.throttled, l.full_sync,
-                   o.last_success,
+                   o.last_success, o.last_full_pass,
                    (SELECT count(*) FROM versions v WHERE v.account = a.name) AS versions
             FROM accounts a
             LEFT JOIN last l ON l.account = a.name AND l.rn = 1

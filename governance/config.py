@@ -108,6 +108,9 @@ class AccountConfig(_Strict):
     artifact_bucket: str | None = None
     model_tag: str | None = None
     max_concurrency: int = Field(default=2, ge=1, le=16)
+    # an incremental sync becomes a full one when the last full pass is older than this (0: only on request):
+    # what listings cannot show (metadata-only edits, deletions) reaches the catalog within this many hours
+    full_sync_every_hours: float = Field(default=24.0, ge=0)
 
     @model_validator(mode="after")
     def _connector_fields(self) -> AccountConfig:

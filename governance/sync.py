@@ -15,13 +15,12 @@ import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from types import EllipsisType
 
 import duckdb
 
 from connectors import build_connector
 from connectors.base import ProgressFn, no_progress
-from governance.catalog import Catalog, SyncCounts, utcnow
+from governance.catalog import Catalog, SyncCounts, SyncMark, utcnow
 from governance.config import AccountConfig, Settings, Workspace
 from governance.errors import CountersignError
 from governance.identity import Identity, require
@@ -42,6 +41,8 @@ class AccountResult:
     calls: int
     throttled: int
     seconds: float
+    full: bool = False  # a full pass (asked for, first sync, or scheduled)
+    scheduled_full: bool = False  # turned into a full pass by full_sync_every_hours
 
 
 @dataclass(frozen=True)
@@ -68,29 +69,32 @@ def sync_account(
     actor: Identity,
     full: bool = False,
     progress: ProgressFn = no_progress,
-    watermark: str | EllipsisType | None = ...,
+    mark: SyncMark | None = None,
 ) -> AccountResult:
     """Extract one account and write it atomically; errors are recorded, not raised.
 
-    ``watermark`` is the account's last watermark when the caller already read it (``...``: read it here).
+    ``mark`` is where the account's syncs stand when the caller already read it (None: read it here). An
+    incremental sync turns into a full pass when the last one is older than ``full_sync_every_hours``.
     """
     require(actor, "sync")
     started = utcnow()
     clock = dt.datetime.now()
     sync_id = f"{account.name}-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    scheduled = False
     try:
         connector = build_connector(account, root=workspace.root, cache_dir=workspace.cache_dir)
-        if watermark is ...:
-            watermark = catalog.last_watermark(account.name)
-        since = None if full else watermark
-        snapshot = connector.extract(since, full=full or since is None, progress=progress)
-        is_full = full or since is None
+        if mark is None:
+            mark = catalog.sync_mark(account.name)
+        scheduled = not full and mark.watermark is not None and full_pass_due(account, mark, started)
+        since = None if full or scheduled else mark.watermark
+        is_full = since is None
+        snapshot = connector.extract(since, full=is_full, progress=progress)
 
         def record(con, counts: SyncCounts, status: str) -> None:
             _ledger_sync(con, actor, account.name, sync_id, status,
                          {"added": counts.added, "updated": counts.updated, "deleted": counts.deleted,
                           "issues": len(snapshot.issues), "watermark_sha256": _digest(snapshot.watermark),
-                          "full": is_full})
+                          "full": is_full, **({"scheduled_full": True} if scheduled else {})})
 
         counts = catalog.apply_snapshot(
             sync_id=sync_id,
@@ -112,13 +116,20 @@ def sync_account(
         )
         _ledger_sync(catalog, actor, account.name, sync_id, "failed", {"error": message[:500]})
         return AccountResult(account.name, sync_id, "failed", None, (), message, 0, 0,
-                             (dt.datetime.now() - clock).total_seconds())
+                             (dt.datetime.now() - clock).total_seconds(), full or scheduled)
     issues = tuple(f"{i.ref}: {i.message}" for i in snapshot.issues)
     status = "partial" if issues else "ok"
     return AccountResult(
         account.name, sync_id, status, counts, issues, None, snapshot.calls,
-        snapshot.throttled, (dt.datetime.now() - clock).total_seconds(),
+        snapshot.throttled, (dt.datetime.now() - clock).total_seconds(), is_full, scheduled,
     )
+
+
+def full_pass_due(account: AccountConfig, mark: SyncMark, now: dt.datetime) -> bool:
+    """Whether the account's next sync should be a full pass (``full_sync_every_hours`` elapsed since the last)."""
+    if account.full_sync_every_hours <= 0:
+        return False
+    return mark.last_full_at is None or now - mark.last_full_at >= dt.timedelta(hours=account.full_sync_every_hours)
 
 
 def _digest(value: str | None) -> str | None:
@@ -169,7 +180,7 @@ def _sync(
     max_workers: int,
     after_account: AfterSync | None,
 ) -> SyncReport:
-    watermarks = catalog.upsert_accounts(settings.accounts)
+    marks = catalog.upsert_accounts(settings.accounts)
     total = max(len(chosen), 1)
     done: list[AccountResult] = []
     lock = threading.Lock()
@@ -181,7 +192,7 @@ def _sync(
             progress(f"{acc.name}: {message}", min(1.0, (base + fraction) / total))
 
         result = sync_account(workspace, settings, catalog, acc, actor=actor, full=full, progress=sub,
-                              watermark=watermarks.get(acc.name))
+                              mark=marks.get(acc.name, SyncMark(None, None)))
         with lock:
             done.append(result)
             progress(f"{acc.name}: {result.status}", len(done) / total)

@@ -23,9 +23,13 @@ st.dataframe(
     hide_index=True,
     width="stretch",
     column_order=["account", "environment", "connector", "location", "status", "last_success", "finished_at",
-                  "versions", "calls", "throttled", "error"],
+                  "last_full_pass", "versions", "calls", "throttled", "error"],
     column_config={
         "last_success": st.column_config.DatetimeColumn("Last good sync", format="YYYY-MM-DD HH:mm:ss"),
+        "last_full_pass": st.column_config.DatetimeColumn(
+            "Last full pass", format="YYYY-MM-DD HH:mm:ss",
+            help="Deletions and metadata-only edits reach the catalog on a full pass; one runs by itself when the "
+                 "last is older than the account's full_sync_every_hours (default 24)"),
         "finished_at": st.column_config.DatetimeColumn("Last attempt", format="YYYY-MM-DD HH:mm:ss"),
     },
     key="accounts.table",
@@ -51,7 +55,8 @@ if ctx.identity.can("sync"):
                 st.error(f"**{r.account}** failed: {r.error}")
             else:
                 c = r.counts
-                st.success(f"**{r.account}** {r.status}: +{c.added} new, {c.updated} changed, "
+                kind = "scheduled full pass" if r.scheduled_full else ("full pass" if r.full else "incremental")
+                st.success(f"**{r.account}** {r.status} ({kind}): +{c.added} new, {c.updated} changed, "
                            f"{c.unchanged} unchanged, {c.deleted} deleted ({r.seconds:.1f} s)")
                 for issue in r.issues:
                     st.warning(issue)

@@ -59,6 +59,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
                     {
                         "account": r.account, "status": r.status, "error": r.error, "issues": list(r.issues),
                         "calls": r.calls, "throttled": r.throttled, "seconds": round(r.seconds, 3),
+                        "full": r.full, "scheduled_full": r.scheduled_full,
                         "counts": None if r.counts is None else {
                             "added": r.counts.added, "updated": r.counts.updated,
                             "unchanged": r.counts.unchanged, "deleted": r.counts.deleted,
@@ -74,8 +75,9 @@ def cmd_sync(args: argparse.Namespace) -> int:
                 print(f"{r.account:<20} FAILED  {r.error}")
                 continue
             c = r.counts
+            kind = "scheduled full pass" if r.scheduled_full else ("full pass" if r.full else "incremental")
             print(f"{r.account:<20} {r.status:<8} +{c.added} ~{c.updated} ={c.unchanged} -{c.deleted}  "
-                  f"{r.calls} calls, {r.seconds:.2f} s")
+                  f"{kind}, {r.calls} calls, {r.seconds:.2f} s")
             for issue in r.issues:
                 print(f"    ! {issue}")
     if not report.ok:

@@ -203,3 +203,44 @@ def test_a_resync_reuses_the_session_and_a_failed_one_assumes_the_role_again(
     assert run_sync(ws, catalog, accounts=["ml-dev"]).results[0].status == "failed"
     assert run_sync(ws, catalog, accounts=["ml-dev"]).results[0].status == "ok"
     assert fault_proxy.count("AssumeRole") == 2
+
+
+def test_a_metadata_only_edit_reaches_the_catalog_on_the_scheduled_full_pass(aws_env, tmp_path: Path) -> None:
+    sc = small("ml-staging", {"credit-approval": 2, "repair-cost": 1}, docs=False)
+    sm, s3 = seed.clients(seed.ACCOUNTS["ml-staging"][0])
+    seed.seed_endpoint(sm, s3, sc, "ml-staging", "repair-shadow", sc.versions[2])
+    hours = 0.5 / 3600  # half a second, so the test need not wait a day
+    ws, catalog = make_workspace(tmp_path, {"ml-staging": {"full_sync_every_hours": hours}})
+    assert run_sync(ws, catalog, accounts=["ml-staging"]).results[0].full
+    target = sc.versions[0]
+    desc = sm.describe_model_package(ModelPackageName=target.arn)
+    # only the customer metadata changes: nothing in the package listing shows it
+    sm.update_model_package(ModelPackageArn=target.arn, ModelApprovalStatus=desc["ModelApprovalStatus"],
+                            ApprovalDescription=desc.get("ApprovalDescription", ""),
+                            CustomerMetadataProperties={**desc["CustomerMetadataProperties"], "owner": "team-b"})
+    sm.delete_endpoint(EndpointName="repair-shadow")
+    vid = f"ml-staging:{target.group}:{target.version}"
+    quick = run_sync(ws, catalog, accounts=["ml-staging"]).results[0]
+    assert not quick.full and not quick.scheduled_full
+    assert "owner" not in json.loads(versions(catalog).set_index("version_id").loc[vid, "metadata"])
+    assert list(catalog.deployments().endpoint) == ["repair-shadow"]  # an incremental pass keeps what it cannot see
+    time.sleep(0.6)
+    due = run_sync(ws, catalog, accounts=["ml-staging"]).results[0]
+    assert due.status == "ok" and due.full and due.scheduled_full
+    rows = versions(catalog).set_index("version_id")
+    assert json.loads(rows.loc[vid, "metadata"])["owner"] == "team-b"
+    assert catalog.deployments().empty  # the deleted endpoint is gone too
+    assert last_runs(catalog)["ml-staging"]["full_sync"]
+    entry = catalog.query_df("SELECT payload FROM ledger WHERE action = 'sync.account' ORDER BY seq DESC LIMIT 1")
+    assert json.loads(entry.payload[0])["scheduled_full"] is True
+    # right after a full pass the next sync is incremental again
+    assert not run_sync(ws, catalog, accounts=["ml-staging"]).results[0].full
+
+
+def test_full_sync_every_hours_zero_never_schedules_one(aws_env, tmp_path: Path) -> None:
+    small("ml-dev", {"claims-fraud": 1}, docs=False)
+    ws, catalog = make_workspace(tmp_path, {"ml-dev": {"full_sync_every_hours": 0}})
+    run_sync(ws, catalog, accounts=["ml-dev"])
+    with catalog.transaction() as con:  # the last full pass a year ago
+        con.execute("UPDATE sync_runs SET started_at = started_at - INTERVAL 365 DAY")
+    assert not run_sync(ws, catalog, accounts=["ml-dev"]).results[0].full
