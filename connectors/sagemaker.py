@@ -575,6 +575,7 @@ class SageMakerConnector:
         progress("reading model cards", 0.95)
         cards, cards_ok = self._model_cards(old, new, incremental, issues, summaries, f_cards)
         complete &= cards_ok
+        cards += [card for v in versions if (card := embedded_card(v, issues)) is not None]
         for c in cards:
             intended = c.content.get("intended_uses") or {}
             risk = str(intended.get("risk_rating") or "").lower() or None
@@ -1222,6 +1223,29 @@ class SageMakerConnector:
         except (ClientError, BotoCoreError) as exc:
             raise self._fail(f"cannot register the copy of {source.source_ref} in {group}", exc) from exc
         return self._light_record(self._describe(arn), source.model)
+
+
+def embedded_card(version: VersionRecord, issues: list[SyncIssue]) -> ModelCardRecord | None:
+    """The model card a package carries itself (DescribeModelPackage ``ModelCard``), as a card of that version.
+
+    Its ``ModelCardContent`` is the JSON of a model card (intended uses, risk rating, evaluation details…); a
+    content that is not a JSON object is a sync issue and the card is left out.
+    """
+    embedded = version.raw.get("ModelCard")
+    if not isinstance(embedded, dict):
+        return None
+    try:
+        content = json.loads(embedded.get("ModelCardContent") or "{}")
+        if not isinstance(content, dict):
+            raise ValueError("content is not a JSON object")
+    except ValueError as exc:
+        issues.append(SyncIssue(version.source_ref, f"embedded model card is malformed: {exc}"))
+        return None
+    return ModelCardRecord(
+        card_ref=f"model-package-card/{_package_key(version.source_ref)}", model=version.model,
+        status=embedded.get("ModelCardStatus"), version_ref=version.source_ref, content=content,
+        updated_at=version.modified_at,
+    )
 
 
 def _merge_models(records: list[ModelRecord]) -> tuple[ModelRecord, ...]:

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import http.client
 import http.server
+import json
 import logging
 import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,12 +109,18 @@ class FaultProxy:
     upstream: str
     url: str = ""
     rules: dict[str, _Rule] = field(default_factory=dict)
+    rewrites: dict[str, Callable[[dict], dict]] = field(default_factory=dict)
     seen: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def fail(self, operation: str, status: int = 500, code: str = "InternalFailure", times: int = 1_000_000) -> None:
         """Answer ``operation`` (e.g. ``ListModelCards``, ``AssumeRole``) with an error ``times`` times."""
         self.rules[operation] = _Rule(status, code, times)
+
+    def rewrite(self, operation: str, change: Callable[[dict], dict]) -> None:
+        """Pass successful JSON answers to ``operation`` through ``change``: how a test shows the connector a field
+        AWS returns and moto does not (e.g. the ``ModelCard`` of DescribeModelPackage)."""
+        self.rewrites[operation] = change
 
     def delay(self, operation: str, seconds: float) -> None:
         """Forward ``operation`` after ``seconds``."""
@@ -172,6 +179,9 @@ def _handler(proxy: FaultProxy) -> type[http.server.BaseHTTPRequestHandler]:
             conn.request(self.command, self.path, body=body or None, headers=headers)
             resp = conn.getresponse()
             data = resp.read()
+            change = proxy.rewrites.get(op)
+            if change is not None and resp.status == 200:
+                data = json.dumps(change(json.loads(data)), default=str).encode()
             self.send_response(resp.status)
             for k, v in resp.getheaders():
                 if k.lower() not in ("transfer-encoding", "connection", "content-length"):

@@ -244,3 +244,36 @@ def test_full_sync_every_hours_zero_never_schedules_one(aws_env, tmp_path: Path)
     with catalog.transaction() as con:  # the last full pass a year ago
         con.execute("UPDATE sync_runs SET started_at = started_at - INTERVAL 365 DAY")
     assert not run_sync(ws, catalog, accounts=["ml-dev"]).results[0].full
+
+
+def test_a_model_card_embedded_in_a_package_becomes_that_versions_card(
+    aws_env, fault_proxy, aws_profiles, tmp_path: Path
+) -> None:
+    sc = small("ml-prod", {"repair-cost": 3}, docs=False)
+    first, broken = sc.versions[0], sc.versions[1]
+    content = {"intended_uses": {"purpose_of_model": "Estimate repair cost of a claim", "risk_rating": "High"},
+               "business_details": {"business_problem": "claims handling"}}
+
+    def with_card(answer: dict) -> dict:
+        # moto's DescribeModelPackage has no ModelCard field; AWS returns one when the package was registered with it
+        if answer["ModelPackageArn"] == first.arn:
+            answer["ModelCard"] = {"ModelCardContent": json.dumps(content), "ModelCardStatus": "Approved"}
+        elif answer["ModelPackageArn"] == broken.arn:
+            answer["ModelCard"] = {"ModelCardContent": "{not json", "ModelCardStatus": "Draft"}
+        return answer
+
+    fault_proxy.rewrite("DescribeModelPackage", with_card)
+    aws_profiles({"prod-via-proxy": fault_proxy.url})
+    ws, catalog = make_workspace(tmp_path, {"ml-prod": {"profile": "prod-via-proxy"}})
+    result = run_sync(ws, catalog, accounts=["ml-prod"]).results[0]
+    assert result.status == "partial"
+    assert [i for i in result.issues if "embedded model card" in i] == [
+        f"{broken.arn}: embedded model card is malformed: Expecting property name enclosed in double quotes: "
+        "line 1 column 2 (char 1)"]
+    cards = catalog.query_df("SELECT * FROM model_cards").set_index("version_id")
+    card = cards.loc[f"ml-prod:repair-cost:{first.version}"]
+    assert card.status == "Approved" and card.model == "repair-cost" and card.account == "ml-prod"
+    assert json.loads(card.content) == content
+    assert len(cards) == 1
+    model = catalog.query_df("SELECT * FROM models WHERE name = 'repair-cost'").iloc[0]
+    assert model.risk_tier == "high" and model.intended_use == "Estimate repair cost of a claim"
