@@ -99,6 +99,16 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE INDEX versions_account ON versions(account);
         """,
     ),
+    (
+        2,
+        "what each account says about a model",
+        """
+        CREATE TABLE model_sources (
+            model TEXT NOT NULL, account TEXT NOT NULL, environment TEXT, description TEXT, owner TEXT,
+            risk_tier TEXT, intended_use TEXT, tags JSON, PRIMARY KEY (model, account)
+        );
+        """,
+    ),
 )
 
 _LOCK_MARKERS = ("could not set lock", "conflicting lock", "database is locked", "lock on file")
@@ -448,12 +458,15 @@ class Catalog:
         full: bool,
         actor: str,
         model_overrides: dict[str, dict[str, Any]] | None = None,
+        environment_order: Sequence[str] = (),
         before_commit: Callable[[duckdb.DuckDBPyConnection, SyncCounts, str], None] | None = None,
     ) -> SyncCounts:
         """Write one account's snapshot and its sync run in a single transaction (all or nothing).
 
         ``before_commit(con, counts, status)`` runs inside that transaction (the sync's ledger entry uses it, so
-        the record of a sync commits or rolls back with the sync itself).
+        the record of a sync commits or rolls back with the sync itself). Where accounts describe the same model
+        differently, the account furthest along ``environment_order`` wins (prod's registry over dev's), whatever
+        order the accounts sync in; ``model_overrides`` (the ``[models.X]`` settings) win over every account.
         """
         now = utcnow()
         overrides = model_overrides or {}
@@ -563,7 +576,8 @@ class Catalog:
                         delete_missing=full and snapshot.complete and may_delete, keep=keep,
                     )
                 self._resolve_lineage(con, account)
-                self._upsert_models(con, snapshot, overrides, now)
+                self._upsert_models(con, account, environment, snapshot, overrides, now, environment_order,
+                                    replace=full and snapshot.complete)
             totals = {k: sum(t[k] for t in by_table.values()) for k in ("added", "updated", "unchanged", "deleted")}
             status = "partial" if snapshot.issues else "ok"
             con.execute(
@@ -637,10 +651,57 @@ class Catalog:
 
     @staticmethod
     def _upsert_models(
-        con: duckdb.DuckDBPyConnection, snapshot: Snapshot, overrides: dict[str, dict[str, Any]], now: dt.datetime
+        con: duckdb.DuckDBPyConnection,
+        account: str,
+        environment: str,
+        snapshot: Snapshot,
+        overrides: dict[str, dict[str, Any]],
+        now: dt.datetime,
+        environment_order: Sequence[str],
+        *,
+        replace: bool,
     ) -> None:
+        """Record what ``account`` says about its models, then derive each model's row from every account.
+
+        ``replace`` (a complete full pass): the account's statements are taken as they are, and models it no
+        longer has lose its statements. Otherwise a missing field means 'not read this time' and keeps the old one.
+        """
+        fields = ("description", "owner", "risk_tier", "intended_use")
+        said = {
+            r[0]: r[1:]
+            for r in con.execute(
+                "SELECT model, description, owner, risk_tier, intended_use, tags, environment FROM model_sources "
+                "WHERE account = ?",
+                [account],
+            ).fetchall()
+        }
         names = {m.name for m in snapshot.models} | {v.model for v in snapshot.versions}
-        records = {m.name: m for m in snapshot.models}
+        for m in snapshot.models:
+            old = said.get(m.name)
+            values = [getattr(m, f) for f in fields]
+            tags = dict(m.tags)
+            if old is not None and not replace:
+                values = [new if new is not None else before for new, before in zip(values, old[:4], strict=True)]
+                tags = {**(_load(old[4]) or {}), **tags}
+            if old is None or (*values, tags) != (*old[:4], _load(old[4]) or {}) or old[5] != environment:
+                con.execute("INSERT OR REPLACE INTO model_sources VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                            [m.name, account, environment, *values, _j(tags)])
+        if replace:
+            gone = set(said) - {m.name for m in snapshot.models}
+            for name in gone:
+                con.execute("DELETE FROM model_sources WHERE model = ? AND account = ?", [name, account])
+            names |= gone
+        if not names:
+            return
+
+        rank = {env: i for i, env in enumerate(environment_order)}
+        sources: dict[str, list[tuple[Any, ...]]] = {}
+        for row in con.execute(
+            "SELECT model, account, environment, description, owner, risk_tier, intended_use, tags "
+            "FROM model_sources WHERE model IN (SELECT unnest(?))",
+            [sorted(names)],
+        ).fetchall():
+            sources.setdefault(row[0], []).append(row)
         stored = {
             r[0]: r[1:]
             for r in con.execute(
@@ -650,24 +711,25 @@ class Catalog:
         }
         for name in sorted(names):
             current = stored.get(name)
-            m = records.get(name)
+            # most authoritative first: furthest along the promotion order, then account name for a stable tie-break
+            said_by = sorted(sources.get(name, []), key=lambda r: (-rank.get(r[2], -1), r[1]))
             o = overrides.get(name, {})
-            merged = {
-                "description": (m.description if m else None) or (current[0] if current else None),
-                "owner": o.get("owner") or (m.owner if m else None) or (current[1] if current else None),
-                "risk_tier": o.get("risk_tier") or (m.risk_tier if m else None) or (current[2] if current else None),
-                "intended_use": o.get("intended_use") or (m.intended_use if m else None) or (current[3] if current else None),
-                "tags": {**(_load(current[4]) or {} if current else {}), **(m.tags if m else {})},
-            }
-            if current and (current[0], current[1], current[2], current[3], _load(current[4]) or {}) == (
-                merged["description"], merged["owner"], merged["risk_tier"], merged["intended_use"], merged["tags"]
-            ):
+            merged: dict[str, Any] = {}
+            for i, f in enumerate(fields):
+                stated = next((r[3 + i] for r in said_by if r[3 + i] is not None), None)
+                if not said_by and current is not None:
+                    stated = current[i]  # a catalog from before model_sources: keep what it had
+                merged[f] = o.get(f) or stated
+            tags: dict[str, Any] = {} if said_by or current is None else (_load(current[4]) or {})
+            for r in reversed(said_by):
+                tags.update(_load(r[7]) or {})
+            merged["tags"] = tags
+            if current and (*current[:4], _load(current[4]) or {}) == (*(merged[f] for f in fields), tags):
                 continue
             con.execute("DELETE FROM models WHERE name = ?", [name])
             con.execute(
                 "INSERT INTO models VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [name, merged["description"], merged["owner"], merged["risk_tier"], merged["intended_use"],
-                 _j(merged["tags"]), now],
+                [name, *(merged[f] for f in fields), _j(tags), now],
             )
 
     # -- reads -------------------------------------------------------------------------------------

@@ -105,6 +105,7 @@ def sync_account(
             full=is_full,
             actor=actor.email,
             model_overrides=_model_overrides(settings),
+            environment_order=settings.environments.order,
             before_commit=record,
         )
     except Exception as exc:  # one account's failure must not stop the others

@@ -257,3 +257,45 @@ def test_keep_open_reuses_the_instance_and_releases_the_file_when_idle(tmp_path:
 def test_keep_open_needs_a_positive_linger(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="positive linger"), Catalog(tmp_path / "c.duckdb").keep_open(0):
         pass
+
+
+def test_a_model_described_differently_by_accounts_takes_the_furthest_environments_word(tmp_path: Path) -> None:
+    from connectors.base import ModelRecord
+
+    order = ("dev", "staging", "prod")
+    said = {
+        "dev": ModelRecord("m", description="experimental churn model", owner="ds-team",
+                           tags={"team": "ds", "stage": "dev"}),
+        "staging": ModelRecord("m", description="churn model, validated", risk_tier="high",
+                               tags={"stage": "staging"}),
+        "prod": ModelRecord("m", description="Churn model (production)", tags={"stage": "prod", "cost": "cc-9"}),
+    }
+
+    def build(path: Path, accounts: list[str]) -> tuple:
+        cat = Catalog(path)
+        cat.migrate()
+        for env in accounts:
+            cat.apply_snapshot(sync_id=f"s-{env}", account=f"acc-{env}", environment=env,
+                               snapshot=Snapshot(models=(said[env],), versions=(version(1),)), started_at=T0,
+                               full=True, actor="test", environment_order=order)
+        return cat, cat.query_df("SELECT description, owner, risk_tier, tags FROM models").to_dict("records")
+
+    cat, forward = build(tmp_path / "a.duckdb", ["dev", "staging", "prod"])
+    _, backward = build(tmp_path / "b.duckdb", ["prod", "staging", "dev"])
+    assert forward == backward  # the order the accounts synced in does not matter
+    row = forward[0]
+    assert row["description"] == "Churn model (production)"
+    assert row["owner"] == "ds-team" and row["risk_tier"] == "high"  # fields prod does not state come from others
+    assert json.loads(row["tags"]) == {"team": "ds", "stage": "prod", "cost": "cc-9"}
+    # an incremental snapshot that did not re-read the group keeps what prod said
+    cat.apply_snapshot(sync_id="s-inc", account="acc-prod", environment="prod",
+                       snapshot=Snapshot(models=(ModelRecord("m", risk_tier="critical"),), complete=False),
+                       started_at=T0, full=False, actor="test", environment_order=order)
+    again = cat.query_df("SELECT description, risk_tier FROM models").iloc[0]
+    assert (again.description, again.risk_tier) == ("Churn model (production)", "critical")
+    # prod's group is gone on a complete full pass: staging's word is next
+    cat.apply_snapshot(sync_id="s-full", account="acc-prod", environment="prod", snapshot=Snapshot(),
+                       started_at=T0, full=True, actor="test", environment_order=order)
+    last = cat.query_df("SELECT description, risk_tier, tags FROM models").iloc[0]
+    assert (last.description, last.risk_tier) == ("churn model, validated", "high")
+    assert json.loads(last.tags) == {"team": "ds", "stage": "staging"}
