@@ -41,6 +41,7 @@ from governance.catalog import Catalog
 from governance.config import Workspace
 
 ACTOR = "risk.officer@bank.example"
+WARM_UP = 100
 PAYLOAD = {"comment": "Validation metrics reviewed; fit for purpose.", "version_id": "lab-staging:credit-approval:3"}
 
 
@@ -85,8 +86,10 @@ def _threads(catalog: Catalog, n: int, workers: int) -> float:
 
 def bench_appends(root: Path, n: int) -> dict[str, float]:
     out: dict[str, float] = {}
-    ws, catalog = _fresh(root, "appends")
+    ws, catalog = _fresh(root, f"appends-{time.monotonic_ns()}")
     with catalog.keep_open():
+        for i in range(WARM_UP):  # every contender warms up the same way (file, page cache, allocator)
+            ledger.append(catalog, actor=ACTOR, action="request.approve", subject=f"warm:{i}", payload=PAYLOAD)
         t = time.perf_counter()
         for i in range(n):
             ledger.append(catalog, actor=ACTOR, action="request.approve", subject=f"request:{i}", payload=PAYLOAD)
@@ -115,21 +118,26 @@ def bench_appends(root: Path, n: int) -> dict[str, float]:
 
     # the engine's floor: the same row, no chain, one autocommit INSERT per append on a held connection
     text = json.dumps(PAYLOAD, sort_keys=True, separators=(",", ":"))
-    _, bare = _fresh(root, "bare")
+    _, bare = _fresh(root, f"bare-{time.monotonic_ns()}")
     with bare.connect() as con:
+        for i in range(n + 1, n + 1 + WARM_UP):
+            con.execute("INSERT INTO ledger VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        [i, dt.datetime.now(), ACTOR, "request.approve", "warm", text, "0" * 64, "0" * 64])
         t = time.perf_counter()
         for i in range(1, n + 1):
             con.execute("INSERT INTO ledger VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                         [i, dt.datetime.now(), ACTOR, "request.approve", f"request:{i}", text, "0" * 64, "0" * 64])
         out["bare DuckDB INSERT + commit (floor)"] = n / (time.perf_counter() - t)
 
-    lite = sqlite3.connect(root / "ledger.sqlite", isolation_level=None)
+    lite = sqlite3.connect(root / f"ledger-{time.monotonic_ns()}.sqlite", isolation_level=None)
     lite.execute("PRAGMA journal_mode=WAL")
     lite.execute("PRAGMA synchronous=FULL")
     lite.execute("CREATE TABLE ledger (seq INTEGER PRIMARY KEY, recorded_at TEXT, actor TEXT, action TEXT, "
                  "subject TEXT, payload TEXT, prev_hash TEXT, hash TEXT)")
-    t = time.perf_counter()
-    for i in range(n):
+    t = 0.0
+    for i in range(-WARM_UP, n):
+        if i == 0:
+            t = time.perf_counter()
         lite.execute("BEGIN IMMEDIATE")
         row = lite.execute("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
         seq, prev = (row[0] + 1, row[1]) if row else (1, ledger.GENESIS_HASH)
@@ -177,6 +185,7 @@ def bench_verify(root: Path, n: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes (seconds instead of a minute)")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds of the append figures; the best is kept")
     args = parser.parse_args()
     n_append = 300 if args.quick else 3000
     sizes = (100_000,) if args.quick else (100_000, 1_000_000)
@@ -184,8 +193,10 @@ def main() -> None:
           "(other work on the machine slows every figure; the ratios are measured side by side)")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        a = bench_appends(root, n_append)
-        print(f"durable appends ({n_append} entries per row; each committed before its caller goes on)")
+        runs = [bench_appends(root, n_append) for _ in range(args.repeat)]
+        a = {k: max(r[k] for r in runs) for k in runs[0]}
+        print(f"durable appends ({n_append} entries per row, best of {args.repeat} rounds, each round every row "
+              "in turn; each entry committed before its caller goes on)")
         for k, v in a.items():
             print(f"  {k:<42} {v:8.0f} /s")
         floor = a["bare DuckDB INSERT + commit (floor)"]

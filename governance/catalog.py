@@ -346,6 +346,21 @@ class Catalog:
         finally:
             self._keeper.leave(linger)
 
+    @contextmanager
+    def kept_connection(self) -> Iterator[tuple[duckdb.DuckDBPyConnection, dict[str, Any]] | None]:
+        """While this process keeps the file open: its held connection and cache, for one short exclusive use.
+
+        Saves a connection per statement on hot paths (a ledger append). Other threads' connections wait to be
+        closed while it is in use, so keep the use to a statement or two. ``None`` when the file is not kept open.
+        """
+        keeper = self._keeper
+        with keeper.lock:
+            if keeper.anchor is None:
+                yield None
+            else:
+                keeper.last_used = time.monotonic()
+                yield keeper.anchor, keeper.cache
+
     def kept_cache(self) -> dict[str, Any] | None:
         """While this process keeps the file open: a cache that lives exactly as long as the kept instance.
 

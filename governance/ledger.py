@@ -351,33 +351,18 @@ def _group_commit(catalog: Catalog, prepared: list[_Prepared]) -> list[Entry]:
 def _flush(catalog: Catalog, batch: list[_Ticket]) -> None:
     rows = [p for t in batch for p in t.prepared]
     try:
-        with catalog.connect() as con:
-            cache = catalog.kept_cache()
-            head_ = cache.get(_HEAD_KEY) if cache is not None else None
-            for attempt in range(3):
-                if head_ is None:
-                    head_ = _read_head(con)
-                entries = _chain(head_, rows)
-                try:
-                    if len(rows) <= _CHUNK:
-                        _write(con, entries, rows)  # one statement: its own transaction, durable on return
-                    else:
-                        con.execute("BEGIN TRANSACTION")
-                        try:
-                            _write(con, entries, rows)
-                        except BaseException:
-                            con.execute("ROLLBACK")
-                            raise
-                        con.execute("COMMIT")
-                    break
-                except duckdb.ConstraintException:
-                    # the cached head was behind (another writer appended since): read it again and re-chain
-                    if attempt == 2:
-                        raise
-                    head_ = None
-        cache = catalog.kept_cache()
-        if cache is not None:
-            cache[_HEAD_KEY] = (entries[-1].seq, entries[-1].hash)
+        with catalog.kept_connection() as kept:
+            if kept is not None:
+                # the file is kept open: the held connection, and the head from memory
+                con, cache = kept
+                entries = _write_chain(con, cache.get(_HEAD_KEY), rows)
+                cache[_HEAD_KEY] = (entries[-1].seq, entries[-1].hash)
+        if kept is None:
+            with catalog.connect() as con:
+                entries = _write_chain(con, None, rows)
+            cache = catalog.kept_cache()  # kept open from now on (inside a keep_open scope)
+            if cache is not None:
+                cache[_HEAD_KEY] = (entries[-1].seq, entries[-1].hash)
     except BaseException as exc:
         for t in batch:
             t.error = exc
@@ -386,6 +371,32 @@ def _flush(catalog: Catalog, batch: list[_Ticket]) -> None:
     for t in batch:
         t.entries = entries[i : i + len(t.prepared)]
         i += len(t.prepared)
+
+
+def _write_chain(con: duckdb.DuckDBPyConnection, head_: tuple[int, str] | None, rows: list[_Prepared]) -> list[Entry]:
+    """Chain ``rows`` onto ``head_`` (read when None or found stale) and commit them; returns the entries."""
+    for attempt in range(3):
+        if head_ is None:
+            head_ = _read_head(con)
+        entries = _chain(head_, rows)
+        try:
+            if len(rows) <= _CHUNK:
+                _write(con, entries, rows)  # one statement: its own transaction, durable on return
+            else:
+                con.execute("BEGIN TRANSACTION")
+                try:
+                    _write(con, entries, rows)
+                except BaseException:
+                    con.execute("ROLLBACK")
+                    raise
+                con.execute("COMMIT")
+            return entries
+        except duckdb.ConstraintException:
+            # the head was behind (another writer appended since): read it again and re-chain
+            if attempt == 2:
+                raise
+            head_ = None
+    raise AssertionError("unreachable")
 
 
 def head(catalog: Catalog) -> tuple[int, str]:
