@@ -221,6 +221,7 @@ def bench_portal(browser, ws: Workspace, secrets: Path, clicks: int, review_vers
     try:
         # inventory: tick / untick the first row (on_select="rerun")
         grid = h.dataframe(page).locator('canvas[data-testid="data-grid-canvas"]')
+        grid.scroll_into_view_if_needed()  # mouse clicks land in the viewport only
         box = grid.bounding_box()
         assert box is not None
 

@@ -57,12 +57,20 @@ def _why(r) -> str:
     return " and ".join(reasons)
 
 
+FLAGS_LISTED = 5  # the rest are one toggle away: a long list would push the table off the screen
+
 if not flagged.empty:
     lines = "\n".join(
         f"- **{r.model} v{r.version}** ({r.account}, {r.environment}) serves on `{r.deployed_on}` but {_why(r)}"
-        for r in flagged.itertuples()
+        for r in flagged.head(FLAGS_LISTED).itertuples()
     )
+    more = len(flagged) - FLAGS_LISTED
+    if more > 0:
+        lines += (f"\n\n…and {more} more, marked ⚠ in the table's Flag column: turn on **Only flagged** to list "
+                  "them all.")
     st.error(f"Deployments serving versions that were never approved:\n{lines}", icon=":material/gpp_bad:")
+    if st.toggle("Only flagged", key="inv.only_flagged", help="Show only the deployments flagged above"):
+        df, no_signoff = df.loc[flagged.index], no_signoff.loc[flagged.index]
 
 if df.empty:
     st.info("No version matches these filters.")

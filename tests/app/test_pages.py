@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import shutil
 from pathlib import Path
 
@@ -135,3 +137,33 @@ def test_prod_deployment_approved_in_the_registry_but_not_in_countersign_is_flag
     flags = dict(zip(df["version_id"], df["flag"], strict=True))
     assert flags["lab-prod:repair-cost:2"] == "⚠ no Countersign sign-off"
     assert flags["lab-prod:claims-fraud:2"] == ""  # promoted through Countersign
+
+
+def test_a_long_list_of_flagged_deployments_is_capped_and_one_toggle_lists_them(tmp_path, app_factory) -> None:
+    from connectors.base import DeploymentRecord, Snapshot, VersionRecord
+    from governance.catalog import Catalog
+    from governance.config import Workspace
+
+    ws = Workspace(tmp_path / "ws")
+    ws.ensure_dirs()
+    ws.config_path.write_text('[environments]\norder = ["dev", "prod"]\n[workspace]\ndemo = true\n'
+                              '[roles]\n"auditor@demo.countersign.dev" = ["auditor"]\n', encoding="utf-8")
+    catalog = Catalog(ws.catalog_path)
+    catalog.migrate()
+    at_ = dt.datetime(2026, 1, 1)
+    versions = [VersionRecord(model=f"m{i:02d}", version=v, source_ref=f"m{i}/{v}", approval_status="Approved",
+                              created_at=at_, created_by="ds@x") for i in range(12) for v in (1, 2)]
+    deployments = [DeploymentRecord(endpoint=f"ep{i:02d}", variant="v", status="InService", version_ref=f"m{i}/2")
+                   for i in range(12)]
+    catalog.apply_snapshot(sync_id="s", account="acc-prod", environment="prod", started_at=at_, full=True,
+                           actor="test", snapshot=Snapshot(versions=tuple(versions), deployments=tuple(deployments)))
+    at = app_factory(ws.root, persona="auditor@demo.countersign.dev").run()
+    assert not at.exception
+    assert {m.label: m.value for m in at.metric}["Unapproved deployments"] == "12"
+    box = at.error[0].value
+    assert box.count("serves on") == 5 and "…and 7 more" in box
+    assert len(at.dataframe[0].value) == 24
+    at.toggle(key="inv.only_flagged").set_value(True).run()
+    shown = at.dataframe[0].value
+    assert sorted(shown["version_id"]) == [f"acc-prod:m{i:02d}:2" for i in range(12)]
+    assert set(shown["flag"]) == {"⚠ no Countersign sign-off"}
