@@ -84,7 +84,10 @@ def main() -> None:
             st.Page(spec.path, title=spec.title, icon=spec.icon, default=spec.default,
                     url_path=Path(spec.path).stem)
         )
-    st.navigation(sections).run()
+    # one script run is a burst of catalog reads: open the file once for it (released when the run ends, or
+    # after 0.25 s without a catalog operation during slow work)
+    with catalog.keep_open(linger=0.25):
+        st.navigation(sections).run()
 
 
 main()

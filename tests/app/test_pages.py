@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-
 import shutil
 from pathlib import Path
 
@@ -167,3 +166,17 @@ def test_a_long_list_of_flagged_deployments_is_capped_and_one_toggle_lists_them(
     shown = at.dataframe[0].value
     assert sorted(shown["version_id"]) == [f"acc-prod:m{i:02d}:2" for i in range(12)]
     assert set(shown["flag"]) == {"⚠ no Countersign sign-off"}
+
+
+def test_the_portal_holds_the_catalog_only_while_a_page_runs(demo_copy, app_factory) -> None:
+    import subprocess
+    import sys
+
+    from governance.catalog import Catalog
+
+    at = app_factory(demo_copy.root, persona="risk.officer@demo.countersign.dev").run()
+    assert not at.exception and at.dataframe
+    assert Catalog(demo_copy.catalog_path).kept_cache() is None  # released when the run ended, not lingering
+    done = subprocess.run([sys.executable, "-m", "governance.cli", "models", "--workspace", str(demo_copy.root),
+                           "--json"], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr  # the CLI, another process, opens it
