@@ -18,6 +18,7 @@ control characters, and the payload is canonical JSON (which escapes newlines), 
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -313,10 +314,11 @@ _queues_guard = threading.Lock()
 def _group_commit(catalog: Catalog, prepared: list[_Prepared]) -> list[Entry]:
     """Append ``prepared`` durably, sharing the commit with whoever else is appending right now.
 
-    The first caller becomes the leader and writes everything queued when it starts, in one statement (one
-    commit, one fsync); callers arriving meanwhile queue up and sleep; when the leader is done it wakes its batch
-    and hands the lead to the oldest waiting caller, who writes the next batch. Every caller returns only once its
-    own entries are committed.
+    The first caller becomes the leader and writes everything queued when it gets the write lock, in one statement
+    (one commit, one fsync); callers arriving meanwhile queue up and sleep; when the leader is done it wakes its
+    batch and hands the lead to the oldest waiting caller, who writes the next batch. Every caller returns only once
+    its own entries are committed. A caller interrupted while it waits (Ctrl-C) leaves the queue and passes the
+    lead on, so the others never wait for a thread that is gone.
     """
     with _queues_guard:
         queue = _queues.setdefault(catalog.path, _Queue())
@@ -325,21 +327,27 @@ def _group_commit(catalog: Catalog, prepared: list[_Prepared]) -> list[Entry]:
         queue.waiting.append(ticket)
         ticket.lead = not queue.busy
         queue.busy = True
-    if not ticket.lead:
-        ticket.done.wait()
+    try:
+        if not ticket.lead:
+            ticket.done.wait()
+        if ticket.lead:
+            catalog.write_lock.acquire()
+    except BaseException:
+        _leave_queue(queue, ticket)
+        raise
     if ticket.lead:
-        with queue.lock:
-            batch, queue.waiting = queue.waiting, []
+        batch: list[_Ticket] = []
         try:
-            with catalog.write_lock:
-                _flush(catalog, batch)
-        finally:
             with queue.lock:
-                if queue.waiting:
-                    queue.waiting[0].lead = True
-                    queue.waiting[0].done.set()
-                else:
-                    queue.busy = False
+                batch, queue.waiting = queue.waiting, []
+            _flush(catalog, batch)
+        finally:
+            catalog.write_lock.release()
+            for t in batch:
+                if t.entries is None and t.error is None:  # interrupted before it could write them
+                    t.error = RuntimeError("the ledger entries were not written: the thread writing them stopped")
+            with queue.lock:
+                _pass_lead(queue)
             for t in batch:
                 t.done.set()
     if ticket.error is not None:
@@ -348,8 +356,28 @@ def _group_commit(catalog: Catalog, prepared: list[_Prepared]) -> list[Entry]:
     return ticket.entries
 
 
+def _pass_lead(queue: _Queue) -> None:
+    """(queue.lock held) Wake the oldest waiting caller as the next leader, or mark the queue idle."""
+    if queue.waiting:
+        queue.waiting[0].lead = True
+        queue.waiting[0].done.set()
+    else:
+        queue.busy = False
+
+
+def _leave_queue(queue: _Queue, ticket: _Ticket) -> None:
+    """A caller gives up before its entries were taken into a batch: drop them, and the lead if it had it."""
+    with queue.lock:
+        if ticket in queue.waiting:
+            queue.waiting.remove(ticket)
+            if ticket.lead:
+                _pass_lead(queue)
+
+
 def _flush(catalog: Catalog, batch: list[_Ticket]) -> None:
+    """Write ``batch`` (write lock held) and give each ticket its entries, or the error that stopped them all."""
     rows = [p for t in batch for p in t.prepared]
+    entries: list[Entry] | None = None
     try:
         with catalog.kept_connection() as kept:
             if kept is not None:
@@ -364,9 +392,18 @@ def _flush(catalog: Catalog, batch: list[_Ticket]) -> None:
             if cache is not None:
                 cache[_HEAD_KEY] = (entries[-1].seq, entries[-1].hash)
     except BaseException as exc:
-        for t in batch:
-            t.error = exc
+        if entries is None:
+            for t in batch:
+                t.error = exc
+            return
+        _deal(batch, entries)  # committed: the entries stand even though closing up failed
+        if not isinstance(exc, Exception):
+            raise  # Ctrl-C after the commit still stops this thread
         return
+    _deal(batch, entries)
+
+
+def _deal(batch: list[_Ticket], entries: list[Entry]) -> None:
     i = 0
     for t in batch:
         t.entries = entries[i : i + len(t.prepared)]
@@ -383,13 +420,14 @@ def _write_chain(con: duckdb.DuckDBPyConnection, head_: tuple[int, str] | None, 
             if len(rows) <= _CHUNK:
                 _write(con, entries, rows)  # one statement: its own transaction, durable on return
             else:
-                con.execute("BEGIN TRANSACTION")
                 try:
+                    con.execute("BEGIN TRANSACTION")
                     _write(con, entries, rows)
+                    con.execute("COMMIT")
                 except BaseException:
-                    con.execute("ROLLBACK")
+                    with contextlib.suppress(duckdb.Error):  # no transaction left open on a shared connection
+                        con.execute("ROLLBACK")
                     raise
-                con.execute("COMMIT")
             return entries
         except duckdb.ConstraintException:
             # the head was behind (another writer appended since): read it again and re-chain

@@ -10,8 +10,11 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
+import os
 import shutil
+import signal
 import threading
+import time
 from pathlib import Path
 
 import duckdb
@@ -169,6 +172,68 @@ def test_an_append_that_cannot_be_written_fails_for_its_callers_and_the_next_one
     entry = ledger.append(catalog, actor="a@example.org", action="test.event", subject="kept")
     assert calls["n"] == 1 and entry.seq == 3
     assert [r[4] for r in rows(catalog)] == ["thing:0", "thing:1", "kept"]
+    assert ledger.verify_unchecked(ws, catalog).ok
+
+
+class Interrupted(BaseException):
+    """What a Ctrl-C does to a caller: a BaseException raised in the middle of a wait."""
+
+
+@pytest.mark.parametrize("main_leads", [False, True], ids=["interrupted-follower", "interrupted-leader"])
+def test_a_caller_interrupted_while_waiting_leaves_the_queue_usable(
+    ws: Workspace, catalog: Catalog, main_leads: bool
+) -> None:
+    # a long transaction holds the write lock; the main thread and another caller queue up for the ledger (the main
+    # thread first or second); Ctrl-C hits the main thread while it waits: the other caller must still be written,
+    # and appends after that must not wait for a thread that is gone
+    holder_ready, release = threading.Event(), threading.Event()
+
+    def long_transaction() -> None:
+        with catalog.write_lock:
+            holder_ready.set()
+            release.wait(10)
+
+    got: dict[str, object] = {}
+
+    def other() -> None:
+        try:
+            got["other"] = ledger.append(catalog, actor="other@example.org", action="test.other")
+        except BaseException as exc:
+            got["other"] = exc
+
+    def interrupt(signum, frame):
+        raise Interrupted()
+
+    holder = threading.Thread(target=long_transaction)
+    holder.start()
+    holder_ready.wait(5)
+    other_thread = threading.Thread(target=other)
+    if not main_leads:
+        other_thread.start()
+        time.sleep(0.1)
+    timers = [threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGUSR1)), threading.Timer(0.6, release.set)]
+    if main_leads:
+        timers.append(threading.Timer(0.1, other_thread.start))
+    previous = signal.signal(signal.SIGUSR1, interrupt)
+    try:
+        for t in timers:
+            t.start()
+        with pytest.raises(Interrupted):
+            ledger.append(catalog, actor="main@example.org", action="test.main")
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+        release.set()
+        for t in timers:
+            t.join()
+    other_thread.join(10)
+    holder.join(10)
+    assert isinstance(got.get("other"), ledger.Entry), got
+    later = threading.Thread(target=fill, args=(catalog, 1))
+    later.start()
+    later.join(5)
+    assert not later.is_alive(), "an append after the interruption is stuck waiting for a gone leader"
+    stored = rows(catalog)
+    assert len(stored) == 2 and stored[0][2] == "other@example.org"
     assert ledger.verify_unchecked(ws, catalog).ok
 
 
