@@ -58,7 +58,7 @@ def export_panel(ctx: PortalContext, version_id: str, *, key: str = "export", pr
                 f"Building {template_id} for {version_id}",
                 lambda progress: export_report(
                     ctx.workspace, ctx.settings, ctx.catalog, ctx.identity, version_id, template_id,
-                    out=ctx.workspace.exports_dir / default_filename(version_id, template_id), progress=progress),
+                    archive=True, progress=progress),
                 done_label="Report built and signed",
             )
             st.session_state[state] = _Last(version_id, template_id, report)

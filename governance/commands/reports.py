@@ -63,7 +63,7 @@ def _passphrase() -> bytes | None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from governance.reports.export import default_filename, export_report
+    from governance.reports.export import export_report
     from governance.reports.templates import list_templates
 
     opened = open_workspace(args)
@@ -77,9 +77,10 @@ def cmd_report(args: argparse.Namespace) -> int:
                 print(f"{t.id:<22} {t.version:<8} {t.title}")
         return 0
     vid = _version_id(opened, args)
-    out = Path(args.out) if args.out else opened.workspace.exports_dir / default_filename(vid, args.template)
+    out = Path(args.out) if args.out else None  # default: kept in exports/ next to earlier exports
     result = export_report(
         opened.workspace, opened.settings, opened.catalog, opened.actor, vid, args.template, out=out,
+        archive=out is None,
         sign=not args.unsigned, passphrase=_passphrase(), progress=progress_printer(not args.json),
     )
     if args.json:
@@ -143,12 +144,11 @@ def cmd_pdf_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_pack(args: argparse.Namespace) -> int:
-    from governance.reports.export import default_filename
     from governance.reports.pack import build_pack
 
     opened = open_workspace(args)
     vid = _version_id(opened, args)
-    out = Path(args.out) if args.out else opened.workspace.exports_dir / default_filename(vid, args.template, ".zip")
+    out = Path(args.out) if args.out else None  # default: kept in exports/ next to earlier packs
     pack = build_pack(
         opened.workspace, opened.settings, opened.catalog, opened.actor, vid, args.template, out=out,
         passphrase=_passphrase(), progress=progress_printer(not args.json),

@@ -49,6 +49,13 @@ def default_filename(version_id: str, template_id: str, suffix: str = ".pdf") ->
     return f"{version_id.replace(':', '_')}__{template_id}{suffix}"
 
 
+def archive_path(workspace: Workspace, version_id: str, template_id: str, content: bytes, suffix: str = ".pdf") -> Path:
+    """Where an export is kept in the workspace: the readable name plus its content digest, so a later export of
+    the same version never replaces an earlier one that the ledger points to (``…__3f2a9c1b04de.pdf``)."""
+    digest = hashlib.sha256(content).hexdigest()[:12]
+    return workspace.exports_dir / default_filename(version_id, template_id, f"__{digest}{suffix}")
+
+
 def record_export(workspace: Workspace, catalog: Catalog, identity: Identity, action: str, version_id: str,
                   payload: dict[str, Any]) -> tuple[int | None, str | None]:
     """Append the export to the ledger and seal it in a checkpoint, like every other write; return seq and hash."""
@@ -89,11 +96,16 @@ def export_report(
     template_id: str = DEFAULT_TEMPLATE,
     *,
     out: Path | None = None,
+    archive: bool = False,
     sign: bool = True,
     passphrase: bytes | None = None,
     progress: ProgressFn = no_progress,
 ) -> ReportExport:
-    """Build, sign and write the report of ``version_id``; every export is a ledger entry."""
+    """Build, sign and write the report of ``version_id``; every export is a ledger entry.
+
+    ``out`` writes the PDF to that path; ``archive`` keeps it in the workspace's ``exports/`` under a name that
+    carries its digest (:func:`archive_path`), next to every earlier export.
+    """
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     progress("collecting evidence", 0.05)
@@ -123,9 +135,9 @@ def export_report(
             contact=who.email or identity.email,
         )
         seconds["sign"] = time.perf_counter() - t2
-    path = None
-    if out is not None:
-        path = Path(out)
+    path = Path(out) if out is not None else (
+        archive_path(workspace, version_id, template.id, pdf) if archive else None)
+    if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(pdf)
     digest = hashlib.sha256(pdf).hexdigest()

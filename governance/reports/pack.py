@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import time
 import zipfile
 from dataclasses import dataclass
@@ -28,7 +29,14 @@ from connectors.base import ProgressFn, canonical_json, no_progress
 from governance.catalog import Catalog
 from governance.config import Settings, Workspace
 from governance.identity import Identity, require
-from governance.reports.export import DEFAULT_TEMPLATE, ReportExport, default_filename, export_report, record_export
+from governance.reports.export import (
+    DEFAULT_TEMPLATE,
+    ReportExport,
+    archive_path,
+    default_filename,
+    export_report,
+    record_export,
+)
 from governance.reports.keys import key_paths
 
 # Zip members carry a fixed date (the format's epoch) rather than the clock: the pack's dates are in its files.
@@ -168,8 +176,7 @@ def build_pack(
         progress(message, fraction * 0.6)
 
     report = export_report(workspace, settings, catalog, identity, version_id, template_id, sign=True,
-                           passphrase=passphrase, progress=sub,
-                           out=workspace.exports_dir / default_filename(version_id, template_id))
+                           passphrase=passphrase, progress=sub, archive=True)
     progress("snapshotting the catalog", 0.65)
     version = catalog.version(version_id)
     model = version.model
@@ -222,18 +229,21 @@ def build_pack(
     members["SHA256SUMS"] = "".join(f"{f.sha256}  {f.name}\n" for f in files).encode()
 
     progress("writing the zip", 0.9)
-    path = Path(out) if out is not None else workspace.exports_dir / default_filename(version_id, template_id, ".zip")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    # without ``out`` the pack is kept in exports/ under a name carrying its digest (never replacing an earlier one)
+    target = Path(out) if out is not None else workspace.exports_dir / default_filename(version_id, template_id, ".zip")
+    target.parent.mkdir(parents=True, exist_ok=True)
     stamp = ZIP_EPOCH
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp = target.with_suffix(target.suffix + f".{os.getpid()}.tmp")
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for name in sorted(members):
             info = zipfile.ZipInfo(name, date_time=stamp)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
             zf.writestr(info, members[name])
+    content = tmp.read_bytes()
+    digest = hashlib.sha256(content).hexdigest()
+    path = target if out is not None else archive_path(workspace, version_id, template_id, content, ".zip")
     tmp.replace(path)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
     seq, entry_hash = record_export(
         workspace, catalog, identity, "pack.export", version_id,
         {"template": report.template_id, "file": path.name, "sha256": digest, "report_sha256": report.sha256,

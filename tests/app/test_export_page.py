@@ -31,7 +31,7 @@ def test_officer_builds_a_signed_report_and_downloads_it(demo_copy, app_factory)
     at.button(key="export.build").click().run()
     assert not at.exception, at.exception
     assert "signed by" in at.success[0].value
-    written = demo_copy.exports_dir / default_filename(VERSION, "sr-11-7")
+    (written,) = demo_copy.exports_dir.glob(default_filename(VERSION, "sr-11-7", "__*.pdf"))
     assert verify_pdf(written.read_bytes()).ok
     downloads = at.get("download_button")
     assert [d.label for d in downloads] == ["Download PDF"]
@@ -48,8 +48,23 @@ def test_auditor_builds_an_audit_pack(demo_copy, app_factory) -> None:
     at.button(key="export.pack").click().run()
     assert not at.exception, at.exception
     assert [d.label for d in at.get("download_button")] == ["Download PDF", "Download audit pack"]
-    assert (demo_copy.exports_dir / default_filename(VERSION, "eu-ai-act-annex-iv", ".zip")).exists()
+    assert len(list(demo_copy.exports_dir.glob(default_filename(VERSION, "eu-ai-act-annex-iv", "__*.zip")))) == 1
     assert set(at.dataframe[0].value["what"]) == {"report.export", "pack.export"}
+
+
+def test_a_second_export_keeps_the_first_file_the_ledger_points_to(demo_copy, app_factory) -> None:
+    import hashlib
+
+    at = open_export(app_factory, demo_copy.root, "auditor@demo.countersign.dev")
+    at.button(key="export.build").click().run()
+    at.button(key="export.pack").click().run()  # builds (and signs) the report again, then the pack
+    assert not at.exception, at.exception
+    history = at.dataframe[0].value
+    reports = history[history["what"] == "report.export"]
+    assert len(reports) == 2 and reports["sha256"].nunique() == 2  # signed at different moments
+    for row in history.itertuples():
+        kept = demo_copy.exports_dir / row.file
+        assert hashlib.sha256(kept.read_bytes()).hexdigest() == row.sha256, row.file
 
 
 @pytest.mark.parametrize("persona", ["data.scientist@demo.countersign.dev", "ml.engineer@demo.countersign.dev"])
