@@ -107,6 +107,8 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
             model TEXT NOT NULL, account TEXT NOT NULL, environment TEXT, description TEXT, owner TEXT,
             risk_tier TEXT, intended_use TEXT, tags JSON, PRIMARY KEY (model, account)
         );
+        INSERT INTO model_sources SELECT name, '', NULL, description, owner, risk_tier, intended_use, tags FROM models;
+        UPDATE sync_runs SET watermark = NULL;
         """,
     ),
 )
@@ -710,6 +712,19 @@ class Catalog:
             return
 
         rank = {env: i for i, env in enumerate(environment_order)}
+        # What the catalog said before model_sources existed (account ''; migration 2) counts as said from the
+        # model's furthest environment, after any account there, until an account that far along states it itself.
+        furthest = {
+            r[0]: max((rank.get(e, -1) for e in r[1]), default=-1)
+            for r in con.execute(
+                "SELECT model, list(DISTINCT environment) FROM versions WHERE model IN (SELECT unnest(?)) GROUP BY 1",
+                [sorted(names)],
+            ).fetchall()
+        }
+        stated_here = {m.name for m in snapshot.models}
+        for name in sorted(stated_here):
+            if rank.get(environment, -1) >= furthest.get(name, -1):
+                con.execute("DELETE FROM model_sources WHERE model = ? AND account = ''", [name])
         sources: dict[str, list[tuple[Any, ...]]] = {}
         for row in con.execute(
             "SELECT model, account, environment, description, owner, risk_tier, intended_use, tags "
@@ -727,7 +742,8 @@ class Catalog:
         for name in sorted(names):
             current = stored.get(name)
             # most authoritative first: furthest along the promotion order, then account name for a stable tie-break
-            said_by = sorted(sources.get(name, []), key=lambda r: (-rank.get(r[2], -1), r[1]))
+            said_by = sorted(sources.get(name, []), key=lambda r: (
+                -(furthest.get(name, -1) if r[1] == "" else rank.get(r[2], -1)), r[1] == "", r[1]))
             o = overrides.get(name, {})
             merged: dict[str, Any] = {}
             for i, f in enumerate(fields):

@@ -299,3 +299,35 @@ def test_a_model_described_differently_by_accounts_takes_the_furthest_environmen
     last = cat.query_df("SELECT description, risk_tier, tags FROM models").iloc[0]
     assert (last.description, last.risk_tier) == ("churn model, validated", "high")
     assert json.loads(last.tags) == {"team": "ds", "stage": "staging"}
+
+
+def test_upgrading_to_model_sources_keeps_what_prod_said_until_prod_says_it_again(tmp_path: Path) -> None:
+    from connectors.base import ModelRecord
+
+    order = ("dev", "staging", "prod")
+    cat = Catalog(tmp_path / "c.duckdb")
+    cat.migrate()
+
+    def sync(account: str, env: str, model: ModelRecord, *, full: bool, watermark: str | None = None) -> None:
+        cat.apply_snapshot(sync_id=f"{account}-{time.monotonic_ns()}", account=account, environment=env,
+                           snapshot=Snapshot(models=(model,), versions=(version(1),), complete=full,
+                                             watermark=watermark),
+                           started_at=T0, full=full, actor="test", environment_order=order)
+
+    sync("acc-prod", "prod", ModelRecord("m", description="prod description", owner="risk-team", risk_tier="high"),
+         full=True, watermark="w-prod")
+    # the catalog as the release before model_sources left it: the models row, no per-account statements
+    with cat.transaction() as con:
+        con.execute("DROP TABLE model_sources")
+        con.execute("DELETE FROM schema_migrations WHERE version = 2")
+    assert cat.migrate() == [2]
+    assert cat.sync_mark("acc-prod").watermark is None  # every account's next sync is a full pass
+    # a dev account's sync states something else: prod's word (from before the upgrade) still wins
+    sync("acc-dev", "dev", ModelRecord("m", description="dev scratch notes", risk_tier="low"), full=False)
+    row = cat.query_df("SELECT description, owner, risk_tier FROM models").iloc[0]
+    assert (row.description, row.owner, row.risk_tier) == ("prod description", "risk-team", "high")
+    # prod's own full pass replaces the old statement: a field prod no longer states falls to dev's
+    sync("acc-prod", "prod", ModelRecord("m", description="prod, restated", risk_tier="high"), full=True)
+    row = cat.query_df("SELECT description, owner, risk_tier FROM models").iloc[0]
+    assert (row.description, row.owner, row.risk_tier) == ("prod, restated", None, "high")
+    assert cat.query_df("SELECT count(*) AS n FROM model_sources WHERE account = ''").n[0] == 0
