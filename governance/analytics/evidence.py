@@ -153,11 +153,25 @@ def find_evidence(catalog: Catalog, kind: str, version_id: str | None, input_has
     return evidence_by_id(catalog, _evidence_id(kind, version_id, input_hash, config_hash))
 
 
-def latest_evidence(catalog: Catalog, version_id: str, kind: str) -> Evidence | None:
-    """The newest evidence of ``kind`` for ``version_id``, or None."""
+UPLOAD_PREFIX = "upload:"  # the uri recorded for a data file a user uploaded instead of the version's own
+
+
+def from_upload(ev: Evidence) -> bool:
+    """Whether ``ev`` was computed on a file somebody uploaded (exploratory) rather than the version's registered data."""
+    return any(str((v or {}).get("uri", "")).startswith(UPLOAD_PREFIX) for v in ev.inputs.values() if isinstance(v, dict))
+
+
+def latest_evidence(catalog: Catalog, version_id: str, kind: str, *, include_uploads: bool = False) -> Evidence | None:
+    """The newest evidence of ``kind`` for ``version_id``, or None.
+
+    Evidence computed on an uploaded file is exploratory: a hand-picked sample could make a gate pass or fail, so
+    policy gates and reports see only evidence on the version's registered data unless ``include_uploads``.
+    """
+    # inputs are canonical JSON (no spaces), so an uploaded side reads exactly "uri":"upload:…
+    uploads = "" if include_uploads else f"""AND CAST(inputs AS VARCHAR) NOT LIKE '%"uri":"{UPLOAD_PREFIX}%' """
     with catalog.connect() as con:
         rows = con.execute(
-            f"SELECT {_COLS} FROM evidence WHERE version_id = ? AND kind = ? "
+            f"SELECT {_COLS} FROM evidence WHERE version_id = ? AND kind = ? {uploads}"
             "ORDER BY computed_at DESC, evidence_id DESC LIMIT 1",
             [version_id, kind],
         ).fetchall()
@@ -349,7 +363,7 @@ def _review_one(
             cur = Path(current_path)
             if not cur.exists():
                 raise InputError(f"{cur}: no such file")
-            cur_info = {"uri": f"upload:{cur.name}", "sha256": sha256_file(cur), "bytes": cur.stat().st_size,
+            cur_info = {"uri": f"{UPLOAD_PREFIX}{cur.name}", "sha256": sha256_file(cur), "bytes": cur.stat().st_size,
                         "path": str(cur)}
         else:
             cur, cur_info = _file_input(workspace, settings, version, "current")

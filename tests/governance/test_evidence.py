@@ -147,3 +147,25 @@ def test_evidently_report_for_a_drift_evidence(ws):
     html = path.read_text(encoding="utf-8")
     assert "claim_amount" in html and len(html) > 10_000
     assert drift_report_html(workspace, result.item("drift").evidence) == path  # cached by evidence id
+
+
+def test_evidence_on_an_uploaded_file_never_decides_a_gate_or_a_report(ws):
+    from governance.analytics.evidence import from_upload
+    from governance.policy import catalog_evidence
+
+    workspace, settings, catalog = ws
+    officer = _who(settings, RISK)
+    vid = "lab-prod:claims-fraud:2"  # its registered monitoring data drifts (docs/demo.md)
+    registered = review_version(workspace, settings, catalog, vid, actor=officer, kinds=("drift",))
+    assert registered.drift.drifted_columns
+    # a hand-picked "current" file that looks just like the reference: no drift at all
+    reference = pd.read_parquet(_path(workspace, settings, catalog, vid, "reference"))
+    upload = save_upload(workspace, "calm.csv", reference.sample(1500, random_state=2).to_csv(index=False).encode())
+    calm = review_version(workspace, settings, catalog, vid, actor=officer, kinds=("drift",), current_path=upload)
+    assert calm.drift.drifted_columns == [] and from_upload(calm.item("drift").evidence)
+    assert not from_upload(registered.item("drift").evidence)
+    newest_any = latest_evidence(catalog, vid, "drift", include_uploads=True)
+    assert newest_any.evidence_id == calm.item("drift").evidence.evidence_id  # the newest row is the upload's…
+    assert latest_evidence(catalog, vid, "drift").evidence_id == registered.item("drift").evidence.evidence_id
+    gate_sees = catalog_evidence(catalog)(vid, "drift")  # …but the drift gate still sees the registered data
+    assert gate_sees.evidence_id == registered.item("drift").evidence.evidence_id
