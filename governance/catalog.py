@@ -215,11 +215,18 @@ class _Keeper:
     """Per catalog file in this process: the connection that keeps its database instance alive between operations
     while a :meth:`Catalog.keep_open` scope is active, and what may be cached only while it is (the ledger head)."""
 
+    # Fairness to other processes: however busy this one is, the file is let go for a moment every MAX_HOLD s
+    # (while the operations themselves still open and close it as usual).
+    MAX_HOLD: ClassVar[float] = 2.0
+    PAUSE: ClassVar[float] = 0.2
+
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.anchor: duckdb.DuckDBPyConnection | None = None
         self.scopes: list[float] = []  # the linger of each active keep_open scope
         self.last_used = 0.0
+        self.opened_at = 0.0
+        self.paused_until = 0.0
         self.timer: threading.Timer | None = None
         self.cache: dict[str, Any] = {}
 
@@ -228,9 +235,17 @@ class _Keeper:
         with self.lock:
             if not self.scopes:
                 return
-            self.last_used = time.monotonic()
+            now = time.monotonic()
+            self.last_used = now
+            if self.anchor is not None and now - self.opened_at >= self.MAX_HOLD:
+                self._close()
+                self.paused_until = now + self.PAUSE
+                return
             if self.anchor is None:
+                if now < self.paused_until:
+                    return
                 self.anchor = duckdb.connect(path)
+                self.opened_at = now
             if self.timer is None:
                 self._schedule(max(self.scopes))
 

@@ -331,3 +331,19 @@ def test_upgrading_to_model_sources_keeps_what_prod_said_until_prod_says_it_agai
     row = cat.query_df("SELECT description, owner, risk_tier FROM models").iloc[0]
     assert (row.description, row.owner, row.risk_tier) == ("prod, restated", None, "high")
     assert cat.query_df("SELECT count(*) AS n FROM model_sources WHERE account = ''").n[0] == 0
+
+
+def test_a_busy_process_still_lets_go_of_the_file_now_and_then(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(catalog_module._Keeper, "MAX_HOLD", 0.3)
+    cat = Catalog(tmp_path / "c.duckdb")
+    cat.migrate()
+    released, held = 0, 0
+    with cat.keep_open(linger=5):  # a linger longer than the whole loop: only the fairness rule lets go
+        end = time.monotonic() + 1.5
+        while time.monotonic() < end:
+            cat.counts()
+            if cat.kept_cache() is None:
+                released += 1
+            else:
+                held += 1
+    assert held > released > 0
