@@ -17,26 +17,8 @@ if not ctx.settings.accounts:
     st.stop()
 
 catalog.upsert_accounts(ctx.settings.accounts)
-status = catalog.sync_status()
-st.dataframe(
-    status,
-    hide_index=True,
-    width="stretch",
-    column_order=["account", "environment", "connector", "location", "status", "last_success", "finished_at",
-                  "last_full_pass", "versions", "calls", "throttled", "error"],
-    column_config={
-        "last_success": st.column_config.DatetimeColumn("Last good sync", format="YYYY-MM-DD HH:mm:ss"),
-        "last_full_pass": st.column_config.DatetimeColumn(
-            "Last full pass", format="YYYY-MM-DD HH:mm:ss",
-            help="Deletions and metadata-only edits reach the catalog on a full pass; one runs by itself when the "
-                 "last is older than the account's full_sync_every_hours (default 24)"),
-        "finished_at": st.column_config.DatetimeColumn("Last attempt", format="YYYY-MM-DD HH:mm:ss"),
-    },
-    key="accounts.table",
-)
-failed = status[status["status"] == "failed"]
-for row in failed.itertuples():
-    st.error(f"**{row.account}**: last sync failed — {row.error}")
+# The status table sits above the Sync controls but is drawn last, so it shows the sync this run just did.
+table = st.container()
 
 names = [a.name for a in ctx.settings.accounts]
 if ctx.identity.can("sync"):
@@ -62,6 +44,28 @@ if ctx.identity.can("sync"):
                     st.warning(issue)
 else:
     st.caption(f"Syncing needs the ml_engineer or admin role; you are {', '.join(sorted(ctx.identity.roles))}.")
+
+with table:
+    status = catalog.sync_status()
+    st.dataframe(
+        status,
+        hide_index=True,
+        width="stretch",
+        column_order=["account", "environment", "connector", "location", "status", "last_success", "finished_at",
+                      "last_full_pass", "versions", "calls", "throttled", "error"],
+        column_config={
+            "last_success": st.column_config.DatetimeColumn("Last good sync", format="YYYY-MM-DD HH:mm:ss"),
+            "last_full_pass": st.column_config.DatetimeColumn(
+                "Last full pass", format="YYYY-MM-DD HH:mm:ss",
+                help="Deletions and metadata-only edits reach the catalog on a full pass; one runs by itself when "
+                     "the last is older than the account's full_sync_every_hours (default 24)"),
+            "finished_at": st.column_config.DatetimeColumn("Last attempt", format="YYYY-MM-DD HH:mm:ss"),
+        },
+        key="accounts.table",
+    )
+    failed = status[status["status"] == "failed"]
+    for row in failed.itertuples():
+        st.error(f"**{row.account}**: last sync failed — {row.error}")
 
 with st.expander("Recent sync runs"):
     runs = catalog.sync_runs(limit=30)

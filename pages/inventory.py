@@ -76,6 +76,13 @@ if df.empty:
     st.info("No version matches these filters.")
     st.stop()
 
+
+def _fit(column: str, floor: int = 100) -> int:
+    """A width in pixels that shows the column's longest text whole (ids of one model differ only at the end)."""
+    longest = int(df[column].fillna("").astype(str).str.len().max())
+    return min(max(floor, 8 * longest + 24), 560)
+
+
 view = df.assign(
     flag=df["unapproved_deployment"].map({True: "⚠ unapproved deployment", False: ""}).where(
         ~(no_signoff & ~df["unapproved_deployment"]), "⚠ no Countersign sign-off"),
@@ -91,17 +98,17 @@ event = st.dataframe(
     column_order=["version_id", "environment", "approval_status", "deployed_on", "flag", "risk_tier", "owner",
                   "created_by", "created_at", "source_version_id", "account", "model", "version", "last_sync"],
     column_config={
-        "version_id": st.column_config.TextColumn("Version id"),
+        "version_id": st.column_config.TextColumn("Version id", width=_fit("version_id")),
         "model": "Model",
         "version": st.column_config.NumberColumn("Version", format="%d"),
         "environment": "Env",
         "approval_status": "Registry status",
         "risk_tier": "Tier",
-        "deployed_on": "Deployed on",
+        "deployed_on": st.column_config.TextColumn("Deployed on", width=_fit("deployed_on")),
         "flag": "Flag",
         "created_by": "Created by",
         "created_at": st.column_config.DatetimeColumn("Created", format="YYYY-MM-DD"),
-        "source_version_id": "Promoted from",
+        "source_version_id": st.column_config.TextColumn("Promoted from", width=_fit("source_version_id")),
         "last_sync": st.column_config.DatetimeColumn("Last sync", format="YYYY-MM-DD HH:mm"),
         "account": "Account",
         "owner": "Owner",

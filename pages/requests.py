@@ -28,6 +28,33 @@ from portal.widgets import show_error
 ctx = context.get()
 catalog, me = ctx.catalog, ctx.identity
 GATE_ICON = {"pass": ":green-badge[pass]", "fail": ":red-badge[fail]", "missing": ":orange-badge[missing]"}
+EVIDENCE_TITLE = {"drift": "Drift", "bias": "Bias", "explain": "Explainability"}
+EVIDENCE_GATES = {"drift": "drift", "fairness": "bias", "explainability": "explainability"}  # gate → evidence
+FLASH = "req.flash"  # (kind, text) of the last action, shown after the rerun that redraws the request
+
+
+def _num(value: object) -> str:
+    return f"{value:.2f}" if isinstance(value, int | float) else "—"
+
+
+def _summary_lines(kind: str, summary: dict) -> list[str]:
+    """The key numbers of an evidence summary, in words."""
+    if kind == "drift":
+        cols = summary.get("drifted_columns") or []
+        verdict = {True: "drifted", False: "not drifted"}.get(summary.get("dataset_drifted"), "—")
+        return [f"drift share {_num(summary.get('drift_share'))}: dataset {verdict}",
+                f"{len(cols)} of {summary.get('n_columns', '?')} columns drifted"
+                + (f": {', '.join(map(str, cols))}" if cols else "")]
+    if kind == "bias":
+        rule = {True: "pass", False: "FAIL"}
+        return [f"{attr}: disparate impact {_num(v.get('demographic_parity_ratio'))}, four-fifths "
+                f"{rule.get(v.get('four_fifths_pass'), '—')}"
+                for attr, v in (summary.get("attributes") or {}).items()] or ["no protected attribute measured"]
+    if kind == "explain":
+        top = [t[0] if isinstance(t, list | tuple) else t for t in summary.get("top_features") or []]
+        return [f"top features: {', '.join(map(str, top[:5])) or '—'}", f"explainer: {summary.get('explainer', '—')}"]
+    return [f"{k}: {v}" for k, v in summary.items() if not isinstance(v, dict | list)] or ["(see JSON)"]
+
 
 st.title("Promotion requests")
 
@@ -47,11 +74,41 @@ if me.can("request_promotion"):
             except CountersignError as exc:
                 show_error(exc)
 
-status_filter = st.multiselect("Status", ["pending", "approved", "executing", "failed", "executed", "rejected",
-                                          "cancelled"], default=[], key="req.status")
-queue = list_requests(catalog, statuses=tuple(status_filter))
+STATUSES = ["pending", "approved", "executing", "failed", "executed", "rejected", "cancelled"]
+HOW_TO_REQUEST = (
+    "Open **Request a promotion** above to ask for one." if me.can("request_promotion")
+    else "An ML engineer requests one on this page or with `countersign request --version ID --to ENV`."
+)
+
+
+def _clear_filters() -> None:
+    """Show every request: empty the Status filter and drop ``?version=`` (runs before the widgets are drawn)."""
+    st.session_state["req.status"] = []
+    st.query_params.pop("version", None)
+
+
+everything = list_requests(catalog)
+if everything.empty:
+    st.info(f"No promotion requests yet. {HOW_TO_REQUEST}")
+    st.stop()
+
+status_filter = st.multiselect("Status", STATUSES, default=[], key="req.status")
+for_version = st.query_params.get("version")  # /requests?version=ID, from the Model page
+queue = everything
+if for_version:
+    queue = queue[queue["version_id"] == for_version]
+    if queue.empty:
+        st.info(f"No promotion request for **{for_version}** yet. {HOW_TO_REQUEST}")
+        st.button("Show all requests", on_click=_clear_filters, key="req.clear")
+        st.stop()
+    c1, c2 = st.columns([4, 1], vertical_alignment="center")
+    c1.caption(f"Only the requests for version **{for_version}**.")
+    c2.button("Show all requests", on_click=_clear_filters, key="req.clear")
+if status_filter:
+    queue = queue[queue["status"].isin(status_filter)]
 if queue.empty:
-    st.info("No promotion requests yet.")
+    st.info(f"No request matches these filters ({len(everything)} requests in all). Clear the filters to see them.")
+    st.button("Clear filters", on_click=_clear_filters, key="req.clear_filters")
     st.stop()
 st.dataframe(
     queue[["request_id", "version_id", "to_env", "status", "approvals", "approvals_required", "requester",
@@ -60,8 +117,22 @@ st.dataframe(
 )
 
 ids = queue["request_id"].tolist()
-wanted = context.selected(SELECTED_REQUEST)
-rid = st.selectbox("Request", ids, index=ids.index(wanted) if wanted in ids else 0, key="req.id")
+asked = st.query_params.get("request")  # /requests?request=ID deep link
+if asked and asked not in set(everything["request_id"]):
+    st.warning(f"There is no promotion request **{asked}** in this workspace: the link is wrong or the request "
+               "belongs to another workspace. Pick a request below.", icon=":material/link_off:")
+elif asked and asked not in ids:
+    st.warning(f"Request **{asked}** is hidden by the filters above: clear them to see it.")
+if asked and asked not in ids:
+    index = None  # do not stand another request in for the one the link names
+else:
+    wanted = context.selected(SELECTED_REQUEST)
+    index = ids.index(wanted) if wanted in ids else 0
+rid = st.selectbox("Request", ids, index=index, key="req.id", placeholder="Pick a request")
+if rid is None:
+    st.stop()
+if asked and asked != rid:
+    del st.query_params["request"]  # another request was picked: the link no longer describes the page
 context.select(SELECTED_REQUEST, rid)
 try:
     request = get_request(catalog, rid)
@@ -95,9 +166,21 @@ if not checklist.results:
     st.caption("No gate applies to this tier and environment.")
 
 st.subheader("Evidence summaries")
-ev_cols = st.columns(3)
-for col, r in zip(ev_cols, [r for r in checklist.results if r.evidence][:3], strict=False):
-    col.json(r.evidence[0].summary, expanded=False)
+shown = {e.evidence_id: e for r in checklist.results for e in r.evidence}
+for col, ev in zip(st.columns(3), shown.values(), strict=False):
+    with col.container(border=True):
+        when = f" · {ev.computed_at:%Y-%m-%d %H:%M} UTC" if ev.computed_at else ""
+        st.markdown(f"**{EVIDENCE_TITLE.get(ev.kind, ev.kind.title())}**  \n:gray[`{ev.evidence_id}`{when}]")
+        st.markdown("\n".join(f"- {line}" for line in _summary_lines(ev.kind, ev.summary)))
+        with st.expander("Summary as JSON"):
+            st.json(ev.summary)
+lacking = [EVIDENCE_GATES[r.gate] for r in checklist.results if r.gate in EVIDENCE_GATES and not r.evidence]
+if lacking or not shown:
+    what = f"No {' or '.join(lacking)} evidence" if lacking else "No evidence"
+    st.info(f"{what} on record for {request.version_id}. Compute it on the **Review** page.")
+    if st.button("Open Review", icon=":material/query_stats:", key="req.review"):
+        context.select(SELECTED_VERSION, request.version_id)
+        st.switch_page("pages/review.py")
 
 st.subheader("Lineage")
 st.write(" ← ".join(v.version_id for v in catalog.lineage(request.version_id)))
@@ -105,9 +188,14 @@ st.caption(f"created by {version.created_by or 'unknown'}; artifact sha256 {str(
 
 st.subheader("Decisions and ledger")
 history = [{"seq": e.seq, "at": e.recorded_at, "actor": e.actor, "action": e.action,
-            "comment": e.payload.get("comment") or e.payload.get("justification") or e.payload.get("error") or ""}
+            "comment": e.payload.get("comment") or e.payload.get("justification") or e.payload.get("reason")
+            or e.payload.get("error") or ""}
            for e in ledger.entries_for(catalog, f"request:{rid}")]
-st.dataframe(history, hide_index=True, width="stretch")
+if history:
+    st.table(history, hide_index=True)  # a table wraps long comments; a data grid would cut them off
+flash = st.session_state.pop(FLASH, None)  # the outcome of the action that ran before the last rerun
+if flash:
+    (st.success if flash[0] == "success" else st.warning)(flash[1])
 
 can = allowed_actions(me, request, version)
 if not can:
@@ -129,24 +217,29 @@ if "accept_risk" in can and blocking:
         until = st.date_input("Expires on", value=dt.date.today() + dt.timedelta(days=90), key="req.accept.until")
         acceptance = RiskAcceptance(tuple(gates), why, dt.datetime.combine(until, dt.time()))
 
+# Draw every button first, then act: a refused action must not hide the buttons after it.
 cols = st.columns(4)
+BUTTONS = (("approve", "Approve", "primary"), ("reject", "Reject", "secondary"),
+           ("cancel", "Cancel request", "secondary"), ("execute", "Execute / retry", "secondary"))
+clicked = [name for col, (name, label, kind) in zip(cols, BUTTONS, strict=True)
+           if name in can and col.button(label, type=kind, key=f"req.{name}")]
 try:
-    if "approve" in can and cols[0].button("Approve", type="primary", key="req.approve"):
+    if "approve" in clicked:
         r = approve(ctx.workspace, ctx.settings, catalog, me, rid, comment, risk_acceptance=acceptance)
         if r.status == "approved" and me.can("execute"):
             with st.spinner("Executing the promotion…"):
                 r = execute(ctx.workspace, ctx.settings, catalog, me, rid)
-        st.success(f"{rid} is {r.status}.")
-        st.rerun()
-    if "reject" in can and cols[1].button("Reject", key="req.reject"):
-        reject(ctx.workspace, ctx.settings, catalog, me, rid, comment)
-        st.rerun()
-    if "cancel" in can and cols[2].button("Cancel request", key="req.cancel"):
-        cancel(ctx.workspace, ctx.settings, catalog, me, rid, comment)
-        st.rerun()
-    if "execute" in can and cols[3].button("Execute / retry", key="req.execute"):
+    elif "reject" in clicked:
+        r = reject(ctx.workspace, ctx.settings, catalog, me, rid, comment)
+    elif "cancel" in clicked:
+        r = cancel(ctx.workspace, ctx.settings, catalog, me, rid, comment)
+    elif "execute" in clicked:
         with st.spinner("Executing the promotion…"):
             r = execute(ctx.workspace, ctx.settings, catalog, me, rid, takeover=request.status == "executing")
-        st.rerun()
 except CountersignError as exc:
     show_error(exc)
+else:
+    if clicked:
+        st.session_state[FLASH] = ("warning", f"{rid} is {r.status}: {r.execution_error}") if r.status == "failed" \
+            else ("success", f"{rid} is {r.status}.")
+        st.rerun()
