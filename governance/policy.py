@@ -145,7 +145,8 @@ def _fresh(ctx: GateContext, gate: str, kind: str) -> tuple[EvidenceRef | None, 
     ev = ctx.evidence(ctx.version.version_id, kind)
     if ev is None:
         return None, GateResult(gate, "missing", f"no {kind} evidence for {ctx.version.version_id}: compute it "
-                                f"on the version page or with 'countersign {kind}'")
+                                f"on the Review page or with 'countersign review --version "
+                                f"{ctx.version.version_id}'")
     limit = ctx.tier.evidence_max_age_days
     if limit is not None and ev.computed_at is not None:
         age = (ctx.now - ev.computed_at).total_seconds() / 86400
