@@ -7,7 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from governance.charts import lineage_dot, metrics_chart
-from governance.errors import CountersignError
+from governance.errors import CountersignError, NotFound
 from portal import context
 from portal.context import SELECTED_MODEL, SELECTED_VERSION
 from portal.widgets import show_error, status_badge
@@ -19,9 +19,17 @@ if not names:
     st.info("No models yet: sync an account on the **Accounts** page.")
     st.stop()
 
-wanted = context.selected(SELECTED_MODEL)
-name = st.selectbox("Model", names, index=names.index(wanted) if wanted in names else 0, key="model.name")
-context.select(SELECTED_MODEL, name)
+# /model?version=ID alone opens the model of that version, with that version selected
+owner = None
+if linked := context.linked(SELECTED_VERSION):
+    try:
+        owner = catalog.version(linked).model
+    except NotFound:
+        pass  # the Version select box below names the unknown id
+name = context.choose("Model", names, key="model.name", selection=SELECTED_MODEL, fallback=owner,
+                      forget=("version",))
+if name is None:
+    st.stop()
 try:
     model = catalog.model(name)
 except CountersignError as exc:
@@ -62,29 +70,30 @@ if any(v.metrics for v in versions):
 st.subheader("Lineage")
 ids = [v.version_id for v in sorted(versions, key=lambda v: (order.index(v.environment) if v.environment in order
                                                             else 99, -v.version))]
-wanted_v = context.selected(SELECTED_VERSION)
-vid = st.selectbox("Version", ids, index=ids.index(wanted_v) if wanted_v in ids else 0, key="model.version")
-context.select(SELECTED_VERSION, vid)
-chain = catalog.lineage(vid)
-st.graphviz_chart(lineage_dot(catalog, vid))
-selected = chain[0]
-actions = [("Review evidence", "pages/review.py", ":material/query_stats:"),
-           ("Promotion requests", "pages/requests.py", ":material/approval:"),
-           ("Export report", "pages/export.py", ":material/picture_as_pdf:")]
-buttons = st.columns(len(actions) + 2)
-for col, (label, target, icon) in zip(buttons, actions, strict=False):
-    if Path(target).exists() and col.button(label, icon=icon, key=f"model.go.{Path(target).stem}"):
-        context.select(SELECTED_VERSION, selected.version_id)
-        st.switch_page(target)
-with st.expander(f"Details of {selected.version_id}", expanded=False):
-    a, b = st.columns(2)
-    a.write({"created_by": selected.created_by, "created_at": str(selected.created_at),
-             "approval_status": selected.approval_status, "artifact_uri": selected.artifact_uri,
-             "artifact_sha256": selected.artifact_sha256, "framework": selected.framework})
-    b.write({"metrics": selected.metrics, "data": selected.data_uris, "metadata": selected.metadata})
-    run = catalog.run(chain[-1].run_id) if chain[-1].run_id else None
-    if run:
-        st.write({"run": run["name"], "params": run["params"], "metrics": run["metrics"]})
+vid = context.choose("Version", ids, key="model.version", selection=SELECTED_VERSION,
+                     scope=f"a version of {name}" if owner else "in the catalog")
+if vid is not None:
+    chain = catalog.lineage(vid)
+    st.graphviz_chart(lineage_dot(catalog, vid))
+    selected = chain[0]
+    actions = [("Review evidence", "pages/review.py", ":material/query_stats:"),
+               ("Promotion requests", "pages/requests.py", ":material/approval:"),
+               ("Export report", "pages/export.py", ":material/picture_as_pdf:")]
+    buttons = st.columns(len(actions) + 2)
+    for col, (label, target, icon) in zip(buttons, actions, strict=False):
+        if Path(target).exists() and col.button(label, icon=icon, key=f"model.go.{Path(target).stem}"):
+            context.select(SELECTED_VERSION, selected.version_id)
+            # the target opens on ?version=ID: /requests lists that version's requests, the others show it
+            st.switch_page(target, query_params={"version": selected.version_id})
+    with st.expander(f"Details of {selected.version_id}", expanded=False):
+        a, b = st.columns(2)
+        a.write({"created_by": selected.created_by, "created_at": str(selected.created_at),
+                 "approval_status": selected.approval_status, "artifact_uri": selected.artifact_uri,
+                 "artifact_sha256": selected.artifact_sha256, "framework": selected.framework})
+        b.write({"metrics": selected.metrics, "data": selected.data_uris, "metadata": selected.metadata})
+        run = catalog.run(chain[-1].run_id) if chain[-1].run_id else None
+        if run:
+            st.write({"run": run["name"], "params": run["params"], "metrics": run["metrics"]})
 
 st.subheader("Model card")
 card = catalog.model_card(name)

@@ -7,12 +7,20 @@ import streamlit as st
 import streamlit.components.v1 as components
 
 from governance.analytics import charts
-from governance.analytics.evidence import cached_drift_report, drift_report_html, review_version, save_upload
-from governance.errors import CountersignError
+from governance.analytics.evidence import (
+    Evidence,
+    cached_drift_report,
+    drift_report_html,
+    from_upload,
+    review_version,
+    save_upload,
+)
+from governance.errors import CountersignError, NotFound
+from governance.policy import EvidenceRef, GateResult, catalog_evidence, evaluate
 from portal import context
 from portal.context import SELECTED_VERSION
 from portal.export import export_panel
-from portal.widgets import run_with_progress, show_error
+from portal.widgets import run_with_progress
 
 ctx = context.get()
 inventory = ctx.catalog.inventory()
@@ -21,21 +29,34 @@ if inventory.empty:
     st.stop()
 
 st.title("Review")
-ids = list(inventory["version_id"])
-wanted = context.selected(SELECTED_VERSION)
-vid = st.selectbox("Version", ids, index=ids.index(wanted) if wanted in ids else 0, key="review.version")
-context.select(SELECTED_VERSION, vid)
+vid = context.choose("Version", list(inventory["version_id"]), key="review.version", selection=SELECTED_VERSION)
+if vid is None:
+    st.stop()
+version = ctx.catalog.version(vid)
 
 upload = st.file_uploader(
     "Current data (optional): compare the reference with this file instead of the version's monitoring data",
     type=["csv", "parquet", "arrow", "feather"], key="review.upload",
 )
 current_path = None
+
+
+def _for_user(text: str) -> str:
+    """A message about the upload with its stored path (cache/uploads/<sha256>.csv) shown as the user's file name."""
+    if current_path is None or upload is None:
+        return text
+    return text.replace(str(current_path), upload.name).replace(current_path.name, upload.name)
+
+
+def _error(exc: CountersignError) -> None:
+    st.error(_for_user(str(exc)), icon=":material/error:")
+
+
 if upload is not None:
     try:
         current_path = save_upload(ctx.workspace, upload.name, upload.getvalue())
     except CountersignError as exc:
-        show_error(exc)
+        _error(exc)
 
 can_compute = ctx.identity.can("compute_evidence")
 compute = st.button(
@@ -53,7 +74,7 @@ try:
         result = review_version(ctx.workspace, ctx.settings, ctx.catalog, vid, actor=ctx.identity,
                                 current_path=current_path, compute=False)
 except CountersignError as exc:
-    show_error(exc)
+    _error(exc)
     st.stop()
 
 
@@ -68,11 +89,36 @@ def _status(kind: str) -> bool:
     if item.status == "not_applicable":
         st.info(item.message)
     elif item.status in ("error", "denied"):
-        st.error(item.message)
+        st.error(_for_user(item.message or ""))
+    elif kind == "drift" and current_path is None and isinstance(item.error, NotFound) \
+            and "current" not in version.data_uris:
+        # computing cannot help: there is no current data to compare until someone uploads a sample
+        who = ("upload a current sample (CSV or Parquet) in the **Current data** box above, then press "
+               "**Compute missing evidence**" if can_compute else
+               "a data scientist or risk officer can upload a current sample (CSV or Parquet) in the "
+               "**Current data** box above and compute it")
+        st.info(f"{vid} has no monitoring data (no 'current' file), so there is no drift to show yet. To compare "
+                f"the reference data with recent data, {who}.", icon=":material/upload_file:")
     else:
         hint = " Press **Compute missing evidence**." if can_compute else " Ask a data scientist or risk officer."
         st.info(f"{item.message}.{hint}")
     return False
+
+
+def _drift_gate(ev: Evidence) -> tuple[str, str, GateResult | None]:
+    """The policy tier's drift gate on the evidence shown, as a promotion out of this environment applies it.
+
+    Returns the tier's name, the environment the gate is for, and the gate's result (None when the tier sets no
+    drift limit for that promotion).
+    """
+    order = list(ctx.settings.environments.order)
+    here = order.index(version.environment) if version.environment in order else len(order) - 1
+    to_env = order[min(here + 1, len(order) - 1)]
+    stored = catalog_evidence(ctx.catalog)
+    shown = EvidenceRef(ev.evidence_id, "drift", ev.computed_at, dict(ev.summary))
+    checklist = evaluate(ctx.catalog, ctx.settings, vid, to_env,
+                         evidence=lambda v, kind: shown if (v, kind) == (vid, "drift") else stored(v, kind))
+    return checklist.tier_name, to_env, next((r for r in checklist.results if r.gate == "drift"), None)
 
 
 drift_tab, bias_tab, explain_tab = st.tabs(["Drift", "Bias", "Explainability"])
@@ -80,10 +126,30 @@ drift_tab, bias_tab, explain_tab = st.tabs(["Drift", "Bias", "Explainability"])
 with drift_tab:
     if _status("drift"):
         d = result.drift
-        c1, c2, c3 = st.columns(3)
+        drift_ev = result.item("drift").evidence
+        tier_name, to_env, gate = _drift_gate(drift_ev)
+        # evidence on an uploaded sample is exploratory: promotion gates use only the version's registered data
+        sample = ("Computed on an uploaded file, so exploratory: a promotion's gate uses only the version's "
+                  "registered data. " if from_upload(drift_ev) else "")
+        c1, c2, c3, c4 = st.columns(4)
         c1.metric("Drifted columns", f"{len(d.drifted_columns)} of {len(d.columns)}")
         c2.metric("Drift share", f"{d.drift_share:.0%}", help=f"dataset drift at ≥ {d.drift_share_threshold:.0%}")
-        c3.metric("Dataset drift", "yes" if d.dataset_drifted else "no")
+        c3.metric("Dataset drift", "yes" if d.dataset_drifted else "no",
+                  help=f"Evidently's rule: the dataset drifted when at least {d.drift_share_threshold:.0%} of the "
+                       "columns drifted. The promotion gate uses the tier's own limit.")
+        verdict = {"pass": "passes", "fail": "FAILS"}.get(gate.status, "missing") if gate else "no limit"
+        c4.metric(f"Tier {tier_name} drift gate", verdict, help=gate.message if gate else None)
+        if gate is None:
+            st.caption(f"Tier {tier_name} sets no drift limit for promotion to {to_env} (max_drift_share in "
+                       "countersign.toml).")
+        elif gate.status in ("pass", "fail"):
+            (st.caption if gate.status == "pass" else st.warning)(
+                f"{sample}Evidently calls the dataset drifted at a drift share of {d.drift_share_threshold:.0%} or "
+                f"more; tier {tier_name}'s promotion gate allows at most {gate.threshold:.0%} (max_drift_share). "
+                f"A drift share of {d.drift_share:.0%} {verdict} that gate."
+            )
+        else:
+            st.caption(f"Tier {tier_name} drift gate: {gate.message}.")
         st.altair_chart(charts.drift_chart(d), key="review.drift_chart")
         st.dataframe(
             pd.DataFrame([{"column": c.column, "type": c.column_type, "method": c.method, "score": c.score,
@@ -111,7 +177,7 @@ with drift_tab:
                 report = run_with_progress("Running Evidently's DataDriftPreset",
                                            lambda progress: drift_report_html(ctx.workspace, ev))
             except CountersignError as exc:
-                show_error(exc)
+                _error(exc)
         if report is not None:
             html = report.read_text(encoding="utf-8")
             st.download_button("Download the Evidently report (HTML)", html, file_name=f"{ev.evidence_id}.html",
