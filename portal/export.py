@@ -79,8 +79,10 @@ def export_panel(ctx: PortalContext, version_id: str, *, key: str = "export", pr
             st.info("Your role may read past exports below but not build new ones.")
         return
     r = last.report
-    signer = f"signed by **{r.signer}**" + (f" ({r.signer_role})" if r.signer_role else "") if r.signed else "unsigned"
-    st.success(f"{r.pages} pages, {signer}. sha256 `{r.sha256}` · ledger entry {r.ledger_seq}", icon=":material/verified:")
+    signer = (f"signed with the certificate of **{r.signer}**" + (f" ({r.signer_role})" if r.signer_role else "")
+              if r.signed else "unsigned")
+    st.success(f"{r.pages} pages, built and exported by **{ctx.identity.label}**, {signer}. sha256 `{r.sha256}` · "
+               f"ledger entry {r.ledger_seq}", icon=":material/verified:")
     if r.gaps:
         with st.expander(f"{len(r.gaps)} evidence gap(s) listed in the report", icon=":material/warning:"):
             for g in r.gaps:

@@ -30,7 +30,8 @@ def test_officer_builds_a_signed_report_and_downloads_it(demo_copy, app_factory)
     at.selectbox(key="export.template").set_value("sr-11-7").run()
     at.button(key="export.build").click().run()
     assert not at.exception, at.exception
-    assert "signed by" in at.success[0].value
+    message = at.success[0].value
+    assert "built and exported by **Rita Okafor" in message and "signed with the certificate of **Rita" in message
     (written,) = demo_copy.exports_dir.glob(default_filename(VERSION, "sr-11-7", "__*.pdf"))
     assert verify_pdf(written.read_bytes()).ok
     downloads = at.get("download_button")
@@ -50,6 +51,8 @@ def test_auditor_builds_an_audit_pack(demo_copy, app_factory) -> None:
     assert [d.label for d in at.get("download_button")] == ["Download PDF", "Download audit pack"]
     assert len(list(demo_copy.exports_dir.glob(default_filename(VERSION, "eu-ai-act-annex-iv", "__*.zip")))) == 1
     assert set(at.dataframe[0].value["what"]) == {"report.export", "pack.export"}
+    message = at.success[0].value  # the auditor built it; the workspace certificate (the risk officer's) signed it
+    assert "built and exported by **Ada" in message and "signed with the certificate of **Rita" in message
 
 
 def test_a_second_export_keeps_the_first_file_the_ledger_points_to(demo_copy, app_factory) -> None:
