@@ -345,7 +345,7 @@ def test_journey_5_export_annex_iv_pdf_verifies(
     h.choose(page, "stSelectbox", "Template", "EU AI Act - Annex IV Technical Documentation (v1.0.0)")
     h.click_button(page, "Build and sign PDF", timeout=120_000)
     h.assert_no_exception(page)
-    expect(h.alerts(page, "Success").filter(has_text="signed by")).to_be_visible()
+    expect(h.alerts(page, "Success").filter(has_text="signed with the certificate of")).to_be_visible()
     with page.expect_download(timeout=30_000) as dl:
         h.main_area(page).get_by_role("button", name="Download PDF").click()
     pdf = tmp_path / dl.value.suggested_filename
