@@ -10,6 +10,7 @@ from governance import ledger
 from governance.errors import CountersignError
 from governance.policy import evaluate
 from governance.promotion import (
+    MAX_ACCEPTANCE,
     RiskAcceptance,
     allowed_actions,
     approve,
@@ -213,8 +214,13 @@ if "accept_risk" in can and blocking:
     st.info(f"Gates block approval: {', '.join(blocking)}. Approving needs a risk acceptance.")
     if st.checkbox("Record a risk acceptance", key="req.accept"):
         gates = st.multiselect("Accepted gates", blocking, default=blocking, key="req.accept.gates")
-        why = st.text_area("Justification", key="req.accept.why")
-        until = st.date_input("Expires on", value=dt.date.today() + dt.timedelta(days=90), key="req.accept.until")
+        why = st.text_area("Justification (at least 20 characters)", key="req.accept.why",
+                           help="Why the risk is acceptable, and what compensates for the failing gate")
+        today = dt.date.today()
+        until = st.date_input("Expires on", value=today + dt.timedelta(days=90), key="req.accept.until",
+                              min_value=today + dt.timedelta(days=1),
+                              max_value=today + (MAX_ACCEPTANCE - dt.timedelta(days=1)),
+                              help=f"A risk acceptance lasts at most {MAX_ACCEPTANCE.days} days")
         acceptance = RiskAcceptance(tuple(gates), why, dt.datetime.combine(until, dt.time()))
 
 # Draw every button first, then act: a refused action must not hide the buttons after it.

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from governance.catalog import Catalog
 from governance.demo_history import open_request_id
-from governance.promotion import get_request
+from governance.promotion import MAX_ACCEPTANCE, get_request
 
 D = "demo.countersign.dev"
 
@@ -88,6 +90,11 @@ def test_request_then_approve_with_risk_acceptance(demo_copy, app_factory) -> No
     at.text_area(key="req.comment").set_value("Shadow results reviewed.").run()
     at.checkbox(key="req.accept").check().run()
     at.text_area(key="req.accept.why").set_value("Evidence jobs run next week; the shadow period showed no drift.").run()
+    # the date picker offers only what the server accepts: from tomorrow, for less than MAX_ACCEPTANCE
+    until = at.date_input(key="req.accept.until").proto
+    today = dt.date.today()
+    assert (until.min, until.max) == (f"{today + dt.timedelta(days=1):%Y-%m-%d}",
+                                      f"{today + MAX_ACCEPTANCE - dt.timedelta(days=1):%Y-%m-%d}")
     at.button(key="req.approve").click().run()
     assert not at.exception, at.exception
     r = get_request(catalog, rid)
