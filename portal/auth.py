@@ -46,7 +46,13 @@ def _persona_switcher(settings: Settings) -> Identity | None:
         return None
     labels = {e: PERSONAS.get(e, (e, ""))[0] for e in emails}
     st.sidebar.markdown(":orange-badge[DEMO] Demo workspace: switch persona freely, no sign-in.")
+    # the persona rides in the URL (?as=), so a reload or a copied link keeps acting as the same person
+    asked = st.query_params.get("as")
+    if PERSONA_KEY not in st.session_state and asked in emails:
+        st.session_state[PERSONA_KEY] = asked
     email = st.sidebar.selectbox("Acting as", emails, format_func=lambda e: labels[e], key=PERSONA_KEY)
+    if st.query_params.get("as") != email:
+        st.query_params["as"] = email
     return identity_for(settings, email, name=labels[email], source="demo")
 
 

@@ -180,3 +180,16 @@ def test_the_portal_holds_the_catalog_only_while_a_page_runs(demo_copy, app_fact
     done = subprocess.run([sys.executable, "-m", "governance.cli", "models", "--workspace", str(demo_copy.root),
                            "--json"], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr  # the CLI, another process, opens it
+
+
+def test_the_demo_persona_survives_a_reload_through_the_url(demo_workspace, app_factory) -> None:
+    auditor = "auditor@demo.countersign.dev"
+    at = app_factory(demo_workspace.root, persona=auditor).run()
+    assert at.query_params["as"] == auditor
+    # a reload: a new session with only the URL
+    fresh = app_factory(demo_workspace.root)
+    fresh.query_params["as"] = auditor
+    fresh.run()
+    assert not fresh.exception
+    assert fresh.session_state["cs.persona"] == auditor
+    assert "Ada Brandt" in fresh.warning[0].value
