@@ -294,10 +294,15 @@ class SyncMark:
     last_full_at: dt.datetime | None
 
 
-_SYNC_MARKS_SQL = """
-    SELECT account, arg_max(watermark, (finished_at, sync_id)), max(started_at) FILTER (WHERE full_sync)
-    FROM sync_runs WHERE status IN ('ok', 'partial') GROUP BY account
-"""
+def _sync_marks(con: duckdb.DuckDBPyConnection, account: str | None = None) -> dict[str, SyncMark]:
+    """Per account (or only ``account``): its newest successful watermark and when its last full pass started."""
+    only, params = ("AND account = ?", [account]) if account else ("", [])
+    rows = con.execute(
+        "SELECT account, arg_max(watermark, (finished_at, sync_id)), max(started_at) FILTER (WHERE full_sync) "
+        f"FROM sync_runs WHERE status IN ('ok', 'partial') {only} GROUP BY account",
+        params,
+    ).fetchall()
+    return {r[0]: SyncMark(r[1], r[2]) for r in rows}
 
 
 class Catalog:
@@ -461,13 +466,12 @@ class Catalog:
                 old = stored.get(row[0])
                 if old is None or old[:3] != row[1:4] or _load(old[3]) != _load(row[4]):
                     con.execute("INSERT OR REPLACE INTO accounts VALUES (?, ?, ?, ?, ?, ?)", [*row, utcnow()])
-            return {r[0]: SyncMark(r[1], r[2]) for r in con.execute(_SYNC_MARKS_SQL).fetchall()}
+            return _sync_marks(con)
 
     def sync_mark(self, account: str) -> SyncMark:
         """The watermark of the newest successful sync of ``account`` and when its last full pass started."""
         with self.connect() as con:
-            row = con.execute(_SYNC_MARKS_SQL.replace("GROUP BY", "AND account = ? GROUP BY"), [account]).fetchone()
-        return SyncMark(row[1], row[2]) if row else SyncMark(None, None)
+            return _sync_marks(con, account).get(account, SyncMark(None, None))
 
     def record_sync_failure(
         self, *, sync_id: str, account: str, started_at: dt.datetime, error: str, full: bool, actor: str
@@ -707,7 +711,8 @@ class Catalog:
                 [account],
             ).fetchall()
         }
-        names = {m.name for m in snapshot.models} | {v.model for v in snapshot.versions}
+        stated_here = {m.name for m in snapshot.models}
+        names = stated_here | {v.model for v in snapshot.versions}
         for m in snapshot.models:
             old = said.get(m.name)
             values = [getattr(m, f) for f in fields]
@@ -719,7 +724,7 @@ class Catalog:
                 con.execute("INSERT OR REPLACE INTO model_sources VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                             [m.name, account, environment, *values, _j(tags)])
         if replace:
-            gone = set(said) - {m.name for m in snapshot.models}
+            gone = set(said) - stated_here
             for name in gone:
                 con.execute("DELETE FROM model_sources WHERE model = ? AND account = ?", [name, account])
             names |= gone
@@ -736,10 +741,9 @@ class Catalog:
                 [sorted(names)],
             ).fetchall()
         }
-        stated_here = {m.name for m in snapshot.models}
-        for name in sorted(stated_here):
-            if rank.get(environment, -1) >= furthest.get(name, -1):
-                con.execute("DELETE FROM model_sources WHERE model = ? AND account = ''", [name])
+        restated = sorted(n for n in stated_here if rank.get(environment, -1) >= furthest.get(n, -1))
+        if restated:
+            con.execute("DELETE FROM model_sources WHERE account = '' AND model IN (SELECT unnest(?))", [restated])
         sources: dict[str, list[tuple[Any, ...]]] = {}
         for row in con.execute(
             "SELECT model, account, environment, description, owner, risk_tier, intended_use, tags "

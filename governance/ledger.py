@@ -440,8 +440,7 @@ def _write_chain(con: duckdb.DuckDBPyConnection, head_: tuple[int, str] | None, 
 def head(catalog: Catalog) -> tuple[int, str]:
     """The ledger's length and head hash (``0, GENESIS_HASH`` when empty)."""
     with catalog.connect() as con:
-        row = con.execute("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
-    return (row[0], row[1]) if row else (0, GENESIS_HASH)
+        return _read_head(con)
 
 
 def _entry(row: Sequence[Any]) -> Entry:
