@@ -12,8 +12,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from core.errors import CountersignError
 from governance.cliutil import command_scope
-from governance.errors import CountersignError
 
 # Modules with a ``register(subparsers)`` function, in help order. Built-ins are listed like any other.
 COMMAND_MODULES: tuple[str, ...] = (

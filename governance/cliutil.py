@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from connectors.base import _default
+from core.canonical import json_default
 from governance.catalog import Catalog
 from governance.config import Settings, Workspace, load_settings, resolve_workspace
 from governance.identity import Identity, cli_identity
@@ -59,7 +59,7 @@ def open_workspace(args: argparse.Namespace, *, migrate: bool = True) -> Opened:
 
 def print_json(obj: Any) -> None:
     """Print one JSON document on stdout."""
-    json.dump(obj, sys.stdout, indent=2, sort_keys=True, default=_default, allow_nan=False)
+    json.dump(obj, sys.stdout, indent=2, sort_keys=True, default=json_default, allow_nan=False)
     sys.stdout.write("\n")
 
 

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 
-import connectors
-from governance.config import KNOWN_CONNECTORS, Workspace, load_settings, resolve_workspace
-from governance.errors import ConfigError
+from core.errors import ConfigError
+from governance.config import Workspace, load_settings, resolve_workspace
 
 GOOD = """
 [environments]
@@ -71,7 +70,7 @@ BAD = [
     ("missing required key", '[[accounts]]\nname="a"\nconnector="folder"\npath="x"\n',
      "accounts[0].environment: required key is missing"),
     ("folder without path", '[[accounts]]\nname="a"\nenvironment="dev"\nconnector="folder"\n',
-     "accounts[0]: a folder account needs 'path'"),
+     "accounts[0].path: a folder account needs 'path'"),
     ("typo key", '[[accounts]]\nname="a"\nenvironment="dev"\nconnector="folder"\npath="x"\nregoin="eu"\n',
      "accounts[0].regoin: unknown key (check the spelling)"),
     ("unknown role", '[roles]\n"a@b.c" = ["approver"]\n', "roles.a@b.c: unknown role 'approver'"),
@@ -101,7 +100,3 @@ def test_workspace_resolution_order(tmp_path: Path) -> None:
     assert resolve_workspace(tmp_path / "a", {"COUNTERSIGN_WORKSPACE": str(tmp_path / "b")}).root == tmp_path / "a"
     assert resolve_workspace(None, {"COUNTERSIGN_WORKSPACE": str(tmp_path / "b")}).root == tmp_path / "b"
     assert resolve_workspace(None, {}).root == Path("workspace").resolve()
-
-
-def test_known_connectors_match_the_registry() -> None:
-    assert set(KNOWN_CONNECTORS) == set(connectors.REGISTRY)
