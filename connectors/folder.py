@@ -44,7 +44,7 @@ from connectors.base import (
     VersionRecord,
 )
 from connectors.cache import ContentCache
-from core.canonical import record_hash
+from core.canonical import canonical_json, record_hash
 from core.clock import naive_utc, utcnow
 from core.errors import ConnectorError, InputError, NotFound
 from core.hashing import sha256_file
@@ -53,6 +53,7 @@ from core.progress import ProgressFn, no_progress
 APPROVAL_STATUSES = ("Approved", "Rejected", "PendingManualApproval")
 DATA_FILES = ("reference", "validation", "current")
 REQUIRED_KEYS = ("approval_status", "created_at")
+WATERMARK_VERSION = 1
 
 
 def _parse_time(value: Any, what: str) -> dt.datetime:
@@ -63,6 +64,17 @@ def _parse_time(value: Any, what: str) -> dt.datetime:
     except ValueError:
         raise ValueError(f"{what} is not an ISO date-time: {value!r}") from None
     return naive_utc(parsed)
+
+
+def _seen(watermark: str | None) -> dict[str, str] | None:
+    """The version hashes a watermark recorded; None (a full read) when absent, older or foreign."""
+    try:
+        data = json.loads(watermark or "")
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get("v") != WATERMARK_VERSION or not isinstance(data.get("versions"), dict):
+        return None
+    return data["versions"]
 
 
 def _write_json_atomic(path: Path, data: Any) -> None:
@@ -131,7 +143,9 @@ class FolderConnector:
     # -- extraction --------------------------------------------------------------------------------
 
     def extract(self, since: str | None, *, full: bool = False, progress: ProgressFn = no_progress) -> Snapshot:
-        """Read the whole folder (cheap), so every snapshot is complete."""
+        """Read the whole folder (cheap); since a watermark, return only the versions (and their runs) whose
+        content changed. The watermark is the content hash of every version seen, as compact JSON."""
+        seen_before = None if full else _seen(since)
         if not self.base.is_dir():
             raise ConnectorError(f"account {self.account.name}: registry folder {self.base} does not exist")
         models: list[ModelRecord] = []
@@ -189,7 +203,11 @@ class FolderConnector:
             except (ValueError, KeyError, TypeError) as exc:
                 issues.append(SyncIssue("deployments.json", f"skipped: {exc}"))
         progress("done", 1.0)
-        listing = sorted(v.raw.get("_hash", "") for v in versions)
+        seen = {v.source_ref: v.raw.get("_hash", "") for v in versions}
+        if seen_before is not None:
+            versions = [v for v in versions if seen_before.get(v.source_ref) != seen[v.source_ref]]
+            wanted = {v.run_ref for v in versions}
+            runs = [r for r in runs if r.run_ref in wanted]
         return Snapshot(
             models=tuple(models),
             versions=tuple(versions),
@@ -197,8 +215,9 @@ class FolderConnector:
             deployments=tuple(deployments),
             model_cards=tuple(cards),
             issues=tuple(issues),
-            watermark=record_hash(listing),
-            complete=True,
+            watermark=canonical_json({"v": WATERMARK_VERSION, "versions": seen}),
+            # an incremental snapshot leaves out unchanged versions: it is not a listing to delete against
+            complete=seen_before is None,
         )
 
     @staticmethod

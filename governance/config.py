@@ -287,8 +287,20 @@ def parse_settings(data: Mapping[str, Any], source: str = CONFIG_FILE) -> Settin
             msg = "required key is missing"
         elif err["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling)"
+        msg += _account_named(data, loc)
         # Errors raised by a model validator have no location and name their key in the message.
         raise ConfigError(f"{source}: {key}: {msg}" if key else f"{source}: {msg}") from None
+
+
+def _account_named(data: Mapping[str, Any], loc: tuple[Any, ...]) -> str:
+    """`` (account 'lab')`` when ``loc`` points into a named ``[[accounts]]`` table, else nothing."""
+    if len(loc) >= 2 and loc[0] == "accounts" and isinstance(loc[1], int):
+        accounts = data.get("accounts")
+        if isinstance(accounts, list) and loc[1] < len(accounts) and isinstance(accounts[loc[1]], dict):
+            name = accounts[loc[1]].get("name")
+            if isinstance(name, str) and name:
+                return f" (account {name!r})"
+    return ""
 
 
 def load_settings(workspace: Workspace) -> Settings:
