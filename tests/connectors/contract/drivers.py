@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from tests.connectors.contract.driver import SourceDriver
 
@@ -69,7 +69,7 @@ class SageMakerDriver(SourceDriver):
     """SageMaker accounts on the moto server (each suite account is one AWS account id)."""
 
     kind = "sagemaker"
-    ACCOUNT_IDS = {"src": "111111111111", "dst": "333333333333"}
+    ACCOUNT_IDS: ClassVar[dict[str, str]] = {"src": "111111111111", "dst": "333333333333"}
 
     def __init__(self) -> None:
         from tests.connectors import sagemaker_seed as seed
