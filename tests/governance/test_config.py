@@ -100,3 +100,20 @@ def test_workspace_resolution_order(tmp_path: Path) -> None:
     assert resolve_workspace(tmp_path / "a", {"COUNTERSIGN_WORKSPACE": str(tmp_path / "b")}).root == tmp_path / "a"
     assert resolve_workspace(None, {"COUNTERSIGN_WORKSPACE": str(tmp_path / "b")}).root == tmp_path / "b"
     assert resolve_workspace(None, {}).root == Path("workspace").resolve()
+
+
+def test_validating_a_config_loads_no_connector_client_library(tmp_path: Path) -> None:
+    # the registry names each kind's settings model apart from its connector: reading countersign.toml (even with a
+    # sagemaker account) imports no boto3 or botocore
+    import subprocess
+    import sys
+
+    write(tmp_path, GOOD)
+    code = (
+        "import sys\nfrom pathlib import Path\nfrom governance.config import Workspace, load_settings\n"
+        f"s = load_settings(Workspace(Path({str(tmp_path)!r})))\n"
+        "assert s.account('ml-prod').settings.region == 'eu-west-1'\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
