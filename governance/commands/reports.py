@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import logging
 import os
 from pathlib import Path
@@ -20,6 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     _version_args(p)
     p.add_argument("--out", metavar="FILE.pdf", help="where to write it (default: the workspace's exports/)")
     p.add_argument("--unsigned", action="store_true", help="skip the signature (the deterministic PDF)")
+    p.add_argument("--built-at", metavar="TIME", help="build time printed and stored as the PDF creation date "
+                   "(ISO 8601, UTC unless it names an offset; default: now): the same records and time, the same bytes")
     p.add_argument("--list-templates", action="store_true", help="list the available templates and exit")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=cmd_report)
@@ -68,6 +71,15 @@ def _passphrase() -> bytes | None:
     return value.encode() if value else None
 
 
+def _built_at(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        return dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise InputError(f"--built-at {value!r}: not an ISO 8601 time (e.g. 2026-11-30T16:45:12Z)") from None
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from governance.reports.export import export_report
     from governance.reports.templates import list_templates
@@ -86,7 +98,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else None  # default: kept in exports/ next to earlier exports
     result = export_report(
         opened.workspace, opened.settings, opened.catalog, opened.actor, vid, args.template, out=out,
-        archive=out is None,
+        archive=out is None, built_at=_built_at(args.built_at),
         sign=not args.unsigned, passphrase=_passphrase(), progress=progress_printer(not args.json),
     )
     if args.json:

@@ -387,3 +387,21 @@ def test_contents_page_numbers_point_at_the_pages_with_the_headings(annex) -> No
         first = next(i + 1 for i, text in enumerate(pages) if i > 2 and heading in " ".join(text.split()))
         assert page == first, (heading, page, first)
     assert f"Page {len(pages)} of {len(pages)}" in pages[-1]
+
+
+def test_cli_rebuilds_the_same_unsigned_bytes_from_the_recorded_build_time(world, tmp_path: Path, capsys) -> None:
+    from governance import ledger
+    from governance.cli import main
+
+    w = world[0]
+    args = ["report", "--workspace", str(w.workspace.root), "--actor", OFFICER, "--version", BIASED, "--unsigned",
+            "--json"]
+    assert main([*args, "--out", str(tmp_path / "a.pdf")]) == 0
+    first = json.loads(capsys.readouterr().out)
+    entry = next(e for e in ledger.entries_for(w.catalog, f"version:{BIASED}") if e.hash == first["ledger_hash"])
+    # the ledger keeps the build time: building again at that time gives the same bytes
+    assert main([*args, "--out", str(tmp_path / "b.pdf"), "--built-at", entry.payload["built_at"]]) == 0
+    second = json.loads(capsys.readouterr().out)
+    assert second["sha256"] == first["sha256"] == entry.payload["sha256"]
+    assert main([*args, "--built-at", "yesterday"]) == 2
+    assert "not an ISO 8601 time" in capsys.readouterr().err
