@@ -194,9 +194,27 @@ class AuthConfig(_Strict):
 
 
 class SigningConfig(_Strict):
+    """Who signs exported reports: people with their own certificate, else the workspace's organisation seal.
+
+    ``key``/``certificate`` are the workspace's own certificate (the seal); ``signer_roles`` sign with their own
+    key, found as ``<personal_keys>/<email>.key`` + ``<email>.pem`` (or ``<email>.p12``). Whoever may export but
+    does not sign personally gets the seal, whose signature names them, unless ``seal = false``.
+    """
+
     key: str = "keys/signing-key.pem"
     certificate: str = "keys/signing-cert.pem"
-    signer_name: str | None = None
+    signer_name: str | None = None  # the name on the seal certificate the demo generates
+    seal: bool = True
+    signer_roles: tuple[str, ...] = ("risk_officer",)
+    personal_keys: str = "keys"
+
+    @field_validator("signer_roles")
+    @classmethod
+    def _known_roles(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [r for r in v if r not in ROLES]
+        if bad:
+            raise ValueError(f"unknown role {bad[0]!r} (known: {', '.join(ROLES)})")
+        return v
 
 
 class WorkspaceSection(_Strict):

@@ -1,7 +1,8 @@
 """The audit pack: one zip an examiner can verify and query offline.
 
     report/<version>__<template>.pdf   the signed report
-    report/signing-cert.pem            the certificate it was signed with (check it against one obtained independently)
+    report/signing-cert.pem            the certificate it was signed with, a person's or the organisation seal's
+                                       (check it against one obtained independently)
     evidence/<kind>-<id>.json          every evidence row of the model's versions in the lineage
     catalog/<table>.parquet            the catalog rows of the model: models, versions, runs, deployments,
                                        model_cards, evidence, promotion_requests, decisions
@@ -38,7 +39,6 @@ from governance.reports.export import (
     export_report,
     record_export,
 )
-from governance.reports.keys import key_paths
 
 # Zip members carry a fixed date (the format's epoch) rather than the clock: the pack's dates are in its files.
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -185,9 +185,8 @@ def build_pack(
     members: dict[str, bytes] = {}
     report_name = f"report/{default_filename(version_id, template_id)}"
     members[report_name] = report.pdf
-    _key, cert = key_paths(workspace, settings)
-    if cert.exists():
-        members["report/signing-cert.pem"] = cert.read_bytes()
+    if report.certificate_pem:  # the signer's own certificate, or the organisation seal's
+        members["report/signing-cert.pem"] = report.certificate_pem
 
     for table in CATALOG_TABLES:
         df = _table_rows(catalog, table, model, version_ids)
