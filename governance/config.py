@@ -109,6 +109,7 @@ class AccountConfig(BaseModel):
     # what listings cannot show (metadata-only edits, deletions) reaches the catalog within this many hours
     full_sync_every_hours: float = Field(default=24.0, ge=0)
     _settings: BaseModel = PrivateAttr()
+    _secrets: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _connector_settings(self) -> AccountConfig:
@@ -138,8 +139,21 @@ class AccountConfig(BaseModel):
 
     @property
     def info(self) -> AccountInfo:
-        """The neutral account facts a connector is built with."""
-        return AccountInfo(self.name, self.environment)
+        """The neutral account facts a connector is built with (with the secrets its settings name)."""
+        return AccountInfo(self.name, self.environment, secrets=dict(self._secrets))
+
+    @property
+    def environments(self) -> tuple[str, ...]:
+        """Every environment this account holds: its own, then those its registry labels map to."""
+        more = getattr(self._settings, "environments", None)
+        extra = tuple(more()) if callable(more) else ()
+        return tuple(dict.fromkeys((self.environment, *extra)))
+
+    def with_secrets(self, environ: Mapping[str, str]) -> AccountConfig:
+        """This account with the values of the environment variables its settings name (read at the edge)."""
+        names = getattr(self._settings, "secret_env", None)
+        self._secrets = {n: environ[n] for n in (names() if callable(names) else ()) if n in environ}
+        return self
 
     @property
     def location(self) -> str | None:
@@ -246,6 +260,12 @@ class Settings(_Strict):
                     f"accounts[{i}].environment: {acc.environment!r} is not in [environments].order "
                     f"{list(self.environments.order)}"
                 )
+            unknown = [e for e in acc.environments if e not in self.environments.order]
+            if unknown:
+                raise ValueError(
+                    f"accounts[{i}]: account {acc.name!r} maps registry labels to {unknown[0]!r}, which is not in "
+                    f"[environments].order {list(self.environments.order)}"
+                )
         for who, roles in self.roles.items():
             bad = [r for r in roles if r not in ROLES]
             if bad:
@@ -321,8 +341,12 @@ def _account_named(data: Mapping[str, Any], loc: tuple[Any, ...]) -> str:
     return ""
 
 
-def load_settings(workspace: Workspace) -> Settings:
-    """Read and validate ``countersign.toml`` of ``workspace``."""
+def load_settings(workspace: Workspace, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate ``countersign.toml`` of ``workspace``.
+
+    ``environ`` (default: the process environment — this is the edge) supplies the secrets that accounts name by
+    variable (``token_env``, ``api_key_env``); nothing deeper reads the environment.
+    """
     path = workspace.config_path
     if not path.exists():
         raise ConfigError(
@@ -335,4 +359,8 @@ def load_settings(workspace: Workspace) -> Settings:
         raise ConfigError(f"{path}: TOML syntax error: {exc}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text") from None
-    return parse_settings(data, str(path))
+    settings = parse_settings(data, str(path))
+    env = os.environ if environ is None else environ
+    for account in settings.accounts:
+        account.with_secrets(env)
+    return settings
