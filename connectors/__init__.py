@@ -13,6 +13,7 @@ from governance.errors import ConfigError
 REGISTRY: dict[str, str] = {
     "folder": "connectors.folder:FolderConnector",
     "sagemaker": "connectors.sagemaker:SageMakerConnector",
+    "zenml": "connectors.zenml:ZenMLConnector",
 }
 
 
@@ -28,4 +29,7 @@ def connector_class(kind: str) -> type:
 
 def build_connector(account: AccountConfig, *, root: Path, cache_dir: Path) -> Connector:
     """A connector for ``account``; relative paths in the account resolve against the workspace ``root``."""
-    return connector_class(account.connector)(account, root=root, cache_dir=cache_dir)
+    cls = connector_class(account.connector)
+    # a kind that owns its settings model builds itself from today's AccountConfig through from_account
+    factory = getattr(cls, "from_account", cls)
+    return factory(account, root=root, cache_dir=cache_dir)

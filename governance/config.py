@@ -28,7 +28,7 @@ from governance.errors import ConfigError
 
 CONFIG_FILE = "countersign.toml"
 ROLES = ("viewer", "data_scientist", "ml_engineer", "risk_officer", "auditor", "admin")
-KNOWN_CONNECTORS = ("folder", "sagemaker")  # checked against connectors.REGISTRY in tests
+KNOWN_CONNECTORS = ("folder", "sagemaker", "zenml")  # checked against connectors.REGISTRY in tests
 
 
 @dataclass(frozen=True)
@@ -111,6 +111,19 @@ class AccountConfig(_Strict):
     # an incremental sync becomes a full one when the last full pass is older than this (0: only on request):
     # what listings cannot show (metadata-only edits, deletions) reaches the catalog within this many hours
     full_sync_every_hours: float = Field(default=24.0, ge=0)
+    # --- TEMPORARY (issue 16, PROTOCOL §1): zenml connector keys, validated by connectors.zenml.ZenMLSettings;
+    # the lead removes this block when the registry validates each kind's settings itself.
+    url: str | None = None
+    api_key_env: str | None = None
+    project: str | None = None
+    insecure_tls: bool | None = None
+    ca_bundle: str | None = None
+    stage_environments: dict[str, str] | None = None
+    promotion_stage: str | None = None
+    artifact_root: str | None = None
+    page_size: int | None = None
+    timeout_seconds: float | None = None
+    # --- end TEMPORARY
 
     @model_validator(mode="after")
     def _connector_fields(self) -> AccountConfig:
@@ -120,6 +133,8 @@ class AccountConfig(_Strict):
             raise ValueError("a folder account needs 'path'")
         if self.connector == "sagemaker" and not self.region:
             raise ValueError("a sagemaker account needs 'region'")
+        if self.connector == "zenml" and not (self.url and self.api_key_env):  # TEMPORARY (issue 16)
+            raise ValueError("a zenml account needs 'url' and 'api_key_env'")
         return self
 
 
