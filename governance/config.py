@@ -228,6 +228,8 @@ class Settings(_Strict):
     environments: EnvironmentsConfig = Field(default_factory=EnvironmentsConfig)
     accounts: tuple[AccountConfig, ...] = ()
     roles: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    # operating-system user -> the e-mail the same person signs in with (the CLI then acts under that e-mail)
+    os_users: dict[str, str] = Field(default_factory=dict)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     models: dict[str, ModelConfig] = Field(default_factory=dict)
     auth: AuthConfig = Field(default_factory=AuthConfig)

@@ -41,7 +41,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from connectors.base import canonical_json
 from governance.catalog import Catalog
-from governance.config import Workspace, private_dir, write_private
+from governance.config import Settings, Workspace, private_dir, write_private
 from governance.errors import ConfigError, InputError, LedgerTampered
 from governance.identity import Identity, require
 
@@ -708,6 +708,12 @@ def use_witness(workspace: Workspace, directory: Path | None) -> None:
         _witnesses[key] = Path(directory)
 
 
+def use_settings(workspace: Workspace, settings: Settings) -> None:
+    """Register ``[ledger] witness`` of ``settings`` (relative paths from the workspace folder) for this process."""
+    if settings.ledger.witness:
+        use_witness(workspace, workspace.root / Path(settings.ledger.witness).expanduser())
+
+
 def witness_of(workspace: Workspace) -> Path | None:
     """The witness folder registered for ``workspace`` in this process, if any."""
     if not _witnesses:
@@ -848,8 +854,12 @@ def advance_head(catalog: Catalog, workspace: Workspace | None = None, *, start:
         seq, digest = _read_head(con)
         if seq == 0:
             return None
-        return _store_head(workspace, seq, digest, lambda s, h: _hash_at(con, s) == h,
-                           may_start=start or _started(catalog))
+        try:
+            return _store_head(workspace, seq, digest, lambda s, h: _hash_at(con, s) == h,
+                               may_start=start or _started(catalog))
+        except OSError as exc:  # the entries stand; verify reports the head lagging behind them
+            _log.warning("ledger head not advanced to entry %d: %s", seq, exc)
+            return None
 
 
 
