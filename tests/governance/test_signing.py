@@ -300,3 +300,20 @@ def test_signing_and_verifying_work_inside_a_running_event_loop(unsigned: bytes,
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         assert pool.submit(lambda: asyncio.new_event_loop().run_until_complete(inside())).result()
+
+
+def test_keys_and_exports_are_written_owner_only(demo_copy: Workspace, tmp_path: Path, capsys) -> None:
+    """Signing keys, reports and packs are readable by their owner only (0600 files, 0700 new folders)."""
+    folder = tmp_path / "new-keys"
+    generate_self_signed(folder / "k.pem", folder / "c.pem", name="Ada Validator")
+    assert folder.stat().st_mode & 0o777 == 0o700
+    assert {(folder / n).stat().st_mode & 0o777 for n in ("k.pem", "c.pem")} == {0o600}
+    assert main(["report", "--workspace", str(demo_copy.root), "--actor", OFFICER, "--version",
+                 "lab-prod:claims-fraud:2", "--json"]) == 0
+    report = Path(json.loads(capsys.readouterr().out)["file"])
+    assert report.parent == demo_copy.exports_dir and report.stat().st_mode & 0o777 == 0o600
+    out = tmp_path / "packs" / "p.zip"
+    assert main(["pack", "--workspace", str(demo_copy.root), "--actor", "auditor@demo.countersign.dev",
+                 "--version", "lab-prod:claims-fraud:2", "--out", str(out)]) == 0
+    assert out.stat().st_mode & 0o777 == 0o600 and out.parent.stat().st_mode & 0o777 == 0o700
+    assert demo_copy.exports_dir.stat().st_mode & 0o777 == 0o700  # the demo build creates it owner-only
