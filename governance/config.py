@@ -15,7 +15,9 @@ from it and never reads the environment itself.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -64,9 +66,41 @@ class Workspace:
         return self.root / "keys"
 
     def ensure_dirs(self) -> None:
-        """Create the workspace sub-folders that do not exist yet."""
-        for d in (self.root, self.cache_dir, self.checkpoints_dir, self.exports_dir, self.keys_dir):
+        """Create the workspace sub-folders that do not exist yet (checkpoints, exports and keys owner-only)."""
+        for d in (self.root, self.cache_dir):
             d.mkdir(parents=True, exist_ok=True)
+        for d in (self.checkpoints_dir, self.exports_dir, self.keys_dir):
+            private_dir(d)
+
+
+def private_dir(path: Path) -> Path:
+    """Create ``path`` (and missing parents) if absent; a folder created here is readable by its owner only (0700).
+
+    An existing folder keeps its mode: an operator who shares it with a group on purpose is not overruled.
+    """
+    if not path.is_dir():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):  # another process created it meanwhile
+            path.mkdir(mode=0o700)
+        os.chmod(path, 0o700)  # mkdir's mode is filtered by the umask
+    return path
+
+
+def write_private(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically, readable by its owner only (0600) from the first byte on."""
+    private_dir(path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o600)  # a stale temporary file from a crash kept its old mode
+        os.replace(tmp, path)  # a reader never sees half a file
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    return path
 
 
 def resolve_workspace(arg: str | os.PathLike[str] | None, environ: Mapping[str, str]) -> Workspace:
@@ -231,6 +265,14 @@ class SigningConfig(_Strict):
         return v
 
 
+class LedgerConfig(_Strict):
+    """Where the signed ledger head is mirrored besides ``checkpoints/head.json``."""
+
+    # a folder outside the workspace, ideally on another machine or owned by another account: restoring
+    # catalog.duckdb together with checkpoints/ from an older copy is caught only against a head kept elsewhere
+    witness: str | None = None
+
+
 class WorkspaceSection(_Strict):
     name: str = "Countersign"
     demo: bool = False
@@ -243,10 +285,13 @@ class Settings(_Strict):
     environments: EnvironmentsConfig = Field(default_factory=EnvironmentsConfig)
     accounts: tuple[AccountConfig, ...] = ()
     roles: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    # operating-system user -> the e-mail the same person signs in with (the CLI then acts under that e-mail)
+    os_users: dict[str, str] = Field(default_factory=dict)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     models: dict[str, ModelConfig] = Field(default_factory=dict)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     signing: SigningConfig = Field(default_factory=SigningConfig)
+    ledger: LedgerConfig = Field(default_factory=LedgerConfig)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:
@@ -267,6 +312,8 @@ class Settings(_Strict):
                     f"[environments].order {list(self.environments.order)}"
                 )
         for who, roles in self.roles.items():
+            if who.lower().startswith("os:") and not who[3:].strip():
+                raise ValueError(f"roles.{who}: name the operating-system user after 'os:' (e.g. \"os:alice\")")
             bad = [r for r in roles if r not in ROLES]
             if bad:
                 raise ValueError(f"roles.{who}: unknown role {bad[0]!r} (known: {', '.join(ROLES)})")

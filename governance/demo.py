@@ -130,7 +130,12 @@ certificate = "keys/signing-cert.pem"
 
 
 def _roles_block() -> str:
-    return "\n".join(f'"{email}" = ["{role}"]' for email, (_, role) in PERSONAS.items())
+    from governance.identity import os_user
+
+    personas = [f'"{email}" = ["{role}"]' for email, (_, role) in PERSONAS.items()]
+    # the person who built the demo administers it from the command line (sync, verify, checkpoint) without
+    # --actor; decisions still go through a persona (--actor), as in the portal
+    return "\n".join([*personas, f'"os:{os_user()}" = ["admin"]'])
 
 
 # -- synthetic data ----------------------------------------------------------------------------------

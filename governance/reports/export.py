@@ -12,7 +12,7 @@ from typing import Any
 
 from core.progress import ProgressFn, no_progress
 from governance.catalog import Catalog
-from governance.config import Settings, Workspace
+from governance.config import Settings, Workspace, write_private
 from governance.identity import Identity, require
 from governance.reports.build import BuiltReport, Gap, build_pdf
 from governance.reports.model import ReportFacts, collect_facts
@@ -152,8 +152,7 @@ def export_report(
     path = Path(out) if out is not None else (
         archive_path(workspace, version_id, template.id, pdf) if archive else None)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(pdf)
+        write_private(path, pdf)  # owner-only (0600), like the rest of the workspace's exports
     digest = hashlib.sha256(pdf).hexdigest()
     progress("recording the export in the ledger", 0.95)
     seq, entry_hash = record_export(

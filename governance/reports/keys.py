@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from core.errors import ConfigError, InputError
-from governance.config import Settings, Workspace
+from governance.config import Settings, Workspace, write_private
 
 SEAL_ROLE = "Organisation seal"
 _PKCS12 = (".p12", ".pfx")
@@ -111,13 +111,10 @@ def generate_self_signed(
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
-    key_path.parent.mkdir(parents=True, exist_ok=True)
-    cert_path.parent.mkdir(parents=True, exist_ok=True)
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    key_path.chmod(0o600)
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    # owner-only from the first byte (0600 files, 0700 new folders), never world-readable for a moment
+    write_private(key_path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                              serialization.NoEncryption()))
+    write_private(cert_path, cert.public_bytes(serialization.Encoding.PEM))
 
 
 def seal_name(settings: Settings) -> str:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import time
 import zipfile
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ import pandas as pd
 from core.canonical import canonical_json
 from core.progress import ProgressFn, no_progress
 from governance.catalog import Catalog
-from governance.config import Settings, Workspace
+from governance.config import Settings, Workspace, write_private
 from governance.identity import Identity, require
 from governance.reports.export import (
     DEFAULT_TEMPLATE,
@@ -231,19 +230,18 @@ def build_pack(
     progress("writing the zip", 0.9)
     # without ``out`` the pack is kept in exports/ under a name carrying its digest (never replacing an earlier one)
     target = Path(out) if out is not None else workspace.exports_dir / default_filename(version_id, template_id, ".zip")
-    target.parent.mkdir(parents=True, exist_ok=True)
     stamp = ZIP_EPOCH
-    tmp = target.with_suffix(target.suffix + f".{os.getpid()}.tmp")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for name in sorted(members):
             info = zipfile.ZipInfo(name, date_time=stamp)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
             zf.writestr(info, members[name])
-    content = tmp.read_bytes()
+    content = buffer.getvalue()
     digest = hashlib.sha256(content).hexdigest()
     path = target if out is not None else archive_path(workspace, version_id, template_id, content, ".zip")
-    tmp.replace(path)
+    write_private(path, content)  # atomic and owner-only (0600)
     seq, entry_hash = record_export(
         workspace, catalog, identity, "pack.export", version_id,
         {"template": report.template_id, "file": path.name, "sha256": digest, "report_sha256": report.sha256,

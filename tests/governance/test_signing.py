@@ -536,3 +536,20 @@ def test_countersigning_is_refused_with_the_reason(demo_copy: Workspace, unsigne
     broken.write_bytes(bytes(data))
     code, out = _countersign_cli(demo_copy, broken, VALIDATOR, capsys)
     assert code == 1 and "does not verify" in out
+
+
+def test_keys_and_exports_are_written_owner_only(demo_copy: Workspace, tmp_path: Path, capsys) -> None:
+    """Signing keys, reports and packs are readable by their owner only (0600 files, 0700 new folders)."""
+    folder = tmp_path / "new-keys"
+    generate_self_signed(folder / "k.pem", folder / "c.pem", name="Ada Validator")
+    assert folder.stat().st_mode & 0o777 == 0o700
+    assert {(folder / n).stat().st_mode & 0o777 for n in ("k.pem", "c.pem")} == {0o600}
+    assert main(["report", "--workspace", str(demo_copy.root), "--actor", OFFICER, "--version",
+                 "lab-prod:claims-fraud:2", "--json"]) == 0
+    report = Path(json.loads(capsys.readouterr().out)["file"])
+    assert report.parent == demo_copy.exports_dir and report.stat().st_mode & 0o777 == 0o600
+    out = tmp_path / "packs" / "p.zip"
+    assert main(["pack", "--workspace", str(demo_copy.root), "--actor", "auditor@demo.countersign.dev",
+                 "--version", "lab-prod:claims-fraud:2", "--out", str(out)]) == 0
+    assert out.stat().st_mode & 0o777 == 0o600 and out.parent.stat().st_mode & 0o777 == 0o700
+    assert demo_copy.exports_dir.stat().st_mode & 0o777 == 0o700  # the demo build creates it owner-only
