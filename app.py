@@ -15,6 +15,7 @@ import streamlit as st
 from governance.catalog import Catalog
 from governance.config import Settings, Workspace, load_settings, resolve_workspace
 from governance.errors import CountersignError
+from governance.sync import prepare_catalog
 from portal.auth import resolve_identity
 from portal.context import PortalContext, set_context
 from portal.pages import PAGES
@@ -34,8 +35,7 @@ def _open(root: str, config_mtime: float) -> tuple[Workspace, Settings, Catalog]
     # config_mtime is part of the key: editing countersign.toml takes effect on the next rerun
     ws = Workspace(Path(root))
     settings = load_settings(ws)
-    catalog = Catalog(ws.catalog_path)
-    catalog.migrate()
+    catalog = prepare_catalog(Catalog(ws.catalog_path), settings)  # migrations, configured accounts
     return ws, settings, catalog
 
 

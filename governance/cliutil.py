@@ -52,7 +52,9 @@ def open_workspace(args: argparse.Namespace, *, migrate: bool = True) -> Opened:
     if scope is not None:
         scope.enter_context(catalog.keep_open())
     if migrate:
-        catalog.migrate()
+        from governance.sync import prepare_catalog
+
+        prepare_catalog(catalog, settings)
     actor = cli_identity(settings, getattr(args, "actor", None) or os.environ.get("COUNTERSIGN_ACTOR"))
     return Opened(ws, settings, catalog, actor)
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from governance.errors import CountersignError
 from governance.reports.export import export_history
-from governance.reports.keys import key_paths, load_certificate, signer_info
+from governance.reports.keys import certificate_holder
 from portal import context
 from portal.context import SELECTED_VERSION
 from portal.export import export_panel
@@ -26,17 +25,8 @@ if vid is None:
     st.stop()
 
 
-def _certificate_holder() -> str | None:
-    """Whom the workspace's signing certificate names (None while there is no readable certificate)."""
-    _, cert_path = key_paths(ctx.workspace, ctx.settings)
-    try:
-        return signer_info(load_certificate(cert_path)).name
-    except CountersignError:
-        return None
-
-
 # who builds an export and whose certificate signs it are different people: say both
-holder = _certificate_holder()
+holder = certificate_holder(ctx.workspace, ctx.settings)
 signature = (f"the workspace's signing certificate, issued to **{holder}**" if holder
              else "the workspace's signing key")
 if ctx.identity.can("export"):

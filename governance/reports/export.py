@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-import importlib
+import os
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from connectors.base import ProgressFn, no_progress
+from governance import ledger
 from governance.catalog import Catalog
 from governance.config import Settings, Workspace
 from governance.identity import Identity, require
@@ -57,16 +59,40 @@ def archive_path(workspace: Workspace, version_id: str, template_id: str, conten
 
 
 def record_export(workspace: Workspace, catalog: Catalog, identity: Identity, action: str, version_id: str,
-                  payload: dict[str, Any]) -> tuple[int | None, str | None]:
-    """Append the export to the ledger and seal it in a checkpoint, like every other write; return seq and hash."""
+                  payload: dict[str, Any], *, staged: Path | None = None, path: Path | None = None
+                  ) -> tuple[int, str]:
+    """Record an export in the ledger and put its file in place, as one unit; return the entry's seq and hash.
+
+    ``staged`` is a temporary file holding the export; it becomes ``path`` inside the transaction that appends the
+    ledger entry. If the entry cannot be written the file never appears (and the temporary one is removed), so a
+    file in ``exports/`` always has its entry. The new head is then sealed in a checkpoint, like every other write.
+    """
+    if (staged is None) != (path is None):
+        raise ValueError("record_export needs both the staged file and its final path, or neither")
+    placed = False
     try:
-        ledger = importlib.import_module("governance.ledger")
-    except ModuleNotFoundError:
-        return None, None
-    entry = ledger.append(catalog, actor=identity.email, action=action, subject=f"version:{version_id}",
-                          payload=payload)
+        with catalog.transaction() as con:
+            entry = ledger.append(con, actor=identity.email, action=action, subject=f"version:{version_id}",
+                                  payload=payload)
+            if staged is not None and path is not None:
+                os.replace(staged, path)  # last step before the commit: a failed move rolls the entry back
+                placed = True
+    except BaseException:
+        if staged is not None:
+            staged.unlink(missing_ok=True)
+        if placed and path is not None:  # the commit itself failed after the move
+            path.unlink(missing_ok=True)
+        raise
     ledger.seal(workspace, catalog, by=identity.email)
     return entry.seq, entry.hash
+
+
+def stage(path: Path, content: bytes) -> Path:
+    """Write ``content`` next to ``path`` under a temporary name (moved into place by :func:`record_export`)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.write_bytes(content)
+    return tmp
 
 
 def prepare(
@@ -137,9 +163,7 @@ def export_report(
         seconds["sign"] = time.perf_counter() - t2
     path = Path(out) if out is not None else (
         archive_path(workspace, version_id, template.id, pdf) if archive else None)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(pdf)
+    staged = stage(path, pdf) if path is not None else None
     digest = hashlib.sha256(pdf).hexdigest()
     progress("recording the export in the ledger", 0.95)
     seq, entry_hash = record_export(
@@ -147,6 +171,7 @@ def export_report(
         {"template": template.id, "template_version": template.version, "sha256": digest,
          "unsigned_sha256": built.sha256, "signed": sign, "signer": signer_name, "pages": built.pages,
          "gaps": len(built.gaps), "file": path.name if path else None, "facts": built.facts_fingerprint},
+        staged=staged, path=path,
     )
     seconds["total"] = time.perf_counter() - t0
     progress("done", 1.0)
@@ -173,10 +198,6 @@ class ExportRecord:
 
 def export_history(catalog: Catalog, version_id: str) -> list[ExportRecord]:
     """Reports and packs exported for ``version_id``, newest first (from the ledger)."""
-    try:
-        ledger = importlib.import_module("governance.ledger")
-    except ModuleNotFoundError:
-        return []
     out = [
         ExportRecord(e.seq, e.recorded_at, e.actor, e.action, e.payload.get("template"), e.payload.get("file"),
                      e.payload.get("sha256"), e.hash)

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from governance.config import Settings, Workspace
-from governance.errors import ConfigError, InputError
+from governance.errors import ConfigError, CountersignError, InputError
 
 DEMO_SIGNER_NAME = "Countersign Demo Risk Office"
 DEMO_SIGNER_ROLE = "Model Risk Officer"
@@ -145,6 +145,15 @@ def signer_info(cert: x509.Certificate) -> SignerInfo:
         email=first(NameOID.EMAIL_ADDRESS),
         fingerprint_sha256=cert.fingerprint(hashes.SHA256()).hex(),
     )
+
+
+def certificate_holder(workspace: Workspace, settings: Settings) -> str | None:
+    """Whom the workspace's signing certificate names (None while there is no readable certificate)."""
+    _, cert_path = key_paths(workspace, settings)
+    try:
+        return signer_info(load_certificate(cert_path)).name
+    except CountersignError:
+        return None
 
 
 def load_signer(workspace: Workspace, settings: Settings, *, passphrase: bytes | None = None):

@@ -243,11 +243,11 @@ def build_pack(
     content = tmp.read_bytes()
     digest = hashlib.sha256(content).hexdigest()
     path = target if out is not None else archive_path(workspace, version_id, template_id, content, ".zip")
-    tmp.replace(path)
     seq, entry_hash = record_export(
         workspace, catalog, identity, "pack.export", version_id,
         {"template": report.template_id, "file": path.name, "sha256": digest, "report_sha256": report.sha256,
          "files": len(files) + 1, "ledger_range": list(ledger_range) if ledger_range else None},
+        staged=tmp, path=path,
     )
     progress("done", 1.0)
     return AuditPack(path=path, sha256=digest, files=files, report=report, ledger_range=ledger_range,
