@@ -20,8 +20,6 @@ from portal.auth import resolve_identity
 from portal.context import PortalContext, set_context
 from portal.pages import PAGES
 
-HERE = Path(__file__).parent
-
 
 def _workspace_arg(argv: list[str]) -> str | None:
     parser = argparse.ArgumentParser(add_help=False)
@@ -78,8 +76,6 @@ def main() -> None:
 
     sections: dict[str, list[st.Page]] = {}
     for spec in PAGES:
-        if not (HERE / spec.path).exists():  # an area not built yet
-            continue
         sections.setdefault(spec.section, []).append(
             st.Page(spec.path, title=spec.title, icon=spec.icon, default=spec.default,
                     url_path=Path(spec.path).stem)

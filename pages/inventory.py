@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
 from governance.catalog import InventoryFilter
@@ -107,7 +105,7 @@ if rows:
         context.select(SELECTED_MODEL, chosen["model"])
         context.select(SELECTED_VERSION, chosen["version_id"])
         st.switch_page("pages/model.py")
-    if Path("pages/review.py").exists() and b2.button("Review version", key="inv.review", icon=":material/query_stats:"):
+    if b2.button("Review version", key="inv.review", icon=":material/query_stats:"):
         context.select(SELECTED_MODEL, chosen["model"])
         context.select(SELECTED_VERSION, chosen["version_id"])
         st.switch_page("pages/review.py")

@@ -82,7 +82,7 @@ if vid is not None:
                ("Export report", "pages/export.py", ":material/picture_as_pdf:")]
     buttons = st.columns(len(actions) + 2)
     for col, (label, target, icon) in zip(buttons, actions, strict=False):
-        if Path(target).exists() and col.button(label, icon=icon, key=f"model.go.{Path(target).stem}"):
+        if col.button(label, icon=icon, key=f"model.go.{Path(target).stem}"):
             context.select(SELECTED_VERSION, selected.version_id)
             # the target opens on ?version=ID: /requests lists that version's requests, the others show it
             st.switch_page(target, query_params={"version": selected.version_id})
