@@ -81,6 +81,19 @@ def test_accounts_page_sync_now_for_an_engineer_only(demo_copy, app_factory) -> 
     assert "Syncing needs the ml_engineer or admin role" in texts(viewer)
 
 
+def test_viewing_the_accounts_page_writes_nothing(demo_copy, app_factory) -> None:
+    from governance.catalog import Catalog
+
+    at = app_factory(demo_copy.root, persona="auditor@demo.countersign.dev").run()  # opening registers accounts
+    catalog = Catalog(demo_copy.catalog_path)
+    assert len(catalog.query_df("SELECT name FROM accounts")) == 3
+    with catalog.transaction() as con:  # so that any write by the page would show
+        con.execute("DELETE FROM accounts")
+    at.switch_page("pages/accounts.py").run()
+    assert not at.exception
+    assert catalog.query_df("SELECT name FROM accounts").empty
+
+
 @pytest.fixture
 def private_workspace(demo_workspace, tmp_path: Path) -> Path:
     """The demo data in a workspace that is not marked as a demo: no persona switcher."""
