@@ -53,7 +53,9 @@ def open_workspace(args: argparse.Namespace, *, migrate: bool = True) -> Opened:
     if scope is not None:
         scope.enter_context(catalog.keep_open())
     if migrate:
-        catalog.migrate()
+        from governance.sync import prepare_catalog
+
+        prepare_catalog(catalog, settings)
     from governance import ledger
 
     ledger.use_settings(ws, settings)  # the [ledger] witness that every commit of this command mirrors its head to

@@ -527,21 +527,14 @@ def signing_personas(settings: Any) -> dict[str, tuple[str, str]]:
 
 
 def _extra_steps() -> list[DemoStep]:
-    """Steps other areas add to the demo (keys for signing, a history of decisions), when they are present."""
-    steps: list[DemoStep] = []
-    try:
-        from governance.reports.keys import ensure_demo_keys
+    """Steps after the sync: signing keys, then a history of decisions."""
+    from governance.demo_history import seed_history
+    from governance.reports.keys import ensure_demo_keys
 
-        steps.append(lambda ws, settings, catalog, progress: ensure_demo_keys(ws, settings, signing_personas(settings)))
-    except ImportError:
-        pass
-    try:
-        from governance.demo_history import seed_history
-
-        steps.append(lambda ws, settings, catalog, progress: seed_history(ws, settings, catalog))
-    except ImportError:
-        pass
-    return steps
+    return [
+        lambda ws, settings, catalog, progress: ensure_demo_keys(ws, settings, signing_personas(settings)),
+        lambda ws, settings, catalog, progress: seed_history(ws, settings, catalog),
+    ]
 
 
 def build_demo(root: Path, *, progress: ProgressFn = no_progress, force: bool = False) -> Workspace:

@@ -36,7 +36,7 @@ from governance import ledger
 from governance.catalog import Catalog, Version
 from governance.config import Settings, Workspace
 from governance.identity import Identity, require
-from governance.policy import EvidenceLookup, evaluate
+from governance.policy import Checklist, EvidenceLookup, GateResult, evaluate
 
 OPEN_STATUSES = ("pending", "approved", "executing", "failed")
 FINAL_STATUSES = ("executed", "rejected", "cancelled")
@@ -195,6 +195,14 @@ def four_eyes_problem(email: str, request: Request, version: Version) -> str | N
     if who in {a.lower() for a in request.approvers}:
         return f"{email} already approved this request; tier needs {request.approvals_required} distinct approvers"
     return None
+
+
+def blocking_gates(request: Request, checklist: Checklist, now: dt.datetime) -> tuple[GateResult, ...]:
+    """The gates that block approving ``request`` now: failing or missing, and not covered by a risk acceptance
+    that is still in force at ``now`` (an expired acceptance covers nothing). The one rule the page and approval use.
+    """
+    covered = {g for d in request.risk_acceptances if not d.expired(now) for g in d.payload.get("gates", [])}
+    return tuple(r for r in checklist.blocking if r.gate not in covered)
 
 
 def allowed_actions(identity: Identity, request: Request, version: Version) -> frozenset[str]:
@@ -362,8 +370,7 @@ def approve(
         raise AccessDenied(problem)
     _same_artifact(request, version)
     checklist = evaluate(catalog, settings, request.version_id, request.to_env, evidence=evidence, now=moment)
-    covered = {g for d in request.risk_acceptances if not d.expired(moment) for g in d.payload.get("gates", [])}
-    blocking = [r for r in checklist.blocking if r.gate not in covered]
+    blocking = list(blocking_gates(request, checklist, moment))
     if risk_acceptance is not None:
         require(actor, "accept_risk")
         _check_acceptance(risk_acceptance, moment)
@@ -654,3 +661,35 @@ def unapproved_deployments(catalog: Catalog, environment: str = "prod") -> pd.Da
         """,
         [environment],
     )
+
+
+FLAG_UNAPPROVED = "⚠ unapproved deployment"
+FLAG_NO_SIGNOFF = "⚠ no Countersign sign-off"
+
+
+def flag_deployments(inventory: pd.DataFrame, environment_order: tuple[str, ...] | list[str]) -> pd.DataFrame:
+    """The inventory (``Catalog.inventory``) with the deployment flags the portal and the CLI show.
+
+    Serving in the last environment (prod) needs both an approval in the registry and a Countersign sign-off.
+    Adds ``no_signoff`` (serving in the last environment without an executed Countersign promotion), ``flagged``
+    (either problem), ``flag`` (:data:`FLAG_UNAPPROVED`, :data:`FLAG_NO_SIGNOFF` or empty) and ``flag_reason``
+    (why, in words).
+    """
+    last_env = environment_order[-1] if environment_order else None
+    unapproved = inventory["unapproved_deployment"].astype(bool)
+    no_signoff = inventory["serving_without_countersign"].astype(bool) & (inventory["environment"] == last_env)
+
+    def reason(row: pd.Series) -> str:
+        reasons = []
+        if row["approval_status"] != "Approved":
+            reasons.append(f"its registry status is **{row['approval_status']}**")
+        if row["no_signoff"]:
+            reasons.append("no Countersign promotion was signed off for it")
+        return " and ".join(reasons)
+
+    out = inventory.assign(
+        no_signoff=no_signoff,
+        flagged=unapproved | no_signoff,
+        flag=unapproved.map({True: FLAG_UNAPPROVED, False: ""}).where(~(no_signoff & ~unapproved), FLAG_NO_SIGNOFF),
+    )
+    return out.assign(flag_reason=out.apply(reason, axis=1) if len(out) else pd.Series(dtype=str))

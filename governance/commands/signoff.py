@@ -153,7 +153,8 @@ def _date(text: str) -> dt.datetime:
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
-    from governance.promotion import RiskAcceptance, approve, execute
+    from governance.promotion import RiskAcceptance
+    from governance.signoff import decide
 
     o = open_workspace(args)
     acceptance = None
@@ -163,37 +164,37 @@ def cmd_approve(args: argparse.Namespace) -> int:
         acceptance = RiskAcceptance(tuple(args.accept_risk), args.justification, _date(args.expires))
     elif args.justification or args.expires:
         raise InputError("--justification and --expires only go with --accept-risk GATE")
-    request = approve(o.workspace, o.settings, o.catalog, o.actor, args.request_id, args.comment,
-                      risk_acceptance=acceptance)
-    if request.status == "approved" and not args.no_execute and o.actor.can("execute"):
-        request = execute(o.workspace, o.settings, o.catalog, o.actor, args.request_id)
-    _show(request, args.json)
-    return 1 if request.status == "failed" else 0
+    done = decide(o.workspace, o.settings, o.catalog, o.actor, args.request_id, "approve", args.comment,
+                  risk_acceptance=acceptance, execute_after_approval=not args.no_execute)
+    _show(done.request, args.json)
+    return 1 if done.failed else 0
 
 
 def cmd_reject(args: argparse.Namespace) -> int:
-    from governance.promotion import reject
+    from governance.signoff import decide
 
     o = open_workspace(args)
-    _show(reject(o.workspace, o.settings, o.catalog, o.actor, args.request_id, args.comment), args.json)
+    _show(decide(o.workspace, o.settings, o.catalog, o.actor, args.request_id, "reject", args.comment).request,
+          args.json)
     return 0
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
-    from governance.promotion import cancel
+    from governance.signoff import decide
 
     o = open_workspace(args)
-    _show(cancel(o.workspace, o.settings, o.catalog, o.actor, args.request_id, args.comment), args.json)
+    _show(decide(o.workspace, o.settings, o.catalog, o.actor, args.request_id, "cancel", args.comment).request,
+          args.json)
     return 0
 
 
 def cmd_execute(args: argparse.Namespace) -> int:
-    from governance.promotion import execute
+    from governance.signoff import decide
 
     o = open_workspace(args)
-    request = execute(o.workspace, o.settings, o.catalog, o.actor, args.request_id, takeover=args.takeover)
-    _show(request, args.json)
-    return 1 if request.status == "failed" else 0
+    done = decide(o.workspace, o.settings, o.catalog, o.actor, args.request_id, "execute", takeover=args.takeover)
+    _show(done.request, args.json)
+    return 1 if done.failed else 0
 
 
 def cmd_requests(args: argparse.Namespace) -> int:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import importlib
+import os
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from core.progress import ProgressFn, no_progress
+from governance import ledger
 from governance.catalog import Catalog
-from governance.config import Settings, Workspace, write_private
+from governance.config import Settings, Workspace
 from governance.identity import Identity, require
 from governance.reports.build import BuiltReport, Gap, build_pdf
 from governance.reports.model import ReportFacts, collect_facts
@@ -69,16 +71,43 @@ def archive_path(workspace: Workspace, version_id: str, template_id: str, conten
 
 
 def record_export(workspace: Workspace, catalog: Catalog, identity: Identity, action: str, version_id: str,
-                  payload: dict[str, Any]) -> tuple[int | None, str | None]:
-    """Append the export to the ledger and seal it in a checkpoint, like every other write; return seq and hash."""
+                  payload: dict[str, Any], *, staged: Path | None = None, path: Path | None = None
+                  ) -> tuple[int, str]:
+    """Record an export in the ledger and put its file in place, as one unit; return the entry's seq and hash.
+
+    ``staged`` is a temporary file holding the export; it becomes ``path`` inside the transaction that appends the
+    ledger entry. If the entry cannot be written the file never appears (and the temporary one is removed), so a
+    file in ``exports/`` always has its entry. The new head is then sealed in a checkpoint, like every other write.
+    """
+    if (staged is None) != (path is None):
+        raise ValueError("record_export needs both the staged file and its final path, or neither")
+    placed = False
     try:
-        ledger = importlib.import_module("governance.ledger")
-    except ModuleNotFoundError:
-        return None, None
-    entry = ledger.append(catalog, actor=identity.email, action=action, subject=f"version:{version_id}",
-                          payload=payload)
+        with catalog.transaction() as con:
+            entry = ledger.append(con, actor=identity.email, action=action, subject=f"version:{version_id}",
+                                  payload=payload)
+            if staged is not None and path is not None:
+                os.replace(staged, path)  # last step before the commit: a failed move rolls the entry back
+                placed = True
+    except BaseException:
+        if staged is not None:
+            staged.unlink(missing_ok=True)
+        if placed and path is not None:  # the commit itself failed after the move
+            path.unlink(missing_ok=True)
+        raise
     ledger.seal(workspace, catalog, by=identity.email)
     return entry.seq, entry.hash
+
+
+def stage(path: Path, content: bytes) -> Path:
+    """Write ``content`` next to ``path`` under a temporary name (moved into place by :func:`record_export`)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    # owner-only from the first byte, like every file Countersign writes into a workspace
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(content)
+    return tmp
 
 
 def prepare(
@@ -151,8 +180,7 @@ def export_report(
     signer_name = chosen.info.name if chosen else None
     path = Path(out) if out is not None else (
         archive_path(workspace, version_id, template.id, pdf) if archive else None)
-    if path is not None:
-        write_private(path, pdf)  # owner-only (0600), like the rest of the workspace's exports
+    staged = stage(path, pdf) if path is not None else None
     digest = hashlib.sha256(pdf).hexdigest()
     progress("recording the export in the ledger", 0.95)
     seq, entry_hash = record_export(
@@ -163,6 +191,7 @@ def export_report(
          "signer_kind": chosen.kind if chosen else None,
          "certificate_sha256": chosen.info.fingerprint_sha256 if chosen else None,
          "built_at": built_at.isoformat() + "Z"},
+        staged=staged, path=path,
     )
     seconds["total"] = time.perf_counter() - t0
     progress("done", 1.0)
@@ -191,10 +220,6 @@ class ExportRecord:
 
 def export_history(catalog: Catalog, version_id: str) -> list[ExportRecord]:
     """Reports and packs exported for ``version_id``, newest first (from the ledger)."""
-    try:
-        ledger = importlib.import_module("governance.ledger")
-    except ModuleNotFoundError:
-        return []
     out = [
         ExportRecord(e.seq, e.recorded_at, e.actor, e.action, e.payload.get("template"), e.payload.get("file"),
                      e.payload.get("sha256"), e.hash)

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from core.errors import ConfigError, InputError
+from core.errors import ConfigError, CountersignError, InputError
 from governance.config import Settings, Workspace, write_private
 
 SEAL_ROLE = "Organisation seal"
@@ -179,6 +179,15 @@ def signer_info(cert: x509.Certificate) -> SignerInfo:
         fingerprint_sha256=cert.fingerprint(hashes.SHA256()).hex(),
         seal=seal,
     )
+
+
+def certificate_holder(workspace: Workspace, settings: Settings) -> str | None:
+    """Whom the workspace's signing certificate names (None while there is no readable certificate)."""
+    _, cert_path = key_paths(workspace, settings)
+    try:
+        return signer_info(load_certificate(cert_path)).name
+    except CountersignError:
+        return None
 
 
 def load_signer(workspace: Workspace, settings: Settings, *, passphrase: bytes | None = None):

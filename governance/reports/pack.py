@@ -28,7 +28,7 @@ import pandas as pd
 from core.canonical import canonical_json
 from core.progress import ProgressFn, no_progress
 from governance.catalog import Catalog
-from governance.config import Settings, Workspace, write_private
+from governance.config import Settings, Workspace
 from governance.identity import Identity, require
 from governance.reports.export import (
     DEFAULT_TEMPLATE,
@@ -37,6 +37,7 @@ from governance.reports.export import (
     default_filename,
     export_report,
     record_export,
+    stage,
 )
 
 # Zip members carry a fixed date (the format's epoch) rather than the clock: the pack's dates are in its files.
@@ -241,11 +242,12 @@ def build_pack(
     content = buffer.getvalue()
     digest = hashlib.sha256(content).hexdigest()
     path = target if out is not None else archive_path(workspace, version_id, template_id, content, ".zip")
-    write_private(path, content)  # atomic and owner-only (0600)
+    tmp = stage(path, content)  # owner-only (0600); moved into place with its ledger entry
     seq, entry_hash = record_export(
         workspace, catalog, identity, "pack.export", version_id,
         {"template": report.template_id, "file": path.name, "sha256": digest, "report_sha256": report.sha256,
          "files": len(files) + 1, "ledger_range": list(ledger_range) if ledger_range else None},
+        staged=tmp, path=path,
     )
     progress("done", 1.0)
     return AuditPack(path=path, sha256=digest, files=files, report=report, ledger_range=ledger_range,

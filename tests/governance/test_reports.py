@@ -405,3 +405,49 @@ def test_cli_rebuilds_the_same_unsigned_bytes_from_the_recorded_build_time(world
     assert second["sha256"] == first["sha256"] == entry.payload["sha256"]
     assert main([*args, "--built-at", "yesterday"]) == 2
     assert "not an ISO 8601 time" in capsys.readouterr().err
+
+
+HOLD_CATALOG = "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); print('holding', flush=True); time.sleep(120)"
+
+
+@pytest.mark.parametrize("where", ["out", "archive"])
+def test_an_export_whose_ledger_entry_cannot_be_written_leaves_no_file(demo_copy: Workspace, tmp_path: Path,
+                                                                       where: str) -> None:
+    """The export and its ledger entry are one unit: when the entry cannot be written the export is refused and
+    no file appears (at --out or in exports/); once the entry can be written, the same export goes through."""
+    from core.errors import CatalogBusy
+    from governance import ledger
+    from governance.catalog import Catalog
+
+    w = open_world(demo_copy)
+    catalog = Catalog(demo_copy.catalog_path, busy_timeout=0.5)
+    before_entries, before_files = ledger.head(catalog), sorted(demo_copy.exports_dir.glob("*"))
+    holders: list[subprocess.Popen] = []
+
+    def progress(message: str, fraction: float) -> None:
+        if message.startswith("recording the export"):
+            # another process (a CLI sync, say) takes the catalog file just as the entry is to be written
+            holder = subprocess.Popen([sys.executable, "-c", HOLD_CATALOG, str(demo_copy.catalog_path)],
+                                      stdout=subprocess.PIPE, text=True)
+            holders.append(holder)
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+
+    out = tmp_path / "out" / "report.pdf"
+    target = {"out": out} if where == "out" else {"archive": True}
+    try:
+        with pytest.raises(CatalogBusy):
+            export_report(w.workspace, w.settings, catalog, w.who(OFFICER), BIASED, sign=False, progress=progress,
+                          **target)
+    finally:
+        for holder in holders:
+            holder.kill()
+            holder.wait()
+    assert holders, "the export never reached its ledger step"
+    assert not out.exists() and not (out.parent.exists() and list(out.parent.iterdir()))  # nothing staged left
+    assert sorted(demo_copy.exports_dir.glob("*")) == before_files
+    assert ledger.head(catalog) == before_entries
+
+    done = export_report(w.workspace, w.settings, catalog, w.who(OFFICER), BIASED, sign=False, **target)
+    assert done.path is not None and done.path.read_bytes() == done.pdf
+    assert done.ledger_seq == before_entries[0] + 1
+    assert ledger.entry(catalog, done.ledger_seq).payload["file"] == done.path.name
