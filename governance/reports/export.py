@@ -14,7 +14,7 @@ from typing import Any
 from core.progress import ProgressFn, no_progress
 from governance import ledger
 from governance.catalog import Catalog
-from governance.config import Settings, Workspace
+from governance.config import Settings, Workspace, private_dir
 from governance.identity import Identity, require
 from governance.reports.build import BuiltReport, Gap, build_pdf
 from governance.reports.model import ReportFacts, collect_facts
@@ -101,7 +101,7 @@ def record_export(workspace: Workspace, catalog: Catalog, identity: Identity, ac
 
 def stage(path: Path, content: bytes) -> Path:
     """Write ``content`` next to ``path`` under a temporary name (moved into place by :func:`record_export`)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)  # a new folder is owner-only (0700)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     # owner-only from the first byte, like every file Countersign writes into a workspace
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
