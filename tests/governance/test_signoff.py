@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from connectors import build_connector
 from core.errors import ConflictError, InputError
 from governance.promotion import FLAG_NO_SIGNOFF, FLAG_UNAPPROVED, RiskAcceptance, approve, flag_deployments
 from governance.signoff import decide, review_request
+from governance.sources import connector_of
 from tests.governance.test_promotion import BLOCKED, Faulty, World
 
 
@@ -48,8 +48,7 @@ def test_a_failed_execution_is_an_outcome_not_an_error(world: World) -> None:
     world.approve(rid)
 
     def factory(name: str):
-        return Faulty(build_connector(world.settings.account(name), root=world.ws.root,
-                                      cache_dir=world.ws.cache_dir), "before_set_approval", "error", [])
+        return Faulty(connector_of(world.ws, world.settings.account(name)), "before_set_approval", "error", [])
 
     done = decide(world.ws, world.settings, world.catalog, world.who("risk.officer"), rid, "execute",
                   connectors=factory)
