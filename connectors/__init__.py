@@ -13,6 +13,7 @@ from governance.errors import ConfigError
 REGISTRY: dict[str, str] = {
     "folder": "connectors.folder:FolderConnector",
     "sagemaker": "connectors.sagemaker:SageMakerConnector",
+    "mlflow": "connectors.mlflow:MlflowConnector",
 }
 
 
@@ -28,4 +29,7 @@ def connector_class(kind: str) -> type:
 
 def build_connector(account: AccountConfig, *, root: Path, cache_dir: Path) -> Connector:
     """A connector for ``account``; relative paths in the account resolve against the workspace ``root``."""
-    return connector_class(account.connector)(account, root=root, cache_dir=cache_dir)
+    cls = connector_class(account.connector)
+    # a kind whose constructor takes its own settings model offers an adapter from today's AccountConfig
+    make = getattr(cls, "from_account", cls)
+    return make(account, root=root, cache_dir=cache_dir)

@@ -91,6 +91,9 @@ class VersionRecord:
     source_account: str | None = None
     model_card_ref: str | None = None
     raw: dict[str, Any] = field(default_factory=dict)
+    labels: tuple[str, ...] = ()        # registry labels: MLflow aliases, ZenML stage; sorted
+    environment: str | None = None      # the environment this version is in when the source says so
+                                        # (alias_environments / stage_environments); None = the account's own
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from governance.errors import ConfigError
 
 CONFIG_FILE = "countersign.toml"
 ROLES = ("viewer", "data_scientist", "ml_engineer", "risk_officer", "auditor", "admin")
-KNOWN_CONNECTORS = ("folder", "sagemaker")  # checked against connectors.REGISTRY in tests
+KNOWN_CONNECTORS = ("folder", "sagemaker", "mlflow")  # checked against connectors.REGISTRY in tests
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,15 @@ class AccountConfig(_Strict):
     artifact_bucket: str | None = None
     model_tag: str | None = None
     max_concurrency: int = Field(default=2, ge=1, le=16)
+    # --- TEMPORARY (issue 15, until connectors validate their own settings; see connectors.mlflow.MlflowSettings) ---
+    tracking_uri: str | None = None
+    registry_uri: str | None = None
+    token_env: str | None = None
+    username_env: str | None = None
+    password_env: str | None = None
+    insecure_tls: bool | None = None
+    alias_environments: dict[str, str] = Field(default_factory=dict)
+    # --- end TEMPORARY ---
     # an incremental sync becomes a full one when the last full pass is older than this (0: only on request):
     # what listings cannot show (metadata-only edits, deletions) reaches the catalog within this many hours
     full_sync_every_hours: float = Field(default=24.0, ge=0)
@@ -120,6 +129,8 @@ class AccountConfig(_Strict):
             raise ValueError("a folder account needs 'path'")
         if self.connector == "sagemaker" and not self.region:
             raise ValueError("a sagemaker account needs 'region'")
+        if self.connector == "mlflow" and not self.tracking_uri:  # TEMPORARY (issue 15)
+            raise ValueError("an mlflow account needs 'tracking_uri'")
         return self
 
 
