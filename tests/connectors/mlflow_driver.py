@@ -119,6 +119,9 @@ class MlflowDriver:
     def set_alias(self, model: str, alias: str, version: int) -> None:
         self.post("registered-models/alias", {"name": model, "alias": alias, "version": str(version)})
 
+    def delete_alias(self, model: str, alias: str) -> None:
+        self.request("DELETE", "registered-models/alias", {"name": model, "alias": alias})
+
     def delete_version(self, model: str, version: int) -> None:
         self.request("DELETE", "model-versions/delete", {"name": model, "version": str(version)})
 
