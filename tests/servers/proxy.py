@@ -62,10 +62,13 @@ class Proxy:
                     if k.lower() not in ("transfer-encoding", "connection", "content-length"):
                         self.send_header(k, v)
                 self.send_header("Content-Length", str(len(data)))
+                self.send_header("Connection", "close")
                 self.end_headers()
                 self.wfile.write(data)
 
             def _safe(self) -> None:
+                # one request per connection: once stopped, no kept-alive connection can reach the server any more
+                self.close_connection = True
                 try:
                     self._relay()
                 except (BrokenPipeError, ConnectionResetError):
