@@ -116,10 +116,26 @@ def countersign_sync(ws_root: Path, *, full: bool) -> tuple[float, int, int]:
     return seconds, sum(r.calls for r in report.results), changed
 
 
+def extract_only(urls: list[str], watermarks: list[str | None]) -> tuple[float, list[str | None]]:
+    """The connector's share alone: extract every server in turn (no catalog, no ledger)."""
+    from connectors.mlflow import MlflowConnector, MlflowSettings
+
+    cache = Path(tempfile.mkdtemp(prefix="countersign-mlflow-extract-"))
+    start = time.perf_counter()
+    marks = []
+    for i, (url, since) in enumerate(zip(urls, watermarks, strict=True)):
+        conn = MlflowConnector(MlflowSettings(tracking_uri=url), account_name=f"mlflow-{i}", environment="dev",
+                               root=cache, cache_dir=cache, environ={})
+        marks.append(conn.extract(since, full=since is None).watermark)
+    return time.perf_counter() - start, marks
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 servers × 5 models × 4 versions")
     parser.add_argument("--repeat", type=int, default=3, help="runs per figure; the best is reported (default 3)")
+    parser.add_argument("--servers", help="comma-separated URLs of 3 running servers seeded already (skips start-up "
+                        "and seeding; for repeated measurements)")
     args = parser.parse_args(argv)
     models, versions = (5, 4) if args.quick else (20, 25)
 
@@ -127,16 +143,20 @@ def main(argv: list[str] | None = None) -> int:
     from tests.servers.mlflow_server import start_servers
 
     tmp = Path(tempfile.mkdtemp(prefix="countersign-mlflow-bench-"))
-    t = time.perf_counter()
-    servers = start_servers([tmp / f"server{i}" for i in range(3)])
-    print(f"3 mlflow servers up in {time.perf_counter() - t:.1f} s")
+    servers = []
     try:
-        urls = [s.url for s in servers]
-        t = time.perf_counter()
-        with ThreadPoolExecutor(3) as pool:
-            list(pool.map(lambda u: seed(u, models, versions), urls))
-        print(f"seeded 3 servers × {models} models × {versions} versions = {3 * models * versions} versions "
-              f"in {time.perf_counter() - t:.1f} s")
+        if args.servers:
+            urls = args.servers.split(",")
+        else:
+            t = time.perf_counter()
+            servers = start_servers([tmp / f"server{i}" for i in range(3)])
+            print(f"3 mlflow servers up in {time.perf_counter() - t:.1f} s")
+            urls = [s.url for s in servers]
+            t = time.perf_counter()
+            with ThreadPoolExecutor(3) as pool:
+                list(pool.map(lambda u: seed(u, models, versions), urls))
+            print(f"seeded 3 servers × {models} models × {versions} versions = {3 * models * versions} versions "
+                  f"in {time.perf_counter() - t:.1f} s")
 
         def workspace(name: str) -> Path:
             return write_workspace(tmp / name, {f"mlflow-{i}": {"environment": "dev", "tracking_uri": u}
@@ -149,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
         shared = workspace("resync")
         countersign_sync(shared, full=True)
         again_runs = [countersign_sync(shared, full=False) for _ in range(args.repeat)]
+        ex_full = [extract_only(urls, [None] * len(urls)) for _ in range(args.repeat)]
+        ex_again = [extract_only(urls, ex_full[0][1]) for _ in range(args.repeat)]
 
         floor_s, floor_calls = min(floor_runs)
         full_s, full_calls, full_changed = min(full_runs)
@@ -156,8 +178,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"(a) bare REST floor (same listing)    {floor_s:7.3f} s  {floor_calls:5d} calls")
         print(f"(b) countersign sync --full           {full_s:7.3f} s  {full_calls:5d} calls  {full_changed} rows written")
         print(f"(c) countersign sync, no change       {again_s:7.3f} s  {again_calls:5d} calls  {again_changed} rows changed")
+        ex_full_s, ex_again_s = min(r[0] for r in ex_full), min(r[0] for r in ex_again)
+        print(f"(d) connector extract only, full      {ex_full_s:7.3f} s  (servers in turn, no catalog)")
+        print(f"(e) connector extract only, no change {ex_again_s:7.3f} s")
         print(f"full / floor      = {full_s / floor_s:5.2f}×   (goal ≤ 1.2×)")
         print(f"full / no-change  = {full_s / again_s:5.1f}×   (goal ≥ 10×)")
+        print(f"extract full / floor = {ex_full_s / floor_s:5.2f}× (servers in turn vs side by side); "
+              f"extract full / no-change = {ex_full_s / ex_again_s:5.1f}×")
     finally:
         for s in servers:
             s.stop()

@@ -70,6 +70,7 @@ WATERMARK_VERSION = 1
 MODEL_PAGE = 1000  # the server's maximum for registered-models/search
 VERSION_PAGE = 200  # model-versions/search allows 200,000; pages this size keep answers small and memory flat
 RUN_BATCH = 100  # run ids per runs/search
+INCREMENTAL_FIRST_PAGE = 20
 APPROVAL_STATUSES = ("Approved", "Rejected", "PendingManualApproval")
 
 # tags Countersign reads and writes on model versions (MLflow tag keys allow letters, digits and _-./ and spaces)
@@ -318,11 +319,14 @@ class _Api:
     def post(self, endpoint: str, body: dict[str, Any]) -> Any:
         return self.request("POST", f"{API}/{endpoint}", body=body)
 
-    def pages(self, endpoint: str, key: str, params: dict[str, Any], *, method: str = "GET") -> Iterator[list[dict]]:
-        """The pages of a search (``page_token`` until none is returned)."""
+    def pages(self, endpoint: str, key: str, params: dict[str, Any], *, method: str = "GET",
+              first_page: int | None = None) -> Iterator[list[dict]]:
+        """The pages of a search (``page_token`` until none is returned); ``first_page`` makes the first one smaller."""
         token = None
         while True:
             query = {**params, **({"page_token": token} if token else {})}
+            if first_page and not token:
+                query["max_results"] = first_page
             data = self.post(endpoint, query) if method == "POST" else self.get(endpoint, **query)
             yield data.get(key) or []
             token = data.get("next_page_token")
@@ -474,7 +478,9 @@ class MlflowConnector:
         order = "last_updated_timestamp DESC" if incremental else "creation_timestamp ASC"
         params: dict[str, Any] = {"max_results": VERSION_PAGE, "order_by": [order]}
         newest = 0
-        for page in self.registry.pages("model-versions/search", "model_versions", params):
+        # a re-sync usually finds nothing new: a small first page answers that quickly
+        for page in self.registry.pages("model-versions/search", "model_versions", params,
+                                        first_page=INCREMENTAL_FIRST_PAGE if incremental else None):
             stop = False
             for v in page:
                 ts = int(v.get("last_updated_timestamp") or 0)
@@ -686,7 +692,7 @@ class MlflowConnector:
             artifact_uri=source, framework=tags.get(TAG_FRAMEWORK) or (_framework(run) if run else None),
             data_uris=data_uris, metrics=metrics, metadata=tags, run_ref=run.run_ref if run else None,
             source_version_ref=tags.get(TAG_SOURCE_REF), source_account=tags.get(TAG_SOURCE_ACCOUNT),
-            labels=tuple(aliases), environment=environment, raw=json.loads(canonical_json(raw)),
+            labels=tuple(aliases), environment=environment, raw=raw,
         )
 
     # -- fetch -------------------------------------------------------------------------------------------------------
