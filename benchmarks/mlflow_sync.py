@@ -118,14 +118,15 @@ def countersign_sync(ws_root: Path, *, full: bool) -> tuple[float, int, int]:
 
 def extract_only(urls: list[str], watermarks: list[str | None]) -> tuple[float, list[str | None]]:
     """The connector's share alone: extract every server in turn (no catalog, no ledger)."""
+    from connectors.base import AccountInfo
     from connectors.mlflow import MlflowConnector, MlflowSettings
 
     cache = Path(tempfile.mkdtemp(prefix="countersign-mlflow-extract-"))
     start = time.perf_counter()
     marks = []
     for i, (url, since) in enumerate(zip(urls, watermarks, strict=True)):
-        conn = MlflowConnector(MlflowSettings(tracking_uri=url), account_name=f"mlflow-{i}", environment="dev",
-                               root=cache, cache_dir=cache, environ={})
+        conn = MlflowConnector(MlflowSettings(tracking_uri=url), AccountInfo(f"mlflow-{i}", "dev"),
+                               root=cache, cache_dir=cache)
         marks.append(conn.extract(since, full=since is None).watermark)
     return time.perf_counter() - start, marks
 

@@ -3,8 +3,8 @@
 Everything goes over MLflow's REST API (``/api/2.0/mlflow/``) with one small httpx client; artifacts go through the
 server's artifact proxy (``/api/2.0/mlflow-artifacts/``). Credentials come the MLflow way, from environment
 variables named by the settings (``MLFLOW_TRACKING_TOKEN``, or ``MLFLOW_TRACKING_USERNAME`` /
-``MLFLOW_TRACKING_PASSWORD``): the settings hold the variable names, the environment mapping is handed in at the
-edge (:meth:`MlflowConnector.from_account`), and nothing below reads ``os.environ``.
+``MLFLOW_TRACKING_PASSWORD``): the settings hold the variable names, their values are read at the
+edge and handed in as ``AccountInfo.secrets``, and nothing here reads ``os.environ``.
 
 What one sync reads (per server):
 
@@ -40,29 +40,26 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 from urllib.parse import quote, unquote, urlsplit
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-# The neutral core (errors, records, hashing) in ONE place: issue 13 moves these to core/ (a one-line change).
 from connectors.base import (
+    AccountInfo,
     Connector,
+    ConnectorSettings,
     ModelRecord,
-    ProgressFn,
     PromotionRef,
     RunRecord,
     Snapshot,
     SyncIssue,
     VersionRecord,
-    canonical_json,
-    no_progress,
 )
-from governance.errors import ConfigError, ConnectorError, InputError, NotFound
-
-if TYPE_CHECKING:
-    from governance.config import AccountConfig
+from core.canonical import canonical_json
+from core.errors import ConfigError, ConnectorError, InputError, NotFound
+from core.progress import ProgressFn, no_progress
 
 API = "/api/2.0/mlflow"
 ARTIFACTS_API = "/api/2.0/mlflow-artifacts/artifacts"
@@ -98,10 +95,8 @@ _SAFE_MODEL_FILES = (".skops", ".ubj", ".json", ".lgb", ".onnx")
 # -- settings (the account keys of connector = "mlflow") ---------------------------------------------------------
 
 
-class MlflowSettings(BaseModel):
+class MlflowSettings(ConnectorSettings):
     """The keys of one ``[[accounts]]`` entry with ``connector = "mlflow"``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     tracking_uri: str = Field(description="http(s) URL of the MLflow tracking server")
     registry_uri: str | None = Field(default=None, description="model registry server, when not the tracking server")
@@ -157,6 +152,13 @@ class MlflowSettings(BaseModel):
     def environments(self) -> tuple[str, ...]:
         """The environments this account's versions can be in through their aliases (empty when not used)."""
         return tuple(dict.fromkeys(self.alias_environments.values()))
+
+    def secret_env(self) -> tuple[str, ...]:
+        """The credential variables, read at the edge (``AccountInfo.secrets``)."""
+        return (self.token_env, self.username_env, self.password_env)
+
+    def location(self) -> str | None:
+        return self.tracking_uri
 
     def alias_for(self, environment: str) -> str | None:
         """The alias that means ``environment``, if any."""
@@ -417,31 +419,16 @@ class MlflowConnector:
     kind: ClassVar[str] = "mlflow"
     settings_model: ClassVar[type[MlflowSettings]] = MlflowSettings
 
-    def __init__(self, settings: MlflowSettings, *, account_name: str, environment: str, root: Path, cache_dir: Path,
-                 environ: Mapping[str, str]) -> None:
+    def __init__(self, settings: MlflowSettings, account: AccountInfo, *, root: Path, cache_dir: Path) -> None:
         self.settings = settings
-        self.account_name = account_name
-        self.environment = environment
+        self.account_name = account.name
+        self.environment = account.environment
         self.root = Path(root)
         self.cache_dir = Path(cache_dir)
-        self.credentials = settings.credentials(environ)
-        self.tracking = _Api(account_name, settings.tracking_uri, self.credentials, settings)
+        self.credentials = settings.credentials(account.secrets)
+        self.tracking = _Api(account.name, settings.tracking_uri, self.credentials, settings)
         self.registry = (self.tracking if settings.registry == settings.tracking_uri
-                         else _Api(account_name, settings.registry, self.credentials, settings))
-
-    @classmethod
-    def from_account(cls, account: AccountConfig, *, root: Path, cache_dir: Path,
-                     environ: Mapping[str, str] | None = None) -> MlflowConnector:
-        """Today's adapter from an ``[[accounts]]`` entry; the process environment is read here, at the edge."""
-        fields = {k: getattr(account, k) for k in MlflowSettings.model_fields
-                  if k != "max_concurrency" and getattr(account, k, None) is not None}
-        fields["max_concurrency"] = max(account.max_concurrency, 1)
-        try:
-            settings = MlflowSettings(**fields)
-        except ValueError as exc:
-            raise ConfigError(f"account {account.name!r}: {exc}") from None
-        return cls(settings, account_name=account.name, environment=account.environment, root=root,
-                   cache_dir=cache_dir, environ=os.environ if environ is None else environ)
+                         else _Api(account.name, settings.registry, self.credentials, settings))
 
     def _calls(self) -> tuple[int, int]:
         apis = {id(a): a for a in (self.tracking, self.registry)}.values()
@@ -855,7 +842,7 @@ class MlflowConnector:
         version of the same model name tagged with its provenance.
         """
         if self._same_server(source_connector):
-            return self._move_alias(source, ref, environment or self.environment)
+            return self._move_alias(source, ref, environment or ref.environment or self.environment)
         existing = self.find_copy(source.model, ref.request_id)
         if existing is not None:
             return existing

@@ -1,21 +1,21 @@
 """The facts of one report, collected from the catalog, the evidence, the sign-off tables and the ledger.
 
 Everything the PDF prints comes from :class:`ReportFacts`, and every date in it comes from those records (never
-the clock), so the same records give the same bytes. Analytics evidence and the ledger module are imported lazily:
-a workspace without them still gets a report, with the missing evidence listed as gaps.
+the clock), so the same records give the same bytes. Evidence that does not exist is listed as a gap.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import importlib
 import importlib.metadata
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.clock import naive_utc
+from core.hashing import sha256_file
 from governance.analytics.evidence import LINEAGE_KINDS
 from governance.catalog import Catalog, Model, Version
 from governance.config import Settings, Workspace
@@ -90,7 +90,7 @@ class ReportFacts:
     @property
     def fingerprint(self) -> str:
         """A sha256 over the facts: equal facts, equal fingerprint."""
-        from connectors.base import canonical_json
+        from core.canonical import canonical_json
 
         def plain(v: Any) -> Any:
             if hasattr(v, "__dataclass_fields__"):
@@ -141,22 +141,6 @@ def _records(df) -> list[dict[str, Any]]:
     return out
 
 
-def _evidence_row(row: dict[str, Any]) -> EvidenceItem:
-    return EvidenceItem(
-        evidence_id=str(row["evidence_id"]),
-        kind=str(row["kind"]),
-        version_id=row.get("version_id"),
-        input_hash=str(row.get("input_hash") or ""),
-        config_hash=str(row.get("config_hash") or ""),
-        computed_at=row.get("computed_at"),
-        computed_by=row.get("computed_by"),
-        summary=_as_dict(row.get("summary")),
-        result=_as_dict(row.get("result")),
-        software=_as_dict(row.get("software")),
-        inputs=_as_dict(row.get("inputs")),
-    )
-
-
 def _from_analytics(obj: Any) -> EvidenceItem:
     def get(name: str, default: Any = None) -> Any:
         return getattr(obj, name, default)
@@ -177,24 +161,14 @@ def _from_analytics(obj: Any) -> EvidenceItem:
 
 
 def latest_evidence(catalog: Catalog, version_id: str, kinds: tuple[str, ...]) -> EvidenceItem | None:
-    """The newest evidence of one of ``kinds`` for the version (through governance.analytics when present)."""
-    try:
-        analytics = importlib.import_module("governance.analytics.evidence")
-    except ModuleNotFoundError:
-        analytics = None
-    if analytics is not None and hasattr(analytics, "latest_evidence"):
-        for kind in kinds:
-            found = analytics.latest_evidence(catalog, version_id, kind)
-            if found is not None:
-                return _from_analytics(found)
-        return None
-    df = catalog.query_df(
-        "SELECT * FROM evidence WHERE version_id = ? AND kind IN (SELECT unnest(?)) "
-        "ORDER BY computed_at DESC NULLS LAST, evidence_id DESC LIMIT 1",
-        [version_id, list(kinds)],
-    )
-    rows = _records(df)
-    return _evidence_row(rows[0]) if rows else None
+    """The newest evidence of one of ``kinds`` for the version (the first kind that has any wins)."""
+    from governance.analytics import evidence as analytics
+
+    for kind in kinds:
+        found = analytics.latest_evidence(catalog, version_id, kind)
+        if found is not None:
+            return _from_analytics(found)
+    return None
 
 
 def covering_checkpoint(workspace: Workspace, seq: int) -> Checkpoint | None:
@@ -217,26 +191,14 @@ def covering_checkpoint(workspace: Workspace, seq: int) -> Checkpoint | None:
     return Checkpoint(file=best[1], sha256=hashlib.sha256(best[3]).hexdigest(), content=best[4])
 
 
-def next_environment(settings: Settings, environment: str) -> str:
-    """The environment a version in ``environment`` would be promoted into (itself when it is the last)."""
-    order = list(settings.environments.order)
-    if environment not in order:
-        return order[-1]
-    i = order.index(environment)
-    return order[min(i + 1, len(order) - 1)]
-
-
 def evaluate_gates(
     catalog: Catalog, settings: Settings, version: Version, at: dt.datetime
 ) -> tuple[tuple[dict[str, Any], ...], str]:
     """Gate verdicts of the version's tier as of ``at`` (the report date, so the verdicts are reproducible)."""
-    from governance.errors import CountersignError
+    from core.errors import CountersignError
+    from governance import policy
 
-    try:
-        policy = importlib.import_module("governance.policy")
-    except ModuleNotFoundError:
-        return (), "the policy module is not installed"
-    to_env = next_environment(settings, version.environment)
+    to_env = policy.next_environment(settings, version.environment)
     try:
         checklist = policy.evaluate(catalog, settings, version.version_id, to_env, now=at)
     except CountersignError as exc:
@@ -253,7 +215,7 @@ def dataset_hashes(
     The hash an evidence row recorded for its input is the one the report's numbers rest on, so it is taken
     from there; a dataset no evidence used is fetched through its account's connector and hashed.
     """
-    from governance.errors import CountersignError
+    from core.errors import CountersignError
     from governance.sources import version_file
 
     recorded: dict[str, tuple[str, str]] = {}
@@ -269,8 +231,8 @@ def dataset_hashes(
             hashes[key], sources[key] = recorded[uri]
             continue
         try:
-            hashes[key], sources[key] = file_sha256(version_file(workspace, settings, version, key)), "file"
-        except (CountersignError, OSError, ImportError) as exc:
+            hashes[key], sources[key] = sha256_file(version_file(workspace, settings, version, key)), "file"
+        except (CountersignError, OSError) as exc:
             hashes[key], sources[key] = f"unavailable: {exc}", "-"
     return hashes, sources
 
@@ -289,7 +251,7 @@ def _max_date(*values: Any) -> dt.datetime:
     dates = [v for v in values if isinstance(v, dt.datetime)]
     if not dates:
         return dt.datetime(1970, 1, 1)
-    return max(d.replace(tzinfo=None) if d.tzinfo is None else d.astimezone(dt.UTC).replace(tzinfo=None) for d in dates)
+    return max(naive_utc(d) for d in dates)
 
 
 def _inherited(catalog: Catalog, version_id: str, kinds: tuple[str, ...]) -> EvidenceItem | None:
@@ -396,10 +358,3 @@ def collect_facts(
     )
 
 
-def file_sha256(path: Path) -> str:
-    """sha256 of a file, read in chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

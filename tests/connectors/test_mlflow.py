@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from connectors.base import PromotionRef
+from connectors.base import AccountInfo, PromotionRef
 from connectors.mlflow import TAG_REQUEST, MlflowConnector, MlflowSettings, version_ref
+from core.errors import ConfigError, ConnectorError, InputError, UnsafeArtifact
 from governance.catalog import Catalog
 from governance.config import Workspace, load_settings
-from governance.errors import ConfigError, ConnectorError, InputError, UnsafeArtifact
 from governance.identity import Identity
 from governance.sync import sync
 from tests.connectors.mlflow_driver import MlflowDriver, unique, write_workspace
@@ -42,8 +42,8 @@ def servers(mlflow_servers):
 
 def connector(url: str, tmp_path: Path, *, name: str = "ml", environment: str = "dev", environ=NO_ENV,
               **keys) -> MlflowConnector:
-    return MlflowConnector(MlflowSettings(tracking_uri=url, **keys), account_name=name, environment=environment,
-                           root=tmp_path, cache_dir=tmp_path / "cache", environ=environ)
+    return MlflowConnector(MlflowSettings(tracking_uri=url, **keys), AccountInfo(name, environment, secrets=environ),
+                           root=tmp_path, cache_dir=tmp_path / "cache")
 
 
 def mine(snapshot, model: str):
@@ -332,12 +332,12 @@ def test_same_server_promotion_moves_the_alias_and_records_the_request(servers, 
 PROMOTE_SCRIPT = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from connectors.base import PromotionRef
+    from connectors.base import AccountInfo, PromotionRef
     from connectors.mlflow import MlflowConnector, MlflowSettings
     src_url, dst_url, model, cache, rid = sys.argv[1:6]
     def make(url, name):
-        return MlflowConnector(MlflowSettings(tracking_uri=url), account_name=name, environment="prod",
-                               root=Path(cache), cache_dir=Path(cache), environ={})
+        return MlflowConnector(MlflowSettings(tracking_uri=url), AccountInfo(name, "prod"),
+                               root=Path(cache), cache_dir=Path(cache))
     src, dst = make(src_url, "staging"), make(dst_url, "prod")
     record = src.read_version(model, 1)
     dst.register_copy(record, src, PromotionRef(rid, "cd" * 32, "staging", record.source_ref, ("officer",)))
