@@ -6,7 +6,7 @@ WORKSPACE ?= demo-workspace
 PORT ?= 8501
 APT_PACKAGES := chromium poppler-utils
 
-.PHONY: install system-deps demo run test test-fast lint bench clean
+.PHONY: install system-deps test-servers demo run test test-fast lint bench clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ system-deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
+# The MLflow test servers run from their own cached virtualenv (mlflow's pins clash with the portal's); built once.
+test-servers: install
+	$(BIN)/python -m tests.servers.mlflow_server
+
 demo: install
 	$(BIN)/countersign demo --workspace $(WORKSPACE)
 
@@ -34,7 +38,7 @@ run: demo
 	$(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true \
 	  --browser.gatherUsageStats false -- --workspace $(WORKSPACE)
 
-test: install system-deps
+test: install system-deps test-servers
 	npm ci --prefix tests/browser/oidc --no-audit --no-fund --loglevel=error
 	$(BIN)/python -m pytest
 
