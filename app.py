@@ -12,9 +12,9 @@ from pathlib import Path
 
 import streamlit as st
 
+from core.errors import CountersignError
 from governance.catalog import Catalog
 from governance.config import Settings, Workspace, load_settings, resolve_workspace
-from governance.errors import CountersignError
 from portal.auth import resolve_identity
 from portal.context import PortalContext, set_context
 from portal.pages import PAGES

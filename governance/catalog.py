@@ -31,8 +31,11 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from connectors.base import Snapshot, canonical_json, record_hash
-from governance.errors import CatalogBusy, InputError, NotFound
+from connectors.base import Snapshot
+from core.canonical import canonical_json, record_hash
+from core.clock import utcnow
+from core.errors import CatalogBusy, InputError, NotFound
+from core.ids import version_id_for
 
 # Numbered migrations. Never edit a released one: add the next number.
 MIGRATIONS: tuple[tuple[int, str, str], ...] = (
@@ -116,22 +119,12 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
 _LOCK_MARKERS = ("could not set lock", "conflicting lock", "database is locked", "lock on file")
 
 
-def utcnow() -> dt.datetime:
-    """The current UTC time, naive (the catalog stores UTC without zone)."""
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
 def _naive_utc(value: dt.datetime | None) -> dt.datetime | None:
     if value is None:
         return None
     if value.tzinfo is not None:
         value = value.astimezone(dt.UTC).replace(tzinfo=None)
     return value
-
-
-def version_id_for(account: str, model: str, version: int) -> str:
-    """The catalog id of a version: ``account:model:version``."""
-    return f"{account}:{model}:{version}"
 
 
 @dataclass(frozen=True)
@@ -456,7 +449,7 @@ class Catalog:
         One transaction for both, because a sync needs both and every connection costs an open of the file.
         """
         rows = [
-            (a.name, a.environment, a.connector, a.path or a.region, _j(a.model_dump(exclude_none=True)))
+            (a.name, a.environment, a.connector, a.location, _j(a.model_dump(exclude_none=True)))
             for a in accounts
         ]
         with self.transaction() as con:

@@ -12,9 +12,9 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from core.errors import CountersignError
 from governance import __version__
 from governance.cliutil import DeferredParser, command_scope
-from governance.errors import CountersignError
 
 # Modules with a ``register(subparsers)`` function, in help order. Built-ins are listed like any other.
 COMMAND_MODULES: tuple[str, ...] = (

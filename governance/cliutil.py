@@ -95,9 +95,9 @@ def open_workspace(args: argparse.Namespace, *, migrate: bool = True) -> Opened:
 
 def print_json(obj: Any) -> None:
     """Print one JSON document on stdout."""
-    from connectors.base import _default
+    from core.canonical import json_default
 
-    json.dump(obj, sys.stdout, indent=2, sort_keys=True, default=_default, allow_nan=False)
+    json.dump(obj, sys.stdout, indent=2, sort_keys=True, default=json_default, allow_nan=False)
     sys.stdout.write("\n")
 
 

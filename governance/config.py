@@ -22,13 +22,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
-from governance.errors import ConfigError
+import connectors
+from connectors.base import AccountInfo
+from core.errors import ConfigError
 
 CONFIG_FILE = "countersign.toml"
 ROLES = ("viewer", "data_scientist", "ml_engineer", "risk_officer", "auditor", "admin")
-KNOWN_CONNECTORS = ("folder", "sagemaker")  # checked against connectors.REGISTRY in tests
 
 
 @dataclass(frozen=True)
@@ -90,37 +92,60 @@ class EnvironmentsConfig(_Strict):
         return v
 
 
-class AccountConfig(_Strict):
-    """One source account: a SageMaker account/region or a folder registry."""
+class AccountConfig(BaseModel):
+    """One source account: what every account has, plus its connector's own settings.
+
+    ``name``, ``environment``, ``connector`` and the sync schedule are common; every other key of the
+    ``[[accounts]]`` table belongs to the connector kind and is validated by the settings model it registered
+    (``connectors.settings_model``), which refuses unknown keys. The validated model is :attr:`settings`.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
 
     name: str = Field(min_length=1)
     environment: str
     connector: str
-    # folder connector
-    path: str | None = None
-    # sagemaker connector
-    region: str | None = None
-    role_arn: str | None = None
-    external_id: str | None = None
-    profile: str | None = None
-    promotion_role_arn: str | None = None
-    monitoring_prefix: str | None = None
-    artifact_bucket: str | None = None
-    model_tag: str | None = None
-    max_concurrency: int = Field(default=2, ge=1, le=16)
     # an incremental sync becomes a full one when the last full pass is older than this (0: only on request):
     # what listings cannot show (metadata-only edits, deletions) reaches the catalog within this many hours
     full_sync_every_hours: float = Field(default=24.0, ge=0)
+    _settings: BaseModel = PrivateAttr()
 
     @model_validator(mode="after")
-    def _connector_fields(self) -> AccountConfig:
-        if self.connector not in KNOWN_CONNECTORS:
-            raise ValueError(f"unknown connector {self.connector!r} (known: {', '.join(KNOWN_CONNECTORS)})")
-        if self.connector == "folder" and not self.path:
-            raise ValueError("a folder account needs 'path'")
-        if self.connector == "sagemaker" and not self.region:
-            raise ValueError("a sagemaker account needs 'region'")
+    def _connector_settings(self) -> AccountConfig:
+        try:
+            model = connectors.settings_model(self.connector)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        try:
+            self._settings = model.model_validate(self.model_extra or {})
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            key = ".".join(str(p) for p in err["loc"])
+            if err["type"] == "missing":
+                detail = f"a {self.connector} account needs {key!r}"
+            elif err["type"] == "extra_forbidden":
+                detail = "unknown key (check the spelling)"
+            else:
+                detail = err["msg"].removeprefix("Value error, ")
+            # the key goes into the error's location (parse_settings joins it): accounts[0].path: ...
+            raise PydanticCustomError("connector_setting", "{key}: {detail}", {"key": key, "detail": detail}) from None
         return self
+
+    @property
+    def settings(self) -> BaseModel:
+        """This account's connector settings, validated by the model its kind registered."""
+        return self._settings
+
+    @property
+    def info(self) -> AccountInfo:
+        """The neutral account facts a connector is built with."""
+        return AccountInfo(self.name, self.environment)
+
+    @property
+    def location(self) -> str | None:
+        """Where the account's source is, in one short string (a folder, a region, a server URL)."""
+        location = getattr(self._settings, "location", None)
+        return location() if callable(location) else None
 
 
 class TierPolicy(_Strict):
@@ -217,7 +242,7 @@ class Settings(_Strict):
         for acc in self.accounts:
             if acc.name == name:
                 return acc
-        from governance.errors import NotFound
+        from core.errors import NotFound
 
         raise NotFound(f"no account named {name!r} in {CONFIG_FILE} (known: {', '.join(a.name for a in self.accounts) or 'none'})")
 
@@ -253,14 +278,29 @@ def parse_settings(data: Mapping[str, Any], source: str = CONFIG_FILE) -> Settin
         return Settings.model_validate(dict(data))
     except ValidationError as exc:
         err = exc.errors()[0]
-        key = _loc(tuple(err["loc"]))
+        loc = tuple(err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "connector_setting":  # a connector's settings model refused a key of an account
+            loc, msg = (*loc, err["ctx"]["key"]), err["ctx"]["detail"]
+        key = _loc(loc)
         if err["type"] == "missing":
             msg = "required key is missing"
         elif err["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling)"
+        msg += _account_named(data, loc)
         # Errors raised by a model validator have no location and name their key in the message.
         raise ConfigError(f"{source}: {key}: {msg}" if key else f"{source}: {msg}") from None
+
+
+def _account_named(data: Mapping[str, Any], loc: tuple[Any, ...]) -> str:
+    """`` (account 'lab')`` when ``loc`` points into a named ``[[accounts]]`` table, else nothing."""
+    if len(loc) >= 2 and loc[0] == "accounts" and isinstance(loc[1], int):
+        accounts = data.get("accounts")
+        if isinstance(accounts, list) and loc[1] < len(accounts) and isinstance(accounts[loc[1]], dict):
+            name = accounts[loc[1]].get("name")
+            if isinstance(name, str) and name:
+                return f" (account {name!r})"
+    return ""
 
 
 def load_settings(workspace: Workspace) -> Settings:

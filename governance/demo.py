@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from connectors.base import ProgressFn, no_progress
+from core.progress import ProgressFn, no_progress
 from governance.catalog import Catalog
 from governance.config import Workspace, load_settings
 from governance.identity import Identity
@@ -535,7 +535,7 @@ def build_demo(root: Path, *, progress: ProgressFn = no_progress, force: bool = 
         progress("demo workspace already built", 1.0)
         return ws
     if ws.root.exists() and any(ws.root.iterdir()) and not marker.exists() and not (ws.root / "registry").exists():
-        from governance.errors import InputError
+        from core.errors import InputError
 
         raise InputError(f"{ws.root} exists and is not a demo workspace; choose an empty or new folder")
     for stale in (ws.catalog_path, ws.root / "catalog.duckdb.wal"):
@@ -554,7 +554,7 @@ def build_demo(root: Path, *, progress: ProgressFn = no_progress, force: bool = 
         progress("syncing the three accounts", 0.85)
         report = sync(ws, settings, catalog, actor=admin)
         if not report.ok:
-            from governance.errors import ConnectorError
+            from core.errors import ConnectorError
 
             raise ConnectorError("demo sync failed: " + "; ".join(r.error or "" for r in report.results if r.error))
         for step in _extra_steps():

@@ -5,8 +5,8 @@ from __future__ import annotations
 import getpass
 from dataclasses import dataclass, field
 
+from core.errors import AccessDenied
 from governance.config import ROLES, Settings
-from governance.errors import AccessDenied
 
 # action -> roles allowed to perform it. The pages hide what a user may not do; this table decides.
 PERMISSIONS: dict[str, frozenset[str]] = {

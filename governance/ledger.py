@@ -37,10 +37,11 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from connectors.base import canonical_json
+from core.canonical import canonical_json
+from core.clock import naive_utc, utcnow
+from core.errors import ConfigError, InputError, LedgerTampered
 from governance.catalog import Catalog
 from governance.config import Workspace
-from governance.errors import ConfigError, InputError, LedgerTampered
 from governance.identity import Identity, require
 
 GENESIS_HASH = "0" * 64
@@ -172,10 +173,6 @@ class VerifyReport:
 # -- the chain ---------------------------------------------------------------------------------------------
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
 def entry_hash(
     seq: int, recorded_at: dt.datetime, actor: str, action: str, subject: str, prev_hash: str, payload: str
 ) -> str:
@@ -244,9 +241,7 @@ def _prepare(item: NewEntry) -> _Prepared:
     if not isinstance(item.action, str) or not _ACTION.match(item.action):
         raise InputError(f"ledger action {item.action!r} must look like 'request.approve' (lower case, dots)")
     payload = dict(item.payload)
-    recorded = item.at or _now()
-    if recorded.tzinfo is not None:
-        recorded = recorded.astimezone(dt.UTC).replace(tzinfo=None)
+    recorded = naive_utc(item.at or utcnow())
     return item.actor, item.action, item.subject, canonical_json(payload), payload, recorded
 
 
@@ -467,7 +462,7 @@ def entry(catalog: Catalog, seq: int) -> Entry:
             [seq],
         ).fetchone()
     if row is None:
-        from governance.errors import NotFound
+        from core.errors import NotFound
 
         raise NotFound(f"the ledger has no entry {seq}")
     return _entry(row)
@@ -574,7 +569,7 @@ def seal(workspace: Workspace, catalog: Catalog, *, by: str) -> Checkpoint:
     key = _signing_key(workspace)
     length, head_hash = head(catalog)
     _refuse_unless_extending(workspace, catalog, key.public_key(), length)
-    created = _now()
+    created = utcnow()
     kid = key_id(key.public_key())
     signature = base64.b64encode(key.sign(_signed_text(length, head_hash, created, by, kid))).decode()
     doc = {

@@ -17,9 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from core.clock import utcnow
+from core.errors import InputError
 from governance.catalog import Catalog, Version
 from governance.config import ModelConfig, Settings, TierPolicy
-from governance.errors import InputError
 
 Status = Literal["pass", "fail", "missing"]
 
@@ -317,7 +318,7 @@ def evaluate(
     if to_env not in settings.environments.order:
         raise InputError(f"unknown environment {to_env!r} (known: {', '.join(settings.environments.order)})")
     inputs = _inputs(catalog, settings, version_id)
-    moment = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    moment = now or utcnow()
     ctx = GateContext(inputs.version, inputs.tier_name, inputs.tier, inputs.model_config, inputs.card,
                       evidence or catalog_evidence(catalog), moment)
     results = tuple(g.check(ctx) for g in gates_for(inputs.tier, to_env))

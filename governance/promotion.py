@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,10 +29,12 @@ from typing import Any
 import pandas as pd
 
 from connectors.base import Connector, Promoter, PromotionRef, VersionRecord
+from core.clock import utcnow
+from core.errors import AccessDenied, ConflictError, ConnectorError, CountersignError, InputError, NotFound
+from core.ids import new_decision_id, new_request_id, version_id_for
 from governance import ledger
-from governance.catalog import Catalog, Version, version_id_for
+from governance.catalog import Catalog, Version
 from governance.config import Settings, Workspace
-from governance.errors import AccessDenied, ConflictError, ConnectorError, CountersignError, InputError, NotFound
 from governance.identity import Identity, require
 from governance.policy import EvidenceLookup, evaluate
 
@@ -127,7 +128,8 @@ _REQUEST_COLS = (
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    # requests and decisions are dated to the second
+    return utcnow().replace(microsecond=0)
 
 
 def _request(row: tuple[Any, ...], decisions: tuple[Decision, ...] = ()) -> Request:
@@ -248,7 +250,7 @@ def _set(con: Any, request_id: str, now: dt.datetime, **columns: Any) -> None:
 
 def _add_decision(con: Any, request_id: str, actor: str, kind: str, comment: str | None, now: dt.datetime,
                   expires_at: dt.datetime | None, payload: dict[str, Any], entry: ledger.Entry) -> str:
-    decision_id = f"D-{uuid.uuid4().hex[:12]}"
+    decision_id = new_decision_id()
     con.execute(
         "INSERT INTO decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [decision_id, request_id, actor, kind, comment, now, expires_at,
@@ -302,7 +304,7 @@ def create_request(
                          f"({', '.join(a.name for a in candidates)}): name one with target_account")
     moment = now or _now()
     checklist = evaluate(catalog, settings, version_id, to_env, evidence=evidence, now=moment)
-    request_id = f"PR-{moment:%Y%m%d}-{uuid.uuid4().hex[:6]}"
+    request_id = new_request_id(moment)
     payload = {
         "approvals_required": checklist.approvals_required,
         "tier": checklist.tier_name,

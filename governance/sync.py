@@ -11,19 +11,20 @@ import datetime as dt
 import hashlib
 import threading
 import traceback
-import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import duckdb
 
-from connectors import build_connector
-from connectors.base import ProgressFn, no_progress
-from governance.catalog import Catalog, SyncCounts, SyncMark, utcnow
+from core.clock import utcnow
+from core.errors import CountersignError
+from core.ids import new_sync_id
+from core.progress import ProgressFn, no_progress
+from governance.catalog import Catalog, SyncCounts, SyncMark
 from governance.config import AccountConfig, Settings, Workspace
-from governance.errors import CountersignError
 from governance.identity import Identity, require
+from governance.sources import connector_of
 
 AfterSync = Callable[["AccountResult"], None]
 
@@ -79,10 +80,10 @@ def sync_account(
     require(actor, "sync")
     started = utcnow()
     clock = dt.datetime.now()
-    sync_id = f"{account.name}-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    sync_id = new_sync_id(account.name, started)
     scheduled = False
     try:
-        connector = build_connector(account, root=workspace.root, cache_dir=workspace.cache_dir)
+        connector = connector_of(workspace, account)
         if mark is None:
             mark = catalog.sync_mark(account.name)
         scheduled = not full and mark.watermark is not None and full_pass_due(account, mark, started)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from governance.errors import CountersignError
+from core.errors import CountersignError
 from governance.reports.export import export_history
 from governance.reports.keys import key_paths, load_certificate, signer_info
 from portal import context

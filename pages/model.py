@@ -6,8 +6,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from core.errors import CountersignError, NotFound
 from governance.charts import lineage_dot, metrics_chart
-from governance.errors import CountersignError, NotFound
 from portal import context
 from portal.context import SELECTED_MODEL, SELECTED_VERSION
 from portal.widgets import show_error, status_badge

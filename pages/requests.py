@@ -6,8 +6,8 @@ import datetime as dt
 
 import streamlit as st
 
+from core.errors import CountersignError
 from governance import ledger
-from governance.errors import CountersignError
 from governance.policy import evaluate
 from governance.promotion import (
     MAX_ACCEPTANCE,

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 import streamlit.components.v1 as components
 
+from core.errors import CountersignError, NotFound
 from governance.analytics import charts
 from governance.analytics.evidence import (
     Evidence,
@@ -15,7 +16,6 @@ from governance.analytics.evidence import (
     review_version,
     save_upload,
 )
-from governance.errors import CountersignError, NotFound
 from governance.policy import EvidenceRef, GateResult, catalog_evidence, evaluate
 from portal import context
 from portal.context import SELECTED_VERSION

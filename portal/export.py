@@ -11,7 +11,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from governance.errors import CountersignError
+from core.errors import CountersignError
 from governance.reports.export import ReportExport, default_filename, export_report
 from governance.reports.pack import AuditPack, build_pack
 from governance.reports.preview import can_preview, page_png

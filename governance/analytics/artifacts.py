@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from governance.errors import InputError, UnsafeArtifact
+from core.errors import InputError, UnsafeArtifact
 
 # Types a skops file may contain beyond skops' own default-trusted set (builtins, numpy, scipy sparse, most
 # sklearn estimators). Reviewed: each is a plain data container or an sklearn/numpy internal with no code hooks.

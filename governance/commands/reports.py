@@ -7,8 +7,9 @@ import logging
 import os
 from pathlib import Path
 
+from core.errors import InputError, SignatureInvalid
+from core.ids import VersionId
 from governance.cliutil import add_workspace_arg, open_workspace, print_json, progress_printer
-from governance.errors import InputError, SignatureInvalid
 
 PASSPHRASE_ENV = "COUNTERSIGN_SIGNING_PASSPHRASE"
 
@@ -50,7 +51,7 @@ def _version_args(p: argparse.ArgumentParser) -> None:
 
 
 def _version_id(opened, args: argparse.Namespace) -> str:
-    if args.version and args.version.count(":") == 2:
+    if VersionId.looks_like(args.version):
         return opened.catalog.version(args.version).version_id
     if not args.model or not args.version:
         raise InputError("name the version: --model NAME --version V (or --version ACCOUNT:MODEL:VERSION)")

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from governance.errors import ConfigError
+from core.errors import ConfigError
 
 DEFAULT_PORT = 8501
 # What the repository's .streamlit/config.toml sets, for an install that has no checkout around it: no browser, no

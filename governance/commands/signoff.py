@@ -8,8 +8,8 @@ import sys
 from dataclasses import asdict
 from typing import Any
 
+from core.errors import InputError
 from governance.cliutil import add_workspace_arg, open_workspace, print_json
-from governance.errors import InputError
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -43,6 +43,7 @@ from reportlab.platypus import (
 )
 from reportlab.platypus.tableofcontents import TableOfContents
 
+from core.clock import naive_utc
 from governance import __version__
 from governance.reports import charts
 from governance.reports.model import EvidenceItem, ReportFacts
@@ -107,9 +108,7 @@ def fmt(value: Any) -> str:
         return f"{value:.4f}".rstrip("0").rstrip(".")
     if isinstance(value, dt.datetime):
         # the catalog stores naive UTC; an aware value is converted so every date in the report reads as UTC
-        if value.tzinfo is not None:
-            value = value.astimezone(dt.UTC).replace(tzinfo=None)
-        return value.strftime("%Y-%m-%d %H:%M:%S") + " UTC"
+        return naive_utc(value).strftime("%Y-%m-%d %H:%M:%S") + " UTC"
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, dict | list | tuple):

@@ -16,8 +16,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from core.errors import ConfigError, InputError
 from governance.config import Settings, Workspace
-from governance.errors import ConfigError, InputError
 
 DEMO_SIGNER_NAME = "Countersign Demo Risk Office"
 DEMO_SIGNER_ROLE = "Model Risk Officer"

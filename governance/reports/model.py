@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.clock import naive_utc
+from core.hashing import sha256_file
 from governance.analytics.evidence import LINEAGE_KINDS
 from governance.catalog import Catalog, Model, Version
 from governance.config import Settings, Workspace
@@ -90,7 +92,7 @@ class ReportFacts:
     @property
     def fingerprint(self) -> str:
         """A sha256 over the facts: equal facts, equal fingerprint."""
-        from connectors.base import canonical_json
+        from core.canonical import canonical_json
 
         def plain(v: Any) -> Any:
             if hasattr(v, "__dataclass_fields__"):
@@ -230,7 +232,7 @@ def evaluate_gates(
     catalog: Catalog, settings: Settings, version: Version, at: dt.datetime
 ) -> tuple[tuple[dict[str, Any], ...], str]:
     """Gate verdicts of the version's tier as of ``at`` (the report date, so the verdicts are reproducible)."""
-    from governance.errors import CountersignError
+    from core.errors import CountersignError
 
     try:
         policy = importlib.import_module("governance.policy")
@@ -253,7 +255,7 @@ def dataset_hashes(
     The hash an evidence row recorded for its input is the one the report's numbers rest on, so it is taken
     from there; a dataset no evidence used is fetched through its account's connector and hashed.
     """
-    from governance.errors import CountersignError
+    from core.errors import CountersignError
     from governance.sources import version_file
 
     recorded: dict[str, tuple[str, str]] = {}
@@ -269,7 +271,7 @@ def dataset_hashes(
             hashes[key], sources[key] = recorded[uri]
             continue
         try:
-            hashes[key], sources[key] = file_sha256(version_file(workspace, settings, version, key)), "file"
+            hashes[key], sources[key] = sha256_file(version_file(workspace, settings, version, key)), "file"
         except (CountersignError, OSError, ImportError) as exc:
             hashes[key], sources[key] = f"unavailable: {exc}", "-"
     return hashes, sources
@@ -289,7 +291,7 @@ def _max_date(*values: Any) -> dt.datetime:
     dates = [v for v in values if isinstance(v, dt.datetime)]
     if not dates:
         return dt.datetime(1970, 1, 1)
-    return max(d.replace(tzinfo=None) if d.tzinfo is None else d.astimezone(dt.UTC).replace(tzinfo=None) for d in dates)
+    return max(naive_utc(d) for d in dates)
 
 
 def _inherited(catalog: Catalog, version_id: str, kinds: tuple[str, ...]) -> EvidenceItem | None:
@@ -396,10 +398,3 @@ def collect_facts(
     )
 
 
-def file_sha256(path: Path) -> str:
-    """sha256 of a file, read in chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

@@ -26,7 +26,8 @@ from typing import Any
 
 import pandas as pd
 
-from connectors.base import ProgressFn, canonical_json, no_progress
+from core.canonical import canonical_json
+from core.progress import ProgressFn, no_progress
 from governance import __version__
 from governance.catalog import Catalog
 from governance.config import Settings, Workspace

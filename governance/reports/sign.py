@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from governance.errors import InputError, SignatureInvalid
+from core.errors import InputError, SignatureInvalid
 from governance.reports.keys import load_certificate, signer_info
 
 SIGNATURE_FIELD = "CountersignSignature"

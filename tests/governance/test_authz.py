@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import pytest
 
+from core.errors import AccessDenied, NotFound
 from governance import ledger
 from governance.catalog import Catalog
 from governance.config import ROLES, load_settings
-from governance.errors import AccessDenied, NotFound
 from governance.identity import PERMISSIONS, Identity
 from governance.promotion import approve, cancel, create_request, execute, reject
 

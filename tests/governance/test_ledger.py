@@ -21,11 +21,11 @@ import duckdb
 import pandas as pd
 import pytest
 
+from core.errors import AccessDenied, InputError, LedgerTampered
 from governance import ledger
 from governance.catalog import Catalog
 from governance.cli import main
 from governance.config import Workspace
-from governance.errors import AccessDenied, InputError, LedgerTampered
 from governance.identity import Identity
 
 AUDITOR = Identity("auditor@example.org", frozenset({"auditor"}))

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from core.errors import AccessDenied, ConfigError, NotFound
 from governance.config import Workspace
-from governance.errors import AccessDenied, ConfigError, NotFound
 from governance.reports.build import MISSING
 from governance.reports.export import build_unsigned, export_report
 from governance.reports.templates import list_templates, load_template

@@ -13,9 +13,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from core.errors import ConfigError, SignatureInvalid
 from governance.cli import main
 from governance.config import Workspace, load_settings
-from governance.errors import ConfigError, SignatureInvalid
 from governance.reports.keys import (
     DEMO_SIGNER_ROLE,
     ensure_demo_keys,

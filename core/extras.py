@@ -7,7 +7,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from governance.errors import ConfigError
+from core.errors import ConfigError
 
 # extra name -> what it is for (the extras themselves are declared in pyproject.toml [project.optional-dependencies])
 EXTRAS: dict[str, str] = {
