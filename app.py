@@ -36,6 +36,9 @@ def _open(root: str, config_mtime: float) -> tuple[Workspace, Settings, Catalog]
     settings = load_settings(ws)
     catalog = Catalog(ws.catalog_path)
     catalog.migrate()
+    from governance import ledger
+
+    ledger.use_settings(ws, settings)  # every commit from the portal mirrors the signed ledger head there too
     return ws, settings, catalog
 
 

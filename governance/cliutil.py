@@ -65,7 +65,8 @@ def add_workspace_arg(parser: argparse.ArgumentParser, *, actor: bool = True) ->
     if actor:
         parser.add_argument(
             "--actor", metavar="EMAIL", default=None,
-            help="act as this person, with the roles [roles] grants (default: the local operator, as admin)",
+            help="demo workspace only: act as this persona. Elsewhere the command acts as the operating-system "
+                 "user, with the roles [roles] grants to \"os:<user>\"",
         )
 
 
@@ -89,6 +90,9 @@ def open_workspace(args: argparse.Namespace, *, migrate: bool = True) -> Opened:
         scope.enter_context(catalog.keep_open())
     if migrate:
         catalog.migrate()
+    from governance import ledger
+
+    ledger.use_settings(ws, settings)  # the [ledger] witness that every commit of this command mirrors its head to
     actor = cli_identity(settings, getattr(args, "actor", None) or os.environ.get("COUNTERSIGN_ACTOR"))
     return Opened(ws, settings, catalog, actor)
 

@@ -119,6 +119,7 @@ def sync_account(
         _ledger_sync(catalog, actor, account.name, sync_id, "failed", {"error": message[:500]})
         return AccountResult(account.name, sync_id, "failed", None, (), message, 0, 0,
                              (dt.datetime.now() - clock).total_seconds(), full or scheduled)
+    _seal_sync(workspace, catalog)
     issues = tuple(f"{i.ref}: {i.message}" for i in snapshot.issues)
     status = "partial" if issues else "ok"
     return AccountResult(
@@ -146,6 +147,13 @@ def _ledger_sync(catalog: Catalog | duckdb.DuckDBPyConnection, actor: Identity, 
 
     ledger.append(catalog, actor=actor.email, action="sync.account", subject=f"account:{account}",
                   payload={"sync_id": sync_id, "status": status, **details})
+
+
+def _seal_sync(workspace: Workspace, catalog: Catalog) -> None:
+    # the sync's entry committed inside the snapshot's transaction: move the signed ledger head over it
+    from governance import ledger
+
+    ledger.advance_head(catalog, workspace)
 
 
 def sync(

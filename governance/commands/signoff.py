@@ -19,6 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     v = lsub.add_parser("verify", help="recompute the hash chain and compare it with the signed checkpoints")
     add_workspace_arg(v)
     v.add_argument("--public-key", metavar="PEM", help="trust only checkpoints signed with this Ed25519 public key")
+    v.add_argument("--witness", metavar="PATH",
+                   help="a copy of checkpoints/head.json kept elsewhere (file or folder; default: [ledger] witness)")
     v.add_argument("--json", action="store_true", help="print one JSON document")
     v.set_defaults(func=cmd_verify)
     c = lsub.add_parser("checkpoint", help="sign the current head and store it in checkpoints/")
@@ -106,7 +108,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     opened = open_workspace(args)
     report = ledger.verify(opened.workspace, opened.catalog, opened.actor,
-                           public_key=Path(args.public_key) if args.public_key else None)
+                           public_key=Path(args.public_key) if args.public_key else None,
+                           witness=Path(args.witness) if args.witness else None)
     if args.json:
         print_json(report.as_dict())
     else:
