@@ -4,6 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 WORKSPACE ?= demo-workspace
 PORT ?= 8501
+ADDRESS ?= 127.0.0.1
 APT_PACKAGES := chromium poppler-utils
 
 .PHONY: install install-runtime system-deps demo run test test-fast lint bench wheel clean
@@ -40,7 +41,7 @@ demo: install-runtime
 	$(BIN)/countersign demo --workspace $(WORKSPACE)
 
 run: demo
-	$(BIN)/countersign serve --workspace $(WORKSPACE) --port $(PORT)
+	$(BIN)/countersign serve --workspace $(WORKSPACE) --port $(PORT) --address $(ADDRESS)
 
 test: install system-deps
 	npm ci --prefix tests/browser/oidc --no-audit --no-fund --loglevel=error
