@@ -8,13 +8,16 @@ import contextvars
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from core.canonical import json_default
-from governance.catalog import Catalog
-from governance.config import Settings, Workspace, load_settings, resolve_workspace
-from governance.identity import Identity, cli_identity
+# Only the standard library at module level: every command imports this module, and `countersign --help` must not
+# wait for pandas, DuckDB or pydantic. What a command needs is imported when it runs.
+if TYPE_CHECKING:
+    from governance.catalog import Catalog
+    from governance.config import Settings, Workspace
+    from governance.identity import Identity
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,35 @@ class Opened:
     settings: Settings
     catalog: Catalog
     actor: Identity
+
+
+class DeferredParser(argparse.ArgumentParser):
+    """A sub-command parser that can add arguments on first use (:func:`add_arguments_later`): a command whose
+    options come from a heavy module (choices, defaults) costs nothing until that command runs or shows its help."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deferred: list[Callable[[argparse.ArgumentParser], None]] = []
+
+    def _complete(self) -> None:
+        while self._deferred:
+            self._deferred.pop(0)(self)
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        self._complete()
+        return super().parse_known_args(args, namespace)
+
+    def format_help(self) -> str:
+        self._complete()
+        return super().format_help()
+
+
+def add_arguments_later(parser: argparse.ArgumentParser, add: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Run ``add(parser)`` when ``parser`` is first used (at once if it is a plain parser)."""
+    if isinstance(parser, DeferredParser):
+        parser._deferred.append(add)
+    else:
+        add(parser)
 
 
 def add_workspace_arg(parser: argparse.ArgumentParser, *, actor: bool = True) -> None:
@@ -46,6 +78,10 @@ command_scope: contextvars.ContextVar[contextlib.ExitStack | None] = contextvars
 
 def open_workspace(args: argparse.Namespace, *, migrate: bool = True) -> Opened:
     """Resolve, validate and open the workspace named by ``args`` (config read once, here at the edge)."""
+    from governance.catalog import Catalog
+    from governance.config import load_settings, resolve_workspace
+    from governance.identity import cli_identity
+
     ws = resolve_workspace(getattr(args, "workspace", None), os.environ)
     settings = load_settings(ws)
     catalog = Catalog(ws.catalog_path)
@@ -65,6 +101,8 @@ def open_workspace(args: argparse.Namespace, *, migrate: bool = True) -> Opened:
 
 def print_json(obj: Any) -> None:
     """Print one JSON document on stdout."""
+    from core.canonical import json_default
+
     json.dump(obj, sys.stdout, indent=2, sort_keys=True, default=json_default, allow_nan=False)
     sys.stdout.write("\n")
 

@@ -7,9 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from governance.catalog import InventoryFilter
 from governance.cliutil import add_workspace_arg, open_workspace, print_json, progress_printer
-from governance.config import resolve_workspace
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,6 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from governance.config import resolve_workspace
     from governance.demo import build_demo
 
     ws = resolve_workspace(args.workspace, os.environ)
@@ -86,6 +85,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
+    from governance.catalog import InventoryFilter
+
     opened = open_workspace(args)
     from governance.promotion import flag_deployments
 

@@ -46,6 +46,7 @@ from reportlab.platypus import (
 from reportlab.platypus.tableofcontents import TableOfContents
 
 from core.clock import naive_utc
+from governance import __version__
 from governance.reports import charts
 from governance.reports.model import EvidenceItem, ReportFacts
 from governance.reports.templates import Section, Template
@@ -1078,7 +1079,8 @@ def build_pdf(facts: ReportFacts, template: Template, *, built_at: dt.datetime) 
     buf = io.BytesIO()
     header = f"{template.title} - {v.version_id}"
     doc = _Doc(buf, header, title=f"{template.title}: {v.version_id}", author=f.workspace_name,
-               subject=f"{template.id} {template.version}", creator="Countersign", producer="Countersign (reportlab)")
+               subject=f"{template.id} {template.version}", creator=f"Countersign {__version__}",
+               producer=f"Countersign {__version__} (reportlab)")
     doc.multiBuild(story, canvasmaker=_numbered_canvas(f"{f.workspace_name} - generated {fmt(built_at)}", built_at))
     pdf = buf.getvalue()
     return BuiltReport(

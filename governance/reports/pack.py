@@ -9,6 +9,7 @@
     ledger/entries.parquet + .jsonl    the ledger from the first entry about the model to the head, unmodified
     ledger/checkpoint-*.json           the checkpoints sealing that range, and the ledger's public key
     README.md                          how to verify and query it
+    manifest.json                      what the pack is of, and the Countersign version that built it
     SHA256SUMS                         sha256 of every other file (``sha256sum -c SHA256SUMS``)
 """
 
@@ -27,6 +28,7 @@ import pandas as pd
 
 from core.canonical import canonical_json
 from core.progress import ProgressFn, no_progress
+from governance import __version__
 from governance.catalog import Catalog
 from governance.config import Settings, Workspace
 from governance.identity import Identity, require
@@ -104,7 +106,7 @@ def _ledger_slice(catalog: Catalog, needles: list[str]) -> pd.DataFrame:
 
 README = """# Audit pack: {version_id}
 
-Built by Countersign for {organisation}, exported by {who}.
+Built by Countersign {countersign_version} for {organisation}, exported by {who}.
 Report template: {template} version {template_version}. Report sha256: {report_sha256}.
 
 ## 1. Check that no file was changed
@@ -224,7 +226,13 @@ def build_pack(
         version_id=version_id, organisation=settings.workspace.name, who=identity.label, template=report.template_id,
         template_version=report.template_version, report_sha256=report.sha256, report_name=report_name,
         ledger_range=(f"{ledger_range[0]} to {ledger_range[1]}" if ledger_range else "(none)"),
+        countersign_version=__version__,
     ).encode()
+    members["manifest.json"] = (json.dumps(
+        {"countersign_version": __version__, "version_id": version_id, "template": report.template_id,
+         "template_version": report.template_version, "report": report_name, "report_sha256": report.sha256,
+         "ledger_range": list(ledger_range) if ledger_range else None, "organisation": settings.workspace.name},
+        indent=2, sort_keys=True) + "\n").encode()
     files = tuple(PackFile(n, hashlib.sha256(b).hexdigest(), len(b)) for n, b in sorted(members.items()))
     members["SHA256SUMS"] = "".join(f"{f.sha256}  {f.name}\n" for f in files).encode()
 
