@@ -15,7 +15,8 @@ import duckdb
 import pytest
 
 from connectors.base import DeploymentRecord, Snapshot, VersionRecord
-from governance import catalog as catalog_module
+from governance.catalog import connection as catalog_connection
+from governance.catalog import migrations as catalog_module
 from governance.catalog import Catalog, InventoryFilter
 from governance.errors import CatalogBusy, InputError, NotFound
 
@@ -334,7 +335,7 @@ def test_upgrading_to_model_sources_keeps_what_prod_said_until_prod_says_it_agai
 
 
 def test_a_busy_process_still_lets_go_of_the_file_now_and_then(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(catalog_module._Keeper, "MAX_HOLD", 0.3)
+    monkeypatch.setattr(catalog_connection._Keeper, "MAX_HOLD", 0.3)
     cat = Catalog(tmp_path / "c.duckdb")
     cat.migrate()
     released, held = 0, 0
