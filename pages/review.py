@@ -115,7 +115,7 @@ def _drift_gate(ev: Evidence) -> tuple[str, str, GateResult | None]:
     here = order.index(version.environment) if version.environment in order else len(order) - 1
     to_env = order[min(here + 1, len(order) - 1)]
     stored = catalog_evidence(ctx.catalog)
-    shown = EvidenceRef(ev.evidence_id, "drift", ev.computed_at, dict(ev.summary))
+    shown = EvidenceRef(ev.evidence_id, "drift", ev.computed_at, ev.summary)
     checklist = evaluate(ctx.catalog, ctx.settings, vid, to_env,
                          evidence=lambda v, kind: shown if (v, kind) == (vid, "drift") else stored(v, kind))
     return checklist.tier_name, to_env, next((r for r in checklist.results if r.gate == "drift"), None)

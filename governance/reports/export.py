@@ -14,8 +14,8 @@ from governance.catalog import Catalog
 from governance.config import Settings, Workspace
 from governance.identity import Identity, require
 from governance.reports.build import BuiltReport, Gap, build_pdf
+from governance.reports.facts import ReportFacts, collect_facts
 from governance.reports.keys import load_signer, signer_info
-from governance.reports.model import ReportFacts, collect_facts
 from governance.reports.sign import sign_pdf
 from governance.reports.templates import Template, load_template
 
