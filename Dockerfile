@@ -16,6 +16,7 @@ COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 
 COPY pyproject.toml README.md ./
+COPY core ./core
 COPY governance ./governance
 COPY connectors ./connectors
 COPY portal ./portal

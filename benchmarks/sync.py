@@ -148,15 +148,15 @@ def countersign_sync(ws_root: Path, *, full: bool) -> tuple[float, int, int]:
 
 def extract_only(ws_root: Path, watermarks: dict[str, str | None]) -> tuple[float, int, dict[str, str | None]]:
     """The connector's share alone: extract every account in turn (no catalog, no ledger)."""
-    from connectors import build_connector
     from governance.config import Workspace, load_settings
+    from governance.sources import connector_of
 
     ws = Workspace(ws_root)
     settings = load_settings(ws)
     start = time.perf_counter()
     calls, marks = 0, {}
     for account in settings.accounts:
-        connector = build_connector(account, root=ws.root, cache_dir=ws.cache_dir)
+        connector = connector_of(ws, account)
         since = watermarks.get(account.name)
         snap = connector.extract(since, full=since is None)
         calls += snap.calls

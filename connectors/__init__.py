@@ -1,31 +1,108 @@
-"""Connector kinds, registered in one table; adding a source is a new module and one line here."""
+"""Connector kinds, registered in one table; adding a source is a new module, one line here and its docs.
+
+Each kind names its connector class and its settings model as ``"module:Class"`` strings, imported only when
+first needed: validating a ``countersign.toml`` imports the settings models, never a kind's client library, and a
+folder-only workspace never loads boto3. A kind whose connector module is heavy keeps its settings model in a
+light module of its own. Tests (and plugins) add kinds at run time with :func:`register`.
+
+The one way to build a connector, for every caller::
+
+    settings = settings_model("folder").model_validate({"path": "registry/lab"})
+    conn = build_connector("folder", settings, AccountInfo("lab", "dev"), root=workspace_root, cache_dir=cache)
+"""
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from connectors.base import Connector
-from governance.config import AccountConfig
-from governance.errors import ConfigError
+from pydantic import BaseModel, ValidationError
 
-# kind -> "module:Class"; imported lazily so a folder-only workspace never loads boto3
-REGISTRY: dict[str, str] = {
-    "folder": "connectors.folder:FolderConnector",
-    "sagemaker": "connectors.sagemaker:SageMakerConnector",
+from connectors.base import AccountInfo, Connector
+from core.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One connector kind: its connector class and its settings model, each a class or ``"module:Class"``."""
+
+    connector: str | type
+    settings: str | type[BaseModel]
+
+
+# kind -> Kind(connector, settings); "module:Class" strings are imported lazily
+REGISTRY: dict[str, Kind] = {
+    "folder": Kind("connectors.folder:FolderConnector", "connectors.folder:FolderSettings"),
+    "sagemaker": Kind("connectors.sagemaker:SageMakerConnector", "connectors.sagemaker:SageMakerSettings"),
+    "zenml": Kind("connectors.zenml:ZenMLConnector", "connectors.zenml:ZenMLSettings"),
 }
+
+
+def register(kind: str, connector: str | type, settings: str | type[BaseModel], *, replace: bool = False) -> Kind:
+    """Register connector kind ``kind`` (a class or ``"module:Class"`` for each); refuse to shadow one silently."""
+    if kind in REGISTRY and not replace:
+        raise ConfigError(f"connector kind {kind!r} is already registered (pass replace=True to replace it)")
+    REGISTRY[kind] = entry = Kind(connector, settings)
+    return entry
+
+
+def unregister(kind: str) -> None:
+    """Forget connector kind ``kind`` (a no-op when it is not registered)."""
+    REGISTRY.pop(kind, None)
+
+
+def kinds() -> tuple[str, ...]:
+    """The registered connector kinds, in registration order."""
+    return tuple(REGISTRY)
+
+
+def _entry(kind: str) -> Kind:
+    try:
+        return REGISTRY[kind]
+    except KeyError:
+        raise ConfigError(f"unknown connector {kind!r} (known: {', '.join(REGISTRY)})") from None
+
+
+def _resolve(kind: str, target: str | type) -> Any:
+    if not isinstance(target, str):
+        return target
+    module, _, name = target.partition(":")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except ModuleNotFoundError as exc:
+        # a kind's client library is an optional dependency: say which one is missing instead of a traceback
+        raise ConfigError(f"connector {kind!r} cannot be loaded: {exc} (install what {module} needs)") from exc
+    except AttributeError:
+        raise ConfigError(f"connector {kind!r}: {module} has no {name} (check connectors.REGISTRY)") from None
+
+
+def settings_model(kind: str) -> type[BaseModel]:
+    """The pydantic model validating the settings of a ``kind`` account (imports no client library)."""
+    return _resolve(kind, _entry(kind).settings)
 
 
 def connector_class(kind: str) -> type:
     """The class registered for connector ``kind``."""
-    try:
-        target = REGISTRY[kind]
-    except KeyError:
-        raise ConfigError(f"unknown connector {kind!r} (known: {', '.join(REGISTRY)})") from None
-    module, _, cls = target.partition(":")
-    return getattr(importlib.import_module(module), cls)
+    return _resolve(kind, _entry(kind).connector)
 
 
-def build_connector(account: AccountConfig, *, root: Path, cache_dir: Path) -> Connector:
-    """A connector for ``account``; relative paths in the account resolve against the workspace ``root``."""
-    return connector_class(account.connector)(account, root=root, cache_dir=cache_dir)
+def build_connector(
+    kind: str, settings: BaseModel | Mapping[str, Any], account: AccountInfo, *, root: Path, cache_dir: Path
+) -> Connector:
+    """A ``kind`` connector for ``account``; ``settings`` is its settings model (or a mapping validated with it).
+
+    Relative paths in the settings resolve against the workspace ``root``; fetched files go into ``cache_dir``.
+    """
+    model = settings_model(kind)
+    if not isinstance(settings, model):
+        data = dict(settings) if isinstance(settings, Mapping) else settings.model_dump()
+        try:
+            settings = model.model_validate(data)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            key = ".".join(str(p) for p in err["loc"]) or "settings"
+            raise ConfigError(f"account {account.name!r}: {key}: {err['msg']}") from None
+    return connector_class(kind)(settings, account, root=Path(root), cache_dir=Path(cache_dir))

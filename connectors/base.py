@@ -1,6 +1,9 @@
 """The one small protocol every source implements, and the typed records it yields.
 
-A connector is built from one account's configuration and a cache folder. It
+A connector kind is a class built as ``Kind(settings, account, root=..., cache_dir=...)`` from its own validated
+settings (a :class:`ConnectorSettings` subclass declared next to it), the neutral :class:`AccountInfo`, the workspace
+root (relative paths in settings resolve against it) and the cache folder. It is registered in ``connectors.REGISTRY``
+and imports nothing of the project but :mod:`core` and :mod:`connectors`. It
 
 - ``extract(since, full=..., progress=...)`` → :class:`Snapshot`: typed records changed since a watermark
   (everything when ``full``), with per-item problems collected instead of raised;
@@ -14,41 +17,48 @@ Nothing here touches the catalog: ``governance.sync`` writes a snapshot in one t
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-ProgressFn = Callable[[str, float], None]
-"""Progress callback: a short message and a fraction in [0, 1]."""
+from pydantic import BaseModel, ConfigDict
+
+from core.progress import ProgressFn, no_progress
 
 
-def no_progress(message: str, fraction: float) -> None:
-    """A progress callback that ignores everything."""
+@dataclass(frozen=True)
+class AccountInfo:
+    """What every account has, whatever its kind: its name and the environment it serves (dev, staging, prod).
+
+    ``secrets`` holds the values of the environment variables the kind's settings name in
+    :meth:`ConnectorSettings.secret_env` (API keys, tokens), read once at the edge and passed down: a connector
+    never reads the process environment itself.
+    """
+
+    name: str
+    environment: str
+    secrets: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
 
-def record_hash(obj: Any) -> str:
-    """sha256 of a canonical JSON rendering; used to tell a changed record from an unchanged one."""
-    return hashlib.sha256(canonical_json(obj).encode()).hexdigest()
+class ConnectorSettings(BaseModel):
+    """Base of a connector kind's settings: the keys of its ``[[accounts]]`` tables beyond name, environment and
+    connector. Strict (an unknown key is an error naming it) and frozen."""
 
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-def canonical_json(obj: Any) -> str:
-    """JSON with sorted keys, no spaces and ISO dates: equal data gives equal text."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=_default, ensure_ascii=False)
+    def location(self) -> str | None:
+        """Where the source is, in one short string shown in the accounts list (a folder, a region, a server URL)."""
+        return None
 
+    def environments(self) -> tuple[str, ...]:
+        """Environments this account holds besides its own, when registry labels mean environments (an MLflow
+        alias, a ZenML stage); a version's :attr:`VersionRecord.environment` then says which one it is in."""
+        return ()
 
-def _default(o: Any) -> Any:
-    if isinstance(o, dt.datetime | dt.date):
-        return o.isoformat()
-    if isinstance(o, Path):
-        return str(o)
-    if isinstance(o, frozenset | set | tuple):
-        return sorted(o) if isinstance(o, frozenset | set) else list(o)
-    if hasattr(o, "item"):  # numpy scalars
-        return o.item()
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+    def secret_env(self) -> tuple[str, ...]:
+        """Names of the environment variables whose values the connector needs (passed in ``AccountInfo.secrets``)."""
+        return ()
 
 
 @dataclass(frozen=True)
@@ -91,6 +101,10 @@ class VersionRecord:
     source_account: str | None = None
     model_card_ref: str | None = None
     raw: dict[str, Any] = field(default_factory=dict)
+    # registry labels (an MLflow alias, a ZenML stage), sorted
+    labels: tuple[str, ...] = ()
+    # the environment this version is in when the source says so (labels mapped to environments); None: the account's
+    environment: str | None = None
 
 
 @dataclass(frozen=True)
@@ -171,6 +185,8 @@ class PromotionRef:
     source_account: str
     source_ref: str
     approved_by: tuple[str, ...] = ()
+    # the environment the promotion goes to: an account holding several environments (labels) moves the label
+    environment: str | None = None
 
 
 @runtime_checkable
@@ -184,7 +200,8 @@ class Connector(Protocol):
         ...
 
     def fetch(self, uri: str) -> Path:
-        """A local copy of the file at ``uri``, stored in the cache under its sha256."""
+        """A local copy of the file at ``uri``, stored in the cache under its sha256 (see ``connectors.cache``);
+        a URI outside this account's source is an :class:`core.errors.InputError`."""
         ...
 
 

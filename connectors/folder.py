@@ -21,7 +21,6 @@ URIs look like ``folder://<account>/<model>/<N>/<file>``. A corrupt or partial v
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import shutil
@@ -29,26 +28,32 @@ import uuid
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
 
+from pydantic import Field
+
 from connectors.base import (
+    AccountInfo,
     Connector,
+    ConnectorSettings,
     DeploymentRecord,
     ModelCardRecord,
     ModelRecord,
-    ProgressFn,
     PromotionRef,
     RunRecord,
     Snapshot,
     SyncIssue,
     VersionRecord,
-    no_progress,
-    record_hash,
 )
-from governance.config import AccountConfig
-from governance.errors import ConnectorError, InputError, NotFound
+from connectors.cache import ContentCache
+from core.canonical import canonical_json, record_hash
+from core.clock import naive_utc, utcnow
+from core.errors import ConnectorError, InputError, NotFound
+from core.hashing import sha256_file
+from core.progress import ProgressFn, no_progress
 
 APPROVAL_STATUSES = ("Approved", "Rejected", "PendingManualApproval")
 DATA_FILES = ("reference", "validation", "current")
 REQUIRED_KEYS = ("approval_status", "created_at")
+WATERMARK_VERSION = 1
 
 
 def _parse_time(value: Any, what: str) -> dt.datetime:
@@ -58,18 +63,18 @@ def _parse_time(value: Any, what: str) -> dt.datetime:
         parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise ValueError(f"{what} is not an ISO date-time: {value!r}") from None
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
-    return parsed
+    return naive_utc(parsed)
 
 
-def sha256_file(path: Path) -> str:
-    """The sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def _seen(watermark: str | None) -> dict[str, str] | None:
+    """The version hashes a watermark recorded; None (a full read) when absent, older or foreign."""
+    try:
+        data = json.loads(watermark or "")
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get("v") != WATERMARK_VERSION or not isinstance(data.get("versions"), dict):
+        return None
+    return data["versions"]
 
 
 def _write_json_atomic(path: Path, data: Any) -> None:
@@ -78,16 +83,28 @@ def _write_json_atomic(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
+class FolderSettings(ConnectorSettings):
+    """``[[accounts]] connector = "folder"``: where the registry folder is."""
+
+    # the registry folder; a relative path resolves against the workspace folder
+    path: str = Field(min_length=1)
+
+    def location(self) -> str | None:
+        return self.path
+
+
 class FolderConnector:
     """Reads (and promotes into) a registry kept as folders on disk."""
 
     kind: ClassVar[str] = "folder"
 
-    def __init__(self, account: AccountConfig, *, root: Path, cache_dir: Path) -> None:
+    def __init__(self, settings: FolderSettings, account: AccountInfo, *, root: Path, cache_dir: Path) -> None:
+        self.settings = settings
         self.account = account
-        path = Path(account.path or "")
+        path = Path(settings.path)
         self.base = (path if path.is_absolute() else Path(root) / path).resolve()
         self.cache_dir = cache_dir
+        self.cache = ContentCache(cache_dir, self.kind)
 
     # -- URIs --------------------------------------------------------------------------------------
 
@@ -108,16 +125,27 @@ class FolderConnector:
         return path
 
     def fetch(self, uri: str) -> Path:
-        """The file at ``uri``; it is already local, so it is returned in place."""
+        """A copy of the file at ``uri`` in the cache, under its sha256: what evidence reads stays as it was read,
+        even if the registry folder changes later. An unchanged file (same size and modification time) is not
+        copied again."""
         path = self._path_of(uri)
         if not path.is_file():
             raise NotFound(f"{uri}: no such file in {self.base}")
-        return path
+        st = path.stat()
+        marker = f"{path}|{st.st_size}|{st.st_mtime_ns}"
+        cached = self.cache.lookup(marker)
+        if cached is not None:
+            return cached
+        stored = self.cache.store_file(path, "".join(PurePosixPath(path.name).suffixes[-2:])[:24])
+        self.cache.remember(marker, stored)
+        return stored
 
     # -- extraction --------------------------------------------------------------------------------
 
     def extract(self, since: str | None, *, full: bool = False, progress: ProgressFn = no_progress) -> Snapshot:
-        """Read the whole folder (cheap), so every snapshot is complete."""
+        """Read the whole folder (cheap); since a watermark, return only the versions (and their runs) whose
+        content changed. The watermark is the content hash of every version seen, as compact JSON."""
+        seen_before = None if full else _seen(since)
         if not self.base.is_dir():
             raise ConnectorError(f"account {self.account.name}: registry folder {self.base} does not exist")
         models: list[ModelRecord] = []
@@ -175,7 +203,11 @@ class FolderConnector:
             except (ValueError, KeyError, TypeError) as exc:
                 issues.append(SyncIssue("deployments.json", f"skipped: {exc}"))
         progress("done", 1.0)
-        listing = sorted(v.raw.get("_hash", "") for v in versions)
+        seen = {v.source_ref: v.raw.get("_hash", "") for v in versions}
+        if seen_before is not None:
+            versions = [v for v in versions if seen_before.get(v.source_ref) != seen[v.source_ref]]
+            wanted = {v.run_ref for v in versions}
+            runs = [r for r in runs if r.run_ref in wanted]
         return Snapshot(
             models=tuple(models),
             versions=tuple(versions),
@@ -183,8 +215,9 @@ class FolderConnector:
             deployments=tuple(deployments),
             model_cards=tuple(cards),
             issues=tuple(issues),
-            watermark=record_hash(listing),
-            complete=True,
+            watermark=canonical_json({"v": WATERMARK_VERSION, "versions": seen}),
+            # an incremental snapshot leaves out unchanged versions: it is not a listing to delete against
+            complete=seen_before is None,
         )
 
     @staticmethod
@@ -299,7 +332,7 @@ class FolderConnector:
         if meta.get("approval_status") != status or meta.get("approval_description") != description:
             meta["approval_status"] = status
             meta["approval_description"] = description
-            meta["modified_at"] = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0).isoformat()
+            meta["modified_at"] = utcnow().replace(microsecond=0).isoformat()
             _write_json_atomic(vdir / "metadata.json", meta)
         return self._read_version(version.model, vdir)[0]
 

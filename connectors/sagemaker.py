@@ -31,31 +31,35 @@ import io
 import json
 import os
 import re
-import tempfile
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, BinaryIO, ClassVar
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
+from pydantic import Field
+
 from connectors.base import (
+    AccountInfo,
     Connector,
+    ConnectorSettings,
     DeploymentRecord,
     ModelCardRecord,
     ModelRecord,
-    ProgressFn,
     PromotionRef,
     RunRecord,
     Snapshot,
     SyncIssue,
     VersionRecord,
-    canonical_json,
-    no_progress,
 )
-from governance.config import AccountConfig
-from governance.errors import ConfigError, ConnectorError
+from connectors.cache import ContentCache
+from core.canonical import canonical_json
+from core.clock import naive_utc
+from core.errors import ConfigError, ConnectorError
+from core.hashing import sha256_file
+from core.progress import ProgressFn, no_progress
 
 WATERMARK_VERSION = 1
 # CustomerMetadataProperties keys Countersign reads and writes (AWS allows letters, digits and _.:/=+-@)
@@ -97,9 +101,7 @@ def _short_hash(*parts: Any) -> str:
 
 def _iso(value: Any) -> str | None:
     if isinstance(value, dt.datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(dt.UTC).replace(tzinfo=None)
-        return value.isoformat()
+        return naive_utc(value).isoformat()
     return None if value is None else str(value)
 
 
@@ -266,6 +268,32 @@ def capture_to_rows(lines: list[str], columns: tuple[str, ...]) -> list[dict[str
     return rows
 
 
+# -- settings -------------------------------------------------------------------------------------------
+
+
+class SageMakerSettings(ConnectorSettings):
+    """``[[accounts]] connector = "sagemaker"``: one AWS account and region, and how to reach it."""
+
+    region: str = Field(min_length=1)
+    # STS AssumeRole into the account for reading (and for promoting, unless promotion_role_arn is set)
+    role_arn: str | None = None
+    external_id: str | None = None
+    # the boto3 profile whose credentials (and endpoint) are the source identity; else the default chain
+    profile: str | None = None
+    promotion_role_arn: str | None = None
+    # s3://bucket/prefix of the endpoints' data capture
+    monitoring_prefix: str | None = None
+    # the bucket a promotion copies artifacts into
+    artifact_bucket: str | None = None
+    # a group tag naming the logical model (several groups may then form one model)
+    model_tag: str | None = None
+    # parallel describe calls during extraction
+    max_concurrency: int = Field(default=2, ge=1, le=16)
+
+    def location(self) -> str | None:
+        return self.region
+
+
 # -- the watermark: what the last sync saw ---------------------------------------------------------------
 
 
@@ -339,7 +367,7 @@ _HANDLES_LOCK = threading.Lock()
 _HANDLES_KEPT = 32
 
 
-def _handles_for(account: AccountConfig) -> _Handles:
+def _handles_for(account: str, settings: SageMakerSettings) -> _Handles:
     """The shared handles for ``account`` as configured now (its settings and the AWS_* environment).
 
     Creating a session and a client costs tens of milliseconds of CPU, and the first call of a session assumes
@@ -347,7 +375,7 @@ def _handles_for(account: AccountConfig) -> _Handles:
     changed account setting or AWS_* variable (another endpoint, profile or key) gets fresh handles. A sync
     counts its calls as the meter's growth, so two syncs of the same account at once count each other's.
     """
-    key = _handles_key(account)
+    key = _handles_key(account, settings)
     with _HANDLES_LOCK:
         handles = _HANDLES.get(key)
         if handles is None:
@@ -359,19 +387,20 @@ def _handles_for(account: AccountConfig) -> _Handles:
         return handles
 
 
-def _handles_key(account: AccountConfig) -> str:
+def _handles_key(account: str, settings: SageMakerSettings) -> str:
     env = sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_"))
-    return hashlib.sha256(canonical_json({"account": account.model_dump(mode="json"), "env": env}).encode()).hexdigest()
+    return hashlib.sha256(canonical_json(
+        {"account": account, "settings": settings.model_dump(mode="json"), "env": env}).encode()).hexdigest()
 
 
-def forget_clients(account: AccountConfig | None = None) -> None:
-    """Drop the shared sessions and clients of ``account`` (of every account when None); the next connector
-    creates new ones and assumes its role again."""
+def forget_clients(account: str | None = None, settings: SageMakerSettings | None = None) -> None:
+    """Drop the shared sessions and clients of ``account`` configured with ``settings`` (of every account when
+    None); the next connector creates new ones and assumes its role again."""
     with _HANDLES_LOCK:
-        if account is None:
+        if account is None or settings is None:
             _HANDLES.clear()
         else:
-            _HANDLES.pop(_handles_key(account), None)
+            _HANDLES.pop(_handles_key(account, settings), None)
 
 
 def _error_text(exc: Exception) -> str:
@@ -392,15 +421,15 @@ class SageMakerConnector:
     kind: ClassVar[str] = "sagemaker"
     session_name: ClassVar[str] = "countersign-sync"
 
-    def __init__(self, account: AccountConfig, *, root: Path, cache_dir: Path) -> None:
-        if not account.region:
-            raise ConfigError(f"account {account.name!r}: a sagemaker account needs 'region'")
+    def __init__(self, settings: SageMakerSettings, account: AccountInfo, *, root: Path, cache_dir: Path) -> None:
+        self.settings = settings
         self.account = account
         self.root = Path(root)
         self.cache_dir = Path(cache_dir)
+        self.cache = ContentCache(self.cache_dir, self.kind)
         # sessions, clients (and the STS credentials they hold) are shared by every connector built for the same
         # account configuration in this process: the portal's next "Sync now" reuses them
-        handles = _handles_for(account)
+        handles = _handles_for(account.name, settings)
         self._sessions = handles.sessions
         self._clients = handles.clients
         self._lock = handles.lock
@@ -417,7 +446,7 @@ class SageMakerConnector:
         with self._lock:
             if purpose in self._sessions:
                 return self._sessions[purpose]
-            acc = self.account
+            acc, name = self.settings, self.account.name
             role = (acc.promotion_role_arn or acc.role_arn) if purpose == "promote" else acc.role_arn
             def botocore_session() -> Any:
                 core = botocore.session.Session(profile=acc.profile) if acc.profile else botocore.session.Session()
@@ -434,7 +463,7 @@ class SageMakerConnector:
                 source = base.get_credentials()
                 if source is None:
                     raise ConnectorError(
-                        f"account {acc.name!r}: no AWS credentials to assume {role} with "
+                        f"account {name!r}: no AWS credentials to assume {role} with "
                         "(configure a profile, environment credentials or an instance role)"
                     )
                 extra: dict[str, Any] = {"RoleSessionName": f"countersign-{purpose}"}
@@ -466,10 +495,10 @@ class SageMakerConnector:
                 session = self._session(purpose)
                 # attempts come from boto3's configuration (AWS_MAX_ATTEMPTS, a profile) so operators can tune them
                 config = Config(retries={"mode": "standard"},
-                                max_pool_connections=max(10, self.account.max_concurrency * 2),
+                                max_pool_connections=max(10, self.settings.max_concurrency * 2),
                                 user_agent_appid="countersign")
                 self._clients[key] = self.meter.attach(
-                    session.client(service, region_name=self.account.region, config=config)
+                    session.client(service, region_name=self.settings.region, config=config)
                 )
             return self._clients[key]
 
@@ -480,8 +509,8 @@ class SageMakerConnector:
 
     def _fail(self, what: str, exc: Exception) -> ConnectorError:
         # whatever broke (a revoked session, a changed role), the next attempt starts from fresh credentials
-        forget_clients(self.account)
-        return ConnectorError(f"account {self.account.name!r} ({self.account.region}): {what}: {_error_text(exc)}")
+        forget_clients(self.account.name, self.settings)
+        return ConnectorError(f"account {self.account.name!r} ({self.settings.region}): {what}: {_error_text(exc)}")
 
     # -- extract -------------------------------------------------------------------------------------
 
@@ -516,7 +545,7 @@ class SageMakerConnector:
                     except (ClientError, BotoCoreError) as exc:
                         issues.append(SyncIssue(g["ModelPackageGroupArn"], f"tags not read: {_error_text(exc)}"))
                 model = old.groups[name] if known else (
-                    tags.get(self.account.model_tag, name) if self.account.model_tag else name)
+                    tags.get(self.settings.model_tag, name) if self.settings.model_tag else name)
                 new.groups[name] = model
                 if not known:
                     models.append(ModelRecord(name=model, description=g.get("ModelPackageGroupDescription"),
@@ -532,7 +561,7 @@ class SageMakerConnector:
 
         # the listings are independent: run them side by side, within the account's concurrency bound
         self.client("sagemaker")  # credentials and client made once, before the threads need them
-        with ThreadPoolExecutor(max_workers=self.account.max_concurrency) as pool:
+        with ThreadPoolExecutor(max_workers=self.settings.max_concurrency) as pool:
             f_groups = pool.submit(groups_and_tags)
             f_packages = pool.submit(packages)
             f_endpoints = pool.submit(self._endpoints, old, new, incremental, issues)
@@ -636,7 +665,7 @@ class SageMakerConnector:
             record = self._version_record(desc, state, serving, problems)
             return record, problems, self._training_job_name(desc)
 
-        with ThreadPoolExecutor(max_workers=self.account.max_concurrency) as pool:
+        with ThreadPoolExecutor(max_workers=self.settings.max_concurrency) as pool:
             results = list(pool.map(one, todo))
 
         versions: list[VersionRecord] = []
@@ -827,7 +856,7 @@ class SageMakerConnector:
                 config = sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
                 capture = config.get("DataCaptureConfig") or {}
                 prefix = capture.get("DestinationS3Uri") if capture.get("EnableCapture", True) and capture else None
-                prefix = prefix or self.account.monitoring_prefix
+                prefix = prefix or self.settings.monitoring_prefix
                 weights = {v["VariantName"]: v.get("CurrentWeight") for v in endpoint.get("ProductionVariants") or []}
                 variants: dict[str, list[Any]] = {}
                 for pv in config.get("ProductionVariants") or []:
@@ -959,45 +988,6 @@ class SageMakerConnector:
 
     # -- fetch ----------------------------------------------------------------------------------------------
 
-    def _blob_path(self, digest: str, suffix: str) -> Path:
-        return self.cache_dir / "sha256" / digest[:2] / f"{digest}{suffix}"
-
-    def _store(self, write: Callable[[io.BufferedWriter], None], suffix: str) -> Path:
-        """Write via ``write`` into a temp file, then move it to its content address (atomic, race-free)."""
-        tmp_dir = self.cache_dir / "tmp"
-        tmp_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=tmp_dir)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                write(fh)
-            digest = hashlib.sha256()
-            with open(tmp, "rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(chunk)
-            target = self._blob_path(digest.hexdigest(), suffix)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, target)
-            return target
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-
-    def _index(self, key: str) -> Path:
-        return self.cache_dir / "index" / f"sagemaker-{hashlib.sha256(key.encode()).hexdigest()}"
-
-    def _from_index(self, key: str) -> Path | None:
-        entry = self._index(key)
-        if entry.exists():
-            path = Path(entry.read_text())
-            if path.exists():
-                return path
-        return None
-
-    def _remember(self, key: str, path: Path) -> None:
-        entry = self._index(key)
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        entry.write_text(str(path))
-
     def fetch(self, uri: str) -> Path:
         """A local copy of the S3 object (or Parquet of the data capture) at ``uri``, stored under its sha256."""
         from botocore.exceptions import BotoCoreError, ClientError
@@ -1009,19 +999,19 @@ class SageMakerConnector:
         try:
             head = s3.head_object(Bucket=bucket, Key=key)
             marker = f"{uri}|{head.get('ETag')}|{head.get('ContentLength')}"
-            cached = self._from_index(marker)
+            cached = self.cache.lookup(marker)
             if cached:
                 return cached
             body = s3.get_object(Bucket=bucket, Key=key)["Body"]
         except (ClientError, BotoCoreError) as exc:
             raise self._fail(f"cannot read {uri}", exc) from exc
         suffix = "".join(Path(key).suffixes[-2:])[:24]
-        def copy(fh: io.BufferedWriter) -> None:
+        def copy(fh: BinaryIO) -> None:
             for chunk in iter(lambda: body.read(1 << 20), b""):
                 fh.write(chunk)
 
-        path = self._store(copy, suffix)
-        self._remember(marker, path)
+        path = self.cache.store(copy, suffix)
+        self.cache.remember(marker, path)
         return path
 
     def _fetch_capture(self, uri: str) -> Path:
@@ -1045,7 +1035,7 @@ class SageMakerConnector:
         if not objects:
             raise ConnectorError(f"no data capture files (*.jsonl) under s3://{bucket}/{prefix}")
         marker = canonical_json([uri, objects])
-        cached = self._from_index(marker)
+        cached = self.cache.lookup(marker)
         if cached:
             return cached
         rows: list[dict[str, Any]] = []
@@ -1062,8 +1052,8 @@ class SageMakerConnector:
         for row in rows:
             names.extend(k for k in row if k not in names)
         table = pa.table({n: [r.get(n) for r in rows] for n in names})
-        path = self._store(lambda fh: pq.write_table(table, fh, compression="zstd"), ".parquet")
-        self._remember(marker, path)
+        path = self.cache.store(lambda fh: pq.write_table(table, fh, compression="zstd"), ".parquet")
+        self.cache.remember(marker, path)
         return path
 
     # -- promotion --------------------------------------------------------------------------------------------
@@ -1155,7 +1145,7 @@ class SageMakerConnector:
             return self._light_record(existing, source.model)
         if not source.artifact_uri:
             raise ConnectorError(f"{source.source_ref} has no model artifact to promote")
-        bucket = self.account.artifact_bucket
+        bucket = self.settings.artifact_bucket
         if not bucket:
             raise ConfigError(
                 f"account {self.account.name!r}: set 'artifact_bucket' to the S3 bucket that receives promoted artifacts"
@@ -1166,7 +1156,7 @@ class SageMakerConnector:
 
         # 1. the artifact, copied into this account under its content address (re-running overwrites the same bytes)
         local = source_connector.fetch(source.artifact_uri)
-        digest = local.name.split(".")[0] if len(local.name.split(".")[0]) == 64 else _file_sha256(local)
+        digest = local.name.split(".")[0] if len(local.name.split(".")[0]) == 64 else sha256_file(local)
         key = f"countersign/{group}/{digest}/{Path(split_s3(source.artifact_uri)[1]).name or 'model.tar.gz'}"
         try:
             self.client("s3", "promote").upload_file(str(local), bucket, key)
@@ -1280,10 +1270,3 @@ def _package_key(arn: str) -> str:
     # "group/version": the account and region are the same for every package of one watermark
     return arn.split(":model-package/")[-1]
 
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -12,8 +12,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from core.errors import CountersignError
 from governance.cliutil import command_scope
-from governance.errors import CountersignError
 
 # Modules with a ``register(subparsers)`` function, in help order. Built-ins are listed like any other.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -31,13 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:  # an area not built yet
-                continue
-            raise
-        module.register(sub)
+        importlib.import_module(name).register(sub)
     return parser
 
 

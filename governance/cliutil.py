@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from connectors.base import _default
+from core.canonical import json_default
 from governance.catalog import Catalog
 from governance.config import Settings, Workspace, load_settings, resolve_workspace
 from governance.identity import Identity, cli_identity
@@ -33,7 +33,8 @@ def add_workspace_arg(parser: argparse.ArgumentParser, *, actor: bool = True) ->
     if actor:
         parser.add_argument(
             "--actor", metavar="EMAIL", default=None,
-            help="act as this person, with the roles [roles] grants (default: the local operator, as admin)",
+            help="demo workspace only: act as this persona. Elsewhere the command acts as the operating-system "
+                 "user, with the roles [roles] grants to \"os:<user>\"",
         )
 
 
@@ -52,14 +53,19 @@ def open_workspace(args: argparse.Namespace, *, migrate: bool = True) -> Opened:
     if scope is not None:
         scope.enter_context(catalog.keep_open())
     if migrate:
-        catalog.migrate()
+        from governance.sync import prepare_catalog
+
+        prepare_catalog(catalog, settings)
+    from governance import ledger
+
+    ledger.use_settings(ws, settings)  # the [ledger] witness that every commit of this command mirrors its head to
     actor = cli_identity(settings, getattr(args, "actor", None) or os.environ.get("COUNTERSIGN_ACTOR"))
     return Opened(ws, settings, catalog, actor)
 
 
 def print_json(obj: Any) -> None:
     """Print one JSON document on stdout."""
-    json.dump(obj, sys.stdout, indent=2, sort_keys=True, default=_default, allow_nan=False)
+    json.dump(obj, sys.stdout, indent=2, sort_keys=True, default=json_default, allow_nan=False)
     sys.stdout.write("\n")
 
 

@@ -15,20 +15,24 @@ from it and never reads the environment itself.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
-from governance.errors import ConfigError
+import connectors
+from connectors.base import AccountInfo
+from core.errors import ConfigError
 
 CONFIG_FILE = "countersign.toml"
 ROLES = ("viewer", "data_scientist", "ml_engineer", "risk_officer", "auditor", "admin")
-KNOWN_CONNECTORS = ("folder", "sagemaker")  # checked against connectors.REGISTRY in tests
 
 
 @dataclass(frozen=True)
@@ -62,9 +66,41 @@ class Workspace:
         return self.root / "keys"
 
     def ensure_dirs(self) -> None:
-        """Create the workspace sub-folders that do not exist yet."""
-        for d in (self.root, self.cache_dir, self.checkpoints_dir, self.exports_dir, self.keys_dir):
+        """Create the workspace sub-folders that do not exist yet (checkpoints, exports and keys owner-only)."""
+        for d in (self.root, self.cache_dir):
             d.mkdir(parents=True, exist_ok=True)
+        for d in (self.checkpoints_dir, self.exports_dir, self.keys_dir):
+            private_dir(d)
+
+
+def private_dir(path: Path) -> Path:
+    """Create ``path`` (and missing parents) if absent; a folder created here is readable by its owner only (0700).
+
+    An existing folder keeps its mode: an operator who shares it with a group on purpose is not overruled.
+    """
+    if not path.is_dir():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):  # another process created it meanwhile
+            path.mkdir(mode=0o700)
+        os.chmod(path, 0o700)  # mkdir's mode is filtered by the umask
+    return path
+
+
+def write_private(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically, readable by its owner only (0600) from the first byte on."""
+    private_dir(path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o600)  # a stale temporary file from a crash kept its old mode
+        os.replace(tmp, path)  # a reader never sees half a file
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    return path
 
 
 def resolve_workspace(arg: str | os.PathLike[str] | None, environ: Mapping[str, str]) -> Workspace:
@@ -90,37 +126,74 @@ class EnvironmentsConfig(_Strict):
         return v
 
 
-class AccountConfig(_Strict):
-    """One source account: a SageMaker account/region or a folder registry."""
+class AccountConfig(BaseModel):
+    """One source account: what every account has, plus its connector's own settings.
+
+    ``name``, ``environment``, ``connector`` and the sync schedule are common; every other key of the
+    ``[[accounts]]`` table belongs to the connector kind and is validated by the settings model it registered
+    (``connectors.settings_model``), which refuses unknown keys. The validated model is :attr:`settings`.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
 
     name: str = Field(min_length=1)
     environment: str
     connector: str
-    # folder connector
-    path: str | None = None
-    # sagemaker connector
-    region: str | None = None
-    role_arn: str | None = None
-    external_id: str | None = None
-    profile: str | None = None
-    promotion_role_arn: str | None = None
-    monitoring_prefix: str | None = None
-    artifact_bucket: str | None = None
-    model_tag: str | None = None
-    max_concurrency: int = Field(default=2, ge=1, le=16)
     # an incremental sync becomes a full one when the last full pass is older than this (0: only on request):
     # what listings cannot show (metadata-only edits, deletions) reaches the catalog within this many hours
     full_sync_every_hours: float = Field(default=24.0, ge=0)
+    _settings: BaseModel = PrivateAttr()
+    _secrets: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
-    def _connector_fields(self) -> AccountConfig:
-        if self.connector not in KNOWN_CONNECTORS:
-            raise ValueError(f"unknown connector {self.connector!r} (known: {', '.join(KNOWN_CONNECTORS)})")
-        if self.connector == "folder" and not self.path:
-            raise ValueError("a folder account needs 'path'")
-        if self.connector == "sagemaker" and not self.region:
-            raise ValueError("a sagemaker account needs 'region'")
+    def _connector_settings(self) -> AccountConfig:
+        try:
+            model = connectors.settings_model(self.connector)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        try:
+            self._settings = model.model_validate(self.model_extra or {})
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            key = ".".join(str(p) for p in err["loc"])
+            if err["type"] == "missing":
+                detail = f"a {self.connector} account needs {key!r}"
+            elif err["type"] == "extra_forbidden":
+                detail = "unknown key (check the spelling)"
+            else:
+                detail = err["msg"].removeprefix("Value error, ")
+            # the key goes into the error's location (parse_settings joins it): accounts[0].path: ...
+            raise PydanticCustomError("connector_setting", "{key}: {detail}", {"key": key, "detail": detail}) from None
         return self
+
+    @property
+    def settings(self) -> BaseModel:
+        """This account's connector settings, validated by the model its kind registered."""
+        return self._settings
+
+    @property
+    def info(self) -> AccountInfo:
+        """The neutral account facts a connector is built with (with the secrets its settings name)."""
+        return AccountInfo(self.name, self.environment, secrets=dict(self._secrets))
+
+    @property
+    def environments(self) -> tuple[str, ...]:
+        """Every environment this account holds: its own, then those its registry labels map to."""
+        more = getattr(self._settings, "environments", None)
+        extra = tuple(more()) if callable(more) else ()
+        return tuple(dict.fromkeys((self.environment, *extra)))
+
+    def with_secrets(self, environ: Mapping[str, str]) -> AccountConfig:
+        """This account with the values of the environment variables its settings name (read at the edge)."""
+        names = getattr(self._settings, "secret_env", None)
+        self._secrets = {n: environ[n] for n in (names() if callable(names) else ()) if n in environ}
+        return self
+
+    @property
+    def location(self) -> str | None:
+        """Where the account's source is, in one short string (a folder, a region, a server URL)."""
+        location = getattr(self._settings, "location", None)
+        return location() if callable(location) else None
 
 
 class TierPolicy(_Strict):
@@ -169,9 +242,35 @@ class AuthConfig(_Strict):
 
 
 class SigningConfig(_Strict):
+    """Who signs exported reports: people with their own certificate, else the workspace's organisation seal.
+
+    ``key``/``certificate`` are the workspace's own certificate (the seal); ``signer_roles`` sign with their own
+    key, found as ``<personal_keys>/<email>.key`` + ``<email>.pem`` (or ``<email>.p12``). Whoever may export but
+    does not sign personally gets the seal, whose signature names them, unless ``seal = false``.
+    """
+
     key: str = "keys/signing-key.pem"
     certificate: str = "keys/signing-cert.pem"
-    signer_name: str | None = None
+    signer_name: str | None = None  # the name on the seal certificate the demo generates
+    seal: bool = True
+    signer_roles: tuple[str, ...] = ("risk_officer",)
+    personal_keys: str = "keys"
+
+    @field_validator("signer_roles")
+    @classmethod
+    def _known_roles(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [r for r in v if r not in ROLES]
+        if bad:
+            raise ValueError(f"unknown role {bad[0]!r} (known: {', '.join(ROLES)})")
+        return v
+
+
+class LedgerConfig(_Strict):
+    """Where the signed ledger head is mirrored besides ``checkpoints/head.json``."""
+
+    # a folder outside the workspace, ideally on another machine or owned by another account: restoring
+    # catalog.duckdb together with checkpoints/ from an older copy is caught only against a head kept elsewhere
+    witness: str | None = None
 
 
 class WorkspaceSection(_Strict):
@@ -186,10 +285,13 @@ class Settings(_Strict):
     environments: EnvironmentsConfig = Field(default_factory=EnvironmentsConfig)
     accounts: tuple[AccountConfig, ...] = ()
     roles: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    # operating-system user -> the e-mail the same person signs in with (the CLI then acts under that e-mail)
+    os_users: dict[str, str] = Field(default_factory=dict)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     models: dict[str, ModelConfig] = Field(default_factory=dict)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     signing: SigningConfig = Field(default_factory=SigningConfig)
+    ledger: LedgerConfig = Field(default_factory=LedgerConfig)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:
@@ -203,7 +305,15 @@ class Settings(_Strict):
                     f"accounts[{i}].environment: {acc.environment!r} is not in [environments].order "
                     f"{list(self.environments.order)}"
                 )
+            unknown = [e for e in acc.environments if e not in self.environments.order]
+            if unknown:
+                raise ValueError(
+                    f"accounts[{i}]: account {acc.name!r} maps registry labels to {unknown[0]!r}, which is not in "
+                    f"[environments].order {list(self.environments.order)}"
+                )
         for who, roles in self.roles.items():
+            if who.lower().startswith("os:") and not who[3:].strip():
+                raise ValueError(f"roles.{who}: name the operating-system user after 'os:' (e.g. \"os:alice\")")
             bad = [r for r in roles if r not in ROLES]
             if bad:
                 raise ValueError(f"roles.{who}: unknown role {bad[0]!r} (known: {', '.join(ROLES)})")
@@ -217,7 +327,7 @@ class Settings(_Strict):
         for acc in self.accounts:
             if acc.name == name:
                 return acc
-        from governance.errors import NotFound
+        from core.errors import NotFound
 
         raise NotFound(f"no account named {name!r} in {CONFIG_FILE} (known: {', '.join(a.name for a in self.accounts) or 'none'})")
 
@@ -253,18 +363,37 @@ def parse_settings(data: Mapping[str, Any], source: str = CONFIG_FILE) -> Settin
         return Settings.model_validate(dict(data))
     except ValidationError as exc:
         err = exc.errors()[0]
-        key = _loc(tuple(err["loc"]))
+        loc = tuple(err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "connector_setting":  # a connector's settings model refused a key of an account
+            loc, msg = (*loc, err["ctx"]["key"]), err["ctx"]["detail"]
+        key = _loc(loc)
         if err["type"] == "missing":
             msg = "required key is missing"
         elif err["type"] == "extra_forbidden":
             msg = "unknown key (check the spelling)"
+        msg += _account_named(data, loc)
         # Errors raised by a model validator have no location and name their key in the message.
         raise ConfigError(f"{source}: {key}: {msg}" if key else f"{source}: {msg}") from None
 
 
-def load_settings(workspace: Workspace) -> Settings:
-    """Read and validate ``countersign.toml`` of ``workspace``."""
+def _account_named(data: Mapping[str, Any], loc: tuple[Any, ...]) -> str:
+    """`` (account 'lab')`` when ``loc`` points into a named ``[[accounts]]`` table, else nothing."""
+    if len(loc) >= 2 and loc[0] == "accounts" and isinstance(loc[1], int):
+        accounts = data.get("accounts")
+        if isinstance(accounts, list) and loc[1] < len(accounts) and isinstance(accounts[loc[1]], dict):
+            name = accounts[loc[1]].get("name")
+            if isinstance(name, str) and name:
+                return f" (account {name!r})"
+    return ""
+
+
+def load_settings(workspace: Workspace, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate ``countersign.toml`` of ``workspace``.
+
+    ``environ`` (default: the process environment — this is the edge) supplies the secrets that accounts name by
+    variable (``token_env``, ``api_key_env``); nothing deeper reads the environment.
+    """
     path = workspace.config_path
     if not path.exists():
         raise ConfigError(
@@ -277,4 +406,8 @@ def load_settings(workspace: Workspace) -> Settings:
         raise ConfigError(f"{path}: TOML syntax error: {exc}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text") from None
-    return parse_settings(data, str(path))
+    settings = parse_settings(data, str(path))
+    env = os.environ if environ is None else environ
+    for account in settings.accounts:
+        account.with_secrets(env)
+    return settings

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+from core.clock import utcnow
+from core.errors import ConflictError
 from governance.catalog import Catalog
 from governance.config import Settings, Workspace
-from governance.errors import ConflictError
 from governance.identity import Identity, identity_for
 from governance.policy import evaluate
 from governance.promotion import RiskAcceptance, approve, create_request, execute, get_request, reject
@@ -65,11 +66,9 @@ def _acceptance(settings: Settings, catalog: Catalog, version_id: str, to_env: s
 
 def _compute_evidence(workspace: Workspace, settings: Settings, catalog: Catalog, version_id: str,
                       kinds: tuple[str, ...]) -> None:
-    """Evidence the data scientist computed before the request (skipped while the analytics package is absent)."""
-    try:
-        from governance.analytics.evidence import review_version
-    except ImportError:
-        return
+    """Evidence the data scientist computed before the request."""
+    from governance.analytics.evidence import review_version
+
     review_version(workspace, settings, catalog, version_id, actor=_persona(settings, "data.scientist"), kinds=kinds)
 
 
@@ -97,7 +96,7 @@ def seed_history(workspace: Workspace, settings: Settings, catalog: Catalog) -> 
            "Hold-out R² drops against v2 and residuals widen for older vehicles; keep v2.", now=_day(89.3))
 
     # The open request the demo user finds in the queue: claims-fraud v3 to prod, waiting for a risk officer.
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    now = utcnow().replace(microsecond=0)
     _compute_evidence(workspace, settings, catalog, "lab-staging:claims-fraud:3", ("drift", "bias", "explain"))
     try:
         create_request(workspace, settings, catalog, engineer, "lab-staging:claims-fraud:3", "prod",

@@ -21,7 +21,6 @@ when asked to (``takeover=True``).
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -29,8 +28,11 @@ from typing import Any
 import pandas as pd
 
 from connectors.base import Connector, Promoter, PromotionRef, VersionRecord
+from core.clock import utcnow
+from core.errors import AccessDenied, ConflictError, ConnectorError, CountersignError, InputError, NotFound
+from core.ids import new_decision_id, new_request_id, version_id_for
 from governance import ledger
-from governance.catalog import Catalog, Version, version_id_for
+from governance.catalog import Catalog, Version
 from governance.catalog.signoff import (
     Decision,
     Request,
@@ -42,9 +44,8 @@ from governance.catalog.signoff import (
     update_request,
 )
 from governance.config import Settings, Workspace
-from governance.errors import AccessDenied, ConflictError, ConnectorError, CountersignError, InputError, NotFound
 from governance.identity import Identity, require
-from governance.policy import EvidenceLookup, evaluate
+from governance.policy import Checklist, EvidenceLookup, GateResult, evaluate
 
 OPEN_STATUSES = ("pending", "approved", "executing", "failed")
 FINAL_STATUSES = ("executed", "rejected", "cancelled")
@@ -73,7 +74,8 @@ class RiskAcceptance:
 # -- reading --------------------------------------------------------------------------------------------------
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    # requests and decisions are dated to the second
+    return utcnow().replace(microsecond=0)
 
 
 def get_request(catalog: Catalog, request_id: str) -> Request:
@@ -99,6 +101,14 @@ def four_eyes_problem(email: str, request: Request, version: Version) -> str | N
     if who in {a.lower() for a in request.approvers}:
         return f"{email} already approved this request; tier needs {request.approvals_required} distinct approvers"
     return None
+
+
+def blocking_gates(request: Request, checklist: Checklist, now: dt.datetime) -> tuple[GateResult, ...]:
+    """The gates that block approving ``request`` now: failing or missing, and not covered by a risk acceptance
+    that is still in force at ``now`` (an expired acceptance covers nothing). The one rule the page and approval use.
+    """
+    covered = {g for d in request.risk_acceptances if not d.expired(now) for g in d.payload.get("gates", [])}
+    return tuple(r for r in checklist.blocking if r.gate not in covered)
 
 
 def allowed_actions(identity: Identity, request: Request, version: Version) -> frozenset[str]:
@@ -147,7 +157,7 @@ def _set(con: Any, request_id: str, now: dt.datetime, **columns: Any) -> None:
 
 def _add_decision(con: Any, request_id: str, actor: str, kind: str, comment: str | None, now: dt.datetime,
                   expires_at: dt.datetime | None, payload: dict[str, Any], entry: ledger.Entry) -> str:
-    decision_id = f"D-{uuid.uuid4().hex[:12]}"
+    decision_id = new_decision_id()
     insert_decision(con, Decision(decision_id, request_id, actor, kind, comment, now, expires_at, payload, entry.hash))
     return decision_id
 
@@ -197,7 +207,7 @@ def create_request(
                          f"({', '.join(a.name for a in candidates)}): name one with target_account")
     moment = now or _now()
     checklist = evaluate(catalog, settings, version_id, to_env, evidence=evidence, now=moment)
-    request_id = f"PR-{moment:%Y%m%d}-{uuid.uuid4().hex[:6]}"
+    request_id = new_request_id(moment)
     payload = {
         "approvals_required": checklist.approvals_required,
         "tier": checklist.tier_name,
@@ -248,8 +258,7 @@ def approve(
         raise AccessDenied(problem)
     _same_artifact(request, version)
     checklist = evaluate(catalog, settings, request.version_id, request.to_env, evidence=evidence, now=moment)
-    covered = {g for d in request.risk_acceptances if not d.expired(moment) for g in d.payload.get("gates", [])}
-    blocking = [r for r in checklist.blocking if r.gate not in covered]
+    blocking = list(blocking_gates(request, checklist, moment))
     if risk_acceptance is not None:
         require(actor, "accept_risk")
         _check_acceptance(risk_acceptance, moment)
@@ -520,3 +529,35 @@ def _refresh(workspace: Workspace, settings: Settings, catalog: Catalog, account
 def unapproved_deployments(catalog: Catalog, environment: str = "prod") -> pd.DataFrame:
     """Serving deployments in ``environment`` whose version is not approved in the registry or in Countersign."""
     return catalog.unapproved_deployments(environment)
+
+
+FLAG_UNAPPROVED = "⚠ unapproved deployment"
+FLAG_NO_SIGNOFF = "⚠ no Countersign sign-off"
+
+
+def flag_deployments(inventory: pd.DataFrame, environment_order: tuple[str, ...] | list[str]) -> pd.DataFrame:
+    """The inventory (``Catalog.inventory``) with the deployment flags the portal and the CLI show.
+
+    Serving in the last environment (prod) needs both an approval in the registry and a Countersign sign-off.
+    Adds ``no_signoff`` (serving in the last environment without an executed Countersign promotion), ``flagged``
+    (either problem), ``flag`` (:data:`FLAG_UNAPPROVED`, :data:`FLAG_NO_SIGNOFF` or empty) and ``flag_reason``
+    (why, in words).
+    """
+    last_env = environment_order[-1] if environment_order else None
+    unapproved = inventory["unapproved_deployment"].astype(bool)
+    no_signoff = inventory["serving_without_countersign"].astype(bool) & (inventory["environment"] == last_env)
+
+    def reason(row: pd.Series) -> str:
+        reasons = []
+        if row["approval_status"] != "Approved":
+            reasons.append(f"its registry status is **{row['approval_status']}**")
+        if row["no_signoff"]:
+            reasons.append("no Countersign promotion was signed off for it")
+        return " and ".join(reasons)
+
+    out = inventory.assign(
+        no_signoff=no_signoff,
+        flagged=unapproved | no_signoff,
+        flag=unapproved.map({True: FLAG_UNAPPROVED, False: ""}).where(~(no_signoff & ~unapproved), FLAG_NO_SIGNOFF),
+    )
+    return out.assign(flag_reason=out.apply(reason, axis=1) if len(out) else pd.Series(dtype=str))

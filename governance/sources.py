@@ -1,4 +1,4 @@
-"""Reach a version's files through the connector of the account that holds it."""
+"""Reach an account's source through its connector: the one place governance builds connectors."""
 
 from __future__ import annotations
 
@@ -6,14 +6,20 @@ from pathlib import Path
 
 from connectors import build_connector
 from connectors.base import Connector
+from core.errors import NotFound
 from governance.catalog import Version
-from governance.config import Settings, Workspace
-from governance.errors import NotFound
+from governance.config import AccountConfig, Settings, Workspace
+
+
+def connector_of(workspace: Workspace, account: AccountConfig) -> Connector:
+    """The connector of the configured account ``account`` (its kind's settings, already validated)."""
+    return build_connector(account.connector, account.settings, account.info, root=workspace.root,
+                           cache_dir=workspace.cache_dir)
 
 
 def connector_for(workspace: Workspace, settings: Settings, account: str) -> Connector:
-    """The connector of the configured account ``account``."""
-    return build_connector(settings.account(account), root=workspace.root, cache_dir=workspace.cache_dir)
+    """The connector of the configured account named ``account``."""
+    return connector_of(workspace, settings.account(account))
 
 
 def version_file(workspace: Workspace, settings: Settings, version: Version, key: str) -> Path:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.errors import CountersignError
 from governance import ledger
-from governance.errors import CountersignError
 from portal import context
 from portal.widgets import show_error
 

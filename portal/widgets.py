@@ -9,7 +9,7 @@ from typing import TypeVar
 
 import streamlit as st
 
-from connectors.base import ProgressFn
+from core.progress import ProgressFn
 
 T = TypeVar("T")
 

@@ -20,7 +20,7 @@ def test_dockerfile_installs_the_pinned_requirements_and_runs_unprivileged() -> 
     assert re.search(r"^USER 10001", text, re.M)
     assert "/_stcore/health" in text and "EXPOSE 8501" in text
     assert "--workspace" in text and "VOLUME" in text
-    for package in ("governance", "connectors", "portal", "pages", "app.py"):
+    for package in ("core", "governance", "connectors", "portal", "pages", "app.py"):
         assert f"COPY {package}" in text
 
 

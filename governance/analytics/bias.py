@@ -35,10 +35,10 @@ from typing import Any
 
 import duckdb
 
-from connectors.base import ProgressFn, no_progress
+from core.errors import InputError
+from core.progress import ProgressFn, no_progress
 from governance.analytics.io import TableInfo, quote
 from governance.analytics.summaries import AttributeSummary, BiasSummary
-from governance.errors import InputError
 
 MISSING = "(missing)"
 FOUR_FIFTHS = 0.8

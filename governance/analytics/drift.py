@@ -27,10 +27,10 @@ import numpy as np
 from scipy import stats
 from scipy.spatial import distance
 
-from connectors.base import ProgressFn, no_progress
+from core.errors import InputError
+from core.progress import ProgressFn, no_progress
 from governance.analytics.io import TableInfo, quote
 from governance.analytics.summaries import DriftSummary
-from governance.errors import InputError
 
 NUMERIC = "numeric"
 CATEGORICAL = "categorical"

@@ -14,21 +14,23 @@ import datetime as dt
 import hashlib
 import math
 import platform
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from connectors.base import ProgressFn, canonical_json, no_progress
+from core.canonical import canonical_json, record_hash
+from core.clock import utcnow
+from core.errors import AccessDenied, CountersignError, InputError, NotFound
+from core.hashing import sha256_file_remembered
+from core.progress import ProgressFn, no_progress
 from governance.analytics import bias as bias_mod
 from governance.analytics import drift as drift_mod
 from governance.analytics import explain as explain_mod
 from governance.analytics.summaries import EvidenceSummary, summary_from_json
-from governance.catalog import Catalog, EvidenceRecord, Version, utcnow
+from governance.catalog import Catalog, EvidenceRecord, Version
 from governance.config import ModelConfig, Settings, Workspace
-from governance.errors import AccessDenied, CountersignError, InputError, NotFound
 from governance.identity import Identity, require
 from governance.sources import version_file
 
@@ -63,32 +65,6 @@ class Evidence:
                    software=rec.software, computed_at=rec.computed_at, computed_by=rec.computed_by, inputs=rec.inputs)
 
 
-_HASHES: dict[tuple[str, int, int], str] = {}
-_HASHES_LOCK = threading.Lock()
-
-
-def sha256_file(path: Path) -> str:
-    """sha256 of a file's bytes (remembered per path, size and modification time within the process)."""
-    st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
-    with _HASHES_LOCK:
-        if key in _HASHES:
-            return _HASHES[key]
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    digest = h.hexdigest()
-    with _HASHES_LOCK:
-        _HASHES[key] = digest
-    return digest
-
-
-def sha256_json(obj: Any) -> str:
-    """sha256 of the canonical JSON of ``obj``."""
-    return hashlib.sha256(canonical_json(obj).encode()).hexdigest()
-
-
 def software_versions() -> dict[str, str]:
     """Versions of Python and of the packages that compute evidence."""
     out = {"python": platform.python_version(), "engine": ENGINE_VERSION}
@@ -114,7 +90,7 @@ def _clean(obj: Any) -> Any:
 
 
 def _evidence_id(kind: str, version_id: str | None, input_hash: str, config_hash: str) -> str:
-    return "ev-" + sha256_json([kind, version_id, input_hash, config_hash])[:24]
+    return "ev-" + record_hash([kind, version_id, input_hash, config_hash])[:24]
 
 
 def store_evidence(
@@ -273,7 +249,7 @@ class _NotApplicable(Exception):
 def _file_input(workspace: Workspace, settings: Settings, version: Version, key: str) -> tuple[Path, dict[str, Any]]:
     path = version_file(workspace, settings, version, key)
     uri = version.artifact_uri if key == "artifact" else version.data_uris.get(key)
-    return path, {"uri": uri, "sha256": sha256_file(path), "bytes": path.stat().st_size, "path": str(path)}
+    return path, {"uri": uri, "sha256": sha256_file_remembered(path), "bytes": path.stat().st_size, "path": str(path)}
 
 
 def review_version(
@@ -348,7 +324,7 @@ def _review_one(
             cur = Path(current_path)
             if not cur.exists():
                 raise InputError(f"{cur}: no such file")
-            cur_info = {"uri": f"{UPLOAD_PREFIX}{cur.name}", "sha256": sha256_file(cur), "bytes": cur.stat().st_size,
+            cur_info = {"uri": f"{UPLOAD_PREFIX}{cur.name}", "sha256": sha256_file_remembered(cur), "bytes": cur.stat().st_size,
                         "path": str(cur)}
         else:
             cur, cur_info = _file_input(workspace, settings, version, "current")
@@ -372,8 +348,8 @@ def _review_one(
                       "groups": list(_model_config(settings, version).protected_attributes)}
 
     # content only: the same bytes give the same key wherever the files live
-    input_hash = sha256_json({k: v["sha256"] for k, v in inputs.items()})
-    config_hash = sha256_json(config_doc)
+    input_hash = record_hash({k: v["sha256"] for k, v in inputs.items()})
+    config_hash = record_hash(config_doc)
     found = find_evidence(catalog, kind, version.version_id, input_hash, config_hash)
     if found is not None:
         progress("loaded stored evidence", 1.0)
@@ -489,7 +465,7 @@ def _locate(workspace: Workspace, info: Mapping[str, Any]) -> Path | None:
     if not digest:
         return None
     recorded = Path(str(info.get("path") or ""))
-    if info.get("path") and recorded.is_file() and sha256_file(recorded) == digest:
+    if info.get("path") and recorded.is_file() and sha256_file_remembered(recorded) == digest:
         return recorded
     for candidate in sorted((workspace.cache_dir / "uploads").glob(f"{digest}*")):
         if not candidate.name.endswith(".part"):

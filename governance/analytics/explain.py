@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from connectors.base import ProgressFn, no_progress
+from core.errors import InputError
+from core.progress import ProgressFn, no_progress
 from governance.analytics.artifacts import LoadedModel, XGBoostModel
 from governance.analytics.summaries import ExplainSummary
-from governance.errors import InputError
 
 _TREE_TYPES = (
     "GradientBoostingClassifier", "GradientBoostingRegressor", "RandomForestClassifier", "RandomForestRegressor",

@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+from core.clock import utcnow
+from core.ids import version_id_for
 from governance.catalog.apply import SnapshotWriter
 from governance.catalog.evidence import EvidenceRecord, EvidenceStore
 from governance.catalog.migrations import MIGRATIONS, CatalogMigrations
@@ -21,8 +23,6 @@ from governance.catalog.records import (
     SyncCounts,
     SyncMark,
     Version,
-    utcnow,
-    version_id_for,
 )
 from governance.catalog.signoff import Decision, Request, RequestState, SignoffQueries
 

@@ -9,7 +9,10 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from connectors.base import Snapshot, canonical_json, record_hash
+from connectors.base import Snapshot
+from core.canonical import canonical_json, record_hash
+from core.clock import utcnow
+from core.ids import version_id_for
 from governance.catalog.connection import CatalogConnection
 from governance.catalog.records import (
     SyncCounts,
@@ -19,8 +22,6 @@ from governance.catalog.records import (
     from_json,
     naive_utc,
     to_json,
-    utcnow,
-    version_id_for,
 )
 
 
@@ -46,7 +47,7 @@ class SnapshotWriter(CatalogConnection):
         One transaction for both, because a sync needs both and every connection costs an open of the file.
         """
         wanted = [
-            {"name": a.name, "environment": a.environment, "connector": a.connector, "location": a.path or a.region,
+            {"name": a.name, "environment": a.environment, "connector": a.connector, "location": a.location,
              "config": to_json(a.model_dump(exclude_none=True))}
             for a in accounts
         ]

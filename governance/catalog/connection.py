@@ -25,7 +25,7 @@ from typing import Any, ClassVar, Self
 import duckdb
 import pandas as pd
 
-from governance.errors import CatalogBusy, InputError
+from core.errors import CatalogBusy, InputError
 
 _LOCK_MARKERS = ("could not set lock", "conflicting lock", "database is locked", "lock on file")
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from core.clock import utcnow
 from governance.catalog.connection import CatalogConnection
-from governance.catalog.records import fetch_column, utcnow
+from governance.catalog.records import fetch_column
 
 # Numbered migrations. Never edit a released one: add the next number.
 MIGRATIONS: tuple[tuple[int, str, str], ...] = (

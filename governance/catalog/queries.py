@@ -7,7 +7,8 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
-from connectors.base import record_hash
+from core.canonical import record_hash
+from core.errors import InputError, NotFound
 from governance.catalog.connection import CatalogConnection
 from governance.catalog.records import (
     InventoryFilter,
@@ -18,7 +19,6 @@ from governance.catalog.records import (
     fetch_dicts,
     from_json,
 )
-from governance.errors import InputError, NotFound
 
 
 class CatalogQueries(CatalogConnection):
@@ -328,3 +328,16 @@ class CatalogQueries(CatalogConnection):
             "WHERE len(list_filter(?, lambda n: contains(coalesce(subject, ''), n))) > 0) ORDER BY seq",
             [list(needles)],
         )
+
+    def ledger_entry_for_file(self, actions: Sequence[str], sha256: str) -> dict[str, Any] | None:
+        """The first ledger entry of one of ``actions`` whose payload names the file ``sha256``, or None.
+
+        Its ``subject`` and ``payload`` (the JSON text as recorded), by name.
+        """
+        with self.connect() as con:
+            return fetch_dict(
+                con,
+                "SELECT subject, payload FROM ledger WHERE action IN (SELECT unnest(?)) "
+                "AND json_extract_string(payload, '$.sha256') = ? ORDER BY seq LIMIT 1",
+                [list(actions), sha256],
+            )

@@ -14,12 +14,7 @@ from typing import Any
 
 import duckdb
 
-from connectors.base import canonical_json
-
-
-def utcnow() -> dt.datetime:
-    """The current UTC time, naive (the catalog stores UTC without zone)."""
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+from core.canonical import canonical_json
 
 
 def naive_utc(value: dt.datetime | None) -> dt.datetime | None:
@@ -29,11 +24,6 @@ def naive_utc(value: dt.datetime | None) -> dt.datetime | None:
     if value.tzinfo is not None:
         value = value.astimezone(dt.UTC).replace(tzinfo=None)
     return value
-
-
-def version_id_for(account: str, model: str, version: int) -> str:
-    """The catalog id of a version: ``account:model:version``."""
-    return f"{account}:{model}:{version}"
 
 
 def to_json(value: Any) -> str | None:

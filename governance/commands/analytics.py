@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from core.errors import CountersignError, InputError
 from governance.cliutil import add_workspace_arg, open_workspace, print_json, progress_printer
-from governance.errors import CountersignError, InputError
 
 
 def _pairs(values: list[str] | None, what: str) -> dict[str, str]:

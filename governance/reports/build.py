@@ -4,8 +4,10 @@ The template's sections name *blocks*; each block is a function from :class:`Rep
 registered once in :data:`BLOCKS`. A block whose evidence is missing prints "Evidence missing: ..." and adds a
 row to the gaps table at the front: nothing is dropped silently.
 
-Determinism: reportlab's invariant mode fixes the creation date and document id; every date printed comes from
-the facts; dictionaries are rendered in sorted order; charts are PNGs from vl-convert, which is deterministic.
+Determinism: reportlab's invariant mode fixes the document id, and the creation date is set to the build time the
+caller gives (:func:`pdf_metadata`); every other date printed comes from the facts; dictionaries are rendered in
+sorted order; charts are PNGs from vl-convert, which is deterministic. The same facts, template and build time
+give the same bytes.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from reportlab.platypus import (
 )
 from reportlab.platypus.tableofcontents import TableOfContents
 
+from core.clock import naive_utc
 from governance.analytics.summaries import BiasSummary, DriftSummary, ExplainSummary
 from governance.reports import charts
 from governance.reports.facts import EvidenceItem, ReportFacts
@@ -107,9 +110,7 @@ def fmt(value: Any) -> str:
         return f"{value:.4f}".rstrip("0").rstrip(".")
     if isinstance(value, dt.datetime):
         # the catalog stores naive UTC; an aware value is converted so every date in the report reads as UTC
-        if value.tzinfo is not None:
-            value = value.astimezone(dt.UTC).replace(tzinfo=None)
-        return value.strftime("%Y-%m-%d %H:%M:%S") + " UTC"
+        return naive_utc(value).strftime("%Y-%m-%d %H:%M:%S") + " UTC"
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, dict | list | tuple):
@@ -884,13 +885,34 @@ class _Doc(BaseDocTemplate):
             self.notify("TOCEntry", (level, text, self.page, key))
 
 
-def _numbered_canvas(footer: str) -> type[rl_canvas.Canvas]:
+def pdf_metadata(canv: rl_canvas.Canvas, built_at: dt.datetime) -> None:
+    """The document information a report carries beyond title, author and subject: its creation and modification
+    date are the build time (UTC), not the clock, so a rebuild with the same time gives the same bytes.
+
+    reportlab's invariant mode stamps 2000-01-01 (or ``SOURCE_DATE_EPOCH``, process-wide); the document's own
+    timestamp is replaced here instead, and the document id is seeded with the build time too.
+    """
+    from reportlab.lib.utils import TimeStamp
+
+    if built_at.tzinfo is not None:
+        built_at = built_at.astimezone(dt.UTC).replace(tzinfo=None)
+    epoch = (built_at - dt.datetime(1970, 1, 1)).total_seconds()
+    stamp = TimeStamp(invariant=1)  # UTC fields; then moved to the build time
+    stamp.t, stamp.lt = epoch, built_at.timetuple()
+    stamp.YMDhms = tuple(stamp.lt)[:6]
+    doc = canv._doc
+    doc._timeStamp = stamp
+    doc.signature.update(built_at.isoformat().encode())
+
+
+def _numbered_canvas(footer: str, built_at: dt.datetime) -> type[rl_canvas.Canvas]:
     class NumberedCanvas(rl_canvas.Canvas):
         """Draws "Page N of M" once the page count is known."""
 
         def __init__(self, *args: Any, **kw: Any) -> None:
             super().__init__(*args, **kw)
             self._pages: list[dict[str, Any]] = []
+            pdf_metadata(self, built_at)
 
         def showPage(self) -> None:
             self._pages.append(dict(self.__dict__))
@@ -1011,11 +1033,12 @@ def _headings(story: Iterable[Flowable]) -> list[tuple[int, str]]:
     return out
 
 
-def build_pdf(facts: ReportFacts, template: Template) -> BuiltReport:
-    """Build the unsigned report PDF for ``facts`` laid out by ``template`` (deterministic bytes)."""
+def build_pdf(facts: ReportFacts, template: Template, *, built_at: dt.datetime) -> BuiltReport:
+    """Build the unsigned report PDF for ``facts`` laid out by ``template`` at ``built_at`` (naive UTC or aware):
+    deterministic bytes for the same facts, template and build time."""
     import hashlib
 
-    rl_config.invariant = 1  # fixed creation date and document id: equal input, equal bytes
+    rl_config.invariant = 1  # fixed document id (creation date: the build time): equal input, equal bytes
     rl_config.useA85 = 0  # binary streams: ASCII85 only grows the file and costs a third of the build time
     f = facts
     v = f.version
@@ -1038,7 +1061,8 @@ def build_pdf(facts: ReportFacts, template: Template) -> BuiltReport:
             ("Accounts in lineage", ", ".join(sorted({x.account for x in f.lineage} | {x.account for x in f.peers}))),
             ("Risk tier", f.tier),
             ("Template", f"{template.id} version {template.version}"),
-            ("Generated at", f"{fmt(f.generated_at)} (newest record the report cites)"),
+            ("Generated at", fmt(built_at)),
+            ("Records as of", f"{fmt(f.generated_at)} (newest record the report cites)"),
             ("Generated by", f.generated_by),
             ("Organisation", f.workspace_name),
             ("Facts fingerprint", f.fingerprint),
@@ -1072,7 +1096,7 @@ def build_pdf(facts: ReportFacts, template: Template) -> BuiltReport:
     header = f"{template.title} - {v.version_id}"
     doc = _Doc(buf, header, title=f"{template.title}: {v.version_id}", author=f.workspace_name,
                subject=f"{template.id} {template.version}", creator="Countersign", producer="Countersign (reportlab)")
-    doc.multiBuild(story, canvasmaker=_numbered_canvas(f"{f.workspace_name} - generated {fmt(f.generated_at)}"))
+    doc.multiBuild(story, canvasmaker=_numbered_canvas(f"{f.workspace_name} - generated {fmt(built_at)}", built_at))
     pdf = buf.getvalue()
     return BuiltReport(
         pdf=pdf,

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import importlib
 import importlib.metadata
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.clock import naive_utc
+from core.hashing import sha256_file
 from governance.analytics.evidence import LINEAGE_KINDS, Evidence
 from governance.analytics.summaries import EvidenceSummary
 from governance.catalog import Catalog, Model, Version
@@ -90,7 +91,7 @@ class ReportFacts:
     @property
     def fingerprint(self) -> str:
         """A sha256 over the facts: equal facts, equal fingerprint."""
-        from connectors.base import canonical_json
+        from core.canonical import canonical_json
 
         def plain(v: Any) -> Any:
             if hasattr(v, "__dataclass_fields__"):
@@ -188,26 +189,14 @@ def covering_checkpoint(workspace: Workspace, seq: int) -> Checkpoint | None:
     return Checkpoint(file=best[1], sha256=hashlib.sha256(best[3]).hexdigest(), content=best[4])
 
 
-def next_environment(settings: Settings, environment: str) -> str:
-    """The environment a version in ``environment`` would be promoted into (itself when it is the last)."""
-    order = list(settings.environments.order)
-    if environment not in order:
-        return order[-1]
-    i = order.index(environment)
-    return order[min(i + 1, len(order) - 1)]
-
-
 def evaluate_gates(
     catalog: Catalog, settings: Settings, version: Version, at: dt.datetime
 ) -> tuple[tuple[dict[str, Any], ...], str]:
     """Gate verdicts of the version's tier as of ``at`` (the report date, so the verdicts are reproducible)."""
-    from governance.errors import CountersignError
+    from core.errors import CountersignError
+    from governance import policy
 
-    try:
-        policy = importlib.import_module("governance.policy")
-    except ModuleNotFoundError:
-        return (), "the policy module is not installed"
-    to_env = next_environment(settings, version.environment)
+    to_env = policy.next_environment(settings, version.environment)
     try:
         checklist = policy.evaluate(catalog, settings, version.version_id, to_env, now=at)
     except CountersignError as exc:
@@ -224,7 +213,7 @@ def dataset_hashes(
     The hash an evidence row recorded for its input is the one the report's numbers rest on, so it is taken
     from there; a dataset no evidence used is fetched through its account's connector and hashed.
     """
-    from governance.errors import CountersignError
+    from core.errors import CountersignError
     from governance.sources import version_file
 
     recorded: dict[str, tuple[str, str]] = {}
@@ -240,8 +229,8 @@ def dataset_hashes(
             hashes[key], sources[key] = recorded[uri]
             continue
         try:
-            hashes[key], sources[key] = file_sha256(version_file(workspace, settings, version, key)), "file"
-        except (CountersignError, OSError, ImportError) as exc:
+            hashes[key], sources[key] = sha256_file(version_file(workspace, settings, version, key)), "file"
+        except (CountersignError, OSError) as exc:
             hashes[key], sources[key] = f"unavailable: {exc}", "-"
     return hashes, sources
 
@@ -260,7 +249,7 @@ def _max_date(*values: Any) -> dt.datetime:
     dates = [v for v in values if isinstance(v, dt.datetime)]
     if not dates:
         return dt.datetime(1970, 1, 1)
-    return max(d.replace(tzinfo=None) if d.tzinfo is None else d.astimezone(dt.UTC).replace(tzinfo=None) for d in dates)
+    return max(naive_utc(d) for d in dates)
 
 
 def _inherited(catalog: Catalog, version_id: str, kinds: tuple[str, ...]) -> EvidenceItem | None:
@@ -350,10 +339,3 @@ def collect_facts(
     )
 
 
-def file_sha256(path: Path) -> str:
-    """sha256 of a file, read in chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

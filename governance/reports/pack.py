@@ -1,7 +1,8 @@
 """The audit pack: one zip an examiner can verify and query offline.
 
     report/<version>__<template>.pdf   the signed report
-    report/signing-cert.pem            the certificate it was signed with (check it against one obtained independently)
+    report/signing-cert.pem            the certificate it was signed with, a person's or the organisation seal's
+                                       (check it against one obtained independently)
     evidence/<kind>-<id>.json          every evidence row of the model's versions in the lineage
     catalog/<table>.parquet            the catalog rows of the model: models, versions, runs, deployments,
                                        model_cards, evidence, promotion_requests, decisions
@@ -16,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import time
 import zipfile
 from dataclasses import dataclass
@@ -25,7 +25,8 @@ from typing import Any
 
 import pandas as pd
 
-from connectors.base import ProgressFn, canonical_json, no_progress
+from core.canonical import canonical_json
+from core.progress import ProgressFn, no_progress
 from governance.catalog import Catalog
 from governance.config import Settings, Workspace
 from governance.identity import Identity, require
@@ -36,8 +37,8 @@ from governance.reports.export import (
     default_filename,
     export_report,
     record_export,
+    stage,
 )
-from governance.reports.keys import key_paths
 
 # Zip members carry a fixed date (the format's epoch) rather than the clock: the pack's dates are in its files.
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -166,9 +167,8 @@ def build_pack(
     members: dict[str, bytes] = {}
     report_name = f"report/{default_filename(version_id, template_id)}"
     members[report_name] = report.pdf
-    _key, cert = key_paths(workspace, settings)
-    if cert.exists():
-        members["report/signing-cert.pem"] = cert.read_bytes()
+    if report.certificate_pem:  # the signer's own certificate, or the organisation seal's
+        members["report/signing-cert.pem"] = report.certificate_pem
 
     for table in CATALOG_TABLES:
         df = _table_rows(catalog, table, model, version_ids)
@@ -213,23 +213,23 @@ def build_pack(
     progress("writing the zip", 0.9)
     # without ``out`` the pack is kept in exports/ under a name carrying its digest (never replacing an earlier one)
     target = Path(out) if out is not None else workspace.exports_dir / default_filename(version_id, template_id, ".zip")
-    target.parent.mkdir(parents=True, exist_ok=True)
     stamp = ZIP_EPOCH
-    tmp = target.with_suffix(target.suffix + f".{os.getpid()}.tmp")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for name in sorted(members):
             info = zipfile.ZipInfo(name, date_time=stamp)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
             zf.writestr(info, members[name])
-    content = tmp.read_bytes()
+    content = buffer.getvalue()
     digest = hashlib.sha256(content).hexdigest()
     path = target if out is not None else archive_path(workspace, version_id, template_id, content, ".zip")
-    tmp.replace(path)
+    tmp = stage(path, content)  # owner-only (0600); moved into place with its ledger entry
     seq, entry_hash = record_export(
         workspace, catalog, identity, "pack.export", version_id,
         {"template": report.template_id, "file": path.name, "sha256": digest, "report_sha256": report.sha256,
          "files": len(files) + 1, "ledger_range": list(ledger_range) if ledger_range else None},
+        staged=tmp, path=path,
     )
     progress("done", 1.0)
     return AuditPack(path=path, sha256=digest, files=files, report=report, ledger_range=ledger_range,

@@ -7,7 +7,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from governance.errors import InputError
+from core.errors import InputError
 
 
 def can_preview() -> bool:

@@ -11,7 +11,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from governance.errors import ConfigError, NotFound
+from core.errors import ConfigError, NotFound
 
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "templates"
 

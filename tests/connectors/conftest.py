@@ -236,3 +236,22 @@ def aws_profiles(aws_base_env: MotoServer, tmp_path: Path, monkeypatch: pytest.M
         return path
 
     return write
+
+
+# -- ZenML: a real server from its own cached virtualenv ------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def zenml_server(tmp_path_factory: pytest.TempPathFactory):
+    """A ZenML 0.98.0 server (sqlite) on a free port of 127.0.0.1, activated, with a service account's API key.
+
+    Builds the server's virtualenv first when it is not cached yet (~2 min, once per machine); starting the server
+    takes ~10-25 s. Yields a :class:`tests.connectors.zenml_server.ZenMLServer` (``url``, ``api_key``, ``admin``).
+    """
+    from tests.connectors.zenml_server import ensure_venv, start_server
+
+    root = tmp_path_factory.mktemp("zenml")
+    python, _ = ensure_venv(log=root / "venv-build.log")
+    server = start_server(root / "server", python=python)
+    yield server
+    server.stop()

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from connectors.base import PromotionRef
-from connectors.folder import FolderConnector
+from connectors.base import AccountInfo, PromotionRef
+from connectors.folder import FolderConnector, FolderSettings
+from core.errors import ConnectorError, InputError, NotFound
 from governance.catalog import Catalog
-from governance.config import AccountConfig, Workspace, load_settings
-from governance.errors import ConnectorError, InputError, NotFound
+from governance.config import Workspace, load_settings
 from governance.identity import Identity
 from governance.sync import sync
 
@@ -20,7 +20,7 @@ ADMIN = Identity("admin@x", frozenset({"admin"}))
 
 
 def connector(path: Path, name: str = "acc") -> FolderConnector:
-    return FolderConnector(AccountConfig(name=name, environment="dev", connector="folder", path=str(path)),
+    return FolderConnector(FolderSettings(path=str(path)), AccountInfo(name, "dev"),
                            root=path.parent, cache_dir=path.parent / "cache")
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from core.errors import ConflictError
 from governance import ledger
 from governance.config import load_settings
-from governance.errors import ConflictError
 from governance.identity import identity_for
 from governance.promotion import approve, create_request, execute, get_request
 from tests.connectors import sagemaker_seed as seed

@@ -9,9 +9,9 @@ import pytest
 
 from connectors.base import PromotionRef, VersionRecord
 from connectors.sagemaker import META_REQUEST, META_SOURCE_ARN, SageMakerConnector
+from core.errors import ConfigError, ConnectorError
 from governance.catalog import Version
 from governance.config import load_settings
-from governance.errors import ConfigError, ConnectorError
 from governance.sources import connector_for
 from tests.connectors import sagemaker_seed as seed
 from tests.connectors.test_sagemaker_sync import make_workspace, run_sync
@@ -128,7 +128,7 @@ def test_register_copy_failing_midway_then_retried_makes_one_version(promo, faul
 def test_register_copy_needs_a_target_bucket(promo, tmp_path: Path) -> None:
     _sc, ws, catalog, source, target = promo
     record = record_of(catalog.version("ml-staging:credit-approval:1"))
-    bare = SageMakerConnector(target.account.model_copy(update={"artifact_bucket": None}), root=ws.root,
-                              cache_dir=ws.cache_dir)
+    bare = SageMakerConnector(target.settings.model_copy(update={"artifact_bucket": None}), target.account,
+                              root=ws.root, cache_dir=ws.cache_dir)
     with pytest.raises(ConfigError, match="artifact_bucket"):
         bare.register_copy(record, source, PromotionRef("req-9", None, "ml-staging", record.source_ref))

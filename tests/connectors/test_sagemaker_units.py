@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from connectors.sagemaker import SageMakerConnector, capture_to_rows, metrics_from_document
-from governance.config import AccountConfig
+from connectors.base import AccountInfo
+from connectors.sagemaker import SageMakerConnector, SageMakerSettings, capture_to_rows, metrics_from_document
 from tests.connectors import sagemaker_seed as seed
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,9 +74,9 @@ def test_capture_records_decode_every_encoding() -> None:
 
 def prod_connector(tmp_path: Path, **kw) -> SageMakerConnector:
     account_id = seed.ACCOUNTS["ml-prod"][0]
-    acc = AccountConfig(name="ml-prod", environment="prod", connector="sagemaker", region=seed.REGION,
-                        role_arn=seed.role_arn(account_id), artifact_bucket=seed.bucket_for(account_id), **kw)
-    return SageMakerConnector(acc, root=tmp_path, cache_dir=tmp_path / "cache")
+    settings = SageMakerSettings(region=seed.REGION, role_arn=seed.role_arn(account_id),
+                                 artifact_bucket=seed.bucket_for(account_id), **kw)
+    return SageMakerConnector(settings, AccountInfo("ml-prod", "prod"), root=tmp_path, cache_dir=tmp_path / "cache")
 
 
 def test_fetch_is_content_addressed_and_cached(aws_env, tmp_path: Path) -> None:

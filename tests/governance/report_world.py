@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from connectors.base import canonical_json
+from core.canonical import canonical_json
 from governance.catalog import Catalog
 from governance.config import Settings, Workspace, load_settings
 from governance.identity import Identity, identity_for

@@ -12,8 +12,8 @@ from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingCla
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import FunctionTransformer
 
+from core.errors import InputError, UnsafeArtifact
 from governance.analytics.artifacts import load_model, sniff
-from governance.errors import InputError, UnsafeArtifact
 
 
 class Hostile:

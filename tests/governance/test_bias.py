@@ -19,8 +19,8 @@ from fairlearn.metrics import (
 from sklearn.metrics import accuracy_score, precision_score
 from statsmodels.stats.proportion import proportion_confint
 
+from core.errors import InputError
 from governance.analytics.bias import BiasConfig, Counts, bias_file, clarify_metrics, result_from_dict
-from governance.errors import InputError
 
 
 @pytest.fixture(scope="module")

@@ -15,10 +15,10 @@ import duckdb
 import pytest
 
 from connectors.base import DeploymentRecord, Snapshot, VersionRecord
+from core.errors import CatalogBusy, InputError, NotFound
 from governance.catalog import Catalog, InventoryFilter
 from governance.catalog import connection as catalog_connection
 from governance.catalog import migrations as catalog_module
-from governance.errors import CatalogBusy, InputError, NotFound
 
 T0 = dt.datetime(2026, 5, 1, 12, 0)
 

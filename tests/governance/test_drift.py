@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from core.errors import InputError
 from governance.analytics import drift
 from governance.analytics.drift import DriftConfig, drift_files
-from governance.errors import InputError
 from tests.governance.oracles import evidently_drift
 
 NUM = ["a_shift", "b_same", "c_few", "d_same", "g_int"]

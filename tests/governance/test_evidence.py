@@ -7,6 +7,7 @@ import time
 import pandas as pd
 import pytest
 
+from core.errors import AccessDenied, InputError
 from governance.analytics.evidence import (
     drift_report_html,
     latest_evidence,
@@ -18,7 +19,6 @@ from governance.analytics.evidence import (
 from governance.analytics.summaries import DriftSummary
 from governance.catalog import Catalog
 from governance.config import load_settings
-from governance.errors import AccessDenied, InputError
 from governance.identity import identity_for
 
 RISK = "risk.officer@demo.countersign.dev"

@@ -11,9 +11,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from core.errors import InputError
 from governance.analytics.artifacts import load_model
 from governance.analytics.explain import ExplainConfig, explain_model, result_from_dict
-from governance.errors import InputError
 
 FEATURES = ["strong", "medium", "noise1", "noise2", "noise3"]
 

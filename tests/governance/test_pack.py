@@ -10,8 +10,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from core.errors import AccessDenied
 from governance.config import Workspace
-from governance.errors import AccessDenied
 from governance.reports.pack import build_pack, read_sums
 from governance.reports.sign import verify_pdf
 from tests.governance.report_world import (

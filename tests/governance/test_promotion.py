@@ -11,12 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from connectors import build_connector
+from core.errors import AccessDenied, ConflictError, InputError
 from governance import ledger
 from governance.catalog import Catalog
 from governance.config import Settings, Workspace, load_settings
 from governance.demo_history import open_request_id
-from governance.errors import AccessDenied, ConflictError, InputError
 from governance.identity import Identity, identity_for
 from governance.promotion import (
     RiskAcceptance,
@@ -29,6 +28,7 @@ from governance.promotion import (
     reject,
     unapproved_deployments,
 )
+from governance.sources import connector_for
 
 D = "demo.countersign.dev"
 ROOT = Path(__file__).resolve().parents[2]
@@ -262,8 +262,7 @@ def test_failure_at_any_step_then_retry_gives_one_target_version(world: World, p
     fired: list[str] = []
 
     def factory(name: str):
-        return Faulty(build_connector(world.settings.account(name), root=world.ws.root,
-                                      cache_dir=world.ws.cache_dir), point, kind, fired)
+        return Faulty(connector_for(world.ws, world.settings, name), point, kind, fired)
 
     officer = world.who("risk.officer")
     if kind == "error":
@@ -294,7 +293,7 @@ def test_killed_process_then_takeover_gives_one_target_version(world: World) -> 
     child = f"""
 import os, sys
 sys.path.insert(0, {str(ROOT)!r})
-from connectors import build_connector
+from governance.sources import connector_for
 from governance.catalog import Catalog
 from governance.config import Workspace, load_settings
 from governance.identity import identity_for
@@ -310,7 +309,7 @@ class Dying:
         self.inner.register_copy(*a)
         os._exit(9)  # killed after the copy, before the ledger knows
 def factory(name):
-    return Dying(build_connector(settings.account(name), root=ws.root, cache_dir=ws.cache_dir))
+    return Dying(connector_for(ws, settings, name))
 execute(ws, settings, Catalog(ws.catalog_path), identity_for(settings, "risk.officer@{D}", source="cli"),
         {rid!r}, connectors=factory)
 """

@@ -1,4 +1,4 @@
-"""The one error hierarchy of Countersign.
+"""The one error hierarchy of Countersign (in the neutral core: every layer raises these).
 
 Every error a user can meet derives from :class:`CountersignError` and carries a message that says what
 was wrong and what to do about it. The CLI maps them to exit status 2 (bad input, configuration, access)
