@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from connectors.base import canonical_json
+from core.canonical import canonical_json
 from governance.analytics.evidence import latest_evidence, list_evidence
 from governance.analytics.summaries import (
     AttributeSummary,
