@@ -68,8 +68,8 @@ def main() -> int:
     from governance.demo import build_demo
     from governance.identity import identity_for
     from governance.reports.build import build_pdf
+    from governance.reports.facts import collect_facts
     from governance.reports.keys import key_paths, load_signer
-    from governance.reports.model import collect_facts
     from governance.reports.sign import sign_pdf, verify_pdf
     from governance.reports.templates import load_template
 

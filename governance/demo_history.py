@@ -108,11 +108,7 @@ def seed_history(workspace: Workspace, settings: Settings, catalog: Catalog) -> 
 
 def open_request_id(catalog: Catalog) -> str | None:
     """The id of the demo's open request (for tests and the tour)."""
-    df = catalog.query_df(
-        "SELECT request_id FROM promotion_requests WHERE version_id = 'lab-staging:claims-fraud:3' "
-        "AND status = 'pending' ORDER BY created_at DESC LIMIT 1"
-    )
-    return None if df.empty else str(df["request_id"].iloc[0])
+    return catalog.newest_request_id("lab-staging:claims-fraud:3", "pending")
 
 
 __all__ = ["get_request", "open_request_id", "seed_history"]

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from core.clock import utcnow
 from core.errors import InputError
+from governance.analytics.summaries import BiasSummary, DriftSummary, EvidenceSummary, ExplainSummary, summary_from_json
 from governance.catalog import Catalog, Version
 from governance.config import ModelConfig, Settings, TierPolicy
 
@@ -27,12 +28,16 @@ Status = Literal["pass", "fail", "missing"]
 
 @dataclass(frozen=True)
 class EvidenceRef:
-    """The evidence a gate looked at: its id, kind, age and summary."""
+    """The evidence a gate looked at: its id, kind, age and typed summary (a stored JSON dict is read into it)."""
 
     evidence_id: str
     kind: str
     computed_at: dt.datetime | None
-    summary: dict[str, Any]
+    summary: EvidenceSummary
+
+    def __post_init__(self) -> None:
+        if isinstance(self.summary, dict):
+            object.__setattr__(self, "summary", summary_from_json(self.kind, self.summary))
 
 
 EvidenceLookup = Callable[[str, str], "EvidenceRef | None"]
@@ -126,10 +131,6 @@ class Checklist:
 # -- evidence ---------------------------------------------------------------------------------------------------
 
 
-def _field(obj: Any, name: str) -> Any:
-    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
-
-
 def catalog_evidence(catalog: Catalog) -> EvidenceLookup:
     """The evidence lookup of the analytics package: the newest evidence of a kind, through the lineage."""
 
@@ -140,13 +141,8 @@ def catalog_evidence(catalog: Catalog) -> EvidenceLookup:
         found = evidence_through_lineage(catalog, version_id, kind)
         if found is None:
             return None
-        summary = _field(found, "summary")
-        return EvidenceRef(
-            evidence_id=str(_field(found, "evidence_id") or ""),
-            kind=kind,
-            computed_at=_field(found, "computed_at"),
-            summary=dict(summary) if isinstance(summary, dict) else {},
-        )
+        return EvidenceRef(evidence_id=found.evidence_id, kind=kind, computed_at=found.computed_at,
+                           summary=found.summary)
 
     return lookup
 
@@ -205,11 +201,12 @@ def gate_drift(ctx: GateContext) -> GateResult:
     if missing:
         return missing
     assert ev is not None
-    share = ev.summary.get("drift_share")
+    summary = ev.summary
+    share = summary.drift_share if isinstance(summary, DriftSummary) else None
     limit = ctx.tier.max_drift_share
     if share is None:
         return GateResult("drift", "missing", "drift evidence has no drift_share", limit, None, (ev,))
-    cols = ev.summary.get("drifted_columns") or []
+    cols = summary.drifted_columns
     detail = f" (drifted: {', '.join(map(str, cols))})" if cols else ""
     status: Status = "pass" if share <= limit else "fail"
     sign = "≤" if status == "pass" else ">"
@@ -223,9 +220,8 @@ def gate_fairness(ctx: GateContext) -> GateResult:
         return missing
     assert ev is not None
     limit = ctx.tier.min_disparate_impact
-    attrs: dict[str, Any] = ev.summary.get("attributes") or {}
-    ratios = {a: (v or {}).get("demographic_parity_ratio") for a, v in attrs.items()}
-    wanted = ctx.model_config.protected_attributes or tuple(attrs)
+    ratios = ev.summary.ratios if isinstance(ev.summary, BiasSummary) else {}
+    wanted = ctx.model_config.protected_attributes or tuple(ratios)
     uncovered = [a for a in wanted if ratios.get(a) is None]
     low = {a: r for a, r in ratios.items() if r is not None and r < limit}
     if low:
@@ -244,7 +240,7 @@ def gate_explainability(ctx: GateContext) -> GateResult:
     if missing:
         return missing
     assert ev is not None
-    top = [t[0] if isinstance(t, list | tuple) and t else t for t in ev.summary.get("top_features") or []]
+    top = ev.summary.top_names if isinstance(ev.summary, ExplainSummary) else []
     return GateResult("explainability", "pass", "explanation on record" + (f" (top: {', '.join(map(str, top[:3]))})"
                       if top else ""), None, top[:3], (ev,))
 

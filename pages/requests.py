@@ -24,29 +24,6 @@ EVIDENCE_WORD = {"explain": "explainability"}  # evidence kind → the word peop
 FLASH = "req.flash"  # (kind, text) of the last action, shown after the rerun that redraws the request
 
 
-def _num(value: object) -> str:
-    return f"{value:.2f}" if isinstance(value, int | float) else "—"
-
-
-def _summary_lines(kind: str, summary: dict) -> list[str]:
-    """The key numbers of an evidence summary, in words."""
-    if kind == "drift":
-        cols = summary.get("drifted_columns") or []
-        verdict = {True: "drifted", False: "not drifted"}.get(summary.get("dataset_drifted"), "—")
-        return [f"drift share {_num(summary.get('drift_share'))}: dataset {verdict}",
-                f"{len(cols)} of {summary.get('n_columns', '?')} columns drifted"
-                + (f": {', '.join(map(str, cols))}" if cols else "")]
-    if kind == "bias":
-        rule = {True: "pass", False: "FAIL"}
-        return [f"{attr}: disparate impact {_num(v.get('demographic_parity_ratio'))}, four-fifths "
-                f"{rule.get(v.get('four_fifths_pass'), '—')}"
-                for attr, v in (summary.get("attributes") or {}).items()] or ["no protected attribute measured"]
-    if kind == "explain":
-        top = [t[0] if isinstance(t, list | tuple) else t for t in summary.get("top_features") or []]
-        return [f"top features: {', '.join(map(str, top[:5])) or '—'}", f"explainer: {summary.get('explainer', '—')}"]
-    return [f"{k}: {v}" for k, v in summary.items() if not isinstance(v, dict | list)] or ["(see JSON)"]
-
-
 st.title("Promotion requests")
 
 if me.can("request_promotion"):
@@ -161,9 +138,9 @@ for col, ev in zip(st.columns(3), shown, strict=False):
     with col.container(border=True):
         when = f" · {ev.computed_at:%Y-%m-%d %H:%M} UTC" if ev.computed_at else ""
         st.markdown(f"**{EVIDENCE_TITLE.get(ev.kind, ev.kind.title())}**  \n:gray[`{ev.evidence_id}`{when}]")
-        st.markdown("\n".join(f"- {line}" for line in _summary_lines(ev.kind, ev.summary)))
+        st.markdown("\n".join(f"- {line}" for line in ev.summary.lines()))
         with st.expander("Summary as JSON"):
-            st.json(ev.summary)
+            st.json(ev.summary.to_json())
 lacking = [EVIDENCE_WORD.get(kind, kind) for kind in checklist.evidence_lacking()]
 if lacking or not shown:
     what = f"No {' or '.join(lacking)} evidence" if lacking else "No evidence"

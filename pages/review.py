@@ -107,7 +107,7 @@ def _status(kind: str) -> bool:
 
 def _drift_gate(ev: Evidence) -> tuple[str, str, GateResult | None]:
     """The policy tier's drift gate on the evidence shown, as a promotion out of this environment applies it."""
-    shown = EvidenceRef(ev.evidence_id, "drift", ev.computed_at, dict(ev.summary))
+    shown = EvidenceRef(ev.evidence_id, "drift", ev.computed_at, ev.summary)
     preview = preview_gate(ctx.catalog, ctx.settings, vid, "drift", shown)
     return preview.tier_name, preview.to_env, preview.result
 

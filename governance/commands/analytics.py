@@ -212,7 +212,7 @@ def cmd_review(args: argparse.Namespace) -> int:
             "evidence": {
                 k: {"status": i.status, "message": i.message,
                     "evidence_id": i.evidence.evidence_id if i.evidence else None,
-                    "summary": i.evidence.summary if i.evidence else None}
+                    "summary": i.evidence.summary.to_json() if i.evidence else None}
                 for k, i in result.items.items()
             },
         }))
@@ -221,7 +221,7 @@ def cmd_review(args: argparse.Namespace) -> int:
             ident = f" {i.evidence.evidence_id}" if i.evidence else ""
             print(f"{k:<8} {i.status:<15}{ident}  {i.message or ''}")
             if i.evidence:
-                for key, value in i.evidence.summary.items():
+                for key, value in i.evidence.summary.to_json().items():
                     print(f"    {key}: {value}")
     errors = [i.error for i in result.items.values() if i.status in ("error", "denied") and i.error is not None]
     if len(args.kinds) == 1 and errors:

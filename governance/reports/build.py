@@ -47,8 +47,9 @@ from reportlab.platypus.tableofcontents import TableOfContents
 
 from core.clock import naive_utc
 from governance import __version__
+from governance.analytics.summaries import BiasSummary, DriftSummary, ExplainSummary
 from governance.reports import charts
-from governance.reports.model import EvidenceItem, ReportFacts
+from governance.reports.facts import EvidenceItem, ReportFacts
 from governance.reports.templates import Section, Template
 
 PAGE_W, PAGE_H = A4
@@ -120,6 +121,21 @@ def fmt(value: Any) -> str:
 
 def _scalar(value: Any) -> bool:
     return value is None or isinstance(value, str | int | float | bool | dt.datetime | dt.date)
+
+
+def _summary_rows(item: EvidenceItem) -> list[tuple[str, Any]]:
+    """The scalar values of an evidence summary by name, alphabetical (what the key-value table prints)."""
+    s = item.summary
+    if isinstance(s, DriftSummary):
+        pairs = [("dataset_drifted", s.dataset_drifted), ("drift_share", s.drift_share), ("n_columns", s.n_columns),
+                 ("threshold", s.threshold)]
+    elif isinstance(s, BiasSummary):
+        pairs = [("min_disparate_impact", s.min_disparate_impact)]
+    elif isinstance(s, ExplainSummary):
+        pairs = [("additivity_max_error", s.additivity_max_error), ("explainer", s.explainer)]
+    else:
+        pairs = sorted(s.to_json().items())
+    return [(k, v) for k, v in pairs if _scalar(v)]
 
 
 @dataclass(frozen=True)
@@ -534,7 +550,7 @@ def b_bias(f: ReportFacts, r: Renderer) -> list[Flowable]:
     threshold = f.policy.get("min_disparate_impact") or 0.8
     attrs = bias_attributes(item)
     out: list[Flowable] = []
-    summary = [(k, item.summary[k]) for k in sorted(item.summary) if _scalar(item.summary[k])]
+    summary = _summary_rows(item)
     if summary:
         out.append(kv_table(summary))
     rows = []
@@ -606,7 +622,8 @@ def b_explain(f: ReportFacts, r: Renderer) -> list[Flowable]:
         frame = pd.DataFrame([{"feature": str(x["feature"]), "importance": float(x["importance"])} for x in rows[:20]])
         spec = charts.bar_spec(frame, x="importance", y="feature", title="Global importance (mean |SHAP|)",
                                x_title="mean |SHAP value|")
-    method = _first(item.result, "explainer", "method") or _first(item.summary, "explainer", "method")
+    method = _first(item.result, "explainer", "method") or (
+        item.summary.explainer if isinstance(item.summary, ExplainSummary) else None)
     return [
         para(f"Explainer: {method or 'not recorded'}. Ten most important features:"),
         table(("Feature", "Mean |SHAP|"), [(x["feature"], x["importance"]) for x in rows[:10]],
@@ -622,7 +639,7 @@ def b_drift(f: ReportFacts, r: Renderer) -> list[Flowable]:
         raise Missing(f"data drift analysis: {f.evidence_notes.get('drift', 'no drift evidence')}")
     rows = drift_records(item)
     out: list[Flowable] = []
-    summary = [(k, item.summary[k]) for k in sorted(item.summary) if _scalar(item.summary[k])]
+    summary = _summary_rows(item)
     if summary:
         out.append(kv_table(summary))
     if rows:

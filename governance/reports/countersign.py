@@ -44,15 +44,11 @@ class Countersigned:
 
 def recorded_report(catalog: Catalog, sha256: str) -> tuple[str, dict]:
     """The version and ledger payload of the export (or countersignature) that wrote the file with ``sha256``."""
-    rows = catalog.query_df(
-        "SELECT subject, payload FROM ledger WHERE action IN (SELECT unnest(?)) "
-        "AND json_extract_string(payload, '$.sha256') = ? ORDER BY seq LIMIT 1",
-        [list(REPORT_ACTIONS), sha256],
-    )
-    if rows.empty or not str(rows["subject"].iloc[0]).startswith("version:"):
+    entry = catalog.ledger_entry_for_file(REPORT_ACTIONS, sha256)
+    if entry is None or not str(entry["subject"]).startswith("version:"):
         raise NotFound(f"no export with sha256 {sha256[:12]}… in this workspace's ledger: only a report exported "
                        f"here (or countersigned here) can be countersigned")
-    return str(rows["subject"].iloc[0]).removeprefix("version:"), json.loads(rows["payload"].iloc[0])
+    return str(entry["subject"]).removeprefix("version:"), json.loads(entry["payload"])
 
 
 def countersign_pdf(

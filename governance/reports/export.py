@@ -17,7 +17,7 @@ from governance.catalog import Catalog
 from governance.config import Settings, Workspace, private_dir
 from governance.identity import Identity, require
 from governance.reports.build import BuiltReport, Gap, build_pdf
-from governance.reports.model import ReportFacts, collect_facts
+from governance.reports.facts import ReportFacts, collect_facts
 from governance.reports.sign import sign_pdf
 from governance.reports.signers import choose_signer
 from governance.reports.templates import Template, load_template

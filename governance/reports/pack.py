@@ -72,21 +72,7 @@ class AuditPack:
 
 
 def _table_rows(catalog: Catalog, table: str, model: str, version_ids: list[str]) -> pd.DataFrame:
-    # Each table names the model differently; every query is bound to the model's rows only.
-    where = {
-        "models": ("name = ?", [model]),
-        "versions": ("model = ?", [model]),
-        "runs": ("run_id IN (SELECT run_id FROM versions WHERE model = ?)", [model]),
-        "deployments": ("model = ? OR version_id IN (SELECT unnest(?))", [model, version_ids]),
-        "model_cards": ("model = ?", [model]),
-        "evidence": ("version_id IN (SELECT unnest(?))", [version_ids]),
-        "promotion_requests": ("model = ?", [model]),
-        "decisions": ("request_id IN (SELECT request_id FROM promotion_requests WHERE model = ?)", [model]),
-    }[table]
-    order = {"models": "name", "versions": "version_id", "runs": "run_id", "deployments": "deployment_id",
-             "model_cards": "card_id", "evidence": "evidence_id", "promotion_requests": "request_id",
-             "decisions": "decision_id"}[table]
-    return catalog.query_df(f"SELECT * FROM {table} WHERE {where[0]} ORDER BY {order}", where[1])
+    return catalog.model_rows(table, model, version_ids)
 
 
 def _parquet(df: pd.DataFrame) -> bytes:
@@ -97,11 +83,7 @@ def _parquet(df: pd.DataFrame) -> bytes:
 
 def _ledger_slice(catalog: Catalog, needles: list[str]) -> pd.DataFrame:
     """Ledger rows from the first entry about the model to the head: a contiguous run whose chain re-verifies."""
-    return catalog.query_df(
-        "SELECT * FROM ledger WHERE seq >= (SELECT coalesce(min(seq), 1) FROM ledger "
-        "WHERE len(list_filter(?, lambda n: contains(coalesce(subject, ''), n))) > 0) ORDER BY seq",
-        [needles],
-    )
+    return catalog.ledger_slice(needles)
 
 
 README = """# Audit pack: {version_id}

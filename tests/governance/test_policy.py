@@ -112,7 +112,7 @@ def test_planted_bias_fails_the_fairness_gate(demo_workspace) -> None:
                                         positive_label="1"))
     frame = pd.read_parquet(path)
     oracle = demographic_parity_ratio(frame["label"], frame["prediction"], sensitive_features=frame["gender"])
-    assert result.summary()["attributes"]["gender"]["demographic_parity_ratio"] == pytest.approx(oracle)
+    assert result.summary().attributes["gender"].demographic_parity_ratio == pytest.approx(oracle)
     got = statuses(demo_workspace, v.version_id, "prod", bias=result.summary(), drift={"drift_share": 0.0})
     assert got["fairness"] == "fail"
 

@@ -16,7 +16,8 @@ from typing import Any
 
 from core.clock import naive_utc
 from core.hashing import sha256_file
-from governance.analytics.evidence import LINEAGE_KINDS
+from governance.analytics.evidence import LINEAGE_KINDS, Evidence
+from governance.analytics.summaries import EvidenceSummary
 from governance.catalog import Catalog, Model, Version
 from governance.config import Settings, Workspace
 from governance.identity import Identity
@@ -42,7 +43,7 @@ class EvidenceItem:
     config_hash: str
     computed_at: dt.datetime | None
     computed_by: str | None
-    summary: dict[str, Any]
+    summary: EvidenceSummary
     result: dict[str, Any]
     software: dict[str, Any]
     inputs: dict[str, Any]
@@ -141,22 +142,19 @@ def _records(df) -> list[dict[str, Any]]:
     return out
 
 
-def _from_analytics(obj: Any) -> EvidenceItem:
-    def get(name: str, default: Any = None) -> Any:
-        return getattr(obj, name, default)
-
+def _from_analytics(ev: Evidence) -> EvidenceItem:
     return EvidenceItem(
-        evidence_id=str(get("evidence_id")),
-        kind=str(get("kind", "")),
-        version_id=get("version_id"),
-        input_hash=str(get("input_hash", "") or ""),
-        config_hash=str(get("config_hash", "") or ""),
-        computed_at=get("computed_at"),
-        computed_by=get("computed_by"),
-        summary=_as_dict(get("summary")),
-        result=_as_dict(get("result")),
-        software=_as_dict(get("software")),
-        inputs=_as_dict(get("inputs")),
+        evidence_id=ev.evidence_id,
+        kind=ev.kind,
+        version_id=ev.version_id,
+        input_hash=ev.input_hash or "",
+        config_hash=ev.config_hash or "",
+        computed_at=ev.computed_at,
+        computed_by=ev.computed_by,
+        summary=ev.summary,
+        result=_as_dict(ev.result),
+        software=_as_dict(ev.software),
+        inputs=_as_dict(ev.inputs),
     )
 
 
@@ -269,24 +267,7 @@ def signoff_records(
     catalog: Catalog, version_ids: list[str]
 ) -> tuple[tuple[dict[str, Any], ...], tuple[dict[str, Any], ...], tuple[dict[str, Any], ...]]:
     """Promotion requests of the versions, their decisions, and the ledger entries about either (one connection)."""
-    with catalog.connect() as con:
-        requests = _records(con.execute(
-            "SELECT * FROM promotion_requests WHERE version_id IN (SELECT unnest(?)) ORDER BY created_at, request_id",
-            [version_ids],
-        ).df())
-        request_ids = [r["request_id"] for r in requests]
-        decisions = _records(con.execute(
-            "SELECT * FROM decisions WHERE request_id IN (SELECT unnest(?)) ORDER BY created_at, decision_id",
-            [request_ids],
-        ).df())
-        # Subjects name their object as "request:R-1", "version:acct:model:3" or bare: match the whole id at the end.
-        needles = sorted({*version_ids, *request_ids})
-        ledger = _records(con.execute(
-            "SELECT seq, recorded_at, actor, action, subject, payload, prev_hash, hash FROM ledger "
-            "WHERE (len(list_filter(?, lambda n: subject = n OR ends_with(subject, ':' || n))) > 0 "
-            "OR hash IN (SELECT unnest(?))) AND action NOT IN (SELECT unnest(?)) ORDER BY seq",
-            [needles, [d["ledger_hash"] for d in decisions if d.get("ledger_hash")], list(EXPORT_ACTIONS)],
-        ).df())
+    requests, decisions, ledger = catalog.signoff_trail(version_ids, leave_out_actions=EXPORT_ACTIONS)
     return tuple(requests), tuple(decisions), tuple(ledger)
 
 
