@@ -208,6 +208,22 @@ class TierPolicy(_Strict):
     evidence_max_age_days: int | None = Field(default=None, ge=1)
     # environment -> gate names that apply when promoting into it; absent = every gate
     gates: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    # promotions that may skip environments of [environments] order, as "from->to" ("dev->prod"); such a request
+    # needs approvals_required + 1 approvals
+    allow_skip: tuple[str, ...] = ()
+    # columns whose drift alone fails the drift gate, whatever the drift share
+    critical_features: tuple[str, ...] = ()
+
+    @field_validator("allow_skip")
+    @classmethod
+    def _skips(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        out = []
+        for item in v:
+            parts = [p.strip() for p in item.split("->")]
+            if len(parts) != 2 or not all(parts):
+                raise ValueError(f"allow_skip entry {item!r} must read \"FROM->TO\", e.g. \"dev->prod\"")
+            out.append("->".join(parts))
+        return tuple(out)
 
 
 class PolicyConfig(_Strict):
@@ -230,6 +246,8 @@ class ModelConfig(_Strict):
     protected_attributes: tuple[str, ...] = ()
     label: str | None = None
     positive_label: str | None = None
+    # columns whose drift alone fails the drift gate (added to the tier's critical_features)
+    critical_features: tuple[str, ...] = ()
 
 
 class AuthConfig(_Strict):
@@ -317,6 +335,15 @@ class Settings(_Strict):
             bad = [r for r in roles if r not in ROLES]
             if bad:
                 raise ValueError(f"roles.{who}: unknown role {bad[0]!r} (known: {', '.join(ROLES)})")
+        order = self.environments.order
+        for name, tier in self.policy.tiers.items():
+            for skip in tier.allow_skip:
+                src, dst = skip.split("->")
+                if src not in order or dst not in order or order.index(dst) <= order.index(src) + 1:
+                    raise ValueError(
+                        f"policy.tiers.{name}.allow_skip: {skip!r} is not a skip forward along [environments].order "
+                        f"{list(order)} (name two environments with at least one between them)"
+                    )
         for name, m in self.models.items():
             if m.risk_tier and m.risk_tier not in self.policy.tiers:
                 raise ValueError(f"models.{name}.risk_tier: {m.risk_tier!r} is not a policy tier {sorted(self.policy.tiers)}")

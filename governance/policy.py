@@ -15,8 +15,10 @@ import datetime as dt
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
+from core.canonical import record_hash
 from core.clock import utcnow
 from core.errors import InputError
 from governance.analytics.summaries import BiasSummary, DriftSummary, EvidenceSummary, ExplainSummary, summary_from_json
@@ -195,8 +197,14 @@ def gate_metrics(ctx: GateContext) -> GateResult:
     return GateResult("metrics", "pass", ", ".join(f"{k} {v:.4g}" for k, v in observed.items()), threshold, observed)
 
 
+def critical_features(tier: TierPolicy, model_config: ModelConfig) -> tuple[str, ...]:
+    """The columns whose drift alone fails the drift gate: the tier's and the model's ``critical_features``."""
+    return tuple(dict.fromkeys((*tier.critical_features, *model_config.critical_features)))
+
+
 def gate_drift(ctx: GateContext) -> GateResult:
-    """Share of drifted columns (current vs reference data) at or below the tier's limit."""
+    """Share of drifted columns (current vs reference data) at or below the tier's limit, and no critical feature
+    (``critical_features`` of the tier or the model) drifted at all."""
     ev, missing = _fresh(ctx, "drift", "drift")
     if missing:
         return missing
@@ -204,13 +212,25 @@ def gate_drift(ctx: GateContext) -> GateResult:
     summary = ev.summary
     share = summary.drift_share if isinstance(summary, DriftSummary) else None
     limit = ctx.tier.max_drift_share
+    critical = critical_features(ctx.tier, ctx.model_config)
+    threshold: Any = {"max_drift_share": limit, "critical_features": list(critical)} if critical else limit
     if share is None:
-        return GateResult("drift", "missing", "drift evidence has no drift_share", limit, None, (ev,))
-    cols = summary.drifted_columns
-    detail = f" (drifted: {', '.join(map(str, cols))})" if cols else ""
-    status: Status = "pass" if share <= limit else "fail"
-    sign = "≤" if status == "pass" else ">"
-    return GateResult("drift", status, f"drift share {share:.2f} {sign} {limit:g}{detail}", limit, share, (ev,))
+        return GateResult("drift", "missing", "drift evidence has no drift_share", threshold, None, (ev,))
+    cols = [str(c) for c in summary.drifted_columns]
+    observed: Any = {"drift_share": share, "drifted_columns": cols} if critical else share
+    detail = f" (drifted: {', '.join(cols)})" if cols else ""
+    share_text = f"drift share {share:.2f}" + (f" of limit {limit:g}" if limit is not None else "")
+    hit = [c for c in critical if c in cols]
+    if hit:
+        return GateResult("drift", "fail", f"critical feature{'s' if len(hit) > 1 else ''} drifted: "
+                          f"{', '.join(hit)}; {share_text}{detail}", threshold, observed, (ev,))
+    if limit is None or share <= limit:
+        what = f"drift share {share:.2f}" + (f" ≤ {limit:g}" if limit is not None else "")
+        if critical:
+            what += f"; critical features stable: {', '.join(critical)}"
+        return GateResult("drift", "pass", what + detail, threshold, observed, (ev,))
+    return GateResult("drift", "fail", f"{len(cols)} columns drifted: drift share {share:.2f} > {limit:g}{detail}",
+                      threshold, observed, (ev,))
 
 
 def gate_fairness(ctx: GateContext) -> GateResult:
@@ -268,8 +288,9 @@ def gate_model_card(ctx: GateContext) -> GateResult:
 GATES: tuple[Gate, ...] = (
     Gate("metrics", lambda t: bool(t.min_metrics or t.max_metrics), gate_metrics,
          "Registered validation metrics meet the tier's min_metrics / max_metrics."),
-    Gate("drift", lambda t: t.max_drift_share is not None, gate_drift,
-         "Share of drifted columns between reference and current data is at most max_drift_share.", "drift"),
+    Gate("drift", lambda t: t.max_drift_share is not None or bool(t.critical_features), gate_drift,
+         "Share of drifted columns between reference and current data is at most max_drift_share, and no "
+         "critical feature (critical_features of the tier or the model) drifted.", "drift"),
     Gate("fairness", lambda t: t.min_disparate_impact is not None, gate_fairness,
          "Demographic parity ratio of every protected attribute is at least min_disparate_impact (four-fifths).",
          "bias"),
@@ -288,11 +309,13 @@ def gate(name: str) -> Gate:
     raise InputError(f"unknown gate {name!r} (known: {', '.join(g.name for g in GATES)})")
 
 
-def gates_for(tier: TierPolicy, to_env: str) -> tuple[Gate, ...]:
-    """The gates that apply to a promotion into ``to_env`` under ``tier``."""
+def gates_for(tier: TierPolicy, to_env: str, model_config: ModelConfig | None = None) -> tuple[Gate, ...]:
+    """The gates that apply to a promotion into ``to_env`` under ``tier`` (a model naming ``critical_features``
+    brings the drift gate along where the tier's own thresholds would leave it out)."""
     if to_env in tier.gates:
         return tuple(gate(n) for n in tier.gates[to_env])
-    return tuple(g for g in GATES if g.applies(tier))
+    wants_drift = bool(model_config and model_config.critical_features)
+    return tuple(g for g in GATES if g.applies(tier) or (g.name == "drift" and wants_drift))
 
 
 @dataclass(frozen=True)
@@ -341,7 +364,7 @@ def evaluate(
     moment = now or utcnow()
     ctx = GateContext(inputs.version, inputs.tier_name, inputs.tier, inputs.model_config, inputs.card,
                       evidence or catalog_evidence(catalog), moment)
-    results = tuple(g.check(ctx) for g in gates_for(inputs.tier, to_env))
+    results = tuple(g.check(ctx) for g in gates_for(inputs.tier, to_env, inputs.model_config))
     return Checklist(version_id, to_env, inputs.tier_name, inputs.tier.approvals_required, results, moment)
 
 
@@ -352,6 +375,73 @@ def next_environment(settings: Settings, environment: str) -> str:
     if environment not in order:
         return order[-1]
     return order[min(order.index(environment) + 1, len(order) - 1)]
+
+
+@dataclass(frozen=True)
+class PromotionPath:
+    """Where a promotion goes along ``[environments] order``: one step, or a skip the tier allows (which needs one
+    approval more than the tier's ``approvals_required``)."""
+
+    from_env: str
+    to_env: str
+    tier_name: str
+    skipped: tuple[str, ...]
+    approvals_required: int
+
+    @property
+    def skip(self) -> str | None:
+        """``"dev->prod"`` when the promotion skips environments, else None."""
+        return f"{self.from_env}->{self.to_env}" if self.skipped else None
+
+    def describe(self) -> str:
+        """The path in words, e.g. ``dev → prod skips staging (allowed for tier high): 3 approvals (2 + 1)``."""
+        text = f"{self.from_env} → {self.to_env}"
+        if not self.skipped:
+            return f"{text}: {self.approvals_required} approval{'s' if self.approvals_required != 1 else ''}"
+        return (f"{text} skips {', '.join(self.skipped)} (allowed for tier {self.tier_name}): "
+                f"{self.approvals_required} approvals ({self.approvals_required - 1} + 1 for the skip)")
+
+
+def promotion_path(settings: Settings, tier_name: str, tier: TierPolicy, from_env: str, to_env: str) -> PromotionPath:
+    """The path of a promotion from ``from_env`` into ``to_env`` under ``tier``; refuses (``InputError`` naming the
+    reason) a step backwards, an unknown environment, or a skip the tier does not allow in ``allow_skip``."""
+    order = list(settings.environments.order)
+    if to_env not in order:
+        raise InputError(f"unknown environment {to_env!r} (known: {', '.join(order)})")
+    if from_env not in order or order.index(to_env) <= order.index(from_env):
+        raise InputError(f"a version in {from_env} is promoted to a later environment ({' → '.join(order)}), "
+                         f"not {to_env}")
+    skipped = tuple(order[order.index(from_env) + 1:order.index(to_env)])
+    if skipped and f"{from_env}->{to_env}" not in tier.allow_skip:
+        step = order[order.index(from_env) + 1]
+        raise InputError(
+            f"{from_env} → {to_env} skips {', '.join(skipped)}: promotions follow [environments] order "
+            f"({' → '.join(order)}) one step at a time. Request {step} first, or allow this skip for risk tier "
+            f"{tier_name} with allow_skip = [\"{from_env}->{to_env}\"] under [policy.tiers.{tier_name}] "
+            "(it then needs one approval more)"
+        )
+    return PromotionPath(from_env, to_env, tier_name, skipped, tier.approvals_required + (1 if skipped else 0))
+
+
+def policy_version(settings: Settings, tier_name: str, workspace_root: Path | None = None) -> str:
+    """A hash naming the rules a decision was taken under: the tier's policy, the registered gates and the
+    versions of the report templates (``pv-`` and 16 hex digits; the same rules give the same name)."""
+    import tomllib
+
+    from governance.reports.templates import template_dirs
+
+    templates: dict[str, str] = {}
+    for folder in reversed(template_dirs(workspace_root)):
+        for path in sorted(folder.glob("*.toml")) if folder.is_dir() else ():
+            try:
+                head = tomllib.loads(path.read_text(encoding="utf-8")).get("template") or {}
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError):
+                continue
+            templates[path.stem] = str(head.get("version", "?"))
+    doc = {"tier": tier_name, "policy": settings.tier(tier_name).model_dump(mode="json"),
+           "environments": list(settings.environments.order), "gates": [g.name for g in GATES],
+           "templates": templates}
+    return "pv-" + record_hash(doc)[:16]
 
 
 @dataclass(frozen=True)

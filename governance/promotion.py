@@ -21,9 +21,9 @@ when asked to (``takeover=True``).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -39,13 +39,23 @@ from governance.catalog.signoff import (
     approvers_of,
     insert_decision,
     insert_request,
-    open_request_for,
+    open_request_of_version,
     request_state,
     update_request,
 )
 from governance.config import Settings, Workspace
 from governance.identity import Identity, require
-from governance.policy import Checklist, EvidenceLookup, GateResult, evaluate
+from governance.policy import (
+    GATES,
+    Checklist,
+    EvidenceLookup,
+    GateResult,
+    evaluate,
+    model_tier,
+    policy_version,
+    promotion_path,
+)
+from governance.snapshot import acceptance_entry, snapshot_payload
 
 OPEN_STATUSES = ("pending", "approved", "executing", "failed")
 FINAL_STATUSES = ("executed", "rejected", "cancelled")
@@ -69,6 +79,9 @@ class RiskAcceptance:
     gates: tuple[str, ...]
     justification: str
     expires_at: dt.datetime
+    # when the evidence the accepted gates lack is due (default: the expiry); past it without newer evidence of
+    # that kind, the acceptance shows as overdue
+    follow_up: dt.datetime | None = None
 
 
 # -- reading --------------------------------------------------------------------------------------------------
@@ -183,12 +196,8 @@ def create_request(
     require(actor, "request_promotion")
     reason = _text(reason, "a reason for the promotion")
     version = catalog.version(version_id)
-    order = settings.environments.order
-    if to_env not in order:
-        raise InputError(f"unknown environment {to_env!r} (known: {', '.join(order)})")
-    if version.environment not in order or order.index(to_env) <= order.index(version.environment):
-        raise InputError(f"{version_id} is in {version.environment}; a promotion goes to a later environment "
-                         f"({' → '.join(order)}), not {to_env}")
+    tier_name, tier = model_tier(catalog, settings, version.model)
+    path = promotion_path(settings, tier_name, tier, version.environment, to_env)
     source_account = settings.account(version.account)
     candidates = [a for a in settings.accounts if a.environment == to_env and a.connector == source_account.connector]
     if target_account:
@@ -209,7 +218,10 @@ def create_request(
     checklist = evaluate(catalog, settings, version_id, to_env, evidence=evidence, now=moment)
     request_id = new_request_id(moment)
     payload = {
-        "approvals_required": checklist.approvals_required,
+        "approvals_required": path.approvals_required,
+        "tier_approvals_required": checklist.approvals_required,
+        "skip": path.skip,
+        "path": path.describe(),
         "tier": checklist.tier_name,
         "artifact_sha256": version.artifact_sha256,
         "source_ref": version.source_ref,
@@ -218,13 +230,17 @@ def create_request(
         "attempts": 0,
     }
     with catalog.transaction() as con:
-        dup = open_request_for(con, version_id, target.name, OPEN_STATUSES)
-        if dup:
-            raise ConflictError(f"{version_id} already has an open request to {target.name}: {dup}")
+        dup = open_request_of_version(con, version_id, OPEN_STATUSES)
+        if dup is not None:
+            raise ConflictError(
+                f"{version_id} already has an open request: {dup.request_id} to {dup.to_env} ({dup.target_account}), "
+                f"{dup.status}. One open request per version: wait for it to finish, or cancel it first"
+            )
         entry = ledger.append(con, actor=actor.email, action="request.create", subject=_subject(request_id), at=moment,
                               payload={"version_id": version_id, "from_env": version.environment, "to_env": to_env,
                                        "target_account": target.name, "reason": reason,
                                        "artifact_sha256": version.artifact_sha256, "tier": checklist.tier_name,
+                                       "approvals_required": path.approvals_required, "skip": path.skip,
                                        "gates": {r.gate: r.status for r in checklist.results}})
         payload["ledger_hash"] = entry.hash
         insert_request(con, Request(request_id, version_id, version.model, version.environment, to_env, target.name,
@@ -278,21 +294,31 @@ def approve(
         if actor.email.lower() in approvers:
             raise AccessDenied(f"{actor.email} already approved request {request_id}")
         acceptance_id = None
+        in_force = [acceptance_entry(d.decision_id, d.actor, d.payload.get("gates", []), d.expires_at)
+                    for d in request.risk_acceptances if not d.expired(moment)]
         if risk_acceptance is not None:
             acc = {"gates": sorted(risk_acceptance.gates), "justification": risk_acceptance.justification.strip(),
                    "expires_at": risk_acceptance.expires_at,
+                   "follow_up": risk_acceptance.follow_up or risk_acceptance.expires_at,
+                   "awaits": awaited_evidence(risk_acceptance.gates),
                    "results": [r.as_dict() for r in checklist.results if r.gate in risk_acceptance.gates]}
             entry = ledger.append(con, actor=actor.email, action="request.accept_risk",
                                   subject=_subject(request_id), payload=acc, at=moment)
             acceptance_id = _add_decision(con, request_id, actor.email, "risk_acceptance",
                                           risk_acceptance.justification.strip(), moment, risk_acceptance.expires_at,
                                           acc, entry)
+            in_force.append(acceptance_entry(acceptance_id, actor.email, risk_acceptance.gates,
+                                             risk_acceptance.expires_at))
         body = {"comment": comment, "version_id": request.version_id, "checklist": checklist.as_dict(),
                 "risk_acceptance": acceptance_id, "approval_number": len(approvers) + 1,
-                "approvals_required": request.approvals_required}
+                "approvals_required": request.approvals_required,
+                "snapshot": snapshot_payload(checklist, in_force,
+                                             policy_version(settings, checklist.tier_name, workspace.root))}
         entry = ledger.append(con, actor=actor.email, action="request.approve", subject=_subject(request_id),
-                              payload={k: v for k, v in body.items() if k != "checklist"}
-                              | {"gates": {r.gate: r.status for r in checklist.results}}, at=moment)
+                              payload={k: v for k, v in body.items() if k not in ("checklist", "snapshot")}
+                              | {"gates": {r.gate: r.status for r in checklist.results},
+                                 "evidence": [e.evidence_id for e in checklist.evidence],
+                                 "policy_version": body["snapshot"]["policy_version"]}, at=moment)
         _add_decision(con, request_id, actor.email, "approve", comment, moment, None, body, entry)
         if len(approvers) + 1 >= request.approvals_required:
             payload["approval_ledger_hash"] = entry.hash
@@ -316,6 +342,63 @@ def _same_artifact(request: Request, version: Version) -> None:
         )
 
 
+def awaited_evidence(gates: Iterable[str]) -> dict[str, str]:
+    """gate → the evidence kind a risk acceptance of that gate waits for (gates reading no evidence are left out)."""
+    kinds = {g.name: g.evidence_kind for g in GATES}
+    return {g: kinds[g] for g in sorted(gates) if kinds.get(g)}  # type: ignore[misc]
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """The evidence one risk acceptance waits for: ``met`` once evidence of that kind newer than the acceptance
+    exists (for the version or its promoted copy), ``overdue`` when the follow-up date passed without it."""
+
+    decision_id: str
+    actor: str
+    gate: str
+    kind: str
+    accepted_at: dt.datetime
+    due: dt.datetime
+    status: Literal["waiting", "overdue", "met"]
+    evidence_id: str | None = None
+
+    def describe(self) -> str:
+        """One line for people."""
+        head = f"{self.gate} accepted by {self.actor} waits for new {self.kind} evidence by {self.due:%Y-%m-%d}"
+        if self.status == "met":
+            return f"{head}: met by {self.evidence_id}"
+        return f"{head}: OVERDUE, no {self.kind} evidence since {self.accepted_at:%Y-%m-%d}" \
+            if self.status == "overdue" else f"{head}: waiting"
+
+
+def _when(value: Any) -> dt.datetime | None:
+    if isinstance(value, dt.datetime):
+        return value
+    try:
+        return dt.datetime.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+def follow_ups(catalog: Catalog, request: Request, now: dt.datetime | None = None) -> tuple[FollowUp, ...]:
+    """The evidence each risk acceptance of ``request`` waits for, and whether it came, is awaited or is overdue."""
+    from governance.analytics.evidence import UPLOAD_PREFIX  # heavy package: imported on first use
+
+    moment = now or _now()
+    versions = [request.version_id] + ([request.target_version_id] if request.target_version_id else [])
+    out = []
+    for d in request.risk_acceptances:
+        due = _when(d.payload.get("follow_up")) or d.expires_at or d.created_at
+        awaits = d.payload.get("awaits") or awaited_evidence(d.payload.get("gates", []))
+        for gate, kind in sorted(awaits.items()):
+            newer = catalog.newest_evidence_since(versions, kind, d.created_at, without_input_uri_prefix=UPLOAD_PREFIX)
+            status: Literal["waiting", "overdue", "met"] = (
+                "met" if newer is not None else "overdue" if moment >= due else "waiting")
+            out.append(FollowUp(d.decision_id, d.actor, gate, kind, d.created_at, due, status,
+                                newer.evidence_id if newer is not None else None))
+    return tuple(out)
+
+
 def _check_acceptance(acc: RiskAcceptance, now: dt.datetime) -> None:
     if not acc.gates:
         raise InputError("a risk acceptance must name the gates it accepts")
@@ -327,21 +410,32 @@ def _check_acceptance(acc: RiskAcceptance, now: dt.datetime) -> None:
         raise InputError(f"risk acceptance expiry {expires:%Y-%m-%d} is not in the future")
     if expires - now > MAX_ACCEPTANCE:
         raise InputError(f"a risk acceptance may last at most {MAX_ACCEPTANCE.days} days")
+    if acc.follow_up is not None and not (now < acc.follow_up <= expires):
+        raise InputError(f"the follow-up date {acc.follow_up:%Y-%m-%d} must lie after today and no later than the "
+                         f"expiry {expires:%Y-%m-%d}")
 
 
 def reject(workspace: Workspace, settings: Settings, catalog: Catalog, actor: Identity, request_id: str,
-           comment: str, *, now: dt.datetime | None = None) -> Request:
+           comment: str, *, evidence: EvidenceLookup | None = None, now: dt.datetime | None = None) -> Request:
     """Reject a pending request with a mandatory comment."""
     require(actor, "reject")
     comment = _text(comment, "a rejection comment")
     moment = now or _now()
+    request = get_request(catalog, request_id)
+    checklist = evaluate(catalog, settings, request.version_id, request.to_env, evidence=evidence, now=moment)
+    in_force = [acceptance_entry(d.decision_id, d.actor, d.payload.get("gates", []), d.expires_at)
+                for d in request.risk_acceptances if not d.expired(moment)]
+    snapshot = snapshot_payload(checklist, in_force, policy_version(settings, checklist.tier_name, workspace.root))
     with catalog.transaction() as con:
         status, _, _, _ = _status_in_txn(con, request_id)
         if status != "pending":
             raise ConflictError(f"request {request_id} is {status}; only a pending request can be rejected")
         entry = ledger.append(con, actor=actor.email, action="request.reject", subject=_subject(request_id),
-                              payload={"comment": comment}, at=moment)
-        _add_decision(con, request_id, actor.email, "reject", comment, moment, None, {}, entry)
+                              payload={"comment": comment, "gates": {r.gate: r.status for r in checklist.results},
+                                       "evidence": [e.evidence_id for e in checklist.evidence],
+                                       "policy_version": snapshot["policy_version"]}, at=moment)
+        _add_decision(con, request_id, actor.email, "reject", comment, moment, None,
+                      {"comment": comment, "snapshot": snapshot}, entry)
         _set(con, request_id, moment, status="rejected")
     ledger.seal(workspace, catalog, by=actor.email)
     return get_request(catalog, request_id)

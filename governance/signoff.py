@@ -17,10 +17,11 @@ from core.errors import InputError
 from governance.catalog import Catalog, Version
 from governance.config import Settings, Workspace
 from governance.identity import Identity
-from governance.policy import Checklist, GateResult, evaluate
+from governance.policy import Checklist, EvidenceRef, GateResult, evaluate, policy_version
 from governance.promotion import (
     ConnectorFactory,
     Decision,
+    FollowUp,
     Request,
     RiskAcceptance,
     allowed_actions,
@@ -28,9 +29,11 @@ from governance.promotion import (
     blocking_gates,
     cancel,
     execute,
+    follow_ups,
     get_request,
     reject,
 )
+from governance.snapshot import DecisionSnapshot, SnapshotChanges, changes_since, latest_snapshot
 
 Action = Literal["approve", "reject", "cancel", "execute"]
 ACTIONS: tuple[Action, ...] = ("approve", "reject", "cancel", "execute")
@@ -51,6 +54,12 @@ class RequestReview:
     blocking: tuple[GateResult, ...]
     actions: frozenset[str]
     now: dt.datetime
+    # the newest approval or rejection as it was taken (None before the first), and what changed since
+    snapshot: DecisionSnapshot | None = None
+    changes: SnapshotChanges | None = None
+    # the evidence that decision saw, read back by id (rows never change), in the order it listed them
+    snapshot_evidence: tuple[EvidenceRef, ...] = ()
+    follow_ups: tuple[FollowUp, ...] = ()
 
     @property
     def blocking_gates(self) -> tuple[str, ...]:
@@ -70,8 +79,15 @@ def review_request(catalog: Catalog, settings: Settings, identity: Identity, req
     request = get_request(catalog, request_id)
     version = catalog.version(request.version_id)
     checklist = evaluate(catalog, settings, request.version_id, request.to_env, now=moment)
+    snapshot = latest_snapshot(request.decisions)
+    changes, seen = None, ()
+    if snapshot is not None:
+        changes = changes_since(snapshot, checklist, policy_version(settings, checklist.tier_name, catalog.path.parent))
+        seen = tuple(EvidenceRef(r.evidence_id, r.kind, r.computed_at, r.summary)
+                     for r in catalog.evidence_records_by_id(snapshot.evidence_ids))
     return RequestReview(request, version, checklist, blocking_gates(request, checklist, moment),
-                         allowed_actions(identity, request, version), moment)
+                         allowed_actions(identity, request, version), moment, snapshot, changes, seen,
+                         follow_ups(catalog, request, moment))
 
 
 @dataclass(frozen=True)

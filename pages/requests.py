@@ -116,6 +116,9 @@ c2.metric("Approvals", f"{len(request.approvers)}/{request.approvals_required}")
 c3.metric("Tier", checklist.tier_name)
 c4.metric("Execution", request.execution_state or "—")
 st.write(f"**Requested by** {request.requester} on {request.created_at:%Y-%m-%d %H:%M} UTC — {request.reason}")
+if request.skip:
+    st.warning(f"**Skips environments**: {request.payload.get('path') or request.skip}. The tier needs "
+               f"{request.tier_approvals_required}; this request needs {request.approvals_required} approvals.")
 if request.execution_error:
     st.error(f"Execution failed: {request.execution_error}")
 if request.target_version_id:
@@ -124,15 +127,37 @@ for d in request.risk_acceptances:
     expired = review.expired(d)
     st.warning(f"Risk accepted by {d.actor} for **{', '.join(d.payload.get('gates', []))}** until "
                f"{d.expires_at:%Y-%m-%d}{' (EXPIRED)' if expired else ''}: {d.comment}")
+for f in review.follow_ups:
+    (st.error if f.status == "overdue" else st.caption)(f"Follow-up: {f.describe()}")
 
-st.subheader("Policy gates")
+snap, changes = review.snapshot, review.changes
+if snap is not None:
+    st.subheader(f"As decided: what {snap.actor} saw")
+    st.caption(f"{snap.kind.title()} on {snap.decided_at:%Y-%m-%d %H:%M} UTC under policy "
+               f"{snap.policy_version or 'not recorded'}; the evidence rows it cites never change.")
+    for g in snap.gates:
+        st.markdown(f"{GATE_ICON.get(g.status, g.status)} **{g.gate}** — {g.message}"
+                    + (f"  \n:gray[evidence: {', '.join(i[:10] for i in g.evidence_ids)}]" if g.evidence_ids else ""))
+    for ev in review.snapshot_evidence:
+        st.markdown(f"**{EVIDENCE_TITLE.get(ev.kind, ev.kind.title())}** :gray[`{ev.evidence_id}`"
+                    + (f" · {ev.computed_at:%Y-%m-%d %H:%M} UTC" if ev.computed_at else "") + "]  \n"
+                    + "\n".join(f"- {line}" for line in ev.summary.lines()))
+    for a in snap.risk_acceptances:
+        st.caption(f"Risk acceptance in force: {', '.join(a.gates)} by {a.actor} until {str(a.expires_at)[:10]}")
+    st.subheader("Changed since the decision")
+    if changes is not None and changes.any:
+        st.warning("\n".join(f"- {line}" for line in changes.lines()))
+    else:
+        st.caption("Nothing: the gates read the same evidence with the same results today.")
+
+st.subheader("Policy gates" + (" today" if snap is not None else ""))
 for r in checklist.results:
     used = ", ".join(f"{e.kind} {e.evidence_id[:10]}" for e in r.evidence)
     st.markdown(f"{GATE_ICON[r.status]} **{r.gate}** — {r.message}" + (f"  \n:gray[evidence: {used}]" if used else ""))
 if not checklist.results:
     st.caption("No gate applies to this tier and environment.")
 
-st.subheader("Evidence summaries")
+st.subheader("Evidence summaries" + (" today" if snap is not None else ""))
 shown = checklist.evidence
 for col, ev in zip(st.columns(3), shown, strict=False):
     with col.container(border=True):

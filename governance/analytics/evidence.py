@@ -149,7 +149,12 @@ LINEAGE_KINDS = ("bias", "explain")
 
 
 def evidence_through_lineage(catalog: Catalog, version_id: str, kind: str) -> Evidence | None:
-    """The version's own newest evidence, else (bias, explain) that of the source it was promoted from unchanged."""
+    """The version's own newest evidence, else (bias, explain) that of the source it was promoted from unchanged.
+
+    The one rule for the evidence a promoted copy inherits: the policy gates (Requests, approvals), the Review page
+    (:func:`review_version`, status ``inherited``) and the reports all read evidence through it. Inherited evidence
+    keeps its own ``version_id`` (the source's), so each of them can say where it came from.
+    """
     found = latest_evidence(catalog, version_id, kind)
     if found is not None or kind not in LINEAGE_KINDS:
         return found
@@ -161,6 +166,22 @@ def evidence_through_lineage(catalog: Catalog, version_id: str, kind: str) -> Ev
         if found is not None:
             return found
     return None
+
+
+def inherited_evidence(catalog: Catalog, version_id: str, kind: str) -> Evidence | None:
+    """Evidence :func:`evidence_through_lineage` finds for ``version_id`` on a version it was promoted from, or None
+    (none at all, or the version's own)."""
+    found = evidence_through_lineage(catalog, version_id, kind)
+    return found if found is not None and found.version_id != version_id else None
+
+
+def _inherited_item(catalog: Catalog, version: Version, kind: str) -> ReviewItem | None:
+    found = inherited_evidence(catalog, version.version_id, kind)
+    if found is None:
+        return None
+    return ReviewItem(kind, "inherited", found,
+                      message=f"inherited from {found.version_id}, which {version.version_id} was promoted from "
+                              "unchanged (same artifact sha256)")
 
 
 def list_evidence(catalog: Catalog, version_id: str | None = None) -> list[Evidence]:
@@ -176,7 +197,7 @@ class ReviewItem:
     """The outcome of one kind of evidence in a review."""
 
     kind: str
-    status: str  # cached | computed | missing | not_applicable | denied | error
+    status: str  # cached | computed | inherited | missing | not_applicable | denied | error
     evidence: Evidence | None = None
     message: str | None = None
     error: CountersignError | None = None
@@ -304,7 +325,8 @@ def review_version(
         except AccessDenied as exc:
             items[kind] = ReviewItem(kind, "denied", message=f"no stored {kind} evidence, and {exc}", error=exc)
         except NotFound as exc:
-            items[kind] = ReviewItem(kind, "missing", message=str(exc), error=exc)
+            inherited = _inherited_item(catalog, version, kind) if current_path is None else None
+            items[kind] = inherited or ReviewItem(kind, "missing", message=str(exc), error=exc)
         except CountersignError as exc:
             items[kind] = ReviewItem(kind, "error", message=str(exc), error=exc)
     progress("done", 1.0)
@@ -355,6 +377,10 @@ def _review_one(
         progress("loaded stored evidence", 1.0)
         return ReviewItem(kind, "cached", found,
                           message=f"stored {found.computed_at:%Y-%m-%d %H:%M} UTC by {found.computed_by}")
+    inherited = _inherited_item(catalog, version, kind) if current_path is None else None
+    if inherited is not None:  # the rule the gates and reports apply: a copy promoted unchanged inherits it
+        progress("inherited from the source version", 1.0)
+        return inherited
     if not compute:
         return ReviewItem(kind, "missing", message=f"no stored {kind} evidence for these inputs yet")
     require(actor, "compute_evidence")

@@ -6,7 +6,7 @@ The JSON columns are handed back as stored; :mod:`governance.analytics.evidence`
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,6 +78,30 @@ class EvidenceStore(CatalogConnection):
                 con,
                 f"SELECT {EVIDENCE_COLUMNS} FROM evidence WHERE version_id = ? AND kind = ? {skip}"
                 "ORDER BY computed_at DESC, evidence_id DESC LIMIT 1",
+                params,
+            )
+        return EvidenceRecord.from_row(rows[0]) if rows else None
+
+    def evidence_records_by_id(self, evidence_ids: Sequence[str]) -> list[EvidenceRecord]:
+        """The evidence rows of ``evidence_ids`` that exist, in the order asked (one query)."""
+        with self.connect() as con:
+            rows = fetch_dicts(con, f"SELECT {EVIDENCE_COLUMNS} FROM evidence WHERE evidence_id IN (SELECT unnest(?))",
+                               [list(evidence_ids)])
+        found = {r["evidence_id"]: EvidenceRecord.from_row(r) for r in rows}
+        return [found[i] for i in dict.fromkeys(evidence_ids) if i in found]
+
+    def newest_evidence_since(self, version_ids: Sequence[str], kind: str, since: dt.datetime, *,
+                              without_input_uri_prefix: str | None = None) -> EvidenceRecord | None:
+        """The newest evidence of ``kind`` for any of ``version_ids`` computed after ``since``, or None."""
+        skip = "" if without_input_uri_prefix is None else "AND CAST(inputs AS VARCHAR) NOT LIKE ? "
+        params: list[Any] = [list(version_ids), kind, since]
+        if without_input_uri_prefix is not None:
+            params.append(f'%"uri":"{without_input_uri_prefix}%')
+        with self.connect() as con:
+            rows = fetch_dicts(
+                con,
+                f"SELECT {EVIDENCE_COLUMNS} FROM evidence WHERE version_id IN (SELECT unnest(?)) AND kind = ? "
+                f"AND computed_at > ? {skip}ORDER BY computed_at DESC, evidence_id DESC LIMIT 1",
                 params,
             )
         return EvidenceRecord.from_row(rows[0]) if rows else None

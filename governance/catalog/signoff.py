@@ -90,6 +90,16 @@ class Request:
         return tuple(d for d in self.decisions if d.kind == "risk_acceptance")
 
     @property
+    def skip(self) -> str | None:
+        """``"dev->prod"`` when the request skips environments (a tier's ``allow_skip``), else None."""
+        return self.payload.get("skip")
+
+    @property
+    def tier_approvals_required(self) -> int:
+        """The tier's own approvals (a skip adds one on top: :attr:`approvals_required`)."""
+        return int(self.payload.get("tier_approvals_required", self.approvals_required))
+
+    @property
     def attempts(self) -> int:
         return int(self.payload.get("attempts", 0))
 
@@ -138,16 +148,16 @@ def request_state(con: duckdb.DuckDBPyConnection, request_id: str) -> RequestSta
                         target_version_id=row["target_version_id"], payload=from_json(row["payload"]) or {})
 
 
-def open_request_for(con: duckdb.DuckDBPyConnection, version_id: str, target_account: str,
-                     statuses: Sequence[str]) -> str | None:
-    """The id of a request of ``version_id`` into ``target_account`` in one of ``statuses``, or None."""
-    found = fetch_column(
+def open_request_of_version(con: duckdb.DuckDBPyConnection, version_id: str, statuses: Sequence[str]) -> Request | None:
+    """The oldest request of ``version_id`` (into any environment or account) in one of ``statuses``, or None
+    (without its decisions)."""
+    row = fetch_dict(
         con,
-        "SELECT request_id FROM promotion_requests WHERE version_id = ? AND target_account = ? "
-        "AND status IN (SELECT unnest(?)) ORDER BY request_id LIMIT 1",
-        [version_id, target_account, list(statuses)],
+        f"SELECT {REQUEST_COLUMNS} FROM promotion_requests WHERE version_id = ? AND status IN (SELECT unnest(?)) "
+        "ORDER BY created_at, request_id LIMIT 1",
+        [version_id, list(statuses)],
     )
-    return found[0] if found else None
+    return None if row is None else Request.from_row(row)
 
 
 def insert_request(con: duckdb.DuckDBPyConnection, request: Request) -> None:
@@ -210,6 +220,7 @@ class SignoffQueries(CatalogConnection):
                    count(d.decision_id) FILTER (WHERE d.kind = 'approve') AS approvals,
                    coalesce(TRY_CAST(json_extract(r.payload, '$.approvals_required') AS INTEGER), 1)
                        AS approvals_required,
+                   json_extract_string(r.payload, '$.skip') AS skip,
                    string_agg(d.actor, ', ' ORDER BY d.created_at) FILTER (WHERE d.kind = 'approve') AS approvers,
                    count(d.decision_id) FILTER (WHERE d.kind = 'risk_acceptance') AS risk_acceptances
             FROM promotion_requests r LEFT JOIN decisions d ON d.request_id = r.request_id
@@ -218,6 +229,17 @@ class SignoffQueries(CatalogConnection):
             """,
             params,
         )
+
+    def decisions_of(self, request_id: str, kinds: Sequence[str]) -> list[Decision]:
+        """The decisions of ``request_id`` of ``kinds`` (e.g. approve, reject), oldest first."""
+        with self.connect() as con:
+            rows = fetch_dicts(
+                con,
+                f"SELECT {DECISION_COLUMNS} FROM decisions WHERE request_id = ? AND kind IN (SELECT unnest(?)) "
+                "ORDER BY created_at, decision_id",
+                [request_id, list(kinds)],
+            )
+        return [Decision.from_row(r) for r in rows]
 
     def newest_request_id(self, version_id: str, status: str) -> str | None:
         """The id of the newest request of ``version_id`` in ``status``, or None."""

@@ -69,8 +69,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=cmd_execute)
 
-    p = sub.add_parser("requests", help="list promotion requests")
+    p = sub.add_parser("requests", help="list promotion requests, or show one with what its decision saw")
     add_workspace_arg(p, actor=False)
+    p.add_argument("request_id", metavar="REQUEST", nargs="?",
+                   help="show this request: gates today, the evidence its last decision saw, what changed since")
     p.add_argument("--status", action="append", metavar="STATUS", help="only this status (repeatable)")
     p.add_argument("--model", metavar="NAME")
     p.add_argument("--json", action="store_true", help="print one JSON document")
@@ -92,6 +94,9 @@ def _show(request: Any, as_json: bool) -> None:
     print(f"{request.request_id}  {request.version_id} → {request.to_env} ({request.target_account})  "
           f"{request.status}" + (f" [{request.execution_state}]" if request.execution_state else ""))
     print(f"  approvals {len(request.approvers)}/{request.approvals_required}: {', '.join(request.approvers) or '-'}")
+    if request.skip:
+        print(f"  skips environments: {request.payload.get('path') or request.skip} (tier needs "
+              f"{request.tier_approvals_required}, +1 for the skip)")
     for d in request.risk_acceptances:
         print(f"  risk accepted by {d.actor} for {', '.join(d.payload.get('gates', []))} until "
               f"{d.expires_at:%Y-%m-%d}: {d.comment}")
@@ -197,10 +202,41 @@ def cmd_execute(args: argparse.Namespace) -> int:
     return 1 if done.failed else 0
 
 
+def _show_review(review: Any, as_json: bool) -> None:
+    """One request in full: the request, the follow-ups of its risk acceptances, what its newest decision saw
+    (labelled) and, apart, what changed since; then the gates today."""
+    if as_json:
+        print_json(request_dict(review.request) | {
+            "snapshot": asdict(review.snapshot) if review.snapshot else None,
+            "changes_since_decision": review.changes.lines() if review.changes else [],
+            "follow_ups": [asdict(f) for f in review.follow_ups],
+            "gates_today": review.checklist.as_dict()["results"]})
+        return
+    _show(review.request, False)
+    for f in review.follow_ups:
+        print(f"  follow-up: {f.describe()}")
+    if review.snapshot is not None:
+        print("  as decided:")
+        for line in review.snapshot.lines():
+            print(f"    {line}")
+        changed = review.changes.lines() if review.changes else []
+        print("  changed since the decision:" + ("" if changed else " nothing"))
+        for line in changed:
+            print(f"    {line}")
+    print("  gates today:")
+    for r in review.checklist.results:
+        print(f"    {r.gate}: {r.status} — {r.message}")
+
+
 def cmd_requests(args: argparse.Namespace) -> int:
     from governance.promotion import list_requests
 
     o = open_workspace(args)
+    if args.request_id:
+        from governance.signoff import review_request
+
+        _show_review(review_request(o.catalog, o.settings, o.actor, args.request_id), args.json)
+        return 0
     df = list_requests(o.catalog, statuses=tuple(args.status or ()), model=args.model)
     if args.json:
         print_json(df.to_dict(orient="records"))
@@ -210,5 +246,5 @@ def cmd_requests(args: argparse.Namespace) -> int:
         return 0
     for r in df.itertuples():
         print(f"{r.request_id}  {r.version_id:<34} → {r.to_env:<8} {r.status:<10} "
-              f"{r.approvals}/{r.approvals_required}  by {r.requester}")
+              f"{r.approvals}/{r.approvals_required}  by {r.requester}" + (f"  skips {r.skip}" if r.skip else ""))
     return 0

@@ -741,6 +741,7 @@ def b_approvals(f: ReportFacts, r: Renderer) -> list[Flowable]:
             out.append(table(("Gate", "Status", "Message"),
                              [(g.get("gate"), _verdict(g), g.get("message")) for g in checklist["results"]],
                              (BODY_W * 0.18, BODY_W * 0.12, BODY_W * 0.7)))
+        out += _decided(f, req["request_id"])
     if f.decisions:
         out.append(table(("When", "Who", "Decision", "Request", "Comment", "Ledger entry hash"),
                          _decision_rows(f.decisions),
@@ -748,6 +749,28 @@ def b_approvals(f: ReportFacts, r: Renderer) -> list[Flowable]:
                          mono=(5,)))
     else:
         out.append(r.missing("no approval or rejection decision recorded yet"))
+    return out
+
+
+def _decided(f: ReportFacts, request_id: str) -> list[Flowable]:
+    """What the newest decision on the request saw (frozen), then, labelled apart, what changed since."""
+    view = next((v for v in f.decided if v.request_id == request_id), None)
+    if view is None:
+        return []
+    snap = view.snapshot
+    out: list[Flowable] = [
+        para(f"As decided: what {snap.actor} saw when the request was {snap.kind}d on {fmt(snap.decided_at)} "
+             f"(policy version {snap.policy_version or 'not recorded'}):", "small"),
+        table(("Gate", "Status", "Message", "Evidence"),
+              [(g.gate, g.status.upper(), g.message, ", ".join(g.evidence_ids) or "-") for g in snap.gates],
+              (BODY_W * 0.14, BODY_W * 0.1, BODY_W * 0.5, BODY_W * 0.26), mono=(3,)),
+    ]
+    if snap.risk_acceptances:
+        out.append(para("Risk acceptances in force then: " + "; ".join(
+            f"{', '.join(a.gates)} by {a.actor} until {str(a.expires_at)[:10]}" for a in snap.risk_acceptances),
+            "small"))
+    out.append(para("Changed since the decision (as of this report): "
+                    + ("; ".join(view.changes) if view.changes else "nothing"), "small"))
     return out
 
 

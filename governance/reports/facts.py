@@ -16,11 +16,12 @@ from typing import Any
 
 from core.clock import naive_utc
 from core.hashing import sha256_file
-from governance.analytics.evidence import LINEAGE_KINDS, Evidence
+from governance.analytics.evidence import Evidence
 from governance.analytics.summaries import EvidenceSummary
 from governance.catalog import Catalog, Model, Version
 from governance.config import Settings, Workspace
 from governance.identity import Identity
+from governance.snapshot import DecisionSnapshot
 
 # Evidence kinds the report reads, as governance.analytics stores them.
 EVIDENCE_KINDS: dict[str, tuple[str, ...]] = {"drift": ("drift",), "bias": ("bias",), "explain": ("explain",)}
@@ -47,6 +48,15 @@ class EvidenceItem:
     result: dict[str, Any]
     software: dict[str, Any]
     inputs: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class DecidedView:
+    """What the newest decision on one request saw (frozen in its payload) and, apart, what changed since."""
+
+    request_id: str
+    snapshot: DecisionSnapshot
+    changes: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -87,6 +97,8 @@ class ReportFacts:
     generated_by: str
     generated_at: dt.datetime
     software: dict[str, str] = field(default_factory=dict)
+    # per request with an approval or rejection: what its newest decision saw, and what changed by the report date
+    decided: tuple[DecidedView, ...] = ()
 
     @property
     def fingerprint(self) -> str:
@@ -158,17 +170,6 @@ def _from_analytics(ev: Evidence) -> EvidenceItem:
     )
 
 
-def latest_evidence(catalog: Catalog, version_id: str, kinds: tuple[str, ...]) -> EvidenceItem | None:
-    """The newest evidence of one of ``kinds`` for the version (the first kind that has any wins)."""
-    from governance.analytics import evidence as analytics
-
-    for kind in kinds:
-        found = analytics.latest_evidence(catalog, version_id, kind)
-        if found is not None:
-            return _from_analytics(found)
-    return None
-
-
 def covering_checkpoint(workspace: Workspace, seq: int) -> Checkpoint | None:
     """The oldest checkpoint that seals ledger entry ``seq`` (stable as later checkpoints are added)."""
     d = workspace.checkpoints_dir
@@ -203,6 +204,30 @@ def evaluate_gates(
         return (), f"gates could not be evaluated: {exc}"
     rows = tuple(dict(r.as_dict()) for r in checklist.results)
     return rows, f"policy gates of tier {checklist.tier_name} for promotion into {to_env}, as of {at:%Y-%m-%d %H:%M:%S}"
+
+
+def decided_views(catalog: Catalog, settings: Settings, workspace: Workspace, requests: tuple[dict[str, Any], ...],
+                  decisions: tuple[dict[str, Any], ...], at: dt.datetime) -> tuple[DecidedView, ...]:
+    """For each request with an approval or rejection, the snapshot of its newest one and the changes since then
+    (gates evaluated as of ``at``, the report date, so the same records give the same report)."""
+    from core.errors import CountersignError
+    from governance import policy
+    from governance.catalog.signoff import Decision
+    from governance.snapshot import changes_since, latest_snapshot
+
+    out = []
+    for req in requests:
+        snap = latest_snapshot(Decision.from_row(d) for d in decisions if d["request_id"] == req["request_id"])
+        if snap is None:
+            continue
+        try:
+            checklist = policy.evaluate(catalog, settings, req["version_id"], req["to_env"], now=at)
+        except CountersignError as exc:
+            out.append(DecidedView(req["request_id"], snap, (f"gates could not be evaluated now: {exc}",)))
+            continue
+        now_version = policy.policy_version(settings, checklist.tier_name, workspace.root)
+        out.append(DecidedView(req["request_id"], snap, tuple(changes_since(snap, checklist, now_version).lines())))
+    return tuple(out)
 
 
 def dataset_hashes(
@@ -252,8 +277,9 @@ def _max_date(*values: Any) -> dt.datetime:
     return max(naive_utc(d) for d in dates)
 
 
-def _inherited(catalog: Catalog, version_id: str, kinds: tuple[str, ...]) -> EvidenceItem | None:
-    """Evidence of the version this one was promoted from unchanged (the rule the policy gates apply too)."""
+def _through_lineage(catalog: Catalog, version_id: str, kinds: tuple[str, ...]) -> EvidenceItem | None:
+    """The version's own newest evidence, else that of the version it was promoted from unchanged (one rule,
+    :func:`governance.analytics.evidence.evidence_through_lineage`, as the policy gates and the Review page)."""
     from governance.analytics.evidence import evidence_through_lineage
 
     for kind in kinds:
@@ -289,9 +315,8 @@ def collect_facts(
     evidence: dict[str, EvidenceItem] = {}
     notes: dict[str, str] = {}
     for key, kinds in EVIDENCE_KINDS.items():
-        item = latest_evidence(catalog, version_id, kinds)
-        if item is None and key in LINEAGE_KINDS:  # bias and SHAP carry over a promotion; drift never
-            item = _inherited(catalog, version_id, kinds)
+        # the rule the gates and the Review page apply: bias and SHAP carry over a promotion unchanged; drift never
+        item = _through_lineage(catalog, version_id, kinds)
         if item is not None:
             evidence[key] = item
         else:
@@ -336,6 +361,7 @@ def collect_facts(
         generated_by=identity.label,
         generated_at=generated_at,
         software=_software(),
+        decided=decided_views(catalog, settings, workspace, requests, decisions, generated_at),
     )
 
 

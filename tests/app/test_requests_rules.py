@@ -1,0 +1,62 @@
+"""The Requests page shows issue 12's rules: a refused skip, the approvals a skip needs, and a decision as it was
+taken apart from what changed since."""
+
+from __future__ import annotations
+
+from governance.analytics.evidence import store_evidence
+from governance.analytics.summaries import DriftSummary
+from governance.catalog import Catalog
+from governance.config import load_settings
+from governance.demo_history import open_request_id
+from governance.identity import identity_for
+from governance.promotion import approve
+from tests.app.test_signoff_pages import D, open_requests_page, texts
+
+MEDIUM = "[policy.tiers.medium]\napprovals_required = 1\n"
+
+
+def _submit(at, version_id: str, to_env: str, reason: str) -> None:
+    at.selectbox(key="req.new.version").set_value(version_id).run()
+    at.selectbox(key="req.new.to").set_value(to_env).run()
+    at.text_area(key="req.new.reason").set_value(reason).run()
+    at.button(key="req.new.submit").click().run()
+
+
+def test_the_page_refuses_a_skip_with_the_reason(demo_copy, app_factory) -> None:
+    at = open_requests_page(app_factory, demo_copy.root, "ml.engineer")
+    _submit(at, "lab-dev:claims-fraud:4", "prod", "straight to prod")
+    assert not at.exception, at.exception
+    shown = texts(at)
+    assert "dev → prod skips staging" in shown and 'allow_skip = ["dev->prod"]' in shown
+    assert Catalog(demo_copy.catalog_path).query_df(
+        "SELECT count(*) AS n FROM promotion_requests WHERE version_id = 'lab-dev:claims-fraud:4'")["n"][0] == 0
+
+
+def test_an_allowed_skip_shows_the_extra_approval(demo_copy, app_factory) -> None:
+    cfg = demo_copy.config_path
+    cfg.write_text(cfg.read_text().replace(MEDIUM, MEDIUM + 'allow_skip = ["dev->prod"]\n', 1))
+    at = open_requests_page(app_factory, demo_copy.root, "ml.engineer")
+    _submit(at, "lab-dev:claims-fraud:4", "prod", "hotfix straight to prod")
+    assert not at.exception, at.exception
+    shown = texts(at)
+    assert "Skips environments" in shown and "this request needs 2 approvals" in shown
+    assert [m.value for m in at.metric if m.label == "Approvals"] == ["0/2"]
+
+
+def test_a_decided_request_shows_what_was_seen_and_what_changed(demo_copy, app_factory) -> None:
+    settings, catalog = load_settings(demo_copy), Catalog(demo_copy.catalog_path)
+    rid = open_request_id(catalog)
+    approve(demo_copy, settings, catalog, identity_for(settings, f"risk.officer@{D}", source="cli"), rid, "ok")
+    new = store_evidence(catalog, kind="drift", version_id="lab-staging:claims-fraud:3", input_hash="later",
+                         config_hash="test", result={}, inputs={},
+                         summary=DriftSummary(drift_share=0.8, drifted_columns=("claim_amount",), n_columns=5),
+                         actor=identity_for(settings, f"data.scientist@{D}", source="cli"))
+    at = open_requests_page(app_factory, demo_copy.root, "auditor")
+    at.selectbox(key="req.id").set_value(rid).run()
+    assert not at.exception, at.exception
+    heads = [h.value for h in at.subheader]
+    assert f"As decided: what risk.officer@{D} saw" in heads and "Changed since the decision" in heads
+    assert heads.index("Changed since the decision") < heads.index("Policy gates today")
+    changed = "\n".join(w.value for w in at.warning)
+    assert new.evidence_id in changed and "gate drift: pass then, fail now" in changed
+
