@@ -85,6 +85,8 @@ def _status(kind: str) -> bool:
         ev = item.evidence
         st.caption(f"Evidence `{ev.evidence_id}` · {item.status} · computed {ev.computed_at:%Y-%m-%d %H:%M} UTC by "
                    f"{ev.computed_by} · input sha256 `{ev.input_hash[:12]}…`")
+        if item.status == "inherited":  # the rule the gates and the PDF apply to a copy promoted unchanged
+            st.info(f"Evidence {item.message}.", icon=":material/call_split:")
         return True
     if item.status == "not_applicable":
         st.info(item.message)

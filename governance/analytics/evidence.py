@@ -377,12 +377,11 @@ def _review_one(
         progress("loaded stored evidence", 1.0)
         return ReviewItem(kind, "cached", found,
                           message=f"stored {found.computed_at:%Y-%m-%d %H:%M} UTC by {found.computed_by}")
-    inherited = _inherited_item(catalog, version, kind) if current_path is None else None
-    if inherited is not None:  # the rule the gates and reports apply: a copy promoted unchanged inherits it
-        progress("inherited from the source version", 1.0)
-        return inherited
     if not compute:
-        return ReviewItem(kind, "missing", message=f"no stored {kind} evidence for these inputs yet")
+        # the rule the gates and reports apply: a copy promoted unchanged shows its source's evidence (computing
+        # its own evidence on request is still allowed; its own then comes first, for the gates too)
+        inherited = _inherited_item(catalog, version, kind) if current_path is None else None
+        return inherited or ReviewItem(kind, "missing", message=f"no stored {kind} evidence for these inputs yet")
     require(actor, "compute_evidence")
 
     if kind == "drift":

@@ -734,6 +734,10 @@ def b_approvals(f: ReportFacts, r: Renderer) -> list[Flowable]:
         out.append(para(f"Request {req['request_id']}: {req.get('version_id')} {req.get('from_env')} -> "
                         f"{req.get('to_env')}, requested by {req.get('requester')} on {fmt(req.get('created_at'))}, "
                         f"status {req.get('status')}. Reason: {req.get('reason') or '-'}"))
+        if _payload(req).get("skip"):
+            out.append(para(f"Skips environments: {_payload(req).get('path') or _payload(req)['skip']}; the tier needs "
+                            f"{_payload(req).get('tier_approvals_required')}, this request "
+                            f"{_payload(req).get('approvals_required')} approvals.", "small"))
         checklist = _payload(req).get("checklist")
         if isinstance(checklist, dict) and checklist.get("results"):
             out.append(para(f"Gate checklist the approvers saw (evaluated {fmt(checklist.get('evaluated_at'))}):",

@@ -60,3 +60,17 @@ def test_a_decided_request_shows_what_was_seen_and_what_changed(demo_copy, app_f
     changed = "\n".join(w.value for w in at.warning)
     assert new.evidence_id in changed and "gate drift: pass then, fail now" in changed
 
+
+
+def test_the_review_page_shows_a_promoted_copys_inherited_bias(demo_workspace, app_factory) -> None:
+    """Review agrees with the gates and the PDF: the copy in prod shows its staging source's bias evidence."""
+    from governance.analytics.evidence import evidence_through_lineage
+    from portal.context import SELECTED_VERSION
+
+    rule = evidence_through_lineage(Catalog(demo_workspace.catalog_path), "lab-prod:claims-fraud:1", "bias")
+    at = app_factory(demo_workspace.root, persona=f"auditor@{D}").run()
+    at.session_state[SELECTED_VERSION] = "lab-prod:claims-fraud:1"
+    at.switch_page("pages/review.py").run()
+    assert not at.exception, at.exception
+    assert any(rule.evidence_id in c.value for c in at.caption)
+    assert any("inherited from lab-staging:claims-fraud:1" in i.value for i in at.info)

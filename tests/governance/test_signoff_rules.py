@@ -18,8 +18,10 @@ from governance.config import Workspace, load_settings
 from governance.demo_history import open_request_id
 from governance.policy import EvidenceRef, evaluate
 from governance.promotion import RiskAcceptance, approve, create_request, follow_ups, get_request, reject
+from governance.reports.export import build_unsigned
 from governance.reports.facts import collect_facts
 from governance.signoff import review_request
+from tests.governance.report_world import pdf_text
 from tests.governance.test_promotion import World
 
 D = "demo.countersign.dev"
@@ -161,6 +163,13 @@ def test_the_pdf_shows_the_snapshot_and_the_changes_apart(world: World) -> None:
     view = next(v for v in facts.decided if v.request_id == rid)
     assert new_id not in view.snapshot.evidence_ids
     assert any(new_id in c for c in view.changes) and any("pass then, fail now" in c for c in view.changes)
+    text = pdf_text(build_unsigned(world.ws, world.settings, world.catalog, world.who("auditor"),
+                                   "lab-staging:claims-fraud:3").pdf)
+    # the decision's block: its snapshot (without the new evidence), then the changes, labelled apart
+    block = text[text.index(f"As decided: what risk.officer@{D} saw"):]
+    decided, changed = block.split("Changed since the decision (as of this report):", 1)
+    assert "drift PASS" in decided and new_id not in decided
+    assert new_id in changed[:400] and "pass then, fail now" in changed[:400]
 
 
 # -- one inheritance rule: Review, Requests and the PDF agree --------------------------------------------------------
