@@ -402,20 +402,21 @@ class PromotionPath:
                 f"{self.approvals_required} approvals ({self.approvals_required - 1} + 1 for the skip)")
 
 
-def promotion_path(settings: Settings, tier_name: str, tier: TierPolicy, from_env: str, to_env: str) -> PromotionPath:
+def promotion_path(settings: Settings, tier_name: str, tier: TierPolicy, from_env: str, to_env: str, *,
+                   subject: str = "the version") -> PromotionPath:
     """The path of a promotion from ``from_env`` into ``to_env`` under ``tier``; refuses (``InputError`` naming the
     reason) a step backwards, an unknown environment, or a skip the tier does not allow in ``allow_skip``."""
     order = list(settings.environments.order)
     if to_env not in order:
         raise InputError(f"unknown environment {to_env!r} (known: {', '.join(order)})")
     if from_env not in order or order.index(to_env) <= order.index(from_env):
-        raise InputError(f"a version in {from_env} is promoted to a later environment ({' → '.join(order)}), "
-                         f"not {to_env}")
+        raise InputError(f"{subject} is in {from_env}; a promotion goes to a later environment "
+                         f"({' → '.join(order)}), not {to_env}")
     skipped = tuple(order[order.index(from_env) + 1:order.index(to_env)])
     if skipped and f"{from_env}->{to_env}" not in tier.allow_skip:
         step = order[order.index(from_env) + 1]
         raise InputError(
-            f"{from_env} → {to_env} skips {', '.join(skipped)}: promotions follow [environments] order "
+            f"{subject}: {from_env} → {to_env} skips {', '.join(skipped)}: promotions follow [environments] order "
             f"({' → '.join(order)}) one step at a time. Request {step} first, or allow this skip for risk tier "
             f"{tier_name} with allow_skip = [\"{from_env}->{to_env}\"] under [policy.tiers.{tier_name}] "
             "(it then needs one approval more)"

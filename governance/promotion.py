@@ -197,7 +197,7 @@ def create_request(
     reason = _text(reason, "a reason for the promotion")
     version = catalog.version(version_id)
     tier_name, tier = model_tier(catalog, settings, version.model)
-    path = promotion_path(settings, tier_name, tier, version.environment, to_env)
+    path = promotion_path(settings, tier_name, tier, version.environment, to_env, subject=version_id)
     source_account = settings.account(version.account)
     candidates = [a for a in settings.accounts if a.environment == to_env and a.connector == source_account.connector]
     if target_account:
