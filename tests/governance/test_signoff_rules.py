@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 from contextlib import redirect_stdout
 from pathlib import Path
 
@@ -145,6 +146,9 @@ def test_an_approval_keeps_what_the_approver_saw_and_labels_what_changed(world: 
     decided, changed = shown.split("changed since the decision:")
     assert "gate drift: pass" in decided and new_id not in decided
     assert new_id in changed and "pass then, fail now" in changed
+    doc = json.loads(_cli("requests", rid, "--json", "--workspace", str(world.ws.root)))
+    assert {e["evidence_id"] for e in doc["snapshot"]["evidence"]} == seen
+    assert any(new_id in line for line in doc["changes_since_decision"])
 
 
 def test_a_rejection_keeps_its_snapshot_too(world: World) -> None:
