@@ -44,6 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--accept-risk", metavar="GATE", action="append", help="accept this failing gate (repeatable)")
     p.add_argument("--justification", help="why the risk is accepted (required with --accept-risk)")
     p.add_argument("--expires", metavar="YYYY-MM-DD", help="when the risk acceptance lapses (required with it)")
+    p.add_argument("--follow-up", metavar="YYYY-MM-DD",
+                   help="when the evidence the accepted gates lack is due (default: the expiry); overdue after it")
     p.add_argument("--no-execute", action="store_true", help="leave execution to a later 'countersign execute'")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=cmd_approve)
@@ -150,11 +152,11 @@ def cmd_request(args: argparse.Namespace) -> int:
     return 0
 
 
-def _date(text: str) -> dt.datetime:
+def _date(text: str, flag: str = "--expires") -> dt.datetime:
     try:
         return dt.datetime.fromisoformat(text)
     except ValueError:
-        raise InputError(f"--expires must be a date YYYY-MM-DD, got {text!r}") from None
+        raise InputError(f"{flag} must be a date YYYY-MM-DD, got {text!r}") from None
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
@@ -166,9 +168,10 @@ def cmd_approve(args: argparse.Namespace) -> int:
     if args.accept_risk:
         if not args.justification or not args.expires:
             raise InputError("--accept-risk needs --justification and --expires")
-        acceptance = RiskAcceptance(tuple(args.accept_risk), args.justification, _date(args.expires))
-    elif args.justification or args.expires:
-        raise InputError("--justification and --expires only go with --accept-risk GATE")
+        acceptance = RiskAcceptance(tuple(args.accept_risk), args.justification, _date(args.expires),
+                                    follow_up=_date(args.follow_up, "--follow-up") if args.follow_up else None)
+    elif args.justification or args.expires or args.follow_up:
+        raise InputError("--justification, --expires and --follow-up only go with --accept-risk GATE")
     done = decide(o.workspace, o.settings, o.catalog, o.actor, args.request_id, "approve", args.comment,
                   risk_acceptance=acceptance, execute_after_approval=not args.no_execute)
     _show(done.request, args.json)

@@ -266,3 +266,17 @@ def test_demo_history_still_builds_with_snapshots(world: World) -> None:
     rows = world.catalog.query_df("SELECT kind, payload FROM decisions WHERE kind IN ('approve', 'reject')")
     assert len(rows) >= 5 and all('"snapshot"' in p for p in rows["payload"])
     assert open_request_id(Catalog(Path(world.ws.catalog_path))) is not None
+
+
+def test_cli_records_a_follow_up_and_shows_it(world: World) -> None:
+    rid = world.request("lab-dev:claims-fraud:4", "staging")
+    today = dt.date.today()
+    _cli("approve", rid, "--workspace", str(world.ws.root), "--actor", f"risk.officer@{D}", "--comment", "ok",
+         "--accept-risk", "drift", "--accept-risk", "fairness", "--no-execute",
+         "--justification", "Evidence jobs run next week; shadow period clean.",
+         "--expires", f"{today + dt.timedelta(days=60)}", "--follow-up", f"{today + dt.timedelta(days=14)}")
+    acc = get_request(world.catalog, rid).risk_acceptances[0]
+    assert acc.payload["awaits"] == {"drift": "drift", "fairness": "bias"}
+    assert str(acc.payload["follow_up"]).startswith(f"{today + dt.timedelta(days=14)}")
+    shown = _cli("requests", rid, "--workspace", str(world.ws.root))
+    assert f"waits for new bias evidence by {today + dt.timedelta(days=14)}: waiting" in shown
