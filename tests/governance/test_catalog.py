@@ -235,11 +235,12 @@ def test_keep_open_reuses_the_instance_and_releases_the_file_when_idle(tmp_path:
     cat.migrate()
     with cat.keep_open(linger=0.3):
         apply(cat, Snapshot(versions=(version(1),)))
-        assert cat.kept_cache() is not None  # the file is held between operations…
-        started = time.monotonic()
-        for _ in range(50):
+        kept = cat.kept_cache()
+        assert kept is not None  # the file is held between operations…
+        for _ in range(10):  # well inside the 2 s after which a busy holder lets go for a moment
             cat.counts()
-        assert (time.monotonic() - started) / 50 < 0.01  # …so an operation no longer pays ~15 ms to open it
+            # …by the same instance, so an operation does not pay ~15 ms to open it (timings: benchmarks/sync.py)
+            assert cat.kept_cache() is kept
         # another process asking for the file gets it once this one has been idle for the linger
         reader = _start(READER, str(cat.path))
         out = reader.stdout.readline().split()
