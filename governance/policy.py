@@ -81,6 +81,16 @@ class Gate:
     applies: Callable[[TierPolicy], bool]
     check: Callable[[GateContext], GateResult]
     help: str
+    label: str = ""  # how people see the gate (default: its name)
+
+    def label_for(self, tier: TierPolicy) -> str:
+        """The gate's label under ``tier`` (a tier may rename the fairness gate for its jurisdiction)."""
+        if self.name == "fairness":
+            if tier.fairness_label:
+                return tier.fairness_label
+            if tier.min_disparate_impact is not None and tier.min_disparate_impact != 0.8:
+                return "the tier's own threshold"  # not four fifths: do not borrow that rule's name
+        return self.label or self.name
 
 
 @dataclass(frozen=True)
@@ -218,14 +228,16 @@ def gate_fairness(ctx: GateContext) -> GateResult:
     wanted = ctx.model_config.protected_attributes or tuple(attrs)
     uncovered = [a for a in wanted if ratios.get(a) is None]
     low = {a: r for a, r in ratios.items() if r is not None and r < limit}
+    label = gate("fairness").label_for(ctx.tier)
     if low:
         text = ", ".join(f"{a} {r:.2f}" for a, r in sorted(low.items()))
-        return GateResult("fairness", "fail", f"disparate impact below {limit:g}: {text}", limit, ratios, (ev,))
+        return GateResult("fairness", "fail", f"disparate impact below {limit:g} ({label}): {text}", limit, ratios,
+                          (ev,))
     if uncovered or not wanted:
         what = ", ".join(uncovered) if uncovered else "any protected attribute"
         return GateResult("fairness", "missing", f"bias evidence does not cover {what}", limit, ratios, (ev,))
     text = ", ".join(f"{a} {ratios[a]:.2f}" for a in wanted)
-    return GateResult("fairness", "pass", f"disparate impact ≥ {limit:g}: {text}", limit, ratios, (ev,))
+    return GateResult("fairness", "pass", f"disparate impact ≥ {limit:g} ({label}): {text}", limit, ratios, (ev,))
 
 
 def gate_explainability(ctx: GateContext) -> GateResult:
@@ -259,7 +271,11 @@ GATES: tuple[Gate, ...] = (
     Gate("drift", lambda t: t.max_drift_share is not None, gate_drift,
          "Share of drifted columns between reference and current data is at most max_drift_share."),
     Gate("fairness", lambda t: t.min_disparate_impact is not None, gate_fairness,
-         "Demographic parity ratio of every protected attribute is at least min_disparate_impact (four-fifths)."),
+         "Demographic parity ratio (selection-rate ratio) of every protected attribute is at least "
+         "min_disparate_impact. A threshold of 0.8 is the four-fifths rule: a rule of thumb for adverse impact from "
+         "US employment guidance (the EEOC Uniform Guidelines on Employee Selection Procedures), not a universal "
+         "legal test. Set min_disparate_impact and fairness_label per tier for your jurisdiction and use.",
+         label="four-fifths rule of thumb (US EEOC Uniform Guidelines)"),
     Gate("explainability", lambda t: False, gate_explainability,
          "A SHAP explanation is on record. Applies only where a tier's gates list names it."),
     Gate("model_card", lambda t: bool(t.required_card_fields), gate_model_card,
