@@ -10,6 +10,7 @@ from core.errors import CountersignError, NotFound
 from governance.charts import lineage_dot, metrics_chart
 from portal import context
 from portal.context import SELECTED_MODEL, SELECTED_VERSION
+from portal.oversight import review_panel
 from portal.widgets import show_error, status_badge
 
 ctx = context.get()
@@ -94,6 +95,7 @@ if vid is not None:
         run = catalog.run(chain[-1].run_id) if chain[-1].run_id else None
         if run:
             st.write({"run": run["name"], "params": run["params"], "metrics": run["metrics"]})
+    review_panel(ctx, selected.version_id)
 
 st.subheader("Model card")
 card = catalog.model_card(name)
