@@ -4,6 +4,8 @@ receiver (http.server), each on a free loopback port."""
 from __future__ import annotations
 
 import datetime as dt
+import email
+import email.policy
 import ipaddress
 import json
 import ssl
@@ -31,7 +33,7 @@ class FreePortController(Controller):
 
 @dataclass
 class Inbox:
-    """What the SMTP server received: (envelope sender, recipients, message text)."""
+    """What the SMTP server received: (envelope sender, recipients, subject and body text)."""
 
     messages: list[tuple[str, list[str], str]] = field(default_factory=list)
     refuse: set[str] = field(default_factory=set)  # recipients answered with 550
@@ -40,6 +42,9 @@ class Inbox:
     def to(self, address: str) -> list[str]:
         return [text for _, rcpts, text in self.messages if address in rcpts]
 
+    def texts(self) -> list[str]:
+        return [text for _, _, text in self.messages]
+
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.refuse:
             return "550 5.1.1 mailbox unavailable"
@@ -47,7 +52,9 @@ class Inbox:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
-        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content.decode("utf-8", "replace")))
+        # subject and decoded body (on the wire long lines are quoted-printable)
+        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), f"{msg['Subject']}\n{msg.get_content()}"))
         return "250 Message accepted for delivery"
 
 
