@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 # What a notification is about; each kind has a default route (the role that must act).
 EVENT_KINDS = ("request_pending", "decision_made", "review_due", "review_overdue", "unapproved_serving",
@@ -55,6 +55,13 @@ class EmailConfig(_Strict):
     @classmethod
     def _names(cls, v: str | None) -> str | None:
         return _env_name(v)
+
+    @model_validator(mode="after")
+    def _no_login_in_clear(self) -> EmailConfig:
+        if (self.username_env or self.password_env) and not self.starttls:
+            raise ValueError("notify.email: a login without starttls would send the password in clear; "
+                             "set starttls = true")
+        return self
 
 
 class WebhookConfig(_Strict):

@@ -23,6 +23,10 @@ from governance.catalog import Catalog, Version
 from governance.config import ModelConfig, Settings, TierPolicy
 
 Status = Literal["pass", "fail", "missing"]
+# Where the 0.8 default of the fairness gate comes from, said wherever the rule is named.
+FOUR_FIFTHS_NOTE = ("The four-fifths rule (selection-rate ratio of at least 0.8) is a rule of thumb for adverse impact "
+                    "from US employment guidance (the EEOC Uniform Guidelines on Employee Selection Procedures), not a "
+                    "universal legal test.")
 
 
 @dataclass(frozen=True)
@@ -272,9 +276,8 @@ GATES: tuple[Gate, ...] = (
          "Share of drifted columns between reference and current data is at most max_drift_share."),
     Gate("fairness", lambda t: t.min_disparate_impact is not None, gate_fairness,
          "Demographic parity ratio (selection-rate ratio) of every protected attribute is at least "
-         "min_disparate_impact. A threshold of 0.8 is the four-fifths rule: a rule of thumb for adverse impact from "
-         "US employment guidance (the EEOC Uniform Guidelines on Employee Selection Procedures), not a universal "
-         "legal test. Set min_disparate_impact and fairness_label per tier for your jurisdiction and use.",
+         f"min_disparate_impact. {FOUR_FIFTHS_NOTE} Set min_disparate_impact and fairness_label per tier for your "
+         "jurisdiction and use.",
          label="four-fifths rule of thumb (US EEOC Uniform Guidelines)"),
     Gate("explainability", lambda t: False, gate_explainability,
          "A SHAP explanation is on record. Applies only where a tier's gates list names it."),
