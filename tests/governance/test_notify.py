@@ -223,3 +223,33 @@ def test_cli_notify_dry_run_sends_and_records_nothing(demo_copy, peers, monkeypa
     assert not inbox.messages and not received.posts and not sent_log(Catalog(demo_copy.catalog_path))
     assert main(["notify", "--workspace", str(demo_copy.root)]) == 0
     assert inbox.messages and received.posts
+
+
+def test_monitoring_on_new_data_that_breaches_a_gate_is_announced_once(demo_copy, peers) -> None:
+    from governance.oversight import monitor, schedule
+
+    inbox, received, smtp, url, ca = peers
+    text = demo_copy.config_path.read_text()
+    head, medium = text.split("[policy.tiers.medium]", 1)
+    # a strict drift limit for the medium tier: the planted drift of claims-fraud v2 (2 columns) now breaches it
+    demo_copy.config_path.write_text(head + "[policy.tiers.medium]" + medium.replace("max_drift_share = 0.3",
+                                                                                     "max_drift_share = 0.05", 1))
+    configure(demo_copy, channels(smtp.port, url, ca))
+    settings, catalog = load_settings(demo_copy), Catalog(demo_copy.catalog_path)
+    today = built_on(demo_copy)
+    assert {i.monitoring_status for i in schedule(settings, catalog, ADMIN, now=today).items} == {"never"}
+    results = {r.version_id: r for r in monitor(demo_copy, settings, catalog, ADMIN, now=today)}
+    assert results[CLAIMS].items["drift"]["status"] == "computed"
+    assert [b["gate"] for b in results[CLAIMS].breaches] == ["drift"] and not results[CREDIT].breaches
+    plan = {i.version_id: i for i in schedule(settings, catalog, ADMIN, now=today).items}
+    assert plan[CLAIMS].monitoring_status == "ok"
+    later = {i.version_id: i for i in schedule(settings, catalog, ADMIN, now=today + dt.timedelta(days=31)).items}
+    assert later[CLAIMS].monitoring_status == "overdue"  # medium tier: every 30 days
+
+    report = run(demo_copy, today)
+    breach = [d for d in report.deliveries if d.kind == "gate_breach" and d.channel == "email"]
+    assert {d.recipient for d in breach} == OFFICERS | {CLAIMS_OWNER}
+    assert results[CLAIMS].items["drift"]["evidence_id"] in breach[0].event_key
+    assert any("drift gate fails on new data" in t and "claim_amount" in t for t in inbox.texts())
+    again = run(demo_copy, today + dt.timedelta(days=30))  # same evidence: not announced again, however long
+    assert not [d for d in again.deliveries if d.kind == "gate_breach" and d.status == "sent"]
