@@ -228,7 +228,7 @@ def test_cli_notify_dry_run_sends_and_records_nothing(demo_copy, peers, monkeypa
 def test_monitoring_on_new_data_that_breaches_a_gate_is_announced_once(demo_copy, peers) -> None:
     from governance.oversight import monitor, schedule
 
-    inbox, received, smtp, url, ca = peers
+    inbox, _received, smtp, url, ca = peers
     text = demo_copy.config_path.read_text()
     head, medium = text.split("[policy.tiers.medium]", 1)
     # a strict drift limit for the medium tier: the planted drift of claims-fraud v2 (2 columns) now breaches it

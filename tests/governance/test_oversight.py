@@ -7,12 +7,12 @@ import json
 
 import pytest
 
-from core.errors import AccessDenied, InputError
+from core.errors import AccessDenied, InputError, NotFound
 from governance import ledger
 from governance.catalog import Catalog
 from governance.cli import main
-from governance.config import Workspace, load_settings
-from governance.identity import Identity, identity_for
+from governance.config import ROLES, Workspace, load_settings
+from governance.identity import PERMISSIONS, Identity, identity_for
 from governance.oversight import record_review, reviews, schedule
 from tests.governance.report_world import pdf_text
 
@@ -136,3 +136,23 @@ def test_the_pdf_shows_the_reviews_and_a_gap_when_a_deployed_version_was_never_r
     assert len(gaps) == 1 and "never been reviewed" in gaps[0].what
     staging = build_unsigned(demo_workspace, settings, catalog, officer, "lab-staging:credit-approval:3", "pra-ss1-23")
     assert not [g for g in staging.gaps if g.block == "Periodic review"]  # not deployed in prod: nothing expected
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_role_matrix_of_the_oversight_actions(demo_workspace, role: str) -> None:
+    from governance.notify import notify
+
+    settings, catalog = load_settings(demo_workspace), Catalog(demo_workspace.catalog_path)
+    who = Identity(f"someone.{role}@example.org", frozenset({role}))
+    if role in PERMISSIONS["review_periodic"]:
+        with pytest.raises(NotFound):  # past the role check, stopped before writing to the shared workspace
+            record_review(demo_workspace, settings, catalog, who, "lab-prod:nope:1", "continue", "A long comment.")
+    else:
+        with pytest.raises(AccessDenied):
+            record_review(demo_workspace, settings, catalog, who, CREDIT, "continue", "A long comment.")
+    if role in PERMISSIONS["notify"]:
+        assert notify(settings, catalog, who, dry_run=True).events
+    else:
+        with pytest.raises(AccessDenied):
+            notify(settings, catalog, who, dry_run=True)
+    assert schedule(settings, catalog, who).items  # everyone may look
