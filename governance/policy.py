@@ -87,15 +87,6 @@ class Gate:
     help: str
     label: str = ""  # how people see the gate (default: its name)
 
-    def label_for(self, tier: TierPolicy) -> str:
-        """The gate's label under ``tier`` (a tier may rename the fairness gate for its jurisdiction)."""
-        if self.name == "fairness":
-            if tier.fairness_label:
-                return tier.fairness_label
-            if tier.min_disparate_impact is not None and tier.min_disparate_impact != 0.8:
-                return "the tier's own threshold"  # not four fifths: do not borrow that rule's name
-        return self.label or self.name
-
 
 @dataclass(frozen=True)
 class Checklist:
@@ -232,7 +223,7 @@ def gate_fairness(ctx: GateContext) -> GateResult:
     wanted = ctx.model_config.protected_attributes or tuple(attrs)
     uncovered = [a for a in wanted if ratios.get(a) is None]
     low = {a: r for a, r in ratios.items() if r is not None and r < limit}
-    label = gate("fairness").label_for(ctx.tier)
+    label = fairness_label(ctx.tier)
     if low:
         text = ", ".join(f"{a} {r:.2f}" for a, r in sorted(low.items()))
         return GateResult("fairness", "fail", f"disparate impact below {limit:g} ({label}): {text}", limit, ratios,
@@ -242,6 +233,15 @@ def gate_fairness(ctx: GateContext) -> GateResult:
         return GateResult("fairness", "missing", f"bias evidence does not cover {what}", limit, ratios, (ev,))
     text = ", ".join(f"{a} {ratios[a]:.2f}" for a in wanted)
     return GateResult("fairness", "pass", f"disparate impact ≥ {limit:g} ({label}): {text}", limit, ratios, (ev,))
+
+
+def fairness_label(tier: TierPolicy) -> str:
+    """How the fairness gate names its threshold under ``tier``: the tier's ``fairness_label``, else the registry's."""
+    if tier.fairness_label:
+        return tier.fairness_label
+    if tier.min_disparate_impact is not None and tier.min_disparate_impact != 0.8:
+        return "the tier's own threshold"  # not four fifths: do not borrow that rule's name
+    return gate("fairness").label
 
 
 def gate_explainability(ctx: GateContext) -> GateResult:
