@@ -331,27 +331,20 @@ def recipients(settings: Settings, catalog: Catalog, event: Event) -> tuple[str,
 
 
 def _last_sent(catalog: Catalog) -> dict[tuple[str, str, str], dt.datetime]:
-    with catalog.connect() as con:
-        rows = con.execute("SELECT event_key, channel, recipient, max(attempted_at) FROM notifications "
-                           "WHERE status = 'sent' GROUP BY ALL").fetchall()
-    return {(r[0], r[1], r[2]): r[3] for r in rows}
+    return catalog.last_notifications_sent()
 
 
 def _record(catalog: Catalog, deliveries: Sequence[Delivery], subjects: dict[str, str], at: dt.datetime) -> None:
-    rows = [[f"N-{uuid.uuid4().hex[:16]}", d.event_key, d.kind, subjects.get(d.event_key), d.channel, d.recipient,
-             d.status, d.error, at, d.title] for d in deliveries if d.status in ("sent", "failed")]
-    if not rows:
-        return
-    with catalog.transaction() as con:
-        con.executemany("INSERT INTO notifications VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    catalog.insert_notifications([
+        {"notification_id": f"N-{uuid.uuid4().hex[:16]}", "event_key": d.event_key, "kind": d.kind,
+         "subject": subjects.get(d.event_key), "channel": d.channel, "recipient": d.recipient, "status": d.status,
+         "error": d.error, "attempted_at": at, "title": d.title}
+        for d in deliveries if d.status in ("sent", "failed")])
 
 
 def sent_log(catalog: Catalog, *, limit: int = 200) -> list[dict[str, Any]]:
     """The newest notification attempts (sent and failed), newest first."""
-    with catalog.connect() as con:
-        cur = con.execute("SELECT * FROM notifications ORDER BY attempted_at DESC, notification_id LIMIT ?", [limit])
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    return catalog.notification_log(limit=limit)
 
 
 def _body(settings: Settings, event: Event) -> str:

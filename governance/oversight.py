@@ -20,7 +20,6 @@ This module owns the SQL of the ``periodic_reviews`` table.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -135,12 +134,6 @@ def _now() -> dt.datetime:
     return utcnow().replace(microsecond=0)
 
 
-def _json(value: Any) -> Any:
-    if value is None:
-        return None
-    return json.loads(value) if isinstance(value, str) else value
-
-
 def oversight_environments(settings: Settings) -> tuple[str, ...]:
     """The environments whose serving versions are periodically reviewed (default: the last one)."""
     return settings.oversight.environments or settings.environments.order[-1:]
@@ -148,41 +141,19 @@ def oversight_environments(settings: Settings) -> tuple[str, ...]:
 
 # -- reading ------------------------------------------------------------------------------------------------------
 
-_REVIEW_COLS = "review_id, version_id, model, reviewer, outcome, comment, reviewed_at, tier, evidence, gates, ledger_hash"
-
-
-def _review(row: Sequence[Any]) -> PeriodicReview:
-    vals = list(row)
-    return PeriodicReview(*vals[:8], evidence=_json(vals[8]) or {}, gates=tuple(_json(vals[9]) or ()),
-                          ledger_hash=vals[10])
+def _review(row: dict[str, Any]) -> PeriodicReview:
+    return PeriodicReview(**row)
 
 
 def reviews(catalog: Catalog, *, version_id: str | None = None, model: str | None = None) -> list[PeriodicReview]:
     """Periodic reviews (of one version or model), newest first."""
-    where, params = ["TRUE"], []
-    if version_id:
-        where.append("version_id = ?")
-        params.append(version_id)
-    if model:
-        where.append("model = ?")
-        params.append(model)
-    with catalog.connect() as con:
-        rows = con.execute(f"SELECT {_REVIEW_COLS} FROM periodic_reviews WHERE {' AND '.join(where)} "
-                           "ORDER BY reviewed_at DESC, review_id DESC", params).fetchall()
-    return [_review(r) for r in rows]
+    return [_review(r) for r in catalog.periodic_reviews(version_id=version_id, model=model)]
 
 
 def _last_reviews(catalog: Catalog) -> tuple[dict[str, PeriodicReview], dict[str, dt.datetime]]:
     """The newest review of each version, and when Countersign's promotions put versions where they are."""
-    with catalog.connect() as con:
-        rows = con.execute(
-            f"SELECT {_REVIEW_COLS} FROM (SELECT *, row_number() OVER (PARTITION BY version_id "
-            "ORDER BY reviewed_at DESC, review_id DESC) AS rn FROM periodic_reviews) WHERE rn = 1"
-        ).fetchall()
-        signed = dict(con.execute(
-            "SELECT target_version_id, max(updated_at) FROM promotion_requests "
-            "WHERE status = 'executed' AND target_version_id IS NOT NULL GROUP BY 1").fetchall())
-    return {r[1]: _review(r) for r in rows}, signed
+    rows, signed = catalog.latest_periodic_reviews()
+    return {r["version_id"]: _review(r) for r in rows}, signed
 
 
 def _last_monitored(catalog: Catalog, version_id: str) -> dt.datetime | None:
@@ -349,9 +320,11 @@ def record_review(
                                   "comment": text, "tier": checklist.tier_name,
                                   "evidence": {k: v.get("evidence_id") or v["status"] for k, v in evidence.items()},
                                   "gates": {r.gate: r.status for r in checklist.results}})
-        con.execute(f"INSERT INTO periodic_reviews ({_REVIEW_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [review_id, version_id, version.model, actor.email, outcome, text, moment, checklist.tier_name,
-                     canonical_json(_plain(evidence)), canonical_json(_plain(list(gates))), entry.hash])
+        catalog.insert_periodic_review(con, {
+            "review_id": review_id, "version_id": version_id, "model": version.model, "reviewer": actor.email,
+            "outcome": outcome, "comment": text, "reviewed_at": moment, "tier": checklist.tier_name,
+            "evidence": canonical_json(_plain(evidence)), "gates": canonical_json(_plain(list(gates))),
+            "ledger_hash": entry.hash})
     ledger.seal(workspace, catalog, by=actor.email)
     found = reviews(catalog, version_id=version_id)
     return next(r for r in found if r.review_id == review_id)
