@@ -253,7 +253,7 @@ def _evidence_doc(item: Any) -> dict[str, Any]:
     ev = item.evidence
     doc: dict[str, Any] = {"status": item.status, "message": item.message}
     if ev is not None:
-        doc.update(evidence_id=ev.evidence_id, computed_at=ev.computed_at, summary=ev.summary)
+        doc.update(evidence_id=ev.evidence_id, computed_at=ev.computed_at, summary=ev.summary.to_json())
     return doc
 
 
