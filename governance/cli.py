@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "governance.commands.analytics",
     "governance.commands.signoff",
     "governance.commands.reports",
+    "governance.commands.oversight",
     "governance.commands.serve",
 )
 

@@ -7,6 +7,8 @@ Planted truths (docs/demo.md lists them for tests and for people trying the port
 - ``lab-prod:claims-fraud:2`` is served in prod, and its current (monitoring) data drifted on ``claim_amount`` and
   ``vehicle_age`` only.
 - ``lab-prod:repair-cost:2`` is deployed on the prod endpoint ``repair-cost-prod`` but was never approved.
+- Periodic reviews (dated back from the build day): ``lab-prod:credit-approval:1`` is overdue for review,
+  ``lab-prod:claims-fraud:2`` is due within a week, ``lab-prod:repair-cost:2`` was never reviewed.
 
 Nothing is downloaded; every number comes from numpy's generator seeded with :data:`SEED`, and every date from
 :data:`EPOCH`, so two builds hold the same catalog content.
@@ -88,6 +90,8 @@ min_disparate_impact = 0.8
 min_metrics = {{ auc = 0.75 }}
 required_card_fields = ["intended_uses", "risk_rating", "limitations"]
 evidence_max_age_days = 30
+review_every_days = 90
+monitoring_every_days = 30
 
 [policy.tiers.medium]
 approvals_required = 1
@@ -96,11 +100,15 @@ min_disparate_impact = 0.8
 min_metrics = {{ auc = 0.7 }}
 required_card_fields = ["intended_uses"]
 evidence_max_age_days = 90
+review_every_days = 180
+monitoring_every_days = 30
 
 [policy.tiers.low]
 approvals_required = 1
 max_drift_share = 0.5
 min_metrics = {{ r2 = 0.5 }}
+review_every_days = 365
+monitoring_every_days = 90
 
 [models.claims-fraud]
 risk_tier = "medium"

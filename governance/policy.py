@@ -24,6 +24,10 @@ from governance.catalog import Catalog, Version
 from governance.config import ModelConfig, Settings, TierPolicy
 
 Status = Literal["pass", "fail", "missing"]
+# Where the 0.8 default of the fairness gate comes from, said wherever the rule is named.
+FOUR_FIFTHS_NOTE = ("The four-fifths rule (selection-rate ratio of at least 0.8) is a rule of thumb for adverse impact "
+                    "from US employment guidance (the EEOC Uniform Guidelines on Employee Selection Procedures), not a "
+                    "universal legal test.")
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,7 @@ class Gate:
     check: Callable[[GateContext], GateResult]
     help: str
     evidence_kind: str | None = None  # the evidence kind the gate reads (None: it reads the catalog only)
+    label: str = ""  # how people see the gate (default: its name)
 
 
 @dataclass(frozen=True)
@@ -224,14 +229,25 @@ def gate_fairness(ctx: GateContext) -> GateResult:
     wanted = ctx.model_config.protected_attributes or tuple(ratios)
     uncovered = [a for a in wanted if ratios.get(a) is None]
     low = {a: r for a, r in ratios.items() if r is not None and r < limit}
+    label = fairness_label(ctx.tier)
     if low:
         text = ", ".join(f"{a} {r:.2f}" for a, r in sorted(low.items()))
-        return GateResult("fairness", "fail", f"disparate impact below {limit:g}: {text}", limit, ratios, (ev,))
+        return GateResult("fairness", "fail", f"disparate impact below {limit:g} ({label}): {text}", limit, ratios,
+                          (ev,))
     if uncovered or not wanted:
         what = ", ".join(uncovered) if uncovered else "any protected attribute"
         return GateResult("fairness", "missing", f"bias evidence does not cover {what}", limit, ratios, (ev,))
     text = ", ".join(f"{a} {ratios[a]:.2f}" for a in wanted)
-    return GateResult("fairness", "pass", f"disparate impact ≥ {limit:g}: {text}", limit, ratios, (ev,))
+    return GateResult("fairness", "pass", f"disparate impact ≥ {limit:g} ({label}): {text}", limit, ratios, (ev,))
+
+
+def fairness_label(tier: TierPolicy) -> str:
+    """How the fairness gate names its threshold under ``tier``: the tier's ``fairness_label``, else the registry's."""
+    if tier.fairness_label:
+        return tier.fairness_label
+    if tier.min_disparate_impact is not None and tier.min_disparate_impact != 0.8:
+        return "the tier's own threshold"  # not four fifths: do not borrow that rule's name
+    return gate("fairness").label
 
 
 def gate_explainability(ctx: GateContext) -> GateResult:
@@ -271,8 +287,10 @@ GATES: tuple[Gate, ...] = (
     Gate("drift", lambda t: t.max_drift_share is not None, gate_drift,
          "Share of drifted columns between reference and current data is at most max_drift_share.", "drift"),
     Gate("fairness", lambda t: t.min_disparate_impact is not None, gate_fairness,
-         "Demographic parity ratio of every protected attribute is at least min_disparate_impact (four-fifths).",
-         "bias"),
+         "Demographic parity ratio (selection-rate ratio) of every protected attribute is at least "
+         f"min_disparate_impact. {FOUR_FIFTHS_NOTE} Set min_disparate_impact and fairness_label per tier for your "
+         "jurisdiction and use.",
+         "bias", label="four-fifths rule of thumb (US EEOC Uniform Guidelines)"),
     Gate("explainability", lambda t: False, gate_explainability,
          "A SHAP explanation is on record. Applies only where a tier's gates list names it.", "explain"),
     Gate("model_card", lambda t: bool(t.required_card_fields), gate_model_card,

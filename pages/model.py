@@ -11,6 +11,7 @@ from governance.charts import lineage_dot, metrics_chart
 from governance.policy import missing_card_fields, model_tier
 from portal import context
 from portal.context import SELECTED_MODEL, SELECTED_VERSION
+from portal.oversight import review_panel
 from portal.widgets import show_error, status_badge
 
 ctx = context.get()
@@ -95,6 +96,7 @@ if vid is not None:
         run = catalog.run(chain[-1].run_id) if chain[-1].run_id else None
         if run:
             st.write({"run": run["name"], "params": run["params"], "metrics": run["metrics"]})
+    review_panel(ctx, selected.version_id)
 
 st.subheader("Model card")
 card = catalog.model_card(name)

@@ -23,5 +23,6 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("pages/requests.py", "Requests", ":material/approval:", "Sign-off"),
     PageSpec("pages/export.py", "Export", ":material/picture_as_pdf:", "Sign-off"),
     PageSpec("pages/audit.py", "Audit", ":material/verified:", "Sign-off"),
+    PageSpec("pages/oversight.py", "Oversight", ":material/event_upcoming:", "Sign-off"),
     PageSpec("pages/accounts.py", "Accounts", ":material/cloud_sync:", "Admin"),
 )

@@ -87,6 +87,9 @@ class ReportFacts:
     generated_by: str
     generated_at: dt.datetime
     software: dict[str, str] = field(default_factory=dict)
+    # ongoing oversight: periodic reviews of this version (newest first), and whether one is expected
+    reviews: tuple[dict[str, Any], ...] = ()
+    under_oversight: bool = False
 
     @property
     def fingerprint(self) -> str:
@@ -271,6 +274,16 @@ def signoff_records(
     return tuple(requests), tuple(decisions), tuple(ledger)
 
 
+def oversight_records(settings: Settings, catalog: Catalog, version: Version,
+                      deployments: tuple[dict[str, Any], ...]) -> tuple[tuple[dict[str, Any], ...], bool]:
+    """The version's periodic reviews (newest first) and whether it serves where reviews are expected."""
+    from governance.oversight import oversight_environments, reviews
+
+    serving = any(d.get("version_id") == version.version_id and d.get("status") == "InService" for d in deployments)
+    found = tuple(r.as_dict() for r in reviews(catalog, version_id=version.version_id))
+    return found, serving and version.environment in oversight_environments(settings)
+
+
 def collect_facts(
     workspace: Workspace, settings: Settings, catalog: Catalog, version_id: str, identity: Identity
 ) -> ReportFacts:
@@ -299,6 +312,7 @@ def collect_facts(
                           f"'countersign review --version {version_id}')")
 
     requests, decisions, ledger = signoff_records(catalog, sorted(family))
+    reviews, under_oversight = oversight_records(settings, catalog, version, deployments)
     tier = model.risk_tier or settings.policy.default_tier
     policy = settings.tier(tier).model_dump()
     model_cfg = settings.models.get(version.model)
@@ -307,6 +321,7 @@ def collect_facts(
         *(e.computed_at for e in evidence.values()),
         *(r.get("created_at") for r in requests), *(r.get("updated_at") for r in requests),
         *(d.get("created_at") for d in decisions), *(e.get("recorded_at") for e in ledger),
+        *(x["reviewed_at"] for x in reviews),
     )
     gates, gates_note = evaluate_gates(catalog, settings, version, generated_at)
     datasets, dataset_sources = dataset_hashes(workspace, settings, version, evidence)
@@ -336,6 +351,8 @@ def collect_facts(
         generated_by=identity.label,
         generated_at=generated_at,
         software=_software(),
+        reviews=reviews,
+        under_oversight=under_oversight,
     )
 
 
