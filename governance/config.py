@@ -158,6 +158,8 @@ class TierPolicy(_Strict):
     max_metrics: dict[str, float] = Field(default_factory=dict)
     required_card_fields: tuple[str, ...] = ()
     evidence_max_age_days: int | None = Field(default=None, ge=1)
+    # a promotion fails when the copy's (or the version's own) artifact sha256 differs along its lineage
+    require_identical_artifact: bool = False
     # environment -> gate names that apply when promoting into it; absent = every gate
     gates: dict[str, tuple[str, ...]] = Field(default_factory=dict)
 
@@ -199,6 +201,27 @@ class SigningConfig(_Strict):
     signer_name: str | None = None
 
 
+class CostsConfig(_Strict):
+    """``[costs]``: instance prices (per instance-hour) that replace or extend the shipped default table."""
+
+    currency: str | None = None
+    # instance type -> price per instance-hour; a type named here wins over the shipped table
+    training: dict[str, float] = Field(default_factory=dict)
+    hosting: dict[str, float] = Field(default_factory=dict)
+    # where the workspace's prices come from (printed with every estimate)
+    source: str | None = None
+    # true: only the prices above, the shipped table is ignored
+    replace_defaults: bool = False
+
+    @field_validator("training", "hosting")
+    @classmethod
+    def _positive(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = [k for k, p in v.items() if p < 0]
+        if bad:
+            raise ValueError(f"price of {bad[0]!r} is negative")
+        return v
+
+
 class WorkspaceSection(_Strict):
     name: str = "Countersign"
     demo: bool = False
@@ -215,6 +238,7 @@ class Settings(_Strict):
     models: dict[str, ModelConfig] = Field(default_factory=dict)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     signing: SigningConfig = Field(default_factory=SigningConfig)
+    costs: CostsConfig = Field(default_factory=CostsConfig)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:
