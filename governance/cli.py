@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "governance.commands.analytics",
     "governance.commands.signoff",
     "governance.commands.reports",
+    "governance.commands.compare",
 )
 
 

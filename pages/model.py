@@ -8,7 +8,9 @@ import streamlit as st
 
 from core.errors import CountersignError, NotFound
 from governance.charts import lineage_dot, metrics_chart
+from governance.compare import environment_consistency
 from portal import context
+from portal.compare import consistency_table
 from portal.context import SELECTED_MODEL, SELECTED_VERSION
 from portal.widgets import show_error, status_badge
 
@@ -94,6 +96,8 @@ if vid is not None:
         run = catalog.run(chain[-1].run_id) if chain[-1].run_id else None
         if run:
             st.write({"run": run["name"], "params": run["params"], "metrics": run["metrics"]})
+    st.subheader("Consistency across environments")
+    consistency_table(environment_consistency(catalog, vid, order), key="model.consistency")
 
 st.subheader("Model card")
 card = catalog.model_card(name)

@@ -88,6 +88,8 @@ class ReportFacts:
     generated_by: str
     generated_at: dt.datetime
     software: dict[str, str] = field(default_factory=dict)
+    # the version beside its sources and copies (governance.compare.Consistency); None when not collected
+    consistency: Any = None
 
     @property
     def fingerprint(self) -> str:
@@ -369,6 +371,9 @@ def collect_facts(
     )
     gates, gates_note = evaluate_gates(catalog, settings, version, generated_at)
     datasets, dataset_sources = dataset_hashes(workspace, settings, version, evidence)
+    from governance.compare import environment_consistency
+
+    consistency = environment_consistency(catalog, version_id, settings.environments.order)
     return ReportFacts(
         workspace_name=settings.workspace.name,
         model=model,
@@ -395,6 +400,7 @@ def collect_facts(
         generated_by=identity.label,
         generated_at=generated_at,
         software=_software(),
+        consistency=consistency,
     )
 
 
