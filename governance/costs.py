@@ -237,7 +237,8 @@ def serving_line(deployment: Mapping[str, Any], prices: PriceTable, as_of: dt.da
     start = created or updated
     in_service = deployment.get("status") == "InService"
     end = as_of if in_service else updated
-    hours = (end - start).total_seconds() / 3600 if start and end and end >= start else None
+    # a clock a little behind the endpoint's creation time counts nothing rather than failing
+    hours = max((end - start).total_seconds(), 0.0) / 3600 if start and end else None
     since = "created" if created else "last updated"
     basis = (f"in service since {since} {start:%Y-%m-%d %H:%M}" if start and in_service
              else f"{deployment.get('status')}: from {since} to last update" if hours is not None
@@ -252,7 +253,7 @@ def serving_line(deployment: Mapping[str, Any], prices: PriceTable, as_of: dt.da
 def estimate_costs(catalog: Catalog, prices: PriceTable, *, model: str | None = None,
                    as_of: dt.datetime | None = None) -> CostReport:
     """Estimated training and serving cost of every version (of ``model``), per version, model and account."""
-    moment = naive_utc(as_of) if as_of else utcnow().replace(microsecond=0)
+    moment = naive_utc(as_of) if as_of else utcnow()
     where, params = ("WHERE v.model = ?", [model]) if model else ("", [])
     versions = catalog.query_df(
         f"SELECT v.version_id, v.model, v.account, v.environment, v.source_version_id, v.run_id, "
