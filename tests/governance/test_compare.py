@@ -119,7 +119,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Workspace, Catalog]
 
 
 def test_a_rebuilt_copy_is_flagged_on_artifact_and_image_digest(world) -> None:
-    ws, catalog = world
+    _, catalog = world
     result = environment_consistency(catalog, "staging:churn:1", ("dev", "staging", "prod"))
     assert [s.version_id for s in result.sides] == ["dev:churn:2", "staging:churn:1"]
     assert not result.consistent
