@@ -4,17 +4,28 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 WORKSPACE ?= demo-workspace
 PORT ?= 8501
+ADDRESS ?= 127.0.0.1
 APT_PACKAGES := chromium poppler-utils
 
-.PHONY: install system-deps demo run test test-fast lint bench clean
+.PHONY: install install-runtime system-deps test-servers demo run test test-fast lint bench wheel clean
 
-$(VENV)/.installed: requirements.txt pyproject.toml
+PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+
+# Run time: the portal and the CLI (requirements.txt), the package itself editable.
+$(VENV)/.runtime: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(PIP) -r requirements.txt
+	$(PIP) --no-deps -e .
 	touch $@
 
-install: $(VENV)/.installed
+# Development: the run-time set plus tests, benchmarks and linters (requirements-dev.txt).
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(PIP) -r requirements-dev.txt
+	touch $@
+
+install-runtime: $(VENV)/.runtime
+
+install: $(VENV)/.dev
 
 # Debian's Chromium (browser tests) and poppler (PDF page previews); never a browser download.
 system-deps:
@@ -26,15 +37,19 @@ system-deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-demo: install
+# The MLflow and ZenML test servers run from their own cached virtualenvs (their pins clash with the portal's);
+# built once per machine.
+test-servers: install
+	$(BIN)/python -m tests.servers.mlflow_server
+	$(BIN)/python -c "from tests.connectors.zenml_server import ensure_venv; ensure_venv()"
+
+demo: install-runtime
 	$(BIN)/countersign demo --workspace $(WORKSPACE)
 
 run: demo
-	@echo "Countersign portal on http://localhost:$(PORT) (demo workspace: $(WORKSPACE))"
-	$(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true \
-	  --browser.gatherUsageStats false -- --workspace $(WORKSPACE)
+	$(BIN)/countersign serve --workspace $(WORKSPACE) --port $(PORT) --address $(ADDRESS)
 
-test: install system-deps
+test: install system-deps test-servers
 	npm ci --prefix tests/browser/oidc --no-audit --no-fund --loglevel=error
 	$(BIN)/python -m pytest
 
@@ -43,9 +58,15 @@ test-fast: install
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/hadolint Dockerfile
+
+# The wheel users install (app.py, pages/, portal/, governance/, connectors/ inside): dist/countersign-*.whl
+wheel: install-runtime
+	rm -rf build  # setuptools would copy stale files left there into the wheel
+	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir dist .
 
 bench: install
 	for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b --quick || exit 1; done
 
 clean:
-	rm -rf $(VENV) $(WORKSPACE) test-output .pytest_cache
+	rm -rf $(VENV) $(WORKSPACE) test-output .pytest_cache build dist *.egg-info

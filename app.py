@@ -15,11 +15,10 @@ import streamlit as st
 from core.errors import CountersignError
 from governance.catalog import Catalog
 from governance.config import Settings, Workspace, load_settings, resolve_workspace
+from governance.sync import prepare_catalog
 from portal.auth import resolve_identity
 from portal.context import PortalContext, set_context
 from portal.pages import PAGES
-
-HERE = Path(__file__).parent
 
 
 def _workspace_arg(argv: list[str]) -> str | None:
@@ -34,8 +33,10 @@ def _open(root: str, config_mtime: float) -> tuple[Workspace, Settings, Catalog]
     # config_mtime is part of the key: editing countersign.toml takes effect on the next rerun
     ws = Workspace(Path(root))
     settings = load_settings(ws)
-    catalog = Catalog(ws.catalog_path)
-    catalog.migrate()
+    catalog = prepare_catalog(Catalog(ws.catalog_path), settings)  # migrations, configured accounts
+    from governance import ledger
+
+    ledger.use_settings(ws, settings)  # every commit from the portal mirrors the signed ledger head there too
     return ws, settings, catalog
 
 
@@ -78,8 +79,6 @@ def main() -> None:
 
     sections: dict[str, list[st.Page]] = {}
     for spec in PAGES:
-        if not (HERE / spec.path).exists():  # an area not built yet
-            continue
         sections.setdefault(spec.section, []).append(
             st.Page(spec.path, title=spec.title, icon=spec.icon, default=spec.default,
                     url_path=Path(spec.path).stem)

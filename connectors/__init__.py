@@ -37,6 +37,8 @@ class Kind:
 REGISTRY: dict[str, Kind] = {
     "folder": Kind("connectors.folder:FolderConnector", "connectors.folder:FolderSettings"),
     "sagemaker": Kind("connectors.sagemaker:SageMakerConnector", "connectors.sagemaker:SageMakerSettings"),
+    "zenml": Kind("connectors.zenml:ZenMLConnector", "connectors.zenml:ZenMLSettings"),
+    "mlflow": Kind("connectors.mlflow:MlflowConnector", "connectors.mlflow:MlflowSettings"),
 }
 
 

@@ -17,6 +17,7 @@ Nothing here touches the catalog: ``governance.sync`` writes a snapshot in one t
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -28,10 +29,16 @@ from core.progress import ProgressFn, no_progress
 
 @dataclass(frozen=True)
 class AccountInfo:
-    """What every account has, whatever its kind: its name and the environment it serves (dev, staging, prod)."""
+    """What every account has, whatever its kind: its name and the environment it serves (dev, staging, prod).
+
+    ``secrets`` holds the values of the environment variables the kind's settings name in
+    :meth:`ConnectorSettings.secret_env` (API keys, tokens), read once at the edge and passed down: a connector
+    never reads the process environment itself.
+    """
 
     name: str
     environment: str
+    secrets: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
 
 class ConnectorSettings(BaseModel):
@@ -43,6 +50,15 @@ class ConnectorSettings(BaseModel):
     def location(self) -> str | None:
         """Where the source is, in one short string shown in the accounts list (a folder, a region, a server URL)."""
         return None
+
+    def environments(self) -> tuple[str, ...]:
+        """Environments this account holds besides its own, when registry labels mean environments (an MLflow
+        alias, a ZenML stage); a version's :attr:`VersionRecord.environment` then says which one it is in."""
+        return ()
+
+    def secret_env(self) -> tuple[str, ...]:
+        """Names of the environment variables whose values the connector needs (passed in ``AccountInfo.secrets``)."""
+        return ()
 
 
 @dataclass(frozen=True)
@@ -85,6 +101,10 @@ class VersionRecord:
     source_account: str | None = None
     model_card_ref: str | None = None
     raw: dict[str, Any] = field(default_factory=dict)
+    # registry labels (an MLflow alias, a ZenML stage), sorted
+    labels: tuple[str, ...] = ()
+    # the environment this version is in when the source says so (labels mapped to environments); None: the account's
+    environment: str | None = None
 
 
 @dataclass(frozen=True)
@@ -165,6 +185,8 @@ class PromotionRef:
     source_account: str
     source_ref: str
     approved_by: tuple[str, ...] = ()
+    # the environment the promotion goes to: an account holding several environments (labels) moves the label
+    environment: str | None = None
 
 
 @runtime_checkable

@@ -9,4 +9,5 @@ imports nothing of the project (checked by the import-linter contracts in ``pypr
 - :mod:`core.clock`     the naive-UTC clock the catalog and the ledger store
 - :mod:`core.hashing`   sha256 of a file
 - :mod:`core.ids`       version ids ``account:model:version``, request, decision and sync ids
+- :mod:`core.extras`    import an optional engine, or say which ``countersign[extra]`` installs it
 """

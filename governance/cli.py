@@ -13,7 +13,8 @@ import sys
 from collections.abc import Sequence
 
 from core.errors import CountersignError
-from governance.cliutil import command_scope
+from governance import __version__
+from governance.cliutil import DeferredParser, command_scope
 
 # Modules with a ``register(subparsers)`` function, in help order. Built-ins are listed like any other.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -22,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "governance.commands.signoff",
     "governance.commands.reports",
     "governance.commands.compare",
+    "governance.commands.serve",
 )
 
 
@@ -30,22 +32,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="countersign", description="Model governance: inventory, evidence, sign-off, ledger, signed reports."
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    parser.add_argument("--version", action="version", version=f"countersign {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=DeferredParser)
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:  # an area not built yet
-                continue
-            raise
-        module.register(sub)
+        importlib.import_module(name).register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return its exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    # only a command that passes flags on (``serve`` → Streamlit) accepts ones it does not know
+    if extra and not getattr(args, "accepts_extra", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if "--" in extra:
+        extra.remove("--")
+    args.extra = extra
     scope = contextlib.ExitStack()
     token = command_scope.set(scope)
     try:

@@ -8,13 +8,16 @@ import contextvars
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from core.canonical import json_default
-from governance.catalog import Catalog
-from governance.config import Settings, Workspace, load_settings, resolve_workspace
-from governance.identity import Identity, cli_identity
+# Only the standard library at module level: every command imports this module, and `countersign --help` must not
+# wait for pandas, DuckDB or pydantic. What a command needs is imported when it runs.
+if TYPE_CHECKING:
+    from governance.catalog import Catalog
+    from governance.config import Settings, Workspace
+    from governance.identity import Identity
 
 
 @dataclass(frozen=True)
@@ -27,13 +30,43 @@ class Opened:
     actor: Identity
 
 
+class DeferredParser(argparse.ArgumentParser):
+    """A sub-command parser that can add arguments on first use (:func:`add_arguments_later`): a command whose
+    options come from a heavy module (choices, defaults) costs nothing until that command runs or shows its help."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deferred: list[Callable[[argparse.ArgumentParser], None]] = []
+
+    def _complete(self) -> None:
+        while self._deferred:
+            self._deferred.pop(0)(self)
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        self._complete()
+        return super().parse_known_args(args, namespace)
+
+    def format_help(self) -> str:
+        self._complete()
+        return super().format_help()
+
+
+def add_arguments_later(parser: argparse.ArgumentParser, add: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Run ``add(parser)`` when ``parser`` is first used (at once if it is a plain parser)."""
+    if isinstance(parser, DeferredParser):
+        parser._deferred.append(add)
+    else:
+        add(parser)
+
+
 def add_workspace_arg(parser: argparse.ArgumentParser, *, actor: bool = True) -> None:
     """Add ``--workspace`` (and ``--actor``) to a sub-command."""
     parser.add_argument("--workspace", metavar="DIR", help="workspace folder (default: $COUNTERSIGN_WORKSPACE or ./workspace)")
     if actor:
         parser.add_argument(
             "--actor", metavar="EMAIL", default=None,
-            help="act as this person, with the roles [roles] grants (default: the local operator, as admin)",
+            help="demo workspace only: act as this persona. Elsewhere the command acts as the operating-system "
+                 "user, with the roles [roles] grants to \"os:<user>\"",
         )
 
 
@@ -45,6 +78,10 @@ command_scope: contextvars.ContextVar[contextlib.ExitStack | None] = contextvars
 
 def open_workspace(args: argparse.Namespace, *, migrate: bool = True) -> Opened:
     """Resolve, validate and open the workspace named by ``args`` (config read once, here at the edge)."""
+    from governance.catalog import Catalog
+    from governance.config import load_settings, resolve_workspace
+    from governance.identity import cli_identity
+
     ws = resolve_workspace(getattr(args, "workspace", None), os.environ)
     settings = load_settings(ws)
     catalog = Catalog(ws.catalog_path)
@@ -52,13 +89,20 @@ def open_workspace(args: argparse.Namespace, *, migrate: bool = True) -> Opened:
     if scope is not None:
         scope.enter_context(catalog.keep_open())
     if migrate:
-        catalog.migrate()
+        from governance.sync import prepare_catalog
+
+        prepare_catalog(catalog, settings)
+    from governance import ledger
+
+    ledger.use_settings(ws, settings)  # the [ledger] witness that every commit of this command mirrors its head to
     actor = cli_identity(settings, getattr(args, "actor", None) or os.environ.get("COUNTERSIGN_ACTOR"))
     return Opened(ws, settings, catalog, actor)
 
 
 def print_json(obj: Any) -> None:
     """Print one JSON document on stdout."""
+    from core.canonical import json_default
+
     json.dump(obj, sys.stdout, indent=2, sort_keys=True, default=json_default, allow_nan=False)
     sys.stdout.write("\n")
 

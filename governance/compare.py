@@ -240,16 +240,7 @@ def compare_versions(subject: str, versions: Sequence[Version],
 
 def card_of(catalog: Catalog, v: Version) -> dict[str, Any] | None:
     """The model card synced for the version, else the newest card of its model in its account."""
-    with catalog.connect() as con:
-        row = con.execute(
-            "SELECT card_id, status, content FROM model_cards WHERE version_id = ? OR (model = ? AND account = ?) "
-            "ORDER BY version_id = ? DESC, updated_at DESC NULLS LAST, card_id LIMIT 1",
-            [v.version_id, v.model, v.account, v.version_id],
-        ).fetchone()
-    if row is None:
-        return None
-    content = json.loads(row[2]) if isinstance(row[2], str) else (row[2] or {})
-    return {"card_id": row[0], "status": row[1], "content": content if isinstance(content, dict) else {}}
+    return catalog.card_row(v.version_id, v.model, v.account)
 
 
 def lineage_family(catalog: Catalog, version_id: str, environment_order: Sequence[str] = ()) -> list[Version]:

@@ -15,7 +15,9 @@ from it and never reads the environment itself.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -64,9 +66,41 @@ class Workspace:
         return self.root / "keys"
 
     def ensure_dirs(self) -> None:
-        """Create the workspace sub-folders that do not exist yet."""
-        for d in (self.root, self.cache_dir, self.checkpoints_dir, self.exports_dir, self.keys_dir):
+        """Create the workspace sub-folders that do not exist yet (checkpoints, exports and keys owner-only)."""
+        for d in (self.root, self.cache_dir):
             d.mkdir(parents=True, exist_ok=True)
+        for d in (self.checkpoints_dir, self.exports_dir, self.keys_dir):
+            private_dir(d)
+
+
+def private_dir(path: Path) -> Path:
+    """Create ``path`` (and missing parents) if absent; a folder created here is readable by its owner only (0700).
+
+    An existing folder keeps its mode: an operator who shares it with a group on purpose is not overruled.
+    """
+    if not path.is_dir():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):  # another process created it meanwhile
+            path.mkdir(mode=0o700)
+        os.chmod(path, 0o700)  # mkdir's mode is filtered by the umask
+    return path
+
+
+def write_private(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically, readable by its owner only (0600) from the first byte on."""
+    private_dir(path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o600)  # a stale temporary file from a crash kept its old mode
+        os.replace(tmp, path)  # a reader never sees half a file
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    return path
 
 
 def resolve_workspace(arg: str | os.PathLike[str] | None, environ: Mapping[str, str]) -> Workspace:
@@ -109,6 +143,7 @@ class AccountConfig(BaseModel):
     # what listings cannot show (metadata-only edits, deletions) reaches the catalog within this many hours
     full_sync_every_hours: float = Field(default=24.0, ge=0)
     _settings: BaseModel = PrivateAttr()
+    _secrets: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _connector_settings(self) -> AccountConfig:
@@ -138,8 +173,21 @@ class AccountConfig(BaseModel):
 
     @property
     def info(self) -> AccountInfo:
-        """The neutral account facts a connector is built with."""
-        return AccountInfo(self.name, self.environment)
+        """The neutral account facts a connector is built with (with the secrets its settings name)."""
+        return AccountInfo(self.name, self.environment, secrets=dict(self._secrets))
+
+    @property
+    def environments(self) -> tuple[str, ...]:
+        """Every environment this account holds: its own, then those its registry labels map to."""
+        more = getattr(self._settings, "environments", None)
+        extra = tuple(more()) if callable(more) else ()
+        return tuple(dict.fromkeys((self.environment, *extra)))
+
+    def with_secrets(self, environ: Mapping[str, str]) -> AccountConfig:
+        """This account with the values of the environment variables its settings name (read at the edge)."""
+        names = getattr(self._settings, "secret_env", None)
+        self._secrets = {n: environ[n] for n in (names() if callable(names) else ()) if n in environ}
+        return self
 
     @property
     def location(self) -> str | None:
@@ -196,9 +244,35 @@ class AuthConfig(_Strict):
 
 
 class SigningConfig(_Strict):
+    """Who signs exported reports: people with their own certificate, else the workspace's organisation seal.
+
+    ``key``/``certificate`` are the workspace's own certificate (the seal); ``signer_roles`` sign with their own
+    key, found as ``<personal_keys>/<email>.key`` + ``<email>.pem`` (or ``<email>.p12``). Whoever may export but
+    does not sign personally gets the seal, whose signature names them, unless ``seal = false``.
+    """
+
     key: str = "keys/signing-key.pem"
     certificate: str = "keys/signing-cert.pem"
-    signer_name: str | None = None
+    signer_name: str | None = None  # the name on the seal certificate the demo generates
+    seal: bool = True
+    signer_roles: tuple[str, ...] = ("risk_officer",)
+    personal_keys: str = "keys"
+
+    @field_validator("signer_roles")
+    @classmethod
+    def _known_roles(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [r for r in v if r not in ROLES]
+        if bad:
+            raise ValueError(f"unknown role {bad[0]!r} (known: {', '.join(ROLES)})")
+        return v
+
+
+class LedgerConfig(_Strict):
+    """Where the signed ledger head is mirrored besides ``checkpoints/head.json``."""
+
+    # a folder outside the workspace, ideally on another machine or owned by another account: restoring
+    # catalog.duckdb together with checkpoints/ from an older copy is caught only against a head kept elsewhere
+    witness: str | None = None
 
 
 class CostsConfig(_Strict):
@@ -234,10 +308,13 @@ class Settings(_Strict):
     environments: EnvironmentsConfig = Field(default_factory=EnvironmentsConfig)
     accounts: tuple[AccountConfig, ...] = ()
     roles: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    # operating-system user -> the e-mail the same person signs in with (the CLI then acts under that e-mail)
+    os_users: dict[str, str] = Field(default_factory=dict)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     models: dict[str, ModelConfig] = Field(default_factory=dict)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     signing: SigningConfig = Field(default_factory=SigningConfig)
+    ledger: LedgerConfig = Field(default_factory=LedgerConfig)
     costs: CostsConfig = Field(default_factory=CostsConfig)
 
     @model_validator(mode="after")
@@ -252,7 +329,15 @@ class Settings(_Strict):
                     f"accounts[{i}].environment: {acc.environment!r} is not in [environments].order "
                     f"{list(self.environments.order)}"
                 )
+            unknown = [e for e in acc.environments if e not in self.environments.order]
+            if unknown:
+                raise ValueError(
+                    f"accounts[{i}]: account {acc.name!r} maps registry labels to {unknown[0]!r}, which is not in "
+                    f"[environments].order {list(self.environments.order)}"
+                )
         for who, roles in self.roles.items():
+            if who.lower().startswith("os:") and not who[3:].strip():
+                raise ValueError(f"roles.{who}: name the operating-system user after 'os:' (e.g. \"os:alice\")")
             bad = [r for r in roles if r not in ROLES]
             if bad:
                 raise ValueError(f"roles.{who}: unknown role {bad[0]!r} (known: {', '.join(ROLES)})")
@@ -327,8 +412,12 @@ def _account_named(data: Mapping[str, Any], loc: tuple[Any, ...]) -> str:
     return ""
 
 
-def load_settings(workspace: Workspace) -> Settings:
-    """Read and validate ``countersign.toml`` of ``workspace``."""
+def load_settings(workspace: Workspace, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate ``countersign.toml`` of ``workspace``.
+
+    ``environ`` (default: the process environment — this is the edge) supplies the secrets that accounts name by
+    variable (``token_env``, ``api_key_env``); nothing deeper reads the environment.
+    """
     path = workspace.config_path
     if not path.exists():
         raise ConfigError(
@@ -341,4 +430,8 @@ def load_settings(workspace: Workspace) -> Settings:
         raise ConfigError(f"{path}: TOML syntax error: {exc}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text") from None
-    return parse_settings(data, str(path))
+    settings = parse_settings(data, str(path))
+    env = os.environ if environ is None else environ
+    for account in settings.accounts:
+        account.with_secrets(env)
+    return settings

@@ -254,17 +254,7 @@ def estimate_costs(catalog: Catalog, prices: PriceTable, *, model: str | None = 
                    as_of: dt.datetime | None = None) -> CostReport:
     """Estimated training and serving cost of every version (of ``model``), per version, model and account."""
     moment = naive_utc(as_of) if as_of else utcnow()
-    where, params = ("WHERE v.model = ?", [model]) if model else ("", [])
-    versions = catalog.query_df(
-        f"SELECT v.version_id, v.model, v.account, v.environment, v.source_version_id, v.run_id, "
-        f"r.name, r.started_at, r.ended_at, r.raw, r.run_id AS found_run FROM versions v "
-        f"LEFT JOIN runs r ON r.run_id = v.run_id {where} ORDER BY v.model, v.version_id", params,
-    ).to_dict("records")
-    deployments = catalog.query_df(
-        "SELECT d.deployment_id, d.account, d.endpoint, d.variant, d.status, d.version_id, d.updated_at, d.raw "
-        "FROM deployments d JOIN versions v ON v.version_id = d.version_id "
-        f"{where} ORDER BY d.deployment_id", params,
-    ).to_dict("records")
+    versions, deployments = catalog.cost_rows(model)
     serving: dict[str, list[CostLine]] = {}
     for d in deployments:
         serving.setdefault(d["version_id"], []).append(serving_line(d, prices, moment))

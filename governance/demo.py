@@ -120,14 +120,23 @@ risk_tier = "low"
 label = "label"
 
 [signing]
+# Risk officers sign what they export with their own key (keys/<email>.key + keys/<email>.pem). Anyone else who may
+# export (auditor, admin) gets the workspace's organisation seal below, and the signature names who exported.
+signer_roles = ["risk_officer"]
+personal_keys = "keys"
+seal = true
 key = "keys/signing-key.pem"
 certificate = "keys/signing-cert.pem"
-signer_name = "Rita Okafor, Model Risk Management"
 """
 
 
 def _roles_block() -> str:
-    return "\n".join(f'"{email}" = ["{role}"]' for email, (_, role) in PERSONAS.items())
+    from governance.identity import os_user
+
+    personas = [f'"{email}" = ["{role}"]' for email, (_, role) in PERSONAS.items()]
+    # the person who built the demo administers it from the command line (sync, verify, checkpoint) without
+    # --actor; decisions still go through a persona (--actor), as in the portal
+    return "\n".join([*personas, f'"os:{os_user()}" = ["admin"]'])
 
 
 # -- synthetic data ----------------------------------------------------------------------------------
@@ -540,22 +549,25 @@ def write_registry(registry: Path, progress: ProgressFn = no_progress) -> None:
 DemoStep = Callable[[Workspace, Any, Catalog, ProgressFn], None]
 
 
+def signing_personas(settings: Any) -> dict[str, tuple[str, str]]:
+    """e-mail -> (name, title) of each persona who signs with a personal key ("Rita Okafor", "Risk officer")."""
+    out = {}
+    for email, (label, role) in PERSONAS.items():
+        if role in settings.signing.signer_roles:
+            name, _, title = label.partition(" (")
+            out[email] = (name, title.rstrip(")").capitalize())
+    return out
+
+
 def _extra_steps() -> list[DemoStep]:
-    """Steps other areas add to the demo (keys for signing, a history of decisions), when they are present."""
-    steps: list[DemoStep] = []
-    try:
-        from governance.reports.keys import ensure_demo_keys
+    """Steps after the sync: signing keys, then a history of decisions."""
+    from governance.demo_history import seed_history
+    from governance.reports.keys import ensure_demo_keys
 
-        steps.append(lambda ws, settings, catalog, progress: ensure_demo_keys(ws, settings))
-    except ImportError:
-        pass
-    try:
-        from governance.demo_history import seed_history
-
-        steps.append(lambda ws, settings, catalog, progress: seed_history(ws, settings, catalog))
-    except ImportError:
-        pass
-    return steps
+    return [
+        lambda ws, settings, catalog, progress: ensure_demo_keys(ws, settings, signing_personas(settings)),
+        lambda ws, settings, catalog, progress: seed_history(ws, settings, catalog),
+    ]
 
 
 def build_demo(root: Path, *, progress: ProgressFn = no_progress, force: bool = False) -> Workspace:

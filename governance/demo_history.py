@@ -66,11 +66,9 @@ def _acceptance(settings: Settings, catalog: Catalog, version_id: str, to_env: s
 
 def _compute_evidence(workspace: Workspace, settings: Settings, catalog: Catalog, version_id: str,
                       kinds: tuple[str, ...]) -> None:
-    """Evidence the data scientist computed before the request (skipped while the analytics package is absent)."""
-    try:
-        from governance.analytics.evidence import review_version
-    except ImportError:
-        return
+    """Evidence the data scientist computed before the request."""
+    from governance.analytics.evidence import review_version
+
     review_version(workspace, settings, catalog, version_id, actor=_persona(settings, "data.scientist"), kinds=kinds)
 
 
@@ -110,11 +108,7 @@ def seed_history(workspace: Workspace, settings: Settings, catalog: Catalog) -> 
 
 def open_request_id(catalog: Catalog) -> str | None:
     """The id of the demo's open request (for tests and the tour)."""
-    df = catalog.query_df(
-        "SELECT request_id FROM promotion_requests WHERE version_id = 'lab-staging:claims-fraud:3' "
-        "AND status = 'pending' ORDER BY created_at DESC LIMIT 1"
-    )
-    return None if df.empty else str(df["request_id"].iloc[0])
+    return catalog.newest_request_id("lab-staging:claims-fraud:3", "pending")
 
 
 __all__ = ["get_request", "open_request_id", "seed_history"]

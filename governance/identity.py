@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import getpass
+import os
+import pwd
 from dataclasses import dataclass, field
 
-from core.errors import AccessDenied
+from core.errors import AccessDenied, InputError
 from governance.config import ROLES, Settings
 
 # action -> roles allowed to perform it. The pages hide what a user may not do; this table decides.
@@ -27,12 +28,12 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 
 @dataclass(frozen=True)
 class Identity:
-    """An authenticated person (or the local operator of the CLI) and their roles."""
+    """An authenticated person (or the operating-system user running the CLI) and their roles."""
 
     email: str
     roles: frozenset[str] = field(default_factory=frozenset)
     name: str | None = None
-    source: str = "unknown"  # oidc | header | demo | cli
+    source: str = "unknown"  # oidc | header | demo | cli | os
 
     def can(self, action: str) -> bool:
         """Whether this identity may perform ``action``."""
@@ -52,22 +53,55 @@ def require(identity: Identity | None, action: str) -> Identity:
     if not identity.can(action):
         allowed = ", ".join(sorted(PERMISSIONS[action]))
         have = ", ".join(sorted(identity.roles)) or "no role"
-        raise AccessDenied(f"{identity.email} ({have}) may not {action.replace('_', ' ')}: needs one of {allowed}")
+        hint = ""
+        if identity.source == "os":
+            key = identity.name or identity.email
+            hint = (f"; the command line acts as the operating-system user: grant it a role with "
+                    f"'\"{key}\" = [\"{sorted(PERMISSIONS[action])[0]}\"]' under [roles] in countersign.toml")
+        raise AccessDenied(f"{identity.email} ({have}) may not {action.replace('_', ' ')}: needs one of "
+                           f"{allowed}{hint}")
     return identity
 
 
 def identity_for(settings: Settings, email: str, *, name: str | None = None, groups: tuple[str, ...] = (),
                  source: str) -> Identity:
-    """An identity whose roles come from ``[roles]`` of ``settings``."""
-    return Identity(email=email, roles=settings.roles_for(email, groups), name=name, source=source)
+    """An identity whose roles come from ``[roles]`` of ``settings``.
 
-
-def cli_identity(settings: Settings, actor: str | None) -> Identity:
-    """The CLI's actor: ``--actor EMAIL`` with its configured roles, else the local operator as admin.
-
-    Whoever runs the CLI owns the workspace files, so the local operator administers it; decisions that need
-    another role (approving, requesting) must name an ``--actor`` that holds it.
+    ``"os:<user>"`` keys belong to operating-system users (:func:`os_identity`): a sign-in or header that claims
+    such a name gets none of their roles.
     """
+    roles = frozenset() if email.lower().startswith("os:") else settings.roles_for(email, groups)
+    return Identity(email=email, roles=roles, name=name, source=source)
+
+
+def os_user() -> str:
+    """The operating-system account running this process (its effective uid, not the spoofable $USER)."""
+    return pwd.getpwuid(os.geteuid()).pw_name
+
+
+def os_identity(settings: Settings, user: str) -> Identity:
+    """The identity of operating-system user ``user``: ``"os:<user>"`` in ``[roles]``, nothing else.
+
+    When ``[os_users]`` names the person's e-mail (``alice = "alice@bank.example"``) the CLI acts under that e-mail,
+    with its roles too, so four eyes sees one person whether they use the portal or the command line.
+    """
+    key = f"os:{user}"
+    email = settings.os_users.get(user)
+    roles = settings.roles_for(key) | (settings.roles_for(email) if email else frozenset())
+    return Identity(email=email or key, roles=roles, name=key, source="os")
+
+
+def cli_identity(settings: Settings, actor: str | None, *, user: str | None = None) -> Identity:
+    """The CLI's actor: the operating-system user with the roles ``[roles]`` grants to ``"os:<user>"``.
+
+    ``--actor EMAIL`` (or ``COUNTERSIGN_ACTOR``) picks a persona on the demo workspace only; anywhere else it would
+    let anyone act as anyone, so it is refused.
+    """
+    user = user or os_user()
     if actor:
+        if not settings.workspace.demo:
+            raise InputError(
+                f"--actor and COUNTERSIGN_ACTOR work only on the demo workspace; here the command line acts as the "
+                f"operating-system user '{user}', with the roles [roles] grants to \"os:{user}\"")
         return identity_for(settings, actor, source="cli")
-    return Identity(email=f"local:{getpass.getuser()}", roles=frozenset({"admin"}), source="cli")
+    return os_identity(settings, user)

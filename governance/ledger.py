@@ -20,13 +20,15 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as dt
+import fcntl
 import hashlib
 import json
+import logging
 import os
 import re
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,11 +43,14 @@ from core.canonical import canonical_json
 from core.clock import naive_utc, utcnow
 from core.errors import ConfigError, InputError, LedgerTampered
 from governance.catalog import Catalog
-from governance.config import Workspace
+from governance.config import Settings, Workspace, private_dir, write_private
 from governance.identity import Identity, require
 
 GENESIS_HASH = "0" * 64
 CHECKPOINT_FORMAT = "countersign-ledger-checkpoint/1"
+HEAD_FORMAT = "countersign-ledger-head/1"
+HEAD_FILE = "head.json"
+_HEAD_LOCK = ".head.lock"
 PRIVATE_KEY_FILE = "ledger-ed25519.pem"
 PUBLIC_KEY_FILE = "ledger-ed25519.pub.pem"
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%f"  # the same text from Python's strftime and DuckDB's strftime
@@ -107,7 +112,9 @@ class Checkpoint:
 class Problem:
     """One thing verification found wrong; ``seq`` is the first entry concerned when it is known."""
 
-    kind: str  # edited | broken_link | missing | truncated | rewritten | bad_signature | unknown_key | bad_start
+    # edited | broken_link | missing | truncated | rewritten | bad_signature | unknown_key | bad_start
+    # | missing_head | rolled_back
+    kind: str
     seq: int | None
     message: str
 
@@ -123,6 +130,7 @@ class VerifyReport:
     problems: tuple[Problem, ...]
     warnings: tuple[str, ...]
     seconds: float
+    head: Head | None = None  # the verified signed head in checkpoints/
 
     @property
     def ok(self) -> bool:
@@ -145,7 +153,8 @@ class VerifyReport:
                 if cp
                 else "; no signed checkpoint yet (run 'countersign ledger checkpoint')"
             )
-            return f"ledger intact: {self.length} entries, head {self.head_hash[:16]}{sealed}"
+            signed = f"; signed head at entry {self.head.seq}" if self.head else ""
+            return f"ledger intact: {self.length} entries, head {self.head_hash[:16]}{sealed}{signed}"
         bad = self.first_bad
         assert bad is not None
         return f"ledger TAMPERED: {bad.message}" + (
@@ -163,6 +172,8 @@ class VerifyReport:
             "newest_checkpoint": None
             if cp is None
             else {"length": cp.length, "head_hash": cp.head_hash, "created_at": cp.created_at, "path": cp.path},
+            "signed_head": None if self.head is None else {
+                "seq": self.head.seq, "hash": self.head.hash, "written_at": self.head.written_at, "path": self.head.path},
             "first_bad_seq": self.first_bad.seq if self.first_bad else None,
             "problems": [{"kind": p.kind, "seq": p.seq, "message": p.message} for p in self.problems],
             "warnings": list(self.warnings),
@@ -276,9 +287,14 @@ def _write(con: duckdb.DuckDBPyConnection, entries: list[Entry], prepared: Seque
 
 
 def _insert(con: duckdb.DuckDBPyConnection, prepared: Sequence[_Prepared]) -> list[Entry]:
-    """Append inside the caller's transaction."""
+    """Append inside the caller's transaction (the caller's :func:`advance_head` or :func:`seal` signs the head)."""
     entries = _chain(_read_head(con), prepared)
     _write(con, entries, prepared)
+    if entries[0].seq == 1:  # the ledger's first entry: the signed head of this file may start from nothing
+        row = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
+        if row and row[0]:
+            with _keys_guard:
+                _may_start.add(str(Path(row[0]).resolve()))
     return entries
 
 
@@ -380,9 +396,11 @@ def _flush(catalog: Catalog, batch: list[_Ticket]) -> None:
                 con, cache = kept
                 entries = _write_chain(con, cache.get(_HEAD_KEY), rows)
                 cache[_HEAD_KEY] = (entries[-1].seq, entries[-1].hash)
+                _advance_after_commit(catalog, con, entries)
         if kept is None:
             with catalog.connect() as con:
                 entries = _write_chain(con, None, rows)
+                _advance_after_commit(catalog, con, entries)
             cache = catalog.kept_cache()  # kept open from now on (inside a keep_open scope)
             if cache is not None:
                 cache[_HEAD_KEY] = (entries[-1].seq, entries[-1].hash)
@@ -526,24 +544,48 @@ def _signing_key(workspace: Workspace) -> Ed25519PrivateKey:
     """The workspace's checkpoint key, created on first use (private key readable by the owner only)."""
     private = workspace.keys_dir / PRIVATE_KEY_FILE
     public = workspace.keys_dir / PUBLIC_KEY_FILE
-    if private.exists():
+    if not private.exists():
+        key = Ed25519PrivateKey.generate()
+        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+        staged = write_private(private.with_name(f".{private.name}.{os.getpid()}.{threading.get_ident()}"), pem)
         try:
-            key = serialization.load_pem_private_key(private.read_bytes(), password=None)
-        except ValueError as exc:
-            raise ConfigError(f"{private}: not a PEM private key ({exc})") from None
-        if not isinstance(key, Ed25519PrivateKey):
-            raise ConfigError(f"{private}: the ledger key must be Ed25519, found {type(key).__name__}")
-        return key
-    workspace.keys_dir.mkdir(parents=True, exist_ok=True)
-    key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
-    fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(pem)
-    public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                     serialization.PublicFormat.SubjectPublicKeyInfo))
+            os.link(staged, private)  # appears complete or not at all; a concurrent creator's key wins
+            write_private(public, key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                                serialization.PublicFormat.SubjectPublicKeyInfo))
+            return key
+        except FileExistsError:
+            pass
+        finally:
+            staged.unlink(missing_ok=True)
+    try:
+        key = serialization.load_pem_private_key(private.read_bytes(), password=None)
+    except ValueError as exc:
+        raise ConfigError(f"{private}: not a PEM private key ({exc})") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ConfigError(f"{private}: the ledger key must be Ed25519, found {type(key).__name__}")
     return key
+
+
+_keys: dict[Path, tuple[tuple[int, int, int], Ed25519PrivateKey, str]] = {}
+_keys_guard = threading.Lock()
+_may_start: set[str] = set()  # catalog files whose first entry was written inside a caller's transaction
+
+
+def _cached_key(workspace: Workspace) -> tuple[Ed25519PrivateKey, str]:
+    """The signing key and its id, parsed once per process while the key file stays the same."""
+    path = workspace.keys_dir / PRIVATE_KEY_FILE
+    with contextlib.suppress(FileNotFoundError):
+        st = path.stat()
+        hit = _keys.get(path)
+        if hit is not None and hit[0] == (st.st_mtime_ns, st.st_size, st.st_ino):
+            return hit[1], hit[2]
+    key = _signing_key(workspace)
+    st = path.stat()
+    kid = key_id(key.public_key())
+    with _keys_guard:
+        _keys[path] = ((st.st_mtime_ns, st.st_size, st.st_ino), key, kid)
+    return key, kid
 
 
 def load_public_key(path: Path) -> Ed25519PublicKey:
@@ -564,23 +606,24 @@ def _signed_text(length: int, head_hash: str, created_at: dt.datetime, created_b
     ).encode()
 
 
-def seal(workspace: Workspace, catalog: Catalog, *, by: str) -> Checkpoint:
-    """Sign the current head and write it to ``checkpoints/``; called after an authorised write (no role check)."""
-    key = _signing_key(workspace)
+def seal(workspace: Workspace, catalog: Catalog, *, by: str, start_head: bool = False) -> Checkpoint:
+    """Sign the current head and write it to ``checkpoints/``; called after an authorised write (no role check).
+
+    It also advances the signed head (``checkpoints/head.json``) over entries the caller appended inside its own
+    transaction; ``start_head`` creates that head when it is missing (an explicit checkpoint).
+    """
+    key, kid = _cached_key(workspace)
     length, head_hash = head(catalog)
     _refuse_unless_extending(workspace, catalog, key.public_key(), length)
     created = utcnow()
-    kid = key_id(key.public_key())
     signature = base64.b64encode(key.sign(_signed_text(length, head_hash, created, by, kid))).decode()
     doc = {
         "format": CHECKPOINT_FORMAT, "length": length, "head_hash": head_hash,
         "created_at": created.strftime(_TIME_FORMAT), "created_by": by, "key_id": kid, "signature": signature,
     }
-    workspace.checkpoints_dir.mkdir(parents=True, exist_ok=True)
-    path = workspace.checkpoints_dir / f"ledger-{length:012d}-{created:%Y%m%dT%H%M%S%f}.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)  # a reader never sees half a checkpoint
+    path = private_dir(workspace.checkpoints_dir) / f"ledger-{length:012d}-{created:%Y%m%dT%H%M%S%f}.json"
+    write_private(path, (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode())  # atomic, owner-only
+    advance_head(catalog, workspace, start=start_head)
     return Checkpoint(length, head_hash, created, by, kid, signature, path)
 
 
@@ -614,7 +657,250 @@ def checkpoint(workspace: Workspace, catalog: Catalog, actor: Identity) -> Check
     require(actor, "checkpoint")
     # The request is an entry too, and the checkpoint seals it, so the ledger shows who sealed when.
     append(catalog, actor=actor.email, action="ledger.checkpoint", subject="ledger", payload={"on_demand": True})
-    return seal(workspace, catalog, by=actor.email)
+    return seal(workspace, catalog, by=actor.email, start_head=True)
+
+
+# -- the signed head ------------------------------------------------------------------------------------------
+#
+# Checkpoints follow decisions; the head follows every commit. ``checkpoints/head.json`` holds the newest entry's
+# number and hash, signed with the same key, rewritten after each commit while the writer still holds the catalog
+# (so no other process commits in between) and under a lock file (so no writer of this process moves it back).
+# It moves only forward and only along the chain it signed before: a commit onto a rolled-back or rewritten ledger
+# leaves it where it was, for ``verify`` to report. A *witness* folder outside the workspace ([ledger] witness)
+# receives the same document, so restoring catalog.duckdb together with checkpoints/ is caught too.
+
+
+@dataclass(frozen=True)
+class Head:
+    """The signed high-water mark: 'the ledger had entry ``seq`` with hash ``hash``' (written after every commit)."""
+
+    seq: int
+    hash: str
+    written_at: dt.datetime
+    key_id: str
+    signature: str
+    path: Path | None = None
+
+
+_log = logging.getLogger(__name__)
+_witnesses: dict[str, Path] = {}
+
+
+def _head_text(seq: int, digest: str, written_at: dt.datetime, kid: str) -> bytes:
+    return canonical_json({"format": HEAD_FORMAT, "seq": seq, "hash": digest,
+                           "written_at": written_at.strftime(_TIME_FORMAT), "key_id": kid}).encode()
+
+
+def use_witness(workspace: Workspace, directory: Path | None) -> None:
+    """Mirror the signed head of ``workspace`` into ``directory`` on every commit of this process (None: stop).
+
+    Called at the edge (CLI, portal) with ``[ledger] witness``; one witness folder serves one workspace.
+    """
+    key = str(workspace.catalog_path.resolve())
+    if directory is None:
+        _witnesses.pop(key, None)
+    else:
+        _witnesses[key] = Path(directory)
+
+
+def use_settings(workspace: Workspace, settings: Settings) -> None:
+    """Register ``[ledger] witness`` of ``settings`` (relative paths from the workspace folder) for this process."""
+    if settings.ledger.witness:
+        use_witness(workspace, workspace.root / Path(settings.ledger.witness).expanduser())
+
+
+def witness_of(workspace: Workspace) -> Path | None:
+    """The witness folder registered for ``workspace`` in this process, if any."""
+    if not _witnesses:
+        return None
+    return _witnesses.get(str(workspace.catalog_path.resolve()))
+
+
+def _workspace_of(catalog: Catalog) -> Workspace | None:
+    """The workspace a catalog file belongs to (None for a catalog outside the workspace layout)."""
+    ws = Workspace(catalog.path.parent)
+    return ws if catalog.path.name == ws.catalog_path.name else None
+
+
+@contextlib.contextmanager
+def _head_lock(folder: Path, *, shared: bool = False) -> Iterator[None]:
+    """A lock over the head file of ``folder``, across threads and processes (released when the file closes).
+
+    Writers take it exclusively (created 0600 if absent); readers share it when it exists and do without it when
+    they may not create it (a read-only copy).
+    """
+    path = folder / _HEAD_LOCK
+    try:
+        fd = os.open(path, os.O_RDONLY) if shared else os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:
+        if not shared:
+            raise
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def read_head(path: Path) -> Head | None:
+    """The head document at ``path`` (a file, or a folder holding ``head.json``), unverified; None when absent."""
+    if path.is_dir():
+        path = path / HEAD_FILE
+    with _head_lock(path.parent, shared=True):
+        return _parse_head(path)
+
+
+def _parse_head(path: Path) -> Head | None:
+    """(lock held) The head document at ``path``; None when absent, ValueError when unreadable."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        return None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not a signed ledger head ({exc})") from None
+    try:
+        doc = json.loads(text)
+        if doc.get("format") != HEAD_FORMAT:
+            raise ValueError(f"unknown format {doc.get('format')!r}")
+        return Head(int(doc["seq"]), str(doc["hash"]), dt.datetime.strptime(doc["written_at"], _TIME_FORMAT),
+                    str(doc["key_id"]), str(doc["signature"]), path)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ValueError(f"{path}: not a signed ledger head ({exc})") from None
+
+
+_HEAD_SIZE = 1024  # the head is rewritten in place as one fixed-size record (JSON padded with spaces)
+
+
+def _write_head(path: Path, doc: bytes) -> None:
+    """(lock held) Overwrite the head record in place, owner-only.
+
+    Not write-and-rename: on ext4 a rename over an existing file flushes the new file's data (auto_da_alloc),
+    which costs ~1.6 ms here, as much as the commit itself; one ``pwrite`` of a single record costs microseconds.
+    Readers take the shared lock, so they never see half a record.
+    """
+    if len(doc) > _HEAD_SIZE:
+        raise ValueError(f"ledger head record larger than {_HEAD_SIZE} bytes")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        os.pwrite(fd, doc.ljust(_HEAD_SIZE, b" "), 0)
+        if os.fstat(fd).st_size > _HEAD_SIZE:
+            os.ftruncate(fd, _HEAD_SIZE)
+    finally:
+        os.close(fd)
+
+
+def _store_head(workspace: Workspace, seq: int, digest: str, extends: Callable[[int, str], bool], *,
+                may_start: bool) -> Head | None:
+    """Sign (``seq``, ``digest``) into checkpoints/ and the witness, never backwards and never onto a fork.
+
+    ``extends(seq, hash)`` says whether the ledger still has that hash at that entry. A missing head in
+    checkpoints/ is started only when ``may_start`` (the ledger's first commit, or an explicit checkpoint): else
+    deleting head.json with the newest entries would simply start a new one.
+    """
+    folder = private_dir(workspace.checkpoints_dir)
+    targets = [folder]
+    witness = witness_of(workspace)
+    if witness is not None:
+        targets.append(private_dir(witness))
+    written: Head | None = None
+    doc: bytes | None = None
+    with contextlib.ExitStack() as locks:
+        for target in targets:  # always checkpoints/ first, then the witness: one order, no deadlock
+            locks.enter_context(_head_lock(target))
+        for target in targets:
+            path = target / HEAD_FILE
+            try:
+                current = _parse_head(path)
+            except ValueError as exc:
+                if not may_start:  # an explicit checkpoint replaces a head a crash left unreadable
+                    _log.warning("ledger head not advanced: %s; run 'countersign ledger verify'", exc)
+                    continue
+                current = None
+            if current is None and target == folder and not may_start:
+                _log.warning("ledger head not advanced: %s is missing; run 'countersign ledger verify'", path)
+                continue
+            if current is not None:
+                if current.seq >= seq:
+                    continue  # someone already signed this far: the head never moves back
+                if not extends(current.seq, current.hash):
+                    _log.warning("ledger head not advanced: the ledger no longer extends %s (entry %d); run "
+                                 "'countersign ledger verify'", path, current.seq)
+                    continue
+            if doc is None:
+                key, kid = _cached_key(workspace)
+                at = utcnow()
+                signature = base64.b64encode(key.sign(_head_text(seq, digest, at, kid))).decode()
+                written = Head(seq, digest, at, kid, signature, folder / HEAD_FILE)
+                doc = (json.dumps({"format": HEAD_FORMAT, "seq": seq, "hash": digest,
+                                   "written_at": at.strftime(_TIME_FORMAT), "key_id": kid, "signature": signature},
+                                  indent=2, sort_keys=True) + "\n").encode()
+            _write_head(path, doc)
+    return written
+
+
+
+def _hash_at(con: duckdb.DuckDBPyConnection, seq: int) -> str | None:
+    if seq == 0:
+        return GENESIS_HASH
+    row = con.execute("SELECT hash FROM ledger WHERE seq = ?", [seq]).fetchone()
+    return row[0] if row else None
+
+
+def _advance_after_commit(catalog: Catalog, con: duckdb.DuckDBPyConnection, entries: list[Entry]) -> None:
+    """(write lock and connection held, entries committed) Move the signed head to the newest of ``entries``."""
+    workspace = _workspace_of(catalog)
+    if workspace is None:
+        return
+    first, last = entries[0], entries[-1]
+
+    def extends(seq: int, digest: str) -> bool:
+        if seq >= first.seq:
+            return entries[seq - first.seq].hash == digest
+        if seq == first.seq - 1:
+            return first.prev_hash == digest
+        return _hash_at(con, seq) == digest
+
+    try:
+        _store_head(workspace, last.seq, last.hash, extends,
+                    may_start=first.seq == 1 or _started(catalog))
+    except (OSError, ConfigError) as exc:  # the entries stand; verify reports the head lagging behind them
+        _log.warning("ledger head not advanced after entry %d: %s", last.seq, exc)
+
+
+def _started(catalog: Catalog) -> bool:
+    """Whether this process wrote the ledger's first entry inside a transaction (consumes the mark)."""
+    if not _may_start:
+        return False
+    key = str(catalog.path.resolve())
+    with _keys_guard:
+        if key in _may_start:
+            _may_start.discard(key)
+            return True
+    return False
+
+
+def advance_head(catalog: Catalog, workspace: Workspace | None = None, *, start: bool = False) -> Head | None:
+    """Sign the ledger's current head; callers that appended inside their own transaction call it after COMMIT.
+
+    Appends given a :class:`Catalog` advance the head themselves. ``start`` creates a missing head over an existing
+    ledger (an explicit checkpoint does; ordinary writes do not, see :func:`_store_head`).
+    """
+    workspace = workspace or _workspace_of(catalog)
+    if workspace is None:
+        return None
+    with catalog.connect() as con:  # held while the head is written: no other process commits in between
+        seq, digest = _read_head(con)
+        if seq == 0:
+            return None
+        try:
+            return _store_head(workspace, seq, digest, lambda s, h: _hash_at(con, s) == h,
+                               may_start=start or _started(catalog))
+        except OSError as exc:  # the entries stand; verify reports the head lagging behind them
+            _log.warning("ledger head not advanced to entry %d: %s", seq, exc)
+            return None
+
 
 
 def read_checkpoints(workspace: Workspace) -> tuple[list[Checkpoint], list[Problem]]:
@@ -639,16 +925,19 @@ def read_checkpoints(workspace: Workspace) -> tuple[list[Checkpoint], list[Probl
 
 
 def verify(workspace: Workspace, catalog: Catalog, actor: Identity, *,
-           public_key: Path | None = None) -> VerifyReport:
-    """Recompute the chain and compare it with every signed checkpoint (``countersign ledger verify``).
+           public_key: Path | None = None, witness: Path | None = None) -> VerifyReport:
+    """Recompute the chain and compare it with every signed checkpoint and the signed head (``ledger verify``).
 
-    ``public_key`` pins the key checkpoints must be signed with (default: the workspace's own public key file).
+    ``public_key`` pins the key checkpoints must be signed with (default: the workspace's own public key file);
+    ``witness`` is a copy of the head kept elsewhere (a ``head.json`` or its folder; default: the registered
+    ``[ledger] witness``).
     """
     require(actor, "verify_ledger")
-    return verify_unchecked(workspace, catalog, public_key=public_key)
+    return verify_unchecked(workspace, catalog, public_key=public_key, witness=witness)
 
 
-def verify_unchecked(workspace: Workspace, catalog: Catalog, *, public_key: Path | None = None) -> VerifyReport:
+def verify_unchecked(workspace: Workspace, catalog: Catalog, *, public_key: Path | None = None,
+                     witness: Path | None = None) -> VerifyReport:
     """:func:`verify` without the role check, for benchmarks and internal callers that already checked."""
     started = time.perf_counter()
     problems: list[Problem] = []
@@ -678,29 +967,48 @@ def verify_unchecked(workspace: Workspace, catalog: Catalog, *, public_key: Path
 
         checkpoints, cp_problems = read_checkpoints(workspace)
         problems.extend(cp_problems)
+        heads, head_problems, head_warnings = _read_heads(workspace, witness, count)
+        problems.extend(head_problems)
+        warnings.extend(head_warnings)
         valid: list[Checkpoint] = []
-        if checkpoints:
+        valid_heads: list[Head] = []
+        labelled: list[tuple[str, Head]] = []
+        pub: Ed25519PublicKey | None = None
+        if checkpoints or heads:
             key_path = public_key or workspace.keys_dir / PUBLIC_KEY_FILE
             if not key_path.exists():
-                problems.append(Problem("unknown_key", None, f"{len(checkpoints)} checkpoint(s) exist but the public "
-                                        f"key {key_path} is missing: their signatures cannot be checked"))
+                problems.append(Problem("unknown_key", None, f"{len(checkpoints)} checkpoint(s) and {len(heads)} "
+                                        f"signed head(s) exist but the public key {key_path} is missing: their "
+                                        "signatures cannot be checked"))
             else:
                 pub = load_public_key(key_path)
-                kid = key_id(pub)
-                for cp in checkpoints:
-                    if cp.key_id != kid:
-                        problems.append(Problem("unknown_key", None, f"checkpoint {cp.path.name if cp.path else ''} "
-                                                f"was signed by key {cp.key_id}, not the trusted key {kid}"))
-                        continue
-                    try:
-                        pub.verify(base64.b64decode(cp.signature),
-                                   _signed_text(cp.length, cp.head_hash, cp.created_at, cp.created_by, cp.key_id))
-                    except (InvalidSignature, ValueError):
-                        problems.append(Problem("bad_signature", None, f"checkpoint {cp.path.name if cp.path else ''} "
-                                                "has an invalid signature: it was altered"))
-                        continue
-                    valid.append(cp)
-        else:
+        if pub is not None:
+            kid = key_id(pub)
+            for cp in checkpoints:
+                if cp.key_id != kid:
+                    problems.append(Problem("unknown_key", None, f"checkpoint {cp.path.name if cp.path else ''} "
+                                            f"was signed by key {cp.key_id}, not the trusted key {kid}"))
+                    continue
+                try:
+                    pub.verify(base64.b64decode(cp.signature),
+                               _signed_text(cp.length, cp.head_hash, cp.created_at, cp.created_by, cp.key_id))
+                except (InvalidSignature, ValueError):
+                    problems.append(Problem("bad_signature", None, f"checkpoint {cp.path.name if cp.path else ''} "
+                                            "has an invalid signature: it was altered"))
+                    continue
+                valid.append(cp)
+            for _, h in heads:
+                try:
+                    if h.key_id != kid:
+                        raise InvalidSignature
+                    pub.verify(base64.b64decode(h.signature), _head_text(h.seq, h.hash, h.written_at, h.key_id))
+                except (InvalidSignature, ValueError):
+                    problems.append(Problem("bad_signature", None, f"the signed head {h.path} does not verify with "
+                                            f"the trusted key {kid}: it was altered or forged"))
+                    continue
+                valid_heads.append(h)
+        labelled = [(label, h) for label, h in heads if h in valid_heads]
+        if not checkpoints:
             warnings.append("no signed checkpoint: a rewrite of the whole chain or a rollback would go unnoticed")
 
         newest = valid[-1] if valid else None
@@ -711,12 +1019,12 @@ def verify_unchecked(workspace: Workspace, catalog: Catalog, *, public_key: Path
                 f"by {newest.created_by} covers {newest.length} entries: entries {length + 1}..{newest.length} were "
                 "removed, or the database was rolled back to an older copy",
             ))
+        good_below = 0
         if valid:
             lengths = sorted({cp.length for cp in valid if 0 < cp.length <= length})
             stored = dict(
                 con.execute("SELECT seq, hash FROM ledger WHERE seq IN (SELECT unnest(?))", [lengths]).fetchall()
             ) if lengths else {}
-            good_below = 0
             for cp in valid:
                 if cp.length == 0 or cp.length > length:
                     continue
@@ -729,8 +1037,79 @@ def verify_unchecked(workspace: Workspace, catalog: Catalog, *, public_key: Path
                     ))
                     break
                 good_below = cp.length
+        # a checkpoint that already found the tail cut or the chain rewritten says it first; the head adds the rest
+        seen = {p.kind for p in problems}
+        problems.extend(p for p in _check_heads(con, labelled, length, good_below)
+                        if p.kind not in seen or p.kind == "rolled_back")
+        signed_head = next((h for label, h in labelled if label == "signed head"), None)
+        if signed_head is not None and signed_head.seq < length:
+            warnings.append(f"entries {signed_head.seq + 1}..{length} are newer than the signed head: written inside "
+                            "a transaction whose seal has not run yet, or just before a crash")
     return VerifyReport(length, head_hash, len(valid), newest, tuple(problems), tuple(warnings),
-                        time.perf_counter() - started)
+                        time.perf_counter() - started, signed_head)
+
+
+def _read_heads(workspace: Workspace, witness: Path | None,
+                count: int) -> tuple[list[tuple[str, Head]], list[Problem], list[str]]:
+    """The signed head in checkpoints/ and the witness's copy (unverified), with what is wrong or missing."""
+    heads: list[tuple[str, Head]] = []
+    problems: list[Problem] = []
+    warnings: list[str] = []
+    local_path = workspace.checkpoints_dir / HEAD_FILE
+    try:
+        local = read_head(local_path)
+    except ValueError as exc:
+        problems.append(Problem("bad_signature", None, f"{exc}: the signed head was altered"))
+    else:
+        if local is not None:
+            heads.append(("signed head", local))
+        elif count:
+            problems.append(Problem(
+                "missing_head", None,
+                f"{local_path} is missing although the ledger has {count} entries: the signed head was deleted, "
+                "perhaps with the newest entries (a workspace older than signed heads needs one "
+                "'countersign ledger checkpoint' to start it)"))
+    target = witness if witness is not None else witness_of(workspace)
+    if target is None:
+        warnings.append("no witness of the signed head outside the workspace ([ledger] witness, or --witness): "
+                        "restoring catalog.duckdb together with checkpoints/ from an older copy would go unnoticed")
+        return heads, problems, warnings
+    try:
+        copy = read_head(target)
+    except ValueError as exc:
+        problems.append(Problem("bad_signature", None, f"witness {exc}: it was altered"))
+        return heads, problems, warnings
+    if copy is None:
+        warnings.append(f"the witness {target} holds no signed head yet")
+    else:
+        heads.append(("witness", copy))
+    return heads, problems, warnings
+
+
+def _check_heads(con: duckdb.DuckDBPyConnection, heads: list[tuple[str, Head]], length: int,
+                 good_below: int) -> list[Problem]:
+    """Compare verified heads with the ledger, and the workspace's head with the witness."""
+    problems: list[Problem] = []
+    for label, h in heads:
+        if h.seq > length:
+            problems.append(Problem(
+                "truncated", length + 1,
+                f"the ledger ends at entry {length} but the {label} {h.path}, signed at "
+                f"{h.written_at:%Y-%m-%d %H:%M:%S}, records entry {h.seq}: entries {length + 1}..{h.seq} were "
+                "removed, or the database was restored from an older copy"))
+        elif h.seq > 0 and _hash_at(con, h.seq) != h.hash:
+            problems.append(Problem(
+                "rewritten", min(good_below, h.seq - 1) + 1,
+                f"entry {h.seq} no longer has the hash recorded in the {label} {h.path}: the chain was rewritten "
+                "or the database was restored from an older copy and written to since"))
+    by_label = dict(heads)
+    local, copy = by_label.get("signed head"), by_label.get("witness")
+    if local is not None and copy is not None and copy.seq > local.seq:
+        problems.append(Problem(
+            "rolled_back", local.seq + 1,
+            f"the signed head in checkpoints/ (entry {local.seq}) is older than the witness {copy.path} "
+            f"(entry {copy.seq}): the workspace was restored from an older copy (database and checkpoints together)"))
+    return problems
 
 
 def verify_or_raise(workspace: Workspace, catalog: Catalog, actor: Identity) -> VerifyReport:

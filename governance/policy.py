@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from core.clock import utcnow
 from core.errors import InputError
+from governance.analytics.summaries import BiasSummary, DriftSummary, EvidenceSummary, ExplainSummary, summary_from_json
 from governance.catalog import Catalog, Version
 from governance.compare import artifact_check
 from governance.config import ModelConfig, Settings, TierPolicy
@@ -28,12 +29,16 @@ Status = Literal["pass", "fail", "missing"]
 
 @dataclass(frozen=True)
 class EvidenceRef:
-    """The evidence a gate looked at: its id, kind, age and summary."""
+    """The evidence a gate looked at: its id, kind, age and typed summary (a stored JSON dict is read into it)."""
 
     evidence_id: str
     kind: str
     computed_at: dt.datetime | None
-    summary: dict[str, Any]
+    summary: EvidenceSummary
+
+    def __post_init__(self) -> None:
+        if isinstance(self.summary, dict):
+            object.__setattr__(self, "summary", summary_from_json(self.kind, self.summary))
 
 
 EvidenceLookup = Callable[[str, str], "EvidenceRef | None"]
@@ -85,6 +90,7 @@ class Gate:
     applies: Callable[[TierPolicy], bool]
     check: Callable[[GateContext], GateResult]
     help: str
+    evidence_kind: str | None = None  # the evidence kind the gate reads (None: it reads the catalog only)
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,16 @@ class Checklist:
         """Gates that fail or lack evidence: approval needs a risk acceptance for each."""
         return tuple(r for r in self.results if r.status != "pass")
 
+    @property
+    def evidence(self) -> tuple[EvidenceRef, ...]:
+        """Every piece of evidence the gates used, once each, in gate order."""
+        return tuple({e.evidence_id: e for r in self.results for e in r.evidence}.values())
+
+    def evidence_lacking(self) -> tuple[str, ...]:
+        """The evidence kinds (``drift``, ``bias``, ``explain``) that a gate of this checklist reads but found none of."""
+        kinds = {g.name: g.evidence_kind for g in GATES}
+        return tuple(kinds[r.gate] for r in self.results if kinds.get(r.gate) and not r.evidence)
+
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready rendering."""
         return {
@@ -119,28 +135,18 @@ class Checklist:
 # -- evidence ---------------------------------------------------------------------------------------------------
 
 
-def _field(obj: Any, name: str) -> Any:
-    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
-
-
 def catalog_evidence(catalog: Catalog) -> EvidenceLookup:
-    """The evidence lookup of the analytics package (``latest_evidence``); no evidence while it is not installed."""
+    """The evidence lookup of the analytics package: the newest evidence of a kind, through the lineage."""
 
     def lookup(version_id: str, kind: str) -> EvidenceRef | None:
-        try:
-            from governance.analytics.evidence import evidence_through_lineage
-        except ImportError:
-            return None
+        # imported on first use: the analytics modules are heavy to load
+        from governance.analytics.evidence import evidence_through_lineage
+
         found = evidence_through_lineage(catalog, version_id, kind)
         if found is None:
             return None
-        summary = _field(found, "summary")
-        return EvidenceRef(
-            evidence_id=str(_field(found, "evidence_id") or ""),
-            kind=kind,
-            computed_at=_field(found, "computed_at"),
-            summary=dict(summary) if isinstance(summary, dict) else {},
-        )
+        return EvidenceRef(evidence_id=found.evidence_id, kind=kind, computed_at=found.computed_at,
+                           summary=found.summary)
 
     return lookup
 
@@ -199,11 +205,12 @@ def gate_drift(ctx: GateContext) -> GateResult:
     if missing:
         return missing
     assert ev is not None
-    share = ev.summary.get("drift_share")
+    summary = ev.summary
+    share = summary.drift_share if isinstance(summary, DriftSummary) else None
     limit = ctx.tier.max_drift_share
     if share is None:
         return GateResult("drift", "missing", "drift evidence has no drift_share", limit, None, (ev,))
-    cols = ev.summary.get("drifted_columns") or []
+    cols = summary.drifted_columns
     detail = f" (drifted: {', '.join(map(str, cols))})" if cols else ""
     status: Status = "pass" if share <= limit else "fail"
     sign = "≤" if status == "pass" else ">"
@@ -217,9 +224,8 @@ def gate_fairness(ctx: GateContext) -> GateResult:
         return missing
     assert ev is not None
     limit = ctx.tier.min_disparate_impact
-    attrs: dict[str, Any] = ev.summary.get("attributes") or {}
-    ratios = {a: (v or {}).get("demographic_parity_ratio") for a, v in attrs.items()}
-    wanted = ctx.model_config.protected_attributes or tuple(attrs)
+    ratios = ev.summary.ratios if isinstance(ev.summary, BiasSummary) else {}
+    wanted = ctx.model_config.protected_attributes or tuple(ratios)
     uncovered = [a for a in wanted if ratios.get(a) is None]
     low = {a: r for a, r in ratios.items() if r is not None and r < limit}
     if low:
@@ -238,9 +244,15 @@ def gate_explainability(ctx: GateContext) -> GateResult:
     if missing:
         return missing
     assert ev is not None
-    top = [t[0] if isinstance(t, list | tuple) and t else t for t in ev.summary.get("top_features") or []]
+    top = ev.summary.top_names if isinstance(ev.summary, ExplainSummary) else []
     return GateResult("explainability", "pass", "explanation on record" + (f" (top: {', '.join(map(str, top[:3]))})"
                       if top else ""), None, top[:3], (ev,))
+
+
+def missing_card_fields(tier: TierPolicy, card: dict[str, Any] | None) -> list[str]:
+    """The fields ``tier`` requires that the model card leaves empty (all of them when there is no card)."""
+    content = (card or {}).get("content") or {}
+    return [f for f in tier.required_card_fields if not str(content.get(f) or "").strip()]
 
 
 def gate_model_card(ctx: GateContext) -> GateResult:
@@ -249,7 +261,7 @@ def gate_model_card(ctx: GateContext) -> GateResult:
     if ctx.card is None:
         return GateResult("model_card", "missing", f"model {ctx.version.model} has no model card", list(required))
     content = ctx.card.get("content") or {}
-    empty = [f for f in required if not str(content.get(f) or "").strip()]
+    empty = missing_card_fields(ctx.tier, ctx.card)
     if empty:
         return GateResult("model_card", "fail", f"model card lacks {', '.join(empty)}", list(required),
                           sorted(k for k, v in content.items() if v))
@@ -269,11 +281,12 @@ GATES: tuple[Gate, ...] = (
     Gate("metrics", lambda t: bool(t.min_metrics or t.max_metrics), gate_metrics,
          "Registered validation metrics meet the tier's min_metrics / max_metrics."),
     Gate("drift", lambda t: t.max_drift_share is not None, gate_drift,
-         "Share of drifted columns between reference and current data is at most max_drift_share."),
+         "Share of drifted columns between reference and current data is at most max_drift_share.", "drift"),
     Gate("fairness", lambda t: t.min_disparate_impact is not None, gate_fairness,
-         "Demographic parity ratio of every protected attribute is at least min_disparate_impact (four-fifths)."),
+         "Demographic parity ratio of every protected attribute is at least min_disparate_impact (four-fifths).",
+         "bias"),
     Gate("explainability", lambda t: False, gate_explainability,
-         "A SHAP explanation is on record. Applies only where a tier's gates list names it."),
+         "A SHAP explanation is on record. Applies only where a tier's gates list names it.", "explain"),
     Gate("model_card", lambda t: bool(t.required_card_fields), gate_model_card,
          "The model card fills every field in required_card_fields."),
     Gate("identical_artifact", lambda t: t.require_identical_artifact, gate_identical_artifact,
@@ -305,18 +318,25 @@ class _Inputs:
     card: dict[str, Any] | None = field(default=None)
 
 
-def _inputs(catalog: Catalog, settings: Settings, version_id: str) -> _Inputs:
-    version = catalog.version(version_id)
-    model_config = settings.models.get(version.model, ModelConfig())
-    tier_name = model_config.risk_tier
+def model_tier(catalog: Catalog, settings: Settings, model: str) -> tuple[str, TierPolicy]:
+    """The risk tier that governs ``model`` and its policy: ``[models.NAME] risk_tier`` in the configuration, else
+    the tier the registry records, else the default tier (also for a tier name the configuration does not know)."""
+    tier_name = settings.models.get(model, ModelConfig()).risk_tier
     if not tier_name:
         try:
-            tier_name = catalog.model(version.model).risk_tier
+            tier_name = catalog.model(model).risk_tier
         except Exception:  # an unknown model row only means no tier: the default applies
             tier_name = None
     if not tier_name or tier_name not in settings.policy.tiers:
         tier_name = settings.policy.default_tier
-    return _Inputs(version, tier_name, settings.tier(tier_name), model_config, catalog.model_card(version.model))
+    return tier_name, settings.tier(tier_name)
+
+
+def _inputs(catalog: Catalog, settings: Settings, version_id: str) -> _Inputs:
+    version = catalog.version(version_id)
+    model_config = settings.models.get(version.model, ModelConfig())
+    tier_name, tier = model_tier(catalog, settings, version.model)
+    return _Inputs(version, tier_name, tier, model_config, catalog.model_card(version.model))
 
 
 def evaluate(
@@ -337,3 +357,35 @@ def evaluate(
                       evidence or catalog_evidence(catalog), moment, catalog, to_env)
     results = tuple(g.check(ctx) for g in gates_for(inputs.tier, to_env))
     return Checklist(version_id, to_env, inputs.tier_name, inputs.tier.approvals_required, results, moment)
+
+
+def next_environment(settings: Settings, environment: str) -> str:
+    """The environment a version in ``environment`` would be promoted into (itself when it is the last; the last
+    environment for one the configuration does not list)."""
+    order = list(settings.environments.order)
+    if environment not in order:
+        return order[-1]
+    return order[min(order.index(environment) + 1, len(order) - 1)]
+
+
+@dataclass(frozen=True)
+class GatePreview:
+    """One gate as a promotion out of the version's environment would apply it to evidence being looked at."""
+
+    tier_name: str
+    to_env: str
+    result: GateResult | None  # None: the tier sets no such gate for that promotion
+
+
+def preview_gate(catalog: Catalog, settings: Settings, version_id: str, gate_name: str, shown: EvidenceRef, *,
+                 now: dt.datetime | None = None) -> GatePreview:
+    """Gate ``gate_name`` for promoting ``version_id`` into the next environment, reading ``shown`` in place of the
+    stored evidence of its kind (the Review page shows the verdict on the evidence on screen, e.g. an upload)."""
+    version = catalog.version(version_id)
+    to_env = next_environment(settings, version.environment)
+    stored = catalog_evidence(catalog)
+    checklist = evaluate(
+        catalog, settings, version_id, to_env, now=now,
+        evidence=lambda v, kind: shown if (v, kind) == (version_id, shown.kind) else stored(v, kind),
+    )
+    return GatePreview(checklist.tier_name, to_env, next((r for r in checklist.results if r.gate == gate_name), None))

@@ -21,9 +21,8 @@ when asked to (``takeover=True``).
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -34,9 +33,19 @@ from core.errors import AccessDenied, ConflictError, ConnectorError, Countersign
 from core.ids import new_decision_id, new_request_id, version_id_for
 from governance import ledger
 from governance.catalog import Catalog, Version
+from governance.catalog.signoff import (
+    Decision,
+    Request,
+    approvers_of,
+    insert_decision,
+    insert_request,
+    open_request_for,
+    request_state,
+    update_request,
+)
 from governance.config import Settings, Workspace
 from governance.identity import Identity, require
-from governance.policy import EvidenceLookup, evaluate
+from governance.policy import Checklist, EvidenceLookup, GateResult, evaluate
 
 OPEN_STATUSES = ("pending", "approved", "executing", "failed")
 FINAL_STATUSES = ("executed", "rejected", "cancelled")
@@ -62,127 +71,24 @@ class RiskAcceptance:
     expires_at: dt.datetime
 
 
-@dataclass(frozen=True)
-class Decision:
-    """One recorded decision on a request: approve, reject, cancel or risk_acceptance."""
-
-    decision_id: str
-    request_id: str
-    actor: str
-    kind: str
-    comment: str | None
-    created_at: dt.datetime
-    expires_at: dt.datetime | None
-    payload: dict[str, Any]
-    ledger_hash: str | None
-
-    def expired(self, now: dt.datetime) -> bool:
-        """Whether this (risk acceptance) decision has passed its expiry."""
-        return self.expires_at is not None and self.expires_at <= now
-
-
-@dataclass(frozen=True)
-class Request:
-    """A promotion request with its decisions."""
-
-    request_id: str
-    version_id: str
-    model: str
-    from_env: str
-    to_env: str
-    target_account: str
-    requester: str
-    reason: str
-    status: str
-    created_at: dt.datetime
-    updated_at: dt.datetime | None
-    execution_state: str | None
-    execution_error: str | None
-    target_version_id: str | None
-    payload: dict[str, Any]
-    decisions: tuple[Decision, ...] = field(default=())
-
-    @property
-    def approvers(self) -> tuple[str, ...]:
-        return tuple(d.actor for d in self.decisions if d.kind == "approve")
-
-    @property
-    def approvals_required(self) -> int:
-        return int(self.payload.get("approvals_required", 1))
-
-    @property
-    def risk_acceptances(self) -> tuple[Decision, ...]:
-        return tuple(d for d in self.decisions if d.kind == "risk_acceptance")
-
-    @property
-    def attempts(self) -> int:
-        return int(self.payload.get("attempts", 0))
-
-
 # -- reading --------------------------------------------------------------------------------------------------
-
-_REQUEST_COLS = (
-    "request_id, version_id, model, from_env, to_env, target_account, requester, reason, status, created_at, "
-    "updated_at, execution_state, execution_error, target_version_id, payload"
-)
-
 
 def _now() -> dt.datetime:
     # requests and decisions are dated to the second
     return utcnow().replace(microsecond=0)
 
 
-def _request(row: tuple[Any, ...], decisions: tuple[Decision, ...] = ()) -> Request:
-    vals = list(row)
-    vals[14] = json.loads(vals[14]) if vals[14] else {}
-    return Request(*vals, decisions=decisions)
-
-
-def _decision(row: tuple[Any, ...]) -> Decision:
-    vals = list(row)
-    vals[7] = json.loads(vals[7]) if vals[7] else {}
-    return Decision(*vals)
-
-
 def get_request(catalog: Catalog, request_id: str) -> Request:
     """The request ``request_id`` with its decisions, oldest first."""
-    with catalog.connect() as con:
-        row = con.execute(f"SELECT {_REQUEST_COLS} FROM promotion_requests WHERE request_id = ?",
-                          [request_id]).fetchone()
-        if row is None:
-            raise NotFound(f"unknown promotion request {request_id!r} (list them with 'countersign requests')")
-        decisions = con.execute(
-            "SELECT decision_id, request_id, actor, kind, comment, created_at, expires_at, payload, ledger_hash "
-            "FROM decisions WHERE request_id = ? ORDER BY created_at, decision_id",
-            [request_id],
-        ).fetchall()
-    return _request(row, tuple(_decision(d) for d in decisions))
+    request = catalog.request(request_id)
+    if request is None:
+        raise NotFound(f"unknown promotion request {request_id!r} (list them with 'countersign requests')")
+    return request
 
 
 def list_requests(catalog: Catalog, *, statuses: tuple[str, ...] = (), model: str | None = None) -> pd.DataFrame:
     """Requests (newest first) with their approval count, for the queue."""
-    where, params = ["TRUE"], []
-    if statuses:
-        where.append("r.status IN (SELECT unnest(?))")
-        params.append(list(statuses))
-    if model:
-        where.append("r.model = ?")
-        params.append(model)
-    return catalog.query_df(
-        f"""
-        SELECT r.request_id, r.version_id, r.model, r.from_env, r.to_env, r.target_account, r.requester,
-               r.status, r.execution_state, r.created_at, r.updated_at, r.target_version_id, r.reason,
-               count(d.decision_id) FILTER (WHERE d.kind = 'approve') AS approvals,
-               coalesce(TRY_CAST(json_extract(r.payload, '$.approvals_required') AS INTEGER), 1)
-                   AS approvals_required,
-               string_agg(d.actor, ', ' ORDER BY d.created_at) FILTER (WHERE d.kind = 'approve') AS approvers,
-               count(d.decision_id) FILTER (WHERE d.kind = 'risk_acceptance') AS risk_acceptances
-        FROM promotion_requests r LEFT JOIN decisions d ON d.request_id = r.request_id
-        WHERE {' AND '.join(where)}
-        GROUP BY ALL ORDER BY r.created_at DESC, r.request_id DESC
-        """,
-        params,
-    )
+    return catalog.request_queue(statuses=statuses, model=model)
 
 
 def four_eyes_problem(email: str, request: Request, version: Version) -> str | None:
@@ -195,6 +101,14 @@ def four_eyes_problem(email: str, request: Request, version: Version) -> str | N
     if who in {a.lower() for a in request.approvers}:
         return f"{email} already approved this request; tier needs {request.approvals_required} distinct approvers"
     return None
+
+
+def blocking_gates(request: Request, checklist: Checklist, now: dt.datetime) -> tuple[GateResult, ...]:
+    """The gates that block approving ``request`` now: failing or missing, and not covered by a risk acceptance
+    that is still in force at ``now`` (an expired acceptance covers nothing). The one rule the page and approval use.
+    """
+    covered = {g for d in request.risk_acceptances if not d.expired(now) for g in d.payload.get("gates", [])}
+    return tuple(r for r in checklist.blocking if r.gate not in covered)
 
 
 def allowed_actions(identity: Identity, request: Request, version: Version) -> frozenset[str]:
@@ -231,31 +145,20 @@ def _text(value: str | None, what: str, *, minimum: int = 1) -> str:
 
 
 def _status_in_txn(con: Any, request_id: str) -> tuple[str, str | None, dt.datetime | None, dict[str, Any]]:
-    row = con.execute(
-        "SELECT status, execution_state, updated_at, payload FROM promotion_requests WHERE request_id = ?",
-        [request_id],
-    ).fetchone()
-    if row is None:
+    state = request_state(con, request_id)
+    if state is None:
         raise NotFound(f"unknown promotion request {request_id!r}")
-    return row[0], row[1], row[2], json.loads(row[3]) if row[3] else {}
+    return state.status, state.execution_state, state.updated_at, state.payload
 
 
 def _set(con: Any, request_id: str, now: dt.datetime, **columns: Any) -> None:
-    if "payload" in columns:
-        columns["payload"] = json.dumps(columns["payload"], sort_keys=True, default=str)
-    sets = "".join(f"{k} = ?, " for k in columns)
-    con.execute(f"UPDATE promotion_requests SET {sets}updated_at = ? WHERE request_id = ?",
-                [*columns.values(), now, request_id])
+    update_request(con, request_id, now, **columns)
 
 
 def _add_decision(con: Any, request_id: str, actor: str, kind: str, comment: str | None, now: dt.datetime,
                   expires_at: dt.datetime | None, payload: dict[str, Any], entry: ledger.Entry) -> str:
     decision_id = new_decision_id()
-    con.execute(
-        "INSERT INTO decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [decision_id, request_id, actor, kind, comment, now, expires_at,
-         json.dumps(payload, sort_keys=True, default=str), entry.hash],
-    )
+    insert_decision(con, Decision(decision_id, request_id, actor, kind, comment, now, expires_at, payload, entry.hash))
     return decision_id
 
 
@@ -315,24 +218,17 @@ def create_request(
         "attempts": 0,
     }
     with catalog.transaction() as con:
-        dup = con.execute(
-            "SELECT request_id FROM promotion_requests WHERE version_id = ? AND target_account = ? "
-            "AND status IN (SELECT unnest(?))",
-            [version_id, target.name, list(OPEN_STATUSES)],
-        ).fetchone()
+        dup = open_request_for(con, version_id, target.name, OPEN_STATUSES)
         if dup:
-            raise ConflictError(f"{version_id} already has an open request to {target.name}: {dup[0]}")
+            raise ConflictError(f"{version_id} already has an open request to {target.name}: {dup}")
         entry = ledger.append(con, actor=actor.email, action="request.create", subject=_subject(request_id), at=moment,
                               payload={"version_id": version_id, "from_env": version.environment, "to_env": to_env,
                                        "target_account": target.name, "reason": reason,
                                        "artifact_sha256": version.artifact_sha256, "tier": checklist.tier_name,
                                        "gates": {r.gate: r.status for r in checklist.results}})
         payload["ledger_hash"] = entry.hash
-        con.execute(
-            f"INSERT INTO promotion_requests ({_REQUEST_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [request_id, version_id, version.model, version.environment, to_env, target.name, actor.email, reason,
-             "pending", moment, moment, None, None, None, json.dumps(payload, sort_keys=True, default=str)],
-        )
+        insert_request(con, Request(request_id, version_id, version.model, version.environment, to_env, target.name,
+                                    actor.email, reason, "pending", moment, moment, None, None, None, payload))
     ledger.seal(workspace, catalog, by=actor.email)
     return get_request(catalog, request_id)
 
@@ -362,8 +258,7 @@ def approve(
         raise AccessDenied(problem)
     _same_artifact(request, version)
     checklist = evaluate(catalog, settings, request.version_id, request.to_env, evidence=evidence, now=moment)
-    covered = {g for d in request.risk_acceptances if not d.expired(moment) for g in d.payload.get("gates", [])}
-    blocking = [r for r in checklist.blocking if r.gate not in covered]
+    blocking = list(blocking_gates(request, checklist, moment))
     if risk_acceptance is not None:
         require(actor, "accept_risk")
         _check_acceptance(risk_acceptance, moment)
@@ -379,8 +274,7 @@ def approve(
         status, _, _, payload = _status_in_txn(con, request_id)
         if status != "pending":
             raise ConflictError(f"request {request_id} is {status}; only a pending request can be approved")
-        approvers = {r[0].lower() for r in con.execute(
-            "SELECT actor FROM decisions WHERE request_id = ? AND kind = 'approve'", [request_id]).fetchall()}
+        approvers = approvers_of(con, request_id)
         if actor.email.lower() in approvers:
             raise AccessDenied(f"{actor.email} already approved request {request_id}")
         acceptance_id = None
@@ -582,8 +476,7 @@ def execute(
             status, _, _, _ = _status_in_txn(con, request_id)
             if status != "executing":
                 raise _Superseded(f"request {request_id} changed to {status} during execution")
-            target_id = con.execute("SELECT target_version_id FROM promotion_requests WHERE request_id = ?",
-                                    [request_id]).fetchone()[0]
+            target_id = request_state(con, request_id).target_version_id
             ledger.append(con, actor=actor.email, action="execute.done", subject=_subject(request_id),
                           payload={"target_version_id": target_id, "refreshed": refreshed}, at=clock())
             _set(con, request_id, clock(), status="executed", execution_state="done")
@@ -617,12 +510,7 @@ def _advance(catalog: Catalog, actor: Identity, request_id: str, at: dt.datetime
 
 def _existing_copy(catalog: Catalog, version_id: str, target_account: str) -> Version | None:
     """A version already in the target account that was promoted from ``version_id`` (adopted, not copied again)."""
-    with catalog.connect() as con:
-        row = con.execute(
-            "SELECT version_id FROM versions WHERE account = ? AND source_version_id = ? ORDER BY version LIMIT 1",
-            [target_account, version_id],
-        ).fetchone()
-    return catalog.version(row[0]) if row else None
+    return catalog.promoted_copy(version_id, target_account)
 
 
 def _refresh(workspace: Workspace, settings: Settings, catalog: Catalog, accounts: tuple[str, ...]) -> list[str]:
@@ -640,17 +528,36 @@ def _refresh(workspace: Workspace, settings: Settings, catalog: Catalog, account
 
 def unapproved_deployments(catalog: Catalog, environment: str = "prod") -> pd.DataFrame:
     """Serving deployments in ``environment`` whose version is not approved in the registry or in Countersign."""
-    return catalog.query_df(
-        """
-        SELECT d.deployment_id, d.endpoint, d.account, d.model, d.version_id, v.approval_status,
-               v.approval_status = 'Approved' AS approved_in_registry,
-               r.request_id IS NOT NULL AS approved_in_countersign, r.request_id
-        FROM deployments d
-        LEFT JOIN versions v ON v.version_id = d.version_id
-        LEFT JOIN promotion_requests r ON r.target_version_id = d.version_id AND r.status = 'executed'
-        WHERE d.environment = ? AND d.status = 'InService'
-          AND (v.approval_status IS DISTINCT FROM 'Approved' OR r.request_id IS NULL)
-        ORDER BY d.endpoint
-        """,
-        [environment],
+    return catalog.unapproved_deployments(environment)
+
+
+FLAG_UNAPPROVED = "⚠ unapproved deployment"
+FLAG_NO_SIGNOFF = "⚠ no Countersign sign-off"
+
+
+def flag_deployments(inventory: pd.DataFrame, environment_order: tuple[str, ...] | list[str]) -> pd.DataFrame:
+    """The inventory (``Catalog.inventory``) with the deployment flags the portal and the CLI show.
+
+    Serving in the last environment (prod) needs both an approval in the registry and a Countersign sign-off.
+    Adds ``no_signoff`` (serving in the last environment without an executed Countersign promotion), ``flagged``
+    (either problem), ``flag`` (:data:`FLAG_UNAPPROVED`, :data:`FLAG_NO_SIGNOFF` or empty) and ``flag_reason``
+    (why, in words).
+    """
+    last_env = environment_order[-1] if environment_order else None
+    unapproved = inventory["unapproved_deployment"].astype(bool)
+    no_signoff = inventory["serving_without_countersign"].astype(bool) & (inventory["environment"] == last_env)
+
+    def reason(row: pd.Series) -> str:
+        reasons = []
+        if row["approval_status"] != "Approved":
+            reasons.append(f"its registry status is **{row['approval_status']}**")
+        if row["no_signoff"]:
+            reasons.append("no Countersign promotion was signed off for it")
+        return " and ".join(reasons)
+
+    out = inventory.assign(
+        no_signoff=no_signoff,
+        flagged=unapproved | no_signoff,
+        flag=unapproved.map({True: FLAG_UNAPPROVED, False: ""}).where(~(no_signoff & ~unapproved), FLAG_NO_SIGNOFF),
     )
+    return out.assign(flag_reason=out.apply(reason, axis=1) if len(out) else pd.Series(dtype=str))

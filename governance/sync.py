@@ -45,6 +45,11 @@ class AccountResult:
     full: bool = False  # a full pass (asked for, first sync, or scheduled)
     scheduled_full: bool = False  # turned into a full pass by full_sync_every_hours
 
+    @property
+    def kind(self) -> str:
+        """What sort of pass this was, in words: ``incremental``, ``full pass`` or ``scheduled full pass``."""
+        return "scheduled full pass" if self.scheduled_full else ("full pass" if self.full else "incremental")
+
 
 @dataclass(frozen=True)
 class SyncReport:
@@ -55,6 +60,17 @@ class SyncReport:
     @property
     def ok(self) -> bool:
         return all(r.status != "failed" for r in self.results)
+
+
+def prepare_catalog(catalog: Catalog, settings: Settings) -> Catalog:
+    """Make a workspace's catalog ready for use: apply its migrations and register the configured accounts.
+
+    The portal and the CLI call this when they open a workspace, so reading a page never writes; a change to
+    ``[[accounts]]`` reaches the catalog the next time the workspace is opened (or synced).
+    """
+    catalog.migrate()
+    catalog.upsert_accounts(settings.accounts)
+    return catalog
 
 
 def _model_overrides(settings: Settings) -> dict[str, dict[str, str]]:
@@ -119,6 +135,7 @@ def sync_account(
         _ledger_sync(catalog, actor, account.name, sync_id, "failed", {"error": message[:500]})
         return AccountResult(account.name, sync_id, "failed", None, (), message, 0, 0,
                              (dt.datetime.now() - clock).total_seconds(), full or scheduled)
+    _seal_sync(workspace, catalog)
     issues = tuple(f"{i.ref}: {i.message}" for i in snapshot.issues)
     status = "partial" if issues else "ok"
     return AccountResult(
@@ -146,6 +163,13 @@ def _ledger_sync(catalog: Catalog | duckdb.DuckDBPyConnection, actor: Identity, 
 
     ledger.append(catalog, actor=actor.email, action="sync.account", subject=f"account:{account}",
                   payload={"sync_id": sync_id, "status": status, **details})
+
+
+def _seal_sync(workspace: Workspace, catalog: Catalog) -> None:
+    # the sync's entry committed inside the snapshot's transaction: move the signed ledger head over it
+    from governance import ledger
+
+    ledger.advance_head(catalog, workspace)
 
 
 def sync(

@@ -16,7 +16,6 @@ if not ctx.settings.accounts:
     st.info("No accounts are configured. Add `[[accounts]]` entries to `countersign.toml` (see README).")
     st.stop()
 
-catalog.upsert_accounts(ctx.settings.accounts)
 # The status table sits above the Sync controls but is drawn last, so it shows the sync this run just did.
 table = st.container()
 
@@ -37,8 +36,7 @@ if ctx.identity.can("sync"):
                 st.error(f"**{r.account}** failed: {r.error}")
             else:
                 c = r.counts
-                kind = "scheduled full pass" if r.scheduled_full else ("full pass" if r.full else "incremental")
-                st.success(f"**{r.account}** {r.status} ({kind}): +{c.added} new, {c.updated} changed, "
+                st.success(f"**{r.account}** {r.status} ({r.kind}): +{c.added} new, {c.updated} changed, "
                            f"{c.unchanged} unchanged, {c.deleted} deleted ({r.seconds:.1f} s)")
                 for issue in r.issues:
                     st.warning(issue)

@@ -5,12 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core.errors import CountersignError
 from governance.reports.export import export_history
-from governance.reports.keys import key_paths, load_certificate, signer_info
+from governance.reports.signers import SEAL, signing_plan, signs_personally
 from portal import context
 from portal.context import SELECTED_VERSION
-from portal.export import export_panel
+from portal.export import countersign_panel, export_panel
 
 ctx = context.get()
 inventory = ctx.catalog.inventory()
@@ -26,23 +25,20 @@ if vid is None:
     st.stop()
 
 
-def _certificate_holder() -> str | None:
-    """Whom the workspace's signing certificate names (None while there is no readable certificate)."""
-    _, cert_path = key_paths(ctx.workspace, ctx.settings)
-    try:
-        return signer_info(load_certificate(cert_path)).name
-    except CountersignError:
-        return None
-
-
-# who builds an export and whose certificate signs it are different people: say both
-holder = _certificate_holder()
-signature = (f"the workspace's signing certificate, issued to **{holder}**" if holder
-             else "the workspace's signing key")
+# who builds an export and whose certificate signs it can be different people: say both, before the click
 if ctx.identity.can("export"):
-    st.caption(f"Exports you build are recorded as built and exported by **{ctx.identity.label}**. "
-               f"The PDF is signed with {signature}.", help="The signature certifies the file; the ledger and "
-               "the history below record who exported it.")
+    plan = signing_plan(ctx.workspace, ctx.settings, ctx.identity)
+    if plan.kind == SEAL:
+        signature = (f"sealed with the organisation's certificate **{plan.certificate_name}** (the seal's "
+                     f"signature names you as the exporter)")
+    else:
+        signature = f"signed with your own certificate, **{plan.certificate_name}**"
+    if plan.kind is None:
+        st.warning(f"You may export, but no signature can be made for you: {plan.problem}", icon=":material/key_off:")
+    else:
+        st.caption(f"Exports you build are recorded as built and exported by **{ctx.identity.label}**. "
+                   f"The PDF is {signature}.", help="The signature certifies the file; the ledger and the history "
+                   "below record who exported it. Later approvers can countersign it below.")
 export_panel(ctx, vid, key="export")
 
 st.subheader("Past exports of this version")
@@ -55,3 +51,7 @@ if history:
     )
 else:
     st.caption("None yet.")
+
+if ctx.identity.can("export") and signs_personally(ctx.settings, ctx.identity):
+    st.subheader("Countersign a report exported earlier")
+    countersign_panel(ctx, history)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
 from governance.catalog import InventoryFilter
+from governance.promotion import flag_deployments
 from portal import context
 from portal.context import SELECTED_MODEL, SELECTED_VERSION
 
@@ -34,12 +33,8 @@ flt = InventoryFilter(
     owners=tuple(c5.multiselect("Owner", values["owners"], key="inv.owner")),
     text=c6.text_input("Search", placeholder="model, version, person…", key="inv.text"),
 )
-df = catalog.inventory(flt, environment_order=order)
-
-# Serving in the last environment (prod) needs both: approval in the registry and a Countersign sign-off.
-last_env = order[-1] if order else None
-no_signoff = df["serving_without_countersign"] & (df["environment"] == last_env)
-flagged = df[df["unapproved_deployment"] | no_signoff]
+df = flag_deployments(catalog.inventory(flt, environment_order=order), order)
+flagged = df[df["flagged"]]
 m1, m2, m3, m4 = st.columns(4)
 m1.metric("Models", df["model"].nunique())
 m2.metric("Versions", len(df))
@@ -47,21 +42,11 @@ m3.metric("Serving", int(df["serving"].sum()))
 m4.metric("Unapproved deployments", len(flagged), delta=None if flagged.empty else "needs attention",
           delta_color="inverse")
 
-
-def _why(r) -> str:
-    reasons = []
-    if r.approval_status != "Approved":
-        reasons.append(f"its registry status is **{r.approval_status}**")
-    if r.serving_without_countersign and r.environment == last_env:
-        reasons.append("no Countersign promotion was signed off for it")
-    return " and ".join(reasons)
-
-
 FLAGS_LISTED = 5  # the rest are one toggle away: a long list would push the table off the screen
 
 if not flagged.empty:
     lines = "\n".join(
-        f"- **{r.model} v{r.version}** ({r.account}, {r.environment}) serves on `{r.deployed_on}` but {_why(r)}"
+        f"- **{r.model} v{r.version}** ({r.account}, {r.environment}) serves on `{r.deployed_on}` but {r.flag_reason}"
         for r in flagged.head(FLAGS_LISTED).itertuples()
     )
     more = len(flagged) - FLAGS_LISTED
@@ -70,7 +55,7 @@ if not flagged.empty:
                   "them all.")
     st.error(f"Deployments serving versions that were never approved:\n{lines}", icon=":material/gpp_bad:")
     if st.toggle("Only flagged", key="inv.only_flagged", help="Show only the deployments flagged above"):
-        df, no_signoff = df.loc[flagged.index], no_signoff.loc[flagged.index]
+        df = flagged
 
 if df.empty:
     st.info("No version matches these filters.")
@@ -83,10 +68,7 @@ def _fit(column: str, floor: int = 100) -> int:
     return min(max(floor, 8 * longest + 24), 560)
 
 
-view = df.assign(
-    flag=df["unapproved_deployment"].map({True: "⚠ unapproved deployment", False: ""}).where(
-        ~(no_signoff & ~df["unapproved_deployment"]), "⚠ no Countersign sign-off"),
-)
+view = df
 event = st.dataframe(
     view,
     hide_index=True,
@@ -123,7 +105,7 @@ if rows:
         context.select(SELECTED_MODEL, chosen["model"])
         context.select(SELECTED_VERSION, chosen["version_id"])
         st.switch_page("pages/model.py")
-    if Path("pages/review.py").exists() and b2.button("Review version", key="inv.review", icon=":material/query_stats:"):
+    if b2.button("Review version", key="inv.review", icon=":material/query_stats:"):
         context.select(SELECTED_MODEL, chosen["model"])
         context.select(SELECTED_VERSION, chosen["version_id"])
         st.switch_page("pages/review.py")

@@ -9,6 +9,7 @@ import streamlit as st
 from core.errors import CountersignError, NotFound
 from governance.charts import lineage_dot, metrics_chart
 from governance.compare import environment_consistency
+from governance.policy import missing_card_fields, model_tier
 from portal import context
 from portal.compare import consistency_table
 from portal.context import SELECTED_MODEL, SELECTED_VERSION
@@ -39,13 +40,13 @@ except CountersignError as exc:
     st.stop()
 versions = catalog.versions_of(name)
 deployments = catalog.deployments(name)
-tier = ctx.settings.tier(model.risk_tier)
+tier_name, tier = model_tier(catalog, ctx.settings, name)
 
 st.title(name)
 st.write(model.description or "")
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Owner", model.owner or "—")
-c2.metric("Risk tier", model.risk_tier or ctx.settings.policy.default_tier)
+c2.metric("Risk tier", tier_name)
 c3.metric("Approvals required", tier.approvals_required)
 c4.metric("Versions", len(versions))
 if model.intended_use:
@@ -83,7 +84,7 @@ if vid is not None:
                ("Export report", "pages/export.py", ":material/picture_as_pdf:")]
     buttons = st.columns(len(actions) + 2)
     for col, (label, target, icon) in zip(buttons, actions, strict=False):
-        if Path(target).exists() and col.button(label, icon=icon, key=f"model.go.{Path(target).stem}"):
+        if col.button(label, icon=icon, key=f"model.go.{Path(target).stem}"):
             context.select(SELECTED_VERSION, selected.version_id)
             # the target opens on ?version=ID: /requests lists that version's requests, the others show it
             st.switch_page(target, query_params={"version": selected.version_id})
@@ -107,6 +108,6 @@ else:
     st.caption(f"{card['card_id']} · status {card['status']}")
     for key, value in card["content"].items():
         st.markdown(f"**{key.replace('_', ' ').capitalize()}** — {value}")
-missing = [f for f in tier.required_card_fields if not (card and card["content"].get(f))]
+missing = missing_card_fields(tier, card)
 if missing:
-    st.warning(f"Tier {model.risk_tier} requires model card fields that are missing: {', '.join(missing)}")
+    st.warning(f"Tier {tier_name} requires model card fields that are missing: {', '.join(missing)}")

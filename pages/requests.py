@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 
 import streamlit as st
 
 from core.errors import CountersignError
 from governance import ledger
-from governance.policy import evaluate
-from governance.promotion import (
-    MAX_ACCEPTANCE,
-    RiskAcceptance,
-    allowed_actions,
-    approve,
-    cancel,
-    create_request,
-    execute,
-    get_request,
-    list_requests,
-    reject,
-)
+from governance.promotion import MAX_ACCEPTANCE, RiskAcceptance, create_request, list_requests
+from governance.signoff import decide, review_request
 from portal import context
 from portal.context import SELECTED_REQUEST, SELECTED_VERSION
 from portal.export import export_panel
@@ -30,31 +20,8 @@ ctx = context.get()
 catalog, me = ctx.catalog, ctx.identity
 GATE_ICON = {"pass": ":green-badge[pass]", "fail": ":red-badge[fail]", "missing": ":orange-badge[missing]"}
 EVIDENCE_TITLE = {"drift": "Drift", "bias": "Bias", "explain": "Explainability"}
-EVIDENCE_GATES = {"drift": "drift", "fairness": "bias", "explainability": "explainability"}  # gate → evidence
+EVIDENCE_WORD = {"explain": "explainability"}  # evidence kind → the word people read
 FLASH = "req.flash"  # (kind, text) of the last action, shown after the rerun that redraws the request
-
-
-def _num(value: object) -> str:
-    return f"{value:.2f}" if isinstance(value, int | float) else "—"
-
-
-def _summary_lines(kind: str, summary: dict) -> list[str]:
-    """The key numbers of an evidence summary, in words."""
-    if kind == "drift":
-        cols = summary.get("drifted_columns") or []
-        verdict = {True: "drifted", False: "not drifted"}.get(summary.get("dataset_drifted"), "—")
-        return [f"drift share {_num(summary.get('drift_share'))}: dataset {verdict}",
-                f"{len(cols)} of {summary.get('n_columns', '?')} columns drifted"
-                + (f": {', '.join(map(str, cols))}" if cols else "")]
-    if kind == "bias":
-        rule = {True: "pass", False: "FAIL"}
-        return [f"{attr}: disparate impact {_num(v.get('demographic_parity_ratio'))}, four-fifths "
-                f"{rule.get(v.get('four_fifths_pass'), '—')}"
-                for attr, v in (summary.get("attributes") or {}).items()] or ["no protected attribute measured"]
-    if kind == "explain":
-        top = [t[0] if isinstance(t, list | tuple) else t for t in summary.get("top_features") or []]
-        return [f"top features: {', '.join(map(str, top[:5])) or '—'}", f"explainer: {summary.get('explainer', '—')}"]
-    return [f"{k}: {v}" for k, v in summary.items() if not isinstance(v, dict | list)] or ["(see JSON)"]
 
 
 st.title("Promotion requests")
@@ -136,12 +103,11 @@ if asked and asked != rid:
     del st.query_params["request"]  # another request was picked: the link no longer describes the page
 context.select(SELECTED_REQUEST, rid)
 try:
-    request = get_request(catalog, rid)
-    version = catalog.version(request.version_id)
-    checklist = evaluate(catalog, ctx.settings, request.version_id, request.to_env)
+    review = review_request(catalog, ctx.settings, me, rid)
 except CountersignError as exc:
     show_error(exc)
     st.stop()
+request, version, checklist = review.request, review.version, review.checklist
 
 st.subheader(f"{request.request_id}: {request.version_id} → {request.to_env} ({request.target_account})")
 c1, c2, c3, c4 = st.columns(4)
@@ -155,7 +121,7 @@ if request.execution_error:
 if request.target_version_id:
     st.success(f"Promoted as {request.target_version_id}")
 for d in request.risk_acceptances:
-    expired = d.expired(dt.datetime.now(dt.UTC).replace(tzinfo=None))
+    expired = review.expired(d)
     st.warning(f"Risk accepted by {d.actor} for **{', '.join(d.payload.get('gates', []))}** until "
                f"{d.expires_at:%Y-%m-%d}{' (EXPIRED)' if expired else ''}: {d.comment}")
 
@@ -167,15 +133,15 @@ if not checklist.results:
     st.caption("No gate applies to this tier and environment.")
 
 st.subheader("Evidence summaries")
-shown = {e.evidence_id: e for r in checklist.results for e in r.evidence}
-for col, ev in zip(st.columns(3), shown.values(), strict=False):
+shown = checklist.evidence
+for col, ev in zip(st.columns(3), shown, strict=False):
     with col.container(border=True):
         when = f" · {ev.computed_at:%Y-%m-%d %H:%M} UTC" if ev.computed_at else ""
         st.markdown(f"**{EVIDENCE_TITLE.get(ev.kind, ev.kind.title())}**  \n:gray[`{ev.evidence_id}`{when}]")
-        st.markdown("\n".join(f"- {line}" for line in _summary_lines(ev.kind, ev.summary)))
+        st.markdown("\n".join(f"- {line}" for line in ev.summary.lines()))
         with st.expander("Summary as JSON"):
-            st.json(ev.summary)
-lacking = [EVIDENCE_GATES[r.gate] for r in checklist.results if r.gate in EVIDENCE_GATES and not r.evidence]
+            st.json(ev.summary.to_json())
+lacking = [EVIDENCE_WORD.get(kind, kind) for kind in checklist.evidence_lacking()]
 if lacking or not shown:
     what = f"No {' or '.join(lacking)} evidence" if lacking else "No evidence"
     st.info(f"{what} on record for {request.version_id}. Compute it on the **Review** page.")
@@ -198,7 +164,7 @@ flash = st.session_state.pop(FLASH, None)  # the outcome of the action that ran 
 if flash:
     (st.success if flash[0] == "success" else st.warning)(flash[1])
 
-can = allowed_actions(me, request, version)
+can = review.actions
 if not can:
     st.caption("You have no action on this request.")
     st.stop()
@@ -208,8 +174,7 @@ with st.expander("Export a signed report of this version", icon=":material/pictu
 st.subheader("Your decision")
 comment = st.text_area("Comment (required)", key="req.comment")
 acceptance = None
-blocking = [r.gate for r in checklist.blocking
-            if r.gate not in {g for d in request.risk_acceptances for g in d.payload.get("gates", [])}]
+blocking = list(review.blocking_gates)
 if "accept_risk" in can and blocking:
     st.info(f"Gates block approval: {', '.join(blocking)}. Approving needs a risk acceptance.")
     if st.checkbox("Record a risk acceptance", key="req.accept"):
@@ -229,23 +194,17 @@ BUTTONS = (("approve", "Approve", "primary"), ("reject", "Reject", "secondary"),
            ("cancel", "Cancel request", "secondary"), ("execute", "Execute / retry", "secondary"))
 clicked = [name for col, (name, label, kind) in zip(cols, BUTTONS, strict=True)
            if name in can and col.button(label, type=kind, key=f"req.{name}")]
-try:
-    if "approve" in clicked:
-        r = approve(ctx.workspace, ctx.settings, catalog, me, rid, comment, risk_acceptance=acceptance)
-        if r.status == "approved" and me.can("execute"):
-            with st.spinner("Executing the promotion…"):
-                r = execute(ctx.workspace, ctx.settings, catalog, me, rid)
-    elif "reject" in clicked:
-        r = reject(ctx.workspace, ctx.settings, catalog, me, rid, comment)
-    elif "cancel" in clicked:
-        r = cancel(ctx.workspace, ctx.settings, catalog, me, rid, comment)
-    elif "execute" in clicked:
-        with st.spinner("Executing the promotion…"):
-            r = execute(ctx.workspace, ctx.settings, catalog, me, rid, takeover=request.status == "executing")
-except CountersignError as exc:
-    show_error(exc)
-else:
-    if clicked:
-        st.session_state[FLASH] = ("warning", f"{rid} is {r.status}: {r.execution_error}") if r.status == "failed" \
-            else ("success", f"{rid} is {r.status}.")
+action = next((name for name, _, _ in BUTTONS if name in clicked), None)
+if action is not None:
+    # an approval by someone who may execute runs the promotion at once (decide does both)
+    executes = action == "execute" or (action == "approve" and me.can("execute"))
+    try:
+        with st.spinner("Executing the promotion…") if executes else contextlib.nullcontext():
+            done = decide(ctx.workspace, ctx.settings, catalog, me, rid, action, comment,
+                          risk_acceptance=acceptance if action == "approve" else None,
+                          takeover=request.status == "executing")
+    except CountersignError as exc:
+        show_error(exc)
+    else:
+        st.session_state[FLASH] = ("warning" if done.failed else "success", done.message)
         st.rerun()

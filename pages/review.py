@@ -16,7 +16,7 @@ from governance.analytics.evidence import (
     review_version,
     save_upload,
 )
-from governance.policy import EvidenceRef, GateResult, catalog_evidence, evaluate
+from governance.policy import EvidenceRef, GateResult, preview_gate
 from portal import context
 from portal.context import SELECTED_VERSION
 from portal.export import export_panel
@@ -106,19 +106,10 @@ def _status(kind: str) -> bool:
 
 
 def _drift_gate(ev: Evidence) -> tuple[str, str, GateResult | None]:
-    """The policy tier's drift gate on the evidence shown, as a promotion out of this environment applies it.
-
-    Returns the tier's name, the environment the gate is for, and the gate's result (None when the tier sets no
-    drift limit for that promotion).
-    """
-    order = list(ctx.settings.environments.order)
-    here = order.index(version.environment) if version.environment in order else len(order) - 1
-    to_env = order[min(here + 1, len(order) - 1)]
-    stored = catalog_evidence(ctx.catalog)
-    shown = EvidenceRef(ev.evidence_id, "drift", ev.computed_at, dict(ev.summary))
-    checklist = evaluate(ctx.catalog, ctx.settings, vid, to_env,
-                         evidence=lambda v, kind: shown if (v, kind) == (vid, "drift") else stored(v, kind))
-    return checklist.tier_name, to_env, next((r for r in checklist.results if r.gate == "drift"), None)
+    """The policy tier's drift gate on the evidence shown, as a promotion out of this environment applies it."""
+    shown = EvidenceRef(ev.evidence_id, "drift", ev.computed_at, ev.summary)
+    preview = preview_gate(ctx.catalog, ctx.settings, vid, "drift", shown)
+    return preview.tier_name, preview.to_env, preview.result
 
 
 drift_tab, bias_tab, explain_tab = st.tabs(["Drift", "Bias", "Explainability"])

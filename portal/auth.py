@@ -41,7 +41,7 @@ def _no_role(identity: Identity) -> None:
 def _persona_switcher(settings: Settings) -> Identity | None:
     from governance.demo import PERSONAS
 
-    emails = list(settings.roles)
+    emails = [e for e in settings.roles if not e.lower().startswith("os:")]  # personas, not command-line users
     if not emails:
         return None
     labels = {e: PERSONAS.get(e, (e, ""))[0] for e in emails}

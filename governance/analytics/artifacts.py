@@ -8,6 +8,7 @@ The format is decided from the file's bytes, never from its name alone: a pickle
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import zipfile
 from dataclasses import dataclass
@@ -121,11 +122,17 @@ def _load_skops(p: Path, allowed: frozenset[str]) -> LoadedModel:
                        trusted_types=tuple(trusted))
 
 
+def _require_optional(module: str, p: Path, what: str, error: type[InputError]) -> None:
+    """Refuse with a clear error naming what to install when the optional package ``module`` is missing."""
+    if importlib.util.find_spec(module) is None:
+        raise error(f"{p}: {what}, but the optional package {module} is not installed here; install it with "
+                    f"'pip install {module}' in Countersign's environment to load this model")
+
+
 def _load_xgboost(p: Path, fmt: str) -> LoadedModel:
-    try:
-        import xgboost as xgb
-    except ImportError:
-        raise InputError(f"{p}: an XGBoost model, but xgboost is not installed") from None
+    _require_optional("xgboost", p, "an XGBoost model", InputError)
+    import xgboost as xgb
+
     booster = xgb.Booster()
     try:
         booster.load_model(str(p))
@@ -139,10 +146,9 @@ def _load_xgboost(p: Path, fmt: str) -> LoadedModel:
 
 
 def _load_lightgbm(p: Path) -> LoadedModel:
-    try:
-        import lightgbm as lgb  # optional
-    except ImportError:
-        raise UnsafeArtifact(f"{p}: looks like a LightGBM text model, but lightgbm is not installed here") from None
+    _require_optional("lightgbm", p, "looks like a LightGBM text model", UnsafeArtifact)
+    import lightgbm as lgb
+
     booster = lgb.Booster(model_file=str(p))
     objective = str(booster.params.get("objective", ""))
     kind = "classifier" if objective.startswith(("binary", "multiclass")) else "regressor"

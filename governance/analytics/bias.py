@@ -38,6 +38,7 @@ import duckdb
 from core.errors import InputError
 from core.progress import ProgressFn, no_progress
 from governance.analytics.io import TableInfo, quote
+from governance.analytics.summaries import AttributeSummary, BiasSummary
 
 MISSING = "(missing)"
 FOUR_FIFTHS = 0.8
@@ -269,20 +270,20 @@ class BiasResult:
         vals = [a.demographic_parity_ratio for a in self.attributes if a.demographic_parity_ratio is not None]
         return min(vals) if vals else None
 
-    def summary(self) -> dict[str, Any]:
-        """The small dict stored as the evidence summary."""
-        return {
-            "attributes": {
-                a.attribute: {
-                    "demographic_parity_ratio": a.demographic_parity_ratio,
-                    "demographic_parity_difference": a.demographic_parity_difference,
-                    "equalized_odds_difference": a.equalized_odds_difference,
-                    "four_fifths_pass": a.four_fifths_pass,
-                }
+    def summary(self) -> BiasSummary:
+        """The small record stored as the evidence summary."""
+        return BiasSummary(
+            attributes={
+                a.attribute: AttributeSummary(
+                    demographic_parity_ratio=a.demographic_parity_ratio,
+                    demographic_parity_difference=a.demographic_parity_difference,
+                    equalized_odds_difference=a.equalized_odds_difference,
+                    four_fifths_pass=a.four_fifths_pass,
+                )
                 for a in self.attributes
             },
-            "min_disparate_impact": self.min_disparate_impact,
-        }
+            min_disparate_impact=self.min_disparate_impact,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Everything, JSON-ready."""

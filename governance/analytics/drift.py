@@ -30,6 +30,7 @@ from scipy.spatial import distance
 from core.errors import InputError
 from core.progress import ProgressFn, no_progress
 from governance.analytics.io import TableInfo, quote
+from governance.analytics.summaries import DriftSummary
 
 NUMERIC = "numeric"
 CATEGORICAL = "categorical"
@@ -342,15 +343,11 @@ class DriftResult:
                 return c
         raise KeyError(name)
 
-    def summary(self) -> dict[str, Any]:
-        """The small dict stored as the evidence summary."""
-        return {
-            "drift_share": self.drift_share,
-            "dataset_drifted": self.dataset_drifted,
-            "drifted_columns": self.drifted_columns,
-            "n_columns": len(self.columns),
-            "threshold": self.drift_share_threshold,
-        }
+    def summary(self) -> DriftSummary:
+        """The small record stored as the evidence summary."""
+        return DriftSummary(drift_share=self.drift_share, dataset_drifted=self.dataset_drifted,
+                            drifted_columns=tuple(self.drifted_columns), n_columns=len(self.columns),
+                            threshold=self.drift_share_threshold)
 
     def to_dict(self) -> dict[str, Any]:
         """Everything, JSON-ready."""

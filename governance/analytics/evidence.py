@@ -1,8 +1,9 @@
 """Evidence rows: each analytics result stored once, keyed by the sha256 of its inputs and of its configuration.
 
-This module owns the SQL of the ``evidence`` table. Rows are only ever inserted (``INSERT OR IGNORE`` on a key
+Rows (their SQL lives in :mod:`governance.catalog.evidence`) are only ever inserted (``INSERT OR IGNORE`` on a key
 derived from kind, version, input hash and configuration hash), so recomputing never overwrites what is stored,
-and the same inputs with the same configuration return the stored row instantly. :func:`review_version` is the one
+and the same inputs with the same configuration return the stored row instantly. Each row's summary is read into
+its typed record (:mod:`governance.analytics.summaries`). :func:`review_version` is the one
 call the Review page, the CLI and the reports make: it loads what exists and computes (with the
 ``compute_evidence`` permission) only what is missing.
 """
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import math
 import platform
 from collections.abc import Mapping, Sequence
@@ -28,7 +28,8 @@ from core.progress import ProgressFn, no_progress
 from governance.analytics import bias as bias_mod
 from governance.analytics import drift as drift_mod
 from governance.analytics import explain as explain_mod
-from governance.catalog import Catalog, Version
+from governance.analytics.summaries import EvidenceSummary, summary_from_json
+from governance.catalog import Catalog, EvidenceRecord, Version
 from governance.config import ModelConfig, Settings, Workspace
 from governance.identity import Identity, require
 from governance.sources import version_file
@@ -42,7 +43,7 @@ _OUTPUT_COLUMNS = ("prediction", "score")
 
 @dataclass(frozen=True)
 class Evidence:
-    """One stored analytics result."""
+    """One stored analytics result, its summary typed by kind."""
 
     evidence_id: str
     kind: str
@@ -50,11 +51,18 @@ class Evidence:
     input_hash: str
     config_hash: str
     result: dict[str, Any]
-    summary: dict[str, Any]
+    summary: EvidenceSummary
     software: dict[str, Any]
     computed_at: dt.datetime
     computed_by: str
     inputs: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_record(cls, rec: EvidenceRecord) -> Evidence:
+        """The evidence of a stored row (its summary JSON read into the kind's summary type)."""
+        return cls(evidence_id=rec.evidence_id, kind=rec.kind, version_id=rec.version_id, input_hash=rec.input_hash,
+                   config_hash=rec.config_hash, result=rec.result, summary=summary_from_json(rec.kind, rec.summary),
+                   software=rec.software, computed_at=rec.computed_at, computed_by=rec.computed_by, inputs=rec.inputs)
 
 
 def software_versions() -> dict[str, str]:
@@ -85,33 +93,21 @@ def _evidence_id(kind: str, version_id: str | None, input_hash: str, config_hash
     return "ev-" + record_hash([kind, version_id, input_hash, config_hash])[:24]
 
 
-_COLS = "evidence_id, kind, version_id, input_hash, config_hash, result, summary, software, inputs, computed_at, computed_by"
-
-
-def _row(r: Sequence[Any]) -> Evidence:
-    def j(v: Any) -> Any:
-        return json.loads(v) if isinstance(v, str) else (v or {})
-
-    return Evidence(
-        evidence_id=r[0], kind=r[1], version_id=r[2], input_hash=r[3], config_hash=r[4], result=j(r[5]),
-        summary=j(r[6]), software=j(r[7]), inputs=j(r[8]), computed_at=r[9], computed_by=r[10],
-    )
-
-
 def store_evidence(
     catalog: Catalog, *, kind: str, version_id: str | None, input_hash: str, config_hash: str,
-    result: Mapping[str, Any], summary: Mapping[str, Any], inputs: Mapping[str, Any], actor: Identity,
+    result: Mapping[str, Any], summary: EvidenceSummary, inputs: Mapping[str, Any], actor: Identity,
 ) -> Evidence:
     """Insert one evidence row (the stored row wins when the same key already exists) and return what is stored."""
     require(actor, "compute_evidence")
+    if summary.kind != kind:
+        raise InputError(f"a {type(summary).__name__} is not the summary of {kind} evidence")
     eid = _evidence_id(kind, version_id, input_hash, config_hash)
-    with catalog.transaction() as con:
-        con.execute(
-            f"INSERT OR IGNORE INTO evidence ({_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [eid, kind, version_id, input_hash, config_hash, canonical_json(_clean(dict(result))),
-             canonical_json(_clean(dict(summary))), canonical_json(software_versions()),
-             canonical_json(_clean(dict(inputs))), utcnow(), actor.email],
-        ).fetchall()
+    catalog.insert_evidence(
+        evidence_id=eid, kind=kind, version_id=version_id, input_hash=input_hash, config_hash=config_hash,
+        result=canonical_json(_clean(dict(result))), summary=canonical_json(_clean(summary.to_json())),
+        software=canonical_json(software_versions()), inputs=canonical_json(_clean(dict(inputs))),
+        computed_at=utcnow(), computed_by=actor.email,
+    )
     found = evidence_by_id(catalog, eid)
     assert found is not None
     return found
@@ -119,9 +115,8 @@ def store_evidence(
 
 def evidence_by_id(catalog: Catalog, evidence_id: str) -> Evidence | None:
     """The evidence row ``evidence_id``, or None."""
-    with catalog.connect() as con:
-        rows = con.execute(f"SELECT {_COLS} FROM evidence WHERE evidence_id = ?", [evidence_id]).fetchall()
-    return _row(rows[0]) if rows else None
+    rec = catalog.evidence_record(evidence_id)
+    return None if rec is None else Evidence.from_record(rec)
 
 
 def find_evidence(catalog: Catalog, kind: str, version_id: str | None, input_hash: str, config_hash: str) -> Evidence | None:
@@ -143,15 +138,9 @@ def latest_evidence(catalog: Catalog, version_id: str, kind: str, *, include_upl
     Evidence computed on an uploaded file is exploratory: a hand-picked sample could make a gate pass or fail, so
     policy gates and reports see only evidence on the version's registered data unless ``include_uploads``.
     """
-    # inputs are canonical JSON (no spaces), so an uploaded side reads exactly "uri":"upload:…
-    uploads = "" if include_uploads else f"""AND CAST(inputs AS VARCHAR) NOT LIKE '%"uri":"{UPLOAD_PREFIX}%' """
-    with catalog.connect() as con:
-        rows = con.execute(
-            f"SELECT {_COLS} FROM evidence WHERE version_id = ? AND kind = ? {uploads}"
-            "ORDER BY computed_at DESC, evidence_id DESC LIMIT 1",
-            [version_id, kind],
-        ).fetchall()
-    return _row(rows[0]) if rows else None
+    rec = catalog.latest_evidence_record(version_id, kind,
+                                         without_input_uri_prefix=None if include_uploads else UPLOAD_PREFIX)
+    return None if rec is None else Evidence.from_record(rec)
 
 
 # Evidence about the artifact and its validation data holds for a promoted copy carrying the same artifact (sha256);
@@ -176,11 +165,7 @@ def evidence_through_lineage(catalog: Catalog, version_id: str, kind: str) -> Ev
 
 def list_evidence(catalog: Catalog, version_id: str | None = None) -> list[Evidence]:
     """Every evidence row (of one version), newest first."""
-    where, params = ("WHERE version_id = ?", [version_id]) if version_id else ("", [])
-    with catalog.connect() as con:
-        rows = con.execute(f"SELECT {_COLS} FROM evidence {where} ORDER BY computed_at DESC, evidence_id DESC",
-                           params).fetchall()
-    return [_row(r) for r in rows]
+    return [Evidence.from_record(r) for r in catalog.evidence_records(version_id)]
 
 
 # -- review of one version ---------------------------------------------------------------------------------------

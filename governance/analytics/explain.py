@@ -21,6 +21,7 @@ import pandas as pd
 from core.errors import InputError
 from core.progress import ProgressFn, no_progress
 from governance.analytics.artifacts import LoadedModel, XGBoostModel
+from governance.analytics.summaries import ExplainSummary
 
 _TREE_TYPES = (
     "GradientBoostingClassifier", "GradientBoostingRegressor", "RandomForestClassifier", "RandomForestRegressor",
@@ -70,13 +71,10 @@ class ExplainResult:
     rows_per_second: float = 0.0
     warnings: tuple[str, ...] = field(default_factory=tuple)
 
-    def summary(self, top: int = 10) -> dict[str, Any]:
-        """The small dict stored as the evidence summary."""
-        return {
-            "top_features": [[name, value] for name, value in self.importance[:top]],
-            "additivity_max_error": self.additivity_max_error,
-            "explainer": self.explainer,
-        }
+    def summary(self, top: int = 10) -> ExplainSummary:
+        """The small record stored as the evidence summary."""
+        return ExplainSummary(top_features=tuple(self.importance[:top]),
+                              additivity_max_error=self.additivity_max_error, explainer=self.explainer)
 
     def to_dict(self) -> dict[str, Any]:
         """Everything, JSON-ready."""

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import CountersignError, InputError
-from governance.cliutil import add_workspace_arg, open_workspace, print_json, progress_printer
+from governance.cliutil import add_arguments_later, add_workspace_arg, open_workspace, print_json, progress_printer
 
 
 def _pairs(values: list[str] | None, what: str) -> dict[str, str]:
@@ -26,14 +26,25 @@ def _csv(value: str | None) -> tuple[str, ...]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add the analytics commands."""
-    from governance.analytics.drift import CORRECTIONS, METHODS_BY_NAME
-    from governance.analytics.explain import ExplainConfig
+    """Add the analytics commands (the options that need the analytics modules are added when one runs)."""
+    p = sub.add_parser("drift", help="data drift between a reference and a current file (CSV, Parquet, Arrow)")
+    add_arguments_later(p, _drift_arguments)
 
-    methods = ", ".join(METHODS_BY_NAME)
-    p = sub.add_parser("drift", help="data drift between a reference and a current file (CSV, Parquet, Arrow)",
-                       description=f"Methods: {methods}. Defaults follow Evidently (K-S/chi-square/Z up to 1,000 "
-                                   "reference rows, normed Wasserstein/Jensen-Shannon above).")
+    p = sub.add_parser("bias", help="outcome fairness of scored data across protected groups")
+    add_arguments_later(p, _bias_arguments)
+
+    for name, kinds, text in (("explain", ("explain",), "SHAP explanation of a workspace version (stored as evidence)"),
+                              ("review", ("drift", "bias", "explain"), "drift, bias and SHAP evidence of a version")):
+        p = sub.add_parser(name, help=text)
+        add_arguments_later(p, _review_arguments)
+        p.set_defaults(func=cmd_review, kinds=kinds)
+
+
+def _drift_arguments(p: argparse.ArgumentParser) -> None:
+    from governance.analytics.drift import CORRECTIONS, METHODS_BY_NAME
+
+    p.description = (f"Methods: {', '.join(METHODS_BY_NAME)}. Defaults follow Evidently (K-S/chi-square/Z up to "
+                     "1,000 reference rows, normed Wasserstein/Jensen-Shannon above).")
     p.add_argument("--reference", required=True, metavar="FILE", help="reference data (training or validation)")
     p.add_argument("--current", required=True, metavar="FILE", help="current data (monitoring)")
     p.add_argument("--columns", metavar="C[,C]", help="compare only these columns")
@@ -52,7 +63,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=cmd_drift)
 
-    p = sub.add_parser("bias", help="outcome fairness of scored data across protected groups")
+
+def _bias_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, metavar="FILE", help="scored rows (CSV, Parquet, Arrow)")
     p.add_argument("--label", required=True, metavar="COL", help="observed outcome column (binary)")
     p.add_argument("--prediction", metavar="COL", help="predicted label column")
@@ -66,21 +78,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=cmd_bias)
 
-    for name, kinds, text in (("explain", ("explain",), "SHAP explanation of a workspace version (stored as evidence)"),
-                              ("review", ("drift", "bias", "explain"), "drift, bias and SHAP evidence of a version")):
-        p = sub.add_parser(name, help=text)
-        add_workspace_arg(p)
-        p.add_argument("--version", required=True, metavar="ID|N", help="ACCOUNT:MODEL:VERSION, or N with --model")
-        p.add_argument("--model", metavar="NAME", help="model name when --version is a number")
-        p.add_argument("--environment", metavar="ENV", help="environment when --version is a number")
-        p.add_argument("--current", metavar="FILE", help="current data instead of the version's (drift)")
-        # the page's defaults, so the CLI and the page find each other's evidence
-        p.add_argument("--max-rows", type=int, default=ExplainConfig().max_rows,
-                       help=f"rows explained ({ExplainConfig().max_rows})")
-        p.add_argument("--budget", type=float, default=ExplainConfig().budget_seconds,
-                       help=f"explainer time budget in seconds ({ExplainConfig().budget_seconds:g})")
-        p.add_argument("--json", action="store_true", help="print one JSON document")
-        p.set_defaults(func=cmd_review, kinds=kinds)
+
+def _review_arguments(p: argparse.ArgumentParser) -> None:
+    from governance.analytics.explain import ExplainConfig
+
+    add_workspace_arg(p)
+    p.add_argument("--version", required=True, metavar="ID|N", help="ACCOUNT:MODEL:VERSION, or N with --model")
+    p.add_argument("--model", metavar="NAME", help="model name when --version is a number")
+    p.add_argument("--environment", metavar="ENV", help="environment when --version is a number")
+    p.add_argument("--current", metavar="FILE", help="current data instead of the version's (drift)")
+    # the page's defaults, so the CLI and the page find each other's evidence
+    p.add_argument("--max-rows", type=int, default=ExplainConfig().max_rows,
+                   help=f"rows explained ({ExplainConfig().max_rows})")
+    p.add_argument("--budget", type=float, default=ExplainConfig().budget_seconds,
+                   help=f"explainer time budget in seconds ({ExplainConfig().budget_seconds:g})")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
 
 
 def cmd_drift(args: argparse.Namespace) -> int:
@@ -200,7 +212,7 @@ def cmd_review(args: argparse.Namespace) -> int:
             "evidence": {
                 k: {"status": i.status, "message": i.message,
                     "evidence_id": i.evidence.evidence_id if i.evidence else None,
-                    "summary": i.evidence.summary if i.evidence else None}
+                    "summary": i.evidence.summary.to_json() if i.evidence else None}
                 for k, i in result.items.items()
             },
         }))
@@ -209,7 +221,7 @@ def cmd_review(args: argparse.Namespace) -> int:
             ident = f" {i.evidence.evidence_id}" if i.evidence else ""
             print(f"{k:<8} {i.status:<15}{ident}  {i.message or ''}")
             if i.evidence:
-                for key, value in i.evidence.summary.items():
+                for key, value in i.evidence.summary.to_json().items():
                     print(f"    {key}: {value}")
     errors = [i.error for i in result.items.values() if i.status in ("error", "denied") and i.error is not None]
     if len(args.kinds) == 1 and errors:

@@ -7,9 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from governance.catalog import InventoryFilter
 from governance.cliutil import add_workspace_arg, open_workspace, print_json, progress_printer
-from governance.config import resolve_workspace
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,6 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from governance.config import resolve_workspace
     from governance.demo import build_demo
 
     ws = resolve_workspace(args.workspace, os.environ)
@@ -75,9 +74,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
                 print(f"{r.account:<20} FAILED  {r.error}")
                 continue
             c = r.counts
-            kind = "scheduled full pass" if r.scheduled_full else ("full pass" if r.full else "incremental")
             print(f"{r.account:<20} {r.status:<8} +{c.added} ~{c.updated} ={c.unchanged} -{c.deleted}  "
-                  f"{kind}, {r.calls} calls, {r.seconds:.2f} s")
+                  f"{r.kind}, {r.calls} calls, {r.seconds:.2f} s")
             for issue in r.issues:
                 print(f"    ! {issue}")
     if not report.ok:
@@ -87,9 +85,14 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
+    from governance.catalog import InventoryFilter
+
     opened = open_workspace(args)
-    df = opened.catalog.inventory(InventoryFilter(environments=tuple(args.environment or ())),
-                                  environment_order=opened.settings.environments.order)
+    from governance.promotion import flag_deployments
+
+    order = opened.settings.environments.order
+    df = flag_deployments(opened.catalog.inventory(InventoryFilter(environments=tuple(args.environment or ())),
+                                                   environment_order=order), order)
     if args.json:
         models = opened.catalog.models()
         versions = []
@@ -101,6 +104,7 @@ def cmd_models(args: argparse.Namespace) -> int:
                     "risk_tier": row.risk_tier, "owner": row.owner, "created_by": row.created_by,
                     "created_at": None if row.created_at is None else row.created_at.isoformat(),
                     "deployed_on": row.deployed_on, "unapproved_deployment": bool(row.unapproved_deployment),
+                    "flag": row.flag.removeprefix("⚠ ") or None,
                     "source_version_id": row.source_version_id,
                 }
             )
@@ -120,6 +124,6 @@ def cmd_models(args: argparse.Namespace) -> int:
         return 0
     print(f"{'VERSION':<36} {'ENV':<8} {'STATUS':<22} {'DEPLOYED ON':<26} FLAG")
     for row in df.itertuples(index=False):
-        flag = "UNAPPROVED DEPLOYMENT" if row.unapproved_deployment else ""
+        flag = row.flag.removeprefix("⚠ ").upper()  # the same flags as the Inventory page
         print(f"{row.version_id:<36} {row.environment:<8} {row.approval_status:<22} {(row.deployed_on or ''):<26} {flag}")
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import logging
 import os
 from pathlib import Path
@@ -21,6 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     _version_args(p)
     p.add_argument("--out", metavar="FILE.pdf", help="where to write it (default: the workspace's exports/)")
     p.add_argument("--unsigned", action="store_true", help="skip the signature (the deterministic PDF)")
+    p.add_argument("--built-at", metavar="TIME", help="build time printed and stored as the PDF creation date "
+                   "(ISO 8601, UTC unless it names an offset; default: now): the same records and time, the same bytes")
     p.add_argument("--list-templates", action="store_true", help="list the available templates and exit")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=cmd_report)
@@ -33,6 +36,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="trust anchor certificate (repeatable); without it the signer is not checked against one")
     v.add_argument("--json", action="store_true", help="print one JSON document")
     v.set_defaults(func=cmd_pdf_verify)
+    c = pdf_sub.add_parser("countersign", help="add your own approval signature to a report this workspace exported")
+    c.add_argument("file", metavar="FILE", help="the signed report (as exported)")
+    add_workspace_arg(c)
+    c.add_argument("--out", metavar="FILE.pdf", help="where to write it (default: the workspace's exports/)")
+    c.add_argument("--json", action="store_true", help="print one JSON document")
+    c.set_defaults(func=cmd_pdf_countersign)
 
     p = sub.add_parser("pack", help="write the audit pack zip of a version (signed PDF, evidence, catalog, ledger)")
     add_workspace_arg(p)
@@ -63,6 +72,15 @@ def _passphrase() -> bytes | None:
     return value.encode() if value else None
 
 
+def _built_at(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        return dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise InputError(f"--built-at {value!r}: not an ISO 8601 time (e.g. 2026-11-30T16:45:12Z)") from None
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from governance.reports.export import export_report
     from governance.reports.templates import list_templates
@@ -81,7 +99,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else None  # default: kept in exports/ next to earlier exports
     result = export_report(
         opened.workspace, opened.settings, opened.catalog, opened.actor, vid, args.template, out=out,
-        archive=out is None,
+        archive=out is None, built_at=_built_at(args.built_at),
         sign=not args.unsigned, passphrase=_passphrase(), progress=progress_printer(not args.json),
     )
     if args.json:
@@ -89,13 +107,14 @@ def cmd_report(args: argparse.Namespace) -> int:
             "version_id": vid, "template": result.template_id, "template_version": result.template_version,
             "file": str(result.path), "sha256": result.sha256, "unsigned_sha256": result.unsigned_sha256,
             "signed": result.signed, "signer": result.signer, "signer_role": result.signer_role,
-            "pages": result.pages, "charts": result.charts,
+            "signer_kind": result.signer_kind, "built_at": result.built_at, "pages": result.pages, "charts": result.charts,
             "gaps": [{"section": g.section, "item": g.block, "missing": g.what} for g in result.gaps],
             "ledger_seq": result.ledger_seq, "ledger_hash": result.ledger_hash,
             "seconds": {k: round(v, 3) for k, v in result.seconds.items()},
         })
         return 0
-    signed = f"signed by {result.signer}" + (f" ({result.signer_role})" if result.signer_role else "")
+    signed = (("sealed by" if result.signer_kind == "seal" else "signed by") + f" {result.signer}"
+              + (f" ({result.signer_role})" if result.signer_role else ""))
     print(f"{result.path}: {result.pages} pages, {signed if result.signed else 'unsigned'}, sha256 {result.sha256}")
     print(f"template {result.template_id} {result.template_version}; {len(result.gaps)} evidence gap(s)")
     for g in result.gaps:
@@ -123,6 +142,7 @@ def cmd_pdf_verify(args: argparse.Namespace) -> int:
             "file": args.file, "ok": result.ok, "verdict": result.verdict,
             "signatures": [
                 {"field": s.field, "signer": s.signer, "role": s.signer_role, "organisation": s.signer_organisation,
+                 "kind": s.kind, "certifies": s.certifies,
                  "certificate_sha256": s.certificate_sha256, "signed_at": s.signed_at, "reason": s.reason,
                  "coverage": s.coverage, "intact": s.intact, "valid": s.valid, "trusted": s.trusted,
                  "trust_checked": s.trust_checked, "modification": s.modification, "bottom_line": s.bottom_line}
@@ -133,15 +153,46 @@ def cmd_pdf_verify(args: argparse.Namespace) -> int:
         for s in result.signatures:
             role = f" ({s.signer_role})" if s.signer_role else ""
             org = f", {s.signer_organisation}" if s.signer_organisation else ""
-            print(f"signature {s.field}")
-            print(f"  signer:   {s.signer}{role}{org}")
+            what = (f"certifies the document (later changes allowed: {_PERMITS.get(s.certifies, s.certifies)})"
+                    if s.certifies else "approval signature")
+            print(f"signature {s.field}: {what}")
+            print(f"  signer:   {s.signer}{role}{org} [{'organisation seal' if s.kind == 'seal' else 'person'}]")
             print(f"  cert:     sha256 {s.certificate_sha256}")
             print(f"  time:     {s.signed_at.isoformat() if s.signed_at else 'not stated'} (signer's clock)")
             print(f"  reason:   {s.reason or '-'}")
             print(f"  coverage: {s.coverage}; intact {s.intact}; valid {s.valid}; "
                   f"trusted {s.trusted if s.trust_checked else 'not checked'}")
+            print(f"  verdict:  {s.verdict}")
         print(f"verdict: {result.verdict}")
     return 0 if result.ok else 1
+
+
+_PERMITS = {"NO_CHANGES": "none", "FILL_FORMS": "signatures and form filling",
+            "ANNOTATE": "signatures, form filling and annotations"}
+
+
+def cmd_pdf_countersign(args: argparse.Namespace) -> int:
+    from governance.reports.countersign import countersign_file
+
+    logging.getLogger("pyhanko").setLevel(logging.CRITICAL)
+    logging.getLogger("pyhanko_certvalidator").setLevel(logging.CRITICAL)
+    opened = open_workspace(args)
+    result = countersign_file(opened.workspace, opened.settings, opened.catalog, opened.actor, Path(args.file),
+                              out=Path(args.out) if args.out else None, passphrase=_passphrase())
+    if args.json:
+        print_json({
+            "version_id": result.version_id, "template": result.template_id, "file": str(result.path),
+            "sha256": result.sha256, "countersigned_sha256": result.countersigned_sha256, "signer": result.signer,
+            "signer_role": result.signer_role, "signers": [s.signer for s in result.signatures],
+            "ledger_seq": result.ledger_seq, "ledger_hash": result.ledger_hash,
+        })
+        return 0
+    role = f" ({result.signer_role})" if result.signer_role else ""
+    print(f"{result.path}: countersigned by {result.signer}{role}; {len(result.signatures)} signatures "
+          f"({', '.join(s.signer for s in result.signatures)}), sha256 {result.sha256}")
+    if result.ledger_seq is not None:
+        print(f"ledger entry {result.ledger_seq}: {result.ledger_hash}")
+    return 0
 
 
 def cmd_pack(args: argparse.Namespace) -> int:

@@ -19,6 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     v = lsub.add_parser("verify", help="recompute the hash chain and compare it with the signed checkpoints")
     add_workspace_arg(v)
     v.add_argument("--public-key", metavar="PEM", help="trust only checkpoints signed with this Ed25519 public key")
+    v.add_argument("--witness", metavar="PATH",
+                   help="a copy of checkpoints/head.json kept elsewhere (file or folder; default: [ledger] witness)")
     v.add_argument("--json", action="store_true", help="print one JSON document")
     v.set_defaults(func=cmd_verify)
     c = lsub.add_parser("checkpoint", help="sign the current head and store it in checkpoints/")
@@ -106,7 +108,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     opened = open_workspace(args)
     report = ledger.verify(opened.workspace, opened.catalog, opened.actor,
-                           public_key=Path(args.public_key) if args.public_key else None)
+                           public_key=Path(args.public_key) if args.public_key else None,
+                           witness=Path(args.witness) if args.witness else None)
     if args.json:
         print_json(report.as_dict())
     else:
@@ -150,7 +153,8 @@ def _date(text: str) -> dt.datetime:
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
-    from governance.promotion import RiskAcceptance, approve, execute
+    from governance.promotion import RiskAcceptance
+    from governance.signoff import decide
 
     o = open_workspace(args)
     acceptance = None
@@ -160,37 +164,37 @@ def cmd_approve(args: argparse.Namespace) -> int:
         acceptance = RiskAcceptance(tuple(args.accept_risk), args.justification, _date(args.expires))
     elif args.justification or args.expires:
         raise InputError("--justification and --expires only go with --accept-risk GATE")
-    request = approve(o.workspace, o.settings, o.catalog, o.actor, args.request_id, args.comment,
-                      risk_acceptance=acceptance)
-    if request.status == "approved" and not args.no_execute and o.actor.can("execute"):
-        request = execute(o.workspace, o.settings, o.catalog, o.actor, args.request_id)
-    _show(request, args.json)
-    return 1 if request.status == "failed" else 0
+    done = decide(o.workspace, o.settings, o.catalog, o.actor, args.request_id, "approve", args.comment,
+                  risk_acceptance=acceptance, execute_after_approval=not args.no_execute)
+    _show(done.request, args.json)
+    return 1 if done.failed else 0
 
 
 def cmd_reject(args: argparse.Namespace) -> int:
-    from governance.promotion import reject
+    from governance.signoff import decide
 
     o = open_workspace(args)
-    _show(reject(o.workspace, o.settings, o.catalog, o.actor, args.request_id, args.comment), args.json)
+    _show(decide(o.workspace, o.settings, o.catalog, o.actor, args.request_id, "reject", args.comment).request,
+          args.json)
     return 0
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
-    from governance.promotion import cancel
+    from governance.signoff import decide
 
     o = open_workspace(args)
-    _show(cancel(o.workspace, o.settings, o.catalog, o.actor, args.request_id, args.comment), args.json)
+    _show(decide(o.workspace, o.settings, o.catalog, o.actor, args.request_id, "cancel", args.comment).request,
+          args.json)
     return 0
 
 
 def cmd_execute(args: argparse.Namespace) -> int:
-    from governance.promotion import execute
+    from governance.signoff import decide
 
     o = open_workspace(args)
-    request = execute(o.workspace, o.settings, o.catalog, o.actor, args.request_id, takeover=args.takeover)
-    _show(request, args.json)
-    return 1 if request.status == "failed" else 0
+    done = decide(o.workspace, o.settings, o.catalog, o.actor, args.request_id, "execute", takeover=args.takeover)
+    _show(done.request, args.json)
+    return 1 if done.failed else 0
 
 
 def cmd_requests(args: argparse.Namespace) -> int:

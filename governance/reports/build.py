@@ -4,8 +4,10 @@ The template's sections name *blocks*; each block is a function from :class:`Rep
 registered once in :data:`BLOCKS`. A block whose evidence is missing prints "Evidence missing: ..." and adds a
 row to the gaps table at the front: nothing is dropped silently.
 
-Determinism: reportlab's invariant mode fixes the creation date and document id; every date printed comes from
-the facts; dictionaries are rendered in sorted order; charts are PNGs from vl-convert, which is deterministic.
+Determinism: reportlab's invariant mode fixes the document id, and the creation date is set to the build time the
+caller gives (:func:`pdf_metadata`); every other date printed comes from the facts; dictionaries are rendered in
+sorted order; charts are PNGs from vl-convert, which is deterministic. The same facts, template and build time
+give the same bytes.
 """
 
 from __future__ import annotations
@@ -44,8 +46,10 @@ from reportlab.platypus import (
 from reportlab.platypus.tableofcontents import TableOfContents
 
 from core.clock import naive_utc
+from governance import __version__
+from governance.analytics.summaries import BiasSummary, DriftSummary, ExplainSummary
 from governance.reports import charts
-from governance.reports.model import EvidenceItem, ReportFacts
+from governance.reports.facts import EvidenceItem, ReportFacts
 from governance.reports.templates import Section, Template
 
 PAGE_W, PAGE_H = A4
@@ -117,6 +121,21 @@ def fmt(value: Any) -> str:
 
 def _scalar(value: Any) -> bool:
     return value is None or isinstance(value, str | int | float | bool | dt.datetime | dt.date)
+
+
+def _summary_rows(item: EvidenceItem) -> list[tuple[str, Any]]:
+    """The scalar values of an evidence summary by name, alphabetical (what the key-value table prints)."""
+    s = item.summary
+    if isinstance(s, DriftSummary):
+        pairs = [("dataset_drifted", s.dataset_drifted), ("drift_share", s.drift_share), ("n_columns", s.n_columns),
+                 ("threshold", s.threshold)]
+    elif isinstance(s, BiasSummary):
+        pairs = [("min_disparate_impact", s.min_disparate_impact)]
+    elif isinstance(s, ExplainSummary):
+        pairs = [("additivity_max_error", s.additivity_max_error), ("explainer", s.explainer)]
+    else:
+        pairs = sorted(s.to_json().items())
+    return [(k, v) for k, v in pairs if _scalar(v)]
 
 
 @dataclass(frozen=True)
@@ -531,7 +550,7 @@ def b_bias(f: ReportFacts, r: Renderer) -> list[Flowable]:
     threshold = f.policy.get("min_disparate_impact") or 0.8
     attrs = bias_attributes(item)
     out: list[Flowable] = []
-    summary = [(k, item.summary[k]) for k in sorted(item.summary) if _scalar(item.summary[k])]
+    summary = _summary_rows(item)
     if summary:
         out.append(kv_table(summary))
     rows = []
@@ -603,7 +622,8 @@ def b_explain(f: ReportFacts, r: Renderer) -> list[Flowable]:
         frame = pd.DataFrame([{"feature": str(x["feature"]), "importance": float(x["importance"])} for x in rows[:20]])
         spec = charts.bar_spec(frame, x="importance", y="feature", title="Global importance (mean |SHAP|)",
                                x_title="mean |SHAP value|")
-    method = _first(item.result, "explainer", "method") or _first(item.summary, "explainer", "method")
+    method = _first(item.result, "explainer", "method") or (
+        item.summary.explainer if isinstance(item.summary, ExplainSummary) else None)
     return [
         para(f"Explainer: {method or 'not recorded'}. Ten most important features:"),
         table(("Feature", "Mean |SHAP|"), [(x["feature"], x["importance"]) for x in rows[:10]],
@@ -619,7 +639,7 @@ def b_drift(f: ReportFacts, r: Renderer) -> list[Flowable]:
         raise Missing(f"data drift analysis: {f.evidence_notes.get('drift', 'no drift evidence')}")
     rows = drift_records(item)
     out: list[Flowable] = []
-    summary = [(k, item.summary[k]) for k in sorted(item.summary) if _scalar(item.summary[k])]
+    summary = _summary_rows(item)
     if summary:
         out.append(kv_table(summary))
     if rows:
@@ -874,13 +894,34 @@ class _Doc(BaseDocTemplate):
             self.notify("TOCEntry", (level, text, self.page, key))
 
 
-def _numbered_canvas(footer: str) -> type[rl_canvas.Canvas]:
+def pdf_metadata(canv: rl_canvas.Canvas, built_at: dt.datetime) -> None:
+    """The document information a report carries beyond title, author and subject: its creation and modification
+    date are the build time (UTC), not the clock, so a rebuild with the same time gives the same bytes.
+
+    reportlab's invariant mode stamps 2000-01-01 (or ``SOURCE_DATE_EPOCH``, process-wide); the document's own
+    timestamp is replaced here instead, and the document id is seeded with the build time too.
+    """
+    from reportlab.lib.utils import TimeStamp
+
+    if built_at.tzinfo is not None:
+        built_at = built_at.astimezone(dt.UTC).replace(tzinfo=None)
+    epoch = (built_at - dt.datetime(1970, 1, 1)).total_seconds()
+    stamp = TimeStamp(invariant=1)  # UTC fields; then moved to the build time
+    stamp.t, stamp.lt = epoch, built_at.timetuple()
+    stamp.YMDhms = tuple(stamp.lt)[:6]
+    doc = canv._doc
+    doc._timeStamp = stamp
+    doc.signature.update(built_at.isoformat().encode())
+
+
+def _numbered_canvas(footer: str, built_at: dt.datetime) -> type[rl_canvas.Canvas]:
     class NumberedCanvas(rl_canvas.Canvas):
         """Draws "Page N of M" once the page count is known."""
 
         def __init__(self, *args: Any, **kw: Any) -> None:
             super().__init__(*args, **kw)
             self._pages: list[dict[str, Any]] = []
+            pdf_metadata(self, built_at)
 
         def showPage(self) -> None:
             self._pages.append(dict(self.__dict__))
@@ -1001,11 +1042,12 @@ def _headings(story: Iterable[Flowable]) -> list[tuple[int, str]]:
     return out
 
 
-def build_pdf(facts: ReportFacts, template: Template) -> BuiltReport:
-    """Build the unsigned report PDF for ``facts`` laid out by ``template`` (deterministic bytes)."""
+def build_pdf(facts: ReportFacts, template: Template, *, built_at: dt.datetime) -> BuiltReport:
+    """Build the unsigned report PDF for ``facts`` laid out by ``template`` at ``built_at`` (naive UTC or aware):
+    deterministic bytes for the same facts, template and build time."""
     import hashlib
 
-    rl_config.invariant = 1  # fixed creation date and document id: equal input, equal bytes
+    rl_config.invariant = 1  # fixed document id (creation date: the build time): equal input, equal bytes
     rl_config.useA85 = 0  # binary streams: ASCII85 only grows the file and costs a third of the build time
     f = facts
     v = f.version
@@ -1028,7 +1070,8 @@ def build_pdf(facts: ReportFacts, template: Template) -> BuiltReport:
             ("Accounts in lineage", ", ".join(sorted({x.account for x in f.lineage} | {x.account for x in f.peers}))),
             ("Risk tier", f.tier),
             ("Template", f"{template.id} version {template.version}"),
-            ("Generated at", f"{fmt(f.generated_at)} (newest record the report cites)"),
+            ("Generated at", fmt(built_at)),
+            ("Records as of", f"{fmt(f.generated_at)} (newest record the report cites)"),
             ("Generated by", f.generated_by),
             ("Organisation", f.workspace_name),
             ("Facts fingerprint", f.fingerprint),
@@ -1061,8 +1104,9 @@ def build_pdf(facts: ReportFacts, template: Template) -> BuiltReport:
     buf = io.BytesIO()
     header = f"{template.title} - {v.version_id}"
     doc = _Doc(buf, header, title=f"{template.title}: {v.version_id}", author=f.workspace_name,
-               subject=f"{template.id} {template.version}", creator="Countersign", producer="Countersign (reportlab)")
-    doc.multiBuild(story, canvasmaker=_numbered_canvas(f"{f.workspace_name} - generated {fmt(f.generated_at)}"))
+               subject=f"{template.id} {template.version}", creator=f"Countersign {__version__}",
+               producer=f"Countersign {__version__} (reportlab)")
+    doc.multiBuild(story, canvasmaker=_numbered_canvas(f"{f.workspace_name} - generated {fmt(built_at)}", built_at))
     pdf = buf.getvalue()
     return BuiltReport(
         pdf=pdf,

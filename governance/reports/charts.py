@@ -1,12 +1,11 @@
 """Charts for the PDF: the same altair specs the pages show, rendered to PNG with vl-convert.
 
-The analytics package owns the chart specs (``governance.analytics.charts``); while it is absent, or when it
-cannot draw a stored result, a plain fallback spec from the report's own table is drawn instead.
+The analytics package owns the chart specs (``governance.analytics.charts``); when it cannot draw a stored result,
+a plain fallback spec from the report's own table is drawn instead.
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import pandas as pd
@@ -22,14 +21,13 @@ def render_png(spec: dict[str, Any]) -> bytes:
 
 
 def analytics_chart(name: str, *args: Any) -> dict[str, Any] | None:
-    """The Vega-Lite dict of ``governance.analytics.charts.<name>(*args)``, or None when unavailable."""
+    """The Vega-Lite dict of ``governance.analytics.charts.<name>(*args)``, or None when it cannot draw them."""
+    from governance.analytics import charts
+
+    fn = getattr(charts, name)  # an unknown name is a programming error: let it surface
     try:
-        charts = importlib.import_module("governance.analytics.charts")
-        fn = getattr(charts, name)
         chart = fn(*args)
-    except (ModuleNotFoundError, AttributeError):
-        return None
-    except (KeyError, TypeError, ValueError):
+    except (AttributeError, KeyError, TypeError, ValueError):
         return None  # a result shape the chart does not know: the fallback draws the table instead
     if chart is None:
         return None

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
-import importlib
+import os
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from core.progress import ProgressFn, no_progress
+from governance import ledger
 from governance.catalog import Catalog
-from governance.config import Settings, Workspace
+from governance.config import Settings, Workspace, private_dir
 from governance.identity import Identity, require
 from governance.reports.build import BuiltReport, Gap, build_pdf
-from governance.reports.keys import load_signer, signer_info
-from governance.reports.model import ReportFacts, collect_facts
+from governance.reports.facts import ReportFacts, collect_facts
 from governance.reports.sign import sign_pdf
+from governance.reports.signers import choose_signer
 from governance.reports.templates import Template, load_template
 
 DEFAULT_TEMPLATE = "eu-ai-act-annex-iv"
@@ -42,6 +45,17 @@ class ReportExport:
     ledger_seq: int | None
     ledger_hash: str | None
     seconds: dict[str, float]
+    signer_kind: str | None = None  # person | seal
+    certificate_pem: bytes | None = None  # the certificate that signed it
+    built_at: dt.datetime | None = None
+
+
+def build_time(value: dt.datetime | None = None) -> dt.datetime:
+    """The build time printed in a report and stored as its PDF creation date: naive UTC, whole seconds."""
+    value = value or dt.datetime.now(dt.UTC)
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value.replace(microsecond=0)
 
 
 def default_filename(version_id: str, template_id: str, suffix: str = ".pdf") -> str:
@@ -57,16 +71,43 @@ def archive_path(workspace: Workspace, version_id: str, template_id: str, conten
 
 
 def record_export(workspace: Workspace, catalog: Catalog, identity: Identity, action: str, version_id: str,
-                  payload: dict[str, Any]) -> tuple[int | None, str | None]:
-    """Append the export to the ledger and seal it in a checkpoint, like every other write; return seq and hash."""
+                  payload: dict[str, Any], *, staged: Path | None = None, path: Path | None = None
+                  ) -> tuple[int, str]:
+    """Record an export in the ledger and put its file in place, as one unit; return the entry's seq and hash.
+
+    ``staged`` is a temporary file holding the export; it becomes ``path`` inside the transaction that appends the
+    ledger entry. If the entry cannot be written the file never appears (and the temporary one is removed), so a
+    file in ``exports/`` always has its entry. The new head is then sealed in a checkpoint, like every other write.
+    """
+    if (staged is None) != (path is None):
+        raise ValueError("record_export needs both the staged file and its final path, or neither")
+    placed = False
     try:
-        ledger = importlib.import_module("governance.ledger")
-    except ModuleNotFoundError:
-        return None, None
-    entry = ledger.append(catalog, actor=identity.email, action=action, subject=f"version:{version_id}",
-                          payload=payload)
+        with catalog.transaction() as con:
+            entry = ledger.append(con, actor=identity.email, action=action, subject=f"version:{version_id}",
+                                  payload=payload)
+            if staged is not None and path is not None:
+                os.replace(staged, path)  # last step before the commit: a failed move rolls the entry back
+                placed = True
+    except BaseException:
+        if staged is not None:
+            staged.unlink(missing_ok=True)
+        if placed and path is not None:  # the commit itself failed after the move
+            path.unlink(missing_ok=True)
+        raise
     ledger.seal(workspace, catalog, by=identity.email)
     return entry.seq, entry.hash
+
+
+def stage(path: Path, content: bytes) -> Path:
+    """Write ``content`` next to ``path`` under a temporary name (moved into place by :func:`record_export`)."""
+    private_dir(path.parent)  # a new folder is owner-only (0700)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    # owner-only from the first byte, like every file Countersign writes into a workspace
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(content)
+    return tmp
 
 
 def prepare(
@@ -80,11 +121,12 @@ def prepare(
 
 def build_unsigned(
     workspace: Workspace, settings: Settings, catalog: Catalog, identity: Identity, version_id: str,
-    template_id: str = DEFAULT_TEMPLATE,
+    template_id: str = DEFAULT_TEMPLATE, *, built_at: dt.datetime | None = None,
 ) -> BuiltReport:
-    """The unsigned, deterministic PDF of a version's report (preview and reproducibility checks)."""
+    """The unsigned PDF of a version's report (preview and reproducibility checks): the same records and the same
+    ``built_at`` (default: now) give the same bytes."""
     facts, template = prepare(workspace, settings, catalog, identity, version_id, template_id)
-    return build_pdf(facts, template)
+    return build_pdf(facts, template, built_at=build_time(built_at))
 
 
 def export_report(
@@ -99,61 +141,66 @@ def export_report(
     archive: bool = False,
     sign: bool = True,
     passphrase: bytes | None = None,
+    built_at: dt.datetime | None = None,
     progress: ProgressFn = no_progress,
 ) -> ReportExport:
     """Build, sign and write the report of ``version_id``; every export is a ledger entry.
 
     ``out`` writes the PDF to that path; ``archive`` keeps it in the workspace's ``exports/`` under a name that
-    carries its digest (:func:`archive_path`), next to every earlier export.
+    carries its digest (:func:`archive_path`), next to every earlier export. The exporter signs with their own key
+    or the workspace's seal signs naming them (:func:`governance.reports.signers.choose_signer`); ``built_at``
+    (default: now) is printed in the report and is its PDF creation date.
     """
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     progress("collecting evidence", 0.05)
     facts, template = prepare(workspace, settings, catalog, identity, version_id, template_id)
     seconds["collect"] = time.perf_counter() - t0
+    built_at = build_time(built_at)
+    chosen = None
+    if sign:  # before the build: an exporter who can be given no signature learns it at once
+        chosen = choose_signer(workspace, settings, identity, passphrase=passphrase)
     progress("laying out the PDF", 0.3)
     t1 = time.perf_counter()
-    built = build_pdf(facts, template)
+    built = build_pdf(facts, template, built_at=built_at)
     seconds["build"] = time.perf_counter() - t1
-    pdf, signer_name, signer_role = built.pdf, None, None
-    if sign:
+    pdf = built.pdf
+    if chosen is not None:
         progress("signing (PAdES)", 0.75)
         t2 = time.perf_counter()
-        signer = load_signer(workspace, settings, passphrase=passphrase)
-        from cryptography import x509
-
-        who = signer_info(x509.load_der_x509_certificate(signer.signing_cert.dump()))
-        signer_name, signer_role = who.name, who.role
-        role = f" ({who.role})" if who.role else ""
         pdf = sign_pdf(
             built.pdf,
-            signer,
-            name=who.name,
-            reason=f"{template.title} {template.version} for {version_id}, signed by {who.name}{role}; "
-            f"exported by {identity.label}",
+            chosen.signer,
+            name=chosen.info.name,
+            reason=chosen.reason(identity, f"{template.title} {template.version} for {version_id}"),
             location=settings.workspace.name,
-            contact=who.email or identity.email,
+            contact=identity.email,
         )
         seconds["sign"] = time.perf_counter() - t2
+    signer_name = chosen.info.name if chosen else None
     path = Path(out) if out is not None else (
         archive_path(workspace, version_id, template.id, pdf) if archive else None)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(pdf)
+    staged = stage(path, pdf) if path is not None else None
     digest = hashlib.sha256(pdf).hexdigest()
     progress("recording the export in the ledger", 0.95)
     seq, entry_hash = record_export(
         workspace, catalog, identity, "report.export", version_id,
         {"template": template.id, "template_version": template.version, "sha256": digest,
          "unsigned_sha256": built.sha256, "signed": sign, "signer": signer_name, "pages": built.pages,
-         "gaps": len(built.gaps), "file": path.name if path else None, "facts": built.facts_fingerprint},
+         "gaps": len(built.gaps), "file": path.name if path else None, "facts": built.facts_fingerprint,
+         "signer_kind": chosen.kind if chosen else None,
+         "certificate_sha256": chosen.info.fingerprint_sha256 if chosen else None,
+         "built_at": built_at.isoformat() + "Z"},
+        staged=staged, path=path,
     )
     seconds["total"] = time.perf_counter() - t0
     progress("done", 1.0)
     return ReportExport(
         version_id=version_id, template_id=template.id, template_version=template.version, pdf=pdf, sha256=digest,
-        unsigned_sha256=built.sha256, signed=sign, signer=signer_name, signer_role=signer_role, pages=built.pages,
-        charts=built.charts, gaps=built.gaps, path=path, ledger_seq=seq, ledger_hash=entry_hash, seconds=seconds,
+        unsigned_sha256=built.sha256, signed=sign, signer=signer_name, signer_role=chosen.info.role if chosen else None,
+        pages=built.pages, charts=built.charts, gaps=built.gaps, path=path, ledger_seq=seq, ledger_hash=entry_hash,
+        seconds=seconds, signer_kind=chosen.kind if chosen else None,
+        certificate_pem=chosen.certificate_pem if chosen else None, built_at=built_at,
     )
 
 
@@ -173,15 +220,11 @@ class ExportRecord:
 
 def export_history(catalog: Catalog, version_id: str) -> list[ExportRecord]:
     """Reports and packs exported for ``version_id``, newest first (from the ledger)."""
-    try:
-        ledger = importlib.import_module("governance.ledger")
-    except ModuleNotFoundError:
-        return []
     out = [
         ExportRecord(e.seq, e.recorded_at, e.actor, e.action, e.payload.get("template"), e.payload.get("file"),
                      e.payload.get("sha256"), e.hash)
         for e in ledger.entries_for(catalog, f"version:{version_id}")
-        if e.action in ("report.export", "pack.export")
+        if e.action in ("report.export", "report.countersign", "pack.export")
     ]
     return sorted(out, key=lambda r: -r.seq)
 

@@ -1,13 +1,16 @@
-"""The signing key and certificate of a workspace: the demo's self-signed pair, or an organisation's own.
+"""Signing keys and certificates: each signer's own, and the workspace's organisation seal.
 
-``[signing]`` in ``countersign.toml`` names the files (relative to the workspace): a PEM key and a PEM
+``[signing]`` in ``countersign.toml`` names the seal's files (relative to the workspace): a PEM key and a PEM
 certificate, or one PKCS#12 bundle (``.p12``/``.pfx``) given as ``key`` with ``certificate`` pointing at the same
-file. The certificate's subject carries the signer's name (CN) and role (title); both end up in the signature.
+file. A person who signs with their own key keeps it in ``personal_keys`` as ``<email>.key`` + ``<email>.pem`` (or
+``<email>.p12``). A certificate's subject carries the signer's name (CN) and role (title); a seal's names the
+organisation (O) and says it is a seal (CN ``<organisation> seal``). Both end up in the signature.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,11 +19,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from core.errors import ConfigError, InputError
-from governance.config import Settings, Workspace
+from core.errors import ConfigError, CountersignError, InputError
+from governance.config import Settings, Workspace, write_private
 
-DEMO_SIGNER_NAME = "Countersign Demo Risk Office"
-DEMO_SIGNER_ROLE = "Model Risk Officer"
+SEAL_ROLE = "Organisation seal"
 _PKCS12 = (".p12", ".pfx")
 
 
@@ -42,11 +44,28 @@ class SignerInfo:
     organisation: str | None
     email: str | None
     fingerprint_sha256: str
+    seal: bool = False  # the certificate is an organisation's seal, not a person's
+
+    @property
+    def kind(self) -> str:
+        return "seal" if self.seal else "person"
 
 
 def key_paths(workspace: Workspace, settings: Settings) -> tuple[Path, Path]:
-    """The key and certificate paths of ``[signing]``, resolved against the workspace root."""
+    """The seal's key and certificate paths of ``[signing]``, resolved against the workspace root."""
     return (workspace.root / settings.signing.key, workspace.root / settings.signing.certificate)
+
+
+def personal_key_paths(workspace: Workspace, settings: Settings, email: str) -> tuple[Path, Path]:
+    """``<personal_keys>/<email>.key`` and ``.pem``, or ``<email>.p12`` twice when that bundle exists."""
+    folder = workspace.root / settings.signing.personal_keys
+    name = email.strip().lower()
+    if "/" in name or "\\" in name or name.startswith(".") or not name:
+        raise InputError(f"{email!r} cannot name a key file")
+    bundle = folder / f"{name}.p12"
+    if bundle.exists():
+        return bundle, bundle
+    return folder / f"{name}.key", folder / f"{name}.pem"
 
 
 def generate_self_signed(
@@ -92,29 +111,37 @@ def generate_self_signed(
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
-    key_path.parent.mkdir(parents=True, exist_ok=True)
-    cert_path.parent.mkdir(parents=True, exist_ok=True)
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    key_path.chmod(0o600)
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    # owner-only from the first byte (0600 files, 0700 new folders), never world-readable for a moment
+    write_private(key_path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                              serialization.NoEncryption()))
+    write_private(cert_path, cert.public_bytes(serialization.Encoding.PEM))
 
 
-def ensure_demo_keys(workspace: Workspace, settings: Settings) -> KeyPaths:
-    """Create the demo workspace's self-signed key and certificate unless they exist (idempotent)."""
+def seal_name(settings: Settings) -> str:
+    """The common name of the workspace's seal: ``<workspace name> seal``."""
+    return settings.signing.signer_name or f"{settings.workspace.name} seal"
+
+
+def ensure_demo_keys(workspace: Workspace, settings: Settings,
+                     people: Mapping[str, tuple[str, str]] | None = None) -> KeyPaths:
+    """Create the demo's organisation seal and a personal key per signer unless they exist (idempotent).
+
+    ``people`` maps an e-mail to (name, role title) for each person who signs with their own key. Returns the
+    seal's paths; ``created`` is true when anything was written.
+    """
     key_path, cert_path = key_paths(workspace, settings)
-    if key_path.exists() and cert_path.exists():
-        return KeyPaths(key_path, cert_path, created=False)
-    generate_self_signed(
-        key_path,
-        cert_path,
-        name=settings.signing.signer_name or DEMO_SIGNER_NAME,
-        role=DEMO_SIGNER_ROLE,
-        organisation=settings.workspace.name,
-        email="risk.officer@demo.countersign.dev",
-    )
-    return KeyPaths(key_path, cert_path, created=True)
+    created = False
+    if not (key_path.exists() and cert_path.exists()):
+        generate_self_signed(key_path, cert_path, name=seal_name(settings), role=SEAL_ROLE,
+                             organisation=settings.workspace.name)
+        created = True
+    for email, (name, role) in sorted((people or {}).items()):
+        pkey, pcert = personal_key_paths(workspace, settings, email)
+        if not (pkey.exists() and pcert.exists()):
+            generate_self_signed(pkey, pcert, name=name, role=role, organisation=settings.workspace.name,
+                                 email=email)
+            created = True
+    return KeyPaths(key_path, cert_path, created=created)
 
 
 def load_certificate(path: Path) -> x509.Certificate:
@@ -138,24 +165,45 @@ def signer_info(cert: x509.Certificate) -> SignerInfo:
         values = cert.subject.get_attributes_for_oid(oid)
         return str(values[0].value) if values else None
 
+    name = first(NameOID.COMMON_NAME) or cert.subject.rfc4514_string()
+    person = first(NameOID.GIVEN_NAME) or first(NameOID.SURNAME) or first(NameOID.EMAIL_ADDRESS)
+    # A seal says so: its common name ends in "seal", or (eIDAS style) it carries an organisation identifier and
+    # no personal name or e-mail.
+    seal = name.strip().lower().endswith(" seal") or (first(NameOID.ORGANIZATION_IDENTIFIER) is not None
+                                                      and person is None)
     return SignerInfo(
-        name=first(NameOID.COMMON_NAME) or cert.subject.rfc4514_string(),
+        name=name,
         role=first(NameOID.TITLE),
         organisation=first(NameOID.ORGANIZATION_NAME),
         email=first(NameOID.EMAIL_ADDRESS),
         fingerprint_sha256=cert.fingerprint(hashes.SHA256()).hex(),
+        seal=seal,
     )
 
 
-def load_signer(workspace: Workspace, settings: Settings, *, passphrase: bytes | None = None):
-    """A pyHanko signer from the workspace's ``[signing]`` files (PEM pair or PKCS#12)."""
-    from pyhanko.sign import signers
+def certificate_holder(workspace: Workspace, settings: Settings) -> str | None:
+    """Whom the workspace's signing certificate names (None while there is no readable certificate)."""
+    _, cert_path = key_paths(workspace, settings)
+    try:
+        return signer_info(load_certificate(cert_path)).name
+    except CountersignError:
+        return None
 
+
+def load_signer(workspace: Workspace, settings: Settings, *, passphrase: bytes | None = None):
+    """A pyHanko signer from the workspace's ``[signing]`` seal files (PEM pair or PKCS#12)."""
     key_path, cert_path = key_paths(workspace, settings)
     hint = (
         f"Set [signing] key and certificate in {workspace.config_path} (see docs/reports.md), "
         f"or run 'countersign demo' for a demo workspace with a self-signed pair."
     )
+    return load_key_pair(key_path, cert_path, passphrase=passphrase, hint=hint)
+
+
+def load_key_pair(key_path: Path, cert_path: Path, *, passphrase: bytes | None, hint: str):
+    """A pyHanko signer from a PEM key and certificate, or from one PKCS#12 bundle given as both."""
+    from pyhanko.sign import signers
+
     if not key_path.exists():
         raise ConfigError(f"{key_path}: signing key not found. {hint}")
     if key_path.suffix.lower() in _PKCS12:

@@ -1,13 +1,15 @@
 """The audit pack: one zip an examiner can verify and query offline.
 
     report/<version>__<template>.pdf   the signed report
-    report/signing-cert.pem            the certificate it was signed with (check it against one obtained independently)
+    report/signing-cert.pem            the certificate it was signed with, a person's or the organisation seal's
+                                       (check it against one obtained independently)
     evidence/<kind>-<id>.json          every evidence row of the model's versions in the lineage
     catalog/<table>.parquet            the catalog rows of the model: models, versions, runs, deployments,
                                        model_cards, evidence, promotion_requests, decisions
     ledger/entries.parquet + .jsonl    the ledger from the first entry about the model to the head, unmodified
     ledger/checkpoint-*.json           the checkpoints sealing that range, and the ledger's public key
     README.md                          how to verify and query it
+    manifest.json                      what the pack is of, and the Countersign version that built it
     SHA256SUMS                         sha256 of every other file (``sha256sum -c SHA256SUMS``)
 """
 
@@ -16,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import time
 import zipfile
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ import pandas as pd
 
 from core.canonical import canonical_json
 from core.progress import ProgressFn, no_progress
+from governance import __version__
 from governance.catalog import Catalog
 from governance.config import Settings, Workspace
 from governance.identity import Identity, require
@@ -37,8 +39,8 @@ from governance.reports.export import (
     default_filename,
     export_report,
     record_export,
+    stage,
 )
-from governance.reports.keys import key_paths
 
 # Zip members carry a fixed date (the format's epoch) rather than the clock: the pack's dates are in its files.
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -70,21 +72,7 @@ class AuditPack:
 
 
 def _table_rows(catalog: Catalog, table: str, model: str, version_ids: list[str]) -> pd.DataFrame:
-    # Each table names the model differently; every query is bound to the model's rows only.
-    where = {
-        "models": ("name = ?", [model]),
-        "versions": ("model = ?", [model]),
-        "runs": ("run_id IN (SELECT run_id FROM versions WHERE model = ?)", [model]),
-        "deployments": ("model = ? OR version_id IN (SELECT unnest(?))", [model, version_ids]),
-        "model_cards": ("model = ?", [model]),
-        "evidence": ("version_id IN (SELECT unnest(?))", [version_ids]),
-        "promotion_requests": ("model = ?", [model]),
-        "decisions": ("request_id IN (SELECT request_id FROM promotion_requests WHERE model = ?)", [model]),
-    }[table]
-    order = {"models": "name", "versions": "version_id", "runs": "run_id", "deployments": "deployment_id",
-             "model_cards": "card_id", "evidence": "evidence_id", "promotion_requests": "request_id",
-             "decisions": "decision_id"}[table]
-    return catalog.query_df(f"SELECT * FROM {table} WHERE {where[0]} ORDER BY {order}", where[1])
+    return catalog.model_rows(table, model, version_ids)
 
 
 def _parquet(df: pd.DataFrame) -> bytes:
@@ -95,16 +83,12 @@ def _parquet(df: pd.DataFrame) -> bytes:
 
 def _ledger_slice(catalog: Catalog, needles: list[str]) -> pd.DataFrame:
     """Ledger rows from the first entry about the model to the head: a contiguous run whose chain re-verifies."""
-    return catalog.query_df(
-        "SELECT * FROM ledger WHERE seq >= (SELECT coalesce(min(seq), 1) FROM ledger "
-        "WHERE len(list_filter(?, lambda n: contains(coalesce(subject, ''), n))) > 0) ORDER BY seq",
-        [needles],
-    )
+    return catalog.ledger_slice(needles)
 
 
 README = """# Audit pack: {version_id}
 
-Built by Countersign for {organisation}, exported by {who}.
+Built by Countersign {countersign_version} for {organisation}, exported by {who}.
 Report template: {template} version {template_version}. Report sha256: {report_sha256}.
 
 ## 1. Check that no file was changed
@@ -185,9 +169,8 @@ def build_pack(
     members: dict[str, bytes] = {}
     report_name = f"report/{default_filename(version_id, template_id)}"
     members[report_name] = report.pdf
-    _key, cert = key_paths(workspace, settings)
-    if cert.exists():
-        members["report/signing-cert.pem"] = cert.read_bytes()
+    if report.certificate_pem:  # the signer's own certificate, or the organisation seal's
+        members["report/signing-cert.pem"] = report.certificate_pem
 
     for table in CATALOG_TABLES:
         df = _table_rows(catalog, table, model, version_ids)
@@ -225,30 +208,36 @@ def build_pack(
         version_id=version_id, organisation=settings.workspace.name, who=identity.label, template=report.template_id,
         template_version=report.template_version, report_sha256=report.sha256, report_name=report_name,
         ledger_range=(f"{ledger_range[0]} to {ledger_range[1]}" if ledger_range else "(none)"),
+        countersign_version=__version__,
     ).encode()
+    members["manifest.json"] = (json.dumps(
+        {"countersign_version": __version__, "version_id": version_id, "template": report.template_id,
+         "template_version": report.template_version, "report": report_name, "report_sha256": report.sha256,
+         "ledger_range": list(ledger_range) if ledger_range else None, "organisation": settings.workspace.name},
+        indent=2, sort_keys=True) + "\n").encode()
     files = tuple(PackFile(n, hashlib.sha256(b).hexdigest(), len(b)) for n, b in sorted(members.items()))
     members["SHA256SUMS"] = "".join(f"{f.sha256}  {f.name}\n" for f in files).encode()
 
     progress("writing the zip", 0.9)
     # without ``out`` the pack is kept in exports/ under a name carrying its digest (never replacing an earlier one)
     target = Path(out) if out is not None else workspace.exports_dir / default_filename(version_id, template_id, ".zip")
-    target.parent.mkdir(parents=True, exist_ok=True)
     stamp = ZIP_EPOCH
-    tmp = target.with_suffix(target.suffix + f".{os.getpid()}.tmp")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for name in sorted(members):
             info = zipfile.ZipInfo(name, date_time=stamp)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
             zf.writestr(info, members[name])
-    content = tmp.read_bytes()
+    content = buffer.getvalue()
     digest = hashlib.sha256(content).hexdigest()
     path = target if out is not None else archive_path(workspace, version_id, template_id, content, ".zip")
-    tmp.replace(path)
+    tmp = stage(path, content)  # owner-only (0600); moved into place with its ledger entry
     seq, entry_hash = record_export(
         workspace, catalog, identity, "pack.export", version_id,
         {"template": report.template_id, "file": path.name, "sha256": digest, "report_sha256": report.sha256,
          "files": len(files) + 1, "ledger_range": list(ledger_range) if ledger_range else None},
+        staged=tmp, path=path,
     )
     progress("done", 1.0)
     return AuditPack(path=path, sha256=digest, files=files, report=report, ledger_range=ledger_range,

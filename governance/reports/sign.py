@@ -5,6 +5,10 @@ Verification decides on pyHanko's ``bottom_line`` (intact AND valid AND trusted 
 False. Without a trust anchor the signer's own certificate is used as the only root, so ``bottom_line`` still
 checks integrity and the cryptographic signature; the result then says the signer was not checked against an
 anchor the verifier chose.
+
+A report's first signature *certifies* it and allows later signatures only (DocMDP ``FILL_FORMS``: the report has no
+other form fields), so later approvers can countersign it with approval signatures while any other change still
+fails verification.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from core.errors import InputError, SignatureInvalid
 from governance.reports.keys import load_certificate, signer_info
 
 SIGNATURE_FIELD = "CountersignSignature"
+COUNTERSIGNATURE_FIELD = "Countersignature"
 T = TypeVar("T")
 
 
@@ -60,6 +65,8 @@ class SignatureCheck:
     bottom_line: bool
     modification: str | None
     verdict: str
+    kind: str = "person"  # person | seal, from the certificate's subject
+    certifies: str | None = None  # the DocMDP permission of a certification signature (NO_CHANGES, FILL_FORMS, ...)
 
     @property
     def ok(self) -> bool:
@@ -84,21 +91,27 @@ def sign_pdf(
     reason: str,
     location: str | None = None,
     contact: str | None = None,
+    certify: bool = True,
+    field_name: str = SIGNATURE_FIELD,
 ) -> bytes:
-    """A PAdES B-B signed copy of ``pdf`` (the signer's name and reason go into the signature dictionary)."""
+    """A PAdES B-B signed copy of ``pdf`` (the signer's name and reason go into the signature dictionary).
+
+    ``certify`` makes it the certification signature that allows later signatures only; otherwise it is an
+    approval signature added after the ones ``pdf`` carries (a countersignature).
+    """
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.sign import fields, signers
 
     meta = signers.PdfSignatureMetadata(
-        field_name=SIGNATURE_FIELD,
+        field_name=field_name,
         md_algorithm="sha256",
         subfilter=fields.SigSeedSubFilter.PADES,
         name=name,
         reason=reason,
         location=location,
         contact_info=contact,
-        certify=True,
-        docmdp_permissions=fields.MDPPerm.NO_CHANGES,
+        certify=certify,
+        docmdp_permissions=fields.MDPPerm.FILL_FORMS,
     )
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
     return outside_event_loop(lambda: signers.sign_pdf(writer, meta, signer=signer).getvalue())
@@ -174,6 +187,8 @@ def verify_pdf(data: bytes, *, trust: tuple[Path, ...] = (), path: str | None = 
                 bottom_line=bool(status.bottom_line),
                 modification=mod,
                 verdict=verdict,
+                kind=who.kind,
+                certifies=sig.docmdp_level.name if sig.docmdp_level is not None else None,
             )
         )
     ok = all(c.bottom_line for c in checks) and checks[-1].coverage == "ENTIRE_FILE"

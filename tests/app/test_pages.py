@@ -12,7 +12,11 @@ from governance.demo import PERSONAS
 from portal.pages import PAGES
 
 ROOT = Path(__file__).resolve().parents[2]
-BUILT = [p for p in PAGES if (ROOT / p.path).exists()]
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.title)
+def test_every_page_of_the_page_table_exists(page) -> None:
+    assert (ROOT / page.path).is_file(), f"{page.path} is in the page table but not in the repository"
 
 
 def texts(at) -> str:
@@ -26,9 +30,10 @@ def test_every_page_renders_for_every_persona(demo_workspace, app_factory, perso
     at = app_factory(demo_workspace.root, persona=persona).run()
     assert not at.exception, at.exception
     assert "Demo workspace" in texts(at)
-    for page in BUILT:
+    for page in PAGES:
         at.switch_page(page.path).run()
         assert not at.exception, (page.path, at.exception)
+        assert texts(at).strip(), f"{page.path} drew nothing"
 
 
 def test_inventory_shows_models_across_environments_and_the_flag(demo_workspace, app_factory) -> None:
@@ -74,6 +79,19 @@ def test_accounts_page_sync_now_for_an_engineer_only(demo_copy, app_factory) -> 
     viewer.switch_page("pages/accounts.py").run()
     assert not [b for b in viewer.button if b.key == "accounts.sync"]
     assert "Syncing needs the ml_engineer or admin role" in texts(viewer)
+
+
+def test_viewing_the_accounts_page_writes_nothing(demo_copy, app_factory) -> None:
+    from governance.catalog import Catalog
+
+    at = app_factory(demo_copy.root, persona="auditor@demo.countersign.dev").run()  # opening registers accounts
+    catalog = Catalog(demo_copy.catalog_path)
+    assert len(catalog.query_df("SELECT name FROM accounts")) == 3
+    with catalog.transaction() as con:  # so that any write by the page would show
+        con.execute("DELETE FROM accounts")
+    at.switch_page("pages/accounts.py").run()
+    assert not at.exception
+    assert catalog.query_df("SELECT name FROM accounts").empty
 
 
 @pytest.fixture

@@ -219,5 +219,8 @@ def test_export_page_says_who_builds_the_report_and_whose_certificate_signs_it(d
     page = texts(at)
     auditor_name = PERSONAS[AUDITOR][0]
     assert f"built and exported by **{auditor_name} <{AUDITOR}>**" in page
-    assert "signed with the workspace's signing certificate, issued to **Rita Okafor, Model Risk Management**" in page
+    # the auditor does not sign personally: the organisation's seal signs, and the signature names the auditor;
+    # no risk officer's personal certificate signs what someone else exported
+    assert "sealed with the organisation's certificate **Countersign demo (Lakeside Insurance & Credit) seal**" in page
+    assert "Rita Okafor" not in page
     assert at.dataframe[0].value["who"].iloc[0] == AUDITOR

@@ -345,18 +345,20 @@ def test_journey_5_export_annex_iv_pdf_verifies(
     h.choose(page, "stSelectbox", "Template", "EU AI Act - Annex IV Technical Documentation (v1.1.0)")
     h.click_button(page, "Build and sign PDF", timeout=120_000)
     h.assert_no_exception(page)
-    expect(h.alerts(page, "Success").filter(has_text="signed with the certificate of")).to_be_visible()
+    expect(h.alerts(page, "Success").filter(has_text="signed with the certificate of Rita Okafor")).to_be_visible()
     with page.expect_download(timeout=30_000) as dl:
         h.main_area(page).get_by_role("button", name="Download PDF").click()
     pdf = tmp_path / dl.value.suggested_filename
     dl.value.save_as(pdf)
     assert pdf.suffix == ".pdf" and pdf.read_bytes().startswith(b"%PDF")
 
-    cert = browser_workspace / "keys" / "signing-cert.pem"
+    # signed with the risk officer's own certificate (not the organisation seal): it is the trust anchor here
+    cert = browser_workspace / "keys" / f"{h.RISK_OFFICER}.pem"
     result = json.loads(cli("pdf", "verify", str(pdf), "--trust", str(cert), "--json").stdout)
     assert result["ok"] is True, result
     (sig,) = result["signatures"]
     assert sig["intact"] and sig["valid"] and sig["trusted"] and sig["bottom_line"], sig
+    assert sig["kind"] == "person" and sig["signer"] == "Rita Okafor", sig
     assert OPEN_DEMO_VERSION in sig["reason"] and h.RISK_OFFICER in sig["reason"]
     # the verifier is not a rubber stamp: one changed byte in the downloaded file is a finding (exit 1)
     data = bytearray(pdf.read_bytes())

@@ -236,3 +236,50 @@ def aws_profiles(aws_base_env: MotoServer, tmp_path: Path, monkeypatch: pytest.M
         return path
 
     return write
+
+
+# -- MLflow: real `mlflow server` processes from their own cached virtualenv (tests/servers/mlflow_server.py) -----
+
+
+@pytest.fixture(scope="session")
+def mlflow_servers(tmp_path_factory: pytest.TempPathFactory):
+    """Two MLflow servers (sqlite backend, proxied artifacts on disk) for the session, started side by side.
+
+    The first use builds the cached virtualenv with ``mlflow[auth]==3.17.2`` when it is missing (a few minutes).
+    """
+    from tests.servers.mlflow_server import start_servers
+
+    root = tmp_path_factory.mktemp("mlflow")
+    servers = start_servers([root / "a", root / "b"])
+    yield servers
+    for s in servers:
+        s.stop()
+
+
+@pytest.fixture(scope="session")
+def mlflow_auth_server(tmp_path_factory: pytest.TempPathFactory):
+    """An MLflow server running MLflow's own basic-auth app (user ``admin``, password in ``basic_auth_password``)."""
+    from tests.servers.mlflow_server import MlflowServer
+
+    server = MlflowServer(tmp_path_factory.mktemp("mlflow-auth"), basic_auth_password="s3cret-Passw0rd!").start()
+    yield server.wait()
+    server.stop()
+
+
+# -- ZenML: a real server from its own cached virtualenv ------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def zenml_server(tmp_path_factory: pytest.TempPathFactory):
+    """A ZenML 0.98.0 server (sqlite) on a free port of 127.0.0.1, activated, with a service account's API key.
+
+    Builds the server's virtualenv first when it is not cached yet (~2 min, once per machine); starting the server
+    takes ~10-25 s. Yields a :class:`tests.connectors.zenml_server.ZenMLServer` (``url``, ``api_key``, ``admin``).
+    """
+    from tests.connectors.zenml_server import ensure_venv, start_server
+
+    root = tmp_path_factory.mktemp("zenml")
+    python, _ = ensure_venv(log=root / "venv-build.log")
+    server = start_server(root / "server", python=python)
+    yield server
+    server.stop()

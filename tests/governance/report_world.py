@@ -81,7 +81,7 @@ def add_drift(world: World, version_id: str) -> dict:
     d = res.to_dict()
     for c in d["columns"]:
         c.pop("chart", None)  # histogram data for the page; not needed to print the table
-    store_evidence(world, version_id, "drift", d, res.summary())
+    store_evidence(world, version_id, "drift", d, res.summary().to_json())
     return d
 
 
@@ -94,7 +94,7 @@ def add_bias(world: World, version_id: str) -> dict:
     res = bias_file(data, BiasConfig(label="label", protected=tuple(cfg.protected_attributes),
                                      prediction="prediction", positive_label=cfg.positive_label))
     d = res.to_dict()
-    store_evidence(world, version_id, "bias", d, res.summary())
+    store_evidence(world, version_id, "bias", d, res.summary().to_json())
     return d
 
 
@@ -106,7 +106,7 @@ def add_explain(world: World, version_id: str, importance: dict[str, float]) -> 
     res = ExplainResult(explainer="tree", output="log-odds", features=tuple(top), n_rows=500, background_rows=100,
                         importance=tuple((k, importance[k]) for k in top), group_importance={}, local={},
                         additivity_max_error=1e-9, seconds=0.1)
-    store_evidence(world, version_id, "explain", res.to_dict(), res.summary())
+    store_evidence(world, version_id, "explain", res.to_dict(), res.summary().to_json())
 
 
 def add_decisions(world: World, version_id: str, *, seal: bool = True) -> dict[str, str]:

@@ -84,7 +84,7 @@ def test_planted_disparity_fails_four_fifths(scored):
     assert gender.four_fifths_pass == (rates.min() / rates.max() >= 0.8)
     assert gender.four_fifths_pass is False
     assert result.min_disparate_impact == pytest.approx(rates.min() / rates.max(), rel=1e-12)
-    assert set(result.summary()["attributes"]) == {"gender", "age_band"}
+    assert set(result.summary().attributes) == {"gender", "age_band"}
 
 
 def test_wilson_intervals_equal_statsmodels(scored):

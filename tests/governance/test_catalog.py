@@ -16,8 +16,9 @@ import pytest
 
 from connectors.base import DeploymentRecord, Snapshot, VersionRecord
 from core.errors import CatalogBusy, InputError, NotFound
-from governance import catalog as catalog_module
 from governance.catalog import Catalog, InventoryFilter
+from governance.catalog import connection as catalog_connection
+from governance.catalog import migrations as catalog_module
 
 T0 = dt.datetime(2026, 5, 1, 12, 0)
 
@@ -334,7 +335,7 @@ def test_upgrading_to_model_sources_keeps_what_prod_said_until_prod_says_it_agai
 
 
 def test_a_busy_process_still_lets_go_of_the_file_now_and_then(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(catalog_module._Keeper, "MAX_HOLD", 0.3)
+    monkeypatch.setattr(catalog_connection._Keeper, "MAX_HOLD", 0.3)
     cat = Catalog(tmp_path / "c.duckdb")
     cat.migrate()
     released, held = 0, 0

@@ -73,3 +73,135 @@ def test_sync_as_a_viewer_is_refused(demo_copy: Workspace) -> None:
     proc = run("sync", "--workspace", str(demo_copy.root), "--actor", "auditor@demo.countersign.dev")
     assert proc.returncode == 2
     assert "may not sync" in proc.stderr
+
+
+# -- who the command line acts as ---------------------------------------------------------------------------------
+
+D = "demo.countersign.dev"
+
+
+def _not_demo(ws: Workspace, os_roles: str | None) -> None:
+    """Turn a demo copy into an ordinary workspace; ``os_roles`` is what [roles] grants the OS user (None: nothing)."""
+    from governance.identity import os_user
+
+    text = ws.config_path.read_text(encoding="utf-8").replace("demo = true", "demo = false")
+    text = "\n".join(line for line in text.splitlines() if not line.startswith('"os:'))
+    if os_roles is not None:
+        text = text.replace("[roles]\n", f'[roles]\n"os:{os_user()}" = {os_roles}\n')
+    ws.config_path.write_text(text + "\n", encoding="utf-8")
+
+
+def _open_request(ws: Workspace) -> str:
+    from governance.catalog import Catalog
+    from governance.demo_history import open_request_id
+
+    rid = open_request_id(Catalog(ws.catalog_path))
+    assert rid
+    return rid
+
+
+def test_actor_is_refused_outside_the_demo(demo_copy: Workspace, capsys, monkeypatch) -> None:
+    from governance.cli import main
+
+    _not_demo(demo_copy, '["risk_officer"]')
+    rid = _open_request(demo_copy)
+    for how in ("flag", "env"):
+        if how == "env":
+            monkeypatch.setenv("COUNTERSIGN_ACTOR", f"risk.officer@{D}")
+            argv = ["reject", rid, "--workspace", str(demo_copy.root), "--comment", "no"]
+        else:
+            argv = ["reject", rid, "--workspace", str(demo_copy.root), "--actor", f"risk.officer@{D}", "--comment", "no"]
+        capsys.readouterr()
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "only on the demo workspace" in err and err.count("\n") == 1
+    monkeypatch.delenv("COUNTERSIGN_ACTOR")
+    from governance import ledger
+    from governance.catalog import Catalog
+
+    assert ledger.entries_for(Catalog(demo_copy.catalog_path), f"request:{rid}")[-1].action != "request.reject"
+
+
+def test_the_os_user_acts_with_the_roles_mapped_to_it(demo_copy: Workspace, capsys) -> None:
+    from governance import ledger
+    from governance.catalog import Catalog
+    from governance.cli import main
+    from governance.identity import os_user
+
+    _not_demo(demo_copy, '["risk_officer"]')
+    rid = _open_request(demo_copy)
+    capsys.readouterr()
+    assert main(["reject", rid, "--workspace", str(demo_copy.root), "--comment", "not yet", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "rejected"
+    last = ledger.entries_for(Catalog(demo_copy.catalog_path), f"request:{rid}")[-1]
+    assert (last.action, last.actor) == ("request.reject", f"os:{os_user()}")
+    assert main(["ledger", "verify", "--workspace", str(demo_copy.root)]) == 0
+    # a role the mapping does not give stays refused
+    assert main(["sync", "--workspace", str(demo_copy.root)]) == 2
+    assert "may not sync" in capsys.readouterr().err
+
+
+def test_an_unmapped_os_user_gets_nothing_and_is_told_which_key_to_add(demo_copy: Workspace, capsys) -> None:
+    from governance.cli import main
+    from governance.identity import os_user
+
+    _not_demo(demo_copy, None)
+    rid = _open_request(demo_copy)
+    for argv in (["approve", rid, "--comment", "ok"], ["sync"], ["ledger", "checkpoint"], ["ledger", "verify"],
+                 ["cancel", rid], ["execute", rid], ["report", "--version", "lab-prod:claims-fraud:2"],
+                 ["pack", "--version", "lab-prod:claims-fraud:2"],
+                 ["request", "--version", "lab-dev:claims-fraud:1", "--to", "staging", "--reason", "r"]):
+        capsys.readouterr()
+        assert main([*argv, "--workspace", str(demo_copy.root)]) == 2, argv
+        err = capsys.readouterr().err
+        assert f'"os:{os_user()}"' in err and "[roles]" in err, (argv, err)
+    assert main(["models", "--workspace", str(demo_copy.root)]) == 0  # reading the inventory needs no role
+
+
+def test_the_os_user_comes_from_the_process_not_from_user_variables(demo_copy: Workspace) -> None:
+    import os
+
+    from governance.identity import os_user
+
+    _not_demo(demo_copy, '["auditor"]')
+    env = {**os.environ, "USER": "mallory", "LOGNAME": "mallory", "USERNAME": "mallory", "COUNTERSIGN_ACTOR": ""}
+    proc = subprocess.run([sys.executable, "-m", "governance.cli", "ledger", "checkpoint", "--workspace",
+                           str(demo_copy.root), "--json"], capture_output=True, text=True, timeout=180, env=env)
+    assert proc.returncode == 0, proc.stderr
+    from governance import ledger
+    from governance.catalog import Catalog
+
+    catalog = Catalog(demo_copy.catalog_path)
+    assert ledger.entry(catalog, ledger.head(catalog)[0]).actor == f"os:{os_user()}" != "os:mallory"
+
+
+def test_os_users_links_the_command_line_to_the_persons_sign_in(demo_copy: Workspace, capsys) -> None:
+    """[os_users] alice = "alice@…": four eyes sees one person, whether in the portal or on the command line."""
+    from governance.cli import main
+    from governance.identity import os_user
+
+    _not_demo(demo_copy, None)
+    with demo_copy.config_path.open("a", encoding="utf-8") as fh:
+        fh.write(f'\n[os_users]\n"{os_user()}" = "ml.engineer@{D}"\n')
+    rid = _open_request(demo_copy)  # requested by ml.engineer@…
+    capsys.readouterr()
+    assert main(["cancel", rid, "--workspace", str(demo_copy.root), "--json"]) == 0  # their own request
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["status"] == "cancelled"
+
+
+def test_a_sign_in_claiming_an_os_key_gets_none_of_its_roles(demo_settings) -> None:
+    from governance.identity import identity_for, os_identity, os_user
+
+    assert identity_for(demo_settings, f"os:{os_user()}", source="header").roles == frozenset()
+    assert os_identity(demo_settings, os_user()).roles == frozenset({"admin"})
+
+
+def test_actor_still_works_on_the_demo(demo_copy: Workspace, capsys) -> None:
+    from governance.cli import main
+
+    rid = _open_request(demo_copy)
+    capsys.readouterr()
+    assert main(["reject", rid, "--workspace", str(demo_copy.root), "--actor", f"risk.officer@{D}",
+                 "--comment", "not yet", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "rejected"

@@ -60,7 +60,8 @@ def test_good_config_parses_into_settings(tmp_path: Path) -> None:
 BAD = [
     ("syntax", 'accounts = [\n', "TOML syntax error"),
     ("unknown connector", '[[accounts]]\nname="a"\nenvironment="dev"\nconnector="mlflowx"\n',
-     "accounts[0]: unknown connector 'mlflowx' (known: folder, sagemaker)"),
+     # every registered kind is listed; a new connector adds itself at the end
+     "accounts[0]: unknown connector 'mlflowx' (known: folder, sagemaker"),
     ("duplicate account",
      '[[accounts]]\nname="a"\nenvironment="dev"\nconnector="folder"\npath="x"\n'
      '[[accounts]]\nname="a"\nenvironment="prod"\nconnector="folder"\npath="y"\n',

@@ -13,6 +13,7 @@ from scipy.stats import wasserstein_distance
 from governance.catalog import Catalog, InventoryFilter
 from governance.config import Workspace, load_settings
 from governance.demo import PERSONAS, build_demo, deterministic_skops
+from governance.identity import os_user
 
 
 def test_two_builds_hold_the_same_catalog_content(demo_workspace: Workspace, tmp_path: Path) -> None:
@@ -35,7 +36,9 @@ def test_three_models_across_three_environments(demo_catalog: Catalog, demo_sett
     assert set(inv["model"]) == {"claims-fraud", "credit-approval", "repair-cost"}
     assert set(inv["environment"]) == {"dev", "staging", "prod"}
     assert demo_settings.workspace.demo is True
-    assert set(demo_settings.roles) == set(PERSONAS)
+    # the personas, and the operating-system user who built the demo as its command-line admin
+    assert set(demo_settings.roles) == set(PERSONAS) | {f"os:{os_user()}"}
+    assert demo_settings.roles[f"os:{os_user()}"] == ("admin",)
     for model in ("claims-fraud", "credit-approval", "repair-cost"):
         assert demo_catalog.model(model).owner
         assert demo_catalog.model_card(model) is not None

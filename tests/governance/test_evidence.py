@@ -16,6 +16,7 @@ from governance.analytics.evidence import (
     save_upload,
     store_evidence,
 )
+from governance.analytics.summaries import DriftSummary
 from governance.catalog import Catalog
 from governance.config import load_settings
 from governance.identity import identity_for
@@ -58,18 +59,18 @@ def test_planted_truths_of_the_demo(ws):
     officer = _who(settings, RISK)
     fraud = review_version(workspace, settings, catalog, "lab-prod:claims-fraud:2", actor=officer, kinds=("drift",))
     assert sorted(fraud.drift.drifted_columns) == ["claim_amount", "vehicle_age"]
-    assert set(fraud.item("drift").evidence.summary) == {"drift_share", "dataset_drifted", "drifted_columns",
+    assert set(fraud.item("drift").evidence.summary.to_json()) == {"drift_share", "dataset_drifted", "drifted_columns",
                                                           "n_columns", "threshold"}
     credit = review_version(workspace, settings, catalog, "lab-staging:credit-approval:3", actor=officer,
                             kinds=("bias", "explain"))
     summary = credit.item("bias").evidence.summary
-    assert summary["attributes"]["gender"]["four_fifths_pass"] is False
-    assert summary["min_disparate_impact"] < 0.8
-    assert set(summary["attributes"]["gender"]) == {"demographic_parity_ratio", "demographic_parity_difference",
+    assert summary.attributes["gender"].four_fifths_pass is False
+    assert summary.min_disparate_impact < 0.8
+    assert set(summary.to_json()["attributes"]["gender"]) == {"demographic_parity_ratio", "demographic_parity_difference",
                                                     "equalized_odds_difference", "four_fifths_pass"}
     explain = credit.item("explain").evidence.summary
-    assert explain["top_features"][0][0] == "gender_female"
-    assert explain["additivity_max_error"] < 1e-6 and explain["explainer"] == "TreeExplainer"
+    assert explain.top_features[0][0] == "gender_female"
+    assert explain.additivity_max_error < 1e-6 and explain.explainer == "TreeExplainer"
     older = review_version(workspace, settings, catalog, "lab-staging:credit-approval:2", actor=officer,
                            kinds=("bias",))
     assert older.bias.attribute("gender").four_fifths_pass is True
@@ -120,13 +121,13 @@ def test_stored_evidence_is_never_overwritten(ws):
     _, settings, catalog = ws
     officer = _who(settings, RISK)
     first = store_evidence(catalog, kind="drift", version_id="v", input_hash="a" * 64, config_hash="b" * 64,
-                           result={"x": 1}, summary={"drift_share": 0.1}, inputs={}, actor=officer)
+                           result={"x": 1}, summary=DriftSummary(drift_share=0.1), inputs={}, actor=officer)
     second = store_evidence(catalog, kind="drift", version_id="v", input_hash="a" * 64, config_hash="b" * 64,
-                            result={"x": 2}, summary={"drift_share": 0.9}, inputs={}, actor=officer)
+                            result={"x": 2}, summary=DriftSummary(drift_share=0.9), inputs={}, actor=officer)
     assert second == first and second.result == {"x": 1}
     with pytest.raises(AccessDenied):
         store_evidence(catalog, kind="drift", version_id="v", input_hash="c" * 64, config_hash="b" * 64,
-                       result={}, summary={}, inputs={}, actor=_who(settings, AUDITOR))
+                       result={}, summary=DriftSummary(), inputs={}, actor=_who(settings, AUDITOR))
 
 
 def test_missing_current_data_is_reported_not_raised(ws):

@@ -26,11 +26,13 @@ from governance import ledger
 from governance.catalog import Catalog
 from governance.cli import main
 from governance.config import Workspace
-from governance.identity import Identity
+from governance.identity import Identity, os_user
 
 AUDITOR = Identity("auditor@example.org", frozenset({"auditor"}))
 VIEWER = Identity("viewer@example.org", frozenset({"viewer"}))
 CONFIG = '[roles]\n"auditor@example.org" = ["auditor"]\n"viewer@example.org" = ["viewer"]\n'
+ME = f"os:{os_user()}"  # the command line acts as the operating-system user running the tests
+OS_AUDITOR = f'"{ME}" = ["auditor"]\n'
 
 
 def oracle_hash(seq: int, at: dt.datetime, actor: str, action: str, subject: str, prev: str, payload: str) -> str:
@@ -42,7 +44,7 @@ def oracle_hash(seq: int, at: dt.datetime, actor: str, action: str, subject: str
 def ws(tmp_path: Path) -> Workspace:
     w = Workspace(tmp_path / "ws")
     w.ensure_dirs()
-    w.config_path.write_text(CONFIG, encoding="utf-8")
+    w.config_path.write_text(CONFIG + OS_AUDITOR, encoding="utf-8")
     Catalog(w.catalog_path).migrate()
     return w
 
@@ -395,12 +397,17 @@ def test_verify_or_raise(ws: Workspace, catalog: Catalog) -> None:
 
 def test_cli_checkpoint_and_json(ws: Workspace, catalog: Catalog, capsys) -> None:
     fill(catalog, 3)
-    assert main(["ledger", "checkpoint", "--workspace", str(ws.root), "--actor", "auditor@example.org"]) == 0
+    assert main(["ledger", "checkpoint", "--workspace", str(ws.root)]) == 0  # as the OS user, an auditor
     capsys.readouterr()
     assert cli_verify(ws, "--json") == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["ok"] and doc["length"] == 4 and doc["checkpoints_checked"] == 1
-    assert main(["ledger", "checkpoint", "--workspace", str(ws.root), "--actor", "viewer@example.org"]) == 2
+    assert doc["signed_head"]["seq"] == 4
+    assert ledger.entry(catalog, 4).actor == ME
+    ws.config_path.write_text(CONFIG + f'"{ME}" = ["viewer"]\n', encoding="utf-8")
+    capsys.readouterr()
+    assert main(["ledger", "checkpoint", "--workspace", str(ws.root)]) == 2
+    assert "may not checkpoint" in capsys.readouterr().err
 
 
 def test_listing_filters(catalog: Catalog) -> None:
@@ -470,3 +477,216 @@ def test_no_checkpoint_is_signed_over_a_rolled_back_or_rewritten_ledger(ws: Work
     with pytest.raises(LedgerTampered, match="no longer extends"):
         ledger.seal(ws, catalog, by="x@example.org")
     assert sorted(ws.checkpoints_dir.iterdir()) == before
+
+
+# -- the signed head: every commit (sync, export, decision) moves it; removing the newest entries is caught ------
+
+
+@pytest.fixture()
+def witness(ws: Workspace, tmp_path: Path):
+    """A witness folder outside the workspace, registered for this process while the test runs."""
+    folder = tmp_path / "offbox"
+    ledger.use_witness(ws, folder)
+    yield folder
+    ledger.use_witness(ws, None)
+
+
+def _delete_newest(catalog: Catalog, n: int = 1) -> None:
+    _tamper(catalog, ("DELETE FROM ledger WHERE seq > (SELECT max(seq) FROM ledger) - ?", [n]))
+
+
+def test_every_append_moves_the_signed_head(ws: Workspace, catalog: Catalog) -> None:
+    fill(catalog, 3)
+    head = ledger.read_head(ws.checkpoints_dir)
+    assert head is not None and (head.seq, head.hash) == ledger.head(catalog) == (3, rows(catalog)[-1][7])
+    ledger.append_many(catalog, [ledger.NewEntry("a@example.org", "test.batch", f"b:{i}") for i in range(300)])
+    assert ledger.read_head(ws.checkpoints_dir).seq == 303
+    report = ledger.verify(ws, catalog, VIEWER)
+    assert report.ok and report.head is not None and report.head.seq == 303
+
+
+def test_deleting_the_newest_entry_after_a_sync_is_detected(demo_copy: Workspace, capsys) -> None:
+    from governance.config import load_settings
+    from governance.identity import identity_for
+    from governance.sync import sync
+
+    settings = load_settings(demo_copy)
+    catalog = Catalog(demo_copy.catalog_path)
+    engineer = identity_for(settings, "ml.engineer@demo.countersign.dev", source="demo")
+    assert sync(demo_copy, settings, catalog, actor=engineer).ok
+    newest = ledger.entry(catalog, ledger.head(catalog)[0])
+    assert newest.action == "sync.account"
+    assert ledger.verify_unchecked(demo_copy, catalog).ok
+    _delete_newest(catalog)
+    report = ledger.verify_unchecked(demo_copy, catalog)
+    assert report.first_bad.kind == "truncated" and report.first_bad.seq == newest.seq
+    capsys.readouterr()
+    assert main(["ledger", "verify", "--workspace", str(demo_copy.root), "--actor",
+                 "auditor@demo.countersign.dev"]) == 1
+    assert f"records entry {newest.seq}" in capsys.readouterr().err
+
+
+def test_deleting_the_newest_entries_after_an_export_is_detected(ws: Workspace, catalog: Catalog) -> None:
+    from governance.reports.export import record_export
+
+    fill(catalog, 4)
+    ledger.checkpoint(ws, catalog, AUDITOR)
+    seq, _ = record_export(ws, catalog, AUDITOR, "report.export", "lab:m:1", {"sha256": "0" * 64})
+    fill(catalog, 2, 10)  # what follows an export without a decision: a sync, a second export...
+    assert ledger.verify(ws, catalog, AUDITOR).ok
+    _delete_newest(catalog, 3)  # the export and everything after it
+    report = ledger.verify(ws, catalog, AUDITOR)
+    assert report.first_bad.kind == "truncated" and report.first_bad.seq == seq
+    assert cli_verify(ws) == 1
+
+
+def test_restoring_an_older_database_and_checkpoints_together_is_caught_by_the_witness(
+    ws: Workspace, catalog: Catalog, witness: Path, tmp_path: Path, capsys
+) -> None:
+    fill(catalog, 5)
+    ledger.checkpoint(ws, catalog, AUDITOR)
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    shutil.copyfile(ws.catalog_path, backup / "catalog.duckdb")
+    shutil.copytree(ws.checkpoints_dir, backup / "checkpoints")
+    fill(catalog, 4, 5)
+    ledger.checkpoint(ws, catalog, AUDITOR)
+    assert ledger.read_head(witness).seq == ledger.head(catalog)[0] == 11
+    # restore both: database and checkpoints agree with each other, only the witness remembers entry 11
+    shutil.copyfile(backup / "catalog.duckdb", ws.catalog_path)
+    shutil.rmtree(ws.checkpoints_dir)
+    shutil.copytree(backup / "checkpoints", ws.checkpoints_dir)
+    ledger.use_witness(ws, None)
+    alone = ledger.verify(ws, catalog, AUDITOR)
+    assert alone.ok and any("witness" in w for w in alone.warnings)  # the documented limit without a witness
+    report = ledger.verify(ws, catalog, AUDITOR, witness=witness)
+    kinds = {p.kind for p in report.problems}
+    assert {"rolled_back", "truncated"} <= kinds and report.first_bad.seq == 7
+    capsys.readouterr()
+    assert cli_verify(ws, "--witness", str(witness)) == 1
+    assert "restored from an older copy" in capsys.readouterr().err
+    # the configured witness ([ledger] witness in countersign.toml) is what the CLI uses without the flag
+    ws.config_path.write_text(CONFIG + OS_AUDITOR + f'[ledger]\nwitness = "{witness}"\n', encoding="utf-8")
+    assert cli_verify(ws) == 1
+    # new writes on the restored copy never move the witness back, nor onto the new fork
+    ledger.use_witness(ws, witness)
+    fill(catalog, 8, 50)
+    assert ledger.read_head(witness).seq == 11
+    assert not ledger.verify(ws, catalog, AUDITOR).ok
+
+
+def test_the_head_never_moves_onto_a_rolled_back_database(ws: Workspace, catalog: Catalog, tmp_path: Path) -> None:
+    fill(catalog, 4)
+    backup = tmp_path / "old.duckdb"
+    shutil.copyfile(ws.catalog_path, backup)
+    fill(catalog, 3, 4)
+    signed = ledger.read_head(ws.checkpoints_dir)
+    shutil.copyfile(backup, ws.catalog_path)  # no checkpoint at all: only the head remembers entry 7
+    assert ledger.verify(ws, catalog, AUDITOR).first_bad.kind == "truncated"
+    fill(catalog, 6, 100)  # longer than the head again, but another history
+    assert ledger.read_head(ws.checkpoints_dir) == signed
+    report = ledger.verify(ws, catalog, AUDITOR)
+    assert report.first_bad.kind == "rewritten"
+
+
+def test_a_deleted_head_is_reported_and_not_silently_restarted(ws: Workspace, catalog: Catalog, capsys) -> None:
+    fill(catalog, 5)
+    (ws.checkpoints_dir / ledger.HEAD_FILE).unlink()
+    _delete_newest(catalog, 2)
+    fill(catalog, 1, 10)  # an ordinary write does not start a new head over an existing ledger
+    report = ledger.verify(ws, catalog, AUDITOR)
+    assert [p.kind for p in report.problems] == ["missing_head"]
+    capsys.readouterr()
+    assert cli_verify(ws) == 1
+    assert "head.json is missing" in capsys.readouterr().err
+    ledger.checkpoint(ws, catalog, AUDITOR)  # an explicit, recorded checkpoint starts it again
+    assert ledger.verify(ws, catalog, AUDITOR).ok
+
+
+def test_a_forged_head_is_detected(ws: Workspace, catalog: Catalog) -> None:
+    fill(catalog, 5)
+    path = ws.checkpoints_dir / ledger.HEAD_FILE
+    doc = json.loads(path.read_text())
+    doc["seq"] = 3
+    doc["hash"] = rows(catalog)[2][7]
+    path.write_text(json.dumps(doc))
+    report = ledger.verify(ws, catalog, AUDITOR)
+    assert [p.kind for p in report.problems] == ["bad_signature"]
+
+
+def test_concurrent_writers_never_regress_the_head(ws: Workspace, catalog: Catalog) -> None:
+    # threads appending through two Catalog objects, a thread re-signing the head after its own transactions, and
+    # another process appending to the same file (the portal and a CLI sync): the head only ever moves forward
+    fill(catalog, 1)
+    seen: list[int] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(ValueError):  # never half a file: os.replace; keep watching regardless
+                h = ledger.read_head(ws.checkpoints_dir)
+                if h is not None:
+                    seen.append(h.seq)
+
+    def appender(k: int) -> None:
+        cat = Catalog(ws.catalog_path) if k % 2 else catalog
+        for i in range(20):
+            ledger.append(cat, actor=f"t{k}@example.org", action="test.event", subject=f"{k}:{i}")
+
+    def in_transactions() -> None:
+        for i in range(10):
+            with catalog.transaction() as con:
+                ledger.append(con, actor="officer@example.org", action="request.approve", subject=f"r:{i}")
+            ledger.advance_head(catalog)
+
+    script = (
+        "import sys\nfrom pathlib import Path\nfrom governance import ledger\nfrom governance.catalog import Catalog\n"
+        "c = Catalog(Path(sys.argv[1]))\n"
+        "for i in range(15):\n    ledger.append(c, actor='cli@example.org', action='sync.account', subject=f'p:{i}')\n"
+    )
+    import subprocess
+    import sys
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    other = subprocess.Popen([sys.executable, "-c", script, str(ws.catalog_path)])
+    threads = [threading.Thread(target=appender, args=(k,)) for k in range(4)]
+    threads.append(threading.Thread(target=in_transactions))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert other.wait(120) == 0
+    stop.set()
+    watcher.join()
+    length = ledger.head(catalog)[0]
+    assert length == 1 + 4 * 20 + 10 + 15
+    assert seen == sorted(seen), "the signed head moved backwards"
+    final = ledger.read_head(ws.checkpoints_dir)
+    assert (final.seq, final.hash) == ledger.head(catalog)
+    assert ledger.verify(ws, catalog, AUDITOR).ok
+
+
+def test_an_older_head_never_replaces_a_newer_one(ws: Workspace, catalog: Catalog) -> None:
+    entries = fill(catalog, 4)
+    before = ledger.read_head(ws.checkpoints_dir)
+    # a writer that read the head before others committed comes late with entry 2
+    assert ledger._store_head(ws, 2, entries[1].hash, lambda s, h: True, may_start=True) is None
+    assert ledger.read_head(ws.checkpoints_dir) == before
+
+
+def test_verify_passes_on_the_untouched_demo(demo_workspace: Workspace) -> None:
+    catalog = Catalog(demo_workspace.catalog_path)
+    report = ledger.verify_unchecked(demo_workspace, catalog)
+    assert report.ok, report.summary()
+    assert report.head is not None and report.head.seq == report.length
+
+
+def test_checkpoints_heads_and_keys_are_owner_only(ws: Workspace, catalog: Catalog, witness: Path) -> None:
+    fill(catalog, 2)
+    cp = ledger.checkpoint(ws, catalog, AUDITOR)
+    for path in (cp.path, ws.checkpoints_dir / ledger.HEAD_FILE, witness / ledger.HEAD_FILE,
+                 ws.keys_dir / ledger.PRIVATE_KEY_FILE):
+        assert path.stat().st_mode & 0o777 == 0o600, path
+    for folder in (ws.checkpoints_dir, ws.keys_dir, ws.exports_dir, witness):
+        assert folder.stat().st_mode & 0o777 == 0o700, folder

@@ -175,3 +175,20 @@ def test_cli_pack(packed, tmp_path: Path, capsys) -> None:
                  "--version", "3", "--environment", "staging", "--out", str(out)])
     assert code == 0 and zipfile.ZipFile(out).testzip() is None
     assert str(out) in capsys.readouterr().out
+
+
+def test_the_manifest_and_the_report_metadata_name_the_countersign_version(packed) -> None:
+    import json
+
+    from pypdf import PdfReader
+
+    from governance import __version__
+
+    _w, pack, root = packed
+    manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["countersign_version"] == __version__
+    assert manifest["version_id"] == BIASED and manifest["report_sha256"] == pack.report.sha256
+    assert (root / manifest["report"]).is_file()
+    assert f"Built by Countersign {__version__} for" in (root / "README.md").read_text(encoding="utf-8")
+    info = PdfReader(root / manifest["report"]).metadata
+    assert info["/Creator"] == f"Countersign {__version__}"

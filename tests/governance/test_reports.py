@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import re
@@ -35,6 +36,7 @@ from tests.governance.report_world import (
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ("eu-ai-act-annex-iv", "sr-11-7", "pra-ss1-23")
+BUILT_AT = dt.datetime(2026, 11, 30, 16, 45, 12)  # a build time given explicitly: same inputs and time, same bytes
 IMPORTANCE = {"income": 0.3125, "debt_to_income": 0.2219, "loan_amount": 0.1187, "credit_history_years": 0.0412}
 
 
@@ -54,7 +56,8 @@ def world(demo_workspace: Workspace, tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="module")
 def annex(world):
     w = world[0]
-    return build_unsigned(w.workspace, w.settings, w.catalog, w.who(OFFICER), BIASED, "eu-ai-act-annex-iv")
+    return build_unsigned(w.workspace, w.settings, w.catalog, w.who(OFFICER), BIASED, "eu-ai-act-annex-iv",
+                          built_at=BUILT_AT)
 
 
 def squeeze(text: str) -> str:
@@ -201,14 +204,15 @@ def test_a_promoted_copy_cites_its_sources_bias_evidence_but_not_its_drift(demo_
 
 
 _BUILD = """
-import hashlib, sys
+import datetime as dt, hashlib, sys
 from pathlib import Path
 from governance.catalog import Catalog
 from governance.config import Workspace, load_settings
 from governance.identity import identity_for
 from governance.reports.export import build_unsigned
 ws = Workspace(Path(sys.argv[1])); s = load_settings(ws)
-b = build_unsigned(ws, s, Catalog(ws.catalog_path), identity_for(s, sys.argv[2], source="cli"), sys.argv[3], sys.argv[4])
+b = build_unsigned(ws, s, Catalog(ws.catalog_path), identity_for(s, sys.argv[2], source="cli"), sys.argv[3], sys.argv[4],
+                   built_at=dt.datetime.fromisoformat(sys.argv[5]))
 print(hashlib.sha256(b.pdf).hexdigest())
 """
 
@@ -217,7 +221,8 @@ def test_two_builds_in_two_processes_are_byte_identical(world, annex) -> None:
     w = world[0]
     # two fresh interpreters at once (each opens the catalog read-only in turn; the catalog retries on the lock)
     procs = [
-        subprocess.Popen([sys.executable, "-c", _BUILD, str(w.workspace.root), OFFICER, BIASED, "eu-ai-act-annex-iv"],
+        subprocess.Popen([sys.executable, "-c", _BUILD, str(w.workspace.root), OFFICER, BIASED, "eu-ai-act-annex-iv",
+                          BUILT_AT.isoformat()],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
         for _ in range(2)
     ]
@@ -229,14 +234,36 @@ def test_two_builds_in_two_processes_are_byte_identical(world, annex) -> None:
     assert digests[0] == digests[1] == hashlib.sha256(annex.pdf).hexdigest()
 
 
+def test_the_build_time_is_printed_and_is_the_pdf_creation_date(world, annex, tmp_path: Path) -> None:
+    w = world[0]
+    text = pdf_text(annex.pdf)
+    assert "Generated at 2026-11-30 16:45:12 UTC" in text  # the build time, not the newest record's date
+    assert re.search(r"Records as of \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(newest record the report cites\)", text)
+    if not shutil.which("pdfinfo"):
+        pytest.skip("pdfinfo (Debian poppler-utils) is not installed: make system-deps")
+    pdf = tmp_path / "r.pdf"
+    pdf.write_bytes(annex.pdf)
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True, timeout=60,
+                          env={"TZ": "UTC", "PATH": "/usr/bin:/bin"}).stdout
+    assert re.search(r"CreationDate:\s+Mon Nov 30 16:45:12 2026 UTC", info), info
+    assert re.search(r"ModDate:\s+Mon Nov 30 16:45:12 2026 UTC", info), info
+    # another build time: other bytes (dates, document id); the same time again: the same bytes
+    later = build_unsigned(w.workspace, w.settings, w.catalog, w.who(OFFICER), BIASED, "eu-ai-act-annex-iv",
+                           built_at=BUILT_AT + dt.timedelta(hours=1))
+    assert later.pdf != annex.pdf and "Generated at 2026-11-30 17:45:12 UTC" in pdf_text(later.pdf)
+    again = build_unsigned(w.workspace, w.settings, w.catalog, w.who(OFFICER), BIASED, "eu-ai-act-annex-iv",
+                           built_at=BUILT_AT)
+    assert again.pdf == annex.pdf
+
+
 def test_export_is_reproducible_and_recorded_in_the_ledger(world, tmp_path: Path) -> None:
     from governance import ledger
 
     w = world[0]
     first = export_report(w.workspace, w.settings, w.catalog, w.who(OFFICER), BIASED, sign=False,
-                          out=tmp_path / "a.pdf")
+                          out=tmp_path / "a.pdf", built_at=BUILT_AT)
     second = export_report(w.workspace, w.settings, w.catalog, w.who(OFFICER), BIASED, sign=False,
-                           out=tmp_path / "b.pdf")
+                           out=tmp_path / "b.pdf", built_at=BUILT_AT)
     # an export's own ledger entry does not change the next report
     assert (tmp_path / "a.pdf").read_bytes() == (tmp_path / "b.pdf").read_bytes()
     entries = [e for e in ledger.entries_for(w.catalog, f"version:{BIASED}") if e.action == "report.export"]
@@ -360,3 +387,67 @@ def test_contents_page_numbers_point_at_the_pages_with_the_headings(annex) -> No
         first = next(i + 1 for i, text in enumerate(pages) if i > 2 and heading in " ".join(text.split()))
         assert page == first, (heading, page, first)
     assert f"Page {len(pages)} of {len(pages)}" in pages[-1]
+
+
+def test_cli_rebuilds_the_same_unsigned_bytes_from_the_recorded_build_time(world, tmp_path: Path, capsys) -> None:
+    from governance import ledger
+    from governance.cli import main
+
+    w = world[0]
+    args = ["report", "--workspace", str(w.workspace.root), "--actor", OFFICER, "--version", BIASED, "--unsigned",
+            "--json"]
+    assert main([*args, "--out", str(tmp_path / "a.pdf")]) == 0
+    first = json.loads(capsys.readouterr().out)
+    entry = next(e for e in ledger.entries_for(w.catalog, f"version:{BIASED}") if e.hash == first["ledger_hash"])
+    # the ledger keeps the build time: building again at that time gives the same bytes
+    assert main([*args, "--out", str(tmp_path / "b.pdf"), "--built-at", entry.payload["built_at"]]) == 0
+    second = json.loads(capsys.readouterr().out)
+    assert second["sha256"] == first["sha256"] == entry.payload["sha256"]
+    assert main([*args, "--built-at", "yesterday"]) == 2
+    assert "not an ISO 8601 time" in capsys.readouterr().err
+
+
+HOLD_CATALOG = "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); print('holding', flush=True); time.sleep(120)"
+
+
+@pytest.mark.parametrize("where", ["out", "archive"])
+def test_an_export_whose_ledger_entry_cannot_be_written_leaves_no_file(demo_copy: Workspace, tmp_path: Path,
+                                                                       where: str) -> None:
+    """The export and its ledger entry are one unit: when the entry cannot be written the export is refused and
+    no file appears (at --out or in exports/); once the entry can be written, the same export goes through."""
+    from core.errors import CatalogBusy
+    from governance import ledger
+    from governance.catalog import Catalog
+
+    w = open_world(demo_copy)
+    catalog = Catalog(demo_copy.catalog_path, busy_timeout=0.5)
+    before_entries, before_files = ledger.head(catalog), sorted(demo_copy.exports_dir.glob("*"))
+    holders: list[subprocess.Popen] = []
+
+    def progress(message: str, fraction: float) -> None:
+        if message.startswith("recording the export"):
+            # another process (a CLI sync, say) takes the catalog file just as the entry is to be written
+            holder = subprocess.Popen([sys.executable, "-c", HOLD_CATALOG, str(demo_copy.catalog_path)],
+                                      stdout=subprocess.PIPE, text=True)
+            holders.append(holder)
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+
+    out = tmp_path / "out" / "report.pdf"
+    target = {"out": out} if where == "out" else {"archive": True}
+    try:
+        with pytest.raises(CatalogBusy):
+            export_report(w.workspace, w.settings, catalog, w.who(OFFICER), BIASED, sign=False, progress=progress,
+                          **target)
+    finally:
+        for holder in holders:
+            holder.kill()
+            holder.wait()
+    assert holders, "the export never reached its ledger step"
+    assert not out.exists() and not (out.parent.exists() and list(out.parent.iterdir()))  # nothing staged left
+    assert sorted(demo_copy.exports_dir.glob("*")) == before_files
+    assert ledger.head(catalog) == before_entries
+
+    done = export_report(w.workspace, w.settings, catalog, w.who(OFFICER), BIASED, sign=False, **target)
+    assert done.path is not None and done.path.read_bytes() == done.pdf
+    assert done.ledger_seq == before_entries[0] + 1
+    assert ledger.entry(catalog, done.ledger_seq).payload["file"] == done.path.name

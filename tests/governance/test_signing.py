@@ -17,14 +17,15 @@ from core.errors import ConfigError, SignatureInvalid
 from governance.cli import main
 from governance.config import Workspace, load_settings
 from governance.reports.keys import (
-    DEMO_SIGNER_ROLE,
+    SEAL_ROLE,
     ensure_demo_keys,
     generate_self_signed,
     key_paths,
     load_signer,
+    personal_key_paths,
 )
 from governance.reports.sign import sign_pdf, verify_pdf
-from tests.governance.report_world import OFFICER
+from tests.governance.report_world import AUDITOR, OFFICER
 
 
 @pytest.fixture(scope="module")
@@ -181,20 +182,33 @@ def test_garbage_is_not_a_signature() -> None:
         verify_pdf(b"%PDF-1.4\n garbage")
 
 
-def test_demo_keys_are_created_once_and_name_the_role(demo_copy: Workspace) -> None:
+def test_demo_keys_are_created_once_a_seal_and_one_per_signer(demo_copy: Workspace) -> None:
+    from cryptography.x509.oid import NameOID
+
+    from governance.demo import signing_personas
+
     settings = load_settings(demo_copy)
     key, cert = key_paths(demo_copy, settings)
+    people = signing_personas(settings)
+    assert set(people) == {OFFICER, "validator@demo.countersign.dev"}  # the two risk officers; not the auditor
     before = cert.read_bytes()  # the demo generator already called ensure_demo_keys
-    again = ensure_demo_keys(demo_copy, settings)
+    again = ensure_demo_keys(demo_copy, settings, people)
     assert not again.created and cert.read_bytes() == before
     key.unlink()
     cert.unlink()
-    fresh = ensure_demo_keys(demo_copy, settings)
+    fresh = ensure_demo_keys(demo_copy, settings, people)
     assert fresh.created and key.stat().st_mode & 0o077 == 0
-    c = load_cert(cert)
-    from cryptography.x509.oid import NameOID
-
-    assert c.subject.get_attributes_for_oid(NameOID.TITLE)[0].value == DEMO_SIGNER_ROLE
+    seal = load_cert(cert).subject
+    # the seal says it is the organisation's seal, and names no person
+    assert seal.get_attributes_for_oid(NameOID.TITLE)[0].value == SEAL_ROLE
+    assert seal.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value == settings.workspace.name
+    assert seal.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == f"{settings.workspace.name} seal"
+    assert not seal.get_attributes_for_oid(NameOID.EMAIL_ADDRESS)
+    pkey, pcert = personal_key_paths(demo_copy, settings, OFFICER)
+    person = load_cert(pcert).subject
+    assert person.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "Rita Okafor"
+    assert person.get_attributes_for_oid(NameOID.EMAIL_ADDRESS)[0].value == OFFICER
+    assert pkey.stat().st_mode & 0o077 == 0
 
 
 def test_missing_key_is_a_config_error_that_says_what_to_do(demo_copy: Workspace) -> None:
@@ -215,7 +229,8 @@ def test_a_key_that_does_not_match_the_certificate_is_refused(demo_copy: Workspa
 
 def test_an_organisation_pkcs12_with_a_passphrase_signs_reports(demo_copy: Workspace, keys, tmp_path: Path,
                                                                  capsys, monkeypatch) -> None:
-    """The documented route for an organisation's certificate: a .p12 named in [signing], passphrase in the env."""
+    """The documented route for an organisation's seal: a .p12 named in [signing], passphrase in the env; it signs
+    what an exporter without a personal signature (the auditor) exports."""
     org_key = serialization.load_pem_private_key(keys["key"].read_bytes(), password=None)
     bundle = pkcs12.serialize_key_and_certificates(
         b"org", org_key, load_cert(keys["cert"]), None, serialization.BestAvailableEncryption(b"s3cret")
@@ -231,10 +246,11 @@ def test_an_organisation_pkcs12_with_a_passphrase_signs_reports(demo_copy: Works
 
     out = tmp_path / "org.pdf"
     monkeypatch.setenv("COUNTERSIGN_SIGNING_PASSPHRASE", "s3cret")
-    code = main(["report", "--workspace", str(demo_copy.root), "--actor", OFFICER, "--version",
+    code = main(["report", "--workspace", str(demo_copy.root), "--actor", AUDITOR, "--version",
                  "lab-prod:claims-fraud:2", "--template", "pra-ss1-23", "--out", str(out), "--json"])
     doc = json.loads(capsys.readouterr().out)
     assert code == 0 and doc["signer"] == "Ada Validator" and doc["signer_role"] == "Head of Model Validation"
+    assert doc["signer_kind"] == "seal"
     assert verify_pdf(out.read_bytes(), trust=(keys["cert"],)).ok
 
 
@@ -264,13 +280,15 @@ def _issue(ca_key, ca_cert, name: str, role: str):
 
 def test_an_organisation_ca_issued_certificate_verifies_against_the_ca(demo_copy: Workspace, keys, tmp_path: Path,
                                                                        capsys) -> None:
-    """[signing] certificate = the signer's PEM followed by its CA; examiners trust the CA, not the signer."""
+    """A signer's personal certificate issued by the organisation's CA: the PEM holds the signer's certificate
+    followed by the CA's; examiners trust the CA, not the signer."""
     ca_key = serialization.load_pem_private_key(keys["key"].read_bytes(), password=None)
     ca_cert = load_cert(keys["cert"])  # self-signed with CA=true: stands in for the organisation's CA
     key, cert = _issue(ca_key, ca_cert, "Grace Officer", "Chief Risk Officer")
-    (demo_copy.keys_dir / "signing-key.pem").write_bytes(
+    key_path, cert_path = personal_key_paths(demo_copy, load_settings(demo_copy), OFFICER)
+    key_path.write_bytes(
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    (demo_copy.keys_dir / "signing-cert.pem").write_bytes(
+    cert_path.write_bytes(
         cert.public_bytes(serialization.Encoding.PEM) + ca_cert.public_bytes(serialization.Encoding.PEM))
     out = tmp_path / "ca.pdf"
     assert main(["report", "--workspace", str(demo_copy.root), "--actor", OFFICER, "--version",
@@ -300,3 +318,238 @@ def test_signing_and_verifying_work_inside_a_running_event_loop(unsigned: bytes,
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         assert pool.submit(lambda: asyncio.new_event_loop().run_until_complete(inside())).result()
+
+
+# -- who signs: each person with their own key, or the organisation seal naming the exporter ---------------------
+
+VERSION = "lab-prod:claims-fraud:2"
+VALIDATOR = "validator@demo.countersign.dev"
+
+
+def _export(ws: Workspace, email: str, **kw):
+    from governance.reports.export import export_report
+    from tests.governance.report_world import open_world
+
+    w = open_world(ws)
+    return w, export_report(w.workspace, w.settings, w.catalog, w.who(email), VERSION, "pra-ss1-23", archive=True,
+                            **kw)
+
+
+def _fingerprint(path: Path) -> str:
+    return load_cert(path).fingerprint(hashes.SHA256()).hex()
+
+
+def test_an_auditors_export_is_sealed_by_the_organisation_and_names_the_auditor(demo_copy: Workspace) -> None:
+    w, report = _export(demo_copy, AUDITOR)
+    (sig,) = verify_pdf(report.pdf).signatures
+    seal_cert = key_paths(demo_copy, w.settings)[1]
+    # sealed with the workspace's seal, not with any risk officer's personal certificate
+    assert sig.kind == "seal" and report.signer_kind == "seal"
+    assert sig.certificate_sha256 == _fingerprint(seal_cert)
+    for officer in (OFFICER, VALIDATOR):
+        assert sig.certificate_sha256 != _fingerprint(personal_key_paths(demo_copy, w.settings, officer)[1])
+    assert sig.signer == f"{w.settings.workspace.name} seal" and sig.signer_organisation == w.settings.workspace.name
+    assert f"Exported by {AUDITOR}; sealed by {w.settings.workspace.name}" in sig.reason
+    assert verify_pdf(report.pdf, trust=(seal_cert,)).ok
+    # the ledger records who exported and in which capacity the certificate signed
+    from governance import ledger
+
+    entry = next(e for e in ledger.entries_for(w.catalog, f"version:{VERSION}") if e.hash == report.ledger_hash)
+    assert entry.actor == AUDITOR and entry.payload["signer_kind"] == "seal"
+    assert entry.payload["certificate_sha256"] == sig.certificate_sha256
+
+
+@pytest.mark.parametrize(("email", "name"), [(OFFICER, "Rita Okafor"), (VALIDATOR, "Victor Lang")])
+def test_a_risk_officers_export_is_signed_with_their_own_certificate(demo_copy: Workspace, email: str,
+                                                                      name: str) -> None:
+    w, report = _export(demo_copy, email)
+    own = personal_key_paths(demo_copy, w.settings, email)[1]
+    (sig,) = verify_pdf(report.pdf).signatures
+    assert (sig.signer, sig.kind, report.signer_kind) == (name, "person", "person")
+    assert sig.certificate_sha256 == _fingerprint(own) and email in sig.reason
+    assert sig.certifies == "FILL_FORMS"  # certifies, and allows countersignatures only
+    assert verify_pdf(report.pdf, trust=(own,)).ok
+    assert not verify_pdf(report.pdf, trust=(key_paths(demo_copy, w.settings)[1],)).ok  # not the seal
+
+
+def test_an_exporter_who_may_not_sign_without_a_seal_gets_a_clear_error(demo_copy: Workspace) -> None:
+    from core.errors import AccessDenied
+
+    cfg = demo_copy.config_path.read_text(encoding="utf-8").replace("seal = true", "seal = false")
+    demo_copy.config_path.write_text(cfg, encoding="utf-8")
+    before = sorted(demo_copy.exports_dir.glob("*"))
+    with pytest.raises(AccessDenied, match=rf"{AUDITOR} \(auditor\) may export but does not sign reports.*no "
+                                           rf"organisation seal.*signed by: {OFFICER}, {VALIDATOR}"):
+        _export(demo_copy, AUDITOR)
+    assert sorted(demo_copy.exports_dir.glob("*")) == before  # nothing written
+    # the risk officers still sign with their own keys
+    assert _export(demo_copy, OFFICER)[1].signer == "Rita Okafor"
+
+
+def test_a_signer_without_a_personal_key_falls_back_to_the_seal(demo_copy: Workspace) -> None:
+    settings = load_settings(demo_copy)
+    for p in personal_key_paths(demo_copy, settings, OFFICER):
+        p.unlink()
+    _w, report = _export(demo_copy, OFFICER)
+    (sig,) = verify_pdf(report.pdf).signatures
+    assert sig.kind == "seal" and f"Exported by {OFFICER}; sealed by" in sig.reason
+
+
+def test_the_pdf_states_the_build_time_as_its_creation_date(demo_copy: Workspace, tmp_path: Path) -> None:
+    import datetime as dt
+    import shutil
+    import subprocess
+
+    built_at = dt.datetime(2026, 11, 30, 16, 45, 12)
+    _w, report = _export(demo_copy, OFFICER, built_at=built_at)
+    assert report.built_at == built_at
+    from pypdf import PdfReader
+
+    reader = PdfReader(io.BytesIO(report.pdf))
+    # the signature's incremental update may move ModDate to the signing time; the creation date is the build time
+    assert reader.metadata["/CreationDate"] == "D:20261130164512+00'00'"
+    from tests.governance.report_world import pdf_text
+
+    text = pdf_text(report.pdf)
+    assert "Generated at 2026-11-30 16:45:12 UTC Records as of" in text  # the cover, then every page's footer
+    assert text.count("generated 2026-11-30 16:45:12 UTC Page") == len(reader.pages)
+    if shutil.which("pdfinfo"):
+        pdf = tmp_path / "r.pdf"
+        pdf.write_bytes(report.pdf)
+        info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True,
+                              env={"TZ": "UTC", "PATH": "/usr/bin:/bin"}).stdout
+        assert re.search(r"CreationDate:\s+Mon Nov 30 16:45:12 2026 UTC", info), info
+
+
+# -- countersignatures ---------------------------------------------------------------------------------------------
+
+
+def _countersign_cli(ws: Workspace, path: Path, actor: str, capsys, *extra: str) -> tuple[int, dict | str]:
+    code = main(["pdf", "countersign", str(path), "--workspace", str(ws.root), "--actor", actor, *extra])
+    captured = capsys.readouterr()
+    if "--json" in extra and code == 0:
+        return code, json.loads(captured.out)
+    return code, captured.out + captured.err
+
+
+def test_a_second_risk_officer_countersigns_and_both_signatures_verify(demo_copy: Workspace, tmp_path: Path,
+                                                                       capsys) -> None:
+    from governance import ledger
+
+    w, report = _export(demo_copy, OFFICER)
+    original = report.path.read_bytes()
+    code, doc = _countersign_cli(demo_copy, report.path, VALIDATOR, capsys, "--json")
+    assert code == 0, doc
+    assert doc["signers"] == ["Rita Okafor", "Victor Lang"] and doc["countersigned_sha256"] == report.sha256
+    countersigned = Path(doc["file"])
+    assert countersigned.parent == demo_copy.exports_dir and report.path.read_bytes() == original  # kept as it was
+    assert hashlib.sha256(countersigned.read_bytes()).hexdigest() == doc["sha256"]
+
+    # `pdf verify` lists both signers, each valid, the first certifying the document and both persons
+    assert main(["pdf", "verify", str(countersigned), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    first, second = result["signatures"]
+    assert result["ok"] and (first["signer"], second["signer"]) == ("Rita Okafor", "Victor Lang")
+    assert first["certifies"] == "FILL_FORMS" and second["certifies"] is None
+    assert all(s["bottom_line"] and s["intact"] and s["valid"] and s["kind"] == "person" for s in (first, second))
+    assert first["signed_at"] and second["signed_at"]
+    assert second["coverage"] == "ENTIRE_FILE" and VALIDATOR in second["reason"]
+    for email in (OFFICER, VALIDATOR):  # each chains to its own certificate
+        own = personal_key_paths(demo_copy, w.settings, email)[1]
+        checks = verify_pdf(countersigned.read_bytes(), trust=(own,)).signatures
+        assert [c.trusted for c in checks] == [email == OFFICER, email == VALIDATOR]
+    assert main(["pdf", "verify", str(countersigned)]) == 0
+    text = capsys.readouterr().out
+    assert "certifies the document" in text and "approval signature" in text and text.count("[person]") == 2
+
+    # the countersignature is a ledger entry of its own, and the ledger still verifies
+    entry = next(e for e in ledger.entries_for(w.catalog, f"version:{VERSION}") if e.hash == doc["ledger_hash"])
+    assert entry.action == "report.countersign" and entry.actor == VALIDATOR
+    assert entry.payload["countersigned_sha256"] == report.sha256 and entry.payload["sha256"] == doc["sha256"]
+    assert entry.payload["file"] == countersigned.name
+    assert ledger.verify(w.workspace, w.catalog, w.who(AUDITOR)).ok
+
+
+def test_tampering_after_a_countersignature_fails_verification(demo_copy: Workspace, tmp_path: Path,
+                                                               capsys) -> None:
+    _w, report = _export(demo_copy, OFFICER)
+    code, doc = _countersign_cli(demo_copy, report.path, VALIDATOR, capsys, "--json")
+    assert code == 0
+    signed = Path(doc["file"]).read_bytes()
+    ranges = [tuple(int(x) for x in m.groups()) for m in
+              re.finditer(rb"/ByteRange\s*\[\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*\]", signed)]
+    assert len(ranges) == 2
+    first_revision_end = ranges[0][2] + ranges[0][3]
+    for pos in (first_revision_end // 3, first_revision_end + (len(signed) - first_revision_end) // 2):
+        if any(a + b <= pos < c for a, b, c, _d in ranges):  # not inside a signature value (tested elsewhere)
+            pos = ranges[-1][2] + 5
+        data = bytearray(signed)
+        data[pos] ^= 0x01
+        bad = tmp_path / f"bad-{pos}.pdf"
+        bad.write_bytes(bytes(data))
+        code, out = verify_cli(bad, capsys=capsys)
+        assert code == 1, (pos, out)
+
+    # a change appended after both signatures (not a signature) is a finding too
+    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+
+    writer = IncrementalPdfFileWriter(io.BytesIO(signed))
+    writer.root["/Countersign"] = generic.pdf_string("changed after countersigning")
+    writer.update_root()
+    out = io.BytesIO()
+    writer.write(out)
+    assert not verify_pdf(out.getvalue()).ok
+
+
+def test_countersigning_is_refused_with_the_reason(demo_copy: Workspace, unsigned: bytes, keys, tmp_path: Path,
+                                                   capsys) -> None:
+    _w, report = _export(demo_copy, OFFICER)
+    # the exporter cannot countersign their own signature again
+    code, out = _countersign_cli(demo_copy, report.path, OFFICER, capsys)
+    assert code == 2 and f"{OFFICER} has already signed this report" in out
+    # an auditor does not sign personally, so cannot countersign
+    code, out = _countersign_cli(demo_copy, report.path, AUDITOR, capsys)
+    assert code == 2 and "does not sign reports" in out and VALIDATOR in out
+    # a PDF this workspace never exported (validly signed elsewhere) is not countersigned
+    from pyhanko.sign import signers
+
+    signer = signers.SimpleSigner.load(str(keys["key"]), str(keys["cert"]))
+    foreign = tmp_path / "foreign.pdf"
+    foreign.write_bytes(sign_pdf(unsigned, signer, name="Ada Validator", reason="elsewhere"))
+    code, out = _countersign_cli(demo_copy, foreign, VALIDATOR, capsys)
+    assert code == 2 and "no export with sha256" in out
+    # a report certified to allow no later change (how reports were signed before countersigning existed)
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign import fields
+
+    meta = signers.PdfSignatureMetadata(field_name="Old", md_algorithm="sha256", certify=True,
+                                        docmdp_permissions=fields.MDPPerm.NO_CHANGES)
+    frozen = tmp_path / "frozen.pdf"
+    frozen.write_bytes(signers.sign_pdf(IncrementalPdfFileWriter(io.BytesIO(unsigned)), meta, signer=signer).getvalue())
+    code, out = _countersign_cli(demo_copy, frozen, VALIDATOR, capsys)
+    assert code == 2 and "allows no later signature: export the report again" in out
+    # a tampered report is not countersigned (exit 1: a finding)
+    data = bytearray(report.path.read_bytes())
+    data[len(data) // 3] ^= 0x01
+    broken = tmp_path / "broken.pdf"
+    broken.write_bytes(bytes(data))
+    code, out = _countersign_cli(demo_copy, broken, VALIDATOR, capsys)
+    assert code == 1 and "does not verify" in out
+
+
+def test_keys_and_exports_are_written_owner_only(demo_copy: Workspace, tmp_path: Path, capsys) -> None:
+    """Signing keys, reports and packs are readable by their owner only (0600 files, 0700 new folders)."""
+    folder = tmp_path / "new-keys"
+    generate_self_signed(folder / "k.pem", folder / "c.pem", name="Ada Validator")
+    assert folder.stat().st_mode & 0o777 == 0o700
+    assert {(folder / n).stat().st_mode & 0o777 for n in ("k.pem", "c.pem")} == {0o600}
+    assert main(["report", "--workspace", str(demo_copy.root), "--actor", OFFICER, "--version",
+                 "lab-prod:claims-fraud:2", "--json"]) == 0
+    report = Path(json.loads(capsys.readouterr().out)["file"])
+    assert report.parent == demo_copy.exports_dir and report.stat().st_mode & 0o777 == 0o600
+    out = tmp_path / "packs" / "p.zip"
+    assert main(["pack", "--workspace", str(demo_copy.root), "--actor", "auditor@demo.countersign.dev",
+                 "--version", "lab-prod:claims-fraud:2", "--out", str(out)]) == 0
+    assert out.stat().st_mode & 0o777 == 0o600 and out.parent.stat().st_mode & 0o777 == 0o700
+    assert demo_copy.exports_dir.stat().st_mode & 0o777 == 0o700  # the demo build creates it owner-only

@@ -1,15 +1,13 @@
 """The facts of one report, collected from the catalog, the evidence, the sign-off tables and the ledger.
 
 Everything the PDF prints comes from :class:`ReportFacts`, and every date in it comes from those records (never
-the clock), so the same records give the same bytes. Analytics evidence and the ledger module are imported lazily:
-a workspace without them still gets a report, with the missing evidence listed as gaps.
+the clock), so the same records give the same bytes. Evidence that does not exist is listed as a gap.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import importlib
 import importlib.metadata
 import json
 from dataclasses import dataclass, field
@@ -18,7 +16,8 @@ from typing import Any
 
 from core.clock import naive_utc
 from core.hashing import sha256_file
-from governance.analytics.evidence import LINEAGE_KINDS
+from governance.analytics.evidence import LINEAGE_KINDS, Evidence
+from governance.analytics.summaries import EvidenceSummary
 from governance.catalog import Catalog, Model, Version
 from governance.config import Settings, Workspace
 from governance.identity import Identity
@@ -44,7 +43,7 @@ class EvidenceItem:
     config_hash: str
     computed_at: dt.datetime | None
     computed_by: str | None
-    summary: dict[str, Any]
+    summary: EvidenceSummary
     result: dict[str, Any]
     software: dict[str, Any]
     inputs: dict[str, Any]
@@ -145,60 +144,31 @@ def _records(df) -> list[dict[str, Any]]:
     return out
 
 
-def _evidence_row(row: dict[str, Any]) -> EvidenceItem:
+def _from_analytics(ev: Evidence) -> EvidenceItem:
     return EvidenceItem(
-        evidence_id=str(row["evidence_id"]),
-        kind=str(row["kind"]),
-        version_id=row.get("version_id"),
-        input_hash=str(row.get("input_hash") or ""),
-        config_hash=str(row.get("config_hash") or ""),
-        computed_at=row.get("computed_at"),
-        computed_by=row.get("computed_by"),
-        summary=_as_dict(row.get("summary")),
-        result=_as_dict(row.get("result")),
-        software=_as_dict(row.get("software")),
-        inputs=_as_dict(row.get("inputs")),
-    )
-
-
-def _from_analytics(obj: Any) -> EvidenceItem:
-    def get(name: str, default: Any = None) -> Any:
-        return getattr(obj, name, default)
-
-    return EvidenceItem(
-        evidence_id=str(get("evidence_id")),
-        kind=str(get("kind", "")),
-        version_id=get("version_id"),
-        input_hash=str(get("input_hash", "") or ""),
-        config_hash=str(get("config_hash", "") or ""),
-        computed_at=get("computed_at"),
-        computed_by=get("computed_by"),
-        summary=_as_dict(get("summary")),
-        result=_as_dict(get("result")),
-        software=_as_dict(get("software")),
-        inputs=_as_dict(get("inputs")),
+        evidence_id=ev.evidence_id,
+        kind=ev.kind,
+        version_id=ev.version_id,
+        input_hash=ev.input_hash or "",
+        config_hash=ev.config_hash or "",
+        computed_at=ev.computed_at,
+        computed_by=ev.computed_by,
+        summary=ev.summary,
+        result=_as_dict(ev.result),
+        software=_as_dict(ev.software),
+        inputs=_as_dict(ev.inputs),
     )
 
 
 def latest_evidence(catalog: Catalog, version_id: str, kinds: tuple[str, ...]) -> EvidenceItem | None:
-    """The newest evidence of one of ``kinds`` for the version (through governance.analytics when present)."""
-    try:
-        analytics = importlib.import_module("governance.analytics.evidence")
-    except ModuleNotFoundError:
-        analytics = None
-    if analytics is not None and hasattr(analytics, "latest_evidence"):
-        for kind in kinds:
-            found = analytics.latest_evidence(catalog, version_id, kind)
-            if found is not None:
-                return _from_analytics(found)
-        return None
-    df = catalog.query_df(
-        "SELECT * FROM evidence WHERE version_id = ? AND kind IN (SELECT unnest(?)) "
-        "ORDER BY computed_at DESC NULLS LAST, evidence_id DESC LIMIT 1",
-        [version_id, list(kinds)],
-    )
-    rows = _records(df)
-    return _evidence_row(rows[0]) if rows else None
+    """The newest evidence of one of ``kinds`` for the version (the first kind that has any wins)."""
+    from governance.analytics import evidence as analytics
+
+    for kind in kinds:
+        found = analytics.latest_evidence(catalog, version_id, kind)
+        if found is not None:
+            return _from_analytics(found)
+    return None
 
 
 def covering_checkpoint(workspace: Workspace, seq: int) -> Checkpoint | None:
@@ -221,26 +191,14 @@ def covering_checkpoint(workspace: Workspace, seq: int) -> Checkpoint | None:
     return Checkpoint(file=best[1], sha256=hashlib.sha256(best[3]).hexdigest(), content=best[4])
 
 
-def next_environment(settings: Settings, environment: str) -> str:
-    """The environment a version in ``environment`` would be promoted into (itself when it is the last)."""
-    order = list(settings.environments.order)
-    if environment not in order:
-        return order[-1]
-    i = order.index(environment)
-    return order[min(i + 1, len(order) - 1)]
-
-
 def evaluate_gates(
     catalog: Catalog, settings: Settings, version: Version, at: dt.datetime
 ) -> tuple[tuple[dict[str, Any], ...], str]:
     """Gate verdicts of the version's tier as of ``at`` (the report date, so the verdicts are reproducible)."""
     from core.errors import CountersignError
+    from governance import policy
 
-    try:
-        policy = importlib.import_module("governance.policy")
-    except ModuleNotFoundError:
-        return (), "the policy module is not installed"
-    to_env = next_environment(settings, version.environment)
+    to_env = policy.next_environment(settings, version.environment)
     try:
         checklist = policy.evaluate(catalog, settings, version.version_id, to_env, now=at)
     except CountersignError as exc:
@@ -274,7 +232,7 @@ def dataset_hashes(
             continue
         try:
             hashes[key], sources[key] = sha256_file(version_file(workspace, settings, version, key)), "file"
-        except (CountersignError, OSError, ImportError) as exc:
+        except (CountersignError, OSError) as exc:
             hashes[key], sources[key] = f"unavailable: {exc}", "-"
     return hashes, sources
 
@@ -311,24 +269,7 @@ def signoff_records(
     catalog: Catalog, version_ids: list[str]
 ) -> tuple[tuple[dict[str, Any], ...], tuple[dict[str, Any], ...], tuple[dict[str, Any], ...]]:
     """Promotion requests of the versions, their decisions, and the ledger entries about either (one connection)."""
-    with catalog.connect() as con:
-        requests = _records(con.execute(
-            "SELECT * FROM promotion_requests WHERE version_id IN (SELECT unnest(?)) ORDER BY created_at, request_id",
-            [version_ids],
-        ).df())
-        request_ids = [r["request_id"] for r in requests]
-        decisions = _records(con.execute(
-            "SELECT * FROM decisions WHERE request_id IN (SELECT unnest(?)) ORDER BY created_at, decision_id",
-            [request_ids],
-        ).df())
-        # Subjects name their object as "request:R-1", "version:acct:model:3" or bare: match the whole id at the end.
-        needles = sorted({*version_ids, *request_ids})
-        ledger = _records(con.execute(
-            "SELECT seq, recorded_at, actor, action, subject, payload, prev_hash, hash FROM ledger "
-            "WHERE (len(list_filter(?, lambda n: subject = n OR ends_with(subject, ':' || n))) > 0 "
-            "OR hash IN (SELECT unnest(?))) AND action NOT IN (SELECT unnest(?)) ORDER BY seq",
-            [needles, [d["ledger_hash"] for d in decisions if d.get("ledger_hash")], list(EXPORT_ACTIONS)],
-        ).df())
+    requests, decisions, ledger = catalog.signoff_trail(version_ids, leave_out_actions=EXPORT_ACTIONS)
     return tuple(requests), tuple(decisions), tuple(ledger)
 
 

@@ -1,0 +1,196 @@
+"""Benchmark: MLflow sync against a bare REST floor, on 3 real `mlflow server` processes.
+
+Seeds 3 servers × 20 models × 25 versions, each version with its own run (``--quick``: 3 × 5 × 4), then times:
+
+  (a) the floor: a bare httpx loop making the same listing as the connector (registered models with their
+      aliases, model versions in pages of 200, experiments, the runs behind the versions in batches of 100), one
+      thread per server (as governance.sync runs accounts side by side), parsing JSON and nothing more;
+  (b) ``countersign sync --full`` (governance.sync.sync): the same calls plus mapping to records and the catalog
+      and ledger writes;
+  (c) a re-sync with no change at the sources.
+
+The servers come from the cached virtualenv of tests/servers/mlflow_server.py (built on first use). Each figure is
+the best of ``--repeat`` runs (a fresh catalog for every full run). Goals: (b) ≤ 1.2 × (a) and (b) ≥ 10 × (c).
+
+    .venv/bin/python benchmarks/mlflow_sync.py [--quick] [--repeat N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def seed(url: str, models: int, versions: int) -> None:
+    """Models, each version with its own run (params, metrics) and an alias on the newest."""
+    from tests.connectors.mlflow_driver import MlflowDriver
+    from tests.servers.mlflow_server import MlflowServer
+
+    server = MlflowServer(Path("."))
+    server.port = int(url.rsplit(":", 1)[1])
+    d = MlflowDriver(server)
+    for m in range(models):
+        name = f"model-{m:02d}"
+        d.create_model(name, description=f"benchmark model {m}", tags={"team": "bench"})
+        for _ in range(versions):
+            run = d.post("runs/create", {"experiment_id": d.experiment(), "run_name": name, "start_time": 1})
+            run_id = run["run"]["info"]["run_id"]
+            d.post("runs/log-batch", {"run_id": run_id, "params": [{"key": "max_depth", "value": "4"}],
+                                      "metrics": [{"key": "auc", "value": 0.8, "timestamp": 1, "step": 0}]})
+            # the listing is what is measured: the model directory itself is not uploaded
+            source = run["run"]["info"]["artifact_uri"] + "/model"
+            d.post("model-versions/create", {"name": name, "source": source, "run_id": run_id})
+        d.set_alias(name, "champion", versions)
+    d.close()
+
+
+def floor(urls: list[str]) -> tuple[float, int]:
+    """The same listing as the connector, as a bare loop per server; seconds and calls."""
+    import httpx
+
+    calls = [0]
+    lock = threading.Lock()
+
+    def one(url: str) -> None:
+        n = 0
+        with httpx.Client(base_url=url + "/api/2.0/mlflow", timeout=60) as c:
+            def pages(method: str, endpoint: str, key: str, params: dict) -> list:
+                nonlocal n
+                out, token = [], None
+                while True:
+                    q = {**params, **({"page_token": token} if token else {})}
+                    r = c.post(endpoint, json=q) if method == "POST" else c.get(endpoint, params=q)
+                    n += 1
+                    data = r.json()
+                    out += data.get(key) or []
+                    token = data.get("next_page_token")
+                    if not token:
+                        return out
+
+            pages("GET", "registered-models/search", "registered_models", {"max_results": 1000})
+            mvs = pages("GET", "model-versions/search", "model_versions",
+                        {"max_results": 200, "order_by": ["creation_timestamp ASC"]})
+            exps = [e["experiment_id"] for e in pages("POST", "experiments/search", "experiments",
+                                                       {"max_results": 1000, "view_type": "ALL"})]
+            ids = sorted({v["run_id"] for v in mvs if v.get("run_id")})
+            for i in range(0, len(ids), 100):
+                batch = ids[i:i + 100]
+                quoted = ", ".join(f"'{r}'" for r in batch)
+                pages("POST", "runs/search", "runs", {"experiment_ids": exps, "max_results": len(batch),
+                                                     "run_view_type": "ALL",
+                                                     "filter": f"attributes.run_id IN ({quoted})"})
+        with lock:
+            calls[0] += n
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(len(urls)) as pool:
+        list(pool.map(one, urls))
+    return time.perf_counter() - start, calls[0]
+
+
+def countersign_sync(ws_root: Path, *, full: bool) -> tuple[float, int, int]:
+    from governance.catalog import Catalog
+    from governance.config import Workspace, load_settings
+    from governance.identity import Identity
+    from governance.sync import sync
+
+    ws = Workspace(ws_root)
+    catalog = Catalog(ws.catalog_path)
+    catalog.migrate()
+    actor = Identity("benchmark@example.com", frozenset({"admin"}), source="cli")
+    start = time.perf_counter()
+    report = sync(ws, load_settings(ws), catalog, actor=actor, full=full)
+    seconds = time.perf_counter() - start
+    bad = [r for r in report.results if r.status != "ok"]
+    if bad:
+        raise SystemExit(f"sync failed: {[(r.account, r.error, r.issues) for r in bad]}")
+    changed = sum((r.counts.added + r.counts.updated + r.counts.deleted) if r.counts else 0 for r in report.results)
+    return seconds, sum(r.calls for r in report.results), changed
+
+
+def extract_only(urls: list[str], watermarks: list[str | None]) -> tuple[float, list[str | None]]:
+    """The connector's share alone: extract every server in turn (no catalog, no ledger)."""
+    from connectors.base import AccountInfo
+    from connectors.mlflow import MlflowConnector, MlflowSettings
+
+    cache = Path(tempfile.mkdtemp(prefix="countersign-mlflow-extract-"))
+    start = time.perf_counter()
+    marks = []
+    for i, (url, since) in enumerate(zip(urls, watermarks, strict=True)):
+        conn = MlflowConnector(MlflowSettings(tracking_uri=url), AccountInfo(f"mlflow-{i}", "dev"),
+                               root=cache, cache_dir=cache)
+        marks.append(conn.extract(since, full=since is None).watermark)
+    return time.perf_counter() - start, marks
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="3 servers × 5 models × 4 versions")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per figure; the best is reported (default 3)")
+    parser.add_argument("--servers", help="comma-separated URLs of 3 running servers seeded already (skips start-up "
+                        "and seeding; for repeated measurements)")
+    args = parser.parse_args(argv)
+    models, versions = (5, 4) if args.quick else (20, 25)
+
+    from tests.connectors.mlflow_driver import write_workspace
+    from tests.servers.mlflow_server import start_servers
+
+    tmp = Path(tempfile.mkdtemp(prefix="countersign-mlflow-bench-"))
+    servers = []
+    try:
+        if args.servers:
+            urls = args.servers.split(",")
+        else:
+            t = time.perf_counter()
+            servers = start_servers([tmp / f"server{i}" for i in range(3)])
+            print(f"3 mlflow servers up in {time.perf_counter() - t:.1f} s")
+            urls = [s.url for s in servers]
+            t = time.perf_counter()
+            with ThreadPoolExecutor(3) as pool:
+                list(pool.map(lambda u: seed(u, models, versions), urls))
+            print(f"seeded 3 servers × {models} models × {versions} versions = {3 * models * versions} versions "
+                  f"in {time.perf_counter() - t:.1f} s")
+
+        def workspace(name: str) -> Path:
+            return write_workspace(tmp / name, {f"mlflow-{i}": {"environment": "dev", "tracking_uri": u}
+                                                for i, u in enumerate(urls)})
+
+        floor(urls)  # warm-up outside the timings (server caches, connections)
+        countersign_sync(workspace("warm"), full=True)
+        floor_runs = [floor(urls) for _ in range(args.repeat)]
+        full_runs = [countersign_sync(workspace(f"full{i}"), full=True) for i in range(args.repeat)]
+        shared = workspace("resync")
+        countersign_sync(shared, full=True)
+        again_runs = [countersign_sync(shared, full=False) for _ in range(args.repeat)]
+        ex_full = [extract_only(urls, [None] * len(urls)) for _ in range(args.repeat)]
+        ex_again = [extract_only(urls, ex_full[0][1]) for _ in range(args.repeat)]
+
+        floor_s, floor_calls = min(floor_runs)
+        full_s, full_calls, full_changed = min(full_runs)
+        again_s, again_calls, again_changed = min(again_runs)
+        print(f"(a) bare REST floor (same listing)    {floor_s:7.3f} s  {floor_calls:5d} calls")
+        print(f"(b) countersign sync --full           {full_s:7.3f} s  {full_calls:5d} calls  {full_changed} rows written")
+        print(f"(c) countersign sync, no change       {again_s:7.3f} s  {again_calls:5d} calls  {again_changed} rows changed")
+        ex_full_s, ex_again_s = min(r[0] for r in ex_full), min(r[0] for r in ex_again)
+        print(f"(d) connector extract only, full      {ex_full_s:7.3f} s  (servers in turn, no catalog)")
+        print(f"(e) connector extract only, no change {ex_again_s:7.3f} s")
+        print(f"full / floor      = {full_s / floor_s:5.2f}×   (goal ≤ 1.2×)")
+        print(f"full / no-change  = {full_s / again_s:5.1f}×   (goal ≥ 10×)")
+        print(f"extract full / floor = {ex_full_s / floor_s:5.2f}× (servers in turn vs side by side); "
+              f"extract full / no-change = {ex_full_s / ex_again_s:5.1f}×")
+    finally:
+        for s in servers:
+            s.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

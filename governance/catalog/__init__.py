@@ -1,0 +1,48 @@
+"""The catalog: one DuckDB file, and the only package (with the ledger) that speaks SQL to the catalog tables.
+
+- :mod:`~governance.catalog.connection`: opening the file, retries while another process holds it, ``keep_open``.
+- :mod:`~governance.catalog.migrations`: numbered schema migrations.
+- :mod:`~governance.catalog.apply`: sync writes (accounts, sync runs, one account's snapshot in one transaction).
+- :mod:`~governance.catalog.queries`: reads (inventory, models, versions, lineage, deployments, sync status).
+- :mod:`~governance.catalog.signoff`: promotion requests and decisions.
+- :mod:`~governance.catalog.evidence`: stored analytics evidence.
+- :mod:`~governance.catalog.records`: the typed records rows are read into (by column name, never by position).
+"""
+
+from __future__ import annotations
+
+from core.clock import utcnow
+from core.ids import version_id_for
+from governance.catalog.apply import SnapshotWriter
+from governance.catalog.costs import CompareQueries
+from governance.catalog.evidence import EvidenceRecord, EvidenceStore
+from governance.catalog.migrations import MIGRATIONS, CatalogMigrations
+from governance.catalog.queries import CatalogQueries
+from governance.catalog.records import (
+    InventoryFilter,
+    Model,
+    SyncCounts,
+    SyncMark,
+    Version,
+)
+from governance.catalog.signoff import Decision, Request, RequestState, SignoffQueries
+
+__all__ = [
+    "MIGRATIONS",
+    "Catalog",
+    "Decision",
+    "EvidenceRecord",
+    "InventoryFilter",
+    "Model",
+    "Request",
+    "RequestState",
+    "SyncCounts",
+    "SyncMark",
+    "Version",
+    "utcnow",
+    "version_id_for",
+]
+
+
+class Catalog(CatalogQueries, SignoffQueries, CompareQueries, EvidenceStore, SnapshotWriter, CatalogMigrations):
+    """The workspace catalog file; every method opens and closes its own connection (see :mod:`.connection`)."""

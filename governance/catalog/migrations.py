@@ -1,0 +1,120 @@
+"""Schema changes of the catalog: numbered migrations recorded in ``schema_migrations``."""
+
+from __future__ import annotations
+
+from core.clock import utcnow
+from governance.catalog.connection import CatalogConnection
+from governance.catalog.records import fetch_column
+
+# Numbered migrations. Never edit a released one: add the next number.
+MIGRATIONS: tuple[tuple[int, str, str], ...] = (
+    (
+        1,
+        "initial catalog",
+        """
+        CREATE TABLE accounts (
+            name TEXT PRIMARY KEY, environment TEXT NOT NULL, connector TEXT NOT NULL,
+            location TEXT, config JSON, updated_at TIMESTAMP
+        );
+        CREATE TABLE models (
+            name TEXT PRIMARY KEY, description TEXT, owner TEXT, risk_tier TEXT, intended_use TEXT,
+            tags JSON, updated_at TIMESTAMP
+        );
+        CREATE TABLE versions (
+            version_id TEXT PRIMARY KEY, account TEXT NOT NULL, environment TEXT NOT NULL, model TEXT NOT NULL,
+            version INTEGER NOT NULL, source_ref TEXT NOT NULL, approval_status TEXT NOT NULL,
+            approval_description TEXT, created_at TIMESTAMP, created_by TEXT, modified_at TIMESTAMP,
+            artifact_uri TEXT, artifact_sha256 TEXT, framework TEXT, image TEXT,
+            data_uris JSON, report_uris JSON, metrics JSON, metadata JSON,
+            run_id TEXT, source_version_id TEXT, source_ref_hint TEXT, model_card_id TEXT,
+            raw JSON, record_hash TEXT NOT NULL, synced_at TIMESTAMP
+        );
+        CREATE TABLE runs (
+            run_id TEXT PRIMARY KEY, account TEXT NOT NULL, kind TEXT, name TEXT, status TEXT,
+            started_at TIMESTAMP, ended_at TIMESTAMP, params JSON, metrics JSON, inputs JSON, experiment TEXT,
+            raw JSON, record_hash TEXT NOT NULL
+        );
+        CREATE TABLE deployments (
+            deployment_id TEXT PRIMARY KEY, account TEXT NOT NULL, environment TEXT NOT NULL, endpoint TEXT,
+            variant TEXT, status TEXT, model TEXT, version_id TEXT, model_data_uri TEXT, weight DOUBLE,
+            updated_at TIMESTAMP, raw JSON, record_hash TEXT NOT NULL
+        );
+        CREATE TABLE model_cards (
+            card_id TEXT PRIMARY KEY, account TEXT NOT NULL, model TEXT, version_id TEXT, status TEXT,
+            content JSON, updated_at TIMESTAMP, record_hash TEXT NOT NULL
+        );
+        CREATE TABLE sync_runs (
+            sync_id TEXT PRIMARY KEY, account TEXT NOT NULL, started_at TIMESTAMP, finished_at TIMESTAMP,
+            status TEXT NOT NULL, error TEXT, counts JSON, issues JSON, watermark TEXT, full_sync BOOLEAN,
+            calls INTEGER, throttled INTEGER, actor TEXT
+        );
+        CREATE TABLE evidence (
+            evidence_id TEXT PRIMARY KEY, kind TEXT NOT NULL, version_id TEXT, input_hash TEXT NOT NULL,
+            config_hash TEXT NOT NULL, result JSON, summary JSON, software JSON, inputs JSON,
+            computed_at TIMESTAMP, computed_by TEXT
+        );
+        CREATE TABLE promotion_requests (
+            request_id TEXT PRIMARY KEY, version_id TEXT NOT NULL, model TEXT NOT NULL, from_env TEXT NOT NULL,
+            to_env TEXT NOT NULL, target_account TEXT, requester TEXT NOT NULL, reason TEXT, status TEXT NOT NULL,
+            created_at TIMESTAMP NOT NULL, updated_at TIMESTAMP, execution_state TEXT, execution_error TEXT,
+            target_version_id TEXT, payload JSON
+        );
+        CREATE TABLE decisions (
+            decision_id TEXT PRIMARY KEY, request_id TEXT NOT NULL, actor TEXT NOT NULL, kind TEXT NOT NULL,
+            comment TEXT, created_at TIMESTAMP NOT NULL, expires_at TIMESTAMP, payload JSON, ledger_hash TEXT
+        );
+        CREATE TABLE ledger (
+            seq BIGINT PRIMARY KEY, recorded_at TIMESTAMP NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
+            subject TEXT, payload TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL
+        );
+        CREATE INDEX versions_model ON versions(model);
+        CREATE INDEX versions_account ON versions(account);
+        """,
+    ),
+    (
+        2,
+        "what each account says about a model",
+        """
+        CREATE TABLE model_sources (
+            model TEXT NOT NULL, account TEXT NOT NULL, environment TEXT, description TEXT, owner TEXT,
+            risk_tier TEXT, intended_use TEXT, tags JSON, PRIMARY KEY (model, account)
+        );
+        INSERT INTO model_sources SELECT name, '', NULL, description, owner, risk_tier, intended_use, tags FROM models;
+        UPDATE sync_runs SET watermark = NULL;
+        """,
+    ),
+)
+
+
+class CatalogMigrations(CatalogConnection):
+    """Applying and reading the schema version of the catalog file."""
+
+    def migrate(self) -> list[int]:
+        """Apply the migrations not yet recorded; return the numbers applied."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        applied: list[int] = []
+        with self.transaction() as con:
+            con.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations "
+                "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMP NOT NULL)"
+            )
+            done = set(fetch_column(con, "SELECT version FROM schema_migrations"))
+            for number, name, sql in MIGRATIONS:
+                if number in done:
+                    continue
+                for statement in (s.strip() for s in sql.split(";")):
+                    if statement:
+                        con.execute(statement)
+                con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [number, name, utcnow()])
+                applied.append(number)
+        return applied
+
+    def schema_version(self) -> int:
+        """The highest migration number applied (0 for a new file)."""
+        with self.connect() as con:
+            exists = con.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+            ).fetchone()[0]
+            if not exists:
+                return 0
+            return con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0]

@@ -1,0 +1,156 @@
+"""Typed records of catalog rows, and the small helpers every catalog module shares.
+
+Rows are read by column name (:func:`fetch_dicts`, :func:`fetch_dict`) and turned into frozen dataclasses here,
+never unpacked by position, so a column added or reordered by a migration cannot shift a value into the wrong field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+
+from core.canonical import canonical_json
+
+
+def naive_utc(value: dt.datetime | None) -> dt.datetime | None:
+    """``value`` as naive UTC (how the catalog stores times)."""
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value
+
+
+def to_json(value: Any) -> str | None:
+    """A value as the canonical JSON text stored in a JSON column (None stays NULL)."""
+    return None if value is None else canonical_json(value)
+
+
+def from_json(value: Any) -> Any:
+    """A JSON column's value as Python (DuckDB hands JSON back as text)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return json.loads(value)
+    return value
+
+
+def fetch_dicts(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None = None) -> list[dict[str, Any]]:
+    """Run ``sql`` and return its rows as dicts keyed by column name."""
+    cur = con.execute(sql, params or [])
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def fetch_dict(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None = None) -> dict[str, Any] | None:
+    """The first row of ``sql`` as a dict keyed by column name, or None."""
+    cur = con.execute(sql, params or [])
+    row = cur.fetchone()
+    return None if row is None else dict(zip([d[0] for d in cur.description], row, strict=True))
+
+
+def fetch_column(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None = None) -> list[Any]:
+    """The values of the one column ``sql`` selects."""
+    cur = con.execute(sql, params or [])
+    if len(cur.description) != 1:
+        raise ValueError(f"fetch_column needs a query of one column, got {len(cur.description)}")
+    return [row[0] for row in cur.fetchall()]
+
+
+@dataclass(frozen=True)
+class SyncCounts:
+    """What one snapshot changed in the catalog."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    by_table: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SyncMark:
+    """Where an account's syncs stand: the newest successful sync's watermark, the start of the last full pass."""
+
+    watermark: str | None
+    last_full_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class Version:
+    """One version as the catalog holds it."""
+
+    version_id: str
+    account: str
+    environment: str
+    model: str
+    version: int
+    source_ref: str
+    approval_status: str
+    approval_description: str | None
+    created_at: dt.datetime | None
+    created_by: str | None
+    modified_at: dt.datetime | None
+    artifact_uri: str | None
+    artifact_sha256: str | None
+    framework: str | None
+    image: str | None
+    data_uris: dict[str, str]
+    report_uris: dict[str, str]
+    metrics: dict[str, float]
+    metadata: dict[str, str]
+    run_id: str | None
+    source_version_id: str | None
+    model_card_id: str | None
+    raw: dict[str, Any]
+
+    COLUMNS = (
+        "version_id, account, environment, model, version, source_ref, approval_status, approval_description, "
+        "created_at, created_by, modified_at, artifact_uri, artifact_sha256, framework, image, data_uris, "
+        "report_uris, metrics, metadata, run_id, source_version_id, model_card_id, raw"
+    )
+    _JSON = ("data_uris", "report_uris", "metrics", "metadata", "raw")
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Version:
+        """A version from a ``versions`` row read by column name."""
+        names = cls.__dataclass_fields__
+        return cls(**{k: (from_json(row[k]) or {}) if k in cls._JSON else row[k] for k in names})
+
+
+@dataclass(frozen=True)
+class Model:
+    """One logical model across accounts."""
+
+    name: str
+    description: str | None
+    owner: str | None
+    risk_tier: str | None
+    intended_use: str | None
+    tags: dict[str, str]
+
+    COLUMNS = "name, description, owner, risk_tier, intended_use, tags"
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Model:
+        """A model from a ``models`` row read by column name."""
+        return cls(name=row["name"], description=row["description"], owner=row["owner"], risk_tier=row["risk_tier"],
+                   intended_use=row["intended_use"], tags=from_json(row["tags"]) or {})
+
+
+@dataclass(frozen=True)
+class InventoryFilter:
+    """Filters of the inventory listing; empty values mean 'any'."""
+
+    environments: tuple[str, ...] = ()
+    accounts: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    risk_tiers: tuple[str, ...] = ()
+    owners: tuple[str, ...] = ()
+    text: str = ""
+    model: str | None = None

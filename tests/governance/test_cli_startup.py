@@ -1,0 +1,145 @@
+"""CLI start-up and ``countersign serve``: commands load heavy libraries only when they run, options that come from
+heavy modules still show and validate, ``--version``, and the portal started from the package with Streamlit flags
+passed through."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from core.errors import ConfigError
+from governance import __version__
+from governance.commands.serve import portal_script, streamlit_command
+from governance.config import Workspace
+from portal.pages import PAGES
+
+HEAVY = ("pandas", "numpy", "duckdb", "pydantic", "pyarrow", "scipy", "sklearn", "evidently", "shap", "streamlit",
+         "boto3", "reportlab", "cryptography", "fairlearn", "skops")
+ANALYTICS_AND_UI = ("scipy", "sklearn", "evidently", "shap", "streamlit", "boto3", "fairlearn", "skops", "reportlab")
+
+PROBE = """
+import json, sys, contextlib, io
+from governance.cli import main
+out = io.StringIO()
+with contextlib.redirect_stdout(out):
+    try:
+        code = main(sys.argv[1:])
+    except SystemExit as exc:
+        code = exc.code
+heavy = [m for m in {heavy!r} if m in sys.modules]
+print(json.dumps({{"code": code, "heavy": heavy, "out": out.getvalue()}}))
+"""
+
+
+def probe(*argv: str) -> dict:
+    """Run the CLI in a fresh interpreter; report its exit code, output, and which heavy libraries got imported."""
+    proc = subprocess.run([sys.executable, "-c", PROBE.format(heavy=HEAVY), *argv], capture_output=True, text=True,
+                          timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.splitlines()[-1])
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["serve", "--help"], ["models", "--help"],
+                                  ["ledger", "verify", "--help"]], ids=" ".join)
+def test_help_and_version_load_no_heavy_library(argv: list[str]) -> None:
+    result = probe(*argv)
+    assert result["code"] == 0
+    assert result["heavy"] == []
+
+
+def test_version_is_the_package_version() -> None:
+    from importlib.metadata import version
+
+    result = probe("--version")
+    assert result["out"].strip() == f"countersign {__version__}"
+    assert version("countersign") == __version__  # the wheel's metadata reads the same single source
+
+
+def test_options_that_come_from_analytics_modules_still_show_and_validate() -> None:
+    drift = probe("drift", "--help")
+    assert drift["code"] == 0 and "Methods: " in drift["out"] and "bonferroni" in drift["out"]
+    explain = probe("explain", "--help")
+    assert "--max-rows" in explain["out"] and "--budget" in explain["out"]
+    proc = subprocess.run([sys.executable, "-m", "governance.cli", "drift", "--reference", "a.csv", "--current",
+                           "b.csv", "--correction", "none-such"], capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 2 and "invalid choice: 'none-such'" in proc.stderr
+
+
+def test_models_and_ledger_verify_load_no_analytics_or_ui_library(demo_workspace: Workspace) -> None:
+    for argv in (["models", "--json"], ["ledger", "verify"]):
+        result = probe(*argv, "--workspace", str(demo_workspace.root))
+        assert result["code"] == 0, result
+        assert not set(result["heavy"]) & set(ANALYTICS_AND_UI), (argv, result["heavy"])
+    assert json.loads(probe("models", "--json", "--workspace", str(demo_workspace.root))["out"])["models"]
+
+
+def test_unknown_arguments_are_refused_by_every_command_but_serve(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "governance.cli", "models", "--workspace", str(tmp_path),
+                           "--server.port", "1"], capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 2 and "unrecognized arguments: --server.port 1" in proc.stderr
+
+
+def test_serve_command_line_runs_the_packaged_app_with_flags_passed_last(tmp_path: Path) -> None:
+    app = portal_script()
+    assert app.name == "app.py" and all((app.parent / p.path).is_file() for p in PAGES)
+    cmd = streamlit_command(tmp_path, 8600, "0.0.0.0", ["--server.port", "9000", "--theme.base", "dark"])
+    assert cmd[:5] == [sys.executable, "-m", "streamlit", "run", str(app)]
+    assert cmd[-3:] == ["--", "--workspace", str(tmp_path)]
+    flags = cmd[5:-3]
+    assert flags[flags.index("--server.address") + 1] == "0.0.0.0"
+    # Streamlit keeps the last value of a repeated flag: what the user passes comes after the defaults
+    assert flags.index("--server.port") < len(flags) - 4 and flags[-4:] == ["--server.port", "9000", "--theme.base",
+                                                                             "dark"]
+    with pytest.raises(ConfigError, match="not a TCP port"):
+        streamlit_command(tmp_path, 70000, "127.0.0.1")
+
+
+def test_serve_refuses_a_folder_without_a_workspace(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "governance.cli", "serve", "--workspace", str(tmp_path / "none"),
+                           "--port", "1"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "no configuration file" in proc.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _status(url: str) -> int | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return resp.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return None
+
+
+def test_serve_starts_the_portal_from_another_directory_with_streamlit_flags(demo_workspace: Workspace,
+                                                                             tmp_path: Path) -> None:
+    port = _free_port()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "countersign"), "serve", "--workspace", str(demo_workspace.root),
+         "--port", str(port), "--server.baseUrlPath", "governance"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        deadline, status = time.monotonic() + 60, None
+        while time.monotonic() < deadline and server.poll() is None and status != 200:
+            status = _status(f"http://127.0.0.1:{port}/governance/_stcore/health")
+            time.sleep(0.2)
+        assert status == 200, server.poll()
+        assert _status(f"http://127.0.0.1:{port}/_stcore/health") != 200  # the flag reached Streamlit
+    finally:
+        server.terminate()
+        out, _ = server.communicate(timeout=30)
+    assert f"Countersign {__version__}: portal on http://localhost:{port}" in out
