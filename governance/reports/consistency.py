@@ -11,7 +11,7 @@ from reportlab.platypus import Flowable, TableStyle
 
 from governance.compare import Consistency
 from governance.reports.build import BODY_W, Missing, Renderer, para, table
-from governance.reports.model import ReportFacts
+from governance.reports.facts import ReportFacts
 
 DIFF = colors.HexColor("#fde2e1")
 LOCATION = colors.HexColor("#fff4d6")

@@ -264,12 +264,12 @@ def test_pdf_section_flags_differences_and_lists_an_unrecorded_hash_as_a_gap(wor
 
     from governance.compare import compare_versions
     from governance.reports.build import build_pdf
-    from governance.reports.model import collect_facts
+    from governance.reports.facts import collect_facts
     from governance.reports.templates import load_template
 
     ws, catalog = world
     facts = collect_facts(ws, load_settings(ws), catalog, "staging:churn:1", ADMIN)
-    built = build_pdf(facts, load_template("sr-11-7"))
+    built = build_pdf(facts, load_template("sr-11-7"), built_at=dt.datetime(2026, 12, 1, 12, 0))
     text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(built.pdf)).pages)
     assert "Consistency across environments" in text
     assert "differ in artifact: sha256; container: image digest" in " ".join(text.split())
@@ -277,7 +277,8 @@ def test_pdf_section_flags_differences_and_lists_an_unrecorded_hash_as_a_gap(wor
     # a registry that does not hash artifacts: the identity cannot be confirmed, and the report says so
     unhashed = [dataclasses.replace(v, artifact_sha256=None) if v.environment == "staging" else v
                 for v in (catalog.version("dev:churn:2"), catalog.version("staging:churn:1"))]
-    gap = build_pdf(dataclasses.replace(facts, consistency=compare_versions("x", unhashed)), load_template("sr-11-7"))
+    gap = build_pdf(dataclasses.replace(facts, consistency=compare_versions("x", unhashed)), load_template("sr-11-7"),
+                    built_at=dt.datetime(2026, 12, 1, 12, 0))
     assert [g.what for g in gap.gaps if g.block == "Consistency across environments"] == [
         "artifact sha256 of staging:churn:1 (the registry does not record it): the artifact identity across "
         "environments cannot be confirmed"]
