@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "governance.commands.signoff",
     "governance.commands.reports",
     "governance.commands.oversight",
+    "governance.commands.compare",
     "governance.commands.serve",
 )
 

@@ -207,6 +207,8 @@ class TierPolicy(_Strict):
     max_metrics: dict[str, float] = Field(default_factory=dict)
     required_card_fields: tuple[str, ...] = ()
     evidence_max_age_days: int | None = Field(default=None, ge=1)
+    # a promotion fails when the copy's (or the version's own) artifact sha256 differs along its lineage
+    require_identical_artifact: bool = False
     # environment -> gate names that apply when promoting into it; absent = every gate
     gates: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     # how the fairness gate names its threshold to people (default: the gate registry's label)
@@ -280,6 +282,27 @@ class LedgerConfig(_Strict):
     witness: str | None = None
 
 
+class CostsConfig(_Strict):
+    """``[costs]``: instance prices (per instance-hour) that replace or extend the shipped default table."""
+
+    currency: str | None = None
+    # instance type -> price per instance-hour; a type named here wins over the shipped table
+    training: dict[str, float] = Field(default_factory=dict)
+    hosting: dict[str, float] = Field(default_factory=dict)
+    # where the workspace's prices come from (printed with every estimate)
+    source: str | None = None
+    # true: only the prices above, the shipped table is ignored
+    replace_defaults: bool = False
+
+    @field_validator("training", "hosting")
+    @classmethod
+    def _positive(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = [k for k, p in v.items() if p < 0]
+        if bad:
+            raise ValueError(f"price of {bad[0]!r} is negative")
+        return v
+
+
 class WorkspaceSection(_Strict):
     name: str = "Countersign"
     demo: bool = False
@@ -301,6 +324,7 @@ class Settings(_Strict):
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
     oversight: OversightConfig = Field(default_factory=OversightConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
+    costs: CostsConfig = Field(default_factory=CostsConfig)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:

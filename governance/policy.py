@@ -21,6 +21,7 @@ from core.clock import utcnow
 from core.errors import InputError
 from governance.analytics.summaries import BiasSummary, DriftSummary, EvidenceSummary, ExplainSummary, summary_from_json
 from governance.catalog import Catalog, Version
+from governance.compare import artifact_check
 from governance.config import ModelConfig, Settings, TierPolicy
 
 Status = Literal["pass", "fail", "missing"]
@@ -59,6 +60,9 @@ class GateContext:
     card: dict[str, Any] | None
     evidence: EvidenceLookup
     now: dt.datetime
+    # the catalog, for gates that look along the lineage, and the environment promoted into
+    catalog: Catalog | None = None
+    to_env: str = ""
 
 
 @dataclass(frozen=True)
@@ -280,6 +284,14 @@ def gate_model_card(ctx: GateContext) -> GateResult:
     return GateResult("model_card", "pass", f"model card has {', '.join(required)}", list(required), list(required))
 
 
+def gate_identical_artifact(ctx: GateContext) -> GateResult:
+    """The artifact sha256 equals that of every source up the lineage and of the copies in the target."""
+    if ctx.catalog is None:
+        return GateResult("identical_artifact", "missing", "no catalog to read the lineage from", True)
+    check = artifact_check(ctx.catalog, ctx.version.version_id, ctx.to_env or None)
+    return GateResult("identical_artifact", check.status, check.message, True, check.observed)
+
+
 # name, applies to a tier when, check, help. Built-in gates are registered like any other.
 GATES: tuple[Gate, ...] = (
     Gate("metrics", lambda t: bool(t.min_metrics or t.max_metrics), gate_metrics,
@@ -295,6 +307,8 @@ GATES: tuple[Gate, ...] = (
          "A SHAP explanation is on record. Applies only where a tier's gates list names it.", "explain"),
     Gate("model_card", lambda t: bool(t.required_card_fields), gate_model_card,
          "The model card fills every field in required_card_fields."),
+    Gate("identical_artifact", lambda t: t.require_identical_artifact, gate_identical_artifact,
+         "The artifact sha256 equals the approved source's (and the promoted copy's): require_identical_artifact."),
 )
 
 
@@ -358,7 +372,7 @@ def evaluate(
     inputs = _inputs(catalog, settings, version_id)
     moment = now or utcnow()
     ctx = GateContext(inputs.version, inputs.tier_name, inputs.tier, inputs.model_config, inputs.card,
-                      evidence or catalog_evidence(catalog), moment)
+                      evidence or catalog_evidence(catalog), moment, catalog, to_env)
     results = tuple(g.check(ctx) for g in gates_for(inputs.tier, to_env))
     return Checklist(version_id, to_env, inputs.tier_name, inputs.tier.approvals_required, results, moment)
 

@@ -8,8 +8,10 @@ import streamlit as st
 
 from core.errors import CountersignError, NotFound
 from governance.charts import lineage_dot, metrics_chart
+from governance.compare import environment_consistency
 from governance.policy import missing_card_fields, model_tier
 from portal import context
+from portal.compare import consistency_table
 from portal.context import SELECTED_MODEL, SELECTED_VERSION
 from portal.oversight import review_panel
 from portal.widgets import show_error, status_badge
@@ -97,6 +99,8 @@ if vid is not None:
         if run:
             st.write({"run": run["name"], "params": run["params"], "metrics": run["metrics"]})
     review_panel(ctx, selected.version_id)
+    st.subheader("Consistency across environments")
+    consistency_table(environment_consistency(catalog, vid, order), key="model.consistency")
 
 st.subheader("Model card")
 card = catalog.model_card(name)

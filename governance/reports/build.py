@@ -850,6 +850,12 @@ def b_periodic_review(f: ReportFacts, r: Renderer) -> list[Flowable]:
     return out
 
 
+def b_consistency(f: ReportFacts, r: Renderer) -> list[Flowable]:
+    from governance.reports.consistency import render_consistency
+
+    return render_consistency(f, r)
+
+
 BLOCKS: dict[str, Block] = {
     "identity": Block("Identification", b_identity, "the catalog version"),
     "provider": Block("Provider and accountable owner", b_provider, "model owner"),
@@ -858,6 +864,8 @@ BLOCKS: dict[str, Block] = {
     "lineage": Block("Lineage across accounts", b_lineage, "the catalog lineage"),
     "lineage_changes": Block("Versions and promotions", b_lineage_changes, "other versions or requests"),
     "deployments": Block("Deployments", b_deployments, "synced deployments"),
+    "consistency": Block("Consistency across environments", b_consistency,
+                         "the lineage's artifact hashes, containers and inference specifications"),
     "inventory": Block("Model inventory entry", b_inventory, "the catalog model"),
     "development": Block("Development process", b_development, "the training run linked to the version"),
     "data": Block("Data provenance", b_data, "the version's data URIs"),

@@ -90,6 +90,8 @@ class ReportFacts:
     # ongoing oversight: periodic reviews of this version (newest first), and whether one is expected
     reviews: tuple[dict[str, Any], ...] = ()
     under_oversight: bool = False
+    # the version beside its sources and copies (governance.compare.Consistency); None when not collected
+    consistency: Any = None
 
     @property
     def fingerprint(self) -> str:
@@ -325,6 +327,9 @@ def collect_facts(
     )
     gates, gates_note = evaluate_gates(catalog, settings, version, generated_at)
     datasets, dataset_sources = dataset_hashes(workspace, settings, version, evidence)
+    from governance.compare import environment_consistency
+
+    consistency = environment_consistency(catalog, version_id, settings.environments.order)
     return ReportFacts(
         workspace_name=settings.workspace.name,
         model=model,
@@ -353,6 +358,7 @@ def collect_facts(
         software=_software(),
         reviews=reviews,
         under_oversight=under_oversight,
+        consistency=consistency,
     )
 
 
