@@ -19,9 +19,13 @@ def _when(text: str | None) -> dt.datetime | None:
         raise InputError(f"--as-of must be a date YYYY-MM-DD (or an ISO date-time), got {text!r}") from None
 
 
+# governance.oversight's OUTCOMES and SORTS, spelled here so `--help` imports no catalog (a test keeps them equal)
+OUTCOMES = ("continue", "restrict", "retire")
+SORTS = ("due", "tier")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the oversight commands."""
-    from governance.oversight import OUTCOMES, SORTS
 
     p = sub.add_parser("due", help="deployed versions whose periodic review is due, overdue or never done")
     add_workspace_arg(p, actor=False)
