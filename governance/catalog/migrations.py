@@ -83,6 +83,15 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         UPDATE sync_runs SET watermark = NULL;
         """,
     ),
+    (
+        3,
+        "registry labels of versions",
+        # an MLflow alias or a ZenML stage; the next sync of each account fills them (watermarks reset)
+        """
+        ALTER TABLE versions ADD COLUMN labels JSON;
+        UPDATE sync_runs SET watermark = NULL;
+        """,
+    ),
 )
 
 

@@ -16,9 +16,13 @@ ENVIRONMENTS = {"src": "dev", "dst": "prod"}
 
 
 class SourceDriver:
-    """The hooks one connector kind implements for the contract suite (every method is required)."""
+    """The hooks one connector kind implements for the contract suite (every method but ``environ`` is required)."""
 
     kind: str = ""
+
+    def environ(self) -> dict[str, str]:
+        """Environment variables the accounts' settings name (API keys); the one optional hook (default: none)."""
+        return {}
 
     def settings(self, account: str) -> dict[str, Any]:
         """The ``[[accounts]]`` keys (beyond name, environment, connector) of a working, empty ``account``."""

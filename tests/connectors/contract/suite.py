@@ -32,8 +32,8 @@ SYNCED_TABLES = ("models", "model_sources", "versions", "runs", "deployments", "
 def connector(driver: SourceDriver, tmp_path: Path, account: str = "src") -> Connector:
     """The connector of ``account`` built the one way every caller builds it (registry, settings model)."""
     settings = connectors.settings_model(driver.kind).model_validate(driver.settings(account))
-    return connectors.build_connector(driver.kind, settings, AccountInfo(account, ENVIRONMENTS[account]),
-                                      root=tmp_path, cache_dir=tmp_path / "cache")
+    info = AccountInfo(account, ENVIRONMENTS[account], secrets=driver.environ())
+    return connectors.build_connector(driver.kind, settings, info, root=tmp_path, cache_dir=tmp_path / "cache")
 
 
 def toml_account(name: str, kind: str, settings: dict[str, Any]) -> str:
@@ -47,7 +47,7 @@ def workspace(driver: SourceDriver, tmp_path: Path, accounts: tuple[str, ...] = 
     text = '[environments]\norder = ["dev", "prod"]\n\n' + "\n".join(
         toml_account(a, driver.kind, driver.settings(a)) for a in accounts)
     ws.config_path.write_text(text, encoding="utf-8")
-    settings = load_settings(ws)
+    settings = load_settings(ws, environ=driver.environ())
     catalog = Catalog(ws.catalog_path)
     catalog.migrate()
     return ws, settings, catalog
