@@ -19,6 +19,9 @@ class SourceDriver:
     """The hooks one connector kind implements for the contract suite (every method but ``environ`` is required)."""
 
     kind: str = ""
+    # whether register_copy copies the artifact through the source connector (False: the copy points at the source
+    # artifact in a store both accounts reach, so no read of it can fail mid-promotion)
+    copies_artifacts: bool = True
 
     def environ(self) -> dict[str, str]:
         """Environment variables the accounts' settings name (API keys); the one optional hook (default: none)."""

@@ -76,12 +76,16 @@ class ZenMLSourceDriver(SourceDriver):
     """Two ZenML servers: ``src`` and ``dst``; versions carry a model artifact linked through the REST API."""
 
     kind = "zenml"
+    # a promotion to another ZenML server registers a version pointing at the source artifact (docs/zenml.md), in an
+    # artifact store both servers reach (an S3 bucket in production; one local folder here): nothing is copied
+    copies_artifacts = False
 
     def __init__(self, servers: list[Any], work: Path) -> None:
         self.seeds = {a: ZenMLDriver(s, work / a, env_var=f"{ZENML_KEY_ENV}_{a.upper()}")
                       for a, s in zip(("src", "dst"), servers, strict=True)}
         self.models: dict[tuple[str, str], str] = {}
         for seed in self.seeds.values():
+            seed.stores = work / "artifact-store"  # shared by both servers
             seed.stores.mkdir(parents=True, exist_ok=True)
             _empty_zenml(seed)
 
@@ -110,7 +114,7 @@ class ZenMLSourceDriver(SourceDriver):
         seed = self.seeds[account]
         v = seed.add_version(self.models[(account, model)])
         n = int(v["body"]["number"])
-        folder = seed.stores / model / str(n) / "model"
+        folder = seed.stores / account / model / str(n) / "model"
         folder.mkdir(parents=True)
         (folder / "model.skops").write_bytes(self.artifact_bytes(account, model, n))
         # a model artifact as a pipeline step would save it, linked to the version
@@ -137,9 +141,8 @@ class ZenMLSourceDriver(SourceDriver):
         return f"zenml model {account} {model} {version}".encode()
 
     def outside_uris(self, account: str) -> list[str]:
-        other = self.seeds["dst" if account == "src" else "src"].stores
         mine = self.seeds[account].stores
-        return ["/etc/passwd", "file:///etc/passwd", f"{mine}/../../x", str(other / "m" / "1" / "model"),
+        return ["/etc/passwd", "file:///etc/passwd", f"{mine}/../x", f"file://{mine.parent}/src/x",
                 "https://example.com/model.skops"]
 
 
