@@ -8,6 +8,8 @@ environment. Two MLflow servers as two accounts: the promotion registers exactly
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ from core.errors import ConflictError
 from governance import ledger
 from governance.catalog import Catalog
 from governance.config import Settings, Workspace, load_settings
-from governance.identity import Identity, identity_for
+from governance.identity import Identity, identity_for, os_user
 from governance.promotion import approve, create_request, execute
 from governance.sync import sync
 from tests.connectors.mlflow_driver import MlflowDriver, unique
@@ -43,7 +45,7 @@ def open_workspace(root: Path, accounts: dict[str, dict[str, Any]],
             lines.append(f"{k} = {v}")
         lines.append("")
     lines.append('[roles]\n"ml.engineer@example.com" = ["ml_engineer"]\n'
-                 + "".join(f'"{o}" = ["risk_officer"]\n' for o in OFFICERS))
+                 + "".join(f'"{o}" = ["risk_officer"]\n' for o in OFFICERS) + f'"os:{os_user()}" = ["auditor"]\n')
     lines.append("[policy.tiers.medium]\napprovals_required = 2\n")
     ws = Workspace(root)
     ws.ensure_dirs()
@@ -113,6 +115,12 @@ def test_mlflow_alias_promotion_within_one_server(mlflow, tmp_path: Path) -> Non
     assert row["environment"] == "prod" and "champion" in row["labels"] and row["approved_in_countersign"]
     assert len(seed.versions(model)) == 1
     assert ledger.verify_unchecked(ws, catalog).ok
+    # the CLI lists the version where the label put it, with its labels
+    cli = subprocess.run([sys.executable, "-m", "governance.cli", "models", "--workspace", str(ws.root), "--json"],
+                         capture_output=True, text=True, timeout=180)
+    assert cli.returncode == 0, cli.stderr
+    listed = next(v for v in json.loads(cli.stdout)["versions"] if v["version_id"] == vid)
+    assert listed["environment"] == "prod" and "champion" in listed["labels"], listed
 
 
 def test_mlflow_promotion_across_servers_registers_one_copy(mlflow, tmp_path: Path) -> None:
