@@ -101,6 +101,15 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE INDEX notifications_key ON notifications(event_key, channel, recipient)
         """,
     ),
+    (
+        4,
+        "registry labels of versions",
+        # an MLflow alias or a ZenML stage; the next sync of each account fills them (watermarks reset)
+        """
+        ALTER TABLE versions ADD COLUMN labels JSON;
+        UPDATE sync_runs SET watermark = NULL;
+        """,
+    ),
 )
 
 
