@@ -858,6 +858,7 @@ class SageMakerConnector:
                 prefix = capture.get("DestinationS3Uri") if capture.get("EnableCapture", True) and capture else None
                 prefix = prefix or self.settings.monitoring_prefix
                 weights = {v["VariantName"]: v.get("CurrentWeight") for v in endpoint.get("ProductionVariants") or []}
+                counts = {v["VariantName"]: v.get("CurrentInstanceCount") for v in endpoint.get("ProductionVariants") or []}
                 variants: dict[str, list[Any]] = {}
                 for pv in config.get("ProductionVariants") or []:
                     model = sm.describe_model(ModelName=pv["ModelName"])
@@ -874,7 +875,8 @@ class SageMakerConnector:
                         raw=json.loads(canonical_json({
                             "endpoint_arn": endpoint.get("EndpointArn"), "config": endpoint["EndpointConfigName"],
                             "model_name": pv["ModelName"], "instance_type": pv.get("InstanceType"),
-                            "capture_prefix": prefix,
+                            "instance_count": counts.get(pv["VariantName"]) or pv.get("InitialInstanceCount"),
+                            "created_at": _iso(endpoint.get("CreationTime")), "capture_prefix": prefix,
                         })),
                     ))
                     variants[pv["VariantName"]] = [ref, prefix]

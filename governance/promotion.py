@@ -199,11 +199,13 @@ def create_request(
     tier_name, tier = model_tier(catalog, settings, version.model)
     path = promotion_path(settings, tier_name, tier, version.environment, to_env, subject=version_id)
     source_account = settings.account(version.account)
-    candidates = [a for a in settings.accounts if a.environment == to_env and a.connector == source_account.connector]
+    # an account holds to_env as its own environment, or through registry labels (an MLflow alias, a ZenML stage
+    # mapped to it): then the promotion moves the label, possibly within the source account itself
+    candidates = [a for a in settings.accounts if to_env in a.environments and a.connector == source_account.connector]
     if target_account:
         target = settings.account(target_account)
-        if target.environment != to_env:
-            raise InputError(f"account {target_account} is in {target.environment}, not {to_env}")
+        if to_env not in target.environments:
+            raise InputError(f"account {target_account} is in {', '.join(target.environments)}, not {to_env}")
         if target.connector != source_account.connector:
             raise InputError(f"account {target_account} is a {target.connector} registry; {version_id} lives in a "
                              f"{source_account.connector} registry and can only be promoted to one of that kind")
@@ -548,14 +550,17 @@ def execute(
             state = "source_approved"
         step = "target_registered"
         if STEPS.index(state) < STEPS.index("target_registered"):
-            adopted = _existing_copy(catalog, request.version_id, request.target_account)
+            # within one account (labels as environments) the version itself moves: there is no copy to adopt,
+            # and the connector's register_copy is idempotent by request id
+            in_place = request.target_account == version.account
+            adopted = None if in_place else _existing_copy(catalog, request.version_id, request.target_account)
             if adopted is not None:
                 target_id, target_ref = adopted.version_id, adopted.source_ref
             else:
                 target = _promoter(factory(request.target_account), request.target_account).register_copy(
                     record, source,
                     PromotionRef(request_id=request_id, ledger_hash=approval_hash, source_account=version.account,
-                                 source_ref=version.source_ref, approved_by=approvers),
+                                 source_ref=version.source_ref, approved_by=approvers, environment=request.to_env),
                 )
                 target_id = version_id_for(request.target_account, target.model, target.version)
                 target_ref = target.source_ref

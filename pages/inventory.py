@@ -77,13 +77,16 @@ event = st.dataframe(
     key="inv.table",
     on_select="rerun",
     selection_mode="single-row",
-    column_order=["version_id", "environment", "approval_status", "deployed_on", "flag", "risk_tier", "owner",
+    # registry labels (MLflow aliases, ZenML stages) get a column when any version shown has one
+    column_order=["version_id", "environment", *(["labels"] if view["labels"].map(len).any() else []),
+                  "approval_status", "deployed_on", "flag", "risk_tier", "owner",
                   "created_by", "created_at", "source_version_id", "account", "model", "version", "last_sync"],
     column_config={
         "version_id": st.column_config.TextColumn("Version id", width=_fit("version_id")),
         "model": "Model",
         "version": st.column_config.NumberColumn("Version", format="%d"),
         "environment": "Env",
+        "labels": st.column_config.ListColumn("Labels", help="Registry labels: MLflow aliases, ZenML stages"),
         "approval_status": "Registry status",
         "risk_tier": "Tier",
         "deployed_on": st.column_config.TextColumn("Deployed on", width=_fit("deployed_on")),

@@ -8,10 +8,13 @@ import streamlit as st
 
 from core.errors import CountersignError, NotFound
 from governance.charts import lineage_dot, metrics_chart
+from governance.compare import environment_consistency
 from governance.policy import missing_card_fields, model_tier
 from portal import context
+from portal.compare import consistency_table
 from portal.context import SELECTED_MODEL, SELECTED_VERSION
-from portal.widgets import show_error, status_badge
+from portal.oversight import review_panel
+from portal.widgets import label_badges, show_error, status_badge
 
 ctx = context.get()
 catalog = ctx.catalog
@@ -62,7 +65,7 @@ for col, env in zip(cols, order, strict=True):
     for v in in_env:
         serving = f" · serving on `{served[v.version_id]}`" if v.version_id in served else ""
         source = f" · from `{v.source_version_id}`" if v.source_version_id else ""
-        col.markdown(f"v{v.version} {status_badge(v.approval_status)}{serving}{source}")
+        col.markdown(f"v{v.version} {status_badge(v.approval_status)}{label_badges(v.labels)}{serving}{source}")
 
 if any(v.metrics for v in versions):
     st.subheader("Metrics across environments")
@@ -89,12 +92,16 @@ if vid is not None:
     with st.expander(f"Details of {selected.version_id}", expanded=False):
         a, b = st.columns(2)
         a.write({"created_by": selected.created_by, "created_at": str(selected.created_at),
-                 "approval_status": selected.approval_status, "artifact_uri": selected.artifact_uri,
+                 "approval_status": selected.approval_status, "labels": list(selected.labels),
+                 "artifact_uri": selected.artifact_uri,
                  "artifact_sha256": selected.artifact_sha256, "framework": selected.framework})
         b.write({"metrics": selected.metrics, "data": selected.data_uris, "metadata": selected.metadata})
         run = catalog.run(chain[-1].run_id) if chain[-1].run_id else None
         if run:
             st.write({"run": run["name"], "params": run["params"], "metrics": run["metrics"]})
+    review_panel(ctx, selected.version_id)
+    st.subheader("Consistency across environments")
+    consistency_table(environment_consistency(catalog, vid, order), key="model.consistency")
 
 st.subheader("Model card")
 card = catalog.model_card(name)

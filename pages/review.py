@@ -16,7 +16,7 @@ from governance.analytics.evidence import (
     review_version,
     save_upload,
 )
-from governance.policy import EvidenceRef, GateResult, preview_gate
+from governance.policy import FOUR_FIFTHS_NOTE, EvidenceRef, GateResult, preview_gate
 from portal import context
 from portal.context import SELECTED_VERSION
 from portal.export import export_panel
@@ -189,7 +189,8 @@ with bias_tab:
             c1, c2, c3, c4 = st.columns(4)
             c1.metric("Parity ratio", "n/a" if a.demographic_parity_ratio is None
                       else f"{a.demographic_parity_ratio:.2f}")
-            c2.metric("Four-fifths rule", "passes" if a.four_fifths_pass else "FAILS")
+            c2.metric("Four-fifths rule", "passes" if a.four_fifths_pass else "FAILS",
+                      help=f"{FOUR_FIFTHS_NOTE} The promotion gate uses the tier's own min_disparate_impact.")
             c3.metric("Parity difference", f"{a.demographic_parity_difference:.3f}")
             c4.metric("Equalized odds diff.", "n/a" if a.equalized_odds_difference is None
                       else f"{a.equalized_odds_difference:.3f}")

@@ -25,6 +25,11 @@ def status_badge(status: str) -> str:
     return STATUS_BADGE.get(status, f":gray-badge[{status}]")
 
 
+def label_badges(labels: tuple[str, ...] | list[str]) -> str:
+    """Markdown badges of a version's registry labels (MLflow aliases, ZenML stages); empty when it has none."""
+    return "".join(f" :violet-badge[{label.replace(']', '')}]" for label in labels)
+
+
 def show_error(exc: Exception) -> None:
     """Show a Countersign error as one clear message."""
     st.error(str(exc), icon=":material/error:")

@@ -14,8 +14,10 @@ from __future__ import annotations
 from core.clock import utcnow
 from core.ids import version_id_for
 from governance.catalog.apply import SnapshotWriter
+from governance.catalog.costs import CompareQueries
 from governance.catalog.evidence import EvidenceRecord, EvidenceStore
 from governance.catalog.migrations import MIGRATIONS, CatalogMigrations
+from governance.catalog.oversight import OversightStore
 from governance.catalog.queries import CatalogQueries
 from governance.catalog.records import (
     InventoryFilter,
@@ -43,5 +45,6 @@ __all__ = [
 ]
 
 
-class Catalog(CatalogQueries, SignoffQueries, EvidenceStore, SnapshotWriter, CatalogMigrations):
+class Catalog(CatalogQueries, SignoffQueries, OversightStore, CompareQueries, EvidenceStore, SnapshotWriter,
+              CatalogMigrations):
     """The workspace catalog file; every method opens and closes its own connection (see :mod:`.connection`)."""

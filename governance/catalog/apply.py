@@ -131,17 +131,19 @@ class SnapshotWriter(CatalogConnection):
                 "card": v.model_card_ref,
                 "ref": v.source_ref,
             }
+            if v.environment or v.labels:  # so a moved alias or stage updates the row (others keep their hash)
+                body["placed"] = [v.environment, sorted(v.labels)]
             run_id = f"{account}:{v.run_ref}" if v.run_ref else None
             card_id = f"{account}:{v.model_card_ref}" if v.model_card_ref else None
             if v.artifact_uri:
                 new_artifacts[v.artifact_uri] = vid
             version_rows[vid] = (
-                vid, account, environment, v.model, v.version, v.source_ref, v.approval_status,
+                vid, account, v.environment or environment, v.model, v.version, v.source_ref, v.approval_status,
                 v.approval_description, naive_utc(v.created_at), v.created_by, naive_utc(v.modified_at),
                 v.artifact_uri, v.artifact_sha256, v.framework, v.image, to_json(v.data_uris), to_json(v.report_uris),
                 to_json(v.metrics), to_json(v.metadata), run_id, None,
                 canonical_json([v.source_account, v.source_version_ref]) if v.source_version_ref else None,
-                card_id, to_json(v.raw), record_hash(body), now,
+                card_id, to_json(v.raw), record_hash(body), now, to_json(sorted(v.labels)),
             )
         run_rows = {
             f"{account}:{r.run_ref}": (
@@ -267,6 +269,7 @@ class SnapshotWriter(CatalogConnection):
               AND s.account = json_extract_string(v.source_ref_hint, '$[0]')
               AND s.source_ref = json_extract_string(v.source_ref_hint, '$[1]')
               AND v.source_version_id IS DISTINCT FROM s.version_id
+              AND v.version_id <> s.version_id  -- a label moved on the version itself is no copy of it
             """
         )
         # Without provenance metadata, the same artifact registered earlier in another account is the source.

@@ -83,6 +83,33 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         UPDATE sync_runs SET watermark = NULL;
         """,
     ),
+    (
+        3,
+        "periodic reviews and sent notifications (governance.oversight, governance.notify)",
+        """
+        CREATE TABLE periodic_reviews (
+            review_id TEXT PRIMARY KEY, version_id TEXT NOT NULL, model TEXT NOT NULL, reviewer TEXT NOT NULL,
+            outcome TEXT NOT NULL, comment TEXT NOT NULL, reviewed_at TIMESTAMP NOT NULL, tier TEXT,
+            evidence JSON, gates JSON, ledger_hash TEXT
+        );
+        CREATE INDEX periodic_reviews_version ON periodic_reviews(version_id);
+        CREATE TABLE notifications (
+            notification_id TEXT PRIMARY KEY, event_key TEXT NOT NULL, kind TEXT NOT NULL, subject TEXT,
+            channel TEXT NOT NULL, recipient TEXT NOT NULL, status TEXT NOT NULL, error TEXT,
+            attempted_at TIMESTAMP NOT NULL, title TEXT
+        );
+        CREATE INDEX notifications_key ON notifications(event_key, channel, recipient)
+        """,
+    ),
+    (
+        4,
+        "registry labels of versions",
+        # an MLflow alias or a ZenML stage; the next sync of each account fills them (watermarks reset)
+        """
+        ALTER TABLE versions ADD COLUMN labels JSON;
+        UPDATE sync_runs SET watermark = NULL;
+        """,
+    ),
 )
 
 

@@ -100,7 +100,7 @@ def cmd_models(args: argparse.Namespace) -> int:
             versions.append(
                 {
                     "version_id": row.version_id, "model": row.model, "version": int(row.version),
-                    "environment": row.environment, "account": row.account, "approval_status": row.approval_status,
+                    "environment": row.environment, "labels": list(row.labels), "account": row.account, "approval_status": row.approval_status,
                     "risk_tier": row.risk_tier, "owner": row.owner, "created_by": row.created_by,
                     "created_at": None if row.created_at is None else row.created_at.isoformat(),
                     "deployed_on": row.deployed_on, "unapproved_deployment": bool(row.unapproved_deployment),

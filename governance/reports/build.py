@@ -850,6 +850,39 @@ def b_ledger(f: ReportFacts, r: Renderer) -> list[Flowable]:
     return out
 
 
+def b_periodic_review(f: ReportFacts, r: Renderer) -> list[Flowable]:
+    vid, every = f.version.version_id, f.policy.get("review_every_days")
+    out: list[Flowable] = [para(
+        "A deployed version is reviewed again on a cadence set by its risk tier: evidence refreshed on the newest "
+        "monitoring data, the gates re-evaluated, and an outcome (continue, restrict, retire) recorded with the "
+        f"reviewer's comment in the ledger. Tier {f.tier}: "
+        + (f"every {every} days." if every else "no review cadence (review_every_days) is set."))]
+    if f.reviews:
+        out.append(table(("Reviewed", "Reviewer", "Outcome", "Comment", "Evidence cited", "Ledger entry hash"),
+                         [(x["reviewed_at"], x["reviewer"], x["outcome"], x["comment"],
+                           ", ".join(f"{k}: {v.get('evidence_id') or v.get('status')}"
+                                     for k, v in sorted(x["evidence"].items())), x["ledger_hash"]) for x in f.reviews],
+                         (BODY_W * 0.12, BODY_W * 0.17, BODY_W * 0.09, BODY_W * 0.27, BODY_W * 0.15, BODY_W * 0.2),
+                         mono=(5,)))
+        last = f.reviews[0]
+        if last["outcome"] == "retire":
+            out.append(para(f"The last review decided to retire {vid}; no further review is scheduled."))
+        elif every:
+            out.append(para(f"Next review due {fmt(last['reviewed_at'] + dt.timedelta(days=int(every)))}."))
+    elif f.under_oversight:
+        out.append(r.missing(f"a periodic review of {vid}: it serves in {f.version.environment} and has never been "
+                             "reviewed since (record one on the Oversight page or with 'countersign review-periodic')"))
+    else:
+        out.append(para(f"{vid} does not serve in an environment under oversight: no periodic review applies."))
+    return out
+
+
+def b_consistency(f: ReportFacts, r: Renderer) -> list[Flowable]:
+    from governance.reports.consistency import render_consistency
+
+    return render_consistency(f, r)
+
+
 BLOCKS: dict[str, Block] = {
     "identity": Block("Identification", b_identity, "the catalog version"),
     "provider": Block("Provider and accountable owner", b_provider, "model owner"),
@@ -858,6 +891,8 @@ BLOCKS: dict[str, Block] = {
     "lineage": Block("Lineage across accounts", b_lineage, "the catalog lineage"),
     "lineage_changes": Block("Versions and promotions", b_lineage_changes, "other versions or requests"),
     "deployments": Block("Deployments", b_deployments, "synced deployments"),
+    "consistency": Block("Consistency across environments", b_consistency,
+                         "the lineage's artifact hashes, containers and inference specifications"),
     "inventory": Block("Model inventory entry", b_inventory, "the catalog model"),
     "development": Block("Development process", b_development, "the training run linked to the version"),
     "data": Block("Data provenance", b_data, "the version's data URIs"),
@@ -878,6 +913,7 @@ BLOCKS: dict[str, Block] = {
     "evidence_log": Block("Test log", b_evidence_log, "evidence rows"),
     "cybersecurity": Block("Cybersecurity", b_cybersecurity, "the artifact sha256"),
     "ledger": Block("Ledger entries and checkpoint", b_ledger, "ledger entries and a checkpoint"),
+    "periodic_review": Block("Periodic review", b_periodic_review, "periodic reviews of a deployed version"),
 }
 
 

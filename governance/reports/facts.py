@@ -99,6 +99,11 @@ class ReportFacts:
     software: dict[str, str] = field(default_factory=dict)
     # per request with an approval or rejection: what its newest decision saw, and what changed by the report date
     decided: tuple[DecidedView, ...] = ()
+    # ongoing oversight: periodic reviews of this version (newest first), and whether one is expected
+    reviews: tuple[dict[str, Any], ...] = ()
+    under_oversight: bool = False
+    # the version beside its sources and copies (governance.compare.Consistency); None when not collected
+    consistency: Any = None
 
     @property
     def fingerprint(self) -> str:
@@ -297,6 +302,16 @@ def signoff_records(
     return tuple(requests), tuple(decisions), tuple(ledger)
 
 
+def oversight_records(settings: Settings, catalog: Catalog, version: Version,
+                      deployments: tuple[dict[str, Any], ...]) -> tuple[tuple[dict[str, Any], ...], bool]:
+    """The version's periodic reviews (newest first) and whether it serves where reviews are expected."""
+    from governance.oversight import oversight_environments, reviews
+
+    serving = any(d.get("version_id") == version.version_id and d.get("status") == "InService" for d in deployments)
+    found = tuple(r.as_dict() for r in reviews(catalog, version_id=version.version_id))
+    return found, serving and version.environment in oversight_environments(settings)
+
+
 def collect_facts(
     workspace: Workspace, settings: Settings, catalog: Catalog, version_id: str, identity: Identity
 ) -> ReportFacts:
@@ -324,6 +339,7 @@ def collect_facts(
                           f"'countersign review --version {version_id}')")
 
     requests, decisions, ledger = signoff_records(catalog, sorted(family))
+    reviews, under_oversight = oversight_records(settings, catalog, version, deployments)
     tier = model.risk_tier or settings.policy.default_tier
     policy = settings.tier(tier).model_dump()
     model_cfg = settings.models.get(version.model)
@@ -332,9 +348,13 @@ def collect_facts(
         *(e.computed_at for e in evidence.values()),
         *(r.get("created_at") for r in requests), *(r.get("updated_at") for r in requests),
         *(d.get("created_at") for d in decisions), *(e.get("recorded_at") for e in ledger),
+        *(x["reviewed_at"] for x in reviews),
     )
     gates, gates_note = evaluate_gates(catalog, settings, version, generated_at)
     datasets, dataset_sources = dataset_hashes(workspace, settings, version, evidence)
+    from governance.compare import environment_consistency
+
+    consistency = environment_consistency(catalog, version_id, settings.environments.order)
     return ReportFacts(
         workspace_name=settings.workspace.name,
         model=model,
@@ -362,6 +382,9 @@ def collect_facts(
         generated_at=generated_at,
         software=_software(),
         decided=decided_views(catalog, settings, workspace, requests, decisions, generated_at),
+        reviews=reviews,
+        under_oversight=under_oversight,
+        consistency=consistency,
     )
 
 
