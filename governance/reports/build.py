@@ -804,6 +804,9 @@ def b_risk_acceptances(f: ReportFacts, r: Renderer) -> list[Flowable]:
             ("Gates accepted", ", ".join(map(str, payload.get("gates") or [])) or "-"),
             ("Justification", payload.get("justification") or d.get("comment")),
             ("Expires", d.get("expires_at") or payload.get("expires_at")),
+            ("Follow-up due", payload.get("follow_up") or d.get("expires_at") or payload.get("expires_at")),
+            ("Waits for evidence", ", ".join(f"{g}: {k}" for g, k in sorted((payload.get("awaits") or {}).items()))
+             or "-"),
             ("Ledger entry hash", d.get("ledger_hash")),
         ]))
         out.append(Spacer(1, 4))
