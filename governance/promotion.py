@@ -119,7 +119,9 @@ def allowed_actions(identity: Identity, request: Request, version: Version) -> f
             out.add("approve")
             if identity.can("accept_risk"):
                 out.add("accept_risk")
-        if identity.can("reject"):
+        # whoever approved already has said their word: nothing more is offered to them (a change of mind is a
+        # conversation with the requester, who may cancel)
+        if identity.can("reject") and identity.email.lower() not in {a.lower() for a in request.approvers}:
             out.add("reject")
     if request.status in ("pending", "approved", "failed") and _may_cancel(identity, request):
         out.add("cancel")

@@ -13,8 +13,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
 
-from core.errors import InputError
-from governance.catalog import Catalog, Version
+from core.errors import CountersignError, InputError
+from governance.catalog import AcceptanceRow, Catalog, Version
 from governance.config import Settings, Workspace
 from governance.identity import Identity
 from governance.policy import Checklist, GateResult, evaluate
@@ -28,6 +28,7 @@ from governance.promotion import (
     blocking_gates,
     cancel,
     execute,
+    four_eyes_problem,
     get_request,
     reject,
 )
@@ -51,6 +52,12 @@ class RequestReview:
     blocking: tuple[GateResult, ...]
     actions: frozenset[str]
     now: dt.datetime
+    me: str = ""
+
+    @property
+    def approved_by_me(self) -> bool:
+        """Whether the person this review is for has approved the request already."""
+        return self.me.lower() in {a.lower() for a in self.request.approvers}
 
     @property
     def blocking_gates(self) -> tuple[str, ...]:
@@ -62,6 +69,37 @@ class RequestReview:
         return acceptance.expired(self.now)
 
 
+def ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th … 11th, 12th, 13th, 21st."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def approval_progress(request: Request) -> str:
+    """Where the approvals of a request stand, in words: ``1 of 2 approvals, waiting for another risk officer``."""
+    have, need = len(request.approvers), request.approvals_required
+    if request.status != "pending":
+        return f"{have} of {need} approvals"
+    if have == 0:
+        return f"0 of {need} approvals, waiting for a risk officer"
+    return f"{have} of {need} approvals, waiting for another risk officer"
+
+
+def promotion_effect(request: Request, source_account: str) -> str:
+    """What executing ``request`` does, and what it does not: promotion registers, the target deploys."""
+    return (f"register {request.version_id} in account {request.target_account} ({request.to_env}) and mark it "
+            f"Approved in the source registry ({source_account}). Deploying it is not part of the promotion: "
+            f"that is {request.target_account}'s own deployment pipeline")
+
+
+def deployment_note(request: Request) -> str:
+    """After execution: the version is promoted (registered and approved), which is not the same as deployed."""
+    target = request.target_version_id or "the new version"
+    return (f"Promoted as {target}: registered in account {request.target_account} and marked Approved in the "
+            f"source registry. Not deployed by Countersign: {request.target_account}'s own pipeline deploys it "
+            f"to {request.to_env}, and the inventory shows it as serving once that has happened.")
+
+
 def review_request(catalog: Catalog, settings: Settings, identity: Identity, request_id: str, *,
                    now: dt.datetime | None = None) -> RequestReview:
     """The request ``request_id`` with its version, gate checklist, blocking gates and the actions open to
@@ -71,7 +109,112 @@ def review_request(catalog: Catalog, settings: Settings, identity: Identity, req
     version = catalog.version(request.version_id)
     checklist = evaluate(catalog, settings, request.version_id, request.to_env, now=moment)
     return RequestReview(request, version, checklist, blocking_gates(request, checklist, moment),
-                         allowed_actions(identity, request, version), moment)
+                         allowed_actions(identity, request, version), moment, identity.email)
+
+
+@dataclass(frozen=True)
+class ApprovalPreview:
+    """What pressing Approve will do, told before it happens (the confirmation the Requests page shows)."""
+
+    approval_number: int
+    approvals_required: int
+    completes: bool
+    executes: bool
+    text: str
+
+
+def approval_preview(review: RequestReview, identity: Identity,
+                     risk_acceptance: RiskAcceptance | None = None) -> ApprovalPreview:
+    """What approving ``review``'s request as ``identity`` will do: record approval N of M, and, when it is the last
+    one and the approver may execute, promote the version (:func:`decide` does exactly this)."""
+    request = review.request
+    n, m = len(request.approvers) + 1, request.approvals_required
+    completes = n >= m
+    executes = completes and identity.can("execute")
+    which = f"This is the {ordinal(n)} of {m} approval{'s' if m > 1 else ''}"
+    if executes:
+        body = (f"{which}: approving will promote {request.version_id} to {request.to_env} "
+                f"({promotion_effect(request, review.version.account)}).")
+    elif completes:
+        body = (f"{which}: approving completes the sign-off of {request.version_id} for {request.to_env}; an "
+                f"ML engineer or admin then executes the promotion ({promotion_effect(request, review.version.account)}).")
+    else:
+        body = (f"{which}: approving records your approval only. Nothing is promoted yet: the request then waits "
+                f"for another risk officer ({n} of {m} approvals).")
+    if risk_acceptance is not None:
+        body += (f" Your risk acceptance of {', '.join(risk_acceptance.gates)} is recorded with it, until "
+                 f"{risk_acceptance.expires_at:%Y-%m-%d}.")
+    uncovered = [g for g in review.blocking_gates if risk_acceptance is None or g not in risk_acceptance.gates]
+    if uncovered:
+        body += f" Gates still block approval ({', '.join(uncovered)}): it will be refused without a risk acceptance."
+    return ApprovalPreview(n, m, completes, executes, body)
+
+
+def awaiting_approval(catalog: Catalog, identity: Identity) -> tuple[Request, ...]:
+    """Pending requests that ``identity`` may approve now: the role allows it and four eyes does not forbid it
+    (not their own request, not their own version, not approved by them already). Oldest first."""
+    if not identity.can("approve"):
+        return ()
+    out = []
+    for request in catalog.requests_in(("pending",)):
+        try:
+            version = catalog.version(request.version_id)
+        except CountersignError:  # the version left the catalog: nothing to approve here
+            continue
+        if four_eyes_problem(identity.email, request, version) is None:
+            out.append(request)
+    return tuple(out)
+
+
+ACCEPTANCE_SOON = dt.timedelta(days=30)
+AcceptanceState = Literal["expired", "expiring soon", "in force"]
+
+
+@dataclass(frozen=True)
+class AcceptanceEntry:
+    """One line of the register of risk acceptances: who accepted which gates, for which request, until when."""
+
+    decision_id: str
+    request_id: str
+    version_id: str
+    to_env: str
+    target_account: str
+    request_status: str
+    accepted_by: str
+    accepted_at: dt.datetime
+    expires_at: dt.datetime | None
+    gates: tuple[str, ...]
+    justification: str
+    state: AcceptanceState
+    days_left: int | None
+
+    def to_json(self) -> dict[str, object]:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+
+
+def acceptance_register(catalog: Catalog, *, now: dt.datetime | None = None,
+                        soon: dt.timedelta = ACCEPTANCE_SOON) -> tuple[AcceptanceEntry, ...]:
+    """Every risk acceptance, soonest expiry first, marked ``expired``, ``expiring soon`` (within ``soon``) or
+    ``in force`` as of ``now``."""
+    moment = now or _now()
+    return tuple(_entry(row, moment, soon) for row in catalog.risk_acceptances())
+
+
+def _entry(row: AcceptanceRow, now: dt.datetime, soon: dt.timedelta) -> AcceptanceEntry:
+    expires = row.expires_at
+    if expires is not None and expires <= now:
+        state: AcceptanceState = "expired"
+    elif expires is not None and expires - now <= soon:
+        state = "expiring soon"
+    else:
+        state = "in force"
+    return AcceptanceEntry(
+        decision_id=row.decision_id, request_id=row.request_id, version_id=row.version_id, to_env=row.to_env,
+        target_account=row.target_account, request_status=row.request_status, accepted_by=row.actor,
+        accepted_at=row.created_at, expires_at=expires, gates=tuple(row.payload.get("gates", ())),
+        justification=row.comment or str(row.payload.get("justification", "")), state=state,
+        days_left=None if expires is None else (expires - now).days,
+    )
 
 
 @dataclass(frozen=True)
@@ -99,6 +242,17 @@ class DecisionOutcome:
     def failed(self) -> bool:
         """Whether execution failed (the CLI exits 1, the page warns)."""
         return self.outcome == "failed"
+
+    @property
+    def explanation(self) -> str:
+        """What the outcome means for people: how many approvals are still missing, or promoted-not-deployed."""
+        if self.outcome == "pending":
+            return approval_progress(self.request) + "."
+        if self.outcome == "executed":
+            return deployment_note(self.request)
+        if self.outcome == "approved":
+            return "Signed off; an ML engineer or admin executes the promotion."
+        return ""
 
     @property
     def message(self) -> str:

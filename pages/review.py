@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
-import streamlit.components.v1 as components
 
 from core.errors import CountersignError, NotFound
 from governance.analytics import charts
@@ -20,7 +19,7 @@ from governance.policy import EvidenceRef, GateResult, preview_gate
 from portal import context
 from portal.context import SELECTED_VERSION
 from portal.export import export_panel
-from portal.widgets import run_with_progress
+from portal.widgets import run_with_progress, untrusted_html
 
 ctx = context.get()
 inventory = ctx.catalog.inventory()
@@ -173,7 +172,8 @@ with drift_tab:
             html = report.read_text(encoding="utf-8")
             st.download_button("Download the Evidently report (HTML)", html, file_name=f"{ev.evidence_id}.html",
                                mime="text/html", key="review.evidently_download")
-            components.html(html, height=900, scrolling=True)
+            # the report carries column names and values from the data: it runs sandboxed, apart from the portal
+            untrusted_html(html, title=f"Evidently drift report of {ev.evidence_id}", height=900)
 
 with bias_tab:
     if _status("bias"):

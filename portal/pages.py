@@ -21,6 +21,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("pages/model.py", "Model", ":material/account_tree:", "Models"),
     PageSpec("pages/review.py", "Review", ":material/query_stats:", "Models"),
     PageSpec("pages/requests.py", "Requests", ":material/approval:", "Sign-off"),
+    PageSpec("pages/acceptances.py", "Risk acceptances", ":material/gpp_maybe:", "Sign-off"),
     PageSpec("pages/export.py", "Export", ":material/picture_as_pdf:", "Sign-off"),
     PageSpec("pages/audit.py", "Audit", ":material/verified:", "Sign-off"),
     PageSpec("pages/accounts.py", "Accounts", ":material/cloud_sync:", "Admin"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html as html_lib
 import queue
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +24,35 @@ STATUS_BADGE = {
 def status_badge(status: str) -> str:
     """Markdown badge of an approval status."""
     return STATUS_BADGE.get(status, f":gray-badge[{status}]")
+
+
+# What a report built from user data may do in its frame: run its own scripts (Evidently's charts need them), and
+# nothing else. Without allow-same-origin the frame has an opaque origin, so its scripts cannot reach the portal's
+# DOM, cookies, storage or Streamlit session; no forms, pop-ups, top navigation or downloads either.
+UNTRUSTED_SANDBOX = "allow-scripts"
+
+
+def untrusted_frame_document(html: str, *, title: str) -> str:
+    """A wrapper page holding ``html`` in a sandboxed inner frame that fills it (width 100%, scrolling inside).
+
+    The wrapper itself contains no script: it is what Streamlit puts in its own (same-origin) iframe; the
+    untrusted document lives only in the inner frame's ``srcdoc``, escaped as an attribute value.
+    """
+    return (
+        "<!doctype html><html><head><meta charset=\"utf-8\"><style>"
+        "html,body{margin:0;padding:0;height:100%;overflow:hidden}"
+        "iframe{display:block;border:0;width:100%;height:100%}"
+        "</style></head><body>"
+        f'<iframe sandbox="{UNTRUSTED_SANDBOX}" referrerpolicy="no-referrer" title="{html_lib.escape(title)}" '
+        f'srcdoc="{html_lib.escape(html, quote=True)}"></iframe>'
+        "</body></html>"
+    )
+
+
+def untrusted_html(html: str, *, title: str, height: int = 900) -> None:
+    """Show HTML built from user data (column names, category values…) so that its scripts cannot touch the
+    portal: in a sandboxed frame with an opaque origin, as wide as the page, scrolling inside."""
+    st.iframe(untrusted_frame_document(html, title=title), width="stretch", height=height, alt=title)
 
 
 def show_error(exc: Exception) -> None:

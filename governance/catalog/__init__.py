@@ -24,10 +24,11 @@ from governance.catalog.records import (
     SyncMark,
     Version,
 )
-from governance.catalog.signoff import Decision, Request, RequestState, SignoffQueries
+from governance.catalog.signoff import AcceptanceRow, Decision, Request, RequestState, SignoffQueries
 
 __all__ = [
     "MIGRATIONS",
+    "AcceptanceRow",
     "Catalog",
     "Decision",
     "EvidenceRecord",

@@ -1,4 +1,5 @@
-"""CLI: ``ledger verify|checkpoint``, ``request``, ``approve``, ``reject``, ``cancel``, ``execute``, ``requests``."""
+"""CLI: ``ledger verify|checkpoint``, ``request``, ``approve``, ``reject``, ``cancel``, ``execute``, ``requests``,
+``acceptances``."""
 
 from __future__ import annotations
 
@@ -75,6 +76,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", metavar="NAME")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=cmd_requests)
+
+    p = sub.add_parser("acceptances", help="the register of risk acceptances: who accepted what, until when")
+    add_workspace_arg(p, actor=False)
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(func=cmd_acceptances)
 
 
 def request_dict(request: Any) -> dict[str, Any]:
@@ -211,4 +217,22 @@ def cmd_requests(args: argparse.Namespace) -> int:
     for r in df.itertuples():
         print(f"{r.request_id}  {r.version_id:<34} → {r.to_env:<8} {r.status:<10} "
               f"{r.approvals}/{r.approvals_required}  by {r.requester}")
+    return 0
+
+
+def cmd_acceptances(args: argparse.Namespace) -> int:
+    from governance.signoff import acceptance_register
+
+    o = open_workspace(args)
+    register = acceptance_register(o.catalog)
+    if args.json:
+        print_json([a.to_json() for a in register])
+        return 0
+    if not register:
+        print("no risk acceptances")
+        return 0
+    for a in register:
+        until = f"{a.expires_at:%Y-%m-%d}" if a.expires_at else "-"
+        print(f"{until}  {a.state:<13} {a.request_id}  {a.version_id} → {a.to_env}  "
+              f"{', '.join(a.gates)}  by {a.accepted_by}: {a.justification}")
     return 0
