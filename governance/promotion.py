@@ -246,8 +246,12 @@ def approve(
     risk_acceptance: RiskAcceptance | None = None,
     evidence: EvidenceLookup | None = None,
     now: dt.datetime | None = None,
+    dry_run: bool = False,
 ) -> Request:
-    """Approve a pending request (four eyes); failing gates need a risk acceptance. Returns the request."""
+    """Approve a pending request (four eyes); failing gates need a risk acceptance. Returns the request.
+
+    ``dry_run`` makes every check and raises what the approval would raise, but writes nothing (the page asks for a
+    confirmation only of an approval that would go through)."""
     require(actor, "approve")
     comment = _text(comment, "an approval comment")
     moment = now or _now()
@@ -272,6 +276,8 @@ def approve(
         text = "; ".join(f"{r.gate} {r.status}: {r.message}" for r in blocking)
         raise ConflictError(f"gates block approval of {request_id} ({text}). Reject it, or record a risk "
                             "acceptance with a justification and an expiry for these gates")
+    if dry_run:
+        return request
     with catalog.transaction() as con:
         status, _, _, payload = _status_in_txn(con, request_id)
         if status != "pending":

@@ -144,10 +144,15 @@ def approval_preview(review: RequestReview, identity: Identity,
     if risk_acceptance is not None:
         body += (f" Your risk acceptance of {', '.join(risk_acceptance.gates)} is recorded with it, until "
                  f"{risk_acceptance.expires_at:%Y-%m-%d}.")
-    uncovered = [g for g in review.blocking_gates if risk_acceptance is None or g not in risk_acceptance.gates]
-    if uncovered:
-        body += f" Gates still block approval ({', '.join(uncovered)}): it will be refused without a risk acceptance."
     return ApprovalPreview(n, m, completes, executes, body)
+
+
+def check_approval(workspace: Workspace, settings: Settings, catalog: Catalog, actor: Identity, request_id: str,
+                   comment: str, *, risk_acceptance: RiskAcceptance | None = None,
+                   now: dt.datetime | None = None) -> None:
+    """Raise what approving would raise now (role, four eyes, comment, gates, risk acceptance), writing nothing."""
+    approve(workspace, settings, catalog, actor, request_id, comment, risk_acceptance=risk_acceptance, now=now,
+            dry_run=True)
 
 
 def awaiting_approval(catalog: Catalog, identity: Identity) -> tuple[Request, ...]:

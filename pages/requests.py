@@ -10,7 +10,14 @@ import streamlit as st
 from core.errors import CountersignError
 from governance import ledger
 from governance.promotion import MAX_ACCEPTANCE, RiskAcceptance, create_request, list_requests
-from governance.signoff import approval_preview, approval_progress, decide, deployment_note, review_request
+from governance.signoff import (
+    approval_preview,
+    approval_progress,
+    check_approval,
+    decide,
+    deployment_note,
+    review_request,
+)
 from portal import context
 from portal.context import SELECTED_REQUEST, SELECTED_VERSION
 from portal.export import export_panel
@@ -208,9 +215,15 @@ BUTTONS = (("approve", "Approve", "primary"), ("reject", "Reject", "secondary"),
 clicked = [name for col, (name, label, kind) in zip(cols, BUTTONS, strict=True)
            if name in can and col.button(label, type=kind, key=f"req.{name}")]
 action = next((name for name, _, _ in BUTTONS if name in clicked), None)
-if action == "approve":  # approving first says what it will do, and waits for a confirmation
-    st.session_state[CONFIRM] = rid
+if action == "approve":  # an approval that would go through first says what it will do, and waits for a yes
     action = None
+    try:
+        check_approval(ctx.workspace, ctx.settings, catalog, me, rid, comment, risk_acceptance=acceptance)
+    except CountersignError as exc:
+        st.session_state.pop(CONFIRM, None)
+        show_error(exc)
+    else:
+        st.session_state[CONFIRM] = rid
 elif action is not None:
     st.session_state.pop(CONFIRM, None)
 if st.session_state.get(CONFIRM) == rid and "approve" in can:

@@ -66,6 +66,8 @@ def test_approve_first_says_it_will_promote_then_promotes_and_tells_promoted_fro
     catalog = Catalog(demo_copy.catalog_path)
     rid = open_request_id(catalog)
     at = open_request(app_factory, demo_copy.root, "risk.officer", rid)
+    at.button(key="req.approve").click().run()  # an approval that would be refused is refused at once, unconfirmed
+    assert "comment is required" in texts(at) and "req.confirm_approve" not in buttons(at)
     at.text_area(key="req.comment").set_value("Evidence reviewed.").run()
     at.button(key="req.approve").click().run()
     assert not at.exception, at.exception
