@@ -133,10 +133,7 @@ st.write(f"**Requested by** {request.requester} on {request.created_at:%Y-%m-%d 
 if request.execution_error:
     st.error(f"Execution failed: {request.execution_error}")
 if request.status == "pending":
-    progress = approval_progress(request)
-    if review.approved_by_me:
-        progress += ". You approved it; nothing more is needed from you."
-    st.info(progress, icon=":material/group:")
+    st.markdown(f":orange-badge[:material/group: {approval_progress(request)}]")
 if request.target_version_id:
     st.success(deployment_note(request))
 for d in request.risk_acceptances:

@@ -785,6 +785,22 @@ def drift_files(
 # -- Evidently's interactive report on a bounded sample ------------------------------------------------------------
 
 
+def _inert(text: str) -> str:
+    """``text`` that cannot close or open markup inside an inline ``<script>`` (``</script>``, ``<!--``): an invisible
+    word joiner after each ``<``. Evidently 0.7 embeds column names and category values in its report's scripts
+    without escaping them, so a value ``</script>…`` would end the script and break (or script) the report."""
+    return text.replace("<", "<\u2060")
+
+
+def _inert_frame(frame: Any) -> Any:
+    """The frame with :func:`_inert` column names and string values (numbers untouched)."""
+    out = frame.rename(columns=lambda c: _inert(str(c)))
+    for col in out.columns:
+        if out[col].dtype == object:
+            out[col] = out[col].map(lambda v: _inert(v) if isinstance(v, str) else v)
+    return out
+
+
 def evidently_report_html(
     reference: Any, current: Any, result: DriftResult, *, max_rows: int = 100_000, seed: int = 42
 ) -> str:
@@ -802,13 +818,14 @@ def evidently_report_html(
     from evidently import DataDefinition, Dataset, Report  # lazy: importing evidently takes seconds
     from evidently.presets import DataDriftPreset
 
+    frames = [_inert_frame(f) for f in frames]  # Evidently inlines names and values in <script> unescaped
     definition = DataDefinition(
-        numerical_columns=[c.column for c in result.columns if c.column_type == NUMERIC],
-        categorical_columns=[c.column for c in result.columns if c.column_type == CATEGORICAL],
+        numerical_columns=[_inert(c.column) for c in result.columns if c.column_type == NUMERIC],
+        categorical_columns=[_inert(c.column) for c in result.columns if c.column_type == CATEGORICAL],
     )
     preset = DataDriftPreset(
-        per_column_method={c.column: c.method for c in result.columns},
-        per_column_threshold={c.column: c.threshold for c in result.columns},
+        per_column_method={_inert(c.column): c.method for c in result.columns},
+        per_column_threshold={_inert(c.column): c.threshold for c in result.columns},
         drift_share=result.drift_share_threshold,
     )
     snapshot = Report([preset], include_tests=True).run(

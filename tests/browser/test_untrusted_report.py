@@ -8,6 +8,7 @@ registry (``xss-probe``), syncs that account through the CLI, and opens the vers
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -40,13 +41,17 @@ def plant_hostile_version(workspace: Path) -> None:
             HOSTILE_COLUMN: rng.normal(shift, 1, n),
             "region": rng.choice(["north", HOSTILE_VALUE, ALERTING_VALUE], n, p=[0.5, 0.3, 0.2]),
         }).to_parquet(folder / f"{name}.parquet", index=False)
+    # an artifact is required of a version; the model's features do not match this data (explaining it fails)
+    shutil.copyfile(workspace / "registry" / "dev" / "claims-fraud" / "1" / "model.skops", folder / "model.skops")
     (folder / "metadata.json").write_text(json.dumps({
-        "approval_status": "PendingManualApproval", "created_at": "2026-03-20T09:00:00",
+        "approval_status": "PendingManualApproval", "created_at": "2026-03-20T09:00:00", "artifact": "model.skops",
         "created_by": h.DATA_SCIENTIST, "metadata": {"task": "classification"}, "metrics": {},
     }))
     done = subprocess.run([str(h.VENV_BIN / "countersign"), "sync", "--workspace", str(workspace),
-                           "--account", "lab-dev"], capture_output=True, text=True, timeout=120, check=False)
+                           "--account", "lab-dev", "--json"], capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, f"sync failed:\n{done.stdout}\n{done.stderr}"
+    (account,) = json.loads(done.stdout)["accounts"]
+    assert account["counts"]["added"] == 1 and not account["issues"], account
 
 
 def test_scripts_in_the_data_run_sandboxed_and_never_touch_the_portal(
@@ -74,8 +79,12 @@ def test_scripts_in_the_data_run_sandboxed_and_never_touch_the_portal(
     inner_element = page.frame_locator('iframe[title^="Evidently drift report"]').locator("iframe")
     expect(inner_element).to_have_attribute("sandbox", "allow-scripts")
     report = page.frame_locator('iframe[title^="Evidently drift report"]').frame_locator("iframe")
-    # the report still renders (Evidently draws it with its own scripts), column names included
-    expect(report.get_by_text("claim_amount").first).to_be_visible(timeout=60_000)
+    # the report still renders: Evidently draws its widgets with its own scripts (so they run in the sandbox), and
+    # the values that carry "</script>" do not end its inline data early (no raw JSON spilled onto the page)
+    expect(report.get_by_text("Drift is detected for 66.667% of columns (2 out of 3).").first).to_be_visible(
+        timeout=60_000)
+    expect(report.get_by_text("claim_amount").first).to_be_visible()
+    expect(report.locator("body")).not_to_contain_text('"reference_distribution"')
     page.wait_for_timeout(2_000)  # give any payload time to fire
 
     # the portal is untouched: title, body attributes, no dialog, and the page still works
