@@ -832,4 +832,14 @@ def evidently_report_html(
         Dataset.from_pandas(frames[1], data_definition=definition),
         Dataset.from_pandas(frames[0], data_definition=definition),
     )
-    return snapshot.get_html_str(as_iframe=False)
+    return _fit_width(snapshot.get_html_str(as_iframe=False))
+
+
+# Evidently's report card clips what is wider than the window (overflow hidden): let it scroll sideways instead
+_FIT_WIDTH = "<style>.MuiPaper-root{overflow-x:auto !important}</style>"
+
+
+def _fit_width(html: str) -> str:
+    """The report with :data:`_FIT_WIDTH` as the first thing in its ``<head>`` (unchanged if it has none)."""
+    at = html.find("<head>")
+    return html if at < 0 else html[:at + len("<head>")] + _FIT_WIDTH + html[at + len("<head>"):]

@@ -106,5 +106,8 @@ def test_scripts_in_the_data_run_sandboxed_and_never_touch_the_portal(
     assert body and box and inner_box
     assert box["x"] >= body["x"] - 1 and box["x"] + box["width"] <= body["x"] + body["width"] + 1
     assert abs(inner_box["width"] - box["width"]) <= 2
+    # what is wider than the frame scrolls sideways inside the report instead of being clipped at the right
+    assert frame.evaluate("""() => { const card = document.querySelector('.MuiPaper-root');
+        return card.scrollWidth <= card.clientWidth || getComputedStyle(card).overflowX === 'auto'; }""")
     h.screenshot(page, "untrusted-report-sandboxed")
     h.assert_no_exception(page)
