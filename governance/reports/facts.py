@@ -87,6 +87,10 @@ class ReportFacts:
     generated_by: str
     generated_at: dt.datetime
     software: dict[str, str] = field(default_factory=dict)
+    # the version's registry history: its states, the deployments serving it, its account's observation gaps
+    history: tuple[dict[str, Any], ...] = ()
+    history_deployments: tuple[dict[str, Any], ...] = ()
+    history_gaps: tuple[dict[str, Any], ...] = ()
 
     @property
     def fingerprint(self) -> str:
@@ -336,6 +340,9 @@ def collect_facts(
         generated_by=identity.label,
         generated_at=generated_at,
         software=_software(),
+        history=tuple(_records(catalog.version_history(version_id))),
+        history_deployments=tuple(_records(catalog.deployment_history([version_id]))),
+        history_gaps=tuple(_records(catalog.history_gaps([version.account]))),
     )
 
 
