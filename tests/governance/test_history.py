@@ -66,7 +66,7 @@ def state(cat: Catalog, instant: str) -> dict[str, tuple[str, str | None]]:
 
 
 def test_scripted_changes_answer_as_of_each_instant(world) -> None:
-    ws, reg, cat, run = world
+    _ws, reg, cat, run = world
     # 1 March: v1 registered, pending
     write_version(reg, "fraud", 1, modified_at="2026-03-01T10:00:00Z")
     assert run().status == "ok"
@@ -106,7 +106,7 @@ def test_scripted_changes_answer_as_of_each_instant(world) -> None:
 
 
 def test_a_version_deleted_at_the_source_keeps_its_past(world) -> None:
-    ws, reg, cat, run = world
+    _ws, reg, cat, run = world
     write_version(reg, "fraud", 1, approval_status="Approved", modified_at="2026-03-01T10:00:00Z")
     write_version(reg, "fraud", 2, modified_at="2026-03-02T10:00:00Z")
     run()
@@ -123,7 +123,7 @@ def test_a_version_deleted_at_the_source_keeps_its_past(world) -> None:
 
 
 def test_a_failed_sync_in_the_middle_is_a_gap(world) -> None:
-    ws, reg, cat, run = world
+    _ws, reg, cat, run = world
     write_version(reg, "fraud", 1, approval_status="Approved", modified_at="2026-03-01T10:00:00Z")
     first = run()
     reg.rename(reg.with_name("away"))
@@ -165,7 +165,7 @@ def test_a_long_pause_is_a_gap(world) -> None:
 
 
 def test_equal_timestamps_and_undated_changes(world) -> None:
-    ws, reg, cat, run = world
+    _ws, reg, cat, run = world
     same = "2026-03-01T10:00:00Z"
     write_version(reg, "fraud", 1, approval_status="Approved", created_at=same, modified_at=same)
     write_version(reg, "fraud", 2, approval_status="Approved", created_at=same, modified_at=same)
@@ -193,7 +193,7 @@ def test_parse_instant() -> None:
 
 
 def test_cli_models_as_of_and_history(world, capsys) -> None:
-    ws, reg, cat, run = world
+    ws, reg, _cat, run = world
     write_version(reg, "fraud", 1, modified_at="2026-03-01T10:00:00Z")
     run()
     write_version(reg, "fraud", 1, approval_status="Approved", modified_at="2026-03-05T10:00:00Z")
