@@ -196,6 +196,9 @@ def main() -> None:
     if args.quick:
         args.rows, args.versions, args.runs, args.reps = 200_000, 300, 5, 4
 
+    import os
+
+    print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other work slows every figure)")
     a = bench_as_of(args.rows, args.runs, args.per_version)
     print(f"history: {a['rows']:,} version states + {a['dep_rows']:,} deployment states "
           f"(generated in {a['build_s']:.1f} s); as-of answer: {a['answer_rows']:,} versions")

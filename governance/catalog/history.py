@@ -43,7 +43,7 @@ WITH v AS (
     SELECT * FROM deployment_history
     WHERE valid_from <= $as_of AND (valid_to IS NULL OR valid_to > $as_of) AND version_id IS NOT NULL
 ), dep AS (
-    SELECT version_id, string_agg(endpoint, ', ' ORDER BY endpoint) AS deployed_on,
+    SELECT version_id, array_to_string(list_sort(list(endpoint)), ', ') AS deployed_on,
            bool_or(status = 'InService') AS serving
     FROM d GROUP BY version_id
 ), gap AS (

@@ -23,7 +23,7 @@ def answer(catalog, instant: dt.datetime) -> dict[str, tuple[str, str | None]]:
 
 
 def test_approval_overwritten_and_endpoint_deleted_keep_their_past(aws_env, tmp_path: Path) -> None:
-    sc = small("ml-prod", {"repair-cost": 2})
+    sc = small("ml-prod", {"repair-cost": 3})
     sm, s3 = seed.clients(seed.ACCOUNTS["ml-prod"][0])
     pending = next(v for v in sc.versions if v.status == "PendingManualApproval")
     seed.seed_endpoint(sm, s3, sc, "ml-prod", "repair-a", pending)

@@ -237,3 +237,22 @@ def test_environment_at_names_the_approver_and_the_gates_from_the_decision(demo_
     assert [a.actor for a in approvals] == list(decisions["actor"])
     gates = {r["gate"]: r["status"] for r in json.loads(decisions["payload"][0])["checklist"]["results"]}
     assert approvals[0].gates == gates and gates
+
+
+def test_a_change_caused_by_a_countersign_execution_names_its_request(demo_copy: Workspace) -> None:
+    from governance.promotion import execute
+    from tests.governance.test_promotion import World
+
+    w = World(demo_copy)
+    rid = w.request()
+    w.approve(rid)
+    r = execute(w.ws, w.settings, w.catalog, w.who("ml.engineer"), rid)
+    assert r.status == "executed", r.execution_error
+    (state,) = version_history(w.catalog, r.target_version_id)["states"]
+    assert state["request_id"] == rid and state["environment"] == "prod"
+    entry = w.catalog.sync_ledger_entries([state["sync_id"]])
+    assert json.loads(entry["payload"][0])["request_id"] == rid and entry["seq"][0] == state["ledger_seq"]
+    # the approver, and the gates the approval saw, answer for prod at the instant after the execution
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    (served,) = [v for v in environment_at(w.catalog, "prod", now).versions if v.version_id == r.target_version_id]
+    assert [a.actor for a in served.approvals if a.request_id == rid] == ["risk.officer@demo.countersign.dev"]
