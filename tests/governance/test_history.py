@@ -256,3 +256,31 @@ def test_a_change_caused_by_a_countersign_execution_names_its_request(demo_copy:
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     (served,) = [v for v in environment_at(w.catalog, "prod", now).versions if v.version_id == r.target_version_id]
     assert [a.actor for a in served.approvals if a.request_id == rid] == ["risk.officer@demo.countersign.dev"]
+
+
+def test_labels_and_environment_moves_from_the_records_are_history(tmp_path: Path) -> None:
+    # an MLflow alias / ZenML stage moving between versions: the records carry labels and the environment they mean
+    from connectors.base import Snapshot, VersionRecord
+
+    cat = Catalog(tmp_path / "c.duckdb")
+    cat.migrate()
+    made = dt.datetime(2026, 3, 1, 10)
+
+    def apply(sync_id: str, started: dt.datetime, *records: VersionRecord) -> None:
+        cat.apply_snapshot(sync_id=sync_id, account="reg", environment="dev", snapshot=Snapshot(versions=records),
+                           started_at=started, full=True, actor="t")
+
+    def rec(n: int, labels: tuple[str, ...], env: str | None) -> VersionRecord:
+        return VersionRecord(model="m", version=n, source_ref=f"m/{n}", approval_status="Approved", created_at=made,
+                             modified_at=made, labels=labels, environment=env)
+
+    apply("s1", dt.datetime(2026, 3, 2), rec(1, ("champion",), "prod"), rec(2, (), None))
+    apply("s2", dt.datetime(2026, 3, 5), rec(1, (), None), rec(2, ("champion",), "prod"))
+    before = cat.as_of(dt.datetime(2026, 3, 4))
+    after = cat.as_of(dt.datetime(2026, 3, 5))
+    assert {(r.version_id, r.environment, r.labels) for r in before.itertuples()} == {
+        ("reg:m:1", "prod", '["champion"]'), ("reg:m:2", "dev", "[]")}
+    assert {(r.version_id, r.environment, r.labels) for r in after.itertuples()} == {
+        ("reg:m:1", "dev", "[]"), ("reg:m:2", "prod", '["champion"]')}
+    # the source's modification time did not move with the alias: the sync's time is used, and said
+    assert set(cat.version_history("reg:m:2")["time_source"]) == {"source", "sync"}
