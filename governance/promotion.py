@@ -476,7 +476,8 @@ def execute(
                      target_version_id=target_id)
             state = "target_registered"
         step = "done"
-        refreshed = _refresh(workspace, settings, catalog, (version.account, request.target_account)) if refresh else []
+        refreshed = _refresh(workspace, settings, catalog, (version.account, request.target_account),
+                             request_id) if refresh else []
         with catalog.transaction() as con:
             status, _, _, _ = _status_in_txn(con, request_id)
             if status != "executing":
@@ -518,15 +519,18 @@ def _existing_copy(catalog: Catalog, version_id: str, target_account: str) -> Ve
     return catalog.promoted_copy(version_id, target_account)
 
 
-def _refresh(workspace: Workspace, settings: Settings, catalog: Catalog, accounts: tuple[str, ...]) -> list[str]:
-    """Sync the two accounts an execution touched, so the catalog shows the result at once (best effort)."""
+def _refresh(workspace: Workspace, settings: Settings, catalog: Catalog, accounts: tuple[str, ...],
+             request_id: str | None = None) -> list[str]:
+    """Sync the two accounts an execution touched, so the catalog shows the result at once (best effort).
+
+    The history rows these syncs open are tied to ``request_id`` (Countersign caused those changes)."""
     from governance.sync import sync_account
 
     # Execution is authorised already; re-reading the accounts it wrote is part of it, not a separate sync right.
     system = Identity(email="system:execution", roles=frozenset({"admin"}), source="system")
     done = []
     for name in dict.fromkeys(accounts):
-        result = sync_account(workspace, settings, catalog, settings.account(name), actor=system)
+        result = sync_account(workspace, settings, catalog, settings.account(name), actor=system, request_id=request_id)
         done.append(f"{name}:{result.status}")
     return done
 

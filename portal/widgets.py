@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import queue
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -59,3 +60,15 @@ def run_with_progress(label: str, work: Callable[[ProgressFn], T], *, done_label
             raise
         box.update(label=done_label, state="complete")
     return result
+
+
+def as_of_picker(key: str) -> dt.datetime | None:
+    """An "As of" toggle with a date and a time (UTC): the instant chosen, naive UTC, or None for now."""
+    if not st.toggle("As of", key=f"{key}.as_of", help="Show the registry as it stood at a past instant (UTC), "
+                     "from the history Countersign records at every sync"):
+        return None
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None, second=0, microsecond=0)
+    a, b = st.columns(2)
+    day = a.date_input("As of date (UTC)", value=now.date(), key=f"{key}.as_of_date")
+    time = b.time_input("As of time (UTC)", value=now.time(), key=f"{key}.as_of_time", step=60)
+    return dt.datetime.combine(day, time)

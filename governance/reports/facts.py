@@ -92,6 +92,10 @@ class ReportFacts:
     under_oversight: bool = False
     # the version beside its sources and copies (governance.compare.Consistency); None when not collected
     consistency: Any = None
+    # the version's registry history: its states, the deployments serving it, its account's observation gaps
+    history: tuple[dict[str, Any], ...] = ()
+    history_deployments: tuple[dict[str, Any], ...] = ()
+    history_gaps: tuple[dict[str, Any], ...] = ()
 
     @property
     def fingerprint(self) -> str:
@@ -359,6 +363,9 @@ def collect_facts(
         reviews=reviews,
         under_oversight=under_oversight,
         consistency=consistency,
+        history=tuple(_records(catalog.version_history(version_id))),
+        history_deployments=tuple(_records(catalog.deployment_history([version_id]))),
+        history_gaps=tuple(_records(catalog.history_gaps([version.account]))),
     )
 
 
