@@ -7,7 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from core.errors import CountersignError, NotFound
-from governance.charts import lineage_dot, metrics_chart
+from governance.catalog_charts import lineage_dot, metrics_chart
 from governance.policy import missing_card_fields, model_tier
 from portal import context
 from portal.context import SELECTED_MODEL, SELECTED_VERSION

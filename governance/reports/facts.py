@@ -152,8 +152,8 @@ def _from_analytics(ev: Evidence) -> EvidenceItem:
     )
 
 
-def latest_evidence(catalog: Catalog, version_id: str, kinds: tuple[str, ...]) -> EvidenceItem | None:
-    """The newest evidence of one of ``kinds`` for the version (the first kind that has any wins)."""
+def _newest_item(catalog: Catalog, version_id: str, kinds: tuple[str, ...]) -> EvidenceItem | None:
+    """:func:`governance.analytics.evidence.latest_evidence` of the first of ``kinds`` that has any, as a report item."""
     from governance.analytics import evidence as analytics
 
     for kind in kinds:
@@ -263,7 +263,7 @@ def collect_facts(
     evidence: dict[str, EvidenceItem] = {}
     notes: dict[str, str] = {}
     for key, kinds in EVIDENCE_KINDS.items():
-        item = latest_evidence(catalog, version_id, kinds)
+        item = _newest_item(catalog, version_id, kinds)
         if item is None and key in LINEAGE_KINDS:  # bias and SHAP carry over a promotion; drift never
             item = _inherited(catalog, version_id, kinds)
         if item is not None:
