@@ -1,6 +1,7 @@
 """Regulatory reports: facts → deterministic PDF → PAdES signature → audit pack.
 
     templates.py  versioned TOML templates (governance/templates/, <workspace>/templates/) mapping sections to blocks
+    template_library.py  the templates available to a workspace, checked against the block registry (BLOCKS)
     facts.py      ReportFacts: everything a report states, collected from catalog, evidence, policy and ledger
     build.py      the reportlab layout, the block registry (BLOCKS) and the gaps table; byte-identical output
     pdf_charts.py altair specs (governance.analytics.evidence_charts) rendered to PNG with vl-convert
