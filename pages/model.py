@@ -7,7 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from core.errors import CountersignError, NotFound
-from governance.charts import lineage_dot, metrics_chart, timeline_chart
+from governance.catalog_charts import lineage_dot, metrics_chart, timeline_chart
 from governance.compare import environment_consistency
 from governance.history import environment_at, model_timeline
 from governance.policy import missing_card_fields, model_tier

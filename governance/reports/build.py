@@ -48,7 +48,7 @@ from reportlab.platypus.tableofcontents import TableOfContents
 from core.clock import naive_utc
 from governance import __version__
 from governance.analytics.summaries import BiasSummary, DriftSummary, ExplainSummary
-from governance.reports import charts
+from governance.reports import pdf_charts as charts
 from governance.reports.facts import EvidenceItem, ReportFacts
 from governance.reports.templates import Section, Template
 

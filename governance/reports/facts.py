@@ -21,6 +21,7 @@ from governance.analytics.summaries import EvidenceSummary
 from governance.catalog import Catalog, Model, Version
 from governance.config import Settings, Workspace
 from governance.identity import Identity
+from governance.ledger import Checkpoint, covering_checkpoint
 
 # Evidence kinds the report reads, as governance.analytics stores them.
 EVIDENCE_KINDS: dict[str, tuple[str, ...]] = {"drift": ("drift",), "bias": ("bias",), "explain": ("explain",)}
@@ -47,15 +48,6 @@ class EvidenceItem:
     result: dict[str, Any]
     software: dict[str, Any]
     inputs: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    """The newest signed ledger checkpoint file."""
-
-    file: str
-    sha256: str
-    content: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -105,6 +97,8 @@ class ReportFacts:
         def plain(v: Any) -> Any:
             if hasattr(v, "__dataclass_fields__"):
                 return {k: plain(getattr(v, k)) for k in v.__dataclass_fields__}
+            if isinstance(v, Path):  # by name: a copy of the workspace elsewhere states the same facts
+                return v.name
             if isinstance(v, dict):
                 return {str(k): plain(x) for k, x in v.items()}
             if isinstance(v, list | tuple):
@@ -167,8 +161,8 @@ def _from_analytics(ev: Evidence) -> EvidenceItem:
     )
 
 
-def latest_evidence(catalog: Catalog, version_id: str, kinds: tuple[str, ...]) -> EvidenceItem | None:
-    """The newest evidence of one of ``kinds`` for the version (the first kind that has any wins)."""
+def _newest_item(catalog: Catalog, version_id: str, kinds: tuple[str, ...]) -> EvidenceItem | None:
+    """:func:`governance.analytics.evidence.latest_evidence` of the first of ``kinds`` that has any, as a report item."""
     from governance.analytics import evidence as analytics
 
     for kind in kinds:
@@ -176,26 +170,6 @@ def latest_evidence(catalog: Catalog, version_id: str, kinds: tuple[str, ...]) -
         if found is not None:
             return _from_analytics(found)
     return None
-
-
-def covering_checkpoint(workspace: Workspace, seq: int) -> Checkpoint | None:
-    """The oldest checkpoint that seals ledger entry ``seq`` (stable as later checkpoints are added)."""
-    d = workspace.checkpoints_dir
-    if not d.is_dir():
-        return None
-    best: tuple[int, str, Path, bytes, dict[str, Any]] | None = None
-    for p in sorted(d.glob("ledger-*.json")):
-        raw = p.read_bytes()
-        try:
-            content = json.loads(raw)
-            length = int(content["length"])
-        except (ValueError, KeyError, TypeError):
-            continue  # unreadable checkpoints are reported by 'countersign ledger verify'
-        if length >= seq and (best is None or (length, p.name) < best[:2]):
-            best = (length, p.name, p, raw, content)
-    if best is None:
-        return None
-    return Checkpoint(file=best[1], sha256=hashlib.sha256(best[3]).hexdigest(), content=best[4])
 
 
 def evaluate_gates(
@@ -308,7 +282,7 @@ def collect_facts(
     evidence: dict[str, EvidenceItem] = {}
     notes: dict[str, str] = {}
     for key, kinds in EVIDENCE_KINDS.items():
-        item = latest_evidence(catalog, version_id, kinds)
+        item = _newest_item(catalog, version_id, kinds)
         if item is None and key in LINEAGE_KINDS:  # bias and SHAP carry over a promotion; drift never
             item = _inherited(catalog, version_id, kinds)
         if item is not None:
