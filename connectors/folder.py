@@ -268,6 +268,8 @@ class FolderConnector:
                 metrics={str(k): float(v) for k, v in (run.get("metrics") or {}).items()},
                 inputs={str(k): str(v) for k, v in (run.get("inputs") or {}).items()},
                 experiment=run.get("experiment"),
+                # what a cost estimate needs (governance.costs): instance type and count, billable seconds
+                raw={k: run[k] for k in ("instance_type", "instance_count", "billable_seconds") if k in run},
             )
         source = meta.get("source") or {}
         digest = sha256_file(artifact)
@@ -311,6 +313,7 @@ class FolderConnector:
                     version_ref=f"{d['model']}/{int(d['version'])}",
                     weight=float(d.get("weight", 1.0)),
                     updated_at=_parse_time(d["updated_at"], "updated_at") if d.get("updated_at") else None,
+                    raw={k: d[k] for k in ("instance_type", "instance_count", "created_at") if k in d},
                 )
             )
         return out

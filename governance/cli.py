@@ -22,6 +22,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "governance.commands.analytics",
     "governance.commands.signoff",
     "governance.commands.reports",
+    "governance.commands.oversight",
+    "governance.commands.compare",
     "governance.commands.serve",
 )
 

@@ -30,6 +30,7 @@ from pydantic_core import PydanticCustomError
 import connectors
 from connectors.base import AccountInfo
 from core.errors import ConfigError
+from governance.oversight_settings import NotifyConfig, OversightConfig
 
 CONFIG_FILE = "countersign.toml"
 ROLES = ("viewer", "data_scientist", "ml_engineer", "risk_officer", "auditor", "admin")
@@ -206,8 +207,16 @@ class TierPolicy(_Strict):
     max_metrics: dict[str, float] = Field(default_factory=dict)
     required_card_fields: tuple[str, ...] = ()
     evidence_max_age_days: int | None = Field(default=None, ge=1)
+    # a promotion fails when the copy's (or the version's own) artifact sha256 differs along its lineage
+    require_identical_artifact: bool = False
     # environment -> gate names that apply when promoting into it; absent = every gate
     gates: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    # how the fairness gate names its threshold to people (default: the gate registry's label)
+    fairness_label: str | None = Field(default=None, min_length=1)
+    # ongoing oversight: a deployed version is reviewed again every N days (SR 26-2 ties the frequency to risk);
+    # drift and bias are recomputed on the newest monitoring data every M days. None: no cadence.
+    review_every_days: int | None = Field(default=None, ge=1, le=3660)
+    monitoring_every_days: int | None = Field(default=None, ge=1, le=3660)
 
 
 class PolicyConfig(_Strict):
@@ -273,6 +282,27 @@ class LedgerConfig(_Strict):
     witness: str | None = None
 
 
+class CostsConfig(_Strict):
+    """``[costs]``: instance prices (per instance-hour) that replace or extend the shipped default table."""
+
+    currency: str | None = None
+    # instance type -> price per instance-hour; a type named here wins over the shipped table
+    training: dict[str, float] = Field(default_factory=dict)
+    hosting: dict[str, float] = Field(default_factory=dict)
+    # where the workspace's prices come from (printed with every estimate)
+    source: str | None = None
+    # true: only the prices above, the shipped table is ignored
+    replace_defaults: bool = False
+
+    @field_validator("training", "hosting")
+    @classmethod
+    def _positive(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = [k for k, p in v.items() if p < 0]
+        if bad:
+            raise ValueError(f"price of {bad[0]!r} is negative")
+        return v
+
+
 class WorkspaceSection(_Strict):
     name: str = "Countersign"
     demo: bool = False
@@ -292,6 +322,9 @@ class Settings(_Strict):
     auth: AuthConfig = Field(default_factory=AuthConfig)
     signing: SigningConfig = Field(default_factory=SigningConfig)
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
+    oversight: OversightConfig = Field(default_factory=OversightConfig)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
+    costs: CostsConfig = Field(default_factory=CostsConfig)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:
@@ -320,6 +353,14 @@ class Settings(_Strict):
         for name, m in self.models.items():
             if m.risk_tier and m.risk_tier not in self.policy.tiers:
                 raise ValueError(f"models.{name}.risk_tier: {m.risk_tier!r} is not a policy tier {sorted(self.policy.tiers)}")
+        for env in self.oversight.environments:
+            if env not in self.environments.order:
+                raise ValueError(f"oversight.environments: {env!r} is not in [environments].order "
+                                 f"{list(self.environments.order)}")
+        for kind, route in self.notify.routes.items():
+            bad = [r for r in route.roles or () if r not in ROLES]
+            if bad:
+                raise ValueError(f"notify.routes.{kind}.roles: unknown role {bad[0]!r} (known: {', '.join(ROLES)})")
         return self
 
     def account(self, name: str) -> AccountConfig:

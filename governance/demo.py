@@ -7,6 +7,8 @@ Planted truths (docs/demo.md lists them for tests and for people trying the port
 - ``lab-prod:claims-fraud:2`` is served in prod, and its current (monitoring) data drifted on ``claim_amount`` and
   ``vehicle_age`` only.
 - ``lab-prod:repair-cost:2`` is deployed on the prod endpoint ``repair-cost-prod`` but was never approved.
+- Periodic reviews (dated back from the build day): ``lab-prod:credit-approval:1`` is overdue for review,
+  ``lab-prod:claims-fraud:2`` is due within a week, ``lab-prod:repair-cost:2`` was never reviewed.
 
 Nothing is downloaded; every number comes from numpy's generator seeded with :data:`SEED`, and every date from
 :data:`EPOCH`, so two builds hold the same catalog content.
@@ -15,6 +17,7 @@ Nothing is downloaded; every number comes from numpy's generator seeded with :da
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import json
 import re
@@ -88,6 +91,8 @@ min_disparate_impact = 0.8
 min_metrics = {{ auc = 0.75 }}
 required_card_fields = ["intended_uses", "risk_rating", "limitations"]
 evidence_max_age_days = 30
+review_every_days = 90
+monitoring_every_days = 30
 
 [policy.tiers.medium]
 approvals_required = 1
@@ -96,11 +101,15 @@ min_disparate_impact = 0.8
 min_metrics = {{ auc = 0.7 }}
 required_card_fields = ["intended_uses"]
 evidence_max_age_days = 90
+review_every_days = 180
+monitoring_every_days = 30
 
 [policy.tiers.low]
 approvals_required = 1
 max_drift_share = 0.5
 min_metrics = {{ r2 = 0.5 }}
+review_every_days = 365
+monitoring_every_days = 90
 
 [models.claims-fraud]
 risk_tier = "medium"
@@ -336,6 +345,29 @@ DEPLOYMENTS: dict[str, tuple[tuple[str, str, int], ...]] = {
 
 ACCOUNT_OF = {"dev": "lab-dev", "staging": "lab-staging", "prod": "lab-prod"}
 
+# The serving container each version records (docs/compare.md). The planted difference: repair-cost v2 reached prod
+# on a newer scikit-learn image than the one it was validated on in dev and staging.
+IMAGE_REPO = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn"
+IMAGE_TAGS = {"1.2-1": "1.2-1-cpu-py3", "1.4-2": "1.4-2-cpu-py3"}
+DRIFTED_IMAGE = {("repair-cost", "prod", 2): "1.4-2"}
+# instance type and count of training runs and endpoints (cost estimates); billable time is the run's duration
+# less two minutes of provisioning, which AWS does not bill
+TRAINING_INSTANCE = {"gbm": ("ml.m5.xlarge", 1), "logreg": ("ml.m5.large", 1), "gbr": ("ml.m5.xlarge", 1),
+                     "rf": ("ml.c5.2xlarge", 2)}
+ENDPOINT_INSTANCE = {"staging": ("ml.m5.large", 1), "prod": ("ml.m5.xlarge", 2)}
+
+
+def _container(spec: VersionSpec) -> dict[str, Any]:
+    tag = DRIFTED_IMAGE.get((spec.model, spec.environment, spec.version), "1.2-1")
+    return {
+        "image": f"{IMAGE_REPO}:{IMAGE_TAGS[tag]}",
+        "image_digest": "sha256:" + hashlib.sha256(f"sagemaker-scikit-learn:{tag}".encode()).hexdigest(),
+        "framework_version": tag.split("-")[0],
+        "environment_variables": {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_CONTAINER_LOG_LEVEL": "20"},
+        "inference": {"content_types": ["application/x-parquet", "text/csv"], "response_types": ["text/csv"],
+                      "instance_types": ["ml.m5.large", "ml.m5.xlarge"]},
+    }
+
 
 def _frame_for(model: str, rng: np.random.Generator, n: int, spec: VersionSpec, *, drift: bool = False) -> pd.DataFrame:
     if model == "claims-fraud":
@@ -467,12 +499,18 @@ def _write_version(registry: Path, spec: VersionSpec, trained: dict[tuple[str, i
             "inputs": {"train": f"reference.parquet ({len(train)} rows)", "validation": "validation.parquet"},
         },
     }
+    meta.update(_container(spec))
+    itype, count = TRAINING_INSTANCE[spec.algorithm]
+    meta["run"].update({"instance_type": itype, "instance_count": count})
     if spec.source is not None:
         src_env, src_version = spec.source
         meta["source"] = {"account": ACCOUNT_OF[src_env], "ref": f"{spec.model}/{src_version}"}
         # a copy keeps the run of its source version
         meta["run"]["started_at"] = _iso(_source_day(spec) - 0.2)
         meta["run"]["ended_at"] = _iso(_source_day(spec) - 0.15)
+    run_seconds = (dt.datetime.fromisoformat(meta["run"]["ended_at"])
+                   - dt.datetime.fromisoformat(meta["run"]["started_at"])).total_seconds()
+    meta["run"]["billable_seconds"] = int(run_seconds) - 120
     (vdir / "metadata.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
@@ -505,7 +543,10 @@ def write_registry(registry: Path, progress: ProgressFn = no_progress) -> None:
         deployments = [
             {"endpoint": ep, "variant": "AllTraffic", "model": model, "version": version, "status": "InService",
              "weight": 1.0, "updated_at": _iso(next(s.day for s in SPECS if s.model == model and s.version == version
-                                                     and s.environment == env) + 1)}
+                                                     and s.environment == env) + 1),
+             "created_at": _iso(next(s.day for s in SPECS if s.model == model and s.version == version
+                                     and s.environment == env) + 1),
+             "instance_type": ENDPOINT_INSTANCE[env][0], "instance_count": ENDPOINT_INSTANCE[env][1]}
             for ep, model, version in DEPLOYMENTS.get(env, ())
         ]
         if deployments:

@@ -97,6 +97,12 @@ def seed_history(workspace: Workspace, settings: Settings, catalog: Catalog) -> 
 
     # The open request the demo user finds in the queue: claims-fraud v3 to prod, waiting for a risk officer.
     now = utcnow().replace(microsecond=0)
+    try:  # periodic reviews of prod versions (governance.oversight): one now overdue, one due within a week
+        from governance.demo_oversight import seed_reviews
+    except ImportError:
+        pass
+    else:
+        seed_reviews(workspace, settings, catalog, now)
     _compute_evidence(workspace, settings, catalog, "lab-staging:claims-fraud:3", ("drift", "bias", "explain"))
     try:
         create_request(workspace, settings, catalog, engineer, "lab-staging:claims-fraud:3", "prod",

@@ -23,6 +23,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "export": frozenset({"risk_officer", "auditor", "admin"}),
     "verify_ledger": frozenset(ROLES),
     "checkpoint": frozenset({"risk_officer", "auditor", "admin"}),
+    "review_periodic": frozenset({"risk_officer"}),  # ongoing oversight: the periodic review of a deployed version
+    "notify": frozenset({"risk_officer", "admin"}),  # send the due notifications (a scheduler runs it as admin)
 }
 
 

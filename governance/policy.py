@@ -21,9 +21,14 @@ from core.clock import utcnow
 from core.errors import InputError
 from governance.analytics.summaries import BiasSummary, DriftSummary, EvidenceSummary, ExplainSummary, summary_from_json
 from governance.catalog import Catalog, Version
+from governance.compare import artifact_check
 from governance.config import ModelConfig, Settings, TierPolicy
 
 Status = Literal["pass", "fail", "missing"]
+# Where the 0.8 default of the fairness gate comes from, said wherever the rule is named.
+FOUR_FIFTHS_NOTE = ("The four-fifths rule (selection-rate ratio of at least 0.8) is a rule of thumb for adverse impact "
+                    "from US employment guidance (the EEOC Uniform Guidelines on Employee Selection Procedures), not a "
+                    "universal legal test.")
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,9 @@ class GateContext:
     card: dict[str, Any] | None
     evidence: EvidenceLookup
     now: dt.datetime
+    # the catalog, for gates that look along the lineage, and the environment promoted into
+    catalog: Catalog | None = None
+    to_env: str = ""
 
 
 @dataclass(frozen=True)
@@ -87,6 +95,7 @@ class Gate:
     check: Callable[[GateContext], GateResult]
     help: str
     evidence_kind: str | None = None  # the evidence kind the gate reads (None: it reads the catalog only)
+    label: str = ""  # how people see the gate (default: its name)
 
 
 @dataclass(frozen=True)
@@ -224,14 +233,25 @@ def gate_fairness(ctx: GateContext) -> GateResult:
     wanted = ctx.model_config.protected_attributes or tuple(ratios)
     uncovered = [a for a in wanted if ratios.get(a) is None]
     low = {a: r for a, r in ratios.items() if r is not None and r < limit}
+    label = fairness_label(ctx.tier)
     if low:
         text = ", ".join(f"{a} {r:.2f}" for a, r in sorted(low.items()))
-        return GateResult("fairness", "fail", f"disparate impact below {limit:g}: {text}", limit, ratios, (ev,))
+        return GateResult("fairness", "fail", f"disparate impact below {limit:g} ({label}): {text}", limit, ratios,
+                          (ev,))
     if uncovered or not wanted:
         what = ", ".join(uncovered) if uncovered else "any protected attribute"
         return GateResult("fairness", "missing", f"bias evidence does not cover {what}", limit, ratios, (ev,))
     text = ", ".join(f"{a} {ratios[a]:.2f}" for a in wanted)
-    return GateResult("fairness", "pass", f"disparate impact ≥ {limit:g}: {text}", limit, ratios, (ev,))
+    return GateResult("fairness", "pass", f"disparate impact ≥ {limit:g} ({label}): {text}", limit, ratios, (ev,))
+
+
+def fairness_label(tier: TierPolicy) -> str:
+    """How the fairness gate names its threshold under ``tier``: the tier's ``fairness_label``, else the registry's."""
+    if tier.fairness_label:
+        return tier.fairness_label
+    if tier.min_disparate_impact is not None and tier.min_disparate_impact != 0.8:
+        return "the tier's own threshold"  # not four fifths: do not borrow that rule's name
+    return gate("fairness").label
 
 
 def gate_explainability(ctx: GateContext) -> GateResult:
@@ -264,6 +284,14 @@ def gate_model_card(ctx: GateContext) -> GateResult:
     return GateResult("model_card", "pass", f"model card has {', '.join(required)}", list(required), list(required))
 
 
+def gate_identical_artifact(ctx: GateContext) -> GateResult:
+    """The artifact sha256 equals that of every source up the lineage and of the copies in the target."""
+    if ctx.catalog is None:
+        return GateResult("identical_artifact", "missing", "no catalog to read the lineage from", True)
+    check = artifact_check(ctx.catalog, ctx.version.version_id, ctx.to_env or None)
+    return GateResult("identical_artifact", check.status, check.message, True, check.observed)
+
+
 # name, applies to a tier when, check, help. Built-in gates are registered like any other.
 GATES: tuple[Gate, ...] = (
     Gate("metrics", lambda t: bool(t.min_metrics or t.max_metrics), gate_metrics,
@@ -271,12 +299,16 @@ GATES: tuple[Gate, ...] = (
     Gate("drift", lambda t: t.max_drift_share is not None, gate_drift,
          "Share of drifted columns between reference and current data is at most max_drift_share.", "drift"),
     Gate("fairness", lambda t: t.min_disparate_impact is not None, gate_fairness,
-         "Demographic parity ratio of every protected attribute is at least min_disparate_impact (four-fifths).",
-         "bias"),
+         "Demographic parity ratio (selection-rate ratio) of every protected attribute is at least "
+         f"min_disparate_impact. {FOUR_FIFTHS_NOTE} Set min_disparate_impact and fairness_label per tier for your "
+         "jurisdiction and use.",
+         "bias", label="four-fifths rule of thumb (US EEOC Uniform Guidelines)"),
     Gate("explainability", lambda t: False, gate_explainability,
          "A SHAP explanation is on record. Applies only where a tier's gates list names it.", "explain"),
     Gate("model_card", lambda t: bool(t.required_card_fields), gate_model_card,
          "The model card fills every field in required_card_fields."),
+    Gate("identical_artifact", lambda t: t.require_identical_artifact, gate_identical_artifact,
+         "The artifact sha256 equals the approved source's (and the promoted copy's): require_identical_artifact."),
 )
 
 
@@ -340,7 +372,7 @@ def evaluate(
     inputs = _inputs(catalog, settings, version_id)
     moment = now or utcnow()
     ctx = GateContext(inputs.version, inputs.tier_name, inputs.tier, inputs.model_config, inputs.card,
-                      evidence or catalog_evidence(catalog), moment)
+                      evidence or catalog_evidence(catalog), moment, catalog, to_env)
     results = tuple(g.check(ctx) for g in gates_for(inputs.tier, to_env))
     return Checklist(version_id, to_env, inputs.tier_name, inputs.tier.approvals_required, results, moment)
 

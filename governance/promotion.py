@@ -192,11 +192,13 @@ def create_request(
         raise InputError(f"{version_id} is in {version.environment}; a promotion goes to a later environment "
                          f"({' → '.join(order)}), not {to_env}")
     source_account = settings.account(version.account)
-    candidates = [a for a in settings.accounts if a.environment == to_env and a.connector == source_account.connector]
+    # an account holds to_env as its own environment, or through registry labels (an MLflow alias, a ZenML stage
+    # mapped to it): then the promotion moves the label, possibly within the source account itself
+    candidates = [a for a in settings.accounts if to_env in a.environments and a.connector == source_account.connector]
     if target_account:
         target = settings.account(target_account)
-        if target.environment != to_env:
-            raise InputError(f"account {target_account} is in {target.environment}, not {to_env}")
+        if to_env not in target.environments:
+            raise InputError(f"account {target_account} is in {', '.join(target.environments)}, not {to_env}")
         if target.connector != source_account.connector:
             raise InputError(f"account {target_account} is a {target.connector} registry; {version_id} lives in a "
                              f"{source_account.connector} registry and can only be promoted to one of that kind")
@@ -462,14 +464,17 @@ def execute(
             state = "source_approved"
         step = "target_registered"
         if STEPS.index(state) < STEPS.index("target_registered"):
-            adopted = _existing_copy(catalog, request.version_id, request.target_account)
+            # within one account (labels as environments) the version itself moves: there is no copy to adopt,
+            # and the connector's register_copy is idempotent by request id
+            in_place = request.target_account == version.account
+            adopted = None if in_place else _existing_copy(catalog, request.version_id, request.target_account)
             if adopted is not None:
                 target_id, target_ref = adopted.version_id, adopted.source_ref
             else:
                 target = _promoter(factory(request.target_account), request.target_account).register_copy(
                     record, source,
                     PromotionRef(request_id=request_id, ledger_hash=approval_hash, source_account=version.account,
-                                 source_ref=version.source_ref, approved_by=approvers),
+                                 source_ref=version.source_ref, approved_by=approvers, environment=request.to_env),
                 )
                 target_id = version_id_for(request.target_account, target.model, target.version)
                 target_ref = target.source_ref
@@ -479,7 +484,8 @@ def execute(
                      target_version_id=target_id)
             state = "target_registered"
         step = "done"
-        refreshed = _refresh(workspace, settings, catalog, (version.account, request.target_account)) if refresh else []
+        refreshed = _refresh(workspace, settings, catalog, (version.account, request.target_account),
+                             request_id) if refresh else []
         with catalog.transaction() as con:
             status, _, _, _ = _status_in_txn(con, request_id)
             if status != "executing":
@@ -521,15 +527,18 @@ def _existing_copy(catalog: Catalog, version_id: str, target_account: str) -> Ve
     return catalog.promoted_copy(version_id, target_account)
 
 
-def _refresh(workspace: Workspace, settings: Settings, catalog: Catalog, accounts: tuple[str, ...]) -> list[str]:
-    """Sync the two accounts an execution touched, so the catalog shows the result at once (best effort)."""
+def _refresh(workspace: Workspace, settings: Settings, catalog: Catalog, accounts: tuple[str, ...],
+             request_id: str | None = None) -> list[str]:
+    """Sync the two accounts an execution touched, so the catalog shows the result at once (best effort).
+
+    The history rows these syncs open are tied to ``request_id`` (Countersign caused those changes)."""
     from governance.sync import sync_account
 
     # Execution is authorised already; re-reading the accounts it wrote is part of it, not a separate sync right.
     system = Identity(email="system:execution", roles=frozenset({"admin"}), source="system")
     done = []
     for name in dict.fromkeys(accounts):
-        result = sync_account(workspace, settings, catalog, settings.account(name), actor=system)
+        result = sync_account(workspace, settings, catalog, settings.account(name), actor=system, request_id=request_id)
         done.append(f"{name}:{result.status}")
     return done
 

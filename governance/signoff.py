@@ -3,9 +3,10 @@
 :func:`review_request` gathers one request with everything a decision needs (its version, the gate checklist,
 the gates that block approval now, what the person may do). :func:`decide` carries out one action — approve,
 reject, cancel or execute — and, when an approval completes the request and the approver may execute, runs the
-execution at once; it returns a typed :class:`DecisionOutcome`. The rules themselves live in
-``governance.promotion`` and ``governance.policy``; nothing here decides differently for a page or a command.
-"""
+execution at once; it returns a typed :class:`DecisionOutcome`. :func:`review_in` and :func:`decide_in` are the
+same given one :class:`~governance.context.Context` (the CLI's opened workspace, the portal's session). The rules
+themselves live in ``governance.promotion`` and ``governance.policy``; nothing here decides differently for a page
+or a command."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import Literal
 from core.errors import CountersignError, InputError
 from governance.catalog import AcceptanceRow, Catalog, Version
 from governance.config import Settings, Workspace
+from governance.context import Context
 from governance.identity import Identity
 from governance.policy import Checklist, GateResult, evaluate
 from governance.promotion import (
@@ -307,3 +309,26 @@ def decide(
     request = execute(workspace, settings, catalog, actor, request_id, takeover=takeover, connectors=connectors,
                       now=now)
     return DecisionOutcome(action, request, executed_now=True)
+
+
+def review_in(ctx: Context, request_id: str, *, now: dt.datetime | None = None) -> RequestReview:
+    """:func:`review_request` for the identity acting in ``ctx``."""
+    return review_request(ctx.catalog, ctx.settings, ctx.identity, request_id, now=now)
+
+
+def decide_in(
+    ctx: Context,
+    request_id: str,
+    action: Action,
+    comment: str = "",
+    *,
+    risk_acceptance: RiskAcceptance | None = None,
+    execute_after_approval: bool = True,
+    takeover: bool = False,
+    connectors: ConnectorFactory | None = None,
+    now: dt.datetime | None = None,
+) -> DecisionOutcome:
+    """:func:`decide` as the identity acting in ``ctx`` (the CLI's opened workspace, the portal's session)."""
+    return decide(ctx.workspace, ctx.settings, ctx.catalog, ctx.identity, request_id, action, comment,
+                  risk_acceptance=risk_acceptance, execute_after_approval=execute_after_approval, takeover=takeover,
+                  connectors=connectors, now=now)

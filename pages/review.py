@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import CountersignError, NotFound
-from governance.analytics import charts
+from governance.analytics import evidence_charts
 from governance.analytics.evidence import (
     Evidence,
     cached_drift_report,
@@ -15,7 +15,7 @@ from governance.analytics.evidence import (
     review_version,
     save_upload,
 )
-from governance.policy import EvidenceRef, GateResult, preview_gate
+from governance.policy import FOUR_FIFTHS_NOTE, EvidenceRef, GateResult, preview_gate
 from portal import context
 from portal.context import SELECTED_VERSION
 from portal.export import export_panel
@@ -140,7 +140,7 @@ with drift_tab:
             )
         else:
             st.caption(f"Tier {tier_name} drift gate: {gate.message}.")
-        st.altair_chart(charts.drift_chart(d), key="review.drift_chart")
+        st.altair_chart(evidence_charts.drift_chart(d), key="review.drift_chart")
         st.dataframe(
             pd.DataFrame([{"column": c.column, "type": c.column_type, "method": c.method, "score": c.score,
                            "threshold": c.threshold, "drifted": c.drifted, "PSI": c.psi,
@@ -157,7 +157,7 @@ with drift_tab:
         names = [c.column for c in d.columns]
         pick = st.selectbox("Column", names, index=names.index(d.drifted_columns[0]) if d.drifted_columns else 0,
                             key="review.drift_column")
-        st.altair_chart(charts.column_chart(d.column(pick)), key="review.column_chart")
+        st.altair_chart(evidence_charts.column_chart(d.column(pick)), key="review.column_chart")
 
         st.subheader("Evidently report")
         ev = result.item("drift").evidence
@@ -187,11 +187,12 @@ with bias_tab:
             c1, c2, c3, c4 = st.columns(4)
             c1.metric("Parity ratio", "n/a" if a.demographic_parity_ratio is None
                       else f"{a.demographic_parity_ratio:.2f}")
-            c2.metric("Four-fifths rule", "passes" if a.four_fifths_pass else "FAILS")
+            c2.metric("Four-fifths rule", "passes" if a.four_fifths_pass else "FAILS",
+                      help=f"{FOUR_FIFTHS_NOTE} The promotion gate uses the tier's own min_disparate_impact.")
             c3.metric("Parity difference", f"{a.demographic_parity_difference:.3f}")
             c4.metric("Equalized odds diff.", "n/a" if a.equalized_odds_difference is None
                       else f"{a.equalized_odds_difference:.3f}")
-            st.altair_chart(charts.bias_chart(b, a.attribute), key=f"review.bias_chart.{a.attribute}")
+            st.altair_chart(evidence_charts.bias_chart(b, a.attribute), key=f"review.bias_chart.{a.attribute}")
             st.dataframe(pd.DataFrame([{"group": g.group, "n": g.n, "selection rate": g.selection_rate,
                                         "TPR": g.tpr, "FPR": g.fpr, "precision": g.precision,
                                         "accuracy": g.accuracy, "too small": g.small} for g in a.groups]),
@@ -215,12 +216,12 @@ with explain_tab:
                    f"additivity error {x.additivity_max_error:.2e}")
         for w in x.warnings:
             st.warning(w)
-        st.altair_chart(charts.importance_chart(x), key="review.importance")
+        st.altair_chart(evidence_charts.importance_chart(x), key="review.importance")
         if x.group_importance:
             attrs = list(x.group_importance)
             attr = st.selectbox("Protected attribute", attrs, key="review.group_attr")
-            st.altair_chart(charts.group_importance_chart(x, attr), key="review.group_importance")
-        st.altair_chart(charts.waterfall_chart(x), key="review.waterfall")
+            st.altair_chart(evidence_charts.group_importance_chart(x, attr), key="review.group_importance")
+        st.altair_chart(evidence_charts.waterfall_chart(x), key="review.waterfall")
 
 st.divider()
 with st.expander("Export a signed report of this version", icon=":material/picture_as_pdf:"):

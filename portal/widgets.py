@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import html as html_lib
 import queue
 from collections.abc import Callable
@@ -55,6 +56,11 @@ def untrusted_html(html: str, *, title: str, height: int = 900) -> None:
     st.iframe(untrusted_frame_document(html, title=title), width="stretch", height=height, alt=title)
 
 
+def label_badges(labels: tuple[str, ...] | list[str]) -> str:
+    """Markdown badges of a version's registry labels (MLflow aliases, ZenML stages); empty when it has none."""
+    return "".join(f" :violet-badge[{label.replace(']', '')}]" for label in labels)
+
+
 def show_error(exc: Exception) -> None:
     """Show a Countersign error as one clear message."""
     st.error(str(exc), icon=":material/error:")
@@ -84,3 +90,15 @@ def run_with_progress(label: str, work: Callable[[ProgressFn], T], *, done_label
             raise
         box.update(label=done_label, state="complete")
     return result
+
+
+def as_of_picker(key: str) -> dt.datetime | None:
+    """An "As of" toggle with a date and a time (UTC): the instant chosen, naive UTC, or None for now."""
+    if not st.toggle("As of", key=f"{key}.as_of", help="Show the registry as it stood at a past instant (UTC), "
+                     "from the history Countersign records at every sync"):
+        return None
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None, second=0, microsecond=0)
+    a, b = st.columns(2)
+    day = a.date_input("As of date (UTC)", value=now.date(), key=f"{key}.as_of_date")
+    time = b.time_input("As of time (UTC)", value=now.time(), key=f"{key}.as_of_time", step=60)
+    return dt.datetime.combine(day, time)

@@ -4,6 +4,7 @@
 - :mod:`~governance.catalog.migrations`: numbered schema migrations.
 - :mod:`~governance.catalog.apply`: sync writes (accounts, sync runs, one account's snapshot in one transaction).
 - :mod:`~governance.catalog.queries`: reads (inventory, models, versions, lineage, deployments, sync status).
+- :mod:`~governance.catalog.history`: registry history (states over time, observation gaps, the as-of query).
 - :mod:`~governance.catalog.signoff`: promotion requests and decisions.
 - :mod:`~governance.catalog.evidence`: stored analytics evidence.
 - :mod:`~governance.catalog.records`: the typed records rows are read into (by column name, never by position).
@@ -14,8 +15,11 @@ from __future__ import annotations
 from core.clock import utcnow
 from core.ids import version_id_for
 from governance.catalog.apply import SnapshotWriter
+from governance.catalog.costs import CompareQueries
 from governance.catalog.evidence import EvidenceRecord, EvidenceStore
+from governance.catalog.history import HistoryQueries
 from governance.catalog.migrations import MIGRATIONS, CatalogMigrations
+from governance.catalog.oversight import OversightStore
 from governance.catalog.queries import CatalogQueries
 from governance.catalog.records import (
     InventoryFilter,
@@ -44,5 +48,6 @@ __all__ = [
 ]
 
 
-class Catalog(CatalogQueries, SignoffQueries, EvidenceStore, SnapshotWriter, CatalogMigrations):
+class Catalog(CatalogQueries, HistoryQueries, SignoffQueries, OversightStore, CompareQueries, EvidenceStore,
+              SnapshotWriter, CatalogMigrations):
     """The workspace catalog file; every method opens and closes its own connection (see :mod:`.connection`)."""

@@ -61,7 +61,7 @@ class CatalogQueries(CatalogConnection):
                 SELECT DISTINCT target_version_id AS version_id FROM promotion_requests
                 WHERE status = 'executed' AND target_version_id IS NOT NULL
             )
-            SELECT v.version_id, v.model, v.version, v.environment, v.account, v.approval_status,
+            SELECT v.version_id, v.model, v.version, v.environment, v.labels, v.account, v.approval_status,
                    m.risk_tier, m.owner, v.created_by, v.created_at, dep.deployed_on,
                    coalesce(dep.serving, FALSE) AS serving,
                    coalesce(dep.serving, FALSE) AND v.approval_status <> 'Approved' AS unapproved_deployment,
@@ -76,7 +76,9 @@ class CatalogQueries(CatalogConnection):
             WHERE {' AND '.join(where)}
             ORDER BY v.model, coalesce(list_position(?, v.environment), 999), v.environment, v.version DESC, v.account
         """
-        return self.query_df(sql, [*params, list(environment_order)])
+        df = self.query_df(sql, [*params, list(environment_order)])
+        df["labels"] = df["labels"].map(lambda text: list(from_json(text) or []))  # registry labels, sorted
+        return df
 
     def filter_values(self) -> dict[str, list[str]]:
         """Distinct values for the inventory filters."""

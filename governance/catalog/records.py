@@ -108,19 +108,22 @@ class Version:
     source_version_id: str | None
     model_card_id: str | None
     raw: dict[str, Any]
+    # registry labels (an MLflow alias, a ZenML stage), sorted
+    labels: tuple[str, ...] = ()
 
     COLUMNS = (
         "version_id, account, environment, model, version, source_ref, approval_status, approval_description, "
         "created_at, created_by, modified_at, artifact_uri, artifact_sha256, framework, image, data_uris, "
-        "report_uris, metrics, metadata, run_id, source_version_id, model_card_id, raw"
+        "report_uris, metrics, metadata, run_id, source_version_id, model_card_id, raw, labels"
     )
     _JSON = ("data_uris", "report_uris", "metrics", "metadata", "raw")
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Version:
         """A version from a ``versions`` row read by column name."""
-        names = cls.__dataclass_fields__
-        return cls(**{k: (from_json(row[k]) or {}) if k in cls._JSON else row[k] for k in names})
+        names = [k for k in cls.__dataclass_fields__ if k != "labels"]
+        values = {k: (from_json(row[k]) or {}) if k in cls._JSON else row[k] for k in names}
+        return cls(**values, labels=tuple(from_json(row.get("labels")) or ()))
 
 
 @dataclass(frozen=True)

@@ -160,7 +160,7 @@ def _date(text: str) -> dt.datetime:
 
 def cmd_approve(args: argparse.Namespace) -> int:
     from governance.promotion import RiskAcceptance
-    from governance.signoff import decide
+    from governance.signoff import decide_in
 
     o = open_workspace(args)
     acceptance = None
@@ -170,35 +170,33 @@ def cmd_approve(args: argparse.Namespace) -> int:
         acceptance = RiskAcceptance(tuple(args.accept_risk), args.justification, _date(args.expires))
     elif args.justification or args.expires:
         raise InputError("--justification and --expires only go with --accept-risk GATE")
-    done = decide(o.workspace, o.settings, o.catalog, o.actor, args.request_id, "approve", args.comment,
-                  risk_acceptance=acceptance, execute_after_approval=not args.no_execute)
+    done = decide_in(o, args.request_id, "approve", args.comment,
+                     risk_acceptance=acceptance, execute_after_approval=not args.no_execute)
     _show(done.request, args.json)
     return 1 if done.failed else 0
 
 
 def cmd_reject(args: argparse.Namespace) -> int:
-    from governance.signoff import decide
+    from governance.signoff import decide_in
 
     o = open_workspace(args)
-    _show(decide(o.workspace, o.settings, o.catalog, o.actor, args.request_id, "reject", args.comment).request,
-          args.json)
+    _show(decide_in(o, args.request_id, "reject", args.comment).request, args.json)
     return 0
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
-    from governance.signoff import decide
+    from governance.signoff import decide_in
 
     o = open_workspace(args)
-    _show(decide(o.workspace, o.settings, o.catalog, o.actor, args.request_id, "cancel", args.comment).request,
-          args.json)
+    _show(decide_in(o, args.request_id, "cancel", args.comment).request, args.json)
     return 0
 
 
 def cmd_execute(args: argparse.Namespace) -> int:
-    from governance.signoff import decide
+    from governance.signoff import decide_in
 
     o = open_workspace(args)
-    done = decide(o.workspace, o.settings, o.catalog, o.actor, args.request_id, "execute", takeover=args.takeover)
+    done = decide_in(o, args.request_id, "execute", takeover=args.takeover)
     _show(done.request, args.json)
     return 1 if done.failed else 0
 

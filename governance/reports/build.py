@@ -48,7 +48,7 @@ from reportlab.platypus.tableofcontents import TableOfContents
 from core.clock import naive_utc
 from governance import __version__
 from governance.analytics.summaries import BiasSummary, DriftSummary, ExplainSummary
-from governance.reports import charts
+from governance.reports import pdf_charts as charts
 from governance.reports.facts import EvidenceItem, ReportFacts
 from governance.reports.templates import Section, Template
 
@@ -455,6 +455,38 @@ def b_lineage_changes(f: ReportFacts, r: Renderer) -> list[Flowable]:
     return out
 
 
+def b_registry_history(f: ReportFacts, r: Renderer) -> list[Flowable]:
+    if not f.history:
+        raise Missing(f"registry history: no sync has recorded a state of {f.version.version_id} since history "
+                      "began (run countersign sync)")
+    rows = [(h.get("valid_from"), h.get("valid_to") or "still", h.get("environment"), h.get("approval_status"),
+             ", ".join(_load_list(h.get("labels"))), h.get("time_source"), h.get("sync_id"), h.get("ledger_seq"),
+             h.get("request_id")) for h in f.history]
+    out: list[Flowable] = [
+        para("Each state of the version as the registry showed it, from when to when (UTC). 'source': the "
+             "registry's own modification time; 'sync': the start of the sync that saw the change."),
+        table(("From", "To", "Environment", "Approval", "Labels", "Time", "Sync", "Ledger", "Request"), rows,
+              mono=(6,)),
+    ]
+    if f.history_deployments:
+        out.append(Spacer(1, 4))
+        out.append(table(("Endpoint", "Variant", "Weight", "Status", "From", "To", "Time"),
+                         [(d.get("endpoint"), d.get("variant"), d.get("weight"), d.get("status"), d.get("valid_from"),
+                           d.get("valid_to") or "still", d.get("time_source")) for d in f.history_deployments]))
+    if f.history_gaps:
+        out.append(Spacer(1, 4))
+        out.append(para("Not observed (the registry's state in these periods is unknown):"))
+        out.append(table(("Account", "From", "To", "Reason", "Detail"),
+                         [(g.get("account"), g.get("gap_from"), g.get("gap_to") or "still", g.get("reason"),
+                           g.get("detail")) for g in f.history_gaps]))
+    return out
+
+
+def _load_list(value: Any) -> list[str]:
+    loaded = json.loads(value) if isinstance(value, str) else value
+    return [str(x) for x in loaded or []]
+
+
 def b_deployments(f: ReportFacts, r: Renderer) -> list[Flowable]:
     if not f.deployments:
         return [para(f"No deployment of {f.model.name} is recorded in any synced account.")]
@@ -823,6 +855,39 @@ def b_ledger(f: ReportFacts, r: Renderer) -> list[Flowable]:
     return out
 
 
+def b_periodic_review(f: ReportFacts, r: Renderer) -> list[Flowable]:
+    vid, every = f.version.version_id, f.policy.get("review_every_days")
+    out: list[Flowable] = [para(
+        "A deployed version is reviewed again on a cadence set by its risk tier: evidence refreshed on the newest "
+        "monitoring data, the gates re-evaluated, and an outcome (continue, restrict, retire) recorded with the "
+        f"reviewer's comment in the ledger. Tier {f.tier}: "
+        + (f"every {every} days." if every else "no review cadence (review_every_days) is set."))]
+    if f.reviews:
+        out.append(table(("Reviewed", "Reviewer", "Outcome", "Comment", "Evidence cited", "Ledger entry hash"),
+                         [(x["reviewed_at"], x["reviewer"], x["outcome"], x["comment"],
+                           ", ".join(f"{k}: {v.get('evidence_id') or v.get('status')}"
+                                     for k, v in sorted(x["evidence"].items())), x["ledger_hash"]) for x in f.reviews],
+                         (BODY_W * 0.12, BODY_W * 0.17, BODY_W * 0.09, BODY_W * 0.27, BODY_W * 0.15, BODY_W * 0.2),
+                         mono=(5,)))
+        last = f.reviews[0]
+        if last["outcome"] == "retire":
+            out.append(para(f"The last review decided to retire {vid}; no further review is scheduled."))
+        elif every:
+            out.append(para(f"Next review due {fmt(last['reviewed_at'] + dt.timedelta(days=int(every)))}."))
+    elif f.under_oversight:
+        out.append(r.missing(f"a periodic review of {vid}: it serves in {f.version.environment} and has never been "
+                             "reviewed since (record one on the Oversight page or with 'countersign review-periodic')"))
+    else:
+        out.append(para(f"{vid} does not serve in an environment under oversight: no periodic review applies."))
+    return out
+
+
+def b_consistency(f: ReportFacts, r: Renderer) -> list[Flowable]:
+    from governance.reports.consistency import render_consistency
+
+    return render_consistency(f, r)
+
+
 BLOCKS: dict[str, Block] = {
     "identity": Block("Identification", b_identity, "the catalog version"),
     "provider": Block("Provider and accountable owner", b_provider, "model owner"),
@@ -831,6 +896,9 @@ BLOCKS: dict[str, Block] = {
     "lineage": Block("Lineage across accounts", b_lineage, "the catalog lineage"),
     "lineage_changes": Block("Versions and promotions", b_lineage_changes, "other versions or requests"),
     "deployments": Block("Deployments", b_deployments, "synced deployments"),
+    "consistency": Block("Consistency across environments", b_consistency,
+                         "the lineage's artifact hashes, containers and inference specifications"),
+    "registry_history": Block("Registry history", b_registry_history, "history rows of the version"),
     "inventory": Block("Model inventory entry", b_inventory, "the catalog model"),
     "development": Block("Development process", b_development, "the training run linked to the version"),
     "data": Block("Data provenance", b_data, "the version's data URIs"),
@@ -851,6 +919,7 @@ BLOCKS: dict[str, Block] = {
     "evidence_log": Block("Test log", b_evidence_log, "evidence rows"),
     "cybersecurity": Block("Cybersecurity", b_cybersecurity, "the artifact sha256"),
     "ledger": Block("Ledger entries and checkpoint", b_ledger, "ledger entries and a checkpoint"),
+    "periodic_review": Block("Periodic review", b_periodic_review, "periodic reviews of a deployed version"),
 }
 
 

@@ -21,6 +21,7 @@ from governance.analytics.summaries import EvidenceSummary
 from governance.catalog import Catalog, Model, Version
 from governance.config import Settings, Workspace
 from governance.identity import Identity
+from governance.ledger import Checkpoint, covering_checkpoint
 
 # Evidence kinds the report reads, as governance.analytics stores them.
 EVIDENCE_KINDS: dict[str, tuple[str, ...]] = {"drift": ("drift",), "bias": ("bias",), "explain": ("explain",)}
@@ -47,15 +48,6 @@ class EvidenceItem:
     result: dict[str, Any]
     software: dict[str, Any]
     inputs: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    """The newest signed ledger checkpoint file."""
-
-    file: str
-    sha256: str
-    content: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -87,6 +79,15 @@ class ReportFacts:
     generated_by: str
     generated_at: dt.datetime
     software: dict[str, str] = field(default_factory=dict)
+    # ongoing oversight: periodic reviews of this version (newest first), and whether one is expected
+    reviews: tuple[dict[str, Any], ...] = ()
+    under_oversight: bool = False
+    # the version beside its sources and copies (governance.compare.Consistency); None when not collected
+    consistency: Any = None
+    # the version's registry history: its states, the deployments serving it, its account's observation gaps
+    history: tuple[dict[str, Any], ...] = ()
+    history_deployments: tuple[dict[str, Any], ...] = ()
+    history_gaps: tuple[dict[str, Any], ...] = ()
 
     @property
     def fingerprint(self) -> str:
@@ -96,6 +97,8 @@ class ReportFacts:
         def plain(v: Any) -> Any:
             if hasattr(v, "__dataclass_fields__"):
                 return {k: plain(getattr(v, k)) for k in v.__dataclass_fields__}
+            if isinstance(v, Path):  # by name: a copy of the workspace elsewhere states the same facts
+                return v.name
             if isinstance(v, dict):
                 return {str(k): plain(x) for k, x in v.items()}
             if isinstance(v, list | tuple):
@@ -158,8 +161,8 @@ def _from_analytics(ev: Evidence) -> EvidenceItem:
     )
 
 
-def latest_evidence(catalog: Catalog, version_id: str, kinds: tuple[str, ...]) -> EvidenceItem | None:
-    """The newest evidence of one of ``kinds`` for the version (the first kind that has any wins)."""
+def _newest_item(catalog: Catalog, version_id: str, kinds: tuple[str, ...]) -> EvidenceItem | None:
+    """:func:`governance.analytics.evidence.latest_evidence` of the first of ``kinds`` that has any, as a report item."""
     from governance.analytics import evidence as analytics
 
     for kind in kinds:
@@ -167,26 +170,6 @@ def latest_evidence(catalog: Catalog, version_id: str, kinds: tuple[str, ...]) -
         if found is not None:
             return _from_analytics(found)
     return None
-
-
-def covering_checkpoint(workspace: Workspace, seq: int) -> Checkpoint | None:
-    """The oldest checkpoint that seals ledger entry ``seq`` (stable as later checkpoints are added)."""
-    d = workspace.checkpoints_dir
-    if not d.is_dir():
-        return None
-    best: tuple[int, str, Path, bytes, dict[str, Any]] | None = None
-    for p in sorted(d.glob("ledger-*.json")):
-        raw = p.read_bytes()
-        try:
-            content = json.loads(raw)
-            length = int(content["length"])
-        except (ValueError, KeyError, TypeError):
-            continue  # unreadable checkpoints are reported by 'countersign ledger verify'
-        if length >= seq and (best is None or (length, p.name) < best[:2]):
-            best = (length, p.name, p, raw, content)
-    if best is None:
-        return None
-    return Checkpoint(file=best[1], sha256=hashlib.sha256(best[3]).hexdigest(), content=best[4])
 
 
 def evaluate_gates(
@@ -271,6 +254,16 @@ def signoff_records(
     return tuple(requests), tuple(decisions), tuple(ledger)
 
 
+def oversight_records(settings: Settings, catalog: Catalog, version: Version,
+                      deployments: tuple[dict[str, Any], ...]) -> tuple[tuple[dict[str, Any], ...], bool]:
+    """The version's periodic reviews (newest first) and whether it serves where reviews are expected."""
+    from governance.oversight import oversight_environments, reviews
+
+    serving = any(d.get("version_id") == version.version_id and d.get("status") == "InService" for d in deployments)
+    found = tuple(r.as_dict() for r in reviews(catalog, version_id=version.version_id))
+    return found, serving and version.environment in oversight_environments(settings)
+
+
 def collect_facts(
     workspace: Workspace, settings: Settings, catalog: Catalog, version_id: str, identity: Identity
 ) -> ReportFacts:
@@ -289,7 +282,7 @@ def collect_facts(
     evidence: dict[str, EvidenceItem] = {}
     notes: dict[str, str] = {}
     for key, kinds in EVIDENCE_KINDS.items():
-        item = latest_evidence(catalog, version_id, kinds)
+        item = _newest_item(catalog, version_id, kinds)
         if item is None and key in LINEAGE_KINDS:  # bias and SHAP carry over a promotion; drift never
             item = _inherited(catalog, version_id, kinds)
         if item is not None:
@@ -299,6 +292,7 @@ def collect_facts(
                           f"'countersign review --version {version_id}')")
 
     requests, decisions, ledger = signoff_records(catalog, sorted(family))
+    reviews, under_oversight = oversight_records(settings, catalog, version, deployments)
     tier = model.risk_tier or settings.policy.default_tier
     policy = settings.tier(tier).model_dump()
     model_cfg = settings.models.get(version.model)
@@ -307,9 +301,13 @@ def collect_facts(
         *(e.computed_at for e in evidence.values()),
         *(r.get("created_at") for r in requests), *(r.get("updated_at") for r in requests),
         *(d.get("created_at") for d in decisions), *(e.get("recorded_at") for e in ledger),
+        *(x["reviewed_at"] for x in reviews),
     )
     gates, gates_note = evaluate_gates(catalog, settings, version, generated_at)
     datasets, dataset_sources = dataset_hashes(workspace, settings, version, evidence)
+    from governance.compare import environment_consistency
+
+    consistency = environment_consistency(catalog, version_id, settings.environments.order)
     return ReportFacts(
         workspace_name=settings.workspace.name,
         model=model,
@@ -336,6 +334,12 @@ def collect_facts(
         generated_by=identity.label,
         generated_at=generated_at,
         software=_software(),
+        reviews=reviews,
+        under_oversight=under_oversight,
+        consistency=consistency,
+        history=tuple(_records(catalog.version_history(version_id))),
+        history_deployments=tuple(_records(catalog.deployment_history([version_id]))),
+        history_gaps=tuple(_records(catalog.history_gaps([version.account]))),
     )
 
 

@@ -211,3 +211,26 @@ def test_the_demo_persona_survives_a_reload_through_the_url(demo_workspace, app_
     assert not fresh.exception
     assert fresh.session_state["cs.persona"] == auditor
     assert "Ada Brandt" in fresh.warning[0].value
+
+
+def test_registry_labels_show_on_the_inventory_and_the_model_page(demo_copy, app_factory) -> None:
+    import datetime as dt
+
+    from connectors.base import Snapshot, VersionRecord
+    from governance.catalog import Catalog
+
+    # an MLflow-like account whose aliases mean environments: version 7 holds "champion", which means prod
+    Catalog(demo_copy.catalog_path).apply_snapshot(
+        sync_id="labels", account="mlreg", environment="dev", started_at=dt.datetime(2026, 5, 1), full=True,
+        actor="test", snapshot=Snapshot(versions=(VersionRecord(
+            model="claims-fraud", version=7, source_ref="models:/claims-fraud/7", approval_status="Approved",
+            created_at=dt.datetime(2026, 5, 1), labels=("champion",), environment="prod"),)))
+    at = app_factory(demo_copy.root, persona="auditor@demo.countersign.dev").run()
+    table = at.dataframe[0]
+    assert "labels" in table.proto.column_order
+    row = table.value.set_index("version_id").loc["mlreg:claims-fraud:7"]
+    assert row["environment"] == "prod" and list(row["labels"]) == ["champion"]
+    at.switch_page("pages/model.py").run()
+    at.selectbox(key="model.name").set_value("claims-fraud").run()
+    assert not at.exception
+    assert "v7 " in texts(at) and ":violet-badge[champion]" in texts(at)

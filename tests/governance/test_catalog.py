@@ -235,11 +235,12 @@ def test_keep_open_reuses_the_instance_and_releases_the_file_when_idle(tmp_path:
     cat.migrate()
     with cat.keep_open(linger=0.3):
         apply(cat, Snapshot(versions=(version(1),)))
-        assert cat.kept_cache() is not None  # the file is held between operations…
-        started = time.monotonic()
-        for _ in range(50):
+        kept = cat.kept_cache()
+        assert kept is not None  # the file is held between operations…
+        for _ in range(10):  # well inside the 2 s after which a busy holder lets go for a moment
             cat.counts()
-        assert (time.monotonic() - started) / 50 < 0.01  # …so an operation no longer pays ~15 ms to open it
+            # …by the same instance, so an operation does not pay ~15 ms to open it (timings: benchmarks/sync.py)
+            assert cat.kept_cache() is kept
         # another process asking for the file gets it once this one has been idle for the linger
         reader = _start(READER, str(cat.path))
         out = reader.stdout.readline().split()
@@ -348,3 +349,21 @@ def test_a_busy_process_still_lets_go_of_the_file_now_and_then(tmp_path: Path, m
             else:
                 held += 1
     assert held > released > 0
+
+
+def test_registry_labels_place_a_version_and_a_label_move_updates_its_row(tmp_path: Path) -> None:
+    cat = Catalog(tmp_path / "c.duckdb")
+    cat.migrate()
+    apply(cat, Snapshot(versions=(version(1, labels=("challenger",), environment="staging"), version(2))))
+    first = cat.version("acc:m:1")
+    assert (first.environment, first.labels) == ("staging", ("challenger",))
+    assert (cat.version("acc:m:2").environment, cat.version("acc:m:2").labels) == ("dev", ())  # the account's
+    # the alias moves: only the record hash tells the sync, and the row follows
+    moved = apply(cat, Snapshot(versions=(version(1, labels=("champion", "challenger"), environment="prod"),
+                                          version(2))))
+    assert moved.by_table["versions"] == {"added": 0, "updated": 1, "unchanged": 1, "deleted": 0}
+    after = cat.version("acc:m:1")
+    assert (after.environment, after.labels) == ("prod", ("challenger", "champion"))
+    inv = cat.inventory(environment_order=("dev", "staging", "prod")).set_index("version_id")
+    assert inv.loc["acc:m:1", "labels"] == ["challenger", "champion"] and inv.loc["acc:m:2", "labels"] == []
+    assert cat.find_version("m", 1, "prod").version_id == "acc:m:1"

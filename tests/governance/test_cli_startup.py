@@ -143,3 +143,10 @@ def test_serve_starts_the_portal_from_another_directory_with_streamlit_flags(dem
         server.terminate()
         out, _ = server.communicate(timeout=30)
     assert f"Countersign {__version__}: portal on http://localhost:{port}" in out
+
+
+def test_the_oversight_choices_on_the_command_line_are_governances() -> None:
+    from governance import oversight
+    from governance.commands import oversight as command
+
+    assert (command.OUTCOMES, command.SORTS) == (oversight.OUTCOMES, oversight.SORTS)

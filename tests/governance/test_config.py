@@ -77,6 +77,14 @@ BAD = [
     ("unknown role", '[roles]\n"a@b.c" = ["approver"]\n', "roles.a@b.c: unknown role 'approver'"),
     ("wrong type", '[policy.tiers.medium]\napprovals_required = "two"\n',
      "policy.tiers.medium.approvals_required: Input should be a valid integer"),
+    ("label environment not in order",
+     '[[accounts]]\nname="ml"\nenvironment="dev"\nconnector="mlflow"\ntracking_uri="http://127.0.0.1:5000"\n'
+     'alias_environments = { champion = "production" }\n',
+     "accounts[0]: account 'ml' maps registry labels to 'production', which is not in [environments].order"),
+    ("stage environment not in order",
+     '[[accounts]]\nname="zen"\nenvironment="dev"\nconnector="zenml"\nurl="http://127.0.0.1:8080"\n'
+     'api_key_env="ZENML_KEY"\nstage_environments = { production = "live" }\n',
+     "accounts[0]: account 'zen' maps registry labels to 'live', which is not in [environments].order"),
     ("repeated environments", '[environments]\norder = ["dev", "dev"]\n', "environments.order: environments repeat"),
 ]
 

@@ -16,9 +16,16 @@ ENVIRONMENTS = {"src": "dev", "dst": "prod"}
 
 
 class SourceDriver:
-    """The hooks one connector kind implements for the contract suite (every method is required)."""
+    """The hooks one connector kind implements for the contract suite (every method but ``environ`` is required)."""
 
     kind: str = ""
+    # whether register_copy copies the artifact through the source connector (False: the copy points at the source
+    # artifact in a store both accounts reach, so no read of it can fail mid-promotion)
+    copies_artifacts: bool = True
+
+    def environ(self) -> dict[str, str]:
+        """Environment variables the accounts' settings name (API keys); the one optional hook (default: none)."""
+        return {}
 
     def settings(self, account: str) -> dict[str, Any]:
         """The ``[[accounts]]`` keys (beyond name, environment, connector) of a working, empty ``account``."""

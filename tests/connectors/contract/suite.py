@@ -32,8 +32,8 @@ SYNCED_TABLES = ("models", "model_sources", "versions", "runs", "deployments", "
 def connector(driver: SourceDriver, tmp_path: Path, account: str = "src") -> Connector:
     """The connector of ``account`` built the one way every caller builds it (registry, settings model)."""
     settings = connectors.settings_model(driver.kind).model_validate(driver.settings(account))
-    return connectors.build_connector(driver.kind, settings, AccountInfo(account, ENVIRONMENTS[account]),
-                                      root=tmp_path, cache_dir=tmp_path / "cache")
+    info = AccountInfo(account, ENVIRONMENTS[account], secrets=driver.environ())
+    return connectors.build_connector(driver.kind, settings, info, root=tmp_path, cache_dir=tmp_path / "cache")
 
 
 def toml_account(name: str, kind: str, settings: dict[str, Any]) -> str:
@@ -47,7 +47,7 @@ def workspace(driver: SourceDriver, tmp_path: Path, accounts: tuple[str, ...] = 
     text = '[environments]\norder = ["dev", "prod"]\n\n' + "\n".join(
         toml_account(a, driver.kind, driver.settings(a)) for a in accounts)
     ws.config_path.write_text(text, encoding="utf-8")
-    settings = load_settings(ws)
+    settings = load_settings(ws, environ=driver.environ())
     catalog = Catalog(ws.catalog_path)
     catalog.migrate()
     return ws, settings, catalog
@@ -122,7 +122,8 @@ def test_a_no_change_resync_writes_nothing(driver: SourceDriver, tmp_path: Path)
     seed_two_models(driver)
     ws, settings, catalog = workspace(driver, tmp_path)
     first = sync_src(ws, settings, catalog, full=True)
-    assert first.status == "ok" and first.counts.added == 3, first
+    # three versions (kinds that read the runs behind them add those rows too)
+    assert first.status == "ok" and first.counts.by_table["versions"]["added"] == 3, first
     before = rows(catalog)
     for full in (False, True):
         again = sync_src(ws, settings, catalog, full=full)
@@ -255,9 +256,10 @@ def test_register_copy_is_idempotent_by_request_id_and_resumable(driver: SourceD
     version = record(source.extract(None, full=True), "churn", 1)
     ref = PromotionRef("PR-20260501-abc123", "h" * 64, "src", version.source_ref, ("risk.officer@example.com",))
 
-    with pytest.raises(ConnectorError, match="injected"):
-        target.register_copy(version, FlakySource(source), ref)
-    assert not [v for v in target.extract(None, full=True).versions if v.model == "churn"]
+    if driver.copies_artifacts:  # a failure while copying the artifact leaves nothing behind
+        with pytest.raises(ConnectorError, match="injected"):
+            target.register_copy(version, FlakySource(source), ref)
+        assert not [v for v in target.extract(None, full=True).versions if v.model == "churn"]
     copy = target.register_copy(version, source, ref)  # the retry completes
     again = target.register_copy(version, source, ref)  # and a retry after success finds the same copy
     assert again.source_ref == copy.source_ref

@@ -1,0 +1,143 @@
+"""CLI: ``due``, ``review-periodic``, ``monitor`` and ``notify`` (ongoing oversight; see docs/oversight.md)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+
+from core.errors import InputError
+from governance.cliutil import add_workspace_arg, open_workspace, print_json, progress_printer
+
+
+def _when(text: str | None) -> dt.datetime | None:
+    if not text:
+        return None
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"--as-of must be a date YYYY-MM-DD (or an ISO date-time), got {text!r}") from None
+
+
+# governance.oversight's OUTCOMES and SORTS, spelled here so `--help` imports no catalog (a test keeps them equal)
+OUTCOMES = ("continue", "restrict", "retire")
+SORTS = ("due", "tier")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the oversight commands."""
+
+    p = sub.add_parser("due", help="deployed versions whose periodic review is due, overdue or never done")
+    add_workspace_arg(p, actor=False)
+    p.add_argument("--all", action="store_true", help="every deployed version under oversight, not only those due")
+    p.add_argument("--sort", choices=SORTS, default="due", help="by due date (default) or by risk tier")
+    p.add_argument("--as-of", metavar="DATE", help="judge against this day instead of today")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(func=cmd_due)
+
+    p = sub.add_parser("review-periodic", help="record a periodic review of a deployed version (risk officer)")
+    add_workspace_arg(p)
+    p.add_argument("--version", required=True, metavar="ID", help="version id ACCOUNT:MODEL:N")
+    p.add_argument("--outcome", required=True, choices=OUTCOMES, help="continue, restrict or retire")
+    p.add_argument("--comment", required=True, help="what was checked and concluded")
+    p.add_argument("--no-refresh", action="store_true", help="cite stored evidence instead of recomputing it")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(func=cmd_review_periodic)
+
+    p = sub.add_parser("monitor", help="recompute drift and bias of deployed versions whose monitoring is due")
+    add_workspace_arg(p)
+    p.add_argument("--all", action="store_true", help="every deployed version under oversight")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(func=cmd_monitor)
+
+    p = sub.add_parser("notify", help="send due notifications by e-mail and webhook (run it from a scheduler)")
+    add_workspace_arg(p)
+    p.add_argument("--dry-run", action="store_true", help="list what would be sent; send and record nothing")
+    p.add_argument("--monitor", action="store_true", help="run 'countersign monitor' first")
+    p.add_argument("--as-of", metavar="DATE", help="judge against this day instead of now")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(func=cmd_notify)
+
+
+def cmd_due(args: argparse.Namespace) -> int:
+    from governance.oversight import schedule
+
+    o = open_workspace(args)
+    plan = schedule(o.settings, o.catalog, o.actor, now=_when(args.as_of), sort=args.sort,
+                    only_attention=not args.all)
+    if args.json:
+        print_json({"as_of": plan.as_of, "environments": list(plan.environments),
+                    "items": [i.as_dict() for i in plan.items]})
+        return 0
+    if not plan.items:
+        print(f"nothing due as of {plan.as_of:%Y-%m-%d} (deployed versions in {', '.join(plan.environments)})")
+        return 0
+    for i in plan.items:
+        due = f"{i.due_at:%Y-%m-%d}" if i.due_at else "—"
+        last = f"{i.last_review_at:%Y-%m-%d} ({i.last_outcome})" if i.last_review_at else "never reviewed"
+        print(f"{i.status:<10} due {due:<10} {i.version_id:<34} tier {i.tier:<8} last {last}")
+    return 0
+
+
+def cmd_review_periodic(args: argparse.Namespace) -> int:
+    from governance.oversight import record_review
+
+    o = open_workspace(args)
+    review = record_review(o.workspace, o.settings, o.catalog, o.actor, args.version, args.outcome, args.comment,
+                           refresh=not args.no_refresh, progress=progress_printer(not args.json))
+    if args.json:
+        print_json(review.as_dict())
+    else:
+        print(f"{review.review_id}  {review.version_id}  {review.outcome} by {review.reviewer} "
+              f"on {review.reviewed_at:%Y-%m-%d}")
+        for kind, ev in review.evidence.items():
+            print(f"  {kind}: {ev.get('evidence_id') or ev.get('status')}  {ev.get('message') or ''}")
+        for g in review.gates:
+            print(f"  gate {g['gate']}: {g['status']} — {g['message']}")
+    return 0
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    from governance.oversight import monitor
+
+    o = open_workspace(args)
+    results = monitor(o.workspace, o.settings, o.catalog, o.actor, everything=args.all,
+                      progress=progress_printer(not args.json))
+    if args.json:
+        print_json([r.as_dict() for r in results])
+        return 0
+    if not results:
+        print("no monitoring due")
+    for r in results:
+        kinds = ", ".join(f"{k} {v['status']}" for k, v in r.items.items())
+        print(f"{r.version_id}: {kinds}" + (f"; BREACH: {'; '.join(b['message'] for b in r.breaches)}"
+                                            if r.breaches else ""))
+    return 0
+
+
+def cmd_notify(args: argparse.Namespace) -> int:
+    from governance.notify import notify, transports
+    from governance.oversight import monitor
+    from governance.oversight_settings import read_secrets
+
+    o = open_workspace(args)
+    # secrets enter here, at the edge, from the variables countersign.toml names
+    mailer, poster = transports(o.settings, read_secrets(o.settings.notify, os.environ), root=o.workspace.root)
+    if args.monitor:
+        monitor(o.workspace, o.settings, o.catalog, o.actor, progress=progress_printer(not args.json))
+    report = notify(o.settings, o.catalog, o.actor, mailer=mailer, poster=poster, now=_when(args.as_of),
+                    dry_run=args.dry_run)
+    if args.json:
+        print_json(report.as_dict())
+    else:
+        counts = report.as_dict()["counts"]
+        print(f"{len(report.events)} event(s): {counts['sent']} sent, {counts['skipped']} already sent, "
+              f"{counts['failed']} failed" + (f", {counts['planned']} planned (dry run)" if args.dry_run else ""))
+        for d in report.deliveries:
+            if d.status != "skipped":
+                print(f"  {d.status:<8} {d.channel:<7} {d.recipient:<36} {d.title}"
+                      + (f"  ({d.error})" if d.error else ""))
+        if report.unrouted:
+            print(f"  {len(report.unrouted)} event(s) had no channel or recipient: configure [notify] "
+                  "(docs/oversight.md)")
+    return 0 if report.ok else 1

@@ -1,0 +1,403 @@
+"""Ongoing oversight: periodic review of deployed versions on a cadence set by their risk tier, and monitoring.
+
+Approval at promotion is half of model risk management. SR 26-2 (which replaced SR 11-7 on 2026-04-17) ties the
+frequency of validation to model risk, PRA SS1/23 sub-principle 4.5 asks for periodic revalidation, and Article 72
+of the EU AI Act asks for post-market monitoring of high-risk systems. Here:
+
+- each tier sets ``review_every_days`` and ``monitoring_every_days`` (``[policy.tiers.NAME]``);
+- :func:`schedule` lists every version serving in the overseen environments (``[oversight] environments``, by
+  default the last one) with its due date: the last periodic review, else the day Countersign put it there, else
+  its creation, plus the tier's cadence. ``overdue`` after that date, ``due`` within ``due_soon_days`` of it;
+- :func:`record_review` is a risk officer's periodic review: evidence refreshed on the newest monitoring data
+  (the same :func:`~governance.analytics.evidence.review_version` the Review page and ``countersign review`` call),
+  the gates re-evaluated, a comment and an outcome (continue, restrict, retire), recorded in ``periodic_reviews``
+  and in the ledger (``review.periodic``, subject ``version:ID``) in one transaction;
+- :func:`monitor` recomputes drift and bias of the versions whose monitoring is due.
+
+This module owns the SQL of the ``periodic_reviews`` table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from core.canonical import canonical_json
+from core.clock import utcnow
+from core.errors import InputError
+from core.progress import ProgressFn, no_progress
+from governance import ledger
+from governance.catalog import Catalog, InventoryFilter
+from governance.config import Settings, Workspace
+from governance.identity import Identity, require
+
+OUTCOMES = ("continue", "restrict", "retire")
+OUTCOME_HELP = {
+    "continue": "the version stays in use unchanged until its next review",
+    "restrict": "the version stays in use under restrictions the comment states (scope, volume, human review)",
+    "retire": "the version must be taken out of service; no further review is scheduled",
+}
+REVIEW_KINDS = ("drift", "bias")  # refreshed on the newest data; SHAP does not change with new traffic
+Status = Literal["overdue", "due", "scheduled", "retired", "no_cadence"]
+SORTS = ("due", "tier")
+
+
+@dataclass(frozen=True)
+class PeriodicReview:
+    """One recorded periodic review of a deployed version."""
+
+    review_id: str
+    version_id: str
+    model: str
+    reviewer: str
+    outcome: str
+    comment: str
+    reviewed_at: dt.datetime
+    tier: str | None
+    evidence: dict[str, Any]  # kind -> {status, evidence_id, computed_at, summary, message}
+    gates: tuple[dict[str, Any], ...]
+    ledger_hash: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready rendering."""
+        return {"review_id": self.review_id, "version_id": self.version_id, "model": self.model,
+                "reviewer": self.reviewer, "outcome": self.outcome, "comment": self.comment,
+                "reviewed_at": self.reviewed_at, "tier": self.tier, "evidence": self.evidence,
+                "gates": list(self.gates), "ledger_hash": self.ledger_hash}
+
+
+@dataclass(frozen=True)
+class DueItem:
+    """One deployed version under oversight and where its review and monitoring stand on a given day."""
+
+    version_id: str
+    model: str
+    version: int
+    environment: str
+    tier: str
+    owner: str | None
+    deployed_on: str
+    approval_status: str
+    signed_off_at: dt.datetime | None  # when a Countersign promotion put it where it is
+    last_review_at: dt.datetime | None
+    last_outcome: str | None
+    last_reviewer: str | None
+    baseline_at: dt.datetime | None  # what the due date counts from
+    review_every_days: int | None
+    due_at: dt.datetime | None
+    days_left: int | None  # negative when overdue
+    status: Status
+    monitoring_every_days: int | None = None
+    last_monitored_at: dt.datetime | None = None
+    monitoring_due_at: dt.datetime | None = None
+    monitoring_status: str = "no_cadence"  # overdue | ok | never | no_cadence
+
+    @property
+    def never_reviewed(self) -> bool:
+        return self.last_review_at is None
+
+    @property
+    def needs_attention(self) -> bool:
+        """Due, overdue, or never reviewed: what ``countersign due`` lists."""
+        return self.status in ("due", "overdue") or (self.never_reviewed and self.status != "retired")
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready rendering."""
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        out["never_reviewed"] = self.never_reviewed
+        return out
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Every deployed version under oversight, as of ``as_of``."""
+
+    as_of: dt.datetime
+    environments: tuple[str, ...]
+    items: tuple[DueItem, ...] = field(default=())
+
+    @property
+    def attention(self) -> tuple[DueItem, ...]:
+        return tuple(i for i in self.items if i.needs_attention)
+
+    def count(self, status: str) -> int:
+        """How many items have ``status`` (``never_reviewed`` counts those never reviewed)."""
+        if status == "never_reviewed":
+            return sum(i.never_reviewed for i in self.items)
+        return sum(i.status == status for i in self.items)
+
+
+def _now() -> dt.datetime:
+    return utcnow().replace(microsecond=0)
+
+
+def oversight_environments(settings: Settings) -> tuple[str, ...]:
+    """The environments whose serving versions are periodically reviewed (default: the last one)."""
+    return settings.oversight.environments or settings.environments.order[-1:]
+
+
+# -- reading ------------------------------------------------------------------------------------------------------
+
+def _review(row: dict[str, Any]) -> PeriodicReview:
+    return PeriodicReview(**row)
+
+
+def reviews(catalog: Catalog, *, version_id: str | None = None, model: str | None = None) -> list[PeriodicReview]:
+    """Periodic reviews (of one version or model), newest first."""
+    return [_review(r) for r in catalog.periodic_reviews(version_id=version_id, model=model)]
+
+
+def _last_reviews(catalog: Catalog) -> tuple[dict[str, PeriodicReview], dict[str, dt.datetime]]:
+    """The newest review of each version, and when Countersign's promotions put versions where they are."""
+    rows, signed = catalog.latest_periodic_reviews()
+    return {r["version_id"]: _review(r) for r in rows}, signed
+
+
+def _last_monitored(catalog: Catalog, version_id: str) -> dt.datetime | None:
+    """When drift was last computed on the version's registered monitoring data (uploads do not count)."""
+    from governance.analytics.evidence import latest_evidence
+
+    found = latest_evidence(catalog, version_id, "drift")
+    return found.computed_at if found else None
+
+
+def _status(due_at: dt.datetime | None, now: dt.datetime, soon_days: int) -> Status:
+    if due_at is None:
+        return "no_cadence"
+    if now > due_at:
+        return "overdue"
+    return "due" if due_at - now <= dt.timedelta(days=soon_days) else "scheduled"
+
+
+def schedule(settings: Settings, catalog: Catalog, actor: Identity, *, now: dt.datetime | None = None,
+             sort: str = "due", only_attention: bool = False) -> Schedule:
+    """Every version serving in the overseen environments with its review and monitoring due dates.
+
+    Args:
+        settings, catalog: the opened workspace.
+        actor: who asks (needs "view").
+        now: the day to judge against (tests and previews move it forward).
+        sort: ``due`` (earliest due date first) or ``tier`` (tier order of countersign.toml, then due date).
+        only_attention: keep only what is due, overdue or never reviewed.
+    """
+    require(actor, "view")
+    if sort not in SORTS:
+        raise InputError(f"unknown sort {sort!r} (known: {', '.join(SORTS)})")
+    moment = now or _now()
+    envs = oversight_environments(settings)
+    inv = catalog.inventory(InventoryFilter(environments=envs), settings.environments.order)
+    inv = inv[inv["serving"]]
+    last, signed = _last_reviews(catalog)
+    items = []
+    for r in inv.itertuples():
+        tier_name = r.risk_tier if isinstance(r.risk_tier, str) and r.risk_tier in settings.policy.tiers \
+            else settings.policy.default_tier
+        tier = settings.tier(tier_name)
+        review = last.get(r.version_id)
+        signed_at = signed.get(r.version_id)
+        created = r.created_at.to_pydatetime() if hasattr(r.created_at, "to_pydatetime") else r.created_at
+        created = None if created is None or created != created else created  # NaT
+        baseline = review.reviewed_at if review else (signed_at or created)
+        every = tier.review_every_days
+        due = baseline + dt.timedelta(days=every) if every and baseline else None
+        status = _status(due, moment, settings.oversight.due_soon_days)
+        if review is not None and review.outcome == "retire":
+            status, due = "retired", None
+        monitored = _last_monitored(catalog, r.version_id)
+        m_every = tier.monitoring_every_days
+        m_base = monitored or signed_at or created
+        m_due = m_base + dt.timedelta(days=m_every) if m_every and m_base else None
+        if not m_every:
+            m_status = "no_cadence"
+        elif monitored is None:
+            m_status = "never"
+        else:
+            m_status = "overdue" if m_due is not None and moment > m_due else "ok"
+        items.append(DueItem(
+            version_id=r.version_id, model=r.model, version=int(r.version), environment=r.environment,
+            tier=tier_name, owner=r.owner if isinstance(r.owner, str) else None, deployed_on=str(r.deployed_on or ""),
+            approval_status=r.approval_status, signed_off_at=signed_at,
+            last_review_at=review.reviewed_at if review else None, last_outcome=review.outcome if review else None,
+            last_reviewer=review.reviewer if review else None, baseline_at=baseline, review_every_days=every,
+            due_at=due, days_left=(due - moment).days if due else None, status=status,
+            monitoring_every_days=m_every, last_monitored_at=monitored, monitoring_due_at=m_due,
+            monitoring_status=m_status,
+        ))
+    tiers = list(settings.policy.tiers)
+    far = dt.datetime.max
+
+    def key(i: DueItem) -> tuple[Any, ...]:
+        by_due = (i.due_at or far, i.version_id)
+        return (tiers.index(i.tier) if i.tier in tiers else len(tiers), *by_due) if sort == "tier" else by_due
+
+    ordered = sorted(items, key=key)
+    if only_attention:
+        ordered = [i for i in ordered if i.needs_attention]
+    return Schedule(as_of=moment, environments=envs, items=tuple(ordered))
+
+
+# -- writing ------------------------------------------------------------------------------------------------------
+
+
+def _serving(catalog: Catalog, version_id: str) -> bool:
+    version = catalog.version(version_id)  # NotFound for an unknown id
+    inv = catalog.inventory(InventoryFilter(model=version.model))
+    row = inv[inv["version_id"] == version_id]
+    return bool(len(row)) and bool(row["serving"].iloc[0])
+
+
+def _evidence_doc(item: Any) -> dict[str, Any]:
+    ev = item.evidence
+    doc: dict[str, Any] = {"status": item.status, "message": item.message}
+    if ev is not None:
+        doc.update(evidence_id=ev.evidence_id, computed_at=ev.computed_at, summary=ev.summary.to_json())
+    return doc
+
+
+def record_review(
+    workspace: Workspace,
+    settings: Settings,
+    catalog: Catalog,
+    actor: Identity,
+    version_id: str,
+    outcome: str,
+    comment: str,
+    *,
+    refresh: bool = True,
+    kinds: Sequence[str] = REVIEW_KINDS,
+    progress: ProgressFn = no_progress,
+    now: dt.datetime | None = None,
+) -> PeriodicReview:
+    """Record a risk officer's periodic review of a deployed version.
+
+    Args:
+        workspace, settings, catalog: the opened workspace.
+        actor: the reviewer (needs "review_periodic").
+        version_id: a version serving on an endpoint.
+        outcome: continue, restrict or retire.
+        comment: what the reviewer concluded and why (at least 10 characters).
+        refresh: recompute the evidence on the newest data (else only stored evidence is cited).
+        kinds: the evidence kinds refreshed and cited.
+        progress: called with a message and a fraction in [0, 1] while evidence is computed.
+        now: the review's date (the clock when None).
+
+    Returns:
+        The stored :class:`PeriodicReview`.
+
+    Raises:
+        AccessDenied: the actor is not a risk officer.
+        InputError: unknown outcome, short comment, or the version serves nowhere.
+        NotFound: unknown version.
+    """
+    require(actor, "review_periodic")
+    if outcome not in OUTCOMES:
+        raise InputError(f"unknown outcome {outcome!r}: choose one of {', '.join(OUTCOMES)}")
+    text = (comment or "").strip()
+    if len(text) < 10:
+        raise InputError("a periodic review needs a comment of at least 10 characters: what was checked, "
+                         "what was concluded")
+    if not _serving(catalog, version_id):
+        raise InputError(f"{version_id} serves on no endpoint: periodic reviews are for deployed versions "
+                         "(see 'countersign due')")
+    from governance.analytics.evidence import review_version
+    from governance.policy import evaluate
+
+    version = catalog.version(version_id)
+    moment = now or _now()
+    result = review_version(workspace, settings, catalog, version_id, actor=actor, kinds=tuple(kinds),
+                            progress=progress, compute=refresh)
+    evidence = {k: _evidence_doc(result.item(k)) for k in kinds}
+    checklist = evaluate(catalog, settings, version_id, version.environment, now=moment)
+    gates = tuple(r.as_dict() for r in checklist.results)
+    review_id = f"PRV-{moment:%Y%m%d}-{uuid.uuid4().hex[:6]}"
+    with catalog.transaction() as con:
+        entry = ledger.append(con, actor=actor.email, action="review.periodic", subject=f"version:{version_id}",
+                              at=moment, payload={
+                                  "review_id": review_id, "version_id": version_id, "outcome": outcome,
+                                  "comment": text, "tier": checklist.tier_name,
+                                  "evidence": {k: v.get("evidence_id") or v["status"] for k, v in evidence.items()},
+                                  "gates": {r.gate: r.status for r in checklist.results}})
+        catalog.insert_periodic_review(con, {
+            "review_id": review_id, "version_id": version_id, "model": version.model, "reviewer": actor.email,
+            "outcome": outcome, "comment": text, "reviewed_at": moment, "tier": checklist.tier_name,
+            "evidence": canonical_json(_plain(evidence)), "gates": canonical_json(_plain(list(gates))),
+            "ledger_hash": entry.hash})
+    ledger.seal(workspace, catalog, by=actor.email)
+    found = reviews(catalog, version_id=version_id)
+    return next(r for r in found if r.review_id == review_id)
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready (dates as ISO text) for canonical_json."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
+# -- monitoring ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MonitorResult:
+    """Drift and bias of one deployed version recomputed (or found unchanged) on its newest monitoring data."""
+
+    version_id: str
+    items: dict[str, dict[str, Any]]  # kind -> {status, evidence_id, computed_at, message}
+    breaches: tuple[dict[str, Any], ...]  # failing drift/fairness gates on that evidence
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready rendering."""
+        return {"version_id": self.version_id, "items": self.items, "breaches": list(self.breaches)}
+
+
+def gate_breaches(settings: Settings, catalog: Catalog, version_id: str, environment: str,
+                  now: dt.datetime) -> tuple[dict[str, Any], ...]:
+    """The drift and fairness gates the version's newest evidence fails (the tier's gates for its environment)."""
+    from governance.policy import evaluate
+
+    checklist = evaluate(catalog, settings, version_id, environment, now=now)
+    return tuple(r.as_dict() for r in checklist.results if r.gate in ("drift", "fairness") and r.status == "fail")
+
+
+def monitor(workspace: Workspace, settings: Settings, catalog: Catalog, actor: Identity, *,
+            now: dt.datetime | None = None, everything: bool = False,
+            progress: ProgressFn = no_progress) -> list[MonitorResult]:
+    """Recompute drift and bias of every deployed version whose monitoring is due (or of all with ``everything``).
+
+    Evidence is keyed by the content of its inputs: when no new monitoring data arrived the stored row is
+    found again (status ``cached``), and the version stays due, because new data is what monitoring needs.
+    """
+    require(actor, "compute_evidence")
+    from governance.analytics.evidence import review_version
+
+    plan = schedule(settings, catalog, actor, now=now)
+    todo = [i for i in plan.items if everything or i.monitoring_status in ("overdue", "never")]
+    out = []
+    for n, item in enumerate(todo):
+        def sub(message: str, fraction: float, _n: int = n, _vid: str = item.version_id) -> None:
+            progress(f"{_vid}: {message}", (_n + fraction) / max(len(todo), 1))
+
+        result = review_version(workspace, settings, catalog, item.version_id, actor=actor, kinds=REVIEW_KINDS,
+                                progress=sub)
+        docs = {k: {key: v for key, v in _evidence_doc(result.item(k)).items() if key != "summary"}
+                for k in REVIEW_KINDS}
+        out.append(MonitorResult(item.version_id, docs,
+                                 gate_breaches(settings, catalog, item.version_id, item.environment, plan.as_of)))
+    progress("done", 1.0)
+    return out
+
+
+def version_oversight(settings: Settings, catalog: Catalog, actor: Identity, version_id: str, *,
+                      now: dt.datetime | None = None) -> tuple[list[PeriodicReview], DueItem | None]:
+    """The periodic reviews of one version, newest first, and its schedule row (None when not under oversight)."""
+    item = next((i for i in schedule(settings, catalog, actor, now=now).items if i.version_id == version_id), None)
+    return reviews(catalog, version_id=version_id), item

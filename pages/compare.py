@@ -1,0 +1,79 @@
+"""Compare: training runs of versions from any account side by side, and what versions cost to train and serve."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from core.errors import CountersignError
+from governance.compare import compare_runs, lineage_family
+from governance.compare_charts import runs_chart
+from governance.costs import estimate_costs, price_table
+from portal import context
+from portal.compare import runs_table
+from portal.context import SELECTED_VERSION
+from portal.widgets import show_error
+
+ctx = context.get()
+catalog = ctx.catalog
+order = list(ctx.settings.environments.order)
+st.title("Compare versions")
+ids = list(catalog.inventory(environment_order=order)["version_id"])
+if not ids:
+    st.info("No versions yet: sync an account on the **Accounts** page.")
+    st.stop()
+
+# opens on the lineage of the version chosen elsewhere (dev → staging → prod), else on the first two versions
+if "compare.versions" not in st.session_state:
+    chosen = context.selected(SELECTED_VERSION)
+    try:
+        family = [v.version_id for v in lineage_family(catalog, chosen, order)] if chosen in ids else []
+    except CountersignError:
+        family = []
+    st.session_state["compare.versions"] = family if len(family) > 1 else ids[:2]
+picked = st.multiselect("Versions, from any account", ids, key="compare.versions")
+
+st.subheader("Training runs side by side")
+if len(picked) < 2:
+    st.info("Pick at least two versions.")
+else:
+    try:
+        result = compare_runs(catalog, picked)
+    except CountersignError as exc:
+        show_error(exc)
+    else:
+        missing = [s.version_id for s in result.sides if s.run_id is None]
+        if missing:
+            st.caption(f"No training run recorded for {', '.join(missing)}.")
+        if result.metric_records():
+            st.altair_chart(runs_chart(result), key="compare.chart")
+        st.caption(f"{len(result.differences)} of {len(result.rows)} parameters, metrics, inputs and durations differ.")
+        runs_table(result, key="compare.runs")
+
+st.subheader("Estimated cost")
+try:
+    costs = estimate_costs(catalog, price_table(ctx.settings.costs))
+except CountersignError as exc:
+    show_error(exc)
+    st.stop()
+cur = costs.currency
+st.caption(f"{costs.caveat} Prices: {costs.price_source}. Serving counted until {costs.as_of:%Y-%m-%d %H:%M} UTC. "
+           "Override prices under `[costs]` in countersign.toml.")
+if costs.unpriced:
+    st.warning(f"Instance types without a price (add them under `[costs]`): {', '.join(costs.unpriced)}")
+c1, c2 = st.columns(2)
+c1.markdown("**Per model**")
+c1.dataframe(pd.DataFrame({"Model": list(costs.by_model), f"Total ({cur})": [round(x, 2) for x in costs.by_model.values()]}),
+             hide_index=True, key="compare.cost.model")
+c2.markdown("**Per account**")
+c2.dataframe(pd.DataFrame({"Account": list(costs.by_account),
+                           f"Total ({cur})": [round(x, 2) for x in costs.by_account.values()]}),
+             hide_index=True, key="compare.cost.account")
+st.markdown("**Per version**" + (" (the picked versions)" if picked else ""))
+shown = [v for v in costs.versions if not picked or v.version_id in picked]
+st.dataframe(pd.DataFrame([{
+    "Version": v.version_id, "Environment": v.environment, f"Training ({cur})": round(v.training, 2),
+    f"Serving ({cur})": round(v.serving, 2), f"Total ({cur})": round(v.total, 2),
+    "How": "; ".join(f"{ln.kind} {ln.what}: {ln.instance_count}× {ln.instance_type or '?'}, {ln.basis}"
+                     + ("" if ln.counted else " (not counted here)") for ln in v.lines) or "no run or endpoint recorded",
+} for v in shown]), hide_index=True, key="compare.cost.versions")

@@ -1,0 +1,92 @@
+"""Oversight: deployed versions by periodic-review due date, and the risk officer's periodic review."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from core.errors import CountersignError
+from governance.oversight import OUTCOME_HELP, OUTCOMES, record_review, reviews, schedule
+from portal import context
+from portal.context import SELECTED_VERSION
+from portal.widgets import run_with_progress, show_error
+
+ctx = context.get()
+catalog, me = ctx.catalog, ctx.identity
+SORT_LABELS = {"due": "Due date", "tier": "Risk tier"}
+FLASH = "ovs.flash"
+
+st.title("Oversight")
+st.caption("Deployed versions are reviewed again on a cadence set by their risk tier (review_every_days), with "
+           "drift and bias recomputed on the newest monitoring data (monitoring_every_days).")
+
+c1, c2 = st.columns([1, 2])
+sort = c1.radio("Sort by", list(SORT_LABELS), format_func=SORT_LABELS.get, horizontal=True, key="ovs.sort")
+only = c2.toggle("Only due, overdue or never reviewed", key="ovs.attention")
+plan = schedule(ctx.settings, catalog, me, sort=sort or "due", only_attention=only)
+
+if flash := st.session_state.pop(FLASH, None):
+    st.success(flash)
+m1, m2, m3, m4 = st.columns(4)
+m1.metric("Overdue", plan.count("overdue"))
+m2.metric(f"Due within {ctx.settings.oversight.due_soon_days} days", plan.count("due"))
+m3.metric("Never reviewed", plan.count("never_reviewed"))
+m4.metric("Shown", len(plan.items))
+
+envs = ", ".join(plan.environments)
+if not plan.items:
+    if only:
+        st.success(f"Nothing is due, overdue or unreviewed in {envs}. Switch the filter off to see every deployed "
+                   "version and its next review date.")
+    else:
+        st.info(f"No version serves on an endpoint in {envs} yet. Deployed versions appear here once their account "
+                "is synced (**Accounts** page); set `review_every_days` and `monitoring_every_days` per tier under "
+                "`[policy.tiers.NAME]` in countersign.toml to schedule their reviews.")
+    st.stop()
+
+without = sorted({i.tier for i in plan.items if i.review_every_days is None})
+if without:
+    st.warning(f"Tier(s) {', '.join(without)} set no `review_every_days`: their versions have no due date. "
+               "Add it under `[policy.tiers.NAME]` in countersign.toml.")
+rows = pd.DataFrame([{
+    "status": i.status, "due": i.due_at, "days left": i.days_left, "version": i.version_id, "tier": i.tier,
+    "owner": i.owner, "serving on": i.deployed_on, "last review": i.last_review_at,
+    "outcome": i.last_outcome or ("never reviewed" if i.never_reviewed else ""), "monitoring": i.monitoring_status,
+    "last monitored": i.last_monitored_at,
+} for i in plan.items])
+st.dataframe(rows, hide_index=True, width="stretch", key="ovs.table", column_config={
+    "due": st.column_config.DatetimeColumn("Review due", format="YYYY-MM-DD"),
+    "last review": st.column_config.DatetimeColumn(format="YYYY-MM-DD"),
+    "last monitored": st.column_config.DatetimeColumn(format="YYYY-MM-DD"),
+    "monitoring": st.column_config.TextColumn(help="overdue or never: run 'countersign monitor' (or the scheduled "
+                                                   "'countersign notify --monitor')"),
+})
+
+st.subheader("Record a periodic review")
+if not me.can("review_periodic"):
+    st.caption(f"Periodic reviews are recorded by a risk officer; you are {', '.join(sorted(me.roles)) or 'no role'}.")
+else:
+    ids = [i.version_id for i in plan.items]
+    vid = context.choose("Version", ids, key="ovs.version", selection=SELECTED_VERSION, scope="under oversight")
+    outcome = st.radio("Outcome", OUTCOMES, horizontal=True, key="ovs.outcome",
+                       captions=[OUTCOME_HELP[o] for o in OUTCOMES])
+    comment = st.text_area("Comment", key="ovs.comment", placeholder="What was checked, what was concluded")
+    refresh = st.toggle("Recompute drift and bias on the newest data", value=True, key="ovs.refresh")
+    if vid and st.button("Record review", type="primary", icon=":material/task_alt:", key="ovs.record"):
+        try:
+            done = run_with_progress("Refreshing evidence…", lambda progress: record_review(
+                ctx.workspace, ctx.settings, catalog, me, vid, outcome, comment, refresh=refresh, progress=progress),
+                done_label="Review recorded")
+            st.session_state[FLASH] = f"Review {done.review_id} of {done.version_id} recorded ({done.outcome})."
+            st.rerun()
+        except CountersignError as exc:
+            show_error(exc)
+
+with st.expander("Recent periodic reviews"):
+    recent = reviews(catalog)[:50]
+    if recent:
+        st.dataframe(pd.DataFrame([{"reviewed": r.reviewed_at, "version": r.version_id, "outcome": r.outcome,
+                                    "reviewer": r.reviewer, "comment": r.comment} for r in recent]),
+                     hide_index=True, width="stretch")
+    else:
+        st.caption("No periodic review recorded yet.")

@@ -1,0 +1,37 @@
+"""The periodic-review panel of one version (the Model page shows it; the Oversight page lists them all)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from governance.oversight import OUTCOME_HELP, oversight_environments, version_oversight
+from portal.context import PortalContext
+
+STATUS_TEXT = {
+    "overdue": ":red-badge[overdue]",
+    "due": ":orange-badge[due]",
+    "scheduled": ":green-badge[scheduled]",
+    "retired": ":gray-badge[retire decided]",
+    "no_cadence": ":gray-badge[no cadence]",
+}
+
+
+def review_panel(ctx: PortalContext, version_id: str) -> None:
+    """Periodic reviews of ``version_id`` and when the next one is due."""
+    found, item = version_oversight(ctx.settings, ctx.catalog, ctx.identity, version_id)
+    st.subheader("Periodic reviews")
+    if item is not None:
+        due = f"{item.due_at:%Y-%m-%d}" if item.due_at else "—"
+        every = f"every {item.review_every_days} days" if item.review_every_days else "no review_every_days set"
+        st.markdown(f"{STATUS_TEXT[item.status]} next review due **{due}** (tier {item.tier}, {every})"
+                    + ("; never reviewed" if item.never_reviewed else ""))
+    elif not found:
+        st.caption(f"{version_id} does not serve in {', '.join(oversight_environments(ctx.settings))}: no periodic "
+                   "review applies.")
+    for r in found:
+        with st.container(border=True):
+            st.markdown(f"**{r.reviewed_at:%Y-%m-%d}** · {r.outcome} · {r.reviewer}  \n{r.comment}")
+            cited = ", ".join(f"{k} {v.get('evidence_id') or v.get('status')}" for k, v in r.evidence.items())
+            gates = ", ".join(f"{g['gate']} {g['status']}" for g in r.gates)
+            st.caption(f"{OUTCOME_HELP.get(r.outcome, '')}. Evidence: {cited or '—'}. Gates: {gates or '—'}. "
+                       f"Ledger {str(r.ledger_hash)[:12]}")

@@ -1,0 +1,47 @@
+"""The Model page's consistency table and the Compare page, on the demo workspace (planted: repair-cost v2 reached
+prod on another container image than the one validated in dev and staging)."""
+
+from __future__ import annotations
+
+import json
+
+
+def test_model_page_flags_the_planted_image_difference(demo_workspace, app_factory) -> None:
+    at = app_factory(demo_workspace.root, persona="risk.officer@demo.countersign.dev").run()
+    at.switch_page("pages/model.py").run()
+    at.selectbox(key="model.name").set_value("repair-cost").run()
+    at.selectbox(key="model.version").set_value("lab-prod:repair-cost:2").run()
+    assert not at.exception, at.exception
+    assert any("image digest" in e.value for e in at.error)
+    table = at.dataframe[0].value  # the only table of the Model page
+    flagged = set(table.loc[table["Status"] == "DIFFERS", "Property"])
+    assert flagged == {"image", "image digest", "framework version"}
+    assert list(table.columns[2:5]) == ["dev · lab-dev v2", "staging · lab-staging v2", "prod · lab-prod v2"]
+
+
+def test_model_page_confirms_a_consistent_lineage(demo_workspace, app_factory) -> None:
+    at = app_factory(demo_workspace.root, persona="auditor@demo.countersign.dev").run()
+    at.switch_page("pages/model.py").run()
+    at.selectbox(key="model.name").set_value("claims-fraud").run()
+    at.selectbox(key="model.version").set_value("lab-prod:claims-fraud:2").run()
+    assert not at.exception, at.exception
+    assert any("same artifact, container" in s.value for s in at.success)
+    at.toggle(key="model.consistency.only").set_value(False).run()
+    table = at.dataframe[0].value  # the only table of the Model page
+    assert "DIFFERS" not in set(table["Status"]) and "sha256" in set(table["Property"])
+
+
+def test_compare_page_puts_runs_side_by_side_with_a_chart_and_costs(demo_workspace, app_factory) -> None:
+    at = app_factory(demo_workspace.root, persona="data.scientist@demo.countersign.dev").run()
+    at.switch_page("pages/compare.py").run()
+    at.multiselect(key="compare.versions").set_value(["lab-dev:claims-fraud:1", "lab-dev:claims-fraud:3"]).run()
+    assert not at.exception, at.exception
+    runs = at.dataframe[0].value
+    assert {"n_estimators", "validation:auc"} <= set(runs["Name"]) and set(runs["Differs"]) == {"DIFFERS"}
+    spec = json.loads(at.get("vega_lite_chart")[0].proto.spec)
+    assert spec["mark"]["type"] == "line" and spec["encoding"]["y"]["field"] == "scaled"  # parallel coordinates
+    per_version = at.dataframe[-1].value
+    assert list(per_version["Version"]) == ["lab-dev:claims-fraud:1", "lab-dev:claims-fraud:3"]
+    # dev training: billable 4200 s (70 min less 2 of provisioning) on one ml.m5.xlarge at 0.23 USD/h
+    assert per_version["Training (USD)"].tolist() == [round(4200 / 3600 * 0.23, 2)] * 2
+    assert any("Estimate" in c.value for c in at.caption)

@@ -1,0 +1,173 @@
+"""Promotions through governance against real MLflow and ZenML servers: request, two approvals, execution.
+
+One registry whose labels mean environments (MLflow aliases, ZenML stages) is one account holding several
+environments: the promotion moves the label on the version itself and the catalog shows the version in the target
+environment. Two MLflow servers as two accounts: the promotion registers exactly one copy on the target server.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.errors import ConflictError
+from governance import ledger
+from governance.catalog import Catalog
+from governance.config import Settings, Workspace, load_settings
+from governance.identity import Identity, identity_for, os_user
+from governance.promotion import approve, create_request, execute
+from governance.sync import sync
+from tests.connectors.mlflow_driver import MlflowDriver, unique
+from tests.connectors.zenml_driver import ZenMLDriver
+
+pytestmark = pytest.mark.timeout(900)  # the first test may build a server's virtualenv and start it
+ADMIN = Identity("admin@example.com", frozenset({"admin"}), source="cli")
+OFFICERS = ("risk.officer@example.com", "second.officer@example.com")
+
+
+def open_workspace(root: Path, accounts: dict[str, dict[str, Any]],
+                   environ: dict[str, str] | None = None) -> tuple[Workspace, Settings, Catalog]:
+    """A workspace with ``accounts`` (name -> keys), dev → staging → prod, and a tier needing two approvers."""
+    lines = ['[environments]\norder = ["dev", "staging", "prod"]\n']
+    for name, keys in accounts.items():
+        lines.append(f'[[accounts]]\nname = "{name}"\nfull_sync_every_hours = 0')
+        for k, v in keys.items():
+            if isinstance(v, dict):  # an inline table keeps the order written (the first mapped alias wins)
+                v = "{ " + ", ".join(f"{a} = {json.dumps(b)}" for a, b in v.items()) + " }"
+            else:
+                v = json.dumps(v)
+            lines.append(f"{k} = {v}")
+        lines.append("")
+    lines.append('[roles]\n"ml.engineer@example.com" = ["ml_engineer"]\n'
+                 + "".join(f'"{o}" = ["risk_officer"]\n' for o in OFFICERS) + f'"os:{os_user()}" = ["auditor"]\n')
+    lines.append("[policy.tiers.medium]\napprovals_required = 2\n")
+    ws = Workspace(root)
+    ws.ensure_dirs()
+    ws.config_path.write_text("\n".join(lines), encoding="utf-8")
+    settings = load_settings(ws, environ=environ or {})
+    catalog = Catalog(ws.catalog_path)
+    catalog.migrate()
+    return ws, settings, catalog
+
+
+def sync_all(ws: Workspace, settings: Settings, catalog: Catalog) -> None:
+    for result in sync(ws, settings, catalog, actor=ADMIN, full=True).results:
+        assert result.status != "failed", result.error
+
+
+def sign_off(ws: Workspace, settings: Settings, catalog: Catalog, version_id: str, to_env: str) -> str:
+    """Request ``version_id`` → ``to_env`` as the ML engineer; two risk officers approve. The request id."""
+    engineer = identity_for(settings, "ml.engineer@example.com", source="cli")
+    request = create_request(ws, settings, catalog, engineer, version_id, to_env, "validated on the holdout")
+    first, second = (identity_for(settings, o, source="cli") for o in OFFICERS)
+    assert approve(ws, settings, catalog, first, request.request_id, "reviewed").status == "pending"
+    assert approve(ws, settings, catalog, second, request.request_id, "reviewed too").status == "approved"
+    return request.request_id
+
+
+def inventory_row(catalog: Catalog, version_id: str) -> dict[str, Any]:
+    df = catalog.inventory()
+    return df[df["version_id"] == version_id].iloc[0].to_dict()
+
+
+@pytest.fixture(scope="module")
+def mlflow(mlflow_servers) -> tuple[MlflowDriver, MlflowDriver]:
+    a, b = (MlflowDriver(s) for s in mlflow_servers)
+    yield a, b
+    a.close()
+    b.close()
+
+
+def test_mlflow_alias_promotion_within_one_server(mlflow, tmp_path: Path) -> None:
+    seed, _ = mlflow
+    model = unique("credit")
+    seed.create_model(model)
+    seed.add_version(model)
+    seed.set_alias(model, "challenger", 1)
+    # champion listed first: a version holding both aliases is in prod (with several mapped aliases the first wins)
+    ws, settings, catalog = open_workspace(tmp_path / "ws", {"mlreg": {
+        "environment": "dev", "connector": "mlflow", "tracking_uri": seed.server.url,
+        "alias_environments": {"champion": "prod", "challenger": "staging"}}})
+    sync_all(ws, settings, catalog)
+    vid = f"mlreg:{model}:1"
+    before = catalog.version(vid)
+    assert (before.environment, before.labels) == ("staging", ("challenger",))
+    assert inventory_row(catalog, vid)["labels"] == ["challenger"]
+
+    rid = sign_off(ws, settings, catalog, vid, "prod")
+    done = execute(ws, settings, catalog, identity_for(settings, OFFICERS[0], source="cli"), rid)
+    assert done.status == "executed", done.execution_error
+    assert done.target_account == "mlreg" and done.target_version_id == vid  # the version itself moved
+
+    assert seed.get("registered-models/alias", name=model, alias="champion")["model_version"]["version"] == "1"
+    tags = {t["key"]: t["value"] for t in seed.version(model, 1).get("tags") or []}
+    assert tags["countersign.request_id"] == rid
+    after = catalog.version(vid)
+    assert after.environment == "prod" and "champion" in after.labels, after
+    assert after.source_version_id is None  # a label moved on the version is no copy of itself
+    row = inventory_row(catalog, vid)
+    assert row["environment"] == "prod" and "champion" in row["labels"] and row["approved_in_countersign"]
+    assert len(seed.versions(model)) == 1
+    assert ledger.verify_unchecked(ws, catalog).ok
+    # the CLI lists the version where the label put it, with its labels
+    cli = subprocess.run([sys.executable, "-m", "governance.cli", "models", "--workspace", str(ws.root), "--json"],
+                         capture_output=True, text=True, timeout=180)
+    assert cli.returncode == 0, cli.stderr
+    listed = next(v for v in json.loads(cli.stdout)["versions"] if v["version_id"] == vid)
+    assert listed["environment"] == "prod" and "champion" in listed["labels"], listed
+
+
+def test_mlflow_promotion_across_servers_registers_one_copy(mlflow, tmp_path: Path) -> None:
+    staging, prod = mlflow
+    model = unique("churn")
+    staging.create_model(model)
+    staging.add_version(model)
+    ws, settings, catalog = open_workspace(tmp_path / "ws", {
+        "ml-staging": {"environment": "staging", "connector": "mlflow", "tracking_uri": staging.server.url},
+        "ml-prod": {"environment": "prod", "connector": "mlflow", "tracking_uri": prod.server.url},
+    })
+    sync_all(ws, settings, catalog)
+    vid = f"ml-staging:{model}:1"
+    rid = sign_off(ws, settings, catalog, vid, "prod")
+    officer = identity_for(settings, OFFICERS[1], source="cli")
+    done = execute(ws, settings, catalog, officer, rid)
+    assert done.status == "executed", done.execution_error
+    assert [v["version"] for v in prod.versions(model)] == ["1"]
+    assert done.target_version_id == f"ml-prod:{model}:1"
+    copy = catalog.version(done.target_version_id)
+    assert copy.environment == "prod" and copy.source_version_id == vid
+    with pytest.raises(ConflictError):
+        execute(ws, settings, catalog, officer, rid)
+    assert len(prod.versions(model)) == 1
+    assert ledger.verify_unchecked(ws, catalog).ok
+
+
+def test_zenml_stage_promotion_within_one_server(zenml_server, tmp_path: Path) -> None:
+    env_var = f"ZENML_KEY_{uuid.uuid4().hex[:6].upper()}"
+    seed = ZenMLDriver(zenml_server, tmp_path / "zenml-work", env_var=env_var)
+    model = seed.create_model()
+    v1 = seed.add_version(model)
+    seed.set_stage(v1["id"], "staging")
+    keys = {k: v for k, v in seed.settings().items() if k != "artifact_root"}
+    ws, settings, catalog = open_workspace(tmp_path / "ws", {"zen": {
+        "environment": "dev", **keys, "stage_environments": {"staging": "staging", "production": "prod"}}},
+        environ=seed.environ())
+    sync_all(ws, settings, catalog)
+    vid = f"zen:{model['name']}:1"
+    assert (catalog.version(vid).environment, catalog.version(vid).labels) == ("staging", ("staging",))
+
+    rid = sign_off(ws, settings, catalog, vid, "prod")
+    done = execute(ws, settings, catalog, identity_for(settings, OFFICERS[0], source="cli"), rid)
+    assert done.status == "executed", done.execution_error
+    assert done.target_version_id == vid
+    assert seed.version(v1["id"])["body"]["stage"] == "production"
+    after = catalog.version(vid)
+    assert (after.environment, after.labels) == ("prod", ("production",))
+    assert inventory_row(catalog, vid)["labels"] == ["production"]
+    assert ledger.verify_unchecked(ws, catalog).ok
