@@ -15,10 +15,13 @@ import streamlit as st
 from core.errors import CountersignError
 from governance.catalog import Catalog
 from governance.config import Settings, Workspace, load_settings, resolve_workspace
+from governance.signoff import awaiting_approval
 from governance.sync import prepare_catalog
 from portal.auth import resolve_identity
 from portal.context import PortalContext, set_context
 from portal.pages import PAGES
+
+REQUESTS_PAGE = "pages/requests.py"
 
 
 def _workspace_arg(argv: list[str]) -> str | None:
@@ -77,15 +80,20 @@ def main() -> None:
     set_context(PortalContext(workspace=ws, settings=settings, catalog=catalog, identity=identity))
     st.sidebar.caption(f"{settings.workspace.name} · `{ws.root.name}` · {identity.email}")
 
-    sections: dict[str, list[st.Page]] = {}
-    for spec in PAGES:
-        sections.setdefault(spec.section, []).append(
-            st.Page(spec.path, title=spec.title, icon=spec.icon, default=spec.default,
-                    url_path=Path(spec.path).stem)
-        )
     # one script run is a burst of catalog reads: open the file once for it (released when the run ends, or
     # after 0.25 s without a catalog operation during slow work)
     with catalog.keep_open(linger=0.25):
+        waiting = len(awaiting_approval(catalog, identity))  # what this person may approve now (four eyes)
+        if waiting:
+            st.sidebar.markdown(f":orange-badge[:material/approval: {waiting} request"
+                                f"{'s await' if waiting > 1 else ' awaits'} your approval]")
+        sections: dict[str, list[st.Page]] = {}
+        for spec in PAGES:
+            title = f"{spec.title} ({waiting})" if spec.path == REQUESTS_PAGE and waiting else spec.title
+            sections.setdefault(spec.section, []).append(
+                st.Page(spec.path, title=title, icon=spec.icon, default=spec.default,
+                        url_path=Path(spec.path).stem)
+            )
         st.navigation(sections).run()
 
 

@@ -71,7 +71,7 @@ def main() -> int:
     from governance.reports.facts import collect_facts
     from governance.reports.keys import key_paths, load_signer
     from governance.reports.sign import sign_pdf, verify_pdf
-    from governance.reports.templates import load_template
+    from governance.reports.template_library import load_template
 
     with tempfile.TemporaryDirectory(prefix="cs-bench-report-") as tmp:
         t = time.perf_counter()

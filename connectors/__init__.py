@@ -36,7 +36,8 @@ class Kind:
 # kind -> Kind(connector, settings); "module:Class" strings are imported lazily
 REGISTRY: dict[str, Kind] = {
     "folder": Kind("connectors.folder:FolderConnector", "connectors.folder:FolderSettings"),
-    "sagemaker": Kind("connectors.sagemaker:SageMakerConnector", "connectors.sagemaker:SageMakerSettings"),
+    "sagemaker": Kind("connectors.sagemaker.connector:SageMakerConnector",
+                      "connectors.sagemaker.settings:SageMakerSettings"),
     "zenml": Kind("connectors.zenml:ZenMLConnector", "connectors.zenml:ZenMLSettings"),
     "mlflow": Kind("connectors.mlflow:MlflowConnector", "connectors.mlflow:MlflowSettings"),
 }

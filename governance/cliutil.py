@@ -9,25 +9,14 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 # Only the standard library at module level: every command imports this module, and `countersign --help` must not
 # wait for pandas, DuckDB or pydantic. What a command needs is imported when it runs.
-if TYPE_CHECKING:
-    from governance.catalog import Catalog
-    from governance.config import Settings, Workspace
-    from governance.identity import Identity
+from governance.context import Context
 
-
-@dataclass(frozen=True)
-class Opened:
-    """A workspace opened for one command: paths, settings, catalog and the acting identity."""
-
-    workspace: Workspace
-    settings: Settings
-    catalog: Catalog
-    actor: Identity
+# A workspace opened for one command: the one request/identity context (``.actor`` is its identity).
+Opened = Context
 
 
 class DeferredParser(argparse.ArgumentParser):
@@ -76,7 +65,7 @@ command_scope: contextvars.ContextVar[contextlib.ExitStack | None] = contextvars
     "command_scope", default=None)
 
 
-def open_workspace(args: argparse.Namespace, *, migrate: bool = True) -> Opened:
+def open_workspace(args: argparse.Namespace, *, migrate: bool = True) -> Context:
     """Resolve, validate and open the workspace named by ``args`` (config read once, here at the edge)."""
     from governance.catalog import Catalog
     from governance.config import load_settings, resolve_workspace
@@ -96,7 +85,7 @@ def open_workspace(args: argparse.Namespace, *, migrate: bool = True) -> Opened:
 
     ledger.use_settings(ws, settings)  # the [ledger] witness that every commit of this command mirrors its head to
     actor = cli_identity(settings, getattr(args, "actor", None) or os.environ.get("COUNTERSIGN_ACTOR"))
-    return Opened(ws, settings, catalog, actor)
+    return Context(ws, settings, catalog, actor)
 
 
 def print_json(obj: Any) -> None:

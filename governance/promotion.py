@@ -132,7 +132,9 @@ def allowed_actions(identity: Identity, request: Request, version: Version) -> f
             out.add("approve")
             if identity.can("accept_risk"):
                 out.add("accept_risk")
-        if identity.can("reject"):
+        # whoever approved already has said their word: nothing more is offered to them (a change of mind is a
+        # conversation with the requester, who may cancel)
+        if identity.can("reject") and identity.email.lower() not in {a.lower() for a in request.approvers}:
             out.add("reject")
     if request.status in ("pending", "approved", "failed") and _may_cancel(identity, request):
         out.add("cancel")
@@ -262,8 +264,12 @@ def approve(
     risk_acceptance: RiskAcceptance | None = None,
     evidence: EvidenceLookup | None = None,
     now: dt.datetime | None = None,
+    dry_run: bool = False,
 ) -> Request:
-    """Approve a pending request (four eyes); failing gates need a risk acceptance. Returns the request."""
+    """Approve a pending request (four eyes); failing gates need a risk acceptance. Returns the request.
+
+    ``dry_run`` makes every check and raises what the approval would raise, but writes nothing (the page asks for a
+    confirmation only of an approval that would go through)."""
     require(actor, "approve")
     comment = _text(comment, "an approval comment")
     moment = now or _now()
@@ -288,6 +294,8 @@ def approve(
         text = "; ".join(f"{r.gate} {r.status}: {r.message}" for r in blocking)
         raise ConflictError(f"gates block approval of {request_id} ({text}). Reject it, or record a risk "
                             "acceptance with a justification and an expiry for these gates")
+    if dry_run:
+        return request
     with catalog.transaction() as con:
         status, _, _, payload = _status_in_txn(con, request_id)
         if status != "pending":
@@ -570,7 +578,8 @@ def execute(
                      target_version_id=target_id)
             state = "target_registered"
         step = "done"
-        refreshed = _refresh(workspace, settings, catalog, (version.account, request.target_account)) if refresh else []
+        refreshed = _refresh(workspace, settings, catalog, (version.account, request.target_account),
+                             request_id) if refresh else []
         with catalog.transaction() as con:
             status, _, _, _ = _status_in_txn(con, request_id)
             if status != "executing":
@@ -612,15 +621,18 @@ def _existing_copy(catalog: Catalog, version_id: str, target_account: str) -> Ve
     return catalog.promoted_copy(version_id, target_account)
 
 
-def _refresh(workspace: Workspace, settings: Settings, catalog: Catalog, accounts: tuple[str, ...]) -> list[str]:
-    """Sync the two accounts an execution touched, so the catalog shows the result at once (best effort)."""
+def _refresh(workspace: Workspace, settings: Settings, catalog: Catalog, accounts: tuple[str, ...],
+             request_id: str | None = None) -> list[str]:
+    """Sync the two accounts an execution touched, so the catalog shows the result at once (best effort).
+
+    The history rows these syncs open are tied to ``request_id`` (Countersign caused those changes)."""
     from governance.sync import sync_account
 
     # Execution is authorised already; re-reading the accounts it wrote is part of it, not a separate sync right.
     system = Identity(email="system:execution", roles=frozenset({"admin"}), source="system")
     done = []
     for name in dict.fromkeys(accounts):
-        result = sync_account(workspace, settings, catalog, settings.account(name), actor=system)
+        result = sync_account(workspace, settings, catalog, settings.account(name), actor=system, request_id=request_id)
         done.append(f"{name}:{result.status}")
     return done
 

@@ -3,9 +3,10 @@
 :func:`review_request` gathers one request with everything a decision needs (its version, the gate checklist,
 the gates that block approval now, what the person may do). :func:`decide` carries out one action — approve,
 reject, cancel or execute — and, when an approval completes the request and the approver may execute, runs the
-execution at once; it returns a typed :class:`DecisionOutcome`. The rules themselves live in
-``governance.promotion`` and ``governance.policy``; nothing here decides differently for a page or a command.
-"""
+execution at once; it returns a typed :class:`DecisionOutcome`. :func:`review_in` and :func:`decide_in` are the
+same given one :class:`~governance.context.Context` (the CLI's opened workspace, the portal's session). The rules
+themselves live in ``governance.promotion`` and ``governance.policy``; nothing here decides differently for a page
+or a command."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
 
-from core.errors import InputError
-from governance.catalog import Catalog, Version
+from core.errors import CountersignError, InputError
+from governance.catalog import AcceptanceRow, Catalog, Version
 from governance.config import Settings, Workspace
+from governance.context import Context
 from governance.identity import Identity
 from governance.policy import Checklist, EvidenceRef, GateResult, evaluate, policy_version
 from governance.promotion import (
@@ -30,6 +32,7 @@ from governance.promotion import (
     cancel,
     execute,
     follow_ups,
+    four_eyes_problem,
     get_request,
     reject,
 )
@@ -60,6 +63,12 @@ class RequestReview:
     # the evidence that decision saw, read back by id (rows never change), in the order it listed them
     snapshot_evidence: tuple[EvidenceRef, ...] = ()
     follow_ups: tuple[FollowUp, ...] = ()
+    me: str = ""
+
+    @property
+    def approved_by_me(self) -> bool:
+        """Whether the person this review is for has approved the request already."""
+        return self.me.lower() in {a.lower() for a in self.request.approvers}
 
     @property
     def blocking_gates(self) -> tuple[str, ...]:
@@ -69,6 +78,37 @@ class RequestReview:
     def expired(self, acceptance: Decision) -> bool:
         """Whether a risk acceptance of this request has lapsed (as of :attr:`now`)."""
         return acceptance.expired(self.now)
+
+
+def ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th … 11th, 12th, 13th, 21st."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def approval_progress(request: Request) -> str:
+    """Where the approvals of a request stand, in words: ``1 of 2 approvals, waiting for another risk officer``."""
+    have, need = len(request.approvers), request.approvals_required
+    if request.status != "pending":
+        return f"{have} of {need} approvals"
+    if have == 0:
+        return f"0 of {need} approvals, waiting for a risk officer"
+    return f"{have} of {need} approvals, waiting for another risk officer"
+
+
+def promotion_effect(request: Request, source_account: str) -> str:
+    """What executing ``request`` does, and what it does not: promotion registers, the target deploys."""
+    return (f"register {request.version_id} in account {request.target_account} ({request.to_env}) and mark it "
+            f"Approved in the source registry ({source_account}). Deploying it is not part of the promotion: "
+            f"that is {request.target_account}'s own deployment pipeline")
+
+
+def deployment_note(request: Request) -> str:
+    """After execution: the version is promoted (registered and approved), which is not the same as deployed."""
+    target = request.target_version_id or "the new version"
+    return (f"Promoted as {target}: registered in account {request.target_account} and marked Approved in the "
+            f"source registry. Not deployed by Countersign: {request.target_account}'s own pipeline deploys it "
+            f"to {request.to_env}, and the inventory shows it as serving once that has happened.")
 
 
 def review_request(catalog: Catalog, settings: Settings, identity: Identity, request_id: str, *,
@@ -87,7 +127,116 @@ def review_request(catalog: Catalog, settings: Settings, identity: Identity, req
                      for r in catalog.evidence_records_by_id(snapshot.evidence_ids))
     return RequestReview(request, version, checklist, blocking_gates(request, checklist, moment),
                          allowed_actions(identity, request, version), moment, snapshot, changes, seen,
-                         follow_ups(catalog, request, moment))
+                         follow_ups(catalog, request, moment), identity.email)
+
+@dataclass(frozen=True)
+class ApprovalPreview:
+    """What pressing Approve will do, told before it happens (the confirmation the Requests page shows)."""
+
+    approval_number: int
+    approvals_required: int
+    completes: bool
+    executes: bool
+    text: str
+
+
+def approval_preview(review: RequestReview, identity: Identity,
+                     risk_acceptance: RiskAcceptance | None = None) -> ApprovalPreview:
+    """What approving ``review``'s request as ``identity`` will do: record approval N of M, and, when it is the last
+    one and the approver may execute, promote the version (:func:`decide` does exactly this)."""
+    request = review.request
+    n, m = len(request.approvers) + 1, request.approvals_required
+    completes = n >= m
+    executes = completes and identity.can("execute")
+    which = f"This is the {ordinal(n)} of {m} approval{'s' if m > 1 else ''}"
+    if executes:
+        body = (f"{which}: approving will promote {request.version_id} to {request.to_env} "
+                f"({promotion_effect(request, review.version.account)}).")
+    elif completes:
+        body = (f"{which}: approving completes the sign-off of {request.version_id} for {request.to_env}; an "
+                f"ML engineer or admin then executes the promotion ({promotion_effect(request, review.version.account)}).")
+    else:
+        body = (f"{which}: approving records your approval only. Nothing is promoted yet: the request then waits "
+                f"for another risk officer ({n} of {m} approvals).")
+    if risk_acceptance is not None:
+        body += (f" Your risk acceptance of {', '.join(risk_acceptance.gates)} is recorded with it, until "
+                 f"{risk_acceptance.expires_at:%Y-%m-%d}.")
+    return ApprovalPreview(n, m, completes, executes, body)
+
+
+def check_approval(workspace: Workspace, settings: Settings, catalog: Catalog, actor: Identity, request_id: str,
+                   comment: str, *, risk_acceptance: RiskAcceptance | None = None,
+                   now: dt.datetime | None = None) -> None:
+    """Raise what approving would raise now (role, four eyes, comment, gates, risk acceptance), writing nothing."""
+    approve(workspace, settings, catalog, actor, request_id, comment, risk_acceptance=risk_acceptance, now=now,
+            dry_run=True)
+
+
+def awaiting_approval(catalog: Catalog, identity: Identity) -> tuple[Request, ...]:
+    """Pending requests that ``identity`` may approve now: the role allows it and four eyes does not forbid it
+    (not their own request, not their own version, not approved by them already). Oldest first."""
+    if not identity.can("approve"):
+        return ()
+    out = []
+    for request in catalog.requests_in(("pending",)):
+        try:
+            version = catalog.version(request.version_id)
+        except CountersignError:  # the version left the catalog: nothing to approve here
+            continue
+        if four_eyes_problem(identity.email, request, version) is None:
+            out.append(request)
+    return tuple(out)
+
+
+ACCEPTANCE_SOON = dt.timedelta(days=30)
+AcceptanceState = Literal["expired", "expiring soon", "in force"]
+
+
+@dataclass(frozen=True)
+class AcceptanceEntry:
+    """One line of the register of risk acceptances: who accepted which gates, for which request, until when."""
+
+    decision_id: str
+    request_id: str
+    version_id: str
+    to_env: str
+    target_account: str
+    request_status: str
+    accepted_by: str
+    accepted_at: dt.datetime
+    expires_at: dt.datetime | None
+    gates: tuple[str, ...]
+    justification: str
+    state: AcceptanceState
+    days_left: int | None
+
+    def to_json(self) -> dict[str, object]:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+
+
+def acceptance_register(catalog: Catalog, *, now: dt.datetime | None = None,
+                        soon: dt.timedelta = ACCEPTANCE_SOON) -> tuple[AcceptanceEntry, ...]:
+    """Every risk acceptance, soonest expiry first, marked ``expired``, ``expiring soon`` (within ``soon``) or
+    ``in force`` as of ``now``."""
+    moment = now or _now()
+    return tuple(_entry(row, moment, soon) for row in catalog.risk_acceptances())
+
+
+def _entry(row: AcceptanceRow, now: dt.datetime, soon: dt.timedelta) -> AcceptanceEntry:
+    expires = row.expires_at
+    if expires is not None and expires <= now:
+        state: AcceptanceState = "expired"
+    elif expires is not None and expires - now <= soon:
+        state = "expiring soon"
+    else:
+        state = "in force"
+    return AcceptanceEntry(
+        decision_id=row.decision_id, request_id=row.request_id, version_id=row.version_id, to_env=row.to_env,
+        target_account=row.target_account, request_status=row.request_status, accepted_by=row.actor,
+        accepted_at=row.created_at, expires_at=expires, gates=tuple(row.payload.get("gates", ())),
+        justification=row.comment or str(row.payload.get("justification", "")), state=state,
+        days_left=None if expires is None else (expires - now).days,
+    )
 
 
 @dataclass(frozen=True)
@@ -115,6 +264,17 @@ class DecisionOutcome:
     def failed(self) -> bool:
         """Whether execution failed (the CLI exits 1, the page warns)."""
         return self.outcome == "failed"
+
+    @property
+    def explanation(self) -> str:
+        """What the outcome means for people: how many approvals are still missing, or promoted-not-deployed."""
+        if self.outcome == "pending":
+            return approval_progress(self.request) + "."
+        if self.outcome == "executed":
+            return deployment_note(self.request)
+        if self.outcome == "approved":
+            return "Signed off; an ML engineer or admin executes the promotion."
+        return ""
 
     @property
     def message(self) -> str:
@@ -164,3 +324,26 @@ def decide(
     request = execute(workspace, settings, catalog, actor, request_id, takeover=takeover, connectors=connectors,
                       now=now)
     return DecisionOutcome(action, request, executed_now=True)
+
+
+def review_in(ctx: Context, request_id: str, *, now: dt.datetime | None = None) -> RequestReview:
+    """:func:`review_request` for the identity acting in ``ctx``."""
+    return review_request(ctx.catalog, ctx.settings, ctx.identity, request_id, now=now)
+
+
+def decide_in(
+    ctx: Context,
+    request_id: str,
+    action: Action,
+    comment: str = "",
+    *,
+    risk_acceptance: RiskAcceptance | None = None,
+    execute_after_approval: bool = True,
+    takeover: bool = False,
+    connectors: ConnectorFactory | None = None,
+    now: dt.datetime | None = None,
+) -> DecisionOutcome:
+    """:func:`decide` as the identity acting in ``ctx`` (the CLI's opened workspace, the portal's session)."""
+    return decide(ctx.workspace, ctx.settings, ctx.catalog, ctx.identity, request_id, action, comment,
+                  risk_acceptance=risk_acceptance, execute_after_approval=execute_after_approval, takeover=takeover,
+                  connectors=connectors, now=now)

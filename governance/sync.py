@@ -87,11 +87,13 @@ def sync_account(
     full: bool = False,
     progress: ProgressFn = no_progress,
     mark: SyncMark | None = None,
+    request_id: str | None = None,
 ) -> AccountResult:
     """Extract one account and write it atomically; errors are recorded, not raised.
 
     ``mark`` is where the account's syncs stand when the caller already read it (None: read it here). An
     incremental sync turns into a full pass when the last one is older than ``full_sync_every_hours``.
+    ``request_id``: the promotion request whose execution this sync re-reads (its changes are tied to it).
     """
     require(actor, "sync")
     started = utcnow()
@@ -107,11 +109,12 @@ def sync_account(
         is_full = since is None
         snapshot = connector.extract(since, full=is_full, progress=progress)
 
-        def record(con, counts: SyncCounts, status: str) -> None:
-            _ledger_sync(con, actor, account.name, sync_id, status,
-                         {"added": counts.added, "updated": counts.updated, "deleted": counts.deleted,
-                          "issues": len(snapshot.issues), "watermark_sha256": _digest(snapshot.watermark),
-                          "full": is_full, **({"scheduled_full": True} if scheduled else {})})
+        def record(con, counts: SyncCounts, status: str):
+            return _ledger_sync(con, actor, account.name, sync_id, status,
+                                {"added": counts.added, "updated": counts.updated, "deleted": counts.deleted,
+                                 "issues": len(snapshot.issues), "watermark_sha256": _digest(snapshot.watermark),
+                                 "full": is_full, **({"scheduled_full": True} if scheduled else {}),
+                                 **({"request_id": request_id} if request_id else {})})
 
         counts = catalog.apply_snapshot(
             sync_id=sync_id,
@@ -124,6 +127,8 @@ def sync_account(
             model_overrides=_model_overrides(settings),
             environment_order=settings.environments.order,
             before_commit=record,
+            request_id=request_id,
+            gap_after=dt.timedelta(hours=account.full_sync_every_hours) if account.full_sync_every_hours > 0 else None,
         )
     except Exception as exc:  # one account's failure must not stop the others
         message = str(exc) if isinstance(exc, CountersignError) else f"{type(exc).__name__}: {exc}"
@@ -157,11 +162,11 @@ def _digest(value: str | None) -> str | None:
 
 
 def _ledger_sync(catalog: Catalog | duckdb.DuckDBPyConnection, actor: Identity, account: str, sync_id: str, status: str,
-                 details: dict[str, object]) -> None:
+                 details: dict[str, object]):
     # Every sync is a ledger entry (issue 5): what the catalog knew, and when, is part of the audit trail.
     from governance import ledger
 
-    ledger.append(catalog, actor=actor.email, action="sync.account", subject=f"account:{account}",
+    return ledger.append(catalog, actor=actor.email, action="sync.account", subject=f"account:{account}",
                   payload={"sync_id": sync_id, "status": status, **details})
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import streamlit as st
 
 from governance.catalog import InventoryFilter
-from governance.promotion import flag_deployments
+from governance.history import inventory_at
 from portal import context
 from portal.context import SELECTED_MODEL, SELECTED_VERSION
+from portal.widgets import as_of_picker
 
 ctx = context.get()
 catalog = ctx.catalog
@@ -33,7 +34,13 @@ flt = InventoryFilter(
     owners=tuple(c5.multiselect("Owner", values["owners"], key="inv.owner")),
     text=c6.text_input("Search", placeholder="model, version, person…", key="inv.text"),
 )
-df = flag_deployments(catalog.inventory(flt, environment_order=order), order)
+as_of = as_of_picker("inv")
+df = inventory_at(catalog, flt, order, as_of)
+if as_of is not None:
+    gaps = sorted({f"{r.account} ({r.gap_reason})" for r in df.itertuples() if r.in_gap})
+    st.caption(f"As of {as_of:%Y-%m-%d %H:%M} UTC, from the registry history.")
+    if gaps:
+        st.warning(f"Not observed at that instant (the last state seen is shown): {', '.join(gaps)}")
 flagged = df[df["flagged"]]
 m1, m2, m3, m4 = st.columns(4)
 m1.metric("Models", df["model"].nunique())

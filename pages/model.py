@@ -7,14 +7,15 @@ from pathlib import Path
 import streamlit as st
 
 from core.errors import CountersignError, NotFound
-from governance.charts import lineage_dot, metrics_chart
+from governance.catalog_charts import lineage_dot, metrics_chart, timeline_chart
 from governance.compare import environment_consistency
+from governance.history import environment_at, model_timeline
 from governance.policy import missing_card_fields, model_tier
 from portal import context
 from portal.compare import consistency_table
 from portal.context import SELECTED_MODEL, SELECTED_VERSION
 from portal.oversight import review_panel
-from portal.widgets import label_badges, show_error, status_badge
+from portal.widgets import as_of_picker, label_badges, show_error, status_badge
 
 ctx = context.get()
 catalog = ctx.catalog
@@ -66,6 +67,30 @@ for col, env in zip(cols, order, strict=True):
         serving = f" · serving on `{served[v.version_id]}`" if v.version_id in served else ""
         source = f" · from `{v.source_version_id}`" if v.source_version_id else ""
         col.markdown(f"v{v.version} {status_badge(v.approval_status)}{label_badges(v.labels)}{serving}{source}")
+
+st.subheader("History")
+timeline = model_timeline(catalog, name)
+if timeline.empty:
+    st.caption("No history yet: it is recorded at every sync from now on.")
+else:
+    st.altair_chart(timeline_chart(timeline, order), key="model.timeline")
+as_of = as_of_picker("model")
+if as_of is not None:
+    env = st.selectbox("Environment", order, index=len(order) - 1, key="model.as_of_env")
+    state = environment_at(catalog, env, as_of)
+    for gap in state.gaps:
+        st.warning(f"Not observed at that instant: {gap}")
+    mine = [v for v in state.versions if v.model == name]
+    if not mine:
+        st.caption(f"No version of {name} in {env} at {as_of:%Y-%m-%d %H:%M} UTC.")
+    for v in mine:
+        st.markdown(f"**v{v.version}** ({v.account}) {status_badge(v.approval_status)}"
+                    f"{f' · serving on `{v.deployed_on}`' if v.deployed_on else ''} · since {v.valid_from:%Y-%m-%d %H:%M}"
+                    f" ({v.time_source} time)")
+        for a in v.approvals:
+            gates = ", ".join(f"{g} {s}" for g, s in sorted(a.gates.items()))
+            st.caption(f"Approved by {a.actor} on {a.decided_at:%Y-%m-%d %H:%M} ({a.request_id}); gates: {gates}; "
+                       f"evidence: {', '.join(e['evidence_id'] for e in a.evidence) or 'none'}")
 
 if any(v.metrics for v in versions):
     st.subheader("Metrics across environments")

@@ -10,7 +10,14 @@ import streamlit as st
 from core.errors import CountersignError
 from governance import ledger
 from governance.promotion import MAX_ACCEPTANCE, RiskAcceptance, create_request, list_requests
-from governance.signoff import decide, review_request
+from governance.signoff import (
+    approval_preview,
+    approval_progress,
+    check_approval,
+    decide,
+    deployment_note,
+    review_request,
+)
 from portal import context
 from portal.context import SELECTED_REQUEST, SELECTED_VERSION
 from portal.export import export_panel
@@ -22,6 +29,13 @@ GATE_ICON = {"pass": ":green-badge[pass]", "fail": ":red-badge[fail]", "missing"
 EVIDENCE_TITLE = {"drift": "Drift", "bias": "Bias", "explain": "Explainability"}
 EVIDENCE_WORD = {"explain": "explainability"}  # evidence kind → the word people read
 FLASH = "req.flash"  # (kind, text) of the last action, shown after the rerun that redraws the request
+CONFIRM = "req.confirm"  # the request whose approval waits for its confirmation
+CLEAR = "req.clear_decision"  # set by an action that succeeded: empty the decision widgets before they are drawn
+DECISION_WIDGETS = ("req.comment", "req.accept", "req.accept.why", "req.accept.gates", "req.accept.until")
+
+if st.session_state.pop(CLEAR, False):
+    for key in DECISION_WIDGETS:
+        st.session_state.pop(key, None)
 
 
 st.title("Promotion requests")
@@ -121,8 +135,10 @@ if request.skip:
                f"{request.tier_approvals_required}; this request needs {request.approvals_required} approvals.")
 if request.execution_error:
     st.error(f"Execution failed: {request.execution_error}")
+if request.status == "pending":
+    st.markdown(f":orange-badge[:material/group: {approval_progress(request)}]")
 if request.target_version_id:
-    st.success(f"Promoted as {request.target_version_id}")
+    st.success(deployment_note(request))
 for d in request.risk_acceptances:
     expired = review.expired(d)
     st.warning(f"Risk accepted by {d.actor} for **{', '.join(d.payload.get('gates', []))}** until "
@@ -191,7 +207,8 @@ if flash:
 
 can = review.actions
 if not can:
-    st.caption("You have no action on this request.")
+    st.caption("You approved this request and have no further action on it." if review.approved_by_me
+               else "You have no action on this request.")
     st.stop()
 with st.expander("Export a signed report of this version", icon=":material/picture_as_pdf:"):
     export_panel(ctx, request.version_id, key=f"request.{request.request_id}.export", preview=False)
@@ -220,6 +237,28 @@ BUTTONS = (("approve", "Approve", "primary"), ("reject", "Reject", "secondary"),
 clicked = [name for col, (name, label, kind) in zip(cols, BUTTONS, strict=True)
            if name in can and col.button(label, type=kind, key=f"req.{name}")]
 action = next((name for name, _, _ in BUTTONS if name in clicked), None)
+if action == "approve":  # an approval that would go through first says what it will do, and waits for a yes
+    action = None
+    try:
+        check_approval(ctx.workspace, ctx.settings, catalog, me, rid, comment, risk_acceptance=acceptance)
+    except CountersignError as exc:
+        st.session_state.pop(CONFIRM, None)
+        show_error(exc)
+    else:
+        st.session_state[CONFIRM] = rid
+elif action is not None:
+    st.session_state.pop(CONFIRM, None)
+if st.session_state.get(CONFIRM) == rid and "approve" in can:
+    preview = approval_preview(review, me, acceptance)
+    with st.container(border=True, key="req.confirmation"):
+        st.markdown("**Confirm your approval**")
+        st.info(preview.text, icon=":material/approval:")
+        c1, c2 = st.columns(2)
+        if c1.button("Confirm approval", type="primary", key="req.confirm_approve"):
+            action = "approve"
+        if c2.button("Back", key="req.confirm_back"):
+            st.session_state.pop(CONFIRM, None)
+            st.rerun()
 if action is not None:
     # an approval by someone who may execute runs the promotion at once (decide does both)
     executes = action == "execute" or (action == "approve" and me.can("execute"))
@@ -231,5 +270,8 @@ if action is not None:
     except CountersignError as exc:
         show_error(exc)
     else:
-        st.session_state[FLASH] = ("warning" if done.failed else "success", done.message)
+        st.session_state[FLASH] = ("warning" if done.failed else "success",
+                                   f"{done.message} {done.explanation}".strip())
+        st.session_state[CLEAR] = True
+        st.session_state.pop(CONFIRM, None)
         st.rerun()

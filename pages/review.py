@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
-import streamlit.components.v1 as components
 
 from core.errors import CountersignError, NotFound
-from governance.analytics import charts
+from governance.analytics import evidence_charts
 from governance.analytics.evidence import (
     Evidence,
     cached_drift_report,
@@ -20,7 +19,7 @@ from governance.policy import FOUR_FIFTHS_NOTE, EvidenceRef, GateResult, preview
 from portal import context
 from portal.context import SELECTED_VERSION
 from portal.export import export_panel
-from portal.widgets import run_with_progress
+from portal.widgets import run_with_progress, untrusted_html
 
 ctx = context.get()
 inventory = ctx.catalog.inventory()
@@ -143,7 +142,7 @@ with drift_tab:
             )
         else:
             st.caption(f"Tier {tier_name} drift gate: {gate.message}.")
-        st.altair_chart(charts.drift_chart(d), key="review.drift_chart")
+        st.altair_chart(evidence_charts.drift_chart(d), key="review.drift_chart")
         st.dataframe(
             pd.DataFrame([{"column": c.column, "type": c.column_type, "method": c.method, "score": c.score,
                            "threshold": c.threshold, "drifted": c.drifted, "PSI": c.psi,
@@ -160,7 +159,7 @@ with drift_tab:
         names = [c.column for c in d.columns]
         pick = st.selectbox("Column", names, index=names.index(d.drifted_columns[0]) if d.drifted_columns else 0,
                             key="review.drift_column")
-        st.altair_chart(charts.column_chart(d.column(pick)), key="review.column_chart")
+        st.altair_chart(evidence_charts.column_chart(d.column(pick)), key="review.column_chart")
 
         st.subheader("Evidently report")
         ev = result.item("drift").evidence
@@ -175,7 +174,8 @@ with drift_tab:
             html = report.read_text(encoding="utf-8")
             st.download_button("Download the Evidently report (HTML)", html, file_name=f"{ev.evidence_id}.html",
                                mime="text/html", key="review.evidently_download")
-            components.html(html, height=900, scrolling=True)
+            # the report carries column names and values from the data: it runs sandboxed, apart from the portal
+            untrusted_html(html, title=f"Evidently drift report of {ev.evidence_id}", height=900)
 
 with bias_tab:
     if _status("bias"):
@@ -194,7 +194,7 @@ with bias_tab:
             c3.metric("Parity difference", f"{a.demographic_parity_difference:.3f}")
             c4.metric("Equalized odds diff.", "n/a" if a.equalized_odds_difference is None
                       else f"{a.equalized_odds_difference:.3f}")
-            st.altair_chart(charts.bias_chart(b, a.attribute), key=f"review.bias_chart.{a.attribute}")
+            st.altair_chart(evidence_charts.bias_chart(b, a.attribute), key=f"review.bias_chart.{a.attribute}")
             st.dataframe(pd.DataFrame([{"group": g.group, "n": g.n, "selection rate": g.selection_rate,
                                         "TPR": g.tpr, "FPR": g.fpr, "precision": g.precision,
                                         "accuracy": g.accuracy, "too small": g.small} for g in a.groups]),
@@ -218,12 +218,12 @@ with explain_tab:
                    f"additivity error {x.additivity_max_error:.2e}")
         for w in x.warnings:
             st.warning(w)
-        st.altair_chart(charts.importance_chart(x), key="review.importance")
+        st.altair_chart(evidence_charts.importance_chart(x), key="review.importance")
         if x.group_importance:
             attrs = list(x.group_importance)
             attr = st.selectbox("Protected attribute", attrs, key="review.group_attr")
-            st.altair_chart(charts.group_importance_chart(x, attr), key="review.group_importance")
-        st.altair_chart(charts.waterfall_chart(x), key="review.waterfall")
+            st.altair_chart(evidence_charts.group_importance_chart(x, attr), key="review.group_importance")
+        st.altair_chart(evidence_charts.waterfall_chart(x), key="review.waterfall")
 
 st.divider()
 with st.expander("Export a signed report of this version", icon=":material/picture_as_pdf:"):

@@ -7,13 +7,10 @@ stores it under a key no widget owns; pages call :func:`get`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import streamlit as st
 
-from governance.catalog import Catalog
-from governance.config import Settings, Workspace
-from governance.identity import Identity
+from governance.context import Context
 
 _KEY = "cs.ctx"
 # session-state keys shared between pages (no widget owns them)
@@ -22,18 +19,8 @@ SELECTED_VERSION = "cs.selected_version"
 SELECTED_REQUEST = "cs.selected_request"
 
 
-@dataclass(frozen=True)
-class PortalContext:
-    """What a page needs to do its work."""
-
-    workspace: Workspace
-    settings: Settings
-    catalog: Catalog
-    identity: Identity
-
-    @property
-    def is_demo(self) -> bool:
-        return self.settings.workspace.demo
+# The pages' name for the one request/identity context (governance.context.Context).
+PortalContext = Context
 
 
 def set_context(ctx: PortalContext) -> None:

@@ -17,7 +17,7 @@ from governance.reports.export import ExportRecord, ReportExport, default_filena
 from governance.reports.pack import AuditPack, build_pack
 from governance.reports.preview import can_preview, page_png
 from governance.reports.signers import SEAL
-from governance.reports.templates import list_templates
+from governance.reports.template_library import list_templates
 from portal.context import PortalContext
 from portal.widgets import run_with_progress, show_error
 

@@ -22,6 +22,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("pages/review.py", "Review", ":material/query_stats:", "Models"),
     PageSpec("pages/compare.py", "Compare", ":material/compare_arrows:", "Models"),
     PageSpec("pages/requests.py", "Requests", ":material/approval:", "Sign-off"),
+    PageSpec("pages/acceptances.py", "Risk acceptances", ":material/gpp_maybe:", "Sign-off"),
     PageSpec("pages/export.py", "Export", ":material/picture_as_pdf:", "Sign-off"),
     PageSpec("pages/audit.py", "Audit", ":material/verified:", "Sign-off"),
     PageSpec("pages/oversight.py", "Oversight", ":material/event_upcoming:", "Sign-off"),

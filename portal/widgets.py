@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import html as html_lib
 import queue
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +25,35 @@ STATUS_BADGE = {
 def status_badge(status: str) -> str:
     """Markdown badge of an approval status."""
     return STATUS_BADGE.get(status, f":gray-badge[{status}]")
+
+
+# What a report built from user data may do in its frame: run its own scripts (Evidently's charts need them), and
+# nothing else. Without allow-same-origin the frame has an opaque origin, so its scripts cannot reach the portal's
+# DOM, cookies, storage or Streamlit session; no forms, pop-ups, top navigation or downloads either.
+UNTRUSTED_SANDBOX = "allow-scripts"
+
+
+def untrusted_frame_document(html: str, *, title: str) -> str:
+    """A wrapper page holding ``html`` in a sandboxed inner frame that fills it (width 100%, scrolling inside).
+
+    The wrapper itself contains no script: it is what Streamlit puts in its own (same-origin) iframe; the
+    untrusted document lives only in the inner frame's ``srcdoc``, escaped as an attribute value.
+    """
+    return (
+        "<!doctype html><html><head><meta charset=\"utf-8\"><style>"
+        "html,body{margin:0;padding:0;height:100%;overflow:hidden}"
+        "iframe{display:block;border:0;width:100%;height:100%}"
+        "</style></head><body>"
+        f'<iframe sandbox="{UNTRUSTED_SANDBOX}" referrerpolicy="no-referrer" title="{html_lib.escape(title)}" '
+        f'srcdoc="{html_lib.escape(html, quote=True)}"></iframe>'
+        "</body></html>"
+    )
+
+
+def untrusted_html(html: str, *, title: str, height: int = 900) -> None:
+    """Show HTML built from user data (column names, category values…) so that its scripts cannot touch the
+    portal: in a sandboxed frame with an opaque origin, as wide as the page, scrolling inside."""
+    st.iframe(untrusted_frame_document(html, title=title), width="stretch", height=height, alt=title)
 
 
 def label_badges(labels: tuple[str, ...] | list[str]) -> str:
@@ -59,3 +90,15 @@ def run_with_progress(label: str, work: Callable[[ProgressFn], T], *, done_label
             raise
         box.update(label=done_label, state="complete")
     return result
+
+
+def as_of_picker(key: str) -> dt.datetime | None:
+    """An "As of" toggle with a date and a time (UTC): the instant chosen, naive UTC, or None for now."""
+    if not st.toggle("As of", key=f"{key}.as_of", help="Show the registry as it stood at a past instant (UTC), "
+                     "from the history Countersign records at every sync"):
+        return None
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None, second=0, microsecond=0)
+    a, b = st.columns(2)
+    day = a.date_input("As of date (UTC)", value=now.date(), key=f"{key}.as_of_date")
+    time = b.time_input("As of time (UTC)", value=now.time(), key=f"{key}.as_of_time", step=60)
+    return dt.datetime.combine(day, time)

@@ -23,6 +23,8 @@ VIOLATIONS = {
     "governance-never-imports-a-concrete-connector": ("governance/sync.py", "from connectors.folder import FolderConnector"),
     "pages-and-portal-never-import-connectors": ("portal/widgets.py", "from connectors.base import Snapshot"),
     "streamlit-only-at-the-edge": ("governance/policy.py", "import streamlit"),
+    "report-templates-never-import-the-builder": ("governance/reports/templates.py",
+                                                  "from governance.reports.build import BLOCKS"),
 }
 
 

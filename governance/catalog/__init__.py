@@ -4,6 +4,7 @@
 - :mod:`~governance.catalog.migrations`: numbered schema migrations.
 - :mod:`~governance.catalog.apply`: sync writes (accounts, sync runs, one account's snapshot in one transaction).
 - :mod:`~governance.catalog.queries`: reads (inventory, models, versions, lineage, deployments, sync status).
+- :mod:`~governance.catalog.history`: registry history (states over time, observation gaps, the as-of query).
 - :mod:`~governance.catalog.signoff`: promotion requests and decisions.
 - :mod:`~governance.catalog.evidence`: stored analytics evidence.
 - :mod:`~governance.catalog.records`: the typed records rows are read into (by column name, never by position).
@@ -16,6 +17,7 @@ from core.ids import version_id_for
 from governance.catalog.apply import SnapshotWriter
 from governance.catalog.costs import CompareQueries
 from governance.catalog.evidence import EvidenceRecord, EvidenceStore
+from governance.catalog.history import HistoryQueries
 from governance.catalog.migrations import MIGRATIONS, CatalogMigrations
 from governance.catalog.oversight import OversightStore
 from governance.catalog.queries import CatalogQueries
@@ -26,10 +28,11 @@ from governance.catalog.records import (
     SyncMark,
     Version,
 )
-from governance.catalog.signoff import Decision, Request, RequestState, SignoffQueries
+from governance.catalog.signoff import AcceptanceRow, Decision, Request, RequestState, SignoffQueries
 
 __all__ = [
     "MIGRATIONS",
+    "AcceptanceRow",
     "Catalog",
     "Decision",
     "EvidenceRecord",
@@ -45,6 +48,6 @@ __all__ = [
 ]
 
 
-class Catalog(CatalogQueries, SignoffQueries, OversightStore, CompareQueries, EvidenceStore, SnapshotWriter,
-              CatalogMigrations):
+class Catalog(CatalogQueries, HistoryQueries, SignoffQueries, OversightStore, CompareQueries, EvidenceStore,
+              SnapshotWriter, CatalogMigrations):
     """The workspace catalog file; every method opens and closes its own connection (see :mod:`.connection`)."""

@@ -13,6 +13,7 @@ from connectors.base import Snapshot
 from core.canonical import canonical_json, record_hash
 from core.clock import utcnow
 from core.ids import version_id_for
+from governance.catalog import history
 from governance.catalog.connection import CatalogConnection
 from governance.catalog.records import (
     SyncCounts,
@@ -73,8 +74,9 @@ class SnapshotWriter(CatalogConnection):
     def record_sync_failure(
         self, *, sync_id: str, account: str, started_at: dt.datetime, error: str, full: bool, actor: str
     ) -> None:
-        """Record a sync of ``account`` that failed as a whole; its data stays as it was."""
+        """Record a sync of ``account`` that failed as a whole; its data stays as it was, its history notes a gap."""
         with self.transaction() as con:
+            history.record_failure_gap(con, account=account, sync_id=sync_id, error=error)
             con.execute(
                 "INSERT OR REPLACE INTO sync_runs (sync_id, account, started_at, finished_at, status, error, counts, issues, "
                 "watermark, full_sync, calls, throttled, actor) VALUES (?, ?, ?, ?, 'failed', ?, NULL, NULL, NULL, ?, 0, 0, ?)",
@@ -93,7 +95,9 @@ class SnapshotWriter(CatalogConnection):
         actor: str,
         model_overrides: dict[str, dict[str, Any]] | None = None,
         environment_order: Sequence[str] = (),
-        before_commit: Callable[[duckdb.DuckDBPyConnection, SyncCounts, str], None] | None = None,
+        before_commit: Callable[[duckdb.DuckDBPyConnection, SyncCounts, str], Any] | None = None,
+        request_id: str | None = None,
+        gap_after: dt.timedelta | None = None,
     ) -> SyncCounts:
         """Write one account's snapshot and its sync run in a single transaction (all or nothing).
 
@@ -101,6 +105,10 @@ class SnapshotWriter(CatalogConnection):
         the record of a sync commits or rolls back with the sync itself). Where accounts describe the same model
         differently, the account furthest along ``environment_order`` wins (prod's registry over dev's), whatever
         order the accounts sync in; ``model_overrides`` (the ``[models.X]`` settings) win over every account.
+
+        The registry history (:mod:`.history`) is written in the same transaction: states seen at ``started_at``,
+        tied to ``sync_id``, to the ledger entry ``before_commit`` returns (anything with ``seq`` and ``hash``) and to
+        ``request_id`` when a Countersign execution caused the sync; a pause longer than ``gap_after`` is a gap.
         """
         now = utcnow()
         overrides = model_overrides or {}
@@ -212,6 +220,12 @@ class SnapshotWriter(CatalogConnection):
                 self._resolve_lineage(con, account)
                 self._upsert_models(con, account, environment, snapshot, overrides, now, environment_order,
                                     replace=full and snapshot.complete)
+                history.record_history(
+                    con, account=account, sync_id=sync_id, observed_at=naive_utc(started_at),
+                    version_states={ref_to_id[v.source_ref]: (v.environment or environment, tuple(v.labels))
+                                    for v in snapshot.versions},
+                    request_id=request_id,
+                )
             totals = {k: sum(t[k] for t in by_table.values()) for k in ("added", "updated", "unchanged", "deleted")}
             status = "partial" if snapshot.issues else "ok"
             con.execute(
@@ -223,9 +237,13 @@ class SnapshotWriter(CatalogConnection):
                     snapshot.watermark, full, snapshot.calls, snapshot.throttled, actor,
                 ],
             )
+            history.record_observation(con, account=account, sync_id=sync_id, observed_at=naive_utc(started_at),
+                                       gap_after=gap_after)
             counts = SyncCounts(by_table=by_table, **totals)
             if before_commit is not None:
-                before_commit(con, counts, status)
+                entry = before_commit(con, counts, status)
+                if hasattr(entry, "seq") and hasattr(entry, "hash"):
+                    history.tie_to_ledger(con, sync_id, entry.seq, entry.hash)
         return counts
 
     @staticmethod

@@ -110,6 +110,31 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         UPDATE sync_runs SET watermark = NULL;
         """,
     ),
+    (
+        5,
+        "registry history: each version's and deployment's states over time, and the gaps in observation",
+        """
+        CREATE TABLE version_history (
+            history_id TEXT PRIMARY KEY, version_id TEXT NOT NULL, account TEXT NOT NULL, environment TEXT NOT NULL,
+            model TEXT NOT NULL, version INTEGER NOT NULL, approval_status TEXT, approval_description TEXT,
+            labels JSON, card JSON, created_at TIMESTAMP, created_by TEXT, modified_at TIMESTAMP,
+            source_version_id TEXT, state_hash TEXT NOT NULL,
+            valid_from TIMESTAMP NOT NULL, time_source TEXT NOT NULL, valid_to TIMESTAMP, valid_to_source TEXT,
+            sync_id TEXT NOT NULL, ledger_seq BIGINT, ledger_hash TEXT, request_id TEXT, closed_by_sync TEXT
+        );
+        CREATE TABLE deployment_history (
+            history_id TEXT PRIMARY KEY, deployment_id TEXT NOT NULL, account TEXT NOT NULL, environment TEXT NOT NULL,
+            endpoint TEXT, variant TEXT, status TEXT, model TEXT, version_id TEXT, weight DOUBLE,
+            updated_at TIMESTAMP, state_hash TEXT NOT NULL,
+            valid_from TIMESTAMP NOT NULL, time_source TEXT NOT NULL, valid_to TIMESTAMP, valid_to_source TEXT,
+            sync_id TEXT NOT NULL, ledger_seq BIGINT, ledger_hash TEXT, request_id TEXT, closed_by_sync TEXT
+        );
+        CREATE TABLE history_gaps (
+            gap_id TEXT PRIMARY KEY, account TEXT NOT NULL, gap_from TIMESTAMP, gap_to TIMESTAMP,
+            reason TEXT NOT NULL, sync_id TEXT NOT NULL, detail TEXT
+        )
+        """,
+    ),
 )
 
 

@@ -196,8 +196,52 @@ def approvers_of(con: duckdb.DuckDBPyConnection, request_id: str) -> set[str]:
         con, "SELECT actor FROM decisions WHERE request_id = ? AND kind = 'approve'", [request_id])}
 
 
+@dataclass(frozen=True)
+class AcceptanceRow:
+    """One recorded risk acceptance with the request it belongs to (the register of acceptances)."""
+
+    decision_id: str
+    request_id: str
+    version_id: str
+    model: str
+    to_env: str
+    target_account: str
+    request_status: str
+    actor: str
+    comment: str | None
+    created_at: dt.datetime
+    expires_at: dt.datetime | None
+    payload: dict[str, Any]
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> AcceptanceRow:
+        """An acceptance from a decisions-join-requests row read by column name."""
+        return cls(**{k: row[k] for k in cls.__dataclass_fields__ if k != "payload"},
+                   payload=from_json(row["payload"]) or {})
+
+
 class SignoffQueries(CatalogConnection):
     """Reads of requests and decisions for the queue, the reports and the audit pack."""
+
+    def risk_acceptances(self) -> list[AcceptanceRow]:
+        """Every recorded risk acceptance with its request, the soonest expiry first."""
+        with self.connect() as con:
+            rows = fetch_dicts(
+                con,
+                "SELECT d.decision_id, d.request_id, r.version_id, r.model, r.to_env, r.target_account, "
+                "r.status AS request_status, d.actor, d.comment, d.created_at, d.expires_at, d.payload "
+                "FROM decisions d JOIN promotion_requests r ON r.request_id = d.request_id "
+                "WHERE d.kind = 'risk_acceptance' ORDER BY d.expires_at NULLS LAST, d.created_at, d.decision_id",
+            )
+        return [AcceptanceRow.from_row(r) for r in rows]
+
+    def requests_in(self, statuses: Sequence[str]) -> list[Request]:
+        """The requests in one of ``statuses`` with their decisions, oldest first."""
+        with self.connect() as con:
+            ids = fetch_column(
+                con, "SELECT request_id FROM promotion_requests WHERE status IN (SELECT unnest(?)) "
+                "ORDER BY created_at, request_id", [list(statuses)])
+            return [r for r in (read_request(con, i) for i in ids) if r is not None]
 
     def request(self, request_id: str) -> Request | None:
         """The request ``request_id`` with its decisions, or None."""

@@ -27,8 +27,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("models", help="list models and versions across accounts")
     add_workspace_arg(p, actor=False)
     p.add_argument("--environment", action="append", metavar="ENV", help="only this environment (repeatable)")
+    p.add_argument("--as-of", metavar="TIMESTAMP",
+                   help="the state at this instant (ISO 8601, with or without zone; UTC assumed), from the history")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("history", help="a version's registry history: states, deployments, approvals, gaps")
+    add_workspace_arg(p, actor=False)
+    p.add_argument("version_id", metavar="VERSION_ID", help="ACCOUNT:MODEL:VERSION as listed by 'countersign models'")
+    p.add_argument("--environment", metavar="ENV",
+                   help="with --as-of: what this environment held then, who approved it, on what evidence")
+    p.add_argument("--as-of", metavar="TIMESTAMP", help="with --environment: the instant (ISO 8601; UTC assumed)")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(func=cmd_history)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -91,8 +102,19 @@ def cmd_models(args: argparse.Namespace) -> int:
     from governance.promotion import flag_deployments
 
     order = opened.settings.environments.order
-    df = flag_deployments(opened.catalog.inventory(InventoryFilter(environments=tuple(args.environment or ())),
-                                                   environment_order=order), order)
+    as_of = None
+    if args.as_of:
+        from governance.history import inventory_as_of, parse_instant
+
+        as_of = parse_instant(args.as_of)
+        listed = inventory_as_of(opened.catalog, as_of, order)
+        if args.environment and not listed.empty:
+            listed = listed[listed["environment"].isin(args.environment)].reset_index(drop=True)
+    else:
+        listed = opened.catalog.inventory(InventoryFilter(environments=tuple(args.environment or ())),
+                                          environment_order=order)
+    df = flag_deployments(listed, order) if not listed.empty else listed.assign(flag="")
+    gaps = sorted({f"{r.account}: {r.gap_reason}" for r in df.itertuples(index=False) if r.in_gap}) if as_of else []
     if args.json:
         models = opened.catalog.models()
         versions = []
@@ -116,14 +138,62 @@ def cmd_models(args: argparse.Namespace) -> int:
                     for m in models.itertuples(index=False)
                 ],
                 "versions": versions,
+                **({"as_of": as_of.isoformat(), "gaps": gaps} if as_of else {}),
             }
         )
         return 0
+    if as_of:
+        print(f"as of {as_of.isoformat()} UTC")
+        for gap in gaps:
+            print(f"  ! not observed then (gap): {gap}")
     if df.empty:
-        print("no versions in the catalog yet: run 'countersign sync'")
+        print("no versions at that instant" if as_of else "no versions in the catalog yet: run 'countersign sync'")
         return 0
     print(f"{'VERSION':<36} {'ENV':<8} {'STATUS':<22} {'DEPLOYED ON':<26} FLAG")
     for row in df.itertuples(index=False):
         flag = row.flag.removeprefix("⚠ ").upper()  # the same flags as the Inventory page
         print(f"{row.version_id:<36} {row.environment:<8} {row.approval_status:<22} {(row.deployed_on or ''):<26} {flag}")
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from core.errors import InputError
+    from governance.history import environment_at, parse_instant, version_history
+
+    opened = open_workspace(args)
+    if bool(args.environment) != bool(args.as_of):
+        raise InputError("--environment and --as-of go together (what an environment held at an instant)")
+    if args.environment:
+        state = environment_at(opened.catalog, args.environment, parse_instant(args.as_of))
+        doc = {"version_id": args.version_id, **state.as_dict()}
+        if args.json:
+            print_json(doc)
+            return 0
+        print(f"{state.environment} as of {state.instant.isoformat()} UTC")
+        for gap in state.gaps:
+            print(f"  ! not observed then (gap): {gap}")
+        for v in state.versions:
+            mark = "*" if v.version_id == args.version_id else " "
+            print(f"{mark} {v.version_id:<36} {v.approval_status:<22} {v.deployed_on or '-':<24} since "
+                  f"{v.valid_from.isoformat()} ({v.time_source})")
+            for a in v.approvals:
+                gates = ", ".join(f"{g}={s}" for g, s in sorted(a.gates.items()))
+                print(f"      approved by {a.actor} at {a.decided_at.isoformat()} [{a.request_id}] gates: {gates}")
+        return 0
+    doc = version_history(opened.catalog, args.version_id)
+    if args.json:
+        print_json(doc)
+        return 0
+    print(f"history of {doc['version_id']}")
+    for s in doc["states"]:
+        labels = ",".join(s["labels"])
+        print(f"  {s['valid_from']} → {s['valid_to'] or 'now':<26} {s['environment']:<8} {s['approval_status']:<22} "
+              f"{labels:<12} ({s['time_source']}; sync {s['sync_id']}"
+              + (f"; request {s['request_id']}" if s["request_id"] else "") + ")")
+    for d in doc["deployments"]:
+        print(f"  deployed {d['endpoint']}/{d['variant']} w={d['weight']} {d['valid_from']} → {d['valid_to'] or 'now'}")
+    for a in doc["approvals"]:
+        print(f"  approved by {a['actor']} at {a['decided_at']} ({a['request_id']}, {a['from_env']}→{a['to_env']})")
+    for g in doc["gaps"]:
+        print(f"  ! gap in {g['account']}: {g['from']} → {g['to'] or 'now'} ({g['reason']})")
     return 0

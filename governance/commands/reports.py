@@ -83,7 +83,7 @@ def _built_at(value: str | None) -> dt.datetime | None:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from governance.reports.export import export_report
-    from governance.reports.templates import list_templates
+    from governance.reports.template_library import list_templates
 
     opened = open_workspace(args)
     if args.list_templates:

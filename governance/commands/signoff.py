@@ -1,4 +1,5 @@
-"""CLI: ``ledger verify|checkpoint``, ``request``, ``approve``, ``reject``, ``cancel``, ``execute``, ``requests``."""
+"""CLI: ``ledger verify|checkpoint``, ``request``, ``approve``, ``reject``, ``cancel``, ``execute``, ``requests``,
+``acceptances``."""
 
 from __future__ import annotations
 
@@ -79,6 +80,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", metavar="NAME")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=cmd_requests)
+
+    p = sub.add_parser("acceptances", help="the register of risk acceptances: who accepted what, until when")
+    add_workspace_arg(p, actor=False)
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(func=cmd_acceptances)
 
 
 def request_dict(request: Any) -> dict[str, Any]:
@@ -161,7 +167,7 @@ def _date(text: str, flag: str = "--expires") -> dt.datetime:
 
 def cmd_approve(args: argparse.Namespace) -> int:
     from governance.promotion import RiskAcceptance
-    from governance.signoff import decide
+    from governance.signoff import decide_in
 
     o = open_workspace(args)
     acceptance = None
@@ -172,35 +178,33 @@ def cmd_approve(args: argparse.Namespace) -> int:
                                     follow_up=_date(args.follow_up, "--follow-up") if args.follow_up else None)
     elif args.justification or args.expires or args.follow_up:
         raise InputError("--justification, --expires and --follow-up only go with --accept-risk GATE")
-    done = decide(o.workspace, o.settings, o.catalog, o.actor, args.request_id, "approve", args.comment,
-                  risk_acceptance=acceptance, execute_after_approval=not args.no_execute)
+    done = decide_in(o, args.request_id, "approve", args.comment,
+                     risk_acceptance=acceptance, execute_after_approval=not args.no_execute)
     _show(done.request, args.json)
     return 1 if done.failed else 0
 
 
 def cmd_reject(args: argparse.Namespace) -> int:
-    from governance.signoff import decide
+    from governance.signoff import decide_in
 
     o = open_workspace(args)
-    _show(decide(o.workspace, o.settings, o.catalog, o.actor, args.request_id, "reject", args.comment).request,
-          args.json)
+    _show(decide_in(o, args.request_id, "reject", args.comment).request, args.json)
     return 0
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
-    from governance.signoff import decide
+    from governance.signoff import decide_in
 
     o = open_workspace(args)
-    _show(decide(o.workspace, o.settings, o.catalog, o.actor, args.request_id, "cancel", args.comment).request,
-          args.json)
+    _show(decide_in(o, args.request_id, "cancel", args.comment).request, args.json)
     return 0
 
 
 def cmd_execute(args: argparse.Namespace) -> int:
-    from governance.signoff import decide
+    from governance.signoff import decide_in
 
     o = open_workspace(args)
-    done = decide(o.workspace, o.settings, o.catalog, o.actor, args.request_id, "execute", takeover=args.takeover)
+    done = decide_in(o, args.request_id, "execute", takeover=args.takeover)
     _show(done.request, args.json)
     return 1 if done.failed else 0
 
@@ -250,4 +254,22 @@ def cmd_requests(args: argparse.Namespace) -> int:
     for r in df.itertuples():
         print(f"{r.request_id}  {r.version_id:<34} → {r.to_env:<8} {r.status:<10} "
               f"{r.approvals}/{r.approvals_required}  by {r.requester}" + (f"  skips {r.skip}" if r.skip else ""))
+    return 0
+
+
+def cmd_acceptances(args: argparse.Namespace) -> int:
+    from governance.signoff import acceptance_register
+
+    o = open_workspace(args)
+    register = acceptance_register(o.catalog)
+    if args.json:
+        print_json([a.to_json() for a in register])
+        return 0
+    if not register:
+        print("no risk acceptances")
+        return 0
+    for a in register:
+        until = f"{a.expires_at:%Y-%m-%d}" if a.expires_at else "-"
+        print(f"{until}  {a.state:<13} {a.request_id}  {a.version_id} → {a.to_env}  "
+              f"{', '.join(a.gates)}  by {a.accepted_by}: {a.justification}")
     return 0

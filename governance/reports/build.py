@@ -48,7 +48,7 @@ from reportlab.platypus.tableofcontents import TableOfContents
 from core.clock import naive_utc
 from governance import __version__
 from governance.analytics.summaries import BiasSummary, DriftSummary, ExplainSummary
-from governance.reports import charts
+from governance.reports import pdf_charts as charts
 from governance.reports.facts import EvidenceItem, ReportFacts
 from governance.reports.templates import Section, Template
 
@@ -453,6 +453,38 @@ def b_lineage_changes(f: ReportFacts, r: Renderer) -> list[Flowable]:
         out.append(records_table(f.requests, ("request_id", "version_id", "from_env", "to_env", "requester",
                                               "status", "created_at", "execution_state")))
     return out
+
+
+def b_registry_history(f: ReportFacts, r: Renderer) -> list[Flowable]:
+    if not f.history:
+        raise Missing(f"registry history: no sync has recorded a state of {f.version.version_id} since history "
+                      "began (run countersign sync)")
+    rows = [(h.get("valid_from"), h.get("valid_to") or "still", h.get("environment"), h.get("approval_status"),
+             ", ".join(_load_list(h.get("labels"))), h.get("time_source"), h.get("sync_id"), h.get("ledger_seq"),
+             h.get("request_id")) for h in f.history]
+    out: list[Flowable] = [
+        para("Each state of the version as the registry showed it, from when to when (UTC). 'source': the "
+             "registry's own modification time; 'sync': the start of the sync that saw the change."),
+        table(("From", "To", "Environment", "Approval", "Labels", "Time", "Sync", "Ledger", "Request"), rows,
+              mono=(6,)),
+    ]
+    if f.history_deployments:
+        out.append(Spacer(1, 4))
+        out.append(table(("Endpoint", "Variant", "Weight", "Status", "From", "To", "Time"),
+                         [(d.get("endpoint"), d.get("variant"), d.get("weight"), d.get("status"), d.get("valid_from"),
+                           d.get("valid_to") or "still", d.get("time_source")) for d in f.history_deployments]))
+    if f.history_gaps:
+        out.append(Spacer(1, 4))
+        out.append(para("Not observed (the registry's state in these periods is unknown):"))
+        out.append(table(("Account", "From", "To", "Reason", "Detail"),
+                         [(g.get("account"), g.get("gap_from"), g.get("gap_to") or "still", g.get("reason"),
+                           g.get("detail")) for g in f.history_gaps]))
+    return out
+
+
+def _load_list(value: Any) -> list[str]:
+    loaded = json.loads(value) if isinstance(value, str) else value
+    return [str(x) for x in loaded or []]
 
 
 def b_deployments(f: ReportFacts, r: Renderer) -> list[Flowable]:
@@ -896,6 +928,7 @@ BLOCKS: dict[str, Block] = {
     "deployments": Block("Deployments", b_deployments, "synced deployments"),
     "consistency": Block("Consistency across environments", b_consistency,
                          "the lineage's artifact hashes, containers and inference specifications"),
+    "registry_history": Block("Registry history", b_registry_history, "history rows of the version"),
     "inventory": Block("Model inventory entry", b_inventory, "the catalog model"),
     "development": Block("Development process", b_development, "the training run linked to the version"),
     "data": Block("Data provenance", b_data, "the version's data URIs"),

@@ -20,7 +20,8 @@ from governance.reports.build import BuiltReport, Gap, build_pdf
 from governance.reports.facts import ReportFacts, collect_facts
 from governance.reports.sign import sign_pdf
 from governance.reports.signers import choose_signer
-from governance.reports.templates import Template, load_template
+from governance.reports.template_library import load_template
+from governance.reports.templates import Template
 
 DEFAULT_TEMPLATE = "eu-ai-act-annex-iv"
 

@@ -21,6 +21,7 @@ from governance.analytics.summaries import EvidenceSummary
 from governance.catalog import Catalog, Model, Version
 from governance.config import Settings, Workspace
 from governance.identity import Identity
+from governance.ledger import Checkpoint, covering_checkpoint
 from governance.snapshot import DecisionSnapshot
 
 # Evidence kinds the report reads, as governance.analytics stores them.
@@ -60,15 +61,6 @@ class DecidedView:
 
 
 @dataclass(frozen=True)
-class Checkpoint:
-    """The newest signed ledger checkpoint file."""
-
-    file: str
-    sha256: str
-    content: dict[str, Any]
-
-
-@dataclass(frozen=True)
 class ReportFacts:
     """Everything one report states, gathered once."""
 
@@ -104,6 +96,10 @@ class ReportFacts:
     under_oversight: bool = False
     # the version beside its sources and copies (governance.compare.Consistency); None when not collected
     consistency: Any = None
+    # the version's registry history: its states, the deployments serving it, its account's observation gaps
+    history: tuple[dict[str, Any], ...] = ()
+    history_deployments: tuple[dict[str, Any], ...] = ()
+    history_gaps: tuple[dict[str, Any], ...] = ()
 
     @property
     def fingerprint(self) -> str:
@@ -113,6 +109,8 @@ class ReportFacts:
         def plain(v: Any) -> Any:
             if hasattr(v, "__dataclass_fields__"):
                 return {k: plain(getattr(v, k)) for k in v.__dataclass_fields__}
+            if isinstance(v, Path):  # by name: a copy of the workspace elsewhere states the same facts
+                return v.name
             if isinstance(v, dict):
                 return {str(k): plain(x) for k, x in v.items()}
             if isinstance(v, list | tuple):
@@ -175,24 +173,6 @@ def _from_analytics(ev: Evidence) -> EvidenceItem:
     )
 
 
-def covering_checkpoint(workspace: Workspace, seq: int) -> Checkpoint | None:
-    """The oldest checkpoint that seals ledger entry ``seq`` (stable as later checkpoints are added)."""
-    d = workspace.checkpoints_dir
-    if not d.is_dir():
-        return None
-    best: tuple[int, str, Path, bytes, dict[str, Any]] | None = None
-    for p in sorted(d.glob("ledger-*.json")):
-        raw = p.read_bytes()
-        try:
-            content = json.loads(raw)
-            length = int(content["length"])
-        except (ValueError, KeyError, TypeError):
-            continue  # unreadable checkpoints are reported by 'countersign ledger verify'
-        if length >= seq and (best is None or (length, p.name) < best[:2]):
-            best = (length, p.name, p, raw, content)
-    if best is None:
-        return None
-    return Checkpoint(file=best[1], sha256=hashlib.sha256(best[3]).hexdigest(), content=best[4])
 
 
 def evaluate_gates(
@@ -385,6 +365,9 @@ def collect_facts(
         reviews=reviews,
         under_oversight=under_oversight,
         consistency=consistency,
+        history=tuple(_records(catalog.version_history(version_id))),
+        history_deployments=tuple(_records(catalog.deployment_history([version_id]))),
+        history_gaps=tuple(_records(catalog.history_gaps([version.account]))),
     )
 
 

@@ -6,6 +6,8 @@
     evidence/<kind>-<id>.json          every evidence row of the model's versions in the lineage
     catalog/<table>.parquet            the catalog rows of the model: models, versions, runs, deployments,
                                        model_cards, evidence, promotion_requests, decisions
+    history/<table>.parquet            the registry history of the model: version_history, deployment_history,
+                                       history_gaps (query them as of any instant, README section 5)
     ledger/entries.parquet + .jsonl    the ledger from the first entry about the model to the head, unmodified
     ledger/checkpoint-*.json           the checkpoints sealing that range, and the ledger's public key
     README.md                          how to verify and query it
@@ -30,6 +32,7 @@ from core.canonical import canonical_json
 from core.progress import ProgressFn, no_progress
 from governance import __version__
 from governance.catalog import Catalog
+from governance.catalog.history import as_of_sql_for_files
 from governance.config import Settings, Workspace
 from governance.identity import Identity, require
 from governance.reports.export import (
@@ -138,6 +141,24 @@ for name in sorted(glob.glob("ledger/ledger-*.json")):
 ```
 
 In the workspace itself, `countersign ledger verify` does all of this.
+
+## 5. What was in each environment at an instant (registry history)
+
+`history/version_history.parquet` holds every state each version of the model had (approval status, labels,
+environment, model card) from `valid_from` to `valid_to` (UTC, half-open; an open state has no `valid_to`);
+`time_source` says whether the time is the registry's own (`source`) or the sync's that saw it (`sync`).
+`history/deployment_history.parquet` holds the deployments serving them the same way; `history/history_gaps.parquet`
+the periods nobody observed the registry (a failed sync, a long pause): the state inside a gap is not known. Each
+state names the sync that saw it (`sync_id`), that sync's ledger entry (`ledger_seq`, `ledger_hash`) and the
+promotion request that caused it (`request_id`), when Countersign did.
+
+The state as of an instant, the same answer as `countersign models --as-of` (run it in the unzipped folder; put
+the instant in UTC):
+
+```sql
+SET VARIABLE as_of = TIMESTAMP '2026-03-14 09:30:00';
+{as_of_sql};
+```
 """
 
 
@@ -183,6 +204,9 @@ def build_pack(
                     json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n"
                 ).encode()
 
+    for table, df in catalog.history_rows(model).items():
+        members[f"history/{table}.parquet"] = _parquet(df)
+
     progress("copying the ledger slice and checkpoints", 0.8)
     requests = _table_rows(catalog, "promotion_requests", model, version_ids)
     needles = sorted({*version_ids, *requests["request_id"].astype(str).tolist(), model})
@@ -208,7 +232,7 @@ def build_pack(
         version_id=version_id, organisation=settings.workspace.name, who=identity.label, template=report.template_id,
         template_version=report.template_version, report_sha256=report.sha256, report_name=report_name,
         ledger_range=(f"{ledger_range[0]} to {ledger_range[1]}" if ledger_range else "(none)"),
-        countersign_version=__version__,
+        countersign_version=__version__, as_of_sql=as_of_sql_for_files("history"),
     ).encode()
     members["manifest.json"] = (json.dumps(
         {"countersign_version": __version__, "version_id": version_id, "template": report.template_id,

@@ -11,7 +11,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.errors import ConfigError, NotFound
+from core.errors import ConfigError
 
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "templates"
 
@@ -107,28 +107,3 @@ def parse_template(path: Path, known_blocks: frozenset[str]) -> Template:
         path=str(path),
         sha256=hashlib.sha256(raw).hexdigest(),
     )
-
-
-def list_templates(workspace_root: Path | None = None) -> list[Template]:
-    """Every available template, sorted by id (a workspace template overrides a shipped one)."""
-    from governance.reports.build import BLOCKS
-
-    found: dict[str, Template] = {}
-    for d in reversed(template_dirs(workspace_root)):
-        if d.is_dir():
-            for p in sorted(d.glob("*.toml")):
-                t = parse_template(p, frozenset(BLOCKS))
-                found[t.id] = t
-    return [found[k] for k in sorted(found)]
-
-
-def load_template(template_id: str, workspace_root: Path | None = None) -> Template:
-    """The template called ``template_id``."""
-    from governance.reports.build import BLOCKS
-
-    for d in template_dirs(workspace_root):
-        p = d / f"{template_id}.toml"
-        if p.is_file():
-            return parse_template(p, frozenset(BLOCKS))
-    known = ", ".join(t.id for t in list_templates(workspace_root)) or "none"
-    raise NotFound(f"unknown report template {template_id!r} (known: {known})")

@@ -70,6 +70,7 @@ def test_approve_open_request_executes(demo_copy, app_factory) -> None:
     assert not [c for c in at.checkbox if c.key == "req.accept"]  # every gate passes on the demo's evidence
     at.text_area(key="req.comment").set_value("Evidence reviewed.").run()
     at.button(key="req.approve").click().run()
+    at.button(key="req.confirm_approve").click().run()  # the confirmation that says it will promote
     assert not at.exception, at.exception
     r = get_request(catalog, rid)
     assert r.status == "executed" and r.target_version_id
@@ -96,6 +97,7 @@ def test_request_then_approve_with_risk_acceptance(demo_copy, app_factory) -> No
     assert (until.min, until.max) == (f"{today + dt.timedelta(days=1):%Y-%m-%d}",
                                       f"{today + MAX_ACCEPTANCE - dt.timedelta(days=1):%Y-%m-%d}")
     at.button(key="req.approve").click().run()
+    at.button(key="req.confirm_approve").click().run()
     assert not at.exception, at.exception
     r = get_request(catalog, rid)
     assert r.status == "executed" and r.target_version_id

@@ -288,10 +288,16 @@ def test_journey_4_risk_officer_reviews_approves_and_ledger_verifies(
         expect(line).to_contain_text("pass")
     comment = "Drift, bias and SHAP reviewed; the online-channel flag behaves as documented. Approved."
     h.fill(page, "stTextArea", "Comment (required)", comment)
-    h.click_button(page, "Approve", exact=True, timeout=120_000)
+    h.click_button(page, "Approve", exact=True)
+    expect(h.alerts(page, "Info").filter(has_text="This is the 1st of 1 approval")).to_contain_text(
+        f"approving will promote {OPEN_DEMO_VERSION} to prod")
+    assert requests_of(browser_workspace, OPEN_DEMO_VERSION)[0]["status"] == "pending"  # nothing happened yet
+    h.click_button(page, "Confirm approval", exact=True, timeout=120_000)
     h.assert_no_exception(page)
     target = OPEN_DEMO_VERSION.replace("lab-staging:", "lab-prod:").replace(":3", ":3")
-    expect(h.alerts(page, "Success").filter(has_text="Promoted as lab-prod:claims-fraud:")).to_be_visible()
+    promoted = h.alerts(page, "Success").filter(has_text="Promoted as lab-prod:claims-fraud:")
+    expect(promoted.first).to_be_visible()
+    expect(promoted.first).to_contain_text("Not deployed by Countersign")
     assert metric_value(page, "Status") == "executed"
 
     # oracle 1: the CLI's view of the request

@@ -17,7 +17,7 @@ import boto3
 import botocore.session
 from botocore.config import Config
 
-from connectors.sagemaker import botocore_loader
+from connectors.sagemaker.session import botocore_loader
 
 REGION = "eu-west-1"
 STATUSES = ("Approved", "Rejected", "PendingManualApproval")

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from connectors.base import PromotionRef, VersionRecord
-from connectors.sagemaker import META_REQUEST, META_SOURCE_ARN, SageMakerConnector
+from connectors.sagemaker import SageMakerConnector
+from connectors.sagemaker.metadata import META_REQUEST, META_SOURCE_ARN
 from core.errors import ConfigError, ConnectorError
 from governance.catalog import Version
 from governance.config import load_settings

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from connectors.base import AccountInfo
-from connectors.sagemaker import SageMakerConnector, SageMakerSettings, capture_to_rows, metrics_from_document
+from connectors.sagemaker import SageMakerConnector, SageMakerSettings
+from connectors.sagemaker.capture import capture_to_rows
+from connectors.sagemaker.documents import metrics_from_document
 from tests.connectors import sagemaker_seed as seed
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -265,7 +265,7 @@ def test_pdf_section_flags_differences_and_lists_an_unrecorded_hash_as_a_gap(wor
     from governance.compare import compare_versions
     from governance.reports.build import build_pdf
     from governance.reports.facts import collect_facts
-    from governance.reports.templates import load_template
+    from governance.reports.template_library import load_template
 
     ws, catalog = world
     facts = collect_facts(ws, load_settings(ws), catalog, "staging:churn:1", ADMIN)

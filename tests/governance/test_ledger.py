@@ -27,6 +27,7 @@ from governance.catalog import Catalog
 from governance.cli import main
 from governance.config import Workspace
 from governance.identity import Identity, os_user
+from governance.ledger import commit, signed_head
 
 AUDITOR = Identity("auditor@example.org", frozenset({"auditor"}))
 VIEWER = Identity("viewer@example.org", frozenset({"viewer"}))
@@ -160,17 +161,17 @@ def test_an_append_that_cannot_be_written_fails_for_its_callers_and_the_next_one
     ws: Workspace, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fill(catalog, 2)
-    real = ledger._write
+    real = commit._write
     calls = {"n": 0}
 
     def broken(con, entries, prepared):  # a storage failure (disk full) no local server can play on demand
         calls["n"] += 1
         raise duckdb.IOException("disk full")
 
-    monkeypatch.setattr(ledger, "_write", broken)
+    monkeypatch.setattr(commit, "_write", broken)
     with pytest.raises(duckdb.IOException, match="disk full"):
         ledger.append(catalog, actor="a@example.org", action="test.event", subject="lost")
-    monkeypatch.setattr(ledger, "_write", real)
+    monkeypatch.setattr(commit, "_write", real)
     entry = ledger.append(catalog, actor="a@example.org", action="test.event", subject="kept")
     assert calls["n"] == 1 and entry.seq == 3
     assert [r[4] for r in rows(catalog)] == ["thing:0", "thing:1", "kept"]
@@ -671,7 +672,7 @@ def test_an_older_head_never_replaces_a_newer_one(ws: Workspace, catalog: Catalo
     entries = fill(catalog, 4)
     before = ledger.read_head(ws.checkpoints_dir)
     # a writer that read the head before others committed comes late with entry 2
-    assert ledger._store_head(ws, 2, entries[1].hash, lambda s, h: True, may_start=True) is None
+    assert signed_head._store_head(ws, 2, entries[1].hash, lambda s, h: True, may_start=True) is None
     assert ledger.read_head(ws.checkpoints_dir) == before
 
 

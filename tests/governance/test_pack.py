@@ -192,3 +192,37 @@ def test_the_manifest_and_the_report_metadata_name_the_countersign_version(packe
     assert f"Built by Countersign {__version__} for" in (root / "README.md").read_text(encoding="utf-8")
     info = PdfReader(root / manifest["report"]).metadata
     assert info["/Creator"] == f"Countersign {__version__}"
+
+
+def test_the_readme_as_of_query_on_the_unzipped_parquet_gives_the_catalog_answer(packed, monkeypatch) -> None:
+    import datetime as dt
+
+    w, _pack, root = packed
+    model = w.catalog.version(BIASED).model
+    readme = (root / "README.md").read_text()
+    (sql,) = re.findall(r"```sql\n(.*?)```", readme, flags=re.S)
+    history = duckdb.connect().execute("SELECT min(valid_from), max(valid_from) FROM "
+                                       f"'{root}/history/version_history.parquet'").fetchone()
+    assert history[0] is not None, "the pack carries no history rows"
+    monkeypatch.chdir(root)
+    for instant in (history[0] - dt.timedelta(seconds=1), history[0], history[1],
+                    dt.datetime.now(dt.UTC).replace(tzinfo=None)):
+        offline = duckdb.connect()
+        statements = sql.replace("TIMESTAMP '2026-03-14 09:30:00'", f"TIMESTAMP '{instant.isoformat(sep=' ')}'")
+        first, query = statements.split(";", 1)
+        offline.execute(first)
+        got = offline.execute(query.strip().rstrip(";")).df()
+        want = w.catalog.as_of(instant)
+        want = want[want["model"] == model].reset_index(drop=True)
+        cols = ["version_id", "environment", "approval_status", "deployed_on", "valid_from", "in_gap"]
+        assert got[cols].astype(str).values.tolist() == want[cols].astype(str).values.tolist(), instant
+
+
+def test_the_report_carries_the_version_history(packed) -> None:
+    from tests.governance.report_world import pdf_text
+
+    w, pack, _root = packed
+    text = pdf_text(pack.report.pdf)
+    first = w.catalog.version_history(BIASED).iloc[0]
+    assert "Registry history" in text
+    assert first["sync_id"] in "".join(text.split())

@@ -17,7 +17,7 @@ from core.errors import AccessDenied, ConfigError, NotFound
 from governance.config import Workspace
 from governance.reports.build import MISSING
 from governance.reports.export import build_unsigned, export_report
-from governance.reports.templates import list_templates, load_template
+from governance.reports.template_library import list_templates, load_template
 from tests.governance.report_world import (
     AUDITOR,
     BIASED,

@@ -7,9 +7,10 @@ import json
 
 import pytest
 
-from core.errors import ConflictError, InputError
+from core.errors import AccessDenied, ConflictError, InputError
+from governance.context import Context
 from governance.promotion import FLAG_NO_SIGNOFF, FLAG_UNAPPROVED, RiskAcceptance, approve, flag_deployments
-from governance.signoff import decide, review_request
+from governance.signoff import decide, decide_in, review_in, review_request
 from governance.sources import connector_of
 from tests.governance.test_promotion import BLOCKED, Faulty, World
 
@@ -33,6 +34,19 @@ def test_decide_reports_pending_n_of_m_then_executes_the_completing_approval(wor
     assert (second.outcome, second.executed_now, second.failed) == ("executed", True, False)
     assert world.catalog.version(second.request.target_version_id).source_version_id == \
         "lab-staging:credit-approval:2"
+    assert world.verify().ok
+
+
+def test_one_context_decides_as_its_identity_and_another_identity_is_a_second_pair_of_eyes(world: World) -> None:
+    rid = world.request("lab-staging:credit-approval:2")  # high tier: two approvers
+    officer = Context(world.ws, world.settings, world.catalog, world.who("risk.officer"))
+    assert "approve" in review_in(officer, rid).actions
+    first = decide_in(officer, rid, "approve", "ok", risk_acceptance=world.accept_all(rid))
+    assert (first.outcome, first.request.approvers) == ("pending", (officer.identity.email,))
+    with pytest.raises(AccessDenied, match="already approved"):  # four eyes: the same identity cannot approve twice
+        decide_in(officer, rid, "approve", "again")
+    second = decide_in(officer.acting_as(world.who("validator")), rid, "approve", "second pair")
+    assert (second.outcome, second.executed_now) == ("executed", True)
     assert world.verify().ok
 
 

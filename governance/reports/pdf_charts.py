@@ -1,6 +1,6 @@
 """Charts for the PDF: the same altair specs the pages show, rendered to PNG with vl-convert.
 
-The analytics package owns the chart specs (``governance.analytics.charts``); when it cannot draw a stored result,
+The analytics package owns the chart specs (``governance.analytics.evidence_charts``); when it cannot draw a stored result,
 a plain fallback spec from the report's own table is drawn instead.
 """
 
@@ -21,10 +21,10 @@ def render_png(spec: dict[str, Any]) -> bytes:
 
 
 def analytics_chart(name: str, *args: Any) -> dict[str, Any] | None:
-    """The Vega-Lite dict of ``governance.analytics.charts.<name>(*args)``, or None when it cannot draw them."""
-    from governance.analytics import charts
+    """The Vega-Lite dict of ``governance.analytics.evidence_charts.<name>(*args)``, or None when it cannot draw them."""
+    from governance.analytics import evidence_charts
 
-    fn = getattr(charts, name)  # an unknown name is a programming error: let it surface
+    fn = getattr(evidence_charts, name)  # an unknown name is a programming error: let it surface
     try:
         chart = fn(*args)
     except (AttributeError, KeyError, TypeError, ValueError):

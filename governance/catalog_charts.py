@@ -72,3 +72,25 @@ def lineage_dot(catalog: Catalog, version_id: str) -> str:
             lines.append(f'"{d.version_id}" -> "ep:{d.deployment_id}" [label="serves"];')
     lines.append("}")
     return "\n".join(lines)
+
+
+def timeline_chart(timeline: pd.DataFrame, order: Sequence[str]) -> alt.Chart:
+    """A model across environments over time (``governance.history.model_timeline``): versions entering and leaving
+    (coloured by approval status), deployments, observation gaps, and decisions as ticks."""
+    df = timeline.copy()
+    df["row"] = df["environment"] + " · " + df["lane"]
+    rows = [f"{env} · {lane}" for env in [*order, *sorted(set(df["environment"]) - set(order))]
+            for lane in ("version", "deployment", "gap", "decision") if f"{env} · {lane}" in set(df["row"])]
+    base = alt.Chart(df).encode(
+        y=alt.Y("row:N", sort=rows, title=None),
+        tooltip=["environment", "lane", "label", "status", alt.Tooltip("start:T", format="%Y-%m-%d %H:%M"),
+                 alt.Tooltip("end:T", format="%Y-%m-%d %H:%M")],
+    )
+    bars = base.transform_filter(alt.datum.lane != "decision").mark_bar(height=14, opacity=0.8).encode(
+        x=alt.X("start:T", title=None), x2="end:T",
+        color=alt.Color("status:N", legend=alt.Legend(orient="top", title=None)),
+    )
+    ticks = base.transform_filter(alt.datum.lane == "decision").mark_point(shape="diamond", size=90, filled=True).encode(
+        x="start:T", color=alt.Color("status:N"),
+    )
+    return (bars + ticks).properties(height=max(80, 26 * len(rows)))

@@ -1,0 +1,577 @@
+"""Extraction: model package groups, packages (versions), training jobs, endpoints, trial components and model
+cards into a :class:`~connectors.base.Snapshot`, incrementally against the watermark of the last sync."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from connectors.base import (
+    DeploymentRecord,
+    ModelCardRecord,
+    ModelRecord,
+    RunRecord,
+    Snapshot,
+    SyncIssue,
+    VersionRecord,
+)
+from connectors.sagemaker.capture import capture_uri
+from connectors.sagemaker.documents import document_refs, feature_names_from_statistics, metrics_from_document
+from connectors.sagemaker.metadata import (
+    META_CAPTURE_COLUMNS,
+    META_CREATED_BY,
+    META_DATA,
+    META_SOURCE_ACCOUNT,
+    META_SOURCE_ARN,
+    META_TRAINING_JOB,
+)
+from connectors.sagemaker.session import SageMakerSession, error_text
+from core.canonical import canonical_json
+from core.clock import naive_utc
+from core.errors import ConnectorError
+from core.progress import ProgressFn, no_progress
+
+WATERMARK_VERSION = 1
+_DATASET_SUFFIXES = (".csv", ".parquet", ".pq", ".jsonl", ".json")
+
+
+def _short_hash(*parts: Any) -> str:
+    return hashlib.sha256(canonical_json(parts).encode()).hexdigest()[:10]
+
+
+def _iso(value: Any) -> str | None:
+    if isinstance(value, dt.datetime):
+        return naive_utc(value).isoformat()
+    return None if value is None else str(value)
+
+
+# -- the watermark: what the last sync saw ---------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class WatermarkState:
+    groups: dict[str, str] = dataclasses.field(default_factory=dict)  # group -> logical model name
+    packages: dict[str, str] = dataclasses.field(default_factory=dict)  # "group/version" -> hash of its summary
+    endpoints: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)  # name -> {m, variants}
+    cards: dict[str, str] = dataclasses.field(default_factory=dict)  # card name -> last modified
+    trials: dict[str, str] = dataclasses.field(default_factory=dict)  # trial component -> last modified
+
+    def dump(self) -> str:
+        return canonical_json({"v": WATERMARK_VERSION, "g": self.groups, "p": self.packages, "e": self.endpoints,
+                               "c": self.cards, "t": self.trials})
+
+    @classmethod
+    def load(cls, text: str | None) -> WatermarkState | None:
+        if not text:
+            return None
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return None
+        if not isinstance(data, dict) or data.get("v") != WATERMARK_VERSION:
+            return None  # an older or foreign watermark: do a full pass
+        return cls(data.get("g", {}), data.get("p", {}), data.get("e", {}), data.get("c", {}), data.get("t", {}))
+
+
+class Extraction(SageMakerSession):
+    """``extract``: what changed in the account since the watermark."""
+
+    def extract(self, since: str | None, *, full: bool = False, progress: ProgressFn = no_progress) -> Snapshot:
+        """Records changed since the watermark ``since`` (all of them when ``full`` or ``since`` is None)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        calls_before, throttled_before = self.meter.calls, self.meter.throttled
+        before = WatermarkState.load(None if full else since)
+        incremental = before is not None
+        old = before or WatermarkState()
+        new = WatermarkState()
+        issues: list[SyncIssue] = []
+        complete = True
+        progress("listing groups, packages, endpoints and experiments", 0.02)
+        models: list[ModelRecord] = []
+
+        def groups_and_tags() -> None:
+            try:
+                groups = list(self._paginate("sagemaker", "list_model_package_groups", "ModelPackageGroupSummaryList"))
+            except (ClientError, BotoCoreError) as exc:
+                raise self._fail("cannot list model package groups (check the role and its policy "
+                                 "docs/iam/sync-policy.json)", exc) from exc
+            for g in groups:
+                name = g["ModelPackageGroupName"]
+                tags: dict[str, str] = {}
+                known = incremental and name in old.groups
+                if not known:
+                    try:
+                        tags = {t["Key"]: t["Value"] for t in self.client("sagemaker").list_tags(
+                            ResourceArn=g["ModelPackageGroupArn"]).get("Tags", [])}
+                    except (ClientError, BotoCoreError) as exc:
+                        issues.append(SyncIssue(g["ModelPackageGroupArn"], f"tags not read: {error_text(exc)}"))
+                model = old.groups[name] if known else (
+                    tags.get(self.settings.model_tag, name) if self.settings.model_tag else name)
+                new.groups[name] = model
+                if not known:
+                    models.append(ModelRecord(name=model, description=g.get("ModelPackageGroupDescription"),
+                                              tags=tags))
+
+        def packages() -> list[dict[str, Any]]:
+            try:
+                return list(self._paginate("sagemaker", "list_model_packages", "ModelPackageSummaryList",
+                                           ModelPackageType="Versioned", SortBy="CreationTime", SortOrder="Ascending",
+                                           PaginationConfig={"PageSize": 100}))
+            except (ClientError, BotoCoreError) as exc:
+                raise self._fail("cannot list model packages", exc) from exc
+
+        # the listings are independent: run them side by side, within the account's concurrency bound
+        self.client("sagemaker")  # credentials and client made once, before the threads need them
+        with ThreadPoolExecutor(max_workers=self.settings.max_concurrency) as pool:
+            f_groups = pool.submit(groups_and_tags)
+            f_packages = pool.submit(packages)
+            f_endpoints = pool.submit(self._endpoints, old, new, incremental, issues)
+            f_trials = pool.submit(self._trial_components, old, new, incremental, issues)
+            f_cards = pool.submit(lambda: list(self._paginate("sagemaker", "list_model_cards", "ModelCardSummaries")))
+            f_groups.result()
+            summaries = [s for s in f_packages.result() if s.get("ModelPackageGroupName") in new.groups]
+            deployments, endpoints_ok = f_endpoints.result()
+            runs_tc, runs_ok = f_trials.result()
+        complete &= endpoints_ok and runs_ok
+
+        # which packages to describe: all on a full pass; else new, changed, or served by a changed endpoint
+        changed_endpoints = {e for e in new.endpoints if old.endpoints.get(e) != new.endpoints.get(e)}
+        changed_endpoints |= set(old.endpoints) - set(new.endpoints)
+        affected = {
+            v[0]
+            for e in changed_endpoints
+            for state in (old.endpoints.get(e), new.endpoints.get(e))
+            if state
+            for v in state.get("v", {}).values()
+            if v[0]
+        }
+        todo: list[dict[str, Any]] = []
+        for s in summaries:
+            arn = s["ModelPackageArn"]
+            digest = _short_hash(s.get("ModelApprovalStatus"), s.get("ModelPackageStatus"),
+                                 s.get("ModelPackageDescription"))
+            new.packages[_package_key(arn)] = digest
+            if not incremental or old.packages.get(_package_key(arn)) != digest or arn in affected:
+                todo.append(s)
+
+        serving = self._serving(new)
+        before_issues = len(issues)
+        versions, runs = self._describe_versions(todo, new, serving, issues, progress)
+        # a version or run that could not be described is missing from the snapshot, not gone from the source
+        complete &= len(versions) == len(todo) and not any(
+            "describe failed" in i.message for i in issues[before_issues:]
+        )
+
+        progress("reading model cards", 0.95)
+        cards, cards_ok = self._model_cards(old, new, incremental, issues, summaries, f_cards)
+        complete &= cards_ok
+        cards += [card for v in versions if (card := embedded_card(v, issues)) is not None]
+        for c in cards:
+            intended = c.content.get("intended_uses") or {}
+            risk = str(intended.get("risk_rating") or "").lower() or None
+            # a card only describes a model the registry has; settings ([models.X]) still win in the catalog
+            if (intended or risk) and c.model in new.groups.values():
+                models.append(ModelRecord(
+                    name=c.model, intended_use=intended.get("intended_uses") or intended.get("purpose_of_model"),
+                    risk_tier=risk if risk not in (None, "unknown") else None,
+                ))
+        progress("done", 1.0)
+        return Snapshot(
+            models=_merge_models(models), versions=tuple(versions), runs=tuple(runs) + tuple(runs_tc),
+            deployments=tuple(deployments), model_cards=tuple(cards), issues=tuple(issues), watermark=new.dump(),
+            complete=complete and not incremental, calls=self.meter.calls - calls_before,
+            throttled=self.meter.throttled - throttled_before,
+        )
+
+    # -- versions --------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _serving(state: WatermarkState) -> dict[str, list[tuple[str, str, str | None]]]:
+        """package ARN -> [(endpoint, variant, capture prefix)] from the endpoint state."""
+        out: dict[str, list[tuple[str, str, str | None]]] = {}
+        for endpoint, e in sorted(state.endpoints.items()):
+            for variant, (ref, capture) in sorted(e.get("v", {}).items()):
+                if ref:
+                    out.setdefault(ref, []).append((endpoint, variant, capture))
+        return out
+
+    def _describe_versions(
+        self,
+        todo: list[dict[str, Any]],
+        state: WatermarkState,
+        serving: dict[str, list[tuple[str, str, str | None]]],
+        issues: list[SyncIssue],
+        progress: ProgressFn,
+    ) -> tuple[list[VersionRecord], list[RunRecord]]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        sm = self.client("sagemaker")
+        total = max(len(todo), 1)
+        done = [0]
+        lock = threading.Lock()
+
+        def one(summary: dict[str, Any]) -> tuple[VersionRecord | None, list[SyncIssue], str | None]:
+            arn = summary["ModelPackageArn"]
+            problems: list[SyncIssue] = []
+            try:
+                desc = sm.describe_model_package(ModelPackageName=arn)
+            except (ClientError, BotoCoreError) as exc:
+                return None, [SyncIssue(arn, f"describe failed: {error_text(exc)}")], None
+            finally:
+                with lock:
+                    done[0] += 1
+                    if done[0] % 20 == 0 or done[0] == total:
+                        progress(f"described {done[0]}/{total} versions", 0.15 + 0.7 * done[0] / total)
+            desc.pop("ResponseMetadata", None)
+            record = self._version_record(desc, state, serving, problems)
+            return record, problems, self._training_job_name(desc)
+
+        with ThreadPoolExecutor(max_workers=self.settings.max_concurrency) as pool:
+            results = list(pool.map(one, todo))
+
+        versions: list[VersionRecord] = []
+        jobs: dict[str, list[int]] = {}
+        for record, problems, job in results:
+            if problems:
+                issues.extend(problems)
+                # forget what we saw so the next incremental sync looks at this version again
+                for p in problems:
+                    state.packages.pop(_package_key(p.ref), None)
+            if record is None:
+                continue
+            if job:
+                jobs.setdefault(job, []).append(len(versions))
+            versions.append(record)
+
+        runs: list[RunRecord] = []
+        dropped: set[int] = set()
+        for job, positions in sorted(jobs.items()):
+            try:
+                tj = sm.describe_training_job(TrainingJobName=job)
+            except (ClientError, BotoCoreError) as exc:
+                issues.append(SyncIssue(f"training-job/{job}", f"describe failed: {error_text(exc)}"))
+                # without its run a version would lose its datasets: keep the catalog's row, retry next sync
+                for i in positions:
+                    dropped.add(i)
+                    state.packages.pop(_package_key(versions[i].source_ref), None)
+                continue
+            run = self._training_run(tj)
+            runs.append(run)
+            for i in positions:
+                v = versions[i]
+                data = dict(v.data_uris)
+                for channel, key in (("train", "reference"), ("training", "reference"), ("validation", "validation")):
+                    uri = run.inputs.get(channel)
+                    if uri and key not in data and uri.lower().endswith(_DATASET_SUFFIXES):
+                        data[key] = uri
+                versions[i] = dataclasses.replace(v, data_uris=data)
+        return [v for i, v in enumerate(versions) if i not in dropped], runs
+
+    @staticmethod
+    def _training_job_name(desc: dict[str, Any]) -> str | None:
+        meta = desc.get("CustomerMetadataProperties") or {}
+        if meta.get(META_TRAINING_JOB):
+            return meta[META_TRAINING_JOB]
+        generated = (desc.get("MetadataProperties") or {}).get("GeneratedBy") or ""
+        if ":training-job/" in generated:
+            return generated.rsplit("/", 1)[-1]
+        return None
+
+    def _version_record(
+        self,
+        desc: dict[str, Any],
+        state: WatermarkState,
+        serving: dict[str, list[tuple[str, str, str | None]]],
+        problems: list[SyncIssue],
+    ) -> VersionRecord:
+        arn = desc["ModelPackageArn"]
+        group = desc.get("ModelPackageGroupName") or ""
+        meta = dict(desc.get("CustomerMetadataProperties") or {})
+        containers = (desc.get("InferenceSpecification") or {}).get("Containers") or [{}]
+        first = containers[0]
+        artifact = first.get("ModelDataUrl") or ((first.get("ModelDataSource") or {}).get("S3DataSource") or {}).get("S3Uri")
+        framework = meta.get("countersign:framework") or (
+            " ".join(p for p in (first.get("Framework"), first.get("FrameworkVersion")) if p) or None
+        )
+        created = desc.get("CreatedBy") or {}
+        created_by = meta.get(META_CREATED_BY) or (created.get("IamIdentity") or {}).get("Arn") or created.get(
+            "UserProfileName")
+
+        reports = document_refs(desc)
+        metrics: dict[str, float] = {}
+        columns: tuple[str, ...] = tuple(c for c in (meta.get(META_CAPTURE_COLUMNS) or "").split(",") if c)
+        seen: set[str] = set()
+        for name, (uri, kind) in sorted(reports.items()):
+            if not kind or uri in seen:
+                continue
+            seen.add(uri)
+            try:
+                doc = json.loads(self.fetch(uri).read_bytes())
+                if kind == "statistics":
+                    columns = columns or feature_names_from_statistics(doc)
+                else:
+                    metrics.update(metrics_from_document(kind, doc))
+            except (ValueError, UnicodeDecodeError) as exc:
+                problems.append(SyncIssue(arn, f"{name} document {uri} is malformed: {exc}"))
+            except ConnectorError as exc:
+                problems.append(SyncIssue(arn, f"{name} document {uri} not read: {exc}"))
+
+        data = {k[len(META_DATA):]: v for k, v in meta.items() if k.startswith(META_DATA)}
+        served = serving.get(arn, [])
+        captures = [(e, var, cap) for e, var, cap in served if cap]
+        for i, (endpoint, variant, prefix) in enumerate(captures):
+            key = "current" if i == 0 else f"current:{endpoint}/{variant}"
+            data.setdefault(key, capture_uri(prefix, endpoint, variant, columns))
+
+        return VersionRecord(
+            model=state.groups.get(group, group),
+            version=int(desc.get("ModelPackageVersion") or 0),
+            source_ref=arn,
+            approval_status=desc.get("ModelApprovalStatus") or "PendingManualApproval",
+            created_at=desc["CreationTime"],
+            created_by=created_by,
+            modified_at=desc.get("LastModifiedTime"),
+            approval_description=desc.get("ApprovalDescription"),
+            artifact_uri=artifact,
+            framework=framework,
+            image=first.get("Image"),
+            data_uris=data,
+            report_uris={k: uri for k, (uri, _) in reports.items()},
+            metrics=metrics,
+            metadata=meta,
+            run_ref=f"training-job/{self._training_job_name(desc)}" if self._training_job_name(desc) else None,
+            source_version_ref=meta.get(META_SOURCE_ARN),
+            source_account=meta.get(META_SOURCE_ACCOUNT),
+            raw=json.loads(canonical_json(desc)),
+        )
+
+    @staticmethod
+    def _training_run(tj: dict[str, Any]) -> RunRecord:
+        inputs = {
+            c["ChannelName"]: ((c.get("DataSource") or {}).get("S3DataSource") or {}).get("S3Uri", "")
+            for c in tj.get("InputDataConfig") or []
+        }
+        metrics = {m["MetricName"]: float(m["Value"]) for m in tj.get("FinalMetricDataList") or [] if "Value" in m}
+        raw = {
+            "arn": tj.get("TrainingJobArn"),
+            "billable_seconds": tj.get("BillableTimeInSeconds"),
+            "instance_type": (tj.get("ResourceConfig") or {}).get("InstanceType"),
+            "instance_count": (tj.get("ResourceConfig") or {}).get("InstanceCount"),
+            "output": (tj.get("ModelArtifacts") or {}).get("S3ModelArtifacts"),
+            "image": (tj.get("AlgorithmSpecification") or {}).get("TrainingImage"),
+        }
+        return RunRecord(
+            run_ref=f"training-job/{tj['TrainingJobName']}", kind="training_job", name=tj["TrainingJobName"],
+            status=tj.get("TrainingJobStatus"), started_at=tj.get("TrainingStartTime") or tj.get("CreationTime"),
+            ended_at=tj.get("TrainingEndTime"), params=dict(tj.get("HyperParameters") or {}), metrics=metrics,
+            inputs=inputs, experiment=(tj.get("ExperimentConfig") or {}).get("ExperimentName"),
+            raw=json.loads(canonical_json(raw)),
+        )
+
+    # -- endpoints --------------------------------------------------------------------------------------
+
+    def _endpoints(
+        self, old: WatermarkState, new: WatermarkState, incremental: bool, issues: list[SyncIssue]
+    ) -> tuple[list[DeploymentRecord], bool]:
+        """Deployments of new or changed endpoints (all on a full pass); False when the listing failed."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        sm = self.client("sagemaker")
+        try:
+            listed = list(self._paginate("sagemaker", "list_endpoints", "Endpoints"))
+        except (ClientError, BotoCoreError) as exc:
+            issues.append(SyncIssue("endpoints", f"not listed: {error_text(exc)}"))
+            new.endpoints.update(old.endpoints)
+            return [], False
+        out: list[DeploymentRecord] = []
+        ok = True
+        for e in listed:
+            name = e["EndpointName"]
+            marker = f"{_iso(e.get('LastModifiedTime'))}|{e.get('EndpointStatus')}"
+            previous = old.endpoints.get(name)
+            if incremental and previous and previous.get("m") == marker:
+                new.endpoints[name] = previous
+                continue
+            try:
+                endpoint = sm.describe_endpoint(EndpointName=name)
+                config = sm.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+                capture = config.get("DataCaptureConfig") or {}
+                prefix = capture.get("DestinationS3Uri") if capture.get("EnableCapture", True) and capture else None
+                prefix = prefix or self.settings.monitoring_prefix
+                weights = {v["VariantName"]: v.get("CurrentWeight") for v in endpoint.get("ProductionVariants") or []}
+                counts = {v["VariantName"]: v.get("CurrentInstanceCount") for v in endpoint.get("ProductionVariants") or []}
+                variants: dict[str, list[Any]] = {}
+                for pv in config.get("ProductionVariants") or []:
+                    model = sm.describe_model(ModelName=pv["ModelName"])
+                    container = model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
+                    package = container.get("ModelPackageName") or ""
+                    ref = package if ":model-package/" in package else None
+                    data_url = container.get("ModelDataUrl")
+                    weight = weights.get(pv["VariantName"])
+                    out.append(DeploymentRecord(
+                        endpoint=name, variant=pv["VariantName"], status=endpoint.get("EndpointStatus", "Unknown"),
+                        version_ref=ref, model_data_uri=data_url,
+                        weight=float(weight if weight is not None else pv.get("InitialVariantWeight", 1.0)),
+                        updated_at=endpoint.get("LastModifiedTime"),
+                        raw=json.loads(canonical_json({
+                            "endpoint_arn": endpoint.get("EndpointArn"), "config": endpoint["EndpointConfigName"],
+                            "model_name": pv["ModelName"], "instance_type": pv.get("InstanceType"),
+                            "instance_count": counts.get(pv["VariantName"]) or pv.get("InitialInstanceCount"),
+                            "created_at": _iso(endpoint.get("CreationTime")), "capture_prefix": prefix,
+                        })),
+                    ))
+                    variants[pv["VariantName"]] = [ref, prefix]
+                new.endpoints[name] = {"m": marker, "v": variants}
+            except (ClientError, BotoCoreError) as exc:
+                issues.append(SyncIssue(f"endpoint/{name}", f"not read: {error_text(exc)}"))
+                ok = False
+                if previous:
+                    new.endpoints[name] = {**previous, "m": "retry"}
+        return out, ok
+
+    # -- experiments ------------------------------------------------------------------------------------
+
+    def _trial_components(
+        self, old: WatermarkState, new: WatermarkState, incremental: bool, issues: list[SyncIssue]
+    ) -> tuple[list[RunRecord], bool]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        sm = self.client("sagemaker")
+        try:
+            listed = list(self._paginate("sagemaker", "list_trial_components", "TrialComponentSummaries"))
+        except (ClientError, BotoCoreError) as exc:
+            issues.append(SyncIssue("trial-components", f"not listed: {error_text(exc)}"))
+            new.trials.update(old.trials)
+            return [], False
+        out: list[RunRecord] = []
+        ok = True
+        for s in listed:
+            name = s["TrialComponentName"]
+            marker = _iso(s.get("LastModifiedTime")) or ""
+            new.trials[name] = marker
+            if incremental and old.trials.get(name) == marker:
+                continue
+            try:
+                tc = sm.describe_trial_component(TrialComponentName=name)
+                trials = sm.list_trials(TrialComponentName=name).get("TrialSummaries") or []
+                experiment = None
+                if trials:
+                    experiment = sm.describe_trial(TrialName=trials[0]["TrialName"]).get("ExperimentName")
+            except (ClientError, BotoCoreError) as exc:
+                issues.append(SyncIssue(f"trial-component/{name}", f"not read: {error_text(exc)}"))
+                new.trials.pop(name, None)
+                ok = False
+                continue
+            params = {
+                k: str(v.get("StringValue", v.get("NumberValue")))
+                for k, v in (tc.get("Parameters") or {}).items()
+                if isinstance(v, dict)
+            }
+            metrics = {
+                m["MetricName"]: float(m.get("Last", m.get("Avg")))
+                for m in tc.get("Metrics") or []
+                if m.get("MetricName") and (m.get("Last") is not None or m.get("Avg") is not None)
+            }
+            inputs = {k: v.get("Value", "") for k, v in (tc.get("InputArtifacts") or {}).items()}
+            outputs = {k: v.get("Value", "") for k, v in (tc.get("OutputArtifacts") or {}).items()}
+            status = tc.get("Status") or {}
+            out.append(RunRecord(
+                run_ref=f"trial-component/{name}", kind="trial_component", name=tc.get("DisplayName") or name,
+                status=status.get("PrimaryStatus"), started_at=tc.get("StartTime"), ended_at=tc.get("EndTime"),
+                params=params, metrics=metrics, inputs=inputs, experiment=experiment,
+                raw=json.loads(canonical_json({"arn": tc.get("TrialComponentArn"), "outputs": outputs,
+                                               "trial": trials[0]["TrialName"] if trials else None})),
+            ))
+        return out, ok
+
+    # -- model cards --------------------------------------------------------------------------------------
+
+    def _model_cards(
+        self, old: WatermarkState, new: WatermarkState, incremental: bool, issues: list[SyncIssue], summaries: list[dict[str, Any]],
+        listing: Future[list[dict[str, Any]]],
+    ) -> tuple[list[ModelCardRecord], bool]:
+        """Cards new or changed since the last sync (``listing``: the card list, fetched alongside the others)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        sm = self.client("sagemaker")
+        try:
+            listed = listing.result()
+        except (ClientError, BotoCoreError) as exc:
+            issues.append(SyncIssue("model-cards", f"not listed: {error_text(exc)}"))
+            new.cards.update(old.cards)
+            return [], False
+        group_of = {s["ModelPackageArn"]: s["ModelPackageGroupName"] for s in summaries}
+        out: list[ModelCardRecord] = []
+        ok = True
+        for s in listed:
+            name = s["ModelCardName"]
+            marker = f"{_iso(s.get('LastModifiedTime'))}|{s.get('ModelCardStatus')}"
+            new.cards[name] = marker
+            if incremental and old.cards.get(name) == marker:
+                continue
+            try:
+                card = sm.describe_model_card(ModelCardName=name)
+                content = json.loads(card.get("Content") or "{}")
+                if not isinstance(content, dict):
+                    raise ValueError("content is not a JSON object")
+            except (ClientError, BotoCoreError, ValueError) as exc:
+                issues.append(SyncIssue(f"model-card/{name}", f"not read: {error_text(exc)}"))
+                new.cards.pop(name, None)
+                ok = False
+                continue
+            overview = content.get("model_overview") or {}
+            model_id = overview.get("model_id") or ""
+            version_ref = model_id if ":model-package/" in model_id else None
+            group = group_of.get(version_ref or "") or overview.get("model_name") or name
+            out.append(ModelCardRecord(
+                card_ref=f"model-card/{name}", model=new.groups.get(group, group), status=card.get("ModelCardStatus"),
+                version_ref=version_ref, content=content, updated_at=card.get("LastModifiedTime"),
+            ))
+        return out, ok
+
+
+def embedded_card(version: VersionRecord, issues: list[SyncIssue]) -> ModelCardRecord | None:
+    """The model card a package carries itself (DescribeModelPackage ``ModelCard``), as a card of that version.
+
+    Its ``ModelCardContent`` is the JSON of a model card (intended uses, risk rating, evaluation details…); a
+    content that is not a JSON object is a sync issue and the card is left out.
+    """
+    embedded = version.raw.get("ModelCard")
+    if not isinstance(embedded, dict):
+        return None
+    try:
+        content = json.loads(embedded.get("ModelCardContent") or "{}")
+        if not isinstance(content, dict):
+            raise ValueError("content is not a JSON object")
+    except ValueError as exc:
+        issues.append(SyncIssue(version.source_ref, f"embedded model card is malformed: {exc}"))
+        return None
+    return ModelCardRecord(
+        card_ref=f"model-package-card/{_package_key(version.source_ref)}", model=version.model,
+        status=embedded.get("ModelCardStatus"), version_ref=version.source_ref, content=content,
+        updated_at=version.modified_at,
+    )
+
+
+def _merge_models(records: list[ModelRecord]) -> tuple[ModelRecord, ...]:
+    """One record per logical model (several groups may name the same model by tag; a card adds its fields)."""
+    merged: dict[str, ModelRecord] = {}
+    for r in records:
+        m = merged.get(r.name)
+        merged[r.name] = r if m is None else ModelRecord(
+            name=r.name, description=m.description or r.description, owner=m.owner or r.owner,
+            risk_tier=r.risk_tier or m.risk_tier, intended_use=r.intended_use or m.intended_use,
+            tags={**m.tags, **r.tags},
+        )
+    return tuple(merged[n] for n in sorted(merged))
+
+
+def _package_key(arn: str) -> str:
+    # "group/version": the account and region are the same for every package of one watermark
+    return arn.split(":model-package/")[-1]

@@ -1,0 +1,30 @@
+"""The settings of a ``connector = "sagemaker"`` account (light: validating a config imports no boto3)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from connectors.base import ConnectorSettings
+
+
+class SageMakerSettings(ConnectorSettings):
+    """``[[accounts]] connector = "sagemaker"``: one AWS account and region, and how to reach it."""
+
+    region: str = Field(min_length=1)
+    # STS AssumeRole into the account for reading (and for promoting, unless promotion_role_arn is set)
+    role_arn: str | None = None
+    external_id: str | None = None
+    # the boto3 profile whose credentials (and endpoint) are the source identity; else the default chain
+    profile: str | None = None
+    promotion_role_arn: str | None = None
+    # s3://bucket/prefix of the endpoints' data capture
+    monitoring_prefix: str | None = None
+    # the bucket a promotion copies artifacts into
+    artifact_bucket: str | None = None
+    # a group tag naming the logical model (several groups may then form one model)
+    model_tag: str | None = None
+    # parallel describe calls during extraction
+    max_concurrency: int = Field(default=2, ge=1, le=16)
+
+    def location(self) -> str | None:
+        return self.region

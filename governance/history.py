@@ -1,0 +1,242 @@
+"""Registry history for people: the inventory as of an instant, a version's history, an environment at an instant,
+and a model's timeline across environments. The CLI, the pages and the reports call these; the SQL lives in
+:mod:`governance.catalog.history`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from core.clock import naive_utc
+from core.errors import InputError
+from governance.catalog import Catalog, InventoryFilter
+from governance.catalog.records import from_json
+
+
+def parse_instant(text: str) -> dt.datetime:
+    """An ISO 8601 date or date-time, with or without zone (none: UTC), as naive UTC."""
+    value = (text or "").strip()
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
+    except ValueError:
+        raise InputError(f"--as-of {text!r} is not an ISO 8601 date-time (e.g. 2026-03-14T09:30:00+02:00 or "
+                         "2026-03-14; without a zone UTC is assumed)") from None
+    return naive_utc(parsed)
+
+
+def inventory_as_of(catalog: Catalog, instant: dt.datetime, environment_order: Sequence[str] = ()) -> pd.DataFrame:
+    """The inventory (same columns as ``Catalog.inventory``) as it stood at ``instant``, plus ``in_gap``/``gap_reason``.
+
+    Sorted like the inventory: model, environment in promotion order, newest version first.
+    """
+    df = catalog.inventory_as_of(naive_utc(instant))
+    if df.empty:
+        return df
+    rank = {env: i for i, env in enumerate(environment_order)}
+    df["_rank"] = df["environment"].map(lambda e: rank.get(e, 999))
+    df = df.sort_values(["model", "_rank", "environment", "version", "account"],
+                        ascending=[True, True, True, False, True], kind="stable")
+    return df.drop(columns="_rank").reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class Approval:
+    """One approval decision in Countersign: who, when, and what it saw (gate results, evidence)."""
+
+    request_id: str
+    actor: str
+    decided_at: dt.datetime
+    comment: str | None
+    from_env: str
+    to_env: str
+    gates: dict[str, str]
+    evidence: list[dict[str, Any]]
+    ledger_hash: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"request_id": self.request_id, "actor": self.actor, "decided_at": self.decided_at.isoformat(),
+                "comment": self.comment, "from_env": self.from_env, "to_env": self.to_env, "gates": self.gates,
+                "evidence": self.evidence, "ledger_hash": self.ledger_hash}
+
+
+@dataclass(frozen=True)
+class Deployed:
+    """A version in an environment at an instant, with what served it and who approved it."""
+
+    version_id: str
+    model: str
+    version: int
+    account: str
+    approval_status: str
+    labels: list[str]
+    deployed_on: str | None
+    valid_from: dt.datetime
+    time_source: str
+    sync_id: str
+    ledger_seq: int | None
+    request_id: str | None
+    approvals: list[Approval] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"version_id": self.version_id, "model": self.model, "version": self.version, "account": self.account,
+                "approval_status": self.approval_status, "labels": self.labels, "deployed_on": self.deployed_on,
+                "since": self.valid_from.isoformat(), "time_source": self.time_source, "sync_id": self.sync_id,
+                "ledger_seq": self.ledger_seq, "request_id": self.request_id,
+                "approvals": [a.as_dict() for a in self.approvals]}
+
+
+@dataclass(frozen=True)
+class EnvironmentState:
+    """What an environment held at an instant: its versions, and the accounts whose state was not observed then."""
+
+    environment: str
+    instant: dt.datetime
+    versions: list[Deployed]
+    gaps: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"environment": self.environment, "as_of": self.instant.isoformat(),
+                "versions": [v.as_dict() for v in self.versions], "gaps": self.gaps}
+
+
+def _gates(checklist: Any) -> dict[str, str]:
+    results = (checklist or {}).get("results") if isinstance(checklist, dict) else None
+    return {r.get("gate"): r.get("status") for r in results or [] if isinstance(r, dict)}
+
+
+def _evidence(checklist: Any) -> list[dict[str, Any]]:
+    results = (checklist or {}).get("results") if isinstance(checklist, dict) else None
+    return [{"gate": r.get("gate"), **e} for r in results or [] if isinstance(r, dict)
+            for e in r.get("evidence") or [] if isinstance(e, dict)]
+
+
+def approvals_of(catalog: Catalog, version_ids: Sequence[str], before: dt.datetime | None = None) -> list[Approval]:
+    """Countersign approvals of promotion requests for (or resulting in) ``version_ids``, decided by ``before``."""
+    rows = catalog.approvals_of(list(version_ids))
+    out = []
+    for r in rows.itertuples(index=False):
+        if r.kind != "approve" or (before is not None and r.decided_at > before):
+            continue
+        payload = from_json(r.decision_payload) or {}
+        checklist = payload.get("checklist")
+        out.append(Approval(r.request_id, r.actor, r.decided_at, r.comment, r.from_env, r.to_env, _gates(checklist),
+                            _evidence(checklist), r.ledger_hash))
+    return out
+
+
+def environment_at(catalog: Catalog, environment: str, instant: dt.datetime) -> EnvironmentState:
+    """What was in ``environment`` at ``instant``: each version, what served it, who approved it, on what evidence."""
+    moment = naive_utc(instant)
+    df = catalog.as_of(moment)
+    df = df[df["environment"] == environment]
+    versions = []
+    for r in df.itertuples(index=False):
+        ids = [r.version_id] + ([r.source_version_id] if isinstance(r.source_version_id, str) else [])
+        versions.append(Deployed(
+            r.version_id, r.model, int(r.version), r.account, r.approval_status, from_json(r.labels) or [],
+            r.deployed_on if isinstance(r.deployed_on, str) else None, r.valid_from.to_pydatetime(), r.time_source,
+            r.sync_id, None if pd.isna(r.ledger_seq) else int(r.ledger_seq),
+            r.request_id if isinstance(r.request_id, str) else None, approvals_of(catalog, ids, moment)))
+    gaps = sorted({f"{r.account}: {r.gap_reason}" for r in df.itertuples(index=False) if r.in_gap})
+    return EnvironmentState(environment, moment, versions, gaps)
+
+
+def _iso(value: Any) -> str | None:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def version_history(catalog: Catalog, version_id: str) -> dict[str, Any]:
+    """Every state of ``version_id`` (approval, labels, environment, card), the deployments that served it, its
+    Countersign approvals and the observation gaps of its account, as one JSON-ready document."""
+    states = catalog.version_history(version_id)
+    if states.empty:
+        catalog.version(version_id)  # NotFound for an id the catalog never had
+    account = version_id.split(":", 1)[0]
+    deps = catalog.deployment_history([version_id])
+    gaps = catalog.history_gaps([account])
+    return {
+        "version_id": version_id,
+        "states": [
+            {"valid_from": _iso(r.valid_from), "valid_to": _iso(r.valid_to), "time_source": r.time_source,
+             "valid_to_source": r.valid_to_source if isinstance(r.valid_to_source, str) else None,
+             "environment": r.environment, "approval_status": r.approval_status,
+             "labels": from_json(r.labels) or [], "card": from_json(r.card), "sync_id": r.sync_id,
+             "ledger_seq": None if pd.isna(r.ledger_seq) else int(r.ledger_seq),
+             "request_id": r.request_id if isinstance(r.request_id, str) else None}
+            for r in states.itertuples(index=False)
+        ],
+        "deployments": [
+            {"endpoint": r.endpoint, "variant": r.variant, "status": r.status, "weight": r.weight,
+             "environment": r.environment, "valid_from": _iso(r.valid_from), "valid_to": _iso(r.valid_to),
+             "time_source": r.time_source, "sync_id": r.sync_id}
+            for r in deps.itertuples(index=False)
+        ],
+        "approvals": [a.as_dict() for a in approvals_of(catalog, [version_id])],
+        "gaps": [
+            {"account": r.account, "from": _iso(r.gap_from), "to": _iso(r.gap_to), "reason": r.reason,
+             "sync_id": r.sync_id, "detail": r.detail if isinstance(r.detail, str) else None}
+            for r in gaps.itertuples(index=False)
+        ],
+    }
+
+
+def model_timeline(catalog: Catalog, model: str, now: dt.datetime | None = None) -> pd.DataFrame:
+    """Bars and points of ``model`` across environments: each version's stay in an environment (with its approval
+    status), each deployment, each observation gap, and each Countersign decision as an instant.
+
+    Columns: ``environment``, ``lane`` (``version`` / ``deployment`` / ``gap`` / ``decision``), ``label``,
+    ``start``, ``end`` (open intervals end at ``now``), ``status``.
+    """
+    end_now = pd.Timestamp(naive_utc(now) if now else dt.datetime.now(dt.UTC).replace(tzinfo=None))
+    rows: list[dict[str, Any]] = []
+    states = catalog.model_history(model)
+    for r in states.itertuples(index=False):
+        rows.append({"environment": r.environment, "lane": "version", "label": f"v{r.version} ({r.account})",
+                     "start": r.valid_from, "end": r.valid_to if not pd.isna(r.valid_to) else end_now,
+                     "status": r.approval_status})
+    for r in catalog.deployment_history(model=model).itertuples(index=False):
+        rows.append({"environment": r.environment, "lane": "deployment",
+                     "label": f"{r.endpoint}/{r.variant} → {str(r.version_id or '?').rsplit(':', 1)[-1]}",
+                     "start": r.valid_from, "end": r.valid_to if not pd.isna(r.valid_to) else end_now,
+                     "status": r.status})
+    accounts = sorted(set(states["account"])) if not states.empty else []
+    env_of = dict(zip(states["account"], states["environment"], strict=False)) if not states.empty else {}
+    for r in catalog.history_gaps(accounts).itertuples(index=False) if accounts else []:
+        rows.append({"environment": env_of.get(r.account, r.account), "lane": "gap", "label": r.reason,
+                     "start": r.gap_from if not pd.isna(r.gap_from) else r.gap_to,
+                     "end": r.gap_to if not pd.isna(r.gap_to) else end_now, "status": "gap"})
+    ids = sorted(set(states["version_id"])) if not states.empty else []
+    for r in catalog.approvals_of(ids).itertuples(index=False) if ids else []:
+        if isinstance(r.kind, str):
+            rows.append({"environment": r.to_env, "lane": "decision", "label": f"{r.kind} by {r.actor}",
+                         "start": r.decided_at, "end": r.decided_at, "status": r.kind})
+    return pd.DataFrame(rows, columns=["environment", "lane", "label", "start", "end", "status"])
+
+
+def inventory_at(catalog: Catalog, flt: InventoryFilter, environment_order: Sequence[str],
+                 as_of: dt.datetime | None = None) -> pd.DataFrame:
+    """The flagged inventory the Inventory page shows: today's (``as_of`` None) or as it stood at ``as_of``, with the
+    same filters and flags either way."""
+    from governance.promotion import flag_deployments
+
+    if as_of is None:
+        return flag_deployments(catalog.inventory(flt, environment_order=environment_order), environment_order)
+    df = inventory_as_of(catalog, as_of, environment_order)
+    for column, values in (("environment", flt.environments), ("account", flt.accounts),
+                           ("approval_status", flt.statuses), ("risk_tier", flt.risk_tiers), ("owner", flt.owners)):
+        if values:
+            df = df[df[column].isin(values)]
+    if flt.model:
+        df = df[df["model"] == flt.model]
+    if flt.text.strip():
+        needle = flt.text.strip().lower()
+        hay = df[["model", "version_id", "created_by", "owner"]].fillna("").astype(str).agg(" ".join, axis=1)
+        df = df[hay.str.lower().str.contains(needle, regex=False)]
+    return flag_deployments(df.reset_index(drop=True), environment_order)

@@ -1,0 +1,88 @@
+"""The tamper-evident ledger: an append-only hash chain in the catalog, sealed by signed checkpoints outside it.
+
+Every request, decision, execution step, sync and export is one entry. The rooms:
+
+- :mod:`~governance.ledger.chain`: what an entry is and how its hash links it to the previous one.
+- :mod:`~governance.ledger.commit`: :func:`append` / :func:`append_many`, the only code that writes the ``ledger``
+  table (nothing updates or deletes its rows), and the group commit that shares one commit among threads.
+- :mod:`~governance.ledger.queries`: reading entries (the head, one entry, a subject's entries, the listing).
+- :mod:`~governance.ledger.keys`: the workspace's Ed25519 signing key.
+- :mod:`~governance.ledger.signed_head`: the signed head (``checkpoints/head.json`` and its witness), moved after every commit.
+- :mod:`~governance.ledger.checkpoints`: signed checkpoints in ``checkpoints/`` (:class:`Checkpoint`, :func:`seal`).
+- :mod:`~governance.ledger.verification`: recompute the chain and compare it with every checkpoint and the signed head.
+
+Editing, deleting or reordering an entry breaks the chain from that entry on; rewriting the whole chain or restoring
+an older copy of the database is caught by the checkpoints and the signed head, which live outside the database.
+"""
+
+from __future__ import annotations
+
+from governance.ledger.chain import GENESIS_HASH, Entry, entry_hash
+from governance.ledger.checkpoints import (
+    CHECKPOINT_FORMAT,
+    Checkpoint,
+    checkpoint,
+    covering_checkpoint,
+    parse_checkpoint,
+    seal,
+)
+from governance.ledger.commit import NewEntry, append, append_many
+from governance.ledger.keys import PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, key_id, load_public_key
+from governance.ledger.queries import LedgerFilter, actions, entries_for, entry, head, listing
+from governance.ledger.signed_head import (
+    HEAD_FILE,
+    HEAD_FORMAT,
+    Head,
+    advance_head,
+    read_head,
+    use_settings,
+    use_witness,
+    witness_of,
+)
+from governance.ledger.verification import (
+    Problem,
+    VerifyReport,
+    read_checkpoints,
+    verify,
+    verify_or_raise,
+    verify_unchecked,
+)
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "GENESIS_HASH",
+    "HEAD_FILE",
+    "HEAD_FORMAT",
+    "PRIVATE_KEY_FILE",
+    "PUBLIC_KEY_FILE",
+    "Checkpoint",
+    "Entry",
+    "Head",
+    "LedgerFilter",
+    "NewEntry",
+    "Problem",
+    "VerifyReport",
+    "actions",
+    "advance_head",
+    "append",
+    "append_many",
+    "checkpoint",
+    "covering_checkpoint",
+    "entries_for",
+    "entry",
+    "entry_hash",
+    "head",
+    "key_id",
+    "listing",
+    "load_public_key",
+    "parse_checkpoint",
+    "read_checkpoints",
+    "read_head",
+    "seal",
+    "use_settings",
+    "use_witness",
+    "verify",
+    "verify_or_raise",
+    "verify_unchecked",
+    "witness_of",
+]

@@ -1,0 +1,35 @@
+"""The templates available to a workspace, each checked against the block registry of the report builder.
+
+:mod:`governance.reports.templates` parses one template file and knows nothing of the builder;
+:mod:`governance.reports.build` renders a parsed template. This module joins the two (so neither imports the
+other back): it lists and loads templates, refusing a block name the builder does not have.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.errors import NotFound
+from governance.reports.build import BLOCKS
+from governance.reports.templates import Template, parse_template, template_dirs
+
+
+def list_templates(workspace_root: Path | None = None) -> list[Template]:
+    """Every available template, sorted by id (a workspace template overrides a shipped one)."""
+    found: dict[str, Template] = {}
+    for d in reversed(template_dirs(workspace_root)):
+        if d.is_dir():
+            for p in sorted(d.glob("*.toml")):
+                t = parse_template(p, frozenset(BLOCKS))
+                found[t.id] = t
+    return [found[k] for k in sorted(found)]
+
+
+def load_template(template_id: str, workspace_root: Path | None = None) -> Template:
+    """The template called ``template_id``."""
+    for d in template_dirs(workspace_root):
+        p = d / f"{template_id}.toml"
+        if p.is_file():
+            return parse_template(p, frozenset(BLOCKS))
+    known = ", ".join(t.id for t in list_templates(workspace_root)) or "none"
+    raise NotFound(f"unknown report template {template_id!r} (known: {known})")

@@ -1,0 +1,44 @@
+"""Risk acceptances: the register of who accepted which failing gates, for which request, until when."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from governance.signoff import ACCEPTANCE_SOON, acceptance_register
+from portal import context
+
+ctx = context.get()
+st.title("Risk acceptances")
+st.caption("Every risk acceptance recorded with an approval: who accepted which failing gates, for which request, "
+           f"until when. Expired acceptances and those expiring within {ACCEPTANCE_SOON.days} days are highlighted. "
+           "The same register: `countersign acceptances --json`.")
+
+register = acceptance_register(ctx.catalog)
+if not register:
+    st.info("No risk acceptance has been recorded yet.")
+    st.stop()
+
+expired = [a for a in register if a.state == "expired"]
+soon = [a for a in register if a.state == "expiring soon"]
+c1, c2, c3 = st.columns(3)
+c1.metric("In force", len(register) - len(expired) - len(soon))
+c2.metric(f"Expiring within {ACCEPTANCE_SOON.days} days", len(soon))
+c3.metric("Expired", len(expired))
+if soon:
+    st.warning("Expiring soon: " + "; ".join(
+        f"{a.request_id} ({', '.join(a.gates)}) on {a.expires_at:%Y-%m-%d}" for a in soon), icon=":material/schedule:")
+if expired:
+    st.error("Expired: " + "; ".join(
+        f"{a.request_id} ({', '.join(a.gates)}) on {a.expires_at:%Y-%m-%d}" for a in expired),
+        icon=":material/event_busy:")
+
+table = pd.DataFrame([{
+    "state": a.state, "expires": a.expires_at, "days left": a.days_left, "gates": ", ".join(a.gates),
+    "request": a.request_id, "version": a.version_id, "to": a.to_env, "request status": a.request_status,
+    "accepted by": a.accepted_by, "accepted at": a.accepted_at, "justification": a.justification,
+} for a in register])
+SHADE = {"expired": "background-color: rgba(255, 43, 43, 0.18)",
+         "expiring soon": "background-color: rgba(255, 164, 33, 0.22)"}
+st.dataframe(table.style.apply(lambda row: [SHADE.get(row["state"], "")] * len(row), axis=1),
+             hide_index=True, width="stretch", key="acceptances.table")
