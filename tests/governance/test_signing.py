@@ -24,7 +24,7 @@ from governance.reports.keys import (
     load_signer,
     personal_key_paths,
 )
-from governance.reports.sign import sign_pdf, verify_pdf
+from governance.reports.sign import outside_event_loop, sign_pdf, verify_pdf
 from tests.governance.report_world import AUDITOR, OFFICER
 
 
@@ -526,7 +526,9 @@ def test_countersigning_is_refused_with_the_reason(demo_copy: Workspace, unsigne
     meta = signers.PdfSignatureMetadata(field_name="Old", md_algorithm="sha256", certify=True,
                                         docmdp_permissions=fields.MDPPerm.NO_CHANGES)
     frozen = tmp_path / "frozen.pdf"
-    frozen.write_bytes(signers.sign_pdf(IncrementalPdfFileWriter(io.BytesIO(unsigned)), meta, signer=signer).getvalue())
+    # pyHanko's sync API calls asyncio.run: off the loop a browser test session leaves running, as the product does
+    frozen.write_bytes(outside_event_loop(
+        lambda: signers.sign_pdf(IncrementalPdfFileWriter(io.BytesIO(unsigned)), meta, signer=signer).getvalue()))
     code, out = _countersign_cli(demo_copy, frozen, VALIDATOR, capsys)
     assert code == 2 and "allows no later signature: export the report again" in out
     # a tampered report is not countersigned (exit 1: a finding)
