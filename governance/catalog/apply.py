@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pyarrow as pa
 
 from connectors.base import Snapshot
 from core.canonical import canonical_json, record_hash
@@ -24,6 +23,9 @@ from governance.catalog.records import (
     naive_utc,
     to_json,
 )
+
+if TYPE_CHECKING:
+    pass
 
 
 def _sync_marks(con: duckdb.DuckDBPyConnection, account: str | None = None) -> dict[str, SyncMark]:
@@ -272,6 +274,8 @@ class SnapshotWriter(CatalogConnection):
         if fresh:
             # one columnar insert: executemany costs ~2 ms a row, this ~2 ms for thousands
             # (an Arrow table rather than a registered pandas frame: pandas_scan raced under parallel account syncs)
+            import pyarrow as pa
+
             arrow = pa.Table.from_pydict({c: [r[i] for r in fresh] for i, c in enumerate(columns)})
             con.from_arrow(arrow).insert_into(table)
         return {"added": len(added), "updated": len(changed), "unchanged": unchanged, "deleted": len(gone)}

@@ -20,12 +20,14 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import duckdb
-import pandas as pd
 
 from core.errors import CatalogBusy, InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _LOCK_MARKERS = ("could not set lock", "conflicting lock", "database is locked", "lock on file")
 

@@ -17,15 +17,16 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pandas as pd
-import pyarrow as pa
 
 from core.canonical import record_hash
 from governance.catalog.connection import CatalogConnection
 from governance.catalog.records import fetch_dicts, from_json, to_json
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # Switchable for the benchmark only (benchmarks/history.py measures a sync with and without history writes).
 RECORD_HISTORY = True
@@ -110,12 +111,16 @@ def _cards_by_version(con: duckdb.DuckDBPyConnection, account: str) -> tuple[dic
 
 def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]]) -> None:
     if rows:
+        import pyarrow as pa
+
         columns = [r[0] for r in con.execute(f"SELECT column_name FROM (DESCRIBE {table})").fetchall()]
         con.from_arrow(pa.Table.from_pylist(rows, schema=None).select(columns)).insert_into(table)
 
 
 def _close(con: duckdb.DuckDBPyConnection, table: str, closes: list[tuple[str, dt.datetime, str]], sync_id: str) -> None:
     if closes:
+        import pyarrow as pa
+
         frame = pa.Table.from_pylist([{"hid": h, "vto": t, "src": s} for h, t, s in closes])
         con.register("_history_closes", frame)
         try:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from core.canonical import record_hash
 from core.errors import InputError, NotFound
@@ -20,6 +18,19 @@ from governance.catalog.records import (
     from_json,
 )
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+_MODELS_SQL = """
+    SELECT m.name, m.owner, m.risk_tier, m.intended_use, m.description,
+           count(v.version_id) AS versions,
+           string_agg(DISTINCT v.environment, ', ' ORDER BY v.environment) AS environments,
+           max(v.created_at) AS latest_version_at
+    FROM models m LEFT JOIN versions v ON v.model = m.name
+    GROUP BY ALL ORDER BY m.name
+"""
+
 
 class CatalogQueries(CatalogConnection):
     """What the pages, the CLI and the reports read from the catalog."""
@@ -29,56 +40,18 @@ class CatalogQueries(CatalogConnection):
 
         Sorted by model, then environment in ``environment_order`` (promotion order), then newest version first.
         """
-        where, params = ["TRUE"], []
-        for column, values in (
-            ("v.environment", flt.environments),
-            ("v.account", flt.accounts),
-            ("v.approval_status", flt.statuses),
-            ("m.risk_tier", flt.risk_tiers),
-            ("m.owner", flt.owners),
-        ):
-            if values:
-                where.append(f"{column} IN (SELECT unnest(?))")
-                params.append(list(values))
-        if flt.model:
-            where.append("v.model = ?")
-            params.append(flt.model)
-        if flt.text.strip():
-            where.append(
-                "(v.model ILIKE ? OR v.version_id ILIKE ? OR coalesce(v.created_by, '') ILIKE ? "
-                "OR coalesce(m.owner, '') ILIKE ? OR coalesce(m.description, '') ILIKE ?)"
-            )
-            params.extend([f"%{flt.text.strip()}%"] * 5)
-        sql = f"""
-            WITH dep AS (
-                SELECT version_id, string_agg(endpoint, ', ' ORDER BY endpoint) AS deployed_on,
-                       bool_or(status = 'InService') AS serving
-                FROM deployments WHERE version_id IS NOT NULL GROUP BY version_id
-            ), fresh AS (
-                SELECT account, max(finished_at) AS last_sync FROM sync_runs
-                WHERE status IN ('ok', 'partial') GROUP BY account
-            ), signed AS (  -- versions a Countersign promotion request put where they are
-                SELECT DISTINCT target_version_id AS version_id FROM promotion_requests
-                WHERE status = 'executed' AND target_version_id IS NOT NULL
-            )
-            SELECT v.version_id, v.model, v.version, v.environment, v.labels, v.account, v.approval_status,
-                   m.risk_tier, m.owner, v.created_by, v.created_at, dep.deployed_on,
-                   coalesce(dep.serving, FALSE) AS serving,
-                   coalesce(dep.serving, FALSE) AND v.approval_status <> 'Approved' AS unapproved_deployment,
-                   v.source_version_id, v.metrics, fresh.last_sync,
-                   signed.version_id IS NOT NULL AS approved_in_countersign,
-                   coalesce(dep.serving, FALSE) AND signed.version_id IS NULL AS serving_without_countersign
-            FROM versions v
-            LEFT JOIN models m ON m.name = v.model
-            LEFT JOIN dep ON dep.version_id = v.version_id
-            LEFT JOIN fresh ON fresh.account = v.account
-            LEFT JOIN signed ON signed.version_id = v.version_id
-            WHERE {' AND '.join(where)}
-            ORDER BY v.model, coalesce(list_position(?, v.environment), 999), v.environment, v.version DESC, v.account
-        """
-        df = self.query_df(sql, [*params, list(environment_order)])
+        df = self.query_df(*_inventory_query(flt, environment_order))
         df["labels"] = df["labels"].map(lambda text: list(from_json(text) or []))  # registry labels, sorted
         return df
+
+    def inventory_rows(self, flt: InventoryFilter = InventoryFilter(),
+                       environment_order: Sequence[str] = ()) -> list[dict[str, Any]]:
+        """:meth:`inventory` as plain dicts, without pandas (the CLI's listing starts faster)."""
+        with self.connect() as con:
+            rows = fetch_dicts(con, *_inventory_query(flt, environment_order))
+        for row in rows:
+            row["labels"] = list(from_json(row["labels"]) or [])
+        return rows
 
     def filter_values(self) -> dict[str, list[str]]:
         """Distinct values for the inventory filters."""
@@ -97,16 +70,12 @@ class CatalogQueries(CatalogConnection):
 
     def models(self) -> pd.DataFrame:
         """One row per logical model with its version count and environments present."""
-        return self.query_df(
-            """
-            SELECT m.name, m.owner, m.risk_tier, m.intended_use, m.description,
-                   count(v.version_id) AS versions,
-                   string_agg(DISTINCT v.environment, ', ' ORDER BY v.environment) AS environments,
-                   max(v.created_at) AS latest_version_at
-            FROM models m LEFT JOIN versions v ON v.model = m.name
-            GROUP BY ALL ORDER BY m.name
-            """
-        )
+        return self.query_df(_MODELS_SQL)
+
+    def models_rows(self) -> list[dict[str, Any]]:
+        """:meth:`models` as plain dicts, without pandas."""
+        with self.connect() as con:
+            return fetch_dicts(con, _MODELS_SQL)
 
     def model(self, name: str) -> Model:
         """The model called ``name``."""
@@ -343,3 +312,56 @@ class CatalogQueries(CatalogConnection):
                 "AND json_extract_string(payload, '$.sha256') = ? ORDER BY seq LIMIT 1",
                 [list(actions), sha256],
             )
+
+
+
+def _inventory_query(flt: InventoryFilter, environment_order: Sequence[str]) -> tuple[str, list[Any]]:
+    """The inventory's SQL and parameters (one query for the frame and the rows)."""
+    where, params = ["TRUE"], []
+    for column, values in (
+        ("v.environment", flt.environments),
+        ("v.account", flt.accounts),
+        ("v.approval_status", flt.statuses),
+        ("m.risk_tier", flt.risk_tiers),
+        ("m.owner", flt.owners),
+    ):
+        if values:
+            where.append(f"{column} IN (SELECT unnest(?))")
+            params.append(list(values))
+    if flt.model:
+        where.append("v.model = ?")
+        params.append(flt.model)
+    if flt.text.strip():
+        where.append(
+            "(v.model ILIKE ? OR v.version_id ILIKE ? OR coalesce(v.created_by, '') ILIKE ? "
+            "OR coalesce(m.owner, '') ILIKE ? OR coalesce(m.description, '') ILIKE ?)"
+        )
+        params.extend([f"%{flt.text.strip()}%"] * 5)
+    sql = f"""
+        WITH dep AS (
+            SELECT version_id, string_agg(endpoint, ', ' ORDER BY endpoint) AS deployed_on,
+                   bool_or(status = 'InService') AS serving
+            FROM deployments WHERE version_id IS NOT NULL GROUP BY version_id
+        ), fresh AS (
+            SELECT account, max(finished_at) AS last_sync FROM sync_runs
+            WHERE status IN ('ok', 'partial') GROUP BY account
+        ), signed AS (  -- versions a Countersign promotion request put where they are
+            SELECT DISTINCT target_version_id AS version_id FROM promotion_requests
+            WHERE status = 'executed' AND target_version_id IS NOT NULL
+        )
+        SELECT v.version_id, v.model, v.version, v.environment, v.labels, v.account, v.approval_status,
+               m.risk_tier, m.owner, v.created_by, v.created_at, dep.deployed_on,
+               coalesce(dep.serving, FALSE) AS serving,
+               coalesce(dep.serving, FALSE) AND v.approval_status <> 'Approved' AS unapproved_deployment,
+               v.source_version_id, v.metrics, fresh.last_sync,
+               signed.version_id IS NOT NULL AS approved_in_countersign,
+               coalesce(dep.serving, FALSE) AND signed.version_id IS NULL AS serving_without_countersign
+        FROM versions v
+        LEFT JOIN models m ON m.name = v.model
+        LEFT JOIN dep ON dep.version_id = v.version_id
+        LEFT JOIN fresh ON fresh.account = v.account
+        LEFT JOIN signed ON signed.version_id = v.version_id
+        WHERE {' AND '.join(where)}
+        ORDER BY v.model, coalesce(list_position(?, v.environment), 999), v.environment, v.version DESC, v.account
+    """
+    return sql, [*params, list(environment_order)]

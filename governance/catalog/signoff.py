@@ -11,13 +11,15 @@ import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pandas as pd
 
 from governance.catalog.connection import CatalogConnection
 from governance.catalog.records import fetch_column, fetch_dict, fetch_dicts, from_json
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 REQUEST_COLUMNS = (
     "request_id, version_id, model, from_env, to_env, target_account, requester, reason, status, created_at, "

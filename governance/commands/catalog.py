@@ -97,10 +97,9 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 def cmd_models(args: argparse.Namespace) -> int:
     from governance.catalog import InventoryFilter
+    from governance.promotion import deployment_flag
 
     opened = open_workspace(args)
-    from governance.promotion import flag_deployments
-
     order = opened.settings.environments.order
     as_of = None
     if args.as_of:
@@ -110,32 +109,33 @@ def cmd_models(args: argparse.Namespace) -> int:
         listed = inventory_as_of(opened.catalog, as_of, order)
         if args.environment and not listed.empty:
             listed = listed[listed["environment"].isin(args.environment)].reset_index(drop=True)
-    else:
-        listed = opened.catalog.inventory(InventoryFilter(environments=tuple(args.environment or ())),
-                                          environment_order=order)
-    df = flag_deployments(listed, order) if not listed.empty else listed.assign(flag="")
-    gaps = sorted({f"{r.account}: {r.gap_reason}" for r in df.itertuples(index=False) if r.in_gap}) if as_of else []
+        rows = listed.to_dict("records")
+    else:  # the current listing reads plain rows: no pandas, a faster start for scripts (issue 22)
+        rows = opened.catalog.inventory_rows(InventoryFilter(environments=tuple(args.environment or ())),
+                                             environment_order=order)
+    last_env = order[-1] if order else None
+    flags = [deployment_flag(row, last_env).flag for row in rows]
+    gaps = sorted({f"{r['account']}: {r['gap_reason']}" for r in rows if r["in_gap"]}) if as_of else []
     if args.json:
-        models = opened.catalog.models()
-        versions = []
-        for row in df.itertuples(index=False):
-            versions.append(
-                {
-                    "version_id": row.version_id, "model": row.model, "version": int(row.version),
-                    "environment": row.environment, "labels": list(row.labels), "account": row.account, "approval_status": row.approval_status,
-                    "risk_tier": row.risk_tier, "owner": row.owner, "created_by": row.created_by,
-                    "created_at": None if row.created_at is None else row.created_at.isoformat(),
-                    "deployed_on": row.deployed_on, "unapproved_deployment": bool(row.unapproved_deployment),
-                    "flag": row.flag.removeprefix("⚠ ") or None,
-                    "source_version_id": row.source_version_id,
-                }
-            )
+        versions = [
+            {
+                "version_id": row["version_id"], "model": row["model"], "version": int(row["version"]),
+                "environment": row["environment"], "labels": list(row["labels"]), "account": row["account"],
+                "approval_status": row["approval_status"], "risk_tier": row["risk_tier"], "owner": row["owner"],
+                "created_by": row["created_by"],
+                "created_at": None if row["created_at"] is None else row["created_at"].isoformat(),
+                "deployed_on": row["deployed_on"], "unapproved_deployment": bool(row["unapproved_deployment"]),
+                "flag": flag.removeprefix("⚠ ") or None,
+                "source_version_id": row["source_version_id"],
+            }
+            for row, flag in zip(rows, flags, strict=True)
+        ]
         print_json(
             {
                 "models": [
-                    {"name": m.name, "owner": m.owner, "risk_tier": m.risk_tier, "versions": int(m.versions),
-                     "environments": (m.environments or "").split(", ") if m.environments else []}
-                    for m in models.itertuples(index=False)
+                    {"name": m["name"], "owner": m["owner"], "risk_tier": m["risk_tier"], "versions": int(m["versions"]),
+                     "environments": m["environments"].split(", ") if m["environments"] else []}
+                    for m in opened.catalog.models_rows()
                 ],
                 "versions": versions,
                 **({"as_of": as_of.isoformat(), "gaps": gaps} if as_of else {}),
@@ -146,13 +146,14 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(f"as of {as_of.isoformat()} UTC")
         for gap in gaps:
             print(f"  ! not observed then (gap): {gap}")
-    if df.empty:
+    if not rows:
         print("no versions at that instant" if as_of else "no versions in the catalog yet: run 'countersign sync'")
         return 0
     print(f"{'VERSION':<36} {'ENV':<8} {'STATUS':<22} {'DEPLOYED ON':<26} FLAG")
-    for row in df.itertuples(index=False):
-        flag = row.flag.removeprefix("⚠ ").upper()  # the same flags as the Inventory page
-        print(f"{row.version_id:<36} {row.environment:<8} {row.approval_status:<22} {(row.deployed_on or ''):<26} {flag}")
+    for row, flag in zip(rows, flags, strict=True):
+        flag = flag.removeprefix("⚠ ").upper()  # the same flags as the Inventory page
+        print(f"{row['version_id']:<36} {row['environment']:<8} {row['approval_status']:<22} "
+              f"{(row['deployed_on'] or ''):<26} {flag}")
     return 0
 
 

@@ -6,13 +6,14 @@ import datetime as dt
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from core.errors import NotFound
 from governance.catalog import Catalog
 from governance.ledger.chain import Entry, stored_head
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def head(catalog: Catalog) -> tuple[int, str]:

@@ -367,3 +367,31 @@ def test_registry_labels_place_a_version_and_a_label_move_updates_its_row(tmp_pa
     inv = cat.inventory(environment_order=("dev", "staging", "prod")).set_index("version_id")
     assert inv.loc["acc:m:1", "labels"] == ["challenger", "champion"] and inv.loc["acc:m:2", "labels"] == []
     assert cat.find_version("m", 1, "prod").version_id == "acc:m:1"
+
+
+def _plain(value):
+    """A frame cell as the row reader gives it: None for missing, datetime for timestamps, Python scalars."""
+    import pandas as pd
+
+    if isinstance(value, list):
+        return value
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    return value.item() if hasattr(value, "item") else value
+
+
+@pytest.mark.parametrize("flt", [InventoryFilter(), InventoryFilter(environments=("prod",)),
+                                 InventoryFilter(text="fraud"), InventoryFilter(statuses=("Approved",))],
+                         ids=["all", "prod", "text", "approved"])
+def test_inventory_rows_are_the_inventory_frame_without_pandas(demo_workspace, flt: InventoryFilter) -> None:
+    cat = Catalog(demo_workspace.catalog_path)
+    order = ("dev", "staging", "prod")
+    frame = cat.inventory(flt, environment_order=order)
+    rows = cat.inventory_rows(flt, environment_order=order)
+    assert rows, "the demo has versions for every filter used here"
+    assert [list(r) for r in rows] == [list(frame.columns)] * len(rows)
+    assert rows == [{k: _plain(v) for k, v in r.items()} for r in frame.to_dict("records")]
+    models = cat.models()
+    assert cat.models_rows() == [{k: _plain(v) for k, v in r.items()} for r in models.to_dict("records")]

@@ -81,6 +81,18 @@ def test_models_and_ledger_verify_load_no_analytics_or_ui_library(demo_workspace
     assert json.loads(probe("models", "--json", "--workspace", str(demo_workspace.root))["out"])["models"]
 
 
+def test_the_current_listing_reads_plain_rows_without_pandas(demo_workspace: Workspace) -> None:
+    listing = probe("models", "--json", "--workspace", str(demo_workspace.root))
+    assert listing["code"] == 0 and json.loads(listing["out"])["versions"]
+    assert not {"pandas", "numpy", "pyarrow"} & set(listing["heavy"]), listing["heavy"]
+    # the as-of listing reads history through pandas and answers in the same shape
+    past = probe("models", "--json", "--as-of", "2100-01-01", "--workspace", str(demo_workspace.root))
+    assert past["code"] == 0 and "pandas" in past["heavy"]
+    now, then = json.loads(listing["out"]), json.loads(past["out"])
+    assert set(then) == set(now) | {"as_of", "gaps"}
+    assert [set(v) for v in then["versions"]] == [set(v) for v in now["versions"]][: len(then["versions"])]
+
+
 def test_unknown_arguments_are_refused_by_every_command_but_serve(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "governance.cli", "models", "--workspace", str(tmp_path),
                            "--server.port", "1"], capture_output=True, text=True, timeout=180)
