@@ -72,7 +72,6 @@ def test_auditor_builds_an_audit_pack(demo_copy, app_factory) -> None:
 
 
 def test_a_second_export_keeps_the_first_file_the_ledger_points_to(demo_copy, app_factory) -> None:
-
     at = open_export(app_factory, demo_copy.root, "auditor@demo.countersign.dev")
     at.button(key="export.build").click().run()
     at.button(key="export.pack").click().run()  # builds (and signs) the report again, then the pack
