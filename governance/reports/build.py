@@ -155,11 +155,13 @@ class Gap:
 @dataclass(frozen=True)
 class TableContent:
     """What a table prints, kept on the reportlab table: the header, the raw cell values (printed with
-    :func:`fmt`) and the columns in a fixed-width font."""
+    :func:`fmt`), the columns in a fixed-width font and the highlighted rows (row index → ``differs`` or
+    ``location``, as the consistency block marks them)."""
 
     header: tuple[str, ...]
     rows: tuple[tuple[Any, ...], ...]
     mono: tuple[int, ...] = ()
+    marked: tuple[tuple[int, str], ...] = ()
 
 
 class ChartSpec(Flowable):

@@ -28,6 +28,7 @@ from xml.sax.saxutils import unescape
 
 from reportlab.platypus import Flowable, KeepTogether, Paragraph, Table
 
+from core.errors import ConfigError
 from governance import __version__
 from governance.reports.build import (
     Renderer,
@@ -76,6 +77,7 @@ th button { all: unset; cursor: pointer; font-weight: 700; }
 th button:focus-visible { outline: 2px solid #2b5fab; }
 th[aria-sort="ascending"] button::after { content: " \\25B2"; }
 th[aria-sort="descending"] button::after { content: " \\25BC"; }
+tr.differs td { background: #fde2e1; } tr.location td { background: #fff4d6; }
 .mono { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: .78rem; }
 .chart { margin: .6rem 0 1rem; max-width: 100%; overflow-x: auto; }
 footer { margin-top: 3rem; font-size: .8rem; color: var(--muted); border-top: 1px solid var(--line); padding-top: .5rem; }
@@ -134,7 +136,8 @@ def vega_bundle() -> str:
 
     bundle = vlc.javascript_bundle(vl_version=vl_version_for_vl_convert())
     if "</script" in bundle.lower():  # would end the inline script early; never seen, but checked, not assumed
-        raise RuntimeError("the vega-embed bundle contains '</script': it cannot be inlined")
+        raise ConfigError("the vega-embed bundle of the installed vl-convert-python contains '</script': it cannot "
+                          "be inlined in the HTML report (export with --no-html, or install the pinned version)")
     return bundle
 
 
@@ -196,15 +199,17 @@ def table_html(content: TableContent) -> str:
     """A sortable table: the header as buttons, each cell printed as in the PDF, numbers carrying their value."""
     head = "".join(f'<th scope="col" aria-sort="none"><button type="button">{esc(h)}</button></th>'
                    for h in content.header)
+    marked = dict(content.marked)
     rows = []
-    for row in content.rows:
+    for n, row in enumerate(content.rows):
         cells = []
         for i, value in enumerate(row):
             attrs = ' class="mono"' if i in content.mono else ""
             if isinstance(value, int | float) and not isinstance(value, bool) and value == value:
                 attrs += f' data-v="{value!r}"'
             cells.append(f"<td{attrs}>{esc(value)}</td>")
-        rows.append(f"<tr>{''.join(cells)}</tr>")
+        mark = f' class="{marked[n]}"' if n in marked else ""
+        rows.append(f"<tr{mark}>{''.join(cells)}</tr>")
     return (f'<div class="table-wrap"><table class="sortable"><thead><tr>{head}</tr></thead>'
             f"<tbody>{''.join(rows)}</tbody></table></div>")
 

@@ -648,3 +648,14 @@ def test_cli_report_writes_the_html_beside_the_pdf_or_not(world, tmp_path: Path,
     assert main([*args, "--out", str(tmp_path / "b.pdf"), "--no-html"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["html_file"] is None and doc["html_sha256"] is None and not (tmp_path / "b.html").exists()
+
+
+def test_html_table_cells_sort_keys_mono_columns_and_highlighted_rows() -> None:
+    from governance.reports.build import TableContent
+    from governance.reports.html import table_html
+
+    out = table_html(TableContent(("Name", "Score", "sha256"), (("a<b", 0.5, "ab12"), ("c", None, "cd34")), mono=(2,),
+                                  marked=((1, "differs"),)))
+    assert '<th scope="col" aria-sort="none"><button type="button">Score</button></th>' in out
+    assert '<tr><td>a&lt;b</td><td data-v="0.5">0.5</td><td class="mono">ab12</td></tr>' in out
+    assert '<tr class="differs"><td>c</td><td>-</td><td class="mono">cd34</td></tr>' in out
