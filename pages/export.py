@@ -18,7 +18,8 @@ if inventory.empty:
     st.stop()
 
 st.title("Export")
-st.caption("Signed PDF reports laid out by regulation (EU AI Act Annex IV, SR 11-7, PRA SS1/23) and audit packs. "
+st.caption("Signed PDF reports laid out by regulation (EU AI Act Annex IV, SR 11-7, PRA SS1/23), each with an "
+           "interactive HTML copy that opens offline, and audit packs. "
            "Every number cites stored evidence; missing evidence is listed as a gap. Each export is a ledger entry.")
 vid = context.choose("Version", list(inventory["version_id"]), key="export.version", selection=SELECTED_VERSION)
 if vid is None:

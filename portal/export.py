@@ -1,4 +1,4 @@
-"""A reusable export widget: template picker, build + sign with progress, downloads and a page-1 preview.
+"""A reusable export widget: template picker, build + sign with progress, downloads (PDF, HTML, pack), a page-1 preview.
 
 The Export page shows it for any version; the review and request pages can call :func:`export_panel` with the
 version they show. Every export goes through ``governance.reports`` (role check, signature, ledger entry).
@@ -94,12 +94,19 @@ def export_panel(ctx: PortalContext, version_id: str, *, key: str = "export", pr
         with st.expander(f"{len(r.gaps)} evidence gap(s) listed in the report", icon=":material/warning:"):
             for g in r.gaps:
                 st.markdown(f"- **{g.section}** / {g.block}: Evidence missing: {g.what}")
-    d1, d2 = st.columns(2)
+    d1, d2, d3 = st.columns(3)
     d1.download_button("Download PDF", r.pdf, file_name=default_filename(r.version_id, r.template_id),
                        mime="application/pdf", on_click="ignore", key=f"{key}.download_pdf",
                        icon=":material/download:")
+    if r.html is not None:
+        d2.download_button("Download HTML", r.html, file_name=default_filename(r.version_id, r.template_id, ".html"),
+                           mime="text/html", on_click="ignore", key=f"{key}.download_html",
+                           icon=":material/download:",
+                           help="The same report, interactive: sortable tables and charts, opens offline in any "
+                                "browser. Not signed: its sha256 is in the export's ledger entry "
+                                f"(`{r.html_sha256}`).")
     if last.pack is not None and last.pack.path.exists():
-        d2.download_button("Download audit pack", last.pack.path.read_bytes(), file_name=last.pack.path.name,
+        d3.download_button("Download audit pack", last.pack.path.read_bytes(), file_name=last.pack.path.name,
                            mime="application/zip", on_click="ignore", key=f"{key}.download_pack",
                            icon=":material/download:")
     if preview:

@@ -22,6 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     _version_args(p)
     p.add_argument("--out", metavar="FILE.pdf", help="where to write it (default: the workspace's exports/)")
     p.add_argument("--unsigned", action="store_true", help="skip the signature (the deterministic PDF)")
+    p.add_argument("--no-html", dest="html", action="store_false",
+                   help="skip the interactive HTML report written beside the PDF (FILE.html; default: written)")
     p.add_argument("--built-at", metavar="TIME", help="build time printed and stored as the PDF creation date "
                    "(ISO 8601, UTC unless it names an offset; default: now): the same records and time, the same bytes")
     p.add_argument("--list-templates", action="store_true", help="list the available templates and exit")
@@ -100,7 +102,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     result = export_report(
         opened.workspace, opened.settings, opened.catalog, opened.actor, vid, args.template, out=out,
         archive=out is None, built_at=_built_at(args.built_at),
-        sign=not args.unsigned, passphrase=_passphrase(), progress=progress_printer(not args.json),
+        sign=not args.unsigned, passphrase=_passphrase(), progress=progress_printer(not args.json), html=args.html,
     )
     if args.json:
         print_json({
@@ -110,12 +112,15 @@ def cmd_report(args: argparse.Namespace) -> int:
             "signer_kind": result.signer_kind, "built_at": result.built_at, "pages": result.pages, "charts": result.charts,
             "gaps": [{"section": g.section, "item": g.block, "missing": g.what} for g in result.gaps],
             "ledger_seq": result.ledger_seq, "ledger_hash": result.ledger_hash,
+            "html_file": str(result.html_path) if result.html_path else None, "html_sha256": result.html_sha256,
             "seconds": {k: round(v, 3) for k, v in result.seconds.items()},
         })
         return 0
     signed = (("sealed by" if result.signer_kind == "seal" else "signed by") + f" {result.signer}"
               + (f" ({result.signer_role})" if result.signer_role else ""))
     print(f"{result.path}: {result.pages} pages, {signed if result.signed else 'unsigned'}, sha256 {result.sha256}")
+    if result.html_path is not None:
+        print(f"{result.html_path}: interactive HTML report, sha256 {result.html_sha256}")
     print(f"template {result.template_id} {result.template_version}; {len(result.gaps)} evidence gap(s)")
     for g in result.gaps:
         print(f"  Evidence missing ({g.section} / {g.block}): {g.what}")

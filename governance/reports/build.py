@@ -4,6 +4,11 @@ The template's sections name *blocks*; each block is a function from :class:`Rep
 registered once in :data:`BLOCKS`. A block whose evidence is missing prints "Evidence missing: ..." and adds a
 row to the gaps table at the front: nothing is dropped silently.
 
+The helpers that make the flowables (:func:`para`, :func:`table`, :func:`heading`, :func:`chart_image`,
+:meth:`Renderer.missing`) also leave on each one what it prints (``_cs_text``, ``_cs_table``, ``_cs_spec``), so the
+HTML report (:mod:`governance.reports.html`) renders the same blocks from the same facts without a second copy of
+their content.
+
 Determinism: reportlab's invariant mode fixes the document id, and the creation date is set to the build time the
 caller gives (:func:`pdf_metadata`); every other date printed comes from the facts; dictionaries are rendered in
 sorted order; charts are PNGs from vl-convert, which is deterministic. The same facts, template and build time
@@ -147,25 +152,59 @@ class Gap:
     what: str
 
 
+@dataclass(frozen=True)
+class TableContent:
+    """What a table prints, kept on the reportlab table: the header, the raw cell values (printed with
+    :func:`fmt`), the columns in a fixed-width font and the highlighted rows (row index → ``differs`` or
+    ``location``, as the consistency block marks them)."""
+
+    header: tuple[str, ...]
+    rows: tuple[tuple[Any, ...], ...]
+    mono: tuple[int, ...] = ()
+    marked: tuple[tuple[int, str], ...] = ()
+
+
+class ChartSpec(Flowable):
+    """A chart kept as its Vega-Lite spec instead of a PNG: what the HTML report embeds (never drawn in a PDF)."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        super().__init__()
+        self._cs_spec = spec
+
+    def wrap(self, availWidth: float, availHeight: float) -> tuple[float, float]:
+        return 0, 0
+
+    def draw(self) -> None:
+        return None
+
+
 @dataclass
 class Renderer:
-    """Shared state while the story is assembled: the gaps found and the current section."""
+    """Shared state while the story is assembled: the gaps found and the current section.
+
+    ``png_charts`` false keeps each chart as its spec (:class:`ChartSpec`) instead of rendering a PNG: the HTML
+    report draws charts in the browser.
+    """
 
     facts: ReportFacts
     section: str = ""
     block: str = ""
     gaps: list[Gap] = field(default_factory=list)
     charts: int = 0
+    png_charts: bool = True
 
     def missing(self, what: str) -> Paragraph:
         """The visible "Evidence missing" line for ``what`` in the current block, recorded in the gaps table."""
         self.gaps.append(Gap(self.section, self.block, what))
-        return Paragraph(clean(MISSING + what), STYLES["missing"])
+        return para(MISSING + what, "missing")
 
 
 def para(text: Any, style: str = "body") -> Paragraph:
     """A paragraph of plain text."""
-    return Paragraph(clean(text), STYLES[style])
+    p = Paragraph(clean(text), STYLES[style])
+    p._cs_text = "" if text is None else str(text)
+    p._cs_style = style
+    return p
 
 
 def table(
@@ -175,9 +214,11 @@ def table(
     if widths is None:
         widths = [BODY_W / len(header)] * len(header)
     body: list[list[Any]] = [[_cell(h, STYLES["cellhead"], widths[i]) for i, h in enumerate(header)]]
-    for row in rows:
+    kept = [tuple(row) for row in rows]
+    for row in kept:
         body.append([_cell(fmt(v), STYLES["mono"] if i in mono else STYLES["cell"], widths[i]) for i, v in enumerate(row)])
     t = Table(body, colWidths=list(widths), repeatRows=1, hAlign="LEFT")
+    t._cs_table = TableContent(tuple(str(h) for h in header), tuple(tuple(row) for row in kept), tuple(mono))
     t.setStyle(
         TableStyle(
             [
@@ -226,8 +267,11 @@ def records_table(
     return table(keys, rows, widths)
 
 
-def chart_image(r: Renderer, spec: dict[str, Any], width: float = BODY_W * 0.9) -> Image:
-    """A chart spec as an image scaled to ``width`` points."""
+def chart_image(r: Renderer, spec: dict[str, Any], width: float = BODY_W * 0.9) -> Image | ChartSpec:
+    """A chart spec as an image scaled to ``width`` points (as its spec when the renderer draws no PNGs)."""
+    if not r.png_charts:
+        r.charts += 1
+        return ChartSpec(spec)
     png = charts.render_png(spec)
     img = Image(io.BytesIO(png))
     ratio = img.imageHeight / img.imageWidth
@@ -236,6 +280,7 @@ def chart_image(r: Renderer, spec: dict[str, Any], width: float = BODY_W * 0.9) 
     if img.drawHeight < width * ratio:  # very tall chart: keep its proportions
         img.drawWidth = img.drawHeight / ratio
     r.charts += 1
+    img._cs_spec = spec
     return img
 
 
@@ -1036,6 +1081,7 @@ def heading(text: str, level: int) -> Paragraph:
     """A heading that appears in the table of contents (level 0 sections, level 1 blocks)."""
     p = Paragraph(clean(text), STYLES["h1" if level == 0 else "h2"])
     p._toc_level = level
+    p._cs_text = str(text)
     return p
 
 
@@ -1075,7 +1121,8 @@ def render_section(section: Section, f: ReportFacts, r: Renderer) -> list[Flowab
     return out
 
 
-def _gate_summary(f: ReportFacts) -> list[Flowable]:
+def gate_summary(f: ReportFacts) -> list[Flowable]:
+    """The front page's summary of gate verdicts: counts per verdict and one row per gate."""
     rows, source = gate_records(f)
     if not rows:
         return [para("No policy gate evaluation is recorded for this version; see the gaps table.")]
@@ -1088,7 +1135,15 @@ def _gate_summary(f: ReportFacts) -> list[Flowable]:
                   (BODY_W * 0.6, BODY_W * 0.4))]
 
 
-def _appendix(f: ReportFacts, template: Template) -> list[Flowable]:
+VERIFY_PDF = (
+    "The document carries a PAdES signature. Check it with 'countersign pdf verify FILE --trust CERT.pem' or any "
+    "PAdES-aware reader. Every evidence id above can be re-queried in the audit pack's Parquet snapshot or in the "
+    "workspace catalog; ledger entry hashes can be checked with 'countersign ledger verify'."
+)
+
+
+def appendix(f: ReportFacts, template: Template, how_to_verify: str = VERIFY_PDF) -> list[Flowable]:
+    """The appendix: hashes, evidence cited, software versions, policy, template and how to verify the file."""
     v = f.version
     out: list[Flowable] = [PageBreak(), heading("Appendix", 0)]
     hashes = [("model artifact", v.artifact_uri, v.artifact_sha256)]
@@ -1115,12 +1170,38 @@ def _appendix(f: ReportFacts, template: Template) -> list[Flowable]:
     out += [heading("E. Template", 1), kv_table([("Template", template.id), ("Version", template.version),
                                                  ("Effective", template.effective), ("Regulation", template.regulation),
                                                  ("Template file sha256", template.sha256)], mono=False)]
-    out += [heading("F. How to verify this document", 1), para(
-        "The document carries a PAdES signature. Check it with 'countersign pdf verify FILE --trust CERT.pem' or any "
-        "PAdES-aware reader. Every evidence id above can be re-queried in the audit pack's Parquet snapshot or in the "
-        "workspace catalog; ledger entry hashes can be checked with 'countersign ledger verify'."
-    )]
+    out += [heading("F. How to verify this document", 1), para(how_to_verify)]
     return out
+
+
+def cover_pairs(f: ReportFacts, template: Template, built_at: dt.datetime, gaps: Sequence[Gap]
+                ) -> list[tuple[str, Any]]:
+    """The cover's key/value rows: what the report is of, by which template, when and by whom it was built."""
+    v = f.version
+    return [
+        ("Model", v.model),
+        ("Version", v.version_id),
+        ("Account / environment", f"{v.account} / {v.environment}"),
+        ("Accounts in lineage", ", ".join(sorted({x.account for x in f.lineage} | {x.account for x in f.peers}))),
+        ("Risk tier", f.tier),
+        ("Template", f"{template.id} version {template.version}"),
+        ("Generated at", fmt(built_at)),
+        ("Records as of", f"{fmt(f.generated_at)} (newest record the report cites)"),
+        ("Generated by", f.generated_by),
+        ("Organisation", f.workspace_name),
+        ("Facts fingerprint", f.fingerprint),
+        ("Evidence gaps", len(gaps)),
+    ]
+
+
+def gaps_table(gaps: Sequence[Gap]) -> list[Flowable]:
+    """The body of the front page's *Evidence gaps* section: one row per missing piece of evidence, or "None"."""
+    if not gaps:
+        return [para("None: every section of the template is backed by stored evidence.")]
+    return [para(f"{len(gaps)} item(s) of evidence the template asks for were not found. Each is also "
+                 f"marked 'Evidence missing' where it belongs."),
+            table(("Section", "Item", "Missing evidence"), [(g.section, g.block, g.what) for g in gaps],
+                  (BODY_W * 0.3, BODY_W * 0.22, BODY_W * 0.48))]
 
 
 def _headings(story: Iterable[Flowable]) -> list[tuple[int, str]]:
@@ -1147,27 +1228,14 @@ def build_pdf(facts: ReportFacts, template: Template, *, built_at: dt.datetime) 
     sections: list[Flowable] = []
     for s in template.sections:
         sections.extend(render_section(s, f, r))
-    appendix = _appendix(f, template)
+    back = appendix(f, template)
 
     cover: list[Flowable] = [
         Spacer(1, 2.5 * cm),
         Paragraph(clean(template.title), STYLES["title"]),
         Paragraph(clean(template.regulation), STYLES["subtitle"]),
         Spacer(1, 1 * cm),
-        kv_table([
-            ("Model", v.model),
-            ("Version", v.version_id),
-            ("Account / environment", f"{v.account} / {v.environment}"),
-            ("Accounts in lineage", ", ".join(sorted({x.account for x in f.lineage} | {x.account for x in f.peers}))),
-            ("Risk tier", f.tier),
-            ("Template", f"{template.id} version {template.version}"),
-            ("Generated at", fmt(built_at)),
-            ("Records as of", f"{fmt(f.generated_at)} (newest record the report cites)"),
-            ("Generated by", f.generated_by),
-            ("Organisation", f.workspace_name),
-            ("Facts fingerprint", f.fingerprint),
-            ("Evidence gaps", len(r.gaps)),
-        ]),
+        kv_table(cover_pairs(f, template, built_at, r.gaps)),
         Spacer(1, 0.8 * cm),
         para(template.description, "guidance"),
         PageBreak(),
@@ -1177,17 +1245,11 @@ def build_pdf(facts: ReportFacts, template: Template, *, built_at: dt.datetime) 
         ParagraphStyle("toc0", fontName="Helvetica-Bold", fontSize=9.5, leading=12, leftIndent=10, firstLineIndent=-10),
         ParagraphStyle("toc1", fontName="Helvetica", fontSize=8.5, leading=10.5, leftIndent=24, firstLineIndent=-10),
     ]
-    front: list[Flowable] = [Paragraph("Contents", STYLES["h1"]), toc, PageBreak(), heading("Evidence gaps", 0)]
-    if r.gaps:
-        front += [para(f"{len(r.gaps)} item(s) of evidence the template asks for were not found. Each is also "
-                       f"marked 'Evidence missing' where it belongs."),
-                  table(("Section", "Item", "Missing evidence"), [(g.section, g.block, g.what) for g in r.gaps],
-                        (BODY_W * 0.3, BODY_W * 0.22, BODY_W * 0.48))]
-    else:
-        front.append(para("None: every section of the template is backed by stored evidence."))
-    front += [heading("Summary of gate verdicts", 0), *_gate_summary(f), PageBreak()]
+    front: list[Flowable] = [Paragraph("Contents", STYLES["h1"]), toc, PageBreak(), heading("Evidence gaps", 0),
+                             *gaps_table(r.gaps)]
+    front += [heading("Summary of gate verdicts", 0), *gate_summary(f), PageBreak()]
 
-    story = [*cover, *front, *sections, *appendix]
+    story = [*cover, *front, *sections, *back]
     # The contents pages take the same room whatever the page numbers: seeding them with every heading makes
     # the first layout pass final in shape, so reportlab needs two passes instead of three.
     toc._entries = [(level, text, 99, None) for level, text in _headings(story)]

@@ -6,6 +6,8 @@ keep) is a gap, listed at the front of the report like any missing evidence.
 
 from __future__ import annotations
 
+import dataclasses
+
 from reportlab.lib import colors
 from reportlab.platypus import Flowable, TableStyle
 
@@ -49,15 +51,17 @@ def render_consistency(f: ReportFacts, r: Renderer) -> list[Flowable]:
     header = ["Property", *(f"{s.environment} {s.account} v{s.version}" for s in result.sides), "Status"]
     n = len(result.sides)
     widths = [BODY_W * 0.22, *([BODY_W * 0.64 / n] * n), BODY_W * 0.14]
-    rows, marks = [], []
+    rows, marks, marked = [], [], []
     for i, facet in enumerate(result.facets, start=1):
         status = ("DIFFERS" if facet.critical else "differs (location)") if facet.differs else facet.status
         rows.append([f"{facet.group}: {facet.name}", *(_short(v) for v in facet.values), status])
         if facet.differs:
             marks.append(("BACKGROUND", (0, i), (-1, i), DIFF if facet.critical else LOCATION))
+            marked.append((i - 1, "differs" if facet.critical else "location"))
     t = table(header, rows, widths)
     if marks:
         t.setStyle(TableStyle(marks))
+        t._cs_table = dataclasses.replace(t._cs_table, marked=tuple(marked))  # the HTML report highlights them too
     out.append(t)
     out.append(para("Highlighted rows differ. The artifact location is expected to differ (each account stores its "
                     "own copy); data locations are compared without the account name and version number.", "small"))

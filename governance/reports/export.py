@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.errors import InputError
 from core.progress import ProgressFn, no_progress
 from governance import ledger
 from governance.catalog import Catalog
@@ -18,6 +19,7 @@ from governance.config import Settings, Workspace, private_dir
 from governance.identity import Identity, require
 from governance.reports.build import BuiltReport, Gap, build_pdf
 from governance.reports.facts import ReportFacts, collect_facts
+from governance.reports.html import build_html
 from governance.reports.sign import sign_pdf
 from governance.reports.signers import choose_signer
 from governance.reports.template_library import load_template
@@ -28,7 +30,11 @@ DEFAULT_TEMPLATE = "eu-ai-act-annex-iv"
 
 @dataclass(frozen=True)
 class ReportExport:
-    """A built (and normally signed) report, where it was written and the ledger entry recording it."""
+    """A built (and normally signed) report, where it was written and the ledger entry recording it.
+
+    ``html`` is the interactive HTML report built with it (None when the export was asked without it); its sha256
+    and file name are in the same ledger entry as the PDF's.
+    """
 
     version_id: str
     template_id: str
@@ -49,6 +55,9 @@ class ReportExport:
     signer_kind: str | None = None  # person | seal
     certificate_pem: bytes | None = None  # the certificate that signed it
     built_at: dt.datetime | None = None
+    html: bytes | None = None
+    html_sha256: str | None = None
+    html_path: Path | None = None
 
 
 def build_time(value: dt.datetime | None = None) -> dt.datetime:
@@ -72,29 +81,31 @@ def archive_path(workspace: Workspace, version_id: str, template_id: str, conten
 
 
 def record_export(workspace: Workspace, catalog: Catalog, identity: Identity, action: str, version_id: str,
-                  payload: dict[str, Any], *, staged: Path | None = None, path: Path | None = None
-                  ) -> tuple[int, str]:
-    """Record an export in the ledger and put its file in place, as one unit; return the entry's seq and hash.
+                  payload: dict[str, Any], *, staged: Path | None = None, path: Path | None = None,
+                  also: tuple[tuple[Path, Path], ...] = ()) -> tuple[int, str]:
+    """Record an export in the ledger and put its files in place, as one unit; return the entry's seq and hash.
 
     ``staged`` is a temporary file holding the export; it becomes ``path`` inside the transaction that appends the
-    ledger entry. If the entry cannot be written the file never appears (and the temporary one is removed), so a
-    file in ``exports/`` always has its entry. The new head is then sealed in a checkpoint, like every other write.
+    ledger entry, and so does each (staged, path) pair of ``also`` (the HTML beside a report's PDF). If the entry
+    cannot be written no file appears (and the temporary ones are removed), so a file in ``exports/`` always has
+    its entry. The new head is then sealed in a checkpoint, like every other write.
     """
     if (staged is None) != (path is None):
         raise ValueError("record_export needs both the staged file and its final path, or neither")
-    placed = False
+    moves = ([(staged, path)] if staged is not None and path is not None else []) + list(also)
+    placed: list[Path] = []
     try:
         with catalog.transaction() as con:
             entry = ledger.append(con, actor=identity.email, action=action, subject=f"version:{version_id}",
                                   payload=payload)
-            if staged is not None and path is not None:
-                os.replace(staged, path)  # last step before the commit: a failed move rolls the entry back
-                placed = True
+            for source, target in moves:
+                os.replace(source, target)  # last steps before the commit: a failed move rolls the entry back
+                placed.append(target)
     except BaseException:
-        if staged is not None:
-            staged.unlink(missing_ok=True)
-        if placed and path is not None:  # the commit itself failed after the move
-            path.unlink(missing_ok=True)
+        for source, _target in moves:
+            source.unlink(missing_ok=True)
+        for target in placed:  # a later move or the commit itself failed after these moves
+            target.unlink(missing_ok=True)
         raise
     ledger.seal(workspace, catalog, by=identity.email)
     return entry.seq, entry.hash
@@ -120,6 +131,14 @@ def prepare(
     return collect_facts(workspace, settings, catalog, version_id, identity), template
 
 
+def html_path_for(pdf_path: Path) -> Path:
+    """Where the HTML report of a PDF is written: beside it, the same name with ``.html``."""
+    target = pdf_path.with_suffix(".html")
+    if target == pdf_path:
+        raise InputError(f"{pdf_path}: the report is a PDF; name it FILE.pdf (its HTML goes to FILE.html beside it)")
+    return target
+
+
 def build_unsigned(
     workspace: Workspace, settings: Settings, catalog: Catalog, identity: Identity, version_id: str,
     template_id: str = DEFAULT_TEMPLATE, *, built_at: dt.datetime | None = None,
@@ -143,6 +162,7 @@ def export_report(
     sign: bool = True,
     passphrase: bytes | None = None,
     built_at: dt.datetime | None = None,
+    html: bool = True,
     progress: ProgressFn = no_progress,
 ) -> ReportExport:
     """Build, sign and write the report of ``version_id``; every export is a ledger entry.
@@ -150,7 +170,9 @@ def export_report(
     ``out`` writes the PDF to that path; ``archive`` keeps it in the workspace's ``exports/`` under a name that
     carries its digest (:func:`archive_path`), next to every earlier export. The exporter signs with their own key
     or the workspace's seal signs naming them (:func:`governance.reports.signers.choose_signer`); ``built_at``
-    (default: now) is printed in the report and is its PDF creation date.
+    (default: now) is printed in the report and is its PDF creation date. ``html`` (default) also builds the
+    interactive HTML report from the same facts, written beside the PDF (:func:`html_path_for`); its sha256 and
+    file name are in the same ledger entry (``html_sha256``, ``html_file``).
     """
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -158,6 +180,8 @@ def export_report(
     facts, template = prepare(workspace, settings, catalog, identity, version_id, template_id)
     seconds["collect"] = time.perf_counter() - t0
     built_at = build_time(built_at)
+    if html and out is not None:
+        html_path_for(Path(out))  # a name the HTML cannot sit beside is refused before anything is built
     chosen = None
     if sign:  # before the build: an exporter who can be given no signature learns it at once
         chosen = choose_signer(workspace, settings, identity, passphrase=passphrase)
@@ -165,6 +189,12 @@ def export_report(
     t1 = time.perf_counter()
     built = build_pdf(facts, template, built_at=built_at)
     seconds["build"] = time.perf_counter() - t1
+    page: bytes | None = None
+    if html:
+        progress("writing the interactive HTML", 0.6)
+        t1 = time.perf_counter()
+        page = build_html(facts, template, built_at=built_at)
+        seconds["html"] = time.perf_counter() - t1
     pdf = built.pdf
     if chosen is not None:
         progress("signing (PAdES)", 0.75)
@@ -181,8 +211,18 @@ def export_report(
     signer_name = chosen.info.name if chosen else None
     path = Path(out) if out is not None else (
         archive_path(workspace, version_id, template.id, pdf) if archive else None)
+    page_path = html_path_for(path) if path is not None and page is not None else None
     staged = stage(path, pdf) if path is not None else None
+    also: tuple[tuple[Path, Path], ...] = ()
+    if page_path is not None and page is not None:
+        try:
+            also = ((stage(page_path, page), page_path),)
+        except BaseException:
+            if staged is not None:
+                staged.unlink(missing_ok=True)
+            raise
     digest = hashlib.sha256(pdf).hexdigest()
+    page_digest = hashlib.sha256(page).hexdigest() if page is not None else None
     progress("recording the export in the ledger", 0.95)
     seq, entry_hash = record_export(
         workspace, catalog, identity, "report.export", version_id,
@@ -191,8 +231,9 @@ def export_report(
          "gaps": len(built.gaps), "file": path.name if path else None, "facts": built.facts_fingerprint,
          "signer_kind": chosen.kind if chosen else None,
          "certificate_sha256": chosen.info.fingerprint_sha256 if chosen else None,
-         "built_at": built_at.isoformat() + "Z"},
-        staged=staged, path=path,
+         "built_at": built_at.isoformat() + "Z", "html_sha256": page_digest,
+         "html_file": page_path.name if page_path else None},
+        staged=staged, path=path, also=also,
     )
     seconds["total"] = time.perf_counter() - t0
     progress("done", 1.0)
@@ -201,7 +242,8 @@ def export_report(
         unsigned_sha256=built.sha256, signed=sign, signer=signer_name, signer_role=chosen.info.role if chosen else None,
         pages=built.pages, charts=built.charts, gaps=built.gaps, path=path, ledger_seq=seq, ledger_hash=entry_hash,
         seconds=seconds, signer_kind=chosen.kind if chosen else None,
-        certificate_pem=chosen.certificate_pem if chosen else None, built_at=built_at,
+        certificate_pem=chosen.certificate_pem if chosen else None, built_at=built_at, html=page,
+        html_sha256=page_digest, html_path=page_path,
     )
 
 

@@ -1,6 +1,8 @@
 """The audit pack: one zip an examiner can verify and query offline.
 
     report/<version>__<template>.pdf   the signed report
+    report/<version>__<template>.html  the interactive HTML report built with it (its sha256 is in the export's
+                                       ledger entry; open it in any browser, offline)
     report/signing-cert.pem            the certificate it was signed with, a person's or the organisation seal's
                                        (check it against one obtained independently)
     evidence/<kind>-<id>.json          every evidence row of the model's versions in the lineage
@@ -93,6 +95,7 @@ README = """# Audit pack: {version_id}
 
 Built by Countersign {countersign_version} for {organisation}, exported by {who}.
 Report template: {template} version {template_version}. Report sha256: {report_sha256}.
+Interactive HTML report: {html_name} (sha256 {html_sha256}, recorded in the same ledger entry as the PDF's).
 
 ## 1. Check that no file was changed
 
@@ -190,6 +193,9 @@ def build_pack(
     members: dict[str, bytes] = {}
     report_name = f"report/{default_filename(version_id, template_id)}"
     members[report_name] = report.pdf
+    html_name = f"report/{default_filename(version_id, template_id, '.html')}" if report.html is not None else None
+    if html_name is not None and report.html is not None:
+        members[html_name] = report.html
     if report.certificate_pem:  # the signer's own certificate, or the organisation seal's
         members["report/signing-cert.pem"] = report.certificate_pem
 
@@ -231,12 +237,14 @@ def build_pack(
     members["README.md"] = README.format(
         version_id=version_id, organisation=settings.workspace.name, who=identity.label, template=report.template_id,
         template_version=report.template_version, report_sha256=report.sha256, report_name=report_name,
+        html_name=html_name or "(none)", html_sha256=report.html_sha256 or "-",
         ledger_range=(f"{ledger_range[0]} to {ledger_range[1]}" if ledger_range else "(none)"),
         countersign_version=__version__, as_of_sql=as_of_sql_for_files("history"),
     ).encode()
     members["manifest.json"] = (json.dumps(
         {"countersign_version": __version__, "version_id": version_id, "template": report.template_id,
          "template_version": report.template_version, "report": report_name, "report_sha256": report.sha256,
+         "report_html": html_name, "report_html_sha256": report.html_sha256,
          "ledger_range": list(ledger_range) if ledger_range else None, "organisation": settings.workspace.name},
         indent=2, sort_keys=True) + "\n").encode()
     files = tuple(PackFile(n, hashlib.sha256(b).hexdigest(), len(b)) for n, b in sorted(members.items()))

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 
 import pytest
 
+from governance import ledger
+from governance.catalog import Catalog
 from governance.reports.export import default_filename
 from governance.reports.sign import verify_pdf
 
 VERSION = "lab-staging:credit-approval:3"
 OFFICER = "risk.officer@demo.countersign.dev"
+
+
+def at_catalog(workspace) -> Catalog:
+    return Catalog(workspace.catalog_path)
 
 
 def elements(at, name: str) -> list:
@@ -36,7 +43,13 @@ def test_officer_builds_a_signed_report_and_downloads_it(demo_copy, app_factory)
     (written,) = demo_copy.exports_dir.glob(default_filename(VERSION, "sr-11-7", "__*.pdf"))
     assert verify_pdf(written.read_bytes()).ok
     downloads = at.get("download_button")
-    assert [d.label for d in downloads] == ["Download PDF"]
+    assert [d.label for d in downloads] == ["Download PDF", "Download HTML"]
+    # the interactive HTML is kept beside the signed PDF, and the export's ledger entry records its sha256
+    page = written.with_suffix(".html")
+    entry = next(e for e in ledger.entries_for(at_catalog(demo_copy), f"version:{VERSION}")
+                 if e.action == "report.export")
+    assert entry.payload["html_file"] == page.name
+    assert entry.payload["html_sha256"] == hashlib.sha256(page.read_bytes()).hexdigest()
     if shutil.which("pdftoppm"):
         assert elements(at, "Image"), "page-1 preview missing"
     # the export is in the page's history, read back from the ledger
@@ -49,7 +62,7 @@ def test_auditor_builds_an_audit_pack(demo_copy, app_factory) -> None:
     at = open_export(app_factory, demo_copy.root, "auditor@demo.countersign.dev")
     at.button(key="export.pack").click().run()
     assert not at.exception, at.exception
-    assert [d.label for d in at.get("download_button")] == ["Download PDF", "Download audit pack"]
+    assert [d.label for d in at.get("download_button")] == ["Download PDF", "Download HTML", "Download audit pack"]
     assert len(list(demo_copy.exports_dir.glob(default_filename(VERSION, "eu-ai-act-annex-iv", "__*.zip")))) == 1
     assert set(at.dataframe[0].value["what"]) == {"report.export", "pack.export"}
     message = at.success[0].value  # the auditor built it; the organisation's seal signed it, naming the auditor
@@ -59,8 +72,6 @@ def test_auditor_builds_an_audit_pack(demo_copy, app_factory) -> None:
 
 
 def test_a_second_export_keeps_the_first_file_the_ledger_points_to(demo_copy, app_factory) -> None:
-    import hashlib
-
     at = open_export(app_factory, demo_copy.root, "auditor@demo.countersign.dev")
     at.button(key="export.build").click().run()
     at.button(key="export.pack").click().run()  # builds (and signs) the report again, then the pack

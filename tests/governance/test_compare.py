@@ -274,6 +274,11 @@ def test_pdf_section_flags_differences_and_lists_an_unrecorded_hash_as_a_gap(wor
     assert "Consistency across environments" in text
     assert "differ in artifact: sha256; container: image digest" in " ".join(text.split())
     assert not [g for g in built.gaps if g.block == "Consistency across environments"]
+    # the HTML report beside it shows the same rows, highlighted the same way
+    from governance.reports.html import build_html
+
+    page = build_html(facts, load_template("sr-11-7"), built_at=dt.datetime(2026, 12, 1, 12, 0)).decode()
+    assert '<tr class="differs"><td>Artifact: sha256</td>' in page and "<td>DIFFERS</td></tr>" in page
     # a registry that does not hash artifacts: the identity cannot be confirmed, and the report says so
     unhashed = [dataclasses.replace(v, artifact_sha256=None) if v.environment == "staging" else v
                 for v in (catalog.version("dev:churn:2"), catalog.version("staging:churn:1"))]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import html
+import json
 import re
 import zipfile
 from pathlib import Path
@@ -14,6 +16,7 @@ from core.errors import AccessDenied
 from governance.config import Workspace
 from governance.reports.pack import build_pack, read_sums
 from governance.reports.sign import verify_pdf
+from governance.reports.template_library import load_template
 from tests.governance.report_world import (
     AUDITOR,
     BIASED,
@@ -226,3 +229,23 @@ def test_the_report_carries_the_version_history(packed) -> None:
     first = w.catalog.version_history(BIASED).iloc[0]
     assert "Registry history" in text
     assert first["sync_id"] in "".join(text.split())
+
+
+def test_the_pack_carries_the_html_report_whose_sha256_the_ledger_records(packed) -> None:
+    from governance import ledger
+
+    w, pack, root = packed
+    manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
+    html_file = root / manifest["report_html"]
+    assert manifest["report_html"] == "report/lab-staging_credit-approval_3__sr-11-7.html"
+    digest = hashlib.sha256(html_file.read_bytes()).hexdigest()
+    assert digest == manifest["report_html_sha256"] == pack.report.html_sha256
+    assert read_sums((root / "SHA256SUMS").read_bytes())[manifest["report_html"]] == digest
+    # the same file as the one kept beside the signed PDF, recorded in the report's export entry
+    entry = next(e for e in ledger.entries_for(w.catalog, f"version:{BIASED}")
+                 if e.action == "report.export" and e.payload["sha256"] == pack.report.sha256)
+    assert entry.payload["html_sha256"] == digest
+    assert (w.workspace.exports_dir / entry.payload["html_file"]).read_bytes() == html_file.read_bytes()
+    assert manifest["report_html"] in (root / "README.md").read_text(encoding="utf-8")
+    title = html.escape(load_template("sr-11-7").title)
+    assert f"<h1>{title}</h1>" in html_file.read_text(encoding="utf-8")

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
+import html
 import json
 import re
 import shutil
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
-from core.errors import AccessDenied, ConfigError, NotFound
+from core.errors import AccessDenied, ConfigError, InputError, NotFound
 from governance.config import Workspace
 from governance.reports.build import MISSING
 from governance.reports.export import build_unsigned, export_report
@@ -453,3 +456,206 @@ def test_an_export_whose_ledger_entry_cannot_be_written_leaves_no_file(demo_copy
     assert done.path is not None and done.path.read_bytes() == done.pdf
     assert done.ledger_seq == before_entries[0] + 1
     assert ledger.entry(catalog, done.ledger_seq).payload["file"] == done.path.name
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The interactive HTML report beside the PDF
+
+HOSTILE = "<script>document.title='pwned'</script><img src=x onerror=alert(1)>"
+
+
+class _Tags(HTMLParser):
+    """The start tags of a document, and the text of each element named ``script``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+
+def tags_of(page: bytes) -> list[tuple[str, dict[str, str | None]]]:
+    parser = _Tags()
+    parser.feed(page.decode("utf-8"))
+    return parser.tags
+
+
+def html_of(world, version_id: str = BIASED, template_id: str = "eu-ai-act-annex-iv", built_at=BUILT_AT, **changes):
+    from governance.reports.export import prepare
+    from governance.reports.html import build_html
+
+    w = world[0]
+    facts, template = prepare(w.workspace, w.settings, w.catalog, w.who(OFFICER), version_id, template_id)
+    if changes:
+        facts = dataclasses.replace(facts, **changes)
+    return build_html(facts, template, built_at=built_at), facts, template
+
+
+@pytest.mark.parametrize("template_id", TEMPLATES)
+def test_html_report_has_the_sections_blocks_charts_and_gaps_of_the_pdf(world, template_id: str) -> None:
+    from governance.reports.build import BLOCKS
+
+    w = world[0]
+    page, _facts, template = html_of(world, template_id=template_id)
+    pdf = build_unsigned(w.workspace, w.settings, w.catalog, w.who(OFFICER), BIASED, template_id, built_at=BUILT_AT)
+    text = html.unescape(page.decode("utf-8"))
+    for section in template.sections:
+        assert f">{section.title}</h2>" in text, section.title
+        for name in section.blocks:
+            assert f">{BLOCKS[name].title}</h3>" in text, name
+    for heading in ("Evidence gaps", "Summary of gate verdicts", "Appendix", "F. How to verify this document"):
+        assert f">{heading}</h2>" in text or f">{heading}</h3>" in text, heading
+    assert template.title in text and f"{template_id} version {template.version}" in text
+    assert "Generated at</td><td>2026-11-30 16:45:12 UTC" in text
+    # the same charts as the PDF (as interactive specs) and the same gaps, marked where they belong
+    assert text.count('<div class="chart" id="cs-chart-') == pdf.charts
+    assert text.count(f'<p class="missing">{MISSING}') == len(pdf.gaps)
+    assert "PAdES signature" not in text and "html_sha256" in text  # how to verify this file, not the PDF
+    # the numbers the PDF prints, e.g. every registered metric of the version, with its value for sorting
+    for name, value in w.catalog.version(BIASED).metrics.items():
+        assert re.search(rf"<td>{re.escape(name)}</td><td data-v=\"{re.escape(repr(value))}\">", text), name
+
+
+def test_html_report_lists_the_gaps_of_a_version_without_evidence(world) -> None:
+    w = world[0]
+    version = "lab-dev:claims-fraud:1"
+    pdf = build_unsigned(w.workspace, w.settings, w.catalog, w.who(OFFICER), version, built_at=BUILT_AT)
+    page, _f, _t = html_of(world, version)
+    text = html.unescape(page.decode("utf-8"))
+    assert pdf.gaps and text.count(f'<p class="missing">{MISSING}') == len(pdf.gaps)
+    for gap in pdf.gaps:
+        assert f"<td>{gap.what}</td>" in text
+
+
+def test_html_report_is_self_contained_and_offline(world) -> None:
+    page, _f, _t = html_of(world)
+    tags = tags_of(page)
+    # nothing loads from anywhere: no src/href to another document, no stylesheet link, no base
+    for tag, attrs in tags:
+        assert not attrs.get("src"), (tag, attrs)
+        assert tag not in ("link", "base", "iframe", "object", "embed"), tag
+        if tag == "a":
+            assert (attrs.get("href") or "").startswith("#"), attrs
+    (csp,) = [a["content"] for t, a in tags if t == "meta" and a.get("http-equiv") == "Content-Security-Policy"]
+    assert csp is not None and "default-src 'none'" in csp and "connect-src 'none'" in csp
+    assert b"vegaEmbed" in page and b"https://cdn" not in page
+    scripts = [a for t, a in tags if t == "script"]
+    assert [s.get("type") for s in scripts] == ["application/json", None, None, None]
+
+
+def test_html_report_escapes_data_from_the_records(world) -> None:
+    """A model name, description, a comment and a column name carrying markup print as text, never as markup."""
+    from governance.reports.facts import EvidenceItem
+
+    w = world[0]
+    facts = html_of(world)[1]
+    drift = facts.evidence["drift"]
+    result = json.loads(json.dumps(drift.result))
+    result["columns"][0]["column"] = HOSTILE
+    hostile_drift = EvidenceItem(**{**{k: getattr(drift, k) for k in drift.__dataclass_fields__}, "result": result})
+    decisions = tuple({**d, "comment": HOSTILE} for d in facts.decisions)
+    page, _f, _t = html_of(world, workspace_name=HOSTILE, model=dataclasses.replace(facts.model, description=HOSTILE),
+                           evidence={**facts.evidence, "drift": hostile_drift}, decisions=decisions)
+    text = page.decode("utf-8")
+    assert HOSTILE not in text and "</script><img" not in text
+    assert html.escape(HOSTILE) in text  # printed, as text: cover, footer, description, decisions, drift table
+    assert text.count(html.escape(HOSTILE)) >= 4 + len(decisions)
+    tags = tags_of(page)
+    assert [t for t, _a in tags].count("script") == 4  # only the report's own scripts
+    assert "img" not in [t for t, _a in tags]
+    assert not any(k.startswith("on") for _t, a in tags for k in a)
+    # the chart data still carries the name (escaped for the script element), and parses back to it
+    data = text.split('<script type="application/json" id="cs-charts">', 1)[1].split("</script>", 1)[0]
+    assert "<" not in data and HOSTILE in json.dumps(json.loads(data), ensure_ascii=False)
+    assert w.catalog.version(BIASED).model != HOSTILE
+
+
+_BUILD_HTML = """
+import datetime as dt, hashlib, sys
+from pathlib import Path
+from governance.catalog import Catalog
+from governance.config import Workspace, load_settings
+from governance.identity import identity_for
+from governance.reports.export import prepare
+from governance.reports.html import build_html
+ws = Workspace(Path(sys.argv[1])); s = load_settings(ws)
+facts, template = prepare(ws, s, Catalog(ws.catalog_path), identity_for(s, sys.argv[2], source="cli"), sys.argv[3],
+                          sys.argv[4])
+print(hashlib.sha256(build_html(facts, template, built_at=dt.datetime.fromisoformat(sys.argv[5]))).hexdigest())
+"""
+
+
+def test_html_report_is_deterministic(world) -> None:
+    w = world[0]
+    first = html_of(world)[0]
+    assert html_of(world)[0] == first
+    # another interpreter (its own chart bundle, dict order, hash seed) builds the same bytes
+    done = subprocess.run([sys.executable, "-c", _BUILD_HTML, str(w.workspace.root), OFFICER, BIASED,
+                           "eu-ai-act-annex-iv", BUILT_AT.isoformat()], capture_output=True, text=True, cwd=ROOT,
+                          timeout=180, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == hashlib.sha256(first).hexdigest()
+    later = html_of(world, built_at=BUILT_AT + dt.timedelta(hours=1))[0]
+    assert later != first and b"2026-11-30 17:45:12 UTC" in later
+
+
+def test_html_report_is_written_beside_the_pdf_with_its_sha256_in_the_ledger_entry(world, tmp_path: Path) -> None:
+    from governance import ledger
+
+    w = world[0]
+    done = export_report(w.workspace, w.settings, w.catalog, w.who(OFFICER), BIASED, out=tmp_path / "annex.pdf",
+                         built_at=BUILT_AT)
+    page = tmp_path / "annex.html"
+    assert done.html_path == page and page.read_bytes() == done.html
+    assert page.stat().st_mode & 0o777 == 0o600 and (tmp_path / "annex.pdf").stat().st_mode & 0o777 == 0o600
+    entry = ledger.entry(w.catalog, done.ledger_seq)
+    assert entry.action == "report.export" and entry.hash == done.ledger_hash
+    assert entry.payload["html_sha256"] == hashlib.sha256(page.read_bytes()).hexdigest() == done.html_sha256
+    assert entry.payload["html_file"] == "annex.html" and entry.payload["file"] == "annex.pdf"
+    assert entry.payload["sha256"] == hashlib.sha256((tmp_path / "annex.pdf").read_bytes()).hexdigest()
+    # the HTML does not depend on the signature: the same facts and build time give the same file
+    assert done.html == html_of(world)[0]
+
+
+def test_html_report_archived_beside_the_pdf_and_optional(world, tmp_path: Path) -> None:
+    from governance import ledger
+
+    w = world[0]
+    kept = export_report(w.workspace, w.settings, w.catalog, w.who(OFFICER), BIASED, archive=True, sign=False,
+                         built_at=BUILT_AT)
+    assert kept.path is not None and kept.html_path == kept.path.with_suffix(".html")
+    assert kept.html_path.parent == w.workspace.exports_dir and kept.html_path.read_bytes() == kept.html
+    without = export_report(w.workspace, w.settings, w.catalog, w.who(OFFICER), BIASED, out=tmp_path / "only.pdf",
+                            sign=False, built_at=BUILT_AT, html=False)
+    assert without.html is None and without.html_path is None and not (tmp_path / "only.html").exists()
+    payload = ledger.entry(w.catalog, without.ledger_seq).payload
+    assert payload["html_sha256"] is None and payload["html_file"] is None
+    with pytest.raises(InputError, match=r"name it FILE\.pdf"):
+        export_report(w.workspace, w.settings, w.catalog, w.who(OFFICER), BIASED, out=tmp_path / "r.html", sign=False)
+
+
+def test_cli_report_writes_the_html_beside_the_pdf_or_not(world, tmp_path: Path, capsys) -> None:
+    from governance.cli import main
+
+    w = world[0]
+    args = ["report", "--workspace", str(w.workspace.root), "--actor", OFFICER, "--version", BIASED, "--unsigned",
+            "--json"]
+    assert main([*args, "--out", str(tmp_path / "a.pdf")]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["html_file"] == str(tmp_path / "a.html")
+    assert doc["html_sha256"] == hashlib.sha256((tmp_path / "a.html").read_bytes()).hexdigest()
+    assert main([*args, "--out", str(tmp_path / "b.pdf"), "--no-html"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["html_file"] is None and doc["html_sha256"] is None and not (tmp_path / "b.html").exists()
+
+
+def test_html_table_cells_sort_keys_mono_columns_and_highlighted_rows() -> None:
+    from governance.reports.build import TableContent
+    from governance.reports.html import table_html
+
+    out = table_html(TableContent(("Name", "Score", "sha256"), (("a<b", 0.5, "ab12"), ("c", None, "cd34")), mono=(2,),
+                                  marked=((1, "differs"),)))
+    assert '<th scope="col" aria-sort="none"><button type="button">Score</button></th>' in out
+    assert '<tr><td>a&lt;b</td><td data-v="0.5">0.5</td><td class="mono">ab12</td></tr>' in out
+    assert '<tr class="differs"><td>c</td><td>-</td><td class="mono">cd34</td></tr>' in out

@@ -548,8 +548,10 @@ def test_keys_and_exports_are_written_owner_only(demo_copy: Workspace, tmp_path:
     assert {(folder / n).stat().st_mode & 0o777 for n in ("k.pem", "c.pem")} == {0o600}
     assert main(["report", "--workspace", str(demo_copy.root), "--actor", OFFICER, "--version",
                  "lab-prod:claims-fraud:2", "--json"]) == 0
-    report = Path(json.loads(capsys.readouterr().out)["file"])
+    doc = json.loads(capsys.readouterr().out)
+    report, page = Path(doc["file"]), Path(doc["html_file"])
     assert report.parent == demo_copy.exports_dir and report.stat().st_mode & 0o777 == 0o600
+    assert page == report.with_suffix(".html") and page.stat().st_mode & 0o777 == 0o600  # the HTML beside it
     out = tmp_path / "packs" / "p.zip"
     assert main(["pack", "--workspace", str(demo_copy.root), "--actor", "auditor@demo.countersign.dev",
                  "--version", "lab-prod:claims-fraud:2", "--out", str(out)]) == 0
