@@ -215,7 +215,7 @@ def test_export_page_says_who_builds_the_report_and_whose_certificate_signs_it(d
     at = open_page(app_factory, demo_copy.root, AUDITOR, "pages/export.py", version=version)
     at.button(key="export.build").click().run()
     assert not at.exception, at.exception
-    assert at.success and [d.label for d in at.get("download_button")] == ["Download PDF"]
+    assert at.success and [d.label for d in at.get("download_button")] == ["Download PDF", "Download HTML"]
     page = texts(at)
     auditor_name = PERSONAS[AUDITOR][0]
     assert f"built and exported by **{auditor_name} <{AUDITOR}>**" in page
