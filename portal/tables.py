@@ -6,6 +6,7 @@ formats change, through ``st.dataframe(column_config=...)`` built by :func:`tabl
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pandas as pd
@@ -63,10 +64,16 @@ METRIC_FORMAT, MONEY_FORMAT, PERCENT_FORMAT = "%.3f", "%.2f", "%.1f%%"
 DATETIME_FORMAT = "YYYY-MM-DD HH:mm"
 
 
+IDENTIFIER = re.compile(r"^[a-z][a-z0-9_ ]*$")  # a code name (``days_left``, ``last review``), not a value
+
+
 def header(column: str) -> str:
-    """The header of ``column``: its label in :data:`COLUMN_LABELS`, else the name in words, capitalised."""
+    """The header of ``column``: its label in :data:`COLUMN_LABELS`; a code name in words, capitalised; anything
+    else (a version id heading a comparison column) as it is."""
     if column in COLUMN_LABELS:
         return COLUMN_LABELS[column]
+    if not IDENTIFIER.match(str(column)):
+        return str(column)
     words = str(column).replace("_", " ").strip()
     return words[:1].upper() + words[1:]
 
