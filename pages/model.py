@@ -48,7 +48,7 @@ tier_name, tier = model_tier(catalog, ctx.settings, name)
 st.title(name)
 st.write(model.description or "")
 c1, c2, c3, c4 = st.columns(4)
-c1.metric("Owner", model.owner or "—")
+c1.markdown(f"Owner  \n**{model.owner or '—'}**")  # a metric would cut a long e-mail address off
 c2.metric("Risk tier", tier_name)
 c3.metric("Approvals required", tier.approvals_required)
 c4.metric("Versions", len(versions))

@@ -94,6 +94,9 @@ def test_model_details_are_a_field_value_table_with_the_raw_json_aside(demo_work
     metrics = {k: v for k, v in fields.items() if k.startswith("Metric: ")}
     assert metrics and all(re.fullmatch(r"-?\d+\.\d{3}", v) for v in metrics.values()), metrics
     assert "Raw JSON" in [e.label for e in at.expander]
+    charts = [c.proto.spec for c in at.get("vega_lite_chart")]
+    assert any("strokeWidth" in spec and "datum.serving" in spec for spec in charts), "serving version not marked"
+    assert "Outlined bars, labelled (serving)" in "\n".join(c.value for c in at.caption)
     assert any(j.value and "lab-prod:claims-fraud:2" in str(j.value) for j in at.json)
 
 
