@@ -3,30 +3,35 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import altair as alt
 import pandas as pd
 
 from governance.catalog import Catalog, Version
 
+SERVING_MARK = "serving"  # appended to the label of a version that serves on an endpoint
 
-def metrics_frame(versions: Sequence[Version], order: Sequence[str]) -> pd.DataFrame:
-    """Long table of (version, environment, metric, value) for the versions given."""
+
+def metrics_frame(versions: Sequence[Version], order: Sequence[str], serving: Collection[str] = ()) -> pd.DataFrame:
+    """Long table of (version, environment, metric, value, serving) for the versions given; ``serving`` holds the
+    ids of the versions serving on an endpoint, whose label says so."""
     rank = {env: i for i, env in enumerate(order)}
     rows = [
-        {"version": f"{v.environment} v{v.version}", "environment": v.environment, "metric": name, "value": value,
+        {"version": f"{v.environment} v{v.version}" + (f" ({SERVING_MARK})" if v.version_id in serving else ""),
+         "environment": v.environment, "metric": name, "value": value, "serving": v.version_id in serving,
          "rank": (rank.get(v.environment, 99), v.version)}
         for v in versions
         for name, value in sorted(v.metrics.items())
     ]
-    df = pd.DataFrame(rows, columns=["version", "environment", "metric", "value", "rank"])
+    df = pd.DataFrame(rows, columns=["version", "environment", "metric", "value", "serving", "rank"])
     return df.sort_values("rank").drop(columns="rank").reset_index(drop=True)
 
 
-def metrics_chart(versions: Sequence[Version], order: Sequence[str]) -> alt.Chart:
-    """Each metric of each version, side by side, coloured by environment."""
-    df = metrics_frame(versions, order)
+def metrics_chart(versions: Sequence[Version], order: Sequence[str], serving: Collection[str] = ()) -> alt.Chart:
+    """Each metric of each version, side by side, coloured by environment; the versions in ``serving`` (ids) are
+    outlined and labelled "(serving)"."""
+    df = metrics_frame(versions, order, serving)
     labels = list(dict.fromkeys(df["version"]))
     return (
         alt.Chart(df)
@@ -35,8 +40,11 @@ def metrics_chart(versions: Sequence[Version], order: Sequence[str]) -> alt.Char
             x=alt.X("version:N", sort=labels, title=None, axis=alt.Axis(labelAngle=-40)),
             y=alt.Y("value:Q", title=None),
             color=alt.Color("environment:N", sort=list(order), legend=alt.Legend(orient="top")),
+            stroke=alt.condition("datum.serving", alt.value("#111111"), alt.value(None)),
+            strokeWidth=alt.condition("datum.serving", alt.value(2.5), alt.value(0)),
             column=alt.Column("metric:N", title=None),
-            tooltip=["version", "environment", "metric", alt.Tooltip("value:Q", format=".4f")],
+            tooltip=["version", "environment", "metric", alt.Tooltip("value:Q", format=".3f"),
+                     alt.Tooltip("serving:N", title="serving")],
         )
         .resolve_scale(y="independent")
         .properties(width=150, height=180)

@@ -13,8 +13,8 @@ from typing import Any
 import pandas as pd
 
 from core.clock import naive_utc
-from core.errors import InputError
-from governance.catalog import Catalog, InventoryFilter
+from core.errors import InputError, NotFound
+from governance.catalog import Catalog, InventoryFilter, Version
 from governance.catalog.records import from_json
 
 
@@ -220,6 +220,41 @@ def model_timeline(catalog: Catalog, model: str, now: dt.datetime | None = None)
     return pd.DataFrame(rows, columns=["environment", "lane", "label", "start", "end", "status"])
 
 
+def version_label(version: int, source: tuple[str, int] | None = None) -> str:
+    """A version number as people read it: ``3``, or for a promoted copy ``3 (from dev v3)`` (``source`` is the
+    environment and number of the version it was promoted from)."""
+    if source is None:
+        return str(version)
+    return f"{version} (from {source[0]} v{source[1]})"
+
+
+def with_version_labels(catalog: Catalog, df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` (inventory rows) with a ``version_label`` column: the number, and for a promoted copy its source's
+    environment and number. A source no longer in the catalog is named by its id."""
+    if df.empty:
+        return df.assign(version_label=pd.Series(dtype=str))
+    known = {r.version_id: (r.environment, int(r.version)) for r in df.itertuples()}
+    sources: dict[str, tuple[str, int] | str] = {}
+    for sid in {s for s in df["source_version_id"] if isinstance(s, str) and s}:
+        if sid in known:
+            sources[sid] = known[sid]
+            continue
+        try:
+            found = catalog.version(sid)
+        except NotFound:
+            sources[sid] = sid
+        else:
+            sources[sid] = (found.environment, found.version)
+
+    def label(version: Any, sid: Any) -> str:
+        source = sources.get(sid) if isinstance(sid, str) else None
+        if isinstance(source, str):
+            return f"{int(version)} (from {source})"
+        return version_label(int(version), source)
+
+    return df.assign(version_label=[label(v, s) for v, s in zip(df["version"], df["source_version_id"], strict=True)])
+
+
 def inventory_at(catalog: Catalog, flt: InventoryFilter, environment_order: Sequence[str],
                  as_of: dt.datetime | None = None) -> pd.DataFrame:
     """The flagged inventory the Inventory page shows: today's (``as_of`` None) or as it stood at ``as_of``, with the
@@ -227,7 +262,8 @@ def inventory_at(catalog: Catalog, flt: InventoryFilter, environment_order: Sequ
     from governance.promotion import flag_deployments
 
     if as_of is None:
-        return flag_deployments(catalog.inventory(flt, environment_order=environment_order), environment_order)
+        return with_version_labels(catalog, flag_deployments(catalog.inventory(flt, environment_order=environment_order),
+                                                             environment_order))
     df = inventory_as_of(catalog, as_of, environment_order)
     for column, values in (("environment", flt.environments), ("account", flt.accounts),
                            ("approval_status", flt.statuses), ("risk_tier", flt.risk_tiers), ("owner", flt.owners)):
@@ -239,4 +275,47 @@ def inventory_at(catalog: Catalog, flt: InventoryFilter, environment_order: Sequ
         needle = flt.text.strip().lower()
         hay = df[["model", "version_id", "created_by", "owner"]].fillna("").astype(str).agg(" ".join, axis=1)
         df = df[hay.str.lower().str.contains(needle, regex=False)]
-    return flag_deployments(df.reset_index(drop=True), environment_order)
+    return with_version_labels(catalog, flag_deployments(df.reset_index(drop=True), environment_order))
+
+
+def _readable(value: Any) -> str:
+    """A detail value as text: floats to 3 decimals, lists joined, nothing as a dash."""
+    if value is None or value == "" or value == [] or value == {}:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    if isinstance(value, dt.datetime):
+        return f"{value:%Y-%m-%d %H:%M} UTC"
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def version_details(version: Version, run: dict[str, Any] | None = None) -> pd.DataFrame:
+    """The details of ``version`` (and of its training ``run``) as (field, value) rows a person reads: one row per
+    field, metric, data set and metadata key."""
+    rows: list[tuple[str, Any]] = [
+        ("Version id", version.version_id), ("Account", version.account), ("Environment", version.environment),
+        ("Created by", version.created_by), ("Created", version.created_at),
+        ("Registry status", version.approval_status), ("Labels", list(version.labels)),
+        ("Promoted from", version.source_version_id), ("Framework", version.framework),
+        ("Artifact", version.artifact_uri), ("Artifact sha256", version.artifact_sha256), ("Image", version.image),
+    ]
+    rows += [(f"Metric: {k}", v) for k, v in sorted(version.metrics.items())]
+    rows += [(f"Data: {k}", v) for k, v in sorted(version.data_uris.items())]
+    rows += [(f"Metadata: {k}", v) for k, v in sorted(version.metadata.items())]
+    if run:
+        rows.append(("Training run", run.get("name")))
+        rows += [(f"Run parameter: {k}", v) for k, v in sorted((run.get("params") or {}).items())]
+        rows += [(f"Run metric: {k}", v) for k, v in sorted((run.get("metrics") or {}).items())]
+    return pd.DataFrame({"field": [f for f, _ in rows], "value": [_readable(v) for _, v in rows]})
+
+
+def version_json(version: Version, run: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The details of ``version`` and its training ``run`` as JSON-ready data, for the raw view."""
+    data = {k: getattr(version, k) for k in version.__dataclass_fields__ if k != "raw"}
+    data = {k: str(v) if isinstance(v, dt.datetime) else list(v) if isinstance(v, tuple) else v
+            for k, v in data.items()}
+    if run:
+        data["run"] = {"name": run.get("name"), "params": run.get("params"), "metrics": run.get("metrics")}
+    return data

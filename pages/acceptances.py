@@ -7,6 +7,7 @@ import streamlit as st
 
 from governance.signoff import ACCEPTANCE_SOON, acceptance_register
 from portal import context
+from portal.tables import show_table
 
 ctx = context.get()
 st.title("Risk acceptances")
@@ -40,5 +41,7 @@ table = pd.DataFrame([{
 } for a in register])
 SHADE = {"expired": "background-color: rgba(255, 43, 43, 0.18)",
          "expiring soon": "background-color: rgba(255, 164, 33, 0.22)"}
-st.dataframe(table.style.apply(lambda row: [SHADE.get(row["state"], "")] * len(row), axis=1),
-             hide_index=True, width="stretch", key="acceptances.table")
+show_table(table.style.apply(lambda row: [SHADE.get(row["state"], "")] * len(row), axis=1),
+           width="stretch", key="acceptances.table",
+           column_config={"days left": st.column_config.NumberColumn("Days left", format="%d"),
+                          "to": "To"})

@@ -6,6 +6,7 @@ import streamlit as st
 
 from governance.sync import sync
 from portal import context
+from portal.tables import show_table
 from portal.widgets import run_with_progress
 
 ctx = context.get()
@@ -45,9 +46,8 @@ else:
 
 with table:
     status = catalog.sync_status()
-    st.dataframe(
+    show_table(
         status,
-        hide_index=True,
         width="stretch",
         column_order=["account", "environment", "connector", "location", "status", "last_success", "finished_at",
                       "last_full_pass", "versions", "calls", "throttled", "error"],
@@ -67,4 +67,4 @@ with table:
 
 with st.expander("Recent sync runs"):
     runs = catalog.sync_runs(limit=30)
-    st.dataframe(runs, hide_index=True, width="stretch")
+    show_table(runs, width="stretch")

@@ -12,6 +12,7 @@ from governance.costs import estimate_costs, price_table
 from portal import context
 from portal.compare import runs_table
 from portal.context import SELECTED_VERSION
+from portal.tables import show_table
 from portal.widgets import show_error
 
 ctx = context.get()
@@ -63,17 +64,17 @@ if costs.unpriced:
     st.warning(f"Instance types without a price (add them under `[costs]`): {', '.join(costs.unpriced)}")
 c1, c2 = st.columns(2)
 c1.markdown("**Per model**")
-c1.dataframe(pd.DataFrame({"Model": list(costs.by_model), f"Total ({cur})": [round(x, 2) for x in costs.by_model.values()]}),
-             hide_index=True, key="compare.cost.model")
+show_table(pd.DataFrame({"Model": list(costs.by_model), f"Total ({cur})": [round(x, 2) for x in costs.by_model.values()]}),
+           key="compare.cost.model")
 c2.markdown("**Per account**")
-c2.dataframe(pd.DataFrame({"Account": list(costs.by_account),
+show_table(pd.DataFrame({"Account": list(costs.by_account),
                            f"Total ({cur})": [round(x, 2) for x in costs.by_account.values()]}),
-             hide_index=True, key="compare.cost.account")
+           key="compare.cost.account")
 st.markdown("**Per version**" + (" (the picked versions)" if picked else ""))
 shown = [v for v in costs.versions if not picked or v.version_id in picked]
-st.dataframe(pd.DataFrame([{
+show_table(pd.DataFrame([{
     "Version": v.version_id, "Environment": v.environment, f"Training ({cur})": round(v.training, 2),
     f"Serving ({cur})": round(v.serving, 2), f"Total ({cur})": round(v.total, 2),
     "How": "; ".join(f"{ln.kind} {ln.what}: {ln.instance_count}× {ln.instance_type or '?'}, {ln.basis}"
                      + ("" if ln.counted else " (not counted here)") for ln in v.lines) or "no run or endpoint recorded",
-} for v in shown]), hide_index=True, key="compare.cost.versions")
+} for v in shown]), key="compare.cost.versions")

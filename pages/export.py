@@ -10,6 +10,7 @@ from governance.reports.signers import SEAL, signing_plan, signs_personally
 from portal import context
 from portal.context import SELECTED_VERSION
 from portal.export import countersign_panel, export_panel
+from portal.tables import show_table
 
 ctx = context.get()
 inventory = ctx.catalog.inventory()
@@ -45,10 +46,11 @@ export_panel(ctx, vid, key="export")
 st.subheader("Past exports of this version")
 history = export_history(ctx.catalog, vid)
 if history:
-    st.dataframe(
+    show_table(
         pd.DataFrame([{"when": h.recorded_at, "who": h.actor, "what": h.action, "template": h.template,
                        "file": h.file, "sha256": h.sha256, "ledger entry": h.seq} for h in history]),
-        hide_index=True, key="export.history",
+        key="export.history", column_config={"ledger entry": st.column_config.NumberColumn("Ledger entry", format="%d"),
+                                             "when": st.column_config.DatetimeColumn("When (UTC)", format="YYYY-MM-DD HH:mm")},
     )
 else:
     st.caption("None yet.")

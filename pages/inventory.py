@@ -8,6 +8,7 @@ from governance.catalog import InventoryFilter
 from governance.history import inventory_at
 from portal import context
 from portal.context import SELECTED_MODEL, SELECTED_VERSION
+from portal.tables import show_table
 from portal.widgets import as_of_picker
 
 ctx = context.get()
@@ -76,34 +77,34 @@ def _fit(column: str, floor: int = 100) -> int:
 
 
 view = df
-event = st.dataframe(
+event = show_table(
     view,
-    hide_index=True,
     width="stretch",
     height=min(38 + 35 * len(view), 560),
     key="inv.table",
     on_select="rerun",
     selection_mode="single-row",
     # registry labels (MLflow aliases, ZenML stages) get a column when any version shown has one
-    column_order=["version_id", "environment", *(["labels"] if view["labels"].map(len).any() else []),
+    column_order=["version_id", "version_label", "environment", *(["labels"] if view["labels"].map(len).any() else []),
                   "approval_status", "deployed_on", "flag", "risk_tier", "owner",
-                  "created_by", "created_at", "source_version_id", "account", "model", "version", "last_sync"],
+                  "created_by", "created_at", "source_version_id", "account", "model", "last_sync"],
     column_config={
         "version_id": st.column_config.TextColumn("Version id", width=_fit("version_id")),
         "model": "Model",
-        "version": st.column_config.NumberColumn("Version", format="%d"),
-        "environment": "Env",
+        "version_label": st.column_config.TextColumn("Version", help="The version number in its registry; a "
+                                                     "promoted copy names the version it was promoted from"),
+        "environment": "Environment",
         "labels": st.column_config.ListColumn("Labels", help="Registry labels: MLflow aliases, ZenML stages"),
         "approval_status": "Registry status",
-        "risk_tier": "Tier",
+        "risk_tier": "Risk tier",
         "deployed_on": st.column_config.TextColumn("Deployed on", width=_fit("deployed_on")),
         "flag": "Flag",
-        "created_by": "Created by",
         "created_at": st.column_config.DatetimeColumn("Created", format="YYYY-MM-DD"),
         "source_version_id": st.column_config.TextColumn("Promoted from", width=_fit("source_version_id")),
         "last_sync": st.column_config.DatetimeColumn("Last sync", format="YYYY-MM-DD HH:mm"),
         "account": "Account",
-        "owner": "Owner",
+        "owner": st.column_config.TextColumn("Owner", width=_fit("owner")),
+        "created_by": st.column_config.TextColumn("Created by", width=_fit("created_by")),
     },
 )
 rows = event.selection.rows if event is not None else []
@@ -124,7 +125,5 @@ else:
 
 with st.expander("Sync freshness per account"):
     status = catalog.sync_status()
-    st.dataframe(
-        status[["account", "environment", "connector", "status", "last_success", "versions", "error"]],
-        hide_index=True, width="stretch",
-    )
+    show_table(status[["account", "environment", "connector", "status", "last_success", "versions", "error"]],
+               width="stretch")

@@ -9,12 +9,13 @@ import streamlit as st
 from core.errors import CountersignError, NotFound
 from governance.catalog_charts import lineage_dot, metrics_chart, timeline_chart
 from governance.compare import environment_consistency
-from governance.history import environment_at, model_timeline
+from governance.history import environment_at, model_timeline, version_details, version_json, version_label
 from governance.policy import missing_card_fields, model_tier
 from portal import context
 from portal.compare import consistency_table
 from portal.context import SELECTED_MODEL, SELECTED_VERSION
 from portal.oversight import review_panel
+from portal.tables import show_table
 from portal.widgets import as_of_picker, label_badges, show_error, status_badge
 
 ctx = context.get()
@@ -47,7 +48,7 @@ tier_name, tier = model_tier(catalog, ctx.settings, name)
 st.title(name)
 st.write(model.description or "")
 c1, c2, c3, c4 = st.columns(4)
-c1.metric("Owner", model.owner or "—")
+c1.markdown(f"Owner  \n**{model.owner or '—'}**")  # a metric would cut a long e-mail address off
 c2.metric("Risk tier", tier_name)
 c3.metric("Approvals required", tier.approvals_required)
 c4.metric("Versions", len(versions))
@@ -57,6 +58,7 @@ if model.intended_use:
 st.subheader("Versions by environment")
 order = list(ctx.settings.environments.order)
 served = {r.version_id: r.endpoint for r in deployments.itertuples() if r.version_id}
+by_id = {v.version_id: v for v in versions}
 cols = st.columns(len(order))
 for col, env in zip(cols, order, strict=True):
     col.markdown(f"**{env}**")
@@ -65,8 +67,10 @@ for col, env in zip(cols, order, strict=True):
         col.caption("no versions")
     for v in in_env:
         serving = f" · serving on `{served[v.version_id]}`" if v.version_id in served else ""
-        source = f" · from `{v.source_version_id}`" if v.source_version_id else ""
-        col.markdown(f"v{v.version} {status_badge(v.approval_status)}{label_badges(v.labels)}{serving}{source}")
+        src = by_id.get(v.source_version_id or "")
+        number = version_label(v.version, (src.environment, src.version) if src else None)
+        source = f" · from `{v.source_version_id}`" if v.source_version_id and src is None else ""
+        col.markdown(f"v{number} {status_badge(v.approval_status)}{label_badges(v.labels)}{serving}{source}")
 
 st.subheader("History")
 timeline = model_timeline(catalog, name)
@@ -94,7 +98,9 @@ if as_of is not None:
 
 if any(v.metrics for v in versions):
     st.subheader("Metrics across environments")
-    st.altair_chart(metrics_chart(versions, order), key="model.metrics")
+    if served:
+        st.caption("Outlined bars, labelled (serving), are the versions serving on an endpoint.")
+    st.altair_chart(metrics_chart(versions, order, serving=set(served)), key="model.metrics")
 
 st.subheader("Lineage")
 ids = [v.version_id for v in sorted(versions, key=lambda v: (order.index(v.environment) if v.environment in order
@@ -114,16 +120,13 @@ if vid is not None:
             context.select(SELECTED_VERSION, selected.version_id)
             # the target opens on ?version=ID: /requests lists that version's requests, the others show it
             st.switch_page(target, query_params={"version": selected.version_id})
+    run = catalog.run(chain[-1].run_id) if chain[-1].run_id else None
     with st.expander(f"Details of {selected.version_id}", expanded=False):
-        a, b = st.columns(2)
-        a.write({"created_by": selected.created_by, "created_at": str(selected.created_at),
-                 "approval_status": selected.approval_status, "labels": list(selected.labels),
-                 "artifact_uri": selected.artifact_uri,
-                 "artifact_sha256": selected.artifact_sha256, "framework": selected.framework})
-        b.write({"metrics": selected.metrics, "data": selected.data_uris, "metadata": selected.metadata})
-        run = catalog.run(chain[-1].run_id) if chain[-1].run_id else None
-        if run:
-            st.write({"run": run["name"], "params": run["params"], "metrics": run["metrics"]})
+        show_table(version_details(selected, run), width="stretch", key="model.details",
+                   column_config={"field": st.column_config.TextColumn("Field", width="medium"),
+                                  "value": st.column_config.TextColumn("Value", width="large")})
+        with st.expander("Raw JSON"):
+            st.json(version_json(selected, run))
     review_panel(ctx, selected.version_id)
     st.subheader("Consistency across environments")
     consistency_table(environment_consistency(catalog, vid, order), key="model.consistency")

@@ -9,6 +9,7 @@ from core.errors import CountersignError
 from governance.oversight import OUTCOME_HELP, OUTCOMES, record_review, reviews, schedule
 from portal import context
 from portal.context import SELECTED_VERSION
+from portal.tables import show_table
 from portal.widgets import run_with_progress, show_error
 
 ctx = context.get()
@@ -54,11 +55,12 @@ rows = pd.DataFrame([{
     "outcome": i.last_outcome or ("never reviewed" if i.never_reviewed else ""), "monitoring": i.monitoring_status,
     "last monitored": i.last_monitored_at,
 } for i in plan.items])
-st.dataframe(rows, hide_index=True, width="stretch", key="ovs.table", column_config={
+show_table(rows, width="stretch", key="ovs.table", column_config={
+    "days left": st.column_config.NumberColumn("Days left", format="%d"),
     "due": st.column_config.DatetimeColumn("Review due", format="YYYY-MM-DD"),
-    "last review": st.column_config.DatetimeColumn(format="YYYY-MM-DD"),
-    "last monitored": st.column_config.DatetimeColumn(format="YYYY-MM-DD"),
-    "monitoring": st.column_config.TextColumn(help="overdue or never: run 'countersign monitor' (or the scheduled "
+    "last review": st.column_config.DatetimeColumn("Last review", format="YYYY-MM-DD"),
+    "last monitored": st.column_config.DatetimeColumn("Last monitored", format="YYYY-MM-DD"),
+    "monitoring": st.column_config.TextColumn("Monitoring", help="overdue or never: run 'countersign monitor' (or the scheduled "
                                                    "'countersign notify --monitor')"),
 })
 
@@ -85,8 +87,8 @@ else:
 with st.expander("Recent periodic reviews"):
     recent = reviews(catalog)[:50]
     if recent:
-        st.dataframe(pd.DataFrame([{"reviewed": r.reviewed_at, "version": r.version_id, "outcome": r.outcome,
+        show_table(pd.DataFrame([{"reviewed": r.reviewed_at, "version": r.version_id, "outcome": r.outcome,
                                     "reviewer": r.reviewer, "comment": r.comment} for r in recent]),
-                     hide_index=True, width="stretch")
+                   width="stretch")
     else:
         st.caption("No periodic review recorded yet.")

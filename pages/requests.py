@@ -21,6 +21,7 @@ from governance.signoff import (
 from portal import context
 from portal.context import SELECTED_REQUEST, SELECTED_VERSION
 from portal.export import export_panel
+from portal.tables import show_table
 from portal.widgets import show_error
 
 ctx = context.get()
@@ -92,10 +93,12 @@ if queue.empty:
     st.info(f"No request matches these filters ({len(everything)} requests in all). Clear the filters to see them.")
     st.button("Clear filters", on_click=_clear_filters, key="req.clear_filters")
     st.stop()
-st.dataframe(
-    queue[["request_id", "version_id", "to_env", "status", "approvals", "approvals_required", "requester",
+show_table(
+    queue[["request_id", "version_id", "from_env", "to_env", "status", "approvals", "approvals_required", "requester",
            "created_at", "target_version_id"]],
-    hide_index=True, width="stretch",
+    width="stretch",
+    column_config={"from_env": st.column_config.TextColumn("From", help="The environment of the version requested"),
+                   "to_env": st.column_config.TextColumn("To", help="The environment it is to be promoted to")},
 )
 
 ids = queue["request_id"].tolist()
@@ -195,8 +198,8 @@ st.write(" ← ".join(v.version_id for v in catalog.lineage(request.version_id))
 st.caption(f"created by {version.created_by or 'unknown'}; artifact sha256 {str(version.artifact_sha256)[:16]}…")
 
 st.subheader("Decisions and ledger")
-history = [{"seq": e.seq, "at": e.recorded_at, "actor": e.actor, "action": e.action,
-            "comment": e.payload.get("comment") or e.payload.get("justification") or e.payload.get("reason")
+history = [{"Entry": e.seq, "When (UTC)": f"{e.recorded_at:%Y-%m-%d %H:%M}", "Actor": e.actor, "Action": e.action,
+            "Comment": e.payload.get("comment") or e.payload.get("justification") or e.payload.get("reason")
             or e.payload.get("error") or ""}
            for e in ledger.entries_for(catalog, f"request:{rid}")]
 if history:

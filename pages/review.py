@@ -19,6 +19,7 @@ from governance.policy import FOUR_FIFTHS_NOTE, EvidenceRef, GateResult, preview
 from portal import context
 from portal.context import SELECTED_VERSION
 from portal.export import export_panel
+from portal.tables import show_table
 from portal.widgets import run_with_progress, untrusted_html
 
 ctx = context.get()
@@ -143,12 +144,12 @@ with drift_tab:
         else:
             st.caption(f"Tier {tier_name} drift gate: {gate.message}.")
         st.altair_chart(evidence_charts.drift_chart(d), key="review.drift_chart")
-        st.dataframe(
+        show_table(
             pd.DataFrame([{"column": c.column, "type": c.column_type, "method": c.method, "score": c.score,
                            "threshold": c.threshold, "drifted": c.drifted, "PSI": c.psi,
                            "exact": c.exact, "reference rows": c.n_reference, "current rows": c.n_current}
                           for c in d.columns]),
-            hide_index=True, key="review.drift_table",
+            key="review.drift_table", column_config={"PSI": st.column_config.NumberColumn("PSI", format="%.3f")},
         )
         for label, cols in (("Missing in current data", d.missing_in_current),
                             ("Missing in reference data", d.missing_in_reference)):
@@ -195,21 +196,23 @@ with bias_tab:
             c4.metric("Equalized odds diff.", "n/a" if a.equalized_odds_difference is None
                       else f"{a.equalized_odds_difference:.3f}")
             st.altair_chart(evidence_charts.bias_chart(b, a.attribute), key=f"review.bias_chart.{a.attribute}")
-            st.dataframe(pd.DataFrame([{"group": g.group, "n": g.n, "selection rate": g.selection_rate,
+            show_table(pd.DataFrame([{"group": g.group, "n": g.n, "selection rate": g.selection_rate,
                                         "TPR": g.tpr, "FPR": g.fpr, "precision": g.precision,
                                         "accuracy": g.accuracy, "too small": g.small} for g in a.groups]),
-                         hide_index=True, key=f"review.bias_table.{a.attribute}")
+                       key=f"review.bias_table.{a.attribute}",
+                       column_config={c: st.column_config.NumberColumn(c, format="%.3f") for c in ("TPR", "FPR")})
             with st.expander(f"SageMaker Clarify metrics for {a.attribute} (facet = group, against the rest)"):
-                st.dataframe(pd.DataFrame(a.clarify), key=f"review.clarify.{a.attribute}")
+                show_table(pd.DataFrame(a.clarify), hide_index=None, key=f"review.clarify.{a.attribute}")
         if b.intersections:
             with st.expander("Intersections"):
                 for a in b.intersections:
                     st.markdown(f"**{a.attribute}** — parity ratio "
                                 f"{'n/a' if a.demographic_parity_ratio is None else f'{a.demographic_parity_ratio:.2f}'}")
-                    st.dataframe(pd.DataFrame([{"group": g.group, "n": g.n, "selection rate": g.selection_rate,
-                                                "TPR": g.tpr, "FPR": g.fpr, "too small": g.small}
-                                               for g in a.groups]),
-                                 hide_index=True, key=f"review.inter.{a.attribute}")
+                    show_table(pd.DataFrame([{"group": g.group, "n": g.n, "selection rate": g.selection_rate,
+                                              "TPR": g.tpr, "FPR": g.fpr, "too small": g.small}
+                                             for g in a.groups]),
+                               key=f"review.inter.{a.attribute}",
+                               column_config={c: st.column_config.NumberColumn(c, format="%.3f") for c in ("TPR", "FPR")})
 
 with explain_tab:
     if _status("explain"):

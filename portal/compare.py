@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from governance.compare import Consistency, RunsComparison
+from portal.tables import show_table
 
 DIFF_STYLE = "background-color: #fde2e1; color: #8a1c14; font-weight: 600"
 INFO_STYLE = "background-color: #fff4d6"
@@ -42,7 +43,7 @@ def consistency_table(result: Consistency, *, key: str) -> None:
         st.error(f"Configuration differs between environments — {names}.", icon=":material/difference:")
     only = st.toggle("Only differences", value=not result.consistent, key=f"{key}.only")
     df = consistency_frame(result, only_differences=only)
-    st.dataframe(df.style.apply(_highlight, axis=1), hide_index=True, key=f"{key}.table")
+    show_table(df.style.apply(_highlight, axis=1), key=f"{key}.table")
 
 
 def runs_frame(result: RunsComparison, *, only_differences: bool = False) -> pd.DataFrame:
@@ -62,5 +63,5 @@ def runs_table(result: RunsComparison, *, key: str) -> None:
     """The runs side by side, differing rows highlighted."""
     only = st.toggle("Only differences", value=bool(result.differences), key=f"{key}.only")
     df = runs_frame(result, only_differences=only)
-    st.dataframe(df.style.apply(lambda row: [DIFF_STYLE if row["Differs"] else ""] * len(row), axis=1),
-                 hide_index=True, key=f"{key}.table")
+    show_table(df.style.apply(lambda row: [DIFF_STYLE if row["Differs"] else ""] * len(row), axis=1),
+               key=f"{key}.table")

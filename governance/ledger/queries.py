@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from core.errors import NotFound
+from core.errors import InputError, NotFound
 from governance.catalog import Catalog
 from governance.ledger.chain import Entry, stored_head
 
@@ -52,7 +52,11 @@ def entry(catalog: Catalog, seq: int) -> Entry:
 
 @dataclass(frozen=True)
 class LedgerFilter:
-    """Filters of the ledger listing; empty values mean 'any'."""
+    """Filters of the ledger listing; empty values mean 'any'.
+
+    ``since`` is inclusive and ``until`` exclusive (naive UTC); ``model`` keeps the entries about that model: its
+    versions (``version:ACCOUNT:MODEL:N``), its promotion requests, and entries whose payload names it.
+    """
 
     actions: tuple[str, ...] = ()
     actor: str = ""
@@ -60,6 +64,17 @@ class LedgerFilter:
     text: str = ""
     since: dt.datetime | None = None
     until: dt.datetime | None = None
+    model: str = ""
+
+    @classmethod
+    def for_days(cls, first: dt.date | None, last: dt.date | None, **kw: Any) -> LedgerFilter:
+        """A filter over whole days: from the start of ``first`` to the end of ``last`` (UTC), either open."""
+        if first and last and last < first:
+            raise InputError(f"the date range ends ({last}) before it starts ({first}): pick an end on or after "
+                             "the start")
+        since = dt.datetime.combine(first, dt.time()) if first else None
+        until = dt.datetime.combine(last, dt.time()) + dt.timedelta(days=1) if last else None
+        return cls(since=since, until=until, **kw)
 
 
 def listing(catalog: Catalog, flt: LedgerFilter = LedgerFilter(), *, limit: int = 500) -> pd.DataFrame:
@@ -76,6 +91,14 @@ def listing(catalog: Catalog, flt: LedgerFilter = LedgerFilter(), *, limit: int 
     if flt.text.strip():
         where.append("payload ILIKE ?")
         params.append(f"%{flt.text.strip()}%")
+    if flt.model.strip():
+        model = flt.model.strip()
+        where.append(
+            "((subject LIKE 'version:%' AND split_part(subject, ':', 3) = ?) "
+            "OR subject IN (SELECT 'request:' || request_id FROM promotion_requests WHERE model = ?) "
+            "OR json_extract_string(payload, '$.model') = ?)"
+        )
+        params.extend([model] * 3)
     if flt.since:
         where.append("recorded_at >= ?")
         params.append(flt.since)

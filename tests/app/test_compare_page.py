@@ -13,7 +13,7 @@ def test_model_page_flags_the_planted_image_difference(demo_workspace, app_facto
     at.selectbox(key="model.version").set_value("lab-prod:repair-cost:2").run()
     assert not at.exception, at.exception
     assert any("image digest" in e.value for e in at.error)
-    table = at.dataframe[0].value  # the only table of the Model page
+    table = at.dataframe[-1].value  # the consistency table, after the version's details
     flagged = set(table.loc[table["Status"] == "DIFFERS", "Property"])
     assert flagged == {"image", "image digest", "framework version"}
     assert list(table.columns[2:5]) == ["dev · lab-dev v2", "staging · lab-staging v2", "prod · lab-prod v2"]
@@ -27,7 +27,7 @@ def test_model_page_confirms_a_consistent_lineage(demo_workspace, app_factory) -
     assert not at.exception, at.exception
     assert any("same artifact, container" in s.value for s in at.success)
     at.toggle(key="model.consistency.only").set_value(False).run()
-    table = at.dataframe[0].value  # the only table of the Model page
+    table = at.dataframe[-1].value  # the consistency table, after the version's details
     assert "DIFFERS" not in set(table["Status"]) and "sha256" in set(table["Property"])
 
 

@@ -168,7 +168,7 @@ def test_decision_comments_are_shown_whole(demo_workspace, app_factory) -> None:
     queue = list_requests(catalog)
     rid = str(queue.loc[queue["version_id"] == "lab-staging:credit-approval:1", "request_id"].iloc[0])
     at = requests_page(app_factory, demo_workspace.root, "auditor", request=rid)
-    comments = list(at.table[0].value["comment"])  # a static table wraps text; a data grid cuts it off
+    comments = list(at.table[0].value["Comment"])  # a static table wraps text; a data grid cuts it off
     assert NO_TRAFFIC in comments  # the risk acceptance's justification, 179 characters
     assert "Independent validation complete; second approval under the high-risk tier." in comments
 

@@ -1,0 +1,122 @@
+"""Tables a risk officer reads: human column headers and numbers rounded to what they mean.
+
+The data keeps its own column names (tests, exports and selections read them); only the headers and the number
+formats change, through ``st.dataframe(column_config=...)`` built by :func:`table_config`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+# The header a person reads for each column name the governance layer returns.
+COLUMN_LABELS: dict[str, str] = {
+    "account": "Account",
+    "action": "Action",
+    "actor": "Actor",
+    "approval_status": "Registry status",
+    "approvals": "Approvals",
+    "approvals_required": "Approvals required",
+    "approvers": "Approved by",
+    "connector": "Connector",
+    "created_at": "Created",
+    "created_by": "Created by",
+    "deployed_on": "Deployed on",
+    "environment": "Environment",
+    "error": "Error",
+    "execution_state": "Execution",
+    "finished_at": "Finished",
+    "from_env": "From",
+    "hash": "Hash",
+    "last_success": "Last successful sync",
+    "last_sync": "Last sync",
+    "model": "Model",
+    "owner": "Owner",
+    "payload": "Payload",
+    "prev_hash": "Previous hash",
+    "reason": "Reason",
+    "recorded_at": "Recorded (UTC)",
+    "request_id": "Request",
+    "requester": "Requested by",
+    "risk_tier": "Risk tier",
+    "seq": "Entry",
+    "source_version_id": "Promoted from",
+    "started_at": "Started",
+    "status": "Status",
+    "subject": "Subject",
+    "target_account": "Target account",
+    "target_version_id": "Promoted copy",
+    "to_env": "To",
+    "updated_at": "Updated",
+    "version": "Version",
+    "version_id": "Version id",
+    "version_label": "Version",
+    "versions": "Versions",
+}
+
+# Columns holding money (2 decimals) or percentages (1 decimal); every other float is a metric (3 decimals).
+MONEY_WORDS = ("cost", "total", "training (", "serving (", "price")
+PERCENT_WORDS = ("percent", "share", "%")
+METRIC_FORMAT, MONEY_FORMAT, PERCENT_FORMAT = "%.3f", "%.2f", "%.1f%%"
+DATETIME_FORMAT = "YYYY-MM-DD HH:mm"
+
+
+IDENTIFIER = re.compile(r"^[a-z][a-z0-9_ ]*$")  # a code name (``days_left``, ``last review``), not a value
+
+
+def header(column: str) -> str:
+    """The header of ``column``: its label in :data:`COLUMN_LABELS`; a code name in words, capitalised; anything
+    else (a version id heading a comparison column) as it is."""
+    if column in COLUMN_LABELS:
+        return COLUMN_LABELS[column]
+    if not IDENTIFIER.match(str(column)):
+        return str(column)
+    words = str(column).replace("_", " ").strip()
+    return words[:1].upper() + words[1:]
+
+
+def number_format(column: str) -> str:
+    """The printf format of a float column: money 2 decimals, percentages 1, metrics 3."""
+    name = str(column).lower()
+    if any(w in name for w in MONEY_WORDS):
+        return MONEY_FORMAT
+    if any(w in name for w in PERCENT_WORDS):
+        return PERCENT_FORMAT
+    return METRIC_FORMAT
+
+
+def _frame(data: Any) -> pd.DataFrame | None:
+    if isinstance(data, pd.DataFrame):
+        return data
+    inner = getattr(data, "data", None)  # a pandas Styler
+    return inner if isinstance(inner, pd.DataFrame) else None
+
+
+def table_config(data: Any, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A ``column_config`` giving every column of ``data`` a human header and floats their rounding.
+
+    ``overrides`` (a page's own column settings) win; a plain string override is a label.
+    """
+    frame = _frame(data)
+    config: dict[str, Any] = {}
+    if frame is not None:
+        for column in frame.columns:
+            label = header(column)
+            dtype = frame[column].dtype
+            if pd.api.types.is_float_dtype(dtype):
+                config[column] = st.column_config.NumberColumn(label, format=number_format(column))
+            elif pd.api.types.is_datetime64_any_dtype(dtype):
+                config[column] = st.column_config.DatetimeColumn(label, format=DATETIME_FORMAT)
+            elif label != column:
+                config[column] = label
+    config.update(overrides or {})
+    return config
+
+
+def show_table(data: Any, *, column_config: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+    """``st.dataframe`` with human headers and rounded numbers (the data itself is unchanged)."""
+    kwargs.setdefault("hide_index", True)
+    return st.dataframe(data, column_config=table_config(data, column_config), **kwargs)

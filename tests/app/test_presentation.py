@@ -1,0 +1,161 @@
+"""Presentation a risk officer reads without a developer: human headers, readable details, one ledger entry whole."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from governance.catalog import Catalog
+from governance.promotion import list_requests
+from portal.pages import PAGES
+
+D = "demo.countersign.dev"
+RISK = f"risk.officer@{D}"
+SNAKE = re.compile(r"^[a-z0-9]+(_[a-z0-9]+)+$")
+RAW = {"seq", "hash", "payload", "subject", "actor", "action", "status", "model", "version", "owner", "account",
+       "environment"}
+
+
+def headers(table) -> list[str]:
+    """The headers a person sees on a rendered dataframe: each shown column's configured label, else its name."""
+    config = json.loads(table.proto.columns or "{}")
+    value = table.value
+    shown = list(table.proto.column_order) or [str(c) for c in value.columns]
+    out = []
+    for column in shown:
+        conf = config.get(column) or config.get(f"_pos:{column}") or {}
+        if conf.get("hidden"):
+            continue
+        out.append(conf.get("label") or column)
+    return out
+
+
+def table_headed(at, first: str):
+    """The rendered dataframe whose first header is ``first``."""
+    found = [t for t in at.dataframe if headers(t)[:1] == [first]]
+    assert found, (first, [headers(t)[:3] for t in at.dataframe])
+    return found[0]
+
+
+def raw_headers(at) -> list[tuple[str, str]]:
+    return [(str(i), h) for i, t in enumerate(at.dataframe) for h in headers(t)
+            if SNAKE.match(h) or h in RAW]
+
+
+def test_every_table_of_every_page_has_human_headers(demo_workspace, app_factory) -> None:
+    at = app_factory(demo_workspace.root, persona=RISK).run()
+    assert at.dataframe, "the Inventory draws its table"
+    seen = 0
+    for page in PAGES:
+        at.switch_page(page.path).run()
+        assert not at.exception, (page.path, at.exception)
+        assert not raw_headers(at), (page.path, raw_headers(at))
+        seen += len(at.dataframe)
+    assert seen >= 6
+
+
+def test_model_and_audit_tables_have_human_headers(demo_workspace, app_factory) -> None:
+    at = app_factory(demo_workspace.root, persona=RISK).run()
+    at.switch_page("pages/model.py").run()
+    at.selectbox(key="model.name").set_value("claims-fraud").run()
+    at.selectbox(key="model.version").set_value("lab-prod:claims-fraud:2").run()
+    assert not at.exception and not raw_headers(at), raw_headers(at)
+    at.switch_page("pages/audit.py").run()
+    assert not at.exception and not raw_headers(at), raw_headers(at)
+    assert headers(table_headed(at, "Entry"))[:2] == ["Entry", "Recorded (UTC)"]
+
+
+def test_requests_table_shows_from_beside_to(demo_workspace, app_factory) -> None:
+    at = app_factory(demo_workspace.root, persona=RISK).run()
+    at.switch_page("pages/requests.py").run()
+    table = at.dataframe[0]
+    shown = headers(table)
+    assert shown[shown.index("From") + 1] == "To"
+    assert "Approvals required" in shown and not raw_headers(at), raw_headers(at)
+    queue = list_requests(Catalog(demo_workspace.catalog_path))
+    catalog = Catalog(demo_workspace.catalog_path)
+    for row in table.value.head(5).itertuples():
+        assert row.from_env == catalog.version(row.version_id).environment
+    assert len(table.value) == len(queue)
+
+
+def test_model_details_are_a_field_value_table_with_the_raw_json_aside(demo_workspace, app_factory) -> None:
+    at = app_factory(demo_workspace.root, persona=RISK).run()
+    at.switch_page("pages/model.py").run()
+    at.selectbox(key="model.name").set_value("claims-fraud").run()
+    at.selectbox(key="model.version").set_value("lab-prod:claims-fraud:2").run()
+    details = table_headed(at, "Field")
+    assert headers(details) == ["Field", "Value"]
+    fields = dict(zip(details.value["field"], details.value["value"], strict=True))
+    assert fields["Version id"] == "lab-prod:claims-fraud:2"
+    assert fields["Environment"] == "prod"
+    metrics = {k: v for k, v in fields.items() if k.startswith("Metric: ")}
+    assert metrics and all(re.fullmatch(r"-?\d+\.\d{3}", v) for v in metrics.values()), metrics
+    assert "Raw JSON" in [e.label for e in at.expander]
+    charts = [c.proto.spec for c in at.get("vega_lite_chart")]
+    assert any("strokeWidth" in spec and "datum.serving" in spec for spec in charts), "serving version not marked"
+    assert "Outlined bars, labelled (serving)" in "\n".join(c.value for c in at.caption)
+    assert any(j.value and "lab-prod:claims-fraud:2" in str(j.value) for j in at.json)
+
+
+def test_a_promoted_copy_shows_the_number_it_came_from(demo_workspace, app_factory) -> None:
+    at = app_factory(demo_workspace.root, persona=RISK).run()
+    df = at.dataframe[0].value.set_index("version_id")
+    row = df.loc["lab-prod:claims-fraud:2"]
+    source = Catalog(demo_workspace.catalog_path).version(row["source_version_id"])
+    assert row["version_label"] == f"{row['version']} (from {source.environment} v{source.version})"
+    assert "version_label" in at.dataframe[0].proto.column_order
+    at.switch_page("pages/model.py").run()
+    at.selectbox(key="model.name").set_value("claims-fraud").run()
+    assert f"(from {source.environment} v{source.version})" in "\n".join(m.value for m in at.markdown)
+
+
+def test_owner_column_is_wide_enough(demo_workspace, app_factory) -> None:
+    at = app_factory(demo_workspace.root, persona=RISK).run()
+    table = at.dataframe[0]
+    config = json.loads(table.proto.columns)
+    longest = table.value["owner"].dropna().str.len().max()
+    assert config["owner"].get("width", 0) >= 7 * longest
+
+
+def test_audit_opens_one_entry_in_full_and_filters_by_model_and_dates(demo_workspace, app_factory) -> None:
+    at = app_factory(demo_workspace.root, persona=RISK).run()
+    at.switch_page("pages/audit.py").run()
+    total = len(table_headed(at, "Entry").value)
+    at.selectbox(key="audit.model").set_value("credit-approval").run()
+    narrowed = table_headed(at, "Entry").value
+    assert 0 < len(narrowed) < total
+    seq = int(narrowed["seq"].iloc[0])
+    at.selectbox(key="audit.entry").set_value(seq).run()
+    assert not at.exception
+    detail = at.table[0].value.set_index("Field")["Value"]
+    row = narrowed.set_index("seq").loc[seq]
+    assert detail["Hash"] == row["hash"] and detail["Entry"] == str(seq)
+    assert len(detail["Previous hash"]) == len(row["hash"])
+    assert at.json[-1].value  # the full payload
+    day = narrowed["recorded_at"].max().date()
+    at.date_input(key="audit.days").set_value((day, day)).run()
+    on_day = table_headed(at, "Entry").value
+    assert len(on_day) and {d.date() for d in on_day["recorded_at"]} == {day}
+
+
+@pytest.mark.parametrize("column, value, shown", [("auc", 0.912345, "%.3f"), ("Total (EUR)", 12.3456, "%.2f"),
+                                                   ("drift share %", 12.345, "%.1f%%")])
+def test_numbers_round_to_what_they_mean(column, value, shown) -> None:
+    import pandas as pd
+
+    from portal.tables import table_config
+
+    config = table_config(pd.DataFrame({column: [value]}))
+    assert config[column]["type_config"]["format"] == shown
+
+
+def test_headers_turn_code_names_into_words_and_leave_values_alone() -> None:
+    from portal.tables import header
+
+    assert header("approvals_required") == "Approvals required"
+    assert header("to_env") == "To" and header("version_id") == "Version id" and header("created_at") == "Created"
+    assert header("days left") == "Days left"
+    assert header("lab-dev:claims-fraud:4") == "lab-dev:claims-fraud:4"
