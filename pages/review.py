@@ -226,7 +226,15 @@ with explain_tab:
             attrs = list(x.group_importance)
             attr = st.selectbox("Protected attribute", attrs, key="review.group_attr")
             st.altair_chart(evidence_charts.group_importance_chart(x, attr), key="review.group_importance")
-        st.altair_chart(evidence_charts.waterfall_chart(x), key="review.waterfall")
+        if x.kept_rows:
+            outputs = {int(lx["row"]): lx["output"] for lx in x.locals_kept}
+            # keyed by the evidence: another version's (or a recomputed) explanation starts at its configured row
+            row = st.selectbox("Row to explain", list(outputs),
+                               key=f"review.waterfall_row.{result.item('explain').evidence.evidence_id}",
+                               format_func=lambda r: f"row {r} · output {outputs[r]:.4g}",
+                               help=f"The configured row (first), the rows with the highest and lowest model output "
+                                    f"({x.output}) and the first rows of the sample.")
+            st.altair_chart(evidence_charts.waterfall_chart(x, row), key="review.waterfall")
 
 st.divider()
 with st.expander("Export a signed report of this version", icon=":material/picture_as_pdf:"):

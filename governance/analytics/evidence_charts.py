@@ -131,10 +131,15 @@ def group_importance_chart(result: explain_mod.ExplainResult | Mapping[str, Any]
     ).properties(width=WIDTH, title=f"Importance by {attribute}")
 
 
-def waterfall_chart(result: explain_mod.ExplainResult | Mapping[str, Any], top: int = 12) -> alt.Chart:
-    """One row's local explanation: from the base value, each feature's contribution, to the model output."""
+def waterfall_chart(result: explain_mod.ExplainResult | Mapping[str, Any], row: int | None = None,
+                    top: int = 12) -> alt.Chart:
+    """One row's local explanation: from the base value, each feature's contribution, to the model output.
+
+    ``row`` is one of the result's ``kept_rows`` (default: the configured row); another row raises
+    :class:`core.errors.InputError`.
+    """
     r = _explain(result)
-    local = r.local
+    local = r.local_at(row)
     contrib = sorted(local["contributions"].items(), key=lambda kv: -abs(kv[1]))
     shown, rest = contrib[:top], contrib[top:]
     steps = [(f"{name} = {local['values'][name]:.4g}", value) for name, value in shown]

@@ -1,4 +1,4 @@
-"""Which features drive a model: SHAP values, globally, per protected group and for one row.
+"""Which features drive a model: SHAP values, globally, per protected group and for a few rows.
 
 The explainer follows the model: shap's ``TreeExplainer`` for tree ensembles (scikit-learn, XGBoost, LightGBM),
 ``LinearExplainer`` for linear models, and a ``PermutationExplainer`` on a bounded sample with a bounded background
@@ -6,6 +6,10 @@ for anything else. Additivity (contributions + base value = the model's output i
 on every explained row against the model's own output, computed independently. Work runs with one native thread
 (``threadpool_limits(1)``) because HistGradientBoosting's predictions jitter with OpenMP threads, and in chunks so a
 time budget can stop it early with a progress callback.
+
+Local explanations are kept for a bounded set of rows (:data:`MAX_LOCAL_ROWS`, chosen by :func:`kept_positions`):
+the configured row, the rows with the highest and the lowest model output, and the first rows. ``local`` stays the
+configured row, so evidence stored before the set existed (no ``local_rows``) still draws its one waterfall.
 """
 
 from __future__ import annotations
@@ -30,6 +34,9 @@ _TREE_TYPES = (
 )
 _LINEAR_TYPES = ("LogisticRegression", "LinearRegression", "Ridge", "Lasso", "ElasticNet", "SGDClassifier",
                  "SGDRegressor", "LinearSVC", "RidgeClassifier")
+# how many rows keep a local explanation, and how many of them are the highest / the lowest model outputs
+MAX_LOCAL_ROWS = 25
+EXTREME_LOCAL_ROWS = 5
 
 
 @dataclass(frozen=True)
@@ -41,7 +48,8 @@ class ExplainConfig:
         background_rows: background rows for the linear and permutation explainers.
         permutation_max_rows: row cap when the permutation fallback is used (it is ~100× slower).
         budget_seconds: stop explaining further chunks after this long (the rows done so far are kept).
-        local_row: index (in the explained sample) of the row whose local explanation is kept.
+        local_row: index (in the explained sample) of the row whose local explanation is ``local`` (the default
+            of the waterfall); a few more rows are kept beside it (:func:`kept_positions`).
         seed: sampling seed.
     """
 
@@ -55,7 +63,13 @@ class ExplainConfig:
 
 @dataclass(frozen=True)
 class ExplainResult:
-    """SHAP importances of one model on one data sample."""
+    """SHAP importances of one model on one data sample.
+
+    ``local`` is the configured row's local explanation: ``row`` (its position in the data passed in), ``values``
+    and ``contributions`` per feature, ``base_value`` and ``output`` (the model's own, in the explainer's space).
+    ``local_rows`` holds the same record for every kept row, the configured one first; it is empty in evidence
+    stored before rows were kept (use :attr:`kept_rows` and :meth:`local_at`, which fall back to ``local``).
+    """
 
     explainer: str
     output: str  # log-odds | probability | value
@@ -70,6 +84,35 @@ class ExplainResult:
     stopped_early: bool = False
     rows_per_second: float = 0.0
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    local_rows: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+
+    @property
+    def locals_kept(self) -> tuple[dict[str, Any], ...]:
+        """The local explanations kept, the configured row first (just ``local`` for older evidence)."""
+        if self.local_rows:
+            return self.local_rows
+        return (self.local,) if self.local else ()
+
+    @property
+    def kept_rows(self) -> tuple[int, ...]:
+        """The rows (positions in the data explained) that have a local explanation, the configured one first."""
+        return tuple(int(x["row"]) for x in self.locals_kept)
+
+    def local_at(self, row: int | None = None) -> dict[str, Any]:
+        """The local explanation of ``row`` (default: the configured row).
+
+        Raises:
+            InputError: ``row`` is not one of :attr:`kept_rows`, or the result keeps no local explanation.
+        """
+        if row is None:
+            if not self.local:
+                raise InputError("this explanation keeps no local explanation; recompute the evidence")
+            return self.local
+        for x in self.locals_kept:
+            if int(x["row"]) == int(row):
+                return x
+        kept = ", ".join(str(r) for r in self.kept_rows) or "none"
+        raise InputError(f"row {row} has no local explanation in this evidence; kept rows: {kept}")
 
     def summary(self, top: int = 10) -> ExplainSummary:
         """The small record stored as the evidence summary."""
@@ -87,8 +130,37 @@ def result_from_dict(d: Mapping[str, Any]) -> ExplainResult:
     """Rebuild an :class:`ExplainResult` from :meth:`ExplainResult.to_dict` output (stored evidence)."""
     return ExplainResult(**{
         **d, "features": tuple(d["features"]), "importance": tuple((x["feature"], x["mean_abs_shap"]) for x in d["importance"]),
-        "warnings": tuple(d.get("warnings", ())),
+        "warnings": tuple(d.get("warnings", ())), "local_rows": tuple(d.get("local_rows", ())),
     })
+
+
+def kept_positions(output: np.ndarray, configured: int, limit: int = MAX_LOCAL_ROWS,
+                   extremes: int = EXTREME_LOCAL_ROWS) -> list[int]:
+    """Positions (in the explained sample) whose local explanation is kept: at most ``limit``, no repeats.
+
+    In this order: ``configured``; the ``extremes`` highest model outputs, highest first; the ``extremes`` lowest,
+    lowest first; then the first rows of the sample until ``limit`` is reached. Ties keep sample order, so the
+    same outputs always give the same rows.
+    """
+    n = len(output)
+    if n == 0 or limit <= 0:
+        return []
+    by_output = np.argsort(output, kind="stable")
+    highest = np.argsort(-output, kind="stable")[:extremes]
+    candidates = [configured, *highest.tolist(), *by_output[:extremes].tolist(), *range(n)]
+    return [int(p) for p in dict.fromkeys(candidates)][:min(limit, n)]
+
+
+def _local(position: int, row: int, X: np.ndarray, shap_values: np.ndarray, base_values: np.ndarray,
+           output: np.ndarray, names: Sequence[str]) -> dict[str, Any]:
+    """One row's local explanation record (see :class:`ExplainResult`)."""
+    return {
+        "row": int(row),
+        "values": {n: float(X[position, i]) for i, n in enumerate(names)},
+        "contributions": {n: float(shap_values[position, i]) for i, n in enumerate(names)},
+        "base_value": float(base_values[position]),
+        "output": float(output[position]),
+    }
 
 
 def _estimator(model: Any) -> Any:
@@ -155,7 +227,8 @@ def explain_model(
         progress: called with a message and a fraction in [0, 1].
 
     Returns:
-        An :class:`ExplainResult` with global, per-group and local explanations and the additivity error.
+        An :class:`ExplainResult` with global, per-group and local explanations (the configured row and a few
+        more, see :func:`kept_positions`) and the additivity error.
 
     Raises:
         InputError: a feature is missing or not numeric, or there are no rows.
@@ -251,18 +324,14 @@ def explain_model(
                 for k in sorted(set(keys))
             }
     r = min(max(config.local_row, 0), len(X) - 1)
-    local = {
-        "row": int(explained_idx[r]),
-        "values": {n: float(X[r, i]) for i, n in enumerate(names)},
-        "contributions": {n: float(shap_values[r, i]) for i, n in enumerate(names)},
-        "base_value": float(base_values[r]),
-        "output": float(output[r]),
-    }
+    local_rows = tuple(_local(p, explained_idx[p], X, shap_values, base_values, output, names)
+                       for p in kept_positions(output, r))
+    local = local_rows[0]
     seconds = time.perf_counter() - started
     progress("done", 1.0)
     return ExplainResult(
         explainer=name, output=space, features=names, n_rows=int(done), background_rows=len(background),
         importance=importance, group_importance=group_importance, local=local, additivity_max_error=additivity,
         seconds=seconds, stopped_early=stopped, rows_per_second=done / seconds if seconds else 0.0,
-        warnings=tuple(warnings),
+        warnings=tuple(warnings), local_rows=local_rows,
     )

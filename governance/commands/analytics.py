@@ -189,6 +189,13 @@ def cmd_bias(args: argparse.Namespace) -> int:
     return 1 if args.fail_on_four_fifths and failing else 0
 
 
+def _kept_rows(stored: dict) -> list[dict[str, float]]:
+    """The rows of a stored explanation that have a local explanation, each with its model output."""
+    from governance.analytics.explain import result_from_dict
+
+    return [{"row": x["row"], "output": x["output"]} for x in result_from_dict(stored).locals_kept]
+
+
 def _fmt(v: float | None) -> str:
     return "n/a" if v is None else f"{v:.3f}"
 
@@ -212,7 +219,8 @@ def cmd_review(args: argparse.Namespace) -> int:
             "evidence": {
                 k: {"status": i.status, "message": i.message,
                     "evidence_id": i.evidence.evidence_id if i.evidence else None,
-                    "summary": i.evidence.summary.to_json() if i.evidence else None}
+                    "summary": i.evidence.summary.to_json() if i.evidence else None,
+                    **({"local_rows": _kept_rows(i.evidence.result)} if k == "explain" and i.evidence else {})}
                 for k, i in result.items.items()
             },
         }))

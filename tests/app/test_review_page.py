@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from governance.analytics.evidence import list_evidence
 from governance.catalog import Catalog
 from portal.context import SELECTED_VERSION
@@ -63,3 +65,40 @@ def test_viewer_cannot_compute(demo_copy, app_factory):
     at = _open(app_factory, demo_copy.root, AUDITOR, "lab-prod:claims-fraud:2")
     assert at.button(key="review.compute").disabled
     assert any("Ask a data scientist" in i.value for i in at.info)
+
+
+def test_the_waterfall_follows_the_row_to_explain(demo_copy, app_factory):
+    from governance.analytics.evidence import review_version
+    from governance.config import load_settings
+    from governance.identity import identity_for
+
+    vid = "lab-staging:credit-approval:3"
+    settings = load_settings(demo_copy)
+    stored = review_version(demo_copy, settings, Catalog(demo_copy.catalog_path), vid, kinds=("explain",),
+                            actor=identity_for(settings, OFFICER, source="cli")).explain
+    at = _open(app_factory, demo_copy.root, AUDITOR, vid)
+
+    def waterfall() -> tuple[str, list[dict]]:
+        """The waterfall's title and the rows of data Streamlit sends with it (Arrow, beside the spec)."""
+        from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
+
+        chart = next(c for c in at.get("vega_lite_chart")
+                     if str(json.loads(c.proto.spec).get("title", "")).startswith("Local explanation"))
+        (data,) = chart.proto.datasets
+        return json.loads(chart.proto.spec)["title"], \
+            convert_arrow_bytes_to_pandas_df(data.data.data).to_dict("records")
+
+    pick = next(s for s in at.selectbox if s.label == "Row to explain")
+    assert pick.options == [f"row {x['row']} · output {x['output']:.4g}" for x in stored.local_rows]
+    assert pick.value == stored.local["row"] == stored.kept_rows[0]
+    title, before = waterfall()
+    assert title == f"Local explanation of row {stored.local['row']}"
+
+    other = stored.kept_rows[1]
+    pick.set_value(other).run()
+    assert not at.exception, at.exception
+    title, after = waterfall()
+    assert title == f"Local explanation of row {other}"
+    assert after != before
+    assert next(r["end"] for r in after if r["step"] == "model output") == \
+        pytest.approx(stored.local_at(other)["output"])
