@@ -106,7 +106,8 @@ st.subheader("Lineage")
 ids = [v.version_id for v in sorted(versions, key=lambda v: (order.index(v.environment) if v.environment in order
                                                             else 99, -v.version))]
 vid = context.choose("Version", ids, key="model.version", selection=SELECTED_VERSION,
-                     scope=f"a version of {name}" if owner else "in the catalog")
+                     scope=f"a version of {name}" if owner else "in the catalog",
+                     first=catalog.first_with_evidence(ids))
 if vid is not None:
     chain = catalog.lineage(vid)
     st.graphviz_chart(lineage_dot(catalog, vid))

@@ -29,7 +29,9 @@ if inventory.empty:
     st.stop()
 
 st.title("Review")
-vid = context.choose("Version", list(inventory["version_id"]), key="review.version", selection=SELECTED_VERSION)
+ids = list(inventory["version_id"])
+vid = context.choose("Version", ids, key="review.version", selection=SELECTED_VERSION,
+                     first=ctx.catalog.first_with_evidence(ids))  # open on evidence, not on an empty version
 if vid is None:
     st.stop()
 version = ctx.catalog.version(vid)

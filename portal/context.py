@@ -75,11 +75,11 @@ def _follow(param: str, widget: str, forget: tuple[str, ...]) -> None:
 
 
 def choose(label: str, options: Sequence[str], *, key: str, selection: str, scope: str = "in the catalog",
-           fallback: str | None = None, forget: tuple[str, ...] = ()) -> str | None:
+           fallback: str | None = None, forget: tuple[str, ...] = (), first: str | None = None) -> str | None:
     """A select box over ``options`` that opens on the id the URL names and keeps the URL naming what it shows.
 
     It starts on the id of ``?model=`` / ``?version=`` (the parameter of ``selection``), else on ``fallback``,
-    else on the selection made on another page, else on the first option. An id in the URL that is not among
+    else on the selection made on another page, else on ``first``, else on the first option. An id in the URL that is not among
     ``options`` is never silently replaced by another: a warning names it and nothing is selected until the user
     picks (the caller shows nothing for None). Picking updates the URL; ``forget`` names parameters a new pick
     makes stale (a new model drops ``?version=``).
@@ -92,6 +92,7 @@ def choose(label: str, options: Sequence[str], *, key: str, selection: str, scop
         scope: where the id was looked for, for the warning ("in the catalog", "a version of claims-fraud").
         fallback: the id to open when the URL names none (before the selection made on another page).
         forget: query parameters dropped when the user picks another option.
+        first: the option to open when nothing names one (e.g. the first version with evidence).
 
     Returns:
         The picked id, or None while an unknown id from the URL waits for a pick.
@@ -107,6 +108,8 @@ def choose(label: str, options: Sequence[str], *, key: str, selection: str, scop
                    f"pick a {param} below.", icon=":material/link_off:")
     else:
         wanted = link if link is not None else fallback or st.session_state.get(selection)
+        if wanted not in options:
+            wanted = first
         index = options.index(wanted) if wanted in options else 0
     value = st.selectbox(label, options, index=index, key=key, placeholder=f"Pick a {param}",
                          on_change=_follow, args=(param, key, forget))

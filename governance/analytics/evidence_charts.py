@@ -46,7 +46,7 @@ def drift_chart(result: drift_mod.DriftResult | Mapping[str, Any]) -> alt.LayerC
     frame = pd.DataFrame(rows)
     base = alt.Chart(frame).encode(y=alt.Y("column:N", sort="-x", title=None))
     bars = base.mark_bar().encode(
-        x=alt.X("relative:Q", title="score ÷ threshold (p-value tests: threshold ÷ p), capped at 10"),
+        x=alt.X("relative:Q", title="drift against its threshold: 1 = at the threshold (dashed line), right of it = drifted; capped at 10"),
         color=alt.Color("drifted:N", scale=DRIFT_COLORS, legend=alt.Legend(title="drifted")),
         tooltip=["column", "method", alt.Tooltip("score:Q", format=".4g"), "threshold", alt.Tooltip("psi:Q", format=".3f"),
                  "drifted"],

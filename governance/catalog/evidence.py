@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from governance.catalog.connection import CatalogConnection
-from governance.catalog.records import fetch_dicts, from_json
+from governance.catalog.records import fetch_column, fetch_dicts, from_json
 
 EVIDENCE_COLUMNS = (
     "evidence_id, kind, version_id, input_hash, config_hash, result, summary, software, inputs, computed_at, "
@@ -105,6 +105,14 @@ class EvidenceStore(CatalogConnection):
                 params,
             )
         return EvidenceRecord.from_row(rows[0]) if rows else None
+
+    def first_with_evidence(self, version_ids: Sequence[str]) -> str | None:
+        """The first of ``version_ids`` (in their order) that has stored evidence of any kind, or None: where the
+        Review page and the Model page's lineage open when nothing else names a version (one query)."""
+        with self.connect() as con:
+            have = set(fetch_column(con, "SELECT DISTINCT version_id FROM evidence "
+                                         "WHERE version_id IN (SELECT unnest(?))", [list(version_ids)]))
+        return next((v for v in version_ids if v in have), None)
 
     def evidence_records(self, version_id: str | None = None) -> list[EvidenceRecord]:
         """Every evidence row (of one version), newest first."""

@@ -45,6 +45,8 @@ def test_compute_then_reopen_from_evidence(demo_copy, app_factory):
     assert "Drift by column" in titles and "Global importance" in titles and "parity ratio" in titles
     drift_rows = next(s for s in _specs(at) if "Drift by column" in str(s.get("title")))
     assert drift_rows  # the chart spec carries the per-column data
+    # the axis says in words what its numbers mean
+    assert "1 = at the threshold (dashed line), right of it = drifted" in json.dumps(drift_rows)
     kinds = {e.kind for e in list_evidence(Catalog(demo_copy.catalog_path), vid)}
     assert kinds == {"drift", "bias", "explain"}
 
@@ -102,3 +104,37 @@ def test_the_waterfall_follows_the_row_to_explain(demo_copy, app_factory):
     assert after != before
     assert next(r["end"] for r in after if r["step"] == "model output") == \
         pytest.approx(stored.local_at(other)["output"])
+
+
+def test_the_page_opens_on_a_version_with_evidence_when_none_is_named(demo_workspace, app_factory):
+    catalog = Catalog(demo_workspace.catalog_path)
+    with_evidence = {e.version_id for e in list_evidence(catalog)}
+    at = app_factory(demo_workspace.root, persona=AUDITOR).run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    picker = at.selectbox(key="review.version")
+    assert picker.options[0] not in with_evidence  # the first version in the list has none: not where it opens
+    assert picker.value in with_evidence
+    assert not any("no stored drift evidence" in i.value for i in at.info)
+
+
+def test_the_model_pages_lineage_opens_on_a_version_with_evidence(demo_workspace, app_factory):
+    from portal.context import SELECTED_MODEL
+
+    catalog = Catalog(demo_workspace.catalog_path)
+    with_evidence = {e.version_id for e in list_evidence(catalog)}
+    at = app_factory(demo_workspace.root, persona=AUDITOR).run()
+    at.session_state[SELECTED_MODEL] = "claims-fraud"
+    at.switch_page("pages/model.py").run()
+    assert not at.exception, at.exception
+    picker = at.selectbox(key="model.version")
+    assert picker.options[0] not in with_evidence and picker.value in with_evidence
+
+
+def test_first_with_evidence_keeps_the_order_asked(demo_workspace):
+    catalog = Catalog(demo_workspace.catalog_path)
+    have = sorted({e.version_id for e in list_evidence(catalog)})
+    assert len(have) >= 2
+    none = "nowhere:none:1"
+    assert catalog.first_with_evidence([none, have[1], have[0]]) == have[1]
+    assert catalog.first_with_evidence([none]) is None and catalog.first_with_evidence([]) is None
