@@ -91,13 +91,17 @@ class Missing(Exception):
     """Raised by a block when the evidence it needs does not exist."""
 
 
-def clean(text: Any) -> str:
-    """``text`` as safe paragraph markup in the standard fonts' character set."""
+def clean_text(text: Any) -> str:
+    """``text`` in the standard fonts' character set (what prints), before markup escaping."""
     s = "" if text is None else str(text)
     for a, b in _REPLACE.items():
         s = s.replace(a, b)
-    s = s.encode("cp1252", "replace").decode("cp1252")
-    return escape(s)
+    return s.encode("cp1252", "replace").decode("cp1252")
+
+
+def clean(text: Any) -> str:
+    """``text`` as safe paragraph markup in the standard fonts' character set."""
+    return escape(clean_text(text))
 
 
 def fmt(value: Any) -> str:
@@ -213,8 +217,9 @@ def table(
     """A wrapped table with a repeated header row; ``mono`` columns print in Courier (hashes, ids)."""
     if widths is None:
         widths = [BODY_W / len(header)] * len(header)
-    body: list[list[Any]] = [[_cell(h, STYLES["cellhead"], widths[i]) for i, h in enumerate(header)]]
     kept = [tuple(row) for row in rows]
+    widths = fit_words(header, [[fmt(v) for v in row] for row in kept], widths, mono)
+    body: list[list[Any]] = [[_cell(h, STYLES["cellhead"], widths[i]) for i, h in enumerate(header)]]
     for row in kept:
         body.append([_cell(fmt(v), STYLES["mono"] if i in mono else STYLES["cell"], widths[i]) for i, v in enumerate(row)])
     t = Table(body, colWidths=list(widths), repeatRows=1, hAlign="LEFT")
@@ -237,10 +242,43 @@ def table(
     return t
 
 
+CELL_PADDING = 12  # a table cell's left and right padding together (reportlab's default 6 + 6)
+WIDEST_WORD_SHARE = 0.45  # a longer word (a hash, a URI) may still wrap rather than squeeze every other column
+
+
+def fit_words(header: Sequence[str], cells: Sequence[Sequence[str]], widths: Sequence[float],
+              mono: Sequence[int] = ()) -> list[float]:
+    """Column widths that hold each column's longest word on one line, so a table never splits a word.
+
+    Width goes to the columns that need it from the columns with room to spare; the table's total width stays the
+    same. A word wider than :data:`WIDEST_WORD_SHARE` of the page body (a hash, a URI) is the exception: it may wrap.
+    """
+    n = len(header)
+    need = []
+    for i in range(n):
+        style = STYLES["mono"] if i in mono else STYLES["cell"]
+        words = [(w, STYLES["cellhead"]) for w in str(header[i]).split()]
+        words += [(w, style) for row in cells for w in str(row[i]).split()]
+        longest = max((stringWidth(clean_text(w), st.fontName, st.fontSize) for w, st in words), default=0.0)
+        need.append(min(longest + CELL_PADDING + 1, BODY_W * WIDEST_WORD_SHARE))
+    out = [float(w) for w in widths]
+    short = {i: need[i] - out[i] for i in range(n) if need[i] > out[i]}
+    spare = {j: out[j] - need[j] for j in range(n) if out[j] > need[j]}
+    give = min(sum(short.values()), sum(spare.values()))
+    if give <= 0:
+        return out
+    total_short, total_spare = sum(short.values()), sum(spare.values())
+    for j, room in spare.items():
+        out[j] -= give * room / total_spare
+    for i, lack in short.items():
+        out[i] += give * lack / total_short
+    return out
+
+
 def _cell(text: str, style: ParagraphStyle, width: float) -> Any:
     # A plain string is laid out far faster than a Paragraph; only text that must wrap becomes one.
     plain = clean(text)
-    if "\n" not in text and stringWidth(text, style.fontName, style.fontSize) <= width - 8 and plain == text:
+    if "\n" not in text and stringWidth(text, style.fontName, style.fontSize) <= width - CELL_PADDING and plain == text:
         return text
     return Paragraph(plain, style)
 

@@ -659,3 +659,44 @@ def test_html_table_cells_sort_keys_mono_columns_and_highlighted_rows() -> None:
     assert '<th scope="col" aria-sort="none"><button type="button">Score</button></th>' in out
     assert '<tr><td>a&lt;b</td><td data-v="0.5">0.5</td><td class="mono">ab12</td></tr>' in out
     assert '<tr class="differs"><td>c</td><td>-</td><td class="mono">cd34</td></tr>' in out
+
+
+def _lines_of(flowable, width: float) -> list[str]:
+    """The lines a table cell prints at ``width`` (a plain string is one line)."""
+    from reportlab.platypus import Paragraph
+
+    if not isinstance(flowable, Paragraph):
+        return [str(flowable)]
+    flowable.wrap(width, 10_000)
+    return [" ".join(getattr(w, "text", w) if not isinstance(w, str) else w for w in line[1])
+            if isinstance(line, tuple) else " ".join(f.text for f in line.words)
+            for line in flowable.blPara.lines]
+
+
+def test_pdf_tables_never_split_a_word() -> None:
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    from governance.reports.build import BODY_W, CELL_PADDING, STYLES, table
+
+    words = ("PendingManualApproval", "lab-staging:claims-fraud:3", "identical_artifact")
+    rows = [("drift", w, "a long explanation of what the gate found " * 3) for w in words]
+    t = table(("Gate", "Status", "Message"), rows, (BODY_W * 0.15, BODY_W * 0.1, BODY_W * 0.75))
+    widths = t._colWidths
+    assert sum(widths) == pytest.approx(BODY_W)  # the table keeps its width
+    cell = STYLES["cell"]
+    for w in words:  # each word fits its column on one line
+        assert widths[1] - CELL_PADDING >= stringWidth(w, cell.fontName, cell.fontSize)
+    for r, (_gate, word, _msg) in enumerate(rows, start=1):
+        printed = _lines_of(t._cellvalues[r][1], widths[1] - CELL_PADDING)
+        assert printed == [word]
+        message_lines = _lines_of(t._cellvalues[r][2], widths[2] - CELL_PADDING)
+        assert " ".join(message_lines).split() == rows[r - 1][2].split()  # wrapped only between words
+
+
+def test_a_hash_wider_than_any_column_may_wrap_without_starving_the_others() -> None:
+    from governance.reports.build import BODY_W, WIDEST_WORD_SHARE, table
+
+    # 64 hex digits in Courier need ~263 pt, more than the column's 30 %: it grows only to the cap, then wraps
+    t = table(("File", "sha256"), [("model.skops", "a" * 64)], (BODY_W * 0.7, BODY_W * 0.3), mono=(1,))
+    assert t._colWidths[1] == pytest.approx(BODY_W * WIDEST_WORD_SHARE)
+    assert sum(t._colWidths) == pytest.approx(BODY_W)
