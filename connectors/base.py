@@ -17,6 +17,7 @@ Nothing here touches the catalog: ``governance.sync`` writes a snapshot in one t
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,31 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
+from core.errors import InputError
 from core.progress import ProgressFn, no_progress
+
+# The registry approval statuses every kind reads and writes (SageMaker's ModelApprovalStatus vocabulary).
+APPROVAL_STATUSES = ("Approved", "Rejected", "PendingManualApproval")
+
+
+def require_approval_status(status: str) -> None:
+    """Refuse, before anything is written, an approval status outside :data:`APPROVAL_STATUSES`."""
+    if status not in APPROVAL_STATUSES:
+        raise InputError(f"approval status must be one of {', '.join(APPROVAL_STATUSES)}, got {status!r}")
+
+
+def decode_watermark(text: str | None, version: int) -> dict[str, Any] | None:
+    """A connector's JSON watermark as a dict, or None when there is none, it is unreadable, or it was written in
+    another format ``version`` (``"v"``): the connector then does a full pass."""
+    if not text:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get("v") != version:
+        return None
+    return data
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from connectors.base import (
+    APPROVAL_STATUSES,
     AccountInfo,
     Connector,
     ConnectorSettings,
@@ -42,6 +43,7 @@ from connectors.base import (
     Snapshot,
     SyncIssue,
     VersionRecord,
+    require_approval_status,
 )
 from connectors.cache import ContentCache
 from core.canonical import canonical_json, record_hash
@@ -50,7 +52,6 @@ from core.errors import ConnectorError, InputError, NotFound
 from core.hashing import sha256_file
 from core.progress import ProgressFn, no_progress
 
-APPROVAL_STATUSES = ("Approved", "Rejected", "PendingManualApproval")
 DATA_FILES = ("reference", "validation", "current")
 REQUIRED_KEYS = ("approval_status", "created_at")
 WATERMARK_VERSION = 1
@@ -328,8 +329,7 @@ class FolderConnector:
 
     def set_approval(self, version: VersionRecord, status: str, description: str) -> VersionRecord:
         """Write the approval status into the version's metadata.json; return the version as re-read."""
-        if status not in APPROVAL_STATUSES:
-            raise InputError(f"approval status must be one of {', '.join(APPROVAL_STATUSES)}, got {status!r}")
+        require_approval_status(status)
         vdir = self._version_dir(version.source_ref)
         meta = self._read_json(vdir / "metadata.json")
         if meta.get("approval_status") != status or meta.get("approval_description") != description:

@@ -47,6 +47,7 @@ import httpx
 from pydantic import Field, field_validator, model_validator
 
 from connectors.base import (
+    APPROVAL_STATUSES,
     AccountInfo,
     Connector,
     ConnectorSettings,
@@ -56,6 +57,8 @@ from connectors.base import (
     Snapshot,
     SyncIssue,
     VersionRecord,
+    decode_watermark,
+    require_approval_status,
 )
 from core.canonical import canonical_json
 from core.errors import ConfigError, ConnectorError, InputError, NotFound
@@ -68,7 +71,6 @@ MODEL_PAGE = 1000  # the server's maximum for registered-models/search
 VERSION_PAGE = 200  # model-versions/search allows 200,000; pages this size keep answers small and memory flat
 RUN_BATCH = 100  # run ids per runs/search
 INCREMENTAL_FIRST_PAGE = 20
-APPROVAL_STATUSES = ("Approved", "Rejected", "PendingManualApproval")
 
 # tags Countersign reads and writes on model versions (MLflow tag keys allow letters, digits and _-./ and spaces)
 TAG_APPROVAL = "countersign.approval"
@@ -394,14 +396,9 @@ class _State:
 
     @classmethod
     def load(cls, text: str | None) -> _State | None:
-        if not text:
-            return None
-        try:
-            data = json.loads(text)
-        except ValueError:
-            return None
-        if not isinstance(data, dict) or data.get("v") != WATERMARK_VERSION:
-            return None  # an older or foreign watermark: do a full pass
+        data = decode_watermark(text, WATERMARK_VERSION)
+        if data is None:
+            return None  # none yet, or an older or foreign watermark: do a full pass
         return cls(int(data.get("ts") or 0), data.get("e") or {}, data.get("a") or {}, data.get("m") or {},
                    list(data.get("r") or []))
 
@@ -817,8 +814,7 @@ class MlflowConnector:
 
     def set_approval(self, version: VersionRecord, status: str, description: str) -> VersionRecord:
         """Write ``status`` and ``description`` as the version's countersign.approval tags; return it as re-read."""
-        if status not in APPROVAL_STATUSES:
-            raise InputError(f"approval status must be one of {', '.join(APPROVAL_STATUSES)}, got {status!r}")
+        require_approval_status(status)
         name, number = _split_version_ref(version.source_ref)
         current = self._get_version(name, number)
         self._set_tags(name, number, {TAG_APPROVAL: status, TAG_APPROVAL_DESCRIPTION: description[:5000]})

@@ -44,6 +44,7 @@ import httpx
 from pydantic import Field, field_validator
 
 from connectors.base import (
+    APPROVAL_STATUSES,
     AccountInfo,
     Connector,
     ConnectorSettings,
@@ -54,6 +55,8 @@ from connectors.base import (
     Snapshot,
     SyncIssue,
     VersionRecord,
+    decode_watermark,
+    require_approval_status,
 )
 from core.canonical import canonical_json
 from core.errors import ConfigError, ConnectorError, InputError, NotFound
@@ -61,7 +64,6 @@ from core.progress import ProgressFn, no_progress
 
 WATERMARK_VERSION = 1
 STAGES = ("staging", "production", "archived")
-APPROVAL_STATUSES = ("Approved", "Rejected", "PendingManualApproval")
 META_APPROVAL = "countersign.approval"
 META_APPROVAL_DESCRIPTION = "countersign.approval_description"
 META_REQUEST = "countersign.request_id"
@@ -264,13 +266,8 @@ class _State:
 
     @classmethod
     def load(cls, text: str | None) -> _State | None:
-        if not text:
-            return None
-        try:
-            data = json.loads(text)
-        except ValueError:
-            return None
-        if not isinstance(data, dict) or data.get("v") != WATERMARK_VERSION or not data.get("t"):
+        data = decode_watermark(text, WATERMARK_VERSION)
+        if data is None or not data.get("t"):
             return None
         return cls(data["t"], dict(data.get("s") or {}))
 
@@ -702,8 +699,7 @@ class ZenMLConnector:
 
     def set_approval(self, version: VersionRecord, status: str, description: str) -> VersionRecord:
         """Write ``countersign.approval`` (+ description) as run metadata of the version; return it as re-read."""
-        if status not in APPROVAL_STATUSES:
-            raise InputError(f"approval status must be one of {', '.join(APPROVAL_STATUSES)}, got {status!r}")
+        require_approval_status(status)
         current = self._read_version(version.source_ref)
         if current.approval_status != status or current.approval_description != description:
             self._write_metadata(version.source_ref, {META_APPROVAL: status, META_APPROVAL_DESCRIPTION: description})

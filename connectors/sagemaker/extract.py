@@ -19,6 +19,7 @@ from connectors.base import (
     Snapshot,
     SyncIssue,
     VersionRecord,
+    decode_watermark,
 )
 from connectors.sagemaker.capture import capture_uri
 from connectors.sagemaker.documents import document_refs, feature_names_from_statistics, metrics_from_document
@@ -67,14 +68,9 @@ class WatermarkState:
 
     @classmethod
     def load(cls, text: str | None) -> WatermarkState | None:
-        if not text:
-            return None
-        try:
-            data = json.loads(text)
-        except ValueError:
-            return None
-        if not isinstance(data, dict) or data.get("v") != WATERMARK_VERSION:
-            return None  # an older or foreign watermark: do a full pass
+        data = decode_watermark(text, WATERMARK_VERSION)
+        if data is None:
+            return None  # none yet, or an older or foreign watermark: do a full pass
         return cls(data.get("g", {}), data.get("p", {}), data.get("e", {}), data.get("c", {}), data.get("t", {}))
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
 from typing import Any
 
 import duckdb
@@ -24,10 +23,10 @@ from governance.analytics.drift.aggregates import (
 )
 from governance.analytics.drift.methods import (
     CATEGORICAL,
-    CORRECTIONS,
     METHODS_BY_NAME,
     NUMERIC,
     Aggregates,
+    adjust_p_values,
     binned_shares,
     default_method,
     ks_statistic,
@@ -237,27 +236,6 @@ def _chart_data(agg: Aggregates, top: int = 30) -> dict[str, Any]:
     return {"type": "values", "values": [str(agg.values[i]) for i in order],
             "reference": ref[order].tolist(), "current": cur[order].tolist(),
             "other_values": max(0, len(agg.values) - top)}
-
-
-def adjust_p_values(p: Sequence[float], how: str) -> np.ndarray:
-    """Adjusted p-values: Bonferroni, Holm step-down or Benjamini-Hochberg (``fdr_bh``)."""
-    p_arr = np.asarray(p, dtype=float)
-    m = len(p_arr)
-    if m == 0:
-        return p_arr
-    if how == "bonferroni":
-        return np.minimum(p_arr * m, 1.0)
-    order = np.argsort(p_arr, kind="stable")
-    ranked = p_arr[order]
-    if how == "holm":
-        adj = np.minimum(1.0, np.maximum.accumulate(ranked * (m - np.arange(m))))
-    elif how == "fdr_bh":
-        adj = np.minimum(1.0, np.minimum.accumulate((ranked * m / np.arange(1, m + 1))[::-1])[::-1])
-    else:
-        raise InputError(f"unknown correction {how!r} (known: {', '.join(CORRECTIONS)})")
-    out = np.empty(m)
-    out[order] = adj
-    return out
 
 
 def _apply_correction(results: list[ColumnDrift], config: DriftConfig) -> list[ColumnDrift]:
