@@ -51,7 +51,7 @@ run: demo
 
 test: install system-deps test-servers
 	npm ci --prefix tests/browser/oidc --no-audit --no-fund --loglevel=error
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow and not browser"

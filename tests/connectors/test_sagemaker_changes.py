@@ -209,7 +209,7 @@ def test_a_metadata_only_edit_reaches_the_catalog_on_the_scheduled_full_pass(aws
     sc = small("ml-staging", {"credit-approval": 2, "repair-cost": 1}, docs=False)
     sm, s3 = seed.clients(seed.ACCOUNTS["ml-staging"][0])
     seed.seed_endpoint(sm, s3, sc, "ml-staging", "repair-shadow", sc.versions[2])
-    hours = 0.5 / 3600  # half a second, so the test need not wait a day
+    hours = 4 / 3600  # four seconds, so the test need not wait a day (and a busy machine still fits its steps in)
     ws, catalog = make_workspace(tmp_path, {"ml-staging": {"full_sync_every_hours": hours}})
     assert run_sync(ws, catalog, accounts=["ml-staging"]).results[0].full
     target = sc.versions[0]
@@ -224,7 +224,7 @@ def test_a_metadata_only_edit_reaches_the_catalog_on_the_scheduled_full_pass(aws
     assert not quick.full and not quick.scheduled_full
     assert "owner" not in json.loads(versions(catalog).set_index("version_id").loc[vid, "metadata"])
     assert list(catalog.deployments().endpoint) == ["repair-shadow"]  # an incremental pass keeps what it cannot see
-    time.sleep(0.6)
+    time.sleep(4.1)
     due = run_sync(ws, catalog, accounts=["ml-staging"]).results[0]
     assert due.status == "ok" and due.full and due.scheduled_full
     rows = versions(catalog).set_index("version_id")
