@@ -397,3 +397,12 @@ def advisory_lock(con: Any, name: str) -> None:
 def is_postgres(con: Any) -> bool:
     """Whether ``con`` is a PostgreSQL connection (else DuckDB)."""
     return isinstance(con, PgConnection)
+
+
+def lock_row(con: Any, table: str, key_column: str, key: Any) -> None:
+    """On PostgreSQL, lock one row (``SELECT … FOR UPDATE``) until the transaction ends; nothing on DuckDB."""
+    if isinstance(con, PgConnection):
+        from psycopg import sql as psql
+
+        con.raw.execute(psql.SQL("SELECT 1 FROM {} WHERE {} = %s FOR UPDATE").format(
+            psql.Identifier(table), psql.Identifier(key_column)), [key])

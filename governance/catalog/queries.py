@@ -28,7 +28,7 @@ _MODELS_SQL = """
            string_agg(DISTINCT v.environment, ', ' ORDER BY v.environment) AS environments,
            max(v.created_at) AS latest_version_at
     FROM models m LEFT JOIN versions v ON v.model = m.name
-    GROUP BY ALL ORDER BY m.name
+    GROUP BY m.name, m.owner, m.risk_tier, m.intended_use, m.description ORDER BY m.name
 """
 
 
