@@ -85,14 +85,19 @@ for i in range(500):
         assert mine == list(range(500))
 
 
-@BOTH
-def test_two_replicas_approving_and_executing_one_request_at_once_promote_it_once(
-        demo_copy: Workspace, catalog_url: str | None, tmp_path: Path) -> None:
+def _demo_on(demo_copy: Workspace, catalog_url: str | None) -> Workspace:
     if catalog_url is not None:
         from governance.cli import main
 
         assert main(["catalog", "copy", "--workspace", str(demo_copy.root), "--to", catalog_url]) == 0
         use_catalog_url(demo_copy, catalog_url)
+    return demo_copy
+
+
+@pytest.mark.parametrize("catalog_backend", ["postgresql"])
+def test_two_replicas_approving_and_executing_one_request_at_once_promote_it_once(
+        demo_copy: Workspace, catalog_url: str | None, tmp_path: Path) -> None:
+    _demo_on(demo_copy, catalog_url)
     settings = load_settings(demo_copy)
     catalog = Catalog(demo_copy.catalog_path, url=settings.catalog.url)
     rid = open_request_id(catalog)
@@ -134,6 +139,51 @@ print(" ".join(outcome))
     assert len(after - before) == 1  # exactly one copy registered in prod
     assert catalog.request(rid).status == "executed"
     assert ledger.verify_unchecked(demo_copy, catalog).ok
+
+
+@BOTH
+def test_a_claim_in_progress_makes_another_replica_wait_then_refuse(demo_copy: Workspace, catalog_url: str | None,
+                                                                      tmp_path: Path) -> None:
+    # deterministic: replica A has read 'approved' and holds its transaction open while replica B tries to execute;
+    # B must wait for A's outcome and then see 'executing' (without the row lock B would read 'approved' and
+    # promote a second time)
+    from governance import promotion
+    from governance.identity import identity_for
+
+    _demo_on(demo_copy, catalog_url)
+    settings = load_settings(demo_copy)
+    catalog = Catalog(demo_copy.catalog_path, url=settings.catalog.url)
+    rid = open_request_id(catalog)
+    assert rid is not None
+    promotion.approve(demo_copy, settings, catalog, identity_for(settings, f"risk.officer@{D}", source="cli"), rid,
+                      "go")
+    assert catalog.request(rid).status == "approved"
+    go = tmp_path / "go"
+    code = f"""
+from core.errors import ConflictError
+from governance.identity import identity_for
+from governance.promotion import execute
+print("started", flush=True)
+try:
+    r = execute(ws, settings, catalog, identity_for(settings, "validator@{D}", source="cli"), {rid!r})
+    print("executed:" + r.status)
+except ConflictError as exc:
+    print("conflict")
+"""
+    with catalog.transaction() as con:
+        status, *_ = promotion._status_in_txn(con, rid)  # replica A's compare ...
+        assert status == "approved"
+        child = _spawn(code, str(demo_copy.root), str(go))
+        go.touch()
+        assert child.stdout is not None and child.stdout.readline().strip() == "started"
+        time.sleep(1.5)  # B is now waiting for A (its import done, its claim under way)
+        promotion._set(con, rid, promotion._now(), status="executing", execution_state="queued")  # ... and set
+    out, err = child.communicate(timeout=120)
+    assert child.returncode == 0, err
+    assert out.strip().splitlines()[-1] == "conflict"
+    assert catalog.request(rid).status == "executing"
+    actions = [e.action for e in ledger.entries_for(catalog, f"request:{rid}")]
+    assert "execute.start" not in actions
 
 
 @BOTH
