@@ -17,7 +17,6 @@ from governance.catalog.connection import CatalogConnection
 from governance.catalog.records import (
     SyncCounts,
     SyncMark,
-    fetch_column,
     fetch_dicts,
     from_json,
     naive_utc,

@@ -39,6 +39,7 @@ class PostgresServer:
     folder: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="countersign-pg-")))
     port: int = field(default_factory=_free_port)
     user: str = "postgres"
+    fsync: bool = False  # tests need no durability across a crash of the machine; benchmarks measure it
 
     def _run(self, *args: str) -> None:
         cmd = list(args)
@@ -52,8 +53,8 @@ class PostgresServer:
             shutil.chown(self.folder, "postgres", "postgres")
         data = self.folder / "data"
         self._run("initdb", "-D", str(data), "-U", self.user, "-A", "trust", "-E", "UTF8", "--no-sync")
-        options = (f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c max_connections=100 -c shared_buffers=32MB")
+        options = (f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 "
+                   f"-c fsync={'on' if self.fsync else 'off'} -c max_connections=100 -c shared_buffers=32MB")
         self._run("pg_ctl", "-D", str(data), "-l", str(self.folder / "log"), "-o", options, "-w", "start")
         return self
 
