@@ -31,7 +31,8 @@ from governance.config import Workspace  # noqa: E402
 from tests.servers.postgres_server import PostgresServer  # noqa: E402
 
 WRITER = f"""
-import sys, time
+import logging, sys, time
+logging.disable(logging.WARNING)  # what goes wrong is summed up by the parent after the run
 sys.path.insert(0, {str(ROOT)!r})
 from pathlib import Path
 from governance import ledger
