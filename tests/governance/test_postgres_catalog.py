@@ -16,7 +16,7 @@ from governance.config import Workspace, load_settings, parse_settings
 
 
 def test_a_password_in_the_catalog_url_is_refused_with_what_to_do() -> None:
-    with pytest.raises(ConfigError, match="PGPASSWORD or ~/.pgpass") as err:
+    with pytest.raises(ConfigError, match=r"PGPASSWORD or ~/\.pgpass") as err:
         parse_settings({"catalog": {"url": "postgresql://portal:s3cret@db.bank/countersign"}})
     assert "s3cret" not in str(err.value)
     with pytest.raises(ConfigError, match="postgresql://"):
