@@ -10,6 +10,10 @@ Opening the file costs about 15 ms (DuckDB builds a database instance); a connec
 open in the same process costs about 20 µs. A burst of work (a sync, a CLI command, a run of ledger appends) runs
 inside :meth:`CatalogConnection.keep_open`, which keeps the instance alive between its operations and releases the
 file once it has been idle for ``linger`` seconds, so other processes still get their turn.
+
+With a ``url`` (``[catalog] url = "postgresql://..."``) the same methods run on PostgreSQL instead, through the
+adapter of :mod:`governance.catalog.postgres`: ``connect`` lends a pooled connection, ``transaction`` is BEGIN …
+COMMIT on it, and there is no file to keep open or head to cache (other processes write meanwhile).
 """
 
 from __future__ import annotations

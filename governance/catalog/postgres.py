@@ -205,6 +205,9 @@ class _Relation:
         self._con.copy_rows(name, list(self._table.column_names), self._table.to_pylist(), ordered=False)
 
 
+_TIMESTAMP_OIDS = (1114, 1184)  # timestamp, timestamptz
+
+
 class PgCursor:
     """A statement's result, with the DuckDB result methods the catalog uses."""
 
@@ -223,15 +226,14 @@ class PgCursor:
         return self._cur.fetchall() if self._cur.description else []
 
     def df(self) -> pd.DataFrame:
+        """The rows as a DataFrame, timestamp columns as datetime64 (as DuckDB's ``df()`` gives them)."""
         import pandas as pd
 
-        names = [c.name for c in self._cur.description or []]
-        frame = pd.DataFrame.from_records(self.fetchall(), columns=names)
-        for name in names:  # as DuckDB: timestamps as datetime64, not object columns
-            col = frame[name]
-            if col.dtype == object and len(col) and col.map(lambda v: hasattr(v, "isoformat") and
-                                                             hasattr(v, "hour")).any():
-                frame[name] = pd.to_datetime(col)
+        described = self._cur.description or []
+        frame = pd.DataFrame.from_records(self.fetchall(), columns=[c.name for c in described])
+        for c in described:
+            if c.type_code in _TIMESTAMP_OIDS:
+                frame[c.name] = pd.to_datetime(frame[c.name])
         return frame
 
 
