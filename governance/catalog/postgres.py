@@ -60,7 +60,7 @@ def url_problem(url: str) -> str | None:
     parts = urlsplit(url)
     if parts.scheme not in ("postgresql", "postgres"):
         return "only postgresql://user@host/db URLs are supported (leave it out for catalog.duckdb)"
-    if parts.password is not None:
+    if parts.password is not None or "password=" in parts.query.lower():
         return "the URL contains a password: remove it and put it in PGPASSWORD or ~/.pgpass"
     return None
 
