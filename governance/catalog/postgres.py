@@ -69,20 +69,8 @@ def check_url(url: str) -> str:
     """``url`` when it is a ``postgresql://`` URL without a password; else a ConfigError saying what to do."""
     problem = url_problem(url)
     if problem is not None:
-        raise ConfigError(f"[catalog] url {redact(url)!r}: {problem}")
+        raise ConfigError(f"[catalog] url: {problem}")  # the URL itself is not repeated: it may hold the password
     return url
-
-
-def redact(url: str) -> str:
-    """``url`` without any password (for messages)."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -348,7 +336,7 @@ class PgBackend:
             raw = psycopg.connect(self.url, autocommit=True, connect_timeout=max(1, int(self.busy_timeout)),
                                   application_name="countersign")
         except psycopg.OperationalError as exc:
-            raise CatalogBusy(f"cannot reach the PostgreSQL catalog {redact(self.url)}: {exc}".strip()) from None
+            raise CatalogBusy(f"cannot reach the PostgreSQL catalog {self.url}: {exc}".strip()) from None
         for name in ("json", "jsonb"):  # JSON as text, as DuckDB hands it back
             raw.adapters.register_loader(name, TextLoader)
         raw.adapters.register_dumper(_TextArray, _text_array_dumper())
