@@ -36,7 +36,7 @@ def _open(root: str, config_mtime: float) -> tuple[Workspace, Settings, Catalog]
     # config_mtime is part of the key: editing countersign.toml takes effect on the next rerun
     ws = Workspace(Path(root))
     settings = load_settings(ws)
-    catalog = prepare_catalog(Catalog(ws.catalog_path), settings)  # migrations, configured accounts
+    catalog = prepare_catalog(Catalog(ws.catalog_path, url=settings.catalog.url), settings)  # migrations, configured accounts
     from governance import ledger
 
     ledger.use_settings(ws, settings)  # every commit from the portal mirrors the signed ledger head there too

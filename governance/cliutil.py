@@ -73,7 +73,7 @@ def open_workspace(args: argparse.Namespace, *, migrate: bool = True) -> Context
 
     ws = resolve_workspace(getattr(args, "workspace", None), os.environ)
     settings = load_settings(ws)
-    catalog = Catalog(ws.catalog_path)
+    catalog = Catalog(ws.catalog_path, url=settings.catalog.url)
     scope = command_scope.get()
     if scope is not None:
         scope.enter_context(catalog.keep_open())

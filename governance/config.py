@@ -301,6 +301,25 @@ class LedgerConfig(_Strict):
     witness: str | None = None
 
 
+class CatalogConfig(_Strict):
+    """``[catalog]``: where the catalog and ledger live (default: ``catalog.duckdb`` in the workspace)."""
+
+    # postgresql://user@host:port/db for several portal replicas; the password comes from PGPASSWORD or ~/.pgpass
+    url: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _no_password(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        from governance.catalog.postgres import url_problem
+
+        problem = url_problem(v)
+        if problem is not None:
+            raise ValueError(problem)
+        return v
+
+
 class CostsConfig(_Strict):
     """``[costs]``: instance prices (per instance-hour) that replace or extend the shipped default table."""
 
@@ -341,6 +360,7 @@ class Settings(_Strict):
     auth: AuthConfig = Field(default_factory=AuthConfig)
     signing: SigningConfig = Field(default_factory=SigningConfig)
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
+    catalog: CatalogConfig = Field(default_factory=CatalogConfig)
     oversight: OversightConfig = Field(default_factory=OversightConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
     costs: CostsConfig = Field(default_factory=CostsConfig)

@@ -600,7 +600,7 @@ def build_demo(root: Path, *, progress: ProgressFn = no_progress, force: bool = 
     ws.config_path.write_text(CONFIG.format(roles=_roles_block()), encoding="utf-8")
     write_registry(ws.root / "registry", lambda m, f: progress(m, 0.8 * f))
     settings = load_settings(ws)
-    catalog = Catalog(ws.catalog_path)
+    catalog = Catalog(ws.catalog_path, url=settings.catalog.url)
     with catalog.keep_open():  # hundreds of short operations: open the file once
         catalog.migrate()
         admin = Identity(email=f"admin@{DEMO_DOMAIN}", roles=frozenset({"admin"}), source="demo")

@@ -161,7 +161,7 @@ def _text(value: str | None, what: str, *, minimum: int = 1) -> str:
 
 
 def _status_in_txn(con: Any, request_id: str) -> tuple[str, str | None, dt.datetime | None, dict[str, Any]]:
-    state = request_state(con, request_id)
+    state = request_state(con, request_id, lock=True)  # compare and set, also across portal replicas
     if state is None:
         raise NotFound(f"unknown promotion request {request_id!r}")
     return state.status, state.execution_state, state.updated_at, state.payload

@@ -37,3 +37,29 @@ def demo_settings(demo_workspace: Workspace):
 @pytest.fixture
 def demo_catalog(demo_workspace: Workspace) -> Catalog:
     return Catalog(demo_workspace.catalog_path)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server (Debian's postgresql package) on a free port, for the whole session."""
+    from tests.servers.postgres_server import PostgresServer, available
+
+    if not available():
+        pytest.fail("PostgreSQL is not installed: run 'make system-deps' (Debian's postgresql package)")
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def catalog_backend() -> str:
+    """The catalog backend of a test: DuckDB unless the test is parametrised with ``tests.backends.BOTH``."""
+    return "duckdb"
+
+
+@pytest.fixture
+def catalog_url(catalog_backend: str, request: pytest.FixtureRequest) -> str | None:
+    """None for DuckDB; for PostgreSQL the URL of a new, empty database of this test."""
+    if catalog_backend == "duckdb":
+        return None
+    return request.getfixturevalue("postgres_server").new_database()

@@ -17,15 +17,20 @@ from governance.catalog.connection import CatalogConnection
 from governance.catalog.records import (
     SyncCounts,
     SyncMark,
-    fetch_column,
     fetch_dicts,
     from_json,
     naive_utc,
+    table_columns,
     to_json,
+    upsert_sql,
 )
 
 if TYPE_CHECKING:
     pass
+
+
+SYNC_RUN_COLUMNS = ("sync_id", "account", "started_at", "finished_at", "status", "error", "counts", "issues",
+                    "watermark", "full_sync", "calls", "throttled", "actor")
 
 
 def _sync_marks(con: duckdb.DuckDBPyConnection, account: str | None = None) -> dict[str, SyncMark]:
@@ -62,8 +67,8 @@ class SnapshotWriter(CatalogConnection):
                 if old is None or any(old[k] != new[k] for k in ("environment", "connector", "location")) \
                         or from_json(old["config"]) != from_json(new["config"]):
                     con.execute(
-                        "INSERT OR REPLACE INTO accounts (name, environment, connector, location, config, updated_at) "
-                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        upsert_sql("accounts", ("name", "environment", "connector", "location", "config", "updated_at"),
+                                   ("name",)),
                         [new["name"], new["environment"], new["connector"], new["location"], new["config"], utcnow()],
                     )
             return _sync_marks(con)
@@ -80,8 +85,8 @@ class SnapshotWriter(CatalogConnection):
         with self.transaction() as con:
             history.record_failure_gap(con, account=account, sync_id=sync_id, error=error)
             con.execute(
-                "INSERT OR REPLACE INTO sync_runs (sync_id, account, started_at, finished_at, status, error, counts, issues, "
-                "watermark, full_sync, calls, throttled, actor) VALUES (?, ?, ?, ?, 'failed', ?, NULL, NULL, NULL, ?, 0, 0, ?)",
+                upsert_sql("sync_runs", SYNC_RUN_COLUMNS, ("sync_id",),
+                           "?, ?, ?, ?, 'failed', ?, NULL, NULL, NULL, ?, 0, 0, ?"),
                 [sync_id, account, started_at, utcnow(), error, full, actor],
             )
 
@@ -231,8 +236,7 @@ class SnapshotWriter(CatalogConnection):
             totals = {k: sum(t[k] for t in by_table.values()) for k in ("added", "updated", "unchanged", "deleted")}
             status = "partial" if snapshot.issues else "ok"
             con.execute(
-                "INSERT OR REPLACE INTO sync_runs (sync_id, account, started_at, finished_at, status, error, counts, issues, "
-                "watermark, full_sync, calls, throttled, actor) VALUES (?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?)",
+                upsert_sql("sync_runs", SYNC_RUN_COLUMNS, ("sync_id",), "?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?"),
                 [
                     sync_id, account, started_at, utcnow(), status, to_json(by_table),
                     to_json([{"ref": i.ref, "message": i.message} for i in snapshot.issues]),
@@ -260,7 +264,7 @@ class SnapshotWriter(CatalogConnection):
         keep: set[str] | frozenset[str] = frozenset(),
     ) -> dict[str, int]:
         """Insert or replace ``rows`` (key → values in the table's column order) whose record hash changed."""
-        columns = fetch_column(con, f"SELECT column_name FROM (DESCRIBE {table})")
+        columns = table_columns(con, table)
         hash_at = columns.index("record_hash")
         existing = dict(con.execute(f"SELECT {key}, record_hash FROM {table} WHERE account = ?", [account]).fetchall())
         added = [k for k in rows if k not in existing]
@@ -347,9 +351,8 @@ class SnapshotWriter(CatalogConnection):
             if (old is None or values != [old[f] for f in fields] or tags != (from_json(old["tags"]) or {})
                     or old["environment"] != environment):
                 con.execute(
-                    "INSERT OR REPLACE INTO model_sources "
-                    "(model, account, environment, description, owner, risk_tier, intended_use, tags) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    upsert_sql("model_sources", ("model", "account", "environment", "description", "owner",
+                                                 "risk_tier", "intended_use", "tags"), ("model", "account")),
                     [m.name, account, environment, *values, to_json(tags)],
                 )
         if replace:

@@ -10,6 +10,10 @@ Opening the file costs about 15 ms (DuckDB builds a database instance); a connec
 open in the same process costs about 20 µs. A burst of work (a sync, a CLI command, a run of ledger appends) runs
 inside :meth:`CatalogConnection.keep_open`, which keeps the instance alive between its operations and releases the
 file once it has been idle for ``linger`` seconds, so other processes still get their turn.
+
+With a ``url`` (``[catalog] url = "postgresql://..."``) the same methods run on PostgreSQL instead, through the
+adapter of :mod:`governance.catalog.postgres`: ``connect`` lends a pooled connection, ``transaction`` is BEGIN …
+COMMIT on it, and there is no file to keep open or head to cache (other processes write meanwhile).
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from core.errors import CatalogBusy, InputError
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from governance.catalog.postgres import PgBackend
 
 _LOCK_MARKERS = ("could not set lock", "conflicting lock", "database is locked", "lock on file")
 
@@ -116,10 +122,18 @@ class CatalogConnection:
     _keepers: ClassVar[dict[str, _Keeper]] = {}
     _write_locks_guard: ClassVar[threading.Lock] = threading.Lock()
 
-    def __init__(self, path: Path, *, busy_timeout: float = 30.0) -> None:
+    def __init__(self, path: Path, *, busy_timeout: float = 30.0, url: str | None = None) -> None:
         self.path = Path(path)
         self.busy_timeout = busy_timeout
-        key = str(self.path.resolve())
+        self.url = url
+        # a PostgreSQL catalog ([catalog] url): the same methods over a pool of its connections; ``path`` still
+        # names the workspace's catalog (the signed head and the in-process locks are keyed by it)
+        self._pg: PgBackend | None = None
+        if url is not None:
+            from governance.catalog.postgres import PgBackend
+
+            self._pg = PgBackend(url, busy_timeout=busy_timeout, catalog_path=self.path)
+        key = url if url is not None else str(self.path.resolve())
         with self._write_locks_guard:
             self._write_lock = self._write_locks.setdefault(key, threading.RLock())
             self._keeper = self._keepers.setdefault(key, _Keeper())
@@ -129,6 +143,10 @@ class CatalogConnection:
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A short-lived connection; waits while another process holds the file."""
+        if self._pg is not None:
+            with self._pg.connect() as pg:
+                yield pg  # type: ignore[misc]  # the DuckDB API subset the catalog uses
+            return
         deadline = time.monotonic() + self.busy_timeout
         delay = 0.02
         while True:
@@ -164,6 +182,9 @@ class CatalogConnection:
         """
         if linger <= 0:
             raise InputError("keep_open needs a positive linger (seconds)")
+        if self._pg is not None:  # a server: nothing to keep open, connections are pooled
+            yield self
+            return
         self._keeper.enter(linger)
         try:
             yield self
@@ -178,6 +199,9 @@ class CatalogConnection:
         closed while it is in use, so keep the use to a statement or two. ``None`` when the file is not kept open.
         """
         keeper = self._keeper
+        if self._pg is not None:  # other processes write meanwhile: nothing may be held or cached
+            yield None
+            return
         with keeper.lock:
             if keeper.anchor is None:
                 yield None
@@ -192,9 +216,16 @@ class CatalogConnection:
         (the ledger caches its head); the cache is dropped when the file is released. ``None`` when the file is
         not being kept open. Writers in this process must still expect the cached value to be behind.
         """
+        if self._pg is not None:
+            return None
         keeper = self._keeper
         with keeper.lock:
             return keeper.cache if keeper.anchor is not None else None
+
+    @property
+    def backend(self) -> str:
+        """``duckdb`` or ``postgresql``."""
+        return "duckdb" if self._pg is None else "postgresql"
 
     @property
     def write_lock(self) -> threading.RLock:

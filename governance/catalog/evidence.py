@@ -1,4 +1,4 @@
-"""Stored analytics evidence: rows only ever inserted (``INSERT OR IGNORE`` on a key derived from their inputs).
+"""Stored analytics evidence: rows only ever inserted (``ON CONFLICT DO NOTHING`` on a key derived from their inputs).
 
 The JSON columns are handed back as stored; :mod:`governance.analytics.evidence` reads them into typed results.
 """
@@ -54,7 +54,8 @@ class EvidenceStore(CatalogConnection):
                   "inputs": inputs, "computed_at": computed_at, "computed_by": computed_by}
         with self.transaction() as con:
             con.execute(
-                f"INSERT OR IGNORE INTO evidence ({', '.join(values)}) VALUES ({', '.join('?' for _ in values)})",
+                f"INSERT INTO evidence ({', '.join(values)}) VALUES ({', '.join('?' for _ in values)}) "
+                "ON CONFLICT DO NOTHING",
                 list(values.values()),
             ).fetchall()
 

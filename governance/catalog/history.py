@@ -23,7 +23,7 @@ import duckdb
 
 from core.canonical import record_hash
 from governance.catalog.connection import CatalogConnection
-from governance.catalog.records import fetch_dicts, from_json, to_json
+from governance.catalog.records import fetch_dicts, from_json, table_columns, to_json
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -113,7 +113,7 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any
     if rows:
         import pyarrow as pa
 
-        columns = [r[0] for r in con.execute(f"SELECT column_name FROM (DESCRIBE {table})").fetchall()]
+        columns = table_columns(con, table)
         con.from_arrow(pa.Table.from_pylist(rows, schema=None).select(columns)).insert_into(table)
 
 

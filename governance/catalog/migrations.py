@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from core.clock import utcnow
 from governance.catalog.connection import CatalogConnection
+from governance.catalog.postgres import COMPAT_FUNCTIONS, advisory_lock, is_postgres
 from governance.catalog.records import fetch_column
 
 # Numbered migrations. Never edit a released one: add the next number.
@@ -146,6 +147,10 @@ class CatalogMigrations(CatalogConnection):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         applied: list[int] = []
         with self.transaction() as con:
+            if is_postgres(con):  # replicas starting together migrate one after the other
+                advisory_lock(con, "migrate")
+                for statement in COMPAT_FUNCTIONS:
+                    con.raw.execute(statement)
             con.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations "
                 "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMP NOT NULL)"

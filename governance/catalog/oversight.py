@@ -62,7 +62,7 @@ class OversightStore(CatalogConnection):
         """(event key, channel, recipient) → when it was last sent successfully."""
         with self.connect() as con:
             rows = fetch_dicts(con, "SELECT event_key, channel, recipient, max(attempted_at) AS at FROM notifications "
-                                    "WHERE status = 'sent' GROUP BY ALL")
+                                    "WHERE status = 'sent' GROUP BY event_key, channel, recipient")
         return {(r["event_key"], r["channel"], r["recipient"]): r["at"] for r in rows}
 
     def insert_notifications(self, rows: Sequence[Mapping[str, Any]]) -> None:

@@ -16,6 +16,7 @@ from governance.catalog.records import (
     fetch_dict,
     fetch_dicts,
     from_json,
+    table_columns,
 )
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ _MODELS_SQL = """
            string_agg(DISTINCT v.environment, ', ' ORDER BY v.environment) AS environments,
            max(v.created_at) AS latest_version_at
     FROM models m LEFT JOIN versions v ON v.model = m.name
-    GROUP BY ALL ORDER BY m.name
+    GROUP BY m.name, m.owner, m.risk_tier, m.intended_use, m.description ORDER BY m.name
 """
 
 
@@ -230,16 +231,9 @@ class CatalogQueries(CatalogConnection):
         parts = []
         with self.connect() as con:
             for t in tables:
-                cols = [
-                    c
-                    for c in fetch_column(
-                        con,
-                        "SELECT column_name FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position",
-                        [t],
-                    )
-                    if c not in ("synced_at", "updated_at")
-                ]
-                rows = con.execute(f"SELECT {', '.join(cols)} FROM {t} ORDER BY ALL").fetchall()
+                cols = [c for c in table_columns(con, t) if c not in ("synced_at", "updated_at")]
+                # the first column is each table's primary key: the same order as DuckDB's ORDER BY ALL
+                rows = con.execute(f"SELECT {', '.join(cols)} FROM {t} ORDER BY {cols[0]}").fetchall()
                 parts.append([t, cols, rows])
         return record_hash(parts)
 

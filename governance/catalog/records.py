@@ -40,6 +40,21 @@ def from_json(value: Any) -> Any:
     return value
 
 
+def upsert_sql(table: str, columns: Sequence[str], key: Sequence[str], values: str | None = None) -> str:
+    """``INSERT … ON CONFLICT (key) DO UPDATE`` of every other column: DuckDB's ``INSERT OR REPLACE`` in SQL that
+    PostgreSQL runs too. ``values`` is the VALUES list (default: one ``?`` per column)."""
+    values = values or ", ".join("?" for _ in columns)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
+    return (f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({values}) "
+            f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}")
+
+
+def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    """The columns of a catalog table in their order."""
+    return fetch_column(con, "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
+                             "AND table_schema = current_schema() ORDER BY ordinal_position", [table])
+
+
 def fetch_dicts(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None = None) -> list[dict[str, Any]]:
     """Run ``sql`` and return its rows as dicts keyed by column name."""
     cur = con.execute(sql, params or [])

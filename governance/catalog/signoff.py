@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from governance.catalog.connection import CatalogConnection
+from governance.catalog.postgres import lock_row
 from governance.catalog.records import fetch_column, fetch_dict, fetch_dicts, from_json
 
 if TYPE_CHECKING:
@@ -136,8 +137,15 @@ def read_request(con: duckdb.DuckDBPyConnection, request_id: str) -> Request | N
     return Request.from_row(row, tuple(Decision.from_row(d) for d in decisions))
 
 
-def request_state(con: duckdb.DuckDBPyConnection, request_id: str) -> RequestState | None:
-    """The status, execution state, last update, target and payload of a request, or None."""
+def request_state(con: duckdb.DuckDBPyConnection, request_id: str, *, lock: bool = False) -> RequestState | None:
+    """The status, execution state, last update, target and payload of a request, or None.
+
+    ``lock`` (inside a transaction): on PostgreSQL the row stays locked until the transaction ends, so two
+    replicas changing the same request one after the other each see the other's outcome (compare and set).
+    DuckDB has a single writer already.
+    """
+    if lock:
+        lock_row(con, "promotion_requests", "request_id", request_id)
     row = fetch_dict(
         con,
         "SELECT status, execution_state, updated_at, target_version_id, payload FROM promotion_requests "
@@ -264,14 +272,17 @@ class SignoffQueries(CatalogConnection):
             SELECT r.request_id, r.version_id, r.model, r.from_env, r.to_env, r.target_account, r.requester,
                    r.status, r.execution_state, r.created_at, r.updated_at, r.target_version_id, r.reason,
                    count(d.decision_id) FILTER (WHERE d.kind = 'approve') AS approvals,
-                   coalesce(TRY_CAST(json_extract(r.payload, '$.approvals_required') AS INTEGER), 1)
+                   coalesce(TRY_CAST(json_extract_string(r.payload, '$.approvals_required') AS INTEGER), 1)
                        AS approvals_required,
                    json_extract_string(r.payload, '$.skip') AS skip,
                    string_agg(d.actor, ', ' ORDER BY d.created_at) FILTER (WHERE d.kind = 'approve') AS approvers,
                    count(d.decision_id) FILTER (WHERE d.kind = 'risk_acceptance') AS risk_acceptances
             FROM promotion_requests r LEFT JOIN decisions d ON d.request_id = r.request_id
             WHERE {' AND '.join(where)}
-            GROUP BY ALL ORDER BY r.created_at DESC, r.request_id DESC
+            GROUP BY r.request_id, r.version_id, r.model, r.from_env, r.to_env, r.target_account, r.requester,
+                     r.status, r.execution_state, r.created_at, r.updated_at, r.target_version_id, r.reason,
+                     approvals_required, skip
+            ORDER BY r.created_at DESC, r.request_id DESC
             """,
             params,
         )

@@ -41,6 +41,37 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=cmd_history)
 
+    p = sub.add_parser("catalog", help="move the catalog: copy a DuckDB workspace into PostgreSQL")
+    ops = p.add_subparsers(dest="catalog_command", required=True)
+    c = ops.add_parser("copy", help="copy catalog and ledger into an empty PostgreSQL database, then verify")
+    add_workspace_arg(c)
+    c.add_argument("--to", required=True, metavar="URL",
+                   help="postgresql://user@host:port/db (password from PGPASSWORD or ~/.pgpass, never in the URL)")
+    c.set_defaults(func=cmd_catalog_copy)
+
+
+def cmd_catalog_copy(args: argparse.Namespace) -> int:
+    from core.errors import LedgerTampered
+    from governance import ledger
+    from governance.catalog import Catalog
+    from governance.catalog.postgres import check_url
+    from governance.catalog.transfer import copy_catalog
+
+    opened = open_workspace(args)
+    if opened.catalog.backend != "duckdb":
+        print("this workspace's catalog is already in PostgreSQL ([catalog] url)", file=sys.stderr)
+        return 2
+    target = Catalog(opened.workspace.catalog_path, url=check_url(args.to))
+    report = copy_catalog(opened.catalog, target)
+    for table, n in sorted(report.rows.items()):
+        print(f"{table:24} {n:>9} rows")
+    verified = ledger.verify_unchecked(opened.workspace, target)
+    if not verified.ok:
+        raise LedgerTampered(f"the ledger copied to PostgreSQL does not verify: {verified.summary()}")
+    print(f"copied {report.total} rows; the ledger verifies there ({verified.length} entries).")
+    print(f'Next: set [catalog] url = "{args.to}" in {opened.workspace.config_path}')
+    return 0
+
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from governance.config import resolve_workspace

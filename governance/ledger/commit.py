@@ -21,6 +21,7 @@ from core.canonical import canonical_json
 from core.clock import naive_utc, utcnow
 from core.errors import InputError
 from governance.catalog import Catalog
+from governance.catalog.postgres import advisory_lock, is_postgres
 from governance.ledger.chain import Entry, entry_hash, stored_head
 from governance.ledger.signed_head import advance_after_commit, mark_start
 
@@ -117,12 +118,17 @@ def _write(con: duckdb.DuckDBPyConnection, entries: list[Entry], prepared: Seque
 
 def _insert(con: duckdb.DuckDBPyConnection, prepared: Sequence[_Prepared]) -> list[Entry]:
     """Append inside the caller's transaction (the caller's :func:`advance_head` or :func:`seal` signs the head)."""
+    advisory_lock(con, "ledger")  # PostgreSQL: other processes' appends wait until this transaction ends
     entries = _chain(stored_head(con), prepared)
     _write(con, entries, prepared)
     if entries[0].seq == 1:  # the ledger's first entry: the signed head of this file may start from nothing
-        row = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
-        if row and row[0]:
-            mark_start(Path(row[0]))
+        if is_postgres(con):
+            path = con.catalog_path
+        else:
+            row = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
+            path = Path(row[0]) if row and row[0] else None
+        if path is not None:
+            mark_start(path)
     return entries
 
 
@@ -253,6 +259,18 @@ def _deal(batch: list[_Ticket], entries: list[Entry]) -> None:
 
 def _write_chain(con: duckdb.DuckDBPyConnection, head_: tuple[int, str] | None, rows: list[_Prepared]) -> list[Entry]:
     """Chain ``rows`` onto ``head_`` (read when None or found stale) and commit them; returns the entries."""
+    if is_postgres(con):
+        # many processes append at once: the head is read under an advisory lock held until the commit, so no
+        # two writers ever chain onto the same head (and none has to retry)
+        con.execute("BEGIN TRANSACTION")
+        try:
+            entries = _insert(con, rows)
+            con.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):
+                con.execute("ROLLBACK")
+            raise
+        return entries
     for attempt in range(3):
         if head_ is None:
             head_ = stored_head(con)

@@ -19,6 +19,7 @@ from core.errors import CatalogBusy, InputError, NotFound
 from governance.catalog import Catalog, InventoryFilter
 from governance.catalog import connection as catalog_connection
 from governance.catalog import migrations as catalog_module
+from tests.backends import BOTH
 
 T0 = dt.datetime(2026, 5, 1, 12, 0)
 
@@ -33,8 +34,15 @@ def apply(cat: Catalog, snap: Snapshot, account: str = "acc", env: str = "dev", 
                               started_at=T0, full=full, actor="test")
 
 
-def test_migrations_from_empty_are_recorded_and_rerun_is_a_no_op(tmp_path: Path) -> None:
-    cat = Catalog(tmp_path / "c.duckdb")
+@pytest.fixture
+def fresh(tmp_path: Path, catalog_url: str | None) -> Catalog:
+    """An empty catalog on the test's backend (a file under tmp_path, or a new PostgreSQL database)."""
+    return Catalog(tmp_path / "c.duckdb", url=catalog_url)
+
+
+@BOTH
+def test_migrations_from_empty_are_recorded_and_rerun_is_a_no_op(fresh: Catalog) -> None:
+    cat = fresh
     assert cat.schema_version() == 0
     assert cat.migrate() == [n for n, _, _ in catalog_module.MIGRATIONS]
     assert cat.migrate() == []
@@ -67,8 +75,9 @@ def test_a_failing_migration_rolls_back_entirely(tmp_path: Path, monkeypatch: py
     assert cat.schema_version() < 998
 
 
-def test_upserts_are_idempotent_and_count_changes(tmp_path: Path) -> None:
-    cat = Catalog(tmp_path / "c.duckdb")
+@BOTH
+def test_upserts_are_idempotent_and_count_changes(fresh: Catalog) -> None:
+    cat = fresh
     cat.migrate()
     snap = Snapshot(versions=(version(1), version(2, "PendingManualApproval")),
                     deployments=(DeploymentRecord(endpoint="ep", variant="v", status="InService", version_ref="m/2"),))
@@ -84,8 +93,9 @@ def test_upserts_are_idempotent_and_count_changes(tmp_path: Path) -> None:
     assert cat.version("acc:m:2").approval_status == "Approved"
 
 
-def test_full_sync_deletes_what_the_source_no_longer_has_incremental_does_not(tmp_path: Path) -> None:
-    cat = Catalog(tmp_path / "c.duckdb")
+@BOTH
+def test_full_sync_deletes_what_the_source_no_longer_has_incremental_does_not(fresh: Catalog) -> None:
+    cat = fresh
     cat.migrate()
     apply(cat, Snapshot(versions=(version(1), version(2))))
     apply(cat, Snapshot(versions=(version(1),), complete=False), full=False)
@@ -96,8 +106,9 @@ def test_full_sync_deletes_what_the_source_no_longer_has_incremental_does_not(tm
         cat.version("acc:m:2")
 
 
-def test_accounts_are_isolated_and_lineage_resolves_across_them(tmp_path: Path) -> None:
-    cat = Catalog(tmp_path / "c.duckdb")
+@BOTH
+def test_accounts_are_isolated_and_lineage_resolves_across_them(fresh: Catalog) -> None:
+    cat = fresh
     cat.migrate()
     apply(cat, Snapshot(versions=(version(1),)), account="dev-acc", env="dev")
     promoted = VersionRecord(model="m", version=1, source_ref="m/1", approval_status="Approved", created_at=T0,
@@ -110,8 +121,9 @@ def test_accounts_are_isolated_and_lineage_resolves_across_them(tmp_path: Path) 
     assert len(cat.inventory(InventoryFilter(environments=("prod",)))) == 1
 
 
-def test_inventory_flags_a_deployment_serving_an_unapproved_version(tmp_path: Path) -> None:
-    cat = Catalog(tmp_path / "c.duckdb")
+@BOTH
+def test_inventory_flags_a_deployment_serving_an_unapproved_version(fresh: Catalog) -> None:
+    cat = fresh
     cat.migrate()
     snap = Snapshot(
         versions=(version(1), version(2, "PendingManualApproval")),
@@ -124,8 +136,9 @@ def test_inventory_flags_a_deployment_serving_an_unapproved_version(tmp_path: Pa
     assert cat.inventory(InventoryFilter(text="no-such-thing")).empty
 
 
-def test_unknown_ids_raise_not_found_with_a_hint(tmp_path: Path) -> None:
-    cat = Catalog(tmp_path / "c.duckdb")
+@BOTH
+def test_unknown_ids_raise_not_found_with_a_hint(fresh: Catalog) -> None:
+    cat = fresh
     cat.migrate()
     with pytest.raises(NotFound, match="ACCOUNT:MODEL:VERSION"):
         cat.version("nope")
@@ -351,8 +364,9 @@ def test_a_busy_process_still_lets_go_of_the_file_now_and_then(tmp_path: Path, m
     assert held > released > 0
 
 
-def test_registry_labels_place_a_version_and_a_label_move_updates_its_row(tmp_path: Path) -> None:
-    cat = Catalog(tmp_path / "c.duckdb")
+@BOTH
+def test_registry_labels_place_a_version_and_a_label_move_updates_its_row(fresh: Catalog) -> None:
+    cat = fresh
     cat.migrate()
     apply(cat, Snapshot(versions=(version(1, labels=("challenger",), environment="staging"), version(2))))
     first = cat.version("acc:m:1")

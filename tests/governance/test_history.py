@@ -16,6 +16,7 @@ from governance.config import Workspace, load_settings
 from governance.history import environment_at, inventory_as_of, parse_instant, version_history
 from governance.identity import Identity
 from governance.sync import sync
+from tests.backends import BOTH, use_catalog_url
 
 ADMIN = Identity("admin@x", frozenset({"admin"}))
 
@@ -34,7 +35,7 @@ def deploy(reg: Path, *entries: dict) -> None:
 
 
 @pytest.fixture
-def world(tmp_path: Path):
+def world(tmp_path: Path, catalog_url: str | None):
     root = tmp_path / "ws"
     reg = root / "reg"
     reg.mkdir(parents=True)
@@ -43,8 +44,9 @@ def world(tmp_path: Path):
         "full_sync_every_hours = 0\n"
     )
     ws = Workspace(root)
+    use_catalog_url(ws, catalog_url)
     settings = load_settings(ws, {})
-    cat = Catalog(ws.catalog_path)
+    cat = Catalog(ws.catalog_path, url=settings.catalog.url)
     cat.migrate()
 
     def run(full: bool = True):
@@ -65,6 +67,7 @@ def state(cat: Catalog, instant: str) -> dict[str, tuple[str, str | None]]:
             for r in df.itertuples(index=False)}
 
 
+@BOTH
 def test_scripted_changes_answer_as_of_each_instant(world) -> None:
     _ws, reg, cat, run = world
     # 1 March: v1 registered, pending
@@ -105,6 +108,7 @@ def test_scripted_changes_answer_as_of_each_instant(world) -> None:
     assert hist["deployments"][0]["valid_to"] == "2026-03-12T00:00:00"
 
 
+@BOTH
 def test_a_version_deleted_at_the_source_keeps_its_past(world) -> None:
     _ws, reg, cat, run = world
     write_version(reg, "fraud", 1, approval_status="Approved", modified_at="2026-03-01T10:00:00Z")
@@ -122,6 +126,7 @@ def test_a_version_deleted_at_the_source_keeps_its_past(world) -> None:
     assert last["valid_to"] is not None and dt.datetime.fromisoformat(last["valid_to"]) >= before.replace(microsecond=0)
 
 
+@BOTH
 def test_a_failed_sync_in_the_middle_is_a_gap(world) -> None:
     _ws, reg, cat, run = world
     write_version(reg, "fraud", 1, approval_status="Approved", modified_at="2026-03-01T10:00:00Z")
@@ -149,6 +154,7 @@ def test_a_failed_sync_in_the_middle_is_a_gap(world) -> None:
     assert not bool(after["in_gap"].iloc[0])
 
 
+@BOTH
 def test_a_long_pause_is_a_gap(world) -> None:
     ws, reg, cat, run = world
     write_version(reg, "fraud", 1, modified_at="2026-03-01T10:00:00Z")
@@ -164,6 +170,7 @@ def test_a_long_pause_is_a_gap(world) -> None:
     assert list(gaps["reason"]) == ["pause"] and "no successful sync for" in gaps["detail"][0]
 
 
+@BOTH
 def test_equal_timestamps_and_undated_changes(world) -> None:
     _ws, reg, cat, run = world
     same = "2026-03-01T10:00:00Z"
@@ -192,6 +199,7 @@ def test_parse_instant() -> None:
         parse_instant("14 March")
 
 
+@BOTH
 def test_cli_models_as_of_and_history(world, capsys) -> None:
     ws, reg, _cat, run = world
     write_version(reg, "fraud", 1, modified_at="2026-03-01T10:00:00Z")

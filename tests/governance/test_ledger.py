@@ -28,6 +28,7 @@ from governance.cli import main
 from governance.config import Workspace
 from governance.identity import Identity, os_user
 from governance.ledger import commit, signed_head
+from tests.backends import BOTH, use_catalog_url
 
 AUDITOR = Identity("auditor@example.org", frozenset({"auditor"}))
 VIEWER = Identity("viewer@example.org", frozenset({"viewer"}))
@@ -42,17 +43,18 @@ def oracle_hash(seq: int, at: dt.datetime, actor: str, action: str, subject: str
 
 
 @pytest.fixture()
-def ws(tmp_path: Path) -> Workspace:
+def ws(tmp_path: Path, catalog_url: str | None) -> Workspace:
     w = Workspace(tmp_path / "ws")
     w.ensure_dirs()
     w.config_path.write_text(CONFIG + OS_AUDITOR, encoding="utf-8")
-    Catalog(w.catalog_path).migrate()
+    use_catalog_url(w, catalog_url)
+    Catalog(w.catalog_path, url=catalog_url).migrate()
     return w
 
 
 @pytest.fixture()
-def catalog(ws: Workspace) -> Catalog:
-    return Catalog(ws.catalog_path)
+def catalog(ws: Workspace, catalog_url: str | None) -> Catalog:
+    return Catalog(ws.catalog_path, url=catalog_url)
 
 
 def fill(catalog: Catalog, n: int, start: int = 0) -> list[ledger.Entry]:
@@ -73,6 +75,7 @@ def cli_verify(ws: Workspace, *extra: str) -> int:
     return main(["ledger", "verify", "--workspace", str(ws.root), *extra])
 
 
+@BOTH
 def test_append_builds_a_chain_the_oracle_agrees_with(catalog: Catalog) -> None:
     entries = fill(catalog, 5)
     stored = rows(catalog)
@@ -85,6 +88,7 @@ def test_append_builds_a_chain_the_oracle_agrees_with(catalog: Catalog) -> None:
         prev = digest
 
 
+@BOTH
 def test_append_inside_a_transaction_rolls_back_with_it(catalog: Catalog) -> None:
     fill(catalog, 2)
     with pytest.raises(RuntimeError), catalog.transaction() as con:
@@ -103,6 +107,7 @@ def test_append_refuses_ambiguous_fields(catalog: Catalog, field: str, value: st
         ledger.append(catalog, **kwargs)
 
 
+@BOTH
 def test_concurrent_appends_keep_one_chain(catalog: Catalog) -> None:
     threads = [threading.Thread(target=fill, args=(catalog, 10, k * 10)) for k in range(4)]
     for t in threads:
@@ -114,6 +119,7 @@ def test_concurrent_appends_keep_one_chain(catalog: Catalog) -> None:
     assert all(stored[i][6] == stored[i - 1][7] for i in range(1, 40))
 
 
+@BOTH
 @pytest.mark.parametrize("kept", [False, True], ids=["file-per-append", "kept-open"])
 def test_appends_from_many_threads_share_commits_and_keep_one_chain(catalog: Catalog, kept: bool) -> None:
     # group commit: each caller gets back exactly its own entries, committed, in its own order
@@ -240,6 +246,7 @@ def test_a_caller_interrupted_while_waiting_leaves_the_queue_usable(
     assert ledger.verify_unchecked(ws, catalog).ok
 
 
+@BOTH
 def test_untouched_ledger_verifies(ws: Workspace, catalog: Catalog) -> None:
     fill(catalog, 20)
     ledger.checkpoint(ws, catalog, AUDITOR)
@@ -258,7 +265,7 @@ def test_no_checkpoint_warns_but_passes(ws: Workspace, catalog: Catalog) -> None
 
 
 def _tamper(catalog: Catalog, *statements: tuple[str, list]) -> None:
-    with duckdb.connect(str(catalog.path)) as con:
+    with catalog.connect() as con:
         for sql, params in statements:
             con.execute(sql, params)
 
@@ -269,6 +276,7 @@ def _first_bad(ws: Workspace, catalog: Catalog) -> int | None:
     return report.first_bad.seq
 
 
+@BOTH
 def test_edited_payload_is_detected_and_named(ws: Workspace, catalog: Catalog, capsys) -> None:
     fill(catalog, 10)
     ledger.checkpoint(ws, catalog, AUDITOR)
@@ -289,6 +297,7 @@ def test_edited_actor_with_rehash_of_that_row_breaks_the_link(ws: Workspace, cat
     assert report.first_bad.seq == 7 and report.first_bad.kind == "broken_link"
 
 
+@BOTH
 def test_deleted_entry_is_detected(ws: Workspace, catalog: Catalog) -> None:
     fill(catalog, 10)
     _tamper(catalog, ("DELETE FROM ledger WHERE seq = 6", []))
@@ -296,6 +305,7 @@ def test_deleted_entry_is_detected(ws: Workspace, catalog: Catalog) -> None:
     assert cli_verify(ws) == 1
 
 
+@BOTH
 def test_swapped_entries_are_detected(ws: Workspace, catalog: Catalog) -> None:
     fill(catalog, 10)
     a, b = rows(catalog)[2], rows(catalog)[3]  # seq 3 and 4
@@ -411,6 +421,7 @@ def test_cli_checkpoint_and_json(ws: Workspace, catalog: Catalog, capsys) -> Non
     assert "may not checkpoint" in capsys.readouterr().err
 
 
+@BOTH
 def test_listing_filters(catalog: Catalog) -> None:
     fill(catalog, 6)
     ledger.append(catalog, actor="risk@example.org", action="request.approve", subject="request:PR-1",
@@ -449,6 +460,7 @@ def test_100k_entries_verify_and_an_edit_deep_inside_is_found(ws: Workspace, cat
     assert _first_bad(ws, catalog) == 73_123
 
 
+@BOTH
 def test_append_many_continues_the_same_chain(ws: Workspace, catalog: Catalog) -> None:
     fill(catalog, 2)
     batch = [ledger.NewEntry(f"user{i}@example.org", "test.batch", f"thing:{i}", {"i": i}) for i in range(600)]
@@ -496,6 +508,7 @@ def _delete_newest(catalog: Catalog, n: int = 1) -> None:
     _tamper(catalog, ("DELETE FROM ledger WHERE seq > (SELECT max(seq) FROM ledger) - ?", [n]))
 
 
+@BOTH
 def test_every_append_moves_the_signed_head(ws: Workspace, catalog: Catalog) -> None:
     fill(catalog, 3)
     head = ledger.read_head(ws.checkpoints_dir)

@@ -29,6 +29,7 @@ from governance.promotion import (
     unapproved_deployments,
 )
 from governance.sources import connector_for
+from tests.backends import BOTH, use_catalog_url
 
 D = "demo.countersign.dev"
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,7 +39,7 @@ class World:
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
         self.settings: Settings = load_settings(ws)
-        self.catalog = Catalog(ws.catalog_path)
+        self.catalog = Catalog(ws.catalog_path, url=self.settings.catalog.url)
 
     def who(self, name: str) -> Identity:
         return identity_for(self.settings, f"{name}@{D}", source="cli")
@@ -76,10 +77,16 @@ class World:
 
 
 @pytest.fixture
-def world(demo_copy: Workspace) -> World:
+def world(demo_copy: Workspace, catalog_url: str | None) -> World:
+    if catalog_url is not None:  # the demo moved into PostgreSQL the way an operator does it
+        from governance.cli import main
+
+        assert main(["catalog", "copy", "--workspace", str(demo_copy.root), "--to", catalog_url]) == 0
+        use_catalog_url(demo_copy, catalog_url)
     return World(demo_copy)
 
 
+@BOTH
 def test_demo_history_is_verifiable_and_has_an_open_request(world: World) -> None:
     report = world.verify()
     assert report.ok and report.checkpoints_checked > 0, report.summary()
@@ -98,6 +105,7 @@ def test_demo_history_is_verifiable_and_has_an_open_request(world: World) -> Non
     assert prod.loc[prod["serving_without_countersign"], "version_id"].tolist() == ["lab-prod:repair-cost:2"]
 
 
+@BOTH
 def test_request_approve_execute_promotes_exactly_once(world: World) -> None:
     before = world.prod_versions("claims-fraud")
     rid = world.request()
@@ -133,6 +141,7 @@ def test_four_eyes_requester_and_creator_may_not_approve(world: World) -> None:
                                             world.catalog.version("lab-staging:claims-fraud:3"))
 
 
+@BOTH
 def test_high_tier_needs_two_distinct_approvers(world: World) -> None:
     rid = world.request("lab-staging:credit-approval:2")
     r = world.approve(rid, "risk.officer")
@@ -182,6 +191,7 @@ def test_expired_risk_acceptance_stops_execution(world: World) -> None:
         execute(world.ws, world.settings, world.catalog, world.who("risk.officer"), rid, now=later)
 
 
+@BOTH
 def test_reject_and_cancel(world: World) -> None:
     rid = world.request()
     with pytest.raises(InputError):
@@ -286,6 +296,7 @@ def test_failure_at_any_step_then_retry_gives_one_target_version(world: World, p
     assert world.verify().ok
 
 
+@BOTH
 def test_killed_process_then_takeover_gives_one_target_version(world: World) -> None:
     before = world.prod_versions("claims-fraud")
     rid = world.request()
@@ -310,7 +321,7 @@ class Dying:
         os._exit(9)  # killed after the copy, before the ledger knows
 def factory(name):
     return Dying(connector_for(ws, settings, name))
-execute(ws, settings, Catalog(ws.catalog_path), identity_for(settings, "risk.officer@{D}", source="cli"),
+execute(ws, settings, Catalog(ws.catalog_path, url=settings.catalog.url), identity_for(settings, "risk.officer@{D}", source="cli"),
         {rid!r}, connectors=factory)
 """
     proc = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=120)
@@ -322,6 +333,7 @@ execute(ws, settings, Catalog(ws.catalog_path), identity_for(settings, "risk.off
     assert world.verify().ok
 
 
+@BOTH
 def test_two_officers_approving_at_once_make_one_decision_and_one_execution(world: World) -> None:
     before = world.prod_versions("claims-fraud")
     rid = world.request()
@@ -358,6 +370,7 @@ def test_two_officers_approving_at_once_make_one_decision_and_one_execution(worl
     assert world.verify().ok
 
 
+@BOTH
 def test_cli_request_approve_execute(world: World, capsys) -> None:
     from governance.cli import main
 
