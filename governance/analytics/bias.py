@@ -37,7 +37,7 @@ import duckdb
 
 from core.errors import InputError
 from core.progress import ProgressFn, no_progress
-from governance.analytics.engines import Engine, as_engine, engine_summary, rows
+from governance.analytics.engines import Engine, EngineChoice, as_engine, engine_summary, opened_engine, rows
 from governance.analytics.io import TableInfo, quote
 from governance.analytics.summaries import AttributeSummary, BiasSummary
 
@@ -481,11 +481,12 @@ def _marginal(cells: Mapping[tuple[str, ...], Counts], idx: tuple[int, ...]) -> 
     return out
 
 
-def bias_file(data: Any, config: BiasConfig, *, progress: ProgressFn = no_progress) -> BiasResult:
-    """:func:`compute_bias` on a CSV/Parquet/Arrow file or a DataFrame."""
-    from governance.analytics.io import opened
-
-    with opened(data=data) as (con, infos):
-        return compute_bias(con, infos["data"], config, progress=progress)
+def bias_file(
+    data: Any, config: BiasConfig, *, progress: ProgressFn = no_progress, engine: EngineChoice | None = None
+) -> BiasResult:
+    """:func:`compute_bias` on a CSV/Parquet/Arrow file or a DataFrame, or on Spark (``engine``) a Parquet path or
+    a table name."""
+    with opened_engine(engine, data=data) as (eng, infos):
+        return compute_bias(eng, infos["data"], config, progress=progress)
 
 

@@ -24,19 +24,24 @@ import math
 import os
 import re
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import duckdb
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 
 from core.errors import ConfigError, InputError
 from core.extras import require_extra
-from governance.analytics.io import TableInfo
+from governance.analytics.io import FORMATS, TableInfo
+
+if TYPE_CHECKING:
+    from governance.config import EnginesConfig
 
 DIALECTS = ("spark", "trino", "athena")
 JAVA_PACKAGE = "openjdk-17-jre-headless"
@@ -178,7 +183,7 @@ def spark_session(master: str = "local[2]", conf: Mapping[str, str] | None = Non
         raise ConfigError(f"the Spark engine needs a Java runtime and none was found: apt-get install {JAVA_PACKAGE} "
                           "(or set JAVA_HOME)")
     builder = sql.SparkSession.builder.master(master).appName(app_name)
-    for key, value in {"spark.ui.enabled": "false", **dict(conf or {})}.items():
+    for key, value in {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false", **dict(conf or {})}.items():
         builder = builder.config(key, str(value))
     return builder.getOrCreate()
 
@@ -209,6 +214,10 @@ class SparkEngine:
         is_path = isinstance(source, os.PathLike) or "/" in text or text.lower().endswith((".parquet", ".pq"))
         if not is_path and not _TABLE_NAME.match(text):
             raise InputError(f"{text!r} is neither a Parquet path nor a table name (db.table)")
+        other = [s for s, fmt in FORMATS.items() if fmt != "parquet" and text.lower().endswith(s)]
+        if other:
+            raise InputError(f"{text}: the Spark engine reads Parquet files and tables, not {other[0]} files; "
+                             "convert it to Parquet or use the DuckDB engine")
         try:
             if is_path:
                 if "://" not in text and not Path(text).exists():
@@ -223,8 +232,11 @@ class SparkEngine:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise InputError(f"{text}: Spark could not read it ({first}); give a table name or a Parquet path") from None
         types = {f.name: spark_type(f.dataType) for f in frame.schema.fields}
-        n = rows(self, f"SELECT count(*) AS n FROM {name}")[0][0]
-        return TableInfo(name=name, source=text, rows=int(n), columns=types)
+        # not one of the aggregates: kept out of the statements and the query hash, as DuckDB's loading is
+        return TableInfo(name=name, source=text, rows=int(frame.count()), columns=types)
+
+
+ENGINES = ("duckdb", "spark")
 
 
 @dataclass(frozen=True)
@@ -235,12 +247,55 @@ class EngineChoice:
     master: str = "local[2]"
     conf: Mapping[str, str] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if self.name not in ENGINES:
+            raise ConfigError(f"unknown analytics engine {self.name!r} (known: {', '.join(ENGINES)}; Trino and Athena "
+                              "are SQL renderings only)")
+
+
+def engine_choice(
+    engines: EnginesConfig | None, name: str | None = None, *, master: str | None = None,
+    conf: Mapping[str, str] | None = None,
+) -> EngineChoice:
+    """The engine to use: ``name`` (default: the workspace's ``[engines] default``), with the workspace's Spark
+    settings, overridden by ``master`` and ``conf`` (command-line flags win over the file)."""
+    name = name or (engines.default if engines is not None else "duckdb")
+    spark = engines.spark if engines is not None else None
+    if name == "duckdb":
+        return EngineChoice()
+    return EngineChoice(name=name, master=master or (spark.master if spark else "local[2]"),
+                        conf={**(spark.conf if spark else {}), **dict(conf or {})})
+
+
+@contextmanager
+def opened_engine(
+    choice: EngineChoice | None, **tables: str | os.PathLike[str] | pd.DataFrame
+) -> Iterator[tuple[Engine, dict[str, TableInfo]]]:
+    """An engine with each keyword registered as a table (``opened_engine(choice, ref=a, cur=b)``).
+
+    DuckDB reads CSV, Parquet, Arrow files and DataFrames (:func:`governance.analytics.io.opened`); Spark reads
+    Parquet paths and catalog tables, and its session stays up for the next analysis in this process.
+    """
+    if choice is None or choice.name == "duckdb":
+        from governance.analytics.io import opened
+
+        with opened(**tables) as (con, infos):
+            yield DuckDBEngine(con), infos
+        return
+    engine = SparkEngine(spark_session(choice.master, choice.conf))
+    infos = {}
+    for key, src in tables.items():
+        if isinstance(src, pd.DataFrame):
+            raise InputError("the Spark engine reads Parquet paths and tables, not in-memory DataFrames")
+        infos[key] = engine.load_table(src, key)
+    yield engine, infos
+
 
 def engine_summary(engine: Engine) -> dict[str, Any]:
-    """What evidence records of the engine: its name, the query hash, statements, rows and bytes returned."""
+    """What evidence records of the engine: its name, the query hash, the statements, rows and bytes returned."""
     s = engine.stats
     return {"name": engine.name, "query_hash": s.query_hash, "queries": len(s.statements), "rows_returned": s.rows,
-            "bytes_returned": s.bytes}
+            "bytes_returned": s.bytes, "max_rows": s.max_rows, "statements": list(s.statements)}
 
 
 def render_all(statements: Sequence[str], dialect: str) -> list[str]:

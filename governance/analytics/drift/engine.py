@@ -34,7 +34,7 @@ from governance.analytics.drift.methods import (
     psi,
 )
 from governance.analytics.drift.results import ColumnDrift, DriftConfig, DriftResult
-from governance.analytics.engines import Engine, as_engine, engine_summary
+from governance.analytics.engines import Engine, EngineChoice, as_engine, engine_summary, opened_engine
 from governance.analytics.io import TableInfo
 
 
@@ -262,10 +262,10 @@ def _replace(c: ColumnDrift, **changes: Any) -> ColumnDrift:
 
 
 def drift_files(
-    reference: Any, current: Any, config: DriftConfig = DriftConfig(), *, progress: ProgressFn = no_progress
+    reference: Any, current: Any, config: DriftConfig = DriftConfig(), *, progress: ProgressFn = no_progress,
+    engine: EngineChoice | None = None,
 ) -> DriftResult:
-    """:func:`compute_drift` on two files or DataFrames (CSV, Parquet, Arrow)."""
-    from governance.analytics.io import opened
-
-    with opened(ref=reference, cur=current) as (con, infos):
-        return compute_drift(con, infos["ref"], infos["cur"], config, progress=progress)
+    """:func:`compute_drift` on two files or DataFrames (CSV, Parquet, Arrow), or on Spark (``engine``) two Parquet
+    paths or table names."""
+    with opened_engine(engine, ref=reference, cur=current) as (eng, infos):
+        return compute_drift(eng, infos["ref"], infos["cur"], config, progress=progress)
