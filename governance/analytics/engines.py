@@ -115,7 +115,8 @@ def render(sql: str, dialect: str) -> str:
     """``sql`` (DuckDB's dialect, parameters inlined) rewritten by SQLGlot for ``dialect`` (spark, trino, athena)."""
     if dialect not in DIALECTS:
         raise ConfigError(f"unknown SQL dialect {dialect!r} (known: {', '.join(DIALECTS)})")
-    sqlglot = require_extra("sqlglot", extra="spark")
+    import sqlglot  # a run-time dependency, imported when first needed (countersign --help stays fast)
+
     return sqlglot.transpile(sql, read="duckdb", write=dialect)[0]
 
 
