@@ -310,3 +310,22 @@ def test_renderings_parse_and_match_golden_files(dialect: str) -> None:
             golden.write_text(rendered + "\n")
         assert golden.read_text() == rendered + "\n", f"{dialect}/{name}: rendering changed (UPDATE_GOLDEN=1)"
         assert "::" not in rendered and "isfinite" not in rendered.lower() and "FILTER" not in rendered
+
+
+def test_engine_settings_come_from_the_workspace_and_flags_win() -> None:
+    from governance.config import parse_settings
+
+    settings = parse_settings({"engines": {"default": "spark", "spark": {
+        "master": "spark://h:7077", "conf": {"spark.sql.shuffle.partitions": "4"}}}})
+    assert settings.engines.names == ("duckdb", "spark")
+    choice = engines.engine_choice(settings.engines)
+    assert choice == EngineChoice("spark", "spark://h:7077", {"spark.sql.shuffle.partitions": "4"})
+    flagged = engines.engine_choice(settings.engines, "spark", master="local[1]", conf={"spark.executor.cores": "1"})
+    assert flagged.master == "local[1]" and dict(flagged.conf) == {"spark.sql.shuffle.partitions": "4",
+                                                                   "spark.executor.cores": "1"}
+    assert engines.engine_choice(settings.engines, "duckdb").name == "duckdb"
+    assert engines.engine_choice(None).name == "duckdb"
+    with pytest.raises(ConfigError, match=r"engines.default: 'spark' is not a configured engine"):
+        parse_settings({"engines": {"default": "spark"}})
+    with pytest.raises(ConfigError, match="Trino and Athena"):
+        EngineChoice("trino")
