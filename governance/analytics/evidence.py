@@ -38,7 +38,8 @@ from governance.sources import version_file
 KINDS = ("drift", "bias", "explain")
 # Bump when a change to the engines changes their numbers: stored evidence then no longer matches the key.
 ENGINE_VERSION = "1"
-_SOFTWARE = ("countersign", "duckdb", "numpy", "scipy", "pandas", "scikit-learn", "shap", "skops", "xgboost")
+_SOFTWARE = ("countersign", "duckdb", "numpy", "scipy", "pandas", "scikit-learn", "shap", "skops", "xgboost", "sqlglot",
+             "pyspark")
 _OUTPUT_COLUMNS = ("prediction", "score")
 
 
