@@ -32,7 +32,7 @@ from governance.analytics.engines import EngineChoice, SparkEngine, inline, rend
 
 GOLDEN = Path(__file__).parent / "golden" / "sql"
 SPARK = EngineChoice("spark", master="local[2]", conf={
-    "spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2", "spark.driver.host": "127.0.0.1",
+    "spark.sql.shuffle.partitions": "1", "spark.default.parallelism": "1", "spark.driver.host": "127.0.0.1",
     "spark.driver.bindAddress": "127.0.0.1", "spark.sql.adaptive.enabled": "false", "spark.driver.memory": "1g",
     # tiny queries: compiling whole-stage code costs more than it saves
     "spark.sql.codegen.wholeStage": "false",
