@@ -189,6 +189,22 @@ def spark_session(master: str = "local[2]", conf: Mapping[str, str] | None = Non
     return builder.getOrCreate()
 
 
+def spark_source(source: str | os.PathLike[str]) -> bool:
+    """Whether ``source`` is a path (True) or a table name (False) Spark can read; raise :class:`InputError` for
+    anything else (CSV/Arrow files, names that are not ``db.table``)."""
+    text = str(source)
+    is_path = isinstance(source, os.PathLike) or "/" in text or text.lower().endswith((".parquet", ".pq"))
+    if not is_path and not _TABLE_NAME.match(text):
+        raise InputError(f"{text!r} is neither a Parquet path nor a table name (db.table)")
+    other = [s for s, fmt in FORMATS.items() if fmt != "parquet" and text.lower().endswith(s)]
+    if other:
+        raise InputError(f"{text}: the Spark engine reads Parquet files and tables, not {other[0]} files; "
+                         "convert it to Parquet or use the DuckDB engine")
+    if is_path and "://" not in text and not Path(text).exists():
+        raise InputError(f"{text}: no such file or folder")
+    return is_path
+
+
 class SparkEngine:
     """The aggregate SQL transpiled to Spark SQL and run by a Spark session; only aggregates are collected."""
 
@@ -212,23 +228,10 @@ class SparkEngine:
             InputError: the path or table does not exist or cannot be read as Parquet.
         """
         text = str(source)
-        is_path = isinstance(source, os.PathLike) or "/" in text or text.lower().endswith((".parquet", ".pq"))
-        if not is_path and not _TABLE_NAME.match(text):
-            raise InputError(f"{text!r} is neither a Parquet path nor a table name (db.table)")
-        other = [s for s, fmt in FORMATS.items() if fmt != "parquet" and text.lower().endswith(s)]
-        if other:
-            raise InputError(f"{text}: the Spark engine reads Parquet files and tables, not {other[0]} files; "
-                             "convert it to Parquet or use the DuckDB engine")
+        is_path = spark_source(source)
         try:
-            if is_path:
-                if "://" not in text and not Path(text).exists():
-                    raise InputError(f"{text}: no such file or folder")
-                frame = self.spark.read.parquet(text)
-            else:
-                frame = self.spark.table(text)
+            frame = self.spark.read.parquet(text) if is_path else self.spark.table(text)
             frame.createOrReplaceTempView(name)
-        except InputError:
-            raise
         except Exception as exc:  # py4j/Spark analysis errors: say what could not be read, in one line
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise InputError(f"{text}: Spark could not read it ({first}); give a table name or a Parquet path") from None
@@ -283,12 +286,12 @@ def opened_engine(
         with opened(**tables) as (con, infos):
             yield DuckDBEngine(con), infos
         return
-    engine = SparkEngine(spark_session(choice.master, choice.conf))
-    infos = {}
-    for key, src in tables.items():
+    for src in tables.values():  # refuse bad input before the JVM starts
         if isinstance(src, pd.DataFrame):
             raise InputError("the Spark engine reads Parquet paths and tables, not in-memory DataFrames")
-        infos[key] = engine.load_table(src, key)
+        spark_source(src)
+    engine = SparkEngine(spark_session(choice.master, choice.conf))
+    infos = {key: engine.load_table(src, key) for key, src in tables.items()}
     yield engine, infos
 
 

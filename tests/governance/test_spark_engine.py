@@ -256,6 +256,24 @@ def test_missing_java_names_the_debian_package(monkeypatch: pytest.MonkeyPatch, 
         engines.spark_session()
 
 
+def test_bad_spark_inputs_are_refused_before_the_jvm_starts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_session(*args: Any, **kw: Any) -> Any:
+        raise AssertionError("a Spark session was started for input that cannot be read")
+
+    monkeypatch.setattr(engines, "spark_session", no_session)
+    csv = tmp_path / "ref.csv"
+    csv.write_text("a\n1\n")
+    with pytest.raises(InputError, match=r"reads Parquet files and tables, not \.csv"):
+        drift_files(str(csv), str(csv), engine=SPARK)
+    with pytest.raises(InputError, match="no such file"):
+        bias_file(str(tmp_path / "missing.parquet"), BiasConfig(label="y", protected=("g",), prediction="p"),
+                  engine=SPARK)
+    with pytest.raises(InputError, match="neither a Parquet path nor a table name"):
+        drift_files("drop table; --", "t", engine=SPARK)
+    with pytest.raises(InputError, match="not in-memory DataFrames"):
+        drift_files(pd.DataFrame({"a": [1]}), "t", engine=SPARK)
+
+
 def test_parameters_are_inlined_exactly() -> None:
     x = 0.1 + 0.2
     sql = inline("SELECT $a, $b, $c, $d", {"a": x, "b": 3, "c": "it's", "d": True})
