@@ -347,3 +347,33 @@ def test_engine_settings_come_from_the_workspace_and_flags_win() -> None:
         parse_settings({"engines": {"default": "spark"}})
     with pytest.raises(ConfigError, match="Trino and Athena"):
         EngineChoice("trino")
+
+
+def test_review_on_spark_stores_the_same_evidence_and_records_the_engine(spark: Any, demo_workspace: Any,
+                                                                          tmp_path: Path) -> None:
+    import shutil
+
+    from governance.analytics.evidence import review_version
+    from governance.catalog import Catalog
+    from governance.config import Workspace, load_settings
+    from governance.identity import identity_for
+
+    vid = "lab-prod:claims-fraud:2"
+    stored = {}
+    for name, choice in (("duckdb", None), ("spark", SPARK)):
+        ws = Workspace(tmp_path / name)
+        shutil.copytree(demo_workspace.root, ws.root)
+        settings = load_settings(ws)
+        catalog = Catalog(ws.catalog_path)
+        catalog.migrate()
+        who = identity_for(settings, "risk.officer@demo.countersign.dev", source="cli")
+        result = review_version(ws, settings, catalog, vid, actor=who, kinds=("drift", "bias"), engine=choice)
+        assert {i.status for i in result.items.values()} == {"computed"}, result.items
+        stored[name] = {k: i.evidence for k, i in result.items.items()}
+    for kind in ("drift", "bias"):
+        duck, sp = stored["duckdb"][kind], stored["spark"][kind]
+        assert duck.evidence_id == sp.evidence_id  # the engine is not part of the key: the numbers are the same
+        assert duck.inputs["engine"]["name"] == "duckdb" and sp.inputs["engine"]["name"] == "spark"
+        assert duck.inputs["engine"]["query_hash"] == sp.inputs["engine"]["query_hash"]
+        _same(_without_timing(duck.result), _without_timing(sp.result))
+        assert duck.summary == sp.summary
