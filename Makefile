@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 WORKSPACE ?= demo-workspace
 PORT ?= 8501
 ADDRESS ?= 127.0.0.1
-APT_PACKAGES := chromium poppler-utils postgresql
+APT_PACKAGES := chromium poppler-utils postgresql openjdk-17-jre-headless
 
 .PHONY: install install-runtime system-deps test-servers demo run test test-fast lint bench wheel clean
 
@@ -27,8 +27,8 @@ install-runtime: $(VENV)/.runtime
 
 install: $(VENV)/.dev
 
-# Debian's Chromium (browser tests), poppler (PDF page previews) and PostgreSQL (the catalog tests start their own
-# server); never a browser download.
+# Debian's Chromium (browser tests), poppler (PDF page previews), PostgreSQL (the catalog tests start their own
+# server) and Java 17 (the Spark engine's tests); never a browser download.
 system-deps:
 	@missing=""; \
 	for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

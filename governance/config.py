@@ -341,6 +341,31 @@ class CostsConfig(_Strict):
         return v
 
 
+class SparkSettings(_Strict):
+    """``[engines.spark]``: where drift and bias aggregates run on Spark (``pip install countersign[spark]``)."""
+
+    master: str = Field(default="local[2]", min_length=1)  # local[N], spark://host:7077, yarn, k8s://…
+    conf: dict[str, str] = Field(default_factory=dict)  # extra Spark configuration, e.g. spark.sql.shuffle.partitions
+
+
+class EnginesConfig(_Strict):
+    """``[engines]``: the analytics engines besides the built-in DuckDB (the default)."""
+
+    default: str = "duckdb"
+    spark: SparkSettings | None = None
+
+    @model_validator(mode="after")
+    def _known_default(self) -> EnginesConfig:
+        if self.default not in self.names:
+            raise ValueError(f"engines.default: {self.default!r} is not a configured engine ({', '.join(self.names)})")
+        return self
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The engines this workspace can run: duckdb, and spark when ``[engines.spark]`` exists."""
+        return ("duckdb", "spark") if self.spark is not None else ("duckdb",)
+
+
 class WorkspaceSection(_Strict):
     name: str = "Countersign"
     demo: bool = False
@@ -364,6 +389,7 @@ class Settings(_Strict):
     oversight: OversightConfig = Field(default_factory=OversightConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
     costs: CostsConfig = Field(default_factory=CostsConfig)
+    engines: EnginesConfig = Field(default_factory=EnginesConfig)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:

@@ -7,6 +7,7 @@ import streamlit as st
 
 from core.errors import CountersignError, NotFound
 from governance.analytics import evidence_charts
+from governance.analytics.engines import engine_choice
 from governance.analytics.evidence import (
     Evidence,
     cached_drift_report,
@@ -60,6 +61,14 @@ if upload is not None:
     except CountersignError as exc:
         _error(exc)
 
+engine = None
+if len(ctx.settings.engines.names) > 1:  # offered only when the workspace configures another engine
+    names = list(ctx.settings.engines.names)
+    engine = engine_choice(ctx.settings.engines, st.selectbox(
+        "Analytics engine", names, index=names.index(ctx.settings.engines.default), key="review.engine",
+        help="Where drift and bias aggregates run ([engines] in countersign.toml). Every engine returns the same "
+             "numbers; the evidence records which one computed it."))
+
 can_compute = ctx.identity.can("compute_evidence")
 compute = st.button(
     "Compute missing evidence", type="primary", disabled=not can_compute, key="review.compute",
@@ -70,7 +79,7 @@ try:
         result = run_with_progress(
             f"Computing evidence for {vid}",
             lambda progress: review_version(ctx.workspace, ctx.settings, ctx.catalog, vid, actor=ctx.identity,
-                                            progress=progress, current_path=current_path),
+                                            progress=progress, current_path=current_path, engine=engine),
         )
     else:
         result = review_version(ctx.workspace, ctx.settings, ctx.catalog, vid, actor=ctx.identity,
@@ -85,8 +94,10 @@ def _status(kind: str) -> bool:
     item = result.item(kind)
     if item.evidence is not None:
         ev = item.evidence
+        ran = ev.inputs.get("engine") or {}
+        on = f" on {ran['name']} (query hash `{str(ran.get('query_hash'))[:12]}…`)" if ran.get("name") else ""
         st.caption(f"Evidence `{ev.evidence_id}` · {item.status} · computed {ev.computed_at:%Y-%m-%d %H:%M} UTC by "
-                   f"{ev.computed_by} · input sha256 `{ev.input_hash[:12]}…`")
+                   f"{ev.computed_by}{on} · input sha256 `{ev.input_hash[:12]}…`")
         if item.status == "inherited":  # the rule the gates and the PDF apply to a copy promoted unchanged
             st.info(f"Evidence {item.message}.", icon=":material/call_split:")
         return True

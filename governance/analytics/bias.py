@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from itertools import combinations
 from typing import Any
 
@@ -37,6 +37,7 @@ import duckdb
 
 from core.errors import InputError
 from core.progress import ProgressFn, no_progress
+from governance.analytics.engines import Engine, EngineChoice, as_engine, engine_summary, opened_engine, rows
 from governance.analytics.io import TableInfo, quote
 from governance.analytics.summaries import AttributeSummary, BiasSummary
 
@@ -256,6 +257,8 @@ class BiasResult:
     prediction: str
     warnings: tuple[str, ...] = ()
     seconds: float = 0.0
+    # which engine computed the counts: name, query_hash, queries, rows_returned, bytes_returned
+    engine: dict[str, Any] = field(default_factory=dict)
 
     def attribute(self, name: str) -> AttributeBias:
         """The result of attribute ``name`` (or intersection ``a×b``)."""
@@ -307,17 +310,33 @@ def result_from_dict(d: Mapping[str, Any]) -> BiasResult:
         attributes=tuple(attr(a) for a in d["attributes"]), intersections=tuple(attr(a) for a in d["intersections"]),
         n=d["n"], dropped_rows=d["dropped_rows"], label=d["label"], positive_label=d["positive_label"],
         prediction=d["prediction"], warnings=tuple(d.get("warnings", ())), seconds=d.get("seconds", 0.0),
+        engine=dict(d.get("engine") or {}),
     )
 
 
 # -- SQL ---------------------------------------------------------------------------------------------------------
 
 
-def _domain(con: duckdb.DuckDBPyConnection, table: str, col: str, limit: int = 50) -> list[str]:
-    rows = con.execute(
-        f"SELECT DISTINCT {quote(col)}::VARCHAR FROM {table} WHERE {quote(col)} IS NOT NULL LIMIT {limit}"
-    ).fetchall()
-    return sorted(r[0] for r in rows)
+def domain_sql(table: str, col: str, limit: int) -> str:
+    """Up to ``limit`` distinct non-null values of ``col`` as text."""
+    return f"SELECT DISTINCT CAST({quote(col)} AS VARCHAR) AS v FROM {table} WHERE {quote(col)} IS NOT NULL LIMIT {limit}"
+
+
+def counts_sql(table: str, attrs: Sequence[str], y_sql: str, p_sql: str, not_null: str) -> str:
+    """TP, FP, FN, TN per combination of the protected attributes' values (NULL as ``(missing)``), one GROUP BY."""
+    keys = [f"coalesce(CAST({quote(a)} AS VARCHAR), '{MISSING}') AS k{i}" for i, a in enumerate(attrs)]
+    group_by = ", ".join(f"k{i}" for i in range(len(attrs)))
+    return (
+        f"SELECT {group_by}, "
+        "sum(CASE WHEN y AND p THEN 1 ELSE 0 END) AS tp, sum(CASE WHEN NOT y AND p THEN 1 ELSE 0 END) AS fp, "
+        "sum(CASE WHEN y AND NOT p THEN 1 ELSE 0 END) AS fn, sum(CASE WHEN NOT y AND NOT p THEN 1 ELSE 0 END) AS tn "
+        f"FROM (SELECT {', '.join(keys)}, ({y_sql}) AS y, ({p_sql}) AS p FROM {table} "
+        f"WHERE {not_null}) s GROUP BY {group_by}"
+    )
+
+
+def _domain(engine: Engine, table: str, col: str, limit: int = 50) -> list[str]:
+    return sorted(r[0] for r in rows(engine, domain_sql(table, col, limit)))
 
 
 def _positive_default(values: list[str]) -> str | None:
@@ -328,28 +347,29 @@ def _positive_default(values: list[str]) -> str | None:
     return None
 
 
-def _equals(info: TableInfo, col: str, value: str) -> tuple[str, Any]:
-    """A SQL predicate ``col = value`` comparing numbers as numbers (1 = 1.0) and everything else as text."""
+def _equals(info: TableInfo, col: str, value: str, param: str) -> tuple[str, Any]:
+    """A SQL predicate ``col = $param`` comparing numbers as numbers (1 = 1.0) and everything else as text."""
     t = info.columns[col].upper()
     if info.is_numeric(col):
         try:
-            return f"{quote(col)}::DOUBLE = ?", float(value)
+            return f"CAST({quote(col)} AS DOUBLE) = ${param}", float(value)
         except ValueError:
             raise InputError(f"positive label {value!r} is not a number but column {col!r} is numeric") from None
     if t == "BOOLEAN":
         if value.lower() not in ("true", "false", "1", "0"):
             raise InputError(f"positive label {value!r} does not fit boolean column {col!r} (use true or false)")
-        return f"{quote(col)} = ?", value.lower() in ("true", "1")
-    return f"{quote(col)}::VARCHAR = ?", value
+        return f"{quote(col)} = ${param}", value.lower() in ("true", "1")
+    return f"CAST({quote(col)} AS VARCHAR) = ${param}", value
 
 
 def compute_bias(
-    con: duckdb.DuckDBPyConnection, data: TableInfo, config: BiasConfig, *, progress: ProgressFn = no_progress
+    con: duckdb.DuckDBPyConnection | Engine, data: TableInfo, config: BiasConfig, *, progress: ProgressFn = no_progress
 ) -> BiasResult:
     """Confusion counts per protected group in one SQL query, then every fairness metric from the counts.
 
     Args:
-        con: the connection holding ``data`` (see :mod:`governance.analytics.io`).
+        con: the engine holding ``data`` (:mod:`governance.analytics.engines`), or a DuckDB connection (see
+            :mod:`governance.analytics.io`).
         data: scored rows: label, prediction or score, protected attributes.
         config: column roles, positive label, threshold, minimum group size.
         progress: called with a message and a fraction in [0, 1].
@@ -362,6 +382,7 @@ def compute_bias(
             prediction does not use the label's values, or no attribute has two groups.
     """
     started = time.perf_counter()
+    engine = as_engine(con)
     if data.rows == 0:
         raise InputError(f"the scored data ({data.source}) has no rows")
     needed = [config.label, *(c for c in (config.prediction, config.score) if c), *config.protected]
@@ -372,7 +393,7 @@ def compute_bias(
         )
     t = data.name
     progress("checking the label", 0.05)
-    labels = _domain(con, t, config.label, limit=3)
+    labels = _domain(engine, t, config.label, limit=3)
     if not labels:
         raise InputError(f"label column {config.label!r} has no values")
     if len(labels) > 2:
@@ -386,22 +407,22 @@ def compute_bias(
             f"which value of {config.label!r} is the favourable outcome? Its values are {', '.join(labels)}; "
             "pass the positive label"
         )
-    y_sql, y_param = _equals(data, config.label, positive)
-    occurs = con.execute(f"SELECT count(*) FROM {t} WHERE {y_sql}", [y_param]).fetchall()[0][0]
+    y_sql, y_param = _equals(data, config.label, positive, "y")
+    occurs = rows(engine, f"SELECT count(*) AS n FROM {t} WHERE {y_sql}", {"y": y_param})[0][0]
     if occurs == 0:
         raise InputError(
             f"positive label {positive!r} never occurs in {config.label!r} (its values: {', '.join(labels)})"
         )
-    params: list[Any] = [y_param]
+    params: dict[str, Any] = {"y": y_param}
     if config.score is not None:
         if not data.is_numeric(config.score):
             raise InputError(f"score column {config.score!r} is {data.columns[config.score]}, not numeric")
-        p_sql, pred_name = f"{quote(config.score)}::DOUBLE >= ?", f"{config.score} >= {config.threshold:g}"
-        params.append(float(config.threshold))
+        p_sql, pred_name = f"CAST({quote(config.score)} AS DOUBLE) >= $p", f"{config.score} >= {config.threshold:g}"
+        params["p"] = float(config.threshold)
         not_null = f"{quote(config.score)} IS NOT NULL"
     else:
         assert config.prediction is not None
-        preds = _domain(con, t, config.prediction, limit=3)
+        preds = _domain(engine, t, config.prediction, limit=3)
         # numbers compare as numbers (1 = 1.0), so only text values must match the label's exactly
         both_numeric = data.is_numeric(config.prediction) and data.is_numeric(config.label)
         if len(preds) > 2 or (not both_numeric and not set(preds) <= set(labels) | {positive}):
@@ -409,24 +430,14 @@ def compute_bias(
                 f"prediction column {config.prediction!r} has values {', '.join(preds)}, which are not the "
                 f"label's values ({', '.join(labels)}); give predicted labels or a score with a threshold"
             )
-        p_sql, p_param = _equals(data, config.prediction, positive)
-        params.append(p_param)
+        p_sql, params["p"] = _equals(data, config.prediction, positive, "p")
         pred_name = config.prediction
         not_null = f"{quote(config.prediction)} IS NOT NULL"
 
     attrs = list(dict.fromkeys(config.protected))
-    keys = [f"coalesce({quote(a)}::VARCHAR, '{MISSING}') AS k{i}" for i, a in enumerate(attrs)]
-    group_by = ", ".join(f"k{i}" for i in range(len(attrs)))
     progress("counting outcomes per group", 0.2)
-    sql = (
-        f"SELECT {group_by}, "
-        "sum(CASE WHEN y AND p THEN 1 ELSE 0 END), sum(CASE WHEN NOT y AND p THEN 1 ELSE 0 END), "
-        "sum(CASE WHEN y AND NOT p THEN 1 ELSE 0 END), sum(CASE WHEN NOT y AND NOT p THEN 1 ELSE 0 END) "
-        f"FROM (SELECT {', '.join(keys)}, ({y_sql}) AS y, ({p_sql}) AS p FROM {t} "
-        f"WHERE {quote(config.label)} IS NOT NULL AND {not_null}) s GROUP BY {group_by}"
-    )
-    rows = con.execute(sql, params).fetchall()
-    cells = {tuple(r[: len(attrs)]): Counts(*(int(v) for v in r[len(attrs):])) for r in rows}
+    sql = counts_sql(t, attrs, y_sql, p_sql, f"{quote(config.label)} IS NOT NULL AND {not_null}")
+    cells = {tuple(r[: len(attrs)]): Counts(*(int(v) for v in r[len(attrs):])) for r in rows(engine, sql, params)}
     n = sum(c.n for c in cells.values())
     progress("deriving metrics", 0.7)
 
@@ -458,7 +469,7 @@ def compute_bias(
     return BiasResult(
         attributes=tuple(results), intersections=tuple(inter), n=n, dropped_rows=dropped, label=config.label,
         positive_label=positive, prediction=pred_name, warnings=tuple(warnings),
-        seconds=time.perf_counter() - started,
+        seconds=time.perf_counter() - started, engine=engine_summary(engine),
     )
 
 
@@ -470,11 +481,12 @@ def _marginal(cells: Mapping[tuple[str, ...], Counts], idx: tuple[int, ...]) -> 
     return out
 
 
-def bias_file(data: Any, config: BiasConfig, *, progress: ProgressFn = no_progress) -> BiasResult:
-    """:func:`compute_bias` on a CSV/Parquet/Arrow file or a DataFrame."""
-    from governance.analytics.io import opened
-
-    with opened(data=data) as (con, infos):
-        return compute_bias(con, infos["data"], config, progress=progress)
+def bias_file(
+    data: Any, config: BiasConfig, *, progress: ProgressFn = no_progress, engine: EngineChoice | None = None
+) -> BiasResult:
+    """:func:`compute_bias` on a CSV/Parquet/Arrow file or a DataFrame, or on Spark (``engine``) a Parquet path or
+    a table name."""
+    with opened_engine(engine, data=data) as (eng, infos):
+        return compute_bias(eng, infos["data"], config, progress=progress)
 
 

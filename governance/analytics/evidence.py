@@ -28,6 +28,7 @@ from core.progress import ProgressFn, no_progress
 from governance.analytics import bias as bias_mod
 from governance.analytics import drift as drift_mod
 from governance.analytics import explain as explain_mod
+from governance.analytics.engines import EngineChoice
 from governance.analytics.summaries import EvidenceSummary, summary_from_json
 from governance.catalog import Catalog, EvidenceRecord, Version
 from governance.config import ModelConfig, Settings, Workspace
@@ -37,7 +38,8 @@ from governance.sources import version_file
 KINDS = ("drift", "bias", "explain")
 # Bump when a change to the engines changes their numbers: stored evidence then no longer matches the key.
 ENGINE_VERSION = "1"
-_SOFTWARE = ("countersign", "duckdb", "numpy", "scipy", "pandas", "scikit-learn", "shap", "skops", "xgboost")
+_SOFTWARE = ("countersign", "duckdb", "numpy", "scipy", "pandas", "scikit-learn", "shap", "skops", "xgboost", "sqlglot",
+             "pyspark")
 _OUTPUT_COLUMNS = ("prediction", "score")
 
 
@@ -285,6 +287,7 @@ def review_version(
     current_path: Path | None = None,
     explain_config: explain_mod.ExplainConfig | None = None,
     compute: bool = True,
+    engine: EngineChoice | None = None,
 ) -> ReviewResult:
     """Load or compute the drift, bias and explainability evidence of one version.
 
@@ -297,6 +300,8 @@ def review_version(
         current_path: a local file used as current data instead of the version's ``current`` URI (an upload).
         explain_config: sample sizes and time budget of the explainer.
         compute: when False only stored evidence is loaded; a missing one is reported as ``missing``.
+        engine: where drift and bias aggregates run (default DuckDB); the evidence row records it and the query
+            hash. The engine is not part of the evidence key: every engine returns the same numbers.
 
     Returns:
         A :class:`ReviewResult`; one kind failing (missing data, bad input, no permission) does not stop the others.
@@ -319,7 +324,7 @@ def review_version(
 
         try:
             items[kind] = _review_one(workspace, settings, catalog, version, kind, actor, sub, current_path,
-                                      explain_config or explain_mod.ExplainConfig(), compute)
+                                      explain_config or explain_mod.ExplainConfig(), compute, engine)
         except _NotApplicable as exc:
             items[kind] = ReviewItem(kind, "not_applicable", message=str(exc))
         except AccessDenied as exc:
@@ -336,6 +341,7 @@ def review_version(
 def _review_one(
     workspace: Workspace, settings: Settings, catalog: Catalog, version: Version, kind: str, actor: Identity,
     progress: ProgressFn, current_path: Path | None, explain_config: explain_mod.ExplainConfig, compute: bool,
+    engine: EngineChoice | None = None,
 ) -> ReviewItem:
     from governance.analytics.io import opened
 
@@ -385,14 +391,15 @@ def _review_one(
     require(actor, "compute_evidence")
 
     if kind == "drift":
-        res: Any = drift_mod.drift_files(ref, cur, config, progress=progress)
+        res: Any = drift_mod.drift_files(ref, cur, config, progress=progress, engine=engine)
     elif kind == "bias":
-        res = bias_mod.bias_file(val, config, progress=progress)
+        res = bias_mod.bias_file(val, config, progress=progress, engine=engine)
     else:
         res = _explain_version(art, val, features, list(config_doc["groups"]), config, progress)
+    ran = {k: v for k, v in getattr(res, "engine", {}).items() if k != "statements"}  # statements: in the result
     ev = store_evidence(catalog, kind=kind, version_id=version.version_id, input_hash=input_hash,
                         config_hash=config_hash, result=res.to_dict(), summary=res.summary(),
-                        inputs={**inputs, "config": config_doc}, actor=actor)
+                        inputs={**inputs, "config": config_doc, **({"engine": ran} if ran else {})}, actor=actor)
     return ReviewItem(kind, "computed", ev, message=f"computed in {getattr(res, 'seconds', 0):.1f} s")
 
 

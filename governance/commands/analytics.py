@@ -45,8 +45,9 @@ def _drift_arguments(p: argparse.ArgumentParser) -> None:
 
     p.description = (f"Methods: {', '.join(METHODS_BY_NAME)}. Defaults follow Evidently (K-S/chi-square/Z up to "
                      "1,000 reference rows, normed Wasserstein/Jensen-Shannon above).")
-    p.add_argument("--reference", required=True, metavar="FILE", help="reference data (training or validation)")
-    p.add_argument("--current", required=True, metavar="FILE", help="current data (monitoring)")
+    p.add_argument("--reference", required=True, metavar="FILE|TABLE",
+                   help="reference data (training or validation): a file, or on Spark a Parquet path or a table")
+    p.add_argument("--current", required=True, metavar="FILE|TABLE", help="current data (monitoring), the same way")
     p.add_argument("--columns", metavar="C[,C]", help="compare only these columns")
     p.add_argument("--exclude", metavar="C[,C]", help="never compare these columns (ids, label, prediction)")
     p.add_argument("--method", action="append", metavar="COL=METHOD", help="method of one column (repeatable)")
@@ -61,11 +62,53 @@ def _drift_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--html", metavar="FILE", help="also write Evidently's interactive report (sample ≤100k rows)")
     p.add_argument("--fail-on-drift", action="store_true", help="exit 1 when the dataset drifts")
     p.add_argument("--json", action="store_true", help="print one JSON document")
+    _engine_arguments(p)
     p.set_defaults(func=cmd_drift)
 
 
+def _engine_arguments(p: argparse.ArgumentParser) -> None:
+    from governance.analytics.engines import DIALECTS, ENGINES
+
+    p.add_argument("--engine", choices=ENGINES,
+                   help="where the aggregates run: duckdb (in process, the default) or spark ([engines.spark])")
+    p.add_argument("--spark-master", metavar="URL", help="Spark master (local[2], spark://host:7077); wins over "
+                                                          "[engines.spark] master")
+    p.add_argument("--spark-conf", action="append", metavar="KEY=VALUE", help="extra Spark configuration (repeatable)")
+    p.add_argument("--workspace", metavar="DIR", help="read [engines] from this workspace's countersign.toml")
+    p.add_argument("--show-sql", choices=DIALECTS, metavar="DIALECT",
+                   help=f"also print every aggregate statement that ran, rendered for {', '.join(DIALECTS)}")
+
+
+def _engine(args: argparse.Namespace) -> Any:
+    from governance.analytics.engines import engine_choice
+    from governance.config import Workspace, load_settings
+
+    engines = load_settings(Workspace(Path(args.workspace).resolve())).engines if args.workspace else None
+    return engine_choice(engines, args.engine, master=args.spark_master, conf=_pairs(args.spark_conf, "--spark-conf"))
+
+
+def _source(value: str, engine: Any) -> Any:
+    """A local file for DuckDB; for Spark the text as given (a Parquet path, s3a:// URI or table name)."""
+    return Path(value) if engine.name == "duckdb" else value
+
+
+def _show_sql(args: argparse.Namespace, doc: dict[str, Any], engine: dict[str, Any]) -> None:
+    from governance.analytics.engines import render_all
+
+    if not args.show_sql:
+        return
+    rendered = render_all(engine.get("statements", ()), args.show_sql)
+    if args.json:
+        doc["sql"] = {"dialect": args.show_sql, "statements": rendered}
+    else:
+        print(f"-- {len(rendered)} aggregate statements for {args.show_sql} (query hash {engine.get('query_hash')})")
+        for sql in rendered:
+            print(sql + ";")
+
+
 def _bias_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", required=True, metavar="FILE", help="scored rows (CSV, Parquet, Arrow)")
+    p.add_argument("--data", required=True, metavar="FILE|TABLE",
+                   help="scored rows (CSV, Parquet, Arrow; on Spark a Parquet path or a table)")
     p.add_argument("--label", required=True, metavar="COL", help="observed outcome column (binary)")
     p.add_argument("--prediction", metavar="COL", help="predicted label column")
     p.add_argument("--score", metavar="COL", help="score column (instead of --prediction), with --threshold")
@@ -76,6 +119,7 @@ def _bias_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-intersections", action="store_true", help="skip pairs of attributes")
     p.add_argument("--fail-on-four-fifths", action="store_true", help="exit 1 when an attribute fails 4/5")
     p.add_argument("--json", action="store_true", help="print one JSON document")
+    _engine_arguments(p)
     p.set_defaults(func=cmd_bias)
 
 
@@ -105,7 +149,9 @@ def cmd_drift(args: argparse.Namespace) -> int:
         thresholds={k: _float(v, "--threshold") for k, v in _pairs(args.threshold, "--threshold").items()},
         drift_share=args.drift_share, correction=args.correction, exact_max_rows=args.exact_max_rows,
     )
-    result = drift_files(Path(args.reference), Path(args.current), config, progress=progress_printer(not args.json))
+    engine = _engine(args)
+    result = drift_files(_source(args.reference, engine), _source(args.current, engine), config,
+                         progress=progress_printer(not args.json), engine=engine)
     if args.html:
         Path(args.html).write_text(evidently_report_html(Path(args.reference), Path(args.current), result),
                                    encoding="utf-8")
@@ -113,6 +159,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
         doc = _clean(result.to_dict())
         for c in doc["columns"]:
             c.pop("chart", None)
+        _show_sql(args, doc, result.engine)
         print_json(doc)
     else:
         print(f"{'column':<28} {'type':<12} {'method':<14} {'score':>12} {'threshold':>10} {'psi':>8}  drift")
@@ -126,7 +173,14 @@ def cmd_drift(args: argparse.Namespace) -> int:
                 print(f"missing in {side}: {', '.join(cols)}")
         print(f"drift share {result.drift_share:.3f} (threshold {result.drift_share_threshold:g}): "
               f"{'DATASET DRIFT' if result.dataset_drifted else 'no dataset drift'}")
+        _engine_line(result.engine)
+        _show_sql(args, {}, result.engine)
     return 1 if args.fail_on_drift and result.dataset_drifted else 0
+
+
+def _engine_line(engine: dict[str, Any]) -> None:
+    print(f"engine {engine.get('name')}: {engine.get('queries')} queries, {engine.get('rows_returned')} rows / "
+          f"{engine.get('bytes_returned')} bytes returned, query hash {str(engine.get('query_hash'))[:16]}")
 
 
 def _float(value: str, what: str) -> float:
@@ -159,6 +213,7 @@ def bias_document(result: Any) -> dict[str, Any]:
         "attributes": {a.attribute: attr(a) for a in result.attributes},
         "intersections": {a.attribute: attr(a) for a in result.intersections},
         "min_disparate_impact": result.min_disparate_impact, "warnings": list(result.warnings),
+        "engine": {k: v for k, v in result.engine.items() if k != "statements"},
     })
 
 
@@ -170,9 +225,12 @@ def cmd_bias(args: argparse.Namespace) -> int:
         threshold=args.threshold, positive_label=args.positive, intersections=not args.no_intersections,
         min_group_size=args.min_group_size,
     )
-    result = bias_file(Path(args.data), config, progress=progress_printer(not args.json))
+    engine = _engine(args)
+    result = bias_file(_source(args.data, engine), config, progress=progress_printer(not args.json), engine=engine)
     if args.json:
-        print_json(bias_document(result))
+        doc = bias_document(result)
+        _show_sql(args, doc, result.engine)
+        print_json(doc)
     else:
         for a in (*result.attributes, *result.intersections):
             ratio = "n/a" if a.demographic_parity_ratio is None else f"{a.demographic_parity_ratio:.3f}"
@@ -185,6 +243,8 @@ def cmd_bias(args: argparse.Namespace) -> int:
                       f"{_fmt(g.precision):>10} {g.accuracy:>9.3f}{'  (small)' if g.small else ''}")
         for w in result.warnings:
             print(f"! {w}")
+        _engine_line(result.engine)
+        _show_sql(args, {}, result.engine)
     failing = any(not a.four_fifths_pass for a in result.attributes)
     return 1 if args.fail_on_four_fifths and failing else 0
 

@@ -138,3 +138,14 @@ def test_first_with_evidence_keeps_the_order_asked(demo_workspace):
     none = "nowhere:none:1"
     assert catalog.first_with_evidence([none, have[1], have[0]]) == have[1]
     assert catalog.first_with_evidence([none]) is None and catalog.first_with_evidence([]) is None
+
+
+def test_engine_is_offered_only_when_the_workspace_configures_one(demo_copy, app_factory):
+    vid = "lab-prod:claims-fraud:2"
+    at = _open(app_factory, demo_copy.root, OFFICER, vid)
+    assert not [s for s in at.selectbox if s.key == "review.engine"]
+    with demo_copy.config_path.open("a", encoding="utf-8") as f:
+        f.write('\n[engines.spark]\nmaster = "local[2]"\nconf = { "spark.sql.shuffle.partitions" = "4" }\n')
+    at = _open(app_factory, demo_copy.root, OFFICER, vid)
+    engine = next(s for s in at.selectbox if s.key == "review.engine")
+    assert list(engine.options) == ["duckdb", "spark"] and engine.value == "duckdb"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 
 import pandas as pd
@@ -52,6 +53,14 @@ def test_compute_then_load_from_evidence(ws):
         assert latest_evidence(catalog, "lab-prod:claims-fraud:2", kind) == first.item(kind).evidence
     ev = first.item("drift").evidence
     assert ev.computed_by == RISK and ev.software["duckdb"] and len(ev.input_hash) == 64
+    # the engine and the hash of the statements it ran are recorded (the statements themselves in the result)
+    for kind in ("drift", "bias"):
+        stored = first.item(kind).evidence
+        ran = stored.inputs["engine"]
+        assert ran["name"] == "duckdb" and ran["rows_returned"] > 0 and ran["bytes_returned"] > 0
+        statements = stored.result["engine"]["statements"]
+        assert len(statements) == ran["queries"]
+        assert ran["query_hash"] == hashlib.sha256("\n;\n".join(statements).encode()).hexdigest()
 
 
 def test_planted_truths_of_the_demo(ws):

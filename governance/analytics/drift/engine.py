@@ -34,6 +34,7 @@ from governance.analytics.drift.methods import (
     psi,
 )
 from governance.analytics.drift.results import ColumnDrift, DriftConfig, DriftResult
+from governance.analytics.engines import Engine, EngineChoice, as_engine, engine_summary, opened_engine
 from governance.analytics.io import TableInfo
 
 
@@ -49,7 +50,7 @@ def _infer_kind(info: TableInfo, col: str) -> str | None:
 
 
 def compute_drift(
-    con: duckdb.DuckDBPyConnection,
+    con: duckdb.DuckDBPyConnection | Engine,
     reference: TableInfo,
     current: TableInfo,
     config: DriftConfig = DriftConfig(),
@@ -59,7 +60,8 @@ def compute_drift(
     """Compare ``current`` with ``reference`` column by column.
 
     Args:
-        con: the connection both tables are registered in (see :mod:`governance.analytics.io`).
+        con: the engine both tables are registered in (:mod:`governance.analytics.engines`), or a DuckDB
+            connection (see :mod:`governance.analytics.io`).
         reference: the reference table (training or validation data).
         current: the current table (monitoring data or an uploaded file).
         config: methods, thresholds, column types, correction and exactness limits.
@@ -72,6 +74,7 @@ def compute_drift(
         InputError: a side has no rows, or no column can be compared.
     """
     started = time.perf_counter()
+    engine = as_engine(con)
     for info, side in ((reference, "reference"), (current, "current")):
         if info.rows == 0:
             raise InputError(f"the {side} data ({info.source}) has no rows")
@@ -102,8 +105,8 @@ def compute_drift(
         else:
             kinds.append((col, kr))
     progress("reading column statistics", 0.02)
-    rstats = side_stats(con, reference.name, kinds, reference=True)
-    cstats = side_stats(con, current.name, kinds, reference=False)
+    rstats = side_stats(engine, reference.name, kinds, reference=True)
+    cstats = side_stats(engine, current.name, kinds, reference=False)
 
     results: list[ColumnDrift] = []
     for i, (col, kind) in enumerate(kinds):
@@ -113,7 +116,7 @@ def compute_drift(
             side = "reference" if rs["n"] == 0 else "current"
             skipped.append((col, f"all values are null (or not finite) in the {side} data"))
             continue
-        results.append(_column(con, reference, current, col, kind, rs, cs, config))
+        results.append(_column(engine, reference, current, col, kind, rs, cs, config))
 
     if not results:
         reasons = "; ".join(f"{c}: {r}" for c, r in skipped) or "no column is present on both sides"
@@ -127,12 +130,12 @@ def compute_drift(
         columns=tuple(results), drift_share=share, dataset_drifted=bool(share >= config.drift_share),
         drift_share_threshold=config.drift_share, n_reference=reference.rows, n_current=current.rows,
         missing_in_current=missing_in_current, missing_in_reference=missing_in_reference, skipped=tuple(skipped),
-        correction=config.correction, seconds=time.perf_counter() - started,
+        correction=config.correction, seconds=time.perf_counter() - started, engine=engine_summary(engine),
     )
 
 
 def _column(
-    con: duckdb.DuckDBPyConnection, reference: TableInfo, current: TableInfo, col: str, kind: str,
+    engine: Engine, reference: TableInfo, current: TableInfo, col: str, kind: str,
     rs: dict[str, Any], cs: dict[str, Any], config: DriftConfig,
 ) -> ColumnDrift:
     ref_sql = values_sql(reference.name, col, kind, rs["nonfinite"])
@@ -141,7 +144,7 @@ def _column(
     values: tuple[Any, ...] | None = None
     vref = vcur = None
     if kind == CATEGORICAL or (rs["approx"] or 0) <= FEW_VALUES:
-        values, vref, vcur = value_counts(con, ref_sql, cur_sql)
+        values, vref, vcur = value_counts(engine, ref_sql, cur_sql)
         n_unique_ref, n_unique = int((vref > 0).sum()), len(values)
     else:  # the reference has far more than 20 distinct values; the exact number changes no rule
         n_unique_ref = n_unique = int(rs["approx"])
@@ -153,7 +156,7 @@ def _column(
         raise InputError(f"method {name!r} does not apply to {kind} column {col!r} (it takes {', '.join(m.kinds)})")
     threshold = float(config.thresholds.get(col, m.default_threshold))
     if m.needs == "values" and values is None:  # a value-count test chosen for a many-valued column
-        values, vref, vcur = value_counts(con, ref_sql, cur_sql)
+        values, vref, vcur = value_counts(engine, ref_sql, cur_sql)
 
     need_bins = kind == NUMERIC and n_unique_ref > 20
     need_cdf = m.needs == "cdf"
@@ -171,7 +174,7 @@ def _column(
         if values is not None:
             cx, cref, ccur = cdf_from_counts(np.asarray(values, dtype=float), vref, vcur)
         elif n_ref + n_cur <= config.exact_max_rows:
-            mvals, mref, mcur = value_counts(con, ref_sql, cur_sql)
+            mvals, mref, mcur = value_counts(engine, ref_sql, cur_sql)
             merged = (np.asarray(mvals, dtype=float), mref, mcur)
             cx, cref, ccur = cdf_from_counts(*merged)
         else:
@@ -189,8 +192,8 @@ def _column(
         if edges[-1] == edges[0]:
             edges = np.array([edges[0] - 0.5, edges[0] + 0.5])
         want_moments = name == "wasserstein" and values is None and merged is None
-        bref, fref, moments = histograms(con, ref_sql, edges, per_bin, moments=want_moments)
-        bcur, fcur, _ = histograms(con, cur_sql, edges, per_bin)
+        bref, fref, moments = histograms(engine, ref_sql, edges, per_bin, moments=want_moments)
+        bcur, fcur, _ = histograms(engine, cur_sql, edges, per_bin)
         if not exact:
             cx = np.linspace(float(edges[0]), float(edges[-1]), len(fref) + 1)
             cref = np.concatenate([[0.0], np.cumsum(fref) / n_ref])
@@ -259,10 +262,10 @@ def _replace(c: ColumnDrift, **changes: Any) -> ColumnDrift:
 
 
 def drift_files(
-    reference: Any, current: Any, config: DriftConfig = DriftConfig(), *, progress: ProgressFn = no_progress
+    reference: Any, current: Any, config: DriftConfig = DriftConfig(), *, progress: ProgressFn = no_progress,
+    engine: EngineChoice | None = None,
 ) -> DriftResult:
-    """:func:`compute_drift` on two files or DataFrames (CSV, Parquet, Arrow)."""
-    from governance.analytics.io import opened
-
-    with opened(ref=reference, cur=current) as (con, infos):
-        return compute_drift(con, infos["ref"], infos["cur"], config, progress=progress)
+    """:func:`compute_drift` on two files or DataFrames (CSV, Parquet, Arrow), or on Spark (``engine``) two Parquet
+    paths or table names."""
+    with opened_engine(engine, ref=reference, cur=current) as (eng, infos):
+        return compute_drift(eng, infos["ref"], infos["cur"], config, progress=progress)

@@ -98,6 +98,8 @@ class DriftResult:
     skipped: tuple[tuple[str, str], ...] = ()
     correction: str | None = None
     seconds: float = 0.0
+    # which engine computed the aggregates: name, query_hash, queries, rows_returned, bytes_returned
+    engine: dict[str, Any] = field(default_factory=dict)
 
     @property
     def drifted_columns(self) -> list[str]:
@@ -134,5 +136,5 @@ def result_from_dict(d: Mapping[str, Any]) -> DriftResult:
         missing_in_current=tuple(d.get("missing_in_current", ())),
         missing_in_reference=tuple(d.get("missing_in_reference", ())),
         skipped=tuple((s["column"], s["reason"]) for s in d.get("skipped", ())),
-        correction=d.get("correction"), seconds=d.get("seconds", 0.0),
+        correction=d.get("correction"), seconds=d.get("seconds", 0.0), engine=dict(d.get("engine") or {}),
     )

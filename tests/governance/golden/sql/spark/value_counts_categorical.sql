@@ -1,0 +1,1 @@
+SELECT x, COUNT(*) AS n FROM (SELECT CAST(`segment name` AS STRING) AS x FROM ref WHERE NOT `segment name` IS NULL) AS v GROUP BY x
