@@ -11,6 +11,13 @@ open in the same process costs about 20 µs. A burst of work (a sync, a CLI comm
 inside :meth:`CatalogConnection.keep_open`, which keeps the instance alive between its operations and releases the
 file once it has been idle for ``linger`` seconds, so other processes still get their turn.
 
+Processes take turns through a gate of their own as well: an ``flock`` on ``<catalog>.lock`` that a process holds
+from before its first connection to the file opens until after its last one has closed (DuckDB checkpoints and
+writes the file while closing). DuckDB's own lock is a POSIX record lock, which a process loses when it closes *any*
+descriptor of the file and which DuckDB releases inside its shutdown; several writer processes appending without
+pause then lost an entry or read a file another was still truncating (``Could not read enough bytes``). Waiting on the
+gate also replaces polling DuckDB's lock with back-off, so processes take turns several times faster.
+
 With a ``url`` (``[catalog] url = "postgresql://..."``) the same methods run on PostgreSQL instead, through the
 adapter of :mod:`governance.catalog.postgres`: ``connect`` lends a pooled connection, ``transaction`` is BEGIN …
 COMMIT on it, and there is no file to keep open or head to cache (other processes write meanwhile).
@@ -18,6 +25,9 @@ COMMIT on it, and there is no file to keep open or head to cache (other processe
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import random
 import threading
 import time
@@ -38,6 +48,56 @@ if TYPE_CHECKING:
 _LOCK_MARKERS = ("could not set lock", "conflicting lock", "database is locked", "lock on file")
 
 
+class _Gate:
+    """Per catalog file in this process: the ``flock`` on ``<catalog>.lock`` held while any connection is open.
+
+    Counted: the first connection of this process waits for the lock (other processes hold it while they have the
+    file open), the last one to close releases it. Without write access to the folder (a read-only copy of a
+    workspace) there is no gate and DuckDB's own lock is all there is.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path + ".lock"
+        self.lock = threading.Lock()
+        self.count = 0
+        self.fd: int | None = None
+
+    def enter(self, deadline: float, catalog: str) -> None:
+        with self.lock:
+            if self.count == 0:
+                self.fd = self._take(deadline, catalog)
+            self.count += 1
+
+    def _take(self, deadline: float, catalog: str) -> int | None:
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError:
+            return None
+        delay = 0.001
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return fd
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    raise CatalogBusy(
+                        f"{catalog}: the catalog stayed in use by another process for longer than allowed "
+                        "(busy_timeout). Wait for it to finish and try again."
+                    ) from None
+                time.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 0.02)
+
+    def leave(self) -> None:
+        with self.lock:
+            self.count -= 1
+            if self.count == 0 and self.fd is not None:
+                with contextlib.suppress(OSError):
+                    fcntl.flock(self.fd, fcntl.LOCK_UN)
+                os.close(self.fd)
+                self.fd = None
+
+
 class _Keeper:
     """Per catalog file in this process: the connection that keeps its database instance alive between operations
     while a :meth:`Catalog.keep_open` scope is active, and what may be cached only while it is (the ledger head)."""
@@ -47,7 +107,8 @@ class _Keeper:
     MAX_HOLD: ClassVar[float] = 2.0
     PAUSE: ClassVar[float] = 0.2
 
-    def __init__(self) -> None:
+    def __init__(self, gate: _Gate) -> None:
+        self.gate = gate
         self.lock = threading.Lock()
         self.anchor: duckdb.DuckDBPyConnection | None = None
         self.scopes: list[float] = []  # the linger of each active keep_open scope
@@ -71,7 +132,12 @@ class _Keeper:
             if self.anchor is None:
                 if now < self.paused_until:
                     return
-                self.anchor = duckdb.connect(path)
+                self.gate.enter(time.monotonic() + 1.0, path)  # a connection of the caller holds it: no wait
+                try:
+                    self.anchor = duckdb.connect(path)
+                except BaseException:
+                    self.gate.leave()
+                    raise
                 self.opened_at = now
             if self.timer is None:
                 self._schedule(max(self.scopes))
@@ -95,8 +161,11 @@ class _Keeper:
 
     def _close(self) -> None:
         if self.anchor is not None:
-            self.anchor.close()
-            self.anchor = None
+            try:
+                self.anchor.close()
+            finally:
+                self.anchor = None
+                self.gate.leave()
         self.cache = {}  # a new dict: a late write into the old one cannot leak into the next generation
 
     def enter(self, linger: float) -> None:
@@ -136,7 +205,9 @@ class CatalogConnection:
         key = url if url is not None else str(self.path.resolve())
         with self._write_locks_guard:
             self._write_lock = self._write_locks.setdefault(key, threading.RLock())
-            self._keeper = self._keepers.setdefault(key, _Keeper())
+            if key not in self._keepers:
+                self._keepers[key] = _Keeper(_Gate(key))
+            self._keeper = self._keepers[key]
 
     # -- connections -------------------------------------------------------------------------------
 
@@ -148,29 +219,34 @@ class CatalogConnection:
                 yield pg  # type: ignore[misc]  # the DuckDB API subset the catalog uses
             return
         deadline = time.monotonic() + self.busy_timeout
-        delay = 0.02
-        while True:
-            try:
-                con = duckdb.connect(str(self.path))
-                break
-            except duckdb.IOException as exc:
-                text = str(exc).lower()
-                if not any(m in text for m in _LOCK_MARKERS):
-                    raise
-                if time.monotonic() >= deadline:
-                    raise CatalogBusy(
-                        f"{self.path}: the catalog stayed locked by another process for {self.busy_timeout:.0f} s "
-                        f"({exc}). Wait for it to finish and try again."
-                    ) from None
-                time.sleep(delay * (0.5 + random.random()))
-                delay = min(delay * 2, 0.5)
+        gate = self._keeper.gate
+        gate.enter(deadline, str(self.path))
         try:
-            yield con
-        finally:
+            delay = 0.02
+            while True:  # another program (not Countersign) may still hold DuckDB's own lock
+                try:
+                    con = duckdb.connect(str(self.path))
+                    break
+                except duckdb.IOException as exc:
+                    text = str(exc).lower()
+                    if not any(m in text for m in _LOCK_MARKERS):
+                        raise
+                    if time.monotonic() >= deadline:
+                        raise CatalogBusy(
+                            f"{self.path}: the catalog stayed locked by another process for "
+                            f"{self.busy_timeout:.0f} s ({exc}). Wait for it to finish and try again."
+                        ) from None
+                    time.sleep(delay * (0.5 + random.random()))
+                    delay = min(delay * 2, 0.5)
             try:
-                self._keeper.touch(str(self.path))
+                yield con
             finally:
-                con.close()
+                try:
+                    self._keeper.touch(str(self.path))
+                finally:
+                    con.close()
+        finally:
+            gate.leave()
 
     @contextmanager
     def keep_open(self, linger: float = 0.5) -> Iterator[Self]:

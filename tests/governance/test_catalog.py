@@ -204,6 +204,26 @@ def test_writer_gives_up_with_catalog_busy_and_writes_nothing(tmp_path: Path) ->
     assert cat.counts()["versions"] == 0
 
 
+def test_processes_take_turns_through_the_catalog_gate(tmp_path: Path) -> None:
+    """While another Countersign process has the file open it holds ``<catalog>.lock``: a writer waits for it (and
+    gives up with CatalogBusy after busy_timeout, writing nothing), then goes through once it is released."""
+    import fcntl
+
+    cat = Catalog(tmp_path / "c.duckdb", busy_timeout=0.4)
+    cat.migrate()
+    assert (tmp_path / "c.duckdb.lock").exists()
+    other = os.open(tmp_path / "c.duckdb.lock", os.O_RDWR)  # another open file: flock conflicts as across processes
+    fcntl.flock(other, fcntl.LOCK_EX)
+    try:
+        with pytest.raises(CatalogBusy, match="in use by another process"):
+            apply(cat, Snapshot(versions=(version(1),)))
+    finally:
+        fcntl.flock(other, fcntl.LOCK_UN)
+        os.close(other)
+    assert cat.counts()["versions"] == 0
+    assert apply(cat, Snapshot(versions=(version(1),))).added == 1
+
+
 def test_cli_sync_while_the_portal_reads_loses_no_write(demo_copy) -> None:
     portal = _start(PORTAL_LIKE, str(demo_copy.catalog_path), "6")
     # the registry changes while the portal keeps reading: the sync must land all of it

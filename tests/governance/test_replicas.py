@@ -56,33 +56,36 @@ def _workspace(tmp_path: Path, url: str | None) -> Workspace:
     return ws
 
 
-@pytest.mark.parametrize("catalog_backend", ["postgresql"])
-def test_four_processes_appending_500_entries_each_keep_one_chain(tmp_path: Path, catalog_url: str) -> None:
-    # DuckDB is left out: one writer process per file is its design (its own suite covers concurrent threads)
+# PostgreSQL: the replicas' case, 500 each. DuckDB: processes take turns on the file (the portal and a CLI sync);
+# before the catalog's own gate (an flock held from open to close) such a run lost an entry or read a half-truncated file
+@pytest.mark.parametrize(("catalog_backend", "per_writer"), [("postgresql", 500), ("duckdb", 100)])
+def test_four_processes_appending_entries_keep_one_chain(tmp_path: Path, catalog_url: str | None,
+                                                        per_writer: int) -> None:
     ws = _workspace(tmp_path, catalog_url)
     go = tmp_path / "go"
     code = """
 from governance import ledger
-k = int(sys.argv[3])
-for i in range(500):
+k, n = int(sys.argv[3]), int(sys.argv[4])
+for i in range(n):
     ledger.append(catalog, actor=f"writer{k}@example.org", action="test.event", subject=f"w{k}", payload={"i": i})
 """
-    procs = [_spawn(code, str(ws.root), str(go), str(k)) for k in range(4)]
+    procs = [_spawn(code, str(ws.root), str(go), str(k), str(per_writer)) for k in range(4)]
     go.touch()
     for p in procs:
         _out, err = p.communicate(timeout=300)
         assert p.returncode == 0, err
+    total = 4 * per_writer
     catalog = Catalog(ws.catalog_path, url=catalog_url)
     report = ledger.verify_unchecked(ws, catalog)
     assert report.ok, report.summary()
-    assert report.length == 2000
+    assert report.length == total
     with catalog.connect() as con:
         stored = con.execute("SELECT seq, actor, payload, prev_hash, hash FROM ledger ORDER BY seq").fetchall()
-    assert [r[0] for r in stored] == list(range(1, 2001))
-    assert all(stored[i][3] == stored[i - 1][4] for i in range(1, 2000))  # one chain, no fork
+    assert [r[0] for r in stored] == list(range(1, total + 1))
+    assert all(stored[i][3] == stored[i - 1][4] for i in range(1, total))  # one chain, no fork
     for k in range(4):  # each writer's entries, in its own order
         mine = [json.loads(r[2])["i"] for r in stored if r[1] == f"writer{k}@example.org"]
-        assert mine == list(range(500))
+        assert mine == list(range(per_writer))
 
 
 def _demo_on(demo_copy: Workspace, catalog_url: str | None) -> Workspace:
