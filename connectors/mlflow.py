@@ -28,6 +28,7 @@ Approval: MLflow OSS has no approvals. A version's ``approval_status`` is its ta
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
@@ -38,7 +39,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
 from urllib.parse import quote, unquote, urlsplit
@@ -265,8 +266,13 @@ class _Api:
 
     def request(self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None,
                 content: bytes | Iterable[bytes] | None = None, stream_to: Path | None = None,
-                missing_ok: bool = False) -> Any:
-        """One call (a few attempts on 429/5xx gateways); JSON answer, or None when ``missing_ok`` and 404."""
+                missing_ok: bool = False, read_only: bool = False) -> Any:
+        """One call (a few attempts on 429/5xx gateways); JSON answer, or None when ``missing_ok`` and 404.
+
+        ``read_only`` (searches): a 500 is tried again too. An MLflow server on a CPython without the fix of
+        gh-106905 (3.11.7 here) answers concurrent searches now and then with "INTERNAL_ERROR: AST constructor
+        recursion depth mismatch" (``ast`` used from several threads at once); a read can be repeated, a write not."""
+        retry = self.RETRY_STATUS | {500} if read_only else self.RETRY_STATUS
         for attempt in range(3):
             with self.meter.lock:
                 self.meter.calls += 1
@@ -285,7 +291,7 @@ class _Api:
                 raise ConnectorError(
                     f"account {self.account!r}: cannot reach the MLflow server at {self.base} "
                     f"({type(exc).__name__}: {exc or 'no answer'}); is it running, and is the URL right?") from None
-            if resp.status_code in self.RETRY_STATUS and attempt < 2:
+            if resp.status_code in retry and attempt < 2:
                 if resp.status_code in (429, 503):
                     with self.meter.lock:
                         self.meter.throttled += 1
@@ -331,7 +337,8 @@ class _Api:
             query = {**params, **({"page_token": token} if token else {})}
             if first_page and not token:
                 query["max_results"] = first_page
-            data = self.post(endpoint, query) if method == "POST" else self.get(endpoint, **query)
+            data = self.request(method, f"{API}/{endpoint}", read_only=True,
+                                **({"body": query} if method == "POST" else {"params": query}))
             yield data.get(key) or []
             token = data.get("next_page_token")
             if not token:
@@ -407,6 +414,75 @@ def _key(v: dict[str, Any]) -> str:
     return f"{v['name']}/{v['version']}"
 
 
+class _RunReader:
+    """Reads runs by id in batches of :data:`RUN_BATCH` (``runs/search``) on a pool, a batch as soon as it is full.
+
+    ``runs/search`` needs the experiment ids: they are listed once, on the pool, by :meth:`start` or the first
+    batch. :meth:`result` sends the last partial batch and waits: runs by id, and the ids whose batch (or the
+    experiment listing) failed with the reason.
+    """
+
+    def __init__(self, connector: MlflowConnector, pool: ThreadPoolExecutor) -> None:
+        self.connector = connector
+        self.pool = pool
+        self.pending: list[str] = []
+        self.sent: set[str] = set()
+        self.batches: list[tuple[list[str], Future[tuple[list[dict], str | None]]]] = []
+        self.experiments: Future[dict[str, str]] | None = None
+
+    def start(self) -> None:
+        if self.experiments is None:
+            self.experiments = self.pool.submit(self.connector._experiments)
+
+    def add(self, run_ids: Iterable[str]) -> None:
+        for run_id in run_ids:
+            if run_id not in self.sent:
+                self.sent.add(run_id)
+                self.pending.append(run_id)
+        while len(self.pending) >= RUN_BATCH:
+            self._send(self.pending[:RUN_BATCH])
+            del self.pending[:RUN_BATCH]
+
+    def _send(self, batch: list[str]) -> None:
+        self.start()
+        self.batches.append((sorted(batch), self.pool.submit(self._one, sorted(batch))))
+
+    def _one(self, batch: list[str]) -> tuple[list[dict], str | None]:
+        assert self.experiments is not None
+        try:
+            experiments = sorted(self.experiments.result())
+        except ConnectorError:
+            return [], None  # reported once by result()
+        body = {"experiment_ids": experiments, "max_results": len(batch), "run_view_type": "ALL",
+                "filter": f"attributes.run_id IN ({', '.join(_quote_filter(r) for r in batch)})"}
+        try:
+            return [r for page in self.connector.tracking.pages("runs/search", "runs", body, method="POST")
+                    for r in page], None
+        except ConnectorError as exc:
+            return [], str(exc)
+
+    def result(self) -> tuple[dict[str, RunRecord], dict[str, str]]:
+        if self.pending:
+            self._send(self.pending)
+            self.pending = []
+        if not self.batches:
+            return {}, {}
+        assert self.experiments is not None
+        try:
+            names = self.experiments.result()
+        except ConnectorError as exc:
+            return {}, dict.fromkeys(self.sent, str(exc))
+        out: dict[str, RunRecord] = {}
+        failed: dict[str, str] = {}
+        for batch, future in self.batches:
+            found, error = future.result()
+            if error:
+                failed.update(dict.fromkeys(batch, error))
+            for r in found:
+                out[r["info"]["run_id"]] = self.connector._run_record(r, names)
+        return out, failed
+
+
 # -- the connector -------------------------------------------------------------------------------------------------
 
 
@@ -439,12 +515,27 @@ class MlflowConnector:
         before = _State.load(None if full else since)
         incremental = before is not None
         old = before or _State()
+        # the calls that do not depend on each other go side by side (each costs a server round trip): the model
+        # listing and the version listing; on a full pass also the experiments, and each batch of runs as soon as
+        # the version pages have named a batch's worth (the next pages are read meanwhile)
+        pool = ThreadPoolExecutor(max_workers=self.settings.max_concurrency)
+        try:
+            return self._extract(old, incremental, pool, progress, calls0, throttled0)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _extract(self, old: _State, incremental: bool, pool: ThreadPoolExecutor, progress: ProgressFn,
+                 calls0: int, throttled0: int) -> Snapshot:
         new = _State()
         issues: list[SyncIssue] = []
-
-        progress("listing registered models", 0.02)
-        listed = [m for page in self.registry.pages("registered-models/search", "registered_models",
-                                                   {"max_results": MODEL_PAGE}) for m in page]
+        progress("listing registered models and model versions", 0.02)
+        listing = pool.submit(lambda: [m for page in self.registry.pages(
+            "registered-models/search", "registered_models", {"max_results": MODEL_PAGE}) for m in page])
+        reader = _RunReader(self, pool)
+        if not incremental:
+            reader.start()
+        summaries = self._list_versions(old, new, incremental, reader)
+        listed = listing.result()
         models: list[ModelRecord] = []
         for m in listed:
             name = m["name"]
@@ -455,34 +546,7 @@ class MlflowConnector:
             if not incremental or old.models.get(name) != new.models[name]:
                 models.append(record)
 
-        progress("listing model versions", 0.1)
-        summaries: dict[str, dict[str, Any]] = {}
-        # incremental: newest first, until what the last sync saw. Full: oldest first, an order that updates during
-        # the listing do not shuffle (offset page tokens would skip a version that moved to the front)
-        order = "last_updated_timestamp DESC" if incremental else "creation_timestamp ASC"
-        params: dict[str, Any] = {"max_results": VERSION_PAGE, "order_by": [order]}
-        newest = 0
-        # a re-sync usually finds nothing new: a small first page answers that quickly
-        for page in self.registry.pages("model-versions/search", "model_versions", params,
-                                        first_page=INCREMENTAL_FIRST_PAGE if incremental else None):
-            stop = False
-            for v in page:
-                ts = int(v.get("last_updated_timestamp") or 0)
-                if incremental and ts < old.ts:
-                    stop = True  # everything further down was seen by the last sync
-                    break
-                newest = max(newest, ts)
-                if incremental and ts == old.ts and old.edge.get(_key(v)) == ts:
-                    continue  # seen at the watermark's instant already
-                summaries[_key(v)] = v
-            if stop:
-                break
-        new.ts = max(newest, old.ts)
-        if incremental:
-            new.edge = {k: t for k, t in old.edge.items() if t == new.ts}
-        new.edge.update({k: int(v.get("last_updated_timestamp") or 0) for k, v in summaries.items()
-                         if int(v.get("last_updated_timestamp") or 0) == new.ts})
-
+        progress("listed model versions", 0.1)
         # versions whose aliases changed, and versions the last sync could not read, are read again
         again = set(old.retry) if incremental else set()
         if incremental:
@@ -491,17 +555,23 @@ class MlflowConnector:
                 for alias in set(was) | set(now):
                     if was.get(alias) != now.get(alias):
                         again.update(f"{name}/{v}" for v in (was.get(alias), now.get(alias)) if v)
-        for key in sorted(again - set(summaries)):
+
+        def get(key: str) -> tuple[str, dict[str, Any] | None, str | None]:
             name, _, number = key.rpartition("/")
             try:
                 found = self.registry.request("GET", f"{API}/model-versions/get",
                                               params={"name": name, "version": number}, missing_ok=True)
             except ConnectorError as exc:
-                issues.append(SyncIssue(version_ref(name, number), f"not read: {exc}"))
+                return key, None, str(exc)
+            return key, (found or {}).get("model_version"), None
+
+        for key, found, error in pool.map(get, sorted(again - set(summaries))):
+            if error:
+                name, _, number = key.rpartition("/")
+                issues.append(SyncIssue(version_ref(name, number), f"not read: {error}"))
                 new.retry.append(key)
-                continue
-            if found and found.get("model_version"):
-                summaries[key] = found["model_version"]
+            elif found:
+                summaries[key] = found
 
         aliases_of: dict[str, list[str]] = collections.defaultdict(list)
         for name, amap in new.aliases.items():
@@ -510,8 +580,9 @@ class MlflowConnector:
 
         progress(f"reading the runs of {len(summaries)} versions", 0.3)
         todo = list(summaries.values())
-        runs, run_problems = self._runs({v["run_id"] for v in todo if v.get("run_id")})
-        logged = self._logged_models({v["model_id"] for v in todo if v.get("model_id")}, issues)
+        reader.add(v["run_id"] for v in todo if v.get("run_id"))
+        logged = self._logged_models({v["model_id"] for v in todo if v.get("model_id")}, issues, pool)
+        runs, run_problems = reader.result()
 
         versions: list[VersionRecord] = []
         run_records: dict[str, RunRecord] = {}
@@ -547,6 +618,40 @@ class MlflowConnector:
             calls=calls1 - calls0, throttled=throttled1 - throttled0,
         )
 
+    def _list_versions(self, old: _State, new: _State, incremental: bool,
+                       reader: _RunReader) -> dict[str, dict[str, Any]]:
+        """The versions to emit ("model/version" -> summary); sets ``new.ts`` and ``new.edge``. A full pass hands
+        each page's run ids to ``reader`` as it arrives."""
+        summaries: dict[str, dict[str, Any]] = {}
+        # incremental: newest first, until what the last sync saw. Full: oldest first, an order that updates during
+        # the listing do not shuffle (offset page tokens would skip a version that moved to the front)
+        order = "last_updated_timestamp DESC" if incremental else "creation_timestamp ASC"
+        params: dict[str, Any] = {"max_results": VERSION_PAGE, "order_by": [order]}
+        newest = 0
+        # a re-sync usually finds nothing new: a small first page answers that quickly
+        for page in self.registry.pages("model-versions/search", "model_versions", params,
+                                        first_page=INCREMENTAL_FIRST_PAGE if incremental else None):
+            stop = False
+            for v in page:
+                ts = int(v.get("last_updated_timestamp") or 0)
+                if incremental and ts < old.ts:
+                    stop = True  # everything further down was seen by the last sync
+                    break
+                newest = max(newest, ts)
+                if incremental and ts == old.ts and old.edge.get(_key(v)) == ts:
+                    continue  # seen at the watermark's instant already
+                summaries[_key(v)] = v
+            if stop:
+                break
+            if not incremental:
+                reader.add(v["run_id"] for v in page if v.get("run_id"))
+        new.ts = max(newest, old.ts)
+        if incremental:
+            new.edge = {k: t for k, t in old.edge.items() if t == new.ts}
+        new.edge.update({k: int(v.get("last_updated_timestamp") or 0) for k, v in summaries.items()
+                         if int(v.get("last_updated_timestamp") or 0) == new.ts})
+        return summaries
+
     @staticmethod
     def _model_record(m: dict[str, Any]) -> ModelRecord:
         tags = _tags(m.get("tags"))
@@ -567,32 +672,10 @@ class MlflowConnector:
         """Runs by id, read in batches; and the ids whose batch failed with the reason."""
         if not run_ids:
             return {}, {}
-        try:
-            names = self._experiments()
-        except ConnectorError as exc:
-            return {}, dict.fromkeys(run_ids, str(exc))
-        ids = sorted(run_ids)
-        batches = [ids[i:i + RUN_BATCH] for i in range(0, len(ids), RUN_BATCH)]
-        experiments = sorted(names)
-
-        def one(batch: list[str]) -> tuple[list[dict], str | None]:
-            body = {"experiment_ids": experiments, "max_results": len(batch), "run_view_type": "ALL",
-                    "filter": f"attributes.run_id IN ({', '.join(_quote_filter(r) for r in batch)})"}
-            try:
-                return [r for page in self.tracking.pages("runs/search", "runs", body, method="POST") for r in page], None
-            except ConnectorError as exc:
-                return [], str(exc)
-
-        out: dict[str, RunRecord] = {}
-        failed: dict[str, str] = {}
         with ThreadPoolExecutor(max_workers=self.settings.max_concurrency) as pool:
-            for batch, (found, error) in zip(batches, pool.map(one, batches), strict=True):
-                if error:
-                    failed.update(dict.fromkeys(batch, error))
-                for r in found:
-                    record = self._run_record(r, names)
-                    out[r["info"]["run_id"]] = record
-        return out, failed
+            reader = _RunReader(self, pool)
+            reader.add(run_ids)
+            return reader.result()
 
     @staticmethod
     def _run_record(r: dict[str, Any], experiment_names: dict[str, str]) -> RunRecord:
@@ -618,7 +701,8 @@ class MlflowConnector:
                  "lifecycle_stage": info.get("lifecycle_stage"), "tags": tags, "datasets": datasets},
         )
 
-    def _logged_models(self, model_ids: set[str], issues: list[SyncIssue]) -> dict[str, dict[str, Any]]:
+    def _logged_models(self, model_ids: set[str], issues: list[SyncIssue],
+                       pool: ThreadPoolExecutor | None = None) -> dict[str, dict[str, Any]]:
         """MLflow 3 logged models by id (params, metrics, tags, artifact location)."""
         def one(model_id: str) -> tuple[str, dict[str, Any] | None, str | None]:
             try:
@@ -630,7 +714,9 @@ class MlflowConnector:
         out: dict[str, dict[str, Any]] = {}
         if not model_ids:
             return out
-        with ThreadPoolExecutor(max_workers=self.settings.max_concurrency) as pool:
+        with contextlib.ExitStack() as stack:
+            if pool is None:
+                pool = stack.enter_context(ThreadPoolExecutor(max_workers=self.settings.max_concurrency))
             for model_id, model, error in pool.map(one, sorted(model_ids)):
                 if error:
                     issues.append(SyncIssue(f"logged-model/{model_id}", f"not read: {error}"))

@@ -248,7 +248,8 @@ class SnapshotWriter(CatalogConnection):
             counts = SyncCounts(by_table=by_table, **totals)
             if before_commit is not None:
                 entry = before_commit(con, counts, status)
-                if hasattr(entry, "seq") and hasattr(entry, "hash"):
+                # history rows are opened only when the snapshot carried something (record_history above)
+                if not nothing_new and hasattr(entry, "seq") and hasattr(entry, "hash"):
                     history.tie_to_ledger(con, sync_id, entry.seq, entry.hash)
         return counts
 
@@ -341,6 +342,7 @@ class SnapshotWriter(CatalogConnection):
         }
         stated_here = {m.name for m in snapshot.models}
         names = stated_here | {v.model for v in snapshot.versions}
+        restate: dict[str, list[Any]] = {}
         for m in snapshot.models:
             old = said.get(m.name)
             values = [getattr(m, f) for f in fields]
@@ -350,16 +352,16 @@ class SnapshotWriter(CatalogConnection):
                 tags = {**(from_json(old["tags"]) or {}), **tags}
             if (old is None or values != [old[f] for f in fields] or tags != (from_json(old["tags"]) or {})
                     or old["environment"] != environment):
-                con.execute(
-                    upsert_sql("model_sources", ("model", "account", "environment", "description", "owner",
-                                                 "risk_tier", "intended_use", "tags"), ("model", "account")),
-                    [m.name, account, environment, *values, to_json(tags)],
-                )
-        if replace:
-            gone = set(said) - stated_here
-            for name in gone:
-                con.execute("DELETE FROM model_sources WHERE model = ? AND account = ?", [name, account])
-            names |= gone
+                restate[m.name] = [m.name, account, environment, *values, to_json(tags)]
+        gone = set(said) - stated_here if replace else set()
+        # a statement per model costs ~2 ms in DuckDB: the account's changes go in one DELETE and one INSERT
+        if restate or gone:
+            con.execute("DELETE FROM model_sources WHERE account = ? AND model IN (SELECT unnest(?))",
+                        [account, sorted(set(restate) | gone)])
+        if restate:
+            _insert_columns(con, "model_sources", ("model", "account", "environment", *fields, "tags"),
+                            list(restate.values()))
+        names |= gone
         if not names:
             return
 
@@ -395,6 +397,7 @@ class SnapshotWriter(CatalogConnection):
                 [sorted(names)],
             )
         }
+        rewritten: list[list[Any]] = []
         for name in sorted(names):
             current = stored.get(name)
             # most authoritative first: furthest along the promotion order, then account name for a stable tie-break
@@ -414,9 +417,17 @@ class SnapshotWriter(CatalogConnection):
             merged["tags"] = tags
             if current and all(current[f] == merged[f] for f in fields) and (from_json(current["tags"]) or {}) == tags:
                 continue
-            con.execute("DELETE FROM models WHERE name = ?", [name])
-            con.execute(
-                "INSERT INTO models (name, description, owner, risk_tier, intended_use, tags, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [name, *(merged[f] for f in fields), to_json(tags), now],
-            )
+            rewritten.append([name, *(merged[f] for f in fields), to_json(tags), now])
+        if rewritten:
+            con.execute("DELETE FROM models WHERE name IN (SELECT unnest(?))", [[r[0] for r in rewritten]])
+            _insert_columns(con, "models", ("name", *fields, "tags", "updated_at"), rewritten)
+
+
+def _insert_columns(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str],
+                    rows: list[list[Any]]) -> None:
+    """Insert ``rows`` (values in ``columns`` order) in one statement: one list parameter per column, unnested
+    side by side, each list cast to its column's type (PostgreSQL casts nothing to JSON by itself)."""
+    typed = [{"updated_at": "TIMESTAMP", "tags": "JSON"}.get(c, "VARCHAR") for c in columns]
+    select = ", ".join(f"unnest(CAST(? AS {t}[]))" for t in typed)
+    con.execute(f"INSERT INTO {table} ({', '.join(columns)}) SELECT {select}",
+                [[r[i] for r in rows] for i in range(len(columns))])
