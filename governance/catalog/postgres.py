@@ -151,6 +151,17 @@ def _to_char_pattern(fmt: str) -> str:
     return "".join(out)
 
 
+@contextmanager
+def _as_duckdb_errors() -> Iterator[None]:
+    """psycopg errors raised inside, re-raised as the DuckDB exception classes callers already catch."""
+    import psycopg
+
+    try:
+        yield
+    except psycopg.Error as exc:
+        _raise_as_duckdb(exc)
+
+
 def _raise_as_duckdb(exc: BaseException) -> None:
     """Re-raise a psycopg error as the DuckDB exception class callers already catch."""
     import psycopg
@@ -241,27 +252,14 @@ class PgConnection:
             params = [_bind(p) for p in params]
         elif has_params and isinstance(params, dict):
             params = {k: _bind(v) for k, v in params.items()}
-        try:
+        with _as_duckdb_errors():
             return PgCursor(self.raw.execute(text, params if has_params else None))  # type: ignore[arg-type]
-        except Exception as exc:
-            import psycopg
-
-            if isinstance(exc, psycopg.Error):
-                _raise_as_duckdb(exc)
-            raise
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         """Run one statement per parameter row."""
         text = translate(sql, True)
-        try:
-            with self.raw.cursor() as cur:
-                cur.executemany(text, [list(r) for r in rows])
-        except Exception as exc:
-            import psycopg
-
-            if isinstance(exc, psycopg.Error):
-                _raise_as_duckdb(exc)
-            raise
+        with _as_duckdb_errors(), self.raw.cursor() as cur:
+            cur.executemany(text, [list(r) for r in rows])
 
     def copy_rows(self, table: str, columns: list[str], rows: list[dict[str, Any]], *, ordered: bool = True) -> None:
         """Insert ``rows`` (dicts) into ``table`` with COPY (the fast path of bulk inserts)."""
@@ -271,16 +269,9 @@ class PgConnection:
 
         stmt = psql.SQL("COPY {} ({}) FROM STDIN").format(
             psql.Identifier(table), psql.SQL(", ").join(psql.Identifier(c) for c in columns))
-        try:
-            with self.raw.cursor() as cur, cur.copy(stmt) as copy:
-                for row in rows:
-                    copy.write_row([row[c] for c in columns])
-        except Exception as exc:
-            import psycopg
-
-            if isinstance(exc, psycopg.Error):
-                _raise_as_duckdb(exc)
-            raise
+        with _as_duckdb_errors(), self.raw.cursor() as cur, cur.copy(stmt) as copy:
+            for row in rows:
+                copy.write_row([row[c] for c in columns])
 
     def from_arrow(self, table: Any) -> _Relation:
         """An Arrow table to insert (DuckDB's ``from_arrow(...).insert_into``)."""
@@ -328,8 +319,7 @@ class PgBackend:
         self._lock = threading.Lock()
 
     def _open(self) -> psycopg.Connection:
-        psycopg = require_extra("psycopg", extra="postgres")
-        require_extra("sqlglot", extra="postgres")
+        psycopg = require_extra("psycopg", extra="postgres")  # sqlglot, which translates, is a run-time pin
         from psycopg.types.string import TextLoader
 
         try:

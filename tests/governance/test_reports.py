@@ -394,21 +394,31 @@ def test_contents_page_numbers_point_at_the_pages_with_the_headings(annex) -> No
     assert f"Page {len(pages)} of {len(pages)}" in pages[-1]
 
 
+def _report_args(w, *extra: str) -> list[str]:
+    """``countersign report --unsigned --json`` of the biased version as the officer, then ``extra``."""
+    return ["report", "--workspace", str(w.workspace.root), "--actor", OFFICER, "--version", BIASED, "--unsigned",
+            "--json", *extra]
+
+
+def _cli_report_json(w, capsys, *extra: str) -> dict:
+    """Run :func:`_report_args` (it must succeed) and return the JSON document it printed."""
+    from governance.cli import main
+
+    assert main(_report_args(w, *extra)) == 0
+    return json.loads(capsys.readouterr().out)
+
+
 def test_cli_rebuilds_the_same_unsigned_bytes_from_the_recorded_build_time(world, tmp_path: Path, capsys) -> None:
     from governance import ledger
     from governance.cli import main
 
     w = world[0]
-    args = ["report", "--workspace", str(w.workspace.root), "--actor", OFFICER, "--version", BIASED, "--unsigned",
-            "--json"]
-    assert main([*args, "--out", str(tmp_path / "a.pdf")]) == 0
-    first = json.loads(capsys.readouterr().out)
+    first = _cli_report_json(w, capsys, "--out", str(tmp_path / "a.pdf"))
     entry = next(e for e in ledger.entries_for(w.catalog, f"version:{BIASED}") if e.hash == first["ledger_hash"])
     # the ledger keeps the build time: building again at that time gives the same bytes
-    assert main([*args, "--out", str(tmp_path / "b.pdf"), "--built-at", entry.payload["built_at"]]) == 0
-    second = json.loads(capsys.readouterr().out)
+    second = _cli_report_json(w, capsys, "--out", str(tmp_path / "b.pdf"), "--built-at", entry.payload["built_at"])
     assert second["sha256"] == first["sha256"] == entry.payload["sha256"]
-    assert main([*args, "--built-at", "yesterday"]) == 2
+    assert main(_report_args(w, "--built-at", "yesterday")) == 2
     assert "not an ISO 8601 time" in capsys.readouterr().err
 
 
@@ -636,17 +646,11 @@ def test_html_report_archived_beside_the_pdf_and_optional(world, tmp_path: Path)
 
 
 def test_cli_report_writes_the_html_beside_the_pdf_or_not(world, tmp_path: Path, capsys) -> None:
-    from governance.cli import main
-
     w = world[0]
-    args = ["report", "--workspace", str(w.workspace.root), "--actor", OFFICER, "--version", BIASED, "--unsigned",
-            "--json"]
-    assert main([*args, "--out", str(tmp_path / "a.pdf")]) == 0
-    doc = json.loads(capsys.readouterr().out)
+    doc = _cli_report_json(w, capsys, "--out", str(tmp_path / "a.pdf"))
     assert doc["html_file"] == str(tmp_path / "a.html")
     assert doc["html_sha256"] == hashlib.sha256((tmp_path / "a.html").read_bytes()).hexdigest()
-    assert main([*args, "--out", str(tmp_path / "b.pdf"), "--no-html"]) == 0
-    doc = json.loads(capsys.readouterr().out)
+    doc = _cli_report_json(w, capsys, "--out", str(tmp_path / "b.pdf"), "--no-html")
     assert doc["html_file"] is None and doc["html_sha256"] is None and not (tmp_path / "b.html").exists()
 
 
