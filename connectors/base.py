@@ -8,6 +8,8 @@ and imports nothing of the project but :mod:`core` and :mod:`connectors`. It
 - ``extract(since, full=..., progress=...)`` → :class:`Snapshot`: typed records changed since a watermark
   (everything when ``full``), with per-item problems collected instead of raised;
 - ``fetch(uri)`` → a local path of the artifact or dataset at ``uri`` (content-addressed in the cache);
+- optionally ``prefetch(full=...)``: start the calls every ``extract`` makes whatever its watermark, before the
+  catalog has been opened to read it (``governance.sync`` calls it; the next ``extract`` uses what arrived);
 - optionally promotes (:class:`Promoter`): writes an approval back to a version, and registers a copy of a
   version from another account of the same kind, idempotently by request id.
 

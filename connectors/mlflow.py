@@ -72,6 +72,7 @@ MODEL_PAGE = 1000  # the server's maximum for registered-models/search
 VERSION_PAGE = 200  # model-versions/search allows 200,000; pages this size keep answers small and memory flat
 RUN_BATCH = 100  # run ids per runs/search
 INCREMENTAL_FIRST_PAGE = 20
+PREFETCH_TTL = 30.0  # seconds a prefetched answer stands in for the call extract would make
 
 # tags Countersign reads and writes on model versions (MLflow tag keys allow letters, digits and _-./ and spaces)
 TAG_APPROVAL = "countersign.approval"
@@ -330,15 +331,20 @@ class _Api:
         return self.request("POST", f"{API}/{endpoint}", body=body)
 
     def pages(self, endpoint: str, key: str, params: dict[str, Any], *, method: str = "GET",
-              first_page: int | None = None) -> Iterator[list[dict]]:
-        """The pages of a search (``page_token`` until none is returned); ``first_page`` makes the first one smaller."""
+              first_page: int | None = None, first: Future[Any] | None = None) -> Iterator[list[dict]]:
+        """The pages of a search (``page_token`` until none is returned); ``first_page`` makes the first one smaller.
+
+        ``first``: the answer to the first call, asked for already (:meth:`MlflowConnector.prefetch`)."""
         token = None
         while True:
             query = {**params, **({"page_token": token} if token else {})}
             if first_page and not token:
                 query["max_results"] = first_page
-            data = self.request(method, f"{API}/{endpoint}", read_only=True,
-                                **({"body": query} if method == "POST" else {"params": query}))
+            if first is not None and not token:
+                data = first.result()
+            else:
+                data = self.request(method, f"{API}/{endpoint}", read_only=True,
+                                    **({"body": query} if method == "POST" else {"params": query}))
             yield data.get(key) or []
             token = data.get("next_page_token")
             if not token:
@@ -408,6 +414,19 @@ class _State:
             return None  # none yet, or an older or foreign watermark: do a full pass
         return cls(int(data.get("ts") or 0), data.get("e") or {}, data.get("a") or {}, data.get("m") or {},
                    list(data.get("r") or []))
+
+
+_MODEL_QUERY: dict[str, Any] = {"max_results": MODEL_PAGE}
+
+
+def _version_query(incremental: bool, *, first: bool = False) -> dict[str, Any]:
+    """The parameters of the version listing (``page_token`` aside). Incremental: newest first, until what the last
+    sync saw, with a small ``first`` page (a re-sync usually finds nothing new). Full: oldest first, an order that
+    updates during the listing do not shuffle (offset page tokens would skip a version that moved to the front)."""
+    if incremental:
+        size = INCREMENTAL_FIRST_PAGE if first else VERSION_PAGE
+        return {"max_results": size, "order_by": ["last_updated_timestamp DESC"]}
+    return {"max_results": VERSION_PAGE, "order_by": ["creation_timestamp ASC"]}
 
 
 def _key(v: dict[str, Any]) -> str:
@@ -507,34 +526,71 @@ class MlflowConnector:
         apis = {id(a): a for a in (self.tracking, self.registry)}.values()
         return sum(a.meter.calls for a in apis), sum(a.meter.throttled for a in apis)
 
+    # -- prefetch ----------------------------------------------------------------------------------------------------
+
+    _early: dict[str, Any] | None = None
+
+    def prefetch(self, *, full: bool = False) -> None:
+        """Start the calls every extract makes whatever the watermark says: the model listing (aliases carry no
+        timestamp, so every sync reads it) and, unless ``full``, the first page of versions, newest first.
+
+        ``governance.sync`` calls this before it opens the catalog to read the watermarks, so the server answers
+        while the file opens. The next :meth:`extract` uses these answers when they are at most
+        :data:`PREFETCH_TTL` seconds old (a full pass, decided by the watermark after all, leaves the version page
+        unused). Errors surface in that extract, as if it had made the calls itself.
+        """
+        calls0, throttled0 = self._calls()
+        pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix=f"prefetch-{self.account_name}")
+        try:
+            early: dict[str, Any] = {
+                "at": time.monotonic(), "calls0": calls0, "throttled0": throttled0,
+                "models": pool.submit(self.registry.request, "GET", f"{API}/registered-models/search",
+                                      params=_MODEL_QUERY, read_only=True),
+            }
+            if not full:
+                early["versions"] = pool.submit(self.registry.request, "GET", f"{API}/model-versions/search",
+                                                params=_version_query(True, first=True), read_only=True)
+        finally:
+            pool.shutdown(wait=False)
+        self._early = early
+
+    def _take_early(self) -> dict[str, Any]:
+        early, self._early = self._early, None
+        if early is None or time.monotonic() - early["at"] > PREFETCH_TTL:
+            return {}
+        return early
+
     # -- extract ---------------------------------------------------------------------------------------------------
 
     def extract(self, since: str | None, *, full: bool = False, progress: ProgressFn = no_progress) -> Snapshot:
         """Records changed since the watermark ``since`` (all of them when ``full`` or ``since`` is None)."""
-        calls0, throttled0 = self._calls()
+        early = self._take_early()
+        calls0, throttled0 = (early["calls0"], early["throttled0"]) if early else self._calls()
         before = _State.load(None if full else since)
         incremental = before is not None
         old = before or _State()
+        if not incremental:
+            early.pop("versions", None)  # a page of the incremental order: a full pass lists oldest first
         # the calls that do not depend on each other go side by side (each costs a server round trip): the model
         # listing and the version listing; on a full pass also the experiments, and each batch of runs as soon as
         # the version pages have named a batch's worth (the next pages are read meanwhile)
         pool = ThreadPoolExecutor(max_workers=self.settings.max_concurrency)
         try:
-            return self._extract(old, incremental, pool, progress, calls0, throttled0)
+            return self._extract(old, incremental, pool, progress, calls0, throttled0, early)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
     def _extract(self, old: _State, incremental: bool, pool: ThreadPoolExecutor, progress: ProgressFn,
-                 calls0: int, throttled0: int) -> Snapshot:
+                 calls0: int, throttled0: int, early: dict[str, Any]) -> Snapshot:
         new = _State()
         issues: list[SyncIssue] = []
         progress("listing registered models and model versions", 0.02)
         listing = pool.submit(lambda: [m for page in self.registry.pages(
-            "registered-models/search", "registered_models", {"max_results": MODEL_PAGE}) for m in page])
+            "registered-models/search", "registered_models", _MODEL_QUERY, first=early.get("models")) for m in page])
         reader = _RunReader(self, pool)
         if not incremental:
             reader.start()
-        summaries = self._list_versions(old, new, incremental, reader)
+        summaries = self._list_versions(old, new, incremental, reader, early.get("versions"))
         listed = listing.result()
         models: list[ModelRecord] = []
         for m in listed:
@@ -618,19 +674,14 @@ class MlflowConnector:
             calls=calls1 - calls0, throttled=throttled1 - throttled0,
         )
 
-    def _list_versions(self, old: _State, new: _State, incremental: bool,
-                       reader: _RunReader) -> dict[str, dict[str, Any]]:
+    def _list_versions(self, old: _State, new: _State, incremental: bool, reader: _RunReader,
+                       first: Future[Any] | None = None) -> dict[str, dict[str, Any]]:
         """The versions to emit ("model/version" -> summary); sets ``new.ts`` and ``new.edge``. A full pass hands
-        each page's run ids to ``reader`` as it arrives."""
+        each page's run ids to ``reader`` as it arrives. ``first``: the first page, prefetched."""
         summaries: dict[str, dict[str, Any]] = {}
-        # incremental: newest first, until what the last sync saw. Full: oldest first, an order that updates during
-        # the listing do not shuffle (offset page tokens would skip a version that moved to the front)
-        order = "last_updated_timestamp DESC" if incremental else "creation_timestamp ASC"
-        params: dict[str, Any] = {"max_results": VERSION_PAGE, "order_by": [order]}
         newest = 0
-        # a re-sync usually finds nothing new: a small first page answers that quickly
-        for page in self.registry.pages("model-versions/search", "model_versions", params,
-                                        first_page=INCREMENTAL_FIRST_PAGE if incremental else None):
+        for page in self.registry.pages("model-versions/search", "model_versions", _version_query(incremental),
+                                        first_page=INCREMENTAL_FIRST_PAGE if incremental else None, first=first):
             stop = False
             for v in page:
                 ts = int(v.get("last_updated_timestamp") or 0)

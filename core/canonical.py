@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import json.encoder
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,9 @@ def canonical_json(obj: Any) -> str:
     """JSON with sorted keys, no spaces and ISO dates: equal data gives equal text."""
     # one encoder for every call: json.dumps with options builds a new one each time, which costs as much as
     # encoding a small record (a sync encodes thousands); the encoder keeps no state between calls
-    return _ENCODER.encode(obj)
+    if _ONE_SHOT is None:
+        return _ENCODER.encode(obj)
+    return "".join(_ONE_SHOT(obj, 0))
 
 
 def record_hash(obj: Any) -> str:
@@ -35,3 +38,10 @@ def json_default(o: Any) -> Any:
 
 
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=json_default, ensure_ascii=False)
+# The C encoder that _ENCODER.encode builds on every call, built once: the same function with the same arguments
+# (so the same text), a microsecond less per call. No circular-reference markers, so it keeps no state and threads
+# may share it (a cycle ends in RecursionError instead of ValueError). None where the C accelerator is missing.
+_ONE_SHOT = (
+    json.encoder.c_make_encoder(None, json_default, json.encoder.c_encode_basestring, None, ":", ",", True, False, True)
+    if json.encoder.c_make_encoder is not None and json.encoder.c_encode_basestring is not None else None
+)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import duckdb
 
+from connectors.base import Connector
 from core.clock import utcnow
 from core.errors import CountersignError
 from core.ids import new_sync_id
@@ -88,12 +89,14 @@ def sync_account(
     progress: ProgressFn = no_progress,
     mark: SyncMark | None = None,
     request_id: str | None = None,
+    connector: Connector | None = None,
 ) -> AccountResult:
     """Extract one account and write it atomically; errors are recorded, not raised.
 
     ``mark`` is where the account's syncs stand when the caller already read it (None: read it here). An
     incremental sync turns into a full pass when the last one is older than ``full_sync_every_hours``.
     ``request_id``: the promotion request whose execution this sync re-reads (its changes are tied to it).
+    ``connector``: the account's connector when the caller built it already (see :func:`_prefetch`).
     """
     require(actor, "sync")
     started = utcnow()
@@ -101,7 +104,8 @@ def sync_account(
     sync_id = new_sync_id(account.name, started)
     scheduled = False
     try:
-        connector = connector_of(workspace, account)
+        if connector is None:
+            connector = connector_of(workspace, account)
         if mark is None:
             mark = catalog.sync_mark(account.name)
         scheduled = not full and mark.watermark is not None and full_pass_due(account, mark, started)
@@ -147,6 +151,26 @@ def sync_account(
         account.name, sync_id, status, counts, issues, None, snapshot.calls,
         snapshot.throttled, (dt.datetime.now() - clock).total_seconds(), is_full, scheduled,
     )
+
+
+def _prefetch(workspace: Workspace, chosen: Sequence[AccountConfig], *, full: bool) -> dict[str, Connector]:
+    """Build the accounts' connectors and let those that can start the calls every extract makes whatever its
+    watermark (``prefetch(full=...)``, optional in the connector protocol), before the catalog opens to read the
+    watermarks: the sources answer while the file opens (~15-20 ms of a no-change re-sync of ~0.1 s).
+
+    An account whose connector cannot be built is left out: :func:`sync_account` builds it again and records why.
+    """
+    built: dict[str, Connector] = {}
+    for account in chosen:
+        try:
+            connector = connector_of(workspace, account)
+        except Exception:  # reported by sync_account, which tries again
+            continue
+        start = getattr(connector, "prefetch", None)
+        if callable(start):
+            start(full=full)
+        built[account.name] = connector
+    return built
 
 
 def full_pass_due(account: AccountConfig, mark: SyncMark, now: dt.datetime) -> bool:
@@ -211,6 +235,7 @@ def _sync(
     max_workers: int,
     after_account: AfterSync | None,
 ) -> SyncReport:
+    connectors = _prefetch(workspace, chosen, full=full)
     marks = catalog.upsert_accounts(settings.accounts)
     total = max(len(chosen), 1)
     done: list[AccountResult] = []
@@ -223,10 +248,15 @@ def _sync(
             progress(f"{acc.name}: {message}", min(1.0, (base + fraction) / total))
 
         result = sync_account(workspace, settings, catalog, acc, actor=actor, full=full, progress=sub,
-                              mark=marks.get(acc.name, SyncMark(None, None)))
+                              mark=marks.get(acc.name, SyncMark(None, None)), connector=connectors.get(acc.name))
         with lock:
             done.append(result)
             progress(f"{acc.name}: {result.status}", len(done) / total)
+            others_running = len(done) < len(chosen)
+        if others_running and result.counts is not None and result.counts.added + result.counts.updated + result.counts.deleted:
+            # while other accounts still wait on their registries, write this one's rows into the file, so the
+            # close at the end (after the last account) has only that account's left to write
+            catalog.flush()
         if after_account is not None:
             after_account(result)
         return result

@@ -320,6 +320,22 @@ class CatalogConnection:
                 raise
             con.execute("COMMIT")
 
+    def flush(self) -> bool:
+        """Write what the file's log holds into the file now, if no transaction is running (a DuckDB ``CHECKPOINT``).
+
+        Closing the file checkpoints anyway; a burst of writes with idle time in between (a sync waiting on other
+        accounts' registries) calls this meanwhile, so the close at its end has little left to write. Best effort:
+        False when a transaction was running (or on PostgreSQL, which has no such step to take).
+        """
+        if self._pg is not None:
+            return False
+        with self._write_lock, self.connect() as con:
+            try:
+                con.execute("CHECKPOINT")
+            except duckdb.TransactionException:
+                return False  # a reader's transaction is open: the close will do it
+        return True
+
     def query_df(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
         """Run one read query and return a DataFrame."""
         with self.connect() as con:

@@ -159,14 +159,20 @@ def test_versions_carry_run_data_aliases_and_environments(servers, tmp_path: Pat
     assert m.owner == "risk-ml" and m.description == "PD model"
 
 
-def test_alias_moves_show_up_in_the_next_incremental_sync(servers, tmp_path: Path) -> None:
-    a, _ = servers
-    model = a.create_model(unique("alias"))
-    for _ in range(3):
+def champion_model(a: MlflowDriver, tmp_path: Path, prefix: str, versions: int):
+    """A model of ``versions`` versions, the alias ``champion`` (environment prod) on version 1, and its first
+    extract: (model, connector, snapshot)."""
+    model = a.create_model(unique(prefix))
+    for _ in range(versions):
         a.add_version(model)
     a.set_alias(model, "champion", 1)
     conn = connector(a.server.url, tmp_path, alias_environments={"champion": "prod"})
-    first = conn.extract(None)
+    return model, conn, conn.extract(None)
+
+
+def test_alias_moves_show_up_in_the_next_incremental_sync(servers, tmp_path: Path) -> None:
+    a, _ = servers
+    model, conn, first = champion_model(a, tmp_path, "alias", 3)
     assert [v.labels for v in mine(first, model)] == [("champion",), (), ()]
     quiet = conn.extract(first.watermark)
     assert mine(quiet, model) == []  # nothing changed: nothing re-read
@@ -178,6 +184,82 @@ def test_alias_moves_show_up_in_the_next_incremental_sync(servers, tmp_path: Pat
     a.delete_alias(model, "champion")
     dropped = conn.extract(moved.watermark)
     assert [(v.version, v.labels) for v in mine(dropped, model)] == [(3, ())]
+
+
+def test_a_prefetched_listing_stands_in_for_the_calls_and_misses_no_alias_move(servers, tmp_path: Path) -> None:
+    a, _ = servers
+    model, conn, first = champion_model(a, tmp_path, "early", 2)
+
+    conn.prefetch()  # what governance.sync does before it opens the catalog
+    time.sleep(0.5)  # the answers arrive meanwhile
+    before = conn.tracking.meter.calls
+    quiet = conn.extract(first.watermark)
+    assert conn.tracking.meter.calls == before  # extract used the prefetched model listing and version page
+    assert quiet.calls == 2 and mine(quiet, model) == []
+
+    conn.prefetch()
+    time.sleep(0.5)
+    a.set_alias(model, "champion", 2)  # after the listing was read: this extract cannot see it ...
+    stale = conn.extract(quiet.watermark)
+    assert mine(stale, model) == []
+    moved = conn.extract(stale.watermark)  # ... and the next one does, since the watermark holds what was read
+    assert [(v.version, v.labels, v.environment) for v in mine(moved, model)] == [(1, (), None),
+                                                                                   (2, ("champion",), "prod")]
+
+
+def test_an_old_or_unsuited_prefetch_is_not_used(servers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import connectors.mlflow as mlflow_connector
+
+    a, _ = servers
+    model = a.create_model(unique("late"))
+    a.add_version(model)
+    conn = connector(a.server.url, tmp_path)
+    first = conn.extract(None)
+
+    monkeypatch.setattr(mlflow_connector, "PREFETCH_TTL", 0.0)
+    conn.prefetch()
+    time.sleep(0.3)
+    a.add_version(model)
+    before = conn.tracking.meter.calls
+    fresh = conn.extract(first.watermark)  # too old to stand in: extract asks again and sees the new version
+    assert [v.version for v in mine(fresh, model)] == [2]
+    assert conn.tracking.meter.calls - before == fresh.calls  # every call it counts, it made itself
+
+    monkeypatch.setattr(mlflow_connector, "PREFETCH_TTL", 30.0)
+    plain = conn.extract(None)
+    conn.prefetch()  # an incremental page first ...
+    time.sleep(0.3)
+    before = conn.tracking.meter.calls
+    full = conn.extract(fresh.watermark, full=True)  # ... but a full pass lists oldest first: not that page
+    assert [v.version for v in mine(full, model)] == [1, 2] and full.complete
+    # the model listing stood in for one call; the unused page is counted too (the server answered it)
+    assert conn.tracking.meter.calls - before == plain.calls - 1 and full.calls == plain.calls + 1
+
+
+def test_sync_prefetches_every_account_before_it_opens_the_catalog(servers, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    a, b = servers
+    a.add_version(a.create_model(unique("pf")))
+    ws, catalog = make_ws(tmp_path, {"alpha": {"environment": "dev", **a.settings()},
+                                     "beta": {"environment": "prod", **b.settings()}})
+    assert run_sync(ws, catalog).ok
+    seen: list[tuple[str, bool, bool]] = []
+    real_prefetch, real_upsert = MlflowConnector.prefetch, Catalog.upsert_accounts
+    opened = []
+
+    def prefetch(self, *, full: bool = False) -> None:
+        seen.append((self.account_name, full, bool(opened)))
+        real_prefetch(self, full=full)
+
+    def upsert_accounts(self, accounts):
+        opened.append(True)
+        return real_upsert(self, accounts)
+
+    monkeypatch.setattr(MlflowConnector, "prefetch", prefetch)
+    monkeypatch.setattr(Catalog, "upsert_accounts", upsert_accounts)
+    report = run_sync(ws, catalog)
+    assert report.ok and sorted(seen) == [("alpha", False, False), ("beta", False, False)]
+    assert [r.calls for r in report.results] == [2, 2]  # a no-change re-sync: the two prefetched calls per server
 
 
 def test_a_deleted_version_leaves_the_catalog_on_a_full_sync(servers, tmp_path: Path) -> None:

@@ -429,3 +429,20 @@ def test_inventory_rows_are_the_inventory_frame_without_pandas(demo_workspace, f
     assert rows == [{k: _plain(v) for k, v in r.items()} for r in frame.to_dict("records")]
     models = cat.models()
     assert cat.models_rows() == [{k: _plain(v) for k, v in r.items()} for r in models.to_dict("records")]
+
+
+def test_flush_writes_the_log_into_the_file_while_it_is_kept_open(tmp_path: Path) -> None:
+    cat = Catalog(tmp_path / "c.duckdb")
+    cat.migrate()
+    wal = tmp_path / "c.duckdb.wal"
+    with cat.keep_open(linger=5):
+        apply(cat, Snapshot(versions=tuple(version(n) for n in range(1, 51))))
+        assert wal.exists() and wal.stat().st_size > 0  # committed, in the log only while the file stays open
+        assert cat.flush()
+        assert not wal.exists() or wal.stat().st_size == 0
+        # a copy of the file alone (what a backup of catalog.duckdb takes) now holds every committed row
+        copy = tmp_path / "copy.duckdb"
+        copy.write_bytes((tmp_path / "c.duckdb").read_bytes())
+        with duckdb.connect(str(copy), read_only=True) as con:
+            assert con.execute("SELECT count(*) FROM versions").fetchone()[0] == 50
+        assert len(cat.inventory()) == 50
