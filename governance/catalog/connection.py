@@ -324,12 +324,14 @@ class CatalogConnection:
         """Write what the file's log holds into the file now, if no transaction is running (a DuckDB ``CHECKPOINT``).
 
         Closing the file checkpoints anyway; a burst of writes with idle time in between (a sync waiting on other
-        accounts' registries) calls this meanwhile, so the close at its end has little left to write. Best effort:
-        False when a transaction was running (or on PostgreSQL, which has no such step to take).
+        accounts' registries) calls this meanwhile, so the close at its end has little left to write. It does not
+        take :attr:`write_lock`: DuckDB checkpoints beside a running write transaction (whose rows go to the next
+        log), so other writers of this process do not queue behind it. Best effort: False when DuckDB declined
+        (or on PostgreSQL, which has no such step to take).
         """
         if self._pg is not None:
             return False
-        with self._write_lock, self.connect() as con:
+        with self.connect() as con:
             try:
                 con.execute("CHECKPOINT")
             except duckdb.TransactionException:
