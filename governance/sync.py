@@ -168,7 +168,10 @@ def _prefetch(workspace: Workspace, chosen: Sequence[AccountConfig], *, full: bo
             continue
         start = getattr(connector, "prefetch", None)
         if callable(start):
-            start(full=full)
+            try:
+                start(full=full)
+            except Exception:  # an optimisation only: extract makes the calls itself, and reports what fails
+                pass
         built[account.name] = connector
     return built
 

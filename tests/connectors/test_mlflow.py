@@ -262,6 +262,21 @@ def test_sync_prefetches_every_account_before_it_opens_the_catalog(servers, tmp_
     assert [r.calls for r in report.results] == [2, 2]  # a no-change re-sync: the two prefetched calls per server
 
 
+def test_a_prefetch_that_cannot_start_costs_the_sync_nothing(servers, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    a, _ = servers
+    model = a.create_model(unique("nopf"))
+    a.add_version(model)
+    ws, catalog = make_ws(tmp_path, {"alpha": {"environment": "dev", **a.settings()}})
+
+    def broken(self, *, full: bool = False) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(MlflowConnector, "prefetch", broken)
+    report = run_sync(ws, catalog)
+    assert report.results[0].error is None and sorted(catalog_versions(catalog, "alpha", model)) == [1]
+
+
 def test_a_deleted_version_leaves_the_catalog_on_a_full_sync(servers, tmp_path: Path) -> None:
     a, _ = servers
     model = a.create_model(unique("gone"))
