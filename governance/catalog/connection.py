@@ -321,7 +321,7 @@ class CatalogConnection:
             con.execute("COMMIT")
 
     def flush(self) -> bool:
-        """Write what the file's log holds into the file now, if no transaction is running (a DuckDB ``CHECKPOINT``).
+        """Write what the file's log holds into the file now (a DuckDB ``CHECKPOINT``), if DuckDB agrees.
 
         Closing the file checkpoints anyway; a burst of writes with idle time in between (a sync waiting on other
         accounts' registries) calls this meanwhile, so the close at its end has little left to write. It does not
@@ -335,7 +335,7 @@ class CatalogConnection:
             try:
                 con.execute("CHECKPOINT")
             except duckdb.TransactionException:
-                return False  # a reader's transaction is open: the close will do it
+                return False  # another transaction updates or deletes rows: the close will do it
         return True
 
     def query_df(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
