@@ -61,6 +61,7 @@ from connectors.base import (
     decode_watermark,
     require_approval_status,
 )
+from connectors.pool import Pool
 from core.canonical import canonical_json
 from core.errors import ConfigError, ConnectorError, InputError, NotFound
 from core.progress import ProgressFn, no_progress
@@ -224,32 +225,21 @@ class _Meter:
         self.lock = threading.Lock()
 
 
-_CLIENTS: collections.OrderedDict[str, tuple[httpx.Client, _Meter]] = collections.OrderedDict()
-_CLIENTS_LOCK = threading.Lock()
+_CLIENTS: Pool[tuple[httpx.Client, _Meter]] = Pool(close=lambda pair: pair[0].close())
 
 
 def _shared_client(base: str, creds: Credentials, *, verify: bool, timeout: float, pool: int) -> tuple[httpx.Client, _Meter]:
     """One pooled client per server, credentials and TLS setting in this process (a re-sync reuses connections)."""
-    key = canonical_json([base, creds.digest(), verify, timeout, pool])
-    with _CLIENTS_LOCK:
-        if key in _CLIENTS:
-            _CLIENTS.move_to_end(key)
-            return _CLIENTS[key]
-        client = httpx.Client(base_url=base, auth=creds.auth(), verify=verify, timeout=timeout,
-                              limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
-                              headers={"User-Agent": "countersign"}, follow_redirects=False)
-        _CLIENTS[key] = (client, _Meter())
-        while len(_CLIENTS) > 32:
-            _CLIENTS.popitem(last=False)[1][0].close()
-        return _CLIENTS[key]
+    return _CLIENTS.get(canonical_json([base, creds.digest(), verify, timeout, pool]), lambda: (
+        httpx.Client(base_url=base, auth=creds.auth(), verify=verify, timeout=timeout,
+                     limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
+                     headers={"User-Agent": "countersign"}, follow_redirects=False),
+        _Meter()))
 
 
 def forget_clients() -> None:
     """Close every pooled client (tests that restart servers; a process that wants fresh connections)."""
-    with _CLIENTS_LOCK:
-        for client, _ in _CLIENTS.values():
-            client.close()
-        _CLIENTS.clear()
+    _CLIENTS.clear()
 
 
 class _Api:
@@ -330,6 +320,11 @@ class _Api:
     def post(self, endpoint: str, body: dict[str, Any]) -> Any:
         return self.request("POST", f"{API}/{endpoint}", body=body)
 
+    def search(self, endpoint: str, query: dict[str, Any], method: str = "GET") -> Any:
+        """One page of a search (a read: tried again on HTTP 500 too)."""
+        return self.request(method, f"{API}/{endpoint}", read_only=True,
+                            **({"body": query} if method == "POST" else {"params": query}))
+
     def pages(self, endpoint: str, key: str, params: dict[str, Any], *, method: str = "GET",
               first_page: int | None = None, first: Future[Any] | None = None) -> Iterator[list[dict]]:
         """The pages of a search (``page_token`` until none is returned); ``first_page`` makes the first one smaller.
@@ -340,11 +335,7 @@ class _Api:
             query = {**params, **({"page_token": token} if token else {})}
             if first_page and not token:
                 query["max_results"] = first_page
-            if first is not None and not token:
-                data = first.result()
-            else:
-                data = self.request(method, f"{API}/{endpoint}", read_only=True,
-                                    **({"body": query} if method == "POST" else {"params": query}))
+            data = first.result() if first is not None and not token else self.search(endpoint, query, method)
             yield data.get(key) or []
             token = data.get("next_page_token")
             if not token:
@@ -419,14 +410,13 @@ class _State:
 _MODEL_QUERY: dict[str, Any] = {"max_results": MODEL_PAGE}
 
 
-def _version_query(incremental: bool, *, first: bool = False) -> dict[str, Any]:
+def _version_query(incremental: bool) -> dict[str, Any]:
     """The parameters of the version listing (``page_token`` aside). Incremental: newest first, until what the last
-    sync saw, with a small ``first`` page (a re-sync usually finds nothing new). Full: oldest first, an order that
-    updates during the listing do not shuffle (offset page tokens would skip a version that moved to the front)."""
-    if incremental:
-        size = INCREMENTAL_FIRST_PAGE if first else VERSION_PAGE
-        return {"max_results": size, "order_by": ["last_updated_timestamp DESC"]}
-    return {"max_results": VERSION_PAGE, "order_by": ["creation_timestamp ASC"]}
+    sync saw (its first page is :data:`INCREMENTAL_FIRST_PAGE` long: a re-sync usually finds nothing new). Full:
+    oldest first, an order that updates during the listing do not shuffle (offset page tokens would skip a version
+    that moved to the front)."""
+    order = "last_updated_timestamp DESC" if incremental else "creation_timestamp ASC"
+    return {"max_results": VERSION_PAGE, "order_by": [order]}
 
 
 def _key(v: dict[str, Any]) -> str:
@@ -544,12 +534,11 @@ class MlflowConnector:
         try:
             early: dict[str, Any] = {
                 "at": time.monotonic(), "calls0": calls0, "throttled0": throttled0,
-                "models": pool.submit(self.registry.request, "GET", f"{API}/registered-models/search",
-                                      params=_MODEL_QUERY, read_only=True),
+                "models": pool.submit(self.registry.search, "registered-models/search", _MODEL_QUERY),
             }
             if not full:
-                early["versions"] = pool.submit(self.registry.request, "GET", f"{API}/model-versions/search",
-                                                params=_version_query(True, first=True), read_only=True)
+                early["versions"] = pool.submit(self.registry.search, "model-versions/search",
+                                                {**_version_query(True), "max_results": INCREMENTAL_FIRST_PAGE})
         finally:
             pool.shutdown(wait=False)
         self._early = early

@@ -26,7 +26,6 @@ Approvals: ZenML's open-source server has none. A version's approval status is i
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import datetime as dt
 import hashlib
@@ -59,6 +58,7 @@ from connectors.base import (
     decode_watermark,
     require_approval_status,
 )
+from connectors.pool import Pool
 from core.canonical import canonical_json
 from core.errors import ConfigError, ConnectorError, InputError, NotFound
 from core.progress import ProgressFn, no_progress
@@ -148,7 +148,7 @@ _PROJECTS: dict[tuple[str, str], str] = {}  # (server, project name) -> id, for 
 _TOKENS_LOCK = threading.Lock()
 
 
-_HTTP: collections.OrderedDict[tuple[str, str, float], httpx.Client] = collections.OrderedDict()
+_HTTP: Pool[httpx.Client] = Pool(close=httpx.Client.close)
 
 
 def forget_tokens() -> None:
@@ -156,25 +156,15 @@ def forget_tokens() -> None:
     with _TOKENS_LOCK:
         _TOKENS.clear()
         _PROJECTS.clear()
-        for http in _HTTP.values():
-            http.close()
-        _HTTP.clear()
+    _HTTP.clear()
 
 
 def _shared_http(url: str, verify: bool | str, timeout: float) -> httpx.Client:
     """One pooled httpx client per (server, TLS setting, timeout) for the process: a re-sync reuses its
     connections, and does not pay for a new client (~40 ms here: httpx loads the CA bundle for every client)."""
-    key = (url, repr(verify), timeout)
-    with _TOKENS_LOCK:
-        http = _HTTP.get(key)
-        if http is None or http.is_closed:
-            http = _HTTP[key] = httpx.Client(base_url=url + "/api/v1", verify=verify, timeout=timeout,
-                                             headers={"User-Agent": "countersign"},
-                                             limits=httpx.Limits(max_connections=16, max_keepalive_connections=16))
-        _HTTP.move_to_end(key)
-        while len(_HTTP) > 32:
-            _HTTP.popitem(last=False)[1].close()
-        return http
+    return _HTTP.get((url, repr(verify), timeout), lambda: httpx.Client(
+        base_url=url + "/api/v1", verify=verify, timeout=timeout, headers={"User-Agent": "countersign"},
+        limits=httpx.Limits(max_connections=16, max_keepalive_connections=16)))
 
 
 class ZenMLClient:

@@ -24,7 +24,7 @@ import math
 import os
 import re
 import shutil
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -39,6 +39,7 @@ import pyarrow as pa
 from core.errors import ConfigError, InputError
 from core.extras import require_extra
 from governance.analytics.io import FORMATS, TableInfo
+from governance.config import SparkSettings
 
 if TYPE_CHECKING:
     from governance.config import EnginesConfig
@@ -264,11 +265,10 @@ def engine_choice(
     """The engine to use: ``name`` (default: the workspace's ``[engines] default``), with the workspace's Spark
     settings, overridden by ``master`` and ``conf`` (command-line flags win over the file)."""
     name = name or (engines.default if engines is not None else "duckdb")
-    spark = engines.spark if engines is not None else None
     if name == "duckdb":
         return EngineChoice()
-    return EngineChoice(name=name, master=master or (spark.master if spark else "local[2]"),
-                        conf={**(spark.conf if spark else {}), **dict(conf or {})})
+    spark = (engines.spark if engines is not None else None) or SparkSettings()
+    return EngineChoice(name=name, master=master or spark.master, conf={**spark.conf, **dict(conf or {})})
 
 
 @contextmanager
@@ -302,6 +302,7 @@ def engine_summary(engine: Engine) -> dict[str, Any]:
             "bytes_returned": s.bytes, "max_rows": s.max_rows, "statements": list(s.statements)}
 
 
-def render_all(statements: Sequence[str], dialect: str) -> list[str]:
-    """Every statement of ``statements`` rendered for ``dialect``."""
-    return [render(s, dialect) for s in statements]
+def recorded(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """An :func:`engine_summary` without its statements, as evidence inputs and JSON output carry it (the
+    statements are in the result)."""
+    return {k: v for k, v in summary.items() if k != "statements"}

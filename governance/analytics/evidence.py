@@ -1,6 +1,6 @@
 """Evidence rows: each analytics result stored once, keyed by the sha256 of its inputs and of its configuration.
 
-Rows (their SQL lives in :mod:`governance.catalog.evidence`) are only ever inserted (``INSERT OR IGNORE`` on a key
+Rows (their SQL lives in :mod:`governance.catalog.evidence`) are only ever inserted (``ON CONFLICT DO NOTHING`` on a key
 derived from kind, version, input hash and configuration hash), so recomputing never overwrites what is stored,
 and the same inputs with the same configuration return the stored row instantly. Each row's summary is read into
 its typed record (:mod:`governance.analytics.summaries`). :func:`review_version` is the one
@@ -28,7 +28,7 @@ from core.progress import ProgressFn, no_progress
 from governance.analytics import bias as bias_mod
 from governance.analytics import drift as drift_mod
 from governance.analytics import explain as explain_mod
-from governance.analytics.engines import EngineChoice
+from governance.analytics.engines import EngineChoice, recorded
 from governance.analytics.summaries import EvidenceSummary, summary_from_json
 from governance.catalog import Catalog, EvidenceRecord, Version
 from governance.config import ModelConfig, Settings, Workspace
@@ -396,7 +396,7 @@ def _review_one(
         res = bias_mod.bias_file(val, config, progress=progress, engine=engine)
     else:
         res = _explain_version(art, val, features, list(config_doc["groups"]), config, progress)
-    ran = {k: v for k, v in getattr(res, "engine", {}).items() if k != "statements"}  # statements: in the result
+    ran = recorded(getattr(res, "engine", {}))
     ev = store_evidence(catalog, kind=kind, version_id=version.version_id, input_hash=input_hash,
                         config_hash=config_hash, result=res.to_dict(), summary=res.summary(),
                         inputs={**inputs, "config": config_doc, **({"engine": ran} if ran else {})}, actor=actor)

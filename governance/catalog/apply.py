@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
 
@@ -24,10 +24,6 @@ from governance.catalog.records import (
     to_json,
     upsert_sql,
 )
-
-if TYPE_CHECKING:
-    pass
-
 
 SYNC_RUN_COLUMNS = ("sync_id", "account", "started_at", "finished_at", "status", "error", "counts", "issues",
                     "watermark", "full_sync", "calls", "throttled", "actor")

@@ -201,7 +201,7 @@ class _Relation:
 
     def insert_into(self, name: str) -> None:
         """Insert every row (columns in the target table's order, as DuckDB does) with one COPY."""
-        self._con.copy_rows(name, list(self._table.column_names), self._table.to_pylist(), ordered=False)
+        self._con.copy_rows(name, list(self._table.column_names), self._table.to_pylist())
 
 
 _TIMESTAMP_OIDS = (1114, 1184)  # timestamp, timestamptz
@@ -261,7 +261,7 @@ class PgConnection:
         with _as_duckdb_errors(), self.raw.cursor() as cur:
             cur.executemany(text, [list(r) for r in rows])
 
-    def copy_rows(self, table: str, columns: list[str], rows: list[dict[str, Any]], *, ordered: bool = True) -> None:
+    def copy_rows(self, table: str, columns: list[str], rows: list[dict[str, Any]]) -> None:
         """Insert ``rows`` (dicts) into ``table`` with COPY (the fast path of bulk inserts)."""
         if not rows:
             return

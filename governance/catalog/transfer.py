@@ -43,11 +43,11 @@ def copy_catalog(source: Catalog, target: Catalog) -> CopyReport:
     rows: dict[str, int] = {}
     with target.transaction() as dst:
         assert isinstance(dst, PgConnection) and is_postgres(dst)
-        filled = [t for t in _tables(dst) if dst.execute(f'SELECT EXISTS (SELECT 1 FROM "{t}")').fetchone()[0]]
+        wanted = _tables(dst)
+        filled = [t for t in wanted if dst.execute(f'SELECT EXISTS (SELECT 1 FROM "{t}")').fetchone()[0]]
         if filled:
             raise ConflictError(f"the target database already holds catalog data (tables {', '.join(filled)}): "
                                 "copy into an empty database, or drop and recreate it first")
-        wanted = set(_tables(dst))
         with source.connect() as src:
             for table in _tables(src):
                 if table not in wanted:

@@ -81,9 +81,9 @@ def _engine_arguments(p: argparse.ArgumentParser) -> None:
 
 def _engine(args: argparse.Namespace) -> Any:
     from governance.analytics.engines import engine_choice
-    from governance.config import Workspace, load_settings
+    from governance.config import load_settings, resolve_workspace
 
-    engines = load_settings(Workspace(Path(args.workspace).resolve())).engines if args.workspace else None
+    engines = load_settings(resolve_workspace(args.workspace, {})).engines if args.workspace else None
     return engine_choice(engines, args.engine, master=args.spark_master, conf=_pairs(args.spark_conf, "--spark-conf"))
 
 
@@ -93,11 +93,11 @@ def _source(value: str, engine: Any) -> Any:
 
 
 def _show_sql(args: argparse.Namespace, doc: dict[str, Any], engine: dict[str, Any]) -> None:
-    from governance.analytics.engines import render_all
+    from governance.analytics.engines import render
 
     if not args.show_sql:
         return
-    rendered = render_all(engine.get("statements", ()), args.show_sql)
+    rendered = [render(s, args.show_sql) for s in engine.get("statements", ())]
     if args.json:
         doc["sql"] = {"dialect": args.show_sql, "statements": rendered}
     else:
@@ -192,6 +192,7 @@ def _float(value: str, what: str) -> float:
 
 def bias_document(result: Any) -> dict[str, Any]:
     """The JSON document of ``countersign bias``: per attribute, its groups, parity metrics and Clarify metrics."""
+    from governance.analytics.engines import recorded
     from governance.analytics.evidence import _clean
 
     def attr(a: Any) -> dict[str, Any]:
@@ -213,7 +214,7 @@ def bias_document(result: Any) -> dict[str, Any]:
         "attributes": {a.attribute: attr(a) for a in result.attributes},
         "intersections": {a.attribute: attr(a) for a in result.intersections},
         "min_disparate_impact": result.min_disparate_impact, "warnings": list(result.warnings),
-        "engine": {k: v for k, v in result.engine.items() if k != "statements"},
+        "engine": recorded(result.engine),
     })
 
 
