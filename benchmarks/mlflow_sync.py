@@ -22,8 +22,8 @@ first core and this process on the others, as when the registries run on other m
 work then overlaps the servers' instead of taking turns with it.
 
 ``--postgres`` puts the catalog and ledger on a PostgreSQL server (Debian's, started here with fsync on; the
-``[catalog] url`` of a deployment with several replicas) instead of the workspace's DuckDB file: no file to open
-(~15 ms) and checkpoint on close (~10 ms) around every sync.
+``[catalog] url`` of a deployment with several replicas) instead of the workspace's DuckDB file: no file to attach
+(~4 ms) and checkpoint on release (~5-10 ms) around every sync.
 
     .venv/bin/python benchmarks/mlflow_sync.py [--quick] [--repeat N] [--pin] [--postgres]
 """

@@ -156,7 +156,7 @@ def sync_account(
 def _prefetch(workspace: Workspace, chosen: Sequence[AccountConfig], *, full: bool) -> dict[str, Connector]:
     """Build the accounts' connectors and let those that can start the calls every extract makes whatever its
     watermark (``prefetch(full=...)``, optional in the connector protocol), before the catalog opens to read the
-    watermarks: the sources answer while the file opens (~15-20 ms of a no-change re-sync of ~0.1 s).
+    watermarks: the sources answer while the file is attached and the watermarks read.
 
     An account whose connector cannot be built is left out: :func:`sync_account` builds it again and records why.
     """

@@ -170,7 +170,8 @@ class CatalogMigrations(CatalogConnection):
         """The highest migration number applied (0 for a new file)."""
         with self.connect() as con:
             exists = con.execute(
-                "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+                "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations' "
+                "AND table_catalog = current_database() AND table_schema = current_schema()"
             ).fetchone()[0]
             if not exists:
                 return 0

@@ -28,7 +28,8 @@ class CopyReport:
 
 def _tables(con: object) -> list[str]:
     return fetch_column(con, "SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE' "
-                             "AND table_schema = current_schema() AND table_name <> 'schema_migrations' "
+                             "AND table_catalog = current_database() AND table_schema = current_schema() "
+                             "AND table_name <> 'schema_migrations' "
                              "ORDER BY table_name")
 
 

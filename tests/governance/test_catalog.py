@@ -272,7 +272,7 @@ def test_keep_open_reuses_the_instance_and_releases_the_file_when_idle(tmp_path:
         assert kept is not None  # the file is held between operations…
         for _ in range(10):  # well inside the 2 s after which a busy holder lets go for a moment
             cat.counts()
-            # …by the same instance, so an operation does not pay ~15 ms to open it (timings: benchmarks/sync.py)
+            # …attached all along, so an operation does not pay to attach it again (timings: benchmarks/sync.py)
             assert cat.kept_cache() is kept
         # another process asking for the file gets it once this one has been idle for the linger
         reader = _start(READER, str(cat.path))
@@ -474,3 +474,35 @@ def test_flush_beside_a_running_write_transaction_loses_nothing(tmp_path: Path) 
         thread.join()
     with duckdb.connect(str(tmp_path / "c.duckdb"), read_only=True) as con:
         assert con.execute("SELECT created_by FROM versions").fetchall() == [("changed after the flush",)]
+
+
+def test_catalogs_attached_side_by_side_in_one_process_see_only_their_own_tables(tmp_path: Path) -> None:
+    # every catalog file of a process is attached to one DuckDB instance: nothing may leak from one to another
+    first, second = Catalog(tmp_path / "a.duckdb"), Catalog(tmp_path / "b.duckdb")
+    first.migrate()
+    with first.keep_open(linger=5):
+        apply(first, Snapshot(versions=(version(1), version(2))))
+        assert second.schema_version() == 0  # a new file, although the first one's migrations table is attached
+        second.migrate()
+        assert second.schema_version() == first.schema_version() > 0
+        apply(second, Snapshot(versions=(version(3),)), account="other")
+        assert sorted(first.inventory()["version"]) == [1, 2]
+        assert list(second.inventory()["version"]) == [3]
+    with duckdb.connect(str(tmp_path / "b.duckdb"), read_only=True) as con:  # released, and written to its own file
+        assert con.execute("SELECT account, version FROM versions").fetchall() == [("other", 3)]
+
+
+def test_a_file_that_is_not_a_catalog_is_named_and_left_as_it_was(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.duckdb"
+    path.write_bytes(b"minutes of the model risk committee, 3 December\n" * 200)
+    before = path.read_bytes()
+    for _ in range(2):  # and the failed attempt holds nothing: the second one fails the same way at once
+        start = time.monotonic()
+        with pytest.raises(InputError, match=r"catalog\.duckdb: not a catalog .*move this file away"):
+            Catalog(path, busy_timeout=20).inventory()
+        assert time.monotonic() - start < 5
+    assert path.read_bytes() == before
+    good = Catalog(tmp_path / "good.duckdb")
+    good.migrate()  # the process's other catalogs are unaffected
+    assert good.counts()["versions"] == 0
+
