@@ -14,9 +14,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from connectors.base import DeploymentRecord, Snapshot, VersionRecord
+from connectors.base import DeploymentRecord, Snapshot, SyncIssue, VersionRecord
 from core.errors import CatalogBusy, InputError, NotFound
-from governance.catalog import Catalog, InventoryFilter
+from governance.catalog import Catalog, InventoryFilter, SyncMark
 from governance.catalog import connection as catalog_connection
 from governance.catalog import migrations as catalog_module
 from tests.backends import BOTH
@@ -506,3 +506,33 @@ def test_a_file_that_is_not_a_catalog_is_named_and_left_as_it_was(tmp_path: Path
     good.migrate()  # the process's other catalogs are unaffected
     assert good.counts()["versions"] == 0
 
+
+
+@BOTH
+def test_a_sync_resumes_from_the_newest_successful_run_of_its_own_account(fresh: Catalog) -> None:
+    from types import SimpleNamespace
+
+    fresh.migrate()
+    t = dt.datetime(2026, 5, 1)
+
+    def run(account: str, sync_id: str, mark: str, *, full: bool, hours: int, issues: bool = False) -> None:
+        snap = Snapshot(versions=(version(1),), watermark=mark,
+                        issues=((SyncIssue("m/9", "unreadable"),) if issues else ()))
+        fresh.apply_snapshot(sync_id=sync_id, account=account, environment="dev", snapshot=snap,
+                             started_at=t + dt.timedelta(hours=hours), full=full, actor="test")
+
+    run("a", "a-1", "a-first", full=True, hours=0)
+    run("b", "b-1", "b-first" * 500, full=True, hours=1)  # watermarks can be kilobytes
+    run("a", "a-2", "a-second", full=False, hours=2)
+    run("a", "a-3", "a-partial", full=False, hours=3, issues=True)  # partial still moves the watermark
+    fresh.record_sync_failure(sync_id="a-4", account="a", started_at=t + dt.timedelta(hours=4), error="boom",
+                              full=True, actor="test")  # a failed run does not
+    run("b", "b-2", "b-second", full=True, hours=5)
+
+    assert fresh.sync_mark("a") == SyncMark("a-partial", t)  # the last full pass that succeeded started at t
+    assert fresh.sync_mark("b") == SyncMark("b-second", t + dt.timedelta(hours=5))
+    assert fresh.sync_mark("nobody") == SyncMark(None, None)
+    accounts = [SimpleNamespace(name=n, environment="dev", connector="jsonfile", location=f"/tmp/{n}",
+                                model_dump=lambda exclude_none=True, n=n: {"name": n})
+                for n in ("a", "b", "c")]
+    assert fresh.upsert_accounts(accounts) == {"a": fresh.sync_mark("a"), "b": fresh.sync_mark("b")}
