@@ -149,7 +149,8 @@ class _Attached:
             while True:  # another program (not Countersign) may still hold DuckDB's own lock
                 try:
                     with contextlib.closing(_HOST.cursor()) as host:
-                        host.execute(f"ATTACH '{quoted}' AS {self.alias}")
+                        # IF NOT EXISTS: a DETACH that failed (a checkpoint on a full disk) left it attached
+                        host.execute(f"ATTACH IF NOT EXISTS '{quoted}' AS {self.alias}")
                     return
                 except duckdb.IOException as exc:
                     text = str(exc).lower()
