@@ -14,8 +14,8 @@ work (a sync, a CLI command, a run of ledger appends) runs inside ``keep_open``,
 its operations and releases it once it has been idle for ``linger`` seconds, so other processes still get their turn.
 
 Processes take turns through a gate of their own as well: an ``flock`` on ``<catalog>.lock`` that a process holds
-from before its first connection to the file opens until after its last one has closed (DuckDB checkpoints and
-writes the file while closing). DuckDB's own lock is a POSIX record lock, which a process loses when it closes *any*
+from before it attaches the file until after it has detached it (DuckDB checkpoints and writes the file while
+detaching). DuckDB's own lock is a POSIX record lock, which a process loses when it closes *any*
 descriptor of the file and which DuckDB releases inside its shutdown; several writer processes appending without
 pause then lost an entry or read a file another was still truncating (``Could not read enough bytes``). Waiting on the
 gate also replaces polling DuckDB's lock with back-off, so processes take turns several times faster.
@@ -52,24 +52,19 @@ _LOCK_MARKERS = ("could not set lock", "conflicting lock", "database is locked",
 
 
 class _Gate:
-    """Per catalog file in this process: the ``flock`` on ``<catalog>.lock`` held while any connection is open.
+    """Per catalog file in this process: the ``flock`` on ``<catalog>.lock``, held while the file is attached.
 
-    Counted: the first connection of this process waits for the lock (other processes hold it while they have the
-    file open), the last one to close releases it. Without write access to the folder (a read-only copy of a
-    workspace) there is no gate and DuckDB's own lock is all there is.
+    :class:`_Attached` takes it before attaching the file (other processes hold it while they have the file) and
+    releases it after detaching; it counts the users, under its own lock. Without write access to the folder (a
+    read-only copy of a workspace) there is no gate and DuckDB's own lock is all there is.
     """
 
     def __init__(self, path: str) -> None:
         self.path = path + ".lock"
-        self.lock = threading.Lock()
-        self.count = 0
         self.fd: int | None = None
 
     def enter(self, deadline: float, catalog: str) -> None:
-        with self.lock:
-            if self.count == 0:
-                self.fd = self._take(deadline, catalog)
-            self.count += 1
+        self.fd = self._take(deadline, catalog)
 
     def _take(self, deadline: float, catalog: str) -> int | None:
         try:
@@ -92,13 +87,11 @@ class _Gate:
                 delay = min(delay * 2, 0.02)
 
     def leave(self) -> None:
-        with self.lock:
-            self.count -= 1
-            if self.count == 0 and self.fd is not None:
-                with contextlib.suppress(OSError):
-                    fcntl.flock(self.fd, fcntl.LOCK_UN)
-                os.close(self.fd)
-                self.fd = None
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
 
 
 class _Host:
