@@ -144,7 +144,7 @@ def bench_sync(versions: int, reps: int) -> dict[str, list[float]]:
                 spent[0] += time.perf_counter() - t
         return wrapper
 
-    originals = {n: getattr(catalog_history, n) for n in ("record_history", "record_observation", "tie_to_ledger")}
+    originals = {n: getattr(catalog_history, n) for n in ("record_history", "record_observation")}
     for n, fn in originals.items():
         setattr(catalog_history, n, timed(fn))
     with tempfile.TemporaryDirectory() as tmp:

@@ -39,7 +39,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
 from urllib.parse import quote, unquote, urlsplit
@@ -62,6 +62,7 @@ from connectors.base import (
     require_approval_status,
 )
 from connectors.pool import Pool
+from core import workers
 from core.canonical import canonical_json
 from core.errors import ConfigError, ConnectorError, InputError, NotFound
 from core.progress import ProgressFn, no_progress
@@ -431,7 +432,7 @@ class _RunReader:
     experiment listing) failed with the reason.
     """
 
-    def __init__(self, connector: MlflowConnector, pool: ThreadPoolExecutor) -> None:
+    def __init__(self, connector: MlflowConnector, pool: Executor) -> None:
         self.connector = connector
         self.pool = pool
         self.pending: list[str] = []
@@ -530,7 +531,7 @@ class MlflowConnector:
         unused). Errors surface in that extract, as if it had made the calls itself.
         """
         calls0, throttled0 = self._calls()
-        pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix=f"prefetch-{self.account_name}")
+        pool = workers.executor(2)
         try:
             early: dict[str, Any] = {
                 "at": time.monotonic(), "calls0": calls0, "throttled0": throttled0,
@@ -563,13 +564,13 @@ class MlflowConnector:
         # the calls that do not depend on each other go side by side (each costs a server round trip): the model
         # listing and the version listing; on a full pass also the experiments, and each batch of runs as soon as
         # the version pages have named a batch's worth (the next pages are read meanwhile)
-        pool = ThreadPoolExecutor(max_workers=self.settings.max_concurrency)
+        pool = workers.executor(self.settings.max_concurrency)
         try:
             return self._extract(old, incremental, pool, progress, calls0, throttled0, early)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def _extract(self, old: _State, incremental: bool, pool: ThreadPoolExecutor, progress: ProgressFn,
+    def _extract(self, old: _State, incremental: bool, pool: Executor, progress: ProgressFn,
                  calls0: int, throttled0: int, early: dict[str, Any]) -> Snapshot:
         new = _State()
         issues: list[SyncIssue] = []
@@ -712,7 +713,7 @@ class MlflowConnector:
         """Runs by id, read in batches; and the ids whose batch failed with the reason."""
         if not run_ids:
             return {}, {}
-        with ThreadPoolExecutor(max_workers=self.settings.max_concurrency) as pool:
+        with workers.executor(self.settings.max_concurrency) as pool:
             reader = _RunReader(self, pool)
             reader.add(run_ids)
             return reader.result()
@@ -742,7 +743,7 @@ class MlflowConnector:
         )
 
     def _logged_models(self, model_ids: set[str], issues: list[SyncIssue],
-                       pool: ThreadPoolExecutor | None = None) -> dict[str, dict[str, Any]]:
+                       pool: Executor | None = None) -> dict[str, dict[str, Any]]:
         """MLflow 3 logged models by id (params, metrics, tags, artifact location)."""
         def one(model_id: str) -> tuple[str, dict[str, Any] | None, str | None]:
             try:
@@ -756,7 +757,7 @@ class MlflowConnector:
             return out
         with contextlib.ExitStack() as stack:
             if pool is None:
-                pool = stack.enter_context(ThreadPoolExecutor(max_workers=self.settings.max_concurrency))
+                pool = stack.enter_context(workers.executor(self.settings.max_concurrency))
             for model_id, model, error in pool.map(one, sorted(model_ids)):
                 if error:
                     issues.append(SyncIssue(f"logged-model/{model_id}", f"not read: {error}"))

@@ -35,7 +35,6 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -59,6 +58,7 @@ from connectors.base import (
     require_approval_status,
 )
 from connectors.pool import Pool
+from core import workers
 from core.canonical import canonical_json
 from core.errors import ConfigError, ConnectorError, InputError, NotFound
 from core.progress import ProgressFn, no_progress
@@ -416,7 +416,7 @@ class ZenMLConnector:
             kinds += [("a", "/model_version_artifacts", "created", {}),
                       ("r", "/model_version_pipeline_runs", "created", {}),
                       ("s", "/steps", "updated", {"hydrate": "true", **project})]
-        with ThreadPoolExecutor(max_workers=len(kinds)) as pool:
+        with workers.executor(len(kinds)) as pool:
             futures = {kind: pool.submit(self._list, path, cut, field=f, **params) for kind, path, f, params in kinds}
             listed = {kind: fresh(kind, future.result()) for kind, future in futures.items()}
         models = listed["m"]

@@ -12,12 +12,12 @@ import hashlib
 import threading
 import traceback
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import duckdb
 
 from connectors.base import Connector
+from core import workers
 from core.clock import utcnow
 from core.errors import CountersignError
 from core.ids import new_sync_id
@@ -90,13 +90,18 @@ def sync_account(
     mark: SyncMark | None = None,
     request_id: str | None = None,
     connector: Connector | None = None,
+    before_write: Callable[[], object] | None = None,
+    seal: bool = True,
 ) -> AccountResult:
     """Extract one account and write it atomically; errors are recorded, not raised.
 
-    ``mark`` is where the account's syncs stand when the caller already read it (None: read it here). An
-    incremental sync turns into a full pass when the last one is older than ``full_sync_every_hours``.
-    ``request_id``: the promotion request whose execution this sync re-reads (its changes are tied to it).
-    ``connector``: the account's connector when the caller built it already (see :func:`_prefetch`).
+    ``mark`` is where the account's syncs stand when the caller already read it (None: read it here; a ``full``
+    pass needs none). An incremental sync turns into a full pass when the last one is older than
+    ``full_sync_every_hours``. ``request_id``: the promotion request whose execution this sync re-reads (its
+    changes are tied to it). ``connector``: the account's connector when the caller built it already (see
+    :func:`_prefetch`). ``before_write``: called between the extract and the write (and may raise, which fails
+    the account): :func:`sync` waits there until the accounts are registered. ``seal``: sign the ledger head over
+    the sync's entry afterwards (:func:`sync` signs it once, after all its accounts).
     """
     require(actor, "sync")
     started = utcnow()
@@ -106,12 +111,15 @@ def sync_account(
     try:
         if connector is None:
             connector = connector_of(workspace, account)
-        if mark is None:
-            mark = catalog.sync_mark(account.name)
-        scheduled = not full and mark.watermark is not None and full_pass_due(account, mark, started)
-        since = None if full or scheduled else mark.watermark
+        if not full:  # a full pass reads everything whatever the watermark says
+            if mark is None:
+                mark = catalog.sync_mark(account.name)
+            scheduled = mark.watermark is not None and full_pass_due(account, mark, started)
+        since = None if full or scheduled or mark is None else mark.watermark
         is_full = since is None
         snapshot = connector.extract(since, full=is_full, progress=progress)
+        if before_write is not None:
+            before_write()
 
         def record(con, counts: SyncCounts, status: str):
             return _ledger_sync(con, actor, account.name, sync_id, status,
@@ -134,6 +142,8 @@ def sync_account(
             request_id=request_id,
             gap_after=dt.timedelta(hours=account.full_sync_every_hours) if account.full_sync_every_hours > 0 else None,
         )
+    except _NotRegistered:
+        raise  # the sync as a whole fails with the catalog's error: nothing to record for this account
     except Exception as exc:  # one account's failure must not stop the others
         message = str(exc) if isinstance(exc, CountersignError) else f"{type(exc).__name__}: {exc}"
         if not isinstance(exc, CountersignError):
@@ -144,13 +154,18 @@ def sync_account(
         _ledger_sync(catalog, actor, account.name, sync_id, "failed", {"error": message[:500]})
         return AccountResult(account.name, sync_id, "failed", None, (), message, 0, 0,
                              (dt.datetime.now() - clock).total_seconds(), full or scheduled)
-    _seal_sync(workspace, catalog)
+    if seal:
+        _seal_sync(workspace, catalog)
     issues = tuple(f"{i.ref}: {i.message}" for i in snapshot.issues)
     status = "partial" if issues else "ok"
     return AccountResult(
         account.name, sync_id, status, counts, issues, None, snapshot.calls,
         snapshot.throttled, (dt.datetime.now() - clock).total_seconds(), is_full, scheduled,
     )
+
+
+class _NotRegistered(Exception):
+    """The sync could not record its accounts in the catalog (and raises that error): write nothing."""
 
 
 def _prefetch(workspace: Workspace, chosen: Sequence[AccountConfig], *, full: bool) -> dict[str, Connector]:
@@ -239,10 +254,17 @@ def _sync(
     after_account: AfterSync | None,
 ) -> SyncReport:
     connectors = _prefetch(workspace, chosen, full=full)
-    marks = catalog.upsert_accounts(settings.accounts)
     total = max(len(chosen), 1)
     done: list[AccountResult] = []
     lock = threading.Lock()
+    marks: dict[str, SyncMark] = {}
+    registered = threading.Event()
+    not_registered: list[BaseException] = []
+
+    def wait_registered() -> None:
+        registered.wait()
+        if not_registered:
+            raise _NotRegistered(str(not_registered[0]))
 
     def one(acc: AccountConfig) -> AccountResult:
         def sub(message: str, fraction: float) -> None:
@@ -251,7 +273,8 @@ def _sync(
             progress(f"{acc.name}: {message}", min(1.0, (base + fraction) / total))
 
         result = sync_account(workspace, settings, catalog, acc, actor=actor, full=full, progress=sub,
-                              mark=marks.get(acc.name, SyncMark(None, None)), connector=connectors.get(acc.name))
+                              mark=None if full else marks.get(acc.name, SyncMark(None, None)),
+                              connector=connectors.get(acc.name), before_write=wait_registered, seal=False)
         with lock:
             done.append(result)
             progress(f"{acc.name}: {result.status}", len(done) / total)
@@ -264,8 +287,24 @@ def _sync(
             after_account(result)
         return result
 
-    if not chosen:
-        return SyncReport(())
-    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(chosen)))) as pool:
-        results = list(pool.map(one, chosen))
-    return SyncReport(tuple(results))
+    pool = workers.executor(max(1, min(max_workers, len(chosen) or 1)))
+    try:
+        # a full pass needs no watermark: its extracts start at once and the accounts are recorded meanwhile
+        # (each is written only after); an incremental one first reads where each account's syncs stand
+        early = [pool.submit(one, acc) for acc in chosen] if full else []
+        try:
+            marks.update(catalog.upsert_accounts(settings.accounts))
+        except BaseException as exc:
+            not_registered.append(exc)  # the sync raises it; extracts under way finish and write nothing
+            raise
+        finally:
+            registered.set()
+        futures = early or [pool.submit(one, acc) for acc in chosen]
+        results = tuple(f.result() for f in futures)
+    finally:
+        pool.shutdown(wait=not not_registered, cancel_futures=bool(not_registered))
+    if any(r.status != "failed" for r in results):
+        # the accounts' entries committed inside their snapshots' transactions: the signed head moves over them
+        # once (a failed account's entry was appended, and the head moved, by the ledger itself)
+        _seal_sync(workspace, catalog)
+    return SyncReport(results)

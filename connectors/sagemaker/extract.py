@@ -8,7 +8,7 @@ import datetime as dt
 import hashlib
 import json
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any
 
 from connectors.base import (
@@ -32,6 +32,7 @@ from connectors.sagemaker.metadata import (
     META_TRAINING_JOB,
 )
 from connectors.sagemaker.session import SageMakerSession, error_text
+from core import workers
 from core.canonical import canonical_json
 from core.clock import naive_utc
 from core.errors import ConnectorError
@@ -124,7 +125,7 @@ class Extraction(SageMakerSession):
 
         # the listings are independent: run them side by side, within the account's concurrency bound
         self.client("sagemaker")  # credentials and client made once, before the threads need them
-        with ThreadPoolExecutor(max_workers=self.settings.max_concurrency) as pool:
+        with workers.executor(self.settings.max_concurrency) as pool:
             f_groups = pool.submit(groups_and_tags)
             f_packages = pool.submit(packages)
             f_endpoints = pool.submit(self._endpoints, old, new, incremental, issues)
@@ -228,7 +229,7 @@ class Extraction(SageMakerSession):
             record = self._version_record(desc, state, serving, problems)
             return record, problems, self._training_job_name(desc)
 
-        with ThreadPoolExecutor(max_workers=self.settings.max_concurrency) as pool:
+        with workers.executor(self.settings.max_concurrency) as pool:
             results = list(pool.map(one, todo))
 
         versions: list[VersionRecord] = []

@@ -20,7 +20,6 @@ from governance.catalog.records import (
     fetch_dicts,
     from_json,
     naive_utc,
-    table_columns,
     to_json,
     upsert_sql,
 )
@@ -133,9 +132,10 @@ class SnapshotWriter(CatalogConnection):
             body = {
                 "approval_status": v.approval_status,
                 "approval_description": v.approval_description,
-                "created_at": v.created_at,
+                # as text already: the same JSON json_default would write, without a callback per date
+                "created_at": v.created_at.isoformat() if v.created_at is not None else None,
                 "created_by": v.created_by,
-                "modified_at": v.modified_at,
+                "modified_at": v.modified_at.isoformat() if v.modified_at is not None else None,
                 "artifact_uri": v.artifact_uri,
                 "artifact_sha256": v.artifact_sha256,
                 "framework": v.framework,
@@ -181,17 +181,15 @@ class SnapshotWriter(CatalogConnection):
                 by_table = {t: {"added": 0, "updated": 0, "unchanged": 0, "deleted": 0}
                             for t in ("versions", "runs", "deployments", "model_cards")}
             else:
-                # versions not in this snapshot (incremental sync) still resolve for deployments and cards
-                known = dict(
-                    con.execute("SELECT source_ref, version_id FROM versions WHERE account = ?", [account]).fetchall()
-                )
+                # the account's stored versions, read once: to tell changed rows from unchanged ones, and so that
+                # versions not in this snapshot (an incremental sync) still resolve for deployments and cards
+                stored = con.execute(
+                    "SELECT version_id, source_ref, artifact_uri, record_hash FROM versions WHERE account = ?",
+                    [account],
+                ).fetchall()
+                known = {ref: vid for vid, ref, _, _ in stored}
                 known.update(ref_to_id)
-                by_artifact = dict(
-                    con.execute(
-                        "SELECT artifact_uri, version_id FROM versions WHERE account = ? AND artifact_uri IS NOT NULL",
-                        [account],
-                    ).fetchall()
-                )
+                by_artifact = {uri: vid for vid, _, uri, _ in stored if uri is not None}
                 by_artifact.update(new_artifacts)
                 deployment_rows = {}
                 for d in snapshot.deployments:
@@ -217,25 +215,20 @@ class SnapshotWriter(CatalogConnection):
                 other_issues = any(i.ref not in known for i in snapshot.issues)
                 by_table: dict[str, dict[str, int]] = {}
                 tables = (
-                    ("versions", "version_id", version_rows, kept_versions, True),
-                    ("runs", "run_id", run_rows, set(), not snapshot.issues),
-                    ("deployments", "deployment_id", deployment_rows, set(), not other_issues),
-                    ("model_cards", "card_id", card_rows, set(), not other_issues),
+                    ("versions", "version_id", version_rows, kept_versions, True,
+                     {vid: digest for vid, _, _, digest in stored}),
+                    ("runs", "run_id", run_rows, set(), not snapshot.issues, None),
+                    ("deployments", "deployment_id", deployment_rows, set(), not other_issues, None),
+                    ("model_cards", "card_id", card_rows, set(), not other_issues, None),
                 )
-                for table, key, rows, keep, may_delete in tables:
+                for table, key, rows, keep, may_delete, existing in tables:
                     by_table[table] = self._upsert_rows(
-                        con, table, key, account, rows,
-                        delete_missing=full and snapshot.complete and may_delete, keep=keep,
+                        con, table, key, account, rows, columns=self.columns(con, table),
+                        delete_missing=full and snapshot.complete and may_delete, keep=keep, existing=existing,
                     )
                 self._resolve_lineage(con, account)
                 self._upsert_models(con, account, environment, snapshot, overrides, now, environment_order,
                                     replace=full and snapshot.complete)
-                history.record_history(
-                    con, account=account, sync_id=sync_id, observed_at=naive_utc(started_at),
-                    version_states={ref_to_id[v.source_ref]: (v.environment or environment, tuple(v.labels))
-                                    for v in snapshot.versions},
-                    request_id=request_id,
-                )
             totals = {k: sum(t[k] for t in by_table.values()) for k in ("added", "updated", "unchanged", "deleted")}
             status = "partial" if snapshot.issues else "ok"
             # a plain INSERT: the sync id is new (an upsert costs DuckDB ~2 ms more, on every account of every sync)
@@ -250,11 +243,15 @@ class SnapshotWriter(CatalogConnection):
             history.record_observation(con, account=account, sync_id=sync_id, observed_at=naive_utc(started_at),
                                        gap_after=gap_after)
             counts = SyncCounts(by_table=by_table, **totals)
-            if before_commit is not None:
-                entry = before_commit(con, counts, status)
-                # history rows are opened only when the snapshot carried something (record_history above)
-                if not nothing_new and hasattr(entry, "seq") and hasattr(entry, "hash"):
-                    history.tie_to_ledger(con, sync_id, entry.seq, entry.hash)
+            entry = before_commit(con, counts, status) if before_commit is not None else None
+            if not nothing_new:  # the history rows this sync opens name its ledger entry
+                history.record_history(
+                    con, account=account, sync_id=sync_id, observed_at=naive_utc(started_at),
+                    version_states={ref_to_id[v.source_ref]: (v.environment or environment, tuple(v.labels))
+                                    for v in snapshot.versions},
+                    request_id=request_id, columns=lambda table: self.columns(con, table),
+                    ledger=(entry.seq, entry.hash) if hasattr(entry, "seq") and hasattr(entry, "hash") else None,
+                )
         return counts
 
     @staticmethod
@@ -265,13 +262,21 @@ class SnapshotWriter(CatalogConnection):
         account: str,
         rows: dict[str, tuple[Any, ...]],
         *,
+        columns: Sequence[str],
         delete_missing: bool,
         keep: set[str] | frozenset[str] = frozenset(),
+        existing: dict[str, str] | None = None,
     ) -> dict[str, int]:
-        """Insert or replace ``rows`` (key → values in the table's column order) whose record hash changed."""
-        columns = table_columns(con, table)
-        hash_at = columns.index("record_hash")
-        existing = dict(con.execute(f"SELECT {key}, record_hash FROM {table} WHERE account = ?", [account]).fetchall())
+        """Insert or replace ``rows`` (key → values in the table's ``columns`` order) whose record hash changed.
+
+        ``existing``: the account's stored keys and record hashes, when the caller read them already.
+        """
+        if not rows and not delete_missing:
+            return {"added": 0, "updated": 0, "unchanged": 0, "deleted": 0}
+        hash_at = list(columns).index("record_hash")
+        if existing is None:
+            existing = dict(
+                con.execute(f"SELECT {key}, record_hash FROM {table} WHERE account = ?", [account]).fetchall())
         added = [k for k in rows if k not in existing]
         changed = [k for k, r in rows.items() if k in existing and existing[k] != r[hash_at]]
         unchanged = len(rows) - len(added) - len(changed)
@@ -359,9 +364,10 @@ class SnapshotWriter(CatalogConnection):
                 restate[m.name] = [m.name, account, environment, *values, to_json(tags)]
         gone = set(said) - stated_here if replace else set()
         # a statement per model costs ~2 ms in DuckDB: the account's changes go in one DELETE and one INSERT
-        if restate or gone:
+        stale = (set(restate) | gone) & set(said)  # only what the account had said is there to delete
+        if stale:
             con.execute("DELETE FROM model_sources WHERE account = ? AND model IN (SELECT unnest(?))",
-                        [account, sorted(set(restate) | gone)])
+                        [account, sorted(stale)])
         if restate:
             _insert_columns(con, "model_sources", ("model", "account", "environment", *fields, "tags"),
                             list(restate.values()))
@@ -429,7 +435,8 @@ class SnapshotWriter(CatalogConnection):
                 continue
             rewritten.append([name, *(merged[f] for f in fields), to_json(tags), now])
         if rewritten:
-            con.execute("DELETE FROM models WHERE name IN (SELECT unnest(?))", [[r[0] for r in rewritten]])
+            if replaced := [r[0] for r in rewritten if r[0] in stored]:
+                con.execute("DELETE FROM models WHERE name IN (SELECT unnest(?))", [replaced])
             _insert_columns(con, "models", ("name", *fields, "tags", "updated_at"), rewritten)
 
 

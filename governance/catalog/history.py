@@ -15,7 +15,7 @@ Parquet files of an audit pack (see :func:`as_of_sql_for_files`).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -109,12 +109,11 @@ def _cards_by_version(con: duckdb.DuckDBPyConnection, account: str) -> tuple[dic
     return by_id, by_version, by_model
 
 
-def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]]) -> None:
+def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
     if rows:
         import pyarrow as pa
 
-        columns = table_columns(con, table)
-        con.from_arrow(pa.Table.from_pylist(rows, schema=None).select(columns)).insert_into(table)
+        con.from_arrow(pa.Table.from_pylist(rows, schema=None).select(list(columns))).insert_into(table)
 
 
 def _close(con: duckdb.DuckDBPyConnection, table: str, closes: list[tuple[str, dt.datetime, str]], sync_id: str) -> None:
@@ -139,14 +138,20 @@ def record_history(
     observed_at: dt.datetime,
     version_states: Mapping[str, tuple[str, tuple[str, ...]]],
     request_id: str | None = None,
+    ledger: tuple[int, str] | None = None,
+    columns: Callable[[str], Sequence[str]] | None = None,
 ) -> HistoryCounts:
     """Bring ``account``'s open history rows in line with its catalog rows, inside the snapshot's transaction.
 
     ``version_states`` maps the ids of the versions in this snapshot to (environment, labels) as the snapshot's
     records state them; versions the snapshot did not carry (an incremental pass) keep those of their open row.
+    ``ledger``: the sequence number and hash of the sync's ledger entry (in the same transaction), which the
+    rows opened here name. ``columns``: a table's columns in order (default: asked of the catalog).
     """
     if not RECORD_HISTORY:
         return HistoryCounts()
+    ledger_seq, ledger_hash = ledger if ledger is not None else (None, None)
+    columns_of = columns or (lambda table: table_columns(con, table))
     opened = closed = 0
     by_id, by_version, by_model = _cards_by_version(con, account)
     open_versions = {r["version_id"]: r for r in fetch_dicts(
@@ -184,13 +189,13 @@ def record_history(
             "card": to_json(card), "created_at": v["created_at"], "created_by": v["created_by"],
             "modified_at": v["modified_at"], "source_version_id": v["source_version_id"], "state_hash": state,
             "valid_from": at, "time_source": source, "valid_to": None, "valid_to_source": None,
-            "sync_id": sync_id, "ledger_seq": None, "ledger_hash": None, "request_id": request_id,
+            "sync_id": sync_id, "ledger_seq": ledger_seq, "ledger_hash": ledger_hash, "request_id": request_id,
             "closed_by_sync": None,
         })
     # versions gone from the catalog (deleted at the source, noticed by a full pass): their past stays
     closes += [(r["history_id"], observed_at, "sync") for vid, r in open_versions.items() if vid not in seen]
     _close(con, "version_history", closes, sync_id)
-    _insert(con, "version_history", new_rows)
+    _insert(con, "version_history", new_rows, columns_of("version_history"))
     opened, closed = len(new_rows), len(closes)
 
     open_deps = {r["deployment_id"]: r for r in fetch_dicts(
@@ -217,11 +222,11 @@ def record_history(
         new_rows.append({
             **d, "history_id": f"{sync_id}:{did}", "account": account, "state_hash": state, "valid_from": at,
             "time_source": source, "valid_to": None, "valid_to_source": None, "sync_id": sync_id,
-            "ledger_seq": None, "ledger_hash": None, "request_id": request_id, "closed_by_sync": None,
+            "ledger_seq": ledger_seq, "ledger_hash": ledger_hash, "request_id": request_id, "closed_by_sync": None,
         })
     closes += [(r["history_id"], observed_at, "sync") for did, r in open_deps.items() if did not in seen]
     _close(con, "deployment_history", closes, sync_id)
-    _insert(con, "deployment_history", new_rows)
+    _insert(con, "deployment_history", new_rows, columns_of("deployment_history"))
     return HistoryCounts(opened + len(new_rows), closed + len(closes))
 
 
@@ -262,14 +267,6 @@ def record_failure_gap(con: duckdb.DuckDBPyConnection, *, account: str, sync_id:
     ).fetchone()[0]
     con.execute("INSERT INTO history_gaps VALUES (?, ?, ?, NULL, 'failed sync', ?, ?)",
                 [f"{sync_id}:failed", account, last, sync_id, error[:500]])
-
-
-def tie_to_ledger(con: duckdb.DuckDBPyConnection, sync_id: str, seq: int, hash_: str) -> None:
-    """Tie the history rows a sync opened to that sync's ledger entry."""
-    if not RECORD_HISTORY:
-        return
-    for table in ("version_history", "deployment_history"):
-        con.execute(f"UPDATE {table} SET ledger_seq = ?, ledger_hash = ? WHERE sync_id = ?", [seq, hash_, sync_id])
 
 
 class HistoryQueries(CatalogConnection):

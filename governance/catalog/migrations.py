@@ -164,6 +164,8 @@ class CatalogMigrations(CatalogConnection):
                         con.execute(statement)
                 con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [number, name, utcnow()])
                 applied.append(number)
+        if applied:
+            self.forget_columns()
         return applied
 
     def schema_version(self) -> int:
