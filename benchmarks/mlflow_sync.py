@@ -13,7 +13,9 @@ Seeds 3 servers × 20 models × 25 versions, each version with its own run (``--
 The servers come from the cached virtualenv of tests/servers/mlflow_server.py (built on first use). The figures are
 measured in ``--repeat`` interleaved rounds (floor, full sync into a fresh catalog, no-change re-sync, extract-only
 runs), so load from other work on the machine falls on every side alike; each is reported as best and median of its
-rounds, and the ratios are taken best to best and median to median. Goals: (b) ≤ 1.2 × (a) and (b) ≥ 10 × (c).
+rounds, and the ratios are taken best to best and median to median. Each timing starts from a collected heap
+(``gc.collect()`` outside the timing), so no side pays for a full collection the garbage of the one before made
+due. Goals: (b) ≤ 1.2 × (a) and (b) ≥ 10 × (c).
 
 Where the servers run matters. By default they share the machine's cores with the benchmark, as in CI: the floor is
 then bound by the servers' CPU, and every CPU second the sync spends on its catalog (the floor spends none) lengthens
@@ -31,6 +33,7 @@ work then overlaps the servers' instead of taking turns with it.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import statistics
 import sys
@@ -234,13 +237,17 @@ def main(argv: list[str] | None = None) -> int:
         floor_runs, full_runs, again_runs, ex_full, ex_again, bare_again = [], [], [], [], [], []
         clients: dict[str, object] = {}
         nochange_floor(urls, clients)
+        def clean(run):  # each timing starts from a collected heap: no full collection owed by the one before
+            gc.collect()
+            return run()
+
         for i in range(args.repeat):
-            floor_runs.append(floor(urls))
-            full_runs.append(countersign_sync(workspace(f"full{i}"), full=True))
-            again_runs.append(countersign_sync(shared, full=False))
-            bare_again.append(nochange_floor(urls, clients))
-            ex_full.append(extract_only(urls, [None] * len(urls)))
-            ex_again.append(extract_only(urls, ex_full[-1][1]))
+            floor_runs.append(clean(lambda: floor(urls)))
+            full_runs.append(clean(lambda i=i: countersign_sync(workspace(f"full{i}"), full=True)))
+            again_runs.append(clean(lambda: countersign_sync(shared, full=False)))
+            bare_again.append(clean(lambda: nochange_floor(urls, clients)))
+            ex_full.append(clean(lambda: extract_only(urls, [None] * len(urls))))
+            ex_again.append(clean(lambda: extract_only(urls, ex_full[-1][1])))
 
         def best(runs: list) -> float:
             return min(r[0] for r in runs)
