@@ -101,9 +101,19 @@ class _Bounded(Executor):
                 raise RuntimeError("cannot schedule new futures after shutdown")
             self._waiting.append((future, fn, args, kwargs))
             ready = self._take()
-        for item in ready:
-            THREADS.run(lambda item=item: self._run(*item))
+        self._start(ready)
         return future
+
+    def _start(self, ready: list[tuple[Future[Any], Callable[..., Any], tuple, dict]]) -> None:
+        for item in ready:
+            try:
+                THREADS.run(lambda item=item: self._run(*item))
+            except BaseException as exc:  # no thread could be started: the task fails and its slot is free again
+                with self._lock:
+                    self._running -= 1
+                    self._settled.notify_all()
+                if item[0].set_running_or_notify_cancel():
+                    item[0].set_exception(exc)
 
     def _take(self) -> list[tuple[Future[Any], Callable[..., Any], tuple, dict]]:
         # under the lock: the tasks that may start now
@@ -127,8 +137,7 @@ class _Bounded(Executor):
                 self._running -= 1
                 ready = self._take()
                 self._settled.notify_all()
-            for item in ready:
-                THREADS.run(lambda item=item: self._run(*item))
+            self._start(ready)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         with self._lock:

@@ -93,3 +93,18 @@ def test_a_second_burst_reuses_the_threads_of_the_first() -> None:
     before = threading.active_count()
     burst()
     assert threading.active_count() <= before  # no thread started (an idle one may have ended meanwhile)
+
+
+def test_a_task_whose_thread_cannot_start_fails_and_frees_its_slot(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the process is out of threads (RuntimeError "can't start new thread"): the caller sees why, nothing hangs.
+    # Simulated at the one call that starts threads: running out for real would take the test runner down too.
+    with workers.executor(1) as pool:
+        def refuse(task) -> None:
+            raise RuntimeError("can't start new thread")
+
+        monkeypatch.setattr(workers.THREADS, "run", refuse)
+        doomed = pool.submit(lambda: "never")
+        with pytest.raises(RuntimeError, match="can't start new thread"):
+            doomed.result(timeout=5)
+        monkeypatch.undo()
+        assert pool.submit(lambda: "next").result(timeout=5) == "next"
