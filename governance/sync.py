@@ -100,8 +100,8 @@ def sync_account(
     pass needs none). An incremental sync turns into a full pass when the last one is older than
     ``full_sync_every_hours``. ``request_id``: the promotion request whose execution this sync re-reads (its
     changes are tied to it). ``connector``: the account's connector when the caller built it already (see
-    :func:`_prefetch`). ``before_write``: called between the extract and the write (and may raise, which fails
-    the account): :func:`sync` waits there until the accounts are registered. ``seal``: sign the ledger head over
+    :func:`_prefetch`). ``before_write``: called after the extract and before anything is written, the snapshot
+    or the failure: :func:`sync` waits there until the accounts are recorded. ``seal``: sign the ledger head over
     the sync's entry afterwards (:func:`sync` signs it once, after all its accounts).
     """
     require(actor, "sync")
@@ -146,6 +146,8 @@ def sync_account(
     except _NotRegistered:
         raise  # the sync as a whole fails with the catalog's error: nothing to record for this account
     except Exception as exc:  # one account's failure must not stop the others
+        if before_write is not None:
+            before_write()  # a failure is written after the accounts are recorded too (or not at all)
         message = str(exc) if isinstance(exc, CountersignError) else f"{type(exc).__name__}: {exc}"
         if not isinstance(exc, CountersignError):
             message += " | " + traceback.format_exc(limit=3).replace("\n", " ")[-400:]

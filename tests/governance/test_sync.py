@@ -23,6 +23,8 @@ def test_a_sync_whose_catalog_cannot_record_the_accounts_fails_at_once_and_write
     engineer = identity_for(settings, "ml.engineer@demo.countersign.dev", source="demo")
     demo_copy.catalog_path.unlink()
     demo_copy.catalog_path.write_bytes(b"not a database, and it must stay as it is")
+    # and one account fails to extract (its registry folder is gone): not even its failure is written
+    (demo_copy.root / "registry" / "staging").rename(demo_copy.root / "registry" / "staging-moved")
     started = time.monotonic()
     with pytest.raises(InputError, match="not a catalog"):
         sync(demo_copy, settings, Catalog(demo_copy.catalog_path), actor=engineer, full=full)
