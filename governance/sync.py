@@ -12,6 +12,7 @@ import hashlib
 import threading
 import traceback
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 import duckdb
@@ -260,14 +261,12 @@ def _sync(
     total = max(len(chosen), 1)
     done: list[AccountResult] = []
     lock = threading.Lock()
-    marks: dict[str, SyncMark] = {}
-    registered = threading.Event()
-    not_registered: list[BaseException] = []
+    # the accounts recorded in the catalog, and where each one's syncs stand (or why they could not be recorded)
+    registration: Future[dict[str, SyncMark]] = Future()
 
     def wait_registered() -> None:
-        registered.wait()
-        if not_registered:
-            raise _NotRegistered(str(not_registered[0]))
+        if (error := registration.exception()) is not None:  # waits for it
+            raise _NotRegistered(str(error))
 
     def one(acc: AccountConfig) -> AccountResult:
         def sub(message: str, fraction: float) -> None:
@@ -276,7 +275,7 @@ def _sync(
             progress(f"{acc.name}: {message}", min(1.0, (base + fraction) / total))
 
         result = sync_account(workspace, settings, catalog, acc, actor=actor, full=full, progress=sub,
-                              mark=None if full else marks.get(acc.name, SyncMark(None, None)),
+                              mark=None if full else registration.result().get(acc.name, SyncMark(None, None)),
                               connector=connectors.get(acc.name), before_write=wait_registered, seal=False)
         with lock:
             done.append(result)
@@ -293,17 +292,16 @@ def _sync(
         # a full pass needs no watermark: its extracts start at once and the accounts are recorded meanwhile
         # (each is written only after); an incremental one first reads where each account's syncs stand
         early = [pool.submit(one, acc) for acc in chosen] if full else []
-        try:
-            marks.update(catalog.upsert_accounts(settings.accounts))
-        except BaseException as exc:
-            not_registered.append(exc)  # the sync raises it; extracts under way finish and write nothing
-            raise
-        finally:
-            registered.set()
+        registration.set_result(catalog.upsert_accounts(settings.accounts))
         futures = early or [pool.submit(one, acc) for acc in chosen]
         results = tuple(f.result() for f in futures)
+    except BaseException as exc:
+        if not registration.done():  # the sync raises it; extracts under way finish and write nothing
+            registration.set_exception(exc)
+        raise
     finally:
-        pool.shutdown(wait=not not_registered, cancel_futures=bool(not_registered))
+        failed = registration.exception() is not None
+        pool.shutdown(wait=not failed, cancel_futures=failed)
     if any(r.status != "failed" for r in results):
         # the accounts' entries committed inside their snapshots' transactions: the signed head moves over them
         # once (a failed account's entry was appended, and the head moved, by the ledger itself)

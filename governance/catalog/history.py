@@ -23,7 +23,7 @@ import duckdb
 
 from core.canonical import record_hash
 from governance.catalog.connection import CatalogConnection
-from governance.catalog.records import fetch_dicts, from_json, table_columns, to_json
+from governance.catalog.records import fetch_dicts, from_json, to_json
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -139,19 +139,18 @@ def record_history(
     version_states: Mapping[str, tuple[str, tuple[str, ...]]],
     request_id: str | None = None,
     ledger: tuple[int, str] | None = None,
-    columns: Callable[[str], Sequence[str]] | None = None,
+    columns: Callable[[str], Sequence[str]],
 ) -> HistoryCounts:
     """Bring ``account``'s open history rows in line with its catalog rows, inside the snapshot's transaction.
 
     ``version_states`` maps the ids of the versions in this snapshot to (environment, labels) as the snapshot's
     records state them; versions the snapshot did not carry (an incremental pass) keep those of their open row.
     ``ledger``: the sequence number and hash of the sync's ledger entry (in the same transaction), which the
-    rows opened here name. ``columns``: a table's columns in order (default: asked of the catalog).
+    rows opened here name. ``columns``: a table's columns in order.
     """
     if not RECORD_HISTORY:
         return HistoryCounts()
     ledger_seq, ledger_hash = ledger if ledger is not None else (None, None)
-    columns_of = columns or (lambda table: table_columns(con, table))
     opened = closed = 0
     by_id, by_version, by_model = _cards_by_version(con, account)
     open_versions = {r["version_id"]: r for r in fetch_dicts(
@@ -195,7 +194,7 @@ def record_history(
     # versions gone from the catalog (deleted at the source, noticed by a full pass): their past stays
     closes += [(r["history_id"], observed_at, "sync") for vid, r in open_versions.items() if vid not in seen]
     _close(con, "version_history", closes, sync_id)
-    _insert(con, "version_history", new_rows, columns_of("version_history"))
+    _insert(con, "version_history", new_rows, columns("version_history"))
     opened, closed = len(new_rows), len(closes)
 
     open_deps = {r["deployment_id"]: r for r in fetch_dicts(
@@ -226,7 +225,7 @@ def record_history(
         })
     closes += [(r["history_id"], observed_at, "sync") for did, r in open_deps.items() if did not in seen]
     _close(con, "deployment_history", closes, sync_id)
-    _insert(con, "deployment_history", new_rows, columns_of("deployment_history"))
+    _insert(con, "deployment_history", new_rows, columns("deployment_history"))
     return HistoryCounts(opened + len(new_rows), closed + len(closes))
 
 
