@@ -19,9 +19,10 @@ due. Goals: (b) ≤ 1.2 × (a) and (b) ≥ 10 × (c).
 
 Where the servers run matters. By default they share the machine's cores with the benchmark, as in CI: the floor is
 then bound by the servers' CPU, and every CPU second the sync spends on its catalog (the floor spends none) lengthens
-the run; the CPU seconds of this process are printed for (a) and (b). ``--pin`` puts the servers it starts on the
-first core and this process on the others, as when the registries run on other machines (as they do): the catalog
-work then overlaps the servers' instead of taking turns with it.
+the run; the CPU seconds of this process are printed for (a) and (b), and those of the servers when they run on
+this machine (read from /proc), so the CPU each side costs the machine is on every report. ``--pin`` puts the
+servers it starts on the first core and this process on the others, as when the registries run on other machines
+(as they do): the catalog work then overlaps the servers' instead of taking turns with it.
 
 ``--postgres`` puts the catalog and ledger on a PostgreSQL server (Debian's, started here with fsync on; the
 ``[catalog] url`` of a deployment with several replicas) instead of the workspace's DuckDB file: no file to attach
@@ -137,6 +138,37 @@ def nochange_floor(urls: list[str], clients: dict[str, object]) -> tuple[float, 
     return time.perf_counter() - start, calls
 
 
+def server_pids(urls: list[str]) -> list[int]:
+    """The processes of the local servers behind ``urls`` (an ``mlflow server`` and its uvicorn worker each: both
+    name the port on their command line); none for servers elsewhere."""
+    pids: list[int] = []
+    for url in urls:
+        host, _, port = url.rsplit("/", 1)[-1].rpartition(":")
+        if host not in ("127.0.0.1", "localhost"):
+            continue
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                args = cmdline.read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"--port" in args and args.index(b"--port") + 1 < len(args) and args[args.index(b"--port") + 1] \
+                    == port.encode() and any(b"mlflow" in a for a in args):
+                pids.append(int(cmdline.parent.name))
+    return pids
+
+
+def cpu_of(pids: list[int]) -> float:
+    """CPU seconds (user + system) the processes ``pids`` have used so far (Linux /proc; 0 where gone)."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def countersign_sync(ws_root: Path, *, full: bool) -> tuple[float, int, int, float]:
     from governance.catalog import Catalog
     from governance.config import Workspace, load_settings
@@ -241,9 +273,19 @@ def main(argv: list[str] | None = None) -> int:
             gc.collect()
             return run()
 
+        pids = server_pids(urls)
+        floor_servers, full_servers = [], []
+
+        def servers_cpu(run, into: list):  # the servers' CPU seconds while ``run`` runs
+            before = cpu_of(pids)
+            out = clean(run)
+            into.append(cpu_of(pids) - before)
+            return out
+
         for i in range(args.repeat):
-            floor_runs.append(clean(lambda: floor(urls)))
-            full_runs.append(clean(lambda i=i: countersign_sync(workspace(f"full{i}"), full=True)))
+            floor_runs.append(servers_cpu(lambda: floor(urls), floor_servers))
+            full_runs.append(servers_cpu(lambda i=i: countersign_sync(workspace(f"full{i}"), full=True),
+                                         full_servers))
             again_runs.append(clean(lambda: countersign_sync(shared, full=False)))
             bare_again.append(clean(lambda: nochange_floor(urls, clients)))
             ex_full.append(clean(lambda: extract_only(urls, [None] * len(urls))))
@@ -270,6 +312,16 @@ def main(argv: list[str] | None = None) -> int:
               f"{again_calls:4d} calls  {again_changed} rows changed")
         print(f"(f) bare no-change calls              {best(bare_again):6.3f} / {median(bare_again):6.3f}  "
               f"{bare_again[0][1]:4d} calls  (model listing + first version page per server, side by side)")
+        if pids:  # the CPU budget: what the machine's cores must do for each side
+            a_cpu = statistics.median(floor_servers) + cpu(floor_runs, 2)
+            b_cpu = statistics.median(full_servers) + cpu(full_runs, 3)
+            line = (f"    CPU (median) of the servers: (a) {statistics.median(floor_servers):.2f} s, (b) "
+                    f"{statistics.median(full_servers):.2f} s; of the machine (servers and this process): (a) "
+                    f"{a_cpu:.2f} s, (b) {b_cpu:.2f} s = {b_cpu / a_cpu:.2f} × (a)")
+            if not args.pin:
+                cores = len(os.sched_getaffinity(0))
+                line += f"; on {cores} cores (b) needs ≥ {b_cpu / cores:.3f} s"
+            print(line)
         print(f"(d) connector extract only, full      {best(ex_full):6.3f} / {median(ex_full):6.3f}  "
               "(servers in turn, no catalog)")
         print(f"(e) connector extract only, no change {best(ex_again):6.3f} / {median(ex_again):6.3f}")
