@@ -153,46 +153,66 @@ def record_history(
     ledger_seq, ledger_hash = ledger if ledger is not None else (None, None)
     opened = closed = 0
     by_id, by_version, by_model = _cards_by_version(con, account)
-    open_versions = {r["version_id"]: r for r in fetch_dicts(
-        con, "SELECT history_id, version_id, environment, labels, state_hash, valid_from, modified_at "
-             "FROM version_history WHERE account = ? AND valid_to IS NULL", [account])}
-    new_rows, closes = [], []
+    # First what decides whether a version's state changed, without the times: most syncs change few versions, and
+    # turning every row's timestamps into Python objects cost more than the rest of this function. The rows of the
+    # versions that changed are read whole afterwards.
+    open_versions = {vid: (hid, env, labels, state) for vid, hid, env, labels, state in con.execute(
+        "SELECT version_id, history_id, environment, labels, state_hash FROM version_history "
+        "WHERE account = ? AND valid_to IS NULL", [account]).fetchall()}
+    changed: dict[str, tuple[str, tuple[str, ...], Any, str]] = {}  # version id -> environment, labels, card, state
     seen = set()
-    for v in fetch_dicts(
-        con,
-        "SELECT version_id, environment, model, version, approval_status, approval_description, created_at, "
-        "created_by, modified_at, source_version_id, model_card_id FROM versions WHERE account = ?", [account],
-    ):
-        vid = v["version_id"]
+    for vid, stored_environment, model, status, description, card_id in con.execute(
+        "SELECT version_id, environment, model, approval_status, approval_description, model_card_id FROM versions "
+        "WHERE account = ?", [account],
+    ).fetchall():
         seen.add(vid)
         prev = open_versions.get(vid)
         if vid in version_states:
             environment, labels = version_states[vid]
         elif prev is not None:
-            environment, labels = prev["environment"], tuple(from_json(prev["labels"]) or ())
+            environment, labels = prev[1], tuple(from_json(prev[2]) or ())
         else:
-            environment, labels = v["environment"], ()
-        card = by_id.get(v["model_card_id"] or "") or by_version.get(vid) or by_model.get(v["model"])
-        state = record_hash([environment, v["approval_status"], v["approval_description"], list(labels), card])
-        if prev is not None and prev["state_hash"] == state:
-            continue
-        if prev is None:
-            at, source = _change_time(v["modified_at"] or v["created_at"], None, None, observed_at)
-        else:
-            at, source = _change_time(v["modified_at"], prev["modified_at"], prev["valid_from"], observed_at)
-            closes.append((prev["history_id"], at, source))
-        new_rows.append({
-            "history_id": f"{sync_id}:{vid}", "version_id": vid, "account": account, "environment": environment,
-            "model": v["model"], "version": v["version"], "approval_status": v["approval_status"],
-            "approval_description": v["approval_description"], "labels": to_json(list(labels)),
-            "card": to_json(card), "created_at": v["created_at"], "created_by": v["created_by"],
-            "modified_at": v["modified_at"], "source_version_id": v["source_version_id"], "state_hash": state,
-            "valid_from": at, "time_source": source, "valid_to": None, "valid_to_source": None,
-            "sync_id": sync_id, "ledger_seq": ledger_seq, "ledger_hash": ledger_hash, "request_id": request_id,
-            "closed_by_sync": None,
-        })
+            environment, labels = stored_environment, ()
+        card = by_id.get(card_id or "") or by_version.get(vid) or by_model.get(model)
+        state = record_hash([environment, status, description, list(labels), card])
+        if prev is None or prev[3] != state:
+            changed[vid] = (environment, labels, card, state)
+    new_rows, closes = [], []
+    if changed:
+        # the versions that changed; all of the account's when most did (a first sync), without a list to match
+        only = "" if 2 * len(changed) > len(seen) else " AND version_id IN (SELECT unnest(?))"
+        params: list[Any] = [account] if not only else [account, sorted(changed)]
+        rows = fetch_dicts(
+            con,
+            "SELECT version_id, model, version, approval_status, approval_description, created_at, created_by, "
+            f"modified_at, source_version_id FROM versions WHERE account = ?{only}", params)
+        previous = {} if not open_versions else {r["history_id"]: r for r in fetch_dicts(
+            con, "SELECT history_id, valid_from, modified_at FROM version_history "
+                 f"WHERE account = ? AND valid_to IS NULL{only}", params)}
+        for v in rows:
+            vid = v["version_id"]
+            if vid not in changed:
+                continue
+            environment, labels, card, state = changed[vid]
+            prev = open_versions.get(vid)
+            if prev is None:
+                at, source = _change_time(v["modified_at"] or v["created_at"], None, None, observed_at)
+            else:
+                times = previous[prev[0]]
+                at, source = _change_time(v["modified_at"], times["modified_at"], times["valid_from"], observed_at)
+                closes.append((prev[0], at, source))
+            new_rows.append({
+                "history_id": f"{sync_id}:{vid}", "version_id": vid, "account": account, "environment": environment,
+                "model": v["model"], "version": v["version"], "approval_status": v["approval_status"],
+                "approval_description": v["approval_description"], "labels": to_json(list(labels)),
+                "card": to_json(card), "created_at": v["created_at"], "created_by": v["created_by"],
+                "modified_at": v["modified_at"], "source_version_id": v["source_version_id"], "state_hash": state,
+                "valid_from": at, "time_source": source, "valid_to": None, "valid_to_source": None,
+                "sync_id": sync_id, "ledger_seq": ledger_seq, "ledger_hash": ledger_hash, "request_id": request_id,
+                "closed_by_sync": None,
+            })
     # versions gone from the catalog (deleted at the source, noticed by a full pass): their past stays
-    closes += [(r["history_id"], observed_at, "sync") for vid, r in open_versions.items() if vid not in seen]
+    closes += [(r[0], observed_at, "sync") for vid, r in open_versions.items() if vid not in seen]
     _close(con, "version_history", closes, sync_id)
     _insert(con, "version_history", new_rows, columns("version_history"))
     opened, closed = len(new_rows), len(closes)

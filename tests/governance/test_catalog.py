@@ -122,6 +122,26 @@ def test_accounts_are_isolated_and_lineage_resolves_across_them(fresh: Catalog) 
 
 
 @BOTH
+def test_without_provenance_the_same_s3_artifact_registered_earlier_elsewhere_is_the_source(fresh: Catalog) -> None:
+    cat = fresh
+    cat.migrate()
+    uri = "s3://models/credit/model.tar.gz"
+    # accounts whose versions have neither provenance nor S3 artifacts first (the sync skips the lineage
+    # statements then): a later account's copy must still be resolved
+    apply(cat, Snapshot(versions=(version(1, artifact_uri="mlflow-artifacts:/1/x"),)), account="mlflow", env="dev")
+    apply(cat, Snapshot(versions=(version(1, artifact_uri=uri),)), account="staging", env="staging")
+    later = VersionRecord(model="m", version=4, source_ref="m/4", approval_status="Approved",
+                          created_at=T0 + dt.timedelta(days=1), artifact_uri=uri)
+    apply(cat, Snapshot(versions=(later,)), account="prod", env="prod")
+    assert cat.version("prod:m:4").source_version_id == "staging:m:1"
+    assert cat.version("staging:m:1").source_version_id is None  # the earliest registration has no source
+    assert cat.version("mlflow:m:1").source_version_id is None
+    # the same account resyncing with nothing new keeps it
+    apply(cat, Snapshot(versions=(later,)), account="prod", env="prod")
+    assert cat.version("prod:m:4").source_version_id == "staging:m:1"
+
+
+@BOTH
 def test_inventory_flags_a_deployment_serving_an_unapproved_version(fresh: Catalog) -> None:
     cat = fresh
     cat.migrate()
