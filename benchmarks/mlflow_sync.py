@@ -43,6 +43,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -171,7 +172,26 @@ def cpu_of(pids: list[int]) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def countersign_sync(ws_root: Path, *, full: bool) -> tuple[float, int, int, float]:
+def postgres_cpu(postmaster: int) -> float:
+    """CPU seconds a PostgreSQL server has used so far: the postmaster, the backends it has reaped, and those alive
+    (a backend's CPU moves to the postmaster's reaped total when it exits, so none is lost or counted twice)."""
+    try:
+        stat = Path(f"/proc/{postmaster}/stat").read_text().rsplit(")", 1)[1].split()
+        children = Path(f"/proc/{postmaster}/task/{postmaster}/children").read_text().split()
+    except OSError:
+        return 0.0
+    own = sum(int(f) for f in stat[11:15]) / os.sysconf("SC_CLK_TCK")
+    return own + cpu_of([int(c) for c in children])
+
+
+def no_meter() -> tuple[float, float]:
+    return 0.0, 0.0
+
+
+def countersign_sync(ws_root: Path, *, full: bool, meter: Callable[[], tuple[float, float]] = no_meter,
+                     ) -> tuple[float, int, int, float, tuple[float, float]]:
+    """Seconds, calls, rows changed, CPU seconds of this process, and what ``meter`` (CPU seconds of the servers
+    and of PostgreSQL so far) moved by, all over the sync alone (the catalog's migration comes before)."""
     from governance.catalog import Catalog
     from governance.config import Workspace, load_settings
     from governance.identity import Identity
@@ -182,14 +202,16 @@ def countersign_sync(ws_root: Path, *, full: bool) -> tuple[float, int, int, flo
     catalog = Catalog(ws.catalog_path, url=settings.catalog.url)
     catalog.migrate()
     actor = Identity("benchmark@example.com", frozenset({"admin"}), source="cli")
+    outside = meter()
     start, cpu = time.perf_counter(), time.process_time()
     report = sync(ws, settings, catalog, actor=actor, full=full)
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    outside = tuple(b - a for a, b in zip(outside, meter(), strict=True))
     bad = [r for r in report.results if r.status != "ok"]
     if bad:
         raise SystemExit(f"sync failed: {[(r.account, r.error, r.issues) for r in bad]}")
     changed = sum((r.counts.added + r.counts.updated + r.counts.deleted) if r.counts else 0 for r in report.results)
-    return seconds, sum(r.calls for r in report.results), changed, cpu
+    return seconds, sum(r.calls for r in report.results), changed, cpu, outside
 
 
 def extract_only(urls: list[str], watermarks: list[str | None]) -> tuple[float, list[str | None]]:
@@ -277,18 +299,22 @@ def main(argv: list[str] | None = None) -> int:
             return run()
 
         pids = server_pids(urls)
-        floor_servers, full_servers = [], []
+        postmaster = (int((postgres.folder / "data" / "postmaster.pid").read_text().split()[0])
+                      if postgres is not None else None)
+        def meter() -> tuple[float, float]:  # CPU seconds of the servers and of PostgreSQL so far
+            return cpu_of(pids), postgres_cpu(postmaster) if postmaster else 0.0
 
-        def servers_cpu(run, into: list):  # the servers' CPU seconds while ``run`` runs
-            before = cpu_of(pids)
-            out = clean(run)
-            into.append(cpu_of(pids) - before)
+        floor_outside = []
+
+        def measured_floor():
+            before = meter()
+            out = floor(urls)
+            floor_outside.append(tuple(b - a for a, b in zip(before, meter(), strict=True)))
             return out
 
         for i in range(args.repeat):
-            floor_runs.append(servers_cpu(lambda: floor(urls), floor_servers))
-            full_runs.append(servers_cpu(lambda i=i: countersign_sync(workspace(f"full{i}"), full=True),
-                                         full_servers))
+            floor_runs.append(clean(measured_floor))
+            full_runs.append(clean(lambda i=i: countersign_sync(workspace(f"full{i}"), full=True, meter=meter)))
             again_runs.append(clean(lambda: countersign_sync(shared, full=False)))
             repass_runs.append(clean(lambda: countersign_sync(shared, full=True)))
             bare_again.append(clean(lambda: nochange_floor(urls, clients)))
@@ -320,10 +346,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"(f) bare no-change calls              {best(bare_again):6.3f} / {median(bare_again):6.3f}  "
               f"{bare_again[0][1]:4d} calls  (model listing + first version page per server, side by side)")
         if pids:  # the CPU budget: what the machine's cores must do for each side
-            a_cpu = statistics.median(floor_servers) + cpu(floor_runs, 2)
-            b_cpu = statistics.median(full_servers) + cpu(full_runs, 3)
+            floor_servers, floor_pg = (list(x) for x in zip(*floor_outside, strict=True))
+            full_servers, full_pg = (list(x) for x in zip(*(r[4] for r in full_runs), strict=True))
+            a_cpu = statistics.median(floor_servers) + cpu(floor_runs, 2) + statistics.median(floor_pg)
+            b_cpu = statistics.median(full_servers) + cpu(full_runs, 3) + statistics.median(full_pg)
+            pg = (f"; of PostgreSQL: (a) {statistics.median(floor_pg):.2f} s, (b) {statistics.median(full_pg):.2f} s"
+                  if postmaster else "")
             line = (f"    CPU (median) of the servers: (a) {statistics.median(floor_servers):.2f} s, (b) "
-                    f"{statistics.median(full_servers):.2f} s; of the machine (servers and this process): (a) "
+                    f"{statistics.median(full_servers):.2f} s{pg}; of the machine (servers, "
+                    f"{'PostgreSQL, ' if postmaster else ''}this process): (a) "
                     f"{a_cpu:.2f} s, (b) {b_cpu:.2f} s = {b_cpu / a_cpu:.2f} × (a)")
             if not args.pin:
                 cores = len(os.sched_getaffinity(0))
