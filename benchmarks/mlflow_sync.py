@@ -15,9 +15,9 @@ Seeds 3 servers × 20 models × 25 versions, each version with its own run (``--
 The servers come from the cached virtualenv of tests/servers/mlflow_server.py (built on first use). The figures are
 measured in ``--repeat`` interleaved rounds (floor, full sync into a fresh catalog, no-change re-sync, full pass
 again, extract-only runs), so load from other work on the machine falls on every side alike; each is reported as
-best and median of its rounds, and the ratios are taken best to best and median to median. Each timing starts from a collected heap
-(``gc.collect()`` outside the timing), so no side pays for a full collection the garbage of the one before made
-due. Goals: (b) ≤ 1.2 × (a) and (b) ≥ 10 × (c).
+best and median of its rounds, and the ratios are taken best to best and median to median. Each timing starts from
+a collected heap (``gc.collect()`` outside the timing), so no side pays for a full collection the garbage of the one
+before made due. Goals: (b) ≤ 1.2 × (a) and (b) ≥ 10 × (c).
 
 Where the servers run matters. By default they share the machine's cores with the benchmark, as in CI: the floor is
 then bound by the servers' CPU, and every CPU second the sync spends on its catalog (the floor spends none) lengthens
