@@ -154,8 +154,8 @@ def server_pids(urls: list[str]) -> list[int]:
                 args = cmdline.read_bytes().split(b"\0")
             except OSError:
                 continue
-            if b"--port" in args and args.index(b"--port") + 1 < len(args) and args[args.index(b"--port") + 1] \
-                    == port.encode() and any(b"mlflow" in a for a in args):
+            at = args.index(b"--port") + 1 if b"--port" in args else len(args)
+            if at < len(args) and args[at] == port.encode() and any(b"mlflow" in a for a in args):
                 pids.append(int(cmdline.parent.name))
     return pids
 

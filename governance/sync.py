@@ -287,7 +287,7 @@ def _sync(
             after_account(result)
         return result
 
-    pool = workers.executor(max(1, min(max_workers, len(chosen) or 1)))
+    pool = workers.executor(max(1, min(max_workers, len(chosen))))
     try:
         # a full pass needs no watermark: its extracts start at once and the accounts are recorded meanwhile
         # (each is written only after); an incremental one first reads where each account's syncs stand

@@ -226,7 +226,7 @@ class SnapshotWriter(CatalogConnection):
                         con, table, key, account, rows, columns=self.columns(con, table),
                         delete_missing=full and snapshot.complete and may_delete, keep=keep, existing=existing,
                     )
-                self._resolve_lineage(con, account)
+                self._resolve_lineage(con)
                 self._upsert_models(con, account, environment, snapshot, overrides, now, environment_order,
                                     replace=full and snapshot.complete)
             totals = {k: sum(t[k] for t in by_table.values()) for k in ("added", "updated", "unchanged", "deleted")}
@@ -295,7 +295,7 @@ class SnapshotWriter(CatalogConnection):
         return {"added": len(added), "updated": len(changed), "unchanged": unchanged, "deleted": len(gone)}
 
     @staticmethod
-    def _resolve_lineage(con: duckdb.DuckDBPyConnection, account: str) -> None:
+    def _resolve_lineage(con: duckdb.DuckDBPyConnection) -> None:
         # Each UPDATE below joins the versions table with itself (~1.3 ms each on every account of every sync); one
         # scan first says whether any row could take part (registries without provenance hints or S3 artifacts,
         # such as MLflow and ZenML, have none)
@@ -305,40 +305,32 @@ class SnapshotWriter(CatalogConnection):
             "AND artifact_uri LIKE 's3://%') FROM versions"
         ).fetchone()
         if hinted:
-            SnapshotWriter._resolve_hints(con)
+            # A promoted version names its source by (account, ref); resolve it to a catalog id once both are known.
+            con.execute(
+                """
+                UPDATE versions AS v SET source_version_id = s.version_id
+                FROM versions AS s
+                WHERE v.source_ref_hint IS NOT NULL
+                  AND s.account = json_extract_string(v.source_ref_hint, '$[0]')
+                  AND s.source_ref = json_extract_string(v.source_ref_hint, '$[1]')
+                  AND v.source_version_id IS DISTINCT FROM s.version_id
+                  AND v.version_id <> s.version_id  -- a label moved on the version itself is no copy of it
+                """
+            )
         if unresolved:
-            SnapshotWriter._resolve_artifacts(con)
-
-    @staticmethod
-    def _resolve_hints(con: duckdb.DuckDBPyConnection) -> None:
-        # A promoted version names its source by (account, ref); resolve it to a catalog id once both are known.
-        con.execute(
-            """
-            UPDATE versions AS v SET source_version_id = s.version_id
-            FROM versions AS s
-            WHERE v.source_ref_hint IS NOT NULL
-              AND s.account = json_extract_string(v.source_ref_hint, '$[0]')
-              AND s.source_ref = json_extract_string(v.source_ref_hint, '$[1]')
-              AND v.source_version_id IS DISTINCT FROM s.version_id
-              AND v.version_id <> s.version_id  -- a label moved on the version itself is no copy of it
-            """
-        )
-
-    @staticmethod
-    def _resolve_artifacts(con: duckdb.DuckDBPyConnection) -> None:
-        # Without provenance metadata, the same artifact registered earlier in another account is the source.
-        con.execute(
-            """
-            UPDATE versions AS v SET source_version_id = c.src FROM (
-                SELECT v2.version_id AS vid, arg_max(s.version_id, s.created_at) AS src
-                FROM versions v2 JOIN versions s
-                  ON s.artifact_uri = v2.artifact_uri AND s.account <> v2.account AND s.created_at < v2.created_at
-                WHERE v2.source_ref_hint IS NULL AND v2.artifact_uri LIKE 's3://%'
-                GROUP BY v2.version_id
-            ) AS c
-            WHERE v.version_id = c.vid AND v.source_version_id IS NULL
-            """
-        )
+            # Without provenance metadata, the same artifact registered earlier in another account is the source.
+            con.execute(
+                """
+                UPDATE versions AS v SET source_version_id = c.src FROM (
+                    SELECT v2.version_id AS vid, arg_max(s.version_id, s.created_at) AS src
+                    FROM versions v2 JOIN versions s
+                      ON s.artifact_uri = v2.artifact_uri AND s.account <> v2.account AND s.created_at < v2.created_at
+                    WHERE v2.source_ref_hint IS NULL AND v2.artifact_uri LIKE 's3://%'
+                    GROUP BY v2.version_id
+                ) AS c
+                WHERE v.version_id = c.vid AND v.source_version_id IS NULL
+                """
+            )
 
     @staticmethod
     def _upsert_models(
