@@ -55,6 +55,11 @@ class SnapshotWriter(CatalogConnection):
         """Record the configured accounts (``AccountConfig`` objects); return where each one's syncs stand.
 
         One transaction for both, because a sync needs both and every connection costs an open of the file.
+
+        An account whose settings changed since they were last recorded (its environment, or a connector setting
+        such as MLflow's ``alias_environments``) loses its watermarks: how records map to catalog rows may depend on
+        them, and an incremental sync would re-read only what changed at the source, leaving every other row mapped
+        the old way. Its next successful sync is a full pass, however many syncs fail before it.
         """
         wanted = [
             {"name": a.name, "environment": a.environment, "connector": a.connector, "location": a.location,
@@ -73,6 +78,9 @@ class SnapshotWriter(CatalogConnection):
                                    ("name",)),
                         [new["name"], new["environment"], new["connector"], new["location"], new["config"], utcnow()],
                     )
+                    if old is not None:
+                        con.execute("UPDATE sync_runs SET watermark = NULL WHERE account = ? AND watermark IS NOT NULL",
+                                    [new["name"]])
             return _sync_marks(con)
 
     def sync_mark(self, account: str) -> SyncMark:
@@ -184,12 +192,13 @@ class SnapshotWriter(CatalogConnection):
                 # the account's stored versions, read once: to tell changed rows from unchanged ones, and so that
                 # versions not in this snapshot (an incremental sync) still resolve for deployments and cards
                 stored = con.execute(
-                    "SELECT version_id, source_ref, artifact_uri, record_hash FROM versions WHERE account = ?",
+                    "SELECT version_id, source_ref, artifact_uri, record_hash, environment FROM versions "
+                    "WHERE account = ?",
                     [account],
                 ).fetchall()
-                known = {ref: vid for vid, ref, _, _ in stored}
+                known = {ref: vid for vid, ref, _, _, _ in stored}
                 known.update(ref_to_id)
-                by_artifact = {uri: vid for vid, _, uri, _ in stored if uri is not None}
+                by_artifact = {uri: vid for vid, _, uri, _, _ in stored if uri is not None}
                 by_artifact.update(new_artifacts)
                 deployment_rows = {}
                 for d in snapshot.deployments:
@@ -216,7 +225,7 @@ class SnapshotWriter(CatalogConnection):
                 by_table: dict[str, dict[str, int]] = {}
                 tables = (
                     ("versions", "version_id", version_rows, kept_versions, True,
-                     {vid: digest for vid, _, _, digest in stored}),
+                     {vid: (digest, env) for vid, _, _, digest, env in stored}),
                     ("runs", "run_id", run_rows, set(), not snapshot.issues, None),
                     ("deployments", "deployment_id", deployment_rows, set(), not other_issues, None),
                     ("model_cards", "card_id", card_rows, set(), not other_issues, None),
@@ -265,20 +274,25 @@ class SnapshotWriter(CatalogConnection):
         columns: Sequence[str],
         delete_missing: bool,
         keep: set[str] | frozenset[str] = frozenset(),
-        existing: dict[str, str] | None = None,
+        existing: dict[str, tuple[str, str | None]] | None = None,
     ) -> dict[str, int]:
-        """Insert or replace ``rows`` (key → values in the table's ``columns`` order) whose record hash changed.
+        """Insert or replace ``rows`` (key → values in the table's ``columns`` order) whose record hash changed,
+        or whose environment did (the account's environment, which no record hash covers: an account moved to
+        another environment in the settings moves its rows on the next full pass).
 
-        ``existing``: the account's stored keys and record hashes, when the caller read them already.
+        ``existing``: the account's stored keys → (record hash, environment or None), when the caller read them.
         """
         if not rows and not delete_missing:
             return {"added": 0, "updated": 0, "unchanged": 0, "deleted": 0}
         hash_at = list(columns).index("record_hash")
+        env_at = list(columns).index("environment") if "environment" in columns else None
         if existing is None:
-            existing = dict(
-                con.execute(f"SELECT {key}, record_hash FROM {table} WHERE account = ?", [account]).fetchall())
+            env = "environment" if env_at is not None else "NULL"
+            existing = {k: (digest, e) for k, digest, e in con.execute(
+                f"SELECT {key}, record_hash, {env} FROM {table} WHERE account = ?", [account]).fetchall()}
         added = [k for k in rows if k not in existing]
-        changed = [k for k, r in rows.items() if k in existing and existing[k] != r[hash_at]]
+        changed = [k for k, r in rows.items() if k in existing and (
+            existing[k][0] != r[hash_at] or (env_at is not None and existing[k][1] != r[env_at]))]
         unchanged = len(rows) - len(added) - len(changed)
         gone = [k for k in existing if k not in rows and k not in keep] if delete_missing else []
         stale = changed + gone

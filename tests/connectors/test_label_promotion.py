@@ -123,6 +123,32 @@ def test_mlflow_alias_promotion_within_one_server(mlflow, tmp_path: Path) -> Non
     assert listed["environment"] == "prod" and "champion" in listed["labels"], listed
 
 
+def test_aliases_given_environments_later_place_the_versions_on_the_next_sync(mlflow, tmp_path: Path) -> None:
+    # the account first syncs without alias_environments (its versions are in dev, the champion alias a label);
+    # once the settings map champion to prod, the next plain sync (not --full) places the version in prod
+    seed, _ = mlflow
+    model = unique("placed")
+    seed.create_model(model)
+    seed.add_version(model)
+    seed.add_version(model)
+    seed.set_alias(model, "champion", 2)
+    account = {"environment": "dev", "connector": "mlflow", "tracking_uri": seed.server.url}
+    ws, settings, catalog = open_workspace(tmp_path / "ws", {"mlreg": account})
+    sync_all(ws, settings, catalog)
+    assert (catalog.version(f"mlreg:{model}:2").environment, catalog.version(f"mlreg:{model}:2").labels) == \
+        ("dev", ("champion",))
+
+    ws, settings, catalog = open_workspace(tmp_path / "ws", {"mlreg": {
+        **account, "alias_environments": {"champion": "prod", "challenger": "staging"}}})
+    result = sync(ws, settings, catalog, actor=ADMIN).results[0]
+    assert result.status == "ok" and result.full, result
+    assert catalog.version(f"mlreg:{model}:2").environment == "prod"
+    assert catalog.version(f"mlreg:{model}:1").environment == "dev"
+    assert catalog.version_history(f"mlreg:{model}:2")["environment"].tolist() == ["dev", "prod"]
+    again = sync(ws, settings, catalog, actor=ADMIN).results[0]
+    assert again.status == "ok" and not again.full and again.counts.updated == 0
+
+
 def test_mlflow_promotion_across_servers_registers_one_copy(mlflow, tmp_path: Path) -> None:
     staging, prod = mlflow
     model = unique("churn")

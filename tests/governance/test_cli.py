@@ -34,6 +34,23 @@ def test_models_table_and_environment_filter(demo_workspace: Workspace) -> None:
     assert any("UNAPPROVED DEPLOYMENT" in line for line in lines)
 
 
+def test_a_reader_that_goes_away_stops_the_listing_quietly(demo_workspace: Workspace) -> None:
+    # `countersign models | head -3`: the pipe closes before the listing is written; the command stops with the
+    # shell's SIGPIPE status and no traceback on the terminal
+    import os
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "governance.cli", "models", "--workspace",
+                               str(demo_workspace.root)], stdout=write_end, stderr=subprocess.PIPE, text=True,
+                              timeout=180)
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 141, proc.stderr
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
+
+
 def test_bad_config_exits_2_with_one_line(tmp_path: Path) -> None:
     (tmp_path / "countersign.toml").write_text('[[accounts]]\nname="a"\nenvironment="qa"\nconnector="folder"\npath="x"\n')
     proc = run("models", "--workspace", str(tmp_path))

@@ -49,3 +49,37 @@ def test_a_full_sync_of_every_account_leaves_a_ledger_that_verifies_with_its_hea
     signed = ledger.read_head(demo_copy.checkpoints_dir)
     assert signed is not None and (signed.seq, signed.hash) == ledger.head(catalog)
     assert ledger.verify_unchecked(demo_copy, catalog).ok
+
+
+def test_an_account_whose_settings_changed_is_read_in_full_and_its_rows_follow_them(demo_copy: Workspace) -> None:
+    # An incremental sync re-reads only what changed at the source, so rows mapped under the old settings would
+    # stay as they were (here: versions left in the environment the account no longer has). A settings change
+    # makes the account's next successful sync a full pass, even when syncs fail in between.
+    settings = load_settings(demo_copy)
+    engineer = identity_for(settings, "ml.engineer@demo.countersign.dev", source="demo")
+    catalog = Catalog(demo_copy.catalog_path)
+    first = sync(demo_copy, settings, catalog, actor=engineer)
+    assert first.ok and not next(r for r in first.results if r.account == "lab-dev").full  # incremental already
+    dev_versions = catalog.inventory().query("account == 'lab-dev'")["version_id"].tolist()
+    assert dev_versions and all(catalog.version(v).environment == "dev" for v in dev_versions)
+
+    config = demo_copy.config_path.read_text(encoding="utf-8")
+    moved = config.replace('name = "lab-dev"\nenvironment = "dev"', 'name = "lab-dev"\nenvironment = "staging"', 1)
+    assert moved != config
+    demo_copy.config_path.write_text(moved, encoding="utf-8")
+    settings = load_settings(demo_copy)
+    registry = demo_copy.root / "registry" / "dev"
+    registry.rename(registry.with_name("dev-away"))  # the first sync under the new settings fails
+    failed = next(r for r in sync(demo_copy, settings, catalog, actor=engineer, accounts=["lab-dev"]).results)
+    assert failed.status == "failed"
+    registry.with_name("dev-away").rename(registry)
+
+    result = next(r for r in sync(demo_copy, settings, catalog, actor=engineer, accounts=["lab-dev"]).results)
+    assert result.status == "ok" and result.full, result
+    assert result.counts.by_table["versions"]["updated"] == len(dev_versions)
+    assert all(catalog.version(v).environment == "staging" for v in dev_versions)
+    history = catalog.version_history(dev_versions[0])
+    assert history.iloc[-1]["environment"] == "staging" and history.iloc[-2]["environment"] == "dev"
+    # the settings hold still: the next sync is incremental again and changes nothing
+    again = next(r for r in sync(demo_copy, settings, catalog, actor=engineer, accounts=["lab-dev"]).results)
+    assert again.status == "ok" and not again.full and again.counts.updated == 0
