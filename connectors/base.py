@@ -87,6 +87,11 @@ class ConnectorSettings(BaseModel):
         """Names of the environment variables whose values the connector needs (passed in ``AccountInfo.secrets``)."""
         return ()
 
+    def data_hint(self, key: str) -> str | None:
+        """How a version of this kind of account names its dataset ``key`` (``reference``, ``validation``,
+        ``current``), in one sentence for the person whose review waits for it; None when the kind has no way."""
+        return None
+
 
 @dataclass(frozen=True)
 class ModelRecord:

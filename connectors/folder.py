@@ -93,6 +93,9 @@ class FolderSettings(ConnectorSettings):
     def location(self) -> str | None:
         return self.path
 
+    def data_hint(self, key: str) -> str | None:
+        return f"put the data in the version's folder as {key}.parquet"
+
 
 class FolderConnector:
     """Reads (and promotes into) a registry kept as folders on disk."""

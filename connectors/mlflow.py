@@ -163,6 +163,12 @@ class MlflowSettings(ConnectorSettings):
         """The credential variables, read at the edge (``AccountInfo.secrets``)."""
         return (self.token_env, self.username_env, self.password_env)
 
+    def data_hint(self, key: str) -> str | None:
+        contexts = sorted(c for c, k in _CONTEXTS.items() if k == key)
+        logged = (f"log it as an input of the version's run with context {' or '.join(repr(c) for c in contexts)} "
+                  "(mlflow.log_input), or " if contexts else "")
+        return f"{logged}tag the version {TAG_DATA}{key} = the dataset's mlflow-artifacts:/ or runs:/ URI"
+
     def location(self) -> str | None:
         return self.tracking_uri
 

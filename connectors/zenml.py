@@ -130,6 +130,10 @@ class ZenMLSettings(ConnectorSettings):
         """The API key's variable, read at the edge."""
         return (self.api_key_env,)
 
+    def data_hint(self, key: str) -> str | None:
+        return (f"link a data artifact named {key!r} to the model version, or set its run metadata "
+                f"{META_DATA}{key} = the dataset's URI")
+
     def location(self) -> str | None:
         return f"{self.url} ({self.project})"
 

@@ -106,7 +106,7 @@ def _status(kind: str) -> bool:
     elif item.status in ("error", "denied"):
         st.error(_for_user(item.message or ""))
     elif kind == "drift" and current_path is None and isinstance(item.error, NotFound) \
-            and "current" not in version.data_uris:
+            and "current" not in version.data_uris and "reference" in version.data_uris:
         # computing cannot help: there is no current data to compare until someone uploads a sample
         who = ("upload a current sample (CSV or Parquet) in the **Current data** box above, then press "
                "**Compute missing evidence**" if can_compute else
@@ -114,6 +114,8 @@ def _status(kind: str) -> bool:
                "**Current data** box above and compute it")
         st.info(f"{vid} has no monitoring data (no 'current' file), so there is no drift to show yet. To compare "
                 f"the reference data with recent data, {who}.", icon=":material/upload_file:")
+    elif isinstance(item.error, NotFound):  # an input is missing: the message says how to register it
+        st.info(f"{item.message}.", icon=":material/dataset:")
     else:
         hint = " Press **Compute missing evidence**." if can_compute else " Ask a data scientist or risk officer."
         st.info(f"{item.message}.{hint}")

@@ -28,3 +28,11 @@ class SageMakerSettings(ConnectorSettings):
 
     def location(self) -> str | None:
         return self.region
+
+    def data_hint(self, key: str) -> str | None:
+        meta = f"add model package metadata countersign:data:{key} = the file's s3:// URI"
+        if key == "current":
+            return (f"deploy it on an endpoint whose data capture writes under the account's monitoring_prefix, or "
+                    f"{meta}")
+        channel = {"reference": "train", "validation": "validation"}.get(key)
+        return f"name the file in its training job's '{channel}' channel, or {meta}" if channel else meta

@@ -159,6 +159,32 @@ def test_drift_without_current_data_points_to_the_upload_not_to_a_button_that_ca
     assert next(m.value for m in at.metric if m.label == "Four-fifths rule") == "FAILS"  # the others computed
 
 
+def test_a_version_without_registered_data_says_how_its_registry_names_data_not_to_press_compute(
+        demo_copy, app_factory) -> None:
+    from governance.catalog import Catalog
+    from governance.config import load_settings
+    from governance.identity import identity_for
+    from governance.sync import sync
+
+    # the version loses its validation and reference data at the source; the catalog learns it on a sync
+    folder = demo_copy.root / "registry" / "dev" / "repair-cost" / "3"
+    (folder / "validation.parquet").unlink()
+    (folder / "reference.parquet").unlink()
+    settings = load_settings(demo_copy)
+    engineer = identity_for(settings, "ml.engineer@demo.countersign.dev", source="demo")
+    assert sync(demo_copy, settings, Catalog(demo_copy.catalog_path), actor=engineer, accounts=["lab-dev"],
+                full=True).ok
+    at = open_page(app_factory, demo_copy.root, SCIENTIST, "pages/review.py", version="lab-dev:repair-cost:3")
+    at.button(key="review.compute").click().run(timeout=180)
+    assert not at.exception, at.exception
+    for tab, key in ((0, "reference"), (1, "validation"), (2, "validation")):
+        shown = "\n".join(e.value for e in at.tabs[tab].info)
+        # the folder registry's way, then a sync: pressing the button again cannot help
+        assert f"has no '{key}' file" in shown, shown
+        assert f"put the data in the version's folder as {key}.parquet, then run a full sync of lab-dev" in shown, shown
+        assert "Compute missing evidence" not in shown and "upload a current sample" not in shown, shown
+
+
 def test_a_bad_upload_is_named_by_the_users_file_name_not_a_server_path(demo_copy, app_factory) -> None:
     at = open_page(app_factory, demo_copy.root, OFFICER, "pages/review.py", version="lab-prod:claims-fraud:2")
     name = "Schäden März.csv"

@@ -149,6 +149,36 @@ def test_aliases_given_environments_later_place_the_versions_on_the_next_sync(ml
     assert again.status == "ok" and not again.full and again.counts.updated == 0
 
 
+def test_a_version_without_data_is_told_the_mlflow_way_to_name_it_and_following_it_works(mlflow, tmp_path: Path) -> None:
+    # the review of a version without validation data says how an MLflow registry names it; doing what it says
+    # and running a full sync gives the review its file
+    from core.errors import NotFound
+    from governance.sources import version_file
+
+    seed, _ = mlflow
+    model = unique("nodata")
+    seed.create_model(model)
+    seed.add_version(model)
+    ws, settings, catalog = open_workspace(tmp_path / "ws", {"mlreg": {
+        "environment": "dev", "connector": "mlflow", "tracking_uri": seed.server.url}})
+    sync_all(ws, settings, catalog)
+    vid = f"mlreg:{model}:1"
+    with pytest.raises(NotFound) as missing:
+        version_file(ws, settings, catalog.version(vid), "validation")
+    said = str(missing.value)
+    assert f"version {vid} has no 'validation' file (it has: none)" in said
+    assert "log it as an input of the version's run with context" in said and "'validation'" in said
+    assert "tag the version countersign.data.validation = the dataset's mlflow-artifacts:/ or runs:/ URI" in said
+    assert said.endswith("then run a full sync of mlreg (Full pass on the Accounts page, or countersign sync --full "
+                         "--account mlreg)")
+
+    data = b"PAR1 validation rows"  # fetched as bytes: the review reads it, the fetch does not parse it
+    seed.upload(f"data/{model}/validation.parquet", data)
+    seed.change_version(model, 1, tags={"countersign.data.validation": f"mlflow-artifacts:/data/{model}/validation.parquet"})
+    sync_all(ws, settings, catalog)
+    assert version_file(ws, settings, catalog.version(vid), "validation").read_bytes() == data
+
+
 def test_mlflow_promotion_across_servers_registers_one_copy(mlflow, tmp_path: Path) -> None:
     staging, prod = mlflow
     model = unique("churn")

@@ -9,3 +9,19 @@ from tests.connectors.contract.suite import *  # noqa: F403 - the contract's tes
 
 def test_every_registered_kind_has_a_contract_driver() -> None:
     assert set(connectors.kinds()) == set(DRIVERS), "add a source driver for every connector kind (conftest.DRIVERS)"
+
+
+def test_every_kind_tells_a_reviewer_how_its_registry_names_a_versions_data() -> None:
+    # the Review page shows this when a version has no reference, validation or current data: a sentence naming
+    # the dataset, in the kind's own terms (a file name, a tag, metadata), never the other kinds' terms
+    samples = {"folder": {"path": "registry"}, "sagemaker": {"region": "eu-west-1"},
+               "mlflow": {"tracking_uri": "http://127.0.0.1:5000"}, "zenml": {"url": "http://127.0.0.1:8080", "api_key_env": "ZENML_KEY"}}
+    words = {"folder": "folder", "sagemaker": "model package metadata", "mlflow": "tag the version",
+             "zenml": "model version"}
+    assert set(samples) == set(connectors.kinds())
+    for kind in connectors.kinds():
+        settings = connectors.settings_model(kind).model_validate(samples[kind])
+        for key in ("reference", "validation", "current"):
+            hint = settings.data_hint(key)
+            assert hint and key in hint and words[kind] in hint, (kind, key, hint)
+            assert not any(words[k] in hint for k in words if k != kind and words[k] != words[kind]), (kind, hint)
