@@ -90,7 +90,7 @@ def timeline_chart(timeline: pd.DataFrame, order: Sequence[str]) -> alt.Chart:
     rows = [f"{env} · {lane}" for env in [*order, *sorted(set(df["environment"]) - set(order))]
             for lane in ("version", "deployment", "gap", "decision") if f"{env} · {lane}" in set(df["row"])]
     base = alt.Chart(df).encode(
-        y=alt.Y("row:N", sort=rows, title=None),
+        y=alt.Y("row:N", sort=rows, title=None, axis=alt.Axis(labelLimit=0)),  # lane names in full
         tooltip=["environment", "lane", "label", "status", alt.Tooltip("start:T", format="%Y-%m-%d %H:%M"),
                  alt.Tooltip("end:T", format="%Y-%m-%d %H:%M")],
     )
@@ -101,4 +101,6 @@ def timeline_chart(timeline: pd.DataFrame, order: Sequence[str]) -> alt.Chart:
     ticks = base.transform_filter(alt.datum.lane == "decision").mark_point(shape="diamond", size=90, filled=True).encode(
         x="start:T", color=alt.Color("status:N"),
     )
-    return (bars + ticks).properties(height=max(80, 26 * len(rows)))
+    # a fixed step per row: a total height (legend and axis inside it) squeezed two rows into one and dropped
+    # the labels of others
+    return (bars + ticks).properties(height=alt.Step(26))
