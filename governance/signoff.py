@@ -97,17 +97,28 @@ def approval_progress(request: Request) -> str:
 
 
 def promotion_effect(request: Request, source_account: str) -> str:
-    """What executing ``request`` does, and what it does not: promotion registers, the target deploys."""
-    return (f"register {request.version_id} in account {request.target_account} ({request.to_env}) and mark it "
-            f"Approved in the source registry ({source_account}). Deploying it is not part of the promotion: "
-            f"that is {request.target_account}'s own deployment pipeline")
+    """What executing ``request`` does, and what it does not: promotion registers (or, within one registry whose
+    labels mean environments, moves the label), the target deploys."""
+    if request.target_account == source_account:  # an MLflow alias or a ZenML stage that means the environment
+        what = (f"move the registry label that means {request.to_env} in account {source_account} (an alias or a "
+                f"stage) onto {request.version_id} and mark it Approved there")
+    else:
+        what = (f"register {request.version_id} in account {request.target_account} ({request.to_env}) and mark it "
+                f"Approved in the source registry ({source_account})")
+    return (f"{what}. Deploying it is not part of the promotion: that is {request.target_account}'s own deployment "
+            "pipeline")
 
 
 def deployment_note(request: Request) -> str:
     """After execution: the version is promoted (registered and approved), which is not the same as deployed."""
     target = request.target_version_id or "the new version"
-    return (f"Promoted as {target}: registered in account {request.target_account} and marked Approved in the "
-            f"source registry. Not deployed by Countersign: {request.target_account}'s own pipeline deploys it "
+    if request.target_version_id == request.version_id:  # the label moved onto the version itself
+        done = (f"Promoted in place: {target} now holds the registry label that means {request.to_env} in account "
+                f"{request.target_account} and is marked Approved there.")
+    else:
+        done = (f"Promoted as {target}: registered in account {request.target_account} and marked Approved in the "
+                "source registry.")
+    return (f"{done} Not deployed by Countersign: {request.target_account}'s own pipeline deploys it "
             f"to {request.to_env}, and the inventory shows it as serving once that has happened.")
 
 

@@ -195,7 +195,9 @@ if lacking or not shown:
 
 st.subheader("Lineage")
 st.write(" ← ".join(v.version_id for v in catalog.lineage(request.version_id)))
-st.caption(f"created by {version.created_by or 'unknown'}; artifact sha256 {str(version.artifact_sha256)[:16]}…")
+digest = (f"artifact sha256 {version.artifact_sha256[:16]}…" if version.artifact_sha256 else
+          "the registry records no artifact sha256")
+st.caption(f"created by {version.created_by or 'unknown'}; {digest}")
 
 st.subheader("Decisions and ledger")
 history = [{"Entry": e.seq, "When (UTC)": f"{e.recorded_at:%Y-%m-%d %H:%M}", "Actor": e.actor, "Action": e.action,

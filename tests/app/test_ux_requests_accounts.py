@@ -160,6 +160,22 @@ def test_request_link_opens_that_request_and_an_unknown_one_is_named(demo_worksp
     assert "Policy gates" in texts(at) and "request" not in at.query_params
 
 
+def test_a_version_whose_registry_records_no_digest_says_so_not_none(demo_copy: Workspace, app_factory) -> None:
+    # MLflow and ZenML registries record no artifact sha256: the request shows that, not "sha256 None…"
+    catalog = Catalog(demo_copy.catalog_path)
+    rid = open_request_id(catalog)
+    version_id = get_request(catalog, rid).version_id
+    with catalog.transaction() as con:
+        digest = con.execute("SELECT artifact_sha256 FROM versions WHERE version_id = ?", [version_id]).fetchone()[0]
+        con.execute("UPDATE versions SET artifact_sha256 = NULL WHERE version_id = ?", [version_id])
+    caption = "\n".join(c.value for c in requests_page(app_factory, demo_copy.root, "auditor", request=rid).caption)
+    assert "the registry records no artifact sha256" in caption and "None" not in caption, caption
+    with catalog.transaction() as con:
+        con.execute("UPDATE versions SET artifact_sha256 = ? WHERE version_id = ?", [digest, version_id])
+    caption = "\n".join(c.value for c in requests_page(app_factory, demo_copy.root, "auditor", request=rid).caption)
+    assert f"artifact sha256 {digest[:16]}…" in caption, caption
+
+
 # -- 4. whole comments, readable evidence ------------------------------------------------------------------------
 
 

@@ -21,7 +21,8 @@ from governance import ledger
 from governance.catalog import Catalog
 from governance.config import Settings, Workspace, load_settings
 from governance.identity import Identity, identity_for, os_user
-from governance.promotion import approve, create_request, execute
+from governance.promotion import approve, create_request, execute, get_request
+from governance.signoff import deployment_note, promotion_effect
 from governance.sync import sync
 from tests.connectors.mlflow_driver import MlflowDriver, unique
 from tests.connectors.zenml_driver import ZenMLDriver
@@ -101,9 +102,14 @@ def test_mlflow_alias_promotion_within_one_server(mlflow, tmp_path: Path) -> Non
     assert inventory_row(catalog, vid)["labels"] == ["challenger"]
 
     rid = sign_off(ws, settings, catalog, vid, "prod")
+    # what the approver is told it does: the label moves, nothing is registered
+    effect = promotion_effect(get_request(catalog, rid), "mlreg")
+    assert effect.startswith(f"move the registry label that means prod in account mlreg (an alias or a stage) onto "
+                             f"{vid} and mark it Approved there"), effect
     done = execute(ws, settings, catalog, identity_for(settings, OFFICERS[0], source="cli"), rid)
     assert done.status == "executed", done.execution_error
     assert done.target_account == "mlreg" and done.target_version_id == vid  # the version itself moved
+    assert deployment_note(done).startswith(f"Promoted in place: {vid} now holds the registry label that means prod")
 
     assert seed.get("registered-models/alias", name=model, alias="champion")["model_version"]["version"] == "1"
     tags = {t["key"]: t["value"] for t in seed.version(model, 1).get("tags") or []}
