@@ -164,10 +164,13 @@ class MlflowSettings(ConnectorSettings):
         return (self.token_env, self.username_env, self.password_env)
 
     def data_hint(self, key: str) -> str | None:
-        contexts = sorted(c for c, k in _CONTEXTS.items() if k == key)
-        logged = (f"log it as an input of the version's run with context {' or '.join(repr(c) for c in contexts)} "
-                  "(mlflow.log_input), or " if contexts else "")
-        return f"{logged}tag the version {TAG_DATA}{key} = the dataset's mlflow-artifacts:/ or runs:/ URI"
+        contexts = [c for c, k in _CONTEXTS.items() if k == key]  # the usual name first
+        uri = "a file the server stores (an mlflow-artifacts:/ or runs:/ URI)"
+        if not contexts:
+            return f"tag the version {TAG_DATA}{key} = {uri}"
+        also = f" (or {', '.join(repr(c) for c in contexts[1:])})" if contexts[1:] else ""
+        return (f"log {uri} as an input of the version's run with context {contexts[0]!r}{also}, or tag the version "
+                f"{TAG_DATA}{key} = that URI")
 
     def location(self) -> str | None:
         return self.tracking_uri

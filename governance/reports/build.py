@@ -818,8 +818,10 @@ def b_limitations(f: ReportFacts, r: Renderer) -> list[Flowable]:
 
 def b_gates(f: ReportFacts, r: Renderer) -> list[Flowable]:
     rows, source = gate_records(f)
+    if not rows and f.gates_evaluated:  # a policy choice, not missing evidence: say so
+        return [para(f"No policy gate applies ({f.gates_note}): the tier sets none for this step.")]
     if not rows:
-        raise Missing(f"policy gate results for {f.version.version_id} (no gate evaluation or promotion request)")
+        raise Missing(f"policy gate results for {f.version.version_id} ({f.gates_note})")
     recs = [{**{k: v for k, v in x.items() if k not in ("status", "passed", "ok")}, "verdict": _verdict(x)}
             for x in rows]
     return [records_table(recs, ("gate", "name", "verdict", "message", "threshold", "observed", "value")),

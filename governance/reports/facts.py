@@ -98,6 +98,8 @@ class ReportFacts:
     consistency: Any = None
     # the version's registry history: its states, the deployments serving it, its account's observation gaps
     history: tuple[dict[str, Any], ...] = ()
+    # the policy was evaluated for the version's next step (``gates`` empty then: the tier sets no gate for it)
+    gates_evaluated: bool = False
     history_deployments: tuple[dict[str, Any], ...] = ()
     history_gaps: tuple[dict[str, Any], ...] = ()
 
@@ -177,8 +179,9 @@ def _from_analytics(ev: Evidence) -> EvidenceItem:
 
 def evaluate_gates(
     catalog: Catalog, settings: Settings, version: Version, at: dt.datetime
-) -> tuple[tuple[dict[str, Any], ...], str]:
-    """Gate verdicts of the version's tier as of ``at`` (the report date, so the verdicts are reproducible)."""
+) -> tuple[tuple[dict[str, Any], ...], str, bool]:
+    """Gate verdicts of the version's tier as of ``at`` (the report date, so the verdicts are reproducible), what
+    they are, and whether the policy could be evaluated at all."""
     from core.errors import CountersignError
     from governance import policy
 
@@ -186,9 +189,10 @@ def evaluate_gates(
     try:
         checklist = policy.evaluate(catalog, settings, version.version_id, to_env, now=at)
     except CountersignError as exc:
-        return (), f"gates could not be evaluated: {exc}"
+        return (), f"gates could not be evaluated: {exc}", False
     rows = tuple(dict(r.as_dict()) for r in checklist.results)
-    return rows, f"policy gates of tier {checklist.tier_name} for promotion into {to_env}, as of {at:%Y-%m-%d %H:%M:%S}"
+    return (rows, f"policy gates of tier {checklist.tier_name} for promotion into {to_env}, as of "
+                  f"{at:%Y-%m-%d %H:%M:%S}", True)
 
 
 def decided_views(catalog: Catalog, settings: Settings, workspace: Workspace, requests: tuple[dict[str, Any], ...],
@@ -330,7 +334,7 @@ def collect_facts(
         *(d.get("created_at") for d in decisions), *(e.get("recorded_at") for e in ledger),
         *(x["reviewed_at"] for x in reviews),
     )
-    gates, gates_note = evaluate_gates(catalog, settings, version, generated_at)
+    gates, gates_note, gates_evaluated = evaluate_gates(catalog, settings, version, generated_at)
     datasets, dataset_sources = dataset_hashes(workspace, settings, version, evidence)
     from governance.compare import environment_consistency
 
@@ -357,6 +361,7 @@ def collect_facts(
         dataset_sources=dataset_sources,
         gates=gates,
         gates_note=gates_note,
+        gates_evaluated=gates_evaluated,
         model_config=model_cfg.model_dump() if model_cfg else {},
         generated_by=identity.label,
         generated_at=generated_at,

@@ -175,8 +175,9 @@ def test_a_version_without_data_is_told_the_mlflow_way_to_name_it_and_following_
         version_file(ws, settings, catalog.version(vid), "validation")
     said = str(missing.value)
     assert f"version {vid} has no 'validation' file (it has: none)" in said
-    assert "log it as an input of the version's run with context" in said and "'validation'" in said
-    assert "tag the version countersign.data.validation = the dataset's mlflow-artifacts:/ or runs:/ URI" in said
+    assert ("log a file the server stores (an mlflow-artifacts:/ or runs:/ URI) as an input of the version's run "
+            "with context 'validation' (or 'eval', 'evaluation', 'test'), or tag the version "
+            "countersign.data.validation = that URI") in said
     assert said.endswith("then run a full sync of mlreg (Full pass on the Accounts page, or countersign sync --full "
                          "--account mlreg)")
 

@@ -206,6 +206,23 @@ def test_a_promoted_copy_cites_its_sources_bias_evidence_but_not_its_drift(demo_
     assert "Data drift" in missing
 
 
+def test_a_tier_without_gates_says_so_instead_of_reporting_the_verdicts_missing(demo_copy: Workspace) -> None:
+    # a tier that sets no gate for the version's next step is a policy choice the report states, not a gap
+    config = demo_copy.config_path
+    text = config.read_text(encoding="utf-8")
+    gates = "max_drift_share = 0.5\nmin_metrics = { r2 = 0.5 }\n"
+    low = text.index("[policy.tiers.low]")
+    n = text.count(gates, low, text.index("[", low + 1))
+    text = text[:low] + text[low:].replace(gates, "", 1)
+    assert n == 1
+    config.write_text(text, encoding="utf-8")
+    w = open_world(demo_copy)
+    built = build_unsigned(w.workspace, w.settings, w.catalog, w.who(OFFICER), "lab-dev:repair-cost:2")
+    assert "Policy gate verdicts" not in {g.block for g in built.gaps}
+    said = squeeze("No policy gate applies (policy gates of tier low for promotion into staging")
+    assert said in squeeze(pdf_text(built.pdf))
+
+
 _BUILD = """
 import datetime as dt, hashlib, sys
 from pathlib import Path
