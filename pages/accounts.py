@@ -46,6 +46,12 @@ else:
 
 with table:
     status = catalog.sync_status()
+    # an account whose registry labels mean environments (MLflow aliases, ZenML stages) holds several
+    order = {env: i for i, env in enumerate(ctx.settings.environments.order)}
+    held = {a.name: ", ".join(sorted({a.environment, *a.settings.environments()}, key=lambda e: (order.get(e, 99), e)))
+            for a in ctx.settings.accounts}
+    status["environment"] = [held.get(name, env) for name, env in zip(status["account"], status["environment"],
+                                                                       strict=True)]
     show_table(
         status,
         width="stretch",
@@ -58,6 +64,9 @@ with table:
                 help="Deletions and metadata-only edits reach the catalog on a full pass; one runs by itself when "
                      "the last is older than the account's full_sync_every_hours (default 24)"),
             "finished_at": st.column_config.DatetimeColumn("Last attempt", format="YYYY-MM-DD HH:mm:ss"),
+            "environment": st.column_config.TextColumn(
+                "Environments", help="The account's environment, and those its registry labels mean "
+                                     "(alias_environments, stage_environments)"),
         },
         key="accounts.table",
     )

@@ -234,6 +234,21 @@ def test_sync_now_redraws_the_status_table_with_the_sync_just_run(demo_copy: Wor
     assert versions() == before + 1
 
 
+def test_an_account_whose_aliases_mean_environments_lists_every_environment_it_holds(demo_copy: Workspace,
+                                                                                    app_factory) -> None:
+    config = demo_copy.config_path
+    config.write_text(config.read_text(encoding="utf-8") + (
+        '\n[[accounts]]\nname = "mlflow-lab"\nenvironment = "dev"\nconnector = "mlflow"\n'
+        'tracking_uri = "http://127.0.0.1:9"\nalias_environments = { champion = "prod", challenger = "staging" }\n'),
+        encoding="utf-8")
+    Catalog(demo_copy.catalog_path).upsert_accounts(load_settings(demo_copy).accounts)  # listed before any sync
+    at = app_factory(demo_copy.root, persona=f"ml.engineer@{D}").run()
+    at.switch_page("pages/accounts.py").run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value.set_index("account")["environment"]
+    assert table["mlflow-lab"] == "dev, staging, prod" and table["lab-dev"] == "dev"
+
+
 # -- 6. Inventory: ids shown whole ------------------------------------------------------------------------------
 
 
