@@ -24,14 +24,18 @@ def runs_frame(result: RunsComparison) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
-def runs_chart(result: RunsComparison) -> alt.Chart:
-    """Parallel coordinates: one vertical axis per metric (scaled 0–1 across the versions), one line per version."""
+def runs_chart(result: RunsComparison) -> alt.Chart | None:
+    """Parallel coordinates: one vertical axis per metric (scaled 0–1 across the versions), one line per version.
+    None with fewer than two metrics: one axis draws no line, and the table says it all."""
     df = runs_frame(result)
+    if df.empty or df["metric"].nunique() < 2:
+        return None
     order = [s.version_id for s in result.sides]
     base = alt.Chart(df).encode(
         x=alt.X("metric:N", title=None, axis=alt.Axis(labelAngle=0, grid=True)),
-        y=alt.Y("scaled:Q", title="lowest of these versions (0) → highest (1), per metric", scale=alt.Scale(domain=[0, 1])),
-        color=alt.Color("version:N", sort=order, legend=alt.Legend(orient="bottom", columns=1)),
+        y=alt.Y("scaled:Q", title="per metric: 0 lowest, 1 highest", scale=alt.Scale(domain=[0, 1])),
+        # the legend beside the plot: below it, a legend line per version took the plot's height
+        color=alt.Color("version:N", sort=order, legend=alt.Legend(orient="right", labelLimit=0)),
         detail="version:N",
         tooltip=["version", "environment", "metric", alt.Tooltip("value:Q", format=".4g")],
     )

@@ -133,6 +133,21 @@ class VersionCost:
         """Every counted line could be priced."""
         return all(ln.amount is not None for ln in self.lines if ln.counted)
 
+    @property
+    def priced(self) -> bool:
+        """At least one counted line could be priced (else the sums are no estimate, only zero)."""
+        return any(ln.amount is not None for ln in self.lines if ln.counted)
+
+    @property
+    def gap(self) -> str | None:
+        """Why the estimate is short, in a few words (None when every counted line is priced)."""
+        if self.complete:
+            return None
+        missing = [ln for ln in self.lines if ln.counted and ln.amount is None]
+        why = ("the registry records no instance type" if all(ln.instance_type is None for ln in missing)
+               else "unpriced instance type or unknown time")
+        return f"{'partly unpriced' if self.priced else 'not priced'}: {why}"
+
 
 @dataclass(frozen=True)
 class CostReport:
@@ -151,6 +166,11 @@ class CostReport:
     def total(self) -> float:
         return sum(v.total for v in self.versions)
 
+    @property
+    def priced(self) -> bool:
+        """Some version could be priced: the sums estimate something (else every one is an unpriced zero)."""
+        return any(v.priced for v in self.versions)
+
     def version(self, version_id: str) -> VersionCost | None:
         """The cost of one version of the report."""
         return next((v for v in self.versions if v.version_id == version_id), None)
@@ -168,6 +188,7 @@ class CostReport:
             "versions": [
                 {"version_id": v.version_id, "model": v.model, "account": v.account, "environment": v.environment,
                  "training": r(v.training), "serving": r(v.serving), "total": r(v.total), "complete": v.complete,
+                 "priced": v.priced, "gap": v.gap,
                  "lines": [{"kind": ln.kind, "what": ln.what, "instance_type": ln.instance_type,
                             "instance_count": ln.instance_count, "hours": None if ln.hours is None else round(ln.hours, 4),
                             "price_per_hour": ln.price_per_hour, "amount": r(ln.amount), "basis": ln.basis,

@@ -46,8 +46,8 @@ else:
         missing = [s.version_id for s in result.sides if s.run_id is None]
         if missing:
             st.caption(f"No training run recorded for {', '.join(missing)}.")
-        if result.metric_records():
-            st.altair_chart(runs_chart(result), key="compare.chart")
+        if (chart := runs_chart(result)) is not None:
+            st.altair_chart(chart, key="compare.chart")
         st.caption(f"{len(result.differences)} of {len(result.rows)} parameters, metrics, inputs and durations differ.")
         runs_table(result, key="compare.runs")
 
@@ -62,6 +62,11 @@ st.caption(f"{costs.caveat} Prices: {costs.price_source}. Serving counted until 
            "Override prices under `[costs]` in countersign.toml.")
 if costs.unpriced:
     st.warning(f"Instance types without a price (add them under `[costs]`): {', '.join(costs.unpriced)}")
+if not costs.priced:
+    st.info("Nothing to estimate: no training run or endpoint in the catalog records an instance type and a time "
+            "Countersign can price (SageMaker training jobs and endpoints do; MLflow and ZenML runs record no "
+            "instance type).", icon=":material/payments:")
+    st.stop()
 c1, c2 = st.columns(2)
 c1.markdown("**Per model**")
 show_table(pd.DataFrame({"Model": list(costs.by_model), f"Total ({cur})": [round(x, 2) for x in costs.by_model.values()]}),
@@ -73,8 +78,10 @@ show_table(pd.DataFrame({"Account": list(costs.by_account),
 st.markdown("**Per version**" + (" (the picked versions)" if picked else ""))
 shown = [v for v in costs.versions if not picked or v.version_id in picked]
 show_table(pd.DataFrame([{
-    "Version": v.version_id, "Environment": v.environment, f"Training ({cur})": round(v.training, 2),
-    f"Serving ({cur})": round(v.serving, 2), f"Total ({cur})": round(v.total, 2),
-    "How": "; ".join(f"{ln.kind} {ln.what}: {ln.instance_count}× {ln.instance_type or '?'}, {ln.basis}"
+    "Version": v.version_id, "Environment": v.environment,
+    f"Training ({cur})": round(v.training, 2) if v.priced else None,
+    f"Serving ({cur})": round(v.serving, 2) if v.priced else None, f"Total ({cur})": round(v.total, 2) if v.priced else None,
+    "How": "; ".join(f"{ln.kind} {ln.what}: {ln.instance_count}× {ln.instance_type or 'instance type not recorded'}, "
+                     f"{ln.basis}"
                      + ("" if ln.counted else " (not counted here)") for ln in v.lines) or "no run or endpoint recorded",
 } for v in shown]), key="compare.cost.versions")

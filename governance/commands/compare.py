@@ -98,8 +98,11 @@ def cmd_costs(args: argparse.Namespace) -> int:
     cur = report.currency
     print(f"{'VERSION':<40} {'TRAINING':>12} {'SERVING':>12} {'TOTAL':>12}")
     for v in report.versions:
-        flag = "" if v.complete else "  (partly unpriced)"
-        print(f"{v.version_id:<40} {v.training:>12.2f} {v.serving:>12.2f} {v.total:>12.2f}{flag}")
+        flag = f"  ({v.gap})" if v.gap else ""
+        if v.priced:
+            print(f"{v.version_id:<40} {v.training:>12.2f} {v.serving:>12.2f} {v.total:>12.2f}{flag}")
+        else:
+            print(f"{v.version_id:<40} {'—':>12} {'—':>12} {'—':>12}{flag}")
     print("\nper model:   " + ", ".join(f"{k} {v:,.2f} {cur}" for k, v in report.by_model.items()))
     print("per account: " + ", ".join(f"{k} {v:,.2f} {cur}" for k, v in report.by_account.items()))
     if report.unpriced:

@@ -45,3 +45,18 @@ def test_compare_page_puts_runs_side_by_side_with_a_chart_and_costs(demo_workspa
     # dev training: billable 4200 s (70 min less 2 of provisioning) on one ml.m5.xlarge at 0.23 USD/h
     assert per_version["Training (USD)"].tolist() == [round(4200 / 3600 * 0.23, 2)] * 2
     assert any("Estimate" in c.value for c in at.caption)
+
+
+def test_compare_page_says_there_is_nothing_to_estimate_rather_than_show_zeros(demo_copy, app_factory) -> None:
+    # registries that record no instance type (MLflow, ZenML runs): no table of 0.00 that reads like a free model
+    from governance.catalog import Catalog
+
+    with Catalog(demo_copy.catalog_path).transaction() as con:
+        con.execute("UPDATE runs SET raw = '{}'")
+        con.execute("UPDATE deployments SET raw = '{}'")
+    at = app_factory(demo_copy.root, persona="data.scientist@demo.countersign.dev").run()
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception, at.exception
+    assert any(i.value.startswith("Nothing to estimate: no training run or endpoint in the catalog records an "
+                                  "instance type") for i in at.info)
+    assert not [t for t in at.dataframe if any(str(c).startswith("Total (") for c in t.value.columns)]

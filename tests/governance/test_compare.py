@@ -191,7 +191,8 @@ def test_costs_equal_hand_computed_values(world) -> None:
     assert dev1.training == pytest.approx(5400 / 3600 * 2 * 0.23) == pytest.approx(0.69)
     # an instance type priced nowhere is reported, not guessed; the wall-clock fallback is said
     dev2 = report.version("dev:churn:2")
-    assert dev2.training == 0 and not dev2.complete
+    assert dev2.training == 0 and not dev2.complete and not dev2.priced and dev1.priced and dev1.gap is None
+    assert dev2.gap == "not priced: unpriced instance type or unknown time"
     assert dev2.lines[0].basis.startswith("wall-clock") and dev2.lines[0].hours == pytest.approx(0.5)
     assert report.unpriced == ("training:ml.p9.huge",)
     # a promoted copy is not trained again
@@ -205,6 +206,24 @@ def test_costs_equal_hand_computed_values(world) -> None:
     assert report.by_account == {"dev": pytest.approx(0.69), "prod": pytest.approx(28.8),
                                  "staging": pytest.approx(2.4)}
     assert "test contract prices" in report.price_source and "Estimate" in report.caveat
+
+
+def test_runs_without_an_instance_type_are_not_priced_and_nothing_is_shown_as_zero(world, capsys) -> None:
+    # MLflow and ZenML runs record no instance type: no estimate, said as such, never "0.00"
+    from governance.costs import CostLine, CostReport, VersionCost
+
+    line = CostLine("training", "ml:m:1", "ml", "run-1", None, 1, 0.5, None, None, "wall-clock duration")
+    version = VersionCost("ml:m:1", "m", "ml", "dev", (line,))
+    assert not version.priced and version.gap == "not priced: the registry records no instance type"
+    report = CostReport(dt.datetime(2026, 1, 3), "USD", "test", (version,), ())
+    assert not report.priced and report.as_dict()["versions"][0]["gap"] == version.gap
+
+    ws, _ = world
+    assert main(["costs", "--workspace", str(ws.root)]) == 0
+    out = capsys.readouterr().out
+    row = next(x for x in out.splitlines() if x.startswith("dev:churn:2 "))
+    assert "0.00" not in row and "—" in row and "(not priced: unpriced instance type or unknown time)" in row
+    assert "0.69" in next(x for x in out.splitlines() if x.startswith("dev:churn:1 "))
 
 
 def test_price_table_is_dated_and_overridable() -> None:
@@ -253,7 +272,20 @@ def test_parallel_coordinates_scale_each_metric_across_the_versions(world) -> No
     auc = df[df["metric"] == "auc"].set_index("version")
     assert auc["value"].to_dict() == {"dev:churn:1": 0.81, "dev:churn:2": 0.84, "staging:churn:2": 0.81}
     assert auc["scaled"].to_dict() == {"dev:churn:1": 0.0, "dev:churn:2": 1.0, "staging:churn:2": 0.0}
-    assert runs_chart(result).to_dict()["encoding"]["y"]["field"] == "scaled"
+    # one metric is one axis: no line to draw, the table beside it says it all
+    assert runs_chart(result) is None
+
+    # two metrics: a line per version across both axes, each scaled on its own
+    import types
+
+    two = types.SimpleNamespace(
+        sides=[types.SimpleNamespace(version_id=v) for v in ("a", "b")],
+        metric_records=lambda: [("a", "dev", "auc", "run metric", 0.8), ("b", "dev", "auc", "run metric", 0.9),
+                                ("a", "dev", "f1", "run metric", 0.7), ("b", "dev", "f1", "run metric", 0.6)])
+    spec = runs_chart(two).to_dict()
+    assert spec["encoding"]["y"]["field"] == "scaled" and spec["encoding"]["detail"]["field"] == "version"
+    scaled = {(r["version"], r["metric"]): r["scaled"] for r in runs_frame(two).to_dict("records")}
+    assert scaled == {("a", "auc"): 0.0, ("b", "auc"): 1.0, ("a", "f1"): 1.0, ("b", "f1"): 0.0}
 
 
 def test_pdf_section_flags_differences_and_lists_an_unrecorded_hash_as_a_gap(world) -> None:
