@@ -5,8 +5,10 @@ frequency of validation to model risk, PRA SS1/23 sub-principle 4.5 asks for per
 of the EU AI Act asks for post-market monitoring of high-risk systems. Here:
 
 - each tier sets ``review_every_days`` and ``monitoring_every_days`` (``[policy.tiers.NAME]``);
-- :func:`schedule` lists every version serving in the overseen environments (``[oversight] environments``, by
-  default the last one) with its due date: the last periodic review, else the day Countersign put it there, else
+- :func:`schedule` lists every version in use in the overseen environments (``[oversight] environments``, by
+  default the last one) with its due date. In use: serving on an endpoint, or holding a registry label there (an
+  MLflow alias, a ZenML stage: what serving infrastructure loads a model by, where the registry knows no endpoint).
+  The due date is the last periodic review, else the day Countersign put it there, else
   its creation, plus the tier's cadence. ``overdue`` after that date, ``due`` within ``due_soon_days`` of it;
 - :func:`record_review` is a risk officer's periodic review: evidence refreshed on the newest monitoring data
   (the same :func:`~governance.analytics.evidence.review_version` the Review page and ``countersign review`` call),
@@ -189,7 +191,7 @@ def schedule(settings: Settings, catalog: Catalog, actor: Identity, *, now: dt.d
     moment = now or _now()
     envs = oversight_environments(settings)
     inv = catalog.inventory(InventoryFilter(environments=envs), settings.environments.order)
-    inv = inv[inv["serving"]]
+    inv = inv[_in_use(inv)]
     last, signed = _last_reviews(catalog)
     items = []
     for r in inv.itertuples():
@@ -218,7 +220,8 @@ def schedule(settings: Settings, catalog: Catalog, actor: Identity, *, now: dt.d
             m_status = "overdue" if m_due is not None and moment > m_due else "ok"
         items.append(DueItem(
             version_id=r.version_id, model=r.model, version=int(r.version), environment=r.environment,
-            tier=tier_name, owner=r.owner if isinstance(r.owner, str) else None, deployed_on=str(r.deployed_on or ""),
+            tier=tier_name, owner=r.owner if isinstance(r.owner, str) else None,
+            deployed_on=str(r.deployed_on or "") or f"label {', '.join(_labels(r.labels))}",
             approval_status=r.approval_status, signed_off_at=signed_at,
             last_review_at=review.reviewed_at if review else None, last_outcome=review.outcome if review else None,
             last_reviewer=review.reviewer if review else None, baseline_at=baseline, review_every_days=every,
@@ -242,11 +245,25 @@ def schedule(settings: Settings, catalog: Catalog, actor: Identity, *, now: dt.d
 # -- writing ------------------------------------------------------------------------------------------------------
 
 
-def _serving(catalog: Catalog, version_id: str) -> bool:
+def _labels(value: Any) -> list[str]:
+    """A version's registry labels as the inventory holds them (a list, an array, or nothing)."""
+    return [str(x) for x in value] if value is not None and not isinstance(value, float | str) else []
+
+
+def _in_use(inv: Any) -> Any:
+    """Inventory rows of versions in use: serving on an endpoint, or holding a registry label in their environment."""
+    return inv["serving"].astype(bool) | inv["labels"].map(lambda v: bool(_labels(v)))
+
+
+def _serving(settings: Settings, catalog: Catalog, version_id: str) -> bool:
+    """Whether the version serves on an endpoint, or holds a registry label in an overseen environment."""
     version = catalog.version(version_id)  # NotFound for an unknown id
     inv = catalog.inventory(InventoryFilter(model=version.model))
     row = inv[inv["version_id"] == version_id]
-    return bool(len(row)) and bool(row["serving"].iloc[0])
+    if not len(row):
+        return False
+    overseen = row["environment"].iloc[0] in oversight_environments(settings)
+    return bool(row["serving"].iloc[0]) or (overseen and bool(_labels(row["labels"].iloc[0])))
 
 
 def _evidence_doc(item: Any) -> dict[str, Any]:
@@ -276,7 +293,7 @@ def record_review(
     Args:
         workspace, settings, catalog: the opened workspace.
         actor: the reviewer (needs "review_periodic").
-        version_id: a version serving on an endpoint.
+        version_id: a version in use in an overseen environment (serving, or holding a registry label there).
         outcome: continue, restrict or retire.
         comment: what the reviewer concluded and why (at least 10 characters).
         refresh: recompute the evidence on the newest data (else only stored evidence is cited).
@@ -299,8 +316,9 @@ def record_review(
     if len(text) < 10:
         raise InputError("a periodic review needs a comment of at least 10 characters: what was checked, "
                          "what was concluded")
-    if not _serving(catalog, version_id):
-        raise InputError(f"{version_id} serves on no endpoint: periodic reviews are for deployed versions "
+    if not _serving(settings, catalog, version_id):
+        raise InputError(f"{version_id} serves on no endpoint and holds no registry label in "
+                         f"{', '.join(oversight_environments(settings))}: periodic reviews are for versions in use "
                          "(see 'countersign due')")
     from governance.analytics.evidence import review_version
     from governance.policy import evaluate

@@ -26,8 +26,8 @@ def review_panel(ctx: PortalContext, version_id: str) -> None:
         st.markdown(f"{STATUS_TEXT[item.status]} next review due **{due}** (tier {item.tier}, {every})"
                     + ("; never reviewed" if item.never_reviewed else ""))
     elif not found:
-        st.caption(f"{version_id} does not serve in {', '.join(oversight_environments(ctx.settings))}: no periodic "
-                   "review applies.")
+        st.caption(f"{version_id} is not in use in {', '.join(oversight_environments(ctx.settings))} (it serves on no "
+                   "endpoint and holds no registry label there): no periodic review applies.")
     for r in found:
         with st.container(border=True):
             st.markdown(f"**{r.reviewed_at:%Y-%m-%d}** · {r.outcome} · {r.reviewer}  \n{r.comment}")

@@ -27,15 +27,15 @@ SORTS = ("due", "tier")
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the oversight commands."""
 
-    p = sub.add_parser("due", help="deployed versions whose periodic review is due, overdue or never done")
+    p = sub.add_parser("due", help="versions in use (serving, or holding a registry label) whose periodic review is due, overdue or never done")
     add_workspace_arg(p, actor=False)
-    p.add_argument("--all", action="store_true", help="every deployed version under oversight, not only those due")
+    p.add_argument("--all", action="store_true", help="every version under oversight, not only those due")
     p.add_argument("--sort", choices=SORTS, default="due", help="by due date (default) or by risk tier")
     p.add_argument("--as-of", metavar="DATE", help="judge against this day instead of today")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=cmd_due)
 
-    p = sub.add_parser("review-periodic", help="record a periodic review of a deployed version (risk officer)")
+    p = sub.add_parser("review-periodic", help="record a periodic review of a version in use (risk officer)")
     add_workspace_arg(p)
     p.add_argument("--version", required=True, metavar="ID", help="version id ACCOUNT:MODEL:N")
     p.add_argument("--outcome", required=True, choices=OUTCOMES, help="continue, restrict or retire")
@@ -44,9 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=cmd_review_periodic)
 
-    p = sub.add_parser("monitor", help="recompute drift and bias of deployed versions whose monitoring is due")
+    p = sub.add_parser("monitor", help="recompute drift and bias of versions in use whose monitoring is due")
     add_workspace_arg(p)
-    p.add_argument("--all", action="store_true", help="every deployed version under oversight")
+    p.add_argument("--all", action="store_true", help="every version under oversight")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=cmd_monitor)
 
@@ -70,7 +70,7 @@ def cmd_due(args: argparse.Namespace) -> int:
                     "items": [i.as_dict() for i in plan.items]})
         return 0
     if not plan.items:
-        print(f"nothing due as of {plan.as_of:%Y-%m-%d} (deployed versions in {', '.join(plan.environments)})")
+        print(f"nothing due as of {plan.as_of:%Y-%m-%d} (versions in use in {', '.join(plan.environments)})")
         return 0
     for i in plan.items:
         due = f"{i.due_at:%Y-%m-%d}" if i.due_at else "—"

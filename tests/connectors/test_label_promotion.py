@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from core.errors import ConflictError
+from core.errors import ConflictError, InputError
 from governance import ledger
 from governance.catalog import Catalog
 from governance.config import Settings, Workspace, load_settings
@@ -77,6 +77,16 @@ def inventory_row(catalog: Catalog, version_id: str) -> dict[str, Any]:
     return df[df["version_id"] == version_id].iloc[0].to_dict()
 
 
+def champion_on_second_version(seed: MlflowDriver, prefix: str) -> str:
+    """A new model with two versions, the champion alias on version 2; its name."""
+    model = unique(prefix)
+    seed.create_model(model)
+    seed.add_version(model)
+    seed.add_version(model)
+    seed.set_alias(model, "champion", 2)
+    return model
+
+
 @pytest.fixture(scope="module")
 def mlflow(mlflow_servers) -> tuple[MlflowDriver, MlflowDriver]:
     a, b = (MlflowDriver(s) for s in mlflow_servers)
@@ -133,11 +143,7 @@ def test_aliases_given_environments_later_place_the_versions_on_the_next_sync(ml
     # the account first syncs without alias_environments (its versions are in dev, the champion alias a label);
     # once the settings map champion to prod, the next plain sync (not --full) places the version in prod
     seed, _ = mlflow
-    model = unique("placed")
-    seed.create_model(model)
-    seed.add_version(model)
-    seed.add_version(model)
-    seed.set_alias(model, "champion", 2)
+    model = champion_on_second_version(seed, "placed")
     account = {"environment": "dev", "connector": "mlflow", "tracking_uri": seed.server.url}
     ws, settings, catalog = open_workspace(tmp_path / "ws", {"mlreg": account})
     sync_all(ws, settings, catalog)
@@ -186,6 +192,32 @@ def test_a_version_without_data_is_told_the_mlflow_way_to_name_it_and_following_
     seed.change_version(model, 1, tags={"countersign.data.validation": f"mlflow-artifacts:/data/{model}/validation.parquet"})
     sync_all(ws, settings, catalog)
     assert version_file(ws, settings, catalog.version(vid), "validation").read_bytes() == data
+
+
+def test_a_version_holding_the_prod_alias_is_under_oversight_and_can_be_reviewed(mlflow, tmp_path: Path) -> None:
+    # MLflow knows no endpoints: the version the champion alias (prod) names is the one in use, so its periodic
+    # review is scheduled and a risk officer can record it; the version without a label is not in use
+    from governance.oversight import record_review, schedule
+
+    seed, _ = mlflow
+    model = champion_on_second_version(seed, "overseen")
+    ws, settings, catalog = open_workspace(tmp_path / "ws", {"mlreg": {
+        "environment": "dev", "connector": "mlflow", "tracking_uri": seed.server.url,
+        "alias_environments": {"champion": "prod"}}})
+    sync_all(ws, settings, catalog)
+    officer = identity_for(settings, OFFICERS[0], source="cli")
+    due = {i.version_id: i for i in schedule(settings, catalog, officer).items if i.model == model}
+    assert set(due) == {f"mlreg:{model}:2"}
+    item = due[f"mlreg:{model}:2"]
+    assert item.environment == "prod" and item.deployed_on == "label champion" and item.never_reviewed
+
+    done = record_review(ws, settings, catalog, officer, f"mlreg:{model}:2", "continue",
+                         "metrics stable since the last quarter", refresh=False)
+    assert done.outcome == "continue"
+    assert not next(i for i in schedule(settings, catalog, officer).items if i.model == model).never_reviewed
+    with pytest.raises(InputError, match="holds no registry label in prod"):
+        record_review(ws, settings, catalog, officer, f"mlreg:{model}:1", "continue", "not in use at all here",
+                      refresh=False)
 
 
 def test_mlflow_promotion_across_servers_registers_one_copy(mlflow, tmp_path: Path) -> None:
