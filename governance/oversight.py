@@ -221,7 +221,8 @@ def schedule(settings: Settings, catalog: Catalog, actor: Identity, *, now: dt.d
         items.append(DueItem(
             version_id=r.version_id, model=r.model, version=int(r.version), environment=r.environment,
             tier=tier_name, owner=r.owner if isinstance(r.owner, str) else None,
-            deployed_on=str(r.deployed_on or "") or f"label {', '.join(_labels(r.labels))}",
+            deployed_on=r.deployed_on if isinstance(r.deployed_on, str) and r.deployed_on
+            else f"label {', '.join(_labels(r.labels))}",
             approval_status=r.approval_status, signed_off_at=signed_at,
             last_review_at=review.reviewed_at if review else None, last_outcome=review.outcome if review else None,
             last_reviewer=review.reviewer if review else None, baseline_at=baseline, review_every_days=every,

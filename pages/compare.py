@@ -80,7 +80,8 @@ shown = [v for v in costs.versions if not picked or v.version_id in picked]
 show_table(pd.DataFrame([{
     "Version": v.version_id, "Environment": v.environment,
     f"Training ({cur})": round(v.training, 2) if v.priced else None,
-    f"Serving ({cur})": round(v.serving, 2) if v.priced else None, f"Total ({cur})": round(v.total, 2) if v.priced else None,
+    f"Serving ({cur})": round(v.serving, 2) if v.priced else None,
+    f"Total ({cur})": round(v.total, 2) if v.priced else None,
     "How": "; ".join(f"{ln.kind} {ln.what}: {ln.instance_count}× {ln.instance_type or 'instance type not recorded'}, "
                      f"{ln.basis}"
                      + ("" if ln.counted else " (not counted here)") for ln in v.lines) or "no run or endpoint recorded",

@@ -38,12 +38,13 @@ m4.metric("Shown", len(plan.items))
 envs = ", ".join(plan.environments)
 if not plan.items:
     if only:
-        st.success(f"Nothing is due, overdue or unreviewed in {envs}. Switch the filter off to see every deployed "
-                   "version and its next review date.")
+        st.success(f"Nothing is due, overdue or unreviewed in {envs}. Switch the filter off to see every version in "
+                   "use and its next review date.")
     else:
         st.info(f"No version is in use in {envs} yet (serving on an endpoint, or holding a registry label there). "
-                "Versions in use appear here once their account is synced (**Accounts** page); set `review_every_days` and `monitoring_every_days` per tier under "
-                "`[policy.tiers.NAME]` in countersign.toml to schedule their reviews.")
+                "Versions in use appear here once their account is synced (**Accounts** page); set "
+                "`review_every_days` and `monitoring_every_days` per tier under `[policy.tiers.NAME]` in "
+                "countersign.toml to schedule their reviews.")
     st.stop()
 
 without = sorted({i.tier for i in plan.items if i.review_every_days is None})

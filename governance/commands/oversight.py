@@ -27,7 +27,8 @@ SORTS = ("due", "tier")
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the oversight commands."""
 
-    p = sub.add_parser("due", help="versions in use (serving, or holding a registry label) whose periodic review is due, overdue or never done")
+    p = sub.add_parser("due", help="versions in use (serving, or holding a registry label) whose periodic review "
+                                   "is due, overdue or never done")
     add_workspace_arg(p, actor=False)
     p.add_argument("--all", action="store_true", help="every version under oversight, not only those due")
     p.add_argument("--sort", choices=SORTS, default="due", help="by due date (default) or by risk tier")
