@@ -87,6 +87,11 @@ class ConnectorSettings(BaseModel):
         """Names of the environment variables whose values the connector needs (passed in ``AccountInfo.secrets``)."""
         return ()
 
+    def label_environment(self, label: str) -> str | None:
+        """The environment a registry label means (an MLflow alias, a ZenML stage), or None: a version holding such
+        a label is the one in use there, the way serving loads it (``models:/credit-risk@champion``)."""
+        return None
+
     def data_hint(self, key: str) -> str | None:
         """How a version of this kind of account names its dataset ``key`` (``reference``, ``validation``,
         ``current``), in one sentence for the person whose review waits for it; None when the kind has no way."""

@@ -159,6 +159,9 @@ class MlflowSettings(ConnectorSettings):
         """The environments this account's versions can be in through their aliases (empty when not used)."""
         return tuple(dict.fromkeys(self.alias_environments.values()))
 
+    def label_environment(self, label: str) -> str | None:
+        return self.alias_environments.get(label)
+
     def secret_env(self) -> tuple[str, ...]:
         """The credential variables, read at the edge (``AccountInfo.secrets``)."""
         return (self.token_env, self.username_env, self.password_env)

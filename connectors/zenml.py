@@ -126,6 +126,9 @@ class ZenMLSettings(ConnectorSettings):
         """The environments this account can hold besides its own (the values of ``stage_environments``)."""
         return tuple(self.stage_environments.values())
 
+    def label_environment(self, label: str) -> str | None:
+        return self.stage_environments.get(label)
+
     def secret_env(self) -> tuple[str, ...]:
         """The API key's variable, read at the edge."""
         return (self.api_key_env,)

@@ -6,8 +6,9 @@ of the EU AI Act asks for post-market monitoring of high-risk systems. Here:
 
 - each tier sets ``review_every_days`` and ``monitoring_every_days`` (``[policy.tiers.NAME]``);
 - :func:`schedule` lists every version in use in the overseen environments (``[oversight] environments``, by
-  default the last one) with its due date. In use: serving on an endpoint, or holding a registry label there (an
-  MLflow alias, a ZenML stage: what serving infrastructure loads a model by, where the registry knows no endpoint).
+  default the last one) with its due date. In use: serving on an endpoint, or holding the registry label its
+  account's settings map to that environment (an MLflow alias, a ZenML stage: what serving infrastructure loads a
+  model by, where the registry knows no endpoint; ``ConnectorSettings.label_environment``).
   The due date is the last periodic review, else the day Countersign put it there, else
   its creation, plus the tier's cadence. ``overdue`` after that date, ``due`` within ``due_soon_days`` of it;
 - :func:`record_review` is a risk officer's periodic review: evidence refreshed on the newest monitoring data
@@ -191,7 +192,7 @@ def schedule(settings: Settings, catalog: Catalog, actor: Identity, *, now: dt.d
     moment = now or _now()
     envs = oversight_environments(settings)
     inv = catalog.inventory(InventoryFilter(environments=envs), settings.environments.order)
-    inv = inv[_in_use(inv)]
+    inv = inv.loc[_in_use(settings, inv)]
     last, signed = _last_reviews(catalog)
     items = []
     for r in inv.itertuples():
@@ -222,7 +223,7 @@ def schedule(settings: Settings, catalog: Catalog, actor: Identity, *, now: dt.d
             version_id=r.version_id, model=r.model, version=int(r.version), environment=r.environment,
             tier=tier_name, owner=r.owner if isinstance(r.owner, str) else None,
             deployed_on=r.deployed_on if isinstance(r.deployed_on, str) and r.deployed_on
-            else f"label {', '.join(_labels(r.labels))}",
+            else f"label {', '.join(_held_labels(settings, r.account, r.environment, r.labels))}",
             approval_status=r.approval_status, signed_off_at=signed_at,
             last_review_at=review.reviewed_at if review else None, last_outcome=review.outcome if review else None,
             last_reviewer=review.reviewer if review else None, baseline_at=baseline, review_every_days=every,
@@ -251,20 +252,32 @@ def _labels(value: Any) -> list[str]:
     return [str(x) for x in value] if value is not None and not isinstance(value, float | str) else []
 
 
-def _in_use(inv: Any) -> Any:
-    """Inventory rows of versions in use: serving on an endpoint, or holding a registry label in their environment."""
-    return inv["serving"].astype(bool) | inv["labels"].map(lambda v: bool(_labels(v)))
+def _held_labels(settings: Settings, account: str, environment: str, labels: Any) -> list[str]:
+    """The version's registry labels that mean ``environment`` in its account's settings (``champion`` when
+    ``alias_environments = { champion = "prod" }``): such a label names the version in use there."""
+    known = {a.name: a for a in settings.accounts}
+    if account not in known:
+        return []
+    return [x for x in _labels(labels) if known[account].settings.label_environment(x) == environment]
+
+
+def _in_use(settings: Settings, inv: Any) -> list[bool]:
+    """For each inventory row, whether its version is in use: serving on an endpoint, or holding the registry label
+    that means its environment."""
+    return [bool(serving) or bool(_held_labels(settings, account, environment, labels))
+            for serving, account, environment, labels in zip(inv["serving"], inv["account"], inv["environment"],
+                                                             inv["labels"], strict=True)]
 
 
 def _serving(settings: Settings, catalog: Catalog, version_id: str) -> bool:
-    """Whether the version serves on an endpoint, or holds a registry label in an overseen environment."""
+    """Whether the version serves on an endpoint, or holds the registry label of an overseen environment."""
     version = catalog.version(version_id)  # NotFound for an unknown id
     inv = catalog.inventory(InventoryFilter(model=version.model))
     row = inv[inv["version_id"] == version_id]
     if not len(row):
         return False
     overseen = row["environment"].iloc[0] in oversight_environments(settings)
-    return bool(row["serving"].iloc[0]) or (overseen and bool(_labels(row["labels"].iloc[0])))
+    return _in_use(settings, row)[0] and (bool(row["serving"].iloc[0]) or overseen)
 
 
 def _evidence_doc(item: Any) -> dict[str, Any]:

@@ -18,8 +18,8 @@ SORT_LABELS = {"due": "Due date", "tier": "Risk tier"}
 FLASH = "ovs.flash"
 
 st.title("Oversight")
-st.caption("Versions in use (serving on an endpoint, or holding a registry label such as an MLflow alias or a ZenML "
-           "stage) are reviewed again on a cadence set by their risk tier (review_every_days), with "
+st.caption("Versions in use (serving on an endpoint, or holding the MLflow alias or ZenML stage mapped to the "
+           "environment) are reviewed again on a cadence set by their risk tier (review_every_days), with "
            "drift and bias recomputed on the newest monitoring data (monitoring_every_days).")
 
 c1, c2 = st.columns([1, 2])
@@ -41,8 +41,8 @@ if not plan.items:
         st.success(f"Nothing is due, overdue or unreviewed in {envs}. Switch the filter off to see every version in "
                    "use and its next review date.")
     else:
-        st.info(f"No version is in use in {envs} yet (serving on an endpoint, or holding a registry label there). "
-                "Versions in use appear here once their account is synced (**Accounts** page); set "
+        st.info(f"No version is in use in {envs} yet (serving on an endpoint, or holding a registry label mapped "
+                "to it: alias_environments, stage_environments). Versions in use appear here once their account is synced (**Accounts** page); set "
                 "`review_every_days` and `monitoring_every_days` per tier under `[policy.tiers.NAME]` in "
                 "countersign.toml to schedule their reviews.")
     st.stop()

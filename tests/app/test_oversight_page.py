@@ -53,7 +53,8 @@ def test_an_empty_workspace_says_what_to_do(tmp_path: Path, app_factory) -> None
     at = app_factory(ws.root, persona=f"auditor@{D}").run()
     at.switch_page("pages/oversight.py").run()
     assert not at.exception
-    assert "No version is in use in prod yet (serving on an endpoint, or holding a registry label there)" in texts(at)
+    assert "No version is in use in prod yet (serving on an endpoint, or holding a registry label mapped to it" \
+        in texts(at)
     assert "review_every_days" in texts(at)
 
 

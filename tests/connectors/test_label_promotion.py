@@ -220,6 +220,24 @@ def test_a_version_holding_the_prod_alias_is_under_oversight_and_can_be_reviewed
                       refresh=False)
 
 
+def test_only_the_label_that_means_the_environment_puts_a_version_under_oversight(mlflow, tmp_path: Path) -> None:
+    # a prod server's account: version 1 holds an alias that means nothing ("archived"), version 2 the champion
+    # alias that means prod; only version 2 is in use
+    from governance.oversight import schedule
+
+    seed, _ = mlflow
+    model = champion_on_second_version(seed, "archived")
+    seed.set_alias(model, "archived", 1)
+    ws, settings, catalog = open_workspace(tmp_path / "ws", {"mlprod": {
+        "environment": "prod", "connector": "mlflow", "tracking_uri": seed.server.url,
+        "alias_environments": {"champion": "prod"}}})
+    sync_all(ws, settings, catalog)
+    assert catalog.version(f"mlprod:{model}:1").labels == ("archived",)
+    officer = identity_for(settings, OFFICERS[0], source="cli")
+    due = [i for i in schedule(settings, catalog, officer).items if i.model == model]
+    assert [(i.version_id, i.deployed_on) for i in due] == [(f"mlprod:{model}:2", "label champion")]
+
+
 def test_mlflow_promotion_across_servers_registers_one_copy(mlflow, tmp_path: Path) -> None:
     staging, prod = mlflow
     model = unique("churn")

@@ -25,3 +25,15 @@ def test_every_kind_tells_a_reviewer_how_its_registry_names_a_versions_data() ->
             hint = settings.data_hint(key)
             assert hint and key in hint and words[kind] in hint, (kind, key, hint)
             assert not any(words[k] in hint for k in words if k != kind and words[k] != words[kind]), (kind, hint)
+
+
+def test_a_label_means_the_environment_its_settings_map_it_to_and_nothing_else() -> None:
+    # oversight counts a version in use when it holds the label that means its environment
+    mlflow = connectors.settings_model("mlflow").model_validate(
+        {"tracking_uri": "http://127.0.0.1:5000", "alias_environments": {"champion": "prod"}})
+    zenml = connectors.settings_model("zenml").model_validate(
+        {"url": "http://127.0.0.1:8080", "api_key_env": "ZENML_KEY", "stage_environments": {"production": "prod"}})
+    assert (mlflow.label_environment("champion"), mlflow.label_environment("archived")) == ("prod", None)
+    assert (zenml.label_environment("production"), zenml.label_environment("archived")) == ("prod", None)
+    folder = connectors.settings_model("folder").model_validate({"path": "registry"})
+    assert folder.label_environment("champion") is None  # a kind without labels says so
