@@ -184,6 +184,16 @@ class AccountConfig(BaseModel):
         extra = tuple(more()) if callable(more) else ()
         return tuple(dict.fromkeys((self.environment, *extra)))
 
+    def label_environment(self, label: str) -> str | None:
+        """The environment the registry label ``label`` means in this account (an MLflow alias, a ZenML stage)."""
+        means = getattr(self._settings, "label_environment", None)
+        return means(label) if callable(means) else None
+
+    def data_hint(self, key: str) -> str | None:
+        """How this account's registry names a version's dataset ``key`` (reference, validation, current), if told."""
+        hint = getattr(self._settings, "data_hint", None)
+        return hint(key) if callable(hint) else None
+
     def with_secrets(self, environ: Mapping[str, str]) -> AccountConfig:
         """This account with the values of the environment variables its settings name (read at the edge)."""
         names = getattr(self._settings, "secret_env", None)

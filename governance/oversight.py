@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -34,7 +34,7 @@ from core.errors import InputError
 from core.progress import ProgressFn, no_progress
 from governance import ledger
 from governance.catalog import Catalog, InventoryFilter
-from governance.config import Settings, Workspace
+from governance.config import AccountConfig, Settings, Workspace
 from governance.identity import Identity, require
 
 OUTCOMES = ("continue", "restrict", "retire")
@@ -192,7 +192,8 @@ def schedule(settings: Settings, catalog: Catalog, actor: Identity, *, now: dt.d
     moment = now or _now()
     envs = oversight_environments(settings)
     inv = catalog.inventory(InventoryFilter(environments=envs), settings.environments.order)
-    inv = inv.loc[_in_use(settings, inv)]
+    accounts = {a.name: a for a in settings.accounts}
+    inv = inv.loc[_in_use(accounts, inv)]
     last, signed = _last_reviews(catalog)
     items = []
     for r in inv.itertuples():
@@ -223,7 +224,7 @@ def schedule(settings: Settings, catalog: Catalog, actor: Identity, *, now: dt.d
             version_id=r.version_id, model=r.model, version=int(r.version), environment=r.environment,
             tier=tier_name, owner=r.owner if isinstance(r.owner, str) else None,
             deployed_on=r.deployed_on if isinstance(r.deployed_on, str) and r.deployed_on
-            else f"label {', '.join(_held_labels(settings, r.account, r.environment, r.labels))}",
+            else f"label {', '.join(_held_labels(accounts.get(r.account), r.environment, r.labels))}",
             approval_status=r.approval_status, signed_off_at=signed_at,
             last_review_at=review.reviewed_at if review else None, last_outcome=review.outcome if review else None,
             last_reviewer=review.reviewer if review else None, baseline_at=baseline, review_every_days=every,
@@ -247,24 +248,17 @@ def schedule(settings: Settings, catalog: Catalog, actor: Identity, *, now: dt.d
 # -- writing ------------------------------------------------------------------------------------------------------
 
 
-def _labels(value: Any) -> list[str]:
-    """A version's registry labels as the inventory holds them (a list, an array, or nothing)."""
-    return [str(x) for x in value] if value is not None and not isinstance(value, float | str) else []
+def _held_labels(account: AccountConfig | None, environment: str, labels: Sequence[str]) -> list[str]:
+    """The version's registry labels (the inventory's ``labels``) that mean ``environment`` in its account
+    (``champion`` when ``alias_environments = { champion = "prod" }``): such a label names the version in use there.
+    None of them when the account is no longer configured."""
+    return [x for x in labels if account.label_environment(x) == environment] if account is not None else []
 
 
-def _held_labels(settings: Settings, account: str, environment: str, labels: Any) -> list[str]:
-    """The version's registry labels that mean ``environment`` in its account's settings (``champion`` when
-    ``alias_environments = { champion = "prod" }``): such a label names the version in use there."""
-    known = {a.name: a for a in settings.accounts}
-    if account not in known:
-        return []
-    return [x for x in _labels(labels) if known[account].settings.label_environment(x) == environment]
-
-
-def _in_use(settings: Settings, inv: Any) -> list[bool]:
+def _in_use(accounts: Mapping[str, AccountConfig], inv: Any) -> list[bool]:
     """For each inventory row, whether its version is in use: serving on an endpoint, or holding the registry label
-    that means its environment."""
-    return [bool(serving) or bool(_held_labels(settings, account, environment, labels))
+    that means its environment (``accounts``: the configured accounts by name)."""
+    return [bool(serving) or bool(_held_labels(accounts.get(account), environment, labels))
             for serving, account, environment, labels in zip(inv["serving"], inv["account"], inv["environment"],
                                                              inv["labels"], strict=True)]
 
@@ -276,8 +270,10 @@ def _serving(settings: Settings, catalog: Catalog, version_id: str) -> bool:
     row = inv[inv["version_id"] == version_id]
     if not len(row):
         return False
-    overseen = row["environment"].iloc[0] in oversight_environments(settings)
-    return _in_use(settings, row)[0] and (bool(row["serving"].iloc[0]) or overseen)
+    r = row.iloc[0]
+    account = next((a for a in settings.accounts if a.name == r["account"]), None)
+    return bool(r["serving"]) or (r["environment"] in oversight_environments(settings)
+                                  and bool(_held_labels(account, r["environment"], r["labels"])))
 
 
 def _evidence_doc(item: Any) -> dict[str, Any]:

@@ -27,9 +27,8 @@ def version_file(workspace: Workspace, settings: Settings, version: Version, key
     uri = version.artifact_uri if key == "artifact" else version.data_uris.get(key)
     if not uri:
         have = ", ".join(sorted(version.data_uris)) or "none"
-        hint = None
-        if key != "artifact" and version.account in {a.name for a in settings.accounts}:
-            hint = settings.account(version.account).settings.data_hint(key)
+        account = next((a for a in settings.accounts if a.name == version.account), None)
+        hint = account.data_hint(key) if account is not None and key != "artifact" else None
         raise NotFound(f"version {version.version_id} has no {key!r} file (it has: {have})"
                        + (f". To give it one, {hint}, then run a full sync of {version.account} (Full pass on the "
                           f"Accounts page, or countersign sync --full --account {version.account})" if hint else ""))

@@ -47,8 +47,7 @@ else:
 with table:
     status = catalog.sync_status()
     # an account whose registry labels mean environments (MLflow aliases, ZenML stages) holds several
-    order = {env: i for i, env in enumerate(ctx.settings.environments.order)}
-    held = {a.name: ", ".join(sorted({a.environment, *a.settings.environments()}, key=lambda e: (order.get(e, 99), e)))
+    held = {a.name: ", ".join(e for e in ctx.settings.environments.order if e in a.environments)
             for a in ctx.settings.accounts}
     status["environment"] = [held.get(name, env) for name, env in zip(status["account"], status["environment"],
                                                                        strict=True)]
