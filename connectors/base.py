@@ -224,6 +224,19 @@ class PromotionRef:
     approved_by: tuple[str, ...] = ()
     # the environment the promotion goes to: an account holding several environments (labels) moves the label
     environment: str | None = None
+    # the artifact digest the approval bound: the promoter hashes the bytes it copies (and the target's copy) against it
+    artifact_sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class ArtifactDigest:
+    """Countersign's observation of a version's artifact bytes (or why they could not be read)."""
+
+    sha256: str | None  # None when the bytes could not be read
+    source: str  # "registry" (the registry itself records it) | "countersign" (Countersign streamed the bytes)
+    observed_at: dt.datetime | None
+    identity: str | None  # what identified the bytes at the source: ETag / size / mtime / URI, as one string
+    problem: str | None = None  # why the artifact could not be read, one line (sha256 is None then)
 
 
 @runtime_checkable
@@ -239,6 +252,16 @@ class Connector(Protocol):
     def fetch(self, uri: str) -> Path:
         """A local copy of the file at ``uri``, stored in the cache under its sha256 (see ``connectors.cache``);
         a URI outside this account's source is an :class:`core.errors.InputError`."""
+        ...
+
+
+@runtime_checkable
+class ArtifactReader(Protocol):
+    """The optional half of a connector that reads a version's artifact bytes as the source holds them now."""
+
+    def artifact_digest(self, version: VersionRecord, *, fresh: bool = False) -> ArtifactDigest:
+        """Countersign's own sha256 of the bytes ``version``'s artifact has at the source now; cached by the
+        source identity unless ``fresh`` (then the bytes are streamed again)."""
         ...
 
 

@@ -33,6 +33,7 @@ from pydantic import Field
 from connectors.base import (
     APPROVAL_STATUSES,
     AccountInfo,
+    ArtifactDigest,
     Connector,
     ConnectorSettings,
     DeploymentRecord,
@@ -143,6 +144,19 @@ class FolderConnector:
         stored = self.cache.store_file(path, "".join(PurePosixPath(path.name).suffixes[-2:])[:24])
         self.cache.remember(marker, stored)
         return stored
+
+    def artifact_digest(self, version: VersionRecord, *, fresh: bool = False) -> ArtifactDigest:
+        """The sha256 of the version's artifact file as it is on disk now (streamed; the folder has no cache to
+        trust, so ``fresh`` changes nothing)."""
+        if not version.artifact_uri:
+            return ArtifactDigest(None, "countersign", utcnow(), None, problem="the version records no artifact")
+        try:
+            path = self._path_of(version.artifact_uri)
+            st = path.stat()
+        except (InputError, OSError) as exc:
+            return ArtifactDigest(None, "countersign", utcnow(), version.artifact_uri, problem=str(exc))
+        return ArtifactDigest(sha256_file(path), "countersign", utcnow(),
+                              f"{version.artifact_uri}|{st.st_size}|{st.st_mtime_ns}")
 
     # -- extraction --------------------------------------------------------------------------------
 

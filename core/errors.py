@@ -11,6 +11,7 @@ or 1 (a finding: a tampered ledger, an invalid signature).
     ├── NotFound             an unknown model, version, request, account or evidence id
     ├── AccessDenied         the acting identity lacks the role for an action, or breaks four eyes
     ├── ConflictError        the action does not fit the current state (already decided, already executing)
+    │   └── ArtifactMismatch the bytes of an artifact are not the ones an approval bound (both digests named)
     ├── ConnectorError       an account could not be reached or answered something unusable
     ├── CatalogBusy          the catalog stayed locked by another process for longer than the retry budget
     └── Finding              a verification found a problem (exit status 1)
@@ -49,6 +50,17 @@ class AccessDenied(CountersignError):
 
 class ConflictError(CountersignError):
     """The action conflicts with the current state of the object."""
+
+
+class ArtifactMismatch(ConflictError):
+    """The bytes of an artifact differ from the ones a request or approval bound (a finding: exit status 1)."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, expected: str | None = None, found: str | None = None) -> None:
+        super().__init__(message)
+        self.expected = expected
+        self.found = found
 
 
 class ConnectorError(CountersignError):

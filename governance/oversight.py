@@ -36,6 +36,7 @@ from governance import ledger
 from governance.catalog import Catalog, InventoryFilter
 from governance.config import AccountConfig, Settings, Workspace
 from governance.identity import Identity, require
+from governance.ledger.subjects import version_subject
 
 OUTCOMES = ("continue", "restrict", "retire")
 OUTCOME_HELP = {
@@ -342,7 +343,8 @@ def record_review(
     gates = tuple(r.as_dict() for r in checklist.results)
     review_id = f"PRV-{moment:%Y%m%d}-{uuid.uuid4().hex[:6]}"
     with catalog.transaction() as con:
-        entry = ledger.append(con, actor=actor.email, action="review.periodic", subject=f"version:{version_id}",
+        ledger.require_sealed_tail(workspace, con, f"the periodic review of {version_id}")
+        entry = ledger.append(con, actor=actor.email, action="review.periodic", subject=version_subject(version_id),
                               at=moment, payload={
                                   "review_id": review_id, "version_id": version_id, "outcome": outcome,
                                   "comment": text, "tier": checklist.tier_name,

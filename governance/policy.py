@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from core.canonical import record_hash
 from core.clock import utcnow
-from core.errors import InputError
+from core.errors import InputError, NotFound
 from governance.analytics.summaries import BiasSummary, DriftSummary, EvidenceSummary, ExplainSummary, summary_from_json
 from governance.catalog import Catalog, Version
 from governance.compare import artifact_check
@@ -366,7 +366,7 @@ def model_tier(catalog: Catalog, settings: Settings, model: str) -> tuple[str, T
     if not tier_name:
         try:
             tier_name = catalog.model(model).risk_tier
-        except Exception:  # an unknown model row only means no tier: the default applies
+        except NotFound:  # an unknown model row only means no tier: the default applies (a busy catalog raises)
             tier_name = None
     if not tier_name or tier_name not in settings.policy.tiers:
         tier_name = settings.policy.default_tier

@@ -25,16 +25,23 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from connectors.base import Connector, Promoter, PromotionRef, VersionRecord
+from connectors.base import ArtifactDigest, ArtifactReader, Connector, Promoter, PromotionRef, VersionRecord
 from core.clock import utcnow
-from core.errors import AccessDenied, ConflictError, ConnectorError, CountersignError, InputError, NotFound
+from core.errors import (
+    AccessDenied,
+    ArtifactMismatch,
+    ConflictError,
+    ConnectorError,
+    CountersignError,
+    InputError,
+    NotFound,
+)
 from core.ids import new_decision_id, new_request_id, version_id_for
 from governance import ledger
 from governance.catalog import Catalog, Version
 from governance.catalog.signoff import (
     Decision,
     Request,
-    approvers_of,
     insert_decision,
     insert_request,
     open_request_of_version,
@@ -43,6 +50,8 @@ from governance.catalog.signoff import (
 )
 from governance.config import Settings, Workspace
 from governance.identity import Identity, require
+from governance.ledger.requests import LedgerRequest, request_from_ledger
+from governance.ledger.subjects import request_subject
 from governance.policy import (
     GATES,
     Checklist,
@@ -68,7 +77,6 @@ ConnectorFactory = Callable[[str], Connector]
 """account name → its connector (default: the configured one)."""
 
 
-@dataclass(frozen=True)
 class _Superseded(ConflictError):
     """Another executor took the request over (or it was cancelled) while this one ran a step."""
 
@@ -178,8 +186,68 @@ def _add_decision(con: Any, request_id: str, actor: str, kind: str, comment: str
     return decision_id
 
 
-def _subject(request_id: str) -> str:
-    return f"request:{request_id}"
+_subject = request_subject
+
+
+def _connectors(workspace: Workspace, settings: Settings, given: ConnectorFactory | None) -> ConnectorFactory:
+    return given or (lambda name: _default_connector(workspace, settings, name))
+
+
+def observe_artifact(connectors: ConnectorFactory, version: Version, *, fresh: bool = False) -> ArtifactDigest:
+    """Countersign's own digest of ``version``'s artifact bytes as its registry holds them now (``fresh``: stream
+    them again even when the source says nothing changed), or why it cannot be read."""
+    if not version.artifact_uri:
+        return ArtifactDigest(None, "countersign", None, None,
+                              problem=f"{version.version_id} records no artifact in its registry")
+    conn = connectors(version.account)
+    if not isinstance(conn, ArtifactReader):
+        return ArtifactDigest(None, "registry", None, None, problem=f"the connector of account {version.account} "
+                              f"({type(conn).__name__}) cannot read artifact bytes")
+    return conn.artifact_digest(_record_of(version), fresh=fresh)
+
+
+def _short(digest: str | None) -> str:
+    return f"{digest[:12]}…" if digest else "none"
+
+
+def _check_bound(truth: LedgerRequest, observed: ArtifactDigest, what: str) -> None:
+    """Refuse unless the bytes observed now are the ones the request's ledger entry bound."""
+    if truth.artifact_sha256 is None:
+        raise ConflictError(f"{what} refused: request {truth.request_id} bound no artifact digest, so nothing ties a "
+                            "sign-off to bytes; cancel it and request again once the artifact can be read")
+    if observed.sha256 is None:
+        raise ConflictError(f"{what} refused: the artifact of {truth.version_id} cannot be read now "
+                            f"({observed.problem}), so it cannot be checked against the bytes the request bound")
+    if observed.sha256 != truth.artifact_sha256:
+        raise ArtifactMismatch(
+            f"{what} refused: the artifact of {truth.version_id} is not the one request {truth.request_id} bound "
+            f"(sha256 {_short(truth.artifact_sha256)} bound, {_short(observed.sha256)} now): its bytes were replaced; "
+            "cancel the request and request again if the new artifact is intended",
+            expected=truth.artifact_sha256, found=observed.sha256)
+
+
+def _record_refusal(workspace: Workspace, catalog: Catalog, actor: Identity, request_id: str, action: str,
+                    exc: ArtifactMismatch, at: dt.datetime) -> None:
+    """Write the refusal of an artifact that changed as a ledger entry naming both digests (never on a tail the
+    signed head disowns)."""
+    with catalog.transaction() as con:
+        ledger.require_sealed_tail(workspace, con, "recording the refusal")
+        ledger.append(con, actor=actor.email, action=action, subject=_subject(request_id), at=at,
+                      payload={"reason": "artifact changed", "expected_sha256": exc.expected,
+                               "found_sha256": exc.found})
+
+
+def _truth(con: Any, request_id: str, catalog_status: str) -> LedgerRequest:
+    """The request as its ledger entries tell it, refusing when the catalog's cached state disagrees."""
+    truth = request_from_ledger(con, request_id)
+    if truth is None:
+        raise ConflictError(f"request {request_id} has no request.create entry in the ledger: the catalog row was not "
+                            "written by Countersign; run 'countersign ledger verify'")
+    if truth.status != catalog_status:
+        raise ConflictError(f"request {request_id} is {catalog_status} in the catalog but {truth.status} in the "
+                            f"ledger ({truth.progress()}): the catalog was changed outside Countersign; run "
+                            "'countersign ledger verify'")
+    return truth
 
 
 def create_request(
@@ -194,8 +262,11 @@ def create_request(
     target_account: str | None = None,
     evidence: EvidenceLookup | None = None,
     now: dt.datetime | None = None,
+    connectors: ConnectorFactory | None = None,
 ) -> Request:
-    """Ask to promote ``version_id`` into ``to_env``; the gate checklist at this moment is recorded with it."""
+    """Ask to promote ``version_id`` into ``to_env``; the gate checklist at this moment is recorded with it, and the
+    artifact's digest as Countersign reads it now is frozen (every approval and the execution check the bytes
+    against it)."""
     require(actor, "request_promotion")
     reason = _text(reason, "a reason for the promotion")
     version = catalog.version(version_id)
@@ -220,6 +291,7 @@ def create_request(
         raise InputError(f"several accounts in {to_env} could receive {version_id} "
                          f"({', '.join(a.name for a in candidates)}): name one with target_account")
     moment = now or _now()
+    digest = _frozen_digest(_connectors(workspace, settings, connectors), version)
     checklist = evaluate(catalog, settings, version_id, to_env, evidence=evidence, now=moment)
     request_id = new_request_id(moment)
     payload = {
@@ -228,13 +300,14 @@ def create_request(
         "skip": path.skip,
         "path": path.describe(),
         "tier": checklist.tier_name,
-        "artifact_sha256": version.artifact_sha256,
+        "artifact_sha256": digest.sha256,
         "source_ref": version.source_ref,
         "created_by": version.created_by,
         "checklist": checklist.as_dict(),
         "attempts": 0,
     }
     with catalog.transaction() as con:
+        ledger.require_sealed_tail(workspace, con, f"the request to promote {version_id}")
         dup = open_request_of_version(con, version_id, OPEN_STATUSES)
         if dup is not None:
             raise ConflictError(
@@ -244,7 +317,8 @@ def create_request(
         entry = ledger.append(con, actor=actor.email, action="request.create", subject=_subject(request_id), at=moment,
                               payload={"version_id": version_id, "from_env": version.environment, "to_env": to_env,
                                        "target_account": target.name, "reason": reason,
-                                       "artifact_sha256": version.artifact_sha256, "tier": checklist.tier_name,
+                                       "artifact_sha256": digest.sha256, "artifact_identity": digest.identity,
+                                       "created_by": version.created_by, "tier": checklist.tier_name,
                                        "approvals_required": path.approvals_required, "skip": path.skip,
                                        "gates": {r.gate: r.status for r in checklist.results}})
         payload["ledger_hash"] = entry.hash
@@ -252,6 +326,22 @@ def create_request(
                                     actor.email, reason, "pending", moment, moment, None, None, None, payload))
     ledger.seal(workspace, catalog, by=actor.email)
     return get_request(catalog, request_id)
+
+
+def _frozen_digest(connectors: ConnectorFactory, version: Version) -> ArtifactDigest:
+    """The digest a new request binds: the bytes as the registry holds them now, which must be the bytes the catalog
+    (and the evidence computed from it) saw at the last sync."""
+    observed = observe_artifact(connectors, version)
+    if observed.sha256 is None:
+        raise ConflictError(f"cannot request a promotion of {version.version_id}: its artifact cannot be read "
+                            f"({observed.problem}), and a sign-off binds to the artifact's bytes")
+    if version.artifact_sha256 and observed.sha256 != version.artifact_sha256:
+        raise ArtifactMismatch(
+            f"cannot request a promotion of {version.version_id}: its artifact changed since the last sync (sha256 "
+            f"{_short(version.artifact_sha256)} in the catalog, {_short(observed.sha256)} now); run 'countersign "
+            "sync' so the catalog and its evidence see the new bytes, then request again",
+            expected=version.artifact_sha256, found=observed.sha256)
+    return observed
 
 
 def approve(
@@ -266,11 +356,14 @@ def approve(
     evidence: EvidenceLookup | None = None,
     now: dt.datetime | None = None,
     dry_run: bool = False,
+    connectors: ConnectorFactory | None = None,
 ) -> Request:
     """Approve a pending request (four eyes); failing gates need a risk acceptance. Returns the request.
 
-    ``dry_run`` makes every check and raises what the approval would raise, but writes nothing (the page asks for a
-    confirmation only of an approval that would go through)."""
+    The artifact's bytes are read again and must be the ones the request bound (a difference is refused and
+    recorded as ``approval.refused``); approvals are counted from the request's ledger entries. ``dry_run`` makes
+    every check and raises what the approval would raise, but writes nothing (the page asks for a confirmation only
+    of an approval that would go through)."""
     require(actor, "approve")
     comment = _text(comment, "an approval comment")
     moment = now or _now()
@@ -281,7 +374,8 @@ def approve(
     problem = four_eyes_problem(actor.email, request, version)
     if problem:
         raise AccessDenied(problem)
-    _same_artifact(request, version)
+    observed = _confirm_bytes(workspace, catalog, actor, request_id, _connectors(workspace, settings, connectors),
+                              version, "approval", "approval.refused", moment, record=not dry_run)
     checklist = evaluate(catalog, settings, request.version_id, request.to_env, evidence=evidence, now=moment)
     blocking = list(blocking_gates(request, checklist, moment))
     if risk_acceptance is not None:
@@ -298,59 +392,103 @@ def approve(
     if dry_run:
         return request
     with catalog.transaction() as con:
+        ledger.require_sealed_tail(workspace, con, f"the approval of {request_id}")
         status, _, _, payload = _status_in_txn(con, request_id)
+        truth = _truth(con, request_id, status)
         if status != "pending":
             raise ConflictError(f"request {request_id} is {status}; only a pending request can be approved")
-        approvers = approvers_of(con, request_id)
-        if actor.email.lower() in approvers:
-            raise AccessDenied(f"{actor.email} already approved request {request_id}")
-        acceptance_id = None
-        in_force = [acceptance_entry(d.decision_id, d.actor, d.payload.get("gates", []), d.expires_at)
-                    for d in request.risk_acceptances if not d.expired(moment)]
-        if risk_acceptance is not None:
-            acc = {"gates": sorted(risk_acceptance.gates), "justification": risk_acceptance.justification.strip(),
-                   "expires_at": risk_acceptance.expires_at,
-                   "follow_up": risk_acceptance.follow_up or risk_acceptance.expires_at,
-                   "awaits": awaited_evidence(risk_acceptance.gates),
-                   "results": [r.as_dict() for r in checklist.results if r.gate in risk_acceptance.gates]}
-            entry = ledger.append(con, actor=actor.email, action="request.accept_risk",
-                                  subject=_subject(request_id), payload=acc, at=moment)
-            acceptance_id = _add_decision(con, request_id, actor.email, "risk_acceptance",
-                                          risk_acceptance.justification.strip(), moment, risk_acceptance.expires_at,
-                                          acc, entry)
-            in_force.append(acceptance_entry(acceptance_id, actor.email, risk_acceptance.gates,
-                                             risk_acceptance.expires_at))
-        body = {"comment": comment, "version_id": request.version_id, "checklist": checklist.as_dict(),
-                "risk_acceptance": acceptance_id, "approval_number": len(approvers) + 1,
-                "approvals_required": request.approvals_required,
-                "snapshot": snapshot_payload(checklist, in_force,
-                                             policy_version(settings, checklist.tier_name, workspace.root))}
-        entry = ledger.append(con, actor=actor.email, action="request.approve", subject=_subject(request_id),
-                              payload={k: v for k, v in body.items() if k not in ("checklist", "snapshot")}
-                              | {"gates": {r.gate: r.status for r in checklist.results},
-                                 "evidence": [e.evidence_id for e in checklist.evidence],
-                                 "policy_version": body["snapshot"]["policy_version"]}, at=moment)
-        _add_decision(con, request_id, actor.email, "approve", comment, moment, None, body, entry)
-        if len(approvers) + 1 >= request.approvals_required:
-            payload["approval_ledger_hash"] = entry.hash
-            ledger.append(con, actor=actor.email, action="request.approved", subject=_subject(request_id), at=moment,
-                          payload={"approvers": sorted(approvers | {actor.email.lower()}),
-                                   "approvals_required": request.approvals_required})
-            _set(con, request_id, moment, status="approved", execution_state="queued", payload=payload)
-        else:
-            _set(con, request_id, moment)
+        _four_eyes_in_ledger(actor, truth)
+        approval = _Approval(actor, request, truth, checklist, comment, moment, observed.sha256,
+                             policy_version(settings, checklist.tier_name, workspace.root))
+        _write_approval(con, approval, risk_acceptance, payload)
     ledger.seal(workspace, catalog, by=actor.email)
     return get_request(catalog, request_id)
 
 
-def _same_artifact(request: Request, version: Version) -> None:
-    """Refuse to decide on or ship an artifact other than the one the request was made for."""
-    asked = request.payload.get("artifact_sha256")
-    if asked and version.artifact_sha256 and asked != version.artifact_sha256:
-        raise ConflictError(
-            f"the artifact of {version.version_id} changed since request {request.request_id} was made "
-            f"(sha256 {asked[:12]}… then, {version.artifact_sha256[:12]}… now): cancel it and request again"
-        )
+def _confirm_bytes(workspace: Workspace, catalog: Catalog, actor: Identity, request_id: str,
+                   connectors: ConnectorFactory, version: Version, what: str, refusal: str, at: dt.datetime, *,
+                   fresh: bool = False, record: bool = True) -> ArtifactDigest:
+    """Read the artifact's bytes now and refuse unless they are the ones the request's ledger entry bound; a
+    difference is recorded as the ``refusal`` entry with both digests."""
+    observed = observe_artifact(connectors, version, fresh=fresh)
+    with catalog.connect() as con:
+        truth = request_from_ledger(con, request_id)
+    if truth is None:
+        raise ConflictError(f"request {request_id} has no request.create entry in the ledger: the catalog row was not "
+                            "written by Countersign; run 'countersign ledger verify'")
+    try:
+        _check_bound(truth, observed, f"the {what} of {request_id}")
+    except ArtifactMismatch as exc:
+        if record:
+            _record_refusal(workspace, catalog, actor, request_id, refusal, exc, at)
+        raise
+    return observed
+
+
+def _four_eyes_in_ledger(actor: Identity, truth: LedgerRequest) -> None:
+    """Four eyes against what the ledger records (requester, version creator, earlier approvers)."""
+    who = actor.email.lower()
+    if who == truth.requester.lower():
+        raise AccessDenied(f"{actor.email} requested {truth.request_id} and may not approve it (four eyes)")
+    if truth.created_by and who == truth.created_by.lower():
+        raise AccessDenied(f"{actor.email} created version {truth.version_id} and may not approve its promotion "
+                           "(four eyes)")
+    if who in {a.lower() for a in truth.approvers}:
+        raise AccessDenied(f"{actor.email} already approved request {truth.request_id}")
+
+
+@dataclass(frozen=True)
+class _Approval:
+    """One approval being written: who, of what, on which checklist, bytes and policy."""
+
+    actor: Identity
+    request: Request
+    truth: LedgerRequest
+    checklist: Checklist
+    comment: str
+    at: dt.datetime
+    artifact_sha256: str | None
+    policy_version: Any
+
+
+def _write_approval(con: Any, a: _Approval, risk_acceptance: RiskAcceptance | None, payload: dict[str, Any]) -> None:
+    """(inside the approval's transaction) The acceptance, the approval and, when it completes the request, the
+    approved marker: ledger entries, decisions and the catalog's cached state."""
+    rid, email = a.request.request_id, a.actor.email
+    acceptance_id = None
+    in_force = [acceptance_entry(d.decision_id, d.actor, d.payload.get("gates", []), d.expires_at)
+                for d in a.request.risk_acceptances if not d.expired(a.at)]
+    if risk_acceptance is not None:
+        acc = {"gates": sorted(risk_acceptance.gates), "justification": risk_acceptance.justification.strip(),
+               "expires_at": risk_acceptance.expires_at,
+               "follow_up": risk_acceptance.follow_up or risk_acceptance.expires_at,
+               "awaits": awaited_evidence(risk_acceptance.gates),
+               "results": [r.as_dict() for r in a.checklist.results if r.gate in risk_acceptance.gates]}
+        entry = ledger.append(con, actor=email, action="request.accept_risk", subject=_subject(rid), payload=acc,
+                              at=a.at)
+        acceptance_id = _add_decision(con, rid, email, "risk_acceptance", risk_acceptance.justification.strip(),
+                                      a.at, risk_acceptance.expires_at, acc, entry)
+        in_force.append(acceptance_entry(acceptance_id, email, risk_acceptance.gates, risk_acceptance.expires_at))
+    counted = len(a.truth.approvals) + 1
+    required = a.truth.approvals_required
+    body = {"comment": a.comment, "version_id": a.request.version_id, "checklist": a.checklist.as_dict(),
+            "risk_acceptance": acceptance_id, "approval_number": counted, "approvals_required": required,
+            "snapshot": snapshot_payload(a.checklist, in_force, a.policy_version)}
+    entry = ledger.append(con, actor=email, action="request.approve", subject=_subject(rid),
+                          payload={k: v for k, v in body.items() if k not in ("checklist", "snapshot")}
+                          | {"gates": {r.gate: r.status for r in a.checklist.results},
+                             "evidence": [e.evidence_id for e in a.checklist.evidence],
+                             "policy_version": body["snapshot"]["policy_version"],
+                             "artifact_sha256": a.artifact_sha256}, at=a.at)
+    _add_decision(con, rid, email, "approve", a.comment, a.at, None, body, entry)
+    if counted >= required:
+        payload["approval_ledger_hash"] = entry.hash
+        ledger.append(con, actor=email, action="request.approved", subject=_subject(rid), at=a.at,
+                      payload={"approvers": sorted({x.lower() for x in a.truth.approvers} | {email.lower()}),
+                               "approvals_required": required})
+        _set(con, rid, a.at, status="approved", execution_state="queued", payload=payload)
+    else:
+        _set(con, rid, a.at)
 
 
 def awaited_evidence(gates: Iterable[str]) -> dict[str, str]:
@@ -438,7 +576,9 @@ def reject(workspace: Workspace, settings: Settings, catalog: Catalog, actor: Id
                 for d in request.risk_acceptances if not d.expired(moment)]
     snapshot = snapshot_payload(checklist, in_force, policy_version(settings, checklist.tier_name, workspace.root))
     with catalog.transaction() as con:
+        ledger.require_sealed_tail(workspace, con, f"the rejection of {request_id}")
         status, _, _, _ = _status_in_txn(con, request_id)
+        _truth(con, request_id, status)
         if status != "pending":
             raise ConflictError(f"request {request_id} is {status}; only a pending request can be rejected")
         entry = ledger.append(con, actor=actor.email, action="request.reject", subject=_subject(request_id),
@@ -461,7 +601,9 @@ def cancel(workspace: Workspace, settings: Settings, catalog: Catalog, actor: Id
         raise AccessDenied(f"only the requester {request.requester} (or an admin) may cancel {request_id}")
     moment = now or _now()
     with catalog.transaction() as con:
+        ledger.require_sealed_tail(workspace, con, f"the cancellation of {request_id}")
         status, _, _, _ = _status_in_txn(con, request_id)
+        _truth(con, request_id, status)
         if status not in ("pending", "approved", "failed"):
             raise ConflictError(f"request {request_id} is {status}; it can no longer be cancelled")
         entry = ledger.append(con, actor=actor.email, action="request.cancel", subject=_subject(request_id),
@@ -512,93 +654,156 @@ def execute(
 ) -> Request:
     """Execute (or resume) an approved request through the connectors; returns it ``executed`` or ``failed``.
 
-    Raises :class:`ConflictError` when the request is not approved, already executed, or being executed by
-    someone else (``takeover=True`` resumes one whose executor died).
+    The approvals are counted from the request's ledger entries and checked against the tier's policy as it is now;
+    the artifact's bytes are streamed again and must be the ones the request bound (else ``execution.refused``,
+    both digests); the promoter hashes the bytes it copies and reads the target's copy back. Raises
+    :class:`ConflictError` when the request is not approved, already executed, or being executed by someone else
+    (``takeover=True`` resumes one whose executor died).
     """
     require(actor, "execute")
-    factory = connectors or (lambda name: _default_connector(workspace, settings, name))
+    factory = _connectors(workspace, settings, connectors)
     moment = now or _now()
-
-    def clock() -> dt.datetime:  # a given ``now`` (replayed history) stamps every step; otherwise real time
-        return now or _now()
-
     request = get_request(catalog, request_id)
     expired = [d for d in request.risk_acceptances if d.expired(moment)]
     if expired:
         raise ConflictError(f"the risk acceptance by {expired[0].actor} expired on {expired[0].expires_at:%Y-%m-%d}: "
                             "the request needs a new decision before it can execute")
+    version = catalog.version(request.version_id)
+    tier_name, tier = model_tier(catalog, settings, version.model)
+    required_now = promotion_path(settings, tier_name, tier, request.from_env, request.to_env,
+                                  subject=request.version_id).approvals_required
+    _confirm_bytes(workspace, catalog, actor, request_id, factory, version, "execution", "execution.refused", moment,
+                   fresh=True)
+    run = _Run(workspace, settings, catalog, actor, request, version, factory, now, refresh)
     with catalog.transaction() as con:
+        ledger.require_sealed_tail(workspace, con, f"the execution of {request_id}")
         status, state, updated, payload = _status_in_txn(con, request_id)
-        stale = updated is not None and _now() - updated > LEASE
-        if status == "executing" and not (takeover or stale):
-            raise ConflictError(f"request {request_id} is already executing (since {updated:%H:%M:%S}); if that "
-                                "process died, retry with takeover")
-        if status not in ("approved", "failed", "executing"):
-            raise ConflictError(f"request {request_id} is {status}; only an approved or failed request executes")
+        run.truth = _truth(con, request_id, status)
+        _may_start(run.truth, status, updated, takeover, required_now)
         payload["attempts"] = int(payload.get("attempts", 0)) + 1
         ledger.append(con, actor=actor.email, action="execute.start", subject=_subject(request_id), at=moment,
                       payload={"attempt": payload["attempts"], "resume_from": state or "queued",
-                               "takeover": status == "executing"})
+                               "takeover": status == "executing",
+                               "approvals": [a.actor for a in run.truth.approvals], "approvals_required": required_now})
         _set(con, request_id, moment, status="executing", execution_state=state or "queued", execution_error=None,
              payload=payload)
-    state = state or "queued"
-    step = "source_approved"
+    run.payload = payload
     try:
-        version = catalog.version(request.version_id)
-        _same_artifact(request, version)
-        record = _record_of(version)
-        source = factory(version.account)
-        approval_hash = payload.get("approval_ledger_hash")
-        approvers = tuple(request.approvers)
-        if STEPS.index(state) < STEPS.index("source_approved"):
-            description = (f"Approved in Countersign request {request_id} by {', '.join(approvers)}"
-                           f" (ledger {str(approval_hash)[:16]})")
-            after = _promoter(source, version.account).set_approval(record, "Approved", description)
-            _advance(catalog, actor, request_id, clock(), "source_approved", "execute.source_approved",
-                     {"account": version.account, "ref": after.source_ref, "status": after.approval_status})
-            state = "source_approved"
-        step = "target_registered"
-        if STEPS.index(state) < STEPS.index("target_registered"):
-            # within one account (labels as environments) the version itself moves: there is no copy to adopt,
-            # and the connector's register_copy is idempotent by request id
-            in_place = request.target_account == version.account
-            adopted = None if in_place else _existing_copy(catalog, request.version_id, request.target_account)
-            if adopted is not None:
-                target_id, target_ref = adopted.version_id, adopted.source_ref
-            else:
-                target = _promoter(factory(request.target_account), request.target_account).register_copy(
-                    record, source,
-                    PromotionRef(request_id=request_id, ledger_hash=approval_hash, source_account=version.account,
-                                 source_ref=version.source_ref, approved_by=approvers, environment=request.to_env),
-                )
-                target_id = version_id_for(request.target_account, target.model, target.version)
-                target_ref = target.source_ref
-            _advance(catalog, actor, request_id, clock(), "target_registered", "execute.target_registered",
-                     {"target_account": request.target_account, "target_version_id": target_id,
-                      "target_ref": target_ref, "adopted": adopted is not None},
-                     target_version_id=target_id)
-            state = "target_registered"
-        step = "done"
-        refreshed = _refresh(workspace, settings, catalog, (version.account, request.target_account),
-                             request_id) if refresh else []
-        with catalog.transaction() as con:
-            status, _, _, _ = _status_in_txn(con, request_id)
-            if status != "executing":
-                raise _Superseded(f"request {request_id} changed to {status} during execution")
-            target_id = request_state(con, request_id).target_version_id
-            ledger.append(con, actor=actor.email, action="execute.done", subject=_subject(request_id),
-                          payload={"target_version_id": target_id, "refreshed": refreshed}, at=clock())
-            _set(con, request_id, clock(), status="executed", execution_state="done")
+        _run_steps(run, state or "queued")
     except _Superseded:
         raise
     except Exception as exc:  # a failed step is recorded and can be retried; a crash (BaseException) is not caught
         message = str(exc) if isinstance(exc, CountersignError) else f"{type(exc).__name__}: {exc}"
+        failure: dict[str, Any] = {"step": run.step, "error": message[:2000]}
+        if isinstance(exc, ArtifactMismatch):
+            failure |= {"expected_sha256": exc.expected, "found_sha256": exc.found}
         with catalog.transaction() as con:
+            ledger.require_sealed_tail(workspace, con, f"recording the failed execution of {request_id}")
             ledger.append(con, actor=actor.email, action="execute.failed", subject=_subject(request_id),
-                          payload={"step": step, "error": message[:2000]}, at=clock())
-            _set(con, request_id, clock(), status="failed", execution_error=f"{step}: {message}"[:4000])
+                          payload=failure, at=run.clock())
+            _set(con, request_id, run.clock(), status="failed", execution_error=f"{run.step}: {message}"[:4000])
     ledger.seal(workspace, catalog, by=actor.email)
     return get_request(catalog, request_id)
+
+
+def _may_start(truth: LedgerRequest, status: str, updated: dt.datetime | None, takeover: bool,
+               required_now: int) -> None:
+    """Refuse an execution the ledger does not authorise now: too few recorded approvals for the tier's policy as it
+    stands, a request that is not approved, or one another executor holds."""
+    stale = updated is not None and _now() - updated > LEASE
+    if status == "executing" and not (takeover or stale):
+        raise ConflictError(f"request {truth.request_id} is already executing (since {updated:%H:%M:%S}); if that "
+                            "process died, retry with takeover")
+    if status not in ("approved", "failed", "executing"):
+        raise ConflictError(f"request {truth.request_id} is {status}; only an approved or failed request executes")
+    required = max(truth.approvals_required, required_now)
+    if len(truth.approvals) < required:
+        raise ConflictError(f"request {truth.request_id} may not execute: the ledger records {len(truth.approvals)} "
+                            f"of the {required} approvals its tier requires now"
+                            + (f" ({'; '.join(truth.ignored)})" if truth.ignored else ""))
+
+
+@dataclass
+class _Run:
+    """One execution attempt: what it acts on and where it stands."""
+
+    workspace: Workspace
+    settings: Settings
+    catalog: Catalog
+    actor: Identity
+    request: Request
+    version: Version
+    factory: ConnectorFactory
+    now: dt.datetime | None  # a given ``now`` (replayed history) stamps every step; otherwise real time
+    refresh: bool = True  # re-read both accounts at the end, so the catalog shows the result at once
+    truth: LedgerRequest | None = None
+    payload: dict[str, Any] | None = None
+    step: str = "source_approved"
+
+    def clock(self) -> dt.datetime:
+        return self.now or _now()
+
+    def advance(self, state: str, action: str, payload: dict[str, Any], **columns: Any) -> None:
+        _advance(self.workspace, self.catalog, self.actor, self.request.request_id, self.clock(), state, action,
+                 payload, **columns)
+
+
+def _run_steps(run: _Run, state: str) -> None:
+    """Carry the execution from ``state`` to done: approve in the source, register the target, re-read both."""
+    request, version = run.request, run.version
+    assert run.truth is not None and run.payload is not None
+    record = _record_of(version)
+    source = run.factory(version.account)
+    approval_hash = run.payload.get("approval_ledger_hash")
+    approvers = run.truth.approvers
+    if STEPS.index(state) < STEPS.index("source_approved"):
+        description = (f"Approved in Countersign request {request.request_id} by {', '.join(approvers)}"
+                       f" (ledger {str(approval_hash)[:16]})")
+        after = _promoter(source, version.account).set_approval(record, "Approved", description)
+        run.advance("source_approved", "execute.source_approved",
+                    {"account": version.account, "ref": after.source_ref, "status": after.approval_status})
+        state = "source_approved"
+    run.step = "target_registered"
+    if STEPS.index(state) < STEPS.index("target_registered"):
+        _register_target(run, record, source, approval_hash, approvers)
+    run.step = "done"
+    refreshed = _refresh(run.workspace, run.settings, run.catalog, (version.account, request.target_account),
+                         request.request_id) if run.refresh else []
+    with run.catalog.transaction() as con:
+        ledger.require_sealed_tail(run.workspace, con, f"the execution of {request.request_id}")
+        status, _, _, _ = _status_in_txn(con, request.request_id)
+        if status != "executing":
+            raise _Superseded(f"request {request.request_id} changed to {status} during execution")
+        target_id = request_state(con, request.request_id).target_version_id
+        ledger.append(con, actor=run.actor.email, action="execute.done", subject=_subject(request.request_id),
+                      payload={"target_version_id": target_id, "refreshed": refreshed}, at=run.clock())
+        _set(con, request.request_id, run.clock(), status="executed", execution_state="done")
+
+
+def _register_target(run: _Run, record: VersionRecord, source: Connector, approval_hash: Any,
+                     approvers: tuple[str, ...]) -> None:
+    """Register the approved bytes in the target account (or move the label, within one account); adopt a copy a
+    crashed attempt already made."""
+    request, version = run.request, run.version
+    assert run.truth is not None
+    # within one account (labels as environments) the version itself moves: there is no copy to adopt, and the
+    # connector's register_copy is idempotent by request id
+    in_place = request.target_account == version.account
+    adopted = None if in_place else _existing_copy(run.catalog, request.version_id, request.target_account)
+    if adopted is not None:
+        target_id, target_ref = adopted.version_id, adopted.source_ref
+    else:
+        target = _promoter(run.factory(request.target_account), request.target_account).register_copy(
+            record, source,
+            PromotionRef(request_id=request.request_id, ledger_hash=approval_hash, source_account=version.account,
+                         source_ref=version.source_ref, approved_by=approvers, environment=request.to_env,
+                         artifact_sha256=run.truth.artifact_sha256),
+        )
+        target_id = version_id_for(request.target_account, target.model, target.version)
+        target_ref = target.source_ref
+    run.advance("target_registered", "execute.target_registered",
+                {"target_account": request.target_account, "target_version_id": target_id,
+                 "target_ref": target_ref, "adopted": adopted is not None}, target_version_id=target_id)
 
 
 def _default_connector(workspace: Workspace, settings: Settings, account: str) -> Connector:
@@ -607,9 +812,10 @@ def _default_connector(workspace: Workspace, settings: Settings, account: str) -
     return connector_for(workspace, settings, account)
 
 
-def _advance(catalog: Catalog, actor: Identity, request_id: str, at: dt.datetime, state: str, action: str,
-             payload: dict[str, Any], **columns: Any) -> None:
+def _advance(workspace: Workspace, catalog: Catalog, actor: Identity, request_id: str, at: dt.datetime, state: str,
+             action: str, payload: dict[str, Any], **columns: Any) -> None:
     with catalog.transaction() as con:
+        ledger.require_sealed_tail(workspace, con, f"the execution of {request_id}")
         status, _, _, _ = _status_in_txn(con, request_id)
         if status != "executing":  # someone took over or cancelled meanwhile: stop without writing
             raise _Superseded(f"request {request_id} changed to {status} during execution")

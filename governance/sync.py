@@ -93,7 +93,6 @@ def sync_account(
     request_id: str | None = None,
     connector: Connector | None = None,
     before_write: Callable[[], object] | None = None,
-    seal: bool = True,
 ) -> AccountResult:
     """Extract one account and write it atomically; errors are recorded, not raised.
 
@@ -102,8 +101,8 @@ def sync_account(
     ``full_sync_every_hours``. ``request_id``: the promotion request whose execution this sync re-reads (its
     changes are tied to it). ``connector``: the account's connector when the caller built it already (see
     :func:`_prefetch`). ``before_write``: called after the extract and before anything is written, the snapshot
-    or the failure: :func:`sync` waits there until the accounts are recorded. ``seal``: sign the ledger head over
-    the sync's entry afterwards (:func:`sync` signs it once, after all its accounts).
+    or the failure: :func:`sync` waits there until the accounts are recorded. The sync's ledger entry commits with
+    its snapshot, and the ledger moves its signed head over it in that commit.
     """
     require(actor, "sync")
     started = utcnow()
@@ -158,8 +157,6 @@ def sync_account(
         _ledger_sync(catalog, actor, account.name, sync_id, "failed", {"error": message[:500]})
         return AccountResult(account.name, sync_id, "failed", None, (), message, 0, 0,
                              (dt.datetime.now() - clock).total_seconds(), full or scheduled)
-    if seal:
-        _seal_sync(workspace, catalog)
     issues = tuple(f"{i.ref}: {i.message}" for i in snapshot.issues)
     status = "partial" if issues else "ok"
     return AccountResult(
@@ -216,13 +213,6 @@ def _ledger_sync(catalog: Catalog | duckdb.DuckDBPyConnection, actor: Identity, 
                   payload={"sync_id": sync_id, "status": status, **details})
 
 
-def _seal_sync(workspace: Workspace, catalog: Catalog) -> None:
-    # the sync's entry committed inside the snapshot's transaction: move the signed ledger head over it
-    from governance import ledger
-
-    ledger.advance_head(catalog, workspace)
-
-
 def sync(
     workspace: Workspace,
     settings: Settings,
@@ -276,7 +266,7 @@ def _sync(
 
         result = sync_account(workspace, settings, catalog, acc, actor=actor, full=full, progress=sub,
                               mark=None if full else registration.result().get(acc.name, SyncMark(None, None)),
-                              connector=connectors.get(acc.name), before_write=wait_registered, seal=False)
+                              connector=connectors.get(acc.name), before_write=wait_registered)
         with lock:
             done.append(result)
             progress(f"{acc.name}: {result.status}", len(done) / total)
@@ -302,8 +292,4 @@ def _sync(
     finally:
         failed = registration.exception() is not None
         pool.shutdown(wait=not failed, cancel_futures=failed)
-    if any(r.status != "failed" for r in results):
-        # the accounts' entries committed inside their snapshots' transactions: the signed head moves over them
-        # once (a failed account's entry was appended, and the head moved, by the ledger itself)
-        _seal_sync(workspace, catalog)
     return SyncReport(results)

@@ -34,7 +34,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Self
@@ -51,6 +51,17 @@ if TYPE_CHECKING:
     from governance.catalog.postgres import PgBackend
 
 _LOCK_MARKERS = ("could not set lock", "conflicting lock", "database is locked", "lock on file")
+
+TransactionEndHook = Callable[["CatalogConnection", Any, bool], None]
+"""``hook(catalog, con, committed)``, run after every :meth:`CatalogConnection.transaction` ends."""
+_END_HOOKS: list[TransactionEndHook] = []
+
+
+def on_transaction_end(hook: TransactionEndHook) -> TransactionEndHook:
+    """Register ``hook`` to run after each catalog transaction ends, the file and write lock still held (once)."""
+    if hook not in _END_HOOKS:
+        _END_HOOKS.append(hook)
+    return hook
 
 
 class _Gate:
@@ -402,15 +413,31 @@ class CatalogConnection:
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A connection inside one transaction: committed on success, rolled back on any error."""
+        """A connection inside one transaction: committed on success, rolled back on any error.
+
+        After the COMMIT (or ROLLBACK) the hooks of :func:`on_transaction_end` run while this process still holds
+        the file and its write lock, so no other writer gets in between (the ledger moves its signed head there).
+        """
         with self._write_lock, self.connect() as con:
             con.execute("BEGIN TRANSACTION")
             try:
                 yield con
             except BaseException:
-                con.execute("ROLLBACK")
+                try:
+                    con.execute("ROLLBACK")
+                finally:
+                    self._end(con, committed=False)
                 raise
-            con.execute("COMMIT")
+            try:
+                con.execute("COMMIT")
+            except BaseException:
+                self._end(con, committed=False)
+                raise
+            self._end(con, committed=True)
+
+    def _end(self, con: duckdb.DuckDBPyConnection, *, committed: bool) -> None:
+        for hook in _END_HOOKS:
+            hook(self, con, committed)
 
     def flush(self) -> bool:
         """Write what the file's log holds into the file now (a DuckDB ``CHECKPOINT``), if DuckDB agrees.

@@ -243,6 +243,7 @@ class PgConnection:
         self.raw = raw
         self.catalog_path = catalog_path  # the workspace's catalog name (keys the signed head), not a file
         self._registered: set[str] = set()
+        self.session_locks: set[str] = set()
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> PgCursor:
         """Run one DuckDB-dialect statement (translated); returns its result."""
@@ -297,6 +298,19 @@ class PgConnection:
     def advisory_lock(self, name: str) -> None:
         """Hold the transaction-scoped advisory lock ``name`` (``ledger``, ``migrate``) until commit or rollback."""
         self.raw.execute("SELECT pg_advisory_xact_lock(%s)", [_ADVISORY[name]])
+
+    def session_lock(self, name: str) -> None:
+        """Hold the advisory lock ``name`` past the commit, until :meth:`session_unlock` (or the connection goes
+        back to the pool): the ledger keeps other writers out until its signed head has moved too."""
+        if name not in self.session_locks:
+            self.raw.execute("SELECT pg_advisory_lock(%s)", [_ADVISORY[name]])
+            self.session_locks.add(name)
+
+    def session_unlock(self, name: str) -> None:
+        """Release the advisory lock ``name`` taken by :meth:`session_lock` (a no-op when not held)."""
+        if name in self.session_locks:
+            self.session_locks.discard(name)
+            self.raw.execute("SELECT pg_advisory_unlock(%s)", [_ADVISORY[name]])
 
     def cursor(self) -> PgConnection:
         return self
@@ -353,6 +367,11 @@ class PgBackend:
                     raw.execute("ROLLBACK")
                 except Exception:
                     reusable = False
+            for name in list(con.session_locks):  # never pool a connection that still keeps others waiting
+                try:
+                    con.session_unlock(name)
+                except Exception:
+                    reusable = False
             with self._lock:
                 if reusable and len(self._idle) < self._IDLE and self._pid == os.getpid():
                     self._idle.append(raw)
@@ -372,6 +391,18 @@ def advisory_lock(con: Any, name: str) -> None:
     """On PostgreSQL, serialise writers of ``name`` until the transaction ends; DuckDB has one writer already."""
     if isinstance(con, PgConnection):
         con.advisory_lock(name)
+
+
+def session_lock(con: Any, name: str) -> None:
+    """On PostgreSQL, serialise writers of ``name`` past the commit (see :meth:`PgConnection.session_lock`)."""
+    if isinstance(con, PgConnection):
+        con.session_lock(name)
+
+
+def session_unlock(con: Any, name: str) -> None:
+    """Release what :func:`session_lock` took (nothing on DuckDB)."""
+    if isinstance(con, PgConnection):
+        con.session_unlock(name)
 
 
 def is_postgres(con: Any) -> bool:

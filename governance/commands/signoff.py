@@ -26,6 +26,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.set_defaults(func=cmd_verify)
     c = lsub.add_parser("checkpoint", help="sign the current head and store it in checkpoints/")
     add_workspace_arg(c)
+    c.add_argument("--accept-unsealed", action="store_true",
+                   help="seal entries newer than the signed head that no Countersign commit sealed (after reviewing "
+                        "them): recorded in the ledger with --reason")
+    c.add_argument("--reason", metavar="TEXT", help="why the unsealed entries are genuine (with --accept-unsealed)")
     c.add_argument("--json", action="store_true", help="print one JSON document")
     c.set_defaults(func=cmd_checkpoint)
 
@@ -139,8 +143,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_checkpoint(args: argparse.Namespace) -> int:
     from governance import ledger
 
+    if args.reason and not args.accept_unsealed:
+        raise InputError("--reason goes with --accept-unsealed (it explains why unsealed entries are genuine)")
+    if args.accept_unsealed and not (args.reason or "").strip():
+        raise InputError("--accept-unsealed needs --reason: why the entries newer than the signed head are genuine")
     opened = open_workspace(args)
-    cp = ledger.checkpoint(opened.workspace, opened.catalog, opened.actor)
+    cp = ledger.checkpoint(opened.workspace, opened.catalog, opened.actor,
+                           accept_unsealed=args.reason if args.accept_unsealed else None)
     if args.json:
         print_json({"length": cp.length, "head_hash": cp.head_hash, "path": cp.path, "key_id": cp.key_id})
     else:

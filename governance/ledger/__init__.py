@@ -10,6 +10,9 @@ Every request, decision, execution step, sync and export is one entry. The rooms
 - :mod:`~governance.ledger.signed_head`: the signed head (``checkpoints/head.json`` and its witness), moved after every commit.
 - :mod:`~governance.ledger.checkpoints`: signed checkpoints in ``checkpoints/`` (:class:`Checkpoint`, :func:`seal`).
 - :mod:`~governance.ledger.verification`: recompute the chain and compare it with every checkpoint and the signed head.
+- :mod:`~governance.ledger.guard`: the cheap tail check every write of consequence runs first (fail closed).
+- :mod:`~governance.ledger.requests`: a promotion request replayed from its entries (the authority for approvals).
+- :mod:`~governance.ledger.subjects`: how an entry names what it is about (``request:PR-…``).
 
 Editing, deleting or reordering an entry breaks the chain from that entry on; rewriting the whole chain or restoring
 an older copy of the database is caught by the checkpoints and the signed head, which live outside the database.
@@ -27,8 +30,10 @@ from governance.ledger.checkpoints import (
     seal,
 )
 from governance.ledger.commit import NewEntry, append, append_many
+from governance.ledger.guard import TailState, require_sealed_tail, tail_state
 from governance.ledger.keys import PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, key_id, load_public_key
 from governance.ledger.queries import LedgerFilter, actions, entries_for, entry, head, listing
+from governance.ledger.requests import LedgerRequest, request_from_ledger, state_mismatches
 from governance.ledger.signed_head import (
     HEAD_FILE,
     HEAD_FORMAT,
@@ -59,8 +64,10 @@ __all__ = [
     "Entry",
     "Head",
     "LedgerFilter",
+    "LedgerRequest",
     "NewEntry",
     "Problem",
+    "TailState",
     "VerifyReport",
     "actions",
     "advance_head",
@@ -78,7 +85,11 @@ __all__ = [
     "parse_checkpoint",
     "read_checkpoints",
     "read_head",
+    "request_from_ledger",
+    "require_sealed_tail",
     "seal",
+    "state_mismatches",
+    "tail_state",
     "use_settings",
     "use_witness",
     "verify",

@@ -27,6 +27,7 @@ from governance.config import Workspace, private_dir, write_private
 from governance.identity import Identity, require
 from governance.ledger.chain import TIME_FORMAT, stored_head
 from governance.ledger.commit import append
+from governance.ledger.guard import TailState, tail_state
 from governance.ledger.keys import cached_key
 from governance.ledger.signed_head import advance_head
 
@@ -96,15 +97,18 @@ def signed_text(length: int, head_hash: str, created_at: dt.datetime, created_by
     ).encode()
 
 
-def seal(workspace: Workspace, catalog: Catalog, *, by: str, start_head: bool = False) -> Checkpoint:
+def seal(workspace: Workspace, catalog: Catalog, *, by: str) -> Checkpoint:
     """Sign the current head and write it to ``checkpoints/``; called after an authorised write (no role check).
 
-    It also advances the signed head (``checkpoints/head.json``) over entries the caller appended inside its own
-    transaction; ``start_head`` creates that head when it is missing (an explicit checkpoint).
+    Refuses (:class:`LedgerTampered`) to seal a ledger whose tail the signed head does not vouch for: entries no
+    Countersign commit sealed are accepted only explicitly (:func:`checkpoint` with ``accept_unsealed``).
     """
     key, kid = cached_key(workspace)
     with catalog.connect() as con:
         length, head_hash = stored_head(con)
+        state = tail_state(workspace, con)
+    if not state.ok:
+        raise LedgerTampered(f"refusing to sign a checkpoint: {state.message}")
     _refuse_unless_extending(workspace, catalog, key.public_key(), length)
     created = utcnow()
     signature = base64.b64encode(key.sign(signed_text(length, head_hash, created, by, kid))).decode()
@@ -112,7 +116,6 @@ def seal(workspace: Workspace, catalog: Catalog, *, by: str, start_head: bool = 
     sealed = Checkpoint(length, head_hash, created, by, kid, signature, path)
     raw = (json.dumps(sealed.content, indent=2, sort_keys=True) + "\n").encode()
     write_private(path, raw)  # atomic, owner-only
-    advance_head(catalog, workspace, start=start_head)
     return dataclasses.replace(sealed, sha256=hashlib.sha256(raw).hexdigest())
 
 
@@ -141,9 +144,44 @@ def _refuse_unless_extending(workspace: Workspace, catalog: Catalog, public: Ed2
                              f"{newest.name} ({cp_length} entries); run 'countersign ledger verify'")
 
 
-def checkpoint(workspace: Workspace, catalog: Catalog, actor: Identity) -> Checkpoint:
-    """Sign and store the current head on demand (``countersign ledger checkpoint``)."""
+def checkpoint(workspace: Workspace, catalog: Catalog, actor: Identity, *,
+               accept_unsealed: str | None = None) -> Checkpoint:
+    """Sign and store the current head on demand (``countersign ledger checkpoint``).
+
+    Entries newer than the signed head that no Countersign commit sealed (or every entry, when the head is missing)
+    are sealed only with ``accept_unsealed``, the operator's reason: that acceptance is itself an entry naming the
+    range and the hashes accepted. A ledger whose chain does not verify is never sealed.
+    """
     require(actor, "checkpoint")
+    with catalog.connect() as con:
+        state = tail_state(workspace, con)
+    accepted = state.unsealed_range
+    if accepted is not None:
+        _accept(workspace, catalog, actor, state, accept_unsealed)
+    elif not state.ok:
+        raise LedgerTampered(f"refusing to sign a checkpoint: {state.message}")
     # The request is an entry too, and the checkpoint seals it, so the ledger shows who sealed when.
     append(catalog, actor=actor.email, action="ledger.checkpoint", subject="ledger", payload={"on_demand": True})
-    return seal(workspace, catalog, by=actor.email, start_head=True)
+    return seal(workspace, catalog, by=actor.email)
+
+
+def _accept(workspace: Workspace, catalog: Catalog, actor: Identity, state: TailState, reason: str | None) -> None:
+    """Record the operator's acceptance of the unsealed entries of ``state`` and move the signed head over them."""
+    first, last = state.unsealed_range or (0, 0)
+    if not (reason or "").strip():
+        raise LedgerTampered(f"refusing to sign a checkpoint: {state.message}. If entries {first}..{last} are "
+                             "genuine, accept them with --accept-unsealed --reason '…' (recorded in the ledger)")
+    from governance.ledger.verification import verify_unchecked  # the whole chain, not only its tail
+
+    report = verify_unchecked(workspace, catalog)
+    broken = [p for p in report.problems if p.kind not in ("unsealed", "missing_head")]
+    if broken:
+        raise LedgerTampered(f"refusing to accept unsealed entries: the chain itself does not verify "
+                             f"({broken[0].message})")
+    with catalog.connect() as con:
+        hashes = dict(con.execute("SELECT seq, hash FROM ledger WHERE seq BETWEEN ? AND ? ORDER BY seq",
+                                  [first, last]).fetchall())
+    append(catalog, actor=actor.email, action="ledger.accept_unsealed", subject="ledger",
+           payload={"from_seq": first, "to_seq": last, "reason": reason.strip(), "problem": state.kind,
+                    "hashes": {str(k): v for k, v in hashes.items()}})
+    advance_head(catalog, workspace, accept_unsealed=True)

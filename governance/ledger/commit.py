@@ -21,7 +21,8 @@ from core.canonical import canonical_json
 from core.clock import naive_utc, utcnow
 from core.errors import InputError
 from governance.catalog import Catalog
-from governance.catalog.postgres import advisory_lock, is_postgres
+from governance.catalog.connection import CatalogConnection, on_transaction_end
+from governance.catalog.postgres import is_postgres, session_lock, session_unlock
 from governance.ledger.chain import Entry, entry_hash, stored_head
 from governance.ledger.signed_head import advance_after_commit, mark_start
 
@@ -116,11 +117,25 @@ def _write(con: duckdb.DuckDBPyConnection, entries: list[Entry], prepared: Seque
         con.execute("INSERT INTO ledger VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk)), params)
 
 
-def _insert(con: duckdb.DuckDBPyConnection, prepared: Sequence[_Prepared]) -> list[Entry]:
-    """Append inside the caller's transaction (the caller's :func:`advance_head` or :func:`seal` signs the head)."""
-    advisory_lock(con, "ledger")  # PostgreSQL: other processes' appends wait until this transaction ends
+_pending = threading.local()  # the entries this thread appended inside the catalog transaction it is in
+
+
+def _pending_entries() -> list[Entry]:
+    """(this thread) The entries appended in its open catalog transaction so far, taken out."""
+    entries: list[Entry] = getattr(_pending, "entries", [])
+    _pending.entries = []
+    return entries
+
+
+def _insert(con: duckdb.DuckDBPyConnection, prepared: Sequence[_Prepared], *, track: bool = True) -> list[Entry]:
+    """Append inside the caller's transaction; when it commits, :func:`_seal_transaction` moves the signed head over
+    these entries before the file is released (``track``; the group commit moves it itself)."""
+    # PostgreSQL: other processes' appends wait until this transaction ends and its head has moved
+    session_lock(con, "ledger")
     entries = _chain(stored_head(con), prepared)
     _write(con, entries, prepared)
+    if track:
+        _pending.entries = [*getattr(_pending, "entries", []), *entries]
     if entries[0].seq == 1:  # the ledger's first entry: the signed head of this file may start from nothing
         if is_postgres(con):
             path = con.catalog_path
@@ -130,6 +145,18 @@ def _insert(con: duckdb.DuckDBPyConnection, prepared: Sequence[_Prepared]) -> li
         if path is not None:
             mark_start(path)
     return entries
+
+
+@on_transaction_end
+def _seal_transaction(catalog: CatalogConnection, con: duckdb.DuckDBPyConnection, committed: bool) -> None:
+    """After a catalog transaction: move the signed head over the entries it committed, before the file (and, on
+    PostgreSQL, the ledger's lock) is let go, so no other writer ever sees entries the head does not cover."""
+    entries = _pending_entries()
+    try:
+        if committed and entries and isinstance(catalog, Catalog):
+            advance_after_commit(catalog, con, entries)
+    finally:
+        session_unlock(con, "ledger")
 
 
 @dataclass
@@ -264,11 +291,12 @@ def _write_chain(con: duckdb.DuckDBPyConnection, head_: tuple[int, str] | None, 
         # two writers ever chain onto the same head (and none has to retry)
         con.execute("BEGIN TRANSACTION")
         try:
-            entries = _insert(con, rows)
+            entries = _insert(con, rows, track=False)  # the ledger's lock is held until the caller moved the head
             con.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(duckdb.Error):
                 con.execute("ROLLBACK")
+            session_unlock(con, "ledger")
             raise
         return entries
     for attempt in range(3):

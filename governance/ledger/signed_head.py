@@ -194,8 +194,9 @@ def _store_head(workspace: Workspace, seq: int, digest: str, extends: Callable[[
                 if current.seq >= seq:
                     continue  # someone already signed this far: the head never moves back
                 if not extends(current.seq, current.hash):
-                    _log.warning("ledger head not advanced: the ledger no longer extends %s (entry %d); run "
-                                 "'countersign ledger verify'", path, current.seq)
+                    _log.warning("ledger head not advanced: entries after %s (entry %d) were not sealed by a "
+                                 "Countersign commit, or the ledger no longer extends it; run 'countersign ledger "
+                                 "verify'", path, current.seq)
                     continue
             if doc is None:
                 key, kid = cached_key(workspace)
@@ -221,9 +222,9 @@ def advance_after_commit(catalog: Catalog, con: duckdb.DuckDBPyConnection, entri
     def extends(seq: int, digest: str) -> bool:
         if seq >= first.seq:
             return entries[seq - first.seq].hash == digest
-        if seq == first.seq - 1:
-            return first.prev_hash == digest
-        return hash_at(con, seq) == digest
+        # only onto the head itself: entries between the head and this commit were sealed by no Countersign commit
+        # (written outside it, or before a crash), and moving over them would launder them
+        return seq == first.seq - 1 and first.prev_hash == digest
 
     try:
         _store_head(workspace, last.seq, last.hash, extends,
@@ -253,11 +254,11 @@ def _started(catalog: Catalog) -> bool:
     return False
 
 
-def advance_head(catalog: Catalog, workspace: Workspace | None = None, *, start: bool = False) -> Head | None:
-    """Sign the ledger's current head; callers that appended inside their own transaction call it after COMMIT.
-
-    Appends given a :class:`Catalog` advance the head themselves. ``start`` creates a missing head over an existing
-    ledger (an explicit checkpoint does; ordinary writes do not, see :func:`_store_head`).
+def advance_head(catalog: Catalog, workspace: Workspace | None = None, *, accept_unsealed: bool = False) -> Head | None:
+    """Sign the ledger's newest entry as the head over entries no Countersign commit sealed: only on an operator's
+    explicit, recorded acceptance (``countersign ledger checkpoint --accept-unsealed``), which may also start a
+    missing head. Every commit moves the head over its own entries by itself; without ``accept_unsealed`` this
+    moves nothing that a commit did not already seal.
     """
     workspace = workspace or _workspace_of(catalog)
     if workspace is None:
@@ -266,9 +267,13 @@ def advance_head(catalog: Catalog, workspace: Workspace | None = None, *, start:
         seq, digest = stored_head(con)
         if seq == 0:
             return None
+
+        def extends(s: int, h: str) -> bool:
+            # the chain must still hold the old head (never sign over a rewrite or a rollback)
+            return hash_at(con, s) == h and (accept_unsealed or s == seq)
+
         try:
-            return _store_head(workspace, seq, digest, lambda s, h: hash_at(con, s) == h,
-                               may_start=start or _started(catalog))
+            return _store_head(workspace, seq, digest, extends, may_start=accept_unsealed or _started(catalog))
         except OSError as exc:  # the entries stand; verify reports the head lagging behind them
             _log.warning("ledger head not advanced to entry %d: %s", seq, exc)
             return None

@@ -22,7 +22,9 @@ from governance.config import Workspace
 from governance.identity import Identity, require
 from governance.ledger.chain import GENESIS_HASH, TIME_FORMAT, hash_at
 from governance.ledger.checkpoints import Checkpoint, parse_checkpoint, signed_text
+from governance.ledger.guard import has_written_before
 from governance.ledger.keys import PUBLIC_KEY_FILE, key_id, load_public_key
+from governance.ledger.requests import state_mismatches
 from governance.ledger.signed_head import HEAD_FILE, Head, head_text, read_head, witness_of
 
 # The chain check. Row hashes do not depend on each other (prev_hash is stored), so DuckDB computes them in
@@ -54,7 +56,7 @@ class Problem:
     """One thing verification found wrong; ``seq`` is the first entry concerned when it is known."""
 
     # edited | broken_link | missing | truncated | rewritten | bad_signature | unknown_key | bad_start
-    # | missing_head | rolled_back
+    # | missing_head | rolled_back | unsealed | state_mismatch
     kind: str
     seq: int | None
     message: str
@@ -86,6 +88,8 @@ class VerifyReport:
 
     def summary(self) -> str:
         """One line for people."""
+        if self.ok and not self.length:
+            return "nothing to verify yet: the ledger has no entries"
         if self.ok:
             cp = self.newest_checkpoint
             sealed = (
@@ -256,9 +260,18 @@ def verify_unchecked(workspace: Workspace, catalog: Catalog, *, public_key: Path
         problems.extend(p for p in _check_heads(con, labelled, length, good_below)
                         if p.kind not in seen or p.kind == "rolled_back")
         signed_head = next((h for label, h in labelled if label == "signed head"), None)
-        if signed_head is not None and signed_head.seq < length:
-            warnings.append(f"entries {signed_head.seq + 1}..{length} are newer than the signed head: written inside "
-                            "a transaction whose seal has not run yet, or just before a crash")
+        if signed_head is not None and signed_head.seq < length and not any(p.kind == "rewritten" for p in problems):
+            problems.append(Problem(
+                "unsealed", signed_head.seq + 1,
+                f"entries {signed_head.seq + 1}..{length} are newer than the signed head and no Countersign commit "
+                "sealed them: written outside Countersign, or just before a crash; review them, then accept them "
+                "with 'countersign ledger checkpoint --accept-unsealed --reason …' if they are genuine"))
+        if not count and not heads and has_written_before(workspace, con):
+            problems.append(Problem(
+                "missing_head", None,
+                "the ledger is empty and its signed head is gone although this workspace has written to it before "
+                "(a signing key, checkpoints or sync and request rows exist): the ledger was emptied"))
+        problems.extend(Problem("state_mismatch", None, m.message) for m in state_mismatches(con))
     return VerifyReport(length, head_hash, len(valid), newest, tuple(problems), tuple(warnings),
                         time.perf_counter() - started, signed_head)
 

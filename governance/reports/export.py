@@ -17,6 +17,7 @@ from governance import ledger
 from governance.catalog import Catalog
 from governance.config import Settings, Workspace, private_dir
 from governance.identity import Identity, require
+from governance.ledger.subjects import version_subject
 from governance.reports.build import BuiltReport, Gap, build_pdf
 from governance.reports.facts import ReportFacts, collect_facts
 from governance.reports.html import build_html
@@ -96,7 +97,8 @@ def record_export(workspace: Workspace, catalog: Catalog, identity: Identity, ac
     placed: list[Path] = []
     try:
         with catalog.transaction() as con:
-            entry = ledger.append(con, actor=identity.email, action=action, subject=f"version:{version_id}",
+            ledger.require_sealed_tail(workspace, con, f"the export of {version_id}")
+            entry = ledger.append(con, actor=identity.email, action=action, subject=version_subject(version_id),
                                   payload=payload)
             for source, target in moves:
                 os.replace(source, target)  # last steps before the commit: a failed move rolls the entry back

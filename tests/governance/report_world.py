@@ -118,7 +118,8 @@ def add_decisions(world: World, version_id: str, *, seal: bool = True) -> dict[s
     at = dt.datetime(2026, 6, 2, 10, 0, 0)
     with world.catalog.transaction() as con:
         e_req = ledger.append(con, actor=ENGINEER, action="request.create", subject=f"request:{request_id}",
-                              payload={"version_id": version_id}, at=at)
+                              payload={"version_id": version_id, "to_env": "prod", "approvals_required": 2},
+                              at=at)
         con.execute(
             "INSERT INTO promotion_requests (request_id, version_id, model, from_env, to_env, requester, reason, "
             "status, created_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -381,7 +381,8 @@ def test_checkpoint_from_another_key_is_refused(ws: Workspace, catalog: Catalog,
     ledger.checkpoint(ws, catalog, AUDITOR)
     other = Workspace(tmp_path / "other")
     other.ensure_dirs()
-    ledger.seal(other, catalog, by="x@example.org")  # creates another key
+    ledger.advance_head(catalog, other, accept_unsealed=True)  # creates another key and head over this ledger
+    ledger.seal(other, catalog, by="x@example.org")
     report = ledger.verify(ws, catalog, AUDITOR, public_key=other.keys_dir / ledger.PUBLIC_KEY_FILE)
     assert any(p.kind == "unknown_key" for p in report.problems)
 
@@ -453,9 +454,10 @@ def test_100k_entries_verify_and_an_edit_deep_inside_is_found(ws: Workspace, cat
     with catalog.transaction() as con:
         con.register("frame", frame)
         con.execute("INSERT INTO ledger SELECT * FROM frame")
-    ledger.checkpoint(ws, catalog, AUDITOR)
+    # rows written outside Countersign are sealed only by a recorded acceptance (plus the checkpoint's own entry)
+    ledger.checkpoint(ws, catalog, AUDITOR, accept_unsealed="a chain imported from the old system, checked")
     report = ledger.verify(ws, catalog, AUDITOR)
-    assert report.ok and report.length == 100_001
+    assert report.ok and report.length == 100_002
     _tamper(catalog, ("UPDATE ledger SET payload = replace(payload, 'ok', 'OK') WHERE seq = 73_123", []))
     assert _first_bad(ws, catalog) == 73_123
 
@@ -487,7 +489,7 @@ def test_no_checkpoint_is_signed_over_a_rolled_back_or_rewritten_ledger(ws: Work
     before = sorted(ws.checkpoints_dir.iterdir())
     shutil.copyfile(backup, ws.catalog_path)
     fill(catalog, 5, 10)  # longer than the checkpoint again, but a different history
-    with pytest.raises(LedgerTampered, match="no longer extends"):
+    with pytest.raises(LedgerTampered, match="no longer (extends|has the hash)"):
         ledger.seal(ws, catalog, by="x@example.org")
     assert sorted(ws.checkpoints_dir.iterdir()) == before
 
@@ -613,7 +615,10 @@ def test_a_deleted_head_is_reported_and_not_silently_restarted(ws: Workspace, ca
     capsys.readouterr()
     assert cli_verify(ws) == 1
     assert "head.json is missing" in capsys.readouterr().err
-    ledger.checkpoint(ws, catalog, AUDITOR)  # an explicit, recorded checkpoint starts it again
+    with pytest.raises(LedgerTampered, match="accept-unsealed"):  # a plain checkpoint would vouch for anything
+        ledger.checkpoint(ws, catalog, AUDITOR)
+    # an explicit acceptance, recorded with its reason and the entries it covers, starts it again
+    ledger.checkpoint(ws, catalog, AUDITOR, accept_unsealed="head.json lost in the disk failure of 3 Dec")
     assert ledger.verify(ws, catalog, AUDITOR).ok
 
 

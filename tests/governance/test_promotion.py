@@ -241,6 +241,9 @@ class Faulty:
     def fetch(self, uri):
         return self.inner.fetch(uri)
 
+    def artifact_digest(self, version, *, fresh=False):
+        return self.inner.artifact_digest(version, fresh=fresh)
+
     def set_approval(self, version, status, description):
         self._maybe("before_set_approval")
         out = self.inner.set_approval(version, status, description)
@@ -315,6 +318,7 @@ class Dying:
     def __init__(self, inner): self.inner = inner; self.kind = inner.kind
     def extract(self, *a, **k): return self.inner.extract(*a, **k)
     def fetch(self, uri): return self.inner.fetch(uri)
+    def artifact_digest(self, *a, **k): return self.inner.artifact_digest(*a, **k)
     def set_approval(self, *a): return self.inner.set_approval(*a)
     def register_copy(self, *a):
         self.inner.register_copy(*a)
@@ -398,5 +402,5 @@ def test_a_changed_artifact_cannot_be_approved(world: World) -> None:
     artifact = world.ws.root / "registry/staging/claims-fraud/3/model.skops"
     artifact.write_bytes(artifact.read_bytes() + b"\0")  # swapped behind the request's back
     sync(world.ws, world.settings, world.catalog, actor=world.who("ml.engineer"), accounts=["lab-staging"])
-    with pytest.raises(ConflictError, match=r"artifact .* changed"):
+    with pytest.raises(ConflictError, match=r"artifact .* (changed|replaced)"):
         approve(world.ws, world.settings, world.catalog, world.who("risk.officer"), rid, "ok")

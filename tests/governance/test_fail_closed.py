@@ -1,0 +1,236 @@
+"""Issue 31: a sign-off binds to the bytes it approved, and decisions run only on a catalog the ledger vouches for.
+
+Each test is one finding of the issue, tried the way it was found: through the CLI (``python -m governance.cli``'s
+``main``) on a copy of the demo workspace (real folder registries, a real DuckDB file, the real ledger).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import json
+import shutil
+from pathlib import Path
+
+from core.canonical import canonical_json
+from governance import ledger
+from governance.catalog import Catalog
+from governance.cli import main
+from governance.config import Workspace, load_settings
+from governance.demo_history import open_request_id
+
+D = "demo.countersign.dev"
+OFFICER, VALIDATOR, ENGINEER, AUDITOR = (f"{p}@{D}" for p in ("risk.officer", "validator", "ml.engineer", "auditor"))
+
+
+def cli(ws: Workspace, who: str, *args: str) -> int:
+    return main([*args, "--workspace", str(ws.root), *(("--actor", who) if who else ())])
+
+
+def counts(ws: Workspace) -> dict[str, int]:
+    """Rows of every table a decision writes, and the files under exports/ and the prod registry."""
+    catalog = Catalog(ws.catalog_path)
+    out = {t: int(catalog.query_df(f"SELECT count(*) AS n FROM {t}")["n"][0])
+           for t in ("ledger", "promotion_requests", "decisions")}
+    out["prod_versions"] = sum(1 for _ in (ws.root / "registry" / "prod").glob("*/*/metadata.json"))
+    return out
+
+
+def request_ledger(ws: Workspace, rid: str) -> list[ledger.Entry]:
+    return ledger.entries_for(Catalog(ws.catalog_path), f"request:{rid}")
+
+
+def open_request(ws: Workspace) -> str:
+    rid = open_request_id(Catalog(ws.catalog_path))
+    assert rid is not None
+    return rid
+
+
+def artifact_of(ws: Workspace, version_id: str) -> Path:
+    account, model, number = version_id.split(":")
+    folder = {"lab-dev": "dev", "lab-staging": "staging", "lab-prod": "prod"}[account]
+    return ws.root / "registry" / folder / model / number / "model.skops"
+
+
+# -- finding 1: bytes swapped after approval --------------------------------------------------------------------
+
+
+def test_bytes_swapped_after_approval_are_not_promoted(demo_copy: Workspace, capsys) -> None:
+    ws = demo_copy
+    rid = open_request(ws)
+    assert cli(ws, OFFICER, "approve", rid, "--comment", "all gates pass", "--no-execute") == 0
+    request = Catalog(ws.catalog_path).request(rid)
+    assert request.status == "approved"
+    approved = request_ledger(ws, rid)[0].payload["artifact_sha256"]
+    assert approved, "the request froze no digest"
+    # a data scientist copies another model's file over the approved artifact
+    other = artifact_of(ws, "lab-dev:claims-fraud:4")
+    target = artifact_of(ws, request.version_id)
+    assert other.read_bytes() != target.read_bytes()
+    shutil.copyfile(other, target)
+    before = counts(ws)
+    capsys.readouterr()
+    assert cli(ws, ENGINEER, "execute", rid) == 1
+    err = capsys.readouterr().err
+    assert "replaced" in err and approved[:12] in err, err
+    assert counts(ws)["prod_versions"] == before["prod_versions"]  # nothing landed in prod
+    refused = [e for e in request_ledger(ws, rid) if e.action == "execution.refused"]
+    assert len(refused) == 1 and refused[0].payload["expected_sha256"] == approved
+    assert refused[0].payload["found_sha256"] != approved
+    assert Catalog(ws.catalog_path).request(rid).status == "approved"
+    assert cli(ws, AUDITOR, "ledger", "verify") == 0  # the refusal is on record, the chain intact
+
+
+def test_bytes_swapped_before_approval_are_refused_at_approval(demo_copy: Workspace, capsys) -> None:
+    ws = demo_copy
+    rid = open_request(ws)
+    version_id = Catalog(ws.catalog_path).request(rid).version_id
+    shutil.copyfile(artifact_of(ws, "lab-dev:claims-fraud:4"), artifact_of(ws, version_id))
+    capsys.readouterr()
+    assert cli(ws, OFFICER, "approve", rid, "--comment", "all gates pass", "--no-execute") == 1
+    assert "replaced" in capsys.readouterr().err
+    assert Catalog(ws.catalog_path).request(rid).status == "pending"
+    assert [e.action for e in request_ledger(ws, rid)][-1] == "approval.refused"
+
+
+# -- finding 4: execute trusted a mutable status column --------------------------------------------------------------
+
+
+def test_a_status_flipped_in_the_catalog_does_not_execute_and_verify_reports_it(demo_copy: Workspace,
+                                                                                 capsys) -> None:
+    ws = demo_copy
+    rid = open_request(ws)
+    with Catalog(ws.catalog_path).transaction() as con:
+        con.execute("UPDATE promotion_requests SET status = 'approved', execution_state = 'queued' "
+                    "WHERE request_id = ?", [rid])
+    before = counts(ws)
+    capsys.readouterr()
+    assert cli(ws, ENGINEER, "execute", rid) == 2
+    err = capsys.readouterr().err
+    assert "pending in the ledger" in err and "0 of 1 approvals" in err, err
+    assert counts(ws) == before
+    assert cli(ws, AUDITOR, "ledger", "verify", "--json") == 1
+    report = json.loads(capsys.readouterr().out)
+    mismatches = [p for p in report["problems"] if p["kind"] == "state_mismatch"]
+    assert mismatches and rid in mismatches[0]["message"] and "pending" in mismatches[0]["message"]
+
+
+def test_a_decision_row_added_by_hand_does_not_count_as_an_approval(demo_copy: Workspace, capsys) -> None:
+    ws = demo_copy
+    rid = open_request(ws)
+    with Catalog(ws.catalog_path).transaction() as con:
+        con.execute("INSERT INTO decisions VALUES ('D-forged', ?, ?, 'approve', 'ok', now(), NULL, '{}', NULL)",
+                    [rid, OFFICER])
+        con.execute("UPDATE promotion_requests SET status = 'approved' WHERE request_id = ?", [rid])
+    capsys.readouterr()
+    assert cli(ws, ENGINEER, "execute", rid) == 2
+    assert cli(ws, AUDITOR, "ledger", "verify") == 1
+    assert "approvals by" in capsys.readouterr().err
+
+
+# -- finding 5: decisions on a catalog the ledger disowns ------------------------------------------------------------
+
+
+def test_a_rolled_back_catalog_refuses_every_decision_and_writes_nothing(demo_copy: Workspace, tmp_path: Path,
+                                                                          capsys) -> None:
+    ws = demo_copy
+    rid = open_request(ws)
+    backup = tmp_path / "catalog-old.duckdb"
+    shutil.copyfile(ws.catalog_path, backup)
+    assert cli(ws, OFFICER, "approve", rid, "--comment", "all gates pass", "--no-execute") == 0
+    assert cli(ws, AUDITOR, "ledger", "checkpoint") == 0
+    shutil.copyfile(backup, ws.catalog_path)  # an older catalog restored: the approval is gone from it
+    before = counts(ws)
+    capsys.readouterr()
+    for who, args in ((ENGINEER, ("request", "--version", "lab-dev:claims-fraud:4", "--to", "staging", "--reason", "again")),
+                      (OFFICER, ("approve", rid, "--comment", "all gates pass", "--no-execute")),
+                      (OFFICER, ("reject", rid, "--comment", "not now")),
+                      (ENGINEER, ("execute", rid)),
+                      (ENGINEER, ("cancel", rid))):
+        assert cli(ws, who, *args) == 1, args
+        err = capsys.readouterr().err
+        assert "nothing was written" in err and "older copy" in err, (args, err)
+        assert err.count("\n") == 1, err  # one line
+    assert counts(ws) == before
+
+
+# -- finding 6: forged entries laundered, an emptied ledger passing --------------------------------------------------
+
+
+def forge_entry(ws: Workspace) -> int:
+    """Append a correctly hashed entry straight into the table, as someone with write access to the file could."""
+    catalog = Catalog(ws.catalog_path)
+    seq, prev = ledger.head(catalog)
+    at = dt.datetime(2026, 12, 1, 12, 0, 0)
+    payload = canonical_json({"comment": "fine", "version_id": "lab-staging:claims-fraud:3"})
+    digest = ledger.entry_hash(seq + 1, at, OFFICER, "request.approve", "request:PR-forged", prev, payload)
+    with catalog.transaction() as con:
+        con.execute("INSERT INTO ledger VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [seq + 1, at, OFFICER, "request.approve", "request:PR-forged", payload, prev, digest])
+    return seq + 1
+
+
+def test_a_forged_entry_is_not_sealed_by_the_next_checkpoint(demo_copy: Workspace, capsys) -> None:
+    ws = demo_copy
+    forged = forge_entry(ws)
+    capsys.readouterr()
+    assert cli(ws, AUDITOR, "ledger", "verify") == 1
+    assert f"entries {forged}..{forged} are newer than the signed head" in capsys.readouterr().err
+    assert cli(ws, AUDITOR, "ledger", "checkpoint") == 1
+    assert "--accept-unsealed" in capsys.readouterr().err
+    assert ledger.read_head(ws.checkpoints_dir).seq == forged - 1  # still not sealed
+    # nor by any other write: a decision refuses, and a sync leaves the head where it was
+    assert cli(ws, OFFICER, "approve", open_request(ws), "--comment", "ok", "--no-execute") == 1
+    assert cli(ws, ENGINEER, "sync") == 0
+    assert ledger.read_head(ws.checkpoints_dir).seq == forged - 1
+    assert cli(ws, AUDITOR, "ledger", "verify") == 1
+
+
+def test_unsealed_entries_are_sealed_only_by_a_recorded_acceptance(demo_copy: Workspace, capsys) -> None:
+    ws = demo_copy
+    forged = forge_entry(ws)
+    assert cli(ws, AUDITOR, "ledger", "checkpoint", "--accept-unsealed", "--reason",
+               "entry written by the migration script on 1 Dec, checked against its log") == 0
+    catalog = Catalog(ws.catalog_path)
+    accepted = [e for e in ledger.entries_for(catalog, "ledger") if e.action == "ledger.accept_unsealed"]
+    assert len(accepted) == 1
+    assert accepted[0].payload["from_seq"] == forged and accepted[0].payload["to_seq"] == forged
+    assert accepted[0].actor == AUDITOR and "migration script" in accepted[0].payload["reason"]
+    capsys.readouterr()
+    assert cli(ws, AUDITOR, "ledger", "verify") == 0
+
+
+def test_an_emptied_ledger_without_its_head_is_missing_head(demo_copy: Workspace, capsys) -> None:
+    ws = demo_copy
+    shutil.rmtree(ws.checkpoints_dir)
+    with Catalog(ws.catalog_path).transaction() as con:
+        con.execute("DELETE FROM ledger")
+    capsys.readouterr()
+    assert cli(ws, AUDITOR, "ledger", "verify", "--json") == 1
+    report = json.loads(capsys.readouterr().out)
+    assert next(p["kind"] for p in report["problems"]) == "missing_head"
+    assert not report["ok"]
+
+
+def test_a_brand_new_workspace_has_nothing_to_verify_yet(tmp_path: Path, capsys) -> None:
+    ws = Workspace(tmp_path / "new")
+    ws.ensure_dirs()
+    ws.config_path.write_text('[environments]\norder = ["dev", "prod"]\n[roles]\n'
+                              f'"os:{getpass.getuser()}" = ["auditor"]\n', encoding="utf-8")
+    Catalog(ws.catalog_path).migrate()
+    load_settings(ws)
+    capsys.readouterr()
+    assert cli(ws, "", "ledger", "verify") == 0
+    assert "nothing to verify yet" in capsys.readouterr().out
+
+
+def test_an_approval_is_counted_from_the_ledger_with_its_digest(demo_copy: Workspace) -> None:
+    ws = demo_copy
+    rid = open_request(ws)
+    assert cli(ws, OFFICER, "approve", rid, "--comment", "all gates pass", "--no-execute") == 0
+    catalog = Catalog(ws.catalog_path)
+    with catalog.connect() as con:
+        truth = ledger.request_from_ledger(con, rid)
+    assert truth.status == "approved" and truth.approvers == (OFFICER,)
+    assert truth.approvals[0].artifact_sha256 == truth.artifact_sha256 is not None
+    assert truth.approvals[0].policy_version
