@@ -489,7 +489,7 @@ def test_no_checkpoint_is_signed_over_a_rolled_back_or_rewritten_ledger(ws: Work
     before = sorted(ws.checkpoints_dir.iterdir())
     shutil.copyfile(backup, ws.catalog_path)
     fill(catalog, 5, 10)  # longer than the checkpoint again, but a different history
-    with pytest.raises(LedgerTampered, match="no longer (extends|has the hash)"):
+    with pytest.raises(LedgerTampered, match=r"no longer (extends|has the hash)"):
         ledger.seal(ws, catalog, by="x@example.org")
     assert sorted(ws.checkpoints_dir.iterdir()) == before
 
