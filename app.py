@@ -19,6 +19,8 @@ from governance.signoff import awaiting_approval
 from governance.sync import prepare_catalog
 from portal.auth import resolve_identity
 from portal.context import PortalContext, set_context
+from portal.context import get as get_context
+from portal.integrity import ledger_banner
 from portal.pages import PAGES
 
 REQUESTS_PAGE = "pages/requests.py"
@@ -83,6 +85,7 @@ def main() -> None:
     # one script run is a burst of catalog reads: open the file once for it (released when the run ends, or
     # after 0.25 s without a catalog operation during slow work)
     with catalog.keep_open(linger=0.25):
+        ledger_banner(get_context())
         waiting = len(awaiting_approval(catalog, identity))  # what this person may approve now (four eyes)
         if waiting:
             st.sidebar.markdown(f":orange-badge[:material/approval: {waiting} request"

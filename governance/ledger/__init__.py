@@ -30,7 +30,7 @@ from governance.ledger.checkpoints import (
     seal,
 )
 from governance.ledger.commit import NewEntry, append, append_many
-from governance.ledger.guard import TailState, require_sealed_tail, tail_state
+from governance.ledger.guard import TailState, catalog_tail_state, require_sealed_tail, tail_state
 from governance.ledger.keys import PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, key_id, load_public_key
 from governance.ledger.queries import LedgerFilter, actions, entries_for, entry, head, listing
 from governance.ledger.requests import LedgerRequest, request_from_ledger, state_mismatches
@@ -73,6 +73,7 @@ __all__ = [
     "advance_head",
     "append",
     "append_many",
+    "catalog_tail_state",
     "checkpoint",
     "covering_checkpoint",
     "entries_for",

@@ -21,6 +21,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 
 from core.errors import ConfigError, LedgerTampered
+from governance.catalog import Catalog
 from governance.config import Workspace
 from governance.ledger.chain import hash_at, stored_head
 from governance.ledger.keys import PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, key_id, load_public_key
@@ -156,3 +157,9 @@ def _cannot_seal(workspace: Workspace) -> str | None:
         return (f"this user cannot read the ledger signing key {key}, so the decision could not be sealed; give the "
                 "workspace's group read access (docs/signoff.md, a workspace shared by several users)")
     return None
+
+
+def catalog_tail_state(workspace: Workspace, catalog: Catalog) -> TailState:
+    """:func:`tail_state` on a connection of its own (the portal's banner on every page, ``countersign status``)."""
+    with catalog.connect() as con:
+        return tail_state(workspace, con)
