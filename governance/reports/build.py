@@ -951,8 +951,49 @@ def b_cybersecurity(f: ReportFacts, r: Renderer) -> list[Flowable]:
     ), kv_table([("Artifact", v.artifact_uri), ("Artifact sha256", v.artifact_sha256)], mono=True)]
 
 
+def _bound_rows(f: ReportFacts) -> list[tuple[Any, ...]]:
+    """Per request of the version: what its ledger entries alone say (state, approvals counted, the artifact digest
+    bound) and whether the catalog's cached state agrees."""
+    from governance.ledger import Entry
+    from governance.ledger.requests import replay
+    from governance.ledger.subjects import request_of
+
+    entries: dict[str, list[Entry]] = {}
+    for e in f.ledger:
+        rid = request_of(e["subject"] or "")
+        if rid is not None:
+            payload = e["payload"] if isinstance(e["payload"], dict) else json.loads(e["payload"])
+            entries.setdefault(rid, []).append(Entry(e["seq"], e["recorded_at"], e["actor"], e["action"],
+                                                     e["subject"], payload, e["prev_hash"], e["hash"]))
+    approvers = {}
+    for d in f.decisions:
+        if d["kind"] == "approve":
+            approvers.setdefault(d["request_id"], set()).add(str(d["actor"]).lower())
+    rows = []
+    for req in f.requests:
+        truth = replay(req["request_id"], entries.get(req["request_id"], []))
+        if truth is None:
+            rows.append((req["request_id"], "not in the ledger", "", "", "no"))
+            continue
+        agrees = truth.status == req["status"] and approvers.get(req["request_id"], set()) == {
+            a.lower() for a in truth.approvers}
+        rows.append((req["request_id"], truth.status, f"{len(truth.approvals)} of {truth.approvals_required}: "
+                     + (", ".join(truth.approvers) or "none"), truth.artifact_sha256 or "none bound",
+                     "yes" if agrees else "NO"))
+    return rows
+
+
 def b_ledger(f: ReportFacts, r: Renderer) -> list[Flowable]:
     out: list[Flowable] = []
+    bound = _bound_rows(f)
+    if bound:
+        out += [para("What the ledger binds: each request's state and approvals as its ledger entries record them "
+                     "(approval and execution count these, not the catalog's status), the artifact sha256 the request "
+                     "froze (every approval and the execution re-read the bytes against it), and whether the catalog "
+                     "agrees."),
+                table(("Request", "State in the ledger", "Approvals counted", "Artifact sha256 bound",
+                       "Catalog agrees"), bound,
+                      (BODY_W * 0.17, BODY_W * 0.12, BODY_W * 0.27, BODY_W * 0.34, BODY_W * 0.1), mono=(3,))]
     if f.ledger:
         out.append(table(("Seq", "Recorded", "Actor", "Action", "Subject", "Entry hash"),
                          [(e["seq"], e["recorded_at"], e["actor"], e["action"], e["subject"], e["hash"]) for e in f.ledger],

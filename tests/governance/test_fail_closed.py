@@ -234,3 +234,26 @@ def test_an_approval_is_counted_from_the_ledger_with_its_digest(demo_copy: Works
     assert truth.status == "approved" and truth.approvers == (OFFICER,)
     assert truth.approvals[0].artifact_sha256 == truth.artifact_sha256 is not None
     assert truth.approvals[0].policy_version
+
+
+def test_the_pdf_states_what_the_ledger_binds_and_whether_the_catalog_agrees(demo_copy: Workspace,
+                                                                                tmp_path: Path) -> None:
+    from tests.governance.report_world import pdf_text
+
+    ws = demo_copy
+    rid = open_request(ws)
+    version_id = Catalog(ws.catalog_path).request(rid).version_id
+    assert cli(ws, OFFICER, "approve", rid, "--comment", "all gates pass", "--no-execute") == 0
+    bound = request_ledger(ws, rid)[0].payload["artifact_sha256"]
+    out = tmp_path / "good.pdf"
+    assert cli(ws, OFFICER, "report", "--version", version_id, "--template", "sr-11-7", "--out", str(out),
+               "--unsigned", "--no-html") == 0
+    text = " ".join(pdf_text(out).split())
+    assert "What the ledger binds" in text and rid in text and "1 of 1" in text
+    assert bound[:24] in text.replace(" ", "")
+    with Catalog(ws.catalog_path).transaction() as con:  # the catalog's cache edited by hand
+        con.execute("UPDATE promotion_requests SET status = 'executed' WHERE request_id = ?", [rid])
+    flipped = tmp_path / "flipped.pdf"
+    assert cli(ws, OFFICER, "report", "--version", version_id, "--template", "sr-11-7", "--out", str(flipped),
+               "--unsigned", "--no-html") == 0
+    assert " NO" in " ".join(pdf_text(flipped).split())
