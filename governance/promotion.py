@@ -410,9 +410,10 @@ def _confirm_bytes(workspace: Workspace, catalog: Catalog, actor: Identity, requ
                    fresh: bool = False, record: bool = True) -> ArtifactDigest:
     """Read the artifact's bytes now and refuse unless they are the ones the request's ledger entry bound; a
     difference is recorded as the ``refusal`` entry with both digests."""
-    observed = observe_artifact(connectors, version, fresh=fresh)
     with catalog.connect() as con:
+        ledger.require_sealed_tail(workspace, con, f"the {what} of {request_id}")  # before reading the registry
         truth = request_from_ledger(con, request_id)
+    observed = observe_artifact(connectors, version, fresh=fresh)
     if truth is None:
         raise ConflictError(f"request {request_id} has no request.create entry in the ledger: the catalog row was not "
                             "written by Countersign; run 'countersign ledger verify'")

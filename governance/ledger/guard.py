@@ -94,9 +94,29 @@ def has_written_before(workspace: Workspace, con: Any) -> bool:
                for table in ("sync_runs", "promotion_requests", "decisions"))
 
 
+_LEDGER_COLUMNS = ("seq", "recorded_at", "actor", "action", "subject", "payload", "prev_hash", "hash")
+
+
+def ledger_table_problem(con: Any) -> str | None:
+    """Why the catalog's ``ledger`` table cannot be read as a ledger (dropped, columns removed), or None."""
+    columns = {r[0] for r in con.execute("SELECT column_name FROM information_schema.columns "
+                                         "WHERE table_name = 'ledger' AND table_catalog = current_database()").fetchall()}
+    if not columns:
+        return ("the catalog has no ledger table: it was dropped. Restore catalog.duckdb from a backup, then run "
+                "'countersign ledger verify' again")
+    missing = [c for c in _LEDGER_COLUMNS if c not in columns]
+    if missing:
+        return (f"the catalog's ledger table lacks column(s) {', '.join(missing)}: its structure was altered. Restore "
+                "catalog.duckdb from a backup, then run 'countersign ledger verify' again")
+    return None
+
+
 def tail_state(workspace: Workspace, con: Any, *, witness: Path | None = None) -> TailState:
     """Compare the ledger's newest entry (on connection ``con``) with the signed head, and the head with the
     witness; cheap enough to run before every decision."""
+    unreadable = ledger_table_problem(con)
+    if unreadable is not None:
+        return TailState("missing", unreadable, 0)
     length, _ = stored_head(con)
     head, problem = _verified_head(workspace, workspace.checkpoints_dir / HEAD_FILE, "signed head")
     if problem is not None:

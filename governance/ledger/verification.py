@@ -22,7 +22,7 @@ from governance.config import Workspace
 from governance.identity import Identity, require
 from governance.ledger.chain import GENESIS_HASH, TIME_FORMAT, hash_at
 from governance.ledger.checkpoints import Checkpoint, parse_checkpoint, signed_text
-from governance.ledger.guard import has_written_before
+from governance.ledger.guard import has_written_before, ledger_table_problem
 from governance.ledger.keys import PUBLIC_KEY_FILE, key_id, load_public_key
 from governance.ledger.requests import state_mismatches
 from governance.ledger.signed_head import HEAD_FILE, Head, head_text, read_head, witness_of
@@ -161,6 +161,10 @@ def verify_unchecked(workspace: Workspace, catalog: Catalog, *, public_key: Path
     problems: list[Problem] = []
     warnings: list[str] = []
     with catalog.connect() as con:
+        unreadable = ledger_table_problem(con)
+        if unreadable is not None:
+            return VerifyReport(0, GENESIS_HASH, 0, None, (Problem("missing", 1, unreadable),), (),
+                                time.perf_counter() - started)
         count, low, high, bad_hash, n_bad_hash = con.execute(_HASH_SQL).fetchone()
         bad_link, gap = con.execute(_LINK_SQL).fetchone()
         head_row = con.execute("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()

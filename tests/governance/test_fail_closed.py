@@ -257,3 +257,19 @@ def test_the_pdf_states_what_the_ledger_binds_and_whether_the_catalog_agrees(dem
     assert cli(ws, OFFICER, "report", "--version", version_id, "--template", "sr-11-7", "--out", str(flipped),
                "--unsigned", "--no-html") == 0
     assert " NO" in " ".join(pdf_text(flipped).split())
+
+
+def test_a_dropped_ledger_table_is_a_verdict_not_a_traceback(demo_copy: Workspace, capsys) -> None:
+    ws = demo_copy
+    rid = open_request(ws)
+    with Catalog(ws.catalog_path).transaction() as con:
+        con.execute("DROP TABLE ledger")
+    capsys.readouterr()
+    assert cli(ws, AUDITOR, "ledger", "verify", "--json") == 1
+    out, err = capsys.readouterr()
+    report = json.loads(out)
+    assert not report["ok"] and "no ledger table" in report["problems"][0]["message"]
+    assert "Traceback" not in err
+    assert cli(ws, OFFICER, "approve", rid, "--comment", "fine", "--no-execute") == 1
+    err = capsys.readouterr().err
+    assert "no ledger table" in err and "Traceback" not in err
