@@ -86,7 +86,7 @@ def main() -> None:
     # after 0.25 s without a catalog operation during slow work)
     with catalog.keep_open(linger=0.25):
         ledger_banner(get_context())
-        waiting = len(awaiting_approval(catalog, identity))  # what this person may approve now (four eyes)
+        waiting = len(awaiting_approval(catalog, identity, settings))  # what this person may approve now (four eyes)
         if waiting:
             st.sidebar.markdown(f":orange-badge[:material/approval: {waiting} request"
                                 f"{'s await' if waiting > 1 else ' awaits'} your approval]")

@@ -460,6 +460,16 @@ class Settings(_Strict):
         """The policy of tier ``name`` (the default tier when unknown or empty)."""
         return self.policy.tiers.get(name or "", self.policy.tiers[self.policy.default_tier])
 
+    def person(self, actor: str) -> str:
+        """The one person behind an actor as the ledger and four eyes compare them: an ``os:<user>`` mapped in
+        ``[os_users]`` is that e-mail, and case never matters. A mapping added later applies to past entries too."""
+        who = actor.strip()
+        if who.lower().startswith("os:"):
+            mapped = {k.lower(): v for k, v in self.os_users.items()}.get(who[3:].lower())
+            if mapped:
+                who = mapped
+        return who.lower()
+
     def roles_for(self, email: str | None, groups: tuple[str, ...] = ()) -> frozenset[str]:
         """Roles granted to an e-mail address and to ``group:NAME`` entries for its groups."""
         out: set[str] = set()

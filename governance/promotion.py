@@ -113,14 +113,21 @@ def list_requests(catalog: Catalog, *, statuses: tuple[str, ...] = (), model: st
     return catalog.request_queue(statuses=statuses, model=model)
 
 
-def four_eyes_problem(email: str, request: Request, version: Version) -> str | None:
-    """Why ``email`` may not approve ``request`` under four eyes, or None when they may."""
-    who = email.lower()
-    if who == request.requester.lower():
+def _lower(actor: str) -> str:
+    return actor.strip().lower()
+
+
+def four_eyes_problem(email: str, request: Request, version: Version,
+                      person: Callable[[str], str] = _lower) -> str | None:
+    """Why ``email`` may not approve ``request`` under four eyes, or None when they may; ``person`` says who an
+    actor is (``Settings.person``: an ``os:`` user mapped to an e-mail is that person), so people are compared, not
+    spellings."""
+    who = person(email)
+    if who == person(request.requester):
         return f"{email} requested this promotion and may not approve it (four eyes)"
-    if version.created_by and who == version.created_by.lower():
+    if version.created_by and who == person(version.created_by):
         return f"{email} created version {version.version_id} and may not approve its promotion (four eyes)"
-    if who in {a.lower() for a in request.approvers}:
+    if who in {person(a) for a in request.approvers}:
         return f"{email} already approved this request; tier needs {request.approvals_required} distinct approvers"
     return None
 
@@ -133,17 +140,18 @@ def blocking_gates(request: Request, checklist: Checklist, now: dt.datetime) -> 
     return tuple(r for r in checklist.blocking if r.gate not in covered)
 
 
-def allowed_actions(identity: Identity, request: Request, version: Version) -> frozenset[str]:
+def allowed_actions(identity: Identity, request: Request, version: Version,
+                    person: Callable[[str], str] = _lower) -> frozenset[str]:
     """What ``identity`` may do to ``request`` now (the pages show only these; governance checks again)."""
     out: set[str] = set()
     if request.status == "pending":
-        if identity.can("approve") and four_eyes_problem(identity.email, request, version) is None:
+        if identity.can("approve") and four_eyes_problem(identity.email, request, version, person) is None:
             out.add("approve")
             if identity.can("accept_risk"):
                 out.add("accept_risk")
         # whoever approved already has said their word: nothing more is offered to them (a change of mind is a
         # conversation with the requester, who may cancel)
-        if identity.can("reject") and identity.email.lower() not in {a.lower() for a in request.approvers}:
+        if identity.can("reject") and person(identity.email) not in {person(a) for a in request.approvers}:
             out.add("reject")
     if request.status in ("pending", "approved", "failed") and _may_cancel(identity, request):
         out.add("cancel")
@@ -237,16 +245,17 @@ def _record_refusal(workspace: Workspace, catalog: Catalog, actor: Identity, req
                                "found_sha256": exc.found})
 
 
-def _truth(con: Any, request_id: str, catalog_status: str) -> LedgerRequest:
+def _truth(con: Any, request_id: str, catalog_status: str, person: Callable[[str], str] = _lower) -> LedgerRequest:
     """The request as its ledger entries tell it, refusing when the catalog's cached state disagrees."""
-    truth = request_from_ledger(con, request_id)
+    truth = request_from_ledger(con, request_id, person)
     if truth is None:
         raise ConflictError(f"request {request_id} has no request.create entry in the ledger: the catalog row was not "
                             "written by Countersign; run 'countersign ledger verify'")
     if truth.status != catalog_status:
+        why = f"; {'; '.join(truth.ignored)}" if truth.ignored else ""
         raise ConflictError(f"request {request_id} is {catalog_status} in the catalog but {truth.status} in the "
-                            f"ledger ({truth.progress()}): the catalog was changed outside Countersign; run "
-                            "'countersign ledger verify'")
+                            f"ledger ({truth.progress()}{why}): the catalog's copy disagrees with the ledger, which "
+                            "decides; run 'countersign ledger verify'")
     return truth
 
 
@@ -371,7 +380,7 @@ def approve(
     if request.status != "pending":
         raise ConflictError(f"request {request_id} is {request.status}; only a pending request can be approved")
     version = catalog.version(request.version_id)
-    problem = four_eyes_problem(actor.email, request, version)
+    problem = four_eyes_problem(actor.email, request, version, settings.person)
     if problem:
         raise AccessDenied(problem)
     observed = _confirm_bytes(workspace, catalog, actor, request_id, _connectors(workspace, settings, connectors),
@@ -394,10 +403,10 @@ def approve(
     with catalog.transaction() as con:
         ledger.require_sealed_tail(workspace, con, f"the approval of {request_id}")
         status, _, _, payload = _status_in_txn(con, request_id)
-        truth = _truth(con, request_id, status)
+        truth = _truth(con, request_id, status, settings.person)
         if status != "pending":
             raise ConflictError(f"request {request_id} is {status}; only a pending request can be approved")
-        _four_eyes_in_ledger(actor, truth)
+        _four_eyes_in_ledger(actor, truth, settings.person)
         approval = _Approval(actor, request, truth, checklist, comment, moment, observed.sha256,
                              policy_version(settings, checklist.tier_name, workspace.root))
         _write_approval(con, approval, risk_acceptance, payload)
@@ -426,15 +435,16 @@ def _confirm_bytes(workspace: Workspace, catalog: Catalog, actor: Identity, requ
     return observed
 
 
-def _four_eyes_in_ledger(actor: Identity, truth: LedgerRequest) -> None:
-    """Four eyes against what the ledger records (requester, version creator, earlier approvers)."""
-    who = actor.email.lower()
-    if who == truth.requester.lower():
-        raise AccessDenied(f"{actor.email} requested {truth.request_id} and may not approve it (four eyes)")
-    if truth.created_by and who == truth.created_by.lower():
+def _four_eyes_in_ledger(actor: Identity, truth: LedgerRequest, person: Callable[[str], str]) -> None:
+    """Four eyes against what the ledger records (requester, version creator, earlier approvers), person by person."""
+    who = person(actor.email)
+    if who == person(truth.requester):
+        raise AccessDenied(f"{actor.email} is the person who requested {truth.request_id} ({truth.requester}) and may "
+                           "not approve it (four eyes)")
+    if truth.created_by and who == person(truth.created_by):
         raise AccessDenied(f"{actor.email} created version {truth.version_id} and may not approve its promotion "
                            "(four eyes)")
-    if who in {a.lower() for a in truth.approvers}:
+    if who in {person(a) for a in truth.approvers}:
         raise AccessDenied(f"{actor.email} already approved request {truth.request_id}")
 
 
@@ -679,7 +689,7 @@ def execute(
     with catalog.transaction() as con:
         ledger.require_sealed_tail(workspace, con, f"the execution of {request_id}")
         status, state, updated, payload = _status_in_txn(con, request_id)
-        run.truth = _truth(con, request_id, status)
+        run.truth = _truth(con, request_id, status, settings.person)
         _may_start(run.truth, status, updated, takeover, required_now)
         payload["attempts"] = int(payload.get("attempts", 0)) + 1
         ledger.append(con, actor=actor.email, action="execute.start", subject=_subject(request_id), at=moment,

@@ -137,7 +137,7 @@ def review_request(catalog: Catalog, settings: Settings, identity: Identity, req
         seen = tuple(EvidenceRef(r.evidence_id, r.kind, r.computed_at, r.summary)
                      for r in catalog.evidence_records_by_id(snapshot.evidence_ids))
     return RequestReview(request, version, checklist, blocking_gates(request, checklist, moment),
-                         allowed_actions(identity, request, version), moment, snapshot, changes, seen,
+                         allowed_actions(identity, request, version, settings.person), moment, snapshot, changes, seen,
                          follow_ups(catalog, request, moment), identity.email)
 
 @dataclass(frozen=True)
@@ -183,7 +183,7 @@ def check_approval(workspace: Workspace, settings: Settings, catalog: Catalog, a
             dry_run=True)
 
 
-def awaiting_approval(catalog: Catalog, identity: Identity) -> tuple[Request, ...]:
+def awaiting_approval(catalog: Catalog, identity: Identity, settings: Settings | None = None) -> tuple[Request, ...]:
     """Pending requests that ``identity`` may approve now: the role allows it and four eyes does not forbid it
     (not their own request, not their own version, not approved by them already). Oldest first."""
     if not identity.can("approve"):
@@ -194,7 +194,8 @@ def awaiting_approval(catalog: Catalog, identity: Identity) -> tuple[Request, ..
             version = catalog.version(request.version_id)
         except CountersignError:  # the version left the catalog: nothing to approve here
             continue
-        if four_eyes_problem(identity.email, request, version) is None:
+        if (four_eyes_problem(identity.email, request, version, settings.person) if settings else
+                four_eyes_problem(identity.email, request, version)) is None:
             out.append(request)
     return tuple(out)
 

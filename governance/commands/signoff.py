@@ -126,7 +126,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     opened = open_workspace(args)
     report = ledger.verify(opened.workspace, opened.catalog, opened.actor,
                            public_key=Path(args.public_key) if args.public_key else None,
-                           witness=Path(args.witness) if args.witness else None)
+                           witness=Path(args.witness) if args.witness else None, person=opened.settings.person)
     if args.json:
         print_json(report.as_dict())
     else:

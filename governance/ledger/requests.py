@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -23,6 +23,13 @@ from governance.ledger.chain import Entry
 from governance.ledger.subjects import REQUEST, request_of, request_subject
 
 _COLUMNS = "seq, recorded_at, actor, action, subject, payload, prev_hash, hash"
+
+Person = Callable[[str], str]
+"""actor → the one person it is (``Settings.person``: ``os:`` users mapped to their e-mail, case folded)."""
+
+
+def _lower(actor: str) -> str:
+    return actor.strip().lower()
 
 
 @dataclass(frozen=True)
@@ -79,17 +86,17 @@ def _open(entry: Entry, request_id: str) -> LedgerRequest:
         created_by=p.get("created_by"), created_seq=entry.seq, entries=(entry.seq,))
 
 
-def _approve(state: LedgerRequest, entry: Entry) -> LedgerRequest:
-    who = entry.actor.lower()
+def _approve(state: LedgerRequest, entry: Entry, person: Person) -> LedgerRequest:
+    who = person(entry.actor)
     why = None
     if state.status != "pending":
         why = f"entry {entry.seq}: {entry.actor} approved a request that was {state.status}"
-    elif who == state.requester.lower():
-        why = f"entry {entry.seq}: {entry.actor} requested this promotion (four eyes)"
-    elif state.created_by and who == state.created_by.lower():
-        why = f"entry {entry.seq}: {entry.actor} created the version (four eyes)"
-    elif who in {a.lower() for a in state.approvers}:
-        why = f"entry {entry.seq}: {entry.actor} had approved already"
+    elif who == person(state.requester):
+        why = f"entry {entry.seq}: {entry.actor} is the person who requested this promotion (four eyes)"
+    elif state.created_by and who == person(state.created_by):
+        why = f"entry {entry.seq}: {entry.actor} is the person who created the version (four eyes)"
+    elif who in {person(a) for a in state.approvers}:
+        why = f"entry {entry.seq}: {entry.actor} is a person who had approved already"
     if why is not None:
         return replace(state, ignored=(*state.ignored, why))
     p = entry.payload
@@ -105,8 +112,9 @@ _CLOSES = {"request.reject": ("rejected", ("pending",)),
            "request.cancel": ("cancelled", ("pending", "approved", "failed"))}
 
 
-def replay(request_id: str, entries: Iterable[Entry]) -> LedgerRequest | None:
-    """The state of ``request_id`` after its ``entries`` (oldest first); None without a ``request.create``."""
+def replay(request_id: str, entries: Iterable[Entry], person: Person = _lower) -> LedgerRequest | None:
+    """The state of ``request_id`` after its ``entries`` (oldest first); None without a ``request.create``.
+    ``person`` says who an actor is (four eyes compares people, not spellings)."""
     state: LedgerRequest | None = None
     for e in entries:
         if e.action == "request.create":
@@ -116,7 +124,7 @@ def replay(request_id: str, entries: Iterable[Entry]) -> LedgerRequest | None:
             continue
         state = replace(state, entries=(*state.entries, e.seq))
         if e.action == "request.approve":
-            state = _approve(state, e)
+            state = _approve(state, e, person)
         elif e.action in _CLOSES:
             status, allowed = _CLOSES[e.action]
             if state.status in allowed:
@@ -134,15 +142,15 @@ def replay(request_id: str, entries: Iterable[Entry]) -> LedgerRequest | None:
     return state
 
 
-def request_from_ledger(con: Any, request_id: str) -> LedgerRequest | None:
+def request_from_ledger(con: Any, request_id: str, person: Person = _lower) -> LedgerRequest | None:
     """The state of ``request_id`` replayed from its ledger entries, read on connection ``con`` (inside the
     caller's transaction, so a decision and the state it was taken on are one)."""
     rows = con.execute(f"SELECT {_COLUMNS} FROM ledger WHERE subject = ? ORDER BY seq",
                        [request_subject(request_id)]).fetchall()
-    return replay(request_id, (_entry(r) for r in rows))
+    return replay(request_id, (_entry(r) for r in rows), person)
 
 
-def all_requests(con: Any) -> dict[str, LedgerRequest]:
+def all_requests(con: Any, person: Person = _lower) -> dict[str, LedgerRequest]:
     """Every request the ledger knows, replayed."""
     rows = con.execute(f"SELECT {_COLUMNS} FROM ledger WHERE subject LIKE ? ORDER BY seq", [f"{REQUEST}:%"]).fetchall()
     by_request: dict[str, list[Entry]] = {}
@@ -153,7 +161,7 @@ def all_requests(con: Any) -> dict[str, LedgerRequest]:
             by_request.setdefault(rid, []).append(e)
     out = {}
     for rid, entries in by_request.items():
-        state = replay(rid, entries)
+        state = replay(rid, entries, person)
         if state is not None:
             out[rid] = state
     return out
@@ -167,12 +175,13 @@ class Mismatch:
     message: str
 
 
-def _compare(rid: str, row: Mapping[str, Any], approvers: set[str], truth: LedgerRequest) -> list[Mismatch]:
+def _compare(rid: str, row: Mapping[str, Any], approvers: set[str], truth: LedgerRequest,
+             person: Person) -> list[Mismatch]:
     out = []
     if row["status"] != truth.status:
         out.append(Mismatch(rid, f"request {rid}: the catalog says {row['status']}, its ledger entries say "
                             f"{truth.status} ({truth.progress()})"))
-    recorded = {a.lower() for a in truth.approvers}
+    recorded = {person(a) for a in truth.approvers}
     if approvers != recorded:
         out.append(Mismatch(rid, f"request {rid}: the catalog lists approvals by "
                             f"{', '.join(sorted(approvers)) or 'nobody'}, the ledger by "
@@ -186,15 +195,15 @@ def _compare(rid: str, row: Mapping[str, Any], approvers: set[str], truth: Ledge
     return out
 
 
-def state_mismatches(con: Any) -> list[Mismatch]:
+def state_mismatches(con: Any, person: Person = _lower) -> list[Mismatch]:
     """Every difference between the catalog's requests and approvals and what the ledger records (``verify``)."""
-    truth = all_requests(con)
+    truth = all_requests(con, person)
     rows = {r[0]: dict(zip(("request_id", "version_id", "status", "target_version_id"), r, strict=True))
             for r in con.execute("SELECT request_id, version_id, status, target_version_id "
                                  "FROM promotion_requests").fetchall()}
     approvals: dict[str, set[str]] = {}
     for rid, actor in con.execute("SELECT request_id, actor FROM decisions WHERE kind = 'approve'").fetchall():
-        approvals.setdefault(rid, set()).add(actor.lower())
+        approvals.setdefault(rid, set()).add(person(actor))
     out: list[Mismatch] = []
     for rid in sorted(set(rows) | set(truth)):
         if rid not in truth:
@@ -202,5 +211,5 @@ def state_mismatches(con: Any) -> list[Mismatch]:
         elif rid not in rows:
             out.append(Mismatch(rid, f"request {rid} is in the ledger but missing from the catalog"))
         else:
-            out.extend(_compare(rid, rows[rid], approvals.get(rid, set()), truth[rid]))
+            out.extend(_compare(rid, rows[rid], approvals.get(rid, set()), truth[rid], person))
     return out

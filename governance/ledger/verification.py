@@ -24,7 +24,7 @@ from governance.ledger.chain import GENESIS_HASH, TIME_FORMAT, hash_at
 from governance.ledger.checkpoints import Checkpoint, parse_checkpoint, signed_text
 from governance.ledger.guard import has_written_before, ledger_table_problem
 from governance.ledger.keys import PUBLIC_KEY_FILE, key_id, load_public_key
-from governance.ledger.requests import state_mismatches
+from governance.ledger.requests import Person, state_mismatches
 from governance.ledger.signed_head import HEAD_FILE, Head, head_text, read_head, witness_of
 
 # The chain check. Row hashes do not depend on each other (prev_hash is stored), so DuckDB computes them in
@@ -143,19 +143,19 @@ def read_checkpoints(workspace: Workspace) -> tuple[list[Checkpoint], list[Probl
 
 
 def verify(workspace: Workspace, catalog: Catalog, actor: Identity, *,
-           public_key: Path | None = None, witness: Path | None = None) -> VerifyReport:
+           public_key: Path | None = None, witness: Path | None = None, person: Person | None = None) -> VerifyReport:
     """Recompute the chain and compare it with every signed checkpoint and the signed head (``ledger verify``).
 
     ``public_key`` pins the key checkpoints must be signed with (default: the workspace's own public key file);
     ``witness`` is a copy of the head kept elsewhere (a ``head.json`` or its folder; default: the registered
-    ``[ledger] witness``).
+    ``[ledger] witness``); ``person`` says who an actor is when approvals are compared (``Settings.person``).
     """
     require(actor, "verify_ledger")
-    return verify_unchecked(workspace, catalog, public_key=public_key, witness=witness)
+    return verify_unchecked(workspace, catalog, public_key=public_key, witness=witness, person=person)
 
 
 def verify_unchecked(workspace: Workspace, catalog: Catalog, *, public_key: Path | None = None,
-                     witness: Path | None = None) -> VerifyReport:
+                     witness: Path | None = None, person: Person | None = None) -> VerifyReport:
     """:func:`verify` without the role check, for benchmarks and internal callers that already checked."""
     started = time.perf_counter()
     problems: list[Problem] = []
@@ -275,7 +275,8 @@ def verify_unchecked(workspace: Workspace, catalog: Catalog, *, public_key: Path
                 "missing_head", None,
                 "the ledger is empty and its signed head is gone although this workspace has written to it before "
                 "(a signing key, checkpoints or sync and request rows exist): the ledger was emptied"))
-        problems.extend(Problem("state_mismatch", None, m.message) for m in state_mismatches(con))
+        problems.extend(Problem("state_mismatch", None, m.message)
+                        for m in (state_mismatches(con, person) if person else state_mismatches(con)))
     return VerifyReport(length, head_hash, len(valid), newest, tuple(problems), tuple(warnings),
                         time.perf_counter() - started, signed_head)
 

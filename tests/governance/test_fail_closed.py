@@ -12,7 +12,10 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from core.canonical import canonical_json
+from core.errors import ConflictError
 from governance import ledger
 from governance.catalog import Catalog
 from governance.cli import main
@@ -273,3 +276,41 @@ def test_a_dropped_ledger_table_is_a_verdict_not_a_traceback(demo_copy: Workspac
     assert cli(ws, OFFICER, "approve", rid, "--comment", "fine", "--no-execute") == 1
     err = capsys.readouterr().err
     assert "no ledger table" in err and "Traceback" not in err
+
+
+# -- issue 34, finding 2: one person, two identities -----------------------------------------------------------------
+
+
+def test_a_mapping_added_later_makes_four_eyes_compare_people_not_spellings(demo_copy: Workspace, capsys) -> None:
+    from core.errors import AccessDenied
+    from governance.identity import os_identity
+    from governance.policy import evaluate
+    from governance.promotion import RiskAcceptance, approve, create_request, execute
+
+    ws = demo_copy
+    config = ws.config_path.read_text()
+    ws.config_path.write_text(config.replace("[roles]", '[roles]\n"os:csalice" = ["ml_engineer", "risk_officer"]', 1))
+    settings = load_settings(ws)
+    catalog = Catalog(ws.catalog_path)
+    alice_os = os_identity(settings, "csalice")
+    assert alice_os.email == "os:csalice"
+    rid = create_request(ws, settings, catalog, alice_os, "lab-dev:repair-cost:2", "staging", "needed for Q1").request_id
+    # later an admin maps the OS account to the person's sign-in e-mail (and grants that e-mail the same roles)
+    text = ws.config_path.read_text().replace("[roles]", '[roles]\n"alice@bank.example" = ["risk_officer"]', 1)
+    ws.config_path.write_text(text + '\n[os_users]\ncsalice = "alice@bank.example"\n')
+    settings = load_settings(ws)
+    same_person = os_identity(settings, "csalice")
+    assert same_person.email == "alice@bank.example"
+    with pytest.raises(AccessDenied, match="requested"):
+        approve(ws, settings, catalog, same_person, rid, "looks right to me")
+    # and an approval the ledger recorded before the mapping no longer counts once the mapping exists
+    old_settings = load_settings(ws).model_copy(update={"os_users": {}})
+    blocking = tuple(r.gate for r in evaluate(catalog, settings, "lab-dev:repair-cost:2", "staging").blocking)
+    accepted = RiskAcceptance(blocking, "Drift is measured after the first staging traffic arrives.",
+                              dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(days=30))
+    approve(ws, old_settings, catalog, same_person, rid, "looks right to me", risk_acceptance=accepted)
+    assert catalog.request(rid).status == "approved"
+    with pytest.raises(ConflictError, match="pending in the ledger .0 of 1 approvals.* person who requested"):
+        execute(ws, settings, catalog, os_identity(settings, "csalice"), rid)
+    assert cli(ws, AUDITOR, "ledger", "verify") == 1
+    assert "approvals by" in capsys.readouterr().err
