@@ -37,7 +37,7 @@ from core.errors import (
     NotFound,
 )
 from core.ids import new_decision_id, new_request_id, version_id_for
-from governance import ledger
+from governance import execution_lock, ledger
 from governance.catalog import Catalog, Version
 from governance.catalog.signoff import (
     Decision,
@@ -46,6 +46,7 @@ from governance.catalog.signoff import (
     insert_request,
     open_request_of_version,
     request_state,
+    touch_executing,
     update_request,
 )
 from governance.config import Settings, Workspace
@@ -686,21 +687,46 @@ def execute(
     _confirm_bytes(workspace, catalog, actor, request_id, factory, version, "execution", "execution.refused", moment,
                    fresh=True)
     run = _Run(workspace, settings, catalog, actor, request, version, factory, now, refresh)
-    with catalog.transaction() as con:
-        ledger.require_sealed_tail(workspace, con, f"the execution of {request_id}")
+    with execution_lock.holding(workspace, request_id) as me:
+        state = _start(run, me, takeover, required_now, moment)
+        with execution_lock.heartbeat(lambda at: _beat(catalog, request_id, at)):
+            _run_or_record(run, state)
+    ledger.seal(workspace, catalog, by=actor.email)
+    return get_request(catalog, request_id)
+
+
+def _start(run: _Run, me: execution_lock.Executor, takeover: bool, required_now: int, at: dt.datetime) -> str:
+    """The execution's first transaction: the ledger's word on the request, then ``execute.start``; returns the step
+    to resume from."""
+    request_id = run.request.request_id
+    with run.catalog.transaction() as con:
+        ledger.require_sealed_tail(run.workspace, con, f"the execution of {request_id}")
         status, state, updated, payload = _status_in_txn(con, request_id)
-        run.truth = _truth(con, request_id, status, settings.person)
-        _may_start(run.truth, status, updated, takeover, required_now)
+        run.truth = _truth(con, request_id, status, run.settings.person)
+        _may_start(run.truth, status, updated, takeover, required_now,
+                   execution_lock.Executor.from_dict(payload.get("executor")))
         payload["attempts"] = int(payload.get("attempts", 0)) + 1
-        ledger.append(con, actor=actor.email, action="execute.start", subject=_subject(request_id), at=moment,
+        payload["executor"] = me.as_dict()
+        ledger.append(con, actor=run.actor.email, action="execute.start", subject=_subject(request_id), at=at,
                       payload={"attempt": payload["attempts"], "resume_from": state or "queued",
-                               "takeover": status == "executing",
+                               "takeover": status == "executing", "executor": me.as_dict(),
                                "approvals": [a.actor for a in run.truth.approvals], "approvals_required": required_now})
-        _set(con, request_id, moment, status="executing", execution_state=state or "queued", execution_error=None,
+        _set(con, request_id, at, status="executing", execution_state=state or "queued", execution_error=None,
              payload=payload)
     run.payload = payload
+    return state or "queued"
+
+
+def _beat(catalog: Catalog, request_id: str, at: dt.datetime) -> None:
+    with catalog.transaction() as con:
+        touch_executing(con, request_id, at)
+
+
+def _run_or_record(run: _Run, state: str) -> None:
+    """Run the steps; a failed step is recorded (``execute.failed``, the request ``failed``) and can be retried."""
+    request_id, catalog, actor = run.request.request_id, run.catalog, run.actor
     try:
-        _run_steps(run, state or "queued")
+        _run_steps(run, state)
     except _Superseded:
         raise
     except Exception as exc:  # a failed step is recorded and can be retried; a crash (BaseException) is not caught
@@ -709,19 +735,21 @@ def execute(
         if isinstance(exc, ArtifactMismatch):
             failure |= {"expected_sha256": exc.expected, "found_sha256": exc.found}
         with catalog.transaction() as con:
-            ledger.require_sealed_tail(workspace, con, f"recording the failed execution of {request_id}")
+            ledger.require_sealed_tail(run.workspace, con, f"recording the failed execution of {request_id}")
             ledger.append(con, actor=actor.email, action="execute.failed", subject=_subject(request_id),
                           payload=failure, at=run.clock())
             _set(con, request_id, run.clock(), status="failed", execution_error=f"{run.step}: {message}"[:4000])
-    ledger.seal(workspace, catalog, by=actor.email)
-    return get_request(catalog, request_id)
 
 
 def _may_start(truth: LedgerRequest, status: str, updated: dt.datetime | None, takeover: bool,
-               required_now: int) -> None:
+               required_now: int, previous: execution_lock.Executor | None) -> None:
     """Refuse an execution the ledger does not authorise now: too few recorded approvals for the tier's policy as it
-    stands, a request that is not approved, or one another executor holds."""
+    stands, a request that is not approved, or one an executor that is still alive holds (this host's lock proved a
+    local one gone; one on another host must have gone silent)."""
     stale = updated is not None and _now() - updated > LEASE
+    alive = execution_lock.gone_elsewhere(previous, updated, _now()) if status == "executing" else None
+    if alive:
+        raise ConflictError(f"request {truth.request_id} is executing elsewhere: {alive}")
     if status == "executing" and not (takeover or stale):
         raise ConflictError(f"request {truth.request_id} is already executing (since {updated:%H:%M:%S}); if that "
                             "process died, retry with takeover")

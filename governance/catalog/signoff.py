@@ -192,6 +192,12 @@ def update_request(con: duckdb.DuckDBPyConnection, request_id: str, now: dt.date
                 [*columns.values(), now, request_id])
 
 
+def touch_executing(con: duckdb.DuckDBPyConnection, request_id: str, now: dt.datetime) -> None:
+    """The heartbeat of a running execution: ``updated_at`` of the request, while it is still executing."""
+    con.execute("UPDATE promotion_requests SET updated_at = ? WHERE request_id = ? AND status = 'executing'",
+                [now, request_id])
+
+
 def insert_decision(con: duckdb.DuckDBPyConnection, decision: Decision) -> None:
     """Write one decision row."""
     values = {k: getattr(decision, k) for k in Decision.__dataclass_fields__}

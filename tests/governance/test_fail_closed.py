@@ -310,7 +310,86 @@ def test_a_mapping_added_later_makes_four_eyes_compare_people_not_spellings(demo
                               dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(days=30))
     approve(ws, old_settings, catalog, same_person, rid, "looks right to me", risk_acceptance=accepted)
     assert catalog.request(rid).status == "approved"
-    with pytest.raises(ConflictError, match="pending in the ledger .0 of 1 approvals.* person who requested"):
+    with pytest.raises(ConflictError, match=r"pending in the ledger .0 of 1 approvals.* person who requested"):
         execute(ws, settings, catalog, os_identity(settings, "csalice"), rid)
     assert cli(ws, AUDITOR, "ledger", "verify") == 1
     assert "approvals by" in capsys.readouterr().err
+
+
+# -- issue 34, finding 6: takeover while the first executor runs -----------------------------------------------------
+
+SLOW_EXECUTOR = """
+import sys, time
+from pathlib import Path
+from governance.catalog import Catalog
+from governance.config import Workspace, load_settings
+from governance.identity import identity_for
+from governance.promotion import execute
+from governance.sources import connector_for
+ws = Workspace(Path(sys.argv[1])); settings = load_settings(ws)
+class Slow:
+    def __init__(self, inner): self.inner = inner; self.kind = inner.kind
+    def __getattr__(self, name): return getattr(self.inner, name)
+    def artifact_digest(self, *a, **k): return self.inner.artifact_digest(*a, **k)
+    def set_approval(self, *a): return self.inner.set_approval(*a)
+    def register_copy(self, *a):
+        print("copying", flush=True)
+        time.sleep(120)  # a 2 GB artifact on a slow link
+        return self.inner.register_copy(*a)
+execute(ws, settings, Catalog(ws.catalog_path), identity_for(settings, sys.argv[2], source="cli"), sys.argv[3],
+        connectors=lambda name: Slow(connector_for(ws, settings, name)))
+"""
+
+
+def test_a_takeover_is_refused_while_the_first_executor_lives_and_allowed_once_it_is_gone(demo_copy: Workspace,
+                                                                                          capsys) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    ws = demo_copy
+    rid = open_request(ws)
+    assert cli(ws, OFFICER, "approve", rid, "--comment", "all gates pass", "--no-execute") == 0
+    prod_before = counts(ws)["prod_versions"]
+    child = subprocess.Popen([sys.executable, "-c", SLOW_EXECUTOR, str(ws.root), OFFICER, rid],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2])
+    try:
+        assert child.stdout.readline().strip() == "copying", child.stderr.read()
+        capsys.readouterr()
+        assert cli(ws, ENGINEER, "execute", rid, "--takeover") == 2
+        err = capsys.readouterr().err
+        assert "being executed right now" in err and f"process {child.pid}" in err, err
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+    assert Catalog(ws.catalog_path).request(rid).status == "executing"
+    assert cli(ws, ENGINEER, "execute", rid, "--takeover") == 0
+    assert Catalog(ws.catalog_path).request(rid).status == "executed"
+    assert counts(ws)["prod_versions"] == prod_before + 1
+    assert cli(ws, AUDITOR, "ledger", "verify") == 0
+
+
+def test_an_execution_on_another_host_is_taken_over_only_after_its_heartbeat_stops(demo_copy: Workspace) -> None:
+    from governance.execution_lock import SILENCE
+
+    ws = demo_copy
+    rid = open_request(ws)
+    assert cli(ws, OFFICER, "approve", rid, "--comment", "all gates pass", "--no-execute") == 0
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+
+    def started_elsewhere(last_beat: dt.datetime) -> None:
+        catalog = Catalog(ws.catalog_path)
+        payload = catalog.request(rid).payload | {"executor": {"host": "replica-2.internal", "pid": 4242}}
+        with catalog.transaction() as con:
+            con.execute("UPDATE promotion_requests SET status = 'executing', updated_at = ?, payload = ? "
+                        "WHERE request_id = ?", [last_beat, json.dumps(payload), rid])
+            ledger.append(con, actor=OFFICER, action="execute.start", subject=f"request:{rid}",
+                          payload={"attempt": 1, "resume_from": "queued", "executor": payload["executor"]})
+
+    started_elsewhere(now - dt.timedelta(seconds=5))
+    assert cli(ws, ENGINEER, "execute", rid, "--takeover") == 2  # replica-2 beat 5 s ago: alive
+    with Catalog(ws.catalog_path).transaction() as con:
+        con.execute("UPDATE promotion_requests SET updated_at = ? WHERE request_id = ?",
+                    [now - SILENCE - dt.timedelta(seconds=5), rid])
+    assert cli(ws, ENGINEER, "execute", rid, "--takeover") == 0
+    assert Catalog(ws.catalog_path).request(rid).status == "executed"
