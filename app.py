@@ -14,7 +14,7 @@ import streamlit as st
 
 from core.errors import CountersignError
 from governance.catalog import Catalog
-from governance.config import Settings, Workspace, load_settings, resolve_workspace
+from governance.config import Settings, Workspace, load_settings, resolve_workspace, share_process
 from governance.signoff import awaiting_approval
 from governance.sync import prepare_catalog
 from portal.auth import resolve_identity
@@ -37,6 +37,7 @@ def _workspace_arg(argv: list[str]) -> str | None:
 def _open(root: str, config_mtime: float) -> tuple[Workspace, Settings, Catalog]:
     # config_mtime is part of the key: editing countersign.toml takes effect on the next rerun
     ws = Workspace(Path(root))
+    share_process(ws)
     settings = load_settings(ws)
     catalog = prepare_catalog(Catalog(ws.catalog_path, url=settings.catalog.url), settings)  # migrations, configured accounts
     from governance import ledger

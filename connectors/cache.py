@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
+from core.files import private_mode
 from core.hashing import sha256_file
 
 
@@ -38,6 +39,7 @@ class ContentCache:
         try:
             with os.fdopen(fd, "wb") as fh:
                 write(fh)
+            os.chmod(tmp, private_mode(self.root))  # the group's too, in a group-shared workspace
             target = self.blob_path(sha256_file(tmp), suffix)
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, target)

@@ -68,10 +68,11 @@ command_scope: contextvars.ContextVar[contextlib.ExitStack | None] = contextvars
 def open_workspace(args: argparse.Namespace, *, migrate: bool = True) -> Context:
     """Resolve, validate and open the workspace named by ``args`` (config read once, here at the edge)."""
     from governance.catalog import Catalog
-    from governance.config import load_settings, resolve_workspace
+    from governance.config import load_settings, resolve_workspace, share_process
     from governance.identity import cli_identity
 
     ws = resolve_workspace(getattr(args, "workspace", None), os.environ)
+    share_process(ws)
     settings = load_settings(ws)
     catalog = Catalog(ws.catalog_path, url=settings.catalog.url)
     scope = command_scope.get()

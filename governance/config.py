@@ -30,6 +30,7 @@ from pydantic_core import PydanticCustomError
 import connectors
 from connectors.base import AccountInfo
 from core.errors import ConfigError
+from core.files import group_shared, private_mode
 from governance.oversight_settings import NotifyConfig, OversightConfig
 
 CONFIG_FILE = "countersign.toml"
@@ -74,28 +75,50 @@ class Workspace:
             private_dir(d)
 
 
+def share_process(workspace: Workspace) -> None:
+    """At the edge: on a group-shared workspace the files DuckDB and the CLI create are for the group (umask 007)."""
+    if group_shared(workspace.root):
+        os.umask(0o007)
+
+
 def private_dir(path: Path) -> Path:
-    """Create ``path`` (and missing parents) if absent; a folder created here is readable by its owner only (0700).
+    """Create ``path`` (and missing parents) if absent; a folder created here is readable by its owner only (0700),
+    or by the group of a group-shared parent (2770, setgid: what is created inside stays the group's).
 
     An existing folder keeps its mode: an operator who shares it with a group on purpose is not overruled.
     """
     if not path.is_dir():
         path.parent.mkdir(parents=True, exist_ok=True)
+        mode = 0o2770 if group_shared(path.parent) else 0o700
         with contextlib.suppress(FileExistsError):  # another process created it meanwhile
             path.mkdir(mode=0o700)
-        os.chmod(path, 0o700)  # mkdir's mode is filtered by the umask
+        with contextlib.suppress(PermissionError):  # created meanwhile by another user of a shared workspace
+            os.chmod(path, mode)  # mkdir's mode is filtered by the umask
     return path
 
 
+def open_private(path: Path, flags: int) -> int:
+    """``os.open(path, flags | O_CREAT)`` with :func:`private_mode` (a lock file, the signed head), made so even
+    under a wider umask when this process created it."""
+    mode = private_mode(path.parent)
+    fd = os.open(path, flags | os.O_CREAT, mode)
+    with contextlib.suppress(OSError):
+        if os.fstat(fd).st_uid == os.geteuid():
+            os.fchmod(fd, mode)
+    return fd
+
+
 def write_private(path: Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically, readable by its owner only (0600) from the first byte on."""
+    """Write ``data`` to ``path`` atomically, readable by its owner only (0600, or its group's in a group-shared
+    folder) from the first byte on."""
     private_dir(path.parent)
+    mode = private_mode(path.parent)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-        os.chmod(tmp, 0o600)  # a stale temporary file from a crash kept its old mode
+        os.chmod(tmp, mode)  # a stale temporary file from a crash kept its old mode
         os.replace(tmp, path)  # a reader never sees half a file
     except BaseException:
         with contextlib.suppress(OSError):

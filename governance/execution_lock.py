@@ -26,7 +26,7 @@ import duckdb
 
 from core.clock import utcnow
 from core.errors import CatalogBusy, ConflictError
-from governance.config import Workspace, private_dir
+from governance.config import Workspace, open_private, private_dir
 
 HEARTBEAT = 20.0  # seconds between two heartbeats of a running execution
 SILENCE = dt.timedelta(seconds=3 * HEARTBEAT)  # an executor on another host silent this long is gone
@@ -62,7 +62,7 @@ def holding(workspace: Workspace, request_id: str) -> Iterator[Executor]:
     """Hold the executor lock of ``request_id`` for this process, or refuse when a live executor on this host has
     it (whatever ``takeover`` says: it is provably not gone)."""
     path = _path(workspace, request_id)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = open_private(path, os.O_RDWR)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -28,7 +28,7 @@ from core.canonical import canonical_json
 from core.clock import utcnow
 from core.errors import ConfigError
 from governance.catalog import Catalog
-from governance.config import Settings, Workspace, private_dir
+from governance.config import Settings, Workspace, open_private, private_dir
 from governance.ledger.chain import TIME_FORMAT, Entry, hash_at, stored_head
 from governance.ledger.keys import cached_key
 
@@ -100,7 +100,7 @@ def _head_lock(folder: Path, *, shared: bool = False) -> Iterator[None]:
     """
     path = folder / _HEAD_LOCK
     try:
-        fd = os.open(path, os.O_RDONLY) if shared else os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(path, os.O_RDONLY) if shared else open_private(path, os.O_RDWR)
     except OSError:
         if not shared:
             raise
@@ -151,7 +151,7 @@ def _write_head(path: Path, doc: bytes) -> None:
     """
     if len(doc) > _HEAD_SIZE:
         raise ValueError(f"ledger head record larger than {_HEAD_SIZE} bytes")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    fd = open_private(path, os.O_WRONLY)
     try:
         os.pwrite(fd, doc.ljust(_HEAD_SIZE, b" "), 0)
         if os.fstat(fd).st_size > _HEAD_SIZE:

@@ -17,7 +17,7 @@ from core.errors import ConflictError, InputError, NotFound, SignatureInvalid
 from governance.catalog import Catalog
 from governance.config import Settings, Workspace
 from governance.identity import Identity, require
-from governance.reports.export import archive_path, record_export
+from governance.reports.export import archive_path, record_export, stage
 from governance.reports.sign import COUNTERSIGNATURE_FIELD, SignatureCheck, sign_pdf, verify_pdf
 from governance.reports.signers import personal_signer
 
@@ -101,13 +101,13 @@ def countersign_pdf(
     digest = hashlib.sha256(signed).hexdigest()
     template_id = recorded.get("template")
     path = Path(out) if out is not None else archive_path(workspace, version_id, template_id or "report", signed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(signed)
+    staged = stage(path, signed)  # owner-only like every export, in place only with its ledger entry
     seq, entry_hash = record_export(
         workspace, catalog, identity, "report.countersign", version_id,
         {"template": template_id, "sha256": digest, "countersigned_sha256": before, "signer": chosen.info.name,
          "signer_kind": chosen.kind, "certificate_sha256": chosen.info.fingerprint_sha256,
          "signatures": len(after.signatures), "file": path.name},
+        staged=staged, path=path,
     )
     return Countersigned(
         version_id=version_id, template_id=template_id, pdf=signed, sha256=digest, countersigned_sha256=before,

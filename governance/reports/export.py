@@ -15,7 +15,7 @@ from core.errors import InputError
 from core.progress import ProgressFn, no_progress
 from governance import ledger
 from governance.catalog import Catalog
-from governance.config import Settings, Workspace, private_dir
+from governance.config import Settings, Workspace, private_dir, private_mode
 from governance.identity import Identity, require
 from governance.ledger.subjects import version_subject
 from governance.reports.build import BuiltReport, Gap, build_pdf
@@ -117,8 +117,8 @@ def stage(path: Path, content: bytes) -> Path:
     """Write ``content`` next to ``path`` under a temporary name (moved into place by :func:`record_export`)."""
     private_dir(path.parent)  # a new folder is owner-only (0700)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    # owner-only from the first byte, like every file Countersign writes into a workspace
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    # owner-only (or the group's, in a group-shared workspace) from the first byte, like every file it writes there
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, private_mode(path.parent))
     with os.fdopen(fd, "wb") as fh:
         fh.write(content)
     return tmp
