@@ -420,7 +420,7 @@ def _confirm_bytes(workspace: Workspace, catalog: Catalog, actor: Identity, requ
                    fresh: bool = False, record: bool = True) -> ArtifactDigest:
     """Read the artifact's bytes now and refuse unless they are the ones the request's ledger entry bound; a
     difference is recorded as the ``refusal`` entry with both digests."""
-    with catalog.connect() as con:
+    with catalog.write_lock, catalog.connect() as con:  # this process's writers have sealed what they committed
         ledger.require_sealed_tail(workspace, con, f"the {what} of {request_id}")  # before reading the registry
         truth = request_from_ledger(con, request_id)
     observed = observe_artifact(connectors, version, fresh=fresh)

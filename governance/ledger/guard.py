@@ -22,6 +22,7 @@ from cryptography.exceptions import InvalidSignature
 
 from core.errors import ConfigError, LedgerTampered
 from governance.catalog import Catalog
+from governance.catalog.postgres import session_lock
 from governance.config import Workspace
 from governance.ledger.chain import hash_at, stored_head
 from governance.ledger.keys import PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, key_id, load_public_key
@@ -114,6 +115,9 @@ def ledger_table_problem(con: Any) -> str | None:
 def tail_state(workspace: Workspace, con: Any, *, witness: Path | None = None) -> TailState:
     """Compare the ledger's newest entry (on connection ``con``) with the signed head, and the head with the
     witness; cheap enough to run before every decision."""
+    # PostgreSQL: wait for a writer that committed entries but has not moved the head yet (it holds this lock until
+    # it has); held until the caller's transaction ends. DuckDB: that writer holds the file until it has.
+    session_lock(con, "ledger")
     unreadable = ledger_table_problem(con)
     if unreadable is not None:
         return TailState("missing", unreadable, 0)
@@ -180,6 +184,7 @@ def _cannot_seal(workspace: Workspace) -> str | None:
 
 
 def catalog_tail_state(workspace: Workspace, catalog: Catalog) -> TailState:
-    """:func:`tail_state` on a connection of its own (the portal's banner on every page, ``countersign status``)."""
-    with catalog.connect() as con:
+    """:func:`tail_state` on a connection of its own (the portal's banner on every page, a check before slow work),
+    after this process's writers have moved the head over what they committed."""
+    with catalog.write_lock, catalog.connect() as con:
         return tail_state(workspace, con)
