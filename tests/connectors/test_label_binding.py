@@ -25,12 +25,14 @@ from core.clock import utcnow
 from governance.catalog import Catalog
 from governance.cli import main
 from governance.config import Settings, Workspace
-from governance.identity import Identity, os_user
-from tests.connectors.mlflow_driver import MlflowDriver
+from governance.identity import Identity, identity_for, os_user
+from governance.promotion import execute
+from tests.connectors.mlflow_driver import MlflowDriver, unique
 from tests.connectors.test_label_promotion import (
     OFFICERS,
     champion_on_second_version,
     open_workspace,
+    sign_off,
     sync_all,
     zenml_workspace,
 )
@@ -209,3 +211,97 @@ def test_zenml_as_of_answers_which_version_held_the_production_stage(zenml_serve
     now = listed(ws.root, capsys, utcnow())
     assert now[v1]["labels"] == ["archived"] and now[v1]["environment"] == "dev", now[v1]
     assert holders(now, "production") == [v2]
+
+
+# -- the continuous binding check: a label moved by hand is a deployment nobody approved ---------------------------
+
+
+def notify_by_mail(ws: Workspace, port: int) -> None:
+    """Notifications by e-mail to a local SMTP server (risk officers hear about unapproved deployments)."""
+    with ws.config_path.open("a", encoding="utf-8") as f:
+        f.write(f'\n[notify.email]\nhost = "127.0.0.1"\nport = {port}\nsender = "countersign@example.com"\n'
+                "starttls = false\n")
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    capsys.readouterr()
+    code = main(list(argv))
+    return code, capsys.readouterr().out
+
+
+def test_a_champion_alias_moved_by_hand_to_a_never_approved_version_is_flagged(seed, tmp_path: Path,
+                                                                              monkeypatch, capsys) -> None:
+    from tests.app.test_pages import texts
+    from tests.governance.servers import Inbox, start_smtp
+
+    model = unique("handmoved")
+    seed.create_model(model)
+    seed.add_version(model)
+    seed.add_version(model)
+    seed.set_alias(model, "challenger", 1)  # in staging: one step from prod
+    ws, settings, catalog = open_workspace(tmp_path / "ws", {"mlreg": {
+        "environment": "dev", "connector": "mlflow", "tracking_uri": seed.server.url, "alias_environments": ALIASES}})
+    admin_operator(ws)
+    inbox = Inbox()
+    smtp = start_smtp(inbox)
+    notify_by_mail(ws, smtp.port)
+    sync_all(ws, settings, catalog)
+    v1, v2 = f"mlreg:{model}:1", f"mlreg:{model}:2"
+    # version 1 goes to prod the governed way: requested, approved twice, executed (the alias moves onto it)
+    rid = sign_off(ws, settings, catalog, v1, "prod")
+    assert execute(ws, settings, catalog, identity_for(settings, OFFICERS[0], source="cli"), rid).status == "executed"
+    assert listed(ws.root, capsys)[v1]["flag"] is None
+    before = instant_between()
+
+    seed.set_alias(model, "champion", 2)  # someone moves the alias by hand: serving now loads version 2
+    sync_all(ws, settings, catalog)
+    now = listed(ws.root, capsys)
+    assert now[v2]["environment"] == "prod" and now[v2]["flag"], now[v2]
+    assert now[v2]["flag_reason"].startswith("holds the MLflow alias champion (prod) but was never approved in "
+                                             "Countersign"), now[v2]["flag_reason"]
+    assert now[v1]["flag"] is None  # back in staging under the challenger alias, as approved there
+    # as of before the move the approved version held it, unflagged; after it, the hand-moved one is flagged
+    then = listed(ws.root, capsys, before)
+    assert then[v1]["flag"] is None and holders(then, "champion") == [v1] and not then[v2]["in_use"]
+    assert listed(ws.root, capsys, utcnow())[v2]["flag"] == now[v2]["flag"]
+
+    code, out = run_cli(capsys, "monitor", "--workspace", str(ws.root))
+    assert code == 1 and f"! {v2} (prod) holds the MLflow alias champion (prod) but was never approved" in out, out
+    code, out = run_cli(capsys, "notify", "--workspace", str(ws.root), "--json")
+    smtp.stop()
+    assert code == 1
+    events = [e for e in json.loads(out)["events"] if e["subject"] == f"version:{v2}"]
+    assert [e["title"] for e in events] == [f"{v2} serves in prod without Countersign approval"]
+    mails = [t for t in inbox.texts() if t.startswith(f"{v2} serves in prod without Countersign approval")]
+    assert len(mails) == len(OFFICERS) and "holds the MLflow alias champion (prod)" in mails[0]
+
+    # the Inventory page counts it and says why
+    at = _signed_in_app(ws, monkeypatch, OFFICERS[0]).run()
+    at.text_input(key="inv.text").set_value(model).run()
+    assert not at.exception, at.exception
+    assert {m.label: m.value for m in at.metric}["Unapproved deployments"] == "1"
+    assert "holds the MLflow alias champion (prod) but was never approved in Countersign" in texts(at)
+
+
+def test_a_production_stage_moved_by_hand_to_a_never_approved_version_is_flagged(zenml_server, tmp_path: Path,
+                                                                                capsys) -> None:
+    driver = ZenMLDriver(zenml_server, tmp_path / "zenml-work", env_var=f"ZENML_KEY_{uuid.uuid4().hex[:6].upper()}")
+    model = driver.create_model()
+    first, second = driver.add_version(model), driver.add_version(model)
+    driver.set_stage(first["id"], "staging")  # in staging: one step from prod
+    ws, settings, catalog = zenml_workspace(driver, tmp_path / "ws")
+    admin_operator(ws)
+    sync_all(ws, settings, catalog)
+    v1, v2 = f"zen:{model['name']}:1", f"zen:{model['name']}:2"
+    rid = sign_off(ws, settings, catalog, v1, "prod")  # version 1 reaches production the governed way
+    assert execute(ws, settings, catalog, identity_for(settings, OFFICERS[0], source="cli"), rid).status == "executed"
+    assert listed(ws.root, capsys)[v1]["flag"] is None
+
+    driver.set_stage(second["id"], "production")  # by hand: version 1 is archived, version 2 serves
+    sync_all(ws, settings, catalog)
+    now = listed(ws.root, capsys)
+    assert now[v2]["flag"] and now[v2]["flag_reason"].startswith(
+        "holds the ZenML stage production (prod) but was never approved in Countersign"), now[v2]
+    assert now[v1]["flag"] is None and now[v1]["labels"] == ["archived"]
+    code, out = run_cli(capsys, "monitor", "--workspace", str(ws.root))
+    assert code == 1 and f"! {v2} (prod) holds the ZenML stage production (prod)" in out, out
