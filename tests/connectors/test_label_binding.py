@@ -72,9 +72,11 @@ def listed(root: Path, capsys: pytest.CaptureFixture[str], as_of: dt.datetime | 
     return {v["version_id"]: v for v in json.loads(capsys.readouterr().out)["versions"]}
 
 
-def holders(versions: dict[str, dict], label: str) -> list[str]:
-    """The versions that held ``label`` as the label of their environment (the deployment), by id."""
-    return sorted(vid for vid, v in versions.items() if label in v["serving_labels"])
+def holders(versions: dict[str, dict], label: str, model: str | None = None) -> list[str]:
+    """The versions (of ``model``) that held ``label`` as the label of their environment (the deployment), by id.
+    The servers are shared by the module's tests: other models hold the label too."""
+    return sorted(vid for vid, v in versions.items()
+                  if label in v["serving_labels"] and model in (None, v["model"]))
 
 
 def instant_between(*, whole_minute: bool = False) -> dt.datetime:
@@ -115,11 +117,11 @@ def test_mlflow_as_of_answers_which_version_held_the_champion_alias(champion_mov
     then = listed(m.ws.root, capsys, m.before)
     assert then[m.vid(2)]["labels"] == ["champion"] and then[m.vid(2)]["environment"] == "prod", then[m.vid(2)]
     assert then[m.vid(1)]["labels"] == [] and then[m.vid(1)]["environment"] == "dev", then[m.vid(1)]
-    assert holders(then, "champion") == [m.vid(2)]
+    assert holders(then, "champion", m.model) == [m.vid(2)]
     now = listed(m.ws.root, capsys, utcnow())
-    assert now[m.vid(1)]["labels"] == ["champion"] and holders(now, "champion") == [m.vid(1)]
+    assert now[m.vid(1)]["labels"] == ["champion"] and holders(now, "champion", m.model) == [m.vid(1)]
     # today's listing says the same as the history's latest state
-    assert holders(listed(m.ws.root, capsys), "champion") == [m.vid(1)]
+    assert holders(listed(m.ws.root, capsys), "champion", m.model) == [m.vid(1)]
     # and an environment at that instant names the holder and the label that made it the deployment
     capsys.readouterr()
     assert main(["history", m.vid(2), "--workspace", str(m.ws.root), "--environment", "prod",
@@ -207,10 +209,10 @@ def test_zenml_as_of_answers_which_version_held_the_production_stage(zenml_serve
 
     then = listed(ws.root, capsys, before)
     assert then[v1]["labels"] == ["production"] and then[v1]["environment"] == "prod", then[v1]
-    assert holders(then, "production") == [v1]
+    assert holders(then, "production", model["name"]) == [v1]
     now = listed(ws.root, capsys, utcnow())
     assert now[v1]["labels"] == ["archived"] and now[v1]["environment"] == "dev", now[v1]
-    assert holders(now, "production") == [v2]
+    assert holders(now, "production", model["name"]) == [v2]
 
 
 # -- the continuous binding check: a label moved by hand is a deployment nobody approved ---------------------------
@@ -262,7 +264,7 @@ def test_a_champion_alias_moved_by_hand_to_a_never_approved_version_is_flagged(s
     assert now[v1]["flag"] is None  # back in staging under the challenger alias, as approved there
     # as of before the move the approved version held it, unflagged; after it, the hand-moved one is flagged
     then = listed(ws.root, capsys, before)
-    assert then[v1]["flag"] is None and holders(then, "champion") == [v1] and not then[v2]["in_use"]
+    assert then[v1]["flag"] is None and holders(then, "champion", model) == [v1] and not then[v2]["in_use"]
     assert listed(ws.root, capsys, utcnow())[v2]["flag"] == now[v2]["flag"]
 
     code, out = run_cli(capsys, "monitor", "--workspace", str(ws.root))
