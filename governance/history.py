@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -16,6 +16,10 @@ from core.clock import naive_utc
 from core.errors import InputError, NotFound
 from governance.catalog import Catalog, InventoryFilter, Version
 from governance.catalog.records import from_json
+from governance.config import Settings
+
+if TYPE_CHECKING:
+    from governance.context import Context
 
 
 def parse_instant(text: str) -> dt.datetime:
@@ -66,7 +70,8 @@ class Approval:
 
 @dataclass(frozen=True)
 class Deployed:
-    """A version in an environment at an instant, with what served it and who approved it."""
+    """A version in an environment at an instant, with what served it, who approved it, and the binding check's
+    verdict then (``flag``, ``flag_reason``; see :mod:`governance.binding`)."""
 
     version_id: str
     model: str
@@ -81,13 +86,17 @@ class Deployed:
     ledger_seq: int | None
     request_id: str | None
     approvals: list[Approval] = field(default_factory=list)
+    serving_labels: list[str] = field(default_factory=list)  # the labels that meant its environment (the deployment)
+    flag: str = ""
+    flag_reason: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {"version_id": self.version_id, "model": self.model, "version": self.version, "account": self.account,
                 "approval_status": self.approval_status, "labels": self.labels, "deployed_on": self.deployed_on,
-                "since": self.valid_from.isoformat(), "time_source": self.time_source, "sync_id": self.sync_id,
-                "ledger_seq": self.ledger_seq, "request_id": self.request_id,
-                "approvals": [a.as_dict() for a in self.approvals]}
+                "serving_labels": self.serving_labels, "since": self.valid_from.isoformat(),
+                "time_source": self.time_source, "sync_id": self.sync_id, "ledger_seq": self.ledger_seq,
+                "request_id": self.request_id, "approvals": [a.as_dict() for a in self.approvals],
+                "flag": self.flag.removeprefix("⚠ ") or None, "flag_reason": self.flag_reason or None}
 
 
 @dataclass(frozen=True)
@@ -129,20 +138,26 @@ def approvals_of(catalog: Catalog, version_ids: Sequence[str], before: dt.dateti
     return out
 
 
-def environment_at(catalog: Catalog, environment: str, instant: dt.datetime) -> EnvironmentState:
-    """What was in ``environment`` at ``instant``: each version, what served it, who approved it, on what evidence."""
+def environment_at(settings: Settings, catalog: Catalog, environment: str, instant: dt.datetime) -> EnvironmentState:
+    """What was in ``environment`` at ``instant``: each version, what served it (an endpoint, or the registry label
+    that means the environment), who approved it, on what evidence, and whether the binding check flagged it then."""
+    from governance.binding import row_flags
+
     moment = naive_utc(instant)
     df = catalog.as_of(moment)
     df = df[df["environment"] == environment]
+    rows = df.to_dict("records")
     versions = []
-    for r in df.itertuples(index=False):
-        ids = [r.version_id] + ([r.source_version_id] if isinstance(r.source_version_id, str) else [])
+    for r, flag in zip(rows, row_flags(settings, catalog, rows, moment), strict=True):
+        source = r["source_version_id"]
+        ids = [r["version_id"]] + ([source] if isinstance(source, str) else [])
         versions.append(Deployed(
-            r.version_id, r.model, int(r.version), r.account, r.approval_status, from_json(r.labels) or [],
-            r.deployed_on if isinstance(r.deployed_on, str) else None, r.valid_from.to_pydatetime(), r.time_source,
-            r.sync_id, None if pd.isna(r.ledger_seq) else int(r.ledger_seq),
-            r.request_id if isinstance(r.request_id, str) else None, approvals_of(catalog, ids, moment)))
-    gaps = sorted({f"{r.account}: {r.gap_reason}" for r in df.itertuples(index=False) if r.in_gap})
+            r["version_id"], r["model"], int(r["version"]), r["account"], r["approval_status"], list(r["labels"]),
+            r["deployed_on"] if isinstance(r["deployed_on"], str) else None, r["valid_from"].to_pydatetime(),
+            r["time_source"], r["sync_id"], None if pd.isna(r["ledger_seq"]) else int(r["ledger_seq"]),
+            r["request_id"] if isinstance(r["request_id"], str) else None, approvals_of(catalog, ids, moment),
+            list(flag.serving_labels), flag.flag, flag.reason))
+    gaps = sorted({f"{r['account']}: {r['gap_reason']}" for r in rows if r["in_gap"]})
     return EnvironmentState(environment, moment, versions, gaps)
 
 
@@ -255,27 +270,28 @@ def with_version_labels(catalog: Catalog, df: pd.DataFrame) -> pd.DataFrame:
     return df.assign(version_label=[label(v, s) for v, s in zip(df["version"], df["source_version_id"], strict=True)])
 
 
-def inventory_at(catalog: Catalog, flt: InventoryFilter, environment_order: Sequence[str],
-                 as_of: dt.datetime | None = None) -> pd.DataFrame:
+def inventory_at(ctx: Context, flt: InventoryFilter, as_of: dt.datetime | None = None) -> pd.DataFrame:
     """The flagged inventory the Inventory page shows: today's (``as_of`` None) or as it stood at ``as_of``, with the
-    same filters and flags either way."""
-    from governance.promotion import flag_deployments
+    same filters, and the binding check's flags (:func:`governance.binding.flag_deployments`) either way."""
+    from governance.binding import flag_deployments
 
+    catalog, order = ctx.catalog, ctx.settings.environments.order
     if as_of is None:
-        return with_version_labels(catalog, flag_deployments(catalog.inventory(flt, environment_order=environment_order),
-                                                             environment_order))
-    df = inventory_as_of(catalog, as_of, environment_order)
+        return with_version_labels(catalog, flag_deployments(ctx.settings, catalog,
+                                                             catalog.inventory(flt, environment_order=order)))
+    df = inventory_as_of(catalog, as_of, order)
     for column, values in (("environment", flt.environments), ("account", flt.accounts),
                            ("approval_status", flt.statuses), ("risk_tier", flt.risk_tiers), ("owner", flt.owners)):
         if values:
             df = df[df[column].isin(values)]
     if flt.model:
         df = df[df["model"] == flt.model]
-    if flt.text.strip():
+    if flt.text.strip() and not df.empty:  # (an empty frame's row-wise join is a frame, not text)
         needle = flt.text.strip().lower()
         hay = df[["model", "version_id", "created_by", "owner"]].fillna("").astype(str).agg(" ".join, axis=1)
         df = df[hay.str.lower().str.contains(needle, regex=False)]
-    return with_version_labels(catalog, flag_deployments(df.reset_index(drop=True), environment_order))
+    return with_version_labels(catalog, flag_deployments(ctx.settings, catalog, df.reset_index(drop=True),
+                                                         naive_utc(as_of)))
 
 
 def _readable(value: Any) -> str:

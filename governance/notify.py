@@ -1,7 +1,8 @@
 """Notifications: tell the people who must act, by e-mail (SMTP, STARTTLS) and by a signed webhook.
 
 What is announced (``EVENT_KINDS``): a request waits for approval; a decision was made; a review is due or overdue;
-a version never approved in Countersign serves in the last environment; drift or bias on new data breaches a gate;
+a serving version fails the binding check (never approved in Countersign, its artifact changed since approval, its
+registry status not Approved: :mod:`governance.binding`); drift or bias on new data breaches a gate;
 an account's sync keeps failing. :func:`collect_events` reads them from the catalog, :func:`notify` sends them.
 
 Routing (``[notify.routes.KIND]``): by default an event goes to the e-mails that ``[roles]`` gives the role that must
@@ -38,7 +39,8 @@ from core.canonical import json_default
 from core.clock import utcnow
 from core.errors import ConfigError, CountersignError
 from governance import ledger
-from governance.catalog import Catalog, InventoryFilter
+from governance.binding import Finding, findings
+from governance.catalog import Catalog
 from governance.config import Settings
 from governance.identity import Identity, require
 from governance.oversight import gate_breaches, schedule
@@ -101,6 +103,11 @@ class NotifyReport:
     @property
     def ok(self) -> bool:
         return not self.by_status("failed")
+
+    @property
+    def unapproved(self) -> tuple[Event, ...]:
+        """The binding check's findings among the events: versions serving unapproved or not as approved."""
+        return tuple(e for e in self.events if e.kind == "unapproved_serving")
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready rendering."""
@@ -264,15 +271,7 @@ def collect_events(settings: Settings, catalog: Catalog, actor: Identity, *, now
                 f"{item.version_id} serving on {item.deployed_on}: {breach['message']} (evidence {ids}).",
                 model=item.model, link=f"/review?version={item.version_id}", details={"gate": breach}))
 
-    last_env = settings.environments.order[-1]
-    inv = catalog.inventory(InventoryFilter(environments=(last_env,)))
-    for r in inv[inv["serving_without_countersign"]].itertuples():
-        events.append(Event(
-            "unapproved_serving", f"unapproved_serving:{r.version_id}", f"version:{r.version_id}",
-            f"{r.version_id} serves in {last_env} without Countersign approval",
-            f"{r.version_id} serves on {r.deployed_on} (registry status {r.approval_status}) but no promotion of it "
-            "was signed off in Countersign. Request and approve it, or take it out of service.",
-            model=r.model, repeat=True, link=f"/model?version={r.version_id}"))
+    events += [_binding_event(f) for f in findings(settings, catalog)]
 
     streak = settings.notify.sync_failures
     for account in settings.accounts:
@@ -285,6 +284,24 @@ def collect_events(settings: Settings, catalog: Catalog, actor: Identity, *, now
                 f"The last {streak} syncs of {account.name} ({account.environment}) failed; the newest error: "
                 f"{runs.iloc[0]['error']}", repeat=True, link="/accounts"))
     return events
+
+
+def _binding_event(finding: Finding) -> Event:
+    """The notification of one serving version the binding check flags (a new problem is a new event key)."""
+    f, vid, env = finding.flag, finding.version_id, finding.environment
+    if f.artifact_changed:
+        title = f"{vid} serves in {env} with an artifact changed since its approval"
+        todo = ("Find out who replaced the artifact; restore the approved bytes, or request and approve the new ones "
+                "in Countersign.")
+    elif f.registry_unapproved and not f.no_signoff:
+        title = f"{vid} serves in {env} while its registry status is not Approved"
+        todo = "Approve it in the registry through Countersign, or take it out of service."
+    else:
+        title = f"{vid} serves in {env} without Countersign approval"
+        todo = "Request and approve it in Countersign, or take it out of service (move the label back, or stop the endpoint)."
+    return Event("unapproved_serving", f"unapproved_serving:{vid}:{env}:{'+'.join(f.problems)}", f"version:{vid}",
+                 title, f"{vid} {f.reason}. {todo}", model=finding.model, repeat=True,
+                 link=f"/model?version={vid}", details=finding.as_dict())
 
 
 # -- routing ------------------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -33,8 +33,9 @@ from core.clock import utcnow
 from core.errors import InputError
 from core.progress import ProgressFn, no_progress
 from governance import ledger
+from governance.binding import flag_deployments, serving_labels
 from governance.catalog import Catalog, InventoryFilter
-from governance.config import AccountConfig, Settings, Workspace
+from governance.config import Settings, Workspace
 from governance.identity import Identity, require
 from governance.ledger.subjects import version_subject
 
@@ -98,6 +99,8 @@ class DueItem:
     last_monitored_at: dt.datetime | None = None
     monitoring_due_at: dt.datetime | None = None
     monitoring_status: str = "no_cadence"  # overdue | ok | never | no_cadence
+    flag: str = ""  # the binding check's flag (governance.binding): never approved, or its artifact changed
+    flag_reason: str = ""
 
     @property
     def never_reviewed(self) -> bool:
@@ -193,8 +196,8 @@ def schedule(settings: Settings, catalog: Catalog, actor: Identity, *, now: dt.d
     moment = now or _now()
     envs = oversight_environments(settings)
     inv = catalog.inventory(InventoryFilter(environments=envs), settings.environments.order)
-    accounts = {a.name: a for a in settings.accounts}
-    inv = inv.loc[_in_use(accounts, inv)]
+    inv = flag_deployments(settings, catalog, inv)
+    inv = inv[inv["in_use"]]
     last, signed = _last_reviews(catalog)
     items = []
     for r in inv.itertuples():
@@ -225,13 +228,13 @@ def schedule(settings: Settings, catalog: Catalog, actor: Identity, *, now: dt.d
             version_id=r.version_id, model=r.model, version=int(r.version), environment=r.environment,
             tier=tier_name, owner=r.owner if isinstance(r.owner, str) else None,
             deployed_on=r.deployed_on if isinstance(r.deployed_on, str) and r.deployed_on
-            else f"label {', '.join(_held_labels(accounts.get(r.account), r.environment, r.labels))}",
+            else f"label {', '.join(r.serving_labels)}",
             approval_status=r.approval_status, signed_off_at=signed_at,
             last_review_at=review.reviewed_at if review else None, last_outcome=review.outcome if review else None,
             last_reviewer=review.reviewer if review else None, baseline_at=baseline, review_every_days=every,
             due_at=due, days_left=(due - moment).days if due else None, status=status,
             monitoring_every_days=m_every, last_monitored_at=monitored, monitoring_due_at=m_due,
-            monitoring_status=m_status,
+            monitoring_status=m_status, flag=r.flag, flag_reason=r.flag_reason,
         ))
     tiers = list(settings.policy.tiers)
     far = dt.datetime.max
@@ -249,21 +252,6 @@ def schedule(settings: Settings, catalog: Catalog, actor: Identity, *, now: dt.d
 # -- writing ------------------------------------------------------------------------------------------------------
 
 
-def _held_labels(account: AccountConfig | None, environment: str, labels: Sequence[str]) -> list[str]:
-    """The version's registry labels (the inventory's ``labels``) that mean ``environment`` in its account
-    (``champion`` when ``alias_environments = { champion = "prod" }``): such a label names the version in use there.
-    None of them when the account is no longer configured."""
-    return [x for x in labels if account.label_environment(x) == environment] if account is not None else []
-
-
-def _in_use(accounts: Mapping[str, AccountConfig], inv: Any) -> list[bool]:
-    """For each inventory row, whether its version is in use: serving on an endpoint, or holding the registry label
-    that means its environment (``accounts``: the configured accounts by name)."""
-    return [bool(serving) or bool(_held_labels(accounts.get(account), environment, labels))
-            for serving, account, environment, labels in zip(inv["serving"], inv["account"], inv["environment"],
-                                                             inv["labels"], strict=True)]
-
-
 def _serving(settings: Settings, catalog: Catalog, version_id: str) -> bool:
     """Whether the version serves on an endpoint, or holds the registry label of an overseen environment."""
     version = catalog.version(version_id)  # NotFound for an unknown id
@@ -274,7 +262,7 @@ def _serving(settings: Settings, catalog: Catalog, version_id: str) -> bool:
     r = row.iloc[0]
     account = next((a for a in settings.accounts if a.name == r["account"]), None)
     return bool(r["serving"]) or (r["environment"] in oversight_environments(settings)
-                                  and bool(_held_labels(account, r["environment"], r["labels"])))
+                                  and bool(serving_labels(account, r["environment"], r["labels"])))
 
 
 def _evidence_doc(item: Any) -> dict[str, Any]:

@@ -21,7 +21,7 @@ when asked to (``takeover=True``).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -881,51 +881,3 @@ def _refresh(workspace: Workspace, settings: Settings, catalog: Catalog, account
         result = sync_account(workspace, settings, catalog, settings.account(name), actor=system, request_id=request_id)
         done.append(f"{name}:{result.status}")
     return done
-
-
-def unapproved_deployments(catalog: Catalog, environment: str = "prod") -> pd.DataFrame:
-    """Serving deployments in ``environment`` whose version is not approved in the registry or in Countersign."""
-    return catalog.unapproved_deployments(environment)
-
-
-FLAG_UNAPPROVED = "⚠ unapproved deployment"
-FLAG_NO_SIGNOFF = "⚠ no Countersign sign-off"
-
-
-@dataclass(frozen=True)
-class DeploymentFlag:
-    """The deployment flag of one inventory row, as the portal and the CLI show it."""
-
-    no_signoff: bool  # serving in the last environment without an executed Countersign promotion
-    flagged: bool  # either problem
-    flag: str  # FLAG_UNAPPROVED, FLAG_NO_SIGNOFF or empty
-    reason: str  # why, in words
-
-
-def deployment_flag(row: Mapping[str, Any], last_env: str | None) -> DeploymentFlag:
-    """The flag of one inventory row (``Catalog.inventory_rows``): serving in the last environment (prod) needs both
-    an approval in the registry and a Countersign sign-off. :func:`flag_deployments` applies it to a frame."""
-    unapproved = bool(row["unapproved_deployment"])
-    no_signoff = bool(row["serving_without_countersign"]) and row["environment"] == last_env
-    reasons = []
-    if row["approval_status"] != "Approved":
-        reasons.append(f"its registry status is **{row['approval_status']}**")
-    if no_signoff:
-        reasons.append("no Countersign promotion was signed off for it")
-    flag = FLAG_UNAPPROVED if unapproved else FLAG_NO_SIGNOFF if no_signoff else ""
-    return DeploymentFlag(no_signoff, unapproved or no_signoff, flag, " and ".join(reasons))
-
-
-def flag_deployments(inventory: pd.DataFrame, environment_order: tuple[str, ...] | list[str]) -> pd.DataFrame:
-    """The inventory (``Catalog.inventory``) with the deployment flags the portal and the CLI show
-    (:func:`deployment_flag` per row): adds ``no_signoff``, ``flagged``, ``flag`` and ``flag_reason``."""
-    import pandas as pd
-
-    last_env = environment_order[-1] if environment_order else None
-    flags = [deployment_flag(row, last_env) for row in inventory.to_dict("records")]
-    return inventory.assign(
-        no_signoff=pd.Series([f.no_signoff for f in flags], index=inventory.index, dtype=bool),
-        flagged=pd.Series([f.flagged for f in flags], index=inventory.index, dtype=bool),
-        flag=pd.Series([f.flag for f in flags], index=inventory.index, dtype=object),
-        flag_reason=pd.Series([f.reason for f in flags], index=inventory.index, dtype=object),
-    )

@@ -36,7 +36,7 @@ flt = InventoryFilter(
     text=c6.text_input("Search", placeholder="model, version, person…", key="inv.text"),
 )
 as_of = as_of_picker("inv")
-df = inventory_at(catalog, flt, order, as_of)
+df = inventory_at(ctx, flt, as_of)
 if as_of is not None:
     gaps = sorted({f"{r.account} ({r.gap_reason})" for r in df.itertuples() if r.in_gap})
     st.caption(f"As of {as_of:%Y-%m-%d %H:%M} UTC, from the registry history.")
@@ -46,7 +46,8 @@ flagged = df[df["flagged"]]
 m1, m2, m3, m4 = st.columns(4)
 m1.metric("Models", df["model"].nunique())
 m2.metric("Versions", len(df))
-m3.metric("Serving", int(df["serving"].sum()))
+m3.metric("Serving", int(df["in_use"].sum()), help="On an endpoint in service, or holding the registry label its "
+          "account maps to its environment (an MLflow alias, a ZenML stage)")
 m4.metric("Unapproved deployments", len(flagged), delta=None if flagged.empty else "needs attention",
           delta_color="inverse")
 
@@ -54,14 +55,14 @@ FLAGS_LISTED = 5  # the rest are one toggle away: a long list would push the tab
 
 if not flagged.empty:
     lines = "\n".join(
-        f"- **{r.model} v{r.version}** ({r.account}, {r.environment}) serves on `{r.deployed_on}` but {r.flag_reason}"
+        f"- **{r.model} v{r.version}** ({r.account}, {r.environment}) {r.flag_reason}"
         for r in flagged.head(FLAGS_LISTED).itertuples()
     )
     more = len(flagged) - FLAGS_LISTED
     if more > 0:
         lines += (f"\n\n…and {more} more, marked ⚠ in the table's Flag column: turn on **Only flagged** to list "
                   "them all.")
-    st.error(f"Deployments serving versions that were never approved:\n{lines}", icon=":material/gpp_bad:")
+    st.error(f"Serving versions that are not approved, or not what was approved:\n{lines}", icon=":material/gpp_bad:")
     if st.toggle("Only flagged", key="inv.only_flagged", help="Show only the deployments flagged above"):
         df = flagged
 
@@ -86,7 +87,7 @@ event = show_table(
     selection_mode="single-row",
     # registry labels (MLflow aliases, ZenML stages) get a column when any version shown has one
     column_order=["version_id", "version_label", "environment", *(["labels"] if view["labels"].map(len).any() else []),
-                  "approval_status", "deployed_on", "flag", "risk_tier", "owner",
+                  "approval_status", "deployed_on", "flag", "flag_reason", "risk_tier", "owner",
                   "created_by", "created_at", "source_version_id", "account", "model", "last_sync"],
     column_config={
         "version_id": st.column_config.TextColumn("Version id", width=_fit("version_id")),
@@ -99,6 +100,7 @@ event = show_table(
         "risk_tier": "Risk tier",
         "deployed_on": st.column_config.TextColumn("Deployed on", width=_fit("deployed_on")),
         "flag": "Flag",
+        "flag_reason": st.column_config.TextColumn("Why flagged", width="large"),
         "created_at": st.column_config.DatetimeColumn("Created", format="YYYY-MM-DD"),
         "source_version_id": st.column_config.TextColumn("Promoted from", width=_fit("source_version_id")),
         "last_sync": st.column_config.DatetimeColumn("Last sync", format="YYYY-MM-DD HH:mm"),

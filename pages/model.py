@@ -81,16 +81,20 @@ else:
 as_of = as_of_picker("model")
 if as_of is not None:
     env = st.selectbox("Environment", order, index=len(order) - 1, key="model.as_of_env")
-    state = environment_at(catalog, env, as_of)
+    state = environment_at(ctx.settings, catalog, env, as_of)
     for gap in state.gaps:
         st.warning(f"Not observed at that instant: {gap}")
     mine = [v for v in state.versions if v.model == name]
     if not mine:
         st.caption(f"No version of {name} in {env} at {as_of:%Y-%m-%d %H:%M} UTC.")
     for v in mine:
-        st.markdown(f"**v{v.version}** ({v.account}) {status_badge(v.approval_status)}"
-                    f"{f' · serving on `{v.deployed_on}`' if v.deployed_on else ''} · since {v.valid_from:%Y-%m-%d %H:%M}"
-                    f" ({v.time_source} time)")
+        held = "".join(f" · holds `{x}`" for x in v.serving_labels)  # the label that is the deployment there
+        st.markdown(f"**v{v.version}** ({v.account}) {status_badge(v.approval_status)}{label_badges(v.labels)}"
+                    f"{f' · serving on `{v.deployed_on}`' if v.deployed_on else ''}{held}"
+                    f" · since {v.valid_from:%Y-%m-%d %H:%M} ({v.time_source} time)")
+        if v.flag:
+            st.error(f"{v.flag.removeprefix('⚠ ').capitalize()} then: v{v.version} {v.flag_reason}",
+                     icon=":material/gpp_bad:")
         for a in v.approvals:
             gates = ", ".join(f"{g} {s}" for g, s in sorted(a.gates.items()))
             st.caption(f"Approved by {a.actor} on {a.decided_at:%Y-%m-%d %H:%M} ({a.request_id}); gates: {gates}; "

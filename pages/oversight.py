@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import CountersignError
+from governance.binding import check_deployments
 from governance.oversight import OUTCOME_HELP, OUTCOMES, record_review, reviews, schedule
 from portal import context
 from portal.context import SELECTED_VERSION
@@ -26,14 +27,21 @@ c1, c2 = st.columns([1, 2])
 sort = c1.radio("Sort by", list(SORT_LABELS), format_func=SORT_LABELS.get, horizontal=True, key="ovs.sort")
 only = c2.toggle("Only due, overdue or never reviewed", key="ovs.attention")
 plan = schedule(ctx.settings, catalog, me, sort=sort or "due", only_attention=only)
+findings = check_deployments(ctx)
 
 if flash := st.session_state.pop(FLASH, None):
     st.success(flash)
-m1, m2, m3, m4 = st.columns(4)
+m1, m2, m3, m4, m5 = st.columns(5)
 m1.metric("Overdue", plan.count("overdue"))
 m2.metric(f"Due within {ctx.settings.oversight.due_soon_days} days", plan.count("due"))
 m3.metric("Never reviewed", plan.count("never_reviewed"))
-m4.metric("Shown", len(plan.items))
+m4.metric("Unapproved deployments", len(findings), delta="needs attention" if findings else None,
+          delta_color="inverse")
+m5.metric("Shown", len(plan.items))
+if findings:
+    st.error("Serving versions that are not approved, or not what was approved (the binding check):\n"
+             + "\n".join(f"- **{f.version_id}** ({f.environment}) {f.flag.reason}" for f in findings),
+             icon=":material/gpp_bad:")
 
 envs = ", ".join(plan.environments)
 if not plan.items:
@@ -55,7 +63,7 @@ rows = pd.DataFrame([{
     "status": i.status, "due": i.due_at, "days left": i.days_left, "version": i.version_id, "tier": i.tier,
     "owner": i.owner, "serving on": i.deployed_on, "last review": i.last_review_at,
     "outcome": i.last_outcome or ("never reviewed" if i.never_reviewed else ""), "monitoring": i.monitoring_status,
-    "last monitored": i.last_monitored_at,
+    "last monitored": i.last_monitored_at, "flag": i.flag.removeprefix("⚠ "),
 } for i in plan.items])
 show_table(rows, width="stretch", key="ovs.table", column_config={
     "days left": st.column_config.NumberColumn("Days left", format="%d"),

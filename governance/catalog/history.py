@@ -62,13 +62,49 @@ ORDER BY v.model, v.environment, v.version DESC, v.account
 """
 
 
-def as_of_sql_for_files(folder: str = "history", instant: str = "getvariable('as_of')") -> str:
+LABEL_ENVIRONMENTS = "label_environments"  # the pack's file of (account, label, environment): the label mapping
+
+# What an examiner's copy adds to AS_OF_SQL, from files beside the history (see as_of_sql_for_files): labels as
+# lists; serving_labels, the labels that meant the version's environment in its account (the deployment by label,
+# MLflow alias or ZenML stage); in_use; unapproved_deployment counting labels; and approved_in_countersign, whether
+# an executed promotion in the ledger slice (request.create + execute.done by the instant) put it there.
+_FILES_SQL = """
+WITH h AS ({as_of_sql}),
+le AS (SELECT account, label, environment FROM '{folder}/{labels}.parquet'),
+held AS (
+    SELECT h.version_id, list_sort(list(le.label)) AS serving_labels
+    FROM h, le WHERE le.account = h.account AND le.environment = h.environment
+                 AND list_contains(from_json(h.labels, '["VARCHAR"]'), le.label)
+    GROUP BY h.version_id
+),
+executed AS (
+    SELECT json_extract_string(c.payload, '$.to_env') AS environment,
+           coalesce(json_extract_string(d.payload, '$.target_version_id'),
+                    json_extract_string(c.payload, '$.version_id')) AS version_id
+    FROM '{ledger}' d JOIN '{ledger}' c ON c.subject = d.subject AND c.action = 'request.create'
+    WHERE d.action = 'execute.done' AND d.recorded_at <= {instant}
+)
+SELECT h.* REPLACE (from_json(h.labels, '["VARCHAR"]') AS labels,
+                    (h.serving OR held.version_id IS NOT NULL) AND h.approval_status <> 'Approved'
+                        AS unapproved_deployment),
+       coalesce(held.serving_labels, []) AS serving_labels, h.serving OR held.version_id IS NOT NULL AS in_use,
+       EXISTS (SELECT 1 FROM executed e WHERE e.version_id = h.version_id AND e.environment = h.environment)
+           AS approved_in_countersign
+FROM h LEFT JOIN held ON held.version_id = h.version_id
+ORDER BY h.model, h.environment, h.version DESC, h.account
+"""
+
+
+def as_of_sql_for_files(folder: str = "history", instant: str = "getvariable('as_of')",
+                        ledger: str = "ledger/entries.parquet") -> str:
     """:data:`AS_OF_SQL` reading the pack's Parquet files in ``folder`` instead of the catalog tables, with the
-    instant given by the SQL expression ``instant`` (default: the variable set by ``SET VARIABLE as_of = ...``)."""
+    instant given by the SQL expression ``instant`` (default: the variable set by ``SET VARIABLE as_of = ...``),
+    plus the deployment by label and the Countersign approvals from the ``ledger`` slice (see ``_FILES_SQL``)."""
     sql = AS_OF_SQL.replace("$as_of", instant)
     for table in HISTORY_TABLES:
         sql = sql.replace(f"FROM {table}", f"FROM '{folder}/{table}.parquet'")
-    return sql.strip()
+    return _FILES_SQL.format(as_of_sql=sql.strip(), folder=folder, labels=LABEL_ENVIRONMENTS, ledger=ledger,
+                             instant=instant).strip()
 
 
 @dataclass(frozen=True)
@@ -288,18 +324,25 @@ def record_failure_gap(con: duckdb.DuckDBPyConnection, *, account: str, sync_id:
                 [f"{sync_id}:failed", account, last, sync_id, error[:500]])
 
 
+def _with_label_lists(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with its ``labels`` (JSON text in the history tables) as lists, as ``Catalog.inventory`` gives them."""
+    df["labels"] = df["labels"].map(lambda text: [str(x) for x in from_json(text) or []])
+    return df
+
+
 class HistoryQueries(CatalogConnection):
     """Reads of the registry history."""
 
     def as_of(self, instant: dt.datetime) -> pd.DataFrame:
-        """Every version as it stood at ``instant`` (naive UTC), from the history tables (:data:`AS_OF_SQL`)."""
+        """Every version as it stood at ``instant`` (naive UTC), from the history tables (:data:`AS_OF_SQL`), its
+        ``labels`` as lists (stored as JSON text)."""
         with self.connect() as con:
-            return con.execute(AS_OF_SQL, {"as_of": instant}).df()
+            return _with_label_lists(con.execute(AS_OF_SQL, {"as_of": instant}).df())
 
     def inventory_as_of(self, instant: dt.datetime) -> pd.DataFrame:
         """:meth:`as_of` with the inventory's other columns (model facts today; Countersign sign-offs executed by then)."""
         with self.connect() as con:
-            return con.execute(
+            return _with_label_lists(con.execute(
                 f"""
                 WITH h AS ({AS_OF_SQL}), signed AS (
                     SELECT DISTINCT target_version_id AS version_id FROM promotion_requests
@@ -309,14 +352,13 @@ class HistoryQueries(CatalogConnection):
                     WHERE status IN ('ok', 'partial') AND started_at <= $as_of GROUP BY account
                 )
                 SELECT h.*, m.risk_tier, m.owner, NULL::JSON AS metrics, fresh.last_sync,
-                       signed.version_id IS NOT NULL AS approved_in_countersign,
-                       h.serving AND signed.version_id IS NULL AS serving_without_countersign
+                       signed.version_id IS NOT NULL AS approved_in_countersign
                 FROM h LEFT JOIN models m ON m.name = h.model LEFT JOIN signed ON signed.version_id = h.version_id
                 LEFT JOIN fresh ON fresh.account = h.account
                 ORDER BY h.model, h.environment, h.version DESC, h.account
                 """,
                 {"as_of": instant},
-            ).df()
+            ).df())
 
     def version_history(self, version_id: str) -> pd.DataFrame:
         """Every state ``version_id`` has had, oldest first."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -248,22 +249,18 @@ class CatalogQueries(CatalogConnection):
             )
         return None if row is None else Version.from_row(row)
 
-    def unapproved_deployments(self, environment: str) -> pd.DataFrame:
-        """Serving deployments in ``environment`` whose version is not approved in the registry or in Countersign."""
-        return self.query_df(
-            """
-            SELECT d.deployment_id, d.endpoint, d.account, d.model, d.version_id, v.approval_status,
-                   v.approval_status = 'Approved' AS approved_in_registry,
-                   r.request_id IS NOT NULL AS approved_in_countersign, r.request_id
-            FROM deployments d
-            LEFT JOIN versions v ON v.version_id = d.version_id
-            LEFT JOIN promotion_requests r ON r.target_version_id = d.version_id AND r.status = 'executed'
-            WHERE d.environment = ? AND d.status = 'InService'
-              AND (v.approval_status IS DISTINCT FROM 'Approved' OR r.request_id IS NULL)
-            ORDER BY d.endpoint
-            """,
-            [environment],
-        )
+    def promotion_ledger_entries(self, before: dt.datetime | None = None) -> list[dict[str, Any]]:
+        """The ledger entries that create and execute promotion requests (``request.create``, ``execute.done``),
+        recorded by ``before`` (None: all), oldest first: ``seq``, ``recorded_at``, ``action``, ``subject``,
+        ``payload`` (the JSON text as recorded)."""
+        sql = ("SELECT seq, recorded_at, action, subject, payload FROM ledger "
+               "WHERE action IN ('request.create', 'execute.done')")
+        params: list[Any] = []
+        if before is not None:
+            sql += " AND recorded_at <= ?"
+            params.append(before)
+        with self.connect() as con:
+            return fetch_dicts(con, sql + " ORDER BY seq", params)
 
     # Each table names the model differently: (where, its parameters from model and version ids, order by).
     _MODEL_ROWS: ClassVar[dict[str, tuple[str, str, str]]] = {
@@ -348,8 +345,7 @@ def _inventory_query(flt: InventoryFilter, environment_order: Sequence[str]) -> 
                coalesce(dep.serving, FALSE) AS serving,
                coalesce(dep.serving, FALSE) AND v.approval_status <> 'Approved' AS unapproved_deployment,
                v.source_version_id, v.metrics, fresh.last_sync,
-               signed.version_id IS NOT NULL AS approved_in_countersign,
-               coalesce(dep.serving, FALSE) AND signed.version_id IS NULL AS serving_without_countersign
+               signed.version_id IS NOT NULL AS approved_in_countersign, v.artifact_sha256
         FROM versions v
         LEFT JOIN models m ON m.name = v.model
         LEFT JOIN dep ON dep.version_id = v.version_id

@@ -126,8 +126,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
+    from governance.binding import row_flags
     from governance.catalog import InventoryFilter
-    from governance.promotion import deployment_flag
 
     opened = open_workspace(args)
     order = opened.settings.environments.order
@@ -139,23 +139,26 @@ def cmd_models(args: argparse.Namespace) -> int:
         listed = inventory_as_of(opened.catalog, as_of, order)
         if args.environment and not listed.empty:
             listed = listed[listed["environment"].isin(args.environment)].reset_index(drop=True)
-        rows = listed.to_dict("records")
+        # pandas marks what is missing as NaN/NaT (unequal to itself): None, as the current listing's rows say it
+        rows = [{k: None if not isinstance(v, list | str) and v != v else v for k, v in r.items()}
+                for r in listed.to_dict("records")]
     else:  # the current listing reads plain rows: no pandas, a faster start for scripts (issue 22)
         rows = opened.catalog.inventory_rows(InventoryFilter(environments=tuple(args.environment or ())),
                                              environment_order=order)
-    last_env = order[-1] if order else None
-    flags = [deployment_flag(row, last_env).flag for row in rows]
+    flags = row_flags(opened.settings, opened.catalog, rows, as_of)  # the same check as the Inventory page
     gaps = sorted({f"{r['account']}: {r['gap_reason']}" for r in rows if r["in_gap"]}) if as_of else []
     if args.json:
         versions = [
             {
                 "version_id": row["version_id"], "model": row["model"], "version": int(row["version"]),
-                "environment": row["environment"], "labels": list(row["labels"]), "account": row["account"],
+                "environment": row["environment"], "labels": list(row["labels"]),
+                "serving_labels": list(flag.serving_labels), "account": row["account"],
                 "approval_status": row["approval_status"], "risk_tier": row["risk_tier"], "owner": row["owner"],
                 "created_by": row["created_by"],
                 "created_at": None if row["created_at"] is None else row["created_at"].isoformat(),
-                "deployed_on": row["deployed_on"], "unapproved_deployment": bool(row["unapproved_deployment"]),
-                "flag": flag.removeprefix("⚠ ") or None,
+                "deployed_on": row["deployed_on"], "in_use": flag.in_use,
+                "unapproved_deployment": flag.registry_unapproved,
+                "flag": flag.flag.removeprefix("⚠ ") or None, "flag_reason": flag.reason or None,
                 "source_version_id": row["source_version_id"],
             }
             for row, flag in zip(rows, flags, strict=True)
@@ -181,9 +184,13 @@ def cmd_models(args: argparse.Namespace) -> int:
         return 0
     print(f"{'VERSION':<36} {'ENV':<8} {'STATUS':<22} {'DEPLOYED ON':<26} FLAG")
     for row, flag in zip(rows, flags, strict=True):
-        flag = flag.removeprefix("⚠ ").upper()  # the same flags as the Inventory page
+        # an endpoint, else the label that is the deployment; the same flags as the Inventory page
+        deployed = row["deployed_on"] or ", ".join(flag.serving_labels)
         print(f"{row['version_id']:<36} {row['environment']:<8} {row['approval_status']:<22} "
-              f"{(row['deployed_on'] or ''):<26} {flag}")
+              f"{deployed:<26} {flag.flag.removeprefix('⚠ ').upper()}")
+    for row, flag in zip(rows, flags, strict=True):  # why, for people; stdout stays the table scripts read
+        if flag.flagged:
+            print(f"! {row['version_id']} {flag.reason}", file=sys.stderr)
     return 0
 
 
@@ -195,7 +202,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     if bool(args.environment) != bool(args.as_of):
         raise InputError("--environment and --as-of go together (what an environment held at an instant)")
     if args.environment:
-        state = environment_at(opened.catalog, args.environment, parse_instant(args.as_of))
+        state = environment_at(opened.settings, opened.catalog, args.environment, parse_instant(args.as_of))
         doc = {"version_id": args.version_id, **state.as_dict()}
         if args.json:
             print_json(doc)
@@ -205,8 +212,11 @@ def cmd_history(args: argparse.Namespace) -> int:
             print(f"  ! not observed then (gap): {gap}")
         for v in state.versions:
             mark = "*" if v.version_id == args.version_id else " "
-            print(f"{mark} {v.version_id:<36} {v.approval_status:<22} {v.deployed_on or '-':<24} since "
+            serving = v.deployed_on or ", ".join(f"label {x}" for x in v.serving_labels) or "-"
+            print(f"{mark} {v.version_id:<36} {v.approval_status:<22} {serving:<24} since "
                   f"{v.valid_from.isoformat()} ({v.time_source})")
+            if v.flag:
+                print(f"      ! {v.flag_reason}")
             for a in v.approvals:
                 gates = ", ".join(f"{g}={s}" for g, s in sorted(a.gates.items()))
                 print(f"      approved by {a.actor} at {a.decided_at.isoformat()} [{a.request_id}] gates: {gates}")

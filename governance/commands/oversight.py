@@ -5,9 +5,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from core.errors import InputError
 from governance.cliutil import add_workspace_arg, open_workspace, print_json, progress_printer
+
+if TYPE_CHECKING:
+    from governance.binding import Finding
 
 
 def _when(text: str | None) -> dt.datetime | None:
@@ -99,24 +104,36 @@ def cmd_review_periodic(args: argparse.Namespace) -> int:
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
+    from governance.binding import check_deployments
     from governance.oversight import monitor
 
     o = open_workspace(args)
     results = monitor(o.workspace, o.settings, o.catalog, o.actor, everything=args.all,
                       progress=progress_printer(not args.json))
+    findings = check_deployments(o)  # what serves must be what Countersign approved: a finding fails the run
     if args.json:
-        print_json([r.as_dict() for r in results])
-        return 0
+        print_json({"monitoring": [r.as_dict() for r in results], "unapproved": [f.as_dict() for f in findings]})
+        return 1 if findings else 0
     if not results:
         print("no monitoring due")
     for r in results:
         kinds = ", ".join(f"{k} {v['status']}" for k, v in r.items.items())
         print(f"{r.version_id}: {kinds}" + (f"; BREACH: {'; '.join(b['message'] for b in r.breaches)}"
                                             if r.breaches else ""))
-    return 0
+    _print_findings(findings)
+    return 1 if findings else 0
+
+
+def _print_findings(findings: Sequence[Finding]) -> None:
+    """The binding check's findings, one line each (on stdout: they are the command's verdict)."""
+    if findings:
+        print(f"UNAPPROVED DEPLOYMENTS {len(findings)}:")
+    for f in findings:
+        print(f"  ! {f.sentence}")
 
 
 def cmd_notify(args: argparse.Namespace) -> int:
+    from governance.binding import check_deployments
     from governance.notify import notify, transports
     from governance.oversight import monitor
     from governance.oversight_settings import read_secrets
@@ -141,4 +158,6 @@ def cmd_notify(args: argparse.Namespace) -> int:
         if report.unrouted:
             print(f"  {len(report.unrouted)} event(s) had no channel or recipient: configure [notify] "
                   "(docs/oversight.md)")
-    return 0 if report.ok else 1
+        _print_findings(check_deployments(o) if report.unapproved else ())
+    # a version serving unapproved (or not as approved) is a failed check, announced or not
+    return 0 if report.ok and not report.unapproved else 1

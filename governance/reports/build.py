@@ -543,11 +543,13 @@ def b_registry_history(f: ReportFacts, r: Renderer) -> list[Flowable]:
         raise Missing(f"registry history: no sync has recorded a state of {f.version.version_id} since history "
                       "began (run countersign sync)")
     rows = [(h.get("valid_from"), h.get("valid_to") or "still", h.get("environment"), h.get("approval_status"),
-             ", ".join(_load_list(h.get("labels"))), h.get("time_source"), h.get("sync_id"), h.get("ledger_seq"),
+             _labels_text(h), h.get("time_source"), h.get("sync_id"), h.get("ledger_seq"),
              h.get("request_id")) for h in f.history]
     out: list[Flowable] = [
         para("Each state of the version as the registry showed it, from when to when (UTC). 'source': the "
-             "registry's own modification time; 'sync': the start of the sync that saw the change."),
+             "registry's own modification time; 'sync': the start of the sync that saw the change. A label marked "
+             "'(serving)' is the one its account maps to the environment (an MLflow alias, a ZenML stage): holding "
+             "it, the version was the one in use there."),
         table(("From", "To", "Environment", "Approval", "Labels", "Time", "Sync", "Ledger", "Request"), rows,
               mono=(6,)),
     ]
@@ -570,12 +572,42 @@ def _load_list(value: Any) -> list[str]:
     return [str(x) for x in loaded or []]
 
 
+def _labels_text(state: dict[str, Any]) -> str:
+    serving = set(state.get("serving_labels") or ())
+    return ", ".join(f"{x} (serving)" if x in serving else x for x in _load_list(state.get("labels")))
+
+
+def _binding_verdict(d: dict[str, Any]) -> str:
+    if d.get("reason"):
+        return f"FLAGGED: {d['reason']}"
+    if d.get("request_id") and d.get("approved_sha256"):
+        return f"approved in Countersign ({d['request_id']}); artifact sha256 {d['approved_sha256'][:12]}… as approved"
+    if d.get("request_id"):
+        return f"approved in Countersign ({d['request_id']}); the approval bound no artifact digest"
+    return "approved in the registry; Countersign's sign-off is required in the last environment only"
+
+
 def b_deployments(f: ReportFacts, r: Renderer) -> list[Flowable]:
-    if not f.deployments:
-        return [para(f"No deployment of {f.model.name} is recorded in any synced account.")]
-    rows = [(d.get("endpoint"), d.get("environment"), d.get("account"), d.get("version_id"), d.get("status"),
-             d.get("approval_status")) for d in f.deployments]
-    return [table(("Endpoint", "Environment", "Account", "Serves version", "Status", "Version approval"), rows)]
+    if not f.deployments and not f.in_use:
+        return [para(f"No deployment of {f.model.name} is recorded in any synced account, on an endpoint or by a "
+                     "registry label.")]
+    out: list[Flowable] = []
+    if f.deployments:
+        rows = [(d.get("endpoint"), d.get("environment"), d.get("account"), d.get("version_id"), d.get("status"),
+                 d.get("approval_status")) for d in f.deployments]
+        out.append(table(("Endpoint", "Environment", "Account", "Serves version", "Status", "Version approval"), rows))
+    flagged = [d for d in f.in_use if d.get("reason")]
+    out += [Spacer(1, 4), para(
+        "The binding check: every version in use (on an endpoint in service, or holding the registry label its "
+        "account maps to its environment) must have been approved through Countersign into the last environment, "
+        "and its artifact must still be the one the approval bound (sha256 frozen with the request, read from the "
+        f"ledger). {len(flagged)} of {len(f.in_use)} version(s) in use fail it as of this report."
+        if f.in_use else "No version of the model is in use as of this report.")]
+    if f.in_use:
+        out.append(table(("Version", "Environment", "In use", "Binding check"),
+                         [(d["version_id"], d["environment"], d["how"], _binding_verdict(d)) for d in f.in_use],
+                         (BODY_W * 0.24, BODY_W * 0.1, BODY_W * 0.26, BODY_W * 0.4)))
+    return out
 
 
 def b_inventory(f: ReportFacts, r: Renderer) -> list[Flowable]:

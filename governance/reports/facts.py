@@ -102,6 +102,9 @@ class ReportFacts:
     gates_evaluated: bool = False
     history_deployments: tuple[dict[str, Any], ...] = ()
     history_gaps: tuple[dict[str, Any], ...] = ()
+    # the model's versions in use (an endpoint, or the registry label of their environment) and the binding check's
+    # verdict on each (governance.binding): approved in Countersign, with the artifact it approved
+    in_use: tuple[dict[str, Any], ...] = ()
 
     @property
     def fingerprint(self) -> str:
@@ -287,13 +290,43 @@ def signoff_records(
 
 
 def oversight_records(settings: Settings, catalog: Catalog, version: Version,
-                      deployments: tuple[dict[str, Any], ...]) -> tuple[tuple[dict[str, Any], ...], bool]:
-    """The version's periodic reviews (newest first) and whether it serves where reviews are expected."""
+                      in_use: tuple[dict[str, Any], ...]) -> tuple[tuple[dict[str, Any], ...], bool]:
+    """The version's periodic reviews (newest first) and whether it is in use where reviews are expected."""
     from governance.oversight import oversight_environments, reviews
 
-    serving = any(d.get("version_id") == version.version_id and d.get("status") == "InService" for d in deployments)
+    serving = any(d["version_id"] == version.version_id for d in in_use)
     found = tuple(r.as_dict() for r in reviews(catalog, version_id=version.version_id))
     return found, serving and version.environment in oversight_environments(settings)
+
+
+def in_use_records(settings: Settings, catalog: Catalog, model: str) -> tuple[dict[str, Any], ...]:
+    """The versions of ``model`` in use (an endpoint in service, or the registry label of their environment), each
+    with how it serves and the binding check's verdict (``flag``, ``reason``, the binding ``request_id``)."""
+    from governance.binding import row_flags
+    from governance.catalog import InventoryFilter
+
+    rows = catalog.inventory_rows(InventoryFilter(model=model), environment_order=settings.environments.order)
+    return tuple(
+        {"version_id": r["version_id"], "environment": r["environment"], "how": f.how,
+         "flag": f.flag.removeprefix("⚠ "), "reason": f.reason, "request_id": f.request_id,
+         "approved_sha256": f.approved_sha256, "current_sha256": f.current_sha256}
+        for r, f in zip(rows, row_flags(settings, catalog, rows), strict=True) if f.in_use)
+
+
+def history_records(settings: Settings, catalog: Catalog, version: Version) -> tuple[dict[str, Any], ...]:
+    """The version's history states, each with the labels that meant its environment then (the deployment by
+    label; the account's label mapping as configured today)."""
+    from governance.binding import serving_labels
+
+    account = next((a for a in settings.accounts if a.name == version.account), None)
+    states = _records(catalog.version_history(version.version_id))
+    return tuple({**h, "serving_labels": list(serving_labels(account, h.get("environment") or "",
+                                                             _labels(h.get("labels"))))} for h in states)
+
+
+def _labels(value: Any) -> list[str]:
+    loaded = _load(value)
+    return [str(x) for x in loaded] if isinstance(loaded, list) else []
 
 
 def collect_facts(
@@ -323,7 +356,8 @@ def collect_facts(
                           f"'countersign review --version {version_id}')")
 
     requests, decisions, ledger = signoff_records(catalog, sorted(family))
-    reviews, under_oversight = oversight_records(settings, catalog, version, deployments)
+    in_use = in_use_records(settings, catalog, version.model)
+    reviews, under_oversight = oversight_records(settings, catalog, version, in_use)
     tier = model.risk_tier or settings.policy.default_tier
     policy = settings.tier(tier).model_dump()
     model_cfg = settings.models.get(version.model)
@@ -370,9 +404,10 @@ def collect_facts(
         reviews=reviews,
         under_oversight=under_oversight,
         consistency=consistency,
-        history=tuple(_records(catalog.version_history(version_id))),
+        history=history_records(settings, catalog, version),
         history_deployments=tuple(_records(catalog.deployment_history([version_id]))),
         history_gaps=tuple(_records(catalog.history_gaps([version.account]))),
+        in_use=in_use,
     )
 
 

@@ -9,7 +9,9 @@
     catalog/<table>.parquet            the catalog rows of the model: models, versions, runs, deployments,
                                        model_cards, evidence, promotion_requests, decisions
     history/<table>.parquet            the registry history of the model: version_history, deployment_history,
-                                       history_gaps (query them as of any instant, README section 5)
+                                       history_gaps (query them as of any instant, README section 5), and
+                                       label_environments: which registry label means which environment in
+                                       which account (an MLflow alias, a ZenML stage: a deployment by label)
     ledger/entries.parquet + .jsonl    the ledger from the first entry about the model to the head, unmodified
     ledger/checkpoint-*.json           the checkpoints sealing that range, and the ledger's public key
     README.md                          how to verify and query it
@@ -34,7 +36,7 @@ from core.canonical import canonical_json
 from core.progress import ProgressFn, no_progress
 from governance import __version__
 from governance.catalog import Catalog
-from governance.catalog.history import as_of_sql_for_files
+from governance.catalog.history import LABEL_ENVIRONMENTS, as_of_sql_for_files
 from governance.config import Settings, Workspace
 from governance.identity import Identity, require
 from governance.reports.export import (
@@ -83,6 +85,24 @@ def _table_rows(catalog: Catalog, table: str, model: str, version_ids: list[str]
 def _parquet(df: pd.DataFrame) -> bytes:
     buf = io.BytesIO()
     df.to_parquet(buf, index=False)
+    return buf.getvalue()
+
+
+def _label_environments(settings: Settings, version_history: pd.DataFrame) -> bytes:
+    """(account, label, environment) for every label of the model's history that means an environment in its
+    account as configured today (typed columns even when empty, so the README query reads them)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    accounts = {a.name: a for a in settings.accounts}
+    seen = sorted({(r["account"], label, env) for r in version_history.to_dict("records")
+                   if (account := accounts.get(r["account"])) is not None
+                   for label in json.loads(r["labels"] or "[]")
+                   if (env := account.label_environment(label)) is not None})
+    strings = pa.string()
+    columns = {"account": [s[0] for s in seen], "label": [s[1] for s in seen], "environment": [s[2] for s in seen]}
+    buf = io.BytesIO()
+    pq.write_table(pa.table(columns, schema=pa.schema([(k, strings) for k in columns])), buf)
     return buf.getvalue()
 
 
@@ -153,10 +173,14 @@ environment, model card) from `valid_from` to `valid_to` (UTC, half-open; an ope
 `history/deployment_history.parquet` holds the deployments serving them the same way; `history/history_gaps.parquet`
 the periods nobody observed the registry (a failed sync, a long pause): the state inside a gap is not known. Each
 state names the sync that saw it (`sync_id`), that sync's ledger entry (`ledger_seq`, `ledger_hash`) and the
-promotion request that caused it (`request_id`), when Countersign did.
+promotion request that caused it (`request_id`), when Countersign did. In MLflow and ZenML the registry label an
+account maps to an environment is the deployment (an alias such as `champion`, a stage such as `production`):
+`history/label_environments.parquet` lists those labels (the mapping as configured when the pack was built).
 
 The state as of an instant, the same answer as `countersign models --as-of` (run it in the unzipped folder; put
-the instant in UTC):
+the instant in UTC). `serving_labels` names the label a version held as its environment's deployment, so
+`WHERE list_contains(serving_labels, 'champion')` answers which version held `champion` then;
+`approved_in_countersign` says whether an executed promotion in `ledger/entries.parquet` put it there by then:
 
 ```sql
 SET VARIABLE as_of = TIMESTAMP '2026-03-14 09:30:00';
@@ -210,8 +234,10 @@ def build_pack(
                     json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n"
                 ).encode()
 
-    for table, df in catalog.history_rows(model).items():
+    history = catalog.history_rows(model)
+    for table, df in history.items():
         members[f"history/{table}.parquet"] = _parquet(df)
+    members[f"history/{LABEL_ENVIRONMENTS}.parquet"] = _label_environments(settings, history["version_history"])
 
     progress("copying the ledger slice and checkpoints", 0.8)
     requests = _table_rows(catalog, "promotion_requests", model, version_ids)

@@ -148,7 +148,8 @@ def test_prod_deployment_approved_in_the_registry_but_not_in_countersign_is_flag
     at = app_factory(demo_copy.root, persona="auditor@demo.countersign.dev").run()
     assert {m.label: m.value for m in at.metric}["Unapproved deployments"] == "1"
     assert "repair-cost v2" in at.error[0].value
-    assert "no Countersign promotion was signed off" in at.error[0].value
+    # the wording the binding check uses everywhere (issue 31): how it serves, then what is wrong
+    assert "serves on endpoint repair-cost-prod (prod) but was never approved in Countersign" in at.error[0].value
     assert "registry status" not in at.error[0].value
     df = at.dataframe[0].value
     flags = dict(zip(df["version_id"], df["flag"], strict=True))

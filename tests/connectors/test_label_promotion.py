@@ -87,6 +87,15 @@ def champion_on_second_version(seed: MlflowDriver, prefix: str) -> str:
     return model
 
 
+def zenml_workspace(seed: ZenMLDriver, root: Path) -> tuple[Workspace, Settings, Catalog]:
+    """A workspace with the ZenML server as account ``zen`` (dev) whose staging and production stages mean the
+    staging and prod environments."""
+    keys = {k: v for k, v in seed.settings().items() if k != "artifact_root"}
+    return open_workspace(root, {"zen": {
+        "environment": "dev", **keys, "stage_environments": {"staging": "staging", "production": "prod"}}},
+        environ=seed.environ())
+
+
 @pytest.fixture(scope="module")
 def mlflow(mlflow_servers) -> tuple[MlflowDriver, MlflowDriver]:
     a, b = (MlflowDriver(s) for s in mlflow_servers)
@@ -269,10 +278,7 @@ def test_zenml_stage_promotion_within_one_server(zenml_server, tmp_path: Path) -
     model = seed.create_model()
     v1 = seed.add_version(model)
     seed.set_stage(v1["id"], "staging")
-    keys = {k: v for k, v in seed.settings().items() if k != "artifact_root"}
-    ws, settings, catalog = open_workspace(tmp_path / "ws", {"zen": {
-        "environment": "dev", **keys, "stage_environments": {"staging": "staging", "production": "prod"}}},
-        environ=seed.environ())
+    ws, settings, catalog = zenml_workspace(seed, tmp_path / "ws")
     sync_all(ws, settings, catalog)
     vid = f"zen:{model['name']}:1"
     assert (catalog.version(vid).environment, catalog.version(vid).labels) == ("staging", ("staging",))

@@ -237,7 +237,7 @@ def test_environment_at_names_the_approver_and_the_gates_from_the_decision(demo_
     assert not executed.empty
     row = executed.iloc[0]
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    st = environment_at(cat, row["to_env"], now)
+    st = environment_at(settings, cat, row["to_env"], now)
     (served,) = [v for v in st.versions if v.version_id == row["target_version_id"]]
     approvals = [a for a in served.approvals if a.request_id == row["request_id"]]
     decisions = cat.query_df("SELECT actor, payload FROM decisions WHERE request_id = ? AND kind = 'approve' "
@@ -262,7 +262,7 @@ def test_a_change_caused_by_a_countersign_execution_names_its_request(demo_copy:
     assert json.loads(entry["payload"][0])["request_id"] == rid and entry["seq"][0] == state["ledger_seq"]
     # the approver, and the gates the approval saw, answer for prod at the instant after the execution
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    (served,) = [v for v in environment_at(w.catalog, "prod", now).versions if v.version_id == r.target_version_id]
+    (served,) = [v for v in environment_at(w.settings, w.catalog, "prod", now).versions if v.version_id == r.target_version_id]
     assert [a.actor for a in served.approvals if a.request_id == rid] == ["risk.officer@demo.countersign.dev"]
 
 
@@ -286,9 +286,10 @@ def test_labels_and_environment_moves_from_the_records_are_history(tmp_path: Pat
     apply("s2", dt.datetime(2026, 3, 5), rec(1, (), None), rec(2, ("champion",), "prod"))
     before = cat.as_of(dt.datetime(2026, 3, 4))
     after = cat.as_of(dt.datetime(2026, 3, 5))
-    assert {(r.version_id, r.environment, r.labels) for r in before.itertuples()} == {
-        ("reg:m:1", "prod", '["champion"]'), ("reg:m:2", "dev", "[]")}
-    assert {(r.version_id, r.environment, r.labels) for r in after.itertuples()} == {
-        ("reg:m:1", "dev", "[]"), ("reg:m:2", "prod", '["champion"]')}
+    # the labels as the lists they are (stored as JSON text, once listed as its characters)
+    assert {(r.version_id, r.environment, tuple(r.labels)) for r in before.itertuples()} == {
+        ("reg:m:1", "prod", ("champion",)), ("reg:m:2", "dev", ())}
+    assert {(r.version_id, r.environment, tuple(r.labels)) for r in after.itertuples()} == {
+        ("reg:m:1", "dev", ()), ("reg:m:2", "prod", ("champion",))}
     # the source's modification time did not move with the alias: the sync's time is used, and said
     assert set(cat.version_history("reg:m:2")["time_source"]) == {"source", "sync"}

@@ -218,10 +218,12 @@ def test_cli_notify_dry_run_sends_and_records_nothing(demo_copy, peers, monkeypa
     configure(demo_copy, channels(smtp.port, url, ca))
     for k, v in ENV.items():
         monkeypatch.setenv(k, v)
-    assert main(["notify", "--workspace", str(demo_copy.root), "--dry-run"]) == 0
-    assert "planned (dry run)" in capsys.readouterr().out
+    # the demo's planted unapproved deployment in prod is a failed check: exit 1, sent or planned
+    assert main(["notify", "--workspace", str(demo_copy.root), "--dry-run"]) == 1
+    out = capsys.readouterr().out
+    assert "planned (dry run)" in out and "! lab-prod:repair-cost:2 (prod) serves on endpoint repair-cost-prod" in out
     assert not inbox.messages and not received.posts and not sent_log(Catalog(demo_copy.catalog_path))
-    assert main(["notify", "--workspace", str(demo_copy.root)]) == 0
+    assert main(["notify", "--workspace", str(demo_copy.root)]) == 1
     assert inbox.messages and received.posts
 
 

@@ -219,6 +219,11 @@ def test_the_readme_as_of_query_on_the_unzipped_parquet_gives_the_catalog_answer
         want = want[want["model"] == model].reset_index(drop=True)
         cols = ["version_id", "environment", "approval_status", "deployed_on", "valid_from", "in_gap"]
         assert got[cols].astype(str).values.tolist() == want[cols].astype(str).values.tolist(), instant
+    # today, from the ledger slice alone: the prod version an executed promotion put there, and no other
+    approved = set(got.loc[got["approved_in_countersign"], "version_id"])
+    executed = w.catalog.query_df("SELECT target_version_id FROM promotion_requests WHERE status = 'executed' "
+                                  "AND model = ?", [model])["target_version_id"]
+    assert approved == set(executed) and approved, approved
 
 
 def test_the_report_carries_the_version_history(packed) -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from core.errors import AccessDenied, ConflictError, InputError
 from governance import ledger
+from governance.binding import flag_deployments, unapproved_deployments
 from governance.catalog import Catalog
 from governance.config import Settings, Workspace, load_settings
 from governance.demo_history import open_request_id
@@ -26,7 +27,6 @@ from governance.promotion import (
     execute,
     get_request,
     reject,
-    unapproved_deployments,
 )
 from governance.sources import connector_for
 from tests.backends import BOTH, use_catalog_url
@@ -98,11 +98,11 @@ def test_demo_history_is_verifiable_and_has_an_open_request(world: World) -> Non
     assert set(statuses["status"]) >= {"executed", "rejected", "pending"}
     assert world.catalog.query_df("SELECT count(*) AS n FROM decisions WHERE kind = 'risk_acceptance'")["n"][0] >= 1
     # the planted unapproved deployment, and only it, is flagged
-    flagged = unapproved_deployments(world.catalog)
+    flagged = unapproved_deployments(world.settings, world.catalog)
     assert flagged["version_id"].tolist() == ["lab-prod:repair-cost:2"]
-    inv = world.catalog.inventory()
-    prod = inv[(inv["environment"] == "prod") & inv["serving"]]
-    assert prod.loc[prod["serving_without_countersign"], "version_id"].tolist() == ["lab-prod:repair-cost:2"]
+    inv = flag_deployments(world.settings, world.catalog, world.catalog.inventory())
+    prod = inv[(inv["environment"] == "prod") & inv["in_use"]]
+    assert prod.loc[prod["no_signoff"], "version_id"].tolist() == ["lab-prod:repair-cost:2"]
 
 
 @BOTH

@@ -8,8 +8,9 @@ import json
 import pytest
 
 from core.errors import AccessDenied, ConflictError, InputError
+from governance.binding import FLAG_NO_SIGNOFF, FLAG_UNAPPROVED, flag_deployments
 from governance.context import Context
-from governance.promotion import FLAG_NO_SIGNOFF, FLAG_UNAPPROVED, RiskAcceptance, approve, flag_deployments
+from governance.promotion import RiskAcceptance, approve
 from governance.signoff import decide, decide_in, review_in, review_request
 from governance.sources import connector_of
 from tests.governance.test_promotion import BLOCKED, Faulty, World
@@ -121,7 +122,7 @@ def test_deployment_flags_are_the_same_for_the_page_and_the_cli(demo_copy, capsy
     meta["approval_status"] = "Approved"
     meta_path.write_text(json.dumps(meta))
     sync(demo_copy, w.settings, w.catalog, actor=w.who("ml.engineer"))
-    flags = flag_deployments(w.catalog.inventory(), w.settings.environments.order).set_index("version_id")
+    flags = flag_deployments(w.settings, w.catalog, w.catalog.inventory()).set_index("version_id")
     assert flags.loc["lab-prod:repair-cost:2", "flag"] == FLAG_NO_SIGNOFF
     assert flags.loc["lab-prod:claims-fraud:2", "flag"] == ""  # promoted through Countersign
     assert FLAG_UNAPPROVED not in set(flags["flag"])
