@@ -976,6 +976,8 @@ class MlflowConnector:
         except CountersignError as exc:
             return digests.unreadable(str(exc))
         identity = canonical_json([self.settings.tracking_uri, path, heads])
+        # a proxy that dates no file (neither ETag nor Last-Modified) cannot vouch for a remembered reading
+        fresh = fresh or any(head.startswith("||") for _, _, head in heads)
         if not files:
             return self.digests.observe(identity, lambda: self._file_digest(path), fresh=fresh)
         return self.digests.observe(identity, lambda: digests.manifest_digest(

@@ -357,6 +357,8 @@ class ZenMLConnector:
         self.root = Path(root)
         self.cache_dir = Path(cache_dir)
         self.digests = digests.DigestIndex(self.cache_dir, self.kind)
+        self._s3: Any = None
+        self._s3_lock = threading.Lock()
         verify: bool | str = False if settings.insecure_tls else (settings.ca_bundle or True)
         self.client = ZenMLClient(settings.url, api_key, key_name=settings.api_key_env, verify=verify,
                                   timeout=settings.timeout_seconds)
@@ -654,9 +656,7 @@ class ZenMLConnector:
         parts = urlsplit(uri)
         if parts.scheme == "s3":
             try:
-                import boto3
-
-                s3 = boto3.session.Session().client("s3")
+                s3 = self._s3_client()
             except Exception as exc:  # boto3 missing or no configuration: say why, the sync goes on
                 return digests.unreadable(f"{uri}: cannot reach S3 ({type(exc).__name__}: {exc})")
             return digests.s3_digest(self.digests, s3, uri, fresh=fresh)
@@ -667,6 +667,16 @@ class ZenMLConnector:
             return digests.unreadable(f"set 'artifact_root' to the local artifact store folder to read {uri!r}")
         return digests.local_digest(self.digests, uri, Path(parts.path if parts.scheme == "file" else uri), root,
                                     fresh=fresh)
+
+    def _s3_client(self) -> Any:
+        """One boto3 S3 client for this connector (the host's AWS defaults), made once: the digests of a sync's
+        versions are read side by side, and a client costs tens of milliseconds to make."""
+        with self._s3_lock:
+            if self._s3 is None:
+                import boto3
+
+                self._s3 = boto3.session.Session().client("s3")
+            return self._s3
 
     def _with_digests(self, records: list[VersionRecord], issues: list[SyncIssue]) -> list[VersionRecord]:
         """``records`` with their artifacts' digests (a registry digest from the run metadata when unreadable)."""
