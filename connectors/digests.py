@@ -157,7 +157,8 @@ def _aws_error(exc: Exception) -> str:
 
 def s3_digest(index: DigestIndex, s3: Any, uri: str, *, fresh: bool = False) -> ArtifactDigest:
     """The digest of the S3 object ``uri`` (``s3://bucket/key``) read with the boto3 client ``s3``, or, when there is
-    no such object, of the objects under ``uri/`` as a directory (an uncompressed model). The identity: the URI with
+    no such object and the key names no file (no ``.suffix``), of the objects under ``uri/`` as a directory (an
+    uncompressed model). The identity: the URI with
     each object's ETag, size, modification time and version id; the bytes are read with ``IfMatch`` on the ETag,
     so they are the ones the identity names."""
     from botocore.exceptions import BotoCoreError, ClientError
@@ -174,6 +175,8 @@ def s3_digest(index: DigestIndex, s3: Any, uri: str, *, fresh: bool = False) -> 
     except ClientError as exc:
         if _aws_error(exc).split(":")[0] not in ("404", "NoSuchKey", "NotFound"):
             return unreadable(f"{uri}: {_aws_error(exc)}")
+        if "." in key.rsplit("/", 1)[-1]:  # a file name (model.tar.gz): no object is no artifact, not a folder
+            return unreadable(f"{uri}: no such object")
         prefix = key.rstrip("/") + "/"
         try:
             objects = sorted((o["Key"], o.get("ETag"), o.get("Size"), str(o.get("LastModified")), None)
