@@ -404,7 +404,9 @@ class FolderConnector:
     def register_copy(self, source: VersionRecord, source_connector: Connector, ref: PromotionRef) -> VersionRecord:
         """Copy ``source`` into this registry as the model's next version, once per request id."""
         existing = self.find_promoted(source.model, ref.request_id)
-        if existing is not None:
+        if existing is not None:  # a retry: the copy made before still holds the approved bytes, or it is refused
+            copy = self.artifact_digest(existing, fresh=True)
+            digests.require(ref.artifact_sha256, copy, f"the copy {existing.artifact_uri} in account {self.account.name}")
             return existing
         mdir = self.base / source.model
         mdir.mkdir(parents=True, exist_ok=True)

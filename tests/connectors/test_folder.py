@@ -266,3 +266,16 @@ def test_a_copy_records_its_digest_and_a_later_swap_in_the_target_is_an_issue(tm
     snap = dst.extract(None)
     assert snap.versions[0].artifact_sha256 == sha(b"swapped in prod")
     assert [i.ref for i in snap.issues] == ["fraud/1"] and "changed after they were recorded" in snap.issues[0].message
+
+
+def test_a_retry_refuses_a_copy_whose_bytes_were_swapped_in_the_target(tmp_path: Path) -> None:
+    src_base, dst_base = tmp_path / "dev", tmp_path / "prod"
+    make_version(src_base, "fraud", 1)
+    dst_base.mkdir()
+    src, dst = connector(src_base, "dev"), connector(dst_base, "prod")
+    (source,) = src.extract(None).versions
+    ref = PromotionRef("req-1", "abc", "dev", source.source_ref, artifact_sha256=source.artifact_sha256)
+    dst.register_copy(source, src, ref)
+    (dst_base / "fraud" / "1" / "model.skops").write_bytes(b"swapped in prod before the retry")
+    with pytest.raises(ArtifactMismatch, match=r"the copy folder://prod/fraud/1/model\.skops in account prod"):
+        dst.register_copy(source, src, ref)
