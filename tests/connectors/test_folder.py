@@ -56,14 +56,14 @@ def test_good_registry_yields_every_version(tmp_path: Path) -> None:
     assert len(v2.artifact_sha256) == 64
 
 
-def dev_and_prod(tmp_path: Path) -> tuple[Path, Path, FolderConnector, FolderConnector, VersionRecord]:
-    """Two registries, dev holding fraud version 1 and prod empty: their folders, connectors, and the version."""
+def dev_and_prod(tmp_path: Path) -> tuple[Path, FolderConnector, FolderConnector, VersionRecord]:
+    """Two registries, dev holding fraud version 1 and prod empty: prod's folder, both connectors, the version."""
     src_base, dst_base = tmp_path / "dev", tmp_path / "prod"
     make_version(src_base, "fraud", 1)
     dst_base.mkdir()
     src, dst = connector(src_base, "dev"), connector(dst_base, "prod")
     (source,) = src.extract(None).versions
-    return src_base, dst_base, src, dst, source
+    return dst_base, src, dst, source
 
 
 @pytest.mark.parametrize(
@@ -129,7 +129,7 @@ def test_sync_records_issues_without_losing_good_versions(demo_copy: Workspace) 
 
 
 def test_promotion_copies_once_per_request_even_after_a_crash(tmp_path: Path) -> None:
-    _, dst_base, src, dst, source = dev_and_prod(tmp_path)
+    dst_base, src, dst, source = dev_and_prod(tmp_path)
     ref = PromotionRef(request_id="req-1", ledger_hash="abc", source_account="dev", source_ref=source.source_ref,
                        approved_by=("ro@x",))
     # a crash mid-copy leaves a hidden staging folder; a retry cleans it up and finishes
@@ -240,7 +240,7 @@ def test_a_digest_the_registry_records_is_kept_only_when_the_bytes_cannot_be_rea
 
 
 def test_promotion_refuses_bytes_swapped_after_approval_and_registers_nothing(tmp_path: Path) -> None:
-    _, dst_base, src, dst, source = dev_and_prod(tmp_path)
+    dst_base, src, dst, source = dev_and_prod(tmp_path)
     vdir = tmp_path / "dev" / "fraud" / "1"
     approved = source.artifact_sha256
     (tmp_path / "other.skops").write_bytes(b"another model entirely")
@@ -255,7 +255,7 @@ def test_promotion_refuses_bytes_swapped_after_approval_and_registers_nothing(tm
 
 
 def test_a_copy_records_its_digest_and_a_later_swap_in_the_target_is_an_issue(tmp_path: Path) -> None:
-    _, dst_base, src, dst, source = dev_and_prod(tmp_path)
+    dst_base, src, dst, source = dev_and_prod(tmp_path)
     copy = dst.register_copy(source, src, PromotionRef("req-1", "abc", "dev", source.source_ref,
                                                        artifact_sha256=source.artifact_sha256))
     assert (copy.artifact_sha256, copy.artifact_digest_source) == (source.artifact_sha256, "countersign")
@@ -268,7 +268,7 @@ def test_a_copy_records_its_digest_and_a_later_swap_in_the_target_is_an_issue(tm
 
 
 def test_a_retry_refuses_a_copy_whose_bytes_were_swapped_in_the_target(tmp_path: Path) -> None:
-    _, dst_base, src, dst, source = dev_and_prod(tmp_path)
+    dst_base, src, dst, source = dev_and_prod(tmp_path)
     ref = PromotionRef("req-1", "abc", "dev", source.source_ref, artifact_sha256=source.artifact_sha256)
     dst.register_copy(source, src, ref)
     (dst_base / "fraud" / "1" / "model.skops").write_bytes(b"swapped in prod before the retry")
