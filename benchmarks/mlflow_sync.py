@@ -3,8 +3,10 @@
 Seeds 3 servers × 20 models × 25 versions, each version with its own run (``--quick``: 3 × 5 × 4), then times:
 
   (a) the floor: a bare httpx loop making the same listing as the connector (registered models with their
-      aliases, model versions in pages of 200, experiments, the runs behind the versions in batches of 100), one
-      thread per server (as governance.sync runs accounts side by side), parsing JSON and nothing more;
+      aliases, model versions in pages of 200, experiments, the runs behind the versions in batches of 100, and the
+      identity of each version's artifact its digest is remembered by: the directory listing and a HEAD per file,
+      4 at a time), one thread per server (as governance.sync runs accounts side by side), parsing JSON and
+      nothing more;
   (b) ``countersign sync --full`` (governance.sync.sync) into a fresh catalog: the same calls plus mapping to
       records and the catalog and ledger writes, every row new;
   (b') ``countersign sync --full`` again, over a catalog that has every row already (the scheduled full pass every
@@ -75,7 +77,8 @@ def seed(url: str, models: int, versions: int) -> None:
 
 
 def floor(urls: list[str]) -> tuple[float, int, float]:
-    """The same listing as the connector, as a bare loop per server; seconds, calls and CPU seconds of this process."""
+    """The same listing as the connector, and the identity of each version's artifact, as a bare loop per server;
+    seconds, calls and CPU seconds of this process."""
     import httpx
 
     calls = [0]
@@ -109,6 +112,18 @@ def floor(urls: list[str]) -> tuple[float, int, float]:
                 pages("POST", "runs/search", "runs", {"experiment_ids": exps, "max_results": len(batch),
                                                      "run_view_type": "ALL",
                                                      "filter": f"attributes.run_id IN ({quoted})"})
+        # the identity of each version's artifact (what a digest is remembered by, connectors/digests.py): the
+        # listing of its directory and a HEAD of each file (of the path itself when it lists nothing), 4 at a time
+        with httpx.Client(base_url=url + "/api/2.0/mlflow-artifacts/artifacts", timeout=60) as a:
+            def identity(v: dict) -> int:
+                path = (v.get("source") or "").removeprefix("mlflow-artifacts:/")
+                files = a.get("", params={"path": path}).json().get("files") or []
+                for f in files or [{"path": ""}]:
+                    a.head(f"/{path}/{f['path'].rsplit('/', 1)[-1]}".rstrip("/"))
+                return 1 + max(len(files), 1)
+
+            with ThreadPoolExecutor(4) as artifacts:
+                n += sum(artifacts.map(identity, mvs))
         with lock:
             calls[0] += n
 

@@ -3,7 +3,8 @@
 Seeds 3 accounts × 20 groups × 10 versions (``--quick``: 3 × 5 × 4), then times in one run:
 
   (a) the floor: the minimum list + describe calls as a plain boto3 loop (per account: list groups, list each
-      group's packages, describe every package), writing nothing; like Countersign in a long-running process
+      group's packages, describe every package, HEAD its artifact: the identity a digest is remembered by, see
+      benchmarks/digests.py), writing nothing; like Countersign in a long-running process
       (the portal, a scheduled sync loop) it keeps its sessions and clients between runs;
   (b) ``countersign sync --full`` (governance.sync.sync): the same plus tags, endpoints, experiments, model cards,
       training jobs, documents, and the catalog write;
@@ -30,6 +31,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -75,7 +77,7 @@ def start_moto(mode: str) -> Callable[[], None]:
     return stop
 
 
-_FLOOR_CLIENTS: dict[str, object] = {}
+_FLOOR_CLIENTS: dict[str, tuple[Any, Any]] = {}
 _FLOOR_CALLS = [0]
 
 
@@ -84,7 +86,8 @@ def _count_floor_call(**_: object) -> None:
 
 
 def floor(accounts: dict[str, tuple[str, str]]) -> tuple[float, int]:
-    """The bare boto3 loop: list groups, list packages per group, describe each package.
+    """The bare boto3 loop: list groups, list packages per group, describe each package, and ask S3 for the identity
+    of each package's artifact (HEAD: the least a sync that keeps a digest of every artifact can do).
 
     Like Countersign in a long-running process, it assumes each role once and keeps its clients between runs
     (the first run, a warm-up outside the timings, pays for AssumeRole and client creation).
@@ -107,21 +110,30 @@ def floor(accounts: dict[str, tuple[str, str]]) -> tuple[float, int]:
     calls_before = _FLOOR_CALLS[0]
     start = time.perf_counter()
     for account_id, _env in accounts.values():
-        sm = _FLOOR_CLIENTS.get(account_id)
-        if sm is None:
+        if account_id not in _FLOOR_CLIENTS:
             sts = session().client("sts")
             sts.meta.events.register("before-send", _count_floor_call)
             creds = sts.assume_role(RoleArn=role_arn(account_id), RoleSessionName="floor")["Credentials"]
-            sm = _FLOOR_CLIENTS[account_id] = session(
-                aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
-                aws_session_token=creds["SessionToken"]).client("sagemaker", config=Config(retries={"mode": "standard"}))
-            sm.meta.events.register("before-send", _count_floor_call)
+            assumed = session(aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                              aws_session_token=creds["SessionToken"])
+            clients = tuple(assumed.client(name, config=Config(retries={"mode": "standard"}))
+                            for name in ("sagemaker", "s3"))
+            for client in clients:
+                client.meta.events.register("before-send", _count_floor_call)
+            _FLOOR_CLIENTS[account_id] = clients
+        sm, s3 = _FLOOR_CLIENTS[account_id]
         for page in sm.get_paginator("list_model_package_groups").paginate():
             for group in page["ModelPackageGroupSummaryList"]:
                 for ppage in sm.get_paginator("list_model_packages").paginate(
                         ModelPackageGroupName=group["ModelPackageGroupName"]):
                     for summary in ppage["ModelPackageSummaryList"]:
-                        sm.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
+                        desc = sm.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
+                        url = desc["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
+                        bucket, _, key = url.removeprefix("s3://").partition("/")
+                        try:
+                            s3.head_object(Bucket=bucket, Key=key)
+                        except s3.exceptions.ClientError:
+                            pass  # the benchmark registry uploads no artifacts: a 404 is the same one call
     return time.perf_counter() - start, _FLOOR_CALLS[0] - calls_before
 
 
@@ -214,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         floor_s, floor_calls = min(floor_runs)
         full_s, full_calls, full_changed = min(full_runs)
         again_s, again_calls, again_changed = min(again_runs)
-        print(f"(a) boto3 floor (list + describe)     {floor_s:7.3f} s  {floor_calls:5d} calls")
+        print(f"(a) boto3 floor (list, describe, HEAD){floor_s:7.3f} s  {floor_calls:5d} calls")
         print(f"(b) countersign sync --full           {full_s:7.3f} s  {full_calls:5d} calls  "
               f"{full_changed} rows written")
         print(f"(c) countersign sync, no change       {again_s:7.3f} s  {again_calls:5d} calls  "

@@ -10,8 +10,12 @@ and imports nothing of the project but :mod:`core` and :mod:`connectors`. It
 - ``fetch(uri)`` → a local path of the artifact or dataset at ``uri`` (content-addressed in the cache);
 - optionally ``prefetch(full=...)``: start the calls every ``extract`` makes whatever its watermark, before the
   catalog has been opened to read it (``governance.sync`` calls it; the next ``extract`` uses what arrived);
+- ``artifact_digest(version, fresh=...)`` (:class:`ArtifactReader`) → :class:`ArtifactDigest`: Countersign's own
+  sha256 of the bytes of a version's artifact at the source now, streamed (never held in memory) and remembered by
+  the source's identity of the bytes (``connectors.digests``); every record ``extract`` yields carries it;
 - optionally promotes (:class:`Promoter`): writes an approval back to a version, and registers a copy of a
-  version from another account of the same kind, idempotently by request id.
+  version from another account of the same kind, idempotently by request id, refusing bytes that are not the
+  ones the approval bound (:class:`core.errors.ArtifactMismatch`).
 
 Nothing here touches the catalog: ``governance.sync`` writes a snapshot in one transaction.
 """
@@ -123,6 +127,8 @@ class VersionRecord:
     modified_at: dt.datetime | None = None
     approval_description: str | None = None
     artifact_uri: str | None = None
+    # Countersign's own sha256 of the artifact's bytes (a directory: connectors.digests.manifest_digest), else the
+    # one the registry records when the bytes could not be read; None when neither is known
     artifact_sha256: str | None = None
     framework: str | None = None
     image: str | None = None
@@ -142,6 +148,12 @@ class VersionRecord:
     labels: tuple[str, ...] = ()
     # the environment this version is in when the source says so (labels mapped to environments); None: the account's
     environment: str | None = None
+    # where artifact_sha256 comes from: "countersign" (we streamed the bytes) | "registry" (the registry records it)
+    artifact_digest_source: str | None = None
+    # when Countersign read the bytes that gave artifact_sha256 (naive UTC); None for a registry digest
+    artifact_digest_at: dt.datetime | None = None
+    # why the artifact's bytes could not be read, one line (then artifact_sha256 is the registry's, or None)
+    artifact_digest_problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -224,17 +236,17 @@ class PromotionRef:
     approved_by: tuple[str, ...] = ()
     # the environment the promotion goes to: an account holding several environments (labels) moves the label
     environment: str | None = None
-    # the artifact digest the approval bound: the promoter hashes the bytes it copies (and the target's copy) against it
+    # the digest the approval bound: the promoter refuses other bytes (core.errors.ArtifactMismatch)
     artifact_sha256: str | None = None
 
 
 @dataclass(frozen=True)
 class ArtifactDigest:
-    """Countersign's observation of a version's artifact bytes (or why they could not be read)."""
+    """Countersign's observation of the bytes of one artifact (``connectors.digests`` defines the digest)."""
 
     sha256: str | None  # None when the bytes could not be read
-    source: str  # "registry" (the registry itself records it) | "countersign" (Countersign streamed the bytes)
-    observed_at: dt.datetime | None
+    source: str  # "registry" (the registry itself records it) | "countersign" (we streamed the bytes)
+    observed_at: dt.datetime | None  # when the bytes were read (naive UTC)
     identity: str | None  # what identified the bytes at the source: ETag / size / mtime / URI, as one string
     problem: str | None = None  # why the artifact could not be read, one line (sha256 is None then)
 
@@ -257,11 +269,11 @@ class Connector(Protocol):
 
 @runtime_checkable
 class ArtifactReader(Protocol):
-    """The optional half of a connector that reads a version's artifact bytes as the source holds them now."""
+    """What every kind implements: Countersign's own digest of a version's artifact."""
 
     def artifact_digest(self, version: VersionRecord, *, fresh: bool = False) -> ArtifactDigest:
-        """Countersign's own sha256 of the bytes ``version``'s artifact has at the source now; cached by the
-        source identity unless ``fresh`` (then the bytes are streamed again)."""
+        """Countersign's own sha256 of the bytes `version`'s artifact has at the source now; cached by the
+        source identity unless `fresh` (then the bytes are streamed again)."""
         ...
 
 
@@ -274,5 +286,10 @@ class Promoter(Protocol):
         ...
 
     def register_copy(self, source: VersionRecord, source_connector: Connector, ref: PromotionRef) -> VersionRecord:
-        """Register ``source`` in this account with provenance ``ref``; a retry returns the same version."""
+        """Register ``source`` in this account with provenance ``ref``; a retry returns the same version.
+
+        When ``ref.artifact_sha256`` is set, the bytes copied (or, for a label moved within one registry, the bytes
+        the label will point at) are hashed first and a difference raises :class:`core.errors.ArtifactMismatch`
+        before anything is registered; a copy is read back from this account and hashed too. The version returned
+        carries this account's digest of its artifact."""
         ...

@@ -20,6 +20,7 @@ URIs look like ``folder://<account>/<model>/<N>/<file>``. A corrupt or partial v
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -30,6 +31,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
+from connectors import digests
 from connectors.base import (
     APPROVAL_STATUSES,
     AccountInfo,
@@ -49,8 +51,8 @@ from connectors.base import (
 from connectors.cache import ContentCache
 from core.canonical import canonical_json, record_hash
 from core.clock import naive_utc, utcnow
-from core.errors import ConnectorError, InputError, NotFound
-from core.hashing import sha256_file
+from core.errors import ArtifactMismatch, ConnectorError, InputError, NotFound
+from core.hashing import sha256_file, sha256_stream
 from core.progress import ProgressFn, no_progress
 
 DATA_FILES = ("reference", "validation", "current")
@@ -110,6 +112,7 @@ class FolderConnector:
         self.base = (path if path.is_absolute() else Path(root) / path).resolve()
         self.cache_dir = cache_dir
         self.cache = ContentCache(cache_dir, self.kind)
+        self.digests = digests.DigestIndex(cache_dir, self.kind)
 
     # -- URIs --------------------------------------------------------------------------------------
 
@@ -131,13 +134,14 @@ class FolderConnector:
 
     def fetch(self, uri: str) -> Path:
         """A copy of the file at ``uri`` in the cache, under its sha256: what evidence reads stays as it was read,
-        even if the registry folder changes later. An unchanged file (same size and modification time) is not
-        copied again."""
+        even if the registry folder changes later. An unchanged file (same size, modification and change times,
+        inode) is not copied again."""
         path = self._path_of(uri)
         if not path.is_file():
             raise NotFound(f"{uri}: no such file in {self.base}")
         st = path.stat()
-        marker = f"{path}|{st.st_size}|{st.st_mtime_ns}"
+        # the change time and inode: a file copied over keeping its size and modification time is read again
+        marker = f"{path}|{st.st_size}|{st.st_mtime_ns}|{st.st_ctime_ns}|{st.st_ino}"
         cached = self.cache.lookup(marker)
         if cached is not None:
             return cached
@@ -146,17 +150,29 @@ class FolderConnector:
         return stored
 
     def artifact_digest(self, version: VersionRecord, *, fresh: bool = False) -> ArtifactDigest:
-        """The sha256 of the version's artifact file as it is on disk now (streamed; the folder has no cache to
-        trust, so ``fresh`` changes nothing)."""
+        """Countersign's sha256 of the file ``version.artifact_uri`` names, read again when its identity (path, size,
+        modification and change times, inode) changed or when ``fresh``; a path leaving the registry is refused."""
         if not version.artifact_uri:
-            return ArtifactDigest(None, "countersign", utcnow(), None, problem="the version records no artifact")
+            return digests.unreadable("the version names no artifact")
         try:
             path = self._path_of(version.artifact_uri)
-            st = path.stat()
-        except (InputError, OSError) as exc:
-            return ArtifactDigest(None, "countersign", utcnow(), version.artifact_uri, problem=str(exc))
-        return ArtifactDigest(sha256_file(path), "countersign", utcnow(),
-                              f"{version.artifact_uri}|{st.st_size}|{st.st_mtime_ns}")
+        except InputError as exc:
+            return digests.unreadable(f"refused: {exc}")
+        if path.is_dir():
+            return digests.unreadable(f"{version.artifact_uri} is a directory; the artifact is one file")
+        return digests.local_digest(self.digests, version.artifact_uri, path, self.base, fresh=fresh)
+
+    def _artifact_file(self, vdir: Path, name: str) -> Path:
+        """The artifact ``name`` of version folder ``vdir``; an InputError when it would leave the registry folder
+        (an absolute path, ``..``, a symbolic link pointing outside)."""
+        pure = PurePosixPath(name)
+        if not name or pure.is_absolute() or ".." in pure.parts or "\\" in name:
+            raise InputError(f"artifact {name!r} points outside the version folder: refused (not read, not hashed)")
+        path = (vdir / pure).resolve()
+        if self.base not in path.parents:
+            raise InputError(f"artifact {name!r} resolves to {path}, outside the registry folder {self.base}: "
+                             "refused (not read, not hashed)")
+        return path
 
     # -- extraction --------------------------------------------------------------------------------
 
@@ -207,7 +223,7 @@ class FolderConnector:
                                key=lambda p: (len(p.name), p.name)):
                 ref = f"{mdir.name}/{vdir.name}"
                 try:
-                    version, run = self._read_version(mdir.name, vdir)
+                    version, run = self._read_version(mdir.name, vdir, issues)
                 except (ValueError, KeyError, TypeError, OSError) as exc:
                     issues.append(SyncIssue(ref, f"skipped: {exc}"))
                     continue
@@ -250,7 +266,8 @@ class FolderConnector:
             raise ValueError(f"{path.name} must hold a JSON object")
         return data
 
-    def _read_version(self, model: str, vdir: Path) -> tuple[VersionRecord, RunRecord | None]:
+    def _read_version(self, model: str, vdir: Path,
+                      issues: list[SyncIssue] | None = None) -> tuple[VersionRecord, RunRecord | None]:
         if not vdir.name.isdigit() or int(vdir.name) < 1:
             raise ValueError(f"version folder name must be a positive integer, got {vdir.name!r}")
         if not (vdir / "metadata.json").exists():
@@ -263,9 +280,8 @@ class FolderConnector:
         if status not in APPROVAL_STATUSES:
             raise ValueError(f"approval_status {status!r} is not one of {', '.join(APPROVAL_STATUSES)}")
         artifact_name = meta.get("artifact", "model.skops")
-        artifact = vdir / artifact_name
-        if not artifact.is_file():
-            raise ValueError(f"artifact {artifact_name} is missing")
+        if not isinstance(artifact_name, str):
+            raise ValueError(f"artifact must name a file of the version folder, got {artifact_name!r}")
         metrics = meta.get("metrics") or {}
         if not isinstance(metrics, dict) or not all(isinstance(v, int | float) for v in metrics.values()):
             raise ValueError("metrics must map names to numbers")
@@ -290,9 +306,6 @@ class FolderConnector:
                 raw={k: run[k] for k in ("instance_type", "instance_count", "billable_seconds") if k in run},
             )
         source = meta.get("source") or {}
-        digest = sha256_file(artifact)
-        raw = dict(meta)
-        raw["_hash"] = record_hash([meta, digest])
         record = VersionRecord(
             model=model,
             version=int(vdir.name),
@@ -303,7 +316,6 @@ class FolderConnector:
             created_by=meta.get("created_by"),
             modified_at=_parse_time(meta["modified_at"], "modified_at") if meta.get("modified_at") else None,
             artifact_uri=self.uri(model, vdir.name, artifact_name),
-            artifact_sha256=digest,
             framework=meta.get("framework"),
             data_uris=data_uris,
             metrics={str(k): float(v) for k, v in metrics.items()},
@@ -312,9 +324,29 @@ class FolderConnector:
             run_ref=run_record.run_ref if run_record else None,
             source_version_ref=source.get("ref"),
             source_account=source.get("account"),
-            raw=raw,
         )
-        return record, run_record
+        record = self._digested(record, vdir, artifact_name, meta.get("artifact_sha256"), issues)
+        raw = dict(meta)
+        # the watermark's version hash: a changed digest (bytes replaced) or problem re-emits the version
+        raw["_hash"] = record_hash([meta, record.artifact_sha256, record.artifact_digest_problem])
+        return dataclasses.replace(record, raw=raw), run_record
+
+    def _digested(self, record: VersionRecord, vdir: Path, artifact_name: str, recorded: str | None,
+                  issues: list[SyncIssue] | None) -> VersionRecord:
+        """``record`` with its artifact's digest (or why there is none): a missing file is a problem of the version;
+        a path out of the registry is refused, at sync as at fetch (a sync issue, no digest, no artifact URI)."""
+        if not digests.ENABLED:
+            return record
+        try:
+            missing = not self._artifact_file(vdir, artifact_name).is_file()
+        except InputError as exc:
+            if issues is not None:
+                issues.append(SyncIssue(record.source_ref, str(exc)))
+            record = dataclasses.replace(record, artifact_uri=None)
+            return digests.settle(record, digests.unreadable(str(exc)), None)
+        observed = (digests.unreadable(f"artifact {artifact_name} is missing") if missing
+                    else self.artifact_digest(record))
+        return digests.settle(record, observed, recorded, issues)
 
     def _read_deployments(self) -> list[DeploymentRecord]:
         data = json.loads((self.base / "deployments.json").read_text(encoding="utf-8"))
@@ -372,7 +404,9 @@ class FolderConnector:
     def register_copy(self, source: VersionRecord, source_connector: Connector, ref: PromotionRef) -> VersionRecord:
         """Copy ``source`` into this registry as the model's next version, once per request id."""
         existing = self.find_promoted(source.model, ref.request_id)
-        if existing is not None:
+        if existing is not None:  # a retry: the copy made before still holds the approved bytes, or it is refused
+            copy = self.artifact_digest(existing, fresh=True)
+            digests.require(ref.artifact_sha256, copy, f"the copy {existing.artifact_uri} in account {self.account.name}")
             return existing
         mdir = self.base / source.model
         mdir.mkdir(parents=True, exist_ok=True)
@@ -381,7 +415,11 @@ class FolderConnector:
             shutil.rmtree(staging)
         staging.mkdir()
         artifact_name = PurePosixPath(source.artifact_uri or "model.skops").name
-        shutil.copyfile(source_connector.fetch(source.artifact_uri or ""), staging / artifact_name)
+        try:
+            copied = self._copy_verified(source, source_connector, ref, staging / artifact_name)
+        except ArtifactMismatch:
+            shutil.rmtree(staging)  # nothing of other bytes stays in this registry
+            raise
         for key, uri in source.data_uris.items():
             if key in ("reference", "validation"):
                 shutil.copyfile(source_connector.fetch(uri), staging / f"{key}.parquet")
@@ -391,6 +429,8 @@ class FolderConnector:
                 "approval_status": "Approved",
                 "approval_description": f"Promoted by Countersign request {ref.request_id}",
                 "artifact": artifact_name,
+                # the digest of the bytes copied, as this registry records it (a later swap is a sync issue)
+                "artifact_sha256": copied,
                 "source": {"account": ref.source_account, "ref": ref.source_ref},
                 "promotion": {
                     "request_id": ref.request_id,
@@ -415,3 +455,14 @@ class FolderConnector:
         else:  # pragma: no cover - only under a storm of concurrent promotions
             raise ConnectorError(f"account {self.account.name}: could not allocate a version number for {source.model}")
         return self._read_version(source.model, target)[0]
+
+    def _copy_verified(self, source: VersionRecord, source_connector: Connector, ref: PromotionRef,
+                       target: Path) -> str:
+        """Copy ``source``'s artifact to ``target`` hashing the bytes as they are written, refuse them when they are
+        not the ones ``ref`` approved, then read the copy back and hash it again; the digest copied."""
+        with open(source_connector.fetch(source.artifact_uri or ""), "rb") as src, open(target, "wb") as dst:
+            copied, _ = sha256_stream(src, copy_to=dst)
+        digests.require(ref.artifact_sha256, copied,
+                        f"the source artifact {source.artifact_uri} (account {ref.source_account})")
+        digests.require(copied, sha256_file(target), f"the copy in account {self.account.name} ({target})")
+        return copied

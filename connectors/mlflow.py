@@ -47,9 +47,11 @@ from urllib.parse import quote, unquote, urlsplit
 import httpx
 from pydantic import Field, field_validator, model_validator
 
+from connectors import digests
 from connectors.base import (
     APPROVAL_STATUSES,
     AccountInfo,
+    ArtifactDigest,
     Connector,
     ConnectorSettings,
     ModelRecord,
@@ -64,7 +66,8 @@ from connectors.base import (
 from connectors.pool import Pool
 from core import workers
 from core.canonical import canonical_json
-from core.errors import ConfigError, ConnectorError, InputError, NotFound
+from core.errors import ConfigError, ConnectorError, CountersignError, InputError, NotFound
+from core.hashing import sha256_chunks, sha256_file
 from core.progress import ProgressFn, no_progress
 
 API = "/api/2.0/mlflow"
@@ -88,6 +91,7 @@ TAG_SOURCE_SERVER = "countersign.source_server"
 TAG_PROMOTED_ALIAS = "countersign.promoted_alias"
 TAG_DATA = "countersign.data."  # countersign.data.reference = mlflow-artifacts:/... names a dataset of the version
 TAG_FRAMEWORK = "countersign.framework"
+TAG_ARTIFACT_SHA256 = "countersign.artifact_sha256"  # the digest of the bytes a promotion copied (registry digest)
 PROMOTION_EXPERIMENT = "Countersign promotions"
 # run dataset contexts → the data_uris keys governance reads
 _CONTEXTS = {"training": "reference", "train": "reference", "validation": "validation", "eval": "validation",
@@ -270,8 +274,11 @@ class _Api:
 
     def request(self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None,
                 content: bytes | Iterable[bytes] | None = None, stream_to: Path | None = None,
-                missing_ok: bool = False, read_only: bool = False) -> Any:
+                hashed: bool = False, missing_ok: bool = False, read_only: bool = False) -> Any:
         """One call (a few attempts on 429/5xx gateways); JSON answer, or None when ``missing_ok`` and 404.
+
+        ``stream_to`` / ``hashed``: the body streams through sha256 (into the file ``stream_to`` when given), never
+        held whole; the answer is ``{"sha256", "size"}``. A HEAD answers the response headers.
 
         ``read_only`` (searches): a 500 is tried again too. An MLflow server on a CPython without the fix of
         gh-106905 (3.11.7 here) answers concurrent searches now and then with "INTERNAL_ERROR: AST constructor
@@ -281,13 +288,13 @@ class _Api:
             with self.meter.lock:
                 self.meter.calls += 1
             try:
-                if stream_to is not None:
+                if stream_to is not None or hashed:
                     with self.client.stream(method, path, params=params) as resp:
                         if resp.status_code == 200:
-                            with open(stream_to, "wb") as fh:
-                                for chunk in resp.iter_bytes(1 << 20):
-                                    fh.write(chunk)
-                            return {}
+                            with contextlib.ExitStack() as files:
+                                fh = files.enter_context(open(stream_to, "wb")) if stream_to is not None else None
+                                digest, size = sha256_chunks(resp.iter_bytes(1 << 20), copy_to=fh)
+                            return {"sha256": digest, "size": size}
                         resp.read()
                 else:
                     resp = self.client.request(method, path, params=params, json=body, content=content)
@@ -303,8 +310,8 @@ class _Api:
                 continue
             break
         if resp.status_code == 200:
-            if stream_to is not None:
-                return {}
+            if method == "HEAD":
+                return dict(resp.headers)
             return resp.json() if resp.content else {}
         error = _error_of(resp)
         if resp.status_code == 404 and missing_ok:
@@ -520,6 +527,7 @@ class MlflowConnector:
         self.environment = account.environment
         self.root = Path(root)
         self.cache_dir = Path(cache_dir)
+        self.digests = digests.DigestIndex(self.cache_dir, self.kind)
         self.credentials = settings.credentials(account.secrets)
         self.tracking = _Api(account.name, settings.tracking_uri, self.credentials, settings)
         self.registry = (self.tracking if settings.registry == settings.tracking_uri
@@ -666,6 +674,8 @@ class MlflowConnector:
             if i % 200 == 0:
                 progress(f"mapped {i}/{len(todo)} versions", 0.3 + 0.6 * i / max(len(todo), 1))
 
+        progress(f"reading the artifacts of {len(versions)} versions", 0.92)
+        versions = self._with_digests(versions, pool, issues)
         progress("done", 1.0)
         calls1, throttled1 = self._calls()
         return Snapshot(
@@ -885,7 +895,8 @@ class MlflowConnector:
         return sorted(out)
 
     def _download(self, path: str) -> Path:
-        """The artifact file at ``path``, copied into the content-addressed cache."""
+        """The artifact file at ``path``, copied into the content-addressed cache (hashed as it streams in: the
+        file's name is the sha256 of the very bytes written to it)."""
         tmp_dir = self.cache_dir / "tmp"
         tmp_dir.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=tmp_dir)
@@ -894,7 +905,7 @@ class MlflowConnector:
             got = self.tracking.request("GET", f"{ARTIFACTS_API}/{quote(path)}", stream_to=Path(tmp), missing_ok=True)
             if got is None:
                 raise NotFound(f"account {self.account_name!r}: no artifact {path!r} on {self.settings.tracking_uri}")
-            digest = _sha256(Path(tmp))
+            digest = got["sha256"]
             suffix = "".join(PurePosixPath(path).suffixes[-2:])[:24]
             target = self.cache_dir / "sha256" / digest[:2] / f"{digest}{suffix}"
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -922,6 +933,65 @@ class MlflowConnector:
             raise InputError(f"{path!r} is a directory without an MLmodel file; name one file in it")
         return self._download(f"{path}/MLmodel").read_text(encoding="utf-8", errors="replace")
 
+    # -- artifact digests (connectors.base.ArtifactReader) ----------------------------------------------------------
+
+    def artifact_digest(self, version: VersionRecord, *, fresh: bool = False) -> ArtifactDigest:
+        """Countersign's sha256 of ``version``'s artifact read through the artifact proxy: of the file, or of the
+        model directory (every file, ``connectors.digests.manifest_digest``). The identity is the listing (paths,
+        sizes) and each file's ETag and Last-Modified as the proxy answers a HEAD; read again when it changed."""
+        if not version.artifact_uri:
+            return digests.unreadable("the version names no model artifact")
+        try:
+            path = self._digest_path(version)
+        except CountersignError as exc:
+            return digests.unreadable(str(exc))
+        return self._path_digest(path, fresh=fresh)
+
+    def _digest_path(self, version: VersionRecord) -> str:
+        """The proxy path of ``version``'s artifact; the logged model the sync read already saves a call."""
+        uri = version.artifact_uri or ""
+        logged = (version.raw or {}).get("logged_model") or {}
+        if uri.startswith("models:/m-") and logged.get("artifact_uri"):
+            uri = logged["artifact_uri"]
+        return self._artifact_path(uri)
+
+    def _head(self, path: str) -> str:
+        """What identifies the file at ``path`` now: its ETag, Last-Modified and length as the proxy serves it."""
+        headers = self.tracking.request("HEAD", f"{ARTIFACTS_API}/{quote(path)}", missing_ok=True)
+        if headers is None:
+            raise NotFound(f"no artifact {path!r} on {self.settings.tracking_uri}")
+        return "|".join(headers.get(h, "") for h in ("etag", "last-modified", "content-length"))
+
+    def _file_digest(self, path: str) -> str:
+        got = self.tracking.request("GET", f"{ARTIFACTS_API}/{quote(path)}", hashed=True, missing_ok=True)
+        if got is None:
+            raise NotFound(f"no artifact {path!r} on {self.settings.tracking_uri}")
+        return got["sha256"]
+
+    def _path_digest(self, path: str, *, fresh: bool = False) -> ArtifactDigest:
+        """The digest of the artifact file or directory at proxy path ``path``."""
+        try:
+            files = self._tree(path)
+            heads = [(rel, size, self._head(f"{path}/{rel}")) for rel, size in files] or [("", None, self._head(path))]
+        except CountersignError as exc:
+            return digests.unreadable(str(exc))
+        identity = canonical_json([self.settings.tracking_uri, path, heads])
+        # a proxy that dates no file (neither ETag nor Last-Modified) cannot vouch for a remembered reading
+        fresh = fresh or any(head.startswith("||") for _, _, head in heads)
+        if not files:
+            return self.digests.observe(identity, lambda: self._file_digest(path), fresh=fresh)
+        return self.digests.observe(identity, lambda: digests.manifest_digest(
+            (rel, self._file_digest(f"{path}/{rel}")) for rel, _ in files), fresh=fresh)
+
+    def _with_digests(self, records: list[VersionRecord], pool: Executor,
+                      issues: list[SyncIssue]) -> list[VersionRecord]:
+        """``records`` with their artifacts' digests, read side by side on ``pool``."""
+        if not digests.ENABLED:
+            return records
+        observed = list(pool.map(self.artifact_digest, records))
+        return [digests.settle(r, d, r.metadata.get(TAG_ARTIFACT_SHA256), issues)
+                for r, d in zip(records, observed, strict=True)]
+
     # -- promotion (connectors.base.Promoter) ---------------------------------------------------------------------
 
     def _get_version(self, name: str, number: str | int) -> dict[str, Any]:
@@ -936,10 +1006,13 @@ class MlflowConnector:
         issues: list[SyncIssue] = []
         logged = self._logged_models({v["model_id"]} if v.get("model_id") else set(), issues)
         try:
-            return self._version_record(v, runs.get(v.get("run_id") or ""), logged.get(v.get("model_id") or ""),
-                                        sorted(v.get("aliases") or []))
+            record = self._version_record(v, runs.get(v.get("run_id") or ""), logged.get(v.get("model_id") or ""),
+                                          sorted(v.get("aliases") or []))
         except ValueError as exc:
             raise ConnectorError(f"{version_ref(name, number)}: {exc}") from None
+        if not digests.ENABLED:
+            return record
+        return digests.settle(record, self.artifact_digest(record), record.metadata.get(TAG_ARTIFACT_SHA256))
 
     def _set_tags(self, name: str, number: str, tags: dict[str, str]) -> None:
         for key, value in tags.items():
@@ -979,13 +1052,17 @@ class MlflowConnector:
         if self._same_server(source_connector):
             return self._move_alias(source, ref, environment or ref.environment or self.environment)
         existing = self.find_copy(source.model, ref.request_id)
-        if existing is not None:
-            return existing
+        if existing is not None:  # a retry: the copy made before still holds the approved bytes, or it is refused
+            copy = self.artifact_digest(existing, fresh=True)
+            digests.require(ref.artifact_sha256, copy, f"the copy {existing.artifact_uri} on {self.settings.registry}")
+            return digests.settle(existing, copy, existing.metadata.get(TAG_ARTIFACT_SHA256))
         if not source.artifact_uri:
             raise ConnectorError(f"{source.source_ref} has no model artifact to promote")
+        # the source's bytes are downloaded and checked before anything is written on this server
+        staged = self._stage(source, source_connector, ref)
         run_id, artifact_root = self._promotion_run(source, source_connector, ref)
-        model_uri = self._copy_artifacts(source, source_connector, artifact_root)
-        data_tags = {}
+        model_uri = self._upload_model(staged, artifact_root)
+        data_tags = {TAG_ARTIFACT_SHA256: staged.digest}
         for key, uri in sorted(source.data_uris.items()):
             if key in ("reference", "validation"):
                 data_tags[TAG_DATA + key] = self._copy_file(source_connector, uri, f"{artifact_root}/data", key)
@@ -1030,6 +1107,9 @@ class MlflowConnector:
             raise ConfigError(f"account {self.account_name!r}: no alias means environment {environment!r}; add it "
                               "to alias_environments (e.g. alias_environments = { champion = \"prod\" })")
         name, number = _split_version_ref(source.source_ref)
+        # the bytes the alias will point at, read again now: an alias never moves onto other bytes than approved
+        digests.require(ref.artifact_sha256, self.artifact_digest(source, fresh=True),
+                        f"the artifact of {source.source_ref} that alias {alias!r} would point at")
         current = self._get_version(name, number)
         tags = self._provenance(ref, self)
         tags.pop(TAG_SOURCE_SERVER)
@@ -1084,18 +1164,41 @@ class MlflowConnector:
         with open(local, "rb") as fh:
             self.tracking.request("PUT", f"{ARTIFACTS_API}/{quote(path)}", content=fh.read())
 
-    def _copy_artifacts(self, source: VersionRecord, source_connector: Connector, artifact_root: str) -> str:
-        """Copy the version's model (a directory or one file) under ``artifact_root/model``; its new URI."""
+    def _stage(self, source: VersionRecord, source_connector: Connector, ref: PromotionRef) -> _Staged:
+        """Download ``source``'s model (a directory, or one file) into the cache, hashing it as it streams in, and
+        refuse it unless it is what ``ref`` approved; nothing is written to this server."""
         if isinstance(source_connector, MlflowConnector):
-            src = source_connector._artifact_path(source.artifact_uri or "")
-            files = source_connector._tree(src)
-            if files:
-                for rel, _ in files:
-                    self._upload(source_connector._download(f"{src}/{rel}"), f"{artifact_root}/model/{rel}")
-                return f"mlflow-artifacts:/{artifact_root}/model"
+            src = source_connector._digest_path(source)
+            tree = source_connector._tree(src)
+            if tree:
+                files = [(rel, source_connector._download(f"{src}/{rel}")) for rel, _ in tree]
+                # a downloaded file's name is the sha256 of the bytes streamed into it (_download)
+                digest = digests.manifest_digest((rel, local.name[:64]) for rel, local in files)
+                digests.require(ref.artifact_sha256, digest, f"the source model {source.artifact_uri} "
+                                                             f"(account {ref.source_account})")
+                return _Staged(files, digest, directory=True)
+            local = source_connector._download(src)
+        else:
+            local = source_connector.fetch(source.artifact_uri or "")
+        digest = sha256_file(local)
+        digests.require(ref.artifact_sha256, digest,
+                        f"the source artifact {source.artifact_uri} (account {ref.source_account})")
         name = PurePosixPath(urlsplit(source.artifact_uri or "").path).name or "model"
-        self._upload(source_connector.fetch(source.artifact_uri or ""), f"{artifact_root}/model/{name}")
-        return f"mlflow-artifacts:/{artifact_root}/model/{name}"
+        return _Staged([(name, local)], digest, directory=False)
+
+    def _upload_model(self, staged: _Staged, artifact_root: str) -> str:
+        """Upload the staged model under ``artifact_root/model``, read it back through this server's proxy and
+        refuse a copy whose digest differs; its new URI."""
+        if staged.directory:
+            path = f"{artifact_root}/model"
+            for rel, local in staged.files:
+                self._upload(local, f"{path}/{rel}")
+        else:
+            path = f"{artifact_root}/model/{staged.files[0][0]}"
+            self._upload(staged.files[0][1], path)
+        digests.require(staged.digest, self._path_digest(path, fresh=True),
+                        f"the copy mlflow-artifacts:/{path} on {self.settings.tracking_uri}, read back")
+        return f"mlflow-artifacts:/{path}"
 
     def _copy_file(self, source_connector: Connector, uri: str, folder: str, key: str) -> str:
         local = source_connector.fetch(uri)
@@ -1106,6 +1209,15 @@ class MlflowConnector:
 
 
 # -- module helpers ---------------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class _Staged:
+    """A model downloaded for a promotion and checked: (relative path or file name, local file) pairs, its digest."""
+
+    files: list[tuple[str, Path]]
+    digest: str
+    directory: bool
 
 
 def _is_number(value: Any) -> bool:
@@ -1166,12 +1278,4 @@ def _model_file(files: list[tuple[str, int | None]], mlmodel: str) -> str:
         if f.endswith((".pkl", ".pickle", ".joblib", ".cloudpickle")):
             return f
     raise InputError(f"no model file found among {', '.join(names) or 'no files'}")
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 

@@ -42,9 +42,12 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import Field, field_validator
 
+from connectors import digests
 from connectors.base import (
     APPROVAL_STATUSES,
     AccountInfo,
+    ArtifactDigest,
+    ArtifactReader,
     Connector,
     ConnectorSettings,
     ModelCardRecord,
@@ -74,6 +77,7 @@ META_SOURCE_REF = "countersign.source_ref"
 META_SOURCE_ACCOUNT = "countersign.source_account"
 META_CREATED_BY = "countersign.created_by"
 META_ARTIFACT = "countersign.artifact_uri"
+META_ARTIFACT_SHA256 = "countersign.artifact_sha256"  # the digest of the bytes a promotion checked (registry digest)
 META_DATA = "countersign.data."  # countersign.data.reference = <uri> names a dataset of the version
 OVERLAP = dt.timedelta(seconds=2)
 _FILTER_TIME = "%Y-%m-%d %H:%M:%S"  # ZenML's FILTERING_DATETIME_FORMAT
@@ -352,6 +356,9 @@ class ZenMLConnector:
         self.environment = account.environment
         self.root = Path(root)
         self.cache_dir = Path(cache_dir)
+        self.digests = digests.DigestIndex(self.cache_dir, self.kind)
+        self._s3: Any = None
+        self._s3_lock = threading.Lock()
         verify: bool | str = False if settings.insecure_tls else (settings.ca_bundle or True)
         self.client = ZenMLClient(settings.url, api_key, key_name=settings.api_key_env, verify=verify,
                                   timeout=settings.timeout_seconds)
@@ -474,6 +481,7 @@ class ZenMLConnector:
             except (KeyError, TypeError, ValueError) as exc:
                 issues.append(SyncIssue(v["id"], f"skipped: {exc}"))
                 seen.pop(f"v:{v['id']}", None)  # looked at again by the next sync
+        version_records = self._with_digests(version_records, issues)
         run_records = []
         for r in runs.values():
             try:
@@ -631,6 +639,54 @@ class ZenMLConnector:
             raise NotFound(f"{uri}: no such artifact")
         return self._store(lambda out: shutil.copyfileobj(path.open("rb"), out), "".join(path.suffixes[-2:])[:24])
 
+    def _local_root(self) -> Path | None:
+        if not self.settings.artifact_root:
+            return None
+        root = Path(self.settings.artifact_root)
+        return (root if root.is_absolute() else self.root / root).resolve()
+
+    def artifact_digest(self, version: VersionRecord, *, fresh: bool = False) -> ArtifactDigest:
+        """Countersign's sha256 of ``version``'s artifact: the artifact folder ZenML wrote (every file of it,
+        ``connectors.digests.manifest_digest``) or one file, in the local artifact store under ``artifact_root`` or
+        on S3; read again when a file's size, modification or change time (an object's ETag) changed, or when
+        ``fresh``. ZenML's own ``content_hash`` is a hash of the in-memory value, not of these bytes."""
+        uri = version.artifact_uri
+        if not uri:
+            return digests.unreadable("the version has no model artifact")
+        parts = urlsplit(uri)
+        if parts.scheme == "s3":
+            try:
+                s3 = self._s3_client()
+            except Exception as exc:  # boto3 missing or no configuration: say why, the sync goes on
+                return digests.unreadable(f"{uri}: cannot reach S3 ({type(exc).__name__}: {exc})")
+            return digests.s3_digest(self.digests, s3, uri, fresh=fresh)
+        if parts.scheme not in ("", "file"):
+            return digests.unreadable(f"{uri!r}: cannot read {parts.scheme}:// artifacts (local paths and s3:// only)")
+        root = self._local_root()
+        if root is None:
+            return digests.unreadable(f"set 'artifact_root' to the local artifact store folder to read {uri!r}")
+        return digests.local_digest(self.digests, uri, Path(parts.path if parts.scheme == "file" else uri), root,
+                                    fresh=fresh)
+
+    def _s3_client(self) -> Any:
+        """One boto3 S3 client for this connector (the host's AWS defaults), made once: the digests of a sync's
+        versions are read side by side, and a client costs tens of milliseconds to make."""
+        with self._s3_lock:
+            if self._s3 is None:
+                import boto3
+
+                self._s3 = boto3.session.Session().client("s3")
+            return self._s3
+
+    def _with_digests(self, records: list[VersionRecord], issues: list[SyncIssue]) -> list[VersionRecord]:
+        """``records`` with their artifacts' digests (a registry digest from the run metadata when unreadable)."""
+        if not digests.ENABLED or not records:
+            return records
+        with workers.executor(4) as pool:
+            observed = list(pool.map(self.artifact_digest, records))
+        return [digests.settle(r, d, r.metadata.get(META_ARTIFACT_SHA256), issues)
+                for r, d in zip(records, observed, strict=True)]
+
     @staticmethod
     def _pick(folder: Path, files: list[Path], uri: str) -> Path:
         if len(files) == 1:
@@ -703,7 +759,7 @@ class ZenMLConnector:
                 for link in self._by_ids("/model_version_artifacts", {version_id}, key="model_version_id")]
         runs = [link["body"]["pipeline_run"]
                 for link in self._by_ids("/model_version_pipeline_runs", {version_id}, key="model_version_id")]
-        return self._version_record(v, arts, runs)
+        return self._with_digests([self._version_record(v, arts, runs)], [])[0]
 
     def _write_metadata(self, version_id: str, values: dict[str, str]) -> None:
         values = {k: v for k, v in values.items() if v is not None}
@@ -748,11 +804,19 @@ class ZenMLConnector:
             META_SOURCE_REF: ref.source_ref, META_SOURCE_ACCOUNT: ref.source_account,
         }
         if self.same_server(source_connector):
+            # the bytes the stage will point at, read again now: a stage never moves onto other bytes than approved
+            now = self.artifact_digest(source, fresh=True)
+            digests.require(ref.artifact_sha256, now,
+                            f"the artifact of version {source.source_ref} that stage {stage!r} would point at")
             target_id = source.source_ref
             # provenance of a same-server move is the promotion itself, not a copy: keep the version's own source
             provenance = {k: v for k, v in provenance.items() if k not in (META_SOURCE_REF, META_SOURCE_ACCOUNT)}
             provenance["countersign.promoted_to"] = stage
+            provenance[META_ARTIFACT_SHA256] = now.sha256
         else:
+            # nothing is copied (the version here points at the source's artifact): its bytes are checked as the
+            # source reads them and as this server's account reads them, before anything is registered here
+            provenance[META_ARTIFACT_SHA256] = self._check_shared_artifact(source, source_connector, ref)
             target_id = self._copy_version(source, ref)
             provenance.update({META_APPROVAL: "Approved",
                                META_APPROVAL_DESCRIPTION: f"Promoted by Countersign request {ref.request_id}",
@@ -769,6 +833,19 @@ class ZenMLConnector:
         if after.raw.get("stage") != stage:
             raise ConnectorError(f"{target_id}: stage reads back as {after.raw.get('stage')!r} after setting {stage!r}")
         return after
+
+    def _check_shared_artifact(self, source: VersionRecord, source_connector: Connector, ref: PromotionRef) -> str | None:
+        """The digest of ``source``'s artifact read fresh by the source account and by this one; a difference from
+        the approved digest (or between the two) is refused."""
+        uri = source.artifact_uri
+        expected = ref.artifact_sha256
+        if isinstance(source_connector, ArtifactReader):
+            at_source = source_connector.artifact_digest(source, fresh=True)
+            digests.require(expected, at_source, f"the source artifact {uri} (account {ref.source_account})")
+            expected = expected or at_source.sha256
+        here = self.artifact_digest(source, fresh=True)
+        digests.require(expected, here, f"the artifact {uri} as account {self.account_name} reads it")
+        return here.sha256
 
     def _copy_version(self, source: VersionRecord, ref: PromotionRef) -> str:
         """The id of the version registered here for ``ref`` (created when missing; its name is the request's)."""

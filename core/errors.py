@@ -11,7 +11,7 @@ or 1 (a finding: a tampered ledger, an invalid signature).
     ├── NotFound             an unknown model, version, request, account or evidence id
     ├── AccessDenied         the acting identity lacks the role for an action, or breaks four eyes
     ├── ConflictError        the action does not fit the current state (already decided, already executing)
-    │   └── ArtifactMismatch the bytes of an artifact are not the ones an approval bound (both digests named)
+    │   └── ArtifactMismatch the bytes of an artifact are not the ones an approval bound (``expected``, ``found``)
     ├── ConnectorError       an account could not be reached or answered something unusable
     ├── CatalogBusy          the catalog stayed locked by another process for longer than the retry budget
     └── Finding              a verification found a problem (exit status 1)
@@ -52,17 +52,6 @@ class ConflictError(CountersignError):
     """The action conflicts with the current state of the object."""
 
 
-class ArtifactMismatch(ConflictError):
-    """The bytes of an artifact differ from the ones a request or approval bound (a finding: exit status 1)."""
-
-    exit_code = 1
-
-    def __init__(self, message: str, *, expected: str | None = None, found: str | None = None) -> None:
-        super().__init__(message)
-        self.expected = expected
-        self.found = found
-
-
 class ConnectorError(CountersignError):
     """A source account could not be reached or returned unusable data."""
 
@@ -83,3 +72,36 @@ class LedgerTampered(Finding):
 
 class SignatureInvalid(Finding):
     """A signed document failed verification."""
+
+
+def _short(digest: str | None) -> str:
+    return f"{digest[:12]}…" if digest else "none (the bytes could not be read)"
+
+
+class ArtifactMismatch(ConflictError):
+    """The bytes of an artifact are not the ones an approval bound: its sha256 read now differs from the approved one.
+
+    ``expected`` is the digest the approval bound, ``found`` the one read now (None when the bytes could not be
+    read); ``where`` names the artifact and the side of a promotion it is on (the source, or the target's copy).
+    """
+
+    exit_code = 1  # a finding: the bytes are not the approved ones
+    DEFAULT_REMEDY = ("Nothing was promoted. Find out who changed the bytes; to promote the current ones, request "
+                      "and approve the promotion again")
+
+    def __init__(self, expected: str | None, found: str | None, where: str = "the artifact", *,
+                 remedy: str | None = None) -> None:
+        self.expected = expected
+        self.found = found
+        self.where = where
+        self.remedy = remedy or self.DEFAULT_REMEDY
+        super().__init__(f"{where}: sha256 {_short(found)} now, but the approval bound {_short(expected)}. "
+                         f"{self.remedy}.")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # rebuilt from its parts, not from the message (the default would pass the message as ``expected``)
+        return (_rebuild_mismatch, (self.expected, self.found, self.where, self.remedy))
+
+
+def _rebuild_mismatch(expected: str | None, found: str | None, where: str, remedy: str) -> ArtifactMismatch:
+    return ArtifactMismatch(expected, found, where, remedy=remedy)

@@ -215,10 +215,6 @@ def observe_artifact(connectors: ConnectorFactory, version: Version, *, fresh: b
     return conn.artifact_digest(_record_of(version), fresh=fresh)
 
 
-def _short(digest: str | None) -> str:
-    return f"{digest[:12]}…" if digest else "none"
-
-
 def _check_bound(truth: LedgerRequest, observed: ArtifactDigest, what: str) -> None:
     """Refuse unless the bytes observed now are the ones the request's ledger entry bound."""
     if truth.artifact_sha256 is None:
@@ -229,10 +225,9 @@ def _check_bound(truth: LedgerRequest, observed: ArtifactDigest, what: str) -> N
                             f"({observed.problem}), so it cannot be checked against the bytes the request bound")
     if observed.sha256 != truth.artifact_sha256:
         raise ArtifactMismatch(
-            f"{what} refused: the artifact of {truth.version_id} is not the one request {truth.request_id} bound "
-            f"(sha256 {_short(truth.artifact_sha256)} bound, {_short(observed.sha256)} now): its bytes were replaced; "
-            "cancel the request and request again if the new artifact is intended",
-            expected=truth.artifact_sha256, found=observed.sha256)
+            truth.artifact_sha256, observed.sha256, f"{what} refused: the artifact of {truth.version_id}",
+            remedy=f"Its bytes were replaced since request {truth.request_id} bound them; nothing was written to a "
+                   "registry. Cancel the request and request again if the new artifact is intended")
 
 
 def _record_refusal(workspace: Workspace, catalog: Catalog, actor: Identity, request_id: str, action: str,
@@ -347,10 +342,10 @@ def _frozen_digest(connectors: ConnectorFactory, version: Version) -> ArtifactDi
                             f"({observed.problem}), and a sign-off binds to the artifact's bytes")
     if version.artifact_sha256 and observed.sha256 != version.artifact_sha256:
         raise ArtifactMismatch(
-            f"cannot request a promotion of {version.version_id}: its artifact changed since the last sync (sha256 "
-            f"{_short(version.artifact_sha256)} in the catalog, {_short(observed.sha256)} now); run 'countersign "
-            "sync' so the catalog and its evidence see the new bytes, then request again",
-            expected=version.artifact_sha256, found=observed.sha256)
+            version.artifact_sha256, observed.sha256,
+            f"cannot request a promotion of {version.version_id}: its artifact (the catalog's digest is from the last "
+            "sync)", remedy="Run 'countersign sync' so the catalog and its evidence see the new bytes, then request "
+                            "again")
     return observed
 
 

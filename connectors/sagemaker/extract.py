@@ -11,6 +11,7 @@ import threading
 from concurrent.futures import Future
 from typing import Any
 
+from connectors import digests
 from connectors.base import (
     DeploymentRecord,
     ModelCardRecord,
@@ -24,6 +25,7 @@ from connectors.base import (
 from connectors.sagemaker.capture import capture_uri
 from connectors.sagemaker.documents import document_refs, feature_names_from_statistics, metrics_from_document
 from connectors.sagemaker.metadata import (
+    META_ARTIFACT_SHA256,
     META_CAPTURE_COLUMNS,
     META_CREATED_BY,
     META_DATA,
@@ -227,6 +229,9 @@ class Extraction(SageMakerSession):
                         progress(f"described {done[0]}/{total} versions", 0.15 + 0.7 * done[0] / total)
             desc.pop("ResponseMetadata", None)
             record = self._version_record(desc, state, serving, problems)
+            if digests.ENABLED:  # read here, on the describe's worker: a version's artifact once, side by side
+                record = digests.settle(record, self.artifact_digest(record),
+                                        record.metadata.get(META_ARTIFACT_SHA256), problems)
             return record, problems, self._training_job_name(desc)
 
         with workers.executor(self.settings.max_concurrency) as pool:

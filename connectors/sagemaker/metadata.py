@@ -11,3 +11,4 @@ META_CREATED_BY = "countersign:created-by"
 META_TRAINING_JOB = "countersign:training-job"
 META_CAPTURE_COLUMNS = "countersign:capture-columns"
 META_DATA = "countersign:data:"  # countersign:data:reference = s3://... names a dataset of the version
+META_ARTIFACT_SHA256 = "countersign:artifact-sha256"  # the digest of the bytes a promotion copied (registry digest)

@@ -9,12 +9,14 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from connectors.base import Connector, PromotionRef, SyncIssue, VersionRecord
+from connectors import digests
+from connectors.base import ArtifactDigest, Connector, PromotionRef, SyncIssue, VersionRecord
 from connectors.sagemaker.capture import split_s3
 from connectors.sagemaker.documents import document_refs
 from connectors.sagemaker.extract import Extraction, WatermarkState
 from connectors.sagemaker.metadata import (
     META_APPROVED_BY,
+    META_ARTIFACT_SHA256,
     META_CREATED_BY,
     META_DATA,
     META_LEDGER,
@@ -108,6 +110,27 @@ class Promotion(Extraction):
                         return desc
         return None
 
+    def _copy_artifact(self, source: VersionRecord, source_connector: Connector, ref: PromotionRef, group: str,
+                       bucket: str) -> tuple[str, ArtifactDigest]:
+        """Copy ``source``'s artifact into ``bucket`` under its content address (re-running overwrites the same
+        bytes): the exact bytes uploaded are hashed first and refused unless they are the ones ``ref`` approved,
+        then the copy is read back with the promotion role and hashed again. Its URI and digest."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        local = source_connector.fetch(source.artifact_uri or "")
+        digest = sha256_file(local)
+        digests.require(ref.artifact_sha256, digest,
+                        f"the source artifact {source.artifact_uri} (account {ref.source_account})")
+        key = f"countersign/{group}/{digest}/{Path(split_s3(source.artifact_uri or '')[1]).name or 'model.tar.gz'}"
+        try:
+            self.client("s3", "promote").upload_file(str(local), bucket, key)
+        except (ClientError, BotoCoreError) as exc:
+            raise self._fail(f"cannot copy the artifact to s3://{bucket}/{key}", exc) from exc
+        target_uri = f"s3://{bucket}/{key}"
+        copy = self.s3_digest(target_uri, "promote", fresh=True)
+        digests.require(digest, copy, f"the copy {target_uri} in account {self.account.name}, read back")
+        return target_uri, copy
+
     def register_copy(self, source: VersionRecord, source_connector: Connector, ref: PromotionRef) -> VersionRecord:
         """Register ``source`` in this account's group of the same name with provenance ``ref``; idempotent."""
         from botocore.exceptions import BotoCoreError, ClientError
@@ -115,8 +138,11 @@ class Promotion(Extraction):
         sm = self.client("sagemaker", "promote")
         group = (source.raw or {}).get("ModelPackageGroupName") or source.model
         existing = self.find_copy(group, ref.request_id)
-        if existing is not None:
-            return self._light_record(existing, source.model)
+        if existing is not None:  # a retry: the copy made before still holds the approved bytes, or it is refused
+            record = self._light_record(existing, source.model)
+            copy = self.s3_digest(record.artifact_uri or "", "promote", fresh=True)
+            digests.require(ref.artifact_sha256, copy, f"the copy {record.artifact_uri} in account {self.account.name}")
+            return digests.settle(record, copy, record.metadata.get(META_ARTIFACT_SHA256))
         if not source.artifact_uri:
             raise ConnectorError(f"{source.source_ref} has no model artifact to promote")
         bucket = self.settings.artifact_bucket
@@ -128,15 +154,9 @@ class Promotion(Extraction):
         if not containers and not source.image:
             raise ConnectorError(f"{source.source_ref}: no inference image to register the copy with")
 
-        # 1. the artifact, copied into this account under its content address (re-running overwrites the same bytes)
-        local = source_connector.fetch(source.artifact_uri)
-        digest = local.name.split(".")[0] if len(local.name.split(".")[0]) == 64 else sha256_file(local)
-        key = f"countersign/{group}/{digest}/{Path(split_s3(source.artifact_uri)[1]).name or 'model.tar.gz'}"
-        try:
-            self.client("s3", "promote").upload_file(str(local), bucket, key)
-        except (ClientError, BotoCoreError) as exc:
-            raise self._fail(f"cannot copy the artifact to s3://{bucket}/{key}", exc) from exc
-        target_uri = f"s3://{bucket}/{key}"
+        # 1. the artifact, its bytes checked against the approval's digest on the way out and read back here
+        target_uri, copy = self._copy_artifact(source, source_connector, ref, group, bucket)
+        digest = copy.sha256
 
         # 2. the group, then the package
         try:
@@ -168,6 +188,7 @@ class Promotion(Extraction):
             META_APPROVED_BY: ",".join(ref.approved_by)[:256],
             META_LEDGER: ref.ledger_hash or "",
             META_CREATED_BY: (source.created_by or "")[:256],
+            META_ARTIFACT_SHA256: digest,
         })
         meta = {k: v for k, v in meta.items() if v}  # AWS refuses empty values
         params: dict[str, Any] = {
@@ -186,4 +207,4 @@ class Promotion(Extraction):
             arn = sm.create_model_package(**params)["ModelPackageArn"]
         except (ClientError, BotoCoreError) as exc:
             raise self._fail(f"cannot register the copy of {source.source_ref} in {group}", exc) from exc
-        return self._light_record(self._describe(arn), source.model)
+        return digests.settle(self._light_record(self._describe(arn), source.model), copy, digest)

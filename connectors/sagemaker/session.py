@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
 
-from connectors.base import AccountInfo
+from connectors import digests
+from connectors.base import AccountInfo, ArtifactDigest, VersionRecord
 from connectors.cache import ContentCache
 from connectors.sagemaker.capture import CAPTURE_SCHEME, capture_parquet, split_s3
 from connectors.sagemaker.settings import SageMakerSettings
@@ -143,6 +144,7 @@ class SageMakerSession:
         self.root = Path(root)
         self.cache_dir = Path(cache_dir)
         self.cache = ContentCache(self.cache_dir, self.kind)
+        self.digests = digests.DigestIndex(self.cache_dir, self.kind)
         # sessions, clients (and the STS credentials they hold) are shared by every connector built for the same
         # account configuration in this process: the portal's next "Sync now" reuses them
         handles = _handles_for(account.name, settings)
@@ -255,3 +257,22 @@ class SageMakerSession:
         path = self.cache.store(copy, suffix)
         self.cache.remember(marker, path)
         return path
+
+    # -- artifact digests (connectors.base.ArtifactReader) -------------------------------------------------------
+
+    def artifact_digest(self, version: VersionRecord, *, fresh: bool = False) -> ArtifactDigest:
+        """Countersign's sha256 of the S3 object (or, for an uncompressed model, the objects under the prefix)
+        ``version.artifact_uri`` names, streamed with the sync role; read again when the object's ETag, size,
+        modification time or version changed, or when ``fresh``."""
+        if not version.artifact_uri:
+            return digests.unreadable("the version names no model artifact")
+        return self.s3_digest(version.artifact_uri, "sync", fresh=fresh)
+
+    def s3_digest(self, uri: str, purpose: str, *, fresh: bool = False) -> ArtifactDigest:
+        """:meth:`artifact_digest` of the S3 URI ``uri`` with the client of ``purpose`` (sync, or promote: a copy
+        read back in the target account)."""
+        try:
+            s3 = self.client("s3", purpose)
+        except ConnectorError as exc:
+            return digests.unreadable(str(exc))
+        return digests.s3_digest(self.digests, s3, uri, fresh=fresh)

@@ -129,7 +129,7 @@ class SnapshotWriter(CatalogConnection):
         """
         now = utcnow()
         overrides = model_overrides or {}
-        version_rows: dict[str, tuple[Any, ...]] = {}
+        version_rows: dict[str, dict[str, Any]] = {}
         new_artifacts: dict[str, str] = {}  # artifact uri → version id, of this snapshot's versions
         ref_to_id: dict[str, str] = {}
         for v in snapshot.versions:
@@ -159,18 +159,28 @@ class SnapshotWriter(CatalogConnection):
             }
             if v.environment or v.labels:  # so a moved alias or stage updates the row (others keep their hash)
                 body["placed"] = [v.environment, sorted(v.labels)]
+            if v.artifact_digest_source or v.artifact_digest_problem:  # where the digest came from, or why none
+                body["digest"] = [v.artifact_digest_source, v.artifact_digest_problem]
             run_id = f"{account}:{v.run_ref}" if v.run_ref else None
             card_id = f"{account}:{v.model_card_ref}" if v.model_card_ref else None
             if v.artifact_uri:
                 new_artifacts[v.artifact_uri] = vid
-            version_rows[vid] = (
-                vid, account, v.environment or environment, v.model, v.version, v.source_ref, v.approval_status,
-                v.approval_description, naive_utc(v.created_at), v.created_by, naive_utc(v.modified_at),
-                v.artifact_uri, v.artifact_sha256, v.framework, v.image, to_json(v.data_uris), to_json(v.report_uris),
-                to_json(v.metrics), to_json(v.metadata), run_id, None,
-                canonical_json([v.source_account, v.source_version_ref]) if v.source_version_ref else None,
-                card_id, to_json(v.raw), record_hash(body), now, to_json(sorted(v.labels)),
-            )
+            version_rows[vid] = {
+                "version_id": vid, "account": account, "environment": v.environment or environment, "model": v.model,
+                "version": v.version, "source_ref": v.source_ref, "approval_status": v.approval_status,
+                "approval_description": v.approval_description, "created_at": naive_utc(v.created_at),
+                "created_by": v.created_by, "modified_at": naive_utc(v.modified_at), "artifact_uri": v.artifact_uri,
+                "artifact_sha256": v.artifact_sha256, "framework": v.framework, "image": v.image,
+                "data_uris": to_json(v.data_uris), "report_uris": to_json(v.report_uris),
+                "metrics": to_json(v.metrics), "metadata": to_json(v.metadata), "run_id": run_id,
+                "source_version_id": None,
+                "source_ref_hint": canonical_json([v.source_account, v.source_version_ref])
+                if v.source_version_ref else None,
+                "model_card_id": card_id, "raw": to_json(v.raw), "record_hash": record_hash(body), "synced_at": now,
+                "labels": to_json(sorted(v.labels)), "artifact_digest_source": v.artifact_digest_source,
+                "artifact_digest_at": naive_utc(v.artifact_digest_at),
+                "artifact_digest_problem": v.artifact_digest_problem,
+            }
         run_rows = {
             f"{account}:{r.run_ref}": (
                 f"{account}:{r.run_ref}", account, r.kind, r.name, r.status, naive_utc(r.started_at),
@@ -231,6 +241,9 @@ class SnapshotWriter(CatalogConnection):
                     ("model_cards", "card_id", card_rows, set(), not other_issues, None),
                 )
                 for table, key, rows, keep, may_delete, existing in tables:
+                    if rows and isinstance(next(iter(rows.values())), dict):  # named values: in the table's order
+                        order = self.columns(con, table)
+                        rows = {k: tuple(r.get(c) for c in order) for k, r in rows.items()}
                     by_table[table] = self._upsert_rows(
                         con, table, key, account, rows, columns=self.columns(con, table),
                         delete_missing=full and snapshot.complete and may_delete, keep=keep, existing=existing,

@@ -2,8 +2,10 @@
 
 Registries keep only their current state (SageMaker overwrites an approval, MLflow moves an alias, ZenML a stage).
 Every sync compares the account's state after the snapshot was applied with the open history rows and, inside the
-snapshot's transaction, closes the rows that changed or disappeared and opens rows for the new states. Rows are
-never deleted. Intervals are half-open: a row holds at instant ``t`` when ``valid_from <= t < valid_to`` (an open
+snapshot's transaction, closes the rows that changed or disappeared and opens rows for the new states. A version's
+state is its environment, approval, labels and model card, and its artifact digest (``artifact_sha256`` with where
+and when it was read): bytes replaced under an unchanged registry record open a new row, so the digest a version
+had before stays in its history with the time the change was seen. Rows are never deleted. Intervals are half-open: a row holds at instant ``t`` when ``valid_from <= t < valid_to`` (an open
 row has ``valid_to`` NULL). ``time_source`` says where ``valid_from`` came from: ``source`` (the registry's own
 modification time) or ``sync`` (the start of the sync that saw the change). A sync that failed, or a pause longer
 than the account's full-pass period, is a row of ``history_gaps``: the state inside a gap is not known.
@@ -192,14 +194,16 @@ def record_history(
     # First what decides whether a version's state changed, without the times: most syncs change few versions, and
     # turning every row's timestamps into Python objects cost more than the rest of this function. The rows of the
     # versions that changed are read whole afterwards.
-    open_versions = {vid: (hid, env, labels, state) for vid, hid, env, labels, state in con.execute(
-        "SELECT version_id, history_id, environment, labels, state_hash FROM version_history "
+    # a changed artifact digest is a new state too (bytes swapped under an unchanged registry record), compared
+    # beside the state hash so that rows written before digests were kept (migration 6) still match
+    open_versions = {vid: (hid, env, labels, state, sha) for vid, hid, env, labels, state, sha in con.execute(
+        "SELECT version_id, history_id, environment, labels, state_hash, artifact_sha256 FROM version_history "
         "WHERE account = ? AND valid_to IS NULL", [account]).fetchall()}
     changed: dict[str, tuple[str, tuple[str, ...], Any, str]] = {}  # version id -> environment, labels, card, state
     seen = set()
-    for vid, stored_environment, model, status, description, card_id in con.execute(
-        "SELECT version_id, environment, model, approval_status, approval_description, model_card_id FROM versions "
-        "WHERE account = ?", [account],
+    for vid, stored_environment, model, status, description, card_id, sha in con.execute(
+        "SELECT version_id, environment, model, approval_status, approval_description, model_card_id, "
+        "artifact_sha256 FROM versions WHERE account = ?", [account],
     ).fetchall():
         seen.add(vid)
         prev = open_versions.get(vid)
@@ -211,7 +215,7 @@ def record_history(
             environment, labels = stored_environment, ()
         card = by_id.get(card_id or "") or by_version.get(vid) or by_model.get(model)
         state = record_hash([environment, status, description, list(labels), card])
-        if prev is None or prev[3] != state:
+        if prev is None or prev[3] != state or prev[4] != sha:
             changed[vid] = (environment, labels, card, state)
     new_rows, closes = [], []
     if changed:
@@ -221,7 +225,8 @@ def record_history(
         rows = fetch_dicts(
             con,
             "SELECT version_id, model, version, approval_status, approval_description, created_at, created_by, "
-            f"modified_at, source_version_id FROM versions WHERE account = ?{only}", params)
+            "modified_at, source_version_id, artifact_sha256, artifact_digest_source, artifact_digest_at, "
+            f"artifact_digest_problem FROM versions WHERE account = ?{only}", params)
         previous = {} if not open_versions else {r["history_id"]: r for r in fetch_dicts(
             con, "SELECT history_id, valid_from, modified_at FROM version_history "
                  f"WHERE account = ? AND valid_to IS NULL{only}", params)}
@@ -243,6 +248,8 @@ def record_history(
                 "approval_description": v["approval_description"], "labels": to_json(list(labels)),
                 "card": to_json(card), "created_at": v["created_at"], "created_by": v["created_by"],
                 "modified_at": v["modified_at"], "source_version_id": v["source_version_id"], "state_hash": state,
+                "artifact_sha256": v["artifact_sha256"], "artifact_digest_source": v["artifact_digest_source"],
+                "artifact_digest_at": v["artifact_digest_at"], "artifact_digest_problem": v["artifact_digest_problem"],
                 "valid_from": at, "time_source": source, "valid_to": None, "valid_to_source": None,
                 "sync_id": sync_id, "ledger_seq": ledger_seq, "ledger_hash": ledger_hash, "request_id": request_id,
                 "closed_by_sync": None,

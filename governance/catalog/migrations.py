@@ -136,6 +136,25 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         )
         """,
     ),
+    (
+        6,
+        "Countersign's own artifact digests: where each came from, when, why missing; kept in the history",
+        # the history rows open today take the digest the catalog has (so upgrading opens no row); the next sync of
+        # each account is a full pass (watermarks reset) that reads every version's artifact once
+        """
+        ALTER TABLE versions ADD COLUMN artifact_digest_source TEXT;
+        ALTER TABLE versions ADD COLUMN artifact_digest_at TIMESTAMP;
+        ALTER TABLE versions ADD COLUMN artifact_digest_problem TEXT;
+        ALTER TABLE version_history ADD COLUMN artifact_sha256 TEXT;
+        ALTER TABLE version_history ADD COLUMN artifact_digest_source TEXT;
+        ALTER TABLE version_history ADD COLUMN artifact_digest_at TIMESTAMP;
+        ALTER TABLE version_history ADD COLUMN artifact_digest_problem TEXT;
+        UPDATE version_history SET artifact_sha256 = (
+            SELECT v.artifact_sha256 FROM versions AS v WHERE v.version_id = version_history.version_id
+        ) WHERE valid_to IS NULL;
+        UPDATE sync_runs SET watermark = NULL
+        """,
+    ),
 )
 
 

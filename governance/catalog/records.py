@@ -125,11 +125,18 @@ class Version:
     raw: dict[str, Any]
     # registry labels (an MLflow alias, a ZenML stage), sorted
     labels: tuple[str, ...] = ()
+    # where artifact_sha256 comes from: "countersign" (its own reading of the bytes) | "registry" | None (unknown)
+    artifact_digest_source: str | None = None
+    # when Countersign read the bytes that gave artifact_sha256 (naive UTC)
+    artifact_digest_at: dt.datetime | None = None
+    # why the bytes could not be read, one line (a gate that needs a digest fails closed then)
+    artifact_digest_problem: str | None = None
 
     COLUMNS = (
         "version_id, account, environment, model, version, source_ref, approval_status, approval_description, "
         "created_at, created_by, modified_at, artifact_uri, artifact_sha256, framework, image, data_uris, "
-        "report_uris, metrics, metadata, run_id, source_version_id, model_card_id, raw, labels"
+        "report_uris, metrics, metadata, run_id, source_version_id, model_card_id, raw, labels, "
+        "artifact_digest_source, artifact_digest_at, artifact_digest_problem"
     )
     _JSON = ("data_uris", "report_uris", "metrics", "metadata", "raw")
 

@@ -158,8 +158,12 @@ class Scenario:
 
 def seed_group(sm: Any, s3: Any, scenario: Scenario, account: str, group: str, n: int, *,
                description: str | None = None, tags: dict[str, str] | None = None, docs: bool = True,
-               created_by: str | None = "data.scientist@example.com", training: bool = False) -> list[SeededVersion]:
-    """A model package group with ``n`` versions cycling through every approval status."""
+               created_by: str | None = "data.scientist@example.com", training: bool = False,
+               artifact_size: int | None = None) -> list[SeededVersion]:
+    """A model package group with ``n`` versions cycling through every approval status.
+
+    ``artifact_size``: upload each version's artifact as that many bytes even without documents (``docs=False``
+    leaves the artifacts out otherwise)."""
     account_id = ACCOUNTS[account][0]
     bucket = bucket_for(account_id)
     ensure_bucket(s3, bucket)
@@ -173,7 +177,10 @@ def seed_group(sm: Any, s3: Any, scenario: Scenario, account: str, group: str, n
         status = STATUSES[(i - 1) % 3]
         key = f"models/{group}/{i}/model.tar.gz"
         # sync never reads artifacts, so groups without documents skip the upload (faster seeding)
-        artifact = put(s3, bucket, key, f"model {account} {group} {i}".encode()) if docs else f"s3://{bucket}/{key}"
+        body = f"model {account} {group} {i}".encode()
+        if artifact_size is not None:
+            body = (body * (artifact_size // len(body) + 1))[:artifact_size]
+        artifact = put(s3, bucket, key, body) if docs or artifact_size is not None else f"s3://{bucket}/{key}"
         params: dict[str, Any] = {
             "ModelPackageGroupName": group, "ModelApprovalStatus": status,
             "ModelPackageDescription": f"{group} v{i}",
@@ -353,13 +360,14 @@ def seed_scenario(big: int = 105) -> Scenario:
     return sc
 
 
-def seed_benchmark(groups: int = 20, versions: int = 10) -> Scenario:
-    """The benchmark registry: every account gets ``groups`` groups of ``versions`` versions (no documents)."""
+def seed_benchmark(groups: int = 20, versions: int = 10, artifact_size: int | None = None) -> Scenario:
+    """The benchmark registry: every account gets ``groups`` groups of ``versions`` versions (no documents; the
+    artifacts uploaded only with an ``artifact_size``)."""
     sc = Scenario()
     for account, (account_id, _) in ACCOUNTS.items():
         sm, s3 = clients(account_id)
         for g in range(groups):
-            seed_group(sm, s3, sc, account, f"model-{g:02d}", versions, docs=False)
+            seed_group(sm, s3, sc, account, f"model-{g:02d}", versions, docs=False, artifact_size=artifact_size)
     return sc
 
 

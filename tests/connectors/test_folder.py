@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 
-from connectors.base import AccountInfo, PromotionRef
+from connectors.base import AccountInfo, PromotionRef, VersionRecord
 from connectors.folder import FolderConnector, FolderSettings
-from core.errors import ConnectorError, InputError, NotFound
+from core.errors import ArtifactMismatch, ConnectorError, InputError, NotFound
 from governance.catalog import Catalog
 from governance.config import Workspace, load_settings
 from governance.identity import Identity
@@ -54,12 +56,21 @@ def test_good_registry_yields_every_version(tmp_path: Path) -> None:
     assert len(v2.artifact_sha256) == 64
 
 
+def dev_and_prod(tmp_path: Path) -> tuple[Path, FolderConnector, FolderConnector, VersionRecord]:
+    """Two registries, dev holding fraud version 1 and prod empty: prod's folder, both connectors, the version."""
+    src_base, dst_base = tmp_path / "dev", tmp_path / "prod"
+    make_version(src_base, "fraud", 1)
+    dst_base.mkdir()
+    src, dst = connector(src_base, "dev"), connector(dst_base, "prod")
+    (source,) = src.extract(None).versions
+    return dst_base, src, dst, source
+
+
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
         (lambda v: (v / "metadata.json").write_text("{not json"), "metadata.json is not valid JSON"),
         (lambda v: (v / "metadata.json").unlink(), "metadata.json is missing (partial version folder)"),
-        (lambda v: (v / "model.skops").unlink(), "artifact model.skops is missing"),
         (lambda v: (v / "metadata.json").write_text(json.dumps({"approval_status": "Maybe", "created_at": "2026-01-01"})),
          "approval_status 'Maybe' is not one of"),
         (lambda v: (v / "metadata.json").write_text(json.dumps({"approval_status": "Approved"})),
@@ -68,7 +79,7 @@ def test_good_registry_yields_every_version(tmp_path: Path) -> None:
         (lambda v: (v / "metadata.json").write_text(json.dumps({"approval_status": "Approved", "created_at": "yesterday"})),
          "created_at is not an ISO date-time"),
     ],
-    ids=["corrupt-json", "partial", "no-artifact", "bad-status", "missing-key", "not-utf8", "bad-date"],
+    ids=["corrupt-json", "partial", "bad-status", "missing-key", "not-utf8", "bad-date"],
 )
 def test_a_broken_version_is_reported_and_skipped_the_rest_syncs(tmp_path: Path, damage, message: str) -> None:
     base = tmp_path / "reg"
@@ -118,11 +129,7 @@ def test_sync_records_issues_without_losing_good_versions(demo_copy: Workspace) 
 
 
 def test_promotion_copies_once_per_request_even_after_a_crash(tmp_path: Path) -> None:
-    src_base, dst_base = tmp_path / "dev", tmp_path / "prod"
-    make_version(src_base, "fraud", 1)
-    dst_base.mkdir()
-    src, dst = connector(src_base, "dev"), connector(dst_base, "prod")
-    (source,) = src.extract(None).versions
+    dst_base, src, dst, source = dev_and_prod(tmp_path)
     ref = PromotionRef(request_id="req-1", ledger_hash="abc", source_account="dev", source_ref=source.source_ref,
                        approved_by=("ro@x",))
     # a crash mid-copy leaves a hidden staging folder; a retry cleans it up and finishes
@@ -157,3 +164,113 @@ def test_empty_registry_is_fine(tmp_path: Path) -> None:
     snap = connector(tmp_path / "reg").extract(None)
     assert snap.versions == () and snap.issues == ()
     shutil.rmtree(tmp_path / "reg")
+
+
+# -- artifact digests --------------------------------------------------------------------------------------
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_a_version_without_its_artifact_is_kept_and_says_why(tmp_path: Path) -> None:
+    base = tmp_path / "reg"
+    make_version(base, "fraud", 1)
+    (make_version(base, "fraud", 2) / "model.skops").unlink()
+    snap = connector(base).extract(None)
+    v1, v2 = snap.versions
+    assert v1.artifact_sha256 == sha(b"not really a model") and v1.artifact_digest_source == "countersign"
+    assert (v2.artifact_sha256, v2.artifact_digest_source) == (None, None)
+    assert v2.artifact_digest_problem == "artifact model.skops is missing"
+
+
+@pytest.mark.parametrize("how", ["absolute", "dotdot", "symlink"])
+def test_an_artifact_path_out_of_the_registry_is_refused_at_sync(tmp_path: Path, how: str) -> None:
+    base = tmp_path / "reg"
+    secret = tmp_path / "shadow"
+    secret.write_bytes(b"root:$6$secret-hash:19000:0:99999:7:::\n")
+    make_version(base, "fraud", 1)
+    vdir = make_version(base, "fraud", 2)
+    meta = json.loads((vdir / "metadata.json").read_text())
+    if how == "symlink":
+        (vdir / "model.skops").unlink()
+        (vdir / "model.skops").symlink_to(secret)
+    else:
+        meta["artifact"] = str(secret) if how == "absolute" else "../../../shadow"
+    (vdir / "metadata.json").write_text(json.dumps(meta))
+    conn = connector(base)
+    snap = conn.extract(None)
+    v1, v2 = snap.versions
+    assert v1.artifact_sha256 == sha(b"not really a model")
+    assert v2.artifact_sha256 is None and v2.artifact_uri is None, v2
+    assert "refused" in (v2.artifact_digest_problem or "") and "outside" in v2.artifact_digest_problem, v2
+    assert [(i.ref, "refused" in i.message) for i in snap.issues] == [("fraud/2", True)], snap.issues
+    # the secret was not read: its digest is nowhere, neither in the records nor in the digest index
+    assert sha(secret.read_bytes()) not in repr(snap)
+    index = tmp_path / "cache" / "digests"
+    assert not index.exists() or sha(secret.read_bytes()) not in "".join(p.read_text() for p in index.iterdir())
+
+
+def test_a_copy_over_the_artifact_keeping_size_and_times_is_still_seen(tmp_path: Path) -> None:
+    base = tmp_path / "reg"
+    vdir = make_version(base, "fraud", 1)
+    conn = connector(base)
+    (v,) = conn.extract(None).versions
+    st = (vdir / "model.skops").stat()
+    other = tmp_path / "other.skops"
+    other.write_bytes(b"not really a modem")  # the same length
+    shutil.copyfile(other, vdir / "model.skops")
+    os.utime(vdir / "model.skops", ns=(st.st_atime_ns, st.st_mtime_ns))  # and the old modification time
+    assert conn.artifact_digest(v).sha256 == sha(b"not really a modem")  # the change time gave it away
+    (again,) = conn.extract(None).versions
+    assert again.artifact_sha256 == sha(b"not really a modem")
+
+
+def test_a_digest_the_registry_records_is_kept_only_when_the_bytes_cannot_be_read(tmp_path: Path) -> None:
+    base = tmp_path / "reg"
+    make_version(base, "fraud", 1, artifact_sha256="0" * 64)  # disagrees with the bytes
+    vdir = make_version(base, "fraud", 2, artifact_sha256="a" * 64)
+    (vdir / "model.skops").unlink()
+    snap = connector(base).extract(None)
+    v1, v2 = snap.versions
+    assert (v1.artifact_sha256, v1.artifact_digest_source) == (sha(b"not really a model"), "countersign")
+    assert [i.ref for i in snap.issues] == ["fraud/1"] and "000000000000" in snap.issues[0].message
+    assert (v2.artifact_sha256, v2.artifact_digest_source) == ("a" * 64, "registry")
+    assert v2.artifact_digest_problem == "artifact model.skops is missing"
+
+
+def test_promotion_refuses_bytes_swapped_after_approval_and_registers_nothing(tmp_path: Path) -> None:
+    dst_base, src, dst, source = dev_and_prod(tmp_path)
+    vdir = tmp_path / "dev" / "fraud" / "1"
+    approved = source.artifact_sha256
+    (tmp_path / "other.skops").write_bytes(b"another model entirely")
+    shutil.copyfile(tmp_path / "other.skops", vdir / "model.skops")  # after the approval, before execution
+    ref = PromotionRef("req-1", "abc", "dev", source.source_ref, ("ro@x",), artifact_sha256=approved)
+    with pytest.raises(ArtifactMismatch) as err:
+        dst.register_copy(source, src, ref)
+    assert (err.value.expected, err.value.found) == (approved, sha(b"another model entirely"))
+    assert "the source artifact folder://dev/fraud/1/model.skops" in str(err.value)
+    assert dst.extract(None).versions == ()
+    assert not [p for p in (dst_base / "fraud").iterdir()], "no staging folder, no version folder is left"
+
+
+def test_a_copy_records_its_digest_and_a_later_swap_in_the_target_is_an_issue(tmp_path: Path) -> None:
+    dst_base, src, dst, source = dev_and_prod(tmp_path)
+    copy = dst.register_copy(source, src, PromotionRef("req-1", "abc", "dev", source.source_ref,
+                                                       artifact_sha256=source.artifact_sha256))
+    assert (copy.artifact_sha256, copy.artifact_digest_source) == (source.artifact_sha256, "countersign")
+    meta = json.loads((dst_base / "fraud" / "1" / "metadata.json").read_text())
+    assert meta["artifact_sha256"] == source.artifact_sha256  # the target registry records what was copied
+    (dst_base / "fraud" / "1" / "model.skops").write_bytes(b"swapped in prod")
+    snap = dst.extract(None)
+    assert snap.versions[0].artifact_sha256 == sha(b"swapped in prod")
+    assert [i.ref for i in snap.issues] == ["fraud/1"] and "changed after they were recorded" in snap.issues[0].message
+
+
+def test_a_retry_refuses_a_copy_whose_bytes_were_swapped_in_the_target(tmp_path: Path) -> None:
+    dst_base, src, dst, source = dev_and_prod(tmp_path)
+    ref = PromotionRef("req-1", "abc", "dev", source.source_ref, artifact_sha256=source.artifact_sha256)
+    dst.register_copy(source, src, ref)
+    (dst_base / "fraud" / "1" / "model.skops").write_bytes(b"swapped in prod before the retry")
+    with pytest.raises(ArtifactMismatch, match=r"the copy folder://prod/fraud/1/model\.skops in account prod"):
+        dst.register_copy(source, src, ref)

@@ -7,6 +7,7 @@ is what the user relies on.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -19,7 +20,7 @@ import pytest
 
 from connectors.base import AccountInfo, PromotionRef
 from connectors.mlflow import TAG_REQUEST, MlflowConnector, MlflowSettings, version_ref
-from core.errors import ConfigError, ConnectorError, InputError, UnsafeArtifact
+from core.errors import ArtifactMismatch, ConfigError, ConnectorError, InputError, UnsafeArtifact
 from governance.catalog import Catalog
 from governance.config import Workspace, load_settings
 from governance.identity import Identity
@@ -424,6 +425,32 @@ def test_same_server_promotion_moves_the_alias_and_records_the_request(servers, 
     assert len(a.versions(model)) == 2  # no copy
     with pytest.raises(ConfigError, match="no alias means environment 'dev'"):
         conn.register_copy(v2, conn, ref, environment="dev")
+
+
+def test_an_alias_never_moves_onto_bytes_swapped_after_approval(servers, tmp_path: Path) -> None:
+    # serving loads models:/name@champion: moving the alias is the deployment, so the bytes it will point at are
+    # read again before it moves, and other bytes than the approved ones are refused
+    a, _ = servers
+    model = a.create_model(unique("alias-swap"))
+    seeded = a.add_version(model)
+    conn = connector(a.server.url, tmp_path, alias_environments={"champion": "prod"})
+    version = conn.read_version(model, 1)
+    approved = version.artifact_sha256
+    assert approved and version.artifact_digest_source == "countersign"
+    folder = seeded.source.removeprefix("mlflow-artifacts:/")
+    a.upload(f"{folder}/model.skops", b"another model, uploaded over the approved one")
+    ref = PromotionRef("req-swap", "ab" * 32, "ml", version.source_ref, ("risk.officer@example.com",),
+                       environment="prod", artifact_sha256=approved)
+    with pytest.raises(ArtifactMismatch) as err:
+        conn.register_copy(version, conn, ref)
+    assert err.value.expected == approved and err.value.found == conn.artifact_digest(version, fresh=True).sha256
+    assert "alias 'champion'" in str(err.value)
+    assert not a.version(model, 1).get("aliases")  # the alias did not move
+    assert TAG_REQUEST not in {t["key"] for t in a.version(model, 1).get("tags") or []}
+    # approved for the bytes it holds now, it moves, and the version says which bytes
+    current = conn.artifact_digest(version, fresh=True).sha256
+    moved = conn.register_copy(version, conn, dataclasses.replace(ref, artifact_sha256=current))
+    assert moved.labels == ("champion",) and moved.artifact_sha256 == current
 
 
 PROMOTE_SCRIPT = textwrap.dedent("""

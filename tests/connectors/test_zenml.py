@@ -15,7 +15,7 @@ import pytest
 
 from connectors.base import AccountInfo
 from connectors.zenml import ZenMLConnector, ZenMLSettings, forget_tokens
-from core.errors import ConfigError, ConnectorError, InputError
+from core.errors import ArtifactMismatch, ConfigError, ConnectorError, InputError
 from governance.catalog import Catalog
 from governance.config import Workspace, load_settings
 from governance.identity import Identity
@@ -197,6 +197,43 @@ def test_promotion_moves_the_stage_once_per_request(driver: ZenMLDriver, tmp_pat
     assert driver.version(v1["id"])["body"]["stage"] == "archived"
     again = prod.register_copy(approved, staging, ref)  # a retry changes nothing
     assert again.modified_at == after.modified_at
+
+
+def link_model_artifact(driver: ZenMLDriver, version: dict, data: bytes) -> Path:
+    """A model artifact folder in the local store, linked to ``version`` as a pipeline step would save it."""
+    folder = driver.stores / version["id"] / "model"
+    folder.mkdir(parents=True)
+    (folder / "model.skops").write_bytes(data)
+    project = driver.server.project_id
+    artifact = driver._call("POST", "/artifact_versions", json={
+        "artifact_name": f"model-{version['id'][:8]}", "project": project, "type": "ModelArtifact",
+        "uri": str(folder), "save_type": "manual", "data_type": "builtins.bytes",
+        "materializer": "zenml.materializers.built_in_materializer.BuiltInMaterializer"})
+    driver._call("POST", "/model_version_artifacts",
+                 json={"model_version": version["id"], "artifact_version": artifact["id"], "project": project})
+    return folder
+
+
+def test_a_stage_never_moves_onto_bytes_swapped_after_approval(driver: ZenMLDriver, tmp_path: Path) -> None:
+    # the production stage is the deployment: the bytes it will point at are read again before it moves
+    from connectors.base import PromotionRef
+
+    model = driver.create_model()
+    v1 = driver.add_version(model)
+    folder = link_model_artifact(driver, v1, b"the approved model")
+    staging = connector(driver, tmp_path, environment="staging", stage_environments=STAGES)
+    prod = connector(driver, tmp_path, environment="prod", stage_environments=STAGES)
+    source = mine(staging.extract(None), model["name"])[1]
+    approved = source.artifact_sha256
+    assert approved and source.artifact_digest_source == "countersign"
+    (folder / "model.skops").write_bytes(b"another model, written over the approved one")
+    ref = PromotionRef("req-swap", "ab" * 32, "zen", source.source_ref, ("a@x", "b@x"), artifact_sha256=approved)
+    with pytest.raises(ArtifactMismatch) as err:
+        prod.register_copy(source, staging, ref)
+    assert err.value.expected == approved and err.value.found != approved and "stage 'production'" in str(err.value)
+    assert driver.version(v1["id"])["body"]["stage"] in (None, "none")  # the stage did not move
+    # the next sync records the change of digest
+    assert mine(staging.extract(None, full=True), model["name"])[1].artifact_sha256 == err.value.found
 
 
 def test_three_hundred_versions_are_paged(driver: ZenMLDriver, tmp_path: Path) -> None:

@@ -556,3 +556,77 @@ def test_a_sync_resumes_from_the_newest_successful_run_of_its_own_account(fresh:
                                 model_dump=lambda exclude_none=True, n=n: {"name": n})
                 for n in ("a", "b", "c")]
     assert fresh.upsert_accounts(accounts) == {"a": fresh.sync_mark("a"), "b": fresh.sync_mark("b")}
+
+
+# -- artifact digests ---------------------------------------------------------------------------------------
+
+A, B = "a" * 64, "b" * 64
+
+
+def digested(sha: str | None, at: dt.datetime | None, problem: str | None = None) -> VersionRecord:
+    return version(1, artifact_uri="s3://b/m/1/model.tar.gz", artifact_sha256=sha,
+                   artifact_digest_source="countersign" if sha else None, artifact_digest_at=at,
+                   artifact_digest_problem=problem)
+
+
+def apply_at(cat: Catalog, started: dt.datetime, *records: VersionRecord):
+    return cat.apply_snapshot(sync_id=f"s{started:%H%M}", account="acc", environment="dev",
+                              snapshot=Snapshot(versions=records), started_at=started, full=True, actor="test")
+
+
+@BOTH
+def test_a_digest_is_stored_with_where_and_when_and_a_changed_digest_is_history(fresh: Catalog) -> None:
+    cat = fresh
+    cat.migrate()
+    read = T0 - dt.timedelta(minutes=5)
+    apply_at(cat, T0, digested(A, read))
+    v = cat.version("acc:m:1")
+    assert (v.artifact_sha256, v.artifact_digest_source, v.artifact_digest_at, v.artifact_digest_problem) == (
+        A, "countersign", read, None)
+    again = apply_at(cat, T0 + dt.timedelta(hours=1), digested(A, read))
+    assert (again.updated, again.unchanged) == (0, 1)
+    # the bytes were replaced under an unchanged registry record; then they could not be read at all
+    apply_at(cat, T0 + dt.timedelta(hours=2), digested(B, T0 + dt.timedelta(hours=2)))
+    apply_at(cat, T0 + dt.timedelta(hours=3), digested(None, None, "s3://b/m/1/model.tar.gz: 404: Not Found"))
+    assert cat.version("acc:m:1").artifact_digest_problem == "s3://b/m/1/model.tar.gz: 404: Not Found"
+    with cat.connect() as con:
+        rows = con.execute("SELECT artifact_sha256, artifact_digest_source, artifact_digest_problem, valid_from, "
+                           "valid_to, time_source FROM version_history WHERE version_id = 'acc:m:1' "
+                           "ORDER BY valid_from, history_id").fetchall()
+    assert [(sha, source, problem) for sha, source, problem, *_ in rows] == [
+        (A, "countersign", None), (B, "countersign", None), (None, None, "s3://b/m/1/model.tar.gz: 404: Not Found")]
+    # each change seen by the sync that read it: the registry dates none of them
+    assert [r[3] for r in rows[1:]] == [T0 + dt.timedelta(hours=2), T0 + dt.timedelta(hours=3)]
+    assert [r[4] for r in rows] == [T0 + dt.timedelta(hours=2), T0 + dt.timedelta(hours=3), None]
+    assert [r[5] for r in rows[1:]] == ["sync", "sync"]
+
+
+@BOTH
+def test_migration_6_upgrades_a_catalog_without_opening_history_rows(
+    tmp_path: Path, catalog_url: str | None, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a folder version synced before migration 6: its digest in versions, none in its open history row
+    synced = Catalog(tmp_path / "synced.duckdb")
+    synced.migrate()
+    apply_at(synced, T0, version(1, artifact_uri="folder://acc/m/1/model.skops", artifact_sha256=A))
+    old = Catalog(tmp_path / "old.duckdb", url=catalog_url)
+    monkeypatch.setattr(catalog_module, "MIGRATIONS", catalog_module.MIGRATIONS[:5])
+    assert old.migrate() == [1, 2, 3, 4, 5]
+    with synced.connect() as src, old.transaction() as dst:
+        for table in ("versions", "version_history", "sync_runs"):
+            have = [d[0] for d in dst.execute(f"SELECT * FROM {table} LIMIT 0").description]
+            for row in src.execute(f"SELECT {', '.join(have)} FROM {table}").fetchall():
+                dst.execute(f"INSERT INTO {table} ({', '.join(have)}) VALUES ({', '.join('?' * len(have))})",
+                            list(row))
+    monkeypatch.undo()
+    old.forget_columns()
+    assert old.migrate() == [6]
+    with old.connect() as con:
+        assert con.execute("SELECT artifact_sha256 FROM version_history WHERE valid_to IS NULL").fetchall() == [(A,)]
+        assert con.execute("SELECT count(*) FROM sync_runs WHERE watermark IS NOT NULL").fetchone()[0] == 0
+    # the next sync reads the same bytes, now with where and when: the row is rewritten, the history is not
+    apply_at(old, T0 + dt.timedelta(hours=1), version(1, artifact_uri="folder://acc/m/1/model.skops",
+                                                      artifact_sha256=A, artifact_digest_source="countersign",
+                                                      artifact_digest_at=T0))
+    assert old.version("acc:m:1").artifact_digest_source == "countersign"
+    assert len(old.version_history("acc:m:1")) == 1

@@ -59,6 +59,20 @@ class SourceDriver:
         """The bytes of the artifact ``add_version`` registered (the oracle of ``fetch``)."""
         raise NotImplementedError
 
+    def artifact_files(self, account: str, model: str, version: int) -> bytes | dict[str, bytes]:
+        """The artifact as the registry holds it now (the oracle of its digest): its bytes when it is one file, or
+        {relative path: bytes} of every file when it is a directory (default: ``artifact_bytes``, one file)."""
+        return self.artifact_bytes(account, model, version)
+
+    def replace_artifact(self, account: str, model: str, version: int, data: bytes) -> None:
+        """Put other bytes in place of the version's model file, as someone with write access to the store would
+        (the registry's record of the version stays as it was)."""
+        raise NotImplementedError
+
+    def remove_artifact(self, account: str, model: str, version: int) -> None:
+        """Delete the version's artifact from the store (the record stays), so that its bytes cannot be read."""
+        raise NotImplementedError
+
     def outside_uris(self, account: str) -> list[str]:
         """URIs ``fetch`` of ``account`` must refuse: other schemes, other accounts, paths leaving the root."""
         raise NotImplementedError

@@ -59,6 +59,18 @@ class FolderDriver(SourceDriver):
     def artifact_bytes(self, account: str, model: str, version: int) -> bytes:
         return f"artifact of {account}/{model}/{version}".encode()
 
+    def artifact_files(self, account: str, model: str, version: int) -> bytes:
+        return (self._model(account, model) / str(version) / "model.skops").read_bytes()
+
+    def replace_artifact(self, account: str, model: str, version: int, data: bytes) -> None:
+        # another model file copied over the approved one (shutil.copyfile keeps the inode, as cp does)
+        other = self.root / "other-model.skops"
+        other.write_bytes(data)
+        shutil.copyfile(other, self._model(account, model) / str(version) / "model.skops")
+
+    def remove_artifact(self, account: str, model: str, version: int) -> None:
+        (self._model(account, model) / str(version) / "model.skops").unlink()
+
     def outside_uris(self, account: str) -> list[str]:
         other = "dst" if account == "src" else "src"
         return [f"folder://{account}/../{other}/m/1/model.skops", f"folder://{other}/m/1/model.skops",
@@ -109,7 +121,7 @@ class SageMakerDriver(SourceDriver):
         bucket = self._bucket(account)
         self.seed.ensure_bucket(s3, bucket)
         n = len(sm.list_model_packages(ModelPackageGroupName=model)["ModelPackageSummaryList"]) + 1
-        artifact = self.seed.put(s3, bucket, f"models/{model}/{n}/model.tar.gz", self.artifact_bytes(account, model, n))
+        artifact = self.seed.put(s3, bucket, self._artifact_key(model, n), self.artifact_bytes(account, model, n))
         metrics = self.seed.put(s3, bucket, self._metrics_key(model, n), json.dumps(self.seed.quality_doc(0.8, 0.9)))
         arn = sm.create_model_package(
             ModelPackageGroupName=model, ModelApprovalStatus="PendingManualApproval",
@@ -144,6 +156,21 @@ class SageMakerDriver(SourceDriver):
 
     def artifact_bytes(self, account: str, model: str, version: int) -> bytes:
         return f"model {account} {model} {version}".encode()
+
+    def _artifact_key(self, model: str, version: int) -> str:
+        return f"models/{model}/{version}/model.tar.gz"
+
+    def artifact_files(self, account: str, model: str, version: int) -> bytes:
+        _, s3 = self._clients(account)
+        return s3.get_object(Bucket=self._bucket(account), Key=self._artifact_key(model, version))["Body"].read()
+
+    def replace_artifact(self, account: str, model: str, version: int, data: bytes) -> None:
+        _, s3 = self._clients(account)
+        self.seed.put(s3, self._bucket(account), self._artifact_key(model, version), data)
+
+    def remove_artifact(self, account: str, model: str, version: int) -> None:
+        _, s3 = self._clients(account)
+        s3.delete_object(Bucket=self._bucket(account), Key=self._artifact_key(model, version))
 
     def outside_uris(self, account: str) -> list[str]:
         return ["/etc/passwd", "file:///etc/passwd", "https://example.com/model.tar.gz", "s3:///no-bucket",

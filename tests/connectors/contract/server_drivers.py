@@ -8,11 +8,12 @@ exact listings ("every model and version") then see only what the test created.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
 from tests.connectors.contract.driver import SourceDriver
-from tests.connectors.mlflow_driver import MlflowDriver
+from tests.connectors.mlflow_driver import ARTIFACTS, MlflowDriver
 from tests.connectors.zenml_driver import ZenMLDriver
 
 ZENML_KEY_ENV = "CONTRACT_ZENML_API_KEY"
@@ -25,6 +26,7 @@ class MlflowSourceDriver(SourceDriver):
 
     def __init__(self, servers: list[Any]) -> None:
         self.seeds = {"src": MlflowDriver(servers[0]), "dst": MlflowDriver(servers[1])}
+        self.folders: dict[tuple[str, str, int], str] = {}  # the model directory of each version, on its proxy
         for seed in self.seeds.values():
             _empty_mlflow(seed)
 
@@ -42,7 +44,9 @@ class MlflowSourceDriver(SourceDriver):
     def add_version(self, account: str, model: str) -> int:
         seed = self.seeds[account]
         n = len(seed.versions(model)) + 1
-        return seed.add_version(model, artifact=self.artifact_bytes(account, model, n)).version
+        added = seed.add_version(model, artifact=self.artifact_bytes(account, model, n))
+        self.folders[(account, model, added.version)] = added.source.removeprefix("mlflow-artifacts:/")
+        return added.version
 
     def change_version(self, account: str, model: str, version: int) -> None:
         # a tag changes no timestamp in MLflow; a user editing the version in the UI rewrites its description too
@@ -56,6 +60,20 @@ class MlflowSourceDriver(SourceDriver):
 
     def artifact_bytes(self, account: str, model: str, version: int) -> bytes:
         return f"mlflow model {account} {model} {version}".encode()
+
+    def artifact_files(self, account: str, model: str, version: int) -> dict[str, bytes]:
+        # the model directory a run logs: MLmodel beside the model file (mlflow_driver.add_version)
+        folder = self.folders[(account, model, version)]
+        return {name: self.seeds[account].download(f"{folder}/{name}") for name in ("MLmodel", "model.skops")}
+
+    def replace_artifact(self, account: str, model: str, version: int, data: bytes) -> None:
+        # overwritten through the server's artifact proxy, as a user with write access to the run would
+        self.seeds[account].upload(f"{self.folders[(account, model, version)]}/model.skops", data)
+
+    def remove_artifact(self, account: str, model: str, version: int) -> None:
+        seed = self.seeds[account]
+        r = seed.client.delete(f"{ARTIFACTS}/{self.folders[(account, model, version)]}")
+        r.raise_for_status()
 
     def outside_uris(self, account: str) -> list[str]:
         other = self.seeds["dst" if account == "src" else "src"].server.url.removeprefix("http://")
@@ -139,6 +157,20 @@ class ZenMLSourceDriver(SourceDriver):
 
     def artifact_bytes(self, account: str, model: str, version: int) -> bytes:
         return f"zenml model {account} {model} {version}".encode()
+
+    def _folder(self, account: str, model: str, version: int) -> Path:
+        return self.seeds[account].stores / account / model / str(version) / "model"
+
+    def artifact_files(self, account: str, model: str, version: int) -> dict[str, bytes]:
+        # a ZenML artifact is a folder (what a materializer wrote): here one file
+        folder = self._folder(account, model, version)
+        return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+    def replace_artifact(self, account: str, model: str, version: int, data: bytes) -> None:
+        (self._folder(account, model, version) / "model.skops").write_bytes(data)
+
+    def remove_artifact(self, account: str, model: str, version: int) -> None:
+        shutil.rmtree(self._folder(account, model, version))
 
     def outside_uris(self, account: str) -> list[str]:
         mine = self.seeds[account].stores

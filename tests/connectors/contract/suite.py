@@ -6,6 +6,7 @@ Test modules run it with ``from tests.connectors.contract.suite import *`` next 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -13,8 +14,16 @@ from typing import Any
 import pytest
 
 import connectors
-from connectors.base import AccountInfo, Connector, Promoter, PromotionRef, Snapshot, VersionRecord
-from core.errors import ConfigError, ConnectorError, CountersignError
+from connectors.base import (
+    AccountInfo,
+    ArtifactReader,
+    Connector,
+    Promoter,
+    PromotionRef,
+    Snapshot,
+    VersionRecord,
+)
+from core.errors import ArtifactMismatch, ConfigError, ConnectorError, CountersignError
 from core.hashing import sha256_file
 from governance.catalog import Catalog
 from governance.config import Settings, Workspace, load_settings
@@ -173,7 +182,9 @@ def test_fetch_is_content_addressed(driver: SourceDriver, tmp_path: Path) -> Non
     assert path.read_bytes() == driver.artifact_bytes("src", "churn", 1)
     digest = sha256_file(path)
     assert path.is_relative_to(tmp_path / "cache") and path.name.startswith(digest), path
-    if version.artifact_sha256:
+    artifact = driver.artifact_files("src", "churn", 1)
+    assert version.artifact_sha256 == oracle_digest(artifact)
+    if isinstance(artifact, bytes):  # a one-file artifact: its digest is the sha256 of the file fetch gives
         assert version.artifact_sha256 == digest
     assert conn.fetch(version.artifact_uri) == path  # fetched again: the same stored file
 
@@ -188,6 +199,104 @@ def test_fetch_refuses_uris_outside_its_root(driver: SourceDriver, tmp_path: Pat
         assert uri in str(err.value) or "not" in str(err.value), err.value
     stored = list((tmp_path / "cache").rglob("*")) if (tmp_path / "cache").exists() else []
     assert not [p for p in stored if p.is_file() and "sha256" in p.parts], stored
+
+
+# -- artifact digests ---------------------------------------------------------------------------------------
+
+
+def oracle_digest(artifact: bytes | dict[str, bytes]) -> str:
+    """The digest docs/connectors.md defines, computed here independently of connectors.digests: a file's sha256;
+    a directory's, the sha256 of the sorted lines ``path\\0sha256-of-the-file\\n``."""
+    if isinstance(artifact, bytes):
+        return hashlib.sha256(artifact).hexdigest()
+    lines = sorted(f"{path}\0{hashlib.sha256(data).hexdigest()}\n" for path, data in artifact.items())
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
+
+
+def test_every_kind_reads_its_own_digest_of_a_versions_artifact(driver: SourceDriver, tmp_path: Path) -> None:
+    driver.create_model("src", "churn")
+    driver.add_version("src", "churn")
+    driver.add_version("src", "churn")
+    conn = connector(driver, tmp_path)
+    assert isinstance(conn, ArtifactReader), f"{driver.kind} connectors must implement ArtifactReader"
+    snap = conn.extract(None, full=True)
+    assert snap.issues == ()
+    digests = set()
+    for n in (1, 2):
+        v = record(snap, "churn", n)
+        expected = oracle_digest(driver.artifact_files("src", "churn", n))
+        assert (v.artifact_sha256, v.artifact_digest_source, v.artifact_digest_problem) == (
+            expected, "countersign", None), v
+        assert v.artifact_digest_at is not None
+        again = conn.artifact_digest(v)  # remembered by the source's identity of the bytes
+        assert (again.sha256, again.source, again.problem) == (expected, "countersign", None)
+        assert again.identity and again.observed_at == v.artifact_digest_at, again
+        digests.add(expected)
+    assert len(digests) == 2
+
+
+def test_a_fresh_digest_reads_the_bytes_again_after_they_changed(driver: SourceDriver, tmp_path: Path) -> None:
+    driver.create_model("src", "churn")
+    driver.add_version("src", "churn")
+    conn = connector(driver, tmp_path)
+    version = record(conn.extract(None, full=True), "churn", 1)
+    before = conn.artifact_digest(version)
+    driver.replace_artifact("src", "churn", 1, b"another model copied over the approved one")
+    expected = oracle_digest(driver.artifact_files("src", "churn", 1))
+    assert expected != before.sha256
+    fresh = conn.artifact_digest(version, fresh=True)
+    assert (fresh.sha256, fresh.source) == (expected, "countersign") and fresh.observed_at >= before.observed_at
+    # the source's identity of the bytes changed with them: the remembered reading is not reused
+    assert conn.artifact_digest(version).sha256 == expected
+    assert record(connector(driver, tmp_path).extract(None, full=True), "churn", 1).artifact_sha256 == expected
+
+
+def test_an_unreadable_artifact_is_a_stated_problem_and_the_rest_is_read(driver: SourceDriver, tmp_path: Path) -> None:
+    driver.create_model("src", "churn")
+    driver.add_version("src", "churn")
+    driver.add_version("src", "churn")
+    driver.remove_artifact("src", "churn", 1)
+    conn = connector(driver, tmp_path)
+    snap = conn.extract(None, full=True)  # does not raise
+    gone, kept = record(snap, "churn", 1), record(snap, "churn", 2)
+    assert gone.artifact_sha256 is None and gone.artifact_digest_source is None, gone
+    assert gone.artifact_digest_problem and "\n" not in gone.artifact_digest_problem, gone
+    assert kept.artifact_sha256 == oracle_digest(driver.artifact_files("src", "churn", 2))
+    fresh = conn.artifact_digest(gone, fresh=True)
+    assert fresh.sha256 is None and fresh.problem, fresh
+
+
+def test_bytes_swapped_after_approval_are_history_and_promotion_refuses_them(
+    driver: SourceDriver, tmp_path: Path,
+) -> None:
+    driver.create_model("src", "churn")
+    driver.add_version("src", "churn")
+    ws, settings, catalog = workspace(driver, tmp_path)
+    sync_src(ws, settings, catalog, full=True)
+    approved = catalog.version("src:churn:1").artifact_sha256
+    assert approved == oracle_digest(driver.artifact_files("src", "churn", 1))
+    source = connector(driver, tmp_path)
+    version = record(source.extract(None, full=True), "churn", 1)
+
+    driver.replace_artifact("src", "churn", 1, b"another model copied over the approved one")
+    swapped = oracle_digest(driver.artifact_files("src", "churn", 1))
+    assert source.artifact_digest(version, fresh=True).sha256 == swapped
+    sync_src(ws, settings, catalog, full=True)  # the next full pass records the change
+    now = catalog.version("src:churn:1")
+    assert (now.artifact_sha256, now.artifact_digest_source) == (swapped, "countersign")
+    with catalog.connect() as con:
+        history = con.execute("SELECT artifact_sha256, valid_to IS NULL FROM version_history "
+                              "WHERE version_id = 'src:churn:1' ORDER BY valid_from, history_id").fetchall()
+    assert history == [(approved, False), (swapped, True)], history  # the approved digest stays in the history
+
+    target = promoter(driver, tmp_path, "dst")
+    ref = PromotionRef("PR-20260503-swap01", "h" * 64, "src", version.source_ref, ("risk.officer@example.com",),
+                       artifact_sha256=approved)
+    with pytest.raises(ArtifactMismatch) as err:
+        target.register_copy(version, source, ref)
+    assert (err.value.expected, err.value.found) == (approved, swapped), err.value
+    assert approved[:12] in str(err.value) and swapped[:12] in str(err.value)
+    assert not [v for v in target.extract(None, full=True).versions if v.model == "churn"]  # nothing registered
 
 
 # -- settings -----------------------------------------------------------------------------------------------
@@ -254,7 +363,8 @@ def test_register_copy_is_idempotent_by_request_id_and_resumable(driver: SourceD
     source = promoter(driver, tmp_path, "src")
     target = promoter(driver, tmp_path, "dst")
     version = record(source.extract(None, full=True), "churn", 1)
-    ref = PromotionRef("PR-20260501-abc123", "h" * 64, "src", version.source_ref, ("risk.officer@example.com",))
+    ref = PromotionRef("PR-20260501-abc123", "h" * 64, "src", version.source_ref, ("risk.officer@example.com",),
+                       artifact_sha256=version.artifact_sha256)
 
     if driver.copies_artifacts:  # a failure while copying the artifact leaves nothing behind
         with pytest.raises(ConnectorError, match="injected"):
@@ -268,6 +378,9 @@ def test_register_copy_is_idempotent_by_request_id_and_resumable(driver: SourceD
     assert (copies[0].source_account, copies[0].source_version_ref) == ("src", version.source_ref)
     assert copies[0].approval_status == "Approved"
     assert target.fetch(copies[0].artifact_uri).read_bytes() == driver.artifact_bytes("src", "churn", 1)
+    # the copy carries this account's own reading of its bytes: the approved digest
+    assert (copy.artifact_sha256, copy.artifact_digest_source) == (version.artifact_sha256, "countersign"), copy
+    assert copies[0].artifact_sha256 == version.artifact_sha256
 
     other = target.register_copy(version, source, PromotionRef("PR-20260502-def456", None, "src", version.source_ref))
     assert other.source_ref != copy.source_ref  # another request is another registration

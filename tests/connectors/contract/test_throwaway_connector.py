@@ -10,6 +10,7 @@ The kind keeps one account's registry in one JSON file::
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from pathlib import Path
 from typing import Any, ClassVar
@@ -18,7 +19,16 @@ import pytest
 from pydantic import Field
 
 import connectors
-from connectors.base import AccountInfo, ConnectorSettings, ModelRecord, Snapshot, SyncIssue, VersionRecord
+from connectors import digests
+from connectors.base import (
+    AccountInfo,
+    ArtifactDigest,
+    ConnectorSettings,
+    ModelRecord,
+    Snapshot,
+    SyncIssue,
+    VersionRecord,
+)
 from connectors.cache import ContentCache
 from core.canonical import canonical_json, record_hash
 from core.errors import ConnectorError, InputError, NotFound
@@ -49,6 +59,7 @@ class JsonFileConnector:
         self.path = path if path.is_absolute() else root / path
         self.account = account
         self.cache = ContentCache(cache_dir, self.kind)
+        self.digests = digests.DigestIndex(cache_dir, self.kind)
 
     def _load(self) -> dict[str, Any]:
         try:
@@ -77,21 +88,31 @@ class JsonFileConnector:
                     continue
                 seen[ref] = record_hash(v)
                 if before is None or before.get(ref) != seen[ref]:
-                    versions.append(record)
+                    versions.append(digests.settle(record, self.artifact_digest(record), None))
         progress("done", 1.0)
         return Snapshot(models=tuple(models), versions=tuple(versions), issues=tuple(issues),
                         watermark=canonical_json(seen), complete=before is None)
 
-    def fetch(self, uri: str) -> Path:
+    def _artifact(self, uri: str) -> bytes:
         prefix = f"{KIND}://{self.account.name}/"
         if not uri.startswith(prefix):
             raise InputError(f"{uri!r} is not a file of {KIND} account {self.account.name!r}")
         model, _, number = uri[len(prefix):].rpartition("/")
         version = self._load()["models"].get(model, {}).get("versions", {}).get(number)
-        if not isinstance(version, dict):
-            raise NotFound(f"{uri}: no such version")
-        body = version["artifact"].encode()
+        if not isinstance(version, dict) or not isinstance(version.get("artifact"), str):
+            raise NotFound(f"{uri}: no such version or artifact")
+        return version["artifact"].encode()
+
+    def fetch(self, uri: str) -> Path:
+        body = self._artifact(uri)
         return self.cache.store(lambda fh: fh.write(body), ".txt")
+
+    def artifact_digest(self, version: VersionRecord, *, fresh: bool = False) -> ArtifactDigest:
+        """The sha256 of the artifact text the registry file holds, read again when the file changed."""
+        uri = version.artifact_uri or ""
+        st = self.path.stat()
+        identity = f"{uri}|{st.st_size}|{st.st_mtime_ns}|{st.st_ctime_ns}|{st.st_ino}"
+        return self.digests.observe(identity, lambda: hashlib.sha256(self._artifact(uri)).hexdigest(), fresh=fresh)
 
 
 class JsonFileDriver(SourceDriver):
@@ -146,6 +167,15 @@ class JsonFileDriver(SourceDriver):
 
     def artifact_bytes(self, account: str, model: str, version: int) -> bytes:
         return f"json artifact {account}/{model}/{version}".encode()
+
+    def artifact_files(self, account: str, model: str, version: int) -> bytes:
+        return json.loads(self._file(account).read_text())["models"][model]["versions"][str(version)]["artifact"].encode()
+
+    def replace_artifact(self, account: str, model: str, version: int, data: bytes) -> None:
+        self._edit(account, lambda d: d["models"][model]["versions"][str(version)].update(artifact=data.decode()))
+
+    def remove_artifact(self, account: str, model: str, version: int) -> None:
+        self._edit(account, lambda d: d["models"][model]["versions"][str(version)].pop("artifact"))
 
     def outside_uris(self, account: str) -> list[str]:
         return [f"{KIND}://dst/churn/1", "/etc/passwd", "folder://src/churn/1/model.skops"]
