@@ -90,7 +90,7 @@ def champion_on_second_version(seed: MlflowDriver, prefix: str) -> str:
 def zenml_workspace(seed: ZenMLDriver, root: Path) -> tuple[Workspace, Settings, Catalog]:
     """A workspace with the ZenML server as account ``zen`` (dev) whose staging and production stages mean the
     staging and prod environments."""
-    keys = {k: v for k, v in seed.settings().items() if k != "artifact_root"}
+    keys = dict(seed.settings())  # artifact_root: the local store its pipelines write the model into
     return open_workspace(root, {"zen": {
         "environment": "dev", **keys, "stage_environments": {"staging": "staging", "production": "prod"}}},
         environ=seed.environ())
@@ -275,13 +275,17 @@ def test_mlflow_promotion_across_servers_registers_one_copy(mlflow, tmp_path: Pa
 def test_zenml_stage_promotion_within_one_server(zenml_server, tmp_path: Path) -> None:
     env_var = f"ZENML_KEY_{uuid.uuid4().hex[:6].upper()}"
     seed = ZenMLDriver(zenml_server, tmp_path / "zenml-work", env_var=env_var)
+    seed.work.mkdir(parents=True)
     model = seed.create_model()
-    v1 = seed.add_version(model)
+    # a version a pipeline trained (it links the model artifact a sign-off binds to); a version without one cannot
+    # be requested: there are no bytes to approve
+    v1 = {"id": seed.run_pipeline(model["name"], "trained")["model_version_id"]}
     seed.set_stage(v1["id"], "staging")
     ws, settings, catalog = zenml_workspace(seed, tmp_path / "ws")
     sync_all(ws, settings, catalog)
     vid = f"zen:{model['name']}:1"
     assert (catalog.version(vid).environment, catalog.version(vid).labels) == ("staging", ("staging",))
+    assert catalog.version(vid).artifact_sha256
 
     rid = sign_off(ws, settings, catalog, vid, "prod")
     done = execute(ws, settings, catalog, identity_for(settings, OFFICERS[0], source="cli"), rid)
