@@ -19,6 +19,47 @@ from typing import BinaryIO
 from core.files import private_mode
 from core.hashing import sha256_file
 
+_swept: set[str] = set()  # cache folders whose leftovers this process has removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process (a group-shared workspace)
+        return True
+    return True
+
+
+def sweep(cache_dir: Path) -> int:
+    """Remove the partial downloads that processes which are gone left in ``<cache>/tmp`` (a ``kill -9`` during a
+    2 GB copy); a live process's files stay. Returns how many were removed."""
+    removed = 0
+    for path in (Path(cache_dir) / "tmp").glob("*"):
+        pid, sep, _ = path.name.partition("-")
+        if not sep or not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+            continue
+        try:
+            path.unlink()
+            removed += 1
+        except OSError:  # another process swept it first, or a group member's file we may not remove
+            continue
+    return removed
+
+
+def temp_file(cache_dir: Path) -> tuple[int, Path]:
+    """A new temporary file in ``<cache>/tmp`` named after this process (``<pid>-…``), so that a later process can
+    tell a dead one's partial download from a live one's; the first call per folder sweeps the dead ones' first."""
+    tmp_dir = Path(cache_dir) / "tmp"
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    key = str(tmp_dir)
+    if key not in _swept:
+        _swept.add(key)
+        sweep(cache_dir)
+    fd, name = tempfile.mkstemp(dir=tmp_dir, prefix=f"{os.getpid()}-")
+    return fd, Path(name)
+
 
 class ContentCache:
     """The cache folder of a workspace, seen by one connector kind (``namespace`` keeps their indexes apart)."""
@@ -33,9 +74,7 @@ class ContentCache:
 
     def store(self, write: Callable[[BinaryIO], None], suffix: str = "") -> Path:
         """Write via ``write`` into a temporary file, then move it to its content address (atomic, race-free)."""
-        tmp_dir = self.root / "tmp"
-        tmp_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=tmp_dir)
+        fd, tmp = temp_file(self.root)
         try:
             with os.fdopen(fd, "wb") as fh:
                 write(fh)

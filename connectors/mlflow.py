@@ -35,7 +35,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
@@ -63,6 +62,7 @@ from connectors.base import (
     decode_watermark,
     require_approval_status,
 )
+from connectors.cache import temp_file
 from connectors.pool import Pool
 from core import workers
 from core.canonical import canonical_json
@@ -897,9 +897,7 @@ class MlflowConnector:
     def _download(self, path: str) -> Path:
         """The artifact file at ``path``, copied into the content-addressed cache (hashed as it streams in: the
         file's name is the sha256 of the very bytes written to it)."""
-        tmp_dir = self.cache_dir / "tmp"
-        tmp_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=tmp_dir)
+        fd, tmp = temp_file(self.cache_dir)
         os.close(fd)
         try:
             got = self.tracking.request("GET", f"{ARTIFACTS_API}/{quote(path)}", stream_to=Path(tmp), missing_ok=True)

@@ -32,7 +32,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path, PurePosixPath
@@ -60,6 +59,7 @@ from connectors.base import (
     decode_watermark,
     require_approval_status,
 )
+from connectors.cache import temp_file
 from connectors.pool import Pool
 from core import workers
 from core.canonical import canonical_json
@@ -733,9 +733,7 @@ class ZenMLConnector:
         return path
 
     def _store(self, write: Any, suffix: str) -> Path:
-        tmp_dir = self.cache_dir / "tmp"
-        tmp_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=tmp_dir)
+        fd, tmp = temp_file(self.cache_dir)
         try:
             digest = hashlib.sha256()
             with os.fdopen(fd, "wb") as fh:
