@@ -30,6 +30,24 @@ def _groups(value: object) -> tuple[str, ...]:
     return ()
 
 
+def _peer() -> str | None:
+    """The address this session's WebSocket connection comes from, as the server saw it (None when unknown).
+
+    Not ``st.context.ip_address``, which reports a loopback peer as None (unknown and loopback must differ here).
+    Streamlit's server (uvicorn) replaces the peer by the ``X-Forwarded-For`` address only for connections from
+    ``FORWARDED_ALLOW_IPS`` (default loopback); see docs/auth.md.
+    """
+    from streamlit import runtime
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    if ctx is None or not runtime.exists():
+        return None
+    client = runtime.get_instance().get_client(ctx.session_id)
+    ip = getattr(getattr(client, "client_context", None), "remote_ip", None)
+    return ip if isinstance(ip, str) else None  # AppTest's runtime is a stand-in object
+
+
 def _no_role(identity: Identity) -> None:
     st.title("No access yet")
     st.warning(
@@ -75,6 +93,13 @@ def resolve_identity(settings: Settings) -> Identity | None:
             return None
         return identity
     if settings.auth.trusted_headers:
+        peer = _peer()
+        if not settings.auth.trusts_peer(peer):
+            st.title("Access refused")
+            st.error(f"This portal learns who you are from its proxy, and this connection comes from "
+                     f"{peer or 'an unknown address'}, which is not one of `[auth] trusted_proxies`. Open the portal "
+                     "through its proxy, or ask an administrator to add the proxy's address.")
+            return None
         headers = st.context.headers
         email = headers.get(settings.auth.email_header)
         if email:

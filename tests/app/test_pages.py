@@ -130,6 +130,28 @@ def test_oidc_user_without_role_sees_no_data_and_with_role_sees_inventory(privat
     assert {m.label: m.value for m in at.metric}["Models"] == "3"
 
 
+def test_trusted_headers_need_trusted_proxies_to_start(private_workspace: Path, app_factory) -> None:
+    """Issue 34, finding 10: without ``trusted_proxies`` the portal refuses the workspace and says what to add."""
+    cfg = private_workspace / "countersign.toml"
+    cfg.write_text(cfg.read_text() + "\n[auth]\ntrusted_headers = true\n")
+    at = app_factory(private_workspace).run()
+    assert not at.exception
+    assert "Countersign cannot open its workspace" in texts(at)
+    assert "trusted_headers = true needs trusted_proxies" in texts(at)
+    assert not at.dataframe and not at.metric
+
+
+def test_trusted_headers_from_a_peer_that_is_no_trusted_proxy_show_no_data(private_workspace: Path,
+                                                                          app_factory) -> None:
+    """AppTest has no connection at all: an unknown peer is not a trusted proxy (fail closed)."""
+    cfg = private_workspace / "countersign.toml"
+    cfg.write_text(cfg.read_text() + '\n[auth]\ntrusted_headers = true\ntrusted_proxies = ["10.0.0.5/32"]\n')
+    at = app_factory(private_workspace).run()
+    assert not at.exception
+    assert "Access refused" in texts(at) and "an unknown address" in texts(at)
+    assert not at.dataframe and not at.metric
+
+
 def test_prod_deployment_approved_in_the_registry_but_not_in_countersign_is_flagged(demo_copy, app_factory) -> None:
     import json
 

@@ -33,6 +33,8 @@ CHROMIUM_FLAGS = (
 VIEWPORT = {"width": 1440, "height": 2600}
 SCREENSHOTS = ROOT / "test-output" / "screenshots"
 EMAIL_HEADER = "X-Forwarded-Email"
+# where the browser tests' trusted header may come from ([auth] trusted_proxies): Chromium on this machine
+LOOPBACK = ("127.0.0.1/32", "::1/128")
 
 DEMO = "demo.countersign.dev"
 RISK_OFFICER = f"risk.officer@{DEMO}"

@@ -86,6 +86,11 @@ BAD = [
      'api_key_env="ZENML_KEY"\nstage_environments = { production = "live" }\n',
      "accounts[0]: account 'zen' maps registry labels to 'live', which is not in [environments].order"),
     ("repeated environments", '[environments]\norder = ["dev", "dev"]\n', "environments.order: environments repeat"),
+    # issue 34, finding 10: a header anyone can send is trusted only from the proxy's addresses
+    ("trusted headers without trusted proxies", '[auth]\ntrusted_headers = true\n',
+     "auth.trusted_proxies: trusted_headers = true needs trusted_proxies"),
+    ("trusted proxy that is no address", '[auth]\ntrusted_headers = true\ntrusted_proxies = ["proxy.local"]\n',
+     "auth.trusted_proxies: 'proxy.local' is not an IP address or CIDR network"),
 ]
 
 
@@ -98,6 +103,16 @@ def test_bad_config_names_file_key_and_problem(tmp_path: Path, case: str, text: 
     assert text_of.startswith(str(ws.config_path)), text_of
     assert message in text_of
     assert "\n" not in text_of.strip() or case == "syntax"
+
+
+def test_trusted_proxies_are_networks(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, GOOD + '[auth]\ntrusted_headers = true\n'
+                                              'trusted_proxies = ["10.0.0.5", "127.0.0.1/32", "fd00::/8"]\n'))
+    assert settings.auth.trusted_proxies == ("10.0.0.5/32", "127.0.0.1/32", "fd00::/8")
+    assert settings.auth.trusts_peer("10.0.0.5") and settings.auth.trusts_peer("127.0.0.1")
+    assert settings.auth.trusts_peer("fd00::1")
+    assert not settings.auth.trusts_peer("10.0.0.6") and not settings.auth.trusts_peer(None)
+    assert not settings.auth.trusts_peer("not an address")
 
 
 def test_missing_config_says_how_to_start(tmp_path: Path) -> None:
