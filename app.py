@@ -18,7 +18,7 @@ from governance.config import Settings, Workspace, load_settings, resolve_worksp
 from governance.signoff import awaiting_approval
 from governance.sync import prepare_catalog
 from portal.auth import resolve_identity
-from portal.context import PortalContext, set_context
+from portal.context import RESUME, PortalContext, set_context
 from portal.pages import PAGES
 
 REQUESTS_PAGE = "pages/requests.py"
@@ -94,7 +94,22 @@ def main() -> None:
                 st.Page(spec.path, title=title, icon=spec.icon, default=spec.default,
                         url_path=Path(spec.path).stem)
             )
-        st.navigation(sections).run()
+        page = st.navigation(sections)
+        _resume([p for ps in sections.values() for p in ps])
+        page.run()
+
+
+def _resume(pages: list[st.Page]) -> None:
+    """Go on to the page a deep link reached before this session had signed in (``portal.context.get``)."""
+    wanted = st.query_params.get(RESUME)
+    if wanted is None:
+        return
+    params = {k: v for k, v in st.query_params.to_dict().items() if k != RESUME}
+    target = next((p for p in pages if p.url_path == wanted), None)
+    if target is None:  # not a page of the table: stay where app.py put the visitor
+        st.query_params.pop(RESUME, None)
+        return
+    st.switch_page(target, query_params=params)
 
 
 main()

@@ -11,7 +11,10 @@ import streamlit as st
 from governance.config import Settings
 from governance.identity import Identity, identity_for
 
+# the e-mail the demo session acts as: app state no widget owns, so no page switch can reset it (a widget's state
+# is dropped when st.switch_page moves to another page); the sidebar picker only changes it
 PERSONA_KEY = "cs.persona"
+PICKER_KEY = "cs.persona.picker"
 
 
 def oidc_configured() -> bool:
@@ -56,6 +59,11 @@ def _no_role(identity: Identity) -> None:
     )
 
 
+def _picked() -> None:
+    """on_change of the persona picker: the session now acts as the persona picked."""
+    st.session_state[PERSONA_KEY] = st.session_state[PICKER_KEY]
+
+
 def _persona_switcher(settings: Settings) -> Identity | None:
     from governance.demo import PERSONAS
 
@@ -64,11 +72,15 @@ def _persona_switcher(settings: Settings) -> Identity | None:
         return None
     labels = {e: PERSONAS.get(e, (e, ""))[0] for e in emails}
     st.sidebar.markdown(":orange-badge[DEMO] Demo workspace: switch persona freely, no sign-in.")
-    # the persona rides in the URL (?as=), so a reload or a copied link keeps acting as the same person
-    asked = st.query_params.get("as")
-    if PERSONA_KEY not in st.session_state and asked in emails:
-        st.session_state[PERSONA_KEY] = asked
-    email = st.sidebar.selectbox("Acting as", emails, format_func=lambda e: labels[e], key=PERSONA_KEY)
+    email = st.session_state.get(PERSONA_KEY)
+    if email not in emails:
+        # a new session: the persona the link names (?as=, written below, so a reload or a copied link keeps
+        # acting as the same person), else the first; afterwards only the picker changes it, never the URL
+        asked = st.query_params.get("as")
+        email = asked if asked in emails else emails[0]
+        st.session_state[PERSONA_KEY] = email
+    st.session_state[PICKER_KEY] = email  # the picker shows who acts, whatever happened to its widget state
+    st.sidebar.selectbox("Acting as", emails, format_func=lambda e: labels[e], key=PICKER_KEY, on_change=_picked)
     if st.query_params.get("as") != email:
         st.query_params["as"] = email
     return identity_for(settings, email, name=labels[email], source="demo")

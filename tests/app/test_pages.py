@@ -109,7 +109,7 @@ def test_a_visitor_without_sign_in_sees_no_data(private_workspace: Path, app_fac
     assert not at.exception
     assert "Sign-in is not configured" in texts(at)
     assert not at.dataframe and not at.metric
-    assert not [s for s in at.sidebar.selectbox if s.key == "cs.persona"]
+    assert not [s for s in at.sidebar.selectbox if s.key == "cs.persona.picker"]
     assert "Demo workspace" not in texts(at)
 
 
