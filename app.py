@@ -20,6 +20,7 @@ from governance.sync import prepare_catalog
 from portal.auth import resolve_identity
 from portal.context import RESUME, PortalContext, set_context
 from portal.pages import PAGES
+from portal.text import code, inert, inert_block
 
 REQUESTS_PAGE = "pages/requests.py"
 
@@ -63,7 +64,7 @@ def main() -> None:
         ws, settings, catalog = _open(str(ws.root), mtime)
     except CountersignError as exc:
         st.title("Countersign cannot open its workspace")
-        st.error(str(exc))
+        st.error(inert_block(str(exc)))
         st.info("Build a demo with `countersign demo --workspace demo-workspace`, or point `--workspace` at yours.")
         _gate_only()
 
@@ -72,13 +73,13 @@ def main() -> None:
         _gate_only()
     if settings.workspace.demo:
         st.warning(
-            f"**Demo workspace** — generated data. Acting as **{identity.label}** "
+            f"**Demo workspace** — generated data. Acting as **{inert(identity.label)}** "
             f"({', '.join(sorted(identity.roles))})."
             + (" Switch persona in the sidebar." if identity.source == "demo" else ""),
             icon=":material/science:",
         )
     set_context(PortalContext(workspace=ws, settings=settings, catalog=catalog, identity=identity))
-    st.sidebar.caption(f"{settings.workspace.name} · `{ws.root.name}` · {identity.email}")
+    st.sidebar.caption(f"{inert(settings.workspace.name)} · {code(ws.root.name)} · {inert(identity.email)}")
 
     # one script run is a burst of catalog reads: open the file once for it (released when the run ends, or
     # after 0.25 s without a catalog operation during slow work)

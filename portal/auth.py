@@ -10,6 +10,7 @@ import streamlit as st
 
 from governance.config import Settings
 from governance.identity import Identity, identity_for
+from portal.text import code, inert
 
 # the e-mail the demo session acts as: app state no widget owns, so no page switch can reset it (a widget's state
 # is dropped when st.switch_page moves to another page); the sidebar picker only changes it
@@ -54,7 +55,7 @@ def _peer() -> str | None:
 def _no_role(identity: Identity) -> None:
     st.title("No access yet")
     st.warning(
-        f"You are signed in as **{identity.email}**, but this workspace grants that account no role. "
+        f"You are signed in as **{inert(identity.email)}**, but this workspace grants that account no role. "
         "Ask an administrator to add you under `[roles]` in `countersign.toml`."
     )
 
@@ -109,7 +110,7 @@ def resolve_identity(settings: Settings) -> Identity | None:
         if not settings.auth.trusts_peer(peer):
             st.title("Access refused")
             st.error(f"This portal learns who you are from its proxy, and this connection comes from "
-                     f"{peer or 'an unknown address'}, which is not one of `[auth] trusted_proxies`. Open the portal "
+                     f"{inert(peer or 'an unknown address')}, which is not one of `[auth] trusted_proxies`. Open the portal "
                      "through its proxy, or ask an administrator to add the proxy's address.")
             return None
         headers = st.context.headers
@@ -123,7 +124,8 @@ def resolve_identity(settings: Settings) -> Identity | None:
             return identity
         if not settings.workspace.demo:
             st.title("Not signed in")
-            st.error(f"Trusted-header sign-in is on, but the request carried no `{settings.auth.email_header}` header.")
+            st.error(f"Trusted-header sign-in is on, but the request carried no {code(settings.auth.email_header)} "
+                     "header.")
             return None
     if settings.workspace.demo:
         return _persona_switcher(settings)

@@ -13,6 +13,7 @@ from pathlib import Path
 import streamlit as st
 
 from governance.context import Context
+from portal.text import code, inert
 
 _KEY = "cs.ctx"
 # session-state keys shared between pages (no widget owns them)
@@ -111,7 +112,7 @@ def choose(label: str, options: Sequence[str], *, key: str, selection: str, scop
         index = options.index(st.session_state[key])
     elif link is not None and link not in options:
         index = None
-        st.warning(f"The link asks for {param} `{link}`, which is not {scope}. Nothing is shown in its place: "
+        st.warning(f"The link asks for {param} {code(link)}, which is not {inert(scope)}. Nothing is shown in its place: "
                    f"pick a {param} below.", icon=":material/link_off:")
     else:
         wanted = link if link is not None else fallback or st.session_state.get(selection)

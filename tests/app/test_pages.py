@@ -10,6 +10,7 @@ import pytest
 
 from governance.demo import PERSONAS
 from portal.pages import PAGES
+from tests.app.shown import texts
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -18,11 +19,6 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_every_page_of_the_page_table_exists(page) -> None:
     assert (ROOT / page.path).is_file(), f"{page.path} is in the page table but not in the repository"
 
-
-def texts(at) -> str:
-    parts = [e.value for kind in ("markdown", "title", "header", "subheader", "caption", "error", "warning", "info",
-                                  "success") for e in getattr(at, kind)]
-    return "\n".join(str(p) for p in parts)
 
 
 @pytest.mark.parametrize("persona", sorted(PERSONAS), ids=lambda e: e.split("@")[0])
