@@ -496,6 +496,10 @@ class Settings(_Strict):
         """The policy of tier ``name`` (the default tier when unknown or empty)."""
         return self.policy.tiers.get(name or "", self.policy.tiers[self.policy.default_tier])
 
+    def secret_values(self) -> tuple[str, ...]:
+        """The values of the secrets the accounts read from the environment: what no message may repeat."""
+        return tuple(v for account in self.accounts for v in account.info.secrets.values() if v)
+
     def roles_for(self, email: str | None, groups: tuple[str, ...] = ()) -> frozenset[str]:
         """Roles granted to an e-mail address and to ``group:NAME`` entries for its groups."""
         out: set[str] = set()

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from connectors.base import Connector, Promoter, PromotionRef, VersionRecord
 from core.clock import utcnow
+from core.credentials import redact
 from core.errors import AccessDenied, ConflictError, ConnectorError, CountersignError, InputError, NotFound
 from core.ids import new_decision_id, new_request_id, version_id_for
 from governance import ledger
@@ -593,6 +594,7 @@ def execute(
         raise
     except Exception as exc:  # a failed step is recorded and can be retried; a crash (BaseException) is not caught
         message = str(exc) if isinstance(exc, CountersignError) else f"{type(exc).__name__}: {exc}"
+        message = redact(message, settings.secret_values())  # the ledger keeps it forever: no credential in it
         with catalog.transaction() as con:
             ledger.append(con, actor=actor.email, action="execute.failed", subject=_subject(request_id),
                           payload={"step": step, "error": message[:2000]}, at=clock())
