@@ -18,10 +18,11 @@ from governance.config import Settings, Workspace, load_settings, resolve_worksp
 from governance.signoff import awaiting_approval
 from governance.sync import prepare_catalog
 from portal.auth import resolve_identity
-from portal.context import PortalContext, set_context
+from portal.context import RESUME, PortalContext, set_context
 from portal.context import get as get_context
 from portal.integrity import ledger_banner
 from portal.pages import PAGES
+from portal.text import code, inert, inert_block
 
 REQUESTS_PAGE = "pages/requests.py"
 
@@ -66,7 +67,7 @@ def main() -> None:
         ws, settings, catalog = _open(str(ws.root), mtime)
     except CountersignError as exc:
         st.title("Countersign cannot open its workspace")
-        st.error(str(exc))
+        st.error(inert_block(str(exc)))
         st.info("Build a demo with `countersign demo --workspace demo-workspace`, or point `--workspace` at yours.")
         _gate_only()
 
@@ -75,13 +76,13 @@ def main() -> None:
         _gate_only()
     if settings.workspace.demo:
         st.warning(
-            f"**Demo workspace** — generated data. Acting as **{identity.label}** "
+            f"**Demo workspace** — generated data. Acting as **{inert(identity.label)}** "
             f"({', '.join(sorted(identity.roles))})."
             + (" Switch persona in the sidebar." if identity.source == "demo" else ""),
             icon=":material/science:",
         )
     set_context(PortalContext(workspace=ws, settings=settings, catalog=catalog, identity=identity))
-    st.sidebar.caption(f"{settings.workspace.name} · `{ws.root.name}` · {identity.email}")
+    st.sidebar.caption(f"{inert(settings.workspace.name)} · {code(ws.root.name)} · {inert(identity.email)}")
 
     # one script run is a burst of catalog reads: open the file once for it (released when the run ends, or
     # after 0.25 s without a catalog operation during slow work)
@@ -98,7 +99,22 @@ def main() -> None:
                 st.Page(spec.path, title=title, icon=spec.icon, default=spec.default,
                         url_path=Path(spec.path).stem)
             )
-        st.navigation(sections).run()
+        page = st.navigation(sections)
+        _resume([p for ps in sections.values() for p in ps])
+        page.run()
+
+
+def _resume(pages: list[st.Page]) -> None:
+    """Go on to the page a deep link reached before this session had signed in (``portal.context.get``)."""
+    wanted = st.query_params.get(RESUME)
+    if wanted is None:
+        return
+    params = {k: v for k, v in st.query_params.to_dict().items() if k != RESUME}
+    target = next((p for p in pages if p.url_path == wanted), None)
+    if target is None:  # not a page of the table: stay where app.py put the visitor
+        st.query_params.pop(RESUME, None)
+        return
+    st.switch_page(target, query_params=params)
 
 
 main()

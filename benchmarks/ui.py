@@ -78,6 +78,7 @@ path = "registry/prod"
 
 [auth]
 trusted_headers = true
+trusted_proxies = ["127.0.0.1/32", "::1/128"]
 """
 
 
@@ -131,7 +132,8 @@ def demo_workspace(root: Path) -> Workspace:
     if done.returncode:
         raise SystemExit(f"countersign demo failed:\n{done.stderr}")
     config = root / "countersign.toml"
-    config.write_text(config.read_text() + "\n[auth]\ntrusted_headers = true\n")
+    config.write_text(config.read_text() + '\n[auth]\ntrusted_headers = true\n'
+                      'trusted_proxies = ["127.0.0.1/32", "::1/128"]\n')
     return Workspace(root)
 
 

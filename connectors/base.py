@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
+from core.credentials import credential_problem
 from core.errors import InputError
 from core.progress import ProgressFn, no_progress
 
@@ -72,11 +73,42 @@ class AccountInfo:
     secrets: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
 
+def _texts(value: Any) -> Iterable[str]:
+    """Every string inside a setting's value (a string, or one nested in a mapping or sequence)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for v in value.values():
+            yield from _texts(v)
+    elif isinstance(value, list | tuple | set | frozenset):
+        for v in value:
+            yield from _texts(v)
+
+
 class ConnectorSettings(BaseModel):
     """Base of a connector kind's settings: the keys of its ``[[accounts]]`` tables beyond name, environment and
     connector. Strict (an unknown key is an error naming it) and frozen."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_credentials_in_urls(cls, value: Any) -> Any:
+        """One rule for every kind (core.credentials): no setting holds a URL that carries a credential."""
+        for text in _texts(value):
+            problem = credential_problem(text, cls.credential_hint())
+            if problem is not None:
+                raise ValueError(problem)
+        return value
+
+    @classmethod
+    def credential_hint(cls) -> str:
+        """Where this kind's credentials belong instead: the environment variables its ``*_env`` keys name."""
+        keys = [name for name in cls.model_fields if name.endswith("_env")]
+        if not keys:
+            return "give them to the source's own client (its environment or profile), never in a URL"
+        named = keys[0] if len(keys) == 1 else ", ".join(keys[:-1]) + f" or {keys[-1]}"
+        return f"put them in the environment variable named by {named}"
 
     def location(self) -> str | None:
         """Where the source is, in one short string shown in the accounts list (a folder, a region, a server URL)."""

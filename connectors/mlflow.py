@@ -129,8 +129,6 @@ class MlflowSettings(ConnectorSettings):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"must be an http:// or https:// URL of an MLflow server, got {v!r} "
                              "(file stores and databricks:// URIs are not read by Countersign)")
-        if parts.username or parts.password:
-            raise ValueError("must not carry credentials; put them in environment variables (token_env, ...)")
         return v.strip().rstrip("/")
 
     @field_validator("token_env", "username_env", "password_env")

@@ -51,33 +51,56 @@ def metrics_chart(versions: Sequence[Version], order: Sequence[str], serving: Co
     )
 
 
+# Graphviz reads HTML entities in every string: written as entities, a quote cannot end a quoted DOT string and a
+# backslash cannot start an escape (a trailing ``\\`` would otherwise swallow the closing quote)
+_DOT_ENTITIES = {"&": "&amp;", '"': "&quot;", "\\": "&#92;", "<": "&lt;", ">": "&gt;"}
+
+
+def dot_string(text: object) -> str:
+    """``text`` as one quoted DOT string that Graphviz draws exactly as written (control characters as spaces)."""
+    value = "".join(" " if ord(ch) < 32 or ch == "\x7f" else _DOT_ENTITIES.get(ch, ch) for ch in str(text))
+    return f'"{value}"'
+
+
+def _dot_label(*lines: object) -> str:
+    """A label of several lines, each quoted by :func:`dot_string` and joined by Graphviz's own ``\\n``."""
+    return '"' + "\\n".join(dot_string(line)[1:-1] for line in lines) + '"'
+
+
 def lineage_dot(catalog: Catalog, version_id: str) -> str:
-    """Graphviz DOT of run → version → source versions → endpoints, plus versions promoted from this one."""
+    """Graphviz DOT of run → version → source versions → endpoints, plus versions promoted from this one.
+
+    Every name comes from a registry: ids and labels are quoted with :func:`dot_string`, so a ``"`` in a run or
+    endpoint name stays part of its label instead of ending it and setting attributes of its own.
+    """
     chain = catalog.lineage(version_id)
     root = chain[-1]
     run = catalog.run(root.run_id) if root.run_id else None
     lines = ["digraph {", "rankdir=LR;", 'node [shape=box, style=rounded, fontname="Helvetica"];']
+    q = dot_string
 
     def node(v: Version, style: str = "rounded") -> None:
-        lines.append(f'"{v.version_id}" [label="{v.account}\\n{v.model} v{v.version}\\n{v.approval_status}", style="{style}"];')
+        label = _dot_label(v.account, f"{v.model} v{v.version}", v.approval_status)
+        lines.append(f'{q(v.version_id)} [label={label}, style="{style}"];')
 
     if run:
-        lines.append(f'"run" [label="training run\\n{run["name"]}", shape=ellipse];')
-        lines.append(f'"run" -> "{root.version_id}";')
+        lines.append(f'"run" [label={_dot_label("training run", run["name"])}, shape=ellipse];')
+        lines.append(f'"run" -> {q(root.version_id)};')
     for v in chain:
         node(v, "rounded,bold" if v.version_id == version_id else "rounded")
     for newer, older in itertools.pairwise(chain):
-        lines.append(f'"{older.version_id}" -> "{newer.version_id}" [label="promoted"];')
+        lines.append(f'{q(older.version_id)} -> {q(newer.version_id)} [label="promoted"];')
     for child_id in catalog.descendants(version_id):
         child = catalog.version(child_id)
         node(child, "rounded,dashed")
-        lines.append(f'"{child.source_version_id}" -> "{child_id}" [label="promoted"];')
+        lines.append(f'{q(child.source_version_id)} -> {q(child_id)} [label="promoted"];')
     shown = {v.version_id for v in chain} | set(catalog.descendants(version_id))
     deployments = catalog.deployments(root.model)
     for d in deployments.itertuples():
         if d.version_id in shown:
-            lines.append(f'"ep:{d.deployment_id}" [label="endpoint\\n{d.endpoint}\\n{d.status}", shape=cds];')
-            lines.append(f'"{d.version_id}" -> "ep:{d.deployment_id}" [label="serves"];')
+            endpoint = q(f"ep:{d.deployment_id}")
+            lines.append(f'{endpoint} [label={_dot_label("endpoint", d.endpoint, d.status)}, shape=cds];')
+            lines.append(f'{q(d.version_id)} -> {endpoint} [label="serves"];')
     lines.append("}")
     return "\n".join(lines)
 

@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from core.credentials import redact
 from core.errors import CountersignError
 from governance import __version__
 from governance.cliutil import DeferredParser, command_scope
@@ -57,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with scope:
             return int(args.func(args) or 0)
     except CountersignError as exc:
-        print(f"countersign {args.command}: {exc}", file=sys.stderr)
+        print(f"countersign {args.command}: {redact(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

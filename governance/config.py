@@ -16,6 +16,7 @@ from it and never reads the environment itself.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import threading
 import tomllib
@@ -24,7 +25,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 import connectors
@@ -300,6 +310,32 @@ class AuthConfig(_Strict):
     email_header: str = "X-Forwarded-Email"
     groups_header: str | None = None
     groups_claim: str = "groups"
+    # the addresses (CIDR) of the proxy that sets the headers: a header from any other peer is refused
+    trusted_proxies: tuple[str, ...] = Field(default=(), validate_default=True)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, v: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        out = []
+        for item in v:
+            try:
+                out.append(str(ipaddress.ip_network(item.strip(), strict=False)))
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or CIDR network (e.g. \"10.0.0.5/32\")") from None
+        if info.data.get("trusted_headers") and not out:
+            raise ValueError("trusted_headers = true needs trusted_proxies = [\"CIDR\", ...], the addresses of the "
+                             "proxy that sets the headers (e.g. [\"10.0.0.5/32\"]); anyone else could send them")
+        return tuple(out)
+
+    def trusts_peer(self, peer: str | None) -> bool:
+        """Whether a connection from ``peer`` (an IP address) may set the identity headers."""
+        try:
+            address = ipaddress.ip_address(peer or "")
+        except ValueError:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped  # a dual-stack socket reports an IPv4 peer as ::ffff:a.b.c.d
+        return any(address in ipaddress.ip_network(n) for n in self.trusted_proxies)
 
 
 class SigningConfig(_Strict):
@@ -492,6 +528,10 @@ class Settings(_Strict):
             if mapped:
                 who = mapped
         return who.lower()
+
+    def secret_values(self) -> tuple[str, ...]:
+        """The values of the secrets the accounts read from the environment: what no message may repeat."""
+        return tuple(v for account in self.accounts for v in account.info.secrets.values() if v)
 
     def roles_for(self, email: str | None, groups: tuple[str, ...] = ()) -> frozenset[str]:
         """Roles granted to an e-mail address and to ``group:NAME`` entries for its groups."""

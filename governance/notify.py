@@ -37,6 +37,7 @@ from typing import Any, Protocol
 
 from core.canonical import json_default
 from core.clock import utcnow
+from core.credentials import redact
 from core.errors import ConfigError, CountersignError
 from governance import ledger
 from governance.binding import Finding, findings
@@ -427,7 +428,7 @@ def notify(
             send()
         except (OSError, smtplib.SMTPException, ssl.SSLError, urllib.error.URLError, ValueError) as exc:
             deliveries.append(Delivery(event.key, event.kind, channel, recipient, "failed", event.title,
-                                       f"{type(exc).__name__}: {exc}"))
+                                       redact(f"{type(exc).__name__}: {exc}")))
             return
         deliveries.append(Delivery(event.key, event.kind, channel, recipient, "sent", event.title))
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from core.credentials import credential_problem
+
 # What a notification is about; each kind has a default route (the role that must act).
 EVENT_KINDS = ("request_pending", "decision_made", "review_due", "review_overdue", "unapproved_serving",
                "gate_breach", "sync_failing")
@@ -76,6 +78,14 @@ class WebhookConfig(_Strict):
     @classmethod
     def _names(cls, v: str | None) -> str | None:
         return _env_name(v)
+
+    @field_validator("url")
+    @classmethod
+    def _no_credentials(cls, v: str) -> str:
+        problem = credential_problem(v, "sign the posts with the secret named by secret_env instead")
+        if problem is not None:
+            raise ValueError(problem)
+        return v
 
 
 class RouteConfig(_Strict):

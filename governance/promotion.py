@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from connectors.base import ArtifactDigest, ArtifactReader, Connector, Promoter, PromotionRef, VersionRecord
 from core.clock import utcnow
+from core.credentials import redact
 from core.errors import (
     AccessDenied,
     ArtifactMismatch,
@@ -726,6 +727,7 @@ def _run_or_record(run: _Run, state: str) -> None:
         raise
     except Exception as exc:  # a failed step is recorded and can be retried; a crash (BaseException) is not caught
         message = str(exc) if isinstance(exc, CountersignError) else f"{type(exc).__name__}: {exc}"
+        message = redact(message, run.settings.secret_values())  # the ledger keeps it forever: no credential in it
         failure: dict[str, Any] = {"step": run.step, "error": message[:2000]}
         if isinstance(exc, ArtifactMismatch):
             failure |= {"expected_sha256": exc.expected, "found_sha256": exc.found}

@@ -20,6 +20,7 @@ import duckdb
 from connectors.base import Connector
 from core import workers
 from core.clock import utcnow
+from core.credentials import redact
 from core.errors import CountersignError
 from core.ids import new_sync_id
 from core.pauses import no_full_collections
@@ -151,6 +152,7 @@ def sync_account(
         message = str(exc) if isinstance(exc, CountersignError) else f"{type(exc).__name__}: {exc}"
         if not isinstance(exc, CountersignError):
             message += " | " + traceback.format_exc(limit=3).replace("\n", " ")[-400:]
+        message = redact(message, settings.secret_values())  # stored forever: never with a credential in it
         catalog.record_sync_failure(
             sync_id=sync_id, account=account.name, started_at=started, error=message, full=full, actor=actor.email
         )

@@ -8,6 +8,7 @@ import streamlit as st
 from governance.signoff import ACCEPTANCE_SOON, acceptance_register
 from portal import context
 from portal.tables import show_table
+from portal.text import inert
 
 ctx = context.get()
 st.title("Risk acceptances")
@@ -28,10 +29,11 @@ c2.metric(f"Expiring within {ACCEPTANCE_SOON.days} days", len(soon))
 c3.metric("Expired", len(expired))
 if soon:
     st.warning("Expiring soon: " + "; ".join(
-        f"{a.request_id} ({', '.join(a.gates)}) on {a.expires_at:%Y-%m-%d}" for a in soon), icon=":material/schedule:")
+        f"{inert(a.request_id)} ({inert(', '.join(a.gates))}) on {a.expires_at:%Y-%m-%d}" for a in soon),
+        icon=":material/schedule:")
 if expired:
     st.error("Expired: " + "; ".join(
-        f"{a.request_id} ({', '.join(a.gates)}) on {a.expires_at:%Y-%m-%d}" for a in expired),
+        f"{inert(a.request_id)} ({inert(', '.join(a.gates))}) on {a.expires_at:%Y-%m-%d}" for a in expired),
         icon=":material/event_busy:")
 
 table = pd.DataFrame([{

@@ -7,6 +7,7 @@ import streamlit as st
 from governance.sync import sync
 from portal import context
 from portal.tables import show_table
+from portal.text import inert, inert_block
 from portal.widgets import run_with_progress
 
 ctx = context.get()
@@ -34,13 +35,13 @@ if ctx.identity.can("sync"):
         )
         for r in report.results:
             if r.counts is None:
-                st.error(f"**{r.account}** failed: {r.error}")
+                st.error(f"**{inert(r.account)}** failed: {inert_block(r.error)}")
             else:
                 c = r.counts
-                st.success(f"**{r.account}** {r.status} ({r.kind}): +{c.added} new, {c.updated} changed, "
+                st.success(f"**{inert(r.account)}** {r.status} ({r.kind}): +{c.added} new, {c.updated} changed, "
                            f"{c.unchanged} unchanged, {c.deleted} deleted ({r.seconds:.1f} s)")
                 for issue in r.issues:
-                    st.warning(issue)
+                    st.warning(inert_block(issue))
 else:
     st.caption(f"Syncing needs the ml_engineer or admin role; you are {', '.join(sorted(ctx.identity.roles))}.")
 
@@ -71,7 +72,7 @@ with table:
     )
     failed = status[status["status"] == "failed"]
     for row in failed.itertuples():
-        st.error(f"**{row.account}**: last sync failed — {row.error}")
+        st.error(f"**{inert(row.account)}**: last sync failed — {inert_block(row.error)}")
 
 with st.expander("Recent sync runs"):
     runs = catalog.sync_runs(limit=30)

@@ -9,6 +9,7 @@ from core.errors import CountersignError
 from governance import ledger
 from portal import context
 from portal.tables import show_table
+from portal.text import inert, inert_block, inert_rows
 from portal.widgets import show_error
 
 ctx = context.get()
@@ -24,17 +25,18 @@ b1, b2 = st.columns(2)
 if b1.button("Verify the ledger", type="primary", key="audit.verify"):
     try:
         report = ledger.verify(ctx.workspace, catalog, me)
-        (st.success if report.ok else st.error)(report.summary())
+        (st.success if report.ok else st.error)(inert_block(report.summary()))
         for p in report.problems:
-            st.error(p.message)
+            st.error(inert_block(p.message))
         for w in report.warnings:
-            st.warning(w)
+            st.warning(inert_block(w))
     except CountersignError as exc:
         show_error(exc)
 if me.can("checkpoint") and b2.button("Sign a checkpoint now", key="audit.checkpoint"):
     try:
         cp = ledger.checkpoint(ctx.workspace, catalog, me)
-        st.success(f"Checkpoint of {cp.length} entries signed with key {cp.key_id}: {cp.path.name if cp.path else ''}")
+        st.success(f"Checkpoint of {cp.length} entries signed with key {inert(cp.key_id)}: "
+                   f"{inert(cp.path.name if cp.path else '')}")
     except CountersignError as exc:
         show_error(exc)
 
@@ -75,9 +77,9 @@ if not rows.empty:
             show_error(exc)
         else:
             with st.container(border=True, key="audit.entry_detail"):
-                st.table(pd.DataFrame({"Field": ["Entry", "Recorded (UTC)", "Actor", "Action", "Subject", "Hash",
+                st.table(inert_rows(pd.DataFrame({"Field": ["Entry", "Recorded (UTC)", "Actor", "Action", "Subject", "Hash",
                                                  "Previous hash"],
                                        "Value": [str(e.seq), f"{e.recorded_at:%Y-%m-%d %H:%M:%S}", e.actor, e.action,
-                                                 e.subject or "—", e.hash, e.prev_hash]}), hide_index=True)
+                                                 e.subject or "—", e.hash, e.prev_hash]})), hide_index=True)
                 st.markdown("**Payload**")
                 st.json(e.payload)

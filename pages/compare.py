@@ -13,6 +13,7 @@ from portal import context
 from portal.compare import runs_table
 from portal.context import SELECTED_VERSION
 from portal.tables import show_table
+from portal.text import inert
 from portal.widgets import show_error
 
 ctx = context.get()
@@ -45,7 +46,7 @@ else:
     else:
         missing = [s.version_id for s in result.sides if s.run_id is None]
         if missing:
-            st.caption(f"No training run recorded for {', '.join(missing)}.")
+            st.caption(f"No training run recorded for {inert(', '.join(missing))}.")
         if (chart := runs_chart(result)) is not None:
             st.altair_chart(chart, key="compare.chart")
         st.caption(f"{len(result.differences)} of {len(result.rows)} parameters, metrics, inputs and durations differ.")
@@ -61,7 +62,7 @@ cur = costs.currency
 st.caption(f"{costs.caveat} Prices: {costs.price_source}. Serving counted until {costs.as_of:%Y-%m-%d %H:%M} UTC. "
            "Override prices under `[costs]` in countersign.toml.")
 if costs.unpriced:
-    st.warning(f"Instance types without a price (add them under `[costs]`): {', '.join(costs.unpriced)}")
+    st.warning(f"Instance types without a price (add them under `[costs]`): {inert(', '.join(costs.unpriced))}")
 if not costs.priced:
     st.info("Nothing to estimate: no training run or endpoint in the catalog records an instance type and a time "
             "Countersign can price (SageMaker training jobs and endpoints do; MLflow and ZenML runs record no "

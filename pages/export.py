@@ -11,6 +11,7 @@ from portal import context
 from portal.context import SELECTED_VERSION
 from portal.export import countersign_panel, export_panel
 from portal.tables import show_table
+from portal.text import inert
 
 ctx = context.get()
 inventory = ctx.catalog.inventory()
@@ -31,14 +32,15 @@ if vid is None:
 if ctx.identity.can("export"):
     plan = signing_plan(ctx.workspace, ctx.settings, ctx.identity)
     if plan.kind == SEAL:
-        signature = (f"sealed with the organisation's certificate **{plan.certificate_name}** (the seal's "
+        signature = (f"sealed with the organisation's certificate **{inert(plan.certificate_name)}** (the seal's "
                      f"signature names you as the exporter)")
     else:
-        signature = f"signed with your own certificate, **{plan.certificate_name}**"
+        signature = f"signed with your own certificate, **{inert(plan.certificate_name)}**"
     if plan.kind is None:
-        st.warning(f"You may export, but no signature can be made for you: {plan.problem}", icon=":material/key_off:")
+        st.warning(f"You may export, but no signature can be made for you: {inert(plan.problem)}",
+                   icon=":material/key_off:")
     else:
-        st.caption(f"Exports you build are recorded as built and exported by **{ctx.identity.label}**. "
+        st.caption(f"Exports you build are recorded as built and exported by **{inert(ctx.identity.label)}**. "
                    f"The PDF is {signature}.", help="The signature certifies the file; the ledger and the history "
                    "below record who exported it. Later approvers can countersign it below.")
 export_panel(ctx, vid, key="export")

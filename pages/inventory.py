@@ -9,6 +9,7 @@ from governance.history import inventory_at
 from portal import context
 from portal.context import SELECTED_MODEL, SELECTED_VERSION
 from portal.tables import show_table
+from portal.text import inert
 from portal.widgets import as_of_picker
 
 ctx = context.get()
@@ -41,7 +42,7 @@ if as_of is not None:
     gaps = sorted({f"{r.account} ({r.gap_reason})" for r in df.itertuples() if r.in_gap})
     st.caption(f"As of {as_of:%Y-%m-%d %H:%M} UTC, from the registry history.")
     if gaps:
-        st.warning(f"Not observed at that instant (the last state seen is shown): {', '.join(gaps)}")
+        st.warning(f"Not observed at that instant (the last state seen is shown): {inert(', '.join(gaps))}")
 flagged = df[df["flagged"]]
 m1, m2, m3, m4 = st.columns(4)
 m1.metric("Models", df["model"].nunique())
@@ -55,7 +56,7 @@ FLAGS_LISTED = 5  # the rest are one toggle away: a long list would push the tab
 
 if not flagged.empty:
     lines = "\n".join(
-        f"- **{r.model} v{r.version}** ({r.account}, {r.environment}) {r.flag_reason}"
+        f"- **{inert(r.model)} v{r.version}** ({inert(r.account)}, {inert(r.environment)}) {inert(r.flag_reason)}"
         for r in flagged.head(FLAGS_LISTED).itertuples()
     )
     more = len(flagged) - FLAGS_LISTED
@@ -112,7 +113,7 @@ event = show_table(
 rows = event.selection.rows if event is not None else []
 if rows:
     chosen = view.iloc[rows[0]]
-    st.write(f"Selected **{chosen['version_id']}**")
+    st.markdown(f"Selected **{inert(chosen['version_id'])}**")
     b1, b2, _ = st.columns([1, 1, 4])
     if b1.button("Open model", key="inv.open_model", icon=":material/account_tree:"):
         context.select(SELECTED_MODEL, chosen["model"])

@@ -16,6 +16,7 @@ from portal.compare import consistency_table
 from portal.context import SELECTED_MODEL, SELECTED_VERSION
 from portal.oversight import review_panel
 from portal.tables import show_table
+from portal.text import code, inert, inert_block
 from portal.widgets import as_of_picker, label_badges, show_error, status_badge
 
 ctx = context.get()
@@ -45,15 +46,15 @@ versions = catalog.versions_of(name)
 deployments = catalog.deployments(name)
 tier_name, tier = model_tier(catalog, ctx.settings, name)
 
-st.title(name)
-st.write(model.description or "")
+st.title(inert(name))
+st.markdown(inert_block(model.description))
 c1, c2, c3, c4 = st.columns(4)
-c1.markdown(f"Owner  \n**{model.owner or '—'}**")  # a metric would cut a long e-mail address off
+c1.markdown(f"Owner  \n**{inert(model.owner) or '—'}**")  # a metric would cut a long e-mail address off
 c2.metric("Risk tier", tier_name)
 c3.metric("Approvals required", tier.approvals_required)
 c4.metric("Versions", len(versions))
 if model.intended_use:
-    st.caption(f"Intended use: {model.intended_use}")
+    st.caption(f"Intended use: {inert(model.intended_use)}")
 
 st.subheader("Versions by environment")
 order = list(ctx.settings.environments.order)
@@ -61,16 +62,16 @@ served = {r.version_id: r.endpoint for r in deployments.itertuples() if r.versio
 by_id = {v.version_id: v for v in versions}
 cols = st.columns(len(order))
 for col, env in zip(cols, order, strict=True):
-    col.markdown(f"**{env}**")
+    col.markdown(f"**{inert(env)}**")
     in_env = sorted((v for v in versions if v.environment == env), key=lambda v: -v.version)
     if not in_env:
         col.caption("no versions")
     for v in in_env:
-        serving = f" · serving on `{served[v.version_id]}`" if v.version_id in served else ""
+        serving = f" · serving on {code(served[v.version_id])}" if v.version_id in served else ""
         src = by_id.get(v.source_version_id or "")
         number = version_label(v.version, (src.environment, src.version) if src else None)
-        source = f" · from `{v.source_version_id}`" if v.source_version_id and src is None else ""
-        col.markdown(f"v{number} {status_badge(v.approval_status)}{label_badges(v.labels)}{serving}{source}")
+        source = f" · from {code(v.source_version_id)}" if v.source_version_id and src is None else ""
+        col.markdown(f"v{inert(number)} {status_badge(v.approval_status)}{label_badges(v.labels)}{serving}{source}")
 
 st.subheader("History")
 timeline = model_timeline(catalog, name)
@@ -83,22 +84,22 @@ if as_of is not None:
     env = st.selectbox("Environment", order, index=len(order) - 1, key="model.as_of_env")
     state = environment_at(ctx.settings, catalog, env, as_of)
     for gap in state.gaps:
-        st.warning(f"Not observed at that instant: {gap}")
+        st.warning(f"Not observed at that instant: {inert(gap)}")
     mine = [v for v in state.versions if v.model == name]
     if not mine:
-        st.caption(f"No version of {name} in {env} at {as_of:%Y-%m-%d %H:%M} UTC.")
+        st.caption(f"No version of {inert(name)} in {inert(env)} at {as_of:%Y-%m-%d %H:%M} UTC.")
     for v in mine:
-        held = "".join(f" · holds `{x}`" for x in v.serving_labels)  # the label that is the deployment there
-        st.markdown(f"**v{v.version}** ({v.account}) {status_badge(v.approval_status)}{label_badges(v.labels)}"
-                    f"{f' · serving on `{v.deployed_on}`' if v.deployed_on else ''}{held}"
+        held = "".join(f" · holds {code(x)}" for x in v.serving_labels)  # the label that is the deployment there
+        st.markdown(f"**v{v.version}** ({inert(v.account)}) {status_badge(v.approval_status)}{label_badges(v.labels)}"
+                    f"{f' · serving on {code(v.deployed_on)}' if v.deployed_on else ''}{held}"
                     f" · since {v.valid_from:%Y-%m-%d %H:%M} ({v.time_source} time)")
         if v.flag:
-            st.error(f"{v.flag.removeprefix('⚠ ').capitalize()} then: v{v.version} {v.flag_reason}",
+            st.error(f"{inert(v.flag.removeprefix('⚠ ').capitalize())} then: v{v.version} {inert(v.flag_reason)}",
                      icon=":material/gpp_bad:")
         for a in v.approvals:
             gates = ", ".join(f"{g} {s}" for g, s in sorted(a.gates.items()))
-            st.caption(f"Approved by {a.actor} on {a.decided_at:%Y-%m-%d %H:%M} ({a.request_id}); gates: {gates}; "
-                       f"evidence: {', '.join(e['evidence_id'] for e in a.evidence) or 'none'}")
+            st.caption(f"Approved by {inert(a.actor)} on {a.decided_at:%Y-%m-%d %H:%M} ({inert(a.request_id)}); "
+                       f"gates: {inert(gates)}; evidence: {inert(', '.join(e['evidence_id'] for e in a.evidence)) or 'none'}")
 
 if any(v.metrics for v in versions):
     st.subheader("Metrics across environments")
@@ -126,7 +127,7 @@ if vid is not None:
             # the target opens on ?version=ID: /requests lists that version's requests, the others show it
             st.switch_page(target, query_params={"version": selected.version_id})
     run = catalog.run(chain[-1].run_id) if chain[-1].run_id else None
-    with st.expander(f"Details of {selected.version_id}", expanded=False):
+    with st.expander(f"Details of {inert(selected.version_id)}", expanded=False):
         show_table(version_details(selected, run), width="stretch", key="model.details",
                    column_config={"field": st.column_config.TextColumn("Field", width="medium"),
                                   "value": st.column_config.TextColumn("Value", width="large")})
@@ -141,9 +142,9 @@ card = catalog.model_card(name)
 if card is None:
     st.info("No model card in any account. Policy tiers may require card fields before promotion.")
 else:
-    st.caption(f"{card['card_id']} · status {card['status']}")
+    st.caption(f"{inert(card['card_id'])} · status {inert(card['status'])}")
     for key, value in card["content"].items():
-        st.markdown(f"**{key.replace('_', ' ').capitalize()}** — {value}")
+        st.markdown(f"**{inert(str(key).replace('_', ' ').capitalize())}** — {inert_block(value)}")
 missing = missing_card_fields(tier, card)
 if missing:
-    st.warning(f"Tier {tier_name} requires model card fields that are missing: {', '.join(missing)}")
+    st.warning(f"Tier {inert(tier_name)} requires model card fields that are missing: {inert(', '.join(missing))}")

@@ -11,6 +11,7 @@ from governance.oversight import OUTCOME_HELP, OUTCOMES, record_review, reviews,
 from portal import context
 from portal.context import SELECTED_VERSION
 from portal.tables import show_table
+from portal.text import inert
 from portal.widgets import run_with_progress, show_error
 
 ctx = context.get()
@@ -30,7 +31,7 @@ plan = schedule(ctx.settings, catalog, me, sort=sort or "due", only_attention=on
 findings = check_deployments(ctx)
 
 if flash := st.session_state.pop(FLASH, None):
-    st.success(flash)
+    st.success(inert(flash))
 m1, m2, m3, m4, m5 = st.columns(5)
 m1.metric("Overdue", plan.count("overdue"))
 m2.metric(f"Due within {ctx.settings.oversight.due_soon_days} days", plan.count("due"))

@@ -22,6 +22,7 @@ from portal import context
 from portal.context import SELECTED_REQUEST, SELECTED_VERSION
 from portal.export import export_panel
 from portal.tables import show_table
+from portal.text import code, inert, inert_block, inert_rows
 from portal.widgets import show_error
 
 ctx = context.get()
@@ -53,7 +54,7 @@ if me.can("request_promotion"):
                 r = create_request(ctx.workspace, ctx.settings, catalog, me, vid, to_env, reason)
                 context.select(SELECTED_REQUEST, r.request_id)
                 st.session_state["req.id"] = r.request_id  # the picker below is not drawn yet: show the new one
-                st.success(f"Request {r.request_id} created.")
+                st.success(f"Request {inert(r.request_id)} created.")
             except CountersignError as exc:
                 show_error(exc)
 
@@ -81,11 +82,11 @@ queue = everything
 if for_version:
     queue = queue[queue["version_id"] == for_version]
     if queue.empty:
-        st.info(f"No promotion request for **{for_version}** yet. {HOW_TO_REQUEST}")
+        st.info(f"No promotion request for **{inert(for_version)}** yet. {HOW_TO_REQUEST}")
         st.button("Show all requests", on_click=_clear_filters, key="req.clear")
         st.stop()
     c1, c2 = st.columns([4, 1], vertical_alignment="center")
-    c1.caption(f"Only the requests for version **{for_version}**.")
+    c1.caption(f"Only the requests for version **{inert(for_version)}**.")
     c2.button("Show all requests", on_click=_clear_filters, key="req.clear")
 if status_filter:
     queue = queue[queue["status"].isin(status_filter)]
@@ -104,10 +105,10 @@ show_table(
 ids = queue["request_id"].tolist()
 asked = st.query_params.get("request")  # /requests?request=ID deep link
 if asked and asked not in set(everything["request_id"]):
-    st.warning(f"There is no promotion request **{asked}** in this workspace: the link is wrong or the request "
+    st.warning(f"There is no promotion request **{inert(asked)}** in this workspace: the link is wrong or the request "
                "belongs to another workspace. Pick a request below.", icon=":material/link_off:")
 elif asked and asked not in ids:
-    st.warning(f"Request **{asked}** is hidden by the filters above: clear them to see it.")
+    st.warning(f"Request **{inert(asked)}** is hidden by the filters above: clear them to see it.")
 if asked and asked not in ids:
     index = None  # do not stand another request in for the one the link names
 else:
@@ -126,53 +127,57 @@ except CountersignError as exc:
     st.stop()
 request, version, checklist = review.request, review.version, review.checklist
 
-st.subheader(f"{request.request_id}: {request.version_id} → {request.to_env} ({request.target_account})")
+st.subheader(inert(f"{request.request_id}: {request.version_id} → {request.to_env} ({request.target_account})"))
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Status", request.status)
 c2.metric("Approvals", f"{len(request.approvers)}/{request.approvals_required}")
 c3.metric("Tier", checklist.tier_name)
 c4.metric("Execution", request.execution_state or "—")
-st.write(f"**Requested by** {request.requester} on {request.created_at:%Y-%m-%d %H:%M} UTC — {request.reason}")
+st.markdown(f"**Requested by** {inert(request.requester)} on {request.created_at:%Y-%m-%d %H:%M} UTC — "
+            f"{inert_block(request.reason)}")
 if request.skip:
-    st.warning(f"**Skips environments**: {request.payload.get('path') or request.skip}. The tier needs "
+    st.warning(f"**Skips environments**: {inert(request.payload.get('path') or request.skip)}. The tier needs "
                f"{request.tier_approvals_required}; this request needs {request.approvals_required} approvals.")
 if request.execution_error:
-    st.error(f"Execution failed: {request.execution_error}")
+    st.error(f"Execution failed: {inert_block(request.execution_error)}")
 if request.status == "pending":
-    st.markdown(f":orange-badge[:material/group: {approval_progress(request)}]")
+    st.markdown(f":orange-badge[:material/group: {inert(approval_progress(request))}]")
 if request.target_version_id:
     st.success(deployment_note(request))
 for d in request.risk_acceptances:
     expired = review.expired(d)
-    st.warning(f"Risk accepted by {d.actor} for **{', '.join(d.payload.get('gates', []))}** until "
-               f"{d.expires_at:%Y-%m-%d}{' (EXPIRED)' if expired else ''}: {d.comment}")
+    st.warning(f"Risk accepted by {inert(d.actor)} for **{inert(', '.join(d.payload.get('gates', [])))}** until "
+               f"{d.expires_at:%Y-%m-%d}{' (EXPIRED)' if expired else ''}: {inert_block(d.comment)}")
 for f in review.follow_ups:
-    (st.error if f.status == "overdue" else st.caption)(f"Follow-up: {f.describe()}")
+    (st.error if f.status == "overdue" else st.caption)(f"Follow-up: {inert(f.describe())}")
 
 snap, changes = review.snapshot, review.changes
 if snap is not None:
-    st.subheader(f"As decided: what {snap.actor} saw")
+    st.subheader(f"As decided: what {inert(snap.actor)} saw")
     st.caption(f"{snap.kind.title()} on {snap.decided_at:%Y-%m-%d %H:%M} UTC under policy "
-               f"{snap.policy_version or 'not recorded'}; the evidence rows it cites never change.")
+               f"{inert(snap.policy_version) or 'not recorded'}; the evidence rows it cites never change.")
     for g in snap.gates:
-        st.markdown(f"{GATE_ICON.get(g.status, g.status)} **{g.gate}** — {g.message}"
-                    + (f"  \n:gray[evidence: {', '.join(i[:10] for i in g.evidence_ids)}]" if g.evidence_ids else ""))
+        st.markdown(f"{GATE_ICON.get(g.status, inert(g.status))} **{inert(g.gate)}** — {inert(g.message)}"
+                    + (f"  \n:gray[evidence: {inert(', '.join(i[:10] for i in g.evidence_ids))}]" if g.evidence_ids
+                       else ""))
     for ev in review.snapshot_evidence:
-        st.markdown(f"**{EVIDENCE_TITLE.get(ev.kind, ev.kind.title())}** :gray[`{ev.evidence_id}`"
+        st.markdown(f"**{inert(EVIDENCE_TITLE.get(ev.kind, ev.kind.title()))}** :gray[{code(ev.evidence_id)}"
                     + (f" · {ev.computed_at:%Y-%m-%d %H:%M} UTC" if ev.computed_at else "") + "]  \n"
-                    + "\n".join(f"- {line}" for line in ev.summary.lines()))
+                    + "\n".join(f"- {inert(line)}" for line in ev.summary.lines()))
     for a in snap.risk_acceptances:
-        st.caption(f"Risk acceptance in force: {', '.join(a.gates)} by {a.actor} until {str(a.expires_at)[:10]}")
+        st.caption(f"Risk acceptance in force: {inert(', '.join(a.gates))} by {inert(a.actor)} until "
+                   f"{str(a.expires_at)[:10]}")
     st.subheader("Changed since the decision")
     if changes is not None and changes.any:
-        st.warning("\n".join(f"- {line}" for line in changes.lines()))
+        st.warning("\n".join(f"- {inert(line)}" for line in changes.lines()))
     else:
         st.caption("Nothing: the gates read the same evidence with the same results today.")
 
 st.subheader("Policy gates" + (" today" if snap is not None else ""))
 for r in checklist.results:
     used = ", ".join(f"{e.kind} {e.evidence_id[:10]}" for e in r.evidence)
-    st.markdown(f"{GATE_ICON[r.status]} **{r.gate}** — {r.message}" + (f"  \n:gray[evidence: {used}]" if used else ""))
+    st.markdown(f"{GATE_ICON[r.status]} **{inert(r.gate)}** — {inert(r.message)}"
+                + (f"  \n:gray[evidence: {inert(used)}]" if used else ""))
 if not checklist.results:
     st.caption("No gate applies to this tier and environment.")
 
@@ -181,23 +186,23 @@ shown = checklist.evidence
 for col, ev in zip(st.columns(3), shown, strict=False):
     with col.container(border=True):
         when = f" · {ev.computed_at:%Y-%m-%d %H:%M} UTC" if ev.computed_at else ""
-        st.markdown(f"**{EVIDENCE_TITLE.get(ev.kind, ev.kind.title())}**  \n:gray[`{ev.evidence_id}`{when}]")
-        st.markdown("\n".join(f"- {line}" for line in ev.summary.lines()))
+        st.markdown(f"**{inert(EVIDENCE_TITLE.get(ev.kind, ev.kind.title()))}**  \n:gray[{code(ev.evidence_id)}{when}]")
+        st.markdown("\n".join(f"- {inert(line)}" for line in ev.summary.lines()))
         with st.expander("Summary as JSON"):
             st.json(ev.summary.to_json())
 lacking = [EVIDENCE_WORD.get(kind, kind) for kind in checklist.evidence_lacking()]
 if lacking or not shown:
     what = f"No {' or '.join(lacking)} evidence" if lacking else "No evidence"
-    st.info(f"{what} on record for {request.version_id}. Compute it on the **Review** page.")
+    st.info(f"{what} on record for {inert(request.version_id)}. Compute it on the **Review** page.")
     if st.button("Open Review", icon=":material/query_stats:", key="req.review"):
         context.select(SELECTED_VERSION, request.version_id)
         st.switch_page("pages/review.py")
 
 st.subheader("Lineage")
-st.write(" ← ".join(v.version_id for v in catalog.lineage(request.version_id)))
+st.markdown(inert(" ← ".join(v.version_id for v in catalog.lineage(request.version_id))))
 digest = (f"artifact sha256 {version.artifact_sha256[:16]}…" if version.artifact_sha256 else
           "the registry records no artifact sha256")
-st.caption(f"created by {version.created_by or 'unknown'}; {digest}")
+st.caption(f"created by {inert(version.created_by) or 'unknown'}; {inert(digest)}")
 
 st.subheader("Decisions and ledger")
 history = [{"Entry": e.seq, "When (UTC)": f"{e.recorded_at:%Y-%m-%d %H:%M}", "Actor": e.actor, "Action": e.action,
@@ -205,10 +210,10 @@ history = [{"Entry": e.seq, "When (UTC)": f"{e.recorded_at:%Y-%m-%d %H:%M}", "Ac
             or e.payload.get("error") or ""}
            for e in ledger.entries_for(catalog, f"request:{rid}")]
 if history:
-    st.table(history, hide_index=True)  # a table wraps long comments; a data grid would cut them off
+    st.table(inert_rows(history), hide_index=True)  # a table wraps long comments; a data grid would cut them off
 flash = st.session_state.pop(FLASH, None)  # the outcome of the action that ran before the last rerun
 if flash:
-    (st.success if flash[0] == "success" else st.warning)(flash[1])
+    (st.success if flash[0] == "success" else st.warning)(inert_block(flash[1]))
 
 can = review.actions
 if not can:
@@ -223,7 +228,7 @@ comment = st.text_area("Comment (required)", key="req.comment")
 acceptance = None
 blocking = list(review.blocking_gates)
 if "accept_risk" in can and blocking:
-    st.info(f"Gates block approval: {', '.join(blocking)}. Approving needs a risk acceptance.")
+    st.info(f"Gates block approval: {inert(', '.join(blocking))}. Approving needs a risk acceptance.")
     if st.checkbox("Record a risk acceptance", key="req.accept"):
         gates = st.multiselect("Accepted gates", blocking, default=blocking, key="req.accept.gates")
         why = st.text_area("Justification (at least 20 characters)", key="req.accept.why",
@@ -257,7 +262,7 @@ if st.session_state.get(CONFIRM) == rid and "approve" in can:
     preview = approval_preview(review, me, acceptance)
     with st.container(border=True, key="req.confirmation"):
         st.markdown("**Confirm your approval**")
-        st.info(preview.text, icon=":material/approval:")
+        st.info(inert_block(preview.text), icon=":material/approval:")
         c1, c2 = st.columns(2)
         if c1.button("Confirm approval", type="primary", key="req.confirm_approve"):
             action = "approve"

@@ -21,6 +21,7 @@ from portal import context
 from portal.context import SELECTED_VERSION
 from portal.export import export_panel
 from portal.tables import show_table
+from portal.text import code, inert, inert_block
 from portal.widgets import run_with_progress, untrusted_html
 
 ctx = context.get()
@@ -52,7 +53,7 @@ def _for_user(text: str) -> str:
 
 
 def _error(exc: CountersignError) -> None:
-    st.error(_for_user(str(exc)), icon=":material/error:")
+    st.error(inert_block(_for_user(str(exc))), icon=":material/error:")
 
 
 if upload is not None:
@@ -95,16 +96,17 @@ def _status(kind: str) -> bool:
     if item.evidence is not None:
         ev = item.evidence
         ran = ev.inputs.get("engine") or {}
-        on = f" on {ran['name']} (query hash `{str(ran.get('query_hash'))[:12]}…`)" if ran.get("name") else ""
-        st.caption(f"Evidence `{ev.evidence_id}` · {item.status} · computed {ev.computed_at:%Y-%m-%d %H:%M} UTC by "
-                   f"{ev.computed_by}{on} · input sha256 `{ev.input_hash[:12]}…`")
+        on = (f" on {inert(ran['name'])} (query hash {code(str(ran.get('query_hash'))[:12])}…)" if ran.get("name")
+              else "")
+        st.caption(f"Evidence {code(ev.evidence_id)} · {inert(item.status)} · computed {ev.computed_at:%Y-%m-%d %H:%M} "
+                   f"UTC by {inert(ev.computed_by)}{on} · input sha256 {code(ev.input_hash[:12])}…")
         if item.status == "inherited":  # the rule the gates and the PDF apply to a copy promoted unchanged
-            st.info(f"Evidence {item.message}.", icon=":material/call_split:")
+            st.info(f"Evidence {inert(item.message)}.", icon=":material/call_split:")
         return True
     if item.status == "not_applicable":
-        st.info(item.message)
+        st.info(inert_block(item.message))
     elif item.status in ("error", "denied"):
-        st.error(_for_user(item.message or ""))
+        st.error(inert_block(_for_user(item.message or "")))
     elif kind == "drift" and current_path is None and isinstance(item.error, NotFound) \
             and "current" not in version.data_uris and "reference" in version.data_uris:
         # computing cannot help: there is no current data to compare until someone uploads a sample
@@ -112,13 +114,13 @@ def _status(kind: str) -> bool:
                "**Compute missing evidence**" if can_compute else
                "a data scientist or risk officer can upload a current sample (CSV or Parquet) in the "
                "**Current data** box above and compute it")
-        st.info(f"{vid} has no monitoring data (no 'current' file), so there is no drift to show yet. To compare "
+        st.info(f"{inert(vid)} has no monitoring data (no 'current' file), so there is no drift to show yet. To compare "
                 f"the reference data with recent data, {who}.", icon=":material/upload_file:")
     elif isinstance(item.error, NotFound):  # an input is missing: the message says how to register it
-        st.info(f"{item.message}.", icon=":material/dataset:")
+        st.info(f"{inert(item.message)}.", icon=":material/dataset:")
     else:
         hint = " Press **Compute missing evidence**." if can_compute else " Ask a data scientist or risk officer."
-        st.info(f"{item.message}.{hint}")
+        st.info(f"{inert(item.message)}.{hint}")
     return False
 
 
@@ -146,7 +148,7 @@ with drift_tab:
                   help=f"Evidently's rule: the dataset drifted when at least {d.drift_share_threshold:.0%} of the "
                        "columns drifted. The promotion gate uses the tier's own limit.")
         verdict = {"pass": "passes", "fail": "FAILS"}.get(gate.status, "missing") if gate else "no limit"
-        c4.metric(f"Tier {tier_name} drift gate", verdict, help=gate.message if gate else None)
+        c4.metric(f"Tier {tier_name} drift gate", verdict, help=inert(gate.message) if gate else None)
         if gate is None:
             st.caption(f"Tier {tier_name} sets no drift limit for promotion to {to_env} (max_drift_share in "
                        "countersign.toml).")
@@ -157,7 +159,7 @@ with drift_tab:
                 f"A drift share of {d.drift_share:.0%} {verdict} that gate."
             )
         else:
-            st.caption(f"Tier {tier_name} drift gate: {gate.message}.")
+            st.caption(f"Tier {tier_name} drift gate: {inert(gate.message)}.")
         st.altair_chart(evidence_charts.drift_chart(d), key="review.drift_chart")
         show_table(
             pd.DataFrame([{"column": c.column, "type": c.column_type, "method": c.method, "score": c.score,
@@ -169,9 +171,9 @@ with drift_tab:
         for label, cols in (("Missing in current data", d.missing_in_current),
                             ("Missing in reference data", d.missing_in_reference)):
             if cols:
-                st.warning(f"{label}: {', '.join(cols)}")
+                st.warning(f"{label}: {inert(', '.join(cols))}")
         for col, reason in d.skipped:
-            st.warning(f"{col} not compared: {reason}")
+            st.warning(f"{inert(col)} not compared: {inert(reason)}")
         names = [c.column for c in d.columns]
         pick = st.selectbox("Column", names, index=names.index(d.drifted_columns[0]) if d.drifted_columns else 0,
                             key="review.drift_column")
@@ -196,12 +198,12 @@ with drift_tab:
 with bias_tab:
     if _status("bias"):
         b = result.bias
-        st.caption(f"{b.n} scored rows · label `{b.label}` = {b.positive_label!r} is favourable · "
-                   f"prediction `{b.prediction}`")
+        st.caption(f"{b.n} scored rows · label {code(b.label)} = {inert(repr(b.positive_label))} is favourable · "
+                   f"prediction {code(b.prediction)}")
         for w in b.warnings:
-            st.warning(w)
+            st.warning(inert_block(w))
         for a in b.attributes:
-            st.subheader(a.attribute)
+            st.subheader(inert(a.attribute))
             c1, c2, c3, c4 = st.columns(4)
             c1.metric("Parity ratio", "n/a" if a.demographic_parity_ratio is None
                       else f"{a.demographic_parity_ratio:.2f}")
@@ -216,12 +218,12 @@ with bias_tab:
                                         "accuracy": g.accuracy, "too small": g.small} for g in a.groups]),
                        key=f"review.bias_table.{a.attribute}",
                        column_config={c: st.column_config.NumberColumn(c, format="%.3f") for c in ("TPR", "FPR")})
-            with st.expander(f"SageMaker Clarify metrics for {a.attribute} (facet = group, against the rest)"):
+            with st.expander(f"SageMaker Clarify metrics for {inert(a.attribute)} (facet = group, against the rest)"):
                 show_table(pd.DataFrame(a.clarify), hide_index=None, key=f"review.clarify.{a.attribute}")
         if b.intersections:
             with st.expander("Intersections"):
                 for a in b.intersections:
-                    st.markdown(f"**{a.attribute}** — parity ratio "
+                    st.markdown(f"**{inert(a.attribute)}** — parity ratio "
                                 f"{'n/a' if a.demographic_parity_ratio is None else f'{a.demographic_parity_ratio:.2f}'}")
                     show_table(pd.DataFrame([{"group": g.group, "n": g.n, "selection rate": g.selection_rate,
                                               "TPR": g.tpr, "FPR": g.fpr, "too small": g.small}
@@ -232,10 +234,11 @@ with bias_tab:
 with explain_tab:
     if _status("explain"):
         x = result.explain
-        st.caption(f"{x.explainer} on {x.n_rows} rows ({x.rows_per_second:,.0f} rows/s) · output in {x.output} · "
+        st.caption(f"{inert(x.explainer)} on {x.n_rows} rows ({x.rows_per_second:,.0f} rows/s) · output in "
+                   f"{inert(x.output)} · "
                    f"additivity error {x.additivity_max_error:.2e}")
         for w in x.warnings:
-            st.warning(w)
+            st.warning(inert_block(w))
         st.altair_chart(evidence_charts.importance_chart(x), key="review.importance")
         if x.group_importance:
             attrs = list(x.group_importance)
@@ -248,7 +251,7 @@ with explain_tab:
                                key=f"review.waterfall_row.{result.item('explain').evidence.evidence_id}",
                                format_func=lambda r: f"row {r} · output {outputs[r]:.4g}",
                                help=f"The configured row (first), the rows with the highest and lowest model output "
-                                    f"({x.output}) and the first rows of the sample.")
+                                    f"({inert(x.output)}) and the first rows of the sample.")
             st.altair_chart(evidence_charts.waterfall_chart(x, row), key="review.waterfall")
 
 st.divider()

@@ -10,8 +10,12 @@ import streamlit as st
 
 from governance.config import Settings
 from governance.identity import Identity, identity_for
+from portal.text import code, inert
 
+# the e-mail the demo session acts as: app state no widget owns, so no page switch can reset it (a widget's state
+# is dropped when st.switch_page moves to another page); the sidebar picker only changes it
 PERSONA_KEY = "cs.persona"
+PICKER_KEY = "cs.persona.picker"
 
 
 def oidc_configured() -> bool:
@@ -30,12 +34,35 @@ def _groups(value: object) -> tuple[str, ...]:
     return ()
 
 
+def _peer() -> str | None:
+    """The address this session's WebSocket connection comes from, as the server saw it (None when unknown).
+
+    Not ``st.context.ip_address``, which reports a loopback peer as None (unknown and loopback must differ here).
+    Streamlit's server (uvicorn) replaces the peer by the ``X-Forwarded-For`` address only for connections from
+    ``FORWARDED_ALLOW_IPS`` (default loopback); see docs/auth.md.
+    """
+    from streamlit import runtime
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    if ctx is None or not runtime.exists():
+        return None
+    client = runtime.get_instance().get_client(ctx.session_id)
+    ip = getattr(getattr(client, "client_context", None), "remote_ip", None)
+    return ip if isinstance(ip, str) else None  # AppTest's runtime is a stand-in object
+
+
 def _no_role(identity: Identity) -> None:
     st.title("No access yet")
     st.warning(
-        f"You are signed in as **{identity.email}**, but this workspace grants that account no role. "
+        f"You are signed in as **{inert(identity.email)}**, but this workspace grants that account no role. "
         "Ask an administrator to add you under `[roles]` in `countersign.toml`."
     )
+
+
+def _picked() -> None:
+    """on_change of the persona picker: the session now acts as the persona picked."""
+    st.session_state[PERSONA_KEY] = st.session_state[PICKER_KEY]
 
 
 def _persona_switcher(settings: Settings) -> Identity | None:
@@ -46,11 +73,15 @@ def _persona_switcher(settings: Settings) -> Identity | None:
         return None
     labels = {e: PERSONAS.get(e, (e, ""))[0] for e in emails}
     st.sidebar.markdown(":orange-badge[DEMO] Demo workspace: switch persona freely, no sign-in.")
-    # the persona rides in the URL (?as=), so a reload or a copied link keeps acting as the same person
-    asked = st.query_params.get("as")
-    if PERSONA_KEY not in st.session_state and asked in emails:
-        st.session_state[PERSONA_KEY] = asked
-    email = st.sidebar.selectbox("Acting as", emails, format_func=lambda e: labels[e], key=PERSONA_KEY)
+    email = st.session_state.get(PERSONA_KEY)
+    if email not in emails:
+        # a new session: the persona the link names (?as=, written below, so a reload or a copied link keeps
+        # acting as the same person), else the first; afterwards only the picker changes it, never the URL
+        asked = st.query_params.get("as")
+        email = asked if asked in emails else emails[0]
+        st.session_state[PERSONA_KEY] = email
+    st.session_state[PICKER_KEY] = email  # the picker shows who acts, whatever happened to its widget state
+    st.sidebar.selectbox("Acting as", emails, format_func=lambda e: labels[e], key=PICKER_KEY, on_change=_picked)
     if st.query_params.get("as") != email:
         st.query_params["as"] = email
     return identity_for(settings, email, name=labels[email], source="demo")
@@ -75,6 +106,13 @@ def resolve_identity(settings: Settings) -> Identity | None:
             return None
         return identity
     if settings.auth.trusted_headers:
+        peer = _peer()
+        if not settings.auth.trusts_peer(peer):
+            st.title("Access refused")
+            st.error(f"This portal learns who you are from its proxy, and this connection comes from "
+                     f"{inert(peer or 'an unknown address')}, which is not one of `[auth] trusted_proxies`. Open the portal "
+                     "through its proxy, or ask an administrator to add the proxy's address.")
+            return None
         headers = st.context.headers
         email = headers.get(settings.auth.email_header)
         if email:
@@ -86,7 +124,8 @@ def resolve_identity(settings: Settings) -> Identity | None:
             return identity
         if not settings.workspace.demo:
             st.title("Not signed in")
-            st.error(f"Trusted-header sign-in is on, but the request carried no `{settings.auth.email_header}` header.")
+            st.error(f"Trusted-header sign-in is on, but the request carried no {code(settings.auth.email_header)} "
+                     "header.")
             return None
     if settings.workspace.demo:
         return _persona_switcher(settings)

@@ -7,6 +7,7 @@ import streamlit as st
 
 from governance.compare import Consistency, RunsComparison
 from portal.tables import show_table
+from portal.text import inert
 
 DIFF_STYLE = "background-color: #fde2e1; color: #8a1c14; font-weight: 600"
 INFO_STYLE = "background-color: #fff4d6"
@@ -40,7 +41,7 @@ def consistency_table(result: Consistency, *, key: str) -> None:
                    "inference contract.", icon=":material/check_circle:")
     else:
         names = ", ".join(f"{f.group.lower()}: {f.name}" for f in result.critical_differences)
-        st.error(f"Configuration differs between environments — {names}.", icon=":material/difference:")
+        st.error(f"Configuration differs between environments — {inert(names)}.", icon=":material/difference:")
     only = st.toggle("Only differences", value=not result.consistent, key=f"{key}.only")
     df = consistency_frame(result, only_differences=only)
     show_table(df.style.apply(_highlight, axis=1), key=f"{key}.table")

@@ -6,17 +6,22 @@ stores it under a key no widget owns; pages call :func:`get`.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import streamlit as st
 
 from governance.context import Context
+from portal.text import code, inert
 
 _KEY = "cs.ctx"
 # session-state keys shared between pages (no widget owns them)
 SELECTED_MODEL = "cs.selected_model"
 SELECTED_VERSION = "cs.selected_version"
 SELECTED_REQUEST = "cs.selected_request"
+# the query parameter naming the page a visitor was sent through app.py from (see get)
+RESUME = "resume"
 
 
 # The pages' name for the one request/identity context (governance.context.Context).
@@ -36,7 +41,10 @@ def get() -> PortalContext:
     app.py (sign-in, roles) instead of failing.
     """
     if _KEY not in st.session_state:
-        st.switch_page("app.py")
+        # keep what the link says (?as=, ?version=) and where it was going: app.py signs the visitor in, then
+        # resumes that page (without this, the first visit after a restart lost the persona and the page)
+        params = {**st.query_params.to_dict(), RESUME: Path(sys._getframe(1).f_code.co_filename).stem}
+        st.switch_page("app.py", query_params=params)
     return st.session_state[_KEY]
 
 
@@ -104,7 +112,7 @@ def choose(label: str, options: Sequence[str], *, key: str, selection: str, scop
         index = options.index(st.session_state[key])
     elif link is not None and link not in options:
         index = None
-        st.warning(f"The link asks for {param} `{link}`, which is not {scope}. Nothing is shown in its place: "
+        st.warning(f"The link asks for {param} {code(link)}, which is not {inert(scope)}. Nothing is shown in its place: "
                    f"pick a {param} below.", icon=":material/link_off:")
     else:
         wanted = link if link is not None else fallback or st.session_state.get(selection)

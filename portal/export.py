@@ -19,6 +19,7 @@ from governance.reports.preview import can_preview, page_png
 from governance.reports.signers import SEAL
 from governance.reports.template_library import list_templates
 from portal.context import PortalContext
+from portal.text import inert
 from portal.widgets import run_with_progress, show_error
 
 
@@ -85,15 +86,15 @@ def export_panel(ctx: PortalContext, version_id: str, *, key: str = "export", pr
     if not r.signed:
         signer = "unsigned"
     elif r.signer_kind == SEAL:
-        signer = f"sealed with the organisation's certificate **{r.signer}**{role}, which names you as the exporter"
+        signer = f"sealed with the organisation's certificate **{inert(r.signer)}**{inert(role)}, which names you as the exporter"
     else:
-        signer = f"signed with the certificate of **{r.signer}**{role}"
-    st.success(f"{r.pages} pages, built and exported by **{ctx.identity.label}**, {signer}. sha256 `{r.sha256}` · "
+        signer = f"signed with the certificate of **{inert(r.signer)}**{inert(role)}"
+    st.success(f"{r.pages} pages, built and exported by **{inert(ctx.identity.label)}**, {signer}. sha256 `{r.sha256}` · "
                f"ledger entry {r.ledger_seq}", icon=":material/verified:")
     if r.gaps:
         with st.expander(f"{len(r.gaps)} evidence gap(s) listed in the report", icon=":material/warning:"):
             for g in r.gaps:
-                st.markdown(f"- **{g.section}** / {g.block}: Evidence missing: {g.what}")
+                st.markdown(f"- **{inert(g.section)}** / {inert(g.block)}: Evidence missing: {inert(g.what)}")
     d1, d2, d3 = st.columns(3)
     d1.download_button("Download PDF", r.pdf, file_name=default_filename(r.version_id, r.template_id),
                        mime="application/pdf", on_click="ignore", key=f"{key}.download_pdf",
@@ -146,8 +147,8 @@ def countersign_panel(ctx: PortalContext, history: list[ExportRecord], *, key: s
     if done is not None and done.countersigned_sha256 == next(
             (h.sha256 for h in reports if h.file == file_name), None):
         signers = ", ".join(s.signer for s in done.signatures)
-        st.success(f"Countersigned by **{ctx.identity.label}**: the report now carries {len(done.signatures)} "
-                   f"valid signatures ({signers}). sha256 `{done.sha256}` · ledger entry {done.ledger_seq}",
+        st.success(f"Countersigned by **{inert(ctx.identity.label)}**: the report now carries {len(done.signatures)} "
+                   f"valid signatures ({inert(signers)}). sha256 `{done.sha256}` · ledger entry {done.ledger_seq}",
                    icon=":material/verified:")
         st.download_button("Download countersigned PDF", done.pdf, file_name=done.path.name,
                            mime="application/pdf", on_click="ignore", key=f"{key}.download",

@@ -6,6 +6,7 @@ import streamlit as st
 
 from governance.oversight import OUTCOME_HELP, oversight_environments, version_oversight
 from portal.context import PortalContext
+from portal.text import inert, inert_block
 
 STATUS_TEXT = {
     "overdue": ":red-badge[overdue]",
@@ -23,15 +24,16 @@ def review_panel(ctx: PortalContext, version_id: str) -> None:
     if item is not None:
         due = f"{item.due_at:%Y-%m-%d}" if item.due_at else "—"
         every = f"every {item.review_every_days} days" if item.review_every_days else "no review_every_days set"
-        st.markdown(f"{STATUS_TEXT[item.status]} next review due **{due}** (tier {item.tier}, {every})"
+        st.markdown(f"{STATUS_TEXT[item.status]} next review due **{due}** (tier {inert(item.tier)}, {every})"
                     + ("; never reviewed" if item.never_reviewed else ""))
     elif not found:
-        st.caption(f"{version_id} is not in use in {', '.join(oversight_environments(ctx.settings))} (it serves on no "
+        st.caption(f"{inert(version_id)} is not in use in {', '.join(oversight_environments(ctx.settings))} (it serves on no "
                    "endpoint and holds no registry label there): no periodic review applies.")
     for r in found:
         with st.container(border=True):
-            st.markdown(f"**{r.reviewed_at:%Y-%m-%d}** · {r.outcome} · {r.reviewer}  \n{r.comment}")
+            st.markdown(f"**{r.reviewed_at:%Y-%m-%d}** · {inert(r.outcome)} · {inert(r.reviewer)}  \n"
+                        f"{inert_block(r.comment)}")
             cited = ", ".join(f"{k} {v.get('evidence_id') or v.get('status')}" for k, v in r.evidence.items())
             gates = ", ".join(f"{g['gate']} {g['status']}" for g in r.gates)
-            st.caption(f"{OUTCOME_HELP.get(r.outcome, '')}. Evidence: {cited or '—'}. Gates: {gates or '—'}. "
+            st.caption(f"{OUTCOME_HELP.get(r.outcome, '')}. Evidence: {inert(cited) or '—'}. Gates: {inert(gates) or '—'}. "
                        f"Ledger {str(r.ledger_hash)[:12]}")

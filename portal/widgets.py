@@ -12,6 +12,7 @@ from typing import TypeVar
 import streamlit as st
 
 from core.progress import ProgressFn
+from portal.text import inert, inert_block
 
 T = TypeVar("T")
 
@@ -23,8 +24,8 @@ STATUS_BADGE = {
 
 
 def status_badge(status: str) -> str:
-    """Markdown badge of an approval status."""
-    return STATUS_BADGE.get(status, f":gray-badge[{status}]")
+    """Markdown badge of an approval status (a status the registry made up is shown inert, in gray)."""
+    return STATUS_BADGE.get(status, f":gray-badge[{inert(status)}]")
 
 
 # What a report built from user data may do in its frame: run its own scripts (Evidently's charts need them), and
@@ -58,12 +59,12 @@ def untrusted_html(html: str, *, title: str, height: int = 900) -> None:
 
 def label_badges(labels: tuple[str, ...] | list[str]) -> str:
     """Markdown badges of a version's registry labels (MLflow aliases, ZenML stages); empty when it has none."""
-    return "".join(f" :violet-badge[{label.replace(']', '')}]" for label in labels)
+    return "".join(f" :violet-badge[{inert(label)}]" for label in labels)
 
 
 def show_error(exc: Exception) -> None:
     """Show a Countersign error as one clear message."""
-    st.error(str(exc), icon=":material/error:")
+    st.error(inert_block(str(exc)), icon=":material/error:")
 
 
 def run_with_progress(label: str, work: Callable[[ProgressFn], T], *, done_label: str = "Done") -> T:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from core.credentials import credential_problem
 from core.errors import CatalogBusy, ConfigError
 from core.extras import require_extra
 
@@ -60,9 +61,7 @@ def url_problem(url: str) -> str | None:
     parts = urlsplit(url)
     if parts.scheme not in ("postgresql", "postgres"):
         return "only postgresql://user@host/db URLs are supported (leave it out for catalog.duckdb)"
-    if parts.password is not None or "password=" in parts.query.lower():
-        return "the URL contains a password: remove it and put it in PGPASSWORD or ~/.pgpass"
-    return None
+    return credential_problem(url, "put the password in PGPASSWORD or ~/.pgpass", user_allowed=True)
 
 
 def check_url(url: str) -> str:

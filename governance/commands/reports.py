@@ -137,10 +137,16 @@ def cmd_pdf_verify(args: argparse.Namespace) -> int:
     logging.getLogger("pyhanko_certvalidator").setLevel(logging.CRITICAL)
     try:
         result = verify_file(Path(args.file), trust=tuple(Path(t) for t in args.trust))
-    except SignatureInvalid as exc:
+    except SignatureInvalid as exc:  # a finding: the file is not a validly signed PDF
+        verdict = f"FAILED: {exc}"
         if args.json:
-            print_json({"file": args.file, "ok": False, "verdict": f"FAILED: {exc}", "signatures": []})
-            return exc.exit_code
+            print_json({"file": args.file, "ok": False, "verdict": verdict, "signatures": []})
+        else:
+            print(f"verdict: {verdict}")
+        return exc.exit_code
+    except InputError as exc:  # bad input (exit 2): one line on stderr, and still one JSON document with --json
+        if args.json:
+            print_json({"file": args.file, "ok": False, "verdict": f"BAD INPUT: {exc}", "signatures": []})
         raise
     if args.json:
         print_json({

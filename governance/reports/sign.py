@@ -121,76 +121,38 @@ def _text(value) -> str | None:
     return None if value is None else str(value)
 
 
+def _one_line(exc: BaseException) -> str:
+    """An exception of a PDF or ASN.1 parser as one short line (its message, else its type)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
 def verify_pdf(data: bytes, *, trust: tuple[Path, ...] = (), path: str | None = None) -> VerifyResult:
-    """Verify every signature in ``data``; trusted only when ``trust`` names the anchor certificates."""
+    """Verify every signature in ``data``; trusted only when ``trust`` names the anchor certificates.
+
+    Any bytes give a verdict: a file no parser can read, a signature whose certificate or value was altered, is
+    :class:`SignatureInvalid` with the reason (the CLI's FAILED, exit 1), never another exception.
+    """
     from asn1crypto import x509 as ax509
-    from cryptography import x509 as cx509
-    from pyhanko.pdf_utils.misc import PdfReadError
     from pyhanko.pdf_utils.reader import PdfFileReader
-    from pyhanko.sign.validation import ValidationContext, validate_pdf_signature
 
     anchors = [ax509.Certificate.load(load_certificate(p).public_bytes(_der())) for p in trust]
+    where = path or "PDF"
     try:
         reader = PdfFileReader(io.BytesIO(data), strict=False)
         embedded = list(reader.embedded_signatures)
-    except (PdfReadError, ValueError, KeyError, IndexError, TypeError) as exc:
-        raise SignatureInvalid(f"{path or 'PDF'}: cannot read the file's signatures ({exc}): it was damaged or altered") from None
+    except Exception as exc:  # hostile bytes can trip any parser error: every one of them means "not verifiable"
+        raise SignatureInvalid(f"{where}: cannot read the file's signatures ({_one_line(exc)}): "
+                               "it was damaged or altered") from None
     if not embedded:
-        raise SignatureInvalid(f"{path or 'PDF'}: the file carries no signature")
+        raise SignatureInvalid(f"{where}: the file carries no signature")
     checks: list[SignatureCheck] = []
     for sig in embedded:
-        cert = sig.signer_cert
-        roots = anchors or [cert]
         try:
-            status = outside_event_loop(
-                lambda sig=sig, roots=roots: validate_pdf_signature(
-                    sig, ValidationContext(trust_roots=roots, allow_fetching=False)
-                )
-            )
-        except Exception as exc:
-            raise SignatureInvalid(f"{path or 'PDF'}: signature {sig.field_name!r} could not be validated ({exc})") from None
-        who = signer_info(cx509.load_der_x509_certificate(cert.dump()))
-        sig_dict = sig.sig_object
-        mod = status.modification_level.name if status.modification_level is not None else None
-        coverage = status.coverage.name if status.coverage is not None else "UNCLEAR"
-        if not status.intact:
-            verdict = "FAILED: the signed content was altered after signing"
-        elif not status.valid:
-            verdict = "FAILED: the cryptographic signature does not match the signer's certificate"
-        elif not status.trusted:
-            # pyHanko says why (no path to an anchor, expired, revoked ...): pass its indication on
-            why = getattr(status.trust_problem_indic, "name", None)
-            verdict = ("FAILED: the signer's certificate does not chain to the trusted certificate given"
-                       if anchors else "FAILED: the signer's certificate is not valid") + (f" ({why})" if why else "")
-        elif not status.bottom_line:
-            verdict = f"FAILED: the document was modified after signing ({mod or 'unknown change'})"
-        elif anchors:
-            verdict = "OK: intact, valid and signed by a trusted certificate"
-        else:
-            verdict = "OK: intact and valid (signer not checked against a trust anchor; pass --trust CERT to check)"
-        checks.append(
-            SignatureCheck(
-                field=sig.field_name,
-                signer=who.name,
-                signer_role=who.role,
-                signer_organisation=who.organisation,
-                certificate_sha256=who.fingerprint_sha256,
-                signed_at=status.signer_reported_dt,
-                name=_text(sig_dict.get("/Name")),
-                reason=_text(sig_dict.get("/Reason")),
-                location=_text(sig_dict.get("/Location")),
-                coverage=coverage,
-                intact=bool(status.intact),
-                valid=bool(status.valid),
-                trusted=bool(status.trusted) and bool(anchors),
-                trust_checked=bool(anchors),
-                bottom_line=bool(status.bottom_line),
-                modification=mod,
-                verdict=verdict,
-                kind=who.kind,
-                certifies=sig.docmdp_level.name if sig.docmdp_level is not None else None,
-            )
-        )
+            checks.append(_check_signature(sig, anchors))
+        except Exception as exc:  # the certificate or CMS structure inside the signature does not parse or match
+            raise SignatureInvalid(f"{where}: signature {_field_name(sig)!r} cannot be validated "
+                                   f"({_one_line(exc)}): it was damaged or altered") from None
     ok = all(c.bottom_line for c in checks) and checks[-1].coverage == "ENTIRE_FILE"
     if ok:
         verdict = checks[-1].verdict
@@ -201,12 +163,77 @@ def verify_pdf(data: bytes, *, trust: tuple[Path, ...] = (), path: str | None = 
     return VerifyResult(path=path, signatures=tuple(checks), ok=ok, verdict=verdict)
 
 
+def _field_name(sig) -> str:
+    try:
+        return str(sig.field_name)
+    except Exception:  # the field dictionary itself is damaged
+        return "?"
+
+
+def _check_signature(sig, anchors: list) -> SignatureCheck:
+    """Validate one embedded signature (pyHanko) and describe it; raises whatever a damaged signature raises."""
+    from cryptography import x509 as cx509
+    from pyhanko.sign.validation import ValidationContext, validate_pdf_signature
+
+    cert = sig.signer_cert
+    roots = anchors or [cert]
+    status = outside_event_loop(
+        lambda: validate_pdf_signature(sig, ValidationContext(trust_roots=roots, allow_fetching=False))
+    )
+    who = signer_info(cx509.load_der_x509_certificate(cert.dump()))
+    sig_dict = sig.sig_object
+    mod = status.modification_level.name if status.modification_level is not None else None
+    return SignatureCheck(
+        field=sig.field_name,
+        signer=who.name,
+        signer_role=who.role,
+        signer_organisation=who.organisation,
+        certificate_sha256=who.fingerprint_sha256,
+        signed_at=status.signer_reported_dt,
+        name=_text(sig_dict.get("/Name")),
+        reason=_text(sig_dict.get("/Reason")),
+        location=_text(sig_dict.get("/Location")),
+        coverage=status.coverage.name if status.coverage is not None else "UNCLEAR",
+        intact=bool(status.intact),
+        valid=bool(status.valid),
+        trusted=bool(status.trusted) and bool(anchors),
+        trust_checked=bool(anchors),
+        bottom_line=bool(status.bottom_line),
+        modification=mod,
+        verdict=_signature_verdict(status, bool(anchors), mod),
+        kind=who.kind,
+        certifies=sig.docmdp_level.name if sig.docmdp_level is not None else None,
+    )
+
+
+def _signature_verdict(status, anchored: bool, mod: str | None) -> str:
+    """One signature's verdict from pyHanko's status, deciding on ``bottom_line`` (see the module docstring)."""
+    if not status.intact:
+        return "FAILED: the signed content was altered after signing"
+    if not status.valid:
+        return "FAILED: the cryptographic signature does not match the signer's certificate"
+    if not status.trusted:
+        # pyHanko says why (no path to an anchor, expired, revoked ...): pass its indication on
+        why = getattr(status.trust_problem_indic, "name", None)
+        return ("FAILED: the signer's certificate does not chain to the trusted certificate given"
+                if anchored else "FAILED: the signer's certificate is not valid") + (f" ({why})" if why else "")
+    if not status.bottom_line:
+        return f"FAILED: the document was modified after signing ({mod or 'unknown change'})"
+    if anchored:
+        return "OK: intact, valid and signed by a trusted certificate"
+    return "OK: intact and valid (signer not checked against a trust anchor; pass --trust CERT to check)"
+
+
 def verify_file(path: Path, *, trust: tuple[Path, ...] = ()) -> VerifyResult:
-    """Verify the PDF at ``path``."""
+    """Verify the PDF at ``path``: :class:`InputError` when it cannot be read or is no PDF at all."""
     try:
         data = Path(path).read_bytes()
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a folder, not a PDF file") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     if not data.startswith(b"%PDF"):
         raise InputError(f"{path}: not a PDF file")
     return verify_pdf(data, trust=trust, path=str(path))

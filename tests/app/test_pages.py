@@ -10,6 +10,7 @@ import pytest
 
 from governance.demo import PERSONAS
 from portal.pages import PAGES
+from tests.app.shown import texts
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -18,11 +19,6 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_every_page_of_the_page_table_exists(page) -> None:
     assert (ROOT / page.path).is_file(), f"{page.path} is in the page table but not in the repository"
 
-
-def texts(at) -> str:
-    parts = [e.value for kind in ("markdown", "title", "header", "subheader", "caption", "error", "warning", "info",
-                                  "success") for e in getattr(at, kind)]
-    return "\n".join(str(p) for p in parts)
 
 
 @pytest.mark.parametrize("persona", sorted(PERSONAS), ids=lambda e: e.split("@")[0])
@@ -109,7 +105,7 @@ def test_a_visitor_without_sign_in_sees_no_data(private_workspace: Path, app_fac
     assert not at.exception
     assert "Sign-in is not configured" in texts(at)
     assert not at.dataframe and not at.metric
-    assert not [s for s in at.sidebar.selectbox if s.key == "cs.persona"]
+    assert not [s for s in at.sidebar.selectbox if s.key == "cs.persona.picker"]
     assert "Demo workspace" not in texts(at)
 
 
@@ -128,6 +124,28 @@ def test_oidc_user_without_role_sees_no_data_and_with_role_sees_inventory(privat
     at.run()
     assert not at.exception
     assert {m.label: m.value for m in at.metric}["Models"] == "3"
+
+
+def test_trusted_headers_need_trusted_proxies_to_start(private_workspace: Path, app_factory) -> None:
+    """Issue 34, finding 10: without ``trusted_proxies`` the portal refuses the workspace and says what to add."""
+    cfg = private_workspace / "countersign.toml"
+    cfg.write_text(cfg.read_text() + "\n[auth]\ntrusted_headers = true\n")
+    at = app_factory(private_workspace).run()
+    assert not at.exception
+    assert "Countersign cannot open its workspace" in texts(at)
+    assert "trusted_headers = true needs trusted_proxies" in texts(at)
+    assert not at.dataframe and not at.metric
+
+
+def test_trusted_headers_from_a_peer_that_is_no_trusted_proxy_show_no_data(private_workspace: Path,
+                                                                          app_factory) -> None:
+    """AppTest has no connection at all: an unknown peer is not a trusted proxy (fail closed)."""
+    cfg = private_workspace / "countersign.toml"
+    cfg.write_text(cfg.read_text() + '\n[auth]\ntrusted_headers = true\ntrusted_proxies = ["10.0.0.5/32"]\n')
+    at = app_factory(private_workspace).run()
+    assert not at.exception
+    assert "Access refused" in texts(at) and "an unknown address" in texts(at)
+    assert not at.dataframe and not at.metric
 
 
 def test_prod_deployment_approved_in_the_registry_but_not_in_countersign_is_flagged(demo_copy, app_factory) -> None:

@@ -10,6 +10,7 @@ from governance.config import load_settings
 from governance.demo_history import open_request_id
 from governance.identity import identity_for
 from governance.promotion import approve
+from tests.app.shown import plain
 from tests.app.test_signoff_pages import D, open_requests_page, texts
 
 MEDIUM = "[policy.tiers.medium]\napprovals_required = 1\n"
@@ -57,7 +58,7 @@ def test_a_decided_request_shows_what_was_seen_and_what_changed(demo_copy, app_f
     heads = [h.value for h in at.subheader]
     assert f"As decided: what risk.officer@{D} saw" in heads and "Changed since the decision" in heads
     assert heads.index("Changed since the decision") < heads.index("Policy gates today")
-    changed = "\n".join(w.value for w in at.warning)
+    changed = "\n".join(plain(w.value) for w in at.warning)
     assert new.evidence_id in changed and "gate drift: pass then, fail now" in changed
 
 
@@ -73,4 +74,4 @@ def test_the_review_page_shows_a_promoted_copys_inherited_bias(demo_workspace, a
     at.switch_page("pages/review.py").run()
     assert not at.exception, at.exception
     assert any(rule.evidence_id in c.value for c in at.caption)
-    assert any("inherited from lab-staging:claims-fraud:1" in i.value for i in at.info)
+    assert any("inherited from lab-staging:claims-fraud:1" in plain(i.value) for i in at.info)

@@ -7,14 +7,10 @@ import datetime as dt
 from governance.catalog import Catalog
 from governance.demo_history import open_request_id
 from governance.promotion import MAX_ACCEPTANCE, get_request
+from tests.app.shown import texts
 
 D = "demo.countersign.dev"
 
-
-def texts(at) -> str:
-    parts = [e.value for kind in ("markdown", "title", "subheader", "caption", "error", "warning", "info", "success")
-             for e in getattr(at, kind)]
-    return "\n".join(str(p) for p in parts)
 
 
 def open_requests_page(app_factory, root, persona: str):

@@ -16,16 +16,12 @@ from governance.demo_history import open_request_id
 from governance.identity import identity_for
 from governance.policy import evaluate
 from governance.promotion import RiskAcceptance, approve, create_request, get_request
+from tests.app.shown import plain, texts
 
 D = "demo.countersign.dev"
 HIGH = "lab-staging:credit-approval:2"  # high tier: two approvers
 DECISION_KEYS = {"req.approve", "req.reject", "req.confirm_approve"}
 
-
-def texts(at) -> str:
-    parts = [e.value for kind in ("markdown", "title", "subheader", "caption", "error", "warning", "info", "success")
-             for e in getattr(at, kind)]
-    return "\n".join(str(p) for p in parts)
 
 
 def buttons(at) -> set[str]:
@@ -72,7 +68,7 @@ def test_approve_first_says_it_will_promote_then_promotes_and_tells_promoted_fro
     at.button(key="req.approve").click().run()
     assert not at.exception, at.exception
     assert get_request(catalog, rid).status == "pending"  # nothing happened yet: the page asks first
-    confirmation = " ".join(i.value for i in at.info)
+    confirmation = " ".join(plain(i.value) for i in at.info)
     assert ("This is the 1st of 1 approval: approving will promote lab-staging:claims-fraud:3 to prod (register "
             "lab-staging:claims-fraud:3 in account lab-prod (prod) and mark it Approved in the source registry "
             "(lab-staging)") in confirmation
@@ -111,7 +107,7 @@ def test_first_of_two_approvals_waits_clears_the_comment_and_offers_nothing_more
         at.checkbox(key="req.accept").check().run()
         at.text_area(key="req.accept.why").set_value("Evidence is recomputed next week by the validation team.").run()
     at.button(key="req.approve").click().run()
-    confirmation = " ".join(i.value for i in at.info)
+    confirmation = " ".join(plain(i.value) for i in at.info)
     assert "This is the 1st of 2 approvals: approving records your approval only. Nothing is promoted yet" \
         in confirmation
     if gates:
@@ -133,7 +129,7 @@ def test_first_of_two_approvals_waits_clears_the_comment_and_offers_nothing_more
     second.text_area(key="req.comment").set_value("Independent validation complete.").run()
     second.button(key="req.approve").click().run()
     assert ("This is the 2nd of 2 approvals: approving will promote lab-staging:credit-approval:2 to prod "
-            "(register lab-staging:credit-approval:2 in account lab-prod") in " ".join(i.value for i in second.info)
+            "(register lab-staging:credit-approval:2 in account lab-prod") in " ".join(plain(i.value) for i in second.info)
 
 
 def _oracle_waiting(ws, email: str) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from governance.demo import PERSONAS
+from tests.app.shown import plain, texts
 
 OFFICER = "risk.officer@demo.countersign.dev"
 AUDITOR = "auditor@demo.countersign.dev"
@@ -17,11 +18,6 @@ FIRST = "lab-dev:claims-fraud:4"  # first row of the inventory: what a bad link 
 def link(at) -> dict[str, str]:
     """The URL's query parameters that name what is on screen (the demo persona rides along as ``as``)."""
     return {k: v for k, v in at.query_params.items() if k != "as"}
-
-def texts(at) -> str:
-    parts = [e.value for kind in ("markdown", "title", "header", "subheader", "caption", "error", "warning", "info",
-                                  "success") for e in getattr(at, kind)]
-    return "\n".join(str(p) for p in parts)
 
 
 def open_page(app_factory, root, persona: str, page: str, **params: str):
@@ -193,7 +189,7 @@ def test_a_bad_upload_is_named_by_the_users_file_name_not_a_server_path(demo_cop
     at.run()
     at.button(key="review.compute").click().run(timeout=180)
     assert not at.exception, at.exception
-    errors = [e.value for e in at.tabs[0].error]
+    errors = [plain(e.value) for e in at.tabs[0].error]
     assert any(e.startswith(f"{name}: the file is not UTF-8") for e in errors), errors
     assert not any("uploads" in e or str(demo_copy.root) in e for e in errors), errors
 

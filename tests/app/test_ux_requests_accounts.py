@@ -14,16 +14,12 @@ from governance.config import Workspace, load_settings
 from governance.demo_history import NO_TRAFFIC, open_request_id
 from governance.identity import identity_for
 from governance.promotion import create_request, get_request, list_requests
+from tests.app.shown import plain, texts
 
 D = "demo.countersign.dev"
 CREDIT = "lab-staging:credit-approval:3"  # fails four-fifths on gender (docs/demo.md, planted truth 2)
 ACTIONS = {"req.approve", "req.reject", "req.cancel", "req.execute"}
 
-
-def texts(at) -> str:
-    parts = [e.value for kind in ("markdown", "title", "subheader", "caption", "error", "warning", "info", "success")
-             for e in getattr(at, kind)]
-    return "\n".join(str(p) for p in parts)
 
 
 def requests_page(app_factory, root: Path, persona: str, **query: str):
@@ -150,7 +146,7 @@ def test_request_link_opens_that_request_and_an_unknown_one_is_named(demo_worksp
     oldest = str(list_requests(catalog)["request_id"].iloc[-1])
     at = requests_page(app_factory, demo_workspace.root, "auditor", request=oldest)
     assert at.selectbox(key="req.id").value == oldest
-    assert at.subheader[0].value.startswith(f"{oldest}:")
+    assert plain(at.subheader[0].value).startswith(f"{oldest}:")
 
     at = requests_page(app_factory, demo_workspace.root, "auditor", request="PR-20990101-nothere")
     assert "There is no promotion request **PR-20990101-nothere**" in " ".join(w.value for w in at.warning)

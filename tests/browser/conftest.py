@@ -2,12 +2,13 @@
 
 The portal runs exactly as a user starts it (``streamlit run app.py -- --workspace DIR``) on a free 127.0.0.1 port.
 Who the user is comes from a trusted header that only this fixture switches on (``[auth] trusted_headers = true``
-appended to the test workspace's ``countersign.toml``); each persona gets its own browser context sending
-``X-Forwarded-Email``, so two personas are two independent Streamlit sessions, as two people would be.
+with loopback as ``trusted_proxies``, appended to the test workspace's ``countersign.toml``); each persona gets its
+own browser context sending ``X-Forwarded-Email``, so two personas are two independent Streamlit sessions, as two people would be.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -52,7 +53,9 @@ def browser_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     config = root / "countersign.toml"
     text = config.read_text()
     assert "\n[auth]" not in text, "the demo config grew an [auth] section: adapt the fixture"
-    config.write_text(f'{text}\n[auth]\ntrusted_headers = true\nemail_header = "{harness.EMAIL_HEADER}"\n')
+    # Chromium reaches the portal over loopback: that is the "proxy" allowed to set the header
+    config.write_text(f'{text}\n[auth]\ntrusted_headers = true\nemail_header = "{harness.EMAIL_HEADER}"\n'
+                      f"trusted_proxies = {json.dumps(list(harness.LOOPBACK))}\n")
     return root
 
 

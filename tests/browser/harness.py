@@ -6,12 +6,14 @@ Chromium is the Debian package at ``/usr/bin/chromium`` (``make system-deps``); 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -33,6 +35,8 @@ CHROMIUM_FLAGS = (
 VIEWPORT = {"width": 1440, "height": 2600}
 SCREENSHOTS = ROOT / "test-output" / "screenshots"
 EMAIL_HEADER = "X-Forwarded-Email"
+# where the browser tests' trusted header may come from ([auth] trusted_proxies): Chromium on this machine
+LOOPBACK = ("127.0.0.1/32", "::1/128")
 
 DEMO = "demo.countersign.dev"
 RISK_OFFICER = f"risk.officer@{DEMO}"
@@ -314,3 +318,76 @@ def timed() -> Iterator[list[float]]:
         yield out
     finally:
         out.append(time.perf_counter() - start)
+
+
+# -- who acts: every button that switches pages must keep the person (issue 34, finding 1) ---------------------------
+
+# the buttons that move to another page (label, the heading of the page they open); the Model page's three,
+# then the Requests page's "Open Review" (shown for a request whose version lacks evidence)
+MODEL_BUTTONS = (("Review evidence", "Review"), ("Promotion requests", "Promotion requests"),
+                 ("Export report", "Export"))
+REQUESTS_BUTTON = ("Open Review", "Review")
+
+
+def request_without_evidence(workspace: Path) -> str:
+    """Oracle (the CLI): a decided request whose version has no evidence, so its page offers "Open Review"."""
+    done = subprocess.run([str(VENV_BIN / "countersign"), "requests", "--workspace", str(workspace), "--json"],
+                          capture_output=True, text=True, timeout=120, check=True)
+    rows = [r for r in json.loads(done.stdout) if r["version_id"] == "lab-dev:repair-cost:3"]
+    assert rows, "the demo's rejected repair-cost v3 request is gone: adapt the test"
+    return rows[0]["request_id"]
+
+
+def acting_as(page: Page, email: str, roles: str, label: str | None = None) -> None:
+    """The banner names ``email`` with ``roles``; the URL names nobody else; the demo picker shows ``label``."""
+    expect(demo_banner(page)).to_contain_text(email)
+    expect(demo_banner(page)).to_contain_text(f"({roles})")
+    named = urllib.parse.parse_qs(urllib.parse.urlsplit(page.url).query).get("as")
+    assert named in (None, [email]), f"{page.url} names {named}, not {email}"
+    if label is not None:
+        expect(widget(page, "stSelectbox", "Acting as").locator("input")).to_have_value(label)
+
+
+def go_to(page: Page, link: str, title: str | None = None) -> None:
+    """Follow the sidebar link ``link`` in the same session (no reload) and wait for the page."""
+    sidebar(page).get_by_role("link", name=re.compile(rf"^{re.escape(link)}( \(\d+\))?$")).click()
+    if title:
+        heading(page, title).first.wait_for()
+    settle(page)
+
+
+def cross_page_buttons(page: Page, email: str, roles: str, *, label: str | None = None,
+                       request_id: str, may_approve: bool | None) -> list[str]:
+    """Press every cross-page button as the person already acting on ``page``; check who acts after each one.
+
+    Returns the buttons pressed (so a test can assert none was skipped). With ``may_approve=False`` the promotion
+    requests of the Model page's version must show no Approve button (None: not checked, as whether a risk officer
+    sees one depends on what other tests decided).
+    """
+    pressed = []
+    for button, title in MODEL_BUTTONS:
+        go_to(page, "Model")
+        acting_as(page, email, roles, label)
+        click_button(page, button, exact=True)
+        heading(page, title).first.wait_for()
+        settle(page)
+        assert_no_exception(page)
+        acting_as(page, email, roles, label)
+        if title == "Promotion requests" and may_approve is False:
+            expect(main_area(page).get_by_role("button", name="Approve", exact=True)).to_have_count(0)
+        pressed.append(button)
+    go_to(page, "Requests", "Promotion requests")
+    clear = main_area(page).get_by_role("button", name="Show all requests")
+    if clear.count():
+        clear.click()
+        settle(page)
+    choose(page, "stSelectbox", "Request", request_id)
+    acting_as(page, email, roles, label)
+    button, title = REQUESTS_BUTTON
+    click_button(page, button, exact=True)
+    heading(page, title).first.wait_for()
+    settle(page)
+    assert_no_exception(page)
+    acting_as(page, email, roles, label)
+    pressed.append(button)
+    return pressed

@@ -198,3 +198,16 @@ def test_oidc_groups_claim_grants_role(new_page: Callable[..., Page], oidc_porta
     expect(h.demo_banner(page)).to_contain_text("(risk_officer)")
     h.assert_no_exception(page)
 
+
+
+def test_an_oidc_identity_survives_every_cross_page_button(new_page: Callable[..., Page], oidc_portal: Server,
+                                                           browser_workspace: Path) -> None:
+    """Issue 34, finding 1 with a real login: the auditor stays the auditor on every page a button opens."""
+    page = new_page()
+    sign_in(page, oidc_portal, h.AUDITOR)
+    expect(h.heading(page, "Model inventory")).to_be_visible()
+    # the OIDC workspace is a copy of the browser workspace: the same requests
+    pressed = h.cross_page_buttons(page, h.AUDITOR, "auditor",
+                                   request_id=h.request_without_evidence(browser_workspace), may_approve=False)
+    assert len(pressed) == 4
+    expect(h.sidebar(page)).to_contain_text(h.AUDITOR)

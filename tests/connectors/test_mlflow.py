@@ -86,7 +86,7 @@ def test_credentials_come_from_the_named_variables_only() -> None:
 
 @pytest.mark.parametrize("keys, message", [
     ({"tracking_uri": "file:///tmp/mlruns"}, "http:// or https://"),
-    ({"tracking_uri": "http://user:pw@h:5000"}, "must not carry credentials"),
+    ({"tracking_uri": "http://user:pw@h:5000"}, "carries a password: credentials never go into countersign.toml"),
     ({"tracking_uri": "http://h", "token_env": "my token"}, "environment variable"),
     ({"tracking_uri": "http://h", "alias_environments": {"latest": "prod"}}, "not a valid MLflow alias"),
     ({"tracking_uri": "http://h", "alias_environments": {"a": "prod", "b": "prod"}}, "both mean environment"),

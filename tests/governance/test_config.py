@@ -86,6 +86,36 @@ BAD = [
      'api_key_env="ZENML_KEY"\nstage_environments = { production = "live" }\n',
      "accounts[0]: account 'zen' maps registry labels to 'live', which is not in [environments].order"),
     ("repeated environments", '[environments]\norder = ["dev", "dev"]\n', "environments.order: environments repeat"),
+    # issue 34, finding 3: one URL-credential rule, for every connector kind and the catalog; the key to use instead
+    ("zenml url with a password",
+     '[[accounts]]\nname="zen"\nenvironment="dev"\nconnector="zenml"\nurl="http://svc:SECRET-1@127.0.0.1:8080"\n'
+     'api_key_env="ZENML_KEY"\n',
+     "accounts[0].url: the URL carries a password: credentials never go into countersign.toml; put them in the "
+     "environment variable named by api_key_env (account 'zen')"),
+    ("zenml url with a token as user name",
+     '[[accounts]]\nname="zen"\nenvironment="dev"\nconnector="zenml"\nurl="https://ZENKEY-SECRET@zen.example"\n'
+     'api_key_env="ZENML_KEY"\n', "accounts[0].url: the URL carries a user name"),
+    ("mlflow url with a password",
+     '[[accounts]]\nname="ml"\nenvironment="dev"\nconnector="mlflow"\ntracking_uri="http://u:SECRET-2@127.0.0.1:5000"\n',
+     "accounts[0].tracking_uri: the URL carries a password: credentials never go into countersign.toml; put them "
+     "in the environment variable named by token_env, username_env or password_env"),
+    ("mlflow url with a token parameter",
+     '[[accounts]]\nname="ml"\nenvironment="dev"\nconnector="mlflow"\n'
+     'tracking_uri="https://mlflow.example/?token=SECRET-3"\n',
+     "accounts[0].tracking_uri: the URL carries a 'token' query parameter"),
+    ("folder path as a URL with a password",
+     '[[accounts]]\nname="lab"\nenvironment="dev"\nconnector="folder"\npath="sftp://u:SECRET-4@nas/registry"\n',
+     "accounts[0].path: the URL carries a password: credentials never go into countersign.toml"),
+    ("catalog url with a password", '[catalog]\nurl = "postgresql://cs:SECRET-5@db.example/countersign"\n',
+     "catalog.url: the URL carries a password: credentials never go into countersign.toml; put the password in "
+     "PGPASSWORD or ~/.pgpass"),
+    ("webhook url with a password", '[notify.webhook]\nurl = "https://hook:SECRET-6@hooks.example/x"\n',
+     "notify.webhook.url: the URL carries a password"),
+    # issue 34, finding 10: a header anyone can send is trusted only from the proxy's addresses
+    ("trusted headers without trusted proxies", '[auth]\ntrusted_headers = true\n',
+     "auth.trusted_proxies: trusted_headers = true needs trusted_proxies"),
+    ("trusted proxy that is no address", '[auth]\ntrusted_headers = true\ntrusted_proxies = ["proxy.local"]\n',
+     "auth.trusted_proxies: 'proxy.local' is not an IP address or CIDR network"),
 ]
 
 
@@ -97,7 +127,18 @@ def test_bad_config_names_file_key_and_problem(tmp_path: Path, case: str, text: 
     text_of = str(err.value)
     assert text_of.startswith(str(ws.config_path)), text_of
     assert message in text_of
+    assert "SECRET" not in text_of  # the refusal never repeats the credential it refuses
     assert "\n" not in text_of.strip() or case == "syntax"
+
+
+def test_trusted_proxies_are_networks(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, GOOD + '[auth]\ntrusted_headers = true\n'
+                                              'trusted_proxies = ["10.0.0.5", "127.0.0.1/32", "fd00::/8"]\n'))
+    assert settings.auth.trusted_proxies == ("10.0.0.5/32", "127.0.0.1/32", "fd00::/8")
+    assert settings.auth.trusts_peer("10.0.0.5") and settings.auth.trusts_peer("127.0.0.1")
+    assert settings.auth.trusts_peer("fd00::1")
+    assert not settings.auth.trusts_peer("10.0.0.6") and not settings.auth.trusts_peer(None)
+    assert not settings.auth.trusts_peer("not an address")
 
 
 def test_missing_config_says_how_to_start(tmp_path: Path) -> None:

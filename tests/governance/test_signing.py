@@ -557,3 +557,80 @@ def test_keys_and_exports_are_written_owner_only(demo_copy: Workspace, tmp_path:
                  "--version", "lab-prod:claims-fraud:2", "--out", str(out)]) == 0
     assert out.stat().st_mode & 0o777 == 0o600 and out.parent.stat().st_mode & 0o777 == 0o700
     assert demo_copy.exports_dir.stat().st_mode & 0o777 == 0o700  # the demo build creates it owner-only
+
+
+# -- malformed input: a verdict, never a traceback (issue 34, finding 8) -------------------------------------------
+
+
+def _sig_hex(signed: bytes) -> tuple[int, int]:
+    """Where the signature's hex string lies (between the angle brackets of /Contents)."""
+    m = re.search(rb"/ByteRange\s*\[\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*\]", signed)
+    assert m
+    return int(m.group(2)) + 1, int(m.group(3)) - 1
+
+
+def _renamed_signer(signed: bytes) -> bytes:
+    """The signer's name changed inside the embedded certificate (same length, so every offset still holds)."""
+    start, end = _sig_hex(signed)
+    body = signed[start:end].lower()
+    old, new = b"Ada Validator".hex().encode(), b"Eve Validator".hex().encode()
+    assert old in body
+    return signed[:start] + body.replace(old, new) + signed[end:]
+
+
+def _flipped_der(signed: bytes) -> bytes:
+    """One byte inside the DER of the signature (inside its certificate) inverted."""
+    start, end = _sig_hex(signed)
+    der = bytearray(bytes.fromhex(signed[start:end].decode()))
+    der[300] ^= 0xFF
+    return signed[:start] + der.hex().encode() + signed[end:]
+
+
+def _garbage_contents(signed: bytes) -> bytes:
+    start, end = _sig_hex(signed)
+    return signed[:start] + b"Z" * (end - start) + signed[end:]
+
+
+def _not_a_sig(signed: bytes) -> bytes:
+    return signed.replace(b"/Type /Sig", b"/Type /Xyz", 1)
+
+
+MALFORMED = {
+    "signer renamed in the certificate": (_renamed_signer, 1, "FAILED"),
+    "a byte of the certificate flipped": (_flipped_der, 1, "FAILED"),
+    "garbage in the signature value": (_garbage_contents, 1, "FAILED"),
+    "signature dictionary of another type": (_not_a_sig, 1, "FAILED"),
+    "truncated in the middle": (lambda s: s[: len(s) // 2], 1, "FAILED"),
+    "truncated before the end": (lambda s: s[:-200], 1, "FAILED"),
+    "PDF header then garbage": (lambda s: b"%PDF-1.7\n" + bytes(range(256)) * 4, 1, "FAILED"),
+    "not a PDF at all": (lambda s: b"PK\x03\x04 a zip, not a PDF", 2, "not a PDF"),
+    "empty file": (lambda s: b"", 2, "not a PDF"),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED))
+@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+def test_malformed_pdfs_get_a_verdict_not_a_traceback(signed: bytes, tmp_path: Path, case: str, as_json: bool,
+                                                      capsys) -> None:
+    """Every malformed input ends in a one-line verdict (exit 1) or bad input (exit 2); --json is always JSON."""
+    make, code, word = MALFORMED[case]
+    path = tmp_path / "x.pdf"
+    path.write_bytes(make(signed))
+    args = ["pdf", "verify", str(path)] + (["--json"] if as_json else [])
+    got = main(args)
+    captured = capsys.readouterr()
+    everything = captured.out + captured.err
+    assert got == code, everything
+    assert "Traceback" not in everything and "Error:" not in everything, everything
+    if as_json:
+        doc = json.loads(captured.out)  # one valid JSON document, whatever went wrong
+        assert doc["ok"] is False and word in doc["verdict"], doc
+    else:
+        assert word in everything, everything
+        assert len(captured.err.strip().splitlines()) <= 1, captured.err  # one line, if any
+
+
+def test_a_folder_or_unreadable_file_is_bad_input(tmp_path: Path, capsys) -> None:
+    assert main(["pdf", "verify", str(tmp_path), "--json"]) == 2
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["ok"] is False and "Traceback" not in captured.err

@@ -318,6 +318,42 @@ def test_bad_settings_name_the_file_the_account_and_the_key(driver: SourceDriver
                                        cache_dir=tmp_path / "cache")
 
 
+PLANTED_SECRET = "s3cret-Planted-42"
+
+
+def test_a_url_carrying_a_credential_is_refused_naming_the_key_to_use(driver: SourceDriver, tmp_path: Path) -> None:
+    """One URL-credential rule for every kind (issue 34, finding 3): a URL with ``user:password@`` in any setting is
+    refused when countersign.toml is read, naming the setting and where credentials go instead, never repeating
+    the secret; a kind whose settings hold no URL refuses one put into any of its text settings all the same."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    good = driver.settings("src")
+    urls = {k: v for k, v in good.items() if isinstance(v, str) and "://" in v}
+    targets = urls or {k: "https://registry.example/models" for k, v in good.items() if isinstance(v, str)}
+    assert targets, f"{driver.kind}: no text setting to put a URL in"
+    hint = connectors.settings_model(driver.kind).credential_hint()
+    for key, url in targets.items():
+        parts = urlsplit(url)
+        for netloc in (f"svc:{PLANTED_SECRET}@{parts.netloc}", f"{PLANTED_SECRET}@{parts.netloc}"):
+            bad = {**good, key: urlunsplit(parts._replace(netloc=netloc))}
+            ws = Workspace(tmp_path / "creds")
+            ws.ensure_dirs()
+            ws.config_path.write_text('[environments]\norder = ["dev", "prod"]\n\n' + toml_account("src", driver.kind, bad))
+            with pytest.raises(ConfigError) as err:
+                load_settings(ws, environ=driver.environ())
+            message = str(err.value)
+            assert f"accounts[0].{key}: the URL carries a " in message and hint in message, message
+            assert "credentials never go into countersign.toml" in message and PLANTED_SECRET not in message, message
+            assert "\n" not in message
+            with pytest.raises(ConfigError) as err:  # built directly, the same model refuses it
+                connectors.build_connector(driver.kind, bad, AccountInfo("src", "dev"), root=tmp_path,
+                                           cache_dir=tmp_path / "cache")
+            assert PLANTED_SECRET not in str(err.value)
+    # the hint names a real key of the kind (its *_env settings), or says the kind's client finds them itself
+    env_keys = [k for k in connectors.settings_model(driver.kind).model_fields if k.endswith("_env")]
+    assert all(k in hint for k in env_keys) and (env_keys or "own client" in hint)
+
+
 # -- promotion (kinds whose connector is a Promoter) ---------------------------------------------------------
 
 
