@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import math
 import platform
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from core.canonical import canonical_json, record_hash
+from core.canonical import canonical_json, json_safe, record_hash
 from core.clock import utcnow
 from core.errors import AccessDenied, CountersignError, InputError, NotFound
 from core.hashing import sha256_file_remembered
@@ -78,17 +77,7 @@ def software_versions() -> dict[str, str]:
     return out
 
 
-def _clean(obj: Any) -> Any:
-    """JSON-safe copy: non-finite floats become None, tuples lists, numpy scalars Python numbers."""
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    if hasattr(obj, "item") and not isinstance(obj, str | bytes):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
+_clean = json_safe  # the name this module has always used
 
 
 def _evidence_id(kind: str, version_id: str | None, input_hash: str, config_hash: str) -> str:
