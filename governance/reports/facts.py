@@ -102,6 +102,9 @@ class ReportFacts:
     gates_evaluated: bool = False
     history_deployments: tuple[dict[str, Any], ...] = ()
     history_gaps: tuple[dict[str, Any], ...] = ()
+    # re-validations a monitoring breach or cumulative change started (governance.triggered), newest first, each
+    # with ``open`` (no periodic review recorded after it yet)
+    triggered: tuple[dict[str, Any], ...] = ()
 
     @property
     def fingerprint(self) -> str:
@@ -296,6 +299,15 @@ def oversight_records(settings: Settings, catalog: Catalog, version: Version,
     return found, serving and version.environment in oversight_environments(settings)
 
 
+def triggered_records(catalog: Catalog, version_id: str, reviews: tuple[dict[str, Any], ...]) -> tuple[dict[str, Any], ...]:
+    """The version's triggered reviews, newest first, each marked ``open`` until a periodic review follows it."""
+    from governance.triggered import triggered_reviews
+
+    last = max((r["reviewed_at"] for r in reviews), default=None)
+    return tuple({**t.as_dict(), "open": last is None or t.triggered_at > last}
+                 for t in triggered_reviews(catalog, version_id=version_id))
+
+
 def collect_facts(
     workspace: Workspace, settings: Settings, catalog: Catalog, version_id: str, identity: Identity
 ) -> ReportFacts:
@@ -324,6 +336,7 @@ def collect_facts(
 
     requests, decisions, ledger = signoff_records(catalog, sorted(family))
     reviews, under_oversight = oversight_records(settings, catalog, version, deployments)
+    triggered = triggered_records(catalog, version_id, reviews)
     tier = model.risk_tier or settings.policy.default_tier
     policy = settings.tier(tier).model_dump()
     model_cfg = settings.models.get(version.model)
@@ -332,7 +345,7 @@ def collect_facts(
         *(e.computed_at for e in evidence.values()),
         *(r.get("created_at") for r in requests), *(r.get("updated_at") for r in requests),
         *(d.get("created_at") for d in decisions), *(e.get("recorded_at") for e in ledger),
-        *(x["reviewed_at"] for x in reviews),
+        *(x["reviewed_at"] for x in reviews), *(t["triggered_at"] for t in triggered),
     )
     gates, gates_note, gates_evaluated = evaluate_gates(catalog, settings, version, generated_at)
     datasets, dataset_sources = dataset_hashes(workspace, settings, version, evidence)
@@ -373,6 +386,7 @@ def collect_facts(
         history=tuple(_records(catalog.version_history(version_id))),
         history_deployments=tuple(_records(catalog.deployment_history([version_id]))),
         history_gaps=tuple(_records(catalog.history_gaps([version.account]))),
+        triggered=triggered,
     )
 
 
