@@ -221,9 +221,9 @@ def _gather_exact(engine: Engine, reference: TableInfo, current: TableInfo, kind
         cat = _counted(info, value_counts(engine, info.name, _cols(info, kinds, False)))
         raw = fetch_present(engine, info.name, _cols(info, kinds, True), info.rows)
         for name, values in raw.items():
-            uniq, counts = np.unique(values, return_counts=True)
-            cat[name] = Side(n=len(values), missing=info.rows - len(values), lo=float(uniq[0]) if len(uniq) else None,
-                             hi=float(uniq[-1]) if len(uniq) else None, values=uniq, counts=counts, raw=values)
+            values.sort()  # numpy's SIMD sort: every order statistic below reads the sorted runs
+            cat[name] = Side(n=len(values), missing=info.rows - len(values), lo=float(values[0]) if len(values) else None,
+                             hi=float(values[-1]) if len(values) else None, raw=values)
         sides.append(cat)
     for col, _ in kinds:
         out[col] = (sides[0][col], sides[1][col], None)
@@ -313,8 +313,12 @@ def _histograms(engine: Engine, reference: TableInfo, current: TableInfo, grids:
 def _column(engine: Engine, reference: TableInfo, current: TableInfo, col: str, kind: str, rs: Side, cs: Side,
             hist: tuple[Grid, Histogram, Histogram] | None, config: DriftConfig) -> ColumnDrift:
     n_ref, n_cur = rs.n, cs.n
-    values = vref = vcur = None
-    if rs.values is not None and cs.values is not None:
+    values: Any = None
+    vref = vcur = cum = None
+    if rs.raw is not None and cs.raw is not None:
+        values, vref, vcur, cum = _merged_runs(rs.raw, cs.raw)
+        n_unique_ref, n_unique = int((vref > 0).sum()), len(values)
+    elif rs.values is not None and cs.values is not None:
         values, vref, vcur = merge_counts((rs.values, rs.counts), (cs.values, cs.counts))  # type: ignore[arg-type]
         n_unique_ref, n_unique = int((vref > 0).sum()), len(values)
     else:  # the reference has far more than 20 distinct values; the exact number changes no rule
@@ -335,11 +339,17 @@ def _column(engine: Engine, reference: TableInfo, current: TableInfo, col: str, 
             assert x is not None and vref is not None and vcur is not None
             integer = _integer(reference, current, col, rs.missing == 0 and cs.missing == 0)
             edges = sturges_edges(float(x[0]), float(x[-1]), n_ref + n_cur, integer)  # x: both sides, sorted
-            bref = np.histogram(x, edges, weights=vref)[0].astype(np.int64)
-            bcur = np.histogram(x, edges, weights=vcur)[0].astype(np.int64)
+            if rs.raw is not None and cs.raw is not None:
+                bref, bcur = _sorted_bins(rs.raw, edges), _sorted_bins(cs.raw, edges)
+            else:
+                bref = np.histogram(x, edges, weights=vref)[0].astype(np.int64)
+                bcur = np.histogram(x, edges, weights=vcur)[0].astype(np.int64)
         if m.needs == "cdf":
             assert x is not None
-            cx, cref, ccur = cdf_from_counts(x, vref, vcur)  # type: ignore[arg-type]
+            if cum is not None:
+                cx, cref, ccur = x, cum[0] / n_ref, cum[1] / n_cur
+            else:
+                cx, cref, ccur = cdf_from_counts(x, vref, vcur)  # type: ignore[arg-type]
         if name == "wasserstein":
             assert x is not None and vref is not None
             std_ref = float(np.std(rs.raw)) if rs.raw is not None else weighted_std(x, vref)
@@ -369,6 +379,29 @@ def _column(engine: Engine, reference: TableInfo, current: TableInfo, col: str, 
         nulls_reference=rs.missing, nulls_current=cs.missing, exact=exact,
         ks_statistic=ks_statistic(agg) if m.needs == "cdf" else None, chart=_chart_data(agg),
     )
+
+
+def _merged_runs(ref: np.ndarray, cur: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Two sorted samples merged: the distinct values, each side's count per value, and each side's cumulative count
+    (one stable merge of the two sorted runs; no search per value)."""
+    merged = np.concatenate([ref, cur])
+    order = np.argsort(merged, kind="stable")  # two sorted runs: a linear merge
+    x = merged[order]
+    from_cur = np.cumsum(order >= len(ref))
+    from_ref = np.arange(1, len(x) + 1) - from_cur
+    last = np.empty(len(x), dtype=bool)  # the last position of each distinct value
+    last[-1] = True
+    np.not_equal(x[1:], x[:-1], out=last[:-1])
+    cref, ccur = from_ref[last], from_cur[last]
+    return x[last], np.diff(cref, prepend=0), np.diff(ccur, prepend=0), (cref, ccur)
+
+
+def _sorted_bins(sorted_values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """``numpy.histogram(values, edges)`` of sorted values: half-open bins, the last closed, by the same search."""
+    cum = np.concatenate([np.searchsorted(sorted_values, edges[:-1], "left"),
+                          np.searchsorted(sorted_values, edges[-1:], "right")])
+    return np.diff(cum).astype(np.int64)
 
 
 def _chart_data(agg: Aggregates, top: int = 30) -> dict[str, Any]:
