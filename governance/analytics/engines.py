@@ -123,9 +123,40 @@ def render(sql: str, dialect: str) -> str:
 
 
 def columns(engine: Engine, sql: str, params: Mapping[str, Any] | None = None) -> dict[str, np.ndarray]:
-    """The result of ``sql`` as numpy arrays by column name."""
+    """The result of ``sql`` as numpy arrays by column name (text as object arrays)."""
     table = engine.arrow(sql, params)
-    return {name: table.column(i).to_numpy(zero_copy_only=False) for i, name in enumerate(table.column_names)}
+    return {name: to_numpy(table.column(i)) for i, name in enumerate(table.column_names)}
+
+
+def to_numpy(column: pa.ChunkedArray) -> np.ndarray:
+    """An Arrow column as a numpy array: numbers as their dtype (a NULL as NaN, which makes integers floats), text
+    and anything else as an object array (NULL as None).
+
+    pyarrow's own ``to_numpy`` imports pandas on first use (half a second of CPU and more memory); the columns the
+    aggregates return are plain numbers or text, read straight from their Arrow buffers instead.
+    """
+    t = column.type
+    if not (pa.types.is_integer(t) or pa.types.is_floating(t)):
+        return np.array(column.to_pylist(), dtype=object)
+    dtype = np.dtype(t.to_pandas_dtype())
+    parts = [np.frombuffer(a.buffers()[1], dtype=dtype, count=a.offset + len(a))[a.offset:] if len(a) else
+             np.empty(0, dtype) for a in column.chunks] or [np.empty(0, dtype)]
+    values = np.concatenate(parts) if len(parts) != 1 else parts[0]
+    if not column.null_count:
+        return values
+    valid = np.concatenate([_valid(a) for a in column.chunks])  # null_count > 0: at least one chunk
+    out = values.astype(float)
+    out[~valid] = np.nan
+    return out
+
+
+def _valid(a: pa.Array) -> np.ndarray:
+    """Which entries of ``a`` are not NULL (its validity bitmap, least significant bit first)."""
+    bitmap = a.buffers()[0]
+    if bitmap is None:
+        return np.ones(len(a), dtype=bool)
+    bits = np.unpackbits(np.frombuffer(bitmap, dtype=np.uint8), bitorder="little")
+    return bits[a.offset:a.offset + len(a)].astype(bool)
 
 
 def rows(engine: Engine, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:

@@ -102,6 +102,8 @@ def connect(threads: int | None = None, memory_limit: str | None = None) -> duck
     # whole truth: max(x) then reads 1.0 over a column holding NaN, and a range test it "knows" is always true is
     # dropped, so NaN passes as a value. The data contract (NaN is missing) needs every value looked at.
     con.execute("SET disabled_optimizers = 'statistics_propagation'")
+    # a long statement would draw DuckDB's progress bar on stdout, in the middle of a --json document
+    con.execute("SET enable_progress_bar = false")
     return con
 
 

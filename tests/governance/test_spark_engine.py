@@ -171,6 +171,27 @@ def test_nan_stored_parquet_on_spark_equals_null_stored_on_duckdb(spark: Any, tm
     assert sp.column("x").n_reference == int(ref["x"].notna().sum())
 
 
+def test_bias_and_index_columns_follow_the_data_contract_on_spark(spark: Any, tmp_path: Path) -> None:
+    # a NaN label or score is missing (dropped), a NaN in a float attribute groups with NULL; pandas' index is not data
+    from tests.governance.test_data_contract import _scored, write_parquet
+
+    frame = _scored()
+    nan = write_parquet(tmp_path / "nan.parquet", frame, nan_stored=True)
+    null = write_parquet(tmp_path / "null.parquet", frame, nan_stored=False)
+    config = BiasConfig(label="label", protected=("gender", "age"), score="score", threshold=0.5)
+    sp, duck = bias_file(str(nan), config, engine=SPARK), bias_file(null, config)
+    _same(_without_timing(sp.to_dict()), _without_timing(duck.to_dict()))
+    assert sp.dropped_rows == 50 and "(missing)" in {g.group for g in sp.attribute("age").groups}
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    indexed = tmp_path / "indexed.parquet"
+    pq.write_table(pa.Table.from_pandas(frame.set_axis(frame.index * 3), preserve_index=True), indexed)
+    info = SparkEngine(spark).load_table(indexed, "t")
+    assert info.index_columns == ("__index_level_0__",) and "__index_level_0__" not in info.columns
+
+
 def test_near_edge_values_are_rebinned_on_spark_too(drift_pairs: dict[str, tuple[Any, Any]],
                                                     files: dict[str, Path]) -> None:
     _, sp = drift_pairs["large"]

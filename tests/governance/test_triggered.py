@@ -150,6 +150,12 @@ def test_cumulative_change_since_the_last_full_validation(demo_copy: Workspace) 
     assert change.total == 2
     # claims-fraud v2 was reviewed itself: nothing changed since
     assert cumulative_change(demo_copy, settings, catalog, CLAIMS).total == 0
+    # claims-fraud v3 in staging (never reviewed there): v2 and v3 came after v1, v3 adds channel_online, new data
+    staging = cumulative_change(demo_copy, settings, catalog, "lab-staging:claims-fraud:3")
+    assert staging.validated_version == "lab-staging:claims-fraud:1"
+    assert staging.versions_promoted == ("lab-staging:claims-fraud:2", "lab-staging:claims-fraud:3")
+    assert staging.features_added == ("channel_online",) and staging.features_removed == ()
+    assert staging.data_window_moved is True and staging.total == 4
 
     text = demo_copy.config_path.read_text()
     head, low = text.split("[policy.tiers.low]", 1)

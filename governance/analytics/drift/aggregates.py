@@ -24,12 +24,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from governance.analytics.contract import FINITE, present_sql
-from governance.analytics.engines import Engine, columns, rows
+from governance.analytics.engines import Engine, columns, rows, to_numpy
 from governance.analytics.io import quote
 
 # Reading value counts is cheap while a column has few distinct values; beyond this the exact count of distinct
@@ -160,7 +161,7 @@ def fetch_present(engine: Engine, table: str, cols: Sequence[Col], n_rows: int) 
         chunk = list(cols[start:start + per])
         table_ = engine.arrow(raw_sql(table, chunk))
         for i, c in enumerate(chunk):
-            arr = table_.column(i).to_numpy(zero_copy_only=False).astype(float, copy=False)
+            arr = to_numpy(table_.column(i)).astype(float, copy=False)
             out[c.name] = arr[~np.isnan(arr)]
     return out
 
@@ -194,14 +195,63 @@ def merge_counts(ref: tuple[np.ndarray, np.ndarray], cur: tuple[np.ndarray, np.n
     return tuple(values.tolist()), vref, vcur
 
 
-def side_stats(engine: Engine, table: str, cols: Sequence[Col]) -> tuple[int, dict[str, tuple[int, Any, Any]]]:
-    """The row count and per column (non-null count, finite min, finite max); a column whose min or max is NaN or
-    ±inf is measured again without them (its count then is of finite values)."""
+_FOOTER_TYPES = ("DOUBLE", "FLOAT", "INT32", "INT64")
+
+
+def parquet_ranges(path: Path, cols: Sequence[Col]) -> dict[str, tuple[int, float, float]]:
+    """(non-null count, min, max) of numeric columns from a Parquet file's footer, where every row group states them
+    and they are finite: a full scan saved. The format keeps NaN out of min and max (a NaN left in the column is
+    found by the histogram's range test), so only columns whose statistics are complete and finite are answered."""
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.ParquetFile(path).metadata
+    except (OSError, ValueError):
+        return {}
+    wanted = {c.name for c in cols if c.numeric}
+    found: dict[str, list[Any]] = {}
+    bad: set[str] = set()
+    for g in range(meta.num_row_groups):
+        group = meta.row_group(g)
+        for j in range(group.num_columns):
+            chunk = group.column(j)
+            name, stats = chunk.path_in_schema, chunk.statistics
+            if name not in wanted or name in bad:
+                continue
+            logical = str(meta.schema.column(j).logical_type.type) if meta.schema.column(j).logical_type else "NONE"
+            if chunk.physical_type not in _FOOTER_TYPES or logical not in ("NONE", "INT") or stats is None \
+                    or not stats.has_null_count:
+                bad.add(name)
+                continue
+            n = chunk.num_values - stats.null_count
+            acc = found.setdefault(name, [0, math.inf, -math.inf])
+            acc[0] += n
+            if n == 0:
+                continue
+            if not stats.has_min_max or not (math.isfinite(float(stats.min)) and math.isfinite(float(stats.max))):
+                bad.add(name)
+                continue
+            acc[1], acc[2] = min(acc[1], float(stats.min)), max(acc[2], float(stats.max))
+    # + 0.0: the format writes a zero minimum as -0.0
+    return {k: (int(n), lo + 0.0, hi + 0.0) for k, (n, lo, hi) in found.items()
+            if k not in bad and n > 0 and math.isfinite(lo)}
+
+
+def side_stats(engine: Engine, table: str, cols: Sequence[Col], *, source: str | None = None
+               ) -> tuple[int | None, dict[str, tuple[int, Any, Any]]]:
+    """The row count and per numeric column (non-null count, finite min, finite max); a column whose min or max is
+    NaN or ±inf is measured again without them (its count then is of finite values). A local Parquet ``source``
+    answers from its footer what it can (:func:`parquet_ranges`); the rest is one scan."""
+    cols = [c for c in cols if c.numeric]
+    path = Path(source) if source and source.lower().endswith((".parquet", ".pq")) else None
+    footer = parquet_ranges(path, cols) if path is not None and path.is_file() else {}
+    out: dict[str, tuple[int, Any, Any]] = dict(footer)
+    cols = [c for c in cols if c.name not in footer]
     if not cols:
-        return int(rows(engine, f"SELECT count(*) AS n FROM {table}")[0][0]), {}
+        return None, out
     total, *row = rows(engine, side_stats_sql(table, cols))[0]
-    out = {c.name: tuple(row[i * 3:(i + 1) * 3]) for i, c in enumerate(cols)}
-    redo = [c for c in cols if c.numeric and out[c.name][0]
+    out.update({c.name: tuple(row[i * 3:(i + 1) * 3]) for i, c in enumerate(cols)})
+    redo = [c for c in cols if out[c.name][0]
             and not (math.isfinite(float(out[c.name][1])) and math.isfinite(float(out[c.name][2])))]
     if redo:
         again = rows(engine, finite_stats_sql(table, redo))[0]

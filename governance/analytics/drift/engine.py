@@ -235,7 +235,7 @@ def _gather_binned(engine: Engine, reference: TableInfo, current: TableInfo, kin
     """Large data: counts and ranges (metadata), value counts where values are few, fine histograms elsewhere."""
     stats = []
     for info in (reference, current):
-        _, got = side_stats(engine, info.name, [Col(c, info.columns[c], k == NUMERIC) for c, k in kinds])
+        _, got = side_stats(engine, info.name, _cols(info, kinds, True), source=info.source)
         stats.append(got)
     numeric = [c for c, k in kinds if k == NUMERIC and stats[0][c][0] and stats[1][c][0]]
     estimates = distinct_estimates(engine, reference.name, _cols(reference, [(c, NUMERIC) for c in numeric], True))
