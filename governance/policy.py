@@ -236,6 +236,9 @@ def gate_drift(ctx: GateContext) -> GateResult:
     observed: Any = {"drift_share": share, "drifted_columns": cols} if critical else share
     detail = f" (drifted: {', '.join(cols)})" if cols else ""
     share_text = f"drift share {share:.2f}" + (f" of limit {limit:g}" if limit is not None else "")
+    if summary.problems:  # a reference column gone, retyped or emptied: the data is not what was validated
+        return GateResult("drift", "fail", f"failing finding{'s' if len(summary.problems) > 1 else ''}: "
+                          f"{'; '.join(summary.problems)}; {share_text}{detail}", threshold, observed, (ev,))
     hit = [c for c in critical if c in cols]
     if hit:
         return GateResult("drift", "fail", f"critical feature{'s' if len(hit) > 1 else ''} drifted: "

@@ -63,7 +63,8 @@ def _drift_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--exact-max-rows", type=int, default=1_000_000,
                    help="K-S/Wasserstein exact up to this many rows (both sides), histogram-approximated above")
     p.add_argument("--html", metavar="FILE", help="also write Evidently's interactive report (sample ≤100k rows)")
-    p.add_argument("--fail-on-drift", action="store_true", help="exit 1 when the dataset drifts")
+    p.add_argument("--fail-on-drift", action="store_true",
+                   help="exit 1 when the dataset drifts or a reference column is missing, retyped or empty")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     _engine_arguments(p)
     p.set_defaults(func=cmd_drift)
@@ -172,7 +173,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
         print_drift(result)
         _engine_line(result.engine)
         _show_sql(args, {}, result.engine)
-    return 1 if args.fail_on_drift and result.dataset_drifted else 0
+    return 1 if args.fail_on_drift and result.failing else 0
 
 
 def print_drift(result: Any) -> None:

@@ -165,8 +165,9 @@ def test_a_reference_column_missing_from_the_current_data_is_a_failing_finding(c
     assert [(p.column, p.problem) for p in gone.problems] == [("claim_amount", "missing_in_current")]
     assert gone.summary().drifted_columns == ("claim_amount",) and gone.summary().n_columns == 5
 
+    assert not gone.dataset_drifted and gone.failing  # 0.2 < 0.5, and still a failing finding
     args = ["drift", "--reference", str(claims["ref"]), "--current", str(claims["cur_without"])]
-    proc = cli(*args, "--drift-share", "0.2", "--fail-on-drift")
+    proc = cli(*args, "--fail-on-drift")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "claim_amount" in proc.stdout and "missing in the current data" in proc.stdout
     assert "FAIL" in next(line for line in proc.stdout.splitlines() if line.startswith("claim_amount"))

@@ -200,3 +200,18 @@ def test_the_pdf_says_the_monitoring_gate_fails_and_the_revalidation_is_due(demo
     assert "Importance-weighted drift" in text and "claim_amount (" in text
     trigger = triggered_reviews(catalog, version_id=CLAIMS)[0]
     assert trigger.trigger_id in text.replace(" ", "") and "open: re-validation due" in text
+
+
+def test_a_failing_finding_fails_the_drift_gate_whatever_the_share(demo_workspace: Workspace) -> None:
+    from governance.policy import EvidenceRef
+
+    summary = {"drift_share": 0.1, "dataset_drifted": False, "drifted_columns": ["claim_amount"], "n_columns": 10,
+               "threshold": 0.5, "weighted_drift": 0.05, "weights_source": "shap", "weights_ref": "ev-x",
+               "heaviest": [["claim_amount", 0.05]], "problems": ["claim_amount: missing in the current data"]}
+    settings, catalog = load_settings(demo_workspace), Catalog(demo_workspace.catalog_path)
+    ref = EvidenceRef("ev-drift", "drift", dt.datetime(2026, 11, 1), summary)
+    results = {r.gate: r for r in evaluate(catalog, settings, "lab-staging:claims-fraud:3", "prod",
+                                           evidence=lambda v, kind: ref if kind == "drift" else None,
+                                           now=dt.datetime(2026, 11, 2)).results}
+    assert results["drift"].status == "fail" and "claim_amount: missing in the current data" in results["drift"].message
+    assert results["weighted_drift"].status == "pass"  # 5 % of the attribution: within 0.25

@@ -310,49 +310,81 @@ def _histograms(engine: Engine, reference: TableInfo, current: TableInfo, grids:
 # -- one column ---------------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Values:
+    """A column's distinct values on both sides: the values (both sides, sorted), each side's count per value and
+    cumulative count, and the numbers of distinct values (of the reference, of both). ``values`` is None when the
+    column has far too many to count (binned route)."""
+
+    n_unique_ref: int
+    n_unique: int
+    values: Any = None
+    ref: np.ndarray | None = None
+    cur: np.ndarray | None = None
+    cum: tuple[np.ndarray, np.ndarray] | None = None
+
+
+def _values(rs: Side, cs: Side) -> _Values:
+    if rs.raw is not None and cs.raw is not None:
+        x, vref, vcur, cum = _merged_runs(rs.raw, cs.raw)
+        return _Values(int((vref > 0).sum()), len(x), x, vref, vcur, cum)
+    if rs.values is not None and cs.values is not None:
+        x, vref, vcur = merge_counts((rs.values, rs.counts), (cs.values, cs.counts))  # type: ignore[arg-type]
+        return _Values(int((vref > 0).sum()), len(x), x, vref, vcur)
+    many = int(rs.distinct or FEW_VALUES + 1)  # far more than 20 distinct values: the exact number changes no rule
+    return _Values(many, many)
+
+
 def _column(engine: Engine, reference: TableInfo, current: TableInfo, col: str, kind: str, rs: Side, cs: Side,
             hist: tuple[Grid, Histogram, Histogram] | None, config: DriftConfig) -> ColumnDrift:
     n_ref, n_cur = rs.n, cs.n
-    values: Any = None
-    vref = vcur = cum = None
-    if rs.raw is not None and cs.raw is not None:
-        values, vref, vcur, cum = _merged_runs(rs.raw, cs.raw)
-        n_unique_ref, n_unique = int((vref > 0).sum()), len(values)
-    elif rs.values is not None and cs.values is not None:
-        values, vref, vcur = merge_counts((rs.values, rs.counts), (cs.values, cs.counts))  # type: ignore[arg-type]
-        n_unique_ref, n_unique = int((vref > 0).sum()), len(values)
-    else:  # the reference has far more than 20 distinct values; the exact number changes no rule
-        n_unique_ref = n_unique = int(rs.distinct or FEW_VALUES + 1)
+    v = _values(rs, cs)
     name = config.methods.get(col) or (config.num_method if kind == NUMERIC else config.cat_method)
-    name = name or default_method(kind, n_ref, n_unique)
+    name = name or default_method(kind, n_ref, v.n_unique)
     m = method(name)
     if kind not in m.kinds:
         raise InputError(f"method {name!r} does not apply to {kind} column {col!r} (it takes {', '.join(m.kinds)})")
     threshold = float(config.thresholds.get(col, m.default_threshold))
-    need_bins = kind == NUMERIC and n_unique_ref > 20
+    need_bins = kind == NUMERIC and v.n_unique_ref > 20
+    if v.values is None and m.needs in ("values", "binned") and not need_bins:
+        raise InputError(f"method {name!r} needs the values of {col!r}, which has too many to count")
+    agg = _aggregates(reference, current, col, kind, rs, cs, hist, v, name, need_bins)
+    score = m.func(agg)
+    return ColumnDrift(
+        column=col, column_type=kind, method=name, score=score, threshold=threshold,
+        drifted=m.drifted(score, threshold), psi=psi(agg), n_reference=n_ref, n_current=n_cur,
+        nulls_reference=rs.missing, nulls_current=cs.missing, exact=hist is None,
+        ks_statistic=ks_statistic(agg) if m.needs == "cdf" else None, chart=_chart_data(agg),
+    )
+
+
+def _aggregates(reference: TableInfo, current: TableInfo, col: str, kind: str, rs: Side, cs: Side,
+                hist: tuple[Grid, Histogram, Histogram] | None, v: _Values, name: str, need_bins: bool
+                ) -> Aggregates:
+    """What the method reads: Sturges bins, CDFs and the reference's standard deviation, exact from the values or
+    from the histograms."""
+    n_ref, n_cur = rs.n, cs.n
+    needs_cdf = method(name).needs == "cdf"
     edges = bref = bcur = cx = cref = ccur = None
     std_ref: float | None = None
-    exact = hist is None
-    if values is not None:
-        x = np.asarray(values, dtype=float) if kind == NUMERIC else None
+    if v.values is not None:
+        x = np.asarray(v.values, dtype=float) if kind == NUMERIC else None
         if need_bins:
-            assert x is not None and vref is not None and vcur is not None
+            assert x is not None and v.ref is not None and v.cur is not None
             integer = _integer(reference, current, col, rs.missing == 0 and cs.missing == 0)
             edges = sturges_edges(float(x[0]), float(x[-1]), n_ref + n_cur, integer)  # x: both sides, sorted
             if rs.raw is not None and cs.raw is not None:
                 bref, bcur = _sorted_bins(rs.raw, edges), _sorted_bins(cs.raw, edges)
             else:
-                bref = np.histogram(x, edges, weights=vref)[0].astype(np.int64)
-                bcur = np.histogram(x, edges, weights=vcur)[0].astype(np.int64)
-        if m.needs == "cdf":
+                bref = np.histogram(x, edges, weights=v.ref)[0].astype(np.int64)
+                bcur = np.histogram(x, edges, weights=v.cur)[0].astype(np.int64)
+        if needs_cdf:
             assert x is not None
-            if cum is not None:
-                cx, cref, ccur = x, cum[0] / n_ref, cum[1] / n_cur
-            else:
-                cx, cref, ccur = cdf_from_counts(x, vref, vcur)  # type: ignore[arg-type]
+            cx, cref, ccur = ((x, v.cum[0] / n_ref, v.cum[1] / n_cur) if v.cum is not None
+                              else cdf_from_counts(x, v.ref, v.cur))  # type: ignore[arg-type]
         if name == "wasserstein":
-            assert x is not None and vref is not None
-            std_ref = float(np.std(rs.raw)) if rs.raw is not None else weighted_std(x, vref)
+            assert x is not None and v.ref is not None
+            std_ref = float(np.std(rs.raw)) if rs.raw is not None else weighted_std(x, v.ref)
     else:
         assert hist is not None
         grid, href, hcur = hist
@@ -365,19 +397,10 @@ def _column(engine: Engine, reference: TableInfo, current: TableInfo, col: str, 
             n, s1, s2 = href.moments
             # shifted by the bin origin (the minimum), so the one-pass formula keeps ~1e-12 precision
             std_ref = math.sqrt(max(s2 / n - (s1 / n) ** 2, 0.0))
-    agg = Aggregates(
-        column=col, kind=kind, n_reference=n_ref, n_current=n_cur, n_unique_reference=n_unique_ref,
-        n_unique=n_unique, std_reference=std_ref, values=values, value_ref=vref, value_cur=vcur,
-        bin_edges=edges, bins_ref=bref, bins_cur=bcur, cdf_x=cx, cdf_ref=cref, cdf_cur=ccur, cdf_exact=exact,
-    )
-    if m.needs in ("values", "binned") and values is None and not need_bins:
-        raise InputError(f"method {name!r} needs the values of {col!r}, which has too many to count")
-    score = m.func(agg)
-    return ColumnDrift(
-        column=col, column_type=kind, method=name, score=score, threshold=threshold,
-        drifted=m.drifted(score, threshold), psi=psi(agg), n_reference=n_ref, n_current=n_cur,
-        nulls_reference=rs.missing, nulls_current=cs.missing, exact=exact,
-        ks_statistic=ks_statistic(agg) if m.needs == "cdf" else None, chart=_chart_data(agg),
+    return Aggregates(
+        column=col, kind=kind, n_reference=n_ref, n_current=n_cur, n_unique_reference=v.n_unique_ref,
+        n_unique=v.n_unique, std_reference=std_ref, values=v.values, value_ref=v.ref, value_cur=v.cur,
+        bin_edges=edges, bins_ref=bref, bins_cur=bcur, cdf_x=cx, cdf_ref=cref, cdf_cur=ccur, cdf_exact=hist is None,
     )
 
 
@@ -394,7 +417,10 @@ def _merged_runs(ref: np.ndarray, cur: np.ndarray
     last[-1] = True
     np.not_equal(x[1:], x[:-1], out=last[:-1])
     cref, ccur = from_ref[last], from_cur[last]
-    return x[last], np.diff(cref, prepend=0), np.diff(ccur, prepend=0), (cref, ccur)
+    vref, vcur = cref.copy(), ccur.copy()
+    vref[1:] -= cref[:-1]
+    vcur[1:] -= ccur[:-1]
+    return x[last], vref, vcur, (cref, ccur)
 
 
 def _sorted_bins(sorted_values: np.ndarray, edges: np.ndarray) -> np.ndarray:

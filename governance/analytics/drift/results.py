@@ -152,6 +152,12 @@ class DriftResult:
         return [c.column for c in self.columns if c.drifted] + [p.column for p in self.problems]
 
     @property
+    def failing(self) -> bool:
+        """Whether the comparison fails: the dataset drifted, or a reference column is missing, retyped or empty in
+        the current data (a failing finding whatever the share)."""
+        return self.dataset_drifted or bool(self.problems)
+
+    @property
     def n_compared(self) -> int:
         """The columns the share is over: those compared and those with a problem."""
         return len(self.columns) + len(self.problems)
