@@ -116,8 +116,8 @@ max_cumulative_change = 3
 [policy.tiers.low]
 approvals_required = 1
 max_drift_share = 0.5
-max_weighted_drift = 0.35
 min_metrics = {{ r2 = 0.5 }}
+max_weighted_drift = 0.35
 review_every_days = 365
 monitoring_every_days = 90
 max_cumulative_change = 3
