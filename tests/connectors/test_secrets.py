@@ -141,7 +141,8 @@ def test_a_zenml_url_with_a_password_is_refused_before_anything_is_written(zenml
     host = zenml_server.url.split("://", 1)[1]
     ws = Workspace(tmp_path / "ws")
     ws.ensure_dirs()
-    ws.config_path.write_text(config(f"http://svc:{secret}@{host}", "CS_TEST_ZENML_KEY", "http://127.0.0.1:9/x"))
+    ws.config_path.write_text(config(f"http://svc:{secret}@{host}", "CS_TEST_ZENML_KEY", "http://127.0.0.1:9/x",
+                                     tmp_path / "stores"))
     monkeypatch.setenv("CS_TEST_ZENML_KEY", zenml_server.api_key)
     code = main(["sync", "--workspace", str(ws.root)])
     out = capsys.readouterr()
