@@ -18,9 +18,10 @@ from governance.catalog import Catalog
 from governance.config import Settings, Workspace, private_dir, private_mode
 from governance.identity import Identity, require
 from governance.ledger.subjects import version_subject
-from governance.reports.build import BuiltReport, Gap, build_pdf
+from governance.reports.assemble import document
+from governance.reports.build import BuiltReport, Gap, build_pdf, render
 from governance.reports.facts import ReportFacts, collect_facts
-from governance.reports.html import build_html
+from governance.reports.html import render_html
 from governance.reports.sign import sign_pdf
 from governance.reports.signers import choose_signer
 from governance.reports.template_library import load_template
@@ -148,7 +149,7 @@ def build_unsigned(
     """The unsigned PDF of a version's report (preview and reproducibility checks): the same records and the same
     ``built_at`` (default: now) give the same bytes."""
     facts, template = prepare(workspace, settings, catalog, identity, version_id, template_id)
-    return build_pdf(facts, template, built_at=build_time(built_at))
+    return build_pdf(facts, template, built_at=build_time(built_at), cache_dir=workspace.cache_dir)
 
 
 def export_report(
@@ -189,13 +190,15 @@ def export_report(
         chosen = choose_signer(workspace, settings, identity, passphrase=passphrase)
     progress("laying out the PDF", 0.3)
     t1 = time.perf_counter()
-    built = build_pdf(facts, template, built_at=built_at)
+    # one document for both files: the blocks run and the charts are drawn once
+    doc = document(facts, template, built_at=built_at)
+    built = render(doc, facts, template, built_at=built_at, cache_dir=workspace.cache_dir)
     seconds["build"] = time.perf_counter() - t1
     page: bytes | None = None
     if html:
         progress("writing the interactive HTML", 0.6)
         t1 = time.perf_counter()
-        page = build_html(facts, template, built_at=built_at)
+        page = render_html(doc, facts, template, built_at=built_at, cache_dir=workspace.cache_dir)
         seconds["html"] = time.perf_counter() - t1
     pdf = built.pdf
     if chosen is not None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from core.clock import naive_utc
 from core.hashing import sha256_file
+from governance.analytics import kinds as evidence_kinds
 from governance.analytics.evidence import Evidence
 from governance.analytics.summaries import EvidenceSummary
 from governance.catalog import Catalog, Model, Version
@@ -24,8 +25,6 @@ from governance.identity import Identity
 from governance.ledger import Checkpoint, covering_checkpoint
 from governance.snapshot import DecisionSnapshot
 
-# Evidence kinds the report reads, as governance.analytics stores them.
-EVIDENCE_KINDS: dict[str, tuple[str, ...]] = {"drift": ("drift",), "bias": ("bias",), "explain": ("explain",)}
 # Ledger actions written by exports themselves: left out of the report so re-exporting does not change it.
 EXPORT_ACTIONS = ("report.export", "pack.export")
 SOFTWARE = (
@@ -358,9 +357,9 @@ def collect_facts(
 
     evidence: dict[str, EvidenceItem] = {}
     notes: dict[str, str] = {}
-    for key, kinds in EVIDENCE_KINDS.items():
-        # the rule the gates and the Review page apply: bias and SHAP carry over a promotion unchanged; drift never
-        item = _through_lineage(catalog, version_id, kinds)
+    for key in evidence_kinds.names():
+        # the rule the gates and the Review page apply: a kind that holds for a copy promoted unchanged carries over
+        item = _through_lineage(catalog, version_id, (key,))
         if item is not None:
             evidence[key] = item
         else:

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import ConfigError
+from governance.template_files import SHIPPED_DIR, template_dirs
 
-SHIPPED_DIR = Path(__file__).resolve().parent.parent / "templates"
+__all__ = ["SHIPPED_DIR", "Section", "Template", "parse_template", "template_dirs"]
 
 
 @dataclass(frozen=True)
@@ -45,14 +46,6 @@ class Template:
     sections: tuple[Section, ...]
     path: str
     sha256: str
-
-
-def template_dirs(workspace_root: Path | None = None) -> tuple[Path, ...]:
-    """Folders searched for templates, the workspace's own first."""
-    dirs = [SHIPPED_DIR]
-    if workspace_root is not None:
-        dirs.insert(0, workspace_root / "templates")
-    return tuple(dirs)
 
 
 def parse_template(path: Path, known_blocks: frozenset[str]) -> Template:
