@@ -18,7 +18,7 @@ import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from core.clock import naive_utc
 
@@ -152,13 +152,26 @@ class Gap:
     what: str
 
 
+class Charts(Protocol):
+    """What a block draws charts with: the Vega-Lite spec of a chart of the analytics package (cached by content)."""
+
+    def spec(self, name: str, *args: Any) -> dict[str, Any] | None:
+        """The spec of ``governance.analytics.evidence_charts.<name>(*args)``, or None when it cannot draw them."""
+        ...
+
+    def bars(self, points: list[dict[str, Any]], **options: Any) -> dict[str, Any]:
+        """A plain horizontal bar chart of ``points`` (the fallback drawn from a report's own table)."""
+        ...
+
+
 @dataclass(frozen=True)
 class Block:
-    """A unit of report content: its title, the function making its nodes from the report's facts (raising
-    :class:`Missing` when it has nothing to show), and what it needs (for docs and the gaps table)."""
+    """A unit of report content: its title, the function making its nodes from the report's facts and a
+    :class:`Charts` (raising :class:`Missing` when it has nothing to show), and what it needs (for docs and the gaps
+    table)."""
 
     title: str
-    render: Callable[[Any], list[Node]]
+    render: Callable[[Any, Charts], list[Node]]
     needs: str
 
 

@@ -162,16 +162,11 @@ class CatalogQueries(CatalogConnection):
 
     def deployments(self, model: str | None = None) -> pd.DataFrame:
         """Deployments, optionally of one model, with the served version's approval status."""
-        sql = """
-            SELECT d.deployment_id, d.account, d.environment, d.endpoint, d.variant, d.status, d.model,
-                   d.version_id, v.version, v.approval_status, d.weight, d.updated_at
-            FROM deployments d LEFT JOIN versions v ON v.version_id = d.version_id
-        """
-        params: list[Any] = []
-        if model:
-            sql += " WHERE d.model = ?"
-            params.append(model)
-        return self.query_df(sql + " ORDER BY d.environment, d.endpoint", params)
+        return self.query_df(*_deployments_query(model))
+
+    def deployment_rows(self, model: str | None = None) -> list[dict[str, Any]]:
+        """:meth:`deployments` as dicts."""
+        return self.query_dicts(*_deployments_query(model))
 
     def model_card(self, model: str) -> dict[str, Any] | None:
         """The newest model card of ``model`` across accounts, as a dict."""
@@ -356,3 +351,16 @@ def _inventory_query(flt: InventoryFilter, environment_order: Sequence[str]) -> 
         ORDER BY v.model, coalesce(list_position(?, v.environment), 999), v.environment, v.version DESC, v.account
     """
     return sql, [*params, list(environment_order)]
+
+
+def _deployments_query(model: str | None) -> tuple[str, list[Any]]:
+    sql = """
+        SELECT d.deployment_id, d.account, d.environment, d.endpoint, d.variant, d.status, d.model,
+               d.version_id, v.version, v.approval_status, d.weight, d.updated_at
+        FROM deployments d LEFT JOIN versions v ON v.version_id = d.version_id
+    """
+    params: list[Any] = []
+    if model:
+        sql += " WHERE d.model = ?"
+        params.append(model)
+    return sql + " ORDER BY d.environment, d.endpoint", params

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from governance import __version__
 from governance.document import (
+    Charts,
     Document,
     Gap,
     Heading,
@@ -32,6 +34,7 @@ from governance.document import (
 from governance.reports.blocks import block
 from governance.reports.blocks.common import gate_records, verdict
 from governance.reports.blocks.signoff import policy
+from governance.reports.chart_cache import ChartSpecs
 from governance.reports.facts import ReportFacts
 from governance.reports.templates import Section, Template
 
@@ -48,7 +51,7 @@ VERIFY_HTML = (
 )
 
 
-def section_nodes(section: Section, f: ReportFacts) -> tuple[list[Node], list[Gap]]:
+def section_nodes(section: Section, f: ReportFacts, charts: Charts) -> tuple[list[Node], list[Gap]]:
     """The nodes of one template section and the gaps its blocks found (in the order they print)."""
     out: list[Node] = [Heading(section.title, 0)]
     if section.reference:
@@ -61,7 +64,7 @@ def section_nodes(section: Section, f: ReportFacts) -> tuple[list[Node], list[Ga
     for name in section.blocks:
         b = block(name)
         try:
-            body = b.render(f)
+            body = b.render(f, charts)
         except Missing as exc:
             body = [MissingNote(str(exc))]
         gaps += [Gap(section.title, b.title, n.what) for n in body if isinstance(n, MissingNote)]
@@ -82,7 +85,7 @@ def gate_summary(f: ReportFacts) -> list[Node]:
             table(("Gate", "Verdict"), [(x.get("gate") or x.get("name"), verdict(x)) for x in rows], (0.6, 0.4))]
 
 
-def appendix(f: ReportFacts, template: Template) -> list[Node]:
+def appendix(f: ReportFacts, template: Template, charts: Charts) -> list[Node]:
     """The appendix: hashes, evidence cited, software versions, policy, template and how to verify the file."""
     v = f.version
     out: list[Node] = [PageBreak(), Heading("Appendix", 0)]
@@ -104,7 +107,7 @@ def appendix(f: ReportFacts, template: Template) -> list[Node]:
             if scalar(e.software[k]):
                 sw.setdefault(f"{k} (evidence {e.kind})", str(e.software[k]))
     out += [Heading("C. Software versions", 1), table(("Package", "Version"), sorted(sw.items()), (0.6, 0.4))]
-    out += [Heading("D. Policy in force", 1), *policy(f)]
+    out += [Heading("D. Policy in force", 1), *policy(f, charts)]
     out += [Heading("E. Template", 1), kv([("Template", template.id), ("Version", template.version),
                                            ("Effective", template.effective), ("Regulation", template.regulation),
                                            ("Template file sha256", template.sha256)], mono=False)]
@@ -143,13 +146,16 @@ def gaps_table(gaps: Sequence[Gap]) -> list[Node]:
                   (0.3, 0.22, 0.48))]
 
 
-def document(facts: ReportFacts, template: Template, *, built_at: dt.datetime) -> Document:
-    """The report of ``facts`` laid out by ``template`` at ``built_at``, in the neutral document model."""
+def document(facts: ReportFacts, template: Template, *, built_at: dt.datetime,
+             cache_dir: Path | None = None) -> Document:
+    """The report of ``facts`` laid out by ``template`` at ``built_at``, in the neutral document model (chart specs
+    cached by content under ``cache_dir``)."""
     f, v = facts, facts.version
+    charts = ChartSpecs(cache_dir)
     body: list[Node] = []
     gaps: list[Gap] = []
     for s in template.sections:
-        nodes, found = section_nodes(s, f)
+        nodes, found = section_nodes(s, f, charts)
         body += nodes
         gaps += found
     front = [Heading("Evidence gaps", 0), *gaps_table(gaps), Heading("Summary of gate verdicts", 0),
@@ -157,7 +163,7 @@ def document(facts: ReportFacts, template: Template, *, built_at: dt.datetime) -
     return Document(
         title=template.title, subtitle=template.regulation,
         cover=(kv(cover_pairs(f, template, built_at, gaps)), para(template.description, "guidance")),
-        front=tuple(front), body=tuple(body), back=tuple(appendix(f, template)), gaps=tuple(gaps),
+        front=tuple(front), body=tuple(body), back=tuple(appendix(f, template, charts)), gaps=tuple(gaps),
         header=f"{template.title} - {v.version_id}",
         footer=f"{f.workspace_name} - generated {fmt(built_at)}",
         metadata={"title": f"{template.title}: {v.version_id}", "author": f.workspace_name,

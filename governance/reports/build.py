@@ -55,5 +55,5 @@ def build_pdf(facts: ReportFacts, template: Template, *, built_at: dt.datetime,
               cache_dir: Path | None = None) -> BuiltReport:
     """Build the unsigned report PDF for ``facts`` laid out by ``template`` at ``built_at`` (naive UTC or aware):
     deterministic bytes for the same facts, template and build time."""
-    return render(document(facts, template, built_at=built_at), facts, template, built_at=built_at,
-                  cache_dir=cache_dir)
+    return render(document(facts, template, built_at=built_at, cache_dir=cache_dir), facts, template,
+                  built_at=built_at, cache_dir=cache_dir)

@@ -191,7 +191,7 @@ def export_report(
     progress("laying out the PDF", 0.3)
     t1 = time.perf_counter()
     # one document for both files: the blocks run and the charts are drawn once
-    doc = document(facts, template, built_at=built_at)
+    doc = document(facts, template, built_at=built_at, cache_dir=workspace.cache_dir)
     built = render(doc, facts, template, built_at=built_at, cache_dir=workspace.cache_dir)
     seconds["build"] = time.perf_counter() - t1
     page: bytes | None = None

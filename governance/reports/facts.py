@@ -7,6 +7,7 @@ the clock), so the same records give the same bytes. Evidence that does not exis
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -108,9 +109,10 @@ class ReportFacts:
     # with ``open`` (no periodic review recorded after it yet)
     triggered: tuple[dict[str, Any], ...] = ()
 
-    @property
+    @functools.cached_property
     def fingerprint(self) -> str:
-        """A sha256 over the facts: equal facts, equal fingerprint."""
+        """A sha256 over the facts: equal facts, equal fingerprint (computed once: the cover, the PDF's record and
+        the HTML all print it)."""
         from core.canonical import canonical_json
 
         def plain(v: Any) -> Any:
@@ -145,23 +147,6 @@ def _as_dict(value: Any) -> dict[str, Any]:
     if loaded is None:
         return {}
     return {"value": loaded}
-
-
-def _records(df) -> list[dict[str, Any]]:
-    out = []
-    for row in df.to_dict("records"):
-        clean = {}
-        for k, v in row.items():
-            if hasattr(v, "to_pydatetime"):
-                v = v.to_pydatetime()
-            try:
-                if v != v:  # NaN / NaT
-                    v = None
-            except (TypeError, ValueError):
-                pass
-            clean[k] = v
-        out.append(clean)
-    return out
 
 
 def _from_analytics(ev: Evidence) -> EvidenceItem:
@@ -321,7 +306,7 @@ def history_records(settings: Settings, catalog: Catalog, version: Version) -> t
     from governance.binding import serving_labels
 
     account = next((a for a in settings.accounts if a.name == version.account), None)
-    states = _records(catalog.version_history(version.version_id))
+    states = catalog.version_history_rows(version.version_id)
     return tuple({**h, "serving_labels": list(serving_labels(account, h.get("environment") or "",
                                                              _labels(h.get("labels"))))} for h in states)
 
@@ -353,7 +338,7 @@ def collect_facts(
     peers = tuple(v for v in catalog.versions_of(version.model) if v.version_id in family)
     run = catalog.run(version.run_id) if version.run_id else None
     card = catalog.model_card(version.model)
-    deployments = tuple(_records(catalog.deployments(version.model)))
+    deployments = tuple(catalog.deployment_rows(version.model))
 
     evidence: dict[str, EvidenceItem] = {}
     notes: dict[str, str] = {}
@@ -417,8 +402,8 @@ def collect_facts(
         under_oversight=under_oversight,
         consistency=consistency,
         history=history_records(settings, catalog, version),
-        history_deployments=tuple(_records(catalog.deployment_history([version_id]))),
-        history_gaps=tuple(_records(catalog.history_gaps([version.account]))),
+        history_deployments=tuple(catalog.deployment_history_rows([version_id])),
+        history_gaps=tuple(catalog.history_gap_rows([version.account])),
         in_use=in_use,
         triggered=triggered,
     )

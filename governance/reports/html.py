@@ -113,9 +113,7 @@ EMBED_JS = """
 def vega_bundle(cache_dir: Path | None = None) -> str:
     """Vega, Vega-Lite and vega-embed as one script (from vl-convert, no network), for altair's Vega-Lite version;
     cached by version under ``cache_dir``."""
-    from altair.utils._importers import vl_version_for_vl_convert
-
-    bundle = cached_bundle(vl_version_for_vl_convert(), cache_dir)
+    bundle = cached_bundle(cache_dir)
     if "</script" in bundle.lower():  # would end the inline script early; never seen, but checked, not assumed
         raise ConfigError("the vega-embed bundle of the installed vl-convert-python contains '</script': it cannot "
                           "be inlined in the HTML report (export with --no-html, or install the pinned version)")
@@ -203,8 +201,8 @@ def build_html(facts: ReportFacts, template: Template, *, built_at: dt.datetime,
                cache_dir: Path | None = None) -> bytes:
     """The interactive HTML report of ``facts`` laid out by ``template``, built at ``built_at``: one self-contained
     UTF-8 file, the same bytes for the same facts, template and build time."""
-    return render_html(document(facts, template, built_at=built_at), facts, template, built_at=built_at,
-                       cache_dir=cache_dir)
+    return render_html(document(facts, template, built_at=built_at, cache_dir=cache_dir), facts, template,
+                       built_at=built_at, cache_dir=cache_dir)
 
 
 def render_html(report: Document, facts: ReportFacts, template: Template, *, built_at: dt.datetime,

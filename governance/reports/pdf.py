@@ -41,7 +41,7 @@ from reportlab.platypus.tableofcontents import TableOfContents
 
 from governance import document as doc
 from governance.document import fmt
-from governance.reports.chart_cache import render_png
+from governance.reports.chart_cache import contents_key, layout_guess, remember_layout, render_png
 
 PAGE_W, PAGE_H = A4
 MARGIN = 2 * cm
@@ -317,7 +317,8 @@ def _headings(story: Iterable[Flowable]) -> list[tuple[int, str]]:
     return out
 
 
-def _story(document: doc.Document, cache_dir: Path | None) -> tuple[list[Flowable], TableOfContents]:
+def _story(document: doc.Document, cache_dir: Path | None,
+           seed: list[tuple[int, str, int, str | None]] | None = None) -> tuple[list[Flowable], TableOfContents]:
     """The cover, the contents, the front matter, the sections and the appendix as one story."""
     cover: list[Flowable] = [
         Spacer(1, 2.5 * cm),
@@ -337,8 +338,11 @@ def _story(document: doc.Document, cache_dir: Path | None) -> tuple[list[Flowabl
     front = [RLParagraph("Contents", STYLES["h1"]), toc, RLPageBreak(), *flowables(document.front, cache_dir)]
     story = [*cover, *front, *flowables(document.body, cache_dir), *flowables(document.back, cache_dir)]
     # The contents pages take the same room whatever the page numbers: seeding them with every heading makes
-    # the first layout pass final in shape, so reportlab needs two passes instead of three.
-    toc._entries = [(level, text, 99, None) for level, text in _headings(story)]
+    # the first layout pass final in shape, so reportlab needs two passes instead of three; seeded with the entries
+    # a previous build of the same content ended with (``seed``), the first pass is final and the only one.
+    headings = _headings(story)
+    fits = seed is not None and [(level, text) for level, text, _page, _key in seed] == headings
+    toc._entries = list(seed) if fits else [(level, text, 99, None) for level, text in headings]
     return story, toc
 
 
@@ -346,10 +350,12 @@ def render_pdf(document: doc.Document, *, built_at: dt.datetime, cache_dir: Path
     """The PDF bytes of ``document`` built at ``built_at`` and its page count (charts cached under ``cache_dir``)."""
     rl_config.invariant = 1  # fixed document id (creation date: the build time): equal input, equal bytes
     rl_config.useA85 = 0  # binary streams: ASCII85 only grows the file and costs a third of the build time
-    story, _toc = _story(document, cache_dir)
+    key = contents_key(document)
+    story, toc = _story(document, cache_dir, layout_guess(cache_dir, key))
     buf = io.BytesIO()
     meta = document.metadata
     pdf = _Doc(buf, document.header, title=meta.get("title", ""), author=meta.get("author", ""),
                subject=meta.get("subject", ""), creator=meta.get("creator", ""), producer=meta.get("producer", ""))
     pdf.multiBuild(story, canvasmaker=_numbered_canvas(document.footer, built_at))
+    remember_layout(cache_dir, key, toc._entries)
     return buf.getvalue(), pdf.page

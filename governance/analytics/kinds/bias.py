@@ -27,7 +27,7 @@ from governance.analytics.kinds.base import (
     records_from,
     scalar_rows,
 )
-from governance.document import Block, Chart, Missing, Node, fmt, kv, para, records, table
+from governance.document import Block, Chart, Charts, Missing, Node, fmt, kv, para, records, table
 
 if TYPE_CHECKING:
     from governance.analytics.bias import BiasConfig
@@ -220,23 +220,21 @@ def _ratio_rows(attrs: list[Any], threshold: float) -> list[tuple[Any, ...]]:
     return rows
 
 
-def _charts(item: Any, attrs: list[Any]) -> list[dict[str, Any]]:
-    from governance.analytics import evidence_charts as charts
-
+def _charts(item: Any, attrs: list[Any], charts: Charts) -> list[dict[str, Any]]:
     singles = [str(first(a, "attribute", "name")) for a in records_from(item.result.get("attributes") or [],
                                                                          "attribute")][:3]
-    specs = [s for s in (charts.spec_of("bias_chart", item.result, name) for name in singles) if s]
+    specs = [s for s in (charts.spec("bias_chart", item.result, name) for name in singles) if s]
     if specs:
         return specs
     points = [{"group": f"{name}={g.get('group')}", "selection_rate": float(g["selection_rate"]), "attribute": name}
               for name, groups, _s, _c in attrs for g in groups if isinstance(g.get("selection_rate"), int | float)]
     if not points:
         return []
-    return [charts.bar_spec(points, x="selection_rate", y="group", color="attribute",
+    return [charts.bars(points, x="selection_rate", y="group", color="attribute",
                             title="Selection rate by group", x_title="selection rate")]
 
 
-def block(f: Any) -> list[Node]:
+def block(f: Any, charts: Charts) -> list[Node]:
     """Report block ``bias``: the four-fifths rule per attribute and the selection rates by group."""
     item = _evidence(f, "bias analysis")
     threshold = f.policy.get("min_disparate_impact") or 0.8
@@ -250,7 +248,7 @@ def block(f: Any) -> list[Node]:
         out += [para(f"Four-fifths rule (selection-rate ratio >= {fmt(threshold)}):"),
                 table(("Attribute", "Selection-rate ratio", "Parity difference", "Equalized odds diff.", "Verdict"),
                       rows)]
-    out += [Chart(s, 0.8) for s in _charts(item, attrs)]
+    out += [Chart(s, 0.8) for s in _charts(item, attrs, charts)]
     if not out:
         raise Missing(f"bias metrics in evidence {item.evidence_id}")
     warnings = first(item.result, "warnings", "small_groups")
@@ -259,7 +257,7 @@ def block(f: Any) -> list[Node]:
     return [*out, evidence_caption(item, f.version.version_id)]
 
 
-def group_accuracy_block(f: Any) -> list[Node]:
+def group_accuracy_block(f: Any, charts: Charts) -> list[Node]:
     """Report block ``group_accuracy``: confusion-derived metrics per group of each attribute."""
     item = _evidence(f, "accuracy per group")
     out: list[Node] = []
@@ -272,7 +270,7 @@ def group_accuracy_block(f: Any) -> list[Node]:
     return [*out, evidence_caption(item, f.version.version_id)]
 
 
-def clarify_block(f: Any) -> list[Node]:
+def clarify_block(f: Any, charts: Charts) -> list[Node]:
     """Report block ``clarify``: the SageMaker Clarify metrics per facet, eight facets to a table."""
     item = _evidence(f, "SageMaker Clarify metrics")
     out: list[Node] = [para(

@@ -27,7 +27,7 @@ from governance.analytics.kinds.base import (
     records_from,
     scalar_rows,
 )
-from governance.document import Block, Chart, Missing, Node, Spacer, kv, para, records
+from governance.document import Block, Chart, Charts, Missing, Node, Spacer, kv, para, records
 
 if TYPE_CHECKING:
     from governance.analytics.drift import DriftConfig
@@ -255,20 +255,18 @@ def drift_findings(item: Any) -> list[Node]:
     return out
 
 
-def _chart(item: Any, rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-    from governance.analytics import evidence_charts as charts
-
-    spec = charts.spec_of("drift_chart", item.result)
+def _chart(item: Any, rows: list[dict[str, Any]], charts: Charts) -> dict[str, Any] | None:
+    spec = charts.spec("drift_chart", item.result)
     if spec is None and rows:
         points = [{"column": str(x.get("column")), "score": float(v),
                    "drifted": str(bool(first(x, "drifted", "drift_detected")))}
                   for x in rows if isinstance(v := first(x, "score", "statistic", "value", "psi"), int | float)]
         if points:
-            spec = charts.bar_spec(points, x="score", y="column", color="drifted", title="Drift score by column")
+            spec = charts.bars(points, x="score", y="column", color="drifted", title="Drift score by column")
     return spec
 
 
-def block(f: Any) -> list[Node]:
+def block(f: Any, charts: Charts) -> list[Node]:
     """Report block ``drift``: the summary, the weighted drift in words, the per-column table and the chart."""
     item = f.evidence.get(NAME)
     if item is None:
@@ -282,7 +280,7 @@ def block(f: Any) -> list[Node]:
     if rows:
         out += [Spacer(4), records(rows, ("column", "method", "stattest", "score", "statistic", "value",
                                           "threshold", "psi", "drifted", "drift_detected"))]
-    spec = _chart(item, rows)
+    spec = _chart(item, rows, charts)
     if spec is not None:
         out.append(Chart(spec, 0.8))
     if not out:

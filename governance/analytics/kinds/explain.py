@@ -24,7 +24,7 @@ from governance.analytics.kinds.base import (
     records_from,
     scalar_rows,
 )
-from governance.document import Block, Chart, Missing, Node, para, table
+from governance.document import Block, Chart, Charts, Missing, Node, para, table
 
 NAME = "explain"
 
@@ -146,20 +146,18 @@ def importance_records(item: Any) -> list[dict[str, Any]]:
     return []
 
 
-def block(f: Any) -> list[Node]:
+def block(f: Any, charts: Charts) -> list[Node]:
     """Report block ``explain``: the explainer, the ten most important features and the importance chart."""
-    from governance.analytics import evidence_charts as charts
-
     item = f.evidence.get(NAME)
     if item is None:
         raise Missing(f"SHAP feature importance: {f.evidence_notes.get(NAME, 'no explainability evidence')}")
     rows = importance_records(item)
     if not rows:
         raise Missing(f"global importance values in explainability evidence {item.evidence_id}")
-    spec = charts.spec_of("importance_chart", item.result)
+    spec = charts.spec("importance_chart", item.result)
     if spec is None:
         points = [{"feature": str(x["feature"]), "importance": float(x["importance"])} for x in rows[:20]]
-        spec = charts.bar_spec(points, x="importance", y="feature", title="Global importance (mean |SHAP|)",
+        spec = charts.bars(points, x="importance", y="feature", title="Global importance (mean |SHAP|)",
                                x_title="mean |SHAP value|")
     method = first(item.result, "explainer", "method") or (
         item.summary.explainer if isinstance(item.summary, ExplainSummary) else None)

@@ -7,7 +7,7 @@ keep) is a gap, listed at the front of the report like any missing evidence.
 from __future__ import annotations
 
 from governance.compare import Consistency
-from governance.document import Missing, MissingNote, Node, Table, para
+from governance.document import Charts, Missing, MissingNote, Node, Table, para
 from governance.reports.facts import ReportFacts
 
 
@@ -24,7 +24,7 @@ def _short(value: str | None) -> str:
     return value
 
 
-def consistency(f: ReportFacts) -> list[Node]:
+def consistency(f: ReportFacts, charts: Charts) -> list[Node]:
     """Block ``consistency``: the side-by-side table of the lineage, the verdict, and gaps for unrecorded artifact
     hashes."""
     result: Consistency | None = f.consistency

@@ -8,12 +8,12 @@ import datetime as dt
 from governance.analytics.kinds.base import first
 from governance.analytics.kinds.drift import NAME as DRIFT
 from governance.analytics.kinds.drift import drift_findings, drift_records
-from governance.document import MissingNote, Node, fmt, para, table
+from governance.document import Charts, MissingNote, Node, fmt, para, table
 from governance.reports.blocks.common import gate_records, verdict
 from governance.reports.facts import ReportFacts
 
 
-def human_oversight(f: ReportFacts) -> list[Node]:
+def human_oversight(f: ReportFacts, charts: Charts) -> list[Node]:
     """Block ``human_oversight``: the four-eyes rule and what the ledger records."""
     n = f.policy.get("approvals_required", 1)
     return [para(
@@ -51,7 +51,7 @@ def _triggered(f: ReportFacts) -> list[Node]:
                   (0.13, 0.17, 0.12, 0.43, 0.15))]
 
 
-def monitoring(f: ReportFacts) -> list[Node]:
+def monitoring(f: ReportFacts, charts: Charts) -> list[Node]:
     """Block ``monitoring``: the monitoring data, the newest drift evidence, the monitoring gates and triggers."""
     current = f.version.data_uris.get("current")
     max_age = f.policy.get("evidence_max_age_days")
@@ -74,7 +74,7 @@ def monitoring(f: ReportFacts) -> list[Node]:
     return [*out, *_monitoring_gates(f), *_triggered(f)]
 
 
-def limitations(f: ReportFacts) -> list[Node]:
+def limitations(f: ReportFacts, charts: Charts) -> list[Node]:
     """Block ``limitations``: the model card's limitations and the risks the evidence shows."""
     content = (f.card or {}).get("content", {})
     lim = first(content, "limitations", "known_limitations", "caveats", "risks", "ethical_considerations")
@@ -95,7 +95,7 @@ def limitations(f: ReportFacts) -> list[Node]:
     return out
 
 
-def periodic_review(f: ReportFacts) -> list[Node]:
+def periodic_review(f: ReportFacts, charts: Charts) -> list[Node]:
     """Block ``periodic_review``: the cadence, the reviews recorded and the next one due."""
     vid, every = f.version.version_id, f.policy.get("review_every_days")
     out: list[Node] = [para(

@@ -7,12 +7,12 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from governance.document import Missing, MissingNote, Node, Spacer, fmt, kv, para, records, scalar, table
+from governance.document import Charts, Missing, MissingNote, Node, Spacer, fmt, kv, para, records, scalar, table
 from governance.reports.blocks.common import gate_records, payload, verdict
 from governance.reports.facts import ReportFacts
 
 
-def gates(f: ReportFacts) -> list[Node]:
+def gates(f: ReportFacts, charts: Charts) -> list[Node]:
     """Block ``gates``: the gate verdicts and where they come from."""
     rows, source = gate_records(f)
     if not rows and f.gates_evaluated:  # a policy choice, not missing evidence: say so
@@ -25,13 +25,13 @@ def gates(f: ReportFacts) -> list[Node]:
             para(f"Source: {source}.", "small")]
 
 
-def policy(f: ReportFacts) -> list[Node]:
+def policy(f: ReportFacts, charts: Charts) -> list[Node]:
     """Block ``policy``: every threshold of the tier in force."""
     pairs = [(k, f.policy[k]) for k in sorted(f.policy) if f.policy[k] not in (None, {}, (), [])]
     return [para(f"Policy of risk tier '{f.tier}' in force when this report was built:"), kv(pairs)]
 
 
-def policy_reference(f: ReportFacts) -> list[Node]:
+def policy_reference(f: ReportFacts, charts: Charts) -> list[Node]:
     """Block ``policy_reference``: the approvals the tier requires, pointing at the appendix."""
     return [para(f"Risk tier {f.tier}: {f.policy.get('approvals_required', 1)} approval(s) required; "
                  f"thresholds as listed in the appendix (policy in force).")]
@@ -61,7 +61,7 @@ def _request(f: ReportFacts, req: dict[str, Any]) -> list[Node]:
     return out + _decided(f, req["request_id"])
 
 
-def approvals(f: ReportFacts) -> list[Node]:
+def approvals(f: ReportFacts, charts: Charts) -> list[Node]:
     """Block ``approvals``: each request with what its approvers saw, and every decision."""
     if not f.requests and not f.decisions:
         raise Missing(f"approval record: no promotion request or decision for {f.version.version_id}")
@@ -98,7 +98,7 @@ def _decided(f: ReportFacts, request_id: str) -> list[Node]:
     return out
 
 
-def risk_acceptances(f: ReportFacts) -> list[Node]:
+def risk_acceptances(f: ReportFacts, charts: Charts) -> list[Node]:
     """Block ``risk_acceptances``: each failing gate accepted, by whom, why and until when."""
     if not f.requests:
         raise Missing(f"risk acceptance record: no promotion request for {f.version.version_id}")
@@ -124,7 +124,7 @@ def risk_acceptances(f: ReportFacts) -> list[Node]:
     return out
 
 
-def evidence_log(f: ReportFacts) -> list[Node]:
+def evidence_log(f: ReportFacts, charts: Charts) -> list[Node]:
     """Block ``evidence_log``: every evidence row cited, dated and attributed."""
     if not f.evidence:
         raise Missing(f"test log: no evidence computed for {f.version.version_id}")
@@ -167,7 +167,7 @@ def _bound_rows(f: ReportFacts) -> list[tuple[Any, ...]]:
     return rows
 
 
-def ledger(f: ReportFacts) -> list[Node]:
+def ledger(f: ReportFacts, charts: Charts) -> list[Node]:
     """Block ``ledger``: what the ledger binds per request, its entries, and the newest signed checkpoint."""
     out: list[Node] = []
     bound = _bound_rows(f)

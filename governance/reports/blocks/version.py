@@ -6,12 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from governance.analytics.kinds.base import first
-from governance.document import Missing, Node, Spacer, fmt, kv, para, records, table
+from governance.document import Charts, Missing, Node, Spacer, fmt, kv, para, records, table
 from governance.reports.blocks.common import load_list
 from governance.reports.facts import ReportFacts
 
 
-def identity(f: ReportFacts) -> list[Node]:
+def identity(f: ReportFacts, charts: Charts) -> list[Node]:
     """Block ``identity``: what the version is and where it lives."""
     v = f.version
     return [kv([
@@ -28,7 +28,7 @@ def identity(f: ReportFacts) -> list[Node]:
     ])]
 
 
-def provider(f: ReportFacts) -> list[Node]:
+def provider(f: ReportFacts, charts: Charts) -> list[Node]:
     """Block ``provider``: the organisation, the accountable owner and the developer."""
     owner = f.model.owner or f.model_config.get("owner")
     if not owner:
@@ -37,7 +37,7 @@ def provider(f: ReportFacts) -> list[Node]:
                 ("Developer of this version", f.version.created_by or "unknown")])]
 
 
-def intended_use(f: ReportFacts) -> list[Node]:
+def intended_use(f: ReportFacts, charts: Charts) -> list[Node]:
     """Block ``intended_use``: the model's purpose (catalog, configuration or model card)."""
     content = (f.card or {}).get("content", {})
     use = f.model.intended_use or f.model_config.get("intended_use") or first(
@@ -51,7 +51,7 @@ def intended_use(f: ReportFacts) -> list[Node]:
     return out
 
 
-def model_card(f: ReportFacts) -> list[Node]:
+def model_card(f: ReportFacts, charts: Charts) -> list[Node]:
     """Block ``model_card``: every field of the synced model card."""
     if not f.card or not f.card.get("content"):
         raise Missing(f"model card for {f.model.name}")
@@ -61,7 +61,7 @@ def model_card(f: ReportFacts) -> list[Node]:
                             f"updated {fmt(f.card.get('updated_at'))}.", "small")]
 
 
-def lineage(f: ReportFacts) -> list[Node]:
+def lineage(f: ReportFacts, charts: Charts) -> list[Node]:
     """Block ``lineage``: the version and the versions it was promoted from, with their artifact hashes."""
     rows = [(v.version_id, v.environment, v.approval_status, v.created_at, v.artifact_sha256) for v in f.lineage]
     out: list[Node] = [
@@ -74,7 +74,7 @@ def lineage(f: ReportFacts) -> list[Node]:
     return out
 
 
-def lineage_changes(f: ReportFacts) -> list[Node]:
+def lineage_changes(f: ReportFacts, charts: Charts) -> list[Node]:
     """Block ``lineage_changes``: the versions of the lineage and the promotion requests."""
     rows = [(v.version_id, v.created_at, v.modified_at, v.approval_status, v.approval_description) for v in f.peers]
     if len(rows) <= 1 and not f.requests:
@@ -92,7 +92,7 @@ def _labels_text(state: dict[str, Any]) -> str:
     return ", ".join(f"{x} (serving)" if x in serving else x for x in load_list(state.get("labels")))
 
 
-def registry_history(f: ReportFacts) -> list[Node]:
+def registry_history(f: ReportFacts, charts: Charts) -> list[Node]:
     """Block ``registry_history``: each state of the version as the registry showed it, and what was not seen."""
     if not f.history:
         raise Missing(f"registry history: no sync has recorded a state of {f.version.version_id} since history "
@@ -132,7 +132,7 @@ def _binding_verdict(d: dict[str, Any]) -> str:
     return "approved in the registry; Countersign's sign-off is required in the last environment only"
 
 
-def deployments(f: ReportFacts) -> list[Node]:
+def deployments(f: ReportFacts, charts: Charts) -> list[Node]:
     """Block ``deployments``: the endpoints serving the model, and the binding check of each version in use."""
     if not f.deployments and not f.in_use:
         return [para(f"No deployment of {f.model.name} is recorded in any synced account, on an endpoint or by a "
@@ -156,7 +156,7 @@ def deployments(f: ReportFacts) -> list[Node]:
     return out
 
 
-def inventory(f: ReportFacts) -> list[Node]:
+def inventory(f: ReportFacts, charts: Charts) -> list[Node]:
     """Block ``inventory``: the model's inventory entry and tags."""
     m = f.model
     pairs = [("Model", m.name), ("Owner", m.owner or f.model_config.get("owner")), ("Risk tier", f.tier),
@@ -165,7 +165,7 @@ def inventory(f: ReportFacts) -> list[Node]:
     return [kv(pairs)]
 
 
-def development(f: ReportFacts) -> list[Node]:
+def development(f: ReportFacts, charts: Charts) -> list[Node]:
     """Block ``development``: the training run linked to the version, its parameters and metrics."""
     if not f.run:
         raise Missing(f"training run record for {f.version.version_id} (no run linked in the registry)")
@@ -182,7 +182,7 @@ def development(f: ReportFacts) -> list[Node]:
     return out
 
 
-def data(f: ReportFacts) -> list[Node]:
+def data(f: ReportFacts, charts: Charts) -> list[Node]:
     """Block ``data``: the version's datasets, their sha256 and where each hash comes from."""
     if not f.version.data_uris:
         raise Missing(f"dataset locations of {f.version.version_id} (reference / validation / current)")
@@ -197,7 +197,7 @@ def data(f: ReportFacts) -> list[Node]:
     return out
 
 
-def performance(f: ReportFacts) -> list[Node]:
+def performance(f: ReportFacts, charts: Charts) -> list[Node]:
     """Block ``performance``: registered metrics across the lineage, against the tier's thresholds."""
     with_metrics = [v for v in f.peers if v.metrics] or ([f.version] if f.version.metrics else [])
     if not with_metrics:
@@ -215,7 +215,7 @@ def performance(f: ReportFacts) -> list[Node]:
     return out
 
 
-def cybersecurity(f: ReportFacts) -> list[Node]:
+def cybersecurity(f: ReportFacts, charts: Charts) -> list[Node]:
     """Block ``cybersecurity``: how the artifact is identified and loaded, and how the records are protected."""
     v = f.version
     if not v.artifact_sha256:
