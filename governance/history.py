@@ -49,6 +49,51 @@ def inventory_as_of(catalog: Catalog, instant: dt.datetime, environment_order: S
 
 
 @dataclass(frozen=True)
+class CoverageNote:
+    """An account whose history does not reach back to an instant: nothing listed for it then means nothing known,
+    not nothing there."""
+
+    account: str
+    history_from: dt.datetime | None
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"account": self.account, "history_from": _iso(self.history_from), "message": self.message}
+
+
+def coverage_at(settings: Settings, catalog: Catalog, instant: dt.datetime,
+                environments: Sequence[str] | None = None) -> list[CoverageNote]:
+    """The accounts (holding one of ``environments``, or all) whose history begins after ``instant``, each with one
+    line saying from when it is known and how to reach further back."""
+    moment = naive_utc(instant)
+    wanted = {a.name for a in settings.accounts if not environments or set(a.environments) & set(environments)}
+    notes = []
+    for reach in catalog.history_reach():
+        if reach.account not in wanted:
+            continue
+        start = reach.history_from
+        if start is None:
+            notes.append(CoverageNote(reach.account, None, f"{reach.account}: never synced, nothing is known about it; "
+                                      "run 'countersign sync' first"))
+        elif moment < start and reach.backfill_reach is not None and reach.backfill_reach <= start:
+            notes.append(CoverageNote(reach.account, start, (
+                f"{reach.account}: no history before {start:%Y-%m-%d %H:%M} UTC, the reach of backfill "
+                f"{reach.backfill_id} ({', '.join(reach.backfill_sources) or 'registry timestamps'}); run "
+                f"'countersign backfill --account {reach.account} --since DATE' with older records to reach further")))
+        elif moment < start:
+            notes.append(CoverageNote(reach.account, start, (
+                f"{reach.account}: no history before {start:%Y-%m-%d %H:%M} UTC, its first sync; run "
+                f"'countersign backfill --account {reach.account}' to rebuild what its registry kept (docs/events.md)")))
+    return notes
+
+
+def version_gaps_at(catalog: Catalog, instant: dt.datetime, accounts: Sequence[str] | None = None) -> list[str]:
+    """One line per version known to exist at ``instant`` whose state then is not known (a backfill's labelled gap)."""
+    return [f"{g['version_id']}: {g['reason']}" + (f" ({g['detail']})" if g["detail"] else "")
+            for g in catalog.version_gaps_at(naive_utc(instant)) if accounts is None or g["account"] in accounts]
+
+
+@dataclass(frozen=True)
 class Approval:
     """One approval decision in Countersign: who, when, and what it saw (gate results, evidence)."""
 
@@ -158,6 +203,10 @@ def environment_at(settings: Settings, catalog: Catalog, environment: str, insta
             r["request_id"] if isinstance(r["request_id"], str) else None, approvals_of(catalog, ids, moment),
             list(flag.serving_labels), flag.flag, flag.reason))
     gaps = sorted({f"{r['account']}: {r['gap_reason']}" for r in rows if r["in_gap"]})
+    # an account whose history starts later, or a version whose state then is unknown, is said, not left out
+    holders = [a.name for a in settings.accounts if environment in a.environments]
+    gaps += [n.message for n in coverage_at(settings, catalog, moment, [environment])]
+    gaps += version_gaps_at(catalog, moment, holders)
     return EnvironmentState(environment, moment, versions, gaps)
 
 

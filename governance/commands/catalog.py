@@ -147,6 +147,12 @@ def cmd_models(args: argparse.Namespace) -> int:
                                              environment_order=order)
     flags = row_flags(opened.settings, opened.catalog, rows, as_of)  # the same check as the Inventory page
     gaps = sorted({f"{r['account']}: {r['gap_reason']}" for r in rows if r["in_gap"]}) if as_of else []
+    coverage = []
+    if as_of:  # accounts whose history starts later, and versions whose state then is unknown: said, not left out
+        from governance.history import coverage_at, version_gaps_at
+
+        coverage = coverage_at(opened.settings, opened.catalog, as_of, args.environment)
+        gaps += version_gaps_at(opened.catalog, as_of)
     if args.json:
         versions = [
             {
@@ -160,6 +166,8 @@ def cmd_models(args: argparse.Namespace) -> int:
                 "unapproved_deployment": flag.registry_unapproved,
                 "flag": flag.flag.removeprefix("⚠ ") or None, "flag_reason": flag.reason or None,
                 "source_version_id": row["source_version_id"],
+                **({"change_source": row.get("change_source"), "confidence": row.get("confidence"),
+                    "changed_by": row.get("changed_by"), "since": _iso(row.get("valid_from"))} if as_of else {}),
             }
             for row, flag in zip(rows, flags, strict=True)
         ]
@@ -171,7 +179,8 @@ def cmd_models(args: argparse.Namespace) -> int:
                     for m in opened.catalog.models_rows()
                 ],
                 "versions": versions,
-                **({"as_of": as_of.isoformat(), "gaps": gaps} if as_of else {}),
+                **({"as_of": as_of.isoformat(), "gaps": gaps,
+                    "coverage": [n.as_dict() for n in coverage]} if as_of else {}),
             }
         )
         return 0
@@ -179,6 +188,8 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(f"as of {as_of.isoformat()} UTC")
         for gap in gaps:
             print(f"  ! not observed then (gap): {gap}")
+        for note in coverage:
+            print(f"  ! {note.message}")
     if not rows:
         print("no versions at that instant" if as_of else "no versions in the catalog yet: run 'countersign sync'")
         return 0
@@ -238,3 +249,10 @@ def cmd_history(args: argparse.Namespace) -> int:
     for g in doc["gaps"]:
         print(f"  ! gap in {g['account']}: {g['from']} → {g['to'] or 'now'} ({g['reason']})")
     return 0
+
+
+def _iso(value: object) -> str | None:
+    """A date-time as ISO text; None (or pandas' NaT) as None."""
+    if value is None or value != value:
+        return None
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)

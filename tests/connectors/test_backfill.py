@@ -1,0 +1,162 @@
+"""History from before the first sync: CloudTrail log files in a moto S3 bucket, read by ``countersign backfill``.
+
+The trail is written by ``tests.connectors.cloudtrail_files`` in AWS's documented format, independently of the
+reader; the digests the ledger records are checked against hashlib over the bytes read back with boto3.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from governance import ledger
+from governance.cli import main
+from governance.config import Workspace
+from governance.identity import os_user
+from tests.connectors import cloudtrail_files as ct
+from tests.connectors import sagemaker_seed as seed
+from tests.connectors.test_sagemaker_changes import small
+from tests.connectors.test_sagemaker_sync import make_workspace, run_sync
+
+PROD = "ml-prod"
+PROD_ID = seed.ACCOUNTS[PROD][0]
+REGION = seed.REGION
+TRAIL_BUCKET = "org-trail"
+TRAIL_PREFIX = "trail"
+D = dt.datetime
+
+
+def grant_os_user(ws: Workspace) -> None:
+    text = ws.config_path.read_text()
+    ws.config_path.write_text(text.replace("[roles]\n", f'[roles]\n"os:{os_user()}" = ["ml_engineer"]\n'))
+
+
+def models_as_of(ws: Workspace, instant: str, capsys) -> dict:
+    capsys.readouterr()
+    assert main(["models", "--workspace", str(ws.root), "--as-of", instant, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def backfill(ws: Workspace, capsys, *extra: str) -> tuple[int, dict]:
+    capsys.readouterr()
+    code = main(["backfill", "--workspace", str(ws.root), "--account", PROD, "--json", *extra])
+    out = capsys.readouterr().out
+    return code, json.loads(out) if out.strip() else {}
+
+
+def deliver_march(s3, v1_arn: str, v2_arn: str) -> ct.Trail:
+    """A month of one trail's files: v1 created pending, a refused approval, v1 approved and deployed, v2 created
+    and rejected, the endpoint deleted; noise from other services in every file; no file at all on 16 March."""
+    seed.ensure_bucket(s3, TRAIL_BUCKET)
+    trail = ct.Trail(TRAIL_BUCKET, TRAIL_PREFIX)
+    rec = lambda at, name, who, req, resp=None, **kw: ct.record(PROD_ID, REGION, at, name, who, req, resp, **kw)  # noqa: E731
+    calls = {
+        D(2026, 3, 2, 10): [rec(D(2026, 3, 2, 10, 0, 5), "CreateModelPackage", "alice",
+                                {"modelPackageGroupName": "claims-fraud", "modelApprovalStatus": "PendingManualApproval"},
+                                {"modelPackageArn": v1_arn})],
+        D(2026, 3, 5, 16): [rec(D(2026, 3, 5, 15, 30), "UpdateModelPackage", "mallory",
+                                {"modelPackageArn": v1_arn, "modelApprovalStatus": "Approved"}, error="AccessDenied")],
+        D(2026, 3, 9, 11): [rec(D(2026, 3, 9, 11, 0, 7), "UpdateModelPackage", "bob",
+                                {"modelPackageArn": v1_arn, "modelApprovalStatus": "Approved",
+                                 "approvalDescription": "validated by model risk"}, {"modelPackageArn": v1_arn})],
+        D(2026, 3, 10, 8, 5): [
+            rec(D(2026, 3, 10, 8, 0), "CreateModel", "carol",
+                {"modelName": "claims-fraud-m1", "primaryContainer": {"modelPackageName": v1_arn}},
+                {"modelArn": f"arn:aws:sagemaker:{REGION}:{PROD_ID}:model/claims-fraud-m1"}),
+            rec(D(2026, 3, 10, 8, 1), "CreateEndpointConfig", "carol",
+                {"endpointConfigName": "cfg-1", "productionVariants": [
+                    {"variantName": "AllTraffic", "modelName": "claims-fraud-m1", "initialInstanceCount": 1,
+                     "instanceType": "ml.m5.large", "initialVariantWeight": 1.0}]}),
+            rec(D(2026, 3, 10, 8, 2), "CreateEndpoint", "carol",
+                {"endpointName": "claims-fraud-prod", "endpointConfigName": "cfg-1"},
+                {"endpointArn": f"arn:aws:sagemaker:{REGION}:{PROD_ID}:endpoint/claims-fraud-prod"}),
+        ],
+        D(2026, 3, 20, 9): [rec(D(2026, 3, 20, 9), "CreateModelPackage", "alice",
+                                {"modelPackageGroupName": "claims-fraud"}, {"modelPackageArn": v2_arn})],
+        D(2026, 3, 25, 9): [rec(D(2026, 3, 25, 9), "UpdateModelPackage", "bob",
+                                {"modelPackageArn": v2_arn, "modelApprovalStatus": "Rejected"})],
+        D(2026, 3, 28, 9): [rec(D(2026, 3, 28, 9), "DeleteEndpoint", "carol", {"endpointName": "claims-fraud-prod"})],
+    }
+    for day in range(1, 32):
+        if day == 16:
+            continue  # nothing delivered that day: what happened then is unknown
+        at = D(2026, 3, day, 23, 55)
+        noise = [rec(at, "GetObject", "etl", {"bucketName": "data", "key": "x.csv"}, source="s3.amazonaws.com")]
+        trail.deliver(s3, PROD_ID, REGION, at, noise)
+        for when, records in calls.items():
+            if when.day == day:
+                trail.deliver(s3, PROD_ID, REGION, when, [*records, *noise])
+    return trail
+
+
+@pytest.fixture
+def world(aws_env, tmp_path: Path):
+    sc = small(PROD, {"claims-fraud": 2}, docs=False)
+    v1, v2 = sc.of(PROD)
+    _, s3 = seed.clients(PROD_ID)
+    trail = deliver_march(s3, v1.arn, v2.arn)
+    ws, catalog = make_workspace(tmp_path)
+    grant_os_user(ws)
+    assert run_sync(ws, catalog, accounts=[PROD], full=True).results[0].status == "ok"
+    return ws, catalog, trail, (v1, v2)
+
+
+def test_as_of_before_the_first_sync_says_so_instead_of_an_empty_prod(world, capsys) -> None:
+    ws, _, _, _ = world
+    doc = models_as_of(ws, "2026-03-14T12:00:00", capsys)
+    assert doc["versions"] == []
+    notes = [n for n in doc["coverage"] if n["account"] == PROD]
+    assert notes and "first sync" in notes[0]["message"] and "countersign backfill" in notes[0]["message"]
+    capsys.readouterr()
+    assert main(["models", "--workspace", str(ws.root), "--as-of", "2026-03-14T12:00:00"]) == 0
+    assert "no history before" in capsys.readouterr().out
+
+
+def test_as_of_before_the_first_sync_is_answered_from_cloudtrail(world, capsys) -> None:
+    ws, catalog, trail, (v1, v2) = world
+    code, result = backfill(ws, capsys, "--since", "2026-03-01", "--cloudtrail", f"s3://{TRAIL_BUCKET}/{TRAIL_PREFIX}")
+    assert code == 0, result
+    vid1, vid2 = (f"{PROD}:claims-fraud:{v.version}" for v in (v1, v2))
+
+    doc = models_as_of(ws, "2026-03-14T12:00:00", capsys)
+    rows = {v["version_id"]: v for v in doc["versions"]}
+    assert set(rows) == {vid1}  # v2 did not exist yet
+    assert rows[vid1]["approval_status"] == "Approved" and rows[vid1]["deployed_on"] == "claims-fraud-prod"
+    assert (rows[vid1]["change_source"], rows[vid1]["confidence"]) == ("cloudtrail", "exact")
+    assert rows[vid1]["changed_by"].endswith("/bob")
+    assert not [n for n in doc["coverage"] if n["account"] == PROD]
+
+    before_approval = {v["version_id"]: v for v in models_as_of(ws, "2026-03-05T16:00:00", capsys)["versions"]}
+    assert before_approval[vid1]["approval_status"] == "PendingManualApproval"  # the refused call changed nothing
+    late_march = {v["version_id"]: v for v in models_as_of(ws, "2026-03-29T00:00:00", capsys)["versions"]}
+    assert late_march[vid2]["approval_status"] == "Rejected" and late_march[vid1]["deployed_on"] is None
+
+    # a day without any log file is a labelled gap, not a quiet continuation
+    gap_day = models_as_of(ws, "2026-03-16T12:00:00", capsys)
+    assert any("CloudTrail" in g for g in gap_day["gaps"]), gap_day["gaps"]
+    # before the backfill's reach: said so
+    early = models_as_of(ws, "2026-02-15T00:00:00", capsys)
+    assert early["versions"] == [] and any("2026-03-01" in n["message"] for n in early["coverage"])
+
+    # the ledger entry names every file read with its sha256 (checked against the bytes themselves)
+    entry = ledger.entry(catalog, ledger.head(catalog)[0])
+    assert entry.action == "history.backfill" and entry.subject == f"account:{PROD}"
+    read = {o["uri"]: o["sha256"] for o in entry.payload["objects"]}
+    assert read == {f"s3://{TRAIL_BUCKET}/{k}": hashlib.sha256(b).hexdigest() for k, b in trail.files.items()}
+    assert main(["ledger", "verify", "--workspace", str(ws.root)]) == 0
+
+
+def test_backfill_is_idempotent(world, capsys) -> None:
+    ws, catalog, _, _ = world
+    args = ("--since", "2026-03-01", "--cloudtrail", f"s3://{TRAIL_BUCKET}/{TRAIL_PREFIX}")
+    assert backfill(ws, capsys, *args)[0] == 0
+    rows = catalog.query_df("SELECT * FROM version_history ORDER BY history_id")
+    head = ledger.head(catalog)
+    code, again = backfill(ws, capsys, *args)
+    assert code == 0 and again["changed"] is False
+    assert ledger.head(catalog) == head
+    assert catalog.query_df("SELECT * FROM version_history ORDER BY history_id").equals(rows)
