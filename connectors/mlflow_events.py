@@ -125,5 +125,6 @@ class MlflowWebhooks:
     """What ``connectors.EVENTS`` registers for ``mlflow`` accounts: webhook deliveries."""
 
     channel = "mlflow webhook"
+    Delivery = Delivery
     verify = staticmethod(verify)
     parse = staticmethod(parse)

@@ -36,8 +36,13 @@ def envelope_of(body: str) -> dict[str, Any]:
 
 
 def owner(envelope: Mapping[str, Any]) -> tuple[str | None, str | None]:
-    """(AWS account id, region) the event comes from."""
-    return envelope.get("account"), envelope.get("region")
+    """(AWS account id, region) the event comes from: the envelope's ``account`` and ``region``, else those its
+    resource's ARN names (moto 5.2.5 leaves ``account`` out of the events it delivers to SQS)."""
+    detail = envelope.get("detail") if isinstance(envelope.get("detail"), Mapping) else {}
+    arn = next(iter(envelope.get("resources") or []), None) or detail.get("ModelPackageArn") or ""
+    parts = arn.split(":") if isinstance(arn, str) else []
+    from_arn = (parts[4] or None, parts[3] or None) if len(parts) > 5 and parts[0] == "arn" else (None, None)
+    return envelope.get("account") or from_arn[0], envelope.get("region") or from_arn[1]
 
 
 def _who(detail: Mapping[str, Any]) -> str | None:

@@ -139,6 +139,56 @@ class BackfillStore(CatalogConnection):
         rows = self.query_dicts("SELECT * FROM backfills WHERE account = ? AND superseded_by IS NULL", [account])
         return rows[0] if rows else None
 
+    # -- received events --------------------------------------------------------------------------------------------
+
+    def record_event(self, row: dict[str, Any]) -> bool:
+        """Store one received event (``history_events`` columns); False when its id was stored before (a
+        redelivery), and nothing is written then."""
+        with self.transaction() as con:
+            if con.execute("SELECT 1 FROM history_events WHERE event_id = ?", [row["event_id"]]).fetchone():
+                return False
+            insert_rows(con, "history_events", [row], self.columns(con, "history_events"))
+        return True
+
+    def pending_events(self, received_before: dt.datetime) -> list[dict[str, Any]]:
+        """Events waiting to be applied that arrived before ``received_before``, per account in their own time order."""
+        return self.query_dicts(
+            "SELECT event_id, account, channel, kind, event_time, received_at, payload FROM history_events "
+            "WHERE status = 'pending' AND received_at <= ? ORDER BY account, event_time, received_at, event_id",
+            [received_before])
+
+    def open_version_states(self, con: duckdb.DuckDBPyConnection, account: str) -> dict[str, dict[str, Any]]:
+        """The open history row of each version of ``account`` (inside the caller's transaction)."""
+        return {r["version_id"]: r for r in fetch_dicts(
+            con, "SELECT * FROM version_history WHERE account = ? AND valid_to IS NULL AND superseded_by IS NULL",
+            [account])}
+
+    def version_refs(self, con: duckdb.DuckDBPyConnection, account: str) -> list[dict[str, Any]]:
+        """Each catalog version of ``account``: id, model, number and registry id."""
+        return fetch_dicts(con, "SELECT version_id, model, version, source_ref FROM versions WHERE account = ?",
+                           [account])
+
+    def replace_states(self, con: duckdb.DuckDBPyConnection, closes: list[tuple[str, dt.datetime, str]],
+                       rows: list[dict[str, Any]]) -> None:
+        """Close open rows (history id, when, by which event) and insert the rows that follow them."""
+        for history_id, at, by in closes:
+            con.execute("UPDATE version_history SET valid_to = ?, valid_to_source = 'source', closed_by_sync = ? "
+                        "WHERE history_id = ? AND valid_to IS NULL", [at, by, history_id])
+        insert_rows(con, "version_history", rows, self.columns(con, "version_history"))
+
+    def mark_events(self, con: duckdb.DuckDBPyConnection, outcomes: list[tuple[str, str, str | None]],
+                    applied_at: dt.datetime, ledger: tuple[int, str] | None) -> None:
+        """Record how each event ended (id, status, detail), tied to the ledger entry that recorded them."""
+        seq, digest = ledger if ledger is not None else (None, None)
+        for event_id, status, detail in outcomes:
+            con.execute("UPDATE history_events SET status = ?, detail = ?, applied_at = ?, ledger_seq = ?, "
+                        "ledger_hash = ? WHERE event_id = ?", [status, detail, applied_at, seq, digest, event_id])
+
+    def event_statuses(self) -> dict[str, int]:
+        """How many received events ended in each status."""
+        return {r["status"]: int(r["n"]) for r in self.query_dicts(
+            "SELECT status, count(*) AS n FROM history_events GROUP BY status")}
+
     def query_dicts(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """Rows of ``sql`` as dicts (column name → value)."""
         with self.connect() as con:

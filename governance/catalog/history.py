@@ -159,7 +159,8 @@ def _origin(at: dt.datetime, time_source: str, hints: Mapping[str, tuple[dt.date
     """When a change a sync sees began, where that time came from, and the row's provenance columns: the sync's own
     (a registry time, inferred; or the sync's, observed), or, when an event announced the change and its time is
     credible (after the previous state began, not after the sync), the event's own time, exact."""
-    hint = (hints or {}).get(key)
+    # a deployment's hint may name its endpoint only (``account:endpoint:*``): the event does not say the variants
+    hint = (hints or {}).get(key) or (hints or {}).get(key.rsplit(":", 1)[0] + ":*")
     if hint is not None and hint[0] <= observed_at and (previous_from is None or hint[0] > previous_from):
         return hint[0], "source", {**SYNC_ORIGIN, "change_source": "event", "confidence": "exact",
                                    "event_id": hint[1], "evidence": f"event {hint[1]}"}
