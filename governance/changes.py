@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from connectors.base import RegistryChange
 from core.canonical import canonical_json
@@ -65,3 +66,13 @@ def row_id(*parts: object) -> str:
     """A history row id stating its content: the same statement gets the same id (idempotent writes)."""
     return "bf:" + hashlib.sha256(canonical_json([str(p) if p is not None else None for p in parts]).encode()
                                   ).hexdigest()[:32]
+
+
+def change_source(row: Mapping[str, Any]) -> str:
+    """Where a history row's change came from and how sure its time is, in words: ``cloudtrail (exact)``,
+    ``event (exact)``, ``sync (inferred)`` (a registry's last-modified time), ``sync (observed)`` (when a sync saw it)."""
+    source = row.get("change_source")
+    confidence = row.get("confidence")
+    if not isinstance(source, str):
+        source, confidence = "sync", "inferred" if row.get("time_source") == "source" else "observed"
+    return f"{source} ({confidence})" if isinstance(confidence, str) else source

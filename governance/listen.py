@@ -349,8 +349,8 @@ def build_listener(ctx: Context, environ: Mapping[str, str], *, queue_url: str |
     from governance.sources import connector_of
 
     config = ctx.settings.listen
-    secrets = {a.name: environ[config.secret_variable(a.name)] for a in ctx.settings.accounts
-               if a.connector == "mlflow" and environ.get(config.secret_variable(a.name))}
+    secrets = {a.name: secret for a in ctx.settings.accounts if a.connector == "mlflow"
+               and (secret := _secret(environ, config.secret_variable(a.name)))}
     owners: dict[tuple[str, str], str] = {}
     queue = None
     url = queue_url or config.queue_url
@@ -368,6 +368,20 @@ def build_listener(ctx: Context, environ: Mapping[str, str], *, queue_url: str |
         raise ConfigError("nothing to listen to: set the webhook secret of an MLflow account in "
                           f"${config.secret_variable('<account>')} ([listen] secret_env), or [listen] queue_url")
     return Listener(ctx, config, secrets, queue, owners, sync_after)
+
+
+def _secret(environ: Mapping[str, str], name: str) -> str | None:
+    """The value of variable ``name``, or the content of the file ``<name>_FILE`` names (a Docker secret)."""
+    if environ.get(name):
+        return environ[name]
+    path = environ.get(f"{name}_FILE")
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read().strip() or None
+    except OSError as exc:
+        raise ConfigError(f"${name}_FILE names {path}, which cannot be read ({exc.strerror})") from None
 
 
 def run_listener(ctx: Context, *, address: str | None = None, port: int | None = None, queue_url: str | None = None,

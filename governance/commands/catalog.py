@@ -225,7 +225,7 @@ def cmd_history(args: argparse.Namespace) -> int:
             mark = "*" if v.version_id == args.version_id else " "
             serving = v.deployed_on or ", ".join(f"label {x}" for x in v.serving_labels) or "-"
             print(f"{mark} {v.version_id:<36} {v.approval_status:<22} {serving:<24} since "
-                  f"{v.valid_from.isoformat()} ({v.time_source})")
+                  f"{v.valid_from.isoformat()} ({v.source or v.time_source})")
             if v.flag:
                 print(f"      ! {v.flag_reason}")
             for a in v.approvals:
@@ -240,14 +240,16 @@ def cmd_history(args: argparse.Namespace) -> int:
     for s in doc["states"]:
         labels = ",".join(s["labels"])
         print(f"  {s['valid_from']} → {s['valid_to'] or 'now':<26} {s['environment']:<8} {s['approval_status']:<22} "
-              f"{labels:<12} ({s['time_source']}; sync {s['sync_id']}"
+              f"{labels:<12} ({s['source']}; sync {s['sync_id']}"
               + (f"; request {s['request_id']}" if s["request_id"] else "") + ")")
     for d in doc["deployments"]:
         print(f"  deployed {d['endpoint']}/{d['variant']} w={d['weight']} {d['valid_from']} → {d['valid_to'] or 'now'}")
     for a in doc["approvals"]:
         print(f"  approved by {a['actor']} at {a['decided_at']} ({a['request_id']}, {a['from_env']}→{a['to_env']})")
     for g in doc["gaps"]:
-        print(f"  ! gap in {g['account']}: {g['from']} → {g['to'] or 'now'} ({g['reason']})")
+        where = g["version_id"] or g["account"]
+        print(f"  ! gap in {where}: {g['from']} → {g['to'] or 'now'} ({g['reason']}"
+              + (f": {g['detail']}" if g["detail"] else "") + ")")
     return 0
 
 

@@ -28,6 +28,7 @@ REGION = seed.REGION
 TRAIL_BUCKET = "org-trail"
 TRAIL_PREFIX = "trail"
 D = dt.datetime
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def grant_os_user(ws: Workspace) -> None:
@@ -160,3 +161,105 @@ def test_backfill_is_idempotent(world, capsys) -> None:
     assert code == 0 and again["changed"] is False
     assert ledger.head(catalog) == head
     assert catalog.query_df("SELECT * FROM version_history ORDER BY history_id").equals(rows)
+
+
+def test_the_model_timeline_and_the_report_show_where_each_change_came_from(world, capsys) -> None:
+    from governance.catalog_charts import timeline_chart
+    from governance.config import load_settings
+    from governance.history import model_timeline
+    from governance.identity import identity_for
+    from governance.reports.build import build_pdf
+    from governance.reports.facts import collect_facts
+    from governance.reports.template_library import load_template
+    from tests.governance.report_world import pdf_text
+
+    ws, catalog, _, (v1, _v2) = world
+    assert backfill(ws, capsys, "--since", "2026-03-01", "--cloudtrail", f"s3://{TRAIL_BUCKET}/{TRAIL_PREFIX}")[0] == 0
+    timeline = model_timeline(catalog, "claims-fraud")
+    versions = timeline[timeline["lane"] == "version"]
+    assert {"cloudtrail (exact)", "sync (inferred)"} <= set(versions["source"])
+    spec = timeline_chart(timeline, ["dev", "staging", "prod"]).to_dict()
+    assert '"source"' in json.dumps(spec)  # each change's source is drawn (marker shape) and in the tooltip
+
+    settings = load_settings(ws)
+    vid = f"{PROD}:claims-fraud:{v1.version}"
+    facts = collect_facts(ws, settings, catalog, vid, identity_for(settings, "risk.officer@example.com", source="cli"))
+    text = pdf_text(build_pdf(facts, load_template("sr-11-7"), built_at=D(2026, 12, 1)).pdf)
+    assert "cloudtrail" in text and "exact" in text and "bob" in text
+    assert "no CloudTrail file" in text  # the account's labelled gap is in the report too
+
+
+def lifecycle_stand_in(fault_proxy, v1_arn: str) -> None:
+    """SageMaker's ModelLifeCycle actions as ListActions / DescribeAction return them. moto 5.2.5 implements neither
+    (nor a package's ModelLifeCycle), so this is the one boundary played by a stand-in: the fault proxy answers
+    these two calls; every other call reaches moto."""
+    actions = {
+        "lc-1": (D(2026, 3, 3, 9), {"stage": "Development", "stageStatus": "InProgress"}, "alice"),
+        "lc-2": (D(2026, 3, 12, 14), {"stage": "Production", "stageStatus": "Approved",
+                                      "stageDescription": "go-live"}, "bob"),
+    }
+    arn = lambda name: f"arn:aws:sagemaker:{REGION}:{PROD_ID}:action/{name}"  # noqa: E731
+
+    def list_actions(request: dict) -> dict:
+        assert request["ActionType"] == "ModelLifeCycle"
+        return {"ActionSummaries": [{"ActionName": n, "ActionArn": arn(n), "ActionType": "ModelLifeCycle",
+                                     "Source": {"SourceUri": v1_arn}, "Status": "Completed",
+                                     "CreationTime": at.replace(tzinfo=dt.UTC).timestamp()}
+                                    for n, (at, _, _) in sorted(actions.items())]}
+
+    def describe_action(request: dict) -> dict:
+        at, props, who = actions[request["ActionName"]]
+        return {"ActionName": request["ActionName"], "ActionArn": arn(request["ActionName"]),
+                "Source": {"SourceUri": v1_arn, "SourceType": "ModelPackage"}, "ActionType": "ModelLifeCycle",
+                "Status": "Completed", "Properties": props, "CreationTime": at.replace(tzinfo=dt.UTC).timestamp(),
+                "CreatedBy": {"UserProfileName": who}}
+
+    fault_proxy.answer("ListActions", list_actions)
+    fault_proxy.answer("DescribeAction", describe_action)
+
+
+def test_lifecycle_actions_date_stage_changes_and_every_call_is_in_the_shipped_policies(
+        aws_env, fault_proxy, aws_profiles, tmp_path: Path, capsys) -> None:
+    from governance.config import load_settings
+    from governance.sources import connector_of
+    from tests.connectors.test_sagemaker_units import S3_ACTIONS, _allowed
+
+    aws_profiles({"via-proxy": fault_proxy.url})
+    sc = small(PROD, {"claims-fraud": 2}, docs=False)
+    v1, v2 = sc.of(PROD)
+    _, s3 = seed.clients(PROD_ID)
+    deliver_march(s3, v1.arn, v2.arn)
+    lifecycle_stand_in(fault_proxy, v1.arn)
+    ws, catalog = make_workspace(tmp_path, {PROD: {"profile": "via-proxy"}})
+    grant_os_user(ws)
+    assert run_sync(ws, catalog, accounts=[PROD], full=True).results[0].status == "ok"
+
+    code, result = backfill(ws, capsys, "--since", "2026-03-01", "--cloudtrail", f"s3://{TRAIL_BUCKET}/{TRAIL_PREFIX}")
+    assert code == 0 and result["sources"] == ["cloudtrail", "lifecycle action"], result
+    rows = {v["version_id"]: v for v in models_as_of(ws, "2026-03-14T12:00:00", capsys)["versions"]}
+    v1_then = rows[f"{PROD}:claims-fraud:{v1.version}"]
+    assert v1_then["labels"] == ["Production"] and v1_then["approval_status"] == "Approved"
+    assert (v1_then["change_source"], v1_then["changed_by"]) == ("lifecycle action", "bob")
+    early = {v["version_id"]: v for v in models_as_of(ws, "2026-03-04T00:00:00", capsys)["versions"]}
+    assert early[f"{PROD}:claims-fraud:{v1.version}"]["labels"] == ["Development"]
+
+    # every call a backfill and the listener make is granted by the shipped policies (and only reads, for sync)
+    settings = load_settings(ws)
+    con = connector_of(ws, settings.account(PROD))
+    used: set[str] = set()
+    for service in ("sagemaker", "s3", "sqs"):
+        def record(model, service=service, **_):
+            used.add(S3_ACTIONS.get(model.name, f"s3:{model.name}") if service == "s3" else f"{service}:{model.name}")
+        con.client(service).meta.events.register("before-call", record)
+    con.read_history(D(2026, 3, 1), D(2026, 4, 1), records=f"s3://{TRAIL_BUCKET}/{TRAIL_PREFIX}")
+    sync_policy = json.loads((ROOT / "docs/iam/sync-policy.json").read_text())
+    assert {"sagemaker:ListActions", "sagemaker:DescribeAction", "s3:ListBucket", "s3:GetObject"} <= used
+    assert used - _allowed(sync_policy) == set()
+    sqs = seed.session_for(PROD_ID).client("sqs", config=seed.FAST)
+    queue = con.event_queue(sqs.create_queue(QueueName="q")["QueueUrl"])
+    used.clear()
+    sqs.send_message(QueueUrl=queue.url, MessageBody="{}")
+    for message in queue.receive(0):
+        queue.delete(message.receipt)
+    listen_policy = json.loads((ROOT / "docs/iam/listen-policy.json").read_text())
+    assert used == {"sqs:ReceiveMessage", "sqs:DeleteMessage"} and used <= _allowed(listen_policy)
