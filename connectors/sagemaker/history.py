@@ -116,8 +116,8 @@ class HistoryReading(SageMakerSession):
                 continue
             read.append(obj)
             for i, r in enumerate(records):
-                collected.append((cloudtrail.event_time(r.get("eventTime")) or dt.datetime.min, n * 100_000 + i, r,
-                                  uri))
+                r["_at"] = cloudtrail.event_time(r.get("eventTime"))
+                collected.append((r["_at"] or dt.datetime.min, n * 100_000 + i, r, uri))
         collected.sort(key=lambda x: (x[0], x[1]))
         changes = reader.changes((r, uri) for _, _, r, uri in collected)
         return changes, read, unread, issues + reader.issues

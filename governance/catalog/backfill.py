@@ -197,12 +197,14 @@ class BackfillStore(CatalogConnection):
 
 def insert_rows(con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[dict[str, Any]],
                 columns: Sequence[str]) -> None:
-    """Insert ``rows`` (dicts; a column a row lacks is NULL) into ``table`` in one statement per 200 rows."""
-    for i in range(0, len(rows), 200):
-        chunk = rows[i:i + 200]
-        marks = ", ".join("(" + ", ".join("?" * len(columns)) + ")" for _ in chunk)
-        con.execute(f"INSERT INTO {table} ({', '.join(columns)}) VALUES {marks}",
-                    [_value(r.get(c)) for r in chunk for c in columns])
+    """Insert ``rows`` (dicts; a column a row lacks is NULL) into ``table`` in one columnar insert (as the sync's
+    history writes do: bound parameters cost DuckDB about 2 ms a row, an Arrow table a few ms for thousands)."""
+    if not rows:
+        return
+    import pyarrow as pa
+
+    data = {c: [_value(r.get(c)) for r in rows] for c in columns}
+    con.from_arrow(pa.Table.from_pydict(data)).insert_into(table)
 
 
 def _value(value: Any) -> Any:
