@@ -227,8 +227,8 @@ class Listener:
             self._wake.clear()
             try:
                 applied = self.apply_round(settle=0.0 if stopping else self.config.settle_seconds)
-            except Exception as exc:  # a refused ledger, a busy catalog: the events stay pending
-                self._failed("applying events", exc)
+            except Exception as exc:  # the catalog unreadable: the events stay pending, tried again
+                self._failed("reading the stored events", exc)
                 applied = []
                 if stopping:
                     return
@@ -245,8 +245,12 @@ class Listener:
         pending = self.ctx.catalog.pending_events(utcnow() - dt.timedelta(seconds=settle))
         out = []
         for account, rows in group_by_account(pending).items():
-            parsed = [(r, _reparse(r)) for r in rows]
-            batch = apply_events(self.ctx, account, parsed)
+            try:  # one account's refusal (a ledger to verify, a busy catalog) leaves the others' events flowing
+                parsed = [(r, _reparse(r)) for r in rows]
+                batch = apply_events(self.ctx, account, parsed)
+            except Exception as exc:
+                self._failed(f"applying the events of {account}", exc)
+                continue
             done = utcnow()
             for r, _ in parsed:
                 if r["event_time"] is not None:

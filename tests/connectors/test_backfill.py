@@ -263,3 +263,16 @@ def test_lifecycle_actions_date_stage_changes_and_every_call_is_in_the_shipped_p
         queue.delete(message.receipt)
     listen_policy = json.loads((ROOT / "docs/iam/listen-policy.json").read_text())
     assert used == {"sqs:ReceiveMessage", "sqs:DeleteMessage"} and used <= _allowed(listen_policy)
+
+
+def test_a_backfill_is_refused_when_the_ledger_is_not_sealed(world, capsys) -> None:
+    from governance.ledger import HEAD_FILE
+
+    ws, catalog, _, _ = world
+    (ws.checkpoints_dir / HEAD_FILE).unlink()  # the signed head gone: the tail can no longer be vouched for
+    capsys.readouterr()
+    code = main(["backfill", "--workspace", str(ws.root), "--account", PROD, "--since", "2026-03-01",
+                 "--cloudtrail", f"s3://{TRAIL_BUCKET}/{TRAIL_PREFIX}"])
+    assert code == 1 and "refused the backfill of ml-prod, nothing was written" in capsys.readouterr().err
+    assert catalog.query_dicts("SELECT * FROM backfills") == []
+    assert catalog.query_dicts("SELECT * FROM version_history WHERE backfill_id IS NOT NULL") == []

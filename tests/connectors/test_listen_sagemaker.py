@@ -137,3 +137,19 @@ def test_a_message_is_deleted_only_after_it_is_committed(world, monkeypatch) -> 
     finally:
         fresh.stop()
     assert calls["n"] >= 2 and fresh.counts.snapshot()["errors"] >= 1
+
+
+def test_events_wait_while_the_ledger_is_not_sealed(world) -> None:
+    from governance.ledger import HEAD_FILE
+
+    ctx, listener, pending, _, events, _ = world
+    (ctx.workspace.checkpoints_dir / HEAD_FILE).unlink()
+    sm, _ = seed.clients(PROD_ID)
+    time.sleep(1.0)
+    events.put_events(Entries=[model_package_event(sm, pending.arn, dt.datetime.now(dt.UTC).replace(
+        microsecond=0, tzinfo=None))])
+    wait_for("the refusal", lambda: listener.counts.snapshot().get("errors"))
+    assert "refused recording registry events of ml-prod" in listener.last_error
+    assert [r["status"] for r in ctx.catalog.query_dicts("SELECT status FROM history_events")] == ["pending"]
+    assert not [r for r in history(ctx, f"{PROD}:claims-fraud:{pending.version}") if r["change_source"] == "event"]
+    assert listener.health()[0] == 200  # refused, not dead: it applies them once the ledger is put right
