@@ -40,9 +40,11 @@ def build_history(path: Path, rows: int, per: int = 50) -> Catalog:
     with cat.transaction() as con:
         con.execute(
             f"""
-            INSERT INTO version_history (history_id, version_id, account, environment, model, version, approval_status, approval_description, labels,
-                card, created_at, created_by, modified_at, source_version_id, state_hash, valid_from, time_source, valid_to,
-                valid_to_source, sync_id, ledger_seq, ledger_hash, request_id, closed_by_sync)
+            INSERT INTO version_history (
+                history_id, version_id, account, environment, model, version, approval_status,
+                approval_description, labels, card, created_at, created_by, modified_at, source_version_id,
+                state_hash, valid_from, time_source, valid_to, valid_to_source, sync_id, ledger_seq, ledger_hash,
+                request_id, closed_by_sync)
             SELECT 'bench:' || i AS history_id, 'acc-' || (v % 3) || ':model-' || (v % 2000) || ':' || v AS version_id,
                    'acc-' || (v % 3), ['dev', 'staging', 'prod'][v % 3 + 1], 'model-' || (v % 2000), v,
                    ['PendingManualApproval', 'Approved', 'Rejected'][s % 3 + 1], NULL, '[]', NULL,
@@ -58,8 +60,10 @@ def build_history(path: Path, rows: int, per: int = 50) -> Catalog:
         )
         con.execute(
             f"""
-            INSERT INTO deployment_history (history_id, deployment_id, account, environment, endpoint, variant, status, model, version_id,
-                weight, updated_at, state_hash, valid_from, time_source, valid_to, valid_to_source, sync_id, ledger_seq, ledger_hash, request_id, closed_by_sync)
+            INSERT INTO deployment_history (
+                history_id, deployment_id, account, environment, endpoint, variant, status, model, version_id,
+                weight, updated_at, state_hash, valid_from, time_source, valid_to, valid_to_source, sync_id,
+                ledger_seq, ledger_hash, request_id, closed_by_sync)
             SELECT 'dep:' || i, 'acc-' || (v % 3) || ':ep-' || (v % 5000) || ':AllTraffic', 'acc-' || (v % 3),
                    ['dev', 'staging', 'prod'][v % 3 + 1], 'ep-' || (v % 5000), 'AllTraffic', 'InService',
                    'model-' || (v % 2000), 'acc-' || (v % 3) || ':model-' || (v % 2000) || ':' || v, 1.0, NULL,
