@@ -259,6 +259,8 @@ class TierPolicy(_Strict):
     allow_skip: tuple[str, ...] = ()
     # columns whose drift alone fails the drift gate, whatever the drift share
     critical_features: tuple[str, ...] = ()
+    # the importance-weighted drift (the share of the model's attribution carried by drifted features) at most this
+    max_weighted_drift: float | None = Field(default=None, ge=0, le=1)
 
     # how the fairness gate names its threshold to people (default: the gate registry's label)
     fairness_label: str | None = Field(default=None, min_length=1)
@@ -266,6 +268,9 @@ class TierPolicy(_Strict):
     # drift and bias are recomputed on the newest monitoring data every M days. None: no cadence.
     review_every_days: int | None = Field(default=None, ge=1, le=3660)
     monitoring_every_days: int | None = Field(default=None, ge=1, le=3660)
+    # triggered review: more cumulative change than this since the last full validation (versions promoted into the
+    # environment, features added or removed, the training data window moved) starts a re-validation
+    max_cumulative_change: int | None = Field(default=None, ge=0, le=1000)
 
     @field_validator("allow_skip")
     @classmethod

@@ -149,7 +149,7 @@ def deployment_state_hash(environment: str, endpoint: str | None, variant: str |
     return record_hash([environment, endpoint, variant, status, model, version_id, weight])
 
 
-# the provenance columns of a row a sync opens (migration 7); an event's hint makes it the event's change
+# the provenance columns of a row a sync opens (migration 8); an event's hint makes it the event's change
 SYNC_ORIGIN = {"change_source": "sync", "changed_by": None, "note": None, "evidence": None, "event_id": None,
                "backfill_id": None, "superseded_by": None}
 

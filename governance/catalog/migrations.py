@@ -157,6 +157,19 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
     ),
     (
         7,
+        "triggered reviews: re-validations a monitoring breach or cumulative change started (governance.oversight)",
+        # insert-only; a trigger is open until a periodic review of its version is recorded after it
+        """
+        CREATE TABLE triggered_reviews (
+            trigger_id TEXT PRIMARY KEY, version_id TEXT NOT NULL, model TEXT NOT NULL, kind TEXT NOT NULL,
+            gate TEXT, reason TEXT NOT NULL, figure DOUBLE, threshold DOUBLE, columns JSON, evidence JSON,
+            breach_key TEXT NOT NULL, triggered_at TIMESTAMP NOT NULL, triggered_by TEXT NOT NULL, ledger_hash TEXT
+        );
+        CREATE INDEX triggered_reviews_version ON triggered_reviews(version_id)
+        """,
+    ),
+    (
+        8,
         "history from before the first sync and from registry events: where each change came from, how sure it "
         "is; backfills, received events, version-level gaps",
         # change_source: sync | event | cloudtrail | lifecycle action | registry timestamp; confidence: exact (the

@@ -138,7 +138,7 @@ def _summary_rows(item: EvidenceItem) -> list[tuple[str, Any]]:
     s = item.summary
     if isinstance(s, DriftSummary):
         pairs = [("dataset_drifted", s.dataset_drifted), ("drift_share", s.drift_share), ("n_columns", s.n_columns),
-                 ("threshold", s.threshold)]
+                 ("threshold", s.threshold), ("weighted_drift", s.weighted_drift), ("weights", s.weights_source)]
     elif isinstance(s, BiasSummary):
         pairs = [("min_disparate_impact", s.min_disparate_impact)]
     elif isinstance(s, ExplainSummary):
@@ -799,6 +799,7 @@ def b_drift(f: ReportFacts, r: Renderer) -> list[Flowable]:
     summary = _summary_rows(item)
     if summary:
         out.append(kv_table(summary))
+    out += _drift_findings(item)
     if rows:
         out += [Spacer(1, 4), records_table(rows, ("column", "method", "stattest", "score", "statistic", "value",
                                                     "threshold", "psi", "drifted", "drift_detected"))]
@@ -817,6 +818,46 @@ def b_drift(f: ReportFacts, r: Renderer) -> list[Flowable]:
     return [*out, ev_caption(item, f)]
 
 
+def _drift_findings(item: EvidenceItem) -> list[Flowable]:
+    """The drift that matters in words: the heaviest drifted features, how the weights were found, failing findings."""
+    s = item.summary
+    if not isinstance(s, DriftSummary) or s.weighted_drift is None:
+        return []
+    from governance.analytics.summaries import WEIGHT_NOTES
+
+    how = WEIGHT_NOTES.get(s.weights_source or "equal", s.weights_source) + (f" {s.weights_ref}" if s.weights_ref else "")
+    out = [para(f"Importance-weighted drift {s.weighted_drift:.2f} (weights: {how}): {s.headline}.")]
+    if s.problems:
+        out.append(para("Failing findings (counted as drifted): " + "; ".join(s.problems) + "."))
+    return out
+
+
+def _monitoring_gates(f: ReportFacts) -> list[Flowable]:
+    """The monitoring gates (drift, weighted drift, fairness) as the policy judges the newest evidence."""
+    from governance.triggered import BREACH_GATES
+
+    rows = [g for g in f.gates if g.get("gate") in BREACH_GATES]
+    if not rows:
+        return []
+    failing = [g for g in rows if _verdict(g) == "FAIL"]
+    text = "; ".join(f"{g['gate']} {_verdict(g)}" for g in rows)
+    out = [para(f"Monitoring gates of tier {f.tier} on the newest evidence: {text}.")]
+    out += [para(f"{g['gate']} FAILS: {g.get('message')}") for g in failing]
+    return out
+
+
+def _triggered(f: ReportFacts) -> list[Flowable]:
+    """The re-validations monitoring breaches or cumulative change started."""
+    if not f.triggered:
+        return []
+    return [para("Triggered reviews (a re-validation due from the day a breach or cumulative change started it, "
+                 "answered by the next periodic review):"),
+            table(("Triggered", "Trigger", "Kind", "Reason", "Status"),
+                  [(t["triggered_at"], t["trigger_id"], t.get("gate") or t["kind"], t["reason"],
+                    "open: re-validation due" if t["open"] else "answered") for t in f.triggered],
+                  (BODY_W * 0.13, BODY_W * 0.17, BODY_W * 0.12, BODY_W * 0.43, BODY_W * 0.15))]
+
+
 def b_monitoring(f: ReportFacts, r: Renderer) -> list[Flowable]:
     current = f.version.data_uris.get("current")
     max_age = f.policy.get("evidence_max_age_days")
@@ -833,8 +874,10 @@ def b_monitoring(f: ReportFacts, r: Renderer) -> list[Flowable]:
     drift = f.evidence.get("drift")
     if drift is not None:
         out.append(para(f"Latest drift evidence {drift.evidence_id} computed {fmt(drift.computed_at)}; "
-                        f"drift share limit for tier {f.tier}: {fmt(f.policy.get('max_drift_share'))}."))
-    return out
+                        f"drift share limit for tier {f.tier}: {fmt(f.policy.get('max_drift_share'))}; "
+                        f"importance-weighted drift limit: {fmt(f.policy.get('max_weighted_drift'))}."))
+        out += _drift_findings(drift)
+    return [*out, *_monitoring_gates(f), *_triggered(f)]
 
 
 def b_limitations(f: ReportFacts, r: Renderer) -> list[Flowable]:

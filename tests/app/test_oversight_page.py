@@ -67,3 +67,24 @@ def test_the_model_page_shows_the_periodic_reviews_of_a_version(demo_workspace, 
     shown = texts(at)
     assert "Periodic reviews" in shown and "overdue" in shown
     assert "Quarterly review: approval rates stable" in shown and f"validator@{D}" in shown
+
+
+def test_a_monitoring_breach_is_listed_as_a_triggered_review_apart_from_the_calendar(demo_copy, app_factory) -> None:
+    from governance.catalog import Catalog
+    from governance.config import load_settings
+    from governance.identity import identity_for
+    from governance.oversight import monitor
+
+    settings, catalog = load_settings(demo_copy), Catalog(demo_copy.catalog_path)
+    monitor(demo_copy, settings, catalog, identity_for(settings, f"risk.officer@{D}", source="cli"))
+    at = app_factory(demo_copy.root, persona=f"auditor@{D}").run()
+    at.switch_page("pages/oversight.py").run()
+    assert not at.exception, at.exception
+    assert {m.label: m.value for m in at.metric}["Triggered"] == "1"
+    assert "Triggered reviews — due now" in texts(at)
+    tables = {tuple(d.value.columns): d.value for d in at.dataframe}
+    triggered = next(t for cols, t in tables.items() if "trigger" in cols)
+    assert list(triggered["version"]) == [CLAIMS] and list(triggered["trigger"]) == ["weighted_drift"]
+    assert "claim_amount" in triggered["columns"].iloc[0] and triggered["figure"].iloc[0] > 0.25
+    calendar = next(t for cols, t in tables.items() if "status" in cols)
+    assert list(calendar["version"]) == [CREDIT, CLAIMS, REPAIR]  # the calendar itself is unchanged

@@ -149,3 +149,21 @@ def test_engine_is_offered_only_when_the_workspace_configures_one(demo_copy, app
     at = _open(app_factory, demo_copy.root, OFFICER, vid)
     engine = next(s for s in at.selectbox if s.key == "review.engine")
     assert list(engine.options) == ["duckdb", "spark"] and engine.value == "duckdb"
+
+
+def test_the_planted_prod_drift_fails_the_weighted_drift_gate_on_the_page(demo_copy, app_factory):
+    # 2 of 10 columns drifted: the share gate passes; claim_amount carries a third of the model's attribution
+    vid = "lab-prod:claims-fraud:2"
+    at = _open(app_factory, demo_copy.root, OFFICER, vid)
+    at.button(key="review.compute").click().run(timeout=180)
+    assert not at.exception, at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Tier medium drift gate"] == "passes"
+    assert metrics["Tier medium weighted drift gate"] == "FAILS"
+    assert float(metrics["Weighted drift"].rstrip("%")) > 25
+    warning = next(w.value for w in at.tabs[0].warning if "max_weighted_drift" in w.value)
+    assert warning.startswith("claim_amount (") and "% of the model's attribution" in warning
+    assert "mean |SHAP| of the version's explain evidence" in warning
+
+    again = _open(app_factory, demo_copy.root, AUDITOR, vid)  # stored: the same verdict for a viewer
+    assert {m.label: m.value for m in again.metric}["Tier medium weighted drift gate"] == "FAILS"
