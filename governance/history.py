@@ -59,6 +59,7 @@ class CoverageNote:
     message: str
 
     def as_dict(self) -> dict[str, Any]:
+        """JSON-ready (``countersign models --as-of --json``: ``coverage``)."""
         return {"account": self.account, "history_from": _iso(self.history_from), "message": self.message}
 
 

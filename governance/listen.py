@@ -52,10 +52,12 @@ class Counters:
         self._counts: collections.Counter[str] = collections.Counter()
 
     def add(self, name: str, n: int = 1) -> None:
+        """Count ``n`` more of ``name``."""
         with self._lock:
             self._counts[name] += n
 
     def snapshot(self) -> dict[str, int]:
+        """The counts now."""
         with self._lock:
             return dict(self._counts)
 

@@ -48,6 +48,7 @@ class PlannedRows:
     history_gaps: tuple[dict[str, Any], ...] = ()
 
     def of(self, table: str) -> tuple[dict[str, Any], ...]:
+        """The rows planned for history table ``table``."""
         return getattr(self, table)
 
 
