@@ -8,6 +8,7 @@ own signing function, run in the server's virtualenv (an independent oracle).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import time
@@ -145,3 +146,39 @@ def test_a_bad_signature_a_replay_and_an_oversized_body_are_refused(world) -> No
     assert (first.json()["status"], again.json()["status"]) == ("recorded", "duplicate")
     assert len(ctx.catalog.query_dicts("SELECT * FROM history_events")) == 1
     assert listener.counts.snapshot()["refused"] == 4 and listener.health()[0] == 200
+
+
+def test_an_mlflow_backfill_reads_registry_timestamps_and_labels_the_unknown_as_gaps(mlflow_servers, tmp_path,
+                                                                                      capsys) -> None:
+    from governance.cli import main
+    from governance.identity import os_user
+
+    server = mlflow_servers[0]
+    driver = MlflowDriver(server)
+    model = unique("churn")
+    driver.create_model(model)
+    driver.add_version(model)
+    time.sleep(1.1)
+    driver.change_version(model, 1, description="edited after creation")  # moves last_updated_timestamp
+    root = write_workspace(tmp_path / "ws", {ACCOUNT: {"environment": "prod", "tracking_uri": server.url}})
+    config = root / "countersign.toml"
+    config.write_text(config.read_text().replace("[roles]\n", f'[roles]\n"os:{os_user()}" = ["ml_engineer"]\n'))
+    ctx = open_ctx(root)
+    poll(ctx)
+    created = driver.version(model, 1)["creation_timestamp"] / 1000
+    vid = f"{ACCOUNT}:{model}:1"
+
+    assert main(["backfill", "--workspace", str(root), "--account", ACCOUNT, "--cloudtrail", "s3://x/y"]) == 2
+    assert "SageMaker" in capsys.readouterr().err
+    assert main(["backfill", "--workspace", str(root), "--account", ACCOUNT, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["sources"] == [] and result["reach"] is None  # registry timestamps date no state
+    gap = ctx.catalog.query_dicts("SELECT * FROM history_gaps WHERE version_id = ?", [vid])
+    assert len(gap) == 1 and gap[0]["reason"] == "state unknown" and gap[0]["source"] == "registry timestamp"
+    assert abs(gap[0]["gap_from"].replace(tzinfo=dt.UTC).timestamp() - created) < 0.01  # the creation time
+    between = gap[0]["gap_from"] + (gap[0]["gap_to"] - gap[0]["gap_from"]) / 2
+    capsys.readouterr()
+    assert main(["models", "--workspace", str(root), "--as-of", between.isoformat(), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["versions"] == [] and any(vid in g and "state unknown" in g for g in doc["gaps"])
+    driver.close()
