@@ -79,7 +79,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     ws = resolve_workspace(args.workspace, os.environ)
     build_demo(Path(ws.root), progress=progress_printer(), force=args.force)
     print(f"demo workspace ready: {ws.root}")
-    print(f"open it with: streamlit run app.py -- --workspace {ws.root}")
+    print(f"open it with: countersign serve --workspace {ws.root}")
     return 0
 
 

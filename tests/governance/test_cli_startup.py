@@ -122,6 +122,19 @@ def test_serve_refuses_a_folder_without_a_workspace(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "no configuration file" in proc.stderr
 
 
+def test_serve_on_a_busy_port_says_so_in_one_line_before_announcing_the_portal(demo_workspace: Workspace) -> None:
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        proc = subprocess.run([sys.executable, "-m", "governance.cli", "serve", "--workspace",
+                               str(demo_workspace.root), "--port", str(port)],
+                              capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "portal on" not in proc.stdout and len(proc.stderr.strip().splitlines()) == 1
+    assert f"127.0.0.1:{port}" in proc.stderr and "--port" in proc.stderr
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
