@@ -103,6 +103,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
                         "counts": None if r.counts is None else {
                             "added": r.counts.added, "updated": r.counts.updated,
                             "unchanged": r.counts.unchanged, "deleted": r.counts.deleted,
+                            "versions_held": r.counts.held,
                         },
                     }
                     for r in report.results
@@ -115,8 +116,9 @@ def cmd_sync(args: argparse.Namespace) -> int:
                 print(f"{r.account:<20} FAILED  {r.error}")
                 continue
             c = r.counts
-            print(f"{r.account:<20} {r.status:<8} +{c.added} ~{c.updated} ={c.unchanged} -{c.deleted}  "
-                  f"{r.kind}, {r.calls} calls, {r.seconds:.2f} s")
+            print(f"{r.account:<20} {r.status:<8} {c.held} version(s) held; this {'full' if r.full else 'incremental'} "
+                  f"sync: {c.added} new, {c.updated} changed, {c.deleted} gone  ({r.kind}, {r.calls} calls, "
+                  f"{r.seconds:.2f} s)")
             for issue in r.issues:
                 print(f"    ! {issue}")
     if not report.ok:
