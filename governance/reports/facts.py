@@ -403,7 +403,8 @@ def collect_facts(
         consistency=consistency,
         history=history_records(settings, catalog, version),
         history_deployments=tuple(catalog.deployment_history_rows([version_id])),
-        history_gaps=tuple(catalog.history_gap_rows([version.account])),
+        history_gaps=tuple(catalog.history_gap_rows([version.account]))
+        + tuple(catalog.version_gap_rows([version_id])),
         in_use=in_use,
         triggered=triggered,
     )
