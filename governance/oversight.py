@@ -12,7 +12,7 @@ of the EU AI Act asks for post-market monitoring of high-risk systems. Here:
   The due date is the last periodic review, else the day Countersign put it there, else
   its creation, plus the tier's cadence. ``overdue`` after that date, ``due`` within ``due_soon_days`` of it;
 - :func:`record_review` is a risk officer's periodic review: evidence refreshed on the newest monitoring data
-  (the same :func:`~governance.analytics.evidence.review_version` the Review page and ``countersign review`` call),
+  (the same :func:`~governance.evidence.review_version` the Review page and ``countersign review`` call),
   the gates re-evaluated, a comment and an outcome (continue, restrict, retire), recorded in ``periodic_reviews``
   and in the ledger (``review.periodic``, subject ``version:ID``) in one transaction;
 - :func:`monitor` recomputes the evidence the monitoring gates read (:func:`monitored_kinds`: drift and bias) of the
@@ -352,7 +352,7 @@ def record_review(
         raise InputError(f"{version_id} serves on no endpoint and holds no registry label in "
                          f"{', '.join(oversight_environments(settings))}: periodic reviews are for versions in use "
                          "(see 'countersign due')")
-    from governance.analytics.evidence import review_version
+    from governance.evidence import review_version
     from governance.policy import evaluate
 
     version = catalog.version(version_id)
@@ -451,7 +451,7 @@ def monitor(workspace: Workspace, settings: Settings, catalog: Catalog, actor: I
     relies on.
     """
     require(actor, "compute_evidence")
-    from governance.analytics.evidence import review_version
+    from governance.evidence import review_version
     from governance.triggered import breach_trigger, change_trigger, cumulative_change, record_triggers
 
     plan = schedule(settings, catalog, actor, now=now)

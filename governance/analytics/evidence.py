@@ -7,8 +7,8 @@ the typed summary its kind registered (:mod:`governance.analytics.kinds`).
 
 This module reads and writes the table and says what a review found (:class:`ReviewResult`); it fetches no file.
 :func:`governance.evidence.review_version` — the one call the Review page, the CLI and the reports make — fetches a
-version's files through its connector and loads or computes each kind; :func:`review_version` here hands over to it
-(kept so callers of this name keep working).
+version's files through its connector and loads or computes each kind, from above analytics (the import contract
+"analytics computes from what it is given" keeps it so).
 """
 
 from __future__ import annotations
@@ -63,7 +63,6 @@ __all__ = [
     "latest_evidence",
     "list_evidence",
     "registry_importances",
-    "review_version",
     "save_upload",
     "software_versions",
     "store_evidence",
@@ -265,15 +264,6 @@ class ReviewResult:
     def explain(self) -> Any:
         """The typed explanation (``ExplainResult``), or None."""
         return self.result("explain")
-
-
-def review_version(workspace: Workspace, settings: Any, catalog: Catalog, version_id: str, **options: Any
-                   ) -> ReviewResult:
-    """Load or compute the evidence of one version: :func:`governance.evidence.review_version` (same arguments, same
-    result), which fetches the version's files; this name is kept for its callers."""
-    from governance.evidence import review_version as review  # the service above analytics: imported on call
-
-    return review(workspace, settings, catalog, version_id, **options)
 
 
 def save_upload(workspace: Workspace, filename: str, data: bytes) -> Path:

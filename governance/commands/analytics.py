@@ -281,8 +281,9 @@ def _fmt(v: float | None) -> str:
 
 
 def cmd_review(args: argparse.Namespace) -> int:
-    from governance.analytics.evidence import _clean, review_version
+    from governance.analytics.evidence import _clean
     from governance.analytics.explain import ExplainConfig
+    from governance.evidence import review_version
 
     opened = open_workspace(args)
     vid = args.version

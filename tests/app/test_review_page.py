@@ -70,7 +70,7 @@ def test_viewer_cannot_compute(demo_copy, app_factory):
 
 
 def test_the_waterfall_follows_the_row_to_explain(demo_copy, app_factory):
-    from governance.analytics.evidence import review_version
+    from governance.evidence import review_version
     from governance.config import load_settings
     from governance.identity import identity_for
 

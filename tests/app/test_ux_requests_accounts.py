@@ -40,7 +40,7 @@ def credit_workspace(demo_workspace: Workspace, tmp_path_factory: pytest.TempPat
     """The demo plus a pending request to put credit-approval v3 in prod, with the bias evidence that fails it.
 
     Read-only: use ``credit_copy`` to decide on the request."""
-    from governance.analytics.evidence import review_version
+    from governance.evidence import review_version
 
     ws = Workspace(tmp_path_factory.mktemp("credit") / "ws")
     shutil.copytree(demo_workspace.root, ws.root)
