@@ -70,8 +70,8 @@ def test_viewer_cannot_compute(demo_copy, app_factory):
 
 
 def test_the_waterfall_follows_the_row_to_explain(demo_copy, app_factory):
-    from governance.evidence import review_version
     from governance.config import load_settings
+    from governance.evidence import review_version
     from governance.identity import identity_for
 
     vid = "lab-staging:credit-approval:3"

@@ -108,6 +108,8 @@ class EvidenceKind:
         reads: kinds whose stored evidence the plan reads (computed first when asked for together).
         current_input: the input holding new traffic (an upload may replace it; its evidence dates monitoring).
         blocks: the report blocks that show this kind's evidence, by name.
+        json_extras: what ``countersign review --json`` prints for this kind beyond its summary, from the stored
+            result (None: nothing).
     """
 
     name: str
@@ -120,6 +122,7 @@ class EvidenceKind:
     reads: tuple[str, ...] = ()
     current_input: str | None = None
     blocks: tuple[tuple[str, Block], ...] = field(default=())
+    json_extras: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
 
 
 def dataclass_doc(obj: Any) -> dict[str, Any]:

@@ -169,8 +169,15 @@ def block(f: Any, charts: Charts) -> list[Node]:
     ]
 
 
+def kept_rows(stored: Mapping[str, Any]) -> dict[str, Any]:
+    """What ``countersign review --json`` adds: the rows of a stored explanation that have a local explanation,
+    each with its model output."""
+    return {"local_rows": [{"row": x["row"], "output": x["output"]} for x in result_from_dict(stored).locals_kept]}
+
+
 KIND = EvidenceKind(
     name=NAME, inputs=("artifact", "validation"), summary=ExplainSummary, plan=plan, compute=compute,
     result_from_dict=result_from_dict, inherits=True,
     blocks=(("explain", Block("Explainability (SHAP)", block, "explainability evidence")),),
+    json_extras=kept_rows,
 )
