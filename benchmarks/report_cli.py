@@ -33,8 +33,9 @@ sys.path.insert(0, str(ROOT))
 VERSION = "lab-staging:credit-approval:3"
 OFFICER = "risk.officer@demo.countersign.dev"
 BUILT_AT = "2026-12-01T09:00:00Z"
-# the commit issue 33's report work started from (reports/build.py still one module, no chart or layout cache)
-BEFORE = "4c54ff0b5fdc590ca3a22ad90daa117538cdaaca"
+# main when issue 33's report work was merged into it: reports/build.py still one module, no chart or layout cache,
+# and the same report content (history provenance included), so the bytes can be compared
+BEFORE = "1b1b6fbbd9f93d0df0ebb18b4ef7c5dd3aa9f4d2"
 GOAL_CPU = 2.0
 
 
