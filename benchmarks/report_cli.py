@@ -35,7 +35,7 @@ OFFICER = "risk.officer@demo.countersign.dev"
 BUILT_AT = "2026-12-01T09:00:00Z"
 # main when issue 33's report work was merged into it: reports/build.py still one module, no chart or layout cache,
 # and the same report content (history provenance included), so the bytes can be compared
-BEFORE = "1b1b6fbbd9f93d0df0ebb18b4ef7c5dd3aa9f4d2"
+BEFORE = "1b1b6fb584f7dfe516b884ad87b02b0ae65fbbe3"
 GOAL_CPU = 2.0
 
 
@@ -56,7 +56,10 @@ def setup_workspace(path: Path) -> None:
 def extract(ref: str, dest: Path) -> None:
     """The tree of ``ref`` under ``dest`` (``git archive``: no checkout, the working tree is left alone)."""
     dest.mkdir(parents=True)
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref], check=True, capture_output=True).stdout
+    done = subprocess.run(["git", "-C", str(ROOT), "archive", ref], capture_output=True)
+    if done.returncode != 0:
+        raise SystemExit(f"git archive {ref}: {done.stderr.decode(errors='replace').strip()} (pass --before REF)")
+    archive = done.stdout
     subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
 
 

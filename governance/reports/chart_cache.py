@@ -48,7 +48,7 @@ def _chart_code() -> list[str]:
     return [governance.__version__, _version("altair"), hashlib.sha256(source).hexdigest()]
 
 
-def _cached(cache_dir: Path | None, key: Any, suffix: str, make: Callable[[], bytes]) -> bytes:
+def cached(cache_dir: Path | None, key: Any, suffix: str, make: Callable[[], bytes]) -> bytes:
     """The bytes ``make`` returns for ``key``, from the cache when stored there before."""
     if cache_dir is None:
         return make()
@@ -77,7 +77,7 @@ def render_png(spec: dict[str, Any], cache_dir: Path | None = None) -> bytes:
 
         return vlc.vegalite_to_png(spec, scale=PNG_SCALE)
 
-    return _cached(cache_dir, {"png": spec, "scale": PNG_SCALE}, ".png", make)
+    return cached(cache_dir, {"png": spec, "scale": PNG_SCALE}, ".png", make)
 
 
 def vega_bundle(cache_dir: Path | None = None) -> str:
@@ -90,7 +90,7 @@ def vega_bundle(cache_dir: Path | None = None) -> str:
 
         return vlc.javascript_bundle(vl_version=vl_version_for_vl_convert()).encode("utf-8")
 
-    return _cached(cache_dir, {"bundle_for_altair": _version("altair")}, ".js", make).decode("utf-8")
+    return cached(cache_dir, {"bundle_for_altair": _version("altair")}, ".js", make).decode("utf-8")
 
 
 class ChartSpecs:
@@ -108,7 +108,7 @@ class ChartSpecs:
 
             return spec_of(name, *args)
 
-        return self._cached({"chart": name, "args": list(args)}, make)
+        return self._spec({"chart": name, "args": list(args)}, make)
 
     def bars(self, points: list[dict[str, Any]], **options: Any) -> dict[str, Any]:
         """A plain horizontal bar chart of ``points`` (:func:`evidence_charts.bar_spec`)."""
@@ -118,12 +118,12 @@ class ChartSpecs:
 
             return bar_spec(points, **options)
 
-        return self._cached({"bars": points, "options": options}, make)
+        return self._spec({"bars": points, "options": options}, make)
 
-    def _cached(self, key: dict[str, Any], make: Callable[[], Any]) -> Any:
+    def _spec(self, key: dict[str, Any], make: Callable[[], Any]) -> Any:
         if self.cache_dir is None:
             return make()
-        data = _cached(self.cache_dir, {"spec": key, "code": _chart_code()}, ".json",
+        data = cached(self.cache_dir, {"spec": key, "code": _chart_code()}, ".json",
                        lambda: json.dumps(make(), sort_keys=True, default=str).encode("utf-8"))
         return json.loads(data)
 

@@ -10,6 +10,7 @@ same document and build time give the same bytes.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -28,7 +29,6 @@ from reportlab.platypus import (
     BaseDocTemplate,
     Flowable,
     Frame,
-    Image,
     KeepTogether,
     PageTemplate,
     Spacer,
@@ -42,6 +42,7 @@ from reportlab.platypus.tableofcontents import TableOfContents
 from governance import document as doc
 from governance.document import fmt
 from governance.reports.chart_cache import contents_key, layout_guess, remember_layout, render_png
+from governance.reports.pdf_images import ChartImage
 
 PAGE_W, PAGE_H = A4
 MARGIN = 2 * cm
@@ -184,10 +185,11 @@ def _table(node: doc.Table) -> RLTable:
     return t
 
 
-def _chart(node: doc.Chart, cache_dir: Path | None) -> Image:
+def _chart(node: doc.Chart, cache_dir: Path | None) -> ChartImage:
     """A chart as an image ``node.width`` of the body wide (a very tall chart keeps its proportions)."""
     width = BODY_W * node.width
-    img = Image(io.BytesIO(render_png(node.spec, cache_dir)))
+    png = render_png(node.spec, cache_dir)
+    img = ChartImage(png, cache_dir, hashlib.sha256(png).hexdigest())
     ratio = img.imageHeight / img.imageWidth
     img.drawWidth = width
     img.drawHeight = min(width * ratio, PAGE_H * 0.55)
