@@ -14,6 +14,7 @@ import json
 from typing import Any
 
 import reportlab
+from reportlab import rl_config
 from reportlab.lib.boxstuff import aspectRatioFix
 from reportlab.pdfbase import pdfdoc
 from reportlab.pdfgen.canvas import _digester
@@ -27,7 +28,8 @@ _FIELDS = ("name", "width", "height", "bitsPerComponent", "colorSpace", "_filter
 
 def _state(obj: Any) -> dict[str, Any]:
     out = {k: getattr(obj, k) for k in _FIELDS if hasattr(obj, k)}
-    out["streamContent"] = base64.b64encode(obj.streamContent).decode("ascii")
+    stream = obj.streamContent  # text when rl_config.useA85 (ASCII85), else bytes
+    out["stream"] = stream if isinstance(stream, str) else {"b64": base64.b64encode(stream).decode("ascii")}
     smask = getattr(obj, "_smask", None)
     if smask is not None:
         out["_smask"] = _state(smask)
@@ -40,7 +42,8 @@ def _xobject(state: dict[str, Any]) -> pdfdoc.PDFImageXObject:
         if k in state:
             value = state[k]
             setattr(obj, k, tuple(value) if k in ("_filters", "mask") and isinstance(value, list) else value)
-    obj.streamContent = base64.b64decode(state["streamContent"])
+    stream = state["stream"]
+    obj.streamContent = stream if isinstance(stream, str) else base64.b64decode(stream["b64"])
     if "_smask" in state:
         obj._smask = _xobject(state["_smask"])
     return obj
@@ -63,12 +66,15 @@ class ChartImage(Image):
 
     def __init__(self, png: bytes, cache_dir: Any, key: str) -> None:
         super().__init__(io.BytesIO(png))
-        self._png_key = {"xobject": key, "reportlab": reportlab.Version, "mask": self._mask}
+        self._png_sha256 = key
         self._cache_dir = cache_dir
 
     def draw(self) -> None:
         """Draw as ``Canvas.drawImage`` would, from the cached XObject."""
-        data = cached(self._cache_dir, self._png_key, ".xobject.json",
+        # what the XObject depends on: the PNG, reportlab, the mask and whether streams are ASCII85 (set at build)
+        key = {"xobject": self._png_sha256, "reportlab": reportlab.Version, "mask": self._mask,
+               "a85": rl_config.useA85}
+        data = cached(self._cache_dir, key, ".xobject.json",
                       lambda: json.dumps(_made(self._img, self._mask)).encode("utf-8"))
         _draw(self.canv, json.loads(data), getattr(self, "_offs_x", 0), getattr(self, "_offs_y", 0),
               self.drawWidth, self.drawHeight)

@@ -285,3 +285,39 @@ def test_a_second_build_of_the_same_report_draws_no_chart(demo_copy, tmp_path) -
     cold, warm = build(), build()
     assert int(cold[1]) >= 3 and cold[2:] == ["True", "True"]  # the first build draws its charts
     assert warm[0] == cold[0] and warm[2:] == ["False", "False"]
+
+
+def _pdf_with(flowable) -> bytes:
+    import io
+
+    from reportlab import rl_config
+    from reportlab.platypus import SimpleDocTemplate
+
+    rl_config.invariant = 1
+    buf = io.BytesIO()
+    SimpleDocTemplate(buf, invariant=1).build([flowable])
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "RGB"])
+def test_a_cached_chart_image_is_the_pdf_reportlab_draws(tmp_path, mode) -> None:
+    """The oracle is reportlab's own Image flowable: the cached XObject gives the same file, first time and warm."""
+    import hashlib
+    import io
+
+    from PIL import Image as PILImage
+    from reportlab.platypus import Image
+
+    from governance.reports.pdf_images import ChartImage
+
+    picture = PILImage.new(mode, (64, 40), (200, 30, 60, 128)[: len(mode)])
+    picture.putpixel((3, 4), (0, 0, 0, 0)[: len(mode)])
+    png = io.BytesIO()
+    picture.save(png, "PNG")
+    data = png.getvalue()
+    key = hashlib.sha256(data).hexdigest()
+    expected = _pdf_with(Image(io.BytesIO(data)))
+    assert _pdf_with(ChartImage(data, tmp_path, key)) == expected  # computed, then stored
+    assert list((tmp_path / "charts").glob("*.xobject.json"))
+    assert _pdf_with(ChartImage(data, tmp_path, key)) == expected  # read back
+    assert _pdf_with(ChartImage(data, None, key)) == expected  # no cache folder
