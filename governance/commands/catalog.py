@@ -41,6 +41,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=cmd_history)
 
+    p = sub.add_parser("why", help="why a version is blocked: each failing gate with its figure and what clears it")
+    add_workspace_arg(p)
+    p.add_argument("version_id", metavar="VERSION_ID", help="ACCOUNT:MODEL:VERSION as listed by 'countersign models'")
+    p.add_argument("--to", metavar="ENV", help="the environment it would go to (default: the next one)")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(func=cmd_why)
+
     p = sub.add_parser("catalog", help="move the catalog: copy a DuckDB workspace into PostgreSQL")
     ops = p.add_subparsers(dest="catalog_command", required=True)
     c = ops.add_parser("copy", help="copy catalog and ledger into an empty PostgreSQL database, then verify")
@@ -48,6 +55,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--to", required=True, metavar="URL",
                    help="postgresql://user@host:port/db (password from PGPASSWORD or ~/.pgpass, never in the URL)")
     c.set_defaults(func=cmd_catalog_copy)
+
+
+def cmd_why(args: argparse.Namespace) -> int:
+    from governance.why import why_blocked
+
+    answer = why_blocked(open_workspace(args), args.version_id, args.to)
+    if args.json:
+        print_json(answer.as_dict())
+    else:
+        print("\n".join(answer.lines()))
+    return 1 if answer.blocked else 0  # blocked is a verdict, as a failed check is
 
 
 def cmd_catalog_copy(args: argparse.Namespace) -> int:
