@@ -19,18 +19,13 @@ if TYPE_CHECKING:
     from governance.policy import GateResult
 
 
-# What clears a failing gate (a gate that lacks evidence says in its own message how to compute it).
-CLEARS: dict[str, str] = {
-    "metrics": "register a version whose validation metrics meet the tier's bounds, or record a risk acceptance",
-    "drift": "re-validate on current data within the tier's drift limits, or record a risk acceptance",
-    "weighted_drift": "re-validate on current data so the features the model relies on no longer drift, "
-                      "or record a risk acceptance",
-    "fairness": "retrain or re-threshold until every protected group's selection-rate ratio meets the tier, "
-                "or record a risk acceptance",
-    "explainability": "compute a SHAP explanation on the Review page or with 'countersign review'",
-    "model_card": "fill the missing model card fields on the Model page",
-    "identical_artifact": "promote the approved source's artifact unchanged (its sha256 must match)",
-}
+def _clears(gate: str, otherwise: str) -> str:
+    """What clears a failing ``gate``: its registered ``clears`` (a gate that lacks evidence says in its own message
+    how to compute it), else ``otherwise``."""
+    from governance import gates
+
+    known = gates.REGISTRY.get(gate)
+    return (known.clears if known is not None else "") or otherwise
 
 
 @dataclass(frozen=True)
@@ -88,8 +83,8 @@ def _gate_blocker(result: GateResult) -> Blocker:
     if result.status == "missing":
         # the gate's own message says which evidence is missing and the command that computes it
         sentence, _, how = result.message.partition(": ")
-        return Blocker(result.gate, label, sentence, how or CLEARS.get(result.gate, "supply what the gate reads"))
-    return Blocker(result.gate, label, result.message, CLEARS.get(result.gate, "see the gate's help on Review"))
+        return Blocker(result.gate, label, sentence, how or _clears(result.gate, "supply what the gate reads"))
+    return Blocker(result.gate, label, result.message, _clears(result.gate, "see the gate's help on Review"))
 
 
 def _open_request_blockers(ctx: Context, version_id: str) -> list[Blocker]:

@@ -96,6 +96,7 @@ class Gate:
             monitoring gate starts a triggered review.
         applies_to_model: whether a model's own settings turn it on where its tier's thresholds would not.
         findings: what a breach of it is about (columns, figure), for monitoring gates.
+        clears: what would clear a failing result, in words (``countersign why`` and the pages print it).
     """
 
     name: str
@@ -107,6 +108,7 @@ class Gate:
     monitoring: bool = False
     applies_to_model: Callable[[ModelConfig], bool] | None = None
     findings: Findings | None = None
+    clears: str = ""
 
 
 def fresh(ctx: GateContext, gate: str, kind: str) -> tuple[EvidenceRef | None, GateResult | None]:

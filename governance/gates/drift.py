@@ -97,6 +97,7 @@ DRIFT_GATE = Gate(
     "Share of drifted columns between reference and current data is at most max_drift_share, and no "
     "critical feature (critical_features of the tier or the model) drifted.", KIND, monitoring=True,
     applies_to_model=lambda m: bool(m.critical_features), findings=drift_findings,
+    clears="re-validate on current data within the tier's drift limits, or record a risk acceptance",
 )
 WEIGHTED_GATE = Gate(
     WEIGHTED, lambda t: t.max_weighted_drift is not None, check_weighted,
@@ -104,4 +105,6 @@ WEIGHTED_GATE = Gate(
     "the registry's feature importances, else equal weights, said so) carried by drifted features is at most "
     "max_weighted_drift. A feature missing, retyped or empty in the current data counts as drifted.", KIND,
     label="importance-weighted drift", monitoring=True, findings=weighted_findings,
+    clears="re-validate on current data so the features the model relies on no longer drift, or record a risk "
+           "acceptance",
 )

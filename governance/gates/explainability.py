@@ -22,4 +22,5 @@ def check(ctx: GateContext) -> GateResult:
 
 
 GATE = Gate(NAME, lambda t: False, check,
-            "A SHAP explanation is on record. Applies only where a tier's gates list names it.", KIND)
+            "A SHAP explanation is on record. Applies only where a tier's gates list names it.", KIND,
+            clears="compute a SHAP explanation on the Review page or with 'countersign review'")

@@ -62,4 +62,6 @@ GATE = Gate(
     "Demographic parity ratio (selection-rate ratio) of every protected attribute is at least "
     f"min_disparate_impact. {FOUR_FIFTHS_NOTE} Set min_disparate_impact and fairness_label per tier for your "
     "jurisdiction and use.", KIND, label=LABEL, monitoring=True, findings=findings,
+    clears="retrain or re-threshold until every protected group's selection-rate ratio meets the tier, or record "
+           "a risk acceptance",
 )

@@ -19,4 +19,5 @@ def check(ctx: GateContext) -> GateResult:
 
 
 GATE = Gate(NAME, lambda t: t.require_identical_artifact, check,
-            "The artifact sha256 equals the approved source's (and the promoted copy's): require_identical_artifact.")
+            "The artifact sha256 equals the approved source's (and the promoted copy's): require_identical_artifact.",
+            clears="promote the approved source's artifact unchanged (its sha256 must match)")

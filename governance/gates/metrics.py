@@ -38,4 +38,5 @@ def check(ctx: GateContext) -> GateResult:
 
 
 GATE = Gate(NAME, lambda t: bool(t.min_metrics or t.max_metrics), check,
-            "Registered validation metrics meet the tier's min_metrics / max_metrics.")
+            "Registered validation metrics meet the tier's min_metrics / max_metrics.",
+            clears="register a version whose validation metrics meet the tier's bounds, or record a risk acceptance")

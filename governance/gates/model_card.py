@@ -29,4 +29,5 @@ def check(ctx: GateContext) -> GateResult:
 
 
 GATE = Gate(NAME, lambda t: bool(t.required_card_fields), check,
-            "The model card fills every field in required_card_fields.")
+            "The model card fills every field in required_card_fields.",
+            clears="fill the missing model card fields on the Model page")
