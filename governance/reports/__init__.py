@@ -8,6 +8,7 @@
     pdf.py        the reportlab renderer of a Document (byte-identical output); html.py the HTML renderer
     build.py      build_pdf: facts → Document → PDF (BuiltReport), what export and the tests call
     chart_cache.py  chart specs, PNGs and the Vega bundle, and the contents layout, cached by content
+    pdf_images.py   chart images placed in the PDF from their image XObject, cached by the PNG's content
     keys.py       signing keys and certificates: each signer's own, the organisation seal, the demo's self-signed ones
     signers.py    who signs an export: the exporter's own certificate, else the seal naming them ([signing])
     sign.py       PAdES signing (certification allowing countersignatures) and verification on pyHanko's bottom_line

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import struct
 from typing import Any
 
 import reportlab
@@ -65,7 +66,16 @@ class ChartImage(Image):
     """A PNG chart as reportlab's ``Image`` lays it out, drawn from its XObject cached by the PNG's content."""
 
     def __init__(self, png: bytes, cache_dir: Any, key: str) -> None:
-        super().__init__(io.BytesIO(png))
+        # what Image(io.BytesIO(png)) sets, the size read from the PNG's header instead of through PIL (the pixels
+        # are opened only when the XObject is not cached: ``self._img``)
+        if png[:8] != b"\x89PNG\r\n\x1a\n" or png[12:16] != b"IHDR":
+            raise ValueError("a chart image must be a PNG")
+        self.hAlign, self._mask, self._drawing, self._dpi = "CENTER", "auto", None, False
+        self._file = io.BytesIO(png)
+        self.filename = repr(self._file)
+        self._lazy, self._width, self._height, self._kind = 0, None, None, "direct"
+        self.imageWidth, self.imageHeight = struct.unpack(">II", png[16:24])
+        self.drawWidth, self.drawHeight = self.imageWidth, self.imageHeight
         self._png_sha256 = key
         self._cache_dir = cache_dir
 
