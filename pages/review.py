@@ -15,9 +15,9 @@ from governance.analytics.evidence import (
     cached_drift_report,
     drift_report_html,
     from_upload,
-    review_version,
     save_upload,
 )
+from governance.evidence import review_version
 from governance.policy import FOUR_FIFTHS_NOTE, EvidenceRef, GateResult, preview_gate
 from portal import context
 from portal.context import SELECTED_VERSION
