@@ -7,6 +7,7 @@
 - :mod:`~governance.catalog.history`: registry history (states over time, observation gaps, the as-of query).
 - :mod:`~governance.catalog.signoff`: promotion requests and decisions.
 - :mod:`~governance.catalog.evidence`: stored analytics evidence.
+- :mod:`~governance.catalog.lifecycle`: fallback plans, incidents and model card edits (insert-only).
 - :mod:`~governance.catalog.records`: the typed records rows are read into (by column name, never by position).
 """
 
@@ -18,6 +19,7 @@ from governance.catalog.apply import SnapshotWriter
 from governance.catalog.costs import CompareQueries
 from governance.catalog.evidence import EvidenceRecord, EvidenceStore
 from governance.catalog.history import HistoryQueries
+from governance.catalog.lifecycle import LifecycleStore
 from governance.catalog.migrations import MIGRATIONS, CatalogMigrations
 from governance.catalog.oversight import OversightStore
 from governance.catalog.queries import CatalogQueries
@@ -49,5 +51,5 @@ __all__ = [
 
 
 class Catalog(CatalogQueries, HistoryQueries, SignoffQueries, OversightStore, CompareQueries, EvidenceStore,
-              SnapshotWriter, CatalogMigrations):
+              LifecycleStore, SnapshotWriter, CatalogMigrations):
     """The workspace catalog file; every method opens and closes its own connection (see :mod:`.connection`)."""

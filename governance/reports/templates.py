@@ -45,6 +45,9 @@ class Template:
     sections: tuple[Section, ...]
     path: str
     sha256: str
+    # the day a newer template took over (it stays available for earlier records), and which one
+    superseded_from: str | None = None
+    superseded_by: str | None = None
 
 
 def template_dirs(workspace_root: Path | None = None) -> tuple[Path, ...]:
@@ -106,4 +109,19 @@ def parse_template(path: Path, known_blocks: frozenset[str]) -> Template:
         sections=tuple(sections),
         path=str(path),
         sha256=hashlib.sha256(raw).hexdigest(),
+        superseded_from=_dated(head, "superseded_from", path),
+        superseded_by=head.get("superseded_by"),
     )
+
+
+def _dated(head: dict, key: str, path: Path) -> str | None:
+    """``template.<key>`` as an ISO date text, or None; a value that is no date is a :class:`ConfigError`."""
+    import datetime as dt
+
+    value = head.get(key)
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(str(value)).isoformat()
+    except ValueError:
+        raise ConfigError(f"{path}: template.{key}: {value!r} is not a date (YYYY-MM-DD)") from None
