@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "governance.commands.reports",
     "governance.commands.oversight",
     "governance.commands.compare",
+    "governance.commands.fallback",
     "governance.commands.serve",
 )
 

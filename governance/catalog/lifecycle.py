@@ -16,11 +16,11 @@ from governance.catalog.connection import CatalogConnection
 from governance.catalog.records import fetch_dicts, from_json, to_json
 
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "fallback_plans": ("plan_id", "model", "environment", "kind", "fallback_version_id", "fallback_sha256",
+    "fallback_plans": ("plan_id", "model", "environment", "kind", "protects", "fallback_version_id", "fallback_sha256",
                        "business_process", "reason", "tier", "approvals_required", "proposed_by", "proposed_at",
                        "ledger_hash"),
-    "fallback_events": ("event_id", "plan_id", "kind", "actor", "happened_at", "outcome", "comment", "detail", "review_due",
-                        "ledger_hash"),
+    "fallback_events": ("event_id", "plan_id", "kind", "actor", "happened_at", "outcome", "comment", "detail",
+                        "review_due", "ledger_hash"),
     "incidents": ("incident_id", "version_id", "model", "title", "description", "occurred_at", "aware_at", "impact",
                   "severity", "serious", "serious_kind", "deadlines", "recorded_by", "recorded_at", "ledger_hash"),
     "incident_events": ("event_id", "incident_id", "kind", "actor", "happened_at", "text", "detail", "ledger_hash"),

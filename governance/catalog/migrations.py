@@ -175,7 +175,7 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         """
         CREATE TABLE fallback_plans (
             plan_id TEXT PRIMARY KEY, model TEXT NOT NULL, environment TEXT NOT NULL, kind TEXT NOT NULL,
-            fallback_version_id TEXT, fallback_sha256 TEXT, business_process TEXT, reason TEXT NOT NULL,
+            protects TEXT, fallback_version_id TEXT, fallback_sha256 TEXT, business_process TEXT, reason TEXT NOT NULL,
             tier TEXT, approvals_required INTEGER NOT NULL, proposed_by TEXT NOT NULL, proposed_at TIMESTAMP NOT NULL,
             ledger_hash TEXT
         );

@@ -251,11 +251,11 @@ class CatalogQueries(CatalogConnection):
         return None if row is None else Version.from_row(row)
 
     def promotion_ledger_entries(self, before: dt.datetime | None = None) -> list[dict[str, Any]]:
-        """The ledger entries that create and execute promotion requests (``request.create``, ``execute.done``),
-        recorded by ``before`` (None: all), oldest first: ``seq``, ``recorded_at``, ``action``, ``subject``,
-        ``payload`` (the JSON text as recorded)."""
+        """The ledger entries that create and execute promotion requests (``request.create``, ``execute.done``)
+        and executed fallbacks (``fallback.executed``), recorded by ``before`` (None: all), oldest first: ``seq``,
+        ``recorded_at``, ``action``, ``subject``, ``payload`` (the JSON text as recorded)."""
         sql = ("SELECT seq, recorded_at, action, subject, payload FROM ledger "
-               "WHERE action IN ('request.create', 'execute.done')")
+               "WHERE action IN ('request.create', 'execute.done', 'fallback.executed')")
         params: list[Any] = []
         if before is not None:
             sql += " AND recorded_at <= ?"
