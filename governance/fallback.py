@@ -37,7 +37,8 @@ from core.errors import AccessDenied, ArtifactMismatch, ConflictError, Countersi
 from core.ids import new_dated_id, new_event_id
 from governance import ledger
 from governance.binding import row_flags
-from governance.catalog import InventoryFilter, Version
+from governance.catalog import Catalog, InventoryFilter, Version
+from governance.config import Settings
 from governance.context import Context
 from governance.identity import require
 from governance.ledger.subjects import fallback_subject
@@ -225,10 +226,15 @@ def _replace(plan: FallbackPlan, **changes: Any) -> FallbackPlan:
 
 def plans(ctx: Context, *, model: str | None = None, environment: str | None = None) -> list[FallbackPlan]:
     """Every plan (of one model / environment), oldest first, an approved one superseded by a newer approval."""
+    return _plans(ctx.settings, ctx.catalog, model, environment)
+
+
+def _plans(settings: Settings, catalog: Catalog, model: str | None = None,
+           environment: str | None = None) -> list[FallbackPlan]:
     where = {k: v for k, v in (("model", model), ("environment", environment)) if v}
-    rows = ctx.catalog.lifecycle_rows("fallback_plans", where)
-    events = _events(ctx)
-    out = [_replayed(r, events, ctx.settings.person) for r in rows]
+    rows = catalog.lifecycle_rows("fallback_plans", where)
+    events = catalog.lifecycle_rows("fallback_events")
+    out = [_replayed(r, events, settings.person) for r in rows]
     newest: dict[tuple[str, str], FallbackPlan] = {}
     for p in out:
         key = (p.model, p.environment)
@@ -236,6 +242,16 @@ def plans(ctx: Context, *, model: str | None = None, environment: str | None = N
             newest[key] = p
     return [_replace(p, status="superseded") if p.status == "approved" and newest[(p.model, p.environment)] is not p
             else p for p in out]
+
+
+def overdue_reviews(settings: Settings, catalog: Catalog, now: dt.datetime) -> list[tuple[FallbackPlan, dict[str, Any]]]:
+    """Emergency executions whose review after the fact is overdue on ``now`` (what ``countersign notify`` tells)."""
+    events = catalog.lifecycle_rows("fallback_events")
+    reviewed = {(e["detail"] or {}).get("execution") for e in events if e["kind"] == "review"}
+    by_id = {p.plan_id: p for p in _plans(settings, catalog)}
+    return [(by_id[e["plan_id"]], e) for e in events
+            if e["kind"] == "execute" and e["outcome"] == "executed" and e["event_id"] not in reviewed
+            and e["review_due"] is not None and now > e["review_due"] and e["plan_id"] in by_id]
 
 
 def get_plan(ctx: Context, plan_id: str) -> FallbackPlan:
