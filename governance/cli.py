@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "governance.commands.compare",
     "governance.commands.fallback",
     "governance.commands.incidents",
+    "governance.commands.cards",
     "governance.commands.serve",
 )
 
