@@ -128,6 +128,7 @@ class RegistryState:
     holds: tuple[str, ...]
     pending: tuple[str, ...] = ()  # held fields where Countersign's card differs (a write-back would change them)
     conflicts: tuple[str, ...] = ()  # of those, the ones the registry changed since Countersign last saw it
+    newer: tuple[str, ...] = ()  # fields only the registry changed since: kept there, not overwritten
     problem: str | None = None
 
 
@@ -220,13 +221,23 @@ def _base(catalog: Catalog, model: str, account: str) -> dict[str, str] | None:
 
 
 def _compare(ours: Mapping[str, str], card: RegistryCard, base: Mapping[str, str] | None
-             ) -> tuple[tuple[str, ...], tuple[FieldConflict, ...]]:
-    """The held fields a write-back would change, and those of them the registry changed since ``base``."""
-    pending = tuple(f for f in card.holds if ours.get(f, "") != card.fields.get(f, ""))
-    conflicts = tuple(FieldConflict(f, ours.get(f, ""), card.fields.get(f, ""), None if base is None else
-                                    base.get(f, "")) for f in pending
-                      if (card.fields.get(f, "") != base.get(f, "") if base is not None else card.fields.get(f)))
-    return pending, conflicts
+             ) -> tuple[tuple[str, ...], tuple[FieldConflict, ...], tuple[str, ...]]:
+    """A three-way comparison of each held field: Countersign's value, the registry's now, and ``base`` (what
+    Countersign last saw there; None: never read). Returns the fields a write-back changes (Countersign changed
+    them), those of them the registry changed too (conflicts), and those only the registry changed (kept there)."""
+    pending, conflicts, newer = [], [], []
+    for f in card.holds:
+        mine, theirs = ours.get(f, ""), card.fields.get(f, "")
+        was = None if base is None else base.get(f, "")
+        if mine == theirs:
+            continue
+        if was is not None and mine == was:
+            newer.append(f)  # only the registry changed it: its value stands, Countersign's card can adopt it
+            continue
+        pending.append(f)
+        if (was is None and theirs) or (was is not None and theirs != was):
+            conflicts.append(FieldConflict(f, mine, theirs, was))
+    return tuple(pending), tuple(conflicts), tuple(newer)
 
 
 def _templates_missing(ctx: Context, fields: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
@@ -253,9 +264,10 @@ def card_view(ctx: Context, model: str, *, connectors: ConnectorFactory | None =
             if isinstance(read, str):
                 states[account] = RegistryState(account, None, {}, (), problem=read)
                 continue
-            pending, conflicts = _compare(fields, read, _base(ctx.catalog, model, account))
+            pending, conflicts, newer = _compare(fields, read, _base(ctx.catalog, model, account))
             states[account] = RegistryState(account, read.target, read.fields, read.holds, pending,
-                                            tuple(c.field for c in conflicts) if source == "countersign" else ())
+                                            tuple(c.field for c in conflicts) if source == "countersign" else (),
+                                            newer)
     _, tier = model_tier(ctx.catalog, ctx.settings, model)
     return CardView(model, fields, source, history(ctx.catalog, model), states, _templates_missing(ctx, fields),
                     tuple(f for f in tier.required_card_fields if not fields.get(f)))
@@ -277,21 +289,33 @@ def _checked(changes: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
+def _adopted(fields: Mapping[str, str], reads: Mapping[str, RegistryCard | str]) -> dict[str, str]:
+    """Countersign's card with the fields it lacks taken from the registries' cards (the first account that has
+    one): an edit changes what it names, and a write-back never clears what the registry holds and nobody edited."""
+    out = dict(fields)
+    for read in (r for _, r in sorted(reads.items()) if not isinstance(r, str)):
+        for name, value in read.fields.items():
+            out.setdefault(name, value)
+    return out
+
+
 def edit_card(ctx: Context, model: str, changes: Mapping[str, str], comment: str, *,
               now: dt.datetime | None = None, connectors: ConnectorFactory | None = None) -> CardEdit:
     """Record an edit of ``model``'s card (an empty value clears a field) with the registries' cards it saw."""
     require(ctx.identity, "edit_card")
     checked = _checked(changes)
     view = card_view(ctx, model, read_registries=False)
-    new = {k: v for k, v in ({**view.fields, **checked}).items() if v}
-    changed = {f: {"from": view.fields.get(f, ""), "to": new.get(f, "")} for f in checked
-               if view.fields.get(f, "") != new.get(f, "")}
+    reads = _read_registries(ctx, model, _factory(ctx, connectors))
+    start = _adopted(view.fields, reads)
+    new = {k: v for k, v in ({**start, **checked}).items() if v}
+    changed = {f: {"from": start.get(f, ""), "to": new.get(f, "")} for f in checked
+               if start.get(f, "") != new.get(f, "")}
     if not changed:
         raise InputError(f"nothing to change: the card of {model} already reads so")
     text = (comment or "").strip() or None
     seen = {a: ({"problem": r} if isinstance(r, str) else {"fields": r.fields, "revision": r.revision,
                                                            "target": r.target})
-            for a, r in _read_registries(ctx, model, _factory(ctx, connectors)).items()}
+            for a, r in reads.items()}
     moment = now or _now()
     edit_id = new_event_id("CE")
     row = {"edit_id": edit_id, "model": model, "fields": new, "changed": changed, "registry": seen,
@@ -312,7 +336,7 @@ def edit_card(ctx: Context, model: str, changes: Mapping[str, str], comment: str
 def _attempt(ctx: Context, model: str, account: str, conn: Any, fields: Mapping[str, str]) -> tuple[WriteBack, dict]:
     """One account's write-back (nothing recorded yet): the outcome and what to keep of the card after it."""
     card = conn.read_card(model)
-    pending, conflicts = _compare(fields, card, _base(ctx.catalog, model, account))
+    pending, conflicts, _newer = _compare(fields, card, _base(ctx.catalog, model, account))
     kept = tuple(f for f in fields if f not in card.holds)
     if conflicts:
         return WriteBack(account, "conflict", card.target, conflicts=conflicts, kept_here=kept,
@@ -321,7 +345,7 @@ def _attempt(ctx: Context, model: str, account: str, conn: Any, fields: Mapping[
     if not pending:
         return WriteBack(account, "unchanged", card.target, kept_here=kept), {"fields": card.fields}
     try:
-        after = conn.write_card(model, {f: fields.get(f, "") for f in card.holds}, card.revision)
+        after = conn.write_card(model, {f: fields.get(f, "") for f in pending}, card.revision)
     except ConflictError as exc:
         return WriteBack(account, "conflict", card.target, kept_here=kept, detail=str(exc)), {}
     return WriteBack(account, "written", after.target, written=pending, kept_here=kept), {"fields": after.fields}

@@ -156,3 +156,17 @@ def test_cli_card_show_edit_write_back(demo_copy, capsys) -> None:
     out = capsys.readouterr().out
     assert "CONFLICT lab-prod" in out and "changed in prod" in out
     assert run("data.scientist", "card", "edit", MODEL, "--set", "nonsense") == 2
+
+
+def test_a_field_only_the_registry_changed_stays_there_and_is_shown_as_newer(demo_copy) -> None:
+    scientist, engineer = ctx_as(demo_copy, "data.scientist"), ctx_as(demo_copy, "ml.engineer")
+    cards.edit_card(scientist, MODEL, {"ethical_considerations": "Age is a protected attribute."}, "ethics")
+    assert {r.status for r in cards.write_back(engineer, MODEL)} == {"written"}
+    path = demo_copy.root / "registry" / "prod" / MODEL / "card.json"
+    doc = json.loads(path.read_text())
+    doc["content"]["intended_uses"] = "Consumer loans and credit cards."  # the prod team's newer wording
+    path.write_text(json.dumps(doc))
+    view = cards.card_view(engineer, MODEL)
+    assert view.registries["lab-prod"].newer == ("intended_uses",) and not view.registries["lab-prod"].conflicts
+    assert {r.account: r.status for r in cards.write_back(engineer, MODEL)}["lab-prod"] == "unchanged"
+    assert card_file(demo_copy, "prod")["content"]["intended_uses"] == "Consumer loans and credit cards."
