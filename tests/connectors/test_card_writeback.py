@@ -18,8 +18,8 @@ from governance.identity import Identity, identity_for
 from tests.connectors import sagemaker_seed as seed
 from tests.connectors.mlflow_driver import MlflowDriver, unique
 from tests.connectors.test_label_promotion import open_workspace, sync_all, zenml_workspace
-from tests.connectors.zenml_driver import ZenMLDriver
 from tests.connectors.test_sagemaker_sync import make_workspace, run_sync
+from tests.connectors.zenml_driver import ZenMLDriver
 
 ENGINEER = Identity("ml.engineer@example.com", frozenset({"ml_engineer"}))
 
