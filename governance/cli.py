@@ -29,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "governance.commands.fallback",
     "governance.commands.incidents",
     "governance.commands.cards",
+    "governance.commands.retention",
     "governance.commands.serve",
 )
 

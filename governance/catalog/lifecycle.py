@@ -69,3 +69,11 @@ class LifecycleStore(CatalogConnection):
             return [_decoded(r) for r in fetch_dicts(con, sql, params)]
         with self.connect() as own:
             return [_decoded(r) for r in fetch_dicts(own, sql, params)]
+
+    def ledger_entry_recorded_at(self, actions: Sequence[str], sha256: str) -> Any:
+        """When the first ledger entry of one of ``actions`` naming the file ``sha256`` was recorded, or None (the
+        retention of an export counts from it, whatever the file's own date says)."""
+        with self.connect() as con:
+            row = con.execute("SELECT min(recorded_at) FROM ledger WHERE action IN (SELECT unnest(?)) "
+                              "AND json_extract_string(payload, '$.sha256') = ?", [list(actions), sha256]).fetchone()
+        return row[0] if row else None

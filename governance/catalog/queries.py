@@ -274,6 +274,14 @@ class CatalogQueries(CatalogConnection):
         "promotion_requests": ("model = ?", "model", "request_id"),
         "decisions": ("request_id IN (SELECT request_id FROM promotion_requests WHERE model = ?)", "model",
                       "decision_id"),
+        # the rest of the lifecycle (migration 8): fallback plans, incidents, model card edits
+        "fallback_plans": ("model = ?", "model", "plan_id"),
+        "fallback_events": ("plan_id IN (SELECT plan_id FROM fallback_plans WHERE model = ?)", "model", "event_id"),
+        "incidents": ("model = ?", "model", "incident_id"),
+        "incident_events": ("incident_id IN (SELECT incident_id FROM incidents WHERE model = ?)", "model",
+                            "event_id"),
+        "card_edits": ("model = ?", "model", "edit_id"),
+        "card_writebacks": ("model = ?", "model", "writeback_id"),
     }
 
     def model_rows(self, table: str, model: str, version_ids: Sequence[str]) -> pd.DataFrame:
