@@ -109,7 +109,7 @@ def _kind_of(ctx: Context, path: Path) -> str:
     for folder, kind in ((ws.exports_dir, "documentation"), (ws.checkpoints_dir, "documentation"),
                          (ws.cache_dir, "cache")):
         if resolved.is_relative_to(folder.resolve()):
-            if resolved.name in (HEAD_FILE,) or resolved.parent != folder.resolve() and kind != "cache":
+            if resolved.name in (HEAD_FILE,) or (resolved.parent != folder.resolve() and kind != "cache"):
                 break
             return kind
     raise InputError(f"{path}: only files of exports/, checkpoints/ and cache/ can be purged (never the catalog, "
