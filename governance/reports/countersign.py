@@ -93,6 +93,8 @@ def countersign_pdf(
         location=settings.workspace.name,
         contact=identity.email,
         certify=False,
+        timestamp_url=settings.signing.timestamp_url,
+        fetch_validation_data=settings.signing.fetch_validation_data,
         field_name=f"{COUNTERSIGNATURE_FIELD}{len(checked.signatures)}",
     )
     after = verify_pdf(signed)

@@ -208,6 +208,8 @@ def export_report(
             reason=chosen.reason(identity, f"{template.title} {template.version} for {version_id}"),
             location=settings.workspace.name,
             contact=identity.email,
+            timestamp_url=settings.signing.timestamp_url,
+            fetch_validation_data=settings.signing.fetch_validation_data,
         )
         seconds["sign"] = time.perf_counter() - t2
     signer_name = chosen.info.name if chosen else None
