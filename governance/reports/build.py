@@ -55,6 +55,7 @@ from governance import __version__
 from governance.analytics.summaries import BiasSummary, DriftSummary, ExplainSummary
 from governance.reports import pdf_charts as charts
 from governance.reports.facts import EvidenceItem, ReportFacts
+from governance.reports.lifecycle import lifecycle_blocks
 from governance.reports.templates import Section, Template
 
 PAGE_W, PAGE_H = A4
@@ -1152,6 +1153,7 @@ BLOCKS: dict[str, Block] = {
     "ledger": Block("Ledger entries and checkpoint", b_ledger, "ledger entries and a checkpoint"),
     "periodic_review": Block("Periodic review", b_periodic_review, "periodic reviews of a deployed version"),
 }
+BLOCKS.update(lifecycle_blocks())  # regimes, fallback, incidents: governance/reports/lifecycle.py
 
 
 # ---------------------------------------------------------------------------------------------------------
