@@ -21,7 +21,8 @@ DEADLINE_BADGE = {"overdue": ":red-badge[overdue]", "due": ":orange-badge[due]",
 
 
 def lifecycle_panels(ctx: PortalContext, model: str) -> None:
-    """The three panels, in the order an examiner asks for them."""
+    """The panels, in the order an examiner asks for them."""
+    regimes_panel(ctx, model)
     fallback_panel(ctx, model)
     incident_panel(ctx, model)
     card_editor(ctx, model)
@@ -146,3 +147,37 @@ def card_editor(ctx: PortalContext, model: str) -> None:
         for h in reversed(view.history):
             st.caption(f"{h.edited_at:%Y-%m-%d %H:%M} {inert(h.editor)}: {inert(', '.join(h.changed))}"
                        + (f" — {inert(h.comment)}" if h.comment else ""))
+
+
+def regimes_panel(ctx: PortalContext, model: str) -> None:
+    """The regimes ``[policy] regimes`` applies to this model today, and the next phase of each."""
+    import datetime as dt
+
+    from governance.regimes import policy_status, regimes_on
+
+    today = dt.datetime.now(dt.UTC).date()
+    st.subheader("Regimes in force")
+    st.caption(f"On {today:%Y-%m-%d}: {inert(policy_status(ctx.settings, today))}. Dates come from "
+               "governance/data/regimes.toml (or the workspace's regimes.toml).")
+    for state in regimes_on(ctx.settings, today, model=model, workspace_root=ctx.workspace.root):
+        st.markdown(f"- {inert(state.describe())}")
+
+
+def retention_panel(ctx: PortalContext) -> None:
+    """Every file of exports/, checkpoints/ and cache/ and until when it must be kept ([policy.retention])."""
+    import datetime as dt
+
+    import pandas as pd
+
+    from governance.retention import workspace_files
+
+    st.subheader("Retention")
+    files = workspace_files(ctx)
+    today = dt.datetime.now(dt.UTC).date()
+    st.caption(f"{sum(f.held(today) for f in files)} of {len(files)} file(s) under retention today; nothing under "
+               "retention can be purged (`countersign retention purge`, admins, recorded in the ledger).")
+    if files:
+        st.dataframe(pd.DataFrame([{"file": str(f.path.relative_to(ctx.workspace.root)), "kind": f.kind,
+                                    "created": f.created, "dated by": f.source, "keep until": f.keep_until,
+                                    "held": f.held(today)} for f in files]), key="retention.table",
+                     hide_index=True)

@@ -55,7 +55,7 @@ from governance import __version__
 from governance.analytics.summaries import BiasSummary, DriftSummary, ExplainSummary
 from governance.reports import pdf_charts as charts
 from governance.reports.facts import EvidenceItem, ReportFacts
-from governance.reports.lifecycle import lifecycle_blocks
+from governance.reports.lifecycle import inventory_pairs, lifecycle_blocks
 from governance.reports.templates import Section, Template
 
 PAGE_W, PAGE_H = A4
@@ -615,6 +615,7 @@ def b_inventory(f: ReportFacts, r: Renderer) -> list[Flowable]:
     m = f.model
     pairs = [("Model", m.name), ("Owner", m.owner or f.model_config.get("owner")), ("Risk tier", f.tier),
              ("Description", m.description), ("Versions in this lineage", len(f.peers))]
+    pairs += inventory_pairs(f)  # accountable senior manager, materiality, AI Act class, generative AI
     pairs += [(f"tag: {k}", m.tags[k]) for k in sorted(m.tags)]
     return [kv_table(pairs)]
 

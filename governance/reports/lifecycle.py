@@ -27,6 +27,7 @@ class LifecycleFacts:
     fallbacks: tuple[dict[str, Any], ...]  # governance.fallback.ModelFallbacks.as_dict() of the model's rows
     incidents: tuple[dict[str, Any], ...]  # governance.incidents.Incident.as_dict() of the version's family
     in_use_envs: tuple[str, ...] = ()  # environments under oversight where the version is in use
+    inventory: tuple[tuple[str, str | None], ...] = ()  # the inventory fields the 2026 rules name, and their values
 
 
 def lifecycle_latest(catalog: Any, model: str) -> dt.datetime | None:
@@ -60,7 +61,36 @@ def lifecycle_facts(workspace: Workspace, settings: Settings, catalog: Any, iden
         fallbacks=tuple(r.as_dict() for r in rows),
         incidents=tuple(i.as_dict() for i in found if i.version_id in ids),
         in_use_envs=tuple(r.environment for r in rows if ids & set(r.in_use)),
+        inventory=_inventory(settings, catalog, version.model),
     )
+
+
+INVENTORY_FIELDS = (("accountable_senior_manager", "Accountable senior manager (PRA SS1/23)"),
+                    ("materiality", "Materiality (SR 26-2)"),
+                    ("ai_act_classification", "EU AI Act classification"),
+                    ("generative_ai", "Generative AI"))
+
+
+def _inventory(settings: Settings, catalog: Any, model: str) -> tuple[tuple[str, str | None], ...]:
+    """Each inventory field from ``[models.NAME]``, else from the model card (Countersign's edit, else the registry's)."""
+    from governance.cards import effective_card
+
+    config = settings.models.get(model)
+    card = (effective_card(catalog, model) or {}).get("content") or {}
+    out = []
+    for name, label in INVENTORY_FIELDS:
+        value = getattr(config, name, None) if config is not None else None
+        if isinstance(value, bool):
+            value = "yes" if value else "no"
+        out.append((label, value if value not in (None, "") else (card.get(name) or None)))
+    return tuple(out)
+
+
+def inventory_pairs(f: Any) -> list[tuple[str, str]]:
+    """The inventory block's rows for the fields the 2026 rules name (empty when not collected)."""
+    if f.lifecycle is None:
+        return []
+    return [(label, value or "not recorded ([models.NAME] or the model card)") for label, value in f.lifecycle.inventory]
 
 
 # -- blocks ------------------------------------------------------------------------------------------------------

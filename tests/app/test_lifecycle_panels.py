@@ -57,3 +57,15 @@ def test_incidents_show_their_deadlines_and_the_card_editor_records_an_edit(demo
     entry = ledger.entries_for(ctx_as(demo_copy, "auditor").catalog, "model:claims-fraud")[-1]
     assert entry.action == "card.edit" and entry.actor == OFFICER
     assert entry.payload["changed"]["limitations"]["to"] == "Not for claims above 50,000 EUR."
+
+
+def test_the_model_page_names_the_regimes_and_the_audit_page_the_retention(demo_copy, app_factory) -> None:
+    approved_plan(demo_copy)  # its ledger entries are sealed: a checkpoint file under retention
+    at = _model_page(app_factory, demo_copy, "auditor@demo.countersign.dev")
+    shown = texts(at)
+    assert "Regimes in force" in shown and "SR 26-2" in shown and "EU AI Act" in shown
+    at.switch_page("pages/audit.py").run()
+    assert not at.exception, at.exception
+    assert "Retention" in texts(at) and "under retention today" in texts(at)
+    (table,) = [d.value for d in at.dataframe if "keep until" in d.value.columns]
+    assert {"file", "kind", "keep until", "held"} <= set(table.columns) and table["held"].all()

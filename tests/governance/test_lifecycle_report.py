@@ -31,9 +31,18 @@ def test_the_templates_carry_the_lifecycle_blocks() -> None:
 
 
 def test_a_version_in_prod_without_a_fallback_is_an_evidence_gap(demo_copy) -> None:
+    cfg = demo_copy.config_path.read_text(encoding="utf-8")
+    demo_copy.config_path.write_text(cfg.replace(
+        "[models.claims-fraud]\n", '[models.claims-fraud]\naccountable_senior_manager = "SMF4 Chief Risk Officer"\n'
+        'materiality = "high"\ngenerative_ai = false\n'), encoding="utf-8")
     report = _export(demo_copy, "pra-ss1-23")
     assert any("no approved fallback" in g.what for g in report.gaps), report.gaps
-    assert "no approved fallback" in pdf_text(report.pdf)
+    text = pdf_text(report.pdf)
+    assert "no approved fallback" in text
+    # the inventory fields the 2026 rules name: from [models.NAME], the rest said to be missing
+    assert "Accountable senior manager (PRA SS1/23) SMF4 Chief Risk Officer" in text
+    assert "Materiality (SR 26-2) high" in text and "Generative AI no" in text
+    assert "EU AI Act classification not recorded" in text
 
 
 def test_the_pdf_shows_the_fallback_its_rehearsal_the_incidents_and_the_regimes(demo_copy) -> None:
