@@ -104,8 +104,7 @@ def _incident_form(ctx: PortalContext, model: str) -> None:
         impact = st.text_area("Impact", key="incident.impact")
         severity = st.selectbox("Severity", ("critical", "high", "medium", "low"), index=1, key="incident.severity")
         serious = st.checkbox("Serious incident under EU AI Act Art. 73", key="incident.serious")
-        kind = st.selectbox("Art. 73 kind (when serious)", ("", "fundamental_rights", "critical_infrastructure",
-                                                            "death"), key="incident.kind")
+        kind = st.selectbox("Art. 73 kind (when serious)", ("", *incidents.SERIOUS_KINDS), key="incident.kind")
         if st.form_submit_button("Record incident"):
             try:
                 inc = incidents.record_incident(ctx, version, title, impact, severity, serious,
