@@ -142,7 +142,9 @@ def card_editor(ctx: PortalContext, model: str) -> None:
                     show_error(exc)
                     return
                 st.success(f"Saved edit {edit.edit_id}: {', '.join(edit.changed)}. Write it back to the registries "
-                           "with `countersign card write-back`; conflicts are shown, never overwritten.")
+                           "below (or `countersign card write-back`); conflicts are shown, never overwritten.")
+        if view.history and ctx.identity.can("write_card"):
+            _write_back(ctx, model)
         for h in reversed(view.history):
             st.caption(f"{h.edited_at:%Y-%m-%d %H:%M} {inert(h.editor)}: {inert(', '.join(h.changed))}"
                        + (f" — {inert(h.comment)}" if h.comment else ""))
@@ -180,3 +182,24 @@ def retention_panel(ctx: PortalContext) -> None:
                                     "created": f.created, "dated by": f.source, "keep until": f.keep_until,
                                     "held": f.held(today)} for f in files]), key="retention.table",
                      hide_index=True)
+
+
+def _write_back(ctx: PortalContext, model: str) -> None:
+    """Write Countersign's card to each registry holding the model; a field the registry changed is shown, kept."""
+    if not st.button("Write back to the registries", key=f"card.write_back.{model}"):
+        return
+    try:
+        results = cards.write_back(ctx, model)
+    except CountersignError as exc:
+        show_error(exc)
+        return
+    for r in results:
+        line = f"{inert(r.account)}: {r.status}" + (f" ({inert(r.target)})" if r.target else "")
+        if r.status == "conflict":
+            st.warning(line + " — the registry changed since the edit; nothing written there: " + "; ".join(
+                f"{inert(c.field)}: registry has “{inert(c.registry)}”, Countersign “{inert(c.countersign)}”"
+                for c in r.conflicts))
+        elif r.status in ("failed", "unsupported"):
+            st.error(f"{line} — {inert(r.detail)}")
+        else:
+            st.success(line + (f"; kept in Countersign only: {inert(', '.join(r.kept_here))}" if r.kept_here else ""))

@@ -69,3 +69,23 @@ def test_the_model_page_names_the_regimes_and_the_audit_page_the_retention(demo_
     assert "Retention" in texts(at) and "under retention today" in texts(at)
     (table,) = [d.value for d in at.dataframe if "keep until" in d.value.columns]
     assert {"file", "kind", "keep until", "held"} <= set(table.columns) and table["held"].all()
+
+
+def test_write_back_from_the_model_page_shows_a_registry_conflict_and_leaves_it(demo_copy, app_factory) -> None:
+    import json
+
+    from governance import cards
+
+    cards.edit_card(ctx_as(demo_copy, "data.scientist"), "claims-fraud", {"limitations": "Not above 50,000 EUR."},
+                    "agreed")
+    path = demo_copy.root / "registry" / "prod" / "claims-fraud" / "card.json"
+    doc = json.loads(path.read_text())
+    doc["content"]["limitations"] = "Edited in the registry by the prod team."
+    path.write_text(json.dumps(doc))
+    at = _model_page(app_factory, demo_copy, OFFICER)
+    next(b for b in at.button if b.label == "Write back to the registries").click().run()
+    assert not at.exception, at.exception
+    shown = texts(at)
+    assert "lab-prod: conflict" in shown and "Edited in the registry by the prod team." in shown
+    assert "lab-staging: written" in shown
+    assert json.loads(path.read_text())["content"]["limitations"] == "Edited in the registry by the prod team."
