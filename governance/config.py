@@ -426,6 +426,8 @@ class SigningConfig(_Strict):
     timestamp_url: str | None = None
     # where validation data comes from when signing: fetch CRLs/OCSP from the certificates' URLs (the default), or not
     fetch_validation_data: bool = True
+    # CA certificates (PEM, workspace-relative) the TSA chains to, when the signers' own chains do not include it
+    timestamp_trust: tuple[str, ...] = ()
 
     @field_validator("timestamp_url")
     @classmethod

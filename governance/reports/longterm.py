@@ -17,6 +17,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
+
+from core.errors import ConfigError
+from governance.config import Settings, Workspace
 
 
 @dataclass(frozen=True)
@@ -38,18 +42,39 @@ class LongTerm:
     proven_at: dt.datetime | None  # the earliest time the signature is proven to have existed
 
 
-def lta_metadata(signer, fetch: bool) -> dict:
+def lta_metadata(signer, fetch: bool, extra_roots: tuple[Path, ...] = ()) -> dict:
     """``PdfSignatureMetadata`` arguments for PAdES B-LTA: validation data embedded, then a document timestamp.
 
     The anchors are the self-signed certificates that came with the signer's key (its CA chain, or the
-    certificate itself when self-signed): the embedded validation data proves the path to them.
+    certificate itself when self-signed) and ``extra_roots`` (``[signing] timestamp_trust``: the TSA's CA when the
+    signer's chain does not include it): the embedded validation data proves the paths to them.
     """
+    from asn1crypto import x509 as ax509
     from pyhanko_certvalidator import ValidationContext
+
+    from governance.reports.keys import load_certificate
 
     certs = [signer.signing_cert, *signer.cert_registry]
     roots = [c for c in certs if c.self_signed != "no"] or [signer.signing_cert]
+    roots += [ax509.Certificate.load(load_certificate(p).public_bytes(_der())) for p in extra_roots]
     context = ValidationContext(trust_roots=roots, allow_fetching=fetch)
     return {"embed_validation_info": True, "use_pades_lta": True, "validation_context": context}
+
+
+def timestamp_trust(workspace: Workspace, settings: Settings) -> tuple[Path, ...]:
+    """``[signing] timestamp_trust`` as paths; a file that is not there is a :class:`ConfigError` before signing."""
+    paths = tuple(workspace.root / p for p in settings.signing.timestamp_trust)
+    for p in paths:
+        if not p.is_file():
+            raise ConfigError(f"[signing] timestamp_trust: {p} not found (the CA certificate, PEM, your time-stamping "
+                              f"service chains to) in {workspace.config_path}")
+    return paths
+
+
+def _der():
+    from cryptography.hazmat.primitives import serialization
+
+    return serialization.Encoding.DER
 
 
 def timestamp_info(status) -> TimestampInfo | None:

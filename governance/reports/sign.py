@@ -131,6 +131,7 @@ def sign_pdf(
     field_name: str = SIGNATURE_FIELD,
     timestamp_url: str | None = None,
     fetch_validation_data: bool = True,
+    timestamp_trust: tuple[Path, ...] = (),
 ) -> bytes:
     """A PAdES signed copy of ``pdf``: B-B, or B-LTA when ``timestamp_url`` names an RFC 3161 service.
 
@@ -151,7 +152,7 @@ def sign_pdf(
         contact_info=contact,
         certify=certify,
         docmdp_permissions=fields.MDPPerm.FILL_FORMS,
-        **(lta_metadata(signer, fetch_validation_data) if timestamp_url else {}),
+        **(lta_metadata(signer, fetch_validation_data, timestamp_trust) if timestamp_url else {}),
     )
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
     if not timestamp_url:

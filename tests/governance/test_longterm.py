@@ -173,3 +173,35 @@ def test_an_export_with_a_tsa_configured_is_pades_b_lta(demo_copy: Workspace, pk
     result = verify_pdf(report.pdf, trust=(pki.root_cert,), at=_day_after_expiry(pki))
     assert result.ok and result.verdict.startswith("OK: valid at signing time"), result.verdict
     assert result.signatures[0].timestamp is not None and result.ltv.startswith("PAdES B-LTA")
+
+
+def test_a_countersignature_with_a_self_signed_key_trusts_the_tsa_named_in_the_config(demo_copy: Workspace,
+                                                                                     pki: TestPKI) -> None:
+    """A signer whose certificate is self-signed does not chain to the TSA's CA: ``[signing] timestamp_trust``
+    names it, and without it the countersignature is refused (nothing signed), not made without its LTV data."""
+    from governance.reports.countersign import countersign_pdf
+    from governance.reports.export import export_report
+    from tests.governance.report_world import open_world
+
+    validator = "validator@demo.countersign.dev"
+    cfg = demo_copy.config_path.read_text(encoding="utf-8")
+    demo_copy.config_path.write_text(cfg.replace("[signing]\n", f'[signing]\ntimestamp_url = "{pki.tsa_url}"\n'),
+                                     encoding="utf-8")
+    key_path, cert_path = personal_key_paths(demo_copy, load_settings(demo_copy), OFFICER)
+    key_path.write_bytes(pki.signer_key.read_bytes())
+    cert_path.write_bytes(pki.signer_cert.read_bytes() + pki.root_cert.read_bytes())
+    w = open_world(demo_copy)
+    report = export_report(w.workspace, w.settings, w.catalog, w.who(OFFICER), VERSION, "pra-ss1-23", archive=True)
+    before = sorted(demo_copy.exports_dir.iterdir())
+    with pytest.raises(ConnectorError, match="nothing was signed"):
+        countersign_pdf(w.workspace, w.settings, w.catalog, w.who(validator), report.pdf)
+    assert sorted(demo_copy.exports_dir.iterdir()) == before
+    shutil.copy(pki.root_cert, demo_copy.root / "keys" / "tsa-ca.pem")
+    demo_copy.config_path.write_text(demo_copy.config_path.read_text(encoding="utf-8").replace(
+        "[signing]\n", '[signing]\ntimestamp_trust = ["keys/tsa-ca.pem"]\n'), encoding="utf-8")
+    w = open_world(demo_copy)
+    done = countersign_pdf(w.workspace, w.settings, w.catalog, w.who(validator), report.pdf)
+    result = verify_pdf(done.path.read_bytes())
+    assert result.ok, result.verdict
+    assert [s.timestamp is not None and s.timestamp.ok for s in result.signatures] == [True, True]
+    assert result.ltv.startswith("PAdES B-LTA") and len(result.document_timestamps) == 2
