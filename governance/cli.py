@@ -31,6 +31,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "governance.commands.cards",
     "governance.commands.retention",
     "governance.commands.serve",
+    "governance.commands.events",
 )
 
 

@@ -258,7 +258,14 @@ def collect_events(settings: Settings, catalog: Catalog, actor: Identity, *, now
 
     plan = schedule(settings, catalog, actor, now=moment)
     for item in plan.items:
-        if item.status in ("due", "overdue"):
+        if item.first_review_now:  # keyed once, not by a due date that moves with every run
+            events.append(Event(
+                "review_due", f"review_first:{item.version_id}", f"version:{item.version_id}",
+                f"First review of {item.version_id} is due now",
+                f"{item.version_id} (tier {item.tier}) serves on {item.deployed_on} and was never reviewed nor signed "
+                "off through Countersign: nothing vouches for it until a risk officer records its first review.",
+                model=item.model, repeat=True, link=f"/oversight?version={item.version_id}"))
+        elif item.status in ("due", "overdue"):
             late = item.status == "overdue"
             events.append(Event(
                 "review_overdue" if late else "review_due", f"review_{item.status}:{item.version_id}:{_day(item.due_at)}",

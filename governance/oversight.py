@@ -112,6 +112,11 @@ class DueItem:
         return self.last_review_at is None
 
     @property
+    def first_review_now(self) -> bool:
+        """Serving with neither a periodic review nor a Countersign sign-off: its first review is due today."""
+        return self.never_reviewed and self.signed_off_at is None and self.status == "due"
+
+    @property
     def needs_attention(self) -> bool:
         """Due, overdue, triggered, or never reviewed: what ``countersign due`` lists."""
         return (self.status in ("due", "overdue") or bool(self.triggered)
@@ -121,6 +126,7 @@ class DueItem:
         """A JSON-ready rendering."""
         out = {k: getattr(self, k) for k in self.__dataclass_fields__}
         out["never_reviewed"] = self.never_reviewed
+        out["first_review_now"] = self.first_review_now
         out["triggered"] = [t.as_dict() for t in self.triggered]
         return out
 
@@ -224,10 +230,12 @@ def schedule(settings: Settings, catalog: Catalog, actor: Identity, *, now: dt.d
         signed_at = signed.get(r.version_id)
         created = r.created_at.to_pydatetime() if hasattr(r.created_at, "to_pydatetime") else r.created_at
         created = None if created is None or created != created else created  # NaT
-        baseline = review.reviewed_at if review else (signed_at or created)
+        baseline = review.reviewed_at if review else signed_at
         every = tier.review_every_days
         due = baseline + dt.timedelta(days=every) if every and baseline else None
         status = _status(due, moment, settings.oversight.due_soon_days)
+        if every and baseline is None:  # serving with neither a review nor a sign-off: nothing vouches for it yet
+            due, status = moment, "due"
         if review is not None and review.outcome == "retire":
             status, due = "retired", None
         monitored = _last_monitored(catalog, r.version_id)

@@ -1,5 +1,5 @@
 """Fallback plans, incidents and model card edits: the rows behind :mod:`governance.fallback`,
-:mod:`governance.incidents` and :mod:`governance.cards` (migration 8).
+:mod:`governance.incidents` and :mod:`governance.cards` (migration 9).
 
 Every table here is insert-only: a plan's or an incident's state is replayed from its events, and each row is
 written in the same transaction as its ledger entry (the services call :func:`insert` inside it).

@@ -274,7 +274,7 @@ class CatalogQueries(CatalogConnection):
         "promotion_requests": ("model = ?", "model", "request_id"),
         "decisions": ("request_id IN (SELECT request_id FROM promotion_requests WHERE model = ?)", "model",
                       "decision_id"),
-        # the rest of the lifecycle (migration 8): fallback plans, incidents, model card edits
+        # the rest of the lifecycle (migration 9): fallback plans, incidents, model card edits
         "fallback_plans": ("model = ?", "model", "plan_id"),
         "fallback_events": ("plan_id IN (SELECT plan_id FROM fallback_plans WHERE model = ?)", "model", "event_id"),
         "incidents": ("model = ?", "model", "incident_id"),

@@ -57,6 +57,20 @@ def streamlit_command(workspace: Path, port: int, address: str, extra: list[str]
     ]
 
 
+def require_free_port(address: str, port: int) -> None:
+    """Refuse a port another process listens on, before announcing the portal (Streamlit would say so only after)."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Streamlit's server binds: TIME_WAIT is free
+        try:
+            probe.bind((address, port))
+        except OSError as exc:  # EADDRINUSE, or an address this machine does not have
+            raise ConfigError(f"cannot listen on {address}:{port} ({exc.strerror}): another program holds the port; "
+                              "pick another with --port (make run PORT=...)") from None
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from governance import __version__
     from governance.config import load_settings, resolve_workspace
@@ -64,6 +78,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     ws = resolve_workspace(args.workspace, os.environ)
     settings = load_settings(ws)  # a missing or broken countersign.toml stops here, not on the first page view
     cmd = streamlit_command(ws.root, args.port, args.address, list(getattr(args, "extra", ())))
+    require_free_port(args.address, args.port)
     host = "localhost" if args.address in ("127.0.0.1", "0.0.0.0", "::") else args.address
     print(f"Countersign {__version__}: portal on http://{host}:{args.port} for {settings.workspace.name} "
           f"({ws.root})", flush=True)

@@ -89,8 +89,10 @@ def test_the_current_listing_reads_plain_rows_without_pandas(demo_workspace: Wor
     past = probe("models", "--json", "--as-of", "2100-01-01", "--workspace", str(demo_workspace.root))
     assert past["code"] == 0 and "pandas" in past["heavy"]
     now, then = json.loads(listing["out"]), json.loads(past["out"])
-    assert set(then) == set(now) | {"as_of", "gaps"}
-    assert [set(v) for v in then["versions"]] == [set(v) for v in now["versions"]][: len(then["versions"])]
+    assert set(then) == set(now) | {"as_of", "gaps", "coverage"}
+    # a past row also says where its state came from (sync, backfilled event, ...) and how sure that is
+    provenance = {"since", "confidence", "changed_by", "change_source"}
+    assert [set(v) for v in then["versions"]] == [set(v) | provenance for v in now["versions"]][: len(then["versions"])]
 
 
 def test_unknown_arguments_are_refused_by_every_command_but_serve(tmp_path: Path) -> None:
@@ -118,6 +120,19 @@ def test_serve_refuses_a_folder_without_a_workspace(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "governance.cli", "serve", "--workspace", str(tmp_path / "none"),
                            "--port", "1"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "no configuration file" in proc.stderr
+
+
+def test_serve_on_a_busy_port_says_so_in_one_line_before_announcing_the_portal(demo_workspace: Workspace) -> None:
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        proc = subprocess.run([sys.executable, "-m", "governance.cli", "serve", "--workspace",
+                               str(demo_workspace.root), "--port", str(port)],
+                              capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "portal on" not in proc.stdout and len(proc.stderr.strip().splitlines()) == 1
+    assert f"127.0.0.1:{port}" in proc.stderr and "--port" in proc.stderr
 
 
 def _free_port() -> int:
