@@ -74,8 +74,28 @@ def fallback_panel(ctx: PortalContext, model: str) -> None:
                             f"emergency) — review {inert(e.review_status)}, due {e.review_due:%Y-%m-%d}")
             if row.finding:
                 st.warning(inert(row.finding))
+            if ctx.identity.can("rehearse_fallback"):
+                _rehearse_button(ctx, row)
             if ctx.identity.can("execute_fallback"):
                 _execute_form(ctx, row)
+
+
+def _rehearse_button(ctx: PortalContext, row: fallback.ModelFallbacks) -> None:
+    """A dry run of the approved plan: the fallback's bytes and the target registry, recorded; nothing written."""
+    plan = row.active
+    assert plan is not None
+    if not st.button("Rehearse (dry run)", key=f"fallback.rehearse.{row.environment}"):
+        return
+    try:
+        done = fallback.rehearse(ctx, plan.plan_id)
+    except CountersignError as exc:
+        show_error(exc)
+        return
+    detail = "; ".join(f"{c.name}: {c.detail}" for c in done.checks)
+    if done.passed:
+        st.success(f"Rehearsal passed ({inert(detail)}).")
+    else:
+        st.error(f"Rehearsal FAILED ({inert(detail)}).")
 
 
 def incident_panel(ctx: PortalContext, model: str) -> None:

@@ -89,3 +89,15 @@ def test_write_back_from_the_model_page_shows_a_registry_conflict_and_leaves_it(
     assert "lab-prod: conflict" in shown and "Edited in the registry by the prod team." in shown
     assert "lab-staging: written" in shown
     assert json.loads(path.read_text())["content"]["limitations"] == "Edited in the registry by the prod team."
+
+
+def test_an_engineer_rehearses_the_fallback_from_the_model_page(demo_copy, app_factory) -> None:
+    plan = approved_plan(demo_copy)
+    at = _model_page(app_factory, demo_copy, "ml.engineer@demo.countersign.dev")
+    assert not [b for b in at.button if b.label == "Execute fallback"]  # the emergency path is the risk officers'
+    next(b for b in at.button if b.label == "Rehearse (dry run)").click().run()
+    assert not at.exception, at.exception
+    assert any("Rehearsal passed" in s.value for s in at.success), texts(at)
+    (row,) = fallback.register(ctx_as(demo_copy, "auditor"), model="claims-fraud").models
+    assert [(r.plan_id, r.passed) for r in row.rehearsals] == [(plan.plan_id, True)]
+    assert registry_status(demo_copy, 2) == "Approved"  # a rehearsal writes nothing to the registry
