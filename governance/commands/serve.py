@@ -47,11 +47,12 @@ def portal_script() -> Path:
 
 
 def streamlit_command(workspace: Path, port: int, address: str, extra: list[str] | tuple[str, ...] = ()) -> list[str]:
-    """The ``python -m streamlit run`` command line; ``extra`` comes last so a flag given there wins."""
+    """The Streamlit ``run`` command line, through ``portal.launch`` (Streamlit's own CLI, with the pages' imports
+    and the catalog warmed while the server starts); ``extra`` comes last so a flag given there wins."""
     if not 0 < port < 65536:
         raise ConfigError(f"--port {port}: not a TCP port (1-65535)")
     return [
-        sys.executable, "-m", "streamlit", "run", str(portal_script()),
+        sys.executable, "-m", "portal.launch", "run", str(portal_script()),
         "--server.port", str(port), "--server.address", address, *STREAMLIT_DEFAULTS, *extra,
         "--", "--workspace", str(workspace),
     ]

@@ -105,7 +105,7 @@ def test_serve_command_line_runs_the_packaged_app_with_flags_passed_last(tmp_pat
     app = portal_script()
     assert app.name == "app.py" and all((app.parent / p.path).is_file() for p in PAGES)
     cmd = streamlit_command(tmp_path, 8600, "0.0.0.0", ["--server.port", "9000", "--theme.base", "dark"])
-    assert cmd[:5] == [sys.executable, "-m", "streamlit", "run", str(app)]
+    assert cmd[:5] == [sys.executable, "-m", "portal.launch", "run", str(app)]
     assert cmd[-3:] == ["--", "--workspace", str(tmp_path)]
     flags = cmd[5:-3]
     assert flags[flags.index("--server.address") + 1] == "0.0.0.0"
@@ -177,3 +177,21 @@ def test_the_oversight_choices_on_the_command_line_are_governances() -> None:
     from governance.commands import oversight as command
 
     assert (command.OUTCOMES, command.SORTS) == (oversight.OUTCOMES, oversight.SORTS)
+
+
+def test_serve_warms_what_the_pages_import_before_the_first_visit(demo_workspace: Workspace) -> None:
+    """Issue 35, finding 1: the first page after start paid for every import the pages make. portal.launch imports
+    them (read from the page table's scripts) and opens the catalog before Streamlit binds its port."""
+    from portal.launch import _workspace, page_imports
+    from portal.pages import PAGES
+
+    root = Path(__file__).resolve().parents[2]
+    modules = page_imports(root / p.path for p in PAGES)
+    assert {"streamlit", "pandas", "governance.policy", "portal.tables"} <= set(modules)
+    assert _workspace(["run", "app.py", "--server.port", "1", "--", "--workspace", "/w"]) == "/w"
+    code = ("import sys; from portal.launch import warm, page_imports, APP_MODULES; "
+            f"took = warm({str(demo_workspace.root)!r}, APP_MODULES); "
+            "print(sorted(m for m in ('pandas', 'altair', 'duckdb', 'governance.signoff') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=root)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['altair', 'duckdb', 'governance.signoff', 'pandas']"
