@@ -108,10 +108,13 @@ class _Later:
 
 def start_pki(folder: Path, *, signer_valid_for: dt.timedelta = dt.timedelta(days=1)) -> TestPKI:
     """Write keys and configuration into ``folder`` and serve the PKI on a free port of 127.0.0.1."""
+    import logging
+
     from certomancer.integrations.animator import Animator, AnimatorArchStore
     from certomancer.registry import CertLabel, CertomancerConfig
     from werkzeug.serving import make_server
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access-log line per CRL and TSA request otherwise
     (folder / "keys").mkdir(parents=True, exist_ok=True)
     for name in ("root", "signer", "tsa"):
         _key(folder / "keys" / f"{name}.key.pem")
