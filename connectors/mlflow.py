@@ -63,6 +63,7 @@ from connectors.base import (
     require_approval_status,
 )
 from connectors.cache import temp_file
+from connectors.mlflow_cards import RegisteredModelCards
 from connectors.pool import Pool
 from core import workers
 from core.canonical import canonical_json
@@ -513,7 +514,7 @@ class _RunReader:
 # -- the connector -------------------------------------------------------------------------------------------------
 
 
-class MlflowConnector:
+class MlflowConnector(RegisteredModelCards):
     """One MLflow tracking server (``[[accounts]] connector = "mlflow"``)."""
 
     kind: ClassVar[str] = "mlflow"

@@ -61,6 +61,7 @@ from connectors.base import (
 )
 from connectors.cache import temp_file
 from connectors.pool import Pool
+from connectors.zenml_cards import ZenMLModelCards
 from core import workers
 from core.canonical import canonical_json
 from core.errors import ConfigError, ConnectorError, InputError, NotFound
@@ -340,7 +341,7 @@ def _tags(items: Any) -> dict[str, str]:
 # -- the connector ---------------------------------------------------------------------------------------------
 
 
-class ZenMLConnector:
+class ZenMLConnector(ZenMLModelCards):
     """One ZenML server and project (``[[accounts]] connector = "zenml"``)."""
 
     kind: ClassVar[str] = "zenml"

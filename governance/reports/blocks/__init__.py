@@ -12,7 +12,7 @@ from __future__ import annotations
 from core.errors import ConfigError
 from core.registry import Registry
 from governance.document import Block
-from governance.reports.blocks import consistency, oversight, signoff, version
+from governance.reports.blocks import consistency, lifecycle, oversight, signoff, version
 
 BLOCKS: Registry[Block] = Registry("report block", ConfigError)
 for _name, _block in (
@@ -42,6 +42,9 @@ for _name, _block in (
     ("cybersecurity", Block("Cybersecurity", version.cybersecurity, "the artifact sha256")),
     ("ledger", Block("Ledger entries and checkpoint", signoff.ledger, "ledger entries and a checkpoint")),
     ("periodic_review", Block("Periodic review", oversight.periodic_review, "periodic reviews of a deployed version")),
+    ("regimes", Block("Regimes in force", lifecycle.regimes, "governance/data/regimes.toml and [policy] regimes")),
+    ("fallback", Block("Fallback and kill switch", lifecycle.fallback, "an approved fallback plan (governance.fallback)")),
+    ("incidents", Block("Incidents", lifecycle.incidents, "the incident register (governance.incidents)")),
 ):
     BLOCKS.register(_name, _block)
 

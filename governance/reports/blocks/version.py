@@ -10,6 +10,7 @@ from governance.changes import change_source
 from governance.document import Charts, Missing, Node, Spacer, fmt, kv, para, records, table
 from governance.reports.blocks.common import load_list
 from governance.reports.facts import ReportFacts
+from governance.reports.lifecycle import inventory_pairs
 
 
 def identity(f: ReportFacts, charts: Charts) -> list[Node]:
@@ -171,6 +172,7 @@ def inventory(f: ReportFacts, charts: Charts) -> list[Node]:
     m = f.model
     pairs = [("Model", m.name), ("Owner", m.owner or f.model_config.get("owner")), ("Risk tier", f.tier),
              ("Description", m.description), ("Versions in this lineage", len(f.peers))]
+    pairs += inventory_pairs(f)  # accountable senior manager, materiality, AI Act class, generative AI
     pairs += [(f"tag: {k}", m.tags[k]) for k in sorted(m.tags)]
     return [kv(pairs)]
 
