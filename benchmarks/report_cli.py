@@ -35,7 +35,7 @@ OFFICER = "risk.officer@demo.countersign.dev"
 BUILT_AT = "2026-12-01T09:00:00Z"
 # main when issue 33's report work was merged into it: reports/build.py still one module, no chart or layout cache,
 # and the same report content (history provenance included), so the bytes can be compared
-BEFORE = "1b1b6fb584f7dfe516b884ad87b02b0ae65fbbe3"
+BEFORE = "3e12cd34e609bc7448798ed59399bc51d3c46c3e"
 GOAL_CPU = 2.0
 
 
