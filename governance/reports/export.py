@@ -153,6 +153,21 @@ def build_unsigned(
     return build_pdf(facts, template, built_at=build_time(built_at), cache_dir=workspace.cache_dir)
 
 
+def _stage_both(path: Path | None, pdf: bytes, page_path: Path | None,
+                page: bytes | None) -> tuple[Path | None, tuple[tuple[Path, Path], ...]]:
+    """Stage the PDF and the HTML beside it (owner-only temporary files moved into place with the ledger entry); a
+    failure staging the HTML removes the staged PDF."""
+    staged = stage(path, pdf) if path is not None else None
+    if page_path is None or page is None:
+        return staged, ()
+    try:
+        return staged, ((stage(page_path, page), page_path),)
+    except BaseException:
+        if staged is not None:
+            staged.unlink(missing_ok=True)
+        raise
+
+
 def export_report(
     workspace: Workspace,
     settings: Settings,
@@ -221,15 +236,7 @@ def export_report(
     path = Path(out) if out is not None else (
         archive_path(workspace, version_id, template.id, pdf) if archive else None)
     page_path = html_path_for(path) if path is not None and page is not None else None
-    staged = stage(path, pdf) if path is not None else None
-    also: tuple[tuple[Path, Path], ...] = ()
-    if page_path is not None and page is not None:
-        try:
-            also = ((stage(page_path, page), page_path),)
-        except BaseException:
-            if staged is not None:
-                staged.unlink(missing_ok=True)
-            raise
+    staged, also = _stage_both(path, pdf, page_path, page)
     digest = hashlib.sha256(pdf).hexdigest()
     page_digest = hashlib.sha256(page).hexdigest() if page is not None else None
     progress("recording the export in the ledger", 0.95)
