@@ -39,7 +39,7 @@ REGISTRY: dict[str, Kind] = {
     "sagemaker": Kind("connectors.sagemaker.connector:SageMakerConnector",
                       "connectors.sagemaker.settings:SageMakerSettings"),
     "zenml": Kind("connectors.zenml:ZenMLConnector", "connectors.zenml:ZenMLSettings"),
-    "mlflow": Kind("connectors.mlflow:MlflowConnector", "connectors.mlflow:MlflowSettings"),
+    "mlflow": Kind("connectors.mlflow.connector:MlflowConnector", "connectors.mlflow.settings:MlflowSettings"),
 }
 
 

@@ -209,7 +209,7 @@ def test_a_prefetched_listing_stands_in_for_the_calls_and_misses_no_alias_move(s
 
 
 def test_an_old_or_unsuited_prefetch_is_not_used(servers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import connectors.mlflow as mlflow_connector
+    import connectors.mlflow.extract as mlflow_connector
 
     a, _ = servers
     model = a.create_model(unique("late"))

@@ -1,0 +1,173 @@
+"""MLflow's answers mapped to Countersign's records: models, runs and versions (pure functions, no I/O)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from typing import Any
+
+from connectors.base import APPROVAL_STATUSES, ModelRecord, RunRecord, VersionRecord
+from connectors.mlflow import datasets as datasets_mod
+from connectors.mlflow.settings import (
+    SAFE_MODEL_FILES,
+    TAG_APPROVAL,
+    TAG_APPROVAL_DESCRIPTION,
+    TAG_FRAMEWORK,
+    TAG_SOURCE_ACCOUNT,
+    TAG_SOURCE_REF,
+    MlflowSettings,
+)
+from core.canonical import canonical_json
+from core.errors import InputError
+
+
+def ms(value: Any) -> dt.datetime | None:
+    """MLflow's milliseconds since the epoch → a naive UTC datetime."""
+    if value in (None, "", 0, "0"):
+        return None
+    return dt.datetime.fromtimestamp(int(value) / 1000, dt.UTC).replace(tzinfo=None)
+
+
+def tag_dict(items: Any) -> dict[str, str]:
+    """MLflow's ``[{key, value}]`` tag list as a dict."""
+    return {str(t["key"]): str(t.get("value", "")) for t in items or [] if isinstance(t, dict) and "key" in t}
+
+
+def short(*parts: Any) -> str:
+    """A 12-hex hash of ``parts`` (the watermark remembers model fields by it)."""
+    return hashlib.sha256(canonical_json(parts).encode()).hexdigest()[:12]
+
+
+def version_ref(model: str, version: int | str) -> str:
+    """The ``source_ref`` of a model version: MLflow's own URI of it."""
+    return f"models:/{model}/{version}"
+
+
+def split_version_ref(ref: str) -> tuple[str, str]:
+    """``models:/NAME/VERSION`` → (NAME, VERSION); anything else is an :class:`InputError`."""
+    if not ref.startswith("models:/") or "/" not in ref[8:]:
+        raise InputError(f"{ref!r} is not an MLflow model version (expected models:/NAME/VERSION)")
+    name, _, number = ref[8:].rpartition("/")
+    return name, number
+
+
+def quote_filter(value: str) -> str:
+    """A string literal of MLflow's search filter language."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def is_number(value: Any) -> bool:
+    """Whether ``value`` is an int or float (not a bool)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def framework_of(run: RunRecord) -> str | None:
+    """The flavors of an MLflow 2 ``mlflow.log-model.history`` run tag, e.g. ``sklearn 1.5.2``."""
+    history = run.raw.get("tags", {}).get("mlflow.log-model.history")
+    if not history:
+        return None
+    try:
+        entries = json.loads(history)
+        flavors = entries[-1].get("flavors") or {}
+    except (ValueError, AttributeError, IndexError, TypeError):
+        return None
+    for name, spec in flavors.items():
+        if name != "python_function" and isinstance(spec, dict):
+            version = next((val for k, val in spec.items() if k.endswith("_version") and isinstance(val, str)), "")
+            return f"{name} {version}".strip()
+    return None
+
+
+def model_file(files: list[tuple[str, int | None]], mlmodel: str) -> str:
+    """The file of an MLflow model directory that holds the model: a safe format first, else the flavor's file."""
+    names = [f for f, _ in files if f != "MLmodel"]
+    for suffix in SAFE_MODEL_FILES:
+        for f in names:
+            if f.endswith(suffix) and not f.startswith(("code/", "artifacts/")) and f not in (
+                    "conda.yaml", "python_env.yaml", "input_example.json", "serving_input_example.json",
+                    "registered_model_meta"):
+                return f
+    # MLmodel is YAML; the flavor's file sits under a key such as pickled_model / data / model_path
+    for key in ("pickled_model", "data", "model_path", "python_model"):
+        for line in mlmodel.splitlines():
+            m = re.match(rf"^\s+{key}:\s*(\S+)\s*$", line)
+            if m and m.group(1) in names:
+                return m.group(1)
+    for f in names:
+        if f.endswith((".pkl", ".pickle", ".joblib", ".cloudpickle")):
+            return f
+    raise InputError(f"no model file found among {', '.join(names) or 'no files'}")
+
+
+def model_record(m: dict[str, Any]) -> ModelRecord:
+    """A registered model as Countersign's model record (owner, tier and intended use from its tags)."""
+    tags = tag_dict(m.get("tags"))
+    return ModelRecord(
+        name=m["name"], description=m.get("description") or None,
+        owner=tags.get("countersign.owner") or tags.get("owner"),
+        risk_tier=tags.get("countersign.risk_tier"), intended_use=tags.get("countersign.intended_use"),
+        tags=tags,
+    )
+
+
+def run_record(r: dict[str, Any], experiment_names: dict[str, str]) -> RunRecord:
+    """A run as Countersign's run record: params, latest metrics, tags and its dataset inputs."""
+    info, data = r.get("info") or {}, r.get("data") or {}
+    tags = tag_dict(data.get("tags"))
+    inputs: dict[str, str] = {}
+    datasets = [datasets_mod.parse_input(d) for d in (r.get("inputs") or {}).get("dataset_inputs") or []]
+    for ds in datasets:
+        inputs[ds.context if ds.context not in inputs else f"{ds.context}:{ds.name}"] = ds.uri or ds.name or ""
+    return RunRecord(
+        run_ref=f"run/{info['run_id']}", kind="run", name=info.get("run_name") or tags.get("mlflow.runName")
+        or info["run_id"], status=info.get("status"), started_at=ms(info.get("start_time")),
+        ended_at=ms(info.get("end_time")), params={p["key"]: str(p.get("value", "")) for p in data.get("params") or []},
+        metrics={m["key"]: float(m["value"]) for m in data.get("metrics") or [] if is_number(m.get("value"))},
+        inputs=inputs, experiment=experiment_names.get(str(info.get("experiment_id")), str(info.get("experiment_id"))),
+        raw={"run_id": info["run_id"], "experiment_id": info.get("experiment_id"),
+             "artifact_uri": info.get("artifact_uri"), "user": info.get("user_id") or tags.get("mlflow.user"),
+             "lifecycle_stage": info.get("lifecycle_stage"), "tags": tags,
+             "datasets": [ds.as_dict() for ds in datasets]},
+    )
+
+
+def version_record(settings: MlflowSettings, v: dict[str, Any], run: RunRecord | None, logged: dict[str, Any] | None,
+                   aliases: list[str]) -> VersionRecord:
+    """A model version as Countersign's version record (approval from its tags, data from tags and run inputs)."""
+    tags = tag_dict(v.get("tags"))
+    status = tags.get(TAG_APPROVAL, "PendingManualApproval")
+    if status not in APPROVAL_STATUSES:
+        raise ValueError(f"tag {TAG_APPROVAL}={status!r} is not one of {', '.join(APPROVAL_STATUSES)}")
+    created = ms(v.get("creation_timestamp"))
+    if created is None:
+        raise ValueError("the version has no creation_timestamp")
+    metrics = dict(run.metrics) if run else {}
+    if logged:
+        data = logged.get("data") or {}
+        metrics.update({m["key"]: float(m["value"]) for m in data.get("metrics") or [] if is_number(m.get("value"))})
+    inputs = [datasets_mod.DatasetInput.from_dict(d) for d in (run.raw.get("datasets") if run else None) or []]
+    data_uris = datasets_mod.data_uris(tags, inputs)
+    environment = next((settings.alias_environments[a] for a in settings.alias_environments
+                        if a in aliases), None)
+    source = v.get("source") or None
+    if v.get("model_id") and (not source or source.startswith("models:/")):
+        source = f"models:/{v['model_id']}"
+    raw = {k: val for k, val in v.items() if k not in ("tags", "run_link")}
+    raw.update(tags=tags, aliases=aliases)
+    if logged:
+        info = logged.get("info") or {}
+        raw["logged_model"] = {"model_id": info.get("model_id"), "name": info.get("name"),
+                               "artifact_uri": info.get("artifact_uri"), "source_run_id": info.get("source_run_id"),
+                               "params": {p["key"]: p.get("value") for p in (logged.get("data") or {}).get("params") or []}}
+    return VersionRecord(
+        model=v["name"], version=int(v["version"]), source_ref=version_ref(v["name"], v["version"]),
+        approval_status=status, approval_description=tags.get(TAG_APPROVAL_DESCRIPTION),
+        created_at=created, modified_at=ms(v.get("last_updated_timestamp")),
+        created_by=v.get("user_id") or (run.raw.get("user") if run else None) or None,
+        artifact_uri=source, framework=tags.get(TAG_FRAMEWORK) or (framework_of(run) if run else None),
+        data_uris=data_uris, metrics=metrics, metadata=tags, run_ref=run.run_ref if run else None,
+        source_version_ref=tags.get(TAG_SOURCE_REF), source_account=tags.get(TAG_SOURCE_ACCOUNT),
+        labels=tuple(aliases), environment=environment, raw=raw,
+    )
