@@ -15,8 +15,10 @@ from connectors import digests
 from connectors.base import ModelRecord, RunRecord, Snapshot, SyncIssue, VersionRecord, decode_watermark
 from connectors.mlflow.client import API
 from connectors.mlflow.records import (
+    model_id_of,
     model_record,
     quote_filter,
+    run_id_of,
     run_record,
     short,
     version_record,
@@ -258,32 +260,12 @@ class Extraction(MlflowSession):
         progress(f"reading the runs of {len(summaries)} versions", 0.3)
         todo = list(summaries.values())
         reader.add(v["run_id"] for v in todo if v.get("run_id"))
-        logged = self._logged_models({v["model_id"] for v in todo if v.get("model_id")}, issues, pool)
+        logged = self._logged_models({m for v in todo if (m := model_id_of(v))}, issues, pool)
+        # a version registered from a logged model made outside a run's registration names its run there
+        reader.add(r for v in todo if not v.get("run_id") and (r := run_id_of(v, logged)))
         runs, run_problems = reader.result()
-
-        versions: list[VersionRecord] = []
-        run_records: dict[str, RunRecord] = {}
-        for i, v in enumerate(todo):
-            ref = version_ref(v["name"], v["version"])
-            try:
-                run = runs.get(v.get("run_id") or "")
-                if v.get("run_id") and run is None:
-                    issues.append(SyncIssue(ref, f"run {v['run_id']} behind the version was not read: "
-                                                 f"{run_problems.get(v['run_id'], 'it no longer exists')}"))
-                    if v["run_id"] in run_problems:
-                        new.retry.append(_key(v))
-                        continue  # the server failed us: keep the catalog's row, read it again next time
-                record = version_record(self.settings, v, run, logged.get(v.get("model_id") or ""),
-                                              sorted(aliases_of.get(_key(v), [])))
-            except (ValueError, KeyError, TypeError) as exc:
-                issues.append(SyncIssue(ref, f"skipped: {exc}"))
-                new.retry.append(_key(v))
-                continue
-            versions.append(record)
-            if run is not None:
-                run_records[run.run_ref] = run
-            if i % 200 == 0:
-                progress(f"mapped {i}/{len(todo)} versions", 0.3 + 0.6 * i / max(len(todo), 1))
+        versions, run_records = self._map_versions(todo, runs, run_problems, logged, aliases_of, new, issues,
+                                                   progress)
 
         progress(f"reading the artifacts of {len(versions)} versions", 0.92)
         versions = self._with_digests(versions, pool, issues)
@@ -296,6 +278,38 @@ class Extraction(MlflowSession):
             complete=not incremental,
             calls=calls1 - calls0, throttled=throttled1 - throttled0,
         )
+
+    def _map_versions(self, todo: list[dict[str, Any]], runs: dict[str, RunRecord], run_problems: dict[str, str],
+                      logged: dict[str, dict[str, Any]], aliases_of: dict[str, list[str]], new: _State,
+                      issues: list[SyncIssue], progress: ProgressFn,
+                      ) -> tuple[list[VersionRecord], dict[str, RunRecord]]:
+        """The version records of ``todo`` and the runs behind them; a version whose run the server failed to
+        answer is left out (the catalog keeps its row) and read again by the next sync."""
+        versions: list[VersionRecord] = []
+        run_records: dict[str, RunRecord] = {}
+        for i, v in enumerate(todo):
+            ref = version_ref(v["name"], v["version"])
+            run_id = run_id_of(v, logged)
+            try:
+                run = runs.get(run_id or "")
+                if run_id and run is None:
+                    issues.append(SyncIssue(ref, f"run {run_id} behind the version was not read: "
+                                                 f"{run_problems.get(run_id, 'it no longer exists')}"))
+                    if run_id in run_problems:
+                        new.retry.append(_key(v))
+                        continue  # the server failed us: keep the catalog's row, read it again next time
+                record = version_record(self.settings, v, run, logged.get(model_id_of(v) or ""),
+                                        sorted(aliases_of.get(_key(v), [])))
+            except (ValueError, KeyError, TypeError) as exc:
+                issues.append(SyncIssue(ref, f"skipped: {exc}"))
+                new.retry.append(_key(v))
+                continue
+            versions.append(record)
+            if run is not None:
+                run_records[run.run_ref] = run
+            if i % 200 == 0:
+                progress(f"mapped {i}/{len(todo)} versions", 0.3 + 0.6 * i / max(len(todo), 1))
+        return versions, run_records
 
     def _list_versions(self, old: _State, new: _State, incremental: bool, reader: _RunReader,
                        first: Future[Any] | None = None) -> dict[str, dict[str, Any]]:
@@ -370,16 +384,19 @@ class Extraction(MlflowSession):
     def read_version(self, name: str, number: str | int) -> VersionRecord:
         """One version as a sync would map it (its run, logged model and aliases read now)."""
         v = self._get_version(name, number)
-        runs, problems = self._runs({v["run_id"]} if v.get("run_id") else set())
+        issues: list[SyncIssue] = []
+        model_id = model_id_of(v)
+        logged = self._logged_models({model_id} if model_id else set(), issues)
+        run_id = run_id_of(v, logged)
+        runs, problems = self._runs({run_id} if run_id else set())
         if problems:
             raise ConnectorError(next(iter(problems.values())))
-        issues: list[SyncIssue] = []
-        logged = self._logged_models({v["model_id"]} if v.get("model_id") else set(), issues)
         try:
-            record = version_record(self.settings, v, runs.get(v.get("run_id") or ""), logged.get(v.get("model_id") or ""),
-                                          sorted(v.get("aliases") or []))
+            record = version_record(self.settings, v, runs.get(run_id or ""), logged.get(model_id or ""),
+                                    sorted(v.get("aliases") or []))
         except ValueError as exc:
             raise ConnectorError(f"{version_ref(name, number)}: {exc}") from None
+        record = self._with_framework(record)
         if not digests.ENABLED:
             return record
         return digests.settle(record, self.artifact_digest(record), record.metadata.get(TAG_ARTIFACT_SHA256))

@@ -53,6 +53,45 @@ def split_version_ref(ref: str) -> tuple[str, str]:
     return name, number
 
 
+def model_id_of(v: dict[str, Any]) -> str | None:
+    """The MLflow 3 logged model a version was registered from: its ``model_id``, or the ``models:/m-…`` source
+    (the server's version answer names it only there)."""
+    if v.get("model_id"):
+        return str(v["model_id"])
+    source = str(v.get("source") or "")
+    body = source[len("models:/"):].strip("/") if source.startswith("models:/") else ""
+    return body if body.startswith("m-") and "/" not in body else None
+
+
+def run_id_of(v: dict[str, Any], logged: dict[str, dict[str, Any]]) -> str | None:
+    """The run behind a version: its ``run_id``, else the run its logged model came from."""
+    if v.get("run_id"):
+        return str(v["run_id"])
+    model = logged.get(model_id_of(v) or "") or {}
+    return (model.get("info") or {}).get("source_run_id") or None
+
+
+def framework_from_mlmodel(text: str) -> str | None:
+    """The flavor of an ``MLmodel`` file other than ``python_function``, with its version: ``sklearn 1.9.1``."""
+    flavor, version, inside = None, "", False
+    for line in text.splitlines():
+        if line.startswith("flavors:"):
+            inside = True
+            continue
+        if inside and line and not line.startswith(" "):
+            break
+        m = re.match(r"^  (\w+):\s*$", line) if inside else None
+        if m and flavor is None and m.group(1) != "python_function":
+            flavor = m.group(1)
+            continue
+        if m and flavor is not None:
+            break
+        v = re.match(r"^    \w+_version:\s*['\"]?([\w.\-+]+)", line) if flavor else None
+        if v and not version:
+            version = v.group(1)
+    return f"{flavor} {version}".strip() if flavor else None
+
+
 def quote_filter(value: str) -> str:
     """A string literal of MLflow's search filter language."""
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
@@ -152,8 +191,9 @@ def version_record(settings: MlflowSettings, v: dict[str, Any], run: RunRecord |
     environment = next((settings.alias_environments[a] for a in settings.alias_environments
                         if a in aliases), None)
     source = v.get("source") or None
-    if v.get("model_id") and (not source or source.startswith("models:/")):
-        source = f"models:/{v['model_id']}"
+    model_id = model_id_of(v)
+    if model_id and (not source or source.startswith("models:/")):
+        source = f"models:/{model_id}"
     raw = {k: val for k, val in v.items() if k not in ("tags", "run_link")}
     raw.update(tags=tags, aliases=aliases)
     if logged:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from concurrent.futures import Executor
 from pathlib import Path, PurePosixPath
@@ -13,7 +14,7 @@ from connectors.base import AccountInfo, ArtifactDigest, SyncIssue, VersionRecor
 from connectors.cache import ContentCache, temp_file
 from connectors.mlflow import datasets
 from connectors.mlflow.client import ARTIFACTS_API, Api, download_plain
-from connectors.mlflow.records import model_file
+from connectors.mlflow.records import framework_from_mlmodel, model_file
 from connectors.mlflow.settings import TAG_ARTIFACT_SHA256, MlflowSettings
 from core.canonical import canonical_json
 from core.errors import CountersignError, InputError, NotFound
@@ -277,11 +278,24 @@ class MlflowSession:
     def _with_digests(self, records: list[VersionRecord], pool: Executor,
                       issues: list[SyncIssue]) -> list[VersionRecord]:
         """``records`` with their artifacts' digests, read side by side on ``pool``."""
+        records = list(pool.map(self._with_framework, records))
         if not digests.ENABLED:
             return records
         observed = list(pool.map(self.artifact_digest, records))
         return [digests.settle(r, d, r.metadata.get(TAG_ARTIFACT_SHA256), issues)
                 for r, d in zip(records, observed, strict=True)]
+
+    def _with_framework(self, record: VersionRecord) -> VersionRecord:
+        """``record`` with its framework from its ``MLmodel`` flavors when no tag names it (MLflow 3 keeps no
+        ``mlflow.log-model.history`` run tag); unchanged when the artifact has no readable ``MLmodel``."""
+        if record.framework or not record.artifact_uri:
+            return record
+        try:
+            text = self._download(f"{self._digest_path(record)}/MLmodel").read_text(encoding="utf-8",
+                                                                                      errors="replace")
+        except CountersignError:
+            return record
+        return dataclasses.replace(record, framework=framework_from_mlmodel(text))
 
 
 
