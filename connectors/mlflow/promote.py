@@ -6,13 +6,15 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path, PurePosixPath
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 from connectors import digests
 from connectors.base import Connector, PromotionRef, VersionRecord, require_approval_status
 from connectors.mlflow.client import API, ARTIFACTS_API
+from connectors.mlflow.datasets import split_digest, with_digest
 from connectors.mlflow.extract import VERSION_PAGE, Extraction
-from connectors.mlflow.records import quote_filter, split_version_ref
+from connectors.mlflow.records import quote_filter, split_version_ref, tag_dict
 from connectors.mlflow.settings import (
     PROMOTION_EXPERIMENT,
     TAG_APPROVAL,
@@ -66,45 +68,97 @@ class Promotion(Extraction):
         """Promote ``source`` into this account, once per request id (a retry returns the same version).
 
         Same server (one registry whose aliases mean environments): move the alias of ``environment`` (default:
-        this account's) onto the source version and tag it with the request. Another server: register a copy —
-        artifacts copied through both artifact proxies into a run of the experiment "Countersign promotions", then a
-        version of the same model name tagged with its provenance.
+        this account's) onto the source version and tag it with the request. Another server: register a complete
+        copy — the model's bytes (checked against the approval before anything is written, read back after), the
+        source run's params and metrics in a run of the experiment "Countersign promotions", the reference and
+        validation data copied next to it (tags pointing at this server), the version's description and tags, the
+        registered model's description and tags (owner, risk tier, intended use) — then the alias this account maps
+        to the target environment. Each step is found again or repeated harmlessly by a retry after a crash.
         """
+        target_env = environment or ref.environment or self.environment
         if self._same_server(source_connector):
-            return self._move_alias(source, ref, environment or ref.environment or self.environment)
-        existing = self.find_copy(source.model, ref.request_id)
-        if existing is not None:  # a retry: the copy made before still holds the approved bytes, or it is refused
-            copy = self.artifact_digest(existing, fresh=True)
-            digests.require(ref.artifact_sha256, copy, f"the copy {existing.artifact_uri} on {self.settings.registry}")
-            return digests.settle(existing, copy, existing.metadata.get(TAG_ARTIFACT_SHA256))
+            return self._move_alias(source, ref, target_env)
+        live = self._live(source, source_connector)
+        copy = self.find_copy(source.model, ref.request_id)
+        if copy is None:
+            copy = self._register(live, source_connector, ref)
+        else:  # a retry: the copy made before still holds the approved bytes, or it is refused
+            digests.require(ref.artifact_sha256, self.artifact_digest(copy, fresh=True),
+                            f"the copy {copy.artifact_uri} on {self.settings.registry}")
+        self._complete_model(source.model, source_connector)
+        alias = self.settings.alias_for(target_env)
+        if alias and alias not in copy.labels:
+            name, number = split_version_ref(copy.source_ref)
+            self.registry.post("registered-models/alias", {"name": name, "alias": alias, "version": number})
+            self._touch(name, number, self._get_version(name, number).get("description"))
+            copy = self.read_version(name, number)
+        return copy
+
+    def _live(self, source: VersionRecord, source_connector: Connector) -> VersionRecord:
+        """``source`` as its own server answers now (its run, data and description, which a record rebuilt from the
+        catalog does not carry); ``source`` itself when the source is not an MLflow account."""
+        if not isinstance(source_connector, Promotion):
+            return source
+        return source_connector.read_version(*split_version_ref(source.source_ref))
+
+    def _register(self, source: VersionRecord, source_connector: Connector, ref: PromotionRef) -> VersionRecord:
+        """Copy the bytes, the run and the data, then create the version (its tags carry the request id)."""
         if not source.artifact_uri:
             raise ConnectorError(f"{source.source_ref} has no model artifact to promote")
         # the source's bytes are downloaded and checked before anything is written on this server
         staged = self._stage(source, source_connector, ref)
         run_id, artifact_root = self._promotion_run(source, source_connector, ref)
         model_uri = self._upload_model(staged, artifact_root)
-        data_tags = {TAG_ARTIFACT_SHA256: staged.digest}
-        for key, uri in sorted(source.data_uris.items()):
-            if key in ("reference", "validation"):
-                data_tags[TAG_DATA + key] = self._copy_file(source_connector, uri, f"{artifact_root}/data", key)
-        try:
-            self.registry.post("registered-models/create", {"name": source.model})
-        except ConnectorError as exc:
-            if "RESOURCE_ALREADY_EXISTS" not in str(exc):
-                raise
-        tags = {k: val for k, val in source.metadata.items()
-                if not k.startswith("countersign.") or k.startswith(TAG_DATA) or k == TAG_FRAMEWORK}
-        tags.update(data_tags)
+        tags = {k: val for k, val in source.metadata.items() if not k.startswith("countersign.") or k == TAG_FRAMEWORK}
+        tags[TAG_ARTIFACT_SHA256] = staged.digest
+        tags.update(self._copy_data(source, source_connector, f"{artifact_root}/data"))
         tags.update(self._provenance(ref, source_connector))
         tags.update({TAG_APPROVAL: "Approved",
                      TAG_APPROVAL_DESCRIPTION: f"Promoted by Countersign request {ref.request_id}"})
+        self._ensure_model(source.model)
+        description = (source.raw or {}).get("description") or (
+            f"Promoted by Countersign from {ref.source_ref} (request {ref.request_id})")
         # the request id travels with the create call itself: the version and its provenance appear together
         created = self.registry.post("model-versions/create", {
-            "name": source.model, "source": model_uri, "run_id": run_id,
-            "description": f"Promoted by Countersign from {ref.source_ref} (request {ref.request_id})",
+            "name": source.model, "source": model_uri, "run_id": run_id, "description": description,
             "tags": [{"key": k, "value": str(val)[:5000]} for k, val in tags.items() if val],
         })["model_version"]
         return self.read_version(source.model, created["version"])
+
+    def _copy_data(self, source: VersionRecord, source_connector: Connector, folder: str) -> dict[str, str]:
+        """The version's data copied to this server (the source fetch checks MLflow's digest on the way), as
+        ``countersign.data.*`` tags pointing here and keeping the digest. ``current`` stays behind: monitoring data
+        belongs to the environment it was captured in, and this one will have its own."""
+        tags: dict[str, str] = {}
+        for key, uri in sorted(source.data_uris.items()):
+            if key == "current":
+                continue
+            _, digest = split_digest(uri)
+            tags[TAG_DATA + key] = with_digest(self._copy_file(source_connector, uri, folder, key), digest)
+        return tags
+
+    def _ensure_model(self, name: str) -> None:
+        try:
+            self.registry.post("registered-models/create", {"name": name})
+        except ConnectorError as exc:
+            if "RESOURCE_ALREADY_EXISTS" not in str(exc):
+                raise
+
+    def _complete_model(self, name: str, source_connector: Connector) -> None:
+        """Give the registered model here the source's description (when it has none) and tags: owner, risk tier,
+        intended use and the rest of what the model card of an MLflow model is."""
+        if not isinstance(source_connector, Promotion):
+            return
+        theirs = source_connector.registry.get("registered-models/get", name=name)["registered_model"]
+        self._ensure_model(name)
+        mine = self.registry.get("registered-models/get", name=name)["registered_model"]
+        if theirs.get("description") and not mine.get("description"):
+            self.registry.request("PATCH", f"{API}/registered-models/update",
+                                  body={"name": name, "description": theirs["description"]})
+        have = tag_dict(mine.get("tags"))
+        for key, value in tag_dict(theirs.get("tags")).items():
+            if have.get(key) != value:
+                self.registry.post("registered-models/set-tag", {"name": name, "key": key, "value": value})
 
     def _provenance(self, ref: PromotionRef, source_connector: Connector) -> dict[str, str]:
         server = source_connector.settings.registry if isinstance(source_connector, Promotion) else ""
@@ -143,43 +197,49 @@ class Promotion(Extraction):
 
     def _promotion_run(self, source: VersionRecord, source_connector: Connector, ref: PromotionRef) -> tuple[str, str]:
         """The run holding this request's copy (found again by its tag on a retry): (run id, artifact root path)."""
-        got = self.tracking.request("GET", f"{API}/experiments/get-by-name",
-                                    params={"experiment_name": PROMOTION_EXPERIMENT}, missing_ok=True)
-        if got:
-            experiment = got["experiment"]["experiment_id"]
-        else:
-            try:
-                experiment = self.tracking.post("experiments/create", {"name": PROMOTION_EXPERIMENT})["experiment_id"]
-            except ConnectorError as exc:
-                if "RESOURCE_ALREADY_EXISTS" not in str(exc):
-                    raise
-                experiment = self.tracking.get("experiments/get-by-name",
-                                               experiment_name=PROMOTION_EXPERIMENT)["experiment"]["experiment_id"]
+        experiment = self._promotion_experiment()
         flt = f"tags.`{TAG_REQUEST}` = {quote_filter(ref.request_id)}"
         found = self.tracking.post("runs/search", {"experiment_ids": [experiment], "filter": flt, "max_results": 10,
                                                    "order_by": ["attributes.start_time ASC"]}).get("runs") or []
-        if found:
-            info = found[0]["info"]
-        else:
-            params: dict[str, str] = {}
-            if isinstance(source_connector, Promotion) and source.run_ref:
-                runs, _ = source_connector._runs({source.run_ref.split("/", 1)[1]})
-                params = next(iter(runs.values())).params if runs else {}
-            tags = {**self._provenance(ref, source_connector), "mlflow.runName": f"promote {source.model} "
-                    f"v{source.version} ({ref.request_id})"[:250]}
-            info = self.tracking.post("runs/create", {
-                "experiment_id": experiment, "run_name": tags["mlflow.runName"],
-                "start_time": int(time.time() * 1000),
-                "tags": [{"key": k, "value": val} for k, val in tags.items() if val],
-            })["run"]["info"]
-            now = int(time.time() * 1000)
-            metrics = [{"key": k, "value": val, "timestamp": now, "step": 0} for k, val in sorted(source.metrics.items())]
-            plist = [{"key": k, "value": str(val)[:6000]} for k, val in sorted(params.items())]
-            for i in range(0, max(len(metrics), len(plist)), 100):
-                self.tracking.post("runs/log-batch", {"run_id": info["run_id"], "metrics": metrics[i:i + 100],
-                                                      "params": plist[i:i + 100]})
-            self.tracking.post("runs/update", {"run_id": info["run_id"], "status": "FINISHED", "end_time": now})
+        info = found[0]["info"] if found else self._new_run(experiment, source, source_connector, ref)
         return info["run_id"], self._artifact_path(info["artifact_uri"])
+
+    def _promotion_experiment(self) -> str:
+        got = self.tracking.request("GET", f"{API}/experiments/get-by-name",
+                                    params={"experiment_name": PROMOTION_EXPERIMENT}, missing_ok=True)
+        if got:
+            return got["experiment"]["experiment_id"]
+        try:
+            return self.tracking.post("experiments/create", {"name": PROMOTION_EXPERIMENT})["experiment_id"]
+        except ConnectorError as exc:
+            if "RESOURCE_ALREADY_EXISTS" not in str(exc):
+                raise
+        return self.tracking.get("experiments/get-by-name",
+                                 experiment_name=PROMOTION_EXPERIMENT)["experiment"]["experiment_id"]
+
+    def _new_run(self, experiment: str, source: VersionRecord, source_connector: Connector,
+                 ref: PromotionRef) -> dict[str, Any]:
+        """A finished run with the source run's params and the version's metrics, tagged with the request."""
+        params: dict[str, str] = {}
+        if isinstance(source_connector, Promotion) and source.run_ref:
+            runs, problems = source_connector._runs({source.run_ref.split("/", 1)[1]})
+            if problems:
+                raise ConnectorError(next(iter(problems.values())))
+            params = next(iter(runs.values())).params if runs else {}
+        tags = {**self._provenance(ref, source_connector),
+                "mlflow.runName": f"promote {source.model} v{source.version} ({ref.request_id})"[:250]}
+        info = self.tracking.post("runs/create", {
+            "experiment_id": experiment, "run_name": tags["mlflow.runName"], "start_time": int(time.time() * 1000),
+            "tags": [{"key": k, "value": val} for k, val in tags.items() if val],
+        })["run"]["info"]
+        now = int(time.time() * 1000)
+        metrics = [{"key": k, "value": val, "timestamp": now, "step": 0} for k, val in sorted(source.metrics.items())]
+        plist = [{"key": k, "value": str(val)[:6000]} for k, val in sorted(params.items())]
+        for i in range(0, max(len(metrics), len(plist)), 100):
+            self.tracking.post("runs/log-batch", {"run_id": info["run_id"], "metrics": metrics[i:i + 100],
+                                                  "params": plist[i:i + 100]})
+        self.tracking.post("runs/update", {"run_id": info["run_id"], "status": "FINISHED", "end_time": now})
+        return info
 
     def _upload(self, local: Path, path: str) -> None:
         with open(local, "rb") as fh:
@@ -223,7 +283,7 @@ class Promotion(Extraction):
 
     def _copy_file(self, source_connector: Connector, uri: str, folder: str, key: str) -> str:
         local = source_connector.fetch(uri)
-        suffix = "".join(PurePosixPath(urlsplit(uri).path).suffixes[-2:]) or local.suffix
+        suffix = "".join(PurePosixPath(urlsplit(split_digest(uri)[0]).path).suffixes[-2:]) or local.suffix
         target = f"{folder}/{key}{suffix}"
         self._upload(local, target)
         return f"mlflow-artifacts:/{target}"

@@ -128,8 +128,9 @@ class MlflowSettings(ConnectorSettings):
         if not contexts:
             return f"tag the version {TAG_DATA}{key} = {uri}"
         also = f" (or {', '.join(repr(c) for c in contexts[1:])})" if contexts[1:] else ""
-        return (f"log {uri} as an input of the version's run with context {contexts[0]!r}{also}, or tag the version "
-                f"{TAG_DATA}{key} = that URI")
+        return (f"log {uri} as an input of the version's run with context {contexts[0]!r}{also} — "
+                f"mlflow.log_input(mlflow.data.from_pandas(df, source=HTTPDatasetSource(uri)), "
+                f"context={contexts[0]!r}), see docs/mlflow.md — or tag the version {TAG_DATA}{key} = that URI")
 
     def location(self) -> str | None:
         return self.tracking_uri + (f" (workspace {self.workspace})" if self.workspace else "")
