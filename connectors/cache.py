@@ -117,9 +117,10 @@ class ContentCache:
         entry.write_text(str(path))
 
 
-def fetch_s3(cache: ContentCache, s3: Any, uri: str, who: str) -> Path:
+def fetch_s3(cache: ContentCache, s3: Any, uri: str, who: str, *, suffix: str | None = None) -> Path:
     """A local copy of the S3 object at ``uri`` read with the boto3 client ``s3``, remembered by its ETag and size
-    (an unchanged object is not read again); ``who`` names the account in errors."""
+    (an unchanged object is not read again); ``who`` names the account in errors, ``suffix`` the copy's (default:
+    the key's)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     parts = urlsplit(uri)
@@ -143,6 +144,6 @@ def fetch_s3(cache: ContentCache, s3: Any, uri: str, who: str) -> Path:
         for chunk in iter(lambda: body.read(1 << 20), b""):
             fh.write(chunk)
 
-    path = cache.store(copy, "".join(PurePosixPath(key).suffixes[-2:])[:24])
+    path = cache.store(copy, "".join(PurePosixPath(key).suffixes[-2:])[:24] if suffix is None else suffix)
     cache.remember(marker, path)
     return path

@@ -11,7 +11,7 @@ Countersign makes of each source type the client writes:
   and row count, not its rows; Countersign lists the dataset and checks a file named for it (the version tag
   ``countersign.data.<key>``) against that digest, but cannot conjure the data.
 
-The context says what the data is for: :data:`connectors.mlflow.settings.CONTEXTS` (``training`` → reference,
+The context says what the data is for: :data:`connectors.naming.CONTEXTS` (``training`` → reference,
 ``validation``/``eval``/``test`` → validation, ``production``/``serving`` → current). A version tag
 ``countersign.data.<key>`` always wins over a dataset input.
 
@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from connectors.mlflow.settings import CONTEXTS, TAG_DATA
+from connectors import naming
+from connectors.mlflow.settings import TAG_DATA
 from core.errors import InputError
 
 DIGEST_FRAGMENT = "mlflow-digest="
@@ -56,7 +57,7 @@ class DatasetInput:
     @property
     def key(self) -> str | None:
         """The data key a review reads it as (reference, validation, current), or None for another context."""
-        return CONTEXTS.get(self.context.lower())
+        return naming.data_key(self.context)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready, for the run's raw record."""

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
+from connectors import naming
 from connectors.base import ConnectorSettings
 from core.canonical import canonical_json
 from core.errors import ConfigError
@@ -30,11 +31,8 @@ TAG_FRAMEWORK = "countersign.framework"
 TAG_ARTIFACT_SHA256 = "countersign.artifact_sha256"  # the digest of the bytes a promotion copied (registry digest)
 PROMOTION_EXPERIMENT = "Countersign promotions"
 
-# run dataset contexts → the data_uris keys governance reads
-CONTEXTS = {"training": "reference", "train": "reference", "reference": "reference",
-            "validation": "validation", "eval": "validation", "evaluation": "validation", "test": "validation",
-            "current": "current", "production": "current", "serving": "current", "inference": "current",
-            "monitoring": "current"}
+# run dataset contexts → the data_uris keys governance reads (one table for every kind: connectors.naming)
+CONTEXTS = naming.CONTEXTS
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ALIAS = re.compile(r"^[\w\-]+$")
 _WORKSPACE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")

@@ -6,12 +6,21 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
-from connectors.base import Snapshot, SyncIssue, VersionRecord, decode_watermark
-from connectors.zenml.records import model_records, parse, run_record, version_record
+from connectors.base import (
+    ModelCardRecord,
+    ModelRecord,
+    RunRecord,
+    Snapshot,
+    SyncIssue,
+    VersionRecord,
+    decode_watermark,
+)
+from connectors.zenml.records import model_records, parse, risk_tier, run_record, version_record
 from connectors.zenml.session import ZenMLSession
 from connectors.zenml.settings import OVERLAP, WATERMARK_VERSION
 from core import workers
 from core.canonical import canonical_json
+from core.errors import ConnectorError
 from core.progress import ProgressFn, no_progress
 
 _FILTER_TIME = "%Y-%m-%d %H:%M:%S"  # ZenML's FILTERING_DATETIME_FORMAT
@@ -100,6 +109,25 @@ class Extraction(ZenMLSession):
         stacks = self._stacks() if runs else {}
 
         progress("building records", 0.8)
+        models_out, cards, version_records, run_records = self._records(
+            models, versions, runs, art_links, run_links, steps, stacks, issues, seen)
+        # only the items near the newest time are needed to skip them next time
+        horizon = (parse(newest[0]) - OVERLAP - dt.timedelta(seconds=1)).isoformat() if newest[0] else ""
+        keep = {k: t for k, t in {**old_seen, **seen}.items() if t >= horizon}
+        progress("done", 1.0)
+        return Snapshot(
+            models=tuple(models_out), versions=tuple(version_records), runs=tuple(run_records),
+            model_cards=tuple(cards), issues=tuple(issues), watermark=_State(newest[0], keep).dump(),
+            complete=not incremental, calls=self.client.calls - calls_before,
+        )
+
+    def _records(self, models: list[dict[str, Any]], versions: dict[str, dict[str, Any]],
+                 runs: dict[str, dict[str, Any]], art_links: list[dict[str, Any]], run_links: list[dict[str, Any]],
+                 steps: list[dict[str, Any]], stacks: dict[str, dict[str, Any]], issues: list[SyncIssue],
+                 seen: dict[str, str]) -> tuple[list[ModelRecord], list[ModelCardRecord], list[VersionRecord],
+                                                list[RunRecord]]:
+        """The records of what the listings returned; an item that cannot be mapped is an issue, looked at again
+        by the next sync."""
         artifacts_of: dict[str, list[dict[str, Any]]] = {}
         for link in art_links:
             artifacts_of.setdefault(link["body"]["model_version"], []).append(link["body"]["artifact_version"])
@@ -110,7 +138,6 @@ class Extraction(ZenMLSession):
         for s in steps:
             if s.get("metadata"):
                 steps_of.setdefault(s["metadata"]["pipeline_run_id"], []).append(s)
-
         models_out, cards = [], []
         for m in models:
             try:
@@ -124,11 +151,12 @@ class Extraction(ZenMLSession):
         for v in sorted(versions.values(), key=lambda v: (v["body"]["model"]["name"], v["body"]["number"])):
             try:
                 version_records.append(version_record(self.settings, v, artifacts_of.get(v["id"], []),
-                                                             runs_of.get(v["id"], [])))
+                                                      runs_of.get(v["id"], [])))
             except (KeyError, TypeError, ValueError) as exc:
                 issues.append(SyncIssue(v["id"], f"skipped: {exc}"))
                 seen.pop(f"v:{v['id']}", None)  # looked at again by the next sync
         version_records = self._with_digests(version_records, issues)
+        models_out = self._tiers_from_versions(models_out, version_records, issues)
         run_records = []
         for r in runs.values():
             try:
@@ -136,15 +164,34 @@ class Extraction(ZenMLSession):
             except (KeyError, TypeError, ValueError) as exc:
                 issues.append(SyncIssue(f"pipeline-run/{r.get('id')}", f"skipped: {type(exc).__name__}: {exc}"))
                 seen.pop(f"p:{r['id']}", None)
-        # only the items near the newest time are needed to skip them next time
-        horizon = (parse(newest[0]) - OVERLAP - dt.timedelta(seconds=1)).isoformat() if newest[0] else ""
-        keep = {k: t for k, t in {**old_seen, **seen}.items() if t >= horizon}
-        progress("done", 1.0)
-        return Snapshot(
-            models=tuple(models_out), versions=tuple(version_records), runs=tuple(run_records),
-            model_cards=tuple(cards), issues=tuple(issues), watermark=_State(newest[0], keep).dump(),
-            complete=not incremental, calls=self.client.calls - calls_before,
-        )
+        return models_out, cards, version_records, run_records
+
+    def _tiers_from_versions(self, models: list[ModelRecord], versions: list[VersionRecord],
+                             issues: list[SyncIssue]) -> list[ModelRecord]:
+        """``models`` whose risk tier comes from a version's tag when the model itself has none.
+
+        ZenML 0.98 puts ``Model(name, tags=["risk_tier:high"])`` of a pipeline on the *version*; a tag on the model
+        (``Client().update_model(..., add_tags=[...])``) wins. A model this sync did not list (an incremental pass)
+        is read again so its own tags still win."""
+        by_name = {m.name: m for m in models}
+        tiers: dict[str, tuple[int, str, str]] = {}  # model -> (version, tier, model id) of its newest tagged version
+        for v in versions:
+            tier = risk_tier((v.raw or {}).get("tags") or [])
+            if tier and v.version > tiers.get(v.model, (-1, "", ""))[0]:
+                tiers[v.model] = (v.version, tier, v.metadata.get("zenml.model_id", ""))
+        for name, (number, tier, model_id) in tiers.items():
+            model = by_name.get(name)
+            if model is None and model_id:
+                try:
+                    model = model_records(self.client.request("GET", f"/models/{model_id}",
+                                                              params={"hydrate": "true"}))[0]
+                except (ConnectorError, KeyError, TypeError, ValueError) as exc:
+                    issues.append(SyncIssue(f"model/{model_id}", f"risk tier not read: {exc}"))
+                    continue
+            if model is not None and not model.risk_tier:
+                by_name[name] = dataclasses.replace(model, risk_tier=tier, tags={
+                    **model.tags, "countersign.risk_tier_from": f"tag of version {number}"})
+        return list(by_name.values())
 
     def _stacks(self) -> dict[str, dict[str, Any]]:
         """stack id -> {name, components: {type: [{name, flavor}]}} (one listing of every stack, hydrated)."""

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 from typing import Any
 
+from connectors import naming
 from connectors.base import APPROVAL_STATUSES, ModelCardRecord, ModelRecord, RunRecord, VersionRecord
 from connectors.zenml.settings import (
     META_APPROVAL,
@@ -13,6 +14,7 @@ from connectors.zenml.settings import (
     META_ARTIFACT,
     META_CREATED_BY,
     META_DATA,
+    META_REPORTS,
     META_SOURCE_ACCOUNT,
     META_SOURCE_REF,
     ZenMLSettings,
@@ -56,10 +58,19 @@ def tag_dict(items: Any) -> dict[str, str]:
     return out
 
 
+def risk_tier(tags: list[Any]) -> str | None:
+    """The risk tier a tag list names (``risk_tier:high`` or ``risk-tier=high``), else None; tags are names, or
+    (key, value) pairs already split."""
+    pairs = [t if isinstance(t, tuple) else next(iter(tag_dict([t]).items()), ("", "")) for t in tags if t]
+    return next((value for key, value in pairs if key in ("risk_tier", "risk-tier") and value), None)
+
+
 def model_records(m: dict[str, Any]) -> tuple[ModelRecord, ModelCardRecord]:
+    """A ZenML model as Countersign's model record (tier from its tags, intended use from ``use_cases``) and its
+    model card (every card field ZenML keeps)."""
     meta = m.get("metadata") or {}
     tags = tag_dict((m.get("resources") or {}).get("tags"))
-    risk = tags.get("risk_tier") or tags.get("risk-tier")
+    risk = risk_tier(list(tags.items()))
     content = {k: meta.get(k) for k in ("description", "license", "audience", "use_cases", "limitations",
                                         "trade_offs", "ethics")}
     content["tags"] = sorted(t.get("name") for t in (m.get("resources") or {}).get("tags") or [])
@@ -71,8 +82,74 @@ def model_records(m: dict[str, Any]) -> tuple[ModelRecord, ModelCardRecord]:
     return record, card
 
 
+def _framework(artifact: dict[str, Any] | None) -> str | None:
+    """The package that made the model, as ZenML recorded its data type: ``scikit-learn 1.9.1``."""
+    data_type = ((artifact or {}).get("body") or {}).get("data_type") or {}
+    package = data_type.get("package_name") if isinstance(data_type, dict) else None
+    return f"{package} {data_type.get('version') or ''}".strip() if package else None
+
+
+def report_key(name: str) -> str | None:
+    """The report an artifact name means: ``evidently_report`` (an Evidently report the pipeline produced) or
+    ``shap_values`` (SHAP values it logged, in the layout of docs/analytics.md), else None."""
+    word = name.lower()
+    if "evidently" in word:
+        return "evidently_report"
+    if word.startswith("shap"):
+        return "shap_values"
+    return None
+
+
+def _mapping(run_meta: dict[str, Any], key: str) -> dict[str, str]:
+    """The run metadata ``key`` as a name → value mapping (ZenML keeps a dict, or a JSON string of one)."""
+    value = run_meta.get(key)
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return {}
+    return {str(k): str(v) for k, v in value.items() if v} if isinstance(value, dict) else {}
+
+
+def artifact_roles(artifacts: list[dict[str, Any]], run_meta: dict[str, Any],
+                   ) -> tuple[dict[str, Any] | None, dict[str, str], dict[str, str]]:
+    """The model artifact of a version, its data (every data artifact by name, plus ``reference`` / ``validation``
+    / ``current``) and its reports.
+
+    A data key comes from the run metadata first — ``countersign.data`` = ``{"reference": "train_df", …}`` or
+    ``countersign.data.reference`` = an artifact name or a URI — else from an artifact name that means it
+    (:func:`connectors.naming.data_key`: ``train_df`` → reference), unless two artifacts mean the same key (then
+    none is guessed). Reports likewise: ``countersign.reports`` = ``{"evidently_report": name}``, else by name."""
+    model_artifact, by_name = None, {}
+    for a in sorted(artifacts, key=lambda a: a["body"]["created"]):
+        ab = a["body"]
+        name = name_of(ab.get("artifact")) or a["id"]
+        kind = ab.get("type") or ""
+        if kind == "ModelArtifact" or (kind != "DataArtifact" and "model" in name.lower()):
+            model_artifact = a
+        elif ab.get("uri"):
+            by_name[name] = str(ab["uri"])
+    if model_artifact is None and artifacts and not by_name:
+        model_artifact = artifacts[-1]
+    reports = {k: by_name[n] for n in by_name if (k := report_key(n))}
+    reports.update({k: by_name.get(n, n) for k, n in _mapping(run_meta, META_REPORTS).items()})
+    data = {n: u for n, u in by_name.items() if not report_key(n)}
+    guessed: dict[str, list[str]] = {}
+    for name, uri in data.items():
+        key = naming.data_key(name)
+        if key and key not in data:
+            guessed.setdefault(key, []).append(uri)
+    data.update({k: uris[0] for k, uris in guessed.items() if len(uris) == 1})
+    named = _mapping(run_meta, META_DATA.rstrip("."))
+    named.update({k[len(META_DATA):]: str(u) for k, u in run_meta.items() if k.startswith(META_DATA) and u})
+    data.update({k: by_name.get(n, n) for k, n in named.items()})
+    return model_artifact, data, reports
+
+
 def version_record(settings: ZenMLSettings, v: dict[str, Any], artifacts: list[dict[str, Any]],
-                    runs: list[dict[str, Any]]) -> VersionRecord:
+                   runs: list[dict[str, Any]]) -> VersionRecord:
+    """A model version as Countersign's version record: approval from its run metadata, its model artifact, data
+    and reports by role (:func:`artifact_roles`), metrics from its numeric run metadata, the stage as its label."""
     body, meta = v["body"], v.get("metadata") or {}
     run_meta = dict(meta.get("run_metadata") or {})
     status = run_meta.get(META_APPROVAL, "PendingManualApproval")
@@ -80,18 +157,7 @@ def version_record(settings: ZenMLSettings, v: dict[str, Any], artifacts: list[d
         raise ValueError(f"run metadata {META_APPROVAL} is {status!r}, not one of {', '.join(APPROVAL_STATUSES)}")
     stage = body.get("stage") or None
     stage = None if stage in ("none", "latest") else stage
-    model_artifact, data = None, {}
-    for a in sorted(artifacts, key=lambda a: a["body"]["created"]):
-        ab = a["body"]
-        name = name_of(ab.get("artifact")) or a["id"]
-        kind = ab.get("type") or ""
-        if kind == "ModelArtifact" or (kind != "DataArtifact" and "model" in name.lower()):
-            model_artifact = a
-        else:
-            data[name] = ab.get("uri")
-    if model_artifact is None and artifacts and not data:
-        model_artifact = artifacts[-1]
-    data.update({k[len(META_DATA):]: str(u) for k, u in run_meta.items() if k.startswith(META_DATA)})
+    model_artifact, data, reports = artifact_roles(artifacts, run_meta)
     metrics = {k: n for k, val in run_meta.items() if not k.startswith("countersign.")
                and (n := number(val)) is not None}
     runs = sorted(runs, key=lambda r: r["body"]["created"])
@@ -118,7 +184,8 @@ def version_record(settings: ZenMLSettings, v: dict[str, Any], artifacts: list[d
         created_at=parse(body["created"]), created_by=run_meta.get(META_CREATED_BY) or name_of(user),
         modified_at=parse(body["updated"]),
         artifact_uri=(model_artifact["body"].get("uri") if model_artifact else None) or run_meta.get(META_ARTIFACT),
-        data_uris={k: u for k, u in data.items() if u},
+        framework=_framework(model_artifact),
+        data_uris={k: u for k, u in data.items() if u}, report_uris=reports,
         metrics=metrics, metadata=metadata,
         run_ref=f"pipeline-run/{runs[-1]['id']}" if runs else None,
         source_version_ref=run_meta.get(META_SOURCE_REF), source_account=run_meta.get(META_SOURCE_ACCOUNT),

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import shutil
 import threading
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
@@ -13,14 +10,13 @@ from urllib.parse import urlsplit
 
 from connectors import digests
 from connectors.base import AccountInfo, ArtifactDigest, SyncIssue, VersionRecord
-from connectors.cache import temp_file
+from connectors.cache import ContentCache, fetch_s3
 from connectors.zenml.client import _PROJECTS, ZenMLClient
 from connectors.zenml.settings import META_ARTIFACT_SHA256, ZenMLSettings
 from core import workers
 from core.errors import ConfigError, ConnectorError, InputError, NotFound
 
 _ONEOF_CHUNK = 40
-_MODEL_FILES = ("model.skops", "model.json", "model.ubj", "model.txt")
 
 class ZenMLSession:
     """The connection to one ZenML server and project: client, ``fetch`` and artifact digests."""
@@ -78,28 +74,29 @@ class ZenMLSession:
 
     def fetch(self, uri: str) -> Path:
         """A local copy of the artifact at ``uri`` (a local artifact store path, ``file://`` or ``s3://``),
-        stored in the cache under its sha256. A ZenML artifact URI is a folder: its one file is fetched (a model
-        file by its usual name when there are several)."""
+        stored in the cache under its sha256. A ZenML artifact URI is a folder a materializer wrote: the file
+        holding the value is fetched (:func:`value_file`: ``df.parquet.gzip``, ``df.csv``, ``artifact.pkl`` …), not
+        the visualizations beside it."""
         parts = urlsplit(uri)
         if parts.scheme == "s3":
             return self._fetch_s3(uri)
         if parts.scheme not in ("", "file"):
             raise InputError(f"{uri!r}: cannot fetch {parts.scheme}:// artifacts (local paths and s3:// only)")
         path = Path(parts.path if parts.scheme == "file" else uri)
-        if not self.settings.artifact_root:
+        root = self._local_root()
+        if root is None:
             raise ConfigError(f"account {self.account_name!r}: set 'artifact_root' to the local artifact store "
                               f"folder to fetch {uri!r}")
-        root = Path(self.settings.artifact_root)
-        root = (root if root.is_absolute() else self.root / root).resolve()
         path = path.resolve()
         if path != root and root not in path.parents:
             raise InputError(f"{uri!r} is outside the account's artifact_root {root}")
         if path.is_dir():
-            path = self._pick(path, sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")),
-                              uri)
+            files = sorted(str(p.relative_to(path)) for p in path.rglob("*") if p.is_file()
+                           and not p.name.startswith("."))
+            path = path / value_file(files, uri)
         if not path.is_file():
             raise NotFound(f"{uri}: no such artifact")
-        return self._store(lambda out: shutil.copyfileobj(path.open("rb"), out), "".join(path.suffixes[-2:])[:24])
+        return ContentCache(self.cache_dir, self.kind).store_file(path, cache_suffix(path.name))
 
     def _local_root(self) -> Path | None:
         if not self.settings.artifact_root:
@@ -149,65 +146,54 @@ class ZenMLSession:
         return [digests.settle(r, d, r.metadata.get(META_ARTIFACT_SHA256), issues)
                 for r, d in zip(records, observed, strict=True)]
 
-    @staticmethod
-    def _pick(folder: Path, files: list[Path], uri: str) -> Path:
-        if len(files) == 1:
-            return files[0]
-        for name in _MODEL_FILES:
-            if (folder / name).is_file():
-                return folder / name
-        if not files:
-            raise NotFound(f"{uri}: the artifact folder is empty")
-        listed = ", ".join(str(f.relative_to(folder)) for f in files[:5])
-        raise InputError(f"{uri}: the artifact folder holds several files ({listed}); name one of them")
-
     def _fetch_s3(self, uri: str) -> Path:
-        import boto3
+        """The S3 object at ``uri``, or the value file of the artifact folder under it."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         parts = urlsplit(uri)
         bucket, key = parts.netloc, parts.path.lstrip("/")
-        s3 = boto3.session.Session().client("s3")
+        s3 = self._s3_client()
+        who = f"account {self.account_name!r}"
         try:
-            head = None
+            s3.head_object(Bucket=bucket, Key=key)
+        except ClientError:  # a folder: its objects, and the one that holds the value
+            prefix = key.rstrip("/") + "/"
             try:
-                head = s3.head_object(Bucket=bucket, Key=key)
-            except ClientError:
-                listed = s3.list_objects_v2(Bucket=bucket, Prefix=key.rstrip("/") + "/").get("Contents") or []
-                names = {o["Key"].rsplit("/", 1)[-1]: o["Key"] for o in listed}
-                chosen = next((names[n] for n in _MODEL_FILES if n in names), None)
-                if chosen is None and len(listed) == 1:
-                    chosen = listed[0]["Key"]
-                if chosen is None:
-                    raise NotFound(f"{uri}: {len(listed)} objects under this prefix; name one") from None
-                key = chosen
-                head = s3.head_object(Bucket=bucket, Key=key)
-            marker = f"s3://{bucket}/{key}|{head.get('ETag')}|{head.get('ContentLength')}"
-            index = self.cache_dir / "index" / f"zenml-{hashlib.sha256(marker.encode()).hexdigest()}"
-            if index.exists() and Path(index.read_text()).exists():
-                return Path(index.read_text())
-            body = s3.get_object(Bucket=bucket, Key=key)["Body"]
-        except (ClientError, BotoCoreError) as exc:
-            raise ConnectorError(f"account {self.account_name!r}: cannot read {uri}: {exc}") from None
-        path = self._store(lambda out: shutil.copyfileobj(body, out), "".join(PurePosixPath(key).suffixes[-2:])[:24])
-        index.parent.mkdir(parents=True, exist_ok=True)
-        index.write_text(str(path))
-        return path
+                listed = s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents") or []
+            except (ClientError, BotoCoreError) as exc:
+                raise ConnectorError(f"{who}: cannot read {uri}: {exc}") from None
+            key = prefix + value_file([o["Key"][len(prefix):] for o in listed], uri)
+        except BotoCoreError as exc:
+            raise ConnectorError(f"{who}: cannot read {uri}: {exc}") from None
+        cache = ContentCache(self.cache_dir, self.kind)
+        return fetch_s3(cache, s3, f"s3://{bucket}/{key}", who, suffix=cache_suffix(key))
 
-    def _store(self, write: Any, suffix: str) -> Path:
-        fd, tmp = temp_file(self.cache_dir)
-        try:
-            digest = hashlib.sha256()
-            with os.fdopen(fd, "wb") as fh:
-                write(fh)
-            with open(tmp, "rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(chunk)
-            target = self.cache_dir / "sha256" / digest.hexdigest()[:2] / f"{digest.hexdigest()}{suffix}"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, target)
-            return target
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
 
+# What ZenML's default materializers write into an artifact folder: the file holding the value (pandas: Parquet,
+# or CSV without pyarrow; scikit-learn and cloudpickle: a pickle; built-in types: JSON), and beside it files that
+# are not the value (the pandas visualizations, the Python version a pickle needs).
+VALUE_FILES = ("df.parquet.gzip", "df.csv", "model.skops", "model.json", "model.ubj", "model.txt", "artifact.pkl",
+               "data.json", "data.txt")
+NOT_VALUES = ("describe.csv", "sample.csv", "python_version.txt")
+
+
+def value_file(names: list[str], uri: str) -> str:
+    """The file of an artifact folder (its relative file ``names``) that holds the value."""
+    candidates = [n for n in names if n not in NOT_VALUES]
+    if len(candidates) == 1:
+        return candidates[0]
+    for name in VALUE_FILES:
+        if name in names:
+            return name
+    if not names:
+        raise NotFound(f"{uri}: the artifact folder is empty")
+    raise InputError(f"{uri}: the artifact folder holds several files ({', '.join(names[:5])}) and none a "
+                     "materializer of ZenML writes its value to; name one of them")
+
+
+def cache_suffix(name: str) -> str:
+    """The suffix a cached copy keeps so readers know its format: ZenML's ``df.parquet.gzip`` is Parquet (with
+    gzip-compressed pages inside), not a gzip file."""
+    if name.endswith(".parquet.gzip"):
+        return ".parquet"
+    return "".join(PurePosixPath(name).suffixes[-2:])[:24]

@@ -22,11 +22,9 @@ META_SOURCE_ACCOUNT = "countersign.source_account"
 META_CREATED_BY = "countersign.created_by"
 META_ARTIFACT = "countersign.artifact_uri"
 META_ARTIFACT_SHA256 = "countersign.artifact_sha256"  # the digest of the bytes a promotion checked (registry digest)
-META_DATA = "countersign.data."  # countersign.data.reference = <uri> names a dataset of the version
+META_DATA = "countersign.data."  # countersign.data.reference = <artifact name or uri> names a dataset of the version
+META_REPORTS = "countersign.reports"  # {"evidently_report": <artifact name>, "shap_values": <artifact name>}
 OVERLAP = dt.timedelta(seconds=2)
-_FILTER_TIME = "%Y-%m-%d %H:%M:%S"  # ZenML's FILTERING_DATETIME_FORMAT
-_ONEOF_CHUNK = 40
-_MODEL_FILES = ("model.skops", "model.json", "model.ubj", "model.txt")
 
 
 class ZenMLSettings(ConnectorSettings):
