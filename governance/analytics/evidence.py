@@ -28,6 +28,7 @@ from core.progress import ProgressFn, no_progress
 from governance.analytics import bias as bias_mod
 from governance.analytics import drift as drift_mod
 from governance.analytics import explain as explain_mod
+from governance.analytics import external
 from governance.analytics.engines import EngineChoice, recorded
 from governance.analytics.summaries import EvidenceSummary, summary_from_json
 from governance.catalog import Catalog, EvidenceRecord, Version
@@ -334,6 +335,9 @@ def review_version(
             items[kind] = inherited or ReviewItem(kind, "missing", message=str(exc), error=exc)
         except CountersignError as exc:
             items[kind] = ReviewItem(kind, "error", message=str(exc), error=exc)
+    # what the version's own pipeline reported (SHAP values, an Evidently report), with that provenance
+    items = external.with_pipeline_evidence(workspace, settings, catalog, version, items, actor=actor,
+                                            compute=compute, progress=progress, current_path=current_path)
     progress("done", 1.0)
     return ReviewResult(version_id=version_id, items=items)
 

@@ -95,3 +95,81 @@ def test_the_risk_tier_comes_from_the_model_tag_else_the_version_tag(driver: Zen
     again = con.extract(snap.watermark)
     assert [m.risk_tier for m in again.models if m.name == model] == ["medium"]
     assert [m.risk_tier for m in con.extract(None).models if m.name == model] == ["medium"]
+
+
+# -- review on what the pipeline produced -------------------------------------------------------------------------
+
+REVIEWER = "risk.officer@example.com"
+
+
+def review_workspace(driver: ZenMLDriver, tmp_path: Path, model: str):
+    """A workspace with the ZenML server as account ``zen`` and the model's protected attribute and label."""
+    from governance.catalog import Catalog
+    from governance.config import Workspace, load_settings
+    from governance.identity import Identity, identity_for
+    from governance.sync import sync
+
+    ws = Workspace(tmp_path / "ws")
+    ws.ensure_dirs()
+    ws.config_path.write_text(driver.toml() + f'[roles]\n"{REVIEWER}" = ["risk_officer"]\n\n'
+                              f'[models.{model}]\nprotected_attributes = ["gender"]\nlabel = "label"\n')
+    settings = load_settings(ws, environ=driver.environ())
+    catalog = Catalog(ws.catalog_path)
+    catalog.migrate()
+    actor = identity_for(settings, REVIEWER, source="cli")
+    admin = Identity("admin@example.com", frozenset({"admin"}), source="cli")
+    assert all(r.status != "failed" for r in sync(ws, settings, catalog, actor=admin, full=True).results)
+    return ws, settings, catalog, actor
+
+
+def test_a_review_reads_the_pipelines_shap_values_and_its_evidently_report(driver: ZenMLDriver,
+                                                                           tmp_path: Path) -> None:
+    from governance.analytics.evidence import review_version
+
+    model = f"credit-{uuid.uuid4().hex[:6]}"
+    driver.run_user_pipeline(model, mapping=True)
+    ws, settings, catalog, actor = review_workspace(driver, tmp_path, model)
+    vid = f"zen:{model}:1"
+    result = review_version(ws, settings, catalog, vid, actor=actor)
+    # the model is a pickle, never loaded: the pipeline's SHAP values are the explanation, checked for shape
+    explain = result.item("explain")
+    assert explain.status == "computed", explain.message
+    assert explain.evidence.inputs["shap_values"]["provenance"] == "reported by the pipeline"
+    x = result.explain
+    assert x.n_rows == 400 and set(x.features) == {"age", "income", "debt_ratio", "tenure"}
+    assert set(x.group_importance) == {"gender"} and x.additivity_max_error is None
+    assert result.item("bias").status == "computed"  # the validation data is the scored test set
+    # the Evidently report is imported as reported by the pipeline, and recomputed on the same data: it agrees
+    reported = result.item("drift_reported")
+    assert reported.status == "computed", reported.message
+    assert reported.evidence.result["agrees"] is True and "agrees" in reported.message
+    assert reported.evidence.summary.values["provenance"] == "reported by the pipeline"
+    # a second look loads what is stored
+    again = review_version(ws, settings, catalog, vid, actor=actor, compute=False)
+    assert again.item("explain").status == "cached" and again.item("drift_reported").status == "cached"
+
+
+def test_a_pipeline_report_that_disagrees_with_its_data_is_a_finding(driver: ZenMLDriver, tmp_path: Path) -> None:
+    from governance.analytics.evidence import review_version
+
+    model = f"credit-{uuid.uuid4().hex[:6]}"
+    # the test data's income is shifted, and the report step claims no drift anyway
+    driver.run_user_pipeline(model, mapping=True, shift=15.0, tamper_report=True, shap=False)
+    ws, settings, catalog, actor = review_workspace(driver, tmp_path, model)
+    reported = review_version(ws, settings, catalog, f"zen:{model}:1", actor=actor,
+                              kinds=("drift",)).item("drift_reported")
+    assert reported.status == "error" and reported.evidence.result["agrees"] is False
+    assert "DISAGREES" in reported.message and "income" in reported.message
+    assert "income" in reported.evidence.summary.values["recomputed"]
+
+
+def test_shap_values_that_do_not_fit_the_validation_data_are_refused(driver: ZenMLDriver, tmp_path: Path) -> None:
+    from governance.analytics.evidence import review_version
+
+    model = f"credit-{uuid.uuid4().hex[:6]}"
+    out = driver.run_user_pipeline(model, mapping=True)
+    # the validation data is now the training set: 800 rows against 400 rows of SHAP values
+    driver.set_metadata(out["model_version_id"], {"countersign.data.validation": "train_df"})
+    ws, settings, catalog, actor = review_workspace(driver, tmp_path, model)
+    explain = review_version(ws, settings, catalog, f"zen:{model}:1", actor=actor, kinds=("explain",)).item("explain")
+    assert explain.status == "error" and "400 rows, the validation data 800" in explain.message
