@@ -3,6 +3,8 @@ stage moved on one server, a version registered on another."""
 
 from __future__ import annotations
 
+import json
+import shutil
 from typing import Any
 
 from connectors import digests
@@ -15,22 +17,29 @@ from connectors.zenml.settings import (
     META_ARTIFACT,
     META_ARTIFACT_SHA256,
     META_CREATED_BY,
+    META_DATA,
     META_LEDGER,
+    META_REPORTS,
     META_REQUEST,
     META_SOURCE_ACCOUNT,
     META_SOURCE_REF,
 )
-from core.errors import ConnectorError
+from core.errors import ConnectorError, CountersignError
+
+# the model card fields of a ZenML model
+CARD_FIELDS = ("description", "license", "audience", "use_cases", "limitations", "trade_offs", "ethics")
 
 
 class Promotion(Extraction):
     """``set_approval`` and ``register_copy`` of one ZenML account."""
 
-    def _write_metadata(self, version_id: str, values: dict[str, str]) -> None:
+    def _write_metadata(self, version_id: str, values: dict[str, Any]) -> None:
         values = {k: v for k, v in values.items() if v is not None}
+        types = {k: "float" if isinstance(v, float) else "int" if isinstance(v, int) and not isinstance(v, bool)
+                 else "str" for k, v in values.items()}
         self.client.request("POST", "/run-metadata", json_body={
             "project": self.project_id, "resources": [{"id": version_id, "type": "model_version"}],
-            "values": values, "types": {k: "str" for k in values},
+            "values": values, "types": types,
         })
 
     def _touch(self, version_id: str, description: str | None) -> None:
@@ -82,12 +91,15 @@ class Promotion(Extraction):
             # nothing is copied (the version here points at the source's artifact): its bytes are checked as the
             # source reads them and as this server's account reads them, before anything is registered here
             provenance[META_ARTIFACT_SHA256] = self._check_shared_artifact(source, source_connector, ref)
-            target_id = self._copy_version(source, ref)
+            live, card = self._source_view(source, source_connector)
+            target_id = self._copy_version(live, card, ref)
             provenance.update({META_APPROVAL: "Approved",
                                META_APPROVAL_DESCRIPTION: f"Promoted by Countersign request {ref.request_id}",
-                               META_CREATED_BY: source.created_by})
-            if source.artifact_uri:
-                provenance[META_ARTIFACT] = source.artifact_uri
+                               META_CREATED_BY: live.created_by})
+            if live.artifact_uri:
+                provenance[META_ARTIFACT] = live.artifact_uri
+            provenance.update(live.metrics)
+            provenance.update(self._readable_data(live, source_connector, ref))
         current = self._read_version(target_id)
         # resumable: metadata first, then the stage; a retry after a crash between the two finishes the move
         if current.raw["run_metadata"].get(META_REQUEST) != ref.request_id:
@@ -112,25 +124,69 @@ class Promotion(Extraction):
         digests.require(expected, here, f"the artifact {uri} as account {self.account_name} reads it")
         return here.sha256
 
-    def _copy_version(self, source: VersionRecord, ref: PromotionRef) -> str:
-        """The id of the version registered here for ``ref`` (created when missing; its name is the request's)."""
+    def _source_view(self, source: VersionRecord, source_connector: Connector,
+                     ) -> tuple[VersionRecord, dict[str, Any]]:
+        """``source`` as its own server answers now, and its model's card (description, use cases, license,
+        audience, limitations, trade-offs, ethics, tags); from the record alone when the source is no ZenML."""
+        if not isinstance(source_connector, Promotion):
+            return source, {}
+        live = source_connector._read_version(source.source_ref)
+        model_id = (live.raw.get("model") or {}).get("id")
+        model = source_connector.client.request("GET", f"/models/{model_id}", params={"hydrate": "true"})
+        card = {k: (model.get("metadata") or {}).get(k) for k in CARD_FIELDS}
+        card["tags"] = sorted(t.get("name") for t in (model.get("resources") or {}).get("tags") or [] if t.get("name"))
+        return live, card
+
+    def _readable_data(self, source: VersionRecord, source_connector: Connector, ref: PromotionRef) -> dict[str, str]:
+        """``countersign.data.*`` and ``countersign.reports`` entries this account can read: the source's own URI
+        when it reads it (a shared artifact store), else a copy in this account's artifact store; a dataset that
+        can be neither is left out (its review then says so). ``current`` stays behind: monitoring data belongs to
+        the environment it was captured in."""
+        out: dict[str, Any] = {}
+        reports: dict[str, str] = {}
+        wanted = [(META_DATA + k, u) for k, u in sorted(source.data_uris.items()) if k != "current"]
+        wanted += [(k, u) for k, u in sorted(source.report_uris.items())]
+        for key, uri in wanted:
+            readable = self._readable(uri, source_connector, ref, key)
+            if readable is None:
+                continue
+            if key.startswith(META_DATA):
+                out[key] = readable
+            else:
+                reports[key] = readable
+        if reports:
+            out[META_REPORTS] = json.dumps(reports, sort_keys=True)
+        return out
+
+    def _readable(self, uri: str, source_connector: Connector, ref: PromotionRef, key: str) -> str | None:
+        try:
+            self.fetch(uri)
+            return uri
+        except CountersignError:
+            pass
+        root = self._local_root()
+        if root is None:
+            return None
+        local = source_connector.fetch(uri)
+        target = root / "countersign-promotions" / ref.request_id / f"{key.rsplit('.', 1)[-1]}{local.suffix}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(local, target)
+        return str(target)
+
+    def _copy_version(self, source: VersionRecord, card: dict[str, Any], ref: PromotionRef) -> str:
+        """The id of the version registered here for ``ref`` (created when missing; its name is the request's),
+        in a model of the same name carrying the source model's card and tags."""
         name = f"countersign-{ref.request_id}"[:250]
-        found = self.client.request("GET", "/models", params={"name": source.model, "project": self.project_id})
-        if found["items"]:
-            model_id = found["items"][0]["id"]
-        else:
-            card = (source.raw or {}).get("model") or {}
-            model_id = self.client.request("POST", "/models", json_body={
-                "name": source.model, "project": self.project_id,
-                "description": card.get("description") or f"{source.model} (created by Countersign promotion)",
-            })["id"]
+        model_id = self._ensure_model(source, card)
         existing = self.client.request("GET", "/model_versions",
                                        params={"model": model_id, "name": name, "project": self.project_id})
         if existing["items"]:
             return existing["items"][0]["id"]
+        description = (source.raw or {}).get("description") or (
+            f"Promoted by Countersign from {source.source_account or ''} {source.source_ref}".strip())
         created = self.client.request("POST", "/model_versions", json_body={
-            "model": model_id, "project": self.project_id, "name": name,
-            "description": f"Promoted by Countersign from {source.source_account or ''} {source.source_ref}".strip(),
+            "model": model_id, "project": self.project_id, "name": name, "description": description,
+            "tags": list((source.raw or {}).get("tags") or []),
         }, allow=(409,))
         if created is None:  # a concurrent or crashed attempt created it meanwhile
             existing = self.client.request("GET", "/model_versions",
@@ -138,3 +194,24 @@ class Promotion(Extraction):
             return existing["items"][0]["id"]
         return created["id"]
 
+    def _ensure_model(self, source: VersionRecord, card: dict[str, Any]) -> str:
+        """The model of ``source``'s name here, created with the source's card, or completed with it: a card field
+        this model leaves empty is filled, a tag it lacks added."""
+        fields = {k: v for k, v in card.items() if k in CARD_FIELDS and v}
+        found = self.client.request("GET", "/models", params={"name": source.model, "project": self.project_id,
+                                                              "hydrate": "true"})
+        if not found["items"]:
+            return self.client.request("POST", "/models", json_body={
+                "name": source.model, "project": self.project_id, "tags": card.get("tags") or [],
+                **{"description": f"{source.model} (created by Countersign promotion)", **fields},
+            })["id"]
+        model = found["items"][0]
+        have = model.get("metadata") or {}
+        tags = {t.get("name") for t in (model.get("resources") or {}).get("tags") or []}
+        update: dict[str, Any] = {k: v for k, v in fields.items() if not have.get(k)}
+        missing = [t for t in card.get("tags") or [] if t not in tags]
+        if missing:
+            update["add_tags"] = missing
+        if update:
+            self.client.request("PUT", f"/models/{model['id']}", json_body=update)
+        return model["id"]

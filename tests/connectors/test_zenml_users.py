@@ -173,3 +173,46 @@ def test_shap_values_that_do_not_fit_the_validation_data_are_refused(driver: Zen
     ws, settings, catalog, actor = review_workspace(driver, tmp_path, model)
     explain = review_version(ws, settings, catalog, f"zen:{model}:1", actor=actor, kinds=("explain",)).item("explain")
     assert explain.status == "error" and "400 rows, the validation data 800" in explain.message
+
+
+def test_a_promotion_to_another_zenml_project_carries_the_card_tags_metrics_and_data(driver: ZenMLDriver,
+                                                                                     tmp_path: Path) -> None:
+    # another project stands for another server: the promotion registers a copy there (the same artifact store,
+    # which both accounts read); the copy carries the card, the tags, the metrics and the data of the source
+    from connectors.base import PromotionRef
+
+    model = f"credit-{uuid.uuid4().hex[:6]}"
+    out = driver.run_user_pipeline(model, mapping=True, tags=["risk_tier:high"])
+    version_id = out["model_version_id"]
+    model_id = driver.version(version_id)["body"]["model"]["id"]
+    driver._call("PUT", f"/models/{model_id}", json={
+        "description": "Probability of default", "use_cases": "retail loan approval", "license": "internal",
+        "limitations": "EU applicants only", "add_tags": ["team:credit"]})
+    driver._call("PUT", f"/model_versions/{version_id}", json={"description": "GBM on the 2026-10 book"})
+    project = f"prod-{uuid.uuid4().hex[:6]}"
+    driver._call("POST", "/projects", json={"name": project, "display_name": project})
+    stages = {"production": "prod"}
+    src = connector(driver, tmp_path / "s")
+    dst = ZenMLConnector(ZenMLSettings(url=driver.server.url, api_key_env=driver.env_var, project=project,
+                                       artifact_root=str(driver.stores), stage_environments=stages),
+                         AccountInfo("zen-prod", "prod", secrets={driver.env_var: driver.server.api_key}),
+                         root=tmp_path / "d", cache_dir=tmp_path / "d" / "cache")
+    (source,) = [v for v in src.extract(None).versions if v.model == model]
+    ref = PromotionRef("req-zen-copy", "ab" * 32, "zen", source.source_ref, ("a@x", "b@x"), environment="prod",
+                       artifact_sha256=source.artifact_sha256)
+    copy = dst.register_copy(source, src, ref)
+    assert dst.register_copy(source, src, ref).source_ref == copy.source_ref  # once per request
+    assert copy.labels == ("production",) and copy.environment == "prod"
+    assert copy.raw["description"] == "GBM on the 2026-10 book" and "risk_tier:high" in copy.raw["tags"]
+    assert copy.metrics["accuracy"] == source.metrics["accuracy"]
+    for key in ("reference", "validation"):  # what this account reads: here the same store
+        assert copy.data_uris[key] == source.data_uris[key]
+        assert dst.fetch(copy.data_uris[key]).exists()
+    assert copy.report_uris == source.report_uris
+    snap = dst.extract(None)
+    (record,) = [m for m in snap.models if m.name == model]
+    assert (record.description, record.intended_use, record.risk_tier) == (
+        "Probability of default", "retail loan approval", "high")
+    assert record.tags.get("team") == "credit"
+    (card,) = [c for c in snap.model_cards if c.model == model]
+    assert (card.content["license"], card.content["limitations"]) == ("internal", "EU applicants only")
