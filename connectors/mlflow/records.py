@@ -8,7 +8,7 @@ import json
 import re
 from typing import Any
 
-from connectors.base import APPROVAL_STATUSES, ModelRecord, RunRecord, VersionRecord
+from connectors.base import APPROVAL_STATUSES, META_TWIN_REF, ModelRecord, RunRecord, VersionRecord
 from connectors.mlflow import datasets as datasets_mod
 from connectors.mlflow.settings import (
     SAFE_MODEL_FILES,
@@ -207,7 +207,14 @@ def version_record(settings: MlflowSettings, v: dict[str, Any], run: RunRecord |
         created_at=created, modified_at=ms(v.get("last_updated_timestamp")),
         created_by=v.get("user_id") or (run.raw.get("user") if run else None) or None,
         artifact_uri=source, framework=tags.get(TAG_FRAMEWORK) or (framework_of(run) if run else None),
-        data_uris=data_uris, metrics=metrics, metadata=tags, run_ref=run.run_ref if run else None,
+        data_uris=data_uris, metrics=metrics, metadata=_with_twin(settings, v, tags),
+        run_ref=run.run_ref if run else None,
         source_version_ref=tags.get(TAG_SOURCE_REF), source_account=tags.get(TAG_SOURCE_ACCOUNT),
         labels=tuple(aliases), environment=environment, raw=raw,
     )
+
+
+def _with_twin(settings: MlflowSettings, v: dict[str, Any], tags: dict[str, str]) -> dict[str, str]:
+    """The version's tags, with the model package SageMaker registered for it when the server is SageMaker-managed."""
+    twin = settings.sagemaker_twin(v["name"], v["version"])
+    return {**tags, META_TWIN_REF: twin} if twin else tags

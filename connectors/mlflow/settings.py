@@ -36,6 +36,7 @@ CONTEXTS = naming.CONTEXTS
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ALIAS = re.compile(r"^[\w\-]+$")
 _WORKSPACE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_MANAGED_ARN = re.compile(r"^arn:aws[\w-]*:sagemaker:([a-z0-9-]+):(\d{12}):(mlflow-tracking-server|mlflow-app)/([\w-]+)$")
 # files that hold a model in a format Countersign loads without running code, best first
 SAFE_MODEL_FILES = (".skops", ".ubj", ".json", ".lgb", ".onnx")
 
@@ -62,6 +63,9 @@ class MlflowSettings(ConnectorSettings):
     # the server's --artifacts-destination as the server sees it: local dataset paths under it are read through the
     # artifact proxy
     server_artifact_root: str | None = None
+    # the ARN of the SageMaker-managed MLflow tracking server or MLflow App this server is, when its models are
+    # registered in SageMaker's Model Registry too: each version and its model package are then one inventory line
+    sagemaker_arn: str | None = None
     max_concurrency: int = Field(default=4, ge=1, le=16)
     timeout_seconds: float = Field(default=30.0, gt=0, le=600)
 
@@ -82,6 +86,14 @@ class MlflowSettings(ConnectorSettings):
         if v is not None and not _WORKSPACE.match(v):
             raise ValueError(f"{v!r} is not an MLflow workspace name (lower-case letters, digits and -)")
         return v
+
+    @field_validator("sagemaker_arn")
+    @classmethod
+    def _managed_arn(cls, v: str | None) -> str | None:
+        if v is not None and not _MANAGED_ARN.match(v.strip()):
+            raise ValueError(f"{v!r} is not the ARN of a SageMaker MLflow tracking server or MLflow App "
+                             "(arn:aws:sagemaker:<region>:<account>:mlflow-tracking-server/<name>)")
+        return v.strip() if v else None
 
     @field_validator("token_env", "username_env", "password_env")
     @classmethod
@@ -129,6 +141,17 @@ class MlflowSettings(ConnectorSettings):
         return (f"log {uri} as an input of the version's run with context {contexts[0]!r}{also} — "
                 f"mlflow.log_input(mlflow.data.from_pandas(df, source=HTTPDatasetSource(uri)), "
                 f"context={contexts[0]!r}), see docs/mlflow.md — or tag the version {TAG_DATA}{key} = that URI")
+
+    def sagemaker_twin(self, model: str, version: int | str) -> str | None:
+        """The ARN of the model package SageMaker's automatic registration made for ``model`` ``version``: group
+        ``<model>-<first 6 hex of SHA-256 of the server name or App id>``, same version number (AWS documents the
+        name; the numbers match when registration sync was on from the model's first version)."""
+        match = _MANAGED_ARN.match(self.sagemaker_arn or "")
+        if not match:
+            return None
+        region, account, _, name = match.groups()
+        suffix = hashlib.sha256(name.encode()).hexdigest()[:6]
+        return f"arn:aws:sagemaker:{region}:{account}:model-package/{model}-{suffix}/{version}"
 
     def location(self) -> str | None:
         return self.tracking_uri + (f" (workspace {self.workspace})" if self.workspace else "")

@@ -110,6 +110,7 @@ class FaultProxy:
     url: str = ""
     rules: dict[str, _Rule] = field(default_factory=dict)
     rewrites: dict[str, Callable[[dict], dict]] = field(default_factory=dict)
+    request_hooks: dict[str, Callable[[dict], None]] = field(default_factory=dict)
     seen: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -121,6 +122,11 @@ class FaultProxy:
         """Pass successful JSON answers to ``operation`` through ``change``: how a test shows the connector a field
         AWS returns and moto does not (e.g. the ``ModelCard`` of DescribeModelPackage)."""
         self.rewrites[operation] = change
+
+    def on_request(self, operation: str, see: Callable[[dict], None]) -> None:
+        """Show every JSON request of ``operation`` to ``see`` before it is forwarded (what a test stand-in needs to
+        remember a field moto ignores)."""
+        self.request_hooks[operation] = see
 
     def delay(self, operation: str, seconds: float) -> None:
         """Forward ``operation`` after ``seconds``."""
@@ -158,6 +164,9 @@ def _handler(proxy: FaultProxy) -> type[http.server.BaseHTTPRequestHandler]:
                     rule.times -= 1
             if rule is not None and rule.delay:
                 time.sleep(rule.delay)
+            hook = proxy.request_hooks.get(op)
+            if hook is not None and body:
+                hook(json.loads(body))
             if fire:
                 if self.headers.get("X-Amz-Target"):
                     payload = f'{{"__type": "{rule.code}", "message": "injected {rule.code}"}}'.encode()
