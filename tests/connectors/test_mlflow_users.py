@@ -177,3 +177,42 @@ def test_a_pickled_model_is_never_loaded_and_the_refusal_says_what_to_do(server:
     # one line: what would load (skops with the trusted types MLflow needs for trees, native boosters), or what to
     # log instead (SHAP values)
     assert "skops_trusted_types" in text and "SHAP values" in text and "\n" not in text
+
+
+# -- MLflow workspaces (3.10+): one account per workspace ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def workspace_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowDriver]:
+    """An ``mlflow server --enable-workspaces`` with workspaces ``risk`` and ``retail`` (MLflow's own REST API)."""
+    from tests.servers.mlflow_server import MlflowServer
+
+    server = MlflowServer(tmp_path_factory.mktemp("mlflow-ws"), workspaces=True).start().wait()
+    driver = MlflowDriver(server)
+    for name in ("risk", "retail"):
+        driver.client.post("/api/3.0/mlflow/workspaces", json={"name": name}).raise_for_status()
+    yield driver
+    driver.close()
+    server.stop()
+
+
+def test_each_workspace_is_an_account_that_sees_only_its_own_models(workspace_server: MlflowDriver,
+                                                                    tmp_path: Path) -> None:
+    from governance.analytics.artifacts import load_model
+
+    # two teams on one server register a model of the same name, each with the real client in its workspace
+    risk = workspace_server.train("credit", workspace="risk", serialization="skops")
+    retail = workspace_server.train("credit", workspace="retail", serialization="skops")
+    seen = {}
+    for ws, out in (("risk", risk), ("retail", retail)):
+        conn = connector(workspace_server, tmp_path / ws, workspace=ws)
+        snap = conn.extract(None)
+        assert [(v.model, v.version) for v in snap.versions] == [("credit", 1)]
+        (version,) = snap.versions
+        assert version.run_ref == f"run/{out['run_id']}"  # this workspace's run, not the other team's
+        load_model(conn.fetch(version.artifact_uri))  # the artifacts proxy serves the workspace's files
+        seen[ws] = version.artifact_sha256
+    assert seen["risk"] and seen["retail"]
+    # the server's default workspace holds neither
+    assert [v for v in connector(workspace_server, tmp_path / "default").extract(None).versions
+            if v.model == "credit"] == []
