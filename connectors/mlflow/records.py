@@ -15,6 +15,7 @@ from connectors.mlflow.settings import (
     TAG_APPROVAL,
     TAG_APPROVAL_DESCRIPTION,
     TAG_FRAMEWORK,
+    TAG_REPORT,
     TAG_SOURCE_ACCOUNT,
     TAG_SOURCE_REF,
     MlflowSettings,
@@ -207,7 +208,8 @@ def version_record(settings: MlflowSettings, v: dict[str, Any], run: RunRecord |
         created_at=created, modified_at=ms(v.get("last_updated_timestamp")),
         created_by=v.get("user_id") or (run.raw.get("user") if run else None) or None,
         artifact_uri=source, framework=tags.get(TAG_FRAMEWORK) or (framework_of(run) if run else None),
-        data_uris=data_uris, metrics=metrics, metadata=_with_twin(settings, v, tags),
+        data_uris=data_uris, report_uris=report_uris(tags, run), metrics=metrics,
+        metadata=_with_twin(settings, v, tags),
         run_ref=run.run_ref if run else None,
         source_version_ref=tags.get(TAG_SOURCE_REF), source_account=tags.get(TAG_SOURCE_ACCOUNT),
         labels=tuple(aliases), environment=environment, raw=raw,
@@ -218,3 +220,15 @@ def _with_twin(settings: MlflowSettings, v: dict[str, Any], tags: dict[str, str]
     """The version's tags, with the model package SageMaker registered for it when the server is SageMaker-managed."""
     twin = settings.sagemaker_twin(v["name"], v["version"])
     return {**tags, META_TWIN_REF: twin} if twin else tags
+
+
+def report_uris(tags: dict[str, str], run: RunRecord | None) -> dict[str, str]:
+    """Evidence the pipeline logged (``shap_values``, ``evidently_report``): ``countersign.report.<kind>`` tags of
+    the run, then of the version (which win); a value without a scheme is a file of the run's artifacts."""
+    run_tags = (run.raw.get("tags") or {}) if run else {}
+    out: dict[str, str] = {}
+    for source in (run_tags, tags):
+        out.update({k[len(TAG_REPORT):]: val for k, val in source.items() if k.startswith(TAG_REPORT) and val})
+    run_id = run.raw.get("run_id") if run else None
+    return {k: (u if ":" in u.split("/", 1)[0] or not run_id else f"runs:/{run_id}/{u.lstrip('/')}")
+            for k, u in out.items()}

@@ -26,6 +26,7 @@ TAG_SOURCE_REF = "countersign.source_ref"
 TAG_SOURCE_ACCOUNT = "countersign.source_account"
 TAG_SOURCE_SERVER = "countersign.source_server"
 TAG_PROMOTED_ALIAS = "countersign.promoted_alias"
+TAG_REPORT = "countersign.report."  # countersign.report.shap_values = a file of the run (or a URI): pipeline evidence
 TAG_DATA = "countersign.data."  # countersign.data.reference = mlflow-artifacts:/... names a dataset of the version
 TAG_FRAMEWORK = "countersign.framework"
 TAG_ARTIFACT_SHA256 = "countersign.artifact_sha256"  # the digest of the bytes a promotion copied (registry digest)

@@ -179,6 +179,41 @@ def test_a_pickled_model_is_never_loaded_and_the_refusal_says_what_to_do(server:
     assert "skops_trusted_types" in text and "SHAP values" in text and "\n" not in text
 
 
+# -- SHAP values the pipeline logged: the explanation of a model that stays a pickle ---------------------------------
+
+
+def test_a_pickled_model_is_explained_from_the_shap_values_the_script_logged(server: MlflowDriver,
+                                                                              tmp_path: Path) -> None:
+    from governance.analytics.evidence import review_version
+    from governance.catalog import Catalog
+    from governance.config import Workspace, load_settings
+    from governance.identity import Identity, identity_for
+    from governance.sync import sync
+    from tests.connectors.mlflow_driver import workspace_toml
+
+    model = unique("explained")
+    out = server.train(model, source="artifact", serialization="cloudpickle", shap=True)
+    ws = Workspace(tmp_path / "ws")
+    ws.ensure_dirs()
+    ws.config_path.write_text(workspace_toml({"ml": {"environment": "dev", "tracking_uri": server.server.url}})
+                              + f'\n[models.{model}]\nprotected_attributes = ["gender"]\nlabel = "label"\n')
+    settings = load_settings(ws, environ={})
+    catalog = Catalog(ws.catalog_path)
+    catalog.migrate()
+    admin = Identity("admin@example.com", frozenset({"admin"}), source="cli")
+    assert all(r.status == "ok" for r in sync(ws, settings, catalog, actor=admin, full=True).results)
+    version = catalog.version(f"ml:{model}:1")
+    assert version.report_uris == {"shap_values": f"runs:/{out['run_id']}/shap_values.parquet"}
+
+    actor = identity_for(settings, "risk.officer@example.com", source="cli")
+    explain = review_version(ws, settings, catalog, version.version_id, actor=actor,
+                             kinds=("explain",)).item("explain")
+    assert explain.status == "computed", explain.message
+    assert explain.evidence.inputs["shap_values"]["provenance"] == "reported by the pipeline"
+    # exact Shapley values with the model's output beside them: additivity is checked, not assumed
+    assert explain.evidence.result["additivity_max_error"] < 1e-6
+
+
 # -- MLflow workspaces (3.10+): one account per workspace ----------------------------------------------------------
 
 
