@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import json
 import json.encoder
+import math
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,19 @@ def canonical_json(obj: Any) -> str:
 def record_hash(obj: Any) -> str:
     """sha256 of the canonical JSON of ``obj``; used to tell a changed record from an unchanged one."""
     return hashlib.sha256(canonical_json(obj).encode()).hexdigest()
+
+
+def json_safe(obj: Any) -> Any:
+    """A JSON-ready copy: non-finite floats become None, tuples lists, numpy scalars Python numbers."""
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [json_safe(v) for v in obj]
+    if hasattr(obj, "item") and not isinstance(obj, str | bytes):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
 
 
 def json_default(o: Any) -> Any:

@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from core.wording import words
 from governance.catalog import Catalog, InventoryFilter
 from governance.config import AccountConfig, Settings
 
@@ -197,7 +198,7 @@ def deployment_flag(row: Mapping[str, Any], *, last_env: str | None, account: Ac
     if no_signoff:
         problems.append("was never approved in Countersign")
     if registry:
-        problems.append(f"its registry status is {row.get('approval_status')}")
+        problems.append(f"its registry status is {words(row.get('approval_status'))} (not approved)")
     how = _how(row, account, labels)
     flag = (FLAG_ARTIFACT_CHANGED if changed else FLAG_UNAPPROVED if registry else FLAG_NO_SIGNOFF if no_signoff
             else "")

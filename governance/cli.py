@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "governance.commands.oversight",
     "governance.commands.compare",
     "governance.commands.serve",
+    "governance.commands.events",
 )
 
 

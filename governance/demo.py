@@ -5,7 +5,9 @@ Planted truths (docs/demo.md lists them for tests and for people trying the port
 - ``lab-staging:credit-approval:3`` learned from historically biased decisions and uses ``gender``: its approval
   rate for women is far below four fifths of the rate for men.
 - ``lab-prod:claims-fraud:2`` is served in prod, and its current (monitoring) data drifted on ``claim_amount`` and
-  ``vehicle_age`` only.
+  ``vehicle_age`` only: 2 of 10 columns (the drift share gate passes), but ``claim_amount`` carries about a third of
+  the model's attribution, so the importance-weighted drift gate (``max_weighted_drift``) fails and scheduled
+  monitoring starts a re-validation.
 - ``lab-prod:repair-cost:2`` is deployed on the prod endpoint ``repair-cost-prod`` but was never approved.
 - Periodic reviews (dated back from the build day): ``lab-prod:credit-approval:1`` is overdue for review,
   ``lab-prod:claims-fraud:2`` is due within a week, ``lab-prod:repair-cost:2`` was never reviewed.
@@ -87,29 +89,38 @@ default_tier = "medium"
 [policy.tiers.high]
 approvals_required = 2
 max_drift_share = 0.3
+# drift that matters: the share of the model's attribution (mean |SHAP|) carried by drifted features
+max_weighted_drift = 0.2
 min_disparate_impact = 0.8
 min_metrics = {{ auc = 0.75 }}
 required_card_fields = ["intended_uses", "risk_rating", "limitations"]
 evidence_max_age_days = 30
 review_every_days = 90
 monitoring_every_days = 30
+# a re-validation is due once this much has changed since the last full one (versions promoted, features added or
+# removed, the training data window moved)
+max_cumulative_change = 2
 
 [policy.tiers.medium]
 approvals_required = 1
 max_drift_share = 0.3
+max_weighted_drift = 0.25
 min_disparate_impact = 0.8
 min_metrics = {{ auc = 0.7 }}
 required_card_fields = ["intended_uses"]
 evidence_max_age_days = 90
 review_every_days = 180
 monitoring_every_days = 30
+max_cumulative_change = 3
 
 [policy.tiers.low]
 approvals_required = 1
 max_drift_share = 0.5
 min_metrics = {{ r2 = 0.5 }}
+max_weighted_drift = 0.35
 review_every_days = 365
 monitoring_every_days = 90
+max_cumulative_change = 3
 
 [models.claims-fraud]
 risk_tier = "medium"

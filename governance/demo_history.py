@@ -61,7 +61,7 @@ def _acceptance(settings: Settings, catalog: Catalog, version_id: str, to_env: s
     if not blocking:
         return None
     gates = tuple(r.gate for r in blocking)
-    return RiskAcceptance(gates, NO_TRAFFIC if gates == ("drift",) else LEGACY, _day(day + 365))
+    return RiskAcceptance(gates, NO_TRAFFIC if set(gates) <= {"drift", "weighted_drift"} else LEGACY, _day(day + 365))
 
 
 def _compute_evidence(workspace: Workspace, settings: Settings, catalog: Catalog, version_id: str,

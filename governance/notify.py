@@ -2,7 +2,8 @@
 
 What is announced (``EVENT_KINDS``): a request waits for approval; a decision was made; a review is due or overdue;
 a serving version fails the binding check (never approved in Countersign, its artifact changed since approval, its
-registry status not Approved: :mod:`governance.binding`); drift or bias on new data breaches a gate;
+registry status not Approved: :mod:`governance.binding`); drift or bias on new data breaches a gate, or cumulative
+change passes the tier's ceiling (each a triggered review, :mod:`governance.triggered`, announced once);
 an account's sync keeps failing. :func:`collect_events` reads them from the catalog, :func:`notify` sends them.
 
 Routing (``[notify.routes.KIND]``): by default an event goes to the e-mails that ``[roles]`` gives the role that must
@@ -44,7 +45,7 @@ from governance.binding import Finding, findings
 from governance.catalog import Catalog
 from governance.config import Settings
 from governance.identity import Identity, require
-from governance.oversight import gate_breaches, schedule
+from governance.oversight import schedule
 from governance.oversight_settings import EVENT_KINDS, EmailConfig, NotifySecrets, RouteConfig, WebhookConfig
 
 # kind -> (roles that must act, whether the model owner hears too)
@@ -55,6 +56,7 @@ DEFAULT_ROUTES: dict[str, tuple[tuple[str, ...], bool]] = {
     "review_overdue": (("risk_officer",), True),
     "unapproved_serving": (("risk_officer",), True),
     "gate_breach": (("risk_officer",), True),
+    "cumulative_change": (("risk_officer",), True),
     "sync_failing": (("ml_engineer", "admin"), False),
 }
 assert set(DEFAULT_ROUTES) == set(EVENT_KINDS)
@@ -254,7 +256,14 @@ def collect_events(settings: Settings, catalog: Catalog, actor: Identity, *, now
 
     plan = schedule(settings, catalog, actor, now=moment)
     for item in plan.items:
-        if item.status in ("due", "overdue"):
+        if item.first_review_now:  # keyed once, not by a due date that moves with every run
+            events.append(Event(
+                "review_due", f"review_first:{item.version_id}", f"version:{item.version_id}",
+                f"First review of {item.version_id} is due now",
+                f"{item.version_id} (tier {item.tier}) serves on {item.deployed_on} and was never reviewed nor signed "
+                "off through Countersign: nothing vouches for it until a risk officer records its first review.",
+                model=item.model, repeat=True, link=f"/oversight?version={item.version_id}"))
+        elif item.status in ("due", "overdue"):
             late = item.status == "overdue"
             events.append(Event(
                 "review_overdue" if late else "review_due", f"review_{item.status}:{item.version_id}:{_day(item.due_at)}",
@@ -264,13 +273,15 @@ def collect_events(settings: Settings, catalog: Catalog, actor: Identity, *, now
                 f"{item.deployed_on}. Last review: {_day(item.last_review_at) if item.last_review_at else 'never'}; "
                 f"due {_day(item.due_at)} ({abs(item.days_left or 0)} days {'ago' if late else 'from now'}).",
                 model=item.model, repeat=True, link=f"/oversight?version={item.version_id}"))
-        for breach in gate_breaches(settings, catalog, item.version_id, item.environment, plan.as_of):
-            ids = "+".join(sorted(str(ev["evidence_id"]) for ev in breach.get("evidence", [])))
+        for t in item.triggered:  # once per triggered review: the same breach never twice
+            what = (f"{t.gate} gate fails on new data for {item.version_id}" if t.kind == "gate_breach"
+                    else f"cumulative change of {item.version_id} passes its tier's ceiling")
+            cites = f" (evidence {'+'.join(t.evidence)})" if t.evidence else ""
             events.append(Event(
-                "gate_breach", f"gate_breach:{item.version_id}:{breach['gate']}:{ids}", f"version:{item.version_id}",
-                f"{breach['gate']} gate fails on new data for {item.version_id}",
-                f"{item.version_id} serving on {item.deployed_on}: {breach['message']} (evidence {ids}).",
-                model=item.model, link=f"/review?version={item.version_id}", details={"gate": breach}))
+                t.kind, t.breach_key, f"version:{item.version_id}", f"{what}: re-validation due now",
+                f"{item.version_id} serving on {item.deployed_on}: {t.reason}{cites}. A re-validation (periodic "
+                f"review) of {item.version_id} is due now; triggered review {t.trigger_id} closes when it is recorded.",
+                model=item.model, link=f"/oversight?version={item.version_id}", details={"trigger": t.as_dict()}))
 
     events += [_binding_event(f) for f in findings(settings, catalog)]
 

@@ -15,7 +15,9 @@ of the EU AI Act asks for post-market monitoring of high-risk systems. Here:
   (the same :func:`~governance.analytics.evidence.review_version` the Review page and ``countersign review`` call),
   the gates re-evaluated, a comment and an outcome (continue, restrict, retire), recorded in ``periodic_reviews``
   and in the ledger (``review.periodic``, subject ``version:ID``) in one transaction;
-- :func:`monitor` recomputes drift and bias of the versions whose monitoring is due.
+- :func:`monitor` recomputes drift and bias of the versions whose monitoring is due; a failing drift, weighted drift
+  or fairness gate, or cumulative change above the tier's ceiling, starts a triggered review
+  (:mod:`governance.triggered`): a re-validation due now, open until the next periodic review.
 
 This module owns the SQL of the ``periodic_reviews`` table.
 """
@@ -38,6 +40,7 @@ from governance.catalog import Catalog, InventoryFilter
 from governance.config import Settings, Workspace
 from governance.identity import Identity, require
 from governance.ledger.subjects import version_subject
+from governance.triggered import BREACH_GATES, ChangeCount, TriggeredReview, open_triggers
 
 OUTCOMES = ("continue", "restrict", "retire")
 OUTCOME_HELP = {
@@ -101,20 +104,30 @@ class DueItem:
     monitoring_status: str = "no_cadence"  # overdue | ok | never | no_cadence
     flag: str = ""  # the binding check's flag (governance.binding): never approved, or its artifact changed
     flag_reason: str = ""
+    # re-validations a monitoring breach or cumulative change started, not yet answered by a periodic review
+    triggered: tuple[TriggeredReview, ...] = ()
 
     @property
     def never_reviewed(self) -> bool:
         return self.last_review_at is None
 
     @property
+    def first_review_now(self) -> bool:
+        """Serving with neither a periodic review nor a Countersign sign-off: its first review is due today."""
+        return self.never_reviewed and self.signed_off_at is None and self.status == "due"
+
+    @property
     def needs_attention(self) -> bool:
-        """Due, overdue, or never reviewed: what ``countersign due`` lists."""
-        return self.status in ("due", "overdue") or (self.never_reviewed and self.status != "retired")
+        """Due, overdue, triggered, or never reviewed: what ``countersign due`` lists."""
+        return (self.status in ("due", "overdue") or bool(self.triggered)
+                or (self.never_reviewed and self.status != "retired"))
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready rendering."""
         out = {k: getattr(self, k) for k in self.__dataclass_fields__}
         out["never_reviewed"] = self.never_reviewed
+        out["first_review_now"] = self.first_review_now
+        out["triggered"] = [t.as_dict() for t in self.triggered]
         return out
 
 
@@ -130,10 +143,18 @@ class Schedule:
     def attention(self) -> tuple[DueItem, ...]:
         return tuple(i for i in self.items if i.needs_attention)
 
+    @property
+    def triggered(self) -> tuple[TriggeredReview, ...]:
+        """Every open triggered review of the versions shown, oldest first."""
+        return tuple(sorted((t for i in self.items for t in i.triggered), key=lambda t: (t.triggered_at, t.trigger_id)))
+
     def count(self, status: str) -> int:
-        """How many items have ``status`` (``never_reviewed`` counts those never reviewed)."""
+        """How many items have ``status`` (``never_reviewed`` counts those never reviewed, ``triggered`` those with an
+        open triggered review)."""
         if status == "never_reviewed":
             return sum(i.never_reviewed for i in self.items)
+        if status == "triggered":
+            return sum(bool(i.triggered) for i in self.items)
         return sum(i.status == status for i in self.items)
 
 
@@ -199,6 +220,7 @@ def schedule(settings: Settings, catalog: Catalog, actor: Identity, *, now: dt.d
     inv = flag_deployments(settings, catalog, inv)
     inv = inv[inv["in_use"]]
     last, signed = _last_reviews(catalog)
+    triggers = open_triggers(catalog, {v: r.reviewed_at for v, r in last.items()})
     items = []
     for r in inv.itertuples():
         tier_name = r.risk_tier if isinstance(r.risk_tier, str) and r.risk_tier in settings.policy.tiers \
@@ -208,10 +230,12 @@ def schedule(settings: Settings, catalog: Catalog, actor: Identity, *, now: dt.d
         signed_at = signed.get(r.version_id)
         created = r.created_at.to_pydatetime() if hasattr(r.created_at, "to_pydatetime") else r.created_at
         created = None if created is None or created != created else created  # NaT
-        baseline = review.reviewed_at if review else (signed_at or created)
+        baseline = review.reviewed_at if review else signed_at
         every = tier.review_every_days
         due = baseline + dt.timedelta(days=every) if every and baseline else None
         status = _status(due, moment, settings.oversight.due_soon_days)
+        if every and baseline is None:  # serving with neither a review nor a sign-off: nothing vouches for it yet
+            due, status = moment, "due"
         if review is not None and review.outcome == "retire":
             status, due = "retired", None
         monitored = _last_monitored(catalog, r.version_id)
@@ -235,6 +259,7 @@ def schedule(settings: Settings, catalog: Catalog, actor: Identity, *, now: dt.d
             due_at=due, days_left=(due - moment).days if due else None, status=status,
             monitoring_every_days=m_every, last_monitored_at=monitored, monitoring_due_at=m_due,
             monitoring_status=m_status, flag=r.flag, flag_reason=r.flag_reason,
+            triggered=() if status == "retired" else triggers.get(r.version_id, ()),
         ))
     tiers = list(settings.policy.tiers)
     far = dt.datetime.max
@@ -330,6 +355,8 @@ def record_review(
     checklist = evaluate(catalog, settings, version_id, version.environment, now=moment)
     gates = tuple(r.as_dict() for r in checklist.results)
     review_id = f"PRV-{moment:%Y%m%d}-{uuid.uuid4().hex[:6]}"
+    last = {r.version_id: r.reviewed_at for r in reviews(catalog, version_id=version_id)[:1]}
+    answers = [t.trigger_id for t in open_triggers(catalog, last).get(version_id, ()) if t.triggered_at <= moment]
     with catalog.transaction() as con:
         ledger.require_sealed_tail(workspace, con, f"the periodic review of {version_id}")
         entry = ledger.append(con, actor=actor.email, action="review.periodic", subject=version_subject(version_id),
@@ -337,7 +364,9 @@ def record_review(
                                   "review_id": review_id, "version_id": version_id, "outcome": outcome,
                                   "comment": text, "tier": checklist.tier_name,
                                   "evidence": {k: v.get("evidence_id") or v["status"] for k, v in evidence.items()},
-                                  "gates": {r.gate: r.status for r in checklist.results}})
+                                  "gates": {r.gate: r.status for r in checklist.results},
+                                  # the triggered reviews this re-validation answers (they close with it)
+                                  **({"answers_triggers": answers} if answers else {})})
         catalog.insert_periodic_review(con, {
             "review_id": review_id, "version_id": version_id, "model": version.model, "reviewer": actor.email,
             "outcome": outcome, "comment": text, "reviewed_at": moment, "tier": checklist.tier_name,
@@ -366,52 +395,81 @@ def _plain(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class MonitorResult:
-    """Drift and bias of one deployed version recomputed (or found unchanged) on its newest monitoring data."""
+    """Drift and bias of one deployed version recomputed (or found unchanged) on its newest monitoring data, the
+    gates that evidence breaches, the cumulative change since its last full validation, and the open triggered
+    reviews of the version (a breach or a change above the ceiling starts one)."""
 
     version_id: str
     items: dict[str, dict[str, Any]]  # kind -> {status, evidence_id, computed_at, message}
-    breaches: tuple[dict[str, Any], ...]  # failing drift/fairness gates on that evidence
+    breaches: tuple[dict[str, Any], ...]  # failing drift/weighted drift/fairness gates: gate record + columns, figure
+    change: ChangeCount | None = None
+    triggered: tuple[TriggeredReview, ...] = ()
+
+    @property
+    def failing(self) -> bool:
+        """Whether monitoring found something that needs a re-validation (``countersign monitor`` exits 1)."""
+        return bool(self.breaches) or any(t.kind == "cumulative_change" for t in self.triggered)
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready rendering."""
-        return {"version_id": self.version_id, "items": self.items, "breaches": list(self.breaches)}
+        return {"version_id": self.version_id, "items": self.items, "breaches": list(self.breaches),
+                "change": self.change.as_dict() if self.change else None,
+                "triggered": [t.as_dict() for t in self.triggered]}
 
 
 def gate_breaches(settings: Settings, catalog: Catalog, version_id: str, environment: str,
                   now: dt.datetime) -> tuple[dict[str, Any], ...]:
-    """The drift and fairness gates the version's newest evidence fails (the tier's gates for its environment)."""
+    """The drift, weighted drift and fairness gates the version's newest evidence fails (the tier's gates for its
+    environment), each with the ``columns`` it is about and its ``figure``."""
     from governance.policy import evaluate
+    from governance.triggered import breach_from
 
     checklist = evaluate(catalog, settings, version_id, environment, now=now)
-    return tuple(r.as_dict() for r in checklist.results if r.gate in ("drift", "fairness") and r.status == "fail")
+    return tuple(breach_from(r, r.evidence[0].summary if r.evidence else None) for r in checklist.results
+                 if r.gate in BREACH_GATES and r.status == "fail")
 
 
 def monitor(workspace: Workspace, settings: Settings, catalog: Catalog, actor: Identity, *,
             now: dt.datetime | None = None, everything: bool = False,
             progress: ProgressFn = no_progress) -> list[MonitorResult]:
-    """Recompute drift and bias of every deployed version whose monitoring is due (or of all with ``everything``).
+    """Recompute drift and bias of every deployed version whose monitoring is due (or of all with ``everything``),
+    and start a triggered review for each breach and for cumulative change above the tier's ceiling.
 
     Evidence is keyed by the content of its inputs: when no new monitoring data arrived the stored row is
-    found again (status ``cached``), and the version stays due, because new data is what monitoring needs.
+    found again (status ``cached``), and the version stays due, because new data is what monitoring needs. A version
+    without an explanation gets one first (SHAP, once per artifact), so its drift is weighed by what its model
+    relies on.
     """
     require(actor, "compute_evidence")
-    from governance.analytics.evidence import review_version
+    from governance.analytics.evidence import evidence_through_lineage, review_version
+    from governance.triggered import breach_trigger, change_trigger, cumulative_change, record_triggers
 
     plan = schedule(settings, catalog, actor, now=now)
     todo = [i for i in plan.items if everything or i.monitoring_status in ("overdue", "never")]
-    out = []
+    found = []
     for n, item in enumerate(todo):
         def sub(message: str, fraction: float, _n: int = n, _vid: str = item.version_id) -> None:
             progress(f"{_vid}: {message}", (_n + fraction) / max(len(todo), 1))
 
-        result = review_version(workspace, settings, catalog, item.version_id, actor=actor, kinds=REVIEW_KINDS,
-                                progress=sub)
+        explain = () if evidence_through_lineage(catalog, item.version_id, "explain") else ("explain",)
+        result = review_version(workspace, settings, catalog, item.version_id, actor=actor,
+                                kinds=(*explain, *REVIEW_KINDS), progress=sub)
         docs = {k: {key: v for key, v in _evidence_doc(result.item(k)).items() if key != "summary"}
                 for k in REVIEW_KINDS}
-        out.append(MonitorResult(item.version_id, docs,
-                                 gate_breaches(settings, catalog, item.version_id, item.environment, plan.as_of)))
+        breaches = gate_breaches(settings, catalog, item.version_id, item.environment, plan.as_of)
+        ceiling = settings.tier(item.tier).max_cumulative_change
+        change = cumulative_change(workspace, settings, catalog, item.version_id)
+        version = catalog.version(item.version_id)
+        rows = [breach_trigger(version, b) for b in breaches]
+        if ceiling is not None and change.total > ceiling:
+            rows.append(change_trigger(version, change, ceiling))
+        found.append((item.version_id, docs, breaches, change, rows))
+    recorded = record_triggers(workspace, catalog, actor, [r for *_, rows in found for r in rows], plan.as_of)
+    by_id = {t.trigger_id: t for t in recorded}
     progress("done", 1.0)
-    return out
+    return [MonitorResult(vid, docs, breaches, change, tuple(by_id[r["trigger_id"]] for r in rows
+                                                             if r["trigger_id"] in by_id))
+            for vid, docs, breaches, change, rows in found]
 
 
 def version_oversight(settings: Settings, catalog: Catalog, actor: Identity, version_id: str, *,

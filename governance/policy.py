@@ -21,7 +21,14 @@ from typing import Any, Literal
 from core.canonical import record_hash
 from core.clock import utcnow
 from core.errors import InputError, NotFound
-from governance.analytics.summaries import BiasSummary, DriftSummary, EvidenceSummary, ExplainSummary, summary_from_json
+from governance.analytics.summaries import (
+    WEIGHT_NOTES,
+    BiasSummary,
+    DriftSummary,
+    EvidenceSummary,
+    ExplainSummary,
+    summary_from_json,
+)
 from governance.catalog import Catalog, Version
 from governance.compare import artifact_check
 from governance.config import ModelConfig, Settings, TierPolicy
@@ -128,7 +135,7 @@ class Checklist:
     def evidence_lacking(self) -> tuple[str, ...]:
         """The evidence kinds (``drift``, ``bias``, ``explain``) that a gate of this checklist reads but found none of."""
         kinds = {g.name: g.evidence_kind for g in GATES}
-        return tuple(kinds[r.gate] for r in self.results if kinds.get(r.gate) and not r.evidence)
+        return tuple(dict.fromkeys(kinds[r.gate] for r in self.results if kinds.get(r.gate) and not r.evidence))
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready rendering."""
@@ -229,6 +236,9 @@ def gate_drift(ctx: GateContext) -> GateResult:
     observed: Any = {"drift_share": share, "drifted_columns": cols} if critical else share
     detail = f" (drifted: {', '.join(cols)})" if cols else ""
     share_text = f"drift share {share:.2f}" + (f" of limit {limit:g}" if limit is not None else "")
+    if summary.problems:  # a reference column gone, retyped or emptied: the data is not what was validated
+        return GateResult("drift", "fail", f"failing finding{'s' if len(summary.problems) > 1 else ''}: "
+                          f"{'; '.join(summary.problems)}; {share_text}{detail}", threshold, observed, (ev,))
     hit = [c for c in critical if c in cols]
     if hit:
         return GateResult("drift", "fail", f"critical feature{'s' if len(hit) > 1 else ''} drifted: "
@@ -240,6 +250,31 @@ def gate_drift(ctx: GateContext) -> GateResult:
         return GateResult("drift", "pass", what + detail, threshold, observed, (ev,))
     return GateResult("drift", "fail", f"{len(cols)} columns drifted: drift share {share:.2f} > {limit:g}{detail}",
                       threshold, observed, (ev,))
+
+
+def gate_weighted_drift(ctx: GateContext) -> GateResult:
+    """The importance-weighted drift (the model's attribution carried by drifted features, a missing or retyped
+    feature counted as drifted) at or below the tier's ``max_weighted_drift``."""
+    ev, missing = _fresh(ctx, "weighted_drift", "drift")
+    if missing:
+        return missing
+    assert ev is not None
+    summary = ev.summary
+    limit = ctx.tier.max_weighted_drift
+    weighted = summary.weighted_drift if isinstance(summary, DriftSummary) else None
+    if weighted is None or not isinstance(summary, DriftSummary):
+        return GateResult("weighted_drift", "missing", f"drift evidence {ev.evidence_id} was computed before drift "
+                          "was weighted by the model's importances: compute it again", limit, None, (ev,))
+    source = summary.weights_source or "equal"
+    observed = {"weighted_drift": weighted, "weights_source": source, "weights_ref": summary.weights_ref,
+                "heaviest": [[c, w] for c, w in summary.heaviest]}
+    how = WEIGHT_NOTES.get(source, source) + (f" {summary.weights_ref}" if summary.weights_ref else "")
+    if limit is None or weighted <= limit:
+        bound = f" ≤ {limit:g}" if limit is not None else ""
+        return GateResult("weighted_drift", "pass", f"weighted drift {weighted:.2f}{bound} ({how}): {summary.headline}",
+                          limit, observed, (ev,))
+    return GateResult("weighted_drift", "fail", f"{summary.headline}: weighted drift {weighted:.2f} > {limit:g} "
+                      f"({how})", limit, observed, (ev,))
 
 
 def gate_fairness(ctx: GateContext) -> GateResult:
@@ -319,6 +354,11 @@ GATES: tuple[Gate, ...] = (
     Gate("drift", lambda t: t.max_drift_share is not None or bool(t.critical_features), gate_drift,
          "Share of drifted columns between reference and current data is at most max_drift_share, and no "
          "critical feature (critical_features of the tier or the model) drifted.", "drift"),
+    Gate("weighted_drift", lambda t: t.max_weighted_drift is not None, gate_weighted_drift,
+         "Importance-weighted drift: the share of the model's attribution (mean |SHAP| of its explain evidence, else "
+         "the registry's feature importances, else equal weights, said so) carried by drifted features is at most "
+         "max_weighted_drift. A feature missing, retyped or empty in the current data counts as drifted.", "drift",
+         label="importance-weighted drift"),
     Gate("fairness", lambda t: t.min_disparate_impact is not None, gate_fairness,
          "Demographic parity ratio (selection-rate ratio) of every protected attribute is at least "
          f"min_disparate_impact. {FOUR_FIFTHS_NOTE} Set min_disparate_impact and fairness_label per tier for your "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from governance.catalog import InventoryFilter
-from governance.history import inventory_at
+from governance.history import coverage_at, inventory_at
 from portal import context
 from portal.context import SELECTED_MODEL, SELECTED_VERSION
 from portal.tables import show_table
@@ -43,6 +43,8 @@ if as_of is not None:
     st.caption(f"As of {as_of:%Y-%m-%d %H:%M} UTC, from the registry history.")
     if gaps:
         st.warning(f"Not observed at that instant (the last state seen is shown): {inert(', '.join(gaps))}")
+    for note in coverage_at(ctx.settings, ctx.catalog, as_of, flt.environments or None):  # history starts later
+        st.warning(inert(note.message))
 flagged = df[df["flagged"]]
 m1, m2, m3, m4 = st.columns(4)
 m1.metric("Models", df["model"].nunique())

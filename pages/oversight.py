@@ -22,7 +22,8 @@ FLASH = "ovs.flash"
 st.title("Oversight")
 st.caption("Versions in use (serving on an endpoint, or holding the MLflow alias or ZenML stage mapped to the "
            "environment) are reviewed again on a cadence set by their risk tier (review_every_days), with "
-           "drift and bias recomputed on the newest monitoring data (monitoring_every_days).")
+           "drift and bias recomputed on the newest monitoring data (monitoring_every_days). A monitoring breach "
+           "or cumulative change above the tier's ceiling starts a re-validation that is due at once.")
 
 c1, c2 = st.columns([1, 2])
 sort = c1.radio("Sort by", list(SORT_LABELS), format_func=SORT_LABELS.get, horizontal=True, key="ovs.sort")
@@ -32,7 +33,9 @@ findings = check_deployments(ctx)
 
 if flash := st.session_state.pop(FLASH, None):
     st.success(inert(flash))
-m1, m2, m3, m4, m5 = st.columns(5)
+m0, m1, m2, m3, m4, m5 = st.columns(6)
+m0.metric("Triggered", plan.count("triggered"), help="Re-validations a monitoring breach or cumulative change "
+                                                      "started: due now, apart from the calendar")
 m1.metric("Overdue", plan.count("overdue"))
 m2.metric(f"Due within {ctx.settings.oversight.due_soon_days} days", plan.count("due"))
 m3.metric("Never reviewed", plan.count("never_reviewed"))
@@ -56,6 +59,21 @@ if not plan.items:
                 "countersign.toml to schedule their reviews.")
     st.stop()
 
+if plan.triggered:  # apart from the calendar: what monitoring found, due now until a periodic review answers it
+    st.subheader("Triggered reviews — due now")
+    st.caption("Scheduled monitoring breached a tier threshold (drift, weighted drift, fairness), or the cumulative "
+               "change since the last full validation passed the tier's ceiling. Recording a periodic review of the "
+               "version below is the re-validation that closes it.")
+    show_table(pd.DataFrame([{
+        "triggered": t.triggered_at, "version": t.version_id, "trigger": t.gate or t.kind, "figure": t.figure,
+        "limit": t.threshold, "columns": ", ".join(t.columns), "reason": t.reason, "id": t.trigger_id,
+    } for t in plan.triggered]), width="stretch", key="ovs.triggered", column_config={
+        "triggered": st.column_config.DatetimeColumn("Triggered", format="YYYY-MM-DD"),
+        "figure": st.column_config.NumberColumn("Figure", format="%.3g"),
+        "limit": st.column_config.NumberColumn("Limit", format="%.3g"),
+    })
+    st.subheader("Calendar")
+
 without = sorted({i.tier for i in plan.items if i.review_every_days is None})
 if without:
     st.warning(f"Tier(s) {', '.join(without)} set no `review_every_days`: their versions have no due date. "
@@ -63,7 +81,9 @@ if without:
 rows = pd.DataFrame([{
     "status": i.status, "due": i.due_at, "days left": i.days_left, "version": i.version_id, "tier": i.tier,
     "owner": i.owner, "serving on": i.deployed_on, "last review": i.last_review_at,
-    "outcome": i.last_outcome or ("never reviewed" if i.never_reviewed else ""), "monitoring": i.monitoring_status,
+    "outcome": i.last_outcome or ("never reviewed, never signed off: first review due now" if i.first_review_now
+                                  else "never reviewed" if i.never_reviewed else ""),
+    "monitoring": i.monitoring_status,
     "last monitored": i.last_monitored_at, "flag": i.flag.removeprefix("⚠ "),
 } for i in plan.items])
 show_table(rows, width="stretch", key="ovs.table", column_config={

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 import streamlit as st
 
@@ -124,11 +126,35 @@ def _status(kind: str) -> bool:
     return False
 
 
-def _drift_gate(ev: Evidence) -> tuple[str, str, GateResult | None]:
-    """The policy tier's drift gate on the evidence shown, as a promotion out of this environment applies it."""
+def _drift_gate(ev: Evidence, name: str = "drift") -> tuple[str, str, GateResult | None]:
+    """The policy tier's gate ``name`` on the evidence shown, as a promotion out of this environment applies it."""
     shown = EvidenceRef(ev.evidence_id, "drift", ev.computed_at, ev.summary)
-    preview = preview_gate(ctx.catalog, ctx.settings, vid, "drift", shown)
+    preview = preview_gate(ctx.catalog, ctx.settings, vid, name, shown)
     return preview.tier_name, preview.to_env, preview.result
+
+
+def _weighted_drift(d: Any, ev: Evidence, sample: str) -> None:
+    """The importance-weighted drift, its tier gate, and the drifted features the model relies on most."""
+    from governance.analytics.summaries import WEIGHT_NOTES
+
+    tier_name, _, gate = _drift_gate(ev, "weighted_drift")
+    c1, c2 = st.columns([1, 3])
+    if d.weighted_drift is None:
+        c1.metric("Weighted drift", "—", help="Evidence computed before drift was weighted: compute it again.")
+        return
+    c1.metric("Weighted drift", f"{d.weighted_drift:.0%}",
+              help="The share of the model's attribution carried by drifted features (a feature missing or "
+                   "retyped in the current data counts as drifted).")
+    verdict = {"pass": "passes", "fail": "FAILS"}.get(gate.status, "missing") if gate else "no limit"
+    c2.metric(f"Tier {tier_name} weighted drift gate", verdict, help=gate.message if gate else
+              "max_weighted_drift is not set for this tier in countersign.toml")
+    how = WEIGHT_NOTES.get(d.weights_source, d.weights_source) + (f" `{d.weights_ref}`" if d.weights_ref else "")
+    if gate is not None and gate.status == "fail":
+        st.warning(f"{sample}{d.headline}: weighted drift {d.weighted_drift:.0%} exceeds tier {tier_name}'s "
+                   f"{gate.threshold:.0%} (max_weighted_drift), so the gate FAILS. Weights: {how}.",
+                   icon=":material/warning:")
+    else:
+        st.caption(f"{d.headline}. Weights: {how}.")
 
 
 drift_tab, bias_tab, explain_tab = st.tabs(["Drift", "Bias", "Explainability"])
@@ -160,6 +186,11 @@ with drift_tab:
             )
         else:
             st.caption(f"Tier {tier_name} drift gate: {inert(gate.message)}.")
+        _weighted_drift(d, drift_ev, sample)
+        for p in d.problems:  # a reference column gone, retyped or emptied: a failing finding, counted as drifted
+            st.error(f"Failing finding — {inert(p.describe())}", icon=":material/report:")
+        if d.index_columns:
+            st.caption(f"Index columns left out (pandas' index, not data): {inert(', '.join(d.index_columns))}")
         st.altair_chart(evidence_charts.drift_chart(d), key="review.drift_chart")
         show_table(
             pd.DataFrame([{"column": c.column, "type": c.column_type, "method": c.method, "score": c.score,

@@ -317,14 +317,26 @@ def result_from_dict(d: Mapping[str, Any]) -> BiasResult:
 # -- SQL ---------------------------------------------------------------------------------------------------------
 
 
-def domain_sql(table: str, col: str, limit: int) -> str:
-    """Up to ``limit`` distinct non-null values of ``col`` as text."""
-    return f"SELECT DISTINCT CAST({quote(col)} AS VARCHAR) AS v FROM {table} WHERE {quote(col)} IS NOT NULL LIMIT {limit}"
+def domain_sql(table: str, col: str, limit: int, present: str | None = None) -> str:
+    """Up to ``limit`` distinct present values of ``col`` as text (``present``: the column's 'value is present'
+    predicate, :meth:`TableInfo.present`; NOT NULL by default)."""
+    where = present or f"{quote(col)} IS NOT NULL"
+    return f"SELECT DISTINCT CAST({quote(col)} AS VARCHAR) AS v FROM {table} WHERE {where} LIMIT {limit}"
 
 
-def counts_sql(table: str, attrs: Sequence[str], y_sql: str, p_sql: str, not_null: str) -> str:
-    """TP, FP, FN, TN per combination of the protected attributes' values (NULL as ``(missing)``), one GROUP BY."""
-    keys = [f"coalesce(CAST({quote(a)} AS VARCHAR), '{MISSING}') AS k{i}" for i, a in enumerate(attrs)]
+def _group_key(attr: str, present: str | None) -> str:
+    """An attribute's group as text; a missing value (NULL, and NaN or ±inf in a float column) is ``(missing)``."""
+    if present is None:
+        return f"coalesce(CAST({quote(attr)} AS VARCHAR), '{MISSING}')"
+    return f"CASE WHEN {present} THEN CAST({quote(attr)} AS VARCHAR) ELSE '{MISSING}' END"
+
+
+def counts_sql(table: str, attrs: Sequence[str], y_sql: str, p_sql: str, not_null: str,
+               present: Mapping[str, str] | None = None) -> str:
+    """TP, FP, FN, TN per combination of the protected attributes' values (missing as ``(missing)``), one GROUP BY.
+
+    ``present`` maps a float attribute to its 'value is present' predicate, so NaN groups with NULL."""
+    keys = [f"{_group_key(a, (present or {}).get(a))} AS k{i}" for i, a in enumerate(attrs)]
     group_by = ", ".join(f"k{i}" for i in range(len(attrs)))
     return (
         f"SELECT {group_by}, "
@@ -335,8 +347,9 @@ def counts_sql(table: str, attrs: Sequence[str], y_sql: str, p_sql: str, not_nul
     )
 
 
-def _domain(engine: Engine, table: str, col: str, limit: int = 50) -> list[str]:
-    return sorted(r[0] for r in rows(engine, domain_sql(table, col, limit)))
+def _domain(engine: Engine, data: TableInfo, col: str, limit: int = 50) -> list[str]:
+    present = data.present(col) if data.is_float(col) else None
+    return sorted(r[0] for r in rows(engine, domain_sql(data.name, col, limit, present)))
 
 
 def _positive_default(values: list[str]) -> str | None:
@@ -393,7 +406,7 @@ def compute_bias(
         )
     t = data.name
     progress("checking the label", 0.05)
-    labels = _domain(engine, t, config.label, limit=3)
+    labels = _domain(engine, data, config.label, limit=3)
     if not labels:
         raise InputError(f"label column {config.label!r} has no values")
     if len(labels) > 2:
@@ -419,10 +432,10 @@ def compute_bias(
             raise InputError(f"score column {config.score!r} is {data.columns[config.score]}, not numeric")
         p_sql, pred_name = f"CAST({quote(config.score)} AS DOUBLE) >= $p", f"{config.score} >= {config.threshold:g}"
         params["p"] = float(config.threshold)
-        not_null = f"{quote(config.score)} IS NOT NULL"
+        not_null = data.present(config.score)  # a NaN score is missing, not "above every threshold"
     else:
         assert config.prediction is not None
-        preds = _domain(engine, t, config.prediction, limit=3)
+        preds = _domain(engine, data, config.prediction, limit=3)
         # numbers compare as numbers (1 = 1.0), so only text values must match the label's exactly
         both_numeric = data.is_numeric(config.prediction) and data.is_numeric(config.label)
         if len(preds) > 2 or (not both_numeric and not set(preds) <= set(labels) | {positive}):
@@ -432,11 +445,12 @@ def compute_bias(
             )
         p_sql, params["p"] = _equals(data, config.prediction, positive, "p")
         pred_name = config.prediction
-        not_null = f"{quote(config.prediction)} IS NOT NULL"
+        not_null = data.present(config.prediction)
 
     attrs = list(dict.fromkeys(config.protected))
     progress("counting outcomes per group", 0.2)
-    sql = counts_sql(t, attrs, y_sql, p_sql, f"{quote(config.label)} IS NOT NULL AND {not_null}")
+    floats = {a: data.present(a) for a in attrs if data.is_float(a)}
+    sql = counts_sql(t, attrs, y_sql, p_sql, f"{data.present(config.label)} AND {not_null}", floats)
     cells = {tuple(r[: len(attrs)]): Counts(*(int(v) for v in r[len(attrs):])) for r in rows(engine, sql, params)}
     n = sum(c.n for c in cells.values())
     progress("deriving metrics", 0.7)
@@ -465,6 +479,8 @@ def compute_bias(
     dropped = data.rows - n
     if dropped:
         warnings.append(f"{dropped} rows without a label or prediction were left out")
+    if data.index_columns:
+        warnings.append(f"index column(s) {', '.join(data.index_columns)} left out (pandas' index, not data)")
     progress("done", 1.0)
     return BiasResult(
         attributes=tuple(results), intersections=tuple(inter), n=n, dropped_rows=dropped, label=config.label,

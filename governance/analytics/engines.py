@@ -33,15 +33,16 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import duckdb
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from core.errors import ConfigError, InputError
 from core.extras import require_extra
-from governance.analytics.io import FORMATS, TableInfo
-from governance.config import SparkSettings
+from governance.analytics import contract
+from governance.analytics.io import FORMATS, TableInfo, first_line, is_frame
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from governance.config import EnginesConfig
 
 DIALECTS = ("spark", "trino", "athena")
@@ -122,9 +123,40 @@ def render(sql: str, dialect: str) -> str:
 
 
 def columns(engine: Engine, sql: str, params: Mapping[str, Any] | None = None) -> dict[str, np.ndarray]:
-    """The result of ``sql`` as numpy arrays by column name."""
+    """The result of ``sql`` as numpy arrays by column name (text as object arrays)."""
     table = engine.arrow(sql, params)
-    return {name: table.column(i).to_numpy(zero_copy_only=False) for i, name in enumerate(table.column_names)}
+    return {name: to_numpy(table.column(i)) for i, name in enumerate(table.column_names)}
+
+
+def to_numpy(column: pa.ChunkedArray) -> np.ndarray:
+    """An Arrow column as a numpy array: numbers as their dtype (a NULL as NaN, which makes integers floats), text
+    and anything else as an object array (NULL as None).
+
+    pyarrow's own ``to_numpy`` imports pandas on first use (half a second of CPU and more memory); the columns the
+    aggregates return are plain numbers or text, read straight from their Arrow buffers instead.
+    """
+    t = column.type
+    if not (pa.types.is_integer(t) or pa.types.is_floating(t)):
+        return np.array(column.to_pylist(), dtype=object)
+    dtype = np.dtype(t.to_pandas_dtype())
+    parts = [np.frombuffer(a.buffers()[1], dtype=dtype, count=a.offset + len(a))[a.offset:] if len(a) else
+             np.empty(0, dtype) for a in column.chunks] or [np.empty(0, dtype)]
+    values = np.concatenate(parts) if len(parts) != 1 else parts[0]
+    if not column.null_count:
+        return values
+    valid = np.concatenate([_valid(a) for a in column.chunks])  # null_count > 0: at least one chunk
+    out = values.astype(float)
+    out[~valid] = np.nan
+    return out
+
+
+def _valid(a: pa.Array) -> np.ndarray:
+    """Which entries of ``a`` are not NULL (its validity bitmap, least significant bit first)."""
+    bitmap = a.buffers()[0]
+    if bitmap is None:
+        return np.ones(len(a), dtype=bool)
+    bits = np.unpackbits(np.frombuffer(bitmap, dtype=np.uint8), bitorder="little")
+    return bits[a.offset:a.offset + len(a)].astype(bool)
 
 
 def rows(engine: Engine, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
@@ -230,15 +262,23 @@ class SparkEngine:
         """
         text = str(source)
         is_path = spark_source(source)
+        local = Path(text) if is_path and "://" not in text else None
+        if local is not None and local.is_file():  # the names as stored: Spark may refuse or rename repeated ones
+            contract.refuse_duplicates(contract.parquet_names(local) or (), text)
         try:
             frame = self.spark.read.parquet(text) if is_path else self.spark.table(text)
             frame.createOrReplaceTempView(name)
         except Exception as exc:  # py4j/Spark analysis errors: say what could not be read, in one line
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise InputError(f"{text}: Spark could not read it ({first}); give a table name or a Parquet path") from None
+            raise InputError(f"{text}: Spark could not read it ({first_line(exc)}); give a table name or a "
+                             "Parquet path") from None
+        names = [f.name for f in frame.schema.fields]
+        contract.refuse_duplicates(names, text)
         types = {f.name: spark_type(f.dataType) for f in frame.schema.fields}
+        declared = contract.parquet_index_columns(local) if local is not None else set()
+        index = contract.index_columns(names, names, declared)
         # not one of the aggregates: kept out of the statements and the query hash, as DuckDB's loading is
-        return TableInfo(name=name, source=text, rows=int(frame.count()), columns=types)
+        return TableInfo(name=name, source=text, rows=int(frame.count()),
+                         columns={c: t for c, t in types.items() if c not in index}, index_columns=index)
 
 
 ENGINES = ("duckdb", "spark")
@@ -267,18 +307,21 @@ def engine_choice(
     name = name or (engines.default if engines is not None else "duckdb")
     if name == "duckdb":
         return EngineChoice()
+    from governance.config import SparkSettings  # the settings models load only when Spark is asked for
+
     spark = (engines.spark if engines is not None else None) or SparkSettings()
     return EngineChoice(name=name, master=master or spark.master, conf={**spark.conf, **dict(conf or {})})
 
 
 @contextmanager
 def opened_engine(
-    choice: EngineChoice | None, **tables: str | os.PathLike[str] | pd.DataFrame
+    choice: EngineChoice | None, **tables: str | os.PathLike[str] | pd.DataFrame | Any
 ) -> Iterator[tuple[Engine, dict[str, TableInfo]]]:
     """An engine with each keyword registered as a table (``opened_engine(choice, ref=a, cur=b)``).
 
     DuckDB reads CSV, Parquet, Arrow files and DataFrames (:func:`governance.analytics.io.opened`); Spark reads
-    Parquet paths and catalog tables, and its session stays up for the next analysis in this process.
+    Parquet paths and catalog tables, and its session stays up for the next analysis in this process. An engine
+    error while the tables are used becomes an :class:`InputError` with its first line (never a traceback).
     """
     if choice is None or choice.name == "duckdb":
         from governance.analytics.io import opened
@@ -287,12 +330,26 @@ def opened_engine(
             yield DuckDBEngine(con), infos
         return
     for src in tables.values():  # refuse bad input before the JVM starts
-        if isinstance(src, pd.DataFrame):
+        if is_frame(src):
             raise InputError("the Spark engine reads Parquet paths and tables, not in-memory DataFrames")
         spark_source(src)
     engine = SparkEngine(spark_session(choice.master, choice.conf))
     infos = {key: engine.load_table(src, key) for key, src in tables.items()}
-    yield engine, infos
+    try:
+        yield engine, infos
+    except _spark_errors() as exc:
+        raise InputError(f"the data could not be analysed on Spark: {first_line(exc)}") from None
+
+
+def _spark_errors() -> tuple[type[BaseException], ...]:
+    """The exception types Spark raises for a statement it cannot run (its own and Py4J's)."""
+    from pyspark.errors import PySparkException
+
+    try:
+        from py4j.protocol import Py4JError
+    except ImportError:  # pragma: no cover - Spark Connect has no Py4J
+        return (PySparkException,)
+    return (PySparkException, Py4JError)
 
 
 def engine_summary(engine: Engine) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from core.canonical import canonical_json, record_hash
+from core.canonical import canonical_json, json_safe, record_hash
 from core.clock import utcnow
 from core.errors import AccessDenied, CountersignError, InputError, NotFound
 from core.hashing import sha256_file_remembered
@@ -38,7 +38,9 @@ from governance.sources import version_file
 
 KINDS = ("drift", "bias", "explain")
 # Bump when a change to the engines changes their numbers: stored evidence then no longer matches the key.
-ENGINE_VERSION = "1"
+# 2: the data contract (NaN/±inf missing everywhere, failing findings for missing or retyped columns) and the
+#    importance-weighted drift.
+ENGINE_VERSION = "2"
 _SOFTWARE = ("countersign", "duckdb", "numpy", "scipy", "pandas", "scikit-learn", "shap", "skops", "xgboost", "sqlglot",
              "pyspark")
 _OUTPUT_COLUMNS = ("prediction", "score")
@@ -79,17 +81,7 @@ def software_versions() -> dict[str, str]:
     return out
 
 
-def _clean(obj: Any) -> Any:
-    """JSON-safe copy: non-finite floats become None, tuples lists, numpy scalars Python numbers."""
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    if hasattr(obj, "item") and not isinstance(obj, str | bytes):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
+_clean = json_safe  # the name this module has always used
 
 
 def _evidence_id(kind: str, version_id: str | None, input_hash: str, config_hash: str) -> str:
@@ -245,9 +237,64 @@ def _label(settings: Settings, version: Version) -> str:
     return _model_config(settings, version).label or version.metadata.get("label") or "label"
 
 
-def drift_plan(settings: Settings, version: Version) -> drift_mod.DriftConfig:
-    """The drift configuration used for ``version``: model outputs and the label are not features."""
-    return drift_mod.DriftConfig(exclude=(_label(settings, version), *_OUTPUT_COLUMNS))
+@dataclass(frozen=True)
+class FeatureWeights:
+    """How much a version's model relies on each feature, and where that comes from (see :func:`drift_weights`)."""
+
+    weights: dict[str, float]
+    source: str  # shap | registry | equal
+    ref: str | None = None  # the explain evidence the weights are read from
+
+
+def drift_weights(catalog: Catalog, version: Version) -> FeatureWeights:
+    """The weights of ``version``'s features for the importance-weighted drift: mean |SHAP| from its explain evidence
+    (its own, or its source's when promoted unchanged); else the registry's feature importances (metadata
+    ``feature_importances``: JSON, or ``name=value`` pairs); else equal weights over its ``features``; else none
+    (every compared column then weighs the same). The source is recorded and said wherever the figure is shown."""
+    found = evidence_through_lineage(catalog, version.version_id, "explain")
+    if found is not None:
+        shap = {str(x["feature"]): float(x["mean_abs_shap"]) for x in found.result.get("importance") or ()
+                if isinstance(x.get("mean_abs_shap"), int | float) and math.isfinite(x["mean_abs_shap"])}
+        if sum(shap.values()) > 0:
+            return FeatureWeights(shap, "shap", found.evidence_id)
+    registry = registry_importances(version.metadata.get("feature_importances"))
+    if registry and sum(registry.values()) > 0:
+        return FeatureWeights(registry, "registry")
+    features = [f for f in str(version.metadata.get("features") or "").split(",") if f]
+    return FeatureWeights(dict.fromkeys(features, 1.0), "equal")
+
+
+def registry_importances(value: Any) -> dict[str, float]:
+    """Feature importances as a registry records them: a mapping, its JSON text, or ``name=value,name=value``;
+    unreadable entries are left out."""
+    import json
+
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("{"):
+            try:
+                value = json.loads(text)
+            except ValueError:
+                return {}
+        else:
+            value = dict(part.split("=", 1) for part in text.split(",") if part.count("=") == 1)
+    out: dict[str, float] = {}
+    for name, weight in (value.items() if isinstance(value, Mapping) else ()):
+        try:
+            number = float(weight)
+        except (TypeError, ValueError):
+            continue
+        if math.isfinite(number) and number >= 0:
+            out[str(name).strip()] = number
+    return out
+
+
+def drift_plan(settings: Settings, version: Version, weights: FeatureWeights | None = None) -> drift_mod.DriftConfig:
+    """The drift configuration used for ``version``: model outputs and the label are not features; each feature's
+    drift weighs what the model relies on it (``weights``, from :func:`drift_weights`)."""
+    w = weights or FeatureWeights({}, "equal")
+    return drift_mod.DriftConfig(exclude=(_label(settings, version), *_OUTPUT_COLUMNS), weights=dict(w.weights),
+                                 weights_source=w.source, weights_ref=w.ref)
 
 
 def bias_plan(settings: Settings, version: Version, columns: Sequence[str]) -> bias_mod.BiasConfig:
@@ -317,7 +364,8 @@ def review_version(
         raise InputError(f"unknown evidence kind(s) {', '.join(unknown)} (known: {', '.join(KINDS)})")
     version = catalog.version(version_id)
     items: dict[str, ReviewItem] = {}
-    for i, kind in enumerate(kinds):
+    # explain first: drift weighs each feature by the model's attribution, read from the explain evidence
+    for i, kind in sorted(enumerate(kinds), key=lambda x: (x[1] != "explain", x[0])):
         lo, hi = i / len(kinds), (i + 1) / len(kinds)
 
         def sub(message: str, fraction: float, _k: str = kind, _lo: float = lo, _hi: float = hi) -> None:
@@ -339,7 +387,7 @@ def review_version(
     items = external.with_pipeline_evidence(workspace, settings, catalog, version, items, actor=actor,
                                             compute=compute, progress=progress, current_path=current_path)
     progress("done", 1.0)
-    return ReviewResult(version_id=version_id, items=items)
+    return ReviewResult(version_id=version_id, items={k: items[k] for k in kinds})
 
 
 def _review_one(
@@ -360,7 +408,7 @@ def _review_one(
                         "path": str(cur)}
         else:
             cur, cur_info = _file_input(workspace, settings, version, "current")
-        config = drift_plan(settings, version)
+        config = drift_plan(settings, version, drift_weights(catalog, version))
         inputs = {"reference": ref_info, "current": cur_info}
         config_doc = {"kind": kind, "engine": ENGINE_VERSION, "config": config.as_dict()}
     elif kind == "bias":

@@ -247,6 +247,17 @@ def explain_model(
     except (TypeError, ValueError):
         bad = [f for f in features if not pd.api.types.is_numeric_dtype(data[f])]
         raise InputError(f"model feature(s) {', '.join(bad)} are not numeric; encode them as the model expects") from None
+    # the data contract: NULL, NaN and ±inf are missing; a row missing a feature value is left out, and said so
+    complete = np.isfinite(X_all).all(axis=1)
+    positions = np.flatnonzero(complete)  # row numbers in ``data`` of the rows kept
+    warnings: list[str] = []
+    if not complete.all():
+        if not complete.any():
+            raise InputError("every row misses a model feature value (NULL, NaN or ±inf): nothing to explain")
+        warnings.append(f"{int((~complete).sum())} rows with a missing feature value (NULL, NaN or ±inf) left out")
+        X_all = X_all[complete]
+        if groups is not None:
+            groups = groups.iloc[positions].reset_index(drop=True)
     how = _choose(loaded)
     cap = min(config.max_rows, config.permutation_max_rows) if how == "permutation" else config.max_rows
     rng = np.random.default_rng(config.seed)
@@ -255,7 +266,6 @@ def explain_model(
     bg_idx = rng.choice(len(X_all), size=min(config.background_rows, len(X_all)), replace=False)
     background = X_all[np.sort(bg_idx)]
     f_out, space = _model_output(loaded, how)
-    warnings: list[str] = []
 
     with threadpool_limits(limits=1):
         progress(f"building the {how} explainer", 0.05)
@@ -324,7 +334,7 @@ def explain_model(
                 for k in sorted(set(keys))
             }
     r = min(max(config.local_row, 0), len(X) - 1)
-    local_rows = tuple(_local(p, explained_idx[p], X, shap_values, base_values, output, names)
+    local_rows = tuple(_local(p, positions[explained_idx[p]], X, shap_values, base_values, output, names)
                        for p in kept_positions(output, r))
     local = local_rows[0]
     seconds = time.perf_counter() - started

@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pandas as pd
 
 from core.errors import InputError
+from governance.analytics import contract
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FORMATS: dict[str, str] = {
     ".csv": "csv", ".tsv": "csv", ".txt": "csv", ".csv.gz": "csv",
@@ -37,12 +42,17 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 @dataclass(frozen=True)
 class TableInfo:
-    """A table registered in an analysis connection: its name, origin, row count and column types."""
+    """A table registered in an analysis connection: its name, origin, row count and column types.
+
+    ``columns`` are the data columns only: index columns pandas wrote beside them (:mod:`.contract`) are listed in
+    ``index_columns`` and take part in no analysis.
+    """
 
     name: str
     source: str
     rows: int
     columns: dict[str, str]
+    index_columns: tuple[str, ...] = ()
 
     def is_numeric(self, column: str) -> bool:
         """Whether ``column`` has a numeric SQL type (booleans are not numeric here)."""
@@ -51,6 +61,20 @@ class TableInfo:
     def is_integer(self, column: str) -> bool:
         """Whether ``column`` has an integer SQL type."""
         return _base_type(self.columns[column]) in INTEGER_TYPES
+
+    def is_float(self, column: str) -> bool:
+        """Whether ``column`` can hold NaN or ±inf (missing values under the data contract)."""
+        return contract.is_float_type(self.columns[column])
+
+    def present(self, column: str) -> str:
+        """The SQL predicate 'the value of ``column`` is present' (not NULL, NaN or ±inf)."""
+        return contract.present_sql(quote(column), self.columns[column])
+
+
+def is_frame(source: object) -> bool:
+    """Whether ``source`` is a pandas DataFrame (without importing pandas when nobody has)."""
+    pd = sys.modules.get("pandas")
+    return pd is not None and isinstance(source, pd.DataFrame)
 
 
 def _base_type(sql_type: str) -> str:
@@ -74,6 +98,12 @@ def connect(threads: int | None = None, memory_limit: str | None = None) -> duck
     if memory_limit:
         con.execute(f"SET memory_limit = {_literal(memory_limit)}")
     con.execute("SET preserve_insertion_order = false")
+    # Parquet statistics leave NaN out (as the format asks), and DuckDB's statistics propagation takes them as the
+    # whole truth: max(x) then reads 1.0 over a column holding NaN, and a range test it "knows" is always true is
+    # dropped, so NaN passes as a value. The data contract (NaN is missing) needs every value looked at.
+    con.execute("SET disabled_optimizers = 'statistics_propagation'")
+    # a long statement would draw DuckDB's progress bar on stdout, in the middle of a --json document
+    con.execute("SET enable_progress_bar = false")
     return con
 
 
@@ -91,7 +121,7 @@ def file_format(path: Path) -> str:
 
 def load_table(
     con: duckdb.DuckDBPyConnection,
-    source: str | os.PathLike[str] | pd.DataFrame,
+    source: str | os.PathLike[str] | pd.DataFrame | Any,
     name: str,
     *,
     spill_dir: Path | None = None,
@@ -105,19 +135,22 @@ def load_table(
         spill_dir: where a large CSV is converted to Parquet (a temporary folder when omitted).
 
     Returns:
-        A :class:`TableInfo` with the row count and the column types.
+        A :class:`TableInfo` with the row count, the column types and the index columns left out.
 
     Raises:
-        InputError: the file is missing, empty, not readable as its format, not UTF-8, or has no columns.
+        InputError: the file is missing, empty, not readable as its format, not UTF-8, has no columns, or repeats
+            a column name.
     """
     if not _NAME.match(name):
         raise ValueError(f"table name must be a plain identifier, got {name!r}")
-    if isinstance(source, pd.DataFrame):
+    if is_frame(source):
         if source.shape[1] == 0:
             raise InputError(f"{name}: the data has no columns")
+        raw = contract.frame_names(source)
+        contract.refuse_duplicates(raw, f"<{name} DataFrame>")
         con.register(f"{name}__df", source)
         con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM {name}__df")
-        return _describe(con, name, f"<{name} DataFrame>")
+        return _describe(con, name, f"<{name} DataFrame>", raw)
     path = Path(source)
     if not path.exists():
         raise InputError(f"{path}: no such file")
@@ -127,13 +160,19 @@ def load_table(
     if path.stat().st_size == 0:
         raise InputError(f"{path}: the file is empty")
     try:
+        declared: set[str] = set()
         if fmt == "parquet":
+            raw = contract.parquet_names(path)
+            declared = contract.parquet_index_columns(path)
             con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet({_literal(str(path))})")
         elif fmt == "arrow":
-            _load_arrow(con, path, name)
+            raw = _load_arrow(con, path, name)
         else:
+            raw = _csv_header(con, path)
             _load_csv(con, path, name, spill_dir)
-        info = _describe(con, name, str(path))
+        if raw is not None:
+            contract.refuse_duplicates(raw, str(path))
+        info = _describe(con, name, str(path), raw, declared)
     except duckdb.Error as exc:
         raise InputError(_explain_read_error(path, fmt, exc)) from None
     if not info.columns:
@@ -141,23 +180,36 @@ def load_table(
     return info
 
 
-def _load_arrow(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> None:
+def _load_arrow(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> list[str]:
+    """Register an Arrow IPC/Feather file as view ``name``; return its column names as stored."""
     import pyarrow as pa
     import pyarrow.dataset as ds
 
     try:
         dataset = ds.dataset(str(path), format="ipc")
-        dataset.schema  # noqa: B018 -- reading the schema validates the file before DuckDB sees it
+        names = list(dataset.schema.names)  # reading the schema validates the file before DuckDB sees it
     except (pa.ArrowInvalid, OSError) as exc:
         try:  # the streaming IPC format has no footer; read it whole
             with pa.OSFile(str(path)) as f:
                 table = pa.ipc.open_stream(f).read_all()
         except (pa.ArrowInvalid, OSError):
             raise InputError(f"{path}: not an Arrow IPC/Feather file ({exc})") from None
+        contract.refuse_duplicates(table.schema.names, str(path))
         con.register(f"{name}__arrow", table)
+        names = list(table.schema.names)
     else:
+        contract.refuse_duplicates(names, str(path))
         con.register(f"{name}__arrow", dataset)
     con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM {name}__arrow")
+    return names
+
+
+def _csv_header(con: duckdb.DuckDBPyConnection, path: Path) -> list[str | None] | None:
+    """The header row of a CSV file as written (DuckDB renames a repeated name, which hides it); None when the file
+    has no row to read (the load reports that)."""
+    got = con.execute(f"SELECT * FROM read_csv({_literal(str(path))}, header = false, all_varchar = true) "
+                      "LIMIT 1").fetchall()
+    return list(got[0]) if got else None
 
 
 def _load_csv(con: duckdb.DuckDBPyConnection, path: Path, name: str, spill_dir: Path | None) -> None:
@@ -188,19 +240,37 @@ def _explain_read_error(path: Path, fmt: str, exc: duckdb.Error) -> str:
     return f"{path}: could not read the {fmt} file ({text.splitlines()[0]})"
 
 
-def _describe(con: duckdb.DuckDBPyConnection, name: str, source: str) -> TableInfo:
+def _describe(con: duckdb.DuckDBPyConnection, name: str, source: str, raw: list[str | None] | list[str] | None = None,
+              declared: set[str] | frozenset[str] = frozenset()) -> TableInfo:
     cols = con.execute(f"DESCRIBE {name}").fetchall()
     rows = con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0]
-    return TableInfo(name=name, source=source, rows=int(rows), columns={c[0]: str(c[1]) for c in cols})
+    types = {c[0]: str(c[1]) for c in cols}
+    index = contract.index_columns(raw or [], list(types), declared)
+    return TableInfo(name=name, source=source, rows=int(rows),
+                     columns={c: t for c, t in types.items() if c not in index}, index_columns=index)
 
 
 @contextmanager
-def opened(**tables: str | os.PathLike[str] | pd.DataFrame) -> Iterator[tuple[duckdb.DuckDBPyConnection, dict[str, TableInfo]]]:
-    """A connection with each keyword registered as a table, closed on exit (``opened(ref=p1, cur=p2)``)."""
+def opened(**tables: str | os.PathLike[str] | pd.DataFrame | Any
+           ) -> Iterator[tuple[duckdb.DuckDBPyConnection, dict[str, TableInfo]]]:
+    """A connection with each keyword registered as a table, closed on exit (``opened(ref=p1, cur=p2)``).
+
+    A DuckDB error while the tables are used (a value the SQL cannot take) becomes an :class:`InputError` with its
+    first line: no data problem ends in a traceback.
+    """
     con = connect()
     with tempfile.TemporaryDirectory(prefix="countersign-") as tmp:
         try:
             infos = {key: load_table(con, src, key, spill_dir=Path(tmp)) for key, src in tables.items()}
-            yield con, infos
+            try:
+                yield con, infos
+            except duckdb.Error as exc:
+                raise InputError(f"the data could not be analysed: {first_line(exc)}") from None
         finally:
             con.close()
+
+
+def first_line(exc: BaseException) -> str:
+    """The first non-empty line of an exception's message (engines print multi-line context below it)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -17,9 +17,25 @@ def _num(value: object) -> str:
     return f"{value:.2f}" if isinstance(value, int | float) and not isinstance(value, bool) else "—"
 
 
+# where the weights of the importance-weighted drift come from, and what a share of them is called
+WEIGHT_SOURCES = ("shap", "registry", "given", "equal")
+WEIGHT_WORDS = {"shap": "of the model's attribution", "registry": "of the registry's feature importance",
+                "given": "of the given weights", "equal": "of the features, weighed equally"}
+WEIGHT_NOTES = {"shap": "mean |SHAP| of the version's explain evidence",
+                "registry": "the registry's feature importances (no explain evidence)",
+                "given": "weights given with the command",
+                "equal": "equal weights: no explain evidence and no registry feature importances"}
+
+
+def _percent(share: float) -> str:
+    pct = share * 100
+    return f"{pct:.0f} %" if pct >= 1 or pct == 0 else "<1 %"
+
+
 @dataclass(frozen=True)
 class DriftSummary:
-    """Drift of a dataset: the share of drifted columns against the threshold that makes the dataset drifted."""
+    """Drift of a dataset: the share of drifted columns against the threshold that makes the dataset drifted, and
+    the importance-weighted drift (the weight of the drifted features, the heaviest of them named)."""
 
     KIND: ClassVar[str] = "drift"
 
@@ -28,6 +44,11 @@ class DriftSummary:
     drifted_columns: tuple[str, ...] = ()
     n_columns: int | None = None
     threshold: float | None = None
+    weighted_drift: float | None = None
+    weights_source: str | None = None
+    weights_ref: str | None = None
+    heaviest: tuple[tuple[str, float], ...] = ()  # drifted features and their share of the weight, heaviest first
+    problems: tuple[str, ...] = ()  # "claim_amount: missing in the current data", …
 
     @property
     def kind(self) -> str:
@@ -36,24 +57,53 @@ class DriftSummary:
 
     def to_json(self) -> dict[str, Any]:
         """The stored JSON form."""
-        return {"drift_share": self.drift_share, "dataset_drifted": self.dataset_drifted,
-                "drifted_columns": list(self.drifted_columns), "n_columns": self.n_columns,
-                "threshold": self.threshold}
+        out: dict[str, Any] = {"drift_share": self.drift_share, "dataset_drifted": self.dataset_drifted,
+                               "drifted_columns": list(self.drifted_columns), "n_columns": self.n_columns,
+                               "threshold": self.threshold}
+        if self.weighted_drift is not None:  # rows stored before weighting keep their exact form
+            out.update(weighted_drift=self.weighted_drift, weights_source=self.weights_source,
+                       weights_ref=self.weights_ref, heaviest=[[c, w] for c, w in self.heaviest],
+                       problems=list(self.problems))
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> DriftSummary:
         """Read the stored JSON form (missing keys stay unknown)."""
         return cls(drift_share=data.get("drift_share"), dataset_drifted=data.get("dataset_drifted"),
                    drifted_columns=tuple(str(c) for c in data.get("drifted_columns") or ()),
-                   n_columns=data.get("n_columns"), threshold=data.get("threshold"))
+                   n_columns=data.get("n_columns"), threshold=data.get("threshold"),
+                   weighted_drift=data.get("weighted_drift"), weights_source=data.get("weights_source"),
+                   weights_ref=data.get("weights_ref"),
+                   heaviest=tuple((str(c), float(w)) for c, w in data.get("heaviest") or ()),
+                   problems=tuple(str(p) for p in data.get("problems") or ()))
+
+    @property
+    def headline(self) -> str:
+        """The drift in one sentence, heaviest feature first: ``claim_amount (41 % of the model's attribution) and
+        vehicle_age (2 %) drifted``."""
+        if not self.drifted_columns:
+            return "no column drifted"
+        if not self.heaviest:
+            return f"{', '.join(self.drifted_columns)} drifted, none of them a weighted model feature"
+        words = WEIGHT_WORDS.get(self.weights_source or "equal", "of the weight")
+        named = [f"{c} ({_percent(w)} {words})" if i == 0 else f"{c} ({_percent(w)})"
+                 for i, (c, w) in enumerate(self.heaviest)]
+        text = named[0] if len(named) == 1 else f"{', '.join(named[:-1])} and {named[-1]}"
+        rest = len(self.drifted_columns) - len(self.heaviest)
+        return f"{text} drifted" + (f" (and {rest} column{'s' if rest > 1 else ''} of no weight)" if rest else "")
 
     def lines(self) -> list[str]:
         """The key numbers in words."""
         cols = self.drifted_columns
         verdict = {True: "drifted", False: "not drifted"}.get(self.dataset_drifted, "—")  # type: ignore[arg-type]
         n = "?" if self.n_columns is None else self.n_columns
-        return [f"drift share {_num(self.drift_share)}: dataset {verdict}",
-                f"{len(cols)} of {n} columns drifted" + (f": {', '.join(cols)}" if cols else "")]
+        out = [f"drift share {_num(self.drift_share)}: dataset {verdict}",
+               f"{len(cols)} of {n} columns drifted" + (f": {', '.join(cols)}" if cols else "")]
+        if self.weighted_drift is not None:
+            out.append(f"importance-weighted drift {_num(self.weighted_drift)} "
+                       f"({WEIGHT_NOTES.get(self.weights_source or 'equal', self.weights_source)}): {self.headline}")
+        out += [f"failing: {p}" for p in self.problems]
+        return out
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
-"""Periodic reviews and sent notifications: the rows behind :mod:`governance.oversight` and :mod:`governance.notify`.
+"""Periodic reviews, triggered reviews and sent notifications: the rows behind :mod:`governance.oversight` and
+:mod:`governance.notify`.
 
-Those modules decide what is due and whom to tell; this one only reads and writes their two tables (migration 3).
+Those modules decide what is due and whom to tell; this one only reads and writes their tables (migrations 3, 6).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from governance.catalog.records import fetch_dicts, from_json
 
 REVIEW_COLUMNS = ("review_id", "version_id", "model", "reviewer", "outcome", "comment", "reviewed_at", "tier",
                   "evidence", "gates", "ledger_hash")
+TRIGGER_COLUMNS = ("trigger_id", "version_id", "model", "kind", "gate", "reason", "figure", "threshold", "columns",
+                   "evidence", "breach_key", "triggered_at", "triggered_by", "ledger_hash")
 NOTIFICATION_COLUMNS = ("notification_id", "event_key", "kind", "subject", "channel", "recipient", "status", "error",
                         "attempted_at", "title")
 
@@ -57,6 +60,26 @@ class OversightStore(CatalogConnection):
         """Write one review inside the caller's transaction (with its ledger entry)."""
         con.execute(f"INSERT INTO periodic_reviews ({', '.join(REVIEW_COLUMNS)}) "
                     f"VALUES ({', '.join('?' * len(REVIEW_COLUMNS))})", [row[c] for c in REVIEW_COLUMNS])
+
+    def triggered_reviews(self, *, version_id: str | None = None) -> list[dict[str, Any]]:
+        """Triggered reviews (of one version) as rows by column name, newest first."""
+        where, params = ("WHERE version_id = ?", [version_id]) if version_id else ("", [])
+        with self.connect() as con:
+            rows = fetch_dicts(con, f"SELECT {', '.join(TRIGGER_COLUMNS)} FROM triggered_reviews {where} "
+                                    "ORDER BY triggered_at DESC, trigger_id", params)
+        return [{**r, "columns": tuple(from_json(r["columns"]) or ()), "evidence": tuple(from_json(r["evidence"]) or ())}
+                for r in rows]
+
+    @staticmethod
+    def trigger_exists(con: duckdb.DuckDBPyConnection, trigger_id: str) -> bool:
+        """Whether ``trigger_id`` is recorded (read inside the caller's transaction, before inserting it)."""
+        return bool(con.execute("SELECT count(*) FROM triggered_reviews WHERE trigger_id = ?", [trigger_id]).fetchone()[0])
+
+    @staticmethod
+    def insert_triggered_review(con: duckdb.DuckDBPyConnection, row: Mapping[str, Any]) -> None:
+        """Write one triggered review inside the caller's transaction (with its ledger entry)."""
+        con.execute(f"INSERT INTO triggered_reviews ({', '.join(TRIGGER_COLUMNS)}) "
+                    f"VALUES ({', '.join('?' * len(TRIGGER_COLUMNS))})", [row[c] for c in TRIGGER_COLUMNS])
 
     def last_notifications_sent(self) -> dict[tuple[str, str, str], dt.datetime]:
         """(event key, channel, recipient) → when it was last sent successfully."""

@@ -240,11 +240,12 @@ class CatalogQueries(CatalogConnection):
             }
 
     def table_digest(self, tables: Sequence[str] = ("models", "versions", "runs", "deployments", "model_cards")) -> str:
-        """A sha256 over the content of ``tables`` (ordered, without sync timestamps): equal content, equal digest."""
+        """A sha256 over the content of ``tables`` (ordered, without sync and observation timestamps): equal content,
+        equal digest."""
         parts = []
         with self.connect() as con:
             for t in tables:
-                cols = [c for c in table_columns(con, t) if c not in ("synced_at", "updated_at")]
+                cols = [c for c in table_columns(con, t) if c not in ("synced_at", "updated_at", "artifact_digest_at")]
                 # the first column is each table's primary key: the same order as DuckDB's ORDER BY ALL
                 rows = con.execute(f"SELECT {', '.join(cols)} FROM {t} ORDER BY {cols[0]}").fetchall()
                 parts.append([t, cols, rows])

@@ -56,11 +56,15 @@ def _drift_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threshold", action="append", metavar="COL=VALUE", help="threshold of one column (repeatable)")
     p.add_argument("--type", action="append", metavar="COL=numeric|categorical", help="override an inferred type")
     p.add_argument("--drift-share", type=float, default=0.5, help="dataset drifts at this share of columns (0.5)")
+    p.add_argument("--weight", action="append", metavar="COL=W",
+                   help="how much the model relies on a column (repeatable; e.g. its mean |SHAP|): the importance-"
+                        "weighted drift counts each drifted column by its weight; columns not named weigh nothing")
     p.add_argument("--correction", choices=CORRECTIONS, help="multiple-testing correction for p-value methods")
     p.add_argument("--exact-max-rows", type=int, default=1_000_000,
                    help="K-S/Wasserstein exact up to this many rows (both sides), histogram-approximated above")
     p.add_argument("--html", metavar="FILE", help="also write Evidently's interactive report (sample ≤100k rows)")
-    p.add_argument("--fail-on-drift", action="store_true", help="exit 1 when the dataset drifts")
+    p.add_argument("--fail-on-drift", action="store_true",
+                   help="exit 1 when the dataset drifts or a reference column is missing, retyped or empty")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     _engine_arguments(p)
     p.set_defaults(func=cmd_drift)
@@ -140,42 +144,57 @@ def _review_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_drift(args: argparse.Namespace) -> int:
-    from governance.analytics.drift import DriftConfig, drift_files, evidently_report_html
-    from governance.analytics.evidence import _clean
+    from core.canonical import json_safe
+    from governance.analytics.drift import DriftConfig, drift_files
 
+    weights = {k: _float(v, "--weight") for k, v in _pairs(args.weight, "--weight").items()}
     config = DriftConfig(
         columns=_csv(args.columns) or None, exclude=_csv(args.exclude), column_types=_pairs(args.type, "--type"),
         methods=_pairs(args.method, "--method"), num_method=args.num_method, cat_method=args.cat_method,
         thresholds={k: _float(v, "--threshold") for k, v in _pairs(args.threshold, "--threshold").items()},
         drift_share=args.drift_share, correction=args.correction, exact_max_rows=args.exact_max_rows,
+        weights=weights, weights_source="given" if weights else "equal",
     )
     engine = _engine(args)
     result = drift_files(_source(args.reference, engine), _source(args.current, engine), config,
                          progress=progress_printer(not args.json), engine=engine)
     if args.html:
+        from governance.analytics.drift import evidently_report_html
+
         Path(args.html).write_text(evidently_report_html(Path(args.reference), Path(args.current), result),
                                    encoding="utf-8")
     if args.json:
-        doc = _clean(result.to_dict())
+        doc = json_safe(result.to_dict())
         for c in doc["columns"]:
             c.pop("chart", None)
         _show_sql(args, doc, result.engine)
         print_json(doc)
     else:
-        print(f"{'column':<28} {'type':<12} {'method':<14} {'score':>12} {'threshold':>10} {'psi':>8}  drift")
-        for c in result.columns:
-            print(f"{c.column[:28]:<28} {c.column_type:<12} {c.method:<14} {c.score:>12.4g} {c.threshold:>10.4g} "
-                  f"{c.psi:>8.4f}  {'DRIFT' if c.drifted else '-'}{'' if c.exact else ' (approx.)'}")
-        for col, reason in result.skipped:
-            print(f"{col[:28]:<28} skipped: {reason}")
-        for side, cols in (("current", result.missing_in_current), ("reference", result.missing_in_reference)):
-            if cols:
-                print(f"missing in {side}: {', '.join(cols)}")
-        print(f"drift share {result.drift_share:.3f} (threshold {result.drift_share_threshold:g}): "
-              f"{'DATASET DRIFT' if result.dataset_drifted else 'no dataset drift'}")
+        print_drift(result)
         _engine_line(result.engine)
         _show_sql(args, {}, result.engine)
-    return 1 if args.fail_on_drift and result.dataset_drifted else 0
+    return 1 if args.fail_on_drift and result.failing else 0
+
+
+def print_drift(result: Any) -> None:
+    """The drift table of ``countersign drift``: one line per column, one per failing finding, then the share."""
+    print(f"{'column':<28} {'type':<12} {'method':<14} {'score':>12} {'threshold':>10} {'psi':>8}  drift")
+    for c in result.columns:
+        print(f"{c.column[:28]:<28} {c.column_type:<12} {c.method:<14} {c.score:>12.4g} {c.threshold:>10.4g} "
+              f"{c.psi:>8.4f}  {'DRIFT' if c.drifted else '-'}{'' if c.exact else ' (approx.)'}")
+    for p in result.problems:  # failing findings: the column is gone, retyped or empty in the current data
+        print(f"{p.column[:28]:<28} FAIL: {p.describe().split(': ', 1)[1]}")
+    for col, reason in result.skipped:
+        print(f"{col[:28]:<28} skipped: {reason}")
+    if result.missing_in_reference:
+        print(f"only in the current data (not compared): {', '.join(result.missing_in_reference)}")
+    if result.index_columns:
+        print(f"index columns left out: {', '.join(result.index_columns)}")
+    print(f"drift share {result.drift_share:.3f} (threshold {result.drift_share_threshold:g}): "
+          f"{'DATASET DRIFT' if result.dataset_drifted else 'no dataset drift'}")
+    if result.weights_source != "equal":
+        print(f"importance-weighted drift {result.weighted_drift:.3f} ({result.weights_source} weights): "
+              f"{result.headline}")
 
 
 def _engine_line(engine: dict[str, Any]) -> None:

@@ -41,6 +41,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=cmd_history)
 
+    p = sub.add_parser("why", help="why a version is blocked: each failing gate with its figure and what clears it")
+    add_workspace_arg(p)
+    p.add_argument("version_id", metavar="VERSION_ID", help="ACCOUNT:MODEL:VERSION as listed by 'countersign models'")
+    p.add_argument("--to", metavar="ENV", help="the environment it would go to (default: the next one)")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(func=cmd_why)
+
     p = sub.add_parser("catalog", help="move the catalog: copy a DuckDB workspace into PostgreSQL")
     ops = p.add_subparsers(dest="catalog_command", required=True)
     c = ops.add_parser("copy", help="copy catalog and ledger into an empty PostgreSQL database, then verify")
@@ -48,6 +55,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--to", required=True, metavar="URL",
                    help="postgresql://user@host:port/db (password from PGPASSWORD or ~/.pgpass, never in the URL)")
     c.set_defaults(func=cmd_catalog_copy)
+
+
+def cmd_why(args: argparse.Namespace) -> int:
+    from governance.why import why_blocked
+
+    answer = why_blocked(open_workspace(args), args.version_id, args.to)
+    if args.json:
+        print_json(answer.as_dict())
+    else:
+        print("\n".join(answer.lines()))
+    return 1 if answer.blocked else 0  # blocked is a verdict, as a failed check is
 
 
 def cmd_catalog_copy(args: argparse.Namespace) -> int:
@@ -79,7 +97,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     ws = resolve_workspace(args.workspace, os.environ)
     build_demo(Path(ws.root), progress=progress_printer(), force=args.force)
     print(f"demo workspace ready: {ws.root}")
-    print(f"open it with: streamlit run app.py -- --workspace {ws.root}")
+    print(f"open it with: countersign serve --workspace {ws.root}")
     return 0
 
 
@@ -103,6 +121,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
                         "counts": None if r.counts is None else {
                             "added": r.counts.added, "updated": r.counts.updated,
                             "unchanged": r.counts.unchanged, "deleted": r.counts.deleted,
+                            "versions_held": r.counts.held,
                         },
                     }
                     for r in report.results
@@ -115,8 +134,9 @@ def cmd_sync(args: argparse.Namespace) -> int:
                 print(f"{r.account:<20} FAILED  {r.error}")
                 continue
             c = r.counts
-            print(f"{r.account:<20} {r.status:<8} +{c.added} ~{c.updated} ={c.unchanged} -{c.deleted}  "
-                  f"{r.kind}, {r.calls} calls, {r.seconds:.2f} s")
+            print(f"{r.account:<20} {r.status:<8} {c.held} version(s) held; this {'full' if r.full else 'incremental'} "
+                  f"sync: {c.added} new, {c.updated} changed, {c.deleted} gone  ({r.kind}, {r.calls} calls, "
+                  f"{r.seconds:.2f} s)")
             for issue in r.issues:
                 print(f"    ! {issue}")
     if not report.ok:
@@ -147,6 +167,12 @@ def cmd_models(args: argparse.Namespace) -> int:
                                              environment_order=order)
     flags = row_flags(opened.settings, opened.catalog, rows, as_of)  # the same check as the Inventory page
     gaps = sorted({f"{r['account']}: {r['gap_reason']}" for r in rows if r["in_gap"]}) if as_of else []
+    coverage = []
+    if as_of:  # accounts whose history starts later, and versions whose state then is unknown: said, not left out
+        from governance.history import coverage_at, version_gaps_at
+
+        coverage = coverage_at(opened.settings, opened.catalog, as_of, args.environment)
+        gaps += version_gaps_at(opened.catalog, as_of)
     if args.json:
         versions = [
             {
@@ -160,6 +186,8 @@ def cmd_models(args: argparse.Namespace) -> int:
                 "unapproved_deployment": flag.registry_unapproved,
                 "flag": flag.flag.removeprefix("⚠ ") or None, "flag_reason": flag.reason or None,
                 "source_version_id": row["source_version_id"],
+                **({"change_source": row.get("change_source"), "confidence": row.get("confidence"),
+                    "changed_by": row.get("changed_by"), "since": _iso(row.get("valid_from"))} if as_of else {}),
             }
             for row, flag in zip(rows, flags, strict=True)
         ]
@@ -171,7 +199,8 @@ def cmd_models(args: argparse.Namespace) -> int:
                     for m in opened.catalog.models_rows()
                 ],
                 "versions": versions,
-                **({"as_of": as_of.isoformat(), "gaps": gaps} if as_of else {}),
+                **({"as_of": as_of.isoformat(), "gaps": gaps,
+                    "coverage": [n.as_dict() for n in coverage]} if as_of else {}),
             }
         )
         return 0
@@ -179,6 +208,8 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(f"as of {as_of.isoformat()} UTC")
         for gap in gaps:
             print(f"  ! not observed then (gap): {gap}")
+        for note in coverage:
+            print(f"  ! {note.message}")
     if not rows:
         print("no versions at that instant" if as_of else "no versions in the catalog yet: run 'countersign sync'")
         return 0
@@ -214,7 +245,7 @@ def cmd_history(args: argparse.Namespace) -> int:
             mark = "*" if v.version_id == args.version_id else " "
             serving = v.deployed_on or ", ".join(f"label {x}" for x in v.serving_labels) or "-"
             print(f"{mark} {v.version_id:<36} {v.approval_status:<22} {serving:<24} since "
-                  f"{v.valid_from.isoformat()} ({v.time_source})")
+                  f"{v.valid_from.isoformat()} ({v.source or v.time_source})")
             if v.flag:
                 print(f"      ! {v.flag_reason}")
             for a in v.approvals:
@@ -229,12 +260,21 @@ def cmd_history(args: argparse.Namespace) -> int:
     for s in doc["states"]:
         labels = ",".join(s["labels"])
         print(f"  {s['valid_from']} → {s['valid_to'] or 'now':<26} {s['environment']:<8} {s['approval_status']:<22} "
-              f"{labels:<12} ({s['time_source']}; sync {s['sync_id']}"
+              f"{labels:<12} ({s['source']}; sync {s['sync_id']}"
               + (f"; request {s['request_id']}" if s["request_id"] else "") + ")")
     for d in doc["deployments"]:
         print(f"  deployed {d['endpoint']}/{d['variant']} w={d['weight']} {d['valid_from']} → {d['valid_to'] or 'now'}")
     for a in doc["approvals"]:
         print(f"  approved by {a['actor']} at {a['decided_at']} ({a['request_id']}, {a['from_env']}→{a['to_env']})")
     for g in doc["gaps"]:
-        print(f"  ! gap in {g['account']}: {g['from']} → {g['to'] or 'now'} ({g['reason']})")
+        where = g["version_id"] or g["account"]
+        print(f"  ! gap in {where}: {g['from']} → {g['to'] or 'now'} ({g['reason']}"
+              + (f": {g['detail']}" if g["detail"] else "") + ")")
     return 0
+
+
+def _iso(value: object) -> str | None:
+    """A date-time as ISO text; None (or pandas' NaT) as None."""
+    if value is None or value != value:
+        return None
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)

@@ -50,7 +50,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=cmd_review_periodic)
 
-    p = sub.add_parser("monitor", help="recompute drift and bias of versions in use whose monitoring is due")
+    p = sub.add_parser("monitor", help="recompute drift and bias of versions in use whose monitoring is due; "
+                                       "a breach starts a re-validation (exit 1)")
     add_workspace_arg(p)
     p.add_argument("--all", action="store_true", help="every version under oversight")
     p.add_argument("--json", action="store_true", help="print one JSON document")
@@ -78,9 +79,13 @@ def cmd_due(args: argparse.Namespace) -> int:
     if not plan.items:
         print(f"nothing due as of {plan.as_of:%Y-%m-%d} (versions in use in {', '.join(plan.environments)})")
         return 0
+    for t in plan.triggered:  # re-validations a breach or cumulative change started: due now, apart from the calendar
+        print(f"{'triggered':<10} due now    {t.version_id:<34} since {t.triggered_at:%Y-%m-%d}  {t.reason}")
     for i in plan.items:
         due = f"{i.due_at:%Y-%m-%d}" if i.due_at else "—"
         last = f"{i.last_review_at:%Y-%m-%d} ({i.last_outcome})" if i.last_review_at else "never reviewed"
+        if i.first_review_now:
+            due, last = "now", "never reviewed, never signed off"
         print(f"{i.status:<10} due {due:<10} {i.version_id:<34} tier {i.tier:<8} last {last}")
     return 0
 
@@ -111,17 +116,27 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     results = monitor(o.workspace, o.settings, o.catalog, o.actor, everything=args.all,
                       progress=progress_printer(not args.json))
     findings = check_deployments(o)  # what serves must be what Countersign approved: a finding fails the run
+    failing = any(r.failing for r in results) or bool(findings)
     if args.json:
         print_json({"monitoring": [r.as_dict() for r in results], "unapproved": [f.as_dict() for f in findings]})
-        return 1 if findings else 0
+        return 1 if failing else 0
     if not results:
         print("no monitoring due")
     for r in results:
         kinds = ", ".join(f"{k} {v['status']}" for k, v in r.items.items())
-        print(f"{r.version_id}: {kinds}" + (f"; BREACH: {'; '.join(b['message'] for b in r.breaches)}"
-                                            if r.breaches else ""))
+        print(f"{r.version_id}: {kinds}" + ("" if r.failing else "; no breach"))
+        for b in r.breaches:  # version, gate, columns, figure: what failed, on what
+            figure = f"{b['figure']:.3g}" if isinstance(b.get("figure"), int | float) else "—"
+            limit = f" (limit {b['threshold']:g})" if isinstance(b.get("threshold"), int | float) else ""
+            print(f"  BREACH {r.version_id} {b['gate']}: {figure}{limit}; columns: {', '.join(b['columns']) or '—'}"
+                  f" — {b['message']}")
+        if r.change is not None:
+            print(f"  cumulative change: {r.change.describe()}")
+        for t in r.triggered:
+            print(f"  re-validation due now: triggered review {t.trigger_id} ({t.kind}"
+                  + (f", {t.gate}" if t.gate else "") + ")")
     _print_findings(findings)
-    return 1 if findings else 0
+    return 1 if failing else 0
 
 
 def _print_findings(findings: Sequence[Finding]) -> None:

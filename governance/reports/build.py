@@ -53,6 +53,7 @@ from reportlab.platypus.tableofcontents import TableOfContents
 from core.clock import naive_utc
 from governance import __version__
 from governance.analytics.summaries import BiasSummary, DriftSummary, ExplainSummary
+from governance.changes import change_source
 from governance.reports import pdf_charts as charts
 from governance.reports.facts import EvidenceItem, ReportFacts
 from governance.reports.templates import Section, Template
@@ -137,7 +138,7 @@ def _summary_rows(item: EvidenceItem) -> list[tuple[str, Any]]:
     s = item.summary
     if isinstance(s, DriftSummary):
         pairs = [("dataset_drifted", s.dataset_drifted), ("drift_share", s.drift_share), ("n_columns", s.n_columns),
-                 ("threshold", s.threshold)]
+                 ("threshold", s.threshold), ("weighted_drift", s.weighted_drift), ("weights", s.weights_source)]
     elif isinstance(s, BiasSummary):
         pairs = [("min_disparate_impact", s.min_disparate_impact)]
     elif isinstance(s, ExplainSummary):
@@ -543,21 +544,24 @@ def b_registry_history(f: ReportFacts, r: Renderer) -> list[Flowable]:
         raise Missing(f"registry history: no sync has recorded a state of {f.version.version_id} since history "
                       "began (run countersign sync)")
     rows = [(h.get("valid_from"), h.get("valid_to") or "still", h.get("environment"), h.get("approval_status"),
-             _labels_text(h), h.get("time_source"), h.get("sync_id"), h.get("ledger_seq"),
+             _labels_text(h), _seen_by(h), h.get("sync_id"), h.get("ledger_seq"),
              h.get("request_id")) for h in f.history]
     out: list[Flowable] = [
-        para("Each state of the version as the registry showed it, from when to when (UTC). 'source': the "
-             "registry's own modification time; 'sync': the start of the sync that saw the change. A label marked "
-             "'(serving)' is the one its account maps to the environment (an MLflow alias, a ZenML stage): holding "
-             "it, the version was the one in use there."),
-        table(("From", "To", "Environment", "Approval", "Labels", "Time", "Sync", "Ledger", "Request"), rows,
+        para("Each state of the version as the registry showed it, from when to when (UTC). 'Seen by' says what "
+             "recorded the change and how sure its time is: 'sync (inferred)', the registry's own modification time "
+             "read by a sync; 'sync (observed)', the start of the sync that saw it; 'event (exact)', a registry "
+             "event's own time; 'cloudtrail (exact)' or 'lifecycle action (exact)', the registry's record of the "
+             "call, read by a backfill (with who made it). A label marked '(serving)' is the one its account maps "
+             "to the environment (an MLflow alias, a ZenML stage): holding it, the version was the one in use "
+             "there."),
+        table(("From", "To", "Environment", "Approval", "Labels", "Seen by", "Sync", "Ledger", "Request"), rows,
               mono=(6,)),
     ]
     if f.history_deployments:
         out.append(Spacer(1, 4))
-        out.append(table(("Endpoint", "Variant", "Weight", "Status", "From", "To", "Time"),
+        out.append(table(("Endpoint", "Variant", "Weight", "Status", "From", "To", "Seen by"),
                          [(d.get("endpoint"), d.get("variant"), d.get("weight"), d.get("status"), d.get("valid_from"),
-                           d.get("valid_to") or "still", d.get("time_source")) for d in f.history_deployments]))
+                           d.get("valid_to") or "still", _seen_by(d)) for d in f.history_deployments]))
     if f.history_gaps:
         out.append(Spacer(1, 4))
         out.append(para("Not observed (the registry's state in these periods is unknown):"))
@@ -565,6 +569,12 @@ def b_registry_history(f: ReportFacts, r: Renderer) -> list[Flowable]:
                          [(g.get("account"), g.get("gap_from"), g.get("gap_to") or "still", g.get("reason"),
                            g.get("detail")) for g in f.history_gaps]))
     return out
+
+
+def _seen_by(row: dict[str, Any]) -> str:
+    """A history row's source and confidence, and who made the change when the record says."""
+    who = row.get("changed_by")
+    return change_source(row) + (f", by {str(who).rsplit('/', 1)[-1]}" if isinstance(who, str) and who else "")
 
 
 def _load_list(value: Any) -> list[str]:
@@ -789,6 +799,7 @@ def b_drift(f: ReportFacts, r: Renderer) -> list[Flowable]:
     summary = _summary_rows(item)
     if summary:
         out.append(kv_table(summary))
+    out += _drift_findings(item)
     if rows:
         out += [Spacer(1, 4), records_table(rows, ("column", "method", "stattest", "score", "statistic", "value",
                                                     "threshold", "psi", "drifted", "drift_detected"))]
@@ -807,6 +818,46 @@ def b_drift(f: ReportFacts, r: Renderer) -> list[Flowable]:
     return [*out, ev_caption(item, f)]
 
 
+def _drift_findings(item: EvidenceItem) -> list[Flowable]:
+    """The drift that matters in words: the heaviest drifted features, how the weights were found, failing findings."""
+    s = item.summary
+    if not isinstance(s, DriftSummary) or s.weighted_drift is None:
+        return []
+    from governance.analytics.summaries import WEIGHT_NOTES
+
+    how = WEIGHT_NOTES.get(s.weights_source or "equal", s.weights_source) + (f" {s.weights_ref}" if s.weights_ref else "")
+    out = [para(f"Importance-weighted drift {s.weighted_drift:.2f} (weights: {how}): {s.headline}.")]
+    if s.problems:
+        out.append(para("Failing findings (counted as drifted): " + "; ".join(s.problems) + "."))
+    return out
+
+
+def _monitoring_gates(f: ReportFacts) -> list[Flowable]:
+    """The monitoring gates (drift, weighted drift, fairness) as the policy judges the newest evidence."""
+    from governance.triggered import BREACH_GATES
+
+    rows = [g for g in f.gates if g.get("gate") in BREACH_GATES]
+    if not rows:
+        return []
+    failing = [g for g in rows if _verdict(g) == "FAIL"]
+    text = "; ".join(f"{g['gate']} {_verdict(g)}" for g in rows)
+    out = [para(f"Monitoring gates of tier {f.tier} on the newest evidence: {text}.")]
+    out += [para(f"{g['gate']} FAILS: {g.get('message')}") for g in failing]
+    return out
+
+
+def _triggered(f: ReportFacts) -> list[Flowable]:
+    """The re-validations monitoring breaches or cumulative change started."""
+    if not f.triggered:
+        return []
+    return [para("Triggered reviews (a re-validation due from the day a breach or cumulative change started it, "
+                 "answered by the next periodic review):"),
+            table(("Triggered", "Trigger", "Kind", "Reason", "Status"),
+                  [(t["triggered_at"], t["trigger_id"], t.get("gate") or t["kind"], t["reason"],
+                    "open: re-validation due" if t["open"] else "answered") for t in f.triggered],
+                  (BODY_W * 0.13, BODY_W * 0.17, BODY_W * 0.12, BODY_W * 0.43, BODY_W * 0.15))]
+
+
 def b_monitoring(f: ReportFacts, r: Renderer) -> list[Flowable]:
     current = f.version.data_uris.get("current")
     max_age = f.policy.get("evidence_max_age_days")
@@ -823,8 +874,10 @@ def b_monitoring(f: ReportFacts, r: Renderer) -> list[Flowable]:
     drift = f.evidence.get("drift")
     if drift is not None:
         out.append(para(f"Latest drift evidence {drift.evidence_id} computed {fmt(drift.computed_at)}; "
-                        f"drift share limit for tier {f.tier}: {fmt(f.policy.get('max_drift_share'))}."))
-    return out
+                        f"drift share limit for tier {f.tier}: {fmt(f.policy.get('max_drift_share'))}; "
+                        f"importance-weighted drift limit: {fmt(f.policy.get('max_weighted_drift'))}."))
+        out += _drift_findings(drift)
+    return [*out, *_monitoring_gates(f), *_triggered(f)]
 
 
 def b_limitations(f: ReportFacts, r: Renderer) -> list[Flowable]:

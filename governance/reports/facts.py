@@ -105,6 +105,9 @@ class ReportFacts:
     # the model's versions in use (an endpoint, or the registry label of their environment) and the binding check's
     # verdict on each (governance.binding): approved in Countersign, with the artifact it approved
     in_use: tuple[dict[str, Any], ...] = ()
+    # re-validations a monitoring breach or cumulative change started (governance.triggered), newest first, each
+    # with ``open`` (no periodic review recorded after it yet)
+    triggered: tuple[dict[str, Any], ...] = ()
 
     @property
     def fingerprint(self) -> str:
@@ -329,6 +332,15 @@ def _labels(value: Any) -> list[str]:
     return [str(x) for x in loaded] if isinstance(loaded, list) else []
 
 
+def triggered_records(catalog: Catalog, version_id: str, reviews: tuple[dict[str, Any], ...]) -> tuple[dict[str, Any], ...]:
+    """The version's triggered reviews, newest first, each marked ``open`` until a periodic review follows it."""
+    from governance.triggered import triggered_reviews
+
+    last = max((r["reviewed_at"] for r in reviews), default=None)
+    return tuple({**t.as_dict(), "open": last is None or t.triggered_at > last}
+                 for t in triggered_reviews(catalog, version_id=version_id))
+
+
 def collect_facts(
     workspace: Workspace, settings: Settings, catalog: Catalog, version_id: str, identity: Identity
 ) -> ReportFacts:
@@ -358,6 +370,7 @@ def collect_facts(
     requests, decisions, ledger = signoff_records(catalog, sorted(family))
     in_use = in_use_records(settings, catalog, version.model)
     reviews, under_oversight = oversight_records(settings, catalog, version, in_use)
+    triggered = triggered_records(catalog, version_id, reviews)
     tier = model.risk_tier or settings.policy.default_tier
     policy = settings.tier(tier).model_dump()
     model_cfg = settings.models.get(version.model)
@@ -366,7 +379,7 @@ def collect_facts(
         *(e.computed_at for e in evidence.values()),
         *(r.get("created_at") for r in requests), *(r.get("updated_at") for r in requests),
         *(d.get("created_at") for d in decisions), *(e.get("recorded_at") for e in ledger),
-        *(x["reviewed_at"] for x in reviews),
+        *(x["reviewed_at"] for x in reviews), *(t["triggered_at"] for t in triggered),
     )
     gates, gates_note, gates_evaluated = evaluate_gates(catalog, settings, version, generated_at)
     datasets, dataset_sources = dataset_hashes(workspace, settings, version, evidence)
@@ -406,8 +419,10 @@ def collect_facts(
         consistency=consistency,
         history=history_records(settings, catalog, version),
         history_deployments=tuple(_records(catalog.deployment_history([version_id]))),
-        history_gaps=tuple(_records(catalog.history_gaps([version.account]))),
+        history_gaps=tuple(_records(catalog.history_gaps([version.account])))
+        + tuple(_records(catalog.version_gaps([version_id]))),
         in_use=in_use,
+        triggered=triggered,
     )
 
 

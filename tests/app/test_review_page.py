@@ -171,3 +171,21 @@ def test_evidence_reported_by_a_pipeline_is_shown_as_such(demo_copy, app_factory
     at = _open(app_factory, demo_copy.root, OFFICER, vid)
     assert "Reported by the pipeline" in [h.value for h in at.subheader]
     assert any("DISAGREES" in e.value for e in at.error)
+
+
+def test_the_planted_prod_drift_fails_the_weighted_drift_gate_on_the_page(demo_copy, app_factory):
+    # 2 of 10 columns drifted: the share gate passes; claim_amount carries a third of the model's attribution
+    vid = "lab-prod:claims-fraud:2"
+    at = _open(app_factory, demo_copy.root, OFFICER, vid)
+    at.button(key="review.compute").click().run(timeout=180)
+    assert not at.exception, at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Tier medium drift gate"] == "passes"
+    assert metrics["Tier medium weighted drift gate"] == "FAILS"
+    assert float(metrics["Weighted drift"].rstrip("%")) > 25
+    warning = next(w.value for w in at.tabs[0].warning if "max_weighted_drift" in w.value)
+    assert warning.startswith("claim_amount (") and "% of the model's attribution" in warning
+    assert "mean |SHAP| of the version's explain evidence" in warning
+
+    again = _open(app_factory, demo_copy.root, AUDITOR, vid)  # stored: the same verdict for a viewer
+    assert {m.label: m.value for m in again.metric}["Tier medium weighted drift gate"] == "FAILS"

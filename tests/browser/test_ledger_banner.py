@@ -33,7 +33,8 @@ def test_every_page_shows_the_red_banner_on_a_rolled_back_catalog(browser_worksp
             harness.assert_no_exception(page)
             banner = harness.alerts(page, "Error").filter(has_text="The ledger does not vouch for this catalog")
             assert banner.count() == 1, (path, title)
-            assert "older copy" in harness.main_area(page).inner_text(), path
+            reason = harness.main_area(page).locator('[data-testid="stCode"]').first
+            assert "older copy" in reason.text_content(), path
         harness.screenshot(page, "ledger-banner-rolled-back")
     finally:
         server.stop()

@@ -288,8 +288,10 @@ def test_a_champion_alias_moved_by_hand_to_a_never_approved_version_is_flagged(s
 def test_a_production_stage_moved_by_hand_to_a_never_approved_version_is_flagged(zenml_server, tmp_path: Path,
                                                                                 capsys) -> None:
     driver = ZenMLDriver(zenml_server, tmp_path / "zenml-work", env_var=f"ZENML_KEY_{uuid.uuid4().hex[:6].upper()}")
+    driver.work.mkdir(parents=True)
     model = driver.create_model()
-    first, second = driver.add_version(model), driver.add_version(model)
+    # two versions a pipeline trained (each links the model artifact a sign-off binds to)
+    first, second = ({"id": driver.run_pipeline(model["name"], name)["model_version_id"]} for name in ("v1", "v2"))
     driver.set_stage(first["id"], "staging")  # in staging: one step from prod
     ws, settings, catalog = zenml_workspace(driver, tmp_path / "ws")
     admin_operator(ws)

@@ -620,7 +620,7 @@ def test_migration_6_upgrades_a_catalog_without_opening_history_rows(
                             list(row))
     monkeypatch.undo()
     old.forget_columns()
-    assert old.migrate() == [6]
+    assert old.migrate()[0] == 6  # and the migrations after it
     with old.connect() as con:
         assert con.execute("SELECT artifact_sha256 FROM version_history WHERE valid_to IS NULL").fetchall() == [(A,)]
         assert con.execute("SELECT count(*) FROM sync_runs WHERE watermark IS NOT NULL").fetchone()[0] == 0

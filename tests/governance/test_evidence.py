@@ -68,8 +68,10 @@ def test_planted_truths_of_the_demo(ws):
     officer = _who(settings, RISK)
     fraud = review_version(workspace, settings, catalog, "lab-prod:claims-fraud:2", actor=officer, kinds=("drift",))
     assert sorted(fraud.drift.drifted_columns) == ["claim_amount", "vehicle_age"]
-    assert set(fraud.item("drift").evidence.summary.to_json()) == {"drift_share", "dataset_drifted", "drifted_columns",
-                                                          "n_columns", "threshold"}
+    assert set(fraud.item("drift").evidence.summary.to_json()) == {
+        "drift_share", "dataset_drifted", "drifted_columns", "n_columns", "threshold",
+        # the importance-weighted drift (issue 32): its figure, where the weights come from, the heaviest drifted
+        "weighted_drift", "weights_source", "weights_ref", "heaviest", "problems"}
     credit = review_version(workspace, settings, catalog, "lab-staging:credit-approval:3", actor=officer,
                             kinds=("bias", "explain"))
     summary = credit.item("bias").evidence.summary

@@ -210,7 +210,7 @@ def test_a_tier_without_gates_says_so_instead_of_reporting_the_verdicts_missing(
     # a tier that sets no gate for the version's next step is a policy choice the report states, not a gap
     config = demo_copy.config_path
     text = config.read_text(encoding="utf-8")
-    gates = "max_drift_share = 0.5\nmin_metrics = { r2 = 0.5 }\n"
+    gates = "max_drift_share = 0.5\nmin_metrics = { r2 = 0.5 }\nmax_weighted_drift = 0.35\n"  # every gate of tier low
     low = text.index("[policy.tiers.low]")
     n = text.count(gates, low, text.index("[", low + 1))
     text = text[:low] + text[low:].replace(gates, "", 1)

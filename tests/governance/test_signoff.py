@@ -106,7 +106,7 @@ def test_an_expired_risk_acceptance_blocks_on_the_page_exactly_as_in_approval(wo
 def test_blocked_demo_version_needs_acceptance_in_review_and_in_approval(world: World) -> None:
     rid = world.request(*BLOCKED)
     review = review_request(world.catalog, world.settings, world.who("risk.officer"), rid)
-    assert set(review.blocking_gates) == {"drift", "fairness"}
+    assert set(review.blocking_gates) == {"drift", "weighted_drift", "fairness"}
     assert {"approve", "accept_risk", "reject"} <= review.actions
     assert set(review.checklist.evidence_lacking()) == {"drift", "bias"}
 

@@ -235,19 +235,22 @@ def test_a_failing_drift_gate_names_the_drifted_columns(world: World) -> None:
 
 
 def test_a_risk_acceptance_follow_up_turns_overdue_without_newer_evidence(world: World) -> None:
-    rid = world.request("lab-dev:claims-fraud:4", "staging")  # no evidence: drift and fairness block
+    # no evidence: drift, weighted drift (the demo tiers set max_weighted_drift) and fairness block
+    rid = world.request("lab-dev:claims-fraud:4", "staging")
     now = _now()
-    acc = RiskAcceptance(("drift", "fairness"), "No traffic before deployment; drift reviewed after 30 days.",
+    acc = RiskAcceptance(("drift", "weighted_drift", "fairness"),
+                         "No traffic before deployment; drift reviewed after 30 days.",
                          now + dt.timedelta(days=90), follow_up=now + dt.timedelta(days=30))
     approve(world.ws, world.settings, world.catalog, world.who("risk.officer"), rid, "accepted", risk_acceptance=acc)
     request = get_request(world.catalog, rid)
     assert {(f.gate, f.kind, f.status) for f in follow_ups(world.catalog, request, now)} == {
-        ("drift", "drift", "waiting"), ("fairness", "bias", "waiting")}
+        ("drift", "drift", "waiting"), ("weighted_drift", "drift", "waiting"), ("fairness", "bias", "waiting")}
     later = now + dt.timedelta(days=31)
     assert {f.status for f in follow_ups(world.catalog, request, later)} == {"overdue"}
     new_id = _drift(world, "lab-dev:claims-fraud:4", 0.0, ())
     done = {f.gate: f for f in follow_ups(world.catalog, request, later)}
     assert done["drift"].status == "met" and done["drift"].evidence_id == new_id
+    assert done["weighted_drift"].status == "met"
     assert done["fairness"].status == "overdue" and "OVERDUE" in done["fairness"].describe()
     shown = review_request(world.catalog, world.settings, world.who("auditor"), rid, now=later)
     assert [f.status for f in shown.follow_ups if f.gate == "fairness"] == ["overdue"]
@@ -256,7 +259,8 @@ def test_a_risk_acceptance_follow_up_turns_overdue_without_newer_evidence(world:
 def test_a_follow_up_after_the_expiry_is_refused(world: World) -> None:
     rid = world.request("lab-dev:claims-fraud:4", "staging")
     now = _now()
-    acc = RiskAcceptance(("drift", "fairness"), "No traffic before deployment; drift reviewed after 30 days.",
+    acc = RiskAcceptance(("drift", "weighted_drift", "fairness"),
+                         "No traffic before deployment; drift reviewed after 30 days.",
                          now + dt.timedelta(days=30), follow_up=now + dt.timedelta(days=60))
     with pytest.raises(InputError, match="follow-up date"):
         approve(world.ws, world.settings, world.catalog, world.who("risk.officer"), rid, "x", risk_acceptance=acc)
@@ -272,11 +276,11 @@ def test_cli_records_a_follow_up_and_shows_it(world: World) -> None:
     rid = world.request("lab-dev:claims-fraud:4", "staging")
     today = dt.date.today()
     _cli("approve", rid, "--workspace", str(world.ws.root), "--actor", f"risk.officer@{D}", "--comment", "ok",
-         "--accept-risk", "drift", "--accept-risk", "fairness", "--no-execute",
+         "--accept-risk", "drift", "--accept-risk", "weighted_drift", "--accept-risk", "fairness", "--no-execute",
          "--justification", "Evidence jobs run next week; shadow period clean.",
          "--expires", f"{today + dt.timedelta(days=60)}", "--follow-up", f"{today + dt.timedelta(days=14)}")
     acc = get_request(world.catalog, rid).risk_acceptances[0]
-    assert acc.payload["awaits"] == {"drift": "drift", "fairness": "bias"}
+    assert acc.payload["awaits"] == {"drift": "drift", "weighted_drift": "drift", "fairness": "bias"}
     assert str(acc.payload["follow_up"]).startswith(f"{today + dt.timedelta(days=14)}")
     shown = _cli("requests", rid, "--workspace", str(world.ws.root))
     assert f"waits for new bias evidence by {today + dt.timedelta(days=14)}: waiting" in shown

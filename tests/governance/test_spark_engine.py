@@ -20,13 +20,14 @@ from governance.analytics import engines
 from governance.analytics.bias import BiasConfig, bias_file, counts_sql, domain_sql
 from governance.analytics.drift import DriftConfig, drift_files
 from governance.analytics.drift.aggregates import (
+    Col,
     distinct_sql,
     finite_stats_sql,
     histogram_sql,
     near_edges_sql,
+    raw_sql,
     side_stats_sql,
     value_counts_sql,
-    values_sql,
 )
 from governance.analytics.engines import EngineChoice, SparkEngine, inline, render
 
@@ -145,15 +146,56 @@ def test_drift_on_spark_equals_duckdb(drift_pairs: dict[str, tuple[Any, Any]], c
         assert all(c.exact for c in duck.columns) and duck.column("with_nulls").nulls_reference > 0
     else:
         assert methods["num"] == "wasserstein" and methods["grid"] == "ks" and not duck.column("grid").exact
-        assert duck.column("dirty").n_reference == 6000 - 4  # two inf, one -inf ... and the NaN, not nulls
-        assert duck.column("dirty").nulls_reference == 0
+        assert duck.column("dirty").n_reference == 6000 - 4  # two inf, one -inf and the NaN
+        # all four are missing values under the data contract, as NULL would be (they were not counted before,
+        # so NaN-stored and NULL-stored files disagreed on the count of missing values)
+        assert duck.column("dirty").nulls_reference == 4
     assert duck.drifted_columns == sp.drifted_columns and "num" in duck.drifted_columns
+
+
+@pytest.mark.parametrize(("n_ref", "n_cur", "exact_max_rows"), [(200, 180, 1_000_000), (3000, 2500, 1_000_000),
+                                                              (3000, 2500, 0)], ids=["ks", "wasserstein", "binned"])
+def test_nan_stored_parquet_on_spark_equals_null_stored_on_duckdb(spark: Any, tmp_path: Path, n_ref: int, n_cur: int,
+                                                                  exact_max_rows: int) -> None:
+    # the data contract on both engines: IEEE NaN in a Parquet file (as Spark itself writes it) is a missing value,
+    # exactly as NULL is; on every route
+    from tests.governance.test_data_contract import _pair, write_parquet
+
+    ref, cur = _pair(n_ref, n_cur, seed=9)
+    paths = {f"{side}_{stored}": write_parquet(tmp_path / f"{side}_{stored}.parquet", frame, nan_stored=stored == "nan")
+             for side, frame in (("ref", ref), ("cur", cur)) for stored in ("nan", "null")}
+    config = DriftConfig(exact_max_rows=exact_max_rows)
+    sp = drift_files(str(paths["ref_nan"]), str(paths["cur_nan"]), config, engine=SPARK)
+    duck = drift_files(paths["ref_null"], paths["cur_null"], config)
+    _same(_without_timing(sp.to_dict()), _without_timing(duck.to_dict()))
+    assert sp.column("x").n_reference == int(ref["x"].notna().sum())
+
+
+def test_bias_and_index_columns_follow_the_data_contract_on_spark(spark: Any, tmp_path: Path) -> None:
+    # a NaN label or score is missing (dropped), a NaN in a float attribute groups with NULL; pandas' index is not data
+    from tests.governance.test_data_contract import _scored, write_parquet
+
+    frame = _scored()
+    nan = write_parquet(tmp_path / "nan.parquet", frame, nan_stored=True)
+    null = write_parquet(tmp_path / "null.parquet", frame, nan_stored=False)
+    config = BiasConfig(label="label", protected=("gender", "age"), score="score", threshold=0.5)
+    sp, duck = bias_file(str(nan), config, engine=SPARK), bias_file(null, config)
+    _same(_without_timing(sp.to_dict()), _without_timing(duck.to_dict()))
+    assert sp.dropped_rows == 50 and "(missing)" in {g.group for g in sp.attribute("age").groups}
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    indexed = tmp_path / "indexed.parquet"
+    pq.write_table(pa.Table.from_pandas(frame.set_axis(frame.index * 3), preserve_index=True), indexed)
+    info = SparkEngine(spark).load_table(indexed, "t")
+    assert info.index_columns == ("__index_level_0__",) and "__index_level_0__" not in info.columns
 
 
 def test_near_edge_values_are_rebinned_on_spark_too(drift_pairs: dict[str, tuple[Any, Any]],
                                                     files: dict[str, Path]) -> None:
     _, sp = drift_pairs["large"]
-    near = [s for s in sp.engine["statements"] if s.startswith("SELECT x FROM") and "BETWEEN CAST(" in s]
+    near = [s for s in sp.engine["statements"] if " AS c, x FROM " in s and "(x BETWEEN CAST(" in s]
     assert near, "the data must put values on Sturges edges, or this test checks nothing"
     # oracle: numpy's own Sturges bins over the raw values
     ref, cur = (pd.read_parquet(files[k], columns=["grid"])["grid"].to_numpy() for k in ("ref_large", "cur_large"))
@@ -175,7 +217,8 @@ def test_only_aggregates_come_back(drift_pairs: dict[str, tuple[Any, Any]], file
     # ≤ FEW_VALUES values), per categorical column its values; plus one-row statistics
     bound = 2 * len(numeric) * (config.hist_bins + 16 + 1) + 2 * len(categorical) * 5 + sp.engine["queries"]
     assert sp.engine["rows_returned"] <= bound < 2 * n_rows
-    assert sp.engine["max_rows"] <= config.hist_bins + 16 + 1
+    # one statement brings back the histograms (or value counts) of every column of a side at once
+    assert sp.engine["max_rows"] <= len(numeric) * (config.hist_bins + 16 + 1) + len(categorical) * 5
     assert sp.engine["bytes_returned"] > 0
 
 
@@ -295,25 +338,30 @@ def test_parameters_are_inlined_exactly() -> None:
 
 def _statements() -> dict[str, str]:
     """Every aggregate statement drift and bias run, on example tables and columns, parameters inlined."""
-    cols = [("amount", "numeric"), ("segment name", "categorical")]
-    num = values_sql("ref", "amount", "numeric", 0)
-    finite = values_sql("cur", "amount", "numeric", 3)
-    cat = values_sql("ref", "segment name", "categorical", 0)
-    h = {"lo": -3.25, "k": 512.0 / 6.5}
+    amount, segment = Col("amount", "DOUBLE", True), Col("segment name", "VARCHAR", False)
+    age, ratio = Col("age", "BIGINT", True), Col("ratio", "DOUBLE", False)
+    h = {"lo0": -3.25, "hi0": 3.25, "k0": 512.0 / 6.5, "lo1": 18.0, "hi1": 90.0, "k1": 64.0 / 72.0}
     return {
-        "side_stats": side_stats_sql("ref", cols),
-        "distinct": distinct_sql("ref", cols),
-        "finite_stats": finite_stats_sql("cur", "amount"),
-        "value_counts_numeric": value_counts_sql(num),
-        "value_counts_finite": value_counts_sql(finite),
-        "value_counts_categorical": value_counts_sql(cat),
-        "histogram": inline(histogram_sql(num), h),
-        "histogram_moments": inline(histogram_sql(num, moments=True), h),
-        "near_edges": inline(near_edges_sql(num, 2), {"a0": 0.1, "b0": 0.1000001, "a1": 0.7, "b1": 0.7000001}),
+        "side_stats": side_stats_sql("ref", [amount, segment]),
+        "distinct": distinct_sql("ref", [amount, age]),
+        "finite_stats": finite_stats_sql("cur", [amount]),
+        "present_values": raw_sql("ref", [amount, age]),
+        "value_counts": value_counts_sql("ref", [(0, age), (1, segment), (2, ratio)]),
+        "histogram": inline(histogram_sql("cur", [(0, amount), (1, age)]), h),
+        "histogram_moments": inline(histogram_sql("ref", [(0, amount), (1, age)], moments=True), h),
+        "near_edges": inline(near_edges_sql("ref", [(0, amount, 2)]),
+                             {"a0_0": 0.1, "b0_0": 0.1000001, "a0_1": 0.7, "b0_1": 0.7000001}),
         "bias_domain": domain_sql("data", "label", 3),
+        "bias_domain_float": domain_sql("data", "label", 3, 'CAST("label" AS DOUBLE) BETWEEN '
+                                                            "-1.7976931348623157e308 AND 1.7976931348623157e308"),
         "bias_counts_score": inline(counts_sql(
             "data", ["gender", "age band"], 'CAST("label" AS DOUBLE) = $y', 'CAST("score" AS DOUBLE) >= $p',
             '"label" IS NOT NULL AND "score" IS NOT NULL'), {"y": 1.0, "p": 0.5}),
+        "bias_counts_float_attribute": inline(counts_sql(
+            "data", ["age"], 'CAST("label" AS DOUBLE) = $y', 'CAST("score" AS DOUBLE) >= $p',
+            '"label" IS NOT NULL AND "score" IS NOT NULL',
+            {"age": 'CAST("age" AS DOUBLE) BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308'}),
+            {"y": 1.0, "p": 0.5}),
         "bias_counts_text": inline(counts_sql(
             "data", ["gender"], 'CAST("outcome" AS VARCHAR) = $y', 'CAST("predicted" AS VARCHAR) = $p',
             '"outcome" IS NOT NULL AND "predicted" IS NOT NULL'), {"y": "approved", "p": "approved"}),

@@ -1,1 +1,0 @@
-SELECT x, COUNT(*) AS n FROM (SELECT CAST("amount" AS DOUBLE) AS x FROM ref WHERE NOT "amount" IS NULL) AS v GROUP BY x
