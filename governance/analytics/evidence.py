@@ -387,7 +387,9 @@ def review_version(
     items = external.with_pipeline_evidence(workspace, settings, catalog, version, items, actor=actor,
                                             compute=compute, progress=progress, current_path=current_path)
     progress("done", 1.0)
-    return ReviewResult(version_id=version_id, items={k: items[k] for k in kinds})
+    # the kinds asked for (not the explain drift weighting read), and the report the pipeline made beside drift
+    shown = [*kinds, *([external.REPORTED_DRIFT] if external.REPORTED_DRIFT in items else [])]
+    return ReviewResult(version_id=version_id, items={k: items[k] for k in shown})
 
 
 def _review_one(
