@@ -48,8 +48,8 @@ class CatalogQueries(CatalogConnection):
             twins = _twins(con)
         df["labels"] = df["labels"].map(lambda text: list(from_json(text) or []))  # registry labels, sorted
         df["collections"] = df.pop("model_tags").map(_collections)
-        pairs = _twin_pairs(list(zip(df["version_id"], df["source_ref"], df["deployed_on"].notna(), strict=True)),
-                            twins)
+        carries = df["deployed_on"].notna() | df["labels"].map(bool)
+        pairs = _twin_pairs(list(zip(df["version_id"], df["source_ref"], carries, strict=True)), twins)
         df["twin_version_id"] = df["version_id"].map(pairs)
         return df[~df["version_id"].isin(set(pairs.values()))].reset_index(drop=True)
 
@@ -59,9 +59,11 @@ class CatalogQueries(CatalogConnection):
         with self.connect() as con:
             rows = fetch_dicts(con, *_inventory_query(flt, environment_order))
             twins = _twins(con)
-        pairs = _twin_pairs([(r["version_id"], r["source_ref"], r["deployed_on"] is not None) for r in rows], twins)
         for row in rows:
             row["labels"] = list(from_json(row["labels"]) or [])
+        pairs = _twin_pairs([(r["version_id"], r["source_ref"], r["deployed_on"] is not None or bool(r["labels"]))
+                             for r in rows], twins)
+        for row in rows:
             row["collections"] = _collections(row.pop("model_tags"))
             row["twin_version_id"] = pairs.get(row["version_id"])
         hidden = set(pairs.values())
@@ -327,17 +329,18 @@ def _twins(con: Any) -> dict[str, str]:
 
 
 def _twin_pairs(rows: Sequence[tuple[str, str, bool]], twins: dict[str, str]) -> dict[str, str]:
-    """Kept version id → the id of its twin, whose line goes: the line kept is the deployed one, else the version
-    naming its twin; two deployed twins both stay (each deployment must stay checkable on its own line)."""
-    deployed = {vid: bool(dep) for vid, _, dep in rows}
+    """Kept version id → the id of its twin, whose line goes. A line carrying a deployment or a registry label is
+    never the one hidden (the binding check reads each line): of two bare twins the version naming its twin stays,
+    of one carrying and one bare the carrying one, and two carrying lines both stay."""
+    carries = {vid: bool(flag) for vid, _, flag in rows}
     pairs = {}
     for vid, ref, _ in rows:
         named_by = twins.get(ref)
-        if named_by is None or named_by == vid or named_by not in deployed:
+        if named_by is None or named_by == vid or named_by not in carries:
             continue
-        if deployed[vid] and deployed[named_by]:
+        if carries[vid] and carries[named_by]:
             continue
-        pairs.update({vid: named_by} if deployed[vid] else {named_by: vid})
+        pairs.update({vid: named_by} if carries[vid] else {named_by: vid})
     return pairs
 
 

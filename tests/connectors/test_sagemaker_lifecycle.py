@@ -135,17 +135,19 @@ def test_a_managed_mlflow_version_and_its_model_package_are_one_inventory_line(a
     driver = MlflowDriver(mlflow_servers[0])
     name = unique("credit")
     driver.create_model(name)
-    driver.add_version(name)
-    driver.add_version(name)
+    for _ in range(3):
+        driver.add_version(name)
+    driver.set_alias(name, "champion", 3)
     account_id = seed.ACCOUNTS["ml-staging"][0]
     server_arn = f"arn:aws:sagemaker:{seed.REGION}:{account_id}:mlflow-tracking-server/risk-mlflow"
     # the group SageMaker's automatic registration names (AWS: model name + 6 hex of SHA-256 of the server name)
     group = f"{name}-{hashlib.sha256(b'risk-mlflow').hexdigest()[:6]}"
     sc = seed.Scenario()
     sm, s3 = seed.clients(account_id)
-    _v1, v2 = seed.seed_group(sm, s3, sc, "ml-staging", group, 2, docs=False)
+    _v1, v2, v3 = seed.seed_group(sm, s3, sc, "ml-staging", group, 3, docs=False)
     seed.seed_group(sm, s3, sc, "ml-staging", "unrelated", 1, docs=False)
     seed.seed_endpoint(sm, s3, sc, "ml-staging", "credit-live", v2)  # SageMaker serves the v2 package
+    seed.seed_endpoint(sm, s3, sc, "ml-staging", "credit-shadow", v3)  # and v3, which MLflow calls champion
     extra = (f'[[accounts]]\nname = "ml-mlflow"\nconnector = "mlflow"\nenvironment = "staging"\n'
              f'tracking_uri = "{driver.server.url}"\nsagemaker_arn = "{server_arn}"\n')
     ws, catalog = make_workspace(tmp_path)
@@ -158,9 +160,13 @@ def test_a_managed_mlflow_version_and_its_model_package_are_one_inventory_line(a
     sm_v1, sm_v2 = f"ml-staging:{group}:1", f"ml-staging:{group}:2"
     ml_v1, ml_v2 = f"ml-mlflow:{name}:1", f"ml-mlflow:{name}:2"
     # v1: one line, MLflow's, naming its package; v2: one line, the served package's, naming the MLflow version
+    # (a line carrying a deployment or a label is never the one hidden)
     assert rows[ml_v1]["twin_version_id"] == sm_v1 and sm_v1 not in rows
     assert rows[sm_v2]["twin_version_id"] == ml_v2 and ml_v2 not in rows
     assert rows[sm_v2]["deployed_on"] == "credit-live"
+    # v3: the MLflow line holds the alias, the package line the endpoint: each stays, for the binding check
+    assert rows[f"ml-mlflow:{name}:3"]["labels"] == ["champion"] and rows[f"ml-mlflow:{name}:3"]["twin_version_id"] is None
+    assert rows[f"ml-staging:{group}:3"]["deployed_on"] == "credit-shadow"
     assert rows["ml-staging:unrelated:1"]["twin_version_id"] is None
     assert set(frame["version_id"]) == set(rows)
     assert dict(zip(frame["version_id"], frame["twin_version_id"], strict=True))[ml_v1] == sm_v1
