@@ -43,6 +43,36 @@ VOCABULARY: dict[str, str] = {
     "pack.export": "audit pack exported",
 }
 
+# Ledger actions as a person says them (the Audit page, the PDF's ledger block, notifications).
+ACTIONS: dict[str, str] = {
+    "request.create": "promotion requested",
+    "request.approve": "approved",
+    "request.approved": "request approved",
+    "request.reject": "rejected",
+    "request.cancel": "cancelled",
+    "request.accept_risk": "risk accepted",
+    "approval.refused": "approval refused",
+    "execute.start": "execution started",
+    "execute.source_approved": "source approved in its registry",
+    "execute.target_registered": "copy registered in the target registry",
+    "execute.done": "promotion executed",
+    "execute.failed": "execution failed",
+    "execution.refused": "execution refused",
+    "review.periodic": "periodic review",
+    "review.triggered": "triggered review",
+    "sync.account": "account synced",
+    "ledger.checkpoint": "ledger checkpoint",
+    "ledger.accept_unsealed": "unsealed entries accepted",
+    "history.event": "registry event",
+    "history.backfill": "history backfilled",
+    "report.export": "report exported",
+    "report.countersign": "report countersigned",
+    "pack.export": "audit pack exported",
+}
+VOCABULARY.update(ACTIONS)
+_REGISTRY_STATE = re.compile(r"[A-Z][a-z]+(?:[A-Z][a-z]+)+")  # PendingManualApproval, InService
+_ACTION = re.compile(r"[a-z_]+\.[a-z_]+")
+
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
 
@@ -58,6 +88,23 @@ def words(identifier: Any) -> str:
         return text
     spaced = _CAMEL.sub(" ", text).replace("_", " ").replace(".", " ")
     return " ".join(VOCABULARY.get(w, w if w.isupper() and len(w) > 1 else w.lower()) for w in spaced.split())
+
+
+def plain_value(value: Any, *, code_column: bool = False) -> Any:
+    """A table cell's value as shown: known identifiers and registry states in words, containers as text, an empty
+    value as a dash; other text (model names, ids, file names) untouched. ``code_column``: the column holds codes
+    only (an action, a status, a kind), so any identifier in it is put in words."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return EMPTY
+    if isinstance(value, Mapping | list | tuple):
+        return cell(value)
+    if not isinstance(value, str):
+        return value
+    if value in VOCABULARY or _REGISTRY_STATE.fullmatch(value):
+        return words(value)
+    if code_column and (_ACTION.fullmatch(value) or re.fullmatch(r"[a-z]+(?:_[a-z]+)+", value)):
+        return words(value)
+    return value
 
 
 def number(value: Any, *, digits: int = 3) -> str:

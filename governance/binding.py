@@ -145,6 +145,13 @@ def bindings(catalog: Catalog, before: dt.datetime | None = None) -> dict[tuple[
     for entry in catalog.promotion_ledger_entries(before):
         request_id = str(entry["subject"] or "").removeprefix("request:")
         payload = json.loads(entry["payload"] or "{}")
+        if entry["action"] == "fallback.executed":  # an approved fallback executed: Countersign put it there too
+            bound = payload.get("binds") or {}
+            if _text(bound.get("version_id")) and _text(bound.get("environment")):
+                out[(bound["version_id"], bound["environment"])] = Binding(
+                    str(payload.get("event_id") or entry["subject"]), bound["version_id"], bound["environment"],
+                    _text(bound.get("artifact_sha256")), entry["recorded_at"])
+            continue
         if entry["action"] == "request.create":
             created[request_id] = payload
             continue

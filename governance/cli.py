@@ -26,6 +26,10 @@ COMMAND_MODULES: tuple[str, ...] = (
     "governance.commands.reports",
     "governance.commands.oversight",
     "governance.commands.compare",
+    "governance.commands.fallback",
+    "governance.commands.incidents",
+    "governance.commands.cards",
+    "governance.commands.retention",
     "governance.commands.serve",
     "governance.commands.events",
 )

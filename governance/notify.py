@@ -58,6 +58,8 @@ DEFAULT_ROUTES: dict[str, tuple[tuple[str, ...], bool]] = {
     "gate_breach": (("risk_officer",), True),
     "cumulative_change": (("risk_officer",), True),
     "sync_failing": (("ml_engineer", "admin"), False),
+    "incident_deadline": (("risk_officer",), True),  # a reporting deadline of an open incident passed
+    "fallback_review_overdue": (("risk_officer",), True),  # an emergency fallback not reviewed after the fact
 }
 assert set(DEFAULT_ROUTES) == set(EVENT_KINDS)
 DECISION_ACTIONS = ("request.approve", "request.reject", "request.accept_risk", "review.periodic")
@@ -284,6 +286,7 @@ def collect_events(settings: Settings, catalog: Catalog, actor: Identity, *, now
                 model=item.model, link=f"/oversight?version={item.version_id}", details={"trigger": t.as_dict()}))
 
     events += [_binding_event(f) for f in findings(settings, catalog)]
+    events += lifecycle_events(settings, catalog, moment)
 
     streak = settings.notify.sync_failures
     for account in settings.accounts:
@@ -296,6 +299,30 @@ def collect_events(settings: Settings, catalog: Catalog, actor: Identity, *, now
                 f"The last {streak} syncs of {account.name} ({account.environment}) failed; the newest error: "
                 f"{runs.iloc[0]['error']}", repeat=True, link="/accounts"))
     return events
+
+
+def lifecycle_events(settings: Settings, catalog: Catalog, now: dt.datetime) -> list[Event]:
+    """Overdue incident reporting deadlines and emergency fallbacks whose review after the fact is overdue."""
+    from governance.fallback import overdue_reviews
+    from governance.incidents import overdue_alerts
+
+    out = []
+    for inc, d in overdue_alerts(settings, catalog, now):
+        out.append(Event(
+            "incident_deadline", f"incident_deadline:{inc.incident_id}:{d.rule}", f"incident:{inc.incident_id}",
+            f"{d.name} deadline of incident {inc.incident_id} passed on {_day(d.due_at)}",
+            f"Incident {inc.incident_id} on {inc.version_id} ({inc.severity}{', serious' if inc.serious else ''}): "
+            f"{inc.title}. {d.basis}; due {_day(d.due_at)}, no report recorded. Record it with 'countersign "
+            f"incident report {inc.incident_id} --rule {d.rule}'.", model=inc.model, repeat=True,
+            link=f"/incidents?incident={inc.incident_id}"))
+    for plan, run in overdue_reviews(settings, catalog, now):
+        out.append(Event(
+            "fallback_review_overdue", f"fallback_review_overdue:{run['event_id']}", f"fallback:{plan.plan_id}",
+            f"Emergency fallback of {plan.model} ({run['event_id']}) awaits its review since {_day(run['review_due'])}",
+            f"{run['actor']} executed fallback plan {plan.plan_id} ({plan.describe()}) on {_day(run['happened_at'])}"
+            f" as an emergency; its review after the fact by another risk officer was due {_day(run['review_due'])}.",
+            model=plan.model, repeat=True, link=f"/model?model={plan.model}"))
+    return out
 
 
 def _binding_event(finding: Finding) -> Event:

@@ -417,7 +417,9 @@ def _inputs(catalog: Catalog, settings: Settings, version_id: str) -> _Inputs:
     version = catalog.version(version_id)
     model_config = settings.models.get(version.model, ModelConfig())
     tier_name, tier = model_tier(catalog, settings, version.model)
-    return _Inputs(version, tier_name, tier, model_config, catalog.model_card(version.model))
+    from governance.cards import effective_card  # Countersign's edited card first, else the registry's
+
+    return _Inputs(version, tier_name, tier, model_config, effective_card(catalog, version.model))
 
 
 def evaluate(

@@ -891,3 +891,9 @@ def _refresh(workspace: Workspace, settings: Settings, catalog: Catalog, account
         result = sync_account(workspace, settings, catalog, settings.account(name), actor=system, request_id=request_id)
         done.append(f"{name}:{result.status}")
     return done
+
+
+# The names other lifecycle services share with promotion (governance.fallback executes through the same connectors).
+record_of = _record_of
+refresh_accounts = _refresh
+promoter_of = _promoter

@@ -14,6 +14,7 @@ from governance.policy import missing_card_fields, model_tier
 from portal import context
 from portal.compare import consistency_table
 from portal.context import SELECTED_MODEL, SELECTED_VERSION
+from portal.lifecycle import lifecycle_panels
 from portal.oversight import review_panel
 from portal.tables import show_table
 from portal.text import code, inert, inert_block
@@ -151,3 +152,5 @@ else:
 missing = missing_card_fields(tier, card)
 if missing:
     st.warning(f"Tier {inert(tier_name)} requires model card fields that are missing: {inert(', '.join(missing))}")
+
+lifecycle_panels(ctx, name)  # fallback and kill switch, incidents, card editor (portal/lifecycle.py)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from connectors.mlflow.promote import Promotion
+from connectors.mlflow_cards import RegisteredModelCards
 
 
-class MlflowConnector(Promotion):
+class MlflowConnector(RegisteredModelCards, Promotion):
     """One MLflow tracking server, or one workspace of it (``[[accounts]] connector = "mlflow"``).
 
     The parts, each a class its successor extends: :class:`~connectors.mlflow.session.MlflowSession` (clients,

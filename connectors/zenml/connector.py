@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from connectors.zenml.promote import Promotion
+from connectors.zenml_cards import ZenMLModelCards
 
 
-class ZenMLConnector(Promotion):
+class ZenMLConnector(ZenMLModelCards, Promotion):
     """One ZenML server and project (``[[accounts]] connector = "zenml"``).
 
     The parts, each a class its successor extends: :class:`~connectors.zenml.session.ZenMLSession` (client,

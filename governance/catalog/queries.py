@@ -265,11 +265,11 @@ class CatalogQueries(CatalogConnection):
         return None if row is None else Version.from_row(row)
 
     def promotion_ledger_entries(self, before: dt.datetime | None = None) -> list[dict[str, Any]]:
-        """The ledger entries that create and execute promotion requests (``request.create``, ``execute.done``),
-        recorded by ``before`` (None: all), oldest first: ``seq``, ``recorded_at``, ``action``, ``subject``,
-        ``payload`` (the JSON text as recorded)."""
+        """The ledger entries that create and execute promotion requests (``request.create``, ``execute.done``)
+        and executed fallbacks (``fallback.executed``), recorded by ``before`` (None: all), oldest first: ``seq``,
+        ``recorded_at``, ``action``, ``subject``, ``payload`` (the JSON text as recorded)."""
         sql = ("SELECT seq, recorded_at, action, subject, payload FROM ledger "
-               "WHERE action IN ('request.create', 'execute.done')")
+               "WHERE action IN ('request.create', 'execute.done', 'fallback.executed')")
         params: list[Any] = []
         if before is not None:
             sql += " AND recorded_at <= ?"
@@ -288,6 +288,14 @@ class CatalogQueries(CatalogConnection):
         "promotion_requests": ("model = ?", "model", "request_id"),
         "decisions": ("request_id IN (SELECT request_id FROM promotion_requests WHERE model = ?)", "model",
                       "decision_id"),
+        # the rest of the lifecycle (migration 9): fallback plans, incidents, model card edits
+        "fallback_plans": ("model = ?", "model", "plan_id"),
+        "fallback_events": ("plan_id IN (SELECT plan_id FROM fallback_plans WHERE model = ?)", "model", "event_id"),
+        "incidents": ("model = ?", "model", "incident_id"),
+        "incident_events": ("incident_id IN (SELECT incident_id FROM incidents WHERE model = ?)", "model",
+                            "event_id"),
+        "card_edits": ("model = ?", "model", "edit_id"),
+        "card_writebacks": ("model = ?", "model", "writeback_id"),
     }
 
     def model_rows(self, table: str, model: str, version_ids: Sequence[str]) -> pd.DataFrame:

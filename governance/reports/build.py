@@ -56,6 +56,7 @@ from governance.analytics.summaries import BiasSummary, DriftSummary, ExplainSum
 from governance.changes import change_source
 from governance.reports import pdf_charts as charts
 from governance.reports.facts import EvidenceItem, ReportFacts
+from governance.reports.lifecycle import inventory_pairs, lifecycle_blocks
 from governance.reports.templates import Section, Template
 
 PAGE_W, PAGE_H = A4
@@ -624,6 +625,7 @@ def b_inventory(f: ReportFacts, r: Renderer) -> list[Flowable]:
     m = f.model
     pairs = [("Model", m.name), ("Owner", m.owner or f.model_config.get("owner")), ("Risk tier", f.tier),
              ("Description", m.description), ("Versions in this lineage", len(f.peers))]
+    pairs += inventory_pairs(f)  # accountable senior manager, materiality, AI Act class, generative AI
     pairs += [(f"tag: {k}", m.tags[k]) for k in sorted(m.tags)]
     return [kv_table(pairs)]
 
@@ -1162,6 +1164,7 @@ BLOCKS: dict[str, Block] = {
     "ledger": Block("Ledger entries and checkpoint", b_ledger, "ledger entries and a checkpoint"),
     "periodic_review": Block("Periodic review", b_periodic_review, "periodic reviews of a deployed version"),
 }
+BLOCKS.update(lifecycle_blocks())  # regimes, fallback, incidents: governance/reports/lifecycle.py
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from governance.ledger.subjects import version_subject
 from governance.reports.build import BuiltReport, Gap, build_pdf
 from governance.reports.facts import ReportFacts, collect_facts
 from governance.reports.html import build_html
+from governance.reports.longterm import timestamp_trust
 from governance.reports.sign import sign_pdf
 from governance.reports.signers import choose_signer
 from governance.reports.template_library import load_template
@@ -208,6 +209,9 @@ def export_report(
             reason=chosen.reason(identity, f"{template.title} {template.version} for {version_id}"),
             location=settings.workspace.name,
             contact=identity.email,
+            timestamp_url=settings.signing.timestamp_url,
+            fetch_validation_data=settings.signing.fetch_validation_data,
+            timestamp_trust=timestamp_trust(workspace, settings),
         )
         seconds["sign"] = time.perf_counter() - t2
     signer_name = chosen.info.name if chosen else None

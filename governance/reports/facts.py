@@ -108,6 +108,8 @@ class ReportFacts:
     # re-validations a monitoring breach or cumulative change started (governance.triggered), newest first, each
     # with ``open`` (no periodic review recorded after it yet)
     triggered: tuple[dict[str, Any], ...] = ()
+    # the fallback and incident registers and the regimes in force (governance.reports.lifecycle.LifecycleFacts)
+    lifecycle: Any = None
 
     @property
     def fingerprint(self) -> str:
@@ -367,6 +369,8 @@ def collect_facts(
             notes[key] = (f"no {key} evidence stored for {version_id} (compute it on the Review page or with "
                           f"'countersign review --version {version_id}')")
 
+    from governance.reports.lifecycle import lifecycle_latest
+
     requests, decisions, ledger = signoff_records(catalog, sorted(family))
     in_use = in_use_records(settings, catalog, version.model)
     reviews, under_oversight = oversight_records(settings, catalog, version, in_use)
@@ -380,10 +384,12 @@ def collect_facts(
         *(r.get("created_at") for r in requests), *(r.get("updated_at") for r in requests),
         *(d.get("created_at") for d in decisions), *(e.get("recorded_at") for e in ledger),
         *(x["reviewed_at"] for x in reviews), *(t["triggered_at"] for t in triggered),
+        lifecycle_latest(catalog, version.model),
     )
     gates, gates_note, gates_evaluated = evaluate_gates(catalog, settings, version, generated_at)
     datasets, dataset_sources = dataset_hashes(workspace, settings, version, evidence)
     from governance.compare import environment_consistency
+    from governance.reports.lifecycle import lifecycle_facts
 
     consistency = environment_consistency(catalog, version_id, settings.environments.order)
     return ReportFacts(
@@ -423,6 +429,7 @@ def collect_facts(
         + tuple(_records(catalog.version_gaps([version_id]))),
         in_use=in_use,
         triggered=triggered,
+        lifecycle=lifecycle_facts(workspace, settings, catalog, identity, version, family, generated_at),
     )
 
 

@@ -15,12 +15,14 @@
     ledger/entries.parquet + .jsonl    the ledger from the first entry about the model to the head, unmodified
     ledger/checkpoint-*.json           the checkpoints sealing that range, and the ledger's public key
     README.md                          how to verify and query it
+    RETENTION.json                     each file's kind and the day until which it must be kept ([policy.retention])
     manifest.json                      what the pack is of, and the Countersign version that built it
     SHA256SUMS                         sha256 of every other file (``sha256sum -c SHA256SUMS``)
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 import json
@@ -52,7 +54,8 @@ from governance.reports.export import (
 # Zip members carry a fixed date (the format's epoch) rather than the clock: the pack's dates are in its files.
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 CATALOG_TABLES = ("models", "versions", "runs", "deployments", "model_cards", "evidence", "promotion_requests",
-                  "decisions")
+                  "decisions", "fallback_plans", "fallback_events", "incidents", "incident_events", "card_edits",
+                  "card_writebacks")
 
 
 @dataclass(frozen=True)
@@ -273,6 +276,11 @@ def build_pack(
          "report_html": html_name, "report_html_sha256": report.html_sha256,
          "ledger_range": list(ledger_range) if ledger_range else None, "organisation": settings.workspace.name},
         indent=2, sort_keys=True) + "\n").encode()
+    from governance.retention import pack_retention  # until when each file must be kept ([policy.retention])
+
+    built_on = (report.built_at or dt.datetime.now(dt.UTC)).date()
+    members["RETENTION.json"] = (json.dumps(pack_retention(settings, members, built_on), indent=2, sort_keys=True)
+                                 + "\n").encode()
     files = tuple(PackFile(n, hashlib.sha256(b).hexdigest(), len(b)) for n, b in sorted(members.items()))
     members["SHA256SUMS"] = "".join(f"{f.sha256}  {f.name}\n" for f in files).encode()
 
