@@ -43,6 +43,12 @@ from core.credentials import credential_problem
 from core.errors import InputError
 from core.progress import ProgressFn, no_progress
 
+# A version's metadata key naming another registry's entry (its ``source_ref``) that is the same model version: a
+# SageMaker-managed MLflow version's model package. The inventory shows the two as one line.
+META_TWIN_REF = "countersign.twin_ref"
+# A model's tag listing the collections it is in, "a/b; c" (SageMaker Model Registry Collections).
+TAG_COLLECTIONS = "countersign.collections"
+
 # The registry approval statuses every kind reads and writes (SageMaker's ModelApprovalStatus vocabulary).
 APPROVAL_STATUSES = ("Approved", "Rejected", "PendingManualApproval")
 
@@ -432,7 +438,11 @@ class Promoter(Protocol):
     """The optional half of a connector that executes approved promotions."""
 
     def set_approval(self, version: VersionRecord, status: str, description: str) -> VersionRecord:
-        """Write an approval status back to ``version`` in this account; return it as re-read."""
+        """Write an approval status back to ``version`` in this account; return it as re-read.
+
+        A kind whose registry records a stage beside the approval (SageMaker's ``ModelLifeCycle``) may also take a
+        keyword ``environment``: the environment the approval promotes the version to; execution passes it to a
+        promoter whose ``set_approval`` names that parameter."""
         ...
 
     def register_copy(self, source: VersionRecord, source_connector: Connector, ref: PromotionRef) -> VersionRecord:

@@ -19,6 +19,7 @@ from core.canonical import record_hash
 from core.errors import AccessDenied, CountersignError, InputError, NotFound
 from core.hashing import sha256_file_remembered
 from core.progress import ProgressFn, no_progress
+from governance import pipeline_evidence
 from governance.analytics import kinds as registry
 from governance.analytics.engines import EngineChoice, recorded
 from governance.analytics.evidence import (
@@ -119,8 +120,15 @@ def _review(ask: _Ask, version_id: str, kinds: tuple[str, ...], progress: Progre
             progress(f"{_k}: {message}", _lo + (_hi - _lo) * max(0.0, min(1.0, fraction)))
 
         items[name] = _outcome(ask, version, registry.kind(name), sub)
+    # what the version's own pipeline reported (SHAP values, an Evidently report), with that provenance
+    items = pipeline_evidence.with_pipeline_evidence(
+        ask.workspace, ask.settings, ask.catalog, version, items, actor=ask.actor, compute=ask.compute,
+        progress=progress, current_path=ask.current_path)
     progress("done", 1.0)
-    return ReviewResult(version_id=version_id, items={k: items[k] for k in kinds})
+    # the kinds asked for, and the report the pipeline made beside drift
+    reported = pipeline_evidence.REPORTED_DRIFT
+    shown = [*kinds, *([reported] if reported in items else [])]
+    return ReviewResult(version_id=version_id, items={k: items[k] for k in shown})
 
 
 def _outcome(ask: _Ask, version: Version, kind: EvidenceKind, progress: ProgressFn) -> ReviewItem:

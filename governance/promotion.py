@@ -21,6 +21,7 @@ when asked to (``takeover=True``).
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -641,6 +642,18 @@ def _record_of(v: Version) -> VersionRecord:
     )
 
 
+def _approve_at_source(promoter: Promoter, record: VersionRecord, description: str, environment: str) -> VersionRecord:
+    """``set_approval`` of the source version, with the target environment when the promoter takes it (a registry
+    that records the stage beside the approval: SageMaker's ModelLifeCycle)."""
+    try:
+        takes = "environment" in inspect.signature(promoter.set_approval).parameters
+    except (TypeError, ValueError):
+        takes = False
+    if takes:
+        return promoter.set_approval(record, "Approved", description, environment=environment)  # type: ignore[call-arg]
+    return promoter.set_approval(record, "Approved", description)
+
+
 def _promoter(conn: Connector, account: str) -> Promoter:
     if not isinstance(conn, Promoter):
         raise ConnectorError(f"the connector of account {account} ({type(conn).__name__}) cannot execute "
@@ -795,7 +808,7 @@ def _run_steps(run: _Run, state: str) -> None:
     if STEPS.index(state) < STEPS.index("source_approved"):
         description = (f"Approved in Countersign request {request.request_id} by {', '.join(approvers)}"
                        f" (ledger {str(approval_hash)[:16]})")
-        after = _promoter(source, version.account).set_approval(record, "Approved", description)
+        after = _approve_at_source(_promoter(source, version.account), record, description, request.to_env)
         run.advance("source_approved", "execute.source_approved",
                     {"account": version.account, "ref": after.source_ref, "status": after.approval_status})
         state = "source_approved"

@@ -28,7 +28,8 @@ from portal.widgets import show_error
 ctx = context.get()
 catalog, me = ctx.catalog, ctx.identity
 GATE_ICON = {"pass": ":green-badge[pass]", "fail": ":red-badge[fail]", "missing": ":orange-badge[missing]"}
-EVIDENCE_TITLE = {"drift": "Drift", "bias": "Bias", "explain": "Explainability"}
+EVIDENCE_TITLE = {"drift": "Drift", "bias": "Bias", "explain": "Explainability",
+                  "drift_reported": "Drift reported by the pipeline"}
 EVIDENCE_WORD = {"explain": "explainability"}  # evidence kind → the word people read
 FLASH = "req.flash"  # (kind, text) of the last action, shown after the rerun that redraws the request
 CONFIRM = "req.confirm"  # the request whose approval waits for its confirmation
@@ -181,13 +182,16 @@ for r in checklist.results:
 if not checklist.results:
     st.caption("No gate applies to this tier and environment.")
 
-st.subheader("Evidence summaries" + (" today" if snap is not None else ""))
-shown = checklist.evidence
+st.subheader("Evidence" + (" today" if snap is not None else ""))
+used_by = {e.evidence_id: r.gate for r in checklist.results for e in r.evidence}
+shown = review.stored_evidence or checklist.evidence
 for col, ev in zip(st.columns(3), shown, strict=False):
     with col.container(border=True):
         when = f" · {ev.computed_at:%Y-%m-%d %H:%M} UTC" if ev.computed_at else ""
         st.markdown(f"**{inert(EVIDENCE_TITLE.get(ev.kind, ev.kind.title()))}**  \n:gray[{code(ev.evidence_id)}{when}]")
         st.markdown("\n".join(f"- {inert(line)}" for line in ev.summary.lines()))
+        gate = used_by.get(ev.evidence_id)
+        st.caption(f"read by gate {inert(gate)}" if gate else "stored; no gate of this tier reads it")
         with st.expander("Summary as JSON"):
             st.json(ev.summary.to_json())
 lacking = [EVIDENCE_WORD.get(kind, kind) for kind in checklist.evidence_lacking()]

@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from connectors.base import META_TWIN_REF, TAG_COLLECTIONS
 from core.canonical import record_hash
 from core.errors import InputError, NotFound
 from governance.catalog.connection import CatalogConnection
@@ -42,18 +43,31 @@ class CatalogQueries(CatalogConnection):
 
         Sorted by model, then environment in ``environment_order`` (promotion order), then newest version first.
         """
-        df = self.query_df(*_inventory_query(flt, environment_order))
+        with self.connect() as con:
+            df = con.execute(*_inventory_query(flt, environment_order)).df()
+            twins = _twins(con)
         df["labels"] = df["labels"].map(lambda text: list(from_json(text) or []))  # registry labels, sorted
-        return df
+        df["collections"] = df.pop("model_tags").map(_collections)
+        carries = df["deployed_on"].notna() | df["labels"].map(bool)
+        pairs = _twin_pairs(list(zip(df["version_id"], df["source_ref"], carries, strict=True)), twins)
+        df["twin_version_id"] = df["version_id"].map(pairs)
+        return df[~df["version_id"].isin(set(pairs.values()))].reset_index(drop=True)
 
     def inventory_rows(self, flt: InventoryFilter = InventoryFilter(),
                        environment_order: Sequence[str] = ()) -> list[dict[str, Any]]:
         """:meth:`inventory` as plain dicts, without pandas (the CLI's listing starts faster)."""
         with self.connect() as con:
             rows = fetch_dicts(con, *_inventory_query(flt, environment_order))
+            twins = _twins(con)
         for row in rows:
             row["labels"] = list(from_json(row["labels"]) or [])
-        return rows
+        pairs = _twin_pairs([(r["version_id"], r["source_ref"], r["deployed_on"] is not None or bool(r["labels"]))
+                             for r in rows], twins)
+        for row in rows:
+            row["collections"] = _collections(row.pop("model_tags"))
+            row["twin_version_id"] = pairs.get(row["version_id"])
+        hidden = set(pairs.values())
+        return [r for r in rows if r["version_id"] not in hidden]
 
     def filter_values(self) -> dict[str, list[str]]:
         """Distinct values for the inventory filters."""
@@ -310,6 +324,34 @@ class CatalogQueries(CatalogConnection):
 
 
 
+def _twins(con: Any) -> dict[str, str]:
+    """The registry entries that mirror a version (their ``source_ref``) → that version's id."""
+    rows = fetch_dicts(con, "SELECT version_id, metadata FROM versions WHERE CAST(metadata AS VARCHAR) LIKE ?",
+                       [f"%{META_TWIN_REF}%"])
+    return {ref: r["version_id"] for r in rows if (ref := (from_json(r["metadata"]) or {}).get(META_TWIN_REF))}
+
+
+def _twin_pairs(rows: Sequence[tuple[str, str, bool]], twins: dict[str, str]) -> dict[str, str]:
+    """Kept version id → the id of its twin, whose line goes. A line carrying a deployment or a registry label is
+    never the one hidden (the binding check reads each line): of two bare twins the version naming its twin stays,
+    of one carrying and one bare the carrying one, and two carrying lines both stay."""
+    carries = {vid: bool(flag) for vid, _, flag in rows}
+    pairs = {}
+    for vid, ref, _ in rows:
+        named_by = twins.get(ref)
+        if named_by is None or named_by == vid or named_by not in carries:
+            continue
+        if carries[vid] and carries[named_by]:
+            continue
+        pairs.update({vid: named_by} if carries[vid] else {named_by: vid})
+    return pairs
+
+
+def _collections(tags: Any) -> list[str]:
+    text = (from_json(tags) or {}).get(TAG_COLLECTIONS) if tags else None
+    return [p.strip() for p in str(text).split(";") if p.strip()] if text else []
+
+
 def _inventory_query(flt: InventoryFilter, environment_order: Sequence[str]) -> tuple[str, list[Any]]:
     """The inventory's SQL and parameters (one query for the frame and the rows)."""
     where, params = ["TRUE"], []
@@ -349,7 +391,8 @@ def _inventory_query(flt: InventoryFilter, environment_order: Sequence[str]) -> 
                coalesce(dep.serving, FALSE) AS serving,
                coalesce(dep.serving, FALSE) AND v.approval_status <> 'Approved' AS unapproved_deployment,
                v.source_version_id, v.metrics, fresh.last_sync,
-               signed.version_id IS NOT NULL AS approved_in_countersign, v.artifact_sha256
+               signed.version_id IS NOT NULL AS approved_in_countersign, v.artifact_sha256,
+               v.source_ref, m.tags AS model_tags
         FROM versions v
         LEFT JOIN models m ON m.name = v.model
         LEFT JOIN dep ON dep.version_id = v.version_id

@@ -18,7 +18,7 @@ from tests.connectors.test_sagemaker_promote import packages, promotion_world
 
 @pytest.fixture
 def world(aws_env, fault_proxy, aws_profiles, tmp_path: Path):
-    sc, ws, catalog = promotion_world(fault_proxy, aws_profiles, tmp_path)
+    sc, ws, catalog = promotion_world(fault_proxy, aws_profiles, tmp_path, life_cycle=True)
     return sc, ws, load_settings(ws), catalog
 
 
