@@ -42,6 +42,10 @@ from governance.sources import connector_for, version_file
 
 PROVENANCE = "reported by the pipeline"
 REPORTED_DRIFT = "drift_reported"
+# Which evidence kind each report a pipeline may log stands for or beside (the registry tag's name → the kind): the
+# one table to extend when a pipeline report of another kind is read.
+EXPLAINED_BY = "explain"  # SHAP values a pipeline logged replace an explanation Countersign could not make
+REPORTED_BESIDE = "drift"  # an Evidently report a pipeline logged is shown beside Countersign's own drift
 # a recomputed value agrees with the reported one within this relative (and 1e-9 absolute) difference: Countersign's
 # drift engine reproduces Evidently 0.7 to rounding (tests/governance/test_drift.py)
 TOLERANCE = 1e-6
@@ -248,12 +252,12 @@ def with_pipeline_evidence(workspace: Workspace, settings: Settings, catalog: Ca
 
     out = dict(items)
     reports = version.report_uris or {}
-    explain = out.get("explain")
+    explain = out.get(EXPLAINED_BY)
     if "shap_values" in reports and explain is not None and (
             explain.status == "missing" or isinstance(explain.error, UnsafeArtifact)):
-        out["explain"] = _item(lambda: _shap_item(workspace, settings, catalog, version, actor, compute), "explain",
+        out[EXPLAINED_BY] = _item(lambda: _shap_item(workspace, settings, catalog, version, actor, compute), EXPLAINED_BY,
                                explain)
-    if "evidently_report" in reports and "drift" in out and current_path is None:
+    if "evidently_report" in reports and REPORTED_BESIDE in out and current_path is None:
         fallback = ReviewItem(REPORTED_DRIFT, "missing", message="no report of the pipeline imported yet")
         out[REPORTED_DRIFT] = _item(lambda: _reported_item(workspace, settings, catalog, version, actor, compute,
                                                            progress), REPORTED_DRIFT, fallback)
@@ -280,23 +284,23 @@ def _shap_item(workspace: Workspace, settings: Settings, catalog: Catalog, versi
     cfg = settings.models.get(version.model)
     groups = list(cfg.protected_attributes) if cfg else []
     config = explain_mod.ExplainConfig()
-    config_doc = {"kind": "explain", "engine": ENGINE_VERSION, "source": "shap values reported by the pipeline",
+    config_doc = {"kind": EXPLAINED_BY, "engine": ENGINE_VERSION, "source": "shap values reported by the pipeline",
                   "config": asdict(config), "groups": groups}
     inputs = {"shap_values": shap_in.info, "validation": val_in.info}
     input_hash = record_hash({k: v["sha256"] for k, v in inputs.items()})
     config_hash = record_hash(config_doc)
-    found = find_evidence(catalog, "explain", version.version_id, input_hash, config_hash)
+    found = find_evidence(catalog, EXPLAINED_BY, version.version_id, input_hash, config_hash)
     if found is not None:
-        return ReviewItem("explain", "cached", found, message=f"SHAP values {PROVENANCE}, stored "
+        return ReviewItem(EXPLAINED_BY, "cached", found, message=f"SHAP values {PROVENANCE}, stored "
                                                               f"{found.computed_at:%Y-%m-%d %H:%M} UTC")
     if not compute:
         return None
     require(actor, "compute_evidence")
     res = explain_from_shap(shap_in.path, val_in.path, groups, config)
-    ev = store_evidence(catalog, kind="explain", version_id=version.version_id, input_hash=input_hash,
+    ev = store_evidence(catalog, kind=EXPLAINED_BY, version_id=version.version_id, input_hash=input_hash,
                         config_hash=config_hash, result=res.to_dict(), summary=res.summary(),
                         inputs={**inputs, "config": config_doc}, actor=actor)
-    return ReviewItem("explain", "computed", ev, message=f"SHAP values {PROVENANCE}, checked against the "
+    return ReviewItem(EXPLAINED_BY, "computed", ev, message=f"SHAP values {PROVENANCE}, checked against the "
                                                          "validation data (the model was not loaded)")
 
 

@@ -124,7 +124,7 @@ def review_workspace(driver: ZenMLDriver, tmp_path: Path, model: str):
 
 def test_a_review_reads_the_pipelines_shap_values_and_its_evidently_report(driver: ZenMLDriver,
                                                                            tmp_path: Path) -> None:
-    from governance.analytics.evidence import review_version
+    from governance.evidence import review_version
 
     model = f"credit-{uuid.uuid4().hex[:6]}"
     driver.run_user_pipeline(model, mapping=True)
@@ -150,7 +150,7 @@ def test_a_review_reads_the_pipelines_shap_values_and_its_evidently_report(drive
 
 
 def test_a_pipeline_report_that_disagrees_with_its_data_is_a_finding(driver: ZenMLDriver, tmp_path: Path) -> None:
-    from governance.analytics.evidence import review_version
+    from governance.evidence import review_version
 
     model = f"credit-{uuid.uuid4().hex[:6]}"
     # the test data's income is shifted, and the report step claims no drift anyway
@@ -164,7 +164,7 @@ def test_a_pipeline_report_that_disagrees_with_its_data_is_a_finding(driver: Zen
 
 
 def test_shap_values_that_do_not_fit_the_validation_data_are_refused(driver: ZenMLDriver, tmp_path: Path) -> None:
-    from governance.analytics.evidence import review_version
+    from governance.evidence import review_version
 
     model = f"credit-{uuid.uuid4().hex[:6]}"
     out = driver.run_user_pipeline(model, mapping=True)
