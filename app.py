@@ -18,13 +18,13 @@ from governance.config import Settings, Workspace, load_settings, resolve_worksp
 from governance.signoff import awaiting_approval
 from governance.sync import prepare_catalog
 from portal.auth import resolve_identity
-from portal.context import RESUME, PortalContext, set_context
+from portal.context import PortalContext, set_context
 from portal.context import get as get_context
 from portal.integrity import ledger_banner
-from portal.pages import PAGES
+from portal.pages import REGISTRY
 from portal.text import code, inert, inert_block
 
-REQUESTS_PAGE = "pages/requests.py"
+REQUESTS_PAGE = "requests"  # its title counts the requests awaiting this person's approval
 
 
 def _workspace_arg(argv: list[str]) -> str | None:
@@ -47,17 +47,6 @@ def _open(root: str, config_mtime: float) -> tuple[Workspace, Settings, Catalog]
     return ws, settings, catalog
 
 
-def _nothing() -> None:
-    """The only page a visitor who is not signed in can reach: what app.py already drew."""
-
-
-def _gate_only() -> None:
-    # Declare navigation even on the sign-in screen: until st.navigation runs, Streamlit would treat the
-    # pages/ folder as an old-style multipage app and list (and run) every page for anonymous visitors.
-    st.navigation([st.Page(_nothing, title="Sign in", default=True)], position="hidden")
-    st.stop()
-
-
 def main() -> None:
     """Entry point of every Streamlit run."""
     st.set_page_config(page_title="Countersign", page_icon=":material/verified_user:", layout="wide")
@@ -69,11 +58,11 @@ def main() -> None:
         st.title("Countersign cannot open its workspace")
         st.error(inert_block(str(exc)))
         st.info("Build a demo with `countersign demo --workspace demo-workspace`, or point `--workspace` at yours.")
-        _gate_only()
+        st.stop()  # no navigation is declared: a visitor reaches no page
 
     identity = resolve_identity(settings)
     if identity is None:
-        _gate_only()
+        st.stop()  # no navigation is declared: a visitor reaches no page
     if settings.workspace.demo:
         st.warning(
             f"**Demo workspace** — generated data. Acting as **{inert(identity.label)}** "
@@ -93,28 +82,12 @@ def main() -> None:
             st.sidebar.markdown(f":orange-badge[:material/approval: {waiting} request"
                                 f"{'s await' if waiting > 1 else ' awaits'} your approval]")
         sections: dict[str, list[st.Page]] = {}
-        for spec in PAGES:
-            title = f"{spec.title} ({waiting})" if spec.path == REQUESTS_PAGE and waiting else spec.title
+        for name, spec in REGISTRY.items():
+            title = f"{spec.title} ({waiting})" if name == REQUESTS_PAGE and waiting else spec.title
             sections.setdefault(spec.section, []).append(
-                st.Page(spec.path, title=title, icon=spec.icon, default=spec.default,
-                        url_path=Path(spec.path).stem)
+                st.Page(spec.path, title=title, icon=spec.icon, default=spec.default, url_path=name)
             )
-        page = st.navigation(sections)
-        _resume([p for ps in sections.values() for p in ps])
-        page.run()
-
-
-def _resume(pages: list[st.Page]) -> None:
-    """Go on to the page a deep link reached before this session had signed in (``portal.context.get``)."""
-    wanted = st.query_params.get(RESUME)
-    if wanted is None:
-        return
-    params = {k: v for k, v in st.query_params.to_dict().items() if k != RESUME}
-    target = next((p for p in pages if p.url_path == wanted), None)
-    if target is None:  # not a page of the table: stay where app.py put the visitor
-        st.query_params.pop(RESUME, None)
-        return
-    st.switch_page(target, query_params=params)
+        st.navigation(sections).run()
 
 
 main()

@@ -6,9 +6,7 @@ stores it under a key no widget owns; pages call :func:`get`.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 import streamlit as st
 
@@ -20,8 +18,6 @@ _KEY = "cs.ctx"
 SELECTED_MODEL = "cs.selected_model"
 SELECTED_VERSION = "cs.selected_version"
 SELECTED_REQUEST = "cs.selected_request"
-# the query parameter naming the page a visitor was sent through app.py from (see get)
-RESUME = "resume"
 
 
 # The pages' name for the one request/identity context (governance.context.Context).
@@ -34,17 +30,8 @@ def set_context(ctx: PortalContext) -> None:
 
 
 def get() -> PortalContext:
-    """The context of this session, set by app.py before any page runs.
-
-    Right after a server start, a deep link (``/accounts``) can reach a page file before any session has
-    declared ``st.navigation``; Streamlit then runs the page without app.py. Send such a visitor through
-    app.py (sign-in, roles) instead of failing.
-    """
-    if _KEY not in st.session_state:
-        # keep what the link says (?as=, ?version=) and where it was going: app.py signs the visitor in, then
-        # resumes that page (without this, the first visit after a restart lost the persona and the page)
-        params = {**st.query_params.to_dict(), RESUME: Path(sys._getframe(1).f_code.co_filename).stem}
-        st.switch_page("app.py", query_params=params)
+    """The context of this session, set by app.py before it runs a page (a page runs only through app.py's
+    navigation: the page folder is not one Streamlit discovers by itself)."""
     return st.session_state[_KEY]
 
 

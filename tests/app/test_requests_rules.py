@@ -71,7 +71,7 @@ def test_the_review_page_shows_a_promoted_copys_inherited_bias(demo_workspace, a
     rule = evidence_through_lineage(Catalog(demo_workspace.catalog_path), "lab-prod:claims-fraud:1", "bias")
     at = app_factory(demo_workspace.root, persona=f"auditor@{D}").run()
     at.session_state[SELECTED_VERSION] = "lab-prod:claims-fraud:1"
-    at.switch_page("pages/review.py").run()
+    at.switch_page("app_pages/review.py").run()
     assert not at.exception, at.exception
     assert any(rule.evidence_id in c.value for c in at.caption)
     assert any("inherited from lab-staging:claims-fraud:1" in plain(i.value) for i in at.info)

@@ -9,8 +9,8 @@ import datetime as dt
 import io
 import json
 
+from countersign_cli.main import main as cli_main
 from governance.catalog import Catalog
-from governance.cli import main as cli_main
 from governance.config import load_settings
 from governance.demo_history import open_request_id
 from governance.identity import identity_for
@@ -30,7 +30,7 @@ def buttons(at) -> set[str]:
 
 def open_request(app_factory, root, persona: str, rid: str):
     at = app_factory(root, persona=f"{persona}@{D}").run()
-    at.switch_page("pages/requests.py").run()
+    at.switch_page("app_pages/requests.py").run()
     at.selectbox(key="req.id").set_value(rid).run()
     assert not at.exception, at.exception
     return at
@@ -197,7 +197,7 @@ def test_acceptance_register_on_its_page_and_in_the_cli(demo_copy, app_factory) 
         assert (a["state"] == "expired") == expired
 
     at = app_factory(demo_copy.root, persona=f"auditor@{D}").run()
-    at.switch_page("pages/acceptances.py").run()
+    at.switch_page("app_pages/acceptances.py").run()
     assert not at.exception, at.exception
     table = at.dataframe[0].value
     assert list(table["request"]) == list(rows["request_id"])

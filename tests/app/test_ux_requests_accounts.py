@@ -26,7 +26,7 @@ def requests_page(app_factory, root: Path, persona: str, **query: str):
     at = app_factory(root, persona=f"{persona}@{D}")
     at.query_params.update(query)
     at.run()
-    at.switch_page("pages/requests.py").run()
+    at.switch_page("app_pages/requests.py").run()
     assert not at.exception, at.exception
     return at
 
@@ -216,7 +216,7 @@ def test_sync_now_redraws_the_status_table_with_the_sync_just_run(demo_copy: Wor
     dev = demo_copy.root / "registry" / "dev" / "claims-fraud"
     shutil.copytree(dev / "4", dev / "5")  # a new version registered in lab-dev since the last sync
     at = app_factory(demo_copy.root, persona=f"ml.engineer@{D}").run()
-    at.switch_page("pages/accounts.py").run()
+    at.switch_page("app_pages/accounts.py").run()
 
     def versions() -> int:
         table = at.dataframe[0].value
@@ -239,7 +239,7 @@ def test_an_account_whose_aliases_mean_environments_lists_every_environment_it_h
         encoding="utf-8")
     Catalog(demo_copy.catalog_path).upsert_accounts(load_settings(demo_copy).accounts)  # listed before any sync
     at = app_factory(demo_copy.root, persona=f"ml.engineer@{D}").run()
-    at.switch_page("pages/accounts.py").run()
+    at.switch_page("app_pages/accounts.py").run()
     assert not at.exception, at.exception
     table = at.dataframe[0].value.set_index("account")["environment"]
     assert table["mlflow-lab"] == "dev, staging, prod" and table["lab-dev"] == "dev"

@@ -22,8 +22,8 @@ import pytest
 import streamlit as st
 
 from core.clock import utcnow
+from countersign_cli.main import main
 from governance.catalog import Catalog
-from governance.cli import main
 from governance.config import Settings, Workspace
 from governance.identity import Identity, identity_for, os_user
 from governance.promotion import execute
@@ -160,7 +160,7 @@ def test_the_inventory_and_model_pages_show_who_held_the_champion_alias_then(cha
     assert list(then.loc[m.vid(2), "labels"]) == ["champion"] and then.loc[m.vid(2), "environment"] == "prod"
     assert list(then.loc[m.vid(1), "labels"]) == []
 
-    at.switch_page("pages/model.py").run()
+    at.switch_page("app_pages/model.py").run()
     at.selectbox(key="model.name").set_value(m.model).run()
     at.toggle(key="model.as_of").set_value(True).run()
     at.date_input(key="model.as_of_date").set_value(m.before.date()).run()

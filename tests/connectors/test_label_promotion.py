@@ -141,7 +141,7 @@ def test_mlflow_alias_promotion_within_one_server(mlflow, tmp_path: Path) -> Non
     assert len(seed.versions(model)) == 1
     assert ledger.verify_unchecked(ws, catalog).ok
     # the CLI lists the version where the label put it, with its labels
-    cli = subprocess.run([sys.executable, "-m", "governance.cli", "models", "--workspace", str(ws.root), "--json"],
+    cli = subprocess.run([sys.executable, "-m", "countersign_cli", "models", "--workspace", str(ws.root), "--json"],
                          capture_output=True, text=True, timeout=180)
     assert cli.returncode == 0, cli.stderr
     listed = next(v for v in json.loads(cli.stdout)["versions"] if v["version_id"] == vid)

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from countersign_cli.main import main
 from governance.catalog import Catalog
-from governance.cli import main
 from governance.config import Workspace, load_settings
 from governance.identity import identity_for, os_user
 from governance.promotion import approve, create_request

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from countersign_cli.main import main
 from governance.catalog import Catalog
-from governance.cli import main
 from governance.compare import artifact_check, compare_runs, diff_versions, environment_consistency
 from governance.config import CostsConfig, Workspace, load_settings
 from governance.costs import default_prices, estimate_costs, price_table

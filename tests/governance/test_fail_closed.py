@@ -1,6 +1,6 @@
 """Issue 31: a sign-off binds to the bytes it approved, and decisions run only on a catalog the ledger vouches for.
 
-Each test is one finding of the issue, tried the way it was found: through the CLI (``python -m governance.cli``'s
+Each test is one finding of the issue, tried the way it was found: through the CLI (``python -m countersign_cli``'s
 ``main``) on a copy of the demo workspace (real folder registries, a real DuckDB file, the real ledger).
 """
 
@@ -16,9 +16,9 @@ import pytest
 
 from core.canonical import canonical_json
 from core.errors import ConflictError
+from countersign_cli.main import main
 from governance import ledger
 from governance.catalog import Catalog
-from governance.cli import main
 from governance.config import Workspace, load_settings
 from governance.demo_history import open_request_id
 

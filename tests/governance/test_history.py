@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from core.errors import InputError
+from countersign_cli.main import main
 from governance.catalog import Catalog
-from governance.cli import main
 from governance.config import Workspace, load_settings
 from governance.history import environment_at, inventory_as_of, parse_instant, version_history
 from governance.identity import Identity

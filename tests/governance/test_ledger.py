@@ -22,9 +22,9 @@ import pandas as pd
 import pytest
 
 from core.errors import AccessDenied, InputError, LedgerTampered
+from countersign_cli.main import main
 from governance import ledger
 from governance.catalog import Catalog
-from governance.cli import main
 from governance.config import Workspace
 from governance.identity import Identity, os_user
 from governance.ledger import commit, signed_head

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from core.errors import ConfigError
+from countersign_cli.main import main
 from governance.catalog import Catalog
-from governance.cli import main
 from governance.config import Workspace, load_settings
 from governance.identity import Identity, identity_for
 from governance.notify import notify, sent_log, transports

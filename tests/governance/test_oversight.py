@@ -8,9 +8,9 @@ import json
 import pytest
 
 from core.errors import AccessDenied, InputError, NotFound
+from countersign_cli.main import main
 from governance import ledger
 from governance.catalog import Catalog
-from governance.cli import main
 from governance.config import ROLES, Workspace, load_settings
 from governance.identity import PERMISSIONS, Identity, identity_for
 from governance.oversight import record_review, reviews, schedule

@@ -79,7 +79,7 @@ class World:
 @pytest.fixture
 def world(demo_copy: Workspace, catalog_url: str | None) -> World:
     if catalog_url is not None:  # the demo moved into PostgreSQL the way an operator does it
-        from governance.cli import main
+        from countersign_cli.main import main
 
         assert main(["catalog", "copy", "--workspace", str(demo_copy.root), "--to", catalog_url]) == 0
         use_catalog_url(demo_copy, catalog_url)
@@ -376,7 +376,7 @@ def test_two_officers_approving_at_once_make_one_decision_and_one_execution(worl
 
 @BOTH
 def test_cli_request_approve_execute(world: World, capsys) -> None:
-    from governance.cli import main
+    from countersign_cli.main import main
 
     ws = str(world.ws.root)
     rid = world.request(*BLOCKED)

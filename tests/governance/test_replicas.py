@@ -90,7 +90,7 @@ for i in range(n):
 
 def _demo_on(demo_copy: Workspace, catalog_url: str | None) -> Workspace:
     if catalog_url is not None:
-        from governance.cli import main
+        from countersign_cli.main import main
 
         assert main(["catalog", "copy", "--workspace", str(demo_copy.root), "--to", catalog_url]) == 0
         use_catalog_url(demo_copy, catalog_url)

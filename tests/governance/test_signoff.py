@@ -112,7 +112,7 @@ def test_blocked_demo_version_needs_acceptance_in_review_and_in_approval(world: 
 
 
 def test_deployment_flags_are_the_same_for_the_page_and_the_cli(demo_copy, capsys) -> None:
-    from governance.cli import main
+    from countersign_cli.main import main
     from governance.sync import sync
 
     w = World(demo_copy)
@@ -135,7 +135,7 @@ def test_deployment_flags_are_the_same_for_the_page_and_the_cli(demo_copy, capsy
 
 
 def test_opening_a_workspace_registers_its_accounts(demo_copy) -> None:
-    from governance.cli import main
+    from countersign_cli.main import main
 
     w = World(demo_copy)
     with w.catalog.transaction() as con:

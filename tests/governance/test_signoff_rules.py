@@ -54,7 +54,7 @@ def _reload(world: World) -> World:
 
 
 def _cli(*argv: str) -> str:
-    from governance.cli import main
+    from countersign_cli.main import main
 
     out = io.StringIO()
     with redirect_stdout(out):

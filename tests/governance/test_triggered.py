@@ -34,7 +34,7 @@ OFFICER = f"risk.officer@{D}"
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "governance.cli", *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", "countersign_cli", *args], capture_output=True, text=True, timeout=300)
 
 
 def _open(ws: Workspace):

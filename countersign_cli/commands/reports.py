@@ -10,14 +10,13 @@ from pathlib import Path
 
 from core.errors import InputError, SignatureInvalid
 from core.ids import VersionId
-from governance.cliutil import add_workspace_arg, open_workspace, print_json, progress_printer
+from countersign_cli.cliutil import add_workspace_arg, open_workspace, print_json, progress_printer
 
 PASSPHRASE_ENV = "COUNTERSIGN_SIGNING_PASSPHRASE"
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    """Add the report commands."""
-    p = sub.add_parser("report", help="build and sign a regulatory PDF report of a version")
+def report(p: argparse.ArgumentParser) -> None:
+    """``countersign report``."""
     add_workspace_arg(p)
     _version_args(p)
     p.add_argument("--out", metavar="FILE.pdf", help="where to write it (default: the workspace's exports/)")
@@ -30,7 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("pdf", help="signed PDF tools")
+
+def pdf(p: argparse.ArgumentParser) -> None:
+    """``countersign pdf``."""
     pdf_sub = p.add_subparsers(dest="pdf_command", metavar="ACTION", required=True)
     v = pdf_sub.add_parser("verify", help="verify a signed report: integrity, signature, signer (exit 1 if not)")
     v.add_argument("file", metavar="FILE", help="the PDF to check")
@@ -45,7 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--json", action="store_true", help="print one JSON document")
     c.set_defaults(func=cmd_pdf_countersign)
 
-    p = sub.add_parser("pack", help="write the audit pack zip of a version (signed PDF, evidence, catalog, ledger)")
+
+def pack(p: argparse.ArgumentParser) -> None:
+    """``countersign pack``."""
     add_workspace_arg(p)
     _version_args(p)
     p.add_argument("--out", metavar="FILE.zip", help="where to write it (default: the workspace's exports/)")

@@ -196,7 +196,7 @@ if lacking or not shown:
     st.info(f"{what} on record for {inert(request.version_id)}. Compute it on the **Review** page.")
     if st.button("Open Review", icon=":material/query_stats:", key="req.review"):
         context.select(SELECTED_VERSION, request.version_id)
-        st.switch_page("pages/review.py")
+        st.switch_page("app_pages/review.py")
 
 st.subheader("Lineage")
 st.markdown(inert(" ← ".join(v.version_id for v in catalog.lineage(request.version_id))))

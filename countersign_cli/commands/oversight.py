@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from core.errors import InputError
-from governance.cliutil import add_workspace_arg, open_workspace, print_json, progress_printer
+from countersign_cli.cliutil import add_workspace_arg, open_workspace, print_json, progress_printer
 
 if TYPE_CHECKING:
     from governance.binding import Finding
@@ -29,11 +29,8 @@ OUTCOMES = ("continue", "restrict", "retire")
 SORTS = ("due", "tier")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    """Add the oversight commands."""
-
-    p = sub.add_parser("due", help="versions in use (serving, or holding a registry label) whose periodic review "
-                                   "is due, overdue or never done")
+def due(p: argparse.ArgumentParser) -> None:
+    """``countersign due``."""
     add_workspace_arg(p, actor=False)
     p.add_argument("--all", action="store_true", help="every version under oversight, not only those due")
     p.add_argument("--sort", choices=SORTS, default="due", help="by due date (default) or by risk tier")
@@ -41,7 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=cmd_due)
 
-    p = sub.add_parser("review-periodic", help="record a periodic review of a version in use (risk officer)")
+
+def review_periodic(p: argparse.ArgumentParser) -> None:
+    """``countersign review-periodic``."""
     add_workspace_arg(p)
     p.add_argument("--version", required=True, metavar="ID", help="version id ACCOUNT:MODEL:N")
     p.add_argument("--outcome", required=True, choices=OUTCOMES, help="continue, restrict or retire")
@@ -50,14 +49,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=cmd_review_periodic)
 
-    p = sub.add_parser("monitor", help="recompute drift and bias of versions in use whose monitoring is due; "
-                                       "a breach starts a re-validation (exit 1)")
+
+def monitor(p: argparse.ArgumentParser) -> None:
+    """``countersign monitor``."""
     add_workspace_arg(p)
     p.add_argument("--all", action="store_true", help="every version under oversight")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=cmd_monitor)
 
-    p = sub.add_parser("notify", help="send due notifications by e-mail and webhook (run it from a scheduler)")
+
+def notify(p: argparse.ArgumentParser) -> None:
+    """``countersign notify``."""
     add_workspace_arg(p)
     p.add_argument("--dry-run", action="store_true", help="list what would be sent; send and record nothing")
     p.add_argument("--monitor", action="store_true", help="run 'countersign monitor' first")

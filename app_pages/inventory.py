@@ -22,7 +22,7 @@ if not values["models"]:
         "The catalog is empty. Add accounts to `countersign.toml`, then sync them from the **Accounts** page "
         "or with `countersign sync`."
     )
-    st.page_link("pages/accounts.py", label="Go to Accounts", icon=":material/cloud_sync:")
+    st.page_link("app_pages/accounts.py", label="Go to Accounts", icon=":material/cloud_sync:")
     st.stop()
 
 order = list(ctx.settings.environments.order)
@@ -118,11 +118,11 @@ if rows:
     if b1.button("Open model", key="inv.open_model", icon=":material/account_tree:"):
         context.select(SELECTED_MODEL, chosen["model"])
         context.select(SELECTED_VERSION, chosen["version_id"])
-        st.switch_page("pages/model.py")
+        st.switch_page("app_pages/model.py")
     if b2.button("Review version", key="inv.review", icon=":material/query_stats:"):
         context.select(SELECTED_MODEL, chosen["model"])
         context.select(SELECTED_VERSION, chosen["version_id"])
-        st.switch_page("pages/review.py")
+        st.switch_page("app_pages/review.py")
 else:
     st.caption("Select a row to open its model or review the version.")
 

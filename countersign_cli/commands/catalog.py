@@ -7,24 +7,27 @@ import os
 import sys
 from pathlib import Path
 
-from governance.cliutil import add_workspace_arg, open_workspace, print_json, progress_printer
+from countersign_cli.cliutil import add_workspace_arg, open_workspace, print_json, progress_printer
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    """Add the catalog commands."""
-    p = sub.add_parser("demo", help="build the demo workspace (idempotent, fixed seed)")
+def demo(p: argparse.ArgumentParser) -> None:
+    """``countersign demo``."""
     p.add_argument("--workspace", metavar="DIR", help="where to build it (default: $COUNTERSIGN_WORKSPACE or ./workspace)")
     p.add_argument("--force", action="store_true", help="rebuild even if the demo workspace exists")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("sync", help="pull every account's registry into the catalog")
+
+def sync(p: argparse.ArgumentParser) -> None:
+    """``countersign sync``."""
     add_workspace_arg(p)
     p.add_argument("--account", action="append", metavar="NAME", help="only this account (repeatable)")
     p.add_argument("--full", action="store_true", help="ignore watermarks: full pass that also notices deletions")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=cmd_sync)
 
-    p = sub.add_parser("models", help="list models and versions across accounts")
+
+def models(p: argparse.ArgumentParser) -> None:
+    """``countersign models``."""
     add_workspace_arg(p, actor=False)
     p.add_argument("--environment", action="append", metavar="ENV", help="only this environment (repeatable)")
     p.add_argument("--as-of", metavar="TIMESTAMP",
@@ -32,7 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=cmd_models)
 
-    p = sub.add_parser("history", help="a version's registry history: states, deployments, approvals, gaps")
+
+def history(p: argparse.ArgumentParser) -> None:
+    """``countersign history``."""
     add_workspace_arg(p, actor=False)
     p.add_argument("version_id", metavar="VERSION_ID", help="ACCOUNT:MODEL:VERSION as listed by 'countersign models'")
     p.add_argument("--environment", metavar="ENV",
@@ -41,7 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=cmd_history)
 
-    p = sub.add_parser("catalog", help="move the catalog: copy a DuckDB workspace into PostgreSQL")
+
+def catalog(p: argparse.ArgumentParser) -> None:
+    """``countersign catalog copy``."""
     ops = p.add_subparsers(dest="catalog_command", required=True)
     c = ops.add_parser("copy", help="copy catalog and ledger into an empty PostgreSQL database, then verify")
     add_workspace_arg(c)

@@ -6,13 +6,11 @@ import argparse
 import datetime as dt
 
 from core.errors import InputError
-from governance.cliutil import add_workspace_arg, open_workspace, print_json
+from countersign_cli.cliutil import add_workspace_arg, open_workspace, print_json
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    """Add the compare commands."""
-    p = sub.add_parser("diff", help="compare the environment of two versions: image, framework, inference, "
-                                    "environment variables, artifact sha256, data, model card (exit 1 if they differ)")
+def diff(p: argparse.ArgumentParser) -> None:
+    """``countersign diff``."""
     add_workspace_arg(p, actor=False)
     p.add_argument("first", metavar="VERSION_ID")
     p.add_argument("second", metavar="VERSION_ID")
@@ -20,7 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=cmd_diff)
 
-    p = sub.add_parser("runs", help="training runs of versions")
+
+def runs(p: argparse.ArgumentParser) -> None:
+    """``countersign runs``."""
     rsub = p.add_subparsers(dest="runs_command", metavar="ACTION", required=True)
     c = rsub.add_parser("compare", help="params, metrics, inputs and durations of the runs of versions, side by side")
     add_workspace_arg(c, actor=False)
@@ -29,7 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--json", action="store_true", help="print one JSON document")
     c.set_defaults(func=cmd_runs_compare)
 
-    p = sub.add_parser("costs", help="estimated training and serving cost per version, model and account")
+
+def costs(p: argparse.ArgumentParser) -> None:
+    """``countersign costs``."""
     add_workspace_arg(p, actor=False)
     p.add_argument("--model", metavar="NAME", help="only this model")
     p.add_argument("--as-of", metavar="YYYY-MM-DD[THH:MM]", help="count serving time until then (default: now, UTC)")

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import CountersignError, InputError
-from governance.cliutil import add_arguments_later, add_workspace_arg, open_workspace, print_json, progress_printer
+from countersign_cli.cliutil import add_workspace_arg, open_workspace, print_json, progress_printer
 
 
 def _pairs(values: list[str] | None, what: str) -> dict[str, str]:
@@ -25,22 +25,20 @@ def _csv(value: str | None) -> tuple[str, ...]:
     return tuple(c.strip() for c in (value or "").split(",") if c.strip())
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    """Add the analytics commands (the options that need the analytics modules are added when one runs)."""
-    p = sub.add_parser("drift", help="data drift between a reference and a current file (CSV, Parquet, Arrow)")
-    add_arguments_later(p, _drift_arguments)
-
-    p = sub.add_parser("bias", help="outcome fairness of scored data across protected groups")
-    add_arguments_later(p, _bias_arguments)
-
-    for name, kinds, text in (("explain", ("explain",), "SHAP explanation of a workspace version (stored as evidence)"),
-                              ("review", ("drift", "bias", "explain"), "drift, bias and SHAP evidence of a version")):
-        p = sub.add_parser(name, help=text)
-        add_arguments_later(p, _review_arguments)
-        p.set_defaults(func=cmd_review, kinds=kinds)
+def explain(p: argparse.ArgumentParser) -> None:
+    """``countersign explain``: the review of one evidence kind."""
+    _review_arguments(p)
+    p.set_defaults(func=cmd_review, kinds=("explain",))
 
 
-def _drift_arguments(p: argparse.ArgumentParser) -> None:
+def review(p: argparse.ArgumentParser) -> None:
+    """``countersign review``: drift, bias and explain evidence of a version."""
+    _review_arguments(p)
+    p.set_defaults(func=cmd_review, kinds=("drift", "bias", "explain"))
+
+
+def drift(p: argparse.ArgumentParser) -> None:
+    """``countersign drift`` (the options that need the analytics modules import them only when it runs)."""
     from governance.analytics.drift import CORRECTIONS, METHODS_BY_NAME
 
     p.description = (f"Methods: {', '.join(METHODS_BY_NAME)}. Defaults follow Evidently (K-S/chi-square/Z up to "
@@ -110,7 +108,8 @@ def _show_sql(args: argparse.Namespace, doc: dict[str, Any], engine: dict[str, A
             print(sql + ";")
 
 
-def _bias_arguments(p: argparse.ArgumentParser) -> None:
+def bias(p: argparse.ArgumentParser) -> None:
+    """``countersign bias``."""
     p.add_argument("--data", required=True, metavar="FILE|TABLE",
                    help="scored rows (CSV, Parquet, Arrow; on Spark a Parquet path or a table)")
     p.add_argument("--label", required=True, metavar="COL", help="observed outcome column (binary)")

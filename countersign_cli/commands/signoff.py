@@ -10,12 +10,11 @@ from dataclasses import asdict
 from typing import Any
 
 from core.errors import InputError
-from governance.cliutil import add_workspace_arg, open_workspace, print_json
+from countersign_cli.cliutil import add_workspace_arg, open_workspace, print_json
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    """Add the sign-off commands."""
-    p = sub.add_parser("ledger", help="verify the ledger or sign a checkpoint of it")
+def ledger(p: argparse.ArgumentParser) -> None:
+    """``countersign ledger``."""
     lsub = p.add_subparsers(dest="ledger_command", metavar="ACTION", required=True)
     v = lsub.add_parser("verify", help="recompute the hash chain and compare it with the signed checkpoints")
     add_workspace_arg(v)
@@ -33,7 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--json", action="store_true", help="print one JSON document")
     c.set_defaults(func=cmd_checkpoint)
 
-    p = sub.add_parser("request", help="ask to promote a version into a later environment")
+
+def request(p: argparse.ArgumentParser) -> None:
+    """``countersign request``."""
     add_workspace_arg(p)
     p.add_argument("--version", required=True, metavar="ID", help="version id ACCOUNT:MODEL:N")
     p.add_argument("--to", required=True, metavar="ENV", help="target environment")
@@ -42,7 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=cmd_request)
 
-    p = sub.add_parser("approve", help="approve a pending request (four eyes), executing it once approved")
+
+def approve(p: argparse.ArgumentParser) -> None:
+    """``countersign approve``."""
     add_workspace_arg(p)
     p.add_argument("request_id", metavar="REQUEST")
     p.add_argument("--comment", required=True)
@@ -55,28 +58,36 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=cmd_approve)
 
-    p = sub.add_parser("reject", help="reject a pending request")
+
+def reject(p: argparse.ArgumentParser) -> None:
+    """``countersign reject``."""
     add_workspace_arg(p)
     p.add_argument("request_id", metavar="REQUEST")
     p.add_argument("--comment", required=True)
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=cmd_reject)
 
-    p = sub.add_parser("cancel", help="withdraw your own request before it executes")
+
+def cancel(p: argparse.ArgumentParser) -> None:
+    """``countersign cancel``."""
     add_workspace_arg(p)
     p.add_argument("request_id", metavar="REQUEST")
     p.add_argument("--comment", default="")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=cmd_cancel)
 
-    p = sub.add_parser("execute", help="execute or retry an approved request through the connectors")
+
+def execute(p: argparse.ArgumentParser) -> None:
+    """``countersign execute``."""
     add_workspace_arg(p)
     p.add_argument("request_id", metavar="REQUEST")
     p.add_argument("--takeover", action="store_true", help="resume a request whose executor died mid-way")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=cmd_execute)
 
-    p = sub.add_parser("requests", help="list promotion requests, or show one with what its decision saw")
+
+def requests(p: argparse.ArgumentParser) -> None:
+    """``countersign requests``."""
     add_workspace_arg(p, actor=False)
     p.add_argument("request_id", metavar="REQUEST", nargs="?",
                    help="show this request: gates today, the evidence its last decision saw, what changed since")
@@ -85,7 +96,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=cmd_requests)
 
-    p = sub.add_parser("acceptances", help="the register of risk acceptances: who accepted what, until when")
+
+def acceptances(p: argparse.ArgumentParser) -> None:
+    """``countersign acceptances``."""
     add_workspace_arg(p, actor=False)
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.set_defaults(func=cmd_acceptances)

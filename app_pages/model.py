@@ -117,9 +117,9 @@ if vid is not None:
     chain = catalog.lineage(vid)
     st.graphviz_chart(lineage_dot(catalog, vid))
     selected = chain[0]
-    actions = [("Review evidence", "pages/review.py", ":material/query_stats:"),
-               ("Promotion requests", "pages/requests.py", ":material/approval:"),
-               ("Export report", "pages/export.py", ":material/picture_as_pdf:")]
+    actions = [("Review evidence", "app_pages/review.py", ":material/query_stats:"),
+               ("Promotion requests", "app_pages/requests.py", ":material/approval:"),
+               ("Export report", "app_pages/export.py", ":material/picture_as_pdf:")]
     buttons = st.columns(len(actions) + 2)
     for col, (label, target, icon) in zip(buttons, actions, strict=False):
         if col.button(label, icon=icon, key=f"model.go.{Path(target).stem}"):

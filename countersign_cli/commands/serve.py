@@ -1,4 +1,4 @@
-"""CLI: ``serve`` starts the portal this package carries (app.py beside pages/), from any directory."""
+"""CLI: ``serve`` starts the portal this package carries (app.py beside app_pages/), from any directory."""
 
 from __future__ import annotations
 
@@ -21,14 +21,11 @@ STREAMLIT_DEFAULTS = (
 )
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    """Add the ``serve`` command."""
-    p = sub.add_parser(
-        "serve", help="start the portal on a workspace",
-        description="Start the Countersign portal (Streamlit) on a workspace. Any other --section.option flag is "
+def serve(p: argparse.ArgumentParser) -> None:
+    """``countersign serve``."""
+    p.description = ("Start the Countersign portal (Streamlit) on a workspace. Any other --section.option flag is "
                     "passed to Streamlit (see 'streamlit run --help'), e.g. --server.baseUrlPath /countersign or "
-                    "--secrets.files PATH; flags after a lone '--' go to Streamlit as they are.",
-    )
+                    "--secrets.files PATH; flags after a lone '--' go to Streamlit as they are.")
     p.add_argument("--workspace", metavar="DIR", help="workspace folder (default: $COUNTERSIGN_WORKSPACE or ./workspace)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to listen on ({DEFAULT_PORT})")
     p.add_argument("--address", default="127.0.0.1",
@@ -40,8 +37,8 @@ def portal_script() -> Path:
     """The portal's ``app.py``: installed beside this package (a wheel) or in the checkout (editable install)."""
     root = Path(__file__).resolve().parents[2]
     app = root / "app.py"
-    if not app.is_file() or not (root / "pages").is_dir():
-        raise ConfigError(f"the portal is not installed next to {root / 'governance'} (no app.py and pages/): "
+    if not app.is_file() or not (root / "app_pages").is_dir():
+        raise ConfigError(f"the portal is not installed next to {root / 'governance'} (no app.py and app_pages/): "
                           "reinstall the countersign package")
     return app
 
