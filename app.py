@@ -13,13 +13,10 @@ from pathlib import Path
 import streamlit as st
 
 from core.errors import CountersignError
-from governance.catalog import Catalog
-from governance.config import Settings, Workspace, load_settings, resolve_workspace, share_process
-from governance.signoff import awaiting_approval
-from governance.sync import prepare_catalog
+from governance.config import Workspace, resolve_workspace
+from governance.usecases.session import Opened, open_shell, open_workspace
 from portal.auth import resolve_identity
 from portal.context import PortalContext, set_context
-from portal.context import get as get_context
 from portal.integrity import ledger_banner
 from portal.pages import REGISTRY
 from portal.text import code, inert, inert_block
@@ -35,16 +32,9 @@ def _workspace_arg(argv: list[str]) -> str | None:
 
 
 @st.cache_resource(show_spinner=False)
-def _open(root: str, config_mtime: float) -> tuple[Workspace, Settings, Catalog]:
+def _open(root: str, config_mtime: float) -> Opened:
     # config_mtime is part of the key: editing countersign.toml takes effect on the next rerun
-    ws = Workspace(Path(root))
-    share_process(ws)
-    settings = load_settings(ws)
-    catalog = prepare_catalog(Catalog(ws.catalog_path, url=settings.catalog.url), settings)  # migrations, configured accounts
-    from governance import ledger
-
-    ledger.use_settings(ws, settings)  # every commit from the portal mirrors the signed ledger head there too
-    return ws, settings, catalog
+    return open_workspace(Workspace(Path(root)))
 
 
 def main() -> None:
@@ -53,13 +43,14 @@ def main() -> None:
     ws = resolve_workspace(_workspace_arg(sys.argv[1:]), os.environ)
     try:
         mtime = ws.config_path.stat().st_mtime if ws.config_path.exists() else 0.0
-        ws, settings, catalog = _open(str(ws.root), mtime)
+        opened = _open(str(ws.root), mtime)
     except CountersignError as exc:
         st.title("Countersign cannot open its workspace")
         st.error(inert_block(str(exc)))
         st.info("Build a demo with `countersign demo --workspace demo-workspace`, or point `--workspace` at yours.")
         st.stop()  # no navigation is declared: a visitor reaches no page
 
+    ws, settings, catalog = opened.workspace, opened.settings, opened.catalog
     identity = resolve_identity(settings)
     if identity is None:
         st.stop()  # no navigation is declared: a visitor reaches no page
@@ -70,14 +61,16 @@ def main() -> None:
             + (" Switch persona in the sidebar." if identity.source == "demo" else ""),
             icon=":material/science:",
         )
-    set_context(PortalContext(workspace=ws, settings=settings, catalog=catalog, identity=identity))
+    ctx = PortalContext(workspace=ws, settings=settings, catalog=catalog, identity=identity)
+    set_context(ctx)
     st.sidebar.caption(f"{inert(settings.workspace.name)} · {code(ws.root.name)} · {inert(identity.email)}")
 
     # one script run is a burst of catalog reads: open the file once for it (released when the run ends, or
     # after 0.25 s without a catalog operation during slow work)
     with catalog.keep_open(linger=0.25):
-        ledger_banner(get_context())
-        waiting = len(awaiting_approval(catalog, identity, settings))  # what this person may approve now (four eyes)
+        shell = open_shell(ctx)
+        ledger_banner(shell)
+        waiting = shell.awaiting  # what this person may approve now (four eyes)
         if waiting:
             st.sidebar.markdown(f":orange-badge[:material/approval: {waiting} request"
                                 f"{'s await' if waiting > 1 else ' awaits'} your approval]")

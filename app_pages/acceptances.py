@@ -1,31 +1,35 @@
-"""Risk acceptances: the register of who accepted which failing gates, for which request, until when."""
+"""Risk acceptances: the register of who accepted which failing gates, for which request, until when.
+
+One call (:func:`governance.usecases.acceptances.open_acceptances`) → render.
+"""
 
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
-from governance.signoff import ACCEPTANCE_SOON, acceptance_register
+from governance.usecases.acceptances import open_acceptances
 from portal import context
 from portal.tables import show_table
 from portal.text import inert
 
 ctx = context.get()
+view = open_acceptances(ctx)
 st.title("Risk acceptances")
 st.caption("Every risk acceptance recorded with an approval: who accepted which failing gates, for which request, "
-           f"until when. Expired acceptances and those expiring within {ACCEPTANCE_SOON.days} days are highlighted. "
+           f"until when. Expired acceptances and those expiring within {view.soon_days} days are highlighted. "
            "The same register: `countersign acceptances --json`.")
 
-register = acceptance_register(ctx.catalog)
+register = view.entries
 if not register:
     st.info("No risk acceptance has been recorded yet.")
     st.stop()
 
-expired = [a for a in register if a.state == "expired"]
-soon = [a for a in register if a.state == "expiring soon"]
+expired = view.in_state("expired")
+soon = view.in_state("expiring soon")
 c1, c2, c3 = st.columns(3)
 c1.metric("In force", len(register) - len(expired) - len(soon))
-c2.metric(f"Expiring within {ACCEPTANCE_SOON.days} days", len(soon))
+c2.metric(f"Expiring within {view.soon_days} days", len(soon))
 c3.metric("Expired", len(expired))
 if soon:
     st.warning("Expiring soon: " + "; ".join(

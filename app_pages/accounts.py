@@ -1,36 +1,39 @@
-"""Accounts: configured sources, last sync per account, and Sync now."""
+"""Accounts: configured sources, last sync per account, and Sync now.
+
+One call (:func:`governance.usecases.accounts.open_accounts`) → render; Sync now is one command, after which the
+page reads the accounts again so the table shows the sync it just did.
+"""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from governance.sync import sync
+from governance.usecases.accounts import SyncCommand, open_accounts, sync
 from portal import context
 from portal.tables import show_table
 from portal.text import inert, inert_block
 from portal.widgets import run_with_progress
 
 ctx = context.get()
-catalog = ctx.catalog
+view = open_accounts(ctx)
 st.title("Accounts")
 
-if not ctx.settings.accounts:
+if not view.accounts:
     st.info("No accounts are configured. Add `[[accounts]]` entries to `countersign.toml` (see README).")
     st.stop()
 
 # The status table sits above the Sync controls but is drawn last, so it shows the sync this run just did.
 table = st.container()
 
-names = [a.name for a in ctx.settings.accounts]
-if ctx.identity.can("sync"):
+names = list(view.accounts)
+if view.can_sync:
     c1, c2, c3 = st.columns([3, 1, 1])
     chosen = c1.multiselect("Accounts to sync (empty = all)", names, key="accounts.chosen")
     full = c2.toggle("Full pass", help="Ignore watermarks and notice deletions", key="accounts.full")
     if c3.button("Sync now", type="primary", icon=":material/sync:", key="accounts.sync"):
         report = run_with_progress(
             "Syncing…",
-            lambda progress: sync(ctx.workspace, ctx.settings, catalog, actor=ctx.identity,
-                                  accounts=chosen or None, full=full, progress=progress),
+            lambda progress: sync(ctx, SyncCommand(tuple(chosen), full), progress),
             done_label="Sync finished",
         )
         for r in report.results:
@@ -42,16 +45,12 @@ if ctx.identity.can("sync"):
                            f"{c.unchanged} unchanged, {c.deleted} deleted ({r.seconds:.1f} s)")
                 for issue in r.issues:
                     st.warning(inert_block(issue))
+        view = open_accounts(ctx)  # the table shows the sync just done
 else:
-    st.caption(f"Syncing needs the ml_engineer or admin role; you are {', '.join(sorted(ctx.identity.roles))}.")
+    st.caption(f"Syncing needs the ml_engineer or admin role; you are {', '.join(view.roles)}.")
 
 with table:
-    status = catalog.sync_status()
-    # an account whose registry labels mean environments (MLflow aliases, ZenML stages) holds several
-    held = {a.name: ", ".join(e for e in ctx.settings.environments.order if e in a.environments)
-            for a in ctx.settings.accounts}
-    status["environment"] = [held.get(name, env) for name, env in zip(status["account"], status["environment"],
-                                                                       strict=True)]
+    status = view.status  # an account whose registry labels mean environments (aliases, stages) holds several
     show_table(
         status,
         width="stretch",
@@ -75,5 +74,4 @@ with table:
         st.error(f"**{inert(row.account)}**: last sync failed — {inert_block(row.error)}")
 
 with st.expander("Recent sync runs"):
-    runs = catalog.sync_runs(limit=30)
-    show_table(runs, width="stretch")
+    show_table(view.runs, width="stretch")

@@ -1,14 +1,15 @@
-"""Compare: training runs of versions from any account side by side, and what versions cost to train and serve."""
+"""Compare: training runs of versions from any account side by side, and what versions cost to train and serve.
+
+Read widgets → :func:`governance.usecases.compare.open_compare` → render.
+"""
 
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
-from core.errors import CountersignError
-from governance.compare import compare_runs, lineage_family
 from governance.compare_charts import runs_chart
-from governance.costs import estimate_costs, price_table
+from governance.usecases.compare import CompareQuery, open_compare
 from portal import context
 from portal.compare import runs_table
 from portal.context import SELECTED_VERSION
@@ -17,33 +18,27 @@ from portal.text import inert
 from portal.widgets import show_error
 
 ctx = context.get()
-catalog = ctx.catalog
-order = list(ctx.settings.environments.order)
+picks = st.session_state.get("compare.versions")
+view = open_compare(ctx, CompareQuery(tuple(picks) if picks is not None else None,
+                                      context.selected(SELECTED_VERSION)))
 st.title("Compare versions")
-ids = list(catalog.inventory(environment_order=order)["version_id"])
-if not ids:
+if view.empty:
     st.info("No versions yet: sync an account on the **Accounts** page.")
     st.stop()
 
 # opens on the lineage of the version chosen elsewhere (dev → staging → prod), else on the first two versions
 if "compare.versions" not in st.session_state:
-    chosen = context.selected(SELECTED_VERSION)
-    try:
-        family = [v.version_id for v in lineage_family(catalog, chosen, order)] if chosen in ids else []
-    except CountersignError:
-        family = []
-    st.session_state["compare.versions"] = family if len(family) > 1 else ids[:2]
-picked = st.multiselect("Versions, from any account", ids, key="compare.versions")
+    st.session_state["compare.versions"] = list(view.picked)
+picked = st.multiselect("Versions, from any account", list(view.ids), key="compare.versions")
 
 st.subheader("Training runs side by side")
 if len(picked) < 2:
     st.info("Pick at least two versions.")
 else:
-    try:
-        result = compare_runs(catalog, picked)
-    except CountersignError as exc:
-        show_error(exc)
+    if view.runs_error is not None:
+        show_error(view.runs_error)
     else:
+        result = view.runs
         missing = [s.version_id for s in result.sides if s.run_id is None]
         if missing:
             st.caption(f"No training run recorded for {inert(', '.join(missing))}.")
@@ -53,11 +48,10 @@ else:
         runs_table(result, key="compare.runs")
 
 st.subheader("Estimated cost")
-try:
-    costs = estimate_costs(catalog, price_table(ctx.settings.costs))
-except CountersignError as exc:
-    show_error(exc)
+if view.costs_error is not None:
+    show_error(view.costs_error)
     st.stop()
+costs = view.costs
 cur = costs.currency
 st.caption(f"{costs.caveat} Prices: {costs.price_source}. Serving counted until {costs.as_of:%Y-%m-%d %H:%M} UTC. "
            "Override prices under `[costs]` in countersign.toml.")

@@ -1,23 +1,30 @@
-"""Inventory: every model and version across accounts and environments."""
+"""Inventory: every model and version across accounts and environments.
+
+Read widgets → :func:`governance.usecases.inventory.open_inventory` → render.
+"""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from governance.catalog import InventoryFilter
-from governance.history import inventory_at
+from governance.usecases.inventory import InventoryFilter, InventoryQuery, open_inventory
 from portal import context
 from portal.context import SELECTED_MODEL, SELECTED_VERSION
 from portal.tables import show_table
 from portal.text import inert
-from portal.widgets import as_of_picker
+from portal.widgets import as_of_picker, as_of_wanted
 
 ctx = context.get()
-catalog = ctx.catalog
+state = st.session_state
+view = open_inventory(ctx, InventoryQuery(
+    InventoryFilter(environments=tuple(state.get("inv.env") or ()), accounts=tuple(state.get("inv.account") or ()),
+                    statuses=tuple(state.get("inv.status") or ()), risk_tiers=tuple(state.get("inv.tier") or ()),
+                    owners=tuple(state.get("inv.owner") or ()), text=state.get("inv.text") or ""),
+    as_of=as_of_wanted("inv"), only_flagged=bool(state.get("inv.only_flagged"))))
 st.title("Model inventory")
 
-values = catalog.filter_values()
-if not values["models"]:
+values = view.values
+if view.empty:
     st.info(
         "The catalog is empty. Add accounts to `countersign.toml`, then sync them from the **Accounts** page "
         "or with `countersign sync`."
@@ -25,25 +32,20 @@ if not values["models"]:
     st.page_link("app_pages/accounts.py", label="Go to Accounts", icon=":material/cloud_sync:")
     st.stop()
 
-order = list(ctx.settings.environments.order)
-envs = [e for e in order if e in values["environments"]] + [e for e in values["environments"] if e not in order]
 c1, c2, c3, c4, c5, c6 = st.columns([1.2, 1.2, 1.2, 1, 1.4, 1.6])
-flt = InventoryFilter(
-    environments=tuple(c1.multiselect("Environment", envs, key="inv.env")),
-    accounts=tuple(c2.multiselect("Account", values["accounts"], key="inv.account")),
-    statuses=tuple(c3.multiselect("Status", values["statuses"], key="inv.status")),
-    risk_tiers=tuple(c4.multiselect("Risk tier", values["risk_tiers"], key="inv.tier")),
-    owners=tuple(c5.multiselect("Owner", values["owners"], key="inv.owner")),
-    text=c6.text_input("Search", placeholder="model, version, person…", key="inv.text"),
-)
+c1.multiselect("Environment", list(view.environments), key="inv.env")
+c2.multiselect("Account", values["accounts"], key="inv.account")
+c3.multiselect("Status", values["statuses"], key="inv.status")
+c4.multiselect("Risk tier", values["risk_tiers"], key="inv.tier")
+c5.multiselect("Owner", values["owners"], key="inv.owner")
+c6.text_input("Search", placeholder="model, version, person…", key="inv.text")
 as_of = as_of_picker("inv")
-df = inventory_at(ctx, flt, as_of)
+df = view.rows
 if as_of is not None:
-    gaps = sorted({f"{r.account} ({r.gap_reason})" for r in df.itertuples() if r.in_gap})
     st.caption(f"As of {as_of:%Y-%m-%d %H:%M} UTC, from the registry history.")
-    if gaps:
-        st.warning(f"Not observed at that instant (the last state seen is shown): {inert(', '.join(gaps))}")
-flagged = df[df["flagged"]]
+    if view.gaps:
+        st.warning(f"Not observed at that instant (the last state seen is shown): {inert(', '.join(view.gaps))}")
+flagged = view.flagged
 m1, m2, m3, m4 = st.columns(4)
 m1.metric("Models", df["model"].nunique())
 m2.metric("Versions", len(df))
@@ -64,8 +66,8 @@ if not flagged.empty:
         lines += (f"\n\n…and {more} more, marked ⚠ in the table's Flag column: turn on **Only flagged** to list "
                   "them all.")
     st.error(f"Serving versions that are not approved, or not what was approved:\n{lines}", icon=":material/gpp_bad:")
-    if st.toggle("Only flagged", key="inv.only_flagged", help="Show only the deployments flagged above"):
-        df = flagged
+    st.toggle("Only flagged", key="inv.only_flagged", help="Show only the deployments flagged above")
+    df = view.shown
 
 if df.empty:
     st.info("No version matches these filters.")
@@ -78,16 +80,16 @@ def _fit(column: str, floor: int = 100) -> int:
     return min(max(floor, 8 * longest + 24), 560)
 
 
-view = df
+table = df
 event = show_table(
-    view,
+    table,
     width="stretch",
-    height=min(38 + 35 * len(view), 560),
+    height=min(38 + 35 * len(table), 560),
     key="inv.table",
     on_select="rerun",
     selection_mode="single-row",
     # registry labels (MLflow aliases, ZenML stages) get a column when any version shown has one
-    column_order=["version_id", "version_label", "environment", *(["labels"] if view["labels"].map(len).any() else []),
+    column_order=["version_id", "version_label", "environment", *(["labels"] if table["labels"].map(len).any() else []),
                   "approval_status", "deployed_on", "flag", "flag_reason", "risk_tier", "owner",
                   "created_by", "created_at", "source_version_id", "account", "model", "last_sync"],
     column_config={
@@ -112,7 +114,7 @@ event = show_table(
 )
 rows = event.selection.rows if event is not None else []
 if rows:
-    chosen = view.iloc[rows[0]]
+    chosen = table.iloc[rows[0]]
     st.markdown(f"Selected **{inert(chosen['version_id'])}**")
     b1, b2, _ = st.columns([1, 1, 4])
     if b1.button("Open model", key="inv.open_model", icon=":material/account_tree:"):
@@ -127,6 +129,6 @@ else:
     st.caption("Select a row to open its model or review the version.")
 
 with st.expander("Sync freshness per account"):
-    status = catalog.sync_status()
+    status = view.sync_status
     show_table(status[["account", "environment", "connector", "status", "last_success", "versions", "error"]],
                width="stretch")

@@ -1,4 +1,7 @@
-"""Model: versions per environment side by side, metrics across environments, lineage, model card."""
+"""Model: versions per environment side by side, metrics across environments, lineage, model card.
+
+Read widgets → :func:`governance.usecases.model.open_model` → render.
+"""
 
 from __future__ import annotations
 
@@ -6,86 +9,73 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.errors import CountersignError, NotFound
-from governance.catalog_charts import lineage_dot, metrics_chart, timeline_chart
-from governance.compare import environment_consistency
-from governance.history import environment_at, model_timeline, version_details, version_json, version_label
-from governance.policy import missing_card_fields, model_tier
+from governance.catalog_charts import metrics_chart, timeline_chart
+from governance.usecases.model import ModelQuery, open_model
 from portal import context
 from portal.compare import consistency_table
 from portal.context import SELECTED_MODEL, SELECTED_VERSION
 from portal.oversight import review_panel
 from portal.tables import show_table
 from portal.text import code, inert, inert_block
-from portal.widgets import as_of_picker, label_badges, show_error, status_badge
+from portal.widgets import as_of_picker, as_of_wanted, label_badges, show_error, status_badge
 
 ctx = context.get()
-catalog = ctx.catalog
-names = catalog.filter_values()["models"]
-if not names:
+view = open_model(ctx, ModelQuery(
+    model=context.wanted("model.name", SELECTED_MODEL), version=context.wanted("model.version", SELECTED_VERSION),
+    as_of=as_of_wanted("model"), as_of_env=st.session_state.get("model.as_of_env")))
+if view.empty:
     st.info("No models yet: sync an account on the **Accounts** page.")
     st.stop()
 
-# /model?version=ID alone opens the model of that version, with that version selected
-owner = None
-if linked := context.linked(SELECTED_VERSION):
-    try:
-        owner = catalog.version(linked).model
-    except NotFound:
-        pass  # the Version select box below names the unknown id
-name = context.choose("Model", names, key="model.name", selection=SELECTED_MODEL, fallback=owner,
-                      forget=("version",))
+name = context.picker("Model", view.choice, key="model.name", selection=SELECTED_MODEL, forget=("version",))
 if name is None:
     st.stop()
-try:
-    model = catalog.model(name)
-except CountersignError as exc:
-    show_error(exc)
+if name != view.choice.value:  # picked just now: the next run reads it
+    st.rerun()
+if view.error is not None:
+    show_error(view.error)
     st.stop()
-versions = catalog.versions_of(name)
-deployments = catalog.deployments(name)
-tier_name, tier = model_tier(catalog, ctx.settings, name)
+model, tier = view.model, view.tier
+order = list(view.environments)
 
 st.title(inert(name))
 st.markdown(inert_block(model.description))
 c1, c2, c3, c4 = st.columns(4)
 c1.markdown(f"Owner  \n**{inert(model.owner) or '—'}**")  # a metric would cut a long e-mail address off
-c2.metric("Risk tier", tier_name)
+c2.metric("Risk tier", view.tier_name)
 c3.metric("Approvals required", tier.approvals_required)
-c4.metric("Versions", len(versions))
+c4.metric("Versions", len(view.versions))
 if model.intended_use:
     st.caption(f"Intended use: {inert(model.intended_use)}")
 
 st.subheader("Versions by environment")
-order = list(ctx.settings.environments.order)
-served = {r.version_id: r.endpoint for r in deployments.itertuples() if r.version_id}
-by_id = {v.version_id: v for v in versions}
+served = view.served
 cols = st.columns(len(order))
 for col, env in zip(cols, order, strict=True):
     col.markdown(f"**{inert(env)}**")
-    in_env = sorted((v for v in versions if v.environment == env), key=lambda v: -v.version)
+    in_env = view.in_environment(env)
     if not in_env:
         col.caption("no versions")
+    known = {v.version_id for v in view.versions}
     for v in in_env:
         serving = f" · serving on {code(served[v.version_id])}" if v.version_id in served else ""
-        src = by_id.get(v.source_version_id or "")
-        number = version_label(v.version, (src.environment, src.version) if src else None)
-        source = f" · from {code(v.source_version_id)}" if v.source_version_id and src is None else ""
-        col.markdown(f"v{inert(number)} {status_badge(v.approval_status)}{label_badges(v.labels)}{serving}{source}")
+        source = f" · from {code(v.source_version_id)}" if v.source_version_id and v.source_version_id not in known \
+            else ""
+        col.markdown(f"v{inert(view.labels[v.version_id])} {status_badge(v.approval_status)}{label_badges(v.labels)}"
+                     f"{serving}{source}")
 
 st.subheader("History")
-timeline = model_timeline(catalog, name)
-if timeline.empty:
+if view.timeline.empty:
     st.caption("No history yet: it is recorded at every sync from now on.")
 else:
-    st.altair_chart(timeline_chart(timeline, order), key="model.timeline")
+    st.altair_chart(timeline_chart(view.timeline, order), key="model.timeline")
 as_of = as_of_picker("model")
 if as_of is not None:
     env = st.selectbox("Environment", order, index=len(order) - 1, key="model.as_of_env")
-    state = environment_at(ctx.settings, catalog, env, as_of)
+    state = view.as_of
     for gap in state.gaps:
         st.warning(f"Not observed at that instant: {inert(gap)}")
-    mine = [v for v in state.versions if v.model == name]
+    mine = view.as_of_versions()
     if not mine:
         st.caption(f"No version of {inert(name)} in {inert(env)} at {as_of:%Y-%m-%d %H:%M} UTC.")
     for v in mine:
@@ -101,22 +91,21 @@ if as_of is not None:
             st.caption(f"Approved by {inert(a.actor)} on {a.decided_at:%Y-%m-%d %H:%M} ({inert(a.request_id)}); "
                        f"gates: {inert(gates)}; evidence: {inert(', '.join(e['evidence_id'] for e in a.evidence)) or 'none'}")
 
-if any(v.metrics for v in versions):
+if any(v.metrics for v in view.versions):
     st.subheader("Metrics across environments")
     if served:
         st.caption("Outlined bars, labelled (serving), are the versions serving on an endpoint.")
-    st.altair_chart(metrics_chart(versions, order, serving=set(served)), key="model.metrics")
+    st.altair_chart(metrics_chart(list(view.versions), order, serving=set(served)), key="model.metrics")
 
 st.subheader("Lineage")
-ids = [v.version_id for v in sorted(versions, key=lambda v: (order.index(v.environment) if v.environment in order
-                                                            else 99, -v.version))]
-vid = context.choose("Version", ids, key="model.version", selection=SELECTED_VERSION,
-                     scope=f"a version of {name}" if owner else "in the catalog",
-                     first=catalog.first_with_evidence(ids))
-if vid is not None:
-    chain = catalog.lineage(vid)
-    st.graphviz_chart(lineage_dot(catalog, vid))
-    selected = chain[0]
+vid = context.picker("Version", view.version_choice, key="model.version", selection=SELECTED_VERSION,
+                     scope=view.version_scope)
+if vid is not None and vid != view.version_choice.value:  # picked just now: the next run reads it
+    st.rerun()
+panel = view.panel
+if vid is not None and panel is not None:
+    st.graphviz_chart(panel.lineage_dot)
+    selected = panel.version
     actions = [("Review evidence", "app_pages/review.py", ":material/query_stats:"),
                ("Promotion requests", "app_pages/requests.py", ":material/approval:"),
                ("Export report", "app_pages/export.py", ":material/picture_as_pdf:")]
@@ -126,25 +115,24 @@ if vid is not None:
             context.select(SELECTED_VERSION, selected.version_id)
             # the target opens on ?version=ID: /requests lists that version's requests, the others show it
             st.switch_page(target, query_params={"version": selected.version_id})
-    run = catalog.run(chain[-1].run_id) if chain[-1].run_id else None
     with st.expander(f"Details of {inert(selected.version_id)}", expanded=False):
-        show_table(version_details(selected, run), width="stretch", key="model.details",
+        show_table(panel.details, width="stretch", key="model.details",
                    column_config={"field": st.column_config.TextColumn("Field", width="medium"),
                                   "value": st.column_config.TextColumn("Value", width="large")})
         with st.expander("Raw JSON"):
-            st.json(version_json(selected, run))
-    review_panel(ctx, selected.version_id)
+            st.json(panel.raw)
+    review_panel(panel, view.overseen)
     st.subheader("Consistency across environments")
-    consistency_table(environment_consistency(catalog, vid, order), key="model.consistency")
+    consistency_table(panel.consistency, key="model.consistency")
 
 st.subheader("Model card")
-card = catalog.model_card(name)
+card = view.card
 if card is None:
     st.info("No model card in any account. Policy tiers may require card fields before promotion.")
 else:
     st.caption(f"{inert(card['card_id'])} · status {inert(card['status'])}")
     for key, value in card["content"].items():
         st.markdown(f"**{inert(str(key).replace('_', ' ').capitalize())}** — {inert_block(value)}")
-missing = missing_card_fields(tier, card)
-if missing:
-    st.warning(f"Tier {inert(tier_name)} requires model card fields that are missing: {inert(', '.join(missing))}")
+if view.missing_card_fields:
+    st.warning(f"Tier {inert(view.tier_name)} requires model card fields that are missing: "
+               f"{inert(', '.join(view.missing_card_fields))}")

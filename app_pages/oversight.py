@@ -1,4 +1,7 @@
-"""Oversight: deployed versions by periodic-review due date, and the risk officer's periodic review."""
+"""Oversight: deployed versions by periodic-review due date, and the risk officer's periodic review.
+
+Read widgets → :func:`governance.usecases.oversight.open_oversight` → render; Record review is one command.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +9,14 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import CountersignError
-from governance.binding import check_deployments
-from governance.oversight import OUTCOME_HELP, OUTCOMES, record_review, reviews, schedule
+from governance.usecases.oversight import (
+    OUTCOME_HELP,
+    OUTCOMES,
+    OversightQuery,
+    PeriodicReviewCommand,
+    open_oversight,
+    record_review,
+)
 from portal import context
 from portal.context import SELECTED_VERSION
 from portal.tables import show_table
@@ -15,9 +24,12 @@ from portal.text import inert
 from portal.widgets import run_with_progress, show_error
 
 ctx = context.get()
-catalog, me = ctx.catalog, ctx.identity
+me = ctx.identity
 SORT_LABELS = {"due": "Due date", "tier": "Risk tier"}
 FLASH = "ovs.flash"
+view = open_oversight(ctx, OversightQuery(sort=st.session_state.get("ovs.sort") or "due",
+                                          only_attention=bool(st.session_state.get("ovs.attention")),
+                                          version=context.wanted("ovs.version", SELECTED_VERSION)))
 
 st.title("Oversight")
 st.caption("Versions in use (serving on an endpoint, or holding the MLflow alias or ZenML stage mapped to the "
@@ -26,10 +38,9 @@ st.caption("Versions in use (serving on an endpoint, or holding the MLflow alias
            "or cumulative change above the tier's ceiling starts a re-validation that is due at once.")
 
 c1, c2 = st.columns([1, 2])
-sort = c1.radio("Sort by", list(SORT_LABELS), format_func=SORT_LABELS.get, horizontal=True, key="ovs.sort")
+c1.radio("Sort by", list(SORT_LABELS), format_func=SORT_LABELS.get, horizontal=True, key="ovs.sort")
 only = c2.toggle("Only due, overdue or never reviewed", key="ovs.attention")
-plan = schedule(ctx.settings, catalog, me, sort=sort or "due", only_attention=only)
-findings = check_deployments(ctx)
+plan, findings = view.plan, view.findings
 
 if flash := st.session_state.pop(FLASH, None):
     st.success(inert(flash))
@@ -37,7 +48,7 @@ m0, m1, m2, m3, m4, m5 = st.columns(6)
 m0.metric("Triggered", plan.count("triggered"), help="Re-validations a monitoring breach or cumulative change "
                                                       "started: due now, apart from the calendar")
 m1.metric("Overdue", plan.count("overdue"))
-m2.metric(f"Due within {ctx.settings.oversight.due_soon_days} days", plan.count("due"))
+m2.metric(f"Due within {view.due_soon_days} days", plan.count("due"))
 m3.metric("Never reviewed", plan.count("never_reviewed"))
 m4.metric("Unapproved deployments", len(findings), delta="needs attention" if findings else None,
           delta_color="inverse")
@@ -94,11 +105,11 @@ show_table(rows, width="stretch", key="ovs.table", column_config={
 })
 
 st.subheader("Record a periodic review")
-if not me.can("review_periodic"):
+if not view.can_review:
     st.caption(f"Periodic reviews are recorded by a risk officer; you are {', '.join(sorted(me.roles)) or 'no role'}.")
 else:
-    ids = [i.version_id for i in plan.items]
-    vid = context.choose("Version", ids, key="ovs.version", selection=SELECTED_VERSION, scope="under oversight")
+    vid = context.picker("Version", view.choice, key="ovs.version", selection=SELECTED_VERSION,
+                         scope="under oversight")
     outcome = st.radio("Outcome", OUTCOMES, horizontal=True, key="ovs.outcome",
                        captions=[OUTCOME_HELP[o] for o in OUTCOMES])
     comment = st.text_area("Comment", key="ovs.comment", placeholder="What was checked, what was concluded")
@@ -106,7 +117,7 @@ else:
     if vid and st.button("Record review", type="primary", icon=":material/task_alt:", key="ovs.record"):
         try:
             done = run_with_progress("Refreshing evidence…", lambda progress: record_review(
-                ctx.workspace, ctx.settings, catalog, me, vid, outcome, comment, refresh=refresh, progress=progress),
+                ctx, PeriodicReviewCommand(vid, outcome, comment, refresh=refresh), progress),
                 done_label="Review recorded")
             st.session_state[FLASH] = f"Review {done.review_id} of {done.version_id} recorded ({done.outcome})."
             st.rerun()
@@ -114,7 +125,7 @@ else:
             show_error(exc)
 
 with st.expander("Recent periodic reviews"):
-    recent = reviews(catalog)[:50]
+    recent = view.recent
     if recent:
         show_table(pd.DataFrame([{"reviewed": r.reviewed_at, "version": r.version_id, "outcome": r.outcome,
                                     "reviewer": r.reviewer, "comment": r.comment} for r in recent]),

@@ -1,4 +1,9 @@
-"""Requests: the promotion queue and one request's evidence, gates, lineage, decisions and actions."""
+"""Requests: the promotion queue and one request's evidence, gates, lineage, decisions and actions.
+
+Read widgets → :func:`governance.usecases.requests.open_requests` → render; an action button builds one command
+(:func:`~governance.usecases.requests.decide`). The view drawn is kept for the next run: a decision taken on it reuses
+its gate checklist while nothing the gates read has changed.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +13,23 @@ import datetime as dt
 import streamlit as st
 
 from core.errors import CountersignError
-from governance import ledger
-from governance.promotion import MAX_ACCEPTANCE, RiskAcceptance, create_request, list_requests
-from governance.signoff import (
-    approval_preview,
-    approval_progress,
-    check_approval,
+from governance.promotion import MAX_ACCEPTANCE, RiskAcceptance
+from governance.usecases.requests import (
+    EVIDENCE_TITLE,
+    STATUSES,
+    ApproveCommand,
+    CancelCommand,
+    CreateRequestCommand,
+    ExecuteCommand,
+    RejectCommand,
+    RequestsQuery,
+    RequestView,
+    create_request,
     decide,
-    deployment_note,
-    review_request,
+    open_requests,
+    preview_approval,
 )
+from governance.usecases.selection import Wanted
 from portal import context
 from portal.context import SELECTED_REQUEST, SELECTED_VERSION
 from portal.export import export_panel
@@ -26,41 +38,56 @@ from portal.text import code, inert, inert_block, inert_rows
 from portal.widgets import show_error
 
 ctx = context.get()
-catalog, me = ctx.catalog, ctx.identity
+me = ctx.identity
 GATE_ICON = {"pass": ":green-badge[pass]", "fail": ":red-badge[fail]", "missing": ":orange-badge[missing]"}
-EVIDENCE_TITLE = {"drift": "Drift", "bias": "Bias", "explain": "Explainability"}
-EVIDENCE_WORD = {"explain": "explainability"}  # evidence kind → the word people read
 FLASH = "req.flash"  # (kind, text) of the last action, shown after the rerun that redraws the request
 CONFIRM = "req.confirm"  # the request whose approval waits for its confirmation
 CLEAR = "req.clear_decision"  # set by an action that succeeded: empty the decision widgets before they are drawn
+VIEW = "req.view"  # the request view drawn last (no widget owns it): its checklist may serve the next decision
 DECISION_WIDGETS = ("req.comment", "req.accept", "req.accept.why", "req.accept.gates", "req.accept.until")
 
 if st.session_state.pop(CLEAR, False):
     for key in DECISION_WIDGETS:
         st.session_state.pop(key, None)
 
+# a request asked for on the previous run: created before the queue is read, so the queue shows it
+created, create_error = None, None
+if st.session_state.get("req.new.submit"):
+    try:
+        created = create_request(ctx, CreateRequestCommand(st.session_state.get("req.new.version"),
+                                                           st.session_state.get("req.new.to"),
+                                                           st.session_state.get("req.new.reason") or ""))
+        context.select(SELECTED_REQUEST, created.request_id)
+        st.session_state["req.id"] = created.request_id  # the picker below is not drawn yet: show the new one
+    except CountersignError as exc:
+        create_error = exc
+
+view = open_requests(ctx, RequestsQuery(
+    statuses=tuple(st.session_state.get("req.status") or ()), version=st.query_params.get("version"),
+    request=Wanted(state=st.session_state.get("req.id"), link=st.query_params.get("request"),
+                   shared=st.session_state.get(SELECTED_REQUEST)),
+    prior=st.session_state.get(VIEW)))
+shown: RequestView | None = view.shown
+st.session_state[VIEW] = shown
 
 st.title("Promotion requests")
 
-if me.can("request_promotion"):
+if view.can_request:
     with st.expander("Request a promotion", expanded=False):
-        ids = catalog.inventory()["version_id"].tolist()
         wanted = context.selected(SELECTED_VERSION)
-        vid = st.selectbox("Version", ids, index=ids.index(wanted) if wanted in ids else 0, key="req.new.version")
-        to_env = st.selectbox("To environment", list(ctx.settings.environments.order)[1:], key="req.new.to")
-        reason = st.text_area("Reason", key="req.new.reason")
-        if st.button("Submit request", key="req.new.submit"):
-            try:
-                r = create_request(ctx.workspace, ctx.settings, catalog, me, vid, to_env, reason)
-                context.select(SELECTED_REQUEST, r.request_id)
-                st.session_state["req.id"] = r.request_id  # the picker below is not drawn yet: show the new one
-                st.success(f"Request {inert(r.request_id)} created.")
-            except CountersignError as exc:
-                show_error(exc)
+        versions = list(view.versions)
+        st.selectbox("Version", versions, index=versions.index(wanted) if wanted in versions else 0,
+                     key="req.new.version")
+        st.selectbox("To environment", list(view.environments), key="req.new.to")
+        st.text_area("Reason", key="req.new.reason")
+        st.button("Submit request", key="req.new.submit")
+        if created is not None:
+            st.success(f"Request {inert(created.request_id)} created.")
+        if create_error is not None:
+            show_error(create_error)
 
-STATUSES = ["pending", "approved", "executing", "failed", "executed", "rejected", "cancelled"]
 HOW_TO_REQUEST = (
-    "Open **Request a promotion** above to ask for one." if me.can("request_promotion")
+    "Open **Request a promotion** above to ask for one." if view.can_request
     else "An ML engineer requests one on this page or with `countersign request --version ID --to ENV`."
 )
 
@@ -71,60 +98,51 @@ def _clear_filters() -> None:
     st.query_params.pop("version", None)
 
 
-everything = list_requests(catalog)
-if everything.empty:
+if not view.total:
     st.info(f"No promotion requests yet. {HOW_TO_REQUEST}")
     st.stop()
 
-status_filter = st.multiselect("Status", STATUSES, default=[], key="req.status")
-for_version = st.query_params.get("version")  # /requests?version=ID, from the Model page
-queue = everything
-if for_version:
-    queue = queue[queue["version_id"] == for_version]
-    if queue.empty:
-        st.info(f"No promotion request for **{inert(for_version)}** yet. {HOW_TO_REQUEST}")
+st.multiselect("Status", list(STATUSES), default=[], key="req.status")
+if view.version:
+    if not view.version_total:
+        st.info(f"No promotion request for **{inert(view.version)}** yet. {HOW_TO_REQUEST}")
         st.button("Show all requests", on_click=_clear_filters, key="req.clear")
         st.stop()
     c1, c2 = st.columns([4, 1], vertical_alignment="center")
-    c1.caption(f"Only the requests for version **{inert(for_version)}**.")
+    c1.caption(f"Only the requests for version **{inert(view.version)}**.")
     c2.button("Show all requests", on_click=_clear_filters, key="req.clear")
-if status_filter:
-    queue = queue[queue["status"].isin(status_filter)]
-if queue.empty:
-    st.info(f"No request matches these filters ({len(everything)} requests in all). Clear the filters to see them.")
+if view.queue.empty:
+    st.info(f"No request matches these filters ({view.total} requests in all). Clear the filters to see them.")
     st.button("Clear filters", on_click=_clear_filters, key="req.clear_filters")
     st.stop()
 show_table(
-    queue[["request_id", "version_id", "from_env", "to_env", "status", "approvals", "approvals_required", "requester",
-           "created_at", "target_version_id"]],
+    view.queue[["request_id", "version_id", "from_env", "to_env", "status", "approvals", "approvals_required",
+                "requester", "created_at", "target_version_id"]],
     width="stretch",
     column_config={"from_env": st.column_config.TextColumn("From", help="The environment of the version requested"),
                    "to_env": st.column_config.TextColumn("To", help="The environment it is to be promoted to")},
 )
 
-ids = queue["request_id"].tolist()
-asked = st.query_params.get("request")  # /requests?request=ID deep link
-if asked and asked not in set(everything["request_id"]):
-    st.warning(f"There is no promotion request **{inert(asked)}** in this workspace: the link is wrong or the request "
-               "belongs to another workspace. Pick a request below.", icon=":material/link_off:")
-elif asked and asked not in ids:
-    st.warning(f"Request **{inert(asked)}** is hidden by the filters above: clear them to see it.")
-if asked and asked not in ids:
-    index = None  # do not stand another request in for the one the link names
-else:
-    wanted = context.selected(SELECTED_REQUEST)
-    index = ids.index(wanted) if wanted in ids else 0
-rid = st.selectbox("Request", ids, index=index, key="req.id", placeholder="Pick a request")
+if view.asked_unknown:
+    st.warning(f"There is no promotion request **{inert(view.asked_unknown)}** in this workspace: the link is wrong or "
+               "the request belongs to another workspace. Pick a request below.", icon=":material/link_off:")
+elif view.asked_hidden:
+    st.warning(f"Request **{inert(view.asked_hidden)}** is hidden by the filters above: clear them to see it.")
+rid = st.selectbox("Request", list(view.choice.options), index=view.choice.index, key="req.id",
+                   placeholder="Pick a request")
 if rid is None:
     st.stop()
+if rid != view.choice.value:  # picked just now: the next run opens it
+    st.rerun()
+asked = st.query_params.get("request")
 if asked and asked != rid:
     del st.query_params["request"]  # another request was picked: the link no longer describes the page
 context.select(SELECTED_REQUEST, rid)
-try:
-    review = review_request(catalog, ctx.settings, me, rid)
-except CountersignError as exc:
-    show_error(exc)
+if view.error is not None:
+    show_error(view.error)
     st.stop()
+assert shown is not None
+review = shown.review
 request, version, checklist = review.request, review.version, review.checklist
 
 st.subheader(inert(f"{request.request_id}: {request.version_id} → {request.to_env} ({request.target_account})"))
@@ -141,9 +159,9 @@ if request.skip:
 if request.execution_error:
     st.error(f"Execution failed: {inert_block(request.execution_error)}")
 if request.status == "pending":
-    st.markdown(f":orange-badge[:material/group: {inert(approval_progress(request))}]")
+    st.markdown(f":orange-badge[:material/group: {inert(shown.progress)}]")
 if request.target_version_id:
-    st.success(deployment_note(request))
+    st.success(shown.deployment_note)
 for d in request.risk_acceptances:
     expired = review.expired(d)
     st.warning(f"Risk accepted by {inert(d.actor)} for **{inert(', '.join(d.payload.get('gates', [])))}** until "
@@ -182,16 +200,16 @@ if not checklist.results:
     st.caption("No gate applies to this tier and environment.")
 
 st.subheader("Evidence summaries" + (" today" if snap is not None else ""))
-shown = checklist.evidence
-for col, ev in zip(st.columns(3), shown, strict=False):
+evidence = checklist.evidence
+for col, ev in zip(st.columns(3), evidence, strict=False):
     with col.container(border=True):
         when = f" · {ev.computed_at:%Y-%m-%d %H:%M} UTC" if ev.computed_at else ""
         st.markdown(f"**{inert(EVIDENCE_TITLE.get(ev.kind, ev.kind.title()))}**  \n:gray[{code(ev.evidence_id)}{when}]")
         st.markdown("\n".join(f"- {inert(line)}" for line in ev.summary.lines()))
         with st.expander("Summary as JSON"):
             st.json(ev.summary.to_json())
-lacking = [EVIDENCE_WORD.get(kind, kind) for kind in checklist.evidence_lacking()]
-if lacking or not shown:
+lacking = list(shown.lacking)
+if lacking or not evidence:
     what = f"No {' or '.join(lacking)} evidence" if lacking else "No evidence"
     st.info(f"{what} on record for {inert(request.version_id)}. Compute it on the **Review** page.")
     if st.button("Open Review", icon=":material/query_stats:", key="req.review"):
@@ -199,16 +217,14 @@ if lacking or not shown:
         st.switch_page("app_pages/review.py")
 
 st.subheader("Lineage")
-st.markdown(inert(" ← ".join(v.version_id for v in catalog.lineage(request.version_id))))
+st.markdown(inert(" ← ".join(shown.lineage)))
 digest = (f"artifact sha256 {version.artifact_sha256[:16]}…" if version.artifact_sha256 else
           "the registry records no artifact sha256")
 st.caption(f"created by {inert(version.created_by) or 'unknown'}; {inert(digest)}")
 
 st.subheader("Decisions and ledger")
-history = [{"Entry": e.seq, "When (UTC)": f"{e.recorded_at:%Y-%m-%d %H:%M}", "Actor": e.actor, "Action": e.action,
-            "Comment": e.payload.get("comment") or e.payload.get("justification") or e.payload.get("reason")
-            or e.payload.get("error") or ""}
-           for e in ledger.entries_for(catalog, f"request:{rid}")]
+history = [{"Entry": h.seq, "When (UTC)": f"{h.recorded_at:%Y-%m-%d %H:%M}", "Actor": h.actor, "Action": h.action,
+            "Comment": h.comment} for h in shown.history]
 if history:
     st.table(inert_rows(history), hide_index=True)  # a table wraps long comments; a data grid would cut them off
 flash = st.session_state.pop(FLASH, None)  # the outcome of the action that ran before the last rerun
@@ -247,10 +263,11 @@ BUTTONS = (("approve", "Approve", "primary"), ("reject", "Reject", "secondary"),
 clicked = [name for col, (name, label, kind) in zip(cols, BUTTONS, strict=True)
            if name in can and col.button(label, type=kind, key=f"req.{name}")]
 action = next((name for name, _, _ in BUTTONS if name in clicked), None)
+approval = ApproveCommand(rid, comment, acceptance, seen=shown)
 if action == "approve":  # an approval that would go through first says what it will do, and waits for a yes
     action = None
     try:
-        check_approval(ctx.workspace, ctx.settings, catalog, me, rid, comment, risk_acceptance=acceptance)
+        preview_approval(ctx, approval)
     except CountersignError as exc:
         st.session_state.pop(CONFIRM, None)
         show_error(exc)
@@ -259,7 +276,7 @@ if action == "approve":  # an approval that would go through first says what it 
 elif action is not None:
     st.session_state.pop(CONFIRM, None)
 if st.session_state.get(CONFIRM) == rid and "approve" in can:
-    preview = approval_preview(review, me, acceptance)
+    preview = preview_approval(ctx, approval, check=False)  # the words, for the acceptance as the widgets hold it now
     with st.container(border=True, key="req.confirmation"):
         st.markdown("**Confirm your approval**")
         st.info(inert_block(preview.text), icon=":material/approval:")
@@ -270,13 +287,14 @@ if st.session_state.get(CONFIRM) == rid and "approve" in can:
             st.session_state.pop(CONFIRM, None)
             st.rerun()
 if action is not None:
+    command = {"approve": approval, "reject": RejectCommand(rid, comment, seen=shown),
+               "cancel": CancelCommand(rid, comment),
+               "execute": ExecuteCommand(rid, takeover=request.status == "executing")}[action]
     # an approval by someone who may execute runs the promotion at once (decide does both)
     executes = action == "execute" or (action == "approve" and me.can("execute"))
     try:
         with st.spinner("Executing the promotion…") if executes else contextlib.nullcontext():
-            done = decide(ctx.workspace, ctx.settings, catalog, me, rid, action, comment,
-                          risk_acceptance=acceptance if action == "approve" else None,
-                          takeover=request.status == "executing")
+            done = decide(ctx, command)
     except CountersignError as exc:
         show_error(exc)
     else:

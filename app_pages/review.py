@@ -1,24 +1,26 @@
-"""Review: a version's drift, bias and explainability evidence, loaded when stored, computed on request."""
+"""Review: a version's drift, bias and explainability evidence, read when stored, computed on request.
+
+Read widgets → :func:`governance.usecases.review.open_review` (or ``compute_evidence`` on the button) → render.
+"""
 
 from __future__ import annotations
-
-from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from core.errors import CountersignError, NotFound
 from governance.analytics import evidence_charts
-from governance.analytics.engines import engine_choice
-from governance.analytics.evidence import (
-    Evidence,
-    cached_drift_report,
-    drift_report_html,
-    from_upload,
-    review_version,
-    save_upload,
+from governance.usecases.review import (
+    FOUR_FIFTHS_NOTE,
+    WEIGHT_NOTES,
+    GateView,
+    ReviewQuery,
+    ReviewView,
+    Upload,
+    build_drift_report,
+    compute_evidence,
+    open_review,
 )
-from governance.policy import FOUR_FIFTHS_NOTE, EvidenceRef, GateResult, preview_gate
 from portal import context
 from portal.context import SELECTED_VERSION
 from portal.export import export_panel
@@ -27,74 +29,55 @@ from portal.text import code, inert, inert_block
 from portal.widgets import run_with_progress, untrusted_html
 
 ctx = context.get()
-inventory = ctx.catalog.inventory()
-if inventory.empty:
+upload = st.session_state.get("review.upload")  # the uploader's file, drawn below with the view's other widgets
+engine = st.session_state.get("review.engine")
+query = ReviewQuery(version=context.wanted("review.version", SELECTED_VERSION),
+                    upload=Upload(upload.name, upload.getvalue()) if upload is not None else None, engine=engine)
+compute = st.session_state.get("review.compute", False)  # the button pressed on the previous run
+view: ReviewView = (run_with_progress("Computing evidence", lambda progress: compute_evidence(ctx, query, progress))
+                    if compute else open_review(ctx, query))
+if view.empty:
     st.info("No versions yet: sync an account on the **Accounts** page.")
     st.stop()
 
 st.title("Review")
-ids = list(inventory["version_id"])
-vid = context.choose("Version", ids, key="review.version", selection=SELECTED_VERSION,
-                     first=ctx.catalog.first_with_evidence(ids))  # open on evidence, not on an empty version
+vid = context.picker("Version", view.choice, key="review.version", selection=SELECTED_VERSION)
 if vid is None:
     st.stop()
-version = ctx.catalog.version(vid)
+if vid != (view.version.version_id if view.version else None):  # picked just now: the next run reads it
+    st.rerun()
 
-upload = st.file_uploader(
+st.file_uploader(
     "Current data (optional): compare the reference with this file instead of the version's monitoring data",
     type=["csv", "parquet", "arrow", "feather"], key="review.upload",
 )
-current_path = None
-
-
-def _for_user(text: str) -> str:
-    """A message about the upload with its stored path (cache/uploads/<sha256>.csv) shown as the user's file name."""
-    if current_path is None or upload is None:
-        return text
-    return text.replace(str(current_path), upload.name).replace(current_path.name, upload.name)
 
 
 def _error(exc: CountersignError) -> None:
-    st.error(inert_block(_for_user(str(exc))), icon=":material/error:")
+    st.error(inert_block(view.for_user(str(exc))), icon=":material/error:")
 
 
-if upload is not None:
-    try:
-        current_path = save_upload(ctx.workspace, upload.name, upload.getvalue())
-    except CountersignError as exc:
-        _error(exc)
+if view.upload_error is not None:
+    _error(view.upload_error)
 
-engine = None
-if len(ctx.settings.engines.names) > 1:  # offered only when the workspace configures another engine
-    names = list(ctx.settings.engines.names)
-    engine = engine_choice(ctx.settings.engines, st.selectbox(
-        "Analytics engine", names, index=names.index(ctx.settings.engines.default), key="review.engine",
-        help="Where drift and bias aggregates run ([engines] in countersign.toml). Every engine returns the same "
-             "numbers; the evidence records which one computed it."))
+if len(view.engines) > 1:  # offered only when the workspace configures another engine
+    st.selectbox("Analytics engine", list(view.engines), index=list(view.engines).index(view.default_engine),
+                 key="review.engine",
+                 help="Where drift and bias aggregates run ([engines] in countersign.toml). Every engine returns the "
+                      "same numbers; the evidence records which one computed it.")
 
-can_compute = ctx.identity.can("compute_evidence")
-compute = st.button(
-    "Compute missing evidence", type="primary", disabled=not can_compute, key="review.compute",
-    help=None if can_compute else "Your role may view stored evidence but not compute it.",
-)
-try:
-    if compute:
-        result = run_with_progress(
-            f"Computing evidence for {vid}",
-            lambda progress: review_version(ctx.workspace, ctx.settings, ctx.catalog, vid, actor=ctx.identity,
-                                            progress=progress, current_path=current_path, engine=engine),
-        )
-    else:
-        result = review_version(ctx.workspace, ctx.settings, ctx.catalog, vid, actor=ctx.identity,
-                                current_path=current_path, compute=False)
-except CountersignError as exc:
-    _error(exc)
+st.button("Compute missing evidence", type="primary", disabled=not view.can_compute, key="review.compute",
+          help=None if view.can_compute else "Your role may view stored evidence but not compute it.")
+if view.error is not None:
+    _error(view.error)
     st.stop()
+version = view.version
+assert version is not None
 
 
 def _status(kind: str) -> bool:
     """Say where this kind's evidence came from; True when there is evidence to draw."""
-    item = result.item(kind)
+    item = view.item(kind)
     if item.evidence is not None:
         ev = item.evidence
         ran = ev.inputs.get("engine") or {}
@@ -108,12 +91,11 @@ def _status(kind: str) -> bool:
     if item.status == "not_applicable":
         st.info(inert_block(item.message))
     elif item.status in ("error", "denied"):
-        st.error(inert_block(_for_user(item.message or "")))
-    elif kind == "drift" and current_path is None and isinstance(item.error, NotFound) \
-            and "current" not in version.data_uris and "reference" in version.data_uris:
+        st.error(inert_block(view.for_user(item.message or "")))
+    elif kind == "drift" and view.drift_needs_upload:
         # computing cannot help: there is no current data to compare until someone uploads a sample
         who = ("upload a current sample (CSV or Parquet) in the **Current data** box above, then press "
-               "**Compute missing evidence**" if can_compute else
+               "**Compute missing evidence**" if view.can_compute else
                "a data scientist or risk officer can upload a current sample (CSV or Parquet) in the "
                "**Current data** box above and compute it")
         st.info(f"{inert(vid)} has no monitoring data (no 'current' file), so there is no drift to show yet. To compare "
@@ -121,23 +103,15 @@ def _status(kind: str) -> bool:
     elif isinstance(item.error, NotFound):  # an input is missing: the message says how to register it
         st.info(f"{inert(item.message)}.", icon=":material/dataset:")
     else:
-        hint = " Press **Compute missing evidence**." if can_compute else " Ask a data scientist or risk officer."
+        hint = " Press **Compute missing evidence**." if view.can_compute else " Ask a data scientist or risk officer."
         st.info(f"{inert(item.message)}.{hint}")
     return False
 
 
-def _drift_gate(ev: Evidence, name: str = "drift") -> tuple[str, str, GateResult | None]:
-    """The policy tier's gate ``name`` on the evidence shown, as a promotion out of this environment applies it."""
-    shown = EvidenceRef(ev.evidence_id, "drift", ev.computed_at, ev.summary)
-    preview = preview_gate(ctx.catalog, ctx.settings, vid, name, shown)
-    return preview.tier_name, preview.to_env, preview.result
-
-
-def _weighted_drift(d: Any, ev: Evidence, sample: str) -> None:
+def _weighted_drift(d, sample: str) -> None:
     """The importance-weighted drift, its tier gate, and the drifted features the model relies on most."""
-    from governance.analytics.summaries import WEIGHT_NOTES
-
-    tier_name, _, gate = _drift_gate(ev, "weighted_drift")
+    shown: GateView = view.weighted_gate
+    tier_name, gate = shown.tier_name, shown.result
     c1, c2 = st.columns([1, 3])
     if d.weighted_drift is None:
         c1.metric("Weighted drift", "—", help="Evidence computed before drift was weighted: compute it again.")
@@ -161,12 +135,11 @@ drift_tab, bias_tab, explain_tab = st.tabs(["Drift", "Bias", "Explainability"])
 
 with drift_tab:
     if _status("drift"):
-        d = result.drift
-        drift_ev = result.item("drift").evidence
-        tier_name, to_env, gate = _drift_gate(drift_ev)
+        d = view.result.drift
+        tier_name, to_env, gate = view.drift_gate.tier_name, view.drift_gate.to_env, view.drift_gate.result
         # evidence on an uploaded sample is exploratory: promotion gates use only the version's registered data
         sample = ("Computed on an uploaded file, so exploratory: a promotion's gate uses only the version's "
-                  "registered data. " if from_upload(drift_ev) else "")
+                  "registered data. " if view.exploratory else "")
         c1, c2, c3, c4 = st.columns(4)
         c1.metric("Drifted columns", f"{len(d.drifted_columns)} of {len(d.columns)}")
         c2.metric("Drift share", f"{d.drift_share:.0%}", help=f"dataset drift at ≥ {d.drift_share_threshold:.0%}")
@@ -186,7 +159,7 @@ with drift_tab:
             )
         else:
             st.caption(f"Tier {tier_name} drift gate: {inert(gate.message)}.")
-        _weighted_drift(d, drift_ev, sample)
+        _weighted_drift(d, sample)
         for p in d.problems:  # a reference column gone, retyped or emptied: a failing finding, counted as drifted
             st.error(f"Failing finding — {inert(p.describe())}", icon=":material/report:")
         if d.index_columns:
@@ -211,12 +184,12 @@ with drift_tab:
         st.altair_chart(evidence_charts.column_chart(d.column(pick)), key="review.column_chart")
 
         st.subheader("Evidently report")
-        ev = result.item("drift").evidence
-        report = cached_drift_report(ctx.workspace, ev)
+        ev = view.item("drift").evidence
+        report = view.evidently_report
         if report is None and st.button("Build the Evidently report (sample ≤ 100,000 rows)", key="review.evidently"):
             try:
                 report = run_with_progress("Running Evidently's DataDriftPreset",
-                                           lambda progress: drift_report_html(ctx.workspace, ev))
+                                           lambda progress: build_drift_report(ctx, ev.evidence_id))
             except CountersignError as exc:
                 _error(exc)
         if report is not None:
@@ -228,7 +201,7 @@ with drift_tab:
 
 with bias_tab:
     if _status("bias"):
-        b = result.bias
+        b = view.result.bias
         st.caption(f"{b.n} scored rows · label {code(b.label)} = {inert(repr(b.positive_label))} is favourable · "
                    f"prediction {code(b.prediction)}")
         for w in b.warnings:
@@ -264,7 +237,7 @@ with bias_tab:
 
 with explain_tab:
     if _status("explain"):
-        x = result.explain
+        x = view.result.explain
         st.caption(f"{inert(x.explainer)} on {x.n_rows} rows ({x.rows_per_second:,.0f} rows/s) · output in "
                    f"{inert(x.output)} · "
                    f"additivity error {x.additivity_max_error:.2e}")
@@ -279,7 +252,7 @@ with explain_tab:
             outputs = {int(lx["row"]): lx["output"] for lx in x.locals_kept}
             # keyed by the evidence: another version's (or a recomputed) explanation starts at its configured row
             row = st.selectbox("Row to explain", list(outputs),
-                               key=f"review.waterfall_row.{result.item('explain').evidence.evidence_id}",
+                               key=f"review.waterfall_row.{view.item('explain').evidence.evidence_id}",
                                format_func=lambda r: f"row {r} · output {outputs[r]:.4g}",
                                help=f"The configured row (first), the rows with the highest and lowest model output "
                                     f"({inert(x.output)}) and the first rows of the sample.")

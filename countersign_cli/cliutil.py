@@ -66,27 +66,17 @@ command_scope: contextvars.ContextVar[contextlib.ExitStack | None] = contextvars
 
 
 def open_workspace(args: argparse.Namespace, *, migrate: bool = True) -> Context:
-    """Resolve, validate and open the workspace named by ``args`` (config read once, here at the edge)."""
-    from governance.catalog import Catalog
-    from governance.config import load_settings, resolve_workspace, share_process
+    """Resolve, validate and open the workspace named by ``args`` (config read once, here at the edge); the command
+    acts as the operating-system user (or, on the demo, ``--actor``)."""
+    from governance.config import resolve_workspace
     from governance.identity import cli_identity
+    from governance.usecases.session import open_workspace as open_ws
 
     ws = resolve_workspace(getattr(args, "workspace", None), os.environ)
-    share_process(ws)
-    settings = load_settings(ws)
-    catalog = Catalog(ws.catalog_path, url=settings.catalog.url)
     scope = command_scope.get()
-    if scope is not None:
-        scope.enter_context(catalog.keep_open())
-    if migrate:
-        from governance.sync import prepare_catalog
-
-        prepare_catalog(catalog, settings)
-    from governance import ledger
-
-    ledger.use_settings(ws, settings)  # the [ledger] witness that every commit of this command mirrors its head to
-    actor = cli_identity(settings, getattr(args, "actor", None) or os.environ.get("COUNTERSIGN_ACTOR"))
-    return Context(ws, settings, catalog, actor)
+    opened = open_ws(ws, migrate=migrate, hold=scope)
+    actor = cli_identity(opened.settings, getattr(args, "actor", None) or os.environ.get("COUNTERSIGN_ACTOR"))
+    return Context(opened.workspace, opened.settings, opened.catalog, actor)
 
 
 def print_json(obj: Any) -> None:

@@ -36,6 +36,7 @@ import pandas as pd
 from core.progress import ProgressFn, no_progress
 from governance.catalog import Catalog
 from governance.config import Workspace, load_settings
+from governance.context import Context
 from governance.identity import Identity
 
 SEED = 20261126
@@ -565,7 +566,7 @@ def write_registry(registry: Path, progress: ProgressFn = no_progress) -> None:
     progress("registry written", 1.0)
 
 
-DemoStep = Callable[[Workspace, Any, Catalog, ProgressFn], None]
+DemoStep = Callable[[Context, ProgressFn], None]
 
 
 def signing_personas(settings: Any) -> dict[str, tuple[str, str]]:
@@ -584,8 +585,8 @@ def _extra_steps() -> list[DemoStep]:
     from governance.reports.keys import ensure_demo_keys
 
     return [
-        lambda ws, settings, catalog, progress: ensure_demo_keys(ws, settings, signing_personas(settings)),
-        lambda ws, settings, catalog, progress: seed_history(ws, settings, catalog),
+        lambda ctx, progress: ensure_demo_keys(ctx.workspace, ctx.settings, signing_personas(ctx.settings)),
+        lambda ctx, progress: seed_history(ctx),
     ]
 
 
@@ -611,18 +612,19 @@ def build_demo(root: Path, *, progress: ProgressFn = no_progress, force: bool = 
     ws.config_path.write_text(CONFIG.format(roles=_roles_block()), encoding="utf-8")
     write_registry(ws.root / "registry", lambda m, f: progress(m, 0.8 * f))
     settings = load_settings(ws)
-    catalog = Catalog(ws.catalog_path, url=settings.catalog.url)
+    catalog = Catalog.of(ws, url=settings.catalog.url)
     with catalog.keep_open():  # hundreds of short operations: open the file once
         catalog.migrate()
         admin = Identity(email=f"admin@{DEMO_DOMAIN}", roles=frozenset({"admin"}), source="demo")
+        ctx = Context(ws, settings, catalog, admin)
         progress("syncing the three accounts", 0.85)
-        report = sync(ws, settings, catalog, actor=admin)
+        report = sync(ctx)
         if not report.ok:
             from core.errors import ConnectorError
 
             raise ConnectorError("demo sync failed: " + "; ".join(r.error or "" for r in report.results if r.error))
         for step in _extra_steps():
-            step(ws, settings, catalog, progress)
+            step(ctx, progress)
     marker.write_text("built by countersign demo\n", encoding="utf-8")
     progress("demo workspace ready", 1.0)
     return ws

@@ -280,18 +280,17 @@ def _fmt(v: float | None) -> str:
 
 
 def cmd_review(args: argparse.Namespace) -> int:
-    from governance.analytics.evidence import _clean, review_version
+    from governance.analytics.evidence import _clean
     from governance.analytics.explain import ExplainConfig
+    from governance.usecases.review import review_evidence
 
     opened = open_workspace(args)
     vid = args.version
     if args.model:
         vid = opened.catalog.find_version(args.model, args.version, args.environment).version_id
-    result = review_version(
-        opened.workspace, opened.settings, opened.catalog, vid, actor=opened.actor, kinds=args.kinds,
-        progress=progress_printer(not args.json), current_path=Path(args.current) if args.current else None,
-        explain_config=ExplainConfig(max_rows=args.max_rows, budget_seconds=args.budget),
-    )
+    result = review_evidence(opened, vid, kinds=tuple(args.kinds), current=Path(args.current) if args.current else None,
+                             explain_config=ExplainConfig(max_rows=args.max_rows, budget_seconds=args.budget),
+                             progress=progress_printer(not args.json))
     if args.json:
         print_json(_clean({
             "version_id": vid,

@@ -67,7 +67,7 @@ def cmd_catalog_copy(args: argparse.Namespace) -> int:
     if opened.catalog.backend != "duckdb":
         print("this workspace's catalog is already in PostgreSQL ([catalog] url)", file=sys.stderr)
         return 2
-    target = Catalog(opened.workspace.catalog_path, url=args.to)  # PgBackend refuses a password in it
+    target = Catalog.of(opened.workspace, url=args.to)  # PgBackend refuses a password in it
     report = copy_catalog(opened.catalog, target)
     for table, n in sorted(report.rows.items()):
         print(f"{table:24} {n:>9} rows")
@@ -91,13 +91,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from governance.sync import sync
+    from governance.usecases.accounts import SyncCommand, sync
 
-    opened = open_workspace(args)
-    report = sync(
-        opened.workspace, opened.settings, opened.catalog, actor=opened.actor, accounts=args.account,
-        full=args.full, progress=progress_printer(not args.json),
-    )
+    report = sync(open_workspace(args), SyncCommand(tuple(args.account or ()), args.full),
+                  progress_printer(not args.json))
     if args.json:
         print_json(
             {
@@ -133,27 +130,15 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from governance.binding import row_flags
-    from governance.catalog import InventoryFilter
+    from governance.usecases.inventory import list_models
 
-    opened = open_workspace(args)
-    order = opened.settings.environments.order
     as_of = None
     if args.as_of:
-        from governance.history import inventory_as_of, parse_instant
+        from governance.history import parse_instant
 
         as_of = parse_instant(args.as_of)
-        listed = inventory_as_of(opened.catalog, as_of, order)
-        if args.environment and not listed.empty:
-            listed = listed[listed["environment"].isin(args.environment)].reset_index(drop=True)
-        # pandas marks what is missing as NaN/NaT (unequal to itself): None, as the current listing's rows say it
-        rows = [{k: None if not isinstance(v, list | str) and v != v else v for k, v in r.items()}
-                for r in listed.to_dict("records")]
-    else:  # the current listing reads plain rows: no pandas, a faster start for scripts (issue 22)
-        rows = opened.catalog.inventory_rows(InventoryFilter(environments=tuple(args.environment or ())),
-                                             environment_order=order)
-    flags = row_flags(opened.settings, opened.catalog, rows, as_of)  # the same check as the Inventory page
-    gaps = sorted({f"{r['account']}: {r['gap_reason']}" for r in rows if r["in_gap"]}) if as_of else []
+    listing = list_models(open_workspace(args), environments=tuple(args.environment or ()), as_of=as_of)
+    rows, flags, gaps = listing.rows, listing.flags, list(listing.gaps)
     if args.json:
         versions = [
             {
@@ -175,7 +160,7 @@ def cmd_models(args: argparse.Namespace) -> int:
                 "models": [
                     {"name": m["name"], "owner": m["owner"], "risk_tier": m["risk_tier"], "versions": int(m["versions"]),
                      "environments": m["environments"].split(", ") if m["environments"] else []}
-                    for m in opened.catalog.models_rows()
+                    for m in listing.models
                 ],
                 "versions": versions,
                 **({"as_of": as_of.isoformat(), "gaps": gaps} if as_of else {}),
@@ -203,13 +188,14 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_history(args: argparse.Namespace) -> int:
     from core.errors import InputError
-    from governance.history import environment_at, parse_instant, version_history
+    from governance.history import parse_instant
+    from governance.usecases.model import environment_history, version_history
 
     opened = open_workspace(args)
     if bool(args.environment) != bool(args.as_of):
         raise InputError("--environment and --as-of go together (what an environment held at an instant)")
     if args.environment:
-        state = environment_at(opened.settings, opened.catalog, args.environment, parse_instant(args.as_of))
+        state = environment_history(opened, args.environment, parse_instant(args.as_of))
         doc = {"version_id": args.version_id, **state.as_dict()}
         if args.json:
             print_json(doc)
@@ -228,7 +214,7 @@ def cmd_history(args: argparse.Namespace) -> int:
                 gates = ", ".join(f"{g}={s}" for g, s in sorted(a.gates.items()))
                 print(f"      approved by {a.actor} at {a.decided_at.isoformat()} [{a.request_id}] gates: {gates}")
         return 0
-    doc = version_history(opened.catalog, args.version_id)
+    doc = version_history(opened, args.version_id)
     if args.json:
         print_json(doc)
         return 0

@@ -45,10 +45,9 @@ def _cell(value: object, width: int = 34) -> str:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from governance.compare import diff_versions
+    from governance.usecases.compare import diff
 
-    opened = open_workspace(args)
-    result = diff_versions(opened.catalog, args.first, args.second)
+    result = diff(open_workspace(args), args.first, args.second)
     if args.json:
         print_json(result.as_dict())
     else:
@@ -64,10 +63,9 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_runs_compare(args: argparse.Namespace) -> int:
-    from governance.compare import compare_runs
+    from governance.usecases.compare import runs
 
-    opened = open_workspace(args)
-    result = compare_runs(opened.catalog, args.versions)
+    result = runs(open_workspace(args), args.versions)
     if args.json:
         print_json(result.as_dict())
         return 0
@@ -82,7 +80,7 @@ def cmd_runs_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_costs(args: argparse.Namespace) -> int:
-    from governance.costs import estimate_costs, price_table
+    from governance.usecases.compare import estimate
 
     opened = open_workspace(args)
     as_of = None
@@ -91,9 +89,7 @@ def cmd_costs(args: argparse.Namespace) -> int:
             as_of = dt.datetime.fromisoformat(args.as_of)
         except ValueError:
             raise InputError(f"--as-of {args.as_of!r} is not a date (YYYY-MM-DD or YYYY-MM-DDTHH:MM)") from None
-    if args.model:
-        opened.catalog.model(args.model)  # an unknown model is an error naming the known ones
-    report = estimate_costs(opened.catalog, price_table(opened.settings.costs), model=args.model, as_of=as_of)
+    report = estimate(opened, model=args.model, as_of=as_of)
     if args.json:
         print_json(report.as_dict())
         return 0

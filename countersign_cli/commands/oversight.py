@@ -69,11 +69,9 @@ def notify(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_due(args: argparse.Namespace) -> int:
-    from governance.oversight import schedule
+    from governance.usecases.oversight import due
 
-    o = open_workspace(args)
-    plan = schedule(o.settings, o.catalog, o.actor, now=_when(args.as_of), sort=args.sort,
-                    only_attention=not args.all)
+    plan = due(open_workspace(args), now=_when(args.as_of), sort=args.sort, only_attention=not args.all)
     if args.json:
         print_json({"as_of": plan.as_of, "environments": list(plan.environments),
                     "items": [i.as_dict() for i in plan.items]})
@@ -91,11 +89,11 @@ def cmd_due(args: argparse.Namespace) -> int:
 
 
 def cmd_review_periodic(args: argparse.Namespace) -> int:
-    from governance.oversight import record_review
+    from governance.usecases.oversight import PeriodicReviewCommand, record_review
 
-    o = open_workspace(args)
-    review = record_review(o.workspace, o.settings, o.catalog, o.actor, args.version, args.outcome, args.comment,
-                           refresh=not args.no_refresh, progress=progress_printer(not args.json))
+    review = record_review(open_workspace(args), PeriodicReviewCommand(args.version, args.outcome, args.comment,
+                                                                       refresh=not args.no_refresh),
+                           progress_printer(not args.json))
     if args.json:
         print_json(review.as_dict())
     else:
@@ -109,14 +107,11 @@ def cmd_review_periodic(args: argparse.Namespace) -> int:
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
-    from governance.binding import check_deployments
-    from governance.oversight import monitor
+    from governance.usecases.oversight import monitor
 
-    o = open_workspace(args)
-    results = monitor(o.workspace, o.settings, o.catalog, o.actor, everything=args.all,
-                      progress=progress_printer(not args.json))
-    findings = check_deployments(o)  # what serves must be what Countersign approved: a finding fails the run
-    failing = any(r.failing for r in results) or bool(findings)
+    report = monitor(open_workspace(args), everything=args.all, progress=progress_printer(not args.json))
+    # what serves must be what Countersign approved: a finding fails the run
+    results, findings, failing = report.results, report.findings, report.failing
     if args.json:
         print_json({"monitoring": [r.as_dict() for r in results], "unapproved": [f.as_dict() for f in findings]})
         return 1 if failing else 0
@@ -148,18 +143,11 @@ def _print_findings(findings: Sequence[Finding]) -> None:
 
 
 def cmd_notify(args: argparse.Namespace) -> int:
-    from governance.binding import check_deployments
-    from governance.notify import notify, transports
-    from governance.oversight import monitor
-    from governance.oversight_settings import read_secrets
+    from governance.usecases.oversight import notify
 
-    o = open_workspace(args)
     # secrets enter here, at the edge, from the variables countersign.toml names
-    mailer, poster = transports(o.settings, read_secrets(o.settings.notify, os.environ), root=o.workspace.root)
-    if args.monitor:
-        monitor(o.workspace, o.settings, o.catalog, o.actor, progress=progress_printer(not args.json))
-    report = notify(o.settings, o.catalog, o.actor, mailer=mailer, poster=poster, now=_when(args.as_of),
-                    dry_run=args.dry_run)
+    report, findings = notify(open_workspace(args), os.environ, dry_run=args.dry_run, monitor_first=args.monitor,
+                              now=_when(args.as_of), progress=progress_printer(not args.json))
     if args.json:
         print_json(report.as_dict())
     else:
@@ -173,6 +161,6 @@ def cmd_notify(args: argparse.Namespace) -> int:
         if report.unrouted:
             print(f"  {len(report.unrouted)} event(s) had no channel or recipient: configure [notify] "
                   "(docs/oversight.md)")
-        _print_findings(check_deployments(o) if report.unapproved else ())
+        _print_findings(findings)
     # a version serving unapproved (or not as approved) is a failed check, announced or not
     return 0 if report.ok and not report.unapproved else 1

@@ -87,11 +87,12 @@ def _built_at(value: str | None) -> dt.datetime | None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from governance.reports.export import export_report
-    from governance.reports.template_library import list_templates
+    from governance.usecases.export import ExportCommand, export_report
 
     opened = open_workspace(args)
     if args.list_templates:
+        from governance.reports.template_library import list_templates
+
         templates = list_templates(opened.workspace.root)
         if args.json:
             print_json([{"id": t.id, "title": t.title, "version": t.version, "regulation": t.regulation,
@@ -102,11 +103,9 @@ def cmd_report(args: argparse.Namespace) -> int:
         return 0
     vid = _version_id(opened, args)
     out = Path(args.out) if args.out else None  # default: kept in exports/ next to earlier exports
-    result = export_report(
-        opened.workspace, opened.settings, opened.catalog, opened.actor, vid, args.template, out=out,
-        archive=out is None, built_at=_built_at(args.built_at),
-        sign=not args.unsigned, passphrase=_passphrase(), progress=progress_printer(not args.json), html=args.html,
-    )
+    result = export_report(opened, ExportCommand(vid, args.template, out=out, sign=not args.unsigned, html=args.html,
+                                                 built_at=_built_at(args.built_at), passphrase=_passphrase()),
+                           progress_printer(not args.json))
     if args.json:
         print_json({
             "version_id": vid, "template": result.template_id, "template_version": result.template_version,
@@ -186,13 +185,12 @@ _PERMITS = {"NO_CHANGES": "none", "FILL_FORMS": "signatures and form filling",
 
 
 def cmd_pdf_countersign(args: argparse.Namespace) -> int:
-    from governance.reports.countersign import countersign_file
+    from governance.usecases.export import countersign
 
     logging.getLogger("pyhanko").setLevel(logging.CRITICAL)
     logging.getLogger("pyhanko_certvalidator").setLevel(logging.CRITICAL)
-    opened = open_workspace(args)
-    result = countersign_file(opened.workspace, opened.settings, opened.catalog, opened.actor, Path(args.file),
-                              out=Path(args.out) if args.out else None, passphrase=_passphrase())
+    result = countersign(open_workspace(args), Path(args.file).name, path=Path(args.file),
+                         out=Path(args.out) if args.out else None, passphrase=_passphrase())
     if args.json:
         print_json({
             "version_id": result.version_id, "template": result.template_id, "file": str(result.path),
@@ -210,15 +208,13 @@ def cmd_pdf_countersign(args: argparse.Namespace) -> int:
 
 
 def cmd_pack(args: argparse.Namespace) -> int:
-    from governance.reports.pack import build_pack
+    from governance.usecases.export import ExportCommand, build_pack
 
     opened = open_workspace(args)
     vid = _version_id(opened, args)
     out = Path(args.out) if args.out else None  # default: kept in exports/ next to earlier packs
-    pack = build_pack(
-        opened.workspace, opened.settings, opened.catalog, opened.actor, vid, args.template, out=out,
-        passphrase=_passphrase(), progress=progress_printer(not args.json),
-    )
+    pack = build_pack(opened, ExportCommand(vid, args.template, out=out, passphrase=_passphrase()),
+                      progress_printer(not args.json))
     if args.json:
         print_json({
             "version_id": vid, "file": str(pack.path), "sha256": pack.sha256,

@@ -134,12 +134,10 @@ def _show(request: Any, as_json: bool) -> None:
 def cmd_verify(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from governance import ledger
+    from governance.usecases.audit import verify_ledger
 
-    opened = open_workspace(args)
-    report = ledger.verify(opened.workspace, opened.catalog, opened.actor,
-                           public_key=Path(args.public_key) if args.public_key else None,
-                           witness=Path(args.witness) if args.witness else None, person=opened.settings.person)
+    report = verify_ledger(open_workspace(args), public_key=Path(args.public_key) if args.public_key else None,
+                           witness=Path(args.witness) if args.witness else None)
     if args.json:
         print_json(report.as_dict())
     else:
@@ -154,15 +152,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_checkpoint(args: argparse.Namespace) -> int:
-    from governance import ledger
+    from governance.usecases.audit import sign_checkpoint
 
     if args.reason and not args.accept_unsealed:
         raise InputError("--reason goes with --accept-unsealed (it explains why unsealed entries are genuine)")
     if args.accept_unsealed and not (args.reason or "").strip():
         raise InputError("--accept-unsealed needs --reason: why the entries newer than the signed head are genuine")
-    opened = open_workspace(args)
-    cp = ledger.checkpoint(opened.workspace, opened.catalog, opened.actor,
-                           accept_unsealed=args.reason if args.accept_unsealed else None)
+    cp = sign_checkpoint(open_workspace(args), accept_unsealed=args.reason if args.accept_unsealed else None)
     if args.json:
         print_json({"length": cp.length, "head_hash": cp.head_hash, "path": cp.path, "key_id": cp.key_id})
     else:
@@ -171,11 +167,10 @@ def cmd_checkpoint(args: argparse.Namespace) -> int:
 
 
 def cmd_request(args: argparse.Namespace) -> int:
-    from governance.promotion import create_request
+    from governance.usecases.requests import CreateRequestCommand, create_request
 
-    o = open_workspace(args)
-    request = create_request(o.workspace, o.settings, o.catalog, o.actor, args.version, args.to, args.reason,
-                             target_account=args.target_account)
+    request = create_request(open_workspace(args),
+                             CreateRequestCommand(args.version, args.to, args.reason, args.target_account))
     _show(request, args.json)
     return 0
 
@@ -189,7 +184,7 @@ def _date(text: str, flag: str = "--expires") -> dt.datetime:
 
 def cmd_approve(args: argparse.Namespace) -> int:
     from governance.promotion import RiskAcceptance
-    from governance.signoff import decide_in
+    from governance.usecases.requests import ApproveCommand, approve
 
     o = open_workspace(args)
     acceptance = None
@@ -200,33 +195,29 @@ def cmd_approve(args: argparse.Namespace) -> int:
                                     follow_up=_date(args.follow_up, "--follow-up") if args.follow_up else None)
     elif args.justification or args.expires or args.follow_up:
         raise InputError("--justification, --expires and --follow-up only go with --accept-risk GATE")
-    done = decide_in(o, args.request_id, "approve", args.comment,
-                     risk_acceptance=acceptance, execute_after_approval=not args.no_execute)
+    done = approve(o, ApproveCommand(args.request_id, args.comment, acceptance, execute=not args.no_execute))
     _show(done.request, args.json)
     return 1 if done.failed else 0
 
 
 def cmd_reject(args: argparse.Namespace) -> int:
-    from governance.signoff import decide_in
+    from governance.usecases.requests import RejectCommand, reject
 
-    o = open_workspace(args)
-    _show(decide_in(o, args.request_id, "reject", args.comment).request, args.json)
+    _show(reject(open_workspace(args), RejectCommand(args.request_id, args.comment)).request, args.json)
     return 0
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
-    from governance.signoff import decide_in
+    from governance.usecases.requests import CancelCommand, cancel
 
-    o = open_workspace(args)
-    _show(decide_in(o, args.request_id, "cancel", args.comment).request, args.json)
+    _show(cancel(open_workspace(args), CancelCommand(args.request_id, args.comment)).request, args.json)
     return 0
 
 
 def cmd_execute(args: argparse.Namespace) -> int:
-    from governance.signoff import decide_in
+    from governance.usecases.requests import ExecuteCommand, execute
 
-    o = open_workspace(args)
-    done = decide_in(o, args.request_id, "execute", takeover=args.takeover)
+    done = execute(open_workspace(args), ExecuteCommand(args.request_id, args.takeover))
     _show(done.request, args.json)
     return 1 if done.failed else 0
 
@@ -258,15 +249,13 @@ def _show_review(review: Any, as_json: bool) -> None:
 
 
 def cmd_requests(args: argparse.Namespace) -> int:
-    from governance.promotion import list_requests
+    from governance.usecases.requests import list_requests, open_request
 
     o = open_workspace(args)
     if args.request_id:
-        from governance.signoff import review_request
-
-        _show_review(review_request(o.catalog, o.settings, o.actor, args.request_id), args.json)
+        _show_review(open_request(o, args.request_id).review, args.json)
         return 0
-    df = list_requests(o.catalog, statuses=tuple(args.status or ()), model=args.model)
+    df = list_requests(o, statuses=tuple(args.status or ()), model=args.model)
     if args.json:
         print_json(df.to_dict(orient="records"))
         return 0
@@ -280,10 +269,9 @@ def cmd_requests(args: argparse.Namespace) -> int:
 
 
 def cmd_acceptances(args: argparse.Namespace) -> int:
-    from governance.signoff import acceptance_register
+    from governance.usecases.acceptances import open_acceptances
 
-    o = open_workspace(args)
-    register = acceptance_register(o.catalog)
+    register = open_acceptances(open_workspace(args)).entries
     if args.json:
         print_json([a.to_json() for a in register])
         return 0

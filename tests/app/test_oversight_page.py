@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from governance.context import Context
 from tests.app.test_pages import texts
 
 D = "demo.countersign.dev"
@@ -76,7 +77,7 @@ def test_a_monitoring_breach_is_listed_as_a_triggered_review_apart_from_the_cale
     from governance.oversight import monitor
 
     settings, catalog = load_settings(demo_copy), Catalog(demo_copy.catalog_path)
-    monitor(demo_copy, settings, catalog, identity_for(settings, f"risk.officer@{D}", source="cli"))
+    monitor(Context(demo_copy, settings, catalog, identity_for(settings, f"risk.officer@{D}", source="cli")))
     at = app_factory(demo_copy.root, persona=f"auditor@{D}").run()
     at.switch_page("app_pages/oversight.py").run()
     assert not at.exception, at.exception

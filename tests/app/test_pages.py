@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from governance.context import Context
 from governance.demo import PERSONAS
 from portal.pages import pages
 from tests.app.shown import texts
@@ -161,8 +162,7 @@ def test_prod_deployment_approved_in_the_registry_but_not_in_countersign_is_flag
     meta = json.loads(meta_path.read_text())
     meta["approval_status"] = "Approved"
     meta_path.write_text(json.dumps(meta))
-    sync(demo_copy, load_settings(demo_copy), Catalog(demo_copy.catalog_path),
-         actor=Identity("admin@x", frozenset({"admin"})))
+    sync(Context(demo_copy, load_settings(demo_copy), Catalog(demo_copy.catalog_path), Identity("admin@x", frozenset({"admin"}))))
     at = app_factory(demo_copy.root, persona="auditor@demo.countersign.dev").run()
     assert {m.label: m.value for m in at.metric}["Unapproved deployments"] == "1"
     assert "repair-cost v2" in at.error[0].value

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from governance.context import Context
 from governance.demo import PERSONAS
 from tests.app.shown import plain, texts
 
@@ -168,7 +169,7 @@ def test_a_version_without_registered_data_says_how_its_registry_names_data_not_
     (folder / "reference.parquet").unlink()
     settings = load_settings(demo_copy)
     engineer = identity_for(settings, "ml.engineer@demo.countersign.dev", source="demo")
-    assert sync(demo_copy, settings, Catalog(demo_copy.catalog_path), actor=engineer, accounts=["lab-dev"],
+    assert sync(Context(demo_copy, settings, Catalog(demo_copy.catalog_path), engineer), accounts=["lab-dev"],
                 full=True).ok
     at = open_page(app_factory, demo_copy.root, SCIENTIST, "app_pages/review.py", version="lab-dev:repair-cost:3")
     at.button(key="review.compute").click().run(timeout=180)

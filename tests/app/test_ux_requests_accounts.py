@@ -11,6 +11,7 @@ import pytest
 
 from governance.catalog import Catalog
 from governance.config import Workspace, load_settings
+from governance.context import Context
 from governance.demo_history import NO_TRAFFIC, open_request_id
 from governance.identity import identity_for
 from governance.promotion import create_request, get_request, list_requests
@@ -47,7 +48,7 @@ def credit_workspace(demo_workspace: Workspace, tmp_path_factory: pytest.TempPat
     settings, catalog = load_settings(ws), Catalog(ws.catalog_path)
     review_version(ws, settings, catalog, CREDIT, actor=identity_for(settings, f"data.scientist@{D}", source="demo"),
                    kinds=("bias",))
-    create_request(ws, settings, catalog, identity_for(settings, f"ml.engineer@{D}", source="demo"), CREDIT, "prod",
+    create_request(Context(ws, settings, catalog, identity_for(settings, f"ml.engineer@{D}", source="demo")), CREDIT, "prod",
                    "Best AUC of the credit models; please review.")
     return ws
 

@@ -23,6 +23,7 @@ from connectors.mlflow import TAG_REQUEST, MlflowConnector, MlflowSettings, vers
 from core.errors import ArtifactMismatch, ConfigError, ConnectorError, InputError, UnsafeArtifact
 from governance.catalog import Catalog
 from governance.config import Workspace, load_settings
+from governance.context import Context
 from governance.identity import Identity
 from governance.sync import sync
 from tests.connectors.mlflow_driver import MlflowDriver, unique, write_workspace
@@ -60,7 +61,7 @@ def make_ws(tmp_path: Path, accounts: dict) -> tuple[Workspace, Catalog]:
 
 
 def run_sync(ws: Workspace, catalog: Catalog, **kw):
-    return sync(ws, load_settings(ws), catalog, actor=ACTOR, **kw)
+    return sync(Context(ws, load_settings(ws), catalog, ACTOR), **kw)
 
 
 def catalog_versions(catalog: Catalog, account: str, model: str) -> dict[int, dict]:

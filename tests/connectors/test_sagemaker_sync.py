@@ -19,6 +19,7 @@ import pytest
 
 from governance.catalog import Catalog
 from governance.config import Workspace, load_settings
+from governance.context import Context
 from governance.identity import Identity, os_user
 from governance.sources import version_file
 from governance.sync import sync
@@ -38,7 +39,7 @@ def make_workspace(tmp_path: Path, accounts: dict | None = None) -> tuple[Worksp
 
 
 def run_sync(ws: Workspace, catalog: Catalog, **kw):
-    return sync(ws, load_settings(ws), catalog, actor=ACTOR, **kw)
+    return sync(Context(ws, load_settings(ws), catalog, ACTOR), **kw)
 
 
 def versions(catalog: Catalog) -> pd.DataFrame:
