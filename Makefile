@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 WORKSPACE ?= demo-workspace
 PORT ?= 8501
 ADDRESS ?= 127.0.0.1
-APT_PACKAGES := chromium poppler-utils postgresql openjdk-17-jre-headless
+APT_PACKAGES := chromium poppler-utils postgresql openjdk-17-jre-headless jq
 
 .PHONY: install install-runtime system-deps test-servers demo run test test-fast lint bench wheel clean
 
@@ -28,7 +28,7 @@ install-runtime: $(VENV)/.runtime
 install: $(VENV)/.dev
 
 # Debian's Chromium (browser tests), poppler (PDF page previews), PostgreSQL (the catalog tests start their own
-# server) and Java 17 (the Spark engine's tests); never a browser download.
+# server), Java 17 (the Spark engine's tests) and jq (benchmarks/backfill.py's floor); never a browser download.
 system-deps:
 	@missing=""; \
 	for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

@@ -45,6 +45,8 @@ if as_of is not None:
     st.caption(f"As of {as_of:%Y-%m-%d %H:%M} UTC, from the registry history.")
     if view.gaps:
         st.warning(f"Not observed at that instant (the last state seen is shown): {inert(', '.join(view.gaps))}")
+    for note in view.coverage:  # history starts later
+        st.warning(inert(note))
 flagged = view.flagged
 m1, m2, m3, m4 = st.columns(4)
 m1.metric("Models", df["model"].nunique())

@@ -66,9 +66,12 @@ for col, env in zip(cols, order, strict=True):
 
 st.subheader("History")
 if view.timeline.empty:
-    st.caption("No history yet: it is recorded at every sync from now on.")
+    st.caption("No history yet: it is recorded at every sync from now on (and before it: countersign backfill).")
 else:
     st.altair_chart(timeline_chart(view.timeline, order), key="model.timeline")
+    st.caption("Markers show what recorded each change: a sync (inferred: the registry's modification time; "
+               "observed: when the sync saw it), a registry event, or a backfill from CloudTrail or lifecycle "
+               "actions (exact).")
 as_of = as_of_picker("model")
 if as_of is not None:
     env = st.selectbox("Environment", order, index=len(order) - 1, key="model.as_of_env")
@@ -82,7 +85,7 @@ if as_of is not None:
         held = "".join(f" · holds {code(x)}" for x in v.serving_labels)  # the label that is the deployment there
         st.markdown(f"**v{v.version}** ({inert(v.account)}) {status_badge(v.approval_status)}{label_badges(v.labels)}"
                     f"{f' · serving on {code(v.deployed_on)}' if v.deployed_on else ''}{held}"
-                    f" · since {v.valid_from:%Y-%m-%d %H:%M} ({v.time_source} time)")
+                    f" · since {v.valid_from:%Y-%m-%d %H:%M} (seen by {inert(v.source or v.time_source)})")
         if v.flag:
             st.error(f"{inert(v.flag.removeprefix('⚠ ').capitalize())} then: v{v.version} {inert(v.flag_reason)}",
                      icon=":material/gpp_bad:")

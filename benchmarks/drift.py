@@ -11,8 +11,9 @@ Parquet and takes several minutes) or ``--quick`` (smaller sizes, a few minutes)
    into Arrow (goal ≤ 3× the scan).
 3. **1M × 25 vs Evidently** (the binned route), each in its own process, verdicts compared column by column
    (goal ≥ 100× on CPU, equal verdicts).
-4. **10M + 10M × 20** against one scan of the same columns (goal ≤ 1.5×), and the histogram approximation's error
-   against the exact computation on one column (full run only).
+4. **10M + 10M × 20** against one scan of the same columns (goal ≤ 1.5×), what binning alone costs against that scan
+   (a count per fine bin of every column, three ways: the floor of any binned comparison), and the histogram
+   approximation's error against the exact computation on one column (full run only).
 
 CPU seconds are the process's (every DuckDB thread counted); wall seconds suffer from other work on a shared
 machine, so the load average is printed before each part.
@@ -244,6 +245,49 @@ def versus_evidently(folder: Path, rows: int) -> None:
           f"relative on drifted columns {worst_rel:.1e}")
 
 
+def binning_floor(folder: Path, rows: int, runs: int = 3) -> None:
+    """What any binned comparison costs beyond reading: one count per fine bin of every column (4,000 bins, no min,
+    max or moments), as a GROUP BY per column in one statement (what the engine runs, less its extras), as DuckDB's
+    ``histogram()`` aggregate, and as numpy ``bincount`` over the columns fetched into Arrow; each against the scan."""
+    import numpy as np
+
+    from governance.analytics.io import connect
+
+    con = connect()
+    path = str(folder / f"scan_ref_{rows}_20.parquet")
+    names = [c for c in pq.read_schema(path).names if c.startswith("num_")]
+    src = f"read_parquet('{path}')"
+    ranges = con.execute("SELECT " + ", ".join(f"min({c}), max({c})" for c in names) + f" FROM {src}").fetchone()
+    bins = {c: (ranges[2 * i], 4000 / (ranges[2 * i + 1] - ranges[2 * i])) for i, c in enumerate(names)}
+    group_by = " UNION ALL ".join(
+        f"SELECT {i} AS c, f, count(*) FROM (SELECT CAST(floor(({c} - {lo}) * {k}) AS INTEGER) AS f FROM {src}) "
+        "GROUP BY f" for i, (c, (lo, k)) in enumerate(bins.items()))
+    histogram = "SELECT " + ", ".join(f"histogram(CAST(floor(({c} - {lo}) * {k}) AS SMALLINT))"
+                                      for c, (lo, k) in bins.items()) + f" FROM {src}"
+
+    def numpy_bins() -> None:
+        table = con.sql(f"SELECT {', '.join(names)} FROM {src}").to_arrow_table()
+        for c, (lo, k) in bins.items():
+            np.bincount(np.clip(np.floor((table.column(c).to_numpy() - lo) * k).astype(np.int64), 0, 3999))
+
+    def best(work) -> float:
+        work()
+        cpu = []
+        for _ in range(runs):
+            start = time.process_time()
+            work()
+            cpu.append(time.process_time() - start)
+        return min(cpu)
+
+    floor = best(lambda: con.execute("SELECT " + ", ".join(f"sum({c})" for c in names) + f" FROM {src}").fetchall())
+    print(f"\nbinning alone, one side of {rows:,} × {len(names)} (CPU s, best of {runs}; one scan {floor:.3f} s):")
+    for label, work in (("GROUP BY per column", lambda: con.execute(group_by).fetchall()),
+                        ("histogram() aggregate", lambda: con.execute(histogram).fetchall()),
+                        ("Arrow + numpy bincount", numpy_bins)):
+        cpu = best(work)
+        print(f"  {label:<24} {cpu:7.3f} s   {cpu / floor:5.1f}× one scan")
+
+
 def approximation(folder: Path, rows: int) -> None:
     from governance.analytics.drift import DriftConfig, drift_files
 
@@ -276,6 +320,7 @@ def main() -> None:
         versus_scan(folder, 100_000, N_NUM, N_CAT, 3.0, "2", runs=3, warm=True)
         versus_evidently(folder, vs_rows)
         versus_scan(folder, big_rows, 20, 0, 1.5, "4", runs=1 if big_rows > 1_000_000 else 3)
+        binning_floor(folder, big_rows, runs=1 if big_rows > 1_000_000 else 3)
         if not args.quick:
             approximation(folder, big_rows)
 

@@ -41,7 +41,11 @@ def build_history(path: Path, rows: int, per: int = 50) -> Catalog:
     with cat.transaction() as con:
         con.execute(
             f"""
-            INSERT INTO version_history
+            INSERT INTO version_history (
+                history_id, version_id, account, environment, model, version, approval_status,
+                approval_description, labels, card, created_at, created_by, modified_at, source_version_id,
+                state_hash, valid_from, time_source, valid_to, valid_to_source, sync_id, ledger_seq, ledger_hash,
+                request_id, closed_by_sync)
             SELECT 'bench:' || i AS history_id, 'acc-' || (v % 3) || ':model-' || (v % 2000) || ':' || v AS version_id,
                    'acc-' || (v % 3), ['dev', 'staging', 'prod'][v % 3 + 1], 'model-' || (v % 2000), v,
                    ['PendingManualApproval', 'Approved', 'Rejected'][s % 3 + 1], NULL, '[]', NULL,
@@ -57,7 +61,10 @@ def build_history(path: Path, rows: int, per: int = 50) -> Catalog:
         )
         con.execute(
             f"""
-            INSERT INTO deployment_history
+            INSERT INTO deployment_history (
+                history_id, deployment_id, account, environment, endpoint, variant, status, model, version_id,
+                weight, updated_at, state_hash, valid_from, time_source, valid_to, valid_to_source, sync_id,
+                ledger_seq, ledger_hash, request_id, closed_by_sync)
             SELECT 'dep:' || i, 'acc-' || (v % 3) || ':ep-' || (v % 5000) || ':AllTraffic', 'acc-' || (v % 3),
                    ['dev', 'staging', 'prod'][v % 3 + 1], 'ep-' || (v % 5000), 'AllTraffic', 'InService',
                    'model-' || (v % 2000), 'acc-' || (v % 3) || ':model-' || (v % 2000) || ':' || v, 1.0, NULL,
@@ -67,7 +74,8 @@ def build_history(path: Path, rows: int, per: int = 50) -> Catalog:
             FROM (SELECT i, (i // 5) * 5 AS v, i % 5 AS s FROM range({rows // 5}) t(i))
             """
         )
-        con.execute(f"INSERT INTO history_gaps VALUES ('g1', 'acc-1', TIMESTAMP '{T0}' + INTERVAL 100 DAY, "
+        con.execute("INSERT INTO history_gaps (gap_id, account, gap_from, gap_to, reason, sync_id, detail) "
+                    f"VALUES ('g1', 'acc-1', TIMESTAMP '{T0}' + INTERVAL 100 DAY, "
                     f"TIMESTAMP '{T0}' + INTERVAL 101 DAY, 'failed sync', 'sync-x', NULL)")
     return cat
 

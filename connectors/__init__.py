@@ -43,6 +43,21 @@ REGISTRY: dict[str, Kind] = {
 }
 
 
+# kind -> how its registry's events are read (``countersign listen``), "module:Class", imported lazily: a class with
+# static functions (MLflow: ``verify``/``parse`` of a webhook delivery; SageMaker: ``envelope_of``/``owner``/``parse``
+# of an EventBridge event). A kind without events is polled only (ZenML OSS has no webhooks).
+EVENTS: dict[str, str | type] = {
+    "mlflow": "connectors.mlflow_events:MlflowWebhooks",
+    "sagemaker": "connectors.sagemaker.events:EventBridgeEvents",
+}
+
+
+def events_of(kind: str) -> Any | None:
+    """How ``kind``'s registry events are read (see :data:`EVENTS`), or None when it sends none."""
+    target = EVENTS.get(kind)
+    return None if target is None else _resolve(kind, target)
+
+
 def register(kind: str, connector: str | type, settings: str | type[BaseModel], *, replace: bool = False) -> Kind:
     """Register connector kind ``kind`` (a class or ``"module:Class"`` for each); refuse to shadow one silently."""
     if kind in REGISTRY and not replace:

@@ -15,7 +15,12 @@ and imports nothing of the project but :mod:`core` and :mod:`connectors`. It
   the source's identity of the bytes (``connectors.digests``); every record ``extract`` yields carries it;
 - optionally promotes (:class:`Promoter`): writes an approval back to a version, and registers a copy of a
   version from another account of the same kind, idempotently by request id, refusing bytes that are not the
-  ones the approval bound (:class:`core.errors.ArtifactMismatch`).
+  ones the approval bound (:class:`core.errors.ArtifactMismatch`);
+- optionally reads its registry's own records of the past (:class:`HistoryReader`, ``countersign backfill``):
+  :class:`RegistryChange` records with their own times, and what was read (:class:`ReadObject`).
+
+Registry events (``countersign listen``) are parsed outside connectors' instances, by the functions a kind registers
+in ``connectors.EVENTS``, into :class:`RegistryEvent` records; an :class:`EventQueue` holds those that wait in a queue.
 
 Nothing here touches the catalog: ``governance.sync`` writes a snapshot in one transaction.
 """
@@ -281,6 +286,116 @@ class ArtifactDigest:
     observed_at: dt.datetime | None  # when the bytes were read (naive UTC)
     identity: str | None  # what identified the bytes at the source: ETag / size / mtime / URI, as one string
     problem: str | None = None  # why the artifact could not be read, one line (sha256 is None then)
+
+
+@dataclass(frozen=True)
+class RegistryChange:
+    """One past change of a version or an endpoint variant, with its own time, as a registry's records or events
+    state it (``countersign backfill`` and ``countersign listen`` turn these into history rows).
+
+    ``what``: ``version`` or ``deployment``. ``action``: for a version ``created`` (with its first approval status),
+    ``status`` (a new approval status and note, None meaning no note), ``approval`` (a new status, the note kept),
+    ``description`` (a new note only), ``stage`` (a lifecycle stage, held as the label ``label``), ``label``
+    (``label`` added, or removed when ``removed``), ``deleted``; for a deployment ``serving`` (the variant serves
+    the version, ``weight``) or ``ended``. ``source``: ``cloudtrail``, ``lifecycle action``,
+    ``registry timestamp`` or ``event``; ``confidence``: ``exact`` (the change's own recorded time) or ``inferred``.
+    """
+
+    at: dt.datetime  # naive UTC
+    what: str
+    action: str
+    source: str
+    confidence: str = "exact"
+    model: str | None = None
+    version: int | None = None
+    source_ref: str | None = None  # the version's registry id (a model package ARN), when known
+    actor: str | None = None
+    approval_status: str | None = None
+    approval_description: str | None = None
+    label: str | None = None
+    removed: bool = False
+    endpoint: str | None = None
+    variant: str | None = None
+    weight: float | None = None
+    model_data_uri: str | None = None  # what an endpoint variant serves when it names no version
+    note: str | None = None  # one line for people (a lifecycle stage's status and description)
+    evidence: str | None = None  # where it was read: an object key and event id, a delivery id
+    event_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ReadObject:
+    """One object a backfill read (a CloudTrail log file), with the digest of its bytes as read."""
+
+    uri: str
+    sha256: str
+    size: int
+    records: int = 0
+
+
+@dataclass(frozen=True)
+class HistoryRead:
+    """What one account's own records say about its past (:meth:`HistoryReader.read_history`).
+
+    ``reach``: from when ``changes`` are complete (the start of the period whose records were read), None when the
+    reading dates nothing exactly. ``gaps``: (from, to, why) periods inside it that no record covers (a day without
+    a CloudTrail file). ``sources``: what was read, in words (``cloudtrail``, ``lifecycle action``).
+    """
+
+    changes: tuple[RegistryChange, ...] = ()
+    objects: tuple[ReadObject, ...] = ()
+    reach: dt.datetime | None = None
+    gaps: tuple[tuple[dt.datetime, dt.datetime, str], ...] = ()
+    sources: tuple[str, ...] = ()
+    issues: tuple[SyncIssue, ...] = ()
+    calls: int = 0
+
+
+@runtime_checkable
+class HistoryReader(Protocol):
+    """The optional half of a connector that reads its registry's own records of the past (backfill)."""
+
+    def read_history(self, since: dt.datetime | None, until: dt.datetime, *, records: str | None = None,
+                     progress: ProgressFn = no_progress) -> HistoryRead:
+        """The changes recorded between ``since`` and ``until`` (naive UTC); ``records`` names where older records
+        are kept (CloudTrail files: ``s3://bucket/prefix`` or a local folder)."""
+        ...
+
+
+@dataclass(frozen=True)
+class RegistryEvent:
+    """One event a registry delivered (a webhook, an EventBridge event), parsed: its id, own time and changes."""
+
+    event_id: str
+    channel: str  # mlflow webhook | eventbridge
+    kind: str  # the registry's own name of the event (model_version_alias.created, SageMaker Model Package State Change)
+    at: dt.datetime  # the event's own time (naive UTC)
+    changes: tuple[RegistryChange, ...] = ()
+    model: str | None = None
+    version: int | None = None
+
+
+@dataclass(frozen=True)
+class QueuedMessage:
+    """One message received from a queue, to be deleted by ``receipt`` once what it says is committed."""
+
+    message_id: str
+    receipt: str
+    body: str
+    receive_count: int = 1
+
+
+@runtime_checkable
+class EventQueue(Protocol):
+    """A queue of registry events (SQS holding EventBridge events), read with long polling."""
+
+    def receive(self, wait_seconds: int, max_messages: int = 10) -> list[QueuedMessage]:
+        """Up to ``max_messages`` messages, waiting up to ``wait_seconds`` for the first."""
+        ...
+
+    def delete(self, receipt: str) -> None:
+        """Delete a message received earlier (after what it says was committed)."""
+        ...
 
 
 @runtime_checkable

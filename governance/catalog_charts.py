@@ -114,7 +114,8 @@ def timeline_chart(timeline: pd.DataFrame, order: Sequence[str]) -> alt.Chart:
             for lane in ("version", "deployment", "gap", "decision") if f"{env} · {lane}" in set(df["row"])]
     base = alt.Chart(df).encode(
         y=alt.Y("row:N", sort=rows, title=None, axis=alt.Axis(labelLimit=0)),  # lane names in full
-        tooltip=["environment", "lane", "label", "status", alt.Tooltip("start:T", format="%Y-%m-%d %H:%M"),
+        tooltip=["environment", "lane", "label", "status", *(["source"] if "source" in df else []),
+                 alt.Tooltip("start:T", format="%Y-%m-%d %H:%M"),
                  alt.Tooltip("end:T", format="%Y-%m-%d %H:%M")],
     )
     bars = base.transform_filter(alt.datum.lane != "decision").mark_bar(height=14, opacity=0.8).encode(
@@ -124,6 +125,13 @@ def timeline_chart(timeline: pd.DataFrame, order: Sequence[str]) -> alt.Chart:
     ticks = base.transform_filter(alt.datum.lane == "decision").mark_point(shape="diamond", size=90, filled=True).encode(
         x="start:T", color=alt.Color("status:N"),
     )
+    if "source" not in df:
+        return (bars + ticks).properties(height=alt.Step(26))
+    # where each change came from (a sync, an event, CloudTrail …) and how sure its time is: a marker at its start
+    starts = base.transform_filter((alt.datum.lane == "version") | (alt.datum.lane == "deployment")).mark_point(
+        size=55, filled=True, color="#333", opacity=0.85).encode(
+        x="start:T", shape=alt.Shape("source:N", legend=alt.Legend(orient="top", title="change seen by")),
+    )
     # a fixed step per row: a total height (legend and axis inside it) squeezed two rows into one and dropped
     # the labels of others
-    return (bars + ticks).properties(height=alt.Step(26))
+    return (bars + ticks + starts).properties(height=alt.Step(26))

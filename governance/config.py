@@ -446,6 +446,30 @@ class EnginesConfig(_Strict):
         return ("duckdb", "spark") if self.spark is not None else ("duckdb",)
 
 
+class ListenConfig(_Strict):
+    """``[listen]``: ``countersign listen``, the process that turns registry events into history (docs/events.md)."""
+
+    address: str = "127.0.0.1"
+    port: int = Field(default=8765, ge=0, le=65535)
+    # the largest webhook body accepted (MLflow's are a few hundred bytes; anything much bigger is not one)
+    max_body_bytes: int = Field(default=65536, ge=1024, le=16 * 1024 * 1024)
+    # a delivery signed longer ago (or later) than this is refused: a replay, or a clock to fix
+    replay_window_seconds: float = Field(default=300.0, gt=0, le=3600)
+    # events are applied in their own time order once they are this old (deliveries may arrive out of order)
+    settle_seconds: float = Field(default=0.3, ge=0, le=60)
+    # MLflow account -> the environment variable holding its webhook's secret (default COUNTERSIGN_WEBHOOK_SECRET)
+    secret_env: dict[str, str] = Field(default_factory=dict)
+    # the SQS queue an EventBridge rule delivers SageMaker events to, and the SageMaker account whose credentials
+    # read it (default: the first SageMaker account)
+    queue_url: str | None = None
+    queue_account: str | None = None
+    wait_seconds: int = Field(default=20, ge=0, le=20)  # SQS long polling
+
+    def secret_variable(self, account: str) -> str:
+        """The environment variable holding ``account``'s webhook secret."""
+        return self.secret_env.get(account, "COUNTERSIGN_WEBHOOK_SECRET")
+
+
 class WorkspaceSection(_Strict):
     name: str = "Countersign"
     demo: bool = False
@@ -470,6 +494,7 @@ class Settings(_Strict):
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
     costs: CostsConfig = Field(default_factory=CostsConfig)
     engines: EnginesConfig = Field(default_factory=EnginesConfig)
+    listen: ListenConfig = Field(default_factory=ListenConfig)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:

@@ -16,6 +16,7 @@ from core.clock import naive_utc
 from core.errors import InputError, NotFound
 from governance.catalog import Catalog, InventoryFilter, Version
 from governance.catalog.records import from_json
+from governance.changes import change_source
 from governance.config import Settings
 
 if TYPE_CHECKING:
@@ -46,6 +47,52 @@ def inventory_as_of(catalog: Catalog, instant: dt.datetime, environment_order: S
     df = df.sort_values(["model", "_rank", "environment", "version", "account"],
                         ascending=[True, True, True, False, True], kind="stable")
     return df.drop(columns="_rank").reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class CoverageNote:
+    """An account whose history does not reach back to an instant: nothing listed for it then means nothing known,
+    not nothing there."""
+
+    account: str
+    history_from: dt.datetime | None
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready (``countersign models --as-of --json``: ``coverage``)."""
+        return {"account": self.account, "history_from": _iso(self.history_from), "message": self.message}
+
+
+def coverage_at(settings: Settings, catalog: Catalog, instant: dt.datetime,
+                environments: Sequence[str] | None = None) -> list[CoverageNote]:
+    """The accounts (holding one of ``environments``, or all) whose history begins after ``instant``, each with one
+    line saying from when it is known and how to reach further back."""
+    moment = naive_utc(instant)
+    wanted = {a.name for a in settings.accounts if not environments or set(a.environments) & set(environments)}
+    notes = []
+    for reach in catalog.history_reach():
+        if reach.account not in wanted:
+            continue
+        start = reach.history_from
+        if start is None:
+            notes.append(CoverageNote(reach.account, None, f"{reach.account}: never synced, nothing is known about it; "
+                                      "run 'countersign sync' first"))
+        elif moment < start and reach.backfill_reach is not None and reach.backfill_reach <= start:
+            notes.append(CoverageNote(reach.account, start, (
+                f"{reach.account}: no history before {start:%Y-%m-%d %H:%M} UTC, the reach of backfill "
+                f"{reach.backfill_id} ({', '.join(reach.backfill_sources) or 'registry timestamps'}); run "
+                f"'countersign backfill --account {reach.account} --since DATE' with older records to reach further")))
+        elif moment < start:
+            notes.append(CoverageNote(reach.account, start, (
+                f"{reach.account}: no history before {start:%Y-%m-%d %H:%M} UTC, its first sync; run "
+                f"'countersign backfill --account {reach.account}' to rebuild what its registry kept (docs/events.md)")))
+    return notes
+
+
+def version_gaps_at(catalog: Catalog, instant: dt.datetime, accounts: Sequence[str] | None = None) -> list[str]:
+    """One line per version known to exist at ``instant`` whose state then is not known (a backfill's labelled gap)."""
+    return [f"{g['version_id']}: {g['reason']}" + (f" ({g['detail']})" if g["detail"] else "")
+            for g in catalog.version_gaps_at(naive_utc(instant)) if accounts is None or g["account"] in accounts]
 
 
 @dataclass(frozen=True)
@@ -89,12 +136,14 @@ class Deployed:
     serving_labels: list[str] = field(default_factory=list)  # the labels that meant its environment (the deployment)
     flag: str = ""
     flag_reason: str = ""
+    source: str = ""  # what recorded the change that began this state, and how sure its time is (change_source)
 
     def as_dict(self) -> dict[str, Any]:
         return {"version_id": self.version_id, "model": self.model, "version": self.version, "account": self.account,
                 "approval_status": self.approval_status, "labels": self.labels, "deployed_on": self.deployed_on,
                 "serving_labels": self.serving_labels, "since": self.valid_from.isoformat(),
-                "time_source": self.time_source, "sync_id": self.sync_id, "ledger_seq": self.ledger_seq,
+                "time_source": self.time_source, "source": self.source, "sync_id": self.sync_id,
+                "ledger_seq": self.ledger_seq,
                 "request_id": self.request_id, "approvals": [a.as_dict() for a in self.approvals],
                 "flag": self.flag.removeprefix("⚠ ") or None, "flag_reason": self.flag_reason or None}
 
@@ -156,9 +205,17 @@ def environment_at(settings: Settings, catalog: Catalog, environment: str, insta
             r["deployed_on"] if isinstance(r["deployed_on"], str) else None, r["valid_from"].to_pydatetime(),
             r["time_source"], r["sync_id"], None if pd.isna(r["ledger_seq"]) else int(r["ledger_seq"]),
             r["request_id"] if isinstance(r["request_id"], str) else None, approvals_of(catalog, ids, moment),
-            list(flag.serving_labels), flag.flag, flag.reason))
+            list(flag.serving_labels), flag.flag, flag.reason, change_source(r)))
     gaps = sorted({f"{r['account']}: {r['gap_reason']}" for r in rows if r["in_gap"]})
+    # an account whose history starts later, or a version whose state then is unknown, is said, not left out
+    holders = [a.name for a in settings.accounts if environment in a.environments]
+    gaps += [n.message for n in coverage_at(settings, catalog, moment, [environment])]
+    gaps += version_gaps_at(catalog, moment, holders)
     return EnvironmentState(environment, moment, versions, gaps)
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _iso(value: Any) -> str | None:
@@ -175,11 +232,13 @@ def version_history(catalog: Catalog, version_id: str) -> dict[str, Any]:
         catalog.version(version_id)  # NotFound for an id the catalog never had
     account = version_id.split(":", 1)[0]
     deps = catalog.deployment_history([version_id])
-    gaps = catalog.history_gaps([account])
+    gaps = pd.concat([catalog.history_gaps([account]), catalog.version_gaps([version_id])])
     return {
         "version_id": version_id,
         "states": [
             {"valid_from": _iso(r.valid_from), "valid_to": _iso(r.valid_to), "time_source": r.time_source,
+             "source": change_source(r._asdict()), "changed_by": _text(r.changed_by), "note": _text(r.note),
+             "evidence": _text(r.evidence),
              "valid_to_source": r.valid_to_source if isinstance(r.valid_to_source, str) else None,
              "environment": r.environment, "approval_status": r.approval_status,
              "labels": from_json(r.labels) or [], "card": from_json(r.card), "sync_id": r.sync_id,
@@ -190,13 +249,14 @@ def version_history(catalog: Catalog, version_id: str) -> dict[str, Any]:
         "deployments": [
             {"endpoint": r.endpoint, "variant": r.variant, "status": r.status, "weight": r.weight,
              "environment": r.environment, "valid_from": _iso(r.valid_from), "valid_to": _iso(r.valid_to),
-             "time_source": r.time_source, "sync_id": r.sync_id}
+             "time_source": r.time_source, "source": change_source(r._asdict()), "sync_id": r.sync_id}
             for r in deps.itertuples(index=False)
         ],
         "approvals": [a.as_dict() for a in approvals_of(catalog, [version_id])],
         "gaps": [
             {"account": r.account, "from": _iso(r.gap_from), "to": _iso(r.gap_to), "reason": r.reason,
-             "sync_id": r.sync_id, "detail": r.detail if isinstance(r.detail, str) else None}
+             "sync_id": r.sync_id, "detail": r.detail if isinstance(r.detail, str) else None,
+             "version_id": _text(r.version_id), "source": _text(r.source)}
             for r in gaps.itertuples(index=False)
         ],
     }
@@ -207,7 +267,8 @@ def model_timeline(catalog: Catalog, model: str, now: dt.datetime | None = None)
     status), each deployment, each observation gap, and each Countersign decision as an instant.
 
     Columns: ``environment``, ``lane`` (``version`` / ``deployment`` / ``gap`` / ``decision``), ``label``,
-    ``start``, ``end`` (open intervals end at ``now``), ``status``.
+    ``start``, ``end`` (open intervals end at ``now``), ``status``, ``source`` (what saw the change and how sure
+    its time is: ``sync (inferred)``, ``event (exact)``, ``cloudtrail (exact)`` …; see :func:`change_source`).
     """
     end_now = pd.Timestamp(naive_utc(now) if now else dt.datetime.now(dt.UTC).replace(tzinfo=None))
     rows: list[dict[str, Any]] = []
@@ -215,24 +276,29 @@ def model_timeline(catalog: Catalog, model: str, now: dt.datetime | None = None)
     for r in states.itertuples(index=False):
         rows.append({"environment": r.environment, "lane": "version", "label": f"v{r.version} ({r.account})",
                      "start": r.valid_from, "end": r.valid_to if not pd.isna(r.valid_to) else end_now,
-                     "status": r.approval_status})
+                     "status": r.approval_status, "source": change_source(r._asdict())})
     for r in catalog.deployment_history(model=model).itertuples(index=False):
         rows.append({"environment": r.environment, "lane": "deployment",
                      "label": f"{r.endpoint}/{r.variant} → {str(r.version_id or '?').rsplit(':', 1)[-1]}",
                      "start": r.valid_from, "end": r.valid_to if not pd.isna(r.valid_to) else end_now,
-                     "status": r.status})
+                     "status": r.status, "source": change_source(r._asdict())})
     accounts = sorted(set(states["account"])) if not states.empty else []
     env_of = dict(zip(states["account"], states["environment"], strict=False)) if not states.empty else {}
-    for r in catalog.history_gaps(accounts).itertuples(index=False) if accounts else []:
-        rows.append({"environment": env_of.get(r.account, r.account), "lane": "gap", "label": r.reason,
-                     "start": r.gap_from if not pd.isna(r.gap_from) else r.gap_to,
-                     "end": r.gap_to if not pd.isna(r.gap_to) else end_now, "status": "gap"})
     ids = sorted(set(states["version_id"])) if not states.empty else []
+    gaps = pd.concat([catalog.history_gaps(accounts), catalog.version_gaps(ids)]) if accounts else pd.DataFrame()
+    for r in gaps.itertuples(index=False):
+        rows.append({"environment": env_of.get(r.account, r.account), "lane": "gap",
+                     "label": r.reason + (f" ({r.version_id.rsplit(':', 1)[-1]})" if isinstance(r.version_id, str)
+                                          else ""),
+                     "start": r.gap_from if not pd.isna(r.gap_from) else r.gap_to,
+                     "end": r.gap_to if not pd.isna(r.gap_to) else end_now, "status": "gap",
+                     "source": r.source if isinstance(r.source, str) else "sync"})
     for r in catalog.approvals_of(ids).itertuples(index=False) if ids else []:
         if isinstance(r.kind, str):
             rows.append({"environment": r.to_env, "lane": "decision", "label": f"{r.kind} by {r.actor}",
-                         "start": r.decided_at, "end": r.decided_at, "status": r.kind})
-    return pd.DataFrame(rows, columns=["environment", "lane", "label", "start", "end", "status"])
+                         "start": r.decided_at, "end": r.decided_at, "status": r.kind, "source": "countersign"})
+    return pd.DataFrame(rows, columns=["environment", "lane", "label", "start", "end", "status", "source"])
+
 
 
 def version_label(version: int, source: tuple[str, int] | None = None) -> str:

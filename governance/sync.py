@@ -11,7 +11,7 @@ import datetime as dt
 import hashlib
 import threading
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 
@@ -93,6 +93,7 @@ def sync_account(
     request_id: str | None = None,
     connector: Connector | None = None,
     before_write: Callable[[], object] | None = None,
+    hints: Mapping[str, tuple[dt.datetime, str]] | None = None,
 ) -> AccountResult:
     """Extract one account and write it atomically as ``ctx``'s identity; errors are recorded, not raised.
 
@@ -102,7 +103,8 @@ def sync_account(
     changes are tied to it). ``connector``: the account's connector when the caller built it already (see
     :func:`_prefetch`). ``before_write``: called after the extract and before anything is written, the snapshot
     or the failure: :func:`sync` waits there until the accounts are recorded. The sync's ledger entry commits with
-    its snapshot, and the ledger moves its signed head over it in that commit.
+    its snapshot, and the ledger moves its signed head over it in that commit. ``hints``: changes registry events
+    announced (version or deployment id → (time, event id)); a change this sync sees takes the event's time.
     """
     workspace, settings, catalog, actor = ctx.workspace, ctx.settings, ctx.catalog, ctx.identity
     require(actor, "sync")
@@ -143,6 +145,7 @@ def sync_account(
             before_commit=record,
             request_id=request_id,
             gap_after=dt.timedelta(hours=account.full_sync_every_hours) if account.full_sync_every_hours > 0 else None,
+            hints=hints,
         )
     except _NotRegistered:
         raise  # the sync as a whole fails with the catalog's error: nothing to record for this account
@@ -223,15 +226,17 @@ def sync(
     progress: ProgressFn = no_progress,
     max_workers: int = 4,
     after_account: AfterSync | None = None,
+    hints: Mapping[str, Mapping[str, tuple[dt.datetime, str]]] | None = None,
 ) -> SyncReport:
     """Sync the named accounts (all when None) in parallel as ``ctx``'s identity; one account's failure leaves the
-    others intact."""
+    others intact. ``hints``: per account, the changes registry events announced (see :func:`sync_account`)."""
     require(ctx.identity, "sync")
     chosen = [ctx.settings.account(n) for n in accounts] if accounts else list(ctx.settings.accounts)
     # the file stays open between the accounts' writes while they come close together (a quick re-sync), and
     # is released to other processes whenever the AWS calls take longer than the linger
     with no_full_collections(), ctx.catalog.keep_open(linger=0.5):
-        return _sync(ctx, chosen, full=full, progress=progress, max_workers=max_workers, after_account=after_account)
+        return _sync(ctx, chosen, full=full, progress=progress, max_workers=max_workers, after_account=after_account,
+                     hints=hints or {})
 
 
 def _sync(
@@ -242,6 +247,7 @@ def _sync(
     progress: ProgressFn,
     max_workers: int,
     after_account: AfterSync | None,
+    hints: Mapping[str, Mapping[str, tuple[dt.datetime, str]]],
 ) -> SyncReport:
     connectors = _prefetch(ctx.workspace, chosen, full=full)
     total = max(len(chosen), 1)
@@ -262,7 +268,8 @@ def _sync(
 
         result = sync_account(ctx, acc, full=full, progress=sub,
                               mark=None if full else registration.result().get(acc.name, SyncMark(None, None)),
-                              connector=connectors.get(acc.name), before_write=wait_registered)
+                              connector=connectors.get(acc.name), before_write=wait_registered,
+                              hints=hints.get(acc.name))
         with lock:
             done.append(result)
             progress(f"{acc.name}: {result.status}", len(done) / total)

@@ -27,6 +27,9 @@ The rooms of this package:
 - :mod:`~connectors.sagemaker.capture`: endpoint data capture URIs, read into rows and Parquet.
 - :mod:`~connectors.sagemaker.promote`: ``set_approval`` and ``register_copy``.
 - :mod:`~connectors.sagemaker.metadata`: the customer metadata keys Countersign reads and writes.
+- :mod:`~connectors.sagemaker.cloudtrail`: CloudTrail log files read as registry changes (backfill).
+- :mod:`~connectors.sagemaker.history`: ``read_history`` (CloudTrail, lifecycle actions) and the SQS event queue.
+- :mod:`~connectors.sagemaker.events`: EventBridge events (model package and endpoint state changes) parsed.
 - :mod:`~connectors.sagemaker.connector`: ``SageMakerConnector``, the parts put together.
 """
 

@@ -66,6 +66,11 @@ COMMANDS: Registry[Command] = Registry("command", [
     ("runs", Command(f"{_C}.compare:runs", "training runs of versions")),
     ("costs", Command(f"{_C}.compare:costs", "estimated training and serving cost per version, model and account")),
     ("serve", Command(f"{_C}.serve:serve", "start the portal on a workspace")),
+    ("backfill", Command(f"{_C}.events:backfill", "rebuild an account's history before its first sync from what its "
+                                                  "registry keeps (CloudTrail files, lifecycle actions, registry "
+                                                  "timestamps)")),
+    ("listen", Command(f"{_C}.events:listen", "receive registry events (MLflow webhooks, SageMaker EventBridge via "
+                                              "SQS) and record each change with its own time; runs until stopped")),
 ])
 
 

@@ -139,6 +139,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         as_of = parse_instant(args.as_of)
     listing = list_models(open_workspace(args), environments=tuple(args.environment or ()), as_of=as_of)
     rows, flags, gaps = listing.rows, listing.flags, list(listing.gaps)
+    coverage = listing.coverage
     if args.json:
         versions = [
             {
@@ -152,6 +153,8 @@ def cmd_models(args: argparse.Namespace) -> int:
                 "unapproved_deployment": flag.registry_unapproved,
                 "flag": flag.flag.removeprefix("⚠ ") or None, "flag_reason": flag.reason or None,
                 "source_version_id": row["source_version_id"],
+                **({"change_source": row.get("change_source"), "confidence": row.get("confidence"),
+                    "changed_by": row.get("changed_by"), "since": _iso(row.get("valid_from"))} if as_of else {}),
             }
             for row, flag in zip(rows, flags, strict=True)
         ]
@@ -163,7 +166,8 @@ def cmd_models(args: argparse.Namespace) -> int:
                     for m in listing.models
                 ],
                 "versions": versions,
-                **({"as_of": as_of.isoformat(), "gaps": gaps} if as_of else {}),
+                **({"as_of": as_of.isoformat(), "gaps": gaps,
+                    "coverage": [n.as_dict() for n in coverage]} if as_of else {}),
             }
         )
         return 0
@@ -171,6 +175,8 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(f"as of {as_of.isoformat()} UTC")
         for gap in gaps:
             print(f"  ! not observed then (gap): {gap}")
+        for note in coverage:
+            print(f"  ! {note.message}")
     if not rows:
         print("no versions at that instant" if as_of else "no versions in the catalog yet: run 'countersign sync'")
         return 0
@@ -207,7 +213,7 @@ def cmd_history(args: argparse.Namespace) -> int:
             mark = "*" if v.version_id == args.version_id else " "
             serving = v.deployed_on or ", ".join(f"label {x}" for x in v.serving_labels) or "-"
             print(f"{mark} {v.version_id:<36} {v.approval_status:<22} {serving:<24} since "
-                  f"{v.valid_from.isoformat()} ({v.time_source})")
+                  f"{v.valid_from.isoformat()} ({v.source or v.time_source})")
             if v.flag:
                 print(f"      ! {v.flag_reason}")
             for a in v.approvals:
@@ -222,12 +228,21 @@ def cmd_history(args: argparse.Namespace) -> int:
     for s in doc["states"]:
         labels = ",".join(s["labels"])
         print(f"  {s['valid_from']} → {s['valid_to'] or 'now':<26} {s['environment']:<8} {s['approval_status']:<22} "
-              f"{labels:<12} ({s['time_source']}; sync {s['sync_id']}"
+              f"{labels:<12} ({s['source']}; sync {s['sync_id']}"
               + (f"; request {s['request_id']}" if s["request_id"] else "") + ")")
     for d in doc["deployments"]:
         print(f"  deployed {d['endpoint']}/{d['variant']} w={d['weight']} {d['valid_from']} → {d['valid_to'] or 'now'}")
     for a in doc["approvals"]:
         print(f"  approved by {a['actor']} at {a['decided_at']} ({a['request_id']}, {a['from_env']}→{a['to_env']})")
     for g in doc["gaps"]:
-        print(f"  ! gap in {g['account']}: {g['from']} → {g['to'] or 'now'} ({g['reason']})")
+        where = g["version_id"] or g["account"]
+        print(f"  ! gap in {where}: {g['from']} → {g['to'] or 'now'} ({g['reason']}"
+              + (f": {g['detail']}" if g["detail"] else "") + ")")
     return 0
+
+
+def _iso(value: object) -> str | None:
+    """A date-time as ISO text; None (or pandas' NaT) as None."""
+    if value is None or value != value:
+        return None
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)

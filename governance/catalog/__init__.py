@@ -5,6 +5,7 @@
 - :mod:`~governance.catalog.apply`: sync writes (accounts, sync runs, one account's snapshot in one transaction).
 - :mod:`~governance.catalog.queries`: reads (inventory, models, versions, lineage, deployments, sync status).
 - :mod:`~governance.catalog.history`: registry history (states over time, observation gaps, the as-of query).
+- :mod:`~governance.catalog.backfill`: history from backfills and registry events, and how far back it reaches.
 - :mod:`~governance.catalog.signoff`: promotion requests and decisions.
 - :mod:`~governance.catalog.evidence`: stored analytics evidence.
 - :mod:`~governance.catalog.records`: the typed records rows are read into (by column name, never by position).
@@ -15,6 +16,7 @@ from __future__ import annotations
 from core.clock import utcnow
 from core.ids import version_id_for
 from governance.catalog.apply import SnapshotWriter
+from governance.catalog.backfill import BackfillStore
 from governance.catalog.costs import CompareQueries
 from governance.catalog.evidence import EvidenceRecord, EvidenceStore
 from governance.catalog.history import HistoryQueries
@@ -50,7 +52,7 @@ __all__ = [
 
 
 class Catalog(CatalogQueries, HistoryQueries, SignoffQueries, OversightStore, CompareQueries, EvidenceStore,
-              SnapshotWriter, CatalogMigrations):
+              SnapshotWriter, BackfillStore, CatalogMigrations):
     """The workspace catalog file; every method opens and closes its own connection (see :mod:`.connection`)."""
 
     @classmethod

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import duckdb
@@ -115,6 +115,7 @@ class SnapshotWriter(CatalogConnection):
         before_commit: Callable[[duckdb.DuckDBPyConnection, SyncCounts, str], Any] | None = None,
         request_id: str | None = None,
         gap_after: dt.timedelta | None = None,
+        hints: Mapping[str, tuple[dt.datetime, str]] | None = None,
     ) -> SyncCounts:
         """Write one account's snapshot and its sync run in a single transaction (all or nothing).
 
@@ -126,6 +127,7 @@ class SnapshotWriter(CatalogConnection):
         The registry history (:mod:`.history`) is written in the same transaction: states seen at ``started_at``,
         tied to ``sync_id``, to the ledger entry ``before_commit`` returns (anything with ``seq`` and ``hash``) and to
         ``request_id`` when a Countersign execution caused the sync; a pause longer than ``gap_after`` is a gap.
+        ``hints``: changes registry events announced (see :func:`.history.record_history`).
         """
         now = utcnow()
         overrides = model_overrides or {}
@@ -271,7 +273,7 @@ class SnapshotWriter(CatalogConnection):
                     con, account=account, sync_id=sync_id, observed_at=naive_utc(started_at),
                     version_states={ref_to_id[v.source_ref]: (v.environment or environment, tuple(v.labels))
                                     for v in snapshot.versions},
-                    request_id=request_id, columns=lambda table: self.columns(con, table),
+                    request_id=request_id, columns=lambda table: self.columns(con, table), hints=hints,
                     ledger=(entry.seq, entry.hash) if hasattr(entry, "seq") and hasattr(entry, "hash") else None,
                 )
         return counts

@@ -41,10 +41,11 @@ HISTORY_TABLES = ("version_history", "deployment_history", "history_gaps")
 AS_OF_SQL = """
 WITH v AS (
     SELECT * FROM version_history
-    WHERE valid_from <= $as_of AND (valid_to IS NULL OR valid_to > $as_of)
+    WHERE valid_from <= $as_of AND (valid_to IS NULL OR valid_to > $as_of) AND superseded_by IS NULL
 ), d AS (
     SELECT * FROM deployment_history
     WHERE valid_from <= $as_of AND (valid_to IS NULL OR valid_to > $as_of) AND version_id IS NOT NULL
+      AND superseded_by IS NULL
 ), dep AS (
     SELECT version_id, array_to_string(list_sort(list(endpoint)), ', ') AS deployed_on,
            bool_or(status = 'InService') AS serving
@@ -52,12 +53,14 @@ WITH v AS (
 ), gap AS (
     SELECT account, min(reason) AS gap_reason FROM history_gaps
     WHERE coalesce(gap_from, TIMESTAMP '-infinity') <= $as_of AND (gap_to IS NULL OR gap_to > $as_of)
+      AND version_id IS NULL AND superseded_by IS NULL
     GROUP BY account
 )
 SELECT v.version_id, v.model, v.version, v.environment, v.account, v.approval_status, v.labels,
        v.created_by, v.created_at, dep.deployed_on, coalesce(dep.serving, FALSE) AS serving,
        coalesce(dep.serving, FALSE) AND v.approval_status <> 'Approved' AS unapproved_deployment,
        v.source_version_id, v.valid_from, v.time_source, v.sync_id, v.ledger_seq, v.request_id,
+       v.change_source, v.confidence, v.changed_by,
        gap.gap_reason IS NOT NULL AS in_gap, gap.gap_reason
 FROM v LEFT JOIN dep ON dep.version_id = v.version_id LEFT JOIN gap ON gap.account = v.account
 ORDER BY v.model, v.environment, v.version DESC, v.account
@@ -133,6 +136,37 @@ def _change_time(source: dt.datetime | None, previous_source: dt.datetime | None
     return source, "source"
 
 
+def state_hash(environment: str, status: str | None, description: str | None, labels: Sequence[str],
+               card: Any) -> str:
+    """What decides whether a version's state changed: every writer of a version row (a sync, an event, a backfill)
+    computes it this way, so the same state written twice is one state."""
+    return record_hash([environment, status, description, list(labels), card])
+
+
+def deployment_state_hash(environment: str, endpoint: str | None, variant: str | None, status: str | None,
+                          model: str | None, version_id: str | None, weight: float | None) -> str:
+    """:func:`state_hash` of an endpoint variant's state."""
+    return record_hash([environment, endpoint, variant, status, model, version_id, weight])
+
+
+# the provenance columns of a row a sync opens (migration 8); an event's hint makes it the event's change
+SYNC_ORIGIN = {"change_source": "sync", "changed_by": None, "note": None, "evidence": None, "event_id": None,
+               "backfill_id": None, "superseded_by": None}
+
+
+def _origin(at: dt.datetime, time_source: str, hints: Mapping[str, tuple[dt.datetime, str]] | None, key: str,
+            previous_from: dt.datetime | None, observed_at: dt.datetime) -> tuple[dt.datetime, str, dict[str, Any]]:
+    """When a change a sync sees began, where that time came from, and the row's provenance columns: the sync's own
+    (a registry time, inferred; or the sync's, observed), or, when an event announced the change and its time is
+    credible (after the previous state began, not after the sync), the event's own time, exact."""
+    # a deployment's hint may name its endpoint only (``account:endpoint:*``): the event does not say the variants
+    hint = (hints or {}).get(key) or (hints or {}).get(key.rsplit(":", 1)[0] + ":*")
+    if hint is not None and hint[0] <= observed_at and (previous_from is None or hint[0] > previous_from):
+        return hint[0], "source", {**SYNC_ORIGIN, "change_source": "event", "confidence": "exact",
+                                   "event_id": hint[1], "evidence": f"event {hint[1]}"}
+    return at, time_source, {**SYNC_ORIGIN, "confidence": "inferred" if time_source == "source" else "observed"}
+
+
 def _cards_by_version(con: duckdb.DuckDBPyConnection, account: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     cards = fetch_dicts(con, "SELECT card_id, model, version_id, status, content, updated_at FROM model_cards "
                              "WHERE account = ?", [account])
@@ -178,13 +212,16 @@ def record_history(
     request_id: str | None = None,
     ledger: tuple[int, str] | None = None,
     columns: Callable[[str], Sequence[str]],
+    hints: Mapping[str, tuple[dt.datetime, str]] | None = None,
 ) -> HistoryCounts:
     """Bring ``account``'s open history rows in line with its catalog rows, inside the snapshot's transaction.
 
     ``version_states`` maps the ids of the versions in this snapshot to (environment, labels) as the snapshot's
     records state them; versions the snapshot did not carry (an incremental pass) keep those of their open row.
     ``ledger``: the sequence number and hash of the sync's ledger entry (in the same transaction), which the
-    rows opened here name. ``columns``: a table's columns in order.
+    rows opened here name. ``columns``: a table's columns in order. ``hints``: version or deployment id → (time,
+    event id) of a registry event that announced a change this sync may see (``countersign listen``): a change seen
+    here takes the event's own time instead of the sync's, so the event and the sync are one change.
     """
     if not RECORD_HISTORY:
         return HistoryCounts()
@@ -214,7 +251,7 @@ def record_history(
         else:
             environment, labels = stored_environment, ()
         card = by_id.get(card_id or "") or by_version.get(vid) or by_model.get(model)
-        state = record_hash([environment, status, description, list(labels), card])
+        state = state_hash(environment, status, description, labels, card)
         if prev is None or prev[3] != state or prev[4] != sha:
             changed[vid] = (environment, labels, card, state)
     new_rows, closes = [], []
@@ -238,9 +275,11 @@ def record_history(
             prev = open_versions.get(vid)
             if prev is None:
                 at, source = _change_time(v["modified_at"] or v["created_at"], None, None, observed_at)
+                at, source, origin = _origin(at, source, hints, vid, None, observed_at)
             else:
                 times = previous[prev[0]]
                 at, source = _change_time(v["modified_at"], times["modified_at"], times["valid_from"], observed_at)
+                at, source, origin = _origin(at, source, hints, vid, times["valid_from"], observed_at)
                 closes.append((prev[0], at, source))
             new_rows.append({
                 "history_id": f"{sync_id}:{vid}", "version_id": vid, "account": account, "environment": environment,
@@ -252,7 +291,7 @@ def record_history(
                 "artifact_digest_at": v["artifact_digest_at"], "artifact_digest_problem": v["artifact_digest_problem"],
                 "valid_from": at, "time_source": source, "valid_to": None, "valid_to_source": None,
                 "sync_id": sync_id, "ledger_seq": ledger_seq, "ledger_hash": ledger_hash, "request_id": request_id,
-                "closed_by_sync": None,
+                "closed_by_sync": None, **origin,
             })
     # versions gone from the catalog (deleted at the source, noticed by a full pass): their past stays
     closes += [(r[0], observed_at, "sync") for vid, r in open_versions.items() if vid not in seen]
@@ -272,19 +311,22 @@ def record_history(
         did = d["deployment_id"]
         seen.add(did)
         prev = open_deps.get(did)
-        state = record_hash([d["environment"], d["endpoint"], d["variant"], d["status"], d["model"],
-                             d["version_id"], d["weight"]])
+        state = deployment_state_hash(d["environment"], d["endpoint"], d["variant"], d["status"], d["model"],
+                                      d["version_id"], d["weight"])
         if prev is not None and prev["state_hash"] == state:
             continue
         if prev is None:
             at, source = _change_time(d["updated_at"], None, None, observed_at)
+            at, source, origin = _origin(at, source, hints, did, None, observed_at)
         else:
             at, source = _change_time(d["updated_at"], prev["updated_at"], prev["valid_from"], observed_at)
+            at, source, origin = _origin(at, source, hints, did, prev["valid_from"], observed_at)
             closes.append((prev["history_id"], at, source))
         new_rows.append({
             **d, "history_id": f"{sync_id}:{did}", "account": account, "state_hash": state, "valid_from": at,
             "time_source": source, "valid_to": None, "valid_to_source": None, "sync_id": sync_id,
             "ledger_seq": ledger_seq, "ledger_hash": ledger_hash, "request_id": request_id, "closed_by_sync": None,
+            **origin,
         })
     closes += [(r["history_id"], observed_at, "sync") for did, r in open_deps.items() if did not in seen]
     _close(con, "deployment_history", closes, sync_id)
@@ -311,7 +353,8 @@ def record_observation(
     if last is None or observed_at - last <= gap_after:
         return 0
     con.execute(
-        "INSERT INTO history_gaps VALUES (?, ?, ?, ?, 'pause', ?, ?)",
+        "INSERT INTO history_gaps (gap_id, account, gap_from, gap_to, reason, sync_id, detail, source) "
+        "VALUES (?, ?, ?, ?, 'pause', ?, ?, 'sync')",
         [f"{sync_id}:pause", account, last, observed_at, sync_id,
          f"no successful sync for {(observed_at - last).total_seconds() / 3600:.1f} h "
          f"(more than the {gap_after.total_seconds() / 3600:g} h between full passes)"])
@@ -327,7 +370,8 @@ def record_failure_gap(con: duckdb.DuckDBPyConnection, *, account: str, sync_id:
     last = con.execute(
         "SELECT max(started_at) FROM sync_runs WHERE account = ? AND status IN ('ok', 'partial')", [account]
     ).fetchone()[0]
-    con.execute("INSERT INTO history_gaps VALUES (?, ?, ?, NULL, 'failed sync', ?, ?)",
+    con.execute("INSERT INTO history_gaps (gap_id, account, gap_from, gap_to, reason, sync_id, detail, source) "
+                "VALUES (?, ?, ?, NULL, 'failed sync', ?, ?, 'sync')",
                 [f"{sync_id}:failed", account, last, sync_id, error[:500]])
 
 
@@ -368,9 +412,9 @@ class HistoryQueries(CatalogConnection):
             ).df())
 
     def version_history(self, version_id: str) -> pd.DataFrame:
-        """Every state ``version_id`` has had, oldest first."""
-        return self.query_df("SELECT * FROM version_history WHERE version_id = ? ORDER BY valid_from, history_id",
-                             [version_id])
+        """Every state ``version_id`` has had, oldest first (rows a later backfill replaced left out)."""
+        return self.query_df("SELECT * FROM version_history WHERE version_id = ? AND superseded_by IS NULL "
+                             "ORDER BY valid_from, history_id", [version_id])
 
     def deployment_history(self, version_ids: list[str] | None = None, model: str | None = None) -> pd.DataFrame:
         """Deployment states serving ``version_ids`` or ``model`` (every one when both are None), oldest first."""
@@ -379,18 +423,26 @@ class HistoryQueries(CatalogConnection):
             where, params = "version_id IN (SELECT unnest(?))", [version_ids]
         elif model is not None:
             where, params = "model = ?", [model]
-        return self.query_df(f"SELECT * FROM deployment_history WHERE {where} ORDER BY valid_from, history_id", params)
+        return self.query_df(f"SELECT * FROM deployment_history WHERE {where} AND superseded_by IS NULL "
+                             "ORDER BY valid_from, history_id", params)
 
     def model_history(self, model: str) -> pd.DataFrame:
         """Every state of every version of ``model``, oldest first."""
-        return self.query_df("SELECT * FROM version_history WHERE model = ? ORDER BY valid_from, history_id", [model])
+        return self.query_df("SELECT * FROM version_history WHERE model = ? AND superseded_by IS NULL "
+                             "ORDER BY valid_from, history_id", [model])
 
     def history_gaps(self, accounts: list[str] | None = None) -> pd.DataFrame:
-        """The observation gaps (of ``accounts``, or all), oldest first."""
+        """The observation gaps of whole accounts (of ``accounts``, or all), oldest first."""
         if accounts is None:
-            return self.query_df("SELECT * FROM history_gaps ORDER BY gap_from NULLS FIRST, gap_id")
-        return self.query_df("SELECT * FROM history_gaps WHERE account IN (SELECT unnest(?)) "
-                             "ORDER BY gap_from NULLS FIRST, gap_id", [accounts])
+            return self.query_df("SELECT * FROM history_gaps WHERE version_id IS NULL AND superseded_by IS NULL "
+                                 "ORDER BY gap_from NULLS FIRST, gap_id")
+        return self.query_df("SELECT * FROM history_gaps WHERE account IN (SELECT unnest(?)) AND version_id IS NULL "
+                             "AND superseded_by IS NULL ORDER BY gap_from NULLS FIRST, gap_id", [accounts])
+
+    def version_gaps(self, version_ids: list[str]) -> pd.DataFrame:
+        """The periods in which ``version_ids`` existed but their state is not known (a backfill's labelled gaps)."""
+        return self.query_df("SELECT * FROM history_gaps WHERE version_id IN (SELECT unnest(?)) "
+                             "AND superseded_by IS NULL ORDER BY gap_from NULLS FIRST, gap_id", [version_ids])
 
     def history_rows(self, model: str) -> dict[str, pd.DataFrame]:
         """The history rows about ``model`` as stored, per history table (gaps: of the accounts holding it)."""

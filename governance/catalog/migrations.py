@@ -168,6 +168,52 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE INDEX triggered_reviews_version ON triggered_reviews(version_id)
         """,
     ),
+    (
+        8,
+        "history from before the first sync and from registry events: where each change came from, how sure it "
+        "is; backfills, received events, version-level gaps",
+        # change_source: sync | event | cloudtrail | lifecycle action | registry timestamp; confidence: exact (the
+        # change's own recorded time) | inferred (a last-modified time, which may date another change) | observed
+        # (when a sync saw it). Rows a later backfill replaces are marked superseded_by, never deleted.
+        """
+        ALTER TABLE version_history ADD COLUMN change_source TEXT;
+        ALTER TABLE version_history ADD COLUMN confidence TEXT;
+        ALTER TABLE version_history ADD COLUMN changed_by TEXT;
+        ALTER TABLE version_history ADD COLUMN note TEXT;
+        ALTER TABLE version_history ADD COLUMN evidence TEXT;
+        ALTER TABLE version_history ADD COLUMN event_id TEXT;
+        ALTER TABLE version_history ADD COLUMN backfill_id TEXT;
+        ALTER TABLE version_history ADD COLUMN superseded_by TEXT;
+        ALTER TABLE deployment_history ADD COLUMN change_source TEXT;
+        ALTER TABLE deployment_history ADD COLUMN confidence TEXT;
+        ALTER TABLE deployment_history ADD COLUMN changed_by TEXT;
+        ALTER TABLE deployment_history ADD COLUMN note TEXT;
+        ALTER TABLE deployment_history ADD COLUMN evidence TEXT;
+        ALTER TABLE deployment_history ADD COLUMN event_id TEXT;
+        ALTER TABLE deployment_history ADD COLUMN backfill_id TEXT;
+        ALTER TABLE deployment_history ADD COLUMN superseded_by TEXT;
+        ALTER TABLE history_gaps ADD COLUMN version_id TEXT;
+        ALTER TABLE history_gaps ADD COLUMN source TEXT;
+        ALTER TABLE history_gaps ADD COLUMN backfill_id TEXT;
+        ALTER TABLE history_gaps ADD COLUMN superseded_by TEXT;
+        UPDATE version_history SET change_source = 'sync',
+            confidence = CASE WHEN time_source = 'source' THEN 'inferred' ELSE 'observed' END;
+        UPDATE deployment_history SET change_source = 'sync',
+            confidence = CASE WHEN time_source = 'source' THEN 'inferred' ELSE 'observed' END;
+        UPDATE history_gaps SET source = 'sync';
+        CREATE TABLE backfills (
+            backfill_id TEXT PRIMARY KEY, account TEXT NOT NULL, started_at TIMESTAMP NOT NULL, since TIMESTAMP,
+            until TIMESTAMP NOT NULL, reach TIMESTAMP, sources JSON, counts JSON, rows_sha256 TEXT NOT NULL,
+            actor TEXT NOT NULL, ledger_seq BIGINT, ledger_hash TEXT, superseded_by TEXT
+        );
+        CREATE TABLE history_events (
+            event_id TEXT PRIMARY KEY, account TEXT, channel TEXT NOT NULL, kind TEXT, event_time TIMESTAMP,
+            received_at TIMESTAMP NOT NULL, version_id TEXT, payload TEXT, payload_sha256 TEXT NOT NULL,
+            status TEXT NOT NULL, detail TEXT, applied_at TIMESTAMP, ledger_seq BIGINT, ledger_hash TEXT
+        );
+        CREATE INDEX history_events_status ON history_events(status)
+        """,
+    ),
 )
 
 

@@ -53,6 +53,7 @@ from reportlab.platypus.tableofcontents import TableOfContents
 from core.clock import naive_utc
 from governance import __version__
 from governance.analytics.summaries import BiasSummary, DriftSummary, ExplainSummary
+from governance.changes import change_source
 from governance.reports import pdf_charts as charts
 from governance.reports.facts import EvidenceItem, ReportFacts
 from governance.reports.templates import Section, Template
@@ -543,21 +544,24 @@ def b_registry_history(f: ReportFacts, r: Renderer) -> list[Flowable]:
         raise Missing(f"registry history: no sync has recorded a state of {f.version.version_id} since history "
                       "began (run countersign sync)")
     rows = [(h.get("valid_from"), h.get("valid_to") or "still", h.get("environment"), h.get("approval_status"),
-             _labels_text(h), h.get("time_source"), h.get("sync_id"), h.get("ledger_seq"),
+             _labels_text(h), _seen_by(h), h.get("sync_id"), h.get("ledger_seq"),
              h.get("request_id")) for h in f.history]
     out: list[Flowable] = [
-        para("Each state of the version as the registry showed it, from when to when (UTC). 'source': the "
-             "registry's own modification time; 'sync': the start of the sync that saw the change. A label marked "
-             "'(serving)' is the one its account maps to the environment (an MLflow alias, a ZenML stage): holding "
-             "it, the version was the one in use there."),
-        table(("From", "To", "Environment", "Approval", "Labels", "Time", "Sync", "Ledger", "Request"), rows,
+        para("Each state of the version as the registry showed it, from when to when (UTC). 'Seen by' says what "
+             "recorded the change and how sure its time is: 'sync (inferred)', the registry's own modification time "
+             "read by a sync; 'sync (observed)', the start of the sync that saw it; 'event (exact)', a registry "
+             "event's own time; 'cloudtrail (exact)' or 'lifecycle action (exact)', the registry's record of the "
+             "call, read by a backfill (with who made it). A label marked '(serving)' is the one its account maps "
+             "to the environment (an MLflow alias, a ZenML stage): holding it, the version was the one in use "
+             "there."),
+        table(("From", "To", "Environment", "Approval", "Labels", "Seen by", "Sync", "Ledger", "Request"), rows,
               mono=(6,)),
     ]
     if f.history_deployments:
         out.append(Spacer(1, 4))
-        out.append(table(("Endpoint", "Variant", "Weight", "Status", "From", "To", "Time"),
+        out.append(table(("Endpoint", "Variant", "Weight", "Status", "From", "To", "Seen by"),
                          [(d.get("endpoint"), d.get("variant"), d.get("weight"), d.get("status"), d.get("valid_from"),
-                           d.get("valid_to") or "still", d.get("time_source")) for d in f.history_deployments]))
+                           d.get("valid_to") or "still", _seen_by(d)) for d in f.history_deployments]))
     if f.history_gaps:
         out.append(Spacer(1, 4))
         out.append(para("Not observed (the registry's state in these periods is unknown):"))
@@ -565,6 +569,12 @@ def b_registry_history(f: ReportFacts, r: Renderer) -> list[Flowable]:
                          [(g.get("account"), g.get("gap_from"), g.get("gap_to") or "still", g.get("reason"),
                            g.get("detail")) for g in f.history_gaps]))
     return out
+
+
+def _seen_by(row: dict[str, Any]) -> str:
+    """A history row's source and confidence, and who made the change when the record says."""
+    who = row.get("changed_by")
+    return change_source(row) + (f", by {str(who).rsplit('/', 1)[-1]}" if isinstance(who, str) and who else "")
 
 
 def _load_list(value: Any) -> list[str]:

@@ -419,7 +419,8 @@ def collect_facts(
         consistency=consistency,
         history=history_records(settings, catalog, version),
         history_deployments=tuple(_records(catalog.deployment_history([version_id]))),
-        history_gaps=tuple(_records(catalog.history_gaps([version.account]))),
+        history_gaps=tuple(_records(catalog.history_gaps([version.account])))
+        + tuple(_records(catalog.version_gaps([version_id]))),
         in_use=in_use,
         triggered=triggered,
     )

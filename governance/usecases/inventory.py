@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from governance.binding import DeploymentFlag
+    from governance.history import CoverageNote
 
 from governance.catalog.records import InventoryFilter  # the filter the page builds from its widgets
 
@@ -40,6 +41,7 @@ class InventoryView:
     rows: pd.DataFrame | None = None  # every row matching the filters
     flagged: pd.DataFrame | None = None
     gaps: tuple[str, ...] = ()  # accounts not observed at the as-of instant, with why
+    coverage: tuple[str, ...] = ()  # accounts whose history begins after the as-of instant, with how to reach back
     as_of: dt.datetime | None = None
     only_flagged: bool = False
     sync_status: pd.DataFrame | None = None
@@ -58,7 +60,7 @@ class InventoryView:
 
 def open_inventory(ctx: Context, query: InventoryQuery) -> InventoryView:
     """The Inventory page's one call: today's inventory, or as it stood at ``query.as_of`` from the history."""
-    from governance.history import inventory_at
+    from governance.history import coverage_at, inventory_at
 
     values = ctx.catalog.filter_values()
     order = list(ctx.settings.environments.order)
@@ -67,9 +69,13 @@ def open_inventory(ctx: Context, query: InventoryQuery) -> InventoryView:
     if not values["models"]:
         return InventoryView(values, envs)
     df = inventory_at(ctx, query.filter, query.as_of)
-    gaps = tuple(sorted({f"{r.account} ({r.gap_reason})" for r in df.itertuples() if r.in_gap})) \
-        if query.as_of is not None else ()
-    return InventoryView(values, envs, df, df[df["flagged"]], gaps, query.as_of, query.only_flagged,
+    gaps: tuple[str, ...] = ()
+    coverage: tuple[str, ...] = ()
+    if query.as_of is not None:
+        gaps = tuple(sorted({f"{r.account} ({r.gap_reason})" for r in df.itertuples() if r.in_gap}))
+        coverage = tuple(n.message for n in coverage_at(ctx.settings, ctx.catalog, query.as_of,
+                                                        query.filter.environments or None))
+    return InventoryView(values, envs, df, df[df["flagged"]], gaps, coverage, query.as_of, query.only_flagged,
                          ctx.catalog.sync_status())
 
 
@@ -81,7 +87,8 @@ class ModelsListing:
     flags: list[DeploymentFlag]
     models: list[dict[str, Any]]
     as_of: dt.datetime | None = None
-    gaps: tuple[str, ...] = ()
+    gaps: tuple[str, ...] = ()  # accounts not observed then, and versions whose state then is unknown
+    coverage: tuple[CoverageNote, ...] = ()  # accounts whose history starts later
 
 
 def list_models(ctx: Context, *, environments: Sequence[str] = (), as_of: dt.datetime | None = None) -> ModelsListing:
@@ -103,5 +110,12 @@ def list_models(ctx: Context, *, environments: Sequence[str] = (), as_of: dt.dat
     else:
         rows = ctx.catalog.inventory_rows(InventoryFilter(environments=tuple(environments)), environment_order=order)
     flags = row_flags(ctx.settings, ctx.catalog, rows, as_of)  # the same check as the Inventory page
-    gaps = tuple(sorted({f"{r['account']}: {r['gap_reason']}" for r in rows if r["in_gap"]})) if as_of else ()
-    return ModelsListing(rows, flags, ctx.catalog.models_rows(), as_of, gaps)
+    if as_of is None:
+        return ModelsListing(rows, flags, ctx.catalog.models_rows())
+    from governance.history import coverage_at, version_gaps_at
+
+    # accounts whose history starts later, and versions whose state then is unknown: said, not left out
+    gaps = sorted({f"{r['account']}: {r['gap_reason']}" for r in rows if r["in_gap"]})
+    gaps += version_gaps_at(ctx.catalog, as_of)
+    coverage = coverage_at(ctx.settings, ctx.catalog, as_of, list(environments) or None)
+    return ModelsListing(rows, flags, ctx.catalog.models_rows(), as_of, tuple(gaps), tuple(coverage))

@@ -7,7 +7,8 @@ Fixtures others reuse:
   shared config files; ``aws_env`` (function): the same with a freshly reset moto state. Reach an account with
   ``tests.connectors.sagemaker_seed.session_for(account_id)`` (STS AssumeRole, like the connector does).
 - ``fault_proxy`` (function): a :class:`FaultProxy` forwarding to moto; ``fail(operation, status, code, times)``
-  and ``delay(operation, seconds)`` make chosen calls throttle, fail or hang. Point one account at it with a
+  and ``delay(operation, seconds)`` make chosen calls throttle, fail or hang; ``answer(operation, respond)`` stands
+  in for an operation moto does not implement (SageMaker's ListActions / DescribeAction). Point one account at it with a
   profile whose ``endpoint_url`` is ``fault_proxy.url`` (see ``aws_profiles``).
 """
 
@@ -110,6 +111,7 @@ class FaultProxy:
     url: str = ""
     rules: dict[str, _Rule] = field(default_factory=dict)
     rewrites: dict[str, Callable[[dict], dict]] = field(default_factory=dict)
+    answers: dict[str, Callable[[dict], dict]] = field(default_factory=dict)
     seen: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -121,6 +123,11 @@ class FaultProxy:
         """Pass successful JSON answers to ``operation`` through ``change``: how a test shows the connector a field
         AWS returns and moto does not (e.g. the ``ModelCard`` of DescribeModelPackage)."""
         self.rewrites[operation] = change
+
+    def answer(self, operation: str, respond: Callable[[dict], dict]) -> None:
+        """Answer the JSON-protocol ``operation`` with ``respond(request)`` instead of moto: the stand-in for an
+        operation moto does not implement (a test using it says so), at this one HTTP boundary only."""
+        self.answers[operation] = respond
 
     def delay(self, operation: str, seconds: float) -> None:
         """Forward ``operation`` after ``seconds``."""
@@ -158,6 +165,15 @@ def _handler(proxy: FaultProxy) -> type[http.server.BaseHTTPRequestHandler]:
                     rule.times -= 1
             if rule is not None and rule.delay:
                 time.sleep(rule.delay)
+            respond = proxy.answers.get(op)
+            if respond is not None and not fire:
+                payload = json.dumps(respond(json.loads(body or b"{}")), default=str).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-amz-json-1.1")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+                return
             if fire:
                 if self.headers.get("X-Amz-Target"):
                     payload = f'{{"__type": "{rule.code}", "message": "injected {rule.code}"}}'.encode()

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from core.errors import ConflictError, InputError
+from core.errors import ArtifactMismatch, ConflictError, InputError
 from governance import ledger
 from governance.catalog import Catalog
 from governance.config import Settings, Workspace, load_settings
@@ -298,3 +298,30 @@ def test_zenml_stage_promotion_within_one_server(zenml_server, tmp_path: Path) -
     assert (after.environment, after.labels) == ("prod", ("production",))
     assert inventory_row(catalog, vid)["labels"] == ["production"]
     assert ledger.verify_unchecked(ws, catalog).ok
+
+
+def test_mlflow_model_swapped_in_the_artifact_store_after_approval_is_not_promoted(mlflow, tmp_path: Path) -> None:
+    """Issue 31, finding 1 on a real MLflow server: the approved model file is overwritten through the artifact proxy
+    after both approvals; execution streams the bytes again, refuses, and the champion alias does not move."""
+    seed, _ = mlflow
+    model = unique("credit")
+    seed.create_model(model)
+    seeded = seed.add_version(model)
+    seed.set_alias(model, "challenger", 1)
+    ws, settings, catalog = open_workspace(tmp_path / "ws", {"mlreg": {
+        "environment": "dev", "connector": "mlflow", "tracking_uri": seed.server.url,
+        "alias_environments": {"champion": "prod", "challenger": "staging"}}})
+    sync_all(ws, settings, catalog)
+    vid = f"mlreg:{model}:1"
+    rid = sign_off(ws, settings, catalog, vid, "prod")
+    bound = ledger.entries_for(catalog, f"request:{rid}")[0].payload["artifact_sha256"]
+    assert bound == catalog.version(vid).artifact_sha256
+    seed.upload(f"{seeded.source.removeprefix('mlflow-artifacts:/')}/model.skops", b"a model nobody approved")
+
+    with pytest.raises(ArtifactMismatch) as refused:
+        execute(ws, settings, catalog, identity_for(settings, OFFICERS[0], source="cli"), rid)
+    assert refused.value.expected == bound and refused.value.found not in (None, bound)
+    aliases = {a["alias"] for a in seed.get("registered-models/get", name=model)["registered_model"].get("aliases", [])}
+    assert "champion" not in aliases  # serving (models:/name@champion) still resolves to nothing new
+    assert [e.action for e in ledger.entries_for(catalog, f"request:{rid}")][-1] == "execution.refused"
+    assert get_request(catalog, rid).status == "approved"

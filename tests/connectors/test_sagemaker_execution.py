@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import ConflictError
+from core.errors import ArtifactMismatch, ConflictError
 from governance import ledger
 from governance.config import load_settings
 from governance.context import Context
@@ -54,4 +54,34 @@ def test_execution_fails_on_the_target_then_a_retry_registers_once(world, fault_
     actions = [e.action for e in ledger.entries_for(catalog, f"request:{rid}")]
     assert actions.count("execute.failed") == 1 and actions.count("execute.target_registered") == 1
     assert get_request(catalog, rid).attempts == 2
+    assert ledger.verify_unchecked(ws, catalog).ok
+
+
+def test_an_s3_artifact_replaced_after_approval_is_not_promoted(world) -> None:
+    """Issue 31, finding 1 on SageMaker: the tarball behind ModelDataUrl is overwritten in S3 after the approval."""
+    sc, ws, settings, catalog = world
+    src = next(v for v in sc.versions if v.status != "Approved")
+    vid = f"ml-staging:credit-approval:{src.version}"
+    engineer = identity_for(settings, "ml.engineer@example.com", source="cli")
+    officer = identity_for(settings, "risk.officer@example.com", source="cli")
+    rid = create_request(ws, settings, catalog, engineer, vid, "prod", "SageMaker promotion").request_id
+    assert approve(ws, settings, catalog, officer, rid, "reviewed").status == "approved"
+    bound = ledger.entries_for(catalog, f"request:{rid}")[0].payload["artifact_sha256"]
+    assert bound, "the request froze no digest of the S3 artifact"
+    sm_s, s3_s = seed.clients(seed.ACCOUNTS["ml-staging"][0])
+    url = sm_s.describe_model_package(ModelPackageName=src.arn)["InferenceSpecification"]["Containers"][0][
+        "ModelDataUrl"]
+    bucket, key = url.removeprefix("s3://").split("/", 1)
+    s3_s.put_object(Bucket=bucket, Key=key, Body=b"another model, same key")  # a data scientist overwrites it
+
+    with pytest.raises(ArtifactMismatch) as refused:
+        execute(ws, settings, catalog, officer, rid)
+    assert refused.value.expected == bound and refused.value.found != bound
+    sm_p, _ = seed.clients(seed.ACCOUNTS["ml-prod"][0])
+    assert packages(sm_p, "credit-approval") == []  # nothing registered in prod
+    described = sm_s.describe_model_package(ModelPackageName=src.arn)
+    assert described["ModelApprovalStatus"] != "Approved"  # nor approved in the source registry
+    actions = [e.action for e in ledger.entries_for(catalog, f"request:{rid}")]
+    assert actions[-1] == "execution.refused" and "execute.start" not in actions
+    assert get_request(catalog, rid).status == "approved"
     assert ledger.verify_unchecked(ws, catalog).ok

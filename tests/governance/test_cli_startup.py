@@ -89,8 +89,10 @@ def test_the_current_listing_reads_plain_rows_without_pandas(demo_workspace: Wor
     past = probe("models", "--json", "--as-of", "2100-01-01", "--workspace", str(demo_workspace.root))
     assert past["code"] == 0 and "pandas" in past["heavy"]
     now, then = json.loads(listing["out"]), json.loads(past["out"])
-    assert set(then) == set(now) | {"as_of", "gaps"}
-    assert [set(v) for v in then["versions"]] == [set(v) for v in now["versions"]][: len(then["versions"])]
+    assert set(then) == set(now) | {"as_of", "gaps", "coverage"}
+    # a past row also says where its state came from (sync, backfilled event, ...) and how sure that is
+    provenance = {"since", "confidence", "changed_by", "change_source"}
+    assert [set(v) for v in then["versions"]] == [set(v) | provenance for v in now["versions"]][: len(then["versions"])]
 
 
 def test_unknown_arguments_are_refused_by_every_command_but_serve(tmp_path: Path) -> None:

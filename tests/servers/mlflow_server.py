@@ -96,6 +96,10 @@ class MlflowServer:
         # no background job workers (seven extra processes per server) and no telemetry
         env.update(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false", MLFLOW_DISABLE_TELEMETRY="true",
                    DO_NOT_TRACK="true")
+        # webhooks may reach a listener on loopback over plain HTTP (MLflow allows only public https by default), and
+        # a webhook registered during a test is seen within a second (MLflow caches the list for 60 s)
+        env.update(MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS="true", MLFLOW_WEBHOOK_ALLOWED_SCHEMES="http,https",
+                   MLFLOW_WEBHOOK_CACHE_TTL="1")
         cmd = [str(exe), "server", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1",
                "--backend-store-uri", f"sqlite:///{self.root / 'mlflow.db'}",
                "--artifacts-destination", str(self.root / "artifacts")]
