@@ -33,7 +33,6 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
-import os
 import re
 import threading
 import time
@@ -62,7 +61,7 @@ from connectors.base import (
     decode_watermark,
     require_approval_status,
 )
-from connectors.cache import temp_file
+from connectors.cache import ContentCache
 from connectors.pool import Pool
 from core import workers
 from core.canonical import canonical_json
@@ -525,6 +524,7 @@ class MlflowConnector:
         self.environment = account.environment
         self.root = Path(root)
         self.cache_dir = Path(cache_dir)
+        self.cache = ContentCache(self.cache_dir, self.kind)
         self.digests = digests.DigestIndex(self.cache_dir, self.kind)
         self.credentials = settings.credentials(account.secrets)
         self.tracking = _Api(account.name, settings.tracking_uri, self.credentials, settings)
@@ -893,23 +893,30 @@ class MlflowConnector:
         return sorted(out)
 
     def _download(self, path: str) -> Path:
-        """The artifact file at ``path``, copied into the content-addressed cache (hashed as it streams in: the
-        file's name is the sha256 of the very bytes written to it)."""
-        fd, tmp = temp_file(self.cache_dir)
-        os.close(fd)
+        """The artifact file at ``path`` in the content-addressed cache (hashed as it streams in: the file's name is
+        the sha256 of the very bytes written to it). A file the proxy still serves unchanged (the same ETag,
+        Last-Modified and length) is read from the cache, not downloaded again."""
+        missing = f"account {self.account_name!r}: no artifact {path!r} on {self.settings.tracking_uri}"
         try:
-            got = self.tracking.request("GET", f"{ARTIFACTS_API}/{quote(path)}", stream_to=Path(tmp), missing_ok=True)
+            head = self._head(path)
+        except NotFound:
+            raise NotFound(missing) from None
+        # a proxy that names no ETag, date or length gives nothing to tell versions apart: download every time
+        marker = f"{self.settings.tracking_uri}|{path}|{head}" if head.strip("|") else None
+        cached = self.cache.lookup(marker) if marker else None
+        if cached is not None:
+            return cached
+
+        def download(tmp: Path) -> str:
+            got = self.tracking.request("GET", f"{ARTIFACTS_API}/{quote(path)}", stream_to=tmp, missing_ok=True)
             if got is None:
-                raise NotFound(f"account {self.account_name!r}: no artifact {path!r} on {self.settings.tracking_uri}")
-            digest = got["sha256"]
-            suffix = "".join(PurePosixPath(path).suffixes[-2:])[:24]
-            target = self.cache_dir / "sha256" / digest[:2] / f"{digest}{suffix}"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, target)
-            return target
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+                raise NotFound(missing)
+            return got["sha256"]
+
+        stored = self.cache.store_hashed(download, "".join(PurePosixPath(path).suffixes[-2:])[:24])
+        if marker:
+            self.cache.remember(marker, stored)
+        return stored
 
     def fetch(self, uri: str) -> Path:
         """A local copy of the artifact at ``uri`` (``mlflow-artifacts:/``, ``runs:/``, ``models:/``) in the cache.

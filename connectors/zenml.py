@@ -30,7 +30,6 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
-import os
 import shutil
 import threading
 from collections.abc import Iterator, Mapping
@@ -59,7 +58,7 @@ from connectors.base import (
     decode_watermark,
     require_approval_status,
 )
-from connectors.cache import temp_file
+from connectors.cache import ContentCache
 from connectors.pool import Pool
 from core import workers
 from core.canonical import canonical_json
@@ -356,6 +355,7 @@ class ZenMLConnector:
         self.environment = account.environment
         self.root = Path(root)
         self.cache_dir = Path(cache_dir)
+        self.cache = ContentCache(self.cache_dir, self.kind)
         self.digests = digests.DigestIndex(self.cache_dir, self.kind)
         self._s3: Any = None
         self._s3_lock = threading.Lock()
@@ -637,7 +637,7 @@ class ZenMLConnector:
                               uri)
         if not path.is_file():
             raise NotFound(f"{uri}: no such artifact")
-        return self._store(lambda out: shutil.copyfileobj(path.open("rb"), out), "".join(path.suffixes[-2:])[:24])
+        return self.cache.store_file(path, "".join(path.suffixes[-2:])[:24])
 
     def _local_root(self) -> Path | None:
         if not self.settings.artifact_root:
@@ -721,33 +721,16 @@ class ZenMLConnector:
                 key = chosen
                 head = s3.head_object(Bucket=bucket, Key=key)
             marker = f"s3://{bucket}/{key}|{head.get('ETag')}|{head.get('ContentLength')}"
-            index = self.cache_dir / "index" / f"zenml-{hashlib.sha256(marker.encode()).hexdigest()}"
-            if index.exists() and Path(index.read_text()).exists():
-                return Path(index.read_text())
+            cached = self.cache.lookup(marker)
+            if cached is not None:
+                return cached
             body = s3.get_object(Bucket=bucket, Key=key)["Body"]
         except (ClientError, BotoCoreError) as exc:
             raise ConnectorError(f"account {self.account_name!r}: cannot read {uri}: {exc}") from None
-        path = self._store(lambda out: shutil.copyfileobj(body, out), "".join(PurePosixPath(key).suffixes[-2:])[:24])
-        index.parent.mkdir(parents=True, exist_ok=True)
-        index.write_text(str(path))
+        path = self.cache.store(lambda out: shutil.copyfileobj(body, out, 1 << 20),
+                                "".join(PurePosixPath(key).suffixes[-2:])[:24])
+        self.cache.remember(marker, path)
         return path
-
-    def _store(self, write: Any, suffix: str) -> Path:
-        fd, tmp = temp_file(self.cache_dir)
-        try:
-            digest = hashlib.sha256()
-            with os.fdopen(fd, "wb") as fh:
-                write(fh)
-            with open(tmp, "rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(chunk)
-            target = self.cache_dir / "sha256" / digest.hexdigest()[:2] / f"{digest.hexdigest()}{suffix}"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, target)
-            return target
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
 
     # -- promotion (connectors.base.Promoter) -------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """The layer rule, checked: the import-linter contracts in pyproject.toml hold, and they do catch a violation.
 
 core <- connectors <- governance <- app_pages / portal / countersign_cli; streamlit only at the edge (app_pages,
-portal, app.py).
+portal, app.py); inside governance, use cases <- services <- catalog / ledger / analytics.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ VIOLATIONS = {
     "streamlit-only-at-the-edge": ("governance/policy.py", "import streamlit"),
     "report-templates-never-import-the-builder": ("governance/reports/templates.py",
                                                   "from governance.reports.build import BLOCKS"),
+    "governance-rooms": ("governance/catalog/queries.py", "from governance.promotion import get_request"),
 }
 
 
