@@ -48,6 +48,9 @@ def _sync_marks(con: duckdb.DuckDBPyConnection, account: str | None = None) -> d
     return {r["account"]: SyncMark(marks.get(r["sync_id"]), r["last_full_at"]) for r in rows}
 
 
+MODEL_FIELDS = ("description", "owner", "risk_tier", "intended_use")  # what accounts state about a model
+
+
 class SnapshotWriter(CatalogConnection):
     """What a sync writes: accounts, sync runs, and snapshots of an account's registry."""
 
@@ -389,23 +392,11 @@ class SnapshotWriter(CatalogConnection):
             )
 
     @staticmethod
-    def _upsert_models(
-        con: duckdb.DuckDBPyConnection,
-        account: str,
-        environment: str,
-        snapshot: Snapshot,
-        overrides: dict[str, dict[str, Any]],
-        now: dt.datetime,
-        environment_order: Sequence[str],
-        *,
-        replace: bool,
-    ) -> None:
-        """Record what ``account`` says about its models, then derive each model's row from every account.
-
-        ``replace`` (a complete full pass): the account's statements are taken as they are, and models it no
-        longer has lose its statements. Otherwise a missing field means 'not read this time' and keeps the old one.
-        """
-        fields = ("description", "owner", "risk_tier", "intended_use")
+    def _restate_models(con: duckdb.DuckDBPyConnection, account: str, environment: str, snapshot: Snapshot, *,
+                        replace: bool) -> tuple[set[str], set[str]]:
+        """Record what ``account`` says about its models (see :meth:`_upsert_models`); the models to derive again
+        and the ones this snapshot states."""
+        fields = MODEL_FIELDS
         said = {
             r["model"]: r
             for r in fetch_dicts(
@@ -437,7 +428,27 @@ class SnapshotWriter(CatalogConnection):
         if restate:
             _insert_columns(con, "model_sources", ("model", "account", "environment", *fields, "tags"),
                             list(restate.values()))
-        names |= gone
+        return names | gone, stated_here
+
+    @staticmethod
+    def _upsert_models(
+        con: duckdb.DuckDBPyConnection,
+        account: str,
+        environment: str,
+        snapshot: Snapshot,
+        overrides: dict[str, dict[str, Any]],
+        now: dt.datetime,
+        environment_order: Sequence[str],
+        *,
+        replace: bool,
+    ) -> None:
+        """Record what ``account`` says about its models, then derive each model's row from every account.
+
+        ``replace`` (a complete full pass): the account's statements are taken as they are, and models it no
+        longer has lose its statements. Otherwise a missing field means 'not read this time' and keeps the old one.
+        """
+        fields = MODEL_FIELDS
+        names, stated_here = SnapshotWriter._restate_models(con, account, environment, snapshot, replace=replace)
         if not names:
             return
 
