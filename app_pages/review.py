@@ -5,6 +5,8 @@ Read widgets → :func:`governance.usecases.review.open_review` (or ``compute_ev
 
 from __future__ import annotations
 
+from functools import partial
+
 import pandas as pd
 import streamlit as st
 
@@ -22,6 +24,7 @@ from governance.usecases.review import (
     open_review,
 )
 from portal import context
+from portal.charts import evidence_chart
 from portal.context import SELECTED_VERSION
 from portal.export import export_panel
 from portal.tables import show_table
@@ -164,7 +167,8 @@ with drift_tab:
             st.error(f"Failing finding — {inert(p.describe())}", icon=":material/report:")
         if d.index_columns:
             st.caption(f"Index columns left out (pandas' index, not data): {inert(', '.join(d.index_columns))}")
-        st.altair_chart(evidence_charts.drift_chart(d), key="review.drift_chart")
+        drift_id = view.item("drift").evidence.evidence_id
+        evidence_chart((drift_id, "drift"), lambda: evidence_charts.drift_chart(d), widget_key="review.drift_chart")
         show_table(
             pd.DataFrame([{"column": c.column, "type": c.column_type, "method": c.method, "score": c.score,
                            "threshold": c.threshold, "drifted": c.drifted, "PSI": c.psi,
@@ -181,7 +185,8 @@ with drift_tab:
         names = [c.column for c in d.columns]
         pick = st.selectbox("Column", names, index=names.index(d.drifted_columns[0]) if d.drifted_columns else 0,
                             key="review.drift_column")
-        st.altair_chart(evidence_charts.column_chart(d.column(pick)), key="review.column_chart")
+        evidence_chart((drift_id, "column", pick), lambda: evidence_charts.column_chart(d.column(pick)),
+                       widget_key="review.column_chart")
 
         st.subheader("Evidently report")
         ev = view.item("drift").evidence
@@ -216,7 +221,9 @@ with bias_tab:
             c3.metric("Parity difference", f"{a.demographic_parity_difference:.3f}")
             c4.metric("Equalized odds diff.", "n/a" if a.equalized_odds_difference is None
                       else f"{a.equalized_odds_difference:.3f}")
-            st.altair_chart(evidence_charts.bias_chart(b, a.attribute), key=f"review.bias_chart.{a.attribute}")
+            evidence_chart((view.item("bias").evidence.evidence_id, "bias", a.attribute),
+                           partial(evidence_charts.bias_chart, b, a.attribute),
+                           widget_key=f"review.bias_chart.{a.attribute}")
             show_table(pd.DataFrame([{"group": g.group, "n": g.n, "selection rate": g.selection_rate,
                                         "TPR": g.tpr, "FPR": g.fpr, "precision": g.precision,
                                         "accuracy": g.accuracy, "too small": g.small} for g in a.groups]),
@@ -243,11 +250,14 @@ with explain_tab:
                    f"additivity error {x.additivity_max_error:.2e}")
         for w in x.warnings:
             st.warning(inert_block(w))
-        st.altair_chart(evidence_charts.importance_chart(x), key="review.importance")
+        explain_id = view.item("explain").evidence.evidence_id
+        evidence_chart((explain_id, "importance"), lambda: evidence_charts.importance_chart(x),
+                       widget_key="review.importance")
         if x.group_importance:
             attrs = list(x.group_importance)
             attr = st.selectbox("Protected attribute", attrs, key="review.group_attr")
-            st.altair_chart(evidence_charts.group_importance_chart(x, attr), key="review.group_importance")
+            evidence_chart((explain_id, "group_importance", attr),
+                           lambda: evidence_charts.group_importance_chart(x, attr), widget_key="review.group_importance")
         if x.kept_rows:
             outputs = {int(lx["row"]): lx["output"] for lx in x.locals_kept}
             # keyed by the evidence: another version's (or a recomputed) explanation starts at its configured row
@@ -256,7 +266,8 @@ with explain_tab:
                                format_func=lambda r: f"row {r} · output {outputs[r]:.4g}",
                                help=f"The configured row (first), the rows with the highest and lowest model output "
                                     f"({inert(x.output)}) and the first rows of the sample.")
-            st.altair_chart(evidence_charts.waterfall_chart(x, row), key="review.waterfall")
+            evidence_chart((explain_id, "waterfall", str(row)), lambda: evidence_charts.waterfall_chart(x, row),
+                           widget_key="review.waterfall")
 
 st.divider()
 with st.expander("Export a signed report of this version", icon=":material/picture_as_pdf:"):
