@@ -26,6 +26,7 @@ VIOLATIONS = {
     "streamlit-only-at-the-edge": ("governance/policy.py", "import streamlit"),
     "report-templates-never-import-the-builder": ("governance/reports/templates.py",
                                                   "from governance.reports.build import BLOCKS"),
+    "portal-never-imports-the-demo-builder": ("portal/auth.py", "from governance.demo import build_demo"),
     "governance-rooms": ("governance/catalog/queries.py", "from governance.promotion import get_request"),
 }
 

@@ -71,7 +71,7 @@ def open_shell(ctx: Context) -> ShellView:
 def persona_labels(settings: Settings) -> dict[str, str]:
     """The demo's personas a visitor may act as (e-mail → "Rita Okafor (risk officer)"); command-line users are not
     personas."""
-    from governance.demo import PERSONAS
+    from governance.personas import PERSONAS
 
     emails = [e for e in settings.roles if not e.lower().startswith("os:")]
     return {e: PERSONAS.get(e, (e, ""))[0] for e in emails}
