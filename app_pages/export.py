@@ -47,7 +47,8 @@ if plan is not None:
         st.caption(f"Exports you build are recorded as built and exported by **{inert(ctx.identity.label)}**. "
                    f"The PDF is {signature}.", help="The signature certifies the file; the ledger and the history "
                    "below record who exported it. Later approvers can countersign it below.")
-export_panel(ctx, vid, key="export")
+if export_panel(ctx, vid, key="export"):
+    st.rerun()  # the view was read before this export: read it again, so its history lists the new one
 
 st.subheader("Past exports of this version")
 if view.history:

@@ -46,12 +46,13 @@ def _preview(path: str, sha256: str) -> bytes | None:
     return page_preview(Path(path))
 
 
-def export_panel(ctx: PortalContext, version_id: str, *, key: str = "export", preview: bool = True) -> None:
-    """Template picker, "Build and sign PDF" / "Build audit pack" buttons, downloads and a page-1 preview."""
+def export_panel(ctx: PortalContext, version_id: str, *, key: str = "export", preview: bool = True) -> bool:
+    """Template picker, "Build and sign PDF" / "Build audit pack" buttons, downloads and a page-1 preview; whether
+    this run exported something (a page that lists past exports reads them again)."""
     panel = open_export_panel(ctx)
     if panel.error is not None:
         show_error(panel.error)
-        return
+        return False
     titles = {t.id: f"{t.title} (v{t.version})" for t in panel.templates}
     template_id = st.selectbox("Template", list(titles), format_func=titles.__getitem__, key=f"{key}.template")
     can = panel.can_export
@@ -61,6 +62,7 @@ def export_panel(ctx: PortalContext, version_id: str, *, key: str = "export", pr
                       icon=":material/picture_as_pdf:")
     pack = c2.button("Build audit pack", disabled=not can, help=why, key=f"{key}.pack", icon=":material/folder_zip:")
     state = f"cs.{key}.last"
+    exported = False
     try:
         if build:
             report = run_with_progress(
@@ -69,6 +71,7 @@ def export_panel(ctx: PortalContext, version_id: str, *, key: str = "export", pr
                 done_label="Report built and signed",
             )
             st.session_state[state] = _Last(version_id, template_id, report)
+            exported = True
         if pack:
             result = run_with_progress(
                 f"Building the audit pack of {version_id}",
@@ -76,6 +79,7 @@ def export_panel(ctx: PortalContext, version_id: str, *, key: str = "export", pr
                 done_label="Audit pack written",
             )
             st.session_state[state] = _Last(version_id, template_id, result.report, result)
+            exported = True
     except CountersignError as exc:
         show_error(exc)
 
@@ -83,7 +87,7 @@ def export_panel(ctx: PortalContext, version_id: str, *, key: str = "export", pr
     if last is None or last.version_id != version_id or last.template_id != template_id:
         if not can:
             st.info("Your role may read past exports below but not build new ones.")
-        return
+        return exported
     r = last.report
     role = f" ({r.signer_role})" if r.signer_role else ""
     if not r.signed:
@@ -124,6 +128,7 @@ def export_panel(ctx: PortalContext, version_id: str, *, key: str = "export", pr
                 png = None
             if png:
                 st.image(png, caption="Page 1", width=420)
+    return exported
 
 
 def countersign_panel(ctx: PortalContext, reports: tuple[Any, ...], *, key: str = "export.countersign") -> None:
