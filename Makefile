@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-WORKSPACE ?= demo-workspace
+WORKSPACE ?= workspace
 PORT ?= 8501
 ADDRESS ?= 127.0.0.1
 APT_PACKAGES := chromium poppler-utils postgresql openjdk-17-jre-headless jq

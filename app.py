@@ -47,7 +47,10 @@ def main() -> None:
     except CountersignError as exc:
         st.title("Countersign cannot open its workspace")
         st.error(inert_block(str(exc)))
-        st.info("Build a demo with `countersign demo --workspace demo-workspace`, or point `--workspace` at yours.")
+        if ws.config_path.exists():  # the file is there and wrong: fixing it is the next step, not a demo
+            st.info(f"Fix {inert(str(ws.config_path))} as the line above says, then reload this page.")
+        else:
+            st.info("Build a demo with `countersign demo --workspace workspace`, or point `--workspace` at yours.")
         st.stop()  # no navigation is declared: a visitor reaches no page
 
     ws, settings, catalog = opened.workspace, opened.settings, opened.catalog

@@ -41,8 +41,9 @@ if view.can_sync:
                 st.error(f"**{inert(r.account)}** failed: {inert_block(r.error)}")
             else:
                 c = r.counts
-                st.success(f"**{inert(r.account)}** {r.status} ({r.kind}): +{c.added} new, {c.updated} changed, "
-                           f"{c.unchanged} unchanged, {c.deleted} deleted ({r.seconds:.1f} s)")
+                st.success(f"**{inert(r.account)}** {r.status}: {c.held} version(s) held; this "
+                           f"{'full' if r.full else 'incremental'} sync found {c.added} new, {c.updated} changed, "
+                           f"{c.deleted} gone ({r.kind}, {r.seconds:.1f} s)")
                 for issue in r.issues:
                     st.warning(inert_block(issue))
         view = open_accounts(ctx)  # the table shows the sync just done

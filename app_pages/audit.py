@@ -11,6 +11,7 @@ import streamlit as st
 from core.errors import CountersignError
 from governance.usecases.audit import AuditQuery, open_audit, sign_checkpoint, verify_ledger
 from portal import context
+from portal.lifecycle import retention_panel
 from portal.tables import show_table
 from portal.text import inert, inert_block, inert_rows
 from portal.widgets import show_error
@@ -83,3 +84,5 @@ if not rows.empty:
                                              e.subject or "—", e.hash, e.prev_hash]})), hide_index=True)
             st.markdown("**Payload**")
             st.json(e.payload)
+
+retention_panel(ctx)  # the retention section (portal/lifecycle.py)

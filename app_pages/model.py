@@ -14,6 +14,7 @@ from governance.usecases.model import ModelQuery, open_model
 from portal import context
 from portal.compare import consistency_table
 from portal.context import SELECTED_MODEL, SELECTED_VERSION
+from portal.lifecycle import lifecycle_panels
 from portal.oversight import review_panel
 from portal.tables import show_table
 from portal.text import code, inert, inert_block
@@ -139,3 +140,5 @@ else:
 if view.missing_card_fields:
     st.warning(f"Tier {inert(view.tier_name)} requires model card fields that are missing: "
                f"{inert(', '.join(view.missing_card_fields))}")
+
+lifecycle_panels(ctx, name)  # fallback and kill switch, incidents, card editor (portal/lifecycle.py)

@@ -92,7 +92,9 @@ if without:
 rows = pd.DataFrame([{
     "status": i.status, "due": i.due_at, "days left": i.days_left, "version": i.version_id, "tier": i.tier,
     "owner": i.owner, "serving on": i.deployed_on, "last review": i.last_review_at,
-    "outcome": i.last_outcome or ("never reviewed" if i.never_reviewed else ""), "monitoring": i.monitoring_status,
+    "outcome": i.last_outcome or ("never reviewed, never signed off: first review due now" if i.first_review_now
+                                  else "never reviewed" if i.never_reviewed else ""),
+    "monitoring": i.monitoring_status,
     "last monitored": i.last_monitored_at, "flag": i.flag.removeprefix("⚠ "),
 } for i in plan.items])
 show_table(rows, width="stretch", key="ovs.table", column_config={

@@ -199,17 +199,20 @@ for r in checklist.results:
 if not checklist.results:
     st.caption("No gate applies to this tier and environment.")
 
-st.subheader("Evidence summaries" + (" today" if snap is not None else ""))
-evidence = checklist.evidence
-for col, ev in zip(st.columns(3), evidence, strict=False):
+st.subheader("Evidence" + (" today" if snap is not None else ""))
+used_by = {e.evidence_id: r.gate for r in checklist.results for e in r.evidence}
+stored = review.stored_evidence or checklist.evidence
+for col, ev in zip(st.columns(3), stored, strict=False):
     with col.container(border=True):
         when = f" · {ev.computed_at:%Y-%m-%d %H:%M} UTC" if ev.computed_at else ""
         st.markdown(f"**{inert(EVIDENCE_TITLE.get(ev.kind, ev.kind.title()))}**  \n:gray[{code(ev.evidence_id)}{when}]")
         st.markdown("\n".join(f"- {inert(line)}" for line in ev.summary.lines()))
+        gate = used_by.get(ev.evidence_id)
+        st.caption(f"read by gate {inert(gate)}" if gate else "stored; no gate of this tier reads it")
         with st.expander("Summary as JSON"):
             st.json(ev.summary.to_json())
 lacking = list(shown.lacking)
-if lacking or not evidence:
+if lacking or not stored:
     what = f"No {' or '.join(lacking)} evidence" if lacking else "No evidence"
     st.info(f"{what} on record for {inert(request.version_id)}. Compute it on the **Review** page.")
     if st.button("Open Review", icon=":material/query_stats:", key="req.review"):

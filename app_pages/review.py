@@ -204,6 +204,17 @@ with drift_tab:
             # the report carries column names and values from the data: it runs sandboxed, apart from the portal
             untrusted_html(html, title=f"Evidently drift report of {ev.evidence_id}", height=900)
 
+    reported = view.result.item("drift_reported")
+    if reported.evidence is not None or reported.status == "error":
+        # an Evidently report the version's pipeline produced: shown as such, and what recomputing it found
+        st.subheader("Reported by the pipeline")
+        if reported.evidence is not None:
+            st.caption(f"Evidence {code(reported.evidence.evidence_id)} · "
+                       f"{reported.evidence.computed_at:%Y-%m-%d %H:%M} UTC")
+            st.markdown("\n".join(f"- {inert(line)}" for line in reported.evidence.summary.lines()))
+        agrees = (reported.evidence.result.get("agrees") if reported.evidence is not None else False)
+        (st.success if agrees else st.info if agrees is None else st.error)(inert_block(reported.message or ""))
+
 with bias_tab:
     if _status("bias"):
         b = view.result.bias
@@ -245,9 +256,10 @@ with bias_tab:
 with explain_tab:
     if _status("explain"):
         x = view.result.explain
+        additivity = ("additivity not checked (the model was not run here)" if x.additivity_max_error is None
+                      else f"additivity error {x.additivity_max_error:.2e}")
         st.caption(f"{inert(x.explainer)} on {x.n_rows} rows ({x.rows_per_second:,.0f} rows/s) · output in "
-                   f"{inert(x.output)} · "
-                   f"additivity error {x.additivity_max_error:.2e}")
+                   f"{inert(x.output)} · {additivity}")
         for w in x.warnings:
             st.warning(inert_block(w))
         explain_id = view.item("explain").evidence.evidence_id

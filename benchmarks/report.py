@@ -62,10 +62,11 @@ def main() -> int:
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.serialization import pkcs7
 
-    from governance.analytics.evidence import latest_evidence, review_version
+    from governance.analytics.evidence import latest_evidence
     from governance.catalog import Catalog
     from governance.config import load_settings
     from governance.demo import build_demo
+    from governance.evidence import review_version
     from governance.identity import identity_for
     from governance.reports.build import build_pdf
     from governance.reports.facts import collect_facts

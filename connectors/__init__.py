@@ -38,8 +38,8 @@ REGISTRY: dict[str, Kind] = {
     "folder": Kind("connectors.folder:FolderConnector", "connectors.folder:FolderSettings"),
     "sagemaker": Kind("connectors.sagemaker.connector:SageMakerConnector",
                       "connectors.sagemaker.settings:SageMakerSettings"),
-    "zenml": Kind("connectors.zenml:ZenMLConnector", "connectors.zenml:ZenMLSettings"),
-    "mlflow": Kind("connectors.mlflow:MlflowConnector", "connectors.mlflow:MlflowSettings"),
+    "zenml": Kind("connectors.zenml.connector:ZenMLConnector", "connectors.zenml.settings:ZenMLSettings"),
+    "mlflow": Kind("connectors.mlflow.connector:MlflowConnector", "connectors.mlflow.settings:MlflowSettings"),
 }
 
 

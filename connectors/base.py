@@ -16,6 +16,9 @@ and imports nothing of the project but :mod:`core` and :mod:`connectors`. It
 - optionally promotes (:class:`Promoter`): writes an approval back to a version, and registers a copy of a
   version from another account of the same kind, idempotently by request id, refusing bytes that are not the
   ones the approval bound (:class:`core.errors.ArtifactMismatch`);
+- optionally holds model cards (:class:`CardWriter`): reads a model's card in Countersign's field names
+  (:data:`CARD_FIELDS`) and writes one back, refusing (:class:`core.errors.ConflictError`) when the registry's card
+  changed since it was read.
 - optionally reads its registry's own records of the past (:class:`HistoryReader`, ``countersign backfill``):
   :class:`RegistryChange` records with their own times, and what was read (:class:`ReadObject`).
 
@@ -39,6 +42,12 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from core.credentials import credential_problem
 from core.errors import InputError
 from core.progress import ProgressFn, no_progress
+
+# A version's metadata key naming another registry's entry (its ``source_ref``) that is the same model version: a
+# SageMaker-managed MLflow version's model package. The inventory shows the two as one line.
+META_TWIN_REF = "countersign.twin_ref"
+# A model's tag listing the collections it is in, "a/b; c" (SageMaker Model Registry Collections).
+TAG_COLLECTIONS = "countersign.collections"
 
 # The registry approval statuses every kind reads and writes (SageMaker's ModelApprovalStatus vocabulary).
 APPROVAL_STATUSES = ("Approved", "Rejected", "PendingManualApproval")
@@ -429,7 +438,11 @@ class Promoter(Protocol):
     """The optional half of a connector that executes approved promotions."""
 
     def set_approval(self, version: VersionRecord, status: str, description: str) -> VersionRecord:
-        """Write an approval status back to ``version`` in this account; return it as re-read."""
+        """Write an approval status back to ``version`` in this account; return it as re-read.
+
+        A kind whose registry records a stage beside the approval (SageMaker's ``ModelLifeCycle``) may also take a
+        keyword ``environment``: the environment the approval promotes the version to; execution passes it to a
+        promoter whose ``set_approval`` names that parameter."""
         ...
 
     def register_copy(self, source: VersionRecord, source_connector: Connector, ref: PromotionRef) -> VersionRecord:
@@ -439,4 +452,44 @@ class Promoter(Protocol):
         the label will point at) are hashed first and a difference raises :class:`core.errors.ArtifactMismatch`
         before anything is registered; a copy is read back from this account and hashed too. The version returned
         carries this account's digest of its artifact."""
+        ...
+
+
+# The model card fields Countersign edits (governance.cards labels them); each CardWriter maps them to its schema.
+CARD_FIELDS = ("description", "intended_uses", "limitations", "risk_rating", "ethical_considerations",
+               "training_data", "evaluation", "human_oversight", "accountable_senior_manager", "materiality",
+               "ai_act_classification", "generative_ai")
+
+
+@dataclass(frozen=True)
+class RegistryCard:
+    """A model's card as one registry holds it now, in Countersign's field names (:data:`CARD_FIELDS`)."""
+
+    target: str  # where it lives, in the registry's words ("model card credit-risk", "registered model credit")
+    fields: dict[str, str]  # the values of the fields this registry holds (an empty field is absent)
+    holds: tuple[str, ...]  # the fields this registry can hold; the rest stay in Countersign only
+    native_revision: str | None = None  # the registry's own version or time of the card, when it has one
+
+    @property
+    def revision(self) -> str:
+        """A digest of the held fields' values: equal revisions mean nobody changed them in between."""
+        import hashlib
+
+        text = json.dumps({k: self.fields.get(k, "") for k in self.holds}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+@runtime_checkable
+class CardWriter(Protocol):
+    """The optional half of a connector that holds model cards (model-level) Countersign can write back."""
+
+    def read_card(self, model: str) -> RegistryCard:
+        """``model``'s card as the registry holds it now (empty fields when it has none yet)."""
+        ...
+
+    def write_card(self, model: str, fields: Mapping[str, str], expected_revision: str) -> RegistryCard:
+        """Write the held ``fields`` (an empty value clears one) and return the card as re-read; refuse with
+        :class:`core.errors.ConflictError`, writing nothing, when the card's :attr:`RegistryCard.revision` is no
+        longer ``expected_revision`` (someone changed it since it was read). Fields the registry's card holds that
+        Countersign does not know are kept."""
         ...

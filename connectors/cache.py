@@ -13,9 +13,11 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
-from pathlib import Path
-from typing import BinaryIO
+from pathlib import Path, PurePosixPath
+from typing import Any, BinaryIO
+from urllib.parse import urlsplit
 
+from core.errors import ConnectorError, NotFound
 from core.files import private_mode
 from core.hashing import sha256_file
 
@@ -127,3 +129,35 @@ class ContentCache:
         entry = self._index(marker)
         entry.parent.mkdir(parents=True, exist_ok=True)
         entry.write_text(str(path))
+
+
+def fetch_s3(cache: ContentCache, s3: Any, uri: str, who: str, *, suffix: str | None = None) -> Path:
+    """A local copy of the S3 object at ``uri`` read with the boto3 client ``s3``, remembered by its ETag and size
+    (an unchanged object is not read again); ``who`` names the account in errors, ``suffix`` the copy's (default:
+    the key's)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    parts = urlsplit(uri)
+    bucket, key = parts.netloc, parts.path.lstrip("/")
+    try:
+        head = s3.head_object(Bucket=bucket, Key=key)
+        marker = f"{uri}|{head.get('ETag')}|{head.get('ContentLength')}"
+        cached = cache.lookup(marker)
+        if cached:
+            return cached
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code in ("404", "NoSuchKey", "NotFound"):
+            raise NotFound(f"{who}: no object {uri}") from None
+        raise ConnectorError(f"{who}: cannot read {uri}: {exc}") from None
+    except BotoCoreError as exc:
+        raise ConnectorError(f"{who}: cannot read {uri}: {exc}") from None
+
+    def copy(fh: BinaryIO) -> None:
+        for chunk in iter(lambda: body.read(1 << 20), b""):
+            fh.write(chunk)
+
+    path = cache.store(copy, "".join(PurePosixPath(key).suffixes[-2:])[:24] if suffix is None else suffix)
+    cache.remember(marker, path)
+    return path

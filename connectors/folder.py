@@ -49,6 +49,7 @@ from connectors.base import (
     require_approval_status,
 )
 from connectors.cache import ContentCache
+from connectors.folder_cards import FolderCards
 from core.canonical import canonical_json, record_hash
 from core.clock import naive_utc, utcnow
 from core.errors import ArtifactMismatch, ConnectorError, InputError, NotFound
@@ -100,7 +101,7 @@ class FolderSettings(ConnectorSettings):
         return f"put the data in the version's folder as {key}.parquet"
 
 
-class FolderConnector:
+class FolderConnector(FolderCards):
     """Reads (and promotes into) a registry kept as folders on disk."""
 
     kind: ClassVar[str] = "folder"

@@ -64,3 +64,13 @@ def new_decision_id() -> str:
 def new_sync_id(account: str, started: dt.datetime) -> str:
     """A new sync id of ``account``, started at ``started``: ``lab-20261201T101500-3fa9c2``."""
     return f"{account}-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
+def new_dated_id(prefix: str, moment: dt.datetime) -> str:
+    """A new id of a lifecycle record, dated ``moment``: ``FB-20261201-3fa9c2`` (fallback plan), ``INC-…``."""
+    return f"{prefix}-{moment:%Y%m%d}-{uuid.uuid4().hex[:6]}"
+
+
+def new_event_id(prefix: str) -> str:
+    """A new id of one event of a lifecycle record: ``<prefix>-`` and 12 hex digits."""
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"

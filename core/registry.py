@@ -1,82 +1,97 @@
-"""Extension tables built one way: a named entry per extension, built-ins registered exactly like third-party ones.
+"""One way to build an extension table: named entries, registered once each, resolved lazily.
 
-A :class:`Registry` maps names to entries (a frozen dataclass per table: a CLI command, a portal page, …) in
-registration order. Registering a name twice is refused unless ``replace=True`` says so, so a plugin cannot shadow a
-built-in by accident; an unknown name is a :class:`~core.errors.ConfigError` that lists the known ones. An entry may
-point at code as ``"module:attribute"``, imported only on first use by :func:`resolve`, so listing a table (``--help``,
-the navigation) costs no import of what it lists. ``connectors.REGISTRY`` is the model this follows.
+The connector registry's rules, for every other table (evidence kinds, policy gates, report blocks): an entry is a
+value or a ``"module:attribute"`` string imported on first use (a table can list heavy entries without loading
+them), built-ins are registered exactly like a plugin's, registering a taken name is refused unless ``replace``
+says so, and asking for an unknown name raises the table's own error naming the known ones::
+
+    GATES = Registry("policy gate", InputError)
+    GATES.register("metrics", "governance.gates.metrics:GATE")
+    GATES["metrics"].check(ctx)
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, Generic, TypeVar
 
-from core.errors import ConfigError
+from core.errors import ConfigError, CountersignError
 
-E = TypeVar("E")
+T = TypeVar("T")
 
 
-class Registry(Generic[E]):
-    """Name → entry, in registration order; ``what`` names the table in error messages ("command", "page")."""
+class Registry(Mapping[str, T], Generic[T]):
+    """Named entries of one kind, in registration order; a mapping from name to the (resolved) entry."""
 
-    def __init__(self, what: str, entries: Iterable[tuple[str, E]] = ()) -> None:
+    def __init__(self, what: str, error: type[CountersignError] = ConfigError) -> None:
         self.what = what
-        self._entries: dict[str, E] = {}
-        for name, entry in entries:
-            self.register(name, entry)
+        self.error = error
+        self._targets: dict[str, T | str] = {}
+        self._resolved: dict[str, T] = {}
 
-    def register(self, name: str, entry: E, *, replace: bool = False) -> E:
-        """Add ``entry`` under ``name``; refuse to shadow an entry silently (``replace=True`` to replace it)."""
-        if name in self._entries and not replace:
+    def register(self, name: str, target: T | str, *, replace: bool = False) -> None:
+        """Register ``target`` (the entry, or ``"module:attribute"``) as ``name``; refuse to shadow one silently."""
+        if name in self._targets and not replace:
             raise ConfigError(f"{self.what} {name!r} is already registered (pass replace=True to replace it)")
-        self._entries[name] = entry
-        return entry
+        self._targets[name] = target
+        self._resolved.pop(name, None)
 
     def unregister(self, name: str) -> None:
         """Forget ``name`` (a no-op when it is not registered)."""
-        self._entries.pop(name, None)
-
-    def __getitem__(self, name: str) -> E:
-        try:
-            return self._entries[name]
-        except KeyError:
-            raise ConfigError(f"unknown {self.what} {name!r} (known: {', '.join(self._entries)})") from None
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._entries
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(tuple(self._entries))
-
-    def __len__(self) -> int:
-        return len(self._entries)
+        self._targets.pop(name, None)
+        self._resolved.pop(name, None)
 
     def names(self) -> tuple[str, ...]:
         """The registered names, in registration order."""
-        return tuple(self._entries)
+        return tuple(self._targets)
 
-    def entries(self) -> tuple[E, ...]:
-        """The registered entries, in registration order."""
-        return tuple(self._entries.values())
+    def __getitem__(self, name: str) -> T:
+        if name in self._resolved:
+            return self._resolved[name]
+        try:
+            target = self._targets[name]
+        except KeyError:
+            known = ", ".join(self._targets) or "none"
+            raise self.error(f"unknown {self.what} {name!r} (known: {known})") from None
+        value = _resolve(self.what, name, target) if isinstance(target, str) else target
+        self._resolved[name] = value
+        return value
 
-    def items(self) -> tuple[tuple[str, E], ...]:
-        """(name, entry) pairs, in registration order."""
-        return tuple(self._entries.items())
+    def get(self, name: str, default: Any = None) -> Any:
+        """The entry called ``name``, or ``default`` when none is registered."""
+        return self[name] if name in self._targets else default
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(tuple(self._targets))
+
+    def __len__(self) -> int:
+        return len(self._targets)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._targets
+
+    def __repr__(self) -> str:
+        return f"Registry({self.what!r}, {list(self._targets)})"
+
+
+def _resolve(what: str, name: str, target: str) -> Any:
+    module, _, attribute = target.partition(":")
+    try:
+        return getattr(importlib.import_module(module), attribute)
+    except ModuleNotFoundError as exc:
+        raise ConfigError(f"{what} {name!r} cannot be loaded: {exc} (install what {module} needs)") from exc
+    except AttributeError:
+        raise ConfigError(f"{what} {name!r}: {module} has no {attribute} (check its registry line)") from None
 
 
 def resolve(target: Any, *, what: str) -> Any:
-    """``target`` itself, or the attribute a ``"module:attribute"`` string names (imported now); a missing module or
-    attribute is a :class:`ConfigError` naming ``what`` it was for."""
+    """``target`` itself, or the attribute a ``"module:attribute"`` string names (imported now): for an entry that
+    points at code from inside a field (a CLI command's argument function); a bad string is a :class:`ConfigError`
+    naming ``what`` it was for."""
     if not isinstance(target, str):
         return target
-    module, sep, name = target.partition(":")
-    if not sep or not module or not name:
+    module, sep, attribute = target.partition(":")
+    if not sep or not module or not attribute:
         raise ConfigError(f"{what}: {target!r} is not 'module:attribute'")
-    try:
-        return getattr(importlib.import_module(module), name)
-    except ModuleNotFoundError as exc:
-        raise ConfigError(f"{what} cannot be loaded: {exc} (install what {module} needs)") from exc
-    except AttributeError:
-        raise ConfigError(f"{what}: {module} has no {name}") from None
+    return _resolve(what, target, target)

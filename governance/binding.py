@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from core.wording import words
 from governance.catalog import Catalog, InventoryFilter
 from governance.config import AccountConfig, Settings
 from governance.ledger.subjects import parse_subject
@@ -145,6 +146,13 @@ def bindings(catalog: Catalog, before: dt.datetime | None = None) -> dict[tuple[
     for entry in catalog.promotion_ledger_entries(before):
         request_id = parse_subject(str(entry["subject"] or ""))[1]  # promotion entries name a request
         payload = json.loads(entry["payload"] or "{}")
+        if entry["action"] == "fallback.executed":  # an approved fallback executed: Countersign put it there too
+            bound = payload.get("binds") or {}
+            if _text(bound.get("version_id")) and _text(bound.get("environment")):
+                out[(bound["version_id"], bound["environment"])] = Binding(
+                    str(payload.get("event_id") or entry["subject"]), bound["version_id"], bound["environment"],
+                    _text(bound.get("artifact_sha256")), entry["recorded_at"])
+            continue
         if entry["action"] == "request.create":
             created[request_id] = payload
             continue
@@ -198,7 +206,7 @@ def deployment_flag(row: Mapping[str, Any], *, last_env: str | None, account: Ac
     if no_signoff:
         problems.append("was never approved in Countersign")
     if registry:
-        problems.append(f"its registry status is {row.get('approval_status')}")
+        problems.append(f"its registry status is {words(row.get('approval_status'))} (not approved)")
     how = _how(row, account, labels)
     flag = (FLAG_ARTIFACT_CHANGED if changed else FLAG_UNAPPROVED if registry else FLAG_NO_SIGNOFF if no_signoff
             else "")

@@ -45,6 +45,8 @@ from governance.oversight_settings import NotifyConfig, OversightConfig
 
 CONFIG_FILE = "countersign.toml"
 ROLES = ("viewer", "data_scientist", "ml_engineer", "risk_officer", "auditor", "admin")
+# how a model is classified under the EU AI Act (governance.regimes picks the dated phases that apply to it)
+AI_ACT_CLASSES = ("high_risk_annex_iii", "high_risk_product", "limited", "minimal", "out_of_scope")
 
 
 @dataclass(frozen=True)
@@ -277,6 +279,8 @@ class TierPolicy(_Strict):
     # triggered review: more cumulative change than this since the last full validation (versions promoted into the
     # environment, features added or removed, the training data window moved) starts a re-validation
     max_cumulative_change: int | None = Field(default=None, ge=0, le=1000)
+    # a fallback executed as an emergency (one approver, at once) is reviewed after the fact within this many days
+    fallback_review_days: int = Field(default=5, ge=1, le=365)
 
     @field_validator("allow_skip")
     @classmethod
@@ -290,9 +294,57 @@ class TierPolicy(_Strict):
         return tuple(out)
 
 
+class RetentionPolicy(_Strict):
+    """``[policy.retention]``: how long each kind of artefact is kept, in days (EU AI Act Art. 18: documentation
+    10 years; Art. 19 and 26(6): logs at least 6 months). Nothing younger than its period can be purged."""
+
+    # reports, audit packs, the ledger and its checkpoints (the record of decisions), model cards: 10 years
+    documentation_days: int = Field(default=3653, ge=1)
+    # operational logs (sync runs, notification attempts, the data monitoring read): at least 6 months
+    logs_days: int = Field(default=183, ge=183)
+    evidence_days: int = Field(default=3653, ge=1)  # analytics evidence: cited by reports, kept as long
+    cache_days: int = Field(default=30, ge=0)  # fetched copies of artifacts and datasets (fetched again on need)
+
+
+class IncidentPolicy(_Strict):
+    """``[policy.incidents]``: internal escalation (PRA SS1/23) per severity, in days after becoming aware."""
+
+    escalation_days: dict[str, int] = Field(
+        default_factory=lambda: {"critical": 1, "high": 3, "medium": 10, "low": 30})
+
+    @field_validator("escalation_days")
+    @classmethod
+    def _severities(cls, v: dict[str, int]) -> dict[str, int]:
+        known = ("critical", "high", "medium", "low")
+        bad = [k for k in v if k not in known]
+        if bad:
+            raise ValueError(f"unknown severity {bad[0]!r} (known: {', '.join(known)})")
+        if any(d < 0 for d in v.values()):
+            raise ValueError("escalation days must not be negative")
+        return {**{"critical": 1, "high": 3, "medium": 10, "low": 30}, **v}
+
+
 class PolicyConfig(_Strict):
     default_tier: str = "medium"
     tiers: dict[str, TierPolicy] = Field(default_factory=lambda: {"medium": TierPolicy()})
+    # the day this policy took effect (a report names the policy in force on its date), and the regimes it applies
+    # (ids of governance/data/regimes.toml; governance.regimes says which phase of each is in force on a date)
+    effective_from: str | None = None
+    regimes: tuple[str, ...] = ("sr-26-2", "eu-ai-act", "pra-ss1-23")
+    retention: RetentionPolicy = Field(default_factory=RetentionPolicy)
+    incidents: IncidentPolicy = Field(default_factory=IncidentPolicy)
+
+    @field_validator("effective_from")
+    @classmethod
+    def _date(cls, v: str | None) -> str | None:
+        import datetime as _dt
+
+        if v is not None:
+            try:
+                _dt.date.fromisoformat(v)
+            except ValueError:
+                raise ValueError(f"{v!r} is not a date (YYYY-MM-DD)") from None
+        return v
 
     @model_validator(mode="after")
     def _default_exists(self) -> PolicyConfig:
@@ -312,6 +364,18 @@ class ModelConfig(_Strict):
     positive_label: str | None = None
     # columns whose drift alone fails the drift gate (added to the tier's critical_features)
     critical_features: tuple[str, ...] = ()
+    # inventory fields the 2026 rules name (PRA SS1/23 accountable SMF, SR 26-2 materiality, EU AI Act class)
+    accountable_senior_manager: str | None = None
+    materiality: str | None = None  # e.g. high | medium | low, as the firm's inventory grades it
+    ai_act_classification: str | None = None  # one of AI_ACT_CLASSES
+    generative_ai: bool | None = None
+
+    @field_validator("ai_act_classification")
+    @classmethod
+    def _ai_act_class(cls, v: str | None) -> str | None:
+        if v is not None and v not in AI_ACT_CLASSES:
+            raise ValueError(f"unknown AI Act classification {v!r} (known: {', '.join(AI_ACT_CLASSES)})")
+        return v
 
 
 class AuthConfig(_Strict):
@@ -363,6 +427,27 @@ class SigningConfig(_Strict):
     seal: bool = True
     signer_roles: tuple[str, ...] = ("risk_officer",)
     personal_keys: str = "keys"
+    # an RFC 3161 time-stamping service: every signature gets a signature timestamp, and the PDF long-term
+    # validation data (certificates, CRLs/OCSP responses) plus a document timestamp (PAdES B-LTA)
+    timestamp_url: str | None = None
+    # where validation data comes from when signing: fetch CRLs/OCSP from the certificates' URLs (the default), or not
+    fetch_validation_data: bool = True
+    # CA certificates (PEM, workspace-relative) the TSA chains to, when the signers' own chains do not include it
+    timestamp_trust: tuple[str, ...] = ()
+
+    @field_validator("timestamp_url")
+    @classmethod
+    def _timestamp_url(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        from core.credentials import credential_problem
+
+        if not v.startswith(("http://", "https://")):
+            raise ValueError(f"{v!r} is not an http(s) URL of an RFC 3161 time-stamping service")
+        problem = credential_problem(v, "give a TSA's credentials to its proxy, never in the URL")
+        if problem is not None:
+            raise ValueError(problem)
+        return v
 
     @field_validator("signer_roles")
     @classmethod

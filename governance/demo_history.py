@@ -73,7 +73,7 @@ def _acceptance(settings: Settings, catalog: Catalog, version_id: str, to_env: s
 
 def _compute_evidence(ctx: Context, version_id: str, kinds: tuple[str, ...]) -> None:
     """Evidence the data scientist computed before the request."""
-    from governance.analytics.evidence import review_version
+    from governance.evidence import review_version
 
     review_version(ctx.workspace, ctx.settings, ctx.catalog, version_id, actor=_persona(ctx.settings, "data.scientist"),
                    kinds=kinds)

@@ -11,12 +11,13 @@ live in :mod:`governance.promotion`.
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 from dataclasses import dataclass
 from typing import Any
 
 from connectors.base import Connector, Promoter, PromotionRef, VersionRecord
 from core.credentials import redact
-from core.errors import ArtifactMismatch, ConflictError, ConnectorError, CountersignError
+from core.errors import ArtifactMismatch, ConflictError, CountersignError
 from core.ids import version_id_for
 from governance import execution_lock, ledger
 from governance.catalog import Catalog, Version
@@ -40,17 +41,23 @@ from governance.promotion import (
     _truth,
     get_request,
 )
+from governance.promotion import promoter_of as _promoter
 
 
 class _Superseded(ConflictError):
     """Another executor took the request over (or it was cancelled) while this one ran a step."""
 
 
-def _promoter(conn: Connector, account: str) -> Promoter:
-    if not isinstance(conn, Promoter):
-        raise ConnectorError(f"the connector of account {account} ({type(conn).__name__}) cannot execute "
-                             "promotions; promote by hand and record it, or use a connector with a Promoter")
-    return conn
+def _approve_at_source(promoter: Promoter, record: VersionRecord, description: str, environment: str) -> VersionRecord:
+    """``set_approval`` of the source version, with the target environment when the promoter takes it (a registry
+    that records the stage beside the approval: SageMaker's ModelLifeCycle)."""
+    try:
+        takes = "environment" in inspect.signature(promoter.set_approval).parameters
+    except (TypeError, ValueError):
+        takes = False
+    if takes:
+        return promoter.set_approval(record, "Approved", description, environment=environment)  # type: ignore[call-arg]
+    return promoter.set_approval(record, "Approved", description)
 
 
 def execute(
@@ -209,7 +216,7 @@ def _run_steps(run: _Run, state: str) -> None:
     if STEPS.index(state) < STEPS.index("source_approved"):
         description = (f"Approved in Countersign request {request.request_id} by {', '.join(approvers)}"
                        f" (ledger {str(approval_hash)[:16]})")
-        after = _promoter(source, version.account).set_approval(record, "Approved", description)
+        after = _approve_at_source(_promoter(source, version.account), record, description, request.to_env)
         run.advance("source_approved", "execute.source_approved",
                     {"account": version.account, "ref": after.source_ref, "status": after.approval_status})
         state = "source_approved"
@@ -286,3 +293,7 @@ def _refresh(ctx: Context, accounts: tuple[str, ...], request_id: str | None = N
         result = sync_account(system, ctx.settings.account(name), request_id=request_id)
         done.append(f"{name}:{result.status}")
     return done
+
+
+# what governance.fallback shares with execution: the accounts synced after it acts
+refresh_accounts = _refresh

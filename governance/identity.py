@@ -25,6 +25,18 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "checkpoint": frozenset({"risk_officer", "auditor", "admin"}),
     "review_periodic": frozenset({"risk_officer"}),  # ongoing oversight: the periodic review of a deployed version
     "notify": frozenset({"risk_officer", "admin"}),  # send the due notifications (a scheduler runs it as admin)
+    # the rest of the lifecycle (issue 38): fallback plans, incidents, model cards, retention
+    "propose_fallback": frozenset({"ml_engineer", "risk_officer"}),
+    "approve_fallback": frozenset({"risk_officer"}),
+    "rehearse_fallback": frozenset({"ml_engineer", "risk_officer", "admin"}),
+    "execute_fallback": frozenset({"risk_officer"}),  # the emergency path: one risk officer, executed at once
+    "review_fallback": frozenset({"risk_officer"}),  # the review after the fact, by another risk officer
+    "record_incident": frozenset({"data_scientist", "ml_engineer", "risk_officer", "admin"}),
+    "manage_incident": frozenset({"ml_engineer", "risk_officer", "admin"}),  # actions and regulator reports
+    "close_incident": frozenset({"risk_officer"}),
+    "edit_card": frozenset({"data_scientist", "ml_engineer", "risk_officer"}),
+    "write_card": frozenset({"ml_engineer", "risk_officer", "admin"}),  # write a card back to its registry
+    "purge": frozenset({"admin"}),
 }
 
 

@@ -60,6 +60,8 @@ DEFAULT_ROUTES: dict[str, tuple[tuple[str, ...], bool]] = {
     "gate_breach": (("risk_officer",), True),
     "cumulative_change": (("risk_officer",), True),
     "sync_failing": (("ml_engineer", "admin"), False),
+    "incident_deadline": (("risk_officer",), True),  # a reporting deadline of an open incident passed
+    "fallback_review_overdue": (("risk_officer",), True),  # an emergency fallback not reviewed after the fact
 }
 assert set(DEFAULT_ROUTES) == set(EVENT_KINDS)
 DECISION_ACTIONS = ("request.approve", "request.reject", "request.accept_risk", "review.periodic")
@@ -258,7 +260,14 @@ def collect_events(ctx: Context, *, now: dt.datetime | None = None) -> list[Even
 
     plan = schedule(ctx, now=moment)
     for item in plan.items:
-        if item.status in ("due", "overdue"):
+        if item.first_review_now:  # keyed once, not by a due date that moves with every run
+            events.append(Event(
+                "review_due", f"review_first:{item.version_id}", f"version:{item.version_id}",
+                f"First review of {item.version_id} is due now",
+                f"{item.version_id} (tier {item.tier}) serves on {item.deployed_on} and was never reviewed nor signed "
+                "off through Countersign: nothing vouches for it until a risk officer records its first review.",
+                model=item.model, repeat=True, link=f"/oversight?version={item.version_id}"))
+        elif item.status in ("due", "overdue"):
             late = item.status == "overdue"
             events.append(Event(
                 "review_overdue" if late else "review_due", f"review_{item.status}:{item.version_id}:{_day(item.due_at)}",
@@ -279,6 +288,7 @@ def collect_events(ctx: Context, *, now: dt.datetime | None = None) -> list[Even
                 model=item.model, link=f"/oversight?version={item.version_id}", details={"trigger": t.as_dict()}))
 
     events += [_binding_event(f) for f in findings(settings, catalog)]
+    events += lifecycle_events(settings, catalog, moment)
 
     streak = settings.notify.sync_failures
     for account in settings.accounts:
@@ -291,6 +301,30 @@ def collect_events(ctx: Context, *, now: dt.datetime | None = None) -> list[Even
                 f"The last {streak} syncs of {account.name} ({account.environment}) failed; the newest error: "
                 f"{runs.iloc[0]['error']}", repeat=True, link="/accounts"))
     return events
+
+
+def lifecycle_events(settings: Settings, catalog: Catalog, now: dt.datetime) -> list[Event]:
+    """Overdue incident reporting deadlines and emergency fallbacks whose review after the fact is overdue."""
+    from governance.fallback import overdue_reviews
+    from governance.incidents import overdue_alerts
+
+    out = []
+    for inc, d in overdue_alerts(settings, catalog, now):
+        out.append(Event(
+            "incident_deadline", f"incident_deadline:{inc.incident_id}:{d.rule}", f"incident:{inc.incident_id}",
+            f"{d.name} deadline of incident {inc.incident_id} passed on {_day(d.due_at)}",
+            f"Incident {inc.incident_id} on {inc.version_id} ({inc.severity}{', serious' if inc.serious else ''}): "
+            f"{inc.title}. {d.basis}; due {_day(d.due_at)}, no report recorded. Record it with 'countersign "
+            f"incident report {inc.incident_id} --rule {d.rule}'.", model=inc.model, repeat=True,
+            link=f"/incidents?incident={inc.incident_id}"))
+    for plan, run in overdue_reviews(settings, catalog, now):
+        out.append(Event(
+            "fallback_review_overdue", f"fallback_review_overdue:{run['event_id']}", f"fallback:{plan.plan_id}",
+            f"Emergency fallback of {plan.model} ({run['event_id']}) awaits its review since {_day(run['review_due'])}",
+            f"{run['actor']} executed fallback plan {plan.plan_id} ({plan.describe()}) on {_day(run['happened_at'])}"
+            f" as an emergency; its review after the fact by another risk officer was due {_day(run['review_due'])}.",
+            model=plan.model, repeat=True, link=f"/model?model={plan.model}"))
+    return out
 
 
 def _binding_event(finding: Finding) -> Event:

@@ -12,11 +12,12 @@ of the EU AI Act asks for post-market monitoring of high-risk systems. Here:
   The due date is the last periodic review, else the day Countersign put it there, else
   its creation, plus the tier's cadence. ``overdue`` after that date, ``due`` within ``due_soon_days`` of it;
 - :func:`record_review` is a risk officer's periodic review: evidence refreshed on the newest monitoring data
-  (the same :func:`~governance.analytics.evidence.review_version` the Review page and ``countersign review`` call),
+  (the same :func:`~governance.evidence.review_version` the Review page and ``countersign review`` call),
   the gates re-evaluated, a comment and an outcome (continue, restrict, retire), recorded in ``periodic_reviews``
   and in the ledger (``review.periodic``, subject ``version:ID``) in one transaction;
-- :func:`monitor` recomputes drift and bias of the versions whose monitoring is due; a failing drift, weighted drift
-  or fairness gate, or cumulative change above the tier's ceiling, starts a triggered review
+- :func:`monitor` recomputes the evidence the monitoring gates read (:func:`monitored_kinds`: drift and bias) of the
+  versions whose monitoring is due; a failing monitoring gate (drift, weighted drift, fairness: registered with
+  ``monitoring=True``), or cumulative change above the tier's ceiling, starts a triggered review
   (:mod:`governance.triggered`): a re-validation due now, open until the next periodic review.
 
 This module owns the SQL of the ``periodic_reviews`` table.
@@ -41,7 +42,7 @@ from governance.config import Settings
 from governance.context import Context
 from governance.identity import require
 from governance.ledger.subjects import version_subject
-from governance.triggered import BREACH_GATES, ChangeCount, TriggeredReview, open_triggers
+from governance.triggered import ChangeCount, TriggeredReview, open_triggers
 
 OUTCOMES = ("continue", "restrict", "retire")
 OUTCOME_HELP = {
@@ -49,7 +50,20 @@ OUTCOME_HELP = {
     "restrict": "the version stays in use under restrictions the comment states (scope, volume, human review)",
     "retire": "the version must be taken out of service; no further review is scheduled",
 }
-REVIEW_KINDS = ("drift", "bias")  # refreshed on the newest data; SHAP does not change with new traffic
+
+
+def monitored_kinds() -> tuple[str, ...]:
+    """The evidence kinds refreshed on the newest data: those the monitoring gates read (drift, bias; an explanation
+    does not change with new traffic), in the order the gates are registered."""
+    from governance import gates
+
+    return tuple(dict.fromkeys(g.evidence_kind for g in gates.gates() if g.monitoring and g.evidence_kind))
+
+
+def __getattr__(name: str) -> Any:
+    if name == "REVIEW_KINDS":  # the name this module has always exported
+        return monitored_kinds()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 Status = Literal["overdue", "due", "scheduled", "retired", "no_cadence"]
 SORTS = ("due", "tier")
 
@@ -113,6 +127,11 @@ class DueItem:
         return self.last_review_at is None
 
     @property
+    def first_review_now(self) -> bool:
+        """Serving with neither a periodic review nor a Countersign sign-off: its first review is due today."""
+        return self.never_reviewed and self.signed_off_at is None and self.status == "due"
+
+    @property
     def needs_attention(self) -> bool:
         """Due, overdue, triggered, or never reviewed: what ``countersign due`` lists."""
         return (self.status in ("due", "overdue") or bool(self.triggered)
@@ -122,6 +141,7 @@ class DueItem:
         """A JSON-ready rendering."""
         out = {k: getattr(self, k) for k in self.__dataclass_fields__}
         out["never_reviewed"] = self.never_reviewed
+        out["first_review_now"] = self.first_review_now
         out["triggered"] = [t.as_dict() for t in self.triggered]
         return out
 
@@ -180,11 +200,13 @@ def _last_reviews(catalog: Catalog) -> tuple[dict[str, PeriodicReview], dict[str
 
 
 def _last_monitored(catalog: Catalog, version_id: str) -> dt.datetime | None:
-    """When drift was last computed on the version's registered monitoring data (uploads do not count)."""
+    """When evidence was last computed on the version's registered monitoring data (the newest row of a kind that
+    reads new traffic, such as drift; uploads do not count)."""
+    from governance.analytics import kinds
     from governance.analytics.evidence import latest_evidence
 
-    found = latest_evidence(catalog, version_id, "drift")
-    return found.computed_at if found else None
+    found = [latest_evidence(catalog, version_id, k) for k in kinds.names() if kinds.kind(k).current_input]
+    return max((e.computed_at for e in found if e is not None), default=None)
 
 
 def _status(due_at: dt.datetime | None, now: dt.datetime, soon_days: int) -> Status:
@@ -225,10 +247,12 @@ def schedule(ctx: Context, *, now: dt.datetime | None = None, sort: str = "due",
         signed_at = signed.get(r.version_id)
         created = r.created_at.to_pydatetime() if hasattr(r.created_at, "to_pydatetime") else r.created_at
         created = None if created is None or created != created else created  # NaT
-        baseline = review.reviewed_at if review else (signed_at or created)
+        baseline = review.reviewed_at if review else signed_at
         every = tier.review_every_days
         due = baseline + dt.timedelta(days=every) if every and baseline else None
         status = _status(due, moment, settings.oversight.due_soon_days)
+        if every and baseline is None:  # serving with neither a review nor a sign-off: nothing vouches for it yet
+            due, status = moment, "due"
         if review is not None and review.outcome == "retire":
             status, due = "retired", None
         monitored = _last_monitored(catalog, r.version_id)
@@ -298,7 +322,7 @@ def record_review(
     comment: str,
     *,
     refresh: bool = True,
-    kinds: Sequence[str] = REVIEW_KINDS,
+    kinds: Sequence[str] | None = None,
     progress: ProgressFn = no_progress,
     now: dt.datetime | None = None,
 ) -> PeriodicReview:
@@ -310,7 +334,7 @@ def record_review(
         outcome: continue, restrict or retire.
         comment: what the reviewer concluded and why (at least 10 characters).
         refresh: recompute the evidence on the newest data (else only stored evidence is cited).
-        kinds: the evidence kinds refreshed and cited.
+        kinds: the evidence kinds refreshed and cited (default: :func:`monitored_kinds`).
         progress: called with a message and a fraction in [0, 1] while evidence is computed.
         now: the review's date (the clock when None).
 
@@ -334,11 +358,12 @@ def record_review(
         raise InputError(f"{version_id} serves on no endpoint and holds no registry label in "
                          f"{', '.join(oversight_environments(settings))}: periodic reviews are for versions in use "
                          "(see 'countersign due')")
-    from governance.analytics.evidence import review_version
+    from governance.evidence import review_version
     from governance.policy import evaluate
 
     version = catalog.version(version_id)
     moment = now or _now()
+    kinds = tuple(monitored_kinds() if kinds is None else kinds)
     result = review_version(workspace, settings, catalog, version_id, actor=actor, kinds=tuple(kinds),
                             progress=progress, compute=refresh)
     evidence = {k: _evidence_doc(result.item(k)) for k in kinds}
@@ -411,12 +436,13 @@ def gate_breaches(settings: Settings, catalog: Catalog, version_id: str, environ
                   now: dt.datetime) -> tuple[dict[str, Any], ...]:
     """The drift, weighted drift and fairness gates the version's newest evidence fails (the tier's gates for its
     environment), each with the ``columns`` it is about and its ``figure``."""
-    from governance.policy import evaluate
+    from governance.policy import evaluate, monitoring_gates
     from governance.triggered import breach_from
 
+    watched = set(monitoring_gates())
     checklist = evaluate(catalog, settings, version_id, environment, now=now)
     return tuple(breach_from(r, r.evidence[0].summary if r.evidence else None) for r in checklist.results
-                 if r.gate in BREACH_GATES and r.status == "fail")
+                 if r.gate in watched and r.status == "fail")
 
 
 def monitor(ctx: Context, *, now: dt.datetime | None = None, everything: bool = False,
@@ -431,21 +457,21 @@ def monitor(ctx: Context, *, now: dt.datetime | None = None, everything: bool = 
     """
     workspace, settings, catalog, actor = ctx.workspace, ctx.settings, ctx.catalog, ctx.identity
     require(actor, "compute_evidence")
-    from governance.analytics.evidence import evidence_through_lineage, review_version
+    from governance.evidence import review_version
     from governance.triggered import breach_trigger, change_trigger, cumulative_change, record_triggers
 
     plan = schedule(ctx, now=now)
+    watched = monitored_kinds()
     todo = [i for i in plan.items if everything or i.monitoring_status in ("overdue", "never")]
     found = []
     for n, item in enumerate(todo):
         def sub(message: str, fraction: float, _n: int = n, _vid: str = item.version_id) -> None:
             progress(f"{_vid}: {message}", (_n + fraction) / max(len(todo), 1))
 
-        explain = () if evidence_through_lineage(catalog, item.version_id, "explain") else ("explain",)
         result = review_version(workspace, settings, catalog, item.version_id, actor=actor,
-                                kinds=(*explain, *REVIEW_KINDS), progress=sub)
+                                kinds=(*_prerequisites(catalog, item.version_id, watched), *watched), progress=sub)
         docs = {k: {key: v for key, v in _evidence_doc(result.item(k)).items() if key != "summary"}
-                for k in REVIEW_KINDS}
+                for k in watched}
         breaches = gate_breaches(settings, catalog, item.version_id, item.environment, plan.as_of)
         ceiling = settings.tier(item.tier).max_cumulative_change
         change = cumulative_change(ctx, item.version_id)
@@ -460,6 +486,15 @@ def monitor(ctx: Context, *, now: dt.datetime | None = None, everything: bool = 
     return [MonitorResult(vid, docs, breaches, change, tuple(by_id[r["trigger_id"]] for r in rows
                                                              if r["trigger_id"] in by_id))
             for vid, docs, breaches, change, rows in found]
+
+
+def _prerequisites(catalog: Catalog, version_id: str, watched: Sequence[str]) -> tuple[str, ...]:
+    """The kinds the watched kinds read (an explanation, which weighs drift) that the version has none of yet."""
+    from governance.analytics import kinds
+    from governance.analytics.evidence import evidence_through_lineage
+
+    wanted = dict.fromkeys(r for k in watched for r in kinds.kind(k).reads if r not in watched)
+    return tuple(k for k in wanted if evidence_through_lineage(catalog, version_id, k) is None)
 
 
 def version_oversight(ctx: Context, version_id: str, *,

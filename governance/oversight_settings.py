@@ -17,7 +17,7 @@ from core.credentials import credential_problem
 
 # What a notification is about; each kind has a default route (the role that must act).
 EVENT_KINDS = ("request_pending", "decision_made", "review_due", "review_overdue", "unapproved_serving",
-               "gate_breach", "cumulative_change", "sync_failing")
+               "gate_breach", "cumulative_change", "sync_failing", "incident_deadline", "fallback_review_overdue")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 

@@ -21,9 +21,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from connectors.base import ArtifactDigest, ArtifactReader, Connector, VersionRecord
+from connectors.base import ArtifactDigest, ArtifactReader, Connector, Promoter, VersionRecord
 from core.clock import utcnow
-from core.errors import AccessDenied, ArtifactMismatch, ConflictError, InputError, NotFound
+from core.errors import AccessDenied, ArtifactMismatch, ConflictError, ConnectorError, InputError, NotFound
 from core.ids import new_decision_id, new_request_id
 from governance import ledger
 from governance.catalog import Catalog, Version
@@ -648,3 +648,15 @@ def _record_of(v: Version) -> VersionRecord:
         metrics=dict(v.metrics), metadata=dict(v.metadata), source_version_ref=source_ref,
         source_account=source_account, raw=dict(v.raw),
     )
+
+
+def promoter_of(conn: Connector, account: str) -> Promoter:
+    """The connector of ``account`` as a :class:`~connectors.base.Promoter`, or why it cannot execute promotions."""
+    if not isinstance(conn, Promoter):
+        raise ConnectorError(f"the connector of account {account} ({type(conn).__name__}) cannot execute "
+                             "promotions; promote by hand and record it, or use a connector with a Promoter")
+    return conn
+
+
+# The names other lifecycle services share with promotion (governance.fallback executes through the same connectors).
+record_of = _record_of

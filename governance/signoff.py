@@ -19,7 +19,7 @@ from governance.catalog import AcceptanceRow, Catalog, Version
 from governance.context import Context
 from governance.execution import execute
 from governance.identity import Identity
-from governance.policy import Checklist, EvidenceRef, GateResult, evaluate, policy_version
+from governance.policy import Checklist, EvidenceRef, GateResult, catalog_evidence, evaluate, policy_version
 from governance.promotion import (
     ConnectorFactory,
     Decision,
@@ -63,6 +63,9 @@ class RequestReview:
     snapshot_evidence: tuple[EvidenceRef, ...] = ()
     follow_ups: tuple[FollowUp, ...] = ()
     me: str = ""
+    # the evidence stored for the version (its own, or inherited along the lineage), newest of each kind, whether
+    # or not a gate of the tier reads it
+    stored_evidence: tuple[EvidenceRef, ...] = ()
 
     @property
     def approved_by_me(self) -> bool:
@@ -139,7 +142,19 @@ def review_request(ctx: Context, request_id: str, *, now: dt.datetime | None = N
                      for r in catalog.evidence_records_by_id(snapshot.evidence_ids))
     return RequestReview(request, version, checklist, blocking_gates(request, checklist, moment),
                          allowed_actions(identity, request, version, settings.person), moment, snapshot, changes, seen,
-                         follow_ups(catalog, request, moment), identity.email)
+                         follow_ups(catalog, request, moment), identity.email,
+                         stored_evidence(catalog, request.version_id))
+
+
+# every kind of evidence a version can have stored: computed by Countersign, or reported by a pipeline
+STORED_KINDS = ("drift", "bias", "explain", "drift_reported")
+
+
+def stored_evidence(catalog: Catalog, version_id: str) -> tuple[EvidenceRef, ...]:
+    """The newest stored evidence of each kind for ``version_id`` (through the lineage where a promoted copy
+    inherits it), whether or not a gate reads it."""
+    lookup = catalog_evidence(catalog)
+    return tuple(ref for kind in STORED_KINDS if (ref := lookup(version_id, kind)) is not None)
 
 @dataclass(frozen=True)
 class ApprovalPreview:

@@ -3,9 +3,9 @@
 SR 26-2 and PRA SS1/23 (sub-principle 4.5) ask for revalidation when monitoring shows a model no longer performs as
 validated, or when it has changed materially, besides the periodic cadence. Here two things start one:
 
-- a **monitoring breach**: scheduled monitoring (:func:`governance.oversight.monitor`) recomputes drift and bias
-  on the newest data, and a failing ``drift``, ``weighted_drift`` or ``fairness`` gate of the version's tier is a
-  breach. One trigger per breach (version, gate, the evidence it failed on): the same evidence never triggers
+- a **monitoring breach**: scheduled monitoring (:func:`governance.oversight.monitor`) recomputes the evidence the
+  monitoring gates read on the newest data, and a failing monitoring gate of the version's tier (one registered
+  with ``monitoring=True`` in :mod:`governance.gates`: drift, weighted drift, fairness) is a breach. One trigger per breach (version, gate, the evidence it failed on): the same evidence never triggers
   twice, new evidence that fails again does.
 - **cumulative change since the last full validation** (:func:`cumulative_change`): versions promoted into the
   environment since then, features added or removed, and the training data window moved, counted against the
@@ -34,7 +34,6 @@ from governance.context import Context
 from governance.identity import require
 from governance.ledger.subjects import version_subject
 
-BREACH_GATES = ("drift", "weighted_drift", "fairness")  # what scheduled monitoring can breach
 KINDS = ("gate_breach", "cumulative_change")
 
 
@@ -82,21 +81,13 @@ def open_triggers(catalog: Catalog, last_reviewed: Mapping[str, dt.datetime]) ->
 
 
 def breach_from(result: Any, summary: Any) -> dict[str, Any]:
-    """A failing gate result as a breach: the gate's record plus the ``columns`` it is about and its ``figure``."""
-    doc = result.as_dict()
-    observed = result.observed
-    columns: list[str] = []
-    figure: float | None = None
-    if result.gate in ("drift", "weighted_drift"):
-        columns = [str(c) for c in getattr(summary, "drifted_columns", ()) or ()]
-        figure = (observed.get("weighted_drift") if result.gate == "weighted_drift" and isinstance(observed, dict)
-                  else observed.get("drift_share") if isinstance(observed, dict) else observed)
-    elif result.gate == "fairness" and isinstance(observed, dict):
-        low = {a: r for a, r in observed.items() if r is not None and result.threshold is not None
-               and r < result.threshold}
-        columns = sorted(low)
-        figure = min(low.values()) if low else None
-    return {**doc, "columns": columns, "figure": figure}
+    """A failing gate result as a breach: the gate's record plus the ``columns`` it is about and its ``figure``
+    (what the gate's registered ``findings`` say; none for a gate without)."""
+    from governance.gates import REGISTRY
+
+    found = REGISTRY.get(result.gate)
+    columns, figure = found.findings(result, summary) if found is not None and found.findings else ([], None)
+    return {**result.as_dict(), "columns": columns, "figure": figure}
 
 
 @dataclass(frozen=True)

@@ -137,7 +137,7 @@ Countersign shows nothing until it knows who you are. Choose one:
    (see `docs/auth.md`), then restart the portal.
 2. **A trusted reverse proxy** that authenticates users and sets a header: set `[auth] trusted_headers = true`
    and `email_header` in `countersign.toml`. Only do this when the proxy strips that header from clients.
-3. **Just looking?** Run `countersign demo --workspace demo-workspace` and open the demo workspace.
+3. **Just looking?** Run `countersign demo --workspace workspace` and open the demo workspace.
 """
     )
     return None

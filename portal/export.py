@@ -14,6 +14,7 @@ from typing import Any
 import streamlit as st
 
 from core.errors import CountersignError
+from core.wording import when
 from governance.usecases.export import (
     SEAL,
     ExportCommand,
@@ -137,10 +138,14 @@ def countersign_panel(ctx: PortalContext, reports: tuple[Any, ...], *, key: str 
     if not reports:
         st.caption("No signed report of this version is kept in the workspace yet.")
         return
-    labels = {h.file: f"{h.file} · {h.action} by {h.actor} · ledger entry {h.seq}" for h in reports}
-    file_name = st.selectbox("Report", list(labels), format_func=labels.__getitem__, key=f"{key}.file")
+    verb = {"report.export": "exported", "report.countersign": "countersigned"}
+    labels = {h.file: f"{h.file} · {verb[h.action]} by {h.actor} on {when(h.recorded_at)} · ledger entry {h.seq}"
+              for h in reports}
+    # no default: the newest export is often someone else's copy (an auditor's sealed one), not the report to sign
+    file_name = st.selectbox("Report", list(labels), format_func=labels.__getitem__, key=f"{key}.file", index=None,
+                             placeholder="Choose the report you reviewed")
     state = f"cs.{key}.last"
-    if st.button("Countersign", key=f"{key}.go", icon=":material/draw:",
+    if st.button("Countersign", key=f"{key}.go", icon=":material/draw:", disabled=file_name is None,
                  help="Adds your own approval signature after the ones the report carries; earlier signatures "
                       "stay valid, and the countersigned copy is kept next to the original."):
         try:

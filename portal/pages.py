@@ -24,7 +24,8 @@ class PageSpec:
     default: bool = False
 
 
-REGISTRY: Registry[PageSpec] = Registry("page", [
+REGISTRY: Registry[PageSpec] = Registry("page")
+for _name, _entry in (
     ("inventory", PageSpec("app_pages/inventory.py", "Inventory", ":material/inventory_2:", "Models", default=True)),
     ("model", PageSpec("app_pages/model.py", "Model", ":material/account_tree:", "Models")),
     ("review", PageSpec("app_pages/review.py", "Review", ":material/query_stats:", "Models")),
@@ -35,14 +36,23 @@ REGISTRY: Registry[PageSpec] = Registry("page", [
     ("audit", PageSpec("app_pages/audit.py", "Audit", ":material/verified:", "Sign-off")),
     ("oversight", PageSpec("app_pages/oversight.py", "Oversight", ":material/event_upcoming:", "Sign-off")),
     ("accounts", PageSpec("app_pages/accounts.py", "Accounts", ":material/cloud_sync:", "Admin")),
-])
+):
+    REGISTRY.register(_name, _entry)
 
 
 def register(name: str, spec: PageSpec, *, replace: bool = False) -> PageSpec:
     """Add page ``name`` (its URL path) to the navigation; refuse to shadow a page silently."""
-    return REGISTRY.register(name, spec, replace=replace)
+    REGISTRY.register(name, spec, replace=replace)
+    return spec
 
 
 def pages() -> tuple[PageSpec, ...]:
     """Every registered page, in navigation order."""
-    return REGISTRY.entries()
+    return tuple(REGISTRY.values())
+
+
+def __getattr__(name: str) -> tuple[PageSpec, ...]:
+    # PAGES: the page table as it stands now (plugins may register pages after import), read when asked for
+    if name == "PAGES":
+        return pages()
+    raise AttributeError(name)

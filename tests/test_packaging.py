@@ -129,3 +129,13 @@ def test_readme_starts_with_the_two_commands() -> None:
     assert blocks and blocks[0].split() == ["make", "run"]
     assert blocks[1].split() == ["make", "test"]
     assert (ROOT / ".ci" / "run").read_text().strip().endswith("make test")
+
+
+def test_make_run_builds_the_workspace_every_command_reads_by_default() -> None:
+    """A newcomer runs ``make run``, then ``countersign models`` in the checkout: both must mean the same folder."""
+    from governance.config import resolve_workspace
+
+    default = re.search(r"^WORKSPACE \?= (\S+)$", (ROOT / "Makefile").read_text(), re.M)
+    assert default, "Makefile: no WORKSPACE default"
+    assert resolve_workspace(None, {}).root.name == Path(default.group(1)).name
+    assert "PORT=" in (ROOT / "README.md").read_text().split("make test")[0]

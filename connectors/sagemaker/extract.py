@@ -13,6 +13,7 @@ from typing import Any
 
 from connectors import digests
 from connectors.base import (
+    TAG_COLLECTIONS,
     DeploymentRecord,
     ModelCardRecord,
     ModelRecord,
@@ -114,6 +115,9 @@ class Extraction(SageMakerSession):
                     tags.get(self.settings.model_tag, name) if self.settings.model_tag else name)
                 new.groups[name] = model
                 if not known:
+                    paths = collection_paths(tags)
+                    if paths:  # the neutral key the inventory reads, whatever the registry
+                        tags = {**tags, TAG_COLLECTIONS: "; ".join(paths)}
                     models.append(ModelRecord(name=model, description=g.get("ModelPackageGroupDescription"),
                                               tags=tags))
 
@@ -154,7 +158,7 @@ class Extraction(SageMakerSession):
         for s in summaries:
             arn = s["ModelPackageArn"]
             digest = _short_hash(s.get("ModelApprovalStatus"), s.get("ModelPackageStatus"),
-                                 s.get("ModelPackageDescription"))
+                                 s.get("ModelPackageDescription"), s.get("ModelLifeCycle"))
             new.packages[_package_key(arn)] = digest
             if not incremental or old.packages.get(_package_key(arn)) != digest or arn in affected:
                 todo.append(s)
@@ -350,6 +354,7 @@ class Extraction(SageMakerSession):
             run_ref=f"training-job/{self._training_job_name(desc)}" if self._training_job_name(desc) else None,
             source_version_ref=meta.get(META_SOURCE_ARN),
             source_account=meta.get(META_SOURCE_ACCOUNT),
+            labels=lifecycle_labels(desc.get("ModelLifeCycle")),
             raw=json.loads(canonical_json(desc)),
         )
 
@@ -559,6 +564,23 @@ def embedded_card(version: VersionRecord, issues: list[SyncIssue]) -> ModelCardR
         status=embedded.get("ModelCardStatus"), version_ref=version.source_ref, content=content,
         updated_at=version.modified_at,
     )
+
+
+def lifecycle_labels(lifecycle: Any) -> tuple[str, ...]:
+    """A package's ``ModelLifeCycle`` (2025: a stage, its status and a description per package) as its registry
+    label, ``stage/status`` — label history keeps every change of it."""
+    if not isinstance(lifecycle, dict) or not lifecycle.get("Stage"):
+        return ()
+    status = lifecycle.get("StageStatus")
+    return (f"{lifecycle['Stage']}/{status}" if status else str(lifecycle["Stage"]),)
+
+
+def collection_paths(tags: dict[str, str]) -> list[str]:
+    """The Model Registry Collections a group is in: a collection is a resource group whose tag rule
+    ``sagemaker:collection-path:<id>`` = ``parent/child`` the group carries (the SageMaker SDK's
+    ``Collection.add_model_groups``)."""
+    prefix = "sagemaker:collection-path:"
+    return sorted(v for k, v in tags.items() if k.startswith(prefix) and k != prefix + "root" and v)
 
 
 def _merge_models(records: list[ModelRecord]) -> tuple[ModelRecord, ...]:

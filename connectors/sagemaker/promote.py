@@ -30,6 +30,15 @@ from core.canonical import canonical_json
 from core.errors import ConfigError, ConnectorError
 from core.hashing import sha256_file
 
+# ModelLifeCycle.StageStatus for each approval status Countersign writes
+_STAGE_STATUS = {"Approved": "Approved", "Rejected": "Rejected", "PendingManualApproval": "PendingApproval"}
+
+
+def life_cycle(environment: str, status: str, description: str) -> dict[str, str]:
+    """The ``ModelLifeCycle`` an approval into ``environment`` writes: the environment as the stage."""
+    return {"Stage": environment[:63], "StageStatus": _STAGE_STATUS.get(status, status),
+            "StageDescription": description[:1024]}
+
 
 class Promotion(Extraction):
     """``set_approval`` and ``register_copy``: the writes a promotion makes in an account."""
@@ -52,8 +61,11 @@ class Promotion(Extraction):
         reports = {k: uri for k, (uri, _) in document_refs(desc).items()}
         return dataclasses.replace(record, report_uris=reports, raw=json.loads(canonical_json(desc)))
 
-    def set_approval(self, version: VersionRecord, status: str, description: str) -> VersionRecord:
-        """Write an approval status and description to ``version``; return it as re-read with describe."""
+    def set_approval(self, version: VersionRecord, status: str, description: str, *,
+                     environment: str | None = None) -> VersionRecord:
+        """Write an approval status and description to ``version`` — and, when the approval promotes it to
+        ``environment``, its ``ModelLifeCycle`` beside it: stage = that environment, status Approved (or Rejected),
+        the description — then return it as re-read with describe."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         if status not in ("Approved", "Rejected", "PendingManualApproval"):
@@ -65,6 +77,10 @@ class Promotion(Extraction):
         }
         if current.get("CustomerMetadataProperties"):
             params["CustomerMetadataProperties"] = current["CustomerMetadataProperties"]
+        lifecycle = (life_cycle(environment, status, description) if environment and self.settings.model_life_cycle
+                     else current.get("ModelLifeCycle"))
+        if lifecycle:
+            params["ModelLifeCycle"] = lifecycle
         try:
             self.client("sagemaker", "promote").update_model_package(**params)
         except (ClientError, BotoCoreError) as exc:
@@ -77,6 +93,11 @@ class Promotion(Extraction):
             )
         if (after.get("CustomerMetadataProperties") or {}) != (current.get("CustomerMetadataProperties") or {}):
             raise ConnectorError(f"{version.source_ref}: customer metadata changed while writing the approval; retry")
+        if lifecycle and (after.get("ModelLifeCycle") or {}).get("Stage") != lifecycle["Stage"]:
+            raise ConnectorError(f"{version.source_ref}: ModelLifeCycle stage reads back as "
+                                 f"{(after.get('ModelLifeCycle') or {}).get('Stage')!r} after writing "
+                                 f"{lifecycle['Stage']!r}; check the role may sagemaker:UpdateModelPackage with a "
+                                 "ModelLifeCycle (IAM conditions can restrict stages) and retry")
         return dataclasses.replace(
             version, approval_status=status, approval_description=after.get("ApprovalDescription"),
             modified_at=after.get("LastModifiedTime") or version.modified_at,
@@ -200,6 +221,9 @@ class Promotion(Extraction):
             # AWS treats a repeated token as the same request: one more guard against a duplicate on retry
             "ClientToken": str(uuid.uuid5(uuid.NAMESPACE_URL, f"countersign:{ref.request_id}:{group}")),
         }
+        if self.settings.model_life_cycle:
+            params["ModelLifeCycle"] = life_cycle(ref.environment or self.account.environment, "Approved",
+                                                  self.promotion_description(ref))
         for field in ("ModelMetrics", "DriftCheckBaselines", "MetadataProperties", "Domain", "Task"):
             if source.raw.get(field):
                 params[field] = source.raw[field]

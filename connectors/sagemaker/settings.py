@@ -23,6 +23,10 @@ class SageMakerSettings(ConnectorSettings):
     artifact_bucket: str | None = None
     # a group tag naming the logical model (several groups may then form one model)
     model_tag: str | None = None
+    # an execution writes the target environment as the package's ModelLifeCycle stage beside its approval, and
+    # checks it reads back (false only for a registry that keeps no ModelLifeCycle: moto 5.2.5, or a partition
+    # without the 2025 API)
+    model_life_cycle: bool = True
     # parallel describe calls during extraction
     max_concurrency: int = Field(default=2, ge=1, le=16)
 

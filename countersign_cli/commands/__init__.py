@@ -13,7 +13,7 @@ import argparse
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from core.registry import Registry
+from core.registry import Registry, resolve
 
 Arguments = Callable[[argparse.ArgumentParser], None]
 
@@ -28,11 +28,32 @@ class Command:
 
 _C = "countersign_cli.commands"
 
-COMMANDS: Registry[Command] = Registry("command", [
+
+def legacy(module: str, name: str) -> Arguments:
+    """The arguments of command ``name`` as a module's ``register(subparsers)`` declares them (commands written
+    before this table): the module is imported only when ``name`` runs or shows its help."""
+
+    def declare(p: argparse.ArgumentParser) -> None:
+        class _Only:  # hands out ``p`` for ``name``, a throwaway parser for the module's other commands
+            def add_parser(self, n: str, **kw: object) -> argparse.ArgumentParser:
+                if n != name:
+                    return argparse.ArgumentParser(add_help=False)
+                if kw.get("description"):
+                    p.description = str(kw["description"])
+                return p
+
+        resolve(f"{module}:register", what=f"command {name!r}")(_Only())
+
+    return declare
+
+COMMANDS: Registry[Command] = Registry("command")
+for _name, _entry in (
     ("demo", Command(f"{_C}.catalog:demo", "build the demo workspace (idempotent, fixed seed)")),
     ("sync", Command(f"{_C}.catalog:sync", "pull every account's registry into the catalog")),
     ("models", Command(f"{_C}.catalog:models", "list models and versions across accounts")),
     ("history", Command(f"{_C}.catalog:history", "a version's registry history: states, deployments, approvals, gaps")),
+    ("why", Command(f"{_C}.catalog:why", "why a version is blocked: each failing gate with its figure and what clears "
+                                         "it")),
     ("catalog", Command(f"{_C}.catalog:catalog", "move the catalog: copy a DuckDB workspace into PostgreSQL")),
     ("drift", Command(f"{_C}.analytics:drift", "data drift between a reference and a current file (CSV, Parquet, "
                                                "Arrow)")),
@@ -66,17 +87,29 @@ COMMANDS: Registry[Command] = Registry("command", [
     ("runs", Command(f"{_C}.compare:runs", "training runs of versions")),
     ("costs", Command(f"{_C}.compare:costs", "estimated training and serving cost per version, model and account")),
     ("serve", Command(f"{_C}.serve:serve", "start the portal on a workspace")),
+    ("fallback", Command(legacy(f"{_C}.fallback", "fallback"), "EMERGENCY: execute the approved fallback of MODEL now "
+                                                                  "(risk officer)")),
+    ("fallback-plan", Command(legacy(f"{_C}.fallback", "fallback-plan"), "the fallback and kill switch register")),
+    ("incident", Command(legacy(f"{_C}.incidents", "incident"), "the incident register (EU AI Act Art. 73, PRA "
+                                                                 "SS1/23 escalation)")),
+    ("card", Command(legacy(f"{_C}.cards", "card"), "model cards: show, edit (with history), write back to the "
+                                                   "registries")),
+    ("retention", Command(legacy(f"{_C}.retention", "retention"), "keep periods per artefact ([policy.retention]); "
+                                                                 "purge what has expired")),
     ("backfill", Command(f"{_C}.events:backfill", "rebuild an account's history before its first sync from what its "
                                                   "registry keeps (CloudTrail files, lifecycle actions, registry "
                                                   "timestamps)")),
     ("listen", Command(f"{_C}.events:listen", "receive registry events (MLflow webhooks, SageMaker EventBridge via "
                                               "SQS) and record each change with its own time; runs until stopped")),
-])
+):
+    COMMANDS.register(_name, _entry)
 
 
 def register(name: str, arguments: str | Arguments, help: str, *, replace: bool = False) -> Command:
     """Add command ``name`` (``arguments``: a function or ``"module:function"`` declaring its arguments)."""
-    return COMMANDS.register(name, Command(arguments, help), replace=replace)
+    command = Command(arguments, help)
+    COMMANDS.register(name, command, replace=replace)
+    return command
 
 
 def unregister(name: str) -> None:

@@ -268,11 +268,12 @@ def cmd_bias(args: argparse.Namespace) -> int:
     return 1 if args.fail_on_four_fifths and failing else 0
 
 
-def _kept_rows(stored: dict) -> list[dict[str, float]]:
-    """The rows of a stored explanation that have a local explanation, each with its model output."""
-    from governance.analytics.explain import result_from_dict
+def _json_extras(kind: str, item: Any) -> dict[str, Any]:
+    """What the evidence kind prints beyond its summary (its registered ``json_extras``)."""
+    from governance.analytics import kinds
 
-    return [{"row": x["row"], "output": x["output"]} for x in result_from_dict(stored).locals_kept]
+    extras = kinds.kind(kind).json_extras
+    return extras(item.evidence.result) if extras is not None and item.evidence else {}
 
 
 def _fmt(v: float | None) -> str:
@@ -298,7 +299,7 @@ def cmd_review(args: argparse.Namespace) -> int:
                 k: {"status": i.status, "message": i.message,
                     "evidence_id": i.evidence.evidence_id if i.evidence else None,
                     "summary": i.evidence.summary.to_json() if i.evidence else None,
-                    **({"local_rows": _kept_rows(i.evidence.result)} if k == "explain" and i.evidence else {})}
+                    **_json_extras(k, i)}
                 for k, i in result.items.items()
             },
         }))

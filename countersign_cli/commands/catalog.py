@@ -47,6 +47,16 @@ def history(p: argparse.ArgumentParser) -> None:
     p.set_defaults(func=cmd_history)
 
 
+
+def why(p: argparse.ArgumentParser) -> None:
+    """``countersign why``."""
+    add_workspace_arg(p)
+    p.add_argument("version_id", metavar="VERSION_ID", help="ACCOUNT:MODEL:VERSION as listed by 'countersign models'")
+    p.add_argument("--to", metavar="ENV", help="the environment it would go to (default: the next one)")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(func=cmd_why)
+
+
 def catalog(p: argparse.ArgumentParser) -> None:
     """``countersign catalog copy``."""
     ops = p.add_subparsers(dest="catalog_command", required=True)
@@ -55,6 +65,17 @@ def catalog(p: argparse.ArgumentParser) -> None:
     c.add_argument("--to", required=True, metavar="URL",
                    help="postgresql://user@host:port/db (password from PGPASSWORD or ~/.pgpass, never in the URL)")
     c.set_defaults(func=cmd_catalog_copy)
+
+
+def cmd_why(args: argparse.Namespace) -> int:
+    from governance.why import why_blocked
+
+    answer = why_blocked(open_workspace(args), args.version_id, args.to)
+    if args.json:
+        print_json(answer.as_dict())
+    else:
+        print("\n".join(answer.lines()))
+    return 1 if answer.blocked else 0  # blocked is a verdict, as a failed check is
 
 
 def cmd_catalog_copy(args: argparse.Namespace) -> int:
@@ -86,7 +107,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     ws = resolve_workspace(args.workspace, os.environ)
     build_demo(Path(ws.root), progress=progress_printer(), force=args.force)
     print(f"demo workspace ready: {ws.root}")
-    print(f"open it with: streamlit run app.py -- --workspace {ws.root}")
+    print(f"open it with: countersign serve --workspace {ws.root}")
     return 0
 
 
@@ -107,6 +128,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
                         "counts": None if r.counts is None else {
                             "added": r.counts.added, "updated": r.counts.updated,
                             "unchanged": r.counts.unchanged, "deleted": r.counts.deleted,
+                            "versions_held": r.counts.held,
                         },
                     }
                     for r in report.results
@@ -119,8 +141,9 @@ def cmd_sync(args: argparse.Namespace) -> int:
                 print(f"{r.account:<20} FAILED  {r.error}")
                 continue
             c = r.counts
-            print(f"{r.account:<20} {r.status:<8} +{c.added} ~{c.updated} ={c.unchanged} -{c.deleted}  "
-                  f"{r.kind}, {r.calls} calls, {r.seconds:.2f} s")
+            print(f"{r.account:<20} {r.status:<8} {c.held} version(s) held; this {'full' if r.full else 'incremental'} "
+                  f"sync: {c.added} new, {c.updated} changed, {c.deleted} gone  ({r.kind}, {r.calls} calls, "
+                  f"{r.seconds:.2f} s)")
             for issue in r.issues:
                 print(f"    ! {issue}")
     if not report.ok:

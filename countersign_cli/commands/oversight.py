@@ -84,6 +84,8 @@ def cmd_due(args: argparse.Namespace) -> int:
     for i in plan.items:
         due = f"{i.due_at:%Y-%m-%d}" if i.due_at else "—"
         last = f"{i.last_review_at:%Y-%m-%d} ({i.last_outcome})" if i.last_review_at else "never reviewed"
+        if i.first_review_now:
+            due, last = "now", "never reviewed, never signed off"
         print(f"{i.status:<10} due {due:<10} {i.version_id:<34} tier {i.tier:<8} last {last}")
     return 0
 

@@ -37,6 +37,8 @@ def pdf(p: argparse.ArgumentParser) -> None:
     v.add_argument("file", metavar="FILE", help="the PDF to check")
     v.add_argument("--trust", action="append", metavar="CERT.pem", default=[],
                    help="trust anchor certificate (repeatable); without it the signer is not checked against one")
+    v.add_argument("--at", metavar="TIME", help="verify as of this ISO 8601 date or time instead of now "
+                   "(e.g. after the signer's certificate expires)")
     v.add_argument("--json", action="store_true", help="print one JSON document")
     v.set_defaults(func=cmd_pdf_verify)
     c = pdf_sub.add_parser("countersign", help="add your own approval signature to a report this workspace exported")
@@ -86,6 +88,17 @@ def _built_at(value: str | None) -> dt.datetime | None:
         raise InputError(f"--built-at {value!r}: not an ISO 8601 time (e.g. 2026-11-30T16:45:12Z)") from None
 
 
+def _verify_at(value: str | None) -> dt.datetime | None:
+    """``--at``: a date (its start, UTC) or a time; naive times are UTC."""
+    if not value:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise InputError(f"--at {value!r}: not an ISO 8601 date or time (e.g. 2027-01-31 or 2027-01-31T12:00Z)") from None
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from governance.usecases.export import ExportCommand, export_report
 
@@ -132,13 +145,14 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_pdf_verify(args: argparse.Namespace) -> int:
+    from governance.reports.longterm import long_term_json, print_long_term
     from governance.reports.sign import verify_file
 
     # pyHanko logs untrusted or broken certificates with a traceback; the verdict below says it in one line.
     logging.getLogger("pyhanko").setLevel(logging.CRITICAL)
     logging.getLogger("pyhanko_certvalidator").setLevel(logging.CRITICAL)
     try:
-        result = verify_file(Path(args.file), trust=tuple(Path(t) for t in args.trust))
+        result = verify_file(Path(args.file), trust=tuple(Path(t) for t in args.trust), at=_verify_at(args.at))
     except SignatureInvalid as exc:  # a finding: the file is not a validly signed PDF
         verdict = f"FAILED: {exc}"
         if args.json:
@@ -158,9 +172,12 @@ def cmd_pdf_verify(args: argparse.Namespace) -> int:
                  "kind": s.kind, "certifies": s.certifies,
                  "certificate_sha256": s.certificate_sha256, "signed_at": s.signed_at, "reason": s.reason,
                  "coverage": s.coverage, "intact": s.intact, "valid": s.valid, "trusted": s.trusted,
-                 "trust_checked": s.trust_checked, "modification": s.modification, "bottom_line": s.bottom_line}
+                 "trust_checked": s.trust_checked, "modification": s.modification, "bottom_line": s.bottom_line,
+                 **long_term_json(s)}
                 for s in result.signatures
             ],
+            "checked_at": result.checked_at, "ltv": result.ltv,
+            "document_timestamps": [{"at": t.at, "tsa": t.tsa, "ok": t.ok} for t in result.document_timestamps],
         })
     else:
         for s in result.signatures:
@@ -175,7 +192,9 @@ def cmd_pdf_verify(args: argparse.Namespace) -> int:
             print(f"  reason:   {s.reason or '-'}")
             print(f"  coverage: {s.coverage}; intact {s.intact}; valid {s.valid}; "
                   f"trusted {s.trusted if s.trust_checked else 'not checked'}")
+            print_long_term(s)
             print(f"  verdict:  {s.verdict}")
+        print(f"long-term: {result.ltv}")
         print(f"verdict: {result.verdict}")
     return 0 if result.ok else 1
 

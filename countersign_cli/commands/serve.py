@@ -44,14 +44,29 @@ def portal_script() -> Path:
 
 
 def streamlit_command(workspace: Path, port: int, address: str, extra: list[str] | tuple[str, ...] = ()) -> list[str]:
-    """The ``python -m streamlit run`` command line; ``extra`` comes last so a flag given there wins."""
+    """The Streamlit ``run`` command line, through ``portal.launch`` (Streamlit's own CLI, with the pages' imports
+    and the catalog warmed while the server starts); ``extra`` comes last so a flag given there wins."""
     if not 0 < port < 65536:
         raise ConfigError(f"--port {port}: not a TCP port (1-65535)")
     return [
-        sys.executable, "-m", "streamlit", "run", str(portal_script()),
+        sys.executable, "-m", "portal.launch", "run", str(portal_script()),
         "--server.port", str(port), "--server.address", address, *STREAMLIT_DEFAULTS, *extra,
         "--", "--workspace", str(workspace),
     ]
+
+
+def require_free_port(address: str, port: int) -> None:
+    """Refuse a port another process listens on, before announcing the portal (Streamlit would say so only after)."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Streamlit's server binds: TIME_WAIT is free
+        try:
+            probe.bind((address, port))
+        except OSError as exc:  # EADDRINUSE, or an address this machine does not have
+            raise ConfigError(f"cannot listen on {address}:{port} ({exc.strerror}): another program holds the port; "
+                              "pick another with --port (make run PORT=...)") from None
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -61,6 +76,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     ws = resolve_workspace(args.workspace, os.environ)
     settings = load_settings(ws)  # a missing or broken countersign.toml stops here, not on the first page view
     cmd = streamlit_command(ws.root, args.port, args.address, list(getattr(args, "extra", ())))
+    require_free_port(args.address, args.port)
     host = "localhost" if args.address in ("127.0.0.1", "0.0.0.0", "::") else args.address
     print(f"Countersign {__version__}: portal on http://{host}:{args.port} for {settings.workspace.name} "
           f"({ws.root})", flush=True)

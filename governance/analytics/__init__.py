@@ -1,5 +1,5 @@
 """Analytics: drift, bias and explainability reduced to aggregates, safe artifact loading, and evidence rows.
 
 Modules: ``io`` (files into DuckDB), ``drift``, ``bias``, ``explain``, ``artifacts``, ``evidence`` (the evidence
-table and :func:`~governance.analytics.evidence.review_version`), ``charts`` (altair specs, no streamlit).
+table and :func:`~governance.evidence.review_version`), ``charts`` (altair specs, no streamlit).
 """

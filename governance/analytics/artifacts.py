@@ -25,8 +25,12 @@ SKOPS_ALLOWED: frozenset[str] = frozenset({
 })
 
 HOW_TO_CONVERT = (
-    "Convert it where it was trained: for scikit-learn, `import skops.io as sio; sio.dump(model, 'model.skops')`; "
-    "for XGBoost, `model.save_model('model.json')` (or .ubj); for LightGBM, `booster.save_model('model.txt')`."
+    "Save the model where it was trained in a format that loads without running code: scikit-learn as skops "
+    "(`mlflow.sklearn.log_model(model, name=\"model\", serialization_format=\"skops\", "
+    "skops_trusted_types=skops.io.get_untrusted_types(data=skops.io.dumps(model)))`, or "
+    "`skops.io.dump(model, \"model.skops\")`), XGBoost as `model.save_model(\"model.json\")`, LightGBM as "
+    "`booster.save_model(\"model.txt\")`; or have the pipeline log its SHAP values (docs/analytics.md, \"SHAP "
+    "values from the pipeline\"), and the explanation is read from them without loading the model."
 )
 
 

@@ -406,6 +406,37 @@ def compute_bias(
         )
     t = data.name
     progress("checking the label", 0.05)
+    labels, positive, y_sql, y_param = _positive_label(engine, data, config)
+    params: dict[str, Any] = {"y": y_param}
+    p_sql, params["p"], pred_name, not_null = _predicted_positive(engine, data, config, labels, positive)
+
+    attrs = list(dict.fromkeys(config.protected))
+    progress("counting outcomes per group", 0.2)
+    floats = {a: data.present(a) for a in attrs if data.is_float(a)}
+    sql = counts_sql(t, attrs, y_sql, p_sql, f"{data.present(config.label)} AND {not_null}", floats)
+    cells = {tuple(r[: len(attrs)]): Counts(*(int(v) for v in r[len(attrs):])) for r in rows(engine, sql, params)}
+    n = sum(c.n for c in cells.values())
+    progress("deriving metrics", 0.7)
+
+    results, inter, warnings = _per_attribute(cells, attrs, config)
+    for r in results:
+        warnings.extend(r.warnings)
+    dropped = data.rows - n
+    if dropped:
+        warnings.append(f"{dropped} rows without a label or prediction were left out")
+    if data.index_columns:
+        warnings.append(f"index column(s) {', '.join(data.index_columns)} left out (pandas' index, not data)")
+    progress("done", 1.0)
+    return BiasResult(
+        attributes=tuple(results), intersections=tuple(inter), n=n, dropped_rows=dropped, label=config.label,
+        positive_label=positive, prediction=pred_name, warnings=tuple(warnings),
+        seconds=time.perf_counter() - started, engine=engine_summary(engine),
+    )
+
+
+def _positive_label(engine: Engine, data: TableInfo, config: BiasConfig) -> tuple[list[str], str, str, Any]:
+    """The label's values, the favourable one, and the SQL (with its parameter) that is true for it; an
+    ``InputError`` when the label is not binary or the favourable value is unknown or never occurs."""
     labels = _domain(engine, data, config.label, limit=3)
     if not labels:
         raise InputError(f"label column {config.label!r} has no values")
@@ -421,40 +452,41 @@ def compute_bias(
             "pass the positive label"
         )
     y_sql, y_param = _equals(data, config.label, positive, "y")
-    occurs = rows(engine, f"SELECT count(*) AS n FROM {t} WHERE {y_sql}", {"y": y_param})[0][0]
+    occurs = rows(engine, f"SELECT count(*) AS n FROM {data.name} WHERE {y_sql}", {"y": y_param})[0][0]
     if occurs == 0:
         raise InputError(
             f"positive label {positive!r} never occurs in {config.label!r} (its values: {', '.join(labels)})"
         )
-    params: dict[str, Any] = {"y": y_param}
+    return labels, positive, y_sql, y_param
+
+
+def _predicted_positive(engine: Engine, data: TableInfo, config: BiasConfig, labels: list[str],
+                        positive: str) -> tuple[str, Any, str, str]:
+    """The SQL (and its parameter) true where the model predicts the favourable outcome, what the prediction is
+    called, and the SQL true where it is present: from a score and its threshold, or from predicted labels."""
     if config.score is not None:
         if not data.is_numeric(config.score):
             raise InputError(f"score column {config.score!r} is {data.columns[config.score]}, not numeric")
-        p_sql, pred_name = f"CAST({quote(config.score)} AS DOUBLE) >= $p", f"{config.score} >= {config.threshold:g}"
-        params["p"] = float(config.threshold)
-        not_null = data.present(config.score)  # a NaN score is missing, not "above every threshold"
-    else:
-        assert config.prediction is not None
-        preds = _domain(engine, data, config.prediction, limit=3)
-        # numbers compare as numbers (1 = 1.0), so only text values must match the label's exactly
-        both_numeric = data.is_numeric(config.prediction) and data.is_numeric(config.label)
-        if len(preds) > 2 or (not both_numeric and not set(preds) <= set(labels) | {positive}):
-            raise InputError(
-                f"prediction column {config.prediction!r} has values {', '.join(preds)}, which are not the "
-                f"label's values ({', '.join(labels)}); give predicted labels or a score with a threshold"
-            )
-        p_sql, params["p"] = _equals(data, config.prediction, positive, "p")
-        pred_name = config.prediction
-        not_null = data.present(config.prediction)
+        # a NaN score is missing, not "above every threshold"
+        return (f"CAST({quote(config.score)} AS DOUBLE) >= $p", float(config.threshold),
+                f"{config.score} >= {config.threshold:g}", data.present(config.score))
+    assert config.prediction is not None
+    preds = _domain(engine, data, config.prediction, limit=3)
+    # numbers compare as numbers (1 = 1.0), so only text values must match the label's exactly
+    both_numeric = data.is_numeric(config.prediction) and data.is_numeric(config.label)
+    if len(preds) > 2 or (not both_numeric and not set(preds) <= set(labels) | {positive}):
+        raise InputError(
+            f"prediction column {config.prediction!r} has values {', '.join(preds)}, which are not the "
+            f"label's values ({', '.join(labels)}); give predicted labels or a score with a threshold"
+        )
+    p_sql, p_param = _equals(data, config.prediction, positive, "p")
+    return p_sql, p_param, config.prediction, data.present(config.prediction)
 
-    attrs = list(dict.fromkeys(config.protected))
-    progress("counting outcomes per group", 0.2)
-    floats = {a: data.present(a) for a in attrs if data.is_float(a)}
-    sql = counts_sql(t, attrs, y_sql, p_sql, f"{data.present(config.label)} AND {not_null}", floats)
-    cells = {tuple(r[: len(attrs)]): Counts(*(int(v) for v in r[len(attrs):])) for r in rows(engine, sql, params)}
-    n = sum(c.n for c in cells.values())
-    progress("deriving metrics", 0.7)
 
+def _per_attribute(cells: Mapping[tuple[str, ...], Counts], attrs: list[str],
+                   config: BiasConfig) -> tuple[list[AttributeBias], list[AttributeBias], list[str]]:
+    """The metrics of each attribute with two or more groups, of each pair of them (when asked), and why an
+    attribute was skipped; an ``InputError`` when none can be compared."""
     warnings: list[str] = []
     results: list[AttributeBias] = []
     usable: list[int] = []
@@ -474,19 +506,7 @@ def compute_bias(
             marg = _marginal(cells, (i, j))
             inter.append(attribute_bias(f"{attrs[i]}×{attrs[j]}", {f"{k[0]}|{k[1]}": v for k, v in marg.items()},
                                         config.min_group_size))
-    for r in results:
-        warnings.extend(r.warnings)
-    dropped = data.rows - n
-    if dropped:
-        warnings.append(f"{dropped} rows without a label or prediction were left out")
-    if data.index_columns:
-        warnings.append(f"index column(s) {', '.join(data.index_columns)} left out (pandas' index, not data)")
-    progress("done", 1.0)
-    return BiasResult(
-        attributes=tuple(results), intersections=tuple(inter), n=n, dropped_rows=dropped, label=config.label,
-        positive_label=positive, prediction=pred_name, warnings=tuple(warnings),
-        seconds=time.perf_counter() - started, engine=engine_summary(engine),
-    )
+    return results, inter, warnings
 
 
 def _marginal(cells: Mapping[tuple[str, ...], Counts], idx: tuple[int, ...]) -> dict[tuple[str, ...], Counts]:

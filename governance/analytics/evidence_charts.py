@@ -161,3 +161,38 @@ def waterfall_chart(result: explain_mod.ExplainResult | Mapping[str, Any], row: 
                                                  range=["#e45756", "#4c78a8", "#bab0ac"]), legend=None),
         tooltip=["step", alt.Tooltip("start:Q", format=".4g"), alt.Tooltip("end:Q", format=".4g")],
     ).properties(width=WIDTH, title=f"Local explanation of row {local['row']}")
+
+
+def spec_of(name: str, *args: Any) -> dict[str, Any] | None:
+    """The Vega-Lite dict of chart ``name`` of this module drawn from ``args``, or None when it cannot draw them
+    (a stored result of a shape the chart does not know: the report then draws a plain fallback)."""
+    fn = globals()[name]  # an unknown name is a programming error: let it surface
+    try:
+        chart = fn(*args)
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return None
+    if chart is None:
+        return None
+    # Schema validation costs ~70 ms a chart and the page already draws (and so validates) the same spec.
+    return chart.to_dict(validate=False) if hasattr(chart, "to_dict") else dict(chart)
+
+
+def bar_spec(
+    points: list[dict[str, Any]], *, x: str, y: str, title: str, color: str | None = None, rule: float | None = None,
+    x_title: str | None = None,
+) -> dict[str, Any]:
+    """A horizontal bar chart of ``points`` (one bar per ``y`` value), optionally coloured and with a threshold
+    rule: the fallback a report draws from its own table."""
+    frame = pd.DataFrame(points)
+    enc: dict[str, Any] = {
+        "x": alt.X(f"{x}:Q", title=x_title or x),
+        "y": alt.Y(f"{y}:N", sort="-x", title=None),
+    }
+    if color:
+        enc["color"] = alt.Color(f"{color}:N", title=color)
+    chart = alt.Chart(frame).mark_bar().encode(**enc)
+    if rule is not None:
+        chart = chart + alt.Chart(pd.DataFrame({"t": [rule]})).mark_rule(color="#b00", strokeDash=[4, 3]).encode(
+            x="t:Q"
+        )
+    return chart.properties(title=title, width=420, height=max(60, 16 * frame[y].nunique())).to_dict(validate=False)

@@ -207,6 +207,98 @@ def _positive_class(values: Any, base: Any) -> tuple[np.ndarray, np.ndarray]:
     return v, np.broadcast_to(b.reshape(-1) if b.ndim else b, (v.shape[0],)).astype(float)
 
 
+def _complete_rows(data: pd.DataFrame, features: Sequence[str], groups: pd.DataFrame | None
+                   ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame | None, list[str]]:
+    """The feature matrix of the rows with every feature value, their row numbers in ``data``, the groups of those
+    rows, and a warning when some were left out (the data contract: NULL, NaN and ±inf are missing)."""
+    missing = [f for f in features if f not in data.columns]
+    if missing:
+        raise InputError(f"the data lacks model feature(s) {', '.join(missing)}")
+    if data.empty:
+        raise InputError("no rows to explain")
+    try:
+        X_all = data[list(features)].to_numpy(dtype=float)
+    except (TypeError, ValueError):
+        bad = [f for f in features if not pd.api.types.is_numeric_dtype(data[f])]
+        raise InputError(f"model feature(s) {', '.join(bad)} are not numeric; encode them as the model expects") from None
+    complete = np.isfinite(X_all).all(axis=1)
+    positions = np.flatnonzero(complete)  # row numbers in ``data`` of the rows kept
+    warnings: list[str] = []
+    if not complete.all():
+        if not complete.any():
+            raise InputError("every row misses a model feature value (NULL, NaN or ±inf): nothing to explain")
+        warnings.append(f"{int((~complete).sum())} rows with a missing feature value (NULL, NaN or ±inf) left out")
+        X_all = X_all[complete]
+        if groups is not None:
+            groups = groups.iloc[positions].reset_index(drop=True)
+    return X_all, positions, groups, warnings
+
+
+def _explainer(loaded: LoadedModel, how: str, f_out: Any, background: np.ndarray) -> tuple[Any, str]:
+    """The shap explainer ``how`` names for ``loaded``, and its name."""
+    import shap
+
+    model = loaded.model
+    if how == "tree":
+        return shap.TreeExplainer(model.booster if isinstance(model, XGBoostModel) else model), "TreeExplainer"
+    masker = shap.maskers.Independent(background, max_samples=len(background))
+    if how == "linear":
+        return shap.LinearExplainer(model, masker), "LinearExplainer"
+    return shap.PermutationExplainer(f_out, masker), "PermutationExplainer"
+
+
+def _shap_values(explainer: Any, how: str, X: np.ndarray, config: ExplainConfig, progress: ProgressFn,
+                 warnings: list[str]) -> tuple[np.ndarray, np.ndarray, int, bool]:
+    """SHAP and base values of the rows of ``X`` in chunks, until done or the time budget is spent: the values,
+    the base values, how many rows were explained and whether the budget stopped it (said in ``warnings``)."""
+    chunk = 10 if how == "permutation" else 500
+    budget_from = time.perf_counter()
+    if how == "permutation":
+        # shap JIT-compiles its permutation routines on first use (10-20 s once per process): keep that out
+        # of the time budget, and say so when it happened
+        explainer(X[:1], max_evals=2 * X.shape[1] + 1, silent=True)
+        warm = time.perf_counter() - budget_from
+        if warm > 1.0:
+            warnings.append(f"shap compiled its permutation explainer in {warm:.1f} s (once per process)")
+        budget_from = time.perf_counter()
+    values: list[np.ndarray] = []
+    bases: list[np.ndarray] = []
+    done = 0
+    while done < len(X):
+        part = X[done:done + chunk]
+        if how == "tree":
+            raw = explainer.shap_values(part, check_additivity=False)
+            base = explainer.expected_value
+        else:
+            exp = explainer(part) if how == "linear" else explainer(part, max_evals=2 * X.shape[1] + 1, silent=True)
+            raw, base = exp.values, exp.base_values
+        v, b = _positive_class(raw, base)
+        values.append(v)
+        bases.append(b)
+        done += len(part)
+        progress(f"explained {done} of {len(X)} rows", 0.05 + 0.85 * done / len(X))
+        if done < len(X) and time.perf_counter() - budget_from > config.budget_seconds:
+            warnings.append(f"time budget of {config.budget_seconds:g} s reached after {done} of {len(X)} rows")
+            return np.vstack(values), np.concatenate(bases), done, True
+    return np.vstack(values), np.concatenate(bases), done, False
+
+
+def _group_importance(groups: pd.DataFrame | None, explained_idx: np.ndarray, shap_values: np.ndarray,
+                      names: tuple[str, ...], order: np.ndarray) -> dict[str, dict[str, dict[str, float]]]:
+    """Mean |SHAP| of each feature per group of each protected attribute (the explained rows only)."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    if groups is None:
+        return out
+    g = groups.iloc[explained_idx].reset_index(drop=True)
+    for attr in g.columns:
+        keys = g[attr].astype("string").fillna("(missing)").to_numpy()
+        out[attr] = {
+            str(k): {names[i]: float(np.abs(shap_values[keys == k, i]).mean()) for i in order}
+            for k in sorted(set(keys))
+        }
+    return out
+
+
 def explain_model(
     loaded: LoadedModel,
     data: pd.DataFrame,
@@ -233,31 +325,10 @@ def explain_model(
     Raises:
         InputError: a feature is missing or not numeric, or there are no rows.
     """
-    import shap
     from threadpoolctl import threadpool_limits
 
     started = time.perf_counter()
-    missing = [f for f in features if f not in data.columns]
-    if missing:
-        raise InputError(f"the data lacks model feature(s) {', '.join(missing)}")
-    if data.empty:
-        raise InputError("no rows to explain")
-    try:
-        X_all = data[list(features)].to_numpy(dtype=float)
-    except (TypeError, ValueError):
-        bad = [f for f in features if not pd.api.types.is_numeric_dtype(data[f])]
-        raise InputError(f"model feature(s) {', '.join(bad)} are not numeric; encode them as the model expects") from None
-    # the data contract: NULL, NaN and ±inf are missing; a row missing a feature value is left out, and said so
-    complete = np.isfinite(X_all).all(axis=1)
-    positions = np.flatnonzero(complete)  # row numbers in ``data`` of the rows kept
-    warnings: list[str] = []
-    if not complete.all():
-        if not complete.any():
-            raise InputError("every row misses a model feature value (NULL, NaN or ±inf): nothing to explain")
-        warnings.append(f"{int((~complete).sum())} rows with a missing feature value (NULL, NaN or ±inf) left out")
-        X_all = X_all[complete]
-        if groups is not None:
-            groups = groups.iloc[positions].reset_index(drop=True)
+    X_all, positions, groups, warnings = _complete_rows(data, features, groups)
     how = _choose(loaded)
     cap = min(config.max_rows, config.permutation_max_rows) if how == "permutation" else config.max_rows
     rng = np.random.default_rng(config.seed)
@@ -269,51 +340,8 @@ def explain_model(
 
     with threadpool_limits(limits=1):
         progress(f"building the {how} explainer", 0.05)
-        model = loaded.model
-        if how == "tree":
-            target = model.booster if isinstance(model, XGBoostModel) else model
-            explainer = shap.TreeExplainer(target)
-            name = "TreeExplainer"
-        elif how == "linear":
-            explainer = shap.LinearExplainer(model, shap.maskers.Independent(background, max_samples=len(background)))
-            name = "LinearExplainer"
-        else:
-            explainer = shap.PermutationExplainer(f_out, shap.maskers.Independent(background,
-                                                                                  max_samples=len(background)))
-            name = "PermutationExplainer"
-        chunk = 10 if how == "permutation" else 500
-        budget_from = time.perf_counter()
-        if how == "permutation":
-            # shap JIT-compiles its permutation routines on first use (10-20 s once per process): keep that out
-            # of the time budget, and say so when it happened
-            explainer(X[:1], max_evals=2 * X.shape[1] + 1, silent=True)
-            warm = time.perf_counter() - budget_from
-            if warm > 1.0:
-                warnings.append(f"shap compiled its permutation explainer in {warm:.1f} s (once per process)")
-            budget_from = time.perf_counter()
-        values: list[np.ndarray] = []
-        bases: list[np.ndarray] = []
-        done = 0
-        stopped = False
-        while done < len(X):
-            part = X[done:done + chunk]
-            if how == "tree":
-                raw = explainer.shap_values(part, check_additivity=False)
-                base = explainer.expected_value
-            else:
-                exp = explainer(part) if how == "linear" else explainer(part, max_evals=2 * X.shape[1] + 1, silent=True)
-                raw, base = exp.values, exp.base_values
-            v, b = _positive_class(raw, base)
-            values.append(v)
-            bases.append(b)
-            done += len(part)
-            progress(f"explained {done} of {len(X)} rows", 0.05 + 0.85 * done / len(X))
-            if done < len(X) and time.perf_counter() - budget_from > config.budget_seconds:
-                stopped = True
-                warnings.append(f"time budget of {config.budget_seconds:g} s reached after {done} of {len(X)} rows")
-                break
-        shap_values = np.vstack(values)
-        base_values = np.concatenate(bases)
+        explainer, name = _explainer(loaded, how, f_out, background)
+        shap_values, base_values, done, stopped = _shap_values(explainer, how, X, config, progress, warnings)
         X = X[:done]
         explained_idx = idx[:done]
         progress("checking additivity", 0.92)
@@ -324,15 +352,7 @@ def explain_model(
     mean_abs = np.abs(shap_values).mean(axis=0)
     order = np.argsort(-mean_abs, kind="stable")
     importance = tuple((names[i], float(mean_abs[i])) for i in order)
-    group_importance: dict[str, dict[str, dict[str, float]]] = {}
-    if groups is not None:
-        g = groups.iloc[explained_idx].reset_index(drop=True)
-        for attr in g.columns:
-            keys = g[attr].astype("string").fillna("(missing)").to_numpy()
-            group_importance[attr] = {
-                str(k): {names[i]: float(np.abs(shap_values[keys == k, i]).mean()) for i in order}
-                for k in sorted(set(keys))
-            }
+    group_importance = _group_importance(groups, explained_idx, shap_values, names, order)
     r = min(max(config.local_row, 0), len(X) - 1)
     local_rows = tuple(_local(p, positions[explained_idx[p]], X, shap_values, base_values, output, names)
                        for p in kept_positions(output, r))

@@ -8,6 +8,7 @@
 - :mod:`~governance.catalog.backfill`: history from backfills and registry events, and how far back it reaches.
 - :mod:`~governance.catalog.signoff`: promotion requests and decisions.
 - :mod:`~governance.catalog.evidence`: stored analytics evidence.
+- :mod:`~governance.catalog.lifecycle`: fallback plans, incidents and model card edits (insert-only).
 - :mod:`~governance.catalog.records`: the typed records rows are read into (by column name, never by position).
 """
 
@@ -20,6 +21,7 @@ from governance.catalog.backfill import BackfillStore
 from governance.catalog.costs import CompareQueries
 from governance.catalog.evidence import EvidenceRecord, EvidenceStore
 from governance.catalog.history import HistoryQueries
+from governance.catalog.lifecycle import LifecycleStore
 from governance.catalog.migrations import MIGRATIONS, CatalogMigrations
 from governance.catalog.oversight import OversightStore
 from governance.catalog.queries import CatalogQueries
@@ -52,7 +54,7 @@ __all__ = [
 
 
 class Catalog(CatalogQueries, HistoryQueries, SignoffQueries, OversightStore, CompareQueries, EvidenceStore,
-              SnapshotWriter, BackfillStore, CatalogMigrations):
+              LifecycleStore, SnapshotWriter, BackfillStore, CatalogMigrations):
     """The workspace catalog file; every method opens and closes its own connection (see :mod:`.connection`)."""
 
     @classmethod

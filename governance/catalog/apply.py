@@ -162,7 +162,8 @@ class SnapshotWriter(CatalogConnection):
             )
             history.record_observation(con, account=account, sync_id=sync_id, observed_at=naive_utc(started_at),
                                        gap_after=gap_after)
-            counts = SyncCounts(by_table=by_table, **totals)
+            held = con.execute("SELECT count(*) FROM versions WHERE account = ?", [account]).fetchone()[0]
+            counts = SyncCounts(by_table=by_table, held=held, **totals)
             entry = before_commit(con, counts, status) if before_commit is not None else None
             if not nothing_new:  # the history rows this sync opens name its ledger entry
                 history.record_history(

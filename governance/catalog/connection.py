@@ -467,3 +467,11 @@ class CatalogConnection:
         """Run one read query and return a DataFrame."""
         with self.connect() as con:
             return con.execute(sql, params or []).df()
+
+    def query_dicts(self, sql: str, params: Sequence[Any] | None = None) -> list[dict[str, Any]]:
+        """Run one read query and return its rows as dicts (no pandas: what a CLI command that prints or reports
+        rows reads without loading it)."""
+        from governance.catalog.records import fetch_dicts
+
+        with self.connect() as con:
+            return fetch_dicts(con, sql, params)

@@ -433,18 +433,20 @@ class HistoryQueries(CatalogConnection):
 
     def version_history(self, version_id: str) -> pd.DataFrame:
         """Every state ``version_id`` has had, oldest first (rows a later backfill replaced left out)."""
-        return self.query_df("SELECT * FROM version_history WHERE version_id = ? AND superseded_by IS NULL "
-                             "ORDER BY valid_from, history_id", [version_id])
+        return self.query_df(*_version_history_query(version_id))
+
+    def version_history_rows(self, version_id: str) -> list[dict[str, Any]]:
+        """:meth:`version_history` as dicts."""
+        return self.query_dicts(*_version_history_query(version_id))
 
     def deployment_history(self, version_ids: list[str] | None = None, model: str | None = None) -> pd.DataFrame:
         """Deployment states serving ``version_ids`` or ``model`` (every one when both are None), oldest first."""
-        where, params = "TRUE", []
-        if version_ids is not None:
-            where, params = "version_id IN (SELECT unnest(?))", [version_ids]
-        elif model is not None:
-            where, params = "model = ?", [model]
-        return self.query_df(f"SELECT * FROM deployment_history WHERE {where} AND superseded_by IS NULL "
-                             "ORDER BY valid_from, history_id", params)
+        return self.query_df(*_deployment_history_query(version_ids, model))
+
+    def deployment_history_rows(self, version_ids: list[str] | None = None,
+                                model: str | None = None) -> list[dict[str, Any]]:
+        """:meth:`deployment_history` as dicts."""
+        return self.query_dicts(*_deployment_history_query(version_ids, model))
 
     def model_history(self, model: str) -> pd.DataFrame:
         """Every state of every version of ``model``, oldest first."""
@@ -453,16 +455,19 @@ class HistoryQueries(CatalogConnection):
 
     def history_gaps(self, accounts: list[str] | None = None) -> pd.DataFrame:
         """The observation gaps of whole accounts (of ``accounts``, or all), oldest first."""
-        if accounts is None:
-            return self.query_df("SELECT * FROM history_gaps WHERE version_id IS NULL AND superseded_by IS NULL "
-                                 "ORDER BY gap_from NULLS FIRST, gap_id")
-        return self.query_df("SELECT * FROM history_gaps WHERE account IN (SELECT unnest(?)) AND version_id IS NULL "
-                             "AND superseded_by IS NULL ORDER BY gap_from NULLS FIRST, gap_id", [accounts])
+        return self.query_df(*_history_gaps_query(accounts))
+
+    def history_gap_rows(self, accounts: list[str] | None = None) -> list[dict[str, Any]]:
+        """:meth:`history_gaps` as dicts."""
+        return self.query_dicts(*_history_gaps_query(accounts))
 
     def version_gaps(self, version_ids: list[str]) -> pd.DataFrame:
         """The periods in which ``version_ids`` existed but their state is not known (a backfill's labelled gaps)."""
-        return self.query_df("SELECT * FROM history_gaps WHERE version_id IN (SELECT unnest(?)) "
-                             "AND superseded_by IS NULL ORDER BY gap_from NULLS FIRST, gap_id", [version_ids])
+        return self.query_df(*_version_gaps_query(version_ids))
+
+    def version_gap_rows(self, version_ids: list[str]) -> list[dict[str, Any]]:
+        """:meth:`version_gaps` as dicts."""
+        return self.query_dicts(*_version_gaps_query(version_ids))
 
     def history_rows(self, model: str) -> dict[str, pd.DataFrame]:
         """The history rows about ``model`` as stored, per history table (gaps: of the accounts holding it)."""
@@ -498,3 +503,31 @@ class HistoryQueries(CatalogConnection):
             "SELECT seq, hash, recorded_at, actor, json_extract_string(payload, '$.sync_id') AS sync_id, payload "
             "FROM ledger WHERE action = 'sync.account' "
             "AND json_extract_string(payload, '$.sync_id') IN (SELECT unnest(?)) ORDER BY seq", [sync_ids])
+
+
+def _version_history_query(version_id: str) -> tuple[str, list[Any]]:
+    return ("SELECT * FROM version_history WHERE version_id = ? AND superseded_by IS NULL "
+            "ORDER BY valid_from, history_id", [version_id])
+
+
+def _deployment_history_query(version_ids: list[str] | None, model: str | None) -> tuple[str, list[Any]]:
+    where, params = "TRUE", []
+    if version_ids is not None:
+        where, params = "version_id IN (SELECT unnest(?))", [version_ids]
+    elif model is not None:
+        where, params = "model = ?", [model]
+    return (f"SELECT * FROM deployment_history WHERE {where} AND superseded_by IS NULL "
+            "ORDER BY valid_from, history_id", params)
+
+
+def _history_gaps_query(accounts: list[str] | None) -> tuple[str, list[Any]]:
+    if accounts is None:
+        return ("SELECT * FROM history_gaps WHERE version_id IS NULL AND superseded_by IS NULL "
+                "ORDER BY gap_from NULLS FIRST, gap_id", [])
+    return ("SELECT * FROM history_gaps WHERE account IN (SELECT unnest(?)) AND version_id IS NULL "
+            "AND superseded_by IS NULL ORDER BY gap_from NULLS FIRST, gap_id", [accounts])
+
+
+def _version_gaps_query(version_ids: list[str]) -> tuple[str, list[Any]]:
+    return ("SELECT * FROM history_gaps WHERE version_id IN (SELECT unnest(?)) AND superseded_by IS NULL "
+            "ORDER BY gap_from NULLS FIRST, gap_id", [version_ids])

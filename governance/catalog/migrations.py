@@ -214,6 +214,46 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE INDEX history_events_status ON history_events(status)
         """,
     ),
+    (
+        9,
+        "the rest of the lifecycle: fallback plans, incidents, model card edits and write-backs (issue 38)",
+        # insert-only: a plan's or an incident's state is replayed from its events (each one a ledger entry)
+        """
+        CREATE TABLE fallback_plans (
+            plan_id TEXT PRIMARY KEY, model TEXT NOT NULL, environment TEXT NOT NULL, kind TEXT NOT NULL,
+            protects TEXT, fallback_version_id TEXT, fallback_sha256 TEXT, business_process TEXT, reason TEXT NOT NULL,
+            tier TEXT, approvals_required INTEGER NOT NULL, proposed_by TEXT NOT NULL, proposed_at TIMESTAMP NOT NULL,
+            ledger_hash TEXT
+        );
+        CREATE TABLE fallback_events (
+            event_id TEXT PRIMARY KEY, plan_id TEXT NOT NULL, kind TEXT NOT NULL, actor TEXT NOT NULL,
+            happened_at TIMESTAMP NOT NULL, outcome TEXT NOT NULL, comment TEXT, detail JSON, review_due TIMESTAMP,
+            ledger_hash TEXT
+        );
+        CREATE INDEX fallback_events_plan ON fallback_events(plan_id);
+        CREATE TABLE incidents (
+            incident_id TEXT PRIMARY KEY, version_id TEXT NOT NULL, model TEXT NOT NULL, title TEXT NOT NULL,
+            description TEXT, occurred_at TIMESTAMP NOT NULL, aware_at TIMESTAMP NOT NULL, impact TEXT NOT NULL,
+            severity TEXT NOT NULL, serious BOOLEAN NOT NULL, serious_kind TEXT, deadlines JSON,
+            recorded_by TEXT NOT NULL, recorded_at TIMESTAMP NOT NULL, ledger_hash TEXT
+        );
+        CREATE TABLE incident_events (
+            event_id TEXT PRIMARY KEY, incident_id TEXT NOT NULL, kind TEXT NOT NULL, actor TEXT NOT NULL,
+            happened_at TIMESTAMP NOT NULL, text TEXT, detail JSON, ledger_hash TEXT
+        );
+        CREATE INDEX incident_events_incident ON incident_events(incident_id);
+        CREATE TABLE card_edits (
+            edit_id TEXT PRIMARY KEY, model TEXT NOT NULL, fields JSON NOT NULL, changed JSON NOT NULL,
+            registry JSON, editor TEXT NOT NULL, edited_at TIMESTAMP NOT NULL, comment TEXT, ledger_hash TEXT
+        );
+        CREATE INDEX card_edits_model ON card_edits(model);
+        CREATE TABLE card_writebacks (
+            writeback_id TEXT PRIMARY KEY, edit_id TEXT NOT NULL, model TEXT NOT NULL, account TEXT NOT NULL,
+            target TEXT, status TEXT NOT NULL, detail JSON, actor TEXT NOT NULL, happened_at TIMESTAMP NOT NULL,
+            ledger_hash TEXT
+        )
+        """,
+    ),
 )
 
 

@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from connectors.base import META_TWIN_REF, TAG_COLLECTIONS
 from core.canonical import record_hash
 from core.errors import InputError, NotFound
 from governance.catalog.connection import CatalogConnection
@@ -42,18 +43,31 @@ class CatalogQueries(CatalogConnection):
 
         Sorted by model, then environment in ``environment_order`` (promotion order), then newest version first.
         """
-        df = self.query_df(*_inventory_query(flt, environment_order))
+        with self.connect() as con:
+            df = con.execute(*_inventory_query(flt, environment_order)).df()
+            twins = _twins(con)
         df["labels"] = df["labels"].map(lambda text: list(from_json(text) or []))  # registry labels, sorted
-        return df
+        df["collections"] = df.pop("model_tags").map(_collections)
+        carries = df["deployed_on"].notna() | df["labels"].map(bool)
+        pairs = _twin_pairs(list(zip(df["version_id"], df["source_ref"], carries, strict=True)), twins)
+        df["twin_version_id"] = df["version_id"].map(pairs)
+        return df[~df["version_id"].isin(set(pairs.values()))].reset_index(drop=True)
 
     def inventory_rows(self, flt: InventoryFilter = InventoryFilter(),
                        environment_order: Sequence[str] = ()) -> list[dict[str, Any]]:
         """:meth:`inventory` as plain dicts, without pandas (the CLI's listing starts faster)."""
         with self.connect() as con:
             rows = fetch_dicts(con, *_inventory_query(flt, environment_order))
+            twins = _twins(con)
         for row in rows:
             row["labels"] = list(from_json(row["labels"]) or [])
-        return rows
+        pairs = _twin_pairs([(r["version_id"], r["source_ref"], r["deployed_on"] is not None or bool(r["labels"]))
+                             for r in rows], twins)
+        for row in rows:
+            row["collections"] = _collections(row.pop("model_tags"))
+            row["twin_version_id"] = pairs.get(row["version_id"])
+        hidden = set(pairs.values())
+        return [r for r in rows if r["version_id"] not in hidden]
 
     def filter_values(self) -> dict[str, list[str]]:
         """Distinct values for the inventory filters."""
@@ -162,16 +176,11 @@ class CatalogQueries(CatalogConnection):
 
     def deployments(self, model: str | None = None) -> pd.DataFrame:
         """Deployments, optionally of one model, with the served version's approval status."""
-        sql = """
-            SELECT d.deployment_id, d.account, d.environment, d.endpoint, d.variant, d.status, d.model,
-                   d.version_id, v.version, v.approval_status, d.weight, d.updated_at
-            FROM deployments d LEFT JOIN versions v ON v.version_id = d.version_id
-        """
-        params: list[Any] = []
-        if model:
-            sql += " WHERE d.model = ?"
-            params.append(model)
-        return self.query_df(sql + " ORDER BY d.environment, d.endpoint", params)
+        return self.query_df(*_deployments_query(model))
+
+    def deployment_rows(self, model: str | None = None) -> list[dict[str, Any]]:
+        """:meth:`deployments` as dicts."""
+        return self.query_dicts(*_deployments_query(model))
 
     def model_card(self, model: str) -> dict[str, Any] | None:
         """The newest model card of ``model`` across accounts, as a dict."""
@@ -251,11 +260,11 @@ class CatalogQueries(CatalogConnection):
         return None if row is None else Version.from_row(row)
 
     def promotion_ledger_entries(self, before: dt.datetime | None = None) -> list[dict[str, Any]]:
-        """The ledger entries that create and execute promotion requests (``request.create``, ``execute.done``),
-        recorded by ``before`` (None: all), oldest first: ``seq``, ``recorded_at``, ``action``, ``subject``,
-        ``payload`` (the JSON text as recorded)."""
+        """The ledger entries that create and execute promotion requests (``request.create``, ``execute.done``)
+        and executed fallbacks (``fallback.executed``), recorded by ``before`` (None: all), oldest first: ``seq``,
+        ``recorded_at``, ``action``, ``subject``, ``payload`` (the JSON text as recorded)."""
         sql = ("SELECT seq, recorded_at, action, subject, payload FROM ledger "
-               "WHERE action IN ('request.create', 'execute.done')")
+               "WHERE action IN ('request.create', 'execute.done', 'fallback.executed')")
         params: list[Any] = []
         if before is not None:
             sql += " AND recorded_at <= ?"
@@ -274,6 +283,14 @@ class CatalogQueries(CatalogConnection):
         "promotion_requests": ("model = ?", "model", "request_id"),
         "decisions": ("request_id IN (SELECT request_id FROM promotion_requests WHERE model = ?)", "model",
                       "decision_id"),
+        # the rest of the lifecycle (migration 9): fallback plans, incidents, model card edits
+        "fallback_plans": ("model = ?", "model", "plan_id"),
+        "fallback_events": ("plan_id IN (SELECT plan_id FROM fallback_plans WHERE model = ?)", "model", "event_id"),
+        "incidents": ("model = ?", "model", "incident_id"),
+        "incident_events": ("incident_id IN (SELECT incident_id FROM incidents WHERE model = ?)", "model",
+                            "event_id"),
+        "card_edits": ("model = ?", "model", "edit_id"),
+        "card_writebacks": ("model = ?", "model", "writeback_id"),
     }
 
     def model_rows(self, table: str, model: str, version_ids: Sequence[str]) -> pd.DataFrame:
@@ -305,6 +322,34 @@ class CatalogQueries(CatalogConnection):
                 [list(actions), sha256],
             )
 
+
+
+def _twins(con: Any) -> dict[str, str]:
+    """The registry entries that mirror a version (their ``source_ref``) → that version's id."""
+    rows = fetch_dicts(con, "SELECT version_id, metadata FROM versions WHERE CAST(metadata AS VARCHAR) LIKE ?",
+                       [f"%{META_TWIN_REF}%"])
+    return {ref: r["version_id"] for r in rows if (ref := (from_json(r["metadata"]) or {}).get(META_TWIN_REF))}
+
+
+def _twin_pairs(rows: Sequence[tuple[str, str, bool]], twins: dict[str, str]) -> dict[str, str]:
+    """Kept version id → the id of its twin, whose line goes. A line carrying a deployment or a registry label is
+    never the one hidden (the binding check reads each line): of two bare twins the version naming its twin stays,
+    of one carrying and one bare the carrying one, and two carrying lines both stay."""
+    carries = {vid: bool(flag) for vid, _, flag in rows}
+    pairs = {}
+    for vid, ref, _ in rows:
+        named_by = twins.get(ref)
+        if named_by is None or named_by == vid or named_by not in carries:
+            continue
+        if carries[vid] and carries[named_by]:
+            continue
+        pairs.update({vid: named_by} if carries[vid] else {named_by: vid})
+    return pairs
+
+
+def _collections(tags: Any) -> list[str]:
+    text = (from_json(tags) or {}).get(TAG_COLLECTIONS) if tags else None
+    return [p.strip() for p in str(text).split(";") if p.strip()] if text else []
 
 
 def _inventory_query(flt: InventoryFilter, environment_order: Sequence[str]) -> tuple[str, list[Any]]:
@@ -346,7 +391,8 @@ def _inventory_query(flt: InventoryFilter, environment_order: Sequence[str]) -> 
                coalesce(dep.serving, FALSE) AS serving,
                coalesce(dep.serving, FALSE) AND v.approval_status <> 'Approved' AS unapproved_deployment,
                v.source_version_id, v.metrics, fresh.last_sync,
-               signed.version_id IS NOT NULL AS approved_in_countersign, v.artifact_sha256
+               signed.version_id IS NOT NULL AS approved_in_countersign, v.artifact_sha256,
+               v.source_ref, m.tags AS model_tags
         FROM versions v
         LEFT JOIN models m ON m.name = v.model
         LEFT JOIN dep ON dep.version_id = v.version_id
@@ -356,3 +402,16 @@ def _inventory_query(flt: InventoryFilter, environment_order: Sequence[str]) -> 
         ORDER BY v.model, coalesce(list_position(?, v.environment), 999), v.environment, v.version DESC, v.account
     """
     return sql, [*params, list(environment_order)]
+
+
+def _deployments_query(model: str | None) -> tuple[str, list[Any]]:
+    sql = """
+        SELECT d.deployment_id, d.account, d.environment, d.endpoint, d.variant, d.status, d.model,
+               d.version_id, v.version, v.approval_status, d.weight, d.updated_at
+        FROM deployments d LEFT JOIN versions v ON v.version_id = d.version_id
+    """
+    params: list[Any] = []
+    if model:
+        sql += " WHERE d.model = ?"
+        params.append(model)
+    return sql + " ORDER BY d.environment, d.endpoint", params

@@ -86,6 +86,9 @@ class SyncCounts:
     unchanged: int = 0
     deleted: int = 0
     by_table: dict[str, dict[str, int]] = field(default_factory=dict)
+    # versions the account holds once the sync committed (an incremental sync reads only what changed, so
+    # ``unchanged`` counts the rows it read, not what the account holds)
+    held: int = 0
 
 
 @dataclass(frozen=True)

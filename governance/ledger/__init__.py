@@ -32,7 +32,7 @@ from governance.ledger.checkpoints import (
 from governance.ledger.commit import NewEntry, append, append_many
 from governance.ledger.guard import TailState, catalog_tail_state, require_sealed_tail, tail_state
 from governance.ledger.keys import PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, key_id, load_public_key
-from governance.ledger.queries import LedgerFilter, actions, entries_for, entry, head, listing
+from governance.ledger.queries import LedgerFilter, actions, entries_for, entries_on, entry, head, listing
 from governance.ledger.requests import LedgerRequest, request_from_ledger, state_mismatches
 from governance.ledger.signed_head import (
     HEAD_FILE,
@@ -77,6 +77,7 @@ __all__ = [
     "checkpoint",
     "covering_checkpoint",
     "entries_for",
+    "entries_on",
     "entry",
     "entry_hash",
     "head",

@@ -27,6 +27,14 @@ def _entry(row: Sequence[Any]) -> Entry:
     return Entry(seq, at, actor, action, subject or "", json.loads(payload), prev, digest)
 
 
+def entries_on(con: Any, subject: str) -> list[Entry]:
+    """Every entry about ``subject``, oldest first, read on ``con`` (inside the caller's transaction: what a
+    decision counts is what the ledger holds when it writes)."""
+    rows = con.execute("SELECT seq, recorded_at, actor, action, subject, payload, prev_hash, hash FROM ledger "
+                       "WHERE subject = ? ORDER BY seq", [subject]).fetchall()
+    return [_entry(r) for r in rows]
+
+
 def entries_for(catalog: Catalog, subject: str) -> list[Entry]:
     """Every entry about ``subject`` (e.g. ``request:R-…``), oldest first."""
     with catalog.connect() as con:

@@ -6,6 +6,9 @@ from __future__ import annotations
 REQUEST = "request"
 VERSION = "version"
 ACCOUNT = "account"
+FALLBACK = "fallback"
+INCIDENT = "incident"
+MODEL = "model"
 
 
 def request_subject(request_id: str) -> str:
@@ -21,6 +24,21 @@ def version_subject(version_id: str) -> str:
 def account_subject(account: str) -> str:
     """The subject of an account's sync entries."""
     return f"{ACCOUNT}:{account}"
+
+
+def fallback_subject(plan_id: str) -> str:
+    """The subject of the entries about fallback plan ``plan_id`` (proposal, approvals, rehearsals, executions)."""
+    return f"{FALLBACK}:{plan_id}"
+
+
+def incident_subject(incident_id: str) -> str:
+    """The subject of the entries about incident ``incident_id``."""
+    return f"{INCIDENT}:{incident_id}"
+
+
+def model_subject(model: str) -> str:
+    """The subject of the entries about a logical model as a whole (its model card's edits and write-backs)."""
+    return f"{MODEL}:{model}"
 
 
 def parse_subject(subject: str) -> tuple[str, str]:

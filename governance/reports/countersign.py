@@ -18,6 +18,7 @@ from governance.catalog import Catalog
 from governance.config import Settings, Workspace
 from governance.identity import Identity, require
 from governance.reports.export import archive_path, record_export, stage
+from governance.reports.longterm import timestamp_trust
 from governance.reports.sign import COUNTERSIGNATURE_FIELD, SignatureCheck, sign_pdf, verify_pdf
 from governance.reports.signers import personal_signer
 
@@ -93,6 +94,9 @@ def countersign_pdf(
         location=settings.workspace.name,
         contact=identity.email,
         certify=False,
+        timestamp_url=settings.signing.timestamp_url,
+        fetch_validation_data=settings.signing.fetch_validation_data,
+        timestamp_trust=timestamp_trust(workspace, settings),
         field_name=f"{COUNTERSIGNATURE_FIELD}{len(checked.signatures)}",
     )
     after = verify_pdf(signed)

@@ -18,9 +18,11 @@ from governance.catalog import Catalog
 from governance.config import Settings, Workspace, private_dir, private_mode
 from governance.identity import Identity, require
 from governance.ledger.subjects import version_subject
-from governance.reports.build import BuiltReport, Gap, build_pdf
+from governance.reports.assemble import document
+from governance.reports.build import BuiltReport, Gap, build_pdf, render
 from governance.reports.facts import ReportFacts, collect_facts
-from governance.reports.html import build_html
+from governance.reports.html import render_html
+from governance.reports.longterm import timestamp_trust
 from governance.reports.sign import sign_pdf
 from governance.reports.signers import choose_signer
 from governance.reports.template_library import load_template
@@ -148,7 +150,22 @@ def build_unsigned(
     """The unsigned PDF of a version's report (preview and reproducibility checks): the same records and the same
     ``built_at`` (default: now) give the same bytes."""
     facts, template = prepare(workspace, settings, catalog, identity, version_id, template_id)
-    return build_pdf(facts, template, built_at=build_time(built_at))
+    return build_pdf(facts, template, built_at=build_time(built_at), cache_dir=workspace.cache_dir)
+
+
+def _stage_both(path: Path | None, pdf: bytes, page_path: Path | None,
+                page: bytes | None) -> tuple[Path | None, tuple[tuple[Path, Path], ...]]:
+    """Stage the PDF and the HTML beside it (owner-only temporary files moved into place with the ledger entry); a
+    failure staging the HTML removes the staged PDF."""
+    staged = stage(path, pdf) if path is not None else None
+    if page_path is None or page is None:
+        return staged, ()
+    try:
+        return staged, ((stage(page_path, page), page_path),)
+    except BaseException:
+        if staged is not None:
+            staged.unlink(missing_ok=True)
+        raise
 
 
 def export_report(
@@ -189,13 +206,15 @@ def export_report(
         chosen = choose_signer(workspace, settings, identity, passphrase=passphrase)
     progress("laying out the PDF", 0.3)
     t1 = time.perf_counter()
-    built = build_pdf(facts, template, built_at=built_at)
+    # one document for both files: the blocks run and the charts are drawn once
+    doc = document(facts, template, built_at=built_at, cache_dir=workspace.cache_dir)
+    built = render(doc, facts, template, built_at=built_at, cache_dir=workspace.cache_dir)
     seconds["build"] = time.perf_counter() - t1
     page: bytes | None = None
     if html:
         progress("writing the interactive HTML", 0.6)
         t1 = time.perf_counter()
-        page = build_html(facts, template, built_at=built_at)
+        page = render_html(doc, facts, template, built_at=built_at, cache_dir=workspace.cache_dir)
         seconds["html"] = time.perf_counter() - t1
     pdf = built.pdf
     if chosen is not None:
@@ -208,21 +227,16 @@ def export_report(
             reason=chosen.reason(identity, f"{template.title} {template.version} for {version_id}"),
             location=settings.workspace.name,
             contact=identity.email,
+            timestamp_url=settings.signing.timestamp_url,
+            fetch_validation_data=settings.signing.fetch_validation_data,
+            timestamp_trust=timestamp_trust(workspace, settings),
         )
         seconds["sign"] = time.perf_counter() - t2
     signer_name = chosen.info.name if chosen else None
     path = Path(out) if out is not None else (
         archive_path(workspace, version_id, template.id, pdf) if archive else None)
     page_path = html_path_for(path) if path is not None and page is not None else None
-    staged = stage(path, pdf) if path is not None else None
-    also: tuple[tuple[Path, Path], ...] = ()
-    if page_path is not None and page is not None:
-        try:
-            also = ((stage(page_path, page), page_path),)
-        except BaseException:
-            if staged is not None:
-                staged.unlink(missing_ok=True)
-            raise
+    staged, also = _stage_both(path, pdf, page_path, page)
     digest = hashlib.sha256(pdf).hexdigest()
     page_digest = hashlib.sha256(page).hexdigest() if page is not None else None
     progress("recording the export in the ledger", 0.95)

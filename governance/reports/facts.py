@@ -7,6 +7,7 @@ the clock), so the same records give the same bytes. Evidence that does not exis
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -16,6 +17,7 @@ from typing import Any
 
 from core.clock import naive_utc
 from core.hashing import sha256_file
+from governance.analytics import kinds as evidence_kinds
 from governance.analytics.evidence import Evidence
 from governance.analytics.summaries import EvidenceSummary
 from governance.catalog import Catalog, Model, Version
@@ -24,8 +26,6 @@ from governance.identity import Identity
 from governance.ledger import Checkpoint, covering_checkpoint
 from governance.snapshot import DecisionSnapshot
 
-# Evidence kinds the report reads, as governance.analytics stores them.
-EVIDENCE_KINDS: dict[str, tuple[str, ...]] = {"drift": ("drift",), "bias": ("bias",), "explain": ("explain",)}
 # Ledger actions written by exports themselves: left out of the report so re-exporting does not change it.
 EXPORT_ACTIONS = ("report.export", "pack.export")
 SOFTWARE = (
@@ -108,10 +108,13 @@ class ReportFacts:
     # re-validations a monitoring breach or cumulative change started (governance.triggered), newest first, each
     # with ``open`` (no periodic review recorded after it yet)
     triggered: tuple[dict[str, Any], ...] = ()
+    # the fallback and incident registers and the regimes in force (governance.reports.lifecycle.LifecycleFacts)
+    lifecycle: Any = None
 
-    @property
+    @functools.cached_property
     def fingerprint(self) -> str:
-        """A sha256 over the facts: equal facts, equal fingerprint."""
+        """A sha256 over the facts: equal facts, equal fingerprint (computed once: the cover, the PDF's record and
+        the HTML all print it)."""
         from core.canonical import canonical_json
 
         def plain(v: Any) -> Any:
@@ -146,23 +149,6 @@ def _as_dict(value: Any) -> dict[str, Any]:
     if loaded is None:
         return {}
     return {"value": loaded}
-
-
-def _records(df) -> list[dict[str, Any]]:
-    out = []
-    for row in df.to_dict("records"):
-        clean = {}
-        for k, v in row.items():
-            if hasattr(v, "to_pydatetime"):
-                v = v.to_pydatetime()
-            try:
-                if v != v:  # NaN / NaT
-                    v = None
-            except (TypeError, ValueError):
-                pass
-            clean[k] = v
-        out.append(clean)
-    return out
 
 
 def _from_analytics(ev: Evidence) -> EvidenceItem:
@@ -322,7 +308,7 @@ def history_records(settings: Settings, catalog: Catalog, version: Version) -> t
     from governance.binding import serving_labels
 
     account = next((a for a in settings.accounts if a.name == version.account), None)
-    states = _records(catalog.version_history(version.version_id))
+    states = catalog.version_history_rows(version.version_id)
     return tuple({**h, "serving_labels": list(serving_labels(account, h.get("environment") or "",
                                                              _labels(h.get("labels"))))} for h in states)
 
@@ -354,18 +340,20 @@ def collect_facts(
     peers = tuple(v for v in catalog.versions_of(version.model) if v.version_id in family)
     run = catalog.run(version.run_id) if version.run_id else None
     card = catalog.model_card(version.model)
-    deployments = tuple(_records(catalog.deployments(version.model)))
+    deployments = tuple(catalog.deployment_rows(version.model))
 
     evidence: dict[str, EvidenceItem] = {}
     notes: dict[str, str] = {}
-    for key, kinds in EVIDENCE_KINDS.items():
-        # the rule the gates and the Review page apply: bias and SHAP carry over a promotion unchanged; drift never
-        item = _through_lineage(catalog, version_id, kinds)
+    for key in evidence_kinds.names():
+        # the rule the gates and the Review page apply: a kind that holds for a copy promoted unchanged carries over
+        item = _through_lineage(catalog, version_id, (key,))
         if item is not None:
             evidence[key] = item
         else:
             notes[key] = (f"no {key} evidence stored for {version_id} (compute it on the Review page or with "
                           f"'countersign review --version {version_id}')")
+
+    from governance.reports.lifecycle import lifecycle_latest
 
     requests, decisions, ledger = signoff_records(catalog, sorted(family))
     in_use = in_use_records(settings, catalog, version.model)
@@ -380,10 +368,12 @@ def collect_facts(
         *(r.get("created_at") for r in requests), *(r.get("updated_at") for r in requests),
         *(d.get("created_at") for d in decisions), *(e.get("recorded_at") for e in ledger),
         *(x["reviewed_at"] for x in reviews), *(t["triggered_at"] for t in triggered),
+        lifecycle_latest(catalog, version.model),
     )
     gates, gates_note, gates_evaluated = evaluate_gates(catalog, settings, version, generated_at)
     datasets, dataset_sources = dataset_hashes(workspace, settings, version, evidence)
     from governance.compare import environment_consistency
+    from governance.reports.lifecycle import lifecycle_facts
 
     consistency = environment_consistency(catalog, version_id, settings.environments.order)
     return ReportFacts(
@@ -418,11 +408,12 @@ def collect_facts(
         under_oversight=under_oversight,
         consistency=consistency,
         history=history_records(settings, catalog, version),
-        history_deployments=tuple(_records(catalog.deployment_history([version_id]))),
-        history_gaps=tuple(_records(catalog.history_gaps([version.account])))
-        + tuple(_records(catalog.version_gaps([version_id]))),
+        history_deployments=tuple(catalog.deployment_history_rows([version_id])),
+        history_gaps=tuple(catalog.history_gap_rows([version.account]))
+        + tuple(catalog.version_gap_rows([version_id])),
         in_use=in_use,
         triggered=triggered,
+        lifecycle=lifecycle_facts(workspace, settings, catalog, identity, version, family, generated_at),
     )
 
 

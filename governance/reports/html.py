@@ -1,13 +1,12 @@
 """The interactive HTML report: one self-contained file beside the PDF, from the same facts and template.
 
-It renders the same blocks as the PDF (:data:`governance.reports.build.BLOCKS`), reading what each flowable prints
-(:class:`governance.reports.build.TableContent`, the paragraph text, the chart spec), so both files state the same
-sections, numbers and gaps. What differs is the medium: tables sort by a click on a column header, charts are the
-same altair specs drawn by vega-embed in the browser (tooltips, export to SVG/PNG), and the text keeps every
-character (the PDF's standard fonts replace some).
+It renders the same neutral document as the PDF (:func:`governance.reports.assemble.document`: the same blocks,
+tables, chart specs and gaps), so both files state the same sections, numbers and gaps. What differs is the medium:
+tables sort by a click on a column header, charts are the same altair specs drawn by vega-embed in the browser
+(tooltips, export to SVG/PNG), and the text keeps every character (the PDF's standard fonts replace some).
 
 Self-contained and offline: the CSS, the sorting script and the Vega/Vega-Lite/vega-embed bundle
-(``vl_convert.javascript_bundle``) are inlined, and a Content-Security-Policy forbids the page any network request
+(``vl_convert.javascript_bundle``, cached under the workspace cache) are inlined, and a Content-Security-Policy forbids the page any network request
 and any inline script but its own (by hash). Every value from the records (model names, column names, comments) is
 HTML-escaped; chart specs travel as JSON with ``<``, ``>`` and ``&`` escaped, so no value can end a script early.
 
@@ -18,40 +17,23 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import functools
 import hashlib
 import html
 import json
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import unescape
-
-from reportlab.platypus import Flowable, KeepTogether, Paragraph, Table
 
 from core.errors import ConfigError
 from governance import __version__
-from governance.reports.build import (
-    Renderer,
-    TableContent,
-    appendix,
-    cover_pairs,
-    fmt,
-    gaps_table,
-    gate_summary,
-    heading,
-    kv_table,
-    para,
-    render_section,
-)
+from governance import document as doc
+from governance.document import Document, fmt
+from governance.reports.assemble import VERIFY_HTML as VERIFY_HTML  # kept importable from here
+from governance.reports.assemble import document
+from governance.reports.chart_cache import vega_bundle as cached_bundle
 from governance.reports.facts import ReportFacts
 from governance.reports.templates import Template
 
-VERIFY_HTML = (
-    "This HTML file is not signed: the signed record is the PDF exported with it. The export's ledger entry "
-    "(report.export) records this file's sha256 (html_sha256) next to the PDF's; compare it with 'sha256sum FILE' "
-    "and check the ledger with 'countersign ledger verify'. Every evidence id above can be re-queried in the audit "
-    "pack's Parquet snapshot or in the workspace catalog."
-)
 EMBED_OPTIONS = {"actions": {"export": True, "source": False, "compiled": False, "editor": False},
                  "renderer": "svg"}
 
@@ -128,13 +110,10 @@ EMBED_JS = """
 """
 
 
-@functools.lru_cache(maxsize=1)
-def vega_bundle() -> str:
-    """Vega, Vega-Lite and vega-embed as one script (from vl-convert, no network), for altair's Vega-Lite version."""
-    import vl_convert as vlc
-    from altair.utils._importers import vl_version_for_vl_convert
-
-    bundle = vlc.javascript_bundle(vl_version=vl_version_for_vl_convert())
+def vega_bundle(cache_dir: Path | None = None) -> str:
+    """Vega, Vega-Lite and vega-embed as one script (from vl-convert, no network), for altair's Vega-Lite version;
+    cached by version under ``cache_dir``."""
+    bundle = cached_bundle(cache_dir)
     if "</script" in bundle.lower():  # would end the inline script early; never seen, but checked, not assumed
         raise ConfigError("the vega-embed bundle of the installed vl-convert-python contains '</script': it cannot "
                           "be inlined in the HTML report (export with --no-html, or install the pinned version)")
@@ -142,7 +121,7 @@ def vega_bundle() -> str:
 
 
 def esc(value: Any) -> str:
-    """A value as printed (:func:`governance.reports.build.fmt`), escaped for HTML text and attributes."""
+    """A value as printed (:func:`governance.document.fmt`), escaped for HTML text and attributes."""
     return html.escape(value if isinstance(value, str) else fmt(value), quote=True)
 
 
@@ -167,35 +146,32 @@ class _Page:
         tag = "h2" if level == 0 else "h3"
         return f'<{tag} id="{anchor}">{esc(text)}</{tag}>'
 
-    def flowables(self, story: Iterable[Flowable]) -> str:
-        return "".join(self.flowable(fl) for fl in story)
+    def nodes(self, nodes: Iterable[doc.Node]) -> str:
+        return "".join(self.node(n) for n in nodes)
 
-    def flowable(self, fl: Flowable) -> str:
-        if isinstance(fl, KeepTogether):
-            return self.flowables(fl._content)
-        spec = getattr(fl, "_cs_spec", None)
-        if spec is not None:
-            self.specs.append(spec)
+    def node(self, node: doc.Node) -> str:
+        if isinstance(node, doc.Titled):
+            return self.heading(1, node.title) + self.nodes(node.body)
+        if isinstance(node, doc.PerMedium):
+            return self.nodes(node.html)
+        if isinstance(node, doc.Heading):
+            return self.heading(node.level, node.text)
+        if isinstance(node, doc.Chart):
+            self.specs.append(node.spec)
             return f'<div class="chart" id="cs-chart-{len(self.specs) - 1}"></div>'
-        if isinstance(fl, Table):
-            content = getattr(fl, "_cs_table", None)
-            return table_html(content) if content is not None else ""
-        if isinstance(fl, Paragraph):
-            level = getattr(fl, "_toc_level", None)
-            text = getattr(fl, "_cs_text", None)
-            if text is None:  # a paragraph made without para(): its markup, back to plain text
-                text = unescape(fl.text)
-            if level is not None:
-                return self.heading(level, text)
-            style = getattr(fl, "_cs_style", "body")
-            if style in ("h1", "h2"):
-                return f"<h4>{esc(text)}</h4>"
-            cls = "" if style == "body" else f' class="{style}"'
-            return f"<p{cls}>{esc(text)}</p>"
+        if isinstance(node, doc.Table):
+            return table_html(node)
+        if isinstance(node, doc.MissingNote):
+            return f'<p class="missing">{esc(node.text)}</p>'
+        if isinstance(node, doc.Paragraph):
+            if node.style in ("h1", "h2"):
+                return f"<h4>{esc(node.text)}</h4>"
+            cls = "" if node.style == "body" else f' class="{node.style}"'
+            return f"<p{cls}>{esc(node.text)}</p>"
         return ""  # spacers and page breaks: layout of the printed page only
 
 
-def table_html(content: TableContent) -> str:
+def table_html(content: doc.Table) -> str:
     """A sortable table: the header as buttons, each cell printed as in the PDF, numbers carrying their value."""
     head = "".join(f'<th scope="col" aria-sort="none"><button type="button">{esc(h)}</button></th>'
                    for h in content.header)
@@ -221,21 +197,21 @@ def _csp(scripts: Sequence[str]) -> str:
             "img-src data: blob:; font-src data:; connect-src 'none'; form-action 'none'; base-uri 'none'")
 
 
-def build_html(facts: ReportFacts, template: Template, *, built_at: dt.datetime) -> bytes:
+def build_html(facts: ReportFacts, template: Template, *, built_at: dt.datetime,
+               cache_dir: Path | None = None) -> bytes:
     """The interactive HTML report of ``facts`` laid out by ``template``, built at ``built_at``: one self-contained
     UTF-8 file, the same bytes for the same facts, template and build time."""
-    f, v = facts, facts.version
-    r = Renderer(f, png_charts=False)
+    return render_html(document(facts, template, built_at=built_at, cache_dir=cache_dir), facts, template,
+                       built_at=built_at, cache_dir=cache_dir)
+
+
+def render_html(report: Document, facts: ReportFacts, template: Template, *, built_at: dt.datetime,
+                cache_dir: Path | None = None) -> bytes:
+    """The HTML file of an assembled document (the Vega bundle cached under ``cache_dir``)."""
+    f = facts
     page = _Page()
-    sections: list[Flowable] = []
-    for s in template.sections:  # the same blocks as the PDF; a block lacking evidence records its gap
-        sections.extend(render_section(s, f, r))
-    front = [heading("Evidence gaps", 0), *gaps_table(r.gaps), heading("Summary of gate verdicts", 0),
-             *gate_summary(f)]
-    back = appendix(f, template, VERIFY_HTML)
-    body = page.flowables([*front, *sections, *back])
-    cover = page.flowables([kv_table(cover_pairs(f, template, built_at, r.gaps)),
-                            para(template.description, "guidance")])
+    body = page.nodes([*report.front, *report.body, *report.back])
+    cover = page.nodes(report.cover)
     toc = _toc(page.toc)
 
     scripts = [SORT_JS]
@@ -243,9 +219,9 @@ def build_html(facts: ReportFacts, template: Template, *, built_at: dt.datetime)
     if page.specs:
         chart_data = (f'<script type="application/json" id="cs-charts">'
                       f'{script_json({"specs": page.specs, "options": EMBED_OPTIONS})}</script>')
-        scripts = [vega_bundle(), SORT_JS, EMBED_JS]
-    title = f"{template.title}: {v.version_id}"
-    doc = [
+        scripts = [vega_bundle(cache_dir), SORT_JS, EMBED_JS]
+    title = report.metadata.get("title", template.title)
+    lines = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         f'<meta http-equiv="Content-Security-Policy" content="{esc(_csp(scripts))}">',
@@ -253,7 +229,7 @@ def build_html(facts: ReportFacts, template: Template, *, built_at: dt.datetime)
         f'<meta name="generator" content="Countersign {esc(__version__)}">',
         f'<meta name="countersign-facts" content="{esc(f.fingerprint)}">',
         f"<title>{esc(title)}</title><style>{CSS}</style></head><body>",
-        f'<header><h1>{esc(template.title)}</h1><p class="subtitle">{esc(template.regulation)}</p>',
+        f'<header><h1>{esc(report.title)}</h1><p class="subtitle">{esc(report.subtitle)}</p>',
         cover, "</header>",
         toc, f"<main>{body}</main>",
         f"<footer>{esc(f.workspace_name)} - generated {esc(fmt(built_at))} by Countersign {esc(__version__)}"
@@ -262,7 +238,7 @@ def build_html(facts: ReportFacts, template: Template, *, built_at: dt.datetime)
         *(f"<script>{s}</script>" for s in scripts),
         "</body></html>\n",
     ]
-    return "\n".join(doc).encode("utf-8")
+    return "\n".join(lines).encode("utf-8")
 
 
 def _toc(entries: Sequence[tuple[int, str, str]]) -> str:

@@ -15,12 +15,14 @@
     ledger/entries.parquet + .jsonl    the ledger from the first entry about the model to the head, unmodified
     ledger/checkpoint-*.json           the checkpoints sealing that range, and the ledger's public key
     README.md                          how to verify and query it
+    RETENTION.json                     each file's kind and the day until which it must be kept ([policy.retention])
     manifest.json                      what the pack is of, and the Countersign version that built it
     SHA256SUMS                         sha256 of every other file (``sha256sum -c SHA256SUMS``)
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 import json
@@ -52,7 +54,8 @@ from governance.reports.export import (
 # Zip members carry a fixed date (the format's epoch) rather than the clock: the pack's dates are in its files.
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 CATALOG_TABLES = ("models", "versions", "runs", "deployments", "model_cards", "evidence", "promotion_requests",
-                  "decisions")
+                  "decisions", "fallback_plans", "fallback_events", "incidents", "incident_events", "card_edits",
+                  "card_writebacks")
 
 
 @dataclass(frozen=True)
@@ -189,6 +192,53 @@ SET VARIABLE as_of = TIMESTAMP '2026-03-14 09:30:00';
 """
 
 
+def _catalog_members(settings: Settings, catalog: Catalog, model: str, version_ids: list[str]) -> dict[str, bytes]:
+    """The pack's catalog tables, evidence documents and history tables of ``model``."""
+    members: dict[str, bytes] = {}
+    for table in CATALOG_TABLES:
+        df = _table_rows(catalog, table, model, version_ids)
+        members[f"catalog/{table}.parquet"] = _parquet(df)
+        if table == "evidence":
+            for row in df.to_dict("records"):
+                doc = {k: (json.loads(v) if k in ("result", "summary", "software", "inputs") and isinstance(v, str)
+                           else v) for k, v in row.items()}
+                members[f"evidence/{row['kind']}-{row['evidence_id']}.json"] = (
+                    json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n"
+                ).encode()
+    history = catalog.history_rows(model)
+    for table, df in history.items():
+        members[f"history/{table}.parquet"] = _parquet(df)
+    members[f"history/{LABEL_ENVIRONMENTS}.parquet"] = _label_environments(settings, history["version_history"])
+    return members
+
+
+def _ledger_members(workspace: Workspace, catalog: Catalog, model: str,
+                    version_ids: list[str]) -> tuple[dict[str, bytes], tuple[int, int] | None]:
+    """The ledger entries about ``model`` (Parquet and JSON lines), the checkpoints covering them and the ledger's
+    public key, with the range of sequence numbers included."""
+    members: dict[str, bytes] = {}
+    requests = _table_rows(catalog, "promotion_requests", model, version_ids)
+    needles = sorted({*version_ids, *requests["request_id"].astype(str).tolist(), model})
+    ledger = _ledger_slice(catalog, needles)
+    ledger_range = (int(ledger["seq"].min()), int(ledger["seq"].max())) if len(ledger) else None
+    members["ledger/entries.parquet"] = _parquet(ledger)
+    lines = [canonical_json({k: (v.to_pydatetime() if hasattr(v, "to_pydatetime") else v) for k, v in row.items()})
+             for row in ledger.to_dict("records")]
+    members["ledger/entries.jsonl"] = ("\n".join(lines) + ("\n" if lines else "")).encode()
+    if workspace.checkpoints_dir.is_dir():
+        for p in sorted(workspace.checkpoints_dir.glob("ledger-*.json")):
+            try:
+                length = int(json.loads(p.read_text(encoding="utf-8"))["length"])
+            except (ValueError, KeyError, TypeError):
+                continue
+            if ledger_range is None or length >= ledger_range[0]:
+                members[f"ledger/{p.name}"] = p.read_bytes()
+    pub = workspace.keys_dir / "ledger-ed25519.pub.pem"
+    if pub.exists():
+        members["ledger/ledger-ed25519.pub.pem"] = pub.read_bytes()
+    return members, ledger_range
+
+
 def build_pack(
     workspace: Workspace,
     settings: Settings,
@@ -223,42 +273,10 @@ def build_pack(
     if report.certificate_pem:  # the signer's own certificate, or the organisation seal's
         members["report/signing-cert.pem"] = report.certificate_pem
 
-    for table in CATALOG_TABLES:
-        df = _table_rows(catalog, table, model, version_ids)
-        members[f"catalog/{table}.parquet"] = _parquet(df)
-        if table == "evidence":
-            for row in df.to_dict("records"):
-                doc = {k: (json.loads(v) if k in ("result", "summary", "software", "inputs") and isinstance(v, str)
-                           else v) for k, v in row.items()}
-                members[f"evidence/{row['kind']}-{row['evidence_id']}.json"] = (
-                    json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n"
-                ).encode()
-
-    history = catalog.history_rows(model)
-    for table, df in history.items():
-        members[f"history/{table}.parquet"] = _parquet(df)
-    members[f"history/{LABEL_ENVIRONMENTS}.parquet"] = _label_environments(settings, history["version_history"])
-
+    members.update(_catalog_members(settings, catalog, model, version_ids))
     progress("copying the ledger slice and checkpoints", 0.8)
-    requests = _table_rows(catalog, "promotion_requests", model, version_ids)
-    needles = sorted({*version_ids, *requests["request_id"].astype(str).tolist(), model})
-    ledger = _ledger_slice(catalog, needles)
-    ledger_range = (int(ledger["seq"].min()), int(ledger["seq"].max())) if len(ledger) else None
-    members["ledger/entries.parquet"] = _parquet(ledger)
-    lines = [canonical_json({k: (v.to_pydatetime() if hasattr(v, "to_pydatetime") else v) for k, v in row.items()})
-             for row in ledger.to_dict("records")]
-    members["ledger/entries.jsonl"] = ("\n".join(lines) + ("\n" if lines else "")).encode()
-    if workspace.checkpoints_dir.is_dir():
-        for p in sorted(workspace.checkpoints_dir.glob("ledger-*.json")):
-            try:
-                length = int(json.loads(p.read_text(encoding="utf-8"))["length"])
-            except (ValueError, KeyError, TypeError):
-                continue
-            if ledger_range is None or length >= ledger_range[0]:
-                members[f"ledger/{p.name}"] = p.read_bytes()
-    pub = workspace.keys_dir / "ledger-ed25519.pub.pem"
-    if pub.exists():
-        members["ledger/ledger-ed25519.pub.pem"] = pub.read_bytes()
+    ledger_members, ledger_range = _ledger_members(workspace, catalog, model, version_ids)
+    members.update(ledger_members)
 
     members["README.md"] = README.format(
         version_id=version_id, organisation=settings.workspace.name, who=identity.label, template=report.template_id,
@@ -273,6 +291,11 @@ def build_pack(
          "report_html": html_name, "report_html_sha256": report.html_sha256,
          "ledger_range": list(ledger_range) if ledger_range else None, "organisation": settings.workspace.name},
         indent=2, sort_keys=True) + "\n").encode()
+    from governance.retention import pack_retention  # until when each file must be kept ([policy.retention])
+
+    built_on = (report.built_at or dt.datetime.now(dt.UTC)).date()
+    members["RETENTION.json"] = (json.dumps(pack_retention(settings, members, built_on), indent=2, sort_keys=True)
+                                 + "\n").encode()
     files = tuple(PackFile(n, hashlib.sha256(b).hexdigest(), len(b)) for n, b in sorted(members.items()))
     members["SHA256SUMS"] = "".join(f"{f.sha256}  {f.name}\n" for f in files).encode()
 

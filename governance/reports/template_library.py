@@ -1,8 +1,8 @@
-"""The templates available to a workspace, each checked against the block registry of the report builder.
+"""The templates available to a workspace, each checked against the report block registry.
 
-:mod:`governance.reports.templates` parses one template file and knows nothing of the builder;
-:mod:`governance.reports.build` renders a parsed template. This module joins the two (so neither imports the
-other back): it lists and loads templates, refusing a block name the builder does not have.
+:mod:`governance.reports.templates` parses one template file and knows nothing of the blocks;
+:mod:`governance.reports.blocks` registers them. This module joins the two (so neither imports the other back): it
+lists and loads templates, refusing a block name the block registry does not have.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.errors import NotFound
-from governance.reports.build import BLOCKS
+from governance.reports.blocks import known as known_blocks
 from governance.reports.templates import Template, parse_template, template_dirs
 
 
@@ -20,7 +20,7 @@ def list_templates(workspace_root: Path | None = None) -> list[Template]:
     for d in reversed(template_dirs(workspace_root)):
         if d.is_dir():
             for p in sorted(d.glob("*.toml")):
-                t = parse_template(p, frozenset(BLOCKS))
+                t = parse_template(p, frozenset(known_blocks()))
                 found[t.id] = t
     return [found[k] for k in sorted(found)]
 
@@ -30,6 +30,6 @@ def load_template(template_id: str, workspace_root: Path | None = None) -> Templ
     for d in template_dirs(workspace_root):
         p = d / f"{template_id}.toml"
         if p.is_file():
-            return parse_template(p, frozenset(BLOCKS))
+            return parse_template(p, frozenset(known_blocks()))
     known = ", ".join(t.id for t in list_templates(workspace_root)) or "none"
     raise NotFound(f"unknown report template {template_id!r} (known: {known})")

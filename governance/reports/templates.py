@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import ConfigError
+from governance.template_files import SHIPPED_DIR, template_dirs
 
-SHIPPED_DIR = Path(__file__).resolve().parent.parent / "templates"
+__all__ = ["SHIPPED_DIR", "Section", "Template", "parse_template", "template_dirs"]
 
 
 @dataclass(frozen=True)
@@ -45,14 +46,11 @@ class Template:
     sections: tuple[Section, ...]
     path: str
     sha256: str
-
-
-def template_dirs(workspace_root: Path | None = None) -> tuple[Path, ...]:
-    """Folders searched for templates, the workspace's own first."""
-    dirs = [SHIPPED_DIR]
-    if workspace_root is not None:
-        dirs.insert(0, workspace_root / "templates")
-    return tuple(dirs)
+    # the day a newer template took over (it stays available for earlier records), and which one
+    superseded_from: str | None = None
+    superseded_by: str | None = None
+    # the model card fields this regulation needs filled (governance.cards checks a card against them)
+    card_fields: tuple[str, ...] = ()
 
 
 def parse_template(path: Path, known_blocks: frozenset[str]) -> Template:
@@ -106,4 +104,34 @@ def parse_template(path: Path, known_blocks: frozenset[str]) -> Template:
         sections=tuple(sections),
         path=str(path),
         sha256=hashlib.sha256(raw).hexdigest(),
+        superseded_from=_dated(head, "superseded_from", path),
+        superseded_by=head.get("superseded_by"),
+        card_fields=_card_fields(head, path),
     )
+
+
+def _card_fields(head: dict, path: Path) -> tuple[str, ...]:
+    """``template.card_fields``, each a known card field (``connectors.base.CARD_FIELDS``)."""
+    from connectors.base import CARD_FIELDS
+
+    value = head.get("card_fields", [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{path}: template.card_fields: must be a list of card field names")
+    unknown = [v for v in value if v not in CARD_FIELDS]
+    if unknown:
+        raise ConfigError(f"{path}: template.card_fields: unknown card field {unknown[0]!r} "
+                          f"(known: {', '.join(CARD_FIELDS)})")
+    return tuple(value)
+
+
+def _dated(head: dict, key: str, path: Path) -> str | None:
+    """``template.<key>`` as an ISO date text, or None; a value that is no date is a :class:`ConfigError`."""
+    import datetime as dt
+
+    value = head.get(key)
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(str(value)).isoformat()
+    except ValueError:
+        raise ConfigError(f"{path}: template.{key}: {value!r} is not a date (YYYY-MM-DD)") from None

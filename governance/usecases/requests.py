@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from governance.signoff import ApprovalPreview, DecisionOutcome, RequestReview
 
 STATUSES = ("pending", "approved", "executing", "failed", "executed", "rejected", "cancelled")
-EVIDENCE_TITLE = {"drift": "Drift", "bias": "Bias", "explain": "Explainability"}
+EVIDENCE_TITLE = {"drift": "Drift", "bias": "Bias", "explain": "Explainability",
+                  "drift_reported": "Drift reported by the pipeline"}
 EVIDENCE_WORD = {"explain": "explainability"}  # evidence kind → the word people read
 
 

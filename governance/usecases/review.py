@@ -128,7 +128,7 @@ def compute_evidence(ctx: Context, query: ReviewQuery, progress: ProgressFn = no
     """Compute the evidence the version lacks (its inputs read again: new bytes give new evidence) as ``ctx``'s
     identity, then the view of it."""
     from governance.analytics.engines import engine_choice
-    from governance.analytics.evidence import review_version
+    from governance.evidence import review_version
 
     base = _base(ctx, query)
     if base.choice.value is None:
@@ -146,7 +146,7 @@ def compute_evidence(ctx: Context, query: ReviewQuery, progress: ProgressFn = no
 def review_evidence(ctx: Context, version_id: str, *, kinds: tuple[str, ...] = KINDS, current: Path | None = None,
                     explain_config: Any = None, progress: ProgressFn = no_progress) -> ReviewResult:
     """``countersign review`` / ``explain``: load the evidence of ``kinds`` and compute what is missing."""
-    from governance.analytics.evidence import review_version
+    from governance.evidence import review_version
 
     return review_version(ctx.workspace, ctx.settings, ctx.catalog, version_id, actor=ctx.identity, kinds=kinds,
                           progress=progress, current_path=current, explain_config=explain_config)
@@ -192,7 +192,8 @@ def _base(ctx: Context, query: ReviewQuery) -> ReviewView:
 def _stored_review(ctx: Context, version: Version, current: Path | None) -> ReviewResult:
     """The stored evidence of each kind, read by version (and, for an upload, by its sha256); a kind with nothing
     stored is asked of ``review_version`` without computing, which says why."""
-    from governance.analytics.evidence import ReviewResult, review_version
+    from governance.analytics.evidence import ReviewResult
+    from governance.evidence import review_version
     from governance.identity import require
 
     require(ctx.identity, "view")
@@ -202,7 +203,12 @@ def _stored_review(ctx: Context, version: Version, current: Path | None) -> Revi
         told = review_version(ctx.workspace, ctx.settings, ctx.catalog, version.version_id, actor=ctx.identity,
                               kinds=lacking, current_path=current, compute=False)
         items.update(told.items)
-    return ReviewResult(version.version_id, {k: items[k] for k in KINDS})
+    # what the version's own pipeline reported (an Evidently report beside drift, SHAP values), read, not computed
+    from governance.pipeline_evidence import with_pipeline_evidence
+
+    items = with_pipeline_evidence(ctx.workspace, ctx.settings, ctx.catalog, version, items, actor=ctx.identity,
+                                   compute=False, progress=no_progress, current_path=current)
+    return ReviewResult(version.version_id, {k: items[k] for k in (*KINDS, *(k for k in items if k not in KINDS))})
 
 
 def _stored_item(ctx: Context, version: Version, kind: str, current: Path | None) -> ReviewItem | None:

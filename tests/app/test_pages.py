@@ -135,6 +135,8 @@ def test_trusted_headers_need_trusted_proxies_to_start(private_workspace: Path, 
     assert not at.exception
     assert "Countersign cannot open its workspace" in texts(at)
     assert "trusted_headers = true needs trusted_proxies" in texts(at)
+    # issue 35, finding 6: the hint is to fix the file, not to build a demo
+    assert "then reload this page" in texts(at) and "countersign demo" not in texts(at)
     assert not at.dataframe and not at.metric
 
 

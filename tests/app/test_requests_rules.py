@@ -76,3 +76,33 @@ def test_the_review_page_shows_a_promoted_copys_inherited_bias(demo_workspace, a
     assert not at.exception, at.exception
     assert any(rule.evidence_id in c.value for c in at.caption)
     assert any("inherited from lab-staging:claims-fraud:1" in plain(i.value) for i in at.info)
+
+
+def test_stored_evidence_is_listed_whether_or_not_a_gate_uses_it(demo_copy, app_factory) -> None:
+    # a tier whose gates read no evidence: the drift, bias and explain evidence stored for the version is still
+    # what the risk officer sees, and the page does not claim there is none
+    cfg = demo_copy.config_path
+    medium = "max_drift_share = 0.3\nmin_disparate_impact = 0.8\nmin_metrics = { auc = 0.7 }"
+    assert medium in cfg.read_text()
+    cfg.write_text(cfg.read_text().replace(medium, "min_metrics = { auc = 0.7 }", 1))
+    catalog = Catalog(demo_copy.catalog_path)
+    rid = open_request_id(catalog)
+    stored = {r.kind: r.evidence_id for r in catalog.evidence_records(_version_of(catalog, rid))}
+    assert {"drift", "bias", "explain"} <= set(stored)
+    at = open_requests_page(app_factory, demo_copy.root, "auditor")
+    at.selectbox(key="req.id").set_value(rid).run()
+    assert not at.exception, at.exception
+    assert not [r for r in _gates(at) if r in ("drift", "fairness")]  # no gate of the tier reads evidence
+    shown = texts(at)
+    assert "No evidence on record" not in shown
+    for kind in ("drift", "bias", "explain"):
+        assert stored[kind] in shown, kind
+    assert "stored; no gate of this tier reads it" in "\n".join(c.value for c in at.caption)
+
+
+def _version_of(catalog: Catalog, rid: str) -> str:
+    return catalog.query_df("SELECT version_id FROM promotion_requests WHERE request_id = ?", [rid])["version_id"][0]
+
+
+def _gates(at) -> list[str]:
+    return [plain(m.value).split("**")[1] if "**" in m.value else "" for m in at.markdown if "— " in m.value]

@@ -70,8 +70,8 @@ def test_viewer_cannot_compute(demo_copy, app_factory):
 
 
 def test_the_waterfall_follows_the_row_to_explain(demo_copy, app_factory):
-    from governance.analytics.evidence import review_version
     from governance.config import load_settings
+    from governance.evidence import review_version
     from governance.identity import identity_for
 
     vid = "lab-staging:credit-approval:3"
@@ -149,6 +149,28 @@ def test_engine_is_offered_only_when_the_workspace_configures_one(demo_copy, app
     at = _open(app_factory, demo_copy.root, OFFICER, vid)
     engine = next(s for s in at.selectbox if s.key == "review.engine")
     assert list(engine.options) == ["duckdb", "spark"] and engine.value == "duckdb"
+
+
+def test_evidence_reported_by_a_pipeline_is_shown_as_such(demo_copy, app_factory):
+    # a version whose pipeline produced an Evidently report, here disagreeing with Countersign's recomputation
+    from governance.analytics.evidence import store_evidence
+    from governance.analytics.summaries import OtherSummary
+    from governance.identity import Identity
+
+    vid = "lab-staging:claims-fraud:3"
+    catalog = Catalog(demo_copy.catalog_path)
+    with catalog.transaction() as con:
+        con.execute("UPDATE versions SET report_uris = ? WHERE version_id = ?",
+                    [json.dumps({"evidently_report": "registry/report.json"}), vid])
+    actor = Identity(OFFICER, frozenset({"risk_officer"}), source="cli")
+    store_evidence(catalog, kind="drift_reported", version_id=vid, input_hash="report", config_hash="c",
+                   result={"agrees": False, "disagreements": ["income: the pipeline reports 0 ..."]},
+                   summary=OtherSummary("drift_reported", {"provenance": "reported by the pipeline",
+                                                           "recomputed": "DISAGREES: income"}),
+                   inputs={}, actor=actor)
+    at = _open(app_factory, demo_copy.root, OFFICER, vid)
+    assert "Reported by the pipeline" in [h.value for h in at.subheader]
+    assert any("DISAGREES" in e.value for e in at.error)
 
 
 def test_the_planted_prod_drift_fails_the_weighted_drift_gate_on_the_page(demo_copy, app_factory):

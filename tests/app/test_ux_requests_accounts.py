@@ -41,7 +41,7 @@ def credit_workspace(demo_workspace: Workspace, tmp_path_factory: pytest.TempPat
     """The demo plus a pending request to put credit-approval v3 in prod, with the bias evidence that fails it.
 
     Read-only: use ``credit_copy`` to decide on the request."""
-    from governance.analytics.evidence import review_version
+    from governance.evidence import review_version
 
     ws = Workspace(tmp_path_factory.mktemp("credit") / "ws")
     shutil.copytree(demo_workspace.root, ws.root)
@@ -194,8 +194,9 @@ def test_evidence_is_titled_and_summarised_with_json_only_on_demand(demo_workspa
     assert "**Bias**" in shown and "gender: disparate impact 0.99, four-fifths pass" in shown
     assert "`ev-" in shown  # each card names its evidence
     boxes = [e for e in at.expander if e.label == "Summary as JSON"]
-    assert len(boxes) == 2 and all(len(b.get("json")) == 1 for b in boxes)
-    assert len(at.json) == 2  # no JSON outside those expanders
+    # drift and bias read by the gates, explain stored beside them: every stored kind is listed (issue 36)
+    assert len(boxes) == 3 and all(len(b.get("json")) == 1 for b in boxes)
+    assert len(at.json) == 3  # no JSON outside those expanders
     assert "No drift" not in shown and "No evidence" not in shown
 
 
@@ -227,7 +228,7 @@ def test_sync_now_redraws_the_status_table_with_the_sync_just_run(demo_copy: Wor
     at.multiselect(key="accounts.chosen").set_value(["lab-dev"]).run()
     at.button(key="accounts.sync").click().run()
     assert not at.exception, at.exception
-    assert "**lab-dev** " in texts(at) and "+1 new" in texts(at)
+    assert "**lab-dev** " in texts(at) and "incremental sync found 1 new" in texts(at)
     assert versions() == before + 1
 
 

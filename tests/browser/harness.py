@@ -110,16 +110,18 @@ def start_portal(
     env: dict[str, str] | None = None,
     port: int | None = None,
     timeout: float = 30.0,
+    launcher: Sequence[str] = (),
 ) -> Server:
     """Start the portal on a free 127.0.0.1 port and wait until ``/_stcore/health`` answers.
 
     ``secrets`` is the only secrets file Streamlit reads (``--secrets.files``): the test server never picks up a
     developer's ``.streamlit/secrets.toml``. The file watcher is off because other people edit the checkout while
-    tests run, and a reload mid-test would be a flaky failure, not a finding.
+    tests run, and a reload mid-test would be a flaky failure, not a finding. ``launcher``: the command before
+    ``run`` (default Streamlit's own; ``python -m portal.launch`` is what ``countersign serve`` runs).
     """
     port = port or free_port()
     cmd = [
-        str(VENV_BIN / "streamlit"), "run", str(app),
+        *(launcher or (str(VENV_BIN / "streamlit"),)), "run", str(app),
         "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
         "--server.fileWatcherType", "none", "--server.runOnSave", "false",
         "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer",

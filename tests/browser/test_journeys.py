@@ -383,6 +383,7 @@ def test_journey_5_export_annex_iv_pdf_verifies(
 
 def test_deep_link_right_after_start(browser_workspace: Path, empty_secrets: Path, browser, tmp_path: Path) -> None:
     """After a restart, a bookmarked /accounts (or an open tab reconnecting) shows the page, not a traceback."""
+    request_id = h.request_without_evidence(browser_workspace)
     server = h.start_portal(browser_workspace, log=tmp_path / "portal.log", secrets=empty_secrets)
     ctx = h.new_context(browser, h.AUDITOR)
     try:
@@ -392,6 +393,17 @@ def test_deep_link_right_after_start(browser_workspace: Path, empty_secrets: Pat
         h.settle(page)
         h.assert_no_exception(page)
         expect(h.demo_banner(page)).to_be_visible()
+        # issue 35, finding 1: a request's deep link as the first visit of a fresh profile opens that request
+        other = h.new_context(browser, h.AUDITOR)
+        try:
+            linked = other.new_page()
+            linked.goto(f"{server.url}/requests?request={request_id}")
+            h.heading(linked, "Promotion requests").first.wait_for(timeout=60_000)
+            h.settle(linked, 60_000)
+            h.assert_no_exception(linked)
+            expect(h.main_area(linked)).to_contain_text(request_id)
+        finally:
+            other.close()
     finally:
         ctx.close()
         server.stop()

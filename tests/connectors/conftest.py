@@ -111,6 +111,7 @@ class FaultProxy:
     url: str = ""
     rules: dict[str, _Rule] = field(default_factory=dict)
     rewrites: dict[str, Callable[[dict], dict]] = field(default_factory=dict)
+    request_hooks: dict[str, Callable[[dict], None]] = field(default_factory=dict)
     answers: dict[str, Callable[[dict], dict]] = field(default_factory=dict)
     seen: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -124,6 +125,10 @@ class FaultProxy:
         AWS returns and moto does not (e.g. the ``ModelCard`` of DescribeModelPackage)."""
         self.rewrites[operation] = change
 
+    def on_request(self, operation: str, see: Callable[[dict], None]) -> None:
+        """Show every JSON request of ``operation`` to ``see`` before it is forwarded (what a test stand-in needs to
+        remember a field moto ignores)."""
+        self.request_hooks[operation] = see
     def answer(self, operation: str, respond: Callable[[dict], dict]) -> None:
         """Answer the JSON-protocol ``operation`` with ``respond(request)`` instead of moto: the stand-in for an
         operation moto does not implement (a test using it says so), at this one HTTP boundary only."""
@@ -165,6 +170,9 @@ def _handler(proxy: FaultProxy) -> type[http.server.BaseHTTPRequestHandler]:
                     rule.times -= 1
             if rule is not None and rule.delay:
                 time.sleep(rule.delay)
+            hook = proxy.request_hooks.get(op)
+            if hook is not None and body:
+                hook(json.loads(body))
             respond = proxy.answers.get(op)
             if respond is not None and not fire:
                 payload = json.dumps(respond(json.loads(body or b"{}")), default=str).encode()

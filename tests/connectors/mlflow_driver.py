@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -19,7 +21,9 @@ from typing import Any
 
 import httpx
 
-from tests.servers.mlflow_server import MlflowServer
+from tests.servers.mlflow_server import MlflowServer, ensure_venv
+
+TRAINING_SCRIPT = Path(__file__).with_name("mlflow_training.py")
 
 API = "/api/2.0/mlflow"
 ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
@@ -128,6 +132,28 @@ class MlflowDriver:
     def corrupt(self, model: str, version: int) -> None:
         """An approval tag that is no status: the sync must report it and still sync the rest."""
         self.change_version(model, version, tags={"countersign.approval": "maybe-later"})
+
+    def train(self, model: str, *, workspace: str | None = None, **options: Any) -> dict[str, Any]:
+        """Run ``mlflow_training.py`` with the real MLflow client of the server's virtualenv, as a user's training
+        script runs: it logs params, metrics, dataset inputs and a model, registers a version and answers what it
+        did (run id, model id, version, dataset digests). Options: see the script."""
+        python = ensure_venv().parent / "python"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "AWS_"))}
+        env.update(MLFLOW_TRACKING_URI=self.server.url, MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true",
+                   GIT_PYTHON_REFRESH="quiet")
+        if self.auth:
+            env.update(MLFLOW_TRACKING_USERNAME=self.auth[0], MLFLOW_TRACKING_PASSWORD=self.auth[1])
+        if workspace:
+            env["MLFLOW_WORKSPACE"] = workspace
+        env.update(options.pop("env", None) or {})
+        # each call its own experiment unless named: MLflow keeps one dataset per (experiment, name, digest), and
+        # the source logged first would stand for every later run's
+        options.setdefault("experiment", f"train-{uuid.uuid4().hex[:8]}")
+        done = subprocess.run([str(python), str(TRAINING_SCRIPT), json.dumps({"model": model, **options})],
+                              env=env, capture_output=True, text=True, timeout=300, cwd=self.server.root)
+        if done.returncode != 0:
+            raise AssertionError(f"training script failed: {done.stderr[-3000:]}")
+        return json.loads(done.stdout.strip().splitlines()[-1])
 
     # -- reading back --------------------------------------------------------------------------------------------
 

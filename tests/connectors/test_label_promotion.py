@@ -193,7 +193,8 @@ def test_a_version_without_data_is_told_the_mlflow_way_to_name_it_and_following_
     said = str(missing.value)
     assert f"version {vid} has no 'validation' file (it has: none)" in said
     assert ("log a file the server stores (an mlflow-artifacts:/ or runs:/ URI) as an input of the version's run "
-            "with context 'validation' (or 'eval', 'evaluation', 'test'), or tag the version "
+            "with context 'validation' (or 'eval', 'evaluation', 'test') — mlflow.log_input(mlflow.data.from_pandas("
+            "df, source=HTTPDatasetSource(uri)), context='validation'), see docs/mlflow.md — or tag the version "
             "countersign.data.validation = that URI") in said
     assert said.endswith("then run a full sync of mlreg (Full pass on the Accounts page, or countersign sync --full "
                          "--account mlreg)")
@@ -272,6 +273,56 @@ def test_mlflow_promotion_across_servers_registers_one_copy(mlflow, tmp_path: Pa
         execute(Context(ws, settings, catalog, officer), rid)
     assert len(prod.versions(model)) == 1
     assert ledger.verify_unchecked(ws, catalog).ok
+
+
+def test_an_mlflow_promotion_across_servers_leaves_prod_complete(mlflow, tmp_path: Path) -> None:
+    # a version trained with the real client (params, metrics, datasets, description), its registered model with
+    # its description, owner, tier and intended use; after execution prod serves models:/name@champion with all of
+    # it, and its data is prod's own copy (what prod can read), not a pointer into the staging server
+    from governance.sources import version_file
+
+    staging, prod = mlflow
+    model = unique("complete")
+    trained = staging.train(model, source="artifact", description="GBM on the 2026-10 book")
+    staging.request("PATCH", "registered-models/update", {"name": model, "description": "Probability of default, retail"})
+    model_tags = {"countersign.owner": "risk-ml@bank.example", "countersign.risk_tier": "medium",
+                  "countersign.intended_use": "retail loan approval"}
+    for key, value in model_tags.items():
+        staging.post("registered-models/set-tag", {"name": model, "key": key, "value": value})
+    staging.change_version(model, 1, tags={"team": "risk",
+                                           "countersign.data.current": f"runs:/{trained['run_id']}/data/train.parquet"})
+    ws, settings, catalog = open_workspace(tmp_path / "ws", {
+        "ml-staging": {"environment": "staging", "connector": "mlflow", "tracking_uri": staging.server.url},
+        "ml-prod": {"environment": "prod", "connector": "mlflow", "tracking_uri": prod.server.url,
+                    "alias_environments": {"champion": "prod"}},
+    })
+    sync_all(ws, settings, catalog)
+    vid = f"ml-staging:{model}:1"
+    rid = sign_off(ws, settings, catalog, vid, "prod")
+    done = execute(ws, settings, catalog, identity_for(settings, OFFICERS[1], source="cli"), rid)
+    assert done.status == "executed", done.execution_error
+
+    copy = prod.get("registered-models/alias", name=model, alias="champion")["model_version"]
+    assert copy["description"] == "GBM on the 2026-10 book"
+    registered = prod.get("registered-models/get", name=model)["registered_model"]
+    assert registered["description"] == "Probability of default, retail"
+    assert model_tags.items() <= {t["key"]: t["value"] for t in registered.get("tags") or []}.items()
+    run = prod.get("runs/get", run_id=copy["run_id"])["run"]["data"]
+    assert {p["key"]: p["value"] for p in run["params"]} == {"n_estimators": "20", "max_depth": "2",
+                                                             "learning_rate": "0.1"}
+    assert {m["key"] for m in run["metrics"]} >= {"accuracy"}
+    tags = {t["key"]: t["value"] for t in copy.get("tags") or []}
+    assert tags["team"] == "risk" and trained["run_id"] not in "".join(tags.values())  # nothing points at staging
+
+    sync_all(ws, settings, catalog)
+    promoted = catalog.version(done.target_version_id)
+    assert promoted.labels == ("champion",) and promoted.environment == "prod"
+    assert sorted(promoted.data_uris) == ["reference", "validation"]  # prod's own monitoring data is its own
+    for key in ("reference", "validation"):  # Review reads prod's copy, checked against MLflow's digest
+        assert version_file(ws, settings, promoted, key).exists()
+    model_row = catalog.query_df("SELECT owner, risk_tier, intended_use FROM models WHERE name = ?", [model])
+    assert model_row.to_dict("records")[0] == {"owner": "risk-ml@bank.example", "risk_tier": "medium",
+                                               "intended_use": "retail loan approval"}
 
 
 def test_zenml_stage_promotion_within_one_server(zenml_server, tmp_path: Path) -> None:

@@ -210,7 +210,7 @@ def test_a_prefetched_listing_stands_in_for_the_calls_and_misses_no_alias_move(s
 
 
 def test_an_old_or_unsuited_prefetch_is_not_used(servers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import connectors.mlflow as mlflow_connector
+    import connectors.mlflow.extract as mlflow_connector
 
     a, _ = servers
     model = a.create_model(unique("late"))
@@ -486,16 +486,16 @@ PROMOTE_SCRIPT = textwrap.dedent("""
     from connectors.base import AccountInfo, PromotionRef
     from connectors.mlflow import MlflowConnector, MlflowSettings
     src_url, dst_url, model, cache, rid = sys.argv[1:6]
-    def make(url, name):
-        return MlflowConnector(MlflowSettings(tracking_uri=url), AccountInfo(name, "prod"),
+    def make(url, name, **keys):
+        return MlflowConnector(MlflowSettings(tracking_uri=url, **keys), AccountInfo(name, "prod"),
                                root=Path(cache), cache_dir=Path(cache))
-    src, dst = make(src_url, "staging"), make(dst_url, "prod")
+    src, dst = make(src_url, "staging"), make(dst_url, "prod", alias_environments={"champion": "prod"})
     record = src.read_version(model, 1)
     dst.register_copy(record, src, PromotionRef(rid, "cd" * 32, "staging", record.source_ref, ("officer",)))
 """)
 
 
-@pytest.mark.parametrize("moment", ["before", "after"])
+@pytest.mark.parametrize("moment", ["before", "after", "alias"])
 def test_a_promotion_across_servers_killed_mid_way_resumes_to_one_version(servers, tmp_path: Path, moment: str) -> None:
     a, b = servers
     model = a.create_model(unique(f"promo-{moment}"))
@@ -504,13 +504,15 @@ def test_a_promotion_across_servers_killed_mid_way_resumes_to_one_version(server
     rid = f"req-kill-{moment}"
     proxy = Proxy(b.server.url).start()
     # before: killed while the version create is on its way (artifacts copied, no version yet); after: the
-    # server registered the version and the promoter died before it heard the answer
-    (proxy.hang_before if moment == "before" else proxy.hang_after)("model-versions/create")
+    # server registered the version and the promoter died before it heard the answer; alias: the version is
+    # there, the alias that makes models:/name@champion resolve to it not yet
+    step = "registered-models/alias" if moment == "alias" else "model-versions/create"
+    (proxy.hang_after if moment == "after" else proxy.hang_before)(step)
     child = subprocess.Popen([sys.executable, "-c", PROMOTE_SCRIPT, a.server.url, proxy.url, model, str(tmp_path), rid],
                              cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
         deadline = time.monotonic() + 120
-        while not any("model-versions/create" in s for s in proxy.seen) and child.poll() is None:
+        while not any(step in s for s in proxy.seen) and child.poll() is None:
             assert time.monotonic() < deadline, "the promoter never reached the version create"
             time.sleep(0.1)
         if moment == "after":
@@ -520,16 +522,18 @@ def test_a_promotion_across_servers_killed_mid_way_resumes_to_one_version(server
         child.wait(10)
     finally:
         proxy.stop()
-    assert len(b.versions(model)) == (1 if moment == "after" else 0)
+    assert len(b.versions(model)) == (0 if moment == "before" else 1)
 
     src = connector(a.server.url, tmp_path / "s", name="staging")
-    dst = connector(b.server.url, tmp_path / "d", name="prod")
+    dst = connector(b.server.url, tmp_path / "d", name="prod", environment="prod",
+                    alias_environments={"champion": "prod"})
     record = src.read_version(model, 1)
     ref = PromotionRef(rid, "cd" * 32, "staging", record.source_ref, ("officer",))
     done = dst.register_copy(record, src, ref)
     again = dst.register_copy(record, src, ref)
     listed = b.versions(model)
     assert len(listed) == 1 and done.version == again.version == int(listed[0]["version"])
+    assert done.labels == ("champion",) and done.environment == "prod"  # the retry finished the alias too
     tags = {t["key"]: t["value"] for t in listed[0]["tags"]}
     assert tags[TAG_REQUEST] == rid and tags["countersign.source_ref"] == record.source_ref
     assert tags["countersign.source_account"] == "staging" and tags["team"] == "risk"

@@ -20,7 +20,7 @@ from tests.connectors.test_sagemaker_promote import packages, promotion_world
 
 @pytest.fixture
 def world(aws_env, fault_proxy, aws_profiles, tmp_path: Path):
-    sc, ws, catalog = promotion_world(fault_proxy, aws_profiles, tmp_path)
+    sc, ws, catalog = promotion_world(fault_proxy, aws_profiles, tmp_path, life_cycle=True)
     return sc, ws, load_settings(ws), catalog
 
 
@@ -64,8 +64,8 @@ def test_an_s3_artifact_replaced_after_approval_is_not_promoted(world) -> None:
     vid = f"ml-staging:credit-approval:{src.version}"
     engineer = identity_for(settings, "ml.engineer@example.com", source="cli")
     officer = identity_for(settings, "risk.officer@example.com", source="cli")
-    rid = create_request(ws, settings, catalog, engineer, vid, "prod", "SageMaker promotion").request_id
-    assert approve(ws, settings, catalog, officer, rid, "reviewed").status == "approved"
+    rid = create_request(Context(ws, settings, catalog, engineer), vid, "prod", "SageMaker promotion").request_id
+    assert approve(Context(ws, settings, catalog, officer), rid, "reviewed").status == "approved"
     bound = ledger.entries_for(catalog, f"request:{rid}")[0].payload["artifact_sha256"]
     assert bound, "the request froze no digest of the S3 artifact"
     sm_s, s3_s = seed.clients(seed.ACCOUNTS["ml-staging"][0])
@@ -75,7 +75,7 @@ def test_an_s3_artifact_replaced_after_approval_is_not_promoted(world) -> None:
     s3_s.put_object(Bucket=bucket, Key=key, Body=b"another model, same key")  # a data scientist overwrites it
 
     with pytest.raises(ArtifactMismatch) as refused:
-        execute(ws, settings, catalog, officer, rid)
+        execute(Context(ws, settings, catalog, officer), rid)
     assert refused.value.expected == bound and refused.value.found != bound
     sm_p, _ = seed.clients(seed.ACCOUNTS["ml-prod"][0])
     assert packages(sm_p, "credit-approval") == []  # nothing registered in prod

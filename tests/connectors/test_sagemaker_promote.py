@@ -15,6 +15,7 @@ from governance.catalog import Version
 from governance.config import load_settings
 from governance.sources import connector_for
 from tests.connectors import sagemaker_seed as seed
+from tests.connectors.lifecycle import LifeCycleStandIn
 from tests.connectors.test_sagemaker_sync import make_workspace, run_sync
 
 
@@ -36,15 +37,19 @@ def packages(sm, group: str) -> list[dict]:
         return []
 
 
-def promotion_world(fault_proxy, aws_profiles, tmp_path: Path):
-    """Staging holds credit-approval v1..v2 (synced); prod is reached through the fault proxy."""
+def promotion_world(fault_proxy, aws_profiles, tmp_path: Path, *, life_cycle: bool = False):
+    """Staging holds credit-approval v1..v2 (synced); prod is reached through the fault proxy — and staging too,
+    with ``life_cycle``: the proxy then keeps the ``ModelLifeCycle`` moto ignores (an execution writes one)."""
     sc = seed.Scenario()
     sm_s, s3_s = seed.clients(seed.ACCOUNTS["ml-staging"][0])
     seed.seed_group(sm_s, s3_s, sc, "ml-staging", "credit-approval", 2)
     _, s3_p = seed.clients(seed.ACCOUNTS["ml-prod"][0])
     seed.ensure_bucket(s3_p, seed.bucket_for(seed.ACCOUNTS["ml-prod"][0]))
-    aws_profiles({"prod": fault_proxy.url})
-    ws, catalog = make_workspace(tmp_path, {"ml-prod": {"profile": "prod"}})
+    aws_profiles({"prod": fault_proxy.url, "staging": fault_proxy.url})
+    if life_cycle:
+        LifeCycleStandIn(fault_proxy)
+    ws, catalog = make_workspace(tmp_path, {"ml-prod": {"profile": "prod"},
+                                            "ml-staging": {"profile": "staging" if life_cycle else None}})
     run_sync(ws, catalog, accounts=["ml-staging"])
     return sc, ws, catalog
 

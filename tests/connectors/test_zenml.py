@@ -161,7 +161,7 @@ def test_revoked_key_and_expired_token(driver: ZenMLDriver, tmp_path: Path) -> N
     con = connector(driver, tmp_path, key=key)
     con.extract(None)
     # an expired token: the server answers 401, the connector logs in again once and goes on
-    from connectors import zenml as module
+    from connectors.zenml import client as module
 
     with module._TOKENS_LOCK:
         for k in module._TOKENS:

@@ -14,9 +14,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from tests.connectors.zenml_server import ZenMLServer, ensure_venv
+from tests.connectors.zenml_server import ZenMLServer, ensure_pipeline_venv, ensure_venv
 
 PIPELINE_SCRIPT = Path(__file__).with_name("zenml_pipeline.py")
+USER_PIPELINE_SCRIPT = Path(__file__).with_name("zenml_user_pipeline.py")
 
 
 class ZenMLDriver:
@@ -114,15 +115,31 @@ class ZenMLDriver:
     def revoke_key(self, key_id: str) -> None:
         self._call("DELETE", f"/service_accounts/{self.server.service_account_id}/api_keys/{key_id}")
 
+    def tag_model(self, model_id: str, *tags: str) -> None:
+        """Tag the model itself (what ``Client().update_model(model, add_tags=[...])`` does)."""
+        self._call("PUT", f"/models/{model_id}", json={"add_tags": list(tags)})
+
+    def _pipeline_env(self) -> dict[str, str]:
+        return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.work),
+                "ZENML_STORE_URL": self.server.url, "ZENML_STORE_API_KEY": self.server.api_key,
+                "ZENML_CONFIG_PATH": str(self.work / "client-config"), "ZENML_LOCAL_STORES_PATH": str(self.stores),
+                "ZENML_ANALYTICS_OPT_IN": "false", "ZENML_LOGGING_VERBOSITY": "WARN", "OMP_NUM_THREADS": "1"}
+
     def run_pipeline(self, model: str, version_name: str, pipeline: str = "training") -> dict[str, str]:
         """Run a real two-step pipeline (local orchestrator) whose model version is ``version_name`` of ``model``."""
         python, _ = ensure_venv()
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.work),
-               "ZENML_STORE_URL": self.server.url, "ZENML_STORE_API_KEY": self.server.api_key,
-               "ZENML_CONFIG_PATH": str(self.work / "client-config"), "ZENML_LOCAL_STORES_PATH": str(self.stores),
-               "ZENML_ANALYTICS_OPT_IN": "false", "ZENML_LOGGING_VERBOSITY": "WARN"}
-        done = subprocess.run([str(python), str(PIPELINE_SCRIPT), model, version_name, pipeline], env=env,
-                              capture_output=True, text=True, timeout=300, cwd=self.work)
+        done = subprocess.run([str(python), str(PIPELINE_SCRIPT), model, version_name, pipeline],
+                              env=self._pipeline_env(), capture_output=True, text=True, timeout=300, cwd=self.work)
         if done.returncode != 0:
             raise RuntimeError(f"pipeline failed: {done.stderr[-2000:]}")
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    def run_user_pipeline(self, model: str, **options: Any) -> dict[str, Any]:
+        """Run ``zenml_user_pipeline.py`` (default materializers, an Evidently step, SHAP values) with the pipelines
+        virtualenv, as a team's training pipeline runs; answers the run, its model version and its artifacts."""
+        python, _ = ensure_pipeline_venv()
+        done = subprocess.run([str(python), str(USER_PIPELINE_SCRIPT), json.dumps({"model": model, **options})],
+                              env=self._pipeline_env(), capture_output=True, text=True, timeout=600, cwd=self.work)
+        if done.returncode != 0:
+            raise RuntimeError(f"pipeline failed: {done.stderr[-3000:]}")
         return json.loads(done.stdout.strip().splitlines()[-1])

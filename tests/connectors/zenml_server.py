@@ -31,6 +31,10 @@ import httpx
 
 ZENML_VERSION = "0.98.0"
 ZENML_REQUIREMENT = f"zenml[server]=={ZENML_VERSION}"
+# what a team's training pipeline imports beside zenml: its default pandas and scikit-learn materializers write
+# Parquet and pickle, the Evidently step needs evidently 0.7 (which does not import with pandas 3), SHAP its values
+PIPELINE_REQUIREMENTS = (f"zenml=={ZENML_VERSION}", "pandas>=2.2,<3", "pyarrow", "scikit-learn==1.9.1",
+                         "evidently==0.7.23", "shap==0.51.0")
 _MARKER = ".countersign-complete"
 
 
@@ -42,9 +46,22 @@ def venv_dir() -> Path:
     return Path.home() / ".cache" / "countersign" / f"zenml-{ZENML_VERSION}"
 
 
-def ensure_venv(log: Path | None = None) -> tuple[Path, float]:
+def pipeline_venv_dir() -> Path:
+    """Where the virtualenv that runs the test pipelines lives (the client with a team's data science packages)."""
+    return venv_dir().with_name(f"zenml-{ZENML_VERSION}-pipelines")
+
+
+def ensure_pipeline_venv(log: Path | None = None) -> tuple[Path, float]:
+    """The python that runs test pipelines (``zenml`` client, pandas, scikit-learn, Evidently, SHAP), built once.
+
+    A virtualenv of its own: Evidently brings its own web stack, which has no business in the server's."""
+    return ensure_venv(log, target=pipeline_venv_dir(), requirements=PIPELINE_REQUIREMENTS)
+
+
+def ensure_venv(log: Path | None = None, *, target: Path | None = None,
+                requirements: tuple[str, ...] = (ZENML_REQUIREMENT,)) -> tuple[Path, float]:
     """The python of the ZenML virtualenv, building it when missing; and the seconds the build took (0: cached)."""
-    target = venv_dir()
+    target = target or venv_dir()
     python = target / "bin" / "python"
     if (target / _MARKER).exists():
         return python, 0.0
@@ -60,14 +77,14 @@ def ensure_venv(log: Path | None = None) -> tuple[Path, float]:
         try:
             subprocess.run([sys.executable, "-m", "venv", str(building)], check=True, stdout=out, stderr=out)
             subprocess.run([str(building / "bin" / "python"), "-m", "pip", "install", "--quiet",
-                            "--disable-pip-version-check", ZENML_REQUIREMENT], check=True, stdout=out, stderr=out)
+                            "--disable-pip-version-check", *requirements], check=True, stdout=out, stderr=out)
         finally:
             if log:
                 out.close()
         shutil.rmtree(target, ignore_errors=True)
         # a virtualenv's python finds its site-packages relative to itself: moving the folder keeps it working
         os.rename(building, target)
-        (target / _MARKER).write_text(ZENML_REQUIREMENT + "\n")
+        (target / _MARKER).write_text(" ".join(requirements) + "\n")
         return python, time.monotonic() - started
 
 

@@ -53,7 +53,7 @@ def test_joblib_file_is_refused(tmp_path, xy):
 
     path = tmp_path / "model.joblib"
     joblib.dump(LogisticRegression().fit(*xy), path)
-    with pytest.raises(UnsafeArtifact, match=r"Convert it"):
+    with pytest.raises(UnsafeArtifact, match=r"Save the model where it was trained"):
         load_model(path)
     joblib.dump(LogisticRegression().fit(*xy), tmp_path / "z.joblib", compress=3)
     with pytest.raises(UnsafeArtifact):

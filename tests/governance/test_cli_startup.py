@@ -105,7 +105,7 @@ def test_serve_command_line_runs_the_packaged_app_with_flags_passed_last(tmp_pat
     app = portal_script()
     assert app.name == "app.py" and all((app.parent / p.path).is_file() for p in pages())
     cmd = streamlit_command(tmp_path, 8600, "0.0.0.0", ["--server.port", "9000", "--theme.base", "dark"])
-    assert cmd[:5] == [sys.executable, "-m", "streamlit", "run", str(app)]
+    assert cmd[:5] == [sys.executable, "-m", "portal.launch", "run", str(app)]
     assert cmd[-3:] == ["--", "--workspace", str(tmp_path)]
     flags = cmd[5:-3]
     assert flags[flags.index("--server.address") + 1] == "0.0.0.0"
@@ -120,6 +120,19 @@ def test_serve_refuses_a_folder_without_a_workspace(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "countersign_cli", "serve", "--workspace", str(tmp_path / "none"),
                            "--port", "1"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "no configuration file" in proc.stderr
+
+
+def test_serve_on_a_busy_port_says_so_in_one_line_before_announcing_the_portal(demo_workspace: Workspace) -> None:
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        proc = subprocess.run([sys.executable, "-m", "countersign_cli", "serve", "--workspace",
+                               str(demo_workspace.root), "--port", str(port)],
+                              capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "portal on" not in proc.stdout and len(proc.stderr.strip().splitlines()) == 1
+    assert f"127.0.0.1:{port}" in proc.stderr and "--port" in proc.stderr
 
 
 def _free_port() -> int:
@@ -164,3 +177,21 @@ def test_the_oversight_choices_on_the_command_line_are_governances() -> None:
     from governance import oversight
 
     assert (command.OUTCOMES, command.SORTS) == (oversight.OUTCOMES, oversight.SORTS)
+
+
+def test_serve_warms_what_the_pages_import_before_the_first_visit(demo_workspace: Workspace) -> None:
+    """Issue 35, finding 1: the first page after start paid for every import the pages make. portal.launch imports
+    them (read from the page table's scripts) and opens the catalog before Streamlit binds its port."""
+    from portal.launch import _workspace, page_imports
+    from portal.pages import PAGES
+
+    root = Path(__file__).resolve().parents[2]
+    modules = page_imports(root / p.path for p in PAGES)
+    assert {"streamlit", "pandas", "governance.usecases.review", "portal.tables"} <= set(modules)  # pages call use cases
+    assert _workspace(["run", "app.py", "--server.port", "1", "--", "--workspace", "/w"]) == "/w"
+    code = ("import sys; from portal.launch import warm, page_imports, APP_MODULES; "
+            f"took = warm({str(demo_workspace.root)!r}, APP_MODULES); "
+            "print(sorted(m for m in ('pandas', 'altair', 'duckdb', 'governance.signoff') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=root)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['altair', 'duckdb', 'governance.signoff', 'pandas']"

@@ -13,13 +13,13 @@ from governance.analytics.evidence import (
     drift_report_html,
     latest_evidence,
     list_evidence,
-    review_version,
     save_upload,
     store_evidence,
 )
 from governance.analytics.summaries import DriftSummary
 from governance.catalog import Catalog
 from governance.config import load_settings
+from governance.evidence import review_version
 from governance.identity import identity_for
 
 RISK = "risk.officer@demo.countersign.dev"

@@ -38,8 +38,11 @@ def test_the_demo_plants_one_overdue_one_due_within_a_week_and_one_never_reviewe
     assert by_id[CREDIT].due_at == by_id[CREDIT].last_review_at + dt.timedelta(days=90)  # high tier: every 90 days
     assert by_id[CLAIMS].status == "due" and 0 <= by_id[CLAIMS].days_left < 7
     assert by_id[CLAIMS].last_outcome == "restrict"
-    assert by_id[REPAIR].never_reviewed and by_id[REPAIR].status == "scheduled"  # low tier: a year from creation
-    assert [i.status for i in plan.items] == ["overdue", "due", "scheduled"]  # earliest due first
+    # issue 35, finding 8: never reviewed and never signed off is not "scheduled, due in 150 days" from its creation:
+    # nothing vouches for it, so its first review is due today
+    assert by_id[REPAIR].never_reviewed and by_id[REPAIR].status == "due" and by_id[REPAIR].first_review_now
+    assert by_id[REPAIR].due_at == today and by_id[REPAIR].days_left == 0
+    assert [i.status for i in plan.items] == ["overdue", "due", "due"]  # earliest due first
     assert [i.tier for i in schedule(Context(catalog.workspace, settings, catalog, VIEWER), now=today, sort="tier").items] == \
         ["high", "medium", "low"]
 
@@ -55,9 +58,9 @@ def test_moving_time_forward_makes_reviews_due_then_overdue(demo_workspace) -> N
     assert status(CLAIMS, due_at[CLAIMS] - dt.timedelta(days=15)) == "scheduled"  # due_soon_days = 14
     assert status(CLAIMS, due_at[CLAIMS] - dt.timedelta(days=13)) == "due"
     assert status(CLAIMS, due_at[CLAIMS] + dt.timedelta(seconds=1)) == "overdue"
-    assert status(REPAIR, due_at[REPAIR] - dt.timedelta(days=3)) == "due"
-    later = schedule(Context(catalog.workspace, settings, catalog, VIEWER), now=due_at[REPAIR] + dt.timedelta(days=1), only_attention=True)
-    assert {i.version_id: i.status for i in later.items} == {CREDIT: "overdue", CLAIMS: "overdue", REPAIR: "overdue"}
+    assert status(REPAIR, today + dt.timedelta(days=400)) == "due"  # due from the day it is seen, until reviewed
+    later = schedule(Context(catalog.workspace, settings, catalog, VIEWER), now=due_at[CLAIMS] + dt.timedelta(days=1), only_attention=True)
+    assert {i.version_id: i.status for i in later.items} == {CREDIT: "overdue", CLAIMS: "overdue", REPAIR: "due"}
 
 
 def test_a_periodic_review_is_recorded_in_the_catalog_and_the_ledger_and_resets_the_clock(demo_copy) -> None:

@@ -38,7 +38,7 @@ from tests.governance.report_world import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-TEMPLATES = ("eu-ai-act-annex-iv", "sr-11-7", "pra-ss1-23")
+TEMPLATES = ("eu-ai-act-annex-iv", "sr-11-7", "sr-26-2", "pra-ss1-23")
 BUILT_AT = dt.datetime(2026, 11, 30, 16, 45, 12)  # a build time given explicitly: same inputs and time, same bytes
 IMPORTANCE = {"income": 0.3125, "debt_to_income": 0.2219, "loan_amount": 0.1187, "credit_history_years": 0.0412}
 

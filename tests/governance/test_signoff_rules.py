@@ -12,12 +12,13 @@ from pathlib import Path
 import pytest
 
 from core.errors import ConfigError, ConflictError, InputError
-from governance.analytics.evidence import evidence_through_lineage, review_version, store_evidence
+from governance.analytics.evidence import evidence_through_lineage, store_evidence
 from governance.analytics.summaries import DriftSummary
 from governance.catalog import Catalog
 from governance.config import Workspace, load_settings
 from governance.context import Context
 from governance.demo_history import open_request_id
+from governance.evidence import review_version
 from governance.policy import EvidenceRef, evaluate
 from governance.promotion import RiskAcceptance, approve, create_request, follow_ups, get_request, reject
 from governance.reports.export import build_unsigned

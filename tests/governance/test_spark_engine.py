@@ -409,9 +409,9 @@ def test_review_on_spark_stores_the_same_evidence_and_records_the_engine(spark: 
                                                                           tmp_path: Path) -> None:
     import shutil
 
-    from governance.analytics.evidence import review_version
     from governance.catalog import Catalog
     from governance.config import Workspace, load_settings
+    from governance.evidence import review_version
     from governance.identity import identity_for
 
     vid = "lab-prod:claims-fraud:2"

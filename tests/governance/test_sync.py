@@ -84,3 +84,16 @@ def test_an_account_whose_settings_changed_is_read_in_full_and_its_rows_follow_t
     # the settings hold still: the next sync is incremental again and changes nothing
     again = next(r for r in sync(Context(demo_copy, settings, catalog, engineer), accounts=["lab-dev"]).results)
     assert again.status == "ok" and not again.full and again.counts.updated == 0
+
+
+def test_an_incremental_sync_says_how_many_versions_the_account_holds(demo_copy: Workspace, capsys) -> None:
+    """Issue 35, finding 9: "lab-dev ok … 0 unchanged" for an account holding 10 versions read as if it were empty."""
+    from countersign_cli.main import main
+
+    catalog = Catalog(demo_copy.catalog_path)
+    held = dict(catalog.query_df("SELECT account, count(*) AS n FROM versions GROUP BY account").values.tolist())
+    assert main(["sync", "--workspace", str(demo_copy.root), "--actor", "ml.engineer@demo.countersign.dev"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    for account, n in held.items():
+        line = next(ln for ln in lines if ln.startswith(account + " "))
+        assert f"{n} version(s) held; this incremental sync: 0 new" in line, line

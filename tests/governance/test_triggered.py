@@ -18,11 +18,12 @@ import pytest
 
 from governance import ledger
 from governance.analytics.drift import DriftConfig, drift_files
-from governance.analytics.evidence import drift_weights, registry_importances, review_version
+from governance.analytics.evidence import drift_weights, registry_importances
 from governance.analytics.explain import ExplainConfig
 from governance.catalog import Catalog
 from governance.config import Workspace, load_settings
 from governance.context import Context
+from governance.evidence import review_version
 from governance.identity import identity_for
 from governance.oversight import monitor, record_review, reviews, schedule
 from governance.policy import evaluate

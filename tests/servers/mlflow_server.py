@@ -80,6 +80,7 @@ class MlflowServer:
 
     root: Path
     basic_auth_password: str | None = None  # run MLflow's basic-auth app with admin / this password
+    workspaces: bool = False  # --enable-workspaces (MLflow 3.10+: several teams' workspaces on one server)
     port: int = 0
     process: subprocess.Popen | None = field(default=None, repr=False)
 
@@ -103,6 +104,8 @@ class MlflowServer:
         cmd = [str(exe), "server", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1",
                "--backend-store-uri", f"sqlite:///{self.root / 'mlflow.db'}",
                "--artifacts-destination", str(self.root / "artifacts")]
+        if self.workspaces:
+            cmd.append("--enable-workspaces")
         if self.basic_auth_password:
             (self.root / "basic_auth.ini").write_text(
                 "[mlflow]\ndefault_permission = READ\n"

@@ -6,17 +6,9 @@ keep) is a gap, listed at the front of the report like any missing evidence.
 
 from __future__ import annotations
 
-import dataclasses
-
-from reportlab.lib import colors
-from reportlab.platypus import Flowable, TableStyle
-
 from governance.compare import Consistency
-from governance.reports.build import BODY_W, Missing, Renderer, para, table
+from governance.document import Charts, Missing, MissingNote, Node, Table, para
 from governance.reports.facts import ReportFacts
-
-DIFF = colors.HexColor("#fde2e1")
-LOCATION = colors.HexColor("#fff4d6")
 
 
 def _short(value: str | None) -> str:
@@ -32,15 +24,16 @@ def _short(value: str | None) -> str:
     return value
 
 
-def render_consistency(f: ReportFacts, r: Renderer) -> list[Flowable]:
-    """The side-by-side table of the lineage, the verdict, and gaps for unrecorded artifact hashes."""
+def consistency(f: ReportFacts, charts: Charts) -> list[Node]:
+    """Block ``consistency``: the side-by-side table of the lineage, the verdict, and gaps for unrecorded artifact
+    hashes."""
     result: Consistency | None = f.consistency
     if result is None:
         raise Missing(f"the lineage comparison of {f.version.version_id} (not collected)")
     if not result.comparable:
         return [para(f"{f.version.version_id} has no source version and no promoted copy: there is nothing to "
                      "compare across environments.")]
-    out: list[Flowable] = []
+    out: list[Node] = []
     if result.consistent:
         out.append(para(f"The {len(result.sides)} versions of this lineage record the same artifact, container, "
                         "inference contract and data."))
@@ -50,25 +43,20 @@ def render_consistency(f: ReportFacts, r: Renderer) -> list[Flowable]:
                         "what runs in every environment."))
     header = ["Property", *(f"{s.environment} {s.account} v{s.version}" for s in result.sides), "Status"]
     n = len(result.sides)
-    widths = [BODY_W * 0.22, *([BODY_W * 0.64 / n] * n), BODY_W * 0.14]
-    rows, marks, marked = [], [], []
+    widths = (0.22, *([0.64 / n] * n), 0.14)
+    rows, marked = [], []
     for i, facet in enumerate(result.facets, start=1):
         status = ("DIFFERS" if facet.critical else "differs (location)") if facet.differs else facet.status
         rows.append([f"{facet.group}: {facet.name}", *(_short(v) for v in facet.values), status])
         if facet.differs:
-            marks.append(("BACKGROUND", (0, i), (-1, i), DIFF if facet.critical else LOCATION))
             marked.append((i - 1, "differs" if facet.critical else "location"))
-    t = table(header, rows, widths)
-    if marks:
-        t.setStyle(TableStyle(marks))
-        t._cs_table = dataclasses.replace(t._cs_table, marked=tuple(marked))  # the HTML report highlights them too
-    out.append(t)
+    out.append(Table(tuple(header), tuple(tuple(r) for r in rows), marked=tuple(marked), widths=widths))
     out.append(para("Highlighted rows differ. The artifact location is expected to differ (each account stores its "
                     "own copy); data locations are compared without the account name and version number.", "small"))
     sha = next((x for x in result.facets if (x.group, x.name) == ("Artifact", "sha256")), None)
     unrecorded = [s.version_id for s, v in zip(result.sides, sha.values if sha else [None] * n, strict=True)
                   if v is None]
     if unrecorded:
-        out.append(r.missing(f"artifact sha256 of {', '.join(unrecorded)} (the registry does not record it): the "
+        out.append(MissingNote(f"artifact sha256 of {', '.join(unrecorded)} (the registry does not record it): the "
                              "artifact identity across environments cannot be confirmed"))
     return out

@@ -1,0 +1,172 @@
+"""How values read to people, in one place: numbers, instants, identifiers and empty cells.
+
+The portal, the CLI's plain output and the PDF print through these functions so a figure reads the same everywhere
+(issue 35): no scientific notation nobody asked for, no 16-digit floats, every instant in UTC with its zone, registry
+and code identifiers (``PendingManualApproval``, ``risk_acceptance``, ``dataset_drifted``) in words, and an empty
+value as a dash rather than ``None``. Standard library only: the CLI imports it before any heavy module.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+EMPTY = "—"
+
+# Words whose plain rendering is not their split spelling (registry states, ledger actions, gate keys).
+VOCABULARY: dict[str, str] = {
+    "PendingManualApproval": "pending approval",
+    "InService": "in service",
+    "OutOfService": "out of service",
+    "approve": "approved",
+    "reject": "rejected",
+    "cancel": "cancelled",
+    "risk_acceptance": "risk acceptance",
+    "risk_officer": "risk officer",
+    "ml_engineer": "ML engineer",
+    "data_scientist": "data scientist",
+    "dataset_drifted": "dataset drifted",
+    "selection_rate": "selection rate",
+    "min_metrics": "minimum metrics",
+    "max_metrics": "maximum metrics",
+    "auc": "AUC",
+    "roc_auc": "ROC AUC",
+    "rmse": "RMSE",
+    "mae": "MAE",
+    "f1": "F1",
+    "shap": "SHAP",
+    "weighted_drift": "importance-weighted drift",
+    "report.export": "report exported",
+    "pack.export": "audit pack exported",
+}
+
+# Ledger actions as a person says them (the Audit page, the PDF's ledger block, notifications).
+ACTIONS: dict[str, str] = {
+    "request.create": "promotion requested",
+    "request.approve": "approved",
+    "request.approved": "request approved",
+    "request.reject": "rejected",
+    "request.cancel": "cancelled",
+    "request.accept_risk": "risk accepted",
+    "approval.refused": "approval refused",
+    "execute.start": "execution started",
+    "execute.source_approved": "source approved in its registry",
+    "execute.target_registered": "copy registered in the target registry",
+    "execute.done": "promotion executed",
+    "execute.failed": "execution failed",
+    "execution.refused": "execution refused",
+    "review.periodic": "periodic review",
+    "review.triggered": "triggered review",
+    "sync.account": "account synced",
+    "ledger.checkpoint": "ledger checkpoint",
+    "ledger.accept_unsealed": "unsealed entries accepted",
+    "history.event": "registry event",
+    "history.backfill": "history backfilled",
+    "report.export": "report exported",
+    "report.countersign": "report countersigned",
+    "pack.export": "audit pack exported",
+}
+VOCABULARY.update(ACTIONS)
+_REGISTRY_STATE = re.compile(r"[A-Z][a-z]+(?:[A-Z][a-z]+)+")  # PendingManualApproval, InService
+_ACTION = re.compile(r"[a-z_]+\.[a-z_]+")
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+
+def words(identifier: Any) -> str:
+    """A code or registry identifier in plain lower-case words (``PendingManualApproval`` → ``pending approval``,
+    ``policy_tenure_years`` → ``policy tenure years``); anything that is not an identifier comes back as it is."""
+    if identifier is None:
+        return EMPTY
+    text = str(identifier)
+    if text in VOCABULARY:
+        return VOCABULARY[text]
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_.]*", text):
+        return text
+    spaced = _CAMEL.sub(" ", text).replace("_", " ").replace(".", " ")
+    return " ".join(VOCABULARY.get(w, w if w.isupper() and len(w) > 1 else w.lower()) for w in spaced.split())
+
+
+def plain_value(value: Any, *, code_column: bool = False) -> Any:
+    """A table cell's value as shown: known identifiers and registry states in words, containers as text, an empty
+    value as a dash; other text (model names, ids, file names) untouched. ``code_column``: the column holds codes
+    only (an action, a status, a kind), so any identifier in it is put in words."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return EMPTY
+    if isinstance(value, Mapping | list | tuple):
+        return cell(value)
+    if not isinstance(value, str):
+        return value
+    if value in VOCABULARY or _REGISTRY_STATE.fullmatch(value):
+        return words(value)
+    if code_column and (_ACTION.fullmatch(value) or re.fullmatch(r"[a-z]+(?:_[a-z]+)+", value)):
+        return words(value)
+    return value
+
+
+def number(value: Any, *, digits: int = 3) -> str:
+    """A figure without scientific notation: thousands separated, ``digits`` significant decimals for small values
+    (0.7641 → ``0.764``, 10850.2 → ``10,850``, 0.000123 → ``0.000123``), integers as integers, NaN as a dash."""
+    if value is None or isinstance(value, bool):
+        return EMPTY if value is None else ("yes" if value else "no")
+    if isinstance(value, int):
+        return f"{value:,}"
+    x = float(value)
+    if math.isnan(x):
+        return EMPTY
+    if math.isinf(x):
+        return "∞" if x > 0 else "−∞"
+    if x == 0:
+        return "0"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    if abs(x) >= 1:
+        return f"{x:,.{max(digits - len(str(int(abs(x)))), 0) + 1}f}".rstrip("0").rstrip(".")
+    # below one: keep ``digits`` significant digits, written out in full
+    decimals = digits - 1 - math.floor(math.log10(abs(x)))
+    return f"{x:.{decimals}f}".rstrip("0").rstrip(".")
+
+
+def share(value: Any) -> str:
+    """A fraction as a percentage (0.2 → ``20%``, 0.1234 → ``12.3%``)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return EMPTY
+    pct = float(value) * 100
+    return f"{pct:.1f}".rstrip("0").rstrip(".") + "%"
+
+
+def when(value: Any, *, seconds: bool = False) -> str:
+    """An instant in UTC with its zone (``2026-12-07 16:41 UTC``); a naive value is UTC (the catalog stores UTC); a
+    date alone as ``2026-12-07``."""
+    if value is None or value != value:  # NaT compares unequal to itself
+        return EMPTY
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
+        return value.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M") + " UTC"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def cell(value: Any) -> str:
+    """Any stored value as a person reads it in a table cell or a sentence."""
+    if value is None:
+        return EMPTY
+    if isinstance(value, bool | int | float):
+        return number(value)
+    if isinstance(value, dt.date):
+        return when(value)
+    if isinstance(value, Mapping):
+        return "; ".join(f"{words(k)} {cell(v)}" for k, v in value.items()) or EMPTY
+    if isinstance(value, list | tuple | set | frozenset):
+        return ", ".join(cell(v) for v in value) or EMPTY
+    return str(value)
