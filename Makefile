@@ -61,7 +61,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/hadolint Dockerfile
 
-# The wheel users install (app.py, pages/, portal/, governance/, connectors/ inside): dist/countersign-*.whl
+# The wheel users install (app.py, app_pages/, portal/, countersign_cli/, governance/, connectors/ inside): dist/countersign-*.whl
 wheel: install-runtime
 	rm -rf build  # setuptools would copy stale files left there into the wheel
 	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir dist .

@@ -13,18 +13,15 @@ from pathlib import Path
 import streamlit as st
 
 from core.errors import CountersignError
-from governance.catalog import Catalog
-from governance.config import Settings, Workspace, load_settings, resolve_workspace, share_process
-from governance.signoff import awaiting_approval
-from governance.sync import prepare_catalog
+from governance.config import Workspace, resolve_workspace
+from governance.usecases.session import Opened, open_shell, open_workspace
 from portal.auth import resolve_identity
-from portal.context import RESUME, PortalContext, set_context
-from portal.context import get as get_context
+from portal.context import PortalContext, set_context
 from portal.integrity import ledger_banner
-from portal.pages import PAGES
+from portal.pages import REGISTRY
 from portal.text import code, inert, inert_block
 
-REQUESTS_PAGE = "pages/requests.py"
+REQUESTS_PAGE = "requests"  # its title counts the requests awaiting this person's approval
 
 
 def _workspace_arg(argv: list[str]) -> str | None:
@@ -35,27 +32,9 @@ def _workspace_arg(argv: list[str]) -> str | None:
 
 
 @st.cache_resource(show_spinner=False)
-def _open(root: str, config_mtime: float) -> tuple[Workspace, Settings, Catalog]:
+def _open(root: str, config_mtime: float) -> Opened:
     # config_mtime is part of the key: editing countersign.toml takes effect on the next rerun
-    ws = Workspace(Path(root))
-    share_process(ws)
-    settings = load_settings(ws)
-    catalog = prepare_catalog(Catalog(ws.catalog_path, url=settings.catalog.url), settings)  # migrations, configured accounts
-    from governance import ledger
-
-    ledger.use_settings(ws, settings)  # every commit from the portal mirrors the signed ledger head there too
-    return ws, settings, catalog
-
-
-def _nothing() -> None:
-    """The only page a visitor who is not signed in can reach: what app.py already drew."""
-
-
-def _gate_only() -> None:
-    # Declare navigation even on the sign-in screen: until st.navigation runs, Streamlit would treat the
-    # pages/ folder as an old-style multipage app and list (and run) every page for anonymous visitors.
-    st.navigation([st.Page(_nothing, title="Sign in", default=True)], position="hidden")
-    st.stop()
+    return open_workspace(Workspace(Path(root)))
 
 
 def main() -> None:
@@ -64,7 +43,7 @@ def main() -> None:
     ws = resolve_workspace(_workspace_arg(sys.argv[1:]), os.environ)
     try:
         mtime = ws.config_path.stat().st_mtime if ws.config_path.exists() else 0.0
-        ws, settings, catalog = _open(str(ws.root), mtime)
+        opened = _open(str(ws.root), mtime)
     except CountersignError as exc:
         st.title("Countersign cannot open its workspace")
         st.error(inert_block(str(exc)))
@@ -72,11 +51,12 @@ def main() -> None:
             st.info(f"Fix {inert(str(ws.config_path))} as the line above says, then reload this page.")
         else:
             st.info("Build a demo with `countersign demo --workspace workspace`, or point `--workspace` at yours.")
-        _gate_only()
+        st.stop()  # no navigation is declared: a visitor reaches no page
 
+    ws, settings, catalog = opened.workspace, opened.settings, opened.catalog
     identity = resolve_identity(settings)
     if identity is None:
-        _gate_only()
+        st.stop()  # no navigation is declared: a visitor reaches no page
     if settings.workspace.demo:
         st.warning(
             f"**Demo workspace** — generated data. Acting as **{inert(identity.label)}** "
@@ -84,40 +64,26 @@ def main() -> None:
             + (" Switch persona in the sidebar." if identity.source == "demo" else ""),
             icon=":material/science:",
         )
-    set_context(PortalContext(workspace=ws, settings=settings, catalog=catalog, identity=identity))
+    ctx = PortalContext(workspace=ws, settings=settings, catalog=catalog, identity=identity)
+    set_context(ctx)
     st.sidebar.caption(f"{inert(settings.workspace.name)} · {code(ws.root.name)} · {inert(identity.email)}")
 
     # one script run is a burst of catalog reads: open the file once for it (released when the run ends, or
     # after 0.25 s without a catalog operation during slow work)
     with catalog.keep_open(linger=0.25):
-        ledger_banner(get_context())
-        waiting = len(awaiting_approval(catalog, identity, settings))  # what this person may approve now (four eyes)
+        shell = open_shell(ctx)
+        ledger_banner(shell)
+        waiting = shell.awaiting  # what this person may approve now (four eyes)
         if waiting:
             st.sidebar.markdown(f":orange-badge[:material/approval: {waiting} request"
                                 f"{'s await' if waiting > 1 else ' awaits'} your approval]")
         sections: dict[str, list[st.Page]] = {}
-        for spec in PAGES:
-            title = f"{spec.title} ({waiting})" if spec.path == REQUESTS_PAGE and waiting else spec.title
+        for name, spec in REGISTRY.items():
+            title = f"{spec.title} ({waiting})" if name == REQUESTS_PAGE and waiting else spec.title
             sections.setdefault(spec.section, []).append(
-                st.Page(spec.path, title=title, icon=spec.icon, default=spec.default,
-                        url_path=Path(spec.path).stem)
+                st.Page(spec.path, title=title, icon=spec.icon, default=spec.default, url_path=name)
             )
-        page = st.navigation(sections)
-        _resume([p for ps in sections.values() for p in ps])
-        page.run()
-
-
-def _resume(pages: list[st.Page]) -> None:
-    """Go on to the page a deep link reached before this session had signed in (``portal.context.get``)."""
-    wanted = st.query_params.get(RESUME)
-    if wanted is None:
-        return
-    params = {k: v for k, v in st.query_params.to_dict().items() if k != RESUME}
-    target = next((p for p in pages if p.url_path == wanted), None)
-    if target is None:  # not a page of the table: stay where app.py put the visitor
-        st.query_params.pop(RESUME, None)
-        return
-    st.switch_page(target, query_params=params)
+        st.navigation(sections).run()
 
 
 main()

@@ -123,6 +123,7 @@ def synced_workspace(root: Path):
     """A workspace of the three accounts on the moto server, each synced once (a few packages each)."""
     from governance.catalog import Catalog
     from governance.config import Workspace, load_settings
+    from governance.context import Context
     from governance.identity import identity_for
     from governance.sync import sync
     from tests.connectors import sagemaker_seed as seed
@@ -136,7 +137,7 @@ def synced_workspace(root: Path):
     catalog = Catalog(ws.catalog_path)
     catalog.migrate()
     settings = load_settings(ws)
-    report = sync(ws, settings, catalog, actor=identity_for(settings, "ml.engineer@example.com", source="cli"))
+    report = sync(Context(ws, settings, catalog, identity_for(settings, "ml.engineer@example.com", source="cli")))
     assert report.ok, report
     return ws
 

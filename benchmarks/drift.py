@@ -177,8 +177,9 @@ def _load() -> str:
 
 def import_cost(runs: int) -> None:
     """CPU seconds of importing what ``countersign drift`` needs before it computes, over ``import duckdb``."""
-    drift = ("import governance.cli, governance.cliutil, governance.commands.analytics, governance.analytics.drift, "
-             "governance.analytics.engines; from governance.cli import build_parser; build_parser()")
+    drift = ("import countersign_cli.main, countersign_cli.cliutil, countersign_cli.commands.analytics, "
+             "governance.analytics.drift, governance.analytics.engines; from countersign_cli.main import build_parser; "
+             "build_parser()")
     code = "import resource, time, sys; t = time.process_time(); {0}; print(time.process_time() - t)"
     got = {}
     for name, stmt in (("import duckdb", "import duckdb"), ("drift CLI", drift)):
@@ -191,7 +192,7 @@ def import_cost(runs: int) -> None:
     extra = got["drift CLI"] - got["import duckdb"]
     print(f"\n== 1. import cost {_load()} ==")
     print(f"import duckdb            {got['import duckdb']:6.3f} s CPU (median of {runs})")
-    print(f"drift CLI modules        {got['drift CLI']:6.3f} s CPU (governance.cli with every command, the analytics "
+    print(f"drift CLI modules        {got['drift CLI']:6.3f} s CPU (countersign_cli with every command, the analytics "
           "drift engine)")
     print(f"over import duckdb       {extra:6.3f} s CPU   goal ≤ 0.3 s: {'met' if extra <= 0.3 else 'NOT met'}")
     print("                         (scipy loads when a p-value test runs: K-S, chi-square, Z on ≤ 1,000 rows)")

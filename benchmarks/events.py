@@ -63,7 +63,7 @@ def sync_seconds(ctx, rounds: int) -> list[float]:
     out = []
     for _ in range(rounds):
         start = time.perf_counter()
-        assert sync(ctx.workspace, ctx.settings, ctx.catalog, actor=ctx.identity, accounts=[ACCOUNT]).ok
+        assert sync(ctx, accounts=[ACCOUNT]).ok
         out.append(time.perf_counter() - start)
     return out
 

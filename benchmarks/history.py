@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from governance.catalog import Catalog  # noqa: E402
 from governance.catalog import history as catalog_history  # noqa: E402
+from governance.context import Context  # noqa: E402
 
 T0 = dt.datetime(2025, 1, 1)
 
@@ -171,7 +172,7 @@ def bench_sync(versions: int, reps: int) -> dict[str, list[float]]:
                 try:
                     spent[0] = 0.0
                     t = time.perf_counter()
-                    assert sync(ws, settings, cat, actor=admin, full=True).ok
+                    assert sync(Context(ws, settings, cat, admin), full=True).ok
                     total = time.perf_counter() - t
                     out["first_on" if on else "first_off"].append(total)
                     if on:
@@ -179,7 +180,7 @@ def bench_sync(versions: int, reps: int) -> dict[str, list[float]]:
                     write_registry(root / "reg", versions, change_every=10)
                     spent[0] = 0.0
                     t = time.perf_counter()
-                    assert sync(ws, settings, cat, actor=admin, full=True).ok
+                    assert sync(Context(ws, settings, cat, admin), full=True).ok
                     total = time.perf_counter() - t
                     out["resync_on" if on else "resync_off"].append(total)
                     if on:

@@ -104,7 +104,7 @@ def main() -> None:
         floor = (time.perf_counter() - start) / 5
 
         start = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "governance.cli", "models", "--workspace", str(root), "--json"],
+        proc = subprocess.run([sys.executable, "-m", "countersign_cli", "models", "--workspace", str(root), "--json"],
                               capture_output=True, text=True, check=True)
         cli_s = time.perf_counter() - start
         assert len(proc.stdout) > 1000

@@ -49,6 +49,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from governance.context import Context
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -219,7 +221,7 @@ def countersign_sync(ws_root: Path, *, full: bool, meter: Callable[[], tuple[flo
     actor = Identity("benchmark@example.com", frozenset({"admin"}), source="cli")
     outside = meter()
     start, cpu = time.perf_counter(), time.process_time()
-    report = sync(ws, settings, catalog, actor=actor, full=full)
+    report = sync(Context(ws, settings, catalog, actor), full=full)
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     outside = tuple(b - a for a, b in zip(outside, meter(), strict=True))
     bad = [r for r in report.results if r.status != "ok"]

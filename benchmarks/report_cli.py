@@ -78,7 +78,7 @@ def run(tree: Path, args: list[str]) -> tuple[float, float]:
 
 def report_args(ws: Path, out: Path, *extra: str) -> list[str]:
     """The command line of ``countersign report`` for the demo version into ``out``."""
-    return ["-m", "governance.cli", "report", "--workspace", str(ws), "--version", VERSION, "--actor", OFFICER,
+    return ["-m", "countersign_cli", "report", "--workspace", str(ws), "--version", VERSION, "--actor", OFFICER,
             "--template", "eu-ai-act-annex-iv", "--out", str(out), *extra]
 
 

@@ -33,6 +33,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from governance.context import Context
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -149,7 +151,7 @@ def countersign_sync(ws_root: Path, *, full: bool) -> tuple[float, int, int]:
     catalog.migrate()
     actor = Identity("benchmark@example.com", frozenset({"admin"}), source="cli")
     start = time.perf_counter()
-    report = sync(ws, load_settings(ws), catalog, actor=actor, full=full)
+    report = sync(Context(ws, load_settings(ws), catalog, actor), full=full)
     seconds = time.perf_counter() - start
     bad = [r for r in report.results if r.status != "ok"]
     if bad:

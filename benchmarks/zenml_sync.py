@@ -33,6 +33,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from governance.context import Context
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -159,14 +161,14 @@ def main() -> None:
             catalog = Catalog(ws.catalog_path)
             catalog.migrate()
             start = time.perf_counter()
-            report = sync(ws, load_settings(ws), catalog, actor=actor, full=True)
+            report = sync(Context(ws, load_settings(ws), catalog, actor), full=True)
             took = time.perf_counter() - start
             assert report.ok and all(r.status == "ok" for r in report.results), report
             return took, ws, catalog, sum(r.calls for r in report.results)
 
         def again_run(ws: Workspace, catalog: Catalog) -> tuple[float, int]:
             start = time.perf_counter()
-            report = sync(ws, load_settings(ws), catalog, actor=actor)
+            report = sync(Context(ws, load_settings(ws), catalog, actor))
             took = time.perf_counter() - start
             assert report.ok and all(r.status == "ok" and not (r.counts.added + r.counts.updated)
                                      for r in report.results), report

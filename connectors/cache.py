@@ -80,14 +80,28 @@ class ContentCache:
         try:
             with os.fdopen(fd, "wb") as fh:
                 write(fh)
-            os.chmod(tmp, private_mode(self.root))  # the group's too, in a group-shared workspace
-            target = self.blob_path(sha256_file(tmp), suffix)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, target)
-            return target
+            return self._place(tmp, sha256_file(tmp), suffix)
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
+
+    def store_hashed(self, write: Callable[[Path], str], suffix: str = "") -> Path:
+        """Like :meth:`store` for a writer that fills the temporary file at the path it is given and returns the
+        sha256 of what it wrote (hashed as it streamed: the file is not read again)."""
+        fd, tmp = temp_file(self.root)
+        os.close(fd)
+        try:
+            return self._place(tmp, write(tmp), suffix)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    def _place(self, tmp: Path, digest: str, suffix: str) -> Path:
+        os.chmod(tmp, private_mode(self.root))  # the group's too, in a group-shared workspace
+        target = self.blob_path(digest, suffix)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, target)
+        return target
 
     def store_file(self, source: Path, suffix: str = "") -> Path:
         """A copy of the local file ``source`` at its content address."""

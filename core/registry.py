@@ -83,3 +83,15 @@ def _resolve(what: str, name: str, target: str) -> Any:
         raise ConfigError(f"{what} {name!r} cannot be loaded: {exc} (install what {module} needs)") from exc
     except AttributeError:
         raise ConfigError(f"{what} {name!r}: {module} has no {attribute} (check its registry line)") from None
+
+
+def resolve(target: Any, *, what: str) -> Any:
+    """``target`` itself, or the attribute a ``"module:attribute"`` string names (imported now): for an entry that
+    points at code from inside a field (a CLI command's argument function); a bad string is a :class:`ConfigError`
+    naming ``what`` it was for."""
+    if not isinstance(target, str):
+        return target
+    module, sep, attribute = target.partition(":")
+    if not sep or not module or not attribute:
+        raise ConfigError(f"{what}: {target!r} is not 'module:attribute'")
+    return _resolve(what, target, target)

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from core.wording import words
 from governance.catalog import Catalog, InventoryFilter
 from governance.config import AccountConfig, Settings
+from governance.ledger.subjects import parse_subject
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -143,7 +144,7 @@ def bindings(catalog: Catalog, before: dt.datetime | None = None) -> dict[tuple[
     created: dict[str, dict[str, Any]] = {}
     out: dict[tuple[str, str], Binding] = {}
     for entry in catalog.promotion_ledger_entries(before):
-        request_id = str(entry["subject"] or "").removeprefix("request:")
+        request_id = parse_subject(str(entry["subject"] or ""))[1]  # promotion entries name a request
         payload = json.loads(entry["payload"] or "{}")
         if entry["action"] == "fallback.executed":  # an approved fallback executed: Countersign put it there too
             bound = payload.get("binds") or {}

@@ -55,6 +55,12 @@ class Workspace:
 
     root: Path
 
+    @classmethod
+    def of_catalog(cls, catalog_file: Path) -> Workspace | None:
+        """The workspace whose catalog file ``catalog_file`` is, by this layout (None for a file named otherwise)."""
+        ws = cls(Path(catalog_file).parent)
+        return ws if Path(catalog_file).name == ws.catalog_path.name else None
+
     @property
     def config_path(self) -> Path:
         return self.root / CONFIG_FILE

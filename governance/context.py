@@ -1,9 +1,8 @@
 """The one request/command context: which workspace, its settings and catalog, and who acts.
 
-The CLI opens one per command (:func:`governance.cliutil.open_workspace`), the portal one per session
-(``portal.context``); services that need all four take a :class:`Context` instead of four loose arguments
-(:func:`governance.signoff.decide_in`, :func:`governance.signoff.review_in`). Older functions that take the four
-separately keep working.
+The CLI opens one per command (:func:`countersign_cli.cliutil.open_workspace`), the portal one per session
+(``portal.context``); the use cases (``governance.usecases``) and the services under them take a :class:`Context`
+whole instead of four loose arguments.
 """
 
 from __future__ import annotations

@@ -15,10 +15,12 @@ import datetime as dt
 from core.clock import utcnow
 from core.errors import ConflictError
 from governance.catalog import Catalog
-from governance.config import Settings, Workspace
+from governance.config import Settings
+from governance.context import Context
+from governance.execution import execute
 from governance.identity import Identity, identity_for
 from governance.policy import evaluate
-from governance.promotion import RiskAcceptance, approve, create_request, execute, get_request, reject
+from governance.promotion import RiskAcceptance, approve, create_request, get_request, reject
 
 DOMAIN = "demo.countersign.dev"
 EPOCH = dt.datetime(2026, 3, 2, 9, 0, 0)  # day 0 of the demo registry (governance.demo.EPOCH)
@@ -46,6 +48,11 @@ def _persona(settings: Settings, name: str) -> Identity:
     return identity_for(settings, f"{name}@{DOMAIN}", source="demo")
 
 
+def _as(ctx: Context, name: str) -> Context:
+    """``ctx`` acting as the demo persona ``name`` (``risk.officer``, ``ml.engineer`` …)."""
+    return ctx.acting_as(_persona(ctx.settings, name))
+
+
 def _day(day: float) -> dt.datetime:
     return EPOCH + dt.timedelta(days=day)
 
@@ -64,35 +71,34 @@ def _acceptance(settings: Settings, catalog: Catalog, version_id: str, to_env: s
     return RiskAcceptance(gates, NO_TRAFFIC if set(gates) <= {"drift", "weighted_drift"} else LEGACY, _day(day + 365))
 
 
-def _compute_evidence(workspace: Workspace, settings: Settings, catalog: Catalog, version_id: str,
-                      kinds: tuple[str, ...]) -> None:
+def _compute_evidence(ctx: Context, version_id: str, kinds: tuple[str, ...]) -> None:
     """Evidence the data scientist computed before the request."""
     from governance.evidence import review_version
 
-    review_version(workspace, settings, catalog, version_id, actor=_persona(settings, "data.scientist"), kinds=kinds)
+    review_version(ctx.workspace, ctx.settings, ctx.catalog, version_id, actor=_persona(ctx.settings, "data.scientist"),
+                   kinds=kinds)
 
 
-def seed_history(workspace: Workspace, settings: Settings, catalog: Catalog) -> None:
+def seed_history(ctx: Context) -> None:
     """Replay the demo's past decisions (idempotent: does nothing once requests exist)."""
+    settings, catalog = ctx.settings, ctx.catalog
     if catalog.counts()["promotion_requests"]:
         return
-    engineer = _persona(settings, "ml.engineer")
+    engineer = _as(ctx, "ml.engineer")
     for version_id, to_env, day, reason, approvals in PAST_PROMOTIONS:
-        _compute_evidence(workspace, settings, catalog, version_id, ("bias",))
-        request = create_request(workspace, settings, catalog, engineer, version_id, to_env, reason, now=_day(day))
+        _compute_evidence(ctx, version_id, ("bias",))
+        request = create_request(engineer, version_id, to_env, reason, now=_day(day))
         for who, when, comment in approvals:
-            officer = _persona(settings, who)
-            request = approve(workspace, settings, catalog, officer, request.request_id, comment, now=_day(when),
+            request = approve(_as(ctx, who), request.request_id, comment, now=_day(when),
                               risk_acceptance=_acceptance(settings, catalog, version_id, to_env, when)
                               if not request.risk_acceptances else None)
         # The copy in prod exists already (it is what the registry shows), so execution adopts it.
-        execute(workspace, settings, catalog, _persona(settings, "risk.officer"), request.request_id,
-                refresh=False, now=_day(approvals[-1][1] + 0.01))
+        execute(_as(ctx, "risk.officer"), request.request_id, refresh=False, now=_day(approvals[-1][1] + 0.01))
 
     # A rejection: the random forest experiment overfit.
-    request = create_request(workspace, settings, catalog, engineer, "lab-dev:repair-cost:3", "staging",
+    request = create_request(engineer, "lab-dev:repair-cost:3", "staging",
                              "Random forest variant for the reserve model.", now=_day(88.5))
-    reject(workspace, settings, catalog, _persona(settings, "risk.officer"), request.request_id,
+    reject(_as(ctx, "risk.officer"), request.request_id,
            "Hold-out R² drops against v2 and residuals widen for older vehicles; keep v2.", now=_day(89.3))
 
     # The open request the demo user finds in the queue: claims-fraud v3 to prod, waiting for a risk officer.
@@ -102,10 +108,10 @@ def seed_history(workspace: Workspace, settings: Settings, catalog: Catalog) -> 
     except ImportError:
         pass
     else:
-        seed_reviews(workspace, settings, catalog, now)
-    _compute_evidence(workspace, settings, catalog, "lab-staging:claims-fraud:3", ("drift", "bias", "explain"))
+        seed_reviews(ctx, now)
+    _compute_evidence(ctx, "lab-staging:claims-fraud:3", ("drift", "bias", "explain"))
     try:
-        create_request(workspace, settings, catalog, engineer, "lab-staging:claims-fraud:3", "prod",
+        create_request(engineer, "lab-staging:claims-fraud:3", "prod",
                        "v3 adds the online-channel flag; better recall on staged claims in shadow mode.",
                        now=now - dt.timedelta(hours=3))
     except ConflictError:  # already open (a second seeding run)

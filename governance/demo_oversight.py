@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from governance.catalog import Catalog
-from governance.config import Settings, Workspace
+from governance.context import Context
 from governance.identity import identity_for
 from governance.oversight import record_review
 
@@ -26,9 +25,8 @@ REVIEWS: tuple[tuple[str, str, int, str, str], ...] = (
 )
 
 
-def seed_reviews(workspace: Workspace, settings: Settings, catalog: Catalog, today: dt.datetime) -> None:
+def seed_reviews(ctx: Context, today: dt.datetime) -> None:
     """Record the demo's past periodic reviews (stored evidence cited as it was; nothing recomputed)."""
     for version_id, who, days_ago, outcome, comment in REVIEWS:
-        reviewer = identity_for(settings, f"{who}@{DOMAIN}", source="demo")
-        record_review(workspace, settings, catalog, reviewer, version_id, outcome, comment, refresh=False,
-                      now=today - dt.timedelta(days=days_ago))
+        reviewer = ctx.acting_as(identity_for(ctx.settings, f"{who}@{DOMAIN}", source="demo"))
+        record_review(reviewer, version_id, outcome, comment, refresh=False, now=today - dt.timedelta(days=days_ago))

@@ -637,10 +637,10 @@ def _finish(run: _Emergency, start_hash: str, refresh: bool) -> FallbackExecutio
             "happened_at": run.at, "outcome": outcome, "comment": run.reason, "detail": detail,
             "review_due": run.review_due if outcome == "executed" else None, "ledger_hash": entry.hash})
     if refresh and outcome == "executed":
-        from governance.promotion import refresh_accounts
+        from governance.execution import refresh_accounts
 
         accounts = {ctx.catalog.version(v).account for v in (*run.in_use, plan.fallback_version_id) if v}
-        refresh_accounts(ctx.workspace, ctx.settings, ctx.catalog, tuple(sorted(accounts)))
+        refresh_accounts(ctx, tuple(sorted(accounts)))
     ledger.seal(ctx.workspace, ctx.catalog, by=ctx.identity.email)
     if outcome == "failed":
         raise ConflictError(f"the fallback of {plan.model} in {plan.environment} failed after "

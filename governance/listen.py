@@ -268,8 +268,7 @@ class Listener:
         from governance.sync import sync
 
         try:
-            report = sync(self.ctx.workspace, self.ctx.settings, self.ctx.catalog, actor=self.ctx.identity,
-                          accounts=[batch.account], hints={batch.account: batch.hints})
+            report = sync(self.ctx, accounts=[batch.account], hints={batch.account: batch.hints})
         except CountersignError as exc:
             self._failed(f"syncing {batch.account}", exc)
             return

@@ -44,7 +44,9 @@ from governance import ledger
 from governance.binding import Finding, findings
 from governance.catalog import Catalog
 from governance.config import Settings
-from governance.identity import Identity, require
+from governance.context import Context
+from governance.identity import require
+from governance.ledger.subjects import parse_subject, request_of, request_subject
 from governance.oversight import schedule
 from governance.oversight_settings import EVENT_KINDS, EmailConfig, NotifySecrets, RouteConfig, WebhookConfig
 
@@ -212,17 +214,17 @@ def _day(value: dt.datetime | None) -> str:
     return f"{value:%Y-%m-%d}" if value else "—"
 
 
-def collect_events(settings: Settings, catalog: Catalog, actor: Identity, *, now: dt.datetime | None = None
-                   ) -> list[Event]:
-    """Every matter someone should hear about now, each with a stable key."""
-    require(actor, "view")
+def collect_events(ctx: Context, *, now: dt.datetime | None = None) -> list[Event]:
+    """Every matter someone should hear about now, each with a stable key (``ctx``'s identity needs "view")."""
+    settings, catalog = ctx.settings, ctx.catalog
+    require(ctx.identity, "view")
     from governance.promotion import get_request, list_requests
 
     moment = now or utcnow()
     events: list[Event] = []
     for r in list_requests(catalog, statuses=("pending",)).itertuples():
         events.append(Event(
-            "request_pending", f"request_pending:{r.request_id}", f"request:{r.request_id}",
+            "request_pending", f"request_pending:{r.request_id}", request_subject(r.request_id),
             f"Promotion request {r.request_id} waits for approval: {r.version_id} → {r.to_env}",
             f"{r.requester} asks to promote {r.version_id} into {r.to_env} ({r.approvals}/{r.approvals_required} "
             f"approvals so far). Reason: {r.reason}", model=r.model, repeat=True,
@@ -238,14 +240,15 @@ def collect_events(settings: Settings, catalog: Catalog, actor: Identity, *, now
         people: tuple[str, ...] = ()
         model = None
         what = e.subject
-        if e.subject.startswith("request:"):
+        request_id = request_of(e.subject)
+        if request_id is not None:
             try:
-                req = get_request(catalog, e.subject.split(":", 1)[1])
+                req = get_request(catalog, request_id)
                 people, model, what = (req.requester,), req.model, f"request {req.request_id} ({req.version_id} → {req.to_env})"
             except CountersignError:
                 pass
         else:
-            vid = e.subject.split(":", 1)[1] if ":" in e.subject else e.subject
+            vid = parse_subject(e.subject)[1]
             model = vid.split(":")[1] if vid.count(":") == 2 else None
             what = vid
         comment = payload.get("comment") or payload.get("justification") or ""
@@ -253,10 +256,9 @@ def collect_events(settings: Settings, catalog: Catalog, actor: Identity, *, now
             "decision_made", f"decision:{e.hash}", e.subject, f"{e.actor} {verb} {what}",
             f"{e.actor} {verb} {what} on {e.recorded_at:%Y-%m-%d %H:%M} UTC." + (f" Comment: {comment}" if comment else ""),
             model=model, people=people,
-            link=f"/requests?request={e.subject.split(':', 1)[1]}" if e.subject.startswith("request:")
-            else "/oversight"))
+            link=f"/requests?request={request_id}" if request_id is not None else "/oversight"))
 
-    plan = schedule(settings, catalog, actor, now=moment)
+    plan = schedule(ctx, now=moment)
     for item in plan.items:
         if item.first_review_now:  # keyed once, not by a due date that moves with every run
             events.append(Event(
@@ -420,9 +422,7 @@ def _webhook_body(settings: Settings, event: Event, at: dt.datetime) -> bytes:
 
 
 def notify(
-    settings: Settings,
-    catalog: Catalog,
-    actor: Identity,
+    ctx: Context,
     *,
     mailer: Mailer | None = None,
     poster: Poster | None = None,
@@ -432,8 +432,8 @@ def notify(
     """Send what is due to be sent (see the module docstring), record every attempt, and report.
 
     Args:
-        settings, catalog: the opened workspace.
-        actor: who runs it (needs "notify"; a scheduler runs the CLI as the local operator).
+        ctx: the opened workspace; its identity runs it (needs "notify"; a scheduler runs the CLI as the local
+            operator).
         mailer, poster: the transports (:func:`transports` builds them from settings and the environment's
             secrets); None leaves that channel out.
         now: the moment to judge due dates and reminders against.
@@ -443,9 +443,10 @@ def notify(
         A :class:`NotifyReport`. One failing recipient or channel does not stop the others; its error is recorded
         and it is retried on the next run.
     """
-    require(actor, "notify")
+    settings, catalog = ctx.settings, ctx.catalog
+    require(ctx.identity, "notify")
     moment = now or utcnow()
-    events = collect_events(settings, catalog, actor, now=moment)
+    events = collect_events(ctx, now=moment)
     remind = dt.timedelta(days=settings.notify.remind_every_days)
     sent = _last_sent(catalog)
     deliveries: list[Delivery] = []

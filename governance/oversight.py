@@ -38,8 +38,9 @@ from core.progress import ProgressFn, no_progress
 from governance import ledger
 from governance.binding import flag_deployments, serving_labels
 from governance.catalog import Catalog, InventoryFilter
-from governance.config import Settings, Workspace
-from governance.identity import Identity, require
+from governance.config import Settings
+from governance.context import Context
+from governance.identity import require
 from governance.ledger.subjects import version_subject
 from governance.triggered import ChangeCount, TriggeredReview, open_triggers
 
@@ -216,18 +217,18 @@ def _status(due_at: dt.datetime | None, now: dt.datetime, soon_days: int) -> Sta
     return "due" if due_at - now <= dt.timedelta(days=soon_days) else "scheduled"
 
 
-def schedule(settings: Settings, catalog: Catalog, actor: Identity, *, now: dt.datetime | None = None,
-             sort: str = "due", only_attention: bool = False) -> Schedule:
+def schedule(ctx: Context, *, now: dt.datetime | None = None, sort: str = "due",
+             only_attention: bool = False) -> Schedule:
     """Every version serving in the overseen environments with its review and monitoring due dates.
 
     Args:
-        settings, catalog: the opened workspace.
-        actor: who asks (needs "view").
+        ctx: the opened workspace; its identity asks (needs "view").
         now: the day to judge against (tests and previews move it forward).
         sort: ``due`` (earliest due date first) or ``tier`` (tier order of countersign.toml, then due date).
         only_attention: keep only what is due, overdue or never reviewed.
     """
-    require(actor, "view")
+    settings, catalog = ctx.settings, ctx.catalog
+    require(ctx.identity, "view")
     if sort not in SORTS:
         raise InputError(f"unknown sort {sort!r} (known: {', '.join(SORTS)})")
     moment = now or _now()
@@ -315,10 +316,7 @@ def _evidence_doc(item: Any) -> dict[str, Any]:
 
 
 def record_review(
-    workspace: Workspace,
-    settings: Settings,
-    catalog: Catalog,
-    actor: Identity,
+    ctx: Context,
     version_id: str,
     outcome: str,
     comment: str,
@@ -331,8 +329,7 @@ def record_review(
     """Record a risk officer's periodic review of a deployed version.
 
     Args:
-        workspace, settings, catalog: the opened workspace.
-        actor: the reviewer (needs "review_periodic").
+        ctx: the opened workspace; its identity is the reviewer (needs "review_periodic").
         version_id: a version in use in an overseen environment (serving, or holding a registry label there).
         outcome: continue, restrict or retire.
         comment: what the reviewer concluded and why (at least 10 characters).
@@ -349,6 +346,7 @@ def record_review(
         InputError: unknown outcome, short comment, or the version serves nowhere.
         NotFound: unknown version.
     """
+    workspace, settings, catalog, actor = ctx.workspace, ctx.settings, ctx.catalog, ctx.identity
     require(actor, "review_periodic")
     if outcome not in OUTCOMES:
         raise InputError(f"unknown outcome {outcome!r}: choose one of {', '.join(OUTCOMES)}")
@@ -447,8 +445,7 @@ def gate_breaches(settings: Settings, catalog: Catalog, version_id: str, environ
                  if r.gate in watched and r.status == "fail")
 
 
-def monitor(workspace: Workspace, settings: Settings, catalog: Catalog, actor: Identity, *,
-            now: dt.datetime | None = None, everything: bool = False,
+def monitor(ctx: Context, *, now: dt.datetime | None = None, everything: bool = False,
             progress: ProgressFn = no_progress) -> list[MonitorResult]:
     """Recompute drift and bias of every deployed version whose monitoring is due (or of all with ``everything``),
     and start a triggered review for each breach and for cumulative change above the tier's ceiling.
@@ -456,13 +453,14 @@ def monitor(workspace: Workspace, settings: Settings, catalog: Catalog, actor: I
     Evidence is keyed by the content of its inputs: when no new monitoring data arrived the stored row is
     found again (status ``cached``), and the version stays due, because new data is what monitoring needs. A version
     without an explanation gets one first (SHAP, once per artifact), so its drift is weighed by what its model
-    relies on.
+    relies on. ``ctx``'s identity computes the evidence and records the triggers.
     """
+    workspace, settings, catalog, actor = ctx.workspace, ctx.settings, ctx.catalog, ctx.identity
     require(actor, "compute_evidence")
     from governance.evidence import review_version
     from governance.triggered import breach_trigger, change_trigger, cumulative_change, record_triggers
 
-    plan = schedule(settings, catalog, actor, now=now)
+    plan = schedule(ctx, now=now)
     watched = monitored_kinds()
     todo = [i for i in plan.items if everything or i.monitoring_status in ("overdue", "never")]
     found = []
@@ -476,13 +474,13 @@ def monitor(workspace: Workspace, settings: Settings, catalog: Catalog, actor: I
                 for k in watched}
         breaches = gate_breaches(settings, catalog, item.version_id, item.environment, plan.as_of)
         ceiling = settings.tier(item.tier).max_cumulative_change
-        change = cumulative_change(workspace, settings, catalog, item.version_id)
+        change = cumulative_change(ctx, item.version_id)
         version = catalog.version(item.version_id)
         rows = [breach_trigger(version, b) for b in breaches]
         if ceiling is not None and change.total > ceiling:
             rows.append(change_trigger(version, change, ceiling))
         found.append((item.version_id, docs, breaches, change, rows))
-    recorded = record_triggers(workspace, catalog, actor, [r for *_, rows in found for r in rows], plan.as_of)
+    recorded = record_triggers(ctx, [r for *_, rows in found for r in rows], plan.as_of)
     by_id = {t.trigger_id: t for t in recorded}
     progress("done", 1.0)
     return [MonitorResult(vid, docs, breaches, change, tuple(by_id[r["trigger_id"]] for r in rows
@@ -499,8 +497,8 @@ def _prerequisites(catalog: Catalog, version_id: str, watched: Sequence[str]) ->
     return tuple(k for k in wanted if evidence_through_lineage(catalog, version_id, k) is None)
 
 
-def version_oversight(settings: Settings, catalog: Catalog, actor: Identity, version_id: str, *,
+def version_oversight(ctx: Context, version_id: str, *,
                       now: dt.datetime | None = None) -> tuple[list[PeriodicReview], DueItem | None]:
     """The periodic reviews of one version, newest first, and its schedule row (None when not under oversight)."""
-    item = next((i for i in schedule(settings, catalog, actor, now=now).items if i.version_id == version_id), None)
-    return reviews(catalog, version_id=version_id), item
+    item = next((i for i in schedule(ctx, now=now).items if i.version_id == version_id), None)
+    return reviews(ctx.catalog, version_id=version_id), item

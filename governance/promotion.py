@@ -1,4 +1,4 @@
-"""Promotion requests: ask, decide (four eyes, N approvers, risk acceptance), execute through the connector.
+"""Promotion requests: ask, decide (four eyes, N approvers, risk acceptance); execution is :mod:`governance.execution`.
 
 Life of a request::
 
@@ -10,36 +10,22 @@ Every transition happens in one catalog transaction that first re-reads the requ
 so two officers approving at the same moment produce one decision, and two executors produce one execution.
 Each transition appends its ledger entry in that same transaction and then seals a signed checkpoint.
 
-Execution is a resumable state machine recorded in ``execution_state``:
-``queued → source_approved → target_registered → done``. Each step is idempotent on its own (setting an approval
-twice is harmless; ``register_copy`` finds the copy it made by request id; a copy already in the target account
-from the same source version is adopted), so a crash at any point followed by a retry ends with exactly one
-target version. A process that died mid-step leaves ``executing``; a retry takes over once the lease expired or
-when asked to (``takeover=True``).
+Every function that acts takes the :class:`~governance.context.Context` whole: its identity is the actor, its
+workspace holds the signed ledger head and checkpoints.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from connectors.base import ArtifactDigest, ArtifactReader, Connector, Promoter, PromotionRef, VersionRecord
+from connectors.base import ArtifactDigest, ArtifactReader, Connector, Promoter, VersionRecord
 from core.clock import utcnow
-from core.credentials import redact
-from core.errors import (
-    AccessDenied,
-    ArtifactMismatch,
-    ConflictError,
-    ConnectorError,
-    CountersignError,
-    InputError,
-    NotFound,
-)
-from core.ids import new_decision_id, new_request_id, version_id_for
-from governance import execution_lock, ledger
+from core.errors import AccessDenied, ArtifactMismatch, ConflictError, ConnectorError, InputError, NotFound
+from core.ids import new_decision_id, new_request_id
+from governance import ledger
 from governance.catalog import Catalog, Version
 from governance.catalog.signoff import (
     Decision,
@@ -48,10 +34,10 @@ from governance.catalog.signoff import (
     insert_request,
     open_request_of_version,
     request_state,
-    touch_executing,
     update_request,
 )
-from governance.config import Settings, Workspace
+from governance.config import AccountConfig, Settings
+from governance.context import Context
 from governance.identity import Identity, require
 from governance.ledger.requests import LedgerRequest, request_from_ledger
 from governance.ledger.subjects import request_subject
@@ -78,10 +64,6 @@ MAX_ACCEPTANCE = dt.timedelta(days=366)
 
 ConnectorFactory = Callable[[str], Connector]
 """account name → its connector (default: the configured one)."""
-
-
-class _Superseded(ConflictError):
-    """Another executor took the request over (or it was cancelled) while this one ran a step."""
 
 
 @dataclass(frozen=True)
@@ -200,8 +182,14 @@ def _add_decision(con: Any, request_id: str, actor: str, kind: str, comment: str
 _subject = request_subject
 
 
-def _connectors(workspace: Workspace, settings: Settings, given: ConnectorFactory | None) -> ConnectorFactory:
-    return given or (lambda name: _default_connector(workspace, settings, name))
+def _connectors(ctx: Context, given: ConnectorFactory | None) -> ConnectorFactory:
+    return given or (lambda name: _default_connector(ctx, name))
+
+
+def _default_connector(ctx: Context, account: str) -> Connector:
+    from governance.sources import connector_for
+
+    return connector_for(ctx.workspace, ctx.settings, account)
 
 
 def observe_artifact(connectors: ConnectorFactory, version: Version, *, fresh: bool = False) -> ArtifactDigest:
@@ -232,13 +220,12 @@ def _check_bound(truth: LedgerRequest, observed: ArtifactDigest, what: str) -> N
                    "registry. Cancel the request and request again if the new artifact is intended")
 
 
-def _record_refusal(workspace: Workspace, catalog: Catalog, actor: Identity, request_id: str, action: str,
-                    exc: ArtifactMismatch, at: dt.datetime) -> None:
+def _record_refusal(ctx: Context, request_id: str, action: str, exc: ArtifactMismatch, at: dt.datetime) -> None:
     """Write the refusal of an artifact that changed as a ledger entry naming both digests (never on a tail the
     signed head disowns)."""
-    with catalog.transaction() as con:
-        ledger.require_sealed_tail(workspace, con, "recording the refusal")
-        ledger.append(con, actor=actor.email, action=action, subject=_subject(request_id), at=at,
+    with ctx.catalog.transaction() as con:
+        ledger.require_sealed_tail(ctx.workspace, con, "recording the refusal")
+        ledger.append(con, actor=ctx.identity.email, action=action, subject=_subject(request_id), at=at,
                       payload={"reason": "artifact changed", "expected_sha256": exc.expected,
                                "found_sha256": exc.found})
 
@@ -258,10 +245,7 @@ def _truth(con: Any, request_id: str, catalog_status: str, person: Callable[[str
 
 
 def create_request(
-    workspace: Workspace,
-    settings: Settings,
-    catalog: Catalog,
-    actor: Identity,
+    ctx: Context,
     version_id: str,
     to_env: str,
     reason: str,
@@ -270,36 +254,22 @@ def create_request(
     evidence: EvidenceLookup | None = None,
     now: dt.datetime | None = None,
     connectors: ConnectorFactory | None = None,
+    checklist: Checklist | None = None,
 ) -> Request:
-    """Ask to promote ``version_id`` into ``to_env``; the gate checklist at this moment is recorded with it, and the
+    """Ask to promote ``version_id`` into ``to_env`` as ``ctx``'s identity; the gate checklist at this moment is
+    recorded with it (``checklist``: one the caller evaluated for this version and environment just now), and the
     artifact's digest as Countersign reads it now is frozen (every approval and the execution check the bytes
     against it)."""
+    workspace, settings, catalog, actor = ctx.workspace, ctx.settings, ctx.catalog, ctx.identity
     require(actor, "request_promotion")
     reason = _text(reason, "a reason for the promotion")
     version = catalog.version(version_id)
     tier_name, tier = model_tier(catalog, settings, version.model)
     path = promotion_path(settings, tier_name, tier, version.environment, to_env, subject=version_id)
-    source_account = settings.account(version.account)
-    # an account holds to_env as its own environment, or through registry labels (an MLflow alias, a ZenML stage
-    # mapped to it): then the promotion moves the label, possibly within the source account itself
-    candidates = [a for a in settings.accounts if to_env in a.environments and a.connector == source_account.connector]
-    if target_account:
-        target = settings.account(target_account)
-        if to_env not in target.environments:
-            raise InputError(f"account {target_account} is in {', '.join(target.environments)}, not {to_env}")
-        if target.connector != source_account.connector:
-            raise InputError(f"account {target_account} is a {target.connector} registry; {version_id} lives in a "
-                             f"{source_account.connector} registry and can only be promoted to one of that kind")
-    elif len(candidates) == 1:
-        target = candidates[0]
-    elif not candidates:
-        raise InputError(f"no {source_account.connector} account in {to_env} to promote {version_id} into")
-    else:
-        raise InputError(f"several accounts in {to_env} could receive {version_id} "
-                         f"({', '.join(a.name for a in candidates)}): name one with target_account")
+    target = _target_account(settings, version, to_env, target_account)
     moment = now or _now()
-    digest = _frozen_digest(_connectors(workspace, settings, connectors), version)
-    checklist = evaluate(catalog, settings, version_id, to_env, evidence=evidence, now=moment)
+    digest = _frozen_digest(_connectors(ctx, connectors), version)
+    checklist = _checklist_for(ctx, checklist, version_id, to_env, evidence, moment)
     request_id = new_request_id(moment)
     payload = {
         "approvals_required": path.approvals_required,
@@ -335,6 +305,41 @@ def create_request(
     return get_request(catalog, request_id)
 
 
+def _target_account(settings: Settings, version: Version, to_env: str, named: str | None) -> AccountConfig:
+    """The account a promotion of ``version`` into ``to_env`` registers in: the one named, else the one account of
+    the same kind that holds ``to_env``."""
+    source_account = settings.account(version.account)
+    # an account holds to_env as its own environment, or through registry labels (an MLflow alias, a ZenML stage
+    # mapped to it): then the promotion moves the label, possibly within the source account itself
+    candidates = [a for a in settings.accounts if to_env in a.environments and a.connector == source_account.connector]
+    if named:
+        target = settings.account(named)
+        if to_env not in target.environments:
+            raise InputError(f"account {named} is in {', '.join(target.environments)}, not {to_env}")
+        if target.connector != source_account.connector:
+            raise InputError(f"account {named} is a {target.connector} registry; {version.version_id} lives in a "
+                             f"{source_account.connector} registry and can only be promoted to one of that kind")
+        return target
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        raise InputError(f"no {source_account.connector} account in {to_env} to promote {version.version_id} into")
+    raise InputError(f"several accounts in {to_env} could receive {version.version_id} "
+                     f"({', '.join(a.name for a in candidates)}): name one with target_account")
+
+
+def _checklist_for(ctx: Context, given: Checklist | None, version_id: str, to_env: str,
+                   evidence: EvidenceLookup | None, moment: dt.datetime) -> Checklist:
+    """``given`` when it is the checklist of ``version_id`` into ``to_env`` (the caller evaluated it for this
+    decision); otherwise the gates evaluated now."""
+    if given is None:
+        return evaluate(ctx.catalog, ctx.settings, version_id, to_env, evidence=evidence, now=moment)
+    if (given.version_id, given.to_env) != (version_id, to_env):
+        raise InputError(f"the checklist given is for {given.version_id} into {given.to_env}, not {version_id} into "
+                         f"{to_env}")
+    return given
+
+
 def _frozen_digest(connectors: ConnectorFactory, version: Version) -> ArtifactDigest:
     """The digest a new request binds: the bytes as the registry holds them now, which must be the bytes the catalog
     (and the evidence computed from it) saw at the last sync."""
@@ -352,10 +357,7 @@ def _frozen_digest(connectors: ConnectorFactory, version: Version) -> ArtifactDi
 
 
 def approve(
-    workspace: Workspace,
-    settings: Settings,
-    catalog: Catalog,
-    actor: Identity,
+    ctx: Context,
     request_id: str,
     comment: str,
     *,
@@ -364,13 +366,17 @@ def approve(
     now: dt.datetime | None = None,
     dry_run: bool = False,
     connectors: ConnectorFactory | None = None,
+    checklist: Checklist | None = None,
 ) -> Request:
-    """Approve a pending request (four eyes); failing gates need a risk acceptance. Returns the request.
+    """Approve a pending request as ``ctx``'s identity (four eyes); failing gates need a risk acceptance. Returns
+    the request.
 
     The artifact's bytes are read again and must be the ones the request bound (a difference is refused and
     recorded as ``approval.refused``); approvals are counted from the request's ledger entries. ``dry_run`` makes
     every check and raises what the approval would raise, but writes nothing (the page asks for a confirmation only
-    of an approval that would go through)."""
+    of an approval that would go through). ``checklist``: the gates of the request's version and environment as the
+    caller evaluated them for this decision (what the approver saw); otherwise they are evaluated now."""
+    workspace, settings, catalog, actor = ctx.workspace, ctx.settings, ctx.catalog, ctx.identity
     require(actor, "approve")
     comment = _text(comment, "an approval comment")
     moment = now or _now()
@@ -381,9 +387,9 @@ def approve(
     problem = four_eyes_problem(actor.email, request, version, settings.person)
     if problem:
         raise AccessDenied(problem)
-    observed = _confirm_bytes(workspace, catalog, actor, request_id, _connectors(workspace, settings, connectors),
-                              version, "approval", "approval.refused", moment, record=not dry_run)
-    checklist = evaluate(catalog, settings, request.version_id, request.to_env, evidence=evidence, now=moment)
+    observed = _confirm_bytes(ctx, request_id, _connectors(ctx, connectors), version, "approval", "approval.refused",
+                              moment, record=not dry_run)
+    checklist = _checklist_for(ctx, checklist, request.version_id, request.to_env, evidence, moment)
     blocking = list(blocking_gates(request, checklist, moment))
     if risk_acceptance is not None:
         require(actor, "accept_risk")
@@ -412,13 +418,13 @@ def approve(
     return get_request(catalog, request_id)
 
 
-def _confirm_bytes(workspace: Workspace, catalog: Catalog, actor: Identity, request_id: str,
-                   connectors: ConnectorFactory, version: Version, what: str, refusal: str, at: dt.datetime, *,
-                   fresh: bool = False, record: bool = True) -> ArtifactDigest:
+def _confirm_bytes(ctx: Context, request_id: str, connectors: ConnectorFactory, version: Version, what: str,
+                   refusal: str, at: dt.datetime, *, fresh: bool = False, record: bool = True) -> ArtifactDigest:
     """Read the artifact's bytes now and refuse unless they are the ones the request's ledger entry bound; a
     difference is recorded as the ``refusal`` entry with both digests."""
+    catalog = ctx.catalog
     with catalog.write_lock, catalog.connect() as con:  # this process's writers have sealed what they committed
-        ledger.require_sealed_tail(workspace, con, f"the {what} of {request_id}")  # before reading the registry
+        ledger.require_sealed_tail(ctx.workspace, con, f"the {what} of {request_id}")  # before reading the registry
         truth = request_from_ledger(con, request_id)
     observed = observe_artifact(connectors, version, fresh=fresh)
     if truth is None:
@@ -428,7 +434,7 @@ def _confirm_bytes(workspace: Workspace, catalog: Catalog, actor: Identity, requ
         _check_bound(truth, observed, f"the {what} of {request_id}")
     except ArtifactMismatch as exc:
         if record:
-            _record_refusal(workspace, catalog, actor, request_id, refusal, exc, at)
+            _record_refusal(ctx, request_id, refusal, exc, at)
         raise
     return observed
 
@@ -573,14 +579,16 @@ def _check_acceptance(acc: RiskAcceptance, now: dt.datetime) -> None:
                          f"expiry {expires:%Y-%m-%d}")
 
 
-def reject(workspace: Workspace, settings: Settings, catalog: Catalog, actor: Identity, request_id: str,
-           comment: str, *, evidence: EvidenceLookup | None = None, now: dt.datetime | None = None) -> Request:
-    """Reject a pending request with a mandatory comment."""
+def reject(ctx: Context, request_id: str, comment: str, *, evidence: EvidenceLookup | None = None,
+           now: dt.datetime | None = None, checklist: Checklist | None = None) -> Request:
+    """Reject a pending request as ``ctx``'s identity, with a mandatory comment (``checklist``: as for
+    :func:`approve`)."""
+    workspace, settings, catalog, actor = ctx.workspace, ctx.settings, ctx.catalog, ctx.identity
     require(actor, "reject")
     comment = _text(comment, "a rejection comment")
     moment = now or _now()
     request = get_request(catalog, request_id)
-    checklist = evaluate(catalog, settings, request.version_id, request.to_env, evidence=evidence, now=moment)
+    checklist = _checklist_for(ctx, checklist, request.version_id, request.to_env, evidence, moment)
     in_force = [acceptance_entry(d.decision_id, d.actor, d.payload.get("gates", []), d.expires_at)
                 for d in request.risk_acceptances if not d.expired(moment)]
     snapshot = snapshot_payload(checklist, in_force, policy_version(settings, checklist.tier_name, workspace.root))
@@ -601,9 +609,9 @@ def reject(workspace: Workspace, settings: Settings, catalog: Catalog, actor: Id
     return get_request(catalog, request_id)
 
 
-def cancel(workspace: Workspace, settings: Settings, catalog: Catalog, actor: Identity, request_id: str,
-           comment: str = "", *, now: dt.datetime | None = None) -> Request:
-    """Withdraw a request that has not executed (its requester, or an admin)."""
+def cancel(ctx: Context, request_id: str, comment: str = "", *, now: dt.datetime | None = None) -> Request:
+    """Withdraw a request that has not executed, as ``ctx``'s identity (its requester, or an admin)."""
+    workspace, catalog, actor = ctx.workspace, ctx.catalog, ctx.identity
     require(actor, "cancel_request")
     request = get_request(catalog, request_id)
     if not _may_cancel(actor, request):
@@ -623,7 +631,7 @@ def cancel(workspace: Workspace, settings: Settings, catalog: Catalog, actor: Id
     return get_request(catalog, request_id)
 
 
-# -- execution ------------------------------------------------------------------------------------------------
+# -- the connector's view -------------------------------------------------------------------------------------
 
 
 def _record_of(v: Version) -> VersionRecord:
@@ -642,258 +650,13 @@ def _record_of(v: Version) -> VersionRecord:
     )
 
 
-def _approve_at_source(promoter: Promoter, record: VersionRecord, description: str, environment: str) -> VersionRecord:
-    """``set_approval`` of the source version, with the target environment when the promoter takes it (a registry
-    that records the stage beside the approval: SageMaker's ModelLifeCycle)."""
-    try:
-        takes = "environment" in inspect.signature(promoter.set_approval).parameters
-    except (TypeError, ValueError):
-        takes = False
-    if takes:
-        return promoter.set_approval(record, "Approved", description, environment=environment)  # type: ignore[call-arg]
-    return promoter.set_approval(record, "Approved", description)
-
-
-def _promoter(conn: Connector, account: str) -> Promoter:
+def promoter_of(conn: Connector, account: str) -> Promoter:
+    """The connector of ``account`` as a :class:`~connectors.base.Promoter`, or why it cannot execute promotions."""
     if not isinstance(conn, Promoter):
         raise ConnectorError(f"the connector of account {account} ({type(conn).__name__}) cannot execute "
                              "promotions; promote by hand and record it, or use a connector with a Promoter")
     return conn
 
 
-def execute(
-    workspace: Workspace,
-    settings: Settings,
-    catalog: Catalog,
-    actor: Identity,
-    request_id: str,
-    *,
-    takeover: bool = False,
-    connectors: ConnectorFactory | None = None,
-    refresh: bool = True,
-    now: dt.datetime | None = None,
-) -> Request:
-    """Execute (or resume) an approved request through the connectors; returns it ``executed`` or ``failed``.
-
-    The approvals are counted from the request's ledger entries and checked against the tier's policy as it is now;
-    the artifact's bytes are streamed again and must be the ones the request bound (else ``execution.refused``,
-    both digests); the promoter hashes the bytes it copies and reads the target's copy back. Raises
-    :class:`ConflictError` when the request is not approved, already executed, or being executed by someone else
-    (``takeover=True`` resumes one whose executor died).
-    """
-    require(actor, "execute")
-    factory = _connectors(workspace, settings, connectors)
-    moment = now or _now()
-    request = get_request(catalog, request_id)
-    expired = [d for d in request.risk_acceptances if d.expired(moment)]
-    if expired:
-        raise ConflictError(f"the risk acceptance by {expired[0].actor} expired on {expired[0].expires_at:%Y-%m-%d}: "
-                            "the request needs a new decision before it can execute")
-    version = catalog.version(request.version_id)
-    tier_name, tier = model_tier(catalog, settings, version.model)
-    required_now = promotion_path(settings, tier_name, tier, request.from_env, request.to_env,
-                                  subject=request.version_id).approvals_required
-    _confirm_bytes(workspace, catalog, actor, request_id, factory, version, "execution", "execution.refused", moment,
-                   fresh=True)
-    run = _Run(workspace, settings, catalog, actor, request, version, factory, now, refresh)
-    with execution_lock.holding(workspace, request_id) as me:
-        state = _start(run, me, takeover, required_now, moment)
-        with execution_lock.heartbeat(lambda at: _beat(catalog, request_id, at)):
-            _run_or_record(run, state)
-    ledger.seal(workspace, catalog, by=actor.email)
-    return get_request(catalog, request_id)
-
-
-def _start(run: _Run, me: execution_lock.Executor, takeover: bool, required_now: int, at: dt.datetime) -> str:
-    """The execution's first transaction: the ledger's word on the request, then ``execute.start``; returns the step
-    to resume from."""
-    request_id = run.request.request_id
-    with run.catalog.transaction() as con:
-        ledger.require_sealed_tail(run.workspace, con, f"the execution of {request_id}")
-        status, state, updated, payload = _status_in_txn(con, request_id)
-        run.truth = _truth(con, request_id, status, run.settings.person)
-        _may_start(run.truth, status, updated, takeover, required_now,
-                   execution_lock.Executor.from_dict(payload.get("executor")))
-        payload["attempts"] = int(payload.get("attempts", 0)) + 1
-        payload["executor"] = me.as_dict()
-        ledger.append(con, actor=run.actor.email, action="execute.start", subject=_subject(request_id), at=at,
-                      payload={"attempt": payload["attempts"], "resume_from": state or "queued",
-                               "takeover": status == "executing", "executor": me.as_dict(),
-                               "approvals": [a.actor for a in run.truth.approvals], "approvals_required": required_now})
-        _set(con, request_id, at, status="executing", execution_state=state or "queued", execution_error=None,
-             payload=payload)
-    run.payload = payload
-    return state or "queued"
-
-
-def _beat(catalog: Catalog, request_id: str, at: dt.datetime) -> None:
-    with catalog.transaction() as con:
-        touch_executing(con, request_id, at)
-
-
-def _run_or_record(run: _Run, state: str) -> None:
-    """Run the steps; a failed step is recorded (``execute.failed``, the request ``failed``) and can be retried."""
-    request_id, catalog, actor = run.request.request_id, run.catalog, run.actor
-    try:
-        _run_steps(run, state)
-    except _Superseded:
-        raise
-    except Exception as exc:  # a failed step is recorded and can be retried; a crash (BaseException) is not caught
-        message = str(exc) if isinstance(exc, CountersignError) else f"{type(exc).__name__}: {exc}"
-        message = redact(message, run.settings.secret_values())  # the ledger keeps it forever: no credential in it
-        failure: dict[str, Any] = {"step": run.step, "error": message[:2000]}
-        if isinstance(exc, ArtifactMismatch):
-            failure |= {"expected_sha256": exc.expected, "found_sha256": exc.found}
-        with catalog.transaction() as con:
-            ledger.require_sealed_tail(run.workspace, con, f"recording the failed execution of {request_id}")
-            ledger.append(con, actor=actor.email, action="execute.failed", subject=_subject(request_id),
-                          payload=failure, at=run.clock())
-            _set(con, request_id, run.clock(), status="failed", execution_error=f"{run.step}: {message}"[:4000])
-
-
-def _may_start(truth: LedgerRequest, status: str, updated: dt.datetime | None, takeover: bool,
-               required_now: int, previous: execution_lock.Executor | None) -> None:
-    """Refuse an execution the ledger does not authorise now: too few recorded approvals for the tier's policy as it
-    stands, a request that is not approved, or one an executor that is still alive holds (this host's lock proved a
-    local one gone; one on another host must have gone silent)."""
-    stale = updated is not None and _now() - updated > LEASE
-    alive = execution_lock.gone_elsewhere(previous, updated, _now()) if status == "executing" else None
-    if alive:
-        raise ConflictError(f"request {truth.request_id} is executing elsewhere: {alive}")
-    if status == "executing" and not (takeover or stale):
-        raise ConflictError(f"request {truth.request_id} is already executing (since {updated:%H:%M:%S}); if that "
-                            "process died, retry with takeover")
-    if status not in ("approved", "failed", "executing"):
-        raise ConflictError(f"request {truth.request_id} is {status}; only an approved or failed request executes")
-    required = max(truth.approvals_required, required_now)
-    if len(truth.approvals) < required:
-        raise ConflictError(f"request {truth.request_id} may not execute: the ledger records {len(truth.approvals)} "
-                            f"of the {required} approvals its tier requires now"
-                            + (f" ({'; '.join(truth.ignored)})" if truth.ignored else ""))
-
-
-@dataclass
-class _Run:
-    """One execution attempt: what it acts on and where it stands."""
-
-    workspace: Workspace
-    settings: Settings
-    catalog: Catalog
-    actor: Identity
-    request: Request
-    version: Version
-    factory: ConnectorFactory
-    now: dt.datetime | None  # a given ``now`` (replayed history) stamps every step; otherwise real time
-    refresh: bool = True  # re-read both accounts at the end, so the catalog shows the result at once
-    truth: LedgerRequest | None = None
-    payload: dict[str, Any] | None = None
-    step: str = "source_approved"
-
-    def clock(self) -> dt.datetime:
-        return self.now or _now()
-
-    def advance(self, state: str, action: str, payload: dict[str, Any], **columns: Any) -> None:
-        _advance(self.workspace, self.catalog, self.actor, self.request.request_id, self.clock(), state, action,
-                 payload, **columns)
-
-
-def _run_steps(run: _Run, state: str) -> None:
-    """Carry the execution from ``state`` to done: approve in the source, register the target, re-read both."""
-    request, version = run.request, run.version
-    assert run.truth is not None and run.payload is not None
-    record = _record_of(version)
-    source = run.factory(version.account)
-    approval_hash = run.payload.get("approval_ledger_hash")
-    approvers = run.truth.approvers
-    if STEPS.index(state) < STEPS.index("source_approved"):
-        description = (f"Approved in Countersign request {request.request_id} by {', '.join(approvers)}"
-                       f" (ledger {str(approval_hash)[:16]})")
-        after = _approve_at_source(_promoter(source, version.account), record, description, request.to_env)
-        run.advance("source_approved", "execute.source_approved",
-                    {"account": version.account, "ref": after.source_ref, "status": after.approval_status})
-        state = "source_approved"
-    run.step = "target_registered"
-    if STEPS.index(state) < STEPS.index("target_registered"):
-        _register_target(run, record, source, approval_hash, approvers)
-    run.step = "done"
-    refreshed = _refresh(run.workspace, run.settings, run.catalog, (version.account, request.target_account),
-                         request.request_id) if run.refresh else []
-    with run.catalog.transaction() as con:
-        ledger.require_sealed_tail(run.workspace, con, f"the execution of {request.request_id}")
-        status, _, _, _ = _status_in_txn(con, request.request_id)
-        if status != "executing":
-            raise _Superseded(f"request {request.request_id} changed to {status} during execution")
-        target_id = request_state(con, request.request_id).target_version_id
-        ledger.append(con, actor=run.actor.email, action="execute.done", subject=_subject(request.request_id),
-                      payload={"target_version_id": target_id, "refreshed": refreshed}, at=run.clock())
-        _set(con, request.request_id, run.clock(), status="executed", execution_state="done")
-
-
-def _register_target(run: _Run, record: VersionRecord, source: Connector, approval_hash: Any,
-                     approvers: tuple[str, ...]) -> None:
-    """Register the approved bytes in the target account (or move the label, within one account); adopt a copy a
-    crashed attempt already made."""
-    request, version = run.request, run.version
-    assert run.truth is not None
-    # within one account (labels as environments) the version itself moves: there is no copy to adopt, and the
-    # connector's register_copy is idempotent by request id
-    in_place = request.target_account == version.account
-    adopted = None if in_place else _existing_copy(run.catalog, request.version_id, request.target_account)
-    if adopted is not None:
-        target_id, target_ref = adopted.version_id, adopted.source_ref
-    else:
-        target = _promoter(run.factory(request.target_account), request.target_account).register_copy(
-            record, source,
-            PromotionRef(request_id=request.request_id, ledger_hash=approval_hash, source_account=version.account,
-                         source_ref=version.source_ref, approved_by=approvers, environment=request.to_env,
-                         artifact_sha256=run.truth.artifact_sha256),
-        )
-        target_id = version_id_for(request.target_account, target.model, target.version)
-        target_ref = target.source_ref
-    run.advance("target_registered", "execute.target_registered",
-                {"target_account": request.target_account, "target_version_id": target_id,
-                 "target_ref": target_ref, "adopted": adopted is not None}, target_version_id=target_id)
-
-
-def _default_connector(workspace: Workspace, settings: Settings, account: str) -> Connector:
-    from governance.sources import connector_for
-
-    return connector_for(workspace, settings, account)
-
-
-def _advance(workspace: Workspace, catalog: Catalog, actor: Identity, request_id: str, at: dt.datetime, state: str,
-             action: str, payload: dict[str, Any], **columns: Any) -> None:
-    with catalog.transaction() as con:
-        ledger.require_sealed_tail(workspace, con, f"the execution of {request_id}")
-        status, _, _, _ = _status_in_txn(con, request_id)
-        if status != "executing":  # someone took over or cancelled meanwhile: stop without writing
-            raise _Superseded(f"request {request_id} changed to {status} during execution")
-        ledger.append(con, actor=actor.email, action=action, subject=_subject(request_id), payload=payload, at=at)
-        _set(con, request_id, at, execution_state=state, **columns)
-
-
-def _existing_copy(catalog: Catalog, version_id: str, target_account: str) -> Version | None:
-    """A version already in the target account that was promoted from ``version_id`` (adopted, not copied again)."""
-    return catalog.promoted_copy(version_id, target_account)
-
-
-def _refresh(workspace: Workspace, settings: Settings, catalog: Catalog, accounts: tuple[str, ...],
-             request_id: str | None = None) -> list[str]:
-    """Sync the two accounts an execution touched, so the catalog shows the result at once (best effort).
-
-    The history rows these syncs open are tied to ``request_id`` (Countersign caused those changes)."""
-    from governance.sync import sync_account
-
-    # Execution is authorised already; re-reading the accounts it wrote is part of it, not a separate sync right.
-    system = Identity(email="system:execution", roles=frozenset({"admin"}), source="system")
-    done = []
-    for name in dict.fromkeys(accounts):
-        result = sync_account(workspace, settings, catalog, settings.account(name), actor=system, request_id=request_id)
-        done.append(f"{name}:{result.status}")
-    return done
-
-
 # The names other lifecycle services share with promotion (governance.fallback executes through the same connectors).
 record_of = _record_of
-refresh_accounts = _refresh
-promoter_of = _promoter

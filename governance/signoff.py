@@ -3,10 +3,10 @@
 :func:`review_request` gathers one request with everything a decision needs (its version, the gate checklist,
 the gates that block approval now, what the person may do). :func:`decide` carries out one action — approve,
 reject, cancel or execute — and, when an approval completes the request and the approver may execute, runs the
-execution at once; it returns a typed :class:`DecisionOutcome`. :func:`review_in` and :func:`decide_in` are the
-same given one :class:`~governance.context.Context` (the CLI's opened workspace, the portal's session). The rules
-themselves live in ``governance.promotion`` and ``governance.policy``; nothing here decides differently for a page
-or a command."""
+execution at once; it returns a typed :class:`DecisionOutcome`. Both take one :class:`~governance.context.Context`
+(the CLI's opened workspace, the portal's session) whose identity acts. The rules themselves live in
+``governance.promotion`` and ``governance.policy``; nothing here decides differently for a page or a command; the
+use cases (``governance.usecases.requests``) evaluate the gates once per view and pass that checklist on."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from typing import Literal
 
 from core.errors import CountersignError, InputError
 from governance.catalog import AcceptanceRow, Catalog, Version
-from governance.config import Settings, Workspace
 from governance.context import Context
+from governance.execution import execute
 from governance.identity import Identity
 from governance.policy import Checklist, EvidenceRef, GateResult, catalog_evidence, evaluate, policy_version
 from governance.promotion import (
@@ -30,7 +30,6 @@ from governance.promotion import (
     approve,
     blocking_gates,
     cancel,
-    execute,
     follow_ups,
     four_eyes_problem,
     get_request,
@@ -125,18 +124,20 @@ def deployment_note(request: Request) -> str:
             f"to {request.to_env}, and the inventory shows it as serving once that has happened.")
 
 
-def review_request(catalog: Catalog, settings: Settings, identity: Identity, request_id: str, *,
-                   now: dt.datetime | None = None) -> RequestReview:
-    """The request ``request_id`` with its version, gate checklist, blocking gates and the actions open to
-    ``identity`` (read only)."""
+def review_request(ctx: Context, request_id: str, *, now: dt.datetime | None = None,
+                   checklist: Checklist | None = None) -> RequestReview:
+    """The request ``request_id`` with its version, gate checklist (``checklist``: one evaluated for it just now,
+    else the gates are evaluated), blocking gates and the actions open to ``ctx``'s identity (read only)."""
+    catalog, settings, identity = ctx.catalog, ctx.settings, ctx.identity
     moment = now or _now()
     request = get_request(catalog, request_id)
     version = catalog.version(request.version_id)
-    checklist = evaluate(catalog, settings, request.version_id, request.to_env, now=moment)
+    if checklist is None or (checklist.version_id, checklist.to_env) != (request.version_id, request.to_env):
+        checklist = evaluate(catalog, settings, request.version_id, request.to_env, now=moment)
     snapshot = latest_snapshot(request.decisions)
     changes, seen = None, ()
     if snapshot is not None:
-        changes = changes_since(snapshot, checklist, policy_version(settings, checklist.tier_name, catalog.path.parent))
+        changes = changes_since(snapshot, checklist, policy_version(settings, checklist.tier_name, ctx.workspace.root))
         seen = tuple(EvidenceRef(r.evidence_id, r.kind, r.computed_at, r.summary)
                      for r in catalog.evidence_records_by_id(snapshot.evidence_ids))
     return RequestReview(request, version, checklist, blocking_gates(request, checklist, moment),
@@ -190,17 +191,17 @@ def approval_preview(review: RequestReview, identity: Identity,
     return ApprovalPreview(n, m, completes, executes, body)
 
 
-def check_approval(workspace: Workspace, settings: Settings, catalog: Catalog, actor: Identity, request_id: str,
-                   comment: str, *, risk_acceptance: RiskAcceptance | None = None,
-                   now: dt.datetime | None = None) -> None:
-    """Raise what approving would raise now (role, four eyes, comment, gates, risk acceptance), writing nothing."""
-    approve(workspace, settings, catalog, actor, request_id, comment, risk_acceptance=risk_acceptance, now=now,
-            dry_run=True)
+def check_approval(ctx: Context, request_id: str, comment: str, *, risk_acceptance: RiskAcceptance | None = None,
+                   now: dt.datetime | None = None, checklist: Checklist | None = None) -> None:
+    """Raise what approving as ``ctx``'s identity would raise now (role, four eyes, comment, bytes, gates, risk
+    acceptance), writing nothing."""
+    approve(ctx, request_id, comment, risk_acceptance=risk_acceptance, now=now, dry_run=True, checklist=checklist)
 
 
-def awaiting_approval(catalog: Catalog, identity: Identity, settings: Settings | None = None) -> tuple[Request, ...]:
-    """Pending requests that ``identity`` may approve now: the role allows it and four eyes does not forbid it
+def awaiting_approval(ctx: Context) -> tuple[Request, ...]:
+    """Pending requests that ``ctx``'s identity may approve now: the role allows it and four eyes does not forbid it
     (not their own request, not their own version, not approved by them already). Oldest first."""
+    catalog, identity, settings = ctx.catalog, ctx.identity, ctx.settings
     if not identity.can("approve"):
         return ()
     out = []
@@ -209,8 +210,7 @@ def awaiting_approval(catalog: Catalog, identity: Identity, settings: Settings |
             version = catalog.version(request.version_id)
         except CountersignError:  # the version left the catalog: nothing to approve here
             continue
-        if (four_eyes_problem(identity.email, request, version, settings.person) if settings else
-                four_eyes_problem(identity.email, request, version)) is None:
+        if four_eyes_problem(identity.email, request, version, settings.person) is None:
             out.append(request)
     return tuple(out)
 
@@ -313,52 +313,6 @@ class DecisionOutcome:
 
 
 def decide(
-    workspace: Workspace,
-    settings: Settings,
-    catalog: Catalog,
-    actor: Identity,
-    request_id: str,
-    action: Action,
-    comment: str = "",
-    *,
-    risk_acceptance: RiskAcceptance | None = None,
-    execute_after_approval: bool = True,
-    takeover: bool = False,
-    connectors: ConnectorFactory | None = None,
-    now: dt.datetime | None = None,
-) -> DecisionOutcome:
-    """Carry out ``action`` on a request as ``actor``; an approval that completes the request is executed at
-    once when ``execute_after_approval`` and the approver may execute. Role and four-eyes checks happen inside.
-
-    Raises the errors of the action itself (:class:`AccessDenied`, :class:`ConflictError`, :class:`InputError`);
-    a failed execution is not an error but the outcome ``failed``.
-    """
-    if action not in ACTIONS:
-        raise InputError(f"unknown action {action!r} (known: {', '.join(ACTIONS)})")
-    if risk_acceptance is not None and action != "approve":
-        raise InputError("a risk acceptance goes only with an approval")
-    if action == "approve":
-        request = approve(workspace, settings, catalog, actor, request_id, comment,
-                          risk_acceptance=risk_acceptance, now=now)
-        if request.status == "approved" and execute_after_approval and actor.can("execute"):
-            request = execute(workspace, settings, catalog, actor, request_id, connectors=connectors, now=now)
-            return DecisionOutcome(action, request, executed_now=True)
-        return DecisionOutcome(action, request)
-    if action == "reject":
-        return DecisionOutcome(action, reject(workspace, settings, catalog, actor, request_id, comment, now=now))
-    if action == "cancel":
-        return DecisionOutcome(action, cancel(workspace, settings, catalog, actor, request_id, comment, now=now))
-    request = execute(workspace, settings, catalog, actor, request_id, takeover=takeover, connectors=connectors,
-                      now=now)
-    return DecisionOutcome(action, request, executed_now=True)
-
-
-def review_in(ctx: Context, request_id: str, *, now: dt.datetime | None = None) -> RequestReview:
-    """:func:`review_request` for the identity acting in ``ctx``."""
-    return review_request(ctx.catalog, ctx.settings, ctx.identity, request_id, now=now)
-
-
-def decide_in(
     ctx: Context,
     request_id: str,
     action: Action,
@@ -369,8 +323,28 @@ def decide_in(
     takeover: bool = False,
     connectors: ConnectorFactory | None = None,
     now: dt.datetime | None = None,
+    checklist: Checklist | None = None,
 ) -> DecisionOutcome:
-    """:func:`decide` as the identity acting in ``ctx`` (the CLI's opened workspace, the portal's session)."""
-    return decide(ctx.workspace, ctx.settings, ctx.catalog, ctx.identity, request_id, action, comment,
-                  risk_acceptance=risk_acceptance, execute_after_approval=execute_after_approval, takeover=takeover,
-                  connectors=connectors, now=now)
+    """Carry out ``action`` on a request as ``ctx``'s identity; an approval that completes the request is executed
+    at once when ``execute_after_approval`` and the approver may execute. Role and four-eyes checks happen inside;
+    ``checklist`` is the gates of the request as the decision-maker saw them (evaluated now when None).
+
+    Raises the errors of the action itself (:class:`AccessDenied`, :class:`ConflictError`, :class:`InputError`);
+    a failed execution is not an error but the outcome ``failed``.
+    """
+    if action not in ACTIONS:
+        raise InputError(f"unknown action {action!r} (known: {', '.join(ACTIONS)})")
+    if risk_acceptance is not None and action != "approve":
+        raise InputError("a risk acceptance goes only with an approval")
+    if action == "approve":
+        request = approve(ctx, request_id, comment, risk_acceptance=risk_acceptance, now=now, checklist=checklist)
+        if request.status == "approved" and execute_after_approval and ctx.identity.can("execute"):
+            request = execute(ctx, request_id, connectors=connectors, now=now)
+            return DecisionOutcome(action, request, executed_now=True)
+        return DecisionOutcome(action, request)
+    if action == "reject":
+        return DecisionOutcome(action, reject(ctx, request_id, comment, now=now, checklist=checklist))
+    if action == "cancel":
+        return DecisionOutcome(action, cancel(ctx, request_id, comment, now=now))
+    request = execute(ctx, request_id, takeover=takeover, connectors=connectors, now=now)
+    return DecisionOutcome(action, request, executed_now=True)

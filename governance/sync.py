@@ -27,7 +27,9 @@ from core.pauses import no_full_collections
 from core.progress import ProgressFn, no_progress
 from governance.catalog import Catalog, SyncCounts, SyncMark
 from governance.config import AccountConfig, Settings, Workspace
+from governance.context import Context
 from governance.identity import Identity, require
+from governance.ledger.subjects import account_subject
 from governance.sources import connector_of
 
 AfterSync = Callable[["AccountResult"], None]
@@ -82,12 +84,9 @@ def _model_overrides(settings: Settings) -> dict[str, dict[str, str]]:
 
 
 def sync_account(
-    workspace: Workspace,
-    settings: Settings,
-    catalog: Catalog,
+    ctx: Context,
     account: AccountConfig,
     *,
-    actor: Identity,
     full: bool = False,
     progress: ProgressFn = no_progress,
     mark: SyncMark | None = None,
@@ -96,7 +95,7 @@ def sync_account(
     before_write: Callable[[], object] | None = None,
     hints: Mapping[str, tuple[dt.datetime, str]] | None = None,
 ) -> AccountResult:
-    """Extract one account and write it atomically; errors are recorded, not raised.
+    """Extract one account and write it atomically as ``ctx``'s identity; errors are recorded, not raised.
 
     ``mark`` is where the account's syncs stand when the caller already read it (None: read it here; a ``full``
     pass needs none). An incremental sync turns into a full pass when the last one is older than
@@ -107,6 +106,7 @@ def sync_account(
     its snapshot, and the ledger moves its signed head over it in that commit. ``hints``: changes registry events
     announced (version or deployment id → (time, event id)); a change this sync sees takes the event's time.
     """
+    workspace, settings, catalog, actor = ctx.workspace, ctx.settings, ctx.catalog, ctx.identity
     require(actor, "sync")
     started = utcnow()
     clock = dt.datetime.now()
@@ -214,16 +214,13 @@ def _ledger_sync(catalog: Catalog | duckdb.DuckDBPyConnection, actor: Identity, 
     # Every sync is a ledger entry (issue 5): what the catalog knew, and when, is part of the audit trail.
     from governance import ledger
 
-    return ledger.append(catalog, actor=actor.email, action="sync.account", subject=f"account:{account}",
+    return ledger.append(catalog, actor=actor.email, action="sync.account", subject=account_subject(account),
                   payload={"sync_id": sync_id, "status": status, **details})
 
 
 def sync(
-    workspace: Workspace,
-    settings: Settings,
-    catalog: Catalog,
+    ctx: Context,
     *,
-    actor: Identity,
     accounts: Sequence[str] | None = None,
     full: bool = False,
     progress: ProgressFn = no_progress,
@@ -231,31 +228,28 @@ def sync(
     after_account: AfterSync | None = None,
     hints: Mapping[str, Mapping[str, tuple[dt.datetime, str]]] | None = None,
 ) -> SyncReport:
-    """Sync the named accounts (all when None) in parallel; one account's failure leaves the others intact.
-    ``hints``: per account, the changes registry events announced (see :func:`sync_account`)."""
-    require(actor, "sync")
-    chosen = [settings.account(n) for n in accounts] if accounts else list(settings.accounts)
+    """Sync the named accounts (all when None) in parallel as ``ctx``'s identity; one account's failure leaves the
+    others intact. ``hints``: per account, the changes registry events announced (see :func:`sync_account`)."""
+    require(ctx.identity, "sync")
+    chosen = [ctx.settings.account(n) for n in accounts] if accounts else list(ctx.settings.accounts)
     # the file stays open between the accounts' writes while they come close together (a quick re-sync), and
     # is released to other processes whenever the AWS calls take longer than the linger
-    with no_full_collections(), catalog.keep_open(linger=0.5):
-        return _sync(workspace, settings, catalog, chosen, actor=actor, full=full, progress=progress,
-                     max_workers=max_workers, after_account=after_account, hints=hints or {})
+    with no_full_collections(), ctx.catalog.keep_open(linger=0.5):
+        return _sync(ctx, chosen, full=full, progress=progress, max_workers=max_workers, after_account=after_account,
+                     hints=hints or {})
 
 
 def _sync(
-    workspace: Workspace,
-    settings: Settings,
-    catalog: Catalog,
+    ctx: Context,
     chosen: list[AccountConfig],
     *,
-    actor: Identity,
     full: bool,
     progress: ProgressFn,
     max_workers: int,
     after_account: AfterSync | None,
     hints: Mapping[str, Mapping[str, tuple[dt.datetime, str]]],
 ) -> SyncReport:
-    connectors = _prefetch(workspace, chosen, full=full)
+    connectors = _prefetch(ctx.workspace, chosen, full=full)
     total = max(len(chosen), 1)
     done: list[AccountResult] = []
     lock = threading.Lock()
@@ -272,7 +266,7 @@ def _sync(
                 base = len(done)
             progress(f"{acc.name}: {message}", min(1.0, (base + fraction) / total))
 
-        result = sync_account(workspace, settings, catalog, acc, actor=actor, full=full, progress=sub,
+        result = sync_account(ctx, acc, full=full, progress=sub,
                               mark=None if full else registration.result().get(acc.name, SyncMark(None, None)),
                               connector=connectors.get(acc.name), before_write=wait_registered,
                               hints=hints.get(acc.name))
@@ -291,7 +285,7 @@ def _sync(
         # a full pass needs no watermark: its extracts start at once and the accounts are recorded meanwhile
         # (each is written only after); an incremental one first reads where each account's syncs stand
         early = [pool.submit(one, acc) for acc in chosen] if full else []
-        registration.set_result(catalog.upsert_accounts(settings.accounts))
+        registration.set_result(ctx.catalog.upsert_accounts(ctx.settings.accounts))
         futures = early or [pool.submit(one, acc) for acc in chosen]
         results = tuple(f.result() for f in futures)
     except BaseException as exc:

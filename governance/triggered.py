@@ -30,7 +30,9 @@ from core.errors import CountersignError
 from governance import ledger
 from governance.catalog import Catalog, InventoryFilter, Version
 from governance.config import Settings, Workspace
-from governance.identity import Identity, require
+from governance.context import Context
+from governance.identity import require
+from governance.ledger.subjects import version_subject
 
 KINDS = ("gate_breach", "cumulative_change")
 
@@ -144,10 +146,11 @@ def _baseline(settings: Settings, catalog: Catalog, version: Version) -> tuple[V
     return first, first.created_at, f"{first.version_id} came to {version.environment} (its validation)"
 
 
-def cumulative_change(workspace: Workspace, settings: Settings, catalog: Catalog, version_id: str) -> ChangeCount:
+def cumulative_change(ctx: Context, version_id: str) -> ChangeCount:
     """Count the change since the last full validation: versions of the model that came into the environment since
     (the version in use among them), features added or removed against the validated version, and whether the
     training (reference) data differs from the validated version's (by sha256 of the files)."""
+    workspace, settings, catalog = ctx.workspace, ctx.settings, ctx.catalog
     version = catalog.version(version_id)
     validated, since, words = _baseline(settings, catalog, version)
     newer = sorted(r.version_id for r in catalog.inventory(InventoryFilter(model=version.model)).itertuples()
@@ -208,17 +211,17 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def record_triggers(workspace: Workspace, catalog: Catalog, actor: Identity, rows: Sequence[Mapping[str, Any]],
-                    now: dt.datetime) -> list[TriggeredReview]:
-    """Record the triggers of ``rows`` not recorded yet, each with its ledger entry, in one transaction; return
-    every trigger of ``rows`` as stored (new and earlier ones alike)."""
+def record_triggers(ctx: Context, rows: Sequence[Mapping[str, Any]], now: dt.datetime) -> list[TriggeredReview]:
+    """Record the triggers of ``rows`` not recorded yet as ``ctx``'s identity, each with its ledger entry, in one
+    transaction; return every trigger of ``rows`` as stored (new and earlier ones alike)."""
+    workspace, catalog, actor = ctx.workspace, ctx.catalog, ctx.identity
     require(actor, "compute_evidence")
     wrote = False
     with catalog.transaction() as con:
         for row in rows:
             if catalog.trigger_exists(con, row["trigger_id"]):
                 continue
-            entry = ledger.append(con, actor=actor.email, action="review.triggered", subject=f"version:{row['version_id']}",
+            entry = ledger.append(con, actor=actor.email, action="review.triggered", subject=version_subject(row["version_id"]),
                                   at=now, payload={k: row[k] for k in ("trigger_id", "kind", "gate", "reason", "figure",
                                                                        "threshold", "columns", "evidence")})
             catalog.insert_triggered_review(con, {**row, "columns": canonical_json(list(row["columns"])),

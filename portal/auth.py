@@ -10,6 +10,7 @@ import streamlit as st
 
 from governance.config import Settings
 from governance.identity import Identity, identity_for
+from governance.usecases.session import persona_labels
 from portal.text import code, inert
 
 # the e-mail the demo session acts as: app state no widget owns, so no page switch can reset it (a widget's state
@@ -66,12 +67,10 @@ def _picked() -> None:
 
 
 def _persona_switcher(settings: Settings) -> Identity | None:
-    from governance.demo import PERSONAS
-
-    emails = [e for e in settings.roles if not e.lower().startswith("os:")]  # personas, not command-line users
+    labels = persona_labels(settings)  # personas, not command-line users
+    emails = list(labels)
     if not emails:
         return None
-    labels = {e: PERSONAS.get(e, (e, ""))[0] for e in emails}
     st.sidebar.markdown(":orange-badge[DEMO] Demo workspace: switch persona freely, no sign-in.")
     email = st.session_state.get(PERSONA_KEY)
     if email not in emails:

@@ -6,13 +6,10 @@ stores it under a key no widget owns; pages call :func:`get`.
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Sequence
-from pathlib import Path
-
 import streamlit as st
 
 from governance.context import Context
+from governance.usecases.selection import Choice, Wanted
 from portal.text import code, inert
 
 _KEY = "cs.ctx"
@@ -20,8 +17,6 @@ _KEY = "cs.ctx"
 SELECTED_MODEL = "cs.selected_model"
 SELECTED_VERSION = "cs.selected_version"
 SELECTED_REQUEST = "cs.selected_request"
-# the query parameter naming the page a visitor was sent through app.py from (see get)
-RESUME = "resume"
 
 
 # The pages' name for the one request/identity context (governance.context.Context).
@@ -34,17 +29,8 @@ def set_context(ctx: PortalContext) -> None:
 
 
 def get() -> PortalContext:
-    """The context of this session, set by app.py before any page runs.
-
-    Right after a server start, a deep link (``/accounts``) can reach a page file before any session has
-    declared ``st.navigation``; Streamlit then runs the page without app.py. Send such a visitor through
-    app.py (sign-in, roles) instead of failing.
-    """
-    if _KEY not in st.session_state:
-        # keep what the link says (?as=, ?version=) and where it was going: app.py signs the visitor in, then
-        # resumes that page (without this, the first visit after a restart lost the persona and the page)
-        params = {**st.query_params.to_dict(), RESUME: Path(sys._getframe(1).f_code.co_filename).stem}
-        st.switch_page("app.py", query_params=params)
+    """The context of this session, set by app.py before it runs a page (a page runs only through app.py's
+    navigation: the page folder is not one Streamlit discovers by itself)."""
     return st.session_state[_KEY]
 
 
@@ -82,47 +68,40 @@ def _follow(param: str, widget: str, forget: tuple[str, ...]) -> None:
         st.query_params.pop(other, None)
 
 
-def choose(label: str, options: Sequence[str], *, key: str, selection: str, scope: str = "in the catalog",
-           fallback: str | None = None, forget: tuple[str, ...] = (), first: str | None = None) -> str | None:
-    """A select box over ``options`` that opens on the id the URL names and keeps the URL naming what it shows.
+def wanted(key: str, selection: str) -> Wanted:
+    """What the picker ``key`` is asked to show this run: its own state, the URL's id (``?version=`` for
+    :data:`SELECTED_VERSION`) and the selection made on another page (the use case decides among them)."""
+    return Wanted(state=st.session_state.get(key), link=st.query_params.get(_param(selection)),
+                  shared=st.session_state.get(selection))
 
-    It starts on the id of ``?model=`` / ``?version=`` (the parameter of ``selection``), else on ``fallback``,
-    else on the selection made on another page, else on ``first``, else on the first option. An id in the URL that is not among
-    ``options`` is never silently replaced by another: a warning names it and nothing is selected until the user
-    picks (the caller shows nothing for None). Picking updates the URL; ``forget`` names parameters a new pick
+
+def picker(label: str, choice: Choice, *, key: str, selection: str, scope: str = "in the catalog",
+           forget: tuple[str, ...] = ()) -> str | None:
+    """A select box over ``choice``'s options, open on the one the use case chose, keeping the URL naming it.
+
+    An id in the URL that is not among the options selected nothing (``choice.unknown_link``): a warning names it and
+    the caller shows nothing until the user picks. Picking updates the URL; ``forget`` names parameters a new pick
     makes stale (a new model drops ``?version=``).
 
     Args:
         label: the select box's label.
-        options: the ids to pick from.
+        choice: the options and the chosen index (:func:`governance.usecases.selection.choose`).
         key: the widget key.
-        selection: the shared selection (``SELECTED_MODEL`` …) read on entry and remembered for other pages.
+        selection: the shared selection (``SELECTED_MODEL`` …) remembered for other pages.
         scope: where the id was looked for, for the warning ("in the catalog", "a version of claims-fraud").
-        fallback: the id to open when the URL names none (before the selection made on another page).
         forget: query parameters dropped when the user picks another option.
-        first: the option to open when nothing names one (e.g. the first version with evidence).
 
     Returns:
         The picked id, or None while an unknown id from the URL waits for a pick.
     """
-    param, options = _param(selection), list(options)
-    link = st.query_params.get(param)
-    index: int | None
-    if st.session_state.get(key) in options:  # drawn before on this page: the widget keeps its own value
-        index = options.index(st.session_state[key])
-    elif link is not None and link not in options:
-        index = None
-        st.warning(f"The link asks for {param} {code(link)}, which is not {inert(scope)}. Nothing is shown in its place: "
-                   f"pick a {param} below.", icon=":material/link_off:")
-    else:
-        wanted = link if link is not None else fallback or st.session_state.get(selection)
-        if wanted not in options:
-            wanted = first
-        index = options.index(wanted) if wanted in options else 0
-    value = st.selectbox(label, options, index=index, key=key, placeholder=f"Pick a {param}",
+    param = _param(selection)
+    if choice.unknown_link is not None:
+        st.warning(f"The link asks for {param} {code(choice.unknown_link)}, which is not {inert(scope)}. Nothing is "
+                   f"shown in its place: pick a {param} below.", icon=":material/link_off:")
+    value = st.selectbox(label, list(choice.options), index=choice.index, key=key, placeholder=f"Pick a {param}",
                          on_change=_follow, args=(param, key, forget))
     if value is not None:
         select(selection, value)
-        if link != value:  # opened from the sidebar or another page: name what is shown
+        if st.query_params.get(param) != value:  # opened from the sidebar or another page: name what is shown
             st.query_params[param] = value
     return value

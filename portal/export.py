@@ -1,24 +1,31 @@
 """A reusable export widget: template picker, build + sign with progress, downloads (PDF, HTML, pack), a page-1 preview.
 
 The Export page shows it for any version; the review and request pages can call :func:`export_panel` with the
-version they show. Every export goes through ``governance.reports`` (role check, signature, ledger entry).
+version they show. Every export goes through the export use cases (:mod:`governance.usecases.export`: role check,
+signature, ledger entry).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
 from core.errors import CountersignError
 from core.wording import when
-from governance.reports.countersign import countersign_export
-from governance.reports.export import ExportRecord, ReportExport, default_filename, export_report
-from governance.reports.pack import AuditPack, build_pack
-from governance.reports.preview import can_preview, page_png
-from governance.reports.signers import SEAL
-from governance.reports.template_library import list_templates
+from governance.usecases.export import (
+    SEAL,
+    ExportCommand,
+    build_pack,
+    countersign,
+    default_filename,
+    export_report,
+    open_export_panel,
+    page_preview,
+    previews_available,
+)
 from portal.context import PortalContext
 from portal.text import inert
 from portal.widgets import run_with_progress, show_error
@@ -30,50 +37,50 @@ class _Last:
 
     version_id: str
     template_id: str
-    report: ReportExport
-    pack: AuditPack | None = None
+    report: Any  # governance.reports.export.ReportExport
+    pack: Any = None  # governance.reports.pack.AuditPack
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def _preview(path: str, sha256: str) -> bytes | None:
     # keyed by the file and its sha256: a rebuilt report has a new digest, so a stale preview cannot show
-    return page_png(Path(path).read_bytes(), page=1, dpi=70)
+    return page_preview(Path(path))
 
 
-def export_panel(ctx: PortalContext, version_id: str, *, key: str = "export", preview: bool = True) -> None:
-    """Template picker, "Build and sign PDF" / "Build audit pack" buttons, downloads and a page-1 preview."""
-    try:
-        templates = list_templates(ctx.workspace.root)
-    except CountersignError as exc:
-        show_error(exc)
-        return
-    titles = {t.id: f"{t.title} (v{t.version})" for t in templates}
+def export_panel(ctx: PortalContext, version_id: str, *, key: str = "export", preview: bool = True) -> bool:
+    """Template picker, "Build and sign PDF" / "Build audit pack" buttons, downloads and a page-1 preview; whether
+    this run exported something (a page that lists past exports reads them again)."""
+    panel = open_export_panel(ctx)
+    if panel.error is not None:
+        show_error(panel.error)
+        return False
+    titles = {t.id: f"{t.title} (v{t.version})" for t in panel.templates}
     template_id = st.selectbox("Template", list(titles), format_func=titles.__getitem__, key=f"{key}.template")
-    can = ctx.identity.can("export")
+    can = panel.can_export
     why = None if can else "Exports are signed and recorded: risk officers, auditors and admins may export."
     c1, c2 = st.columns(2)
     build = c1.button("Build and sign PDF", type="primary", disabled=not can, help=why, key=f"{key}.build",
                       icon=":material/picture_as_pdf:")
     pack = c2.button("Build audit pack", disabled=not can, help=why, key=f"{key}.pack", icon=":material/folder_zip:")
     state = f"cs.{key}.last"
+    exported = False
     try:
         if build:
             report = run_with_progress(
                 f"Building {template_id} for {version_id}",
-                lambda progress: export_report(
-                    ctx.workspace, ctx.settings, ctx.catalog, ctx.identity, version_id, template_id,
-                    archive=True, progress=progress),
+                lambda progress: export_report(ctx, ExportCommand(version_id, template_id), progress),
                 done_label="Report built and signed",
             )
             st.session_state[state] = _Last(version_id, template_id, report)
+            exported = True
         if pack:
             result = run_with_progress(
                 f"Building the audit pack of {version_id}",
-                lambda progress: build_pack(ctx.workspace, ctx.settings, ctx.catalog, ctx.identity, version_id,
-                                            template_id, progress=progress),
+                lambda progress: build_pack(ctx, ExportCommand(version_id, template_id), progress),
                 done_label="Audit pack written",
             )
             st.session_state[state] = _Last(version_id, template_id, result.report, result)
+            exported = True
     except CountersignError as exc:
         show_error(exc)
 
@@ -81,7 +88,7 @@ def export_panel(ctx: PortalContext, version_id: str, *, key: str = "export", pr
     if last is None or last.version_id != version_id or last.template_id != template_id:
         if not can:
             st.info("Your role may read past exports below but not build new ones.")
-        return
+        return exported
     r = last.report
     role = f" ({r.signer_role})" if r.signer_role else ""
     if not r.signed:
@@ -112,7 +119,7 @@ def export_panel(ctx: PortalContext, version_id: str, *, key: str = "export", pr
                            mime="application/zip", on_click="ignore", key=f"{key}.download_pack",
                            icon=":material/download:")
     if preview:
-        if not can_preview():
+        if not previews_available():
             st.caption("Page previews need poppler (Debian package poppler-utils).")
         elif r.path is not None:
             try:
@@ -122,12 +129,12 @@ def export_panel(ctx: PortalContext, version_id: str, *, key: str = "export", pr
                 png = None
             if png:
                 st.image(png, caption="Page 1", width=420)
+    return exported
 
 
-def countersign_panel(ctx: PortalContext, history: list[ExportRecord], *, key: str = "export.countersign") -> None:
-    """Pick a report exported earlier and add your own approval signature to it (people who sign personally)."""
-    reports = [h for h in history if h.action in ("report.export", "report.countersign") and h.file
-               and h.file.endswith(".pdf") and (ctx.workspace.exports_dir / h.file).exists()]
+def countersign_panel(ctx: PortalContext, reports: tuple[Any, ...], *, key: str = "export.countersign") -> None:
+    """Pick a report exported earlier (``reports``: those kept in the workspace) and add your own approval signature
+    to it (people who sign personally)."""
     if not reports:
         st.caption("No signed report of this version is kept in the workspace yet.")
         return
@@ -142,8 +149,7 @@ def countersign_panel(ctx: PortalContext, history: list[ExportRecord], *, key: s
                  help="Adds your own approval signature after the ones the report carries; earlier signatures "
                       "stay valid, and the countersigned copy is kept next to the original."):
         try:
-            st.session_state[state] = countersign_export(ctx.workspace, ctx.settings, ctx.catalog, ctx.identity,
-                                                         file_name)
+            st.session_state[state] = countersign(ctx, file_name)
         except CountersignError as exc:
             show_error(exc)
         else:

@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import streamlit as st
 
-from governance import ledger
-from governance.context import Context
+from governance.usecases.session import ShellView
 
 
-def ledger_banner(ctx: Context) -> bool:
+def ledger_banner(shell: ShellView) -> bool:
     """Show the red banner when the catalog's ledger is not the one the signed head vouches for; True if shown."""
-    state = ledger.catalog_tail_state(ctx.workspace, ctx.catalog)
-    if state.ok:
+    if shell.ledger_ok:
         return False
     st.error("**The ledger does not vouch for this catalog: every decision, execution and export is refused "
              "until it does.** An administrator runs `countersign ledger verify` to see what changed.",
              icon=":material/gpp_bad:")
-    st.code(state.message, language=None, wrap_lines=True)
+    st.code(shell.ledger_message, language=None, wrap_lines=True)
     return True

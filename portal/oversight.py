@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from governance.oversight import OUTCOME_HELP, oversight_environments, version_oversight
-from portal.context import PortalContext
+from governance.usecases.model import VersionPanel
+from governance.usecases.oversight import OUTCOME_HELP
 from portal.text import inert, inert_block
 
 STATUS_TEXT = {
@@ -17,9 +17,10 @@ STATUS_TEXT = {
 }
 
 
-def review_panel(ctx: PortalContext, version_id: str) -> None:
-    """Periodic reviews of ``version_id`` and when the next one is due."""
-    found, item = version_oversight(ctx.settings, ctx.catalog, ctx.identity, version_id)
+def review_panel(panel: VersionPanel, overseen: tuple[str, ...]) -> None:
+    """Periodic reviews of the panel's version and when the next one is due (``overseen``: the environments
+    periodic reviews watch)."""
+    item, found, version_id = panel.oversight, panel.reviews, panel.version.version_id
     st.subheader("Periodic reviews")
     if item is not None:
         due = f"{item.due_at:%Y-%m-%d}" if item.due_at else "—"
@@ -27,7 +28,7 @@ def review_panel(ctx: PortalContext, version_id: str) -> None:
         st.markdown(f"{STATUS_TEXT[item.status]} next review due **{due}** (tier {inert(item.tier)}, {every})"
                     + ("; never reviewed" if item.never_reviewed else ""))
     elif not found:
-        st.caption(f"{inert(version_id)} is not in use in {', '.join(oversight_environments(ctx.settings))} (it serves on no "
+        st.caption(f"{inert(version_id)} is not in use in {', '.join(overseen)} (it serves on no "
                    "endpoint and holds no registry label there): no periodic review applies.")
     for r in found:
         with st.container(border=True):

@@ -93,6 +93,17 @@ def run_with_progress(label: str, work: Callable[[ProgressFn], T], *, done_label
     return result
 
 
+def as_of_wanted(key: str) -> dt.datetime | None:
+    """The instant :func:`as_of_picker` ``key`` will return this run, read from its widgets before they are drawn
+    (the page passes it to its use case first, then draws the picker where it belongs)."""
+    if not st.session_state.get(f"{key}.as_of"):
+        return None
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None, second=0, microsecond=0)
+    day = st.session_state.get(f"{key}.as_of_date") or now.date()
+    time = st.session_state.get(f"{key}.as_of_time") or now.time()
+    return dt.datetime.combine(day, time)
+
+
 def as_of_picker(key: str) -> dt.datetime | None:
     """An "As of" toggle with a date and a time (UTC): the instant chosen, naive UTC, or None for now."""
     if not st.toggle("As of", key=f"{key}.as_of", help="Show the registry as it stood at a past instant (UTC), "

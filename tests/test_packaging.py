@@ -110,7 +110,7 @@ def test_installed_versions_match_the_pins() -> None:
 
 def test_console_script_and_pytest_config() -> None:
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    assert meta["project"]["scripts"]["countersign"] == "governance.cli:main"
+    assert meta["project"]["scripts"]["countersign"] == "countersign_cli.main:main"
     assert "not slow" in meta["tool"]["pytest"]["ini_options"]["addopts"]
 
 

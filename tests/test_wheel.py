@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 from governance import __version__
-from portal.pages import PAGES
+from portal.pages import pages
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("core", "connectors", "governance", "portal", "pages")  # core/ once it exists
+PACKAGES = ("core", "connectors", "governance", "portal", "app_pages", "countersign_cli")
 # never part of a build: history, environments, workspaces, leftovers of earlier builds, tests
 _NOT_SOURCE = {".git", ".venv", "build", "dist", "tests", "benchmarks", "workspace", "demo-workspace", "test-output",
                ".pytest_cache", ".ruff_cache"}
@@ -64,8 +64,8 @@ def test_every_page_of_the_page_table_is_in_the_wheel(wheel: Path) -> None:
     assert wheel.name == f"countersign-{__version__}-py3-none-any.whl"
     # app.py routes over the table and silently skips a page whose file is missing: the wheel must carry each one,
     # beside app.py, where Streamlit looks for it
-    missing = [p.path for p in PAGES if p.path not in names]
-    assert not missing, f"pages of portal/pages.py PAGES missing from the wheel: {missing}"
+    missing = [p.path for p in pages() if p.path not in names]
+    assert not missing, f"pages of portal/pages.py missing from the wheel: {missing}"
     assert "app.py" in names
     assert sorted(set(_checkout_files()) - names) == [], "files of the checkout's packages missing from the wheel"
     assert not [n for n in names if n.startswith(("tests/", "benchmarks/", "docs/"))]
@@ -80,8 +80,8 @@ def _free_port() -> int:
 RENDER_EVERY_PAGE = """
 from streamlit.testing.v1 import AppTest
 
-from governance.commands.serve import portal_script
-from portal.pages import PAGES
+from countersign_cli.commands.serve import portal_script
+from portal.pages import pages
 
 at = AppTest.from_file(str(portal_script()), default_timeout=180)
 at.session_state["cs.persona"] = "risk.officer@demo.countersign.dev"
@@ -89,10 +89,10 @@ at.run()
 assert not at.exception, at.exception
 metrics = {m.label: m.value for m in at.metric}
 assert metrics["Models"] == "3" and metrics["Unapproved deployments"] == "1", metrics
-for page in PAGES:
+for page in pages():
     at.switch_page(page.path).run()
     assert not at.exception, (page.path, at.exception)
-print("rendered", len(PAGES), "pages from", portal_script())
+print("rendered", len(pages()), "pages from", portal_script())
 """
 
 
@@ -167,7 +167,7 @@ def test_installed_wheel_runs_the_demo_and_serves_the_portal_from_another_direct
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     line = next(ln for ln in done.stdout.splitlines() if ln.startswith("rendered "))
     count, app = line.removeprefix("rendered ").split(" pages from ")
-    assert int(count) == len(PAGES) and Path(app).resolve().is_relative_to(site), line
+    assert int(count) == len(pages()) and Path(app).resolve().is_relative_to(site), line
 
 
 @pytest.mark.parametrize("module", ["moto", "pytest", "playwright"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from concurrent.futures import Executor
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
@@ -11,7 +10,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from connectors import digests
 from connectors.base import AccountInfo, ArtifactDigest, SyncIssue, VersionRecord
-from connectors.cache import ContentCache, temp_file
+from connectors.cache import ContentCache
 from connectors.mlflow import datasets
 from connectors.mlflow.client import ARTIFACTS_API, Api, download_plain
 from connectors.mlflow.records import framework_from_mlmodel, model_file
@@ -109,23 +108,31 @@ class MlflowSession:
         return sorted(out)
 
     def _download(self, path: str) -> Path:
-        """The artifact file at ``path``, copied into the content-addressed cache (hashed as it streams in: the
-        file's name is the sha256 of the very bytes written to it)."""
-        fd, tmp = temp_file(self.cache_dir)
-        os.close(fd)
+        """The artifact file at ``path`` in the content-addressed cache (hashed as it streams in: the file's name is
+        the sha256 of the very bytes written to it). A file the proxy still serves unchanged (the same ETag,
+        Last-Modified and length) is read from the cache, not downloaded again."""
+        missing = f"account {self.account_name!r}: no artifact {path!r} on {self.settings.tracking_uri}"
         try:
-            got = self.tracking.request("GET", f"{ARTIFACTS_API}/{quote(path)}", stream_to=Path(tmp), missing_ok=True)
+            head = self._head(path)
+        except NotFound:
+            raise NotFound(missing) from None
+        # a proxy that names no ETag, date or length gives nothing to tell versions apart: download every time
+        marker = f"{self.settings.tracking_uri}|{path}|{head}" if head.strip("|") else None
+        cache = ContentCache(self.cache_dir, self.kind)
+        cached = cache.lookup(marker) if marker else None
+        if cached is not None:
+            return cached
+
+        def download(tmp: Path) -> str:
+            got = self.tracking.request("GET", f"{ARTIFACTS_API}/{quote(path)}", stream_to=tmp, missing_ok=True)
             if got is None:
-                raise NotFound(f"account {self.account_name!r}: no artifact {path!r} on {self.settings.tracking_uri}")
-            digest = got["sha256"]
-            suffix = "".join(PurePosixPath(path).suffixes[-2:])[:24]
-            target = self.cache_dir / "sha256" / digest[:2] / f"{digest}{suffix}"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, target)
-            return target
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+                raise NotFound(missing)
+            return got["sha256"]
+
+        stored = cache.store_hashed(download, "".join(PurePosixPath(path).suffixes[-2:])[:24])
+        if marker:
+            cache.remember(marker, stored)
+        return stored
 
     def fetch(self, uri: str) -> Path:
         """A local copy of the artifact or dataset at ``uri``, in the content-addressed cache.

@@ -33,6 +33,7 @@ from governance.catalog.records import (
     Version,
 )
 from governance.catalog.signoff import AcceptanceRow, Decision, Request, RequestState, SignoffQueries
+from governance.config import Workspace
 
 __all__ = [
     "MIGRATIONS",
@@ -55,3 +56,9 @@ __all__ = [
 class Catalog(CatalogQueries, HistoryQueries, SignoffQueries, OversightStore, CompareQueries, EvidenceStore,
               LifecycleStore, SnapshotWriter, BackfillStore, CatalogMigrations):
     """The workspace catalog file; every method opens and closes its own connection (see :mod:`.connection`)."""
+
+    @classmethod
+    def of(cls, workspace: Workspace, *, url: str | None = None) -> Catalog:
+        """The catalog of ``workspace`` (on PostgreSQL when ``url`` names one), its commits signing that
+        workspace's ledger head."""
+        return cls(workspace.catalog_path, url=url, workspace=workspace)

@@ -48,6 +48,9 @@ def _sync_marks(con: duckdb.DuckDBPyConnection, account: str | None = None) -> d
     return {r["account"]: SyncMark(marks.get(r["sync_id"]), r["last_full_at"]) for r in rows}
 
 
+MODEL_FIELDS = ("description", "owner", "risk_tier", "intended_use")  # what accounts state about a model
+
+
 class SnapshotWriter(CatalogConnection):
     """What a sync writes: accounts, sync runs, and snapshots of an account's registry."""
 
@@ -131,6 +134,52 @@ class SnapshotWriter(CatalogConnection):
         """
         now = utcnow()
         overrides = model_overrides or {}
+        version_rows, new_artifacts, ref_to_id = self._version_rows(account, environment, snapshot, now)
+        run_rows = self._run_rows(account, snapshot)
+
+        # An incremental snapshot that found nothing new changes no rows: only the sync run is recorded.
+        nothing_new = not full and not (snapshot.models or snapshot.versions or snapshot.runs
+                                         or snapshot.deployments or snapshot.model_cards)
+        with self.transaction() as con:
+            if nothing_new:
+                by_table = {t: {"added": 0, "updated": 0, "unchanged": 0, "deleted": 0}
+                            for t in ("versions", "runs", "deployments", "model_cards")}
+            else:
+                by_table = self._write_tables(
+                    con, account=account, environment=environment, snapshot=snapshot, full=full,
+                    prepared=(version_rows, new_artifacts, ref_to_id), run_rows=run_rows, overrides=overrides, now=now,
+                    environment_order=environment_order)
+            totals = {k: sum(t[k] for t in by_table.values()) for k in ("added", "updated", "unchanged", "deleted")}
+            status = "partial" if snapshot.issues else "ok"
+            # a plain INSERT: the sync id is new (an upsert costs DuckDB ~2 ms more, on every account of every sync)
+            con.execute(
+                f"INSERT INTO sync_runs ({', '.join(SYNC_RUN_COLUMNS)}) VALUES (?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    sync_id, account, started_at, utcnow(), status, to_json(by_table),
+                    to_json([{"ref": i.ref, "message": i.message} for i in snapshot.issues]),
+                    snapshot.watermark, full, snapshot.calls, snapshot.throttled, actor,
+                ],
+            )
+            history.record_observation(con, account=account, sync_id=sync_id, observed_at=naive_utc(started_at),
+                                       gap_after=gap_after)
+            held = con.execute("SELECT count(*) FROM versions WHERE account = ?", [account]).fetchone()[0]
+            counts = SyncCounts(by_table=by_table, held=held, **totals)
+            entry = before_commit(con, counts, status) if before_commit is not None else None
+            if not nothing_new:  # the history rows this sync opens name its ledger entry
+                history.record_history(
+                    con, account=account, sync_id=sync_id, observed_at=naive_utc(started_at),
+                    version_states={ref_to_id[v.source_ref]: (v.environment or environment, tuple(v.labels))
+                                    for v in snapshot.versions},
+                    request_id=request_id, columns=lambda table: self.columns(con, table), hints=hints,
+                    ledger=(entry.seq, entry.hash) if hasattr(entry, "seq") and hasattr(entry, "hash") else None,
+                )
+        return counts
+
+    @staticmethod
+    def _version_rows(account: str, environment: str, snapshot: Snapshot, now: dt.datetime
+                      ) -> tuple[dict[str, dict[str, Any]], dict[str, str], dict[str, str]]:
+        """The snapshot's versions as rows (by version id), its artifact URIs (→ version id) and its registry refs
+        (→ version id)."""
         version_rows: dict[str, dict[str, Any]] = {}
         new_artifacts: dict[str, str] = {}  # artifact uri → version id, of this snapshot's versions
         ref_to_id: dict[str, str] = {}
@@ -183,7 +232,12 @@ class SnapshotWriter(CatalogConnection):
                 "artifact_digest_at": naive_utc(v.artifact_digest_at),
                 "artifact_digest_problem": v.artifact_digest_problem,
             }
-        run_rows = {
+        return version_rows, new_artifacts, ref_to_id
+
+    @staticmethod
+    def _run_rows(account: str, snapshot: Snapshot) -> dict[str, tuple[Any, ...]]:
+        """The snapshot's training runs as rows (by run id)."""
+        return {
             f"{account}:{r.run_ref}": (
                 f"{account}:{r.run_ref}", account, r.kind, r.name, r.status, naive_utc(r.started_at),
                 naive_utc(r.ended_at), to_json(r.params), to_json(r.metrics), to_json(r.inputs), r.experiment, to_json(r.raw),
@@ -193,91 +247,67 @@ class SnapshotWriter(CatalogConnection):
             for r in snapshot.runs
         }
 
-        # An incremental snapshot that found nothing new changes no rows: only the sync run is recorded.
-        nothing_new = not full and not (snapshot.models or snapshot.versions or snapshot.runs
-                                         or snapshot.deployments or snapshot.model_cards)
-        with self.transaction() as con:
-            if nothing_new:
-                by_table = {t: {"added": 0, "updated": 0, "unchanged": 0, "deleted": 0}
-                            for t in ("versions", "runs", "deployments", "model_cards")}
-            else:
-                # the account's stored versions, read once: to tell changed rows from unchanged ones, and so that
-                # versions not in this snapshot (an incremental sync) still resolve for deployments and cards
-                stored = con.execute(
-                    "SELECT version_id, source_ref, artifact_uri, record_hash, environment FROM versions "
-                    "WHERE account = ?",
-                    [account],
-                ).fetchall()
-                known = {ref: vid for vid, ref, _, _, _ in stored}
-                known.update(ref_to_id)
-                by_artifact = {uri: vid for vid, _, uri, _, _ in stored if uri is not None}
-                by_artifact.update(new_artifacts)
-                deployment_rows = {}
-                for d in snapshot.deployments:
-                    did = f"{account}:{d.endpoint}:{d.variant}"
-                    vid = known.get(d.version_ref or "") or by_artifact.get(d.model_data_uri or "")
-                    model = d.model or (vid.split(":")[1] if vid else None)
-                    deployment_rows[did] = (
-                        did, account, environment, d.endpoint, d.variant, d.status, model, vid, d.model_data_uri,
-                        d.weight, naive_utc(d.updated_at), to_json(d.raw),
-                        record_hash([d.endpoint, d.variant, d.status, model, vid, d.model_data_uri, d.weight]),
-                    )
-                card_rows = {
-                    f"{account}:{c.card_ref}": (
-                        f"{account}:{c.card_ref}", account, c.model, known.get(c.version_ref or ""), c.status,
-                        to_json(c.content), naive_utc(c.updated_at),
-                        record_hash([c.model, c.version_ref, c.status, c.content, c.updated_at]),
-                    )
-                    for c in snapshot.model_cards
-                }
 
-                # An item the connector could not read is kept as it was: bad input never deletes stored data.
-                kept_versions = {known[i.ref] for i in snapshot.issues if i.ref in known}
-                other_issues = any(i.ref not in known for i in snapshot.issues)
-                by_table: dict[str, dict[str, int]] = {}
-                tables = (
-                    ("versions", "version_id", version_rows, kept_versions, True,
-                     {vid: (digest, env) for vid, _, _, digest, env in stored}),
-                    ("runs", "run_id", run_rows, set(), not snapshot.issues, None),
-                    ("deployments", "deployment_id", deployment_rows, set(), not other_issues, None),
-                    ("model_cards", "card_id", card_rows, set(), not other_issues, None),
-                )
-                for table, key, rows, keep, may_delete, existing in tables:
-                    if rows and isinstance(next(iter(rows.values())), dict):  # named values: in the table's order
-                        order = self.columns(con, table)
-                        rows = {k: tuple(r.get(c) for c in order) for k, r in rows.items()}
-                    by_table[table] = self._upsert_rows(
-                        con, table, key, account, rows, columns=self.columns(con, table),
-                        delete_missing=full and snapshot.complete and may_delete, keep=keep, existing=existing,
-                    )
-                self._resolve_lineage(con)
-                self._upsert_models(con, account, environment, snapshot, overrides, now, environment_order,
-                                    replace=full and snapshot.complete)
-            totals = {k: sum(t[k] for t in by_table.values()) for k in ("added", "updated", "unchanged", "deleted")}
-            status = "partial" if snapshot.issues else "ok"
-            # a plain INSERT: the sync id is new (an upsert costs DuckDB ~2 ms more, on every account of every sync)
-            con.execute(
-                f"INSERT INTO sync_runs ({', '.join(SYNC_RUN_COLUMNS)}) VALUES (?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    sync_id, account, started_at, utcnow(), status, to_json(by_table),
-                    to_json([{"ref": i.ref, "message": i.message} for i in snapshot.issues]),
-                    snapshot.watermark, full, snapshot.calls, snapshot.throttled, actor,
-                ],
+    def _write_tables(self, con: duckdb.DuckDBPyConnection, *, account: str, environment: str, snapshot: Snapshot,
+                      full: bool, prepared: tuple[dict[str, dict[str, Any]], dict[str, str], dict[str, str]],
+                      run_rows: dict[str, tuple[Any, ...]], overrides: dict[str, dict[str, Any]], now: dt.datetime,
+                      environment_order: Sequence[str]) -> dict[str, dict[str, int]]:
+        """Upsert the snapshot's versions, runs, deployments, cards and models inside ``con``'s transaction; the
+        counts per table."""
+        version_rows, new_artifacts, ref_to_id = prepared
+        # the account's stored versions, read once: to tell changed rows from unchanged ones, and so that
+        # versions not in this snapshot (an incremental sync) still resolve for deployments and cards
+        stored = con.execute(
+            "SELECT version_id, source_ref, artifact_uri, record_hash, environment FROM versions "
+            "WHERE account = ?",
+            [account],
+        ).fetchall()
+        known = {ref: vid for vid, ref, _, _, _ in stored}
+        known.update(ref_to_id)
+        by_artifact = {uri: vid for vid, _, uri, _, _ in stored if uri is not None}
+        by_artifact.update(new_artifacts)
+        deployment_rows = {}
+        for d in snapshot.deployments:
+            did = f"{account}:{d.endpoint}:{d.variant}"
+            vid = known.get(d.version_ref or "") or by_artifact.get(d.model_data_uri or "")
+            model = d.model or (vid.split(":")[1] if vid else None)
+            deployment_rows[did] = (
+                did, account, environment, d.endpoint, d.variant, d.status, model, vid, d.model_data_uri,
+                d.weight, naive_utc(d.updated_at), to_json(d.raw),
+                record_hash([d.endpoint, d.variant, d.status, model, vid, d.model_data_uri, d.weight]),
             )
-            history.record_observation(con, account=account, sync_id=sync_id, observed_at=naive_utc(started_at),
-                                       gap_after=gap_after)
-            held = con.execute("SELECT count(*) FROM versions WHERE account = ?", [account]).fetchone()[0]
-            counts = SyncCounts(by_table=by_table, held=held, **totals)
-            entry = before_commit(con, counts, status) if before_commit is not None else None
-            if not nothing_new:  # the history rows this sync opens name its ledger entry
-                history.record_history(
-                    con, account=account, sync_id=sync_id, observed_at=naive_utc(started_at),
-                    version_states={ref_to_id[v.source_ref]: (v.environment or environment, tuple(v.labels))
-                                    for v in snapshot.versions},
-                    request_id=request_id, columns=lambda table: self.columns(con, table), hints=hints,
-                    ledger=(entry.seq, entry.hash) if hasattr(entry, "seq") and hasattr(entry, "hash") else None,
-                )
-        return counts
+        card_rows = {
+            f"{account}:{c.card_ref}": (
+                f"{account}:{c.card_ref}", account, c.model, known.get(c.version_ref or ""), c.status,
+                to_json(c.content), naive_utc(c.updated_at),
+                record_hash([c.model, c.version_ref, c.status, c.content, c.updated_at]),
+            )
+            for c in snapshot.model_cards
+        }
+
+        # An item the connector could not read is kept as it was: bad input never deletes stored data.
+        kept_versions = {known[i.ref] for i in snapshot.issues if i.ref in known}
+        other_issues = any(i.ref not in known for i in snapshot.issues)
+        by_table: dict[str, dict[str, int]] = {}
+        tables = (
+            ("versions", "version_id", version_rows, kept_versions, True,
+             {vid: (digest, env) for vid, _, _, digest, env in stored}),
+            ("runs", "run_id", run_rows, set(), not snapshot.issues, None),
+            ("deployments", "deployment_id", deployment_rows, set(), not other_issues, None),
+            ("model_cards", "card_id", card_rows, set(), not other_issues, None),
+        )
+        for table, key, rows, keep, may_delete, existing in tables:
+            if rows and isinstance(next(iter(rows.values())), dict):  # named values: in the table's order
+                order = self.columns(con, table)
+                rows = {k: tuple(r.get(c) for c in order) for k, r in rows.items()}
+            by_table[table] = self._upsert_rows(
+                con, table, key, account, rows, columns=self.columns(con, table),
+                delete_missing=full and snapshot.complete and may_delete, keep=keep, existing=existing,
+            )
+        self._resolve_lineage(con)
+        self._upsert_models(con, account, environment, snapshot, overrides, now, environment_order,
+                            replace=full and snapshot.complete)
+        return by_table
 
     @staticmethod
     def _upsert_rows(
@@ -363,23 +393,11 @@ class SnapshotWriter(CatalogConnection):
             )
 
     @staticmethod
-    def _upsert_models(
-        con: duckdb.DuckDBPyConnection,
-        account: str,
-        environment: str,
-        snapshot: Snapshot,
-        overrides: dict[str, dict[str, Any]],
-        now: dt.datetime,
-        environment_order: Sequence[str],
-        *,
-        replace: bool,
-    ) -> None:
-        """Record what ``account`` says about its models, then derive each model's row from every account.
-
-        ``replace`` (a complete full pass): the account's statements are taken as they are, and models it no
-        longer has lose its statements. Otherwise a missing field means 'not read this time' and keeps the old one.
-        """
-        fields = ("description", "owner", "risk_tier", "intended_use")
+    def _restate_models(con: duckdb.DuckDBPyConnection, account: str, environment: str, snapshot: Snapshot, *,
+                        replace: bool) -> tuple[set[str], set[str]]:
+        """Record what ``account`` says about its models (see :meth:`_upsert_models`); the models to derive again
+        and the ones this snapshot states."""
+        fields = MODEL_FIELDS
         said = {
             r["model"]: r
             for r in fetch_dicts(
@@ -411,7 +429,27 @@ class SnapshotWriter(CatalogConnection):
         if restate:
             _insert_columns(con, "model_sources", ("model", "account", "environment", *fields, "tags"),
                             list(restate.values()))
-        names |= gone
+        return names | gone, stated_here
+
+    @staticmethod
+    def _upsert_models(
+        con: duckdb.DuckDBPyConnection,
+        account: str,
+        environment: str,
+        snapshot: Snapshot,
+        overrides: dict[str, dict[str, Any]],
+        now: dt.datetime,
+        environment_order: Sequence[str],
+        *,
+        replace: bool,
+    ) -> None:
+        """Record what ``account`` says about its models, then derive each model's row from every account.
+
+        ``replace`` (a complete full pass): the account's statements are taken as they are, and models it no
+        longer has lose its statements. Otherwise a missing field means 'not read this time' and keeps the old one.
+        """
+        fields = MODEL_FIELDS
+        names, stated_here = SnapshotWriter._restate_models(con, account, environment, snapshot, replace=replace)
         if not names:
             return
 

@@ -44,6 +44,7 @@ import duckdb
 from core import workers
 from core.errors import CatalogBusy, InputError
 from governance.catalog.records import table_columns
+from governance.config import Workspace
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -296,10 +297,14 @@ class CatalogConnection:
     # catalog's entries), and a sync's writes ask for them a dozen times (a statement each, ~0.5 ms)
     _columns: ClassVar[dict[tuple[str, str], list[str]]] = {}
 
-    def __init__(self, path: Path, *, busy_timeout: float = 30.0, url: str | None = None) -> None:
+    def __init__(self, path: Path, *, busy_timeout: float = 30.0, url: str | None = None,
+                 workspace: Workspace | None = None) -> None:
         self.path = Path(path)
         self.busy_timeout = busy_timeout
         self.url = url
+        # the workspace whose ledger head and checkpoints this catalog's commits sign (the edge passes it; by default
+        # the one the file's place in the workspace layout names)
+        self.workspace = workspace if workspace is not None else Workspace.of_catalog(self.path)
         # a PostgreSQL catalog ([catalog] url): the same methods over a pool of its connections; ``path`` still
         # names the workspace's catalog (the signed head and the in-process locks are keyed by it)
         self._pg: PgBackend | None = None

@@ -107,6 +107,13 @@ class EvidenceStore(CatalogConnection):
             )
         return EvidenceRecord.from_row(rows[0]) if rows else None
 
+    def evidence_marker(self) -> tuple[int, dt.datetime | None]:
+        """How many evidence rows there are and when the newest was computed: rows are only ever inserted, so an
+        unchanged marker means no evidence arrived (one cheap query; the use cases' checklist basis reads it)."""
+        with self.connect() as con:
+            count, newest = con.execute("SELECT count(*), max(computed_at) FROM evidence").fetchone()
+        return int(count), newest
+
     def first_with_evidence(self, version_ids: Sequence[str]) -> str | None:
         """The first of ``version_ids`` (in their order) that has stored evidence of any kind, or None: where the
         Review page and the Model page's lineage open when nothing else names a version (one query)."""

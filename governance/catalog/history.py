@@ -226,7 +226,21 @@ def record_history(
     if not RECORD_HISTORY:
         return HistoryCounts()
     ledger_seq, ledger_hash = ledger if ledger is not None else (None, None)
-    opened = closed = 0
+    opened = (sync_id, request_id, ledger_seq, ledger_hash)  # what each row opened here names
+    v_opened, v_closed = _record_versions(con, account, observed_at, version_states, opened, columns, hints)
+    d_opened, d_closed = _record_deployments(con, account, observed_at, opened, columns, hints)
+    return HistoryCounts(v_opened + d_opened, v_closed + d_closed)
+
+
+_Opened = tuple[str, "str | None", "int | None", "str | None"]  # sync id, request id, ledger seq and hash
+
+
+def _record_versions(con: duckdb.DuckDBPyConnection, account: str, observed_at: dt.datetime,
+                     version_states: Mapping[str, tuple[str, tuple[str, ...]]], opened: _Opened,
+                     columns: Callable[[str], Sequence[str]],
+                     hints: Mapping[str, tuple[dt.datetime, str]] | None) -> tuple[int, int]:
+    """:func:`record_history` for the versions: rows opened, rows closed."""
+    sync_id, request_id, ledger_seq, ledger_hash = opened
     by_id, by_version, by_model = _cards_by_version(con, account)
     # First what decides whether a version's state changed, without the times: most syncs change few versions, and
     # turning every row's timestamps into Python objects cost more than the rest of this function. The rows of the
@@ -297,8 +311,14 @@ def record_history(
     closes += [(r[0], observed_at, "sync") for vid, r in open_versions.items() if vid not in seen]
     _close(con, "version_history", closes, sync_id)
     _insert(con, "version_history", new_rows, columns("version_history"))
-    opened, closed = len(new_rows), len(closes)
+    return len(new_rows), len(closes)
 
+
+def _record_deployments(con: duckdb.DuckDBPyConnection, account: str, observed_at: dt.datetime, opened: _Opened,
+                        columns: Callable[[str], Sequence[str]],
+                        hints: Mapping[str, tuple[dt.datetime, str]] | None) -> tuple[int, int]:
+    """:func:`record_history` for the deployments: rows opened, rows closed."""
+    sync_id, request_id, ledger_seq, ledger_hash = opened
     open_deps = {r["deployment_id"]: r for r in fetch_dicts(
         con, "SELECT history_id, deployment_id, state_hash, valid_from, updated_at FROM deployment_history "
              "WHERE account = ? AND valid_to IS NULL", [account])}
@@ -331,7 +351,7 @@ def record_history(
     closes += [(r["history_id"], observed_at, "sync") for did, r in open_deps.items() if did not in seen]
     _close(con, "deployment_history", closes, sync_id)
     _insert(con, "deployment_history", new_rows, columns("deployment_history"))
-    return HistoryCounts(opened + len(new_rows), closed + len(closes))
+    return len(new_rows), len(closes)
 
 
 def record_observation(

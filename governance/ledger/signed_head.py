@@ -85,12 +85,6 @@ def witness_of(workspace: Workspace) -> Path | None:
     return _witnesses.get(str(workspace.catalog_path.resolve()))
 
 
-def _workspace_of(catalog: Catalog) -> Workspace | None:
-    """The workspace a catalog file belongs to (None for a catalog outside the workspace layout)."""
-    ws = Workspace(catalog.path.parent)
-    return ws if catalog.path.name == ws.catalog_path.name else None
-
-
 @contextlib.contextmanager
 def _head_lock(folder: Path, *, shared: bool = False) -> Iterator[None]:
     """A lock over the head file of ``folder``, across threads and processes (released when the file closes).
@@ -214,7 +208,7 @@ def _store_head(workspace: Workspace, seq: int, digest: str, extends: Callable[[
 
 def advance_after_commit(catalog: Catalog, con: duckdb.DuckDBPyConnection, entries: list[Entry]) -> None:
     """(write lock and connection held, entries committed) Move the signed head to the newest of ``entries``."""
-    workspace = _workspace_of(catalog)
+    workspace = catalog.workspace
     if workspace is None:
         return
     first, last = entries[0], entries[-1]
@@ -260,7 +254,7 @@ def advance_head(catalog: Catalog, workspace: Workspace | None = None, *, accept
     missing head. Every commit moves the head over its own entries by itself; without ``accept_unsealed`` this
     moves nothing that a commit did not already seal.
     """
-    workspace = workspace or _workspace_of(catalog)
+    workspace = workspace or catalog.workspace
     if workspace is None:
         return None
     with catalog.connect() as con:  # held while the head is written: no other process commits in between

@@ -192,43 +192,7 @@ def verify_unchecked(workspace: Workspace, catalog: Catalog, *, public_key: Path
         heads, head_problems, head_warnings = _read_heads(workspace, witness, count)
         problems.extend(head_problems)
         warnings.extend(head_warnings)
-        valid: list[Checkpoint] = []
-        valid_heads: list[Head] = []
-        labelled: list[tuple[str, Head]] = []
-        pub: Ed25519PublicKey | None = None
-        if checkpoints or heads:
-            key_path = public_key or workspace.keys_dir / PUBLIC_KEY_FILE
-            if not key_path.exists():
-                problems.append(Problem("unknown_key", None, f"{len(checkpoints)} checkpoint(s) and {len(heads)} "
-                                        f"signed head(s) exist but the public key {key_path} is missing: their "
-                                        "signatures cannot be checked"))
-            else:
-                pub = load_public_key(key_path)
-        if pub is not None:
-            kid = key_id(pub)
-            for cp in checkpoints:
-                if cp.key_id != kid:
-                    problems.append(Problem("unknown_key", None, f"checkpoint {cp.path.name if cp.path else ''} "
-                                            f"was signed by key {cp.key_id}, not the trusted key {kid}"))
-                    continue
-                try:
-                    pub.verify(base64.b64decode(cp.signature),
-                               signed_text(cp.length, cp.head_hash, cp.created_at, cp.created_by, cp.key_id))
-                except (InvalidSignature, ValueError):
-                    problems.append(Problem("bad_signature", None, f"checkpoint {cp.path.name if cp.path else ''} "
-                                            "has an invalid signature: it was altered"))
-                    continue
-                valid.append(cp)
-            for _, h in heads:
-                try:
-                    if h.key_id != kid:
-                        raise InvalidSignature
-                    pub.verify(base64.b64decode(h.signature), head_text(h.seq, h.hash, h.written_at, h.key_id))
-                except (InvalidSignature, ValueError):
-                    problems.append(Problem("bad_signature", None, f"the signed head {h.path} does not verify with "
-                                            f"the trusted key {kid}: it was altered or forged"))
-                    continue
-                valid_heads.append(h)
+        valid, valid_heads = _signed(workspace, public_key, checkpoints, heads, problems)
         labelled = [(label, h) for label, h in heads if h in valid_heads]
         if not checkpoints:
             warnings.append("no signed checkpoint: a rewrite of the whole chain or a rollback would go unnoticed")
@@ -241,24 +205,7 @@ def verify_unchecked(workspace: Workspace, catalog: Catalog, *, public_key: Path
                 f"by {newest.created_by} covers {newest.length} entries: entries {length + 1}..{newest.length} were "
                 "removed, or the database was rolled back to an older copy",
             ))
-        good_below = 0
-        if valid:
-            lengths = sorted({cp.length for cp in valid if 0 < cp.length <= length})
-            stored = dict(
-                con.execute("SELECT seq, hash FROM ledger WHERE seq IN (SELECT unnest(?))", [lengths]).fetchall()
-            ) if lengths else {}
-            for cp in valid:
-                if cp.length == 0 or cp.length > length:
-                    continue
-                if stored.get(cp.length) != cp.head_hash:
-                    problems.append(Problem(
-                        "rewritten", good_below + 1,
-                        f"entry {cp.length} no longer has the hash signed in checkpoint "
-                        f"{cp.path.name if cp.path else ''}: the chain was rewritten after entry {good_below} "
-                        f"(the last entry a checkpoint still vouches for)",
-                    ))
-                    break
-                good_below = cp.length
+        good_below = _rewritten(con, valid, length, problems)
         # a checkpoint that already found the tail cut or the chain rewritten says it first; the head adds the rest
         seen = {p.kind for p in problems}
         problems.extend(p for p in _check_heads(con, labelled, length, good_below)
@@ -279,6 +226,72 @@ def verify_unchecked(workspace: Workspace, catalog: Catalog, *, public_key: Path
                         for m in (state_mismatches(con, person) if person else state_mismatches(con)))
     return VerifyReport(length, head_hash, len(valid), newest, tuple(problems), tuple(warnings),
                         time.perf_counter() - started, signed_head)
+
+
+def _signed(workspace: Workspace, public_key: Path | None, checkpoints: list[Checkpoint],
+            heads: list[tuple[str, Head]], problems: list[Problem]) -> tuple[list[Checkpoint], list[Head]]:
+    """The checkpoints and signed heads whose signatures verify with the trusted key; a problem for each other."""
+    valid: list[Checkpoint] = []
+    valid_heads: list[Head] = []
+    pub: Ed25519PublicKey | None = None
+    if checkpoints or heads:
+        key_path = public_key or workspace.keys_dir / PUBLIC_KEY_FILE
+        if not key_path.exists():
+            problems.append(Problem("unknown_key", None, f"{len(checkpoints)} checkpoint(s) and {len(heads)} "
+                                    f"signed head(s) exist but the public key {key_path} is missing: their "
+                                    "signatures cannot be checked"))
+        else:
+            pub = load_public_key(key_path)
+    if pub is not None:
+        kid = key_id(pub)
+        for cp in checkpoints:
+            if cp.key_id != kid:
+                problems.append(Problem("unknown_key", None, f"checkpoint {cp.path.name if cp.path else ''} "
+                                        f"was signed by key {cp.key_id}, not the trusted key {kid}"))
+                continue
+            try:
+                pub.verify(base64.b64decode(cp.signature),
+                           signed_text(cp.length, cp.head_hash, cp.created_at, cp.created_by, cp.key_id))
+            except (InvalidSignature, ValueError):
+                problems.append(Problem("bad_signature", None, f"checkpoint {cp.path.name if cp.path else ''} "
+                                        "has an invalid signature: it was altered"))
+                continue
+            valid.append(cp)
+        for _, h in heads:
+            try:
+                if h.key_id != kid:
+                    raise InvalidSignature
+                pub.verify(base64.b64decode(h.signature), head_text(h.seq, h.hash, h.written_at, h.key_id))
+            except (InvalidSignature, ValueError):
+                problems.append(Problem("bad_signature", None, f"the signed head {h.path} does not verify with "
+                                        f"the trusted key {kid}: it was altered or forged"))
+                continue
+            valid_heads.append(h)
+    return valid, valid_heads
+
+
+def _rewritten(con: Any, valid: list[Checkpoint], length: int, problems: list[Problem]) -> int:
+    """Check the entries the valid checkpoints vouch for still carry the signed hashes (a problem for the first
+    that does not); the last entry a checkpoint still vouches for."""
+    good_below = 0
+    if valid:
+        lengths = sorted({cp.length for cp in valid if 0 < cp.length <= length})
+        stored = dict(
+            con.execute("SELECT seq, hash FROM ledger WHERE seq IN (SELECT unnest(?))", [lengths]).fetchall()
+        ) if lengths else {}
+        for cp in valid:
+            if cp.length == 0 or cp.length > length:
+                continue
+            if stored.get(cp.length) != cp.head_hash:
+                problems.append(Problem(
+                    "rewritten", good_below + 1,
+                    f"entry {cp.length} no longer has the hash signed in checkpoint "
+                    f"{cp.path.name if cp.path else ''}: the chain was rewritten after entry {good_below} "
+                    f"(the last entry a checkpoint still vouches for)",
+                ))
+                break
+            good_below = cp.length
+    return good_below
 
 
 def _read_heads(workspace: Workspace, witness: Path | None,

@@ -8,7 +8,7 @@ import json
 
 def test_model_page_flags_the_planted_image_difference(demo_workspace, app_factory) -> None:
     at = app_factory(demo_workspace.root, persona="risk.officer@demo.countersign.dev").run()
-    at.switch_page("pages/model.py").run()
+    at.switch_page("app_pages/model.py").run()
     at.selectbox(key="model.name").set_value("repair-cost").run()
     at.selectbox(key="model.version").set_value("lab-prod:repair-cost:2").run()
     assert not at.exception, at.exception
@@ -21,7 +21,7 @@ def test_model_page_flags_the_planted_image_difference(demo_workspace, app_facto
 
 def test_model_page_confirms_a_consistent_lineage(demo_workspace, app_factory) -> None:
     at = app_factory(demo_workspace.root, persona="auditor@demo.countersign.dev").run()
-    at.switch_page("pages/model.py").run()
+    at.switch_page("app_pages/model.py").run()
     at.selectbox(key="model.name").set_value("claims-fraud").run()
     at.selectbox(key="model.version").set_value("lab-prod:claims-fraud:2").run()
     assert not at.exception, at.exception
@@ -33,7 +33,7 @@ def test_model_page_confirms_a_consistent_lineage(demo_workspace, app_factory) -
 
 def test_compare_page_puts_runs_side_by_side_with_a_chart_and_costs(demo_workspace, app_factory) -> None:
     at = app_factory(demo_workspace.root, persona="data.scientist@demo.countersign.dev").run()
-    at.switch_page("pages/compare.py").run()
+    at.switch_page("app_pages/compare.py").run()
     at.multiselect(key="compare.versions").set_value(["lab-dev:claims-fraud:1", "lab-dev:claims-fraud:3"]).run()
     assert not at.exception, at.exception
     runs = at.dataframe[0].value
@@ -55,7 +55,7 @@ def test_compare_page_says_there_is_nothing_to_estimate_rather_than_show_zeros(d
         con.execute("UPDATE runs SET raw = '{}'")
         con.execute("UPDATE deployments SET raw = '{}'")
     at = app_factory(demo_copy.root, persona="data.scientist@demo.countersign.dev").run()
-    at.switch_page("pages/compare.py").run()
+    at.switch_page("app_pages/compare.py").run()
     assert not at.exception, at.exception
     assert any(i.value.startswith("Nothing to estimate: no training run or endpoint in the catalog records an "
                                   "instance type") for i in at.info)

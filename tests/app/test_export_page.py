@@ -26,7 +26,7 @@ def elements(at, name: str) -> list:
 
 def open_export(app_factory, root, persona: str):
     at = app_factory(root, persona=persona).run()
-    at.switch_page("pages/export.py").run()
+    at.switch_page("app_pages/export.py").run()
     assert not at.exception, at.exception
     at.selectbox(key="export.version").set_value(VERSION).run()
     return at

@@ -19,7 +19,7 @@ def test_inventory_as_of_before_the_registry_existed_is_empty_and_now_matches_to
 
 def test_model_page_shows_the_timeline_and_an_environment_as_of(demo_workspace, app_factory) -> None:
     at = app_factory(demo_workspace.root, persona="data.scientist@demo.countersign.dev").run()
-    at.switch_page("pages/model.py").run()
+    at.switch_page("app_pages/model.py").run()
     at.selectbox(key="model.name").set_value("claims-fraud").run()
     specs = [c.proto.spec for c in at.get("vega_lite_chart")]
     assert any('"lane"' in s for s in specs), "timeline chart missing"

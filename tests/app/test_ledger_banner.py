@@ -5,8 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from countersign_cli.main import main
 from governance.catalog import Catalog
-from governance.cli import main
 
 OFFICER = "risk.officer@demo.countersign.dev"
 BANNER = "The ledger does not vouch for this catalog"

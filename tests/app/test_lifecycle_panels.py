@@ -14,7 +14,7 @@ OFFICER = "risk.officer@demo.countersign.dev"
 
 def _model_page(app_factory, ws, persona: str):
     at = app_factory(ws.root, persona=persona).run()
-    at.switch_page("pages/model.py").run()
+    at.switch_page("app_pages/model.py").run()
     at.selectbox(key="model.name").set_value("claims-fraud").run()
     assert not at.exception, at.exception
     return at
@@ -64,7 +64,7 @@ def test_the_model_page_names_the_regimes_and_the_audit_page_the_retention(demo_
     at = _model_page(app_factory, demo_copy, "auditor@demo.countersign.dev")
     shown = texts(at)
     assert "Regimes in force" in shown and "SR 26-2" in shown and "EU AI Act" in shown
-    at.switch_page("pages/audit.py").run()
+    at.switch_page("app_pages/audit.py").run()
     assert not at.exception, at.exception
     assert "Retention" in texts(at) and "under retention today" in texts(at)
     (table,) = [d.value for d in at.dataframe if "keep until" in d.value.columns]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from governance.context import Context
 from tests.app.test_pages import texts
 
 D = "demo.countersign.dev"
@@ -12,7 +13,7 @@ CREDIT, CLAIMS, REPAIR = "lab-prod:credit-approval:1", "lab-prod:claims-fraud:2"
 
 def test_the_risk_officer_sees_what_is_due_sorts_it_and_records_a_review(demo_copy, app_factory) -> None:
     at = app_factory(demo_copy.root, persona=f"risk.officer@{D}").run()
-    at.switch_page("pages/oversight.py").run()
+    at.switch_page("app_pages/oversight.py").run()
     assert not at.exception, at.exception
     metrics = {m.label: m.value for m in at.metric}
     # the never reviewed, never signed-off version is due now (issue 35, finding 8), so it counts as due too
@@ -37,7 +38,7 @@ def test_the_risk_officer_sees_what_is_due_sorts_it_and_records_a_review(demo_co
 
 def test_others_see_the_schedule_but_cannot_record(demo_workspace, app_factory) -> None:
     at = app_factory(demo_workspace.root, persona=f"auditor@{D}").run()
-    at.switch_page("pages/oversight.py").run()
+    at.switch_page("app_pages/oversight.py").run()
     assert not at.exception
     assert len(at.dataframe[0].value) == 3
     assert not [b for b in at.button if b.key == "ovs.record"]
@@ -52,7 +53,7 @@ def test_an_empty_workspace_says_what_to_do(tmp_path: Path, app_factory) -> None
     ws.config_path.write_text('[workspace]\ndemo = true\n[roles]\n"auditor@demo.countersign.dev" = ["auditor"]\n',
                               encoding="utf-8")
     at = app_factory(ws.root, persona=f"auditor@{D}").run()
-    at.switch_page("pages/oversight.py").run()
+    at.switch_page("app_pages/oversight.py").run()
     assert not at.exception
     assert "No version is in use in prod yet (serving on an endpoint, or holding a registry label mapped to it" \
         in texts(at)
@@ -61,7 +62,7 @@ def test_an_empty_workspace_says_what_to_do(tmp_path: Path, app_factory) -> None
 
 def test_the_model_page_shows_the_periodic_reviews_of_a_version(demo_workspace, app_factory) -> None:
     at = app_factory(demo_workspace.root, persona=f"auditor@{D}").run()
-    at.switch_page("pages/model.py").run()
+    at.switch_page("app_pages/model.py").run()
     at.selectbox(key="model.name").set_value("credit-approval").run()
     at.selectbox(key="model.version").set_value(CREDIT).run()
     assert not at.exception
@@ -77,9 +78,9 @@ def test_a_monitoring_breach_is_listed_as_a_triggered_review_apart_from_the_cale
     from governance.oversight import monitor
 
     settings, catalog = load_settings(demo_copy), Catalog(demo_copy.catalog_path)
-    monitor(demo_copy, settings, catalog, identity_for(settings, f"risk.officer@{D}", source="cli"))
+    monitor(Context(demo_copy, settings, catalog, identity_for(settings, f"risk.officer@{D}", source="cli")))
     at = app_factory(demo_copy.root, persona=f"auditor@{D}").run()
-    at.switch_page("pages/oversight.py").run()
+    at.switch_page("app_pages/oversight.py").run()
     assert not at.exception, at.exception
     assert {m.label: m.value for m in at.metric}["Triggered"] == "1"
     assert "Triggered reviews — due now" in texts(at)

@@ -8,14 +8,15 @@ from pathlib import Path
 
 import pytest
 
+from governance.context import Context
 from governance.demo import PERSONAS
-from portal.pages import PAGES
+from portal.pages import pages
 from tests.app.shown import texts
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.title)
+@pytest.mark.parametrize("page", pages(), ids=lambda p: p.title)
 def test_every_page_of_the_page_table_exists(page) -> None:
     assert (ROOT / page.path).is_file(), f"{page.path} is in the page table but not in the repository"
 
@@ -26,7 +27,7 @@ def test_every_page_renders_for_every_persona(demo_workspace, app_factory, perso
     at = app_factory(demo_workspace.root, persona=persona).run()
     assert not at.exception, at.exception
     assert "Demo workspace" in texts(at)
-    for page in PAGES:
+    for page in pages():
         at.switch_page(page.path).run()
         assert not at.exception, (page.path, at.exception)
         assert texts(at).strip(), f"{page.path} drew nothing"
@@ -54,7 +55,7 @@ def test_inventory_filters_narrow_the_table(demo_workspace, app_factory) -> None
 
 def test_model_page_compares_metrics_and_shows_lineage(demo_workspace, app_factory) -> None:
     at = app_factory(demo_workspace.root, persona="data.scientist@demo.countersign.dev").run()
-    at.switch_page("pages/model.py").run()
+    at.switch_page("app_pages/model.py").run()
     at.selectbox(key="model.name").set_value("claims-fraud").run()
     at.selectbox(key="model.version").set_value("lab-prod:claims-fraud:2").run()
     assert not at.exception
@@ -67,12 +68,12 @@ def test_model_page_compares_metrics_and_shows_lineage(demo_workspace, app_facto
 
 def test_accounts_page_sync_now_for_an_engineer_only(demo_copy, app_factory) -> None:
     at = app_factory(demo_copy.root, persona="ml.engineer@demo.countersign.dev").run()
-    at.switch_page("pages/accounts.py").run()
+    at.switch_page("app_pages/accounts.py").run()
     at.button(key="accounts.sync").click().run()
     assert not at.exception
     assert "lab-prod" in texts(at)
     viewer = app_factory(demo_copy.root, persona="auditor@demo.countersign.dev").run()
-    viewer.switch_page("pages/accounts.py").run()
+    viewer.switch_page("app_pages/accounts.py").run()
     assert not [b for b in viewer.button if b.key == "accounts.sync"]
     assert "Syncing needs the ml_engineer or admin role" in texts(viewer)
 
@@ -85,7 +86,7 @@ def test_viewing_the_accounts_page_writes_nothing(demo_copy, app_factory) -> Non
     assert len(catalog.query_df("SELECT name FROM accounts")) == 3
     with catalog.transaction() as con:  # so that any write by the page would show
         con.execute("DELETE FROM accounts")
-    at.switch_page("pages/accounts.py").run()
+    at.switch_page("app_pages/accounts.py").run()
     assert not at.exception
     assert catalog.query_df("SELECT name FROM accounts").empty
 
@@ -163,8 +164,7 @@ def test_prod_deployment_approved_in_the_registry_but_not_in_countersign_is_flag
     meta = json.loads(meta_path.read_text())
     meta["approval_status"] = "Approved"
     meta_path.write_text(json.dumps(meta))
-    sync(demo_copy, load_settings(demo_copy), Catalog(demo_copy.catalog_path),
-         actor=Identity("admin@x", frozenset({"admin"})))
+    sync(Context(demo_copy, load_settings(demo_copy), Catalog(demo_copy.catalog_path), Identity("admin@x", frozenset({"admin"}))))
     at = app_factory(demo_copy.root, persona="auditor@demo.countersign.dev").run()
     assert {m.label: m.value for m in at.metric}["Unapproved deployments"] == "1"
     assert "repair-cost v2" in at.error[0].value
@@ -216,7 +216,7 @@ def test_the_portal_holds_the_catalog_only_while_a_page_runs(demo_copy, app_fact
     at = app_factory(demo_copy.root, persona="risk.officer@demo.countersign.dev").run()
     assert not at.exception and at.dataframe
     assert Catalog(demo_copy.catalog_path).kept_cache() is None  # released when the run ended, not lingering
-    done = subprocess.run([sys.executable, "-m", "governance.cli", "models", "--workspace", str(demo_copy.root),
+    done = subprocess.run([sys.executable, "-m", "countersign_cli", "models", "--workspace", str(demo_copy.root),
                            "--json"], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr  # the CLI, another process, opens it
 
@@ -251,7 +251,7 @@ def test_registry_labels_show_on_the_inventory_and_the_model_page(demo_copy, app
     assert "labels" in table.proto.column_order
     row = table.value.set_index("version_id").loc["mlreg:claims-fraud:7"]
     assert row["environment"] == "prod" and list(row["labels"]) == ["champion"]
-    at.switch_page("pages/model.py").run()
+    at.switch_page("app_pages/model.py").run()
     at.selectbox(key="model.name").set_value("claims-fraud").run()
     assert not at.exception
     assert "v7 " in texts(at) and ":violet-badge[champion]" in texts(at)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from governance.cli import main
-from portal.pages import PAGES
+from countersign_cli.main import main
+from portal.pages import pages
 from tests.app.test_pages import texts
 from tests.backends import use_catalog_url
 
@@ -16,7 +16,7 @@ def test_every_page_renders_on_a_postgresql_catalog(demo_copy, postgres_server, 
     at = app_factory(demo_copy.root, persona="risk.officer@demo.countersign.dev").run()
     assert not at.exception, at.exception
     assert "claims-fraud" in " ".join(str(df.value.to_dict()) for df in at.dataframe)  # the inventory, from PostgreSQL
-    for page in PAGES:
+    for page in pages():
         at.switch_page(page.path).run()
         assert not at.exception, (page.path, at.exception)
         assert texts(at).strip(), f"{page.path} drew nothing"

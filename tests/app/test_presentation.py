@@ -9,7 +9,7 @@ import pytest
 
 from governance.catalog import Catalog
 from governance.promotion import list_requests
-from portal.pages import PAGES
+from portal.pages import pages
 
 D = "demo.countersign.dev"
 RISK = f"risk.officer@{D}"
@@ -48,7 +48,7 @@ def test_every_table_of_every_page_has_human_headers(demo_workspace, app_factory
     at = app_factory(demo_workspace.root, persona=RISK).run()
     assert at.dataframe, "the Inventory draws its table"
     seen = 0
-    for page in PAGES:
+    for page in pages():
         at.switch_page(page.path).run()
         assert not at.exception, (page.path, at.exception)
         assert not raw_headers(at), (page.path, raw_headers(at))
@@ -58,18 +58,18 @@ def test_every_table_of_every_page_has_human_headers(demo_workspace, app_factory
 
 def test_model_and_audit_tables_have_human_headers(demo_workspace, app_factory) -> None:
     at = app_factory(demo_workspace.root, persona=RISK).run()
-    at.switch_page("pages/model.py").run()
+    at.switch_page("app_pages/model.py").run()
     at.selectbox(key="model.name").set_value("claims-fraud").run()
     at.selectbox(key="model.version").set_value("lab-prod:claims-fraud:2").run()
     assert not at.exception and not raw_headers(at), raw_headers(at)
-    at.switch_page("pages/audit.py").run()
+    at.switch_page("app_pages/audit.py").run()
     assert not at.exception and not raw_headers(at), raw_headers(at)
     assert headers(table_headed(at, "Entry"))[:2] == ["Entry", "Recorded (UTC)"]
 
 
 def test_requests_table_shows_from_beside_to(demo_workspace, app_factory) -> None:
     at = app_factory(demo_workspace.root, persona=RISK).run()
-    at.switch_page("pages/requests.py").run()
+    at.switch_page("app_pages/requests.py").run()
     table = at.dataframe[0]
     shown = headers(table)
     assert shown[shown.index("From") + 1] == "To"
@@ -83,7 +83,7 @@ def test_requests_table_shows_from_beside_to(demo_workspace, app_factory) -> Non
 
 def test_model_details_are_a_field_value_table_with_the_raw_json_aside(demo_workspace, app_factory) -> None:
     at = app_factory(demo_workspace.root, persona=RISK).run()
-    at.switch_page("pages/model.py").run()
+    at.switch_page("app_pages/model.py").run()
     at.selectbox(key="model.name").set_value("claims-fraud").run()
     at.selectbox(key="model.version").set_value("lab-prod:claims-fraud:2").run()
     details = table_headed(at, "Field")
@@ -107,7 +107,7 @@ def test_a_promoted_copy_shows_the_number_it_came_from(demo_workspace, app_facto
     source = Catalog(demo_workspace.catalog_path).version(row["source_version_id"])
     assert row["version_label"] == f"{row['version']} (from {source.environment} v{source.version})"
     assert "version_label" in at.dataframe[0].proto.column_order
-    at.switch_page("pages/model.py").run()
+    at.switch_page("app_pages/model.py").run()
     at.selectbox(key="model.name").set_value("claims-fraud").run()
     assert f"(from {source.environment} v{source.version})" in "\n".join(m.value for m in at.markdown)
 
@@ -122,7 +122,7 @@ def test_owner_column_is_wide_enough(demo_workspace, app_factory) -> None:
 
 def test_audit_opens_one_entry_in_full_and_filters_by_model_and_dates(demo_workspace, app_factory) -> None:
     at = app_factory(demo_workspace.root, persona=RISK).run()
-    at.switch_page("pages/audit.py").run()
+    at.switch_page("app_pages/audit.py").run()
     total = len(table_headed(at, "Entry").value)
     at.selectbox(key="audit.model").set_value("credit-approval").run()
     narrowed = table_headed(at, "Entry").value

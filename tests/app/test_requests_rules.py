@@ -7,6 +7,7 @@ from governance.analytics.evidence import store_evidence
 from governance.analytics.summaries import DriftSummary
 from governance.catalog import Catalog
 from governance.config import load_settings
+from governance.context import Context
 from governance.demo_history import open_request_id
 from governance.identity import identity_for
 from governance.promotion import approve
@@ -47,7 +48,7 @@ def test_an_allowed_skip_shows_the_extra_approval(demo_copy, app_factory) -> Non
 def test_a_decided_request_shows_what_was_seen_and_what_changed(demo_copy, app_factory) -> None:
     settings, catalog = load_settings(demo_copy), Catalog(demo_copy.catalog_path)
     rid = open_request_id(catalog)
-    approve(demo_copy, settings, catalog, identity_for(settings, f"risk.officer@{D}", source="cli"), rid, "ok")
+    approve(Context(demo_copy, settings, catalog, identity_for(settings, f"risk.officer@{D}", source="cli")), rid, "ok")
     new = store_evidence(catalog, kind="drift", version_id="lab-staging:claims-fraud:3", input_hash="later",
                          config_hash="test", result={}, inputs={},
                          summary=DriftSummary(drift_share=0.8, drifted_columns=("claim_amount",), n_columns=5),
@@ -71,7 +72,7 @@ def test_the_review_page_shows_a_promoted_copys_inherited_bias(demo_workspace, a
     rule = evidence_through_lineage(Catalog(demo_workspace.catalog_path), "lab-prod:claims-fraud:1", "bias")
     at = app_factory(demo_workspace.root, persona=f"auditor@{D}").run()
     at.session_state[SELECTED_VERSION] = "lab-prod:claims-fraud:1"
-    at.switch_page("pages/review.py").run()
+    at.switch_page("app_pages/review.py").run()
     assert not at.exception, at.exception
     assert any(rule.evidence_id in c.value for c in at.caption)
     assert any("inherited from lab-staging:claims-fraud:1" in plain(i.value) for i in at.info)

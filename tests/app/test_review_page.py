@@ -12,7 +12,7 @@ from portal.context import SELECTED_VERSION
 
 OFFICER = "risk.officer@demo.countersign.dev"
 AUDITOR = "auditor@demo.countersign.dev"
-PAGE = "pages/review.py"
+PAGE = "app_pages/review.py"
 
 
 def _open(app_factory, workspace, persona, version):
@@ -125,7 +125,7 @@ def test_the_model_pages_lineage_opens_on_a_version_with_evidence(demo_workspace
     with_evidence = {e.version_id for e in list_evidence(catalog)}
     at = app_factory(demo_workspace.root, persona=AUDITOR).run()
     at.session_state[SELECTED_MODEL] = "claims-fraud"
-    at.switch_page("pages/model.py").run()
+    at.switch_page("app_pages/model.py").run()
     assert not at.exception, at.exception
     picker = at.selectbox(key="model.version")
     assert picker.options[0] not in with_evidence and picker.value in with_evidence

@@ -15,7 +15,7 @@ D = "demo.countersign.dev"
 
 def open_requests_page(app_factory, root, persona: str):
     at = app_factory(root, persona=f"{persona}@{D}").run()
-    at.switch_page("pages/requests.py").run()
+    at.switch_page("app_pages/requests.py").run()
     assert not at.exception, at.exception
     return at
 
@@ -101,7 +101,7 @@ def test_request_then_approve_with_risk_acceptance(demo_copy, app_factory) -> No
 
 def test_audit_page_verifies_and_checkpoints(demo_copy, app_factory) -> None:
     at = app_factory(demo_copy.root, persona=f"auditor@{D}").run()
-    at.switch_page("pages/audit.py").run()
+    at.switch_page("app_pages/audit.py").run()
     at.button(key="audit.verify").click().run()
     assert "ledger intact" in texts(at)
     at.button(key="audit.checkpoint").click().run()
@@ -109,7 +109,7 @@ def test_audit_page_verifies_and_checkpoints(demo_copy, app_factory) -> None:
     at.multiselect(key="audit.actions").set_value(["request.reject"]).run()
     assert set(at.dataframe[0].value["action"]) == {"request.reject"}
     viewer = app_factory(demo_copy.root, persona=f"data.scientist@{D}").run()
-    viewer.switch_page("pages/audit.py").run()
+    viewer.switch_page("app_pages/audit.py").run()
     assert "audit.checkpoint" not in keys(viewer, "button")
 
 
@@ -137,7 +137,7 @@ def test_every_persona_sees_exactly_the_actions_it_may_take(demo_workspace, app_
     rid = open_request_id(Catalog(demo_workspace.catalog_path))
     for email, (_, role) in sorted(PERSONAS.items()):
         at = app_factory(demo_workspace.root, persona=email).run()
-        at.switch_page("pages/requests.py").run()
+        at.switch_page("app_pages/requests.py").run()
         at.selectbox(key="req.id").set_value(rid).run()
         assert not at.exception, (email, at.exception)
         shown = keys(at, "button") & {"req.approve", "req.reject", "req.cancel", "req.execute", "req.new.submit"}

@@ -9,9 +9,10 @@ import datetime as dt
 import io
 import json
 
+from countersign_cli.main import main as cli_main
 from governance.catalog import Catalog
-from governance.cli import main as cli_main
 from governance.config import load_settings
+from governance.context import Context
 from governance.demo_history import open_request_id
 from governance.identity import identity_for
 from governance.policy import evaluate
@@ -30,7 +31,7 @@ def buttons(at) -> set[str]:
 
 def open_request(app_factory, root, persona: str, rid: str):
     at = app_factory(root, persona=f"{persona}@{D}").run()
-    at.switch_page("pages/requests.py").run()
+    at.switch_page("app_pages/requests.py").run()
     at.selectbox(key="req.id").set_value(rid).run()
     assert not at.exception, at.exception
     return at
@@ -41,7 +42,7 @@ def who(ws, name: str):
 
 
 def high_tier_request(ws) -> str:
-    return create_request(ws, load_settings(ws), Catalog(ws.catalog_path), who(ws, "ml.engineer"), HIGH, "prod",
+    return create_request(Context(ws, load_settings(ws), Catalog(ws.catalog_path), who(ws, "ml.engineer")), HIGH, "prod",
                           "Retrained credit model").request_id
 
 
@@ -161,7 +162,7 @@ def test_pending_badge_counts_what_this_officer_may_approve(demo_copy, app_facto
     gates = failing_gates(demo_copy, HIGH)
     acceptance = RiskAcceptance(gates, "Evidence is recomputed next week by validation.",
                                 dt.datetime.now() + dt.timedelta(days=20)) if gates else None
-    approve(demo_copy, settings, catalog, who(demo_copy, "risk.officer"), rid, "first", risk_acceptance=acceptance)
+    approve(Context(demo_copy, settings, catalog, who(demo_copy, "risk.officer")), rid, "first", risk_acceptance=acceptance)
     assert (_oracle_waiting(demo_copy, officer), _oracle_waiting(demo_copy, validator)) == (1, 2)
     at = app_factory(demo_copy.root, persona=officer).run()
     assert "1 request awaits your approval" in _badge(at)  # four eyes: not the one they approved already
@@ -177,7 +178,7 @@ def test_acceptance_register_on_its_page_and_in_the_cli(demo_copy, app_factory) 
     rid = high_tier_request(demo_copy)
     gates = failing_gates(demo_copy, HIGH)
     assert gates, "the demo's v2 needs a risk acceptance for this test"
-    approve(demo_copy, settings, catalog, who(demo_copy, "risk.officer"), rid, "first",
+    approve(Context(demo_copy, settings, catalog, who(demo_copy, "risk.officer")), rid, "first",
             risk_acceptance=RiskAcceptance(gates, "Evidence is recomputed next week by validation.",
                                            dt.datetime.now() + dt.timedelta(days=10)))
     # oracle: the decisions table itself
@@ -197,7 +198,7 @@ def test_acceptance_register_on_its_page_and_in_the_cli(demo_copy, app_factory) 
         assert (a["state"] == "expired") == expired
 
     at = app_factory(demo_copy.root, persona=f"auditor@{D}").run()
-    at.switch_page("pages/acceptances.py").run()
+    at.switch_page("app_pages/acceptances.py").run()
     assert not at.exception, at.exception
     table = at.dataframe[0].value
     assert list(table["request"]) == list(rows["request_id"])

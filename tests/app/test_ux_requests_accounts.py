@@ -11,6 +11,7 @@ import pytest
 
 from governance.catalog import Catalog
 from governance.config import Workspace, load_settings
+from governance.context import Context
 from governance.demo_history import NO_TRAFFIC, open_request_id
 from governance.identity import identity_for
 from governance.promotion import create_request, get_request, list_requests
@@ -26,7 +27,7 @@ def requests_page(app_factory, root: Path, persona: str, **query: str):
     at = app_factory(root, persona=f"{persona}@{D}")
     at.query_params.update(query)
     at.run()
-    at.switch_page("pages/requests.py").run()
+    at.switch_page("app_pages/requests.py").run()
     assert not at.exception, at.exception
     return at
 
@@ -47,7 +48,7 @@ def credit_workspace(demo_workspace: Workspace, tmp_path_factory: pytest.TempPat
     settings, catalog = load_settings(ws), Catalog(ws.catalog_path)
     review_version(ws, settings, catalog, CREDIT, actor=identity_for(settings, f"data.scientist@{D}", source="demo"),
                    kinds=("bias",))
-    create_request(ws, settings, catalog, identity_for(settings, f"ml.engineer@{D}", source="demo"), CREDIT, "prod",
+    create_request(Context(ws, settings, catalog, identity_for(settings, f"ml.engineer@{D}", source="demo")), CREDIT, "prod",
                    "Best AUC of the credit models; please review.")
     return ws
 
@@ -217,7 +218,7 @@ def test_sync_now_redraws_the_status_table_with_the_sync_just_run(demo_copy: Wor
     dev = demo_copy.root / "registry" / "dev" / "claims-fraud"
     shutil.copytree(dev / "4", dev / "5")  # a new version registered in lab-dev since the last sync
     at = app_factory(demo_copy.root, persona=f"ml.engineer@{D}").run()
-    at.switch_page("pages/accounts.py").run()
+    at.switch_page("app_pages/accounts.py").run()
 
     def versions() -> int:
         table = at.dataframe[0].value
@@ -240,7 +241,7 @@ def test_an_account_whose_aliases_mean_environments_lists_every_environment_it_h
         encoding="utf-8")
     Catalog(demo_copy.catalog_path).upsert_accounts(load_settings(demo_copy).accounts)  # listed before any sync
     at = app_factory(demo_copy.root, persona=f"ml.engineer@{D}").run()
-    at.switch_page("pages/accounts.py").run()
+    at.switch_page("app_pages/accounts.py").run()
     assert not at.exception, at.exception
     table = at.dataframe[0].value.set_index("account")["environment"]
     assert table["mlflow-lab"] == "dev, staging, prod" and table["lab-dev"] == "dev"

@@ -33,7 +33,7 @@ def test_the_evidently_report_is_drawn_only_inside_a_sandboxed_frame(demo_copy, 
 
     at = app_factory(demo_copy.root, persona=OFFICER).run()
     at.session_state[SELECTED_VERSION] = VERSION
-    at.switch_page("pages/review.py").run()
+    at.switch_page("app_pages/review.py").run()
     assert not at.exception, at.exception
 
     frames = at.get("iframe")

@@ -109,7 +109,7 @@ def test_journey_1_inventory_prod_flags_unapproved_deployment(
     alert = h.main_area(page).locator('[data-testid="stAlertContentError"]')
     expect(alert).to_contain_text("repair-cost v2")
     expect(alert).to_contain_text("repair-cost-prod")
-    expect(alert).to_contain_text("PendingManualApproval")
+    expect(alert).to_contain_text("pending approval")
 
     rows = h.table_csv(page)
     assert set(rows["version_id"]) == set(expected_versions)
@@ -348,7 +348,7 @@ def test_journey_5_export_annex_iv_pdf_verifies(
     page = open_as(h.RISK_OFFICER)
     h.open_page(page, portal.url, f"export?version={OPEN_DEMO_VERSION}", title="Export")
     h.assert_no_exception(page)
-    h.choose(page, "stSelectbox", "Template", "EU AI Act - Annex IV Technical Documentation (v1.1.0)")
+    h.choose(page, "stSelectbox", "Template", "EU AI Act - Annex IV Technical Documentation (v1.2.0)")
     h.click_button(page, "Build and sign PDF", timeout=120_000)
     h.assert_no_exception(page)
     expect(h.alerts(page, "Success").filter(has_text="signed with the certificate of Rita Okafor")).to_be_visible()

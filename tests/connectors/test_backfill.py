@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from countersign_cli.main import main
 from governance import ledger
-from governance.cli import main
 from governance.config import Workspace
 from governance.identity import os_user
 from tests.connectors import cloudtrail_files as ct

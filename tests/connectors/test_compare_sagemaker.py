@@ -8,6 +8,7 @@ import pytest
 from governance.catalog import Catalog
 from governance.compare import compare_runs
 from governance.config import Workspace, load_settings
+from governance.context import Context
 from governance.costs import default_prices, estimate_costs
 from governance.identity import Identity
 from governance.sync import sync
@@ -29,7 +30,7 @@ def synced(aws_env, tmp_path) -> Catalog:
     ws.config_path.write_text(seed.workspace_toml())
     catalog = Catalog(ws.catalog_path)
     catalog.migrate()
-    report = sync(ws, load_settings(ws), catalog, actor=ACTOR)
+    report = sync(Context(ws, load_settings(ws), catalog, ACTOR))
     assert report.ok, [r.error for r in report.results]
     return catalog
 

@@ -15,6 +15,7 @@ from connectors.folder import FolderConnector, FolderSettings
 from core.errors import ArtifactMismatch, ConnectorError, InputError, NotFound
 from governance.catalog import Catalog
 from governance.config import Workspace, load_settings
+from governance.context import Context
 from governance.identity import Identity
 from governance.sync import sync
 
@@ -119,7 +120,7 @@ def test_sync_records_issues_without_losing_good_versions(demo_copy: Workspace) 
     cat = Catalog(demo_copy.catalog_path)
     before = cat.counts()["versions"]
     (demo_copy.root / "registry" / "dev" / "claims-fraud" / "3" / "metadata.json").write_text("{broken")
-    report = sync(demo_copy, settings, cat, actor=ADMIN, accounts=["lab-dev"])
+    report = sync(Context(demo_copy, settings, cat, ADMIN), accounts=["lab-dev"])
     (result,) = report.results
     assert result.status == "partial"
     assert any("claims-fraud/3" in i and "not valid JSON" in i for i in result.issues)

@@ -22,11 +22,12 @@ import pytest
 import streamlit as st
 
 from core.clock import utcnow
+from countersign_cli.main import main
 from governance.catalog import Catalog
-from governance.cli import main
 from governance.config import Settings, Workspace
+from governance.context import Context
+from governance.execution import execute
 from governance.identity import Identity, identity_for, os_user
-from governance.promotion import execute
 from tests.connectors.mlflow_driver import MlflowDriver, unique
 from tests.connectors.test_label_promotion import (
     OFFICERS,
@@ -160,7 +161,7 @@ def test_the_inventory_and_model_pages_show_who_held_the_champion_alias_then(cha
     assert list(then.loc[m.vid(2), "labels"]) == ["champion"] and then.loc[m.vid(2), "environment"] == "prod"
     assert list(then.loc[m.vid(1), "labels"]) == []
 
-    at.switch_page("pages/model.py").run()
+    at.switch_page("app_pages/model.py").run()
     at.selectbox(key="model.name").set_value(m.model).run()
     at.toggle(key="model.as_of").set_value(True).run()
     at.date_input(key="model.as_of_date").set_value(m.before.date()).run()
@@ -251,7 +252,7 @@ def test_a_champion_alias_moved_by_hand_to_a_never_approved_version_is_flagged(s
     v1, v2 = f"mlreg:{model}:1", f"mlreg:{model}:2"
     # version 1 goes to prod the governed way: requested, approved twice, executed (the alias moves onto it)
     rid = sign_off(ws, settings, catalog, v1, "prod")
-    assert execute(ws, settings, catalog, identity_for(settings, OFFICERS[0], source="cli"), rid).status == "executed"
+    assert execute(Context(ws, settings, catalog, identity_for(settings, OFFICERS[0], source="cli")), rid).status == "executed"
     assert listed(ws.root, capsys)[v1]["flag"] is None
     before = instant_between()
 
@@ -298,7 +299,7 @@ def test_a_production_stage_moved_by_hand_to_a_never_approved_version_is_flagged
     sync_all(ws, settings, catalog)
     v1, v2 = f"zen:{model['name']}:1", f"zen:{model['name']}:2"
     rid = sign_off(ws, settings, catalog, v1, "prod")  # version 1 reaches production the governed way
-    assert execute(ws, settings, catalog, identity_for(settings, OFFICERS[0], source="cli"), rid).status == "executed"
+    assert execute(Context(ws, settings, catalog, identity_for(settings, OFFICERS[0], source="cli")), rid).status == "executed"
     assert listed(ws.root, capsys)[v1]["flag"] is None
 
     driver.set_stage(second["id"], "production")  # by hand: version 1 is archived, version 2 serves

@@ -20,8 +20,10 @@ from core.errors import ArtifactMismatch, ConflictError, InputError
 from governance import ledger
 from governance.catalog import Catalog
 from governance.config import Settings, Workspace, load_settings
+from governance.context import Context
+from governance.execution import execute
 from governance.identity import Identity, identity_for, os_user
-from governance.promotion import approve, create_request, execute, get_request
+from governance.promotion import approve, create_request, get_request
 from governance.signoff import deployment_note, promotion_effect
 from governance.sync import sync
 from tests.connectors.mlflow_driver import MlflowDriver, unique
@@ -58,17 +60,17 @@ def open_workspace(root: Path, accounts: dict[str, dict[str, Any]],
 
 
 def sync_all(ws: Workspace, settings: Settings, catalog: Catalog) -> None:
-    for result in sync(ws, settings, catalog, actor=ADMIN, full=True).results:
+    for result in sync(Context(ws, settings, catalog, ADMIN), full=True).results:
         assert result.status != "failed", result.error
 
 
 def sign_off(ws: Workspace, settings: Settings, catalog: Catalog, version_id: str, to_env: str) -> str:
     """Request ``version_id`` → ``to_env`` as the ML engineer; two risk officers approve. The request id."""
     engineer = identity_for(settings, "ml.engineer@example.com", source="cli")
-    request = create_request(ws, settings, catalog, engineer, version_id, to_env, "validated on the holdout")
+    request = create_request(Context(ws, settings, catalog, engineer), version_id, to_env, "validated on the holdout")
     first, second = (identity_for(settings, o, source="cli") for o in OFFICERS)
-    assert approve(ws, settings, catalog, first, request.request_id, "reviewed").status == "pending"
-    assert approve(ws, settings, catalog, second, request.request_id, "reviewed too").status == "approved"
+    assert approve(Context(ws, settings, catalog, first), request.request_id, "reviewed").status == "pending"
+    assert approve(Context(ws, settings, catalog, second), request.request_id, "reviewed too").status == "approved"
     return request.request_id
 
 
@@ -125,7 +127,7 @@ def test_mlflow_alias_promotion_within_one_server(mlflow, tmp_path: Path) -> Non
     effect = promotion_effect(get_request(catalog, rid), "mlreg")
     assert effect.startswith(f"move the registry label that means prod in account mlreg (an alias or a stage) onto "
                              f"{vid} and mark it Approved there"), effect
-    done = execute(ws, settings, catalog, identity_for(settings, OFFICERS[0], source="cli"), rid)
+    done = execute(Context(ws, settings, catalog, identity_for(settings, OFFICERS[0], source="cli")), rid)
     assert done.status == "executed", done.execution_error
     assert done.target_account == "mlreg" and done.target_version_id == vid  # the version itself moved
     assert deployment_note(done).startswith(f"Promoted in place: {vid} now holds the registry label that means prod")
@@ -141,7 +143,7 @@ def test_mlflow_alias_promotion_within_one_server(mlflow, tmp_path: Path) -> Non
     assert len(seed.versions(model)) == 1
     assert ledger.verify_unchecked(ws, catalog).ok
     # the CLI lists the version where the label put it, with its labels
-    cli = subprocess.run([sys.executable, "-m", "governance.cli", "models", "--workspace", str(ws.root), "--json"],
+    cli = subprocess.run([sys.executable, "-m", "countersign_cli", "models", "--workspace", str(ws.root), "--json"],
                          capture_output=True, text=True, timeout=180)
     assert cli.returncode == 0, cli.stderr
     listed = next(v for v in json.loads(cli.stdout)["versions"] if v["version_id"] == vid)
@@ -162,12 +164,12 @@ def test_aliases_given_environments_later_place_the_versions_on_the_next_sync(ml
     ws, settings, catalog = open_workspace(tmp_path / "ws", {"mlreg": {
         **account, "alias_environments": {"champion": "prod", "challenger": "staging"}}})
     # (the server is shared with other tests, whose versions may add sync issues: "partial", never "failed")
-    result = sync(ws, settings, catalog, actor=ADMIN).results[0]
+    result = sync(Context(ws, settings, catalog, ADMIN)).results[0]
     assert result.status != "failed" and result.full, result
     assert catalog.version(f"mlreg:{model}:2").environment == "prod"
     assert catalog.version(f"mlreg:{model}:1").environment == "dev"
     assert catalog.version_history(f"mlreg:{model}:2")["environment"].tolist() == ["dev", "prod"]
-    again = sync(ws, settings, catalog, actor=ADMIN).results[0]
+    again = sync(Context(ws, settings, catalog, ADMIN)).results[0]
     assert again.status != "failed" and not again.full, again
     assert catalog.version_history(f"mlreg:{model}:2")["environment"].tolist() == ["dev", "prod"]
 
@@ -216,17 +218,17 @@ def test_a_version_holding_the_prod_alias_is_under_oversight_and_can_be_reviewed
         "alias_environments": {"champion": "prod"}}})
     sync_all(ws, settings, catalog)
     officer = identity_for(settings, OFFICERS[0], source="cli")
-    due = {i.version_id: i for i in schedule(settings, catalog, officer).items if i.model == model}
+    due = {i.version_id: i for i in schedule(Context(catalog.workspace, settings, catalog, officer)).items if i.model == model}
     assert set(due) == {f"mlreg:{model}:2"}
     item = due[f"mlreg:{model}:2"]
     assert item.environment == "prod" and item.deployed_on == "label champion" and item.never_reviewed
 
-    done = record_review(ws, settings, catalog, officer, f"mlreg:{model}:2", "continue",
+    done = record_review(Context(ws, settings, catalog, officer), f"mlreg:{model}:2", "continue",
                          "metrics stable since the last quarter", refresh=False)
     assert done.outcome == "continue"
-    assert not next(i for i in schedule(settings, catalog, officer).items if i.model == model).never_reviewed
+    assert not next(i for i in schedule(Context(catalog.workspace, settings, catalog, officer)).items if i.model == model).never_reviewed
     with pytest.raises(InputError, match="holds no registry label in prod"):
-        record_review(ws, settings, catalog, officer, f"mlreg:{model}:1", "continue", "not in use at all here",
+        record_review(Context(ws, settings, catalog, officer), f"mlreg:{model}:1", "continue", "not in use at all here",
                       refresh=False)
 
 
@@ -244,7 +246,7 @@ def test_only_the_label_that_means_the_environment_puts_a_version_under_oversigh
     sync_all(ws, settings, catalog)
     assert catalog.version(f"mlprod:{model}:1").labels == ("archived",)
     officer = identity_for(settings, OFFICERS[0], source="cli")
-    due = [i for i in schedule(settings, catalog, officer).items if i.model == model]
+    due = [i for i in schedule(Context(catalog.workspace, settings, catalog, officer)).items if i.model == model]
     assert [(i.version_id, i.deployed_on) for i in due] == [(f"mlprod:{model}:2", "label champion")]
 
 
@@ -261,14 +263,14 @@ def test_mlflow_promotion_across_servers_registers_one_copy(mlflow, tmp_path: Pa
     vid = f"ml-staging:{model}:1"
     rid = sign_off(ws, settings, catalog, vid, "prod")
     officer = identity_for(settings, OFFICERS[1], source="cli")
-    done = execute(ws, settings, catalog, officer, rid)
+    done = execute(Context(ws, settings, catalog, officer), rid)
     assert done.status == "executed", done.execution_error
     assert [v["version"] for v in prod.versions(model)] == ["1"]
     assert done.target_version_id == f"ml-prod:{model}:1"
     copy = catalog.version(done.target_version_id)
     assert copy.environment == "prod" and copy.source_version_id == vid
     with pytest.raises(ConflictError):
-        execute(ws, settings, catalog, officer, rid)
+        execute(Context(ws, settings, catalog, officer), rid)
     assert len(prod.versions(model)) == 1
     assert ledger.verify_unchecked(ws, catalog).ok
 
@@ -339,7 +341,7 @@ def test_zenml_stage_promotion_within_one_server(zenml_server, tmp_path: Path) -
     assert catalog.version(vid).artifact_sha256
 
     rid = sign_off(ws, settings, catalog, vid, "prod")
-    done = execute(ws, settings, catalog, identity_for(settings, OFFICERS[0], source="cli"), rid)
+    done = execute(Context(ws, settings, catalog, identity_for(settings, OFFICERS[0], source="cli")), rid)
     assert done.status == "executed", done.execution_error
     assert done.target_version_id == vid
     assert seed.version(v1["id"])["body"]["stage"] == "production"

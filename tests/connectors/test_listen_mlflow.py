@@ -41,7 +41,7 @@ def open_ctx(root: Path) -> Context:
 
 
 def poll(ctx: Context) -> None:
-    report = sync(ctx.workspace, ctx.settings, ctx.catalog, actor=ctx.identity, accounts=[ACCOUNT])
+    report = sync(ctx, accounts=[ACCOUNT])
     assert report.ok, report
 
 
@@ -150,7 +150,7 @@ def test_a_bad_signature_a_replay_and_an_oversized_body_are_refused(world) -> No
 
 def test_an_mlflow_backfill_reads_registry_timestamps_and_labels_the_unknown_as_gaps(mlflow_servers, tmp_path,
                                                                                       capsys) -> None:
-    from governance.cli import main
+    from countersign_cli.main import main
     from governance.identity import os_user
 
     server = mlflow_servers[0]

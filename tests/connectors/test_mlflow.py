@@ -23,6 +23,7 @@ from connectors.mlflow import TAG_REQUEST, MlflowConnector, MlflowSettings, vers
 from core.errors import ArtifactMismatch, ConfigError, ConnectorError, InputError, UnsafeArtifact
 from governance.catalog import Catalog
 from governance.config import Workspace, load_settings
+from governance.context import Context
 from governance.identity import Identity
 from governance.sync import sync
 from tests.connectors.mlflow_driver import MlflowDriver, unique, write_workspace
@@ -60,7 +61,7 @@ def make_ws(tmp_path: Path, accounts: dict) -> tuple[Workspace, Catalog]:
 
 
 def run_sync(ws: Workspace, catalog: Catalog, **kw):
-    return sync(ws, load_settings(ws), catalog, actor=ACTOR, **kw)
+    return sync(Context(ws, load_settings(ws), catalog, ACTOR), **kw)
 
 
 def catalog_versions(catalog: Catalog, account: str, model: str) -> dict[int, dict]:
@@ -381,6 +382,32 @@ def test_fetch_follows_the_loading_rules_and_stays_inside_the_account(servers, t
                 "mlflow-artifacts:/../../etc/passwd", "https://example.com/model.skops"):
         with pytest.raises(InputError):
             conn.fetch(uri)
+
+
+def test_a_second_fetch_reads_the_shared_cache_until_the_artifact_changes(servers, tmp_path: Path) -> None:
+    """The content-addressed cache every connector kind writes into (connectors/cache.py): an artifact the proxy
+    still serves unchanged is not downloaded again; new bytes at the same path are."""
+    a, _ = servers
+    model = a.create_model(unique("cached"))
+    v = a.add_version(model, artifact=b"first-bytes")
+    conn = connector(a.server.url, tmp_path)
+    gets: list[str] = []
+    request = conn.tracking.request
+
+    def counted(method: str, url: str, **kw):  # a spy: the real request, counted
+        if method == "GET" and "/mlflow-artifacts/artifacts/" in url and kw.get("stream_to"):
+            gets.append(url)
+        return request(method, url, **kw)
+
+    conn.tracking.request = counted
+    first = conn.fetch(v.source)
+    assert first.read_bytes() == b"first-bytes" and len(gets) == 2  # MLmodel (which file), then the model file
+    assert conn.fetch(v.source) == first and len(gets) == 2  # the same bytes: read from the cache
+    again = connector(a.server.url, tmp_path)  # another connector on the same cache folder shares it
+    assert again.fetch(v.source) == first
+    a.upload(f"{v.source.removeprefix('mlflow-artifacts:/')}/model.skops", b"second-bytes, longer")
+    changed = conn.fetch(v.source)
+    assert changed.read_bytes() == b"second-bytes, longer" and gets[2:] == [gets[1]]  # only what changed
 
 
 def urlsplit_netloc(url: str) -> str:

@@ -20,6 +20,7 @@ from connectors.base import AccountInfo
 from connectors.mlflow import MlflowConnector, MlflowSettings
 from connectors.mlflow.datasets import pandas_digest, split_digest
 from core.errors import InputError, UnsafeArtifact
+from governance.context import Context
 from tests.connectors.mlflow_driver import MlflowDriver, unique
 
 pytestmark = pytest.mark.timeout(600)
@@ -201,7 +202,7 @@ def test_a_pickled_model_is_explained_from_the_shap_values_the_script_logged(ser
     catalog = Catalog(ws.catalog_path)
     catalog.migrate()
     admin = Identity("admin@example.com", frozenset({"admin"}), source="cli")
-    assert all(r.status == "ok" for r in sync(ws, settings, catalog, actor=admin, full=True).results)
+    assert all(r.status == "ok" for r in sync(Context(ws, settings, catalog, admin), full=True).results)
     version = catalog.version(f"ml:{model}:1")
     assert version.report_uris == {"shap_values": f"runs:/{out['run_id']}/shap_values.parquet"}
 

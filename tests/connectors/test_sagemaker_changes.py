@@ -117,10 +117,11 @@ from pathlib import Path
 from governance.catalog import Catalog
 from governance.config import Workspace, load_settings
 from governance.identity import Identity
+from governance.context import Context
 from governance.sync import sync
 ws = Workspace(Path(sys.argv[1]))
-sync(ws, load_settings(ws), Catalog(ws.catalog_path), actor=Identity("ml.engineer@example.com",
-     frozenset({"ml_engineer"})), full=True)
+sync(Context(ws, load_settings(ws), Catalog(ws.catalog_path), Identity("ml.engineer@example.com",
+     frozenset({"ml_engineer"}))), full=True)
 """
 
 

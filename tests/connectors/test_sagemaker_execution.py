@@ -10,8 +10,10 @@ import pytest
 from core.errors import ArtifactMismatch, ConflictError
 from governance import ledger
 from governance.config import load_settings
+from governance.context import Context
+from governance.execution import execute
 from governance.identity import identity_for
-from governance.promotion import approve, create_request, execute, get_request
+from governance.promotion import approve, create_request, get_request
 from tests.connectors import sagemaker_seed as seed
 from tests.connectors.test_sagemaker_promote import packages, promotion_world
 
@@ -28,11 +30,11 @@ def test_execution_fails_on_the_target_then_a_retry_registers_once(world, fault_
     vid = f"ml-staging:credit-approval:{src.version}"
     engineer = identity_for(settings, "ml.engineer@example.com", source="cli")
     officer = identity_for(settings, "risk.officer@example.com", source="cli")
-    rid = create_request(ws, settings, catalog, engineer, vid, "prod", "SageMaker promotion").request_id
-    assert approve(ws, settings, catalog, officer, rid, "reviewed").status == "approved"
+    rid = create_request(Context(ws, settings, catalog, engineer), vid, "prod", "SageMaker promotion").request_id
+    assert approve(Context(ws, settings, catalog, officer), rid, "reviewed").status == "approved"
 
     fault_proxy.fail("CreateModelPackage", status=500, code="InternalFailure", times=2)
-    r = execute(ws, settings, catalog, officer, rid)
+    r = execute(Context(ws, settings, catalog, officer), rid)
     assert r.status == "failed" and r.execution_state == "source_approved"
     sm_s, _ = seed.clients(seed.ACCOUNTS["ml-staging"][0])
     sm_p, _ = seed.clients(seed.ACCOUNTS["ml-prod"][0])
@@ -40,14 +42,14 @@ def test_execution_fails_on_the_target_then_a_retry_registers_once(world, fault_
     assert described["ModelApprovalStatus"] == "Approved" and rid in described.get("ApprovalDescription", "")
     assert packages(sm_p, "credit-approval") == []
 
-    r = execute(ws, settings, catalog, officer, rid)
+    r = execute(Context(ws, settings, catalog, officer), rid)
     assert r.status == "executed", r.execution_error
     prod = packages(sm_p, "credit-approval")
     assert len(prod) == 1
     assert r.target_version_id == f"ml-prod:credit-approval:{prod[0]['ModelPackageVersion']}"
     assert catalog.version(r.target_version_id).source_version_id == vid
     with pytest.raises(ConflictError):
-        execute(ws, settings, catalog, officer, rid)
+        execute(Context(ws, settings, catalog, officer), rid)
     assert len(packages(sm_p, "credit-approval")) == 1
     actions = [e.action for e in ledger.entries_for(catalog, f"request:{rid}")]
     assert actions.count("execute.failed") == 1 and actions.count("execute.target_registered") == 1
@@ -62,8 +64,8 @@ def test_an_s3_artifact_replaced_after_approval_is_not_promoted(world) -> None:
     vid = f"ml-staging:credit-approval:{src.version}"
     engineer = identity_for(settings, "ml.engineer@example.com", source="cli")
     officer = identity_for(settings, "risk.officer@example.com", source="cli")
-    rid = create_request(ws, settings, catalog, engineer, vid, "prod", "SageMaker promotion").request_id
-    assert approve(ws, settings, catalog, officer, rid, "reviewed").status == "approved"
+    rid = create_request(Context(ws, settings, catalog, engineer), vid, "prod", "SageMaker promotion").request_id
+    assert approve(Context(ws, settings, catalog, officer), rid, "reviewed").status == "approved"
     bound = ledger.entries_for(catalog, f"request:{rid}")[0].payload["artifact_sha256"]
     assert bound, "the request froze no digest of the S3 artifact"
     sm_s, s3_s = seed.clients(seed.ACCOUNTS["ml-staging"][0])
@@ -73,7 +75,7 @@ def test_an_s3_artifact_replaced_after_approval_is_not_promoted(world) -> None:
     s3_s.put_object(Bucket=bucket, Key=key, Body=b"another model, same key")  # a data scientist overwrites it
 
     with pytest.raises(ArtifactMismatch) as refused:
-        execute(ws, settings, catalog, officer, rid)
+        execute(Context(ws, settings, catalog, officer), rid)
     assert refused.value.expected == bound and refused.value.found != bound
     sm_p, _ = seed.clients(seed.ACCOUNTS["ml-prod"][0])
     assert packages(sm_p, "credit-approval") == []  # nothing registered in prod

@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 
 from governance.config import load_settings
+from governance.context import Context
+from governance.execution import execute
 from governance.history import version_history
 from governance.identity import identity_for
-from governance.promotion import approve, create_request, execute
+from governance.promotion import approve, create_request
 from tests.connectors import sagemaker_seed as seed
 from tests.connectors.lifecycle import LifeCycleStandIn
 from tests.connectors.test_sagemaker_changes import small
@@ -34,9 +36,9 @@ def executed_to_prod(ws, catalog, version_id: str):
     settings = load_settings(ws)
     engineer = identity_for(settings, "ml.engineer@example.com", source="cli")
     officer = identity_for(settings, "risk.officer@example.com", source="cli")
-    rid = create_request(ws, settings, catalog, engineer, version_id, "prod", "to prod").request_id
-    assert approve(ws, settings, catalog, officer, rid, "reviewed").status == "approved"
-    return execute(ws, settings, catalog, officer, rid)
+    rid = create_request(Context(ws, settings, catalog, engineer), version_id, "prod", "to prod").request_id
+    assert approve(Context(ws, settings, catalog, officer), rid, "reviewed").status == "approved"
+    return execute(Context(ws, settings, catalog, officer), rid)
 
 
 @pytest.fixture

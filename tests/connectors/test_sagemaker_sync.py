@@ -19,6 +19,7 @@ import pytest
 
 from governance.catalog import Catalog
 from governance.config import Workspace, load_settings
+from governance.context import Context
 from governance.identity import Identity, os_user
 from governance.sources import version_file
 from governance.sync import sync
@@ -38,7 +39,7 @@ def make_workspace(tmp_path: Path, accounts: dict | None = None) -> tuple[Worksp
 
 
 def run_sync(ws: Workspace, catalog: Catalog, **kw):
-    return sync(ws, load_settings(ws), catalog, actor=ACTOR, **kw)
+    return sync(Context(ws, load_settings(ws), catalog, ACTOR), **kw)
 
 
 def versions(catalog: Catalog) -> pd.DataFrame:
@@ -231,13 +232,13 @@ def test_throttling_is_backed_off_and_counted(scenario, fault_proxy, aws_profile
 
 
 def test_cli_sync_populates_the_catalog(scenario, tmp_path) -> None:
-    pytest.importorskip("governance.commands.catalog", reason="the lead's `countersign sync` command has not landed")
+    pytest.importorskip("countersign_cli.commands.catalog", reason="the lead's `countersign sync` command has not landed")
     ws, catalog = make_workspace(tmp_path)
     # the command line acts as the operating-system user, with the roles [roles] grants to "os:<user>"
     ws.config_path.write_text(seed.workspace_toml().replace(
         "[roles]\n", f'[roles]\n"os:{os_user()}" = ["ml_engineer"]\n'), encoding="utf-8")
     env = {**os.environ, "COUNTERSIGN_ACTOR": ""}
-    done = subprocess.run([sys.executable, "-m", "governance.cli", "sync", "--workspace", str(ws.root), "--account",
+    done = subprocess.run([sys.executable, "-m", "countersign_cli", "sync", "--workspace", str(ws.root), "--account",
                            "ml-prod", "--full"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert len(versions(catalog)) == len(scenario.of("ml-prod"))

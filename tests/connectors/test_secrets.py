@@ -21,9 +21,10 @@ from pathlib import Path
 
 import pytest
 
+from countersign_cli.main import main
 from governance.catalog import Catalog
-from governance.cli import main
 from governance.config import Workspace, load_settings
+from governance.context import Context
 from governance.identity import identity_for, os_user
 from governance.promotion import approve, create_request
 from governance.reports.keys import generate_self_signed
@@ -186,9 +187,9 @@ def test_no_secret_reaches_the_catalog_the_ledger_the_output_the_logs_or_a_pack(
     settings = load_settings(ws)
     catalog = Catalog(ws.catalog_path)
     vid = f"zen:{model['name']}:1"
-    request = create_request(ws, settings, catalog, identity_for(settings, ENGINEER, source="cli"), vid, "prod",
+    request = create_request(Context(ws, settings, catalog, identity_for(settings, ENGINEER, source="cli")), vid, "prod",
                              "validated on the holdout")
-    approve(ws, settings, catalog, identity_for(settings, OFFICER, source="cli"), request.request_id, "reviewed")
+    approve(Context(ws, settings, catalog, identity_for(settings, OFFICER, source="cli")), request.request_id, "reviewed")
     assert cli("execute", request.request_id) == 0
     assert seed.version(first["id"])["body"]["stage"] == "production"
     assert cli("pack", "--version", vid, "--out", str(ws.exports_dir / "pack.zip")) == 0

@@ -18,6 +18,7 @@ from connectors.zenml import ZenMLConnector, ZenMLSettings, forget_tokens
 from core.errors import ArtifactMismatch, ConfigError, ConnectorError, InputError
 from governance.catalog import Catalog
 from governance.config import Workspace, load_settings
+from governance.context import Context
 from governance.identity import Identity
 from governance.sync import sync
 from tests.connectors.zenml_driver import ZenMLDriver
@@ -103,14 +104,14 @@ def test_sync_into_catalog_marks_deleted_and_keeps_corrupt(driver: ZenMLDriver, 
     model = driver.create_model(description="fraud model")
     versions = [driver.add_version(model, metadata={"auc": 0.7 + i / 100}) for i in range(3)]
     ws, catalog = workspace(tmp_path, driver)
-    report = sync(ws, load_settings(ws), catalog, actor=ACTOR)
+    report = sync(Context(ws, load_settings(ws), catalog, ACTOR))
     assert report.results[0].status == "ok", report.results[0].error
     rows = catalog.query_df("SELECT version, metadata FROM versions WHERE model = ? ORDER BY version", [model["name"]])
     assert list(rows["version"]) == [1, 2, 3]
 
     driver.corrupt(versions[0]["id"])
     driver.change_version(versions[1]["id"], approval="Approved", stage="staging")
-    report = sync(ws, load_settings(ws), catalog, actor=ACTOR)
+    report = sync(Context(ws, load_settings(ws), catalog, ACTOR))
     result = report.results[0]
     assert result.status == "partial" and any(versions[0]["id"] in i and "Maybe" in i for i in result.issues)
     got = catalog.query_df("SELECT version, approval_status, json_extract_string(metadata, '$.\"zenml.stage\"') AS stage"
@@ -120,7 +121,7 @@ def test_sync_into_catalog_marks_deleted_and_keeps_corrupt(driver: ZenMLDriver, 
 
     driver.change_version(versions[0]["id"], approval="Rejected")
     driver.delete_version(versions[2]["id"])
-    report = sync(ws, load_settings(ws), catalog, actor=ACTOR, full=True)
+    report = sync(Context(ws, load_settings(ws), catalog, ACTOR), full=True)
     assert report.results[0].status == "ok", report.results[0].issues
     got = catalog.query_df("SELECT version, approval_status FROM versions WHERE model = ? ORDER BY version",
                            [model["name"]])
@@ -132,7 +133,7 @@ def test_pipeline_run_is_the_versions_run_with_its_stack_and_artifact(driver: Ze
     model = driver.create_model(description="trained by a pipeline")
     out = driver.run_pipeline(model["name"], "trained")
     ws, catalog = workspace(tmp_path, driver)
-    report = sync(ws, load_settings(ws), catalog, actor=ACTOR)
+    report = sync(Context(ws, load_settings(ws), catalog, ACTOR))
     assert report.results[0].status == "ok", report.results[0].issues
     version = catalog.version(f"zen:{model['name']}:1")
     assert version.run_id == f"zen:pipeline-run/{out['run_id']}"

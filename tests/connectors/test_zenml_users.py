@@ -12,6 +12,7 @@ import pytest
 from connectors.base import AccountInfo
 from connectors.zenml import ZenMLConnector, ZenMLSettings
 from core.errors import UnsafeArtifact
+from governance.context import Context
 from tests.connectors.zenml_driver import ZenMLDriver
 
 pytestmark = pytest.mark.timeout(900)
@@ -118,7 +119,7 @@ def review_workspace(driver: ZenMLDriver, tmp_path: Path, model: str):
     catalog.migrate()
     actor = identity_for(settings, REVIEWER, source="cli")
     admin = Identity("admin@example.com", frozenset({"admin"}), source="cli")
-    assert all(r.status != "failed" for r in sync(ws, settings, catalog, actor=admin, full=True).results)
+    assert all(r.status != "failed" for r in sync(Context(ws, settings, catalog, admin), full=True).results)
     return ws, settings, catalog, actor
 
 

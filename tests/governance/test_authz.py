@@ -18,17 +18,10 @@ from core.errors import AccessDenied
 from governance import ledger
 from governance.catalog import Catalog
 from governance.config import ROLES, Settings, Workspace, load_settings
+from governance.context import Context
+from governance.execution import execute
 from governance.identity import PERMISSIONS, Identity
-from governance.promotion import (
-    RiskAcceptance,
-    approve,
-    cancel,
-    create_request,
-    execute,
-    get_request,
-    list_requests,
-    reject,
-)
+from governance.promotion import RiskAcceptance, approve, cancel, create_request, get_request, list_requests, reject
 from governance.signoff import review_request
 
 VERSION = "lab-dev:repair-cost:2"  # low tier: one approval; created by the demo's data scientist
@@ -44,41 +37,41 @@ class World:
 
 
 def pending(w: World, requester: Identity = ENGINEER) -> str:
-    return create_request(w.ws, w.settings, w.catalog, requester, VERSION, "staging", "authz matrix").request_id
+    return create_request(Context(w.ws, w.settings, w.catalog, requester), VERSION, "staging", "authz matrix").request_id
 
 
 def acceptance(w: World, request_id: str) -> RiskAcceptance | None:
     """A risk acceptance of whatever blocks the request now (the matrix tests roles, not gates)."""
-    blocking = review_request(w.catalog, w.settings, OFFICER, request_id).blocking_gates
+    blocking = review_request(Context(w.ws, w.settings, w.catalog, OFFICER), request_id).blocking_gates
     until = dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(days=30)
     return RiskAcceptance(blocking, "accepted for the role matrix test only", until) if blocking else None
 
 
 def approved(w: World) -> str:
     rid = pending(w)
-    assert approve(w.ws, w.settings, w.catalog, OFFICER, rid, "ok", risk_acceptance=acceptance(w, rid)).status \
+    assert approve(Context(w.ws, w.settings, w.catalog, OFFICER), rid, "ok", risk_acceptance=acceptance(w, rid)).status \
         == "approved"
     return rid
 
 
 def _request(w: World, who: Identity) -> None:
-    r = create_request(w.ws, w.settings, w.catalog, who, VERSION, "staging", "why")
+    r = create_request(Context(w.ws, w.settings, w.catalog, who), VERSION, "staging", "why")
     assert (r.status, r.requester, r.version_id) == ("pending", who.email, VERSION)
 
 
 def _approve(w: World, who: Identity) -> None:
     rid = pending(w)
-    r = approve(w.ws, w.settings, w.catalog, who, rid, "ok", risk_acceptance=acceptance(w, rid))
+    r = approve(Context(w.ws, w.settings, w.catalog, who), rid, "ok", risk_acceptance=acceptance(w, rid))
     assert r.approvers == (who.email,) and r.status == "approved"  # the tier needs one approval
 
 
 def _reject(w: World, who: Identity) -> None:
-    r = reject(w.ws, w.settings, w.catalog, who, pending(w), "no")
+    r = reject(Context(w.ws, w.settings, w.catalog, who), pending(w), "no")
     assert r.status == "rejected"
 
 
 def _execute(w: World, who: Identity) -> None:
-    r = execute(w.ws, w.settings, w.catalog, who, approved(w))
+    r = execute(Context(w.ws, w.settings, w.catalog, who), approved(w))
     assert r.status == "executed", r.execution_error
     assert r.target_version_id and r.target_version_id.startswith("lab-staging:repair-cost:")
 
@@ -86,7 +79,7 @@ def _execute(w: World, who: Identity) -> None:
 def _cancel(w: World, who: Identity) -> None:
     # an engineer cancels their own request; an admin any request
     rid = pending(w, who if who is not None and who.can("request_promotion") else ENGINEER)
-    assert cancel(w.ws, w.settings, w.catalog, who, rid).status == "cancelled"
+    assert cancel(Context(w.ws, w.settings, w.catalog, who), rid).status == "cancelled"
 
 
 def _verify(w: World, who: Identity) -> None:
@@ -126,8 +119,8 @@ def test_a_refused_decision_leaves_the_request_as_it_was(world: World) -> None:
     rid = pending(world)
     viewer = Identity("someone.viewer@example.org", frozenset({"viewer"}))
     before = ledger.head(world.catalog)
-    for call in (lambda: approve(world.ws, world.settings, world.catalog, viewer, rid, "ok"),
-                 lambda: reject(world.ws, world.settings, world.catalog, viewer, rid, "no")):
+    for call in (lambda: approve(Context(world.ws, world.settings, world.catalog, viewer), rid, "ok"),
+                 lambda: reject(Context(world.ws, world.settings, world.catalog, viewer), rid, "no")):
         with pytest.raises(AccessDenied):
             call()
     assert get_request(world.catalog, rid).status == "pending" and not get_request(world.catalog, rid).decisions
@@ -139,10 +132,10 @@ def test_four_eyes_is_reached_for_a_role_that_may_approve(world: World) -> None:
     both = Identity("both.hats@example.org", frozenset({"ml_engineer", "risk_officer"}))
     rid = pending(world, both)
     with pytest.raises(AccessDenied, match="requested this promotion"):
-        approve(world.ws, world.settings, world.catalog, both, rid, "ok", risk_acceptance=acceptance(world, rid))
+        approve(Context(world.ws, world.settings, world.catalog, both), rid, "ok", risk_acceptance=acceptance(world, rid))
     creator = Identity("data.scientist@demo.countersign.dev", frozenset({"risk_officer"}))
     with pytest.raises(AccessDenied, match="created version lab-dev:repair-cost:2"):
-        approve(world.ws, world.settings, world.catalog, creator, rid, "ok", risk_acceptance=acceptance(world, rid))
+        approve(Context(world.ws, world.settings, world.catalog, creator), rid, "ok", risk_acceptance=acceptance(world, rid))
     assert get_request(world.catalog, rid).status == "pending"
 
 

@@ -198,7 +198,7 @@ def test_missing_values_form_their_own_group_and_unlabelled_rows_are_counted(sco
 def test_cli_bias_json_and_exit_codes(tmp_path, scored, capsys):
     import json
 
-    from governance.cli import main
+    from countersign_cli.main import main
 
     scored.to_parquet(tmp_path / "scored.parquet")
     args = ["bias", "--data", str(tmp_path / "scored.parquet"), "--label", "label", "--protected", "gender,age_band"]

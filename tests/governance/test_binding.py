@@ -12,8 +12,8 @@ import json
 
 import pytest
 
+from countersign_cli.main import main
 from governance.catalog import Catalog
-from governance.cli import main
 from governance.config import Workspace, load_settings
 
 CLAIMS, REPAIR = "lab-prod:claims-fraud:2", "lab-prod:repair-cost:2"

@@ -9,9 +9,9 @@ import json
 import pytest
 
 from core.errors import AccessDenied, InputError, LedgerTampered
+from countersign_cli.main import main
 from governance import cards, ledger
 from governance.catalog import Catalog
-from governance.cli import main
 from governance.config import Workspace, load_settings
 from governance.context import Context
 from governance.identity import identity_for
@@ -112,8 +112,8 @@ def test_the_model_card_gate_reads_countersigns_card(demo_copy) -> None:
     doc["content"].pop("limitations")
     doc["updated_at"] = "2026-11-01T09:00:00"
     path.write_text(json.dumps(doc))
-    sync(demo_copy, scientist.settings, scientist.catalog, actor=identity_for(
-        scientist.settings, f"admin@{D}", source="cli"), accounts=["lab-prod"], full=True)
+    sync(Context(demo_copy, scientist.settings, scientist.catalog, identity_for(
+        scientist.settings, f"admin@{D}", source="cli")), accounts=["lab-prod"], full=True)
     gate = next(r for r in evaluate(scientist.catalog, scientist.settings, version, "prod").results
                 if r.gate == "model_card")
     assert gate.status == "fail" and "limitations" in gate.message

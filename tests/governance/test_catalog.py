@@ -254,7 +254,7 @@ def test_cli_sync_while_the_portal_reads_loses_no_write(demo_copy) -> None:
     results = []
     for _ in range(3):
         proc = subprocess.run(
-            [sys.executable, "-m", "governance.cli", "sync", "--workspace", str(demo_copy.root), "--json"],
+            [sys.executable, "-m", "countersign_cli", "sync", "--workspace", str(demo_copy.root), "--json"],
             capture_output=True, text=True, timeout=120,
         )
         assert proc.returncode == 0, proc.stderr

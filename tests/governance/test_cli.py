@@ -11,7 +11,7 @@ from governance.config import Workspace
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "governance.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "countersign_cli", *args], capture_output=True, text=True,
                           timeout=180, cwd=cwd)
 
 
@@ -42,7 +42,7 @@ def test_a_reader_that_goes_away_stops_the_listing_quietly(demo_workspace: Works
     read_end, write_end = os.pipe()
     os.close(read_end)
     try:
-        proc = subprocess.run([sys.executable, "-m", "governance.cli", "models", "--workspace",
+        proc = subprocess.run([sys.executable, "-m", "countersign_cli", "models", "--workspace",
                                str(demo_workspace.root)], stdout=write_end, stderr=subprocess.PIPE, text=True,
                               timeout=180)
     finally:
@@ -118,7 +118,7 @@ def _open_request(ws: Workspace) -> str:
 
 
 def test_actor_is_refused_outside_the_demo(demo_copy: Workspace, capsys, monkeypatch) -> None:
-    from governance.cli import main
+    from countersign_cli.main import main
 
     _not_demo(demo_copy, '["risk_officer"]')
     rid = _open_request(demo_copy)
@@ -140,9 +140,9 @@ def test_actor_is_refused_outside_the_demo(demo_copy: Workspace, capsys, monkeyp
 
 
 def test_the_os_user_acts_with_the_roles_mapped_to_it(demo_copy: Workspace, capsys) -> None:
+    from countersign_cli.main import main
     from governance import ledger
     from governance.catalog import Catalog
-    from governance.cli import main
     from governance.identity import os_user
 
     _not_demo(demo_copy, '["risk_officer"]')
@@ -159,7 +159,7 @@ def test_the_os_user_acts_with_the_roles_mapped_to_it(demo_copy: Workspace, caps
 
 
 def test_an_unmapped_os_user_gets_nothing_and_is_told_which_key_to_add(demo_copy: Workspace, capsys) -> None:
-    from governance.cli import main
+    from countersign_cli.main import main
     from governance.identity import os_user
 
     _not_demo(demo_copy, None)
@@ -182,7 +182,7 @@ def test_the_os_user_comes_from_the_process_not_from_user_variables(demo_copy: W
 
     _not_demo(demo_copy, '["auditor"]')
     env = {**os.environ, "USER": "mallory", "LOGNAME": "mallory", "USERNAME": "mallory", "COUNTERSIGN_ACTOR": ""}
-    proc = subprocess.run([sys.executable, "-m", "governance.cli", "ledger", "checkpoint", "--workspace",
+    proc = subprocess.run([sys.executable, "-m", "countersign_cli", "ledger", "checkpoint", "--workspace",
                            str(demo_copy.root), "--json"], capture_output=True, text=True, timeout=180, env=env)
     assert proc.returncode == 0, proc.stderr
     from governance import ledger
@@ -194,7 +194,7 @@ def test_the_os_user_comes_from_the_process_not_from_user_variables(demo_copy: W
 
 def test_os_users_links_the_command_line_to_the_persons_sign_in(demo_copy: Workspace, capsys) -> None:
     """[os_users] alice = "alice@…": four eyes sees one person, whether in the portal or on the command line."""
-    from governance.cli import main
+    from countersign_cli.main import main
     from governance.identity import os_user
 
     _not_demo(demo_copy, None)
@@ -215,7 +215,7 @@ def test_a_sign_in_claiming_an_os_key_gets_none_of_its_roles(demo_settings) -> N
 
 
 def test_actor_still_works_on_the_demo(demo_copy: Workspace, capsys) -> None:
-    from governance.cli import main
+    from countersign_cli.main import main
 
     rid = _open_request(demo_copy)
     capsys.readouterr()

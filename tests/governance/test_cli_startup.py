@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from core.errors import ConfigError
+from countersign_cli.commands.serve import portal_script, streamlit_command
 from governance import __version__
-from governance.commands.serve import portal_script, streamlit_command
 from governance.config import Workspace
-from portal.pages import PAGES
+from portal.pages import pages
 
 HEAVY = ("pandas", "numpy", "duckdb", "pydantic", "pyarrow", "scipy", "sklearn", "evidently", "shap", "streamlit",
          "boto3", "reportlab", "cryptography", "fairlearn", "skops")
@@ -27,7 +27,7 @@ ANALYTICS_AND_UI = ("scipy", "sklearn", "evidently", "shap", "streamlit", "boto3
 
 PROBE = """
 import json, sys, contextlib, io
-from governance.cli import main
+from countersign_cli.main import main
 out = io.StringIO()
 with contextlib.redirect_stdout(out):
     try:
@@ -68,7 +68,7 @@ def test_options_that_come_from_analytics_modules_still_show_and_validate() -> N
     assert drift["code"] == 0 and "Methods: " in drift["out"] and "bonferroni" in drift["out"]
     explain = probe("explain", "--help")
     assert "--max-rows" in explain["out"] and "--budget" in explain["out"]
-    proc = subprocess.run([sys.executable, "-m", "governance.cli", "drift", "--reference", "a.csv", "--current",
+    proc = subprocess.run([sys.executable, "-m", "countersign_cli", "drift", "--reference", "a.csv", "--current",
                            "b.csv", "--correction", "none-such"], capture_output=True, text=True, timeout=180)
     assert proc.returncode == 2 and "invalid choice: 'none-such'" in proc.stderr
 
@@ -96,14 +96,14 @@ def test_the_current_listing_reads_plain_rows_without_pandas(demo_workspace: Wor
 
 
 def test_unknown_arguments_are_refused_by_every_command_but_serve(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "governance.cli", "models", "--workspace", str(tmp_path),
+    proc = subprocess.run([sys.executable, "-m", "countersign_cli", "models", "--workspace", str(tmp_path),
                            "--server.port", "1"], capture_output=True, text=True, timeout=180)
     assert proc.returncode == 2 and "unrecognized arguments: --server.port 1" in proc.stderr
 
 
 def test_serve_command_line_runs_the_packaged_app_with_flags_passed_last(tmp_path: Path) -> None:
     app = portal_script()
-    assert app.name == "app.py" and all((app.parent / p.path).is_file() for p in PAGES)
+    assert app.name == "app.py" and all((app.parent / p.path).is_file() for p in pages())
     cmd = streamlit_command(tmp_path, 8600, "0.0.0.0", ["--server.port", "9000", "--theme.base", "dark"])
     assert cmd[:5] == [sys.executable, "-m", "portal.launch", "run", str(app)]
     assert cmd[-3:] == ["--", "--workspace", str(tmp_path)]
@@ -117,7 +117,7 @@ def test_serve_command_line_runs_the_packaged_app_with_flags_passed_last(tmp_pat
 
 
 def test_serve_refuses_a_folder_without_a_workspace(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "governance.cli", "serve", "--workspace", str(tmp_path / "none"),
+    proc = subprocess.run([sys.executable, "-m", "countersign_cli", "serve", "--workspace", str(tmp_path / "none"),
                            "--port", "1"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "no configuration file" in proc.stderr
 
@@ -127,7 +127,7 @@ def test_serve_on_a_busy_port_says_so_in_one_line_before_announcing_the_portal(d
         held.bind(("127.0.0.1", 0))
         held.listen()
         port = held.getsockname()[1]
-        proc = subprocess.run([sys.executable, "-m", "governance.cli", "serve", "--workspace",
+        proc = subprocess.run([sys.executable, "-m", "countersign_cli", "serve", "--workspace",
                                str(demo_workspace.root), "--port", str(port)],
                               capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stdout + proc.stderr
@@ -173,8 +173,8 @@ def test_serve_starts_the_portal_from_another_directory_with_streamlit_flags(dem
 
 
 def test_the_oversight_choices_on_the_command_line_are_governances() -> None:
+    from countersign_cli.commands import oversight as command
     from governance import oversight
-    from governance.commands import oversight as command
 
     assert (command.OUTCOMES, command.SORTS) == (oversight.OUTCOMES, oversight.SORTS)
 
@@ -187,7 +187,7 @@ def test_serve_warms_what_the_pages_import_before_the_first_visit(demo_workspace
 
     root = Path(__file__).resolve().parents[2]
     modules = page_imports(root / p.path for p in PAGES)
-    assert {"streamlit", "pandas", "governance.policy", "portal.tables"} <= set(modules)
+    assert {"streamlit", "pandas", "governance.usecases.review", "portal.tables"} <= set(modules)  # pages call use cases
     assert _workspace(["run", "app.py", "--server.port", "1", "--", "--workspace", "/w"]) == "/w"
     code = ("import sys; from portal.launch import warm, page_imports, APP_MODULES; "
             f"took = warm({str(demo_workspace.root)!r}, APP_MODULES); "

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from countersign_cli.main import main
 from governance.catalog import Catalog
-from governance.cli import main
 from governance.compare import artifact_check, compare_runs, diff_versions, environment_consistency
 from governance.config import CostsConfig, Workspace, load_settings
+from governance.context import Context
 from governance.costs import default_prices, estimate_costs, price_table
 from governance.identity import Identity
 from governance.policy import evaluate, gates_for
@@ -113,7 +114,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Workspace, Catalog]
          "created_at": "2026-01-01T00:00:00", "updated_at": "2026-01-01T12:00:00", "instance_type": "ml.m5.large"}]))
     catalog = Catalog(ws.catalog_path)
     catalog.migrate()
-    report = sync(ws, load_settings(ws), catalog, actor=ADMIN)
+    report = sync(Context(ws, load_settings(ws), catalog, ADMIN))
     assert report.ok, [r.error for r in report.results]
     return ws, catalog
 

@@ -1,5 +1,5 @@
 """One data contract for every analytics input, tried as a user would: files written by common tools, the CLI run as
-a process (``python -m governance.cli``), Evidently as the oracle.
+a process (``python -m countersign_cli``), Evidently as the oracle.
 
 - NaN (and ±inf) are missing values on every route, exactly as Evidently drops them: a Parquet file storing IEEE NaN
   (Spark, Polars, pyarrow from numpy) and one storing NULL (pandas) give the same verdict, above and below 1,000
@@ -31,7 +31,7 @@ from tests.governance.oracles import evidently_drift
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "governance.cli", *args], capture_output=True, text=True, timeout=180)
+    return subprocess.run([sys.executable, "-m", "countersign_cli", *args], capture_output=True, text=True, timeout=180)
 
 
 def write_parquet(path: Path, frame: pd.DataFrame, *, nan_stored: bool) -> Path:

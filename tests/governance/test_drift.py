@@ -252,7 +252,7 @@ def test_sturges_edges_equal_numpy():
 def test_cli_drift_json_and_exit_codes(tmp_path, large, capsys):
     import json
 
-    from governance.cli import main
+    from countersign_cli.main import main
 
     ref, cur = large
     ref.to_parquet(tmp_path / "ref.parquet")

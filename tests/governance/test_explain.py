@@ -246,7 +246,7 @@ def test_bad_input(tmp_path, data):
 def test_cli_explain_on_a_workspace_version(demo_copy, capsys, monkeypatch):
     import json
 
-    from governance.cli import main
+    from countersign_cli.main import main
 
     monkeypatch.setenv("COUNTERSIGN_ACTOR", "risk.officer@demo.countersign.dev")
     args = ["explain", "--workspace", str(demo_copy.root), "--version", "lab-staging:credit-approval:3", "--json"]

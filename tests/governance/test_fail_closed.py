@@ -1,6 +1,6 @@
 """Issue 31: a sign-off binds to the bytes it approved, and decisions run only on a catalog the ledger vouches for.
 
-Each test is one finding of the issue, tried the way it was found: through the CLI (``python -m governance.cli``'s
+Each test is one finding of the issue, tried the way it was found: through the CLI (``python -m countersign_cli``'s
 ``main``) on a copy of the demo workspace (real folder registries, a real DuckDB file, the real ledger).
 """
 
@@ -16,10 +16,11 @@ import pytest
 
 from core.canonical import canonical_json
 from core.errors import ConflictError
+from countersign_cli.main import main
 from governance import ledger
 from governance.catalog import Catalog
-from governance.cli import main
 from governance.config import Workspace, load_settings
+from governance.context import Context
 from governance.demo_history import open_request_id
 
 D = "demo.countersign.dev"
@@ -283,9 +284,10 @@ def test_a_dropped_ledger_table_is_a_verdict_not_a_traceback(demo_copy: Workspac
 
 def test_a_mapping_added_later_makes_four_eyes_compare_people_not_spellings(demo_copy: Workspace, capsys) -> None:
     from core.errors import AccessDenied
+    from governance.execution import execute
     from governance.identity import os_identity
     from governance.policy import evaluate
-    from governance.promotion import RiskAcceptance, approve, create_request, execute
+    from governance.promotion import RiskAcceptance, approve, create_request
 
     ws = demo_copy
     config = ws.config_path.read_text()
@@ -294,7 +296,7 @@ def test_a_mapping_added_later_makes_four_eyes_compare_people_not_spellings(demo
     catalog = Catalog(ws.catalog_path)
     alice_os = os_identity(settings, "csalice")
     assert alice_os.email == "os:csalice"
-    rid = create_request(ws, settings, catalog, alice_os, "lab-dev:repair-cost:2", "staging", "needed for Q1").request_id
+    rid = create_request(Context(ws, settings, catalog, alice_os), "lab-dev:repair-cost:2", "staging", "needed for Q1").request_id
     # later an admin maps the OS account to the person's sign-in e-mail (and grants that e-mail the same roles)
     text = ws.config_path.read_text().replace("[roles]", '[roles]\n"alice@bank.example" = ["risk_officer"]', 1)
     ws.config_path.write_text(text + '\n[os_users]\ncsalice = "alice@bank.example"\n')
@@ -302,16 +304,16 @@ def test_a_mapping_added_later_makes_four_eyes_compare_people_not_spellings(demo
     same_person = os_identity(settings, "csalice")
     assert same_person.email == "alice@bank.example"
     with pytest.raises(AccessDenied, match="requested"):
-        approve(ws, settings, catalog, same_person, rid, "looks right to me")
+        approve(Context(ws, settings, catalog, same_person), rid, "looks right to me")
     # and an approval the ledger recorded before the mapping no longer counts once the mapping exists
     old_settings = load_settings(ws).model_copy(update={"os_users": {}})
     blocking = tuple(r.gate for r in evaluate(catalog, settings, "lab-dev:repair-cost:2", "staging").blocking)
     accepted = RiskAcceptance(blocking, "Drift is measured after the first staging traffic arrives.",
                               dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(days=30))
-    approve(ws, old_settings, catalog, same_person, rid, "looks right to me", risk_acceptance=accepted)
+    approve(Context(ws, old_settings, catalog, same_person), rid, "looks right to me", risk_acceptance=accepted)
     assert catalog.request(rid).status == "approved"
     with pytest.raises(ConflictError, match=r"pending in the ledger .0 of 1 approvals.* person who requested"):
-        execute(ws, settings, catalog, os_identity(settings, "csalice"), rid)
+        execute(Context(ws, settings, catalog, os_identity(settings, "csalice")), rid)
     assert cli(ws, AUDITOR, "ledger", "verify") == 1
     assert "approvals by" in capsys.readouterr().err
 
@@ -323,8 +325,9 @@ import sys, time
 from pathlib import Path
 from governance.catalog import Catalog
 from governance.config import Workspace, load_settings
+from governance.context import Context
+from governance.execution import execute
 from governance.identity import identity_for
-from governance.promotion import execute
 from governance.sources import connector_for
 ws = Workspace(Path(sys.argv[1])); settings = load_settings(ws)
 class Slow:
@@ -336,7 +339,7 @@ class Slow:
         print("copying", flush=True)
         time.sleep(120)  # a 2 GB artifact on a slow link
         return self.inner.register_copy(*a)
-execute(ws, settings, Catalog(ws.catalog_path), identity_for(settings, sys.argv[2], source="cli"), sys.argv[3],
+execute(Context(ws, settings, Catalog(ws.catalog_path), identity_for(settings, sys.argv[2], source="cli")), sys.argv[3],
         connectors=lambda name: Slow(connector_for(ws, settings, name)))
 """
 

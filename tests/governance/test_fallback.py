@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from core.errors import AccessDenied, ArtifactMismatch, ConflictError, InputError, LedgerTampered
+from countersign_cli.main import main
 from governance import fallback, ledger
 from governance.catalog import Catalog
-from governance.cli import main
 from governance.config import Workspace, load_settings
 from governance.context import Context
 from governance.identity import identity_for
@@ -195,6 +195,6 @@ def test_cli_fallback_plan_approve_rehearse_then_countersign_fallback_model(demo
 
 
 def test_the_cli_spells_the_kinds_of_governance() -> None:
-    from governance.commands import fallback as command
+    from countersign_cli.commands import fallback as command
 
     assert command.KINDS == fallback.KINDS

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from core.errors import InputError
+from countersign_cli.main import main
 from governance.catalog import Catalog
-from governance.cli import main
 from governance.config import Workspace, load_settings
+from governance.context import Context
 from governance.history import environment_at, inventory_as_of, parse_instant, version_history
 from governance.identity import Identity
 from governance.sync import sync
@@ -50,7 +51,7 @@ def world(tmp_path: Path, catalog_url: str | None):
     cat.migrate()
 
     def run(full: bool = True):
-        report = sync(ws, settings, cat, actor=ADMIN, full=full)
+        report = sync(Context(ws, settings, cat, ADMIN), full=full)
         return report.results[0]
 
     return ws, reg, cat, run
@@ -165,7 +166,7 @@ def test_a_long_pause_is_a_gap(world) -> None:
     import time
 
     time.sleep(0.5)
-    sync(ws, settings, cat, actor=ADMIN, full=True)
+    sync(Context(ws, settings, cat, ADMIN), full=True)
     gaps = cat.history_gaps(["lab"])
     assert list(gaps["reason"]) == ["pause"] and "no successful sync for" in gaps["detail"][0]
 
@@ -231,7 +232,7 @@ def test_environment_at_names_the_approver_and_the_gates_from_the_decision(demo_
     settings = load_settings(demo_copy)
     cat = Catalog(demo_copy.catalog_path)
     cat.migrate()
-    sync(demo_copy, settings, cat, actor=ADMIN, full=True)
+    sync(Context(demo_copy, settings, cat, ADMIN), full=True)
     executed = cat.query_df("SELECT request_id, target_version_id, to_env FROM promotion_requests "
                             "WHERE status = 'executed' AND target_version_id IS NOT NULL ORDER BY request_id")
     assert not executed.empty
@@ -248,13 +249,13 @@ def test_environment_at_names_the_approver_and_the_gates_from_the_decision(demo_
 
 
 def test_a_change_caused_by_a_countersign_execution_names_its_request(demo_copy: Workspace) -> None:
-    from governance.promotion import execute
+    from governance.execution import execute
     from tests.governance.test_promotion import World
 
     w = World(demo_copy)
     rid = w.request()
     w.approve(rid)
-    r = execute(w.ws, w.settings, w.catalog, w.who("ml.engineer"), rid)
+    r = execute(Context(w.ws, w.settings, w.catalog, w.who("ml.engineer")), rid)
     assert r.status == "executed", r.execution_error
     (state,) = version_history(w.catalog, r.target_version_id)["states"]
     assert state["request_id"] == rid and state["environment"] == "prod"

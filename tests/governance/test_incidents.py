@@ -9,9 +9,9 @@ import json
 import pytest
 
 from core.errors import AccessDenied, ConflictError, InputError, LedgerTampered
+from countersign_cli.main import main
 from governance import incidents, ledger
 from governance.catalog import Catalog
-from governance.cli import main
 from governance.config import Workspace, load_settings
 from governance.context import Context
 from governance.identity import identity_for
@@ -103,8 +103,7 @@ def test_overdue_deadlines_are_in_the_register_and_in_the_notifications(demo_cop
     reg = incidents.register(auditor, now=AWARE + dt.timedelta(days=3, hours=1))
     (row,) = reg.incidents
     assert {d.rule for d in row.overdue} == {"eu-ai-act-art-73", "pra-ss1-23-escalation"}
-    events = collect_events(auditor.settings, auditor.catalog, auditor.identity,
-                            now=AWARE + dt.timedelta(days=3, hours=1))
+    events = collect_events(auditor, now=AWARE + dt.timedelta(days=3, hours=1))
     late = [e for e in events if e.kind == "incident_deadline"]
     assert {e.key for e in late} == {f"incident_deadline:{inc.incident_id}:eu-ai-act-art-73",
                                      f"incident_deadline:{inc.incident_id}:pra-ss1-23-escalation"}

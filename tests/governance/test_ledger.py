@@ -22,10 +22,11 @@ import pandas as pd
 import pytest
 
 from core.errors import AccessDenied, InputError, LedgerTampered
+from countersign_cli.main import main
 from governance import ledger
 from governance.catalog import Catalog
-from governance.cli import main
 from governance.config import Workspace
+from governance.context import Context
 from governance.identity import Identity, os_user
 from governance.ledger import commit, signed_head
 from tests.backends import BOTH, use_catalog_url
@@ -529,7 +530,7 @@ def test_deleting_the_newest_entry_after_a_sync_is_detected(demo_copy: Workspace
     settings = load_settings(demo_copy)
     catalog = Catalog(demo_copy.catalog_path)
     engineer = identity_for(settings, "ml.engineer@demo.countersign.dev", source="demo")
-    assert sync(demo_copy, settings, catalog, actor=engineer).ok
+    assert sync(Context(demo_copy, settings, catalog, engineer)).ok
     newest = ledger.entry(catalog, ledger.head(catalog)[0])
     assert newest.action == "sync.account"
     assert ledger.verify_unchecked(demo_copy, catalog).ok

@@ -35,7 +35,7 @@ settle_seconds = 0.1
 
 
 def start(root: Path, **env: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "governance.cli", "listen", "--workspace", str(root), "--port", "0"],
+    return subprocess.Popen([sys.executable, "-m", "countersign_cli", "listen", "--workspace", str(root), "--port", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "COUNTERSIGN_WORKSPACE": "", **env})
 

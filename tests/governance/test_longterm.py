@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from core.errors import ConnectorError
-from governance.cli import main
+from countersign_cli.main import main
 from governance.config import Workspace, load_settings
 from governance.reports.keys import load_key_pair, personal_key_paths
 from governance.reports.sign import sign_pdf, verify_pdf

@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 
 from core.errors import ConfigError
+from countersign_cli.main import main
 from governance.catalog import Catalog
-from governance.cli import main
 from governance.config import Workspace, load_settings
+from governance.context import Context
 from governance.identity import Identity, identity_for
 from governance.notify import notify, sent_log, transports
 from governance.oversight import reviews
@@ -74,7 +75,7 @@ secret_env = "CS_HOOK_SECRET"
 def run(ws: Workspace, now: dt.datetime, env: dict[str, str] = ENV, **kw):
     settings = load_settings(ws)
     mailer, poster = transports(settings, read_secrets(settings.notify, env), root=ws.root)  # the edge
-    return notify(settings, Catalog(ws.catalog_path), ADMIN, mailer=mailer, poster=poster, now=now, **kw)
+    return notify(Context(ws, settings, Catalog(ws.catalog_path), ADMIN), mailer=mailer, poster=poster, now=now, **kw)
 
 
 def built_on(ws: Workspace) -> dt.datetime:
@@ -189,7 +190,7 @@ def test_decisions_sync_failures_reach_who_must_act(demo_copy, peers) -> None:
     configure(demo_copy, channels(smtp.port, url, ca, routes="sync_failures = 2"))
     settings, catalog = load_settings(demo_copy), Catalog(demo_copy.catalog_path)
     rid = open_request_id(catalog)
-    reject(demo_copy, settings, catalog, identity_for(settings, f"risk.officer@{D}", source="cli"), rid,
+    reject(Context(demo_copy, settings, catalog, identity_for(settings, f"risk.officer@{D}", source="cli")), rid,
            "Shadow-mode recall not shown on prod-like data.")
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     for n in range(3):
@@ -239,14 +240,14 @@ def test_monitoring_on_new_data_that_breaches_a_gate_is_announced_once(demo_copy
     configure(demo_copy, channels(smtp.port, url, ca))
     settings, catalog = load_settings(demo_copy), Catalog(demo_copy.catalog_path)
     today = built_on(demo_copy)
-    assert {i.monitoring_status for i in schedule(settings, catalog, ADMIN, now=today).items} == {"never"}
-    results = {r.version_id: r for r in monitor(demo_copy, settings, catalog, ADMIN, now=today)}
+    assert {i.monitoring_status for i in schedule(Context(catalog.workspace, settings, catalog, ADMIN), now=today).items} == {"never"}
+    results = {r.version_id: r for r in monitor(Context(demo_copy, settings, catalog, ADMIN), now=today)}
     assert results[CLAIMS].items["drift"]["status"] == "computed"
     # the share gate made strict here, and the weighted drift gate the demo's medium tier sets
     assert [b["gate"] for b in results[CLAIMS].breaches] == ["drift", "weighted_drift"] and not results[CREDIT].breaches
-    plan = {i.version_id: i for i in schedule(settings, catalog, ADMIN, now=today).items}
+    plan = {i.version_id: i for i in schedule(Context(catalog.workspace, settings, catalog, ADMIN), now=today).items}
     assert plan[CLAIMS].monitoring_status == "ok"
-    later = {i.version_id: i for i in schedule(settings, catalog, ADMIN, now=today + dt.timedelta(days=31)).items}
+    later = {i.version_id: i for i in schedule(Context(catalog.workspace, settings, catalog, ADMIN), now=today + dt.timedelta(days=31)).items}
     assert later[CLAIMS].monitoring_status == "overdue"  # medium tier: every 30 days
 
     report = run(demo_copy, today)

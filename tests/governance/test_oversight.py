@@ -8,10 +8,11 @@ import json
 import pytest
 
 from core.errors import AccessDenied, InputError, NotFound
+from countersign_cli.main import main
 from governance import ledger
 from governance.catalog import Catalog
-from governance.cli import main
 from governance.config import ROLES, Workspace, load_settings
+from governance.context import Context
 from governance.identity import PERMISSIONS, Identity, identity_for
 from governance.oversight import record_review, reviews, schedule
 from tests.governance.report_world import pdf_text
@@ -30,7 +31,7 @@ def _built_on(catalog: Catalog) -> dt.datetime:
 def test_the_demo_plants_one_overdue_one_due_within_a_week_and_one_never_reviewed(demo_workspace) -> None:
     settings, catalog = load_settings(demo_workspace), Catalog(demo_workspace.catalog_path)
     today = _built_on(catalog)
-    plan = schedule(settings, catalog, VIEWER, now=today)
+    plan = schedule(Context(catalog.workspace, settings, catalog, VIEWER), now=today)
     by_id = {i.version_id: i for i in plan.items}
     assert set(by_id) == {CREDIT, CLAIMS, REPAIR}  # the prod versions serving on an endpoint
     assert by_id[CREDIT].status == "overdue" and by_id[CREDIT].days_left == -10
@@ -42,23 +43,23 @@ def test_the_demo_plants_one_overdue_one_due_within_a_week_and_one_never_reviewe
     assert by_id[REPAIR].never_reviewed and by_id[REPAIR].status == "due" and by_id[REPAIR].first_review_now
     assert by_id[REPAIR].due_at == today and by_id[REPAIR].days_left == 0
     assert [i.status for i in plan.items] == ["overdue", "due", "due"]  # earliest due first
-    assert [i.tier for i in schedule(settings, catalog, VIEWER, now=today, sort="tier").items] == \
+    assert [i.tier for i in schedule(Context(catalog.workspace, settings, catalog, VIEWER), now=today, sort="tier").items] == \
         ["high", "medium", "low"]
 
 
 def test_moving_time_forward_makes_reviews_due_then_overdue(demo_workspace) -> None:
     settings, catalog = load_settings(demo_workspace), Catalog(demo_workspace.catalog_path)
     today = _built_on(catalog)
-    due_at = {i.version_id: i.due_at for i in schedule(settings, catalog, VIEWER, now=today).items}
+    due_at = {i.version_id: i.due_at for i in schedule(Context(catalog.workspace, settings, catalog, VIEWER), now=today).items}
 
     def status(version_id: str, when: dt.datetime) -> str:
-        return next(i.status for i in schedule(settings, catalog, VIEWER, now=when).items if i.version_id == version_id)
+        return next(i.status for i in schedule(Context(catalog.workspace, settings, catalog, VIEWER), now=when).items if i.version_id == version_id)
 
     assert status(CLAIMS, due_at[CLAIMS] - dt.timedelta(days=15)) == "scheduled"  # due_soon_days = 14
     assert status(CLAIMS, due_at[CLAIMS] - dt.timedelta(days=13)) == "due"
     assert status(CLAIMS, due_at[CLAIMS] + dt.timedelta(seconds=1)) == "overdue"
     assert status(REPAIR, today + dt.timedelta(days=400)) == "due"  # due from the day it is seen, until reviewed
-    later = schedule(settings, catalog, VIEWER, now=due_at[CLAIMS] + dt.timedelta(days=1), only_attention=True)
+    later = schedule(Context(catalog.workspace, settings, catalog, VIEWER), now=due_at[CLAIMS] + dt.timedelta(days=1), only_attention=True)
     assert {i.version_id: i.status for i in later.items} == {CREDIT: "overdue", CLAIMS: "overdue", REPAIR: "due"}
 
 
@@ -66,7 +67,7 @@ def test_a_periodic_review_is_recorded_in_the_catalog_and_the_ledger_and_resets_
     settings, catalog = load_settings(demo_copy), Catalog(demo_copy.catalog_path)
     officer = identity_for(settings, f"risk.officer@{D}", source="cli")
     today = _built_on(catalog)
-    review = record_review(demo_copy, settings, catalog, officer, CREDIT, "continue",
+    review = record_review(Context(demo_copy, settings, catalog, officer), CREDIT, "continue",
                            "Quarterly review: stable approval rates; continue.", now=today)
     # evidence refreshed on the version's newest data: bias of the prod version (its validation file)
     assert review.evidence["bias"]["status"] in ("computed", "cached") and review.evidence["bias"]["evidence_id"]
@@ -75,13 +76,13 @@ def test_a_periodic_review_is_recorded_in_the_catalog_and_the_ledger_and_resets_
     assert entries[-1].action == "review.periodic" and entries[-1].hash == review.ledger_hash
     assert entries[-1].payload["outcome"] == "continue" and entries[-1].payload["review_id"] == review.review_id
     assert ledger.verify(demo_copy, catalog, officer).ok
-    item = next(i for i in schedule(settings, catalog, VIEWER, now=today).items if i.version_id == CREDIT)
+    item = next(i for i in schedule(Context(catalog.workspace, settings, catalog, VIEWER), now=today).items if i.version_id == CREDIT)
     assert item.status == "scheduled" and item.due_at == today + dt.timedelta(days=90)
 
-    retire = record_review(demo_copy, settings, catalog, officer, CLAIMS, "retire",
+    retire = record_review(Context(demo_copy, settings, catalog, officer), CLAIMS, "retire",
                            "Drift on claim amounts too large; replace with v3.", refresh=False, now=today)
     assert retire.outcome == "retire"
-    item = next(i for i in schedule(settings, catalog, VIEWER, now=today + dt.timedelta(days=999)).items
+    item = next(i for i in schedule(Context(catalog.workspace, settings, catalog, VIEWER), now=today + dt.timedelta(days=999)).items
                 if i.version_id == CLAIMS)
     assert item.status == "retired" and not item.needs_attention
 
@@ -97,7 +98,7 @@ def test_bad_reviews_are_refused_and_store_nothing(demo_copy, who, version, outc
     settings, catalog = load_settings(demo_copy), Catalog(demo_copy.catalog_path)
     before = (len(reviews(catalog)), ledger.head(catalog))
     with pytest.raises(error):
-        record_review(demo_copy, settings, catalog, identity_for(settings, who, source="cli"), version, outcome,
+        record_review(Context(demo_copy, settings, catalog, identity_for(settings, who, source="cli")), version, outcome,
                       comment, refresh=False)
     assert (len(reviews(catalog)), ledger.head(catalog)) == before
 
@@ -149,13 +150,13 @@ def test_role_matrix_of_the_oversight_actions(demo_workspace, role: str) -> None
     who = Identity(f"someone.{role}@example.org", frozenset({role}))
     if role in PERMISSIONS["review_periodic"]:
         with pytest.raises(NotFound):  # past the role check, stopped before writing to the shared workspace
-            record_review(demo_workspace, settings, catalog, who, "lab-prod:nope:1", "continue", "A long comment.")
+            record_review(Context(demo_workspace, settings, catalog, who), "lab-prod:nope:1", "continue", "A long comment.")
     else:
         with pytest.raises(AccessDenied):
-            record_review(demo_workspace, settings, catalog, who, CREDIT, "continue", "A long comment.")
+            record_review(Context(demo_workspace, settings, catalog, who), CREDIT, "continue", "A long comment.")
     if role in PERMISSIONS["notify"]:
-        assert notify(settings, catalog, who, dry_run=True).events
+        assert notify(Context(catalog.workspace, settings, catalog, who), dry_run=True).events
     else:
         with pytest.raises(AccessDenied):
-            notify(settings, catalog, who, dry_run=True)
-    assert schedule(settings, catalog, who).items  # everyone may look
+            notify(Context(catalog.workspace, settings, catalog, who), dry_run=True)
+    assert schedule(Context(catalog.workspace, settings, catalog, who)).items  # everyone may look

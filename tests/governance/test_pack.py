@@ -170,7 +170,7 @@ def test_pack_needs_the_export_role(packed, tmp_path: Path) -> None:
 
 
 def test_cli_pack(packed, tmp_path: Path, capsys) -> None:
-    from governance.cli import main
+    from countersign_cli.main import main
 
     w, _pack, _root = packed
     out = tmp_path / "p.zip"

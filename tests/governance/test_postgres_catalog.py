@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from core.errors import ConfigError, ConflictError
+from countersign_cli.main import main
 from governance import ledger
 from governance.catalog import Catalog
 from governance.catalog.transfer import copy_catalog
-from governance.cli import main
 from governance.config import Workspace, load_settings, parse_settings
 
 

@@ -16,18 +16,11 @@ from governance import ledger
 from governance.binding import flag_deployments, unapproved_deployments
 from governance.catalog import Catalog
 from governance.config import Settings, Workspace, load_settings
+from governance.context import Context
 from governance.demo_history import open_request_id
+from governance.execution import execute
 from governance.identity import Identity, identity_for
-from governance.promotion import (
-    RiskAcceptance,
-    allowed_actions,
-    approve,
-    cancel,
-    create_request,
-    execute,
-    get_request,
-    reject,
-)
+from governance.promotion import RiskAcceptance, allowed_actions, approve, cancel, create_request, get_request, reject
 from governance.sources import connector_for
 from tests.backends import BOTH, use_catalog_url
 
@@ -52,7 +45,7 @@ class World:
         existing = open_request_id(self.catalog) if version_id == "lab-staging:claims-fraud:3" else None
         if existing:
             return existing
-        return create_request(self.ws, self.settings, self.catalog, self.who("ml.engineer"), version_id, to,
+        return create_request(Context(self.ws, self.settings, self.catalog, self.who("ml.engineer")), version_id, to,
                               "tests").request_id
 
     def accept_all(self, request_id: str, days: int = 30) -> RiskAcceptance | None:
@@ -69,7 +62,7 @@ class World:
         return {r.gate: r.status for r in evaluate(self.catalog, self.settings, version_id, to_env).results}
 
     def approve(self, request_id: str, who: str = "risk.officer") -> object:
-        return approve(self.ws, self.settings, self.catalog, self.who(who), request_id, "looks right",
+        return approve(Context(self.ws, self.settings, self.catalog, self.who(who)), request_id, "looks right",
                        risk_acceptance=self.accept_all(request_id))
 
     def verify(self) -> ledger.VerifyReport:
@@ -79,7 +72,7 @@ class World:
 @pytest.fixture
 def world(demo_copy: Workspace, catalog_url: str | None) -> World:
     if catalog_url is not None:  # the demo moved into PostgreSQL the way an operator does it
-        from governance.cli import main
+        from countersign_cli.main import main
 
         assert main(["catalog", "copy", "--workspace", str(demo_copy.root), "--to", catalog_url]) == 0
         use_catalog_url(demo_copy, catalog_url)
@@ -111,7 +104,7 @@ def test_request_approve_execute_promotes_exactly_once(world: World) -> None:
     rid = world.request()
     r = world.approve(rid)
     assert r.status == "approved" and r.approvers == (f"risk.officer@{D}",)
-    r = execute(world.ws, world.settings, world.catalog, world.who("ml.engineer"), rid)
+    r = execute(Context(world.ws, world.settings, world.catalog, world.who("ml.engineer")), rid)
     assert r.status == "executed", r.execution_error
     after = world.prod_versions("claims-fraud")
     assert len(after) == len(before) + 1
@@ -124,7 +117,7 @@ def test_request_approve_execute_promotes_exactly_once(world: World) -> None:
                        "execute.start", "execute.source_approved", "execute.target_registered", "execute.done"]
     assert world.verify().ok
     with pytest.raises(ConflictError):  # executed once: a second run is refused
-        execute(world.ws, world.settings, world.catalog, world.who("ml.engineer"), rid)
+        execute(Context(world.ws, world.settings, world.catalog, world.who("ml.engineer")), rid)
 
 
 def test_four_eyes_requester_and_creator_may_not_approve(world: World) -> None:
@@ -132,10 +125,10 @@ def test_four_eyes_requester_and_creator_may_not_approve(world: World) -> None:
     acc = world.accept_all(rid)
     both = Identity(f"ml.engineer@{D}", frozenset({"ml_engineer", "risk_officer"}))
     with pytest.raises(AccessDenied, match="requested"):
-        approve(world.ws, world.settings, world.catalog, both, rid, "mine", risk_acceptance=acc)
+        approve(Context(world.ws, world.settings, world.catalog, both), rid, "mine", risk_acceptance=acc)
     creator = Identity(f"DATA.Scientist@{D}", frozenset({"risk_officer"}))  # case does not help
     with pytest.raises(AccessDenied, match="created"):
-        approve(world.ws, world.settings, world.catalog, creator, rid, "mine", risk_acceptance=acc)
+        approve(Context(world.ws, world.settings, world.catalog, creator), rid, "mine", risk_acceptance=acc)
     assert get_request(world.catalog, rid).status == "pending"
     assert "approve" not in allowed_actions(both, get_request(world.catalog, rid),
                                             world.catalog.version("lab-staging:claims-fraud:3"))
@@ -147,8 +140,8 @@ def test_high_tier_needs_two_distinct_approvers(world: World) -> None:
     r = world.approve(rid, "risk.officer")
     assert r.status == "pending" and len(r.approvers) == 1 and r.approvals_required == 2
     with pytest.raises(AccessDenied, match="already approved"):
-        approve(world.ws, world.settings, world.catalog, world.who("risk.officer"), rid, "again")
-    r = approve(world.ws, world.settings, world.catalog, world.who("validator"), rid, "second pair of eyes")
+        approve(Context(world.ws, world.settings, world.catalog, world.who("risk.officer")), rid, "again")
+    r = approve(Context(world.ws, world.settings, world.catalog, world.who("validator")), rid, "second pair of eyes")
     assert r.status == "approved" and set(r.approvers) == {f"risk.officer@{D}", f"validator@{D}"}
 
 
@@ -158,7 +151,7 @@ BLOCKED = ("lab-dev:claims-fraud:4", "staging")  # no evidence computed: drift a
 def test_open_demo_request_passes_every_gate_on_computed_evidence(world: World) -> None:
     rid = world.request()
     assert set(world.gates("lab-staging:claims-fraud:3", "prod").values()) == {"pass"}
-    r = approve(world.ws, world.settings, world.catalog, world.who("risk.officer"), rid, "all gates pass")
+    r = approve(Context(world.ws, world.settings, world.catalog, world.who("risk.officer")), rid, "all gates pass")
     assert r.status == "approved" and r.risk_acceptances == ()
 
 
@@ -166,7 +159,7 @@ def test_blocking_gates_need_a_valid_risk_acceptance(world: World) -> None:
     rid = world.request(*BLOCKED)
     officer = world.who("risk.officer")
     with pytest.raises(ConflictError, match="risk acceptance"):
-        approve(world.ws, world.settings, world.catalog, officer, rid, "fine")
+        approve(Context(world.ws, world.settings, world.catalog, officer), rid, "fine")
     good = world.accept_all(rid)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     for bad in (
@@ -177,9 +170,9 @@ def test_blocking_gates_need_a_valid_risk_acceptance(world: World) -> None:
         RiskAcceptance((*good.gates, "metrics"), good.justification, good.expires_at),
     ):
         with pytest.raises(InputError):
-            approve(world.ws, world.settings, world.catalog, officer, rid, "fine", risk_acceptance=bad)
+            approve(Context(world.ws, world.settings, world.catalog, officer), rid, "fine", risk_acceptance=bad)
     with pytest.raises(InputError, match="comment"):
-        approve(world.ws, world.settings, world.catalog, officer, rid, "   ", risk_acceptance=good)
+        approve(Context(world.ws, world.settings, world.catalog, officer), rid, "   ", risk_acceptance=good)
     assert get_request(world.catalog, rid).decisions == ()
 
 
@@ -188,35 +181,35 @@ def test_expired_risk_acceptance_stops_execution(world: World) -> None:
     world.approve(rid)
     later = dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(days=60)
     with pytest.raises(ConflictError, match="expired"):
-        execute(world.ws, world.settings, world.catalog, world.who("risk.officer"), rid, now=later)
+        execute(Context(world.ws, world.settings, world.catalog, world.who("risk.officer")), rid, now=later)
 
 
 @BOTH
 def test_reject_and_cancel(world: World) -> None:
     rid = world.request()
     with pytest.raises(InputError):
-        reject(world.ws, world.settings, world.catalog, world.who("risk.officer"), rid, "")
+        reject(Context(world.ws, world.settings, world.catalog, world.who("risk.officer")), rid, "")
     with pytest.raises(AccessDenied):
-        cancel(world.ws, world.settings, world.catalog, Identity(f"other@{D}", frozenset({"ml_engineer"})), rid)
-    r = reject(world.ws, world.settings, world.catalog, world.who("risk.officer"), rid, "drift not understood")
+        cancel(Context(world.ws, world.settings, world.catalog, Identity(f"other@{D}", frozenset({"ml_engineer"}))), rid)
+    r = reject(Context(world.ws, world.settings, world.catalog, world.who("risk.officer")), rid, "drift not understood")
     assert r.status == "rejected"
     with pytest.raises(ConflictError):
-        cancel(world.ws, world.settings, world.catalog, world.who("ml.engineer"), rid)
+        cancel(Context(world.ws, world.settings, world.catalog, world.who("ml.engineer")), rid)
     rid2 = world.request()
-    assert cancel(world.ws, world.settings, world.catalog, world.who("ml.engineer"), rid2, "wrong one").status == \
+    assert cancel(Context(world.ws, world.settings, world.catalog, world.who("ml.engineer")), rid2, "wrong one").status == \
         "cancelled"
 
 
 def test_bad_requests(world: World) -> None:
     eng = world.who("ml.engineer")
     with pytest.raises(ConflictError, match="already has an open request"):
-        create_request(world.ws, world.settings, world.catalog, eng, "lab-staging:claims-fraud:3", "prod", "again")
+        create_request(Context(world.ws, world.settings, world.catalog, eng), "lab-staging:claims-fraud:3", "prod", "again")
     with pytest.raises(InputError, match="later environment"):
-        create_request(world.ws, world.settings, world.catalog, eng, "lab-prod:claims-fraud:2", "staging", "back")
+        create_request(Context(world.ws, world.settings, world.catalog, eng), "lab-prod:claims-fraud:2", "staging", "back")
     with pytest.raises(InputError, match="unknown environment"):
-        create_request(world.ws, world.settings, world.catalog, eng, "lab-dev:claims-fraud:4", "qa", "x")
+        create_request(Context(world.ws, world.settings, world.catalog, eng), "lab-dev:claims-fraud:4", "qa", "x")
     with pytest.raises(InputError, match="reason"):
-        create_request(world.ws, world.settings, world.catalog, eng, "lab-dev:claims-fraud:4", "staging", " ")
+        create_request(Context(world.ws, world.settings, world.catalog, eng), "lab-dev:claims-fraud:4", "staging", " ")
 
 
 class Crash(BaseException):
@@ -279,16 +272,16 @@ def test_failure_at_any_step_then_retry_gives_one_target_version(world: World, p
 
     officer = world.who("risk.officer")
     if kind == "error":
-        r = execute(world.ws, world.settings, world.catalog, officer, rid, connectors=factory)
+        r = execute(Context(world.ws, world.settings, world.catalog, officer), rid, connectors=factory)
         assert r.status == "failed" and "injected" in r.execution_error
-        r = execute(world.ws, world.settings, world.catalog, officer, rid, connectors=factory)
+        r = execute(Context(world.ws, world.settings, world.catalog, officer), rid, connectors=factory)
     else:
         with pytest.raises(Crash):
-            execute(world.ws, world.settings, world.catalog, officer, rid, connectors=factory)
+            execute(Context(world.ws, world.settings, world.catalog, officer), rid, connectors=factory)
         assert get_request(world.catalog, rid).status == "executing"
         with pytest.raises(ConflictError, match="already executing"):  # a second executor does not barge in
-            execute(world.ws, world.settings, world.catalog, officer, rid, connectors=factory)
-        r = execute(world.ws, world.settings, world.catalog, officer, rid, connectors=factory, takeover=True)
+            execute(Context(world.ws, world.settings, world.catalog, officer), rid, connectors=factory)
+        r = execute(Context(world.ws, world.settings, world.catalog, officer), rid, connectors=factory, takeover=True)
     assert fired == [point]
     assert r.status == "executed", r.execution_error
     after = world.prod_versions("claims-fraud")
@@ -310,8 +303,9 @@ sys.path.insert(0, {str(ROOT)!r})
 from governance.sources import connector_for
 from governance.catalog import Catalog
 from governance.config import Workspace, load_settings
+from governance.context import Context
+from governance.execution import execute
 from governance.identity import identity_for
-from governance.promotion import execute
 from pathlib import Path
 ws = Workspace(Path({str(world.ws.root)!r})); settings = load_settings(ws)
 class Dying:
@@ -325,13 +319,13 @@ class Dying:
         os._exit(9)  # killed after the copy, before the ledger knows
 def factory(name):
     return Dying(connector_for(ws, settings, name))
-execute(ws, settings, Catalog(ws.catalog_path, url=settings.catalog.url), identity_for(settings, "risk.officer@{D}", source="cli"),
-        {rid!r}, connectors=factory)
+execute(Context(ws, settings, Catalog(ws.catalog_path, url=settings.catalog.url),
+                identity_for(settings, "risk.officer@{D}", source="cli")), {rid!r}, connectors=factory)
 """
     proc = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 9, proc.stderr
     assert len(world.prod_versions("claims-fraud")) == len(before) + 1  # the copy happened
-    r = execute(world.ws, world.settings, world.catalog, world.who("risk.officer"), rid, takeover=True)
+    r = execute(Context(world.ws, world.settings, world.catalog, world.who("risk.officer")), rid, takeover=True)
     assert r.status == "executed", r.execution_error
     assert len(world.prod_versions("claims-fraud")) == len(before) + 1  # ... and was found again, not redone
     assert world.verify().ok
@@ -349,12 +343,12 @@ def test_two_officers_approving_at_once_make_one_decision_and_one_execution(worl
     def act(officer: Identity) -> None:
         barrier.wait()
         try:
-            r = approve(world.ws, world.settings, world.catalog, officer, rid, "go", risk_acceptance=acc)
+            r = approve(Context(world.ws, world.settings, world.catalog, officer), rid, "go", risk_acceptance=acc)
             outcomes.append(f"approved:{r.status}")
         except ConflictError:
             outcomes.append("conflict")
         try:
-            r = execute(world.ws, world.settings, world.catalog, officer, rid)
+            r = execute(Context(world.ws, world.settings, world.catalog, officer), rid)
             outcomes.append(f"executed:{r.status}")
         except ConflictError:
             outcomes.append("conflict")
@@ -376,7 +370,7 @@ def test_two_officers_approving_at_once_make_one_decision_and_one_execution(worl
 
 @BOTH
 def test_cli_request_approve_execute(world: World, capsys) -> None:
-    from governance.cli import main
+    from countersign_cli.main import main
 
     ws = str(world.ws.root)
     rid = world.request(*BLOCKED)
@@ -401,6 +395,6 @@ def test_a_changed_artifact_cannot_be_approved(world: World) -> None:
     rid = world.request()
     artifact = world.ws.root / "registry/staging/claims-fraud/3/model.skops"
     artifact.write_bytes(artifact.read_bytes() + b"\0")  # swapped behind the request's back
-    sync(world.ws, world.settings, world.catalog, actor=world.who("ml.engineer"), accounts=["lab-staging"])
+    sync(Context(world.ws, world.settings, world.catalog, world.who("ml.engineer")), accounts=["lab-staging"])
     with pytest.raises(ConflictError, match=r"artifact .* (changed|replaced)"):
-        approve(world.ws, world.settings, world.catalog, world.who("risk.officer"), rid, "ok")
+        approve(Context(world.ws, world.settings, world.catalog, world.who("risk.officer")), rid, "ok")

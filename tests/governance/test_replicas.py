@@ -21,6 +21,7 @@ import pytest
 from governance import ledger
 from governance.catalog import Catalog
 from governance.config import Workspace, load_settings
+from governance.context import Context
 from governance.demo import DEMO_DOMAIN
 from governance.demo_history import open_request_id
 from tests.backends import BOTH, use_catalog_url
@@ -90,7 +91,7 @@ for i in range(n):
 
 def _demo_on(demo_copy: Workspace, catalog_url: str | None) -> Workspace:
     if catalog_url is not None:
-        from governance.cli import main
+        from countersign_cli.main import main
 
         assert main(["catalog", "copy", "--workspace", str(demo_copy.root), "--to", catalog_url]) == 0
         use_catalog_url(demo_copy, catalog_url)
@@ -110,17 +111,19 @@ def test_two_replicas_approving_and_executing_one_request_at_once_promote_it_onc
     go = tmp_path / "go"
     code = f"""
 from core.errors import AccessDenied, ConflictError
+from governance.context import Context
+from governance.execution import execute
 from governance.identity import identity_for
-from governance.promotion import approve, execute
-officer = identity_for(settings, sys.argv[3] + "@{D}", source="cli")
+from governance.promotion import approve
+officer = Context(ws, settings, catalog, identity_for(settings, sys.argv[3] + "@{D}", source="cli"))
 outcome = []
 try:
-    r = approve(ws, settings, catalog, officer, {rid!r}, "go")
+    r = approve(officer, {rid!r}, "go")
     outcome.append("approved:" + r.status)
 except (ConflictError, AccessDenied) as exc:
     outcome.append("refused")
 try:
-    r = execute(ws, settings, catalog, officer, {rid!r})
+    r = execute(officer, {rid!r})
     outcome.append("executed:" + r.status)
 except ConflictError:
     outcome.append("conflict")
@@ -158,17 +161,18 @@ def test_a_claim_in_progress_makes_another_replica_wait_then_refuse(demo_copy: W
     catalog = Catalog(demo_copy.catalog_path, url=settings.catalog.url)
     rid = open_request_id(catalog)
     assert rid is not None
-    promotion.approve(demo_copy, settings, catalog, identity_for(settings, f"risk.officer@{D}", source="cli"), rid,
+    promotion.approve(Context(demo_copy, settings, catalog, identity_for(settings, f"risk.officer@{D}", source="cli")), rid,
                       "go")
     assert catalog.request(rid).status == "approved"
     go = tmp_path / "go"
     code = f"""
 from core.errors import ConflictError
+from governance.context import Context
+from governance.execution import execute
 from governance.identity import identity_for
-from governance.promotion import execute
 print("started", flush=True)
 try:
-    r = execute(ws, settings, catalog, identity_for(settings, "validator@{D}", source="cli"), {rid!r})
+    r = execute(Context(ws, settings, catalog, identity_for(settings, "validator@{D}", source="cli")), {rid!r})
     print("executed:" + r.status)
 except ConflictError as exc:
     print("conflict")

@@ -360,7 +360,7 @@ def test_page_one_renders_with_poppler(annex, tmp_path: Path) -> None:
 
 
 def test_cli_report_writes_a_signed_pdf(world, tmp_path: Path, capsys) -> None:
-    from governance.cli import main
+    from countersign_cli.main import main
 
     w = world[0]
     out = tmp_path / "r.pdf"
@@ -373,7 +373,7 @@ def test_cli_report_writes_a_signed_pdf(world, tmp_path: Path, capsys) -> None:
 
 
 def test_cli_report_bad_input_exits_2(world, capsys) -> None:
-    from governance.cli import main
+    from countersign_cli.main import main
 
     w = world[0]
     assert main(["report", "--workspace", str(w.workspace.root), "--model", "credit-approval"]) == 2
@@ -419,15 +419,15 @@ def _report_args(w, *extra: str) -> list[str]:
 
 def _cli_report_json(w, capsys, *extra: str) -> dict:
     """Run :func:`_report_args` (it must succeed) and return the JSON document it printed."""
-    from governance.cli import main
+    from countersign_cli.main import main
 
     assert main(_report_args(w, *extra)) == 0
     return json.loads(capsys.readouterr().out)
 
 
 def test_cli_rebuilds_the_same_unsigned_bytes_from_the_recorded_build_time(world, tmp_path: Path, capsys) -> None:
+    from countersign_cli.main import main
     from governance import ledger
-    from governance.cli import main
 
     w = world[0]
     first = _cli_report_json(w, capsys, "--out", str(tmp_path / "a.pdf"))

@@ -12,9 +12,9 @@ import zipfile
 import pytest
 
 from core.errors import AccessDenied, ConflictError, InputError
+from countersign_cli.main import main
 from governance import ledger, retention
 from governance.catalog import Catalog
-from governance.cli import main
 from governance.config import Workspace, load_settings, parse_settings
 from governance.context import Context
 from governance.identity import identity_for

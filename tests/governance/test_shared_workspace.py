@@ -96,7 +96,7 @@ def as_user(user: str, ws: Workspace, *args: str) -> subprocess.CompletedProcess
     home = ws.root.parent / f"home-{user}"
     env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache"), "LANG": "C.UTF-8"}
     cmd = ["setpriv", f"--reuid={user}", f"--regid={GROUP}", "--init-groups",
-           sys.executable, "-m", "governance.cli", *args, "--workspace", str(ws.root)]
+           sys.executable, "-m", "countersign_cli", *args, "--workspace", str(ws.root)]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
 
 

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from core.errors import ConfigError, SignatureInvalid
-from governance.cli import main
+from countersign_cli.main import main
 from governance.config import Workspace, load_settings
 from governance.reports.keys import (
     SEAL_ROLE,

@@ -16,6 +16,7 @@ from governance.analytics.evidence import evidence_through_lineage, store_eviden
 from governance.analytics.summaries import DriftSummary
 from governance.catalog import Catalog
 from governance.config import Workspace, load_settings
+from governance.context import Context
 from governance.demo_history import open_request_id
 from governance.evidence import review_version
 from governance.policy import EvidenceRef, evaluate
@@ -55,7 +56,7 @@ def _reload(world: World) -> World:
 
 
 def _cli(*argv: str) -> str:
-    from governance.cli import main
+    from countersign_cli.main import main
 
     out = io.StringIO()
     with redirect_stdout(out):
@@ -69,17 +70,17 @@ def _cli(*argv: str) -> str:
 
 def test_dev_to_prod_without_allow_skip_is_refused_naming_the_rule(world: World) -> None:
     with pytest.raises(InputError, match=r"dev → prod skips staging.*allow_skip = \[\"dev->prod\"\]"):
-        create_request(world.ws, world.settings, world.catalog, world.who("ml.engineer"), DEV, "prod", "straight")
+        create_request(Context(world.ws, world.settings, world.catalog, world.who("ml.engineer")), DEV, "prod", "straight")
     assert world.catalog.query_df(f"SELECT count(*) AS n FROM promotion_requests WHERE version_id = '{DEV}'")["n"][0] == 0
 
 
 def test_allow_skip_needs_the_tiers_approvals_plus_one_shown_everywhere(world: World) -> None:
     _configure(world.ws, MEDIUM, MEDIUM + 'allow_skip = ["dev->prod"]\n')
     world = _reload(world)
-    r = create_request(world.ws, world.settings, world.catalog, world.who("ml.engineer"), DEV, "prod", "hotfix")
+    r = create_request(Context(world.ws, world.settings, world.catalog, world.who("ml.engineer")), DEV, "prod", "hotfix")
     assert (r.skip, r.tier_approvals_required, r.approvals_required) == ("dev->prod", 1, 2)
     # one approval of a medium-tier request would complete it; a skip needs a second risk officer
-    r = approve(world.ws, world.settings, world.catalog, world.who("risk.officer"), r.request_id, "ok",
+    r = approve(Context(world.ws, world.settings, world.catalog, world.who("risk.officer")), r.request_id, "ok",
                 risk_acceptance=world.accept_all(r.request_id))
     assert r.status == "pending" and len(r.approvers) == 1
     queue = _cli("requests", "--workspace", str(world.ws.root))
@@ -94,12 +95,12 @@ def test_one_open_request_per_version_whatever_the_target(world: World) -> None:
     _configure(world.ws, MEDIUM, MEDIUM + 'allow_skip = ["dev->prod"]\n')
     world = _reload(world)
     eng = world.who("ml.engineer")
-    first = create_request(world.ws, world.settings, world.catalog, eng, DEV, "staging", "soak first")
+    first = create_request(Context(world.ws, world.settings, world.catalog, eng), DEV, "staging", "soak first")
     with pytest.raises(ConflictError, match=rf"already has an open request: {first.request_id} to staging"):
-        create_request(world.ws, world.settings, world.catalog, eng, DEV, "prod", "and prod too")
+        create_request(Context(world.ws, world.settings, world.catalog, eng), DEV, "prod", "and prod too")
     # once the first is closed, the version may be requested again
-    reject(world.ws, world.settings, world.catalog, world.who("risk.officer"), first.request_id, "not yet")
-    again = create_request(world.ws, world.settings, world.catalog, eng, DEV, "prod", "now prod")
+    reject(Context(world.ws, world.settings, world.catalog, world.who("risk.officer")), first.request_id, "not yet")
+    again = create_request(Context(world.ws, world.settings, world.catalog, eng), DEV, "prod", "now prod")
     assert again.status == "pending" and again.to_env == "prod"
 
 
@@ -125,17 +126,17 @@ def _drift(world: World, version_id: str, share: float, drifted: tuple[str, ...]
 
 def test_an_approval_keeps_what_the_approver_saw_and_labels_what_changed(world: World) -> None:
     rid = world.request()  # the demo's open claims-fraud v3 → prod: every gate passes
-    before = review_request(world.catalog, world.settings, world.who("auditor"), rid)
+    before = review_request(Context(world.ws, world.settings, world.catalog, world.who("auditor")), rid)
     assert before.snapshot is None and before.checklist.passed
     seen = {e.evidence_id for e in before.checklist.evidence}
-    approve(world.ws, world.settings, world.catalog, world.who("risk.officer"), rid, "reviewed")
+    approve(Context(world.ws, world.settings, world.catalog, world.who("risk.officer")), rid, "reviewed")
 
     stored = world.catalog.decisions_of(rid, ["approve"])[0].payload["snapshot"]
     assert {e["evidence_id"] for e in stored["evidence"]} == seen
     assert stored["policy_version"].startswith("pv-") and {g["status"] for g in stored["gates"]} == {"pass"}
 
     new_id = _drift(world, "lab-staging:claims-fraud:3", 0.9, ("claim_amount", "channel"))
-    after = review_request(world.catalog, world.settings, world.who("auditor"), rid)
+    after = review_request(Context(world.ws, world.settings, world.catalog, world.who("auditor")), rid)
     assert after.snapshot is not None and set(after.snapshot.evidence_ids) == seen
     assert {e.evidence_id for e in after.snapshot_evidence} == seen  # the summaries it saw, read back by id
     assert after.snapshot.gate("drift").status == "pass"  # as decided
@@ -154,15 +155,15 @@ def test_an_approval_keeps_what_the_approver_saw_and_labels_what_changed(world: 
 
 def test_a_rejection_keeps_its_snapshot_too(world: World) -> None:
     rid = world.request()
-    reject(world.ws, world.settings, world.catalog, world.who("risk.officer"), rid, "not convinced")
+    reject(Context(world.ws, world.settings, world.catalog, world.who("risk.officer")), rid, "not convinced")
     decision = world.catalog.decisions_of(rid, ["reject"])[0]
     assert decision.payload["snapshot"]["gates"] and decision.payload["snapshot"]["policy_version"].startswith("pv-")
-    assert review_request(world.catalog, world.settings, world.who("auditor"), rid).snapshot.kind == "reject"
+    assert review_request(Context(world.ws, world.settings, world.catalog, world.who("auditor")), rid).snapshot.kind == "reject"
 
 
 def test_the_pdf_shows_the_snapshot_and_the_changes_apart(world: World) -> None:
     rid = world.request()
-    approve(world.ws, world.settings, world.catalog, world.who("risk.officer"), rid, "reviewed")
+    approve(Context(world.ws, world.settings, world.catalog, world.who("risk.officer")), rid, "reviewed")
     new_id = _drift(world, "lab-staging:claims-fraud:3", 0.9, ("claim_amount",))
     facts = collect_facts(world.ws, world.settings, world.catalog, "lab-staging:claims-fraud:3", world.who("auditor"))
     view = next(v for v in facts.decided if v.request_id == rid)
@@ -242,7 +243,7 @@ def test_a_risk_acceptance_follow_up_turns_overdue_without_newer_evidence(world:
     acc = RiskAcceptance(("drift", "weighted_drift", "fairness"),
                          "No traffic before deployment; drift reviewed after 30 days.",
                          now + dt.timedelta(days=90), follow_up=now + dt.timedelta(days=30))
-    approve(world.ws, world.settings, world.catalog, world.who("risk.officer"), rid, "accepted", risk_acceptance=acc)
+    approve(Context(world.ws, world.settings, world.catalog, world.who("risk.officer")), rid, "accepted", risk_acceptance=acc)
     request = get_request(world.catalog, rid)
     assert {(f.gate, f.kind, f.status) for f in follow_ups(world.catalog, request, now)} == {
         ("drift", "drift", "waiting"), ("weighted_drift", "drift", "waiting"), ("fairness", "bias", "waiting")}
@@ -253,7 +254,7 @@ def test_a_risk_acceptance_follow_up_turns_overdue_without_newer_evidence(world:
     assert done["drift"].status == "met" and done["drift"].evidence_id == new_id
     assert done["weighted_drift"].status == "met"
     assert done["fairness"].status == "overdue" and "OVERDUE" in done["fairness"].describe()
-    shown = review_request(world.catalog, world.settings, world.who("auditor"), rid, now=later)
+    shown = review_request(Context(world.ws, world.settings, world.catalog, world.who("auditor")), rid, now=later)
     assert [f.status for f in shown.follow_ups if f.gate == "fairness"] == ["overdue"]
 
 
@@ -264,7 +265,7 @@ def test_a_follow_up_after_the_expiry_is_refused(world: World) -> None:
                          "No traffic before deployment; drift reviewed after 30 days.",
                          now + dt.timedelta(days=30), follow_up=now + dt.timedelta(days=60))
     with pytest.raises(InputError, match="follow-up date"):
-        approve(world.ws, world.settings, world.catalog, world.who("risk.officer"), rid, "x", risk_acceptance=acc)
+        approve(Context(world.ws, world.settings, world.catalog, world.who("risk.officer")), rid, "x", risk_acceptance=acc)
 
 
 def test_demo_history_still_builds_with_snapshots(world: World) -> None:

@@ -8,6 +8,7 @@ import datetime as dt
 import pytest
 
 from core.errors import AccessDenied, ConflictError, InputError
+from governance.context import Context
 from governance.promotion import allowed_actions, approve, get_request
 from governance.signoff import (
     acceptance_register,
@@ -37,19 +38,19 @@ def test_preview_progress_and_actions_through_two_approvals(world: World) -> Non
     rid = world.request(HIGH)
     officer, validator = world.who("risk.officer"), world.who("validator")
     acceptance = world.accept_all(rid)
-    first = approval_preview(review_request(world.catalog, world.settings, officer, rid), officer, acceptance)
+    first = approval_preview(review_request(Context(world.ws, world.settings, world.catalog, officer), rid), officer, acceptance)
     assert (first.approval_number, first.approvals_required, first.completes, first.executes) == (1, 2, False, False)
     assert first.text.startswith("This is the 1st of 2 approvals: approving records your approval only.")
     assert approval_progress(get_request(world.catalog, rid)) == "0 of 2 approvals, waiting for a risk officer"
 
-    approve(world.ws, world.settings, world.catalog, officer, rid, "first", risk_acceptance=acceptance)
+    approve(Context(world.ws, world.settings, world.catalog, officer), rid, "first", risk_acceptance=acceptance)
     request = get_request(world.catalog, rid)
     assert approval_progress(request) == "1 of 2 approvals, waiting for another risk officer"
     version = world.catalog.version(HIGH)
     assert allowed_actions(officer, request, version) == frozenset()  # nothing more for the first approver
     assert {"approve", "reject"} <= allowed_actions(validator, request, version)
 
-    second = approval_preview(review_request(world.catalog, world.settings, validator, rid), validator)
+    second = approval_preview(review_request(Context(world.ws, world.settings, world.catalog, validator), rid), validator)
     assert (second.approval_number, second.completes, second.executes) == (2, True, True)
     assert second.text.startswith(f"This is the 2nd of 2 approvals: approving will promote {HIGH} to prod "
                                   f"(register {HIGH} in account lab-prod (prod) and mark it Approved in the source "
@@ -61,14 +62,14 @@ def test_check_approval_raises_what_approve_would_and_writes_nothing(world: Worl
     officer = world.who("risk.officer")
     before = world.catalog.query_df("SELECT count(*) AS n FROM ledger")["n"][0]
     with pytest.raises(InputError, match="comment is required"):
-        check_approval(world.ws, world.settings, world.catalog, officer, rid, "  ")
+        check_approval(Context(world.ws, world.settings, world.catalog, officer), rid, "  ")
     if world.accept_all(rid) is not None:
         with pytest.raises(ConflictError, match="gates block approval"):
-            check_approval(world.ws, world.settings, world.catalog, officer, rid, "fine")
-    check_approval(world.ws, world.settings, world.catalog, officer, rid, "fine",
+            check_approval(Context(world.ws, world.settings, world.catalog, officer), rid, "fine")
+    check_approval(Context(world.ws, world.settings, world.catalog, officer), rid, "fine",
                    risk_acceptance=world.accept_all(rid))
     with pytest.raises(AccessDenied):
-        check_approval(world.ws, world.settings, world.catalog, world.who("ml.engineer"), rid, "mine")
+        check_approval(Context(world.ws, world.settings, world.catalog, world.who("ml.engineer")), rid, "mine")
     assert world.catalog.query_df("SELECT count(*) AS n FROM ledger")["n"][0] == before
     assert get_request(world.catalog, rid).approvers == ()
 
@@ -77,7 +78,7 @@ def test_register_states_follow_the_clock(world: World) -> None:
     rid = world.request(HIGH)
     acceptance = world.accept_all(rid, days=40)
     assert acceptance is not None
-    approve(world.ws, world.settings, world.catalog, world.who("risk.officer"), rid, "first",
+    approve(Context(world.ws, world.settings, world.catalog, world.who("risk.officer")), rid, "first",
             risk_acceptance=acceptance)
     expires = acceptance.expires_at.replace(microsecond=0)
 
@@ -97,8 +98,8 @@ def test_awaiting_applies_four_eyes(world: World) -> None:
     rid = world.request(HIGH)
     open_demo = world.request()
     officer = world.who("risk.officer")
-    assert {r.request_id for r in awaiting_approval(world.catalog, officer)} == {rid, open_demo}
-    approve(world.ws, world.settings, world.catalog, officer, rid, "first", risk_acceptance=world.accept_all(rid))
-    assert [r.request_id for r in awaiting_approval(world.catalog, officer)] == [open_demo]
-    assert {r.request_id for r in awaiting_approval(world.catalog, world.who("validator"))} == {rid, open_demo}
-    assert awaiting_approval(world.catalog, world.who("ml.engineer")) == ()  # the requester: no approval right
+    assert {r.request_id for r in awaiting_approval(Context(world.ws, world.settings, world.catalog, officer))} == {rid, open_demo}
+    approve(Context(world.ws, world.settings, world.catalog, officer), rid, "first", risk_acceptance=world.accept_all(rid))
+    assert [r.request_id for r in awaiting_approval(Context(world.ws, world.settings, world.catalog, officer))] == [open_demo]
+    assert {r.request_id for r in awaiting_approval(Context(world.ws, world.settings, world.catalog, world.who("validator")))} == {rid, open_demo}
+    assert awaiting_approval(Context(world.ws, world.settings, world.catalog, world.who("ml.engineer"))) == ()  # the requester: no approval right

@@ -277,7 +277,7 @@ def test_spark_reads_catalog_tables_and_refuses_other_files(spark: Any, files: d
 def test_cli_drift_on_spark(spark: Any, files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     import json
 
-    from governance.cli import main
+    from countersign_cli.main import main
 
     args = ["drift", "--reference", str(files["ref_small"]), "--current", str(files["cur_small"]), "--json",
             "--columns", "num,cat"]

@@ -22,6 +22,7 @@ from governance.analytics.evidence import drift_weights, registry_importances
 from governance.analytics.explain import ExplainConfig
 from governance.catalog import Catalog
 from governance.config import Workspace, load_settings
+from governance.context import Context
 from governance.evidence import review_version
 from governance.identity import identity_for
 from governance.oversight import monitor, record_review, reviews, schedule
@@ -35,7 +36,7 @@ OFFICER = f"risk.officer@{D}"
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "governance.cli", *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", "countersign_cli", *args], capture_output=True, text=True, timeout=300)
 
 
 def _open(ws: Workspace):
@@ -122,9 +123,9 @@ def test_monitor_prints_each_breach_exits_1_and_starts_a_revalidation_once(demo_
             ["triggered"]] == [found[0].trigger_id]
 
     # the re-validation: a periodic review answers the trigger, and cites it in the ledger
-    review = record_review(demo_copy, settings, catalog, officer, CLAIMS, "restrict",
+    review = record_review(Context(demo_copy, settings, catalog, officer), CLAIMS, "restrict",
                            "Re-validated after the weighted drift breach: retrain on 2026 claims.", refresh=False)
-    plan = {i.version_id: i for i in schedule(settings, catalog, officer).items}
+    plan = {i.version_id: i for i in schedule(Context(catalog.workspace, settings, catalog, officer)).items}
     assert plan[CLAIMS].triggered == ()
     payload = ledger.listing(catalog, ledger.LedgerFilter(actions=("review.periodic",))).iloc[0]["payload"]  # newest first
     assert found[0].trigger_id in payload and review.review_id in payload
@@ -135,9 +136,9 @@ def test_the_breach_is_announced_once_to_owners_and_risk_officers(demo_copy: Wor
 
     settings, catalog, officer = _open(demo_copy)
     today = _built_on(catalog)
-    monitor(demo_copy, settings, catalog, officer, now=today)
+    monitor(Context(demo_copy, settings, catalog, officer), now=today)
     admin = identity_for(settings, f"admin@{D}", source="cli")
-    first = notify(settings, catalog, admin, now=today, dry_run=True)
+    first = notify(Context(catalog.workspace, settings, catalog, admin), now=today, dry_run=True)
     events = [e for e in first.events if e.kind == "gate_breach"]
     assert [e.subject for e in events] == [f"version:{CLAIMS}"]
     assert "re-validation due now" in events[0].title and "claim_amount" in events[0].text
@@ -146,14 +147,14 @@ def test_the_breach_is_announced_once_to_owners_and_risk_officers(demo_copy: Wor
 def test_cumulative_change_since_the_last_full_validation(demo_copy: Workspace) -> None:
     settings, catalog, officer = _open(demo_copy)
     # repair-cost v2 came to prod after v1 (never reviewed there), trained on other data
-    change = cumulative_change(demo_copy, settings, catalog, REPAIR)
+    change = cumulative_change(Context(demo_copy, settings, catalog, officer), REPAIR)
     assert change.validated_version == "lab-prod:repair-cost:1" and change.versions_promoted == (REPAIR,)
     assert change.data_window_moved is True and change.features_added == change.features_removed == ()
     assert change.total == 2
     # claims-fraud v2 was reviewed itself: nothing changed since
-    assert cumulative_change(demo_copy, settings, catalog, CLAIMS).total == 0
+    assert cumulative_change(Context(demo_copy, settings, catalog, officer), CLAIMS).total == 0
     # claims-fraud v3 in staging (never reviewed there): v2 and v3 came after v1, v3 adds channel_online, new data
-    staging = cumulative_change(demo_copy, settings, catalog, "lab-staging:claims-fraud:3")
+    staging = cumulative_change(Context(demo_copy, settings, catalog, officer), "lab-staging:claims-fraud:3")
     assert staging.validated_version == "lab-staging:claims-fraud:1"
     assert staging.versions_promoted == ("lab-staging:claims-fraud:2", "lab-staging:claims-fraud:3")
     assert staging.features_added == ("channel_online",) and staging.features_removed == ()
@@ -164,7 +165,7 @@ def test_cumulative_change_since_the_last_full_validation(demo_copy: Workspace) 
     demo_copy.config_path.write_text(head + "[policy.tiers.low]" + low.replace("max_cumulative_change = 3",
                                                                                "max_cumulative_change = 1", 1))
     settings = load_settings(demo_copy)
-    results = {r.version_id: r for r in monitor(demo_copy, settings, catalog, officer, now=_built_on(catalog))}
+    results = {r.version_id: r for r in monitor(Context(demo_copy, settings, catalog, officer), now=_built_on(catalog))}
     got = [t for t in results[REPAIR].triggered if t.kind == "cumulative_change"]
     assert len(got) == 1 and got[0].figure == 2 and got[0].threshold == 1
     assert "1 version(s) promoted (lab-prod:repair-cost:2)" in got[0].reason and "data window moved" in got[0].reason
@@ -195,7 +196,7 @@ def test_the_pdf_says_the_monitoring_gate_fails_and_the_revalidation_is_due(demo
     from governance.reports.export import build_unsigned
 
     settings, catalog, officer = _open(demo_copy)
-    monitor(demo_copy, settings, catalog, officer, now=_built_on(catalog))
+    monitor(Context(demo_copy, settings, catalog, officer), now=_built_on(catalog))
     built = build_unsigned(demo_copy, settings, catalog, officer, CLAIMS, "sr-11-7")
     text = " ".join(pdf_text(built.pdf).split())
     assert "weighted_drift FAIL" in text

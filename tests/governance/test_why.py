@@ -9,8 +9,8 @@ import json
 import pytest
 
 from core.wording import cell, number, share, when, words
+from countersign_cli.main import main
 from governance.catalog import Catalog
-from governance.cli import main
 from governance.config import load_settings
 from governance.context import Context
 from governance.identity import identity_for

@@ -27,6 +27,7 @@ from core.errors import ArtifactMismatch, ConfigError, ConnectorError, Countersi
 from core.hashing import sha256_file
 from governance.catalog import Catalog
 from governance.config import Settings, Workspace, load_settings
+from governance.context import Context
 from governance.identity import Identity
 from governance.sync import AccountResult, sync
 from tests.connectors.contract.driver import ENVIRONMENTS, SourceDriver
@@ -63,7 +64,7 @@ def workspace(driver: SourceDriver, tmp_path: Path, accounts: tuple[str, ...] = 
 
 
 def sync_src(ws: Workspace, settings: Settings, catalog: Catalog, *, full: bool = False) -> AccountResult:
-    result = sync(ws, settings, catalog, actor=ADMIN, accounts=["src"], full=full).results[0]
+    result = sync(Context(ws, settings, catalog, ADMIN), accounts=["src"], full=full).results[0]
     assert result.status != "failed", result.error
     return result
 

@@ -1,5 +1,5 @@
 """A third connector kind, defined and registered here and nowhere else, passes the whole contract and syncs into
-the catalog: the registry is the only door a source needs (nothing in governance/, pages/ or portal/ knows it).
+the catalog: the registry is the only door a source needs (nothing in governance/, app_pages/ or portal/ knows it).
 
 The kind keeps one account's registry in one JSON file::
 

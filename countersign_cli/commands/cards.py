@@ -1,0 +1,93 @@
+"""CLI: ``card`` show, edit, write-back (the model card editor; see docs/lifecycle.md)."""
+
+from __future__ import annotations
+
+import argparse
+
+from core.errors import InputError
+from countersign_cli.cliutil import add_workspace_arg, open_workspace, print_json
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the card commands."""
+    top = sub.add_parser("card", help="model cards: show, edit (with history), write back to the registries")
+    steps = top.add_subparsers(dest="step", metavar="STEP", required=True)
+    p = steps.add_parser("show", help="the card, its history, each registry's card and the fields left empty")
+    p.add_argument("model", metavar="MODEL")
+    add_workspace_arg(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_show)
+    p = steps.add_parser("edit", help="change card fields (data scientist, ML engineer, risk officer)")
+    p.add_argument("model", metavar="MODEL")
+    add_workspace_arg(p)
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="set a field (repeatable)")
+    p.add_argument("--clear", action="append", default=[], metavar="FIELD", help="empty a field (repeatable)")
+    p.add_argument("--comment", default="", help="why")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_edit)
+    p = steps.add_parser("write-back", help="write Countersign's card to the registries holding the model; a "
+                                            "registry change since the edit is a conflict (exit 1), never overwritten")
+    p.add_argument("model", metavar="MODEL")
+    add_workspace_arg(p)
+    p.add_argument("--account", action="append", default=[], help="only this account (repeatable)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_write_back)
+
+
+def _changes(sets: list[str], clears: list[str]) -> dict[str, str]:
+    out = {}
+    for item in sets:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise InputError(f"--set wants FIELD=VALUE, got {item!r}")
+        out[name.strip()] = value
+    return out | {name.strip(): "" for name in clears}
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from governance.cards import BY_NAME, card_view
+
+    o = open_workspace(args)
+    view = card_view(o, args.model)
+    if args.json:
+        print_json(view.as_dict())
+        return 0
+    print(f"model card of {view.model} ({view.source}; {len(view.history)} edit(s) in Countersign)")
+    for name, spec in BY_NAME.items():
+        print(f"  {spec.label:<28} {view.fields.get(name, '—')}")
+    for tid, missing in view.missing.items():
+        if missing:
+            print(f"  ! {tid} needs: {', '.join(missing)}")
+    for account, state in view.registries.items():
+        what = state.problem or (f"conflicts: {', '.join(state.conflicts)}" if state.conflicts else
+                                 f"differs: {', '.join(state.pending)}" if state.pending else "in step")
+        print(f"  registry {account}: {what}")
+    return 0
+
+
+def cmd_edit(args: argparse.Namespace) -> int:
+    from governance.cards import edit_card
+
+    o = open_workspace(args)
+    edit = edit_card(o, args.model, _changes(args.set, args.clear), args.comment)
+    if args.json:
+        print_json(edit.as_dict())
+    else:
+        print(f"{edit.edit_id}: {', '.join(edit.changed)} changed on the card of {edit.model}")
+    return 0
+
+
+def cmd_write_back(args: argparse.Namespace) -> int:
+    from governance.cards import write_back
+
+    o = open_workspace(args)
+    results = write_back(o, args.model, accounts=tuple(args.account))
+    if args.json:
+        print_json([r.as_dict() for r in results])
+    else:
+        for r in results:
+            print(f"{r.status.upper() if r.status == 'conflict' else r.status} {r.account}"
+                  + (f" ({r.target})" if r.target else "") + (f": {r.detail}" if r.detail else ""))
+            for c in r.conflicts:
+                print(f"  {c.field}: registry has {c.registry!r}; Countersign has {c.countersign!r}")
+    return 1 if any(r.status in ("conflict", "failed") for r in results) else 0

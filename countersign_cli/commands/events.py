@@ -1,0 +1,66 @@
+"""CLI: ``backfill`` (history before the first sync) and ``listen`` (registry events as they happen)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from countersign_cli.cliutil import add_workspace_arg, open_workspace, print_json, progress_printer
+
+
+def backfill(p: argparse.ArgumentParser) -> None:
+    """``countersign backfill``."""
+    add_workspace_arg(p)
+    p.add_argument("--account", required=True, metavar="NAME", help="the account to backfill")
+    p.add_argument("--since", metavar="DATE", help="read records from this date (ISO 8601; UTC assumed); default: "
+                                                   "everything the records hold")
+    p.add_argument("--cloudtrail", metavar="s3://BUCKET/PREFIX",
+                   help="where the trail delivers its log files (the folder holding AWSLogs/), or a local copy")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=cmd_backfill)
+
+
+def listen(p: argparse.ArgumentParser) -> None:
+    """``countersign listen``."""
+    add_workspace_arg(p)
+    p.add_argument("--address", metavar="HOST", help="listen on this address (default: [listen] address, 127.0.0.1)")
+    p.add_argument("--port", type=int, metavar="PORT", help="listen on this port (default: [listen] port, 8765; "
+                                                            "0 picks a free one)")
+    p.add_argument("--queue-url", metavar="URL", help="the SQS queue EventBridge delivers SageMaker events to "
+                                                      "(default: [listen] queue_url)")
+    p.add_argument("--no-sync", action="store_true", help="record events only; do not sync the account after them")
+    p.set_defaults(func=cmd_listen)
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    from governance.backfill import backfill as run_backfill
+    from governance.history import parse_instant
+
+    opened = open_workspace(args)
+    since = parse_instant(args.since) if args.since else None
+    result = run_backfill(opened, args.account, since=since, records=args.cloudtrail,
+                      progress=progress_printer(not args.json))
+    if args.json:
+        print_json(result.as_dict())
+        return 0
+    if not result.changed:
+        print(f"{result.account}: nothing new (backfill {result.backfill_id} already holds this reading)")
+    else:
+        added = {k.split(".")[0]: v for k, v in result.counts.items() if k.endswith(".added")}
+        print(f"{result.account}: backfill {result.backfill_id} (ledger entry {result.ledger_seq}): "
+              f"{added.get('version_history', 0)} version states, {added.get('deployment_history', 0)} deployment "
+              f"states, {added.get('history_gaps', 0)} labelled gaps from {result.objects} files "
+              f"({', '.join(result.sources) or 'registry timestamps only'})")
+    reach = result.reach.isoformat() if result.reach else "its first sync (only creation times known before)"
+    print(f"history of {result.account} now reaches back to {reach}")
+    for issue in result.issues:
+        print(f"    ! {issue}", file=sys.stderr)
+    return 0
+
+
+def cmd_listen(args: argparse.Namespace) -> int:
+    from governance.listen import run_listener
+
+    opened = open_workspace(args)
+    return run_listener(opened, address=args.address, port=args.port, queue_url=args.queue_url,
+                        sync_after=not args.no_sync)

@@ -1,0 +1,146 @@
+"""CLI: ``fallback MODEL`` (the emergency path) and ``fallback-plan`` (propose, approve, reject, rehearse, review,
+list); see docs/lifecycle.md."""
+
+from __future__ import annotations
+
+import argparse
+
+from countersign_cli.cliutil import add_workspace_arg, open_workspace, print_json
+
+# governance.fallback.KINDS, spelled here so `--help` imports no catalog (a test keeps them equal)
+KINDS = ("version", "challenger", "switch_off")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the fallback commands."""
+    p = sub.add_parser("fallback", help="EMERGENCY: execute the approved fallback of MODEL now (risk officer); a "
+                                        "review after the fact is due within the tier's fallback_review_days")
+    p.add_argument("model", metavar="MODEL")
+    add_workspace_arg(p)
+    p.add_argument("--environment", default=None, help="where (default: the last environment, prod)")
+    p.add_argument("--reason", required=True, help="why the model must stop now")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.set_defaults(func=cmd_fallback)
+
+    plan = sub.add_parser("fallback-plan", help="the fallback and kill switch register: propose, approve, "
+                                                "reject, rehearse, review, list")
+    steps = plan.add_subparsers(dest="step", metavar="STEP", required=True)
+    p = steps.add_parser("propose", help="name the fallback of a model in use (ML engineer, risk officer)")
+    add_workspace_arg(p)
+    p.add_argument("--model", required=True)
+    p.add_argument("--environment", default=None, help="default: the last environment (prod)")
+    p.add_argument("--kind", required=True, choices=KINDS)
+    p.add_argument("--version", metavar="ID", help="the version to fall back to (version, challenger)")
+    p.add_argument("--business-process", help="switch_off: the business process that takes over")
+    p.add_argument("--reason", required=True)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_propose)
+    for name, what in (("approve", "approve a proposed plan (risk officer, not the proposer)"),
+                       ("reject", "reject a proposed plan (risk officer)")):
+        p = steps.add_parser(name, help=what)
+        p.add_argument("plan_id", metavar="PLAN")
+        add_workspace_arg(p)
+        p.add_argument("--comment", required=True)
+        p.add_argument("--json", action="store_true")
+        p.set_defaults(func=cmd_decide, decision=name)
+    p = steps.add_parser("rehearse", help="dry run: the fallback's bytes and the target registry, recorded")
+    p.add_argument("plan_id", metavar="PLAN")
+    add_workspace_arg(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_rehearse)
+    p = steps.add_parser("review", help="review an emergency execution after the fact (another risk officer)")
+    p.add_argument("event_id", metavar="EXECUTION")
+    add_workspace_arg(p)
+    p.add_argument("--comment", required=True)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_review)
+    p = steps.add_parser("list", help="the register: each model in use, its fallback, rehearsals, executions")
+    add_workspace_arg(p)
+    p.add_argument("--model", default=None)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_list)
+
+
+def _env(o, given: str | None) -> str:
+    return given or o.settings.environments.order[-1]
+
+
+def cmd_fallback(args: argparse.Namespace) -> int:
+    from governance.fallback import execute
+
+    o = open_workspace(args)
+    done = execute(o, args.model, _env(o, args.environment), args.reason)
+    if args.json:
+        print_json(done.as_dict())
+        return 0
+    print(f"EMERGENCY fallback {done.event_id} executed by {done.actor}: {'; '.join(done.detail.get('actions', []))}")
+    print(f"review after the fact due by {done.review_due:%Y-%m-%d} (countersign fallback-plan review {done.event_id})")
+    return 0
+
+
+def cmd_propose(args: argparse.Namespace) -> int:
+    from governance.fallback import propose
+
+    o = open_workspace(args)
+    plan = propose(o, args.model, _env(o, args.environment), args.kind, args.reason, fallback_version=args.version,
+                   business_process=args.business_process)
+    if args.json:
+        print_json(plan.as_dict())
+    else:
+        print(f"{plan.plan_id} proposed: {plan.describe()}; needs {plan.approvals_required} approval(s)")
+    return 0
+
+
+def cmd_decide(args: argparse.Namespace) -> int:
+    from governance.fallback import approve_plan, reject_plan
+
+    o = open_workspace(args)
+    decide = approve_plan if args.decision == "approve" else reject_plan
+    plan = decide(o, args.plan_id, args.comment)
+    if args.json:
+        print_json(plan.as_dict())
+    else:
+        print(f"{plan.plan_id} {plan.status} ({len(plan.approvers)}/{plan.approvals_required} approvals)")
+    return 0
+
+
+def cmd_rehearse(args: argparse.Namespace) -> int:
+    from governance.fallback import rehearse
+
+    o = open_workspace(args)
+    result = rehearse(o, args.plan_id)
+    if args.json:
+        print_json(result.as_dict())
+    else:
+        for c in result.checks:
+            print(f"{'pass' if c.passed else 'FAIL':<5} {c.name}: {c.detail}")
+        print(f"rehearsal {result.event_id}: {'passed' if result.passed else 'FAILED'}")
+    return 0 if result.passed else 1
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    from governance.fallback import review_execution
+
+    o = open_workspace(args)
+    done = review_execution(o, args.event_id, args.comment)
+    if args.json:
+        print_json(done.as_dict())
+    else:
+        print(f"{done.event_id} reviewed by {done.reviewed_by}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from governance.fallback import register
+
+    o = open_workspace(args)
+    reg = register(o, model=args.model)
+    if args.json:
+        print_json(reg.as_dict())
+        return 0
+    for m in reg.models:
+        plan = m.active.describe() if m.active else "NO APPROVED FALLBACK"
+        print(f"{m.model:<24} {m.environment:<8} {', '.join(m.in_use) or '—':<34} {plan}")
+        if m.finding:
+            print(f"  ! {m.finding}")
+    return 0

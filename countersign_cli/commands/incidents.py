@@ -1,0 +1,101 @@
+"""CLI: ``incident`` record, action, report, close, list (the incident register; see docs/lifecycle.md)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+
+from core.errors import InputError
+from countersign_cli.cliutil import add_workspace_arg, open_workspace, print_json
+
+
+def _when(text: str | None, flag: str) -> dt.datetime | None:
+    if not text:
+        return None
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"{flag} must be a date YYYY-MM-DD or an ISO date-time, got {text!r}") from None
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the incident commands."""
+    top = sub.add_parser("incident", help="the incident register (EU AI Act Art. 73, PRA SS1/23 escalation)")
+    steps = top.add_subparsers(dest="step", metavar="STEP", required=True)
+    p = steps.add_parser("record", help="record an incident against a version")
+    add_workspace_arg(p)
+    p.add_argument("--version", required=True, metavar="ID", help="the version it concerns (ACCOUNT:MODEL:N)")
+    p.add_argument("--title", required=True, help="what happened, one line")
+    p.add_argument("--description", default=None)
+    p.add_argument("--impact", required=True, help="who or what was affected, how much")
+    p.add_argument("--severity", required=True, help="low, medium, high or critical")
+    p.add_argument("--serious", metavar="KIND", default=None,
+                   help="a serious incident under EU AI Act Art. 3(49): death, health, critical_infrastructure, "
+                        "fundamental_rights, property_environment or widespread_infringement")
+    p.add_argument("--occurred", metavar="WHEN", help="when it happened (default: now)")
+    p.add_argument("--aware", metavar="WHEN", help="when the firm became aware (default: now); deadlines count from it")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_record)
+    for name, what in (("action", "record an action taken"), ("close", "close it with its resolution (risk officer)"),
+                       ("report", "record the report a rule asks for (meets its deadline)")):
+        p = steps.add_parser(name, help=what)
+        p.add_argument("incident_id", metavar="INCIDENT")
+        add_workspace_arg(p)
+        if name == "report":
+            p.add_argument("--rule", required=True, help="eu-ai-act-art-73 or pra-ss1-23-escalation")
+        p.add_argument("--text", required=True)
+        p.add_argument("--json", action="store_true")
+        p.set_defaults(func=cmd_event, step_name=name)
+    p = steps.add_parser("list", help="open incidents with their deadlines (--all: closed ones too)")
+    add_workspace_arg(p)
+    p.add_argument("--all", action="store_true")
+    p.add_argument("--model", default=None)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_list)
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    from governance.incidents import record_incident
+
+    o = open_workspace(args)
+    inc = record_incident(o, args.version, args.title, args.impact, args.severity, args.serious is not None,
+                          serious_kind=args.serious, description=args.description,
+                          occurred_at=_when(args.occurred, "--occurred"), aware_at=_when(args.aware, "--aware"))
+    if args.json:
+        print_json(inc.as_dict())
+        return 0
+    print(f"{inc.incident_id} recorded on {inc.version_id} ({inc.severity})")
+    for d in inc.deadlines:
+        print(f"  {d.name}: due {d.due_at:%Y-%m-%d %H:%M}" + ("" if d.applicable else f" (not applicable: {d.note})"))
+    return 0
+
+
+def cmd_event(args: argparse.Namespace) -> int:
+    from governance.incidents import add_action, close_incident, file_report
+
+    o = open_workspace(args)
+    if args.step_name == "report":
+        inc = file_report(o, args.incident_id, args.rule, args.text)
+    else:
+        inc = (add_action if args.step_name == "action" else close_incident)(o, args.incident_id, args.text)
+    if args.json:
+        print_json(inc.as_dict())
+    else:
+        print(f"{inc.incident_id} {inc.status}: {args.step_name} recorded")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from governance.incidents import register
+
+    o = open_workspace(args)
+    reg = register(o, model=args.model, include_closed=args.all)
+    if args.json:
+        print_json(reg.as_dict())
+        return 0
+    if not reg.incidents:
+        print("no open incidents" if not args.all else "no incidents")
+    for i in reg.incidents:
+        late = f"  OVERDUE: {', '.join(d.name for d in i.overdue)}" if i.overdue else ""
+        print(f"{i.incident_id} {i.status:<6} {i.severity:<8} {i.version_id:<34} {i.title}{late}")
+    return 0
