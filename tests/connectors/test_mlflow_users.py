@@ -185,9 +185,9 @@ def test_a_pickled_model_is_never_loaded_and_the_refusal_says_what_to_do(server:
 
 def test_a_pickled_model_is_explained_from_the_shap_values_the_script_logged(server: MlflowDriver,
                                                                               tmp_path: Path) -> None:
-    from governance.evidence import review_version
     from governance.catalog import Catalog
     from governance.config import Workspace, load_settings
+    from governance.evidence import review_version
     from governance.identity import Identity, identity_for
     from governance.sync import sync
     from tests.connectors.mlflow_driver import workspace_toml
