@@ -12,6 +12,7 @@ from portal import context
 from portal.context import SELECTED_MODEL, SELECTED_VERSION
 from portal.tables import show_table
 from portal.text import inert
+from portal.why import why_panel
 from portal.widgets import as_of_picker, as_of_wanted
 
 ctx = context.get()
@@ -118,6 +119,7 @@ rows = event.selection.rows if event is not None else []
 if rows:
     chosen = table.iloc[rows[0]]
     st.markdown(f"Selected **{inert(chosen['version_id'])}**")
+    why_panel(ctx, chosen["version_id"])
     b1, b2, _ = st.columns([1, 1, 4])
     if b1.button("Open model", key="inv.open_model", icon=":material/account_tree:"):
         context.select(SELECTED_MODEL, chosen["model"])

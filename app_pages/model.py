@@ -18,6 +18,7 @@ from portal.lifecycle import lifecycle_panels
 from portal.oversight import review_panel
 from portal.tables import show_table
 from portal.text import code, inert, inert_block
+from portal.why import why_panel
 from portal.widgets import as_of_picker, as_of_wanted, label_badges, show_error, status_badge
 
 ctx = context.get()
@@ -110,6 +111,7 @@ panel = view.panel
 if vid is not None and panel is not None:
     st.graphviz_chart(panel.lineage_dot)
     selected = panel.version
+    why_panel(ctx, selected.version_id)
     actions = [("Review evidence", "app_pages/review.py", ":material/query_stats:"),
                ("Promotion requests", "app_pages/requests.py", ":material/approval:"),
                ("Export report", "app_pages/export.py", ":material/picture_as_pdf:")]

@@ -68,7 +68,7 @@ def catalog(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_why(args: argparse.Namespace) -> int:
-    from governance.why import why_blocked
+    from governance.usecases.why import why_blocked
 
     answer = why_blocked(open_workspace(args), args.version_id, args.to)
     if args.json:

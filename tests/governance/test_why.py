@@ -15,7 +15,7 @@ from governance.config import load_settings
 from governance.context import Context
 from governance.identity import identity_for
 from governance.policy import evaluate
-from governance.why import why_blocked
+from governance.usecases.why import why_blocked
 
 D = "demo.countersign.dev"
 STAGING_CREDIT = "lab-staging:credit-approval:3"  # the demo's gender gap: fails the four-fifths rule
