@@ -13,6 +13,7 @@ import datetime as dt
 import streamlit as st
 
 from core.errors import CountersignError
+from core.wording import words
 from governance.promotion import MAX_ACCEPTANCE, RiskAcceptance
 from governance.usecases.requests import (
     EVIDENCE_TITLE,
@@ -82,7 +83,13 @@ if view.can_request:
         st.text_area("Reason", key="req.new.reason")
         st.button("Submit request", key="req.new.submit")
         if created is not None:
-            st.success(f"Request {inert(created.request_id)} created.")
+            failing = [r for r in created.payload.get("checklist", {}).get("results", []) if r["status"] != "pass"]
+            if failing:  # created, and said at once: approving it will need a risk acceptance per failing gate
+                lines = "\n".join(f"- **{inert(words(r['gate']))}**: {inert(r['message'])}" for r in failing)
+                st.warning(f"Request {inert(created.request_id)} created, but {len(failing)} gate(s) block its "
+                           f"approval (each will need a risk acceptance):\n{lines}", icon=":material/warning:")
+            else:
+                st.success(f"Request {inert(created.request_id)} created; every gate passes.")
         if create_error is not None:
             show_error(create_error)
 
@@ -239,11 +246,13 @@ if not can:
     st.caption("You approved this request and have no further action on it." if review.approved_by_me
                else "You have no action on this request.")
     st.stop()
-with st.expander("Export a signed report of this version", icon=":material/picture_as_pdf:"):
-    export_panel(ctx, request.version_id, key=f"request.{request.request_id}.export", preview=False)
+if me.can("export"):  # an engineer whose only action is to cancel her request has no report to export
+    with st.expander("Export a signed report of this version", icon=":material/picture_as_pdf:"):
+        export_panel(ctx, request.version_id, key=f"request.{request.request_id}.export", preview=False)
 
-st.subheader("Your decision")
-comment = st.text_area("Comment (required)", key="req.comment")
+only_cancel = set(can) == {"cancel"}
+st.subheader("Cancel your request" if only_cancel else "Your decision")
+comment = st.text_area("Why you cancel it (required)" if only_cancel else "Comment (required)", key="req.comment")
 acceptance = None
 blocking = list(review.blocking_gates)
 if "accept_risk" in can and blocking:

@@ -106,3 +106,19 @@ def _version_of(catalog: Catalog, rid: str) -> str:
 
 def _gates(at) -> list[str]:
     return [plain(m.value).split("**")[1] if "**" in m.value else "" for m in at.markdown if "— " in m.value]
+
+
+def test_a_request_whose_gates_fail_is_created_with_a_warning_and_its_engineer_may_only_cancel(demo_copy,
+                                                                                           app_factory) -> None:
+    """Issue 35, finding 10: no warning at submit when gates fail; the engineer saw "Your decision", "Comment
+    (required)" and an Export panel on her own request, where her only action is to cancel it."""
+    at = open_requests_page(app_factory, demo_copy.root, "ml.engineer")
+    _submit(at, "lab-dev:claims-fraud:4", "staging", "v4 for staging soak")  # no drift or bias evidence yet
+    assert not at.exception, at.exception
+    warned = " ".join(w.value for w in at.warning)
+    assert "created, but" in warned and "gate(s) block its approval" in warned and "drift" in warned
+    headings = [h.value for h in at.subheader]
+    assert "Cancel your request" in headings and "Your decision" not in headings
+    assert at.text_area(key="req.comment").label == "Why you cancel it (required)"
+    assert not [e for e in at.expander if "Export a signed report" in e.label]
+    assert at.button(key="req.cancel") and not [b for b in at.button if b.key == "req.approve"]
