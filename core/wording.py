@@ -96,7 +96,7 @@ def plain_value(value: Any, *, code_column: bool = False) -> Any:
     only (an action, a status, a kind), so any identifier in it is put in words."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return EMPTY
-    if isinstance(value, Mapping | list | tuple):
+    if isinstance(value, Mapping):  # a JSON payload: "key value; key value" (lists stay lists: list columns)
         return cell(value)
     if not isinstance(value, str):
         return value

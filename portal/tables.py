@@ -12,6 +12,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from core.wording import plain_value
+
 # The header a person reads for each column name the governance layer returns.
 COLUMN_LABELS: dict[str, str] = {
     "account": "Account",
@@ -88,6 +90,31 @@ def number_format(column: str) -> str:
     return METRIC_FORMAT
 
 
+# Columns that hold codes only (an action, a status, a kind): any identifier in them is shown in words.
+CODE_COLUMNS = frozenset({"action", "what", "kind", "status", "approval_status", "execution_state", "outcome",
+                          "monitoring", "change_source", "confidence", "trigger", "decision", "state", "source"})
+
+
+def display_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` as a person reads it: registry states and ledger actions in words, containers as text,
+    empty cells as a dash (:func:`core.wording.plain_value`); numbers and dates are left to the column formats."""
+    out = None
+    for column in frame.columns:
+        series = frame[column]
+        if series.dtype != object:
+            continue
+        code = str(column) in CODE_COLUMNS
+        try:  # each distinct value once: a 10,000-row inventory holds a few dozen states
+            shown = {v: plain_value(v, code_column=code) for v in pd.unique(series)}
+            mapped = series.map(shown)
+        except TypeError:  # unhashable cells (dicts, lists): one by one
+            mapped = series.map(lambda v, code=code: plain_value(v, code_column=code))
+        if not mapped.equals(series):
+            out = frame.copy() if out is None else out
+            out[column] = mapped
+    return frame if out is None else out
+
+
 def _frame(data: Any) -> pd.DataFrame | None:
     if isinstance(data, pd.DataFrame):
         return data
@@ -119,4 +146,6 @@ def table_config(data: Any, overrides: dict[str, Any] | None = None) -> dict[str
 def show_table(data: Any, *, column_config: dict[str, Any] | None = None, **kwargs: Any) -> Any:
     """``st.dataframe`` with human headers and rounded numbers (the data itself is unchanged)."""
     kwargs.setdefault("hide_index", True)
+    if isinstance(data, pd.DataFrame):
+        data = display_frame(data)
     return st.dataframe(data, column_config=table_config(data, column_config), **kwargs)

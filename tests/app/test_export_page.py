@@ -54,7 +54,8 @@ def test_officer_builds_a_signed_report_and_downloads_it(demo_copy, app_factory)
         assert elements(at, "Image"), "page-1 preview missing"
     # the export is in the page's history, read back from the ledger
     history = at.dataframe[0].value
-    assert list(history["what"]) == ["report.export"] and list(history["template"]) == ["sr-11-7"]
+    # ledger actions in words (issue 35, finding 11)
+    assert list(history["what"]) == ["report exported"] and list(history["template"]) == ["sr-11-7"]
     assert history["who"].iloc[0] == OFFICER
 
 
@@ -64,7 +65,7 @@ def test_auditor_builds_an_audit_pack(demo_copy, app_factory) -> None:
     assert not at.exception, at.exception
     assert [d.label for d in at.get("download_button")] == ["Download PDF", "Download HTML", "Download audit pack"]
     assert len(list(demo_copy.exports_dir.glob(default_filename(VERSION, "eu-ai-act-annex-iv", "__*.zip")))) == 1
-    assert set(at.dataframe[0].value["what"]) == {"report.export", "pack.export"}
+    assert set(at.dataframe[0].value["what"]) == {"report exported", "audit pack exported"}
     message = at.success[0].value  # the auditor built it; the organisation's seal signed it, naming the auditor
     assert "built and exported by **Ada" in message
     assert "sealed with the organisation's certificate **Countersign demo (Lakeside Insurance & Credit) seal**" in message
@@ -77,7 +78,7 @@ def test_a_second_export_keeps_the_first_file_the_ledger_points_to(demo_copy, ap
     at.button(key="export.pack").click().run()  # builds (and signs) the report again, then the pack
     assert not at.exception, at.exception
     history = at.dataframe[0].value
-    reports = history[history["what"] == "report.export"]
+    reports = history[history["what"] == "report exported"]
     assert len(reports) == 2 and reports["sha256"].nunique() == 2  # signed at different moments
     for row in history.itertuples():
         kept = demo_copy.exports_dir / row.file
@@ -111,7 +112,7 @@ def test_a_second_risk_officer_countersigns_a_report_exported_earlier(demo_copy,
     message = next(s.value for s in at.success if "Countersigned" in s.value)
     assert "Countersigned by **Victor Lang" in message and "2 valid signatures (Rita Okafor, Victor Lang)" in message
     history = at.dataframe[0].value
-    assert list(history["what"]) == ["report.countersign", "report.export"]
+    assert list(history["what"]) == ["report countersigned", "report exported"]
     row = history.iloc[0]
     assert row["who"] == VALIDATOR
     result = verify_pdf((demo_copy.exports_dir / row["file"]).read_bytes())

@@ -86,7 +86,7 @@ def test_a_monitoring_breach_is_listed_as_a_triggered_review_apart_from_the_cale
     assert "Triggered reviews — due now" in texts(at)
     tables = {tuple(d.value.columns): d.value for d in at.dataframe}
     triggered = next(t for cols, t in tables.items() if "trigger" in cols)
-    assert list(triggered["version"]) == [CLAIMS] and list(triggered["trigger"]) == ["weighted_drift"]
+    assert list(triggered["version"]) == [CLAIMS] and list(triggered["trigger"]) == ["importance-weighted drift"]
     assert "claim_amount" in triggered["columns"].iloc[0] and triggered["figure"].iloc[0] > 0.25
     calendar = next(t for cols, t in tables.items() if "status" in cols)
     assert list(calendar["version"]) == [CREDIT, REPAIR, CLAIMS]  # the calendar itself is unchanged

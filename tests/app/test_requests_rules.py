@@ -82,7 +82,8 @@ def test_stored_evidence_is_listed_whether_or_not_a_gate_uses_it(demo_copy, app_
     # a tier whose gates read no evidence: the drift, bias and explain evidence stored for the version is still
     # what the risk officer sees, and the page does not claim there is none
     cfg = demo_copy.config_path
-    medium = "max_drift_share = 0.3\nmin_disparate_impact = 0.8\nmin_metrics = { auc = 0.7 }"
+    medium = ("max_drift_share = 0.3\nmax_weighted_drift = 0.25\nmin_disparate_impact = 0.8\n"
+              "min_metrics = { auc = 0.7 }")
     assert medium in cfg.read_text()
     cfg.write_text(cfg.read_text().replace(medium, "min_metrics = { auc = 0.7 }", 1))
     catalog = Catalog(demo_copy.catalog_path)

@@ -107,7 +107,7 @@ def test_audit_page_verifies_and_checkpoints(demo_copy, app_factory) -> None:
     at.button(key="audit.checkpoint").click().run()
     assert "Checkpoint of" in texts(at)
     at.multiselect(key="audit.actions").set_value(["request.reject"]).run()
-    assert set(at.dataframe[0].value["action"]) == {"request.reject"}
+    assert set(at.dataframe[0].value["action"]) == {"rejected"}  # the action in words
     viewer = app_factory(demo_copy.root, persona=f"data.scientist@{D}").run()
     viewer.switch_page("app_pages/audit.py").run()
     assert "audit.checkpoint" not in keys(viewer, "button")

@@ -19,7 +19,10 @@ FIRST = "lab-dev:claims-fraud:4"  # first row of the inventory: what a bad link 
 def warnings(at) -> list:
     """The page's warnings, without the demo workspace's banner app.py draws above every page (a deep link now opens
     its page directly, in the same run as the banner; it used to bounce through app.py, which dropped the banner)."""
-    return [w for w in at.warning if w.icon != ":material/science:"]
+    # the Model page's lifecycle panels warn about the model (no approved fallback, card fields a template needs):
+    # what these tests judge is the link, so only a warning that names something unknown counts
+    return [w for w in at.warning if w.icon != ":material/science:"
+            and ("not in the catalog" in w.value or "There is no" in w.value or "unknown" in w.value.lower())]
 
 
 def link(at) -> dict[str, str]:
