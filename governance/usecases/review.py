@@ -214,15 +214,15 @@ def _stored_review(ctx: Context, version: Version, current: Path | None) -> Revi
 def _stored_item(ctx: Context, version: Version, kind: str, current: Path | None) -> ReviewItem | None:
     from governance.analytics.evidence import ReviewItem, inherited_evidence, latest_evidence
 
-    if kind == "drift" and current is not None:
-        found = _upload_drift(ctx, version, current)
+    traffic = _reads_traffic(kind) and current is not None  # an upload stands in for the kind's new traffic
+    if traffic:
+        found = _upload_evidence(ctx, version, kind, current)
     else:
         found = latest_evidence(ctx.catalog, version.version_id, kind)
     if found is not None:
         return ReviewItem(kind, "cached", found,
                           message=f"stored {found.computed_at:%Y-%m-%d %H:%M} UTC by {found.computed_by}")
-    inherited = inherited_evidence(ctx.catalog, version.version_id, kind) if kind != "drift" or current is None \
-        else None
+    inherited = None if traffic else inherited_evidence(ctx.catalog, version.version_id, kind)
     if inherited is not None:
         return ReviewItem(kind, "inherited", inherited,
                           message=f"inherited from {inherited.version_id}, which {version.version_id} was promoted "
@@ -230,14 +230,21 @@ def _stored_item(ctx: Context, version: Version, kind: str, current: Path | None
     return None
 
 
-def _upload_drift(ctx: Context, version: Version, current: Path) -> Evidence | None:
-    """The newest drift evidence of ``version`` computed on the uploaded file (found by its sha256)."""
+def _reads_traffic(kind: str) -> bool:
+    """Whether the registered ``kind`` reads new traffic (an upload may replace it: drift)."""
+    from governance.analytics import kinds as registry
+
+    return registry.kind(kind).current_input is not None
+
+
+def _upload_evidence(ctx: Context, version: Version, kind: str, current: Path) -> Evidence | None:
+    """The newest ``kind`` evidence of ``version`` computed on the uploaded file (found by its sha256)."""
     from core.hashing import sha256_file_remembered
     from governance.analytics.evidence import list_evidence
 
     digest = sha256_file_remembered(current)
     return next((e for e in list_evidence(ctx.catalog, version.version_id)
-                 if e.kind == "drift" and (e.inputs.get("current") or {}).get("sha256") == digest), None)
+                 if e.kind == kind and (e.inputs.get("current") or {}).get("sha256") == digest), None)
 
 
 def _with_gates(ctx: Context, view: ReviewView) -> ReviewView:
@@ -265,5 +272,5 @@ def _gates_on(ctx: Context, version: Version, shown: Evidence) -> tuple[str, str
     vid = version.version_id
     to_env = next_environment(ctx.settings, version.environment)
     checklist = evaluate(ctx.catalog, ctx.settings, vid, to_env, now=dt.datetime.now(dt.UTC).replace(tzinfo=None),
-                         evidence=lambda v, kind: ref if (v, kind) == (vid, "drift") else stored(v, kind))
+                         evidence=lambda v, kind: ref if (v, kind) == (vid, ref.kind) else stored(v, kind))
     return checklist.tier_name, to_env, {r.gate: r for r in checklist.results}
