@@ -107,6 +107,8 @@ def test_malformed_and_foreign_messages_are_counted_and_never_fatal(world) -> No
     wait_for("two malformed messages", lambda: listener.counts.snapshot().get("malformed", 0) >= 2)
     status, doc = listener.health()
     assert status == 200 and doc["status"] == "ok"
+    # the count moves before the row commits: wait for the rows too (under load the second lagged)
+    wait_for("two rows kept", lambda: len(ctx.catalog.query_dicts("SELECT status FROM history_events")) >= 2)
     kept = ctx.catalog.query_dicts("SELECT status FROM history_events")
     assert [k["status"] for k in kept] == ["malformed", "malformed"]  # kept for the record, then deleted
     wait_for("an empty queue", lambda: sqs.get_queue_attributes(

@@ -155,7 +155,11 @@ def test_a_managed_mlflow_version_and_its_model_package_are_one_inventory_line(a
     ws, catalog = make_workspace(tmp_path)
     ws.config_path.write_text(seed.workspace_toml(extra=extra))
     report = run_sync(ws, catalog, accounts=["ml-staging", "ml-mlflow"], full=True)
-    assert [r.status for r in report.results] == ["ok", "ok"], report
+    # the MLflow server is shared by the session: another test's model may leave an issue on that account (partial),
+    # none may concern this test's model
+    status = {r.account: r for r in report.results}
+    assert status["ml-staging"].status == "ok" and status["ml-mlflow"].status in ("ok", "partial"), report
+    assert not [i for i in status["ml-mlflow"].issues if name in i], report
     rows = {r["version_id"]: r for r in catalog.inventory_rows()}
     frame = catalog.inventory()
 

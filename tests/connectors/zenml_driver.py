@@ -123,7 +123,10 @@ class ZenMLDriver:
         return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.work),
                 "ZENML_STORE_URL": self.server.url, "ZENML_STORE_API_KEY": self.server.api_key,
                 "ZENML_CONFIG_PATH": str(self.work / "client-config"), "ZENML_LOCAL_STORES_PATH": str(self.stores),
-                "ZENML_ANALYTICS_OPT_IN": "false", "ZENML_LOGGING_VERBOSITY": "WARN", "OMP_NUM_THREADS": "1"}
+                "ZENML_ANALYTICS_OPT_IN": "false", "ZENML_LOGGING_VERBOSITY": "WARN", "OMP_NUM_THREADS": "1",
+                # once another test made a second project on the shared server, a client without an active project
+                # refuses to run ("No project is currently set as active"): name the server's first one
+                "ZENML_ACTIVE_PROJECT_ID": self.server.project_id}
 
     def run_pipeline(self, model: str, version_name: str, pipeline: str = "training") -> dict[str, str]:
         """Run a real two-step pipeline (local orchestrator) whose model version is ``version_name`` of ``model``."""
