@@ -118,17 +118,26 @@ class ContentCache:
     def lookup(self, marker: str) -> Path | None:
         """The stored file remembered for ``marker`` (a URI plus what identifies its version), if still there."""
         entry = self._index(marker)
-        if entry.exists():
-            path = Path(entry.read_text())
-            if path.exists():
-                return path
-        return None
+        try:
+            text = entry.read_text()
+        except FileNotFoundError:
+            return None
+        # an empty entry is one another thread is writing (or a crash left): not a hit (Path("") would be ".")
+        path = Path(text) if text else None
+        return path if path is not None and path.is_file() else None
 
     def remember(self, marker: str, path: Path) -> None:
         """Remember that ``marker`` was stored as ``path``."""
         entry = self._index(marker)
         entry.parent.mkdir(parents=True, exist_ok=True)
-        entry.write_text(str(path))
+        fd, tmp = temp_file(self.root)  # written whole, then renamed: a concurrent lookup never reads it half done
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(str(path))
+            os.replace(tmp, entry)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
 
 
 def fetch_s3(cache: ContentCache, s3: Any, uri: str, who: str, *, suffix: str | None = None) -> Path:
