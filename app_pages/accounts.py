@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.wording import words
 from governance.usecases.accounts import SyncCommand, open_accounts, sync
 from portal import context
 from portal.tables import show_table
@@ -48,7 +49,7 @@ if view.can_sync:
                     st.warning(inert_block(issue))
         view = open_accounts(ctx)  # the table shows the sync just done
 else:
-    st.caption(f"Syncing needs the ml_engineer or admin role; you are {', '.join(view.roles)}.")
+    st.caption(f"Syncing needs the ML engineer or admin role; you are {', '.join(map(words, view.roles)) or 'no role'}.")
 
 with table:
     status = view.status  # an account whose registry labels mean environments (aliases, stages) holds several

@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import CountersignError
+from core.wording import words
 from governance.usecases.oversight import (
     OUTCOME_HELP,
     OUTCOMES,
@@ -108,7 +109,8 @@ show_table(rows, width="stretch", key="ovs.table", column_config={
 
 st.subheader("Record a periodic review")
 if not view.can_review:
-    st.caption(f"Periodic reviews are recorded by a risk officer; you are {', '.join(sorted(me.roles)) or 'no role'}.")
+    st.caption(f"Periodic reviews are recorded by a risk officer; you are "
+               f"{', '.join(words(r) for r in sorted(me.roles)) or 'no role'}.")
 else:
     vid = context.picker("Version", view.choice, key="ovs.version", selection=SELECTED_VERSION,
                          scope="under oversight")

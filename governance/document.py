@@ -14,13 +14,13 @@ builds nodes without loading reportlab or the report's facts.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from core.clock import naive_utc
+from core.wording import cell, words
 
 MISSING = "Evidence missing: "
 
@@ -48,8 +48,10 @@ def fmt(value: Any) -> str:
         return naive_utc(value).strftime("%Y-%m-%d %H:%M:%S") + " UTC"
     if isinstance(value, dt.date):
         return value.isoformat()
-    if isinstance(value, dict | list | tuple):
-        return json.dumps(value, sort_keys=True, default=str)
+    if isinstance(value, dict):  # a threshold or a payload: "minimum metrics AUC 0.75", never raw JSON
+        return cell({k: value[k] for k in sorted(value)}) if value else "-"
+    if isinstance(value, list | tuple):
+        return ", ".join(fmt(v) for v in value) or "-"
     return str(value)
 
 
@@ -222,7 +224,8 @@ def table(header: Sequence[str], rows: Iterable[Sequence[Any]], widths: Sequence
 
 def kv(pairs: Iterable[tuple[str, Any]], *, mono: bool = False) -> Table:
     """A two-column key/value table."""
-    return table(("Field", "Value"), list(pairs), (0.3, 0.7), mono=(1,) if mono else ())
+    return table(("Field", "Value"), [(words(k) if isinstance(k, str) else k, v) for k, v in pairs], (0.3, 0.7),
+                 mono=(1,) if mono else ())
 
 
 def records(records: Sequence[Mapping[str, Any]], prefer: Sequence[str] = (), *, limit_cols: int = 8,
@@ -237,4 +240,5 @@ def records(records: Sequence[Mapping[str, Any]], prefer: Sequence[str] = (), *,
     if len(records) > limit_rows:
         rows.append([f"(+{len(records) - limit_rows} more rows: see the evidence JSON in the audit pack)"]
                     + [None] * (len(keys) - 1))
-    return Table(tuple(keys), tuple(tuple(r) for r in rows), weights=longest)
+    return Table(tuple(words(k).capitalize() if "_" in k else k for k in keys), tuple(tuple(r) for r in rows),
+                 weights=longest)

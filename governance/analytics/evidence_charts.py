@@ -17,7 +17,7 @@ from governance.analytics import drift as drift_mod
 from governance.analytics import explain as explain_mod
 
 WIDTH = 520
-DRIFT_COLORS = alt.Scale(domain=[False, True], range=["#4c78a8", "#e45756"])
+DRIFT_COLORS = alt.Scale(domain=["not drifted", "drifted"], range=["#4c78a8", "#e45756"])
 
 
 def _drift(result: drift_mod.DriftResult | Mapping[str, Any]) -> drift_mod.DriftResult:
@@ -42,14 +42,15 @@ def drift_chart(result: drift_mod.DriftResult | Mapping[str, Any]) -> alt.LayerC
         # p-values drift when small: show threshold / p so that "further right" always means "more drift"
         rel = (c.threshold / max(p, 1e-12)) if spec.p_value else (c.score / c.threshold if c.threshold else 0.0)
         rows.append({"column": c.column, "relative": min(rel, 10.0), "score": c.score, "method": c.method,
-                     "threshold": c.threshold, "psi": c.psi, "drifted": c.drifted})
+                     "threshold": c.threshold, "psi": c.psi, "verdict": "drifted" if c.drifted else "not drifted"})
     frame = pd.DataFrame(rows)
     base = alt.Chart(frame).encode(y=alt.Y("column:N", sort="-x", title=None))
     bars = base.mark_bar().encode(
         x=alt.X("relative:Q", title="drift against its threshold: 1 = at the threshold (dashed line), right of it = drifted; capped at 10"),
-        color=alt.Color("drifted:N", scale=DRIFT_COLORS, legend=alt.Legend(title="drifted")),
+        # the legend in words ("drifted" / "not drifted"), not true/false (issue 35, finding 11)
+        color=alt.Color("verdict:N", scale=DRIFT_COLORS, legend=alt.Legend(title="Column")),
         tooltip=["column", "method", alt.Tooltip("score:Q", format=".4g"), "threshold", alt.Tooltip("psi:Q", format=".3f"),
-                 "drifted"],
+                 "verdict"],
     )
     rule = alt.Chart(pd.DataFrame({"x": [1.0]})).mark_rule(strokeDash=[4, 3], color="black").encode(x="x:Q")
     return alt.layer(bars, rule).properties(

@@ -68,7 +68,7 @@ def open_inventory(ctx: Context, query: InventoryQuery) -> InventoryView:
     envs = tuple([e for e in order if e in present] + [e for e in present if e not in order])
     if not values["models"]:
         return InventoryView(values, envs)
-    df = inventory_at(ctx, query.filter, query.as_of)
+    df = _governing_tiers(ctx, inventory_at(ctx, query.filter, query.as_of))
     gaps: tuple[str, ...] = ()
     coverage: tuple[str, ...] = ()
     if query.as_of is not None:
@@ -77,6 +77,22 @@ def open_inventory(ctx: Context, query: InventoryQuery) -> InventoryView:
                                                         query.filter.environments or None))
     return InventoryView(values, envs, df, df[df["flagged"]], gaps, coverage, query.as_of, query.only_flagged,
                          ctx.catalog.sync_status())
+
+
+def _governing_tiers(ctx: Context, df: Any) -> Any:
+    """``df`` with the tier that governs each model (as the Model page and the gates say: the configuration's, else
+    the registry's, else the default, marked so) in place of the registry's raw field, which was empty ("None")."""
+    settings = ctx.settings
+    tiers = settings.policy.tiers
+
+    def governing(model: str, recorded: Any) -> str:
+        configured = settings.models[model].risk_tier if model in settings.models else None
+        name = configured or (recorded if isinstance(recorded, str) else None)
+        return name if name in tiers else f"{settings.policy.default_tier} (default)"
+
+    if df.empty:
+        return df
+    return df.assign(risk_tier=[governing(m, t) for m, t in zip(df["model"], df["risk_tier"], strict=True)])
 
 
 @dataclass(frozen=True)

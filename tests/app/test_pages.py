@@ -75,7 +75,8 @@ def test_accounts_page_sync_now_for_an_engineer_only(demo_copy, app_factory) -> 
     viewer = app_factory(demo_copy.root, persona="auditor@demo.countersign.dev").run()
     viewer.switch_page("app_pages/accounts.py").run()
     assert not [b for b in viewer.button if b.key == "accounts.sync"]
-    assert "Syncing needs the ml_engineer or admin role" in texts(viewer)
+    # roles in words (issue 35, finding 11: "you are risk_officer")
+    assert "Syncing needs the ML engineer or admin role; you are auditor" in texts(viewer)
 
 
 def test_viewing_the_accounts_page_writes_nothing(demo_copy, app_factory) -> None:

@@ -40,3 +40,21 @@ def test_the_inventory_row_detail_says_why(demo_workspace, app_factory) -> None:
     assert f"Selected **{REPAIR}**" in texts(at) or REPAIR in texts(at)
     assert [e.label for e in at.expander if e.label.startswith("Why is this blocked")]
     assert "unapproved deployment" in texts(at)
+
+
+def test_the_inventory_names_the_tier_that_governs_each_model(demo_copy, app_factory) -> None:
+    """Issue 35, finding 11: the Inventory's risk tier said None where the Model page said medium."""
+    from governance.policy import model_tier
+
+    cfg = demo_copy.config_path  # neither the configuration nor the registry names repair-cost's tier
+    cfg.write_text(cfg.read_text().replace('[models.repair-cost]\nrisk_tier = "low"\n', "[models.repair-cost]\n"))
+    settings = load_settings(demo_copy)
+    catalog = Catalog(demo_copy.catalog_path)
+    with catalog.transaction() as con:
+        con.execute("UPDATE models SET risk_tier = NULL WHERE name = 'repair-cost'")
+    at = app_factory(demo_copy.root, persona=f"data.scientist@{D}").run()
+    table = at.dataframe(key="inv.table").value
+    for model, shown in zip(table["model"], table["risk_tier"], strict=True):
+        governing = model_tier(catalog, settings, model)[0]  # oracle: what the gates and the Model page use
+        assert shown in (governing, f"{governing} (default)"), (model, shown)
+    assert f"{settings.policy.default_tier} (default)" in set(table["risk_tier"])

@@ -102,6 +102,19 @@ def test_planted_columns_and_only_those_drift(large):
     assert drift_files(ref, cur, DriftConfig(drift_share=0.3)).dataset_drifted is True
 
 
+def test_the_drift_chart_legend_reads_drifted_or_not_in_words(large):
+    """Issue 35, finding 11: the chart's legend said "drifted false/true"."""
+    from governance.analytics.evidence_charts import drift_chart
+
+    ref, cur = large
+    result = drift_files(ref, cur)
+    spec = drift_chart(result).to_dict()
+    bars = spec["layer"][0]
+    assert bars["encoding"]["color"]["legend"]["title"] == "Column"
+    values = {row["verdict"] for row in spec["datasets"][bars["data"]["name"]]}
+    assert values == {"drifted", "not drifted"}
+
+
 def test_ks_and_wasserstein_equal_scipy(small, large):
     for ref, cur in (small, large):
         result = drift_files(ref, cur, DriftConfig(num_method="ks"))

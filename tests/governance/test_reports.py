@@ -144,7 +144,7 @@ def test_dataset_hashes_match_the_files(world, annex) -> None:
 def test_drift_table_and_importance_are_printed(world, annex) -> None:
     _w, drift, _bias, _h = world
     text = pdf_text(annex.pdf)
-    assert f"drift_share {four(drift['drift_share'])}" in text
+    assert f"drift share {four(drift['drift_share'])}" in text  # keys in words (issue 35, finding 11)
     for col in drift["columns"]:
         row = f"{col['column']} {col['method']} {four(col['score'])} {four(col['threshold'])} {four(col['psi'])}"
         assert row in text, row
@@ -152,6 +152,17 @@ def test_drift_table_and_importance_are_printed(world, annex) -> None:
         assert f"{feature} {four(value)}" in text
     # drift, importance, and selection rates for each protected attribute (gender, age band)
     assert annex.charts == 2 + 2 and annex.pages >= 10
+
+
+def test_the_pdf_prints_gates_and_thresholds_in_words_without_raw_json(world, annex) -> None:
+    """Issue 35, finding 11: the gate table printed raw keys (``dataset_drifted``, ``selection_rate``,
+    ``min_metrics {"auc": 0.75}``) and 16-digit floats."""
+    import re
+
+    text = pdf_text(annex.pdf)
+    assert "min_metrics" not in text and '{"' not in text and "selection_rate" not in text
+    assert not re.search(r"\d\.\d{9,}", text), re.search(r".{40}\d\.\d{9,}.{20}", text)
+    assert "minimum metrics" in text
 
 
 def test_no_gap_for_evidence_that_exists_and_gaps_when_removed(world, demo_copy: Workspace) -> None:

@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from core.wording import words
 from governance.document import Charts, Missing, MissingNote, Node, Spacer, fmt, kv, para, records, scalar, table
 from governance.reports.blocks.common import gate_records, payload, verdict
 from governance.reports.facts import ReportFacts
@@ -19,8 +20,8 @@ def gates(f: ReportFacts, charts: Charts) -> list[Node]:
         return [para(f"No policy gate applies ({f.gates_note}): the tier sets none for this step.")]
     if not rows:
         raise Missing(f"policy gate results for {f.version.version_id} ({f.gates_note})")
-    recs = [{**{k: v for k, v in x.items() if k not in ("status", "passed", "ok")}, "verdict": verdict(x)}
-            for x in rows]
+    recs = [{**{k: v for k, v in x.items() if k not in ("status", "passed", "ok")}, "verdict": verdict(x),
+             **({"gate": words(x["gate"])} if isinstance(x.get("gate"), str) else {})} for x in rows]
     return [records(recs, ("gate", "name", "verdict", "message", "threshold", "observed", "value")),
             para(f"Source: {source}.", "small")]
 
@@ -56,7 +57,7 @@ def _request(f: ReportFacts, req: dict[str, Any]) -> list[Node]:
     if isinstance(checklist, dict) and checklist.get("results"):
         out.append(para(f"Gate checklist the approvers saw (evaluated {fmt(checklist.get('evaluated_at'))}):", "small"))
         out.append(table(("Gate", "Status", "Message"),
-                         [(g.get("gate"), verdict(g), g.get("message")) for g in checklist["results"]],
+                         [(words(g.get("gate")), verdict(g), g.get("message")) for g in checklist["results"]],
                          (0.18, 0.12, 0.7)))
     return out + _decided(f, req["request_id"])
 
