@@ -299,7 +299,7 @@ def test_an_mlflow_promotion_across_servers_leaves_prod_complete(mlflow, tmp_pat
     sync_all(ws, settings, catalog)
     vid = f"ml-staging:{model}:1"
     rid = sign_off(ws, settings, catalog, vid, "prod")
-    done = execute(ws, settings, catalog, identity_for(settings, OFFICERS[1], source="cli"), rid)
+    done = execute(Context(ws, settings, catalog, identity_for(settings, OFFICERS[1], source="cli")), rid)
     assert done.status == "executed", done.execution_error
 
     copy = prod.get("registered-models/alias", name=model, alias="champion")["model_version"]
@@ -370,7 +370,7 @@ def test_mlflow_model_swapped_in_the_artifact_store_after_approval_is_not_promot
     seed.upload(f"{seeded.source.removeprefix('mlflow-artifacts:/')}/model.skops", b"a model nobody approved")
 
     with pytest.raises(ArtifactMismatch) as refused:
-        execute(ws, settings, catalog, identity_for(settings, OFFICERS[0], source="cli"), rid)
+        execute(Context(ws, settings, catalog, identity_for(settings, OFFICERS[0], source="cli")), rid)
     assert refused.value.expected == bound and refused.value.found not in (None, bound)
     aliases = {a["alias"] for a in seed.get("registered-models/get", name=model)["registered_model"].get("aliases", [])}
     assert "champion" not in aliases  # serving (models:/name@champion) still resolves to nothing new
