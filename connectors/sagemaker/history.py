@@ -15,6 +15,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from connectors.base import EventQueue, HistoryRead, QueuedMessage, ReadObject, RegistryChange, SyncIssue
 from connectors.sagemaker import cloudtrail
 from connectors.sagemaker.capture import split_s3
@@ -40,7 +42,7 @@ class HistoryReading(SageMakerSession):
             else:
                 try:
                     self._account_id = self.client("sts").get_caller_identity()["Account"]
-                except Exception as exc:
+                except (BotoCoreError, ClientError) as exc:  # no credentials, or STS refused
                     raise self._fail("cannot tell which AWS account this is (STS GetCallerIdentity)", exc) from exc
         return self._account_id
 
@@ -136,7 +138,7 @@ class HistoryReading(SageMakerSession):
                         if p["Prefix"].rstrip("/").rsplit("/", 1)[-1].startswith("o-")]
                 for org in orgs:
                     files += self._list(s3, bucket, f"{org}{account}/CloudTrail/{region}/", since, until)
-        except Exception as exc:
+        except (BotoCoreError, ClientError) as exc:  # the bucket is missing or refuses this role
             raise ConnectorError(f"account {self.account.name!r}: cannot list CloudTrail files under {where}: "
                                  f"{error_text(exc)}") from exc
         return files
@@ -169,7 +171,7 @@ class HistoryReading(SageMakerSession):
             for page in sm.get_paginator("list_actions").paginate(**params):
                 for summary in page.get("ActionSummaries", []):
                     out.append(self._stage(sm.describe_action(ActionName=summary["ActionName"])))
-        except Exception as exc:
+        except (BotoCoreError, ClientError) as exc:  # no ListActions here (moto, an older region): said, not fatal
             return [], error_text(exc)
         return [c for c in out if c is not None], None
 

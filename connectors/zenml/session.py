@@ -115,8 +115,12 @@ class ZenMLSession:
         parts = urlsplit(uri)
         if parts.scheme == "s3":
             try:
+                from botocore.exceptions import BotoCoreError
+
                 s3 = self._s3_client()
-            except Exception as exc:  # boto3 missing or no configuration: say why, the sync goes on
+            except ImportError as exc:  # boto3 is not installed: said, the sync goes on
+                return digests.unreadable(f"{uri}: cannot reach S3 ({type(exc).__name__}: {exc})")
+            except BotoCoreError as exc:  # no region or configuration: said, the sync goes on
                 return digests.unreadable(f"{uri}: cannot reach S3 ({type(exc).__name__}: {exc})")
             return digests.s3_digest(self.digests, s3, uri, fresh=fresh)
         if parts.scheme not in ("", "file"):
