@@ -127,11 +127,11 @@ def _weighted_drift(d, sample: str) -> None:
               "max_weighted_drift is not set for this tier in countersign.toml")
     how = WEIGHT_NOTES.get(d.weights_source, d.weights_source) + (f" `{d.weights_ref}`" if d.weights_ref else "")
     if gate is not None and gate.status == "fail":
-        st.warning(f"{sample}{d.headline}: weighted drift {d.weighted_drift:.0%} exceeds tier {tier_name}'s "
+        st.warning(f"{sample}{inert(d.headline)}: weighted drift {d.weighted_drift:.0%} exceeds tier {tier_name}'s "
                    f"{gate.threshold:.0%} (max_weighted_drift), so the gate FAILS. Weights: {how}.",
                    icon=":material/warning:")
     else:
-        st.caption(f"{d.headline}. Weights: {how}.")
+        st.caption(f"{inert(d.headline)}. Weights: {how}.")
 
 
 drift_tab, bias_tab, explain_tab = st.tabs(["Drift", "Bias", "Explainability"])
