@@ -15,8 +15,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from connectors.base import EventQueue, HistoryRead, QueuedMessage, ReadObject, RegistryChange, SyncIssue
 from connectors.sagemaker import cloudtrail
 from connectors.sagemaker.capture import split_s3
@@ -40,6 +38,8 @@ class HistoryReading(SageMakerSession):
             if found:
                 self._account_id = found[1]
             else:
+                from botocore.exceptions import BotoCoreError, ClientError
+
                 try:
                     self._account_id = self.client("sts").get_caller_identity()["Account"]
                 except (BotoCoreError, ClientError) as exc:  # no credentials, or STS refused
@@ -130,6 +130,8 @@ class HistoryReading(SageMakerSession):
         prefix = prefix.strip("/")
         logs = f"{prefix}/AWSLogs/" if prefix else "AWSLogs/"
         s3 = self.client("s3")
+        from botocore.exceptions import BotoCoreError, ClientError
+
         try:
             files = self._list(s3, bucket, f"{logs}{account}/CloudTrail/{region}/", since, until)
             if not files:  # an organisation trail: AWSLogs/<o-id>/<account>/...
@@ -161,6 +163,8 @@ class HistoryReading(SageMakerSession):
 
     def _lifecycle(self, since: dt.datetime | None, until: dt.datetime) -> tuple[list[RegistryChange], str | None]:
         """Stage changes from the account's ``ModelLifeCycle`` actions, or why they could not be read."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
         sm = self.client("sagemaker")
         params: dict[str, Any] = {"ActionType": "ModelLifeCycle", "CreatedBefore": until,
                                   "SortBy": "CreationTime", "SortOrder": "Ascending"}
