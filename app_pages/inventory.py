@@ -77,12 +77,6 @@ if df.empty:
     st.stop()
 
 
-def _fit(column: str, floor: int = 100) -> int:
-    """A width in pixels that shows the column's longest text whole (ids of one model differ only at the end)."""
-    longest = int(df[column].fillna("").astype(str).str.len().max())
-    return min(max(floor, 8 * longest + 24), 560)
-
-
 table = df
 event = show_table(
     table,
@@ -96,7 +90,7 @@ event = show_table(
                   "approval_status", "deployed_on", "flag", "flag_reason", "risk_tier", "owner",
                   "created_by", "created_at", "source_version_id", "account", "model", "last_sync"],
     column_config={
-        "version_id": st.column_config.TextColumn("Version id", width=_fit("version_id")),
+        "version_id": st.column_config.TextColumn("Version id"),
         "model": "Model",
         "version_label": st.column_config.TextColumn("Version", help="The version number in its registry; a "
                                                      "promoted copy names the version it was promoted from"),
@@ -104,15 +98,15 @@ event = show_table(
         "labels": st.column_config.ListColumn("Labels", help="Registry labels: MLflow aliases, ZenML stages"),
         "approval_status": "Registry status",
         "risk_tier": "Risk tier",
-        "deployed_on": st.column_config.TextColumn("Deployed on", width=_fit("deployed_on")),
+        "deployed_on": st.column_config.TextColumn("Deployed on"),
         "flag": "Flag",
         "flag_reason": st.column_config.TextColumn("Why flagged", width="large"),
         "created_at": st.column_config.DatetimeColumn("Created", format="YYYY-MM-DD"),
-        "source_version_id": st.column_config.TextColumn("Promoted from", width=_fit("source_version_id")),
+        "source_version_id": st.column_config.TextColumn("Promoted from"),
         "last_sync": st.column_config.DatetimeColumn("Last sync", format="YYYY-MM-DD HH:mm"),
         "account": "Account",
-        "owner": st.column_config.TextColumn("Owner", width=_fit("owner")),
-        "created_by": st.column_config.TextColumn("Created by", width=_fit("created_by")),
+        "owner": st.column_config.TextColumn("Owner"),
+        "created_by": st.column_config.TextColumn("Created by"),
     },
 )
 rows = event.selection.rows if event is not None else []

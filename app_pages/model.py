@@ -123,7 +123,7 @@ if vid is not None and panel is not None:
             st.switch_page(target, query_params={"version": selected.version_id})
     with st.expander(f"Details of {inert(selected.version_id)}", expanded=False):
         show_table(panel.details, width="stretch", key="model.details",
-                   column_config={"field": st.column_config.TextColumn("Field", width="medium"),
+                   column_config={"field": "Field",
                                   "value": st.column_config.TextColumn("Value", width="large")})
         with st.expander("Raw JSON"):
             st.json(panel.raw)

@@ -20,13 +20,16 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from core.clock import naive_utc
-from core.wording import cell, words
+from core.wording import cell, number, words
 
 MISSING = "Evidence missing: "
 
 
 class Missing(Exception):
     """Raised by a block when the evidence it needs does not exist (the message says what is missing)."""
+
+
+TINY = 1e-4  # below it a figure prints as "< 0.0001" (as p-values are reported), not as 2.3e-06
 
 
 def fmt(value: Any) -> str:
@@ -40,8 +43,10 @@ def fmt(value: Any) -> str:
             return "-"
         if abs(value) >= 1e6:
             return f"{value:,.0f}"
-        if value != 0 and abs(value) < 1e-3:
-            return f"{value:.4g}"
+        if value != 0 and abs(value) < TINY:  # no scientific notation for a reader
+            return f"< {TINY:.4f}" if value > 0 else f"> -{TINY:.4f}"
+        if value != 0 and abs(value) < 1e-3:  # written out, 4 significant digits
+            return number(value, digits=4)
         return f"{value:.4f}".rstrip("0").rstrip(".")
     if isinstance(value, dt.datetime):
         # the catalog stores naive UTC; an aware value is converted so every date in the report reads as UTC

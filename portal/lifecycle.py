@@ -13,6 +13,7 @@ import streamlit as st
 from core.errors import CountersignError
 from governance import cards, fallback, incidents
 from portal.context import PortalContext
+from portal.tables import show_table
 from portal.text import inert, inert_block
 from portal.widgets import show_error
 
@@ -198,10 +199,9 @@ def retention_panel(ctx: PortalContext) -> None:
     st.caption(f"{sum(f.held(today) for f in files)} of {len(files)} file(s) under retention today; nothing under "
                "retention can be purged (`countersign retention purge`, admins, recorded in the ledger).")
     if files:
-        st.dataframe(pd.DataFrame([{"file": str(f.path.relative_to(ctx.workspace.root)), "kind": f.kind,
-                                    "created": f.created, "dated by": f.source, "keep until": f.keep_until,
-                                    "held": f.held(today)} for f in files]), key="retention.table",
-                     hide_index=True)
+        show_table(pd.DataFrame([{"file": str(f.path.relative_to(ctx.workspace.root)), "kind": f.kind,
+                                  "created": f.created, "dated by": f.source, "keep until": f.keep_until,
+                                  "held": f.held(today)} for f in files]), key="retention.table")
 
 
 def _write_back(ctx: PortalContext, model: str) -> None:

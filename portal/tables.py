@@ -122,13 +122,38 @@ def _frame(data: Any) -> pd.DataFrame | None:
     return inner if isinstance(inner, pd.DataFrame) else None
 
 
+# A column's width in pixels from its text: the grid's font is about 7-8 px a character; the header also carries
+# the sort and menu icons. Wider than MAX_WIDTH a column would push the others off screen: it is cut there.
+CHAR_PX, PAD_PX, MIN_WIDTH, MAX_WIDTH = 8, 28, 60, 560
+
+
+def fit_width(frame: pd.DataFrame, column: Any, label: str | None = None) -> int:
+    """Pixels that show ``column``'s longest text and its header whole (issue 35, finding 12: "⚠ unap…")."""
+    series = frame[column]
+    longest = int(series.map(lambda v: len(str(v))).max()) if len(series) else 0
+    text = max(longest, len(label if label is not None else header(column)))
+    return min(max(MIN_WIDTH, CHAR_PX * text + PAD_PX), MAX_WIDTH)
+
+
+def _with_width(setting: Any, width: int) -> Any:
+    """A page's own setting of a column with the fitted ``width`` unless the page chose one."""
+    if isinstance(setting, str):
+        return st.column_config.TextColumn(setting, width=width)
+    if isinstance(setting, dict) and setting.get("width") is None and setting.get("type_config", {}).get(
+            "type") in (None, "text", "list", "link", "selectbox"):
+        return {**setting, "width": width}
+    return setting
+
+
 def table_config(data: Any, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A ``column_config`` giving every column of ``data`` a human header and floats their rounding.
+    """A ``column_config`` giving every column of ``data`` a human header, floats their rounding and text columns a
+    width that fits their longest value (:func:`fit_width`).
 
     ``overrides`` (a page's own column settings) win; a plain string override is a label.
     """
     frame = _frame(data)
     config: dict[str, Any] = {}
+    overrides = dict(overrides or {})
     if frame is not None:
         for column in frame.columns:
             label = header(column)
@@ -137,9 +162,14 @@ def table_config(data: Any, overrides: dict[str, Any] | None = None) -> dict[str
                 config[column] = st.column_config.NumberColumn(label, format=number_format(column))
             elif pd.api.types.is_datetime64_any_dtype(dtype):
                 config[column] = st.column_config.DatetimeColumn(label, format=DATETIME_FORMAT)
+            elif pd.api.types.is_object_dtype(dtype):
+                mine = overrides.get(column, label)
+                shown = mine if isinstance(mine, str) else (mine or {}).get("label") or label
+                config[column] = _with_width(mine, fit_width(frame, column, shown))
+                overrides.pop(column, None)
             elif label != column:
                 config[column] = label
-    config.update(overrides or {})
+    config.update(overrides)
     return config
 
 

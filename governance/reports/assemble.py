@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from core.wording import words
 from governance import __version__
 from governance.document import (
     Charts,
@@ -82,7 +83,8 @@ def gate_summary(f: ReportFacts) -> list[Node]:
         counts[verdict(x)] = counts.get(verdict(x), 0) + 1
     line = ", ".join(f"{counts[k]} {k}" for k in sorted(counts))
     return [para(f"Gate verdicts ({source}): {line}."),
-            table(("Gate", "Verdict"), [(x.get("gate") or x.get("name"), verdict(x)) for x in rows], (0.6, 0.4))]
+            table(("Gate", "Verdict"), [(words(x.get("gate") or x.get("name")), verdict(x)) for x in rows],
+                  (0.6, 0.4))]
 
 
 def appendix(f: ReportFacts, template: Template, charts: Charts) -> list[Node]:

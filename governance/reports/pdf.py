@@ -27,6 +27,7 @@ from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen import canvas as rl_canvas
 from reportlab.platypus import (
     BaseDocTemplate,
+    CondPageBreak,
     Flowable,
     Frame,
     KeepTogether,
@@ -101,6 +102,49 @@ def heading(text: str, level: int) -> RLParagraph:
 
 CELL_PADDING = 12  # a table cell's left and right padding together (reportlab's default 6 + 6)
 WIDEST_WORD_SHARE = 0.45  # a longer word (a hash, a URI) may still wrap rather than squeeze every other column
+BREAKABLE_FLOOR = 0.08  # the least share of the body a column whose words wrap keeps
+
+
+LONG_WORD = 40  # characters: a longer word is a URI or a hash, which may wrap before any shorter word does
+
+
+def _word_widths(header: Sequence[str], cells: Sequence[Sequence[str]],
+                 mono: Sequence[int]) -> list[tuple[float, int]]:
+    """Per column, the width its longest word needs on one line (padding included) and its length in characters."""
+    need = []
+    for i in range(len(header)):
+        style = STYLES["mono"] if i in mono else STYLES["cell"]
+        words = [(w, STYLES["cellhead"]) for w in str(header[i]).split()]
+        words += [(w, style) for row in cells for w in str(row[i]).split()]
+        sized = [(stringWidth(clean_text(w), st.fontName, st.fontSize), len(w)) for w, st in words]
+        width, chars = max(sized, default=(0.0, 0))
+        need.append((width + CELL_PADDING + 1, chars))
+    return need
+
+
+def _water_level(need: Sequence[float], total: float) -> float:
+    """The cap ``c`` with ``sum(min(w, c) for w in need) == total`` (``need`` sums to more than ``total``)."""
+    rest, left = total, len(need)
+    for w in sorted(need):
+        if w * left > rest:
+            return max(rest / left, BODY_W * BREAKABLE_FLOOR)
+        rest -= w
+        left -= 1
+    return max(need)
+
+
+def _squeeze(sized: Sequence[tuple[float, int]], total: float) -> list[float]:
+    """Widths for columns whose longest words do not fit side by side: the columns of long words (URIs, hashes)
+    give way first, down to a floor each; only then do all columns share one cap."""
+    need = [w for w, _ in sized]
+    long = [i for i, (_, chars) in enumerate(sized) if chars > LONG_WORD]
+    whole = sum(need[i] for i in range(len(need)) if i not in long)
+    room = total - whole
+    if long and room >= BODY_W * BREAKABLE_FLOOR * len(long):
+        cap = _water_level([need[i] for i in long], room)
+        return [min(w, cap) if i in long else w for i, w in enumerate(need)]
+    cap = _water_level(need, total)
+    return [min(w, cap) for w in need]
 
 
 def fit_words(header: Sequence[str], cells: Sequence[Sequence[str]], widths: Sequence[float],
@@ -108,16 +152,15 @@ def fit_words(header: Sequence[str], cells: Sequence[Sequence[str]], widths: Seq
     """Column widths that hold each column's longest word on one line, so a table never splits a word.
 
     Width goes to the columns that need it from the columns with room to spare; the table's total width stays the
-    same. A word wider than :data:`WIDEST_WORD_SHARE` of the page body (a hash, a URI) is the exception: it may wrap.
+    same. A word wider than :data:`WIDEST_WORD_SHARE` of the page body (a hash, a URI) is the exception: it may wrap;
+    and when the longest words of all columns do not fit side by side, URIs and hashes wrap first (:func:`_squeeze`).
     """
     n = len(header)
-    need = []
-    for i in range(n):
-        style = STYLES["mono"] if i in mono else STYLES["cell"]
-        words = [(w, STYLES["cellhead"]) for w in str(header[i]).split()]
-        words += [(w, style) for row in cells for w in str(row[i]).split()]
-        longest = max((stringWidth(clean_text(w), st.fontName, st.fontSize) for w, st in words), default=0.0)
-        need.append(min(longest + CELL_PADDING + 1, BODY_W * WIDEST_WORD_SHARE))
+    total = float(sum(widths))
+    sized = [(min(w, BODY_W * WIDEST_WORD_SHARE), chars) for w, chars in _word_widths(header, cells, mono)]
+    need = [w for w, _ in sized]
+    if sum(need) > total:  # not every longest word fits: URIs and hashes wrap so states, e-mails and ids stay whole
+        need = _squeeze(sized, total)
     out = [float(w) for w in widths]
     short = {i: need[i] - out[i] for i in range(n) if need[i] > out[i]}
     spare = {j: out[j] - need[j] for j in range(n) if out[j] > need[j]}
@@ -227,8 +270,18 @@ def _flowable(node: doc.Node, cache_dir: Path | None) -> Flowable:
     if isinstance(node, doc.Spacer):
         return Spacer(1, node.height)
     if isinstance(node, doc.PageBreak):
-        return RLPageBreak()
+        return _page_break()
     raise TypeError(f"no PDF rendering for {type(node).__name__}")
+
+
+# A page break is taken only when less than this share of the page is left: the content that would follow on the
+# same page is more than a few lines, so no page holds six lines and blank paper (issue 35, finding 13).
+NEAR_EMPTY_SHARE = 0.4
+
+
+def _page_break() -> CondPageBreak:
+    """A break to a new page unless most of the current page is still free."""
+    return CondPageBreak((PAGE_H - 2 * MARGIN) * NEAR_EMPTY_SHARE)
 
 
 # -- the document ---------------------------------------------------------------------------------------------------
@@ -337,7 +390,7 @@ def _story(document: doc.Document, cache_dir: Path | None,
         ParagraphStyle("toc0", fontName="Helvetica-Bold", fontSize=9.5, leading=12, leftIndent=10, firstLineIndent=-10),
         ParagraphStyle("toc1", fontName="Helvetica", fontSize=8.5, leading=10.5, leftIndent=24, firstLineIndent=-10),
     ]
-    front = [RLParagraph("Contents", STYLES["h1"]), toc, RLPageBreak(), *flowables(document.front, cache_dir)]
+    front = [RLParagraph("Contents", STYLES["h1"]), toc, _page_break(), *flowables(document.front, cache_dir)]
     story = [*cover, *front, *flowables(document.body, cache_dir), *flowables(document.back, cache_dir)]
     # The contents pages take the same room whatever the page numbers: seeding them with every heading makes
     # the first layout pass final in shape, so reportlab needs two passes instead of three; seeded with the entries

@@ -159,3 +159,42 @@ def test_headers_turn_code_names_into_words_and_leave_values_alone() -> None:
     assert header("to_env") == "To" and header("version_id") == "Version id" and header("created_at") == "Created"
     assert header("days left") == "Days left"
     assert header("lab-dev:claims-fraud:4") == "lab-dev:claims-fraud:4"
+
+
+# -- issue 35, finding 12: every text column as wide as its longest value (no "⚠ unap…", "never revie…") ----------
+
+NAMED_WIDTHS_ALLOWED = {"large"}  # a page may give a free-text column the widest named width; it wraps on hover
+
+
+def narrow_columns(at) -> list[tuple[str, str, object, int]]:
+    """(page table, column, configured width, longest value) of each shown text column too narrow for its text."""
+    out = []
+    for i, table in enumerate(at.dataframe):
+        config = json.loads(table.proto.columns or "{}")
+        frame = table.value
+        shown = list(table.proto.column_order) or [str(c) for c in frame.columns]
+        for column in shown:
+            conf = config.get(column) or {}
+            kind = (conf.get("type_config") or {}).get("type")
+            if conf.get("hidden") or column not in frame or frame[column].dtype != object or kind not in (
+                    None, "text", "list"):
+                continue  # numbers and dates format to a known width
+            longest = int(frame[column].map(lambda v: len(str(v)) if v is not None else 1).max() or 0)
+            label = conf.get("label") or column
+            need = min(7 * max(longest, len(label)), 560)
+            width = conf.get("width")
+            if width in NAMED_WIDTHS_ALLOWED or column == "hash":  # the full hash is one click away (the entry)
+                continue
+            if not isinstance(width, int) or width < need:
+                out.append((f"{i}:{headers(table)[:2]}", column, width, longest))
+    return out
+
+
+def test_every_text_column_of_every_page_fits_its_longest_value(demo_workspace, app_factory) -> None:
+    at = app_factory(demo_workspace.root, persona=RISK).run()
+    narrow = []
+    for page in pages():
+        at.switch_page(page.path).run()
+        assert not at.exception, (page.path, at.exception)
+        narrow += [(page.path, *n) for n in narrow_columns(at)]
+    assert not narrow, narrow

@@ -159,7 +159,10 @@ def pdf_text(data: bytes | Path) -> str:
 
 
 def four(x: float) -> str:
-    """A number as the report prints it: four decimals, trailing zeros dropped; 4 significant digits when tiny."""
+    """A number as the report prints it: four decimals, trailing zeros dropped; 4 significant digits below 0.001,
+    "< 0.0001" below that."""
+    if x != 0 and abs(x) < 1e-4:
+        return "< 0.0001" if x > 0 else "> -0.0001"
     if x != 0 and abs(x) < 1e-3:
-        return f"{x:.4g}"
+        return f"{x:.7f}".rstrip("0")  # four significant digits, written out
     return f"{x:.4f}".rstrip("0").rstrip(".")

@@ -181,7 +181,7 @@ def ledger(f: ReportFacts, charts: Charts) -> list[Node]:
                        "Catalog agrees"), bound, (0.17, 0.12, 0.27, 0.34, 0.1), mono=(3,))]
     if f.ledger:
         out.append(table(("Seq", "Recorded", "Actor", "Action", "Subject", "Entry hash"),
-                         [(e["seq"], e["recorded_at"], e["actor"], e["action"], e["subject"], e["hash"]) for e in f.ledger],
+                         [(e["seq"], e["recorded_at"], e["actor"], words(e["action"]), e["subject"], e["hash"]) for e in f.ledger],
                          (0.06, 0.14, 0.18, 0.13, 0.17, 0.32), mono=(5,)))
     else:
         out.append(MissingNote(f"ledger entries about {f.version.version_id} or its requests"))

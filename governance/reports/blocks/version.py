@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.wording import words
 from governance.analytics.kinds.base import first
 from governance.changes import change_source
 from governance.document import Charts, Missing, Node, Spacer, fmt, kv, para, records, table
@@ -22,7 +23,7 @@ def identity(f: ReportFacts, charts: Charts) -> list[Node]:
         ("Version number", v.version),
         ("Account / environment", f"{v.account} / {v.environment}"),
         ("Registry reference", v.source_ref),
-        ("Approval status", v.approval_status),
+        ("Approval status", words(v.approval_status)),
         ("Created", f"{fmt(v.created_at)} by {v.created_by or 'unknown'}"),
         ("Framework / image", f"{v.framework or '-'} / {v.image or '-'}"),
         ("Artifact", v.artifact_uri),
@@ -65,7 +66,7 @@ def model_card(f: ReportFacts, charts: Charts) -> list[Node]:
 
 def lineage(f: ReportFacts, charts: Charts) -> list[Node]:
     """Block ``lineage``: the version and the versions it was promoted from, with their artifact hashes."""
-    rows = [(v.version_id, v.environment, v.approval_status, v.created_at, v.artifact_sha256) for v in f.lineage]
+    rows = [(v.version_id, v.environment, words(v.approval_status), v.created_at, v.artifact_sha256) for v in f.lineage]
     out: list[Node] = [
         para("The version and the versions it was promoted from, newest first:"),
         table(("Version", "Environment", "Status", "Created", "Artifact sha256"), rows,
@@ -78,7 +79,7 @@ def lineage(f: ReportFacts, charts: Charts) -> list[Node]:
 
 def lineage_changes(f: ReportFacts, charts: Charts) -> list[Node]:
     """Block ``lineage_changes``: the versions of the lineage and the promotion requests."""
-    rows = [(v.version_id, v.created_at, v.modified_at, v.approval_status, v.approval_description) for v in f.peers]
+    rows = [(v.version_id, v.created_at, v.modified_at, words(v.approval_status), v.approval_description) for v in f.peers]
     if len(rows) <= 1 and not f.requests:
         raise Missing("lifecycle history: no earlier or later version of this lineage and no promotion request")
     out: list[Node] = [table(("Version", "Created", "Modified", "Status", "Status note"), rows)]
@@ -99,8 +100,8 @@ def registry_history(f: ReportFacts, charts: Charts) -> list[Node]:
     if not f.history:
         raise Missing(f"registry history: no sync has recorded a state of {f.version.version_id} since history "
                       "began (run countersign sync)")
-    rows = [(h.get("valid_from"), h.get("valid_to") or "still", h.get("environment"), h.get("approval_status"),
-             _labels_text(h), _seen_by(h), h.get("sync_id"), h.get("ledger_seq"),
+    rows = [(h.get("valid_from"), h.get("valid_to") or "still", h.get("environment"), words(h.get("approval_status")),
+             _labels_text(h), " ".join(x for x in (_seen_by(h), h.get("sync_id")) if x), h.get("ledger_seq"),
              h.get("request_id")) for h in f.history]
     out: list[Node] = [
         para("Each state of the version as the registry showed it, from when to when (UTC). 'Seen by' says what "
@@ -110,13 +111,13 @@ def registry_history(f: ReportFacts, charts: Charts) -> list[Node]:
              "call, read by a backfill (with who made it). A label marked '(serving)' is the one its account maps "
              "to the environment (an MLflow alias, a ZenML stage): holding it, the version was the one in use "
              "there."),
-        table(("From", "To", "Environment", "Approval", "Labels", "Seen by", "Sync", "Ledger", "Request"), rows,
-              mono=(6,)),
+        # "seen by" and the sync that saw it share a column: nine columns could not hold the sync id whole
+        table(("From", "To", "Environment", "Approval", "Labels", "Seen by (sync)", "Ledger", "Request"), rows),
     ]
     if f.history_deployments:
         out.append(Spacer(4))
         out.append(table(("Endpoint", "Variant", "Weight", "Status", "From", "To", "Seen by"),
-                         [(d.get("endpoint"), d.get("variant"), d.get("weight"), d.get("status"), d.get("valid_from"),
+                         [(d.get("endpoint"), d.get("variant"), d.get("weight"), words(d.get("status")), d.get("valid_from"),
                            d.get("valid_to") or "still", _seen_by(d)) for d in f.history_deployments]))
     if f.history_gaps:
         out.append(Spacer(4))
@@ -150,8 +151,8 @@ def deployments(f: ReportFacts, charts: Charts) -> list[Node]:
                      "registry label.")]
     out: list[Node] = []
     if f.deployments:
-        rows = [(d.get("endpoint"), d.get("environment"), d.get("account"), d.get("version_id"), d.get("status"),
-                 d.get("approval_status")) for d in f.deployments]
+        rows = [(d.get("endpoint"), d.get("environment"), d.get("account"), d.get("version_id"), words(d.get("status")),
+                 words(d.get("approval_status"))) for d in f.deployments]
         out.append(table(("Endpoint", "Environment", "Account", "Serves version", "Status", "Version approval"), rows))
     flagged = [d for d in f.in_use if d.get("reason")]
     out += [Spacer(4), para(
