@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from typing import Any
 
 EMPTY = "—"
+# The same rule for chart tooltips and axes (d3-format): 4 significant digits written out, never ``1.085e+4``.
+D3_SIGNIFICANT = ",.4~r"
 
 # Words whose plain rendering is not their split spelling (registry states, ledger actions, gate keys).
 VOCABULARY: dict[str, str] = {

@@ -8,6 +8,7 @@ from collections.abc import Collection, Sequence
 import altair as alt
 import pandas as pd
 
+from core.wording import D3_SIGNIFICANT, when, words
 from governance.catalog import Catalog, Version
 
 SERVING_MARK = "serving"  # appended to the label of a version that serves on an endpoint
@@ -33,21 +34,23 @@ def metrics_chart(versions: Sequence[Version], order: Sequence[str], serving: Co
     outlined and labelled "(serving)"."""
     df = metrics_frame(versions, order, serving)
     labels = list(dict.fromkeys(df["version"]))
+    # horizontal bars: a version's label reads whole on the left ("prod v2 (serving)"); rotated under a column it
+    # was cut at the chart's edge ("od v2 (serving)", issue 35, finding 12)
     return (
         alt.Chart(df)
         .mark_bar()
         .encode(
-            x=alt.X("version:N", sort=labels, title=None, axis=alt.Axis(labelAngle=-40)),
-            y=alt.Y("value:Q", title=None),
+            y=alt.Y("version:N", sort=labels, title=None, axis=alt.Axis(labelLimit=0)),
+            x=alt.X("value:Q", title=None, axis=alt.Axis(labelLimit=0, format=D3_SIGNIFICANT)),
             color=alt.Color("environment:N", sort=list(order), legend=alt.Legend(orient="top")),
             stroke=alt.condition("datum.serving", alt.value("#111111"), alt.value(None)),
             strokeWidth=alt.condition("datum.serving", alt.value(2.5), alt.value(0)),
-            column=alt.Column("metric:N", title=None),
+            column=alt.Column("metric:N", title=None, header=alt.Header(labelLimit=0)),
             tooltip=["version", "environment", "metric", alt.Tooltip("value:Q", format=".3f"),
                      alt.Tooltip("serving:N", title="serving")],
         )
-        .resolve_scale(y="independent")
-        .properties(width=150, height=180)
+        .resolve_scale(x="independent")
+        .properties(width=150, height=alt.Step(18))
     )
 
 
@@ -105,22 +108,37 @@ def lineage_dot(catalog: Catalog, version_id: str) -> str:
     return "\n".join(lines)
 
 
+TIME_AXIS = "%Y-%m-%d %H:%M"  # 24-hour, UTC (the scale is UTC)
+
+
+def _utc_words(timeline: pd.DataFrame) -> pd.DataFrame:
+    """The timeline with its instants UTC-aware (they reach the browser as ``…+00:00``), their text for tooltips,
+    and the registry states and decisions in words (``pending approval``, ``risk acceptance``)."""
+    df = timeline.copy()
+    for column, text in (("start", "from"), ("end", "to")):
+        instants = pd.to_datetime(df[column])
+        df[column] = instants.dt.tz_localize("UTC") if instants.dt.tz is None else instants.dt.tz_convert("UTC")
+        df[text] = [when(x) for x in instants]
+    df["status"] = [words(x) if isinstance(x, str) and x else x for x in df["status"]]
+    return df
+
+
 def timeline_chart(timeline: pd.DataFrame, order: Sequence[str]) -> alt.Chart:
     """A model across environments over time (``governance.history.model_timeline``): versions entering and leaving
     (coloured by approval status), deployments, observation gaps, and decisions as ticks."""
-    df = timeline.copy()
+    df = _utc_words(timeline)
     df["row"] = df["environment"] + " · " + df["lane"]
     rows = [f"{env} · {lane}" for env in [*order, *sorted(set(df["environment"]) - set(order))]
             for lane in ("version", "deployment", "gap", "decision") if f"{env} · {lane}" in set(df["row"])]
     base = alt.Chart(df).encode(
         y=alt.Y("row:N", sort=rows, title=None, axis=alt.Axis(labelLimit=0)),  # lane names in full
         tooltip=["environment", "lane", "label", "status", *(["source"] if "source" in df else []),
-                 alt.Tooltip("start:T", format="%Y-%m-%d %H:%M"),
-                 alt.Tooltip("end:T", format="%Y-%m-%d %H:%M")],
+                 alt.Tooltip("from:N", title="from"), alt.Tooltip("to:N", title="to")],
     )
     bars = base.transform_filter(alt.datum.lane != "decision").mark_bar(height=14, opacity=0.8).encode(
-        x=alt.X("start:T", title=None), x2="end:T",
-        color=alt.Color("status:N", legend=alt.Legend(orient="top", title=None)),
+        # the catalog's instants are UTC: a UTC scale on a 24-hour clock, never the browser's zone and 04:41 PM
+        x=alt.X("start:T", title=None, scale=alt.Scale(type="utc"), axis=alt.Axis(format=TIME_AXIS)), x2="end:T",
+        color=alt.Color("status:N", legend=alt.Legend(orient="top", title=None, labelLimit=0)),
     )
     ticks = base.transform_filter(alt.datum.lane == "decision").mark_point(shape="diamond", size=90, filled=True).encode(
         x="start:T", color=alt.Color("status:N"),

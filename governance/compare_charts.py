@@ -5,6 +5,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
+from core.wording import D3_SIGNIFICANT as SIGNIFICANT
 from governance.compare import RunsComparison
 
 MIN_SPAN = 0.05  # the smallest difference drawn full height: 5% of the metric's value
@@ -44,6 +45,6 @@ def runs_chart(result: RunsComparison) -> alt.Chart | None:
         # the legend beside the plot: below it, a legend line per version took the plot's height
         color=alt.Color("version:N", sort=order, legend=alt.Legend(orient="right", labelLimit=0)),
         detail="version:N",
-        tooltip=["version", "environment", "metric", alt.Tooltip("value:Q", format=".4g")],
+        tooltip=["version", "environment", "metric", alt.Tooltip("value:Q", format=SIGNIFICANT)],
     )
     return (base.mark_line(point=True, strokeWidth=2)).properties(height=260)

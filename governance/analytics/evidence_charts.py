@@ -6,12 +6,14 @@ report (which renders the same Vega-Lite specs through vl-convert) draw identica
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import altair as alt
 import pandas as pd
 
+from core.wording import D3_SIGNIFICANT as SIGNIFICANT
+from core.wording import number
 from governance.analytics import bias as bias_mod
 from governance.analytics import drift as drift_mod
 from governance.analytics import explain as explain_mod
@@ -32,6 +34,21 @@ def _explain(result: explain_mod.ExplainResult | Mapping[str, Any]) -> explain_m
     return result if isinstance(result, explain_mod.ExplainResult) else explain_mod.result_from_dict(result)
 
 
+def bin_labels(lower: Sequence[float], upper: Sequence[float]) -> list[str]:
+    """Histogram bins as a person reads them: ``10,850–12,312``, never ``1.085e+04–…`` (issue 35, finding 12)."""
+    return [f"{number(lo)}–{number(hi)}" for lo, hi in zip(lower, upper, strict=True)]
+
+
+def step_label(name: str, value: Any) -> str:
+    """A waterfall step: the feature and its value in the row (``income = 42,320``)."""
+    return f"{name} = {number(value) if isinstance(value, int | float) else value}"
+
+
+def _full(title: Any = None, **kw: Any) -> alt.Axis:
+    """A category axis whose labels are never cut ("policy_tenure_ye…"): no length limit."""
+    return alt.Axis(labelLimit=0, **kw) if title is None else alt.Axis(labelLimit=0, title=title, **kw)
+
+
 def drift_chart(result: drift_mod.DriftResult | Mapping[str, Any]) -> alt.LayerChart:
     """Per column: score relative to its threshold (1 = at the threshold; p-value methods inverted), drifted in red."""
     r = _drift(result)
@@ -44,12 +61,12 @@ def drift_chart(result: drift_mod.DriftResult | Mapping[str, Any]) -> alt.LayerC
         rows.append({"column": c.column, "relative": min(rel, 10.0), "score": c.score, "method": c.method,
                      "threshold": c.threshold, "psi": c.psi, "verdict": "drifted" if c.drifted else "not drifted"})
     frame = pd.DataFrame(rows)
-    base = alt.Chart(frame).encode(y=alt.Y("column:N", sort="-x", title=None))
+    base = alt.Chart(frame).encode(y=alt.Y("column:N", sort="-x", title=None, axis=_full()))
     bars = base.mark_bar().encode(
         x=alt.X("relative:Q", title="drift against its threshold: 1 = at the threshold (dashed line), right of it = drifted; capped at 10"),
         # the legend in words ("drifted" / "not drifted"), not true/false (issue 35, finding 11)
         color=alt.Color("verdict:N", scale=DRIFT_COLORS, legend=alt.Legend(title="Column")),
-        tooltip=["column", "method", alt.Tooltip("score:Q", format=".4g"), "threshold", alt.Tooltip("psi:Q", format=".3f"),
+        tooltip=["column", "method", alt.Tooltip("score:Q", format=SIGNIFICANT), "threshold", alt.Tooltip("psi:Q", format=".3f"),
                  "verdict"],
     )
     rule = alt.Chart(pd.DataFrame({"x": [1.0]})).mark_rule(strokeDash=[4, 3], color="black").encode(x="x:Q")
@@ -65,7 +82,7 @@ def column_chart(column: drift_mod.ColumnDrift | Mapping[str, Any]) -> alt.Chart
     if not ch:
         return alt.Chart(pd.DataFrame({"x": []})).mark_bar()
     if ch["type"] == "bins":
-        labels = [f"{lo:.4g}–{hi:.4g}" for lo, hi in zip(ch["lower"], ch["upper"], strict=True)]
+        labels = bin_labels(ch["lower"], ch["upper"])
         order = labels
     else:
         labels = list(ch["values"])
@@ -75,10 +92,10 @@ def column_chart(column: drift_mod.ColumnDrift | Mapping[str, Any]) -> alt.Chart
         "side": ["reference"] * len(labels) + ["current"] * len(labels),
     })
     return alt.Chart(frame).mark_bar(opacity=0.8).encode(
-        x=alt.X("bin:N", sort=order, title=None), xOffset="side:N", y=alt.Y("share:Q", axis=alt.Axis(format="%")),
+        x=alt.X("bin:N", sort=order, title=None, axis=_full()), xOffset="side:N", y=alt.Y("share:Q", axis=alt.Axis(format="%")),
         color=alt.Color("side:N", scale=alt.Scale(domain=["reference", "current"], range=["#9ecae9", "#e45756"])),
         tooltip=["bin", "side", alt.Tooltip("share:Q", format=".2%")],
-    ).properties(width=WIDTH, title=f"{c.column}: {c.method} {c.score:.4g} (threshold {c.threshold:g})")
+    ).properties(width=WIDTH, title=f"{c.column}: {c.method} {number(c.score)} (threshold {number(c.threshold)})")
 
 
 def bias_chart(result: bias_mod.BiasResult | Mapping[str, Any], attribute: str) -> alt.LayerChart:
@@ -90,7 +107,7 @@ def bias_chart(result: bias_mod.BiasResult | Mapping[str, Any], attribute: str) 
              "tpr": g.tpr, "fpr": g.fpr, "small": g.small} for g in a.groups]
     frame = pd.DataFrame(rows)
     line = 0.8 * max(g.selection_rate for g in a.groups)
-    base = alt.Chart(frame).encode(y=alt.Y("group:N", title=None))
+    base = alt.Chart(frame).encode(y=alt.Y("group:N", title=None, axis=_full()))
     bars = base.mark_bar().encode(
         x=alt.X("selection_rate:Q", title="selection rate (predicted positive)", axis=alt.Axis(format="%")),
         color=alt.condition(alt.datum.selection_rate < line, alt.value("#e45756"), alt.value("#4c78a8")),
@@ -102,8 +119,11 @@ def bias_chart(result: bias_mod.BiasResult | Mapping[str, Any], attribute: str) 
     rule = alt.Chart(pd.DataFrame({"x": [line]})).mark_rule(strokeDash=[4, 3], color="#e45756").encode(x="x:Q")
     ratio = "n/a" if a.demographic_parity_ratio is None else f"{a.demographic_parity_ratio:.2f}"
     verdict = "passes" if a.four_fifths_pass else "fails"
-    return alt.layer(bars, errors, rule).properties(
-        width=WIDTH, title=f"{attribute}: parity ratio {ratio} — {verdict} the four-fifths rule")
+    # the whiskers and the dashed line say what they are under the title (finding 14: they had no legend)
+    return alt.layer(bars, errors, rule).properties(width=WIDTH, title=alt.TitleParams(
+        f"{attribute}: parity ratio {ratio} — {verdict} the four-fifths rule",
+        subtitle=[f"Black whiskers: 95% interval of each rate (Wilson); dashed red line: four-fifths of the highest "
+                  f"rate ({line:.0%}); a red bar is below it."]))
 
 
 def importance_chart(result: explain_mod.ExplainResult | Mapping[str, Any], top: int = 15) -> alt.Chart:
@@ -112,8 +132,8 @@ def importance_chart(result: explain_mod.ExplainResult | Mapping[str, Any], top:
     frame = pd.DataFrame([{"feature": n, "mean_abs_shap": v} for n, v in r.importance[:top]])
     return alt.Chart(frame).mark_bar(color="#4c78a8").encode(
         x=alt.X("mean_abs_shap:Q", title=f"mean |SHAP| ({r.output})"),
-        y=alt.Y("feature:N", sort="-x", title=None),
-        tooltip=["feature", alt.Tooltip("mean_abs_shap:Q", format=".4g")],
+        y=alt.Y("feature:N", sort="-x", title=None, axis=_full()),
+        tooltip=["feature", alt.Tooltip("mean_abs_shap:Q", format=SIGNIFICANT)],
     ).properties(width=WIDTH, title=f"Global importance — {r.explainer}, {r.n_rows} rows")
 
 
@@ -126,9 +146,9 @@ def group_importance_chart(result: explain_mod.ExplainResult | Mapping[str, Any]
             for g, vals in r.group_importance.get(attribute, {}).items() for f in features if f in vals]
     return alt.Chart(pd.DataFrame(rows)).mark_bar().encode(
         x=alt.X("mean_abs_shap:Q", title=f"mean |SHAP| ({r.output})"),
-        y=alt.Y("feature:N", sort=features, title=None), yOffset="group:N",
+        y=alt.Y("feature:N", sort=features, title=None, axis=_full()), yOffset="group:N",
         color=alt.Color("group:N", title=attribute),
-        tooltip=["group", "feature", alt.Tooltip("mean_abs_shap:Q", format=".4g")],
+        tooltip=["group", "feature", alt.Tooltip("mean_abs_shap:Q", format=SIGNIFICANT)],
     ).properties(width=WIDTH, title=f"Importance by {attribute}")
 
 
@@ -143,7 +163,7 @@ def waterfall_chart(result: explain_mod.ExplainResult | Mapping[str, Any], row: 
     local = r.local_at(row)
     contrib = sorted(local["contributions"].items(), key=lambda kv: -abs(kv[1]))
     shown, rest = contrib[:top], contrib[top:]
-    steps = [(f"{name} = {local['values'][name]:.4g}", value) for name, value in shown]
+    steps = [(step_label(name, local["values"][name]), value) for name, value in shown]
     if rest:
         steps.append((f"{len(rest)} other features", sum(v for _, v in rest)))
     rows, level = [], local["base_value"]
@@ -156,11 +176,11 @@ def waterfall_chart(result: explain_mod.ExplainResult | Mapping[str, Any], row: 
                  "order": len(steps) + 1})
     frame = pd.DataFrame(rows)
     return alt.Chart(frame).mark_bar().encode(
-        y=alt.Y("step:N", sort=alt.EncodingSortField("order"), title=None),
+        y=alt.Y("step:N", sort=alt.EncodingSortField("order"), title=None, axis=_full()),
         x=alt.X("start:Q", title=f"model output ({r.output})"), x2="end:Q",
         color=alt.Color("kind:N", scale=alt.Scale(domain=["up", "down", "total"],
                                                  range=["#e45756", "#4c78a8", "#bab0ac"]), legend=None),
-        tooltip=["step", alt.Tooltip("start:Q", format=".4g"), alt.Tooltip("end:Q", format=".4g")],
+        tooltip=["step", alt.Tooltip("start:Q", format=SIGNIFICANT), alt.Tooltip("end:Q", format=SIGNIFICANT)],
     ).properties(width=WIDTH, title=f"Local explanation of row {local['row']}")
 
 
@@ -187,7 +207,7 @@ def bar_spec(
     frame = pd.DataFrame(points)
     enc: dict[str, Any] = {
         "x": alt.X(f"{x}:Q", title=x_title or x),
-        "y": alt.Y(f"{y}:N", sort="-x", title=None),
+        "y": alt.Y(f"{y}:N", sort="-x", title=None, axis=_full()),
     }
     if color:
         enc["color"] = alt.Color(f"{color}:N", title=color)
