@@ -9,6 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from core.wording import cell, words
 from governance.catalog_charts import metrics_chart, timeline_chart
 from governance.usecases.model import ModelQuery, open_model
 from portal import context
@@ -136,9 +137,10 @@ card = view.card
 if card is None:
     st.info("No model card in any account. Policy tiers may require card fields before promotion.")
 else:
-    st.caption(f"{inert(card['card_id'])} · status {inert(card['status'])}")
+    # registry cards (MLflow, ZenML) carry empty fields and nested values: both read as words (issue 35, finding 11)
+    st.caption(f"{inert(card['card_id'])} · status {inert(cell(card['status']))}")
     for key, value in card["content"].items():
-        st.markdown(f"**{inert(str(key).replace('_', ' ').capitalize())}** — {inert_block(value)}")
+        st.markdown(f"**{inert(words(key).capitalize())}** — {inert_block(cell(value))}")
 if view.missing_card_fields:
     st.warning(f"Tier {inert(view.tier_name)} requires model card fields that are missing: "
                f"{inert(', '.join(view.missing_card_fields))}")

@@ -17,6 +17,7 @@ from typing import Any
 EMPTY = "—"
 # The same rule for chart tooltips and axes (d3-format): 4 significant digits written out, never ``1.085e+4``.
 D3_SIGNIFICANT = ",.4~r"
+TINY = 1e-4  # below it a figure reads "< 0.0001" (as p-values are reported), not 0.00000000000000311
 
 # Words whose plain rendering is not their split spelling (registry states, ledger actions, gate keys).
 VOCABULARY: dict[str, str] = {
@@ -111,7 +112,8 @@ def plain_value(value: Any, *, code_column: bool = False) -> Any:
 
 def number(value: Any, *, digits: int = 3) -> str:
     """A figure without scientific notation: thousands separated, ``digits`` significant decimals for small values
-    (0.7641 → ``0.764``, 10850.2 → ``10,850``, 0.000123 → ``0.000123``), integers as integers, NaN as a dash."""
+    (0.7641 → ``0.764``, 10850.2 → ``10,850``, 0.000123 → ``0.000123``, 3e-15 → ``< 0.0001``), integers as
+    integers, NaN as a dash."""
     if value is None or isinstance(value, bool):
         return EMPTY if value is None else ("yes" if value else "no")
     if isinstance(value, int):
@@ -127,6 +129,8 @@ def number(value: Any, *, digits: int = 3) -> str:
         return f"{x:,.0f}"
     if abs(x) >= 1:
         return f"{x:,.{max(digits - len(str(int(abs(x)))), 0) + 1}f}".rstrip("0").rstrip(".")
+    if abs(x) < TINY:  # 3.1e-15 is no figure a reader weighs: say it is below the smallest one printed
+        return f"< {TINY:.4f}" if x > 0 else f"> -{TINY:.4f}"
     # below one: keep ``digits`` significant digits, written out in full
     decimals = digits - 1 - math.floor(math.log10(abs(x)))
     return f"{x:.{decimals}f}".rstrip("0").rstrip(".")

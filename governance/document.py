@@ -29,9 +29,6 @@ class Missing(Exception):
     """Raised by a block when the evidence it needs does not exist (the message says what is missing)."""
 
 
-TINY = 1e-4  # below it a figure prints as "< 0.0001" (as p-values are reported), not as 2.3e-06
-
-
 def fmt(value: Any) -> str:
     """A value as printed: 4 decimals (4 significant digits when tiny), UTC dates, JSON for containers."""
     if value is None:
@@ -43,9 +40,7 @@ def fmt(value: Any) -> str:
             return "-"
         if abs(value) >= 1e6:
             return f"{value:,.0f}"
-        if value != 0 and abs(value) < TINY:  # no scientific notation for a reader
-            return f"< {TINY:.4f}" if value > 0 else f"> -{TINY:.4f}"
-        if value != 0 and abs(value) < 1e-3:  # written out, 4 significant digits
+        if value != 0 and abs(value) < 1e-3:  # written out, 4 significant digits; "< 0.0001" below that
             return number(value, digits=4)
         return f"{value:.4f}".rstrip("0").rstrip(".")
     if isinstance(value, dt.datetime):

@@ -281,6 +281,7 @@ def _fmt(v: float | None) -> str:
 
 
 def cmd_review(args: argparse.Namespace) -> int:
+    from core.wording import cell, words
     from governance.analytics.evidence import _clean
     from governance.analytics.explain import ExplainConfig
     from governance.usecases.review import review_evidence
@@ -306,10 +307,10 @@ def cmd_review(args: argparse.Namespace) -> int:
     else:
         for k, i in result.items.items():
             ident = f" {i.evidence.evidence_id}" if i.evidence else ""
-            print(f"{k:<8} {i.status:<15}{ident}  {i.message or ''}")
-            if i.evidence:
+            print(f"{k:<8} {words(i.status):<15}{ident}  {i.message or ''}")
+            if i.evidence:  # the summary as a person reads it: keys in words, figures written out, no None
                 for key, value in i.evidence.summary.to_json().items():
-                    print(f"    {key}: {value}")
+                    print(f"    {words(key)}: {cell(value)}")
     errors = [i.error for i in result.items.values() if i.status in ("error", "denied") and i.error is not None]
     if len(args.kinds) == 1 and errors:
         raise errors[0]

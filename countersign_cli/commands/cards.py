@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from core.errors import InputError
+from core.wording import cell, words
 from countersign_cli.cliutil import add_workspace_arg, open_workspace, print_json
 
 
@@ -54,10 +55,10 @@ def cmd_show(args: argparse.Namespace) -> int:
         return 0
     print(f"model card of {view.model} ({view.source}; {len(view.history)} edit(s) in Countersign)")
     for name, spec in BY_NAME.items():
-        print(f"  {spec.label:<28} {view.fields.get(name, '—')}")
+        print(f"  {spec.label:<28} {cell(view.fields.get(name))}")  # an empty registry field: a dash, not None
     for tid, missing in view.missing.items():
         if missing:
-            print(f"  ! {tid} needs: {', '.join(missing)}")
+            print(f"  ! {tid} needs: {', '.join(words(m) for m in missing)}")
     for account, state in view.registries.items():
         what = state.problem or (f"conflicts: {', '.join(state.conflicts)}" if state.conflicts else
                                  f"differs: {', '.join(state.pending)}" if state.pending else "in step")

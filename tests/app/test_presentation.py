@@ -198,3 +198,27 @@ def test_every_text_column_of_every_page_fits_its_longest_value(demo_workspace, 
         assert not at.exception, (page.path, at.exception)
         narrow += [(page.path, *n) for n in narrow_columns(at)]
     assert not narrow, narrow
+
+
+def test_a_registry_card_with_empty_fields_reads_without_none(demo_copy, app_factory) -> None:
+    """Issue 35, finding 11: MLflow and ZenML cards carry empty fields (``None``) and nested values."""
+    import duckdb
+
+    from tests.app.shown import plain
+
+    con = duckdb.connect(str(demo_copy.catalog_path))
+    card_id = con.execute("SELECT card_id FROM model_cards WHERE model = 'claims-fraud' "
+                          "ORDER BY updated_at DESC NULLS LAST, card_id LIMIT 1").fetchone()[0]
+    content = {"intended_use": "Flag claims for review", "limitations": None, "ethical_considerations": None,
+               "evaluation_data": {"rows": 1200, "split": "2026-Q1"}}
+    con.execute("UPDATE model_cards SET content = ?, status = NULL, updated_at = TIMESTAMP '2030-01-01' "
+                "WHERE card_id = ?", [json.dumps(content), card_id])
+    con.close()
+    at = app_factory(demo_copy.root, persona=RISK).run()
+    at.switch_page("app_pages/model.py").run()
+    at.selectbox(key="model.name").set_value("claims-fraud").run()
+    assert not at.exception
+    card = "\n".join(plain(m.value) for m in at.markdown if " — " in m.value) + "\n" + "\n".join(c.value for c in at.caption)
+    assert "Flag claims for review" in card
+    assert "None" not in card and "{" not in card, card[:600]
+    assert "Evaluation data" in card and "rows 1,200" in card
