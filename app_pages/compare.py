@@ -63,13 +63,16 @@ if not costs.priced:
             "instance type).", icon=":material/payments:")
     st.stop()
 c1, c2 = st.columns(2)
-c1.markdown("**Per model**")
-show_table(pd.DataFrame({"Model": list(costs.by_model), f"Total ({cur})": [round(x, 2) for x in costs.by_model.values()]}),
-           key="compare.cost.model")
-c2.markdown("**Per account**")
-show_table(pd.DataFrame({"Account": list(costs.by_account),
-                           f"Total ({cur})": [round(x, 2) for x in costs.by_account.values()]}),
-           key="compare.cost.account")
+with c1:  # each heading over its own table (they sat side by side above two full-width tables)
+    st.markdown("**Per model**")
+    show_table(pd.DataFrame({"Model": list(costs.by_model),
+                             f"Total ({cur})": [round(x, 2) for x in costs.by_model.values()]}),
+               key="compare.cost.model", width="stretch")
+with c2:
+    st.markdown("**Per account**")
+    show_table(pd.DataFrame({"Account": list(costs.by_account),
+                             f"Total ({cur})": [round(x, 2) for x in costs.by_account.values()]}),
+               key="compare.cost.account", width="stretch")
 st.markdown("**Per version**" + (" (the picked versions)" if picked else ""))
 shown = [v for v in costs.versions if not picked or v.version_id in picked]
 show_table(pd.DataFrame([{

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 EMPTY = "—"
@@ -41,6 +41,7 @@ VOCABULARY: dict[str, str] = {
     "mae": "MAE",
     "f1": "F1",
     "shap": "SHAP",
+    "explain": "explainability (SHAP)",  # the evidence kind: "no explain evidence" read as a typo
     "weighted_drift": "importance-weighted drift",
     "report.export": "report exported",
     "pack.export": "audit pack exported",
@@ -134,6 +135,22 @@ def number(value: Any, *, digits: int = 3) -> str:
     # below one: keep ``digits`` significant digits, written out in full
     decimals = digits - 1 - math.floor(math.log10(abs(x)))
     return f"{x:.{decimals}f}".rstrip("0").rstrip(".")
+
+
+def figures(values: Sequence[Any], *, digits: int = 3) -> list[str]:
+    """The figures of one row side by side with the same decimals (``0`` beside ``0.27`` reads as ``0.00``); a
+    value that is no number is shown by :func:`cell`."""
+    shown = [number(v, digits=digits) if _figure(v) else cell(v) for v in values]
+    plain = [_figure(v) and (t[:1].isdigit() or t[:1] == "-") and abs(float(v)) < 1000 for v, t in zip(values, shown,
+                                                                                                       strict=True)]
+    decimals = max((len(t.partition(".")[2]) for t, ok in zip(shown, plain, strict=True) if ok), default=0)
+    if decimals == 0:
+        return shown
+    return [f"{float(v):.{decimals}f}" if ok else t for v, t, ok in zip(values, shown, plain, strict=True)]
+
+
+def _figure(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def share(value: Any) -> str:

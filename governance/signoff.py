@@ -175,7 +175,8 @@ def approval_preview(review: RequestReview, identity: Identity,
     n, m = len(request.approvers) + 1, request.approvals_required
     completes = n >= m
     executes = completes and identity.can("execute")
-    which = f"This is the {ordinal(n)} of {m} approval{'s' if m > 1 else ''}"
+    # "the 1st of 1 approval" reads as a counting error: one approval is the only one
+    which = "This is the only approval needed" if m == 1 else f"This is the {ordinal(n)} of {m} approvals"
     if executes:
         body = (f"{which}: approving will promote {request.version_id} to {request.to_env} "
                 f"({promotion_effect(request, review.version.account)}).")

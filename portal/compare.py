@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from core.wording import figures
 from governance.compare import Consistency, RunsComparison
 from portal.tables import show_table
 from portal.text import inert
@@ -47,6 +48,15 @@ def consistency_table(result: Consistency, *, key: str) -> None:
     show_table(df.style.apply(_highlight, axis=1), key=f"{key}.table")
 
 
+def _row_figures(values: list[object]) -> list[str]:
+    """One row's values with the same decimals ("0" beside "0.27" read as another kind of value); rounded figures
+    that would hide a difference are shown in full."""
+    shown = figures(values, digits=4)
+    if len(set(shown)) < len({repr(v) for v in values}):
+        return ["—" if v is None else str(v) for v in values]
+    return shown
+
+
 def runs_frame(result: RunsComparison, *, only_differences: bool = False) -> pd.DataFrame:
     """One row per parameter / metric / input, one column per version."""
     rows = []
@@ -54,8 +64,7 @@ def runs_frame(result: RunsComparison, *, only_differences: bool = False) -> pd.
         if only_differences and not r.differs:
             continue
         rows.append({"Kind": r.group, "Name": r.name,
-                     **{s.version_id: ("—" if v is None else str(v)) for s, v in zip(result.sides, r.values,
-                                                                                      strict=True)},
+                     **dict(zip((s.version_id for s in result.sides), _row_figures(r.values), strict=True)),
                      "Differs": "DIFFERS" if r.differs else ""})
     return pd.DataFrame(rows, columns=["Kind", "Name", *(s.version_id for s in result.sides), "Differs"])
 

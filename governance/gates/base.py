@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from core.wording import words
 from governance.analytics.summaries import summary_from_json
 
 if TYPE_CHECKING:
@@ -115,7 +116,7 @@ def fresh(ctx: GateContext, gate: str, kind: str) -> tuple[EvidenceRef | None, G
     """The evidence of ``kind``, or the 'missing' result explaining why it cannot be used."""
     ev = ctx.evidence(ctx.version.version_id, kind)
     if ev is None:
-        return None, GateResult(gate, "missing", f"no {kind} evidence for {ctx.version.version_id}: compute it "
+        return None, GateResult(gate, "missing", f"no {words(kind)} evidence for {ctx.version.version_id}: compute it "
                                 f"on the Review page or with 'countersign review --version "
                                 f"{ctx.version.version_id}'")
     limit = ctx.tier.evidence_max_age_days

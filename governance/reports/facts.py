@@ -17,6 +17,7 @@ from typing import Any
 
 from core.clock import naive_utc
 from core.hashing import sha256_file
+from core.wording import words
 from governance.analytics import kinds as evidence_kinds
 from governance.analytics.evidence import Evidence
 from governance.analytics.summaries import EvidenceSummary
@@ -350,7 +351,7 @@ def collect_facts(
         if item is not None:
             evidence[key] = item
         else:
-            notes[key] = (f"no {key} evidence stored for {version_id} (compute it on the Review page or with "
+            notes[key] = (f"no {words(key)} evidence stored for {version_id} (compute it on the Review page or with "
                           f"'countersign review --version {version_id}')")
 
     from governance.reports.lifecycle import lifecycle_latest

@@ -4,6 +4,7 @@ prod on another container image than the one validated in dev and staging)."""
 from __future__ import annotations
 
 import json
+import re
 
 
 def test_model_page_flags_the_planted_image_difference(demo_workspace, app_factory) -> None:
@@ -60,3 +61,26 @@ def test_compare_page_says_there_is_nothing_to_estimate_rather_than_show_zeros(d
     assert any(i.value.startswith("Nothing to estimate: no training run or endpoint in the catalog records an "
                                   "instance type") for i in at.info)
     assert not [t for t in at.dataframe if any(str(c).startswith("Total (") for c in t.value.columns)]
+
+
+def test_compare_costs_put_each_heading_over_its_own_table_and_rows_in_one_format(demo_workspace,
+                                                                                   app_factory) -> None:
+    """Issue 35, finding 14: "Per model" and "Per account" sat side by side above two full-width tables; a run's
+    "0" stood next to "0.27"."""
+    at = app_factory(demo_workspace.root, persona="data.scientist@demo.countersign.dev").run()
+    at.switch_page("app_pages/compare.py").run()
+    at.multiselect(key="compare.versions").set_value(["lab-dev:claims-fraud:1", "lab-dev:claims-fraud:3"]).run()
+    assert not at.exception, at.exception
+    placed = {}
+    for column in at.columns:
+        heads = [m.value for m in column.markdown]
+        for name in ("**Per model**", "**Per account**"):
+            if name in heads:
+                placed[name] = [t.proto.id for t in column.dataframe]
+    assert set(placed) == {"**Per model**", "**Per account**"} and all(len(v) == 1 for v in placed.values()), placed
+    runs = at.dataframe[0].value
+    for row in runs.itertuples(index=False):
+        cells = [str(v) for v in row[2:-1]]
+        numeric = [c for c in cells if re.fullmatch(r"-?[\d,]+(\.\d+)?", c)]
+        if len(numeric) == len(cells) and any("." in c for c in cells):
+            assert len({len(c.partition(".")[2]) for c in cells}) == 1, cells

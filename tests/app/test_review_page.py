@@ -186,7 +186,7 @@ def test_the_planted_prod_drift_fails_the_weighted_drift_gate_on_the_page(demo_c
     assert float(metrics["Weighted drift"].rstrip("%")) > 25
     warning = next(plain(w.value) for w in at.tabs[0].warning if "max_weighted_drift" in w.value)  # as it reads: column names are escaped
     assert warning.startswith("claim_amount (") and "% of the model's attribution" in warning
-    assert "mean |SHAP| of the version's explain evidence" in warning
+    assert "mean |SHAP| of the version's explainability evidence" in warning
 
     again = _open(app_factory, demo_copy.root, AUDITOR, vid)  # stored: the same verdict for a viewer
     assert {m.label: m.value for m in again.metric}["Tier medium weighted drift gate"] == "FAILS"

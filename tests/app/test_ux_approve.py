@@ -70,7 +70,7 @@ def test_approve_first_says_it_will_promote_then_promotes_and_tells_promoted_fro
     assert not at.exception, at.exception
     assert get_request(catalog, rid).status == "pending"  # nothing happened yet: the page asks first
     confirmation = " ".join(plain(i.value) for i in at.info)
-    assert ("This is the 1st of 1 approval: approving will promote lab-staging:claims-fraud:3 to prod (register "
+    assert ("This is the only approval needed: approving will promote lab-staging:claims-fraud:3 to prod (register "
             "lab-staging:claims-fraud:3 in account lab-prod (prod) and mark it Approved in the source registry "
             "(lab-staging)") in confirmation
     assert "lab-prod's own deployment pipeline" in confirmation

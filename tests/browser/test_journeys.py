@@ -290,7 +290,7 @@ def test_journey_4_risk_officer_reviews_approves_and_ledger_verifies(
     comment = "Drift, bias and SHAP reviewed; the online-channel flag behaves as documented. Approved."
     h.fill(page, "stTextArea", "Comment (required)", comment)
     h.click_button(page, "Approve", exact=True)
-    expect(h.alerts(page, "Info").filter(has_text="This is the 1st of 1 approval")).to_contain_text(
+    expect(h.alerts(page, "Info").filter(has_text="This is the only approval needed")).to_contain_text(
         f"approving will promote {OPEN_DEMO_VERSION} to prod")
     assert requests_of(browser_workspace, OPEN_DEMO_VERSION)[0]["status"] == "pending"  # nothing happened yet
     h.click_button(page, "Confirm approval", exact=True, timeout=120_000)

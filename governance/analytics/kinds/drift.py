@@ -45,10 +45,10 @@ def _num(value: object) -> str:
 WEIGHT_SOURCES = ("shap", "registry", "given", "equal")
 WEIGHT_WORDS = {"shap": "of the model's attribution", "registry": "of the registry's feature importance",
                 "given": "of the given weights", "equal": "of the features, weighed equally"}
-WEIGHT_NOTES = {"shap": "mean |SHAP| of the version's explain evidence",
-                "registry": "the registry's feature importances (no explain evidence)",
+WEIGHT_NOTES = {"shap": "mean |SHAP| of the version's explainability evidence",
+                "registry": "the registry's feature importances (no explainability evidence)",
                 "given": "weights given with the command",
-                "equal": "equal weights: no explain evidence and no registry feature importances"}
+                "equal": "equal weights: no explainability evidence and no registry feature importances"}
 
 
 def _percent(share: float) -> str:
