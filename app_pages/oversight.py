@@ -116,6 +116,8 @@ else:
                          scope="under oversight")
     outcome = st.radio("Outcome", OUTCOMES, horizontal=True, key="ovs.outcome",
                        captions=[OUTCOME_HELP[o] for o in OUTCOMES])
+    if st.session_state.pop("ovs.recorded", False):  # a recorded review's comment leaves the box (finding 14)
+        st.session_state["ovs.comment"] = ""
     comment = st.text_area("Comment", key="ovs.comment", placeholder="What was checked, what was concluded")
     refresh = st.toggle("Recompute drift and bias on the newest data", value=True, key="ovs.refresh")
     if vid and st.button("Record review", type="primary", icon=":material/task_alt:", key="ovs.record"):
@@ -124,6 +126,7 @@ else:
                 ctx, PeriodicReviewCommand(vid, outcome, comment, refresh=refresh), progress),
                 done_label="Review recorded")
             st.session_state[FLASH] = f"Review {done.review_id} of {done.version_id} recorded ({done.outcome})."
+            st.session_state["ovs.recorded"] = True  # set before the box is drawn on the next run, not after
             st.rerun()
         except CountersignError as exc:
             show_error(exc)

@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import CountersignError, NotFound
+from core.wording import number, words
 from governance.analytics import evidence_charts
 from governance.usecases.review import (
     FOUR_FIFTHS_NOTE,
@@ -86,7 +87,9 @@ def _status(kind: str) -> bool:
         ran = ev.inputs.get("engine") or {}
         on = (f" on {inert(ran['name'])} (query hash {code(str(ran.get('query_hash'))[:12])}…)" if ran.get("name")
               else "")
-        st.caption(f"Evidence {code(ev.evidence_id)} · {inert(item.status)} · computed {ev.computed_at:%Y-%m-%d %H:%M} "
+        # "computed" twice said nothing: the status is named only when it is not the computation just shown
+        origin = "" if item.status == "computed" else f" · {inert(words(item.status))}"
+        st.caption(f"Evidence {code(ev.evidence_id)}{origin} · computed {ev.computed_at:%Y-%m-%d %H:%M} "
                    f"UTC by {inert(ev.computed_by)}{on} · input sha256 {code(ev.input_hash[:12])}…")
         if item.status == "inherited":  # the rule the gates and the PDF apply to a copy promoted unchanged
             st.info(f"Evidence {inert(item.message)}.", icon=":material/call_split:")
@@ -257,7 +260,7 @@ with explain_tab:
     if _status("explain"):
         x = view.result.explain
         additivity = ("additivity not checked (the model was not run here)" if x.additivity_max_error is None
-                      else f"additivity error {x.additivity_max_error:.2e}")
+                      else f"additivity error {number(x.additivity_max_error)}")
         st.caption(f"{inert(x.explainer)} on {x.n_rows} rows ({x.rows_per_second:,.0f} rows/s) · output in "
                    f"{inert(x.output)} · {additivity}")
         for w in x.warnings:

@@ -31,6 +31,7 @@ def test_the_risk_officer_sees_what_is_due_sorts_it_and_records_a_review(demo_co
     at.button(key="ovs.record").click().run()
     assert not at.exception, at.exception
     assert f"of {CLAIMS} recorded (continue)" in texts(at)
+    assert at.text_area(key="ovs.comment").value == ""  # issue 35, finding 14: the comment stayed in the box
     rows = at.dataframe[0].value.set_index("version")
     assert rows.loc[CLAIMS, "status"] == "scheduled" and rows.loc[CLAIMS, "outcome"] == "continue"
     assert {m.label: m.value for m in at.metric}["Due within 14 days"] == "1"

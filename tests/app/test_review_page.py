@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -50,6 +51,9 @@ def test_compute_then_reopen_from_evidence(demo_copy, app_factory):
     assert "1 = at the threshold (dashed line), right of it = drifted" in json.dumps(drift_rows)
     kinds = {e.kind for e in list_evidence(Catalog(demo_copy.catalog_path), vid)}
     assert kinds == {"drift", "bias", "explain"}
+    # issue 35, finding 14: the provenance line said "computed · computed 2026-…"
+    assert not any("computed · computed" in c.value for c in at.caption), [c.value for c in at.caption]
+    assert not any(re.search(r"\de[+-]\d", c.value) for c in at.caption), [c.value for c in at.caption]
 
     again = _open(app_factory, demo_copy.root, AUDITOR, vid)  # a viewer sees the stored evidence
     assert {m.label: m.value for m in again.metric}["Drifted columns"] == "2 of 10"
