@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
 from core.wording import cell, words
@@ -51,6 +52,7 @@ c4.metric("Versions", len(view.versions))
 if model.intended_use:
     st.caption(f"Intended use: {inert(model.intended_use)}")
 
+LISTED = 5  # versions per environment shown as lines; the others are a table one click away
 st.subheader("Versions by environment")
 served = view.served
 cols = st.columns(len(order))
@@ -60,12 +62,22 @@ for col, env in zip(cols, order, strict=True):
     if not in_env:
         col.caption("no versions")
     known = {v.version_id for v in view.versions}
-    for v in in_env:
+    # the serving versions and the newest few as lines; the rest in one compact table (62 lines pushed the page down)
+    listed = [v for v in in_env if v.version_id in served]
+    listed += [v for v in in_env if v.version_id not in served][:max(LISTED - len(listed), 0)]
+    for v in listed:
         serving = f" · serving on {code(served[v.version_id])}" if v.version_id in served else ""
         source = f" · from {code(v.source_version_id)}" if v.source_version_id and v.source_version_id not in known \
             else ""
         col.markdown(f"v{inert(view.labels[v.version_id])} {status_badge(v.approval_status)}{label_badges(v.labels)}"
                      f"{serving}{source}")
+    rest = [v for v in in_env if v not in listed]
+    if rest:
+        with col.expander(f"{len(rest)} older version{'s' if len(rest) > 1 else ''}"):
+            show_table(pd.DataFrame({"version": [view.labels[v.version_id] for v in rest],
+                                     "approval_status": [v.approval_status for v in rest],
+                                     "created_at": [v.created_at for v in rest]}),
+                       key=f"model.older.{env}", height=min(38 + 35 * len(rest), 320))
 
 st.subheader("History")
 if view.timeline.empty:

@@ -222,3 +222,23 @@ def test_a_registry_card_with_empty_fields_reads_without_none(demo_copy, app_fac
     assert "Flag claims for review" in card
     assert "None" not in card and "{" not in card, card[:600]
     assert "Evaluation data" in card and "rows 1,200" in card
+
+
+def test_a_model_with_many_versions_lists_a_few_and_tables_the_rest(demo_copy, app_factory) -> None:
+    """Issue 35, finding 14: the Model page listed 62 versions one per line."""
+    import duckdb
+
+    con = duckdb.connect(str(demo_copy.catalog_path))
+    con.execute("INSERT INTO versions SELECT v.* REPLACE ('lab-dev:claims-fraud:' || (4 + r.i) AS version_id, "
+                "4 + r.i AS version) FROM versions v, range(1, 59) r(i) WHERE v.version_id = 'lab-dev:claims-fraud:4'")
+    con.close()
+    at = app_factory(demo_copy.root, persona=RISK).run()
+    at.switch_page("app_pages/model.py").run()
+    at.selectbox(key="model.name").set_value("claims-fraud").run()
+    assert not at.exception, at.exception
+    lines = [m.value for m in at.markdown if re.match(r"^v\d", m.value)]
+    assert len(lines) <= 3 * 6, len(lines)  # a handful per environment, not 62 lines
+    tables = [t.value for t in at.dataframe if "version" in t.value.columns]
+    listed = {str(v) for t in tables for v in t["version"]}
+    assert "62" in listed or any("v62" in x for x in lines), "the newest versions stay reachable"
+    assert any(len(t) >= 50 for t in tables), "the rest are one compact table"
