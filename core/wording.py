@@ -9,6 +9,7 @@ value as a dash rather than ``None``. Standard library only: the CLI imports it 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -104,6 +105,12 @@ def plain_value(value: Any, *, code_column: bool = False) -> Any:
         return cell(value)
     if not isinstance(value, str):
         return value
+    if value[:1] == "{" and value[-1:] == "}":  # a JSON object stored as text (a ledger payload, sync counts)
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            return value
+        return cell(parsed) if isinstance(parsed, Mapping) else value
     if value in VOCABULARY or _REGISTRY_STATE.fullmatch(value):
         return words(value)
     if code_column and (_ACTION.fullmatch(value) or re.fullmatch(r"[a-z]+(?:_[a-z]+)+", value)):

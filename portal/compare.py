@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core.wording import figures
+from core.wording import cell, figures
 from governance.compare import Consistency, RunsComparison
 from portal.tables import show_table
 from portal.text import inert
@@ -23,7 +23,7 @@ def consistency_frame(result: Consistency, *, only_differences: bool = False) ->
             continue
         status = STATUS_TEXT[f.status] if f.critical or not f.differs else "differs (expected: location)"
         rows.append({"Group": f.group, "Property": f.name,
-                     **{s.label: v for s, v in zip(result.sides, f.values, strict=True)}, "Status": status})
+                     **{s.label: cell(v) for s, v in zip(result.sides, f.values, strict=True)}, "Status": status})
     return pd.DataFrame(rows, columns=["Group", "Property", *(s.label for s in result.sides), "Status"])
 
 

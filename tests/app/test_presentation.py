@@ -242,3 +242,84 @@ def test_a_model_with_many_versions_lists_a_few_and_tables_the_rest(demo_copy, a
     listed = {str(v) for t in tables for v in t["version"]}
     assert "62" in listed or any("v62" in x for x in lines), "the newest versions stay reachable"
     assert any(len(t) >= 50 for t in tables), "the rest are one compact table"
+
+
+# -- issue 35, the header-mapping test extended: every table's cells and every chart legend, on every page --------
+
+SCIENTIFIC = re.compile(r"\d\.?\d*e[+-]\d+")
+CAMEL = re.compile(r"^[A-Z][a-z]+(?:[A-Z][a-z]+)+$")  # PendingManualApproval, InService
+
+
+def bad_cells(at) -> list[tuple[str, str, str]]:
+    """(headers, column, value) of each shown cell reading None, raw JSON, scientific notation or a registry code."""
+    out = []
+    for table in at.dataframe:
+        frame = table.value
+        shown = list(table.proto.column_order) or [str(c) for c in frame.columns]
+        for column in shown:
+            if column not in frame or frame[column].dtype != object:
+                continue
+            for value in frame[column].head(200):
+                text = str(value)
+                if value is None or text in ("None", "nan") or text.startswith(("{\"", "[{")) or \
+                        SCIENTIFIC.search(text) or CAMEL.match(text):
+                    out.append((str(headers(table)[:2]), column, text[:60]))
+    return out
+
+
+def legend_fields(node: object) -> set[str]:
+    """The fields a chart's legends list (colour and shape encodings whose legend is not switched off)."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        for channel in ("color", "shape"):
+            enc = (node.get("encoding") or {}).get(channel)
+            if isinstance(enc, dict) and enc.get("field") and enc.get("legend", {}) is not None:
+                found.add(enc["field"])
+        for value in node.values():
+            found |= legend_fields(value)
+    elif isinstance(node, list):
+        for value in node:
+            found |= legend_fields(value)
+    return found
+
+
+def chart_rows(chart) -> list[dict]:
+    """Every data row a rendered chart draws: Streamlit moves the spec's datasets into the message as Arrow bytes."""
+    import pyarrow as pa
+
+    spec = json.loads(chart.proto.spec)
+    rows = [r for rows in spec.get("datasets", {}).values() for r in rows]
+    for dataset in [*chart.proto.datasets, *([chart.proto.data] if chart.proto.HasField("data") else [])]:
+        raw = dataset.data.data if hasattr(dataset, "data") and hasattr(dataset.data, "data") else dataset.data
+        if raw:
+            rows += pa.ipc.open_stream(raw).read_all().to_pylist()
+    return rows
+
+
+def bad_legends(at) -> list[tuple[str, str]]:
+    """(field, value) of each legend entry (colour or shape) of every chart that is a code rather than words."""
+    out = []
+    for chart in at.get("vega_lite_chart"):
+        spec = json.loads(chart.proto.spec)
+        rows = chart_rows(chart)
+        fields = legend_fields(spec)
+        for field in fields:
+            for value in {str(r.get(field)) for r in rows if field in r}:
+                if value == "None" or SNAKE.match(value) or CAMEL.match(value) or SCIENTIFIC.search(value):
+                    out.append((field, value))
+    return out
+
+
+@pytest.mark.parametrize("persona", [RISK, f"data.scientist@{D}"])
+def test_no_page_shows_none_json_exponents_or_codes_in_cells_or_legends(demo_workspace, app_factory,
+                                                                         persona: str) -> None:
+    at = app_factory(demo_workspace.root, persona=persona).run()
+    found = []
+    for page in pages():
+        at.switch_page(page.path).run()
+        assert not at.exception, (page.path, at.exception)
+        found += [(page.path, *b) for b in bad_cells(at)] + [(page.path, "legend", *b) for b in bad_legends(at)]
+    at.switch_page("app_pages/model.py").run()
+    at.selectbox(key="model.name").set_value("claims-fraud").run()  # the history chart and its legend
+    found += [("model", *b) for b in bad_cells(at)] + [("model", "legend", *b) for b in bad_legends(at)]
+    assert not found, sorted({(f[0], f[1], f[2], f[3][:40]) for f in found})[:60]
