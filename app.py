@@ -22,6 +22,7 @@ from portal.pages import REGISTRY
 from portal.text import code, inert, inert_block
 
 REQUESTS_PAGE = "requests"  # its title counts the requests awaiting this person's approval
+DEFAULT_ALIAS = "start"  # the path the default page reserves (it is served at "/"); its own name stays free
 
 
 def _workspace_arg(argv: list[str]) -> str | None:
@@ -80,9 +81,15 @@ def main() -> None:
         sections: dict[str, list[st.Page]] = {}
         for name, spec in REGISTRY.items():
             title = f"{spec.title} ({waiting})" if name == REQUESTS_PAGE and waiting else spec.title
-            sections.setdefault(spec.section, []).append(
-                st.Page(spec.path, title=title, icon=spec.icon, default=spec.default, url_path=name)
-            )
+            pages = sections.setdefault(spec.section, [])
+            if not spec.default:
+                pages.append(st.Page(spec.path, title=title, icon=spec.icon, url_path=name))
+                continue
+            # Streamlit serves the default page at "/" and reserves its url_path without serving it: typing
+            # /inventory said "Page not found" (issue 35, finding 6). The default takes a spare path and a hidden
+            # twin of the same script answers at the page's own name.
+            pages.append(st.Page(spec.path, title=title, icon=spec.icon, default=True, url_path=DEFAULT_ALIAS))
+            pages.append(st.Page(spec.path, title=title, icon=spec.icon, url_path=name, visibility="hidden"))
         st.navigation(sections).run()
 
 

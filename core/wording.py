@@ -28,6 +28,7 @@ VOCABULARY: dict[str, str] = {
     "approve": "approved",
     "reject": "rejected",
     "cancel": "cancelled",
+    "accept_risk": "risk accepted",
     "risk_acceptance": "risk acceptance",
     "risk_officer": "risk officer",
     "ml_engineer": "ML engineer",

@@ -796,3 +796,26 @@ def test_table_cells_never_break_a_word_or_an_evidence_id(world, template_id: st
     broken = sorted({w for t in _tables(nodes) for row in (t.header, *t.rows) for v in row
                      for w in clean_text(fmt(v)).split() if len(w) <= 40 and w not in printed})
     assert not broken, broken
+
+
+@pytest.mark.parametrize("template_id", ["eu-ai-act-annex-iv", "sr-11-7"])
+def test_pdf_tables_read_in_words(world, template_id: str) -> None:
+    """Issue 35: the header-mapping rule for the PDF's tables: headers and code cells in words, no None, no raw JSON,
+    no scientific notation, no registry state spelt as code (PendingManualApproval)."""
+    from governance.document import fmt
+
+    document, _pdf = _report_of(world, template_id)
+    nodes = [*document.cover, *document.front, *document.body, *document.back]
+    snake, camel = re.compile(r"^[a-z]+(?:_[a-z]+)+$"), re.compile(r"^[A-Z][a-z]+(?:[A-Z][a-z]+)+$")
+    sci = re.compile(r"\d\.?\d*e[+-]\d+")
+    bad = set()
+    data_names = {"Feature", "Attribute", "Parameter", "column", "Column", "Metric"}  # the dataset's own names
+    for t in _tables(nodes):
+        bad |= {("header", h) for h in t.header if snake.match(str(h))}
+        for row in t.rows if t.header[0] not in data_names else ():
+            for value in row:
+                text = fmt(value)
+                if text == "None" or text.startswith(('{"', "[{")) or sci.search(text) or camel.match(text) \
+                        or snake.match(text):
+                    bad.add((t.header[0], text[:60]))
+    assert not bad, "; ".join(map(str, sorted(bad)))

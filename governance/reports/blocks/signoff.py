@@ -39,7 +39,7 @@ def policy_reference(f: ReportFacts, charts: Charts) -> list[Node]:
 
 
 def _decision_rows(decisions: Iterable[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    return [(d.get("created_at"), d.get("actor"), d.get("kind"), d.get("request_id"),
+    return [(d.get("created_at"), d.get("actor"), words(d.get("kind")), d.get("request_id"),
              d.get("comment") or payload(d).get("justification"), d.get("ledger_hash")) for d in decisions]
 
 

@@ -183,8 +183,8 @@ def development(f: ReportFacts, charts: Charts) -> list[Node]:
     if not f.run:
         raise Missing(f"training run record for {f.version.version_id} (no run linked in the registry)")
     run = f.run
-    out: list[Node] = [kv([("Run", run.get("run_id")), ("Kind", run.get("kind")), ("Name", run.get("name")),
-                           ("Status", run.get("status")), ("Started", run.get("started_at")),
+    out: list[Node] = [kv([("Run", run.get("run_id")), ("Kind", words(run.get("kind"))), ("Name", run.get("name")),
+                           ("Status", words(run.get("status"))), ("Started", run.get("started_at")),
                            ("Ended", run.get("ended_at")), ("Experiment", run.get("experiment"))])]
     params = run.get("params") or {}
     if params:
