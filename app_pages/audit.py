@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import CountersignError
+from core.wording import words
 from governance.usecases.audit import AuditQuery, open_audit, sign_checkpoint, verify_ledger
 from portal import context
 from portal.lifecycle import retention_panel
@@ -70,7 +71,7 @@ st.caption(f"{len(rows)} entries shown (newest first, at most 500).")
 
 if not rows.empty:
     st.subheader("One entry in full")
-    labels = {int(r.seq): f"#{r.seq} · {r.recorded_at:%Y-%m-%d %H:%M} · {r.action} · {r.subject or '—'}"
+    labels = {int(r.seq): f"#{r.seq} · {r.recorded_at:%Y-%m-%d %H:%M} · {words(r.action)} · {r.subject or '—'}"
               for r in rows.itertuples()}
     seq = st.selectbox("Entry", list(labels), format_func=labels.get, index=None, placeholder="Pick an entry",
                        key="audit.entry")
@@ -78,10 +79,14 @@ if not rows.empty:
         show_error(view.entry_error)
     elif seq is not None and (e := view.entry) is not None:
         with st.container(border=True, key="audit.entry_detail"):
-            st.table(inert_rows(pd.DataFrame({"Field": ["Entry", "Recorded (UTC)", "Actor", "Action", "Subject", "Hash",
-                                             "Previous hash"],
-                                   "Value": [str(e.seq), f"{e.recorded_at:%Y-%m-%d %H:%M:%S}", e.actor, e.action,
-                                             e.subject or "—", e.hash, e.prev_hash]})), hide_index=True)
+            st.table(inert_rows(pd.DataFrame({"Field": ["Entry", "Recorded (UTC)", "Actor", "Action", "Subject"],
+                                   "Value": [str(e.seq), f"{e.recorded_at:%Y-%m-%d %H:%M:%S}", e.actor,
+                                             words(e.action), e.subject or "—"]})), hide_index=True)
+            # 64 hex digits have no place to wrap in a table cell, which cut them off (issue 35, finding 12):
+            # each hash is a code line that wraps, whole and easy to copy
+            for label, value in (("Hash", e.hash), ("Previous hash", e.prev_hash)):
+                st.markdown(f"**{label}**")
+                st.code(value or "—", language=None, wrap_lines=True)
             st.markdown("**Payload**")
             st.json(e.payload)
 

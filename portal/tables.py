@@ -162,7 +162,8 @@ def table_config(data: Any, overrides: dict[str, Any] | None = None) -> dict[str
                 config[column] = st.column_config.NumberColumn(label, format=number_format(column))
             elif pd.api.types.is_datetime64_any_dtype(dtype):
                 config[column] = st.column_config.DatetimeColumn(label, format=DATETIME_FORMAT)
-            elif pd.api.types.is_object_dtype(dtype):
+            elif pd.api.types.is_object_dtype(dtype) and pd.api.types.infer_dtype(frame[column], skipna=True) in (
+                    "string", "empty"):  # text only: a column of dates or lists keeps its own column type
                 mine = overrides.get(column, label)
                 shown = mine if isinstance(mine, str) else (mine or {}).get("label") or label
                 config[column] = _with_width(mine, fit_width(frame, column, shown))
