@@ -45,16 +45,15 @@ def _changes(sets: list[str], clears: list[str]) -> dict[str, str]:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from governance.cards import BY_NAME, card_view
+    from governance.usecases.cards import FIELDS, open_card
 
-    o = open_workspace(args)
-    view = card_view(o, args.model)
+    view = open_card(open_workspace(args), args.model)
     if args.json:
         print_json(view.as_dict())
         return 0
     print(f"model card of {view.model} ({view.source}; {len(view.history)} edit(s) in Countersign)")
-    for name, spec in BY_NAME.items():
-        print(f"  {spec.label:<28} {view.fields.get(name, '—')}")
+    for spec in FIELDS:
+        print(f"  {spec.label:<28} {view.fields.get(spec.name, '—')}")
     for tid, missing in view.missing.items():
         if missing:
             print(f"  ! {tid} needs: {', '.join(missing)}")
@@ -66,10 +65,9 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_edit(args: argparse.Namespace) -> int:
-    from governance.cards import edit_card
+    from governance.usecases.cards import EditCardCommand, edit_card
 
-    o = open_workspace(args)
-    edit = edit_card(o, args.model, _changes(args.set, args.clear), args.comment)
+    edit = edit_card(open_workspace(args), EditCardCommand(args.model, _changes(args.set, args.clear), args.comment))
     if args.json:
         print_json(edit.as_dict())
     else:
@@ -78,16 +76,15 @@ def cmd_edit(args: argparse.Namespace) -> int:
 
 
 def cmd_write_back(args: argparse.Namespace) -> int:
-    from governance.cards import write_back
+    from governance.usecases.cards import WriteBackCommand, write_back
 
-    o = open_workspace(args)
-    results = write_back(o, args.model, accounts=tuple(args.account))
+    report = write_back(open_workspace(args), WriteBackCommand(args.model, tuple(args.account)))
     if args.json:
-        print_json([r.as_dict() for r in results])
+        print_json([r.as_dict() for r in report.results])
     else:
-        for r in results:
+        for r in report.results:
             print(f"{r.status.upper() if r.status == 'conflict' else r.status} {r.account}"
                   + (f" ({r.target})" if r.target else "") + (f": {r.detail}" if r.detail else ""))
             for c in r.conflicts:
                 print(f"  {c.field}: registry has {c.registry!r}; Countersign has {c.countersign!r}")
-    return 1 if any(r.status in ("conflict", "failed") for r in results) else 0
+    return 1 if report.failing else 0

@@ -33,13 +33,11 @@ def listen(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
-    from governance.backfill import backfill as run_backfill
     from governance.history import parse_instant
+    from governance.usecases.events import BackfillCommand, backfill
 
-    opened = open_workspace(args)
-    since = parse_instant(args.since) if args.since else None
-    result = run_backfill(opened, args.account, since=since, records=args.cloudtrail,
-                      progress=progress_printer(not args.json))
+    command = BackfillCommand(args.account, parse_instant(args.since) if args.since else None, args.cloudtrail)
+    result = backfill(open_workspace(args), command, progress_printer(not args.json))
     if args.json:
         print_json(result.as_dict())
         return 0
@@ -59,8 +57,19 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
 
 def cmd_listen(args: argparse.Namespace) -> int:
-    from governance.listen import run_listener
+    import logging
+    import os
+    import signal
+    import threading
 
+    from governance.usecases.events import ListenCommand, listen
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     opened = open_workspace(args)
-    return run_listener(opened, address=args.address, port=args.port, queue_url=args.queue_url,
-                        sync_after=not args.no_sync)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    command = ListenCommand(args.address, args.port, args.queue_url, sync_after=not args.no_sync)
+    listen(opened, command, os.environ, stop,
+           started=lambda url: print(f"countersign listen: {url} (health: {url}/health)", flush=True))
+    return 0

@@ -61,15 +61,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_list)
 
 
-def _env(o, given: str | None) -> str:
-    return given or o.settings.environments.order[-1]
-
-
 def cmd_fallback(args: argparse.Namespace) -> int:
-    from governance.fallback import execute
+    from governance.usecases.fallback import ExecuteFallbackCommand, execute_fallback
 
-    o = open_workspace(args)
-    done = execute(o, args.model, _env(o, args.environment), args.reason)
+    done = execute_fallback(open_workspace(args), ExecuteFallbackCommand(args.model, args.reason, args.environment))
     if args.json:
         print_json(done.as_dict())
         return 0
@@ -79,11 +74,10 @@ def cmd_fallback(args: argparse.Namespace) -> int:
 
 
 def cmd_propose(args: argparse.Namespace) -> int:
-    from governance.fallback import propose
+    from governance.usecases.fallback import ProposeFallbackCommand, propose_fallback
 
-    o = open_workspace(args)
-    plan = propose(o, args.model, _env(o, args.environment), args.kind, args.reason, fallback_version=args.version,
-                   business_process=args.business_process)
+    plan = propose_fallback(open_workspace(args), ProposeFallbackCommand(
+        args.model, args.kind, args.reason, args.environment, args.version, args.business_process))
     if args.json:
         print_json(plan.as_dict())
     else:
@@ -92,11 +86,9 @@ def cmd_propose(args: argparse.Namespace) -> int:
 
 
 def cmd_decide(args: argparse.Namespace) -> int:
-    from governance.fallback import approve_plan, reject_plan
+    from governance.usecases.fallback import DecidePlanCommand, decide_plan
 
-    o = open_workspace(args)
-    decide = approve_plan if args.decision == "approve" else reject_plan
-    plan = decide(o, args.plan_id, args.comment)
+    plan = decide_plan(open_workspace(args), DecidePlanCommand(args.plan_id, args.decision, args.comment))
     if args.json:
         print_json(plan.as_dict())
     else:
@@ -105,10 +97,9 @@ def cmd_decide(args: argparse.Namespace) -> int:
 
 
 def cmd_rehearse(args: argparse.Namespace) -> int:
-    from governance.fallback import rehearse
+    from governance.usecases.fallback import rehearse_fallback
 
-    o = open_workspace(args)
-    result = rehearse(o, args.plan_id)
+    result = rehearse_fallback(open_workspace(args), args.plan_id)
     if args.json:
         print_json(result.as_dict())
     else:
@@ -119,10 +110,9 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
 
 
 def cmd_review(args: argparse.Namespace) -> int:
-    from governance.fallback import review_execution
+    from governance.usecases.fallback import ReviewFallbackCommand, review_fallback
 
-    o = open_workspace(args)
-    done = review_execution(o, args.event_id, args.comment)
+    done = review_fallback(open_workspace(args), ReviewFallbackCommand(args.event_id, args.comment))
     if args.json:
         print_json(done.as_dict())
     else:
@@ -131,10 +121,9 @@ def cmd_review(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from governance.fallback import register
+    from governance.usecases.fallback import open_fallbacks
 
-    o = open_workspace(args)
-    reg = register(o, model=args.model)
+    reg = open_fallbacks(open_workspace(args), model=args.model)
     if args.json:
         print_json(reg.as_dict())
         return 0

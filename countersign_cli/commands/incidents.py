@@ -55,12 +55,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_record(args: argparse.Namespace) -> int:
-    from governance.incidents import record_incident
+    from governance.usecases.incidents import RecordIncidentCommand, record_incident
 
-    o = open_workspace(args)
-    inc = record_incident(o, args.version, args.title, args.impact, args.severity, args.serious is not None,
-                          serious_kind=args.serious, description=args.description,
-                          occurred_at=_when(args.occurred, "--occurred"), aware_at=_when(args.aware, "--aware"))
+    inc = record_incident(open_workspace(args), RecordIncidentCommand(
+        args.version, args.title, args.impact, args.severity, serious=args.serious is not None,
+        serious_kind=args.serious, description=args.description, occurred_at=_when(args.occurred, "--occurred"),
+        aware_at=_when(args.aware, "--aware")))
     if args.json:
         print_json(inc.as_dict())
         return 0
@@ -71,13 +71,10 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 
 def cmd_event(args: argparse.Namespace) -> int:
-    from governance.incidents import add_action, close_incident, file_report
+    from governance.usecases.incidents import IncidentStepCommand, incident_step
 
-    o = open_workspace(args)
-    if args.step_name == "report":
-        inc = file_report(o, args.incident_id, args.rule, args.text)
-    else:
-        inc = (add_action if args.step_name == "action" else close_incident)(o, args.incident_id, args.text)
+    inc = incident_step(open_workspace(args), IncidentStepCommand(args.incident_id, args.step_name, args.text,
+                                                                  getattr(args, "rule", None)))
     if args.json:
         print_json(inc.as_dict())
     else:
@@ -86,10 +83,9 @@ def cmd_event(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from governance.incidents import register
+    from governance.usecases.incidents import IncidentQuery, open_incidents
 
-    o = open_workspace(args)
-    reg = register(o, model=args.model, include_closed=args.all)
+    reg = open_incidents(open_workspace(args), IncidentQuery(args.model, include_closed=args.all)).register
     if args.json:
         print_json(reg.as_dict())
         return 0

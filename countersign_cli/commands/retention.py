@@ -24,23 +24,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from governance.retention import workspace_files
+    from governance.usecases.retention import open_retention
 
-    o = open_workspace(args)
-    files = workspace_files(o)
+    view = open_retention(open_workspace(args))
     if args.json:
-        print_json({"files": [f.as_dict() for f in files]})
+        print_json({"files": [f.as_dict() for f in view.files]})
         return 0
-    for f in files:
-        print(f"{f.kind:<14} keep until {f.keep_until}  ({f.source:<6}) {f.path.relative_to(o.workspace.root)}")
+    for f in view.files:
+        print(f"{f.kind:<14} keep until {f.keep_until}  ({f.source:<6}) {view.relative(f)}")
     return 0
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
-    from governance.retention import purge
+    from governance.usecases.retention import PurgeCommand, purge
 
-    o = open_workspace(args)
-    done = purge(o, [Path(p) for p in args.paths])
+    done = purge(open_workspace(args), PurgeCommand(tuple(Path(p) for p in args.paths)))
     if args.json:
         print_json({"files": [f.as_dict() for f in done.files], "ledger_hash": done.ledger_hash})
     else:
