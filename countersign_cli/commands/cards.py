@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from core.errors import InputError
-from countersign_cli.cliutil import add_workspace_arg, open_workspace, print_json
+from countersign_cli.cliutil import open_workspace, print_json, wire
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -14,24 +14,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     steps = top.add_subparsers(dest="step", metavar="STEP", required=True)
     p = steps.add_parser("show", help="the card, its history, each registry's card and the fields left empty")
     p.add_argument("model", metavar="MODEL")
-    add_workspace_arg(p)
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_show)
+    wire(p, cmd_show)
     p = steps.add_parser("edit", help="change card fields (data scientist, ML engineer, risk officer)")
     p.add_argument("model", metavar="MODEL")
-    add_workspace_arg(p)
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="set a field (repeatable)")
     p.add_argument("--clear", action="append", default=[], metavar="FIELD", help="empty a field (repeatable)")
     p.add_argument("--comment", default="", help="why")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_edit)
+    wire(p, cmd_edit)
     p = steps.add_parser("write-back", help="write Countersign's card to the registries holding the model; a "
                                             "registry change since the edit is a conflict (exit 1), never overwritten")
     p.add_argument("model", metavar="MODEL")
-    add_workspace_arg(p)
     p.add_argument("--account", action="append", default=[], help="only this account (repeatable)")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_write_back)
+    wire(p, cmd_write_back)
 
 
 def _changes(sets: list[str], clears: list[str]) -> dict[str, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from countersign_cli.cliutil import add_workspace_arg, open_workspace, print_json
+from countersign_cli.cliutil import open_workspace, print_json, wire
 
 # governance.fallback.KINDS, spelled here so `--help` imports no catalog (a test keeps them equal)
 KINDS = ("version", "challenger", "switch_off")
@@ -16,49 +16,37 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("fallback", help="EMERGENCY: execute the approved fallback of MODEL now (risk officer); a "
                                         "review after the fact is due within the tier's fallback_review_days")
     p.add_argument("model", metavar="MODEL")
-    add_workspace_arg(p)
     p.add_argument("--environment", default=None, help="where (default: the last environment, prod)")
     p.add_argument("--reason", required=True, help="why the model must stop now")
-    p.add_argument("--json", action="store_true", help="print one JSON document")
-    p.set_defaults(func=cmd_fallback)
+    wire(p, cmd_fallback)
 
     plan = sub.add_parser("fallback-plan", help="the fallback and kill switch register: propose, approve, "
                                                 "reject, rehearse, review, list")
     steps = plan.add_subparsers(dest="step", metavar="STEP", required=True)
     p = steps.add_parser("propose", help="name the fallback of a model in use (ML engineer, risk officer)")
-    add_workspace_arg(p)
     p.add_argument("--model", required=True)
     p.add_argument("--environment", default=None, help="default: the last environment (prod)")
     p.add_argument("--kind", required=True, choices=KINDS)
     p.add_argument("--version", metavar="ID", help="the version to fall back to (version, challenger)")
     p.add_argument("--business-process", help="switch_off: the business process that takes over")
     p.add_argument("--reason", required=True)
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_propose)
+    wire(p, cmd_propose)
     for name, what in (("approve", "approve a proposed plan (risk officer, not the proposer)"),
                        ("reject", "reject a proposed plan (risk officer)")):
         p = steps.add_parser(name, help=what)
         p.add_argument("plan_id", metavar="PLAN")
-        add_workspace_arg(p)
         p.add_argument("--comment", required=True)
-        p.add_argument("--json", action="store_true")
-        p.set_defaults(func=cmd_decide, decision=name)
+        wire(p, cmd_decide, decision=name)
     p = steps.add_parser("rehearse", help="dry run: the fallback's bytes and the target registry, recorded")
     p.add_argument("plan_id", metavar="PLAN")
-    add_workspace_arg(p)
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_rehearse)
+    wire(p, cmd_rehearse)
     p = steps.add_parser("review", help="review an emergency execution after the fact (another risk officer)")
     p.add_argument("event_id", metavar="EXECUTION")
-    add_workspace_arg(p)
     p.add_argument("--comment", required=True)
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_review)
+    wire(p, cmd_review)
     p = steps.add_parser("list", help="the register: each model in use, its fallback, rehearsals, executions")
-    add_workspace_arg(p)
     p.add_argument("--model", default=None)
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_list)
+    wire(p, cmd_list)
 
 
 def cmd_fallback(args: argparse.Namespace) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from countersign_cli.cliutil import add_workspace_arg, open_workspace, print_json
+from countersign_cli.cliutil import open_workspace, print_json, wire
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -13,14 +13,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     top = sub.add_parser("retention", help="keep periods per artefact ([policy.retention]); purge what has expired")
     steps = top.add_subparsers(dest="step", metavar="STEP", required=True)
     p = steps.add_parser("list", help="files of exports/, checkpoints/ and cache/ and until when each is kept")
-    add_workspace_arg(p)
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_list)
+    wire(p, cmd_list)
     p = steps.add_parser("purge", help="delete files no longer under retention (admin; all or nothing, recorded)")
     p.add_argument("paths", nargs="+", metavar="FILE")
-    add_workspace_arg(p)
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_purge)
+    wire(p, cmd_purge)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
