@@ -247,10 +247,11 @@ class Listener:
         pending = self.ctx.catalog.pending_events(utcnow() - dt.timedelta(seconds=settle))
         out = []
         for account, rows in group_by_account(pending).items():
-            try:  # one account's refusal (a ledger to verify, a busy catalog) leaves the others' events flowing
+            try:
                 parsed = [(r, _reparse(r)) for r in rows]
                 batch = apply_events(self.ctx, account, parsed)
-            except Exception as exc:
+            except Exception as exc:  # one account's refusal (a ledger to verify, a busy catalog, a defect) is
+                # counted and shown on /health while the others' events flow; its events stay stored, tried again
                 self._failed(f"applying the events of {account}", exc)
                 continue
             done = utcnow()
