@@ -2,7 +2,8 @@
 columns) and Evidently's DataDriftPreset, wall and CPU seconds each.
 
 Run: ``.venv/bin/python benchmarks/drift.py`` (the four goals of issue 32; the 10M + 10M part writes ~3.3 GB of
-Parquet and takes several minutes) or ``--quick`` (smaller sizes, a few minutes). Parts:
+Parquet and takes several minutes), ``--goals`` (parts 3 and 4 only, about ten minutes) or ``--quick`` (smaller
+sizes, a few minutes). Each run ends with a summary of the two speed goals. Parts:
 
 1. **import**: CPU seconds to import what ``countersign drift`` loads before it computes, over ``import duckdb``
    (goal ≤ 0.3 s), each in a fresh interpreter, median of several runs.
@@ -10,9 +11,9 @@ Parquet and takes several minutes) or ``--quick`` (smaller sizes, a few minutes)
    side one query reading every value: sum of the numbers, length of the strings) and against fetching those columns
    into Arrow (goal ≤ 3× the scan).
 3. **1M × 25 vs Evidently** (the binned route), each in its own process, verdicts compared column by column
-   (goal ≥ 100× on CPU, equal verdicts).
+   (goal ≥ 100× on CPU, equal verdicts), and one scan of the same files.
 4. **10M + 10M × 20** against one scan of the same columns (goal ≤ 1.5×), what binning alone costs against that scan
-   (a count per fine bin of every column, three ways: the floor of any binned comparison), and the histogram
+   (a count per fine bin of every column, several ways: the floor of any binned comparison), and the histogram
    approximation's error against the exact computation on one column (full run only).
 
 CPU seconds are the process's (every DuckDB thread counted); wall seconds suffer from other work on a shared
