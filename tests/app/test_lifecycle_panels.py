@@ -101,3 +101,31 @@ def test_an_engineer_rehearses_the_fallback_from_the_model_page(demo_copy, app_f
     (row,) = fallback.register(ctx_as(demo_copy, "auditor"), model="claims-fraud").models
     assert [(r.plan_id, r.passed) for r in row.rehearsals] == [(plan.plan_id, True)]
     assert registry_status(demo_copy, 2) == "Approved"  # a rehearsal writes nothing to the registry
+
+
+def test_the_panels_and_the_cli_call_the_same_use_cases(demo_copy, app_factory, monkeypatch, capsys) -> None:
+    """Issue 33: the Model page's lifecycle panels, the Audit page's retention and their CLI commands each call one
+    use case of governance.usecases, the same one (counted by spies that call the real function)."""
+    from countersign_cli.main import main
+    from governance.usecases import cards as card_uc
+    from governance.usecases import fallback as fallback_uc
+    from governance.usecases import incidents as incident_uc
+    from governance.usecases import retention as retention_uc
+    from tests.spies import record_calls
+
+    plan = approved_plan(demo_copy)
+    spied = {(m.__name__, n): record_calls(monkeypatch, m, n) for m, n in (
+        (fallback_uc, "open_fallbacks"), (fallback_uc, "rehearse_fallback"), (incident_uc, "open_incidents"),
+        (card_uc, "open_card"), (retention_uc, "open_retention"))}
+    at = _model_page(app_factory, demo_copy, "ml.engineer@demo.countersign.dev")
+    next(b for b in at.button if b.label == "Rehearse (dry run)").click().run()
+    at.switch_page("app_pages/audit.py").run()
+    assert not at.exception, at.exception
+    from_page = {k: len(v) for k, v in spied.items()}
+    assert all(from_page.values()), from_page
+    ws = ["--workspace", str(demo_copy.root), "--actor", "ml.engineer@demo.countersign.dev"]
+    for argv in (["fallback-plan", "list"], ["fallback-plan", "rehearse", plan.plan_id], ["incident", "list"],
+                 ["card", "show", "claims-fraud"], ["retention", "list"]):
+        assert main([*argv, *ws, "--json"]) == 0, capsys.readouterr().err
+    from_cli = {k: len(v) - from_page[k] for k, v in spied.items()}
+    assert all(from_cli.values()), from_cli
