@@ -40,7 +40,8 @@ def metrics_chart(versions: Sequence[Version], order: Sequence[str], serving: Co
         alt.Chart(df)
         .mark_bar()
         .encode(
-            y=alt.Y("version:N", sort=labels, title=None, axis=alt.Axis(labelLimit=0)),
+            # every version named: vega drops labels it thinks overlap (every other one went missing)
+            y=alt.Y("version:N", sort=labels, title=None, axis=alt.Axis(labelLimit=0, labelOverlap=False)),
             x=alt.X("value:Q", title=None, axis=alt.Axis(labelLimit=0, format=D3_SIGNIFICANT)),
             color=alt.Color("environment:N", sort=list(order), legend=alt.Legend(orient="top")),
             stroke=alt.condition("datum.serving", alt.value("#111111"), alt.value(None)),
@@ -50,7 +51,7 @@ def metrics_chart(versions: Sequence[Version], order: Sequence[str], serving: Co
                      alt.Tooltip("serving:N", title="serving")],
         )
         .resolve_scale(x="independent")
-        .properties(width=150, height=alt.Step(18))
+        .properties(width=150, height=alt.Step(20))
     )
 
 
@@ -102,7 +103,7 @@ def lineage_dot(catalog: Catalog, version_id: str) -> str:
     for d in deployments.itertuples():
         if d.version_id in shown:
             endpoint = q(f"ep:{d.deployment_id}")
-            lines.append(f'{endpoint} [label={_dot_label("endpoint", d.endpoint, d.status)}, shape=cds];')
+            lines.append(f'{endpoint} [label={_dot_label("endpoint", d.endpoint, words(d.status))}, shape=cds];')
             lines.append(f'{q(d.version_id)} -> {endpoint} [label="serves"];')
     lines.append("}")
     return "\n".join(lines)

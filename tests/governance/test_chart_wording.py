@@ -52,6 +52,8 @@ def test_every_category_axis_shows_its_labels_whole() -> None:
     spec = metrics_chart([v], ["dev", "prod"], serving={"lab-prod:m:2"}).to_dict(validate=False)
     assert _axes(spec) and all(a.get("labelLimit") == 0 for a in _axes(spec)), _axes(spec)
     assert all(a.get("labelAngle", 0) == 0 for a in _axes(spec)), "rotated labels were cut at the chart's edge"
+    version_axis = spec["spec"]["encoding"]["y"]["axis"] if "spec" in spec else spec["encoding"]["y"]["axis"]
+    assert version_axis.get("labelOverlap") is False, "vega hid every other version's label"
 
 
 def test_the_history_chart_says_states_in_words_on_a_24_hour_utc_clock(demo_workspace) -> None:
