@@ -61,7 +61,9 @@ class Promotion(Extraction):
         return after
 
     def _same_server(self, other: Connector) -> bool:
-        return isinstance(other, Promotion) and other.settings.registry == self.settings.registry
+        # one registry is one server *and* one workspace: model names are unique only within a workspace
+        return (isinstance(other, Promotion) and other.settings.registry == self.settings.registry
+                and other.settings.workspace == self.settings.workspace)
 
     def register_copy(self, source: VersionRecord, source_connector: Connector, ref: PromotionRef, *,
                       environment: str | None = None) -> VersionRecord:
