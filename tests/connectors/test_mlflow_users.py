@@ -44,6 +44,26 @@ def the_version(conn: MlflowConnector, model: str):
     return version
 
 
+def synced(tmp_path: Path, account: dict, models: str = ""):
+    """A workspace with MLflow account ``ml`` (keys ``account``) and per-model settings ``models``, synced in full:
+    (workspace, settings, catalog)."""
+    from governance.catalog import Catalog
+    from governance.config import Workspace, load_settings
+    from governance.identity import Identity
+    from governance.sync import sync
+    from tests.connectors.mlflow_driver import workspace_toml
+
+    ws = Workspace(tmp_path / "ws")
+    ws.ensure_dirs()
+    ws.config_path.write_text(workspace_toml({"ml": {"environment": "dev", **account}}) + models)
+    settings = load_settings(ws, environ={})
+    catalog = Catalog(ws.catalog_path)
+    catalog.migrate()
+    admin = Identity("admin@example.com", frozenset({"admin"}), source="cli")
+    assert all(r.status == "ok" for r in sync(Context(ws, settings, catalog, admin), full=True).results)
+    return ws, settings, catalog
+
+
 @contextlib.contextmanager
 def file_server(folder: Path) -> Iterator[str]:
     """A plain HTTP server of ``folder`` on 127.0.0.1 (a data host that is not the MLflow server)."""
@@ -186,24 +206,13 @@ def test_a_pickled_model_is_never_loaded_and_the_refusal_says_what_to_do(server:
 
 def test_a_pickled_model_is_explained_from_the_shap_values_the_script_logged(server: MlflowDriver,
                                                                               tmp_path: Path) -> None:
-    from governance.catalog import Catalog
-    from governance.config import Workspace, load_settings
     from governance.evidence import review_version
-    from governance.identity import Identity, identity_for
-    from governance.sync import sync
-    from tests.connectors.mlflow_driver import workspace_toml
+    from governance.identity import identity_for
 
     model = unique("explained")
     out = server.train(model, source="artifact", serialization="cloudpickle", shap=True)
-    ws = Workspace(tmp_path / "ws")
-    ws.ensure_dirs()
-    ws.config_path.write_text(workspace_toml({"ml": {"environment": "dev", "tracking_uri": server.server.url}})
-                              + f'\n[models.{model}]\nprotected_attributes = ["gender"]\nlabel = "label"\n')
-    settings = load_settings(ws, environ={})
-    catalog = Catalog(ws.catalog_path)
-    catalog.migrate()
-    admin = Identity("admin@example.com", frozenset({"admin"}), source="cli")
-    assert all(r.status == "ok" for r in sync(Context(ws, settings, catalog, admin), full=True).results)
+    ws, settings, catalog = synced(tmp_path, {"tracking_uri": server.server.url},
+                                   f'\n[models.{model}]\nprotected_attributes = ["gender"]\nlabel = "label"\n')
     version = catalog.version(f"ml:{model}:1")
     assert version.report_uris == {"shap_values": f"runs:/{out['run_id']}/shap_values.parquet"}
 
@@ -321,3 +330,20 @@ def test_promotions_and_approvals_go_to_the_versions_own_workspace(workspace_ser
                           alias_environments={"champion": "prod"})
     with pytest.raises(ConfigError, match="retail"):
         only_risk.register_copy(source, dev, ref)
+
+
+def test_a_several_workspace_account_syncs_into_the_catalog_and_reads_each_versions_data(
+        workspace_server: MlflowDriver, tmp_path: Path) -> None:
+    from governance.sources import version_file
+
+    model = unique("synced")
+    outs = {ws: workspace_server.train(model, workspace=ws, source="artifact", seed=seed)
+            for ws, seed in (("risk", 1), ("retail", 2))}
+    ws, settings, catalog = synced(tmp_path, {"tracking_uri": workspace_server.server.url, "workspaces": "*"},
+                                   f'\n[models."risk/{model}"]\nlabel = "label"\n')
+    for team, out in outs.items():
+        version = catalog.version(f"ml:{team}/{model}:1")
+        assert version.run_id == f"ml:run/{out['run_id']}"
+        assert version.data_uris["reference"].startswith(f"mlflow-workspace:{team}/")
+        assert pandas_digest(version_file(ws, settings, version, "reference")) == out["datasets"]["train"]["digest"]
+    assert settings.account("ml").location.endswith("(every workspace)")
