@@ -1,4 +1,4 @@
-"""CLI: ``report``, ``pdf verify`` and ``pack``."""
+"""CLI: ``report``, ``pdf verify`` / ``countersign`` / ``retimestamp`` and ``pack``."""
 
 from __future__ import annotations
 
@@ -47,6 +47,18 @@ def pdf(p: argparse.ArgumentParser) -> None:
     c.add_argument("--out", metavar="FILE.pdf", help="where to write it (default: the workspace's exports/)")
     c.add_argument("--json", action="store_true", help="print one JSON document")
     c.set_defaults(func=cmd_pdf_countersign)
+    r = pdf_sub.add_parser("retimestamp", help="add an archive timestamp (PAdES B-LTA) before the last timestamp's "
+                                               "TSA certificate expires, so the file stays provable")
+    r.add_argument("file", metavar="FILE", help="a PAdES B-LTA PDF (signed with [signing] timestamp_url)")
+    r.add_argument("--out", metavar="FILE.pdf", required=True, help="where to write the renewed PDF (the file "
+                   "given is left as it is: its digest may be on record)")
+    r.add_argument("--tsa", metavar="URL", help="the RFC 3161 service (default: the workspace's [signing] "
+                   "timestamp_url)")
+    r.add_argument("--trust", action="append", metavar="CERT.pem", default=[],
+                   help="anchor the last timestamp's TSA chains to (repeatable; default: [signing] timestamp_trust)")
+    add_workspace_arg(r)
+    r.add_argument("--json", action="store_true", help="print one JSON document")
+    r.set_defaults(func=cmd_pdf_retimestamp)
 
 
 def pack(p: argparse.ArgumentParser) -> None:
@@ -223,6 +235,39 @@ def cmd_pdf_countersign(args: argparse.Namespace) -> int:
           f"({', '.join(s.signer for s in result.signatures)}), sha256 {result.sha256}")
     if result.ledger_seq is not None:
         print(f"ledger entry {result.ledger_seq}: {result.ledger_hash}")
+    return 0
+
+
+def cmd_pdf_retimestamp(args: argparse.Namespace) -> int:
+    from governance.reports.longterm import add_archive_timestamp
+
+    logging.getLogger("pyhanko").setLevel(logging.CRITICAL)
+    logging.getLogger("pyhanko_certvalidator").setLevel(logging.CRITICAL)
+    tsa, trust = args.tsa, tuple(Path(t) for t in args.trust)
+    if tsa is None or not trust:  # what the command line leaves out comes from the workspace's [signing]
+        from governance.reports.longterm import timestamp_trust
+
+        opened = open_workspace(args)
+        tsa = tsa or opened.settings.signing.timestamp_url
+        trust = trust or timestamp_trust(opened.workspace, opened.settings)
+    if not tsa:
+        raise InputError("name the time-stamping service: --tsa URL, or [signing] timestamp_url")
+    source, out = Path(args.file), Path(args.out)
+    if out.resolve() == source.resolve():
+        raise InputError(f"--out {out} is the file given: write the renewed PDF beside it")
+    try:
+        data = source.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{source}: cannot read it ({exc.strerror})") from None
+    stamped = add_archive_timestamp(data, tsa, trust)
+    out.write_bytes(stamped.pdf)
+    ts = stamped.timestamp
+    if args.json:
+        print_json({"file": str(out), "timestamp": {"at": ts.at, "tsa": ts.tsa},
+                    "document_timestamps": stamped.document_timestamps})
+    else:
+        print(f"{out}: archive timestamp by {ts.tsa} at {ts.at.isoformat(timespec='seconds')}; "
+              f"{stamped.document_timestamps} document timestamps")
     return 0
 
 
