@@ -8,7 +8,7 @@ import logging
 import os
 from pathlib import Path
 
-from core.errors import InputError, SignatureInvalid
+from core.errors import ConfigError, InputError, SignatureInvalid
 from core.ids import VersionId
 from countersign_cli.cliutil import add_workspace_arg, open_workspace, print_json, progress_printer
 
@@ -247,7 +247,11 @@ def cmd_pdf_retimestamp(args: argparse.Namespace) -> int:
     if tsa is None or not trust:  # what the command line leaves out comes from the workspace's [signing]
         from governance.reports.longterm import timestamp_trust
 
-        opened = open_workspace(args)
+        try:
+            opened = open_workspace(args)
+        except ConfigError as exc:
+            raise InputError(f"name the time-stamping service and the anchor its last timestamp chains to (--tsa URL "
+                             f"--trust CA.pem), or run in a workspace whose [signing] names them ({exc})") from None
         tsa = tsa or opened.settings.signing.timestamp_url
         trust = trust or timestamp_trust(opened.workspace, opened.settings)
     if not tsa:

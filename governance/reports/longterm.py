@@ -144,8 +144,24 @@ def long_term_check(sig, roots: list, at: dt.datetime) -> LongTerm:
         return LongTerm(at, False, type(exc).__name__, None)
     indication = getattr(result.ades_subindic, "name", str(result.ades_subindic))
     api = result.api_status
-    ok = indication == "OK" and api is not None and bool(api.bottom_line)
+    ok = indication == "OK" and api is not None and _intact(api)
     return LongTerm(at, ok, indication, result.best_signature_time if ok else None)
+
+
+def _intact(api) -> bool:
+    """pyHanko's bottom line of a signature, except that its timestamp's trust is the AdES verdict's: past the TSA
+    certificate's expiry the token no longer validates as of today, while the long-term validation proved it valid
+    when a later timestamp covered it."""
+    ts = api.timestamp_validity
+    # only an expired TSA certificate is left to the AdES verdict; a token from a TSA that chains to no anchor, or
+    # was revoked, still fails the signature
+    expired = ts is not None and getattr(ts.trust_problem_indic, "name", None) in _EXPIRY
+    return bool(api.intact and api.valid and api.trusted and api.seed_value_ok
+                and (api.docmdp_ok or api.modification_level is None)
+                and (ts is None or (ts.intact and ts.valid and (ts.trusted or expired))))
+
+
+_EXPIRY = frozenset({"OUT_OF_BOUNDS_NO_POE", "OUT_OF_BOUNDS_NOT_REVOKED", "EXPIRED"})
 
 
 def _chained_poes(reader) -> list:
