@@ -205,12 +205,18 @@ class MlflowWorkspaces:
         copy = self.part(target).register_copy(bare, inner_source, ref, environment=environment)
         return _qualified_version(target, copy)
 
+    def source_part(self, source: VersionRecord) -> tuple[MlflowConnector, VersionRecord]:
+        """(the connector of ``source``'s workspace, ``source`` as it names it): what a promotion into an account of
+        one workspace, or none, reads the source through."""
+        ws, bare = _bare_version(source)
+        return self.part(ws), bare
+
     def _source_of(self, source: VersionRecord, conn: Connector) -> tuple[str | None, VersionRecord, Connector]:
         """(the source's workspace, the source as its own part names it, that part); no workspace for a source
         from an account that reads one workspace or none."""
         if isinstance(conn, MlflowWorkspaces):
-            ws, bare = _bare_version(source)
-            return ws, bare, conn.part(ws)
+            part, bare = conn.source_part(source)
+            return part.settings.workspace, bare, part
         if isinstance(conn, MlflowConnector):
             return conn.settings.workspace, source, conn
         return None, source, conn

@@ -347,3 +347,27 @@ def test_a_several_workspace_account_syncs_into_the_catalog_and_reads_each_versi
         assert version.data_uris["reference"].startswith(f"mlflow-workspace:{team}/")
         assert pandas_digest(version_file(ws, settings, version, "reference")) == out["datasets"]["train"]["digest"]
     assert settings.account("ml").location.endswith("(every workspace)")
+
+
+def test_a_version_of_a_several_workspace_account_is_promoted_to_another_server_under_its_own_name(
+        workspace_server: MlflowDriver, server: MlflowDriver, tmp_path: Path) -> None:
+    from connectors.base import PromotionRef
+
+    model = unique("crossing")
+    workspace_server.train(model, workspace="risk", serialization="skops")
+    dev = connector(workspace_server, tmp_path / "dev", workspaces=("risk", "retail"))
+    (source,) = [v for v in dev.extract(None).versions if v.model == f"risk/{model}"]
+    prod = connector(server, tmp_path / "prod", AccountInfo("ml-prod", "prod"), alias_environments={"champion": "prod"})
+    ref = PromotionRef("req-ws-cross", "cd" * 32, "ml", source.source_ref, ("a@x", "b@x"), environment="prod",
+                       artifact_sha256=source.artifact_sha256)
+    copy = prod.register_copy(source, dev, ref)
+    # MLflow names carry no workspace: the copy is the bare name on a server without workspaces
+    assert copy.model == model and copy.labels == ("champion",) and copy.artifact_sha256 == source.artifact_sha256
+    assert copy.source_version_ref == f"models:/risk/{model}/1"
+    # the card of the model in one workspace is read and written there only
+    card = dev.read_card(f"risk/{model}")
+    assert card.target.endswith("(workspace risk)")
+    written = dev.write_card(f"risk/{model}", {"limitations": "EU applicants only"}, card.revision)
+    assert written.fields["limitations"] == "EU applicants only"
+    with pytest.raises(CountersignError):
+        dev.read_card(f"retail/{model}")  # no such model in retail
