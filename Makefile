@@ -52,7 +52,7 @@ run: demo
 
 test: install system-deps test-servers
 	npm ci --prefix tests/browser/oidc --no-audit --no-fund --loglevel=error
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=40
 
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow and not browser"

@@ -40,10 +40,10 @@ def percentile(values: list[float], q: float) -> float:
 
 def workspace(root: Path, url: str, settle: float):
     from governance.catalog import Catalog
+    from governance.catalog.prepare import prepare_catalog
     from governance.config import Workspace, load_settings
     from governance.context import Context
     from governance.identity import identity_for
-    from governance.sync import prepare_catalog
     from tests.connectors.mlflow_driver import write_workspace
 
     write_workspace(root, {ACCOUNT: {"environment": "staging", "tracking_uri": url,

@@ -128,7 +128,7 @@ class _Bounded(Executor):
             if future.set_running_or_notify_cancel():
                 try:
                     result = fn(*args, **kwargs)
-                except BaseException as exc:
+                except BaseException as exc:  # handed on: whoever waits on the future gets it raised
                     future.set_exception(exc)
                 else:
                     future.set_result(result)

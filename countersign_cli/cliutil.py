@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import contextvars
+import datetime as dt
 import json
 import os
 import sys
@@ -57,6 +58,32 @@ def add_workspace_arg(parser: argparse.ArgumentParser, *, actor: bool = True) ->
             help="demo workspace only: act as this persona. Elsewhere the command acts as the operating-system "
                  "user, with the roles [roles] grants to \"os:<user>\"",
         )
+
+
+def parse_when(text: str | None, flag: str) -> dt.datetime | None:
+    """The date or date-time given to ``flag`` (None when not given); anything else is bad input, said in one line."""
+    from core.errors import InputError
+
+    if not text:
+        return None
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"{flag} must be a date YYYY-MM-DD or an ISO date-time, got {text!r}") from None
+
+
+JSON_HELP = "print one JSON document"
+
+
+def wire(parser: argparse.ArgumentParser, run: Callable[[argparse.Namespace], int], *, actor: bool = True,
+         json: str | None = JSON_HELP, **defaults: Any) -> argparse.ArgumentParser:
+    """What every workspace command's parser shares: ``--workspace`` (and ``--actor``), ``--json`` (its help; None:
+    the command prints no JSON) and the function that runs it, with ``defaults`` for ``args``."""
+    add_workspace_arg(parser, actor=actor)
+    if json is not None:
+        parser.add_argument("--json", action="store_true", help=json)
+    parser.set_defaults(func=run, **defaults)
+    return parser
 
 
 # The command being run: the catalog a command opens stays open between its operations until the command ends

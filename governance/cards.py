@@ -67,11 +67,6 @@ BY_NAME = {f.name: f for f in FIELDS}
 assert tuple(BY_NAME) == CARD_FIELDS, "governance.cards.FIELDS and connectors.base.CARD_FIELDS must name the same"
 
 
-def _now() -> dt.datetime:
-    # to the microsecond: edits and events are replayed in time order, and two often fall within one second
-    return utcnow()
-
-
 @dataclass(frozen=True)
 class CardEdit:
     """One edit of a model's card: the whole card after it, what changed, and the registries' cards it saw."""
@@ -307,7 +302,7 @@ def edit_card(ctx: Context, model: str, changes: Mapping[str, str], comment: str
     seen = {a: ({"problem": r} if isinstance(r, str) else {"fields": r.fields, "revision": r.revision,
                                                            "target": r.target})
             for a, r in reads.items()}
-    moment = now or _now()
+    moment = now or utcnow()
     edit_id = new_event_id("CE")
     row = {"edit_id": edit_id, "model": model, "fields": new, "changed": changed, "registry": seen,
            "editor": ctx.identity.email, "edited_at": moment, "comment": text}
@@ -362,7 +357,7 @@ def write_back(ctx: Context, model: str, *, accounts: tuple[str, ...] = (), now:
             result, keep = _attempt(ctx, model, account, conn, fields)
         except CountersignError as exc:
             result, keep = WriteBack(account, "failed", detail=redact(str(exc), ctx.settings.secret_values())), {}
-        out.append(_record(ctx, model, edits[-1].edit_id, result, keep, now or _now()))
+        out.append(_record(ctx, model, edits[-1].edit_id, result, keep, now or utcnow()))
     return tuple(out)
 
 

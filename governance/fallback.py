@@ -35,6 +35,7 @@ from core.clock import utcnow
 from core.credentials import redact
 from core.errors import AccessDenied, ArtifactMismatch, ConflictError, CountersignError, InputError, NotFound
 from core.ids import new_dated_id, new_event_id
+from core.inputs import required_text
 from governance import ledger
 from governance.binding import row_flags
 from governance.catalog import Catalog, InventoryFilter, Version
@@ -51,19 +52,6 @@ KIND_HELP = {
     "switch_off": "no model: the named business process takes over (the kill switch)",
 }
 ConnectorFactory = Callable[[str], Connector]
-
-
-def _now() -> dt.datetime:
-    # to the microsecond: the register replays a plan's events in time order, and two rehearsals (or an approval
-    # and the execution after it) often fall within one second
-    return utcnow()
-
-
-def _text(value: str | None, what: str, minimum: int = 1) -> str:
-    text = (value or "").strip()
-    if len(text) < minimum:
-        raise InputError(f"{what} is required" + (f" (at least {minimum} characters)" if minimum > 1 else ""))
-    return text
 
 
 @dataclass(frozen=True)
@@ -298,7 +286,7 @@ def register(ctx: Context, *, model: str | None = None, now: dt.datetime | None 
     from governance.oversight import oversight_environments
 
     require(ctx.identity, "view")
-    moment = now or _now()
+    moment = now or utcnow()
     every = plans(ctx, model=model)
     keys = {(p.model, p.environment) for p in every}
     inv = ctx.catalog.inventory_rows(InventoryFilter(model=model, environments=oversight_environments(ctx.settings)),
@@ -354,14 +342,14 @@ def propose(ctx: Context, model: str, environment: str, kind: str, reason: str, 
     require(ctx.identity, "propose_fallback")
     if kind not in KINDS:
         raise InputError(f"unknown fallback kind {kind!r}: choose one of {', '.join(KINDS)}")
-    reason = _text(reason, "a reason for the fallback plan")
+    reason = required_text(reason, "a reason for the fallback plan")
     in_use = [r["version_id"] for r in _in_use(ctx, model, environment)]
     if not in_use:
         raise InputError(f"no version of {model} is in use in {environment}: a fallback plan protects a version "
                          "that serves (see 'countersign due')")
     process = None
     if kind == "switch_off":
-        process = _text(business_process, "a switch-off names the business process that takes over", minimum=10)
+        process = required_text(business_process, "a switch-off names the business process that takes over", minimum=10)
     version = _fallback_version(ctx, model, environment, kind, fallback_version, in_use)
     digest = None
     if version is not None:
@@ -373,7 +361,7 @@ def propose(ctx: Context, model: str, environment: str, kind: str, reason: str, 
                                 f"({observed.problem}), and an approved fallback binds to its bytes")
         digest = observed.sha256
     tier_name, tier = model_tier(ctx.catalog, ctx.settings, model)
-    moment = now or _now()
+    moment = now or utcnow()
     plan_id = new_dated_id("FB", moment)
     row = {"plan_id": plan_id, "model": model, "environment": environment, "kind": kind, "protects": in_use[0],
            "fallback_version_id": version.version_id if version else None, "fallback_sha256": digest,
@@ -402,14 +390,14 @@ def _ledger_word(con: Any, plan: FallbackPlan, person: Callable[[str], str]) -> 
 def _decide(ctx: Context, plan_id: str, kind: str, comment: str, now: dt.datetime | None) -> FallbackPlan:
     """Record an approval or a rejection of a proposed plan (four eyes, counted from the ledger)."""
     require(ctx.identity, f"{kind}_fallback" if kind == "approve" else "approve_fallback")
-    comment = _text(comment, f"a comment on the {kind}")
+    comment = required_text(comment, f"a comment on the {kind}")
     plan = get_plan(ctx, plan_id)
     person = ctx.settings.person
     if plan.status != "proposed":
         raise ConflictError(f"fallback plan {plan_id} is {plan.status}; only a proposed plan can be decided")
     if person(ctx.identity.email) == person(plan.proposed_by):
         raise AccessDenied(f"{ctx.identity.email} proposed fallback plan {plan_id} and may not decide it (four eyes)")
-    moment = now or _now()
+    moment = now or utcnow()
     with ctx.catalog.transaction() as con:
         ledger.require_sealed_tail(ctx.workspace, con, f"the {kind} of fallback plan {plan_id}")
         approvers, rejected = _ledger_word(con, plan, person)
@@ -495,7 +483,7 @@ def rehearse(ctx: Context, plan_id: str, *, now: dt.datetime | None = None,
     if plan.status in ("rejected", "superseded"):
         raise ConflictError(f"fallback plan {plan_id} is {plan.status}; rehearse the plan in force")
     checks = _checks(ctx, plan, _factory(ctx, connectors))
-    moment = now or _now()
+    moment = now or utcnow()
     event_id = new_event_id("FBE")
     detail = {"event_id": event_id, "checks": [c.__dict__ for c in checks], "passed": all(c.passed for c in checks)}
     with ctx.catalog.transaction() as con:
@@ -584,13 +572,13 @@ def execute(ctx: Context, model: str, environment: str, reason: str, *, now: dt.
     """Execute the approved fallback of ``model`` in ``environment`` now, as an emergency: one risk officer, at once,
     with a review after the fact due within the tier's ``fallback_review_days``."""
     require(ctx.identity, "execute_fallback")
-    reason = _text(reason, "a reason for the emergency fallback")
+    reason = required_text(reason, "a reason for the emergency fallback")
     plan = active_plan(ctx, model, environment)
     if plan is None:
         raise ConflictError(f"no approved fallback for {model} in {environment}: propose one ('countersign "
                             "fallback-plan propose') and have it approved before an emergency needs it")
     factory = _factory(ctx, connectors)
-    moment = now or _now()
+    moment = now or utcnow()
     if plan.kind != "switch_off":
         _refuse_changed(ctx, plan, factory, moment)
     tier = ctx.settings.tier(plan.tier)
@@ -657,7 +645,7 @@ def review_execution(ctx: Context, event_id: str, comment: str, *,
                      now: dt.datetime | None = None) -> FallbackExecution:
     """The review after the fact of an emergency execution, by a risk officer who did not execute it."""
     require(ctx.identity, "review_fallback")
-    comment = _text(comment, "the review's conclusion", minimum=5)
+    comment = required_text(comment, "the review's conclusion", minimum=5)
     row = next((e for e in _events(ctx) if e["event_id"] == event_id and e["kind"] == "execute"), None)
     if row is None:
         raise NotFound(f"unknown fallback execution {event_id!r} (see 'countersign fallback-plan list')")
@@ -668,7 +656,7 @@ def review_execution(ctx: Context, event_id: str, comment: str, *,
     if any((e["detail"] or {}).get("execution") == event_id
            for e in _events(ctx, plan.plan_id) if e["kind"] == "review"):
         raise ConflictError(f"fallback execution {event_id} was reviewed already")
-    moment = now or _now()
+    moment = now or utcnow()
     review_id = new_event_id("FBE")
     with ctx.catalog.transaction() as con:
         ledger.require_sealed_tail(ctx.workspace, con, f"the review of fallback execution {event_id}")

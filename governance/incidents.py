@@ -27,6 +27,7 @@ from typing import Any
 from core.clock import utcnow
 from core.errors import ConflictError, InputError, NotFound
 from core.ids import new_dated_id, new_event_id
+from core.inputs import required_text
 from governance import ledger
 from governance.catalog import Catalog
 from governance.config import Settings
@@ -41,18 +42,6 @@ SERIOUS_KINDS = ("death", "health", "critical_infrastructure", "fundamental_righ
 ART_73, ESCALATION = "eu-ai-act-art-73", "pra-ss1-23-escalation"
 RULES = (ART_73, ESCALATION)
 HIGH_RISK = ("high_risk_annex_iii", "high_risk_product")
-
-
-def _now() -> dt.datetime:
-    # to the microsecond: edits and events are replayed in time order, and two often fall within one second
-    return utcnow()
-
-
-def _text(value: str | None, what: str, minimum: int = 1) -> str:
-    text = (value or "").strip()
-    if len(text) < minimum:
-        raise InputError(f"{what} is required" + (f" (at least {minimum} characters)" if minimum > 1 else ""))
-    return text
 
 
 @dataclass(frozen=True)
@@ -217,7 +206,7 @@ def _incident(row: dict[str, Any], events: list[dict[str, Any]], now: dt.datetim
 def incidents_of(settings: Settings, catalog: Catalog, *, version_id: str | None = None, model: str | None = None,
                  include_closed: bool = True, now: dt.datetime | None = None) -> list[Incident]:
     """Incidents (of a version or a model), newest first, as of ``now`` (no role check: callers check)."""
-    moment = now or _now()
+    moment = now or utcnow()
     where = {k: v for k, v in (("version_id", version_id), ("model", model)) if v}
     rows = catalog.lifecycle_rows("incidents", where)
     events = catalog.lifecycle_rows("incident_events")
@@ -229,7 +218,7 @@ def register(ctx: Context, *, model: str | None = None, version_id: str | None =
              now: dt.datetime | None = None) -> IncidentRegister:
     """The incident register (open incidents unless ``include_closed``), newest first (needs "view")."""
     require(ctx.identity, "view")
-    moment = now or _now()
+    moment = now or utcnow()
     return IncidentRegister(moment, tuple(incidents_of(ctx.settings, ctx.catalog, version_id=version_id, model=model,
                                                        include_closed=include_closed, now=moment)))
 
@@ -264,7 +253,7 @@ def _checked(version_id: str, title: str, impact: str, severity: str, serious: b
     if aware < occurred:
         raise InputError(f"the firm became aware before it happened ({aware:%Y-%m-%d %H:%M} < "
                          f"{occurred:%Y-%m-%d %H:%M}); check both times")
-    return _text(title, "what happened (a title)"), _text(impact, "the impact")
+    return required_text(title, "what happened (a title)"), required_text(impact, "the impact")
 
 
 def record_incident(ctx: Context, version_id: str, title: str, impact: str, severity: str, serious: bool, *,
@@ -273,7 +262,7 @@ def record_incident(ctx: Context, version_id: str, title: str, impact: str, seve
                     now: dt.datetime | None = None) -> Incident:
     """Record an incident against ``version_id`` with its reporting deadlines."""
     require(ctx.identity, "record_incident")
-    moment = now or _now()
+    moment = now or utcnow()
     occurred, aware = occurred_at or moment, aware_at or moment
     title, impact = _checked(version_id, title, impact, severity, serious, serious_kind, occurred, aware)
     version = ctx.catalog.version(version_id)
@@ -299,7 +288,7 @@ def _event(ctx: Context, incident_id: str, kind: str, text: str, action: str, no
     incident = get_incident(ctx, incident_id, now=now)
     if incident.status == "closed":
         raise ConflictError(f"incident {incident_id} is closed; record a new incident if it recurred")
-    moment = now or _now()
+    moment = now or utcnow()
     event_id = new_event_id("INE")
     with ctx.catalog.transaction() as con:
         ledger.require_sealed_tail(ctx.workspace, con, f"the {kind} on incident {incident_id}")
@@ -315,7 +304,7 @@ def _event(ctx: Context, incident_id: str, kind: str, text: str, action: str, no
 def add_action(ctx: Context, incident_id: str, text: str, *, now: dt.datetime | None = None) -> Incident:
     """Record an action taken on an open incident."""
     require(ctx.identity, "manage_incident")
-    return _event(ctx, incident_id, "action", _text(text, "what was done"), "incident.action", now)
+    return _event(ctx, incident_id, "action", required_text(text, "what was done"), "incident.action", now)
 
 
 def file_report(ctx: Context, incident_id: str, rule: str, text: str, *, now: dt.datetime | None = None) -> Incident:
@@ -323,11 +312,11 @@ def file_report(ctx: Context, incident_id: str, rule: str, text: str, *, now: dt
     require(ctx.identity, "manage_incident")
     if rule not in RULES:
         raise InputError(f"unknown reporting rule {rule!r}: choose one of {', '.join(RULES)}")
-    return _event(ctx, incident_id, "report", _text(text, "to whom it was reported and its reference"),
+    return _event(ctx, incident_id, "report", required_text(text, "to whom it was reported and its reference"),
                   "incident.report", now, {"rule": rule})
 
 
 def close_incident(ctx: Context, incident_id: str, text: str, *, now: dt.datetime | None = None) -> Incident:
     """A risk officer closes an incident with its resolution."""
     require(ctx.identity, "close_incident")
-    return _event(ctx, incident_id, "close", _text(text, "the resolution", minimum=5), "incident.close", now)
+    return _event(ctx, incident_id, "close", required_text(text, "the resolution", minimum=5), "incident.close", now)

@@ -247,10 +247,11 @@ class Listener:
         pending = self.ctx.catalog.pending_events(utcnow() - dt.timedelta(seconds=settle))
         out = []
         for account, rows in group_by_account(pending).items():
-            try:  # one account's refusal (a ledger to verify, a busy catalog) leaves the others' events flowing
+            try:
                 parsed = [(r, _reparse(r)) for r in rows]
                 batch = apply_events(self.ctx, account, parsed)
-            except Exception as exc:
+            except Exception as exc:  # one account's refusal (a ledger to verify, a busy catalog, a defect) is
+                # counted and shown on /health while the others' events flow; its events stay stored, tried again
                 self._failed(f"applying the events of {account}", exc)
                 continue
             done = utcnow()
@@ -393,21 +394,3 @@ def _secret(environ: Mapping[str, str], name: str) -> str | None:
             return fh.read().strip() or None
     except OSError as exc:
         raise ConfigError(f"${name}_FILE names {path}, which cannot be read ({exc.strerror})") from None
-
-
-def run_listener(ctx: Context, *, address: str | None = None, port: int | None = None, queue_url: str | None = None,
-                 sync_after: bool = True) -> int:
-    """Run until SIGTERM/SIGINT: the ``countersign listen`` command."""
-    import os
-    import signal
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    listener = build_listener(ctx, os.environ, queue_url=queue_url, sync_after=sync_after)
-    done = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: done.set())
-    listener.start(address, port)
-    print(f"countersign listen: {listener.url} (health: {listener.url}/health)", flush=True)
-    done.wait()
-    listener.stop()
-    return 0

@@ -25,6 +25,7 @@ from connectors.base import ArtifactDigest, ArtifactReader, Connector, Promoter,
 from core.clock import utcnow
 from core.errors import AccessDenied, ArtifactMismatch, ConflictError, ConnectorError, InputError, NotFound
 from core.ids import new_decision_id, new_request_id
+from core.inputs import required_text
 from governance import ledger
 from governance.catalog import Catalog, Version
 from governance.catalog.signoff import (
@@ -154,13 +155,6 @@ def _may_cancel(identity: Identity, request: Request) -> bool:
 # -- writing --------------------------------------------------------------------------------------------------
 
 
-def _text(value: str | None, what: str, *, minimum: int = 1) -> str:
-    text = (value or "").strip()
-    if len(text) < minimum:
-        raise InputError(f"{what} is required" + (f" (at least {minimum} characters)" if minimum > 1 else ""))
-    return text
-
-
 def _status_in_txn(con: Any, request_id: str) -> tuple[str, str | None, dt.datetime | None, dict[str, Any]]:
     state = request_state(con, request_id, lock=True)  # compare and set, also across portal replicas
     if state is None:
@@ -262,7 +256,7 @@ def create_request(
     against it)."""
     workspace, settings, catalog, actor = ctx.workspace, ctx.settings, ctx.catalog, ctx.identity
     require(actor, "request_promotion")
-    reason = _text(reason, "a reason for the promotion")
+    reason = required_text(reason, "a reason for the promotion")
     version = catalog.version(version_id)
     tier_name, tier = model_tier(catalog, settings, version.model)
     path = promotion_path(settings, tier_name, tier, version.environment, to_env, subject=version_id)
@@ -378,7 +372,7 @@ def approve(
     caller evaluated them for this decision (what the approver saw); otherwise they are evaluated now."""
     workspace, settings, catalog, actor = ctx.workspace, ctx.settings, ctx.catalog, ctx.identity
     require(actor, "approve")
-    comment = _text(comment, "an approval comment")
+    comment = required_text(comment, "an approval comment")
     moment = now or _now()
     request = get_request(catalog, request_id)
     if request.status != "pending":
@@ -566,7 +560,7 @@ def follow_ups(catalog: Catalog, request: Request, now: dt.datetime | None = Non
 def _check_acceptance(acc: RiskAcceptance, now: dt.datetime) -> None:
     if not acc.gates:
         raise InputError("a risk acceptance must name the gates it accepts")
-    _text(acc.justification, "a justification for the risk acceptance", minimum=20)
+    required_text(acc.justification, "a justification for the risk acceptance", minimum=20)
     expires = acc.expires_at
     if expires.tzinfo is not None:
         raise InputError("risk acceptance expiry must be a naive UTC date-time")
@@ -585,7 +579,7 @@ def reject(ctx: Context, request_id: str, comment: str, *, evidence: EvidenceLoo
     :func:`approve`)."""
     workspace, settings, catalog, actor = ctx.workspace, ctx.settings, ctx.catalog, ctx.identity
     require(actor, "reject")
-    comment = _text(comment, "a rejection comment")
+    comment = required_text(comment, "a rejection comment")
     moment = now or _now()
     request = get_request(catalog, request_id)
     checklist = _checklist_for(ctx, checklist, request.version_id, request.to_env, evidence, moment)

@@ -68,17 +68,6 @@ class SyncReport:
         return all(r.status != "failed" for r in self.results)
 
 
-def prepare_catalog(catalog: Catalog, settings: Settings) -> Catalog:
-    """Make a workspace's catalog ready for use: apply its migrations and register the configured accounts.
-
-    The portal and the CLI call this when they open a workspace, so reading a page never writes; a change to
-    ``[[accounts]]`` reaches the catalog the next time the workspace is opened (or synced).
-    """
-    catalog.migrate()
-    catalog.upsert_accounts(settings.accounts)
-    return catalog
-
-
 def _model_overrides(settings: Settings) -> dict[str, dict[str, str]]:
     return {name: m.model_dump(exclude_none=True) for name, m in settings.models.items()}
 

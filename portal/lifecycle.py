@@ -1,21 +1,26 @@
 """The lifecycle panels of the Model page: fallback and kill switch (with the risk officers' emergency button),
 incidents with their reporting deadlines, and the model card editor (issue 38).
 
-Each panel calls the governance service that owns the register (:mod:`governance.fallback`,
-:mod:`governance.incidents`, :mod:`governance.cards`); roles are checked there too, the buttons only hide what the
-signed-in person may not do.
+Each panel calls the use cases the CLI calls too (:mod:`governance.usecases.fallback`,
+:mod:`~governance.usecases.incidents`, :mod:`~governance.usecases.cards`, :mod:`~governance.usecases.retention`);
+roles are checked in the services under them, the buttons only hide what the signed-in person may not do.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import streamlit as st
 
 from core.errors import CountersignError
-from governance import cards, fallback, incidents
+from governance.usecases import cards, fallback, incidents
 from portal.context import PortalContext
 from portal.lifecycle_forms import incident_forms, plan_forms
 from portal.text import inert, inert_block
 from portal.widgets import show_error
+
+if TYPE_CHECKING:
+    from governance.fallback import ModelFallbacks
 
 DEADLINE_BADGE = {"overdue": ":red-badge[overdue]", "due": ":orange-badge[due]", "met": ":green-badge[met]",
                   "not_applicable": ":gray-badge[not applicable]"}
@@ -29,7 +34,7 @@ def lifecycle_panels(ctx: PortalContext, model: str) -> None:
     card_editor(ctx, model)
 
 
-def _execute_form(ctx: PortalContext, row: fallback.ModelFallbacks) -> None:
+def _execute_form(ctx: PortalContext, row: ModelFallbacks) -> None:
     """The emergency button: one risk officer, executed at once, a review due after the fact."""
     plan = row.active
     assert plan is not None
@@ -43,7 +48,8 @@ def _execute_form(ctx: PortalContext, row: fallback.ModelFallbacks) -> None:
                 st.error("Tick the confirmation first: the fallback is executed at once.")
                 return
             try:
-                done = fallback.execute(ctx, row.model, row.environment, reason)
+                command = fallback.ExecuteFallbackCommand(row.model, reason, row.environment)
+                done = fallback.execute_fallback(ctx, command)
             except CountersignError as exc:
                 show_error(exc)
                 return
@@ -53,7 +59,7 @@ def _execute_form(ctx: PortalContext, row: fallback.ModelFallbacks) -> None:
 def fallback_panel(ctx: PortalContext, model: str) -> None:
     """Each environment's approved fallback, its last rehearsal, executions and their reviews."""
     st.subheader("Fallback and kill switch")
-    rows = fallback.register(ctx, model=model).models
+    rows = fallback.open_fallbacks(ctx, model=model).models
     if not rows:
         st.caption(f"{inert(model)} is not in use in an environment under oversight and has no fallback plan.")
     for row in rows:
@@ -66,7 +72,7 @@ def fallback_panel(ctx: PortalContext, model: str) -> None:
             plan_forms(ctx, row)  # proposed plans with the risk officers' decision, and a new proposal
 
 
-def _active_plan(ctx: PortalContext, row: fallback.ModelFallbacks) -> None:
+def _active_plan(ctx: PortalContext, row: ModelFallbacks) -> None:
     """The approved plan in force: its rehearsals, executions, and the rehearsal and emergency buttons."""
     plan = row.active
     assert plan is not None
@@ -88,14 +94,14 @@ def _active_plan(ctx: PortalContext, row: fallback.ModelFallbacks) -> None:
         _execute_form(ctx, row)
 
 
-def _rehearse_button(ctx: PortalContext, row: fallback.ModelFallbacks) -> None:
+def _rehearse_button(ctx: PortalContext, row: ModelFallbacks) -> None:
     """A dry run of the approved plan: the fallback's bytes and the target registry, recorded; nothing written."""
     plan = row.active
     assert plan is not None
     if not st.button("Rehearse (dry run)", key=f"fallback.rehearse.{row.environment}"):
         return
     try:
-        done = fallback.rehearse(ctx, plan.plan_id)
+        done = fallback.rehearse_fallback(ctx, plan.plan_id)
     except CountersignError as exc:
         show_error(exc)
         return
@@ -109,7 +115,8 @@ def _rehearse_button(ctx: PortalContext, row: fallback.ModelFallbacks) -> None:
 def incident_panel(ctx: PortalContext, model: str) -> None:
     """The model's incidents with their deadlines per rule, and a form to record one."""
     st.subheader("Incidents")
-    found = incidents.register(ctx, model=model, include_closed=True).incidents
+    view = incidents.open_incidents(ctx, incidents.IncidentQuery(model, include_closed=True))
+    found = view.register.incidents
     if not found:
         st.caption(f"No incident recorded against {inert(model)}.")
     for i in found:
@@ -124,12 +131,11 @@ def incident_panel(ctx: PortalContext, model: str) -> None:
                 st.caption(f"{e.at:%Y-%m-%d %H:%M} {inert(e.kind)} by {inert(e.actor)}"
                            + (f" ({inert(e.rule)})" if e.rule else "") + f": {inert(e.text)}")
             incident_forms(ctx, i)  # an action, a regulator report, the closure
-    if ctx.identity.can("record_incident"):
-        _incident_form(ctx, model)
+    if view.can_record:
+        _incident_form(ctx, model, view.versions)
 
 
-def _incident_form(ctx: PortalContext, model: str) -> None:
-    versions = [v.version_id for v in ctx.catalog.versions_of(model)]
+def _incident_form(ctx: PortalContext, model: str, versions: tuple[str, ...]) -> None:
     with st.expander("Record an incident"), st.form(f"incident.record.{model}"):
         version = st.selectbox("Version", versions, key="incident.version")
         title = st.text_input("What happened", key="incident.title")
@@ -139,8 +145,8 @@ def _incident_form(ctx: PortalContext, model: str) -> None:
         kind = st.selectbox("Art. 73 kind (when serious)", ("", *incidents.SERIOUS_KINDS), key="incident.kind")
         if st.form_submit_button("Record incident"):
             try:
-                inc = incidents.record_incident(ctx, version, title, impact, severity, serious,
-                                                serious_kind=kind or None)
+                inc = incidents.record_incident(ctx, incidents.RecordIncidentCommand(
+                    version, title, impact, severity, serious, serious_kind=kind or None))
             except CountersignError as exc:
                 show_error(exc)
                 return
@@ -150,7 +156,7 @@ def _incident_form(ctx: PortalContext, model: str) -> None:
 
 def card_editor(ctx: PortalContext, model: str) -> None:
     """Edit the card's fields (checked against the templates' required fields), with history; write back on demand."""
-    view = cards.card_view(ctx, model, read_registries=False)
+    view = cards.open_card(ctx, model, read_registries=False)
     with st.expander(f"Edit the model card ({view.source}; {len(view.history)} edit(s))"):
         for template, missing in sorted(view.missing.items()):
             if missing:
@@ -169,7 +175,7 @@ def card_editor(ctx: PortalContext, model: str) -> None:
             if st.form_submit_button("Save card", disabled=not ctx.identity.can("edit_card")):
                 changes = {k: v for k, v in values.items() if v != view.fields.get(k, "")}
                 try:
-                    edit = cards.edit_card(ctx, model, changes, comment)
+                    edit = cards.edit_card(ctx, cards.EditCardCommand(model, changes, comment))
                 except CountersignError as exc:
                     show_error(exc)
                     return
@@ -198,22 +204,18 @@ def regimes_panel(ctx: PortalContext, model: str) -> None:
 
 def retention_panel(ctx: PortalContext) -> None:
     """Every file of exports/, checkpoints/ and cache/ and until when it must be kept ([policy.retention])."""
-    import datetime as dt
-
     import pandas as pd
 
-    from governance.retention import workspace_files
+    from governance.usecases.retention import open_retention
 
     st.subheader("Retention")
-    files = workspace_files(ctx)
-    today = dt.datetime.now(dt.UTC).date()
-    st.caption(f"{sum(f.held(today) for f in files)} of {len(files)} file(s) under retention today; nothing under "
+    view = open_retention(ctx)
+    st.caption(f"{view.held} of {len(view.files)} file(s) under retention today; nothing under "
                "retention can be purged (`countersign retention purge`, admins, recorded in the ledger).")
-    if files:
-        st.dataframe(pd.DataFrame([{"file": str(f.path.relative_to(ctx.workspace.root)), "kind": f.kind,
-                                    "created": f.created, "dated by": f.source, "keep until": f.keep_until,
-                                    "held": f.held(today)} for f in files]), key="retention.table",
-                     hide_index=True)
+    if view.files:
+        st.dataframe(pd.DataFrame([{"file": str(view.relative(f)), "kind": f.kind, "created": f.created,
+                                    "dated by": f.source, "keep until": f.keep_until, "held": f.held(view.today)}
+                                   for f in view.files]), key="retention.table", hide_index=True)
 
 
 def _write_back(ctx: PortalContext, model: str) -> None:
@@ -221,11 +223,11 @@ def _write_back(ctx: PortalContext, model: str) -> None:
     if not st.button("Write back to the registries", key=f"card.write_back.{model}"):
         return
     try:
-        results = cards.write_back(ctx, model)
+        report = cards.write_back(ctx, cards.WriteBackCommand(model))
     except CountersignError as exc:
         show_error(exc)
         return
-    for r in results:
+    for r in report.results:
         line = f"{inert(r.account)}: {r.status}" + (f" ({inert(r.target)})" if r.target else "")
         if r.status == "conflict":
             st.warning(line + " — the registry changed since the edit; nothing written there: " + "; ".join(

@@ -71,3 +71,17 @@ def count_connector_calls(monkeypatch: pytest.MonkeyPatch) -> ConnectorCalls:
 
     _spy_everywhere(monkeypatch, sources, "build_connector", wrap)
     return calls
+
+
+def record_calls(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> list[tuple[Any, ...]]:
+    """A list that grows by the positional arguments of each call of ``module.name`` from now on."""
+    calls: list[tuple[Any, ...]] = []
+
+    def wrap(real: Callable[..., Any]) -> Callable[..., Any]:
+        def spy(*args: Any, **kwargs: Any) -> Any:
+            calls.append(args)
+            return real(*args, **kwargs)
+        return spy
+
+    _spy_everywhere(monkeypatch, module, name, wrap)
+    return calls

@@ -78,72 +78,123 @@ class WatermarkState:
         return cls(data.get("g", {}), data.get("p", {}), data.get("e", {}), data.get("c", {}), data.get("t", {}))
 
 
+@dataclasses.dataclass
+class _Pass:
+    """One extraction in progress: the watermark it started from, the one it builds, and what it found so far."""
+
+    old: WatermarkState
+    new: WatermarkState
+    incremental: bool
+    issues: list[SyncIssue] = dataclasses.field(default_factory=list)
+    models: list[ModelRecord] = dataclasses.field(default_factory=list)
+    complete: bool = True
+
+
+@dataclasses.dataclass
+class _Listings:
+    """The account's listings, read side by side: package summaries of known groups, deployments, trial-component
+    runs, and the model-card listing (still a future: the cards step reads it)."""
+
+    summaries: list[dict[str, Any]]
+    deployments: list[DeploymentRecord]
+    runs: list[RunRecord]
+    cards: Future[list[dict[str, Any]]]
+
+
 class Extraction(SageMakerSession):
     """``extract``: what changed in the account since the watermark."""
 
     def extract(self, since: str | None, *, full: bool = False, progress: ProgressFn = no_progress) -> Snapshot:
         """Records changed since the watermark ``since`` (all of them when ``full`` or ``since`` is None)."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
         calls_before, throttled_before = self.meter.calls, self.meter.throttled
         before = WatermarkState.load(None if full else since)
-        incremental = before is not None
-        old = before or WatermarkState()
-        new = WatermarkState()
-        issues: list[SyncIssue] = []
-        complete = True
+        run = _Pass(before or WatermarkState(), WatermarkState(), before is not None)
         progress("listing groups, packages, endpoints and experiments", 0.02)
-        models: list[ModelRecord] = []
+        listed = self._listings(run)
+        todo = self._to_describe(run, listed.summaries)
+        before_issues = len(run.issues)
+        versions, runs = self._describe_versions(todo, run.new, self._serving(run.new), run.issues, progress)
+        # a version or run that could not be described is missing from the snapshot, not gone from the source
+        run.complete &= len(versions) == len(todo) and not any(
+            "describe failed" in i.message for i in run.issues[before_issues:]
+        )
+        progress("reading model cards", 0.95)
+        cards, cards_ok = self._model_cards(run.old, run.new, run.incremental, run.issues, listed.summaries,
+                                            listed.cards)
+        run.complete &= cards_ok
+        cards += [card for v in versions if (card := embedded_card(v, run.issues)) is not None]
+        run.models += _card_models(cards, run.new)
+        progress("done", 1.0)
+        return Snapshot(
+            models=_merge_models(run.models), versions=tuple(versions), runs=tuple(runs) + tuple(listed.runs),
+            deployments=tuple(listed.deployments), model_cards=tuple(cards), issues=tuple(run.issues),
+            watermark=run.new.dump(), complete=run.complete and not run.incremental,
+            calls=self.meter.calls - calls_before, throttled=self.meter.throttled - throttled_before,
+        )
 
-        def groups_and_tags() -> None:
-            try:
-                groups = list(self._paginate("sagemaker", "list_model_package_groups", "ModelPackageGroupSummaryList"))
-            except (ClientError, BotoCoreError) as exc:
-                raise self._fail("cannot list model package groups (check the role and its policy "
-                                 "docs/iam/sync-policy.json)", exc) from exc
-            for g in groups:
-                name = g["ModelPackageGroupName"]
-                tags: dict[str, str] = {}
-                known = incremental and name in old.groups
-                if not known:
-                    try:
-                        tags = {t["Key"]: t["Value"] for t in self.client("sagemaker").list_tags(
-                            ResourceArn=g["ModelPackageGroupArn"]).get("Tags", [])}
-                    except (ClientError, BotoCoreError) as exc:
-                        issues.append(SyncIssue(g["ModelPackageGroupArn"], f"tags not read: {error_text(exc)}"))
-                model = old.groups[name] if known else (
-                    tags.get(self.settings.model_tag, name) if self.settings.model_tag else name)
-                new.groups[name] = model
-                if not known:
-                    paths = collection_paths(tags)
-                    if paths:  # the neutral key the inventory reads, whatever the registry
-                        tags = {**tags, TAG_COLLECTIONS: "; ".join(paths)}
-                    models.append(ModelRecord(name=model, description=g.get("ModelPackageGroupDescription"),
-                                              tags=tags))
-
-        def packages() -> list[dict[str, Any]]:
-            try:
-                return list(self._paginate("sagemaker", "list_model_packages", "ModelPackageSummaryList",
-                                           ModelPackageType="Versioned", SortBy="CreationTime", SortOrder="Ascending",
-                                           PaginationConfig={"PageSize": 100}))
-            except (ClientError, BotoCoreError) as exc:
-                raise self._fail("cannot list model packages", exc) from exc
-
-        # the listings are independent: run them side by side, within the account's concurrency bound
+    def _listings(self, run: _Pass) -> _Listings:
+        """List groups (with their tags), packages, endpoints, trial components and cards side by side, within the
+        account's concurrency bound (the listings are independent)."""
         self.client("sagemaker")  # credentials and client made once, before the threads need them
         with workers.executor(self.settings.max_concurrency) as pool:
-            f_groups = pool.submit(groups_and_tags)
-            f_packages = pool.submit(packages)
-            f_endpoints = pool.submit(self._endpoints, old, new, incremental, issues)
-            f_trials = pool.submit(self._trial_components, old, new, incremental, issues)
+            f_groups = pool.submit(self._groups_and_tags, run)
+            f_packages = pool.submit(self._packages)
+            f_endpoints = pool.submit(self._endpoints, run.old, run.new, run.incremental, run.issues)
+            f_trials = pool.submit(self._trial_components, run.old, run.new, run.incremental, run.issues)
             f_cards = pool.submit(lambda: list(self._paginate("sagemaker", "list_model_cards", "ModelCardSummaries")))
             f_groups.result()
-            summaries = [s for s in f_packages.result() if s.get("ModelPackageGroupName") in new.groups]
+            summaries = [s for s in f_packages.result() if s.get("ModelPackageGroupName") in run.new.groups]
             deployments, endpoints_ok = f_endpoints.result()
-            runs_tc, runs_ok = f_trials.result()
-        complete &= endpoints_ok and runs_ok
+            runs, runs_ok = f_trials.result()
+        run.complete &= endpoints_ok and runs_ok
+        return _Listings(summaries, deployments, runs, f_cards)
 
-        # which packages to describe: all on a full pass; else new, changed, or served by a changed endpoint
+    def _groups_and_tags(self, run: _Pass) -> None:
+        """Every model package group into ``run.new.groups``; a group new since the watermark has its tags read and
+        becomes a model record (named by ``model_tag`` when set)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            groups = list(self._paginate("sagemaker", "list_model_package_groups", "ModelPackageGroupSummaryList"))
+        except (ClientError, BotoCoreError) as exc:
+            raise self._fail("cannot list model package groups (check the role and its policy "
+                             "docs/iam/sync-policy.json)", exc) from exc
+        for g in groups:
+            name = g["ModelPackageGroupName"]
+            tags: dict[str, str] = {}
+            known = run.incremental and name in run.old.groups
+            if not known:
+                try:
+                    tags = {t["Key"]: t["Value"] for t in self.client("sagemaker").list_tags(
+                        ResourceArn=g["ModelPackageGroupArn"]).get("Tags", [])}
+                except (ClientError, BotoCoreError) as exc:
+                    run.issues.append(SyncIssue(g["ModelPackageGroupArn"], f"tags not read: {error_text(exc)}"))
+            model = run.old.groups[name] if known else (
+                tags.get(self.settings.model_tag, name) if self.settings.model_tag else name)
+            run.new.groups[name] = model
+            if not known:
+                paths = collection_paths(tags)
+                if paths:  # the neutral key the inventory reads, whatever the registry
+                    tags = {**tags, TAG_COLLECTIONS: "; ".join(paths)}
+                run.models.append(ModelRecord(name=model, description=g.get("ModelPackageGroupDescription"),
+                                              tags=tags))
+
+    def _packages(self) -> list[dict[str, Any]]:
+        """Every versioned model package's summary, oldest first."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return list(self._paginate("sagemaker", "list_model_packages", "ModelPackageSummaryList",
+                                       ModelPackageType="Versioned", SortBy="CreationTime", SortOrder="Ascending",
+                                       PaginationConfig={"PageSize": 100}))
+        except (ClientError, BotoCoreError) as exc:
+            raise self._fail("cannot list model packages", exc) from exc
+
+    @staticmethod
+    def _to_describe(run: _Pass, summaries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The packages to describe: all on a full pass; else new, changed, or served by a changed endpoint (each
+        package's summary digest goes into the new watermark)."""
+        old, new = run.old, run.new
         changed_endpoints = {e for e in new.endpoints if old.endpoints.get(e) != new.endpoints.get(e)}
         changed_endpoints |= set(old.endpoints) - set(new.endpoints)
         affected = {
@@ -160,37 +211,9 @@ class Extraction(SageMakerSession):
             digest = _short_hash(s.get("ModelApprovalStatus"), s.get("ModelPackageStatus"),
                                  s.get("ModelPackageDescription"), s.get("ModelLifeCycle"))
             new.packages[_package_key(arn)] = digest
-            if not incremental or old.packages.get(_package_key(arn)) != digest or arn in affected:
+            if not run.incremental or old.packages.get(_package_key(arn)) != digest or arn in affected:
                 todo.append(s)
-
-        serving = self._serving(new)
-        before_issues = len(issues)
-        versions, runs = self._describe_versions(todo, new, serving, issues, progress)
-        # a version or run that could not be described is missing from the snapshot, not gone from the source
-        complete &= len(versions) == len(todo) and not any(
-            "describe failed" in i.message for i in issues[before_issues:]
-        )
-
-        progress("reading model cards", 0.95)
-        cards, cards_ok = self._model_cards(old, new, incremental, issues, summaries, f_cards)
-        complete &= cards_ok
-        cards += [card for v in versions if (card := embedded_card(v, issues)) is not None]
-        for c in cards:
-            intended = c.content.get("intended_uses") or {}
-            risk = str(intended.get("risk_rating") or "").lower() or None
-            # a card only describes a model the registry has; settings ([models.X]) still win in the catalog
-            if (intended or risk) and c.model in new.groups.values():
-                models.append(ModelRecord(
-                    name=c.model, intended_use=intended.get("intended_uses") or intended.get("purpose_of_model"),
-                    risk_tier=risk if risk not in (None, "unknown") else None,
-                ))
-        progress("done", 1.0)
-        return Snapshot(
-            models=_merge_models(models), versions=tuple(versions), runs=tuple(runs) + tuple(runs_tc),
-            deployments=tuple(deployments), model_cards=tuple(cards), issues=tuple(issues), watermark=new.dump(),
-            complete=complete and not incremental, calls=self.meter.calls - calls_before,
-            throttled=self.meter.throttled - throttled_before,
-        )
+        return todo
 
     # -- versions --------------------------------------------------------------------------------------
 
@@ -255,6 +278,18 @@ class Extraction(SageMakerSession):
                 jobs.setdefault(job, []).append(len(versions))
             versions.append(record)
 
+        return self._with_training_runs(versions, jobs, state, issues)
+
+    def _with_training_runs(
+        self, versions: list[VersionRecord], jobs: dict[str, list[int]], state: WatermarkState,
+        issues: list[SyncIssue],
+    ) -> tuple[list[VersionRecord], list[RunRecord]]:
+        """Describe each training job once (``jobs``: job name → positions in ``versions``): its run, and the
+        datasets its input channels name for the versions it trained. A version whose job cannot be described is
+        left out (the catalog keeps its row; the next sync tries again)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        sm = self.client("sagemaker")
         runs: list[RunRecord] = []
         dropped: set[int] = set()
         for job, positions in sorted(jobs.items()):
@@ -310,24 +345,7 @@ class Extraction(SageMakerSession):
             "UserProfileName")
 
         reports = document_refs(desc)
-        metrics: dict[str, float] = {}
-        columns: tuple[str, ...] = tuple(c for c in (meta.get(META_CAPTURE_COLUMNS) or "").split(",") if c)
-        seen: set[str] = set()
-        for name, (uri, kind) in sorted(reports.items()):
-            if not kind or uri in seen:
-                continue
-            seen.add(uri)
-            try:
-                doc = json.loads(self.fetch(uri).read_bytes())
-                if kind == "statistics":
-                    columns = columns or feature_names_from_statistics(doc)
-                else:
-                    metrics.update(metrics_from_document(kind, doc))
-            except (ValueError, UnicodeDecodeError) as exc:
-                problems.append(SyncIssue(arn, f"{name} document {uri} is malformed: {exc}"))
-            except ConnectorError as exc:
-                problems.append(SyncIssue(arn, f"{name} document {uri} not read: {exc}"))
-
+        columns, metrics = self._read_documents(arn, reports, meta, problems)
         data = {k[len(META_DATA):]: v for k, v in meta.items() if k.startswith(META_DATA)}
         served = serving.get(arn, [])
         captures = [(e, var, cap) for e, var, cap in served if cap]
@@ -357,6 +375,30 @@ class Extraction(SageMakerSession):
             labels=lifecycle_labels(desc.get("ModelLifeCycle")),
             raw=json.loads(canonical_json(desc)),
         )
+
+    def _read_documents(
+        self, arn: str, reports: dict[str, tuple[str, str]], meta: dict[str, str], problems: list[SyncIssue],
+    ) -> tuple[tuple[str, ...], dict[str, float]]:
+        """The feature columns (the capture's, else the statistics document's) and the metrics the package's
+        documents hold; a document that cannot be read or parsed is a problem of the version, not of the sync."""
+        metrics: dict[str, float] = {}
+        columns: tuple[str, ...] = tuple(c for c in (meta.get(META_CAPTURE_COLUMNS) or "").split(",") if c)
+        seen: set[str] = set()
+        for name, (uri, kind) in sorted(reports.items()):
+            if not kind or uri in seen:
+                continue
+            seen.add(uri)
+            try:
+                doc = json.loads(self.fetch(uri).read_bytes())
+                if kind == "statistics":
+                    columns = columns or feature_names_from_statistics(doc)
+                else:
+                    metrics.update(metrics_from_document(kind, doc))
+            except (ValueError, UnicodeDecodeError) as exc:
+                problems.append(SyncIssue(arn, f"{name} document {uri} is malformed: {exc}"))
+            except ConnectorError as exc:
+                problems.append(SyncIssue(arn, f"{name} document {uri} not read: {exc}"))
+        return columns, metrics
 
     @staticmethod
     def _training_run(tj: dict[str, Any]) -> RunRecord:
@@ -541,6 +583,21 @@ class Extraction(SageMakerSession):
                 version_ref=version_ref, content=content, updated_at=card.get("LastModifiedTime"),
             ))
         return out, ok
+
+
+def _card_models(cards: list[ModelCardRecord], state: WatermarkState) -> list[ModelRecord]:
+    """What the cards say of their models (intended use, risk rating), for models the registry has; settings
+    (``[models.X]``) still win in the catalog."""
+    out = []
+    for c in cards:
+        intended = c.content.get("intended_uses") or {}
+        risk = str(intended.get("risk_rating") or "").lower() or None
+        if (intended or risk) and c.model in state.groups.values():
+            out.append(ModelRecord(
+                name=c.model, intended_use=intended.get("intended_uses") or intended.get("purpose_of_model"),
+                risk_tier=risk if risk not in (None, "unknown") else None,
+            ))
+    return out
 
 
 def embedded_card(version: VersionRecord, issues: list[SyncIssue]) -> ModelCardRecord | None:

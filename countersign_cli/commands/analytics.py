@@ -82,29 +82,17 @@ def _engine_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _engine(args: argparse.Namespace) -> Any:
-    from governance.analytics.engines import engine_choice
-    from governance.config import load_settings, resolve_workspace
+    from governance.usecases.files import EngineRequest
 
-    engines = load_settings(resolve_workspace(args.workspace, {})).engines if args.workspace else None
-    return engine_choice(engines, args.engine, master=args.spark_master, conf=_pairs(args.spark_conf, "--spark-conf"))
+    return EngineRequest(args.engine, args.spark_master, _pairs(args.spark_conf, "--spark-conf"), args.workspace)
 
 
-def _source(value: str, engine: Any) -> Any:
-    """A local file for DuckDB; for Spark the text as given (a Parquet path, s3a:// URI or table name)."""
-    return Path(value) if engine.name == "duckdb" else value
-
-
-def _show_sql(args: argparse.Namespace, doc: dict[str, Any], engine: dict[str, Any]) -> None:
-    from governance.analytics.engines import render
-
-    if not args.show_sql:
-        return
-    rendered = [render(s, args.show_sql) for s in engine.get("statements", ())]
-    if args.json:
-        doc["sql"] = {"dialect": args.show_sql, "statements": rendered}
-    else:
-        print(f"-- {len(rendered)} aggregate statements for {args.show_sql} (query hash {engine.get('query_hash')})")
-        for sql in rendered:
+def _print_sql(view: Any) -> None:
+    """The aggregate statements that ran, rendered for ``--show-sql``'s dialect."""
+    if view.dialect:
+        print(f"-- {len(view.sql)} aggregate statements for {view.dialect} (query hash "
+              f"{view.result.engine.get('query_hash')})")
+        for sql in view.sql:
             print(sql + ";")
 
 
@@ -143,8 +131,8 @@ def _review_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_drift(args: argparse.Namespace) -> int:
-    from core.canonical import json_safe
-    from governance.analytics.drift import DriftConfig, drift_files
+    from governance.analytics.drift import DriftConfig
+    from governance.usecases.files import FileDriftCommand, drift_of_files
 
     weights = {k: _float(v, "--weight") for k, v in _pairs(args.weight, "--weight").items()}
     config = DriftConfig(
@@ -154,25 +142,16 @@ def cmd_drift(args: argparse.Namespace) -> int:
         drift_share=args.drift_share, correction=args.correction, exact_max_rows=args.exact_max_rows,
         weights=weights, weights_source="given" if weights else "equal",
     )
-    engine = _engine(args)
-    result = drift_files(_source(args.reference, engine), _source(args.current, engine), config,
-                         progress=progress_printer(not args.json), engine=engine)
-    if args.html:
-        from governance.analytics.drift import evidently_report_html
-
-        Path(args.html).write_text(evidently_report_html(Path(args.reference), Path(args.current), result),
-                                   encoding="utf-8")
+    view = drift_of_files(FileDriftCommand(args.reference, args.current, config, _engine(args),
+                                           Path(args.html) if args.html else None, args.show_sql),
+                          progress_printer(not args.json))
     if args.json:
-        doc = json_safe(result.to_dict())
-        for c in doc["columns"]:
-            c.pop("chart", None)
-        _show_sql(args, doc, result.engine)
-        print_json(doc)
+        print_json(view.as_dict())
     else:
-        print_drift(result)
-        _engine_line(result.engine)
-        _show_sql(args, {}, result.engine)
-    return 1 if args.fail_on_drift and result.failing else 0
+        print_drift(view.result)
+        _engine_line(view.result.engine)
+        _print_sql(view)
+    return 1 if args.fail_on_drift and view.result.failing else 0
 
 
 def print_drift(result: Any) -> None:
@@ -208,64 +187,38 @@ def _float(value: str, what: str) -> float:
         raise InputError(f"{what}: {value!r} is not a number") from None
 
 
-def bias_document(result: Any) -> dict[str, Any]:
-    """The JSON document of ``countersign bias``: per attribute, its groups, parity metrics and Clarify metrics."""
-    from governance.analytics.engines import recorded
-    from governance.analytics.evidence import _clean
-
-    def attr(a: Any) -> dict[str, Any]:
-        return {
-            "groups": {g.group: {k: getattr(g, k) for k in (
-                "n", "selection_rate", "tpr", "fpr", "precision", "accuracy", "base_rate", "selection_rate_ci",
-                "tpr_ci", "fpr_ci", "small")} for g in a.groups},
-            "demographic_parity_difference": a.demographic_parity_difference,
-            "demographic_parity_ratio": a.demographic_parity_ratio,
-            "equalized_odds_difference": a.equalized_odds_difference,
-            "equal_opportunity_difference": a.equal_opportunity_difference,
-            "four_fifths_pass": a.four_fifths_pass,
-            "clarify": a.clarify,
-        }
-
-    return _clean({
-        "n": result.n, "dropped_rows": result.dropped_rows, "label": result.label,
-        "positive_label": result.positive_label, "prediction": result.prediction,
-        "attributes": {a.attribute: attr(a) for a in result.attributes},
-        "intersections": {a.attribute: attr(a) for a in result.intersections},
-        "min_disparate_impact": result.min_disparate_impact, "warnings": list(result.warnings),
-        "engine": recorded(result.engine),
-    })
-
-
 def cmd_bias(args: argparse.Namespace) -> int:
-    from governance.analytics.bias import BiasConfig, bias_file
+    from governance.analytics.bias import BiasConfig
+    from governance.usecases.files import FileBiasCommand, bias_of_file
 
     config = BiasConfig(
         label=args.label, protected=_csv(args.protected), prediction=args.prediction, score=args.score,
         threshold=args.threshold, positive_label=args.positive, intersections=not args.no_intersections,
         min_group_size=args.min_group_size,
     )
-    engine = _engine(args)
-    result = bias_file(_source(args.data, engine), config, progress=progress_printer(not args.json), engine=engine)
+    view = bias_of_file(FileBiasCommand(args.data, config, _engine(args), args.show_sql),
+                        progress_printer(not args.json))
     if args.json:
-        doc = bias_document(result)
-        _show_sql(args, doc, result.engine)
-        print_json(doc)
+        print_json(view.as_dict())
     else:
-        for a in (*result.attributes, *result.intersections):
-            ratio = "n/a" if a.demographic_parity_ratio is None else f"{a.demographic_parity_ratio:.3f}"
-            print(f"{a.attribute}: parity ratio {ratio} ({'passes' if a.four_fifths_pass else 'FAILS'} four fifths), "
-                  f"difference {a.demographic_parity_difference:.3f}, equalized odds "
-                  f"{_fmt(a.equalized_odds_difference)}")
-            print(f"  {'group':<24} {'n':>8} {'selection':>10} {'TPR':>7} {'FPR':>7} {'precision':>10} {'accuracy':>9}")
-            for g in a.groups:
-                print(f"  {g.group[:24]:<24} {g.n:>8} {g.selection_rate:>10.3f} {_fmt(g.tpr):>7} {_fmt(g.fpr):>7} "
-                      f"{_fmt(g.precision):>10} {g.accuracy:>9.3f}{'  (small)' if g.small else ''}")
-        for w in result.warnings:
-            print(f"! {w}")
-        _engine_line(result.engine)
-        _show_sql(args, {}, result.engine)
-    failing = any(not a.four_fifths_pass for a in result.attributes)
-    return 1 if args.fail_on_four_fifths and failing else 0
+        _print_bias(view.result)
+        _engine_line(view.result.engine)
+        _print_sql(view)
+    return 1 if args.fail_on_four_fifths and view.fails_four_fifths else 0
+
+
+def _print_bias(result: Any) -> None:
+    """Per attribute (and intersection): the parity figures, then one line per group; then the warnings."""
+    for a in (*result.attributes, *result.intersections):
+        ratio = "n/a" if a.demographic_parity_ratio is None else f"{a.demographic_parity_ratio:.3f}"
+        print(f"{a.attribute}: parity ratio {ratio} ({'passes' if a.four_fifths_pass else 'FAILS'} four fifths), "
+              f"difference {a.demographic_parity_difference:.3f}, equalized odds {_fmt(a.equalized_odds_difference)}")
+        print(f"  {'group':<24} {'n':>8} {'selection':>10} {'TPR':>7} {'FPR':>7} {'precision':>10} {'accuracy':>9}")
+        for g in a.groups:
+            print(f"  {g.group[:24]:<24} {g.n:>8} {g.selection_rate:>10.3f} {_fmt(g.tpr):>7} {_fmt(g.fpr):>7} "
+                  f"{_fmt(g.precision):>10} {g.accuracy:>9.3f}{'  (small)' if g.small else ''}")
+    for w in result.warnings:
+        print(f"! {w}")
 
 
 def _json_extras(kind: str, item: Any) -> dict[str, Any]:
@@ -281,7 +234,7 @@ def _fmt(v: float | None) -> str:
 
 
 def cmd_review(args: argparse.Namespace) -> int:
-    from governance.analytics.evidence import _clean
+    from core.canonical import json_safe
     from governance.analytics.explain import ExplainConfig
     from governance.usecases.review import review_evidence
 
@@ -293,7 +246,7 @@ def cmd_review(args: argparse.Namespace) -> int:
                              explain_config=ExplainConfig(max_rows=args.max_rows, budget_seconds=args.budget),
                              progress=progress_printer(not args.json))
     if args.json:
-        print_json(_clean({
+        print_json(json_safe({
             "version_id": vid,
             "evidence": {
                 k: {"status": i.status, "message": i.message,

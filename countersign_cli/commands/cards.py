@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from core.errors import InputError
-from countersign_cli.cliutil import add_workspace_arg, open_workspace, print_json
+from countersign_cli.cliutil import open_workspace, print_json, wire
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -14,24 +14,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     steps = top.add_subparsers(dest="step", metavar="STEP", required=True)
     p = steps.add_parser("show", help="the card, its history, each registry's card and the fields left empty")
     p.add_argument("model", metavar="MODEL")
-    add_workspace_arg(p)
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_show)
+    wire(p, cmd_show)
     p = steps.add_parser("edit", help="change card fields (data scientist, ML engineer, risk officer)")
     p.add_argument("model", metavar="MODEL")
-    add_workspace_arg(p)
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="set a field (repeatable)")
     p.add_argument("--clear", action="append", default=[], metavar="FIELD", help="empty a field (repeatable)")
     p.add_argument("--comment", default="", help="why")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_edit)
+    wire(p, cmd_edit)
     p = steps.add_parser("write-back", help="write Countersign's card to the registries holding the model; a "
                                             "registry change since the edit is a conflict (exit 1), never overwritten")
     p.add_argument("model", metavar="MODEL")
-    add_workspace_arg(p)
     p.add_argument("--account", action="append", default=[], help="only this account (repeatable)")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_write_back)
+    wire(p, cmd_write_back)
 
 
 def _changes(sets: list[str], clears: list[str]) -> dict[str, str]:
@@ -45,16 +39,15 @@ def _changes(sets: list[str], clears: list[str]) -> dict[str, str]:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from governance.cards import BY_NAME, card_view
+    from governance.usecases.cards import FIELDS, open_card
 
-    o = open_workspace(args)
-    view = card_view(o, args.model)
+    view = open_card(open_workspace(args), args.model)
     if args.json:
         print_json(view.as_dict())
         return 0
     print(f"model card of {view.model} ({view.source}; {len(view.history)} edit(s) in Countersign)")
-    for name, spec in BY_NAME.items():
-        print(f"  {spec.label:<28} {view.fields.get(name, '—')}")
+    for spec in FIELDS:
+        print(f"  {spec.label:<28} {view.fields.get(spec.name, '—')}")
     for tid, missing in view.missing.items():
         if missing:
             print(f"  ! {tid} needs: {', '.join(missing)}")
@@ -66,10 +59,9 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_edit(args: argparse.Namespace) -> int:
-    from governance.cards import edit_card
+    from governance.usecases.cards import EditCardCommand, edit_card
 
-    o = open_workspace(args)
-    edit = edit_card(o, args.model, _changes(args.set, args.clear), args.comment)
+    edit = edit_card(open_workspace(args), EditCardCommand(args.model, _changes(args.set, args.clear), args.comment))
     if args.json:
         print_json(edit.as_dict())
     else:
@@ -78,16 +70,15 @@ def cmd_edit(args: argparse.Namespace) -> int:
 
 
 def cmd_write_back(args: argparse.Namespace) -> int:
-    from governance.cards import write_back
+    from governance.usecases.cards import WriteBackCommand, write_back
 
-    o = open_workspace(args)
-    results = write_back(o, args.model, accounts=tuple(args.account))
+    report = write_back(open_workspace(args), WriteBackCommand(args.model, tuple(args.account)))
     if args.json:
-        print_json([r.as_dict() for r in results])
+        print_json([r.as_dict() for r in report.results])
     else:
-        for r in results:
+        for r in report.results:
             print(f"{r.status.upper() if r.status == 'conflict' else r.status} {r.account}"
                   + (f" ({r.target})" if r.target else "") + (f": {r.detail}" if r.detail else ""))
             for c in r.conflicts:
                 print(f"  {c.field}: registry has {c.registry!r}; Countersign has {c.countersign!r}")
-    return 1 if any(r.status in ("conflict", "failed") for r in results) else 0
+    return 1 if report.failing else 0

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from countersign_cli.cliutil import add_workspace_arg, open_workspace, print_json, progress_printer
+from countersign_cli.cliutil import open_workspace, print_json, progress_printer, wire
 
 
 def demo(p: argparse.ArgumentParser) -> None:
@@ -19,52 +19,43 @@ def demo(p: argparse.ArgumentParser) -> None:
 
 def sync(p: argparse.ArgumentParser) -> None:
     """``countersign sync``."""
-    add_workspace_arg(p)
     p.add_argument("--account", action="append", metavar="NAME", help="only this account (repeatable)")
     p.add_argument("--full", action="store_true", help="ignore watermarks: full pass that also notices deletions")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.set_defaults(func=cmd_sync)
+    wire(p, cmd_sync, json="print the result as JSON")
 
 
 def models(p: argparse.ArgumentParser) -> None:
     """``countersign models``."""
-    add_workspace_arg(p, actor=False)
     p.add_argument("--environment", action="append", metavar="ENV", help="only this environment (repeatable)")
     p.add_argument("--as-of", metavar="TIMESTAMP",
                    help="the state at this instant (ISO 8601, with or without zone; UTC assumed), from the history")
-    p.add_argument("--json", action="store_true", help="print one JSON document")
-    p.set_defaults(func=cmd_models)
+    wire(p, cmd_models, actor=False)
 
 
 def history(p: argparse.ArgumentParser) -> None:
     """``countersign history``."""
-    add_workspace_arg(p, actor=False)
     p.add_argument("version_id", metavar="VERSION_ID", help="ACCOUNT:MODEL:VERSION as listed by 'countersign models'")
     p.add_argument("--environment", metavar="ENV",
                    help="with --as-of: what this environment held then, who approved it, on what evidence")
     p.add_argument("--as-of", metavar="TIMESTAMP", help="with --environment: the instant (ISO 8601; UTC assumed)")
-    p.add_argument("--json", action="store_true", help="print one JSON document")
-    p.set_defaults(func=cmd_history)
+    wire(p, cmd_history, actor=False)
 
 
 
 def why(p: argparse.ArgumentParser) -> None:
     """``countersign why``."""
-    add_workspace_arg(p)
     p.add_argument("version_id", metavar="VERSION_ID", help="ACCOUNT:MODEL:VERSION as listed by 'countersign models'")
     p.add_argument("--to", metavar="ENV", help="the environment it would go to (default: the next one)")
-    p.add_argument("--json", action="store_true", help="print one JSON document")
-    p.set_defaults(func=cmd_why)
+    wire(p, cmd_why)
 
 
 def catalog(p: argparse.ArgumentParser) -> None:
     """``countersign catalog copy``."""
     ops = p.add_subparsers(dest="catalog_command", required=True)
     c = ops.add_parser("copy", help="copy catalog and ledger into an empty PostgreSQL database, then verify")
-    add_workspace_arg(c)
     c.add_argument("--to", required=True, metavar="URL",
                    help="postgresql://user@host:port/db (password from PGPASSWORD or ~/.pgpass, never in the URL)")
-    c.set_defaults(func=cmd_catalog_copy)
+    wire(c, cmd_catalog_copy, json=None)
 
 
 def cmd_why(args: argparse.Namespace) -> int:

@@ -3,40 +3,32 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 
-from core.errors import InputError
-from countersign_cli.cliutil import add_workspace_arg, open_workspace, print_json
+from countersign_cli.cliutil import open_workspace, parse_when, print_json, wire
 
 
 def diff(p: argparse.ArgumentParser) -> None:
     """``countersign diff``."""
-    add_workspace_arg(p, actor=False)
     p.add_argument("first", metavar="VERSION_ID")
     p.add_argument("second", metavar="VERSION_ID")
     p.add_argument("--all", action="store_true", help="list every property, not only the differences")
-    p.add_argument("--json", action="store_true", help="print one JSON document")
-    p.set_defaults(func=cmd_diff)
+    wire(p, cmd_diff, actor=False)
 
 
 def runs(p: argparse.ArgumentParser) -> None:
     """``countersign runs``."""
     rsub = p.add_subparsers(dest="runs_command", metavar="ACTION", required=True)
     c = rsub.add_parser("compare", help="params, metrics, inputs and durations of the runs of versions, side by side")
-    add_workspace_arg(c, actor=False)
     c.add_argument("versions", metavar="VERSION_ID", nargs="+")
     c.add_argument("--all", action="store_true", help="list every row, not only the differences")
-    c.add_argument("--json", action="store_true", help="print one JSON document")
-    c.set_defaults(func=cmd_runs_compare)
+    wire(c, cmd_runs_compare, actor=False)
 
 
 def costs(p: argparse.ArgumentParser) -> None:
     """``countersign costs``."""
-    add_workspace_arg(p, actor=False)
     p.add_argument("--model", metavar="NAME", help="only this model")
     p.add_argument("--as-of", metavar="YYYY-MM-DD[THH:MM]", help="count serving time until then (default: now, UTC)")
-    p.add_argument("--json", action="store_true", help="print one JSON document")
-    p.set_defaults(func=cmd_costs)
+    wire(p, cmd_costs, actor=False)
 
 
 def _cell(value: object, width: int = 34) -> str:
@@ -83,13 +75,7 @@ def cmd_costs(args: argparse.Namespace) -> int:
     from governance.usecases.compare import estimate
 
     opened = open_workspace(args)
-    as_of = None
-    if args.as_of:
-        try:
-            as_of = dt.datetime.fromisoformat(args.as_of)
-        except ValueError:
-            raise InputError(f"--as-of {args.as_of!r} is not a date (YYYY-MM-DD or YYYY-MM-DDTHH:MM)") from None
-    report = estimate(opened, model=args.model, as_of=as_of)
+    report = estimate(opened, model=args.model, as_of=parse_when(args.as_of, "--as-of"))
     if args.json:
         print_json(report.as_dict())
         return 0

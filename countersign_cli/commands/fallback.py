@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from countersign_cli.cliutil import add_workspace_arg, open_workspace, print_json
+from countersign_cli.cliutil import open_workspace, print_json, wire
 
 # governance.fallback.KINDS, spelled here so `--help` imports no catalog (a test keeps them equal)
 KINDS = ("version", "challenger", "switch_off")
@@ -16,60 +16,43 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("fallback", help="EMERGENCY: execute the approved fallback of MODEL now (risk officer); a "
                                         "review after the fact is due within the tier's fallback_review_days")
     p.add_argument("model", metavar="MODEL")
-    add_workspace_arg(p)
     p.add_argument("--environment", default=None, help="where (default: the last environment, prod)")
     p.add_argument("--reason", required=True, help="why the model must stop now")
-    p.add_argument("--json", action="store_true", help="print one JSON document")
-    p.set_defaults(func=cmd_fallback)
+    wire(p, cmd_fallback)
 
     plan = sub.add_parser("fallback-plan", help="the fallback and kill switch register: propose, approve, "
                                                 "reject, rehearse, review, list")
     steps = plan.add_subparsers(dest="step", metavar="STEP", required=True)
     p = steps.add_parser("propose", help="name the fallback of a model in use (ML engineer, risk officer)")
-    add_workspace_arg(p)
     p.add_argument("--model", required=True)
     p.add_argument("--environment", default=None, help="default: the last environment (prod)")
     p.add_argument("--kind", required=True, choices=KINDS)
     p.add_argument("--version", metavar="ID", help="the version to fall back to (version, challenger)")
     p.add_argument("--business-process", help="switch_off: the business process that takes over")
     p.add_argument("--reason", required=True)
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_propose)
+    wire(p, cmd_propose)
     for name, what in (("approve", "approve a proposed plan (risk officer, not the proposer)"),
                        ("reject", "reject a proposed plan (risk officer)")):
         p = steps.add_parser(name, help=what)
         p.add_argument("plan_id", metavar="PLAN")
-        add_workspace_arg(p)
         p.add_argument("--comment", required=True)
-        p.add_argument("--json", action="store_true")
-        p.set_defaults(func=cmd_decide, decision=name)
+        wire(p, cmd_decide, decision=name)
     p = steps.add_parser("rehearse", help="dry run: the fallback's bytes and the target registry, recorded")
     p.add_argument("plan_id", metavar="PLAN")
-    add_workspace_arg(p)
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_rehearse)
+    wire(p, cmd_rehearse)
     p = steps.add_parser("review", help="review an emergency execution after the fact (another risk officer)")
     p.add_argument("event_id", metavar="EXECUTION")
-    add_workspace_arg(p)
     p.add_argument("--comment", required=True)
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_review)
+    wire(p, cmd_review)
     p = steps.add_parser("list", help="the register: each model in use, its fallback, rehearsals, executions")
-    add_workspace_arg(p)
     p.add_argument("--model", default=None)
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_list)
-
-
-def _env(o, given: str | None) -> str:
-    return given or o.settings.environments.order[-1]
+    wire(p, cmd_list)
 
 
 def cmd_fallback(args: argparse.Namespace) -> int:
-    from governance.fallback import execute
+    from governance.usecases.fallback import ExecuteFallbackCommand, execute_fallback
 
-    o = open_workspace(args)
-    done = execute(o, args.model, _env(o, args.environment), args.reason)
+    done = execute_fallback(open_workspace(args), ExecuteFallbackCommand(args.model, args.reason, args.environment))
     if args.json:
         print_json(done.as_dict())
         return 0
@@ -79,11 +62,10 @@ def cmd_fallback(args: argparse.Namespace) -> int:
 
 
 def cmd_propose(args: argparse.Namespace) -> int:
-    from governance.fallback import propose
+    from governance.usecases.fallback import ProposeFallbackCommand, propose_fallback
 
-    o = open_workspace(args)
-    plan = propose(o, args.model, _env(o, args.environment), args.kind, args.reason, fallback_version=args.version,
-                   business_process=args.business_process)
+    plan = propose_fallback(open_workspace(args), ProposeFallbackCommand(
+        args.model, args.kind, args.reason, args.environment, args.version, args.business_process))
     if args.json:
         print_json(plan.as_dict())
     else:
@@ -92,11 +74,9 @@ def cmd_propose(args: argparse.Namespace) -> int:
 
 
 def cmd_decide(args: argparse.Namespace) -> int:
-    from governance.fallback import approve_plan, reject_plan
+    from governance.usecases.fallback import DecidePlanCommand, decide_plan
 
-    o = open_workspace(args)
-    decide = approve_plan if args.decision == "approve" else reject_plan
-    plan = decide(o, args.plan_id, args.comment)
+    plan = decide_plan(open_workspace(args), DecidePlanCommand(args.plan_id, args.decision, args.comment))
     if args.json:
         print_json(plan.as_dict())
     else:
@@ -105,10 +85,9 @@ def cmd_decide(args: argparse.Namespace) -> int:
 
 
 def cmd_rehearse(args: argparse.Namespace) -> int:
-    from governance.fallback import rehearse
+    from governance.usecases.fallback import rehearse_fallback
 
-    o = open_workspace(args)
-    result = rehearse(o, args.plan_id)
+    result = rehearse_fallback(open_workspace(args), args.plan_id)
     if args.json:
         print_json(result.as_dict())
     else:
@@ -119,10 +98,9 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
 
 
 def cmd_review(args: argparse.Namespace) -> int:
-    from governance.fallback import review_execution
+    from governance.usecases.fallback import ReviewFallbackCommand, review_fallback
 
-    o = open_workspace(args)
-    done = review_execution(o, args.event_id, args.comment)
+    done = review_fallback(open_workspace(args), ReviewFallbackCommand(args.event_id, args.comment))
     if args.json:
         print_json(done.as_dict())
     else:
@@ -131,10 +109,9 @@ def cmd_review(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from governance.fallback import register
+    from governance.usecases.fallback import open_fallbacks
 
-    o = open_workspace(args)
-    reg = register(o, model=args.model)
+    reg = open_fallbacks(open_workspace(args), model=args.model)
     if args.json:
         print_json(reg.as_dict())
         return 0

@@ -3,19 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 
-from core.errors import InputError
-from countersign_cli.cliutil import add_workspace_arg, open_workspace, print_json
-
-
-def _when(text: str | None, flag: str) -> dt.datetime | None:
-    if not text:
-        return None
-    try:
-        return dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise InputError(f"{flag} must be a date YYYY-MM-DD or an ISO date-time, got {text!r}") from None
+from countersign_cli.cliutil import open_workspace, parse_when, print_json, wire
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,7 +12,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     top = sub.add_parser("incident", help="the incident register (EU AI Act Art. 73, PRA SS1/23 escalation)")
     steps = top.add_subparsers(dest="step", metavar="STEP", required=True)
     p = steps.add_parser("record", help="record an incident against a version")
-    add_workspace_arg(p)
     p.add_argument("--version", required=True, metavar="ID", help="the version it concerns (ACCOUNT:MODEL:N)")
     p.add_argument("--title", required=True, help="what happened, one line")
     p.add_argument("--description", default=None)
@@ -34,33 +22,28 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "fundamental_rights, property_environment or widespread_infringement")
     p.add_argument("--occurred", metavar="WHEN", help="when it happened (default: now)")
     p.add_argument("--aware", metavar="WHEN", help="when the firm became aware (default: now); deadlines count from it")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_record)
+    wire(p, cmd_record)
     for name, what in (("action", "record an action taken"), ("close", "close it with its resolution (risk officer)"),
                        ("report", "record the report a rule asks for (meets its deadline)")):
         p = steps.add_parser(name, help=what)
         p.add_argument("incident_id", metavar="INCIDENT")
-        add_workspace_arg(p)
         if name == "report":
             p.add_argument("--rule", required=True, help="eu-ai-act-art-73 or pra-ss1-23-escalation")
         p.add_argument("--text", required=True)
-        p.add_argument("--json", action="store_true")
-        p.set_defaults(func=cmd_event, step_name=name)
+        wire(p, cmd_event, step_name=name)
     p = steps.add_parser("list", help="open incidents with their deadlines (--all: closed ones too)")
-    add_workspace_arg(p)
     p.add_argument("--all", action="store_true")
     p.add_argument("--model", default=None)
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_list)
+    wire(p, cmd_list)
 
 
 def cmd_record(args: argparse.Namespace) -> int:
-    from governance.incidents import record_incident
+    from governance.usecases.incidents import RecordIncidentCommand, record_incident
 
-    o = open_workspace(args)
-    inc = record_incident(o, args.version, args.title, args.impact, args.severity, args.serious is not None,
-                          serious_kind=args.serious, description=args.description,
-                          occurred_at=_when(args.occurred, "--occurred"), aware_at=_when(args.aware, "--aware"))
+    inc = record_incident(open_workspace(args), RecordIncidentCommand(
+        args.version, args.title, args.impact, args.severity, serious=args.serious is not None,
+        serious_kind=args.serious, description=args.description, occurred_at=parse_when(args.occurred, "--occurred"),
+        aware_at=parse_when(args.aware, "--aware")))
     if args.json:
         print_json(inc.as_dict())
         return 0
@@ -71,13 +54,10 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 
 def cmd_event(args: argparse.Namespace) -> int:
-    from governance.incidents import add_action, close_incident, file_report
+    from governance.usecases.incidents import IncidentStepCommand, incident_step
 
-    o = open_workspace(args)
-    if args.step_name == "report":
-        inc = file_report(o, args.incident_id, args.rule, args.text)
-    else:
-        inc = (add_action if args.step_name == "action" else close_incident)(o, args.incident_id, args.text)
+    inc = incident_step(open_workspace(args), IncidentStepCommand(args.incident_id, args.step_name, args.text,
+                                                                  getattr(args, "rule", None)))
     if args.json:
         print_json(inc.as_dict())
     else:
@@ -86,10 +66,9 @@ def cmd_event(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from governance.incidents import register
+    from governance.usecases.incidents import IncidentQuery, open_incidents
 
-    o = open_workspace(args)
-    reg = register(o, model=args.model, include_closed=args.all)
+    reg = open_incidents(open_workspace(args), IncidentQuery(args.model, include_closed=args.all)).register
     if args.json:
         print_json(reg.as_dict())
         return 0

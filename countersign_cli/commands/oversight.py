@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from core.errors import InputError
-from countersign_cli.cliutil import add_workspace_arg, open_workspace, print_json, progress_printer
+from countersign_cli.cliutil import open_workspace, parse_when, print_json, progress_printer, wire
 
 if TYPE_CHECKING:
     from governance.binding import Finding
 
-
-def _when(text: str | None) -> dt.datetime | None:
-    if not text:
-        return None
-    try:
-        return dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise InputError(f"--as-of must be a date YYYY-MM-DD (or an ISO date-time), got {text!r}") from None
 
 
 # governance.oversight's OUTCOMES and SORTS, spelled here so `--help` imports no catalog (a test keeps them equal)
@@ -31,47 +21,39 @@ SORTS = ("due", "tier")
 
 def due(p: argparse.ArgumentParser) -> None:
     """``countersign due``."""
-    add_workspace_arg(p, actor=False)
     p.add_argument("--all", action="store_true", help="every version under oversight, not only those due")
     p.add_argument("--sort", choices=SORTS, default="due", help="by due date (default) or by risk tier")
     p.add_argument("--as-of", metavar="DATE", help="judge against this day instead of today")
-    p.add_argument("--json", action="store_true", help="print one JSON document")
-    p.set_defaults(func=cmd_due)
+    wire(p, cmd_due, actor=False)
 
 
 def review_periodic(p: argparse.ArgumentParser) -> None:
     """``countersign review-periodic``."""
-    add_workspace_arg(p)
     p.add_argument("--version", required=True, metavar="ID", help="version id ACCOUNT:MODEL:N")
     p.add_argument("--outcome", required=True, choices=OUTCOMES, help="continue, restrict or retire")
     p.add_argument("--comment", required=True, help="what was checked and concluded")
     p.add_argument("--no-refresh", action="store_true", help="cite stored evidence instead of recomputing it")
-    p.add_argument("--json", action="store_true", help="print one JSON document")
-    p.set_defaults(func=cmd_review_periodic)
+    wire(p, cmd_review_periodic)
 
 
 def monitor(p: argparse.ArgumentParser) -> None:
     """``countersign monitor``."""
-    add_workspace_arg(p)
     p.add_argument("--all", action="store_true", help="every version under oversight")
-    p.add_argument("--json", action="store_true", help="print one JSON document")
-    p.set_defaults(func=cmd_monitor)
+    wire(p, cmd_monitor)
 
 
 def notify(p: argparse.ArgumentParser) -> None:
     """``countersign notify``."""
-    add_workspace_arg(p)
     p.add_argument("--dry-run", action="store_true", help="list what would be sent; send and record nothing")
     p.add_argument("--monitor", action="store_true", help="run 'countersign monitor' first")
     p.add_argument("--as-of", metavar="DATE", help="judge against this day instead of now")
-    p.add_argument("--json", action="store_true", help="print one JSON document")
-    p.set_defaults(func=cmd_notify)
+    wire(p, cmd_notify)
 
 
 def cmd_due(args: argparse.Namespace) -> int:
     from governance.usecases.oversight import due
 
-    plan = due(open_workspace(args), now=_when(args.as_of), sort=args.sort, only_attention=not args.all)
+    plan = due(open_workspace(args), now=parse_when(args.as_of, "--as-of"), sort=args.sort, only_attention=not args.all)
     if args.json:
         print_json({"as_of": plan.as_of, "environments": list(plan.environments),
                     "items": [i.as_dict() for i in plan.items]})
@@ -149,7 +131,7 @@ def cmd_notify(args: argparse.Namespace) -> int:
 
     # secrets enter here, at the edge, from the variables countersign.toml names
     report, findings = notify(open_workspace(args), os.environ, dry_run=args.dry_run, monitor_first=args.monitor,
-                              now=_when(args.as_of), progress=progress_printer(not args.json))
+                              now=parse_when(args.as_of, "--as-of"), progress=progress_printer(not args.json))
     if args.json:
         print_json(report.as_dict())
     else:

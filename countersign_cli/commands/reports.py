@@ -10,14 +10,13 @@ from pathlib import Path
 
 from core.errors import ConfigError, InputError, SignatureInvalid
 from core.ids import VersionId
-from countersign_cli.cliutil import add_workspace_arg, open_workspace, print_json, progress_printer
+from countersign_cli.cliutil import open_workspace, print_json, progress_printer, wire
 
 PASSPHRASE_ENV = "COUNTERSIGN_SIGNING_PASSPHRASE"
 
 
 def report(p: argparse.ArgumentParser) -> None:
     """``countersign report``."""
-    add_workspace_arg(p)
     _version_args(p)
     p.add_argument("--out", metavar="FILE.pdf", help="where to write it (default: the workspace's exports/)")
     p.add_argument("--unsigned", action="store_true", help="skip the signature (the deterministic PDF)")
@@ -26,8 +25,7 @@ def report(p: argparse.ArgumentParser) -> None:
     p.add_argument("--built-at", metavar="TIME", help="build time printed and stored as the PDF creation date "
                    "(ISO 8601, UTC unless it names an offset; default: now): the same records and time, the same bytes")
     p.add_argument("--list-templates", action="store_true", help="list the available templates and exit")
-    p.add_argument("--json", action="store_true", help="print one JSON document")
-    p.set_defaults(func=cmd_report)
+    wire(p, cmd_report)
 
 
 def pdf(p: argparse.ArgumentParser) -> None:
@@ -43,10 +41,8 @@ def pdf(p: argparse.ArgumentParser) -> None:
     v.set_defaults(func=cmd_pdf_verify)
     c = pdf_sub.add_parser("countersign", help="add your own approval signature to a report this workspace exported")
     c.add_argument("file", metavar="FILE", help="the signed report (as exported)")
-    add_workspace_arg(c)
     c.add_argument("--out", metavar="FILE.pdf", help="where to write it (default: the workspace's exports/)")
-    c.add_argument("--json", action="store_true", help="print one JSON document")
-    c.set_defaults(func=cmd_pdf_countersign)
+    wire(c, cmd_pdf_countersign)
     r = pdf_sub.add_parser("retimestamp", help="add an archive timestamp (PAdES B-LTA) before the last timestamp's "
                                                "TSA certificate expires, so the file stays provable")
     r.add_argument("file", metavar="FILE", help="a PAdES B-LTA PDF (signed with [signing] timestamp_url)")
@@ -56,18 +52,14 @@ def pdf(p: argparse.ArgumentParser) -> None:
                    "timestamp_url)")
     r.add_argument("--trust", action="append", metavar="CERT.pem", default=[],
                    help="anchor the last timestamp's TSA chains to (repeatable; default: [signing] timestamp_trust)")
-    add_workspace_arg(r)
-    r.add_argument("--json", action="store_true", help="print one JSON document")
-    r.set_defaults(func=cmd_pdf_retimestamp)
+    wire(r, cmd_pdf_retimestamp)
 
 
 def pack(p: argparse.ArgumentParser) -> None:
     """``countersign pack``."""
-    add_workspace_arg(p)
     _version_args(p)
     p.add_argument("--out", metavar="FILE.zip", help="where to write it (default: the workspace's exports/)")
-    p.add_argument("--json", action="store_true", help="print one JSON document")
-    p.set_defaults(func=cmd_pack)
+    wire(p, cmd_pack)
 
 
 def _version_args(p: argparse.ArgumentParser) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from countersign_cli.cliutil import add_workspace_arg, open_workspace, print_json
+from countersign_cli.cliutil import open_workspace, print_json, wire
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -13,34 +13,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     top = sub.add_parser("retention", help="keep periods per artefact ([policy.retention]); purge what has expired")
     steps = top.add_subparsers(dest="step", metavar="STEP", required=True)
     p = steps.add_parser("list", help="files of exports/, checkpoints/ and cache/ and until when each is kept")
-    add_workspace_arg(p)
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_list)
+    wire(p, cmd_list)
     p = steps.add_parser("purge", help="delete files no longer under retention (admin; all or nothing, recorded)")
     p.add_argument("paths", nargs="+", metavar="FILE")
-    add_workspace_arg(p)
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_purge)
+    wire(p, cmd_purge)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from governance.retention import workspace_files
+    from governance.usecases.retention import open_retention
 
-    o = open_workspace(args)
-    files = workspace_files(o)
+    view = open_retention(open_workspace(args))
     if args.json:
-        print_json({"files": [f.as_dict() for f in files]})
+        print_json({"files": [f.as_dict() for f in view.files]})
         return 0
-    for f in files:
-        print(f"{f.kind:<14} keep until {f.keep_until}  ({f.source:<6}) {f.path.relative_to(o.workspace.root)}")
+    for f in view.files:
+        print(f"{f.kind:<14} keep until {f.keep_until}  ({f.source:<6}) {view.relative(f)}")
     return 0
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
-    from governance.retention import purge
+    from governance.usecases.retention import PurgeCommand, purge
 
-    o = open_workspace(args)
-    done = purge(o, [Path(p) for p in args.paths])
+    done = purge(open_workspace(args), PurgeCommand(tuple(Path(p) for p in args.paths)))
     if args.json:
         print_json({"files": [f.as_dict() for f in done.files], "ledger_hash": done.ledger_hash})
     else:

@@ -4,49 +4,41 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import sys
 from dataclasses import asdict
 from typing import Any
 
 from core.errors import InputError
-from countersign_cli.cliutil import add_workspace_arg, open_workspace, print_json
+from countersign_cli.cliutil import open_workspace, parse_when, print_json, wire
 
 
 def ledger(p: argparse.ArgumentParser) -> None:
     """``countersign ledger``."""
     lsub = p.add_subparsers(dest="ledger_command", metavar="ACTION", required=True)
     v = lsub.add_parser("verify", help="recompute the hash chain and compare it with the signed checkpoints")
-    add_workspace_arg(v)
     v.add_argument("--public-key", metavar="PEM", help="trust only checkpoints signed with this Ed25519 public key")
     v.add_argument("--witness", metavar="PATH",
                    help="a copy of checkpoints/head.json kept elsewhere (file or folder; default: [ledger] witness)")
-    v.add_argument("--json", action="store_true", help="print one JSON document")
-    v.set_defaults(func=cmd_verify)
+    wire(v, cmd_verify)
     c = lsub.add_parser("checkpoint", help="sign the current head and store it in checkpoints/")
-    add_workspace_arg(c)
     c.add_argument("--accept-unsealed", action="store_true",
                    help="seal entries newer than the signed head that no Countersign commit sealed (after reviewing "
                         "them): recorded in the ledger with --reason")
     c.add_argument("--reason", metavar="TEXT", help="why the unsealed entries are genuine (with --accept-unsealed)")
-    c.add_argument("--json", action="store_true", help="print one JSON document")
-    c.set_defaults(func=cmd_checkpoint)
+    wire(c, cmd_checkpoint)
 
 
 def request(p: argparse.ArgumentParser) -> None:
     """``countersign request``."""
-    add_workspace_arg(p)
     p.add_argument("--version", required=True, metavar="ID", help="version id ACCOUNT:MODEL:N")
     p.add_argument("--to", required=True, metavar="ENV", help="target environment")
     p.add_argument("--reason", required=True, help="why this version should be promoted")
     p.add_argument("--target-account", metavar="NAME", help="target account when the environment has several")
-    p.add_argument("--json", action="store_true", help="print one JSON document")
-    p.set_defaults(func=cmd_request)
+    wire(p, cmd_request)
 
 
 def approve(p: argparse.ArgumentParser) -> None:
     """``countersign approve``."""
-    add_workspace_arg(p)
     p.add_argument("request_id", metavar="REQUEST")
     p.add_argument("--comment", required=True)
     p.add_argument("--accept-risk", metavar="GATE", action="append", help="accept this failing gate (repeatable)")
@@ -55,53 +47,42 @@ def approve(p: argparse.ArgumentParser) -> None:
     p.add_argument("--follow-up", metavar="YYYY-MM-DD",
                    help="when the evidence the accepted gates lack is due (default: the expiry); overdue after it")
     p.add_argument("--no-execute", action="store_true", help="leave execution to a later 'countersign execute'")
-    p.add_argument("--json", action="store_true", help="print one JSON document")
-    p.set_defaults(func=cmd_approve)
+    wire(p, cmd_approve)
 
 
 def reject(p: argparse.ArgumentParser) -> None:
     """``countersign reject``."""
-    add_workspace_arg(p)
     p.add_argument("request_id", metavar="REQUEST")
     p.add_argument("--comment", required=True)
-    p.add_argument("--json", action="store_true", help="print one JSON document")
-    p.set_defaults(func=cmd_reject)
+    wire(p, cmd_reject)
 
 
 def cancel(p: argparse.ArgumentParser) -> None:
     """``countersign cancel``."""
-    add_workspace_arg(p)
     p.add_argument("request_id", metavar="REQUEST")
     p.add_argument("--comment", default="")
-    p.add_argument("--json", action="store_true", help="print one JSON document")
-    p.set_defaults(func=cmd_cancel)
+    wire(p, cmd_cancel)
 
 
 def execute(p: argparse.ArgumentParser) -> None:
     """``countersign execute``."""
-    add_workspace_arg(p)
     p.add_argument("request_id", metavar="REQUEST")
     p.add_argument("--takeover", action="store_true", help="resume a request whose executor died mid-way")
-    p.add_argument("--json", action="store_true", help="print one JSON document")
-    p.set_defaults(func=cmd_execute)
+    wire(p, cmd_execute)
 
 
 def requests(p: argparse.ArgumentParser) -> None:
     """``countersign requests``."""
-    add_workspace_arg(p, actor=False)
     p.add_argument("request_id", metavar="REQUEST", nargs="?",
                    help="show this request: gates today, the evidence its last decision saw, what changed since")
     p.add_argument("--status", action="append", metavar="STATUS", help="only this status (repeatable)")
     p.add_argument("--model", metavar="NAME")
-    p.add_argument("--json", action="store_true", help="print one JSON document")
-    p.set_defaults(func=cmd_requests)
+    wire(p, cmd_requests, actor=False)
 
 
 def acceptances(p: argparse.ArgumentParser) -> None:
     """``countersign acceptances``."""
-    add_workspace_arg(p, actor=False)
-    p.add_argument("--json", action="store_true", help="print one JSON document")
-    p.set_defaults(func=cmd_acceptances)
+    wire(p, cmd_acceptances, actor=False)
 
 
 def request_dict(request: Any) -> dict[str, Any]:
@@ -175,12 +156,6 @@ def cmd_request(args: argparse.Namespace) -> int:
     return 0
 
 
-def _date(text: str, flag: str = "--expires") -> dt.datetime:
-    try:
-        return dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise InputError(f"{flag} must be a date YYYY-MM-DD, got {text!r}") from None
-
 
 def cmd_approve(args: argparse.Namespace) -> int:
     from governance.promotion import RiskAcceptance
@@ -191,8 +166,8 @@ def cmd_approve(args: argparse.Namespace) -> int:
     if args.accept_risk:
         if not args.justification or not args.expires:
             raise InputError("--accept-risk needs --justification and --expires")
-        acceptance = RiskAcceptance(tuple(args.accept_risk), args.justification, _date(args.expires),
-                                    follow_up=_date(args.follow_up, "--follow-up") if args.follow_up else None)
+        acceptance = RiskAcceptance(tuple(args.accept_risk), args.justification, parse_when(args.expires, "--expires"),
+                                    follow_up=parse_when(args.follow_up, "--follow-up"))
     elif args.justification or args.expires or args.follow_up:
         raise InputError("--justification, --expires and --follow-up only go with --accept-risk GATE")
     done = approve(o, ApproveCommand(args.request_id, args.comment, acceptance, execute=not args.no_execute))

@@ -116,9 +116,6 @@ def software_versions() -> dict[str, str]:
     return out
 
 
-_clean = json_safe  # the name this module has always used
-
-
 def _evidence_id(kind: str, version_id: str | None, input_hash: str, config_hash: str) -> str:
     return "ev-" + record_hash([kind, version_id, input_hash, config_hash])[:24]
 
@@ -134,8 +131,8 @@ def store_evidence(
     eid = _evidence_id(kind, version_id, input_hash, config_hash)
     catalog.insert_evidence(
         evidence_id=eid, kind=kind, version_id=version_id, input_hash=input_hash, config_hash=config_hash,
-        result=canonical_json(_clean(dict(result))), summary=canonical_json(_clean(summary.to_json())),
-        software=canonical_json(software_versions()), inputs=canonical_json(_clean(dict(inputs))),
+        result=canonical_json(json_safe(dict(result))), summary=canonical_json(json_safe(summary.to_json())),
+        software=canonical_json(software_versions()), inputs=canonical_json(json_safe(dict(inputs))),
         computed_at=utcnow(), computed_by=actor.email,
     )
     found = evidence_by_id(catalog, eid)

@@ -348,6 +348,7 @@ class PgBackend:
     @contextmanager
     def connect(self) -> Iterator[PgConnection]:
         """A pooled connection, back in the pool afterwards (rolled back first if a transaction was left open)."""
+        from psycopg import Error as PgError
         from psycopg.pq import TransactionStatus
 
         with self._lock:
@@ -364,12 +365,12 @@ class PgBackend:
             if reusable and raw.info.transaction_status != TransactionStatus.IDLE:
                 try:
                     raw.execute("ROLLBACK")
-                except Exception:
+                except PgError:  # the connection broke: closed below, never pooled
                     reusable = False
             for name in list(con.session_locks):  # never pool a connection that still keeps others waiting
                 try:
                     con.session_unlock(name)
-                except Exception:
+                except PgError:  # the lock could not be released: closing the connection releases it
                     reusable = False
             with self._lock:
                 if reusable and len(self._idle) < self._IDLE and self._pid == os.getpid():

@@ -265,7 +265,7 @@ def _flush(catalog: Catalog, batch: list[_Ticket]) -> None:
             cache = catalog.kept_cache()  # kept open from now on (inside a keep_open scope)
             if cache is not None:
                 cache[_HEAD_KEY] = (entries[-1].seq, entries[-1].hash)
-    except BaseException as exc:
+    except BaseException as exc:  # handed on: each writer waiting on this commit gets it (or raised, below)
         if entries is None:
             for t in batch:
                 t.error = exc

@@ -26,7 +26,8 @@ from governance.catalog.postgres import session_lock
 from governance.config import Workspace
 from governance.ledger.chain import hash_at, stored_head
 from governance.ledger.keys import PRIVATE_KEY_FILE, PUBLIC_KEY_FILE, key_id, load_public_key
-from governance.ledger.signed_head import HEAD_FILE, Head, head_text, read_head, witness_of
+from governance.ledger.signed_head import HEAD_FILE, Head, head_text, read_head
+from governance.ledger.witness import witness_of
 
 _VERIFY = "run 'countersign ledger verify' for details"
 

@@ -28,9 +28,10 @@ from core.canonical import canonical_json
 from core.clock import utcnow
 from core.errors import ConfigError
 from governance.catalog import Catalog
-from governance.config import Settings, Workspace, open_private, private_dir
+from governance.config import Workspace, open_private, private_dir
 from governance.ledger.chain import TIME_FORMAT, Entry, hash_at, stored_head
 from governance.ledger.keys import cached_key
+from governance.ledger.witness import witness_of
 
 HEAD_FORMAT = "countersign-ledger-head/1"
 HEAD_FILE = "head.json"
@@ -52,37 +53,11 @@ class Head:
 
 
 _log = logging.getLogger(__name__)
-_witnesses: dict[str, Path] = {}
 
 
 def head_text(seq: int, digest: str, written_at: dt.datetime, kid: str) -> bytes:
     return canonical_json({"format": HEAD_FORMAT, "seq": seq, "hash": digest,
                            "written_at": written_at.strftime(TIME_FORMAT), "key_id": kid}).encode()
-
-
-def use_witness(workspace: Workspace, directory: Path | None) -> None:
-    """Mirror the signed head of ``workspace`` into ``directory`` on every commit of this process (None: stop).
-
-    Called at the edge (CLI, portal) with ``[ledger] witness``; one witness folder serves one workspace.
-    """
-    key = str(workspace.catalog_path.resolve())
-    if directory is None:
-        _witnesses.pop(key, None)
-    else:
-        _witnesses[key] = Path(directory)
-
-
-def use_settings(workspace: Workspace, settings: Settings) -> None:
-    """Register ``[ledger] witness`` of ``settings`` (relative paths from the workspace folder) for this process."""
-    if settings.ledger.witness:
-        use_witness(workspace, workspace.root / Path(settings.ledger.witness).expanduser())
-
-
-def witness_of(workspace: Workspace) -> Path | None:
-    """The witness folder registered for ``workspace`` in this process, if any."""
-    if not _witnesses:
-        return None
-    return _witnesses.get(str(workspace.catalog_path.resolve()))
 
 
 @contextlib.contextmanager

@@ -25,7 +25,8 @@ from governance.ledger.checkpoints import Checkpoint, parse_checkpoint, signed_t
 from governance.ledger.guard import has_written_before, ledger_table_problem
 from governance.ledger.keys import PUBLIC_KEY_FILE, key_id, load_public_key
 from governance.ledger.requests import Person, state_mismatches
-from governance.ledger.signed_head import HEAD_FILE, Head, head_text, read_head, witness_of
+from governance.ledger.signed_head import HEAD_FILE, Head, head_text, read_head
+from governance.ledger.witness import witness_of
 
 # The chain check. Row hashes do not depend on each other (prev_hash is stored), so DuckDB computes them in
 # parallel in one pass; the link to the previous entry is a self-join on seq - 1, a second pass.

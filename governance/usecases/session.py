@@ -42,7 +42,7 @@ def open_workspace(workspace: Workspace, *, migrate: bool = True, hold: ExitStac
     if hold is not None:
         hold.enter_context(catalog.keep_open())
     if migrate:
-        from governance.sync import prepare_catalog
+        from governance.catalog.prepare import prepare_catalog
 
         prepare_catalog(catalog, settings)
     ledger.use_settings(workspace, settings)  # every commit of this process mirrors the signed head there too

@@ -112,9 +112,14 @@ def _click(at, label: str):
     return at
 
 
-def test_an_engineer_proposes_a_fallback_and_two_risk_officers_approve_it_from_the_model_page(demo_copy,
-                                                                                               app_factory) -> None:
-    # the model's tier asks two approvals: N of M, distinct people, never the proposer
+def test_an_engineer_proposes_a_fallback_and_two_risk_officers_approve_it_from_the_model_page(
+        demo_copy, app_factory, monkeypatch) -> None:
+    # the model's tier asks two approvals: N of M, distinct people, never the proposer; through the CLI's use cases
+    from governance.usecases import fallback as fallback_uc
+    from tests.spies import record_calls
+
+    proposed = record_calls(monkeypatch, fallback_uc, "propose_fallback")
+    decided = record_calls(monkeypatch, fallback_uc, "decide_plan")
     config = demo_copy.root / "countersign.toml"
     config.write_text(config.read_text().replace('[models.claims-fraud]\nrisk_tier = "medium"',
                                                  '[models.claims-fraud]\nrisk_tier = "high"'))
@@ -144,10 +149,15 @@ def test_an_engineer_proposes_a_fallback_and_two_risk_officers_approve_it_from_t
     assert done.status == "approved" and set(done.approvers) == {OFFICER, "validator@demo.countersign.dev"}
     actions = [e.action for e in ledger.entries_for(ctx_as(demo_copy, "auditor").catalog, f"fallback:{plan.plan_id}")]
     assert actions == ["fallback.propose", "fallback.approve", "fallback.approve"]
+    assert len(proposed) == 1 and len(decided) == 3  # the refused second approval went through it too
 
 
 def test_an_incident_gets_actions_and_a_report_and_only_a_risk_officer_closes_it_with_its_resolution(
-        demo_copy, app_factory) -> None:
+        demo_copy, app_factory, monkeypatch) -> None:
+    from governance.usecases import incidents as incident_uc
+    from tests.spies import record_calls
+
+    steps = record_calls(monkeypatch, incident_uc, "incident_step")
     inc = incidents.record_incident(ctx_as(demo_copy, "data.scientist"), IN_USE, "Every claim of one broker flagged",
                                     "312 claims held", "high", True, serious_kind="fundamental_rights")
     key = f"incident.manage.{inc.incident_id}"
@@ -177,3 +187,32 @@ def test_an_incident_gets_actions_and_a_report_and_only_a_risk_officer_closes_it
     assert art73.status(closed.as_of) == "met"
     at = _model_page(app_factory, demo_copy, OFFICER)
     assert not [r for r in at.radio if r.key == f"{key}.step"]  # nothing more to do on a closed incident
+    assert [c[1].step for c in steps] == ["report", "action", "close", "close"]  # the CLI's use case, each time
+
+
+def test_the_panels_and_the_cli_call_the_same_use_cases(demo_copy, app_factory, monkeypatch, capsys) -> None:
+    """Issue 33: the Model page's lifecycle panels, the Audit page's retention and their CLI commands each call one
+    use case of governance.usecases, the same one (counted by spies that call the real function)."""
+    from countersign_cli.main import main
+    from governance.usecases import cards as card_uc
+    from governance.usecases import fallback as fallback_uc
+    from governance.usecases import incidents as incident_uc
+    from governance.usecases import retention as retention_uc
+    from tests.spies import record_calls
+
+    plan = approved_plan(demo_copy)
+    spied = {(m.__name__, n): record_calls(monkeypatch, m, n) for m, n in (
+        (fallback_uc, "open_fallbacks"), (fallback_uc, "rehearse_fallback"), (incident_uc, "open_incidents"),
+        (card_uc, "open_card"), (retention_uc, "open_retention"))}
+    at = _model_page(app_factory, demo_copy, "ml.engineer@demo.countersign.dev")
+    next(b for b in at.button if b.label == "Rehearse (dry run)").click().run()
+    at.switch_page("app_pages/audit.py").run()
+    assert not at.exception, at.exception
+    from_page = {k: len(v) for k, v in spied.items()}
+    assert all(from_page.values()), from_page
+    ws = ["--workspace", str(demo_copy.root), "--actor", "ml.engineer@demo.countersign.dev"]
+    for argv in (["fallback-plan", "list"], ["fallback-plan", "rehearse", plan.plan_id], ["incident", "list"],
+                 ["card", "show", "claims-fraud"], ["retention", "list"]):
+        assert main([*argv, *ws, "--json"]) == 0, capsys.readouterr().err
+    from_cli = {k: len(v) - from_page[k] for k, v in spied.items()}
+    assert all(from_cli.values()), from_cli

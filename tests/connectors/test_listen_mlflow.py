@@ -20,11 +20,12 @@ import pytest
 
 from connectors.mlflow_events import sign
 from governance.catalog import Catalog
+from governance.catalog.prepare import prepare_catalog
 from governance.config import Workspace, load_settings
 from governance.context import Context
 from governance.identity import identity_for
 from governance.listen import build_listener
-from governance.sync import prepare_catalog, sync
+from governance.sync import sync
 from tests.connectors.mlflow_driver import MlflowDriver, unique, write_workspace
 from tests.connectors.test_listen_sagemaker import wait_for
 from tests.servers.mlflow_server import venv_dir

@@ -81,6 +81,21 @@ def test_models_and_ledger_verify_load_no_analytics_or_ui_library(demo_workspace
     assert json.loads(probe("models", "--json", "--workspace", str(demo_workspace.root))["out"])["models"]
 
 
+def test_models_loads_no_signing_or_analytics_code(demo_workspace: Workspace) -> None:
+    """Issue 33: `models --json` reads the catalog; it signs nothing, so the ledger's cryptography and commit path stay
+    unloaded (governance.ledger imports a room when a name of it is first used), and no analytics or SQL dialects."""
+    code = ("import sys, io, contextlib; from countersign_cli.main import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            f"    code = main(['models', '--json', '--workspace', {str(demo_workspace.root)!r}])\n"
+            "print(code, sorted(m for m in sys.modules if m.startswith(('cryptography', 'sqlglot', 'psycopg', "
+            "'governance.ledger.', 'governance.analytics', 'governance.reports', 'governance.signoff'))))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split()[0] == "0"
+    # the ledger's rooms a listing needs: how subjects are spelled and where the witness is (nothing that signs)
+    assert proc.stdout.split(" ", 1)[1].strip() == "['governance.ledger.subjects', 'governance.ledger.witness']"
+
+
 def test_the_current_listing_reads_plain_rows_without_pandas(demo_workspace: Workspace) -> None:
     listing = probe("models", "--json", "--workspace", str(demo_workspace.root))
     assert listing["code"] == 0 and json.loads(listing["out"])["versions"]

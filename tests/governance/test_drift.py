@@ -311,3 +311,17 @@ def test_nan_and_infinite_values_are_left_out_like_evidently():
     dirty = drift_files(dirty_ref, dirty_cur)
     assert dirty.column("x").score == pytest.approx(clean.column("x").score, rel=1e-12)
     assert dirty.column("x").n_reference == 2990 and dirty.column("x").n_current == 2492
+
+
+def test_html_report_takes_two_valued_numeric_columns(tmp_path, capsys):
+    # a 0/1 integer column gets the Z-test (Evidently's own default for two values), which Evidently accepts only on a
+    # column it is told is categorical: the report used to die with Evidently's StatTestInvalidFeatureTypeError
+    from countersign_cli.main import main
+
+    rng = np.random.default_rng(3)
+    pd.DataFrame({"flag": rng.integers(0, 2, 400), "x": rng.normal(size=400)}).to_csv(tmp_path / "f.csv", index=False)
+    args = ["drift", "--reference", str(tmp_path / "f.csv"), "--current", str(tmp_path / "f.csv")]
+    assert main([*args, "--html", str(tmp_path / "out.html")]) == 0
+    capsys.readouterr()
+    html = (tmp_path / "out.html").read_text(encoding="utf-8")
+    assert "flag" in html and "Z-test" in html

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from governance.analytics.drift.methods import CATEGORICAL, NUMERIC
+from governance.analytics.drift.methods import CATEGORICAL, NUMERIC, method
 from governance.analytics.drift.results import DriftResult
 from governance.analytics.io import quote
 
@@ -43,9 +43,10 @@ def evidently_report_html(
     from evidently.presets import DataDriftPreset
 
     frames = [_inert_frame(f) for f in frames]  # Evidently inlines names and values in <script> unescaped
+    kinds = {c.column: _evidently_kind(c.column_type, c.method) for c in result.columns}
     definition = DataDefinition(
-        numerical_columns=[_inert(c.column) for c in result.columns if c.column_type == NUMERIC],
-        categorical_columns=[_inert(c.column) for c in result.columns if c.column_type == CATEGORICAL],
+        numerical_columns=[_inert(c) for c, kind in kinds.items() if kind == NUMERIC],
+        categorical_columns=[_inert(c) for c, kind in kinds.items() if kind == CATEGORICAL],
     )
     preset = DataDriftPreset(
         per_column_method={_inert(c.column): c.method for c in result.columns},
@@ -57,6 +58,12 @@ def evidently_report_html(
         Dataset.from_pandas(frames[0], data_definition=definition),
     )
     return _fit_width(snapshot.get_html_str(as_iframe=False))
+
+
+def _evidently_kind(column_type: str, name: str) -> str:
+    """How to declare a column to Evidently: a numeric column compared value by value (Z-test, chi-square on a
+    two-to-five-valued column) is categorical to Evidently, which refuses those tests on a numerical column."""
+    return CATEGORICAL if column_type == NUMERIC and method(name).needs == "values" else column_type
 
 
 # Evidently's report card clips what is wider than the window (overflow hidden): let it scroll sideways instead
