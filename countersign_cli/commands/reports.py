@@ -8,7 +8,7 @@ import logging
 import os
 from pathlib import Path
 
-from core.errors import ConfigError, InputError, SignatureInvalid
+from core.errors import InputError, SignatureInvalid
 from core.ids import VersionId
 from countersign_cli.cliutil import open_workspace, print_json, progress_printer, wire
 
@@ -231,32 +231,13 @@ def cmd_pdf_countersign(args: argparse.Namespace) -> int:
 
 
 def cmd_pdf_retimestamp(args: argparse.Namespace) -> int:
-    from governance.reports.longterm import add_archive_timestamp
+    from governance.usecases.archive import RetimestampCommand, retimestamp_pdf
 
     logging.getLogger("pyhanko").setLevel(logging.CRITICAL)
     logging.getLogger("pyhanko_certvalidator").setLevel(logging.CRITICAL)
-    tsa, trust = args.tsa, tuple(Path(t) for t in args.trust)
-    if tsa is None or not trust:  # what the command line leaves out comes from the workspace's [signing]
-        from governance.reports.longterm import timestamp_trust
-
-        try:
-            opened = open_workspace(args)
-        except ConfigError as exc:
-            raise InputError(f"name the time-stamping service and the anchor its last timestamp chains to (--tsa URL "
-                             f"--trust CA.pem), or run in a workspace whose [signing] names them ({exc})") from None
-        tsa = tsa or opened.settings.signing.timestamp_url
-        trust = trust or timestamp_trust(opened.workspace, opened.settings)
-    if not tsa:
-        raise InputError("name the time-stamping service: --tsa URL, or [signing] timestamp_url")
-    source, out = Path(args.file), Path(args.out)
-    if out.resolve() == source.resolve():
-        raise InputError(f"--out {out} is the file given: write the renewed PDF beside it")
-    try:
-        data = source.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{source}: cannot read it ({exc.strerror})") from None
-    stamped = add_archive_timestamp(data, tsa, trust)
-    out.write_bytes(stamped.pdf)
+    out = Path(args.out)
+    stamped = retimestamp_pdf(RetimestampCommand(Path(args.file), out, args.tsa, tuple(Path(t) for t in args.trust),
+                                                 getattr(args, "workspace", None)))
     ts = stamped.timestamp
     if args.json:
         print_json({"file": str(out), "timestamp": {"at": ts.at, "tsa": ts.tsa},
