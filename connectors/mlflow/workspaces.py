@@ -43,7 +43,7 @@ from connectors.mlflow.connector import MlflowConnector
 from connectors.mlflow.records import version_ref
 from connectors.mlflow.settings import MlflowSettings
 from core.canonical import canonical_json
-from core.errors import ConfigError, InputError
+from core.errors import ConfigError, ConnectorError, InputError, NotFound
 from core.progress import ProgressFn, no_progress
 
 SCHEME = "mlflow-workspace:"
@@ -121,12 +121,31 @@ class MlflowWorkspaces:
     # -- the parts -------------------------------------------------------------------------------------------------
 
     def workspaces(self) -> tuple[str, ...]:
-        """The workspaces this account reads: the listed ones, or every one the server lists (``"*"``)."""
-        if self.settings.workspaces != "*":
-            return tuple(self.settings.workspaces or ())
-        listing = Api(self.account_name, self.settings.tracking_uri, self.settings.credentials(self.account.secrets),
-                      self.settings).request("GET", WORKSPACES_API, read_only=True)
-        return tuple(sorted(w["name"] for w in listing.get("workspaces") or [] if w.get("name")))
+        """The workspaces this account reads: the listed ones, or every one the server lists (``"*"``); a server
+        without workspaces, or a listed workspace it does not have, is a :class:`ConfigError` (a server without
+        them would answer every workspace with the same models)."""
+        api = Api(self.account_name, self.settings.tracking_uri, self.settings.credentials(self.account.secrets),
+                  self.settings)
+        try:
+            listing = api.request("GET", WORKSPACES_API, read_only=True)
+        except ConnectorError as exc:
+            # MLflow answers 503 "disabled because the server is running without workspaces support" (3.17), or
+            # FEATURE_DISABLED; a server before 3.10 has no such endpoint (404)
+            text = str(exc)
+            if not (isinstance(exc, NotFound) or "FEATURE_DISABLED" in text or "without workspaces" in text):
+                raise
+            raise ConfigError(f"account {self.account_name!r} names MLflow workspaces, but the server at "
+                              f"{self.settings.tracking_uri} has none (start it with --enable-workspaces, or drop "
+                              "workspaces from the account)") from None
+        known = tuple(sorted(w["name"] for w in listing.get("workspaces") or [] if w.get("name")))
+        if self.settings.workspaces == "*":
+            return known
+        missing = [w for w in self.settings.workspaces or () if w not in known]
+        if missing:
+            raise ConfigError(f"account {self.account_name!r}: MLflow workspace(s) {', '.join(map(repr, missing))} "
+                              f"not on {self.settings.tracking_uri} (or not visible to these credentials); it has "
+                              f"{', '.join(known) or 'none'}")
+        return tuple(self.settings.workspaces or ())
 
     def part(self, workspace: str) -> MlflowConnector:
         """The connector of one workspace this account reads; a :class:`ConfigError` for any other."""
@@ -143,9 +162,10 @@ class MlflowWorkspaces:
     # -- Connector -------------------------------------------------------------------------------------------------
 
     def prefetch(self, *, full: bool = False) -> None:
-        """Start each listed workspace's first calls (a ``"*"`` account lists its workspaces in ``extract``)."""
+        """Start each listed workspace's first calls (a ``"*"`` account lists its workspaces in ``extract``; the
+        listed ones are checked there)."""
         if self.settings.workspaces != "*":
-            for ws in self.workspaces():
+            for ws in self.settings.workspaces or ():
                 self.part(ws).prefetch(full=full)
 
     def extract(self, since: str | None, *, full: bool = False, progress: ProgressFn = no_progress) -> Snapshot:

@@ -371,3 +371,12 @@ def test_a_version_of_a_several_workspace_account_is_promoted_to_another_server_
     assert written.fields["limitations"] == "EU applicants only"
     with pytest.raises(CountersignError):
         dev.read_card(f"retail/{model}")  # no such model in retail
+
+
+def test_workspaces_on_a_server_without_them_or_unknown_ones_are_refused(workspace_server: MlflowDriver,
+                                                                        server: MlflowDriver, tmp_path: Path) -> None:
+    # a server without --enable-workspaces ignores the header: every "workspace" would list the same models twice
+    with pytest.raises(ConfigError, match="--enable-workspaces"):
+        connector(server, tmp_path / "plain", workspaces=("risk", "retail")).extract(None)
+    with pytest.raises(ConfigError, match="'nosuch'"):
+        connector(workspace_server, tmp_path / "ws", workspaces=("risk", "nosuch")).extract(None)
