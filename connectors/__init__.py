@@ -27,7 +27,8 @@ from core.errors import ConfigError
 
 @dataclass(frozen=True)
 class Kind:
-    """One connector kind: its connector class and its settings model, each a class or ``"module:Class"``."""
+    """One connector kind: its connector class (or a factory called the same way) and its settings model, each a
+    class or ``"module:Class"``."""
 
     connector: str | type
     settings: str | type[BaseModel]
@@ -39,7 +40,7 @@ REGISTRY: dict[str, Kind] = {
     "sagemaker": Kind("connectors.sagemaker.connector:SageMakerConnector",
                       "connectors.sagemaker.settings:SageMakerSettings"),
     "zenml": Kind("connectors.zenml.connector:ZenMLConnector", "connectors.zenml.settings:ZenMLSettings"),
-    "mlflow": Kind("connectors.mlflow.connector:MlflowConnector", "connectors.mlflow.settings:MlflowSettings"),
+    "mlflow": Kind("connectors.mlflow.workspaces:mlflow_connector", "connectors.mlflow.settings:MlflowSettings"),
 }
 
 

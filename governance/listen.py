@@ -357,6 +357,12 @@ def build_listener(ctx: Context, environ: Mapping[str, str], *, queue_url: str |
     config = ctx.settings.listen
     secrets = {a.name: secret for a in ctx.settings.accounts if a.connector == "mlflow"
                and (secret := _secret(environ, config.secret_variable(a.name)))}
+    for name in secrets:
+        if getattr(ctx.settings.account(name).settings, "workspaces", None) is not None:
+            # a delivery names a model without its workspace: which of the account's workspaces it means is unknown
+            raise ConfigError(f"account {name!r} reads several MLflow workspaces, and a webhook names no workspace: "
+                              f"unset ${config.secret_variable(name)} (sync polls it), or give each workspace an "
+                              "account of its own (workspace = \"…\") to listen to")
     owners: dict[tuple[str, str], str] = {}
     queue = None
     url = queue_url or config.queue_url

@@ -15,6 +15,7 @@ import streamlit as st
 from core.errors import CountersignError
 from governance.usecases import cards, fallback, incidents
 from portal.context import PortalContext
+from portal.lifecycle_forms import incident_forms, plan_forms
 from portal.tables import show_table
 from portal.text import inert, inert_block
 from portal.widgets import show_error
@@ -66,25 +67,32 @@ def fallback_panel(ctx: PortalContext, model: str) -> None:
         with st.container(border=True):
             if row.active is None:
                 st.markdown(f":red-badge[no approved fallback] **{inert(row.environment)}** — in use: "
-                            f"{inert(', '.join(row.in_use)) or '—'}. Propose one with `countersign fallback-plan "
-                            "propose`.")
-                continue
-            st.markdown(f"**{inert(row.environment)}**: {inert(row.active.describe())} · plan "
-                        f"`{row.active.plan_id}` approved by {inert(', '.join(row.active.approvers))}")
-            last = row.rehearsals[-1] if row.rehearsals else None
-            st.caption("Never rehearsed." if last is None else
-                       f"Last rehearsal {last.at:%Y-%m-%d %H:%M} by {inert(last.actor)}: "
-                       + ("passed" if last.passed else "FAILED — " + inert("; ".join(
-                           c.detail for c in last.checks if not c.passed))))
-            for e in row.executions:
-                st.markdown(f"Executed {e.executed_at:%Y-%m-%d %H:%M} by {inert(e.actor)} ({inert(e.outcome)}, "
-                            f"emergency) — review {inert(e.review_status)}, due {e.review_due:%Y-%m-%d}")
-            if row.finding:
-                st.warning(inert(row.finding))
-            if ctx.identity.can("rehearse_fallback"):
-                _rehearse_button(ctx, row)
-            if ctx.identity.can("execute_fallback"):
-                _execute_form(ctx, row)
+                            f"{inert(', '.join(row.in_use)) or '—'}.")
+            else:
+                _active_plan(ctx, row)
+            plan_forms(ctx, row)  # proposed plans with the risk officers' decision, and a new proposal
+
+
+def _active_plan(ctx: PortalContext, row: ModelFallbacks) -> None:
+    """The approved plan in force: its rehearsals, executions, and the rehearsal and emergency buttons."""
+    plan = row.active
+    assert plan is not None
+    st.markdown(f"**{inert(row.environment)}**: {inert(plan.describe())} · plan "
+                f"`{plan.plan_id}` approved by {inert(', '.join(plan.approvers))}")
+    last = row.rehearsals[-1] if row.rehearsals else None
+    st.caption("Never rehearsed." if last is None else
+               f"Last rehearsal {last.at:%Y-%m-%d %H:%M} by {inert(last.actor)}: "
+               + ("passed" if last.passed else "FAILED — " + inert("; ".join(
+                   c.detail for c in last.checks if not c.passed))))
+    for e in row.executions:
+        st.markdown(f"Executed {e.executed_at:%Y-%m-%d %H:%M} by {inert(e.actor)} ({inert(e.outcome)}, "
+                    f"emergency) — review {inert(e.review_status)}, due {e.review_due:%Y-%m-%d}")
+    if row.finding:
+        st.warning(inert(row.finding))
+    if ctx.identity.can("rehearse_fallback"):
+        _rehearse_button(ctx, row)
+    if ctx.identity.can("execute_fallback"):
+        _execute_form(ctx, row)
 
 
 def _rehearse_button(ctx: PortalContext, row: ModelFallbacks) -> None:
@@ -120,6 +128,10 @@ def incident_panel(ctx: PortalContext, model: str) -> None:
             for d in i.deadlines:
                 st.markdown(f"{DEADLINE_BADGE[d.status(i.as_of)]} {inert(d.name)}: {d.due_at:%Y-%m-%d %H:%M} UTC"
                             + (f" — {inert(d.note)}" if d.note else ""))
+            for e in i.events:
+                st.caption(f"{e.at:%Y-%m-%d %H:%M} {inert(e.kind)} by {inert(e.actor)}"
+                           + (f" ({inert(e.rule)})" if e.rule else "") + f": {inert(e.text)}")
+            incident_forms(ctx, i)  # an action, a regulator report, the closure
     if view.can_record:
         _incident_form(ctx, model, view.versions)
 

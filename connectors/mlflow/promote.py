@@ -61,7 +61,9 @@ class Promotion(Extraction):
         return after
 
     def _same_server(self, other: Connector) -> bool:
-        return isinstance(other, Promotion) and other.settings.registry == self.settings.registry
+        # one registry is one server *and* one workspace: model names are unique only within a workspace
+        return (isinstance(other, Promotion) and other.settings.registry == self.settings.registry
+                and other.settings.workspace == self.settings.workspace)
 
     def register_copy(self, source: VersionRecord, source_connector: Connector, ref: PromotionRef, *,
                       environment: str | None = None) -> VersionRecord:
@@ -76,6 +78,9 @@ class Promotion(Extraction):
         to the target environment. Each step is found again or repeated harmlessly by a retry after a crash.
         """
         target_env = environment or ref.environment or self.environment
+        part_of = getattr(source_connector, "source_part", None)
+        if part_of is not None:  # a several-workspace account: the source's own workspace, its bare model name
+            source_connector, source = part_of(source)
         if self._same_server(source_connector):
             return self._move_alias(source, ref, target_env)
         live = self._live(source, source_connector)

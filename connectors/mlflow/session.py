@@ -16,7 +16,7 @@ from connectors.mlflow.client import ARTIFACTS_API, Api, download_plain
 from connectors.mlflow.records import framework_from_mlmodel, model_file
 from connectors.mlflow.settings import TAG_ARTIFACT_SHA256, MlflowSettings
 from core.canonical import canonical_json
-from core.errors import CountersignError, InputError, NotFound
+from core.errors import ConfigError, CountersignError, InputError, NotFound
 
 
 class MlflowSession:
@@ -26,6 +26,9 @@ class MlflowSession:
     settings_model: ClassVar[type[MlflowSettings]] = MlflowSettings
 
     def __init__(self, settings: MlflowSettings, account: AccountInfo, *, root: Path, cache_dir: Path) -> None:
+        if settings.workspaces is not None:  # one workspace per session: several are connectors.mlflow.workspaces
+            raise ConfigError(f"account {account.name!r} reads several MLflow workspaces: build its connector with "
+                              "connectors.build_connector (connectors.mlflow.workspaces.mlflow_connector)")
         self.settings = settings
         self.account_name = account.name
         self.environment = account.environment

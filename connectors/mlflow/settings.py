@@ -7,6 +7,7 @@ import dataclasses
 import hashlib
 import re
 from collections.abc import Mapping
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
@@ -55,8 +56,11 @@ class MlflowSettings(ConnectorSettings):
     # holding several
     alias_environments: dict[str, str] = Field(default_factory=dict)
     # the MLflow workspace (3.10+, a server started with --enable-workspaces) this account reads; None: the server's
-    # default. One account per workspace; every call carries it in the X-MLFLOW-WORKSPACE header
+    # default. Every call carries it in the X-MLFLOW-WORKSPACE header
     workspace: str | None = None
+    # several workspaces of the server in this one account (or "*": every workspace the server lists to these
+    # credentials); models are then named WORKSPACE/MODEL (connectors.mlflow.workspaces)
+    workspaces: tuple[str, ...] | Literal["*"] | None = None
     # hosts whose http(s) dataset URLs Countersign may download (without this account's credentials)
     data_hosts: tuple[str, ...] = ()
     # S3 buckets whose s3:// datasets Countersign may read, with the host's own AWS configuration
@@ -88,6 +92,21 @@ class MlflowSettings(ConnectorSettings):
             raise ValueError(f"{v!r} is not an MLflow workspace name (lower-case letters, digits and -)")
         return v
 
+    @field_validator("workspaces", mode="before")
+    @classmethod
+    def _workspace_names(cls, v: Any) -> Any:
+        if isinstance(v, str) and v != "*":
+            raise ValueError(f'must be a list of workspace names, or "*" for every workspace, got {v!r}')
+        if isinstance(v, list | tuple):
+            v = tuple(v)
+            if not v:
+                raise ValueError('lists no workspace: name at least one, or "*" for every workspace of the server')
+            for name in v:
+                cls._workspace_name(name)
+            if len(set(v)) != len(v):
+                raise ValueError(f"names a workspace twice: {', '.join(v)}")
+        return v
+
     @field_validator("sagemaker_arn")
     @classmethod
     def _managed_arn(cls, v: str | None) -> str | None:
@@ -111,6 +130,16 @@ class MlflowSettings(ConnectorSettings):
             if not _ALIAS.match(alias) or alias == "latest" or re.fullmatch(r"[vV]\d+", alias):
                 raise ValueError(f"{alias!r} is not a valid MLflow alias")
         return v
+
+    @model_validator(mode="after")
+    def _one_way_to_name_workspaces(self) -> MlflowSettings:
+        if self.workspace is not None and self.workspaces is not None:
+            raise ValueError("set workspace (one) or workspaces (several, or \"*\"), not both")
+        return self
+
+    def for_workspace(self, name: str) -> MlflowSettings:
+        """These settings narrowed to the one workspace ``name`` (a part of a several-workspace account)."""
+        return self.model_copy(update={"workspace": name, "workspaces": None})
 
     @model_validator(mode="after")
     def _one_alias_per_environment(self) -> MlflowSettings:
@@ -155,6 +184,10 @@ class MlflowSettings(ConnectorSettings):
         return f"arn:aws:sagemaker:{region}:{account}:model-package/{model}-{suffix}/{version}"
 
     def location(self) -> str | None:
+        if self.workspaces == "*":
+            return self.tracking_uri + " (every workspace)"
+        if self.workspaces:
+            return self.tracking_uri + f" (workspaces {', '.join(self.workspaces)})"
         return self.tracking_uri + (f" (workspace {self.workspace})" if self.workspace else "")
 
     def alias_for(self, environment: str) -> str | None:

@@ -1,4 +1,4 @@
-"""CLI: ``report``, ``pdf verify`` and ``pack``."""
+"""CLI: ``report``, ``pdf verify`` / ``countersign`` / ``retimestamp`` and ``pack``."""
 
 from __future__ import annotations
 
@@ -43,6 +43,16 @@ def pdf(p: argparse.ArgumentParser) -> None:
     c.add_argument("file", metavar="FILE", help="the signed report (as exported)")
     c.add_argument("--out", metavar="FILE.pdf", help="where to write it (default: the workspace's exports/)")
     wire(c, cmd_pdf_countersign)
+    r = pdf_sub.add_parser("retimestamp", help="add an archive timestamp (PAdES B-LTA) before the last timestamp's "
+                                               "TSA certificate expires, so the file stays provable")
+    r.add_argument("file", metavar="FILE", help="a PAdES B-LTA PDF (signed with [signing] timestamp_url)")
+    r.add_argument("--out", metavar="FILE.pdf", required=True, help="where to write the renewed PDF (the file "
+                   "given is left as it is: its digest may be on record)")
+    r.add_argument("--tsa", metavar="URL", help="the RFC 3161 service (default: the workspace's [signing] "
+                   "timestamp_url)")
+    r.add_argument("--trust", action="append", metavar="CERT.pem", default=[],
+                   help="anchor the last timestamp's TSA chains to (repeatable; default: [signing] timestamp_trust)")
+    wire(r, cmd_pdf_retimestamp)
 
 
 def pack(p: argparse.ArgumentParser) -> None:
@@ -217,6 +227,24 @@ def cmd_pdf_countersign(args: argparse.Namespace) -> int:
           f"({', '.join(s.signer for s in result.signatures)}), sha256 {result.sha256}")
     if result.ledger_seq is not None:
         print(f"ledger entry {result.ledger_seq}: {result.ledger_hash}")
+    return 0
+
+
+def cmd_pdf_retimestamp(args: argparse.Namespace) -> int:
+    from governance.usecases.archive import RetimestampCommand, retimestamp_pdf
+
+    logging.getLogger("pyhanko").setLevel(logging.CRITICAL)
+    logging.getLogger("pyhanko_certvalidator").setLevel(logging.CRITICAL)
+    out = Path(args.out)
+    stamped = retimestamp_pdf(RetimestampCommand(Path(args.file), out, args.tsa, tuple(Path(t) for t in args.trust),
+                                                 getattr(args, "workspace", None)))
+    ts = stamped.timestamp
+    if args.json:
+        print_json({"file": str(out), "timestamp": {"at": ts.at, "tsa": ts.tsa},
+                    "document_timestamps": stamped.document_timestamps})
+    else:
+        print(f"{out}: archive timestamp by {ts.tsa} at {ts.at.isoformat(timespec='seconds')}; "
+              f"{stamped.document_timestamps} document timestamps")
     return 0
 
 

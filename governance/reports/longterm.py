@@ -8,18 +8,24 @@ Checking one (:func:`long_term_check`): ETSI EN 319 102-1 validation with long-t
 ``ades_lta_validation``) as of a given time. It passes after the signer's certificate has expired, because the
 signature timestamp proves the signature existed while the certificate was valid and the document timestamp
 proves the CRLs that said so have not changed since. It needs the document timestamps' own certificates to be
-valid at the validation time: past the TSA certificate's expiry the PDF needs a fresh document timestamp (an
-archive timestamp), which this module does not add yet.
+valid at the validation time, or proven by a later one: past the TSA certificate's expiry the PDF needs a fresh
+document timestamp.
+
+Renewing one (:func:`add_archive_timestamp`, ``countersign pdf retimestamp``): before the last document timestamp's
+TSA certificate expires, the validation data of that timestamp (its TSA's path and CRLs) goes into the DSS and a new
+document timestamp, from a TSA whose certificate runs longer, seals it (PAdES B-LTA archive timestamps, ETSI
+EN 319 142-1 § 5.5). Each renewal is an incremental update: the signed bytes stay as they were.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.errors import ConfigError
+from core.errors import ConfigError, ConnectorError, InputError
 from governance.config import Settings, Workspace
 
 
@@ -108,6 +114,7 @@ def long_term_check(sig, roots: list, at: dt.datetime) -> LongTerm:
     """
     from pyhanko.sign.validation.ades import ades_lta_validation
     from pyhanko.sign.validation.policy_decl import (
+        LocalKnowledge,
         PdfSignatureValidationSpec,
         RevinfoOnlineFetchingRule,
         RevocationInfoGatheringSpec,
@@ -128,7 +135,8 @@ def long_term_check(sig, roots: list, at: dt.datetime) -> LongTerm:
     spec = PdfSignatureValidationSpec(SignatureValidationSpec(
         cert_validation_policy=policy,
         revinfo_gathering_policy=RevocationInfoGatheringSpec(
-            online_fetching_rule=RevinfoOnlineFetchingRule.LOCAL_ONLY)))
+            online_fetching_rule=RevinfoOnlineFetchingRule.LOCAL_ONLY),
+        local_knowledge=LocalKnowledge(known_poes=_chained_poes(sig.reader))))
     timing = ValidationTimingInfo(validation_time=at, best_signature_time=at, point_in_time_validation=False)
     try:
         result = outside_event_loop(lambda: asyncio.run(ades_lta_validation(sig, spec, timing_info=timing)))
@@ -136,8 +144,50 @@ def long_term_check(sig, roots: list, at: dt.datetime) -> LongTerm:
         return LongTerm(at, False, type(exc).__name__, None)
     indication = getattr(result.ades_subindic, "name", str(result.ades_subindic))
     api = result.api_status
-    ok = indication == "OK" and api is not None and bool(api.bottom_line)
+    ok = indication == "OK" and api is not None and _intact(api)
     return LongTerm(at, ok, indication, result.best_signature_time if ok else None)
+
+
+def _intact(api) -> bool:
+    """pyHanko's bottom line of a signature, except that its timestamp's trust is the AdES verdict's: past the TSA
+    certificate's expiry the token no longer validates as of today, while the long-term validation proved it valid
+    when a later timestamp covered it."""
+    ts = api.timestamp_validity
+    # only an expired TSA certificate is left to the AdES verdict; a token from a TSA that chains to no anchor, or
+    # was revoked, still fails the signature
+    expired = ts is not None and getattr(ts.trust_problem_indic, "name", None) in _EXPIRY
+    return bool(api.intact and api.valid and api.trusted and api.seed_value_ok
+                and (api.docmdp_ok or api.modification_level is None)
+                and (ts is None or (ts.intact and ts.valid and (ts.trusted or expired))))
+
+
+_EXPIRY = frozenset({"OUT_OF_BOUNDS_NO_POE", "OUT_OF_BOUNDS_NOT_REVOKED", "EXPIRED"})
+
+
+def _chained_poes(reader) -> list:
+    """Proof that each document timestamp but the last existed when the next one was made (archive timestamps).
+
+    pyHanko 0.38 walks the chain of document timestamps oldest first and registers, for each, proof of existence
+    of the certificates and revocation data it covers, but not of the earlier timestamps' own signature values; past
+    the first TSA's certificate expiry its past validation of that timestamp then finds no proof (OUT_OF_BOUNDS_NO_POE)
+    although the next timestamp covers the revision holding it (ETSI EN 319 102-1 § 5.6.2.1, § 5.6.3). The proof
+    given here is only that coverage: the same validation still checks the next timestamp itself (a failure there
+    fails the whole chain), and a timestamp not covering its entire revision gives none.
+    """
+    from asn1crypto import tsp
+    from pyhanko.sign.validation.status import SignatureCoverageLevel
+    from pyhanko_certvalidator.ltv.poe import KnownPOE, POEType, digest_for_poe
+
+    stamps = list(reader.embedded_timestamp_signatures)
+    poes = []
+    for earlier, later in itertools.pairwise(stamps):
+        if later.evaluate_signature_coverage() < SignatureCoverageLevel.ENTIRE_REVISION:
+            continue
+        content = later.signed_data["encap_content_info"]["content"]
+        at = tsp.TSTInfo.load(content.parsed.dump())["gen_time"].native
+        value = earlier.signed_data["signer_infos"][0]["signature"].native
+        poes.append(KnownPOE(POEType.PROVIDED, digest_for_poe(value), at))
+    return poes
 
 
 def long_term_json(check) -> dict:
@@ -162,3 +212,57 @@ def print_long_term(check) -> None:
         state = (f"valid at signing time, proven from the embedded data as of {lt.checked_at.date().isoformat()}"
                  if lt.ok else f"not proven ({lt.indication})")
         print(f"  LTV:      {state}")
+
+
+@dataclass(frozen=True)
+class ArchiveStamp:
+    """A PDF with a new archive timestamp: its bytes, the new timestamp, and how many document timestamps it has."""
+
+    pdf: bytes
+    timestamp: TimestampInfo
+    document_timestamps: int
+
+
+def add_archive_timestamp(pdf: bytes, timestamp_url: str, trust: tuple[Path, ...]) -> ArchiveStamp:
+    """``pdf`` with the validation data of its last document timestamp embedded and a new document timestamp from
+    ``timestamp_url`` over all of it; the last timestamp's path is validated against the anchors ``trust``.
+
+    Refused, nothing made: an :class:`InputError` for a PDF without a document timestamp (PAdES B-LTA is made by
+    signing with ``[signing] timestamp_url``) or without an anchor; a :class:`ConnectorError` when the TSA, a CRL
+    address or the path of the last timestamp fails, or the renewed file does not verify.
+    """
+    import io
+
+    from asn1crypto import x509 as ax509
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.signers.pdf_signer import PdfTimeStamper
+    from pyhanko.sign.timestamps import HTTPTimeStamper
+    from pyhanko_certvalidator import ValidationContext
+
+    from governance.reports.keys import load_certificate
+    from governance.reports.sign import outside_event_loop, verify_pdf
+
+    if not trust:
+        raise InputError("name the trust anchor the last document timestamp's TSA chains to (--trust CA.pem, or "
+                         "[signing] timestamp_trust): its path is validated before it is renewed")
+    reader = PdfFileReader(io.BytesIO(pdf), strict=False)
+    if not list(reader.embedded_timestamp_signatures):
+        raise InputError("the PDF has no document timestamp to renew (it is not PAdES B-LTA): sign it with "
+                         "[signing] timestamp_url set")
+    roots = [ax509.Certificate.load(load_certificate(p).public_bytes(_der())) for p in trust]
+    context = ValidationContext(trust_roots=roots, allow_fetching=True)
+    stamper = PdfTimeStamper(HTTPTimeStamper(timestamp_url, timeout=10))
+    try:
+        out = outside_event_loop(lambda: stamper.update_archival_timestamp_chain(
+            reader, context, in_place=False, output=io.BytesIO()).getvalue())
+    except Exception as exc:  # the TSA, a CRL address, or the last timestamp's path failed: nothing made
+        why = " ".join(str(exc).split())[:300] or type(exc).__name__
+        raise ConnectorError(f"cannot add an archive timestamp with {timestamp_url} ({why}): nothing was written; "
+                             "check the TSA URL, the anchor, and that the last timestamp's certificate has not expired "
+                             "yet") from None
+    # the renewed file is verified as a reader will: a renewal that does not verify now is not handed out
+    checked = verify_pdf(out, trust=trust)
+    if not checked.ok or len(checked.document_timestamps) < 2:
+        raise ConnectorError(f"the PDF with an archive timestamp from {timestamp_url} does not verify "
+                             f"({checked.verdict}): nothing was written")
+    return ArchiveStamp(out, checked.document_timestamps[-1], len(checked.document_timestamps))

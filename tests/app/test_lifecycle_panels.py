@@ -7,7 +7,7 @@ import datetime as dt
 
 from governance import fallback, incidents, ledger
 from tests.app.shown import texts
-from tests.governance.test_fallback import IN_USE, approved_plan, ctx_as, registry_status
+from tests.governance.test_fallback import EARLIER, IN_USE, approved_plan, ctx_as, registry_status
 
 OFFICER = "risk.officer@demo.countersign.dev"
 
@@ -101,6 +101,93 @@ def test_an_engineer_rehearses_the_fallback_from_the_model_page(demo_copy, app_f
     (row,) = fallback.register(ctx_as(demo_copy, "auditor"), model="claims-fraud").models
     assert [(r.plan_id, r.passed) for r in row.rehearsals] == [(plan.plan_id, True)]
     assert registry_status(demo_copy, 2) == "Approved"  # a rehearsal writes nothing to the registry
+
+
+# -- the forms the CLI had alone: propose and approve a fallback plan, act on and close an incident ----------------
+
+
+def _click(at, label: str):
+    next(b for b in at.button if b.label == label).click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_an_engineer_proposes_a_fallback_and_two_risk_officers_approve_it_from_the_model_page(
+        demo_copy, app_factory, monkeypatch) -> None:
+    # the model's tier asks two approvals: N of M, distinct people, never the proposer; through the CLI's use cases
+    from governance.usecases import fallback as fallback_uc
+    from tests.spies import record_calls
+
+    proposed = record_calls(monkeypatch, fallback_uc, "propose_fallback")
+    decided = record_calls(monkeypatch, fallback_uc, "decide_plan")
+    config = demo_copy.root / "countersign.toml"
+    config.write_text(config.read_text().replace('[models.claims-fraud]\nrisk_tier = "medium"',
+                                                 '[models.claims-fraud]\nrisk_tier = "high"'))
+    at = _model_page(app_factory, demo_copy, "ml.engineer@demo.countersign.dev")
+    assert not [b for b in at.button if b.label == "Approve plan"]
+    at.selectbox(key="fallback.propose.prod.kind").set_value("version")
+    at.selectbox(key="fallback.propose.prod.version").set_value(EARLIER)
+    at.text_area(key="fallback.propose.prod.reason").set_value("v1 served a year without findings")
+    _click(at, "Propose plan")
+    assert any("proposed" in s.value and "2 risk officer approval" in s.value for s in at.success), texts(at)
+    (plan,) = fallback.plans(ctx_as(demo_copy, "auditor"), model="claims-fraud")
+    assert (plan.status, plan.proposed_by, plan.fallback_version_id) == ("proposed", "ml.engineer@demo.countersign.dev",
+                                                                         EARLIER)
+    assert plan.fallback_sha256 == ctx_as(demo_copy, "auditor").catalog.version(EARLIER).artifact_sha256
+
+    for officer, count in ((OFFICER, "1/2"), ("validator@demo.countersign.dev", "2/2")):
+        at = _model_page(app_factory, demo_copy, officer)
+        assert f"`{plan.plan_id}`" in " ".join(m.value for m in at.markdown)
+        at.text_input(key=f"fallback.comment.{plan.plan_id}").set_value("checked against runbook CL-7")
+        _click(at, "Approve plan")
+        assert any(count in s.value for s in at.success), texts(at)
+        if officer == OFFICER:  # the same person again: refused in one line, nothing written
+            at.text_input(key=f"fallback.comment.{plan.plan_id}").set_value("once more")
+            _click(at, "Approve plan")
+            assert any("already approved" in e.value for e in at.error), texts(at)
+    (done,) = fallback.plans(ctx_as(demo_copy, "auditor"), model="claims-fraud")
+    assert done.status == "approved" and set(done.approvers) == {OFFICER, "validator@demo.countersign.dev"}
+    actions = [e.action for e in ledger.entries_for(ctx_as(demo_copy, "auditor").catalog, f"fallback:{plan.plan_id}")]
+    assert actions == ["fallback.propose", "fallback.approve", "fallback.approve"]
+    assert len(proposed) == 1 and len(decided) == 3  # the refused second approval went through it too
+
+
+def test_an_incident_gets_actions_and_a_report_and_only_a_risk_officer_closes_it_with_its_resolution(
+        demo_copy, app_factory, monkeypatch) -> None:
+    from governance.usecases import incidents as incident_uc
+    from tests.spies import record_calls
+
+    steps = record_calls(monkeypatch, incident_uc, "incident_step")
+    inc = incidents.record_incident(ctx_as(demo_copy, "data.scientist"), IN_USE, "Every claim of one broker flagged",
+                                    "312 claims held", "high", True, serious_kind="fundamental_rights")
+    key = f"incident.manage.{inc.incident_id}"
+    at = _model_page(app_factory, demo_copy, "ml.engineer@demo.countersign.dev")
+    assert at.radio(key=f"{key}.step").options == ["Record an action taken", "Record the report a rule asks for"]
+    at.radio(key=f"{key}.step").set_value("report")
+    at.selectbox(key=f"{key}.rule").set_value(incidents.ART_73)
+    at.text_area(key=f"{key}.text").set_value("Reported to the market surveillance authority, ref MSA-2026-114")
+    _click(at, "Record")
+    at.radio(key=f"{key}.step").set_value("action")
+    at.text_area(key=f"{key}.text").set_value("Rolled back to v1 while the broker feed is fixed")
+    _click(at, "Record")
+
+    at = _model_page(app_factory, demo_copy, OFFICER)
+    at.radio(key=f"{key}.step").set_value("close")
+    at.text_area(key=f"{key}.text").set_value("ok")  # a resolution is required: refused, still open
+    _click(at, "Record")
+    assert any("resolution" in e.value for e in at.error), texts(at)
+    assert incidents.get_incident(ctx_as(demo_copy, "auditor"), inc.incident_id).status == "open"
+    at.text_area(key=f"{key}.text").set_value("Broker feed fixed and v2 re-validated; no claim was refused")
+    _click(at, "Record")
+    assert any("it is closed" in s.value for s in at.success), texts(at)
+    closed = incidents.get_incident(ctx_as(demo_copy, "auditor"), inc.incident_id)
+    assert [(e.kind, e.actor.split("@")[0]) for e in closed.events] == [
+        ("report", "ml.engineer"), ("action", "ml.engineer"), ("close", "risk.officer")]
+    (art73,) = [d for d in closed.deadlines if d.rule == incidents.ART_73]
+    assert art73.status(closed.as_of) == "met"
+    at = _model_page(app_factory, demo_copy, OFFICER)
+    assert not [r for r in at.radio if r.key == f"{key}.step"]  # nothing more to do on a closed incident
+    assert [c[1].step for c in steps] == ["report", "action", "close", "close"]  # the CLI's use case, each time
 
 
 def test_the_panels_and_the_cli_call_the_same_use_cases(demo_copy, app_factory, monkeypatch, capsys) -> None:

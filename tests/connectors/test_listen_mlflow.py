@@ -185,3 +185,16 @@ def test_an_mlflow_backfill_reads_registry_timestamps_and_labels_the_unknown_as_
     assert not [v for v in doc["versions"] if v["model"] == model]
     assert any(vid in g and "state unknown" in g for g in doc["gaps"])
     driver.close()
+
+
+def test_a_webhook_secret_for_a_several_workspace_account_is_refused(tmp_path: Path) -> None:
+    # webhooks name a model without its workspace: a several-workspace account could not tell risk/credit from
+    # retail/credit, so it takes none (polled by sync instead), said in one line
+    from core.errors import ConfigError
+
+    root = write_workspace(tmp_path / "ws", {ACCOUNT: {"environment": "prod", "tracking_uri": "http://127.0.0.1:9",
+                                                       "workspaces": ["risk", "retail"]}})
+    ctx = open_ctx(root)
+    variable = ctx.settings.listen.secret_variable(ACCOUNT)
+    with pytest.raises(ConfigError, match="workspace"):
+        build_listener(ctx, {variable: SECRET})

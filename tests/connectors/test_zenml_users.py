@@ -11,7 +11,7 @@ import pytest
 
 from connectors.base import AccountInfo
 from connectors.zenml import ZenMLConnector, ZenMLSettings
-from core.errors import UnsafeArtifact
+from core.errors import ArtifactMismatch, UnsafeArtifact
 from governance.context import Context
 from tests.connectors.zenml_driver import ZenMLDriver
 
@@ -176,10 +176,24 @@ def test_shap_values_that_do_not_fit_the_validation_data_are_refused(driver: Zen
     assert explain.status == "error" and "400 rows, the validation data 800" in explain.message
 
 
-def test_a_promotion_to_another_zenml_project_carries_the_card_tags_metrics_and_data(driver: ZenMLDriver,
-                                                                                     tmp_path: Path) -> None:
-    # another project stands for another server: the promotion registers a copy there (the same artifact store,
-    # which both accounts read); the copy carries the card, the tags, the metrics and the data of the source
+@pytest.fixture(scope="module")
+def prod_server(tmp_path_factory: pytest.TempPathFactory):
+    """A second ZenML server (another team's prod; ~10-25 s to start), sharing nothing with the first but the
+    artifact store folder the test names in its account."""
+    from tests.connectors.zenml_server import ensure_venv, start_server
+
+    root = tmp_path_factory.mktemp("zenml-prod")
+    python, _ = ensure_venv(log=root / "venv-build.log")
+    server = start_server(root / "server", python=python)
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("target", ["project", "server"])
+def test_a_promotion_to_another_zenml_project_or_server_carries_the_card_tags_metrics_and_data(
+        driver: ZenMLDriver, tmp_path: Path, target: str, request: pytest.FixtureRequest) -> None:
+    # another project of the same server, or another server: the promotion registers a copy there (the same
+    # artifact store, which both accounts read); the copy carries the card, the tags, the metrics and the data
     from connectors.base import PromotionRef
 
     model = f"credit-{uuid.uuid4().hex[:6]}"
@@ -190,14 +204,19 @@ def test_a_promotion_to_another_zenml_project_carries_the_card_tags_metrics_and_
         "description": "Probability of default", "use_cases": "retail loan approval", "license": "internal",
         "limitations": "EU applicants only", "add_tags": ["team:credit"]})
     driver._call("PUT", f"/model_versions/{version_id}", json={"description": "GBM on the 2026-10 book"})
-    project = f"prod-{uuid.uuid4().hex[:6]}"
-    driver._call("POST", "/projects", json={"name": project, "display_name": project})
     stages = {"production": "prod"}
     src = connector(driver, tmp_path / "s")
-    dst = ZenMLConnector(ZenMLSettings(url=driver.server.url, api_key_env=driver.env_var, project=project,
+    if target == "project":
+        url, api_key, project = driver.server.url, driver.server.api_key, f"prod-{uuid.uuid4().hex[:6]}"
+        driver._call("POST", "/projects", json={"name": project, "display_name": project})
+    else:
+        prod = request.getfixturevalue("prod_server")
+        url, api_key, project = prod.url, prod.api_key, "default"
+    dst = ZenMLConnector(ZenMLSettings(url=url, api_key_env="ZENML_PROD_KEY", project=project,
                                        artifact_root=str(driver.stores), stage_environments=stages),
-                         AccountInfo("zen-prod", "prod", secrets={driver.env_var: driver.server.api_key}),
+                         AccountInfo("zen-prod", "prod", secrets={"ZENML_PROD_KEY": api_key}),
                          root=tmp_path / "d", cache_dir=tmp_path / "d" / "cache")
+    assert dst.same_server(src) is False
     (source,) = [v for v in src.extract(None).versions if v.model == model]
     ref = PromotionRef("req-zen-copy", "ab" * 32, "zen", source.source_ref, ("a@x", "b@x"), environment="prod",
                        artifact_sha256=source.artifact_sha256)
@@ -217,3 +236,19 @@ def test_a_promotion_to_another_zenml_project_carries_the_card_tags_metrics_and_
     assert record.tags.get("team") == "credit"
     (card,) = [c for c in snap.model_cards if c.model == model]
     assert (card.content["license"], card.content["limitations"]) == ("internal", "EU applicants only")
+    if target == "server":
+        # the source server knows nothing of the copy
+        assert [v.version for v in src.extract(None).versions if v.model == model] == [1]
+        # a prod server whose account cannot read the source's artifact store refuses, registering nothing there
+        other = f"credit-{uuid.uuid4().hex[:6]}"
+        out2 = driver.run_user_pipeline(other, mapping=True)
+        (source2,) = [v for v in src.extract(None).versions if v.model == other]
+        blind = ZenMLConnector(ZenMLSettings(url=url, api_key_env="ZENML_PROD_KEY", artifact_root=str(tmp_path / "own"),
+                                             stage_environments=stages),
+                               AccountInfo("zen-prod", "prod", secrets={"ZENML_PROD_KEY": api_key}),
+                               root=tmp_path / "b", cache_dir=tmp_path / "b" / "cache")
+        ref2 = PromotionRef("req-zen-blind", "ab" * 32, "zen", source2.source_ref, ("a@x", "b@x"),
+                            environment="prod", artifact_sha256=source2.artifact_sha256)
+        with pytest.raises(ArtifactMismatch):
+            blind.register_copy(source2, src, ref2)
+        assert out2["model_version_id"] and [m for m in blind.extract(None).models if m.name == other] == []

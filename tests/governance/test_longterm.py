@@ -205,3 +205,50 @@ def test_a_countersignature_with_a_self_signed_key_trusts_the_tsa_named_in_the_c
     assert result.ok, result.verdict
     assert [s.timestamp is not None and s.timestamp.ok for s in result.signatures] == [True, True]
     assert result.ltv.startswith("PAdES B-LTA") and len(result.document_timestamps) == 2
+
+
+# -- archive timestamps: provable after the time-stamping service's own certificate expires ------------------------
+
+
+@pytest.fixture(scope="module")
+def short_tsa(tmp_path_factory: pytest.TempPathFactory):
+    """A PKI whose first TSA's certificate expires in two days (the signer's tomorrow); its archive TSA's in years."""
+    running = start_pki(tmp_path_factory.mktemp("pki-short"), signer_valid_for=dt.timedelta(days=1),
+                        tsa_valid_for=dt.timedelta(days=2))
+    yield running
+    running.stop()
+
+
+def test_an_archive_timestamp_keeps_a_pdf_provable_after_its_tsas_certificate_expires(
+        short_tsa: TestPKI, unsigned: bytes, tmp_path: Path, capsys) -> None:
+    assert short_tsa.tsa_expires is not None
+    signed = sign_pdf(unsigned, _signer(short_tsa, tmp_path), name="Ada Validator", reason="Validation report",
+                      timestamp_url=short_tsa.tsa_url)
+    after_tsa = short_tsa.tsa_expires.replace(tzinfo=dt.UTC) + dt.timedelta(days=1)
+    root = (short_tsa.root_cert,)
+    assert verify_pdf(signed, trust=root, at=_day_after_expiry(short_tsa)).ok  # the signer expired: still proven
+    stale = verify_pdf(signed, trust=root, at=after_tsa)
+    assert not stale.ok, stale.verdict  # the document timestamp's own certificate expired: nothing seals the data
+    source, out = tmp_path / "report.pdf", tmp_path / "report-archived.pdf"
+    source.write_bytes(signed)
+    assert main(["pdf", "retimestamp", str(source), "--tsa", short_tsa.archive_tsa_url, "--trust",
+                 str(short_tsa.root_cert), "--out", str(out)]) == 0
+    assert "archive timestamp by Countersign Archive TSA" in capsys.readouterr().out
+    renewed = out.read_bytes()
+    assert renewed.startswith(signed) and source.read_bytes() == signed  # an incremental update, the source untouched
+    result = verify_pdf(renewed, trust=root, at=after_tsa)
+    assert result.ok and result.verdict.startswith("OK: valid at signing time"), result.verdict
+    assert [t.tsa for t in result.document_timestamps] == ["Countersign Test TSA", "Countersign Archive TSA"]
+    assert result.ltv.startswith("PAdES B-LTA") and "2 document timestamp" in result.ltv
+
+
+def test_an_archive_timestamp_is_refused_without_a_tsa_an_anchor_or_a_document_timestamp(
+        short_tsa: TestPKI, unsigned: bytes, tmp_path: Path, capsys) -> None:
+    plain = tmp_path / "plain.pdf"  # PAdES B-B: no document timestamp to renew
+    plain.write_bytes(sign_pdf(unsigned, _signer(short_tsa, tmp_path), name="Ada", reason="r"))
+    out = tmp_path / "out.pdf"
+    args = ["--tsa", short_tsa.archive_tsa_url, "--trust", str(short_tsa.root_cert), "--out", str(out)]
+    assert main(["pdf", "retimestamp", str(plain), *args]) == 2
+    assert "no document timestamp" in capsys.readouterr().err and not out.exists()
+    assert main(["pdf", "retimestamp", str(plain), "--tsa", short_tsa.archive_tsa_url, "--out", str(out)]) == 2
+    assert "--trust" in capsys.readouterr().err and not out.exists()
