@@ -15,7 +15,7 @@ import streamlit as st
 from core.errors import CountersignError
 from governance.usecases import cards, fallback, incidents
 from portal.context import PortalContext
-from portal.lifecycle_forms import incident_forms, plan_forms
+from portal.lifecycle_forms import incident_forms, plan_forms, review_form
 from portal.tables import show_table
 from portal.text import inert, inert_block
 from portal.widgets import show_error
@@ -87,6 +87,7 @@ def _active_plan(ctx: PortalContext, row: ModelFallbacks) -> None:
     for e in row.executions:
         st.markdown(f"Executed {e.executed_at:%Y-%m-%d %H:%M} by {inert(e.actor)} ({inert(e.outcome)}, "
                     f"emergency) — review {inert(e.review_status)}, due {e.review_due:%Y-%m-%d}")
+        review_form(ctx, e)  # another risk officer's review after the fact
     if row.finding:
         st.warning(inert(row.finding))
     if ctx.identity.can("rehearse_fallback"):

@@ -1,8 +1,10 @@
 """The lifecycle forms of the Model page that the CLI had alone (issue 38): propose a fallback plan, approve or
-reject one, and act on an incident (an action, a regulator report, its closure).
+reject one, review an emergency execution after the fact, and act on an incident (an action, a regulator report,
+its closure).
 
 Each form calls the use case its CLI command calls (:func:`governance.usecases.fallback.propose_fallback`,
-:func:`~governance.usecases.fallback.decide_plan`, :func:`governance.usecases.incidents.incident_step`): roles, four
+:func:`~governance.usecases.fallback.decide_plan`, :func:`~governance.usecases.fallback.review_fallback`,
+:func:`governance.usecases.incidents.incident_step`): roles, four
 eyes, N of M approvals and required fields are checked in the services under them, with their ledger entries; the
 forms only hide what the signed-in person may not do.
 """
@@ -22,7 +24,7 @@ from portal.text import inert
 from portal.widgets import show_error
 
 if TYPE_CHECKING:
-    from governance.fallback import FallbackPlan, ModelFallbacks
+    from governance.fallback import FallbackExecution, FallbackPlan, ModelFallbacks
     from governance.incidents import Incident
 
 KIND_LABELS = {"version": "an earlier approved version", "challenger": "a challenger model's version",
@@ -61,6 +63,27 @@ def _decide_form(ctx: PortalContext, plan: FallbackPlan) -> None:
         return
     st.success(f"Plan {decided.plan_id} {decided.status} ({len(decided.approvers)}/{decided.approvals_required} "
                "approvals).")
+
+
+def review_form(ctx: PortalContext, execution: FallbackExecution) -> None:
+    """The review after the fact of one emergency execution, offered to a risk officer who did not execute it."""
+    if (execution.review_status == "reviewed" or not ctx.identity.can("review_fallback")
+            or ctx.settings.person(execution.actor) == ctx.settings.person(ctx.identity.email)):
+        return
+    key = f"fallback.review.{execution.event_id}"
+    due = f" (due {execution.review_due:%Y-%m-%d})" if execution.review_due else ""
+    with st.expander(f"Review this emergency execution{due}"), st.form(f"{key}.form"):
+        comment = st.text_area("Your conclusion: was the emergency path justified, what follows (recorded in the ledger)",
+                               key=key)
+        submitted = st.form_submit_button("Record the review")
+    if not submitted:
+        return
+    try:
+        done = fallback.review_fallback(ctx, fallback.ReviewFallbackCommand(execution.event_id, comment))
+    except CountersignError as exc:
+        show_error(exc)
+        return
+    st.success(f"Emergency execution of {done.executed_at:%Y-%m-%d %H:%M} reviewed by {inert(done.reviewed_by or '')}.")
 
 
 def _candidates(ctx: PortalContext, row: ModelFallbacks) -> list[str]:

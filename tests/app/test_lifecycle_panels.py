@@ -152,6 +152,34 @@ def test_an_engineer_proposes_a_fallback_and_two_risk_officers_approve_it_from_t
     assert len(proposed) == 1 and len(decided) == 3  # the refused second approval went through it too
 
 
+def test_another_risk_officer_reviews_an_emergency_execution_after_the_fact_from_the_model_page(
+        demo_copy, app_factory, monkeypatch) -> None:
+    # the review after the fact was CLI-only: the executing officer sees no review form (four eyes), another does
+    from governance.usecases import fallback as fallback_uc
+    from tests.spies import record_calls
+
+    reviewed = record_calls(monkeypatch, fallback_uc, "review_fallback")
+    approved_plan(demo_copy)
+    at = _model_page(app_factory, demo_copy, OFFICER)
+    at.text_input(key="fallback.reason.prod").set_value("v2 flags every claim of one broker")
+    at.checkbox(key="fallback.sure.prod").check()
+    _click(at, "Execute fallback")
+    (row,) = fallback.register(ctx_as(demo_copy, "auditor"), model="claims-fraud").models
+    (done,) = row.executions
+    at = _model_page(app_factory, demo_copy, OFFICER)
+    assert not [b for b in at.button if b.label == "Record the review"]  # she executed it
+    at = _model_page(app_factory, demo_copy, "validator@demo.countersign.dev")
+    at.text_area(key=f"fallback.review.{done.event_id}").set_value("justified: the broker feed was corrupt")
+    _click(at, "Record the review")
+    assert any("reviewed" in s.value for s in at.success), texts(at)
+    (row,) = fallback.register(ctx_as(demo_copy, "auditor"), model="claims-fraud").models
+    (after,) = row.executions
+    assert (after.review_status, after.reviewed_by) == ("reviewed", "validator@demo.countersign.dev")
+    assert len(reviewed) == 1
+    at = _model_page(app_factory, demo_copy, "validator@demo.countersign.dev")
+    assert not [b for b in at.button if b.label == "Record the review"]  # reviewed once, the form is gone
+
+
 def test_an_incident_gets_actions_and_a_report_and_only_a_risk_officer_closes_it_with_its_resolution(
         demo_copy, app_factory, monkeypatch) -> None:
     from governance.usecases import incidents as incident_uc
