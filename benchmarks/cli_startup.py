@@ -4,7 +4,7 @@ workspace, each against a bare `python -c pass` measured in the same run (interl
 Run: .venv/bin/python benchmarks/cli_startup.py [--runs 15] [--quick] [--workspace DIR]
 Prints the median wall time of each command, its ratio to `python -c pass`, and the difference.
 Goals (issue 22): `--help` within 0.2 s of `python -c pass`; `models --json` under 0.6 s.
-Heavy libraries (pandas, DuckDB, pydantic, evidently, shap, streamlit, boto3) load only in the commands that use
+Heavy libraries (pandas, DuckDB, evidently, shap, streamlit, boto3) load only in the commands that use
 them: `python -X importtime .venv/bin/countersign --help` shows what is left.
 """
 

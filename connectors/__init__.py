@@ -7,7 +7,7 @@ light module of its own. Tests (and plugins) add kinds at run time with :func:`r
 
 The one way to build a connector, for every caller::
 
-    settings = settings_model("folder").model_validate({"path": "registry/lab"})
+    settings = structs.convert({"path": "registry/lab"}, settings_model("folder"))
     conn = build_connector("folder", settings, AccountInfo("lab", "dev"), root=workspace_root, cache_dir=cache)
 """
 
@@ -17,12 +17,14 @@ import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ValidationError
-
-from connectors.base import AccountInfo, Connector
+from connectors.settings import AccountInfo, ConnectorSettings
+from core import structs
 from core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from connectors.base import Connector
 
 
 @dataclass(frozen=True)
@@ -31,12 +33,12 @@ class Kind:
     class or ``"module:Class"``."""
 
     connector: str | type
-    settings: str | type[BaseModel]
+    settings: str | type[ConnectorSettings]
 
 
 # kind -> Kind(connector, settings); "module:Class" strings are imported lazily
 REGISTRY: dict[str, Kind] = {
-    "folder": Kind("connectors.folder:FolderConnector", "connectors.folder:FolderSettings"),
+    "folder": Kind("connectors.folder:FolderConnector", "connectors.folder_settings:FolderSettings"),
     "sagemaker": Kind("connectors.sagemaker.connector:SageMakerConnector",
                       "connectors.sagemaker.settings:SageMakerSettings"),
     "zenml": Kind("connectors.zenml.connector:ZenMLConnector", "connectors.zenml.settings:ZenMLSettings"),
@@ -59,7 +61,7 @@ def events_of(kind: str) -> Any | None:
     return None if target is None else _resolve(kind, target)
 
 
-def register(kind: str, connector: str | type, settings: str | type[BaseModel], *, replace: bool = False) -> Kind:
+def register(kind: str, connector: str | type, settings: str | type[ConnectorSettings], *, replace: bool = False) -> Kind:
     """Register connector kind ``kind`` (a class or ``"module:Class"`` for each); refuse to shadow one silently."""
     if kind in REGISTRY and not replace:
         raise ConfigError(f"connector kind {kind!r} is already registered (pass replace=True to replace it)")
@@ -97,8 +99,8 @@ def _resolve(kind: str, target: str | type) -> Any:
         raise ConfigError(f"connector {kind!r}: {module} has no {name} (check connectors.REGISTRY)") from None
 
 
-def settings_model(kind: str) -> type[BaseModel]:
-    """The pydantic model validating the settings of a ``kind`` account (imports no client library)."""
+def settings_model(kind: str) -> type[ConnectorSettings]:
+    """The settings record (a :class:`ConnectorSettings`) validating the settings of a ``kind`` account (imports no client library)."""
     return _resolve(kind, _entry(kind).settings)
 
 
@@ -108,19 +110,17 @@ def connector_class(kind: str) -> type:
 
 
 def build_connector(
-    kind: str, settings: BaseModel | Mapping[str, Any], account: AccountInfo, *, root: Path, cache_dir: Path
+    kind: str, settings: ConnectorSettings | Mapping[str, Any], account: AccountInfo, *, root: Path, cache_dir: Path
 ) -> Connector:
-    """A ``kind`` connector for ``account``; ``settings`` is its settings model (or a mapping validated with it).
+    """A ``kind`` connector for ``account``; ``settings`` is its settings record (or a mapping validated with it).
 
     Relative paths in the settings resolve against the workspace ``root``; fetched files go into ``cache_dir``.
     """
     model = settings_model(kind)
     if not isinstance(settings, model):
-        data = dict(settings) if isinstance(settings, Mapping) else settings.model_dump()
+        data = dict(settings) if isinstance(settings, Mapping) else structs.to_builtins(settings)
         try:
-            settings = model.model_validate(data)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            key = ".".join(str(p) for p in err["loc"]) or "settings"
-            raise ConfigError(f"account {account.name!r}: {key}: {err['msg']}") from None
+            settings = structs.convert(data, model)
+        except structs.Invalid as exc:
+            raise ConfigError(f"account {account.name!r}: {exc.key or 'settings'}: {exc.problem}") from None
     return connector_class(kind)(settings, account, root=Path(root), cache_dir=Path(cache_dir))

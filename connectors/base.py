@@ -32,22 +32,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, field_validator
-
-from core.credentials import credential_problem
+from connectors.naming import META_TWIN_REF as META_TWIN_REF  # re-exported: names every kind writes
+from connectors.naming import TAG_COLLECTIONS as TAG_COLLECTIONS
+from connectors.settings import AccountInfo as AccountInfo  # re-exported: the account and settings bases
+from connectors.settings import ConnectorSettings as ConnectorSettings
 from core.errors import InputError
 from core.progress import ProgressFn, no_progress
-
-# A version's metadata key naming another registry's entry (its ``source_ref``) that is the same model version: a
-# SageMaker-managed MLflow version's model package. The inventory shows the two as one line.
-META_TWIN_REF = "countersign.twin_ref"
-# A model's tag listing the collections it is in, "a/b; c" (SageMaker Model Registry Collections).
-TAG_COLLECTIONS = "countersign.collections"
 
 # The registry approval statuses every kind reads and writes (SageMaker's ModelApprovalStatus vocabulary).
 APPROVAL_STATUSES = ("Approved", "Rejected", "PendingManualApproval")
@@ -71,81 +66,6 @@ def decode_watermark(text: str | None, version: int) -> dict[str, Any] | None:
     if not isinstance(data, dict) or data.get("v") != version:
         return None
     return data
-
-
-@dataclass(frozen=True)
-class AccountInfo:
-    """What every account has, whatever its kind: its name and the environment it serves (dev, staging, prod).
-
-    ``secrets`` holds the values of the environment variables the kind's settings name in
-    :meth:`ConnectorSettings.secret_env` (API keys, tokens), read once at the edge and passed down: a connector
-    never reads the process environment itself.
-    """
-
-    name: str
-    environment: str
-    secrets: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
-
-
-def _texts(value: Any) -> Iterable[str]:
-    """Every string inside a setting's value (a string, or one nested in a mapping or sequence)."""
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, Mapping):
-        for v in value.values():
-            yield from _texts(v)
-    elif isinstance(value, list | tuple | set | frozenset):
-        for v in value:
-            yield from _texts(v)
-
-
-class ConnectorSettings(BaseModel):
-    """Base of a connector kind's settings: the keys of its ``[[accounts]]`` tables beyond name, environment and
-    connector. Strict (an unknown key is an error naming it) and frozen."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def _no_credentials_in_urls(cls, value: Any) -> Any:
-        """One rule for every kind (core.credentials): no setting holds a URL that carries a credential."""
-        for text in _texts(value):
-            problem = credential_problem(text, cls.credential_hint())
-            if problem is not None:
-                raise ValueError(problem)
-        return value
-
-    @classmethod
-    def credential_hint(cls) -> str:
-        """Where this kind's credentials belong instead: the environment variables its ``*_env`` keys name."""
-        keys = [name for name in cls.model_fields if name.endswith("_env")]
-        if not keys:
-            return "give them to the source's own client (its environment or profile), never in a URL"
-        named = keys[0] if len(keys) == 1 else ", ".join(keys[:-1]) + f" or {keys[-1]}"
-        return f"put them in the environment variable named by {named}"
-
-    def location(self) -> str | None:
-        """Where the source is, in one short string shown in the accounts list (a folder, a region, a server URL)."""
-        return None
-
-    def environments(self) -> tuple[str, ...]:
-        """Environments this account holds besides its own, when registry labels mean environments (an MLflow
-        alias, a ZenML stage); a version's :attr:`VersionRecord.environment` then says which one it is in."""
-        return ()
-
-    def secret_env(self) -> tuple[str, ...]:
-        """Names of the environment variables whose values the connector needs (passed in ``AccountInfo.secrets``)."""
-        return ()
-
-    def label_environment(self, label: str) -> str | None:
-        """The environment a registry label means (an MLflow alias, a ZenML stage), or None: a version holding such
-        a label is the one in use there, the way serving loads it (``models:/credit-risk@champion``)."""
-        return None
-
-    def data_hint(self, key: str) -> str | None:
-        """How a version of this kind of account names its dataset ``key`` (``reference``, ``validation``,
-        ``current``), in one sentence for the person whose review waits for it; None when the kind has no way."""
-        return None
 
 
 @dataclass(frozen=True)

@@ -29,15 +29,12 @@ import uuid
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
 
-from pydantic import Field
-
 from connectors import digests
 from connectors.base import (
     APPROVAL_STATUSES,
     AccountInfo,
     ArtifactDigest,
     Connector,
-    ConnectorSettings,
     DeploymentRecord,
     ModelCardRecord,
     ModelRecord,
@@ -50,6 +47,7 @@ from connectors.base import (
 )
 from connectors.cache import ContentCache
 from connectors.folder_cards import FolderCards
+from connectors.folder_settings import FolderSettings as FolderSettings  # re-exported
 from core.canonical import canonical_json, record_hash
 from core.clock import naive_utc, utcnow
 from core.errors import ArtifactMismatch, ConnectorError, InputError, NotFound
@@ -86,19 +84,6 @@ def _write_json_atomic(path: Path, data: Any) -> None:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     os.replace(tmp, path)
-
-
-class FolderSettings(ConnectorSettings):
-    """``[[accounts]] connector = "folder"``: where the registry folder is."""
-
-    # the registry folder; a relative path resolves against the workspace folder
-    path: str = Field(min_length=1)
-
-    def location(self) -> str | None:
-        return self.path
-
-    def data_hint(self, key: str) -> str | None:
-        return f"put the data in the version's folder as {key}.parquet"
 
 
 class FolderConnector(FolderCards):

@@ -11,6 +11,12 @@ from __future__ import annotations
 
 import re
 
+# A version's metadata key naming another registry's entry (its ``source_ref``) that is the same model version: a
+# SageMaker-managed MLflow version's model package. The inventory shows the two as one line.
+META_TWIN_REF = "countersign.twin_ref"
+# A model's tag listing the collections it is in, "a/b; c" (SageMaker Model Registry Collections).
+TAG_COLLECTIONS = "countersign.collections"
+
 # the words of a context or name → the data key a review reads (the usual word of each key first)
 CONTEXTS: dict[str, str] = {
     "training": "reference", "train": "reference", "reference": "reference",

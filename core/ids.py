@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
+import secrets
 from dataclasses import dataclass
 
 from core.errors import InputError
@@ -53,24 +53,24 @@ def version_id_for(account: str, model: str, version: int) -> str:
 
 def new_request_id(moment: dt.datetime) -> str:
     """A new promotion request id, dated ``moment``: ``PR-20261201-3fa9c2``."""
-    return f"PR-{moment:%Y%m%d}-{uuid.uuid4().hex[:6]}"
+    return f"PR-{moment:%Y%m%d}-{secrets.token_hex(3)}"
 
 
 def new_decision_id() -> str:
     """A new decision id: ``D-`` and 12 hex digits."""
-    return f"D-{uuid.uuid4().hex[:12]}"
+    return f"D-{secrets.token_hex(6)}"
 
 
 def new_sync_id(account: str, started: dt.datetime) -> str:
     """A new sync id of ``account``, started at ``started``: ``lab-20261201T101500-3fa9c2``."""
-    return f"{account}-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    return f"{account}-{started:%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
 
 
 def new_dated_id(prefix: str, moment: dt.datetime) -> str:
     """A new id of a lifecycle record, dated ``moment``: ``FB-20261201-3fa9c2`` (fallback plan), ``INC-…``."""
-    return f"{prefix}-{moment:%Y%m%d}-{uuid.uuid4().hex[:6]}"
+    return f"{prefix}-{moment:%Y%m%d}-{secrets.token_hex(3)}"
 
 
 def new_event_id(prefix: str) -> str:
     """A new id of one event of a lifecycle record: ``<prefix>-`` and 12 hex digits."""
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+    return f"{prefix}-{secrets.token_hex(6)}"

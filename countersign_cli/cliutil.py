@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 # Only the standard library at module level: every command imports this module, and `countersign --help` must not
-# wait for pandas, DuckDB or pydantic. What a command needs is imported when it runs.
+# wait for pandas or DuckDB. What a command needs is imported when it runs.
 from governance.context import Context
 
 # A workspace opened for one command: the one request/identity context (``.actor`` is its identity).

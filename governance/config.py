@@ -23,24 +23,13 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    PrivateAttr,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
-from pydantic_core import PydanticCustomError
+from typing import Annotated, Any
 
 import connectors
-from connectors.base import AccountInfo
+from connectors.settings import AccountInfo
 from core.errors import ConfigError
 from core.files import group_shared, private_mode
+from core.structs import FieldError, Invalid, Meta, Record, convert, field, field_names, set_field, to_builtins
 from governance.oversight_settings import NotifyConfig, OversightConfig
 
 CONFIG_FILE = "countersign.toml"
@@ -151,209 +140,210 @@ def resolve_workspace(arg: str | os.PathLike[str] | None, environ: Mapping[str, 
     return Workspace(Path(value).expanduser().resolve())
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class EnvironmentsConfig(_Strict):
+class EnvironmentsConfig(Record):
     order: tuple[str, ...] = ("dev", "staging", "prod")
 
-    @field_validator("order")
-    @classmethod
-    def _unique(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        if not v:
-            raise ValueError("must name at least one environment")
-        if len(set(v)) != len(v):
-            raise ValueError(f"environments repeat: {list(v)}")
-        return v
+    def __post_init__(self) -> None:
+        if not self.order:
+            raise FieldError("order", "must name at least one environment")
+        if len(set(self.order)) != len(self.order):
+            raise FieldError("order", f"environments repeat: {list(self.order)}")
 
 
-class AccountConfig(BaseModel):
-    """One source account: what every account has, plus its connector's own settings.
+class _AccountKeys(Record):
+    """The keys every ``[[accounts]]`` table has; the others belong to its connector kind."""
 
-    ``name``, ``environment``, ``connector`` and the sync schedule are common; every other key of the
-    ``[[accounts]]`` table belongs to the connector kind and is validated by the settings model it registered
-    (``connectors.settings_model``), which refuses unknown keys. The validated model is :attr:`settings`.
-    """
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-    name: str = Field(min_length=1)
+    name: Annotated[str, Meta(min_length=1)]
     environment: str
     connector: str
     # an incremental sync becomes a full one when the last full pass is older than this (0: only on request):
     # what listings cannot show (metadata-only edits, deletions) reaches the catalog within this many hours
-    full_sync_every_hours: float = Field(default=24.0, ge=0)
-    _settings: BaseModel = PrivateAttr()
-    _secrets: dict[str, str] = PrivateAttr(default_factory=dict)
+    full_sync_every_hours: Annotated[float, Meta(ge=0)] = 24.0
 
-    @model_validator(mode="after")
-    def _connector_settings(self) -> AccountConfig:
-        try:
-            model = connectors.settings_model(self.connector)
-        except ConfigError as exc:
-            raise ValueError(str(exc)) from None
-        try:
-            self._settings = model.model_validate(self.model_extra or {})
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            key = ".".join(str(p) for p in err["loc"])
-            if err["type"] == "missing":
-                detail = f"a {self.connector} account needs {key!r}"
-            elif err["type"] == "extra_forbidden":
-                detail = "unknown key (check the spelling)"
-            else:
-                detail = err["msg"].removeprefix("Value error, ")
-            # the key goes into the error's location (parse_settings joins it): accounts[0].path: ...
-            raise PydanticCustomError("connector_setting", "{key}: {detail}", {"key": key, "detail": detail}) from None
-        return self
 
-    @property
-    def settings(self) -> BaseModel:
-        """This account's connector settings, validated by the model its kind registered."""
-        return self._settings
+class _Hidden(dict[str, str]):
+    """Secret values: kept, never shown (a record's repr lists its fields)."""
+
+    def __repr__(self) -> str:
+        return "{…}" if self else "{}"
+
+
+class AccountConfig(Record):
+    """One source account: what every account has, plus its connector's own settings.
+
+    ``name``, ``environment``, ``connector`` and the sync schedule are common; every other key of the
+    ``[[accounts]]`` table belongs to the connector kind and is validated by the settings record it registered
+    (``connectors.settings_model``), which refuses unknown keys. The validated record is :attr:`settings`. Built by
+    :func:`parse_account` from a table of the file.
+    """
+
+    name: str
+    environment: str
+    connector: str
+    settings: Any  # the connector kind's settings record (a ConnectorSettings)
+    full_sync_every_hours: float = 24.0
+    secrets: dict[str, str] = field(default_factory=_Hidden)  # filled at the edge by with_secrets
 
     @property
     def info(self) -> AccountInfo:
         """The neutral account facts a connector is built with (with the secrets its settings name)."""
-        return AccountInfo(self.name, self.environment, secrets=dict(self._secrets))
+        return AccountInfo(self.name, self.environment, secrets=dict(self.secrets))
 
     @property
     def environments(self) -> tuple[str, ...]:
         """Every environment this account holds: its own, then those its registry labels map to."""
-        more = getattr(self._settings, "environments", None)
-        extra = tuple(more()) if callable(more) else ()
-        return tuple(dict.fromkeys((self.environment, *extra)))
+        return tuple(dict.fromkeys((self.environment, *self.settings.environments())))
 
     def label_environment(self, label: str) -> str | None:
         """The environment the registry label ``label`` means in this account (an MLflow alias, a ZenML stage)."""
-        means = getattr(self._settings, "label_environment", None)
-        return means(label) if callable(means) else None
+        return self.settings.label_environment(label)
 
     def data_hint(self, key: str) -> str | None:
         """How this account's registry names a version's dataset ``key`` (reference, validation, current), if told."""
-        hint = getattr(self._settings, "data_hint", None)
-        return hint(key) if callable(hint) else None
+        return self.settings.data_hint(key)
 
     def with_secrets(self, environ: Mapping[str, str]) -> AccountConfig:
         """This account with the values of the environment variables its settings name (read at the edge)."""
-        names = getattr(self._settings, "secret_env", None)
-        self._secrets = {n: environ[n] for n in (names() if callable(names) else ()) if n in environ}
+        self.secrets.clear()
+        self.secrets.update({n: environ[n] for n in self.settings.secret_env() if n in environ})
         return self
 
     @property
     def location(self) -> str | None:
         """Where the account's source is, in one short string (a folder, a region, a server URL)."""
-        location = getattr(self._settings, "location", None)
-        return location() if callable(location) else None
+        return self.settings.location()
+
+    def as_record(self) -> dict[str, Any]:
+        """The account as the catalog records it (its settings validated, no secret, no empty value)."""
+        common = {"name": self.name, "environment": self.environment, "connector": self.connector,
+                  "full_sync_every_hours": self.full_sync_every_hours}
+        return {**common, **to_builtins(self.settings, exclude_none=True)}
 
 
-class TierPolicy(_Strict):
+def parse_account(index: int, table: Any) -> AccountConfig:
+    """``accounts[index]`` of the file: its common keys, then the rest by its connector's settings record."""
+    if not isinstance(table, Mapping):
+        raise Invalid(("accounts", index), "expected a table ([[accounts]])")
+    common = {k: v for k, v in table.items() if k in field_names(_AccountKeys)}
+    try:
+        keys = convert(common, _AccountKeys)
+    except Invalid as exc:
+        raise Invalid(("accounts", index, *exc.loc), exc.problem) from None
+    try:
+        model = connectors.settings_model(keys.connector)
+    except ConfigError as exc:
+        raise Invalid(("accounts", index), str(exc)) from None
+    rest = {k: v for k, v in table.items() if k not in common}
+    try:
+        settings = convert(rest, model)
+    except Invalid as exc:
+        problem = f"a {keys.connector} account needs {exc.key!r}" if exc.problem == "required key is missing" \
+            else exc.problem
+        raise Invalid(("accounts", index, *exc.loc), problem) from None
+    return AccountConfig(name=keys.name, environment=keys.environment, connector=keys.connector, settings=settings,
+                         full_sync_every_hours=keys.full_sync_every_hours)
+
+
+Fraction = Annotated[float, Meta(ge=0, le=1)]
+Days = Annotated[int, Meta(ge=1, le=3660)]
+
+
+class TierPolicy(Record):
     """The rules one risk tier must pass before promotion."""
 
-    approvals_required: int = Field(default=1, ge=1, le=10)
-    max_drift_share: float | None = Field(default=None, ge=0, le=1)
-    min_disparate_impact: float | None = Field(default=None, ge=0, le=1)
-    min_metrics: dict[str, float] = Field(default_factory=dict)
-    max_metrics: dict[str, float] = Field(default_factory=dict)
+    approvals_required: Annotated[int, Meta(ge=1, le=10)] = 1
+    max_drift_share: Fraction | None = None
+    min_disparate_impact: Fraction | None = None
+    min_metrics: dict[str, float] = field(default_factory=dict)
+    max_metrics: dict[str, float] = field(default_factory=dict)
     required_card_fields: tuple[str, ...] = ()
-    evidence_max_age_days: int | None = Field(default=None, ge=1)
+    evidence_max_age_days: Annotated[int, Meta(ge=1)] | None = None
     # a promotion fails when the copy's (or the version's own) artifact sha256 differs along its lineage
     require_identical_artifact: bool = False
     # environment -> gate names that apply when promoting into it; absent = every gate
-    gates: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    gates: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # promotions that may skip environments of [environments] order, as "from->to" ("dev->prod"); such a request
     # needs approvals_required + 1 approvals
     allow_skip: tuple[str, ...] = ()
     # columns whose drift alone fails the drift gate, whatever the drift share
     critical_features: tuple[str, ...] = ()
     # the importance-weighted drift (the share of the model's attribution carried by drifted features) at most this
-    max_weighted_drift: float | None = Field(default=None, ge=0, le=1)
+    max_weighted_drift: Fraction | None = None
 
     # how the fairness gate names its threshold to people (default: the gate registry's label)
-    fairness_label: str | None = Field(default=None, min_length=1)
+    fairness_label: Annotated[str, Meta(min_length=1)] | None = None
     # ongoing oversight: a deployed version is reviewed again every N days (SR 26-2 ties the frequency to risk);
     # drift and bias are recomputed on the newest monitoring data every M days. None: no cadence.
-    review_every_days: int | None = Field(default=None, ge=1, le=3660)
-    monitoring_every_days: int | None = Field(default=None, ge=1, le=3660)
+    review_every_days: Days | None = None
+    monitoring_every_days: Days | None = None
     # triggered review: more cumulative change than this since the last full validation (versions promoted into the
     # environment, features added or removed, the training data window moved) starts a re-validation
-    max_cumulative_change: int | None = Field(default=None, ge=0, le=1000)
+    max_cumulative_change: Annotated[int, Meta(ge=0, le=1000)] | None = None
     # a fallback executed as an emergency (one approver, at once) is reviewed after the fact within this many days
-    fallback_review_days: int = Field(default=5, ge=1, le=365)
+    fallback_review_days: Annotated[int, Meta(ge=1, le=365)] = 5
 
-    @field_validator("allow_skip")
-    @classmethod
-    def _skips(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+    def __post_init__(self) -> None:
         out = []
-        for item in v:
+        for item in self.allow_skip:
             parts = [p.strip() for p in item.split("->")]
             if len(parts) != 2 or not all(parts):
-                raise ValueError(f"allow_skip entry {item!r} must read \"FROM->TO\", e.g. \"dev->prod\"")
+                raise FieldError("allow_skip", f"allow_skip entry {item!r} must read \"FROM->TO\", e.g. \"dev->prod\"")
             out.append("->".join(parts))
-        return tuple(out)
+        set_field(self, "allow_skip", tuple(out))
 
 
-class RetentionPolicy(_Strict):
+class RetentionPolicy(Record):
     """``[policy.retention]``: how long each kind of artefact is kept, in days (EU AI Act Art. 18: documentation
     10 years; Art. 19 and 26(6): logs at least 6 months). Nothing younger than its period can be purged."""
 
     # reports, audit packs, the ledger and its checkpoints (the record of decisions), model cards: 10 years
-    documentation_days: int = Field(default=3653, ge=1)
+    documentation_days: Annotated[int, Meta(ge=1)] = 3653
     # operational logs (sync runs, notification attempts, the data monitoring read): at least 6 months
-    logs_days: int = Field(default=183, ge=183)
-    evidence_days: int = Field(default=3653, ge=1)  # analytics evidence: cited by reports, kept as long
-    cache_days: int = Field(default=30, ge=0)  # fetched copies of artifacts and datasets (fetched again on need)
+    logs_days: Annotated[int, Meta(ge=183)] = 183
+    evidence_days: Annotated[int, Meta(ge=1)] = 3653  # analytics evidence: cited by reports, kept as long
+    cache_days: Annotated[int, Meta(ge=0)] = 30  # fetched copies of artifacts and datasets (fetched again on need)
 
 
-class IncidentPolicy(_Strict):
+SEVERITY_DAYS = {"critical": 1, "high": 3, "medium": 10, "low": 30}
+
+
+class IncidentPolicy(Record):
     """``[policy.incidents]``: internal escalation (PRA SS1/23) per severity, in days after becoming aware."""
 
-    escalation_days: dict[str, int] = Field(
-        default_factory=lambda: {"critical": 1, "high": 3, "medium": 10, "low": 30})
+    escalation_days: dict[str, int] = field(default_factory=lambda: dict(SEVERITY_DAYS))
 
-    @field_validator("escalation_days")
-    @classmethod
-    def _severities(cls, v: dict[str, int]) -> dict[str, int]:
-        known = ("critical", "high", "medium", "low")
-        bad = [k for k in v if k not in known]
+    def __post_init__(self) -> None:
+        bad = [k for k in self.escalation_days if k not in SEVERITY_DAYS]
         if bad:
-            raise ValueError(f"unknown severity {bad[0]!r} (known: {', '.join(known)})")
-        if any(d < 0 for d in v.values()):
-            raise ValueError("escalation days must not be negative")
-        return {**{"critical": 1, "high": 3, "medium": 10, "low": 30}, **v}
+            raise FieldError("escalation_days", f"unknown severity {bad[0]!r} (known: {', '.join(SEVERITY_DAYS)})")
+        if any(d < 0 for d in self.escalation_days.values()):
+            raise FieldError("escalation_days", "escalation days must not be negative")
+        set_field(self, "escalation_days", {**SEVERITY_DAYS, **self.escalation_days})
 
 
-class PolicyConfig(_Strict):
+class PolicyConfig(Record):
     default_tier: str = "medium"
-    tiers: dict[str, TierPolicy] = Field(default_factory=lambda: {"medium": TierPolicy()})
+    tiers: dict[str, TierPolicy] = field(default_factory=lambda: {"medium": TierPolicy()})
     # the day this policy took effect (a report names the policy in force on its date), and the regimes it applies
     # (ids of governance/data/regimes.toml; governance.regimes says which phase of each is in force on a date)
     effective_from: str | None = None
     regimes: tuple[str, ...] = ("sr-26-2", "eu-ai-act", "pra-ss1-23")
-    retention: RetentionPolicy = Field(default_factory=RetentionPolicy)
-    incidents: IncidentPolicy = Field(default_factory=IncidentPolicy)
+    retention: RetentionPolicy = field(default_factory=RetentionPolicy)
+    incidents: IncidentPolicy = field(default_factory=IncidentPolicy)
 
-    @field_validator("effective_from")
-    @classmethod
-    def _date(cls, v: str | None) -> str | None:
+    def __post_init__(self) -> None:
         import datetime as _dt
 
-        if v is not None:
+        if self.effective_from is not None:
             try:
-                _dt.date.fromisoformat(v)
+                _dt.date.fromisoformat(self.effective_from)
             except ValueError:
-                raise ValueError(f"{v!r} is not a date (YYYY-MM-DD)") from None
-        return v
-
-    @model_validator(mode="after")
-    def _default_exists(self) -> PolicyConfig:
+                raise FieldError("effective_from", f"{self.effective_from!r} is not a date (YYYY-MM-DD)") from None
         if self.default_tier not in self.tiers:
             raise ValueError(f"default_tier {self.default_tier!r} is not one of the tiers {sorted(self.tiers)}")
-        return self
 
 
-class ModelConfig(_Strict):
+class ModelConfig(Record):
     """Per-model facts the registries may not carry."""
 
     owner: str | None = None
@@ -370,15 +360,14 @@ class ModelConfig(_Strict):
     ai_act_classification: str | None = None  # one of AI_ACT_CLASSES
     generative_ai: bool | None = None
 
-    @field_validator("ai_act_classification")
-    @classmethod
-    def _ai_act_class(cls, v: str | None) -> str | None:
+    def __post_init__(self) -> None:
+        v = self.ai_act_classification
         if v is not None and v not in AI_ACT_CLASSES:
-            raise ValueError(f"unknown AI Act classification {v!r} (known: {', '.join(AI_ACT_CLASSES)})")
-        return v
+            raise FieldError("ai_act_classification",
+                             f"unknown AI Act classification {v!r} (known: {', '.join(AI_ACT_CLASSES)})")
 
 
-class AuthConfig(_Strict):
+class AuthConfig(Record):
     """How the portal learns who the user is (besides ``st.login``)."""
 
     trusted_headers: bool = False
@@ -386,21 +375,21 @@ class AuthConfig(_Strict):
     groups_header: str | None = None
     groups_claim: str = "groups"
     # the addresses (CIDR) of the proxy that sets the headers: a header from any other peer is refused
-    trusted_proxies: tuple[str, ...] = Field(default=(), validate_default=True)
+    trusted_proxies: tuple[str, ...] = ()
 
-    @field_validator("trusted_proxies")
-    @classmethod
-    def _networks(cls, v: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+    def __post_init__(self) -> None:
         out = []
-        for item in v:
+        for item in self.trusted_proxies:
             try:
                 out.append(str(ipaddress.ip_network(item.strip(), strict=False)))
             except ValueError:
-                raise ValueError(f"{item!r} is not an IP address or CIDR network (e.g. \"10.0.0.5/32\")") from None
-        if info.data.get("trusted_headers") and not out:
-            raise ValueError("trusted_headers = true needs trusted_proxies = [\"CIDR\", ...], the addresses of the "
+                raise FieldError("trusted_proxies",
+                                 f"{item!r} is not an IP address or CIDR network (e.g. \"10.0.0.5/32\")") from None
+        if self.trusted_headers and not out:
+            raise FieldError("trusted_proxies",
+                             "trusted_headers = true needs trusted_proxies = [\"CIDR\", ...], the addresses of the "
                              "proxy that sets the headers (e.g. [\"10.0.0.5/32\"]); anyone else could send them")
-        return tuple(out)
+        set_field(self, "trusted_proxies", tuple(out))
 
     def trusts_peer(self, peer: str | None) -> bool:
         """Whether a connection from ``peer`` (an IP address) may set the identity headers."""
@@ -413,7 +402,7 @@ class AuthConfig(_Strict):
         return any(address in ipaddress.ip_network(n) for n in self.trusted_proxies)
 
 
-class SigningConfig(_Strict):
+class SigningConfig(Record):
     """Who signs exported reports: people with their own certificate, else the workspace's organisation seal.
 
     ``key``/``certificate`` are the workspace's own certificate (the seal); ``signer_roles`` sign with their own
@@ -435,30 +424,22 @@ class SigningConfig(_Strict):
     # CA certificates (PEM, workspace-relative) the TSA chains to, when the signers' own chains do not include it
     timestamp_trust: tuple[str, ...] = ()
 
-    @field_validator("timestamp_url")
-    @classmethod
-    def _timestamp_url(cls, v: str | None) -> str | None:
-        if v is None:
-            return v
-        from core.credentials import credential_problem
+    def __post_init__(self) -> None:
+        v = self.timestamp_url
+        if v is not None:
+            from core.credentials import credential_problem
 
-        if not v.startswith(("http://", "https://")):
-            raise ValueError(f"{v!r} is not an http(s) URL of an RFC 3161 time-stamping service")
-        problem = credential_problem(v, "give a TSA's credentials to its proxy, never in the URL")
-        if problem is not None:
-            raise ValueError(problem)
-        return v
-
-    @field_validator("signer_roles")
-    @classmethod
-    def _known_roles(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        bad = [r for r in v if r not in ROLES]
+            if not v.startswith(("http://", "https://")):
+                raise FieldError("timestamp_url", f"{v!r} is not an http(s) URL of an RFC 3161 time-stamping service")
+            problem = credential_problem(v, "give a TSA's credentials to its proxy, never in the URL")
+            if problem is not None:
+                raise FieldError("timestamp_url", problem)
+        bad = [r for r in self.signer_roles if r not in ROLES]
         if bad:
-            raise ValueError(f"unknown role {bad[0]!r} (known: {', '.join(ROLES)})")
-        return v
+            raise FieldError("signer_roles", f"unknown role {bad[0]!r} (known: {', '.join(ROLES)})")
 
 
-class LedgerConfig(_Strict):
+class LedgerConfig(Record):
     """Where the signed ledger head is mirrored besides ``checkpoints/head.json``."""
 
     # a folder outside the workspace, ideally on another machine or owned by another account: restoring
@@ -466,64 +447,56 @@ class LedgerConfig(_Strict):
     witness: str | None = None
 
 
-class CatalogConfig(_Strict):
+class CatalogConfig(Record):
     """``[catalog]``: where the catalog and ledger live (default: ``catalog.duckdb`` in the workspace)."""
 
     # postgresql://user@host:port/db for several portal replicas; the password comes from PGPASSWORD or ~/.pgpass
     url: str | None = None
 
-    @field_validator("url")
-    @classmethod
-    def _no_password(cls, v: str | None) -> str | None:
-        if v is None:
-            return v
-        from governance.catalog.postgres import url_problem
+    def __post_init__(self) -> None:
+        if self.url is not None:
+            from governance.catalog.postgres import url_problem
 
-        problem = url_problem(v)
-        if problem is not None:
-            raise ValueError(problem)
-        return v
+            problem = url_problem(self.url)
+            if problem is not None:
+                raise FieldError("url", problem)
 
 
-class CostsConfig(_Strict):
+class CostsConfig(Record):
     """``[costs]``: instance prices (per instance-hour) that replace or extend the shipped default table."""
 
     currency: str | None = None
     # instance type -> price per instance-hour; a type named here wins over the shipped table
-    training: dict[str, float] = Field(default_factory=dict)
-    hosting: dict[str, float] = Field(default_factory=dict)
+    training: dict[str, float] = field(default_factory=dict)
+    hosting: dict[str, float] = field(default_factory=dict)
     # where the workspace's prices come from (printed with every estimate)
     source: str | None = None
     # true: only the prices above, the shipped table is ignored
     replace_defaults: bool = False
 
-    @field_validator("training", "hosting")
-    @classmethod
-    def _positive(cls, v: dict[str, float]) -> dict[str, float]:
-        bad = [k for k, p in v.items() if p < 0]
-        if bad:
-            raise ValueError(f"price of {bad[0]!r} is negative")
-        return v
+    def __post_init__(self) -> None:
+        for name in ("training", "hosting"):
+            bad = [k for k, p in getattr(self, name).items() if p < 0]
+            if bad:
+                raise FieldError(name, f"price of {bad[0]!r} is negative")
 
 
-class SparkSettings(_Strict):
+class SparkSettings(Record):
     """``[engines.spark]``: where drift and bias aggregates run on Spark (``pip install countersign[spark]``)."""
 
-    master: str = Field(default="local[2]", min_length=1)  # local[N], spark://host:7077, yarn, k8s://…
-    conf: dict[str, str] = Field(default_factory=dict)  # extra Spark configuration, e.g. spark.sql.shuffle.partitions
+    master: Annotated[str, Meta(min_length=1)] = "local[2]"  # local[N], spark://host:7077, yarn, k8s://…
+    conf: dict[str, str] = field(default_factory=dict)  # extra Spark configuration, e.g. spark.sql.shuffle.partitions
 
 
-class EnginesConfig(_Strict):
+class EnginesConfig(Record):
     """``[engines]``: the analytics engines besides the built-in DuckDB (the default)."""
 
     default: str = "duckdb"
     spark: SparkSettings | None = None
 
-    @model_validator(mode="after")
-    def _known_default(self) -> EnginesConfig:
+    def __post_init__(self) -> None:
         if self.default not in self.names:
             raise ValueError(f"engines.default: {self.default!r} is not a configured engine ({', '.join(self.names)})")
-        return self
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -531,81 +504,65 @@ class EnginesConfig(_Strict):
         return ("duckdb", "spark") if self.spark is not None else ("duckdb",)
 
 
-class ListenConfig(_Strict):
+class ListenConfig(Record):
     """``[listen]``: ``countersign listen``, the process that turns registry events into history (docs/events.md)."""
 
     address: str = "127.0.0.1"
-    port: int = Field(default=8765, ge=0, le=65535)
+    port: Annotated[int, Meta(ge=0, le=65535)] = 8765
     # the largest webhook body accepted (MLflow's are a few hundred bytes; anything much bigger is not one)
-    max_body_bytes: int = Field(default=65536, ge=1024, le=16 * 1024 * 1024)
+    max_body_bytes: Annotated[int, Meta(ge=1024, le=16 * 1024 * 1024)] = 65536
     # a delivery signed longer ago (or later) than this is refused: a replay, or a clock to fix
-    replay_window_seconds: float = Field(default=300.0, gt=0, le=3600)
+    replay_window_seconds: Annotated[float, Meta(gt=0, le=3600)] = 300.0
     # events are applied in their own time order once they are this old (deliveries may arrive out of order)
-    settle_seconds: float = Field(default=0.3, ge=0, le=60)
+    settle_seconds: Annotated[float, Meta(ge=0, le=60)] = 0.3
     # MLflow account -> the environment variable holding its webhook's secret (default COUNTERSIGN_WEBHOOK_SECRET)
-    secret_env: dict[str, str] = Field(default_factory=dict)
+    secret_env: dict[str, str] = field(default_factory=dict)
     # the SQS queue an EventBridge rule delivers SageMaker events to, and the SageMaker account whose credentials
     # read it (default: the first SageMaker account)
     queue_url: str | None = None
     queue_account: str | None = None
-    wait_seconds: int = Field(default=20, ge=0, le=20)  # SQS long polling
+    wait_seconds: Annotated[int, Meta(ge=0, le=20)] = 20  # SQS long polling
 
     def secret_variable(self, account: str) -> str:
         """The environment variable holding ``account``'s webhook secret."""
         return self.secret_env.get(account, "COUNTERSIGN_WEBHOOK_SECRET")
 
 
-class WorkspaceSection(_Strict):
+class WorkspaceSection(Record):
     name: str = "Countersign"
     demo: bool = False
 
 
-class Settings(_Strict):
+class Settings(Record):
     """The validated content of ``countersign.toml`` plus the workspace it came from."""
 
-    workspace: WorkspaceSection = Field(default_factory=WorkspaceSection)
-    environments: EnvironmentsConfig = Field(default_factory=EnvironmentsConfig)
-    accounts: tuple[AccountConfig, ...] = ()
-    roles: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    workspace: WorkspaceSection = field(default_factory=WorkspaceSection)
+    environments: EnvironmentsConfig = field(default_factory=EnvironmentsConfig)
+    accounts: tuple[AccountConfig, ...] = ()  # built by parse_account, one table at a time
+    roles: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # operating-system user -> the e-mail the same person signs in with (the CLI then acts under that e-mail)
-    os_users: dict[str, str] = Field(default_factory=dict)
-    policy: PolicyConfig = Field(default_factory=PolicyConfig)
-    models: dict[str, ModelConfig] = Field(default_factory=dict)
-    auth: AuthConfig = Field(default_factory=AuthConfig)
-    signing: SigningConfig = Field(default_factory=SigningConfig)
-    ledger: LedgerConfig = Field(default_factory=LedgerConfig)
-    catalog: CatalogConfig = Field(default_factory=CatalogConfig)
-    oversight: OversightConfig = Field(default_factory=OversightConfig)
-    notify: NotifyConfig = Field(default_factory=NotifyConfig)
-    costs: CostsConfig = Field(default_factory=CostsConfig)
-    engines: EnginesConfig = Field(default_factory=EnginesConfig)
-    listen: ListenConfig = Field(default_factory=ListenConfig)
+    os_users: dict[str, str] = field(default_factory=dict)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    models: dict[str, ModelConfig] = field(default_factory=dict)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    signing: SigningConfig = field(default_factory=SigningConfig)
+    ledger: LedgerConfig = field(default_factory=LedgerConfig)
+    catalog: CatalogConfig = field(default_factory=CatalogConfig)
+    oversight: OversightConfig = field(default_factory=OversightConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
+    costs: CostsConfig = field(default_factory=CostsConfig)
+    engines: EnginesConfig = field(default_factory=EnginesConfig)
+    listen: ListenConfig = field(default_factory=ListenConfig)
 
-    @model_validator(mode="after")
-    def _cross_checks(self) -> Settings:
-        seen: set[str] = set()
-        for i, acc in enumerate(self.accounts):
-            if acc.name in seen:
-                raise ValueError(f"accounts[{i}].name: duplicate account name {acc.name!r}")
-            seen.add(acc.name)
-            if acc.environment not in self.environments.order:
-                raise ValueError(
-                    f"accounts[{i}].environment: {acc.environment!r} is not in [environments].order "
-                    f"{list(self.environments.order)}"
-                )
-            unknown = [e for e in acc.environments if e not in self.environments.order]
-            if unknown:
-                raise ValueError(
-                    f"accounts[{i}]: account {acc.name!r} maps registry labels to {unknown[0]!r}, which is not in "
-                    f"[environments].order {list(self.environments.order)}"
-                )
+    def __post_init__(self) -> None:
+        self._check_accounts()
+        order = self.environments.order
         for who, roles in self.roles.items():
             if who.lower().startswith("os:") and not who[3:].strip():
                 raise ValueError(f"roles.{who}: name the operating-system user after 'os:' (e.g. \"os:alice\")")
             bad = [r for r in roles if r not in ROLES]
             if bad:
                 raise ValueError(f"roles.{who}: unknown role {bad[0]!r} (known: {', '.join(ROLES)})")
-        order = self.environments.order
         for name, tier in self.policy.tiers.items():
             for skip in tier.allow_skip:
                 src, dst = skip.split("->")
@@ -618,14 +575,29 @@ class Settings(_Strict):
             if m.risk_tier and m.risk_tier not in self.policy.tiers:
                 raise ValueError(f"models.{name}.risk_tier: {m.risk_tier!r} is not a policy tier {sorted(self.policy.tiers)}")
         for env in self.oversight.environments:
-            if env not in self.environments.order:
-                raise ValueError(f"oversight.environments: {env!r} is not in [environments].order "
-                                 f"{list(self.environments.order)}")
+            if env not in order:
+                raise ValueError(f"oversight.environments: {env!r} is not in [environments].order {list(order)}")
         for kind, route in self.notify.routes.items():
             bad = [r for r in route.roles or () if r not in ROLES]
             if bad:
                 raise ValueError(f"notify.routes.{kind}.roles: unknown role {bad[0]!r} (known: {', '.join(ROLES)})")
-        return self
+
+    def _check_accounts(self) -> None:
+        seen: set[str] = set()
+        order = self.environments.order
+        for i, acc in enumerate(self.accounts):
+            if acc.name in seen:
+                raise ValueError(f"accounts[{i}].name: duplicate account name {acc.name!r}")
+            seen.add(acc.name)
+            if acc.environment not in order:
+                raise ValueError(f"accounts[{i}].environment: {acc.environment!r} is not in [environments].order "
+                                 f"{list(order)}")
+            unknown = [e for e in acc.environments if e not in order]
+            if unknown:
+                raise ValueError(
+                    f"accounts[{i}]: account {acc.name!r} maps registry labels to {unknown[0]!r}, which is not in "
+                    f"[environments].order {list(order)}"
+                )
 
     def account(self, name: str) -> AccountConfig:
         """The account called ``name``."""
@@ -666,34 +638,18 @@ class Settings(_Strict):
         return frozenset(out)
 
 
-def _loc(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out
-
-
 def parse_settings(data: Mapping[str, Any], source: str = CONFIG_FILE) -> Settings:
     """Validate a parsed TOML document; raise :class:`ConfigError` naming the file, key and problem."""
     try:
-        return Settings.model_validate(dict(data))
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = tuple(err["loc"])
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "connector_setting":  # a connector's settings model refused a key of an account
-            loc, msg = (*loc, err["ctx"]["key"]), err["ctx"]["detail"]
-        key = _loc(loc)
-        if err["type"] == "missing":
-            msg = "required key is missing"
-        elif err["type"] == "extra_forbidden":
-            msg = "unknown key (check the spelling)"
-        msg += _account_named(data, loc)
-        # Errors raised by a model validator have no location and name their key in the message.
-        raise ConfigError(f"{source}: {key}: {msg}" if key else f"{source}: {msg}") from None
+        tables = data.get("accounts", ())
+        if not isinstance(tables, list | tuple):
+            raise Invalid(("accounts",), "expected a list of tables ([[accounts]])")
+        accounts = tuple(parse_account(i, table) for i, table in enumerate(tables))
+        return convert({**data, "accounts": accounts}, Settings)
+    except Invalid as exc:
+        msg = exc.problem + _account_named(data, exc.loc)
+        # Errors raised by a whole section's check have no location and name their key in the message.
+        raise ConfigError(f"{source}: {exc.key}: {msg}" if exc.key else f"{source}: {msg}") from None
 
 
 def _account_named(data: Mapping[str, Any], loc: tuple[Any, ...]) -> str:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from typing import Annotated
 
 from core.credentials import credential_problem
+from core.structs import FieldError, Meta, Record, field
 
 # What a notification is about; each kind has a default route (the role that must act).
 EVENT_KINDS = ("request_pending", "decision_made", "review_due", "review_overdue", "unapproved_serving",
@@ -21,74 +21,61 @@ EVENT_KINDS = ("request_pending", "decision_made", "review_due", "review_overdue
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+Seconds = Annotated[float, Meta(gt=0, le=300)]
 
 
-def _env_name(value: str | None) -> str | None:
-    if value is not None and not _ENV_NAME.match(value):
-        raise ValueError(f"{value!r} is not an environment variable name (letters, digits, underscore)")
-    return value
+def _env_names(record: Record, *names: str) -> None:
+    for name in names:
+        value = getattr(record, name)
+        if value is not None and not _ENV_NAME.match(value):
+            raise FieldError(name, f"{value!r} is not an environment variable name (letters, digits, underscore)")
 
 
-class OversightConfig(_Strict):
+class OversightConfig(Record):
     """Which deployed versions are periodically reviewed, and when a review counts as due."""
 
     # environments whose serving versions need periodic review; empty = the last of [environments].order
     environments: tuple[str, ...] = ()
     # a review is "due" this many days before its due date (and "overdue" after it)
-    due_soon_days: int = Field(default=14, ge=0, le=366)
+    due_soon_days: Annotated[int, Meta(ge=0, le=366)] = 14
 
 
-class EmailConfig(_Strict):
+class EmailConfig(Record):
     """SMTP submission: STARTTLS by default; credentials from the environment."""
 
-    host: str = Field(min_length=1)
-    port: int = Field(default=587, ge=1, le=65535)
-    sender: str = Field(min_length=3)
+    host: Annotated[str, Meta(min_length=1)]
+    sender: Annotated[str, Meta(min_length=3)]
+    port: Annotated[int, Meta(ge=1, le=65535)] = 587
     starttls: bool = True
     username_env: str | None = None
     password_env: str | None = None
     # a PEM bundle trusted for STARTTLS in place of the system store (a private relay's CA)
     ca_file: str | None = None
-    timeout_seconds: float = Field(default=15.0, gt=0, le=300)
+    timeout_seconds: Seconds = 15.0
 
-    @field_validator("username_env", "password_env")
-    @classmethod
-    def _names(cls, v: str | None) -> str | None:
-        return _env_name(v)
-
-    @model_validator(mode="after")
-    def _no_login_in_clear(self) -> EmailConfig:
+    def __post_init__(self) -> None:
+        _env_names(self, "username_env", "password_env")
         if (self.username_env or self.password_env) and not self.starttls:
             raise ValueError("notify.email: a login without starttls would send the password in clear; "
                              "set starttls = true")
-        return self
 
 
-class WebhookConfig(_Strict):
+class WebhookConfig(Record):
     """A JSON POST (Slack-compatible ``text``) signed with HMAC-SHA256 over the body."""
 
-    url: str = Field(pattern=r"^https?://")
+    url: Annotated[str, Meta(pattern=r"^https?://")]
     secret_env: str | None = None
     signature_header: str = "X-Countersign-Signature"
-    timeout_seconds: float = Field(default=15.0, gt=0, le=300)
+    timeout_seconds: Seconds = 15.0
 
-    @field_validator("secret_env")
-    @classmethod
-    def _names(cls, v: str | None) -> str | None:
-        return _env_name(v)
-
-    @field_validator("url")
-    @classmethod
-    def _no_credentials(cls, v: str) -> str:
-        problem = credential_problem(v, "sign the posts with the secret named by secret_env instead")
+    def __post_init__(self) -> None:
+        _env_names(self, "secret_env")
+        problem = credential_problem(self.url, "sign the posts with the secret named by secret_env instead")
         if problem is not None:
-            raise ValueError(problem)
-        return v
+            raise FieldError("url", problem)
 
 
-class RouteConfig(_Strict):
+class RouteConfig(Record):
     """Who hears about one kind of event."""
 
     roles: tuple[str, ...] | None = None  # None: the default role(s) of the kind (the role that must act)
@@ -98,29 +85,26 @@ class RouteConfig(_Strict):
     enabled: bool = True
 
 
-class NotifyConfig(_Strict):
+class NotifyConfig(Record):
     """Notification channels, routing and de-duplication."""
 
     email: EmailConfig | None = None
     webhook: WebhookConfig | None = None
-    routes: dict[str, RouteConfig] = Field(default_factory=dict)
+    routes: dict[str, RouteConfig] = field(default_factory=dict)
     # model owner -> extra addresses told about that owner's models (a team behind a person)
-    owners: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    owners: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # a reminder about a still-open matter (due review, pending request) goes out again after this many days
-    remind_every_days: float = Field(default=7.0, gt=0)
+    remind_every_days: Annotated[float, Meta(gt=0)] = 7.0
     # decisions younger than this are announced (a first run on an old workspace does not replay history)
-    lookback_days: float = Field(default=7.0, gt=0)
+    lookback_days: Annotated[float, Meta(gt=0)] = 7.0
     # consecutive failed syncs of an account before its owners are told
-    sync_failures: int = Field(default=3, ge=1)
+    sync_failures: Annotated[int, Meta(ge=1)] = 3
     portal_url: str | None = None  # links in messages
 
-    @field_validator("routes")
-    @classmethod
-    def _known_kinds(cls, v: dict[str, RouteConfig]) -> dict[str, RouteConfig]:
-        unknown = sorted(set(v) - set(EVENT_KINDS))
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.routes) - set(EVENT_KINDS))
         if unknown:
-            raise ValueError(f"unknown event kind {unknown[0]!r} (known: {', '.join(EVENT_KINDS)})")
-        return v
+            raise FieldError("routes", f"unknown event kind {unknown[0]!r} (known: {', '.join(EVENT_KINDS)})")
 
 
 @dataclass(frozen=True)

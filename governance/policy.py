@@ -17,6 +17,7 @@ from typing import Any
 from core.canonical import record_hash
 from core.clock import utcnow
 from core.errors import InputError, NotFound
+from core.structs import to_builtins
 from governance import gates as registry
 from governance.catalog import Catalog, Version
 from governance.config import ModelConfig, Settings, TierPolicy
@@ -236,7 +237,7 @@ def policy_version(settings: Settings, tier_name: str, workspace_root: Path | No
     """A hash naming the rules a decision was taken under: the tier's policy, the registered gates and the
     versions of the report templates (``pv-`` and 16 hex digits; the same rules give the same name)."""
     templates = template_versions(workspace_root)
-    doc = {"tier": tier_name, "policy": settings.tier(tier_name).model_dump(mode="json"),
+    doc = {"tier": tier_name, "policy": to_builtins(settings.tier(tier_name)),
            "environments": list(settings.environments.order), "gates": list(registry.REGISTRY.names()),
            "templates": templates}
     return "pv-" + record_hash(doc)[:16]

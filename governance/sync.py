@@ -25,6 +25,7 @@ from core.errors import CountersignError
 from core.ids import new_sync_id
 from core.pauses import no_full_collections
 from core.progress import ProgressFn, no_progress
+from core.structs import to_builtins
 from governance.catalog import Catalog, SyncCounts, SyncMark
 from governance.config import AccountConfig, Settings, Workspace
 from governance.context import Context
@@ -69,7 +70,7 @@ class SyncReport:
 
 
 def _model_overrides(settings: Settings) -> dict[str, dict[str, str]]:
-    return {name: m.model_dump(exclude_none=True) for name, m in settings.models.items()}
+    return {name: to_builtins(m, exclude_none=True) for name, m in settings.models.items()}
 
 
 def sync_account(

@@ -7,15 +7,14 @@ import dataclasses
 import hashlib
 import re
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
-
 from connectors import naming
-from connectors.base import ConnectorSettings
+from connectors.settings import ConnectorSettings
 from core.canonical import canonical_json
 from core.errors import ConfigError
+from core.structs import FieldError, Meta, field, replace, set_field
 
 # tags Countersign reads and writes on model versions (MLflow tag keys allow letters, digits and _-./ and spaces)
 TAG_APPROVAL = "countersign.approval"
@@ -43,24 +42,52 @@ _MANAGED_ARN = re.compile(r"^arn:aws[\w-]*:sagemaker:([a-z0-9-]+):(\d{12}):(mlfl
 SAFE_MODEL_FILES = (".skops", ".ubj", ".json", ".lgb", ".onnx")
 
 
+def _http_url(name: str, v: str | None) -> str | None:
+    if v is None:
+        return None
+    parts = urlsplit(v.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise FieldError(name, f"must be an http:// or https:// URL of an MLflow server, got {v!r} "
+                         "(file stores and databricks:// URIs are not read by Countersign)")
+    return v.strip().rstrip("/")
+
+
+def _workspace_name(field_name: str, v: str) -> None:
+    if not _WORKSPACE.match(v):
+        raise FieldError(field_name, f"{v!r} is not an MLflow workspace name (lower-case letters, digits and -)")
+
+
+def _workspace_names(v: tuple[str, ...] | str | None) -> None:
+    if isinstance(v, str) and v != "*":
+        raise FieldError("workspaces", f'must be a list of workspace names, or "*" for every workspace, got {v!r}')
+    if isinstance(v, tuple):
+        if not v:
+            raise FieldError("workspaces",
+                             'lists no workspace: name at least one, or "*" for every workspace of the server')
+        for name in v:
+            _workspace_name("workspaces", name)
+        if len(set(v)) != len(v):
+            raise FieldError("workspaces", f"names a workspace twice: {', '.join(v)}")
+
+
 class MlflowSettings(ConnectorSettings):
     """The keys of one ``[[accounts]]`` entry with ``connector = "mlflow"``."""
 
-    tracking_uri: str = Field(description="http(s) URL of the MLflow tracking server")
-    registry_uri: str | None = Field(default=None, description="model registry server, when not the tracking server")
+    tracking_uri: str  # http(s) URL of the MLflow tracking server
+    registry_uri: str | None = None  # the model registry server, when not the tracking server
     token_env: str = "MLFLOW_TRACKING_TOKEN"
     username_env: str = "MLFLOW_TRACKING_USERNAME"
     password_env: str = "MLFLOW_TRACKING_PASSWORD"
     insecure_tls: bool = False
     # alias -> environment, for one server whose aliases mean environments; the first listed wins for a version
     # holding several
-    alias_environments: dict[str, str] = Field(default_factory=dict)
+    alias_environments: dict[str, str] = field(default_factory=dict)
     # the MLflow workspace (3.10+, a server started with --enable-workspaces) this account reads; None: the server's
     # default. Every call carries it in the X-MLFLOW-WORKSPACE header
     workspace: str | None = None
     # several workspaces of the server in this one account (or "*": every workspace the server lists to these
     # credentials); models are then named WORKSPACE/MODEL (connectors.mlflow.workspaces)
-    workspaces: tuple[str, ...] | Literal["*"] | None = None
+    workspaces: tuple[str, ...] | str | None = None  # a list, or "*"
     # hosts whose http(s) dataset URLs Countersign may download (without this account's credentials)
     data_hosts: tuple[str, ...] = ()
     # S3 buckets whose s3:// datasets Countersign may read, with the host's own AWS configuration
@@ -71,85 +98,43 @@ class MlflowSettings(ConnectorSettings):
     # the ARN of the SageMaker-managed MLflow tracking server or MLflow App this server is, when its models are
     # registered in SageMaker's Model Registry too: each version and its model package are then one inventory line
     sagemaker_arn: str | None = None
-    max_concurrency: int = Field(default=4, ge=1, le=16)
-    timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    max_concurrency: Annotated[int, Meta(ge=1, le=16)] = 4
+    timeout_seconds: Annotated[float, Meta(gt=0, le=600)] = 30.0
 
-    @field_validator("tracking_uri", "registry_uri")
-    @classmethod
-    def _http_url(cls, v: str | None) -> str | None:
-        if v is None:
-            return None
-        parts = urlsplit(v.strip())
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"must be an http:// or https:// URL of an MLflow server, got {v!r} "
-                             "(file stores and databricks:// URIs are not read by Countersign)")
-        return v.strip().rstrip("/")
-
-    @field_validator("workspace")
-    @classmethod
-    def _workspace_name(cls, v: str | None) -> str | None:
-        if v is not None and not _WORKSPACE.match(v):
-            raise ValueError(f"{v!r} is not an MLflow workspace name (lower-case letters, digits and -)")
-        return v
-
-    @field_validator("workspaces", mode="before")
-    @classmethod
-    def _workspace_names(cls, v: Any) -> Any:
-        if isinstance(v, str) and v != "*":
-            raise ValueError(f'must be a list of workspace names, or "*" for every workspace, got {v!r}')
-        if isinstance(v, list | tuple):
-            v = tuple(v)
-            if not v:
-                raise ValueError('lists no workspace: name at least one, or "*" for every workspace of the server')
-            for name in v:
-                cls._workspace_name(name)
-            if len(set(v)) != len(v):
-                raise ValueError(f"names a workspace twice: {', '.join(v)}")
-        return v
-
-    @field_validator("sagemaker_arn")
-    @classmethod
-    def _managed_arn(cls, v: str | None) -> str | None:
-        if v is not None and not _MANAGED_ARN.match(v.strip()):
-            raise ValueError(f"{v!r} is not the ARN of a SageMaker MLflow tracking server or MLflow App "
-                             "(arn:aws:sagemaker:<region>:<account>:mlflow-tracking-server/<name>)")
-        return v.strip() if v else None
-
-    @field_validator("token_env", "username_env", "password_env")
-    @classmethod
-    def _env_name(cls, v: str) -> str:
-        if not _ENV_NAME.match(v):
-            raise ValueError(f"must name an environment variable (letters, digits, _), got {v!r}; "
-                             "credentials never go into countersign.toml")
-        return v
-
-    @field_validator("alias_environments")
-    @classmethod
-    def _aliases(cls, v: dict[str, str]) -> dict[str, str]:
-        for alias in v:
-            if not _ALIAS.match(alias) or alias == "latest" or re.fullmatch(r"[vV]\d+", alias):
-                raise ValueError(f"{alias!r} is not a valid MLflow alias")
-        return v
-
-    @model_validator(mode="after")
-    def _one_way_to_name_workspaces(self) -> MlflowSettings:
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("tracking_uri", "registry_uri"):
+            set_field(self, name, _http_url(name, getattr(self, name)))
+        if self.workspace is not None:
+            _workspace_name("workspace", self.workspace)
+        _workspace_names(self.workspaces)
+        if self.sagemaker_arn is not None:
+            if not _MANAGED_ARN.match(self.sagemaker_arn.strip()):
+                raise FieldError("sagemaker_arn", f"{self.sagemaker_arn!r} is not the ARN of a SageMaker MLflow "
+                                 "tracking server or MLflow App (arn:aws:sagemaker:<region>:<account>:"
+                                 "mlflow-tracking-server/<name>)")
+            set_field(self, "sagemaker_arn", self.sagemaker_arn.strip())
+        for name in ("token_env", "username_env", "password_env"):
+            if not _ENV_NAME.match(getattr(self, name)):
+                raise FieldError(name, f"must name an environment variable (letters, digits, _), got "
+                                 f"{getattr(self, name)!r}; credentials never go into countersign.toml")
+        self._check_aliases()
         if self.workspace is not None and self.workspaces is not None:
             raise ValueError("set workspace (one) or workspaces (several, or \"*\"), not both")
-        return self
 
-    def for_workspace(self, name: str) -> MlflowSettings:
-        """These settings narrowed to the one workspace ``name`` (a part of a several-workspace account)."""
-        return self.model_copy(update={"workspace": name, "workspaces": None})
-
-    @model_validator(mode="after")
-    def _one_alias_per_environment(self) -> MlflowSettings:
+    def _check_aliases(self) -> None:
         seen: dict[str, str] = {}
         for alias, env in self.alias_environments.items():
+            if not _ALIAS.match(alias) or alias == "latest" or re.fullmatch(r"[vV]\d+", alias):
+                raise FieldError("alias_environments", f"{alias!r} is not a valid MLflow alias")
             if env in seen:
                 raise ValueError(f"aliases {seen[env]!r} and {alias!r} both mean environment {env!r}: "
                                  "promotion would not know which one to move")
             seen[env] = alias
-        return self
+
+    def for_workspace(self, name: str) -> MlflowSettings:
+        """These settings narrowed to the one workspace ``name`` (a part of a several-workspace account)."""
+        return replace(self, workspace=name, workspaces=None)
 
     def environments(self) -> tuple[str, ...]:
         """The environments this account's versions can be in through their aliases (empty when not used)."""

@@ -19,6 +19,7 @@ from connectors.sagemaker.capture import CAPTURE_SCHEME, capture_parquet, split_
 from connectors.sagemaker.settings import SageMakerSettings
 from core.canonical import canonical_json
 from core.errors import ConnectorError
+from core.structs import to_builtins
 
 _THROTTLE_CODES = frozenset({
     "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException", "TooManyRequestsException",
@@ -95,7 +96,7 @@ def _handles_for(account: str, settings: SageMakerSettings) -> _Handles:
 def _handles_key(account: str, settings: SageMakerSettings) -> str:
     env = sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_"))
     return hashlib.sha256(canonical_json(
-        {"account": account, "settings": settings.model_dump(mode="json"), "env": env}).encode()).hexdigest()
+        {"account": account, "settings": to_builtins(settings), "env": env}).encode()).hexdigest()
 
 
 def forget_clients(account: str | None = None, settings: SageMakerSettings | None = None) -> None:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Annotated
 
-from connectors.base import ConnectorSettings
+from connectors.settings import ConnectorSettings
+from core.structs import Meta
 
 
 class SageMakerSettings(ConnectorSettings):
     """``[[accounts]] connector = "sagemaker"``: one AWS account and region, and how to reach it."""
 
-    region: str = Field(min_length=1)
+    region: Annotated[str, Meta(min_length=1)]
     # STS AssumeRole into the account for reading (and for promoting, unless promotion_role_arn is set)
     role_arn: str | None = None
     external_id: str | None = None
@@ -28,7 +29,7 @@ class SageMakerSettings(ConnectorSettings):
     # without the 2025 API)
     model_life_cycle: bool = True
     # parallel describe calls during extraction
-    max_concurrency: int = Field(default=2, ge=1, le=16)
+    max_concurrency: Annotated[int, Meta(ge=1, le=16)] = 2
 
     def location(self) -> str | None:
         return self.region

@@ -4,11 +4,11 @@ validating a config imports no HTTP client)."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
-
-from connectors.base import ConnectorSettings
+from connectors.settings import ConnectorSettings
+from core.structs import FieldError, Meta, field, set_field
 
 WATERMARK_VERSION = 1
 STAGES = ("staging", "production", "archived")
@@ -30,43 +30,33 @@ OVERLAP = dt.timedelta(seconds=2)
 class ZenMLSettings(ConnectorSettings):
     """The settings of one ``connector = "zenml"`` account."""
 
-    url: str = Field(min_length=1)  # the server, e.g. https://zenml.example.com
-    api_key_env: str = Field(min_length=1)  # the environment variable holding a service account's API key
+    url: Annotated[str, Meta(min_length=1)]  # the server, e.g. https://zenml.example.com
+    api_key_env: Annotated[str, Meta(min_length=1)]  # the environment variable holding a service account's API key
     project: str = "default"
     insecure_tls: bool = False  # skip TLS verification (a test server with a self-signed certificate only)
     ca_bundle: str | None = None  # a CA bundle file to verify the server with (default: the system's)
     # ZenML stage -> Countersign environment, when one server holds several environments
-    stage_environments: dict[str, str] = Field(default_factory=dict)
+    stage_environments: dict[str, str] = field(default_factory=dict)
     # the stage a promotion into this account sets when its environment is not in stage_environments
     promotion_stage: str = "production"
     # local artifact store paths are fetched only under this folder (relative to the workspace)
     artifact_root: str | None = None
-    page_size: int = Field(default=200, ge=1, le=1000)
-    timeout_seconds: float = Field(default=30.0, gt=0)
+    page_size: Annotated[int, Meta(ge=1, le=1000)] = 200
+    timeout_seconds: Annotated[float, Meta(gt=0)] = 30.0
 
-    @field_validator("stage_environments")
-    @classmethod
-    def _known_stages(cls, v: dict[str, str]) -> dict[str, str]:
-        bad = [s for s in v if s not in STAGES]
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        stages = self.stage_environments
+        bad = [s for s in stages if s not in STAGES]
         if bad:
-            raise ValueError(f"unknown ZenML stage {bad[0]!r} (stages: {', '.join(STAGES)})")
-        if len(set(v.values())) != len(v):
-            raise ValueError("two stages map to the same environment")
-        return v
-
-    @field_validator("promotion_stage")
-    @classmethod
-    def _known_stage(cls, v: str) -> str:
-        if v not in ("staging", "production"):
-            raise ValueError("promotion_stage must be 'staging' or 'production'")
-        return v
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, v: str) -> str:
-        if urlsplit(v).scheme not in ("http", "https") or not urlsplit(v).netloc:
-            raise ValueError(f"{v!r} is not an http(s) URL")
-        return v.rstrip("/")
+            raise FieldError("stage_environments", f"unknown ZenML stage {bad[0]!r} (stages: {', '.join(STAGES)})")
+        if len(set(stages.values())) != len(stages):
+            raise FieldError("stage_environments", "two stages map to the same environment")
+        if self.promotion_stage not in ("staging", "production"):
+            raise FieldError("promotion_stage", "promotion_stage must be 'staging' or 'production'")
+        if urlsplit(self.url).scheme not in ("http", "https") or not urlsplit(self.url).netloc:
+            raise FieldError("url", f"{self.url!r} is not an http(s) URL")
+        set_field(self, "url", self.url.rstrip("/"))
 
     def environments(self) -> tuple[str, ...]:
         """The environments this account can hold besides its own (the values of ``stage_environments``)."""

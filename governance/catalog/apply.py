@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from connectors.base import Snapshot
 from core.canonical import canonical_json, record_hash
 from core.clock import utcnow
 from core.ids import version_id_for
 from governance.catalog import history
 from governance.catalog.connection import CatalogConnection
+
+if TYPE_CHECKING:
+    from connectors.base import Snapshot
+
 from governance.catalog.records import (
     SyncCounts,
     SyncMark,
@@ -64,27 +67,20 @@ class SnapshotWriter(CatalogConnection):
         them, and an incremental sync would re-read only what changed at the source, leaving every other row mapped
         the old way. Its next successful sync is a full pass, however many syncs fail before it.
         """
-        wanted = [
-            {"name": a.name, "environment": a.environment, "connector": a.connector, "location": a.location,
-             "config": to_json(a.model_dump(exclude_none=True))}
-            for a in accounts
-        ]
+        wanted = _account_rows(accounts)
         with self.transaction() as con:
-            stored = {r["name"]: r for r in fetch_dicts(
-                con, "SELECT name, environment, connector, location, config FROM accounts")}
-            for new in wanted:
-                old = stored.get(new["name"])
-                if old is None or any(old[k] != new[k] for k in ("environment", "connector", "location")) \
-                        or from_json(old["config"]) != from_json(new["config"]):
-                    con.execute(
-                        upsert_sql("accounts", ("name", "environment", "connector", "location", "config", "updated_at"),
-                                   ("name",)),
-                        [new["name"], new["environment"], new["connector"], new["location"], new["config"], utcnow()],
-                    )
-                    if old is not None:
-                        con.execute("UPDATE sync_runs SET watermark = NULL WHERE account = ? AND watermark IS NOT NULL",
-                                    [new["name"]])
+            _write_accounts(con, _changed_accounts(con, wanted))
             return _sync_marks(con)
+
+    def record_accounts(self, accounts: Iterable[Any]) -> None:
+        """Record the configured accounts as :meth:`upsert_accounts` does, with one read and no write transaction
+        when none changed (opening a workspace to read it writes nothing)."""
+        wanted = _account_rows(accounts)
+        with self.connect() as con:
+            if not _changed_accounts(con, wanted):
+                return
+        with self.transaction() as con:
+            _write_accounts(con, _changed_accounts(con, wanted))
 
     def sync_mark(self, account: str) -> SyncMark:
         """The watermark of the newest successful sync of ``account`` and when its last full pass started."""
@@ -526,3 +522,33 @@ def _insert_columns(con: duckdb.DuckDBPyConnection, table: str, columns: Sequenc
     select = ", ".join(f"unnest(CAST(? AS {t}[]))" for t in typed)
     con.execute(f"INSERT INTO {table} ({', '.join(columns)}) SELECT {select}",
                 [[r[i] for r in rows] for i in range(len(columns))])
+
+
+def _account_rows(accounts: Iterable[Any]) -> list[dict[str, Any]]:
+    return [{"name": a.name, "environment": a.environment, "connector": a.connector, "location": a.location,
+             "config": to_json(a.as_record())} for a in accounts]
+
+
+def _write_accounts(con: Any, changed: list[tuple[dict[str, Any], dict[str, Any] | None]]) -> None:
+    """Record each changed account; one whose settings changed loses its watermarks (its next sync is full)."""
+    for new, old in changed:
+        con.execute(
+            upsert_sql("accounts", ("name", "environment", "connector", "location", "config", "updated_at"), ("name",)),
+            [new["name"], new["environment"], new["connector"], new["location"], new["config"], utcnow()],
+        )
+        if old is not None:
+            con.execute("UPDATE sync_runs SET watermark = NULL WHERE account = ? AND watermark IS NOT NULL",
+                        [new["name"]])
+
+
+def _changed_accounts(con: Any, wanted: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
+    """The accounts of ``wanted`` that are new or whose recorded settings differ, each with its recorded row."""
+    stored = {r["name"]: r for r in fetch_dicts(
+        con, "SELECT name, environment, connector, location, config FROM accounts")}
+    changed = []
+    for new in wanted:
+        old = stored.get(new["name"])
+        if old is None or any(old[k] != new[k] for k in ("environment", "connector", "location")) \
+                or from_json(old["config"]) != from_json(new["config"]):
+            changed.append((new, old))
+    return changed

@@ -41,7 +41,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import duckdb
 
-from core import workers
 from core.errors import CatalogBusy, InputError
 from governance.catalog.records import table_columns
 from governance.config import Workspace
@@ -49,6 +48,7 @@ from governance.config import Workspace
 if TYPE_CHECKING:
     import pandas as pd
 
+    from core import workers
     from governance.catalog.postgres import PgBackend
 
 _LOCK_MARKERS = ("could not set lock", "conflicting lock", "database is locked", "lock on file")
@@ -247,6 +247,8 @@ class _Keeper:
                 self._schedule(max(self.scopes))
 
     def _schedule(self, delay: float) -> None:
+        from core import workers  # a scope that outlives its command (the portal) needs a timer; a CLI run does not
+
         self.timer = workers.Timer(delay, self._expire)
         self.timer.start()
 

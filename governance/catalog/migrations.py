@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import duckdb
+
 from core.clock import utcnow
 from governance.catalog.connection import CatalogConnection
 from governance.catalog.postgres import COMPAT_FUNCTIONS, advisory_lock, is_postgres
@@ -263,6 +267,8 @@ class CatalogMigrations(CatalogConnection):
     def migrate(self) -> list[int]:
         """Apply the migrations not yet recorded; return the numbers applied."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self._pg is None and self._up_to_date():  # the usual case: one read, no write (opening to read writes nothing)
+            return []
         applied: list[int] = []
         with self.transaction() as con:
             if is_postgres(con):  # replicas starting together migrate one after the other
@@ -289,10 +295,22 @@ class CatalogMigrations(CatalogConnection):
     def schema_version(self) -> int:
         """The highest migration number applied (0 for a new file)."""
         with self.connect() as con:
-            exists = con.execute(
-                "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations' "
-                "AND table_catalog = current_database() AND table_schema = current_schema()"
-            ).fetchone()[0]
-            if not exists:
-                return 0
-            return con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0]
+            return max(_applied(con), default=0)
+
+    def _up_to_date(self) -> bool:
+        """Whether every migration is recorded as applied (DuckDB: one query, not information_schema's views)."""
+        with self.connect() as con:
+            try:
+                done = set(fetch_column(con, "SELECT version FROM schema_migrations"))
+            except duckdb.CatalogException:  # a new file: no schema_migrations table yet
+                return False
+        return all(number in done for number, _, _ in MIGRATIONS)
+
+
+def _applied(con: Any) -> set[int]:
+    """The migration numbers recorded in the catalog (none for a new file)."""
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations' "
+        "AND table_catalog = current_database() AND table_schema = current_schema()"
+    ).fetchone()[0]
+    return set(fetch_column(con, "SELECT version FROM schema_migrations")) if exists else set()

@@ -17,5 +17,5 @@ def prepare_catalog(catalog: Catalog, settings: Settings) -> Catalog:
     ``[[accounts]]`` reaches the catalog the next time the workspace is opened (or synced).
     """
     catalog.migrate()
-    catalog.upsert_accounts(settings.accounts)
+    catalog.record_accounts(settings.accounts)
     return catalog

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from connectors.base import META_TWIN_REF, TAG_COLLECTIONS
+from connectors.naming import META_TWIN_REF, TAG_COLLECTIONS
 from core.canonical import record_hash
 from core.errors import InputError, NotFound
 from governance.catalog.connection import CatalogConnection

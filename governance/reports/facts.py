@@ -17,6 +17,7 @@ from typing import Any
 
 from core.clock import naive_utc
 from core.hashing import sha256_file
+from core.structs import to_builtins
 from core.wording import words
 from governance.analytics import kinds as evidence_kinds
 from governance.analytics.evidence import Evidence
@@ -361,7 +362,7 @@ def collect_facts(
     reviews, under_oversight = oversight_records(settings, catalog, version, in_use)
     triggered = triggered_records(catalog, version_id, reviews)
     tier = model.risk_tier or settings.policy.default_tier
-    policy = settings.tier(tier).model_dump()
+    policy = to_builtins(settings.tier(tier))
     model_cfg = settings.models.get(version.model)
     generated_at = _max_date(
         version.created_at, version.modified_at,
@@ -400,7 +401,7 @@ def collect_facts(
         gates=gates,
         gates_note=gates_note,
         gates_evaluated=gates_evaluated,
-        model_config=model_cfg.model_dump() if model_cfg else {},
+        model_config=to_builtins(model_cfg) if model_cfg else {},
         generated_by=identity.label,
         generated_at=generated_at,
         software=_software(),

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from core.canonical import record_hash
 from core.clock import utcnow
+from core.structs import to_builtins
 from governance.context import Context
 
 MAX_REUSE = dt.timedelta(minutes=10)  # a decision on a view older than this evaluates the gates again
@@ -36,8 +37,8 @@ def basis_of(ctx: Context) -> Basis:
     from governance import ledger
 
     settings = ctx.settings
-    policy = record_hash({"policy": settings.policy.model_dump(mode="json"),
-                          "models": {k: m.model_dump(mode="json") for k, m in settings.models.items()},
+    policy = record_hash({"policy": to_builtins(settings.policy),
+                          "models": {k: to_builtins(m) for k, m in settings.models.items()},
                           "environments": list(settings.environments.order)})
     return Basis(ledger.head(ctx.catalog), ctx.catalog.evidence_marker(), policy)
 

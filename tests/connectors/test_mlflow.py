@@ -20,6 +20,7 @@ import pytest
 
 from connectors.base import AccountInfo, PromotionRef
 from connectors.mlflow import TAG_REQUEST, MlflowConnector, MlflowSettings, version_ref
+from core import structs
 from core.errors import ArtifactMismatch, ConfigError, ConnectorError, InputError, UnsafeArtifact
 from governance.catalog import Catalog
 from governance.config import Workspace, load_settings
@@ -91,11 +92,11 @@ def test_credentials_come_from_the_named_variables_only() -> None:
     ({"tracking_uri": "http://h", "token_env": "my token"}, "environment variable"),
     ({"tracking_uri": "http://h", "alias_environments": {"latest": "prod"}}, "not a valid MLflow alias"),
     ({"tracking_uri": "http://h", "alias_environments": {"a": "prod", "b": "prod"}}, "both mean environment"),
-    ({"tracking_uri": "http://h", "password": "x"}, "Extra inputs"),
+    ({"tracking_uri": "http://h", "password": "x"}, "password: unknown key"),
 ])
 def test_bad_settings_are_refused_with_a_reason(keys: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        MlflowSettings(**keys)
+        structs.convert(keys, MlflowSettings)  # how an account's table is read
 
 
 def test_alias_environments_declare_the_environments_the_account_holds() -> None:

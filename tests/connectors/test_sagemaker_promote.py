@@ -11,6 +11,7 @@ from connectors.base import PromotionRef, VersionRecord
 from connectors.sagemaker import SageMakerConnector
 from connectors.sagemaker.metadata import META_REQUEST, META_SOURCE_ARN
 from core.errors import ConfigError, ConnectorError
+from core.structs import replace
 from governance.catalog import Version
 from governance.config import load_settings
 from governance.sources import connector_for
@@ -134,7 +135,7 @@ def test_register_copy_failing_midway_then_retried_makes_one_version(promo, faul
 def test_register_copy_needs_a_target_bucket(promo, tmp_path: Path) -> None:
     _sc, ws, catalog, source, target = promo
     record = record_of(catalog.version("ml-staging:credit-approval:1"))
-    bare = SageMakerConnector(target.settings.model_copy(update={"artifact_bucket": None}), target.account,
+    bare = SageMakerConnector(replace(target.settings, artifact_bucket=None), target.account,
                               root=ws.root, cache_dir=ws.cache_dir)
     with pytest.raises(ConfigError, match="artifact_bucket"):
         bare.register_copy(record, source, PromotionRef("req-9", None, "ml-staging", record.source_ref))

@@ -553,7 +553,7 @@ def test_a_sync_resumes_from_the_newest_successful_run_of_its_own_account(fresh:
     assert fresh.sync_mark("b") == SyncMark("b-second", t + dt.timedelta(hours=5))
     assert fresh.sync_mark("nobody") == SyncMark(None, None)
     accounts = [SimpleNamespace(name=n, environment="dev", connector="jsonfile", location=f"/tmp/{n}",
-                                model_dump=lambda exclude_none=True, n=n: {"name": n})
+                                as_record=lambda n=n: {"name": n})
                 for n in ("a", "b", "c")]
     assert fresh.upsert_accounts(accounts) == {"a": fresh.sync_mark("a"), "b": fresh.sync_mark("b")}
 

@@ -96,6 +96,27 @@ def test_models_loads_no_signing_or_analytics_code(demo_workspace: Workspace) ->
     assert proc.stdout.split(" ", 1)[1].strip() == "['governance.ledger.subjects', 'governance.ledger.witness']"
 
 
+def test_models_reads_its_configuration_without_a_validation_framework_and_writes_nothing(
+        demo_workspace: Workspace) -> None:
+    """Issue 33: reading countersign.toml loads no pydantic (its import alone cost ~0.1 s of CPU), no connector module
+    (the folder kind's settings live in their own light module) and not connectors.base; and opening a workspace
+    whose schema and accounts are current opens no write transaction (a read-only command writes nothing)."""
+    code = ("import sys, io, contextlib\n"
+            "from governance.catalog.connection import CatalogConnection\n"
+            "writes = []\n"
+            "real = CatalogConnection.transaction\n"
+            "CatalogConnection.transaction = lambda self: (writes.append(1), real(self))[1]\n"
+            "from countersign_cli.main import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            f"    code = main(['models', '--json', '--workspace', {str(demo_workspace.root)!r}])\n"
+            "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('pydantic', 'pydantic_core') or m in "
+            "('connectors.base', 'connectors.folder', 'connectors.cache', 'logging'))\n"
+            "print(code, len(writes), loaded)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "0 0 []", proc.stdout
+
+
 def test_the_current_listing_reads_plain_rows_without_pandas(demo_workspace: Workspace) -> None:
     listing = probe("models", "--json", "--workspace", str(demo_workspace.root))
     assert listing["code"] == 0 and json.loads(listing["out"])["versions"]

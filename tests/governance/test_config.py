@@ -76,7 +76,11 @@ BAD = [
      "accounts[0].regoin: unknown key (check the spelling)"),
     ("unknown role", '[roles]\n"a@b.c" = ["approver"]\n', "roles.a@b.c: unknown role 'approver'"),
     ("wrong type", '[policy.tiers.medium]\napprovals_required = "two"\n',
-     "policy.tiers.medium.approvals_required: Input should be a valid integer"),
+     "policy.tiers.medium.approvals_required: expected a whole number, got text"),
+    ("out of range", '[policy.tiers.medium]\napprovals_required = 0\n',
+     "policy.tiers.medium.approvals_required: must be at least 1"),
+    ("bad value inside a named tier", '[policy.tiers.high]\nallow_skip = ["dev"]\n[policy]\ndefault_tier = "high"\n',
+     "policy.tiers.high.allow_skip: allow_skip entry 'dev' must read"),
     ("label environment not in order",
      '[[accounts]]\nname="ml"\nenvironment="dev"\nconnector="mlflow"\ntracking_uri="http://127.0.0.1:5000"\n'
      'alias_environments = { champion = "production" }\n',

@@ -16,6 +16,7 @@ import pytest
 
 from core.canonical import canonical_json
 from core.errors import ConflictError
+from core.structs import replace
 from countersign_cli.main import main
 from governance import ledger
 from governance.catalog import Catalog
@@ -306,7 +307,7 @@ def test_a_mapping_added_later_makes_four_eyes_compare_people_not_spellings(demo
     with pytest.raises(AccessDenied, match="requested"):
         approve(Context(ws, settings, catalog, same_person), rid, "looks right to me")
     # and an approval the ledger recorded before the mapping no longer counts once the mapping exists
-    old_settings = load_settings(ws).model_copy(update={"os_users": {}})
+    old_settings = replace(load_settings(ws), os_users={})
     blocking = tuple(r.gate for r in evaluate(catalog, settings, "lab-dev:repair-cost:2", "staging").blocking)
     accepted = RiskAcceptance(blocking, "Drift is measured after the first staging traffic arrives.",
                               dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(days=30))

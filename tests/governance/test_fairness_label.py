@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 
+from core.structs import replace
 from governance.catalog import Catalog
 from governance.config import load_settings
 from governance.policy import EvidenceRef, evaluate, gate
@@ -17,8 +18,8 @@ VERSION = "lab-staging:credit-approval:2"  # high tier, protected attributes gen
 def fairness(demo_workspace, ratio: float, **tier_changes):
     settings = load_settings(demo_workspace)
     tiers = dict(settings.policy.tiers)
-    tiers["high"] = tiers["high"].model_copy(update=tier_changes)
-    settings = settings.model_copy(update={"policy": settings.policy.model_copy(update={"tiers": tiers})})
+    tiers["high"] = replace(tiers["high"], **tier_changes)
+    settings = replace(settings, policy=replace(settings.policy, tiers=tiers))
     summary = {"attributes": {"gender": {"demographic_parity_ratio": ratio},
                               "age_band": {"demographic_parity_ratio": 0.95}}}
 

@@ -32,7 +32,7 @@ def test_periods_come_from_the_policy_and_logs_never_under_six_months() -> None:
     assert retention.period_days(settings, "documentation") == 3653  # Art. 18: 10 years
     assert retention.period_days(settings, "logs") == 183  # Art. 19 / 26(6): at least 6 months
     assert retention.keep_until(settings, "documentation", dt.date(2026, 12, 1)) == dt.date(2036, 12, 1)
-    with pytest.raises(Exception, match="greater than or equal to 183"):
+    with pytest.raises(Exception, match="logs_days: must be at least 183"):
         parse_settings({"policy": {"retention": {"logs_days": 90}}})
 
 

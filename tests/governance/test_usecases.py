@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from core.errors import CatalogBusy
+from core.structs import replace
 from governance import ledger
 from governance.catalog import Catalog
 from governance.config import Workspace, load_settings
@@ -113,7 +114,7 @@ def test_a_models_tier_read_from_a_locked_catalog_fails_closed(demo_copy: Worksp
     """Reading the tier must not fall back to the default tier (fewer gates) when the catalog cannot be read."""
     from governance.policy import model_tier
 
-    settings = load_settings(demo_copy).model_copy(update={"models": {}})  # the tier comes from the catalog
+    settings = replace(load_settings(demo_copy), models={})  # the tier comes from the catalog
     catalog = Catalog(demo_copy.catalog_path, busy_timeout=0.3)
     model = "credit-approval"
     tier, _ = model_tier(catalog, settings, model)

@@ -23,6 +23,7 @@ from connectors.base import (
     Snapshot,
     VersionRecord,
 )
+from core import structs
 from core.errors import ArtifactMismatch, ConfigError, ConnectorError, CountersignError
 from core.hashing import sha256_file
 from governance.catalog import Catalog
@@ -41,7 +42,7 @@ SYNCED_TABLES = ("models", "model_sources", "versions", "runs", "deployments", "
 
 def connector(driver: SourceDriver, tmp_path: Path, account: str = "src") -> Connector:
     """The connector of ``account`` built the one way every caller builds it (registry, settings model)."""
-    settings = connectors.settings_model(driver.kind).model_validate(driver.settings(account))
+    settings = structs.convert(driver.settings(account), connectors.settings_model(driver.kind))
     info = AccountInfo(account, ENVIRONMENTS[account], secrets=driver.environ())
     return connectors.build_connector(driver.kind, settings, info, root=tmp_path, cache_dir=tmp_path / "cache")
 
@@ -351,7 +352,7 @@ def test_a_url_carrying_a_credential_is_refused_naming_the_key_to_use(driver: So
                                            cache_dir=tmp_path / "cache")
             assert PLANTED_SECRET not in str(err.value)
     # the hint names a real key of the kind (its *_env settings), or says the kind's client finds them itself
-    env_keys = [k for k in connectors.settings_model(driver.kind).model_fields if k.endswith("_env")]
+    env_keys = [k for k in structs.field_names(connectors.settings_model(driver.kind)) if k.endswith("_env")]
     assert all(k in hint for k in env_keys) and (env_keys or "own client" in hint)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import connectors
+from core import structs
 from tests.connectors.contract.conftest import DRIVERS
 from tests.connectors.contract.suite import *  # noqa: F403 - the contract's tests, run here for every kind
 
@@ -20,7 +21,7 @@ def test_every_kind_tells_a_reviewer_how_its_registry_names_a_versions_data() ->
              "zenml": "model version"}
     assert set(samples) == set(connectors.kinds())
     for kind in connectors.kinds():
-        settings = connectors.settings_model(kind).model_validate(samples[kind])
+        settings = structs.convert(samples[kind], connectors.settings_model(kind))
         for key in ("reference", "validation", "current"):
             hint = settings.data_hint(key)
             assert hint and key in hint and words[kind] in hint, (kind, key, hint)
@@ -29,11 +30,12 @@ def test_every_kind_tells_a_reviewer_how_its_registry_names_a_versions_data() ->
 
 def test_a_label_means_the_environment_its_settings_map_it_to_and_nothing_else() -> None:
     # oversight counts a version in use when it holds the label that means its environment
-    mlflow = connectors.settings_model("mlflow").model_validate(
-        {"tracking_uri": "http://127.0.0.1:5000", "alias_environments": {"champion": "prod"}})
-    zenml = connectors.settings_model("zenml").model_validate(
-        {"url": "http://127.0.0.1:8080", "api_key_env": "ZENML_KEY", "stage_environments": {"production": "prod"}})
+    mlflow = structs.convert(
+        {"tracking_uri": "http://127.0.0.1:5000", "alias_environments": {"champion": "prod"}}, connectors.settings_model("mlflow"))
+    zenml = structs.convert(
+        {"url": "http://127.0.0.1:8080", "api_key_env": "ZENML_KEY", "stage_environments": {"production": "prod"}},
+        connectors.settings_model("zenml"))
     assert (mlflow.label_environment("champion"), mlflow.label_environment("archived")) == ("prod", None)
     assert (zenml.label_environment("production"), zenml.label_environment("archived")) == ("prod", None)
-    folder = connectors.settings_model("folder").model_validate({"path": "registry"})
+    folder = structs.convert({"path": "registry"}, connectors.settings_model("folder"))
     assert folder.label_environment("champion") is None  # a kind without labels says so

@@ -13,10 +13,9 @@ import datetime as dt
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import pytest
-from pydantic import Field
 
 import connectors
 from connectors import digests
@@ -33,6 +32,7 @@ from connectors.cache import ContentCache
 from core.canonical import canonical_json, record_hash
 from core.errors import ConnectorError, InputError, NotFound
 from core.progress import ProgressFn, no_progress
+from core.structs import Meta
 from tests.connectors.contract.driver import SourceDriver
 from tests.connectors.contract.suite import *  # noqa: F403 - the contract's tests, run for this kind
 from tests.connectors.contract.suite import sync_src, workspace
@@ -43,7 +43,7 @@ KIND = "jsonfile"
 class JsonFileSettings(ConnectorSettings):
     """``connector = "jsonfile"``: the registry file."""
 
-    file: str = Field(min_length=1)
+    file: Annotated[str, Meta(min_length=1)]
 
     def location(self) -> str | None:
         return self.file
