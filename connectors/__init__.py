@@ -15,20 +15,19 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from connectors.settings import AccountInfo, ConnectorSettings
 from core import structs
 from core.errors import ConfigError
+from core.structs import Row
 
 if TYPE_CHECKING:
     from connectors.base import Connector
 
 
-@dataclass(frozen=True)
-class Kind:
+class Kind(Row):
     """One connector kind: its connector class (or a factory called the same way) and its settings model, each a
     class or ``"module:Class"``."""
 

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from dataclasses import dataclass
 
 from core.errors import InputError
+from core.structs import Row
 
 
-@dataclass(frozen=True, order=True)
-class VersionId:
+class VersionId(Row, order=True):
     """The catalog id of one version of a model in one account."""
 
     account: str

@@ -24,9 +24,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from core.structs import Row
 from core.wording import words
 from governance.catalog import Catalog, InventoryFilter
 from governance.config import AccountConfig, Settings
@@ -44,8 +44,7 @@ FLAG_ARTIFACT_CHANGED = "⚠ artifact changed since approval"
 LABEL_NOUNS = {"mlflow": "MLflow alias", "zenml": "ZenML stage"}
 
 
-@dataclass(frozen=True)
-class Binding:
+class Binding(Row):
     """An executed Countersign promotion that put ``version_id`` into ``environment``, and the digest it froze."""
 
     request_id: str
@@ -55,8 +54,7 @@ class Binding:
     executed_at: dt.datetime
 
 
-@dataclass(frozen=True)
-class DeploymentFlag:
+class DeploymentFlag(Row):
     """Whether one version serves, and what is wrong with that, as the portal, the CLI and notifications say it."""
 
     in_use: bool  # serving on an endpoint, or holding the label of its environment
@@ -83,8 +81,7 @@ class DeploymentFlag:
             (f"artifact-changed:{self.current_sha256 or 'none'}", self.artifact_changed)) if on)
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(Row):
     """One serving version the binding check flags."""
 
     version_id: str

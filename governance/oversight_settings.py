@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Annotated
 
 from core.credentials import credential_problem
-from core.structs import FieldError, Meta, Record, field
+from core.structs import FieldError, Meta, Record, Row, field
 
 # What a notification is about; each kind has a default route (the role that must act).
 EVENT_KINDS = ("request_pending", "decision_made", "review_due", "review_overdue", "unapproved_serving",
@@ -107,8 +106,7 @@ class NotifyConfig(Record):
             raise FieldError("routes", f"unknown event kind {unknown[0]!r} (known: {', '.join(EVENT_KINDS)})")
 
 
-@dataclass(frozen=True)
-class NotifySecrets:
+class NotifySecrets(Row):
     """The values of the environment variables ``[notify]`` names, read at the edge."""
 
     smtp_username: str | None = None

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from core.registry import Registry, resolve
+from core.structs import Row
 
 Arguments = Callable[[argparse.ArgumentParser], None]
 
 
-@dataclass(frozen=True)
-class Command:
+class Command(Row):
     """One top-level command: where its arguments are declared (a function or ``"module:function"``), and its help."""
 
     arguments: str | Arguments

@@ -10,19 +10,18 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import duckdb
 
+from core.structs import Row
 from governance.catalog.connection import CatalogConnection
 from governance.catalog.records import fetch_dicts, to_json
 
 HISTORY_ROW_TABLES = ("version_history", "deployment_history", "history_gaps")
 
 
-@dataclass(frozen=True)
-class Reach:
+class Reach(Row):
     """How far back one account's history goes: its first successful sync, and its current backfill's reach."""
 
     account: str
@@ -39,8 +38,7 @@ class Reach:
         return self.first_sync
 
 
-@dataclass(frozen=True)
-class PlannedRows:
+class PlannedRows(Row):
     """The rows one backfill states, per history table (each row a dict of that table's columns)."""
 
     version_history: tuple[dict[str, Any], ...] = ()

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from core.canonical import record_hash
+from core.structs import Row
 from governance.catalog.connection import CatalogConnection
 from governance.catalog.records import fetch_dicts, from_json, to_json
 
@@ -112,8 +112,7 @@ def as_of_sql_for_files(folder: str = "history", instant: str = "getvariable('as
                              instant=instant).strip()
 
 
-@dataclass(frozen=True)
-class HistoryCounts:
+class HistoryCounts(Row):
     """What one sync wrote to the history."""
 
     opened: int = 0

@@ -9,12 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
 
 from core.canonical import canonical_json
+from core.structs import Row, field
 
 
 def naive_utc(value: dt.datetime | None) -> dt.datetime | None:
@@ -77,8 +78,7 @@ def fetch_column(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any]
     return [row[0] for row in cur.fetchall()]
 
 
-@dataclass(frozen=True)
-class SyncCounts:
+class SyncCounts(Row):
     """What one snapshot changed in the catalog."""
 
     added: int = 0
@@ -91,8 +91,7 @@ class SyncCounts:
     held: int = 0
 
 
-@dataclass(frozen=True)
-class SyncMark:
+class SyncMark(Row):
     """Where an account's syncs stand: the newest successful sync's watermark, the start of the last full pass."""
 
     watermark: str | None
@@ -151,8 +150,7 @@ class Version:
         return cls(**values, labels=tuple(from_json(row.get("labels")) or ()))
 
 
-@dataclass(frozen=True)
-class Model:
+class Model(Row):
     """One logical model across accounts."""
 
     name: str
@@ -171,8 +169,7 @@ class Model:
                    intended_use=row["intended_use"], tags=from_json(row["tags"]) or {})
 
 
-@dataclass(frozen=True)
-class InventoryFilter:
+class InventoryFilter(Row):
     """Filters of the inventory listing; empty values mean 'any'."""
 
     environments: tuple[str, ...] = ()

@@ -120,8 +120,9 @@ class ReportFacts:
         from core.canonical import canonical_json
 
         def plain(v: Any) -> Any:
-            if hasattr(v, "__dataclass_fields__"):
-                return {k: plain(getattr(v, k)) for k in v.__dataclass_fields__}
+            fields = getattr(v, "__dataclass_fields__", None) or getattr(v, "__struct_fields__", None)
+            if fields is not None and not isinstance(v, type):  # a dataclass or a record (core.structs)
+                return {k: plain(getattr(v, k)) for k in fields}
             if isinstance(v, Path):  # by name: a copy of the workspace elsewhere states the same facts
                 return v.name
             if isinstance(v, dict):

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from core.structs import Row, field
 from governance.context import Context
 
 if TYPE_CHECKING:
@@ -23,8 +23,7 @@ if TYPE_CHECKING:
 from governance.catalog.records import InventoryFilter  # the filter the page builds from its widgets
 
 
-@dataclass(frozen=True)
-class InventoryQuery:
+class InventoryQuery(Row):
     """The page's filters, the instant of an as-of view, and whether to list only flagged deployments."""
 
     filter: InventoryFilter = field(default_factory=InventoryFilter)
@@ -32,8 +31,7 @@ class InventoryQuery:
     only_flagged: bool = False
 
 
-@dataclass(frozen=True)
-class InventoryView:
+class InventoryView(Row):
     """The Inventory page: the filters' values, the rows, the flagged deployments, freshness per account."""
 
     values: dict[str, list[str]]  # distinct values of each filter
@@ -95,8 +93,7 @@ def _governing_tiers(ctx: Context, df: Any) -> Any:
     return df.assign(risk_tier=[governing(m, t) for m, t in zip(df["model"], df["risk_tier"], strict=True)])
 
 
-@dataclass(frozen=True)
-class ModelsListing:
+class ModelsListing(Row):
     """``countersign models``: the versions (plain rows) with their binding-check flags, the models, the gaps."""
 
     rows: list[dict[str, Any]]

@@ -9,9 +9,9 @@ catalog (the red banner) and how many requests wait for this person's approval.
 from __future__ import annotations
 
 from contextlib import ExitStack
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from core.structs import Row
 from governance.context import Context
 
 if TYPE_CHECKING:
@@ -19,8 +19,7 @@ if TYPE_CHECKING:
     from governance.config import Settings, Workspace
 
 
-@dataclass(frozen=True)
-class Opened:
+class Opened(Row):
     """A workspace ready for use: its validated settings and its catalog."""
 
     workspace: Workspace
@@ -49,8 +48,7 @@ def open_workspace(workspace: Workspace, *, migrate: bool = True, hold: ExitStac
     return Opened(workspace, settings, catalog)
 
 
-@dataclass(frozen=True)
-class ShellView:
+class ShellView(Row):
     """What surrounds every page: the ledger's state and the requests awaiting this person's approval."""
 
     ledger_ok: bool
