@@ -167,14 +167,15 @@ def main() -> None:
         med = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for k, v in samples.items()}
         floor_wall, floor_cpu = med["floor: python -c 'import duckdb'"]
         for name, (w, c) in med.items():
+            fastest = min(cpu for _, cpu in samples[name])  # the machine's neighbours add to a median, never to this
             print(f"  {name:<36} {w:.3f} s wall ({w / floor_wall:.1f}x floor)   {c:.3f} s CPU "
-                  f"({c / floor_cpu:.1f}x floor)")
+                  f"({c / floor_cpu:.1f}x floor; fastest run {fastest:.3f} s)")
         print(f"  load average {load[0]:.1f} before, {os.getloadavg()[0]:.1f} after (2 cores)")
         after_cpu = med["models --json (after)"][1]
         if "models --json (before)" in med:
             print(f"  before/after: CPU {med['models --json (before)'][1] / after_cpu:.2f}x, wall "
                   f"{med['models --json (before)'][0] / med['models --json (after)'][0]:.2f}x")
-        print(f"  goal <= 0.3 s CPU: {'met' if after_cpu <= 0.3 else 'NOT met'}")
+        print(f"  goal <= 0.3 s CPU (median): {'met' if after_cpu <= 0.3 else 'NOT met'}")
 
 
 if __name__ == "__main__":

@@ -60,7 +60,8 @@ def synced(tmp_path: Path, account: dict, models: str = ""):
     catalog = Catalog(ws.catalog_path)
     catalog.migrate()
     admin = Identity("admin@example.com", frozenset({"admin"}), source="cli")
-    assert all(r.status == "ok" for r in sync(Context(ws, settings, catalog, admin), full=True).results)
+    results = sync(Context(ws, settings, catalog, admin), full=True).results
+    assert all(r.status == "ok" for r in results), [(r.account, r.status, r.error) for r in results]
     return ws, settings, catalog
 
 

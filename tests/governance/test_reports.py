@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from core.errors import AccessDenied, ConfigError, InputError, NotFound
+from core.structs import replace
 from governance.config import Workspace
 from governance.reports.build import MISSING
 from governance.reports.export import build_unsigned, export_report
@@ -596,7 +597,7 @@ def test_html_report_escapes_data_from_the_records(world) -> None:
     result["columns"][0]["column"] = HOSTILE
     hostile_drift = EvidenceItem(**{**{k: getattr(drift, k) for k in drift.__dataclass_fields__}, "result": result})
     decisions = tuple({**d, "comment": HOSTILE} for d in facts.decisions)
-    page, _f, _t = html_of(world, workspace_name=HOSTILE, model=dataclasses.replace(facts.model, description=HOSTILE),
+    page, _f, _t = html_of(world, workspace_name=HOSTILE, model=replace(facts.model, description=HOSTILE),
                            evidence={**facts.evidence, "drift": hostile_drift}, decisions=decisions)
     text = page.decode("utf-8")
     assert HOSTILE not in text and "</script><img" not in text
