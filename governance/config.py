@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import connectors
-from connectors.settings import AccountInfo
+from connectors.settings import AccountInfo, ConnectorSettings
 from core.errors import ConfigError
 from core.files import group_shared, private_mode
 from core.structs import FieldError, Invalid, Meta, Record, convert, field, field_names, set_field, to_builtins
@@ -180,7 +180,7 @@ class AccountConfig(Record):
     name: str
     environment: str
     connector: str
-    settings: Any  # the connector kind's settings record (a ConnectorSettings)
+    settings: ConnectorSettings  # the connector kind's own settings record
     full_sync_every_hours: float = 24.0
     secrets: dict[str, str] = field(default_factory=_Hidden)  # filled at the edge by with_secrets
 

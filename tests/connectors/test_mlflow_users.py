@@ -44,9 +44,10 @@ def the_version(conn: MlflowConnector, model: str):
     return version
 
 
-def synced(tmp_path: Path, account: dict, models: str = ""):
+def synced(tmp_path: Path, account: dict, model: str, models: str = ""):
     """A workspace with MLflow account ``ml`` (keys ``account``) and per-model settings ``models``, synced in full:
-    (workspace, settings, catalog)."""
+    (workspace, settings, catalog). The server is shared by the session's tests, some of which leave versions a sync
+    reports as issues on purpose: only an issue of ``model`` (or a failed sync) fails here."""
     from governance.catalog import Catalog
     from governance.config import Workspace, load_settings
     from governance.identity import Identity
@@ -61,7 +62,8 @@ def synced(tmp_path: Path, account: dict, models: str = ""):
     catalog.migrate()
     admin = Identity("admin@example.com", frozenset({"admin"}), source="cli")
     results = sync(Context(ws, settings, catalog, admin), full=True).results
-    assert all(r.status == "ok" for r in results), [(r.account, r.status, r.error) for r in results]
+    problems = [(r.status, r.error, [i for i in r.issues if model in i]) for r in results]
+    assert all(status != "failed" and not mine for status, _, mine in problems), problems
     return ws, settings, catalog
 
 
@@ -212,7 +214,7 @@ def test_a_pickled_model_is_explained_from_the_shap_values_the_script_logged(ser
 
     model = unique("explained")
     out = server.train(model, source="artifact", serialization="cloudpickle", shap=True)
-    ws, settings, catalog = synced(tmp_path, {"tracking_uri": server.server.url},
+    ws, settings, catalog = synced(tmp_path, {"tracking_uri": server.server.url}, model,
                                    f'\n[models.{model}]\nprotected_attributes = ["gender"]\nlabel = "label"\n')
     version = catalog.version(f"ml:{model}:1")
     assert version.report_uris == {"shap_values": f"runs:/{out['run_id']}/shap_values.parquet"}
