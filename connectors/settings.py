@@ -45,9 +45,10 @@ class ConnectorSettings(Record):
 
     def __post_init__(self) -> None:
         """One rule for every kind (core.credentials): no setting holds a URL that carries a credential."""
+        hint = self.credential_hint()
         for name in field_names(type(self)):
             for text in _texts(getattr(self, name)):
-                problem = credential_problem(text, self.credential_hint())
+                problem = credential_problem(text, hint)
                 if problem is not None:
                     raise FieldError(name, problem)
 
